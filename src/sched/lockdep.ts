@@ -1,0 +1,86 @@
+import type { Thread } from './thread.ts';
+import type { Violation } from './types.ts';
+
+/**
+ * A small lockdep: it records "class A was held while class B was taken" edges over the whole
+ * run and reports the first edge that closes a cycle, whether or not that run deadlocked.
+ */
+export class LockDep {
+  private readonly edges = new Map<string, Set<string>>();
+  private readonly reported = new Set<string>();
+
+  constructor(private readonly report: (v: Violation) => void) {}
+
+  /** Records the acquisition of `cls` by `t` (before it is pushed on t.held). */
+  acquire(t: Thread, cls: string, name: string): void {
+    for (const h of t.held) {
+      if (h.lockClass === cls) {
+        this.once(`rec:${cls}`, {
+          oracle: 'locks',
+          message: `possible recursive locking: ${t.name} takes ${name} (class ${cls}) while holding ${h.name}`,
+          thread: t.name,
+        });
+        continue;
+      }
+      this.addEdge(h.lockClass, cls, t);
+    }
+  }
+
+  private addEdge(from: string, to: string, t: Thread): void {
+    let out = this.edges.get(from);
+    if (out === undefined) {
+      out = new Set();
+      this.edges.set(from, out);
+    }
+    if (out.has(to)) return;
+    out.add(to);
+    const path = this.path(to, from);
+    if (path !== null) {
+      this.once(`cyc:${[...path].sort().join('>')}`, {
+        oracle: 'locks',
+        message: `lock order cycle: ${[from, ...path].join(' -> ')} (${t.name} took ${to} while holding ${from})`,
+        thread: t.name,
+      });
+    }
+  }
+
+  /** A path of classes from `a` to `b`, or null. */
+  private path(a: string, b: string): string[] | null {
+    const prev = new Map<string, string>();
+    const queue = [a];
+    const seen = new Set([a]);
+    while (queue.length > 0) {
+      const x = queue.shift()!;
+      if (x === b) {
+        const out = [x];
+        let cur = x;
+        while (cur !== a) {
+          cur = prev.get(cur)!;
+          out.unshift(cur);
+        }
+        return out;
+      }
+      for (const y of this.edges.get(x) ?? []) {
+        if (!seen.has(y)) {
+          seen.add(y);
+          prev.set(y, x);
+          queue.push(y);
+        }
+      }
+    }
+    return null;
+  }
+
+  private once(key: string, v: Violation): void {
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    this.report(v);
+  }
+
+  /** Edges seen so far, for tests and reports. */
+  orderEdges(): [string, string][] {
+    const out: [string, string][] = [];
+    for (const [a, bs] of this.edges) for (const b of bs) out.push([a, b]);
+    return out;
+  }
+}

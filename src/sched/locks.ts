@@ -1,0 +1,421 @@
+import { LockDep } from './lockdep.ts';
+import type { Scheduler } from './scheduler.ts';
+import type { Thread } from './thread.ts';
+import type { KGen, SchedPoint, WaitChannel } from './types.ts';
+
+const lockdeps = new WeakMap<Scheduler, LockDep>();
+
+export function lockdepOf(sched: Scheduler): LockDep {
+  let ld = lockdeps.get(sched);
+  if (ld === undefined) {
+    ld = new LockDep((v) => {
+      sched.report(v);
+    });
+    lockdeps.set(sched, ld);
+  }
+  return ld;
+}
+
+/** Models might_sleep(): reports sleeping inside a non-blockable invalidation or with a spinlock held. */
+export function mightSleep(sched: Scheduler, what: string): void {
+  const t = sched.current;
+  if (t === null) return;
+  if (t.nonBlockDepth > 0) {
+    sched.report({
+      oracle: 'locks',
+      message: `${t.name}: ${what} may sleep inside a non-blockable invalidation`,
+      thread: t.name,
+    });
+  } else if (t.atomicDepth > 0) {
+    sched.report({
+      oracle: 'locks',
+      message: `${t.name}: ${what} may sleep while a spinlock is held`,
+      thread: t.name,
+    });
+  }
+}
+
+function pushHeld(t: Thread, lockClass: string, name: string): void {
+  t.held.push({ lockClass, name });
+}
+
+function popHeld(t: Thread, name: string): void {
+  for (let i = t.held.length - 1; i >= 0; i--) {
+    if (t.held[i].name === name) {
+      t.held.splice(i, 1);
+      return;
+    }
+  }
+}
+
+/** A plain wait channel with a name. */
+export class Channel implements WaitChannel {
+  constructor(readonly name: string) {}
+}
+
+/** Models struct mutex: sleeping, one owner, no recursion. */
+export class Mutex {
+  owner: Thread | null = null;
+  private readonly ch: Channel;
+  private readonly lockPoint: SchedPoint;
+  private readonly unlockPoint: SchedPoint;
+
+  constructor(
+    private readonly sched: Scheduler,
+    readonly name: string,
+    readonly lockClass: string = name,
+  ) {
+    this.ch = new Channel(`mutex ${name}`);
+    this.lockPoint = { kind: 'step', label: `mutex_lock(${name})`, access: { obj: this, write: true } };
+    this.unlockPoint = { kind: 'step', label: `mutex_unlock(${name})`, access: { obj: this, write: true } };
+  }
+
+  /** Models mutex_lock(). */
+  *lock(): KGen {
+    const s = this.sched;
+    mightSleep(s, `mutex_lock(${this.name})`);
+    yield this.lockPoint;
+    let t = s.cur();
+    lockdepOf(s).acquire(t, this.lockClass, this.name);
+    while (this.owner !== null) {
+      yield { kind: 'wait', label: `mutex_lock(${this.name})`, channel: this.ch };
+      t = s.cur();
+    }
+    this.owner = t;
+    pushHeld(t, this.lockClass, this.name);
+  }
+
+  /** Models mutex_trylock(): takes the lock if free, never sleeps. */
+  *trylock(): KGen<boolean> {
+    yield this.lockPoint;
+    const t = this.sched.cur();
+    if (this.owner !== null) return false;
+    lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
+    this.owner = t;
+    pushHeld(t, this.lockClass, this.name);
+    return true;
+  }
+
+  /** Models mutex_unlock(). */
+  *unlock(): KGen {
+    yield this.unlockPoint;
+    const t = this.sched.cur();
+    if (this.owner !== t) throw new Error(`mutex_unlock(${this.name}) by ${t.name}, not the owner`);
+    this.owner = null;
+    popHeld(t, this.name);
+    this.sched.wakeOne(this.ch);
+  }
+
+  isLocked(): boolean {
+    return this.owner !== null;
+  }
+
+  heldByCurrent(): boolean {
+    return this.owner !== null && this.owner === this.sched.current;
+  }
+}
+
+/** Models spinlock_t: busy-waits rather than sleeps; sleeping while holding one is reported. */
+export class SpinLock {
+  owner: Thread | null = null;
+  private readonly ch: Channel;
+  private readonly lockPoint: SchedPoint;
+  private readonly unlockPoint: SchedPoint;
+
+  constructor(
+    private readonly sched: Scheduler,
+    readonly name: string,
+    readonly lockClass: string = name,
+  ) {
+    this.ch = new Channel(`spin ${name}`);
+    this.lockPoint = { kind: 'step', label: `spin_lock(${name})`, access: { obj: this, write: true } };
+    this.unlockPoint = { kind: 'step', label: `spin_unlock(${name})`, access: { obj: this, write: true } };
+  }
+
+  *lock(): KGen {
+    yield this.lockPoint;
+    let t = this.sched.cur();
+    lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
+    while (this.owner !== null) {
+      yield { kind: 'wait', label: `spin_lock(${this.name})`, channel: this.ch, spin: true };
+      t = this.sched.cur();
+    }
+    this.owner = t;
+    t.atomicDepth++;
+    pushHeld(t, this.lockClass, this.name);
+  }
+
+  *unlock(): KGen {
+    yield this.unlockPoint;
+    const t = this.sched.cur();
+    if (this.owner !== t) throw new Error(`spin_unlock(${this.name}) by ${t.name}, not the owner`);
+    this.owner = null;
+    t.atomicDepth--;
+    popHeld(t, this.name);
+    this.sched.wakeOne(this.ch);
+  }
+
+  isLocked(): boolean {
+    return this.owner !== null;
+  }
+}
+
+/** Models struct rw_semaphore: many readers or one writer; new readers queue behind a waiting writer. */
+export class RwSem {
+  readers = 0;
+  writer: Thread | null = null;
+  writersWaiting = 0;
+  private readonly readers_ = new Set<Thread>();
+  private readonly ch: Channel;
+
+  constructor(
+    private readonly sched: Scheduler,
+    readonly name: string,
+    readonly lockClass: string = name,
+  ) {
+    this.ch = new Channel(`rwsem ${name}`);
+  }
+
+  *downRead(): KGen {
+    const s = this.sched;
+    mightSleep(s, `down_read(${this.name})`);
+    yield { kind: 'step', label: `down_read(${this.name})`, access: { obj: this, write: false } };
+    let t = s.cur();
+    lockdepOf(s).acquire(t, this.lockClass, this.name);
+    while (this.writer !== null || this.writersWaiting > 0) {
+      yield { kind: 'wait', label: `down_read(${this.name})`, channel: this.ch };
+      t = s.cur();
+    }
+    this.readers++;
+    this.readers_.add(t);
+    pushHeld(t, this.lockClass, this.name);
+  }
+
+  *downReadTrylock(): KGen<boolean> {
+    yield { kind: 'step', label: `down_read_trylock(${this.name})`, access: { obj: this, write: false } };
+    const t = this.sched.cur();
+    if (this.writer !== null || this.writersWaiting > 0) return false;
+    lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
+    this.readers++;
+    this.readers_.add(t);
+    pushHeld(t, this.lockClass, this.name);
+    return true;
+  }
+
+  *upRead(): KGen {
+    yield { kind: 'step', label: `up_read(${this.name})`, access: { obj: this, write: true } };
+    const t = this.sched.cur();
+    if (!this.readers_.has(t)) throw new Error(`up_read(${this.name}) by ${t.name}, not a reader`);
+    this.readers--;
+    this.readers_.delete(t);
+    popHeld(t, this.name);
+    if (this.readers === 0) this.sched.wakeAll(this.ch);
+  }
+
+  *downWrite(): KGen {
+    const s = this.sched;
+    mightSleep(s, `down_write(${this.name})`);
+    yield { kind: 'step', label: `down_write(${this.name})`, access: { obj: this, write: true } };
+    let t = s.cur();
+    lockdepOf(s).acquire(t, this.lockClass, this.name);
+    if (this.writer !== null || this.readers > 0) {
+      this.writersWaiting++;
+      while (this.writer !== null || this.readers > 0) {
+        yield { kind: 'wait', label: `down_write(${this.name})`, channel: this.ch };
+        t = s.cur();
+      }
+      this.writersWaiting--;
+    }
+    this.writer = t;
+    pushHeld(t, this.lockClass, this.name);
+  }
+
+  *downWriteTrylock(): KGen<boolean> {
+    yield { kind: 'step', label: `down_write_trylock(${this.name})`, access: { obj: this, write: true } };
+    const t = this.sched.cur();
+    if (this.writer !== null || this.readers > 0) return false;
+    lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
+    this.writer = t;
+    pushHeld(t, this.lockClass, this.name);
+    return true;
+  }
+
+  *upWrite(): KGen {
+    yield { kind: 'step', label: `up_write(${this.name})`, access: { obj: this, write: true } };
+    const t = this.sched.cur();
+    if (this.writer !== t) throw new Error(`up_write(${this.name}) by ${t.name}, not the writer`);
+    this.writer = null;
+    popHeld(t, this.name);
+    this.sched.wakeAll(this.ch);
+  }
+
+  /** Models downgrade_write(). */
+  *downgradeWrite(): KGen {
+    yield { kind: 'step', label: `downgrade_write(${this.name})`, access: { obj: this, write: true } };
+    const t = this.sched.cur();
+    if (this.writer !== t) throw new Error(`downgrade_write(${this.name}) by ${t.name}, not the writer`);
+    this.writer = null;
+    this.readers++;
+    this.readers_.add(t);
+    this.sched.wakeAll(this.ch);
+  }
+
+  isWriteLocked(): boolean {
+    return this.writer !== null;
+  }
+
+  isLocked(): boolean {
+    return this.writer !== null || this.readers > 0;
+  }
+
+  heldByCurrent(): boolean {
+    const t = this.sched.current;
+    return t !== null && (this.writer === t || this.readers_.has(t));
+  }
+}
+
+/** Models wait_queue_head_t with wait_event() / wait_event_timeout() / wake_up_all(). */
+export class WaitQueue implements WaitChannel {
+  constructor(
+    private readonly sched: Scheduler,
+    readonly name: string,
+  ) {}
+
+  /** Sleeps until `cond()` holds. */
+  *waitEvent(cond: () => boolean, label = `wait_event(${this.name})`): KGen {
+    mightSleep(this.sched, label);
+    while (!cond()) yield { kind: 'wait', label, channel: this };
+  }
+
+  /**
+   * Models wait_event_timeout(): returns the virtual ns left (at least 1) if `cond` came true,
+   * 0 if the timeout passed first.
+   */
+  *waitEventTimeout(cond: () => boolean, timeoutNs: number, label = `wait_event_timeout(${this.name})`): KGen<number> {
+    mightSleep(this.sched, label);
+    const deadline = this.sched.clock.now + timeoutNs;
+    while (!cond()) {
+      if (this.sched.clock.now >= deadline) return cond() ? 1 : 0;
+      const why = yield { kind: 'wait', label, channel: this, deadline };
+      if (why === 'timeout' && !cond()) return 0;
+    }
+    return Math.max(1, deadline - this.sched.clock.now);
+  }
+
+  wakeUpAll(): void {
+    this.sched.wakeAll(this);
+  }
+
+  wakeUp(): void {
+    this.sched.wakeOne(this);
+  }
+}
+
+/** Models struct completion. */
+export class Completion {
+  done = 0;
+  private readonly wq: WaitQueue;
+
+  constructor(sched: Scheduler, name: string) {
+    this.wq = new WaitQueue(sched, `completion ${name}`);
+  }
+
+  complete(): void {
+    this.done++;
+    this.wq.wakeUp();
+  }
+
+  completeAll(): void {
+    this.done = Number.MAX_SAFE_INTEGER;
+    this.wq.wakeUpAll();
+  }
+
+  *wait(): KGen {
+    yield* this.wq.waitEvent(() => this.done > 0, 'wait_for_completion');
+    if (this.done !== Number.MAX_SAFE_INTEGER) this.done--;
+  }
+
+  /** Returns false on timeout. */
+  *waitTimeout(ns: number): KGen<boolean> {
+    const left = yield* this.wq.waitEventTimeout(() => this.done > 0, ns, 'wait_for_completion_timeout');
+    if (left === 0) return false;
+    if (this.done !== Number.MAX_SAFE_INTEGER) this.done--;
+    return true;
+  }
+}
+
+/** Sleeps for `ns` of virtual time (msleep / usleep_range). */
+export function* sleepNs(sched: Scheduler, ns: number): KGen {
+  mightSleep(sched, 'sleep');
+  const deadline = sched.clock.now + ns;
+  const ch = new Channel('sleep');
+  while (sched.clock.now < deadline) yield { kind: 'wait', label: 'sleep', channel: ch, deadline };
+}
+
+/** A scheduling point with no lock: a place another thread may run (cond_resched, a device access). */
+export function* schedPoint(label: string, obj?: object, write = true): KGen {
+  yield obj === undefined ? { kind: 'step', label } : { kind: 'step', label, access: { obj, write } };
+}
+
+/**
+ * Models SRCU as an actor: readers hold a count per epoch; synchronize() waits until every reader
+ * that began before it has left; callSrcu() runs the callback on its own thread after a grace period.
+ */
+export class Srcu {
+  private epoch = 0;
+  private readonly active = new Map<number, number>();
+  private readonly wq: WaitQueue;
+
+  constructor(
+    private readonly sched: Scheduler,
+    readonly name: string,
+  ) {
+    this.wq = new WaitQueue(sched, `srcu ${name}`);
+  }
+
+  /** Models srcu_read_lock(): returns the index to pass to readUnlock. */
+  *readLock(): KGen<number> {
+    yield { kind: 'step', label: `srcu_read_lock(${this.name})`, access: { obj: this, write: false } };
+    const e = this.epoch;
+    this.active.set(e, (this.active.get(e) ?? 0) + 1);
+    return e;
+  }
+
+  *readUnlock(idx: number): KGen {
+    yield { kind: 'step', label: `srcu_read_unlock(${this.name})`, access: { obj: this, write: true } };
+    const n = (this.active.get(idx) ?? 0) - 1;
+    if (n <= 0) this.active.delete(idx);
+    else this.active.set(idx, n);
+    this.wq.wakeUpAll();
+  }
+
+  /** Models synchronize_srcu(). */
+  *synchronize(): KGen {
+    mightSleep(this.sched, `synchronize_srcu(${this.name})`);
+    yield { kind: 'step', label: `synchronize_srcu(${this.name})`, access: { obj: this, write: true } };
+    const upTo = this.epoch;
+    this.epoch++;
+    yield* this.wq.waitEvent(() => {
+      for (const e of this.active.keys()) if (e <= upTo) return false;
+      return true;
+    }, `synchronize_srcu(${this.name})`);
+  }
+
+  /** Models call_srcu(): `cb` runs on its own thread once the readers present now have left. */
+  callSrcu(label: string, cb: () => void): void {
+    const self = this;
+    this.sched.spawn(
+      `srcu_cb:${label}`,
+      (function* () {
+        yield* self.synchronize();
+        cb();
+      })(),
+    );
+  }
+
+  readersActive(): number {
+    let n = 0;
+    for (const v of this.active.values()) n += v;
+    return n;
+  }
+}

@@ -1,0 +1,235 @@
+import { VirtualClock } from './clock.ts';
+import { Thread } from './thread.ts';
+import type { KGen, SchedPoint, Violation, WaitChannel, WaitPoint } from './types.ts';
+
+/** Picks which runnable thread takes the next step. Strategies of the explorer implement this. */
+export interface Chooser {
+  choose(runnable: readonly Thread[], sched: Scheduler): Thread;
+}
+
+/** Keeps running the thread that ran last while it can; otherwise the oldest runnable thread. */
+export const runToCompletion: Chooser = {
+  choose(runnable, sched) {
+    const last = sched.last;
+    if (last !== null && last.state === 'runnable') return last;
+    return runnable[0];
+  },
+};
+
+export class DeadlockError extends Error {
+  constructor(readonly blocked: readonly string[]) {
+    super(`deadlock: every thread waits (${blocked.join(', ')})`);
+    this.name = 'DeadlockError';
+  }
+}
+
+/**
+ * One scheduler per System. Threads are generators; a step runs one thread from the point it
+ * yielded to the next. Nothing here knows about memory: locks and wait queues are built on it.
+ */
+export class Scheduler {
+  readonly clock = new VirtualClock();
+  readonly threads: Thread[] = [];
+  current: Thread | null = null;
+  last: Thread | null = null;
+  chooser: Chooser = runToCompletion;
+  readonly violations: Violation[] = [];
+  /** Called after every step with the thread that stepped (oracles, tracing, step limits). */
+  readonly afterStep: ((t: Thread) => void)[] = [];
+  /** Called when a thread is about to step, with its pending point (tracing, footprints). */
+  readonly beforeStep: ((t: Thread, p: SchedPoint) => void)[] = [];
+  totalSteps = 0;
+  private nextId = 0;
+  private readonly waiters = new Map<WaitChannel, Thread[]>();
+  /** Runnable threads, kept in id order. */
+  private runnableCache: Thread[] | null = null;
+
+  spawn<T>(name: string, gen: KGen<T>): Thread {
+    const t = new Thread(this.nextId++, name, gen as KGen<unknown>);
+    this.threads.push(t);
+    this.runnableCache = null;
+    return t;
+  }
+
+  runnable(): readonly Thread[] {
+    if (this.runnableCache === null) {
+      this.runnableCache = this.threads.filter((t) => t.state === 'runnable');
+    }
+    return this.runnableCache;
+  }
+
+  /** Whether any thread has not finished. */
+  get live(): boolean {
+    return this.threads.some((t) => t.state !== 'done');
+  }
+
+  /** Runs one step of `t`. */
+  step(t: Thread): void {
+    if (t.state !== 'runnable') throw new Error(`thread ${t.name} is not runnable`);
+    for (const hook of this.beforeStep) hook(t, t.pending);
+    const reason = t.wakeReason;
+    t.wakeReason = undefined;
+    this.current = t;
+    let r: IteratorResult<SchedPoint, unknown>;
+    try {
+      r = t.gen.next(reason);
+    } catch (e) {
+      this.current = null;
+      this.finish(t);
+      t.error = e;
+      this.afterStepHooks(t);
+      return;
+    }
+    this.current = null;
+    this.last = t;
+    t.steps++;
+    this.totalSteps++;
+    if (r.done === true) {
+      t.result = r.value;
+      this.finish(t);
+    } else {
+      t.pending = r.value;
+      if (r.value.kind === 'wait') this.block(t, r.value);
+    }
+    this.afterStepHooks(t);
+  }
+
+  private afterStepHooks(t: Thread): void {
+    for (const hook of this.afterStep) hook(t);
+  }
+
+  private finish(t: Thread): void {
+    t.state = 'done';
+    this.runnableCache = null;
+  }
+
+  private block(t: Thread, p: WaitPoint): void {
+    t.state = 'blocked';
+    t.waitingOn = p.channel;
+    t.deadline = p.deadline ?? Infinity;
+    let list = this.waiters.get(p.channel);
+    if (list === undefined) {
+      list = [];
+      this.waiters.set(p.channel, list);
+    }
+    list.push(t);
+    this.runnableCache = null;
+  }
+
+  private unblock(t: Thread, reason: 'woken' | 'timeout'): void {
+    const ch = t.waitingOn;
+    if (ch !== null) {
+      const list = this.waiters.get(ch);
+      if (list !== undefined) {
+        const i = list.indexOf(t);
+        if (i >= 0) list.splice(i, 1);
+        if (list.length === 0) this.waiters.delete(ch);
+      }
+    }
+    t.state = 'runnable';
+    t.waitingOn = null;
+    t.deadline = Infinity;
+    t.wakeReason = reason;
+    t.pending = { kind: 'step', label: reason === 'woken' ? 'wake' : 'timeout' };
+    this.runnableCache = null;
+  }
+
+  /** Makes every thread waiting on `ch` runnable. */
+  wakeAll(ch: WaitChannel): void {
+    const list = this.waiters.get(ch);
+    if (list === undefined) return;
+    for (const t of [...list]) this.unblock(t, 'woken');
+  }
+
+  /** Makes the longest-waiting thread on `ch` runnable. */
+  wakeOne(ch: WaitChannel): void {
+    const list = this.waiters.get(ch);
+    if (list !== undefined && list.length > 0) this.unblock(list[0], 'woken');
+  }
+
+  hasWaiters(ch: WaitChannel): boolean {
+    return (this.waiters.get(ch)?.length ?? 0) > 0;
+  }
+
+  /**
+   * When no thread can run, lets virtual time pass to the earliest deadline and wakes the
+   * threads whose deadline that is. Returns false if nothing has a deadline.
+   */
+  fireTimers(): boolean {
+    let earliest = Infinity;
+    for (const t of this.threads) if (t.state === 'blocked' && t.deadline < earliest) earliest = t.deadline;
+    if (earliest === Infinity) return false;
+    this.clock.advanceTo(earliest);
+    for (const t of this.threads) if (t.state === 'blocked' && t.deadline <= earliest) this.unblock(t, 'timeout');
+    return true;
+  }
+
+  /** Chooses and runs one step. Returns false when nothing can run (all done, or deadlock). */
+  runOne(): boolean {
+    let runnable = this.runnable();
+    if (runnable.length === 0) {
+      if (!this.fireTimers()) return false;
+      runnable = this.runnable();
+    }
+    const t = runnable.length === 1 ? runnable[0] : this.chooser.choose(runnable, this);
+    this.step(t);
+    return true;
+  }
+
+  /** Blocked threads while none can run and no timer can fire: a deadlock. */
+  blockedThreads(): Thread[] {
+    return this.threads.filter((t) => t.state === 'blocked');
+  }
+
+  /** Runs until every thread finished or none can go on. Throws DeadlockError in the latter case. */
+  runAll(): void {
+    while (this.runOne());
+    const blocked = this.blockedThreads();
+    if (blocked.length > 0) throw new DeadlockError(blocked.map((t) => `${t.name} on ${t.waitingOn?.name ?? '?'}`));
+  }
+
+  /**
+   * Runs `gen` as a new thread to its end (other runnable threads may step too) and returns its
+   * result, rethrowing what it threw. This is how the sequential API drives kernel paths.
+   */
+  run<T>(name: string, gen: KGen<T>): T {
+    if (this.current !== null) throw new Error('Scheduler.run called from inside a thread: use yield*');
+    const t = this.spawn(name, gen);
+    while (t.state !== 'done') {
+      if (!this.runOne()) {
+        const blocked = this.blockedThreads();
+        throw new DeadlockError(blocked.map((b) => `${b.name} on ${b.waitingOn?.name ?? '?'}`));
+      }
+    }
+    // Work it started in the background (SRCU callbacks, deferred frees) finishes before returning.
+    while (this.runnable().length > 0) this.runOne();
+    this.reap();
+    if (t.error !== undefined) throw t.error;
+    return t.result as T;
+  }
+
+  /** Forgets finished threads so long sequential runs do not accumulate them. */
+  reap(): void {
+    if (this.threads.every((t) => t.state === 'done')) {
+      this.threads.length = 0;
+      this.runnableCache = null;
+      this.last = null;
+    }
+  }
+
+  report(v: Violation): void {
+    this.violations.push(v);
+  }
+
+  /** The running thread; kernel paths call this only from inside a step. */
+  cur(): Thread {
+    const t = this.current;
+    if (t === null) throw new Error('no current thread');
+    return t;
+  }
+}
+
+/** A scheduling point object for a plain step, optionally declaring what it touches. */
+export function point(label: string, obj?: object, write = true): SchedPoint {
+  return obj === undefined ? { kind: 'step', label } : { kind: 'step', label, access: { obj, write } };
+}

@@ -1,0 +1,41 @@
+import type { KGen, SchedPoint, WaitChannel, WakeReason } from './types.ts';
+
+export type ThreadState = 'runnable' | 'blocked' | 'done';
+
+/** A lock a thread holds, as far as the lock checks need to know. */
+export interface HeldLock {
+  readonly lockClass: string;
+  readonly name: string;
+}
+
+/** A simulated CPU thread: one generator plus what the scheduler and the checks track about it. */
+export class Thread {
+  state: ThreadState = 'runnable';
+  /** The point the thread yielded last: the step it takes next. */
+  pending: SchedPoint;
+  waitingOn: WaitChannel | null = null;
+  deadline = Infinity;
+  wakeReason: WakeReason | undefined = undefined;
+  result: unknown = undefined;
+  error: unknown = undefined;
+  readonly held: HeldLock[] = [];
+  /** > 0 inside a non-blockable invalidation: sleeping there is a bug. */
+  nonBlockDepth = 0;
+  /** > 0 while a spinlock is held: sleeping there is a bug. */
+  atomicDepth = 0;
+  /** Per-thread values drivers and kernel paths may keep (like task_struct fields). */
+  readonly local = new Map<string, unknown>();
+  steps = 0;
+
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly gen: KGen<unknown>,
+  ) {
+    this.pending = { kind: 'step', label: 'start' };
+  }
+
+  get done(): boolean {
+    return this.state === 'done';
+  }
+}
