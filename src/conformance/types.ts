@@ -1,0 +1,39 @@
+/**
+ * A ported kernel selftest case. Suites build lists of these; test/conformance/*.test.ts runs
+ * them under node:test and `hetmem conformance` runs the very same functions, so both report
+ * the same outcome under the kernel's names.
+ */
+export interface ConformanceCase {
+  readonly suite: 'hmm' | 'iommufd';
+  /** The kernel's FIXTURE.TEST name, e.g. 'hmm.anon_read' or 'iommufd_ioas.ioas_area_destroy'. */
+  readonly name: string;
+  /** The kernel's fixture variant name, e.g. 'hmm_device_private', 'mock_domain_limit'. '' when none. */
+  readonly variant: string;
+  /** Runs the case; throws (node:assert) when an assertion the kernel test makes does not hold. */
+  readonly run?: () => void | Promise<void>;
+  /** Set when the model does not cover what the case needs; says why. */
+  readonly notModelled?: string;
+}
+
+export type CaseStatus = 'pass' | 'fail' | 'skip' | 'not-modelled';
+
+export interface CaseResult {
+  readonly name: string;
+  readonly variant: string;
+  readonly status: CaseStatus;
+  readonly reason?: string;
+}
+
+/** Runs one case and classifies the outcome. */
+export async function runCase(c: ConformanceCase): Promise<CaseResult> {
+  if (c.notModelled !== undefined || c.run === undefined) {
+    return { name: c.name, variant: c.variant, status: 'not-modelled', reason: c.notModelled ?? 'no body' };
+  }
+  try {
+    await c.run();
+    return { name: c.name, variant: c.variant, status: 'pass' };
+  } catch (e) {
+    const reason = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    return { name: c.name, variant: c.variant, status: 'fail', reason };
+  }
+}

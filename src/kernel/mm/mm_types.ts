@@ -1,0 +1,248 @@
+import { IntervalTree, type IntervalNode } from '../../lib/interval_tree.ts';
+import { PageTableStore } from '../../lib/pgtable_store.ts';
+import { XArray } from '../../lib/xarray.ts';
+import { PAGE_SIZE, TASK_SIZE } from '../../lib/units.ts';
+import { RwSem, SpinLock } from '../../sched/locks.ts';
+import type { KGen } from '../../sched/types.ts';
+import type { System } from '../system.ts';
+import type { MmuNotifierSubscriptions } from './mmu_notifier.ts';
+
+/** vm_flags bits (include/linux/mm.h). */
+export const VM = {
+  READ: 0x1,
+  WRITE: 0x2,
+  EXEC: 0x4,
+  SHARED: 0x8,
+  MAYREAD: 0x10,
+  MAYWRITE: 0x20,
+  MAYEXEC: 0x40,
+  MAYSHARE: 0x80,
+  GROWSDOWN: 0x100,
+  PFNMAP: 0x400,
+  LOCKED: 0x2000,
+  IO: 0x4000,
+  DONTCOPY: 0x20000,
+  DONTEXPAND: 0x40000,
+  ACCOUNT: 0x100000,
+  NORESERVE: 0x200000,
+  HUGETLB: 0x400000,
+  WIPEONFORK: 0x2000000,
+  DONTDUMP: 0x4000000,
+  SOFTDIRTY: 0x8000000,
+  MIXEDMAP: 0x10000000,
+  HUGEPAGE: 0x20000000,
+  NOHUGEPAGE: 0x40000000,
+} as const;
+
+/** VM_SPECIAL: mappings the core mm must not merge, migrate or treat as normal memory. */
+export const VM_SPECIAL = VM.IO | VM.DONTEXPAND | VM.PFNMAP | VM.MIXEDMAP;
+export const VM_ACCESS_FLAGS = VM.READ | VM.WRITE | VM.EXEC;
+
+/** What a fault handler of a special mapping returns (vm_fault_t bits). */
+export const VM_FAULT = {
+  OOM: 0x1,
+  SIGBUS: 0x2,
+  MAJOR: 0x4,
+  HWPOISON: 0x10,
+  SIGSEGV: 0x40,
+  NOPAGE: 0x100,
+  LOCKED: 0x200,
+  RETRY: 0x400,
+  FALLBACK: 0x800,
+  DONE_COW: 0x1000,
+  NEEDDSYNC: 0x2000,
+  COMPLETED: 0x4000,
+} as const;
+export const VM_FAULT_ERROR = VM_FAULT.OOM | VM_FAULT.SIGBUS | VM_FAULT.SIGSEGV | VM_FAULT.HWPOISON;
+
+/** Models struct vm_fault, the state of one fault being handled. */
+export interface VmFault {
+  readonly vma: Vma;
+  readonly address: number;
+  readonly flags: number;
+  /** The page the fault is about, for device-private and device-exclusive entries. */
+  page: number;
+}
+
+/** Models vm_operations_struct, for mappings whose pages a driver provides. */
+export interface VmOps {
+  readonly name: string;
+  fault?(vmf: VmFault): KGen<number>;
+  close?(vma: Vma): void;
+}
+
+/** The identity of something page->mapping can point at. */
+export interface Mapping {
+  readonly mappingId: number;
+}
+
+/**
+ * Models struct anon_vma: the set of VMAs (across forked processes) in which an anonymous page
+ * whose page->mapping is this anon_vma may be mapped. The kernel links them through
+ * anon_vma_chain; here each anon_vma keeps its VMAs directly.
+ */
+export class AnonVma implements Mapping {
+  readonly vmas = new Set<Vma>();
+  /** VMAs whose own vma.anonVma is this one (the kernel's num_active_vmas). */
+  active = 0;
+  constructor(
+    readonly mappingId: number,
+    readonly root: AnonVma | null,
+  ) {}
+}
+
+/** Models the bits of struct inode + struct address_space the model needs. */
+export class Inode implements Mapping {
+  size = 0;
+  /** Page cache: page index -> PFN of the (head) page. */
+  readonly pages = new XArray<number>();
+  /** shmem: page index -> swap slot of pages swapped out. */
+  readonly swapped = new XArray<number>();
+  /** i_mmap: VMAs that map this file. */
+  readonly iMmap = new Set<Vma>();
+  nlink = 1;
+  constructor(
+    readonly mappingId: number,
+    readonly kind: 'shmem' | 'hugetlb' | 'device',
+    readonly name: string,
+  ) {}
+}
+
+/** Models struct file_operations, for device files. */
+export interface FileOps {
+  readonly name: string;
+  mmap?(file: File, vma: Vma): KGen<number>;
+  ioctl?(file: File, cmd: string, arg: unknown): KGen<number>;
+  release?(file: File): KGen;
+}
+
+export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+export const O_RDWR = 2;
+
+/** Models struct file. */
+export class File {
+  refs = 1;
+  constructor(
+    readonly id: number,
+    readonly inode: Inode,
+    readonly mode: number,
+    readonly fops: FileOps | null,
+    public priv: unknown = null,
+  ) {}
+
+  get readable(): boolean {
+    return (this.mode & 3) !== O_WRONLY;
+  }
+
+  get writable(): boolean {
+    return (this.mode & 3) !== O_RDONLY;
+  }
+}
+
+/** Models struct vm_area_struct. [start, end) is page aligned. */
+export class Vma {
+  node: IntervalNode<Vma> | null = null;
+  anonVma: AnonVma | null = null;
+  /** anon_vma_chain: every anon_vma this VMA is linked into (its own and its ancestors'). */
+  readonly anonChain = new Set<AnonVma>();
+  vmOps: VmOps | null = null;
+  priv: unknown = null;
+  constructor(
+    readonly mm: MmStruct,
+    public start: number,
+    public end: number,
+    public flags: number,
+    /** vm_pgoff: in pages; for anonymous VMAs the virtual page number it was created at. */
+    public pgoff: number,
+    public file: File | null,
+  ) {}
+
+  get pages(): number {
+    return (this.end - this.start) / PAGE_SIZE;
+  }
+
+  isAnon(): boolean {
+    return this.file === null && this.vmOps === null;
+  }
+
+  isShared(): boolean {
+    return (this.flags & VM.SHARED) !== 0;
+  }
+
+  /** Models linear_page_index(). */
+  pageIndex(addr: number): number {
+    return this.pgoff + Math.floor((addr - this.start) / PAGE_SIZE);
+  }
+
+  /** The address of page index `index` in this VMA, or -1 if outside it. */
+  addressOf(index: number): number {
+    const a = this.start + (index - this.pgoff) * PAGE_SIZE;
+    return a >= this.start && a < this.end ? a : -1;
+  }
+}
+
+/** Models struct user_struct: the per-user locked memory counter. */
+export class UserStruct {
+  /** Pages counted against RLIMIT_MEMLOCK (user->locked_vm). */
+  lockedVm = 0;
+  constructor(readonly uid: number) {}
+}
+
+/** RSS counter indexes (MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES). */
+export const MM_FILEPAGES = 0;
+export const MM_ANONPAGES = 1;
+export const MM_SWAPENTS = 2;
+export const MM_SHMEMPAGES = 3;
+
+/** Models struct mm_struct. */
+export class MmStruct {
+  readonly mmapLock: RwSem;
+  /** One page-table lock per mm (the kernel splits it per table; the model keeps one). */
+  readonly ptl: SpinLock;
+  readonly vmas = new IntervalTree<Vma>();
+  readonly pgt = new PageTableStore();
+  mmUsers = 1;
+  mmCount = 1;
+  notifierSubscriptions: MmuNotifierSubscriptions | null = null;
+  readonly rss = [0, 0, 0, 0];
+  totalVm = 0;
+  lockedVm = 0;
+  /** Pages pinned long-term and charged to this mm (mm->pinned_vm). */
+  pinnedVm = 0;
+  readonly taskSize = TASK_SIZE;
+  /** Top-down mmap allocation starts below this. */
+  mmapBase = 0x7f0000000000;
+  /** exit_mmap() has run: the address space is gone. */
+  exited = false;
+
+  constructor(
+    readonly sys: System,
+    readonly id: number,
+    readonly user: UserStruct,
+    public ownerName: string,
+  ) {
+    this.mmapLock = new RwSem(sys.sched, `mmap_lock[${id}]`, 'mmap_lock');
+    this.ptl = new SpinLock(sys.sched, `ptl[${id}]`, 'ptl');
+  }
+
+  /** Models find_vma(): the first VMA ending after addr. */
+  findVma(addr: number): Vma | null {
+    const n = this.vmas.firstOverlap(addr, Infinity);
+    return n === null ? null : n.value;
+  }
+
+  /** Models vma_lookup(): the VMA containing addr. */
+  vmaLookup(addr: number): Vma | null {
+    const v = this.findVma(addr);
+    return v !== null && v.start <= addr ? v : null;
+  }
+
+  /** VMAs overlapping [start, end), in address order. */
+  vmasIn(start: number, end: number): Vma[] {
+    const out: Vma[] = [];
+    if (end <= start) return out;
+    for (const n of this.vmas.overlapping(start, end - 1)) out.push(n.value);
+    return out;
+  }
+}

@@ -1,0 +1,74 @@
+/** uapi values of include/uapi/asm-generic/mman*.h and linux/memfd.h, for x86-64. */
+export const PROT_NONE = 0;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const PROT_EXEC = 4;
+export const PROT_GROWSDOWN = 0x01000000;
+export const PROT_GROWSUP = 0x02000000;
+
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_SHARED_VALIDATE = 0x03;
+export const MAP_TYPE = 0x0f;
+export const MAP_FIXED = 0x10;
+export const MAP_ANONYMOUS = 0x20;
+export const MAP_GROWSDOWN = 0x100;
+export const MAP_DENYWRITE = 0x800;
+export const MAP_EXECUTABLE = 0x1000;
+export const MAP_LOCKED = 0x2000;
+export const MAP_NORESERVE = 0x4000;
+export const MAP_POPULATE = 0x8000;
+export const MAP_NONBLOCK = 0x10000;
+export const MAP_STACK = 0x20000;
+export const MAP_HUGETLB = 0x40000;
+export const MAP_SYNC = 0x80000;
+export const MAP_FIXED_NOREPLACE = 0x100000;
+/** Flags MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK plus MAP_SYNC for DAX, which the model lacks). */
+export const LEGACY_MAP_MASK =
+  MAP_SHARED |
+  MAP_PRIVATE |
+  MAP_FIXED |
+  MAP_ANONYMOUS |
+  MAP_DENYWRITE |
+  MAP_EXECUTABLE |
+  MAP_GROWSDOWN |
+  MAP_LOCKED |
+  MAP_NORESERVE |
+  MAP_POPULATE |
+  MAP_NONBLOCK |
+  MAP_STACK |
+  MAP_HUGETLB;
+
+export const MADV = {
+  NORMAL: 0,
+  RANDOM: 1,
+  SEQUENTIAL: 2,
+  WILLNEED: 3,
+  DONTNEED: 4,
+  FREE: 8,
+  REMOVE: 9,
+  DONTFORK: 10,
+  DOFORK: 11,
+  MERGEABLE: 12,
+  UNMERGEABLE: 13,
+  HUGEPAGE: 14,
+  NOHUGEPAGE: 15,
+  DONTDUMP: 16,
+  DODUMP: 17,
+  WIPEONFORK: 18,
+  KEEPONFORK: 19,
+  COLD: 20,
+  PAGEOUT: 21,
+  POPULATE_READ: 22,
+  POPULATE_WRITE: 23,
+  DONTNEED_LOCKED: 24,
+  COLLAPSE: 25,
+} as const;
+
+export const MREMAP_MAYMOVE = 1;
+export const MREMAP_FIXED = 2;
+export const MREMAP_DONTUNMAP = 4;
+
+export const MFD_CLOEXEC = 1;
+export const MFD_ALLOW_SEALING = 2;
+export const MFD_HUGETLB = 4;

@@ -1,0 +1,333 @@
+import { Bitmap } from '../../lib/bitmap.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
+import { Errno } from '../errno.ts';
+import type { FaultInjector } from '../fault_inject.ts';
+
+/** Page flags (a subset of include/linux/page-flags.h, as bits of one Uint16 per frame). */
+export const PG = {
+  locked: 1 << 0,
+  dirty: 1 << 1,
+  anon: 1 << 2,
+  swapbacked: 1 << 3,
+  lru: 1 << 4,
+  referenced: 1 << 5,
+  active: 1 << 6,
+  head: 1 << 7,
+  tail: 1 << 8,
+  reserved: 1 << 9,
+  anonExclusive: 1 << 10,
+  uptodate: 1 << 11,
+  hwpoison: 1 << 12,
+  /** Allocated (not on a free list). */
+  used: 1 << 13,
+  /** A THP on the deferred-split list after a partial unmap. */
+  deferredSplit: 1 << 14,
+} as const;
+
+/** Models GUP_PIN_COUNTING_BIAS: a FOLL_PIN on a small folio adds this much to its refcount. */
+export const GUP_PIN_COUNTING_BIAS = 1024;
+
+/** What a ZONE_DEVICE page range calls back into (struct dev_pagemap_ops, minus the fault path). */
+export interface PagemapHooks {
+  /** Models dev_pagemap_ops.folio_free: the last reference to a device folio went away. */
+  folioFree(pfn: number, order: number): void;
+}
+
+export interface PagemapRef {
+  readonly id: number;
+  readonly firstPfn: number;
+  readonly nrPages: number;
+  readonly hooks: PagemapHooks;
+}
+
+/**
+ * Physical memory: every page frame's struct page fields as typed arrays (struct of arrays),
+ * and contents stored only for pages that were written. PFN 0 is the shared zero page; the huge
+ * zero page is allocated at boot like the kernel's (lazily there, eagerly here).
+ * ZONE_DEVICE ranges are appended beyond RAM by addDeviceRange().
+ */
+export class PhysMem {
+  nr: number;
+  readonly ramFrames: number;
+  refcount: Int32Array;
+  mapcount: Int32Array;
+  /** Exact FOLL_PIN count on the folio head (the kernel keeps it in the refcount bias for small folios). */
+  pincount: Int32Array;
+  flags: Uint16Array;
+  /** Folio order, valid on the head page. */
+  order: Uint8Array;
+  /** 0 for RAM; otherwise index + 1 into `pagemaps`. */
+  pgmap: Uint8Array;
+  /** Bumped each time a frame is freed, so a stale (pfn, generation) pair is detectable. */
+  gen: Uint16Array;
+  /** page->mapping: id of the anon_vma or address_space, 0 for none. */
+  mapping: Uint32Array;
+  /** page->index: page offset in the mapping (the virtual page number for anonymous memory). */
+  index: Float64Array;
+  readonly contents = new Map<number, Uint8Array>();
+  /** PMD mappings of a THP head (folio_entire_mapcount), sparse. */
+  readonly entireMapcount = new Map<number, number>();
+  readonly pagemaps: PagemapRef[] = [];
+  private free: Bitmap;
+  freeFrames: number;
+  /** Order-0 allocations search upward from here; huge ones downward from the top. */
+  private cursor = 0;
+  readonly zeroPfn = 0;
+  hugeZeroPfn = -1;
+
+  constructor(
+    ramBytes: number,
+    private readonly inject: FaultInjector,
+  ) {
+    const frames = Math.floor(ramBytes / PAGE_SIZE);
+    if (frames < HPAGE_PMD_NR * 4) throw new RangeError('RAM must be at least 8MiB');
+    this.ramFrames = frames;
+    this.nr = frames;
+    this.refcount = new Int32Array(frames);
+    this.mapcount = new Int32Array(frames);
+    this.pincount = new Int32Array(frames);
+    this.flags = new Uint16Array(frames);
+    this.order = new Uint8Array(frames);
+    this.pgmap = new Uint8Array(frames);
+    this.gen = new Uint16Array(frames);
+    this.mapping = new Uint32Array(frames);
+    this.index = new Float64Array(frames);
+    this.free = new Bitmap(frames);
+    this.free.setRange(0, frames);
+    this.freeFrames = frames;
+    // The zero page and the huge zero page are reserved for good.
+    this.take(this.zeroPfn, 0);
+    this.flags[this.zeroPfn] |= PG.reserved;
+    const huge = this.allocHugeBlock();
+    this.take(huge, 9);
+    for (let i = 0; i < HPAGE_PMD_NR; i++) this.flags[huge + i] |= PG.reserved;
+    this.hugeZeroPfn = huge;
+  }
+
+  isZeroPfn(pfn: number): boolean {
+    return pfn === this.zeroPfn || (pfn >= this.hugeZeroPfn && pfn < this.hugeZeroPfn + HPAGE_PMD_NR);
+  }
+
+  isRam(pfn: number): boolean {
+    return pfn >= 0 && pfn < this.ramFrames;
+  }
+
+  isDevice(pfn: number): boolean {
+    return this.pgmap[pfn] !== 0;
+  }
+
+  pagemapOf(pfn: number): PagemapRef | null {
+    const p = this.pgmap[pfn];
+    return p === 0 ? null : this.pagemaps[p - 1];
+  }
+
+  isUsed(pfn: number): boolean {
+    return (this.flags[pfn] & PG.used) !== 0;
+  }
+
+  /** The head page of the folio `pfn` belongs to. */
+  head(pfn: number): number {
+    if ((this.flags[pfn] & PG.tail) === 0) return pfn;
+    // Tails of an order-n folio: the head is the order-aligned frame below with PG.head.
+    let h = pfn - 1;
+    while ((this.flags[h] & PG.head) === 0) h--;
+    return h;
+  }
+
+  folioOrder(pfn: number): number {
+    return this.order[this.head(pfn)];
+  }
+
+  folioNr(pfn: number): number {
+    return 1 << this.folioOrder(pfn);
+  }
+
+  /**
+   * Allocates 2^order frames of RAM (order 0 or 9). Returns the PFN or -ENOMEM. Does not reclaim:
+   * callers in mm/ go through vmscan's allocation wrapper, which does.
+   */
+  alloc(order: number, site: string): number {
+    if (this.inject.shouldFail(site)) return -Errno.ENOMEM;
+    let pfn: number;
+    if (order === 0) {
+      pfn = this.free.findNextSet(this.cursor);
+      if (pfn >= this.ramFrames) pfn = this.free.findNextSet(0);
+      if (pfn >= this.ramFrames) return -Errno.ENOMEM;
+      this.cursor = pfn + 1;
+    } else {
+      pfn = this.allocHugeBlock();
+      if (pfn < 0) return -Errno.ENOMEM;
+    }
+    this.take(pfn, order);
+    return pfn;
+  }
+
+  private allocHugeBlock(): number {
+    const blocks = Math.floor(this.ramFrames / HPAGE_PMD_NR);
+    for (let b = blocks - 1; b >= 0; b--) {
+      const start = b * HPAGE_PMD_NR;
+      if (this.free.countRange(start, HPAGE_PMD_NR) === HPAGE_PMD_NR) return start;
+    }
+    return -Errno.ENOMEM;
+  }
+
+  private take(pfn: number, order: number): void {
+    const n = 1 << order;
+    this.free.clearRange(pfn, n);
+    this.freeFrames -= n;
+    this.refcount[pfn] = 1;
+    this.order[pfn] = order;
+    this.flags[pfn] = PG.used | (order > 0 ? PG.head : 0);
+    for (let i = 1; i < n; i++) this.flags[pfn + i] = PG.used | PG.tail;
+  }
+
+  /** Models folio_get(). */
+  get(pfn: number, n = 1): void {
+    this.refcount[this.head(pfn)] += n;
+  }
+
+  /** Models folio_put(): frees the folio (or hands it back to its device) when the last reference goes. */
+  put(pfn: number, n = 1): void {
+    const h = this.head(pfn);
+    const r = (this.refcount[h] -= n);
+    if (r < 0) throw new Error(`refcount underflow on pfn ${h}`);
+    if (r === 0) this.release(h);
+  }
+
+  private release(h: number): void {
+    const order = this.order[h];
+    const n = 1 << order;
+    if ((this.flags[h] & PG.reserved) !== 0) throw new Error(`freeing reserved pfn ${h}`);
+    const pm = this.pagemapOf(h);
+    for (let i = 0; i < n; i++) {
+      const p = h + i;
+      this.contents.delete(p);
+      this.mapcount[p] = 0;
+      this.mapping[p] = 0;
+      this.index[p] = 0;
+      this.gen[p] = (this.gen[p] + 1) & 0xffff;
+    }
+    this.pincount[h] = 0;
+    this.entireMapcount.delete(h);
+    if (pm !== null) {
+      // ZONE_DEVICE pages never return to the allocator; the driver gets them back.
+      for (let i = 0; i < n; i++) this.flags[h + i] = PG.used | (i === 0 ? (order > 0 ? PG.head : 0) : PG.tail);
+      this.refcount[h] = 0;
+      pm.hooks.folioFree(h, order);
+      return;
+    }
+    for (let i = 0; i < n; i++) this.flags[h + i] = 0;
+    this.order[h] = 0;
+    this.free.setRange(h, n);
+    this.freeFrames += n;
+  }
+
+  /**
+   * Splits a large folio into order-0 folios (models __split_folio_to_order): each subpage becomes
+   * its own folio with one reference per mapping it has, plus `extraRefsEach`.
+   */
+  splitFolio(h: number, extraRefsEach: number): void {
+    const n = 1 << this.order[h];
+    const keep = this.flags[h] & ~(PG.head | PG.tail);
+    for (let i = 0; i < n; i++) {
+      const p = h + i;
+      this.flags[p] = (this.flags[p] & PG.anonExclusive) | keep;
+      this.order[p] = 0;
+      this.refcount[p] = this.mapcount[p] + extraRefsEach;
+      this.mapping[p] = this.mapping[h];
+      this.index[p] = this.index[h] + i;
+    }
+    this.entireMapcount.delete(h);
+    this.pincount[h] = 0;
+  }
+
+  /** Registers a ZONE_DEVICE range of `nrPages` frames beyond everything so far; returns its first PFN. */
+  addDeviceRange(nrPages: number, hooks: PagemapHooks): PagemapRef {
+    if (this.pagemaps.length >= 255) throw new RangeError('too many device page maps');
+    const first = this.nr;
+    const total = first + nrPages;
+    this.refcount = grow(this.refcount, total);
+    this.mapcount = grow(this.mapcount, total);
+    this.pincount = grow(this.pincount, total);
+    this.flags = grow(this.flags, total);
+    this.order = grow(this.order, total);
+    this.pgmap = grow(this.pgmap, total);
+    this.gen = grow(this.gen, total);
+    this.mapping = grow(this.mapping, total);
+    this.index = grow(this.index, total);
+    const ref: PagemapRef = { id: this.pagemaps.length + 1, firstPfn: first, nrPages, hooks };
+    this.pagemaps.push(ref);
+    this.pgmap.fill(ref.id, first, total);
+    // Device pages start idle with refcount 0, owned by their driver (like after memremap_pages).
+    this.flags.fill(PG.used, first, total);
+    this.nr = total;
+    return ref;
+  }
+
+  /** Takes an idle device page for use (models zone_device_page_init / folio init with refcount 1). */
+  initDevicePage(pfn: number, order = 0): void {
+    const n = 1 << order;
+    this.refcount[pfn] = 1;
+    this.order[pfn] = order;
+    this.flags[pfn] = PG.used | (order > 0 ? PG.head : 0);
+    for (let i = 1; i < n; i++) {
+      this.flags[pfn + i] = PG.used | PG.tail;
+      this.refcount[pfn + i] = 0;
+    }
+  }
+
+  /** Page contents, or null for a page never written (reads as zeros). */
+  data(pfn: number): Uint8Array | null {
+    return this.contents.get(pfn) ?? null;
+  }
+
+  /** Writable contents of a page, materialised on first write. */
+  dataForWrite(pfn: number): Uint8Array {
+    let d = this.contents.get(pfn);
+    if (d === undefined) {
+      if (this.isZeroPfn(pfn)) throw new Error('write to the zero page');
+      d = new Uint8Array(PAGE_SIZE);
+      this.contents.set(pfn, d);
+    }
+    return d;
+  }
+
+  read(pfn: number, offset: number, dst: Uint8Array, dstOffset: number, len: number): void {
+    const d = this.contents.get(pfn);
+    if (d === undefined) dst.fill(0, dstOffset, dstOffset + len);
+    else dst.set(d.subarray(offset, offset + len), dstOffset);
+  }
+
+  write(pfn: number, offset: number, src: Uint8Array, srcOffset: number, len: number): void {
+    this.dataForWrite(pfn).set(src.subarray(srcOffset, srcOffset + len), offset);
+  }
+
+  /** Models copy_highpage(). */
+  copyPage(dst: number, src: number): void {
+    const d = this.contents.get(src);
+    if (d === undefined) this.contents.delete(dst);
+    else this.contents.set(dst, d.slice());
+  }
+
+  /** Models clear_highpage(): contents become zero (and cost nothing again). */
+  clearPage(pfn: number): void {
+    this.contents.delete(pfn);
+  }
+
+  /** Models folio_maybe_dma_pinned(). */
+  maybeDmaPinned(pfn: number): boolean {
+    return this.pincount[this.head(pfn)] > 0;
+  }
+
+  /** Frames of RAM in use, not counting the reserved zero pages. */
+  usedRamFrames(): number {
+    return this.ramFrames - this.freeFrames - 1 - HPAGE_PMD_NR;
+  }
+}
+
+function grow<A extends Int32Array | Uint16Array | Uint8Array | Uint32Array | Float64Array>(a: A, n: number): A {
+  const Ctor = a.constructor as new (n: number) => A;
+  const b = new Ctor(n);
+  b.set(a);
+  return b;
+}

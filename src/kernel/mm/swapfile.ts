@@ -1,0 +1,62 @@
+import { PAGE_SIZE } from '../../lib/units.ts';
+
+/**
+ * Models a swap device: slots with a use count (swap_map) and the data written to them.
+ * Slot 0 is never handed out, like the kernel's header page.
+ */
+export class SwapDevice {
+  readonly count: Uint8Array;
+  readonly data = new Map<number, Uint8Array>();
+  used = 0;
+  private cursor = 1;
+
+  constructor(readonly nslots: number) {
+    this.count = new Uint8Array(Math.max(1, nslots));
+  }
+
+  get enabled(): boolean {
+    return this.nslots > 1;
+  }
+
+  /** Models folio_alloc_swap() for one page: a free slot with count 1, or -1. */
+  alloc(): number {
+    for (let n = 1; n < this.nslots; n++) {
+      const s = this.cursor;
+      this.cursor = this.cursor + 1 >= this.nslots ? 1 : this.cursor + 1;
+      if (this.count[s] === 0) {
+        this.count[s] = 1;
+        this.used++;
+        return s;
+      }
+    }
+    return -1;
+  }
+
+  /** Models swap_duplicate(): another PTE refers to the slot (fork). */
+  dup(slot: number): void {
+    this.count[slot]++;
+  }
+
+  /** Models swap_free(): drops one reference; the slot and its data go with the last. */
+  free(slot: number): void {
+    if (this.count[slot] === 0) throw new Error(`swap slot ${slot} freed twice`);
+    if (--this.count[slot] === 0) {
+      this.data.delete(slot);
+      this.used--;
+    }
+  }
+
+  write(slot: number, page: Uint8Array | null): void {
+    if (page === null) this.data.delete(slot);
+    else this.data.set(slot, page.slice());
+  }
+
+  /** The page data in `slot`, or null if it was all zeros. */
+  read(slot: number): Uint8Array | null {
+    return this.data.get(slot) ?? null;
+  }
+
+  get freeBytes(): number {
+    return (this.nslots - 1 - this.used) * PAGE_SIZE;
+  }
+}

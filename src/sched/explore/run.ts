@@ -1,0 +1,153 @@
+/**
+ * Runs one schedule of a target: the single place where threads are stepped and every oracle of
+ * the explorer (scheduler violations, per-step and final checks, deadlock, livelock, unexpected
+ * exceptions) is consulted, so search, replay and minimisation all judge schedules identically.
+ */
+import type { Thread } from '../thread.ts';
+import type { ChoiceContext, Decision, ExploreTarget, RunOutcome, Strategy, TraceStep } from './types.ts';
+
+export const DEFAULT_MAX_STEPS = 100_000;
+
+/** What the engine needs from whoever decides: a strategy, a replayer, a minimiser variant. */
+export type Decider = Pick<Strategy, 'choose' | 'beforeStep'>;
+
+export interface RunConfig {
+  maxSteps: number;
+  recordTrace: boolean;
+}
+
+/**
+ * Errors a kernel path is allowed to throw: a KernelError carries a numeric errno. They are outcomes
+ * the scenario's expectations judge (through checkFinal), not bugs of the model. Duck-typed because
+ * src/sched must not import src/kernel.
+ */
+function isExpectedError(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && typeof (e as { errno?: unknown }).errno === 'number';
+}
+
+function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+/** Runs `target` once under `decider`. Never throws for model bugs: they become violations. */
+export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunConfig): RunOutcome {
+  const world = target.create();
+  const sched = world.sched;
+  const nameOf = (t: Thread): string => (world.threadName !== undefined ? world.threadName(t) : t.name);
+  const decisions: Decision[] = [];
+  const trace: { tid: number; name: string; label: string }[] | null = cfg.recordTrace ? [] : null;
+  let violation: RunOutcome['violation'] = null;
+  let steps = 0;
+  let preemptions = 0;
+  let pruned = false;
+  let last: Thread | null = null;
+
+  if (sched.violations.length > 0) violation = { ...sched.violations[0] };
+
+  while (violation === null) {
+    let runnable = sched.runnable();
+    if (runnable.length === 0) {
+      if (!sched.fireTimers()) break;
+      runnable = sched.runnable();
+      if (runnable.length === 0) continue;
+    }
+    let index = 0;
+    if (runnable.length > 1) {
+      const lastIndex = last === null ? -1 : runnable.indexOf(last);
+      const ctx: ChoiceContext = { runnable, last, lastIndex, steps, preemptions, depth: decisions.length };
+      const chosen = decider.choose(ctx);
+      if (chosen === null) {
+        pruned = true;
+        break;
+      }
+      if (!Number.isInteger(chosen) || chosen < 0 || chosen >= runnable.length) {
+        throw new Error(`chooser picked ${chosen} of ${runnable.length} runnable threads`);
+      }
+      index = chosen;
+      if (lastIndex >= 0 && index !== lastIndex) preemptions++;
+      decisions.push({ index, fallback: lastIndex >= 0 ? lastIndex : 0, tid: runnable[index].id });
+    }
+    const t = runnable[index];
+    if (decider.beforeStep !== undefined && !decider.beforeStep(t, steps)) {
+      pruned = true;
+      break;
+    }
+    if (trace !== null) trace.push({ tid: t.id, name: nameOf(t), label: t.pending.label });
+    const seen = sched.violations.length;
+    sched.step(t);
+    steps++;
+    last = t;
+    violation = judgeStep(t, seen, nameOf);
+    if (violation === null && world.checkStep !== undefined) {
+      const v = world.checkStep();
+      if (v !== null) violation = { oracle: v.oracle, message: v.message };
+    }
+    if (violation === null && steps >= cfg.maxSteps && sched.live) {
+      const running = sched.threads.filter((x) => x.state !== 'done');
+      violation = {
+        oracle: 'livelock',
+        message: `livelock: ${steps} steps and still not finished: ${running
+          .map((x) => `${nameOf(x)} at ${x.pending.label}`)
+          .join(', ')}`,
+      };
+    }
+  }
+
+  if (violation === null && !pruned) {
+    const blocked = sched.blockedThreads();
+    if (blocked.length > 0) {
+      violation = {
+        oracle: 'deadlock',
+        message: `deadlock: ${blocked
+          .map((b) => `${nameOf(b)} waits on ${b.waitingOn?.name ?? '?'} (${b.pending.label})`)
+          .join('; ')}`,
+      };
+    } else {
+      const v = world.checkFinal();
+      if (v !== null) violation = { oracle: v.oracle, message: v.message };
+    }
+  }
+
+  const out: RunOutcome = { violation, decisions, preemptions, steps, pruned };
+  if (trace !== null) {
+    const ids = new Set<number>(sched.threads.map((x) => x.id));
+    const names = new Map<number, string>(sched.threads.map((x) => [x.id, nameOf(x)]));
+    for (const s of trace) {
+      ids.add(s.tid);
+      if (!names.has(s.tid)) names.set(s.tid, s.name);
+    }
+    const order = [...ids].sort((a, b) => a - b);
+    const column = new Map(order.map((id, i) => [id, i]));
+    out.trace = trace.map((s): TraceStep => ({ thread: s.name, label: s.label }));
+    out.traceColumns = trace.map((s) => column.get(s.tid)!);
+    out.threadNames = order.map((id) => names.get(id)!);
+  }
+  return out;
+
+  function judgeStep(t: Thread, seen: number, name: (t: Thread) => string): RunOutcome['violation'] {
+    if (sched.violations.length > seen) {
+      const v = sched.violations[seen];
+      return { oracle: v.oracle, message: v.message };
+    }
+    if (t.error !== undefined && !isExpectedError(t.error)) {
+      return { oracle: 'exception', message: `${name(t)} threw: ${errorMessage(t.error)}` };
+    }
+    return null;
+  }
+}
+
+/** Follows recorded decisions, then the default (keep running the last thread, else the first). */
+export function followDecisions(indices: readonly number[]): Decider {
+  return {
+    choose(ctx) {
+      const i = ctx.depth < indices.length ? indices[ctx.depth] : ctx.lastIndex >= 0 ? ctx.lastIndex : 0;
+      if (i >= ctx.runnable.length) {
+        throw new Error(
+          `replay diverged at choice ${ctx.depth}: index ${i} but only ${ctx.runnable.length} threads can run`,
+        );
+      }
+      return i;
+    },
+  };
+}

@@ -1,0 +1,138 @@
+/**
+ * Public and internal types of the interleaving explorer.
+ *
+ * The explorer is a stateless model checker: it never snapshots a world, it rebuilds it from
+ * scratch through ExploreTarget.create() for every schedule and drives it with a chooser. That
+ * keeps kernel code free of any copy/restore duty, at the price of re-running common prefixes.
+ */
+import type { Scheduler } from '../scheduler.ts';
+import type { Thread } from '../thread.ts';
+import type { Violation } from '../types.ts';
+
+/** One fresh execution. */
+export interface ExploreWorld {
+  /** Threads already spawned. */
+  sched: Scheduler;
+  /** Oracles after each step (optional, may be costly). */
+  checkStep?(): Violation | null;
+  /** After all threads ended: expectations and teardown oracles. */
+  checkFinal(): Violation | null;
+  /** Name shown in diagrams and traces; defaults to Thread.name. */
+  threadName?(t: Thread): string;
+}
+
+/** Builds worlds; create() must be deterministic (same threads, same steps for the same choices). */
+export interface ExploreTarget {
+  create(): ExploreWorld;
+}
+
+/**
+ * A target that can be rebuilt inside a worker thread, where closures cannot travel:
+ * `import(module)[exportName](args)` must return an ExploreTarget.
+ */
+export interface TargetDescriptor {
+  /** Absolute path or file URL of a .ts/.js module (loaded through tsx in workers). */
+  module: string;
+  exportName: string;
+  args: unknown;
+}
+
+export type StrategyName = 'random' | 'pct' | 'dfs';
+
+export interface ExploreOptions {
+  strategy: StrategyName;
+  /** Default 1. */
+  seed?: number;
+  /** Stop at whichever comes first. Default: 1000 schedules for random/pct, unlimited for dfs. */
+  budget?: { schedules?: number; ms?: number };
+  /** PCT bug depth d, default 3. */
+  pctDepth?: number;
+  /** Max preemptions per schedule; default unbounded for random/pct, 2 for dfs. */
+  preemptionBound?: number;
+  /** Livelock bound: exceeding it is a 'livelock' violation. Default 100000. */
+  maxStepsPerSchedule?: number;
+  /** dfs: sleep-set partial-order reduction, default true. */
+  por?: boolean;
+  /** Parallel search (random/pct); default 1. Needs a TargetDescriptor when > 1. */
+  workers?: number;
+  /** Search for a failing schedule with fewer preemptions once one fails. Default true. */
+  minimize?: boolean;
+  onProgress?(done: number, total: number | undefined): void;
+}
+
+export interface TraceStep {
+  thread: string;
+  label: string;
+}
+
+export interface ExploreViolation {
+  oracle: string;
+  message: string;
+  diagram: string;
+  trace: TraceStep[];
+  preemptions: number;
+}
+
+export interface ExploreResult {
+  violation: null | ExploreViolation;
+  schedules: number;
+  exhausted: boolean;
+  replay: string;
+  elapsedMs: number;
+}
+
+/** What a strategy sees at a choice point (more than one runnable thread). */
+export interface ChoiceContext {
+  readonly runnable: readonly Thread[];
+  /** The thread that took the previous step, or null before the first step. */
+  readonly last: Thread | null;
+  /** Index of `last` in `runnable`, or -1 when it cannot run (blocked, done, none yet). */
+  readonly lastIndex: number;
+  /** Steps taken so far in this schedule. */
+  readonly steps: number;
+  /** Preemptions so far in this schedule. */
+  readonly preemptions: number;
+  /** Choice points passed before this one. */
+  readonly depth: number;
+}
+
+/**
+ * A search strategy. The engine calls begin() before each schedule, choose() at every choice point,
+ * beforeStep() before every step (choice or not), and end() when the schedule is over.
+ */
+export interface Strategy {
+  readonly name: StrategyName;
+  /** Prepares schedule number `index`; false when there is nothing left to explore. */
+  begin(index: number): boolean;
+  /** Index into ctx.runnable, or null to abandon this schedule as redundant. */
+  choose(ctx: ChoiceContext): number | null;
+  /** Sees every step before it runs; false abandons the schedule as redundant. */
+  beforeStep?(t: Thread, steps: number): boolean;
+  end?(outcome: RunOutcome): void;
+  /** True once the whole (bounded) space was covered. */
+  exhausted(): boolean;
+}
+
+/** One decision: the index chosen among the runnable threads, and the index the default chooser would pick. */
+export interface Decision {
+  index: number;
+  fallback: number;
+  /** Thread id chosen, for diagnostics and minimisation. */
+  tid: number;
+}
+
+/** The raw outcome of one schedule. */
+export interface RunOutcome {
+  violation: { oracle: string; message: string } | null;
+  decisions: Decision[];
+  preemptions: number;
+  steps: number;
+  /** Abandoned by the strategy (sleep-set blocked, preemption bound): not a full execution. */
+  pruned: boolean;
+  /** Present when the run was asked to record it. */
+  trace?: TraceStep[];
+  /** Thread names by column (thread id order), present with the trace. */
+  threadNames?: string[];
+  /** Column (thread index) of each trace step, present with the trace. */
+  traceColumns?: number[];
+}
