@@ -57,7 +57,8 @@ function isRed<T>(n: Node<T> | null): boolean {
 }
 
 function checkKey(name: string, v: number): void {
-  if (typeof v !== 'number' || Number.isNaN(v)) throw new RangeError(`interval ${name} must be a number, got ${v}`);
+  if (typeof v !== 'number' || Number.isNaN(v))
+    throw new RangeError(`interval ${name} must be a number, got ${v}`);
 }
 
 export class IntervalTree<T> {
@@ -318,7 +319,8 @@ export class IntervalTree<T> {
       if (n.subtreeLast !== computeSubtreeLast(n)) throw new Error('stale subtreeLast');
       if (prev !== null) {
         if (prev.start > n.start) throw new Error('start order broken');
-        if (prev.start === n.start && prev.seq > n.seq) throw new Error('equal starts out of insertion order');
+        if (prev.start === n.start && prev.seq > n.seq)
+          throw new Error('equal starts out of insertion order');
       } else if (this.leftmost !== n) {
         throw new Error('cached leftmost is wrong');
       }

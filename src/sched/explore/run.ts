@@ -137,11 +137,14 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
   }
 }
 
-/** Follows recorded decisions, then the default (keep running the last thread, else the first). */
-export function followDecisions(indices: readonly number[]): Decider {
+/**
+ * Follows a schedule given as its non-default decisions (choice depth -> runnable index) and takes
+ * the default everywhere else: keep running the last thread if it can, else the first runnable.
+ */
+export function followOverrides(overrides: ReadonlyMap<number, number>): Decider {
   return {
     choose(ctx) {
-      const i = ctx.depth < indices.length ? indices[ctx.depth] : ctx.lastIndex >= 0 ? ctx.lastIndex : 0;
+      const i = overrides.get(ctx.depth) ?? (ctx.lastIndex >= 0 ? ctx.lastIndex : 0);
       if (i >= ctx.runnable.length) {
         throw new Error(
           `replay diverged at choice ${ctx.depth}: index ${i} but only ${ctx.runnable.length} threads can run`,
@@ -150,4 +153,13 @@ export function followDecisions(indices: readonly number[]): Decider {
       return i;
     },
   };
+}
+
+/** The non-default decisions of a run: all a replay needs. */
+export function overridesOf(decisions: readonly Decision[]): Map<number, number> {
+  const m = new Map<number, number>();
+  decisions.forEach((d, depth) => {
+    if (d.index !== d.fallback) m.set(depth, d.index);
+  });
+  return m;
 }
