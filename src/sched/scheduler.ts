@@ -44,8 +44,10 @@ export class Scheduler {
   /** Runnable threads, kept in id order. */
   private runnableCache: Thread[] | null = null;
 
-  spawn<T>(name: string, gen: KGen<T>): Thread {
+  /** Starts a thread. `first` may declare what its first step (up to its first yield) touches. */
+  spawn<T>(name: string, gen: KGen<T>, first?: SchedPoint): Thread {
     const t = new Thread(this.nextId++, name, gen as KGen<unknown>);
+    if (first !== undefined) t.pending = first;
     this.threads.push(t);
     this.runnableCache = null;
     return t;

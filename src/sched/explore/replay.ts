@@ -62,7 +62,8 @@ export function encodeToken(
 
 export function decodeToken(token: string): DecodedToken {
   const parts = token.trim().split('.');
-  if (parts.length < 4 || parts.length > 5) throw new ReplayTokenError(token, 'expected v1.<strategy>.s<seed>.<data>');
+  if (parts.length < 4 || parts.length > 5)
+    throw new ReplayTokenError(token, 'expected v1.<strategy>.s<seed>.<data>');
   if (parts[0] !== 'v1') throw new ReplayTokenError(token, `unknown version '${parts[0]}'`);
   const strategy = parts[1] as StrategyName;
   if (!STRATEGIES.includes(strategy)) throw new ReplayTokenError(token, `unknown strategy '${parts[1]}'`);

@@ -54,7 +54,7 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
     }
     let index = 0;
     if (runnable.length > 1) {
-      const lastIndex = last === null ? -1 : runnable.indexOf(last);
+      const lastIndex: number = last === null ? -1 : runnable.indexOf(last);
       const ctx: ChoiceContext = { runnable, last, lastIndex, steps, preemptions, depth: decisions.length };
       const chosen = decider.choose(ctx);
       if (chosen === null) {
@@ -68,7 +68,7 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
       if (lastIndex >= 0 && index !== lastIndex) preemptions++;
       decisions.push({ index, fallback: lastIndex >= 0 ? lastIndex : 0, tid: runnable[index].id });
     }
-    const t = runnable[index];
+    const t: Thread = runnable[index];
     if (decider.beforeStep !== undefined && !decider.beforeStep(t, steps)) {
       pruned = true;
       break;
@@ -87,7 +87,7 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
       const running = sched.threads.filter((x) => x.state !== 'done');
       violation = {
         oracle: 'livelock',
-        message: `livelock: ${steps} steps and still not finished: ${running
+        message: `${steps} steps and still not finished: ${running
           .map((x) => `${nameOf(x)} at ${x.pending.label}`)
           .join(', ')}`,
       };
@@ -99,7 +99,7 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
     if (blocked.length > 0) {
       violation = {
         oracle: 'deadlock',
-        message: `deadlock: ${blocked
+        message: `every thread waits: ${blocked
           .map((b) => `${nameOf(b)} waits on ${b.waitingOn?.name ?? '?'} (${b.pending.label})`)
           .join('; ')}`,
       };

@@ -1,0 +1,142 @@
+/**
+ * Bounded exhaustive depth-first search over choice points, with sleep sets.
+ *
+ * Stateless: the search keeps the stack of choice points of the previous execution; the next
+ * schedule replays that stack down to the deepest node with an untried alternative, takes it, and
+ * continues with default choices (keep running the current thread) below. A preemption (switching
+ * away from a thread that could have gone on) costs one unit of the bound; most concurrency bugs
+ * need very few, and the number of schedules with at most c preemptions grows polynomially, not
+ * exponentially, with their length (Musuvathi & Qadeer, iterative context bounding).
+ *
+ * Sleep sets (Godefroid) prune schedules that only reorder independent steps. After exploring
+ * thread u at a node, u is put to sleep in the sibling subtrees and stays asleep until a step
+ * dependent with u's pending step runs; a schedule that would run a sleeping thread is redundant
+ * and abandoned. Dependence comes from the footprints steps declare: two steps are independent
+ * iff both declare `access` and they touch different objects or both only read. A step with no
+ * declared access is dependent with everything, which is always safe.
+ */
+import type { Thread } from '../thread.ts';
+import type { SchedPoint } from '../types.ts';
+import type { ChoiceContext, RunOutcome, Strategy } from './types.ts';
+
+interface Node {
+  /** Runnable thread ids at this choice point, in runnable order. */
+  readonly tids: readonly number[];
+  chosen: number;
+  /** Alternatives (indices) explored or being explored. */
+  readonly done: Set<number>;
+  /** Thread ids asleep when the search reached this node. */
+  readonly sleep: ReadonlySet<number>;
+  readonly preemptionsBefore: number;
+  readonly lastIndex: number;
+}
+
+/** Whether two pending steps commute. */
+export function independent(a: SchedPoint, b: SchedPoint): boolean {
+  if (a.kind !== 'step' || b.kind !== 'step') return false;
+  const x = a.access;
+  const y = b.access;
+  if (x === undefined || y === undefined) return false;
+  return x.obj !== y.obj || (!x.write && !y.write);
+}
+
+export class NondeterministicTargetError extends Error {
+  constructor(depth: number, expected: readonly number[], got: readonly number[]) {
+    super(
+      `target is not deterministic: at choice ${depth} threads [${expected.join(',')}] could run before, [${got.join(',')}] now`,
+    );
+    this.name = 'NondeterministicTargetError';
+  }
+}
+
+export class DfsStrategy implements Strategy {
+  readonly name = 'dfs';
+  private readonly stack: Node[] = [];
+  /** Threads asleep at the current point of the current execution. */
+  private sleep = new Map<number, Thread>();
+  private started = false;
+  private finished = false;
+
+  constructor(
+    private readonly preemptionBound = 2,
+    private readonly por = true,
+  ) {}
+
+  begin(_index: number): boolean {
+    this.sleep = new Map();
+    if (!this.started) {
+      this.started = true;
+      return true;
+    }
+    if (this.finished) return false;
+    while (this.stack.length > 0) {
+      const node = this.stack[this.stack.length - 1];
+      const j = this.nextAlternative(node);
+      if (j >= 0) {
+        node.chosen = j;
+        node.done.add(j);
+        return true;
+      }
+      this.stack.pop();
+    }
+    this.finished = true;
+    return false;
+  }
+
+  private allowed(node: Pick<Node, 'lastIndex' | 'preemptionsBefore'>, j: number): boolean {
+    const preempts = node.lastIndex >= 0 && j !== node.lastIndex;
+    return !preempts || node.preemptionsBefore + 1 <= this.preemptionBound;
+  }
+
+  private nextAlternative(node: Node): number {
+    for (let j = 0; j < node.tids.length; j++) {
+      if (node.done.has(j) || node.sleep.has(node.tids[j])) continue;
+      if (this.allowed(node, j)) return j;
+    }
+    return -1;
+  }
+
+  choose(ctx: ChoiceContext): number | null {
+    const tids = ctx.runnable.map((t) => t.id);
+    let node: Node;
+    if (ctx.depth < this.stack.length) {
+      node = this.stack[ctx.depth];
+      if (node.tids.length !== tids.length || node.tids.some((id, i) => id !== tids[i])) {
+        throw new NondeterministicTargetError(ctx.depth, node.tids, tids);
+      }
+    } else {
+      const shape = { lastIndex: ctx.lastIndex, preemptionsBefore: ctx.preemptions };
+      let chosen = -1;
+      // Non-preemptive first, so the first schedules are the cheapest and the deepest nodes
+      // hold the preemptions still to try.
+      if (ctx.lastIndex >= 0 && !this.sleep.has(tids[ctx.lastIndex])) chosen = ctx.lastIndex;
+      for (let j = 0; chosen < 0 && j < tids.length; j++) {
+        if (!this.sleep.has(tids[j]) && this.allowed(shape, j)) chosen = j;
+      }
+      if (chosen < 0) return null;
+      node = { tids, chosen, done: new Set([chosen]), sleep: new Set(this.sleep.keys()), ...shape };
+      this.stack.push(node);
+    }
+    if (this.por) {
+      // Siblings already explored sleep in this subtree; beforeStep wakes the dependent ones.
+      for (const j of node.done) if (j !== node.chosen) this.sleep.set(tids[j], ctx.runnable[j]);
+    }
+    return node.chosen;
+  }
+
+  beforeStep(t: Thread): boolean {
+    if (this.sleep.size === 0) return true;
+    if (this.sleep.has(t.id)) return false;
+    for (const [id, u] of this.sleep) if (!independent(u.pending, t.pending)) this.sleep.delete(id);
+    return true;
+  }
+
+  end(outcome: RunOutcome): void {
+    // A violation can end a run above nodes a previous run created: they are not in this tree.
+    if (this.stack.length > outcome.decisions.length) this.stack.length = outcome.decisions.length;
+  }
+
+  exhausted(): boolean {
+    return this.finished;
+  }
+}

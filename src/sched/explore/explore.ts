@@ -1,0 +1,188 @@
+/**
+ * explore() and replay(): the public entry points of the interleaving explorer.
+ *
+ * Every schedule rebuilds the world through the target's factory. The search strategies only
+ * decide; runSchedule judges. Once a schedule fails, it is minimised to the fewest preemptions,
+ * then rerun once more with tracing on to produce the trace, the diagram and the replay token, so
+ * the report is exactly what replay() of that token prints.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { renderDiagram } from './diagram.ts';
+import { minimizeSchedule } from './minimize.ts';
+import { makeStrategy, resolveOptions, type ResolvedOptions } from './options.ts';
+import { CALIBRATION_RUNS, PctStrategy } from './pct.ts';
+import { decodeToken, encodeToken } from './replay.ts';
+import { DEFAULT_MAX_STEPS, followOverrides, overridesOf, runSchedule } from './run.ts';
+import { searchLoop } from './search.ts';
+import type {
+  ExploreOptions,
+  ExploreResult,
+  ExploreTarget,
+  ExploreViolation,
+  RunOutcome,
+  TargetDescriptor,
+} from './types.ts';
+import { parallelSearch } from './workers.ts';
+
+function isDescriptor(x: ExploreTarget | TargetDescriptor): x is TargetDescriptor {
+  return typeof (x as Partial<TargetDescriptor>).module === 'string';
+}
+
+/**
+ * Builds the target a descriptor names, synchronously so explore() stays synchronous: Node 20.19
+ * can require() ES modules, and tsx's CommonJS hook (registered here if the process was not
+ * started under tsx) compiles .ts on the way.
+ */
+export function loadTargetSync(d: TargetDescriptor): ExploreTarget {
+  const path = d.module.startsWith('file:') ? fileURLToPath(d.module) : d.module;
+  const req = createRequire(import.meta.url);
+  let mod: Record<string, unknown>;
+  try {
+    mod = req(path) as Record<string, unknown>;
+  } catch (e) {
+    if (!/\.[cm]?tsx?$/.test(path)) throw e;
+    (req('tsx/cjs/api') as { register(): unknown }).register();
+    mod = req(path) as Record<string, unknown>;
+  }
+  const factory = mod[d.exportName];
+  if (typeof factory !== 'function')
+    throw new TypeError(`${d.module} does not export a function '${d.exportName}'`);
+  return (factory as (args: unknown) => ExploreTarget)(d.args);
+}
+
+function tokenFor(
+  o: Pick<ResolvedOptions, 'strategy' | 'seed' | 'maxSteps'>,
+  overrides: Map<number, number>,
+): string {
+  return encodeToken(
+    o.strategy,
+    o.seed,
+    overrides,
+    o.maxSteps === DEFAULT_MAX_STEPS ? undefined : o.maxSteps,
+  );
+}
+
+/** Reruns a schedule with tracing and turns it into the reported violation. */
+function report(
+  target: ExploreTarget,
+  overrides: Map<number, number>,
+  maxSteps: number,
+): { outcome: RunOutcome; violation: ExploreViolation | null } {
+  const outcome = runSchedule(target, followOverrides(overrides), { maxSteps, recordTrace: true });
+  const v = outcome.violation;
+  if (v === null) return { outcome, violation: null };
+  const trace = outcome.trace ?? [];
+  const diagram = renderDiagram({
+    threadNames: outcome.threadNames ?? [],
+    labels: trace.map((s) => s.label),
+    columns: outcome.traceColumns ?? [],
+    violation: v,
+  });
+  return {
+    outcome,
+    violation: { oracle: v.oracle, message: v.message, diagram, trace, preemptions: outcome.preemptions },
+  };
+}
+
+/** Explores the interleavings of `target` and reports the first failing schedule, minimised. */
+export function explore(target: ExploreTarget | TargetDescriptor, opts: ExploreOptions): ExploreResult {
+  const start = performance.now();
+  const o = resolveOptions(opts);
+  if (o.workers > 1 && !isDescriptor(target)) {
+    throw new TypeError('workers > 1 needs a TargetDescriptor: a closure cannot be sent to a worker thread');
+  }
+  const local = isDescriptor(target) ? loadTargetSync(target) : target;
+  const deadline = start + o.ms;
+  const total = Number.isFinite(o.schedules) ? o.schedules : undefined;
+  const strategy = makeStrategy(o);
+
+  let found: { index: number; outcome: RunOutcome } | null = null;
+  let schedules = 0;
+  let exhausted = false;
+  let lastOverrides = new Map<number, number>();
+
+  // PCT learns k sequentially first; the rest (and everything for random) may run in parallel.
+  const parallel = o.workers > 1 && o.strategy !== 'dfs' && isDescriptor(target);
+  const sequentialEnd = parallel
+    ? Math.min(o.schedules, o.strategy === 'pct' ? CALIBRATION_RUNS : 0)
+    : o.schedules;
+  const r = searchLoop(local, strategy, {
+    maxSteps: o.maxSteps,
+    startIndex: 0,
+    endIndex: sequentialEnd,
+    deadline,
+    onSchedule: (i) => opts.onProgress?.(i + 1, total),
+  });
+  found = r.found;
+  schedules = r.schedules;
+  exhausted = r.exhausted && o.strategy === 'dfs';
+  if (r.last !== null) lastOverrides = overridesOf(r.last.decisions);
+
+  if (found === null && parallel && sequentialEnd < o.schedules && performance.now() < deadline) {
+    const pctSteps = strategy instanceof PctStrategy ? strategy.estimatedSteps : undefined;
+    const p = parallelSearch(target, o, {
+      startIndex: sequentialEnd,
+      endIndex: o.schedules,
+      deadline,
+      pctSteps,
+      onProgress: (done) => opts.onProgress?.(sequentialEnd + done, total),
+    });
+    schedules += p.schedules;
+    if (p.lastOverrides !== null) lastOverrides = p.lastOverrides;
+    if (p.found !== null) {
+      // Rerun here: the report must not depend on which worker found it.
+      const outcome = runSchedule(local, followOverrides(p.found.overrides), {
+        maxSteps: o.maxSteps,
+        recordTrace: false,
+      });
+      found = { index: p.found.index, outcome };
+      schedules = p.found.index + 1;
+    }
+  }
+
+  if (found === null || found.outcome.violation === null) {
+    return {
+      violation: null,
+      schedules,
+      exhausted,
+      replay: tokenFor(o, lastOverrides),
+      elapsedMs: performance.now() - start,
+    };
+  }
+
+  let overrides = overridesOf(found.outcome.decisions);
+  if (o.minimize && found.outcome.preemptions > 0) {
+    overrides = minimizeSchedule(
+      local,
+      { oracle: found.outcome.violation.oracle, overrides, preemptions: found.outcome.preemptions },
+      { maxSteps: o.maxSteps },
+    ).overrides;
+  }
+  const { violation } = report(local, overrides, o.maxSteps);
+  if (violation === null)
+    throw new Error('internal: a failing schedule passed when rerun (is the target deterministic?)');
+  return {
+    violation,
+    schedules,
+    exhausted: false,
+    replay: tokenFor(o, overrides),
+    elapsedMs: performance.now() - start,
+  };
+}
+
+/** Reruns the schedule a replay token names; the result carries the same violation and diagram. */
+export function replay(target: ExploreTarget | TargetDescriptor, token: string): ExploreResult {
+  const start = performance.now();
+  const t = decodeToken(token);
+  const local = isDescriptor(target) ? loadTargetSync(target) : target;
+  const maxSteps = t.maxSteps ?? DEFAULT_MAX_STEPS;
+  const { violation } = report(local, t.overrides, maxSteps);
+  return {
+    violation,
+    schedules: 1,
+    exhausted: false,
+    replay: tokenFor({ strategy: t.strategy, seed: t.seed, maxSteps }, t.overrides),
+    elapsedMs: performance.now() - start,
+  };
+}

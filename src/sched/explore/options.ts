@@ -1,0 +1,69 @@
+/** Defaults and validation of ExploreOptions, and the strategy they select. */
+import { DfsStrategy } from './dfs.ts';
+import { PctStrategy } from './pct.ts';
+import { RandomStrategy } from './random.ts';
+import { DEFAULT_MAX_STEPS } from './run.ts';
+import type { ExploreOptions, Strategy, StrategyName } from './types.ts';
+
+/** Schedules tried by random and PCT when the caller gives no budget at all. */
+export const DEFAULT_SCHEDULES = 1000;
+export const DEFAULT_DFS_PREEMPTION_BOUND = 2;
+
+/** Options after defaults and validation. */
+export interface ResolvedOptions {
+  strategy: StrategyName;
+  seed: number;
+  schedules: number;
+  ms: number;
+  pctDepth: number;
+  preemptionBound: number;
+  maxSteps: number;
+  por: boolean;
+  workers: number;
+  minimize: boolean;
+}
+
+export function resolveOptions(opts: ExploreOptions): ResolvedOptions {
+  const strategy = opts.strategy;
+  if (strategy !== 'random' && strategy !== 'pct' && strategy !== 'dfs') {
+    throw new TypeError(`unknown strategy '${String(strategy)}': expected random, pct or dfs`);
+  }
+  const seed = opts.seed ?? 1;
+  if (!Number.isSafeInteger(seed)) throw new TypeError(`seed must be an integer, got ${seed}`);
+  const budget = opts.budget ?? {};
+  const positive = (name: string, v: number | undefined, integer: boolean): void => {
+    if (v !== undefined && (!(v >= 0) || (integer && !Number.isInteger(v) && v !== Infinity))) {
+      throw new TypeError(`${name} must be a non-negative ${integer ? 'integer' : 'number'}, got ${v}`);
+    }
+  };
+  positive('budget.schedules', budget.schedules, true);
+  positive('budget.ms', budget.ms, false);
+  positive('preemptionBound', opts.preemptionBound, true);
+  positive('maxStepsPerSchedule', opts.maxStepsPerSchedule, true);
+  positive('pctDepth', opts.pctDepth, true);
+  positive('workers', opts.workers, true);
+  const unbudgeted = budget.schedules === undefined && budget.ms === undefined;
+  return {
+    strategy,
+    seed,
+    schedules: budget.schedules ?? (unbudgeted && strategy !== 'dfs' ? DEFAULT_SCHEDULES : Infinity),
+    ms: budget.ms ?? Infinity,
+    pctDepth: Math.max(1, opts.pctDepth ?? 3),
+    preemptionBound: opts.preemptionBound ?? (strategy === 'dfs' ? DEFAULT_DFS_PREEMPTION_BOUND : Infinity),
+    maxSteps: Math.max(1, opts.maxStepsPerSchedule ?? DEFAULT_MAX_STEPS),
+    por: opts.por ?? true,
+    workers: Math.max(1, opts.workers ?? 1),
+    minimize: opts.minimize ?? true,
+  };
+}
+
+export function makeStrategy(o: ResolvedOptions, pctSteps?: number): Strategy {
+  switch (o.strategy) {
+    case 'random':
+      return new RandomStrategy(o.seed, o.preemptionBound);
+    case 'pct':
+      return new PctStrategy(o.seed, o.pctDepth, o.preemptionBound, pctSteps);
+    case 'dfs':
+      return new DfsStrategy(o.preemptionBound, o.por);
+  }
+}
