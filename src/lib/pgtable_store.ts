@@ -88,14 +88,14 @@ export class PageTableStore {
   pteTable(addr: number): LeafTable | null {
     const pmd = this.upperAt(addr, 1);
     if (pmd === null) return null;
-    return pmd.children[indexAt(addr, 1)] as LeafTable | null;
+    return pmd.children[indexAt(addr, 1)];
   }
 
   /** The PTE table covering `addr`, allocating it. The caller must know the PMD entry is not a leaf. */
   pteTableAlloc(addr: number): LeafTable {
     const pmd = this.pmdTableAlloc(addr);
     const i = indexAt(addr, 1);
-    let leaf = pmd.children[i] as LeafTable | null;
+    let leaf = pmd.children[i];
     if (leaf === null) {
       leaf = newLeaf();
       pmd.children[i] = leaf;
@@ -110,7 +110,7 @@ export class PageTableStore {
     const pmd = this.upperAt(addr, 1);
     if (pmd === null) return null;
     const i = indexAt(addr, 1);
-    const leaf = pmd.children[i] as LeafTable | null;
+    const leaf = pmd.children[i];
     if (leaf === null) return null;
     pmd.children[i] = null;
     if (pmd.words[2 * i] === 0 && pmd.words[2 * i + 1] === 0) pmd.used--;
@@ -194,7 +194,7 @@ export class PageTableStore {
         }
         continue;
       }
-      if (level === 1) leaf(c as LeafTable, childBase);
+      if (level === 1) leaf(c, childBase);
       else this.walkLevel(c as UpperTable, level - 1, start, end, childBase, leaf, pmdLeaf);
     }
   }

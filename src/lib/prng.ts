@@ -131,8 +131,9 @@ export class Prng {
    * zone is below half the draw space, so the expected number of draws is under two.
    */
   int(n: number): number {
-    if (!Number.isSafeInteger(n) || n < 1) {
-      throw new RangeError(`Prng.int: n must be a safe integer >= 1, got ${n}`);
+    // 2^53 itself is allowed: every result is still a safe integer.
+    if (!Number.isInteger(n) || n < 1 || n > TWO_POW_53) {
+      throw new RangeError(`Prng.int: n must be an integer in [1, 2^53], got ${n}`);
     }
     if (n <= TWO_POW_32) {
       const limit = TWO_POW_32 - (TWO_POW_32 % n);

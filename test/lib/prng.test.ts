@@ -104,8 +104,10 @@ void describe('Prng', () => {
 
   void it('int rejects bad n', () => {
     const p = new Prng(1);
-    for (const n of [0, -1, 1.5, Number.NaN, 2 ** 53]) assert.throws(() => p.int(n), RangeError);
+    for (const n of [0, -1, 1.5, Number.NaN, 2 ** 53 + 2, Infinity])
+      assert.throws(() => p.int(n), RangeError);
     assert.equal(p.int(1), 0);
+    assert.ok(Number.isSafeInteger(p.int(2 ** 53)));
   });
 
   void it('range is inclusive and validates', () => {
