@@ -1,12 +1,13 @@
 import { PAGE_SIZE } from '../lib/units.ts';
 import { Scheduler } from '../sched/scheduler.ts';
-import { Srcu } from '../sched/locks.ts';
-import type { KGen } from '../sched/types.ts';
+import { Srcu, WaitQueue } from '../sched/locks.ts';
+import type { KGen, Violation } from '../sched/types.ts';
 import { Errno } from './errno.ts';
 import { FaultInjector } from './fault_inject.ts';
 import { PhysMem } from './mm/page_alloc.ts';
 import { SwapDevice } from './mm/swapfile.ts';
 import { File, type Mapping, MmStruct, UserStruct } from './mm/mm_types.ts';
+import * as sc from './syscalls.ts';
 import { TraceLog } from './trace.ts';
 
 export type ThpMode = 'always' | 'madvise' | 'never';
@@ -58,6 +59,8 @@ export class System {
   readonly trace: TraceLog;
   /** The SRCU domain that protects whole-mm notifier callbacks (one for the kernel, as there). */
   readonly notifierSrcu: Srcu;
+  /** Sleepers in migration_entry_wait(); woken when a migration ends. */
+  readonly migrationWq: WaitQueue;
   readonly processes = new Map<number, Process>();
   /** Files the scenario holds open, by descriptor. */
   readonly files = new Map<number, File>();
@@ -65,8 +68,6 @@ export class System {
   readonly mappings = new Map<number, Mapping>();
   /** Devices by name; drivers put their state here. */
   readonly devices = new Map<string, unknown>();
-  /** Hooks run at teardown and by the oracles (drivers register their own checks). */
-  readonly teardownHooks: (() => void)[] = [];
   private ids = new Map<string, number>();
   private nextFd = 3;
   readonly users = new Map<number, UserStruct>();
@@ -88,6 +89,7 @@ export class System {
     );
     this.trace.enabled = this.config.trace;
     this.notifierSrcu = new Srcu(this.sched, 'mmu_notifier');
+    this.migrationWq = new WaitQueue(this.sched, 'migration');
   }
 
   /** A fresh id in the sequence `kind` (ids start at 1). */
@@ -106,9 +108,17 @@ export class System {
     return u;
   }
 
+  /** Every mm whose address space still exists (removed by exit_mmap). */
+  readonly mms = new Set<MmStruct>();
+
   newMm(user: UserStruct, owner: string): MmStruct {
-    return new MmStruct(this, this.nextId('mm'), user, owner);
+    const mm = new MmStruct(this, this.nextId('mm'), user, owner);
+    this.mms.add(mm);
+    return mm;
   }
+
+  /** Extra checks drivers contribute to the oracles (mirror coherence, device references, iommufd). */
+  readonly checkHooks: ((final: boolean) => Violation[])[] = [];
 
   /** Creates a process with an empty address space. */
   createProcess(name = `p${this.ids.get('pid') ?? 0}`, uid = 1000): Process {
@@ -137,6 +147,110 @@ export class System {
   /** Runs a kernel path to completion on the scheduler and returns its result. */
   run<T>(name: string, gen: KGen<T>): T {
     return this.sched.run(name, gen);
+  }
+
+  // Sequential wrappers of the system calls in syscalls.ts: each runs the kernel path to completion.
+
+  mmap(p: Process, addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): number {
+    return this.run('mmap', sc.sysMmap(this, p, addr, length, prot, flags, fd, offset));
+  }
+
+  munmap(p: Process, addr: number, length: number): number {
+    return this.run('munmap', sc.sysMunmap(this, p, addr, length));
+  }
+
+  mprotect(p: Process, addr: number, length: number, prot: number): number {
+    return this.run('mprotect', sc.sysMprotect(this, p, addr, length, prot));
+  }
+
+  madvise(p: Process, addr: number, length: number, advice: number): number {
+    return this.run('madvise', sc.sysMadvise(this, p, addr, length, advice));
+  }
+
+  mremap(p: Process, oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
+    return this.run('mremap', sc.sysMremap(this, p, oldAddr, oldLen, newLen, flags, newAddr));
+  }
+
+  fork(p: Process, childName: string): { ret: number; child: Process | null } {
+    return this.run('fork', sc.sysFork(this, p, childName));
+  }
+
+  exit(p: Process): number {
+    return this.run('exit', sc.sysExit(this, p));
+  }
+
+  read(p: Process, addr: number, length: number): { ret: number; data: Uint8Array } {
+    return this.run(`${p.name}:read`, sc.cpuRead(this, p, addr, length));
+  }
+
+  write(p: Process, addr: number, data: Uint8Array): number {
+    return this.run(`${p.name}:write`, sc.cpuWrite(this, p, addr, data));
+  }
+
+  memfdCreate(name: string, flags = 0): number {
+    return this.run('memfd_create', sc.sysMemfdCreate(this, name, flags));
+  }
+
+  ftruncate(fd: number, length: number): number {
+    return this.run('ftruncate', sc.sysFtruncate(this, fd, length));
+  }
+
+  pwrite(fd: number, data: Uint8Array, offset: number): number {
+    return this.run('pwrite', sc.sysPwrite(this, fd, data, offset));
+  }
+
+  pread(fd: number, length: number, offset: number): { ret: number; data: Uint8Array } {
+    return this.run('pread', sc.sysPread(this, fd, length, offset));
+  }
+
+  close(fd: number): number {
+    return this.run('close', sc.sysClose(this, fd));
+  }
+
+  ioctl(fd: number, name: string, arg: Record<string, unknown>): number {
+    return this.run(name, sc.sysIoctl(this, fd, name, arg));
+  }
+
+  reclaim(nrPages = 0): number {
+    return this.run('reclaim', sc.reclaim(this, nrPages));
+  }
+
+  oomReap(p: Process): number {
+    return this.run('oom_reaper', sc.oomReap(this, p));
+  }
+
+  clearSoftDirty(p: Process): number {
+    return this.run('clear_refs', sc.clearSoftDirty(this, p));
+  }
+
+  pagemap(p: Process, addr: number, npages: number): sc.PagemapEntry[] {
+    return this.run('pagemap', sc.pagemapRead(this, p, addr, npages));
+  }
+
+  /** Memory counters of a process (by /proc names) or of the machine. */
+  stats(p?: Process): Record<string, number> {
+    const phys = this.phys;
+    if (p !== undefined) {
+      const mm = p.mm;
+      return {
+        rss_anon: (mm?.rss[1] ?? 0) * PAGE_SIZE,
+        rss_file: (mm?.rss[0] ?? 0) * PAGE_SIZE,
+        rss_shmem: (mm?.rss[3] ?? 0) * PAGE_SIZE,
+        swap_ents: (mm?.rss[2] ?? 0) * PAGE_SIZE,
+        total_vm: (mm?.totalVm ?? 0) * PAGE_SIZE,
+        pinned_vm: (mm?.pinnedVm ?? 0) * PAGE_SIZE,
+        locked_vm: p.user.lockedVm * PAGE_SIZE,
+        vmas: mm?.vmas.size ?? 0,
+      };
+    }
+    return {
+      ram: this.config.ram,
+      free: phys.freeFrames * PAGE_SIZE,
+      used: phys.usedRamFrames() * PAGE_SIZE,
+      swap_used: this.swap.used * PAGE_SIZE,
+      processes: this.processes.size,
+      files: this.files.size,
+    };
   }
 
   /** -EBADF unless fd is open. */

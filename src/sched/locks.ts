@@ -212,12 +212,14 @@ export class RwSem {
     if (this.readers === 0) this.sched.wakeAll(this.ch);
   }
 
-  *downWrite(): KGen {
+  /** Models down_write(); a non-zero `subclass` is down_write_nested() (a second lock of the same class). */
+  *downWrite(subclass = 0): KGen {
     const s = this.sched;
     mightSleep(s, `down_write(${this.name})`);
     yield { kind: 'step', label: `down_write(${this.name})`, access: { obj: this, write: true } };
     let t = s.cur();
-    lockdepOf(s).acquire(t, this.lockClass, this.name);
+    const cls = subclass === 0 ? this.lockClass : `${this.lockClass}/${subclass}`;
+    lockdepOf(s).acquire(t, cls, this.name);
     if (this.writer !== null || this.readers > 0) {
       this.writersWaiting++;
       while (this.writer !== null || this.readers > 0) {
@@ -227,7 +229,7 @@ export class RwSem {
       this.writersWaiting--;
     }
     this.writer = t;
-    pushHeld(t, this.lockClass, this.name);
+    pushHeld(t, cls, this.name);
   }
 
   *downWriteTrylock(): KGen<boolean> {

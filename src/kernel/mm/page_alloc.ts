@@ -1,7 +1,9 @@
 import { Bitmap } from '../../lib/bitmap.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
 import { Errno } from '../errno.ts';
+import type { KGen } from '../../sched/types.ts';
 import type { FaultInjector } from '../fault_inject.ts';
+import type { VmFault } from './mm_types.ts';
 
 /** Page flags (a subset of include/linux/page-flags.h, as bits of one Uint16 per frame). */
 export const PG = {
@@ -31,6 +33,12 @@ export const GUP_PIN_COUNTING_BIAS = 1024;
 export interface PagemapHooks {
   /** Models dev_pagemap_ops.folio_free: the last reference to a device folio went away. */
   folioFree(pfn: number, order: number): void;
+  /** Models dev_pagemap_ops.migrate_to_ram: a CPU fault on a device-private entry. Returns vm_fault_t. */
+  migrateToRam?(vmf: VmFault): KGen<number>;
+  /** The owner cookie (pgmap->owner) that hmm_range_fault and migrate_vma compare against. */
+  readonly owner?: unknown;
+  /** MEMORY_DEVICE_PRIVATE or MEMORY_DEVICE_COHERENT. */
+  readonly type?: 'private' | 'coherent';
 }
 
 export interface PagemapRef {
@@ -146,8 +154,8 @@ export class PhysMem {
    * Allocates 2^order frames of RAM (order 0 or 9). Returns the PFN or -ENOMEM. Does not reclaim:
    * callers in mm/ go through vmscan's allocation wrapper, which does.
    */
-  alloc(order: number, site: string): number {
-    if (this.inject.shouldFail(site)) return -Errno.ENOMEM;
+  alloc(order: number, site: string | null): number {
+    if (site !== null && this.inject.shouldFail(site)) return -Errno.ENOMEM;
     let pfn: number;
     if (order === 0) {
       pfn = this.free.findNextSet(this.cursor);
@@ -223,22 +231,27 @@ export class PhysMem {
   }
 
   /**
-   * Splits a large folio into order-0 folios (models __split_folio_to_order): each subpage becomes
-   * its own folio with one reference per mapping it has, plus `extraRefsEach`.
+   * Splits a PTE-mapped large folio into order-0 folios (models __split_folio_to_order): each
+   * subpage becomes its own folio holding one reference per PTE that maps it, plus
+   * `extraRefsEach`; subpages left with no reference are freed. The caller has checked that the
+   * folio has no PMD mapping and no references beyond its PTE mappings.
    */
   splitFolio(h: number, extraRefsEach: number): void {
     const n = 1 << this.order[h];
-    const keep = this.flags[h] & ~(PG.head | PG.tail);
+    const keep = this.flags[h] & ~(PG.head | PG.tail | PG.anonExclusive | PG.deferredSplit);
+    const mapping = this.mapping[h];
+    const index = this.index[h];
     for (let i = 0; i < n; i++) {
       const p = h + i;
       this.flags[p] = (this.flags[p] & PG.anonExclusive) | keep;
       this.order[p] = 0;
       this.refcount[p] = this.mapcount[p] + extraRefsEach;
-      this.mapping[p] = this.mapping[h];
-      this.index[p] = this.index[h] + i;
+      this.mapping[p] = mapping;
+      this.index[p] = index + i;
     }
     this.entireMapcount.delete(h);
     this.pincount[h] = 0;
+    for (let i = 0; i < n; i++) if (this.refcount[h + i] === 0) this.release(h + i);
   }
 
   /** Registers a ZONE_DEVICE range of `nrPages` frames beyond everything so far; returns its first PFN. */

@@ -1,0 +1,51 @@
+import { ULONG_MAX } from '../lib/units.ts';
+import type { KGen } from '../sched/types.ts';
+import { Errno } from './errno.ts';
+import { detachVma, removeVma, unmapVmas } from './mm/mmap.ts';
+import type { MmStruct } from './mm/mm_types.ts';
+import { mmdrop, mmuNotifierRelease } from './mm/mmu_notifier.ts';
+import type { Process, System } from './system.ts';
+
+/**
+ * Models exit_mmap(): notifiers are told first (RELEASE to interval subscribers, ->release to
+ * whole-mm ones), then every VMA is unmapped under one UNMAP invalidation over [0, ULONG_MAX),
+ * page tables and VMAs are freed.
+ */
+export function* exitMmap(mm: MmStruct): KGen {
+  yield* mmuNotifierRelease(mm);
+  yield* mm.mmapLock.downWrite();
+  const vmas = [...mm.vmas].map((n) => n.value);
+  for (const v of vmas) detachVma(mm, v);
+  yield* unmapVmas(mm, vmas, 0, ULONG_MAX);
+  mm.pgt.freeEmpty(0, mm.taskSize);
+  for (const v of vmas) removeVma(mm.sys, v);
+  mm.exited = true;
+  mm.sys.mms.delete(mm);
+  yield* mm.mmapLock.upWrite();
+}
+
+/** Models mmput(): the last user tears the address space down; the mm_struct goes with the last mmdrop. */
+export function* mmput(mm: MmStruct): KGen {
+  if (--mm.mmUsers > 0) return;
+  yield* exitMmap(mm);
+  mmdrop(mm);
+}
+
+/** Models mmget_not_zero(). */
+export function mmgetNotZero(mm: MmStruct): boolean {
+  if (mm.mmUsers <= 0) return false;
+  mm.mmUsers++;
+  return true;
+}
+
+/** Models do_exit() for the parts the model has: the process drops its mm. */
+export function* doExit(sys: System, p: Process): KGen<number> {
+  if (p.exited) return -Errno.ESRCH;
+  p.exited = true;
+  const mm = p.mm;
+  p.mm = null;
+  if (mm !== null) yield* mmput(mm);
+  sys.processes.delete(p.pid);
+  sys.trace.count('exit');
+  return 0;
+}

@@ -1,0 +1,181 @@
+import { indexAt } from '../../lib/pgtable_store.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE, ULONG_MAX } from '../../lib/units.ts';
+import type { KGen } from '../../sched/types.ts';
+import { type MmStruct, VM } from '../mm/mm_types.ts';
+import {
+  MMU_NOTIFY,
+  mmuNotifierArchInvalidateSecondaryTlbs,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+} from '../mm/mmu_notifier.ts';
+import {
+  PTE_PRESENT,
+  PTE_PROTNONE,
+  PTE_SOFT_DIRTY,
+  PTE_WRITE,
+  isDeviceExclusiveEntry,
+  isDevicePrivateEntry,
+  isMigrationEntry,
+  isSwapEntry,
+  pteNone,
+  ptePresent,
+} from '../mm/pgtable.ts';
+import { pteSlot } from '../mm/pte.ts';
+import { pageMapcount } from '../mm/rmap.ts';
+import type { System } from '../system.ts';
+
+/** One /proc/pid/pagemap entry, decoded. */
+export interface PagemapEntry {
+  /** PM_PRESENT */
+  readonly present: boolean;
+  /** PM_SWAP: swap, migration, device-private and device-exclusive entries all report as swapped. */
+  readonly swap: boolean;
+  readonly pfn: number;
+  readonly kind:
+    | 'none'
+    | 'ram'
+    | 'zero'
+    | 'device-private'
+    | 'device-coherent'
+    | 'device-exclusive'
+    | 'migration'
+    | 'swap'
+    | 'special';
+  /** PM_SOFT_DIRTY */
+  readonly softDirty: boolean;
+  /** PM_MMAP_EXCLUSIVE: mapped exactly once. */
+  readonly exclusive: boolean;
+  /** Mapped by a PMD (THP or hugetlb). */
+  readonly thp: boolean;
+}
+
+const NONE: PagemapEntry = {
+  present: false,
+  swap: false,
+  pfn: 0,
+  kind: 'none',
+  softDirty: false,
+  exclusive: false,
+  thp: false,
+};
+
+/** Models pagemap_read() for `npages` pages from `addr`. */
+export function pagemapRange(sys: System, mm: MmStruct, addr: number, npages: number): PagemapEntry[] {
+  const out: PagemapEntry[] = [];
+  const phys = sys.phys;
+  for (let k = 0; k < npages; k++) {
+    const a = addr + k * PAGE_SIZE;
+    const vma = mm.vmaLookup(a);
+    const vmaSoftDirty = vma !== null && (vma.flags & VM.SOFTDIRTY) !== 0;
+    const pmd = mm.pgt.upperAt(a, 1);
+    if (pmd === null) {
+      out.push({ ...NONE, softDirty: vmaSoftDirty });
+      continue;
+    }
+    const i = indexAt(a, 1);
+    if (pmd.children[i] === null) {
+      const lo = pmd.words[2 * i];
+      if (lo === 0) {
+        out.push({ ...NONE, softDirty: vmaSoftDirty });
+        continue;
+      }
+      const pfn = pmd.words[2 * i + 1] + (Math.floor(a / PAGE_SIZE) % HPAGE_PMD_NR);
+      out.push({
+        present: (lo & (PTE_PRESENT | PTE_PROTNONE)) !== 0,
+        swap: false,
+        pfn,
+        kind: phys.isZeroPfn(pfn) ? 'zero' : 'ram',
+        softDirty: (lo & PTE_SOFT_DIRTY) !== 0 || vmaSoftDirty,
+        exclusive: !phys.isZeroPfn(pfn) && pageMapcount(phys, pfn) === 1,
+        thp: true,
+      });
+      continue;
+    }
+    const t = pmd.children[i] as { words: Uint32Array };
+    const s = pteSlot(a);
+    const lo = t.words[s];
+    const hi = t.words[s + 1];
+    if (pteNone(lo, hi)) {
+      out.push({ ...NONE, softDirty: vmaSoftDirty });
+      continue;
+    }
+    const sd = (lo & PTE_SOFT_DIRTY) !== 0 || vmaSoftDirty;
+    if (ptePresent(lo)) {
+      const pm = phys.pagemapOf(hi);
+      const kind = phys.isZeroPfn(hi)
+        ? 'zero'
+        : (lo & (1 << 9)) !== 0
+          ? 'special'
+          : pm !== null
+            ? pm.hooks.type === 'coherent'
+              ? 'device-coherent'
+              : 'device-private'
+            : 'ram';
+      out.push({
+        present: true,
+        swap: false,
+        pfn: hi,
+        kind,
+        softDirty: sd,
+        exclusive: kind === 'ram' || kind === 'device-coherent' ? pageMapcount(phys, hi) === 1 : false,
+        thp: phys.isRam(hi) && phys.order[phys.head(hi)] > 0,
+      });
+      continue;
+    }
+    let kind: PagemapEntry['kind'] = 'swap';
+    if (isMigrationEntry(lo)) kind = 'migration';
+    else if (isDevicePrivateEntry(lo)) kind = 'device-private';
+    else if (isDeviceExclusiveEntry(lo)) kind = 'device-exclusive';
+    else if (!isSwapEntry(lo)) kind = 'special';
+    out.push({
+      present: false,
+      swap: true,
+      pfn: kind === 'swap' ? 0 : hi,
+      kind,
+      softDirty: sd,
+      exclusive: kind !== 'swap' && pageMapcount(phys, hi) === 1,
+      thp: false,
+    });
+  }
+  return out;
+}
+
+/**
+ * Models clear_refs_write(CLEAR_REFS_SOFT_DIRTY): one SOFT_DIRTY invalidation over the whole
+ * address space; every PTE loses its soft-dirty bit and is write-protected, so the next write
+ * faults and marks it again.
+ */
+export function* clearRefsSoftDirty(mm: MmStruct): KGen<number> {
+  yield* mm.mmapLock.downRead();
+  const range = mmuNotifierRangeInit(MMU_NOTIFY.SOFT_DIRTY, 0, mm, 0, ULONG_MAX);
+  yield* mmuNotifierInvalidateRangeStart(range);
+  yield* mm.ptl.lock();
+  for (const node of mm.vmas) {
+    const vma = node.value;
+    vma.flags &= ~VM.SOFTDIRTY;
+    mm.pgt.walk(
+      vma.start,
+      vma.end,
+      (t, base) => {
+        for (let k = 0; k < 512; k++) {
+          const a = base + k * PAGE_SIZE;
+          if (a < vma.start || a >= vma.end) continue;
+          const lo = t.words[2 * k];
+          if (lo === 0 && t.words[2 * k + 1] === 0) continue;
+          if (ptePresent(lo)) t.words[2 * k] = (lo & ~(PTE_SOFT_DIRTY | PTE_WRITE)) >>> 0;
+          else t.words[2 * k] = (lo & ~PTE_SOFT_DIRTY) >>> 0;
+        }
+      },
+      (pmd, i) => {
+        pmd.words[2 * i] = (pmd.words[2 * i] & ~(PTE_SOFT_DIRTY | PTE_WRITE)) >>> 0;
+      },
+    );
+  }
+  yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, 0, mm.taskSize);
+  yield* mm.ptl.unlock();
+  yield* mmuNotifierInvalidateRangeEnd(range);
+  yield* mm.mmapLock.upRead();
+  mm.sys.trace.count('clear_soft_dirty');
+  return 0;
+}

@@ -1,0 +1,224 @@
+import type { KGen } from '../../sched/types.ts';
+import { Errno } from '../errno.ts';
+import type { System } from '../system.ts';
+import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, handleMmFault, vmFaultToErrno } from './memory.ts';
+import type { File, MmStruct, Vma } from './mm_types.ts';
+import { VM } from './mm_types.ts';
+import { GUP_PIN_COUNTING_BIAS, PG } from './page_alloc.ts';
+import { PTE_PRESENT, PTE_WRITE, isDevicePrivateEntry, pteNone } from './pgtable.ts';
+import { pmdIsLeaf, pmdTableOf, pteSlot } from './pte.ts';
+import { shmemGetPage } from './shmem.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
+
+/** gup_flags (include/linux/mm_types.h and mm/internal.h). */
+export const FOLL_WRITE = 1 << 0;
+export const FOLL_NOWAIT = 1 << 1;
+export const FOLL_PIN = 1 << 2;
+export const FOLL_LONGTERM = 1 << 5;
+export const FOLL_SPLIT_PMD = 1 << 6;
+export const FOLL_GET = 1 << 20;
+export const FOLL_FORCE = 1 << 21;
+
+/**
+ * Long-term pins must not land on memory that has to stay movable: device-coherent pages are
+ * migrated to system RAM first (check_and_migrate_movable_folios). The device-memory code installs
+ * the migration routine here; it returns the new PFN or -errno.
+ */
+export const longtermMigration: {
+  migrate: ((sys: System, vma: Vma, addr: number, pfn: number) => KGen<number>) | null;
+} = { migrate: null };
+
+/** Models check_vma_flags(). */
+function checkVmaFlags(vma: Vma, gupFlags: number): number {
+  const write = (gupFlags & FOLL_WRITE) !== 0;
+  if ((vma.flags & (VM.IO | VM.PFNMAP)) !== 0) return -Errno.EFAULT;
+  if (write) {
+    if ((vma.flags & VM.WRITE) === 0) {
+      if ((gupFlags & FOLL_FORCE) === 0 || (vma.flags & VM.MAYWRITE) === 0 || (vma.flags & VM.SHARED) !== 0) {
+        return -Errno.EFAULT;
+      }
+    }
+  } else if ((vma.flags & VM.READ) === 0 && (gupFlags & FOLL_FORCE) === 0) {
+    return -Errno.EFAULT;
+  }
+  return 0;
+}
+
+/**
+ * Models follow_page_mask(): the page mapped at `addr` if the mapping allows this access without a
+ * fault, else -1. A pin of a shared anonymous page needs an unshare fault first (gup_must_unshare).
+ */
+function followPage(sys: System, vma: Vma, addr: number, gupFlags: number): number {
+  const mm = vma.mm;
+  const write = (gupFlags & FOLL_WRITE) !== 0;
+  const pmd = pmdTableOf(mm, addr);
+  if (pmd === null) return -1;
+  let lo: number;
+  let pfn: number;
+  if (pmdIsLeaf(pmd, addr)) {
+    const i = 2 * (Math.floor(addr / (PAGE_SIZE * HPAGE_PMD_NR)) % 512);
+    lo = pmd.words[i];
+    if ((lo & PTE_PRESENT) === 0) return -1;
+    pfn = pmd.words[i + 1] + (Math.floor(addr / PAGE_SIZE) % HPAGE_PMD_NR);
+  } else {
+    const t = mm.pgt.pteTable(addr);
+    if (t === null) return -1;
+    const s = pteSlot(addr);
+    lo = t.words[s];
+    if (pteNone(lo, t.words[s + 1]) || (lo & PTE_PRESENT) === 0) return -1;
+    pfn = t.words[s + 1];
+  }
+  if (write && (lo & PTE_WRITE) === 0) return -1;
+  const phys = sys.phys;
+  if (phys.isZeroPfn(pfn)) return (gupFlags & FOLL_PIN) !== 0 && (gupFlags & FOLL_LONGTERM) !== 0 ? -1 : pfn;
+  const h = phys.head(pfn);
+  if ((gupFlags & FOLL_PIN) !== 0 && !write && (phys.flags[h] & PG.anon) !== 0) {
+    if ((phys.flags[pfn] & PG.anonExclusive) === 0 && (phys.flags[h] & PG.anonExclusive) === 0) return -2;
+  }
+  return pfn;
+}
+
+/** Takes the reference a GUP caller asked for (try_grab_folio). */
+export function grabPage(sys: System, pfn: number, gupFlags: number): void {
+  const phys = sys.phys;
+  const h = phys.head(pfn);
+  if ((gupFlags & FOLL_PIN) !== 0) {
+    phys.pincount[h]++;
+    phys.refcount[h] += phys.order[h] === 0 ? GUP_PIN_COUNTING_BIAS : 1;
+    sys.trace.count('gup.pin');
+  } else {
+    phys.refcount[h]++;
+  }
+}
+
+/**
+ * Models __get_user_pages(): faults in and takes a reference (FOLL_GET) or a pin (FOLL_PIN) on each
+ * page. The caller holds mm.mmapLock for reading. Returns the number of pages taken (fewer than
+ * asked when a later page fails) or -errno when the first one fails.
+ */
+export function* getUserPagesLocked(
+  mm: MmStruct,
+  start: number,
+  npages: number,
+  gupFlags: number,
+  out: number[],
+): KGen<number> {
+  const sys = mm.sys;
+  if (start % PAGE_SIZE !== 0) return -Errno.EINVAL;
+  if (npages <= 0) return 0;
+  if (mm.exited) return -Errno.EFAULT;
+  for (let i = 0; i < npages; i++) {
+    const addr = start + i * PAGE_SIZE;
+    const vma = mm.vmaLookup(addr);
+    const fail = (e: number): number => (i > 0 ? i : e);
+    if (vma === null) return fail(-Errno.EFAULT);
+    const bad = checkVmaFlags(vma, gupFlags);
+    if (bad < 0) return fail(bad);
+    let pfn = followPage(sys, vma, addr, gupFlags);
+    let tries = 0;
+    while (pfn < 0) {
+      if (++tries > 8) return fail(-Errno.EFAULT);
+      let flags = (gupFlags & FOLL_WRITE) !== 0 ? FAULT_FLAG_WRITE : 0;
+      if (pfn === -2) flags |= FAULT_FLAG_UNSHARE;
+      const r = yield* handleMmFault(vma, addr, flags);
+      const e = vmFaultToErrno(r);
+      if (e < 0) return fail(e);
+      pfn = followPage(sys, vma, addr, gupFlags);
+      if (pfn === -1 && (gupFlags & (FOLL_PIN | FOLL_LONGTERM)) === (FOLL_PIN | FOLL_LONGTERM)) {
+        // A long-term pin of the zero page would never see later writes: write-fault instead.
+        const t = mm.pgt.pteTable(addr);
+        const s = pteSlot(addr);
+        if (t !== null && sys.phys.isZeroPfn(t.words[s + 1]) && (t.words[s] & PTE_PRESENT) !== 0) {
+          const r2 = yield* handleMmFault(vma, addr, FAULT_FLAG_UNSHARE | FAULT_FLAG_WRITE);
+          const e2 = vmFaultToErrno(r2);
+          if (e2 < 0) return fail(e2);
+          pfn = followPage(sys, vma, addr, gupFlags);
+        }
+      }
+    }
+    if ((gupFlags & FOLL_LONGTERM) !== 0 && sys.phys.pagemapOf(pfn)?.hooks.type === 'coherent') {
+      if (longtermMigration.migrate === null) return fail(-Errno.ENOMEM);
+      const moved = yield* longtermMigration.migrate(sys, vma, addr, pfn);
+      if (moved < 0) return fail(moved);
+      pfn = moved;
+    }
+    grabPage(sys, pfn, gupFlags);
+    out[i] = pfn;
+  }
+  return npages;
+}
+
+/** Models pin_user_pages_remote() with FOLL_LONGTERM, as iommufd and VFIO use it. Caller holds the mmap read lock. */
+export function* pinUserPagesRemote(
+  mm: MmStruct,
+  start: number,
+  npages: number,
+  gupFlags: number,
+  out: number[],
+): KGen<number> {
+  return yield* getUserPagesLocked(mm, start, npages, (gupFlags | FOLL_PIN | FOLL_LONGTERM) & ~FOLL_GET, out);
+}
+
+/** Models pin_user_pages_fast(): takes the mmap lock itself. */
+export function* pinUserPagesFast(
+  mm: MmStruct,
+  start: number,
+  npages: number,
+  gupFlags: number,
+  out: number[],
+): KGen<number> {
+  yield* mm.mmapLock.downRead();
+  const r = yield* pinUserPagesRemote(mm, start, npages, gupFlags, out);
+  yield* mm.mmapLock.upRead();
+  return r;
+}
+
+/** Models get_user_pages_remote() (FOLL_GET references). Caller holds the mmap read lock. */
+export function* getUserPagesRemote(
+  mm: MmStruct,
+  start: number,
+  npages: number,
+  gupFlags: number,
+  out: number[],
+): KGen<number> {
+  return yield* getUserPagesLocked(mm, start, npages, (gupFlags | FOLL_GET) & ~FOLL_PIN, out);
+}
+
+/** Models unpin_user_page(s)(_dirty_lock). */
+export function unpinUserPages(sys: System, pfns: ArrayLike<number>, n: number, makeDirty: boolean): void {
+  const phys = sys.phys;
+  for (let i = 0; i < n; i++) {
+    const h = phys.head(pfns[i]);
+    if (phys.pincount[h] <= 0) throw new Error(`unpin of unpinned pfn ${pfns[i]}`);
+    if (makeDirty) phys.flags[h] |= PG.dirty;
+    phys.pincount[h]--;
+    phys.put(h, phys.order[h] === 0 ? GUP_PIN_COUNTING_BIAS : 1);
+    sys.trace.count('gup.unpin');
+  }
+}
+
+/** Models put_page() for FOLL_GET references. */
+export function putUserPages(sys: System, pfns: ArrayLike<number>, n: number): void {
+  for (let i = 0; i < n; i++) sys.phys.put(pfns[i]);
+}
+
+/** Models memfd_pin_folios() page by page: pins page-cache pages of a shmem file, allocating holes. */
+export function* memfdPinPages(sys: System, file: File, firstIndex: number, npages: number, out: number[]): KGen<number> {
+  const inode = file.inode;
+  if (inode.kind !== 'shmem' && inode.kind !== 'hugetlb') return -Errno.EINVAL;
+  for (let i = 0; i < npages; i++) {
+    const idx = firstIndex + i;
+    if (idx * PAGE_SIZE >= inode.size) return i > 0 ? i : -Errno.EINVAL;
+    const pfn = yield* shmemGetPage(sys, inode, idx);
+    if (pfn < 0) return i > 0 ? i : pfn;
+    grabPage(sys, pfn, FOLL_PIN);
+    out[i] = pfn;
+  }
+  return npages;
+}
+
+/** True if the device-private entry at `addr` would need migrating back before GUP could use it. */
+export function isDevicePrivateAt(mm: MmStruct, addr: number): boolean {
+  const t = mm.pgt.pteTable(addr);
+  return t !== null && isDevicePrivateEntry(t.words[pteSlot(addr)]);
+}

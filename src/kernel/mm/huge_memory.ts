@@ -1,0 +1,274 @@
+import { type LeafTable, indexAt } from '../../lib/pgtable_store.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE } from '../../lib/units.ts';
+import type { KGen } from '../../sched/types.ts';
+import { Errno } from '../errno.ts';
+import type { System } from '../system.ts';
+import { MM_ANONPAGES, VM, VM_FAULT, type Vma } from './mm_types.ts';
+import {
+  MMU_NOTIFY,
+  mmuNotifierArchInvalidateSecondaryTlbs,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+} from './mmu_notifier.ts';
+import { PG } from './page_alloc.ts';
+import {
+  PTE_ACCESSED,
+  PTE_DIRTY,
+  PTE_HUGE,
+  PTE_PRESENT,
+  PTE_PROTNONE,
+  PTE_SOFT_DIRTY,
+  PTE_SPECIAL,
+  PTE_WRITE,
+  isSwapEntry,
+  pteNone,
+  ptePresent,
+} from './pgtable.ts';
+import { pmdTableOf, pteSlot } from './pte.ts';
+import { addNewAnonRmap, anonVmaPrepare, removeRmapPmd, removeRmapPte } from './rmap.ts';
+import { allocPageReclaim } from './vmscan.ts';
+
+/** FAULT_FLAG_WRITE, repeated here to keep this file below memory.ts. */
+const FAULT_WRITE = 1;
+
+/** Models the THP "enabled" policy (thp_vma_allowable_order) for an anonymous VMA. */
+export function thpAllowed(vma: Vma): boolean {
+  const mode = vma.mm.sys.config.thp;
+  if (mode === 'never') return false;
+  if (!vma.isAnon() || (vma.flags & VM.SHARED) !== 0) return false;
+  if ((vma.flags & (VM.NOHUGEPAGE | VM.HUGETLB)) !== 0) return false;
+  return mode === 'always' || (vma.flags & VM.HUGEPAGE) !== 0;
+}
+
+/** Whether a fault at `addr` may be served by a PMD-sized page: the aligned 2MiB lies inside the VMA. */
+export function thpFaultEligible(vma: Vma, addr: number): boolean {
+  if (!thpAllowed(vma)) return false;
+  const base = addr - (addr % PMD_SIZE);
+  return base >= vma.start && base + PMD_SIZE <= vma.end;
+}
+
+function pmdWords(vma: Vma, addr: number): { words: Uint32Array; i: number } | null {
+  const pmd = pmdTableOf(vma.mm, addr);
+  if (pmd === null) return null;
+  return { words: pmd.words, i: 2 * indexAt(addr, 1) };
+}
+
+/** Models do_huge_pmd_anonymous_page(). Returns VM_FAULT_FALLBACK when a PMD page cannot be used. */
+export function* doHugePmdAnonymousPage(vma: Vma, addr: number, flags: number): KGen<number> {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const base = addr - (addr % PMD_SIZE);
+  const write = (flags & FAULT_WRITE) !== 0;
+  if (!write) {
+    yield* mm.ptl.lock();
+    const pmd = mm.pgt.pmdTableAlloc(base);
+    const i = indexAt(base, 1);
+    if (pmd.children[i] === null && pmd.words[2 * i] === 0) {
+      mm.pgt.setUpperWords(pmd, i, PTE_PRESENT | PTE_HUGE | PTE_ACCESSED, sys.phys.hugeZeroPfn);
+      sys.trace.count('thp.zero_page');
+    }
+    yield* mm.ptl.unlock();
+    return 0;
+  }
+  anonVmaPrepare(sys, vma);
+  const pfn = yield* allocPageReclaim(sys, 9, 'thp_fault_alloc');
+  if (pfn < 0) {
+    sys.trace.count('thp.fault_fallback');
+    return VM_FAULT.FALLBACK;
+  }
+  yield* mm.ptl.lock();
+  const pmd = mm.pgt.pmdTableAlloc(base);
+  const i = indexAt(base, 1);
+  if (pmd.children[i] !== null || pmd.words[2 * i] !== 0) {
+    yield* mm.ptl.unlock();
+    sys.phys.put(pfn);
+    return VM_FAULT.FALLBACK;
+  }
+  addNewAnonRmap(sys, vma, pfn, base, true);
+  let lo = PTE_PRESENT | PTE_HUGE | PTE_ACCESSED | PTE_DIRTY | PTE_SOFT_DIRTY;
+  if ((vma.flags & VM.WRITE) !== 0) lo |= PTE_WRITE;
+  mm.pgt.setUpperWords(pmd, i, lo, pfn);
+  yield* mm.ptl.unlock();
+  sys.trace.count('thp.fault_alloc');
+  return 0;
+}
+
+/** A fault on an address whose PMD is a leaf. */
+export function* hugePmdFault(vma: Vma, addr: number, flags: number): KGen<number> {
+  const w = pmdWords(vma, addr)!;
+  const lo = w.words[w.i];
+  if ((lo & (PTE_PRESENT | PTE_PROTNONE)) === 0) return VM_FAULT.SIGBUS;
+  if ((lo & PTE_PROTNONE) !== 0) return VM_FAULT.SIGSEGV;
+  if ((flags & FAULT_WRITE) !== 0 && (lo & PTE_WRITE) === 0) return yield* doHugePmdWpPage(vma, addr);
+  w.words[w.i] = (lo | PTE_ACCESSED | ((flags & FAULT_WRITE) !== 0 ? PTE_DIRTY | PTE_SOFT_DIRTY : 0)) >>> 0;
+  return 0;
+}
+
+/** Models do_huge_pmd_wp_page(): reuse an exclusive THP, otherwise split and let the PTE path copy. */
+export function* doHugePmdWpPage(vma: Vma, addr: number): KGen<number> {
+  const sys = vma.mm.sys;
+  const base = addr - (addr % PMD_SIZE);
+  const w = pmdWords(vma, addr)!;
+  const head = w.words[w.i + 1];
+  if (!sys.phys.isZeroPfn(head) && (sys.phys.flags[head] & PG.anonExclusive) !== 0 && (vma.flags & VM.WRITE) !== 0) {
+    w.words[w.i] = (w.words[w.i] | PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY | PTE_ACCESSED) >>> 0;
+    return 0;
+  }
+  yield* splitHugePmd(vma, base);
+  return VM_FAULT.FALLBACK;
+}
+
+/**
+ * Models __split_huge_pmd(): replaces a PMD mapping by a PTE table mapping the same 512 pages.
+ * The folio stays large (PTE-mapped THP); each PTE now holds a folio reference.
+ */
+export function* splitHugePmd(vma: Vma, base: number): KGen {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, base, base + PMD_SIZE);
+  yield* mmuNotifierInvalidateRangeStart(range);
+  yield* mm.ptl.lock();
+  splitHugePmdLocked(vma, base);
+  yield* mm.ptl.unlock();
+  yield* mmuNotifierInvalidateRangeEnd(range);
+}
+
+/** The PTE-table rewrite of a PMD split, done inside one step with the page-table lock held. */
+export function splitHugePmdLocked(vma: Vma, base: number): void {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const phys = sys.phys;
+  const pmd = pmdTableOf(mm, base);
+  if (pmd === null) return;
+  const i = indexAt(base, 1);
+  if (pmd.children[i] !== null) return;
+  const lo = pmd.words[2 * i];
+  const hi = pmd.words[2 * i + 1];
+  if (lo === 0 && hi === 0) return;
+  const leaf: LeafTable = { words: new Uint32Array(HPAGE_PMD_NR * 2), used: 0 };
+  const keep = lo & (PTE_PRESENT | PTE_WRITE | PTE_ACCESSED | PTE_DIRTY | PTE_SOFT_DIRTY | PTE_PROTNONE);
+  if (phys.isZeroPfn(hi)) {
+    for (let k = 0; k < HPAGE_PMD_NR; k++) {
+      leaf.words[2 * k] = PTE_PRESENT | PTE_SPECIAL | PTE_ACCESSED;
+      leaf.words[2 * k + 1] = phys.zeroPfn;
+    }
+  } else {
+    for (let k = 0; k < HPAGE_PMD_NR; k++) {
+      leaf.words[2 * k] = keep;
+      leaf.words[2 * k + 1] = hi + k;
+      phys.mapcount[hi + k]++;
+    }
+    const em = (phys.entireMapcount.get(hi) ?? 1) - 1;
+    if (em <= 0) phys.entireMapcount.delete(hi);
+    else phys.entireMapcount.set(hi, em);
+    phys.refcount[hi] += HPAGE_PMD_NR - 1;
+  }
+  leaf.used = HPAGE_PMD_NR;
+  mm.pgt.setUpperWords(pmd, i, 0, 0);
+  mm.pgt.attachPteTable(base, leaf);
+  sys.trace.count('thp.split_pmd');
+}
+
+/** Splits the PMD mappings that [start, end) covers only partly (vma_adjust_trans_huge and friends). */
+export function* splitHugePmdsAtEdges(vma: Vma, start: number, end: number): KGen {
+  for (const a of [start, end]) {
+    if (a % PMD_SIZE === 0) continue;
+    const base = a - (a % PMD_SIZE);
+    if (base < vma.start || base >= vma.end) continue;
+    const pmd = pmdTableOf(vma.mm, base);
+    if (pmd === null) continue;
+    const i = indexAt(base, 1);
+    if (pmd.children[i] === null && (pmd.words[2 * i] !== 0 || pmd.words[2 * i + 1] !== 0)) yield* splitHugePmd(vma, base);
+  }
+}
+
+/** Models zap_huge_pmd(): removes a whole PMD mapping. Returns the page to put after the TLB flush, or -1. */
+export function zapHugePmd(vma: Vma, base: number): number {
+  const mm = vma.mm;
+  const phys = mm.sys.phys;
+  const pmd = pmdTableOf(mm, base)!;
+  const i = indexAt(base, 1);
+  const hi = pmd.words[2 * i + 1];
+  const lo = pmd.words[2 * i];
+  mm.pgt.setUpperWords(pmd, i, 0, 0);
+  if ((lo & PTE_HUGE) !== 0 && (vma.flags & VM.HUGETLB) !== 0) return hi;
+  if (phys.isZeroPfn(hi)) return -1;
+  if ((lo & PTE_DIRTY) !== 0) phys.flags[hi] |= PG.dirty;
+  removeRmapPmd(phys, hi, mm, MM_ANONPAGES);
+  return hi;
+}
+
+/**
+ * Models collapse_huge_page() for MADV_COLLAPSE: copies the 512 pages of an aligned range into a
+ * new THP and maps it with one PMD. Returns 0 or -errno (-EAGAIN when a page is pinned or busy,
+ * -ENOMEM when no huge page can be had, -EINVAL when the range cannot hold a THP).
+ */
+export function* collapseHugePage(vma: Vma, base: number): KGen<number> {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const phys = sys.phys;
+  if (base < vma.start || base + PMD_SIZE > vma.end || !vma.isAnon() || (vma.flags & VM.SHARED) !== 0) {
+    return -Errno.EINVAL;
+  }
+  const pmd = pmdTableOf(mm, base);
+  const i = indexAt(base, 1);
+  if (pmd !== null && pmd.children[i] === null && pmd.words[2 * i] !== 0) {
+    return phys.isZeroPfn(pmd.words[2 * i + 1]) ? -Errno.EINVAL : 0;
+  }
+  const t = mm.pgt.pteTable(base);
+  if (t !== null) {
+    for (let k = 0; k < HPAGE_PMD_NR; k++) {
+      const lo = t.words[2 * k];
+      const hi = t.words[2 * k + 1];
+      if (pteNone(lo, hi)) continue;
+      if (!ptePresent(lo)) return isSwapEntry(lo) ? -Errno.EAGAIN : -Errno.EINVAL;
+      if (phys.isZeroPfn(hi) || (lo & PTE_SPECIAL) !== 0) continue;
+      const h = phys.head(hi);
+      if ((phys.flags[h] & PG.anon) === 0) return -Errno.EINVAL;
+      if (phys.pincount[h] > 0 || phys.mapcount[hi] !== 1) return -Errno.EAGAIN;
+    }
+  }
+  anonVmaPrepare(sys, vma);
+  const pfn = yield* allocPageReclaim(sys, 9, 'collapse_alloc');
+  if (pfn < 0) return -Errno.ENOMEM;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, base, base + PMD_SIZE);
+  yield* mmuNotifierInvalidateRangeStart(range);
+  yield* mm.ptl.lock();
+  const old = mm.pgt.detachPteTable(base);
+  const toPut: number[] = [];
+  let writable = (vma.flags & VM.WRITE) !== 0;
+  if (old !== null) {
+    for (let k = 0; k < HPAGE_PMD_NR; k++) {
+      const lo = old.words[2 * k];
+      const hi = old.words[2 * k + 1];
+      if (pteNone(lo, hi) || phys.isZeroPfn(hi) || (lo & PTE_SPECIAL) !== 0) continue;
+      phys.copyPage(pfn + k, hi);
+      if ((lo & PTE_WRITE) === 0 && (phys.flags[hi] & PG.anonExclusive) === 0) writable = false;
+      removeRmapPte(phys, hi, mm, MM_ANONPAGES);
+      toPut.push(hi);
+    }
+  }
+  addNewAnonRmap(sys, vma, pfn, base, true);
+  const pmdT = mm.pgt.pmdTableAlloc(base);
+  let lo = PTE_PRESENT | PTE_HUGE | PTE_ACCESSED | PTE_DIRTY | PTE_SOFT_DIRTY;
+  if (writable) lo |= PTE_WRITE;
+  mm.pgt.setUpperWords(pmdT, i, lo, pfn);
+  yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, base, base + PMD_SIZE);
+  yield* mm.ptl.unlock();
+  yield* mmuNotifierInvalidateRangeEnd(range);
+  for (const p of toPut) phys.put(p);
+  sys.trace.count('thp.collapse');
+  return 0;
+}
+
+/** Whether the PMD entry for `addr` maps a THP (not the huge zero page, not hugetlb). */
+export function isThpPmd(sys: System, lo: number, hi: number): boolean {
+  return (lo & PTE_HUGE) !== 0 && !sys.phys.isZeroPfn(hi);
+}
+
+export function pageOffsetInPmd(addr: number): number {
+  return Math.floor((addr % PMD_SIZE) / PAGE_SIZE);
+}
+
+export { pteSlot };

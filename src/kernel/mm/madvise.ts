@@ -1,0 +1,260 @@
+import { indexAt } from '../../lib/pgtable_store.ts';
+import { PAGE_SIZE, PMD_SIZE, alignUp, pageAlignUp } from '../../lib/units.ts';
+import type { KGen } from '../../sched/types.ts';
+import { Errno } from '../errno.ts';
+import type { Process } from '../system.ts';
+import { collapseHugePage, splitHugePmd } from './huge_memory.ts';
+import { FAULT_FLAG_WRITE, handleMmFault, vmFaultToErrno } from './memory.ts';
+import { type MmStruct, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
+import { MADV } from './mman.ts';
+import { splitRange, zapPageRangeSingle } from './mmap.ts';
+import {
+  MMU_NOTIFY,
+  mmuNotifierArchInvalidateSecondaryTlbs,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+} from './mmu_notifier.ts';
+import { PG } from './page_alloc.ts';
+import { PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, ptePresent } from './pgtable.ts';
+import { pteSlot } from './pte.ts';
+import { unmapMappingRange } from './shmem.ts';
+import { pageoutPage, splitForReclaim } from './vmscan.ts';
+
+const KNOWN = new Set<number>(Object.values(MADV));
+
+/** Advice that changes VMA flags, and so takes the mmap lock for writing (madvise_need_mmap_write). */
+function needsWrite(advice: number): boolean {
+  return ![
+    MADV.REMOVE,
+    MADV.WILLNEED,
+    MADV.DONTNEED,
+    MADV.DONTNEED_LOCKED,
+    MADV.COLD,
+    MADV.PAGEOUT,
+    MADV.FREE,
+    MADV.POPULATE_READ,
+    MADV.POPULATE_WRITE,
+    MADV.COLLAPSE,
+  ].includes(advice as never);
+}
+
+/** Present pages mapped by PTE in [start, end) of a VMA, splitting PMD mappings first. */
+function* ptePages(vma: Vma, start: number, end: number): KGen<{ addr: number; pfn: number }[]> {
+  const mm = vma.mm;
+  const out: { addr: number; pfn: number }[] = [];
+  for (let base = start - (start % PMD_SIZE); base < end; base += PMD_SIZE) {
+    const pmd = mm.pgt.upperAt(base, 1);
+    if (pmd === null) continue;
+    const i = indexAt(base, 1);
+    if (pmd.children[i] === null && pmd.words[2 * i] !== 0 && (vma.flags & VM.HUGETLB) === 0) {
+      yield* splitHugePmd(vma, base);
+    }
+  }
+  for (let a = start; a < end; a += PAGE_SIZE) {
+    const t = mm.pgt.pteTable(a);
+    if (t === null) {
+      a = alignUp(a + 1, PMD_SIZE) - PAGE_SIZE;
+      continue;
+    }
+    const s = pteSlot(a);
+    const lo = t.words[s];
+    const pfn = t.words[s + 1];
+    if ((lo & PTE_PRESENT) === 0 || mm.sys.phys.isZeroPfn(pfn) || !mm.sys.phys.isRam(pfn)) continue;
+    if ((lo & (1 << 9)) !== 0) continue;
+    out.push({ addr: a, pfn });
+  }
+  return out;
+}
+
+/** Models madvise_free_single_vma(): clean private anonymous pages become lazily freeable. */
+function* madviseFree(vma: Vma, start: number, end: number): KGen<number> {
+  if (!vma.isAnon() || (vma.flags & VM.SHARED) !== 0) return -Errno.EINVAL;
+  const mm = vma.mm;
+  const phys = mm.sys.phys;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, start, end);
+  yield* mmuNotifierInvalidateRangeStart(range);
+  const pages = yield* ptePages(vma, start, end);
+  yield* mm.ptl.lock();
+  for (const { addr, pfn } of pages) {
+    const h = phys.head(pfn);
+    if ((phys.flags[h] & PG.anon) === 0 || phys.mapcount[pfn] !== 1 || phys.order[h] !== 0) continue;
+    const t = mm.pgt.pteTable(addr)!;
+    const s = pteSlot(addr);
+    t.words[s] = (t.words[s] & ~(PTE_DIRTY | PTE_ACCESSED)) >>> 0;
+    phys.flags[h] &= ~(PG.dirty | PG.swapbacked | PG.active | PG.referenced);
+  }
+  yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, start, end);
+  yield* mm.ptl.unlock();
+  yield* mmuNotifierInvalidateRangeEnd(range);
+  return 0;
+}
+
+/** Models madvise_cold / madvise_pageout: pages mapped only here are deactivated, or reclaimed now. */
+function* madviseColdOrPageout(vma: Vma, start: number, end: number, pageout: boolean): KGen<number> {
+  if ((vma.flags & (VM.LOCKED | VM_SPECIAL | VM.HUGETLB)) !== 0) return -Errno.EINVAL;
+  const sys = vma.mm.sys;
+  const phys = sys.phys;
+  // Large folios are split so that each page can be judged on its own, as the kernel does.
+  for (const { pfn } of yield* ptePages(vma, start, end)) {
+    const h = phys.head(pfn);
+    if (phys.order[h] > 0 && (phys.flags[h] & PG.anon) !== 0) yield* splitForReclaim(sys, h);
+  }
+  for (const { addr, pfn } of yield* ptePages(vma, start, end)) {
+    if (phys.mapcount[pfn] !== 1) continue;
+    const t = vma.mm.pgt.pteTable(addr)!;
+    const s = pteSlot(addr);
+    t.words[s] = (t.words[s] & ~PTE_ACCESSED) >>> 0;
+    phys.flags[phys.head(pfn)] &= ~(PG.active | PG.referenced);
+    if (pageout) yield* pageoutPage(sys, pfn);
+  }
+  return 0;
+}
+
+/** Models madvise_collapse(). */
+function* madviseCollapse(vma: Vma, start: number, end: number): KGen<number> {
+  if ((vma.flags & (VM.NOHUGEPAGE | VM_SPECIAL | VM.HUGETLB)) !== 0 || !vma.isAnon()) return -Errno.EINVAL;
+  if (vma.mm.sys.config.thp === 'never') return -Errno.EINVAL;
+  let ret = 0;
+  for (let base = alignUp(start, PMD_SIZE); base + PMD_SIZE <= end; base += PMD_SIZE) {
+    const r = yield* collapseHugePage(vma, base);
+    if (r < 0) ret = r;
+  }
+  return ret;
+}
+
+/** Models madvise_populate(). */
+function* madvisePopulate(vma: Vma, start: number, end: number, write: boolean): KGen<number> {
+  if ((vma.flags & (VM.IO | VM.PFNMAP)) !== 0) return -Errno.EINVAL;
+  if (write ? (vma.flags & VM.WRITE) === 0 : (vma.flags & (VM.READ | VM.WRITE)) === 0) return -Errno.EFAULT;
+  for (let a = start; a < end; a += PAGE_SIZE) {
+    const r = vmFaultToErrno(yield* handleMmFault(vma, a, write ? FAULT_FLAG_WRITE : 0));
+    if (r < 0) return r;
+  }
+  return 0;
+}
+
+/** Applies one advice to [start, end) of one VMA (madvise_vma_behavior). */
+function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: number): KGen<number> {
+  switch (advice) {
+    case MADV.NORMAL:
+    case MADV.RANDOM:
+    case MADV.SEQUENTIAL:
+    case MADV.WILLNEED:
+      return 0;
+    case MADV.DONTNEED:
+    case MADV.DONTNEED_LOCKED:
+      if ((vma.flags & (VM.PFNMAP | (advice === MADV.DONTNEED ? VM.LOCKED : 0))) !== 0) return -Errno.EINVAL;
+      if ((vma.flags & VM.HUGETLB) !== 0 && (start % PMD_SIZE !== 0 || end % PMD_SIZE !== 0)) return -Errno.EINVAL;
+      yield* zapPageRangeSingle(vma, start, end);
+      return 0;
+    case MADV.FREE:
+      return yield* madviseFree(vma, start, end);
+    case MADV.COLD:
+      return yield* madviseColdOrPageout(vma, start, end, false);
+    case MADV.PAGEOUT:
+      return yield* madviseColdOrPageout(vma, start, end, true);
+    case MADV.COLLAPSE:
+      return yield* madviseCollapse(vma, start, end);
+    case MADV.POPULATE_READ:
+    case MADV.POPULATE_WRITE:
+      return yield* madvisePopulate(vma, start, end, advice === MADV.POPULATE_WRITE);
+    case MADV.REMOVE: {
+      if ((vma.flags & VM.SHARED) === 0 || vma.file === null) return -Errno.EINVAL;
+      const first = vma.pageIndex(start);
+      const last = vma.pageIndex(end - 1);
+      const inode = vma.file.inode;
+      yield* unmapMappingRange(mm.sys, inode, first, last);
+      for (const [idx, pfn] of [...inode.pages.range(first, last)]) {
+        inode.pages.erase(idx);
+        mm.sys.phys.put(pfn);
+      }
+      return 0;
+    }
+    default:
+      break;
+  }
+  // Flag changes: split the VMA to the range, then set the bit.
+  let set = 0;
+  let clear = 0;
+  switch (advice) {
+    case MADV.HUGEPAGE:
+      if ((vma.flags & VM_SPECIAL) !== 0) return 0;
+      set = VM.HUGEPAGE;
+      clear = VM.NOHUGEPAGE;
+      break;
+    case MADV.NOHUGEPAGE:
+      set = VM.NOHUGEPAGE;
+      clear = VM.HUGEPAGE;
+      break;
+    case MADV.DONTFORK:
+      if ((vma.flags & VM.IO) !== 0) return -Errno.EINVAL;
+      set = VM.DONTCOPY;
+      break;
+    case MADV.DOFORK:
+      if ((vma.flags & VM.IO) !== 0) return -Errno.EINVAL;
+      clear = VM.DONTCOPY;
+      break;
+    case MADV.WIPEONFORK:
+      if (!vma.isAnon() || (vma.flags & VM.SHARED) !== 0) return -Errno.EINVAL;
+      set = VM.WIPEONFORK;
+      break;
+    case MADV.KEEPONFORK:
+      clear = VM.WIPEONFORK;
+      break;
+    case MADV.DONTDUMP:
+      set = VM.DONTDUMP;
+      break;
+    case MADV.DODUMP:
+      clear = VM.DONTDUMP;
+      break;
+    default:
+      return -Errno.EINVAL;
+  }
+  for (const v of yield* splitRange(mm, start, end)) v.flags = (v.flags | set) & ~clear;
+  return 0;
+}
+
+/**
+ * Models do_madvise(). Like the kernel, advice is applied to the mapped parts of the range and
+ * -ENOMEM is returned afterwards if the range had holes.
+ */
+export function* sysMadviseImpl(p: Process, start: number, lenIn: number, advice: number): KGen<number> {
+  const mm = p.mm;
+  if (mm === null || p.exited) return -Errno.ESRCH;
+  if (!KNOWN.has(advice) || advice === MADV.MERGEABLE || advice === MADV.UNMERGEABLE) return -Errno.EINVAL;
+  if (start % PAGE_SIZE !== 0) return -Errno.EINVAL;
+  const len = pageAlignUp(lenIn);
+  if (lenIn !== 0 && len === 0) return -Errno.EINVAL;
+  const end = start + len;
+  if (end < start) return -Errno.EINVAL;
+  if (end === start) return 0;
+  const write = needsWrite(advice);
+  if (write) yield* mm.mmapLock.downWrite();
+  else yield* mm.mmapLock.downRead();
+  let unmapped = false;
+  let ret = 0;
+  try {
+    let cursor = start;
+    for (const vma of mm.vmasIn(start, end)) {
+      if (vma.start > cursor) unmapped = true;
+      const s = Math.max(start, vma.start);
+      const e = Math.min(end, vma.end);
+      cursor = e;
+      const r = yield* adviseVma(mm, vma, s, e, advice);
+      if (r < 0) {
+        ret = r;
+        break;
+      }
+    }
+    if (cursor < end) unmapped = true;
+  } finally {
+    if (write) yield* mm.mmapLock.upWrite();
+    else yield* mm.mmapLock.upRead();
+  }
+  mm.sys.trace.count('madvise');
+  if (ret < 0) return ret;
+  return unmapped ? -Errno.ENOMEM : 0;
+}
+
+export { ptePresent };

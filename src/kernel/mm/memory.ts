@@ -1,0 +1,444 @@
+import { HPAGE_PMD_NR, PAGE_SIZE, alignDown } from '../../lib/units.ts';
+import type { KGen } from '../../sched/types.ts';
+import { Errno } from '../errno.ts';
+import type { System } from '../system.ts';
+import { doHugePmdAnonymousPage, doHugePmdWpPage, hugePmdFault, thpFaultEligible } from './huge_memory.ts';
+import { hugetlbFault } from './hugetlb.ts';
+import { type MmStruct, MM_ANONPAGES, MM_SWAPENTS, VM, VM_FAULT, type Vma, type VmFault } from './mm_types.ts';
+import {
+  MMU_NOTIFY,
+  mmuNotifierArchInvalidateSecondaryTlbs,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInitOwner,
+} from './mmu_notifier.ts';
+import { PG } from './page_alloc.ts';
+import {
+  PTE_ACCESSED,
+  PTE_DIRTY,
+  PTE_PRESENT,
+  PTE_PROTNONE,
+  PTE_SOFT_DIRTY,
+  PTE_SPECIAL,
+  PTE_SWP_EXCLUSIVE,
+  PTE_WRITE,
+  SwpType,
+  isDeviceExclusiveEntry,
+  isDevicePrivateEntry,
+  isMigrationEntry,
+  isSwapEntry,
+  pteNone,
+  ptePresent,
+  swpType,
+} from './pgtable.ts';
+import { pmdIsLeaf, pmdTableOf, pteSlot, setPte } from './pte.ts';
+import { addNewAnonRmap, addRmapPte, anonVmaPrepare, removeRmapPte, rssCounterOf } from './rmap.ts';
+import { shmemFault } from './shmem.ts';
+import { allocPageReclaim } from './vmscan.ts';
+
+/** fault flags (enum fault_flag). */
+export const FAULT_FLAG_WRITE = 1 << 0;
+export const FAULT_FLAG_REMOTE = 1 << 7;
+export const FAULT_FLAG_UNSHARE = 1 << 10;
+
+/** The low PTE word for a freshly mapped page in `vma`. */
+export function mkPte(vma: Vma, writable: boolean, dirty: boolean): number {
+  let lo = PTE_PRESENT | PTE_ACCESSED;
+  if (writable && (vma.flags & VM.WRITE) !== 0) lo |= PTE_WRITE;
+  if (dirty) lo |= PTE_DIRTY | PTE_SOFT_DIRTY;
+  if ((vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) === 0) lo = (lo & ~PTE_PRESENT) | PTE_PROTNONE;
+  return lo;
+}
+
+/** The zero-page PTE (pte_mkspecial(pfn_pte(zero_pfn))). */
+export function zeroPte(sys: System): [number, number] {
+  return [PTE_PRESENT | PTE_SPECIAL | PTE_ACCESSED, sys.phys.zeroPfn];
+}
+
+/** Models vm_normal_page(): the page a present PTE maps, or -1 for special mappings and the zero page. */
+export function vmNormalPage(sys: System, vma: Vma, lo: number, hi: number): number {
+  if ((lo & PTE_SPECIAL) !== 0) return -1;
+  if (sys.phys.isZeroPfn(hi)) return -1;
+  if ((vma.flags & VM.PFNMAP) !== 0) return -1;
+  return hi;
+}
+
+/** Models the x86 access_error(): whether the VMA forbids this access (SIGSEGV). */
+export function accessError(vma: Vma, write: boolean): boolean {
+  if (write) return (vma.flags & VM.WRITE) === 0;
+  return (vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) === 0;
+}
+
+/**
+ * Models handle_mm_fault(). The caller holds mm.mmapLock for read and has checked the access
+ * against the VMA. Returns a vm_fault_t: 0, or VM_FAULT_* bits.
+ */
+export function* handleMmFault(vma: Vma, address: number, flags: number): KGen<number> {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const addr = alignDown(address, PAGE_SIZE);
+  sys.trace.count('fault');
+  sys.trace.emit('fault', 'handle_mm_fault', 'i', { addr, write: (flags & FAULT_FLAG_WRITE) !== 0 });
+  if ((vma.flags & VM.HUGETLB) !== 0) return yield* hugetlbFault(vma, addr, flags);
+  const pmd = pmdTableOf(mm, addr);
+  if (pmdIsLeaf(pmd, addr)) {
+    const r = yield* hugePmdFault(vma, addr, flags);
+    if ((r & VM_FAULT.FALLBACK) === 0) return r;
+  } else if (mm.pgt.pteTable(addr) === null && thpFaultEligible(vma, addr)) {
+    const r = yield* doHugePmdAnonymousPage(vma, addr, flags);
+    if ((r & VM_FAULT.FALLBACK) === 0) return r;
+  }
+  return yield* handlePteFault(vma, addr, flags);
+}
+
+/** Models handle_pte_fault(). */
+function* handlePteFault(vma: Vma, addr: number, flags: number): KGen<number> {
+  const mm = vma.mm;
+  const t = mm.pgt.pteTableAlloc(addr);
+  const slot = pteSlot(addr);
+  const lo = t.words[slot];
+  const hi = t.words[slot + 1];
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  if (pteNone(lo, hi)) {
+    if (vma.vmOps?.fault !== undefined) return yield* doSpecialFault(vma, addr, flags);
+    if (vma.file === null) return yield* doAnonymousPage(vma, addr, flags);
+    return yield* shmemFault(vma, addr, flags);
+  }
+  if (!ptePresent(lo)) return yield* doSwapPage(vma, addr, flags, lo, hi);
+  if ((lo & PTE_PROTNONE) !== 0) return VM_FAULT.SIGSEGV;
+  if (write && (lo & PTE_WRITE) === 0) return yield* doWpPage(vma, addr, flags);
+  // Spurious fault (another thread fixed it): update the accessed / dirty bits.
+  let nlo = lo | PTE_ACCESSED;
+  if (write) nlo |= PTE_DIRTY | PTE_SOFT_DIRTY;
+  t.words[slot] = nlo >>> 0;
+  return 0;
+}
+
+/** Faults of mappings whose driver supplies pages (vm_ops->fault). */
+function* doSpecialFault(vma: Vma, addr: number, flags: number): KGen<number> {
+  const vmf: VmFault = { vma, address: addr, flags, page: -1 };
+  return yield* vma.vmOps!.fault!(vmf);
+}
+
+/** Models do_anonymous_page(). */
+function* doAnonymousPage(vma: Vma, addr: number, flags: number): KGen<number> {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  if ((vma.flags & VM.SHARED) !== 0) return VM_FAULT.SIGBUS;
+  if (!write) {
+    // Read of untouched private anonymous memory maps the shared zero page.
+    yield* mm.ptl.lock();
+    const t = mm.pgt.pteTableAlloc(addr);
+    const slot = pteSlot(addr);
+    if (pteNone(t.words[slot], t.words[slot + 1])) {
+      const [zlo, zhi] = zeroPte(sys);
+      setPte(t, slot, zlo, zhi);
+      sys.trace.count('fault.zero_page');
+    }
+    yield* mm.ptl.unlock();
+    return 0;
+  }
+  anonVmaPrepare(sys, vma);
+  const pfn = yield* allocPageReclaim(sys, 0, 'alloc_anon_folio');
+  if (pfn < 0) return VM_FAULT.OOM;
+  sys.phys.clearPage(pfn);
+  yield* mm.ptl.lock();
+  const t = mm.pgt.pteTableAlloc(addr);
+  const slot = pteSlot(addr);
+  if (!pteNone(t.words[slot], t.words[slot + 1])) {
+    // Someone else populated it while we allocated.
+    yield* mm.ptl.unlock();
+    sys.phys.put(pfn);
+    return 0;
+  }
+  addNewAnonRmap(sys, vma, pfn, addr, false);
+  setPte(t, slot, mkPte(vma, true, true), pfn);
+  yield* mm.ptl.unlock();
+  sys.trace.count('fault.anon');
+  return 0;
+}
+
+/**
+ * Models do_wp_page(): a write to a present read-only PTE. Reuses an exclusively owned anonymous
+ * page, otherwise copies (wp_page_copy), which invalidates secondary MMUs for that page.
+ */
+function* doWpPage(vma: Vma, addr: number, flags: number): KGen<number> {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const phys = sys.phys;
+  const t = mm.pgt.pteTable(addr)!;
+  const slot = pteSlot(addr);
+  const lo = t.words[slot];
+  const hi = t.words[slot + 1];
+  const page = vmNormalPage(sys, vma, lo, hi);
+  if ((vma.flags & VM.SHARED) !== 0) {
+    // Shared mappings never copy: the write makes the PTE writable (wp_page_shared).
+    if (page >= 0) phys.flags[phys.head(page)] |= PG.dirty;
+    t.words[slot] = (lo | PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY | PTE_ACCESSED) >>> 0;
+    yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE);
+    return 0;
+  }
+  if (page >= 0 && (phys.flags[phys.head(page)] & PG.anon) !== 0 && canReuseAnonPage(sys, page)) {
+    phys.flags[page] |= PG.anonExclusive;
+    t.words[slot] = (lo | PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY | PTE_ACCESSED) >>> 0;
+    sys.trace.count('fault.wp_reuse');
+    return 0;
+  }
+  return yield* wpPageCopy(vma, addr, flags, page);
+}
+
+/** Models wp_can_reuse_anon_folio() for the model's pages. */
+function canReuseAnonPage(sys: System, page: number): boolean {
+  const phys = sys.phys;
+  if ((phys.flags[page] & PG.anonExclusive) !== 0) return true;
+  const h = phys.head(page);
+  if (phys.order[h] > 0) return false;
+  return phys.refcount[h] === 1 && phys.mapcount[h] === 1;
+}
+
+/** Models wp_page_copy(): COW of one page (or replacing the zero page) under a CLEAR notifier. */
+function* wpPageCopy(vma: Vma, addr: number, _flags: number, oldPage: number): KGen<number> {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const phys = sys.phys;
+  anonVmaPrepare(sys, vma);
+  const pfn = yield* allocPageReclaim(sys, 0, 'wp_page_copy');
+  if (pfn < 0) return VM_FAULT.OOM;
+  if (oldPage >= 0) phys.copyPage(pfn, oldPage);
+  else phys.clearPage(pfn);
+  const range = mmuNotifierRangeInitOwner(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE, null);
+  yield* mmuNotifierInvalidateRangeStart(range);
+  yield* mm.ptl.lock();
+  const t = mm.pgt.pteTable(addr);
+  const slot = pteSlot(addr);
+  const cur = t === null ? 0 : t.words[slot];
+  const curHi = t === null ? 0 : t.words[slot + 1];
+  const stillSame = t !== null && ptePresent(cur) && (cur & PTE_WRITE) === 0 && (oldPage < 0 || curHi === oldPage);
+  if (stillSame) {
+    if (oldPage >= 0) {
+      removeRmapPte(phys, oldPage, mm, rssCounterOf(phys, oldPage, vma));
+    }
+    addNewAnonRmap(sys, vma, pfn, addr, false);
+    setPte(t, slot, mkPte(vma, true, true), pfn);
+    yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE);
+  }
+  yield* mm.ptl.unlock();
+  yield* mmuNotifierInvalidateRangeEnd(range);
+  if (stillSame) {
+    if (oldPage >= 0) phys.put(oldPage);
+    sys.trace.count('fault.cow');
+  } else {
+    phys.put(pfn);
+  }
+  return 0;
+}
+
+/** Non-present PTE faults: swap-in, migration wait, device-private and device-exclusive entries. */
+function* doSwapPage(vma: Vma, addr: number, flags: number, lo: number, hi: number): KGen<number> {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  if (isMigrationEntry(lo)) {
+    // Models migration_entry_wait(): sleep until the migration finishes, then retry.
+    yield* sys.migrationWq.waitEvent(() => {
+      const t = mm.pgt.pteTable(addr);
+      return t === null || !isMigrationEntry(t.words[pteSlot(addr)]);
+    }, 'migration_entry_wait');
+    return 0;
+  }
+  if (isDevicePrivateEntry(lo)) {
+    const pm = sys.phys.pagemapOf(hi);
+    if (pm?.hooks.migrateToRam === undefined) return VM_FAULT.SIGBUS;
+    sys.phys.get(hi);
+    const vmf: VmFault = { vma, address: addr, flags, page: hi };
+    const r = yield* pm.hooks.migrateToRam(vmf);
+    sys.phys.put(hi);
+    sys.trace.count('fault.device_private');
+    return r;
+  }
+  if (isDeviceExclusiveEntry(lo)) return yield* removeDeviceExclusiveEntry(vma, addr, hi);
+  if (swpType(lo) === SwpType.HWPOISON) return VM_FAULT.HWPOISON;
+  if (!isSwapEntry(lo)) return VM_FAULT.SIGBUS;
+  return yield* swapIn(vma, addr, flags, lo, hi);
+}
+
+/** Models the swap-in part of do_swap_page() (no swap cache: the slot is read and released). */
+function* swapIn(vma: Vma, addr: number, flags: number, lo: number, slot: number): KGen<number> {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const phys = sys.phys;
+  anonVmaPrepare(sys, vma);
+  const pfn = yield* allocPageReclaim(sys, 0, 'swapin');
+  if (pfn < 0) return VM_FAULT.OOM;
+  const data = sys.swap.read(slot);
+  if (data === null) phys.clearPage(pfn);
+  else phys.contents.set(pfn, data.slice());
+  yield* mm.ptl.lock();
+  const t = mm.pgt.pteTable(addr);
+  const s = pteSlot(addr);
+  if (t === null || t.words[s] !== lo || t.words[s + 1] !== slot) {
+    yield* mm.ptl.unlock();
+    phys.put(pfn);
+    return 0;
+  }
+  const exclusive = (lo & PTE_SWP_EXCLUSIVE) !== 0 || sys.swap.count[slot] === 1;
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  addNewAnonRmap(sys, vma, pfn, addr, false);
+  if (!exclusive) phys.flags[pfn] &= ~PG.anonExclusive;
+  let nlo = mkPte(vma, write && exclusive, write && exclusive);
+  if ((lo & PTE_SOFT_DIRTY) !== 0) nlo |= PTE_SOFT_DIRTY;
+  setPte(t, s, nlo, pfn);
+  mm.rss[MM_SWAPENTS]--;
+  sys.swap.free(slot);
+  yield* mm.ptl.unlock();
+  sys.trace.count('fault.swapin');
+  if (write && !exclusive) return yield* doWpPage(vma, addr, flags);
+  return 0;
+}
+
+/**
+ * Models remove_device_exclusive_entry(): a CPU access to a page a device holds exclusively
+ * restores the original mapping after an EXCLUSIVE invalidation with no owner.
+ */
+export function* removeDeviceExclusiveEntry(vma: Vma, addr: number, pfn: number): KGen<number> {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const range = mmuNotifierRangeInitOwner(MMU_NOTIFY.EXCLUSIVE, 0, mm, addr, addr + PAGE_SIZE, null);
+  yield* mmuNotifierInvalidateRangeStart(range);
+  yield* mm.ptl.lock();
+  const t = mm.pgt.pteTable(addr);
+  const s = pteSlot(addr);
+  if (t !== null && isDeviceExclusiveEntry(t.words[s]) && t.words[s + 1] === pfn) {
+    const lo = t.words[s];
+    const exclusive = (sys.phys.flags[pfn] & PG.anonExclusive) !== 0;
+    let nlo = mkPte(vma, exclusive, false);
+    nlo |= lo & PTE_SOFT_DIRTY;
+    setPte(t, s, nlo, pfn);
+  }
+  yield* mm.ptl.unlock();
+  yield* mmuNotifierInvalidateRangeEnd(range);
+  sys.trace.count('fault.device_exclusive');
+  return 0;
+}
+
+/** Models the user-fault retry loop of the x86 page-fault handler for one address. */
+export function* faultIn(mm: MmStruct, addr: number, write: boolean, remote: boolean): KGen<number> {
+  yield* mm.mmapLock.downRead();
+  try {
+    const vma = mm.vmaLookup(addr);
+    if (vma === null) return -Errno.EFAULT;
+    if (accessError(vma, write)) return -Errno.EFAULT;
+    const r = yield* handleMmFault(vma, addr, (write ? FAULT_FLAG_WRITE : 0) | (remote ? FAULT_FLAG_REMOTE : 0));
+    return vmFaultToErrno(r);
+  } finally {
+    yield* mm.mmapLock.upRead();
+  }
+}
+
+/** Models vm_fault_to_errno(). */
+export function vmFaultToErrno(r: number): number {
+  if ((r & VM_FAULT.OOM) !== 0) return -Errno.ENOMEM;
+  if ((r & (VM_FAULT.SIGBUS | VM_FAULT.HWPOISON)) !== 0) return -Errno.EFAULT;
+  if ((r & VM_FAULT.SIGSEGV) !== 0) return -Errno.EFAULT;
+  return 0;
+}
+
+/**
+ * The PFN the CPU would reach at `addr` for this access without faulting, or -1 when it must
+ * fault. Sets the accessed and dirty bits like the MMU does.
+ */
+export function tlbLookup(mm: MmStruct, addr: number, write: boolean): number {
+  const pmd = pmdTableOf(mm, addr);
+  if (pmd === null) return -1;
+  const pi = Math.floor(addr / (2 * 1024 * 1024)) % 512;
+  const leaf = pmd.children[pi];
+  if (leaf === null) {
+    const plo = pmd.words[2 * pi];
+    if ((plo & PTE_PRESENT) === 0) return -1;
+    if (write && (plo & PTE_WRITE) === 0) return -1;
+    pmd.words[2 * pi] = (plo | PTE_ACCESSED | (write ? PTE_DIRTY | PTE_SOFT_DIRTY : 0)) >>> 0;
+    return pmd.words[2 * pi + 1] + (Math.floor(addr / PAGE_SIZE) % HPAGE_PMD_NR);
+  }
+  const t = leaf as { words: Uint32Array };
+  const s = pteSlot(addr);
+  const lo = t.words[s];
+  if ((lo & PTE_PRESENT) === 0) return -1;
+  if (write && (lo & PTE_WRITE) === 0) return -1;
+  t.words[s] = (lo | PTE_ACCESSED | (write ? PTE_DIRTY | PTE_SOFT_DIRTY : 0)) >>> 0;
+  return t.words[s + 1];
+}
+
+/**
+ * A CPU access of `buf.length` bytes at `addr` by a thread of the process owning `mm`: page by
+ * page, faulting as the hardware would. Returns bytes accessed or -EFAULT (SIGSEGV / SIGBUS) or
+ * -ENOMEM (the fault ran out of memory).
+ */
+export function* cpuAccess(mm: MmStruct, addr: number, buf: Uint8Array, write: boolean, remote = false): KGen<number> {
+  const sys = mm.sys;
+  if (mm.exited) return -Errno.EFAULT;
+  let done = 0;
+  const len = buf.length;
+  let tries = 0;
+  while (done < len) {
+    const a = addr + done;
+    const off = a % PAGE_SIZE;
+    const n = Math.min(PAGE_SIZE - off, len - done);
+    yield { kind: 'step', label: write ? 'cpu write' : 'cpu read' };
+    const pfn = tlbLookup(mm, a, write);
+    if (pfn < 0) {
+      if (++tries > 64) return -Errno.EFAULT;
+      const r = yield* faultIn(mm, a, write, remote);
+      if (r < 0) return done > 0 && remote ? done : r;
+      continue;
+    }
+    tries = 0;
+    if (write) {
+      sys.phys.write(pfn, off, buf, done, n);
+      sys.phys.flags[sys.phys.head(pfn)] |= PG.dirty;
+    } else {
+      sys.phys.read(pfn, off, buf, done, n);
+    }
+    done += n;
+  }
+  return done;
+}
+
+/** Models access_remote_vm(): copies to or from another process' memory, faulting pages in. */
+export function* accessRemoteVm(mm: MmStruct, addr: number, buf: Uint8Array, write: boolean): KGen<number> {
+  return yield* cpuAccess(mm, addr, buf, write, true);
+}
+
+/** Whether a PTE-mapped anonymous page in `vma` at `addr` is exclusively owned (PageAnonExclusive). */
+export function anonExclusive(sys: System, pfn: number): boolean {
+  return (sys.phys.flags[pfn] & PG.anonExclusive) !== 0;
+}
+
+/** Adds one PTE mapping of `pfn` in `vma` at `addr` for file / shmem / inserted pages. */
+export function mapFilePte(sys: System, vma: Vma, addr: number, pfn: number, writable: boolean, dirty: boolean): void {
+  const t = vma.mm.pgt.pteTableAlloc(addr);
+  const slot = pteSlot(addr);
+  sys.phys.get(pfn);
+  addRmapPte(sys.phys, pfn, vma.mm, rssCounterOf(sys.phys, pfn, vma));
+  setPte(t, slot, mkPte(vma, writable, dirty), pfn);
+}
+
+/** Models vm_insert_page(): maps a driver's page into a VM_MIXEDMAP VMA. */
+export function vmInsertPage(vma: Vma, addr: number, pfn: number): number {
+  const sys = vma.mm.sys;
+  if (addr < vma.start || addr >= vma.end) return -Errno.EFAULT;
+  const t = vma.mm.pgt.pteTableAlloc(addr);
+  const slot = pteSlot(addr);
+  if (!pteNone(t.words[slot], t.words[slot + 1])) return -Errno.EBUSY;
+  vma.flags |= VM.MIXEDMAP;
+  mapFilePte(sys, vma, addr, pfn, false, false);
+  return 0;
+}
+
+/** Models remap_pfn_range() for one page: a special PTE with no struct page behind it. */
+export function remapPfn(vma: Vma, addr: number, pfn: number, writable: boolean): void {
+  const t = vma.mm.pgt.pteTableAlloc(addr);
+  vma.flags |= VM.IO | VM.PFNMAP | VM.DONTEXPAND;
+  setPte(t, pteSlot(addr), mkPte(vma, writable, false) | PTE_SPECIAL, pfn);
+}
+
+export { MM_ANONPAGES };

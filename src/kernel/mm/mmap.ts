@@ -1,0 +1,409 @@
+import { indexAt } from '../../lib/pgtable_store.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE, alignUp, pageAlignUp } from '../../lib/units.ts';
+import type { KGen } from '../../sched/types.ts';
+import { Errno } from '../errno.ts';
+import type { Process, System } from '../system.ts';
+import { splitHugePmd, zapHugePmd } from './huge_memory.ts';
+import { hugetlbPagesFree, putHugetlbPage } from './hugetlb.ts';
+import { FAULT_FLAG_WRITE, handleMmFault, vmNormalPage } from './memory.ts';
+import { type File, MM_SWAPENTS, type MmStruct, VM, VM_FAULT_ERROR, VM_SPECIAL, Vma } from './mm_types.ts';
+import * as mman from './mman.ts';
+import {
+  MMU_NOTIFY,
+  mmuNotifierArchInvalidateSecondaryTlbs,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+} from './mmu_notifier.ts';
+import { PG } from './page_alloc.ts';
+import {
+  PTE_DIRTY,
+  isDeviceExclusiveEntry,
+  isDevicePrivateEntry,
+  isMigrationEntry,
+  isSwapEntry,
+  pteNone,
+  ptePresent,
+} from './pgtable.ts';
+import { clearPte } from './pte.ts';
+import { anonVmaClone, removeRmapPte, rssCounterOf, unlinkAnonVmas } from './rmap.ts';
+import { shmemEvictInode, shmemFileSetup } from './shmem.ts';
+
+/** Lowest address a process may map (vm.mmap_min_addr). */
+export const MMAP_MIN_ADDR = 65536;
+/** vm.max_map_count. */
+export const MAX_MAP_COUNT = 65530;
+
+/** Models calc_vm_prot_bits() + calc_vm_flag_bits(). */
+export function protToVmFlags(prot: number): number {
+  return (
+    ((prot & mman.PROT_READ) !== 0 ? VM.READ : 0) |
+    ((prot & mman.PROT_WRITE) !== 0 ? VM.WRITE : 0) |
+    ((prot & mman.PROT_EXEC) !== 0 ? VM.EXEC : 0)
+  );
+}
+
+/** Inserts a VMA into the mm's tree and its file's i_mmap. */
+export function insertVma(mm: MmStruct, vma: Vma): void {
+  vma.node = mm.vmas.insert(vma.start, vma.end - 1, vma);
+  if (vma.file !== null) vma.file.inode.iMmap.add(vma);
+  mm.totalVm += vma.pages;
+}
+
+/** Takes a VMA out of the tree; with `free`, also unlinks its anon_vmas and drops its file (remove_vma). */
+export function detachVma(mm: MmStruct, vma: Vma): void {
+  if (vma.node !== null) mm.vmas.remove(vma.node);
+  vma.node = null;
+  if (vma.file !== null) vma.file.inode.iMmap.delete(vma);
+  mm.totalVm -= vma.pages;
+}
+
+/** Models remove_vma(): the VMA is gone for good. */
+export function removeVma(sys: System, vma: Vma): void {
+  unlinkAnonVmas(sys, vma);
+  vma.vmOps?.close?.(vma);
+  if (vma.file !== null) fput(sys, vma.file);
+}
+
+export function fget(file: File): File {
+  file.refs++;
+  return file;
+}
+
+/** Models fput(): the last reference releases the file (its pages if nothing else holds the inode). */
+export function fput(sys: System, file: File): void {
+  if (--file.refs > 0) return;
+  if (file.fops?.release !== undefined) {
+    sys.sched.spawn(`release:${file.fops.name}`, file.fops.release(file));
+  } else if (file.inode.kind !== 'device') {
+    file.inode.nlink = 0;
+    shmemEvictInode(sys, file.inode);
+  }
+}
+
+/** Models __split_vma(): [start, addr) stays in `vma`, [addr, end) becomes the returned VMA. */
+export function splitVma(vma: Vma, addr: number): Vma {
+  const mm = vma.mm;
+  const tail = new Vma(mm, addr, vma.end, vma.flags, vma.pgoff + (addr - vma.start) / PAGE_SIZE, vma.file);
+  tail.vmOps = vma.vmOps;
+  tail.priv = vma.priv;
+  anonVmaClone(tail, vma);
+  if (vma.file !== null) fget(vma.file);
+  detachVma(mm, vma);
+  vma.end = addr;
+  insertVma(mm, vma);
+  insertVma(mm, tail);
+  return tail;
+}
+
+/** Splits VMAs so that [start, end) is exactly covered by whole VMAs; returns them. */
+export function* splitRange(mm: MmStruct, start: number, end: number): KGen<Vma[]> {
+  for (const v of mm.vmasIn(start, end)) {
+    if (v.start < start && v.end > start) {
+      yield* splitHugeAt(v, start);
+      splitVma(v, start);
+    }
+  }
+  for (const v of mm.vmasIn(start, end)) {
+    if (v.start < end && v.end > end) {
+      yield* splitHugeAt(v, end);
+      splitVma(v, end);
+    }
+  }
+  return mm.vmasIn(start, end);
+}
+
+/** A PMD mapping that straddles a VMA boundary about to be created is split first (vma_adjust_trans_huge). */
+function* splitHugeAt(vma: Vma, addr: number): KGen {
+  if (addr % PMD_SIZE === 0 || (vma.flags & VM.HUGETLB) !== 0) return;
+  const base = addr - (addr % PMD_SIZE);
+  const pmd = vma.mm.pgt.upperAt(base, 1);
+  if (pmd === null) return;
+  const i = indexAt(base, 1);
+  if (pmd.children[i] === null && (pmd.words[2 * i] !== 0 || pmd.words[2 * i + 1] !== 0)) yield* splitHugePmd(vma, base);
+}
+
+/** What a zap leaves to do after the TLB flush: pages to release. */
+interface ZapBatch {
+  readonly pages: number[];
+  readonly hugetlb: number[];
+}
+
+/**
+ * Models zap_pte_range()/zap_pmd_range() for [start, end) inside one VMA: clears every entry,
+ * drops the rmap and RSS, frees swap slots, and collects the pages to put after the TLB flush.
+ * PMD mappings only partly inside the range are split first.
+ */
+function* unmapPageRange(vma: Vma, start: number, end: number, batch: ZapBatch): KGen {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const phys = sys.phys;
+  for (let base = start - (start % PMD_SIZE); base < end; base += PMD_SIZE) {
+    const pmd = mm.pgt.upperAt(base, 1);
+    if (pmd === null) {
+      base = alignUp(base + 1, PMD_SIZE * 512) - PMD_SIZE;
+      continue;
+    }
+    const i = indexAt(base, 1);
+    if (pmd.children[i] === null && (pmd.words[2 * i] !== 0 || pmd.words[2 * i + 1] !== 0)) {
+      const whole = base >= start && base + PMD_SIZE <= end;
+      if ((vma.flags & VM.HUGETLB) !== 0) {
+        const hi = pmd.words[2 * i + 1];
+        mm.pgt.setUpperWords(pmd, i, 0, 0);
+        const em = (phys.entireMapcount.get(hi) ?? 1) - 1;
+        if (em <= 0) phys.entireMapcount.delete(hi);
+        else phys.entireMapcount.set(hi, em);
+        batch.hugetlb.push(hi);
+        continue;
+      }
+      if (!whole) {
+        yield* splitHugePmd(vma, base);
+      } else {
+        const p = zapHugePmd(vma, base);
+        if (p >= 0) batch.pages.push(p);
+        continue;
+      }
+    }
+    const t = pmd.children[i] as { words: Uint32Array; used: number } | null;
+    if (t === null) continue;
+    const from = Math.max(start, base);
+    const to = Math.min(end, base + PMD_SIZE);
+    for (let a = from; a < to; a += PAGE_SIZE) {
+      const s = 2 * (Math.floor(a / PAGE_SIZE) % HPAGE_PMD_NR);
+      const lo = t.words[s];
+      const hi = t.words[s + 1];
+      if (pteNone(lo, hi)) continue;
+      if (ptePresent(lo)) {
+        const page = vmNormalPage(sys, vma, lo, hi);
+        if (page >= 0) {
+          const h = phys.head(page);
+          if ((lo & PTE_DIRTY) !== 0) phys.flags[h] |= PG.dirty;
+          removeRmapPte(phys, page, mm, rssCounterOf(phys, page, vma));
+          batch.pages.push(page);
+        }
+      } else if (isSwapEntry(lo)) {
+        sys.swap.free(hi);
+        mm.rss[MM_SWAPENTS]--;
+      } else if (isDevicePrivateEntry(lo) || isDeviceExclusiveEntry(lo)) {
+        removeRmapPte(phys, hi, mm, rssCounterOf(phys, hi, vma));
+        batch.pages.push(hi);
+      } else if (isMigrationEntry(lo)) {
+        mm.rss[rssCounterOf(phys, hi, vma)]--;
+      }
+      clearPte(t as never, s);
+    }
+  }
+}
+
+function releaseBatch(sys: System, batch: ZapBatch): void {
+  for (const p of batch.pages) sys.phys.put(p);
+  for (const p of batch.hugetlb) putHugetlbPage(sys, p);
+}
+
+/**
+ * Models unmap_vmas() as munmap / exit / mremap use it: one UNMAP invalidation over the whole
+ * range, every VMA zapped inside it, the TLB flushed, then pages freed.
+ */
+export function* unmapVmas(mm: MmStruct, vmas: readonly Vma[], start: number, end: number): KGen {
+  const batch: ZapBatch = { pages: [], hugetlb: [] };
+  const range = mmuNotifierRangeInit(MMU_NOTIFY.UNMAP, 0, mm, start, end);
+  yield* mmuNotifierInvalidateRangeStart(range);
+  yield* mm.ptl.lock();
+  for (const v of vmas) yield* unmapPageRange(v, Math.max(start, v.start), Math.min(end, v.end), batch);
+  yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, start, end);
+  yield* mm.ptl.unlock();
+  yield* mmuNotifierInvalidateRangeEnd(range);
+  releaseBatch(mm.sys, batch);
+}
+
+/** Models zap_page_range_single(): MADV_DONTNEED and unmap_mapping_range zap with a CLEAR event. */
+export function* zapPageRangeSingle(vma: Vma, start: number, end: number): KGen {
+  const mm = vma.mm;
+  const batch: ZapBatch = { pages: [], hugetlb: [] };
+  const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, start, end);
+  yield* mmuNotifierInvalidateRangeStart(range);
+  yield* mm.ptl.lock();
+  yield* unmapPageRange(vma, start, end, batch);
+  yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, start, end);
+  yield* mm.ptl.unlock();
+  yield* mmuNotifierInvalidateRangeEnd(range);
+  releaseBatch(mm.sys, batch);
+}
+
+/** The zap the OOM reaper does inside its own (non-blockable) invalidation. */
+export function* zapForOom(vma: Vma): KGen {
+  const mm = vma.mm;
+  const batch: ZapBatch = { pages: [], hugetlb: [] };
+  yield* mm.ptl.lock();
+  yield* unmapPageRange(vma, vma.start, vma.end, batch);
+  yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, vma.start, vma.end);
+  yield* mm.ptl.unlock();
+  releaseBatch(mm.sys, batch);
+}
+
+/** Models do_vmi_munmap() with the mmap lock held for writing. */
+export function* doMunmap(mm: MmStruct, start: number, len: number): KGen<number> {
+  if (start % PAGE_SIZE !== 0 || start > mm.taskSize || len > mm.taskSize - start) return -Errno.EINVAL;
+  const end = start + pageAlignUp(len);
+  if (end === start) return -Errno.EINVAL;
+  const vmas = yield* splitRange(mm, start, end);
+  if (vmas.length === 0) return 0;
+  for (const v of vmas) detachVma(mm, v);
+  yield* unmapVmas(mm, vmas, start, end);
+  mm.pgt.freeEmpty(start, end);
+  for (const v of vmas) removeVma(mm.sys, v);
+  mm.sys.trace.count('munmap');
+  return 0;
+}
+
+/** Models get_unmapped_area(): top-down search below mmap_base, PMD-aligned for PMD-multiple anonymous lengths. */
+export function getUnmappedArea(mm: MmStruct, hint: number, len: number, align: number): number {
+  if (len > mm.taskSize) return -Errno.ENOMEM;
+  if (hint !== 0) {
+    const a = pageAlignUp(hint);
+    if (a <= mm.taskSize - len && a >= MMAP_MIN_ADDR && mm.vmasIn(a, a + len).length === 0 && a % align === 0) return a;
+  }
+  let top = mm.mmapBase;
+  // Walk existing VMAs from the top down, looking for a gap of len below `top`.
+  let node = mm.vmas.last();
+  while (node !== null && node.value.start >= top) node = mm.vmas.prev(node);
+  for (;;) {
+    const floor = node === null ? MMAP_MIN_ADDR : node.value.end;
+    const candidate = top - len - ((top - len) % align);
+    if (candidate >= floor && candidate >= MMAP_MIN_ADDR) return candidate;
+    if (node === null) return -Errno.ENOMEM;
+    top = Math.min(top, node.value.start);
+    node = mm.vmas.prev(node);
+  }
+}
+
+/** Models ksys_mmap_pgoff() + do_mmap() + mmap_region(). Caller holds the mmap lock for writing. */
+export function* doMmap(
+  p: Process,
+  addr: number,
+  length: number,
+  prot: number,
+  flags: number,
+  file: File | null,
+  offset: number,
+): KGen<number> {
+  const mm = p.mm!;
+  const sys = mm.sys;
+  if (offset % PAGE_SIZE !== 0 || offset < 0) return -Errno.EINVAL;
+  const type = flags & mman.MAP_TYPE;
+  if (type !== mman.MAP_SHARED && type !== mman.MAP_PRIVATE && type !== mman.MAP_SHARED_VALIDATE) return -Errno.EINVAL;
+  if (type === mman.MAP_SHARED_VALIDATE && (flags & ~mman.LEGACY_MAP_MASK & ~0xff) !== 0) return -Errno.EOPNOTSUPP;
+  const anonymous = (flags & mman.MAP_ANONYMOUS) !== 0;
+  const shared = type !== mman.MAP_PRIVATE;
+  const hugetlb = (flags & mman.MAP_HUGETLB) !== 0 || (file !== null && file.inode.kind === 'hugetlb');
+  if (length === 0) return -Errno.EINVAL;
+  let len = pageAlignUp(length);
+  if (hugetlb) len = alignUp(length, PMD_SIZE);
+  if (len === 0 || len > mm.taskSize) return -Errno.ENOMEM;
+  const pgoff = offset / PAGE_SIZE;
+  if (pgoff + len / PAGE_SIZE > Number.MAX_SAFE_INTEGER) return -Errno.EOVERFLOW;
+  if (mm.vmas.size >= MAX_MAP_COUNT) return -Errno.ENOMEM;
+  if (!anonymous && file === null) return -Errno.EBADF;
+  if (file !== null && !anonymous) {
+    if (file.inode.kind === 'device' && file.fops?.mmap === undefined) return -Errno.ENODEV;
+    if (!file.readable) return -Errno.EACCES;
+    if (shared && (prot & mman.PROT_WRITE) !== 0 && !file.writable) return -Errno.EACCES;
+  }
+  const fixed = (flags & (mman.MAP_FIXED | mman.MAP_FIXED_NOREPLACE)) !== 0;
+  let start: number;
+  if (fixed) {
+    if (addr % (hugetlb ? PMD_SIZE : PAGE_SIZE) !== 0) return -Errno.EINVAL;
+    if (addr > mm.taskSize - len) return -Errno.ENOMEM;
+    if (addr < MMAP_MIN_ADDR) return -Errno.EPERM;
+    if ((flags & mman.MAP_FIXED_NOREPLACE) !== 0 && mm.vmasIn(addr, addr + len).length > 0) return -Errno.EEXIST;
+    start = addr;
+  } else {
+    const align = hugetlb || (anonymous && len % PMD_SIZE === 0) ? PMD_SIZE : PAGE_SIZE;
+    start = getUnmappedArea(mm, addr === 0 ? 0 : Math.max(addr, MMAP_MIN_ADDR), len, align);
+    if (start < 0) return start;
+  }
+  let vmFlags = protToVmFlags(prot) | VM.MAYREAD | VM.MAYWRITE | VM.MAYEXEC;
+  if (shared) vmFlags |= VM.SHARED | VM.MAYSHARE;
+  if (file !== null && !anonymous && shared && !file.writable) vmFlags &= ~(VM.MAYWRITE | VM.SHARED);
+  if ((flags & mman.MAP_NORESERVE) !== 0) vmFlags |= VM.NORESERVE;
+  if ((flags & mman.MAP_LOCKED) !== 0) vmFlags |= VM.LOCKED;
+  if (hugetlb) vmFlags |= VM.HUGETLB | VM.DONTEXPAND;
+  let backing: File | null = anonymous ? null : fget(file!);
+  if (hugetlb && anonymous) {
+    if ((flags & mman.MAP_NORESERVE) === 0 && hugetlbPagesFree(sys) < len / PMD_SIZE) return -Errno.ENOMEM;
+    if (shared) backing = shmemFileSetup(sys, 'anon_hugepage', len, 'hugetlb');
+  } else if (anonymous && shared) {
+    // shmem_zero_setup(): shared anonymous memory is an unlinked shmem file.
+    backing = shmemFileSetup(sys, 'dev/zero', len);
+  }
+  if (fixed && (flags & mman.MAP_FIXED) !== 0) {
+    const r = yield* doMunmap(mm, start, len);
+    if (r < 0) {
+      if (backing !== null) fput(sys, backing);
+      return r;
+    }
+  }
+  const vma = new Vma(mm, start, start + len, vmFlags, backing === null ? start / PAGE_SIZE : pgoff, backing);
+  if (anonymous && shared) vma.pgoff = 0;
+  insertVma(mm, vma);
+  if (backing !== null && backing.fops?.mmap !== undefined) {
+    const r = yield* backing.fops.mmap(backing, vma);
+    if (r < 0) {
+      detachVma(mm, vma);
+      yield* unmapVmas(mm, [vma], vma.start, vma.end);
+      removeVma(sys, vma);
+      return r;
+    }
+  }
+  sys.trace.count('mmap');
+  if ((flags & mman.MAP_POPULATE) !== 0 || (vmFlags & VM.LOCKED) !== 0) yield* populateVma(vma, vma.start, vma.end);
+  return start;
+}
+
+/** Models populate_vma_page_range(): faults every page in; write-faults private writable mappings. */
+export function* populateVma(vma: Vma, start: number, end: number): KGen<number> {
+  if ((vma.flags & VM_SPECIAL) !== 0 || (vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) === 0) return 0;
+  const write = (vma.flags & (VM.WRITE | VM.SHARED)) === VM.WRITE;
+  const step = (vma.flags & VM.HUGETLB) !== 0 ? PMD_SIZE : PAGE_SIZE;
+  for (let a = start; a < end; a += step) {
+    // The mmap lock is already held for writing, so fault directly rather than through faultIn.
+    const r = yield* handleMmFault(vma, a, write ? FAULT_FLAG_WRITE : 0);
+    if ((r & VM_FAULT_ERROR) !== 0) return -Errno.ENOMEM;
+  }
+  return 0;
+}
+
+/** Syscall entry: mmap(2). */
+export function* sysMmapImpl(
+  sys: System,
+  p: Process,
+  addr: number,
+  length: number,
+  prot: number,
+  flags: number,
+  fd: number,
+  offset: number,
+): KGen<number> {
+  const mm = p.mm;
+  if (mm === null || p.exited) return -Errno.ESRCH;
+  let file: File | null = null;
+  if ((flags & mman.MAP_ANONYMOUS) === 0) {
+    file = sys.fileOf(fd);
+    if (file === null) return -Errno.EBADF;
+  }
+  yield* mm.mmapLock.downWrite();
+  const r = yield* doMmap(p, addr, length, prot, flags, file, offset);
+  yield* mm.mmapLock.upWrite();
+  return r;
+}
+
+/** Syscall entry: munmap(2). */
+export function* sysMunmapImpl(p: Process, addr: number, length: number): KGen<number> {
+  const mm = p.mm;
+  if (mm === null || p.exited) return -Errno.ESRCH;
+  yield* mm.mmapLock.downWrite();
+  const r = yield* doMunmap(mm, addr, length);
+  yield* mm.mmapLock.upWrite();
+  return r;
+}
+

@@ -1,0 +1,157 @@
+import { indexAt } from '../../lib/pgtable_store.ts';
+import { PAGE_SIZE, PMD_SIZE, pageAlignUp } from '../../lib/units.ts';
+import type { KGen } from '../../sched/types.ts';
+import { Errno } from '../errno.ts';
+import type { Process } from '../system.ts';
+import { splitHugePmd } from './huge_memory.ts';
+import { VM, type Vma } from './mm_types.ts';
+import * as mman from './mman.ts';
+import { protToVmFlags, splitRange } from './mmap.ts';
+import {
+  MMU_NOTIFY,
+  mmuNotifierArchInvalidateSecondaryTlbs,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+} from './mmu_notifier.ts';
+import { PG } from './page_alloc.ts';
+import {
+  PTE_DIRTY,
+  PTE_PRESENT,
+  PTE_PROTNONE,
+  PTE_SPECIAL,
+  PTE_WRITE,
+  SwpType,
+  pteNone,
+  ptePresent,
+  swpLo,
+  swpType,
+} from './pgtable.ts';
+
+/** Models the PTE protection bits for new VMA flags (vm_get_page_prot + change_pte_range rules). */
+function newPteLo(sys: Vma['mm']['sys'], vma: Vma, lo: number, hi: number): number {
+  const accessible = (vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) !== 0;
+  let n = lo;
+  if (!accessible) n = (n & ~PTE_PRESENT) | PTE_PROTNONE;
+  else n = (n & ~PTE_PROTNONE) | PTE_PRESENT;
+  if ((vma.flags & VM.WRITE) === 0 || !accessible) {
+    n &= ~PTE_WRITE;
+  } else if ((n & PTE_WRITE) === 0 && (lo & PTE_SPECIAL) === 0 && !sys.phys.isZeroPfn(hi)) {
+    // can_change_pte_writable(): exclusive anonymous pages and dirty shared pages need no fault.
+    const phys = sys.phys;
+    const shared = (vma.flags & VM.SHARED) !== 0;
+    const anonExcl = (phys.flags[hi] & PG.anonExclusive) !== 0 || (phys.flags[phys.head(hi)] & PG.anonExclusive) !== 0;
+    if ((shared && (lo & PTE_DIRTY) !== 0) || (!shared && anonExcl)) n |= PTE_WRITE;
+  }
+  return n;
+}
+
+/** Models change_protection() over [start, end) of one VMA, under a PROTECTION_VMA invalidation. */
+function* changeProtection(vma: Vma, start: number, end: number): KGen<number> {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  // The kernel starts the invalidation only once it meets a populated PMD.
+  let populated = false;
+  mm.pgt.walk(
+    start,
+    end,
+    () => {
+      populated = true;
+    },
+    () => {
+      populated = true;
+    },
+  );
+  if (!populated) return 0;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY.PROTECTION_VMA, 0, mm, start, end);
+  yield* mmuNotifierInvalidateRangeStart(range);
+  for (const edge of [start, end]) {
+    if (edge % PMD_SIZE === 0 || (vma.flags & VM.HUGETLB) !== 0) continue;
+    const base = edge - (edge % PMD_SIZE);
+    const pmd = mm.pgt.upperAt(base, 1);
+    const i = indexAt(base, 1);
+    if (pmd !== null && pmd.children[i] === null && pmd.words[2 * i] !== 0) yield* splitHugePmd(vma, base);
+  }
+  yield* mm.ptl.lock();
+  let pages = 0;
+  mm.pgt.walk(
+    start,
+    end,
+    (t, base) => {
+      const from = Math.max(start, base);
+      const to = Math.min(end, base + PMD_SIZE);
+      for (let a = from; a < to; a += PAGE_SIZE) {
+        const s = 2 * (Math.floor(a / PAGE_SIZE) % 512);
+        const lo = t.words[s];
+        const hi = t.words[s + 1];
+        if (pteNone(lo, hi)) continue;
+        if (ptePresent(lo)) {
+          t.words[s] = newPteLo(sys, vma, lo, hi) >>> 0;
+          pages++;
+        } else if ((vma.flags & VM.WRITE) === 0) {
+          const ty = swpType(lo);
+          if (ty === SwpType.MIGRATION_WRITE) t.words[s] = swpLo(SwpType.MIGRATION_READ, lo) >>> 0;
+          if (ty === SwpType.DEVICE_PRIVATE_WRITE) t.words[s] = swpLo(SwpType.DEVICE_PRIVATE_READ, lo) >>> 0;
+        }
+      }
+    },
+    (pmd, i) => {
+      const lo = pmd.words[2 * i];
+      if ((lo & (PTE_PRESENT | PTE_PROTNONE)) === 0) return;
+      pmd.words[2 * i] = newPteLo(sys, vma, lo, pmd.words[2 * i + 1]) >>> 0;
+      pages += 512;
+    },
+  );
+  yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, start, end);
+  yield* mm.ptl.unlock();
+  yield* mmuNotifierInvalidateRangeEnd(range);
+  return pages;
+}
+
+/**
+ * Models do_mprotect_pkey(). The whole range is checked before anything changes (the kernel
+ * stops at the first hole and keeps the VMAs it already changed; the model refuses up front).
+ */
+export function* sysMprotectImpl(p: Process, start: number, length: number, prot: number): KGen<number> {
+  const mm = p.mm;
+  if (mm === null || p.exited) return -Errno.ESRCH;
+  const sys = mm.sys;
+  if (start % PAGE_SIZE !== 0) return -Errno.EINVAL;
+  if (length === 0) return 0;
+  const len = pageAlignUp(length);
+  const end = start + len;
+  if (len === 0 || end <= start) return -Errno.ENOMEM;
+  if ((prot & ~(mman.PROT_READ | mman.PROT_WRITE | mman.PROT_EXEC | mman.PROT_GROWSDOWN | mman.PROT_GROWSUP)) !== 0) {
+    return -Errno.EINVAL;
+  }
+  if ((prot & (mman.PROT_GROWSDOWN | mman.PROT_GROWSUP)) === (mman.PROT_GROWSDOWN | mman.PROT_GROWSUP)) {
+    return -Errno.EINVAL;
+  }
+  if (end > mm.taskSize) return -Errno.ENOMEM;
+  yield* mm.mmapLock.downWrite();
+  try {
+    const vmas = mm.vmasIn(start, end);
+    let cursor = start;
+    for (const v of vmas) {
+      if (v.start > cursor) return -Errno.ENOMEM;
+      cursor = v.end;
+    }
+    if (vmas.length === 0 || cursor < end) return -Errno.ENOMEM;
+    const want = protToVmFlags(prot);
+    for (const v of vmas) {
+      // A permission may be added only where the matching VM_MAY* bit allows it.
+      const nf = (v.flags & ~(VM.READ | VM.WRITE | VM.EXEC)) | want;
+      if ((want & ~(nf >> 4) & (VM.READ | VM.WRITE | VM.EXEC)) !== 0) return -Errno.EACCES;
+      if (sys.inject.shouldFail('mprotect_split')) return -Errno.ENOMEM;
+    }
+    const pieces = yield* splitRange(mm, start, end);
+    for (const v of pieces) {
+      v.flags = (v.flags & ~(VM.READ | VM.WRITE | VM.EXEC)) | want;
+      yield* changeProtection(v, v.start, v.end);
+    }
+    sys.trace.count('mprotect');
+    return 0;
+  } finally {
+    yield* mm.mmapLock.upWrite();
+  }
+}

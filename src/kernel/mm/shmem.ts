@@ -1,0 +1,198 @@
+import { PAGE_SIZE } from '../../lib/units.ts';
+import type { KGen } from '../../sched/types.ts';
+import { Errno } from '../errno.ts';
+import type { System } from '../system.ts';
+import { mapFilePte, mkPte } from './memory.ts';
+import { File, Inode, O_RDWR, VM, VM_FAULT, type Vma } from './mm_types.ts';
+import { PG } from './page_alloc.ts';
+import { pteNone } from './pgtable.ts';
+import { pteSlot, setPte } from './pte.ts';
+import { addNewAnonRmap, anonVmaPrepare } from './rmap.ts';
+import { zapPageRangeSingle } from './mmap.ts';
+import { allocPageReclaim } from './vmscan.ts';
+
+/** Largest file size the model accepts (MAX_LFS_FILESIZE is far larger; this keeps indexes exact). */
+export const SHMEM_MAX_BYTES = 2 ** 46;
+
+/** Creates an unlinked shmem file (memfd_create, O_TMPFILE, or the backing of a MAP_SHARED|MAP_ANONYMOUS mapping). */
+export function shmemFileSetup(sys: System, name: string, size: number, kind: 'shmem' | 'hugetlb' = 'shmem'): File {
+  const inode = new Inode(sys.nextId('mapping'), kind, name);
+  inode.size = size;
+  sys.registerMapping(inode);
+  return new File(sys.nextId('file'), inode, O_RDWR, null);
+}
+
+/**
+ * Models shmem_get_folio(): the page cache page at `index`, swapped in or allocated (zeroed)
+ * when absent. The page cache holds one reference. Returns a PFN or -errno.
+ */
+export function* shmemGetPage(sys: System, inode: Inode, index: number): KGen<number> {
+  const have = inode.pages.load(index);
+  if (have !== undefined) return have;
+  const pfn = yield* allocPageReclaim(sys, 0, 'shmem_alloc_folio');
+  if (pfn < 0) return pfn;
+  // Another thread may have filled the slot while reclaim ran.
+  const raced = inode.pages.load(index);
+  if (raced !== undefined) {
+    sys.phys.put(pfn);
+    return raced;
+  }
+  const slot = inode.swapped.load(index);
+  if (slot !== undefined) {
+    const data = sys.swap.read(slot);
+    if (data !== null) sys.phys.contents.set(pfn, data.slice());
+    inode.swapped.erase(index);
+    sys.swap.free(slot);
+    sys.trace.count('shmem.swapin');
+  } else {
+    sys.phys.clearPage(pfn);
+  }
+  const phys = sys.phys;
+  phys.flags[pfn] |= PG.lru | PG.swapbacked | PG.uptodate;
+  phys.mapping[pfn] = inode.mappingId;
+  phys.index[pfn] = index;
+  inode.pages.store(index, pfn);
+  return pfn;
+}
+
+/** Models shmem's fault path (do_read_fault / do_cow_fault / do_shared_fault over shmem_fault). */
+export function* shmemFault(vma: Vma, addr: number, flags: number): KGen<number> {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const inode = vma.file!.inode;
+  const index = vma.pageIndex(addr);
+  if (index * PAGE_SIZE >= inode.size) return VM_FAULT.SIGBUS;
+  const write = (flags & 1) !== 0;
+  const page = yield* shmemGetPage(sys, inode, index);
+  if (page < 0) return VM_FAULT.OOM;
+  const shared = (vma.flags & VM.SHARED) !== 0;
+  if (!shared && write) {
+    // do_cow_fault(): the private copy is an anonymous page.
+    anonVmaPrepare(sys, vma);
+    const copy = yield* allocPageReclaim(sys, 0, 'cow_alloc');
+    if (copy < 0) return VM_FAULT.OOM;
+    sys.phys.copyPage(copy, page);
+    yield* mm.ptl.lock();
+    const t = mm.pgt.pteTableAlloc(addr);
+    const s = pteSlot(addr);
+    if (pteNone(t.words[s], t.words[s + 1])) {
+      addNewAnonRmap(sys, vma, copy, addr, false);
+      setPte(t, s, mkPte(vma, true, true), copy);
+    } else {
+      sys.phys.put(copy);
+    }
+    yield* mm.ptl.unlock();
+    sys.trace.count('fault.file_cow');
+    return 0;
+  }
+  yield* mm.ptl.lock();
+  const t = mm.pgt.pteTableAlloc(addr);
+  const s = pteSlot(addr);
+  if (pteNone(t.words[s], t.words[s + 1])) {
+    // Shared writable shmem needs no write notification, so even a read fault maps it writable.
+    mapFilePte(sys, vma, addr, page, shared, shared && write);
+    if (shared && write) sys.phys.flags[page] |= PG.dirty;
+  }
+  yield* mm.ptl.unlock();
+  sys.trace.count('fault.file');
+  return 0;
+}
+
+/** Models shmem_setattr() size changes: truncation unmaps (CLEAR) and drops the pages past the end. */
+export function* shmemSetSize(sys: System, inode: Inode, size: number): KGen<number> {
+  if (size < 0 || size > SHMEM_MAX_BYTES) return -Errno.EINVAL;
+  if (size < inode.size) {
+    const firstGone = Math.ceil(size / PAGE_SIZE);
+    const lastIdx = Math.ceil(inode.size / PAGE_SIZE) - 1;
+    if (firstGone <= lastIdx) {
+      yield* unmapMappingRange(sys, inode, firstGone, lastIdx);
+      for (const [idx, pfn] of [...inode.pages.range(firstGone, lastIdx)]) {
+        inode.pages.erase(idx);
+        sys.phys.put(pfn);
+      }
+      for (const [idx, slot] of [...inode.swapped.range(firstGone, lastIdx)]) {
+        inode.swapped.erase(idx);
+        sys.swap.free(slot);
+      }
+    }
+    // The partial page past the new end reads as zeros again.
+    const tail = size % PAGE_SIZE;
+    const partial = inode.pages.load(Math.floor(size / PAGE_SIZE));
+    if (tail !== 0 && partial !== undefined) {
+      const d = sys.phys.data(partial);
+      if (d !== null) d.fill(0, tail);
+    }
+  }
+  inode.size = size;
+  return 0;
+}
+
+/** Models unmap_mapping_range(): zaps every mapping of page indexes [first, last] of the file. */
+export function* unmapMappingRange(sys: System, inode: Inode, first: number, last: number): KGen {
+  for (const vma of [...inode.iMmap]) {
+    const vFirst = Math.max(first, vma.pgoff);
+    const vLast = Math.min(last, vma.pgoff + vma.pages - 1);
+    if (vFirst > vLast) continue;
+    const start = vma.start + (vFirst - vma.pgoff) * PAGE_SIZE;
+    const end = vma.start + (vLast - vma.pgoff + 1) * PAGE_SIZE;
+    yield* zapPageRangeSingle(vma, start, end);
+  }
+  sys.trace.count('shmem.unmap_mapping_range');
+}
+
+/** Models shmem write_iter: pwrite through the page cache. Returns bytes written or -errno. */
+export function* shmemWrite(sys: System, inode: Inode, data: Uint8Array, offset: number): KGen<number> {
+  if (offset < 0) return -Errno.EINVAL;
+  if (offset + data.length > SHMEM_MAX_BYTES) return -Errno.EFBIG;
+  let done = 0;
+  while (done < data.length) {
+    const pos = offset + done;
+    const index = Math.floor(pos / PAGE_SIZE);
+    const off = pos % PAGE_SIZE;
+    const n = Math.min(PAGE_SIZE - off, data.length - done);
+    const pfn = yield* shmemGetPage(sys, inode, index);
+    if (pfn < 0) return done > 0 ? done : pfn;
+    sys.phys.write(pfn, off, data, done, n);
+    sys.phys.flags[pfn] |= PG.dirty;
+    done += n;
+  }
+  if (offset + done > inode.size) inode.size = offset + done;
+  return done;
+}
+
+/** Models shmem read_iter: holes read as zeros without allocating. */
+export function shmemRead(sys: System, inode: Inode, len: number, offset: number): { ret: number; data: Uint8Array } {
+  if (offset < 0 || len < 0) return { ret: -Errno.EINVAL, data: new Uint8Array(0) };
+  const n = Math.max(0, Math.min(len, inode.size - offset));
+  const data = new Uint8Array(n);
+  let done = 0;
+  while (done < n) {
+    const pos = offset + done;
+    const index = Math.floor(pos / PAGE_SIZE);
+    const off = pos % PAGE_SIZE;
+    const c = Math.min(PAGE_SIZE - off, n - done);
+    const pfn = inode.pages.load(index);
+    if (pfn !== undefined) sys.phys.read(pfn, off, data, done, c);
+    else {
+      const slot = inode.swapped.load(index);
+      const d = slot === undefined ? null : sys.swap.read(slot);
+      if (d !== null) data.set(d.subarray(off, off + c), done);
+    }
+    done += c;
+  }
+  return { ret: n, data };
+}
+
+/** Drops a file's pages when its last reference goes (the inode is unlinked). */
+export function shmemEvictInode(sys: System, inode: Inode): void {
+  if (inode.iMmap.size > 0) return;
+  for (const [idx, pfn] of [...inode.pages]) {
+    inode.pages.erase(idx);
+    sys.phys.put(pfn);
+  }
+  for (const [idx, slot] of [...inode.swapped]) {
+    inode.swapped.erase(idx);
+    sys.swap.free(slot);
+  }
+  sys.mappings.delete(inode.mappingId);
+}

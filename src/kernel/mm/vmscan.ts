@@ -1,0 +1,254 @@
+import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
+import type { KGen } from '../../sched/types.ts';
+import { Errno } from '../errno.ts';
+import type { System } from '../system.ts';
+import { splitHugePmd } from './huge_memory.ts';
+import { AnonVma, type Inode, MM_SWAPENTS, type Vma } from './mm_types.ts';
+import {
+  MMU_NOTIFY,
+  mmuNotifierArchInvalidateSecondaryTlbs,
+  mmuNotifierClearFlushYoung,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+} from './mmu_notifier.ts';
+import { PG } from './page_alloc.ts';
+import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, SwpType, swpLo } from './pgtable.ts';
+import { pmdTableOf, pteSlot, setPte } from './pte.ts';
+import { folioMapcount, removeRmapPte, rmapCandidates, rssCounterOf } from './rmap.ts';
+import { indexAt } from '../../lib/pgtable_store.ts';
+
+/**
+ * Reclaim. The model keeps no LRU lists: a clock hand sweeps the frames and gives every page a
+ * second chance through its accessed bits, which approximates the kernel's active/inactive
+ * aging (and asks secondary MMUs through clear_flush_young as folio_referenced() does).
+ */
+
+const reclaimHands = new WeakMap<System, number>();
+
+/** Page allocation for mm paths: tries to free memory when RAM is short, like the slow path. */
+export function* allocPageReclaim(sys: System, order: number, site: string): KGen<number> {
+  if (sys.inject.shouldFail(site)) return -Errno.ENOMEM;
+  let pfn = sys.phys.alloc(order, null);
+  if (pfn >= 0) return pfn;
+  for (let attempt = 0; attempt < 3 && pfn < 0; attempt++) {
+    const freed = yield* shrinkMemory(sys, order > 0 ? HPAGE_PMD_NR * 2 : 32);
+    pfn = sys.phys.alloc(order, null);
+    if (freed === 0) break;
+  }
+  if (pfn < 0) sys.trace.count('alloc.fail');
+  return pfn;
+}
+
+/** One place a page is mapped by a PTE right now. */
+interface Mapped {
+  readonly vma: Vma;
+  readonly addr: number;
+}
+
+/** The PTE mappings of `pfn` that exist now (rmap walk plus a page-table check). */
+export function ptesMapping(sys: System, pfn: number): Mapped[] {
+  const out: Mapped[] = [];
+  for (const { vma, addr } of rmapCandidates(sys, pfn)) {
+    const t = vma.mm.pgt.pteTable(addr);
+    if (t === null) continue;
+    const s = pteSlot(addr);
+    const lo = t.words[s];
+    if ((lo & 1) !== 0 || (lo & (1 << 8)) !== 0) {
+      if (t.words[s + 1] === pfn) out.push({ vma, addr });
+    }
+  }
+  return out;
+}
+
+/** Models folio_referenced(): counts and clears accessed bits in every mapping and secondary MMU. */
+export function* folioReferenced(sys: System, pfn: number): KGen<number> {
+  let referenced = 0;
+  const h = sys.phys.head(pfn);
+  const n = 1 << sys.phys.order[h];
+  for (let k = 0; k < n; k++) {
+    for (const { vma, addr } of rmapCandidates(sys, h + k)) {
+      const mm = vma.mm;
+      const pmd = pmdTableOf(mm, addr);
+      if (pmd === null) continue;
+      const pi = indexAt(addr, 1);
+      let words: Uint32Array;
+      let s: number;
+      let span = PAGE_SIZE;
+      if (pmd.children[pi] === null) {
+        if (k !== 0 || (pmd.words[2 * pi] & PTE_HUGE) === 0 || pmd.words[2 * pi + 1] !== h) continue;
+        words = pmd.words;
+        s = 2 * pi;
+        span = PAGE_SIZE * HPAGE_PMD_NR;
+      } else {
+        words = (pmd.children[pi] as { words: Uint32Array }).words;
+        s = pteSlot(addr);
+        if (words[s + 1] !== h + k || (words[s] & 1) === 0) continue;
+      }
+      if ((words[s] & PTE_ACCESSED) !== 0) {
+        words[s] = (words[s] & ~PTE_ACCESSED) >>> 0;
+        referenced++;
+      }
+      if (yield* mmuNotifierClearFlushYoung(mm, addr, addr + span)) referenced++;
+    }
+  }
+  return referenced;
+}
+
+/**
+ * Models try_to_unmap() + pageout for one order-0 page: every PTE mapping it becomes a swap entry
+ * (anonymous) or none (shmem, whose page cache entry is swapped), each under a CLEAR
+ * invalidation. Returns true if the page was freed.
+ */
+export function* pageoutPage(sys: System, pfn: number): KGen<boolean> {
+  const phys = sys.phys;
+  if (!sys.swap.enabled) return false;
+  if (phys.order[pfn] !== 0 || (phys.flags[pfn] & (PG.tail | PG.reserved)) !== 0) return false;
+  if (phys.pincount[pfn] > 0) return false;
+  const anon = (phys.flags[pfn] & PG.anon) !== 0;
+  const mapping = sys.mappings.get(phys.mapping[pfn]);
+  const inCache = !anon && mapping !== undefined && !(mapping instanceof AnonVma);
+  const maps = ptesMapping(sys, pfn);
+  // Anything beyond the mappings (and the page cache's own reference) is a transient user: keep it.
+  if (phys.refcount[pfn] !== maps.length + (inCache ? 1 : 0)) return false;
+  if (!anon && !inCache) return false;
+  // MADV_FREE'd pages still clean are simply dropped (lazyfree).
+  const lazyfree = anon && (phys.flags[pfn] & (PG.swapbacked | PG.dirty)) === 0 && maps.every(({ vma, addr }) => {
+    const t = vma.mm.pgt.pteTable(addr);
+    return t !== null && (t.words[pteSlot(addr)] & PTE_DIRTY) === 0;
+  });
+  if (lazyfree) {
+    for (const { vma, addr } of maps) yield* discardMapping(vma, addr, pfn);
+    sys.trace.count('reclaim.lazyfree');
+    return true;
+  }
+  const slot = sys.swap.alloc();
+  if (slot < 0) return false;
+  sys.swap.write(slot, phys.data(pfn));
+  let refs = 0;
+  for (const { vma, addr } of maps) {
+    const mm = vma.mm;
+    const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
+    yield* mmuNotifierInvalidateRangeStart(range);
+    yield* mm.ptl.lock();
+    const t = mm.pgt.pteTable(addr);
+    const s = pteSlot(addr);
+    if (t !== null && t.words[s + 1] === pfn && (t.words[s] & 0x101) !== 0) {
+      const lo = t.words[s];
+      if ((lo & PTE_DIRTY) !== 0) phys.flags[pfn] |= PG.dirty;
+      removeRmapPte(phys, pfn, mm, rssCounterOf(phys, pfn, vma));
+      if (anon) {
+        if (refs > 0) sys.swap.dup(slot);
+        refs++;
+        const keep = (lo & PTE_SOFT_DIRTY) | ((phys.flags[pfn] & PG.anonExclusive) !== 0 ? PTE_SWP_EXCLUSIVE : 0);
+        setPte(t, s, swpLo(SwpType.SWAP, keep), slot);
+        mm.rss[MM_SWAPENTS]++;
+      } else {
+        setPte(t, s, 0, 0);
+      }
+      yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE);
+      phys.put(pfn);
+    }
+    yield* mm.ptl.unlock();
+    yield* mmuNotifierInvalidateRangeEnd(range);
+  }
+  if (inCache) {
+    const inode = mapping as Inode;
+    const idx = phys.index[pfn];
+    if (inode.pages.load(idx) === pfn) {
+      inode.pages.erase(idx);
+      inode.swapped.store(idx, slot);
+      phys.put(pfn);
+      refs++;
+    }
+  }
+  if (refs === 0) {
+    sys.swap.free(slot);
+    return false;
+  }
+  sys.trace.count('reclaim.pageout');
+  return !phys.isUsed(pfn) || phys.refcount[pfn] === 0;
+}
+
+/** Drops one PTE mapping of a clean lazily-freed page under a CLEAR invalidation. */
+function* discardMapping(vma: Vma, addr: number, pfn: number): KGen {
+  const mm = vma.mm;
+  const phys = mm.sys.phys;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
+  yield* mmuNotifierInvalidateRangeStart(range);
+  yield* mm.ptl.lock();
+  const t = mm.pgt.pteTable(addr);
+  const s = pteSlot(addr);
+  if (t !== null && t.words[s + 1] === pfn && (t.words[s] & 0x101) !== 0) {
+    removeRmapPte(phys, pfn, mm, rssCounterOf(phys, pfn, vma));
+    setPte(t, s, 0, 0);
+    yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE);
+    phys.put(pfn);
+  }
+  yield* mm.ptl.unlock();
+  yield* mmuNotifierInvalidateRangeEnd(range);
+}
+
+/**
+ * Splits a large anonymous folio so its pages can be reclaimed one by one: PMD mappings are
+ * split first, then the folio itself if nothing but its PTEs holds it (deferred split).
+ */
+export function* splitForReclaim(sys: System, h: number): KGen<boolean> {
+  const phys = sys.phys;
+  if (phys.pincount[h] > 0) return false;
+  if (phys.entireMapcount.has(h)) {
+    for (const { vma, addr } of rmapCandidates(sys, h)) {
+      const pmd = pmdTableOf(vma.mm, addr);
+      if (pmd === null) continue;
+      const i = indexAt(addr, 1);
+      if (pmd.children[i] === null && pmd.words[2 * i + 1] === h && (pmd.words[2 * i] & PTE_HUGE) !== 0) {
+        yield* splitHugePmd(vma, addr - (addr % (PAGE_SIZE * HPAGE_PMD_NR)));
+      }
+    }
+  }
+  if (phys.entireMapcount.has(h)) return false;
+  if (phys.refcount[h] !== folioMapcount(phys, h)) return false;
+  phys.splitFolio(h, 0);
+  sys.trace.count('thp.split_folio');
+  return true;
+}
+
+/** Models try_to_free_pages(): sweeps frames with the clock hand until `nr` pages are freed or a full turn passes. */
+export function* shrinkMemory(sys: System, nr: number): KGen<number> {
+  const phys = sys.phys;
+  let freed = 0;
+  let hand = reclaimHands.get(sys) ?? 0;
+  const total = phys.ramFrames;
+  // Up to three turns: a recently used page is first marked active, then demoted, then reclaimed
+  // if it stayed idle all along.
+  for (let scanned = 0; scanned < total * 3 && freed < nr; scanned++) {
+    hand = hand + 1 >= total ? 0 : hand + 1;
+    const f = phys.flags[hand];
+    if ((f & PG.used) === 0 || (f & (PG.reserved | PG.tail)) !== 0) continue;
+    if ((f & PG.lru) === 0 && phys.mapping[hand] === 0) continue;
+    if (phys.pincount[hand] > 0) continue;
+    sys.trace.count('reclaim.scanned');
+    if (phys.order[hand] > 0) {
+      if ((f & PG.anon) !== 0) yield* splitForReclaim(sys, hand);
+      continue;
+    }
+    const referenced = yield* folioReferenced(sys, hand);
+    if (referenced > 0) {
+      phys.flags[hand] |= PG.active | PG.referenced;
+      continue;
+    }
+    if ((phys.flags[hand] & PG.active) !== 0) {
+      phys.flags[hand] &= ~(PG.active | PG.referenced);
+      continue;
+    }
+    if (yield* pageoutPage(sys, hand)) freed++;
+  }
+  reclaimHands.set(sys, hand);
+  sys.trace.count('reclaim.freed', freed);
+  return freed;
+}
+
+/** Models the `reclaim` op: memory pressure that frees up to `nr` pages (all it can when nr <= 0). */
+export function* reclaim(sys: System, nr: number): KGen<number> {
+  return yield* shrinkMemory(sys, nr > 0 ? nr : Number.MAX_SAFE_INTEGER);
+}

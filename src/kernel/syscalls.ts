@@ -1,0 +1,185 @@
+/**
+ * The system calls and CPU actions of the model as generators, so they run both sequentially
+ * (System's wrappers) and as steps of explorer threads. Each returns what the kernel returns:
+ * a value, or -errno.
+ */
+import { PAGE_SIZE } from '../lib/units.ts';
+import type { KGen } from '../sched/types.ts';
+import { Errno } from './errno.ts';
+import { doExit } from './exit.ts';
+import { doFork } from './fork.ts';
+import { sysMadviseImpl } from './mm/madvise.ts';
+import { cpuAccess } from './mm/memory.ts';
+import { sysMmapImpl, sysMunmapImpl, fput } from './mm/mmap.ts';
+import { File, O_RDWR } from './mm/mm_types.ts';
+import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB } from './mm/mman.ts';
+import { sysMprotectImpl } from './mm/mprotect.ts';
+import { sysMremapImpl } from './mm/mremap.ts';
+import { oomReapTask } from './mm/oom_kill.ts';
+import { type PagemapEntry, clearRefsSoftDirty, pagemapRange } from './fs/task_mmu.ts';
+import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite } from './mm/shmem.ts';
+import { reclaim as reclaimPages } from './mm/vmscan.ts';
+import type { Process, System } from './system.ts';
+
+export type { PagemapEntry };
+
+export function* sysMmap(
+  sys: System,
+  p: Process,
+  addr: number,
+  length: number,
+  prot: number,
+  flags: number,
+  fd = -1,
+  offset = 0,
+): KGen<number> {
+  sys.trace.emit('syscall', 'mmap', 'i', { addr, length, prot, flags });
+  return yield* sysMmapImpl(sys, p, addr, length, prot, flags, fd, offset);
+}
+
+export function* sysMunmap(sys: System, p: Process, addr: number, length: number): KGen<number> {
+  sys.trace.emit('syscall', 'munmap', 'i', { addr, length });
+  return yield* sysMunmapImpl(p, addr, length);
+}
+
+export function* sysMprotect(sys: System, p: Process, addr: number, length: number, prot: number): KGen<number> {
+  sys.trace.emit('syscall', 'mprotect', 'i', { addr, length, prot });
+  return yield* sysMprotectImpl(p, addr, length, prot);
+}
+
+export function* sysMadvise(sys: System, p: Process, addr: number, length: number, advice: number): KGen<number> {
+  sys.trace.emit('syscall', 'madvise', 'i', { addr, length, advice });
+  return yield* sysMadviseImpl(p, addr, length, advice);
+}
+
+export function* sysMremap(
+  sys: System,
+  p: Process,
+  oldAddr: number,
+  oldLen: number,
+  newLen: number,
+  flags: number,
+  newAddr = 0,
+): KGen<number> {
+  sys.trace.emit('syscall', 'mremap', 'i', { oldAddr, oldLen, newLen, flags, newAddr });
+  return yield* sysMremapImpl(p, oldAddr, oldLen, newLen, flags, newAddr);
+}
+
+export function* sysFork(sys: System, p: Process, childName: string): KGen<{ ret: number; child: Process | null }> {
+  sys.trace.emit('syscall', 'fork', 'i', { parent: p.name, child: childName });
+  return yield* doFork(sys, p, childName);
+}
+
+export function* sysExit(sys: System, p: Process): KGen<number> {
+  sys.trace.emit('syscall', 'exit', 'i', { proc: p.name });
+  return yield* doExit(sys, p);
+}
+
+/** A CPU read by a thread of `p`: faults as the MMU would. ret is bytes read or -EFAULT / -ENOMEM. */
+export function* cpuRead(sys: System, p: Process, addr: number, len: number): KGen<{ ret: number; data: Uint8Array }> {
+  const data = new Uint8Array(len);
+  if (p.mm === null) return { ret: -Errno.ESRCH, data };
+  const ret = yield* cpuAccess(p.mm, addr, data, false);
+  sys.trace.count('cpu.read_bytes', Math.max(0, ret));
+  return { ret, data };
+}
+
+/** A CPU write by a thread of `p`. Returns bytes written or -EFAULT / -ENOMEM. */
+export function* cpuWrite(sys: System, p: Process, addr: number, data: Uint8Array): KGen<number> {
+  if (p.mm === null) return -Errno.ESRCH;
+  const ret = yield* cpuAccess(p.mm, addr, data, true);
+  sys.trace.count('cpu.write_bytes', Math.max(0, ret));
+  return ret;
+}
+
+/** Models memfd_create(2). */
+export function* sysMemfdCreate(sys: System, name: string, flags: number): KGen<number> {
+  yield { kind: 'step', label: 'memfd_create' };
+  if ((flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB)) !== 0) return -Errno.EINVAL;
+  if (name.length > 249) return -Errno.EINVAL;
+  if (sys.inject.shouldFail('memfd_create')) return -Errno.ENOMEM;
+  const f = shmemFileSetup(sys, `memfd:${name}`, 0, (flags & MFD_HUGETLB) !== 0 ? 'hugetlb' : 'shmem');
+  return sys.installFd(f);
+}
+
+function fileFor(sys: System, fd: number): File | null {
+  const f = sys.fileOf(fd);
+  return f !== null && f.inode.kind !== 'device' ? f : null;
+}
+
+export function* sysFtruncate(sys: System, fd: number, length: number): KGen<number> {
+  const f = sys.fileOf(fd);
+  if (f === null) return -Errno.EBADF;
+  if (f.inode.kind === 'device' || !f.writable) return -Errno.EINVAL;
+  if (length < 0) return -Errno.EINVAL;
+  if (f.inode.kind === 'hugetlb' && length % (PAGE_SIZE * 512) !== 0) return -Errno.EINVAL;
+  return yield* shmemSetSize(sys, f.inode, length);
+}
+
+export function* sysPwrite(sys: System, fd: number, data: Uint8Array, offset: number): KGen<number> {
+  const f = fileFor(sys, fd);
+  if (f === null) return sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL;
+  if (!f.writable) return -Errno.EBADF;
+  return yield* shmemWrite(sys, f.inode, data, offset);
+}
+
+export function* sysPread(sys: System, fd: number, len: number, offset: number): KGen<{ ret: number; data: Uint8Array }> {
+  yield { kind: 'step', label: 'pread' };
+  const f = fileFor(sys, fd);
+  if (f === null) return { ret: sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL, data: new Uint8Array(0) };
+  if (!f.readable) return { ret: -Errno.EBADF, data: new Uint8Array(0) };
+  return shmemRead(sys, f.inode, len, offset);
+}
+
+/** Models close(2): the descriptor goes; the file goes with its last reference. */
+export function* sysClose(sys: System, fd: number): KGen<number> {
+  yield { kind: 'step', label: 'close' };
+  const f = sys.files.get(fd);
+  if (f === undefined) return -Errno.EBADF;
+  sys.files.delete(fd);
+  const release = f.refs === 1 ? f.fops?.release : undefined;
+  if (release !== undefined) {
+    f.refs--;
+    yield* release(f);
+    return 0;
+  }
+  fput(sys, f);
+  return 0;
+}
+
+/** Device ioctls by their uAPI name; the argument struct is a plain object with the kernel's field names. */
+export function* sysIoctl(sys: System, fd: number, name: string, arg: Record<string, unknown>): KGen<number> {
+  const f = sys.fileOf(fd);
+  if (f === null) return -Errno.EBADF;
+  if (f.fops?.ioctl === undefined) return -Errno.ENOTTY;
+  sys.trace.emit('syscall', name, 'B', { fd });
+  const r = yield* f.fops.ioctl(f, name, arg);
+  sys.trace.emit('syscall', name, 'E', { ret: r });
+  return r;
+}
+
+/** Memory pressure: frees up to `nrPages` pages by aging and swap-out (all it can when nrPages <= 0). */
+export function* reclaim(sys: System, nrPages = 0): KGen<number> {
+  return yield* reclaimPages(sys, nrPages);
+}
+
+/** The OOM reaper on `p`'s private memory (non-blockable invalidations). Returns VMAs reaped or -errno. */
+export function* oomReap(sys: System, p: Process): KGen<number> {
+  if (p.mm === null) return -Errno.ESRCH;
+  return yield* oomReapTask(sys, p.mm);
+}
+
+/** Writing 4 to /proc/pid/clear_refs. */
+export function* clearSoftDirty(sys: System, p: Process): KGen<number> {
+  if (p.mm === null) return -Errno.ESRCH;
+  return yield* clearRefsSoftDirty(p.mm);
+}
+
+/** Reading /proc/pid/pagemap for `npages` pages from `addr`. */
+export function* pagemapRead(sys: System, p: Process, addr: number, npages: number): KGen<PagemapEntry[]> {
+  yield { kind: 'step', label: 'pagemap_read' };
+  if (p.mm === null) return [];
+  return pagemapRange(sys, p.mm, addr, npages);
+}
+
+export { O_RDWR };

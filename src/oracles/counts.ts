@@ -1,0 +1,120 @@
+import type { Violation } from '../sched/types.ts';
+import { AnonVma, type Inode } from '../kernel/mm/mm_types.ts';
+import { GUP_PIN_COUNTING_BIAS, PG } from '../kernel/mm/page_alloc.ts';
+import {
+  PTE_HUGE,
+  PTE_SPECIAL,
+  isDeviceExclusiveEntry,
+  isDevicePrivateEntry,
+  isSwapEntry,
+  pteNone,
+  ptePresent,
+} from '../kernel/mm/pgtable.ts';
+import type { System } from '../kernel/system.ts';
+
+/** What the page tables and caches of the whole machine say about each frame and swap slot. */
+export interface Census {
+  /** PTE mappings per frame. */
+  readonly pte: Map<number, number>;
+  /** PMD mappings per folio head. */
+  readonly pmd: Map<number, number>;
+  /** Page-cache references per folio head. */
+  readonly cache: Map<number, number>;
+  /** References to each swap slot from PTEs and shmem. */
+  readonly swap: Map<number, number>;
+}
+
+function bump(m: Map<number, number>, k: number, n = 1): void {
+  m.set(k, (m.get(k) ?? 0) + n);
+}
+
+/** Walks every live page table and file cache once. */
+export function census(sys: System): Census {
+  const c: Census = { pte: new Map(), pmd: new Map(), cache: new Map(), swap: new Map() };
+  const phys = sys.phys;
+  for (const mm of sys.mms) {
+    mm.pgt.walk(
+      0,
+      mm.taskSize,
+      (t) => {
+        for (let i = 0; i < 512; i++) {
+          const lo = t.words[2 * i];
+          const hi = t.words[2 * i + 1];
+          if (pteNone(lo, hi)) continue;
+          if (ptePresent(lo)) {
+            if ((lo & PTE_SPECIAL) !== 0 || phys.isZeroPfn(hi)) continue;
+            bump(c.pte, hi);
+          } else if (isSwapEntry(lo)) {
+            bump(c.swap, hi);
+          } else if (isDevicePrivateEntry(lo) || isDeviceExclusiveEntry(lo)) {
+            bump(c.pte, hi);
+          }
+        }
+      },
+      (pmd, i) => {
+        const lo = pmd.words[2 * i];
+        const hi = pmd.words[2 * i + 1];
+        if ((lo & PTE_HUGE) !== 0 && !phys.isZeroPfn(hi)) bump(c.pmd, hi);
+      },
+    );
+  }
+  for (const m of sys.mappings.values()) {
+    if (m instanceof AnonVma) continue;
+    const inode = m as Inode;
+    for (const [, pfn] of inode.pages) bump(c.cache, phys.head(pfn));
+    for (const [, slot] of inode.swapped) bump(c.swap, slot);
+  }
+  return c;
+}
+
+/**
+ * Oracle 3: every frame's mapcount equals the PTEs that map it (and the entire mapcount the PMDs
+ * that map its folio); every folio's refcount covers its mappings, page-cache references and
+ * pins; every swap slot's count equals the entries that refer to it.
+ */
+export function checkCounts(sys: System): Violation[] {
+  const out: Violation[] = [];
+  const phys = sys.phys;
+  const c = census(sys);
+  const bad = (message: string): void => {
+    if (out.length < 20) out.push({ oracle: 'page-counts', message });
+  };
+  for (let pfn = 0; pfn < phys.nr; pfn++) {
+    const f = phys.flags[pfn];
+    const seen = c.pte.get(pfn) ?? 0;
+    if ((f & PG.used) === 0) {
+      if (seen > 0 || phys.mapcount[pfn] !== 0) bad(`free pfn ${pfn} is mapped ${seen} times (mapcount ${phys.mapcount[pfn]})`);
+      continue;
+    }
+    if ((f & PG.reserved) !== 0) continue;
+    if (phys.mapcount[pfn] !== seen) bad(`pfn ${pfn}: mapcount ${phys.mapcount[pfn]} but ${seen} PTEs map it`);
+    if ((f & PG.tail) !== 0) continue;
+    const head = pfn;
+    const n = 1 << phys.order[head];
+    const pmdMaps = c.pmd.get(head) ?? 0;
+    const entire = phys.entireMapcount.get(head) ?? 0;
+    if (entire !== pmdMaps) bad(`folio ${head}: entire mapcount ${entire} but ${pmdMaps} PMDs map it`);
+    if (phys.isDevice(head) && phys.refcount[head] === 0) continue;
+    let ptes = 0;
+    for (let i = 0; i < n; i++) ptes += c.pte.get(head + i) ?? 0;
+    const pins = phys.pincount[head];
+    const pinRefs = n === 1 ? pins * GUP_PIN_COUNTING_BIAS : pins;
+    const need = ptes + pmdMaps + (c.cache.get(head) ?? 0) + pinRefs;
+    if (phys.refcount[head] < need) {
+      bad(`folio ${head}: refcount ${phys.refcount[head]} below mappings ${ptes + pmdMaps} + cache + pins (${need})`);
+    }
+  }
+  for (let slot = 1; slot < sys.swap.nslots; slot++) {
+    const have = sys.swap.count[slot];
+    const seen = c.swap.get(slot) ?? 0;
+    if (have !== seen) bad(`swap slot ${slot}: count ${have} but ${seen} entries refer to it`);
+  }
+  for (const mm of sys.mms) {
+    let anon = 0;
+    let swapents = 0;
+    void anon;
+    void swapents;
+    if (mm.rss.some((v) => v < 0)) bad(`mm ${mm.id}: negative RSS counter ${mm.rss.join(',')}`);
+  }
+  return out;
+}

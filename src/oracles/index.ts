@@ -1,0 +1,34 @@
+import type { Violation } from '../sched/types.ts';
+import type { System } from '../kernel/system.ts';
+import { checkCounts } from './counts.ts';
+import { checkLocks } from './locks.ts';
+import { checkTeardown } from './teardown.ts';
+
+export { checkCounts, census } from './counts.ts';
+export { checkTeardown, quiescent } from './teardown.ts';
+export { checkLocks } from './locks.ts';
+
+export interface CheckOptions {
+  /** Also run the teardown oracle (it only speaks once nothing is left running). */
+  readonly teardown?: boolean;
+}
+
+/**
+ * Runs every oracle of DESIGN.md that applies now: drivers' own checks (mirror coherence,
+ * device and DMA references, iommufd accounting) registered in sys.checkHooks, page counts,
+ * lock rules, and, when asked, teardown.
+ */
+export function checkAll(sys: System, opts: CheckOptions = {}): Violation[] {
+  const out: Violation[] = [];
+  for (const hook of sys.checkHooks) out.push(...hook(opts.teardown === true));
+  out.push(...checkCounts(sys));
+  out.push(...checkLocks(sys));
+  if (opts.teardown === true) out.push(...checkTeardown(sys));
+  return out;
+}
+
+/** Throws with every violation listed, for tests. */
+export function assertOracles(sys: System, opts: CheckOptions = {}): void {
+  const v = checkAll(sys, opts);
+  if (v.length > 0) throw new Error(`oracle violations:\n${v.map((x) => `  [${x.oracle}] ${x.message}`).join('\n')}`);
+}
