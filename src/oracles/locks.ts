@@ -1,0 +1,34 @@
+/**
+ * Oracle 5 (DESIGN.md): locks. Lock-order cycles (found by the scheduler's lockdep over the whole
+ * run, whether or not the run deadlocked) and sleeping where sleeping is forbidden (inside a
+ * non-blockable invalidation, with a spinlock held) are reported while the run goes on, as
+ * violations with oracle 'locks'; this collects them. It also reports a thread that finished
+ * normally while still holding a lock or still inside a non-blockable / atomic section.
+ */
+import type { System } from '../kernel/system.ts';
+import type { Violation } from '../sched/types.ts';
+
+export const LOCKS_ORACLE = 'locks';
+
+export function checkLocks(sys: System): Violation[] {
+  const out = sys.sched.violations.filter((v) => v.oracle === LOCKS_ORACLE);
+  for (const t of sys.sched.threads) {
+    // A thread that threw left its locks behind because it died: that is reported elsewhere.
+    if (t.state !== 'done' || t.error !== undefined) continue;
+    if (t.held.length > 0) {
+      out.push({
+        oracle: LOCKS_ORACLE,
+        message: `${t.name} finished holding ${t.held.map((h) => h.name).join(', ')}`,
+        thread: t.name,
+      });
+    }
+    if (t.nonBlockDepth !== 0 || t.atomicDepth !== 0) {
+      out.push({
+        oracle: LOCKS_ORACLE,
+        message: `${t.name} finished with unbalanced non-block (${t.nonBlockDepth}) / atomic (${t.atomicDepth}) depth`,
+        thread: t.name,
+      });
+    }
+  }
+  return out;
+}
