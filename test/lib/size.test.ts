@@ -86,7 +86,8 @@ void describe('parseSize', () => {
         fc.maxSafeNat(),
         fc.constantFrom('', ' ', '  '),
         ([names, bytes], raw, space) => {
-          const n = raw % Math.floor(Number.MAX_SAFE_INTEGER / bytes + 1);
+          // Integer division: MAX_SAFE_INTEGER / 2^40 rounds up to 8192 in floating point.
+          const n = raw % (Number(BigInt(Number.MAX_SAFE_INTEGER) / BigInt(bytes)) + 1);
           for (const name of names) {
             const text = name === '' ? String(n) : `${n}${space}${name}`;
             assert.equal(parseSize(text), n * bytes, text);
