@@ -1,5 +1,5 @@
 import type { Violation } from '../sched/types.ts';
-import { AnonVma, type Inode } from '../kernel/mm/mm_types.ts';
+import { Inode } from '../kernel/mm/mm_types.ts';
 import { GUP_PIN_COUNTING_BIAS, PG } from '../kernel/mm/page_alloc.ts';
 import {
   PTE_HUGE,
@@ -58,9 +58,8 @@ export function census(sys: System): Census {
       },
     );
   }
-  for (const m of sys.mappings.values()) {
-    if (m instanceof AnonVma) continue;
-    const inode = m as Inode;
+  for (const inode of sys.mappings.values()) {
+    if (!(inode instanceof Inode)) continue;
     for (const [, pfn] of inode.pages) bump(c.cache, phys.head(pfn));
     for (const [, slot] of inode.swapped) bump(c.swap, slot);
   }
@@ -83,11 +82,13 @@ export function checkCounts(sys: System): Violation[] {
     const f = phys.flags[pfn];
     const seen = c.pte.get(pfn) ?? 0;
     if ((f & PG.used) === 0) {
-      if (seen > 0 || phys.mapcount[pfn] !== 0) bad(`free pfn ${pfn} is mapped ${seen} times (mapcount ${phys.mapcount[pfn]})`);
+      if (seen > 0 || phys.mapcount[pfn] !== 0)
+        bad(`free pfn ${pfn} is mapped ${seen} times (mapcount ${phys.mapcount[pfn]})`);
       continue;
     }
     if ((f & PG.reserved) !== 0) continue;
-    if (phys.mapcount[pfn] !== seen) bad(`pfn ${pfn}: mapcount ${phys.mapcount[pfn]} but ${seen} PTEs map it`);
+    if (phys.mapcount[pfn] !== seen)
+      bad(`pfn ${pfn}: mapcount ${phys.mapcount[pfn]} but ${seen} PTEs map it`);
     if ((f & PG.tail) !== 0) continue;
     const head = pfn;
     const n = 1 << phys.order[head];
@@ -101,7 +102,9 @@ export function checkCounts(sys: System): Violation[] {
     const pinRefs = n === 1 ? pins * GUP_PIN_COUNTING_BIAS : pins;
     const need = ptes + pmdMaps + (c.cache.get(head) ?? 0) + pinRefs;
     if (phys.refcount[head] < need) {
-      bad(`folio ${head}: refcount ${phys.refcount[head]} below mappings ${ptes + pmdMaps} + cache + pins (${need})`);
+      bad(
+        `folio ${head}: refcount ${phys.refcount[head]} below mappings ${ptes + pmdMaps} + cache + pins (${need})`,
+      );
     }
   }
   for (let slot = 1; slot < sys.swap.nslots; slot++) {
@@ -110,10 +113,6 @@ export function checkCounts(sys: System): Violation[] {
     if (have !== seen) bad(`swap slot ${slot}: count ${have} but ${seen} entries refer to it`);
   }
   for (const mm of sys.mms) {
-    let anon = 0;
-    let swapents = 0;
-    void anon;
-    void swapents;
     if (mm.rss.some((v) => v < 0)) bad(`mm ${mm.id}: negative RSS counter ${mm.rss.join(',')}`);
   }
   return out;

@@ -30,5 +30,6 @@ export function checkAll(sys: System, opts: CheckOptions = {}): Violation[] {
 /** Throws with every violation listed, for tests. */
 export function assertOracles(sys: System, opts: CheckOptions = {}): void {
   const v = checkAll(sys, opts);
-  if (v.length > 0) throw new Error(`oracle violations:\n${v.map((x) => `  [${x.oracle}] ${x.message}`).join('\n')}`);
+  if (v.length > 0)
+    throw new Error(`oracle violations:\n${v.map((x) => `  [${x.oracle}] ${x.message}`).join('\n')}`);
 }

@@ -30,11 +30,16 @@ export function checkTeardown(sys: System): Violation[] {
       .slice(0, 8)
       .map((p) => `${p}(ref ${phys.refcount[p]}, map ${phys.mapcount[p]}, pin ${phys.pincount[p]})`)
       .join(', ');
-    out.push({ oracle: 'teardown', message: `${leaked.length} frames still allocated after teardown: ${show}` });
+    out.push({
+      oracle: 'teardown',
+      message: `${leaked.length} frames still allocated after teardown: ${show}`,
+    });
   }
-  if (sys.swap.used !== 0) out.push({ oracle: 'teardown', message: `${sys.swap.used} swap slots still in use` });
+  if (sys.swap.used !== 0)
+    out.push({ oracle: 'teardown', message: `${sys.swap.used} swap slots still in use` });
   for (const u of sys.users.values()) {
-    if (u.lockedVm !== 0) out.push({ oracle: 'teardown', message: `user ${u.uid} locked_vm is ${u.lockedVm} pages` });
+    if (u.lockedVm !== 0)
+      out.push({ oracle: 'teardown', message: `user ${u.uid} locked_vm is ${u.lockedVm} pages` });
   }
   if (phys.contents.size !== 0) {
     out.push({ oracle: 'teardown', message: `${phys.contents.size} page contents still stored` });

@@ -293,7 +293,11 @@ export class WaitQueue implements WaitChannel {
    * Models wait_event_timeout(): returns the virtual ns left (at least 1) if `cond` came true,
    * 0 if the timeout passed first.
    */
-  *waitEventTimeout(cond: () => boolean, timeoutNs: number, label = `wait_event_timeout(${this.name})`): KGen<number> {
+  *waitEventTimeout(
+    cond: () => boolean,
+    timeoutNs: number,
+    label = `wait_event_timeout(${this.name})`,
+  ): KGen<number> {
     mightSleep(this.sched, label);
     const deadline = this.sched.clock.now + timeoutNs;
     while (!cond()) {
@@ -405,11 +409,11 @@ export class Srcu {
 
   /** Models call_srcu(): `cb` runs on its own thread once the readers present now have left. */
   callSrcu(label: string, cb: () => void): void {
-    const self = this;
+    const gracePeriod = this.synchronize();
     this.sched.spawn(
       `srcu_cb:${label}`,
       (function* () {
-        yield* self.synchronize();
+        yield* gracePeriod;
         cb();
       })(),
     );

@@ -46,7 +46,7 @@ export class Scheduler {
 
   /** Starts a thread. `first` may declare what its first step (up to its first yield) touches. */
   spawn<T>(name: string, gen: KGen<T>, first?: SchedPoint): Thread {
-    const t = new Thread(this.nextId++, name, gen as KGen<unknown>);
+    const t = new Thread(this.nextId++, name, gen);
     if (first !== undefined) t.pending = first;
     this.threads.push(t);
     this.runnableCache = null;
@@ -162,7 +162,8 @@ export class Scheduler {
     for (const t of this.threads) if (t.state === 'blocked' && t.deadline < earliest) earliest = t.deadline;
     if (earliest === Infinity) return false;
     this.clock.advanceTo(earliest);
-    for (const t of this.threads) if (t.state === 'blocked' && t.deadline <= earliest) this.unblock(t, 'timeout');
+    for (const t of this.threads)
+      if (t.state === 'blocked' && t.deadline <= earliest) this.unblock(t, 'timeout');
     return true;
   }
 
@@ -187,7 +188,8 @@ export class Scheduler {
   runAll(): void {
     while (this.runOne());
     const blocked = this.blockedThreads();
-    if (blocked.length > 0) throw new DeadlockError(blocked.map((t) => `${t.name} on ${t.waitingOn?.name ?? '?'}`));
+    if (blocked.length > 0)
+      throw new DeadlockError(blocked.map((t) => `${t.name} on ${t.waitingOn?.name ?? '?'}`));
   }
 
   /**
@@ -206,7 +208,9 @@ export class Scheduler {
     // Work it started in the background (SRCU callbacks, deferred frees) finishes before returning.
     while (this.runnable().length > 0) this.runOne();
     this.reap();
-    if (t.error !== undefined) throw t.error;
+    if (t.error !== undefined) {
+      throw t.error instanceof Error ? t.error : new Error(`thread ${t.name} threw a non-Error value`);
+    }
     return t.result as T;
   }
 
