@@ -1,0 +1,297 @@
+/** The CLI's commands as plain async functions returning an exit code (main.ts wires them to commander). */
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { CaseResult } from '../conformance/types.ts';
+import { explore, replay } from '../sched/explore/index.ts';
+import type { ExploreResult, StrategyName } from '../sched/explore/types.ts';
+import { demoScenarioText } from '../scenario/demo.ts';
+import { targetFromParsed } from '../scenario/explore_target.ts';
+import { loadKernel } from '../scenario/kernel.ts';
+import { parseScenarioFile, parseScenarioText, ScenarioError } from '../scenario/parse.ts';
+import { runScenario } from '../scenario/runner.ts';
+import { scenarioJsonSchema } from '../scenario/schema.ts';
+import { EXIT, InternalError, UsageError } from './errors.ts';
+import { formatRunSummary, formatStats, formatStep, style, table, toJson } from './output.ts';
+import { progressBar } from './progress.ts';
+import { writeChromeTrace } from './trace.ts';
+
+function out(s: string): void {
+  process.stdout.write(`${s}\n`);
+}
+
+function intOption(v: string | undefined, name: string, min = 0): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < min)
+    throw new UsageError(`--${name} takes an integer >= ${min}, got '${v}'`);
+  return Number(v);
+}
+
+export interface RunOpts {
+  json?: boolean;
+  seed?: string;
+  trace?: string;
+}
+
+export async function cmdRun(file: string | undefined, o: RunOpts): Promise<number> {
+  intOption(o.seed, 'seed');
+  const k = await loadKernel();
+  const parsed =
+    file !== undefined ? parseScenarioFile(file) : parseScenarioText(demoScenarioText(k), '<demo>');
+  const s = style(process.stdout);
+  if (o.json !== true) {
+    const title = parsed.scenario.name ?? file ?? 'demo';
+    out(
+      s.bold(`scenario ${title}`) +
+        (file !== undefined ? s.dim(` (${file})`) : s.dim(' (built-in demo; run FILE for your own)')),
+    );
+    if (parsed.scenario.description !== undefined) out(s.dim(parsed.scenario.description));
+  }
+  const { report, ctx } = runScenario(parsed, k, {
+    trace: o.trace !== undefined,
+    onStep: (r) => {
+      if (o.json !== true) for (const l of formatStep(r, s)) out(l);
+    },
+  });
+  if (o.trace !== undefined) writeChromeTrace(o.trace, [{ name: report.name, events: ctx.sys.trace.events }]);
+  if (o.json === true) {
+    out(
+      toJson({
+        ok: report.ok,
+        name: report.name,
+        steps: report.steps,
+        stats: report.stats,
+        violations: report.violations,
+      }),
+    );
+  } else {
+    for (const l of formatStats(report.stats, s)) out(l);
+    out('');
+    out(formatRunSummary(report, s));
+    if (o.trace !== undefined) out(s.dim(`trace written to ${o.trace} (open it in https://ui.perfetto.dev)`));
+  }
+  return report.ok ? EXIT.ok : EXIT.failed;
+}
+
+export interface ExploreOpts {
+  json?: boolean;
+  seed?: string;
+  strategy?: string;
+  budget?: string;
+  replay?: string;
+  preemptionBound?: string;
+  workers?: string;
+  trace?: string;
+}
+
+/** `--budget 500` (schedules), `--budget 5s` / `300ms` / `2m` (time). */
+export function parseBudget(v: string | undefined): { schedules?: number; ms?: number } | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v.trim());
+  if (m === null)
+    throw new UsageError(`--budget takes a schedule count (1000) or a time (5s, 300ms, 2m), got '${v}'`);
+  const n = Number(m[1]);
+  if (m[2] === undefined) {
+    if (!Number.isInteger(n) || n < 1)
+      throw new UsageError(`--budget: a schedule count is a positive integer, got '${v}'`);
+    return { schedules: n };
+  }
+  const ms = m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+  return { ms, schedules: Number.POSITIVE_INFINITY };
+}
+
+export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> {
+  const strategy = (o.strategy ?? 'random') as StrategyName;
+  if (!['random', 'pct', 'dfs'].includes(strategy))
+    throw new UsageError(`--strategy is random, pct or dfs, got '${o.strategy}'`);
+  const seed = intOption(o.seed, 'seed') ?? 1;
+  const budget = parseBudget(o.budget);
+  const preemptionBound = intOption(o.preemptionBound, 'preemption-bound');
+  const workers = intOption(o.workers, 'workers', 1) ?? 1;
+  const k = await loadKernel();
+  const parsed = parseScenarioFile(file);
+  if (parsed.scenario.threads === undefined) {
+    throw new ScenarioError(
+      file,
+      1,
+      1,
+      "explore needs 'threads: { NAME: [steps] }' (this file has only 'steps'; use hetmem run)",
+    );
+  }
+  const target = targetFromParsed(parsed, k);
+  const s = style(process.stdout);
+  let result: ExploreResult;
+  if (o.replay !== undefined) {
+    try {
+      result = replay(target, o.replay);
+    } catch (e) {
+      if (e instanceof Error && e.name === 'ReplayTokenError') throw new UsageError(e.message);
+      throw e;
+    }
+  } else {
+    const bar = progressBar('exploring', o.json !== true);
+    const descriptor = {
+      module: fileURLToPath(new URL('../scenario/explore_target.ts', import.meta.url)),
+      exportName: 'scenarioTarget',
+      args: { file: resolve(file) },
+    };
+    try {
+      result = explore(workers > 1 ? descriptor : target, {
+        strategy,
+        seed,
+        budget,
+        preemptionBound,
+        workers,
+        onProgress: (done, total) => {
+          bar.update(done, total);
+        },
+      });
+    } finally {
+      bar.stop();
+    }
+  }
+  if (o.trace !== undefined) {
+    // Rerun the reported schedule with the event log on.
+    const traced = targetFromParsed(parsed, k, { trace: true });
+    replay(traced, result.replay);
+    writeChromeTrace(o.trace, [
+      { name: parsed.scenario.name ?? file, events: traced.last?.sys.trace.events ?? [] },
+    ]);
+  }
+  const v = result.violation;
+  if (o.json === true) {
+    out(
+      toJson({
+        violation:
+          v === null
+            ? null
+            : { oracle: v.oracle, message: v.message, diagram: v.diagram, preemptions: v.preemptions },
+        schedules: result.schedules,
+        exhausted: result.exhausted,
+        replay: result.replay,
+        elapsed_ms: Math.round(result.elapsedMs),
+      }),
+    );
+  } else {
+    const how =
+      o.replay !== undefined
+        ? 'replayed 1 schedule'
+        : `explored ${result.schedules} schedule(s) with ${strategy}`;
+    out(
+      `${how}${result.exhausted ? ' (the bounded space is exhausted)' : ''} in ${Math.round(result.elapsedMs)} ms`,
+    );
+    if (v === null) out(s.ok('no violation'));
+    else {
+      out(s.bad(`violation (${v.oracle}): ${v.message}`));
+      out('');
+      out(v.diagram);
+      out('');
+      out(`replay: hetmem explore ${file} --replay ${result.replay}`);
+    }
+    if (o.trace !== undefined) out(s.dim(`trace written to ${o.trace}`));
+  }
+  return v === null ? EXIT.ok : EXIT.failed;
+}
+
+export interface ConformanceOpts {
+  suite?: string;
+  json?: boolean;
+}
+
+export async function cmdConformance(o: ConformanceOpts): Promise<number> {
+  const { suites } = await import('../conformance/suites.ts');
+  const { runCase } = await import('../conformance/types.ts');
+  const names = Object.keys(suites);
+  if (o.suite !== undefined && !['hmm', 'iommufd', ...names].includes(o.suite)) {
+    throw new UsageError(`--suite is one of ${['hmm', 'iommufd'].join(', ')}, got '${o.suite}'`);
+  }
+  const chosen = o.suite !== undefined ? [o.suite] : names;
+  const cases = chosen.flatMap((n) => (suites[n] !== undefined ? suites[n]() : []));
+  const bar = progressBar('conformance', o.json !== true);
+  const results: CaseResult[] = [];
+  for (const c of cases) {
+    results.push(await runCase(c));
+    bar.update(results.length, cases.length);
+  }
+  bar.stop();
+  const failed = results.filter((r) => r.status === 'fail').length;
+  if (o.json === true) {
+    out(toJson({ suite: o.suite ?? 'all', cases: results }));
+  } else {
+    const s = style(process.stdout);
+    const colour = (st: string) => (st === 'pass' ? s.ok(st) : st === 'fail' ? s.bad(st) : s.dim(st));
+    const rows = results.map((r) => [r.name, r.variant, r.status, r.reason ?? '']);
+    const lines = table(rows, s, ['case', 'variant', 'status', 'reason']);
+    out(lines[0]);
+    lines.slice(1).forEach((l, i) => {
+      out(l.replace(results[i].status, colour(results[i].status)));
+    });
+    const count = (st: string) => results.filter((r) => r.status === st).length;
+    if (cases.length === 0) out(s.dim(`no cases in ${o.suite ?? 'any suite'} yet`));
+    out(
+      `${count('pass')} pass, ${failed} fail, ${count('skip')} skip, ${count('not-modelled')} not modelled`,
+    );
+  }
+  return failed > 0 ? EXIT.failed : EXIT.ok;
+}
+
+export interface BenchOpts {
+  json?: boolean;
+  smoke?: boolean;
+  filter?: string;
+  seed?: string;
+}
+
+interface BenchFigure {
+  name: string;
+  value: number;
+  unit: string;
+  anchor?: number;
+  ratio?: number;
+  goal: string;
+  pass: boolean;
+}
+
+export async function cmdBench(o: BenchOpts): Promise<number> {
+  const seed = intOption(o.seed, 'seed');
+  const url = pathToFileURL(resolve(fileURLToPath(new URL('../../bench/run.ts', import.meta.url)))).href;
+  let mod: { runBenchmarks?: (opts: Record<string, unknown>) => Promise<{ figures: BenchFigure[] }> };
+  try {
+    mod = (await import(url)) as typeof mod;
+  } catch (e) {
+    throw new InternalError(
+      `benchmarks are not available: bench/run.ts could not be loaded (${(e as Error).message.split('\n')[0]})`,
+    );
+  }
+  if (typeof mod.runBenchmarks !== 'function')
+    throw new InternalError('bench/run.ts does not export runBenchmarks');
+  const bar = progressBar('bench', o.json !== true);
+  const r = await mod.runBenchmarks({
+    smoke: o.smoke === true,
+    filter: o.filter,
+    seed,
+    onProgress: (done: number, total: number) => {
+      bar.update(done, total);
+    },
+  });
+  bar.stop();
+  const ok = r.figures.every((f) => f.pass);
+  if (o.json === true) out(toJson({ figures: r.figures }));
+  else {
+    const s = style(process.stdout);
+    const rows = r.figures.map((f) => [
+      f.name,
+      `${f.value} ${f.unit}`,
+      f.anchor === undefined ? '' : String(f.anchor),
+      f.ratio === undefined ? '' : f.ratio.toFixed(2),
+      f.goal,
+      f.pass ? 'pass' : 'FAIL',
+    ]);
+    for (const l of table(rows, s, ['figure', 'value', 'anchor', 'ratio', 'goal', ''])) out(l);
+  }
+  return ok ? EXIT.ok : EXIT.failed;
+}
+
+export function cmdSchema(): number {
+  out(JSON.stringify(scenarioJsonSchema(), null, 2));
+  return EXIT.ok;
+}

@@ -1,0 +1,126 @@
+/**
+ * The `hetmem` command line. Exit codes: 0 ok, 1 an expectation or oracle failed, 2 usage error or
+ * invalid scenario file (one `FILE:LINE:COL: message` line), 3 internal error (stack only with
+ * HETMEM_DEBUG=1).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { ScenarioError } from '../scenario/parse.ts';
+import { cmdBench, cmdConformance, cmdExplore, cmdRun, cmdSchema } from './commands.ts';
+import { EXIT, InternalError, UsageError } from './errors.ts';
+
+function buildProgram(setCode: (n: number) => void): Command {
+  const program = new Command('hetmem')
+    .description(
+      "An executable model of Linux's shared-virtual-memory stack: mm, mmu notifiers, HMM, device memory, iommufd.",
+    )
+    .version('0.1.0')
+    .showHelpAfterError('(run hetmem --help for usage)')
+    .exitOverride();
+
+  program
+    .command('run')
+    .description('run a scenario file step by step (no FILE: the built-in demo)')
+    .argument('[file]', 'scenario file (YAML or JSON)')
+    .option('--json', 'one JSON document on stdout')
+    .option('--seed <n>', 'seed (sequential runs are deterministic; kept for symmetry with explore)')
+    .option('--trace <file>', 'write the event log as Chrome Trace Event JSON (Perfetto)')
+    .action(async (file: string | undefined, o: Parameters<typeof cmdRun>[1]) => {
+      setCode(await cmdRun(file, o));
+    });
+
+  program
+    .command('explore')
+    .description("explore the interleavings of a scenario's threads")
+    .argument('<file>', 'scenario file with threads')
+    .addOption(
+      new Option('--strategy <name>', 'search strategy').choices(['random', 'pct', 'dfs']).default('random'),
+    )
+    .option('--seed <n>', 'seed of the strategy', '1')
+    .option('--budget <n|time>', 'schedules (1000) or time (5s, 300ms)')
+    .option('--replay <token>', 'rerun the schedule a replay token names')
+    .option('--preemption-bound <n>', 'at most n preemptions per schedule')
+    .option('--workers <n>', 'parallel workers (random, pct)')
+    .option('--trace <file>', 'write the reported schedule as Chrome Trace Event JSON')
+    .option('--json', 'one JSON document on stdout')
+    .action(async (file: string, o: Parameters<typeof cmdExplore>[1]) => {
+      setCode(await cmdExplore(file, o));
+    });
+
+  program
+    .command('conformance')
+    .description('run the ported kernel selftests')
+    .option('--suite <name>', 'hmm or iommufd (default: all)')
+    .option('--json', 'one JSON document on stdout')
+    .action(async (o: Parameters<typeof cmdConformance>[0]) => {
+      setCode(await cmdConformance(o));
+    });
+
+  program
+    .command('bench')
+    .description('run the benchmarks against their anchors')
+    .option('--json', 'one JSON document on stdout')
+    .option('--smoke', 'a quick pass with small sizes')
+    .option('--filter <s>', 'only figures whose name contains s')
+    .option('--seed <n>', 'seed of randomised workloads')
+    .action(async (o: Parameters<typeof cmdBench>[0]) => {
+      setCode(await cmdBench(o));
+    });
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of scenario files (for editor completion)')
+    .action(() => {
+      setCode(cmdSchema());
+    });
+
+  return program;
+}
+
+function oneLine(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return m.split('\n')[0];
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram((n) => (code = n));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (
+        e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.version' ||
+        e.code === 'commander.help'
+      )
+        return EXIT.ok;
+      return EXIT.usage;
+    }
+    if (e instanceof ScenarioError) {
+      process.stderr.write(`${e.oneLine}\n`);
+      return EXIT.usage;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`hetmem: ${e.message}\n`);
+      return EXIT.usage;
+    }
+    if (e instanceof InternalError) {
+      process.stderr.write(`hetmem: ${e.message}\n`);
+      return EXIT.internal;
+    }
+    process.stderr.write(`hetmem: internal error: ${oneLine(e)}\n`);
+    if (process.env.HETMEM_DEBUG === '1' && e instanceof Error && e.stack !== undefined)
+      process.stderr.write(`${e.stack}\n`);
+    else process.stderr.write('(set HETMEM_DEBUG=1 for the stack)\n');
+    return EXIT.internal;
+  }
+}
+
+// A closed pipe (`hetmem run | head`) is not an error worth a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
+process.exitCode = await main(process.argv.slice(2));

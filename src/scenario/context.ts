@@ -1,0 +1,86 @@
+/**
+ * The state a scenario run carries between steps: the System, its processes by scenario name, the
+ * names bound by `save`, and the files the scenario holds open.
+ */
+import type { Process, System } from '../kernel/system.ts';
+import type { KernelApi, PagemapEntry } from './kernel.ts';
+import type { ParsedScenario } from './parse.ts';
+import type { StepT } from './schema.ts';
+import { evalAddress, isSize, parseSize, ValueError } from './values.ts';
+
+/** What an op handler returns: the kernel's return value and the outputs it wrote. */
+export interface OpResult {
+  /** The return value, or -errno. */
+  ret: number;
+  /** Output fields by kernel name (cpages, out_ioas_id, ...). */
+  outputs?: Record<string, unknown>;
+  /** Bytes a read returned (cpu_read, pread, HMM_DMIRROR_READ, ACCESS_RW). */
+  data?: Uint8Array;
+  /** SNAPSHOT bytes. */
+  bytes?: number[];
+  /** pagemap entries. */
+  pages?: PagemapEntry[];
+  /** The value `save: NAME` binds when it is not `ret` (an output field's value). */
+  main?: number;
+  /** Short human notes on what happened (a child pid, an fd kind). */
+  notes?: string[];
+  /** Failures the op itself found (check, expect_stats): the step fails with them. */
+  failures?: string[];
+}
+
+/** An op the model cannot run (its kernel module is missing): the step fails with this message. */
+export class NotModelled extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotModelled';
+  }
+}
+
+/** Kinds of file the scenario holds, to close them at the end with the right op. */
+export type FileKind = 'dmirror' | 'iommufd' | 'memfd' | 'access';
+
+export class ScenarioContext {
+  readonly procs = new Map<string, Process>();
+  readonly names = new Map<string, number>();
+  readonly openFiles = new Map<number, FileKind>();
+
+  constructor(
+    readonly sys: System,
+    readonly k: KernelApi,
+    readonly parsed: ParsedScenario,
+  ) {}
+
+  /** Evaluates a numeric field: integer, size string, or name expression. */
+  num(v: unknown, field = 'value'): number {
+    if (typeof v === 'number') return v;
+    if (typeof v === 'bigint') return Number(v);
+    if (typeof v !== 'string') throw new ValueError(`field '${field}' is not a number`);
+    if (isSize(v)) return parseSize(v);
+    return evalAddress(v, (n) => this.names.get(n));
+  }
+
+  optNum(v: unknown, dflt: number, field?: string): number {
+    return v === undefined ? dflt : this.num(v, field);
+  }
+
+  proc(name: unknown): Process {
+    const p = typeof name === 'string' ? this.procs.get(name) : undefined;
+    if (p === undefined) throw new ValueError(`unknown process '${String(name)}'`);
+    return p;
+  }
+
+  /** The syscall layer, or NotModelled. */
+  get sc(): NonNullable<KernelApi['syscalls']> {
+    if (this.k.syscalls === null) {
+      throw new NotModelled(
+        `the syscall layer is not modelled yet (src/kernel/syscalls.ts: ${this.k.missing.get('../kernel/syscalls.ts') ?? 'missing'})`,
+      );
+    }
+    return this.k.syscalls;
+  }
+
+  /** Step field accessor (the schema already checked the types). */
+  static field(step: StepT, name: string): unknown {
+    return (step as Record<string, unknown>)[name];
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * A thread scenario (`setup`, `threads`, `final`) as an explorer target. Every create() builds a
+ * fresh System, runs the setup sequentially, and spawns one scheduler thread per NAME whose steps
+ * run through the same kernel paths as `hetmem run`, so the explorer interleaves them inside the
+ * kernel (at lock, notifier and seqcount points), not only between steps.
+ */
+import type { ExploreTarget, ExploreWorld } from '../sched/explore/types.ts';
+import type { KGen, Violation } from '../sched/types.ts';
+import type { ScenarioContext } from './context.ts';
+import { kernel, type KernelApi } from './kernel.ts';
+import { type ParsedScenario, parseScenarioFile } from './parse.ts';
+import { buildWorld, finishStep, runStepNow, stepGen, teardown } from './runner.ts';
+import type { StepT } from './schema.ts';
+
+export interface ScenarioTargetOptions {
+  /** Record trace events (for --trace of a replayed schedule). */
+  trace?: boolean;
+}
+
+/** An ExploreTarget that also remembers the world it built last (for traces and reports). */
+export interface ScenarioTarget extends ExploreTarget {
+  last: ScenarioContext | null;
+}
+
+interface ThreadFailure {
+  thread: string;
+  index: number;
+  op: string;
+  line: number;
+  failures: string[];
+}
+
+function* scenarioThread(
+  ctx: ScenarioContext,
+  name: string,
+  steps: readonly StepT[],
+  failed: ThreadFailure[],
+): KGen {
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i];
+    const path = ['threads', name, i];
+    ctx.sys.trace.emit('syscall', step.op, 'B', { step: i }, `cpu:${name}`);
+    const r = yield* stepGen(ctx, step, path);
+    ctx.sys.trace.emit('syscall', step.op, 'E', { ret: r.ret }, `cpu:${name}`);
+    const failures = finishStep(ctx, step, r);
+    if (failures.length > 0) {
+      failed.push({ thread: name, index: i, op: step.op, line: ctx.parsed.position(path).line, failures });
+    }
+  }
+}
+
+/** Builds the target of a parsed thread scenario. */
+export function targetFromParsed(
+  parsed: ParsedScenario,
+  k: KernelApi,
+  opts: ScenarioTargetOptions = {},
+): ScenarioTarget {
+  const s = parsed.scenario;
+  const target: ScenarioTarget = {
+    last: null,
+    create(): ExploreWorld {
+      const ctx = buildWorld(parsed, k, opts.trace ?? false);
+      target.last = ctx;
+      let setupFailure: Violation | null = null;
+      (s.setup ?? []).forEach((step, i) => {
+        if (setupFailure !== null) return;
+        const r = runStepNow(ctx, step, 'setup', i, ['setup', i]);
+        if (!r.ok) {
+          setupFailure = {
+            oracle: 'setup',
+            message: `setup step ${i + 1} (${r.op}, line ${r.line}): ${r.failures.join('; ')}`,
+          };
+        }
+      });
+      const failed: ThreadFailure[] = [];
+      if (setupFailure === null) {
+        for (const [name, steps] of Object.entries(s.threads ?? {})) {
+          ctx.sys.sched.spawn(name, scenarioThread(ctx, name, steps as StepT[], failed));
+        }
+      }
+      return {
+        sched: ctx.sys.sched,
+        checkFinal(): Violation | null {
+          if (setupFailure !== null) return setupFailure;
+          if (failed.length > 0) {
+            const f = failed[0];
+            return {
+              oracle: 'expect',
+              thread: f.thread,
+              message: `${f.thread} step ${f.index + 1} (${f.op}, line ${f.line}): ${f.failures.join('; ')}`,
+            };
+          }
+          for (let i = 0; i < (s.final ?? []).length; i++) {
+            const r = runStepNow(ctx, s.final![i], 'final', i, ['final', i]);
+            if (!r.ok) {
+              return {
+                oracle: 'expect',
+                message: `final step ${i + 1} (${r.op}, line ${r.line}): ${r.failures.join('; ')}`,
+              };
+            }
+          }
+          const td = teardown(ctx);
+          if (!td.ok) {
+            const first = td.failures[0];
+            const m = /^oracle ([^:]+): (.*)$/.exec(first);
+            return m !== null ? { oracle: m[1], message: m[2] } : { oracle: 'teardown', message: first };
+          }
+          return null;
+        },
+      };
+    },
+  };
+  return target;
+}
+
+export interface ScenarioTargetArgs {
+  file: string;
+  trace?: boolean;
+}
+
+/**
+ * Worker-descriptor entry: `{ module: <this file>, exportName: 'scenarioTarget', args: { file } }`.
+ * The kernel modules must already be loaded in the thread (loadKernel()).
+ */
+export function scenarioTarget(args: ScenarioTargetArgs): ScenarioTarget {
+  return targetFromParsed(parseScenarioFile(args.file), kernel(), { trace: args.trace ?? false });
+}

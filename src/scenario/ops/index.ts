@@ -1,0 +1,16 @@
+/** Every op handler by op name. */
+import { checkOps } from './checks.ts';
+import { dmirrorOps } from './dmirror.ts';
+import { fileOps } from './files.ts';
+import { iommufdOps } from './iommufd.ts';
+import { mmOps } from './mm.ts';
+import type { OpHandler } from './types.ts';
+
+export const HANDLERS: Record<string, OpHandler> = {
+  ...mmOps,
+  ...fileOps,
+  ...dmirrorOps,
+  ...iommufdOps,
+  ...checkOps,
+};
+export type { OpHandler } from './types.ts';

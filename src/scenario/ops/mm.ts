@@ -1,0 +1,160 @@
+/** Process and memory ops: mmap family, fork/exit, CPU accesses, reclaim, pagemap. */
+import { PAGE_SIZE } from '../../lib/units.ts';
+import * as mman from '../../kernel/mm/mman.ts';
+import { isErr } from '../../kernel/errno.ts';
+import { dataLength, type DataSpec, patternBytes, ValueError } from '../values.ts';
+import { f, flagBits, type OpHandler } from './types.ts';
+
+const PROT: Record<string, number> = {
+  none: mman.PROT_NONE,
+  read: mman.PROT_READ,
+  write: mman.PROT_WRITE,
+  exec: mman.PROT_EXEC,
+};
+const MAP: Record<string, number> = {
+  private: mman.MAP_PRIVATE,
+  shared: mman.MAP_SHARED,
+  shared_validate: mman.MAP_SHARED_VALIDATE,
+  anonymous: mman.MAP_ANONYMOUS,
+  fixed: mman.MAP_FIXED,
+  fixed_noreplace: mman.MAP_FIXED_NOREPLACE,
+  populate: mman.MAP_POPULATE,
+  hugetlb: mman.MAP_HUGETLB,
+  noreserve: mman.MAP_NORESERVE,
+  locked: mman.MAP_LOCKED,
+};
+const MREMAP: Record<string, number> = {
+  maymove: mman.MREMAP_MAYMOVE,
+  fixed: mman.MREMAP_FIXED,
+  dontunmap: mman.MREMAP_DONTUNMAP,
+};
+
+export function protBits(v: unknown): number {
+  return flagBits(v, PROT, 'prot');
+}
+
+/** The bytes a `data` field describes; `length` defaults to the data's own length. */
+export function dataOf(spec: unknown, length: number | undefined): Uint8Array {
+  const d = spec as DataSpec;
+  const n = length ?? dataLength(d);
+  if (n === undefined) throw new ValueError('give a length for a data pattern');
+  return patternBytes(d, n);
+}
+
+export const mmOps: Record<string, OpHandler> = {
+  *mmap(ctx, step) {
+    const p = ctx.proc(f(step, 'proc'));
+    const ret = yield* ctx.sc.sysMmap(
+      ctx.sys,
+      p,
+      ctx.optNum(f(step, 'addr'), 0),
+      ctx.num(f(step, 'length')),
+      protBits(f(step, 'prot')),
+      flagBits(f(step, 'flags'), MAP, 'mmap'),
+      ctx.optNum(f(step, 'fd'), -1),
+      ctx.optNum(f(step, 'offset'), 0),
+    );
+    return { ret };
+  },
+  *munmap(ctx, step) {
+    const ret = yield* ctx.sc.sysMunmap(
+      ctx.sys,
+      ctx.proc(f(step, 'proc')),
+      ctx.num(f(step, 'addr')),
+      ctx.num(f(step, 'length')),
+    );
+    return { ret };
+  },
+  *mprotect(ctx, step) {
+    const ret = yield* ctx.sc.sysMprotect(
+      ctx.sys,
+      ctx.proc(f(step, 'proc')),
+      ctx.num(f(step, 'addr')),
+      ctx.num(f(step, 'length')),
+      protBits(f(step, 'prot')),
+    );
+    return { ret };
+  },
+  *madvise(ctx, step) {
+    const advice = String(f(step, 'advice')).toUpperCase() as keyof typeof mman.MADV;
+    const ret = yield* ctx.sc.sysMadvise(
+      ctx.sys,
+      ctx.proc(f(step, 'proc')),
+      ctx.num(f(step, 'addr')),
+      ctx.num(f(step, 'length')),
+      mman.MADV[advice],
+    );
+    return { ret };
+  },
+  *mremap(ctx, step) {
+    const ret = yield* ctx.sc.sysMremap(
+      ctx.sys,
+      ctx.proc(f(step, 'proc')),
+      ctx.num(f(step, 'addr')),
+      ctx.num(f(step, 'length')),
+      ctx.num(f(step, 'new_length')),
+      flagBits(f(step, 'flags'), MREMAP, 'mremap'),
+      ctx.optNum(f(step, 'new_addr'), 0),
+    );
+    return { ret };
+  },
+  *fork(ctx, step) {
+    const childName = String(f(step, 'child'));
+    const r = yield* ctx.sc.sysFork(ctx.sys, ctx.proc(f(step, 'proc')), childName);
+    if (r.child !== null) ctx.procs.set(childName, r.child);
+    return {
+      ret: r.ret,
+      outputs: { pid: r.child?.pid },
+      notes: r.child !== null ? [`child ${childName} pid ${r.child.pid}`] : [],
+    };
+  },
+  *exit(ctx, step) {
+    const ret = yield* ctx.sc.sysExit(ctx.sys, ctx.proc(f(step, 'proc')));
+    return { ret };
+  },
+  *cpu_read(ctx, step) {
+    const r = yield* ctx.sc.cpuRead(
+      ctx.sys,
+      ctx.proc(f(step, 'proc')),
+      ctx.num(f(step, 'addr')),
+      ctx.num(f(step, 'length')),
+    );
+    return { ret: r.ret, data: r.data };
+  },
+  *cpu_write(ctx, step) {
+    const len = f(step, 'length') === undefined ? undefined : ctx.num(f(step, 'length'));
+    const ret = yield* ctx.sc.cpuWrite(
+      ctx.sys,
+      ctx.proc(f(step, 'proc')),
+      ctx.num(f(step, 'addr')),
+      dataOf(f(step, 'data'), len),
+    );
+    return { ret };
+  },
+  *oom_reap(ctx, step) {
+    const ret = yield* ctx.sc.oomReap(ctx.sys, ctx.proc(f(step, 'proc')));
+    return { ret };
+  },
+  *reclaim(ctx, step) {
+    const pages = ctx.optNum(f(step, 'pages'), Math.floor(ctx.sys.config.ram / PAGE_SIZE));
+    const ret = yield* ctx.sc.reclaim(ctx.sys, pages);
+    return { ret, notes: isErr(ret) ? [] : [`reclaimed ${ret} pages`] };
+  },
+  *clear_soft_dirty(ctx, step) {
+    const ret = yield* ctx.sc.clearSoftDirty(ctx.sys, ctx.proc(f(step, 'proc')));
+    return { ret };
+  },
+  *pagemap(ctx, step) {
+    const npages =
+      f(step, 'npages') !== undefined
+        ? ctx.num(f(step, 'npages'))
+        : Math.ceil(ctx.optNum(f(step, 'length'), PAGE_SIZE) / PAGE_SIZE);
+    const pages = yield* ctx.sc.pagemapRead(
+      ctx.sys,
+      ctx.proc(f(step, 'proc')),
+      ctx.num(f(step, 'addr')),
+      npages,
+    );
+    return { ret: 0, pages };
+  },
+};

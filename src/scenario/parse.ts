@@ -1,0 +1,403 @@
+/**
+ * Reads a scenario file (YAML, or JSON, which the YAML parser reads too) and validates it. Every
+ * problem becomes one ScenarioError carrying the line and column of the offending node, so the CLI
+ * prints exactly one `FILE:LINE:COL: message` line.
+ */
+import { readFileSync } from 'node:fs';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { OPS, Scenario, type ScenarioT, type StepT } from './schema.ts';
+import { isSize, parseAddressExpr, ValueError } from './values.ts';
+
+export type Path = readonly (string | number)[];
+
+/** An invalid scenario: a message and where it is. */
+export class ScenarioError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly col: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ScenarioError';
+  }
+
+  /** The one line the CLI prints. */
+  get oneLine(): string {
+    return `${this.file}:${this.line}:${this.col}: ${this.message}`;
+  }
+}
+
+/** A validated scenario and a way back from a path in it to its place in the file. */
+export interface ParsedScenario {
+  readonly file: string;
+  readonly scenario: ScenarioT;
+  /** `line:col` of the node at `path` (or of its nearest existing ancestor). */
+  position(path: Path): { line: number; col: number };
+}
+
+interface Located {
+  doc: Document.Parsed;
+  lines: LineCounter;
+}
+
+function nodeAt(doc: Document.Parsed, path: Path): { node: Node | null; exact: boolean } {
+  let node: unknown = doc.contents;
+  let exact = true;
+  let last: Node | null = doc.contents ?? null;
+  for (const key of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(key));
+      if (pair === undefined) {
+        exact = false;
+        break;
+      }
+      node = pair.value ?? pair.key;
+    } else if (isSeq(node) && typeof key === 'number' && key < node.items.length) {
+      node = node.items[key];
+    } else {
+      exact = false;
+      break;
+    }
+    last = node as Node;
+  }
+  return { node: last, exact };
+}
+
+/** The key node of field `key` in the map at `path` (for "unknown field" errors). */
+function keyNodeAt(doc: Document.Parsed, path: Path, key: string): Node | null {
+  const { node } = nodeAt(doc, path);
+  if (!isMap(node)) return null;
+  const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === key);
+  return pair !== undefined && isScalar(pair.key) ? pair.key : null;
+}
+
+function lineCol(loc: Located, node: Node | null): { line: number; col: number } {
+  const offset = node?.range?.[0] ?? 0;
+  return loc.lines.linePos(offset);
+}
+
+function valueAt(root: unknown, path: Path): { found: boolean; value: unknown } {
+  let v: unknown = root;
+  for (const key of path) {
+    if (v === null || typeof v !== 'object' || !(key in v)) return { found: false, value: undefined };
+    v = (v as Record<string | number, unknown>)[key];
+  }
+  return { found: true, value: v };
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** ` (did you mean 'x'?)` when one candidate is close. */
+export function suggest(word: string, candidates: readonly string[]): string {
+  let best = '';
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return bestD <= Math.max(2, Math.floor(word.length / 3)) ? ` (did you mean '${best}'?)` : '';
+}
+
+function fieldName(path: Path): string {
+  const parts = path.filter((p) => typeof p === 'string');
+  return parts.length > 0 ? parts[parts.length - 1] : 'value';
+}
+
+function describeType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a map';
+  if (typeof v === 'string') return `'${v}'`;
+  return typeof v === 'number' || typeof v === 'boolean' ? String(v) : typeof v;
+}
+
+/** The op of the step that contains `path`, for messages. */
+function stepOpAt(root: unknown, path: Path): string | null {
+  for (let i = path.length; i > 0; i--) {
+    const { value } = valueAt(root, path.slice(0, i));
+    if (value !== null && typeof value === 'object' && !Array.isArray(value) && 'op' in value) {
+      const op = value.op;
+      return typeof op === 'string' ? op : null;
+    }
+  }
+  return null;
+}
+
+function knownFields(op: string): string[] {
+  const spec = OPS[op];
+  return spec === undefined ? [] : [...Object.keys(spec.fields), 'op', 'save', 'expect', 'comment'];
+}
+
+/** One readable message (and the node to blame) for a zod issue. */
+function explain(
+  issue: z.core.$ZodIssue,
+  root: unknown,
+  loc: Located,
+): { message: string; node: Node | null } {
+  const path = issue.path as Path;
+  const here = valueAt(root, path);
+  const { node } = nodeAt(loc.doc, path);
+  const field = fieldName(path);
+
+  if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator !== undefined) {
+    const disc = issue.discriminator;
+    if (!here.found) return { message: `missing field '${disc}'`, node };
+    const opts = (issue as { options?: unknown[] }).options?.map(String) ?? [];
+    const kind = disc === 'op' ? 'op' : disc;
+    return {
+      message: `unknown ${kind} '${String(here.value)}'${suggest(String(here.value), opts)}`,
+      node,
+    };
+  }
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0];
+    const op = stepOpAt(root, path);
+    const where = op !== null && path[path.length - 1] !== 'expect' ? ` in ${op} step` : '';
+    let candidates = op !== null ? knownFields(op) : [];
+    if (path[path.length - 1] === 'expect' && op !== null) {
+      candidates = ['errno', 'ret', 'data', 'bytes', 'pages', 'any', ...(OPS[op]?.outputs ?? [])];
+      return {
+        message: `'${key}' is not an output of ${op}${suggest(key, candidates)}; expect takes ${candidates.join(', ')}`,
+        node: keyNodeAt(loc.doc, path, key) ?? node,
+      };
+    }
+    if (op === null) {
+      const { value } = valueAt(root, path);
+      candidates = value !== null && typeof value === 'object' ? [] : [];
+      if (path.length === 0) {
+        candidates = Object.keys(Scenario.shape);
+      }
+    }
+    return {
+      message: `unknown field '${key}'${where}${suggest(key, candidates)}`,
+      node: keyNodeAt(loc.doc, path, key) ?? node,
+    };
+  }
+  if (!here.found && path.length === 1 && path[0] === 'version') {
+    return {
+      message: "missing field 'version': version: 1 is required (the only scenario format so far)",
+      node,
+    };
+  }
+  if (!here.found) {
+    const op = stepOpAt(root, path.slice(0, -1));
+    return { message: `missing field '${field}'${op !== null ? ` in ${op} step` : ''}`, node };
+  }
+  if (issue.code === 'invalid_union') {
+    const custom = issue.errors.flat().find((e) => e.code === 'custom');
+    const expected = [
+      ...new Set(
+        issue.errors
+          .flat()
+          .filter((e) => e.code === 'invalid_type')
+          .map((e) => (e as { expected: string }).expected),
+      ),
+    ];
+    const why =
+      custom?.message ?? (expected.length > 0 ? `expected ${expected.join(' or ')}` : 'invalid value');
+    return { message: `field '${field}': ${why}, got ${describeType(here.value)}`, node };
+  }
+  if (issue.code === 'invalid_type') {
+    return { message: `field '${field}': expected ${issue.expected}, got ${describeType(here.value)}`, node };
+  }
+  if (issue.code === 'invalid_value') {
+    const vals = issue.values.map((v) => String(v));
+    return {
+      message: `field '${field}': ${describeType(here.value)} is not one of ${vals.join(', ')}${suggest(String(here.value), vals)}`,
+      node,
+    };
+  }
+  return { message: `field '${field}': ${issue.message}`, node };
+}
+
+function offsetOf(node: Node | null): number {
+  return node?.range?.[0] ?? 0;
+}
+
+/** Parses and validates scenario text; throws ScenarioError. */
+export function parseScenarioText(text: string, file: string): ParsedScenario {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const pos = lines.linePos(e.pos[0]);
+    const msg = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    throw new ScenarioError(
+      file,
+      pos.line,
+      pos.col,
+      `invalid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${msg}`,
+    );
+  }
+  const loc: Located = { doc, lines };
+  const root: unknown = doc.toJS({ maxAliasCount: 1000 });
+  if (root === null || typeof root !== 'object' || Array.isArray(root)) {
+    throw new ScenarioError(
+      file,
+      1,
+      1,
+      'a scenario is a map with version, system, devices, processes and steps',
+    );
+  }
+  const result = Scenario.safeParse(root);
+  if (!result.success) {
+    // Report the issue that comes first in the file: that is the one a reader fixes first.
+    const explained = result.error.issues.map((i) => explain(i, root, loc));
+    explained.sort((a, b) => offsetOf(a.node) - offsetOf(b.node));
+    const first = explained[0];
+    const pos = lineCol(loc, first.node);
+    throw new ScenarioError(file, pos.line, pos.col, first.message);
+  }
+  const parsed: ParsedScenario = {
+    file,
+    scenario: result.data,
+    position: (path) => lineCol(loc, nodeAt(doc, path).node),
+  };
+  checkBindings(parsed);
+  return parsed;
+}
+
+/** Reads and validates a scenario file; throws ScenarioError (also for an unreadable file). */
+export function parseScenarioFile(file: string): ParsedScenario {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new ScenarioError(file, 1, 1, `cannot read the file (${code})`);
+  }
+  return parseScenarioText(text, file);
+}
+
+/** Fields whose value names a process. */
+const PROC_FIELDS = new Set(['proc']);
+/** Fields that are not numeric expressions. */
+const NON_NUMERIC = new Set([
+  'op',
+  'save',
+  'expect',
+  'comment',
+  'proc',
+  'child',
+  'device',
+  'name',
+  'data',
+  'flags',
+  'prot',
+  'advice',
+  'option_id',
+  'option_op',
+  'allowed_iovas',
+  'dirty',
+]);
+
+/**
+ * Checks, in file order, that every name a step uses was bound before: processes (from
+ * `processes` or an earlier fork), devices, and names bound by `save`. Threads see the setup's
+ * names and their own; `final` sees everything.
+ */
+function checkBindings(p: ParsedScenario): void {
+  const s = p.scenario;
+  const fail = (path: Path, message: string): never => {
+    const pos = p.position(path);
+    throw new ScenarioError(p.file, pos.line, pos.col, message);
+  };
+  if (s.steps === undefined && s.threads === undefined) {
+    fail([], "a scenario needs 'steps' (for run) or 'threads' (for explore)");
+  }
+  const procs = new Set<string>(s.processes ?? []);
+  const devices = new Set<string>(Object.keys(s.devices ?? {}));
+  const names = new Set<string>();
+
+  const walk = (steps: readonly StepT[], base: Path, procs: Set<string>, names: Set<string>): void => {
+    steps.forEach((step, i) => {
+      const path = [...base, i];
+      for (const [key, value] of Object.entries(step)) {
+        if (PROC_FIELDS.has(key) && typeof value === 'string' && !procs.has(value)) {
+          fail(
+            [...path, key],
+            `unknown process '${value}'${suggest(value, [...procs])}: list it in 'processes' or create it with fork`,
+          );
+        }
+        if (
+          key === 'device' &&
+          typeof value === 'string' &&
+          !devices.has(value) &&
+          step.op === 'dmirror_open'
+        ) {
+          fail(
+            [...path, key],
+            `unknown device '${value}'${suggest(value, [...devices])}: declare it under 'devices'`,
+          );
+        }
+        if (key === 'child' && typeof value === 'string') procs.add(value);
+        if (!NON_NUMERIC.has(key) && typeof value === 'string') checkName(value, [...path, key], names);
+      }
+      if (Array.isArray(step.allowed_iovas)) {
+        (step.allowed_iovas as Record<string, unknown>[]).forEach((r, j) => {
+          for (const k of ['start', 'last']) {
+            if (typeof r[k] === 'string') checkName(r[k], [...path, 'allowed_iovas', j, k], names);
+          }
+        });
+      }
+      const save = step.save;
+      if (typeof save === 'string') names.add(save);
+      else if (save !== undefined && typeof save === 'object') {
+        const outs = OPS[step.op]?.outputs ?? [];
+        for (const [field, name] of Object.entries(save)) {
+          if (!outs.includes(field) && field !== 'ret') {
+            fail(
+              [...path, 'save', field],
+              `'${field}' is not an output of ${step.op}${suggest(field, outs)}`,
+            );
+          }
+          names.add(name);
+        }
+      }
+    });
+  };
+  const checkName = (value: string, path: Path, names: Set<string>): void => {
+    if (isSize(value)) return;
+    try {
+      const e = parseAddressExpr(value);
+      if (e.name !== null && !names.has(e.name)) {
+        fail(
+          path,
+          `unbound name '${e.name}'${suggest(e.name, [...names])}: bind it with 'save' in an earlier step`,
+        );
+      }
+    } catch (err) {
+      if (err instanceof ValueError) fail(path, err.message);
+      throw err;
+    }
+  };
+
+  if (s.setup !== undefined) walk(s.setup, ['setup'], procs, names);
+  if (s.steps !== undefined) walk(s.steps, ['steps'], procs, names);
+  const allNames = new Set(names);
+  const allProcs = new Set(procs);
+  if (s.threads !== undefined) {
+    for (const [t, steps] of Object.entries(s.threads)) {
+      const tn = new Set(names);
+      const tp = new Set(procs);
+      walk(steps, ['threads', t], tp, tn);
+      for (const n of tn) allNames.add(n);
+      for (const q of tp) allProcs.add(q);
+    }
+  }
+  if (s.final !== undefined) walk(s.final, ['final'], allProcs, allNames);
+}

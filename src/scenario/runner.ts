@@ -1,0 +1,288 @@
+/**
+ * Runs a scenario sequentially: builds the System its `system:`, `devices:` and `processes:` ask
+ * for, runs each step as a kernel path on the scheduler, judges it against its expectation, and
+ * finally closes what is still open, exits what still runs and checks every oracle.
+ */
+import { errnoName, isErr } from '../kernel/errno.ts';
+import { System } from '../kernel/system.ts';
+import type { KGen, Violation } from '../sched/types.ts';
+import { NotModelled, type OpResult, ScenarioContext } from './context.ts';
+import { judge } from './expect.ts';
+import type { KernelApi } from './kernel.ts';
+import { runOracles, tornDown } from './ops/checks.ts';
+import { HANDLERS } from './ops/index.ts';
+import { type ParsedScenario, type Path, ScenarioError } from './parse.ts';
+import type { StepT } from './schema.ts';
+import { parseSize, ValueError } from './values.ts';
+
+export interface StepReport {
+  /** 'steps', 'setup', 'final', a thread name, or 'teardown'. */
+  section: string;
+  index: number;
+  op: string;
+  line: number;
+  /** The step's fields, compactly (for the human output). */
+  summary: string;
+  ret: number;
+  errno: string | null;
+  outputs: Record<string, unknown>;
+  /** Counters that changed during the step (faults, invalidations by event, migrations, pins). */
+  counters: Record<string, number>;
+  notes: string[];
+  failures: string[];
+  ok: boolean;
+  comment?: string;
+}
+
+export interface RunReport {
+  name: string;
+  ok: boolean;
+  steps: StepReport[];
+  stats: Record<string, number>;
+  violations: Violation[];
+}
+
+export interface RunOptions {
+  /** Keep detailed trace events (for --trace). */
+  trace?: boolean;
+  /** Called after each step (the CLI prints as it goes). */
+  onStep?(r: StepReport, done: number, total: number): void;
+}
+
+/** Builds the System, devices and processes of a scenario. */
+export function buildWorld(parsed: ParsedScenario, k: KernelApi, trace = false): ScenarioContext {
+  const s = parsed.scenario;
+  const size = (v: string | number | undefined): number | undefined =>
+    v === undefined ? undefined : parseSize(v);
+  const sys = new System({
+    ram: size(s.system?.ram),
+    swap: size(s.system?.swap),
+    rlimitMemlock: size(s.system?.rlimit_memlock),
+    thp: s.system?.thp,
+    hugetlbPages: s.system?.hugetlb_pages,
+    trace,
+  });
+  const ctx = new ScenarioContext(sys, k, parsed);
+  for (const [name, dev] of Object.entries(s.devices ?? {})) {
+    if (dev.type === 'dmirror') {
+      if (k.dmirror === null) continue; // its ops report "not modelled"
+      k.dmirror.createDmirrorDevice(sys, name, dev.memory, s.driver);
+    }
+    // iommufd mock devices come to life through IOMMU_TEST_OP_MOCK_DOMAIN.
+  }
+  for (const name of s.processes ?? []) ctx.procs.set(name, sys.createProcess(name));
+  return ctx;
+}
+
+function isErrnoError(e: unknown): e is { errno: number } {
+  return typeof e === 'object' && e !== null && typeof (e as { errno?: unknown }).errno === 'number';
+}
+
+/**
+ * A step as a kernel path. Kernel errors become the step's -errno; an op the model lacks becomes a
+ * failure; a bad value in the file becomes a ScenarioError at the step's position.
+ */
+export function* stepGen(ctx: ScenarioContext, step: StepT, path: Path): KGen<OpResult> {
+  const handler = HANDLERS[step.op];
+  try {
+    if (handler === undefined) throw new NotModelled(`op ${step.op} has no handler`);
+    return yield* handler(ctx, step);
+  } catch (e) {
+    if (isErrnoError(e)) return { ret: -Math.abs(e.errno) };
+    if (e instanceof NotModelled) return { ret: 0, failures: [`not modelled: ${e.message}`] };
+    // A name an earlier step failed to bind: this step fails too (the file itself is fine).
+    if (e instanceof ValueError && e.message.startsWith('unbound name'))
+      return { ret: 0, failures: [e.message] };
+    if (e instanceof ValueError) {
+      const pos = ctx.parsed.position(path);
+      throw new ScenarioError(ctx.parsed.file, pos.line, pos.col, e.message);
+    }
+    throw e;
+  }
+}
+
+/** Binds `save` names and judges the expectation. Returns the failures. */
+export function finishStep(ctx: ScenarioContext, step: StepT, r: OpResult): string[] {
+  const failures = [...(r.failures ?? [])];
+  if (failures.length === 0) failures.push(...judge(ctx, step.expect, r));
+  if (!isErr(r.ret) && step.save !== undefined) {
+    if (typeof step.save === 'string') ctx.names.set(step.save, r.main ?? r.ret);
+    else {
+      for (const [field, name] of Object.entries(step.save)) {
+        const v = field === 'ret' ? r.ret : r.outputs?.[field];
+        if (typeof v === 'number' || typeof v === 'bigint') ctx.names.set(name, Number(v));
+        else failures.push(`cannot save ${field}: the op did not report it`);
+      }
+    }
+  }
+  return failures;
+}
+
+function fmtValue(v: unknown): string {
+  if (Array.isArray(v)) return v.map(fmtValue).join('|');
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.entries(v as Record<string, unknown>)
+      .map(([k, x]) => `${k}:${fmtValue(x)}`)
+      .join(',')}}`;
+  }
+  return String(v);
+}
+
+/** `proc=p addr=buf length=4MiB`: the step as the output shows it. */
+export function stepSummary(step: StepT): string {
+  return Object.entries(step)
+    .filter(([k]) => k !== 'op' && k !== 'expect' && k !== 'comment')
+    .map(([k, v]) => `${k}=${fmtValue(v)}`)
+    .join(' ');
+}
+
+function threadNameFor(step: StepT): string {
+  const p = (step as Record<string, unknown>).proc;
+  return typeof p === 'string' ? p : 'scenario';
+}
+
+/** Outputs with bigints as numbers when exact, hex strings otherwise. */
+function plainOutputs(o: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o ?? {})) {
+    if (v === undefined) continue;
+    out[k] = typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v) : v;
+  }
+  return out;
+}
+
+function countersObject(m: Map<string, number>): Record<string, number> {
+  return Object.fromEntries([...m].sort((a, b) => a[0].localeCompare(b[0])));
+}
+
+/** Runs one step to completion on the scheduler and reports it. */
+export function runStepNow(
+  ctx: ScenarioContext,
+  step: StepT,
+  section: string,
+  index: number,
+  path: Path,
+): StepReport {
+  const before = ctx.sys.trace.snapshot();
+  const seenViolations = ctx.sys.sched.violations.length;
+  const thread = threadNameFor(step);
+  ctx.sys.trace.emit('syscall', step.op, 'B', { step: index }, `cpu:${thread}`);
+  let r: OpResult;
+  try {
+    r = ctx.sys.run(thread, stepGen(ctx, step, path));
+  } catch (e) {
+    if (e instanceof ScenarioError) throw e;
+    if (e instanceof Error && e.name === 'DeadlockError') r = { ret: 0, failures: [e.message] };
+    else throw e;
+  }
+  ctx.sys.trace.emit('syscall', step.op, 'E', { ret: r.ret }, `cpu:${thread}`);
+  const failures = finishStep(ctx, step, r);
+  for (const v of ctx.sys.sched.violations.slice(seenViolations)) failures.push(`${v.oracle}: ${v.message}`);
+  const pos = ctx.parsed.position(path);
+  const report: StepReport = {
+    section,
+    index,
+    op: step.op,
+    line: pos.line,
+    summary: stepSummary(step),
+    ret: r.ret,
+    errno: isErr(r.ret) ? errnoName(r.ret) : null,
+    outputs: plainOutputs(r.outputs),
+    counters: countersObject(ctx.sys.trace.since(before)),
+    notes: r.notes ?? [],
+    failures,
+    ok: failures.length === 0,
+  };
+  if (typeof step.comment === 'string') report.comment = step.comment;
+  return report;
+}
+
+/** Closes open files and exits live processes, then runs every oracle with teardown. */
+export function teardown(ctx: ScenarioContext): StepReport {
+  const before = ctx.sys.trace.snapshot();
+  const failures: string[] = [];
+  const notes: string[] = [];
+  if (ctx.k.syscalls !== null) {
+    const sc = ctx.k.syscalls;
+    for (const fd of [...ctx.sys.files.keys()].sort((a, b) => a - b)) {
+      const ret = ctx.sys.run('teardown', sc.sysClose(ctx.sys, fd));
+      if (isErr(ret)) failures.push(`close(${fd}) failed with -${errnoName(ret)}`);
+      else notes.push(`closed fd ${fd}`);
+      ctx.openFiles.delete(fd);
+    }
+    for (const [name, p] of ctx.procs) {
+      if (p.exited || p.mm === null) continue;
+      const ret = ctx.sys.run(name, sc.sysExit(ctx.sys, p));
+      if (isErr(ret)) failures.push(`exit(${name}) failed with -${errnoName(ret)}`);
+      else notes.push(`exited ${name}`);
+    }
+  }
+  const { violations, notes: oracleNotes } = runOracles(ctx, tornDown(ctx));
+  notes.push(...oracleNotes);
+  failures.push(...violations.map((v) => `oracle ${v.oracle}: ${v.message}`));
+  return {
+    section: 'teardown',
+    index: 0,
+    op: 'teardown',
+    line: 0,
+    summary: 'close every file, exit every process, check every oracle',
+    ret: 0,
+    errno: null,
+    outputs: {},
+    counters: countersObject(ctx.sys.trace.since(before)),
+    notes,
+    failures,
+    ok: failures.length === 0,
+  };
+}
+
+/** Whole-run statistics: every counter plus memory use. */
+export function runStats(ctx: ScenarioContext): Record<string, number> {
+  return {
+    ...countersObject(ctx.sys.trace.counters),
+    'mem.ram_frames_used': ctx.sys.phys.usedRamFrames(),
+    'mem.swap_slots_used': ctx.sys.swap.used,
+  };
+}
+
+/** Runs `steps` (or `setup` then `final` for a thread scenario run sequentially). */
+export function runScenario(
+  parsed: ParsedScenario,
+  k: KernelApi,
+  opts: RunOptions = {},
+): { report: RunReport; ctx: ScenarioContext } {
+  const s = parsed.scenario;
+  const ctx = buildWorld(parsed, k, opts.trace ?? false);
+  const sections: [string, StepT[]][] = [];
+  if (s.setup !== undefined) sections.push(['setup', s.setup]);
+  if (s.steps !== undefined) sections.push(['steps', s.steps]);
+  if (s.threads !== undefined) {
+    for (const [t, steps] of Object.entries(s.threads)) sections.push([t, steps]);
+  }
+  if (s.final !== undefined) sections.push(['final', s.final]);
+  const total = sections.reduce((n, [, st]) => n + st.length, 0) + 1;
+  const reports: StepReport[] = [];
+  let done = 0;
+  for (const [section, steps] of sections) {
+    const base: Path = s.threads?.[section] !== undefined ? ['threads', section] : [section];
+    steps.forEach((step, i) => {
+      const r = runStepNow(ctx, step, section, i, [...base, i]);
+      reports.push(r);
+      opts.onStep?.(r, ++done, total);
+    });
+  }
+  const td = teardown(ctx);
+  reports.push(td);
+  opts.onStep?.(td, ++done, total);
+  const violations = [...ctx.sys.sched.violations];
+  return {
+    ctx,
+    report: {
+      name: s.name ?? parsed.file,
+      ok: reports.every((r) => r.ok),
+      steps: reports,
+      stats: runStats(ctx),
+      violations,
+    },
+  };
+}

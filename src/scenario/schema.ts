@@ -1,0 +1,528 @@
+/**
+ * The scenario file schema (SCENARIO.md, version 1) as zod types. Every op is a strict object, so
+ * unknown ops and unknown fields are rejected with the path of the offending field; the parser turns
+ * that path into FILE:LINE:COL. `hetmem schema` prints the JSON Schema generated from these types.
+ */
+import { z } from 'zod';
+import { MADV } from '../kernel/mm/mman.ts';
+import { isAddressExpr, isName, isSize, ValueError, parseProtBytes } from './values.ts';
+
+const sizeHelp = 'a size: an integer or a string such as 4096, 4KiB, 2MiB, 1GiB';
+
+/** Bytes: an integer or a size string. */
+export const Size = z.union([
+  z.number().int().nonnegative(),
+  z.string().refine((s) => isSize(s), { message: `expected ${sizeHelp}` }),
+]);
+
+/** A number that may use bound names: `buf`, `buf+2MiB`, `0x1000`, `4KiB`, 42. */
+export const Num = z.union([
+  z.number().int(),
+  z.string().refine((s) => isSize(s) || isAddressExpr(s), {
+    message: 'expected an integer, a size (4KiB), or a name with an optional offset (buf+2MiB)',
+  }),
+]);
+
+export const Name = z.string().refine((s) => isName(s), { message: 'expected a name (letters, digits, _)' });
+
+const Prot = z.union([z.array(z.enum(['none', 'read', 'write', 'exec'])), z.number().int().nonnegative()]);
+const MmapFlag = z.enum([
+  'private',
+  'shared',
+  'shared_validate',
+  'anonymous',
+  'fixed',
+  'fixed_noreplace',
+  'populate',
+  'hugetlb',
+  'noreserve',
+  'locked',
+]);
+const Advice = z.enum(Object.keys(MADV).map((k) => k.toLowerCase()) as [string, ...string[]]);
+const MremapFlag = z.enum(['maymove', 'fixed', 'dontunmap']);
+
+/** Flags given either as a list of names or as the raw number. */
+function flags<const T extends readonly [string, ...string[]]>(names: T) {
+  return z.union([z.array(z.enum(names)), z.number().int().nonnegative()]);
+}
+
+export const DataSpec = z.union([
+  z.strictObject({ pattern: z.enum(['index32', 'neg_index32', 'zero']), offset: Size.optional() }),
+  z.strictObject({ fill: z.number().int().min(0).max(255), offset: Size.optional() }),
+  z.strictObject({ bytes: z.array(z.number().int().min(0).max(255)), offset: Size.optional() }),
+]);
+
+const ProtBytes = z
+  .array(z.union([z.string(), z.number().int().min(0).max(255)]))
+  .superRefine((items, ctx) => {
+    items.forEach((item, i) => {
+      try {
+        parseProtBytes([item]);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', path: [i], message: e instanceof ValueError ? e.message : String(e) });
+      }
+    });
+  });
+
+const PageKind = z.enum([
+  'none',
+  'ram',
+  'zero',
+  'device-private',
+  'device-coherent',
+  'device-exclusive',
+  'migration',
+  'swap',
+]);
+/** pagemap expectations: per page a kind (`ram`, `swap*4`) or an object of pagemap bits. */
+const PageExpect = z.union([
+  z.string().regex(/^[a-z-]+(\*\d+)?$/, 'expected a page kind such as ram, swap, device-private, or ram*4'),
+  z.strictObject({
+    kind: PageKind.optional(),
+    present: z.boolean().optional(),
+    swap: z.boolean().optional(),
+    soft_dirty: z.boolean().optional(),
+    exclusive: z.boolean().optional(),
+    thp: z.boolean().optional(),
+    repeat: z.number().int().positive().optional(),
+  }),
+]);
+
+const Errname = z.string().regex(/^E[A-Z0-9]+$/, 'expected an errno name such as EFAULT');
+
+/** A value an output field is compared against. */
+const ExpectValue = z.union([
+  z.number(),
+  z.string(),
+  z.boolean(),
+  z.array(z.union([z.number(), z.string(), z.record(z.string(), Num)])),
+]);
+
+function expectShape(outputs: readonly string[]) {
+  const shape: Record<string, z.ZodType> = {
+    errno: Errname.optional(),
+    ret: Num.optional(),
+    data: DataSpec.optional(),
+    bytes: ProtBytes.optional(),
+    pages: z.array(PageExpect).optional(),
+  };
+  for (const o of outputs) shape[o] = ExpectValue.optional();
+  return shape;
+}
+
+function expectFor(outputs: readonly string[]) {
+  const one = z.strictObject(expectShape(outputs));
+  return z.union([one, z.strictObject({ any: z.array(one).min(1) })]);
+}
+
+const Save = z.union([Name, z.record(z.string(), Name)]);
+
+export interface OpSpec {
+  readonly fields: Record<string, z.ZodType>;
+  /** Output fields the step reports and `expect` may check, by kernel name. */
+  readonly outputs: readonly string[];
+  /** The output `save: NAME` binds; undefined means the return value. */
+  readonly main?: string;
+  readonly doc: string;
+}
+
+const proc = { proc: Name };
+const range = { proc: Name, addr: Num, length: Size };
+const dmirrorCmd = { fd: Num, addr: Num, npages: Num };
+const ioctlFd = { fd: Num };
+const ioasMapFlags = flags(['FIXED_IOVA', 'WRITEABLE', 'READABLE'] as const);
+const iovaRange = z.strictObject({ start: Num, last: Num });
+
+/** Every op: its fields (besides op, expect, save, comment) and outputs. */
+export const OPS: Record<string, OpSpec> = {
+  mmap: {
+    doc: 'mmap(2): map anonymous memory or a file.',
+    fields: {
+      proc: Name,
+      addr: Num.optional(),
+      length: Size,
+      prot: Prot,
+      flags: z.union([z.array(MmapFlag), z.number().int().nonnegative()]),
+      fd: Num.optional(),
+      offset: Size.optional(),
+    },
+    outputs: [],
+  },
+  munmap: { doc: 'munmap(2).', fields: range, outputs: [] },
+  mprotect: { doc: 'mprotect(2).', fields: { ...range, prot: Prot }, outputs: [] },
+  madvise: {
+    doc: 'madvise(2); pageout swaps the pages out as MADV_PAGEOUT does.',
+    fields: { ...range, advice: Advice },
+    outputs: [],
+  },
+  mremap: {
+    doc: 'mremap(2): length is the old length.',
+    fields: {
+      ...range,
+      new_length: Size,
+      flags: z.union([z.array(MremapFlag), z.number().int().nonnegative()]).optional(),
+      new_addr: Num.optional(),
+    },
+    outputs: [],
+  },
+  fork: {
+    doc: 'fork(2): `child` names the new process.',
+    fields: { proc: Name, child: Name },
+    outputs: ['pid'],
+  },
+  exit: { doc: 'exit(2): tears the address space down (files stay open).', fields: proc, outputs: [] },
+  cpu_read: { doc: 'CPU loads from user memory.', fields: range, outputs: [] },
+  cpu_write: {
+    doc: 'CPU stores to user memory; length defaults to the data length.',
+    fields: { proc: Name, addr: Num, length: Size.optional(), data: DataSpec },
+    outputs: [],
+  },
+  memfd_create: {
+    doc: 'memfd_create(2): a shmem file (save its fd).',
+    fields: {
+      name: z.string().optional(),
+      flags: flags(['cloexec', 'allow_sealing', 'hugetlb'] as const).optional(),
+    },
+    outputs: [],
+  },
+  ftruncate: { doc: 'ftruncate(2).', fields: { fd: Num, length: Size }, outputs: [] },
+  pwrite: {
+    doc: 'pwrite(2).',
+    fields: { fd: Num, data: DataSpec, length: Size.optional(), offset: Size.optional() },
+    outputs: [],
+  },
+  pread: { doc: 'pread(2).', fields: { fd: Num, length: Size, offset: Size.optional() }, outputs: [] },
+  close: { doc: 'close(2) of any scenario file.', fields: { fd: Num }, outputs: [] },
+  oom_reap: {
+    doc: 'The OOM reaper: non-blockable invalidation of private memory.',
+    fields: proc,
+    outputs: [],
+  },
+  reclaim: {
+    doc: 'Memory pressure: LRU aging (asks notifiers about young pages), then swap-out.',
+    fields: { pages: Num.optional() },
+    outputs: [],
+  },
+  clear_soft_dirty: { doc: 'echo 4 > /proc/PID/clear_refs.', fields: proc, outputs: [] },
+  pagemap: {
+    doc: '/proc/PID/pagemap: expect per-page kinds in `pages`.',
+    fields: { proc: Name, addr: Num, npages: Num.optional(), length: Size.optional() },
+    outputs: [],
+  },
+
+  dmirror_open: {
+    doc: 'Opens a dmirror device for a process.',
+    fields: { device: Name, proc: Name },
+    outputs: [],
+  },
+  dmirror_close: { doc: 'Closes a dmirror file.', fields: { fd: Num }, outputs: [] },
+  HMM_DMIRROR_READ: {
+    doc: 'Device reads npages through its mirror (faulting them in); expect `data`.',
+    fields: { ...dmirrorCmd, ptr: Num.optional() },
+    outputs: ['cpages', 'faults'],
+  },
+  HMM_DMIRROR_WRITE: {
+    doc: 'Device writes `data` through its mirror.',
+    fields: { ...dmirrorCmd, ptr: Num.optional(), data: DataSpec.optional() },
+    outputs: ['cpages', 'faults'],
+  },
+  HMM_DMIRROR_MIGRATE_TO_DEV: {
+    doc: 'migrate_vma to device memory.',
+    fields: dmirrorCmd,
+    outputs: ['cpages'],
+  },
+  HMM_DMIRROR_MIGRATE_TO_SYS: {
+    doc: 'migrate_vma back to system RAM.',
+    fields: dmirrorCmd,
+    outputs: ['cpages'],
+  },
+  HMM_DMIRROR_SNAPSHOT: {
+    doc: 'hmm_range_fault without faulting: one HMM_DMIRROR_PROT_* byte per page (expect `bytes`).',
+    fields: dmirrorCmd,
+    outputs: ['cpages'],
+  },
+  HMM_DMIRROR_EXCLUSIVE: {
+    doc: 'make_device_exclusive on the range.',
+    fields: dmirrorCmd,
+    outputs: ['cpages'],
+  },
+  HMM_DMIRROR_CHECK_EXCLUSIVE: {
+    doc: 'Checks every page is still device-exclusive.',
+    fields: dmirrorCmd,
+    outputs: ['cpages'],
+  },
+  HMM_DMIRROR_RELEASE: { doc: 'Evicts the device memory chunks.', fields: { fd: Num }, outputs: [] },
+  HMM_DMIRROR_FLAGS: {
+    doc: 'Sets dmirror test flags (FAIL_ALLOC).',
+    fields: { fd: Num, flags: flags(['FAIL_ALLOC'] as const) },
+    outputs: [],
+  },
+
+  iommufd_open: { doc: 'Opens /dev/iommu for a process.', fields: proc, outputs: [] },
+  iommufd_close: { doc: 'Closes an iommufd.', fields: { fd: Num }, outputs: [] },
+  IOMMU_IOAS_ALLOC: {
+    doc: 'Allocates an IOAS.',
+    fields: ioctlFd,
+    outputs: ['out_ioas_id'],
+    main: 'out_ioas_id',
+  },
+  IOMMU_IOAS_MAP: {
+    doc: 'Maps user memory into an IOAS (pins it when a domain or access needs it).',
+    fields: {
+      fd: Num,
+      ioas_id: Num,
+      user_va: Num,
+      length: Size,
+      iova: Num.optional(),
+      flags: ioasMapFlags.optional(),
+    },
+    outputs: ['iova'],
+    main: 'iova',
+  },
+  IOMMU_IOAS_MAP_FILE: {
+    doc: 'Maps a memfd range into an IOAS (`file` is the struct field fd).',
+    fields: {
+      fd: Num,
+      ioas_id: Num,
+      file: Num,
+      start: Size.optional(),
+      length: Size,
+      iova: Num.optional(),
+      flags: ioasMapFlags.optional(),
+    },
+    outputs: ['iova'],
+    main: 'iova',
+  },
+  IOMMU_IOAS_COPY: {
+    doc: 'Copies a mapping between IOASes sharing the pinned pages.',
+    fields: {
+      fd: Num,
+      dst_ioas_id: Num,
+      src_ioas_id: Num,
+      length: Size,
+      dst_iova: Num.optional(),
+      src_iova: Num,
+      flags: ioasMapFlags.optional(),
+    },
+    outputs: ['dst_iova'],
+    main: 'dst_iova',
+  },
+  IOMMU_IOAS_UNMAP: {
+    doc: 'Unmaps an IOVA range; returns the unmapped length.',
+    fields: { fd: Num, ioas_id: Num, iova: Num, length: Size },
+    outputs: ['length'],
+  },
+  IOMMU_IOAS_IOVA_RANGES: {
+    doc: 'Reports the usable IOVA ranges.',
+    fields: { fd: Num, ioas_id: Num, num_iovas: Num.optional() },
+    outputs: ['num_iovas', 'out_iova_alignment', 'allowed_iovas'],
+  },
+  IOMMU_IOAS_ALLOW_IOVAS: {
+    doc: 'Restricts IOVA allocation to the listed ranges.',
+    fields: { fd: Num, ioas_id: Num, allowed_iovas: z.array(iovaRange) },
+    outputs: [],
+  },
+  IOMMU_OPTION: {
+    doc: 'Gets or sets an option (RLIMIT_MODE, HUGE_PAGES).',
+    fields: {
+      fd: Num,
+      option_id: z.union([z.enum(['RLIMIT_MODE', 'HUGE_PAGES']), z.number().int()]),
+      option_op: z.union([z.enum(['SET', 'GET']), z.number().int()]),
+      object_id: Num.optional(),
+      val64: Num.optional(),
+    },
+    outputs: ['val64'],
+  },
+  IOMMU_DESTROY: { doc: 'Destroys an object by id.', fields: { fd: Num, id: Num }, outputs: [] },
+  IOMMU_HWPT_ALLOC: {
+    doc: 'Allocates a HW page table for a device.',
+    fields: {
+      fd: Num,
+      dev_id: Num,
+      pt_id: Num,
+      flags: flags(['NEST_PARENT', 'DIRTY_TRACKING'] as const).optional(),
+    },
+    outputs: ['out_hwpt_id'],
+    main: 'out_hwpt_id',
+  },
+  IOMMU_HWPT_SET_DIRTY_TRACKING: {
+    doc: 'Enables or disables dirty tracking.',
+    fields: { fd: Num, hwpt_id: Num, flags: flags(['ENABLE'] as const).optional() },
+    outputs: [],
+  },
+  IOMMU_HWPT_GET_DIRTY_BITMAP: {
+    doc: 'Reads (and clears) the dirty bitmap; expect `dirty` as a list of set page indexes.',
+    fields: {
+      fd: Num,
+      hwpt_id: Num,
+      iova: Num,
+      length: Size,
+      page_size: Size.optional(),
+      flags: flags(['NO_CLEAR'] as const).optional(),
+    },
+    outputs: ['dirty'],
+  },
+  IOMMU_IOAS_CHANGE_PROCESS: {
+    doc: 'Moves the pinned-memory accounting to `proc`.',
+    fields: { fd: Num, proc: Name },
+    outputs: [],
+  },
+  IOMMU_TEST_OP_MOCK_DOMAIN: {
+    doc: 'Attaches a mock device (and domain) to an IOAS.',
+    fields: { fd: Num, id: Num, device: Name.optional() },
+    outputs: ['out_stdev_id', 'out_hwpt_id', 'out_idev_id'],
+    main: 'out_stdev_id',
+  },
+  IOMMU_TEST_OP_ADD_RESERVED: {
+    doc: 'Reserves an IOVA range.',
+    fields: { fd: Num, id: Num, start: Num, length: Size },
+    outputs: [],
+  },
+  IOMMU_TEST_OP_MD_CHECK_MAP: {
+    doc: 'Checks the mock domain maps iova..+length to the pages of uptr.',
+    fields: { fd: Num, id: Num, iova: Num, length: Size, uptr: Num },
+    outputs: [],
+  },
+  IOMMU_TEST_OP_MD_CHECK_REFS: {
+    doc: 'Checks the pin count of the pages of uptr.',
+    fields: { fd: Num, length: Size, uptr: Num, refs: Num },
+    outputs: [],
+  },
+  IOMMU_TEST_OP_CREATE_ACCESS: {
+    doc: 'Creates an in-kernel access (an emulated mdev) on an IOAS.',
+    fields: { fd: Num, id: Num, flags: flags(['NEEDS_PIN_PAGES'] as const).optional() },
+    outputs: ['out_access_fd'],
+    main: 'out_access_fd',
+  },
+  IOMMU_TEST_OP_ACCESS_PAGES: {
+    doc: 'iommufd_access_pin_pages through an access.',
+    fields: {
+      fd: Num,
+      id: Num,
+      iova: Num,
+      length: Size,
+      uptr: Num.optional(),
+      flags: flags(['WRITE', 'SYZ'] as const).optional(),
+    },
+    outputs: ['out_access_pages_id'],
+    main: 'out_access_pages_id',
+  },
+  IOMMU_TEST_OP_DESTROY_ACCESS_PAGES: {
+    doc: 'Unpins what ACCESS_PAGES pinned.',
+    fields: { fd: Num, id: Num, access_pages_id: Num },
+    outputs: [],
+  },
+  IOMMU_TEST_OP_ACCESS_RW: {
+    doc: 'iommufd_access_rw: reads (expect `data`) or writes (`data`) through an access.',
+    fields: {
+      fd: Num,
+      id: Num,
+      iova: Num,
+      length: Size,
+      uptr: Num.optional(),
+      data: DataSpec.optional(),
+      flags: flags(['WRITE', 'SLOW_PATH'] as const).optional(),
+    },
+    outputs: [],
+  },
+  IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT: {
+    doc: 'Limits the pages a mock domain may hold.',
+    fields: { fd: Num, limit: Num },
+    outputs: [],
+  },
+  IOMMU_TEST_OP_DIRTY: {
+    doc: 'Marks mock-domain IOVAs dirty from a user bitmap.',
+    fields: {
+      fd: Num,
+      id: Num,
+      iova: Num,
+      length: Size,
+      page_size: Size.optional(),
+      uptr: Num.optional(),
+      dirty: z.array(z.number().int().nonnegative()).optional(),
+    },
+    outputs: ['out_nr_dirty'],
+  },
+
+  check: { doc: 'Runs every oracle now (teardown too when nothing is left).', fields: {}, outputs: [] },
+  expect_stats: {
+    doc: 'Compares counters: per process (`proc`: rss_anon, pinned_vm, ...) or global (npinned, counters).',
+    fields: {
+      proc: Name.optional(),
+      rss_anon: Num.optional(),
+      rss_file: Num.optional(),
+      rss_shmem: Num.optional(),
+      swap_ents: Num.optional(),
+      total_vm: Num.optional(),
+      locked_vm: Num.optional(),
+      pinned_vm: Num.optional(),
+      user_locked_vm: Num.optional(),
+      free_pages: Num.optional(),
+      swap_used: Num.optional(),
+      npinned: Num.optional(),
+      counters: z.record(z.string(), Num).optional(),
+    },
+    outputs: [],
+  },
+};
+
+/** The zod object of one op, with the fields every step shares. */
+function stepObject(op: string, spec: OpSpec) {
+  const fields = Object.fromEntries(Object.entries(spec.fields).filter(([k]) => k !== 'op'));
+  return z
+    .strictObject({
+      op: z.literal(op),
+      ...fields,
+      save: Save.optional(),
+      expect: expectFor(spec.outputs).optional(),
+      comment: z.string().optional(),
+    })
+    .describe(spec.doc);
+}
+
+const stepObjects = Object.entries(OPS).map(([op, spec]) => stepObject(op, spec));
+export const Step = z.discriminatedUnion(
+  'op',
+  stepObjects as unknown as [ReturnType<typeof stepObject>, ...ReturnType<typeof stepObject>[]],
+);
+
+const Device = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('dmirror'), memory: z.enum(['private', 'coherent']).default('private') }),
+  z.strictObject({ type: z.literal('iommufd_mock') }),
+]);
+
+export const Scenario = z
+  .strictObject({
+    version: z.literal(1, { message: 'version: 1 is required (the only scenario format so far)' }),
+    name: z.string().optional(),
+    description: z.string().optional(),
+    system: z
+      .strictObject({
+        ram: Size.optional(),
+        swap: Size.optional(),
+        rlimit_memlock: Size.optional(),
+        thp: z.enum(['always', 'madvise', 'never']).optional(),
+        hugetlb_pages: z.number().int().nonnegative().optional(),
+      })
+      .optional(),
+    driver: z.strictObject({ module: z.string(), export: z.string() }).optional(),
+    devices: z.record(z.string(), Device).optional(),
+    processes: z.array(Name).optional(),
+    steps: z.array(Step).optional(),
+    setup: z.array(Step).optional(),
+    threads: z.record(z.string(), z.array(Step)).optional(),
+    final: z.array(Step).optional(),
+  })
+  .describe('A hetmem scenario (version 1): builds a system, runs steps, checks what each returns.');
+
+export type StepT = z.infer<typeof Step> & Record<string, unknown>;
+export type ScenarioT = z.infer<typeof Scenario>;
+
+/** The JSON Schema of a scenario file, for editor completion (yaml-language-server, VS Code). */
+export function scenarioJsonSchema(): unknown {
+  const s = z.toJSONSchema(Scenario, { io: 'input', unrepresentable: 'any', reused: 'ref' }) as Record<
+    string,
+    unknown
+  >;
+  return { ...s, $id: 'https://hetmem.dev/schema/scenario-v1.json', title: 'hetmem scenario' };
+}

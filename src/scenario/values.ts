@@ -1,0 +1,240 @@
+/**
+ * Scenario values: sizes, address expressions, data patterns and SNAPSHOT byte names. Pure
+ * functions with no kernel state, shared by the schema (to validate) and the runner (to evaluate).
+ */
+
+import { parseSize as libParseSize, SizeError } from '../lib/size.ts';
+
+/** A value in a scenario file that could not be understood. */
+export class ValueError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ValueError';
+  }
+}
+
+/** Sizes: an integer, a hex string, or a number with B/K/KiB/M/MiB/G/GiB/T/TiB (binary units). */
+export function parseSize(v: string | number): number {
+  try {
+    return libParseSize(v);
+  } catch (e) {
+    if (e instanceof SizeError) throw new ValueError(e.message);
+    throw e;
+  }
+}
+
+export function isSize(v: string | number): boolean {
+  try {
+    parseSize(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Parses an integer given as a number, decimal or hex string (negative allowed). */
+export function parseInteger(v: string | number): number {
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) throw new ValueError(`${v} is not an integer`);
+    return v;
+  }
+  const s = v.trim();
+  const neg = s.startsWith('-');
+  const body = neg ? s.slice(1) : s;
+  let n: number;
+  if (/^0x[0-9a-f]+$/i.test(body)) n = Number.parseInt(body.slice(2), 16);
+  else if (/^\d+$/.test(body)) n = Number(body);
+  else throw new ValueError(`'${v}' is not an integer`);
+  if (!Number.isSafeInteger(n)) throw new ValueError(`'${v}' is too large (above 2^53)`);
+  return neg ? -n : n;
+}
+
+/** The parts of an address expression: `NAME`, `NAME+OFF`, `NAME-OFF`, or a plain number. */
+export interface AddressExpr {
+  readonly name: string | null;
+  readonly offset: number;
+}
+
+const NAME_RE = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+
+export function isName(s: string): boolean {
+  return NAME_RE.test(s);
+}
+
+/** Parses `buf`, `buf+2MiB`, `buf+2MiB-4KiB`, `buf-4096`, `0x7f0000000000`, `4096`. */
+export function parseAddressExpr(v: string | number): AddressExpr {
+  if (typeof v === 'number') return { name: null, offset: parseInteger(v) };
+  const s = v.trim();
+  if (/^-?(0x[0-9a-f]+|\d+)$/i.test(s)) return { name: null, offset: parseInteger(s) };
+  const m = /^([A-Za-z_][A-Za-z0-9_.]*)\s*(.*)$/.exec(s);
+  if (m === null) throw new ValueError(`'${v}' is not an address (examples: 0x10000, buf, buf+2MiB)`);
+  let offset = 0;
+  let rest = m[2];
+  while (rest.length > 0) {
+    const t = /^([+-])\s*([0-9][0-9a-zA-Z.]*)\s*(.*)$/.exec(rest);
+    if (t === null) throw new ValueError(`'${v}' is not an address (examples: 0x10000, buf, buf+2MiB)`);
+    const off = parseSize(t[2]);
+    offset += t[1] === '-' ? -off : off;
+    rest = t[3];
+  }
+  return { name: m[1], offset };
+}
+
+export function isAddressExpr(v: string | number): boolean {
+  try {
+    parseAddressExpr(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Evaluates an address expression against the bound names. */
+export function evalAddress(v: string | number, lookup: (name: string) => number | undefined): number {
+  const e = parseAddressExpr(v);
+  if (e.name === null) return e.offset;
+  const base = lookup(e.name);
+  if (base === undefined) throw new ValueError(`unbound name '${e.name}'`);
+  return base + e.offset;
+}
+
+/** A data pattern as written in the file (already shape-checked by the schema). */
+export type DataSpec =
+  | { pattern: 'index32' | 'neg_index32' | 'zero'; offset?: string | number }
+  | { fill: number; offset?: string | number }
+  | { bytes: number[]; offset?: string | number };
+
+/**
+ * Materialises `length` bytes of a pattern. `offset` (bytes) says where in the pattern the
+ * buffer starts, so `{ pattern: index32, offset: 2MiB }` is what the second half of a 4MiB
+ * index32 buffer holds.
+ */
+export function patternBytes(spec: DataSpec, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  const offset = spec.offset === undefined ? 0 : parseSize(spec.offset);
+  if ('fill' in spec) {
+    out.fill(spec.fill & 0xff);
+    return out;
+  }
+  if ('bytes' in spec) {
+    for (let i = 0; i < length; i++) {
+      const j = offset + i;
+      out[i] = j < spec.bytes.length ? spec.bytes[j] & 0xff : 0;
+    }
+    return out;
+  }
+  if (spec.pattern === 'zero') return out;
+  const neg = spec.pattern === 'neg_index32';
+  for (let i = 0; i < length; i++) {
+    const pos = offset + i;
+    const word = Math.floor(pos / 4);
+    const value = (neg ? -word : word) >>> 0;
+    const shift = (pos % 4) * 8;
+    out[i] = (value >>> shift) & 0xff;
+  }
+  return out;
+}
+
+/** The natural length of a data spec when a step gives none (only `bytes` has one). */
+export function dataLength(spec: DataSpec): number | undefined {
+  return 'bytes' in spec ? spec.bytes.length : undefined;
+}
+
+/** Describes the first difference between two buffers, or null when equal. */
+export function firstDifference(actual: Uint8Array, expected: Uint8Array): string | null {
+  if (actual.length !== expected.length) return `length ${actual.length}, expected ${expected.length}`;
+  for (let i = 0; i < actual.length; i++) {
+    if (actual[i] !== expected[i]) {
+      let n = 0;
+      for (let j = i; j < actual.length; j++) if (actual[j] !== expected[j]) n++;
+      return `byte ${i} (0x${i.toString(16)}) is 0x${hex2(actual[i])}, expected 0x${hex2(expected[i])} (${n} bytes differ)`;
+    }
+  }
+  return null;
+}
+
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, '0');
+}
+
+/** lib/test_hmm_uapi.h: enum of the per-page bytes HMM_DMIRROR_SNAPSHOT writes. */
+export const HMM_DMIRROR_PROT: Record<string, number> = {
+  ERROR: 0xff,
+  NONE: 0x00,
+  READ: 0x01,
+  WRITE: 0x02,
+  PMD: 0x04,
+  PUD: 0x08,
+  ZERO: 0x10,
+  DEV_PRIVATE_LOCAL: 0x20,
+  DEV_PRIVATE_REMOTE: 0x30,
+  DEV_COHERENT_LOCAL: 0x40,
+  DEV_COHERENT_REMOTE: 0x50,
+};
+
+/**
+ * Expands SNAPSHOT byte names: `ZERO|READ`, `WRITE*16`, `DEV_PRIVATE_LOCAL|WRITE*16`, or plain
+ * numbers. `*N` repeats the whole combined byte.
+ */
+export function parseProtBytes(items: readonly (string | number)[]): number[] {
+  const out: number[] = [];
+  for (const item of items) {
+    if (typeof item === 'number') {
+      out.push(item & 0xff);
+      continue;
+    }
+    const m = /^(.*?)(?:\*\s*(\d+))?$/.exec(item.trim())!;
+    const count = m[2] === undefined ? 1 : Number(m[2]);
+    let byte = 0;
+    for (const part of m[1].split('|')) {
+      const name = part.trim().replace(/^HMM_DMIRROR_PROT_/, '');
+      if (/^(0x[0-9a-f]+|\d+)$/i.test(name)) {
+        byte |= parseInteger(name);
+        continue;
+      }
+      const v = HMM_DMIRROR_PROT[name];
+      if (v === undefined) {
+        throw new ValueError(
+          `'${part.trim()}' is not an HMM_DMIRROR_PROT_* name (${Object.keys(HMM_DMIRROR_PROT).join(', ')})`,
+        );
+      }
+      byte |= v;
+    }
+    for (let i = 0; i < count; i++) out.push(byte);
+  }
+  return out;
+}
+
+/** Names a SNAPSHOT byte the way a scenario writes it. */
+export function protByteName(b: number): string {
+  if (b === 0xff) return 'ERROR';
+  if (b === 0) return 'NONE';
+  const parts: string[] = [];
+  const kind = b & 0xf0;
+  for (const [name, v] of Object.entries(HMM_DMIRROR_PROT)) {
+    if (v >= 0x10 && v === kind) parts.push(name);
+  }
+  for (const name of ['READ', 'WRITE', 'PMD', 'PUD'])
+    if ((b & HMM_DMIRROR_PROT[name]) !== 0) parts.push(name);
+  return parts.length > 0 ? parts.join('|') : `0x${hex2(b)}`;
+}
+
+/** Compresses a byte list into the `X*N` form for messages. */
+export function protBytesSummary(bytes: readonly number[]): string {
+  const out: string[] = [];
+  let i = 0;
+  while (i < bytes.length) {
+    let j = i;
+    while (j < bytes.length && bytes[j] === bytes[i]) j++;
+    const n = j - i;
+    out.push(n > 1 ? `${protByteName(bytes[i])}*${n}` : protByteName(bytes[i]));
+    i = j;
+  }
+  return `[${out.join(', ')}]`;
+}
+
+/** A number for display and JSON: hex string at and above 2^32, else the number. */
+export function hex(n: number | bigint): string {
+  const b = BigInt(n);
+  return b < 0n ? `-0x${(-b).toString(16)}` : `0x${b.toString(16)}`;
+}

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseScenarioText, ScenarioError } from '../../src/scenario/parse.ts';
+
+function errorOf(text: string): ScenarioError {
+  try {
+    parseScenarioText(text, 'x.yaml');
+  } catch (e) {
+    if (e instanceof ScenarioError) return e;
+    throw e;
+  }
+  assert.fail('expected a ScenarioError');
+}
+
+describe('scenario parser', () => {
+  it('accepts every value form of the contract', () => {
+    const p = parseScenarioText(
+      [
+        'version: 1',
+        'system: { ram: 512MiB, swap: 0, rlimit_memlock: 64MiB }',
+        'devices: { gpu0: { type: dmirror, memory: private }, mock0: { type: iommufd_mock } }',
+        'processes: [p]',
+        'steps:',
+        '  - { op: mmap, proc: p, length: 4MiB, prot: [read, write], flags: [private, anonymous], save: buf }',
+        '  - { op: cpu_write, proc: p, addr: buf, length: 4MiB, data: { pattern: index32 } }',
+        '  - { op: dmirror_open, device: gpu0, proc: p, save: fd0 }',
+        '  - { op: HMM_DMIRROR_MIGRATE_TO_DEV, fd: fd0, addr: buf, npages: 1024, expect: { ret: 0, cpages: 1024 } }',
+        '  - { op: HMM_DMIRROR_SNAPSHOT, fd: fd0, addr: buf, npages: 2, expect: { bytes: [DEV_PRIVATE_LOCAL|WRITE*2] } }',
+        '  - { op: cpu_read, proc: p, addr: "buf+2MiB", length: 4KiB, expect: { data: { pattern: index32, offset: 2MiB } } }',
+        '  - { op: iommufd_open, proc: p, save: iofd }',
+        '  - { op: IOMMU_IOAS_ALLOC, fd: iofd, save: { out_ioas_id: ioas } }',
+        '  - { op: IOMMU_IOAS_MAP, fd: iofd, ioas_id: ioas, user_va: buf, length: 1MiB, save: iova }',
+        '  - { op: IOMMU_IOAS_UNMAP, fd: iofd, ioas_id: ioas, iova: iova, length: 1MiB, expect: { any: [ { length: 1MiB }, { errno: EBUSY } ] } }',
+        '  - { op: expect_stats, proc: p, pinned_vm: 16KiB }',
+        '  - { op: check }',
+      ].join('\n'),
+      'x.yaml',
+    );
+    assert.equal(p.scenario.steps?.length, 12);
+    assert.deepEqual(p.position(['steps', 1, 'addr']), { line: 7, col: 37 });
+  });
+
+  it('thread scenarios bind names per thread and in final', () => {
+    const e = errorOf(
+      [
+        'version: 1',
+        'processes: [p]',
+        'setup: [ { op: mmap, proc: p, length: 4KiB, prot: [read], flags: [private, anonymous], save: buf } ]',
+        'threads:',
+        '  a: [ { op: cpu_read, proc: p, addr: buf, length: 4 } ]',
+        '  b: [ { op: cpu_read, proc: p, addr: other, length: 4 } ]',
+      ].join('\n'),
+    );
+    assert.equal(e.line, 6);
+    assert.match(e.message, /unbound name 'other'/);
+  });
+
+  it('rejects expectations of outputs an op does not have', () => {
+    const e = errorOf(
+      ['version: 1', 'processes: [p]', 'steps:', '  - { op: exit, proc: p, expect: { cpages: 1 } }'].join(
+        '\n',
+      ),
+    );
+    assert.equal(e.line, 4);
+    assert.match(e.message, /'cpages' is not an output of exit/);
+  });
+
+  it('needs steps or threads', () => {
+    assert.match(errorOf('version: 1\n').message, /needs 'steps'/);
+  });
+});

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  evalAddress,
+  parseAddressExpr,
+  parseProtBytes,
+  patternBytes,
+  protBytesSummary,
+  ValueError,
+} from '../../src/scenario/values.ts';
+
+describe('scenario values', () => {
+  it('address expressions', () => {
+    assert.deepEqual(parseAddressExpr('buf'), { name: 'buf', offset: 0 });
+    assert.deepEqual(parseAddressExpr('buf+2MiB'), { name: 'buf', offset: 2 * 1024 * 1024 });
+    assert.deepEqual(parseAddressExpr('buf+2MiB-4KiB'), { name: 'buf', offset: 2 * 1024 * 1024 - 4096 });
+    assert.deepEqual(parseAddressExpr('0x1000'), { name: null, offset: 4096 });
+    assert.equal(
+      evalAddress('buf-4096', (n) => (n === 'buf' ? 0x10000 : undefined)),
+      0xf000,
+    );
+    assert.throws(() => evalAddress('nope', () => undefined), ValueError);
+    assert.throws(() => parseAddressExpr('buf*2'), ValueError);
+  });
+
+  it('index32 patterns with an offset continue the same sequence', () => {
+    const whole = patternBytes({ pattern: 'index32' }, 64);
+    const tail = patternBytes({ pattern: 'index32', offset: 32 }, 32);
+    assert.deepEqual(tail, whole.subarray(32));
+    const view = new DataView(whole.buffer);
+    assert.equal(view.getUint32(4 * 5, true), 5);
+    const neg = new DataView(patternBytes({ pattern: 'neg_index32' }, 16).buffer);
+    assert.equal(neg.getInt32(8, true), -2);
+    assert.deepEqual([...patternBytes({ fill: 0xab }, 3)], [0xab, 0xab, 0xab]);
+  });
+
+  it('SNAPSHOT byte names', () => {
+    assert.deepEqual(
+      parseProtBytes(['ZERO|READ', 'WRITE*2', 'DEV_PRIVATE_LOCAL|WRITE*2', 'ERROR']),
+      [0x11, 0x02, 0x02, 0x22, 0x22, 0xff],
+    );
+    assert.throws(() => parseProtBytes(['WRTIE']), ValueError);
+    assert.equal(protBytesSummary([0x02, 0x02, 0x11]), '[WRITE*2, ZERO|READ]');
+  });
+});
