@@ -1,0 +1,704 @@
+/**
+ * Models drivers/iommu/iommufd/selftest.c: the mock IOMMU (sub-page IO page size, a fixed
+ * aperture, a PFN table that checks unmaps are supersets of maps), mock devices, and the
+ * IOMMU_TEST_CMD operations the kernel selftests drive iommufd with.
+ *
+ * The command is a plain object { size, op, id, <union member>: {...} } with the kernel's field
+ * names (e.g. { op: IOMMU_TEST_OP_MOCK_DOMAIN, id, mock_domain: {} }). User pointers (uptr) are
+ * addresses in the calling process.
+ */
+import { PAGE_SIZE } from '../../lib/units.ts';
+import { Mutex } from '../../sched/locks.ts';
+import type { KGen } from '../../sched/types.ts';
+import { Errno } from '../errno.ts';
+import { File, Inode, type FileOps } from '../mm/mm_types.ts';
+import type { System } from '../system.ts';
+import { IommuDomain, type IommuDirtyOps } from '../iommufd/iommu.ts';
+import { reserveIova } from '../iommufd/io_pagetable.ts';
+import { getIoas } from '../iommufd/ioas.ts';
+import {
+  fputGen,
+  IommufdObject,
+  registerIoctl,
+  respond,
+  type IommufdCtx,
+  type Ucmd,
+} from '../iommufd/main.ts';
+import {
+  accessCreate,
+  accessDestroy,
+  accessPinPages,
+  accessReplace,
+  accessRw,
+  accessUnpinPages,
+  deviceBind,
+  deviceOf,
+  deviceReplace,
+  deviceUnbind,
+  deviceAttach,
+  type IommufdAccess,
+  type IommufdDevice,
+  type IommuDeviceOps,
+} from '../iommufd/device.ts';
+import * as deviceModule from '../iommufd/device.ts';
+import { hwptOf } from '../iommufd/hw_pagetable.ts';
+import { accessRemote, lookupPfn } from '../iommufd/mm_glue.ts';
+import {
+  IOMMUFD_ACCESS_RW_SLOW_PATH,
+  IOMMUFD_ACCESS_RW_WRITE,
+  setTempMemoryLimit,
+} from '../iommufd/pages.ts';
+import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HW_INFO_TYPE_SELFTEST, u32, u64 } from '../iommufd/uapi.ts';
+import '../iommufd/index.ts';
+
+export const IOMMU_TEST_OP_ADD_RESERVED = 1;
+export const IOMMU_TEST_OP_MOCK_DOMAIN = 2;
+export const IOMMU_TEST_OP_MD_CHECK_MAP = 3;
+export const IOMMU_TEST_OP_MD_CHECK_REFS = 4;
+export const IOMMU_TEST_OP_CREATE_ACCESS = 5;
+export const IOMMU_TEST_OP_DESTROY_ACCESS_PAGES = 6;
+export const IOMMU_TEST_OP_ACCESS_PAGES = 7;
+export const IOMMU_TEST_OP_ACCESS_RW = 8;
+export const IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT = 9;
+export const IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE = 10;
+export const IOMMU_TEST_OP_ACCESS_REPLACE_IOAS = 11;
+export const IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS = 12;
+export const IOMMU_TEST_OP_DIRTY = 13;
+export const IOMMU_TEST_OP_MD_CHECK_IOTLB = 14;
+export const IOMMU_TEST_OP_TRIGGER_IOPF = 15;
+export const IOMMU_TEST_OP_DEV_CHECK_CACHE = 16;
+
+export const MOCK_APERTURE_START = 1 << 24;
+export const MOCK_APERTURE_LAST = 2 ** 31 - 1;
+export const MOCK_IO_PAGE_SIZE = PAGE_SIZE / 2;
+export const MOCK_HUGE_PAGE_SIZE = 512 * MOCK_IO_PAGE_SIZE;
+export const MOCK_PASID_WIDTH = 20;
+
+export const MOCK_FLAGS_ACCESS_WRITE = 1 << 0;
+export const MOCK_FLAGS_ACCESS_SYZ = 1 << 16;
+export const MOCK_ACCESS_RW_WRITE = 1 << 0;
+export const MOCK_ACCESS_RW_SLOW_PATH = 1 << 2;
+export const MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES = 1 << 0;
+export const MOCK_FLAGS_DEVICE_NO_DIRTY = 1 << 0;
+export const MOCK_FLAGS_DEVICE_HUGE_IOVA = 1 << 1;
+export const MOCK_FLAGS_DEVICE_PASID = 1 << 2;
+export const IOMMU_TEST_DEV_CACHE_DEFAULT = 0xbaddad;
+export const MOCK_DEV_CACHE_NUM = 4;
+const EBADE = 52;
+
+/** Entry flag bits above the PFN (the kernel packs them into the xarray value). */
+const MOCK_PFN_START_IOVA = 1;
+const MOCK_PFN_LAST_IOVA = 1;
+const MOCK_PFN_DIRTY_IOVA = 2;
+const MOCK_PFN_HUGE_IOVA = 4;
+const FLAG_MUL = 8;
+
+/** Models struct mock_iommu_domain: one entry per MOCK_IO_PAGE_SIZE of IOVA. */
+export class MockDomain implements IommuDirtyOps {
+  /** iova / MOCK_IO_PAGE_SIZE -> (paddr / MOCK_IO_PAGE_SIZE) * FLAG_MUL + flags. */
+  readonly pfns = new Map<number, number>();
+  dirtyTracking = false;
+  readonly domain: IommuDomain;
+  constructor(
+    readonly sys: System,
+    readonly huge: boolean,
+    dirty: boolean,
+  ) {
+    this.domain = new IommuDomain(
+      sys,
+      sys.nextId('iommu_domain'),
+      MOCK_IO_PAGE_SIZE | (huge ? MOCK_HUGE_PAGE_SIZE : 0),
+      MOCK_APERTURE_START,
+      MOCK_APERTURE_LAST,
+      {
+        mapPages: (iova, paddr, pgsize, count) => this.mapPages(iova, paddr, pgsize, count),
+        unmapRange: (iova, size) => this.unmapRange(iova, size),
+        iovaToPhys: (iova) => this.iovaToPhys(iova),
+        free: () => {
+          this.free();
+        },
+      },
+      'iommufd_selftest',
+    );
+    if (dirty) this.domain.dirtyOps = this;
+    mockDomains.set(this.domain, this);
+  }
+
+  private warn(message: string): void {
+    this.sys.sched.report({ oracle: 'iommufd', message: `mock domain ${this.domain.id}: ${message}` });
+  }
+
+  /** Models mock_domain_map_pages(). */
+  mapPages(iova: number, paddr: number, pgsize: number, count: number): number {
+    if (this.sys.inject.shouldFail('mock_map_pages')) return -Errno.ENOENT;
+    let flags = MOCK_PFN_START_IOVA;
+    for (let c = count; c > 0; c--) {
+      for (let cur = 0; cur !== pgsize; cur += MOCK_IO_PAGE_SIZE) {
+        if (c === 1 && cur + MOCK_IO_PAGE_SIZE === pgsize) flags |= MOCK_PFN_LAST_IOVA;
+        if (pgsize !== MOCK_IO_PAGE_SIZE) flags |= MOCK_PFN_HUGE_IOVA;
+        const key = iova / MOCK_IO_PAGE_SIZE;
+        if (this.pfns.has(key)) this.warn(`map over an existing entry at ${iova}`);
+        this.pfns.set(key, (paddr / MOCK_IO_PAGE_SIZE) * FLAG_MUL + flags);
+        iova += MOCK_IO_PAGE_SIZE;
+        paddr += MOCK_IO_PAGE_SIZE;
+        flags = 0;
+      }
+    }
+    return 0;
+  }
+
+  /** Models mock_domain_unmap_pages() over the whole range the core unmaps. */
+  unmapRange(iova: number, size: number): number {
+    let done = 0;
+    const n = size / MOCK_IO_PAGE_SIZE;
+    for (let i = 0; i < n; i++) {
+      const key = iova / MOCK_IO_PAGE_SIZE + i;
+      const ent = this.pfns.get(key);
+      if (ent === undefined) {
+        this.warn(`unmap of an empty entry at ${iova + i * MOCK_IO_PAGE_SIZE}`);
+        break;
+      }
+      this.pfns.delete(key);
+      if (!this.huge) {
+        // iommufd must unmap exactly what it mapped: first and last entries carry the marks.
+        if (i === 0 && ((ent % FLAG_MUL) & MOCK_PFN_START_IOVA) === 0)
+          this.warn(`unmap does not start at a map start (${iova})`);
+        if (i === n - 1 && ((ent % FLAG_MUL) & MOCK_PFN_LAST_IOVA) === 0)
+          this.warn(`unmap does not end at a map end (${iova + size})`);
+      }
+      done += MOCK_IO_PAGE_SIZE;
+    }
+    return done;
+  }
+
+  /** Models mock_domain_iova_to_phys(). */
+  iovaToPhys(iova: number): number {
+    const ent = this.pfns.get(Math.floor(iova / MOCK_IO_PAGE_SIZE));
+    if (ent === undefined) {
+      this.warn(`iova_to_phys of an unmapped IOVA ${iova}`);
+      return -1;
+    }
+    return Math.floor(ent / FLAG_MUL) * MOCK_IO_PAGE_SIZE + (iova % MOCK_IO_PAGE_SIZE);
+  }
+
+  /** Models mock_domain_free(): anything still mapped is a leak. */
+  free(): void {
+    if (this.pfns.size > 0) this.warn(`freed with ${this.pfns.size} entries still mapped`);
+  }
+
+  setDirtyTracking(enable: boolean): number {
+    this.dirtyTracking = enable;
+    return 0;
+  }
+
+  /** Models mock_domain_read_and_clear_dirty(). */
+  readAndClearDirty(
+    iova: number,
+    size: number,
+    noClear: boolean,
+    record: (iova: number, len: number) => void,
+  ): number {
+    if (!this.dirtyTracking) return -Errno.EINVAL;
+    let i = 0;
+    while (i < size) {
+      const cur = iova + i;
+      const ent = this.pfns.get(cur / MOCK_IO_PAGE_SIZE);
+      if (ent === undefined || ((ent % FLAG_MUL) & MOCK_PFN_DIRTY_IOVA) === 0) {
+        i += MOCK_IO_PAGE_SIZE;
+        continue;
+      }
+      const pg = ((ent % FLAG_MUL) & MOCK_PFN_HUGE_IOVA) !== 0 ? MOCK_HUGE_PAGE_SIZE : MOCK_IO_PAGE_SIZE;
+      const head = cur - (cur % pg);
+      record(head, pg);
+      if (!noClear) {
+        for (let a = head; a < head + pg; a += MOCK_IO_PAGE_SIZE) {
+          const e = this.pfns.get(a / MOCK_IO_PAGE_SIZE);
+          if (e !== undefined && ((e % FLAG_MUL) & MOCK_PFN_DIRTY_IOVA) !== 0)
+            this.pfns.set(a / MOCK_IO_PAGE_SIZE, e - MOCK_PFN_DIRTY_IOVA);
+        }
+      }
+      i = head + pg - iova;
+    }
+    return 0;
+  }
+}
+
+const mockDomains = new WeakMap<IommuDomain, MockDomain>();
+
+/** The mock behind a domain, or null for other drivers' domains. */
+export function mockDomainOf(d: IommuDomain): MockDomain | null {
+  return mockDomains.get(d) ?? null;
+}
+
+/** Models struct mock_dev. */
+class MockDev implements IommuDeviceOps {
+  readonly name = 'iommufd_mock';
+  readonly cache: number[] = new Array<number>(MOCK_DEV_CACHE_NUM).fill(IOMMU_TEST_DEV_CACHE_DEFAULT);
+  constructor(
+    readonly sys: System,
+    readonly flags: number,
+  ) {}
+
+  domainAllocPaging(flags: number): IommuDomain | number {
+    const dirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
+    if (dirty && (this.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) return -Errno.EOPNOTSUPP;
+    if (this.sys.inject.shouldFail('mock_domain_alloc')) return -Errno.ENOMEM;
+    return new MockDomain(this.sys, (this.flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) !== 0, dirty).domain;
+  }
+
+  attachDev(domain: IommuDomain): number {
+    if (domain.dirtyOps !== null && (this.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) return -Errno.EINVAL;
+    return 0;
+  }
+
+  dirtyCapable(): boolean {
+    return (this.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) === 0;
+  }
+
+  hwInfo(): { data: Uint8Array; type: number; maxPasidLog2: number } {
+    const data = new Uint8Array(8);
+    new DataView(data.buffer).setUint32(4, 0xdeadbeef, true);
+    return {
+      data,
+      type: IOMMU_HW_INFO_TYPE_SELFTEST,
+      maxPasidLog2: (this.flags & MOCK_FLAGS_DEVICE_PASID) !== 0 ? MOCK_PASID_WIDTH : 0,
+    };
+  }
+
+  resvRegions(): [number, number][] {
+    return [];
+  }
+}
+
+/** Models struct selftest_obj (TYPE_IDEV): the handle userspace destroys to unplug the mock device. */
+class SelftestObj {
+  readonly obj: IommufdObject;
+  idev: IommufdDevice | null = null;
+  constructor(
+    ictx: IommufdCtx,
+    readonly mdev: MockDev,
+  ) {
+    this.obj = new IommufdObject('SELFTEST', ictx, () => this.destroy());
+  }
+
+  *destroy(): KGen {
+    if (this.idev !== null) yield* deviceUnbind(this.idev);
+    this.idev = null;
+  }
+}
+
+const selftestObjs = new WeakMap<IommufdObject, SelftestObj>();
+const mockDevs = new WeakMap<IommufdDevice, MockDev>();
+
+function sub(cmd: Record<string, unknown>, name: string): Record<string, unknown> {
+  let s = cmd[name] as Record<string, unknown> | undefined;
+  if (s === undefined || s === null || typeof s !== 'object') {
+    s = {};
+    cmd[name] = s;
+  }
+  return s;
+}
+
+/** Models iommufd_test_mock_domain() (MOCK_DOMAIN and MOCK_DOMAIN_FLAGS). */
+function* testMockDomain(ucmd: Ucmd, member: string): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, member);
+  const devFlags = member === 'mock_domain_flags' ? u32(m.dev_flags) : 0;
+  if (
+    (devFlags & ~(MOCK_FLAGS_DEVICE_NO_DIRTY | MOCK_FLAGS_DEVICE_HUGE_IOVA | MOCK_FLAGS_DEVICE_PASID)) !==
+    0
+  )
+    return -Errno.EINVAL;
+  const mdev = new MockDev(ictx.sys, devFlags);
+  const sobj = new SelftestObj(ictx, mdev);
+  let rc = ictx.objectAlloc(sobj.obj);
+  if (rc < 0) return rc;
+  selftestObjs.set(sobj.obj, sobj);
+  const idev = deviceBind(ictx, mdev);
+  if (typeof idev === 'number') {
+    ictx.abort(sobj.obj);
+    return idev;
+  }
+  mockDevs.set(idev, mdev);
+  sobj.idev = idev;
+  rc = yield* deviceAttach(idev, u32(ucmd.cmd.id));
+  if (rc < 0) {
+    yield* deviceUnbind(idev);
+    ictx.abort(sobj.obj);
+    return rc;
+  }
+  m.out_stdev_id = sobj.obj.id;
+  m.out_hwpt_id = rc;
+  m.out_idev_id = idev.obj.id;
+  ictx.finalize(sobj.obj);
+  return 0;
+}
+
+function getSelftest(ictx: IommufdCtx, id: number): SelftestObj | number {
+  const obj = ictx.getObject(id, 'SELFTEST');
+  if (typeof obj === 'number') return obj;
+  return selftestObjs.get(obj)!;
+}
+
+function* testMockDomainReplace(ucmd: Ucmd): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'mock_domain_replace');
+  const sobj = getSelftest(ictx, u32(ucmd.cmd.id));
+  if (typeof sobj === 'number') return sobj;
+  const rc = sobj.idev === null ? -Errno.ENOENT : yield* deviceReplace(sobj.idev, u32(m.pt_id));
+  ictx.putObject(sobj.obj);
+  if (rc < 0) return rc;
+  m.pt_id = rc;
+  return 0;
+}
+
+function* testAddReserved(ucmd: Ucmd): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'add_reserved');
+  const ioas = getIoas(ictx, u32(ucmd.cmd.id));
+  if (typeof ioas === 'number') return ioas;
+  const start = u64(m.start);
+  const length = u64(m.length);
+  yield* ioas.iopt.iovaRwsem.downWrite();
+  const last = start + length - 1n;
+  const rc = reserveIova(ioas.iopt, Number(start), last >= (1n << 64n) - 1n ? 2 ** 64 : Number(last), null);
+  yield* ioas.iopt.iovaRwsem.upWrite();
+  ictx.putObject(ioas.obj);
+  return rc;
+}
+
+/** Models get_md_pagetable(): a paging HWPT whose domain is a mock domain. */
+function getMdPagetable(ictx: IommufdCtx, id: number): { obj: IommufdObject; mock: MockDomain } | number {
+  const obj = ictx.getObject(id, 'HWPT_PAGING');
+  if (typeof obj === 'number') return obj;
+  const mock = mockDomainOf(hwptOf(obj).domain);
+  if (mock === null) {
+    ictx.putObject(obj);
+    return -Errno.EINVAL;
+  }
+  return { obj, mock };
+}
+
+/** Models iommufd_test_md_check_pa(). */
+function* testMdCheckMap(ucmd: Ucmd): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'check_map');
+  let iova = Number(u64(m.iova));
+  let length = Number(u64(m.length));
+  let uptr = Number(u64(m.uptr));
+  if (iova % MOCK_IO_PAGE_SIZE !== 0 || length % MOCK_IO_PAGE_SIZE !== 0 || uptr % MOCK_IO_PAGE_SIZE !== 0)
+    return -Errno.EINVAL;
+  const md = getMdPagetable(ictx, u32(ucmd.cmd.id));
+  if (typeof md === 'number') return md;
+  let rc = 0;
+  for (; length > 0; length -= MOCK_IO_PAGE_SIZE) {
+    const pfn = yield* lookupPfn(ictx.sys, ictx.current.mm!, uptr);
+    if (pfn < 0) {
+      rc = pfn;
+      break;
+    }
+    const ent = md.mock.pfns.get(iova / MOCK_IO_PAGE_SIZE);
+    if (
+      ent === undefined ||
+      Math.floor(ent / FLAG_MUL) * MOCK_IO_PAGE_SIZE !== pfn * PAGE_SIZE + (uptr % PAGE_SIZE)
+    ) {
+      rc = -Errno.EINVAL;
+      break;
+    }
+    iova += MOCK_IO_PAGE_SIZE;
+    uptr += MOCK_IO_PAGE_SIZE;
+  }
+  ictx.putObject(md.obj);
+  return rc;
+}
+
+/** Models iommufd_test_md_check_refs(): each non-compound page's pin count is `refs`. */
+function* testMdCheckRefs(ucmd: Ucmd): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'check_refs');
+  let length = Number(u64(m.length));
+  let uptr = Number(u64(m.uptr));
+  const refs = u32(m.refs);
+  if (length % PAGE_SIZE !== 0 || uptr % PAGE_SIZE !== 0) return -Errno.EINVAL;
+  const phys = ictx.sys.phys;
+  for (; length > 0; length -= PAGE_SIZE) {
+    const pfn = yield* lookupPfn(ictx.sys, ictx.current.mm!, uptr);
+    if (pfn < 0) return pfn;
+    const h = phys.head(pfn);
+    if (phys.order[h] === 0 && Math.floor(phys.refcount[pfn] / 1024) !== refs) return -Errno.EIO;
+    uptr += PAGE_SIZE;
+  }
+  return 0;
+}
+
+/** Models struct selftest_access and its file. */
+class SelftestAccess {
+  access: IommufdAccess | null = null;
+  readonly lock: Mutex;
+  readonly items = new Map<number, { iova: number; length: number }>();
+  nextId = 0;
+  file: File | null = null;
+  constructor(
+    readonly ictx: IommufdCtx,
+    readonly needsPin: boolean,
+  ) {
+    this.lock = new Mutex(
+      ictx.sys.sched,
+      `selftest_access[${ictx.sys.nextId('staccess')}].lock`,
+      'staccess.lock',
+    );
+  }
+
+  /** Models iommufd_test_access_unmap(): drop every pinned item the unmapped range touches. */
+  *unmap(iova: number, length: number): KGen {
+    const last = iova + length - 1;
+    yield* this.lock.lock();
+    for (const [id, item] of [...this.items]) {
+      if (iova > item.iova + item.length - 1 || last < item.iova) continue;
+      this.items.delete(id);
+      yield* accessUnpinPages(this.access!, item.iova, item.length);
+    }
+    yield* this.lock.unlock();
+  }
+}
+
+const accessFops: FileOps = {
+  name: 'iommufd_test_access',
+  *release(file: File): KGen {
+    const st = file.priv as SelftestAccess;
+    if (st.access !== null) {
+      // Items left pinned are dropped by the detach's unmap callback.
+      yield* deviceModule.accessDetach(st.access);
+      yield* accessDestroy(st.access);
+      st.access = null;
+    }
+    yield* fputGen(st.ictx.file!);
+  },
+};
+
+function getAccess(ictx: IommufdCtx, fd: number): SelftestAccess | number {
+  const f = ictx.sys.fileOf(fd);
+  if (f === null || f.fops !== accessFops) return -Errno.EBADF;
+  return f.priv as SelftestAccess;
+}
+
+function* testCreateAccess(ucmd: Ucmd): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'create_access');
+  const flags = u32(m.flags);
+  if ((flags & ~MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) !== 0) return -Errno.EOPNOTSUPP;
+  const st = new SelftestAccess(ictx, flags !== 0);
+  const access = accessCreate(ictx, {
+    needsPinPages: st.needsPin,
+    unmap: (iova, len) => st.unmap(iova, len),
+  });
+  if (typeof access === 'number') return access;
+  st.access = access;
+  const rc = yield* deviceModule.accessAttach(access, u32(ucmd.cmd.id));
+  if (rc < 0) {
+    yield* accessDestroy(access);
+    return rc;
+  }
+  const inode = new Inode(ictx.sys.nextId('mapping'), 'device', 'iommufd_test_access');
+  const file = new File(ictx.sys.nextId('file'), inode, 2, accessFops, st);
+  st.file = file;
+  ictx.file!.refs++;
+  m.out_access_fd = ictx.sys.installFd(file);
+  return 0;
+}
+
+function* testAccessReplaceIoas(ucmd: Ucmd): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'access_replace_ioas');
+  const st = getAccess(ictx, u32(ucmd.cmd.id));
+  if (typeof st === 'number') return st;
+  return yield* accessReplace(st.access!, u32(m.ioas_id));
+}
+
+function* testAccessPages(ucmd: Ucmd): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'access_pages');
+  const st = getAccess(ictx, u32(ucmd.cmd.id));
+  if (typeof st === 'number') return st;
+  const flags = u32(m.flags);
+  if ((flags & ~(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ)) !== 0) return -Errno.EOPNOTSUPP;
+  if (!st.needsPin) return -Errno.EOPNOTSUPP;
+  const iova = Number(u64(m.iova));
+  const length = Number(u64(m.length));
+  const uptr = Number(u64(m.uptr));
+  if (length > 16 * 1024 * 1024) return -Errno.ENOMEM;
+  if (ictx.sys.inject.shouldFail('selftest_access_pages_alloc')) return -Errno.ENOMEM;
+  yield* st.lock.lock();
+  const pfns: number[] = [];
+  let rc = yield* accessPinPages(
+    st.access!,
+    iova,
+    length,
+    pfns,
+    (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0 ? IOMMUFD_ACCESS_RW_WRITE : 0,
+  );
+  if (rc === 0 && uptr !== 0) {
+    for (let i = 0; i < pfns.length; i++) {
+      const p = yield* lookupPfn(ictx.sys, ictx.current.mm!, uptr + i * PAGE_SIZE);
+      if (p < 0) {
+        rc = p;
+        break;
+      }
+      if (p !== pfns[i]) {
+        rc = -EBADE;
+        break;
+      }
+    }
+    if (rc < 0) yield* accessUnpinPages(st.access!, iova, length);
+  }
+  if (rc === 0) {
+    const id = st.nextId++;
+    st.items.set(id, { iova, length });
+    m.out_access_pages_id = id;
+  }
+  yield* st.lock.unlock();
+  return rc;
+}
+
+function* testDestroyAccessPages(ucmd: Ucmd): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'destroy_access_pages');
+  const st = getAccess(ictx, u32(ucmd.cmd.id));
+  if (typeof st === 'number') return st;
+  const id = u32(m.access_pages_id);
+  yield* st.lock.lock();
+  const item = st.items.get(id);
+  let rc = 0;
+  if (item === undefined) rc = -Errno.ENOENT;
+  else {
+    st.items.delete(id);
+    yield* accessUnpinPages(st.access!, item.iova, item.length);
+  }
+  yield* st.lock.unlock();
+  return rc;
+}
+
+function* testAccessRw(ucmd: Ucmd): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'access_rw');
+  const st = getAccess(ictx, u32(ucmd.cmd.id));
+  if (typeof st === 'number') return st;
+  const flags = u32(m.flags);
+  if ((flags & ~(MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH | MOCK_FLAGS_ACCESS_SYZ)) !== 0)
+    return -Errno.EOPNOTSUPP;
+  const iova = Number(u64(m.iova));
+  const length = Number(u64(m.length));
+  const uptr = Number(u64(m.uptr));
+  if (length > 16 * 1024 * 1024) return -Errno.ENOMEM;
+  const buf = new Uint8Array(length);
+  let kflags = 0;
+  if ((flags & MOCK_ACCESS_RW_WRITE) !== 0) kflags |= IOMMUFD_ACCESS_RW_WRITE;
+  if ((flags & MOCK_ACCESS_RW_SLOW_PATH) !== 0) kflags |= IOMMUFD_ACCESS_RW_SLOW_PATH;
+  const mm = ictx.current.mm!;
+  let rc: number;
+  if ((kflags & IOMMUFD_ACCESS_RW_WRITE) !== 0) {
+    if ((yield* accessRemote(ictx.sys, mm, uptr, buf, false)) !== length) return -Errno.EFAULT;
+    rc = yield* accessRw(st.access!, iova, buf, kflags);
+  } else {
+    rc = yield* accessRw(st.access!, iova, buf, kflags);
+    if (rc === 0 && (yield* accessRemote(ictx.sys, mm, uptr, buf, true)) !== length) rc = -Errno.EFAULT;
+  }
+  return rc;
+}
+
+/** Models iommufd_test_dirty(): marks the entries the user bitmap names as dirty. */
+function* testDirty(ucmd: Ucmd): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'dirty');
+  const iova = Number(u64(m.iova));
+  const length = Number(u64(m.length));
+  const pageSize = Number(u64(m.page_size));
+  const uptr = Number(u64(m.uptr));
+  if (pageSize === 0 || length === 0 || iova % pageSize !== 0 || length % pageSize !== 0 || uptr === 0)
+    return -Errno.EINVAL;
+  const md = getMdPagetable(ictx, u32(ucmd.cmd.id));
+  if (typeof md === 'number') return md;
+  let rc = 0;
+  if (!md.mock.dirtyTracking) rc = -Errno.EINVAL;
+  else {
+    const nbits = length / pageSize;
+    const bitmap = new Uint8Array(Math.ceil(nbits / 8));
+    if ((yield* accessRemote(ictx.sys, ictx.current.mm!, uptr, bitmap, false)) !== bitmap.length)
+      rc = -Errno.EFAULT;
+    else {
+      let count = 0;
+      for (let b = 0; b < nbits; b++) {
+        if ((bitmap[b >> 3] & (1 << (b & 7))) === 0) continue;
+        const key = (iova + b * pageSize) / MOCK_IO_PAGE_SIZE;
+        const ent = md.mock.pfns.get(key);
+        if (ent === undefined) continue;
+        if (((ent % FLAG_MUL) & MOCK_PFN_DIRTY_IOVA) === 0) md.mock.pfns.set(key, ent + MOCK_PFN_DIRTY_IOVA);
+        count++;
+      }
+      m.out_nr_dirty = BigInt(count);
+    }
+  }
+  ictx.putObject(md.obj);
+  return rc;
+}
+
+function* testDevCheckCache(ucmd: Ucmd): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'check_dev_cache');
+  const obj = ictx.getObject(u32(ucmd.cmd.id), 'DEVICE');
+  if (typeof obj === 'number') return obj;
+  const mdev = mockDevs.get(deviceOf(obj));
+  const id = u32(m.id);
+  let rc = 0;
+  if (mdev === undefined || id >= MOCK_DEV_CACHE_NUM || mdev.cache[id] !== u32(m.cache)) rc = -Errno.EINVAL;
+  ictx.putObject(obj);
+  return rc;
+}
+
+/** Models iommufd_test(): dispatch of IOMMU_TEST_CMD by op. */
+function* iommufdTest(ucmd: Ucmd): KGen<number> {
+  const { cmd, user } = ucmd;
+  let rc: number;
+  switch (cmd.op) {
+    case IOMMU_TEST_OP_ADD_RESERVED:
+      return yield* testAddReserved(ucmd);
+    case IOMMU_TEST_OP_MOCK_DOMAIN:
+      rc = yield* testMockDomain(ucmd, 'mock_domain');
+      break;
+    case IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS:
+      rc = yield* testMockDomain(ucmd, 'mock_domain_flags');
+      break;
+    case IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE:
+      return yield* testMockDomainReplace(ucmd);
+    case IOMMU_TEST_OP_MD_CHECK_MAP:
+      return yield* testMdCheckMap(ucmd);
+    case IOMMU_TEST_OP_MD_CHECK_REFS:
+      return yield* testMdCheckRefs(ucmd);
+    case IOMMU_TEST_OP_CREATE_ACCESS:
+      return yield* testCreateAccess(ucmd);
+    case IOMMU_TEST_OP_ACCESS_REPLACE_IOAS:
+      return yield* testAccessReplaceIoas(ucmd);
+    case IOMMU_TEST_OP_ACCESS_PAGES:
+      return yield* testAccessPages(ucmd);
+    case IOMMU_TEST_OP_DESTROY_ACCESS_PAGES:
+      return yield* testDestroyAccessPages(ucmd);
+    case IOMMU_TEST_OP_ACCESS_RW:
+      return yield* testAccessRw(ucmd);
+    case IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT: {
+      const limit = u32(sub(user, 'memory_limit').limit);
+      if (limit < 12) return -Errno.EINVAL;
+      setTempMemoryLimit(ucmd.ictx.sys, limit);
+      return 0;
+    }
+    case IOMMU_TEST_OP_DIRTY:
+      return yield* testDirty(ucmd);
+    case IOMMU_TEST_OP_DEV_CHECK_CACHE:
+      return yield* testDevCheckCache(ucmd);
+    default:
+      return -Errno.EOPNOTSUPP;
+  }
+  if (rc === 0) respond(ucmd);
+  return rc;
+}
+
+registerIoctl('IOMMU_TEST_CMD', iommufdTest);

@@ -1,0 +1,537 @@
+/**
+ * Models drivers/iommu/iommufd/device.c: bound devices (struct iommufd_device) and their
+ * attach / replace / detach to HW pagetables, the automatic domain of an IOAS, and in-kernel
+ * accesses (struct iommufd_access) with pin/unpin/rw and the unmap notification protocol.
+ */
+import { PAGE_SIZE, ULONG_MAX } from '../../lib/units.ts';
+import { Mutex } from '../../sched/locks.ts';
+import type { KGen } from '../../sched/types.ts';
+import { Errno } from '../errno.ts';
+import type { IommuDomain } from './iommu.ts';
+import { addAccess, removeAccess, tableAddDomain, type IoPagetable } from './io_pagetable.ts';
+import { getIoas, ioasOf, type Ioas } from './ioas.ts';
+import { IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } from './main.ts';
+import {
+  areaAddAccess,
+  areaRemoveAccess,
+  IOMMUFD_ACCESS_RW_WRITE,
+  pagesRwAccess,
+  type IoptArea,
+} from './pages.ts';
+import { hwptOf, hwptPagingAlloc, type HwptPaging } from './hw_pagetable.ts';
+import { IOMMU_READ, IOMMU_WRITE } from './uapi.ts';
+
+/** What a device's IOMMU driver provides (a slice of struct iommu_ops). */
+export interface IommuDeviceOps {
+  readonly name: string;
+  /** Models domain_alloc_paging_flags(): a new paging domain or -errno. */
+  domainAllocPaging(flags: number): IommuDomain | number;
+  /** Models attach_dev(): 0 or -errno (-EINVAL: incompatible domain). */
+  attachDev(domain: IommuDomain): number;
+  /** Models capable(IOMMU_CAP_DIRTY_TRACKING). */
+  dirtyCapable(): boolean;
+  /** Models hw_info(): the driver data, its type, and the max PASID width. */
+  hwInfo(): { data: Uint8Array; type: number; maxPasidLog2: number };
+  /** Reserved IOVA regions of the device ([start, last] pairs). */
+  resvRegions(): [number, number][];
+}
+
+/** Models struct iommufd_device. */
+export class IommufdDevice {
+  readonly obj: IommufdObject;
+  hwpt: HwptPaging | null = null;
+  constructor(
+    readonly ictx: IommufdCtx,
+    readonly ops: IommuDeviceOps,
+  ) {
+    this.obj = new IommufdObject('DEVICE', ictx, () => this.destroy());
+  }
+
+  *destroy(): KGen {
+    if (this.hwpt !== null) yield* deviceDetach(this);
+  }
+}
+
+const devObjects = new WeakMap<IommufdObject, IommufdDevice>();
+
+export function deviceOf(obj: IommufdObject): IommufdDevice {
+  return devObjects.get(obj)!;
+}
+
+/** Models iommufd_device_bind(): the device object, with an extra user reference held by the driver. */
+export function deviceBind(ictx: IommufdCtx, ops: IommuDeviceOps): IommufdDevice | number {
+  const idev = new IommufdDevice(ictx, ops);
+  const rc = ictx.objectAlloc(idev.obj);
+  if (rc < 0) return rc;
+  devObjects.set(idev.obj, idev);
+  idev.obj.users++;
+  ictx.finalize(idev.obj);
+  return idev;
+}
+
+/** Models iommufd_device_unbind(): detaches and destroys the device object. */
+export function* deviceUnbind(idev: IommufdDevice): KGen {
+  if (idev.hwpt !== null) yield* deviceDetach(idev);
+  idev.obj.users--;
+  yield* idev.ictx.objectRemove(idev.obj.id, idev.obj);
+}
+
+function* enforceResv(idev: IommufdDevice, iopt: IoPagetable): KGen<number> {
+  if (idev.ictx.sys.inject.shouldFail('iommufd_enforce_resv')) return -Errno.ENOMEM;
+  yield* iopt.iovaRwsem.downWrite();
+  let rc = 0;
+  for (const [s, l] of idev.ops.resvRegions()) {
+    if (iopt.areaItree.firstOverlap(s, l) !== null || iopt.allowedItree.firstOverlap(s, l) !== null) {
+      rc = -Errno.EADDRINUSE;
+      break;
+    }
+    iopt.reservedItree.insert(s, l, { owner: idev });
+  }
+  if (rc < 0) {
+    for (const n of [...iopt.reservedItree.overlapping(0, ULONG_MAX)])
+      if (n.value.owner === idev) iopt.reservedItree.remove(n);
+  }
+  yield* iopt.iovaRwsem.upWrite();
+  return rc;
+}
+
+function* removeResv(idev: IommufdDevice, iopt: IoPagetable): KGen {
+  yield* iopt.iovaRwsem.downWrite();
+  for (const n of [...iopt.reservedItree.overlapping(0, ULONG_MAX)])
+    if (n.value.owner === idev) iopt.reservedItree.remove(n);
+  yield* iopt.iovaRwsem.upWrite();
+}
+
+/** Models iommufd_hw_pagetable_attach() + iommufd_device_do_attach(). */
+function* doAttach(idev: IommufdDevice, hwpt: HwptPaging): KGen<number> {
+  if (idev.hwpt !== null) return -Errno.EINVAL;
+  let rc = yield* enforceResv(idev, hwpt.ioas.iopt);
+  if (rc < 0) return rc;
+  rc = idev.ops.attachDev(hwpt.domain);
+  if (rc < 0) {
+    yield* removeResv(idev, hwpt.ioas.iopt);
+    return rc;
+  }
+  hwpt.devices.add(idev);
+  hwpt.obj.users++;
+  idev.hwpt = hwpt;
+  idev.obj.users++;
+  return 0;
+}
+
+/** Models iommufd_device_do_replace(). */
+function* doReplace(idev: IommufdDevice, hwpt: HwptPaging): KGen<number> {
+  const old = idev.hwpt;
+  if (old === null) return -Errno.EINVAL;
+  if (old === hwpt) return 0;
+  if (old.ioas !== hwpt.ioas) {
+    const rc = yield* enforceResv(idev, hwpt.ioas.iopt);
+    if (rc < 0) return rc;
+  }
+  const rc = idev.ops.attachDev(hwpt.domain);
+  if (rc < 0) {
+    if (old.ioas !== hwpt.ioas) yield* removeResv(idev, hwpt.ioas.iopt);
+    return rc;
+  }
+  if (old.ioas !== hwpt.ioas) yield* removeResv(idev, old.ioas.iopt);
+  old.devices.delete(idev);
+  hwpt.devices.add(idev);
+  hwpt.obj.users++;
+  idev.hwpt = hwpt;
+  yield* dropHwptUser(old);
+  return 0;
+}
+
+function* dropHwptUser(hwpt: HwptPaging): KGen {
+  if (hwpt.autoDomain) yield* hwpt.ictx.putAndTryDestroy(hwpt.obj);
+  else hwpt.obj.users--;
+}
+
+type AttachFn = (idev: IommufdDevice, hwpt: HwptPaging) => KGen<number>;
+
+/** Models iommufd_device_auto_get_domain(): reuse a compatible automatic domain of the IOAS, or make one. */
+function* autoGetDomain(idev: IommufdDevice, ioas: Ioas, attach: AttachFn): KGen<number> {
+  yield* ioas.mutex.lock();
+  let rc = 0;
+  let done = false;
+  for (const hwpt of [...ioas.hwptList]) {
+    if (!hwpt.autoDomain || hwpt.obj.users === 0) continue;
+    rc = yield* attach(idev, hwpt);
+    if (rc === -Errno.EINVAL) continue;
+    if (rc === 0) rc = hwpt.obj.id;
+    done = true;
+    break;
+  }
+  if (!done) {
+    const hwpt = yield* hwptPagingAlloc(idev.ictx, ioas, idev, 0, true);
+    if (typeof hwpt === 'number') rc = hwpt;
+    else {
+      rc = yield* attach(idev, hwpt);
+      if (rc === 0) {
+        rc = yield* tableAddDomain(ioas.iopt, hwpt.domain);
+        if (rc === 0) hwpt.inIopt = true;
+        else {
+          // Undo the attach: the device goes back to having no pagetable.
+          hwpt.devices.delete(idev);
+          hwpt.obj.users--;
+          idev.hwpt = null;
+          idev.obj.users--;
+          yield* removeResv(idev, ioas.iopt);
+        }
+      }
+      if (rc < 0) {
+        yield* hwpt.destroyUnfinalized();
+      } else {
+        hwpt.autoDomain = true;
+        ioas.hwptList.push(hwpt);
+        idev.ictx.finalize(hwpt.obj);
+        rc = hwpt.obj.id;
+      }
+    }
+  }
+  yield* ioas.mutex.unlock();
+  return rc;
+}
+
+function* changePt(idev: IommufdDevice, ptId: number, attach: AttachFn): KGen<number> {
+  const ictx = idev.ictx;
+  const obj = ictx.getObject(ptId, 'ANY');
+  if (typeof obj === 'number') return obj;
+  let rc: number;
+  if (obj.type === 'IOAS') rc = yield* autoGetDomain(idev, ioasOf(obj), attach);
+  else if (obj.type === 'HWPT_PAGING') {
+    rc = yield* attach(idev, hwptOf(obj));
+    if (rc === 0) rc = obj.id;
+  } else rc = -Errno.EINVAL;
+  ictx.putObject(obj);
+  return rc;
+}
+
+/** Models iommufd_device_attach(): returns the HWPT id or -errno. */
+export function* deviceAttach(idev: IommufdDevice, ptId: number): KGen<number> {
+  return yield* changePt(idev, ptId, doAttach);
+}
+
+/** Models iommufd_device_replace(): returns the HWPT id or -errno. */
+export function* deviceReplace(idev: IommufdDevice, ptId: number): KGen<number> {
+  return yield* changePt(idev, ptId, doReplace);
+}
+
+/** Models iommufd_device_detach(). */
+export function* deviceDetach(idev: IommufdDevice): KGen {
+  const hwpt = idev.hwpt;
+  if (hwpt === null) return;
+  hwpt.devices.delete(idev);
+  idev.hwpt = null;
+  idev.obj.users--;
+  yield* removeResv(idev, hwpt.ioas.iopt);
+  yield* dropHwptUser(hwpt);
+}
+
+// -------------------------------------------------------------------------------------------
+// Accesses
+
+/** Models struct iommufd_access_ops. */
+export interface AccessOps {
+  readonly needsPinPages: boolean;
+  /** Called when [iova, iova+length) is being unmapped: must unpin it before returning. */
+  unmap(iova: number, length: number): KGen;
+}
+
+/** Models struct iommufd_access. */
+export class IommufdAccess {
+  readonly obj: IommufdObject;
+  ioas: Ioas | null = null;
+  ioasUnpin: Ioas | null = null;
+  readonly ioasLock: Mutex;
+  readonly iovaAlignment: number;
+  ioptAccessListId = 0;
+  constructor(
+    readonly ictx: IommufdCtx,
+    readonly ops: AccessOps,
+  ) {
+    this.obj = new IommufdObject('ACCESS', ictx, () => this.destroyObj());
+    this.ioasLock = new Mutex(
+      ictx.sys.sched,
+      `access[${ictx.sys.nextId('access')}].ioas_lock`,
+      'access.ioas_lock',
+    );
+    this.iovaAlignment = ops.needsPinPages ? PAGE_SIZE : 1;
+  }
+
+  *destroyObj(): KGen {
+    if (this.ioas !== null) yield* accessChangeIoas(this, null);
+  }
+}
+
+/** Models iommufd_access_create(): the driver keeps an extra user reference. */
+export function accessCreate(ictx: IommufdCtx, ops: AccessOps): IommufdAccess | number {
+  const access = new IommufdAccess(ictx, ops);
+  const rc = ictx.objectAlloc(access.obj);
+  if (rc < 0) return rc;
+  access.obj.users++;
+  ictx.finalize(access.obj);
+  return access;
+}
+
+/** Models iommufd_access_destroy(). */
+export function* accessDestroy(access: IommufdAccess): KGen {
+  access.obj.users--;
+  yield* access.ictx.objectRemove(access.obj.id, access.obj);
+}
+
+/** Models iommufd_access_change_ioas(): switch (or detach with null) the IOAS of an access. */
+function* accessChangeIoas(access: IommufdAccess, newIoas: Ioas | null): KGen<number> {
+  yield* access.ioasLock.lock();
+  const cur = access.ioas;
+  if (cur !== access.ioasUnpin) {
+    yield* access.ioasLock.unlock();
+    return -Errno.EBUSY;
+  }
+  if (cur === newIoas) {
+    yield* access.ioasLock.unlock();
+    return 0;
+  }
+  if (newIoas !== null) {
+    const id = yield* addAccess(newIoas.iopt, access);
+    if (id < 0) {
+      yield* access.ioasLock.unlock();
+      return id;
+    }
+    newIoas.obj.users++;
+    access.ioas = newIoas;
+    access.ioasUnpin = newIoas;
+    const oldId = access.ioptAccessListId;
+    access.ioptAccessListId = id;
+    if (cur !== null) yield* detachOld(access, cur, oldId);
+  } else {
+    access.ioas = null;
+    if (cur !== null) yield* detachOld(access, cur, access.ioptAccessListId);
+    access.ioasUnpin = null;
+  }
+  yield* access.ioasLock.unlock();
+  return 0;
+}
+
+function* detachOld(access: IommufdAccess, old: Ioas, oldId: number): KGen {
+  const keepUnpin = access.ioasUnpin;
+  access.ioasUnpin = old;
+  // The driver must drop every pin of the old IOAS; ioas_lock is not held across the callback.
+  yield* access.ioasLock.unlock();
+  yield* access.ops.unmap(0, ULONG_MAX);
+  yield* access.ioasLock.lock();
+  access.ioasUnpin = keepUnpin === old ? null : keepUnpin;
+  if (access.ioas !== null) access.ioasUnpin = access.ioas;
+  yield* removeAccess(old.iopt, oldId);
+  old.obj.users--;
+}
+
+/** Models iommufd_access_attach(). */
+export function* accessAttach(access: IommufdAccess, ioasId: number): KGen<number> {
+  if (access.ioas !== null) return -Errno.EINVAL;
+  return yield* accessReplace(access, ioasId);
+}
+
+/** Models iommufd_access_replace(). */
+export function* accessReplace(access: IommufdAccess, ioasId: number): KGen<number> {
+  const ioas = getIoas(access.ictx, ioasId);
+  if (typeof ioas === 'number') return ioas;
+  const rc = yield* accessChangeIoas(access, ioas);
+  access.ictx.putObject(ioas.obj);
+  return rc;
+}
+
+/** Models iommufd_access_detach(). */
+export function* accessDetach(access: IommufdAccess): KGen {
+  yield* accessChangeIoas(access, null);
+}
+
+/** Models iommufd_access_notify_unmap(): every access of the IOAS must drop pins in the range. */
+export function* accessNotifyUnmap(iopt: IoPagetable, iova: number, length: number): KGen {
+  for (const access of [...iopt.accessList.values()]) {
+    if (!(access instanceof IommufdAccess)) continue;
+    if (access.obj.users === 0) continue;
+    access.obj.users++;
+    yield* access.ops.unmap(iova, length);
+    access.obj.users--;
+  }
+}
+
+/** Walks contiguous areas over [iova, last]; stops at a gap or an area being set up. */
+function contigAreas(
+  iopt: IoPagetable,
+  iova: number,
+  last: number,
+): { areas: IoptArea[]; complete: boolean } {
+  const areas: IoptArea[] = [];
+  let cur = iova;
+  for (const area of iopt.areas(iova, last)) {
+    if (area.iova > cur || area.pages === null) break;
+    areas.push(area);
+    if (area.last >= last) return { areas, complete: true };
+    cur = area.last + 1;
+  }
+  return { areas, complete: false };
+}
+
+/** Models iommufd_access_pin_pages(): PFNs of [iova, iova+length) into out, or -errno. */
+export function* accessPinPages(
+  access: IommufdAccess,
+  iova: number,
+  length: number,
+  out: number[],
+  flags: number,
+): KGen<number> {
+  if (length === 0) return -Errno.EINVAL;
+  const last = iova + length - 1;
+  if (last >= ULONG_MAX) return -Errno.EOVERFLOW;
+  yield* access.ioasLock.lock();
+  const ioas = access.ioas;
+  if (ioas === null) {
+    yield* access.ioasLock.unlock();
+    return -Errno.ENOENT;
+  }
+  const iopt = ioas.iopt;
+  yield* iopt.iovaRwsem.downRead();
+  const { areas, complete } = contigAreas(iopt, iova, last);
+  let rc = 0;
+  const done: [IoptArea, number, number][] = [];
+  for (const area of areas) {
+    const s = Math.max(iova, area.iova);
+    const e = Math.min(last, area.last);
+    if (
+      area.preventAccess ||
+      area.startByte(s) % PAGE_SIZE !== 0 ||
+      (e !== last && area.startByte(e) % PAGE_SIZE !== PAGE_SIZE - 1)
+    ) {
+      rc = -Errno.EINVAL;
+      break;
+    }
+    const need = (flags & IOMMUFD_ACCESS_RW_WRITE) !== 0 ? IOMMU_WRITE : IOMMU_READ;
+    if ((area.iommuProt & need) === 0) {
+      rc = -Errno.EPERM;
+      break;
+    }
+    const first = area.iovaToIndex(s);
+    const lastIdx = area.iovaToIndex(e);
+    rc = yield* areaAddAccess(area, first, lastIdx, out);
+    if (rc < 0) break;
+    done.push([area, first, lastIdx]);
+  }
+  if (rc === 0 && !complete) rc = -Errno.ENOENT;
+  if (rc < 0) {
+    for (const [area, f, l] of done) yield* areaRemoveAccess(area, f, l);
+    out.length = 0;
+  }
+  yield* iopt.iovaRwsem.upRead();
+  yield* access.ioasLock.unlock();
+  return rc;
+}
+
+/** Models iommufd_access_unpin_pages(): must match an earlier pin exactly. */
+export function* accessUnpinPages(access: IommufdAccess, iova: number, length: number): KGen {
+  if (length === 0) return;
+  const last = iova + length - 1;
+  yield* access.ioasLock.lock();
+  const ioas = access.ioasUnpin;
+  if (ioas === null) {
+    yield* access.ioasLock.unlock();
+    access.ictx.sys.sched.report({ oracle: 'iommufd', message: 'access unpin with no IOAS' });
+    return;
+  }
+  const iopt = ioas.iopt;
+  yield* iopt.iovaRwsem.downRead();
+  const { areas, complete } = contigAreas(iopt, iova, last);
+  for (const area of areas) {
+    const s = Math.max(iova, area.iova);
+    const e = Math.min(last, area.last);
+    const ok = yield* areaRemoveAccess(area, area.iovaToIndex(s), area.iovaToIndex(e));
+    if (!ok)
+      access.ictx.sys.sched.report({
+        oracle: 'iommufd',
+        message: `unpin of [${iova}, +${length}) matches no pin`,
+      });
+  }
+  if (!complete)
+    access.ictx.sys.sched.report({
+      oracle: 'iommufd',
+      message: `unpin of [${iova}, +${length}) not fully mapped`,
+    });
+  yield* iopt.iovaRwsem.upRead();
+  yield* access.ioasLock.unlock();
+}
+
+/** Models iommufd_access_rw(). */
+export function* accessRw(
+  access: IommufdAccess,
+  iova: number,
+  data: Uint8Array,
+  flags: number,
+): KGen<number> {
+  if (data.length === 0) return -Errno.EINVAL;
+  const last = iova + data.length - 1;
+  if (last >= ULONG_MAX) return -Errno.EOVERFLOW;
+  yield* access.ioasLock.lock();
+  const ioas = access.ioas;
+  if (ioas === null) {
+    yield* access.ioasLock.unlock();
+    return -Errno.ENOENT;
+  }
+  const iopt = ioas.iopt;
+  yield* iopt.iovaRwsem.downRead();
+  const { areas, complete } = contigAreas(iopt, iova, last);
+  let rc = 0;
+  for (const area of areas) {
+    const s = Math.max(iova, area.iova);
+    const e = Math.min(last, area.last);
+    if (area.preventAccess) {
+      rc = -Errno.EINVAL;
+      break;
+    }
+    const need = (flags & IOMMUFD_ACCESS_RW_WRITE) !== 0 ? IOMMU_WRITE : IOMMU_READ;
+    if ((area.iommuProt & need) === 0) {
+      rc = -Errno.EPERM;
+      break;
+    }
+    rc = yield* pagesRwAccess(
+      area.pages!,
+      area.startByte(s),
+      data.subarray(s - iova, e - iova + 1),
+      flags,
+      access.ictx.current.mm,
+    );
+    if (rc < 0) break;
+  }
+  if (rc === 0 && !complete) rc = -Errno.ENOENT;
+  yield* iopt.iovaRwsem.upRead();
+  yield* access.ioasLock.unlock();
+  return rc;
+}
+
+// -------------------------------------------------------------------------------------------
+// IOMMU_GET_HW_INFO
+
+function* getHwInfo(ucmd: Ucmd): KGen<number> {
+  const { ictx, cmd, user } = ucmd;
+  if ((cmd.flags as number) !== 0 || cmd.__reserved !== 0 || cmd.__reserved1 !== 0 || cmd.__reserved2 !== 0)
+    return -Errno.EOPNOTSUPP;
+  const obj = ictx.getObject(cmd.dev_id as number, 'DEVICE');
+  if (typeof obj === 'number') return obj;
+  const idev = deviceOf(obj);
+  const info = idev.ops.hwInfo();
+  const dataLen = cmd.data_len as number;
+  const buf = user.data_uptr;
+  if (dataLen > 0 && buf instanceof Uint8Array) {
+    const n = Math.min(dataLen, info.data.length, buf.length);
+    buf.set(info.data.subarray(0, n));
+    if (dataLen > info.data.length) buf.fill(0, info.data.length, Math.min(dataLen, buf.length));
+  }
+  cmd.data_len = info.data.length;
+  cmd.out_data_type = info.type;
+  cmd.out_max_pasid_log2 = info.maxPasidLog2;
+  cmd.out_capabilities = idev.ops.dirtyCapable() ? 1n : 0n;
+  ictx.putObject(obj);
+  return respond(ucmd);
+}
+
+registerIoctl('IOMMU_GET_HW_INFO', getHwInfo);

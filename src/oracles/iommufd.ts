@@ -1,0 +1,70 @@
+/**
+ * Oracle 4 of DESIGN.md, for iommufd:
+ *  - a domain maps only pinned pages: every PFN an iommu_domain holds for an area is one its
+ *    iopt_pages has pinned (and the frame is in use and pinned);
+ *  - npinned of every iopt_pages equals the indexes its accesses and storage domains cover,
+ *    and equals what is accounted (last_npinned) whenever no thread holds pages->mutex;
+ *  - accounting: per source mm, pinned_vm covers what the pages charged to it hold.
+ */
+import { PAGE_SIZE } from '../lib/units.ts';
+import type { Violation } from '../sched/types.ts';
+import type { System } from '../kernel/system.ts';
+import { iommufdContexts } from '../kernel/iommufd/main.ts';
+import { ioasOf } from '../kernel/iommufd/ioas.ts';
+import type { IoptPages } from '../kernel/iommufd/pages.ts';
+
+/** Runs oracle 4 over every open iommufd context of `sys`. */
+export function checkIommufd(sys: System): Violation[] {
+  const out: Violation[] = [];
+  const bad = (message: string): void => {
+    out.push({ oracle: 'iommufd', message });
+  };
+  const allPages = new Set<IoptPages>();
+  for (const ictx of iommufdContexts(sys)) {
+    for (const obj of ictx.objects.values()) {
+      if (obj === null || obj.type !== 'IOAS') continue;
+      const iopt = ioasOf(obj).iopt;
+      for (const area of iopt.areas()) {
+        const pages = area.pages;
+        if (pages === null) continue;
+        allPages.add(pages);
+        if (iopt.domains.length > 0 && area.storageDomain === null)
+          bad(`area [${area.iova}, ${area.last}] has no storage domain`);
+        if (iopt.domains.length === 0 && area.storageDomain !== null)
+          bad(`area [${area.iova}, ${area.last}] stored in a detached domain`);
+        for (const d of iopt.domains) {
+          for (let idx = area.pagesStart; idx <= area.pagesLast; idx++) {
+            const phys = d.ops.iovaToPhys(area.indexIova(idx));
+            if (phys < 0) {
+              bad(`domain ${d.id} lacks IOVA ${area.indexIova(idx)}`);
+              continue;
+            }
+            const pfn = Math.floor(phys / PAGE_SIZE);
+            if (!sys.phys.isUsed(pfn) || sys.phys.pincount[sys.phys.head(pfn)] <= 0) {
+              bad(`domain ${d.id} maps pfn ${pfn} at IOVA ${area.indexIova(idx)}, which is not pinned`);
+            }
+            const x = pages.pinnedPfns.get(idx);
+            if (x !== undefined && x !== pfn) bad(`domain ${d.id} and pinned_pfns disagree at index ${idx}`);
+          }
+        }
+      }
+    }
+  }
+  for (const pages of allPages) {
+    let covered = 0;
+    for (let idx = 0; idx < pages.npages; idx++) {
+      const c =
+        pages.accessItree.firstOverlap(idx, idx) !== null ||
+        pages.domainsItree.firstOverlap(idx, idx) !== null;
+      if (c) covered++;
+      if (pages.accessItree.firstOverlap(idx, idx) !== null && !pages.pinnedPfns.has(idx))
+        bad(`pages ${pages.id}: access index ${idx} not in pinned_pfns`);
+    }
+    if (covered !== pages.npinned)
+      bad(`pages ${pages.id}: npinned ${pages.npinned} but ${covered} indexes covered`);
+    if (!pages.mutex.isLocked() && pages.npinned !== pages.lastNpinned) {
+      bad(`pages ${pages.id}: npinned ${pages.npinned} but accounted ${pages.lastNpinned}`);
+    }
+  }
+  return out;
+}
