@@ -1,12 +1,14 @@
 import type { Violation } from '../sched/types.ts';
 import type { System } from '../kernel/system.ts';
 import { checkCounts } from './counts.ts';
+import { checkIommufd } from './iommufd.ts';
 import { checkLocks } from './locks.ts';
 import { checkTeardown } from './teardown.ts';
 
 export { checkCounts, census } from './counts.ts';
 export { checkTeardown, quiescent } from './teardown.ts';
 export { checkLocks } from './locks.ts';
+export { checkIommufd } from './iommufd.ts';
 
 export interface CheckOptions {
   /** Also run the teardown oracle (it only speaks once nothing is left running). */
@@ -21,6 +23,7 @@ export interface CheckOptions {
 export function checkAll(sys: System, opts: CheckOptions = {}): Violation[] {
   const out: Violation[] = [];
   for (const hook of sys.checkHooks) out.push(...hook(opts.teardown === true));
+  out.push(...checkIommufd(sys));
   out.push(...checkCounts(sys));
   out.push(...checkLocks(sys));
   if (opts.teardown === true) out.push(...checkTeardown(sys));
