@@ -111,7 +111,11 @@ export function* doHugePmdWpPage(vma: Vma, addr: number): KGen<number> {
   const base = addr - (addr % PMD_SIZE);
   const w = pmdWords(vma, addr)!;
   const head = w.words[w.i + 1];
-  if (!sys.phys.isZeroPfn(head) && (sys.phys.flags[head] & PG.anonExclusive) !== 0 && (vma.flags & VM.WRITE) !== 0) {
+  if (
+    !sys.phys.isZeroPfn(head) &&
+    (sys.phys.flags[head] & PG.anonExclusive) !== 0 &&
+    (vma.flags & VM.WRITE) !== 0
+  ) {
     w.words[w.i] = (w.words[w.i] | PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY | PTE_ACCESSED) >>> 0;
     return 0;
   }
@@ -125,7 +129,6 @@ export function* doHugePmdWpPage(vma: Vma, addr: number): KGen<number> {
  */
 export function* splitHugePmd(vma: Vma, base: number): KGen {
   const mm = vma.mm;
-  const sys = mm.sys;
   const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, base, base + PMD_SIZE);
   yield* mmuNotifierInvalidateRangeStart(range);
   yield* mm.ptl.lock();
@@ -154,10 +157,16 @@ export function splitHugePmdLocked(vma: Vma, base: number): void {
       leaf.words[2 * k + 1] = phys.zeroPfn;
     }
   } else {
+    // While PMD-mapped, PageAnonExclusive lives on the head page only (fork clears just that one);
+    // the split hands the head's state to every subpage, as __split_huge_pmd_locked() does.
+    // Otherwise stale subpage bits would let a write after fork reuse a page the child shares.
+    const anon = (phys.flags[hi] & PG.anon) !== 0;
+    const excl = phys.flags[hi] & PG.anonExclusive;
     for (let k = 0; k < HPAGE_PMD_NR; k++) {
       leaf.words[2 * k] = keep;
       leaf.words[2 * k + 1] = hi + k;
       phys.mapcount[hi + k]++;
+      if (anon) phys.flags[hi + k] = (phys.flags[hi + k] & ~PG.anonExclusive) | excl;
     }
     const em = (phys.entireMapcount.get(hi) ?? 1) - 1;
     if (em <= 0) phys.entireMapcount.delete(hi);
@@ -179,7 +188,8 @@ export function* splitHugePmdsAtEdges(vma: Vma, start: number, end: number): KGe
     const pmd = pmdTableOf(vma.mm, base);
     if (pmd === null) continue;
     const i = indexAt(base, 1);
-    if (pmd.children[i] === null && (pmd.words[2 * i] !== 0 || pmd.words[2 * i + 1] !== 0)) yield* splitHugePmd(vma, base);
+    if (pmd.children[i] === null && (pmd.words[2 * i] !== 0 || pmd.words[2 * i + 1] !== 0))
+      yield* splitHugePmd(vma, base);
   }
 }
 

@@ -71,20 +71,32 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
   const lo = pmd.words[2 * i];
   if (lo === 0) {
     let pfn: number;
-    if (shared && vma.file !== null) {
+    if (vma.file !== null) {
+      // hugetlb_no_page(): file pages come from the page cache (past i_size is SIGBUS). A private
+      // mapping maps the cache page read-only, or on a write fault gets its own anonymous copy.
       const inode = vma.file.inode;
       const index = vma.pageIndex(base);
-      const have = inode.pages.load(index);
-      if (have !== undefined) {
-        pfn = have;
+      if (index * PAGE_SIZE >= inode.size) return VM_FAULT.SIGBUS;
+      let cached = inode.pages.load(index);
+      if (cached === undefined) {
+        cached = allocHugetlbPage(sys);
+        if (cached < 0) return VM_FAULT.OOM;
+        phys.mapping[cached] = inode.mappingId;
+        phys.index[cached] = index;
+        inode.pages.store(index, cached);
+      }
+      if (shared || !write) {
+        pfn = cached;
+        phys.get(pfn);
       } else {
+        anonVmaPrepare(sys, vma);
         pfn = allocHugetlbPage(sys);
         if (pfn < 0) return VM_FAULT.OOM;
-        phys.mapping[pfn] = inode.mappingId;
+        for (let k = 0; k < HPAGE_PMD_NR; k++) phys.copyPage(pfn + k, cached + k);
+        phys.flags[pfn] |= PG.anon | PG.anonExclusive;
+        phys.mapping[pfn] = vma.anonVma!.mappingId;
         phys.index[pfn] = index;
-        inode.pages.store(index, pfn);
       }
-      phys.get(pfn);
     } else {
       anonVmaPrepare(sys, vma);
       pfn = allocHugetlbPage(sys);

@@ -7,7 +7,7 @@ import { collapseHugePage, splitHugePmd } from './huge_memory.ts';
 import { FAULT_FLAG_WRITE, handleMmFault, vmFaultToErrno } from './memory.ts';
 import { type MmStruct, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
 import { MADV } from './mman.ts';
-import { splitRange, zapPageRangeSingle } from './mmap.ts';
+import { hugetlbSplitCheck, splitRange, zapPageRangeSingle } from './mmap.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -114,7 +114,8 @@ function* madviseColdOrPageout(vma: Vma, start: number, end: number, pageout: bo
 /** Models madvise_collapse(). */
 function* madviseCollapse(vma: Vma, start: number, end: number): KGen<number> {
   if ((vma.flags & (VM.NOHUGEPAGE | VM_SPECIAL | VM.HUGETLB)) !== 0 || !vma.isAnon()) return -Errno.EINVAL;
-  if (vma.mm.sys.config.thp === 'never') return -Errno.EINVAL;
+  // MADV_COLLAPSE ignores the sysfs THP mode (thp_vma_allowable_order without TVA_ENFORCE_SYSFS):
+  // it collapses even with 'never'; only VM_NOHUGEPAGE and unsuitable VMAs refuse it.
   let ret = 0;
   for (let base = alignUp(start, PMD_SIZE); base + PMD_SIZE <= end; base += PMD_SIZE) {
     const r = yield* collapseHugePage(vma, base);
@@ -126,7 +127,9 @@ function* madviseCollapse(vma: Vma, start: number, end: number): KGen<number> {
 /** Models madvise_populate(). */
 function* madvisePopulate(vma: Vma, start: number, end: number, write: boolean): KGen<number> {
   if ((vma.flags & (VM.IO | VM.PFNMAP)) !== 0) return -Errno.EINVAL;
-  if (write ? (vma.flags & VM.WRITE) === 0 : (vma.flags & (VM.READ | VM.WRITE)) === 0) return -Errno.EFAULT;
+  // faultin_page_range() reports permission problems as -EINVAL, not -EFAULT (check_vma_flags under
+  // FOLL_MADV_POPULATE); -EFAULT is kept for faults that would have raised SIGBUS / SIGSEGV.
+  if (write ? (vma.flags & VM.WRITE) === 0 : (vma.flags & (VM.READ | VM.WRITE)) === 0) return -Errno.EINVAL;
   for (let a = start; a < end; a += PAGE_SIZE) {
     const r = vmFaultToErrno(yield* handleMmFault(vma, a, write ? FAULT_FLAG_WRITE : 0));
     if (r < 0) return r;
@@ -145,7 +148,13 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
     case MADV.DONTNEED:
     case MADV.DONTNEED_LOCKED:
       if ((vma.flags & (VM.PFNMAP | (advice === MADV.DONTNEED ? VM.LOCKED : 0))) !== 0) return -Errno.EINVAL;
-      if ((vma.flags & VM.HUGETLB) !== 0 && (start % PMD_SIZE !== 0 || end % PMD_SIZE !== 0)) return -Errno.EINVAL;
+      if ((vma.flags & VM.HUGETLB) !== 0) {
+        // madvise_dontneed_free_valid_vma(): the start must be huge-page aligned; the end is rounded
+        // down to a huge page so that no data past the asked-for range is lost.
+        if (start % PMD_SIZE !== 0) return -Errno.EINVAL;
+        end -= end % PMD_SIZE;
+        if (end <= start) return 0;
+      }
       yield* zapPageRangeSingle(vma, start, end);
       return 0;
     case MADV.FREE:
@@ -160,7 +169,9 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
     case MADV.POPULATE_WRITE:
       return yield* madvisePopulate(vma, start, end, advice === MADV.POPULATE_WRITE);
     case MADV.REMOVE: {
-      if ((vma.flags & VM.SHARED) === 0 || vma.file === null) return -Errno.EINVAL;
+      // madvise_remove(): no file is -EINVAL; a file mapping that is not shared-writable is -EACCES.
+      if ((vma.flags & VM.LOCKED) !== 0 || vma.file === null) return -Errno.EINVAL;
+      if ((vma.flags & (VM.SHARED | VM.MAYWRITE)) !== (VM.SHARED | VM.MAYWRITE)) return -Errno.EACCES;
       const first = vma.pageIndex(start);
       const last = vma.pageIndex(end - 1);
       const inode = vma.file.inode;
@@ -168,6 +179,11 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
       for (const [idx, pfn] of [...inode.pages.range(first, last)]) {
         inode.pages.erase(idx);
         mm.sys.phys.put(pfn);
+      }
+      // Punching the hole frees swapped-out pages of the range as well.
+      for (const [idx, slot] of [...inode.swapped.range(first, last)]) {
+        inode.swapped.erase(idx);
+        mm.sys.swap.free(slot);
       }
       return 0;
     }
@@ -211,6 +227,8 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
     default:
       return -Errno.EINVAL;
   }
+  const splitErr = hugetlbSplitCheck(mm, start, end);
+  if (splitErr < 0) return splitErr;
   for (const v of yield* splitRange(mm, start, end)) v.flags = (v.flags | set) & ~clear;
   return 0;
 }
@@ -227,7 +245,8 @@ export function* sysMadviseImpl(p: Process, start: number, lenIn: number, advice
   const len = pageAlignUp(lenIn);
   if (lenIn !== 0 && len === 0) return -Errno.EINVAL;
   const end = start + len;
-  if (end < start) return -Errno.EINVAL;
+  // start + len wraps in 64-bit arithmetic exactly when the double sum reaches 2^64.
+  if (end < start || end >= 2 ** 64) return -Errno.EINVAL;
   if (end === start) return 0;
   const write = needsWrite(advice);
   if (write) yield* mm.mmapLock.downWrite();

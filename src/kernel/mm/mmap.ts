@@ -3,7 +3,7 @@ import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE, alignUp, pageAlignUp } from '../../l
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { Process, System } from '../system.ts';
-import { splitHugePmd, zapHugePmd } from './huge_memory.ts';
+import { splitHugePmd, splitHugePmdsAtEdges, zapHugePmd } from './huge_memory.ts';
 import { hugetlbPagesFree, putHugetlbPage } from './hugetlb.ts';
 import { FAULT_FLAG_WRITE, handleMmFault, vmNormalPage } from './memory.ts';
 import { type File, MM_SWAPENTS, type MmStruct, VM, VM_FAULT_ERROR, VM_SPECIAL, Vma } from './mm_types.ts';
@@ -96,6 +96,21 @@ export function splitVma(vma: Vma, addr: number): Vma {
   return tail;
 }
 
+/**
+ * Models the hugetlb vm_ops->may_split() check that __split_vma() makes: a hugetlb VMA can only be
+ * split on a huge-page boundary, so any operation that would cut one elsewhere fails with -EINVAL
+ * before anything changes.
+ */
+export function hugetlbSplitCheck(mm: MmStruct, start: number, end: number): number {
+  for (const v of mm.vmasIn(start, end)) {
+    if ((v.flags & VM.HUGETLB) === 0) continue;
+    for (const edge of [start, end]) {
+      if (edge > v.start && edge < v.end && edge % PMD_SIZE !== 0) return -Errno.EINVAL;
+    }
+  }
+  return 0;
+}
+
 /** Splits VMAs so that [start, end) is exactly covered by whole VMAs; returns them. */
 export function* splitRange(mm: MmStruct, start: number, end: number): KGen<Vma[]> {
   for (const v of mm.vmasIn(start, end)) {
@@ -120,7 +135,8 @@ function* splitHugeAt(vma: Vma, addr: number): KGen {
   const pmd = vma.mm.pgt.upperAt(base, 1);
   if (pmd === null) return;
   const i = indexAt(base, 1);
-  if (pmd.children[i] === null && (pmd.words[2 * i] !== 0 || pmd.words[2 * i + 1] !== 0)) yield* splitHugePmd(vma, base);
+  if (pmd.children[i] === null && (pmd.words[2 * i] !== 0 || pmd.words[2 * i + 1] !== 0))
+    yield* splitHugePmd(vma, base);
 }
 
 /** What a zap leaves to do after the TLB flush: pages to release. */
@@ -164,7 +180,7 @@ function* unmapPageRange(vma: Vma, start: number, end: number, batch: ZapBatch):
         continue;
       }
     }
-    const t = pmd.children[i] as { words: Uint32Array; used: number } | null;
+    const t = pmd.children[i];
     if (t === null) continue;
     const from = Math.max(start, base);
     const to = Math.min(end, base + PMD_SIZE);
@@ -190,7 +206,7 @@ function* unmapPageRange(vma: Vma, start: number, end: number, batch: ZapBatch):
       } else if (isMigrationEntry(lo)) {
         mm.rss[rssCounterOf(phys, hi, vma)]--;
       }
-      clearPte(t as never, s);
+      clearPte(t, s);
     }
   }
 }
@@ -206,6 +222,10 @@ function releaseBatch(sys: System, batch: ZapBatch): void {
  */
 export function* unmapVmas(mm: MmStruct, vmas: readonly Vma[], start: number, end: number): KGen {
   const batch: ZapBatch = { pages: [], hugetlb: [] };
+  for (const v of vmas) {
+    // As in zapPageRangeSingle(): partial PMDs are split before the page-table lock is taken.
+    if ((v.flags & VM.HUGETLB) === 0) yield* splitHugePmdsAtEdges(v, Math.max(start, v.start), Math.min(end, v.end));
+  }
   const range = mmuNotifierRangeInit(MMU_NOTIFY.UNMAP, 0, mm, start, end);
   yield* mmuNotifierInvalidateRangeStart(range);
   yield* mm.ptl.lock();
@@ -220,6 +240,9 @@ export function* unmapVmas(mm: MmStruct, vmas: readonly Vma[], start: number, en
 export function* zapPageRangeSingle(vma: Vma, start: number, end: number): KGen {
   const mm = vma.mm;
   const batch: ZapBatch = { pages: [], hugetlb: [] };
+  // A PMD mapping the range covers only partly is split first, outside the page-table lock that
+  // the zap holds (the split takes it itself, so splitting inside would deadlock).
+  if ((vma.flags & VM.HUGETLB) === 0) yield* splitHugePmdsAtEdges(vma, start, end);
   const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, start, end);
   yield* mmuNotifierInvalidateRangeStart(range);
   yield* mm.ptl.lock();
@@ -246,6 +269,8 @@ export function* doMunmap(mm: MmStruct, start: number, len: number): KGen<number
   if (start % PAGE_SIZE !== 0 || start > mm.taskSize || len > mm.taskSize - start) return -Errno.EINVAL;
   const end = start + pageAlignUp(len);
   if (end === start) return -Errno.EINVAL;
+  const bad = hugetlbSplitCheck(mm, start, end);
+  if (bad < 0) return bad;
   const vmas = yield* splitRange(mm, start, end);
   if (vmas.length === 0) return 0;
   for (const v of vmas) detachVma(mm, v);
@@ -261,7 +286,8 @@ export function getUnmappedArea(mm: MmStruct, hint: number, len: number, align: 
   if (len > mm.taskSize) return -Errno.ENOMEM;
   if (hint !== 0) {
     const a = pageAlignUp(hint);
-    if (a <= mm.taskSize - len && a >= MMAP_MIN_ADDR && mm.vmasIn(a, a + len).length === 0 && a % align === 0) return a;
+    if (a <= mm.taskSize - len && a >= MMAP_MIN_ADDR && mm.vmasIn(a, a + len).length === 0 && a % align === 0)
+      return a;
   }
   let top = mm.mmapBase;
   // Walk existing VMAs from the top down, looking for a gap of len below `top`.
@@ -291,8 +317,10 @@ export function* doMmap(
   const sys = mm.sys;
   if (offset % PAGE_SIZE !== 0 || offset < 0) return -Errno.EINVAL;
   const type = flags & mman.MAP_TYPE;
-  if (type !== mman.MAP_SHARED && type !== mman.MAP_PRIVATE && type !== mman.MAP_SHARED_VALIDATE) return -Errno.EINVAL;
-  if (type === mman.MAP_SHARED_VALIDATE && (flags & ~mman.LEGACY_MAP_MASK & ~0xff) !== 0) return -Errno.EOPNOTSUPP;
+  if (type !== mman.MAP_SHARED && type !== mman.MAP_PRIVATE && type !== mman.MAP_SHARED_VALIDATE)
+    return -Errno.EINVAL;
+  if (type === mman.MAP_SHARED_VALIDATE && (flags & ~mman.LEGACY_MAP_MASK & ~0xff) !== 0)
+    return -Errno.EOPNOTSUPP;
   const anonymous = (flags & mman.MAP_ANONYMOUS) !== 0;
   const shared = type !== mman.MAP_PRIVATE;
   const hugetlb = (flags & mman.MAP_HUGETLB) !== 0 || (file !== null && file.inode.kind === 'hugetlb');
@@ -315,14 +343,17 @@ export function* doMmap(
     if (addr % (hugetlb ? PMD_SIZE : PAGE_SIZE) !== 0) return -Errno.EINVAL;
     if (addr > mm.taskSize - len) return -Errno.ENOMEM;
     if (addr < MMAP_MIN_ADDR) return -Errno.EPERM;
-    if ((flags & mman.MAP_FIXED_NOREPLACE) !== 0 && mm.vmasIn(addr, addr + len).length > 0) return -Errno.EEXIST;
+    if ((flags & mman.MAP_FIXED_NOREPLACE) !== 0 && mm.vmasIn(addr, addr + len).length > 0)
+      return -Errno.EEXIST;
     start = addr;
   } else {
     const align = hugetlb || (anonymous && len % PMD_SIZE === 0) ? PMD_SIZE : PAGE_SIZE;
     start = getUnmappedArea(mm, addr === 0 ? 0 : Math.max(addr, MMAP_MIN_ADDR), len, align);
     if (start < 0) return start;
   }
-  let vmFlags = protToVmFlags(prot) | VM.MAYREAD | VM.MAYWRITE | VM.MAYEXEC;
+  // A new VMA always starts soft-dirty (mmap_region sets VM_SOFTDIRTY), so pagemap reports its
+  // pages dirty until the next clear_refs.
+  let vmFlags = protToVmFlags(prot) | VM.MAYREAD | VM.MAYWRITE | VM.MAYEXEC | VM.SOFTDIRTY;
   if (shared) vmFlags |= VM.SHARED | VM.MAYSHARE;
   if (file !== null && !anonymous && shared && !file.writable) vmFlags &= ~(VM.MAYWRITE | VM.SHARED);
   if ((flags & mman.MAP_NORESERVE) !== 0) vmFlags |= VM.NORESERVE;
@@ -356,7 +387,8 @@ export function* doMmap(
     }
   }
   sys.trace.count('mmap');
-  if ((flags & mman.MAP_POPULATE) !== 0 || (vmFlags & VM.LOCKED) !== 0) yield* populateVma(vma, vma.start, vma.end);
+  if ((flags & mman.MAP_POPULATE) !== 0 || (vmFlags & VM.LOCKED) !== 0)
+    yield* populateVma(vma, vma.start, vma.end);
   return start;
 }
 
@@ -386,6 +418,8 @@ export function* sysMmapImpl(
 ): KGen<number> {
   const mm = p.mm;
   if (mm === null || p.exited) return -Errno.ESRCH;
+  // The x86-64 sys_mmap() rejects an unaligned offset before it looks at the descriptor.
+  if (offset % PAGE_SIZE !== 0 || offset < 0) return -Errno.EINVAL;
   let file: File | null = null;
   if ((flags & mman.MAP_ANONYMOUS) === 0) {
     file = sys.fileOf(fd);
@@ -406,4 +440,3 @@ export function* sysMunmapImpl(p: Process, addr: number, length: number): KGen<n
   yield* mm.mmapLock.upWrite();
   return r;
 }
-

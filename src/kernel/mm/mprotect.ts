@@ -6,7 +6,7 @@ import type { Process } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
 import { VM, type Vma } from './mm_types.ts';
 import * as mman from './mman.ts';
-import { protToVmFlags, splitRange } from './mmap.ts';
+import { hugetlbSplitCheck, protToVmFlags, splitRange } from './mmap.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -28,6 +28,9 @@ import {
   swpType,
 } from './pgtable.ts';
 
+/** PROT_SEM (asm-generic/mman-common.h): accepted by mprotect, meaningless on x86. */
+const PROT_SEM = 0x8;
+
 /** Models the PTE protection bits for new VMA flags (vm_get_page_prot + change_pte_range rules). */
 function newPteLo(sys: Vma['mm']['sys'], vma: Vma, lo: number, hi: number): number {
   const accessible = (vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) !== 0;
@@ -40,7 +43,8 @@ function newPteLo(sys: Vma['mm']['sys'], vma: Vma, lo: number, hi: number): numb
     // can_change_pte_writable(): exclusive anonymous pages and dirty shared pages need no fault.
     const phys = sys.phys;
     const shared = (vma.flags & VM.SHARED) !== 0;
-    const anonExcl = (phys.flags[hi] & PG.anonExclusive) !== 0 || (phys.flags[phys.head(hi)] & PG.anonExclusive) !== 0;
+    const anonExcl =
+      (phys.flags[hi] & PG.anonExclusive) !== 0 || (phys.flags[phys.head(hi)] & PG.anonExclusive) !== 0;
     if ((shared && (lo & PTE_DIRTY) !== 0) || (!shared && anonExcl)) n |= PTE_WRITE;
   }
   return n;
@@ -116,17 +120,16 @@ export function* sysMprotectImpl(p: Process, start: number, length: number, prot
   const mm = p.mm;
   if (mm === null || p.exited) return -Errno.ESRCH;
   const sys = mm.sys;
+  const grows = prot & (mman.PROT_GROWSDOWN | mman.PROT_GROWSUP);
+  // Same order of checks as do_mprotect_pkey(): both grow bits, alignment, zero length, wrap, prot bits.
+  if (grows === (mman.PROT_GROWSDOWN | mman.PROT_GROWSUP)) return -Errno.EINVAL;
   if (start % PAGE_SIZE !== 0) return -Errno.EINVAL;
   if (length === 0) return 0;
   const len = pageAlignUp(length);
   const end = start + len;
   if (len === 0 || end <= start) return -Errno.ENOMEM;
-  if ((prot & ~(mman.PROT_READ | mman.PROT_WRITE | mman.PROT_EXEC | mman.PROT_GROWSDOWN | mman.PROT_GROWSUP)) !== 0) {
-    return -Errno.EINVAL;
-  }
-  if ((prot & (mman.PROT_GROWSDOWN | mman.PROT_GROWSUP)) === (mman.PROT_GROWSDOWN | mman.PROT_GROWSUP)) {
-    return -Errno.EINVAL;
-  }
+  // arch_validate_prot() (the generic one x86 uses) also accepts PROT_SEM, which has no VM flag.
+  if ((prot & ~(mman.PROT_READ | mman.PROT_WRITE | mman.PROT_EXEC | PROT_SEM | grows)) !== 0) return -Errno.EINVAL;
   if (end > mm.taskSize) return -Errno.ENOMEM;
   yield* mm.mmapLock.downWrite();
   try {
@@ -137,6 +140,10 @@ export function* sysMprotectImpl(p: Process, start: number, length: number, prot
       cursor = v.end;
     }
     if (vmas.length === 0 || cursor < end) return -Errno.ENOMEM;
+    // PROT_GROWSDOWN needs a VM_GROWSDOWN VMA; x86 has no VM_GROWSUP, so PROT_GROWSUP never applies.
+    if (grows !== 0 && (grows === mman.PROT_GROWSUP || (vmas[0].flags & VM.GROWSDOWN) === 0)) return -Errno.EINVAL;
+    const splitErr = hugetlbSplitCheck(mm, start, end);
+    if (splitErr < 0) return splitErr;
     const want = protToVmFlags(prot);
     for (const v of vmas) {
       // A permission may be added only where the matching VM_MAY* bit allows it.

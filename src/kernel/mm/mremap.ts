@@ -1,5 +1,5 @@
 import { indexAt } from '../../lib/pgtable_store.ts';
-import { PAGE_SIZE, PMD_SIZE, pageAlignUp } from '../../lib/units.ts';
+import { PAGE_SIZE, PMD_SIZE, alignUp, pageAlignUp } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { Process } from '../system.ts';
@@ -38,7 +38,7 @@ function* movePageTables(vma: Vma, oldAddr: number, newAddr: number, len: number
     if (!(whole && pmdAligned) && (vma.flags & VM.HUGETLB) === 0) yield* splitHugePmd(vma, base);
   }
   yield* mm.ptl.lock();
-  for (let off = 0; off < len; ) {
+  for (let off = 0; off < len;) {
     const a = oldAddr + off;
     const pmd = mm.pgt.upperAt(a, 1);
     if (pmd === null) {
@@ -74,7 +74,14 @@ function* movePageTables(vma: Vma, oldAddr: number, newAddr: number, len: number
 }
 
 /** Models move_vma(): a new VMA at newAddr takes over the pages of [oldAddr, oldAddr+len). */
-function* moveVma(mm: MmStruct, vma: Vma, oldAddr: number, len: number, newAddr: number, dontUnmap: boolean): KGen<number> {
+function* moveVma(
+  mm: MmStruct,
+  vma: Vma,
+  oldAddr: number,
+  len: number,
+  newAddr: number,
+  dontUnmap: boolean,
+): KGen<number> {
   const sys = mm.sys;
   if (sys.inject.shouldFail('move_vma')) return -Errno.ENOMEM;
   const [piece] = yield* splitRange(mm, oldAddr, oldAddr + len);
@@ -103,29 +110,39 @@ export function* sysMremapImpl(
 ): KGen<number> {
   const mm = p.mm;
   if (mm === null || p.exited) return -Errno.ESRCH;
+  // check_mremap_params(), in the kernel's order.
   if ((flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP)) !== 0) return -Errno.EINVAL;
-  if ((flags & MREMAP_FIXED) !== 0 && (flags & MREMAP_MAYMOVE) === 0) return -Errno.EINVAL;
-  if ((flags & MREMAP_DONTUNMAP) !== 0 && ((flags & MREMAP_MAYMOVE) === 0 || oldLenIn !== newLenIn)) {
-    return -Errno.EINVAL;
-  }
   if (addr % PAGE_SIZE !== 0) return -Errno.EINVAL;
-  const oldLen = pageAlignUp(oldLenIn);
-  const newLen = pageAlignUp(newLenIn);
-  if (newLen === 0) return -Errno.EINVAL;
+  let oldLen = pageAlignUp(oldLenIn);
+  let newLen = pageAlignUp(newLenIn);
+  if (newLen === 0 || newLen > mm.taskSize) return -Errno.EINVAL;
+  // MREMAP_FIXED and MREMAP_DONTUNMAP both take new_addr; DONTUNMAP without FIXED uses it as a hint.
+  if ((flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0) {
+    if ((flags & MREMAP_FIXED) !== 0 && newAddr > mm.taskSize - newLen) return -Errno.EINVAL;
+    if (newAddr % PAGE_SIZE !== 0) return -Errno.EINVAL;
+    if ((flags & MREMAP_MAYMOVE) === 0) return -Errno.EINVAL;
+    if ((flags & MREMAP_DONTUNMAP) !== 0 && oldLen !== newLen) return -Errno.EINVAL;
+    if ((flags & MREMAP_FIXED) !== 0 && newAddr < addr + oldLen && addr < newAddr + newLen) return -Errno.EINVAL;
+  }
   yield* mm.mmapLock.downWrite();
   try {
     const vma = mm.vmaLookup(addr);
     if (vma === null) return -Errno.EFAULT;
-    if (oldLen === 0) return (vma.flags & VM.MAYSHARE) === 0 ? -Errno.EINVAL : -Errno.ENOMEM;
-    if (oldLen > vma.end - addr) return -Errno.EFAULT;
-    if ((vma.flags & VM.HUGETLB) !== 0 && (addr % PMD_SIZE !== 0 || oldLen % PMD_SIZE !== 0 || newLen % PMD_SIZE !== 0)) {
-      return -Errno.EINVAL;
+    if ((vma.flags & VM.HUGETLB) !== 0) {
+      // Hugetlb lengths are rounded up to the huge page; addresses must be huge aligned, and the
+      // hugetlb reservation code cannot grow a mapping (-EINVAL).
+      oldLen = alignUp(oldLen, PMD_SIZE);
+      newLen = alignUp(newLen, PMD_SIZE);
+      if (addr % PMD_SIZE !== 0) return -Errno.EINVAL;
+      if ((flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0 && newAddr % PMD_SIZE !== 0) return -Errno.EINVAL;
+      if (newLen > oldLen) return -Errno.EINVAL;
     }
+    if (oldLen === 0) return (vma.flags & VM.MAYSHARE) === 0 ? -Errno.EINVAL : -Errno.ENOMEM;
     if ((flags & MREMAP_DONTUNMAP) !== 0 && (vma.flags & (VM.DONTEXPAND | VM.PFNMAP)) !== 0) return -Errno.EINVAL;
+    if (oldLen > vma.end - addr) return -Errno.EFAULT;
+    // resize_is_valid(): special mappings cannot grow.
+    if (newLen > oldLen && (vma.flags & (VM.DONTEXPAND | VM.PFNMAP)) !== 0) return -Errno.EFAULT;
     if ((flags & MREMAP_FIXED) !== 0) {
-      if (newAddr % PAGE_SIZE !== 0) return -Errno.EINVAL;
-      if (newLen > mm.taskSize || newAddr > mm.taskSize - newLen) return -Errno.EINVAL;
-      if (newAddr < addr + oldLen && addr < newAddr + newLen) return -Errno.EINVAL;
       const r = yield* doMunmap(mm, newAddr, newLen);
       if (r < 0) return r;
       let len = oldLen;
@@ -156,7 +173,8 @@ export function* sysMremapImpl(
     }
     if ((flags & MREMAP_MAYMOVE) === 0) return -Errno.ENOMEM;
     const align = newLen % PMD_SIZE === 0 && vma.isAnon() ? PMD_SIZE : PAGE_SIZE;
-    const to = getUnmappedArea(mm, 0, newLen, align);
+    // With MREMAP_DONTUNMAP the new address is a placement hint (mremap_to() without MREMAP_FIXED).
+    const to = getUnmappedArea(mm, (flags & MREMAP_DONTUNMAP) !== 0 ? newAddr : 0, newLen, align);
     if (to < 0) return to;
     const moved = yield* moveVma(mm, vma, addr, oldLen, to, (flags & MREMAP_DONTUNMAP) !== 0);
     if (moved >= 0 && newLen > oldLen) yield* expandVma(mm, mm.vmaLookup(to)!, to + newLen);

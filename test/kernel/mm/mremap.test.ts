@@ -1,0 +1,192 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Errno } from '../../../src/kernel/errno.ts';
+import { MAP_HUGETLB, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from '../../../src/kernel/mm/mman.ts';
+import type { Process, System } from '../../../src/kernel/system.ts';
+import { TASK_SIZE } from '../../../src/lib/units.ts';
+import {
+  ANON_PRIVATE,
+  ANON_SHARED,
+  HPAGE,
+  PAGE,
+  assertUnchanged,
+  expectedTags,
+  mapOk,
+  readOk,
+  readTags,
+  setup,
+  snapshot,
+  tagPages,
+  teardown,
+  vmas,
+  writeOk,
+} from './mm_helpers.ts';
+
+function failsCleanly(sys: System, p: Process, what: string, errno: number, call: () => number): void {
+  const before = snapshot(sys, p);
+  assert.equal(call(), -errno, what);
+  assertUnchanged(sys, p, before, what);
+}
+
+describe('mremap(2) errors, as check_mremap_params() and check_prep_vma() return them', () => {
+  it('rejects bad flag combinations and ranges, changing nothing', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 4 * PAGE);
+    tagPages(sys, p, a, 4, 1);
+    const far = 0x40_0000_0000;
+    const M = MREMAP_MAYMOVE;
+    const cases: [string, number, () => number][] = [
+      ['unknown flag', Errno.EINVAL, () => sys.mremap(p, a, PAGE, PAGE, 8)],
+      ['FIXED without MAYMOVE', Errno.EINVAL, () => sys.mremap(p, a, PAGE, PAGE, MREMAP_FIXED, far)],
+      ['DONTUNMAP without MAYMOVE', Errno.EINVAL, () => sys.mremap(p, a, PAGE, PAGE, MREMAP_DONTUNMAP)],
+      ['DONTUNMAP resizing', Errno.EINVAL, () => sys.mremap(p, a, PAGE, 2 * PAGE, M | MREMAP_DONTUNMAP)],
+      ['unaligned old address', Errno.EINVAL, () => sys.mremap(p, a + 1, PAGE, PAGE, 0)],
+      ['new length 0', Errno.EINVAL, () => sys.mremap(p, a, PAGE, 0, M)],
+      ['new length past TASK_SIZE', Errno.EINVAL, () => sys.mremap(p, a, PAGE, TASK_SIZE + PAGE, M)],
+      ['unaligned new address', Errno.EINVAL, () => sys.mremap(p, a, PAGE, PAGE, M | MREMAP_FIXED, far + 1)],
+      [
+        'new range overlaps old',
+        Errno.EINVAL,
+        () => sys.mremap(p, a, 2 * PAGE, 2 * PAGE, M | MREMAP_FIXED, a + PAGE),
+      ],
+      [
+        'new range past TASK_SIZE',
+        Errno.EINVAL,
+        () => sys.mremap(p, a, PAGE, PAGE, M | MREMAP_FIXED, TASK_SIZE),
+      ],
+      ['nothing mapped at addr', Errno.EFAULT, () => sys.mremap(p, far, PAGE, PAGE, M)],
+      ['old range crosses the VMA end', Errno.EFAULT, () => sys.mremap(p, a + 2 * PAGE, 3 * PAGE, PAGE, M)],
+      ['old length 0 on a private mapping', Errno.EINVAL, () => sys.mremap(p, a, 0, PAGE, M)],
+    ];
+    for (const [what, errno, call] of cases) failsCleanly(sys, p, what, errno, call);
+    teardown(sys);
+  });
+
+  it('growing in place into a neighbour without MAYMOVE is ENOMEM', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 4 * PAGE);
+    assert.equal(sys.munmap(p, a + 2 * PAGE, PAGE), 0);
+    tagPages(sys, p, a, 2, 5);
+    failsCleanly(sys, p, 'grow into neighbour', Errno.ENOMEM, () => sys.mremap(p, a, 2 * PAGE, 4 * PAGE, 0));
+    teardown(sys);
+  });
+
+  it('hugetlb mappings cannot grow and need huge-aligned addresses (EINVAL)', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 2 * HPAGE, ANON_PRIVATE | MAP_HUGETLB);
+    writeOk(sys, p, a, Uint8Array.of(1));
+    failsCleanly(sys, p, 'grow hugetlb', Errno.EINVAL, () =>
+      sys.mremap(p, a, 2 * HPAGE, 4 * HPAGE, MREMAP_MAYMOVE),
+    );
+    failsCleanly(sys, p, 'unaligned addr', Errno.EINVAL, () =>
+      sys.mremap(p, a + PAGE, PAGE, PAGE, MREMAP_MAYMOVE),
+    );
+    // Lengths are rounded up to the huge page: shrinking by a few bytes is no change at all.
+    assert.equal(sys.mremap(p, a, 2 * HPAGE, 2 * HPAGE - 100, 0), a);
+    assert.equal(vmas(p)[0][1] - vmas(p)[0][0], 2 * HPAGE);
+    assert.equal(sys.mremap(p, a, 2 * HPAGE, HPAGE, 0), a);
+    assert.equal(readOk(sys, p, a, 1)[0], 1);
+    teardown(sys);
+  });
+});
+
+describe('mremap(2) success paths preserve data', () => {
+  it('shrinks in place and frees the tail pages', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 4 * PAGE);
+    tagPages(sys, p, a, 4, 10);
+    const used = sys.stats().used;
+    assert.equal(sys.mremap(p, a, 4 * PAGE, 2 * PAGE, 0), a);
+    assert.equal(sys.stats().used, used - 2 * PAGE);
+    assert.deepEqual(readTags(sys, p, a, 2), expectedTags(2, 10));
+    assert.equal(sys.read(p, a + 2 * PAGE, 1).ret, -Errno.EFAULT);
+    assert.equal(sys.stats(p).total_vm, 2 * PAGE);
+    teardown(sys);
+  });
+
+  it('grows in place when the space after is free; the new part reads as zeros', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 2 * PAGE);
+    tagPages(sys, p, a, 2, 20);
+    assert.equal(sys.munmap(p, a + 2 * PAGE, 16 * PAGE), 0);
+    assert.equal(sys.mremap(p, a, 2 * PAGE, 6 * PAGE, 0), a);
+    assert.deepEqual(readTags(sys, p, a, 2), expectedTags(2, 20));
+    assert.deepEqual(readOk(sys, p, a + 2 * PAGE, 4 * PAGE), new Uint8Array(4 * PAGE));
+    assert.equal(sys.stats(p).total_vm, 6 * PAGE);
+    teardown(sys);
+  });
+
+  it('moves when it must grow and may move; the old range is gone, the pages are the same frames', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 3 * PAGE);
+    // A neighbour right after `a` forces the grow to move.
+    assert.equal(sys.mmap(p, a + 3 * PAGE, PAGE, 3, ANON_PRIVATE | 0x10), a + 3 * PAGE);
+    tagPages(sys, p, a, 3, 30);
+    const pfns = sys.pagemap(p, a, 3).map((e) => e.pfn);
+    const used = sys.stats().used;
+    const b = sys.mremap(p, a, 3 * PAGE, 8 * PAGE, MREMAP_MAYMOVE);
+    assert.ok(b > 0 && b !== a);
+    assert.deepEqual(readTags(sys, p, b, 3), expectedTags(3, 30));
+    assert.deepEqual(
+      sys.pagemap(p, b, 3).map((e) => e.pfn),
+      pfns,
+    );
+    assert.equal(sys.stats().used, used, 'a move copies no page');
+    assert.equal(sys.read(p, a, 1).ret, -Errno.EFAULT);
+    assert.deepEqual(readOk(sys, p, b + 3 * PAGE, 5 * PAGE), new Uint8Array(5 * PAGE));
+    teardown(sys);
+  });
+
+  it('MREMAP_FIXED moves to the given address, replacing what was there', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 2 * PAGE);
+    const target = mapOk(sys, p, 4 * PAGE);
+    tagPages(sys, p, a, 2, 40);
+    tagPages(sys, p, target, 4, 90);
+    assert.equal(
+      sys.mremap(p, a, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, target + PAGE),
+      target + PAGE,
+    );
+    assert.deepEqual(readTags(sys, p, target, 4), [90, 40, 41, 93]);
+    assert.equal(sys.read(p, a, 1).ret, -Errno.EFAULT);
+    teardown(sys);
+  });
+
+  it('MREMAP_DONTUNMAP moves the pages and leaves the old range mapped but empty', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 2 * PAGE);
+    tagPages(sys, p, a, 2, 50);
+    const b = sys.mremap(p, a, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_DONTUNMAP);
+    assert.ok(b > 0 && b !== a);
+    assert.deepEqual(readTags(sys, p, b, 2), expectedTags(2, 50));
+    assert.deepEqual(readOk(sys, p, a, 2 * PAGE), new Uint8Array(2 * PAGE));
+    assert.equal(sys.stats(p).total_vm, 4 * PAGE);
+    teardown(sys);
+  });
+
+  it('moving a shared mapping keeps it shared with the other process', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 2 * PAGE, ANON_SHARED);
+    tagPages(sys, p, a, 2, 60);
+    const { child } = sys.fork(p, 'c');
+    const b = sys.mremap(p, a, 2 * PAGE, 4 * PAGE, MREMAP_MAYMOVE);
+    assert.ok(b > 0);
+    writeOk(sys, p, b, Uint8Array.of(77));
+    assert.equal(readOk(sys, child!, a, 1)[0], 77);
+    teardown(sys);
+  });
+
+  it('a PMD-aligned move of a THP keeps it PMD-mapped', () => {
+    const { sys, p } = setup({ thp: 'always' });
+    const a = mapOk(sys, p, 2 * HPAGE);
+    assert.equal(a % HPAGE, 0);
+    writeOk(sys, p, a + 5 * PAGE, Uint8Array.of(5));
+    assert.ok(sys.pagemap(p, a, 1)[0].thp);
+    const b = sys.mremap(p, a, HPAGE, HPAGE, MREMAP_MAYMOVE | MREMAP_FIXED, a + 4 * HPAGE);
+    assert.equal(b, a + 4 * HPAGE);
+    const e = sys.pagemap(p, b + 5 * PAGE, 1)[0];
+    assert.ok(e.present && e.thp);
+    assert.equal(readOk(sys, p, b + 5 * PAGE, 1)[0], 5);
+    teardown(sys);
+  });
+});

@@ -1,0 +1,134 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Errno } from '../../../src/kernel/errno.ts';
+import { MAP_PRIVATE, MAP_SHARED, MFD_HUGETLB, PROT_READ } from '../../../src/kernel/mm/mman.ts';
+import { HPAGE, PAGE, RW, mapOk, pattern, readOk, setup, teardown, writeOk } from './mm_helpers.ts';
+
+describe('memfd_create + ftruncate + pwrite/pread + mmap', () => {
+  it('memfd_create rejects unknown flags and over-long names with EINVAL', () => {
+    const { sys } = setup();
+    assert.equal(sys.memfdCreate('x', 0x100), -Errno.EINVAL);
+    assert.equal(sys.memfdCreate('n'.repeat(250)), -Errno.EINVAL);
+    assert.equal(sys.files.size, 0);
+    teardown(sys);
+  });
+
+  it('ftruncate, pwrite and pread errors: bad fd EBADF, negative sizes and offsets EINVAL', () => {
+    const { sys } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.ftruncate(99, PAGE), -Errno.EBADF);
+    assert.equal(sys.ftruncate(fd, -1), -Errno.EINVAL);
+    assert.equal(sys.pwrite(99, Uint8Array.of(1), 0), -Errno.EBADF);
+    assert.equal(sys.pwrite(fd, Uint8Array.of(1), -1), -Errno.EINVAL);
+    assert.equal(sys.pread(99, 1, 0).ret, -Errno.EBADF);
+    assert.equal(sys.pread(fd, 1, -1).ret, -Errno.EINVAL);
+    assert.equal(sys.close(99), -Errno.EBADF);
+    teardown(sys);
+  });
+
+  it('pwrite data is visible through a shared mapping and writes through the mapping reach pread', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.ftruncate(fd, 3 * PAGE), 0);
+    assert.equal(sys.pwrite(fd, pattern(1, 100), PAGE + 10), 100);
+    const a = mapOk(sys, p, 3 * PAGE, MAP_SHARED, RW, fd);
+    assert.deepEqual(readOk(sys, p, a + PAGE + 10, 100), pattern(1, 100));
+    assert.deepEqual(readOk(sys, p, a, 16), new Uint8Array(16));
+    writeOk(sys, p, a + 2 * PAGE, pattern(2, 50));
+    const r = sys.pread(fd, 50, 2 * PAGE);
+    assert.equal(r.ret, 50);
+    assert.deepEqual(r.data, pattern(2, 50));
+    // Pages 0 and 1 were read, page 2 written: three shmem pages mapped.
+    assert.equal(sys.stats(p).rss_shmem, 3 * PAGE);
+    // A second mapping of the file maps the same page cache page.
+    const b = mapOk(sys, p, 3 * PAGE, MAP_SHARED, PROT_READ, fd);
+    assert.deepEqual(readOk(sys, p, b + 2 * PAGE, 50), pattern(2, 50));
+    assert.equal(sys.pagemap(p, a + 2 * PAGE, 1)[0].pfn, sys.pagemap(p, b + 2 * PAGE, 1)[0].pfn);
+    teardown(sys);
+  });
+
+  it('a private mapping sees the file until it writes; then only its copy changes', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.pwrite(fd, pattern(3, 2 * PAGE), 0), 2 * PAGE);
+    const a = mapOk(sys, p, 2 * PAGE, MAP_PRIVATE, RW, fd);
+    assert.deepEqual(readOk(sys, p, a, 2 * PAGE), pattern(3, 2 * PAGE));
+    writeOk(sys, p, a, Uint8Array.of(0xab));
+    assert.equal(sys.pread(fd, 1, 0).data[0], pattern(3, 1)[0], 'the file is unchanged');
+    assert.equal(sys.stats(p).rss_anon, PAGE);
+    // A later pwrite shows in the pages not yet copied, not in the copied one.
+    assert.equal(sys.pwrite(fd, Uint8Array.of(1, 2), 0), 2);
+    assert.equal(sys.pwrite(fd, Uint8Array.of(3), PAGE), 1);
+    assert.equal(readOk(sys, p, a, 1)[0], 0xab);
+    assert.equal(readOk(sys, p, a + PAGE, 1)[0], 3);
+    teardown(sys);
+  });
+
+  it('access past the end of the file is SIGBUS (EFAULT); growing the file makes it valid', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.ftruncate(fd, PAGE), 0);
+    const a = mapOk(sys, p, 2 * PAGE, MAP_SHARED, RW, fd);
+    assert.equal(sys.read(p, a + PAGE, 1).ret, -Errno.EFAULT);
+    assert.equal(sys.ftruncate(fd, 2 * PAGE), 0);
+    writeOk(sys, p, a + PAGE, Uint8Array.of(5));
+    assert.equal(sys.pread(fd, 1, PAGE).data[0], 5);
+    teardown(sys);
+  });
+
+  it('truncation unmaps and frees the pages past the new end and zeros the partial tail', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.pwrite(fd, pattern(4, 3 * PAGE), 0), 3 * PAGE);
+    const a = mapOk(sys, p, 3 * PAGE, MAP_SHARED, RW, fd);
+    readOk(sys, p, a + 2 * PAGE, 1);
+    const used = sys.stats().used;
+    assert.equal(sys.ftruncate(fd, PAGE + 100), 0);
+    assert.equal(sys.stats().used, used - PAGE);
+    assert.equal(sys.read(p, a + 2 * PAGE, 1).ret, -Errno.EFAULT);
+    assert.deepEqual(readOk(sys, p, a + PAGE + 100, 10), new Uint8Array(10));
+    assert.deepEqual(readOk(sys, p, a + PAGE, 100), pattern(4, 3 * PAGE).subarray(PAGE, PAGE + 100));
+    assert.equal(sys.pread(fd, 4 * PAGE, 0).ret, PAGE + 100);
+    teardown(sys);
+  });
+
+  it('closing the fd keeps a mapped file alive; the last munmap frees its pages', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.pwrite(fd, pattern(5, PAGE), 0), PAGE);
+    const a = mapOk(sys, p, PAGE, MAP_SHARED, RW, fd);
+    assert.equal(sys.close(fd), 0);
+    assert.deepEqual(readOk(sys, p, a, 8), pattern(5, 8));
+    assert.equal(sys.munmap(p, a, PAGE), 0);
+    assert.equal(sys.stats().used, 0);
+    teardown(sys);
+  });
+
+  it('MFD_HUGETLB files: sizes must be huge-page multiples; shared mappings share the huge page', () => {
+    const { sys, p } = setup({ hugetlbPages: 4 });
+    const fd = sys.memfdCreate('h', MFD_HUGETLB);
+    assert.ok(fd > 0);
+    assert.equal(sys.ftruncate(fd, PAGE), -Errno.EINVAL);
+    assert.equal(sys.ftruncate(fd, HPAGE), 0);
+    const a = mapOk(sys, p, HPAGE, MAP_SHARED, RW, fd);
+    const b = mapOk(sys, p, HPAGE, MAP_SHARED, RW, fd);
+    writeOk(sys, p, a + 7 * PAGE, pattern(6, 16));
+    assert.deepEqual(readOk(sys, p, b + 7 * PAGE, 16), pattern(6, 16));
+    assert.ok(sys.pagemap(p, a, 1)[0].thp);
+    teardown(sys);
+  });
+
+  it('a private mapping of an MFD_HUGETLB file reads the file and copies on write', () => {
+    const { sys, p } = setup({ hugetlbPages: 4 });
+    const fd = sys.memfdCreate('h', MFD_HUGETLB);
+    assert.equal(sys.ftruncate(fd, HPAGE), 0);
+    const s = mapOk(sys, p, HPAGE, MAP_SHARED, RW, fd);
+    writeOk(sys, p, s + 3 * PAGE, pattern(8, 16));
+    const v = mapOk(sys, p, HPAGE, MAP_PRIVATE, RW, fd);
+    assert.deepEqual(readOk(sys, p, v + 3 * PAGE, 16), pattern(8, 16));
+    writeOk(sys, p, v + 3 * PAGE, Uint8Array.of(1));
+    assert.equal(readOk(sys, p, s + 3 * PAGE, 1)[0], pattern(8, 1)[0]);
+    assert.deepEqual(readOk(sys, p, v + 3 * PAGE + 1, 15), pattern(8, 16).subarray(1));
+    teardown(sys);
+  });
+});

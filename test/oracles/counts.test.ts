@@ -1,0 +1,53 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkCounts } from '../../src/oracles/index.ts';
+import { System } from '../../src/kernel/system.ts';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/kernel/mm/mman.ts';
+
+const PAGE = 4096;
+
+function populated(): { sys: System; pfn: number; addr: number } {
+  const sys = new System({ ram: 16 * 1024 * 1024, swap: 16 * 1024 * 1024 });
+  const p = sys.createProcess('p');
+  const addr = sys.mmap(p, 0, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  assert.equal(sys.write(p, addr, Uint8Array.of(1)), 1);
+  return { sys, pfn: sys.pagemap(p, addr, 1)[0].pfn, addr };
+}
+
+describe('page-count oracle', () => {
+  it('is silent on a consistent system', () => {
+    assert.deepEqual(checkCounts(populated().sys), []);
+  });
+
+  it('catches a mapcount that disagrees with the PTEs', () => {
+    const { sys, pfn } = populated();
+    sys.phys.mapcount[pfn]++;
+    const v = checkCounts(sys);
+    assert.equal(v.length, 1);
+    assert.match(v[0].message, new RegExp(`pfn ${pfn}: mapcount 2 but 1 PTEs`));
+  });
+
+  it('catches a refcount below the mappings', () => {
+    const { sys, pfn } = populated();
+    sys.phys.refcount[pfn] = 0;
+    assert.ok(checkCounts(sys).some((x) => x.message.includes(`folio ${pfn}: refcount 0`)));
+  });
+
+  it('catches a swap slot whose count disagrees with the entries', () => {
+    const { sys } = populated();
+    const slot = sys.swap.alloc();
+    assert.ok(checkCounts(sys).some((x) => x.message.includes(`swap slot ${slot}`)));
+  });
+
+  it('catches a mapped frame that the allocator thinks is free', () => {
+    const { sys, pfn } = populated();
+    sys.phys.flags[pfn] = 0;
+    assert.ok(checkCounts(sys).some((x) => x.message.includes(`free pfn ${pfn}`)));
+  });
+
+  it('catches a negative RSS counter', () => {
+    const { sys } = populated();
+    [...sys.mms][0].rss[1] = -1;
+    assert.ok(checkCounts(sys).some((x) => x.message.includes('negative RSS')));
+  });
+});
