@@ -176,8 +176,9 @@ function* copyPte(dst: Vma, src: Vma, addr: number, cow: boolean): KGen<number> 
       lo = swpLo(SwpType.MIGRATION_READ, lo);
       st.words[s] = lo >>> 0;
     }
-    phys.get(hi);
-    addRmapPte(phys, hi, dst.mm, rssCounterOf(phys, hi, src));
+    // A migration entry holds no reference and no mapcount (remove_migration_ptes adds them for
+    // every entry when the migration ends); only the RSS counts it.
+    dst.mm.rss[rssCounterOf(phys, hi, src)]++;
     setPte(dt, s, lo, hi);
     return 0;
   }
@@ -218,7 +219,11 @@ function* dupMmap(parent: MmStruct, child: MmStruct): KGen<number> {
 }
 
 /** Models fork(): a new process whose mm copies the parent's with copy-on-write. */
-export function* doFork(sys: System, parent: Process, childName: string): KGen<{ ret: number; child: Process | null }> {
+export function* doFork(
+  sys: System,
+  parent: Process,
+  childName: string,
+): KGen<{ ret: number; child: Process | null }> {
   const pmm = parent.mm;
   if (pmm === null || parent.exited) return { ret: -Errno.ESRCH, child: null };
   if (sys.inject.shouldFail('dup_mm')) return { ret: -Errno.ENOMEM, child: null };

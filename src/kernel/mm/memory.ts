@@ -2,9 +2,17 @@ import { HPAGE_PMD_NR, PAGE_SIZE, alignDown } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
-import { doHugePmdAnonymousPage, doHugePmdWpPage, hugePmdFault, thpFaultEligible } from './huge_memory.ts';
+import { doHugePmdAnonymousPage, hugePmdFault, thpFaultEligible } from './huge_memory.ts';
 import { hugetlbFault } from './hugetlb.ts';
-import { type MmStruct, MM_ANONPAGES, MM_SWAPENTS, VM, VM_FAULT, type Vma, type VmFault } from './mm_types.ts';
+import {
+  type MmStruct,
+  MM_ANONPAGES,
+  MM_SWAPENTS,
+  VM,
+  VM_FAULT,
+  type Vma,
+  type VmFault,
+} from './mm_types.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -12,6 +20,7 @@ import {
   mmuNotifierInvalidateRangeStart,
   mmuNotifierRangeInitOwner,
 } from './mmu_notifier.ts';
+import { folioLock, folioTrylock, folioUnlock, folioWaitLocked } from './filemap.ts';
 import { PG } from './page_alloc.ts';
 import {
   PTE_ACCESSED,
@@ -214,7 +223,8 @@ function* wpPageCopy(vma: Vma, addr: number, _flags: number, oldPage: number): K
   const slot = pteSlot(addr);
   const cur = t === null ? 0 : t.words[slot];
   const curHi = t === null ? 0 : t.words[slot + 1];
-  const stillSame = t !== null && ptePresent(cur) && (cur & PTE_WRITE) === 0 && (oldPage < 0 || curHi === oldPage);
+  const stillSame =
+    t !== null && ptePresent(cur) && (cur & PTE_WRITE) === 0 && (oldPage < 0 || curHi === oldPage);
   if (stillSame) {
     if (oldPage >= 0) {
       removeRmapPte(phys, oldPage, mm, rssCounterOf(phys, oldPage, vma));
@@ -250,8 +260,16 @@ function* doSwapPage(vma: Vma, addr: number, flags: number, lo: number, hi: numb
     const pm = sys.phys.pagemapOf(hi);
     if (pm?.hooks.migrateToRam === undefined) return VM_FAULT.SIGBUS;
     sys.phys.get(hi);
+    // The page is locked across migrate_to_ram (the driver passes it as fault_page); if someone
+    // else holds the lock (a migration of it in progress), wait for them and retry the fault.
+    if (!folioTrylock(sys, hi)) {
+      sys.phys.put(hi);
+      yield* folioWaitLocked(sys, hi);
+      return 0;
+    }
     const vmf: VmFault = { vma, address: addr, flags, page: hi };
     const r = yield* pm.hooks.migrateToRam(vmf);
+    folioUnlock(sys, hi);
     sys.phys.put(hi);
     sys.trace.count('fault.device_private');
     return r;
@@ -303,6 +321,11 @@ function* swapIn(vma: Vma, addr: number, flags: number, lo: number, slot: number
 export function* removeDeviceExclusiveEntry(vma: Vma, addr: number, pfn: number): KGen<number> {
   const mm = vma.mm;
   const sys = mm.sys;
+  // folio_try_get() + folio_lock(): a device still holding the page locked (between
+  // make_device_exclusive() and its folio_unlock()) makes the CPU wait here.
+  if (sys.phys.refcount[sys.phys.head(pfn)] === 0) return 0;
+  sys.phys.get(pfn);
+  yield* folioLock(sys, pfn);
   const range = mmuNotifierRangeInitOwner(MMU_NOTIFY.EXCLUSIVE, 0, mm, addr, addr + PAGE_SIZE, null);
   yield* mmuNotifierInvalidateRangeStart(range);
   yield* mm.ptl.lock();
@@ -317,6 +340,8 @@ export function* removeDeviceExclusiveEntry(vma: Vma, addr: number, pfn: number)
   }
   yield* mm.ptl.unlock();
   yield* mmuNotifierInvalidateRangeEnd(range);
+  folioUnlock(sys, pfn);
+  sys.phys.put(pfn);
   sys.trace.count('fault.device_exclusive');
   return 0;
 }
@@ -328,7 +353,11 @@ export function* faultIn(mm: MmStruct, addr: number, write: boolean, remote: boo
     const vma = mm.vmaLookup(addr);
     if (vma === null) return -Errno.EFAULT;
     if (accessError(vma, write)) return -Errno.EFAULT;
-    const r = yield* handleMmFault(vma, addr, (write ? FAULT_FLAG_WRITE : 0) | (remote ? FAULT_FLAG_REMOTE : 0));
+    const r = yield* handleMmFault(
+      vma,
+      addr,
+      (write ? FAULT_FLAG_WRITE : 0) | (remote ? FAULT_FLAG_REMOTE : 0),
+    );
     return vmFaultToErrno(r);
   } finally {
     yield* mm.mmapLock.upRead();
@@ -373,7 +402,13 @@ export function tlbLookup(mm: MmStruct, addr: number, write: boolean): number {
  * page, faulting as the hardware would. Returns bytes accessed or -EFAULT (SIGSEGV / SIGBUS) or
  * -ENOMEM (the fault ran out of memory).
  */
-export function* cpuAccess(mm: MmStruct, addr: number, buf: Uint8Array, write: boolean, remote = false): KGen<number> {
+export function* cpuAccess(
+  mm: MmStruct,
+  addr: number,
+  buf: Uint8Array,
+  write: boolean,
+  remote = false,
+): KGen<number> {
   const sys = mm.sys;
   if (mm.exited) return -Errno.EFAULT;
   let done = 0;
@@ -414,7 +449,14 @@ export function anonExclusive(sys: System, pfn: number): boolean {
 }
 
 /** Adds one PTE mapping of `pfn` in `vma` at `addr` for file / shmem / inserted pages. */
-export function mapFilePte(sys: System, vma: Vma, addr: number, pfn: number, writable: boolean, dirty: boolean): void {
+export function mapFilePte(
+  sys: System,
+  vma: Vma,
+  addr: number,
+  pfn: number,
+  writable: boolean,
+  dirty: boolean,
+): void {
   const t = vma.mm.pgt.pteTableAlloc(addr);
   const slot = pteSlot(addr);
   sys.phys.get(pfn);

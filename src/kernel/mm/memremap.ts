@@ -1,0 +1,142 @@
+/**
+ * Models mm/memremap.c and include/linux/memremap.h for the two ZONE_DEVICE types HMM drivers
+ * use: MEMORY_DEVICE_PRIVATE (struct pages the CPU cannot address; mapped in CPU page tables only
+ * as device-private swap entries) and MEMORY_DEVICE_COHERENT (CPU-addressable device memory mapped
+ * with ordinary PTEs, which must never be pinned long-term).
+ *
+ * The frames live in PhysMem beyond RAM (addDeviceRange). A device page is idle at refcount 0,
+ * owned by its driver; zoneDevicePageInit() hands it out with one reference and locked, ready to
+ * be a migration destination; when its last reference goes, PhysMem calls ops.folioFree and the
+ * driver takes it back.
+ */
+import { Errno } from '../errno.ts';
+import type { System } from '../system.ts';
+import type { KGen } from '../../sched/types.ts';
+import { longtermMigration } from './gup.ts';
+import type { VmFault } from './mm_types.ts';
+import type { PagemapHooks, PagemapRef } from './page_alloc.ts';
+import { folioTrylock } from './filemap.ts';
+import { migrateDeviceCoherentPage } from './migrate_device.ts';
+
+/** Models struct dev_pagemap_ops. */
+export interface DevPagemapOps {
+  /** The last reference to a device folio went (folio_free, was page_free). */
+  folioFree(pfn: number, order: number): void;
+  /** A CPU fault on a device-private entry of this pagemap: migrate the page back. Returns vm_fault_t. */
+  migrateToRam?(vmf: VmFault): KGen<number>;
+}
+
+/** Models struct dev_pagemap. */
+export class DevPagemap {
+  /** memunmap_pages() has run: no page of it may be handed out again. */
+  dead = false;
+  constructor(
+    readonly type: 'private' | 'coherent',
+    readonly owner: unknown,
+    readonly ops: DevPagemapOps,
+    readonly firstPfn: number,
+    readonly nrPages: number,
+    readonly ref: PagemapRef,
+  ) {}
+}
+
+const pagemaps = new WeakMap<PagemapRef, DevPagemap>();
+
+/**
+ * Models memremap_pages(): creates the struct pages of a device memory range. Returns the pagemap
+ * or -ENOMEM (injectable at 'memremap_pages').
+ */
+export function memremapPages(
+  sys: System,
+  type: 'private' | 'coherent',
+  owner: unknown,
+  nrPages: number,
+  ops: DevPagemapOps,
+): DevPagemap | number {
+  if (!Number.isInteger(nrPages) || nrPages <= 0) return -Errno.EINVAL;
+  if (type === 'private' && ops.migrateToRam === undefined) return -Errno.EINVAL;
+  if (sys.inject.shouldFail('memremap_pages')) return -Errno.ENOMEM;
+  const hooks: PagemapHooks = {
+    folioFree: (pfn, order) => {
+      ops.folioFree(pfn, order);
+    },
+    migrateToRam: ops.migrateToRam === undefined ? undefined : (vmf) => ops.migrateToRam!(vmf),
+    owner,
+    type,
+  };
+  let ref: PagemapRef;
+  try {
+    ref = sys.phys.addDeviceRange(nrPages, hooks);
+  } catch {
+    return -Errno.ENOMEM;
+  }
+  const pgmap = new DevPagemap(type, owner, ops, ref.firstPfn, nrPages, ref);
+  pagemaps.set(ref, pgmap);
+  // Long-term GUP pins must move coherent pages to RAM first; this is the routine that does it.
+  if (type === 'coherent') longtermMigration.migrate = migrateDeviceCoherentPage;
+  sys.trace.count('memremap_pages');
+  return pgmap;
+}
+
+/**
+ * Models memunmap_pages(). The kernel waits here until every page of the range has been freed;
+ * drivers evict their pages first (migrate_device_range), so a page still referenced is a driver
+ * bug, reported to the oracles rather than waited for.
+ */
+export function memunmapPages(sys: System, pgmap: DevPagemap): void {
+  const phys = sys.phys;
+  let busy = 0;
+  for (let p = pgmap.firstPfn; p < pgmap.firstPfn + pgmap.nrPages; p++) if (phys.refcount[p] > 0) busy++;
+  if (busy > 0) {
+    sys.sched.report({
+      oracle: 'device',
+      message: `memunmap_pages with ${busy} device pages still referenced (first pfn ${pgmap.firstPfn})`,
+    });
+  }
+  pgmap.dead = true;
+  sys.trace.count('memunmap_pages');
+}
+
+/**
+ * Models zone_device_page_init() / zone_device_folio_init(): an idle device page becomes a folio
+ * of 2^order pages with one reference, locked, ready to be a migration destination (migrate
+ * finalize unlocks it and drops that reference once the page is mapped).
+ */
+export function zoneDevicePageInit(sys: System, pfn: number, order = 0): void {
+  const phys = sys.phys;
+  const pm = phys.pagemapOf(pfn);
+  if (pm === null) throw new Error(`zone_device_page_init of non-device pfn ${pfn}`);
+  if (phys.refcount[pfn] !== 0) throw new Error(`zone_device_page_init of busy device pfn ${pfn}`);
+  if (pagemaps.get(pm)?.dead === true) throw new Error(`zone_device_page_init on an unmapped pagemap`);
+  phys.initDevicePage(pfn, order);
+  folioTrylock(sys, pfn);
+}
+
+/** Models page_pgmap(): the pagemap a device page belongs to, or null for RAM. */
+export function pageDevPagemap(sys: System, pfn: number): DevPagemap | null {
+  if (pfn < 0 || pfn >= sys.phys.nr) return null;
+  const ref = sys.phys.pagemapOf(pfn);
+  return ref === null ? null : (pagemaps.get(ref) ?? null);
+}
+
+/** Models is_device_private_page(). */
+export function isDevicePrivatePage(sys: System, pfn: number): boolean {
+  if (pfn < 0 || pfn >= sys.phys.nr) return false;
+  return sys.phys.pagemapOf(pfn)?.hooks.type === 'private';
+}
+
+/** Models is_device_coherent_page(). */
+export function isDeviceCoherentPage(sys: System, pfn: number): boolean {
+  if (pfn < 0 || pfn >= sys.phys.nr) return false;
+  return sys.phys.pagemapOf(pfn)?.hooks.type === 'coherent';
+}
+
+/** Models is_zone_device_page(). */
+export function isZoneDevicePage(sys: System, pfn: number): boolean {
+  return pfn >= 0 && pfn < sys.phys.nr && sys.phys.isDevice(pfn);
+}
+
+/** The pgmap owner of a device page (pgmap->owner), or undefined for RAM. */
+export function pageOwner(sys: System, pfn: number): unknown {
+  return sys.phys.pagemapOf(pfn)?.hooks.owner;
+}

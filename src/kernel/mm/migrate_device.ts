@@ -1,0 +1,728 @@
+/**
+ * Models mm/migrate_device.c and the migrate_vma part of include/linux/migrate.h: moving anonymous
+ * pages between system RAM and ZONE_DEVICE memory, driven by a device driver in three steps.
+ *
+ *  1. migrate_vma_setup(): collect the range (under a MIGRATE invalidation that carries the
+ *     caller's pgmap owner, so the caller can ignore its own event), lock each page with a trylock
+ *     and replace its PTE by a migration entry; then unmap the other mappings (try_to_migrate) and
+ *     drop pages something else still holds (pinned pages stay where they are).
+ *  2. the driver allocates and fills destination pages, then migrate_vma_pages() commits: the
+ *     page-cache side of the move, or for holes and zero pages a new PTE straight away.
+ *  3. migrate_vma_finalize(): every migration entry becomes a mapping of the new page (or of the
+ *     old one again when that page did not move); pages are unlocked and the references the
+ *     migration held are dropped, which frees a source that moved.
+ *
+ * migrate_pfn values are exact integers in a Float64Array: pfn * 64 + MIGRATE_PFN_* flags.
+ * Large folios are split before collection (the pre-MIGRATE_VMA_SELECT_COMPOUND behaviour), so
+ * every collected page here is order 0.
+ *
+ * While a page is under migration it holds one reference for the migration and is locked; its
+ * mappings are migration entries (mapcount 0, RSS unchanged). CPU faults on migration entries
+ * sleep on sys.migrationWq until finalize (or the restore path) wakes them.
+ */
+import { PAGE_SIZE, PMD_SIZE } from '../../lib/units.ts';
+import type { KGen } from '../../sched/types.ts';
+import { Errno } from '../errno.ts';
+import type { System } from '../system.ts';
+import { folioTestLocked, folioTrylock, folioUnlock, folioLock } from './filemap.ts';
+import { splitHugePmd } from './huge_memory.ts';
+import { mkPte, vmNormalPage } from './memory.ts';
+import { VM, VM_SPECIAL, type Vma } from './mm_types.ts';
+import {
+  MMU_NOTIFY,
+  type MmuNotifierRange,
+  mmuNotifierArchInvalidateSecondaryTlbs,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+  mmuNotifierRangeInitOwner,
+} from './mmu_notifier.ts';
+import { PG } from './page_alloc.ts';
+import {
+  PTE_ACCESSED,
+  PTE_DIRTY,
+  PTE_SOFT_DIRTY,
+  PTE_WRITE,
+  SwpType,
+  type SwpTypeValue,
+  isDevicePrivateEntry,
+  isMigrationEntry,
+  pteNone,
+  ptePresent,
+  swpLo,
+  swpType,
+} from './pgtable.ts';
+import { pmdBase, pmdIsLeaf, pmdPresentHuge, pmdTableOf, pteSlot, setPte } from './pte.ts';
+import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapCandidates } from './rmap.ts';
+import { allocPageReclaim } from './vmscan.ts';
+
+export const MIGRATE_PFN_VALID = 1;
+export const MIGRATE_PFN_MIGRATE = 2;
+export const MIGRATE_PFN_WRITE = 8;
+export const MIGRATE_PFN_COMPOUND = 16;
+export const MIGRATE_PFN_SHIFT = 6;
+const MIGRATE_PFN_SCALE = 1 << MIGRATE_PFN_SHIFT;
+
+/** enum migrate_vma_direction. */
+export const MIGRATE_VMA_SELECT_SYSTEM = 1;
+export const MIGRATE_VMA_SELECT_DEVICE_PRIVATE = 2;
+export const MIGRATE_VMA_SELECT_DEVICE_COHERENT = 4;
+export const MIGRATE_VMA_SELECT_COMPOUND = 8;
+
+/** Models migrate_pfn(). */
+export function migratePfn(pfn: number): number {
+  return pfn * MIGRATE_PFN_SCALE + MIGRATE_PFN_VALID;
+}
+
+/** The MIGRATE_PFN_* flag bits of a migrate pfn value. */
+export function migratePfnFlags(m: number): number {
+  return m % MIGRATE_PFN_SCALE;
+}
+
+/** Models migrate_pfn_to_page(): the PFN, or -1 when the value is not VALID. */
+export function migratePfnToPage(m: number): number {
+  if (((m % MIGRATE_PFN_SCALE) & MIGRATE_PFN_VALID) === 0) return -1;
+  return Math.floor(m / MIGRATE_PFN_SCALE);
+}
+
+function has(m: number, flag: number): boolean {
+  return ((m % MIGRATE_PFN_SCALE) & flag) !== 0;
+}
+
+function without(m: number, flag: number): number {
+  return has(m, flag) ? m - flag : m;
+}
+
+/** Models struct migrate_vma. `faultPage` is -1 when the migration is not serving a CPU fault. */
+export interface MigrateVma {
+  vma: Vma;
+  src: Float64Array;
+  dst: Float64Array;
+  cpages: number;
+  npages: number;
+  start: number;
+  end: number;
+  pgmapOwner: unknown;
+  flags: number;
+  faultPage: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Migration entries: install, and replace by the new (or old) page.
+
+/** The migration entry type for a page leaving a mapping that was writable or exclusive. */
+function migrationType(writable: boolean, anonExclusive: boolean): SwpTypeValue {
+  if (writable) return SwpType.MIGRATION_WRITE;
+  return anonExclusive ? SwpType.MIGRATION_READ_EXCLUSIVE : SwpType.MIGRATION_READ;
+}
+
+/**
+ * Models remove_migration_pte() for every mapping of `src`: each migration entry naming `src`
+ * becomes a mapping of `dst` (a device-private entry when dst is device-private memory), which
+ * takes a reference and a mapcount on dst. `src` still carries its rmap identity here.
+ */
+function* removeMigrationPtes(sys: System, src: number, dst: number): KGen {
+  const phys = sys.phys;
+  const dstPrivate = phys.pagemapOf(dst)?.hooks.type === 'private';
+  const dstAnon = (phys.flags[phys.head(dst)] & PG.anon) !== 0;
+  for (const { vma, addr } of rmapCandidates(sys, src)) {
+    const mm = vma.mm;
+    const t = mm.pgt.pteTable(addr);
+    if (t === null) continue;
+    const s = pteSlot(addr);
+    if (!isMigrationEntry(t.words[s]) || t.words[s + 1] !== src) continue;
+    yield* mm.ptl.lock();
+    const lo = t.words[s];
+    if (isMigrationEntry(lo) && t.words[s + 1] === src) {
+      const type = swpType(lo);
+      const writable = type === SwpType.MIGRATION_WRITE;
+      const exclusive = type !== SwpType.MIGRATION_READ;
+      let nlo: number;
+      if (dstPrivate) {
+        nlo = swpLo(
+          writable ? SwpType.DEVICE_PRIVATE_WRITE : SwpType.DEVICE_PRIVATE_READ,
+          lo & PTE_SOFT_DIRTY,
+        );
+      } else {
+        nlo = mkPte(vma, writable, (lo & PTE_DIRTY) !== 0) | (lo & PTE_SOFT_DIRTY);
+        if ((lo & PTE_ACCESSED) === 0) nlo &= ~PTE_ACCESSED;
+      }
+      if (dstAnon) {
+        if (exclusive) phys.flags[dst] |= PG.anonExclusive;
+        else phys.flags[dst] &= ~PG.anonExclusive;
+      }
+      phys.get(dst);
+      phys.mapcount[dst]++;
+      setPte(t, s, nlo, dst);
+    }
+    yield* mm.ptl.unlock();
+  }
+  sys.migrationWq.wakeUpAll();
+}
+
+/**
+ * Models try_to_migrate() of one page: every remaining mapping (present PTE or device-private
+ * entry) becomes a migration entry under a CLEAR invalidation. A mapping of an exclusive
+ * anonymous page that may be DMA-pinned is left alone (folio_try_share_anon_rmap_pte fails), so
+ * the page stays mapped and the caller gives up on it.
+ */
+function* tryToMigrate(sys: System, page: number): KGen {
+  const phys = sys.phys;
+  for (const { vma, addr } of rmapCandidates(sys, page)) {
+    const mm = vma.mm;
+    const t0 = mm.pgt.pteTable(addr);
+    if (t0 === null) continue;
+    const s = pteSlot(addr);
+    const lo0 = t0.words[s];
+    if (t0.words[s + 1] !== page || !(ptePresent(lo0) || isDevicePrivateEntry(lo0))) continue;
+    const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
+    yield* mmuNotifierInvalidateRangeStart(range);
+    yield* mm.ptl.lock();
+    const t = mm.pgt.pteTable(addr);
+    if (t !== null) {
+      const lo = t.words[s];
+      const present = ptePresent(lo);
+      if (t.words[s + 1] === page && (present || isDevicePrivateEntry(lo))) {
+        const anonExclusive = (phys.flags[page] & PG.anonExclusive) !== 0;
+        if (!(anonExclusive && phys.maybeDmaPinned(page))) {
+          const writable = present ? (lo & PTE_WRITE) !== 0 : swpType(lo) === SwpType.DEVICE_PRIVATE_WRITE;
+          if (present && (lo & PTE_DIRTY) !== 0) phys.flags[phys.head(page)] |= PG.dirty;
+          phys.flags[page] &= ~PG.anonExclusive;
+          setPte(
+            t,
+            s,
+            swpLo(migrationType(writable, anonExclusive), lo & (PTE_SOFT_DIRTY | PTE_ACCESSED | PTE_DIRTY)),
+            page,
+          );
+          if (present) yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE);
+          phys.mapcount[page]--;
+          phys.put(page);
+        }
+      }
+    }
+    yield* mm.ptl.unlock();
+    yield* mmuNotifierInvalidateRangeEnd(range);
+  }
+}
+
+/**
+ * Models migrate_vma_check_page(): false when something beyond the migration's own reference
+ * (and the faulting thread's, for the fault page) holds the page: a pin, a GUP reference.
+ */
+function checkPage(sys: System, page: number, faultPage: number): boolean {
+  const phys = sys.phys;
+  const h = phys.head(page);
+  const extra = 1 + (page === faultPage ? 1 : 0);
+  if (phys.order[h] > 0) return false;
+  return phys.refcount[h] - extra <= folioMapcount(phys, h);
+}
+
+/**
+ * Models migrate_device_unmap(): unmaps what collection left mapped, gives up on pages still
+ * mapped or held, and puts those back as they were. Returns how many entries can still migrate.
+ */
+function* migrateDeviceUnmap(
+  sys: System,
+  src: Float64Array,
+  npages: number,
+  faultPage: number,
+): KGen<number> {
+  const phys = sys.phys;
+  let unmapped = 0;
+  let restore = 0;
+  for (let i = 0; i < npages; i++) {
+    const page = migratePfnToPage(src[i]);
+    if (page < 0) {
+      if (has(src[i], MIGRATE_PFN_MIGRATE)) unmapped++;
+      continue;
+    }
+    if (folioMapcount(phys, page) > 0) yield* tryToMigrate(sys, page);
+    if (folioMapcount(phys, page) > 0 || !checkPage(sys, page, faultPage)) {
+      src[i] = without(src[i], MIGRATE_PFN_MIGRATE);
+      restore++;
+      continue;
+    }
+    unmapped++;
+  }
+  for (let i = 0; i < npages && restore > 0; i++) {
+    const page = migratePfnToPage(src[i]);
+    if (page < 0 || has(src[i], MIGRATE_PFN_MIGRATE)) continue;
+    yield* removeMigrationPtes(sys, page, page);
+    src[i] = 0;
+    if (page !== faultPage) folioUnlock(sys, page);
+    phys.put(page);
+    restore--;
+  }
+  sys.trace.count('migrate.unmapped', unmapped);
+  return unmapped;
+}
+
+// ---------------------------------------------------------------------------------------------
+// migrate_vma_setup(): collection.
+
+/** Per-walk state of migrate_vma_collect(). */
+interface Collect {
+  readonly args: MigrateVma;
+  readonly sys: System;
+}
+
+/** Models migrate_vma_collect_hole() / _skip(): pages with no PTE table. */
+function collectHole(c: Collect, addr: number, end: number, skip: boolean): void {
+  const a = c.args;
+  const anon = !skip && a.vma.isAnon();
+  for (; addr < end; addr += PAGE_SIZE) {
+    a.src[a.npages] = anon ? MIGRATE_PFN_MIGRATE : 0;
+    a.dst[a.npages] = 0;
+    a.npages++;
+    if (anon) a.cpages++;
+  }
+}
+
+/**
+ * Splits the large folio a collected page belongs to, so it can move alone (split_folio()).
+ * Only possible when nothing but its PTE mappings holds it.
+ */
+function splitForMigration(sys: System, page: number): boolean {
+  const phys = sys.phys;
+  const h = phys.head(page);
+  if (phys.order[h] === 0) return true;
+  if (phys.entireMapcount.has(h) || (phys.flags[h] & PG.anon) === 0) return false;
+  if (phys.pincount[h] > 0 || phys.refcount[h] !== folioMapcount(phys, h)) return false;
+  if ((phys.flags[h] & PG.locked) !== 0) return false;
+  phys.splitFolio(h, 0);
+  sys.trace.count('thp.split_folio');
+  return phys.isUsed(page) && phys.refcount[page] > 0;
+}
+
+/** What migrate_vma_collect_pmd() decides for one PTE, before trying to take the page. */
+function collectChoice(c: Collect, lo: number, hi: number): number {
+  const a = c.args;
+  const sys = c.sys;
+  const phys = sys.phys;
+  if (pteNone(lo, hi)) {
+    if (!a.vma.isAnon()) return 0;
+    a.cpages++;
+    return MIGRATE_PFN_MIGRATE;
+  }
+  if (!ptePresent(lo)) {
+    if (!isDevicePrivateEntry(lo)) return 0;
+    const pm = phys.pagemapOf(hi);
+    if (
+      (a.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) === 0 ||
+      pm === null ||
+      pm.hooks.owner !== a.pgmapOwner
+    ) {
+      return 0;
+    }
+    return (
+      migratePfn(hi) +
+      MIGRATE_PFN_MIGRATE +
+      (swpType(lo) === SwpType.DEVICE_PRIVATE_WRITE ? MIGRATE_PFN_WRITE : 0)
+    );
+  }
+  if (phys.isZeroPfn(hi)) {
+    if ((a.flags & MIGRATE_VMA_SELECT_SYSTEM) === 0 || !a.vma.isAnon()) return 0;
+    a.cpages++;
+    return MIGRATE_PFN_MIGRATE;
+  }
+  const page = vmNormalPage(sys, a.vma, lo, hi);
+  if (page < 0) return 0;
+  const pm = phys.pagemapOf(page);
+  if (pm === null) {
+    if ((a.flags & MIGRATE_VMA_SELECT_SYSTEM) === 0) return 0;
+  } else if (pm.hooks.type === 'coherent') {
+    if ((a.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) === 0 || pm.hooks.owner !== a.pgmapOwner) return 0;
+  } else {
+    return 0;
+  }
+  return migratePfn(page) + MIGRATE_PFN_MIGRATE + ((lo & PTE_WRITE) !== 0 ? MIGRATE_PFN_WRITE : 0);
+}
+
+/** Models migrate_vma_collect_pmd() for the PTE table covering [addr, end). */
+function* collectPtes(c: Collect, addr: number, end: number): KGen {
+  const a = c.args;
+  const sys = c.sys;
+  const phys = sys.phys;
+  const mm = a.vma.mm;
+  yield* mm.ptl.lock();
+  const t = mm.pgt.pteTable(addr);
+  if (t === null) {
+    yield* mm.ptl.unlock();
+    collectHole(c, addr, end, false);
+    return;
+  }
+  let flushed = false;
+  for (; addr < end; addr += PAGE_SIZE) {
+    const s = pteSlot(addr);
+    const lo = t.words[s];
+    const hi = t.words[s + 1];
+    const choice = collectChoice(c, lo, hi);
+    let mpfn = choice;
+    const page = migratePfnToPage(choice);
+    if (page >= 0) {
+      mpfn = 0;
+      if (phys.mapping[page] !== 0 && splitForMigration(sys, page)) {
+        phys.get(page);
+        if (page !== a.faultPage && !folioTrylock(sys, page)) {
+          phys.put(page);
+        } else {
+          const anonExclusive =
+            (phys.flags[phys.head(page)] & PG.anon) !== 0 && (phys.flags[page] & PG.anonExclusive) !== 0;
+          if (anonExclusive && phys.maybeDmaPinned(page)) {
+            // folio_try_share_anon_rmap_pte() refuses: the PTE stays, the page is not collected.
+            if (page !== a.faultPage) folioUnlock(sys, page);
+            phys.put(page);
+          } else {
+            const writable = has(choice, MIGRATE_PFN_WRITE);
+            mpfn = choice;
+            a.cpages++;
+            if (ptePresent(lo) && (lo & PTE_DIRTY) !== 0) phys.flags[phys.head(page)] |= PG.dirty;
+            phys.flags[page] &= ~PG.anonExclusive;
+            const keep = lo & (PTE_SOFT_DIRTY | PTE_ACCESSED | PTE_DIRTY);
+            setPte(t, s, swpLo(migrationType(writable, anonExclusive), keep), page);
+            if (ptePresent(lo)) flushed = true;
+            // Like an unmap: the mapping's rmap and reference go; the reference taken above stays.
+            phys.mapcount[page]--;
+            phys.put(page);
+          }
+        }
+      }
+    }
+    a.src[a.npages] = mpfn;
+    a.dst[a.npages] = 0;
+    a.npages++;
+  }
+  if (flushed) yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, a.start, a.end);
+  yield* mm.ptl.unlock();
+}
+
+/** Models migrate_vma_collect(): the walk under one MIGRATE invalidation carrying the owner. */
+function* migrateVmaCollect(args: MigrateVma): KGen {
+  const mm = args.vma.mm;
+  const c: Collect = { args, sys: mm.sys };
+  const range = mmuNotifierRangeInitOwner(MMU_NOTIFY.MIGRATE, 0, mm, args.start, args.end, args.pgmapOwner);
+  yield* mmuNotifierInvalidateRangeStart(range);
+  for (let addr = args.start; addr < args.end;) {
+    const next = Math.min(args.end, pmdBase(addr) + PMD_SIZE);
+    const pmd = pmdTableOf(mm, addr);
+    if (pmdIsLeaf(pmd, addr)) {
+      const lo = pmd!.words[2 * (Math.floor(addr / PMD_SIZE) % 512)];
+      if (!pmdPresentHuge(lo)) {
+        collectHole(c, addr, next, true);
+        addr = next;
+        continue;
+      }
+      // Without MIGRATE_VMA_SELECT_COMPOUND support a PMD mapping is split and walked per PTE.
+      yield* splitHugePmd(args.vma, pmdBase(addr));
+    }
+    if (mm.pgt.pteTable(addr) === null) collectHole(c, addr, next, false);
+    else yield* collectPtes(c, addr, next);
+    addr = next;
+  }
+  yield* mmuNotifierInvalidateRangeEnd(range);
+  args.end = args.start + args.npages * PAGE_SIZE;
+}
+
+/**
+ * Models migrate_vma_setup(). The caller holds the mmap lock (read is enough). Returns 0 with
+ * src[] filled (cpages entries still marked MIGRATE) or -EINVAL for a bad request.
+ */
+export function* migrateVmaSetup(args: MigrateVma): KGen<number> {
+  const vma = args.vma as Vma | null;
+  const start = args.start - (args.start % PAGE_SIZE);
+  const end = args.end - (args.end % PAGE_SIZE);
+  const nrPages = (end - start) / PAGE_SIZE;
+  args.start = start;
+  args.end = end;
+  if (vma === null || (vma.flags & (VM.HUGETLB | VM_SPECIAL)) !== 0) return -Errno.EINVAL;
+  if (nrPages <= 0) return -Errno.EINVAL;
+  if (start < vma.start || start >= vma.end) return -Errno.EINVAL;
+  if (end <= vma.start || end > vma.end) return -Errno.EINVAL;
+  if ((args.src as Float64Array | null) === null || (args.dst as Float64Array | null) === null)
+    return -Errno.EINVAL;
+  if (args.src.length < nrPages || args.dst.length < nrPages) return -Errno.EINVAL;
+  const sys = vma.mm.sys;
+  if (args.faultPage >= 0) {
+    if (sys.phys.pagemapOf(args.faultPage)?.hooks.type !== 'private') return -Errno.EINVAL;
+    if (!folioTestLocked(sys, args.faultPage)) return -Errno.EINVAL;
+  }
+  args.src.fill(0, 0, nrPages);
+  args.dst.fill(0, 0, nrPages);
+  args.cpages = 0;
+  args.npages = 0;
+  sys.trace.emit('migrate', 'migrate_vma_setup', 'B', { start, end, owner: String(args.pgmapOwner) });
+  yield* migrateVmaCollect(args);
+  if (args.cpages > 0) args.cpages = yield* migrateDeviceUnmap(sys, args.src, args.npages, args.faultPage);
+  sys.trace.count('migrate.setup');
+  sys.trace.count('migrate.collected', args.cpages);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// migrate_vma_pages(): commit.
+
+/**
+ * Models migrate_vma_insert_page(): a hole or zero page in an anonymous VMA gets the new page
+ * mapped directly. Returns the new src value: MIGRATE on success, the old value without MIGRATE
+ * when the slot changed meanwhile or the page cannot be mapped there.
+ */
+function* migrateVmaInsertPage(args: MigrateVma, addr: number, page: number, src: number): KGen<number> {
+  const vma = args.vma;
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const phys = sys.phys;
+  const abort = without(src, MIGRATE_PFN_MIGRATE);
+  if (!vma.isAnon()) return abort;
+  const pm = phys.pagemapOf(page);
+  if (pm !== null && pm.hooks.type !== 'private' && pm.hooks.type !== 'coherent') return abort;
+  if (pmdIsLeaf(pmdTableOf(mm, addr), addr)) return abort;
+  anonVmaPrepare(sys, vma);
+  yield* mm.ptl.lock();
+  const t = mm.pgt.pteTableAlloc(addr);
+  const s = pteSlot(addr);
+  const lo = t.words[s];
+  const hi = t.words[s + 1];
+  let replacingZero = false;
+  if (ptePresent(lo)) {
+    if (!phys.isZeroPfn(hi)) {
+      yield* mm.ptl.unlock();
+      return abort;
+    }
+    replacingZero = true;
+  } else if (!pteNone(lo, hi)) {
+    yield* mm.ptl.unlock();
+    return abort;
+  }
+  const writable = (vma.flags & VM.WRITE) !== 0;
+  let nlo: number;
+  if (pm?.hooks.type === 'private') {
+    nlo = swpLo(writable ? SwpType.DEVICE_PRIVATE_WRITE : SwpType.DEVICE_PRIVATE_READ);
+  } else {
+    nlo = mkPte(vma, writable, writable);
+  }
+  addNewAnonRmap(sys, vma, page, addr, false);
+  if (pm !== null) phys.flags[page] &= ~PG.lru;
+  phys.get(page);
+  setPte(t, s, nlo, page);
+  if (replacingZero) yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE);
+  yield* mm.ptl.unlock();
+  return MIGRATE_PFN_MIGRATE;
+}
+
+/** Models __migrate_device_pages(); `args` is null for the by-PFN (eviction) variant. */
+function* migrateDevicePagesImpl(
+  sys: System,
+  src: Float64Array,
+  dst: Float64Array,
+  npages: number,
+  args: MigrateVma | null,
+): KGen {
+  const phys = sys.phys;
+  let range: MmuNotifierRange | null = null;
+  for (let i = 0; i < npages; i++) {
+    const newpage = migratePfnToPage(dst[i]);
+    const page = migratePfnToPage(src[i]);
+    if (newpage < 0) {
+      src[i] = without(src[i], MIGRATE_PFN_MIGRATE);
+      continue;
+    }
+    if (page < 0) {
+      if (!has(src[i], MIGRATE_PFN_MIGRATE)) continue;
+      if (args === null) {
+        src[i] = without(src[i], MIGRATE_PFN_MIGRATE);
+        continue;
+      }
+      const addr = args.start + i * PAGE_SIZE;
+      if (range === null) {
+        range = mmuNotifierRangeInitOwner(
+          MMU_NOTIFY.MIGRATE,
+          0,
+          args.vma.mm,
+          addr,
+          args.end,
+          args.pgmapOwner,
+        );
+        yield* mmuNotifierInvalidateRangeStart(range);
+      }
+      src[i] = yield* migrateVmaInsertPage(args, addr, newpage, src[i]);
+      continue;
+    }
+    if (!has(src[i], MIGRATE_PFN_MIGRATE)) continue;
+    if (has(dst[i], MIGRATE_PFN_COMPOUND) !== has(src[i], MIGRATE_PFN_COMPOUND)) {
+      src[i] = without(src[i], MIGRATE_PFN_MIGRATE);
+      continue;
+    }
+    const h = phys.head(page);
+    const anon = (phys.flags[h] & PG.anon) !== 0;
+    // Only anonymous memory moves: a page-cache page (shmem, files) has an address_space whose
+    // entry would have to be replaced, which device memory cannot hold, and which the model does
+    // not do for RAM-to-RAM moves either.
+    if (!anon) {
+      src[i] = without(src[i], MIGRATE_PFN_MIGRATE);
+      continue;
+    }
+    // folio_migrate_mapping(): nobody may have taken a reference since the unmap.
+    const extra = args !== null && args.faultPage === page ? 1 : 0;
+    if (phys.refcount[h] !== 1 + extra) {
+      src[i] = without(src[i], MIGRATE_PFN_MIGRATE);
+      continue;
+    }
+    // folio_migrate_mapping() + folio_migrate_flags(): the new page takes the old one's identity.
+    phys.mapping[newpage] = phys.mapping[page];
+    phys.index[newpage] = phys.index[page];
+    const carry = PG.anon | PG.swapbacked | PG.dirty | PG.uptodate;
+    phys.flags[newpage] |= phys.flags[h] & carry;
+    if (phys.isDevice(newpage)) phys.flags[newpage] &= ~PG.lru;
+    else phys.flags[newpage] |= PG.lru;
+  }
+  if (range !== null) yield* mmuNotifierInvalidateRangeEnd(range);
+}
+
+/** Models migrate_vma_pages(): commits the moves for which the driver supplied a destination. */
+export function* migrateVmaPages(args: MigrateVma): KGen {
+  yield* migrateDevicePagesImpl(args.vma.mm.sys, args.src, args.dst, args.npages, args);
+}
+
+// ---------------------------------------------------------------------------------------------
+// migrate_vma_finalize(): migration entries become real mappings again.
+
+function unlockIfLocked(sys: System, pfn: number): void {
+  if (folioTestLocked(sys, pfn)) folioUnlock(sys, pfn);
+}
+
+/** Models __migrate_device_finalize(). */
+function* migrateDeviceFinalizeImpl(
+  sys: System,
+  src: Float64Array,
+  dst: Float64Array,
+  npages: number,
+  faultPage: number,
+): KGen {
+  const phys = sys.phys;
+  for (let i = 0; i < npages; i++) {
+    const dstPage = migratePfnToPage(dst[i]);
+    const page = migratePfnToPage(src[i]);
+    if (page < 0) {
+      if (dstPage >= 0) {
+        unlockIfLocked(sys, dstPage);
+        phys.put(dstPage);
+      }
+      continue;
+    }
+    let newpage = dstPage;
+    if (!has(src[i], MIGRATE_PFN_MIGRATE) || dstPage < 0) {
+      if (dstPage >= 0) {
+        unlockIfLocked(sys, dstPage);
+        phys.put(dstPage);
+      }
+      newpage = page;
+    }
+    yield* removeMigrationPtes(sys, page, newpage);
+    if (page !== faultPage) unlockIfLocked(sys, page);
+    // The reference the migration held: for a page that moved this is the last one.
+    phys.put(page);
+    if (newpage !== page) {
+      unlockIfLocked(sys, newpage);
+      phys.put(newpage);
+    }
+  }
+  sys.migrationWq.wakeUpAll();
+}
+
+/** Models migrate_vma_finalize(). */
+export function* migrateVmaFinalize(args: MigrateVma): KGen {
+  const sys = args.vma.mm.sys;
+  yield* migrateDeviceFinalizeImpl(sys, args.src, args.dst, args.npages, args.faultPage);
+  sys.trace.count('migrate.finalize');
+  sys.trace.emit('migrate', 'migrate_vma_setup', 'E', { start: args.start, end: args.end });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The by-PFN variants drivers use to evict device memory (no VMA, no holes).
+
+/** Takes a reference and the lock of a device page for eviction; false if it is idle or busy. */
+function grabForEviction(sys: System, pfn: number): boolean {
+  const phys = sys.phys;
+  if (pfn < 0 || pfn >= phys.nr || !phys.isUsed(pfn)) return false;
+  const h = phys.head(pfn);
+  if (h !== pfn || phys.refcount[h] === 0) return false;
+  phys.get(h);
+  if (!folioTrylock(sys, h)) {
+    phys.put(h);
+    return false;
+  }
+  return true;
+}
+
+/**
+ * Models migrate_device_range(): collects `npages` device pages from `startPfn` for eviction
+ * (idle and locked pages are left out), unmapping them to migration entries. Returns 0.
+ */
+export function* migrateDeviceRange(
+  sys: System,
+  src: Float64Array,
+  startPfn: number,
+  npages: number,
+): KGen<number> {
+  yield { kind: 'step', label: 'migrate_device_range' };
+  for (let i = 0; i < npages; i++) {
+    const pfn = startPfn + i;
+    src[i] = grabForEviction(sys, pfn) ? migratePfn(pfn) + MIGRATE_PFN_MIGRATE : 0;
+  }
+  yield* migrateDeviceUnmap(sys, src, npages, -1);
+  return 0;
+}
+
+/** Models migrate_device_pfns(): like migrate_device_range() for a list of PFNs given in src[]. */
+export function* migrateDevicePfns(sys: System, src: Float64Array, npages: number): KGen<number> {
+  yield { kind: 'step', label: 'migrate_device_pfns' };
+  for (let i = 0; i < npages; i++) {
+    const pfn = src[i];
+    src[i] = grabForEviction(sys, pfn) ? migratePfn(pfn) + MIGRATE_PFN_MIGRATE : 0;
+  }
+  yield* migrateDeviceUnmap(sys, src, npages, -1);
+  return 0;
+}
+
+/** Models migrate_device_pages(). */
+export function* migrateDevicePages(sys: System, src: Float64Array, dst: Float64Array, npages: number): KGen {
+  yield* migrateDevicePagesImpl(sys, src, dst, npages, null);
+}
+
+/** Models migrate_device_finalize(). */
+export function* migrateDeviceFinalize(
+  sys: System,
+  src: Float64Array,
+  dst: Float64Array,
+  npages: number,
+): KGen {
+  yield* migrateDeviceFinalizeImpl(sys, src, dst, npages, -1);
+}
+
+/**
+ * Models migrate_device_coherent_folio() as check_and_migrate_movable_folios() uses it for a
+ * FOLL_LONGTERM pin: moves one device-coherent page to a new RAM page. Returns the new PFN (now
+ * mapped where the old page was), -EBUSY when the page could not be isolated, -ENOMEM.
+ */
+export function* migrateDeviceCoherentPage(sys: System, _vma: Vma, _addr: number, pfn: number): KGen<number> {
+  const phys = sys.phys;
+  const page = phys.head(pfn);
+  phys.get(page);
+  yield* folioLock(sys, page);
+  const src = new Float64Array([migratePfn(page) + MIGRATE_PFN_MIGRATE]);
+  const dst = new Float64Array(1);
+  yield* migrateDeviceUnmap(sys, src, 1, -1);
+  if (!has(src[0], MIGRATE_PFN_MIGRATE)) return -Errno.EBUSY;
+  const dpfn = yield* allocPageReclaim(sys, 0, 'migrate_device_coherent');
+  if (dpfn >= 0) {
+    folioTrylock(sys, dpfn);
+    phys.copyPage(dpfn, page);
+    dst[0] = migratePfn(dpfn) + (has(src[0], MIGRATE_PFN_WRITE) ? MIGRATE_PFN_WRITE : 0);
+  }
+  yield* migrateDevicePagesImpl(sys, src, dst, 1, null);
+  const moved = dpfn >= 0 && has(src[0], MIGRATE_PFN_MIGRATE);
+  yield* migrateDeviceFinalizeImpl(sys, src, dst, 1, -1);
+  sys.trace.count('migrate.coherent_longterm');
+  if (dpfn < 0) return -Errno.ENOMEM;
+  return moved ? dpfn : -Errno.EBUSY;
+}
