@@ -36,7 +36,7 @@ export async function cmdRun(file: string | undefined, o: RunOpts): Promise<numb
   intOption(o.seed, 'seed');
   const k = await loadKernel();
   const parsed =
-    file !== undefined ? parseScenarioFile(file) : parseScenarioText(demoScenarioText(k), '<demo>');
+    file !== undefined ? parseScenarioFile(file) : parseScenarioText(demoScenarioText(), '<demo>');
   const s = style(process.stdout);
   if (o.json !== true) {
     const title = parsed.scenario.name ?? file ?? 'demo';
@@ -100,7 +100,9 @@ export function parseBudget(v: string | undefined): { schedules?: number; ms?: n
 }
 
 export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> {
-  const strategy = (o.strategy ?? 'random') as StrategyName;
+  // PCT by default: kernel races typically need one thread to stall at one precise point while
+  // another runs a long path, which uniform random choice almost never produces.
+  const strategy = (o.strategy ?? 'pct') as StrategyName;
   if (!['random', 'pct', 'dfs'].includes(strategy))
     throw new UsageError(`--strategy is random, pct or dfs, got '${o.strategy}'`);
   const seed = intOption(o.seed, 'seed') ?? 1;
@@ -269,9 +271,13 @@ export async function cmdBench(o: BenchOpts): Promise<number> {
     smoke: o.smoke === true,
     filter: o.filter,
     seed,
-    onProgress: (done: number, total: number) => {
-      bar.update(done, total);
-    },
+    // runBenchmarks names each benchmark as it starts; the total is not known up front.
+    onProgress: (() => {
+      let done = 0;
+      return () => {
+        bar.update(++done, undefined);
+      };
+    })(),
   });
   bar.stop();
   const ok = r.figures.every((f) => f.pass);
