@@ -8,7 +8,7 @@ import { demoScenarioText } from '../scenario/demo.ts';
 import { targetFromParsed } from '../scenario/explore_target.ts';
 import { loadKernel } from '../scenario/kernel.ts';
 import { parseScenarioFile, parseScenarioText, ScenarioError } from '../scenario/parse.ts';
-import { runScenario } from '../scenario/runner.ts';
+import { preloadDriver, runScenario } from '../scenario/runner.ts';
 import { scenarioJsonSchema } from '../scenario/schema.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
 import { formatRunSummary, formatStats, formatStep, style, table, toJson } from './output.ts';
@@ -111,6 +111,8 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
   const workers = intOption(o.workers, 'workers', 1) ?? 1;
   const k = await loadKernel();
   const parsed = parseScenarioFile(file);
+  // Load a user driver now, so its compile time is not counted as search time.
+  await preloadDriver(parsed);
   if (parsed.scenario.threads === undefined) {
     throw new ScenarioError(
       file,

@@ -33,7 +33,7 @@ function buildProgram(setCode: (n: number) => void): Command {
     .description("explore the interleavings of a scenario's threads")
     .argument('<file>', 'scenario file with threads')
     .addOption(
-      new Option('--strategy <name>', 'search strategy').choices(['random', 'pct', 'dfs']).default('random'),
+      new Option('--strategy <name>', 'search strategy').choices(['random', 'pct', 'dfs']).default('pct'),
     )
     .option('--seed <n>', 'seed of the strategy', '1')
     .option('--budget <n|time>', 'schedules (1000) or time (5s, 300ms)')

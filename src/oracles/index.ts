@@ -1,7 +1,9 @@
 import type { Violation } from '../sched/types.ts';
 import type { System } from '../kernel/system.ts';
 import { checkCounts } from './counts.ts';
+import { checkDmirrors } from './dmirror.ts';
 import { checkIommufd } from './iommufd.ts';
+import { checkLegacyMirrors } from './legacy_mirror.ts';
 import { checkLocks } from './locks.ts';
 import { checkTeardown } from './teardown.ts';
 
@@ -16,13 +18,15 @@ export interface CheckOptions {
 }
 
 /**
- * Runs every oracle of DESIGN.md that applies now: drivers' own checks (mirror coherence,
- * device and DMA references, iommufd accounting) registered in sys.checkHooks, page counts,
- * lock rules, and, when asked, teardown.
+ * Runs every oracle of DESIGN.md that applies now: mirror coherence and device references of
+ * every dmirror file and legacy (hmm_mirror) mirror, iommufd accounting, checks drivers
+ * registered in sys.checkHooks, page counts, lock rules, and, when asked, teardown.
  */
 export function checkAll(sys: System, opts: CheckOptions = {}): Violation[] {
   const out: Violation[] = [];
   for (const hook of sys.checkHooks) out.push(...hook(opts.teardown === true));
+  out.push(...checkDmirrors(sys));
+  out.push(...checkLegacyMirrors(sys));
   out.push(...checkIommufd(sys));
   out.push(...checkCounts(sys));
   out.push(...checkLocks(sys));

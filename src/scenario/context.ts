@@ -28,7 +28,7 @@ export interface OpResult {
   failures?: string[];
 }
 
-/** An op the model cannot run (its kernel module is missing): the step fails with this message. */
+/** An op the model cannot run (no handler, or a case the model leaves out): the step fails with this message. */
 export class NotModelled extends Error {
   constructor(message: string) {
     super(message);
@@ -37,7 +37,7 @@ export class NotModelled extends Error {
 }
 
 /** Kinds of file the scenario holds, to close them at the end with the right op. */
-export type FileKind = 'dmirror' | 'iommufd' | 'memfd' | 'access';
+export type FileKind = 'dmirror' | 'legacy_mirror' | 'iommufd' | 'memfd' | 'access';
 
 export class ScenarioContext {
   readonly procs = new Map<string, Process>();
@@ -69,13 +69,8 @@ export class ScenarioContext {
     return p;
   }
 
-  /** The syscall layer, or NotModelled. */
-  get sc(): NonNullable<KernelApi['syscalls']> {
-    if (this.k.syscalls === null) {
-      throw new NotModelled(
-        `the syscall layer is not modelled yet (src/kernel/syscalls.ts: ${this.k.missing.get('../kernel/syscalls.ts') ?? 'missing'})`,
-      );
-    }
+  /** The syscall layer. */
+  get sc(): KernelApi['syscalls'] {
     return this.k.syscalls;
   }
 

@@ -52,7 +52,11 @@ function compareValue(ctx: ScenarioContext, name: string, expected: unknown, act
   if (typeof expected === 'boolean') {
     return Boolean(actual) === expected ? null : `${name} is ${show(actual)}, expected ${expected}`;
   }
-  const want = toBig(typeof expected === 'string' ? ctx.num(expected, name) : expected);
+  // Plain hex or decimal strings compare exactly, beyond 2^53 too (0xffffffffffffffff).
+  const want =
+    typeof expected === 'string' && /^(0x[0-9a-f]+|\d+)$/i.test(expected.trim())
+      ? BigInt(expected.trim())
+      : toBig(typeof expected === 'string' ? ctx.num(expected, name) : expected);
   const got = toBig(actual);
   if (want === null || got === null) {
     return JSON.stringify(actual) === JSON.stringify(expected)

@@ -93,8 +93,10 @@ export function targetFromParsed(
           for (let i = 0; i < (s.final ?? []).length; i++) {
             const r = runStepNow(ctx, s.final![i], 'final', i, ['final', i]);
             if (!r.ok) {
+              // A `check` step that fails reports the oracle that fired, as teardown does.
+              const m = r.op === 'check' ? /^oracle ([^:]+): /.exec(r.failures[0]) : null;
               return {
-                oracle: 'expect',
+                oracle: m?.[1] ?? 'expect',
                 message: `final step ${i + 1} (${r.op}, line ${r.line}): ${r.failures.join('; ')}`,
               };
             }

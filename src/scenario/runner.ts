@@ -3,6 +3,11 @@
  * for, runs each step as a kernel path on the scheduler, judges it against its expectation, and
  * finally closes what is still open, exits what still runs and checks every oracle.
  */
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { LegacyMirrorDriver } from '../kernel/drivers/legacy_mirror.ts';
+import type { DmirrorDriver } from '../kernel/drivers/test_hmm.ts';
 import { errnoName, isErr } from '../kernel/errno.ts';
 import { System } from '../kernel/system.ts';
 import type { KGen, Violation } from '../sched/types.ts';
@@ -49,6 +54,75 @@ export interface RunOptions {
   onStep?(r: StepReport, done: number, total: number): void;
 }
 
+/** A user driver: members of DmirrorDriver (dmirror devices) or LegacyMirrorDriver (legacy_mirror). */
+type UserDriver = Partial<DmirrorDriver> & Partial<LegacyMirrorDriver>;
+
+const drivers = new WeakMap<ParsedScenario, UserDriver>();
+
+/** Driver modules loaded ahead through import(), by absolute path. */
+const preloaded = new Map<string, Record<string, unknown>>();
+
+/**
+ * Loads the driver module a scenario names through import(), ahead of buildWorld. Optional: it
+ * makes the module share the kernel's module instances under any loader (tsx's CommonJS hook,
+ * registered by `node --import tsx`, would compile a second copy of every kernel module the
+ * driver imports, with its own registries). Errors are left for buildWorld to report.
+ */
+export async function preloadDriver(parsed: ParsedScenario): Promise<void> {
+  const d = parsed.scenario.driver;
+  if (d === undefined) return;
+  const path = resolve(dirname(parsed.file), d.module);
+  if (preloaded.has(path)) return;
+  try {
+    preloaded.set(path, (await import(pathToFileURL(path).href)) as Record<string, unknown>);
+  } catch {
+    // buildWorld reports it with the file position.
+  }
+}
+
+/**
+ * The driver a scenario's `driver: { module, export }` names: an object with the members it
+ * replaces, of DmirrorDriver (invalidate, rangeFault) or LegacyMirrorDriver
+ * (syncCpuDevicePagetables, rangeFault). Loaded synchronously (Node 20.19 require()s ES
+ * modules; tsx's CommonJS hook compiles .ts) so explorer workers can build worlds too.
+ */
+function userDriver(parsed: ParsedScenario): UserDriver | undefined {
+  const d = parsed.scenario.driver;
+  if (d === undefined) return undefined;
+  const cached = drivers.get(parsed);
+  if (cached !== undefined) return cached;
+  const path = resolve(dirname(parsed.file), d.module);
+  const req = createRequire(import.meta.url);
+  const fail = (field: string, why: string): never => {
+    const pos = parsed.position(['driver', field]);
+    throw new ScenarioError(parsed.file, pos.line, pos.col, why);
+  };
+  let mod = preloaded.get(path);
+  if (mod === undefined) {
+    try {
+      try {
+        mod = req(path) as Record<string, unknown>;
+      } catch (e) {
+        if (!/\.[cm]?tsx?$/.test(path) || (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') throw e;
+        (req('tsx/cjs/api') as { register(): unknown }).register();
+        mod = req(path) as Record<string, unknown>;
+      }
+    } catch (e) {
+      return fail('module', `cannot load driver module ${d.module}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  const drv = mod[d.export];
+  if (drv === null || typeof drv !== 'object')
+    fail('export', `${d.module} does not export an object '${d.export}' (invalidate, rangeFault, ...)`);
+  const driver = drv as UserDriver;
+  for (const key of ['invalidate', 'rangeFault', 'syncCpuDevicePagetables'] as const) {
+    if (driver[key] !== undefined && typeof driver[key] !== 'function')
+      fail('export', `${d.export}.${key} is not a function`);
+  }
+  drivers.set(parsed, driver);
+  return driver;
+}
+
 /** Builds the System, devices and processes of a scenario. */
 export function buildWorld(parsed: ParsedScenario, k: KernelApi, trace = false): ScenarioContext {
   const s = parsed.scenario;
@@ -63,11 +137,10 @@ export function buildWorld(parsed: ParsedScenario, k: KernelApi, trace = false):
     trace,
   });
   const ctx = new ScenarioContext(sys, k, parsed);
+  const driver = userDriver(parsed);
   for (const [name, dev] of Object.entries(s.devices ?? {})) {
-    if (dev.type === 'dmirror') {
-      if (k.dmirror === null) continue; // its ops report "not modelled"
-      k.dmirror.createDmirrorDevice(sys, name, dev.memory, s.driver);
-    }
+    if (dev.type === 'dmirror') k.dmirror.createDmirrorDevice(sys, name, dev.memory, { driver });
+    if (dev.type === 'legacy_mirror') k.legacyMirror.createLegacyMirrorDevice(sys, name, { driver });
     // iommufd mock devices come to life through IOMMU_TEST_OP_MOCK_DOMAIN.
   }
   for (const name of s.processes ?? []) ctx.procs.set(name, sys.createProcess(name));
@@ -202,7 +275,7 @@ export function teardown(ctx: ScenarioContext): StepReport {
   const before = ctx.sys.trace.snapshot();
   const failures: string[] = [];
   const notes: string[] = [];
-  if (ctx.k.syscalls !== null) {
+  {
     const sc = ctx.k.syscalls;
     for (const fd of [...ctx.sys.files.keys()].sort((a, b) => a - b)) {
       const ret = ctx.sys.run('teardown', sc.sysClose(ctx.sys, fd));

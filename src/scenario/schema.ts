@@ -227,7 +227,7 @@ export const OPS: Record<string, OpSpec> = {
     outputs: ['cpages', 'faults'],
   },
   HMM_DMIRROR_MIGRATE_TO_DEV: {
-    doc: 'migrate_vma to device memory.',
+    doc: 'migrate_vma to device memory; `data` is what the device then holds.',
     fields: dmirrorCmd,
     outputs: ['cpages'],
   },
@@ -242,7 +242,7 @@ export const OPS: Record<string, OpSpec> = {
     outputs: ['cpages'],
   },
   HMM_DMIRROR_EXCLUSIVE: {
-    doc: 'make_device_exclusive on the range.',
+    doc: 'make_device_exclusive on the range (the CPU PTEs become device-exclusive entries); `data` is read back.',
     fields: dmirrorCmd,
     outputs: ['cpages'],
   },
@@ -251,11 +251,36 @@ export const OPS: Record<string, OpSpec> = {
     fields: dmirrorCmd,
     outputs: ['cpages'],
   },
-  HMM_DMIRROR_RELEASE: { doc: 'Evicts the device memory chunks.', fields: { fd: Num }, outputs: [] },
+  HMM_DMIRROR_RELEASE: {
+    doc: 'Evicts every page of the device memory back to system RAM (the range is only validated).',
+    fields: { fd: Num, addr: Num.optional(), npages: Num.optional() },
+    outputs: [],
+  },
   HMM_DMIRROR_FLAGS: {
     doc: 'Sets dmirror test flags (FAIL_ALLOC).',
     fields: { fd: Num, flags: flags(['FAIL_ALLOC'] as const) },
     outputs: [],
+  },
+
+  legacy_mirror_open: {
+    doc: 'Opens a legacy_mirror device for a process: hmm_mirror_register() of its mm (the v5.4 API).',
+    fields: { device: Name, proc: Name },
+    outputs: [],
+  },
+  legacy_mirror_close: {
+    doc: 'Closes a legacy_mirror file: hmm_mirror_unregister().',
+    fields: { fd: Num },
+    outputs: [],
+  },
+  legacy_mirror_fault: {
+    doc: 'The legacy_mirror device faults a range in: hmm_range_register, wait_until_valid, hmm_range_fault, hmm_range_valid under the driver lock, program the device.',
+    fields: { fd: Num, addr: Num, npages: Num, write: z.boolean().optional() },
+    outputs: [],
+  },
+  legacy_mirror_read: {
+    doc: 'The legacy_mirror device reads npages through its page table, faulting what is missing; expect `data`.',
+    fields: { fd: Num, addr: Num, npages: Num },
+    outputs: ['cpages', 'faults'],
   },
 
   iommufd_open: { doc: 'Opens /dev/iommu for a process.', fields: proc, outputs: [] },
@@ -363,13 +388,18 @@ export const OPS: Record<string, OpSpec> = {
     outputs: ['dirty'],
   },
   IOMMU_IOAS_CHANGE_PROCESS: {
-    doc: 'Moves the pinned-memory accounting to `proc`.',
+    doc: 'Moves the pinned-memory accounting of every IOAS to the calling process `proc`.',
     fields: { fd: Num, proc: Name },
     outputs: [],
   },
   IOMMU_TEST_OP_MOCK_DOMAIN: {
-    doc: 'Attaches a mock device (and domain) to an IOAS.',
-    fields: { fd: Num, id: Num, device: Name.optional() },
+    doc: 'Plugs a mock device and attaches it to the IOAS or HWPT `id` (an automatic domain for an IOAS).',
+    fields: {
+      fd: Num,
+      id: Num,
+      device: Name.optional(),
+      dev_flags: flags(['NO_DIRTY', 'HUGE_IOVA', 'PASID'] as const).optional(),
+    },
     outputs: ['out_stdev_id', 'out_hwpt_id', 'out_idev_id'],
     main: 'out_stdev_id',
   },
@@ -466,6 +496,13 @@ export const OPS: Record<string, OpSpec> = {
   },
 };
 
+// Every iommufd ioctl runs as some process (`current`): the one that opened the iommufd unless the
+// step names another. It matters where the kernel reads user memory or charges pinned pages.
+for (const [name, spec] of Object.entries(OPS)) {
+  if (name.startsWith('IOMMU_') && spec.fields.proc === undefined)
+    spec.fields.proc = Name.optional().describe('the calling process (default: the opener of the iommufd)');
+}
+
 /** The zod object of one op, with the fields every step shares. */
 function stepObject(op: string, spec: OpSpec) {
   const fields = Object.fromEntries(Object.entries(spec.fields).filter(([k]) => k !== 'op'));
@@ -489,6 +526,7 @@ export const Step = z.discriminatedUnion(
 const Device = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('dmirror'), memory: z.enum(['private', 'coherent']).default('private') }),
   z.strictObject({ type: z.literal('iommufd_mock') }),
+  z.strictObject({ type: z.literal('legacy_mirror') }),
 ]);
 
 export const Scenario = z

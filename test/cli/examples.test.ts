@@ -11,7 +11,7 @@ const examples = readdirSync(join(ROOT, 'examples'))
 
 describe('examples', () => {
   it('there are examples to learn from', () => {
-    assert.ok(examples.length >= 3, `only ${examples.length} examples`);
+    assert.ok(examples.length >= 12, `only ${examples.length} examples`);
   });
   for (const f of examples) {
     it(`${f} runs and every expectation holds`, () => {
@@ -25,6 +25,9 @@ describe('examples', () => {
     const r = hetmem(['run']);
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /fork/);
+    assert.match(r.stdout, /HMM_DMIRROR_READ/);
+    assert.match(r.stdout, /HMM_DMIRROR_MIGRATE_TO_DEV/);
+    assert.match(r.stdout, /HMM_DMIRROR_MIGRATE_TO_SYS/);
     assert.match(r.stdout, /stats/);
   });
 
@@ -83,6 +86,32 @@ describe('examples', () => {
         depth.set(key, depth.get(key)! - 1);
       }
     }
+  });
+
+  it('explore --workers 2 loads the scenario target in worker threads', () => {
+    const file = tempFile(
+      'threads.yaml',
+      [
+        'version: 1',
+        'devices: { gpu0: { type: dmirror, memory: private } }',
+        'processes: [p]',
+        'setup:',
+        '  - { op: mmap, proc: p, length: 16KiB, prot: [read, write], flags: [private, anonymous], save: buf }',
+        '  - { op: cpu_write, proc: p, addr: buf, length: 16KiB, data: { pattern: index32 } }',
+        '  - { op: dmirror_open, device: gpu0, proc: p, save: gpu }',
+        'threads:',
+        '  dev: [ { op: HMM_DMIRROR_READ, fd: gpu, addr: buf, npages: 4, expect: { data: { pattern: index32 } } } ]',
+        '  cpu: [ { op: cpu_write, proc: p, addr: buf, length: 4KiB, data: { pattern: index32 } } ]',
+        'final:',
+        '  - { op: check }',
+        '',
+      ].join('\n'),
+    );
+    const r = hetmem(['explore', file, '--workers', '2', '--budget', '20', '--json']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const doc = JSON.parse(r.stdout) as { violation: unknown; schedules: number };
+    assert.equal(doc.violation, null);
+    assert.ok(doc.schedules >= 1);
   });
 
   it('schema prints a JSON Schema naming every op', () => {

@@ -1,5 +1,8 @@
 /** Check ops: `check` runs the oracles now; `expect_stats` compares counters. */
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS } from '../../kernel/mm/mm_types.ts';
+import { ioasOf } from '../../kernel/iommufd/ioas.ts';
+import { iommufdContexts } from '../../kernel/iommufd/main.ts';
+import type { IoptPages } from '../../kernel/iommufd/pages.ts';
 import type { Process } from '../../kernel/system.ts';
 import { PAGE_SIZE } from '../../lib/units.ts';
 import type { Violation } from '../../sched/types.ts';
@@ -13,26 +16,15 @@ export function tornDown(ctx: ScenarioContext): boolean {
   return ctx.sys.files.size === 0;
 }
 
-/** Runs every oracle; without the oracle module, only the teardown frame count. */
+/** Runs every oracle (the teardown oracle too when `teardown`). */
 export function runOracles(
   ctx: ScenarioContext,
   teardown: boolean,
 ): { violations: Violation[]; notes: string[] } {
-  const notes: string[] = [];
-  if (ctx.k.oracles !== null) {
-    return {
-      violations: ctx.k.oracles.checkAll(ctx.sys, { teardown }),
-      notes: [teardown ? 'oracles incl. teardown' : 'oracles'],
-    };
-  }
-  notes.push('oracles not modelled yet: only the teardown frame count is checked');
-  const violations: Violation[] = [];
-  if (teardown) {
-    const used = ctx.sys.phys.usedRamFrames();
-    if (used !== 0)
-      violations.push({ oracle: 'teardown', message: `${used} RAM frames still in use after teardown` });
-  }
-  return { violations, notes };
+  return {
+    violations: ctx.k.oracles.checkAll(ctx.sys, { teardown }),
+    notes: [teardown ? 'oracles incl. teardown' : 'oracles'],
+  };
 }
 
 /** Per-process stats in pages, by the names expect_stats takes. */
@@ -60,8 +52,28 @@ function procStat(p: Process, name: string): number | undefined {
   }
 }
 
+/**
+ * The npinned of every iopt_pages the open iommufd contexts map, summed: how many pages of user
+ * memory iommufd holds pinned for domains and accesses (each iopt_pages counted once, however
+ * many IOASes share it through IOMMU_IOAS_COPY).
+ */
+export function iommufdNpinned(ctx: ScenarioContext): number {
+  const seen = new Set<IoptPages>();
+  for (const ictx of iommufdContexts(ctx.sys)) {
+    for (const obj of ictx.objects.values()) {
+      if (obj === null || obj.type !== 'IOAS') continue;
+      for (const area of ioasOf(obj).iopt.areas()) if (area.pages !== null) seen.add(area.pages);
+    }
+  }
+  let n = 0;
+  for (const pages of seen) n += pages.npinned;
+  return n;
+}
+
 function globalStat(ctx: ScenarioContext, name: string): number | undefined {
   switch (name) {
+    case 'npinned':
+      return iommufdNpinned(ctx);
     case 'free_pages':
       return ctx.sys.phys.ramFrames - ctx.sys.phys.usedRamFrames();
     case 'swap_used':

@@ -3,6 +3,7 @@ import { checkOps } from './checks.ts';
 import { dmirrorOps } from './dmirror.ts';
 import { fileOps } from './files.ts';
 import { iommufdOps } from './iommufd.ts';
+import { legacyMirrorOps } from './legacy_mirror.ts';
 import { mmOps } from './mm.ts';
 import type { OpHandler } from './types.ts';
 
@@ -10,6 +11,7 @@ export const HANDLERS: Record<string, OpHandler> = {
   ...mmOps,
   ...fileOps,
   ...dmirrorOps,
+  ...legacyMirrorOps,
   ...iommufdOps,
   ...checkOps,
 };

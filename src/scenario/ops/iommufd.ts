@@ -3,11 +3,24 @@
  * struct's field names; the handler builds the argument object from them (names and sizes
  * evaluated, flag names turned into bits), calls the ioctl, and reads the op's output fields back
  * from the same object, as the kernel copies the struct back to user space.
+ *
+ * The selftest ops (IOMMU_TEST_OP_*) are one ioctl in the kernel, IOMMU_TEST_CMD, whose `op`
+ * selects a member of a union: { size, op, id, <member>: { ...fields } }. A step names the op and
+ * gives `id` and the member's fields flat; the handler nests them.
+ *
+ * Where the kernel reads or writes user memory through a pointer field (the ACCESS_RW buffer
+ * `uptr`, the DIRTY bitmap `uptr`, the GET_DIRTY_BITMAP bitmap `data`) and the step gives no
+ * pointer, the handler maps a scratch buffer in the calling process for the duration of the
+ * ioctl, fills it from the step (`data`, `dirty`), and reads the result back from it, as a test
+ * program would with a stack buffer. The scratch mapping is gone when the step ends.
  */
 import { isErr } from '../../kernel/errno.ts';
-import { STRUCTS } from '../../kernel/iommufd/uapi.ts';
+import type { IommufdCtx } from '../../kernel/iommufd/index.ts';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../kernel/mm/mman.ts';
+import type { Process } from '../../kernel/system.ts';
 import { PAGE_SIZE } from '../../lib/units.ts';
-import { NotModelled, type OpResult, type ScenarioContext } from '../context.ts';
+import type { KGen } from '../../sched/types.ts';
+import type { OpResult, ScenarioContext } from '../context.ts';
 import { OPS, type StepT } from '../schema.ts';
 import { dataOf } from './mm.ts';
 import { f, flagBits, type OpHandler } from './types.ts';
@@ -26,10 +39,12 @@ const FLAG_TABLES: Record<string, Record<string, number>> = {
   IOMMU_TEST_OP_ACCESS_PAGES: { WRITE: 1, SYZ: 1 << 16 },
   IOMMU_TEST_OP_ACCESS_RW: { WRITE: 1, SLOW_PATH: 1 << 2 },
 };
+/** MOCK_FLAGS_DEVICE_* of iommufd_test.h (MOCK_DOMAIN with dev_flags is MOCK_DOMAIN_FLAGS). */
+const MOCK_DEV_FLAGS: Record<string, number> = { NO_DIRTY: 1, HUGE_IOVA: 2, PASID: 4 };
 const OPTION_IDS: Record<string, number> = { RLIMIT_MODE: 0, HUGE_PAGES: 1 };
 const OPTION_OPS: Record<string, number> = { SET: 0, GET: 1 };
 
-/** Fields that are not plain numbers. */
+/** Step fields that are not plain numbers of the struct. */
 const SPECIAL = new Set([
   'op',
   'save',
@@ -45,16 +60,25 @@ const SPECIAL = new Set([
   'dirty',
   'allowed_iovas',
   'device',
+  'dev_flags',
 ]);
 
-function iommufdApi(ctx: ScenarioContext): NonNullable<ScenarioContext['k']['iommufd']> {
-  if (ctx.k.iommufd === null) {
-    throw new NotModelled(
-      `iommufd is not modelled yet (src/kernel/iommufd/index.ts: ${ctx.k.missing.get('../kernel/iommufd/index.ts') ?? 'missing'})`,
-    );
-  }
-  return ctx.k.iommufd;
-}
+/** The union member of IOMMU_TEST_CMD each selftest op fills. */
+const TEST_MEMBERS: Record<string, string> = {
+  IOMMU_TEST_OP_MOCK_DOMAIN: 'mock_domain',
+  IOMMU_TEST_OP_ADD_RESERVED: 'add_reserved',
+  IOMMU_TEST_OP_MD_CHECK_MAP: 'check_map',
+  IOMMU_TEST_OP_MD_CHECK_REFS: 'check_refs',
+  IOMMU_TEST_OP_CREATE_ACCESS: 'create_access',
+  IOMMU_TEST_OP_ACCESS_PAGES: 'access_pages',
+  IOMMU_TEST_OP_DESTROY_ACCESS_PAGES: 'destroy_access_pages',
+  IOMMU_TEST_OP_ACCESS_RW: 'access_rw',
+  IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT: 'memory_limit',
+  IOMMU_TEST_OP_DIRTY: 'dirty',
+};
+
+/** IOMMU_IOAS_IOVA_RANGES without num_iovas: room for this many ranges. */
+const DEFAULT_IOVA_RANGES = 16;
 
 function defaultMapFlags(name: string, step: StepT): number | undefined {
   if (name !== 'IOMMU_IOAS_MAP' && name !== 'IOMMU_IOAS_MAP_FILE' && name !== 'IOMMU_IOAS_COPY')
@@ -64,79 +88,193 @@ function defaultMapFlags(name: string, step: StepT): number | undefined {
   return MAP_FLAGS.READABLE | MAP_FLAGS.WRITEABLE | (fixed ? MAP_FLAGS.FIXED_IOVA : 0);
 }
 
-/** Builds the ioctl argument from the step's fields. */
-export function buildArg(ctx: ScenarioContext, step: StepT, name: string): Record<string, unknown> {
-  // The struct size user space passes (the dispatcher checks it like the kernel's min_size rule).
-  const arg: Record<string, unknown> = { size: STRUCTS[name]?.size ?? 0 };
+/** The plain numeric fields of the step, evaluated, plus flags by name. */
+function numericFields(ctx: ScenarioContext, step: StepT, name: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(step)) {
     if (SPECIAL.has(k) || v === undefined) continue;
-    arg[k] = ctx.num(v, k);
+    out[k] = ctx.num(v, k);
   }
   const flags = f(step, 'flags');
-  if (flags !== undefined) arg.flags = flagBits(flags, FLAG_TABLES[name] ?? {}, name);
-  else {
-    const d = defaultMapFlags(name, step);
-    arg.flags = d ?? 0;
-  }
+  if (flags !== undefined) out.flags = flagBits(flags, FLAG_TABLES[name] ?? {}, name);
+  else out.flags = defaultMapFlags(name, step) ?? 0;
+  return out;
+}
+
+/** Builds the argument of a plain iommufd ioctl (not IOMMU_TEST_CMD) from the step's fields. */
+export function buildArg(ctx: ScenarioContext, step: StepT, name: string): Record<string, unknown> {
+  // The struct size user space passes (the dispatcher checks it like the kernel's min_size rule).
+  const arg: Record<string, unknown> = {
+    size: ctx.k.iommufd.STRUCTS[name]?.size ?? 0,
+    ...numericFields(ctx, step, name),
+  };
   const optionId = f(step, 'option_id');
   if (optionId !== undefined)
     arg.option_id = typeof optionId === 'number' ? optionId : OPTION_IDS[optionId as string];
   const optionOp = f(step, 'option_op');
   if (optionOp !== undefined)
     arg.op = typeof optionOp === 'number' ? optionOp : OPTION_OPS[optionOp as string];
+  // IOMMU_IOAS_MAP_FILE: the struct's `fd` is the memfd (`fd` of the step is the iommufd).
   if (f(step, 'file') !== undefined) arg.fd = ctx.num(f(step, 'file'), 'file');
-  if (f(step, 'proc') !== undefined) arg.proc = ctx.proc(f(step, 'proc'));
-  if (f(step, 'device') !== undefined) arg.device = f(step, 'device');
   const ranges = f(step, 'allowed_iovas');
   if (Array.isArray(ranges)) {
     arg.allowed_iovas = (ranges as Record<string, unknown>[]).map((r) => ({
-      start: ctx.num(r.start),
-      last: ctx.num(r.last),
+      start: bigNum(ctx, r.start),
+      last: bigNum(ctx, r.last),
     }));
     arg.num_iovas = ranges.length;
   }
   if (name === 'IOMMU_IOAS_IOVA_RANGES') {
-    arg.allowed_iovas ??= [];
-    arg.num_iovas ??= 0;
+    // The output array user space passes; num_iovas says how many entries it has room for.
+    arg.num_iovas ??= DEFAULT_IOVA_RANGES;
+    arg.allowed_iovas = [];
   }
-  const pageSize = typeof arg.page_size === 'number' ? arg.page_size : PAGE_SIZE;
-  const length = typeof arg.length === 'number' ? arg.length : 0;
-  if (name === 'IOMMU_TEST_OP_ACCESS_RW' && arg.uptr === undefined) {
-    arg.buf = f(step, 'data') === undefined ? new Uint8Array(length) : dataOf(f(step, 'data'), length);
-  }
-  if (name === 'IOMMU_HWPT_GET_DIRTY_BITMAP' || name === 'IOMMU_TEST_OP_DIRTY') {
-    arg.page_size = pageSize;
-    const bitmap = new Uint8Array(Math.ceil(length / pageSize / 8));
-    const dirty = f(step, 'dirty');
-    if (Array.isArray(dirty)) for (const i of dirty as number[]) bitmap[i >> 3] |= 1 << (i & 7);
-    if (arg.uptr === undefined) arg.bitmap = bitmap;
-  }
+  if (name === 'IOMMU_HWPT_GET_DIRTY_BITMAP') arg.page_size ??= PAGE_SIZE;
   return arg;
 }
 
-function bitmapIndexes(bitmap: Uint8Array): number[] {
+/** A u64 field value: exact for hex or decimal strings beyond 2^53 (`0xffffffffffffffff`). */
+function bigNum(ctx: ScenarioContext, v: unknown): number | bigint {
+  if (typeof v === 'string' && /^(0x[0-9a-f]+|\d+)$/i.test(v.trim())) {
+    const b = BigInt(v.trim());
+    return b > BigInt(Number.MAX_SAFE_INTEGER) ? b : Number(b);
+  }
+  return ctx.num(v);
+}
+
+function bitmapIndexes(bitmap: Uint8Array, nbits: number): number[] {
   const out: number[] = [];
-  for (let i = 0; i < bitmap.length * 8; i++) if ((bitmap[i >> 3] & (1 << (i & 7))) !== 0) out.push(i);
+  for (let i = 0; i < nbits; i++) if ((bitmap[i >> 3] & (1 << (i & 7))) !== 0) out.push(i);
   return out;
 }
 
-function* iommufdIoctl(ctx: ScenarioContext, step: StepT, name: string): ReturnType<OpHandler> {
-  iommufdApi(ctx);
+/** The iommufd context of `fd`, with `current` set to the calling process, or null. */
+function callerCtx(ctx: ScenarioContext, step: StepT): IommufdCtx | null {
+  const ictx = ctx.k.iommufd.iommufdCtxOf(ctx.sys, ctx.num(f(step, 'fd'), 'fd'));
+  if (ictx === null) return null;
+  const proc = f(step, 'proc');
+  ictx.current = proc !== undefined ? ctx.proc(proc) : ictx.opener;
+  return ictx;
+}
+
+/**
+ * Runs `body` with a scratch user buffer of `length` bytes mapped in `proc` (holding `init` if
+ * given), then reads the buffer back and unmaps it. The address is 0 if it cannot be mapped (the
+ * ioctl then reports the bad pointer itself).
+ */
+function* withScratch<T>(
+  ctx: ScenarioContext,
+  proc: Process,
+  length: number,
+  init: Uint8Array | null,
+  body: (addr: number) => KGen<T>,
+): KGen<{ value: T; bytes: Uint8Array }> {
+  const sc = ctx.sc;
+  const size = Math.max(PAGE_SIZE, Math.ceil(length / PAGE_SIZE) * PAGE_SIZE);
+  const addr =
+    proc.mm === null
+      ? -1
+      : yield* sc.sysMmap(ctx.sys, proc, 0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (isErr(addr) || addr < 0) return { value: yield* body(0), bytes: new Uint8Array(length) };
+  if (init !== null && init.length > 0) yield* sc.cpuWrite(ctx.sys, proc, addr, init);
+  const value = yield* body(addr);
+  const bytes = length > 0 ? (yield* sc.cpuRead(ctx.sys, proc, addr, length)).data : new Uint8Array(0);
+  yield* sc.sysMunmap(ctx.sys, proc, addr, size);
+  return { value, bytes };
+}
+
+function* plainIoctl(ctx: ScenarioContext, step: StepT, name: string): KGen<OpResult> {
+  const fd = ctx.num(f(step, 'fd'), 'fd');
+  const ictx = callerCtx(ctx, step);
   const arg = buildArg(ctx, step, name);
-  const ret = yield* ctx.sc.sysIoctl(ctx.sys, ctx.num(f(step, 'fd')), name, arg);
   const spec = OPS[name];
   const outputs: Record<string, unknown> = {};
-  for (const o of spec.outputs) outputs[o] = arg[o];
-  if (name === 'IOMMU_HWPT_GET_DIRTY_BITMAP' && arg.bitmap instanceof Uint8Array)
-    outputs.dirty = bitmapIndexes(arg.bitmap);
+  let ret: number;
+  if (name === 'IOMMU_HWPT_GET_DIRTY_BITMAP' && ictx !== null) {
+    // `data` points at the user bitmap the kernel ORs the dirty bits into: one bit per page_size.
+    const nbits = Math.floor(Number(arg.length ?? 0) / Number(arg.page_size));
+    const r = yield* withScratch(ctx, ictx.current, Math.ceil(nbits / 8), null, (addr) => {
+      arg.data = addr;
+      return ctx.sc.sysIoctl(ctx.sys, fd, name, arg);
+    });
+    ret = r.value;
+    outputs.dirty = bitmapIndexes(r.bytes, nbits);
+  } else {
+    ret = yield* ctx.sc.sysIoctl(ctx.sys, fd, name, arg);
+  }
+  for (const o of spec.outputs) if (outputs[o] === undefined) outputs[o] = arg[o];
+  if (name === 'IOMMU_IOAS_IOVA_RANGES' && Array.isArray(arg.allowed_iovas)) {
+    outputs.allowed_iovas = (arg.allowed_iovas as Record<string, unknown>[]).filter((r) => r !== undefined);
+  }
   const r: OpResult = { ret, outputs };
   if (spec.main !== undefined && !isErr(ret)) {
     const v = arg[spec.main];
     if (typeof v === 'number' || typeof v === 'bigint') r.main = Number(v);
   }
-  if (name === 'IOMMU_TEST_OP_ACCESS_RW' && arg.buf instanceof Uint8Array) r.data = arg.buf;
-  if (name === 'IOMMU_TEST_OP_CREATE_ACCESS' && !isErr(ret) && r.main !== undefined)
-    ctx.openFiles.set(r.main, 'access');
+  return r;
+}
+
+function* testIoctl(ctx: ScenarioContext, step: StepT, name: string): KGen<OpResult> {
+  const fd = ctx.num(f(step, 'fd'), 'fd');
+  const ictx = callerCtx(ctx, step);
+  const selftest = ctx.k.iommufdSelftest;
+  let member = TEST_MEMBERS[name];
+  let op = (selftest as unknown as Record<string, number>)[name];
+  const fields = numericFields(ctx, step, name);
+  const id = fields.id ?? 0;
+  delete fields.id;
+  if (name === 'IOMMU_TEST_OP_MOCK_DOMAIN') {
+    delete fields.flags;
+    const devFlags = f(step, 'dev_flags');
+    if (devFlags !== undefined) {
+      op = selftest.IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS;
+      member = 'mock_domain_flags';
+      fields.dev_flags = flagBits(devFlags, MOCK_DEV_FLAGS, 'mock device');
+    }
+  }
+  if (name === 'IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT' || name === 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES')
+    delete fields.flags;
+  const cmd: Record<string, unknown> = {
+    size: ctx.k.iommufd.STRUCTS.IOMMU_TEST_CMD.size,
+    op,
+    id,
+    [member]: fields,
+  };
+  const call = (): KGen<number> => ctx.sc.sysIoctl(ctx.sys, fd, 'IOMMU_TEST_CMD', cmd);
+  const r: OpResult = { ret: 0 };
+  const length = Number(fields.length ?? 0);
+  if (name === 'IOMMU_TEST_OP_ACCESS_RW' && fields.uptr === undefined && ictx !== null) {
+    // The buffer the access reads into, or (WRITE) writes from.
+    const write = (Number(fields.flags) & FLAG_TABLES[name].WRITE) !== 0;
+    const init = write && f(step, 'data') !== undefined ? dataOf(f(step, 'data'), length) : null;
+    const s = yield* withScratch(ctx, ictx.current, length, init, (addr) => {
+      fields.uptr = addr;
+      return call();
+    });
+    r.ret = s.value;
+    if (!write) r.data = s.bytes;
+  } else if (name === 'IOMMU_TEST_OP_DIRTY' && fields.uptr === undefined && ictx !== null) {
+    // The bitmap of pages (of page_size) to mark dirty in the mock domain.
+    fields.page_size ??= PAGE_SIZE;
+    const nbits = Math.floor(length / Number(fields.page_size));
+    const bitmap = new Uint8Array(Math.ceil(nbits / 8));
+    for (const i of (f(step, 'dirty') as number[] | undefined) ?? []) bitmap[i >> 3] |= 1 << (i & 7);
+    const s = yield* withScratch(ctx, ictx.current, bitmap.length, bitmap, (addr) => {
+      fields.uptr = addr;
+      return call();
+    });
+    r.ret = s.value;
+  } else {
+    r.ret = yield* call();
+  }
+  const out = cmd[member] as Record<string, unknown>;
+  const spec = OPS[name];
+  r.outputs = Object.fromEntries(spec.outputs.map((o) => [o, out[o]]));
+  if (spec.main !== undefined && !isErr(r.ret)) {
+    const v = out[spec.main];
+    if (typeof v === 'number' || typeof v === 'bigint') r.main = Number(v);
+  }
+  if (name === 'IOMMU_TEST_OP_CREATE_ACCESS' && r.main !== undefined) ctx.openFiles.set(r.main, 'access');
   return r;
 }
 
@@ -144,9 +282,8 @@ const IOCTLS = Object.keys(OPS).filter((op) => op.startsWith('IOMMU_'));
 
 export const iommufdOps: Record<string, OpHandler> = {
   *iommufd_open(ctx, step) {
-    const api = iommufdApi(ctx);
-    const r = api.iommufdOpen(ctx.sys, ctx.proc(f(step, 'proc')));
-    const ret = typeof r === 'number' ? r : yield* r;
+    const ret = ctx.k.iommufd.iommufdOpen(ctx.sys, ctx.proc(f(step, 'proc')));
+    yield { kind: 'step', label: 'iommufd_open' };
     if (!isErr(ret)) ctx.openFiles.set(ret, 'iommufd');
     return { ret };
   },
@@ -157,6 +294,10 @@ export const iommufdOps: Record<string, OpHandler> = {
     return { ret };
   },
   ...(Object.fromEntries(
-    IOCTLS.map((name) => [name, (ctx: ScenarioContext, step: StepT) => iommufdIoctl(ctx, step, name)]),
+    IOCTLS.map((name) => [
+      name,
+      (ctx: ScenarioContext, step: StepT) =>
+        TEST_MEMBERS[name] !== undefined ? testIoctl(ctx, step, name) : plainIoctl(ctx, step, name),
+    ]),
   ) as Record<string, OpHandler>),
 };

@@ -1,0 +1,344 @@
+/**
+ * A mirror device of the v5.4 era, on the hmm_mirror API of hmm_legacy.ts: the pattern the
+ * nouveau SVM code and the out-of-tree HMM test drivers of that release followed.
+ *
+ *  - open(): hmm_mirror_register() of the opener's mm (under its mmap lock for write);
+ *  - sync_cpu_device_pagetables(): clear the device page table over the invalidated range under
+ *    the driver's update lock (trylock, -EAGAIN, when the range is not blockable);
+ *  - the device fault path: hmm_range_register() -> hmm_range_wait_until_valid() ->
+ *    hmm_range_fault() under the mmap read lock -> take the driver lock -> hmm_range_valid()?
+ *    -> program device PTEs -> unlock -> hmm_range_unregister().
+ *
+ * The fault path inherits the API's flaw (commit 04ec32fbc2): a whole invalidate start/end cycle
+ * between hmm_range_fault() and hmm_range_valid() leaves `valid` true, so the device can map a
+ * page the CPU has already unmapped. The explorer finds it (examples/races/legacy-mirror.yaml).
+ *
+ * Like the dmirror device, the two callbacks can be replaced by a user module
+ * (createLegacyMirrorDevice(sys, name, { driver })), and oracle 1 and 2 check the device page
+ * table (src/oracles/legacy_mirror.ts).
+ */
+import { XArray } from '../../lib/xarray.ts';
+import { PAGE_SIZE, vpn } from '../../lib/units.ts';
+import { Mutex } from '../../sched/locks.ts';
+import type { KGen } from '../../sched/types.ts';
+import { Errno } from '../errno.ts';
+import { mmgetNotZero, mmput } from '../exit.ts';
+import { HMM_RANGE_DEFAULT_TIMEOUT_MS } from '../mm/hmm.ts';
+import {
+  HMM_PFN_FLAG,
+  HmmMirror,
+  type HmmMirrorOps,
+  type LegacyHmmRange,
+  hmmDeviceEntryToPfn,
+  hmmMirrorRegister,
+  hmmMirrorUnregister,
+  hmmRangeRegister,
+  hmmRangeUnregister,
+  hmmRangeValid,
+  hmmRangeWaitUntilValid,
+  legacyHmmRangeFault,
+} from '../mm/hmm_legacy.ts';
+import { File, Inode, type FileOps, type MmStruct } from '../mm/mm_types.ts';
+import { type MmuNotifierRange, mmuNotifierRangeBlockable } from '../mm/mmu_notifier.ts';
+import type { Process, System } from '../system.ts';
+
+/** Pages per hmm_range of the fault path. */
+export const LEGACY_MIRROR_FAULT_CHUNK = 16;
+
+/** The driver's encoding of device entries (range->flags[], range->values[], pfn_shift). */
+export const LEGACY_MIRROR_FLAGS: readonly number[] = [1, 2, 4]; // VALID, WRITE, DEVICE_PRIVATE
+export const LEGACY_MIRROR_VALUES: readonly number[] = [0x10, 0, 0x20]; // ERROR, NONE, SPECIAL
+export const LEGACY_MIRROR_PFN_SHIFT = 8;
+
+/** One device page-table entry: the page, whether the device may write it, its frame generation. */
+export interface LegacyDptEntry {
+  readonly pfn: number;
+  readonly write: boolean;
+  readonly gen: number;
+}
+
+/**
+ * The callbacks of a legacy mirror driver. The built-in ones are below; a user module may
+ * replace either (missing members fall back to them).
+ */
+export interface LegacyMirrorDriver {
+  /**
+   * hmm_mirror_ops.sync_cpu_device_pagetables: clear the device PT over [range.start, range.end)
+   * under mirror.update before returning 0; -EAGAIN if the range is not blockable and the lock
+   * is taken.
+   */
+  syncCpuDevicePagetables(mirror: LegacyMirror, range: MmuNotifierRange): KGen<number>;
+  /**
+   * The device fault path for one hmm_range (range.start/end set, range.hmm null): register it,
+   * fault it, and program the device PT under mirror.update if it is still valid. 0 or -errno.
+   */
+  rangeFault(mirror: LegacyMirror, range: LegacyHmmRange): KGen<number>;
+}
+
+/** One legacy mirror device. */
+export class LegacyMirrorDevice {
+  readonly mirrors = new Set<LegacyMirror>();
+  nextMirror = 0;
+  constructor(
+    readonly sys: System,
+    readonly name: string,
+    readonly driver: LegacyMirrorDriver,
+  ) {}
+}
+
+/** The mirror of one open file: an hmm_mirror plus its device page table and update lock. */
+export class LegacyMirror extends HmmMirror {
+  /** The device page table, by virtual page number. */
+  readonly pt = new XArray<LegacyDptEntry>();
+  /** The driver lock ("driver->update", nouveau's svmm->mutex). */
+  readonly update: Mutex;
+  released = false;
+
+  constructor(
+    readonly mdevice: LegacyMirrorDevice,
+    readonly id: number,
+    readonly mm: MmStruct,
+  ) {
+    super(legacyMirrorOps);
+    this.update = new Mutex(mdevice.sys.sched, `${mdevice.name}.mirror${id}.update`, 'legacy_mirror.update');
+  }
+}
+
+const legacyMirrorOps: HmmMirrorOps = {
+  *release(m) {
+    // The mm is going away: nothing will be mirrored any more.
+    const mirror = m as LegacyMirror;
+    yield* mirror.update.lock();
+    mirror.pt.clear();
+    yield* mirror.update.unlock();
+  },
+  syncCpuDevicePagetables: (m, range) => {
+    const mirror = m as LegacyMirror;
+    return mirror.mdevice.driver.syncCpuDevicePagetables(mirror, range);
+  },
+};
+
+const devices = new WeakMap<System, LegacyMirrorDevice[]>();
+
+/** Every legacy mirror device of `sys`. */
+export function legacyMirrorDevices(sys: System): readonly LegacyMirrorDevice[] {
+  return devices.get(sys) ?? [];
+}
+
+export interface CreateLegacyMirrorOptions {
+  readonly driver?: Partial<LegacyMirrorDriver>;
+}
+
+/** Registers a legacy mirror device named `name` in sys.devices. */
+export function createLegacyMirrorDevice(
+  sys: System,
+  name: string,
+  opts: CreateLegacyMirrorOptions = {},
+): LegacyMirrorDevice {
+  if (sys.devices.has(name)) throw new RangeError(`device ${name} already exists`);
+  const driver: LegacyMirrorDriver = { ...defaultLegacyMirrorDriver, ...(opts.driver ?? {}) };
+  const dev = new LegacyMirrorDevice(sys, name, driver);
+  sys.devices.set(name, dev);
+  let list = devices.get(sys);
+  if (list === undefined) {
+    list = [];
+    devices.set(sys, list);
+  }
+  list.push(dev);
+  return dev;
+}
+
+// --- device page table -----------------------------------------------------------------------
+
+/** Clears the device PT entries of [start, end). The caller holds mirror.update. */
+export function legacyMirrorInvalidate(mirror: LegacyMirror, start: number, end: number): void {
+  if (end <= start) return;
+  mirror.pt.eraseRange(vpn(start), vpn(end - 1));
+}
+
+/**
+ * Programs the device PT from a faulted range (nouveau_dmem_convert_pfn + the map ioctl). The
+ * caller holds mirror.update and has checked hmm_range_valid(). Returns the pages mapped.
+ */
+export function legacyMirrorProgram(mirror: LegacyMirror, range: LegacyHmmRange): number {
+  const sys = mirror.mdevice.sys;
+  const n = (range.end - range.start) / PAGE_SIZE;
+  let mapped = 0;
+  for (let i = 0; i < n; i++) {
+    const entry = range.pfns[i];
+    const pfn = hmmDeviceEntryToPfn(range, entry);
+    if (pfn < 0) continue;
+    const write = (entry % 2 ** range.pfnShift & range.flags[HMM_PFN_FLAG.WRITE]) !== 0;
+    mirror.pt.store(vpn(range.start) + i, { pfn, write, gen: sys.phys.gen[pfn] });
+    mapped++;
+  }
+  return mapped;
+}
+
+/** The device PT as the mirror oracle sees it. */
+export function legacyMirrorEntries(
+  mirror: LegacyMirror,
+): { va: number; pfn: number; write: boolean; gen: number }[] {
+  const out: { va: number; pfn: number; write: boolean; gen: number }[] = [];
+  for (const [index, e] of mirror.pt.range(0, Infinity)) {
+    out.push({ va: index * PAGE_SIZE, pfn: e.pfn, write: e.write, gen: e.gen });
+  }
+  return out;
+}
+
+// --- the built-in driver -----------------------------------------------------------------------
+
+/** Models nouveau_svmm_sync_cpu_device_pagetables() of v5.4. */
+export function* legacyMirrorSyncCpuDevicePagetables(
+  mirror: LegacyMirror,
+  range: MmuNotifierRange,
+): KGen<number> {
+  if (mmuNotifierRangeBlockable(range)) yield* mirror.update.lock();
+  else if (!(yield* mirror.update.trylock())) return -Errno.EAGAIN;
+  legacyMirrorInvalidate(mirror, range.start, range.end);
+  yield* mirror.update.unlock();
+  return 0;
+}
+
+/**
+ * The v5.4 fault loop (Documentation/vm/hmm.rst of that release): register the range, wait until
+ * it is valid, fault it under the mmap read lock, then check hmm_range_valid() under the driver
+ * lock before programming the device. Flawed by the API: see the file comment.
+ */
+export function* legacyMirrorRangeFault(mirror: LegacyMirror, range: LegacyHmmRange): KGen<number> {
+  const mm = mirror.mm;
+  let ret = yield* hmmRangeRegister(range, mirror);
+  if (ret !== 0) return ret;
+  for (;;) {
+    if (!(yield* hmmRangeWaitUntilValid(range, HMM_RANGE_DEFAULT_TIMEOUT_MS))) {
+      ret = -Errno.EBUSY;
+      break;
+    }
+    yield* mm.mmapLock.downRead();
+    const n = yield* legacyHmmRangeFault(range, 0);
+    yield* mm.mmapLock.upRead();
+    if (n === -Errno.EBUSY) continue;
+    if (n <= 0) {
+      ret = n === 0 ? -Errno.EBUSY : n;
+      break;
+    }
+    yield* mirror.update.lock();
+    if (!hmmRangeValid(range)) {
+      yield* mirror.update.unlock();
+      continue;
+    }
+    legacyMirrorProgram(mirror, range);
+    yield* mirror.update.unlock();
+    ret = 0;
+    break;
+  }
+  yield* hmmRangeUnregister(range);
+  return ret;
+}
+
+export const defaultLegacyMirrorDriver: LegacyMirrorDriver = {
+  syncCpuDevicePagetables: legacyMirrorSyncCpuDevicePagetables,
+  rangeFault: legacyMirrorRangeFault,
+};
+
+// --- file operations ---------------------------------------------------------------------------
+
+const legacyMirrorFops: FileOps = {
+  name: 'legacy_mirror',
+  release: legacyMirrorRelease,
+};
+
+/** Opens the device for `proc`: hmm_mirror_register() of its mm. Returns the fd or -errno. */
+export function* legacyMirrorOpen(sys: System, deviceName: string, proc: Process): KGen<number> {
+  const dev = sys.devices.get(deviceName);
+  if (!(dev instanceof LegacyMirrorDevice)) return -Errno.ENODEV;
+  const mm = proc.mm;
+  if (mm === null) return -Errno.ESRCH;
+  const mirror = new LegacyMirror(dev, dev.nextMirror++, mm);
+  yield* mm.mmapLock.downWrite();
+  const ret = yield* hmmMirrorRegister(mirror, mm);
+  yield* mm.mmapLock.upWrite();
+  if (ret !== 0) return ret;
+  const inode = new Inode(sys.nextId('mapping'), 'device', deviceName);
+  const file = new File(sys.nextId('file'), inode, 2, legacyMirrorFops, mirror);
+  dev.mirrors.add(mirror);
+  return sys.installFd(file);
+}
+
+function* legacyMirrorRelease(file: File): KGen {
+  const mirror = file.priv as LegacyMirror;
+  yield* hmmMirrorUnregister(mirror);
+  mirror.pt.clear();
+  mirror.released = true;
+  mirror.mdevice.mirrors.delete(mirror);
+}
+
+/** The mirror behind an fd, or null. */
+export function legacyMirrorOf(sys: System, fd: number): LegacyMirror | null {
+  const f = sys.fileOf(fd);
+  return f !== null && f.priv instanceof LegacyMirror && !f.priv.released ? f.priv : null;
+}
+
+function newRange(start: number, end: number, write: boolean): LegacyHmmRange {
+  return {
+    hmm: null,
+    start,
+    end,
+    pfns: new Float64Array((end - start) / PAGE_SIZE),
+    flags: LEGACY_MIRROR_FLAGS,
+    values: LEGACY_MIRROR_VALUES,
+    defaultFlags: LEGACY_MIRROR_FLAGS[HMM_PFN_FLAG.VALID] | (write ? LEGACY_MIRROR_FLAGS[HMM_PFN_FLAG.WRITE] : 0),
+    pfnFlagsMask: 0,
+    pfnShift: LEGACY_MIRROR_PFN_SHIFT,
+    valid: false,
+  };
+}
+
+/**
+ * The device faults [addr, addr + npages pages) in, for reading or writing, in chunks through
+ * the driver's range fault. Returns 0 or -errno (-EINVAL for a bad range, -EFAULT once the mm
+ * is gone).
+ */
+export function* legacyMirrorFault(mirror: LegacyMirror, addr: number, npages: number, write: boolean): KGen<number> {
+  if (addr % PAGE_SIZE !== 0 || npages <= 0) return -Errno.EINVAL;
+  const mm = mirror.mm;
+  if (!mmgetNotZero(mm)) return -Errno.EFAULT;
+  const end = addr + npages * PAGE_SIZE;
+  let ret = 0;
+  for (let start = addr; start < end; start += LEGACY_MIRROR_FAULT_CHUNK * PAGE_SIZE) {
+    const range = newRange(start, Math.min(end, start + LEGACY_MIRROR_FAULT_CHUNK * PAGE_SIZE), write);
+    ret = yield* mirror.mdevice.driver.rangeFault(mirror, range);
+    if (ret !== 0) break;
+  }
+  yield* mmput(mm);
+  return ret;
+}
+
+/**
+ * The device reads [addr, addr + npages pages) through its page table into `out`, faulting what
+ * is missing (like HMM_DMIRROR_READ). Returns 0 or -errno; `faults` counts fault rounds.
+ */
+export function* legacyMirrorRead(
+  mirror: LegacyMirror,
+  addr: number,
+  npages: number,
+  out: Uint8Array,
+): KGen<{ ret: number; cpages: number; faults: number }> {
+  const sys = mirror.mdevice.sys;
+  if (addr % PAGE_SIZE !== 0 || npages <= 0) return { ret: -Errno.EINVAL, cpages: 0, faults: 0 };
+  let cpages = 0;
+  let faults = 0;
+  for (;;) {
+    yield* mirror.update.lock();
+    for (; cpages < npages; cpages++) {
+      const e = mirror.pt.load(vpn(addr) + cpages);
+      if (e === undefined) break;
+      sys.phys.read(e.pfn, 0, out, cpages * PAGE_SIZE, PAGE_SIZE);
+    }
+    yield* mirror.update.unlock();
+    if (cpages === npages) return { ret: 0, cpages, faults };
+    const ret = yield* legacyMirrorFault(mirror, addr + cpages * PAGE_SIZE, npages - cpages, false);
+    if (ret !== 0) return { ret, cpages, faults };
+    faults++;
+  }
+}
