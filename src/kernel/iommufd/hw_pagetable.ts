@@ -159,6 +159,7 @@ function* setDirtyTracking(ucmd: Ucmd): KGen<number> {
   else {
     const iopt = hwpt.ioas.iopt;
     yield* iopt.iovaRwsem.downRead();
+    // Clearing stale dirty bits before enabling passes no bitmap, which the mock never refuses.
     if (enable) for (const a of iopt.areas()) ops.readAndClearDirty(a.iova, a.length, false, () => {});
     rc = ops.setDirtyTracking(enable);
     yield* iopt.iovaRwsem.upRead();
@@ -223,13 +224,18 @@ function* readAndClearDirty(
     if (area.iova > cur) break;
     const s = Math.max(cur, area.iova);
     const e = Math.min(last, area.last);
-    ops.readAndClearDirty(s, e - s + 1, noClear, (diova, dlen) => {
+    // iommu_read_and_clear_dirty() stops at the first error from the domain and returns it.
+    const err = ops.readAndClearDirty(s, e - s + 1, noClear, (diova, dlen) => {
       const from = Math.max(diova, iova);
       const to = Math.min(diova + dlen - 1, last);
       for (let b = Math.floor((from - iova) / pageSize); b <= Math.floor((to - iova) / pageSize); b++) {
         bitmap[b >> 3] |= 1 << (b & 7);
       }
     });
+    if (err !== 0) {
+      yield* iopt.iovaRwsem.upRead();
+      return err;
+    }
     cur = e + 1;
     if (cur > last) break;
   }
