@@ -54,7 +54,9 @@ export function census(sys: System): Census {
       (pmd, i) => {
         const lo = pmd.words[2 * i];
         const hi = pmd.words[2 * i + 1];
-        if ((lo & PTE_HUGE) !== 0 && !phys.isZeroPfn(hi)) bump(c.pmd, hi);
+        if ((lo & PTE_HUGE) === 0 || phys.isZeroPfn(hi)) return;
+        // A PMD migration entry maps nothing; a device-private THP entry maps its folio.
+        if (ptePresent(lo) || isDevicePrivateEntry(lo)) bump(c.pmd, hi);
       },
     );
   }

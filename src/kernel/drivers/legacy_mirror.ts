@@ -105,16 +105,16 @@ export class LegacyMirror extends HmmMirror {
 }
 
 const legacyMirrorOps: HmmMirrorOps = {
-  *release(m) {
+  *release(mirror) {
     // The mm is going away: nothing will be mirrored any more.
-    const mirror = m as LegacyMirror;
+    if (!(mirror instanceof LegacyMirror)) return;
     yield* mirror.update.lock();
     mirror.pt.clear();
     yield* mirror.update.unlock();
   },
-  syncCpuDevicePagetables: (m, range) => {
-    const mirror = m as LegacyMirror;
-    return mirror.mdevice.driver.syncCpuDevicePagetables(mirror, range);
+  *syncCpuDevicePagetables(mirror, range) {
+    if (!(mirror instanceof LegacyMirror)) return 0;
+    return yield* mirror.mdevice.driver.syncCpuDevicePagetables(mirror, range);
   },
 };
 
@@ -168,7 +168,7 @@ export function legacyMirrorProgram(mirror: LegacyMirror, range: LegacyHmmRange)
     const entry = range.pfns[i];
     const pfn = hmmDeviceEntryToPfn(range, entry);
     if (pfn < 0) continue;
-    const write = (entry % 2 ** range.pfnShift & range.flags[HMM_PFN_FLAG.WRITE]) !== 0;
+    const write = ((entry % 2 ** range.pfnShift) & range.flags[HMM_PFN_FLAG.WRITE]) !== 0;
     mirror.pt.store(vpn(range.start) + i, { pfn, write, gen: sys.phys.gen[pfn] });
     mapped++;
   }
@@ -287,7 +287,8 @@ function newRange(start: number, end: number, write: boolean): LegacyHmmRange {
     pfns: new Float64Array((end - start) / PAGE_SIZE),
     flags: LEGACY_MIRROR_FLAGS,
     values: LEGACY_MIRROR_VALUES,
-    defaultFlags: LEGACY_MIRROR_FLAGS[HMM_PFN_FLAG.VALID] | (write ? LEGACY_MIRROR_FLAGS[HMM_PFN_FLAG.WRITE] : 0),
+    defaultFlags:
+      LEGACY_MIRROR_FLAGS[HMM_PFN_FLAG.VALID] | (write ? LEGACY_MIRROR_FLAGS[HMM_PFN_FLAG.WRITE] : 0),
     pfnFlagsMask: 0,
     pfnShift: LEGACY_MIRROR_PFN_SHIFT,
     valid: false,
@@ -299,7 +300,12 @@ function newRange(start: number, end: number, write: boolean): LegacyHmmRange {
  * the driver's range fault. Returns 0 or -errno (-EINVAL for a bad range, -EFAULT once the mm
  * is gone).
  */
-export function* legacyMirrorFault(mirror: LegacyMirror, addr: number, npages: number, write: boolean): KGen<number> {
+export function* legacyMirrorFault(
+  mirror: LegacyMirror,
+  addr: number,
+  npages: number,
+  write: boolean,
+): KGen<number> {
   if (addr % PAGE_SIZE !== 0 || npages <= 0) return -Errno.EINVAL;
   const mm = mirror.mm;
   if (!mmgetNotZero(mm)) return -Errno.EFAULT;
