@@ -3,6 +3,10 @@
  * updates data under a mutex inside a sequence count, a reader that retries on a changed or odd
  * seq) explored with the seeded random strategy. Every step the schedulers took counts.
  */
+import { fileURLToPath } from 'node:url';
+import { parseScenarioFile } from '../src/scenario/parse.ts';
+import { preloadDriver } from '../src/scenario/runner.ts';
+import { scenarioTarget } from '../src/scenario/explore_target.ts';
 import { explore } from '../src/sched/explore/index.ts';
 import type { ExploreTarget } from '../src/sched/explore/index.ts';
 import { Mutex, point, Scheduler } from '../src/sched/index.ts';
@@ -83,7 +87,7 @@ export const explorerSuite: Suite = {
     const seconds = (nowNs() - t0) / 1e9;
     if (r.violation !== null) throw new Error(`the benchmark world is broken: ${r.violation.message}`);
     const perSecond = w.steps() / seconds;
-    return Promise.resolve([
+    const figures: Figure[] = [
       {
         name: 'explore.steps_per_second',
         value: round(perSecond),
@@ -91,6 +95,49 @@ export const explorerSuite: Suite = {
         goal: '>= 500k steps/s',
         pass: perSecond >= 500_000,
       },
-    ]);
+    ];
+    return findLegacyRace(ctx).then((more) => [...figures, ...more]);
   },
 };
+
+const LEGACY_RACE = fileURLToPath(new URL('../examples/races/legacy-mirror.yaml', import.meta.url));
+
+/**
+ * Race corpus case 1 (the v5.4 hmm_mirror valid-flag race): how many schedules and how long each
+ * strategy needs to find it from a fixed seed. A strategy that does not find it within its budget
+ * reports the budget it used and fails its goal.
+ */
+async function findLegacyRace(ctx: BenchContext): Promise<Figure[]> {
+  await preloadDriver(parseScenarioFile(LEGACY_RACE));
+  const budget = ctx.smoke ? 200 : 2000;
+  const out: Figure[] = [];
+  for (const strategy of ['random', 'pct'] as const) {
+    ctx.progress(`explore.legacy_mirror.${strategy}`);
+    const t0 = nowNs();
+    const r = explore(scenarioTarget({ file: LEGACY_RACE }), {
+      strategy,
+      seed: 1,
+      budget: { schedules: budget },
+    });
+    const ms = (nowNs() - t0) / 1e6;
+    const found = r.violation !== null;
+    const note = found ? '' : ` (not found within ${budget} schedules)`;
+    out.push(
+      {
+        name: `explore.legacy_mirror.${strategy}.schedules`,
+        value: r.schedules,
+        unit: 'schedules',
+        goal: `finds the race${note}`,
+        pass: found,
+      },
+      {
+        name: `explore.legacy_mirror.${strategy}.time`,
+        value: round(ms),
+        unit: 'ms',
+        goal: `finds the race within 1000 ms${note}`,
+        pass: found && ms <= 1000,
+      },
+    );
+  }
+  return out;
+}
