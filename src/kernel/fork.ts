@@ -1,9 +1,9 @@
 import { indexAt } from '../lib/pgtable_store.ts';
-import { PAGE_SIZE, PMD_SIZE } from '../lib/units.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE } from '../lib/units.ts';
 import type { KGen } from '../sched/types.ts';
 import { Errno } from './errno.ts';
 import { exitMmap } from './exit.ts';
-import { splitHugePmd } from './mm/huge_memory.ts';
+import { splitHugePmd, swpPmdLo } from './mm/huge_memory.ts';
 import { mkPte, removeDeviceExclusiveEntry, vmNormalPage } from './mm/memory.ts';
 import { fget, insertVma } from './mm/mmap.ts';
 import { MM_SWAPENTS, type MmStruct, VM, Vma } from './mm/mm_types.ts';
@@ -109,7 +109,23 @@ function copyHugePmd(dst: Vma, src: Vma, base: number, cow: boolean): void {
   const i = indexAt(base, 1);
   let lo = spmd.words[2 * i];
   const hi = spmd.words[2 * i + 1];
-  if (!phys.isZeroPfn(hi)) {
+  if (!ptePresent(lo)) {
+    // A PMD migration entry or a device-private THP: a writable entry becomes readable in both
+    // parent and child (the next write faults); a device-private THP is shared like a THP.
+    const type = swpType(lo);
+    if (isDevicePrivateEntry(lo)) {
+      phys.get(hi);
+      addRmapPmd(phys, hi, dst.mm, rssCounterOf(phys, hi, src));
+      phys.flags[hi] &= ~PG.anonExclusive;
+    } else if (isMigrationEntry(lo)) {
+      dst.mm.rss[rssCounterOf(phys, hi, src)] += HPAGE_PMD_NR;
+    }
+    if (cow && (type === SwpType.DEVICE_PRIVATE_WRITE || type === SwpType.MIGRATION_WRITE)) {
+      const rtype = type === SwpType.MIGRATION_WRITE ? SwpType.MIGRATION_READ : SwpType.DEVICE_PRIVATE_READ;
+      lo = swpPmdLo(rtype, lo);
+      src.mm.pgt.setUpperWords(spmd, i, lo, hi);
+    }
+  } else if (!phys.isZeroPfn(hi)) {
     phys.get(hi);
     if ((src.flags & VM.HUGETLB) !== 0) {
       phys.entireMapcount.set(hi, (phys.entireMapcount.get(hi) ?? 0) + 1);

@@ -42,12 +42,24 @@ export function* sysMunmap(sys: System, p: Process, addr: number, length: number
   return yield* sysMunmapImpl(p, addr, length);
 }
 
-export function* sysMprotect(sys: System, p: Process, addr: number, length: number, prot: number): KGen<number> {
+export function* sysMprotect(
+  sys: System,
+  p: Process,
+  addr: number,
+  length: number,
+  prot: number,
+): KGen<number> {
   sys.trace.emit('syscall', 'mprotect', 'i', { addr, length, prot });
   return yield* sysMprotectImpl(p, addr, length, prot);
 }
 
-export function* sysMadvise(sys: System, p: Process, addr: number, length: number, advice: number): KGen<number> {
+export function* sysMadvise(
+  sys: System,
+  p: Process,
+  addr: number,
+  length: number,
+  advice: number,
+): KGen<number> {
   sys.trace.emit('syscall', 'madvise', 'i', { addr, length, advice });
   return yield* sysMadviseImpl(p, addr, length, advice);
 }
@@ -65,7 +77,11 @@ export function* sysMremap(
   return yield* sysMremapImpl(p, oldAddr, oldLen, newLen, flags, newAddr);
 }
 
-export function* sysFork(sys: System, p: Process, childName: string): KGen<{ ret: number; child: Process | null }> {
+export function* sysFork(
+  sys: System,
+  p: Process,
+  childName: string,
+): KGen<{ ret: number; child: Process | null }> {
   sys.trace.emit('syscall', 'fork', 'i', { parent: p.name, child: childName });
   return yield* doFork(sys, p, childName);
 }
@@ -76,7 +92,12 @@ export function* sysExit(sys: System, p: Process): KGen<number> {
 }
 
 /** A CPU read by a thread of `p`: faults as the MMU would. ret is bytes read or -EFAULT / -ENOMEM. */
-export function* cpuRead(sys: System, p: Process, addr: number, len: number): KGen<{ ret: number; data: Uint8Array }> {
+export function* cpuRead(
+  sys: System,
+  p: Process,
+  addr: number,
+  len: number,
+): KGen<{ ret: number; data: Uint8Array }> {
   const data = new Uint8Array(len);
   if (p.mm === null) return { ret: -Errno.ESRCH, data };
   const ret = yield* cpuAccess(p.mm, addr, data, false);
@@ -123,10 +144,16 @@ export function* sysPwrite(sys: System, fd: number, data: Uint8Array, offset: nu
   return yield* shmemWrite(sys, f.inode, data, offset);
 }
 
-export function* sysPread(sys: System, fd: number, len: number, offset: number): KGen<{ ret: number; data: Uint8Array }> {
+export function* sysPread(
+  sys: System,
+  fd: number,
+  len: number,
+  offset: number,
+): KGen<{ ret: number; data: Uint8Array }> {
   yield { kind: 'step', label: 'pread' };
   const f = fileFor(sys, fd);
-  if (f === null) return { ret: sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL, data: new Uint8Array(0) };
+  if (f === null)
+    return { ret: sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL, data: new Uint8Array(0) };
   if (!f.readable) return { ret: -Errno.EBADF, data: new Uint8Array(0) };
   return shmemRead(sys, f.inode, len, offset);
 }
@@ -137,10 +164,10 @@ export function* sysClose(sys: System, fd: number): KGen<number> {
   const f = sys.files.get(fd);
   if (f === undefined) return -Errno.EBADF;
   sys.files.delete(fd);
-  const release = f.refs === 1 ? f.fops?.release : undefined;
-  if (release !== undefined) {
+  const fops = f.fops;
+  if (f.refs === 1 && fops?.release !== undefined) {
     f.refs--;
-    yield* release(f);
+    yield* fops.release(f);
     return 0;
   }
   fput(sys, f);

@@ -4,16 +4,7 @@
  * events exactly as they were interleaved.
  */
 export type TraceCategory =
-  | 'syscall'
-  | 'fault'
-  | 'notifier'
-  | 'migrate'
-  | 'pin'
-  | 'reclaim'
-  | 'device'
-  | 'hmm'
-  | 'iommufd'
-  | 'sched';
+  'syscall' | 'fault' | 'notifier' | 'migrate' | 'pin' | 'reclaim' | 'device' | 'hmm' | 'iommufd' | 'sched';
 
 export interface TraceEvent {
   /** Scheduler step count when it happened. */
@@ -43,7 +34,13 @@ export class TraceLog {
     this.counters.set(name, (this.counters.get(name) ?? 0) + n);
   }
 
-  emit(cat: TraceCategory, name: string, ph: 'B' | 'E' | 'i', args?: Record<string, unknown>, track?: string): void {
+  emit(
+    cat: TraceCategory,
+    name: string,
+    ph: 'B' | 'E' | 'i',
+    args?: Record<string, unknown>,
+    track?: string,
+  ): void {
     if (!this.enabled) return;
     const thread = this.threadName();
     this.events.push({ ts: this.now(), thread, track: track ?? `cpu:${thread}`, cat, name, ph, args });

@@ -109,6 +109,9 @@ function* dmirrorAllocateChunk(mdevice: DmirrorDevice): KGen<number> {
     },
     migrateToRam:
       mdevice.memory === 'private' ? (vmf: VmFault) => dmirrorDevmemFault(mdevice, vmf) : undefined,
+    folioSplit: (head: number, tail: number) => {
+      dmirrorDevmemFolioSplit(mdevice, head, tail);
+    },
   });
   if (typeof pgmapOrErr === 'number') return pgmapOrErr;
   const pgmap: DevPagemap = pgmapOrErr;
@@ -206,6 +209,31 @@ function dmirrorDevmemFree(mdevice: DmirrorDevice, pfn: number, order: number): 
     if (order > 0) mdevice.freeFolios.push(pfn);
     else mdevice.freePages.push(pfn);
   }
+}
+
+/**
+ * Models dmirror_devmem_folio_split() (dev_pagemap_ops.folio_split): a device folio was split, so
+ * its backing folio is split too and every new device page points at its own backing page (and
+ * that page at the mirror that placed it).
+ */
+function dmirrorDevmemFolioSplit(mdevice: DmirrorDevice, head: number, tail: number): void {
+  const sys = mdevice.sys;
+  if (mdevice.memory !== 'private') {
+    const mirror = mdevice.placedBy.get(head);
+    if (mirror !== undefined && tail !== head) mdevice.placedBy.set(tail, mirror);
+    return;
+  }
+  const rpage = mdevice.backing.get(head);
+  if (rpage === undefined) return;
+  if (tail === head) {
+    // Each backing page becomes a folio of its own with the one reference its device page holds.
+    if (sys.phys.order[rpage] > 0) sys.phys.splitFolio(rpage, 1);
+    return;
+  }
+  const r = rpage + (tail - head);
+  mdevice.backing.set(tail, r);
+  const mirror = mdevice.placedBy.get(rpage);
+  if (mirror !== undefined) mdevice.placedBy.set(r, mirror);
 }
 
 /** Models dmirror_migrate_alloc_and_copy(): allocate device pages and copy the sources in. */

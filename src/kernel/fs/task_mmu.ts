@@ -81,11 +81,24 @@ export function pagemapRange(sys: System, mm: MmStruct, addr: number, npages: nu
         continue;
       }
       const pfn = pmd.words[2 * i + 1] + (Math.floor(a / PAGE_SIZE) % HPAGE_PMD_NR);
+      if ((lo & (PTE_PRESENT | PTE_PROTNONE)) === 0) {
+        // A PMD migration entry or a device-private THP: a swap entry, like its PTE forms.
+        out.push({
+          present: false,
+          swap: true,
+          pfn,
+          kind: isMigrationEntry(lo) ? 'migration' : isDevicePrivateEntry(lo) ? 'device-private' : 'special',
+          softDirty: (lo & PTE_SOFT_DIRTY) !== 0 || vmaSoftDirty,
+          exclusive: false,
+          thp: true,
+        });
+        continue;
+      }
       out.push({
         present: (lo & (PTE_PRESENT | PTE_PROTNONE)) !== 0,
         swap: false,
         pfn,
-        kind: phys.isZeroPfn(pfn) ? 'zero' : 'ram',
+        kind: phys.isZeroPfn(pfn) ? 'zero' : phys.isDevice(pfn) ? 'device-coherent' : 'ram',
         softDirty: (lo & PTE_SOFT_DIRTY) !== 0 || vmaSoftDirty,
         exclusive: !phys.isZeroPfn(pfn) && pageMapcount(phys, pfn) === 1,
         thp: true,

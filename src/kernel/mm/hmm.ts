@@ -197,6 +197,53 @@ function* handlePmd(w: HmmWalk, vma: Vma, lo: number, hi: number, addr: number, 
   return 0;
 }
 
+/**
+ * Models the non-present PMD cases of hmm_vma_walk_pmd(): a PMD migration entry (wait for the
+ * migration and rewalk, if a fault is needed) and hmm_vma_handle_absent_pmd(): the caller's own
+ * device-private THP is reported with its order and never faulted; another owner's is faulted
+ * back (migrate_to_ram) when needed; anything else is an error.
+ */
+function* handleAbsentPmd(
+  w: HmmWalk,
+  vma: Vma,
+  lo: number,
+  hi: number,
+  addr: number,
+  end: number,
+): KGen<number> {
+  const i0 = indexOf(w, addr);
+  const n = (end - addr) / PAGE_SIZE;
+  const type = swpType(lo);
+  if (isMigrationEntry(lo)) {
+    if (rangeNeedFault(w, i0, n, 0) === 0) return fill(w, addr, end, 0);
+    w.last = addr;
+    const mm = w.mm;
+    yield* mm.sys.migrationWq.waitEvent(() => {
+      const pmd = mm.pgt.upperAt(addr, 1);
+      const pi = indexAt(addr, 1);
+      return pmd === null || pmd.children[pi] !== null || !isMigrationEntry(pmd.words[2 * pi]);
+    }, 'pmd_migration_entry_wait');
+    return -Errno.EBUSY;
+  }
+  const devPrivate = type === SwpType.DEVICE_PRIVATE_READ || type === SwpType.DEVICE_PRIVATE_WRITE;
+  if (devPrivate && w.mm.sys.phys.pagemapOf(hi)?.hooks.owner === w.range.devPrivateOwner) {
+    const cpu =
+      (HMM_PFN_VALID |
+        (type === SwpType.DEVICE_PRIVATE_WRITE ? HMM_PFN_WRITE : 0) |
+        orderFlags(PMD_ORDER)) >>>
+      0;
+    let pfn = hi + (addr % PMD_SIZE) / PAGE_SIZE;
+    for (let k = i0; k < i0 + n; k++, pfn++) {
+      w.words[2 * k] = pfn;
+      w.words[2 * k + 1] = cpu;
+    }
+    return 0;
+  }
+  const need = rangeNeedFault(w, i0, n, 0);
+  if (need !== 0) return devPrivate ? yield* vmaFault(w, vma, addr, end, need) : -Errno.EFAULT;
+  return fill(w, addr, end, HMM_PFN_ERROR);
+}
+
 /** What scanPtes() stopped for: the walk must fault, wait for a migration, or fail. */
 const SCAN_DONE = 0;
 const SCAN_FAULT = 1;
@@ -317,9 +364,7 @@ function* walkVmaPmds(w: HmmWalk, vma: Vma, start: number, end: number): KGen<nu
       if (lo === 0 && hi === 0) {
         r = yield* walkHole(w, vma, addr, next);
       } else if ((lo & (PTE_PRESENT | PTE_PROTNONE)) === 0) {
-        // A non-present PMD leaf the model does not otherwise know (no PMD migration entries).
-        const need = rangeNeedFault(w, indexOf(w, addr), (next - addr) / PAGE_SIZE, 0);
-        r = need !== 0 ? -Errno.EFAULT : fill(w, addr, next, HMM_PFN_ERROR);
+        r = yield* handleAbsentPmd(w, vma, lo, hi, addr, next);
       } else {
         r = yield* handlePmd(w, vma, lo, hi, addr, next);
       }

@@ -3,7 +3,8 @@ import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
-import { MM_ANONPAGES, VM, VM_FAULT, type Vma } from './mm_types.ts';
+import { MM_ANONPAGES, VM, VM_FAULT, type Vma, type VmFault } from './mm_types.ts';
+import { folioTrylock, folioUnlock, folioWaitLocked } from './filemap.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -21,9 +22,14 @@ import {
   PTE_SOFT_DIRTY,
   PTE_SPECIAL,
   PTE_WRITE,
+  type SwpTypeValue,
+  isDevicePrivateEntry,
+  isMigrationEntry,
   isSwapEntry,
   pteNone,
   ptePresent,
+  swpLo,
+  swpType,
 } from './pgtable.ts';
 import { pmdTableOf, pteSlot } from './pte.ts';
 import { addNewAnonRmap, anonVmaPrepare, removeRmapPmd, removeRmapPte } from './rmap.ts';
@@ -46,6 +52,24 @@ export function thpFaultEligible(vma: Vma, addr: number): boolean {
   if (!thpAllowed(vma)) return false;
   const base = addr - (addr % PMD_SIZE);
   return base >= vma.start && base + PMD_SIZE <= vma.end;
+}
+
+/**
+ * The low word of a non-present PMD leaf (a PMD migration entry or a device-private THP entry):
+ * a swap-type entry that keeps PTE_HUGE, so it still reads as a leaf of the PMD level.
+ */
+export function swpPmdLo(t: SwpTypeValue, keep = 0): number {
+  return (swpLo(t, keep) | PTE_HUGE) >>> 0;
+}
+
+/** Whether a PMD leaf's low word is a device-private THP entry (is_pmd_device_private_entry). */
+export function isPmdDevicePrivate(lo: number): boolean {
+  return (lo & PTE_HUGE) !== 0 && isDevicePrivateEntry(lo);
+}
+
+/** Whether a PMD leaf's low word is a PMD migration entry (is_pmd_migration_entry). */
+export function isPmdMigrationEntry(lo: number): boolean {
+  return (lo & PTE_HUGE) !== 0 && isMigrationEntry(lo);
 }
 
 function pmdWords(vma: Vma, addr: number): { words: Uint32Array; i: number } | null {
@@ -98,11 +122,47 @@ export function* doHugePmdAnonymousPage(vma: Vma, addr: number, flags: number): 
 export function* hugePmdFault(vma: Vma, addr: number, flags: number): KGen<number> {
   const w = pmdWords(vma, addr)!;
   const lo = w.words[w.i];
+  if (isPmdMigrationEntry(lo)) {
+    // Models pmd_migration_entry_wait(): sleep until the THP migration is done, then retry.
+    const mm = vma.mm;
+    yield* mm.sys.migrationWq.waitEvent(() => {
+      const cur = pmdWords(vma, addr);
+      return cur === null || !isPmdMigrationEntry(cur.words[cur.i]);
+    }, 'pmd_migration_entry_wait');
+    return 0;
+  }
+  if (isPmdDevicePrivate(lo)) return yield* doHugePmdDevicePrivate(vma, addr, flags, w.words[w.i + 1]);
   if ((lo & (PTE_PRESENT | PTE_PROTNONE)) === 0) return VM_FAULT.SIGBUS;
   if ((lo & PTE_PROTNONE) !== 0) return VM_FAULT.SIGSEGV;
   if ((flags & FAULT_WRITE) !== 0 && (lo & PTE_WRITE) === 0) return yield* doHugePmdWpPage(vma, addr);
   w.words[w.i] = (lo | PTE_ACCESSED | ((flags & FAULT_WRITE) !== 0 ? PTE_DIRTY | PTE_SOFT_DIRTY : 0)) >>> 0;
   return 0;
+}
+
+/**
+ * Models do_huge_pmd_device_private(): a CPU access to a THP that lives in device-private memory.
+ * The folio is referenced and locked and the owner's migrate_to_ram() brings the whole folio (or,
+ * if the driver falls back, its pages) back; a folio locked by someone else (a migration of it in
+ * progress) is waited for and the fault retried.
+ */
+function* doHugePmdDevicePrivate(vma: Vma, addr: number, flags: number, head: number): KGen<number> {
+  const sys = vma.mm.sys;
+  const phys = sys.phys;
+  const pm = phys.pagemapOf(head);
+  if (pm?.hooks.migrateToRam === undefined) return VM_FAULT.SIGBUS;
+  if (phys.refcount[head] === 0) return 0;
+  phys.get(head);
+  if (!folioTrylock(sys, head)) {
+    phys.put(head);
+    yield* folioWaitLocked(sys, head);
+    return 0;
+  }
+  const vmf: VmFault = { vma, address: addr, flags, page: head };
+  const r = yield* pm.hooks.migrateToRam(vmf);
+  folioUnlock(sys, head);
+  phys.put(head);
+  sys.trace.count('fault.device_private_thp');
+  return r;
 }
 
 /** Models do_huge_pmd_wp_page(): reuse an exclusive THP, otherwise split and let the PTE path copy. */
@@ -151,7 +211,31 @@ export function splitHugePmdLocked(vma: Vma, base: number): void {
   if (lo === 0 && hi === 0) return;
   const leaf: LeafTable = { words: new Uint32Array(HPAGE_PMD_NR * 2), used: 0 };
   const keep = lo & (PTE_PRESENT | PTE_WRITE | PTE_ACCESSED | PTE_DIRTY | PTE_SOFT_DIRTY | PTE_PROTNONE);
-  if (phys.isZeroPfn(hi)) {
+  if ((lo & (PTE_PRESENT | PTE_PROTNONE)) === 0) {
+    // A PMD migration entry becomes one PTE migration entry per subpage (no rmap, no references:
+    // the migration owns the folio); a device-private THP entry becomes device-private PTEs,
+    // each one a mapping of its subpage like the PTEs of a split present THP. The folio stays
+    // large (PTE-mapped) either way; a device folio is split later, when one page of it moves.
+    const type = swpType(lo) as SwpTypeValue;
+    const swpKeep = lo & (PTE_SOFT_DIRTY | PTE_ACCESSED | PTE_DIRTY);
+    const devPrivate = isDevicePrivateEntry(lo);
+    const anon = (phys.flags[hi] & PG.anon) !== 0;
+    const excl = phys.flags[hi] & PG.anonExclusive;
+    for (let k = 0; k < HPAGE_PMD_NR; k++) {
+      leaf.words[2 * k] = swpLo(type, swpKeep);
+      leaf.words[2 * k + 1] = hi + k;
+      if (devPrivate) {
+        phys.mapcount[hi + k]++;
+        if (anon) phys.flags[hi + k] = (phys.flags[hi + k] & ~PG.anonExclusive) | excl;
+      }
+    }
+    if (devPrivate) {
+      const em = (phys.entireMapcount.get(hi) ?? 1) - 1;
+      if (em <= 0) phys.entireMapcount.delete(hi);
+      else phys.entireMapcount.set(hi, em);
+      phys.refcount[hi] += HPAGE_PMD_NR - 1;
+    }
+  } else if (phys.isZeroPfn(hi)) {
     for (let k = 0; k < HPAGE_PMD_NR; k++) {
       leaf.words[2 * k] = PTE_PRESENT | PTE_SPECIAL | PTE_ACCESSED;
       leaf.words[2 * k + 1] = phys.zeroPfn;
@@ -203,6 +287,16 @@ export function zapHugePmd(vma: Vma, base: number): number {
   const lo = pmd.words[2 * i];
   mm.pgt.setUpperWords(pmd, i, 0, 0);
   if ((lo & PTE_HUGE) !== 0 && (vma.flags & VM.HUGETLB) !== 0) return hi;
+  if (isPmdMigrationEntry(lo)) {
+    // The migration holds the folio; only the RSS the entry stood for goes.
+    mm.rss[MM_ANONPAGES] -= HPAGE_PMD_NR;
+    return -1;
+  }
+  if (isPmdDevicePrivate(lo)) {
+    // A device-private THP: drop the PMD's rmap; the caller puts the reference it held.
+    removeRmapPmd(phys, hi, mm, MM_ANONPAGES);
+    return hi;
+  }
   if (phys.isZeroPfn(hi)) return -1;
   if ((lo & PTE_DIRTY) !== 0) phys.flags[hi] |= PG.dirty;
   removeRmapPmd(phys, hi, mm, MM_ANONPAGES);

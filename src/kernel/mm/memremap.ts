@@ -24,6 +24,8 @@ export interface DevPagemapOps {
   folioFree(pfn: number, order: number): void;
   /** A CPU fault on a device-private entry of this pagemap: migrate the page back. Returns vm_fault_t. */
   migrateToRam?(vmf: VmFault): KGen<number>;
+  /** A large device folio was split: `tail` is one of the new order-0 folios (folio_split). */
+  folioSplit?(head: number, tail: number): void;
 }
 
 /** Models struct dev_pagemap. */
@@ -61,6 +63,12 @@ export function memremapPages(
       ops.folioFree(pfn, order);
     },
     migrateToRam: ops.migrateToRam === undefined ? undefined : (vmf) => ops.migrateToRam!(vmf),
+    folioSplit:
+      ops.folioSplit === undefined
+        ? undefined
+        : (head, tail) => {
+            ops.folioSplit!(head, tail);
+          },
     owner,
     type,
   };

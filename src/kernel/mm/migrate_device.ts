@@ -13,19 +13,26 @@
  *     migration held are dropped, which frees a source that moved.
  *
  * migrate_pfn values are exact integers in a Float64Array: pfn * 64 + MIGRATE_PFN_* flags.
- * Large folios are split before collection (the pre-MIGRATE_VMA_SELECT_COMPOUND behaviour), so
- * every collected page here is order 0.
+ *
+ * THP migration (MIGRATE_VMA_SELECT_COMPOUND): a PMD-mapped THP, a device-private THP entry or an
+ * empty (or huge-zero) PMD that the range covers exactly is collected as one MIGRATE|COMPOUND
+ * entry followed by HPAGE_PMD_NR - 1 empty ones, its PMD replaced by a PMD migration entry. A
+ * compound destination is mapped by one PMD again (a device-private PMD entry for private memory);
+ * a driver that supplies small pages instead gets the source folio split at commit time, each
+ * page then moving on its own. Without COMPOUND (or for a range not covering the whole PMD) large
+ * folios are split before collection, as pre-THP-migration kernels always did.
  *
  * While a page is under migration it holds one reference for the migration and is locked; its
  * mappings are migration entries (mapcount 0, RSS unchanged). CPU faults on migration entries
  * sleep on sys.migrationWq until finalize (or the restore path) wakes them.
  */
-import { PAGE_SIZE, PMD_SIZE } from '../../lib/units.ts';
+import { indexAt } from '../../lib/pgtable_store.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 import { folioTestLocked, folioTrylock, folioUnlock, folioLock } from './filemap.ts';
-import { splitHugePmd } from './huge_memory.ts';
+import { isPmdDevicePrivate, isPmdMigrationEntry, splitHugePmd, swpPmdLo } from './huge_memory.ts';
 import { mkPte, vmNormalPage } from './memory.ts';
 import { VM, VM_SPECIAL, type Vma } from './mm_types.ts';
 import {
@@ -41,6 +48,7 @@ import { PG } from './page_alloc.ts';
 import {
   PTE_ACCESSED,
   PTE_DIRTY,
+  PTE_HUGE,
   PTE_SOFT_DIRTY,
   PTE_WRITE,
   SwpType,
@@ -117,11 +125,65 @@ function migrationType(writable: boolean, anonExclusive: boolean): SwpTypeValue 
 }
 
 /**
- * Models remove_migration_pte() for every mapping of `src`: each migration entry naming `src`
- * becomes a mapping of `dst` (a device-private entry when dst is device-private memory), which
- * takes a reference and a mapcount on dst. `src` still carries its rmap identity here.
+ * Models remove_migration_pmd() for every PMD migration entry naming the large folio `src`: each
+ * becomes a PMD mapping of the large folio `dst` (a device-private PMD entry for device-private
+ * memory), taking a reference and an entire mapcount on dst.
+ */
+function* removeMigrationPmds(sys: System, src: number, dst: number): KGen {
+  const phys = sys.phys;
+  const dstPrivate = phys.pagemapOf(dst)?.hooks.type === 'private';
+  const dstAnon = (phys.flags[dst] & PG.anon) !== 0;
+  for (const { vma, addr } of rmapCandidates(sys, src)) {
+    if (addr % PMD_SIZE !== 0) continue;
+    const mm = vma.mm;
+    const pmd = pmdTableOf(mm, addr);
+    const i = indexAt(addr, 1);
+    if (pmd === null || pmd.children[i] !== null) continue;
+    if (!isPmdMigrationEntry(pmd.words[2 * i]) || pmd.words[2 * i + 1] !== src) continue;
+    yield* mm.ptl.lock();
+    const lo = pmd.words[2 * i];
+    if (pmd.children[i] === null && isPmdMigrationEntry(lo) && pmd.words[2 * i + 1] === src) {
+      const type = swpType(lo);
+      const writable = type === SwpType.MIGRATION_WRITE;
+      const exclusive = type !== SwpType.MIGRATION_READ;
+      let nlo: number;
+      if (dstPrivate) {
+        nlo = swpPmdLo(
+          writable ? SwpType.DEVICE_PRIVATE_WRITE : SwpType.DEVICE_PRIVATE_READ,
+          lo & PTE_SOFT_DIRTY,
+        );
+      } else {
+        nlo = mkPte(vma, writable, (lo & PTE_DIRTY) !== 0) | (lo & PTE_SOFT_DIRTY) | PTE_HUGE;
+        if ((lo & PTE_ACCESSED) === 0) nlo &= ~PTE_ACCESSED;
+      }
+      if (dstAnon) {
+        if (exclusive) phys.flags[dst] |= PG.anonExclusive;
+        else phys.flags[dst] &= ~PG.anonExclusive;
+      }
+      phys.get(dst);
+      phys.entireMapcount.set(dst, (phys.entireMapcount.get(dst) ?? 0) + 1);
+      mm.pgt.setUpperWords(pmd, i, nlo >>> 0, dst);
+    }
+    yield* mm.ptl.unlock();
+  }
+}
+
+/**
+ * Models remove_migration_ptes() for every mapping of the folio `src`: each migration entry
+ * naming a page of `src` becomes a mapping of the same page of `dst` (a device-private entry when
+ * dst is device-private memory), which takes a reference and a mapcount on dst. `src` still
+ * carries its rmap identity here. A large folio may be mapped by PMD migration entries, PTE
+ * migration entries (a PMD split while it migrated), or both.
  */
 function* removeMigrationPtes(sys: System, src: number, dst: number): KGen {
+  const nr = sys.phys.folioNr(src);
+  if (nr > 1) yield* removeMigrationPmds(sys, src, dst);
+  for (let k = 0; k < nr; k++) yield* removeMigrationPtesOfPage(sys, src + k, dst + k);
+  sys.migrationWq.wakeUpAll();
+}
+
+/** removeMigrationPtes() for the PTE migration entries naming one page. */
+function* removeMigrationPtesOfPage(sys: System, src: number, dst: number): KGen {
   const phys = sys.phys;
   const dstPrivate = phys.pagemapOf(dst)?.hooks.type === 'private';
   const dstAnon = (phys.flags[phys.head(dst)] & PG.anon) !== 0;
@@ -157,7 +219,39 @@ function* removeMigrationPtes(sys: System, src: number, dst: number): KGen {
     }
     yield* mm.ptl.unlock();
   }
-  sys.migrationWq.wakeUpAll();
+}
+
+/**
+ * Replaces the present or device-private PMD leaf `lo` mapping the folio `head` by a PMD
+ * migration entry (models set_pmd_migration_entry()); the caller holds the page-table lock and
+ * has checked the entry. Returns false, changing nothing, when the folio is exclusive to this
+ * mapping and may be DMA-pinned (folio_try_share_anon_rmap_pmd() refuses).
+ */
+function* setPmdMigrationEntry(
+  sys: System,
+  mm: Vma['mm'],
+  addr: number,
+  lo: number,
+  head: number,
+): KGen<boolean> {
+  const phys = sys.phys;
+  const pmd = pmdTableOf(mm, addr)!;
+  const i = indexAt(addr, 1);
+  const present = ptePresent(lo);
+  const anonExclusive = (phys.flags[head] & PG.anon) !== 0 && (phys.flags[head] & PG.anonExclusive) !== 0;
+  if (anonExclusive && phys.maybeDmaPinned(head)) return false;
+  const writable = present ? (lo & PTE_WRITE) !== 0 : swpType(lo) === SwpType.DEVICE_PRIVATE_WRITE;
+  if (present && (lo & PTE_DIRTY) !== 0) phys.flags[head] |= PG.dirty;
+  phys.flags[head] &= ~PG.anonExclusive;
+  const keep = lo & (PTE_SOFT_DIRTY | PTE_ACCESSED | PTE_DIRTY);
+  mm.pgt.setUpperWords(pmd, i, swpPmdLo(migrationType(writable, anonExclusive), keep), head);
+  if (present) yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PMD_SIZE);
+  // Like an unmap: the PMD's rmap and reference go (the RSS stays with the migration entry).
+  const em = (phys.entireMapcount.get(head) ?? 1) - 1;
+  if (em <= 0) phys.entireMapcount.delete(head);
+  else phys.entireMapcount.set(head, em);
+  phys.put(head);
+  return true;
 }
 
 /**
@@ -166,7 +260,38 @@ function* removeMigrationPtes(sys: System, src: number, dst: number): KGen {
  * anonymous page that may be DMA-pinned is left alone (folio_try_share_anon_rmap_pte fails), so
  * the page stays mapped and the caller gives up on it.
  */
-function* tryToMigrate(sys: System, page: number): KGen {
+function* tryToMigrate(sys: System, folio: number): KGen {
+  const phys = sys.phys;
+  const nr = phys.folioNr(folio);
+  if (nr > 1 && phys.entireMapcount.has(folio)) yield* tryToMigratePmds(sys, folio);
+  for (let k = 0; k < nr; k++) yield* tryToMigratePage(sys, folio + k);
+}
+
+/** try_to_migrate() for the PMD mappings (present THP or device-private THP) of a large folio. */
+function* tryToMigratePmds(sys: System, head: number): KGen {
+  for (const { vma, addr } of rmapCandidates(sys, head)) {
+    if (addr % PMD_SIZE !== 0) continue;
+    const mm = vma.mm;
+    const pmd0 = pmdTableOf(mm, addr);
+    const i = indexAt(addr, 1);
+    if (pmd0 === null || pmd0.children[i] !== null || pmd0.words[2 * i + 1] !== head) continue;
+    const lo0 = pmd0.words[2 * i];
+    if (!pmdPresentHuge(lo0) && !isPmdDevicePrivate(lo0)) continue;
+    const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PMD_SIZE);
+    yield* mmuNotifierInvalidateRangeStart(range);
+    yield* mm.ptl.lock();
+    const pmd = pmdTableOf(mm, addr);
+    if (pmd !== null && pmd.children[i] === null && pmd.words[2 * i + 1] === head) {
+      const lo = pmd.words[2 * i];
+      if (pmdPresentHuge(lo) || isPmdDevicePrivate(lo)) yield* setPmdMigrationEntry(sys, mm, addr, lo, head);
+    }
+    yield* mm.ptl.unlock();
+    yield* mmuNotifierInvalidateRangeEnd(range);
+  }
+}
+
+/** try_to_migrate() for the PTE mappings of one page. */
+function* tryToMigratePage(sys: System, page: number): KGen {
   const phys = sys.phys;
   for (const { vma, addr } of rmapCandidates(sys, page)) {
     const mm = vma.mm;
@@ -213,7 +338,6 @@ function checkPage(sys: System, page: number, faultPage: number): boolean {
   const phys = sys.phys;
   const h = phys.head(page);
   const extra = 1 + (page === faultPage ? 1 : 0);
-  if (phys.order[h] > 0) return false;
   return phys.refcount[h] - extra <= folioMapcount(phys, h);
 }
 
@@ -230,15 +354,20 @@ function* migrateDeviceUnmap(
   const phys = sys.phys;
   let unmapped = 0;
   let restore = 0;
-  for (let i = 0; i < npages; i++) {
+  for (let i = 0; i < npages;) {
     const page = migratePfnToPage(src[i]);
     if (page < 0) {
       if (has(src[i], MIGRATE_PFN_MIGRATE)) unmapped++;
+      i++;
       continue;
     }
-    if (folioMapcount(phys, page) > 0) yield* tryToMigrate(sys, page);
+    // A large folio is one entry (its tail entries are empty): mark it COMPOUND and skip them.
+    const nr = phys.folioNr(page);
+    if (nr > 1 && !has(src[i], MIGRATE_PFN_COMPOUND)) src[i] += MIGRATE_PFN_COMPOUND;
+    i += nr;
+    if (folioMapcount(phys, page) > 0) yield* tryToMigrate(sys, phys.head(page));
     if (folioMapcount(phys, page) > 0 || !checkPage(sys, page, faultPage)) {
-      src[i] = without(src[i], MIGRATE_PFN_MIGRATE);
+      src[i - nr] = without(src[i - nr], MIGRATE_PFN_MIGRATE);
       restore++;
       continue;
     }
@@ -270,6 +399,15 @@ interface Collect {
 function collectHole(c: Collect, addr: number, end: number, skip: boolean): void {
   const a = c.args;
   const anon = !skip && a.vma.isAnon();
+  if (anon && coversWholePmd(a, addr, end)) {
+    // One compound entry for the whole PMD; the rest stay empty in case it is split later.
+    a.src[a.npages] = MIGRATE_PFN_MIGRATE + MIGRATE_PFN_COMPOUND;
+    a.dst[a.npages] = 0;
+    a.npages++;
+    a.cpages++;
+    collectHole(c, addr + PAGE_SIZE, end, true);
+    return;
+  }
   for (; addr < end; addr += PAGE_SIZE) {
     a.src[a.npages] = anon ? MIGRATE_PFN_MIGRATE : 0;
     a.dst[a.npages] = 0;
@@ -278,18 +416,33 @@ function collectHole(c: Collect, addr: number, end: number, skip: boolean): void
   }
 }
 
+/** Whether [addr, end) is exactly one PMD and the caller asked for THP migration. */
+function coversWholePmd(a: MigrateVma, addr: number, end: number): boolean {
+  return (a.flags & MIGRATE_VMA_SELECT_COMPOUND) !== 0 && addr % PMD_SIZE === 0 && end - addr === PMD_SIZE;
+}
+
 /**
- * Splits the large folio a collected page belongs to, so it can move alone (split_folio()).
- * Only possible when nothing but its PTE mappings holds it.
+ * Splits the large folio a collected page belongs to, so it can move alone (split_folio(), or
+ * migrate_vma_split_folio() for the folio of the faulting page, which the fault holds locked
+ * and referenced: after the split that lock and reference belong to the faulting page's folio).
+ * Only possible when nothing but its PTE mappings (and that fault) holds it.
  */
-function splitForMigration(sys: System, page: number): boolean {
+function splitForMigration(sys: System, page: number, faultPage: number): boolean {
   const phys = sys.phys;
   const h = phys.head(page);
   if (phys.order[h] === 0) return true;
+  const faultFolio = faultPage >= 0 && phys.head(faultPage) === h;
   if (phys.entireMapcount.has(h) || (phys.flags[h] & PG.anon) === 0) return false;
-  if (phys.pincount[h] > 0 || phys.refcount[h] !== folioMapcount(phys, h)) return false;
-  if ((phys.flags[h] & PG.locked) !== 0) return false;
+  const held = faultFolio ? 1 : 0;
+  if (phys.pincount[h] > 0 || phys.refcount[h] !== folioMapcount(phys, h) + held) return false;
+  if (!faultFolio && (phys.flags[h] & PG.locked) !== 0) return false;
+  const n = 1 << phys.order[h];
   phys.splitFolio(h, 0);
+  if (faultFolio) {
+    phys.refcount[faultPage]++;
+    for (let i = 0; i < n; i++)
+      if (h + i !== faultPage && phys.isUsed(h + i)) phys.flags[h + i] &= ~PG.locked;
+  }
   sys.trace.count('thp.split_folio');
   return phys.isUsed(page) && phys.refcount[page] > 0;
 }
@@ -361,7 +514,7 @@ function* collectPtes(c: Collect, addr: number, end: number): KGen {
     const page = migratePfnToPage(choice);
     if (page >= 0) {
       mpfn = 0;
-      if (phys.mapping[page] !== 0 && splitForMigration(sys, page)) {
+      if (phys.mapping[page] !== 0 && splitForMigration(sys, page, a.faultPage)) {
         phys.get(page);
         if (page !== a.faultPage && !folioTrylock(sys, page)) {
           phys.put(page);
@@ -396,6 +549,79 @@ function* collectPtes(c: Collect, addr: number, end: number): KGen {
   yield* mm.ptl.unlock();
 }
 
+/**
+ * Models migrate_vma_collect_huge_pmd() for a PMD leaf covering [addr, end). Returns true when
+ * the range is dealt with (collected as one compound entry, or skipped), false when the PMD was
+ * split and its PTEs are to be walked.
+ */
+function* collectHugePmd(c: Collect, addr: number, end: number): KGen<boolean> {
+  const a = c.args;
+  const sys = c.sys;
+  const phys = sys.phys;
+  const mm = a.vma.mm;
+  const pmd = pmdTableOf(mm, addr)!;
+  const i = indexAt(addr, 1);
+  const lo = pmd.words[2 * i];
+  const head = pmd.words[2 * i + 1];
+  let write = 0;
+  if (pmdPresentHuge(lo)) {
+    if ((a.flags & MIGRATE_VMA_SELECT_SYSTEM) === 0) {
+      collectHole(c, addr, end, true);
+      return true;
+    }
+    // The huge zero page is a hole to be filled (migrate_vma_insert_*page replace it).
+    if (phys.isZeroPfn(head)) {
+      collectHole(c, addr, end, false);
+      return true;
+    }
+    if ((lo & PTE_WRITE) !== 0) write = MIGRATE_PFN_WRITE;
+  } else if (isPmdDevicePrivate(lo)) {
+    const pm = phys.pagemapOf(head);
+    if (
+      (a.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) === 0 ||
+      pm === null ||
+      pm.hooks.owner !== a.pgmapOwner
+    ) {
+      collectHole(c, addr, end, true);
+      return true;
+    }
+    if (swpType(lo) === SwpType.DEVICE_PRIVATE_WRITE) write = MIGRATE_PFN_WRITE;
+  } else {
+    // A PMD migration entry: another migration owns the folio.
+    collectHole(c, addr, end, true);
+    return true;
+  }
+  const isFault = a.faultPage >= 0 && phys.head(a.faultPage) === head;
+  phys.get(head);
+  if (!isFault && !folioTrylock(sys, head)) {
+    phys.put(head);
+    collectHole(c, addr, end, true);
+    return true;
+  }
+  if (coversWholePmd(a, addr, end)) {
+    yield* mm.ptl.lock();
+    let done = false;
+    if (pmd.children[i] === null && pmd.words[2 * i] === lo && pmd.words[2 * i + 1] === head) {
+      done = yield* setPmdMigrationEntry(sys, mm, addr, lo, head);
+    }
+    yield* mm.ptl.unlock();
+    if (done) {
+      a.src[a.npages] = migratePfn(head) + MIGRATE_PFN_MIGRATE + MIGRATE_PFN_COMPOUND + write;
+      a.dst[a.npages] = 0;
+      a.npages++;
+      a.cpages++;
+      collectHole(c, addr + PAGE_SIZE, end, true);
+      sys.trace.count('migrate.collect_thp');
+      return true;
+    }
+  }
+  // Fallback: the PMD is split and the folio goes page by page (split when its page is met).
+  if (!isFault) folioUnlock(sys, head);
+  phys.put(head);
+  yield* splitHugePmd(a.vma, addr - (addr % PMD_SIZE));
+  return false;
+}
+
 /** Models migrate_vma_collect(): the walk under one MIGRATE invalidation carrying the owner. */
 function* migrateVmaCollect(args: MigrateVma): KGen {
   const mm = args.vma.mm;
@@ -404,16 +630,9 @@ function* migrateVmaCollect(args: MigrateVma): KGen {
   yield* mmuNotifierInvalidateRangeStart(range);
   for (let addr = args.start; addr < args.end;) {
     const next = Math.min(args.end, pmdBase(addr) + PMD_SIZE);
-    const pmd = pmdTableOf(mm, addr);
-    if (pmdIsLeaf(pmd, addr)) {
-      const lo = pmd!.words[2 * (Math.floor(addr / PMD_SIZE) % 512)];
-      if (!pmdPresentHuge(lo)) {
-        collectHole(c, addr, next, true);
-        addr = next;
-        continue;
-      }
-      // Without MIGRATE_VMA_SELECT_COMPOUND support a PMD mapping is split and walked per PTE.
-      yield* splitHugePmd(args.vma, pmdBase(addr));
+    if (pmdIsLeaf(pmdTableOf(mm, addr), addr) && (yield* collectHugePmd(c, addr, next))) {
+      addr = next;
+      continue;
     }
     if (mm.pgt.pteTable(addr) === null) collectHole(c, addr, next, false);
     else yield* collectPtes(c, addr, next);
@@ -475,7 +694,14 @@ function* migrateVmaInsertPage(args: MigrateVma, addr: number, page: number, src
   if (!vma.isAnon()) return abort;
   const pm = phys.pagemapOf(page);
   if (pm !== null && pm.hooks.type !== 'private' && pm.hooks.type !== 'coherent') return abort;
-  if (pmdIsLeaf(pmdTableOf(mm, addr), addr)) return abort;
+  const pmd = pmdTableOf(mm, addr);
+  if (pmdIsLeaf(pmd, addr)) {
+    // Only the huge zero page may be replaced, after splitting it into zero-page PTEs.
+    const i = indexAt(addr, 1);
+    if (!pmdPresentHuge(pmd!.words[2 * i]) || !phys.isZeroPfn(pmd!.words[2 * i + 1])) return abort;
+    yield* splitHugePmd(vma, pmdBase(addr));
+    if (pmdIsLeaf(pmdTableOf(mm, addr), addr)) return abort;
+  }
   anonVmaPrepare(sys, vma);
   yield* mm.ptl.lock();
   const t = mm.pgt.pteTableAlloc(addr);
@@ -509,6 +735,109 @@ function* migrateVmaInsertPage(args: MigrateVma, addr: number, page: number, src
   return MIGRATE_PFN_MIGRATE;
 }
 
+/**
+ * Models migrate_vma_insert_huge_pmd_page(): an empty (or huge-zero) PMD of an anonymous VMA gets
+ * the new large folio mapped by one PMD: a device-private PMD entry, or a present PMD for system
+ * or device-coherent memory. Returns false when the PMD cannot take it (the caller then clears
+ * MIGRATE for the whole folio).
+ */
+function* migrateVmaInsertHugePmdPage(args: MigrateVma, addr: number, page: number): KGen<boolean> {
+  const vma = args.vma;
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const phys = sys.phys;
+  if (!vma.isAnon() || addr % PMD_SIZE !== 0 || addr < vma.start || addr + PMD_SIZE > vma.end) return false;
+  if (phys.folioNr(page) !== HPAGE_PMD_NR) return false;
+  const pm = phys.pagemapOf(page);
+  if (pm !== null && pm.hooks.type !== 'private' && pm.hooks.type !== 'coherent') return false;
+  anonVmaPrepare(sys, vma);
+  const writable = (vma.flags & VM.WRITE) !== 0;
+  const lo =
+    pm?.hooks.type === 'private'
+      ? swpPmdLo(writable ? SwpType.DEVICE_PRIVATE_WRITE : SwpType.DEVICE_PRIVATE_READ)
+      : (mkPte(vma, writable, writable) | PTE_HUGE) >>> 0;
+  yield* mm.ptl.lock();
+  const pmd = mm.pgt.pmdTableAlloc(addr);
+  const i = indexAt(addr, 1);
+  const curLo = pmd.words[2 * i];
+  const curHi = pmd.words[2 * i + 1];
+  let flush = false;
+  if (pmd.children[i] !== null) {
+    yield* mm.ptl.unlock();
+    return false;
+  }
+  if (curLo !== 0 || curHi !== 0) {
+    if (!pmdPresentHuge(curLo) || !phys.isZeroPfn(curHi)) {
+      yield* mm.ptl.unlock();
+      return false;
+    }
+    flush = true;
+  }
+  addNewAnonRmap(sys, vma, page, addr, true);
+  if (pm !== null) phys.flags[page] &= ~PG.lru;
+  phys.get(page);
+  mm.pgt.setUpperWords(pmd, i, lo, page);
+  if (flush) yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PMD_SIZE);
+  yield* mm.ptl.unlock();
+  sys.trace.count('migrate.insert_thp');
+  return true;
+}
+
+/**
+ * Models migrate_vma_split_unmapped_folio(): the driver gave small pages for a THP source, so the
+ * source folio (unmapped, locked, held only by the migration) is split: its PMD migration
+ * entries become PTE migration entries and src[] gets one entry per page. Returns false if the
+ * folio cannot be split.
+ */
+function* migrateVmaSplitUnmappedFolio(args: MigrateVma, idx: number, head: number): KGen<boolean> {
+  const sys = args.vma.mm.sys;
+  const phys = sys.phys;
+  const nr = phys.folioNr(head);
+  if (idx + nr > args.npages) return false;
+  for (const { vma, addr } of rmapCandidates(sys, head)) {
+    if (addr % PMD_SIZE !== 0) continue;
+    const pmd = pmdTableOf(vma.mm, addr);
+    const i = indexAt(addr, 1);
+    if (pmd === null || pmd.children[i] !== null) continue;
+    if (isPmdMigrationEntry(pmd.words[2 * i]) && pmd.words[2 * i + 1] === head)
+      yield* splitHugePmd(vma, addr);
+  }
+  // Each new folio keeps the migration's reference and lock.
+  phys.splitFolio(head, 1);
+  const flags = migratePfnFlags(without(args.src[idx], MIGRATE_PFN_COMPOUND));
+  for (let k = 0; k < nr; k++) args.src[idx + k] = migratePfn(head + k) - MIGRATE_PFN_VALID + flags;
+  sys.trace.count('migrate.split_unmapped_thp');
+  return true;
+}
+
+/**
+ * folio_migrate_mapping() + folio_migrate_flags() for one source folio and its destination:
+ * false when the move cannot be committed.
+ */
+function migrateFolioMapping(sys: System, page: number, newpage: number, args: MigrateVma | null): boolean {
+  const phys = sys.phys;
+  const h = phys.head(page);
+  const anon = (phys.flags[h] & PG.anon) !== 0;
+  // Only anonymous memory moves: a page-cache page (shmem, files) has an address_space whose
+  // entry would have to be replaced, which device memory cannot hold, and which the model does
+  // not do for RAM-to-RAM moves either.
+  if (!anon) return false;
+  // folio_migrate_mapping(): nobody may have taken a reference since the unmap.
+  const extra = args !== null && args.faultPage === page ? 1 : 0;
+  if (phys.refcount[h] !== 1 + extra) return false;
+  // The new folio takes the old one's identity.
+  const n = phys.folioNr(newpage);
+  for (let k = 0; k < n; k++) {
+    phys.mapping[newpage + k] = phys.mapping[h];
+    phys.index[newpage + k] = phys.index[h] + k;
+  }
+  const carry = PG.anon | PG.swapbacked | PG.dirty | PG.uptodate;
+  phys.flags[newpage] |= phys.flags[h] & carry;
+  if (phys.isDevice(newpage)) phys.flags[newpage] &= ~PG.lru;
+  else phys.flags[newpage] |= PG.lru;
+  return true;
+}
+
 /** Models __migrate_device_pages(); `args` is null for the by-PFN (eviction) variant. */
 function* migrateDevicePagesImpl(
   sys: System,
@@ -517,19 +846,20 @@ function* migrateDevicePagesImpl(
   npages: number,
   args: MigrateVma | null,
 ): KGen {
-  const phys = sys.phys;
   let range: MmuNotifierRange | null = null;
-  for (let i = 0; i < npages; i++) {
+  for (let i = 0; i < npages;) {
+    let nr = 1;
     const newpage = migratePfnToPage(dst[i]);
     const page = migratePfnToPage(src[i]);
     if (newpage < 0) {
       src[i] = without(src[i], MIGRATE_PFN_MIGRATE);
+      i++;
       continue;
     }
     if (page < 0) {
-      if (!has(src[i], MIGRATE_PFN_MIGRATE)) continue;
-      if (args === null) {
+      if (!has(src[i], MIGRATE_PFN_MIGRATE) || args === null) {
         src[i] = without(src[i], MIGRATE_PFN_MIGRATE);
+        i++;
         continue;
       }
       const addr = args.start + i * PAGE_SIZE;
@@ -544,36 +874,56 @@ function* migrateDevicePagesImpl(
         );
         yield* mmuNotifierInvalidateRangeStart(range);
       }
-      src[i] = yield* migrateVmaInsertPage(args, addr, newpage, src[i]);
+      if (has(src[i], MIGRATE_PFN_COMPOUND) && !has(dst[i], MIGRATE_PFN_COMPOUND)) {
+        // A compound hole filled with small pages: each page of the PMD is inserted alone.
+        nr = HPAGE_PMD_NR;
+        src[i] = without(src[i], MIGRATE_PFN_COMPOUND);
+        for (let j = 0; j < nr && i + j < npages; j++) {
+          const d = migratePfnToPage(dst[i + j]);
+          if (d < 0) {
+            src[i + j] = without(src[i + j], MIGRATE_PFN_MIGRATE);
+            continue;
+          }
+          const sv = has(src[i + j], MIGRATE_PFN_MIGRATE) ? src[i + j] : src[i + j] + MIGRATE_PFN_MIGRATE;
+          src[i + j] = yield* migrateVmaInsertPage(args, addr + j * PAGE_SIZE, d, sv);
+        }
+      } else if (has(dst[i], MIGRATE_PFN_COMPOUND)) {
+        if (!(yield* migrateVmaInsertHugePmdPage(args, addr, newpage))) {
+          for (let j = 0; j < HPAGE_PMD_NR && i + j < npages; j++) {
+            src[i + j] = without(src[i + j], MIGRATE_PFN_MIGRATE);
+          }
+        }
+      } else {
+        src[i] = yield* migrateVmaInsertPage(args, addr, newpage, src[i]);
+      }
+      i += nr;
       continue;
     }
-    if (!has(src[i], MIGRATE_PFN_MIGRATE)) continue;
-    if (has(dst[i], MIGRATE_PFN_COMPOUND) !== has(src[i], MIGRATE_PFN_COMPOUND)) {
+    if (!has(src[i], MIGRATE_PFN_MIGRATE)) {
+      i++;
+      continue;
+    }
+    if (has(src[i], MIGRATE_PFN_COMPOUND) && !has(dst[i], MIGRATE_PFN_COMPOUND)) {
+      // Small destination pages for a THP: split the source and move page by page.
+      nr = sys.phys.folioNr(page);
+      if (args === null || !(yield* migrateVmaSplitUnmappedFolio(args, i, page))) {
+        src[i] = without(without(src[i], MIGRATE_PFN_MIGRATE), MIGRATE_PFN_COMPOUND);
+        i += nr;
+        continue;
+      }
+    } else if (has(dst[i], MIGRATE_PFN_COMPOUND) && !has(src[i], MIGRATE_PFN_COMPOUND)) {
       src[i] = without(src[i], MIGRATE_PFN_MIGRATE);
+      i++;
       continue;
     }
-    const h = phys.head(page);
-    const anon = (phys.flags[h] & PG.anon) !== 0;
-    // Only anonymous memory moves: a page-cache page (shmem, files) has an address_space whose
-    // entry would have to be replaced, which device memory cannot hold, and which the model does
-    // not do for RAM-to-RAM moves either.
-    if (!anon) {
-      src[i] = without(src[i], MIGRATE_PFN_MIGRATE);
-      continue;
+    for (let j = 0; j < nr && i + j < npages; j++) {
+      const sp = migratePfnToPage(src[i + j]);
+      const np = migratePfnToPage(dst[i + j]);
+      if (sp < 0 || np < 0 || !migrateFolioMapping(sys, sp, np, args)) {
+        src[i + j] = without(src[i + j], MIGRATE_PFN_MIGRATE);
+      }
     }
-    // folio_migrate_mapping(): nobody may have taken a reference since the unmap.
-    const extra = args !== null && args.faultPage === page ? 1 : 0;
-    if (phys.refcount[h] !== 1 + extra) {
-      src[i] = without(src[i], MIGRATE_PFN_MIGRATE);
-      continue;
-    }
-    // folio_migrate_mapping() + folio_migrate_flags(): the new page takes the old one's identity.
-    phys.mapping[newpage] = phys.mapping[page];
-    phys.index[newpage] = phys.index[page];
-    const carry = PG.anon | PG.swapbacked | PG.dirty | PG.uptodate;
-    phys.flags[newpage] |= phys.flags[h] & carry;
-    if (phys.isDevice(newpage)) phys.flags[newpage] &= ~PG.lru;
-    else phys.flags[newpage] |= PG.lru;
+    i += nr;
   }
   if (range !== null) yield* mmuNotifierInvalidateRangeEnd(range);
 }
@@ -655,6 +1005,18 @@ function grabForEviction(sys: System, pfn: number): boolean {
 }
 
 /**
+ * A grabbed large device folio is one COMPOUND entry whose following entries are empty; returns
+ * how many entries that covers beyond the first.
+ */
+function compoundEntry(sys: System, src: Float64Array, i: number, pfn: number, npages: number): number {
+  if (src[i] === 0 || sys.phys.order[pfn] === 0) return 0;
+  const nr = sys.phys.folioNr(pfn);
+  src[i] += MIGRATE_PFN_COMPOUND;
+  for (let j = 1; j < nr && i + j < npages; j++) src[i + j] = 0;
+  return nr - 1;
+}
+
+/**
  * Models migrate_device_range(): collects `npages` device pages from `startPfn` for eviction
  * (idle and locked pages are left out), unmapping them to migration entries. Returns 0.
  */
@@ -668,6 +1030,7 @@ export function* migrateDeviceRange(
   for (let i = 0; i < npages; i++) {
     const pfn = startPfn + i;
     src[i] = grabForEviction(sys, pfn) ? migratePfn(pfn) + MIGRATE_PFN_MIGRATE : 0;
+    i += compoundEntry(sys, src, i, pfn, npages);
   }
   yield* migrateDeviceUnmap(sys, src, npages, -1);
   return 0;
@@ -679,6 +1042,7 @@ export function* migrateDevicePfns(sys: System, src: Float64Array, npages: numbe
   for (let i = 0; i < npages; i++) {
     const pfn = src[i];
     src[i] = grabForEviction(sys, pfn) ? migratePfn(pfn) + MIGRATE_PFN_MIGRATE : 0;
+    i += compoundEntry(sys, src, i, pfn, npages);
   }
   yield* migrateDeviceUnmap(sys, src, npages, -1);
   return 0;

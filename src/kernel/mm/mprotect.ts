@@ -17,6 +17,7 @@ import {
 import { PG } from './page_alloc.ts';
 import {
   PTE_DIRTY,
+  PTE_HUGE,
   PTE_PRESENT,
   PTE_PROTNONE,
   PTE_SPECIAL,
@@ -101,7 +102,16 @@ function* changeProtection(vma: Vma, start: number, end: number): KGen<number> {
     },
     (pmd, i) => {
       const lo = pmd.words[2 * i];
-      if ((lo & (PTE_PRESENT | PTE_PROTNONE)) === 0) return;
+      if ((lo & (PTE_PRESENT | PTE_PROTNONE)) === 0) {
+        // change_huge_pmd() on a PMD migration entry or device-private THP: only write goes.
+        if ((vma.flags & VM.WRITE) !== 0) return;
+        const ty = swpType(lo);
+        if (ty === SwpType.MIGRATION_WRITE)
+          pmd.words[2 * i] = (swpLo(SwpType.MIGRATION_READ, lo) | PTE_HUGE) >>> 0;
+        if (ty === SwpType.DEVICE_PRIVATE_WRITE)
+          pmd.words[2 * i] = (swpLo(SwpType.DEVICE_PRIVATE_READ, lo) | PTE_HUGE) >>> 0;
+        return;
+      }
       pmd.words[2 * i] = newPteLo(sys, vma, lo, pmd.words[2 * i + 1]) >>> 0;
       pages += 512;
     },

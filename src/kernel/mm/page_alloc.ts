@@ -35,6 +35,12 @@ export interface PagemapHooks {
   folioFree(pfn: number, order: number): void;
   /** Models dev_pagemap_ops.migrate_to_ram: a CPU fault on a device-private entry. Returns vm_fault_t. */
   migrateToRam?(vmf: VmFault): KGen<number>;
+  /**
+   * Models dev_pagemap_ops.folio_split: a large device folio was split into order-0 folios; called
+   * once per new folio (`tail` is the new folio's PFN, `head` the old head) before any is freed,
+   * so the driver can split whatever it keeps per folio.
+   */
+  folioSplit?(head: number, tail: number): void;
   /** The owner cookie (pgmap->owner) that hmm_range_fault and migrate_vma compare against. */
   readonly owner?: unknown;
   /** MEMORY_DEVICE_PRIVATE or MEMORY_DEVICE_COHERENT. */
@@ -219,7 +225,8 @@ export class PhysMem {
     this.entireMapcount.delete(h);
     if (pm !== null) {
       // ZONE_DEVICE pages never return to the allocator; the driver gets them back.
-      for (let i = 0; i < n; i++) this.flags[h + i] = PG.used | (i === 0 ? (order > 0 ? PG.head : 0) : PG.tail);
+      for (let i = 0; i < n; i++)
+        this.flags[h + i] = PG.used | (i === 0 ? (order > 0 ? PG.head : 0) : PG.tail);
       this.refcount[h] = 0;
       pm.hooks.folioFree(h, order);
       return;
@@ -251,6 +258,8 @@ export class PhysMem {
     }
     this.entireMapcount.delete(h);
     this.pincount[h] = 0;
+    const pm = this.pagemapOf(h);
+    if (pm?.hooks.folioSplit !== undefined) for (let i = 0; i < n; i++) pm.hooks.folioSplit(h, h + i);
     for (let i = 0; i < n; i++) if (this.refcount[h + i] === 0) this.release(h + i);
   }
 
@@ -338,7 +347,10 @@ export class PhysMem {
   }
 }
 
-function grow<A extends Int32Array | Uint16Array | Uint8Array | Uint32Array | Float64Array>(a: A, n: number): A {
+function grow<A extends Int32Array | Uint16Array | Uint8Array | Uint32Array | Float64Array>(
+  a: A,
+  n: number,
+): A {
   const Ctor = a.constructor as new (n: number) => A;
   const b = new Ctor(n);
   b.set(a);

@@ -70,7 +70,9 @@ export function isSwapEntry(lo: number): boolean {
 
 export function isMigrationEntry(lo: number): boolean {
   const t = swpType(lo);
-  return t === SwpType.MIGRATION_READ || t === SwpType.MIGRATION_WRITE || t === SwpType.MIGRATION_READ_EXCLUSIVE;
+  return (
+    t === SwpType.MIGRATION_READ || t === SwpType.MIGRATION_WRITE || t === SwpType.MIGRATION_READ_EXCLUSIVE
+  );
 }
 
 export function isDevicePrivateEntry(lo: number): boolean {

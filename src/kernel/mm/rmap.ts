@@ -1,6 +1,14 @@
 import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
 import type { System } from '../system.ts';
-import { AnonVma, type Inode, MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, type MmStruct, type Vma } from './mm_types.ts';
+import {
+  AnonVma,
+  Inode,
+  MM_ANONPAGES,
+  MM_FILEPAGES,
+  MM_SHMEMPAGES,
+  type MmStruct,
+  type Vma,
+} from './mm_types.ts';
 import { PG, type PhysMem } from './page_alloc.ts';
 
 /**
@@ -138,7 +146,8 @@ export function rmapCandidates(sys: System, pfn: number): RmapHit[] {
   if (m === undefined) return [];
   const out: RmapHit[] = [];
   const index = phys.index[pfn];
-  const vmas = m instanceof AnonVma ? m.vmas : (m as Inode).iMmap;
+  const vmas = m instanceof AnonVma ? m.vmas : m instanceof Inode ? m.iMmap : null;
+  if (vmas === null) return out;
   for (const vma of vmas) {
     if (vma.mm.exited) continue;
     const addr = vma.addressOf(index);

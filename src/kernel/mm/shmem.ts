@@ -15,7 +15,12 @@ import { allocPageReclaim } from './vmscan.ts';
 export const SHMEM_MAX_BYTES = 2 ** 46;
 
 /** Creates an unlinked shmem file (memfd_create, O_TMPFILE, or the backing of a MAP_SHARED|MAP_ANONYMOUS mapping). */
-export function shmemFileSetup(sys: System, name: string, size: number, kind: 'shmem' | 'hugetlb' = 'shmem'): File {
+export function shmemFileSetup(
+  sys: System,
+  name: string,
+  size: number,
+  kind: 'shmem' | 'hugetlb' = 'shmem',
+): File {
   const inode = new Inode(sys.nextId('mapping'), kind, name);
   inode.size = size;
   sys.registerMapping(inode);
@@ -161,7 +166,12 @@ export function* shmemWrite(sys: System, inode: Inode, data: Uint8Array, offset:
 }
 
 /** Models shmem read_iter: holes read as zeros without allocating. */
-export function shmemRead(sys: System, inode: Inode, len: number, offset: number): { ret: number; data: Uint8Array } {
+export function shmemRead(
+  sys: System,
+  inode: Inode,
+  len: number,
+  offset: number,
+): { ret: number; data: Uint8Array } {
   if (offset < 0 || len < 0) return { ret: -Errno.EINVAL, data: new Uint8Array(0) };
   const n = Math.max(0, Math.min(len, inode.size - offset));
   const data = new Uint8Array(n);

@@ -3,7 +3,7 @@ import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
-import { AnonVma, type Inode, MM_SWAPENTS, type Vma } from './mm_types.ts';
+import { Inode, MM_SWAPENTS, type Vma } from './mm_types.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -13,7 +13,15 @@ import {
   mmuNotifierRangeInit,
 } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
-import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, SwpType, swpLo } from './pgtable.ts';
+import {
+  PTE_ACCESSED,
+  PTE_DIRTY,
+  PTE_HUGE,
+  PTE_SOFT_DIRTY,
+  PTE_SWP_EXCLUSIVE,
+  SwpType,
+  swpLo,
+} from './pgtable.ts';
 import { pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { folioMapcount, removeRmapPte, rmapCandidates, rssCounterOf } from './rmap.ts';
 import { indexAt } from '../../lib/pgtable_store.ts';
@@ -107,16 +115,19 @@ export function* pageoutPage(sys: System, pfn: number): KGen<boolean> {
   if (phys.pincount[pfn] > 0) return false;
   const anon = (phys.flags[pfn] & PG.anon) !== 0;
   const mapping = sys.mappings.get(phys.mapping[pfn]);
-  const inCache = !anon && mapping !== undefined && !(mapping instanceof AnonVma);
+  const inCache = !anon && mapping instanceof Inode;
   const maps = ptesMapping(sys, pfn);
   // Anything beyond the mappings (and the page cache's own reference) is a transient user: keep it.
   if (phys.refcount[pfn] !== maps.length + (inCache ? 1 : 0)) return false;
   if (!anon && !inCache) return false;
   // MADV_FREE'd pages still clean are simply dropped (lazyfree).
-  const lazyfree = anon && (phys.flags[pfn] & (PG.swapbacked | PG.dirty)) === 0 && maps.every(({ vma, addr }) => {
-    const t = vma.mm.pgt.pteTable(addr);
-    return t !== null && (t.words[pteSlot(addr)] & PTE_DIRTY) === 0;
-  });
+  const lazyfree =
+    anon &&
+    (phys.flags[pfn] & (PG.swapbacked | PG.dirty)) === 0 &&
+    maps.every(({ vma, addr }) => {
+      const t = vma.mm.pgt.pteTable(addr);
+      return t !== null && (t.words[pteSlot(addr)] & PTE_DIRTY) === 0;
+    });
   if (lazyfree) {
     for (const { vma, addr } of maps) yield* discardMapping(vma, addr, pfn);
     sys.trace.count('reclaim.lazyfree');
@@ -140,7 +151,8 @@ export function* pageoutPage(sys: System, pfn: number): KGen<boolean> {
       if (anon) {
         if (refs > 0) sys.swap.dup(slot);
         refs++;
-        const keep = (lo & PTE_SOFT_DIRTY) | ((phys.flags[pfn] & PG.anonExclusive) !== 0 ? PTE_SWP_EXCLUSIVE : 0);
+        const keep =
+          (lo & PTE_SOFT_DIRTY) | ((phys.flags[pfn] & PG.anonExclusive) !== 0 ? PTE_SWP_EXCLUSIVE : 0);
         setPte(t, s, swpLo(SwpType.SWAP, keep), slot);
         mm.rss[MM_SWAPENTS]++;
       } else {
@@ -152,8 +164,8 @@ export function* pageoutPage(sys: System, pfn: number): KGen<boolean> {
     yield* mm.ptl.unlock();
     yield* mmuNotifierInvalidateRangeEnd(range);
   }
-  if (inCache) {
-    const inode = mapping as Inode;
+  if (mapping instanceof Inode && inCache) {
+    const inode = mapping;
     const idx = phys.index[pfn];
     if (inode.pages.load(idx) === pfn) {
       inode.pages.erase(idx);

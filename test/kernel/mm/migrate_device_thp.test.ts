@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  HMM_DMIRROR_MIGRATE_TO_DEV,
+  HMM_DMIRROR_MIGRATE_TO_SYS,
+  createDmirrorDevice,
+  dmirrorDevice,
+  dmirrorOpen,
+} from '../../../src/kernel/drivers/test_hmm.ts';
+import { MADV, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../../src/kernel/mm/mman.ts';
+import { System, type Process } from '../../../src/kernel/system.ts';
+import { assertOracles } from '../../../src/oracles/index.ts';
+
+const PAGE = 4096;
+const PMD = 2 * 1024 * 1024;
+const NR = PMD / PAGE;
+
+/** A process with a written, PMD-mapped THP and the region migrated to device memory as one folio. */
+function migratedThp(memory: 'private' | 'coherent') {
+  const sys = new System({ ram: 64 * 1024 * 1024 });
+  createDmirrorDevice(sys, 'gpu0', memory);
+  const p = sys.createProcess('p');
+  const fd = sys.run('open', dmirrorOpen(sys, 'gpu0', p));
+  assert.ok(fd >= 0);
+  const raw = sys.mmap(p, 0, 2 * PMD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  const addr = Math.ceil(raw / PMD) * PMD;
+  assert.equal(sys.madvise(p, addr, PMD, MADV.HUGEPAGE), 0);
+  const data = new Uint8Array(PMD);
+  for (let i = 0; i < PMD; i += PAGE) data[i] = (i / PAGE) & 0xff;
+  assert.equal(sys.write(p, addr, data), PMD);
+  const cmd: Record<string, unknown> = { addr, npages: NR, buf: new Uint8Array(PMD) };
+  assert.equal(sys.ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, cmd), 0);
+  assert.equal(cmd.cpages, NR);
+  return { sys, p, fd, addr, data };
+}
+
+function expectData(sys: System, p: Process, addr: number, data: Uint8Array, from = 0, to = PMD): void {
+  const r = sys.read(p, addr + from, to - from);
+  assert.equal(r.ret, to - from);
+  for (let i = 0; i < to - from; i += PAGE)
+    assert.equal(r.data[i], data[from + i], `page ${(from + i) / PAGE}`);
+}
+
+function finish(sys: System, p: Process, fd: number): void {
+  assert.equal(sys.close(fd), 0);
+  sys.exit(p);
+  assertOracles(sys, { teardown: true });
+}
+
+test('a THP migrated to device-private memory is one device-private PMD; a CPU read brings the folio back', () => {
+  const { sys, p, fd, addr, data } = migratedThp('private');
+  const pm = sys.pagemap(p, addr, NR);
+  assert.ok(pm.every((e) => e.swap && !e.present && e.kind === 'device-private' && e.thp));
+  const dev = dmirrorDevice(sys, 'gpu0')!;
+  assert.equal(dev.calloc - dev.cfree, NR);
+  assertOracles(sys);
+  expectData(sys, p, addr, data);
+  // The whole folio came back as one THP and went back to the device's free folios.
+  const back = sys.pagemap(p, addr, NR);
+  assert.ok(back.every((e) => e.present && e.kind === 'ram' && e.thp));
+  assert.equal(dev.calloc, dev.cfree);
+  finish(sys, p, fd);
+});
+
+test('MIGRATE_TO_SYS moves a device-private THP back as a THP', () => {
+  const { sys, p, fd, addr, data } = migratedThp('private');
+  const cmd: Record<string, unknown> = { addr, npages: NR, buf: new Uint8Array(PMD) };
+  assert.equal(sys.ioctl(fd, HMM_DMIRROR_MIGRATE_TO_SYS, cmd), 0);
+  assert.equal(cmd.cpages, 1);
+  assert.ok(sys.pagemap(p, addr, NR).every((e) => e.present && e.thp));
+  expectData(sys, p, addr, data);
+  finish(sys, p, fd);
+});
+
+test('fork shares a device-private THP read-only; both processes read it back and write privately', () => {
+  const { sys, p, fd, addr, data } = migratedThp('private');
+  const r = sys.fork(p, 'child');
+  assert.ok(r.ret >= 0 && r.child !== null);
+  const child = r.child;
+  assertOracles(sys);
+  expectData(sys, child, addr, data);
+  assert.equal(sys.write(child, addr, new Uint8Array([0xaa])), 1);
+  expectData(sys, p, addr, data);
+  assert.equal(sys.read(child, addr, 1).data[0], 0xaa);
+  assertOracles(sys);
+  sys.exit(child);
+  finish(sys, p, fd);
+});
+
+test('a partial mprotect splits a device-private PMD into device-private PTEs; pages come back one by one', () => {
+  const { sys, p, fd, addr, data } = migratedThp('private');
+  assert.equal(sys.mprotect(p, addr, PMD / 2, PROT_READ), 0);
+  const pm = sys.pagemap(p, addr, NR);
+  assert.ok(pm.every((e) => e.swap && e.kind === 'device-private' && !e.thp));
+  assertOracles(sys);
+  expectData(sys, p, addr, data, PMD / 4, PMD / 4 + PAGE);
+  assertOracles(sys);
+  expectData(sys, p, addr, data);
+  finish(sys, p, fd);
+});
+
+test('MADV_DONTNEED and munmap of device-private THPs free the device folio', () => {
+  const { sys, p, fd, addr } = migratedThp('private');
+  const dev = dmirrorDevice(sys, 'gpu0')!;
+  assert.equal(sys.madvise(p, addr, PMD, MADV.DONTNEED), 0);
+  assert.equal(dev.calloc, dev.cfree);
+  assertOracles(sys);
+  finish(sys, p, fd);
+  const again = migratedThp('private');
+  assert.equal(again.sys.munmap(again.p, again.addr + PMD / 2, PMD / 2), 0);
+  assertOracles(again.sys);
+  expectData(again.sys, again.p, again.addr, again.data, 0, PMD / 2);
+  finish(again.sys, again.p, again.fd);
+});
+
+test('a THP migrated to device-coherent memory stays PMD-mapped and CPU-readable', () => {
+  const { sys, p, fd, addr, data } = migratedThp('coherent');
+  assert.ok(sys.pagemap(p, addr, NR).every((e) => e.present && e.thp && e.kind === 'device-coherent'));
+  assertOracles(sys);
+  expectData(sys, p, addr, data);
+  finish(sys, p, fd);
+});
