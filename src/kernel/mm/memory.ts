@@ -290,7 +290,7 @@ function* swapIn(vma: Vma, addr: number, flags: number, lo: number, slot: number
   if (pfn < 0) return VM_FAULT.OOM;
   const data = sys.swap.read(slot);
   if (data === null) phys.clearPage(pfn);
-  else phys.contents.set(pfn, data.slice());
+  else phys.contents.set(pfn, data);
   yield* mm.ptl.lock();
   const t = mm.pgt.pteTable(addr);
   const s = pteSlot(addr);

@@ -1,6 +1,7 @@
 import { Bitmap } from '../../lib/bitmap.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
 import { Errno } from '../errno.ts';
+import { PageContents } from './page_contents.ts';
 import type { KGen } from '../../sched/types.ts';
 import type { FaultInjector } from '../fault_inject.ts';
 import type { VmFault } from './mm_types.ts';
@@ -78,7 +79,7 @@ export class PhysMem {
   mapping: Uint32Array;
   /** page->index: page offset in the mapping (the virtual page number for anonymous memory). */
   index: Float64Array;
-  readonly contents = new Map<number, Uint8Array>();
+  readonly contents = new PageContents();
   /** PMD mappings of a THP head (folio_entire_mapcount), sparse. */
   readonly entireMapcount = new Map<number, number>();
   readonly pagemaps: PagemapRef[] = [];
@@ -305,13 +306,10 @@ export class PhysMem {
 
   /** Writable contents of a page, materialised on first write. */
   dataForWrite(pfn: number): Uint8Array {
-    let d = this.contents.get(pfn);
-    if (d === undefined) {
-      if (this.isZeroPfn(pfn)) throw new Error('write to the zero page');
-      d = new Uint8Array(PAGE_SIZE);
-      this.contents.set(pfn, d);
-    }
-    return d;
+    const d = this.contents.get(pfn);
+    if (d !== undefined) return d;
+    if (this.isZeroPfn(pfn)) throw new Error('write to the zero page');
+    return this.contents.forWrite(pfn);
   }
 
   read(pfn: number, offset: number, dst: Uint8Array, dstOffset: number, len: number): void {
@@ -328,7 +326,7 @@ export class PhysMem {
   copyPage(dst: number, src: number): void {
     const d = this.contents.get(src);
     if (d === undefined) this.contents.delete(dst);
-    else this.contents.set(dst, d.slice());
+    else this.contents.set(dst, d);
   }
 
   /** Models clear_highpage(): contents become zero (and cost nothing again). */

@@ -45,7 +45,7 @@ export function* shmemGetPage(sys: System, inode: Inode, index: number): KGen<nu
   const slot = inode.swapped.load(index);
   if (slot !== undefined) {
     const data = sys.swap.read(slot);
-    if (data !== null) sys.phys.contents.set(pfn, data.slice());
+    if (data !== null) sys.phys.contents.set(pfn, data);
     inode.swapped.erase(index);
     sys.swap.free(slot);
     sys.trace.count('shmem.swapin');
