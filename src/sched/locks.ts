@@ -73,7 +73,9 @@ export class Mutex {
   /** Models mutex_lock(). */
   *lock(): KGen {
     const s = this.sched;
-    mightSleep(s, `mutex_lock(${this.name})`);
+    if (s.current !== null && (s.current.nonBlockDepth > 0 || s.current.atomicDepth > 0)) {
+      mightSleep(s, `mutex_lock(${this.name})`);
+    }
     yield this.lockPoint;
     let t = s.cur();
     lockdepOf(s).acquire(t, this.lockClass, this.name);
@@ -168,18 +170,30 @@ export class RwSem {
   private readonly readers_ = new Set<Thread>();
   private readonly ch: Channel;
 
+  private readonly readPoint: SchedPoint;
+  private readonly writePoint: SchedPoint;
+  private readonly upReadPoint: SchedPoint;
+  private readonly upWritePoint: SchedPoint;
+
   constructor(
     private readonly sched: Scheduler,
     readonly name: string,
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`rwsem ${name}`);
+    // Points are built once: the mmap lock is taken on every fault.
+    this.readPoint = { kind: 'step', label: `down_read(${name})`, access: { obj: this, write: false } };
+    this.writePoint = { kind: 'step', label: `down_write(${name})`, access: { obj: this, write: true } };
+    this.upReadPoint = { kind: 'step', label: `up_read(${name})`, access: { obj: this, write: true } };
+    this.upWritePoint = { kind: 'step', label: `up_write(${name})`, access: { obj: this, write: true } };
   }
 
   *downRead(): KGen {
     const s = this.sched;
-    mightSleep(s, `down_read(${this.name})`);
-    yield { kind: 'step', label: `down_read(${this.name})`, access: { obj: this, write: false } };
+    if (s.current !== null && (s.current.nonBlockDepth > 0 || s.current.atomicDepth > 0)) {
+      mightSleep(s, `down_read(${this.name})`);
+    }
+    yield this.readPoint;
     let t = s.cur();
     lockdepOf(s).acquire(t, this.lockClass, this.name);
     while (this.writer !== null || this.writersWaiting > 0) {
@@ -203,7 +217,7 @@ export class RwSem {
   }
 
   *upRead(): KGen {
-    yield { kind: 'step', label: `up_read(${this.name})`, access: { obj: this, write: true } };
+    yield this.upReadPoint;
     const t = this.sched.cur();
     if (!this.readers_.has(t)) throw new Error(`up_read(${this.name}) by ${t.name}, not a reader`);
     this.readers--;
@@ -215,8 +229,10 @@ export class RwSem {
   /** Models down_write(); a non-zero `subclass` is down_write_nested() (a second lock of the same class). */
   *downWrite(subclass = 0): KGen {
     const s = this.sched;
-    mightSleep(s, `down_write(${this.name})`);
-    yield { kind: 'step', label: `down_write(${this.name})`, access: { obj: this, write: true } };
+    if (s.current !== null && (s.current.nonBlockDepth > 0 || s.current.atomicDepth > 0)) {
+      mightSleep(s, `down_write(${this.name})`);
+    }
+    yield this.writePoint;
     let t = s.cur();
     const cls = subclass === 0 ? this.lockClass : `${this.lockClass}/${subclass}`;
     lockdepOf(s).acquire(t, cls, this.name);
@@ -243,7 +259,7 @@ export class RwSem {
   }
 
   *upWrite(): KGen {
-    yield { kind: 'step', label: `up_write(${this.name})`, access: { obj: this, write: true } };
+    yield this.upWritePoint;
     const t = this.sched.cur();
     if (this.writer !== t) throw new Error(`up_write(${this.name}) by ${t.name}, not the writer`);
     this.writer = null;
