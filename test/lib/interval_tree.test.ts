@@ -248,6 +248,28 @@ void describe('IntervalTree', () => {
     assert.ok(t.has(b) && !t.has(a));
   });
 
+  void it('a removed node stays dead after its storage is reused by a new node', () => {
+    const t = new IntervalTree<string>();
+    const nodes = Array.from({ length: 40 }, (_, i) => t.insert(i * 10, i * 10 + 5, `n${i}`));
+    const dead = nodes.filter((_, i) => i % 2 === 0);
+    for (const n of dead) t.remove(n);
+    const fresh = Array.from({ length: 30 }, (_, i) => t.insert(i * 7, i * 7 + 1, `f${i}`));
+    t.checkInvariants();
+    for (const n of dead) {
+      assert.ok(!t.has(n));
+      assert.throws(() => t.next(n));
+      assert.throws(() => {
+        t.remove(n);
+      });
+    }
+    for (const n of [...fresh, ...nodes.filter((_, i) => i % 2 === 1)]) assert.ok(t.has(n));
+    assert.equal(t.size, 50);
+    assert.deepEqual(
+      dead.map((n) => [n.start, n.last, n.value]),
+      dead.map((_, j) => [j * 20, j * 20 + 5, `n${2 * j}`]),
+    );
+  });
+
   void it('queries over 100k nodes visit O(log n + k) nodes, not n', () => {
     const n = 100_000;
     const rng = new Prng('interval-visits');

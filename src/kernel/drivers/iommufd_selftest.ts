@@ -93,10 +93,178 @@ const MOCK_PFN_DIRTY_IOVA = 2;
 const MOCK_PFN_HUGE_IOVA = 4;
 const FLAG_MUL = 8;
 
+/** Keys (IOVA pages) per chunk of the mock PFN table. */
+const PFN_CHUNK_SHIFT = 12;
+const PFN_CHUNK = 1 << PFN_CHUNK_SHIFT;
+const PFN_CHUNK_MASK = PFN_CHUNK - 1;
+/** Largest entry value the typed-array chunks hold exactly (they store value + 1). */
+const PFN_VALUE_MAX = 2 ** 53 - 2;
+/** Emptied chunks a table keeps for reuse (1 MiB of Float64Array). */
+const PFN_SPARE_CHUNKS = 32;
+
+/**
+ * The mock domain's PFN table, keyed by IOVA page (iova / MOCK_IO_PAGE_SIZE), with the Map
+ * operations it used to be (get/has/set/delete/size). Entries live in Float64Array chunks of
+ * PFN_CHUNK keys (stored as value + 1; 0 means empty), so the map and unmap paths fill and clear
+ * contiguous runs in one loop. Keys or values the chunks cannot hold exactly (non-integer,
+ * negative, key >= 2^32) go to a side Map, which the bulk paths leave to the generic code.
+ */
+export class MockPfnTable {
+  private readonly chunks: (Float64Array | undefined)[] = [];
+  /** Live entries per chunk; a chunk is dropped when it empties. */
+  private readonly used: number[] = [];
+  private readonly other = new Map<number, number>();
+  /** Emptied chunks kept for reuse (all zero). */
+  private readonly spare: Float64Array[] = [];
+  private count = 0;
+
+  get size(): number {
+    return this.count + this.other.size;
+  }
+
+  /** True if `key` can live in the chunks. */
+  static fastKey(key: number): boolean {
+    return key >>> 0 === key;
+  }
+
+  get(key: number): number | undefined {
+    if (key >>> 0 === key) {
+      const c = this.chunks[key >>> PFN_CHUNK_SHIFT];
+      if (c !== undefined) {
+        const v = c[key & PFN_CHUNK_MASK];
+        if (v !== 0) return v - 1;
+      }
+    }
+    return this.other.size === 0 ? undefined : this.other.get(key);
+  }
+
+  has(key: number): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  set(key: number, value: number): this {
+    if (key >>> 0 === key && Number.isInteger(value) && value >= 0 && value <= PFN_VALUE_MAX) {
+      if (this.other.size !== 0) this.other.delete(key);
+      const c = this.chunkFor(key >>> PFN_CHUNK_SHIFT);
+      const off = key & PFN_CHUNK_MASK;
+      if (c[off] === 0) {
+        this.used[key >>> PFN_CHUNK_SHIFT]++;
+        this.count++;
+      }
+      c[off] = value + 1;
+    } else {
+      this.clearSlot(key);
+      this.other.set(key, value);
+    }
+    return this;
+  }
+
+  delete(key: number): boolean {
+    return this.clearSlot(key) || (this.other.size !== 0 && this.other.delete(key));
+  }
+
+  /**
+   * Sets keys key0 .. key0+n-1 to v0 + 8*i + flags, calling onExisting(i) first for each key that
+   * already had an entry. Returns false, changing nothing, if the run needs the generic path.
+   */
+  fillRun(key0: number, n: number, v0: number, flags: number, onExisting: (i: number) => void): boolean {
+    if (this.other.size !== 0 || !MockPfnTable.fastKey(key0) || !MockPfnTable.fastKey(key0 + n - 1))
+      return false;
+    if (!Number.isInteger(v0) || v0 < 0 || v0 + (n + 1) * FLAG_MUL > PFN_VALUE_MAX) return false;
+    let i = 0;
+    while (i < n) {
+      const key = key0 + i;
+      const ci = key >>> PFN_CHUNK_SHIFT;
+      const off = key & PFN_CHUNK_MASK;
+      const c = this.chunkFor(ci);
+      const m = Math.min(PFN_CHUNK - off, n - i);
+      let added = 0;
+      // Stored values are value + 1.
+      let v = v0 + i * FLAG_MUL + flags + 1;
+      for (let j = off, end = off + m; j < end; j++) {
+        if (c[j] === 0) added++;
+        else onExisting(i + j - off);
+        c[j] = v;
+        v += FLAG_MUL;
+      }
+      this.used[ci] += added;
+      this.count += added;
+      i += m;
+    }
+    return true;
+  }
+
+  /**
+   * Erases keys key0 .. key0+n-1 in order, stopping at the first absent key. Returns the number
+   * erased, or -1, changing nothing, if the range needs the generic path.
+   */
+  eraseRun(key0: number, n: number): number {
+    if (this.other.size !== 0 || !MockPfnTable.fastKey(key0) || !MockPfnTable.fastKey(key0 + n - 1))
+      return -1;
+    let i = 0;
+    while (i < n) {
+      const key = key0 + i;
+      const ci = key >>> PFN_CHUNK_SHIFT;
+      const off = key & PFN_CHUNK_MASK;
+      const c = this.chunks[ci];
+      if (c === undefined) return i;
+      const end = off + Math.min(PFN_CHUNK - off, n - i);
+      let j = off;
+      while (j < end && c[j] !== 0) c[j++] = 0;
+      const removed = j - off;
+      this.count -= removed;
+      if ((this.used[ci] -= removed) === 0) this.dropChunk(ci);
+      i += removed;
+      if (j < end) return i;
+    }
+    return i;
+  }
+
+  private chunkFor(ci: number): Float64Array {
+    let c = this.chunks[ci];
+    if (c === undefined) {
+      while (this.chunks.length < ci) {
+        this.chunks.push(undefined);
+        this.used.push(0);
+      }
+      c = this.spare.pop() ?? new Float64Array(PFN_CHUNK);
+      if (ci === this.chunks.length) {
+        this.chunks.push(c);
+        this.used.push(0);
+      } else {
+        this.chunks[ci] = c;
+        this.used[ci] = 0;
+      }
+    }
+    return c;
+  }
+
+  /** Erases `key` from the chunks; true if it was there. */
+  private clearSlot(key: number): boolean {
+    if (key >>> 0 !== key) return false;
+    const ci = key >>> PFN_CHUNK_SHIFT;
+    const c = this.chunks[ci];
+    if (c === undefined) return false;
+    const off = key & PFN_CHUNK_MASK;
+    if (c[off] === 0) return false;
+    c[off] = 0;
+    this.count--;
+    if (--this.used[ci] === 0) this.dropChunk(ci);
+    return true;
+  }
+
+  /** An emptied chunk (all zero) is kept for reuse, up to PFN_SPARE_CHUNKS of them. */
+  private dropChunk(ci: number): void {
+    const c = this.chunks[ci]!;
+    this.chunks[ci] = undefined;
+    if (this.spare.length < PFN_SPARE_CHUNKS) this.spare.push(c);
+  }
+}
+
 /** Models struct mock_iommu_domain: one entry per MOCK_IO_PAGE_SIZE of IOVA. */
 export class MockDomain implements IommuDirtyOps {
   /** iova / MOCK_IO_PAGE_SIZE -> (paddr / MOCK_IO_PAGE_SIZE) * FLAG_MUL + flags. */
-  readonly pfns = new Map<number, number>();
+  readonly pfns = new MockPfnTable();
   dirtyTracking = false;
   readonly domain: IommuDomain;
   constructor(
@@ -131,6 +299,28 @@ export class MockDomain implements IommuDirtyOps {
   /** Models mock_domain_map_pages(). */
   mapPages(iova: number, paddr: number, pgsize: number, count: number): number {
     if (this.sys.inject.shouldFail('mock_map_pages')) return -Errno.ENOENT;
+    // Fast path: the whole run in one loop over the table's chunks (same entries, same warnings).
+    const n = count * (pgsize / MOCK_IO_PAGE_SIZE);
+    if (Number.isInteger(n) && n > 0) {
+      const key0 = iova / MOCK_IO_PAGE_SIZE;
+      const ok = this.pfns.fillRun(
+        key0,
+        n,
+        (paddr / MOCK_IO_PAGE_SIZE) * FLAG_MUL,
+        pgsize !== MOCK_IO_PAGE_SIZE ? MOCK_PFN_HUGE_IOVA : 0,
+        (i) => {
+          this.warn(`map over an existing entry at ${iova + i * MOCK_IO_PAGE_SIZE}`);
+        },
+      );
+      if (ok) {
+        // MOCK_PFN_START_IOVA on the first entry, MOCK_PFN_LAST_IOVA on the last: the same bit,
+        // which fillRun left clear, so adding it sets it.
+        this.pfns.set(key0, this.pfns.get(key0)! + MOCK_PFN_START_IOVA);
+        const lastKey = key0 + n - 1;
+        if (n > 1) this.pfns.set(lastKey, this.pfns.get(lastKey)! + MOCK_PFN_LAST_IOVA);
+        return 0;
+      }
+    }
     let flags = MOCK_PFN_START_IOVA;
     for (let c = count; c > 0; c--) {
       for (let cur = 0; cur !== pgsize; cur += MOCK_IO_PAGE_SIZE) {
@@ -151,6 +341,22 @@ export class MockDomain implements IommuDirtyOps {
   unmapRange(iova: number, size: number): number {
     let done = 0;
     const n = size / MOCK_IO_PAGE_SIZE;
+    if (Number.isInteger(n) && n > 0) {
+      // Fast path: one loop over the table's chunks, then the warnings the generic loop gives, in
+      // its order: the start mark (entry 0), then an empty entry or the end mark (entry n - 1).
+      const key0 = iova / MOCK_IO_PAGE_SIZE;
+      const first = this.pfns.get(key0);
+      const last = this.pfns.get(key0 + n - 1);
+      const erased = this.pfns.eraseRun(key0, n);
+      if (erased >= 0) {
+        if (erased > 0 && !this.huge && ((first! % FLAG_MUL) & MOCK_PFN_START_IOVA) === 0)
+          this.warn(`unmap does not start at a map start (${iova})`);
+        if (erased < n) this.warn(`unmap of an empty entry at ${iova + erased * MOCK_IO_PAGE_SIZE}`);
+        else if (!this.huge && ((last! % FLAG_MUL) & MOCK_PFN_LAST_IOVA) === 0)
+          this.warn(`unmap does not end at a map end (${iova + size})`);
+        return erased * MOCK_IO_PAGE_SIZE;
+      }
+    }
     for (let i = 0; i < n; i++) {
       const key = iova / MOCK_IO_PAGE_SIZE + i;
       const ent = this.pfns.get(key);

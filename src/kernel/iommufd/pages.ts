@@ -139,7 +139,9 @@ export class IoptArea {
 
 function covered(pages: IoptPages, idx: number, exceptArea: IoptArea | null = null): boolean {
   if (pages.accessItree.firstOverlap(idx, idx) !== null) return true;
-  for (const n of pages.domainsItree.overlapping(idx, idx)) if (n.value !== exceptArea) return true;
+  const t = pages.domainsItree;
+  for (let n = t.firstOverlap(idx, idx); n !== null; n = t.nextOverlap(n, idx, idx))
+    if (n.value !== exceptArea) return true;
   return false;
 }
 
@@ -164,7 +166,7 @@ function* pinFromOrigin(
   pages: IoptPages,
   first: number,
   n: number,
-  out: number[],
+  out: Float64Array,
   off: number,
 ): KGen<number> {
   const sys = pages.sys;
@@ -174,9 +176,10 @@ function* pinFromOrigin(
   // The page-pointer array handed to GUP is one temp allocation too.
   const batch = Math.max(1, Math.floor(tempMemoryLimit(sys) / UPAGE_BYTES));
   let done = 0;
+  // Reused for every batch: GUP fills tmp[0..rc) and only those are read.
+  const tmp: number[] = [];
   while (done < n) {
     const want = Math.min(batch, n - done);
-    const tmp: number[] = [];
     if (sys.inject.shouldFail('iommufd_pin_pages')) {
       undoOrigin(pages, out, off, done);
       return -Errno.EFAULT;
@@ -206,7 +209,7 @@ function* pinFromOrigin(
   return 0;
 }
 
-function undoOrigin(pages: IoptPages, out: number[], off: number, done: number): void {
+function undoOrigin(pages: IoptPages, out: Float64Array, off: number, done: number): void {
   if (done === 0) return;
   unpinPages(pages.sys, out.slice(off, off + done), done, false);
   pages.npinned -= done;
@@ -221,15 +224,22 @@ export function* readPfns(
   pages: IoptPages,
   first: number,
   n: number,
-  out: number[],
-  fresh: boolean[],
+  out: Float64Array,
+  fresh: Uint8Array,
 ): KGen<number> {
+  if (pages.pinnedPfns.size === 0 && pages.domainsItree.size === 0) {
+    // Nothing is stored anywhere (pfnFromStorage would miss on every index): pin it all.
+    const rc = yield* pinFromOrigin(pages, first, n, out, 0);
+    if (rc < 0) return rc;
+    fresh.fill(1, 0, n);
+    return 0;
+  }
   let i = 0;
   while (i < n) {
     const p = pfnFromStorage(pages, first + i);
     if (p >= 0) {
       out[i] = p;
-      fresh[i] = false;
+      fresh[i] = 0;
       i++;
       continue;
     }
@@ -240,16 +250,16 @@ export function* readPfns(
       unpinFresh(pages, out, fresh, i);
       return rc;
     }
-    for (let k = i; k < j; k++) fresh[k] = true;
+    fresh.fill(1, i, j);
     i = j;
   }
   return 0;
 }
 
 /** Unpins the indexes below `upTo` that readPfns pinned. */
-export function unpinFresh(pages: IoptPages, out: number[], fresh: boolean[], upTo: number): void {
+export function unpinFresh(pages: IoptPages, out: Float64Array, fresh: Uint8Array, upTo: number): void {
   const list: number[] = [];
-  for (let k = 0; k < upTo; k++) if (fresh[k]) list.push(out[k]);
+  for (let k = 0; k < upTo; k++) if (fresh[k] !== 0) list.push(out[k]);
   if (list.length > 0) {
     unpinPages(pages.sys, list, list.length, pages.writable);
     pages.npinned -= list.length;
@@ -320,7 +330,7 @@ function mapIntoDomain(
   area: IoptArea,
   domain: IommuDomain,
   first: number,
-  pfns: number[],
+  pfns: Float64Array,
   small: boolean,
 ): number {
   const n = pfns.length;
@@ -342,11 +352,12 @@ function mapIntoDomain(
   return 0;
 }
 
-function areaPfnsFromDomain(area: IoptArea, domain: IommuDomain): number[] {
-  const out: number[] = [];
-  for (let idx = area.pagesStart; idx <= area.pagesLast; idx++) {
-    const phys = iommuIovaToPhys(domain, area.indexIova(idx));
-    out.push(phys < 0 ? -1 : Math.floor(phys / PAGE_SIZE));
+function areaPfnsFromDomain(area: IoptArea, domain: IommuDomain): Float64Array {
+  const start = area.pagesStart;
+  const out = new Float64Array(area.pagesLast - start + 1);
+  for (let k = 0; k < out.length; k++) {
+    const phys = iommuIovaToPhys(domain, area.indexIova(start + k));
+    out[k] = phys < 0 ? -1 : Math.floor(phys / PAGE_SIZE);
   }
   return out;
 }
@@ -364,8 +375,8 @@ export function* areaFillDomains(
   if (domains.length === 0) return 0;
   yield* pages.mutex.lock();
   const n = area.pagesLast - area.pagesStart + 1;
-  const pfns: number[] = new Array<number>(n);
-  const fresh: boolean[] = new Array<boolean>(n).fill(false);
+  const pfns = new Float64Array(n);
+  const fresh = new Uint8Array(n);
   let rc = yield* readPfns(pages, area.pagesStart, n, pfns, fresh);
   if (rc === 0) {
     let d = 0;
@@ -395,8 +406,8 @@ export function* areaFillDomain(area: IoptArea, domain: IommuDomain, small: bool
   const pages = area.pages!;
   yield* pages.mutex.lock();
   const n = area.pagesLast - area.pagesStart + 1;
-  const pfns: number[] = new Array<number>(n);
-  const fresh: boolean[] = new Array<boolean>(n).fill(false);
+  const pfns = new Float64Array(n);
+  const fresh = new Uint8Array(n);
   let rc = yield* readPfns(pages, area.pagesStart, n, pfns, fresh);
   if (rc === 0) {
     rc = mapIntoDomain(area, domain, area.pagesStart, pfns, small);
@@ -429,17 +440,20 @@ function* unfillStorage(area: IoptArea, pages: IoptPages, domain: IommuDomain): 
     area.pagesNode = null;
   }
   area.storageDomain = null;
-  const drop: number[] = [];
+  // The PFNs to unpin are compacted to the front of pfns (never ahead of the read position).
+  let ndrop = 0;
+  // With no access and no other storage area left, no index is covered: skip the lookups.
+  const anyCover = pages.accessItree.size !== 0 || pages.domainsItree.size !== 0;
   for (let idx = area.pagesStart; idx <= area.pagesLast; idx++) {
-    if (covered(pages, idx)) continue;
+    if (anyCover && covered(pages, idx)) continue;
     const pfn = pfns[idx - area.pagesStart];
     if (pfn < 0)
       throw new Error(`iommufd: unfilling an index the domain did not map (pages ${pages.id} idx ${idx})`);
-    drop.push(pfn);
+    pfns[ndrop++] = pfn;
   }
-  if (drop.length > 0) {
-    unpinPages(pages.sys, drop, drop.length, pages.writable);
-    pages.npinned -= drop.length;
+  if (ndrop > 0) {
+    unpinPages(pages.sys, pfns, ndrop, pages.writable);
+    pages.npinned -= ndrop;
   }
   yield* updateUnpinned(pages);
 }
@@ -515,8 +529,8 @@ export function* areaAddAccess(area: IoptArea, first: number, last: number, out:
 /** Models iopt_pages_fill_xarray(): makes every index of [first, last] present in pinned_pfns. */
 function* fillXarray(pages: IoptPages, first: number, last: number, out: number[]): KGen<number> {
   const n = last - first + 1;
-  const pfns: number[] = new Array<number>(n);
-  const fresh: boolean[] = new Array<boolean>(n).fill(false);
+  const pfns = new Float64Array(n);
+  const fresh = new Uint8Array(n);
   let rc = yield* readPfns(pages, first, n, pfns, fresh);
   if (rc < 0) return rc;
   const added: number[] = [];
@@ -604,8 +618,8 @@ export function* pagesRwAccess(
   const last = Math.floor((startByte + data.length - 1) / PAGE_SIZE);
   const n = last - first + 1;
   yield* pages.mutex.lock();
-  const pfns: number[] = new Array<number>(n);
-  const fresh: boolean[] = new Array<boolean>(n).fill(false);
+  const pfns = new Float64Array(n);
+  const fresh = new Uint8Array(n);
   const rc = yield* readPfns(pages, first, n, pfns, fresh);
   if (rc === 0) {
     let done = 0;

@@ -107,39 +107,49 @@ export function* getUserPagesLocked(
   if (start % PAGE_SIZE !== 0) return -Errno.EINVAL;
   if (npages <= 0) return 0;
   if (mm.exited) return -Errno.EFAULT;
+  // The VMA of the previous page is reused while addr stays inside it and nothing has yielded
+  // since it was looked up (a fault or migration yields: the VMA is then looked up again). On
+  // failure the result is the pages taken so far, or the error if none were.
+  let vma: Vma | null = null;
   for (let i = 0; i < npages; i++) {
     const addr = start + i * PAGE_SIZE;
-    const vma = mm.vmaLookup(addr);
-    const fail = (e: number): number => (i > 0 ? i : e);
-    if (vma === null) return fail(-Errno.EFAULT);
-    const bad = checkVmaFlags(vma, gupFlags);
-    if (bad < 0) return fail(bad);
-    let pfn = followPage(sys, vma, addr, gupFlags);
-    let tries = 0;
-    while (pfn < 0) {
-      if (++tries > 8) return fail(-Errno.EFAULT);
-      let flags = (gupFlags & FOLL_WRITE) !== 0 ? FAULT_FLAG_WRITE : 0;
-      if (pfn === -2) flags |= FAULT_FLAG_UNSHARE;
-      const r = yield* handleMmFault(vma, addr, flags);
-      const e = vmFaultToErrno(r);
-      if (e < 0) return fail(e);
-      pfn = followPage(sys, vma, addr, gupFlags);
-      if (pfn === -1 && (gupFlags & (FOLL_PIN | FOLL_LONGTERM)) === (FOLL_PIN | FOLL_LONGTERM)) {
-        // A long-term pin of the zero page would never see later writes: write-fault instead.
-        const t = mm.pgt.pteTable(addr);
-        const s = pteSlot(addr);
-        if (t !== null && sys.phys.isZeroPfn(t.words[s + 1]) && (t.words[s] & PTE_PRESENT) !== 0) {
-          const r2 = yield* handleMmFault(vma, addr, FAULT_FLAG_UNSHARE | FAULT_FLAG_WRITE);
-          const e2 = vmFaultToErrno(r2);
-          if (e2 < 0) return fail(e2);
-          pfn = followPage(sys, vma, addr, gupFlags);
+    if (vma === null || addr >= vma.end || addr < vma.start) {
+      vma = mm.vmaLookup(addr);
+      if (vma === null) return i > 0 ? i : -Errno.EFAULT;
+      const bad = checkVmaFlags(vma, gupFlags);
+      if (bad < 0) return i > 0 ? i : bad;
+    }
+    const v: Vma = vma;
+    let pfn = followPage(sys, v, addr, gupFlags);
+    if (pfn < 0) {
+      vma = null; // faulting yields: the next page looks its VMA up afresh
+      let tries = 0;
+      while (pfn < 0) {
+        if (++tries > 8) return i > 0 ? i : -Errno.EFAULT;
+        let flags = (gupFlags & FOLL_WRITE) !== 0 ? FAULT_FLAG_WRITE : 0;
+        if (pfn === -2) flags |= FAULT_FLAG_UNSHARE;
+        const r = yield* handleMmFault(v, addr, flags);
+        const e = vmFaultToErrno(r);
+        if (e < 0) return i > 0 ? i : e;
+        pfn = followPage(sys, v, addr, gupFlags);
+        if (pfn === -1 && (gupFlags & (FOLL_PIN | FOLL_LONGTERM)) === (FOLL_PIN | FOLL_LONGTERM)) {
+          // A long-term pin of the zero page would never see later writes: write-fault instead.
+          const t = mm.pgt.pteTable(addr);
+          const s = pteSlot(addr);
+          if (t !== null && sys.phys.isZeroPfn(t.words[s + 1]) && (t.words[s] & PTE_PRESENT) !== 0) {
+            const r2 = yield* handleMmFault(v, addr, FAULT_FLAG_UNSHARE | FAULT_FLAG_WRITE);
+            const e2 = vmFaultToErrno(r2);
+            if (e2 < 0) return i > 0 ? i : e2;
+            pfn = followPage(sys, v, addr, gupFlags);
+          }
         }
       }
     }
     if ((gupFlags & FOLL_LONGTERM) !== 0 && sys.phys.pagemapOf(pfn)?.hooks.type === 'coherent') {
-      if (longtermMigration.migrate === null) return fail(-Errno.ENOMEM);
-      const moved = yield* longtermMigration.migrate(sys, vma, addr, pfn);
-      if (moved < 0) return fail(moved);
+      vma = null; // migrating yields too
+      if (longtermMigration.migrate === null) return i > 0 ? i : -Errno.ENOMEM;
+      const moved = yield* longtermMigration.migrate(sys, v, addr, pfn);
+      if (moved < 0) return i > 0 ? i : moved;
       pfn = moved;
     }
     grabPage(sys, pfn, gupFlags);
@@ -203,7 +213,13 @@ export function putUserPages(sys: System, pfns: ArrayLike<number>, n: number): v
 }
 
 /** Models memfd_pin_folios() page by page: pins page-cache pages of a shmem file, allocating holes. */
-export function* memfdPinPages(sys: System, file: File, firstIndex: number, npages: number, out: number[]): KGen<number> {
+export function* memfdPinPages(
+  sys: System,
+  file: File,
+  firstIndex: number,
+  npages: number,
+  out: number[],
+): KGen<number> {
   const inode = file.inode;
   if (inode.kind !== 'shmem' && inode.kind !== 'hugetlb') return -Errno.EINVAL;
   for (let i = 0; i < npages; i++) {
