@@ -69,13 +69,24 @@ function followPage(sys: System, vma: Vma, addr: number, gupFlags: number): numb
     pfn = t.words[s + 1];
   }
   if (write && (lo & PTE_WRITE) === 0) return -1;
-  const phys = sys.phys;
-  if (phys.isZeroPfn(pfn)) return (gupFlags & FOLL_PIN) !== 0 && (gupFlags & FOLL_LONGTERM) !== 0 ? -1 : pfn;
-  const h = phys.head(pfn);
-  if ((gupFlags & FOLL_PIN) !== 0 && !write && (phys.flags[h] & PG.anon) !== 0) {
-    if ((phys.flags[pfn] & PG.anonExclusive) === 0 && (phys.flags[h] & PG.anonExclusive) === 0) return -2;
-  }
+  if ((lo & PTE_WRITE) === 0 && gupMustUnshare(sys, vma, gupFlags, pfn)) return -2;
   return pfn;
+}
+
+/**
+ * Models gup_must_unshare(): a read-only pin must not see a page that a later write would
+ * replace. A shared anonymous page must become exclusive first; a file page (or the zero page)
+ * in a private mapping must be replaced by an anonymous copy before a long-term pin.
+ */
+function gupMustUnshare(sys: System, vma: Vma, gupFlags: number, pfn: number): boolean {
+  if ((gupFlags & (FOLL_WRITE | FOLL_PIN)) !== FOLL_PIN) return false;
+  const phys = sys.phys;
+  const anon = !phys.isZeroPfn(pfn) && (phys.flags[phys.head(pfn)] & PG.anon) !== 0;
+  if (!anon) {
+    if ((gupFlags & FOLL_LONGTERM) === 0) return false;
+    return (vma.flags & (VM.SHARED | VM.MAYWRITE)) === VM.MAYWRITE;
+  }
+  return (phys.flags[pfn] & PG.anonExclusive) === 0 && (phys.flags[phys.head(pfn)] & PG.anonExclusive) === 0;
 }
 
 /** Takes the reference a GUP caller asked for (try_grab_folio). */
@@ -132,17 +143,6 @@ export function* getUserPagesLocked(
         const e = vmFaultToErrno(r);
         if (e < 0) return i > 0 ? i : e;
         pfn = followPage(sys, v, addr, gupFlags);
-        if (pfn === -1 && (gupFlags & (FOLL_PIN | FOLL_LONGTERM)) === (FOLL_PIN | FOLL_LONGTERM)) {
-          // A long-term pin of the zero page would never see later writes: write-fault instead.
-          const t = mm.pgt.pteTable(addr);
-          const s = pteSlot(addr);
-          if (t !== null && sys.phys.isZeroPfn(t.words[s + 1]) && (t.words[s] & PTE_PRESENT) !== 0) {
-            const r2 = yield* handleMmFault(v, addr, FAULT_FLAG_UNSHARE | FAULT_FLAG_WRITE);
-            const e2 = vmFaultToErrno(r2);
-            if (e2 < 0) return i > 0 ? i : e2;
-            pfn = followPage(sys, v, addr, gupFlags);
-          }
-        }
       }
     }
     if ((gupFlags & FOLL_LONGTERM) !== 0 && sys.phys.pagemapOf(pfn)?.hooks.type === 'coherent') {

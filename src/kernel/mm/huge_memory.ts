@@ -134,7 +134,15 @@ export function* hugePmdFault(vma: Vma, addr: number, flags: number): KGen<numbe
   if (isPmdDevicePrivate(lo)) return yield* doHugePmdDevicePrivate(vma, addr, flags, w.words[w.i + 1]);
   if ((lo & (PTE_PRESENT | PTE_PROTNONE)) === 0) return VM_FAULT.SIGBUS;
   if ((lo & PTE_PROTNONE) !== 0) return VM_FAULT.SIGSEGV;
+  // FAULT_FLAG_UNSHARE (1 << 10): a read-only long-term pin of a shared THP splits it like a write.
+  const unshare = (flags & (1 << 10)) !== 0 && (flags & FAULT_WRITE) === 0;
   if ((flags & FAULT_WRITE) !== 0 && (lo & PTE_WRITE) === 0) return yield* doHugePmdWpPage(vma, addr);
+  if (unshare && (lo & PTE_WRITE) === 0) {
+    const head = w.words[w.i + 1];
+    if (!vma.mm.sys.phys.isZeroPfn(head) && (vma.mm.sys.phys.flags[head] & PG.anonExclusive) !== 0) return 0;
+    yield* splitHugePmd(vma, addr - (addr % PMD_SIZE));
+    return VM_FAULT.FALLBACK;
+  }
   w.words[w.i] = (lo | PTE_ACCESSED | ((flags & FAULT_WRITE) !== 0 ? PTE_DIRTY | PTE_SOFT_DIRTY : 0)) >>> 0;
   return 0;
 }

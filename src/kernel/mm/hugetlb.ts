@@ -64,7 +64,8 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
   const sys = mm.sys;
   const phys = sys.phys;
   const base = addr - (addr % PMD_SIZE);
-  const write = (flags & 1) !== 0;
+  // An unshare fault (FAULT_FLAG_UNSHARE, 1 << 10) breaks COW like a write; the copy is mapped writable here.
+  const write = (flags & (1 | (1 << 10))) !== 0;
   const shared = (vma.flags & VM.SHARED) !== 0;
   const pmd = mm.pgt.pmdTableAlloc(base);
   const i = indexAt(base, 1);

@@ -115,7 +115,9 @@ function* handlePteFault(vma: Vma, addr: number, flags: number): KGen<number> {
   }
   if (!ptePresent(lo)) return yield* doSwapPage(vma, addr, flags, lo, hi);
   if ((lo & PTE_PROTNONE) !== 0) return VM_FAULT.SIGSEGV;
-  if (write && (lo & PTE_WRITE) === 0) return yield* doWpPage(vma, addr, flags);
+  // An unshare fault (a read-only long-term pin) breaks COW like a write, but maps read-only.
+  if ((write || (flags & FAULT_FLAG_UNSHARE) !== 0) && (lo & PTE_WRITE) === 0)
+    return yield* doWpPage(vma, addr, flags);
   // Spurious fault (another thread fixed it): update the accessed / dirty bits.
   let nlo = lo | PTE_ACCESSED;
   if (write) nlo |= PTE_DIRTY | PTE_SOFT_DIRTY;
@@ -181,7 +183,10 @@ function* doWpPage(vma: Vma, addr: number, flags: number): KGen<number> {
   const lo = t.words[slot];
   const hi = t.words[slot + 1];
   const page = vmNormalPage(sys, vma, lo, hi);
+  const unshare = (flags & FAULT_FLAG_WRITE) === 0 && (flags & FAULT_FLAG_UNSHARE) !== 0;
   if ((vma.flags & VM.SHARED) !== 0) {
+    // Nothing is shared copy-on-write in a shared mapping, so there is nothing to unshare.
+    if (unshare) return 0;
     // Shared mappings never copy: the write makes the PTE writable (wp_page_shared).
     if (page >= 0) phys.flags[phys.head(page)] |= PG.dirty;
     t.words[slot] = (lo | PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY | PTE_ACCESSED) >>> 0;
@@ -190,7 +195,8 @@ function* doWpPage(vma: Vma, addr: number, flags: number): KGen<number> {
   }
   if (page >= 0 && (phys.flags[phys.head(page)] & PG.anon) !== 0 && canReuseAnonPage(sys, page)) {
     phys.flags[page] |= PG.anonExclusive;
-    t.words[slot] = (lo | PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY | PTE_ACCESSED) >>> 0;
+    // wp_page_reuse(): an unshare only records the exclusive ownership.
+    if (!unshare) t.words[slot] = (lo | PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY | PTE_ACCESSED) >>> 0;
     sys.trace.count('fault.wp_reuse');
     return 0;
   }
@@ -207,7 +213,8 @@ function canReuseAnonPage(sys: System, page: number): boolean {
 }
 
 /** Models wp_page_copy(): COW of one page (or replacing the zero page) under a CLEAR notifier. */
-function* wpPageCopy(vma: Vma, addr: number, _flags: number, oldPage: number): KGen<number> {
+function* wpPageCopy(vma: Vma, addr: number, flags: number, oldPage: number): KGen<number> {
+  const unshare = (flags & FAULT_FLAG_WRITE) === 0 && (flags & FAULT_FLAG_UNSHARE) !== 0;
   const mm = vma.mm;
   const sys = mm.sys;
   const phys = sys.phys;
@@ -230,7 +237,8 @@ function* wpPageCopy(vma: Vma, addr: number, _flags: number, oldPage: number): K
       removeRmapPte(phys, oldPage, mm, rssCounterOf(phys, oldPage, vma));
     }
     addNewAnonRmap(sys, vma, pfn, addr, false);
-    setPte(t, slot, mkPte(vma, true, true), pfn);
+    // An unshared copy is exclusive but stays read-only until a real write.
+    setPte(t, slot, mkPte(vma, !unshare, !unshare) | (unshare ? cur & PTE_SOFT_DIRTY : 0), pfn);
     yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE);
   }
   yield* mm.ptl.unlock();
