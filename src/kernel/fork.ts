@@ -69,7 +69,7 @@ function* copyPageRange(dst: Vma, src: Vma): KGen<number> {
     const i = indexAt(base, 1);
     const hi = pmd.words[2 * i + 1];
     if (pmd.children[i] === null && pmd.words[2 * i] !== 0 && (src.flags & VM.HUGETLB) === 0) {
-      if (!sys.phys.isZeroPfn(hi) && sys.phys.pincount[hi] > 0) yield* splitHugePmd(src, base);
+      if (!sys.phys.isZeroPfn(hi) && sys.phys.pinCount(hi) > 0) yield* splitHugePmd(src, base);
     }
   }
   let ret = 0;

@@ -100,7 +100,7 @@ export function checkCounts(sys: System): Violation[] {
     if (phys.isDevice(head) && phys.refcount[head] === 0) continue;
     let ptes = 0;
     for (let i = 0; i < n; i++) ptes += c.pte.get(head + i) ?? 0;
-    const pins = phys.pincount[head];
+    const pins = phys.pinCount(head);
     const pinRefs = n === 1 ? pins * GUP_PIN_COUNTING_BIAS : pins;
     const need = ptes + pmdMaps + (c.cache.get(head) ?? 0) + pinRefs;
     if (phys.refcount[head] < need) {

@@ -40,7 +40,7 @@ export function checkIommufd(sys: System): Violation[] {
               continue;
             }
             const pfn = Math.floor(phys / PAGE_SIZE);
-            if (!sys.phys.isUsed(pfn) || sys.phys.pincount[sys.phys.head(pfn)] <= 0) {
+            if (!sys.phys.isUsed(pfn) || sys.phys.pinCount(sys.phys.head(pfn)) <= 0) {
               bad(`domain ${d.id} maps pfn ${pfn} at IOVA ${area.indexIova(idx)}, which is not pinned`);
             }
             const x = pages.pinnedPfns.get(idx);

@@ -28,7 +28,7 @@ export function checkTeardown(sys: System): Violation[] {
   if (leaked.length > 0) {
     const show = leaked
       .slice(0, 8)
-      .map((p) => `${p}(ref ${phys.refcount[p]}, map ${phys.mapcount[p]}, pin ${phys.pincount[p]})`)
+      .map((p) => `${p}(ref ${phys.refcount[p]}, map ${phys.mapcount[p]}, pin ${phys.pinCount(p)})`)
       .join(', ');
     out.push({
       oracle: 'teardown',

@@ -94,7 +94,7 @@ export function grabPage(sys: System, pfn: number, gupFlags: number): void {
   const phys = sys.phys;
   const h = phys.head(pfn);
   if ((gupFlags & FOLL_PIN) !== 0) {
-    phys.pincount[h]++;
+    phys.addPins(h, 1);
     phys.refcount[h] += phys.order[h] === 0 ? GUP_PIN_COUNTING_BIAS : 1;
     sys.trace.count('gup.pin');
   } else {
@@ -199,9 +199,9 @@ export function unpinUserPages(sys: System, pfns: ArrayLike<number>, n: number, 
   const phys = sys.phys;
   for (let i = 0; i < n; i++) {
     const h = phys.head(pfns[i]);
-    if (phys.pincount[h] <= 0) throw new Error(`unpin of unpinned pfn ${pfns[i]}`);
+    if (phys.pinCount(h) <= 0) throw new Error(`unpin of unpinned pfn ${pfns[i]}`);
     if (makeDirty) phys.flags[h] |= PG.dirty;
-    phys.pincount[h]--;
+    phys.addPins(h, -1);
     phys.put(h, phys.order[h] === 0 ? GUP_PIN_COUNTING_BIAS : 1);
     sys.trace.count('gup.unpin');
   }

@@ -338,7 +338,7 @@ export function* collapseHugePage(vma: Vma, base: number): KGen<number> {
       if (phys.isZeroPfn(hi) || (lo & PTE_SPECIAL) !== 0) continue;
       const h = phys.head(hi);
       if ((phys.flags[h] & PG.anon) === 0) return -Errno.EINVAL;
-      if (phys.pincount[h] > 0 || phys.mapcount[hi] !== 1) return -Errno.EAGAIN;
+      if (phys.pinCount(h) > 0 || phys.mapcount[hi] !== 1) return -Errno.EAGAIN;
     }
   }
   anonVmaPrepare(sys, vma);

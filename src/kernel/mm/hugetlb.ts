@@ -83,7 +83,7 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
         cached = allocHugetlbPage(sys);
         if (cached < 0) return VM_FAULT.OOM;
         phys.mapping[cached] = inode.mappingId;
-        phys.index[cached] = index;
+        phys.setIndex(cached, index);
         inode.pages.store(index, cached);
       }
       if (shared || !write) {
@@ -96,7 +96,7 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
         for (let k = 0; k < HPAGE_PMD_NR; k++) phys.copyPage(pfn + k, cached + k);
         phys.flags[pfn] |= PG.anon | PG.anonExclusive;
         phys.mapping[pfn] = vma.anonVma!.mappingId;
-        phys.index[pfn] = index;
+        phys.setIndex(pfn, index);
       }
     } else {
       anonVmaPrepare(sys, vma);
@@ -104,7 +104,7 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
       if (pfn < 0) return VM_FAULT.OOM;
       phys.flags[pfn] |= PG.anon | PG.anonExclusive;
       phys.mapping[pfn] = vma.anonVma!.mappingId;
-      phys.index[pfn] = vma.pageIndex(base);
+      phys.setIndex(pfn, vma.pageIndex(base));
     }
     yield* mm.ptl.lock();
     if (pmd.words[2 * i] === 0) {
@@ -133,7 +133,7 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
   for (let k = 0; k < HPAGE_PMD_NR; k++) phys.copyPage(pfn + k, old + k);
   phys.flags[pfn] |= PG.anon | PG.anonExclusive;
   phys.mapping[pfn] = vma.anonVma!.mappingId;
-  phys.index[pfn] = vma.pageIndex(base);
+  phys.setIndex(pfn, vma.pageIndex(base));
   const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, base, base + PMD_SIZE);
   yield* mmuNotifierInvalidateRangeStart(range);
   yield* mm.ptl.lock();

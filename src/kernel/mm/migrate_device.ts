@@ -434,7 +434,7 @@ function splitForMigration(sys: System, page: number, faultPage: number): boolea
   const faultFolio = faultPage >= 0 && phys.head(faultPage) === h;
   if (phys.entireMapcount.has(h) || (phys.flags[h] & PG.anon) === 0) return false;
   const held = faultFolio ? 1 : 0;
-  if (phys.pincount[h] > 0 || phys.refcount[h] !== folioMapcount(phys, h) + held) return false;
+  if (phys.pinCount(h) > 0 || phys.refcount[h] !== folioMapcount(phys, h) + held) return false;
   if (!faultFolio && (phys.flags[h] & PG.locked) !== 0) return false;
   const n = 1 << phys.order[h];
   phys.splitFolio(h, 0);
@@ -829,7 +829,7 @@ function migrateFolioMapping(sys: System, page: number, newpage: number, args: M
   const n = phys.folioNr(newpage);
   for (let k = 0; k < n; k++) {
     phys.mapping[newpage + k] = phys.mapping[h];
-    phys.index[newpage + k] = phys.index[h] + k;
+    phys.setIndex(newpage + k, phys.getIndex(h) + k);
   }
   const carry = PG.anon | PG.swapbacked | PG.dirty | PG.uptodate;
   phys.flags[newpage] |= phys.flags[h] & carry;

@@ -67,7 +67,11 @@ export class PhysMem {
   refcount: Int32Array;
   mapcount: Int32Array;
   /** Exact FOLL_PIN count on the folio head (the kernel keeps it in the refcount bias for small folios). */
-  pincount: Int32Array;
+  /**
+   * Exact FOLL_PIN count per folio head, kept sparse since pins are rare (the kernel keeps it in
+   * the refcount bias for small folios, in _pincount for large ones).
+   */
+  private readonly pins = new Map<number, number>();
   flags: Uint16Array;
   /** Folio order, valid on the head page. */
   order: Uint8Array;
@@ -78,7 +82,9 @@ export class PhysMem {
   /** page->mapping: id of the anon_vma or address_space, 0 for none. */
   mapping: Uint32Array;
   /** page->index: page offset in the mapping (the virtual page number for anonymous memory). */
-  index: Float64Array;
+  indexLo: Uint32Array;
+  /** Bits 32-39 of page->index (virtual page numbers reach 2^35). */
+  indexHi: Uint8Array;
   readonly contents = new PageContents();
   /** PMD mappings of a THP head (folio_entire_mapcount), sparse. */
   readonly entireMapcount = new Map<number, number>();
@@ -100,13 +106,13 @@ export class PhysMem {
     this.nr = frames;
     this.refcount = new Int32Array(frames);
     this.mapcount = new Int32Array(frames);
-    this.pincount = new Int32Array(frames);
     this.flags = new Uint16Array(frames);
     this.order = new Uint8Array(frames);
     this.pgmap = new Uint8Array(frames);
     this.gen = new Uint16Array(frames);
     this.mapping = new Uint32Array(frames);
-    this.index = new Float64Array(frames);
+    this.indexLo = new Uint32Array(frames);
+    this.indexHi = new Uint8Array(frames);
     this.free = new Bitmap(frames);
     this.free.setRange(0, frames);
     this.freeFrames = frames;
@@ -219,10 +225,11 @@ export class PhysMem {
       this.contents.delete(p);
       this.mapcount[p] = 0;
       this.mapping[p] = 0;
-      this.index[p] = 0;
+      this.indexLo[p] = 0;
+      this.indexHi[p] = 0;
       this.gen[p] = (this.gen[p] + 1) & 0xffff;
     }
-    this.pincount[h] = 0;
+    this.pins.delete(h);
     this.entireMapcount.delete(h);
     if (pm !== null) {
       // ZONE_DEVICE pages never return to the allocator; the driver gets them back.
@@ -248,17 +255,17 @@ export class PhysMem {
     const n = 1 << this.order[h];
     const keep = this.flags[h] & ~(PG.head | PG.tail | PG.anonExclusive | PG.deferredSplit);
     const mapping = this.mapping[h];
-    const index = this.index[h];
+    const index = this.getIndex(h);
     for (let i = 0; i < n; i++) {
       const p = h + i;
       this.flags[p] = (this.flags[p] & PG.anonExclusive) | keep;
       this.order[p] = 0;
       this.refcount[p] = this.mapcount[p] + extraRefsEach;
       this.mapping[p] = mapping;
-      this.index[p] = index + i;
+      this.setIndex(p, index + i);
     }
     this.entireMapcount.delete(h);
-    this.pincount[h] = 0;
+    this.pins.delete(h);
     const pm = this.pagemapOf(h);
     if (pm?.hooks.folioSplit !== undefined) for (let i = 0; i < n; i++) pm.hooks.folioSplit(h, h + i);
     for (let i = 0; i < n; i++) if (this.refcount[h + i] === 0) this.release(h + i);
@@ -271,13 +278,13 @@ export class PhysMem {
     const total = first + nrPages;
     this.refcount = grow(this.refcount, total);
     this.mapcount = grow(this.mapcount, total);
-    this.pincount = grow(this.pincount, total);
     this.flags = grow(this.flags, total);
     this.order = grow(this.order, total);
     this.pgmap = grow(this.pgmap, total);
     this.gen = grow(this.gen, total);
     this.mapping = grow(this.mapping, total);
-    this.index = grow(this.index, total);
+    this.indexLo = grow(this.indexLo, total);
+    this.indexHi = grow(this.indexHi, total);
     const ref: PagemapRef = { id: this.pagemaps.length + 1, firstPfn: first, nrPages, hooks };
     this.pagemaps.push(ref);
     this.pgmap.fill(ref.id, first, total);
@@ -334,9 +341,37 @@ export class PhysMem {
     this.contents.delete(pfn);
   }
 
+  /** page->index. */
+  getIndex(pfn: number): number {
+    return this.indexHi[pfn] * 2 ** 32 + this.indexLo[pfn];
+  }
+
+  setIndex(pfn: number, index: number): void {
+    this.indexLo[pfn] = index % 2 ** 32;
+    this.indexHi[pfn] = Math.floor(index / 2 ** 32);
+  }
+
+  /** FOLL_PIN pins on the folio whose head is `head`. */
+  pinCount(head: number): number {
+    return this.pins.get(head) ?? 0;
+  }
+
+  /** Adds `n` (possibly negative) pins to the folio whose head is `head`. */
+  addPins(head: number, n: number): void {
+    const v = (this.pins.get(head) ?? 0) + n;
+    if (v < 0) throw new Error(`pin count underflow on pfn ${head}`);
+    if (v === 0) this.pins.delete(head);
+    else this.pins.set(head, v);
+  }
+
+  /** Folio heads with pins, for oracles. */
+  pinnedHeads(): IterableIterator<[number, number]> {
+    return this.pins.entries();
+  }
+
   /** Models folio_maybe_dma_pinned(). */
   maybeDmaPinned(pfn: number): boolean {
-    return this.pincount[this.head(pfn)] > 0;
+    return this.pins.has(this.head(pfn));
   }
 
   /** Frames of RAM in use, not counting the reserved zero pages. */

@@ -76,7 +76,7 @@ export function addNewAnonRmap(sys: System, vma: Vma, pfn: number, addr: number,
   const idx = vma.pageIndex(addr);
   for (let i = 0; i < n; i++) {
     phys.mapping[pfn + i] = av.mappingId;
-    phys.index[pfn + i] = idx + i;
+    phys.setIndex(pfn + i, idx + i);
     phys.flags[pfn + i] |= PG.anonExclusive;
   }
   phys.flags[pfn] |= PG.anon | PG.swapbacked | PG.lru | PG.uptodate;
@@ -145,7 +145,7 @@ export function rmapCandidates(sys: System, pfn: number): RmapHit[] {
   const m = sys.mappings.get(phys.mapping[pfn]);
   if (m === undefined) return [];
   const out: RmapHit[] = [];
-  const index = phys.index[pfn];
+  const index = phys.getIndex(pfn);
   const vmas = m instanceof AnonVma ? m.vmas : m instanceof Inode ? m.iMmap : null;
   if (vmas === null) return out;
   for (const vma of vmas) {

@@ -55,7 +55,7 @@ export function* shmemGetPage(sys: System, inode: Inode, index: number): KGen<nu
   const phys = sys.phys;
   phys.flags[pfn] |= PG.lru | PG.swapbacked | PG.uptodate;
   phys.mapping[pfn] = inode.mappingId;
-  phys.index[pfn] = index;
+  phys.setIndex(pfn, index);
   inode.pages.store(index, pfn);
   return pfn;
 }

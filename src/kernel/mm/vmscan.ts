@@ -112,7 +112,7 @@ export function* pageoutPage(sys: System, pfn: number): KGen<boolean> {
   const phys = sys.phys;
   if (!sys.swap.enabled) return false;
   if (phys.order[pfn] !== 0 || (phys.flags[pfn] & (PG.tail | PG.reserved)) !== 0) return false;
-  if (phys.pincount[pfn] > 0) return false;
+  if (phys.pinCount(pfn) > 0) return false;
   const anon = (phys.flags[pfn] & PG.anon) !== 0;
   const mapping = sys.mappings.get(phys.mapping[pfn]);
   const inCache = !anon && mapping instanceof Inode;
@@ -166,7 +166,7 @@ export function* pageoutPage(sys: System, pfn: number): KGen<boolean> {
   }
   if (mapping instanceof Inode && inCache) {
     const inode = mapping;
-    const idx = phys.index[pfn];
+    const idx = phys.getIndex(pfn);
     if (inode.pages.load(idx) === pfn) {
       inode.pages.erase(idx);
       inode.swapped.store(idx, slot);
@@ -207,7 +207,7 @@ function* discardMapping(vma: Vma, addr: number, pfn: number): KGen {
  */
 export function* splitForReclaim(sys: System, h: number): KGen<boolean> {
   const phys = sys.phys;
-  if (phys.pincount[h] > 0) return false;
+  if (phys.pinCount(h) > 0) return false;
   if (phys.entireMapcount.has(h)) {
     for (const { vma, addr } of rmapCandidates(sys, h)) {
       const pmd = pmdTableOf(vma.mm, addr);
@@ -238,7 +238,7 @@ export function* shrinkMemory(sys: System, nr: number): KGen<number> {
     const f = phys.flags[hand];
     if ((f & PG.used) === 0 || (f & (PG.reserved | PG.tail)) !== 0) continue;
     if ((f & PG.lru) === 0 && phys.mapping[hand] === 0) continue;
-    if (phys.pincount[hand] > 0) continue;
+    if (phys.pinCount(hand) > 0) continue;
     sys.trace.count('reclaim.scanned');
     if (phys.order[hand] > 0) {
       if ((f & PG.anon) !== 0) yield* splitForReclaim(sys, hand);
