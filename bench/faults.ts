@@ -110,12 +110,13 @@ export const faultsSuite: Suite = {
             value: ns / npages,
             unit: 'ns/page',
             anchor,
+            // The issue sets a bound for the write fault only; the others are reported against the kernel.
             goal:
               op.key === 'write_fault'
                 ? 'ratio to the Linux kernel <= 0.25'
-                : 'ratio to the Linux kernel <= 0.25 (the write-fault bound, applied likewise)',
+                : 'reported against the Linux kernel (no goal in the issue)',
           },
-          (r) => r <= 0.25,
+          (r) => op.key !== 'write_fault' || r <= 0.25,
           kernel.ok ? undefined : kernel.reason,
         ),
       );
