@@ -224,7 +224,8 @@ export function* unmapVmas(mm: MmStruct, vmas: readonly Vma[], start: number, en
   const batch: ZapBatch = { pages: [], hugetlb: [] };
   for (const v of vmas) {
     // As in zapPageRangeSingle(): partial PMDs are split before the page-table lock is taken.
-    if ((v.flags & VM.HUGETLB) === 0) yield* splitHugePmdsAtEdges(v, Math.max(start, v.start), Math.min(end, v.end));
+    if ((v.flags & VM.HUGETLB) === 0)
+      yield* splitHugePmdsAtEdges(v, Math.max(start, v.start), Math.min(end, v.end));
   }
   const range = mmuNotifierRangeInit(MMU_NOTIFY.UNMAP, 0, mm, start, end);
   yield* mmuNotifierInvalidateRangeStart(range);

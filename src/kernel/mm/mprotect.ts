@@ -139,7 +139,8 @@ export function* sysMprotectImpl(p: Process, start: number, length: number, prot
   const end = start + len;
   if (len === 0 || end <= start) return -Errno.ENOMEM;
   // arch_validate_prot() (the generic one x86 uses) also accepts PROT_SEM, which has no VM flag.
-  if ((prot & ~(mman.PROT_READ | mman.PROT_WRITE | mman.PROT_EXEC | PROT_SEM | grows)) !== 0) return -Errno.EINVAL;
+  if ((prot & ~(mman.PROT_READ | mman.PROT_WRITE | mman.PROT_EXEC | PROT_SEM | grows)) !== 0)
+    return -Errno.EINVAL;
   if (end > mm.taskSize) return -Errno.ENOMEM;
   yield* mm.mmapLock.downWrite();
   try {
@@ -151,7 +152,8 @@ export function* sysMprotectImpl(p: Process, start: number, length: number, prot
     }
     if (vmas.length === 0 || cursor < end) return -Errno.ENOMEM;
     // PROT_GROWSDOWN needs a VM_GROWSDOWN VMA; x86 has no VM_GROWSUP, so PROT_GROWSUP never applies.
-    if (grows !== 0 && (grows === mman.PROT_GROWSUP || (vmas[0].flags & VM.GROWSDOWN) === 0)) return -Errno.EINVAL;
+    if (grows !== 0 && (grows === mman.PROT_GROWSUP || (vmas[0].flags & VM.GROWSDOWN) === 0))
+      return -Errno.EINVAL;
     const splitErr = hugetlbSplitCheck(mm, start, end);
     if (splitErr < 0) return splitErr;
     const want = protToVmFlags(prot);

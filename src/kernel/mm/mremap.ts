@@ -122,7 +122,8 @@ export function* sysMremapImpl(
     if (newAddr % PAGE_SIZE !== 0) return -Errno.EINVAL;
     if ((flags & MREMAP_MAYMOVE) === 0) return -Errno.EINVAL;
     if ((flags & MREMAP_DONTUNMAP) !== 0 && oldLen !== newLen) return -Errno.EINVAL;
-    if ((flags & MREMAP_FIXED) !== 0 && newAddr < addr + oldLen && addr < newAddr + newLen) return -Errno.EINVAL;
+    if ((flags & MREMAP_FIXED) !== 0 && newAddr < addr + oldLen && addr < newAddr + newLen)
+      return -Errno.EINVAL;
   }
   yield* mm.mmapLock.downWrite();
   try {
@@ -138,7 +139,8 @@ export function* sysMremapImpl(
       if (newLen > oldLen) return -Errno.EINVAL;
     }
     if (oldLen === 0) return (vma.flags & VM.MAYSHARE) === 0 ? -Errno.EINVAL : -Errno.ENOMEM;
-    if ((flags & MREMAP_DONTUNMAP) !== 0 && (vma.flags & (VM.DONTEXPAND | VM.PFNMAP)) !== 0) return -Errno.EINVAL;
+    if ((flags & MREMAP_DONTUNMAP) !== 0 && (vma.flags & (VM.DONTEXPAND | VM.PFNMAP)) !== 0)
+      return -Errno.EINVAL;
     if (oldLen > vma.end - addr) return -Errno.EFAULT;
     // resize_is_valid(): special mappings cannot grow.
     if (newLen > oldLen && (vma.flags & (VM.DONTEXPAND | VM.PFNMAP)) !== 0) return -Errno.EFAULT;
