@@ -34,6 +34,18 @@ export function checkAll(sys: System, opts: CheckOptions = {}): Violation[] {
   return out;
 }
 
+/**
+ * The oracles cheap enough to run after every step of an exploration: mirror coherence and
+ * device references of every mirror (oracles 1 and 2) and the lock rules (oracle 5). The
+ * frame-wide page-count walk and teardown run at the end of each schedule (checkAll).
+ */
+export function checkStep(sys: System): Violation | null {
+  for (const v of checkDmirrors(sys)) return v;
+  for (const v of checkLegacyMirrors(sys)) return v;
+  for (const v of checkLocks(sys)) return v;
+  return null;
+}
+
 /** Throws with every violation listed, for tests. */
 export function assertOracles(sys: System, opts: CheckOptions = {}): void {
   const v = checkAll(sys, opts);

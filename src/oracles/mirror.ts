@@ -4,7 +4,8 @@
  *
  * 1. Mirror coherence, the HMM guarantee: for every VA a device maps, the CPU maps the same page
  *    (a present PTE or PMD, a device-private or device-exclusive entry of that page, or a migration
- *    entry of it while a migration the driver itself runs is in flight) or nothing; and the device
+ *    entry of it, or of the page it is migrating from while the migration is in flight) or
+ *    nothing; and the device
  *    never has write access the CPU page table does not grant.
  * 2. Frame references: no device or DMA entry refers to a frame that has been freed or reused
  *    since the entry was made. Entries carry the frame's generation number (sys.phys.gen[pfn])
@@ -70,7 +71,7 @@ function hex(n: number): string {
  * then is only checked by checkFrameRefs.
  */
 export function checkMirror(
-  _sys: System,
+  sys: System,
   mm: MmStruct,
   entries: Iterable<MirrorEntry>,
   deviceName: string,
@@ -104,7 +105,18 @@ export function checkMirror(
       bad(`${where}: the CPU has a ${swpTypeName(type)} entry there`);
       continue;
     }
-    if (pfn !== e.pfn) {
+    const isMigration =
+      type === SwpType.MIGRATION_READ ||
+      type === SwpType.MIGRATION_READ_EXCLUSIVE ||
+      type === SwpType.MIGRATION_WRITE;
+    // Between migrate_vma_pages() and migrate_vma_finalize() a driver may already map the
+    // destination, which then carries the source's mapping and index (folio_migrate_mapping).
+    const migrationDestination =
+      isMigration &&
+      sys.phys.mapping[e.pfn] !== 0 &&
+      sys.phys.mapping[e.pfn] === sys.phys.mapping[pfn] &&
+      sys.phys.getIndex(e.pfn) === sys.phys.getIndex(pfn);
+    if (pfn !== e.pfn && !migrationDestination) {
       bad(`${where}: the CPU ${swpTypeName(type)} entry names pfn ${pfn}`);
       continue;
     }

@@ -4,6 +4,7 @@
  * run through the same kernel paths as `hetmem run`, so the explorer interleaves them inside the
  * kernel (at lock, notifier and seqcount points), not only between steps.
  */
+import { checkStep } from '../oracles/index.ts';
 import type { ExploreTarget, ExploreWorld } from '../sched/explore/types.ts';
 import type { KGen, Violation } from '../sched/types.ts';
 import type { ScenarioContext } from './context.ts';
@@ -80,6 +81,9 @@ export function targetFromParsed(
       }
       return {
         sched: ctx.sys.sched,
+        // Mirror coherence, device references and lock rules after every step, so a violation is
+        // reported at the step that caused it; the full oracle set runs in checkFinal.
+        checkStep: () => (setupFailure === null ? checkStep(ctx.sys) : null),
         checkFinal(): Violation | null {
           if (setupFailure !== null) return setupFailure;
           if (failed.length > 0) {
