@@ -12,3 +12,23 @@ export { Mutex, SpinLock, RwSem, WaitQueue, Completion, Srcu } from './sched/loc
 export type { KGen, SchedPoint, Violation } from './sched/types.ts';
 export { explore, replay } from './sched/explore/index.ts';
 export type { ExploreOptions, ExploreResult, ExploreTarget, ExploreWorld } from './sched/explore/index.ts';
+
+// Devices.
+export {
+  createDmirrorDevice,
+  dmirrorOpen,
+  defaultDmirrorDriver,
+  type CreateDmirrorOptions,
+} from './kernel/drivers/test_hmm.ts';
+export type { DmirrorDriver } from './kernel/drivers/test_hmm_types.ts';
+export { iommufdOpen, iommufdIoctl } from './kernel/iommufd/index.ts';
+import './kernel/drivers/iommufd_selftest.ts';
+
+// Notifiers and HMM, for driver code written against the model.
+export * as notifier from './kernel/mm/mmu_notifier.ts';
+export * as hmm from './kernel/mm/hmm.ts';
+
+// Scenario files and conformance.
+export { parseScenarioFile, parseScenarioText } from './scenario/parse.ts';
+export { suites as conformanceSuites } from './conformance/suites.ts';
+export { runCase, type ConformanceCase, type CaseResult } from './conformance/types.ts';
