@@ -81,6 +81,8 @@ export interface ExploreOpts {
   preemptionBound?: string;
   workers?: string;
   trace?: string;
+  /** commander sets it false for --no-por. */
+  por?: boolean;
 }
 
 /** `--budget 500` (schedules), `--budget 5s` / `300ms` / `2m` (time). */
@@ -145,6 +147,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
         budget,
         preemptionBound,
         workers,
+        por: o.por !== false,
         onProgress: (done, total) => {
           bar.update(done, total);
         },

@@ -40,6 +40,7 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--replay <token>', 'rerun the schedule a replay token names')
     .option('--preemption-bound <n>', 'at most n preemptions per schedule')
     .option('--workers <n>', 'parallel workers (random, pct)')
+    .option('--no-por', 'dfs without sleep-set partial-order reduction')
     .option('--trace <file>', 'write the reported schedule as Chrome Trace Event JSON')
     .option('--json', 'one JSON document on stdout')
     .action(async (file: string, o: Parameters<typeof cmdExplore>[1]) => {
