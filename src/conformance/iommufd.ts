@@ -7,8 +7,22 @@
 import assert from 'node:assert/strict';
 import { PAGE_SIZE } from '../lib/units.ts';
 import { Errno } from '../kernel/errno.ts';
-import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_POPULATE, MAP_SHARED } from '../kernel/mm/mman.ts';
 import {
+  MAP_ANONYMOUS,
+  MAP_HUGETLB,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  PROT_READ,
+  PROT_WRITE,
+} from '../kernel/mm/mman.ts';
+import {
+  HWPT_INVALIDATE_SELFTEST_SIZE,
+  HWPT_SELFTEST_SIZE,
+  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID,
+  IOMMU_TEST_INVALIDATE_FLAG_ALL,
+  IOMMU_TEST_IOTLB_DEFAULT,
   IOMMU_TEST_OP_ACCESS_RW,
   IOMMU_TEST_OP_DIRTY,
   MOCK_ACCESS_RW_SLOW_PATH,
@@ -20,6 +34,8 @@ import {
   MOCK_FLAGS_DEVICE_NO_DIRTY,
   MOCK_FLAGS_DEVICE_PASID,
   MOCK_HUGE_PAGE_SIZE,
+  MOCK_NESTED_DOMAIN_IOTLB_ID_MAX,
+  MOCK_NESTED_DOMAIN_IOTLB_NUM,
   MOCK_PASID_WIDTH,
 } from '../kernel/drivers/iommufd_selftest.ts';
 import {
@@ -27,10 +43,13 @@ import {
   IOMMU_HW_CAP_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_DATA_NONE,
   IOMMU_HWPT_DATA_SELFTEST,
   IOMMU_HWPT_DIRTY_TRACKING_ENABLE,
+  IOMMU_HWPT_FAULT_ID_VALID,
   IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
   IOMMU_IOAS_MAP_FIXED_IOVA,
+  IOMMU_IOAS_MAP_READABLE,
   IOMMU_IOAS_MAP_WRITEABLE,
   IOMMU_OPTION_HUGE_PAGES,
   IOMMU_OPTION_OP_GET,
@@ -49,10 +68,14 @@ import {
   VFIO_DMA_MAP_FLAG_READ,
   VFIO_DMA_MAP_FLAG_WRITE,
   VFIO_DMA_UNMAP_FLAG_ALL,
+  VFIO_IOMMU_INFO_CAPS,
+  VFIO_IOMMU_INFO_PGSIZES,
+  VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE,
+  VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL,
   VFIO_TYPE1_IOMMU,
   VFIO_TYPE1v2_IOMMU,
 } from '../kernel/iommufd/index.ts';
-import { umExit, umFork, umMunmap, umFtruncate } from '../kernel/iommufd/mm_glue.ts';
+import { umExit, umFork, umFtruncate, umMemfdCreate, umMmap, umMunmap } from '../kernel/iommufd/mm_glue.ts';
 import type { ConformanceCase } from './types.ts';
 import {
   BUFFER_SIZE,
@@ -421,32 +444,191 @@ const ioasCases: ConformanceCase[] = [
     if (self.stdevId !== 0) expectErrno(EBUSY, env.destroy(self.ioasId));
     else expectOk(env.destroy(self.ioasId), 'destroy');
   }),
-  ...ioasCase(
-    'alloc_hwpt_nested',
-    (env, self) => {
-      const dev = self.deviceId;
-      expectErrno(ENOENT, env.hwptAlloc(dev, self.ioasId, 0).rc);
-      const nested = (pt: number): number => {
-        const c: Args = {
-          size: sizeOf('IOMMU_HWPT_ALLOC'),
-          dev_id: dev,
-          pt_id: pt,
-          data_type: IOMMU_HWPT_DATA_SELFTEST,
-          data_len: 4,
-          data_uptr: 1,
-        };
-        return env.ioctl('IOMMU_HWPT_ALLOC', c);
+  ...ioasCase('alloc_hwpt_nested', (env, self) => {
+    // struct iommu_hwpt_selftest { iotlb } and two struct iommu_hwpt_invalidate_selftest.
+    const data = new Uint8Array(HWPT_SELFTEST_SIZE);
+    new DataView(data.buffer).setUint32(0, IOMMU_TEST_IOTLB_DEFAULT, true);
+    const minDataLen = HWPT_SELFTEST_SIZE;
+    const invSize = HWPT_INVALIDATE_SELFTEST_SIZE;
+    const invReqs = new Uint8Array(2 * invSize);
+    const inv = new DataView(invReqs.buffer);
+    const setReq = (i: number, flags: number, iotlbId?: number): void => {
+      inv.setUint32(i * invSize, flags >>> 0, true);
+      if (iotlbId !== undefined) inv.setUint32(i * invSize + 4, iotlbId, true);
+    };
+    const dev = self.deviceId;
+    const nested = (pt: number, flags: number, type: number, d: Uint8Array | 0, len: number, faultId = 0) =>
+      env.hwptAllocData(dev, pt, flags, type, d, len, faultId);
+    const invalidate = (hwpt: number, reqs: Uint8Array | 0, type: number, len: number, num: number) =>
+      env.hwptInvalidate(hwpt, reqs, type, len, num);
+    const checkIotlb = (hwpt: number, id: number, v: number): void => {
+      expectOk(env.checkIotlb(hwpt, id, v), `check_iotlb(${hwpt}, ${id}, ${v.toString(16)})`);
+    };
+    const checkIotlbAll = (hwpt: number, v: number): void => {
+      for (let i = 0; i < MOCK_NESTED_DOMAIN_IOTLB_NUM; i++) checkIotlb(hwpt, i, v);
+    };
+    const nestedIds = [0, 0];
+    if (dev !== 0) {
+      // Negative tests.
+      expectErrno(ENOENT, env.hwptAlloc(self.ioasId, dev, 0).rc);
+      expectErrno(EINVAL, env.hwptAlloc(dev, dev, 0).rc);
+      expectErrno(
+        EOPNOTSUPP,
+        env.hwptAlloc(dev, self.ioasId, IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_FAULT_ID_VALID).rc,
+      );
+      const parent = env.hwptAlloc(dev, self.ioasId, IOMMU_HWPT_ALLOC_NEST_PARENT);
+      expectOk(parent.rc, 'alloc parent');
+      const notWork = env.hwptAlloc(dev, self.ioasId, 0);
+      expectOk(notWork.rc, 'alloc non-parent');
+      const parentId = parent.id;
+
+      // Negative nested tests.
+      expectErrno(EINVAL, nested(parentId, 0, IOMMU_HWPT_DATA_NONE, data, data.length).rc);
+      expectErrno(EOPNOTSUPP, nested(parentId, 0, IOMMU_HWPT_DATA_SELFTEST + 1, data, data.length).rc);
+      expectErrno(EINVAL, nested(parentId, 0, IOMMU_HWPT_DATA_SELFTEST, data, minDataLen - 1).rc);
+      expectErrno(EFAULT, nested(parentId, 0, IOMMU_HWPT_DATA_SELFTEST, 0, data.length).rc);
+      expectErrno(
+        EOPNOTSUPP,
+        nested(parentId, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_DATA_SELFTEST, data, data.length).rc,
+      );
+      expectErrno(EINVAL, nested(notWork.id, 0, IOMMU_HWPT_DATA_SELFTEST, data, data.length).rc);
+
+      // Two nested HWPTs sharing one parent, and one reporting faults to a queue.
+      const { faultId, faultFd } = env.faultAlloc();
+      for (let i = 0; i < 2; i++) {
+        const r = nested(parentId, 0, IOMMU_HWPT_DATA_SELFTEST, data, data.length);
+        expectOk(r.rc, `alloc nested ${i}`);
+        nestedIds[i] = r.id;
+      }
+      expectErrno(
+        ENOENT,
+        nested(parentId, IOMMU_HWPT_FAULT_ID_VALID, IOMMU_HWPT_DATA_SELFTEST, data, data.length, 0xffffffff)
+          .rc,
+      );
+      const iopf = nested(
+        parentId,
+        IOMMU_HWPT_FAULT_ID_VALID,
+        IOMMU_HWPT_DATA_SELFTEST,
+        data,
+        data.length,
+        faultId,
+      );
+      expectOk(iopf.rc, 'alloc iopf');
+      checkIotlbAll(nestedIds[0], IOMMU_TEST_IOTLB_DEFAULT);
+      checkIotlbAll(nestedIds[1], IOMMU_TEST_IOTLB_DEFAULT);
+
+      // A nested HWPT on top of a nested HWPT.
+      expectErrno(EINVAL, nested(nestedIds[0], 0, IOMMU_HWPT_DATA_SELFTEST, data, data.length).rc);
+      // The parent cannot be freed now.
+      expectErrno(EBUSY, env.destroy(parentId));
+
+      const SELFTEST = IOMMU_HWPT_INVALIDATE_DATA_SELFTEST;
+      // HWPT_INVALIDATE does not take a parent HWPT.
+      let r = invalidate(parentId, invReqs, SELFTEST, invSize, 1);
+      expectErrno(EINVAL, r.rc);
+      assert.equal(r.num, 0);
+      // The data type is checked with a zero-length array.
+      r = invalidate(nestedIds[0], invReqs, SELFTEST, invSize, 0);
+      expectOk(r.rc, 'empty invalidate');
+      assert.equal(r.num, 0);
+      // Invalid data type.
+      r = invalidate(nestedIds[0], invReqs, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID, invSize, 1);
+      expectErrno(EINVAL, r.rc);
+      assert.equal(r.num, 0);
+      // Structure size sanity.
+      r = invalidate(nestedIds[0], invReqs, SELFTEST, invSize + 1, 1);
+      expectErrno(EINVAL, r.rc);
+      assert.equal(r.num, 0);
+      r = invalidate(nestedIds[0], invReqs, SELFTEST, 1, 1);
+      expectErrno(EINVAL, r.rc);
+      assert.equal(r.num, 0);
+      // Invalid flag.
+      setReq(0, 0xffffffff);
+      r = invalidate(nestedIds[0], invReqs, SELFTEST, invSize, 1);
+      expectErrno(EOPNOTSUPP, r.rc);
+      assert.equal(r.num, 0);
+      // NULL data_uptr with a non-empty array.
+      setReq(0, 0);
+      r = invalidate(nestedIds[0], 0, SELFTEST, invSize, 1);
+      expectErrno(EINVAL, r.rc);
+      assert.equal(r.num, 0);
+      // entry_len 0 with a non-empty array.
+      r = invalidate(nestedIds[0], invReqs, SELFTEST, 0, 1);
+      expectErrno(EINVAL, r.rc);
+      assert.equal(r.num, 0);
+      // Invalid iotlb_id.
+      setReq(0, 0, MOCK_NESTED_DOMAIN_IOTLB_ID_MAX + 1);
+      r = invalidate(nestedIds[0], invReqs, SELFTEST, invSize, 1);
+      expectErrno(EINVAL, r.rc);
+      assert.equal(r.num, 0);
+
+      const expectIotlb = (vals: number[]): void => {
+        for (let i = 0; i < vals.length; i++) checkIotlb(nestedIds[0], i, vals[i]);
       };
-      expectErrno(ENOENT, nested(0));
-      expectErrno(ENOENT, nested(0));
-      expectErrno(ENOENT, env.mockDomainReplace(self.stdevId, 0));
-      expectErrno(ENOENT, env.mockDomainReplace(self.stdevId, 0));
-    },
-    (v) =>
-      v.mockDomains > 0
-        ? 'nested HWPTs (IOMMU_HWPT_DATA_SELFTEST), fault queues and HWPT_INVALIDATE on nested domains are not modelled'
-        : undefined,
-  ),
+      const D = IOMMU_TEST_IOTLB_DEFAULT;
+      // The 1st entry is invalidated, the 2nd request fails on its flags.
+      setReq(0, 0, 0);
+      setReq(1, 0xffffffff, 1);
+      r = invalidate(nestedIds[0], invReqs, SELFTEST, invSize, 2);
+      expectErrno(EOPNOTSUPP, r.rc);
+      assert.equal(r.num, 1);
+      expectIotlb([0, D, D, D]);
+      // The 1st entry is invalidated, the 2nd request fails on its iotlb_id.
+      setReq(0, 0, 0);
+      setReq(1, 0, MOCK_NESTED_DOMAIN_IOTLB_ID_MAX + 1);
+      r = invalidate(nestedIds[0], invReqs, SELFTEST, invSize, 2);
+      expectErrno(EINVAL, r.rc);
+      assert.equal(r.num, 1);
+      expectIotlb([0, D, D, D]);
+      // Invalidate the 2nd entry.
+      setReq(0, 0, 1);
+      r = invalidate(nestedIds[0], invReqs, SELFTEST, invSize, 1);
+      expectOk(r.rc, 'invalidate 1');
+      assert.equal(r.num, 1);
+      expectIotlb([0, 0, D, D]);
+      // Invalidate the 3rd and 4th entries.
+      setReq(0, 0, 2);
+      setReq(1, 0, 3);
+      r = invalidate(nestedIds[0], invReqs, SELFTEST, invSize, 2);
+      expectOk(r.rc, 'invalidate 2,3');
+      assert.equal(r.num, 2);
+      checkIotlbAll(nestedIds[0], 0);
+      // Invalidate everything of nested[1].
+      setReq(0, IOMMU_TEST_INVALIDATE_FLAG_ALL);
+      r = invalidate(nestedIds[1], invReqs, SELFTEST, invSize, 1);
+      expectOk(r.rc, 'invalidate all');
+      assert.equal(r.num, 1);
+      checkIotlbAll(nestedIds[1], 0);
+
+      // Attaching the device to nested[0] makes it busy.
+      expectOk(env.mockDomainReplace(self.stdevId, nestedIds[0]), 'replace nested 0');
+      expectErrno(EBUSY, env.destroy(nestedIds[0]));
+      // Switch to nested[1].
+      expectOk(env.mockDomainReplace(self.stdevId, nestedIds[1]), 'replace nested 1');
+      expectErrno(EBUSY, env.destroy(nestedIds[1]));
+      expectOk(env.destroy(nestedIds[0]), 'destroy nested 0');
+      // Switch to the IOPF HWPT and take a page request through the fault queue.
+      expectOk(env.mockDomainReplace(self.stdevId, iopf.id), 'replace iopf');
+      expectErrno(EBUSY, env.destroy(iopf.id));
+      expectOk(env.triggerIopf(dev, faultFd), 'trigger iopf');
+      // Back to the parent: the nested HWPTs can go.
+      expectOk(env.mockDomainReplace(self.stdevId, parentId), 'replace parent');
+      expectOk(env.destroy(nestedIds[1]), 'destroy nested 1');
+      expectOk(env.destroy(iopf.id), 'destroy iopf');
+      // Back to the IOAS: the paging HWPTs can go.
+      expectOk(env.mockDomainReplace(self.stdevId, self.ioasId), 'replace ioas');
+      expectOk(env.destroy(parentId), 'destroy parent');
+      expectOk(env.destroy(notWork.id), 'destroy non-parent');
+      env.closeFile(faultFd);
+      expectOk(env.destroy(faultId), 'destroy fault');
+    } else {
+      expectErrno(ENOENT, env.hwptAlloc(dev, self.ioasId, 0).rc);
+      for (let i = 0; i < 2; i++)
+        expectErrno(ENOENT, nested(0, 0, IOMMU_HWPT_DATA_SELFTEST, data, data.length).rc);
+      expectErrno(ENOENT, env.mockDomainReplace(self.stdevId, nestedIds[0]));
+      expectErrno(ENOENT, env.mockDomainReplace(self.stdevId, nestedIds[1]));
+    }
+  }),
   ...ioasCase('hwpt_attach', (env, self) => {
     if (self.stdevId !== 0) env.cmdMockDomain(self.hwptId);
     else expectErrno(ENOENT, env.mockDomain(self.hwptId).rc);
@@ -965,12 +1147,25 @@ const mdCases: ConformanceCase[] = [
       expectErrno(EFAULT, env.map(self.ioasId, buf, bufSize).rc);
     }
   }),
-  ...mdCase(
-    'ro_unshare',
-    () => {},
-    () =>
-      'needs a MAP_PRIVATE mapping of a regular file (/proc/self/exe) and GUP unshare on a read-only pin; the model has no regular files',
-  ),
+  ...mdCase('ro_unshare', (env, self) => {
+    // The kernel test maps one page of /proc/self/exe MAP_PRIVATE; a memfd with written contents
+    // is the regular file here. A read-only long-term pin of that page-cache page must unshare it
+    // (an exclusive anonymous copy mapped read-only), so a later write keeps the pinned PFN.
+    const fd = umMemfdCreate(env.sys, 'exe', 0);
+    assert.ok(fd >= 0);
+    const text = new Uint8Array(PAGE_SIZE);
+    for (let i = 0; i < PAGE_SIZE; i++) text[i] = (i * 7 + 3) & 0xff;
+    assert.equal(env.sys.pwrite(fd, text, 0), PAGE_SIZE);
+    const buf = umMmap(env.sys, env.p, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    assert.ok(buf >= 0, `mmap failed: ${buf}`);
+    env.closeFile(fd);
+    const r = env.map(self.ioasId, buf, PAGE_SIZE, IOMMU_IOAS_MAP_READABLE);
+    expectOk(r.rc, 'map readable');
+    checkMockIova(env, self, buf, r.iova, PAGE_SIZE);
+    env.write(buf, new Uint8Array(PAGE_SIZE).fill(1));
+    checkMockIova(env, self, buf, r.iova, PAGE_SIZE);
+    expectOk(umMunmap(env.sys, env.p, buf, PAGE_SIZE), 'munmap');
+  }),
   ...mdCase('all_aligns', (env, self, v) => {
     allAligns(env, self, v, false);
   }),
@@ -1293,11 +1488,85 @@ const vfioCases: ConformanceCase[] = [
     expectOk(env.ioctl('IOMMU_OPTION', cmd), 'get');
     assert.equal(cmd.val64, version === VFIO_TYPE1_IOMMU ? 0n : 1n);
   }),
-  ...vfioCase(
-    'get_info',
-    () => {},
-    'VFIO_IOMMU_GET_INFO capability chains are raw byte layouts the model does not build (only argsz, flags and iova_pgsizes)',
-  ),
+  ...vfioCase('get_info', (env) => {
+    // The struct lives at `buffer` (the caps follow it there), as in the C test.
+    const infoSize = 24;
+    const setArgsz = (argsz: number): void => {
+      const head = new Uint8Array(infoSize);
+      new DataView(head.buffer).setUint32(0, argsz, true);
+      env.write(env.buffer, head);
+    };
+    const info = (): { argsz: number; flags: number; pgsizes: bigint; capOffset: number } => {
+      const v = new DataView(env.read(env.buffer, infoSize).buffer);
+      return {
+        argsz: v.getUint32(0, true),
+        flags: v.getUint32(4, true),
+        pgsizes: v.getBigUint64(8, true),
+        capOffset: v.getUint32(16, true),
+      };
+    };
+    const flags = VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS;
+    // ioctl_check_buf(): the kernel must not store past argsz.
+    const checkBuf = (): void => {
+      const cmdLen = info().argsz;
+      env.write(env.buffer + cmdLen, new Uint8Array(BUFFER_SIZE - cmdLen).fill(0xaa));
+      expectOk(env.ioctl('VFIO_IOMMU_GET_INFO', env.buffer), `get_info argsz ${cmdLen}`);
+      const after = env.read(env.buffer + cmdLen, BUFFER_SIZE - cmdLen);
+      assert.ok(
+        after.every((b) => b === 0xaa),
+        `get_info argsz ${cmdLen} wrote past argsz`,
+      );
+    };
+    /** check_vfio_info_cap_chain(). */
+    const checkCapChain = (): void => {
+      const i = info();
+      const hdr = 8;
+      assert.ok(i.argsz >= i.capOffset + hdr);
+      const bytes = env.read(env.buffer, i.argsz);
+      const v = new DataView(bytes.buffer);
+      let cap = i.capOffset;
+      for (;;) {
+        const id = v.getUint16(cap, true);
+        const version = v.getUint16(cap + 2, true);
+        const next = v.getUint32(cap + 4, true);
+        const capSize = next !== 0 ? next - cap : i.argsz - cap;
+        if (id === VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+          assert.equal(version, 1);
+          assert.equal(v.getUint32(cap + 8, true), 1);
+          assert.equal(v.getBigUint64(cap + 16, true), BigInt(MOCK_APERTURE_START));
+          assert.equal(v.getBigUint64(cap + 24, true), BigInt(MOCK_APERTURE_LAST));
+        } else if (id === VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL) {
+          assert.equal(version, 1);
+          assert.equal(capSize, 12);
+        } else assert.fail(`unknown capability id ${id}`);
+        if (next === 0) break;
+        assert.ok(i.argsz >= next + hdr);
+        assert.ok(next >= cap);
+        cap = next;
+      }
+    };
+    // Pre-cap ABI: argsz = offsetof(cap_offset).
+    setArgsz(16);
+    checkBuf();
+    assert.notEqual(info().pgsizes, 0n);
+    assert.equal(info().flags, flags);
+    // Read the cap chain size.
+    setArgsz(infoSize);
+    checkBuf();
+    assert.notEqual(info().pgsizes, 0n);
+    assert.equal(info().flags, flags);
+    assert.equal(info().capOffset, 0);
+    assert.ok(infoSize < info().argsz);
+    // Read the caps at every argsz below the full size: never a corrupted chain.
+    const caplen = info().argsz;
+    for (let i = infoSize; i < caplen; i++) {
+      setArgsz(i);
+      checkBuf();
+      assert.equal(info().flags, flags);
+      if (info().capOffset === 0) continue;
+      checkCapChain();
+    }
+  }),
   ...vfioCase('map', (env) => {
     const map: Args = {
       argsz: 32,
@@ -1363,7 +1632,7 @@ const vfioCases: ConformanceCase[] = [
 // ---------------------------------------------------------------------------------------------
 // Fixtures not modelled
 
-const VIOMMU = 'vIOMMU, vDEVICE, vEVENTQ, HW queue and IOPF fault objects are not modelled';
+const VIOMMU = 'vIOMMU, vDEVICE, vEVENTQ and HW queue objects are not modelled';
 const notModelledCases: ConformanceCase[] = [];
 for (const t of [
   'viommu_auto_destroy',
@@ -1382,7 +1651,8 @@ for (const v of ['no_pasid', 'has_pasid']) {
     suite: 'iommufd',
     name: 'iommufd_device_pasid.pasid_attach',
     variant: v,
-    notModelled: 'PASID attach/replace and IOPF-capable HWPTs are not modelled',
+    notModelled:
+      'PASID attach/replace/detach (IOMMU_TEST_OP_PASID_*) and vIOMMU-based nested HWPTs are not modelled',
   });
 }
 

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { PAGE_SIZE } from '../lib/units.ts';
-import { errnoName } from '../kernel/errno.ts';
+import { Errno, errnoName } from '../kernel/errno.ts';
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE } from '../kernel/mm/mman.ts';
 import { System } from '../kernel/system.ts';
 import type { Process } from '../kernel/system.ts';
@@ -18,6 +18,8 @@ import {
   IOMMU_TEST_OP_CREATE_ACCESS,
   IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
   IOMMU_TEST_OP_DEV_CHECK_CACHE,
+  IOMMU_TEST_OP_MD_CHECK_IOTLB,
+  IOMMU_TEST_OP_TRIGGER_IOPF,
   IOMMU_TEST_OP_MD_CHECK_MAP,
   IOMMU_TEST_OP_MD_CHECK_REFS,
   IOMMU_TEST_OP_MOCK_DOMAIN,
@@ -29,6 +31,9 @@ import {
 } from '../kernel/drivers/iommufd_selftest.ts';
 import {
   fileClose,
+  iommufdFaultRead,
+  iommufdFaultWrite,
+  IOMMUFD_PAGE_RESP_SUCCESS,
   iommufdIoctl,
   iommufdOpen,
   IOMMU_IOAS_MAP_FIXED_IOVA,
@@ -54,6 +59,11 @@ export const RW = IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE;
 export const TEST_CMD_SIZE = STRUCTS.IOMMU_TEST_CMD.size;
 
 export type Args = Record<string, unknown>;
+
+/** IOMMU_PGFAULT_PERM_READ / _WRITE and sizeof(struct iommu_hwpt_pgfault). */
+const IOMMU_PGFAULT_PERM_READ = 1 << 0;
+const IOMMU_PGFAULT_PERM_WRITE = 1 << 1;
+const PGFAULT_SIZE = 40;
 
 /** Size of a command struct by ioctl name (sizeof(cmd) in the C tests). */
 export function sizeOf(name: string): number {
@@ -186,6 +196,88 @@ export class Env {
     const cmd: Args = { size: sizeOf('IOMMU_HWPT_ALLOC'), flags, dev_id: devId, pt_id: ptId };
     const rc = this.ioctl('IOMMU_HWPT_ALLOC', cmd);
     return { rc, id: (cmd.out_hwpt_id as number | undefined) ?? 0 };
+  }
+
+  /** _test_cmd_hwpt_alloc() with every argument: fault id, driver data type, data and length. */
+  hwptAllocData(
+    devId: number,
+    ptId: number,
+    flags: number,
+    dataType: number,
+    data: Uint8Array | 0,
+    dataLen: number,
+    faultId = 0,
+  ): { rc: number; id: number } {
+    const cmd: Args = {
+      size: sizeOf('IOMMU_HWPT_ALLOC'),
+      flags,
+      dev_id: devId,
+      pt_id: ptId,
+      data_type: dataType,
+      data_len: dataLen,
+      data_uptr: data,
+      fault_id: faultId,
+    };
+    const rc = this.ioctl('IOMMU_HWPT_ALLOC', cmd);
+    return { rc, id: (cmd.out_hwpt_id as number | undefined) ?? 0 };
+  }
+
+  /** _test_cmd_hwpt_invalidate(): `reqs` is the request array (NULL as 0); returns entry_num too. */
+  hwptInvalidate(
+    hwptId: number,
+    reqs: Uint8Array | 0,
+    dataType: number,
+    entryLen: number,
+    entryNum: number,
+  ): { rc: number; num: number } {
+    const cmd: Args = {
+      size: sizeOf('IOMMU_HWPT_INVALIDATE'),
+      hwpt_id: hwptId,
+      data_type: dataType,
+      data_uptr: reqs,
+      entry_len: entryLen,
+      entry_num: entryNum,
+    };
+    const rc = this.ioctl('IOMMU_HWPT_INVALIDATE', cmd);
+    return { rc, num: cmd.entry_num as number };
+  }
+
+  /** test_cmd_hwpt_check_iotlb(). */
+  checkIotlb(hwptId: number, iotlbId: number, expected: number): number {
+    return this.test(IOMMU_TEST_OP_MD_CHECK_IOTLB, hwptId, 'check_iotlb', { id: iotlbId, iotlb: expected })
+      .rc;
+  }
+
+  /** test_ioctl_fault_alloc(). */
+  faultAlloc(): { faultId: number; faultFd: number } {
+    const cmd: Args = { size: sizeOf('IOMMU_FAULT_QUEUE_ALLOC') };
+    expectOk(this.ioctl('IOMMU_FAULT_QUEUE_ALLOC', cmd), 'fault alloc');
+    assert.notEqual(cmd.out_fault_id, 0);
+    assert.notEqual(cmd.out_fault_fd, 0);
+    return { faultId: cmd.out_fault_id as number, faultFd: cmd.out_fault_fd as number };
+  }
+
+  /**
+   * _test_cmd_trigger_iopf(): the mock device raises a page request (pasid 1, group 2, read and
+   * write), then the fault is read from the queue and answered with its cookie.
+   */
+  triggerIopf(devId: number, faultFd: number): number {
+    const rc = this.test(IOMMU_TEST_OP_TRIGGER_IOPF, 0, 'trigger_iopf', {
+      dev_id: devId,
+      pasid: 1,
+      grpid: 2,
+      perm: IOMMU_PGFAULT_PERM_READ | IOMMU_PGFAULT_PERM_WRITE,
+      addr: 0xdeadbeaf,
+    }).rc;
+    if (rc !== 0) return rc;
+    const fault = new Uint8Array(PGFAULT_SIZE);
+    if (iommufdFaultRead(this.sys, faultFd, fault) <= 0) return -Errno.EIO;
+    const response = new Uint8Array(8);
+    const v = new DataView(response.buffer);
+    v.setUint32(0, new DataView(fault.buffer).getUint32(36, true), true);
+    v.setUint32(4, IOMMUFD_PAGE_RESP_SUCCESS, true);
+    if (iommufdFaultWrite(this.sys, faultFd, response) <= 0) return -Errno.EIO;
+    return 0;
   }
 
   devCheckCacheAll(idev: number): void {

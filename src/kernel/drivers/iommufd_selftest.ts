@@ -13,7 +13,12 @@ import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import { File, Inode, type FileOps } from '../mm/mm_types.ts';
 import type { System } from '../system.ts';
-import { IommuDomain, type IommuDirtyOps } from '../iommufd/iommu.ts';
+import {
+  IommuDomain,
+  type IommuDirtyOps,
+  type IommuUserData,
+  type IommuUserDataArray,
+} from '../iommufd/iommu.ts';
 import { reserveIova } from '../iommufd/io_pagetable.ts';
 import { getIoas } from '../iommufd/ioas.ts';
 import {
@@ -41,14 +46,27 @@ import {
   type IommuDeviceOps,
 } from '../iommufd/device.ts';
 import * as deviceModule from '../iommufd/device.ts';
-import { hwptOf } from '../iommufd/hw_pagetable.ts';
+import { anyHwptOf, hwptOf } from '../iommufd/hw_pagetable.ts';
+import {
+  IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE,
+  IOMMU_FAULT_PAGE_REQUEST_PASID_VALID,
+  reportDeviceFault,
+} from '../iommufd/fault.ts';
 import { accessRemote, lookupPfn } from '../iommufd/mm_glue.ts';
 import {
   IOMMUFD_ACCESS_RW_SLOW_PATH,
   IOMMUFD_ACCESS_RW_WRITE,
   setTempMemoryLimit,
 } from '../iommufd/pages.ts';
-import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HW_INFO_TYPE_SELFTEST, u32, u64 } from '../iommufd/uapi.ts';
+import {
+  IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  IOMMU_HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_ALLOC_PASID,
+  IOMMU_HWPT_DATA_SELFTEST,
+  IOMMU_HW_INFO_TYPE_SELFTEST,
+  u32,
+  u64,
+} from '../iommufd/uapi.ts';
 import '../iommufd/index.ts';
 
 export const IOMMU_TEST_OP_ADD_RESERVED = 1;
@@ -84,6 +102,19 @@ export const MOCK_FLAGS_DEVICE_HUGE_IOVA = 1 << 1;
 export const MOCK_FLAGS_DEVICE_PASID = 1 << 2;
 export const IOMMU_TEST_DEV_CACHE_DEFAULT = 0xbaddad;
 export const MOCK_DEV_CACHE_NUM = 4;
+/** iommufd_test.h: nested mock domains and their user invalidation data. */
+export const IOMMU_TEST_IOTLB_DEFAULT = 0xbadbeef;
+export const MOCK_NESTED_DOMAIN_IOTLB_NUM = 4;
+export const MOCK_NESTED_DOMAIN_IOTLB_ID_MAX = MOCK_NESTED_DOMAIN_IOTLB_NUM - 1;
+export const IOMMU_HWPT_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
+export const IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID = 0xdadbeef;
+export const IOMMU_TEST_INVALIDATE_FLAG_ALL = 1 << 0;
+/** sizeof(struct iommu_hwpt_selftest): { iotlb }. */
+export const HWPT_SELFTEST_SIZE = 4;
+/** sizeof(struct iommu_hwpt_invalidate_selftest): { flags, iotlb_id }. */
+export const HWPT_INVALIDATE_SELFTEST_SIZE = 8;
+/** IOMMU_NO_PASID. */
+const IOMMU_NO_PASID = 0;
 const EBADE = 52;
 
 /** Entry flag bits above the PFN (the kernel packs them into the xarray value). */
@@ -436,20 +467,110 @@ export function mockDomainOf(d: IommuDomain): MockDomain | null {
   return mockDomains.get(d) ?? null;
 }
 
+/** Models struct mock_iommu_domain_nested: a stage-1 domain with a mock IOTLB of four entries. */
+export class MockNestedDomain {
+  readonly iotlb: number[];
+  readonly domain: IommuDomain;
+  constructor(
+    readonly sys: System,
+    readonly parent: MockDomain,
+    iotlb: number,
+  ) {
+    this.iotlb = new Array<number>(MOCK_NESTED_DOMAIN_IOTLB_NUM).fill(iotlb);
+    // A nested domain has no map/unmap of its own: the parent holds the IOVA space.
+    this.domain = new IommuDomain(
+      sys,
+      sys.nextId('iommu_domain'),
+      0,
+      0,
+      0,
+      {
+        mapPages: () => -Errno.EINVAL,
+        unmapRange: () => 0,
+        iovaToPhys: () => -1,
+        free: () => {},
+      },
+      'iommufd_selftest',
+    );
+    this.domain.type = 'nested';
+    this.domain.cacheInvalidateUser = (array) => this.cacheInvalidateUser(array);
+    mockNestedDomains.set(this.domain, this);
+  }
+
+  /**
+   * Models mock_domain_cache_invalidate_user(): each request zeroes one IOTLB entry (or all with
+   * IOMMU_TEST_INVALIDATE_FLAG_ALL); the first bad request stops the walk, and entryNum says how
+   * many were handled.
+   */
+  *cacheInvalidateUser(array: IommuUserDataArray): KGen<number> {
+    let processed = 0;
+    let rc = 0;
+    if (array.type !== IOMMU_HWPT_INVALIDATE_DATA_SELFTEST) rc = -Errno.EINVAL;
+    else {
+      for (let i = 0; i < array.entryNum; i++) {
+        // offsetofend(struct iommu_hwpt_invalidate_selftest, iotlb_id) is the whole struct.
+        const got = yield* array.copyEntry(
+          IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+          i,
+          HWPT_INVALIDATE_SELFTEST_SIZE,
+          HWPT_INVALIDATE_SELFTEST_SIZE,
+        );
+        if (typeof got === 'number') {
+          rc = got;
+          break;
+        }
+        const v = new DataView(got.buffer);
+        const flags = v.getUint32(0, true);
+        const id = v.getUint32(4, true);
+        if ((flags & ~IOMMU_TEST_INVALIDATE_FLAG_ALL) !== 0) {
+          rc = -Errno.EOPNOTSUPP;
+          break;
+        }
+        if (id > MOCK_NESTED_DOMAIN_IOTLB_ID_MAX) {
+          rc = -Errno.EINVAL;
+          break;
+        }
+        if ((flags & IOMMU_TEST_INVALIDATE_FLAG_ALL) !== 0) this.iotlb.fill(0);
+        else this.iotlb[id] = 0;
+        processed++;
+      }
+    }
+    array.entryNum = processed;
+    return rc;
+  }
+}
+
+const mockNestedDomains = new WeakMap<IommuDomain, MockNestedDomain>();
+
 /** Models struct mock_dev. */
 class MockDev implements IommuDeviceOps {
   readonly name = 'iommufd_mock';
+  readonly domainOwner = 'iommufd_selftest';
   readonly cache: number[] = new Array<number>(MOCK_DEV_CACHE_NUM).fill(IOMMU_TEST_DEV_CACHE_DEFAULT);
   constructor(
     readonly sys: System,
     readonly flags: number,
   ) {}
 
-  domainAllocPaging(flags: number): IommuDomain | number {
+  /** Models mock_domain_alloc_paging_flags(). */
+  domainAllocPaging(flags: number, withUserData = false): IommuDomain | number {
     const dirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
+    const paging = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID;
+    if ((flags & ~paging) !== 0 || withUserData) return -Errno.EOPNOTSUPP;
     if (dirty && (this.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) return -Errno.EOPNOTSUPP;
     if (this.sys.inject.shouldFail('mock_domain_alloc')) return -Errno.ENOMEM;
     return new MockDomain(this.sys, (this.flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) !== 0, dirty).domain;
+  }
+
+  /** Models mock_domain_alloc_nested() / __mock_domain_alloc_nested(). */
+  *domainAllocNested(parent: IommuDomain, flags: number, user: IommuUserData): KGen<IommuDomain | number> {
+    if ((flags & ~IOMMU_HWPT_ALLOC_PASID) !== 0) return -Errno.EOPNOTSUPP;
+    const mockParent = parent.type === 'paging' ? mockDomainOf(parent) : null;
+    if (mockParent === null) return -Errno.EINVAL;
+    if (user.type !== IOMMU_HWPT_DATA_SELFTEST) return -Errno.EOPNOTSUPP;
+    const cfg = yield* user.copyStruct(IOMMU_HWPT_DATA_SELFTEST, HWPT_SELFTEST_SIZE, HWPT_SELFTEST_SIZE);
+    if (typeof cfg === 'number') return cfg;
+    return new MockNestedDomain(this.sys, mockParent, new DataView(cfg.buffer).getUint32(0, true)).domain;
   }
 
   attachDev(domain: IommuDomain): number {
@@ -848,6 +969,43 @@ function* testDirty(ucmd: Ucmd): KGen<number> {
   return rc;
 }
 
+/** Models iommufd_test_md_check_iotlb(): entry `id` of a nested mock domain's IOTLB is `iotlb`. */
+function* testMdCheckIotlb(ucmd: Ucmd): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'check_iotlb');
+  const obj = ictx.getObject(u32(ucmd.cmd.id), 'HWPT_NESTED');
+  if (typeof obj === 'number') return obj;
+  const nested = mockNestedDomains.get(anyHwptOf(obj).domain);
+  let rc = 0;
+  if (nested === undefined) rc = -Errno.EINVAL;
+  else {
+    const id = u32(m.id);
+    if (id > MOCK_NESTED_DOMAIN_IOTLB_ID_MAX || nested.iotlb[id] !== u32(m.iotlb)) rc = -Errno.EINVAL;
+  }
+  ictx.putObject(obj);
+  return rc;
+}
+
+/** Models iommufd_test_trigger_iopf(): the mock device raises a last-page page request. */
+function* testTriggerIopf(ucmd: Ucmd): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'trigger_iopf');
+  const obj = ictx.getObject(u32(m.dev_id), 'DEVICE');
+  if (typeof obj === 'number') return obj;
+  const pasid = u32(m.pasid);
+  let flags = IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE;
+  if (pasid !== IOMMU_NO_PASID) flags |= IOMMU_FAULT_PAGE_REQUEST_PASID_VALID;
+  reportDeviceFault(deviceOf(obj), {
+    flags,
+    pasid,
+    grpid: u32(m.grpid),
+    perm: u32(m.perm),
+    addr: u64(m.addr),
+  });
+  ictx.putObject(obj);
+  return 0;
+}
+
 function* testDevCheckCache(ucmd: Ucmd): KGen<number> {
   const { ictx, user } = ucmd;
   const m = sub(user, 'check_dev_cache');
@@ -900,6 +1058,10 @@ function* iommufdTest(ucmd: Ucmd): KGen<number> {
       return yield* testDirty(ucmd);
     case IOMMU_TEST_OP_DEV_CHECK_CACHE:
       return yield* testDevCheckCache(ucmd);
+    case IOMMU_TEST_OP_MD_CHECK_IOTLB:
+      return yield* testMdCheckIotlb(ucmd);
+    case IOMMU_TEST_OP_TRIGGER_IOPF:
+      return yield* testTriggerIopf(ucmd);
     default:
       return -Errno.EOPNOTSUPP;
   }

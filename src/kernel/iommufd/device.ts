@@ -7,7 +7,7 @@ import { PAGE_SIZE, ULONG_MAX } from '../../lib/units.ts';
 import { Mutex } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
-import type { IommuDomain } from './iommu.ts';
+import type { IommuDomain, IommuUserData } from './iommu.ts';
 import { addAccess, removeAccess, tableAddDomain, type IoPagetable } from './io_pagetable.ts';
 import { getIoas, ioasOf, type Ioas } from './ioas.ts';
 import { IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } from './main.ts';
@@ -18,14 +18,22 @@ import {
   pagesRwAccess,
   type IoptArea,
 } from './pages.ts';
-import { hwptOf, hwptPagingAlloc, type HwptPaging } from './hw_pagetable.ts';
+import { anyHwptOf, hwptPagingAlloc, hwptPagingOf, type Hwpt } from './hw_pagetable.ts';
+import { autoResponseFaults } from './fault.ts';
 import { IOMMU_READ, IOMMU_WRITE } from './uapi.ts';
 
 /** What a device's IOMMU driver provides (a slice of struct iommu_ops). */
 export interface IommuDeviceOps {
   readonly name: string;
-  /** Models domain_alloc_paging_flags(): a new paging domain or -errno. */
-  domainAllocPaging(flags: number): IommuDomain | number;
+  /** The owner of the domains this driver allocates (domain->owner == dev_iommu_ops(dev)). */
+  readonly domainOwner: string;
+  /**
+   * Models domain_alloc_paging_flags(): a new paging domain or -errno. `withUserData`: the
+   * caller passed driver data (IOMMU_HWPT_ALLOC with a data_type on an IOAS).
+   */
+  domainAllocPaging(flags: number, withUserData?: boolean): IommuDomain | number;
+  /** Models domain_alloc_nested(): a nested domain over `parent` from the user's data, or -errno. */
+  domainAllocNested?(parent: IommuDomain, flags: number, user: IommuUserData): KGen<IommuDomain | number>;
   /** Models attach_dev(): 0 or -errno (-EINVAL: incompatible domain). */
   attachDev(domain: IommuDomain): number;
   /** Models capable(IOMMU_CAP_DIRTY_TRACKING). */
@@ -39,7 +47,9 @@ export interface IommuDeviceOps {
 /** Models struct iommufd_device. */
 export class IommufdDevice {
   readonly obj: IommufdObject;
-  hwpt: HwptPaging | null = null;
+  hwpt: Hwpt | null = null;
+  /** Models idev->iopf_enabled: attachments to HWPTs with a fault queue. */
+  iopfEnabled = 0;
   constructor(
     readonly ictx: IommufdCtx,
     readonly ops: IommuDeviceOps,
@@ -102,14 +112,29 @@ function* removeResv(idev: IommufdDevice, iopt: IoPagetable): KGen {
   yield* iopt.iovaRwsem.upWrite();
 }
 
+/** Models iommufd_fault_iopf_enable() / _disable() around a HWPT with a fault queue. */
+function iopfEnable(idev: IommufdDevice, hwpt: Hwpt): void {
+  if (hwpt.fault !== null) idev.iopfEnabled++;
+}
+
+function iopfDisable(idev: IommufdDevice, hwpt: Hwpt): void {
+  if (hwpt.fault === null) return;
+  // Page requests of this device still pending in the queue are answered for it.
+  autoResponseFaults(idev, hwpt);
+  idev.iopfEnabled--;
+}
+
 /** Models iommufd_hw_pagetable_attach() + iommufd_device_do_attach(). */
-function* doAttach(idev: IommufdDevice, hwpt: HwptPaging): KGen<number> {
+function* doAttach(idev: IommufdDevice, hwpt: Hwpt): KGen<number> {
   if (idev.hwpt !== null) return -Errno.EINVAL;
-  let rc = yield* enforceResv(idev, hwpt.ioas.iopt);
+  const iopt = hwptPagingOf(hwpt).ioas.iopt;
+  let rc = yield* enforceResv(idev, iopt);
   if (rc < 0) return rc;
+  iopfEnable(idev, hwpt);
   rc = idev.ops.attachDev(hwpt.domain);
   if (rc < 0) {
-    yield* removeResv(idev, hwpt.ioas.iopt);
+    if (hwpt.fault !== null) idev.iopfEnabled--;
+    yield* removeResv(idev, iopt);
     return rc;
   }
   hwpt.devices.add(idev);
@@ -119,21 +144,26 @@ function* doAttach(idev: IommufdDevice, hwpt: HwptPaging): KGen<number> {
   return 0;
 }
 
-/** Models iommufd_device_do_replace(). */
-function* doReplace(idev: IommufdDevice, hwpt: HwptPaging): KGen<number> {
+/** Models iommufd_device_do_replace(): reserved regions follow the IOAS of the paging HWPT. */
+function* doReplace(idev: IommufdDevice, hwpt: Hwpt): KGen<number> {
   const old = idev.hwpt;
   if (old === null) return -Errno.EINVAL;
   if (old === hwpt) return 0;
-  if (old.ioas !== hwpt.ioas) {
-    const rc = yield* enforceResv(idev, hwpt.ioas.iopt);
+  const oldIoas = hwptPagingOf(old).ioas;
+  const newIoas = hwptPagingOf(hwpt).ioas;
+  if (oldIoas !== newIoas) {
+    const rc = yield* enforceResv(idev, newIoas.iopt);
     if (rc < 0) return rc;
   }
+  iopfEnable(idev, hwpt);
   const rc = idev.ops.attachDev(hwpt.domain);
   if (rc < 0) {
-    if (old.ioas !== hwpt.ioas) yield* removeResv(idev, hwpt.ioas.iopt);
+    if (hwpt.fault !== null) idev.iopfEnabled--;
+    if (oldIoas !== newIoas) yield* removeResv(idev, newIoas.iopt);
     return rc;
   }
-  if (old.ioas !== hwpt.ioas) yield* removeResv(idev, old.ioas.iopt);
+  iopfDisable(idev, old);
+  if (oldIoas !== newIoas) yield* removeResv(idev, oldIoas.iopt);
   old.devices.delete(idev);
   hwpt.devices.add(idev);
   hwpt.obj.users++;
@@ -142,12 +172,12 @@ function* doReplace(idev: IommufdDevice, hwpt: HwptPaging): KGen<number> {
   return 0;
 }
 
-function* dropHwptUser(hwpt: HwptPaging): KGen {
+function* dropHwptUser(hwpt: Hwpt): KGen {
   if (hwpt.autoDomain) yield* hwpt.ictx.putAndTryDestroy(hwpt.obj);
   else hwpt.obj.users--;
 }
 
-type AttachFn = (idev: IommufdDevice, hwpt: HwptPaging) => KGen<number>;
+type AttachFn = (idev: IommufdDevice, hwpt: Hwpt) => KGen<number>;
 
 /** Models iommufd_device_auto_get_domain(): reuse a compatible automatic domain of the IOAS, or make one. */
 function* autoGetDomain(idev: IommufdDevice, ioas: Ioas, attach: AttachFn): KGen<number> {
@@ -199,8 +229,8 @@ function* changePt(idev: IommufdDevice, ptId: number, attach: AttachFn): KGen<nu
   if (typeof obj === 'number') return obj;
   let rc: number;
   if (obj.type === 'IOAS') rc = yield* autoGetDomain(idev, ioasOf(obj), attach);
-  else if (obj.type === 'HWPT_PAGING') {
-    rc = yield* attach(idev, hwptOf(obj));
+  else if (obj.type === 'HWPT_PAGING' || obj.type === 'HWPT_NESTED') {
+    rc = yield* attach(idev, anyHwptOf(obj));
     if (rc === 0) rc = obj.id;
   } else rc = -Errno.EINVAL;
   ictx.putObject(obj);
@@ -221,10 +251,11 @@ export function* deviceReplace(idev: IommufdDevice, ptId: number): KGen<number> 
 export function* deviceDetach(idev: IommufdDevice): KGen {
   const hwpt = idev.hwpt;
   if (hwpt === null) return;
+  iopfDisable(idev, hwpt);
   hwpt.devices.delete(idev);
   idev.hwpt = null;
   idev.obj.users--;
-  yield* removeResv(idev, hwpt.ioas.iopt);
+  yield* removeResv(idev, hwptPagingOf(hwpt).ioas.iopt);
   yield* dropHwptUser(hwpt);
 }
 

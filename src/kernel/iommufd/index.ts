@@ -8,6 +8,13 @@ import './ioas.ts';
 import './device.ts';
 import './hw_pagetable.ts';
 import './vfio_compat.ts';
+import './fault.ts';
+export {
+  iommufdFaultRead,
+  iommufdFaultWrite,
+  IOMMUFD_PAGE_RESP_SUCCESS,
+  IOMMUFD_PAGE_RESP_INVALID,
+} from './fault.ts';
 export * from './uapi.ts';
 export {
   setCapIpcLock,

@@ -3,6 +3,7 @@
  * with its page-size bitmap and aperture, iommu_map()/iommu_unmap() splitting a range into the
  * page sizes the driver supports, iommu_iova_to_phys(), and the dirty-tracking ops.
  */
+import type { KGen } from '../../sched/types.ts';
 import type { System } from '../system.ts';
 
 /** Models struct iommu_dirty_ops. */
@@ -29,9 +30,37 @@ export interface IommuDomainOps {
   free(): void;
 }
 
-/** Models struct iommu_domain for paging domains. */
+/**
+ * Models struct iommu_user_data: driver data userspace passed with an allocation. copyStruct()
+ * is iommu_copy_struct_from_user(): `ksize` bytes (zero-extended) or -errno.
+ */
+export interface IommuUserData {
+  readonly type: number;
+  readonly len: number;
+  copyStruct(dataType: number, ksize: number, minLen: number): KGen<Uint8Array | number>;
+}
+
+/**
+ * Models struct iommu_user_data_array: an array of driver entries (cache invalidation requests).
+ * copyEntry() is iommu_copy_struct_from_user_array(); the driver stores how many entries it
+ * handled in entryNum.
+ */
+export interface IommuUserDataArray {
+  readonly type: number;
+  readonly entryLen: number;
+  entryNum: number;
+  copyEntry(dataType: number, index: number, ksize: number, minLen: number): KGen<Uint8Array | number>;
+}
+
+/** Models struct iommu_domain (paging domains, and the nested domains of HWPT_NESTED). */
 export class IommuDomain {
   dirtyOps: IommuDirtyOps | null = null;
+  /** IOMMU_DOMAIN_UNMANAGED (a paging domain) or IOMMU_DOMAIN_NESTED (stage-1 over a parent). */
+  type: 'paging' | 'nested' = 'paging';
+  /** Models domain->iopf_handler: the HWPT has a fault queue (iommufd_fault_iopf_handler). */
+  iopfHandler = false;
+  /** Models the cache_invalidate_user op of a nested domain, or null. */
+  cacheInvalidateUser: ((array: IommuUserDataArray) => KGen<number>) | null = null;
   constructor(
     readonly sys: System,
     readonly id: number,

@@ -17,7 +17,7 @@ import { fieldSize, IOCTL_NR, s32, STRUCTS, u32, u64, type StructDesc } from './
 import { IOPT_PAGES_ACCOUNT_NONE } from './pages.ts';
 import type { Ioas } from './ioas.ts';
 
-export type ObjType = 'IOAS' | 'HWPT_PAGING' | 'DEVICE' | 'ACCESS' | 'SELFTEST';
+export type ObjType = 'IOAS' | 'HWPT_PAGING' | 'HWPT_NESTED' | 'DEVICE' | 'ACCESS' | 'FAULT' | 'SELFTEST';
 
 /** Models struct iommufd_object. */
 export class IommufdObject {
