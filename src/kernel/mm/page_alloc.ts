@@ -68,15 +68,14 @@ export class PhysMem {
   mapcount: Int32Array;
   /** Exact FOLL_PIN count on the folio head (the kernel keeps it in the refcount bias for small folios). */
   /**
-   * Exact FOLL_PIN count per folio head, kept sparse since pins are rare (the kernel keeps it in
-   * the refcount bias for small folios, in _pincount for large ones).
+   * Exact FOLL_PIN count per folio head (the kernel keeps it in the refcount bias for small
+   * folios, in _pincount for large ones): one byte, with counts of 255 and more in a side map.
    */
-  private readonly pins = new Map<number, number>();
+  private pinLo: Uint8Array;
+  private readonly pinMany = new Map<number, number>();
   flags: Uint16Array;
   /** Folio order, valid on the head page. */
   order: Uint8Array;
-  /** 0 for RAM; otherwise index + 1 into `pagemaps`. */
-  pgmap: Uint8Array;
   /** Bumped each time a frame is freed, so a stale (pfn, generation) pair is detectable. */
   gen: Uint16Array;
   /** page->mapping: id of the anon_vma or address_space, 0 for none. */
@@ -108,7 +107,7 @@ export class PhysMem {
     this.mapcount = new Int32Array(frames);
     this.flags = new Uint16Array(frames);
     this.order = new Uint8Array(frames);
-    this.pgmap = new Uint8Array(frames);
+    this.pinLo = new Uint8Array(frames);
     this.gen = new Uint16Array(frames);
     this.mapping = new Uint32Array(frames);
     this.indexLo = new Uint32Array(frames);
@@ -133,14 +132,32 @@ export class PhysMem {
     return pfn >= 0 && pfn < this.ramFrames;
   }
 
+  /** ZONE_DEVICE frames all lie beyond RAM, in the ranges of `pagemaps`. */
   isDevice(pfn: number): boolean {
-    return this.pgmap[pfn] !== 0;
+    return pfn >= this.ramFrames && pfn < this.nr;
   }
 
+  /** The device page map a frame belongs to (found by PFN range, as the kernel's xarray of pgmaps). */
   pagemapOf(pfn: number): PagemapRef | null {
-    const p = this.pgmap[pfn];
-    return p === 0 ? null : this.pagemaps[p - 1];
+    if (pfn < this.ramFrames || pfn >= this.nr) return null;
+    const last = this.lastPagemap;
+    if (last !== null && pfn >= last.firstPfn && pfn < last.firstPfn + last.nrPages) return last;
+    let lo = 0;
+    let hi = this.pagemaps.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const pm = this.pagemaps[mid];
+      if (pfn < pm.firstPfn) hi = mid - 1;
+      else if (pfn >= pm.firstPfn + pm.nrPages) lo = mid + 1;
+      else {
+        this.lastPagemap = pm;
+        return pm;
+      }
+    }
+    return null;
   }
+
+  private lastPagemap: PagemapRef | null = null;
 
   isUsed(pfn: number): boolean {
     return (this.flags[pfn] & PG.used) !== 0;
@@ -229,7 +246,7 @@ export class PhysMem {
       this.indexHi[p] = 0;
       this.gen[p] = (this.gen[p] + 1) & 0xffff;
     }
-    this.pins.delete(h);
+    this.setPins(h, 0);
     this.entireMapcount.delete(h);
     if (pm !== null) {
       // ZONE_DEVICE pages never return to the allocator; the driver gets them back.
@@ -265,7 +282,7 @@ export class PhysMem {
       this.setIndex(p, index + i);
     }
     this.entireMapcount.delete(h);
-    this.pins.delete(h);
+    this.setPins(h, 0);
     const pm = this.pagemapOf(h);
     if (pm?.hooks.folioSplit !== undefined) for (let i = 0; i < n; i++) pm.hooks.folioSplit(h, h + i);
     for (let i = 0; i < n; i++) if (this.refcount[h + i] === 0) this.release(h + i);
@@ -280,14 +297,13 @@ export class PhysMem {
     this.mapcount = grow(this.mapcount, total);
     this.flags = grow(this.flags, total);
     this.order = grow(this.order, total);
-    this.pgmap = grow(this.pgmap, total);
+    this.pinLo = grow(this.pinLo, total);
     this.gen = grow(this.gen, total);
     this.mapping = grow(this.mapping, total);
     this.indexLo = grow(this.indexLo, total);
     this.indexHi = grow(this.indexHi, total);
     const ref: PagemapRef = { id: this.pagemaps.length + 1, firstPfn: first, nrPages, hooks };
     this.pagemaps.push(ref);
-    this.pgmap.fill(ref.id, first, total);
     // Device pages start idle with refcount 0, owned by their driver (like after memremap_pages).
     this.flags.fill(PG.used, first, total);
     this.nr = total;
@@ -353,25 +369,35 @@ export class PhysMem {
 
   /** FOLL_PIN pins on the folio whose head is `head`. */
   pinCount(head: number): number {
-    return this.pins.get(head) ?? 0;
+    const lo = this.pinLo[head];
+    return lo === 255 ? this.pinMany.get(head)! : lo;
   }
 
   /** Adds `n` (possibly negative) pins to the folio whose head is `head`. */
   addPins(head: number, n: number): void {
-    const v = (this.pins.get(head) ?? 0) + n;
+    const v = this.pinCount(head) + n;
     if (v < 0) throw new Error(`pin count underflow on pfn ${head}`);
-    if (v === 0) this.pins.delete(head);
-    else this.pins.set(head, v);
+    this.setPins(head, v);
   }
 
-  /** Folio heads with pins, for oracles. */
-  pinnedHeads(): IterableIterator<[number, number]> {
-    return this.pins.entries();
+  private setPins(head: number, v: number): void {
+    if (v < 255) {
+      if (this.pinLo[head] === 255) this.pinMany.delete(head);
+      this.pinLo[head] = v;
+    } else {
+      this.pinLo[head] = 255;
+      this.pinMany.set(head, v);
+    }
+  }
+
+  /** Folio heads with pins and their counts, for oracles. */
+  *pinnedHeads(): Generator<[number, number]> {
+    for (let pfn = 0; pfn < this.nr; pfn++) if (this.pinLo[pfn] !== 0) yield [pfn, this.pinCount(pfn)];
   }
 
   /** Models folio_maybe_dma_pinned(). */
   maybeDmaPinned(pfn: number): boolean {
-    return this.pins.has(this.head(pfn));
+    return this.pinLo[this.head(pfn)] !== 0;
   }
 
   /** Frames of RAM in use, not counting the reserved zero pages. */
