@@ -133,6 +133,8 @@ export function* pageoutPage(sys: System, pfn: number): KGen<boolean> {
     sys.trace.count('reclaim.lazyfree');
     return true;
   }
+  // The slot's first reference is this pageout's own, as the swap cache's is in the kernel: a
+  // mapping zapped meanwhile (exit, munmap) must not free the slot under the entries still coming.
   const slot = sys.swap.alloc();
   if (slot < 0) return false;
   sys.swap.write(slot, phys.data(pfn));
@@ -149,7 +151,7 @@ export function* pageoutPage(sys: System, pfn: number): KGen<boolean> {
       if ((lo & PTE_DIRTY) !== 0) phys.flags[pfn] |= PG.dirty;
       removeRmapPte(phys, pfn, mm, rssCounterOf(phys, pfn, vma));
       if (anon) {
-        if (refs > 0) sys.swap.dup(slot);
+        sys.swap.dup(slot);
         refs++;
         const keep =
           (lo & PTE_SOFT_DIRTY) | ((phys.flags[pfn] & PG.anonExclusive) !== 0 ? PTE_SWP_EXCLUSIVE : 0);
@@ -170,14 +172,13 @@ export function* pageoutPage(sys: System, pfn: number): KGen<boolean> {
     if (inode.pages.load(idx) === pfn) {
       inode.pages.erase(idx);
       inode.swapped.store(idx, slot);
+      sys.swap.dup(slot);
       phys.put(pfn);
       refs++;
     }
   }
-  if (refs === 0) {
-    sys.swap.free(slot);
-    return false;
-  }
+  sys.swap.free(slot);
+  if (refs === 0) return false;
   sys.trace.count('reclaim.pageout');
   return !phys.isUsed(pfn) || phys.refcount[pfn] === 0;
 }
