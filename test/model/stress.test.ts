@@ -42,6 +42,11 @@ describe('model stress under the explorer', () => {
     clean('shmem-pageout-truncate', 'random', 100);
   });
 
+  test('two devices, migration, exclusive access, fork, mremap and exit: PCT and random', () => {
+    clean('device-private-fork-exclusive-mremap', 'pct', 150);
+    clean('device-private-fork-exclusive-mremap', 'random', 100);
+  });
+
   test('iommufd map racing fork, reclaim, COW and munmap: PCT and random', () => {
     clean('iommufd-map-fork-munmap', 'pct', 200);
     clean('iommufd-map-fork-munmap', 'random', 100);
