@@ -39,7 +39,7 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--budget <n|time>', 'schedules (1000) or time (5s, 300ms)')
     .option('--replay <token>', 'rerun the schedule a replay token names')
     .option('--preemption-bound <n>', 'at most n preemptions per schedule')
-    .option('--workers <n>', 'parallel workers (random, pct)')
+    .option('--workers <n>', 'parallel workers (random, pct, dfs); results do not depend on how many')
     .option('--no-por', 'dfs without sleep-set partial-order reduction')
     .option('--trace <file>', 'write the reported schedule as Chrome Trace Event JSON')
     .option('--json', 'one JSON document on stdout')

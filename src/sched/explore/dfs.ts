@@ -31,6 +31,42 @@ interface Node {
   readonly lastIndex: number;
 }
 
+/**
+ * A choice point as data, to hand a subtree of the search to another thread: the path from the
+ * root to a subtree is a list of these, each with the alternatives explored before it (`done`),
+ * which the sleep sets below depend on.
+ */
+export interface DfsNodeData {
+  tids: number[];
+  chosen: number;
+  done: number[];
+  sleep: number[];
+  preemptionsBefore: number;
+  lastIndex: number;
+}
+
+function toData(n: Node): DfsNodeData {
+  return {
+    tids: [...n.tids],
+    chosen: n.chosen,
+    done: [...n.done],
+    sleep: [...n.sleep],
+    preemptionsBefore: n.preemptionsBefore,
+    lastIndex: n.lastIndex,
+  };
+}
+
+function fromData(d: DfsNodeData): Node {
+  return {
+    tids: [...d.tids],
+    chosen: d.chosen,
+    done: new Set(d.done),
+    sleep: new Set(d.sleep),
+    preemptionsBefore: d.preemptionsBefore,
+    lastIndex: d.lastIndex,
+  };
+}
+
 /** Whether two pending steps commute. */
 export function independent(a: SchedPoint, b: SchedPoint): boolean {
   if (a.kind !== 'step' || b.kind !== 'step') return false;
@@ -56,11 +92,21 @@ export class DfsStrategy implements Strategy {
   private sleep = new Map<number, Thread>();
   private started = false;
   private finished = false;
+  /** Choice points above this depth are fixed: the search covers the subtree below `prefix`. */
+  private readonly floor: number;
 
   constructor(
     private readonly preemptionBound = 2,
     private readonly por = true,
-  ) {}
+    /**
+     * Explore only the subtree under this path (the choices at depths 0..prefix.length-1), as the
+     * whole search reaches it: the first schedule follows the path, then defaults.
+     */
+    prefix: readonly DfsNodeData[] = [],
+  ) {
+    for (const d of prefix) this.stack.push(fromData(d));
+    this.floor = prefix.length;
+  }
 
   begin(_index: number): boolean {
     this.sleep = new Map();
@@ -69,7 +115,7 @@ export class DfsStrategy implements Strategy {
       return true;
     }
     if (this.finished) return false;
-    while (this.stack.length > 0) {
+    while (this.stack.length > this.floor) {
       const node = this.stack[this.stack.length - 1];
       const j = this.nextAlternative(node);
       if (j >= 0) {
@@ -138,5 +184,25 @@ export class DfsStrategy implements Strategy {
 
   exhausted(): boolean {
     return this.finished;
+  }
+
+  /**
+   * After the first schedule of this search (and before the next begin()): the subtrees that the
+   * rest of the search explores, in the order it explores them, each as the path that leads to
+   * it. The deepest choice point's alternatives come first, as backtracking takes them.
+   */
+  *subtrees(): Generator<DfsNodeData[]> {
+    for (let d = this.stack.length - 1; d >= this.floor; d--) {
+      const node = this.stack[d];
+      const done = new Set(node.done);
+      for (;;) {
+        const j = this.nextAlternative({ ...node, done });
+        if (j < 0) break;
+        done.add(j);
+        const path = this.stack.slice(0, d).map(toData);
+        path.push({ ...toData(node), chosen: j, done: [...done] });
+        yield path;
+      }
+    }
   }
 }

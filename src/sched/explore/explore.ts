@@ -23,6 +23,7 @@ import type {
   RunOutcome,
   TargetDescriptor,
 } from './types.ts';
+import { parallelDfs } from './pardfs.ts';
 import { parallelSearch } from './workers.ts';
 
 function isDescriptor(x: ExploreTarget | TargetDescriptor): x is TargetDescriptor {
@@ -102,6 +103,25 @@ export function explore(target: ExploreTarget | TargetDescriptor, opts: ExploreO
   let exhausted = false;
   let lastOverrides = new Map<number, number>();
 
+  if (o.workers > 1 && o.strategy === 'dfs' && isDescriptor(target) && o.schedules > 0) {
+    const p = parallelDfs(local, target, o, {
+      deadline,
+      onProgress: (done) => opts.onProgress?.(done, total),
+    });
+    schedules = p.schedules;
+    exhausted = p.exhausted;
+    lastOverrides = p.lastOverrides;
+    if (p.found !== null) {
+      // Rerun here: minimisation needs the outcome, and the report must not depend on the workers.
+      const outcome = runSchedule(local, followOverrides(p.found), {
+        maxSteps: o.maxSteps,
+        recordTrace: false,
+      });
+      found = { index: schedules - 1, outcome };
+    }
+    return finish();
+  }
+
   // PCT learns k sequentially first; the rest (and everything for random) may run in parallel.
   const parallel = o.workers > 1 && o.strategy !== 'dfs' && isDescriptor(target);
   const sequentialEnd = parallel
@@ -141,34 +161,38 @@ export function explore(target: ExploreTarget | TargetDescriptor, opts: ExploreO
     }
   }
 
-  if (found === null || found.outcome.violation === null) {
+  return finish();
+
+  function finish(): ExploreResult {
+    if (found === null || found.outcome.violation === null) {
+      return {
+        violation: null,
+        schedules,
+        exhausted,
+        replay: tokenFor(o, lastOverrides),
+        elapsedMs: performance.now() - start,
+      };
+    }
+
+    let overrides = overridesOf(found.outcome.decisions);
+    if (o.minimize && found.outcome.preemptions > 0) {
+      overrides = minimizeSchedule(
+        local,
+        { oracle: found.outcome.violation.oracle, overrides, preemptions: found.outcome.preemptions },
+        { maxSteps: o.maxSteps },
+      ).overrides;
+    }
+    const { violation } = report(local, overrides, o.maxSteps);
+    if (violation === null)
+      throw new Error('internal: a failing schedule passed when rerun (is the target deterministic?)');
     return {
-      violation: null,
+      violation,
       schedules,
-      exhausted,
-      replay: tokenFor(o, lastOverrides),
+      exhausted: false,
+      replay: tokenFor(o, overrides),
       elapsedMs: performance.now() - start,
     };
   }
-
-  let overrides = overridesOf(found.outcome.decisions);
-  if (o.minimize && found.outcome.preemptions > 0) {
-    overrides = minimizeSchedule(
-      local,
-      { oracle: found.outcome.violation.oracle, overrides, preemptions: found.outcome.preemptions },
-      { maxSteps: o.maxSteps },
-    ).overrides;
-  }
-  const { violation } = report(local, overrides, o.maxSteps);
-  if (violation === null)
-    throw new Error('internal: a failing schedule passed when rerun (is the target deterministic?)');
-  return {
-    violation,
-    schedules,
-    exhausted: false,
-    replay: tokenFor(o, overrides),
-    elapsedMs: performance.now() - start,
-  };
 }
 
 /** Reruns the schedule a replay token names; the result carries the same violation and diagram. */

@@ -53,7 +53,7 @@ export interface ExploreOptions {
   maxStepsPerSchedule?: number;
   /** dfs: sleep-set partial-order reduction, default true. */
   por?: boolean;
-  /** Parallel search (random/pct); default 1. Needs a TargetDescriptor when > 1. */
+  /** Worker threads (any strategy; the result does not depend on it); default 1. > 1 needs a TargetDescriptor. */
   workers?: number;
   /** Search for a failing schedule with fewer preemptions once one fails. Default true. */
   minimize?: boolean;

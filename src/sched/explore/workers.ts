@@ -10,6 +10,9 @@
  * answer on MessagePorts, bump a shared counter and Atomics.notify; the master Atomics.wait()s and
  * drains the ports with receiveMessageOnPort. Workers rebuild the target from its descriptor after
  * registering tsx, since closures cannot cross threads.
+ *
+ * The same workers also explore subtrees of a parallel depth-first search (pardfs.ts): a 'dfs'
+ * task is a batch of subtrees, each the path that leads to it and a cap on its schedules.
  */
 import {
   MessageChannel,
@@ -19,6 +22,7 @@ import {
   type MessagePort,
 } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
+import { DfsStrategy, type DfsNodeData } from './dfs.ts';
 import { makeStrategy, type ResolvedOptions } from './options.ts';
 import { overridesOf } from './run.ts';
 import { searchLoop } from './search.ts';
@@ -38,11 +42,34 @@ interface WorkerBoot {
   signal: Int32Array;
 }
 
-type ToWorker = { type: 'chunk'; start: number; end: number } | { type: 'stop' };
+/** One subtree of a parallel DFS: `item` numbers it in DFS order among all the master's items. */
+export interface DfsUnitTask {
+  item: number;
+  prefix: DfsNodeData[];
+  /** Run at most this many schedules of it (what the global budget may still need). */
+  cap: number;
+}
 
-type Overrides = [number, number][];
+export interface DfsUnitResult {
+  item: number;
+  /** Schedules run. */
+  ran: number;
+  /** The subtree was covered (false: stopped by its cap, the deadline, or a violation). */
+  exhausted: boolean;
+  /** The first failing schedule, by its position among the subtree's schedules. */
+  violation: { pos: number; overrides: Overrides } | null;
+  /** The last schedule run. */
+  last: Overrides | null;
+}
 
-type FromWorker =
+type ToWorker =
+  | { type: 'chunk'; start: number; end: number }
+  | { type: 'dfs'; units: DfsUnitTask[]; deadlineEpoch: number }
+  | { type: 'stop' };
+
+export type Overrides = [number, number][];
+
+export type FromWorker =
   | {
       type: 'chunk';
       start: number;
@@ -50,6 +77,7 @@ type FromWorker =
       violation: { index: number; overrides: Overrides } | null;
       last: { index: number; overrides: Overrides } | null;
     }
+  | { type: 'dfs'; units: DfsUnitResult[] }
   | { type: 'error'; message: string };
 
 export interface ParallelConfig {
@@ -89,92 +117,160 @@ function chunkSize(count: number, workers: number): number {
   return Math.max(1, Math.min(32, Math.ceil(count / (workers * 8))));
 }
 
-export function parallelSearch(
-  descriptor: TargetDescriptor,
-  o: ResolvedOptions,
-  cfg: ParallelConfig,
-): ParallelResult {
-  const signal = new Int32Array(new SharedArrayBuffer(4));
-  const size = chunkSize(cfg.endIndex - cfg.startIndex, o.workers);
-  const workers: { worker: Worker; port: MessagePort; inFlight: number }[] = [];
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  for (let i = 0; i < o.workers; i++) {
-    const { port1, port2 } = new MessageChannel();
-    const boot: WorkerBoot = {
-      kind: 'hetmem-explore-worker',
-      tsxApi,
-      entry: import.meta.url,
-      descriptor,
-      options: { ...o, workers: 1 },
-      pctSteps: cfg.pctSteps,
-      port: port2,
-      signal,
-    };
-    const worker = new Worker(BOOT, { eval: true, workerData: boot, transferList: [port2] });
-    worker.unref();
-    workers.push({ worker, port: port1, inFlight: 0 });
+/**
+ * Worker threads that each rebuild the target, and the master's side of their ports. The master
+ * stays synchronous: receive() blocks in Atomics.wait until some worker has answered.
+ */
+export class WorkerPool {
+  private readonly signal = new Int32Array(new SharedArrayBuffer(4));
+  private readonly workers: { worker: Worker; port: MessagePort; inFlight: number }[] = [];
+  private quietSince = performance.now();
+
+  constructor(descriptor: TargetDescriptor, o: ResolvedOptions, pctSteps: number | undefined) {
+    const tsxApi = import.meta.resolve('tsx/esm/api');
+    for (let i = 0; i < o.workers; i++) {
+      const { port1, port2 } = new MessageChannel();
+      const boot: WorkerBoot = {
+        kind: 'hetmem-explore-worker',
+        tsxApi,
+        entry: import.meta.url,
+        descriptor,
+        options: { ...o, workers: 1 },
+        pctSteps,
+        port: port2,
+        signal: this.signal,
+      };
+      const worker = new Worker(BOOT, { eval: true, workerData: boot, transferList: [port2] });
+      worker.unref();
+      this.workers.push({ worker, port: port1, inFlight: 0 });
+    }
   }
 
-  let next = cfg.startIndex;
-  let schedules = 0;
-  let found: ParallelResult['found'] = null;
-  let last: { index: number; overrides: Overrides } | null = null;
-  let error: string | null = null;
+  get size(): number {
+    return this.workers.length;
+  }
 
-  const dispatch = (w: (typeof workers)[number]): void => {
-    if (error !== null || next >= cfg.endIndex || performance.now() >= cfg.deadline) return;
-    if (found !== null && next > found.index) return;
-    const msg: ToWorker = { type: 'chunk', start: next, end: Math.min(next + size, cfg.endIndex) };
-    next = msg.end;
-    w.inFlight++;
-    w.port.postMessage(msg);
-  };
+  inFlight(w: number): number {
+    return this.workers[w].inFlight;
+  }
 
-  try {
-    // Two chunks each, so a worker never idles while the master is between waits.
-    for (const w of workers) dispatch(w);
-    for (const w of workers) dispatch(w);
-    let quietSince = performance.now();
-    while (workers.some((w) => w.inFlight > 0)) {
-      const seen = Atomics.load(signal, 0);
-      let got = false;
-      for (const w of workers) {
-        for (let m = receiveMessageOnPort(w.port); m !== undefined; m = receiveMessageOnPort(w.port)) {
-          got = true;
-          const msg = m.message as FromWorker;
-          if (msg.type === 'error') {
-            error = msg.message;
-            w.inFlight = 0;
-            continue;
-          }
-          w.inFlight--;
-          schedules += msg.ran;
-          if (msg.violation !== null && (found === null || msg.violation.index < found.index)) {
-            found = { index: msg.violation.index, overrides: new Map(msg.violation.overrides) };
-          }
-          if (msg.last !== null && (last === null || msg.last.index > last.index)) last = msg.last;
-          cfg.onProgress?.(schedules);
-          dispatch(w);
-        }
+  get busy(): boolean {
+    return this.workers.some((w) => w.inFlight > 0);
+  }
+
+  send(w: number, msg: ToWorker): void {
+    this.workers[w].inFlight++;
+    this.workers[w].port.postMessage(msg);
+  }
+
+  /**
+   * Hands every answer already there to `on` (worker index, message), or waits up to a second for
+   * one. Throws when a worker failed or all have been silent for too long.
+   */
+  receive(on: (w: number, msg: Exclude<FromWorker, { type: 'error' }>) => void): void {
+    const seen = Atomics.load(this.signal, 0);
+    let got = false;
+    this.workers.forEach((w, i) => {
+      for (let m = receiveMessageOnPort(w.port); m !== undefined; m = receiveMessageOnPort(w.port)) {
+        got = true;
+        const msg = m.message as FromWorker;
+        if (msg.type === 'error') throw new Error(`explore worker failed: ${msg.message}`);
+        w.inFlight--;
+        on(i, msg);
       }
-      if (error !== null) break;
-      if (got) {
-        quietSince = performance.now();
-      } else {
-        if (performance.now() - quietSince > STALL_MS) throw new Error('explore workers stopped answering');
-        Atomics.wait(signal, 0, seen, 1000);
-      }
+    });
+    if (got) {
+      this.quietSince = performance.now();
+    } else {
+      if (performance.now() - this.quietSince > STALL_MS)
+        throw new Error('explore workers stopped answering');
+      Atomics.wait(this.signal, 0, seen, 1000);
     }
-  } finally {
-    for (const w of workers) {
+  }
+
+  close(): void {
+    for (const w of this.workers) {
       const stop: ToWorker = { type: 'stop' };
       w.port.postMessage(stop);
       w.port.close();
       void w.worker.terminate();
     }
   }
-  if (error !== null) throw new Error(`explore worker failed: ${error}`);
+}
+
+export function parallelSearch(
+  descriptor: TargetDescriptor,
+  o: ResolvedOptions,
+  cfg: ParallelConfig,
+): ParallelResult {
+  const size = chunkSize(cfg.endIndex - cfg.startIndex, o.workers);
+  const pool = new WorkerPool(descriptor, o, cfg.pctSteps);
+
+  let next = cfg.startIndex;
+  let schedules = 0;
+  let found = null as ParallelResult['found'];
+  let last = null as { index: number; overrides: Overrides } | null;
+
+  const dispatch = (w: number): void => {
+    if (next >= cfg.endIndex || performance.now() >= cfg.deadline) return;
+    if (found !== null && next > found.index) return;
+    const msg: ToWorker = { type: 'chunk', start: next, end: Math.min(next + size, cfg.endIndex) };
+    next = msg.end;
+    pool.send(w, msg);
+  };
+
+  try {
+    // Two chunks each, so a worker never idles while the master is between waits.
+    for (let w = 0; w < pool.size; w++) dispatch(w);
+    for (let w = 0; w < pool.size; w++) dispatch(w);
+    while (pool.busy) {
+      pool.receive((w, msg) => {
+        if (msg.type !== 'chunk') return;
+        schedules += msg.ran;
+        if (msg.violation !== null && (found === null || msg.violation.index < found.index)) {
+          found = { index: msg.violation.index, overrides: new Map(msg.violation.overrides) };
+        }
+        if (msg.last !== null && (last === null || msg.last.index > last.index)) last = msg.last;
+        cfg.onProgress?.(schedules);
+        dispatch(w);
+      });
+    }
+  } finally {
+    pool.close();
+  }
   return { found, schedules, lastOverrides: last === null ? null : new Map(last.overrides) };
+}
+
+/** Runs a batch of DFS subtrees in order, stopping at the first that ends the search. */
+function runDfsUnits(
+  target: ExploreTarget,
+  o: ResolvedOptions,
+  units: readonly DfsUnitTask[],
+  deadline: number,
+): DfsUnitResult[] {
+  const out: DfsUnitResult[] = [];
+  // Each subtree starts at least where the previous one ends: its cap shrinks accordingly.
+  let capLeft = Infinity;
+  for (const u of units) {
+    const cap = Math.min(u.cap, capLeft);
+    if (cap <= 0) break;
+    const dfs = new DfsStrategy(o.preemptionBound, o.por, u.prefix);
+    const r = searchLoop(target, dfs, { maxSteps: o.maxSteps, startIndex: 0, endIndex: cap, deadline });
+    out.push({
+      item: u.item,
+      ran: r.schedules,
+      exhausted: r.exhausted,
+      violation:
+        r.found === null
+          ? null
+          : { pos: r.found.index, overrides: [...overridesOf(r.found.outcome.decisions)] },
+      last: r.last === null ? null : [...overridesOf(r.last.decisions)],
+    });
+    // Whatever comes after a failure, a cut, or the deadline is never needed.
+    if (!r.exhausted) break;
+    capLeft = cap - r.schedules;
+  }
+  return out;
 }
 
 /** Entry point inside a worker thread (called by BOOT once tsx is registered). */
@@ -204,6 +300,15 @@ export async function workerMain(): Promise<void> {
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'stop') {
       port.close();
+      return;
+    }
+    if (msg.type === 'dfs') {
+      try {
+        const deadline = msg.deadlineEpoch - performance.timeOrigin;
+        post({ type: 'dfs', units: runDfsUnits(target, boot.options, msg.units, deadline) });
+      } catch (e) {
+        post({ type: 'error', message: String(e instanceof Error ? (e.stack ?? e.message) : e) });
+      }
       return;
     }
     try {

@@ -209,3 +209,47 @@ export function mainThreadOnlyTarget(): ExploreTarget {
   if (!isMainThread) throw new Error('cannot build this target in a worker');
   return counterTarget();
 }
+
+export interface OrderArgs {
+  threads?: number;
+  /** Steps on private objects before each thread appends its number to a shared log. */
+  noise?: number;
+  /** The log order that counts as a violation; default the reverse of the thread order. */
+  forbidden?: number[];
+}
+
+/**
+ * Threads append their numbers to a shared log after some private work; one final order is a
+ * violation. The reverse order needs the last thread to go first, a choice DFS backtracks to
+ * last, so the failure sits deep in the search order.
+ */
+export function orderTarget(args: OrderArgs = {}): ExploreTarget {
+  const n = args.threads ?? 3;
+  const forbidden = args.forbidden ?? Array.from({ length: n }, (_, i) => n - 1 - i);
+  return {
+    create() {
+      const sched = new Scheduler();
+      const log: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const own = {};
+        sched.spawn(
+          `t${i}`,
+          (function* (): KGen {
+            yield point('begin', own);
+            yield* noise(args.noise ?? 0, own, `t${i}`);
+            yield point('append', log, true);
+            log.push(i);
+          })(),
+        );
+      }
+      prime(sched);
+      return {
+        sched,
+        checkFinal: () =>
+          log.join(',') === forbidden.join(',')
+            ? { oracle: 'order', message: `log is [${log.join(', ')}]` }
+            : null,
+      };
+    },
+  };
+}
