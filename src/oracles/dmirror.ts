@@ -8,7 +8,8 @@ export function checkDmirrors(sys: System): Violation[] {
   const out: Violation[] = [];
   for (const dev of dmirrorDevices(sys)) {
     for (const mirror of dev.mirrors) {
-      if (mirror.pt.size === 0) continue;
+      // A mirror being released no longer gets invalidations and can no longer be used.
+      if (mirror.pt.size === 0 || mirror.released) continue;
       const entries = dmirrorEntries(mirror);
       out.push(...checkMirror(sys, mirror.mm, entries, dev.name));
       out.push(...checkFrameRefs(sys, entries, `${dev.name} mirror ${mirror.id} page table`));

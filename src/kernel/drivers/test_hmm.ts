@@ -203,10 +203,13 @@ export function* dmirrorOpen(sys: System, deviceName: string, proc: Process): KG
 function* dmirrorFopsRelease(file: File): KGen {
   const dmirror = file.priv as Dmirror;
   const mdevice = dmirror.mdevice;
+  // Once the notifier is removed no invalidation reaches this mirror, so its page table goes
+  // stale while the chunks are evicted, as in the kernel (xa_destroy comes last). Nothing can use
+  // it any more (the file is gone), so it counts as released from the start: the oracles skip it.
+  dmirror.released = true;
   yield* mmuIntervalNotifierRemove(dmirror);
   for (const chunk of [...mdevice.chunks]) yield* dmirrorDeviceEvictChunk(chunk);
   dmirror.pt.clear();
-  dmirror.released = true;
   mdevice.mirrors.delete(dmirror);
 }
 

@@ -117,7 +117,7 @@ export class Dmirror extends MmuIntervalNotifier {
   /** HMM_DMIRROR_FLAGS value. */
   flags = 0;
   file: File | null = null;
-  /** Set once release() ran. */
+  /** Set when release() starts: the file is gone and the page table is no longer used. */
   released = false;
 
   constructor(

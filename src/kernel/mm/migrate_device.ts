@@ -187,38 +187,60 @@ function* removeMigrationPtesOfPage(sys: System, src: number, dst: number): KGen
   const phys = sys.phys;
   const dstPrivate = phys.pagemapOf(dst)?.hooks.type === 'private';
   const dstAnon = (phys.flags[phys.head(dst)] & PG.anon) !== 0;
-  for (const { vma, addr } of rmapCandidates(sys, src)) {
-    const mm = vma.mm;
-    const t = mm.pgt.pteTable(addr);
-    if (t === null) continue;
-    const s = pteSlot(addr);
-    if (!isMigrationEntry(t.words[s]) || t.words[s + 1] !== src) continue;
-    yield* mm.ptl.lock();
-    const lo = t.words[s];
-    if (isMigrationEntry(lo) && t.words[s + 1] === src) {
-      const type = swpType(lo);
-      const writable = type === SwpType.MIGRATION_WRITE;
-      const exclusive = type !== SwpType.MIGRATION_READ;
-      let nlo: number;
-      if (dstPrivate) {
-        nlo = swpLo(
-          writable ? SwpType.DEVICE_PRIVATE_WRITE : SwpType.DEVICE_PRIVATE_READ,
-          lo & PTE_SOFT_DIRTY,
-        );
-      } else {
-        nlo = mkPte(vma, writable, (lo & PTE_DIRTY) !== 0) | (lo & PTE_SOFT_DIRTY);
-        if ((lo & PTE_ACCESSED) === 0) nlo &= ~PTE_ACCESSED;
-      }
-      if (dstAnon) {
-        if (exclusive) phys.flags[dst] |= PG.anonExclusive;
-        else phys.flags[dst] &= ~PG.anonExclusive;
-      }
-      phys.get(dst);
-      phys.mapcount[dst]++;
-      setPte(t, s, nlo, dst);
+  // The kernel walks the rmap under the anon_vma lock, which fork needs to link a child's VMA,
+  // so no mapping appears behind the walk. Here every page-table lock below yields, and a fork
+  // may meanwhile copy an entry still waiting into a VMA the walk's list predates: walk again
+  // until no migration entry naming src is left, or that child would wait on it forever.
+  for (let again = true; again;) {
+    again = false;
+    for (const { vma, addr } of rmapCandidates(sys, src)) {
+      const mm = vma.mm;
+      const t = mm.pgt.pteTable(addr);
+      if (t === null) continue;
+      const s = pteSlot(addr);
+      if (!isMigrationEntry(t.words[s]) || t.words[s + 1] !== src) continue;
+      again = true;
+      yield* restoreMigrationPte(sys, vma, addr, src, dst, dstPrivate, dstAnon);
     }
-    yield* mm.ptl.unlock();
   }
+}
+
+/** One step of removeMigrationPtesOfPage(): the entry at `addr`, if it still names src. */
+function* restoreMigrationPte(
+  sys: System,
+  vma: Vma,
+  addr: number,
+  src: number,
+  dst: number,
+  dstPrivate: boolean,
+  dstAnon: boolean,
+): KGen {
+  const phys = sys.phys;
+  const mm = vma.mm;
+  yield* mm.ptl.lock();
+  const t = mm.pgt.pteTable(addr);
+  const s = pteSlot(addr);
+  const lo = t === null ? 0 : t.words[s];
+  if (t !== null && isMigrationEntry(lo) && t.words[s + 1] === src) {
+    const type = swpType(lo);
+    const writable = type === SwpType.MIGRATION_WRITE;
+    const exclusive = type !== SwpType.MIGRATION_READ;
+    let nlo: number;
+    if (dstPrivate) {
+      nlo = swpLo(writable ? SwpType.DEVICE_PRIVATE_WRITE : SwpType.DEVICE_PRIVATE_READ, lo & PTE_SOFT_DIRTY);
+    } else {
+      nlo = mkPte(vma, writable, (lo & PTE_DIRTY) !== 0) | (lo & PTE_SOFT_DIRTY);
+      if ((lo & PTE_ACCESSED) === 0) nlo &= ~PTE_ACCESSED;
+    }
+    if (dstAnon) {
+      if (exclusive) phys.flags[dst] |= PG.anonExclusive;
+      else phys.flags[dst] &= ~PG.anonExclusive;
+    }
+    phys.get(dst);
+    phys.mapcount[dst]++;
+    setPte(t, s, nlo, dst);
+  }
+  yield* mm.ptl.unlock();
 }
 
 /**

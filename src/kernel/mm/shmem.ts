@@ -70,13 +70,20 @@ export function* shmemFault(vma: Vma, addr: number, flags: number): KGen<number>
   const write = (flags & 1) !== 0;
   const page = yield* shmemGetPage(sys, inode, index);
   if (page < 0) return VM_FAULT.OOM;
+  // shmem_get_folio() hands the fault its own reference: the page must survive the sleeps below
+  // (allocation, the page-table lock) even if reclaim or truncation takes it out of the cache.
+  sys.phys.get(page);
   const shared = (vma.flags & VM.SHARED) !== 0;
   if (!shared && write) {
     // do_cow_fault(): the private copy is an anonymous page.
     anonVmaPrepare(sys, vma);
     const copy = yield* allocPageReclaim(sys, 0, 'cow_alloc');
-    if (copy < 0) return VM_FAULT.OOM;
+    if (copy < 0) {
+      sys.phys.put(page);
+      return VM_FAULT.OOM;
+    }
     sys.phys.copyPage(copy, page);
+    sys.phys.put(page);
     yield* mm.ptl.lock();
     const t = mm.pgt.pteTableAlloc(addr);
     const s = pteSlot(addr);
@@ -93,12 +100,15 @@ export function* shmemFault(vma: Vma, addr: number, flags: number): KGen<number>
   yield* mm.ptl.lock();
   const t = mm.pgt.pteTableAlloc(addr);
   const s = pteSlot(addr);
-  if (pteNone(t.words[s], t.words[s + 1])) {
+  // A page that left the cache meanwhile (pageout, truncation) is not mapped: the kernel sees
+  // the folio's mapping gone once it holds the folio lock and retries the fault.
+  if (pteNone(t.words[s], t.words[s + 1]) && inode.pages.load(index) === page) {
     // Shared writable shmem needs no write notification, so even a read fault maps it writable.
     mapFilePte(sys, vma, addr, page, shared, shared && write);
     if (shared && write) sys.phys.flags[page] |= PG.dirty;
   }
   yield* mm.ptl.unlock();
+  sys.phys.put(page);
   sys.trace.count('fault.file');
   return 0;
 }

@@ -129,7 +129,9 @@ export function* pageoutPage(sys: System, pfn: number): KGen<boolean> {
       return t !== null && (t.words[pteSlot(addr)] & PTE_DIRTY) === 0;
     });
   if (lazyfree) {
-    for (const { vma, addr } of maps) yield* discardMapping(vma, addr, pfn);
+    for (const { vma, addr } of maps) {
+      if (!(yield* discardMapping(vma, addr, pfn))) return false;
+    }
     sys.trace.count('reclaim.lazyfree');
     return true;
   }
@@ -137,7 +139,9 @@ export function* pageoutPage(sys: System, pfn: number): KGen<boolean> {
   // mapping zapped meanwhile (exit, munmap) must not free the slot under the entries still coming.
   const slot = sys.swap.alloc();
   if (slot < 0) return false;
-  sys.swap.write(slot, phys.data(pfn));
+  // Reclaim holds the folio (isolated from the LRU) until it is written: the last unmap below
+  // must not free it before its contents reach the slot.
+  phys.get(pfn);
   let refs = 0;
   for (const { vma, addr } of maps) {
     const mm = vma.mm;
@@ -151,6 +155,9 @@ export function* pageoutPage(sys: System, pfn: number): KGen<boolean> {
       if ((lo & PTE_DIRTY) !== 0) phys.flags[pfn] |= PG.dirty;
       removeRmapPte(phys, pfn, mm, rssCounterOf(phys, pfn, vma));
       if (anon) {
+        // No swap cache: a swap-in from this entry reads the slot at once, so it must hold the
+        // contents as they are now, with every write made through the mappings gone so far.
+        sys.swap.write(slot, phys.data(pfn));
         sys.swap.dup(slot);
         refs++;
         const keep =
@@ -166,10 +173,17 @@ export function* pageoutPage(sys: System, pfn: number): KGen<boolean> {
     yield* mm.ptl.unlock();
     yield* mmuNotifierInvalidateRangeEnd(range);
   }
+  // The final contents go to the slot once the mappings are gone (pageout() runs after
+  // try_to_unmap()): every unmap above yields, and a CPU or device write landing before the last
+  // mapping went away must not be lost with a copy taken earlier.
+  sys.swap.write(slot, phys.data(pfn));
+  phys.put(pfn);
   if (mapping instanceof Inode && inCache) {
     const inode = mapping;
     const idx = phys.getIndex(pfn);
-    if (inode.pages.load(idx) === pfn) {
+    // A fault that mapped the page again while the unmaps above yielded keeps it in the cache
+    // (the kernel's fault waits on the folio lock reclaim holds; here it wins and pageout fails).
+    if (inode.pages.load(idx) === pfn && phys.mapcount[pfn] === 0) {
       inode.pages.erase(idx);
       inode.swapped.store(idx, slot);
       sys.swap.dup(slot);
@@ -183,8 +197,15 @@ export function* pageoutPage(sys: System, pfn: number): KGen<boolean> {
   return !phys.isUsed(pfn) || phys.refcount[pfn] === 0;
 }
 
-/** Drops one PTE mapping of a clean lazily-freed page under a CLEAR invalidation. */
-function* discardMapping(vma: Vma, addr: number, pfn: number): KGen {
+/**
+ * Drops one PTE mapping of a clean lazily-freed page under a CLEAR invalidation, as the MADV_FREE
+ * branch of try_to_unmap_one() does. Returns false when the page must be kept: the decision to
+ * discard was taken before the invalidation yielded, and a write meanwhile (a dirty PTE, a dirty
+ * folio) or a new reference (GUP) makes the contents live again. A redirtied page becomes
+ * swap-backed again so the next pageout writes it to swap; a page with an extra reference is
+ * only left alone.
+ */
+function* discardMapping(vma: Vma, addr: number, pfn: number): KGen<boolean> {
   const mm = vma.mm;
   const phys = mm.sys.phys;
   const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
@@ -192,7 +213,17 @@ function* discardMapping(vma: Vma, addr: number, pfn: number): KGen {
   yield* mm.ptl.lock();
   const t = mm.pgt.pteTable(addr);
   const s = pteSlot(addr);
+  let kept = false;
   if (t !== null && t.words[s + 1] === pfn && (t.words[s] & 0x101) !== 0) {
+    if ((t.words[s] & PTE_DIRTY) !== 0) phys.flags[pfn] |= PG.dirty;
+    if ((phys.flags[pfn] & PG.dirty) !== 0) {
+      phys.flags[pfn] |= PG.swapbacked;
+      kept = true;
+    } else if (phys.refcount[pfn] !== folioMapcount(phys, pfn)) {
+      kept = true;
+    }
+  }
+  if (!kept && t !== null && t.words[s + 1] === pfn && (t.words[s] & 0x101) !== 0) {
     removeRmapPte(phys, pfn, mm, rssCounterOf(phys, pfn, vma));
     setPte(t, s, 0, 0);
     yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE);
@@ -200,6 +231,7 @@ function* discardMapping(vma: Vma, addr: number, pfn: number): KGen {
   }
   yield* mm.ptl.unlock();
   yield* mmuNotifierInvalidateRangeEnd(range);
+  return !kept;
 }
 
 /**
@@ -242,7 +274,10 @@ export function* shrinkMemory(sys: System, nr: number): KGen<number> {
     if (phys.pinCount(hand) > 0) continue;
     sys.trace.count('reclaim.scanned');
     if (phys.order[hand] > 0) {
-      if ((f & PG.anon) !== 0) yield* splitForReclaim(sys, hand);
+      // Only THPs are split for reclaim. Hugetlb folios (private ones are anonymous too) are
+      // never on the LRU, so the kernel's reclaim never sees them: splitting one would turn a
+      // hugetlb PMD into PTEs and the pool page into small pages.
+      if ((f & (PG.anon | PG.lru)) === (PG.anon | PG.lru)) yield* splitForReclaim(sys, hand);
       continue;
     }
     const referenced = yield* folioReferenced(sys, hand);
