@@ -719,7 +719,7 @@ function* testMdCheckMap(ucmd: Ucmd): KGen<number> {
   if (typeof md === 'number') return md;
   let rc = 0;
   for (; length > 0; length -= MOCK_IO_PAGE_SIZE) {
-    const pfn = yield* lookupPfn(ictx.sys, ictx.current.mm!, uptr);
+    const pfn = yield* lookupPfn(ictx.sys, ictx.current.mm, uptr);
     if (pfn < 0) {
       rc = pfn;
       break;
@@ -749,7 +749,7 @@ function* testMdCheckRefs(ucmd: Ucmd): KGen<number> {
   if (length % PAGE_SIZE !== 0 || uptr % PAGE_SIZE !== 0) return -Errno.EINVAL;
   const phys = ictx.sys.phys;
   for (; length > 0; length -= PAGE_SIZE) {
-    const pfn = yield* lookupPfn(ictx.sys, ictx.current.mm!, uptr);
+    const pfn = yield* lookupPfn(ictx.sys, ictx.current.mm, uptr);
     if (pfn < 0) return pfn;
     const h = phys.head(pfn);
     if (phys.order[h] === 0 && Math.floor(phys.refcount[pfn] / 1024) !== refs) return -Errno.EIO;
@@ -866,7 +866,7 @@ function* testAccessPages(ucmd: Ucmd): KGen<number> {
   );
   if (rc === 0 && uptr !== 0) {
     for (let i = 0; i < pfns.length; i++) {
-      const p = yield* lookupPfn(ictx.sys, ictx.current.mm!, uptr + i * PAGE_SIZE);
+      const p = yield* lookupPfn(ictx.sys, ictx.current.mm, uptr + i * PAGE_SIZE);
       if (p < 0) {
         rc = p;
         break;
@@ -921,7 +921,8 @@ function* testAccessRw(ucmd: Ucmd): KGen<number> {
   let kflags = 0;
   if ((flags & MOCK_ACCESS_RW_WRITE) !== 0) kflags |= IOMMUFD_ACCESS_RW_WRITE;
   if ((flags & MOCK_ACCESS_RW_SLOW_PATH) !== 0) kflags |= IOMMUFD_ACCESS_RW_SLOW_PATH;
-  const mm = ictx.current.mm!;
+  const mm = ictx.current.mm;
+  if (mm === null) return -Errno.EFAULT;
   let rc: number;
   if ((kflags & IOMMUFD_ACCESS_RW_WRITE) !== 0) {
     if ((yield* accessRemote(ictx.sys, mm, uptr, buf, false)) !== length) return -Errno.EFAULT;
@@ -950,7 +951,7 @@ function* testDirty(ucmd: Ucmd): KGen<number> {
   else {
     const nbits = length / pageSize;
     const bitmap = new Uint8Array(Math.ceil(nbits / 8));
-    if ((yield* accessRemote(ictx.sys, ictx.current.mm!, uptr, bitmap, false)) !== bitmap.length)
+    if ((yield* accessRemote(ictx.sys, ictx.current.mm, uptr, bitmap, false)) !== bitmap.length)
       rc = -Errno.EFAULT;
     else {
       let count = 0;

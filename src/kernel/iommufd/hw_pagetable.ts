@@ -128,7 +128,7 @@ export function* copyFromUser(
   const buf = new Uint8Array(len);
   if (len === 0) return buf;
   if (addr === 0) return -Errno.EFAULT;
-  const n = yield* accessRemote(ictx.sys, ictx.current.mm!, addr + off, buf, false);
+  const n = yield* accessRemote(ictx.sys, ictx.current.mm, addr + off, buf, false);
   return n === len ? buf : -Errno.EFAULT;
 }
 
@@ -410,7 +410,8 @@ function* readAndClearDirty(
   const pageSize = Number(pageSizeB);
   const nbits = length / pageSize;
   const nbytes = Math.ceil(nbits / 8);
-  const mm = ictx.current.mm!;
+  const mm = ictx.current.mm;
+  if (mm === null) return -Errno.EFAULT;
   const bitmap = new Uint8Array(nbytes);
   let rc = yield* accessRemote(ictx.sys, mm, Number(data), bitmap, false);
   if (rc !== nbytes) return -Errno.EFAULT;

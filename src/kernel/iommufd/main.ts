@@ -225,12 +225,8 @@ export function* iommufdDispatch(ictx: IommufdCtx, cmdName: string | number, arg
 
 const fops: FileOps = {
   name: 'iommufd',
-  *ioctl(file: File, cmd: string, arg: unknown): KGen<number> {
-    const ictx = file.priv as IommufdCtx;
-    // Only a live task can make a system call; a scenario that issues one for a process that has
-    // exited gets what any access to its (gone) user memory would: -EFAULT.
-    if (ictx.current.mm === null) return -Errno.EFAULT;
-    return yield* iommufdDispatch(ictx, cmd, arg);
+  ioctl(file: File, cmd: string, arg: unknown): KGen<number> {
+    return iommufdDispatch(file.priv as IommufdCtx, cmd, arg);
   },
   *release(file: File): KGen {
     yield* (file.priv as IommufdCtx).release();

@@ -66,16 +66,19 @@ export function unpinPages(sys: System, pfns: ArrayLike<number>, n: number, dirt
 /** Models access_remote_vm(): copies between `buf` and the mm; bytes copied or -EFAULT. */
 export function* accessRemote(
   _sys: System,
-  mm: MmStruct,
+  mm: MmStruct | null,
   addr: number,
   buf: Uint8Array,
   write: boolean,
 ): KGen<number> {
+  // A caller whose process has exited has no user memory left to copy from or to.
+  if (mm === null) return -Errno.EFAULT;
   return yield* accessRemoteVm(mm, addr, buf, write);
 }
 
 /** Looks up the PFN backing `addr` without keeping a reference (get_user_pages_fast + put_page). */
-export function* lookupPfn(sys: System, mm: MmStruct, addr: number): KGen<number> {
+export function* lookupPfn(sys: System, mm: MmStruct | null, addr: number): KGen<number> {
+  if (mm === null) return -Errno.EFAULT;
   const out: number[] = [];
   const rc = yield* pinUserPages(sys, mm, addr - (addr % PAGE_SIZE), 1, false, out);
   if (rc < 0) return rc;

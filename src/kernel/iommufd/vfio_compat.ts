@@ -243,7 +243,8 @@ function buildInfo(ioas: Ioas, argsz: number): InfoResult {
  * info fields only.
  */
 function* getInfo(ictx: IommufdCtx, arg: unknown): KGen<number> {
-  const mm = ictx.current.mm!;
+  const mm = ictx.current.mm;
+  if (mm === null) return -Errno.EFAULT;
   const uptr = typeof arg === 'number' || typeof arg === 'bigint' ? Number(arg) : -1;
   if (uptr < 0 && (arg === null || typeof arg !== 'object')) return -Errno.EFAULT;
   let argsz: number;
