@@ -84,6 +84,7 @@ export function* doHugePmdAnonymousPage(vma: Vma, addr: number, flags: number): 
   const sys = mm.sys;
   const base = addr - (addr % PMD_SIZE);
   const write = (flags & FAULT_WRITE) !== 0;
+  if (mm.unstable) return VM_FAULT.SIGBUS;
   if (!write) {
     yield* mm.ptl.lock();
     const pmd = mm.pgt.pmdTableAlloc(base);

@@ -137,6 +137,7 @@ function* doAnonymousPage(vma: Vma, addr: number, flags: number): KGen<number> {
   const sys = mm.sys;
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   if ((vma.flags & VM.SHARED) !== 0) return VM_FAULT.SIGBUS;
+  if (mm.unstable) return VM_FAULT.SIGBUS;
   if (!write) {
     // Read of untouched private anonymous memory maps the shared zero page.
     yield* mm.ptl.lock();

@@ -215,6 +215,8 @@ export class MmStruct {
   mmapBase = 0x7f0000000000;
   /** exit_mmap() has run: the address space is gone. */
   exited = false;
+  /** MMF_UNSTABLE: the OOM reaper has torn private memory down; new anonymous faults get SIGBUS. */
+  unstable = false;
 
   constructor(
     readonly sys: System,

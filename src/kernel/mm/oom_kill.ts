@@ -21,6 +21,9 @@ export function* oomReapTask(sys: System, mm: MmStruct): KGen<number> {
     sys.trace.count('oom.lock_busy');
     return 0;
   }
+  // Models the reaper setting MMF_UNSTABLE: from now on a fault that would hand out fresh
+  // anonymous memory gets SIGBUS (check_stable_address_space) instead of silently reading zeros.
+  mm.unstable = true;
   let reaped = 0;
   for (const node of [...mm.vmas]) {
     const vma = node.value;
