@@ -7,7 +7,7 @@ import { collapseHugePage, splitHugePmd } from './huge_memory.ts';
 import { FAULT_FLAG_WRITE, handleMmFault, vmFaultToErrno } from './memory.ts';
 import { type MmStruct, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
 import { MADV } from './mman.ts';
-import { hugetlbSplitCheck, splitRange, zapPageRangeSingle } from './mmap.ts';
+import { hugetlbSplitCheck, mergeAnonNeighbours, splitRange, zapPageRangeSingle } from './mmap.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -229,7 +229,9 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
   }
   const splitErr = hugetlbSplitCheck(mm, start, end);
   if (splitErr < 0) return splitErr;
-  for (const v of yield* splitRange(mm, start, end)) v.flags = (v.flags | set) & ~clear;
+  const pieces = yield* splitRange(mm, start, end);
+  for (const v of pieces) v.flags = (v.flags | set) & ~clear;
+  for (const v of pieces) if (v.node !== null) mergeAnonNeighbours(mm, v);
   return 0;
 }
 

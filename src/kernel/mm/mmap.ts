@@ -26,7 +26,7 @@ import {
   ptePresent,
 } from './pgtable.ts';
 import { clearPte } from './pte.ts';
-import { anonVmaClone, removeRmapPte, rssCounterOf, unlinkAnonVmas } from './rmap.ts';
+import { anonVmaClone, linkAnonVma, removeRmapPte, rssCounterOf, unlinkAnonVmas } from './rmap.ts';
 import { shmemEvictInode, shmemFileSetup } from './shmem.ts';
 
 /** Lowest address a process may map (vm.mmap_min_addr). */
@@ -94,6 +94,66 @@ export function splitVma(vma: Vma, addr: number): Vma {
   insertVma(mm, vma);
   insertVma(mm, tail);
   return tail;
+}
+
+/** Whether two VMAs share their anon_vma state closely enough to become one (is_mergeable_anon_vma). */
+function anonCompatible(a: Vma, b: Vma): boolean {
+  const aNone = a.anonVma === null && a.anonChain.size === 0;
+  const bNone = b.anonVma === null && b.anonChain.size === 0;
+  if (aNone || bNone) return true;
+  if (a.anonVma !== b.anonVma || a.anonChain.size !== b.anonChain.size) return false;
+  for (const av of a.anonChain) if (!b.anonChain.has(av)) return false;
+  return true;
+}
+
+/**
+ * Whether `a` and the VMA `b` that starts where it ends could be one anonymous VMA: same flags
+ * (soft-dirty aside), no file or driver behind either, contiguous page offsets, compatible
+ * anon_vmas. The model merges only anonymous memory; file mappings stay as created.
+ */
+function canMergeAnon(a: Vma, b: Vma): boolean {
+  if (a.end !== b.start || a.file !== null || b.file !== null || a.vmOps !== null || b.vmOps !== null)
+    return false;
+  if (((a.flags ^ b.flags) & ~VM.SOFTDIRTY) !== 0) return false;
+  if ((a.flags & (VM_SPECIAL | VM.HUGETLB | VM.SHARED)) !== 0) return false;
+  if (a.pgoff + a.pages !== b.pgoff) return false;
+  return anonCompatible(a, b);
+}
+
+/** Folds `b` into `a` (b starts where a ends). */
+function mergeInto(mm: MmStruct, a: Vma, b: Vma): void {
+  detachVma(mm, a);
+  detachVma(mm, b);
+  a.end = b.end;
+  a.flags |= b.flags & VM.SOFTDIRTY;
+  if (a.anonVma === null && b.anonVma !== null) {
+    a.anonVma = b.anonVma;
+    a.anonVma.active++;
+    for (const av of b.anonChain) linkAnonVma(a, av);
+  }
+  for (const av of b.anonChain) av.vmas.delete(b);
+  if (b.anonVma !== null) b.anonVma.active--;
+  b.anonChain.clear();
+  b.anonVma = null;
+  insertVma(mm, a);
+  mm.sys.trace.count('vma_merge');
+}
+
+/**
+ * Models vma_merge() for anonymous memory: after an mmap, mprotect or madvise, `vma` joins the
+ * neighbours it has become identical to. Returns the VMA that now covers `vma`'s range.
+ */
+export function mergeAnonNeighbours(mm: MmStruct, vma: Vma): Vma {
+  let v = vma;
+  const prevNode = v.node === null ? null : mm.vmas.prev(v.node);
+  if (prevNode !== null && canMergeAnon(prevNode.value, v)) {
+    const prev = prevNode.value;
+    mergeInto(mm, prev, v);
+    v = prev;
+  }
+  const nextNode = v.node === null ? null : mm.vmas.next(v.node);
+  if (nextNode !== null && canMergeAnon(v, nextNode.value)) mergeInto(mm, v, nextNode.value);
+  return v;
 }
 
 /**
@@ -388,8 +448,9 @@ export function* doMmap(
     }
   }
   sys.trace.count('mmap');
+  const merged = backing === null ? mergeAnonNeighbours(mm, vma) : vma;
   if ((flags & mman.MAP_POPULATE) !== 0 || (vmFlags & VM.LOCKED) !== 0)
-    yield* populateVma(vma, vma.start, vma.end);
+    yield* populateVma(merged, start, start + len);
   return start;
 }
 

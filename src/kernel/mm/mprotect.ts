@@ -6,7 +6,7 @@ import type { Process } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
 import { VM, type Vma } from './mm_types.ts';
 import * as mman from './mman.ts';
-import { hugetlbSplitCheck, protToVmFlags, splitRange } from './mmap.ts';
+import { hugetlbSplitCheck, mergeAnonNeighbours, protToVmFlags, splitRange } from './mmap.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -168,6 +168,7 @@ export function* sysMprotectImpl(p: Process, start: number, length: number, prot
       v.flags = (v.flags & ~(VM.READ | VM.WRITE | VM.EXEC)) | want;
       yield* changeProtection(v, v.start, v.end);
     }
+    for (const v of pieces) if (v.node !== null) mergeAnonNeighbours(mm, v);
     sys.trace.count('mprotect');
     return 0;
   } finally {

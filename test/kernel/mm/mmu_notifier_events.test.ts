@@ -11,6 +11,7 @@ import {
   MAP_PRIVATE,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
+  PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
 } from '../../../src/kernel/mm/mman.ts';
@@ -88,11 +89,8 @@ function setup(): { sys: System; p: Process; mm: MmStruct; rec: Recorder } {
 }
 
 /** mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS) and write every page. */
-function anonPopulated(sys: System, p: Process, pages: number): number {
-  const addr = sys.run(
-    'mmap',
-    sysMmap(sys, p, 0, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS),
-  );
+function anonPopulated(sys: System, p: Process, pages: number, prot = PROT_READ | PROT_WRITE): number {
+  const addr = sys.run('mmap', sysMmap(sys, p, 0, pages * PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS));
   assert.ok(addr > 0, `mmap failed: ${addr}`);
   const ret = sys.run('touch', cpuWrite(sys, p, addr, new Uint8Array(pages * PAGE).fill(7)));
   assert.equal(ret, pages * PAGE);
@@ -170,7 +168,8 @@ void describe('events raised by the core mm', () => {
   void it('oom reaper: non-blockable UNMAP per VMA; a VMA refused with -EAGAIN is skipped', () => {
     const { sys, p, mm, rec: r } = setup();
     const a = anonPopulated(sys, p, 2);
-    const b = anonPopulated(sys, p, 3);
+    // Different protections keep the two VMAs apart (identical neighbours would merge into one).
+    const b = anonPopulated(sys, p, 3, PROT_READ | PROT_WRITE | PROT_EXEC);
     const first = Math.min(a, b);
     // A subscriber that would have to sleep for the lower VMA.
     const refuser = new MmuNotifier({

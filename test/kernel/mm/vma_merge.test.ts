@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { MAP_FIXED, MADV, PROT_READ } from '../../../src/kernel/mm/mman.ts';
+import {
+  ANON_PRIVATE,
+  PAGE,
+  RW,
+  mapOk,
+  pattern,
+  readOk,
+  setup,
+  teardown,
+  vmas,
+  writeOk,
+} from './mm_helpers.ts';
+
+describe('vma_merge for anonymous memory', () => {
+  test('mprotect splits a VMA in three and restoring the protection merges it back', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 8 * PAGE);
+    writeOk(sys, p, a, pattern(1, 8 * PAGE));
+    assert.equal(sys.mprotect(p, a + 2 * PAGE, 2 * PAGE, PROT_READ), 0);
+    assert.equal(sys.stats(p).vmas, 3);
+    assert.equal(sys.mprotect(p, a + 2 * PAGE, 2 * PAGE, RW), 0);
+    assert.equal(sys.stats(p).vmas, 1);
+    assert.deepEqual(vmas(p)[0].slice(0, 2), [a, a + 8 * PAGE]);
+    assert.deepEqual(readOk(sys, p, a, 8 * PAGE), pattern(1, 8 * PAGE));
+    teardown(sys);
+  });
+
+  test('a merged VMA keeps every page reachable by rmap: fork COW and reclaim still work', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 4 * PAGE);
+    writeOk(sys, p, a, pattern(2, 4 * PAGE));
+    // A second mapping right after the first, written separately, merges into it.
+    const b = sys.mmap(p, a + 4 * PAGE, 4 * PAGE, RW, ANON_PRIVATE | MAP_FIXED);
+    assert.equal(b, a + 4 * PAGE);
+    writeOk(sys, p, b, pattern(3, 4 * PAGE));
+    assert.equal(sys.stats(p).vmas, 1);
+    const { child } = sys.fork(p, 'child');
+    assert.ok(child !== null);
+    writeOk(sys, child, b, pattern(4, PAGE));
+    assert.deepEqual(
+      readOk(sys, p, b, PAGE),
+      pattern(3, PAGE),
+      'the parent keeps its data after the child COW',
+    );
+    // Reclaim walks rmap from every page to every mapping, in both processes.
+    assert.equal(sys.madvise(p, a, 8 * PAGE, MADV.PAGEOUT), 0);
+    sys.reclaim();
+    assert.deepEqual(readOk(sys, p, a, 4 * PAGE), pattern(2, 4 * PAGE));
+    assert.deepEqual(readOk(sys, child, b + PAGE, PAGE), pattern(3, 2 * PAGE).subarray(PAGE));
+    sys.exit(child);
+    sys.exit(p);
+    teardown(sys);
+  });
+
+  test('neighbours whose anon_vmas differ after fork stay apart', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 4 * PAGE);
+    writeOk(sys, p, a, pattern(5, 4 * PAGE));
+    const { child } = sys.fork(p, 'child');
+    assert.ok(child !== null);
+    // In the child, a new mapping next to the inherited one has no anon_vma yet and may merge;
+    // once written, the pieces' anon_vma chains decide.
+    assert.equal(sys.mprotect(child, a, 2 * PAGE, PROT_READ), 0);
+    assert.equal(sys.mprotect(child, a, 2 * PAGE, RW), 0);
+    assert.equal(sys.stats(child).vmas, 1, 'split pieces of one VMA share their anon_vmas and merge');
+    assert.deepEqual(readOk(sys, child, a, 4 * PAGE), pattern(5, 4 * PAGE));
+    sys.exit(child);
+    sys.exit(p);
+    teardown(sys);
+  });
+});
