@@ -35,14 +35,19 @@ export function checkAll(sys: System, opts: CheckOptions = {}): Violation[] {
 }
 
 /**
- * The oracles cheap enough to run after every step of an exploration: mirror coherence and
- * device references of every mirror (oracles 1 and 2) and the lock rules (oracle 5). The
- * frame-wide page-count walk and teardown run at the end of each schedule (checkAll).
+ * The oracles an exploration runs after a step: mirror coherence and device references of every
+ * mirror (oracles 1 and 2) and the lock rules (oracle 5) always; page counts (3) and iommufd
+ * accounting (4) when `quiescent` says no kernel path is half done, since they are invariants
+ * of the state between operations. Teardown runs at the end of each schedule (checkAll).
  */
-export function checkStep(sys: System): Violation | null {
+export function checkStep(sys: System, quiescent = false): Violation | null {
   for (const v of checkDmirrors(sys)) return v;
   for (const v of checkLegacyMirrors(sys)) return v;
   for (const v of checkLocks(sys)) return v;
+  if (quiescent) {
+    for (const v of checkIommufd(sys)) return v;
+    for (const v of checkCounts(sys)) return v;
+  }
   return null;
 }
 

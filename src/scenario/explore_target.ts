@@ -36,12 +36,15 @@ function* scenarioThread(
   name: string,
   steps: readonly StepT[],
   failed: ThreadFailure[],
+  inOp: Set<string>,
 ): KGen {
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i];
     const path = ['threads', name, i];
     ctx.sys.trace.emit('syscall', step.op, 'B', { step: i }, `cpu:${name}`);
+    inOp.add(name);
     const r = yield* stepGen(ctx, step, path);
+    inOp.delete(name);
     ctx.sys.trace.emit('syscall', step.op, 'E', { ret: r.ret }, `cpu:${name}`);
     const failures = finishStep(ctx, step, r);
     if (failures.length > 0) {
@@ -74,16 +77,25 @@ export function targetFromParsed(
         }
       });
       const failed: ThreadFailure[] = [];
+      // Threads inside an operation: page counts and iommufd accounting hold only between
+      // operations (a kernel path may drop a reference before it installs the entry it stands
+      // for), so those oracles run after every step at which no thread is inside one.
+      const inOp = new Set<string>();
+      const scenarioThreads = new Set<unknown>();
       if (setupFailure === null) {
         for (const [name, steps] of Object.entries(s.threads ?? {})) {
-          ctx.sys.sched.spawn(name, scenarioThread(ctx, name, steps as StepT[], failed));
+          scenarioThreads.add(
+            ctx.sys.sched.spawn(name, scenarioThread(ctx, name, steps as StepT[], failed, inOp)),
+          );
         }
       }
+      const quiescent = (): boolean =>
+        inOp.size === 0 && ctx.sys.sched.threads.every((t) => t.done || scenarioThreads.has(t));
       return {
         sched: ctx.sys.sched,
         // Mirror coherence, device references and lock rules after every step, so a violation is
         // reported at the step that caused it; the full oracle set runs in checkFinal.
-        checkStep: () => (setupFailure === null ? checkStep(ctx.sys) : null),
+        checkStep: () => (setupFailure === null ? checkStep(ctx.sys, quiescent()) : null),
         checkFinal(): Violation | null {
           if (setupFailure !== null) return setupFailure;
           if (failed.length > 0) {
