@@ -16,6 +16,7 @@ import { itreeInvEnd, itreeInvalidate, itreeRelease } from './mmu_notifier_inter
 import {
   INVALIDATE_MAP,
   MMU_NOTIFIER_RANGE_BLOCKABLE,
+  type MmuNotifier,
   type MmuNotifierRange,
   type MmuNotifierSubscriptions,
   lockMapAcquire,
@@ -237,58 +238,59 @@ export function* mmuNotifierRelease(mm: MmStruct): KGen {
   if (!subs.hlistEmpty) yield* hlistRelease(subs, mm);
 }
 
-/** Models mmu_notifier_clear_flush_young(): whether any secondary MMU had the range accessed. */
-export function* mmuNotifierClearFlushYoung(mm: MmStruct, start: number, end: number): KGen<boolean> {
+/**
+ * The walk shared by the accessed-bit queries: every whole-mm subscriber that has the op, under
+ * SRCU; `call` returns the subscriber's answer, or null when it lacks the op. With `firstOnly` the
+ * walk stops at the first subscriber that saw an access (test_young).
+ */
+function* youngWalk(
+  mm: MmStruct,
+  label: string,
+  call: (s: MmuNotifier) => KGen<boolean> | null,
+  firstOnly: boolean,
+): KGen<boolean> {
   const subs = mm.notifierSubscriptions;
   if (subs === null) return false;
   const sys = mm.sys;
   let young = false;
   const idx = yield* sys.notifierSrcu.readLock();
   for (let s = subs.hlistHead; s !== null; s = s.hnext) {
-    const ops = s.ops;
-    if (ops.clearFlushYoung === undefined) continue;
-    const y = yield* runCallback(
-      sys,
-      'mmu_notifier clear_flush_young',
-      false,
-      ops.clearFlushYoung(s, mm, start, end),
-    );
+    const gen = call(s);
+    if (gen === null) continue;
+    const y = yield* runCallback(sys, label, false, gen);
     young = y || young;
+    if (young && firstOnly) break;
   }
   yield* sys.notifierSrcu.readUnlock(idx);
   return young;
+}
+
+/** Models mmu_notifier_clear_flush_young(): whether any secondary MMU had the range accessed. */
+export function* mmuNotifierClearFlushYoung(mm: MmStruct, start: number, end: number): KGen<boolean> {
+  return yield* youngWalk(
+    mm,
+    'mmu_notifier clear_flush_young',
+    (s) => s.ops.clearFlushYoung?.(s, mm, start, end) ?? null,
+    false,
+  );
 }
 
 /** Models mmu_notifier_clear_young(): like clear_flush_young, the flush may be skipped. */
 export function* mmuNotifierClearYoung(mm: MmStruct, start: number, end: number): KGen<boolean> {
-  const subs = mm.notifierSubscriptions;
-  if (subs === null) return false;
-  const sys = mm.sys;
-  let young = false;
-  const idx = yield* sys.notifierSrcu.readLock();
-  for (let s = subs.hlistHead; s !== null; s = s.hnext) {
-    const ops = s.ops;
-    if (ops.clearYoung === undefined) continue;
-    const y = yield* runCallback(sys, 'mmu_notifier clear_young', false, ops.clearYoung(s, mm, start, end));
-    young = y || young;
-  }
-  yield* sys.notifierSrcu.readUnlock(idx);
-  return young;
+  return yield* youngWalk(
+    mm,
+    'mmu_notifier clear_young',
+    (s) => s.ops.clearYoung?.(s, mm, start, end) ?? null,
+    false,
+  );
 }
 
 /** Models mmu_notifier_test_young(): stops at the first subscriber that saw an access. */
 export function* mmuNotifierTestYoung(mm: MmStruct, address: number): KGen<boolean> {
-  const subs = mm.notifierSubscriptions;
-  if (subs === null) return false;
-  const sys = mm.sys;
-  let young = false;
-  const idx = yield* sys.notifierSrcu.readLock();
-  for (let s = subs.hlistHead; s !== null; s = s.hnext) {
-    const ops = s.ops;
-    if (ops.testYoung === undefined) continue;
-    young = yield* runCallback(sys, 'mmu_notifier test_young', false, ops.testYoung(s, mm, address));
-    if (young) break;
-  }
-  yield* sys.notifierSrcu.readUnlock(idx);
-  return young;
+  return yield* youngWalk(
+    mm,
+    'mmu_notifier test_young',
+    (s) => s.ops.testYoung?.(s, mm, address) ?? null,
+    true,
+  );
 }
