@@ -1,5 +1,5 @@
 import { HPAGE_PMD_NR, PAGE_SIZE, alignDown } from '../../lib/units.ts';
-import type { KGen } from '../../sched/types.ts';
+import type { KGen, SchedPoint } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 import { doHugePmdAnonymousPage, hugePmdFault, thpFaultEligible } from './huge_memory.ts';
@@ -87,7 +87,8 @@ export function* handleMmFault(vma: Vma, address: number, flags: number): KGen<n
   const sys = mm.sys;
   const addr = alignDown(address, PAGE_SIZE);
   sys.trace.count('fault');
-  sys.trace.emit('fault', 'handle_mm_fault', 'i', { addr, write: (flags & FAULT_FLAG_WRITE) !== 0 });
+  if (sys.trace.enabled)
+    sys.trace.emit('fault', 'handle_mm_fault', 'i', { addr, write: (flags & FAULT_FLAG_WRITE) !== 0 });
   if ((vma.flags & VM.HUGETLB) !== 0) return yield* hugetlbFault(vma, addr, flags);
   const pmd = pmdTableOf(mm, addr);
   if (pmdIsLeaf(pmd, addr)) {
@@ -406,6 +407,9 @@ export function tlbLookup(mm: MmStruct, addr: number, write: boolean): number {
   return t.words[s + 1];
 }
 
+const CPU_WRITE_POINT: SchedPoint = { kind: 'step', label: 'cpu write' };
+const CPU_READ_POINT: SchedPoint = { kind: 'step', label: 'cpu read' };
+
 /**
  * A CPU access of `buf.length` bytes at `addr` by a thread of the process owning `mm`: page by
  * page, faulting as the hardware would. Returns bytes accessed or -EFAULT (SIGSEGV / SIGBUS) or
@@ -427,7 +431,7 @@ export function* cpuAccess(
     const a = addr + done;
     const off = a % PAGE_SIZE;
     const n = Math.min(PAGE_SIZE - off, len - done);
-    yield { kind: 'step', label: write ? 'cpu write' : 'cpu read' };
+    yield write ? CPU_WRITE_POINT : CPU_READ_POINT;
     const pfn = tlbLookup(mm, a, write);
     if (pfn < 0) {
       if (++tries > 64) return -Errno.EFAULT;
