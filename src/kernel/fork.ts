@@ -220,7 +220,8 @@ function* dupMmap(parent: MmStruct, child: MmStruct): KGen<number> {
     if ((src.flags & VM.DONTCOPY) !== 0) continue;
     const dst = new Vma(child, src.start, src.end, src.flags, src.pgoff, src.file);
     dst.vmOps = src.vmOps;
-    dst.priv = src.priv;
+    // A private hugetlb mapping's reservations stay with the parent (reset_vma_resv_huge_pages).
+    dst.priv = (src.flags & (VM.HUGETLB | VM.SHARED)) === VM.HUGETLB ? null : src.priv;
     if (src.file !== null) fget(src.file);
     if ((src.flags & VM.WIPEONFORK) !== 0) {
       insertVma(child, dst);

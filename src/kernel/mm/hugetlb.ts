@@ -1,8 +1,9 @@
 import { indexAt } from '../../lib/pgtable_store.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
+import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
-import { VM, VM_FAULT, type Vma } from './mm_types.ts';
+import { type Inode, VM, VM_FAULT, type Vma } from './mm_types.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierInvalidateRangeEnd,
@@ -16,30 +17,122 @@ import { anonVmaPrepare } from './rmap.ts';
 /**
  * hugetlbfs with one page size, 2MiB, mapped by PMD leaves. Pages come from a pool of
  * `hugetlbPages` (0: as many as RAM gives). Hugetlb pages are not counted in RSS and never
- * reclaimed, as in the kernel.
+ * reclaimed, as in the kernel. mmap reserves the pages a mapping may fault (unless
+ * MAP_NORESERVE), so a mapping the pool cannot back fails at mmap time with -ENOMEM rather than
+ * at a later fault; faults consume the reservation.
  */
-const inUse = new WeakMap<System, number>();
+interface Pool {
+  /** Hugetlb folios handed out, with the generation they had then (a freed one no longer matches). */
+  readonly pages: Map<number, number>;
+  /** Pages promised to reservations and not yet faulted in. */
+  resv: number;
+}
+const pools = new WeakMap<System, Pool>();
 
+function pool(sys: System): Pool {
+  let p = pools.get(sys);
+  if (p === undefined) {
+    p = { pages: new Map(), resv: 0 };
+    pools.set(sys, p);
+  }
+  return p;
+}
+
+/** Hugetlb pages in use (freed ones, wherever their last reference went, drop out). */
+function inUse(sys: System): number {
+  const p = pool(sys);
+  for (const [pfn, gen] of p.pages)
+    if (sys.phys.gen[pfn] !== gen || !sys.phys.isUsed(pfn)) p.pages.delete(pfn);
+  return p.pages.size;
+}
+
+/** Free huge pages in the pool (reserved ones included). */
 export function hugetlbPagesFree(sys: System): number {
   const limit = sys.config.hugetlbPages;
-  const used = inUse.get(sys) ?? 0;
-  if (limit > 0) return Math.max(0, limit - used);
+  if (limit > 0) return Math.max(0, limit - inUse(sys));
   return Math.floor(sys.phys.freeFrames / HPAGE_PMD_NR);
 }
 
-/** Models alloc_hugetlb_folio(). */
-export function allocHugetlbPage(sys: System): number {
-  if (hugetlbPagesFree(sys) <= 0) return -1;
+/** Free huge pages no reservation has claimed. */
+export function hugetlbPagesAvailable(sys: System): number {
+  return hugetlbPagesFree(sys) - pool(sys).resv;
+}
+
+/** Models alloc_hugetlb_folio(); `reserved` when the fault consumed a reservation. */
+export function allocHugetlbPage(sys: System, reserved = false): number {
+  if (reserved ? hugetlbPagesFree(sys) <= 0 : hugetlbPagesAvailable(sys) <= 0) return -1;
   if (sys.inject.shouldFail('alloc_hugetlb_folio')) return -1;
   const pfn = sys.phys.alloc(9, null);
   if (pfn < 0) return -1;
-  inUse.set(sys, (inUse.get(sys) ?? 0) + 1);
+  pool(sys).pages.set(pfn, sys.phys.gen[pfn]);
   return pfn;
 }
 
-/** Called when a hugetlb page's last reference goes. */
-export function hugetlbPageFreed(sys: System): void {
-  inUse.set(sys, (inUse.get(sys) ?? 1) - 1);
+/** Models struct resv_map: the huge-page indexes reserved for a mapping and not faulted yet. */
+export class ResvMap {
+  readonly idx = new Set<number>();
+}
+const inodeResv = new WeakMap<Inode, ResvMap>();
+
+function resvMapOf(vma: Vma): ResvMap | null {
+  if ((vma.flags & VM.SHARED) !== 0 && vma.file !== null) return inodeResv.get(vma.file.inode) ?? null;
+  return vma.priv instanceof ResvMap ? vma.priv : null;
+}
+
+/**
+ * Models hugetlb_reserve_pages() at mmap: private mappings reserve every huge page of the VMA in a
+ * map of their own (shared by the pieces a split makes); shared mappings reserve, in the file's
+ * map, the pages not in its page cache yet. 0, or -ENOMEM when the pool cannot cover it.
+ */
+export function hugetlbReservePages(sys: System, vma: Vma): number {
+  const shared = (vma.flags & VM.SHARED) !== 0 && vma.file !== null;
+  const map = shared ? (inodeResv.get(vma.file!.inode) ?? new ResvMap()) : new ResvMap();
+  const want: number[] = [];
+  for (let a = vma.start; a < vma.end; a += PMD_SIZE) {
+    const idx = vma.pageIndex(a);
+    if (shared && (vma.file!.inode.pages.has(idx) || map.idx.has(idx))) continue;
+    want.push(idx);
+  }
+  if (hugetlbPagesAvailable(sys) < want.length) return -Errno.ENOMEM;
+  for (const idx of want) map.idx.add(idx);
+  pool(sys).resv += want.length;
+  if (shared) inodeResv.set(vma.file!.inode, map);
+  else vma.priv = map;
+  return 0;
+}
+
+/** Takes the reservation for page index `idx` of `vma`, if it has one. */
+function consumeReservation(sys: System, vma: Vma, idx: number): ResvMap | null {
+  const map = resvMapOf(vma);
+  if (map === null || !map.idx.delete(idx)) return null;
+  pool(sys).resv--;
+  return map;
+}
+
+function restoreReservation(sys: System, map: ResvMap | null, idx: number): void {
+  if (map === null) return;
+  map.idx.add(idx);
+  pool(sys).resv++;
+}
+
+/** Models hugetlb_vm_op_close() for a private mapping: its unused reservations go back to the pool. */
+export function hugetlbUnreserveVma(sys: System, vma: Vma): void {
+  if ((vma.flags & VM.HUGETLB) === 0 || (vma.flags & VM.SHARED) !== 0) return;
+  const map = vma.priv instanceof ResvMap ? vma.priv : null;
+  if (map === null) return;
+  for (let a = vma.start; a < vma.end; a += PMD_SIZE) if (map.idx.delete(vma.pageIndex(a))) pool(sys).resv--;
+}
+
+/** Models hugetlb_unreserve_pages(): file reservations from index `from` on (truncate, evict). */
+export function hugetlbUnreserveInode(sys: System, inode: Inode, from: number): void {
+  const map = inodeResv.get(inode);
+  if (map === undefined) return;
+  for (const idx of [...map.idx]) {
+    if (idx >= from) {
+      map.idx.delete(idx);
+      pool(sys).resv--;
+    }
+  }
 }
 
 function hugePte(vma: Vma, writable: boolean): number {
@@ -49,9 +142,7 @@ function hugePte(vma: Vma, writable: boolean): number {
 }
 
 function putHugetlb(sys: System, pfn: number): void {
-  const phys = sys.phys;
-  if (phys.refcount[pfn] === 1) hugetlbPageFreed(sys);
-  phys.put(pfn);
+  sys.phys.put(pfn);
 }
 
 export function putHugetlbPage(sys: System, pfn: number): void {
@@ -80,8 +171,12 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
       if (index * PAGE_SIZE >= inode.size) return VM_FAULT.SIGBUS;
       let cached = inode.pages.load(index);
       if (cached === undefined) {
-        cached = allocHugetlbPage(sys);
-        if (cached < 0) return VM_FAULT.OOM;
+        const resv = shared ? consumeReservation(sys, vma, index) : null;
+        cached = allocHugetlbPage(sys, resv !== null);
+        if (cached < 0) {
+          restoreReservation(sys, resv, index);
+          return VM_FAULT.OOM;
+        }
         phys.mapping[cached] = inode.mappingId;
         phys.setIndex(cached, index);
         inode.pages.store(index, cached);
@@ -91,8 +186,12 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
         phys.get(pfn);
       } else {
         anonVmaPrepare(sys, vma);
-        pfn = allocHugetlbPage(sys);
-        if (pfn < 0) return VM_FAULT.OOM;
+        const resv = consumeReservation(sys, vma, index);
+        pfn = allocHugetlbPage(sys, resv !== null);
+        if (pfn < 0) {
+          restoreReservation(sys, resv, index);
+          return VM_FAULT.OOM;
+        }
         for (let k = 0; k < HPAGE_PMD_NR; k++) phys.copyPage(pfn + k, cached + k);
         phys.flags[pfn] |= PG.anon | PG.anonExclusive;
         phys.mapping[pfn] = vma.anonVma!.mappingId;
@@ -100,8 +199,13 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
       }
     } else {
       anonVmaPrepare(sys, vma);
-      pfn = allocHugetlbPage(sys);
-      if (pfn < 0) return VM_FAULT.OOM;
+      const index = vma.pageIndex(base);
+      const resv = consumeReservation(sys, vma, index);
+      pfn = allocHugetlbPage(sys, resv !== null);
+      if (pfn < 0) {
+        restoreReservation(sys, resv, index);
+        return VM_FAULT.OOM;
+      }
       phys.flags[pfn] |= PG.anon | PG.anonExclusive;
       phys.mapping[pfn] = vma.anonVma!.mappingId;
       phys.setIndex(pfn, vma.pageIndex(base));

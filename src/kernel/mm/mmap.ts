@@ -4,7 +4,7 @@ import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { Process, System } from '../system.ts';
 import { splitHugePmd, splitHugePmdsAtEdges, zapHugePmd } from './huge_memory.ts';
-import { hugetlbPagesFree, putHugetlbPage } from './hugetlb.ts';
+import { hugetlbReservePages, hugetlbUnreserveVma, putHugetlbPage } from './hugetlb.ts';
 import { FAULT_FLAG_WRITE, handleMmFault, vmNormalPage } from './memory.ts';
 import { type File, MM_SWAPENTS, type MmStruct, VM, VM_FAULT_ERROR, VM_SPECIAL, Vma } from './mm_types.ts';
 import * as mman from './mman.ts';
@@ -60,6 +60,7 @@ export function detachVma(mm: MmStruct, vma: Vma): void {
 
 /** Models remove_vma(): the VMA is gone for good. */
 export function removeVma(sys: System, vma: Vma): void {
+  hugetlbUnreserveVma(sys, vma);
   unlinkAnonVmas(sys, vma);
   vma.vmOps?.close?.(vma);
   if (vma.file !== null) fput(sys, vma.file);
@@ -422,7 +423,6 @@ export function* doMmap(
   if (hugetlb) vmFlags |= VM.HUGETLB | VM.DONTEXPAND;
   let backing: File | null = anonymous ? null : fget(file!);
   if (hugetlb && anonymous) {
-    if ((flags & mman.MAP_NORESERVE) === 0 && hugetlbPagesFree(sys) < len / PMD_SIZE) return -Errno.ENOMEM;
     if (shared) backing = shmemFileSetup(sys, 'anon_hugepage', len, 'hugetlb');
   } else if (anonymous && shared) {
     // shmem_zero_setup(): shared anonymous memory is an unlinked shmem file.
@@ -437,6 +437,14 @@ export function* doMmap(
   }
   const vma = new Vma(mm, start, start + len, vmFlags, backing === null ? start / PAGE_SIZE : pgoff, backing);
   if (anonymous && shared) vma.pgoff = 0;
+  if (hugetlb && (flags & mman.MAP_NORESERVE) === 0) {
+    // hugetlbfs_file_mmap() -> hugetlb_reserve_pages(): no mapping the pool cannot back.
+    const r = hugetlbReservePages(sys, vma);
+    if (r < 0) {
+      if (backing !== null) fput(sys, backing);
+      return r;
+    }
+  }
   insertVma(mm, vma);
   if (backing !== null && backing.fops?.mmap !== undefined) {
     const r = yield* backing.fops.mmap(backing, vma);

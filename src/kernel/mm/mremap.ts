@@ -94,6 +94,8 @@ function* moveVma(
   yield* movePageTables(piece, oldAddr, newAddr, len);
   if (!dontUnmap) {
     detachVma(mm, piece);
+    // The moved VMA took the reservation map with it; the old piece must not release it.
+    if ((piece.flags & VM.HUGETLB) !== 0) piece.priv = null;
     removeVma(sys, piece);
   }
   return newAddr;

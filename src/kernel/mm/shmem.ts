@@ -2,6 +2,7 @@ import { PAGE_SIZE } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
+import { hugetlbUnreserveInode } from './hugetlb.ts';
 import { mapFilePte, mkPte } from './memory.ts';
 import { File, Inode, O_RDWR, VM, VM_FAULT, type Vma } from './mm_types.ts';
 import { PG } from './page_alloc.ts';
@@ -119,6 +120,7 @@ export function* shmemSetSize(sys: System, inode: Inode, size: number): KGen<num
   if (size < inode.size) {
     const firstGone = Math.ceil(size / PAGE_SIZE);
     const lastIdx = Math.ceil(inode.size / PAGE_SIZE) - 1;
+    if (inode.kind === 'hugetlb') hugetlbUnreserveInode(sys, inode, firstGone);
     if (firstGone <= lastIdx) {
       yield* unmapMappingRange(sys, inode, firstGone, lastIdx);
       for (const [idx, pfn] of [...inode.pages.range(firstGone, lastIdx)]) {
@@ -206,6 +208,7 @@ export function shmemRead(
 /** Drops a file's pages when its last reference goes (the inode is unlinked). */
 export function shmemEvictInode(sys: System, inode: Inode): void {
   if (inode.iMmap.size > 0) return;
+  if (inode.kind === 'hugetlb') hugetlbUnreserveInode(sys, inode, 0);
   for (const [idx, pfn] of [...inode.pages]) {
     inode.pages.erase(idx);
     sys.phys.put(pfn);

@@ -7,6 +7,7 @@ import {
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
   MAP_HUGETLB,
+  MAP_NORESERVE,
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -132,12 +133,33 @@ describe('mmap(2) errors, as do_mmap() returns them', () => {
   it('ENOMEM from MAP_HUGETLB when the pool is empty leaves the range as it was', () => {
     const { sys, p } = setup({ hugetlbPages: 1 });
     const a = mapOk(sys, p, HPAGE, ANON_PRIVATE | MAP_HUGETLB);
-    // The model reserves nothing at mmap time (see the report's known gaps), so use the page first.
     writeOk(sys, p, a, Uint8Array.of(9));
     failsCleanly(sys, p, 'second huge page', Errno.ENOMEM, () =>
       sys.mmap(p, 0, HPAGE, RW, ANON_PRIVATE | MAP_HUGETLB),
     );
     assert.equal(readOk(sys, p, a, 1)[0], 9);
+    teardown(sys);
+  });
+
+  it('MAP_HUGETLB reserves its pages at mmap time: a second mapping fails before the first is touched', () => {
+    const { sys, p } = setup({ hugetlbPages: 2 });
+    const a = mapOk(sys, p, 2 * HPAGE, ANON_PRIVATE | MAP_HUGETLB);
+    // Nothing faulted yet, but both pool pages are promised to `a` (hugetlb_reserve_pages).
+    failsCleanly(sys, p, 'reserved pool', Errno.ENOMEM, () =>
+      sys.mmap(p, 0, HPAGE, RW, ANON_PRIVATE | MAP_HUGETLB),
+    );
+    // MAP_NORESERVE maps without a reservation; its fault then finds no page left for it.
+    const nr = mapOk(sys, p, HPAGE, ANON_PRIVATE | MAP_HUGETLB | MAP_NORESERVE);
+    assert.equal(sys.write(p, nr, Uint8Array.of(1)), -Errno.ENOMEM);
+    // The reserved mapping's faults always find their pages.
+    writeOk(sys, p, a, Uint8Array.of(7));
+    writeOk(sys, p, a + HPAGE, Uint8Array.of(8));
+    // Unmapping returns a reservation that was never used, and the pool can back a new mapping.
+    assert.equal(sys.munmap(p, nr, HPAGE), 0);
+    assert.equal(sys.munmap(p, a + HPAGE, HPAGE), 0);
+    const b = mapOk(sys, p, HPAGE, ANON_PRIVATE | MAP_HUGETLB);
+    writeOk(sys, p, b, Uint8Array.of(3));
+    assert.equal(readOk(sys, p, a, 1)[0], 7);
     teardown(sys);
   });
 });
