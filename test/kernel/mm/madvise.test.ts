@@ -18,22 +18,15 @@ import {
   HPAGE,
   PAGE,
   RW,
-  assertUnchanged,
   mapOk,
   pattern,
   readOk,
   setup,
-  snapshot,
   teardown,
   vmas,
   writeOk,
+  failsCleanly,
 } from './mm_helpers.ts';
-
-function failsCleanly(sys: System, p: Process, what: string, errno: number, call: () => number): void {
-  const before = snapshot(sys, p);
-  assert.equal(call(), -errno, what);
-  assertUnchanged(sys, p, before, what);
-}
 
 describe('madvise(2) errors, as do_madvise() returns them', () => {
   it('rejects unknown advice and bad ranges with EINVAL, changing nothing', () => {

@@ -149,3 +149,10 @@ export function teardown(sys: System): void {
   assert.equal(sys.stats().used, 0, 'frames still in use after teardown');
   assert.equal(sys.swap.used, 0, 'swap still in use after teardown');
 }
+
+/** Runs a call that must fail with `errno` and checks it left the process exactly as it was. */
+export function failsCleanly(sys: System, p: Process, what: string, errno: number, call: () => number): void {
+  const before = snapshot(sys, p);
+  assert.equal(call(), -errno, what);
+  assertUnchanged(sys, p, before, what);
+}

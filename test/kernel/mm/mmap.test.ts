@@ -18,7 +18,7 @@ import {
 } from '../../../src/kernel/mm/mman.ts';
 import { MMAP_MIN_ADDR } from '../../../src/kernel/mm/mmap.ts';
 import { shmemFileSetup, shmemWrite } from '../../../src/kernel/mm/shmem.ts';
-import type { Process, System } from '../../../src/kernel/system.ts';
+import type { System } from '../../../src/kernel/system.ts';
 import { TASK_SIZE } from '../../../src/lib/units.ts';
 import {
   ANON_PRIVATE,
@@ -35,6 +35,7 @@ import {
   teardown,
   vmas,
   writeOk,
+  failsCleanly,
 } from './mm_helpers.ts';
 
 /** A shmem file opened with `mode`, holding `data` (written through the page cache directly). */
@@ -45,12 +46,6 @@ function fileWithMode(sys: System, mode: number, data: Uint8Array): number {
 }
 
 /** Runs a call that must fail with `errno` and must leave the process exactly as it was. */
-function failsCleanly(sys: System, p: Process, what: string, errno: number, call: () => number): void {
-  const before = snapshot(sys, p);
-  assert.equal(call(), -errno, what);
-  assertUnchanged(sys, p, before, what);
-}
-
 describe('mmap(2) errors, as do_mmap() returns them', () => {
   it('rejects every bad argument with the kernel errno and changes nothing', () => {
     const { sys, p } = setup();

@@ -14,28 +14,20 @@ import {
   PROT_WRITE,
 } from '../../../src/kernel/mm/mman.ts';
 import { shmemFileSetup, shmemWrite } from '../../../src/kernel/mm/shmem.ts';
-import type { Process, System } from '../../../src/kernel/system.ts';
 import {
   ANON_PRIVATE,
   HPAGE,
   PAGE,
   RW,
-  assertUnchanged,
   mapOk,
   pattern,
   readOk,
   setup,
-  snapshot,
   teardown,
   vmas,
   writeOk,
+  failsCleanly,
 } from './mm_helpers.ts';
-
-function failsCleanly(sys: System, p: Process, what: string, errno: number, call: () => number): void {
-  const before = snapshot(sys, p);
-  assert.equal(call(), -errno, what);
-  assertUnchanged(sys, p, before, what);
-}
 
 describe('mprotect(2) errors, as do_mprotect_pkey() returns them', () => {
   it('rejects bad arguments and unmapped ranges without changing anything', () => {

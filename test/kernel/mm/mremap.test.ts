@@ -2,31 +2,23 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno } from '../../../src/kernel/errno.ts';
 import { MAP_HUGETLB, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from '../../../src/kernel/mm/mman.ts';
-import type { Process, System } from '../../../src/kernel/system.ts';
 import { TASK_SIZE } from '../../../src/lib/units.ts';
 import {
   ANON_PRIVATE,
   ANON_SHARED,
   HPAGE,
   PAGE,
-  assertUnchanged,
   expectedTags,
   mapOk,
   readOk,
   readTags,
   setup,
-  snapshot,
   tagPages,
   teardown,
   vmas,
   writeOk,
+  failsCleanly,
 } from './mm_helpers.ts';
-
-function failsCleanly(sys: System, p: Process, what: string, errno: number, call: () => number): void {
-  const before = snapshot(sys, p);
-  assert.equal(call(), -errno, what);
-  assertUnchanged(sys, p, before, what);
-}
 
 describe('mremap(2) errors, as check_mremap_params() and check_prep_vma() return them', () => {
   it('rejects bad flag combinations and ranges, changing nothing', () => {
