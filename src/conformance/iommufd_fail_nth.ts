@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { PAGE_SIZE } from '../lib/units.ts';
 import {
   IOMMU_TEST_OP_ACCESS_PAGES,
+  IOMMU_TEST_OP_CREATE_ACCESS,
   IOMMU_TEST_OP_ACCESS_RW,
   MOCK_ACCESS_RW_SLOW_PATH,
   MOCK_ACCESS_RW_WRITE,
@@ -110,6 +111,32 @@ function failNthCase(name: string, body: NthBody): ConformanceCase {
       }
     },
   };
+}
+
+/**
+ * The body access_pin and access_pin_domain share: create a pinning access, then (with fault
+ * injection on) pin the buffer through it, unpin and destroy it. 0, or -1 at the first failure.
+ */
+function accessPinAndRelease(self: NthSelf, ioasId: number, iova: number, enable: () => void): number {
+  const env = self.env;
+  const r = env.test(IOMMU_TEST_OP_CREATE_ACCESS, ioasId, 'create_access', {
+    flags: MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+  });
+  if (r.rc !== 0) return -1;
+  self.accessId = r.out.out_access_fd as number;
+  enable();
+  const cmd: Args = {
+    size: TEST_CMD_SIZE,
+    op: IOMMU_TEST_OP_ACCESS_PAGES,
+    id: self.accessId,
+    access_pages: { iova, length: FAIL_BUFFER_SIZE, uptr: env.buffer },
+  };
+  if (env.ioctl('IOMMU_TEST_CMD', cmd) !== 0) return -1;
+  const id = (cmd.access_pages as Args).out_access_pages_id as number;
+  if (env.destroyAccessPages(self.accessId, id) !== 0) return -1;
+  if (fileClose(env.sys, self.accessId) !== 0) return -1;
+  self.accessId = 0;
+  return 0;
 }
 
 function mapBuffer(self: NthSelf, ioasId: number, length: number): number {
@@ -213,7 +240,7 @@ const cases: ConformanceCase[] = [
     const tmp = env.mmap(PAGE_SIZE, 0x21);
     const tmpBig = env.mmap(4096 * 8, 0x21);
     enable();
-    const r = env.test(5, ioasId, 'create_access', { flags: 0 });
+    const r = env.test(IOMMU_TEST_OP_CREATE_ACCESS, ioasId, 'create_access', { flags: 0 });
     if (r.rc !== 0) return -1;
     self.accessId = r.out.out_access_fd as number;
     for (const flags of [
@@ -248,22 +275,7 @@ const cases: ConformanceCase[] = [
     if (ioasId < 0 || env.setTempMemoryLimit(32) !== 0) return -1;
     const iova = mapBuffer(self, ioasId, FAIL_BUFFER_SIZE);
     if (iova < 0) return -1;
-    const r = env.test(5, ioasId, 'create_access', { flags: MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES });
-    if (r.rc !== 0) return -1;
-    self.accessId = r.out.out_access_fd as number;
-    enable();
-    const cmd: Args = {
-      size: TEST_CMD_SIZE,
-      op: IOMMU_TEST_OP_ACCESS_PAGES,
-      id: self.accessId,
-      access_pages: { iova, length: FAIL_BUFFER_SIZE, uptr: env.buffer },
-    };
-    if (env.ioctl('IOMMU_TEST_CMD', cmd) !== 0) return -1;
-    const id = (cmd.access_pages as Args).out_access_pages_id as number;
-    if (env.destroyAccessPages(self.accessId, id) !== 0) return -1;
-    if (fileClose(env.sys, self.accessId) !== 0) return -1;
-    self.accessId = 0;
-    return 0;
+    return accessPinAndRelease(self, ioasId, iova, enable);
   }),
   failNthCase('access_pin_domain', (self, enable) => {
     const env = self.env;
@@ -274,21 +286,7 @@ const cases: ConformanceCase[] = [
     if (d.rc !== 0) return -1;
     const iova = mapBuffer(self, ioasId, FAIL_BUFFER_SIZE);
     if (iova < 0) return -1;
-    const r = env.test(5, ioasId, 'create_access', { flags: MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES });
-    if (r.rc !== 0) return -1;
-    self.accessId = r.out.out_access_fd as number;
-    enable();
-    const cmd: Args = {
-      size: TEST_CMD_SIZE,
-      op: IOMMU_TEST_OP_ACCESS_PAGES,
-      id: self.accessId,
-      access_pages: { iova, length: FAIL_BUFFER_SIZE, uptr: env.buffer },
-    };
-    if (env.ioctl('IOMMU_TEST_CMD', cmd) !== 0) return -1;
-    const id = (cmd.access_pages as Args).out_access_pages_id as number;
-    if (env.destroyAccessPages(self.accessId, id) !== 0) return -1;
-    if (fileClose(env.sys, self.accessId) !== 0) return -1;
-    self.accessId = 0;
+    if (accessPinAndRelease(self, ioasId, iova, enable) !== 0) return -1;
     return env.destroy(d.stdev) !== 0 ? -1 : 0;
   }),
   failNthCase('device', (self, enable) => {
