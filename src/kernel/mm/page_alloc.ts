@@ -290,7 +290,6 @@ export class PhysMem {
 
   /** Registers a ZONE_DEVICE range of `nrPages` frames beyond everything so far; returns its first PFN. */
   addDeviceRange(nrPages: number, hooks: PagemapHooks): PagemapRef {
-    if (this.pagemaps.length >= 255) throw new RangeError('too many device page maps');
     const first = this.nr;
     const total = first + nrPages;
     this.refcount = grow(this.refcount, total);
