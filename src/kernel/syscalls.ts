@@ -11,7 +11,7 @@ import { doFork } from './fork.ts';
 import { sysMadviseImpl } from './mm/madvise.ts';
 import { cpuAccess } from './mm/memory.ts';
 import { sysMmapImpl, sysMunmapImpl, fput } from './mm/mmap.ts';
-import { File, O_RDWR } from './mm/mm_types.ts';
+import { File } from './mm/mm_types.ts';
 import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB } from './mm/mman.ts';
 import { sysMprotectImpl } from './mm/mprotect.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
@@ -208,5 +208,3 @@ export function* pagemapRead(sys: System, p: Process, addr: number, npages: numb
   if (p.mm === null) return [];
   return pagemapRange(sys, p.mm, addr, npages);
 }
-
-export { O_RDWR };

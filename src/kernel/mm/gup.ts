@@ -5,7 +5,7 @@ import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, handleMmFault, vmFaultToErrno } f
 import type { File, MmStruct, Vma } from './mm_types.ts';
 import { VM } from './mm_types.ts';
 import { GUP_PIN_COUNTING_BIAS, PG } from './page_alloc.ts';
-import { PTE_PRESENT, PTE_WRITE, isDevicePrivateEntry, pteNone } from './pgtable.ts';
+import { PTE_PRESENT, PTE_WRITE, pteNone } from './pgtable.ts';
 import { pmdIsLeaf, pmdTableOf, pteSlot } from './pte.ts';
 import { shmemGetPage } from './shmem.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
@@ -231,10 +231,4 @@ export function* memfdPinPages(
     out[i] = pfn;
   }
   return npages;
-}
-
-/** True if the device-private entry at `addr` would need migrating back before GUP could use it. */
-export function isDevicePrivateAt(mm: MmStruct, addr: number): boolean {
-  const t = mm.pgt.pteTable(addr);
-  return t !== null && isDevicePrivateEntry(t.words[pteSlot(addr)]);
 }

@@ -1,8 +1,8 @@
 import { type LeafTable, indexAt } from '../../lib/pgtable_store.ts';
-import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE } from '../../lib/units.ts';
+import { HPAGE_PMD_NR, PMD_SIZE } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
-import type { System } from '../system.ts';
+
 import { MM_ANONPAGES, VM, VM_FAULT, type Vma, type VmFault } from './mm_types.ts';
 import { folioTrylock, folioUnlock, folioWaitLocked } from './filemap.ts';
 import {
@@ -31,7 +31,7 @@ import {
   swpLo,
   swpType,
 } from './pgtable.ts';
-import { pmdTableOf, pteSlot } from './pte.ts';
+import { pmdTableOf } from './pte.ts';
 import { addNewAnonRmap, anonVmaPrepare, removeRmapPmd, removeRmapPte } from './rmap.ts';
 import { allocPageReclaim } from './vmscan.ts';
 
@@ -374,14 +374,3 @@ export function* collapseHugePage(vma: Vma, base: number): KGen<number> {
   sys.trace.count('thp.collapse');
   return 0;
 }
-
-/** Whether the PMD entry for `addr` maps a THP (not the huge zero page, not hugetlb). */
-export function isThpPmd(sys: System, lo: number, hi: number): boolean {
-  return (lo & PTE_HUGE) !== 0 && !sys.phys.isZeroPfn(hi);
-}
-
-export function pageOffsetInPmd(addr: number): number {
-  return Math.floor((addr % PMD_SIZE) / PAGE_SIZE);
-}
-
-export { pteSlot };

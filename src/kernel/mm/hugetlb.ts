@@ -252,5 +252,3 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
   sys.trace.count('fault.hugetlb_cow');
   return 0;
 }
-
-export const HUGETLB_PAGE_SIZE = PAGE_SIZE * HPAGE_PMD_NR;

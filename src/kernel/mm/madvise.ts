@@ -16,7 +16,7 @@ import {
   mmuNotifierRangeInit,
 } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
-import { PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, ptePresent } from './pgtable.ts';
+import { PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT } from './pgtable.ts';
 import { pteSlot } from './pte.ts';
 import { unmapMappingRange } from './shmem.ts';
 import { pageoutPage, splitForReclaim } from './vmscan.ts';
@@ -277,5 +277,3 @@ export function* sysMadviseImpl(p: Process, start: number, lenIn: number, advice
   if (ret < 0) return ret;
   return unmapped ? -Errno.ENOMEM : 0;
 }
-
-export { ptePresent };

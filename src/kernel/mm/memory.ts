@@ -4,15 +4,7 @@ import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 import { doHugePmdAnonymousPage, hugePmdFault, thpFaultEligible } from './huge_memory.ts';
 import { hugetlbFault } from './hugetlb.ts';
-import {
-  type MmStruct,
-  MM_ANONPAGES,
-  MM_SWAPENTS,
-  VM,
-  VM_FAULT,
-  type Vma,
-  type VmFault,
-} from './mm_types.ts';
+import { type MmStruct, MM_SWAPENTS, VM, VM_FAULT, type Vma, type VmFault } from './mm_types.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -495,5 +487,3 @@ export function remapPfn(vma: Vma, addr: number, pfn: number, writable: boolean)
   vma.flags |= VM.IO | VM.PFNMAP | VM.DONTEXPAND;
   setPte(t, pteSlot(addr), mkPte(vma, writable, false) | PTE_SPECIAL, pfn);
 }
-
-export { MM_ANONPAGES };

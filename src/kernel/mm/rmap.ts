@@ -1,4 +1,4 @@
-import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
+import { HPAGE_PMD_NR } from '../../lib/units.ts';
 import type { System } from '../system.ts';
 import {
   AnonVma,
@@ -154,8 +154,4 @@ export function rmapCandidates(sys: System, pfn: number): RmapHit[] {
     if (addr >= 0) out.push({ vma, addr });
   }
   return out;
-}
-
-export function pageBytes(npages: number): number {
-  return npages * PAGE_SIZE;
 }
