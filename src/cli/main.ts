@@ -24,6 +24,7 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--json', 'one JSON document on stdout')
     .option('--seed <n>', 'seed (sequential runs are deterministic; kept for symmetry with explore)')
     .option('--trace <file>', 'write the event log as Chrome Trace Event JSON (Perfetto)')
+    .option('--callback-timeout <time>', 'stop a driver callback that runs this long without yielding', '10s')
     .action(async (file: string | undefined, o: Parameters<typeof cmdRun>[1]) => {
       setCode(await cmdRun(file, o));
     });
@@ -42,6 +43,7 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--workers <n>', 'parallel workers (random, pct, dfs); results do not depend on how many')
     .option('--no-por', 'dfs without sleep-set partial-order reduction')
     .option('--trace <file>', 'write the reported schedule as Chrome Trace Event JSON')
+    .option('--callback-timeout <time>', 'stop a driver callback that runs this long without yielding', '10s')
     .option('--json', 'one JSON document on stdout')
     .action(async (file: string, o: Parameters<typeof cmdExplore>[1]) => {
       setCode(await cmdExplore(file, o));

@@ -3,6 +3,7 @@
  * for, runs each step as a kernel path on the scheduler, judges it against its expectation, and
  * finally closes what is still open, exits what still runs and checks every oracle.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -12,6 +13,15 @@ import { errnoName, isErr } from '../kernel/errno.ts';
 import { System } from '../kernel/system.ts';
 import type { KGen, Violation } from '../sched/types.ts';
 import { NotModelled, type OpResult, ScenarioContext } from './context.ts';
+import {
+  boundDriver,
+  CallbackBoundError,
+  checkDriverExport,
+  DriverModuleError,
+  type DriverModuleIssue,
+  loadIssue,
+  MIRROR_DRIVER_SHAPE,
+} from './driver_module.ts';
 import { judge } from './expect.ts';
 import type { KernelApi } from './kernel.ts';
 import { runOracles, tornDown } from './ops/checks.ts';
@@ -52,6 +62,8 @@ export interface RunOptions {
   trace?: boolean;
   /** Called after each step (the CLI prints as it goes). */
   onStep?(r: StepReport, done: number, total: number): void;
+  /** Called with the world once it is built (the CLI's watchdog names the running thread). */
+  onWorld?(ctx: ScenarioContext): void;
 }
 
 /** A user driver: members of DmirrorDriver (dmirror devices) or LegacyMirrorDriver (legacy_mirror). */
@@ -75,8 +87,14 @@ export async function preloadDriver(parsed: ParsedScenario): Promise<void> {
   if (preloaded.has(path)) return;
   try {
     preloaded.set(path, (await import(pathToFileURL(path).href)) as Record<string, unknown>);
-  } catch {
-    // buildWorld reports it with the file position.
+  } catch (e) {
+    // A module that throws while it loads is reported now: loading it again would run its
+    // top-level code twice. A missing one is left for buildWorld to report with the position.
+    const issue = loadIssue(d.module, path, e);
+    if (issue.code === 'module_threw') {
+      const pos = parsed.position(['driver', 'module']);
+      throw new DriverModuleError(parsed.file, pos.line, pos.col, issue);
+    }
   }
 }
 
@@ -93,12 +111,13 @@ function userDriver(parsed: ParsedScenario): UserDriver | undefined {
   if (cached !== undefined) return cached;
   const path = resolve(dirname(parsed.file), d.module);
   const req = createRequire(import.meta.url);
-  const fail = (field: string, why: string): never => {
+  const fail = (field: string, issue: DriverModuleIssue): never => {
     const pos = parsed.position(['driver', field]);
-    throw new ScenarioError(parsed.file, pos.line, pos.col, why);
+    throw new DriverModuleError(parsed.file, pos.line, pos.col, issue);
   };
   let mod = preloaded.get(path);
   if (mod === undefined) {
+    if (!existsSync(path)) fail('module', { code: 'module_not_found', module: d.module });
     try {
       try {
         mod = req(path) as Record<string, unknown>;
@@ -108,17 +127,12 @@ function userDriver(parsed: ParsedScenario): UserDriver | undefined {
         mod = req(path) as Record<string, unknown>;
       }
     } catch (e) {
-      return fail('module', `cannot load driver module ${d.module}: ${(e as Error).message.split('\n')[0]}`);
+      return fail('module', loadIssue(d.module, path, e));
     }
   }
-  const drv = mod[d.export];
-  if (drv === null || typeof drv !== 'object')
-    fail('export', `${d.module} does not export an object '${d.export}' (invalidate, rangeFault, ...)`);
-  const driver = drv as UserDriver;
-  for (const key of ['invalidate', 'rangeFault', 'syncCpuDevicePagetables'] as const) {
-    if (driver[key] !== undefined && typeof driver[key] !== 'function')
-      fail('export', `${d.export}.${key} is not a function`);
-  }
+  const issue = checkDriverExport(d.module, mod, d.export, MIRROR_DRIVER_SHAPE);
+  if (issue !== null) fail('export', issue);
+  const driver = boundDriver(d.module, d.export, mod[d.export] as UserDriver);
   drivers.set(parsed, driver);
   return driver;
 }
@@ -169,6 +183,10 @@ export function* stepGen(ctx: ScenarioContext, step: StepT, path: Path): KGen<Op
     if (e instanceof ValueError) {
       const pos = ctx.parsed.position(path);
       throw new ScenarioError(ctx.parsed.file, pos.line, pos.col, e.message);
+    }
+    if (e instanceof CallbackBoundError) {
+      const pos = ctx.parsed.position(path);
+      throw new DriverModuleError(ctx.parsed.file, pos.line, pos.col, e.issue);
     }
     throw e;
   }
@@ -326,6 +344,7 @@ export function runScenario(
 ): { report: RunReport; ctx: ScenarioContext } {
   const s = parsed.scenario;
   const ctx = buildWorld(parsed, k, opts.trace ?? false);
+  opts.onWorld?.(ctx);
   const sections: [string, StepT[]][] = [];
   if (s.setup !== undefined) sections.push(['setup', s.setup]);
   if (s.steps !== undefined) sections.push(['steps', s.steps]);
