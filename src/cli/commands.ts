@@ -1,5 +1,5 @@
 /** The CLI's commands as plain async functions returning an exit code (main.ts wires them to commander). */
-import { resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CaseResult } from '../conformance/types.ts';
 import { explore, replay } from '../sched/explore/index.ts';
@@ -137,7 +137,10 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
   } else {
     const bar = progressBar('exploring', o.json !== true);
     const descriptor = {
-      module: fileURLToPath(new URL('../scenario/explore_target.ts', import.meta.url)),
+      // explore_target.ts beside src/cli/, explore_target.js beside dist/cli/.
+      module: fileURLToPath(
+        new URL(`../scenario/explore_target${extname(import.meta.url)}`, import.meta.url),
+      ),
       exportName: 'scenarioTarget',
       args: { file: resolve(file) },
     };
