@@ -1017,7 +1017,7 @@ function migrateAnonHugeZeroErr(env: HmmEnv): void {
   env.free(b);
 }
 
-/** Sizes benchmark_thp_migration runs here: the kernel's list without 128 x PMD. */
+/** The buffer sizes benchmark_thp_migration runs, as the kernel's test_sizes[]: 512 KiB to 256 MiB. */
 export const BENCHMARK_SIZES = [
   PMD_SIZE / 4,
   PMD_SIZE / 2,
@@ -1025,9 +1025,10 @@ export const BENCHMARK_SIZES = [
   PMD_SIZE * 2,
   PMD_SIZE * 4,
   PMD_SIZE * 8,
+  PMD_SIZE * 128,
 ];
-/** Timed iterations per size (the kernel runs 5). */
-export const BENCHMARK_ITERATIONS = 1;
+/** Timed iterations per size after the warm-up round trip, as in the kernel. */
+export const BENCHMARK_ITERATIONS = 5;
 
 /** run_migration_benchmark(): warm-up and timed round trips; returns 0 or the failing return value. */
 function runMigrationBenchmark(env: HmmEnv, useThp: boolean, bufferSize: number, iterations: number): number {
