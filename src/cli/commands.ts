@@ -7,6 +7,7 @@ import type { ExploreResult, StrategyName } from '../sched/explore/types.ts';
 import { demoScenarioText } from '../scenario/demo.ts';
 import { targetFromParsed } from '../scenario/explore_target.ts';
 import { loadKernel } from '../scenario/kernel.ts';
+import { judgeOutcome } from '../scenario/outcome.ts';
 import { parseScenarioFile, parseScenarioText, ScenarioError } from '../scenario/parse.ts';
 import { preloadDriver, runScenario } from '../scenario/runner.ts';
 import { scenarioJsonSchema } from '../scenario/schema.ts';
@@ -165,6 +166,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
     ]);
   }
   const v = result.violation;
+  const judged = judgeOutcome(parsed.scenario.explore, v);
   if (o.json === true) {
     out(
       toJson({
@@ -176,6 +178,8 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
         exhausted: result.exhausted,
         replay: result.replay,
         elapsed_ms: Math.round(result.elapsedMs),
+        declared: judged.declared,
+        matched: judged.matched,
       }),
     );
   } else {
@@ -186,17 +190,20 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
     out(
       `${how}${result.exhausted ? ' (the bounded space is exhausted)' : ''} in ${Math.round(result.elapsedMs)} ms`,
     );
-    if (v === null) out(s.ok('no violation'));
+    if (v === null) out(judged.matched ? s.ok('no violation') : s.bad('no violation'));
     else {
-      out(s.bad(`violation (${v.oracle}): ${v.message}`));
+      const line = `violation (${v.oracle}): ${v.message}`;
+      out(judged.declared !== null && judged.matched ? s.ok(line) : s.bad(line));
       out('');
       out(v.diagram);
       out('');
       out(`replay: hetmem explore ${file} --replay ${result.replay}`);
     }
+    if (judged.declared !== null)
+      out(judged.matched ? s.ok(`outcome: ${judged.reason}`) : s.bad(`outcome: ${judged.reason}`));
     if (o.trace !== undefined) out(s.dim(`trace written to ${o.trace}`));
   }
-  return v === null ? EXIT.ok : EXIT.failed;
+  return judged.matched ? EXIT.ok : EXIT.failed;
 }
 
 export interface ConformanceOpts {
