@@ -2,7 +2,7 @@
 import { extname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CaseResult } from '../conformance/types.ts';
-import { explore, replay } from '../sched/explore/index.ts';
+import { explore, replay } from '../node/explore/index.ts';
 import type { ExploreResult, StrategyName } from '../sched/explore/types.ts';
 import { demoScenarioText } from '../scenario/demo.ts';
 import { targetFromParsed } from '../scenario/explore_target.ts';
