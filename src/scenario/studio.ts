@@ -25,6 +25,7 @@ import { decodeToken, encodeToken } from '../sched/explore/replay.ts';
 import { searchLoop } from '../sched/explore/search.ts';
 import type { ExploreTarget, ExploreWorld, StrategyName } from '../sched/explore/types.ts';
 import type { Thread } from '../sched/thread.ts';
+import type { System } from '../kernel/system.ts';
 import type { ScenarioContext } from './context.ts';
 import { targetFromParsed, type ScenarioTarget } from './explore_target.ts';
 import { kernel } from './kernel.ts';
@@ -107,6 +108,14 @@ class RunSession {
 
   get total(): number {
     return this.units.length + 1;
+  }
+
+  get step(): number {
+    return this.done;
+  }
+
+  get sys(): System {
+    return this.ctx.sys;
   }
 
   outline(): UnitInfo[] {
@@ -250,6 +259,14 @@ class ScheduleSession {
     return this.labels.length;
   }
 
+  get step(): number {
+    return this.stepper.steps;
+  }
+
+  get sys(): System {
+    return this.target.last!.sys;
+  }
+
   outline(): UnitInfo[] {
     return this.labels;
   }
@@ -275,6 +292,21 @@ class ScheduleSession {
 }
 
 export type Session = RunSession | ScheduleSession;
+
+/**
+ * Goes forward one unit at a time until a unit records a trace event of category `cat` (fault,
+ * notifier, migrate, ...), or to the end. Returns whether one was found.
+ */
+export function nextEvent(s: Session, cat: string): boolean {
+  while (s.step < s.total) {
+    const seen = s.sys.trace.events.length;
+    const at = s.step;
+    s.goto(at + 1);
+    if (s.step === at) return false;
+    if (s.sys.trace.events.slice(seen).some((e) => e.cat === cat)) return true;
+  }
+  return false;
+}
 
 export interface ExploreRequest {
   strategy?: StrategyName;
