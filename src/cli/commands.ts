@@ -14,7 +14,7 @@ import { scenarioJsonSchema } from '../scenario/schema.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
 import { formatRunSummary, formatStats, formatStep, style, table, toJson } from './output.ts';
 import { progressBar } from './progress.ts';
-import { writeChromeTrace } from './trace.ts';
+import { traceFormat, writeTrace } from './trace.ts';
 
 function out(s: string): void {
   process.stdout.write(`${s}\n`);
@@ -31,10 +31,12 @@ export interface RunOpts {
   json?: boolean;
   seed?: string;
   trace?: string;
+  traceFormat?: string;
 }
 
 export async function cmdRun(file: string | undefined, o: RunOpts): Promise<number> {
   intOption(o.seed, 'seed');
+  const format = o.trace !== undefined ? traceFormat(o.trace, o.traceFormat) : 'json';
   const k = await loadKernel();
   const parsed =
     file !== undefined ? parseScenarioFile(file) : parseScenarioText(demoScenarioText(), '<demo>');
@@ -53,7 +55,8 @@ export async function cmdRun(file: string | undefined, o: RunOpts): Promise<numb
       if (o.json !== true) for (const l of formatStep(r, s)) out(l);
     },
   });
-  if (o.trace !== undefined) writeChromeTrace(o.trace, [{ name: report.name, events: ctx.sys.trace.events }]);
+  if (o.trace !== undefined)
+    writeTrace(o.trace, [{ name: report.name, events: ctx.sys.trace.events }], format);
   if (o.json === true) {
     out(
       toJson({
@@ -82,6 +85,7 @@ export interface ExploreOpts {
   preemptionBound?: string;
   workers?: string;
   trace?: string;
+  traceFormat?: string;
   /** commander sets it false for --no-por. */
   por?: boolean;
 }
@@ -109,6 +113,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
   if (!['random', 'pct', 'dfs'].includes(strategy))
     throw new UsageError(`--strategy is random, pct or dfs, got '${o.strategy}'`);
   const seed = intOption(o.seed, 'seed') ?? 1;
+  if (o.trace !== undefined) traceFormat(o.trace, o.traceFormat);
   const budget = parseBudget(o.budget);
   const preemptionBound = intOption(o.preemptionBound, 'preemption-bound');
   const workers = intOption(o.workers, 'workers', 1) ?? 1;
@@ -164,9 +169,11 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
     // Rerun the reported schedule with the event log on.
     const traced = targetFromParsed(parsed, k, { trace: true });
     replay(traced, result.replay);
-    writeChromeTrace(o.trace, [
-      { name: parsed.scenario.name ?? file, events: traced.last?.sys.trace.events ?? [] },
-    ]);
+    writeTrace(
+      o.trace,
+      [{ name: parsed.scenario.name ?? file, events: traced.last?.sys.trace.events ?? [] }],
+      traceFormat(o.trace, o.traceFormat),
+    );
   }
   const v = result.violation;
   const judged = judgeOutcome(parsed.scenario.explore, v);
