@@ -1,8 +1,8 @@
 /** The CLI's commands as plain async functions returning an exit code (main.ts wires them to commander). */
-import { resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CaseResult } from '../conformance/types.ts';
-import { explore, replay } from '../sched/explore/index.ts';
+import { explore, replay } from '../node/explore/index.ts';
 import type { ExploreResult, StrategyName } from '../sched/explore/types.ts';
 import { demoScenarioText } from '../scenario/demo.ts';
 import { targetFromParsed } from '../scenario/explore_target.ts';
@@ -15,7 +15,7 @@ import { scenarioJsonSchema } from '../scenario/schema.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
 import { formatRunSummary, formatStats, formatStep, style, table, toJson } from './output.ts';
 import { progressBar } from './progress.ts';
-import { writeChromeTrace } from './trace.ts';
+import { traceFormat, writeTrace } from './trace.ts';
 import { DEFAULT_CALLBACK_MS, startWatchdog, type Watchdog } from './watchdog.ts';
 
 function out(s: string): void {
@@ -33,6 +33,7 @@ export interface RunOpts {
   json?: boolean;
   seed?: string;
   trace?: string;
+  traceFormat?: string;
   callbackTimeout?: string;
 }
 
@@ -87,6 +88,7 @@ function guard(
 
 export async function cmdRun(file: string | undefined, o: RunOpts): Promise<number> {
   intOption(o.seed, 'seed');
+  const format = o.trace !== undefined ? traceFormat(o.trace, o.traceFormat) : 'json';
   const k = await loadKernel();
   const parsed =
     file !== undefined ? parseScenarioFile(file) : parseScenarioText(demoScenarioText(), '<demo>');
@@ -117,7 +119,8 @@ export async function cmdRun(file: string | undefined, o: RunOpts): Promise<numb
     },
   });
   dog?.stop();
-  if (o.trace !== undefined) writeChromeTrace(o.trace, [{ name: report.name, events: ctx.sys.trace.events }]);
+  if (o.trace !== undefined)
+    writeTrace(o.trace, [{ name: report.name, events: ctx.sys.trace.events }], format);
   if (o.json === true) {
     out(
       toJson({
@@ -146,6 +149,7 @@ export interface ExploreOpts {
   preemptionBound?: string;
   workers?: string;
   trace?: string;
+  traceFormat?: string;
   /** commander sets it false for --no-por. */
   por?: boolean;
   callbackTimeout?: string;
@@ -174,6 +178,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
   if (!['random', 'pct', 'dfs'].includes(strategy))
     throw new UsageError(`--strategy is random, pct or dfs, got '${o.strategy}'`);
   const seed = intOption(o.seed, 'seed') ?? 1;
+  if (o.trace !== undefined) traceFormat(o.trace, o.traceFormat);
   const budget = parseBudget(o.budget);
   const preemptionBound = intOption(o.preemptionBound, 'preemption-bound');
   const workers = intOption(o.workers, 'workers', 1) ?? 1;
@@ -210,7 +215,10 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
   } else {
     const bar = progressBar('exploring', o.json !== true);
     const descriptor = {
-      module: fileURLToPath(new URL('../scenario/explore_target.ts', import.meta.url)),
+      // explore_target.ts beside src/cli/, explore_target.js beside dist/cli/.
+      module: fileURLToPath(
+        new URL(`../scenario/explore_target${extname(import.meta.url)}`, import.meta.url),
+      ),
       exportName: 'scenarioTarget',
       args: { file: resolve(file) },
     };
@@ -235,9 +243,11 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
     // Rerun the reported schedule with the event log on.
     const traced = targetFromParsed(parsed, k, { trace: true });
     replay(traced, result.replay);
-    writeChromeTrace(o.trace, [
-      { name: parsed.scenario.name ?? file, events: traced.last?.sys.trace.events ?? [] },
-    ]);
+    writeTrace(
+      o.trace,
+      [{ name: parsed.scenario.name ?? file, events: traced.last?.sys.trace.events ?? [] }],
+      traceFormat(o.trace, o.traceFormat),
+    );
   }
   const v = result.violation;
   const judged = judgeOutcome(parsed.scenario.explore, v);
