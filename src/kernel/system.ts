@@ -1,3 +1,4 @@
+import { type CoreContracts, CURRENT_CONTRACTS } from './contracts.ts';
 import { PAGE_SIZE } from '../lib/units.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 import { Srcu, WaitQueue } from '../sched/locks.ts';
@@ -40,6 +41,8 @@ export interface SystemConfig {
   hugetlbPages?: number;
   /** Keep detailed trace events (costs memory). Default false. */
   trace?: boolean;
+  /** Older semantics of specific core paths (contracts.ts). Default: the modelled release's. */
+  contracts?: Partial<CoreContracts>;
 }
 
 /** Models a task with its mm: the unit scenario steps act on. */
@@ -66,7 +69,9 @@ export class Process {
  * the event log. Nothing is global; tests and explorer runs each build their own.
  */
 export class System {
-  readonly config: Required<SystemConfig>;
+  readonly config: Required<Omit<SystemConfig, 'contracts'>>;
+  /** The core-path contracts in force (contracts.ts). */
+  readonly contracts: CoreContracts;
   readonly sched = new Scheduler();
   readonly inject = new FaultInjector();
   readonly phys: PhysMem;
@@ -95,6 +100,11 @@ export class System {
       thp: config.thp ?? 'madvise',
       hugetlbPages: config.hugetlbPages ?? 0,
       trace: config.trace ?? false,
+    };
+    this.contracts = {
+      invalidateRangeStartNonblock:
+        config.contracts?.invalidateRangeStartNonblock ?? CURRENT_CONTRACTS.invalidateRangeStartNonblock,
+      devicePrivateFault: config.contracts?.devicePrivateFault ?? CURRENT_CONTRACTS.devicePrivateFault,
     };
     this.phys = new PhysMem(this.config.ram, this.inject);
     this.swap = new SwapDevice(Math.floor(this.config.swap / PAGE_SIZE));

@@ -157,6 +157,10 @@ export function buildWorld(parsed: ParsedScenario, k: KernelApi, trace = false):
     thp: s.system?.thp,
     hugetlbPages: s.system?.hugetlb_pages,
     trace,
+    contracts: {
+      invalidateRangeStartNonblock: s.kernel?.contracts?.invalidate_range_start_nonblock,
+      devicePrivateFault: s.kernel?.contracts?.device_private_fault,
+    },
   });
   const ctx = new ScenarioContext(sys, k, parsed);
   const driver = userDriver(parsed);
