@@ -10,7 +10,7 @@ export { checkAll, assertOracles, type CheckOptions } from './oracles/index.ts';
 export { Scheduler, type Chooser } from './sched/scheduler.ts';
 export { Mutex, SpinLock, RwSem, WaitQueue, Completion, Srcu } from './sched/locks.ts';
 export type { KGen, SchedPoint, Violation } from './sched/types.ts';
-export { explore, replay } from './sched/explore/index.ts';
+export { explore, replay } from './node/explore/index.ts';
 export type { ExploreOptions, ExploreResult, ExploreTarget, ExploreWorld } from './sched/explore/index.ts';
 
 // Devices.

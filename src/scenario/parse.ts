@@ -159,10 +159,18 @@ function explain(
     const v = here.value;
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
       const meant =
-        'op' in v ? (isDriverIoctlOp(v.op) ? 1 : 0) : 'driver' in v && !('type' in v) ? 1 : 'type' in v ? 0 : -1;
+        'op' in v
+          ? isDriverIoctlOp(v.op)
+            ? 1
+            : 0
+          : 'driver' in v && !('type' in v)
+            ? 1
+            : 'type' in v
+              ? 0
+              : -1;
       const subs = meant >= 0 ? (issue.errors[meant] ?? []) : [];
       const explained = subs.map((sub) =>
-        explain({ ...sub, path: [...path, ...sub.path] } as z.core.$ZodIssue, root, loc),
+        explain({ ...sub, path: [...path, ...sub.path] }, root, loc),
       );
       explained.sort((a, b) => offsetOf(a.node) - offsetOf(b.node));
       if (explained.length > 0) return explained[0];
@@ -333,6 +341,12 @@ function checkBindings(p: ParsedScenario): void {
   };
   if (s.steps === undefined && s.threads === undefined) {
     fail([], "a scenario needs 'steps' (for run) or 'threads' (for explore)");
+  }
+  if (s.explore !== undefined && s.threads === undefined) {
+    fail(['explore'], "'explore' declares what exploring the threads gives, but this file has no 'threads'");
+  }
+  if (s.explore?.expect === 'clean' && s.explore.oracle !== undefined) {
+    fail(['explore', 'oracle'], "'oracle' names what a 'found' outcome reports; 'expect: clean' takes none");
   }
   const procs = new Set<string>(s.processes ?? []);
   const devices = new Set<string>(Object.keys(s.devices ?? {}));

@@ -8,7 +8,14 @@ import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LegacyMirrorDriver } from '../kernel/drivers/legacy_mirror.ts';
 import type { DmirrorDriver } from '../kernel/drivers/test_hmm.ts';
-import { checkDriver, Device, deviceRegister, deviceUnregister, sdkDevices, type IoctlDef } from '../kernel/drivers/sdk/device.ts';
+import {
+  checkDriver,
+  Device,
+  deviceRegister,
+  deviceUnregister,
+  sdkDevices,
+  type IoctlDef,
+} from '../kernel/drivers/sdk/device.ts';
 import { DriverError } from '../kernel/drivers/sdk/driver_error.ts';
 import { errnoName, isErr } from '../kernel/errno.ts';
 import { System } from '../kernel/system.ts';
@@ -94,6 +101,14 @@ export async function preloadDriver(parsed: ParsedScenario): Promise<void> {
 }
 
 /**
+ * Registers a driver module under its absolute path, for hosts that cannot require() one: the
+ * studio bundles the example drivers and registers them before opening a scenario.
+ */
+export function registerDriverModule(path: string, mod: Record<string, unknown>): void {
+  preloaded.set(path, mod);
+}
+
+/**
  * The export `exportName` of the driver module `module` (relative to the scenario file). Loaded
  * synchronously (Node 20.19 require()s ES modules; tsx's CommonJS hook compiles .ts) so explorer
  * workers can build worlds too. A module that cannot be loaded, or lacks the export, is a
@@ -122,7 +137,8 @@ function loadDriverExport(parsed: ParsedScenario, path: Path, module: string, ex
     preloaded.set(file, mod);
   }
   const drv = mod[exportName];
-  if (drv === null || typeof drv !== 'object') fail('export', `${module} does not export an object '${exportName}'`);
+  if (drv === null || typeof drv !== 'object')
+    fail('export', `${module} does not export an object '${exportName}'`);
   return drv;
 }
 
@@ -191,11 +207,17 @@ function probeDriverDevices(parsed: ParsedScenario, ctx: ScenarioContext): void 
       };
       const def = ioctls.get(step.op);
       if (def === undefined)
-        return fail('op', `unknown op '${step.op}'${suggest(step.op, [...ioctls.keys(), ...Object.keys(OPS)])}: no built-in op and no driver of this scenario defines it`);
+        return fail(
+          'op',
+          `unknown op '${step.op}'${suggest(step.op, [...ioctls.keys(), ...Object.keys(OPS)])}: no built-in op and no driver of this scenario defines it`,
+        );
       for (const field of Object.keys(step)) {
         if (['op', 'fd', 'save', 'expect', 'comment'].includes(field)) continue;
         if (def.in[field] === undefined)
-          fail(field, `unknown field '${field}' in ${step.op} step${suggest(field, Object.keys(def.in))}; its struct has ${Object.keys(def.in).join(', ') || 'no input members'}`);
+          fail(
+            field,
+            `unknown field '${field}' in ${step.op} step${suggest(field, Object.keys(def.in))}; its struct has ${Object.keys(def.in).join(', ') || 'no input members'}`,
+          );
       }
     });
   }

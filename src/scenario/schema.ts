@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { MADV } from '../kernel/mm/mman.ts';
+import { ORACLE_NAMES } from '../oracles/names.ts';
 import { isAddressExpr, isName, isSize, ValueError, parseProtBytes } from './values.ts';
 
 const sizeHelp = 'a size: an integer or a string such as 4096, 4KiB, 2MiB, 1GiB';
@@ -533,7 +534,7 @@ const BuiltinStep = z.discriminatedUnion(
 export const DRIVER_IOCTL_NAME = /^[A-Z][A-Z0-9_]*$/;
 
 /** True when `op` names an ioctl of a user driver rather than a built-in op. */
-export function isDriverIoctlOp(op: unknown): op is string {
+export function isDriverIoctlOp(op: unknown): boolean {
   return typeof op === 'string' && DRIVER_IOCTL_NAME.test(op) && !(op in OPS);
 }
 
@@ -556,7 +557,9 @@ const DriverIoctlStep = z
     comment: z.string().optional(),
   })
   .catchall(z.union([Num, z.boolean(), DataSpec]))
-  .describe("An ioctl a user driver defines, by its name; the other fields are its argument struct's members.");
+  .describe(
+    "An ioctl a user driver defines, by its name; the other fields are its argument struct's members.",
+  );
 
 export const Step = z.union([BuiltinStep, DriverIoctlStep]);
 
@@ -568,7 +571,10 @@ export const DriverDevice = z.strictObject({
 
 const Device = z.union([
   z.discriminatedUnion('type', [
-    z.strictObject({ type: z.literal('dmirror'), memory: z.enum(['private', 'coherent']).default('private') }),
+    z.strictObject({
+      type: z.literal('dmirror'),
+      memory: z.enum(['private', 'coherent']).default('private'),
+    }),
     z.strictObject({ type: z.literal('iommufd_mock') }),
     z.strictObject({ type: z.literal('legacy_mirror') }),
   ]),
@@ -596,6 +602,15 @@ export const Scenario = z
     setup: z.array(Step).optional(),
     threads: z.record(z.string(), z.array(Step)).optional(),
     final: z.array(Step).optional(),
+    explore: z
+      .strictObject({
+        expect: z.enum(['found', 'clean']),
+        oracle: z.enum(Object.keys(ORACLE_NAMES) as [string, ...string[]]).optional(),
+      })
+      .optional()
+      .describe(
+        'What `hetmem explore` must give: `found` (a violation, of `oracle` when named) or `clean`; explore exits 0 when it does, 1 when not.',
+      ),
   })
   .describe('A hetmem scenario (version 1): builds a system, runs steps, checks what each returns.');
 

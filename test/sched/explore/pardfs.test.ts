@@ -4,17 +4,15 @@ import fc from 'fast-check';
 import { point, Scheduler, type KGen } from '../../../src/sched/index.ts';
 import {
   DfsStrategy,
-  explore,
-  replay,
   type ExploreOptions,
   type ExploreResult,
   type ExploreTarget,
   type TargetDescriptor,
 } from '../../../src/sched/explore/index.ts';
 import type { DfsNodeData } from '../../../src/sched/explore/dfs.ts';
-import { loadTargetSync } from '../../../src/sched/explore/explore.ts';
+import { explore, loadTargetSync, replay } from '../../../src/node/explore/index.ts';
 import { resolveOptions } from '../../../src/sched/explore/options.ts';
-import { parallelDfs } from '../../../src/sched/explore/pardfs.ts';
+import { parallelDfs } from '../../../src/node/explore/pardfs.ts';
 import { overridesOf, runSchedule } from '../../../src/sched/explore/run.ts';
 import { searchLoop } from '../../../src/sched/explore/search.ts';
 import { hetmem } from '../../cli/helpers.ts';
