@@ -40,6 +40,8 @@ export async function cmdRun(file: string | undefined, o: RunOpts): Promise<numb
   const k = await loadKernel();
   const parsed =
     file !== undefined ? parseScenarioFile(file) : parseScenarioText(demoScenarioText(), '<demo>');
+  // Driver modules are imported ahead, so they share this process' kernel modules.
+  await preloadDriver(parsed);
   const s = style(process.stdout);
   if (o.json !== true) {
     const title = parsed.scenario.name ?? file ?? 'demo';

@@ -14,6 +14,12 @@ const PAIRS: { found: string; clean: string; oracle: string; what: string }[] = 
     oracle: 'deadlock',
     what: 'a fault handler on a worker that loses an interrupt',
   },
+  {
+    found: 'migrate-to-ram-stale-pte',
+    clean: 'migrate-to-ram-zap',
+    oracle: 'mirror',
+    what: 'a migrate_to_ram that leaves the device PTE of the page it sends back',
+  },
 ];
 
 describe('race corpus: SDK drivers', () => {
