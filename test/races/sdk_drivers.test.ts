@@ -9,6 +9,12 @@ import { exploreRace } from './helpers.ts';
 
 const PAIRS: { found: string; clean: string; oracle: string; what: string }[] = [
   {
+    found: 'mm-notifier-release-open',
+    clean: 'mm-notifier-release-dead',
+    oracle: 'frame-refs',
+    what: 'a whole-mm notifier registered at open whose release leaves the mirror open',
+  },
+  {
     found: 'fault-buffer-lost-irq',
     clean: 'fault-buffer-recheck',
     oracle: 'deadlock',
