@@ -58,7 +58,7 @@ class GpuMirror extends MmuNotifier {
     readonly fixed: boolean,
     readonly lock: DriverMutex,
   ) {
-    super(mirrorOps as MmuNotifierOps);
+    super(mirrorOps);
   }
 }
 
