@@ -26,6 +26,12 @@ const PAIRS: { found: string; clean: string; oracle: string; what: string }[] = 
     oracle: 'mirror',
     what: 'a migrate_to_ram that leaves the device PTE of the page it sends back',
   },
+  {
+    found: 'access-unmap-contained',
+    clean: 'access-unmap-overlap',
+    oracle: 'iommufd',
+    what: 'an iommufd access whose unmap callback drops only the pins inside the range',
+  },
 ];
 
 describe('race corpus: SDK drivers', () => {
