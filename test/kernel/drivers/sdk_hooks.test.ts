@@ -241,7 +241,7 @@ describe('driver SDK: device memory', () => {
 
 describe('driver SDK: device page tables, accesses and faults', () => {
   it('map outside the declared lock is a DriverError lock_not_held', () => {
-    const { sys, dev, p } = setup();
+    const { dev, p } = setup();
     const lock = dev.mutex('pt_lock', { lockClass: 'test.pt_lock', guards: 'the page table' });
     const pt = new DevicePageTable(dev, 'dev0 pt', p.mm!, lock);
     assert.throws(() => {
@@ -250,7 +250,6 @@ describe('driver SDK: device page tables, accesses and faults', () => {
     assert.throws(() => {
       lockdepAssertHeld(lock);
     }, /must be held to touch the page table/);
-    sys;
   });
 
   it('faults reach the handler through the buffer in the order the device posted them; the access completes after replay', () => {
