@@ -4,13 +4,28 @@ import { Srcu, WaitQueue } from '../sched/locks.ts';
 import type { KGen, Violation } from '../sched/types.ts';
 import { Errno } from './errno.ts';
 import { FaultInjector } from './fault_inject.ts';
+import { DmaMappingTable } from './dma/mapping.ts';
 import { PhysMem } from './mm/page_alloc.ts';
 import { SwapDevice } from './mm/swapfile.ts';
-import { File, type Mapping, MmStruct, UserStruct } from './mm/mm_types.ts';
+import { File, type Mapping, MmStruct, UserStruct, type Vma } from './mm/mm_types.ts';
 import * as sc from './syscalls.ts';
 import { TraceLog } from './trace.ts';
 
 export type ThpMode = 'always' | 'madvise' | 'never';
+
+/**
+ * A device page table that mirrors part of a CPU address space, as the mirror and frame-reference
+ * oracles see it. Drivers register theirs in System.deviceMirrors (the SDK's DevicePageTable does).
+ */
+export interface DeviceMirrorView {
+  /** Who holds it, for reports ("gpu0 file 3 page table"). */
+  readonly name: string;
+  readonly mm: MmStruct;
+  /** False once the table no longer receives invalidations (its file is being released). */
+  readonly live: boolean;
+  /** Every entry: the VA, the frame the CPU should map there, write access, and the frame's generation when stored. */
+  entries(): Iterable<{ va: number; pfn: number; write: boolean; gen: number }>;
+}
 
 export interface SystemConfig {
   /** Bytes of RAM. Default 1GiB. */
@@ -119,6 +134,16 @@ export class System {
 
   /** Extra checks drivers contribute to the oracles (mirror coherence, device references, iommufd). */
   readonly checkHooks: ((final: boolean) => Violation[])[] = [];
+  /** Device page tables that mirror a process (oracles 1 and 2 walk them). */
+  readonly deviceMirrors = new Set<DeviceMirrorView>();
+  /** Live streaming DMA mappings (dma_map_page), checked by the frame-reference oracle. */
+  readonly dma = new DmaMappingTable();
+  /**
+   * How a FOLL_LONGTERM pin moves a device-coherent page to RAM first
+   * (check_and_migrate_movable_folios); memremap_pages() of coherent memory installs it. Returns
+   * the new PFN or -errno.
+   */
+  longtermMigrate: ((sys: System, vma: Vma, addr: number, pfn: number) => KGen<number>) | null = null;
 
   /** Creates a process with an empty address space. */
   createProcess(name = `p${this.ids.get('pid') ?? 0}`, uid = 1000): Process {

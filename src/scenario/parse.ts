@@ -319,6 +319,12 @@ function checkBindings(p: ParsedScenario): void {
   if (s.steps === undefined && s.threads === undefined) {
     fail([], "a scenario needs 'steps' (for run) or 'threads' (for explore)");
   }
+  if (s.explore !== undefined && s.threads === undefined) {
+    fail(['explore'], "'explore' declares what exploring the threads gives, but this file has no 'threads'");
+  }
+  if (s.explore?.expect === 'clean' && s.explore.oracle !== undefined) {
+    fail(['explore', 'oracle'], "'oracle' names what a 'found' outcome reports; 'expect: clean' takes none");
+  }
   const procs = new Set<string>(s.processes ?? []);
   const devices = new Set<string>(Object.keys(s.devices ?? {}));
   const names = new Set<string>();

@@ -81,6 +81,14 @@ export async function preloadDriver(parsed: ParsedScenario): Promise<void> {
 }
 
 /**
+ * Registers a driver module under its absolute path, for hosts that cannot require() one: the
+ * studio bundles the example drivers and registers them before opening a scenario.
+ */
+export function registerDriverModule(path: string, mod: Record<string, unknown>): void {
+  preloaded.set(path, mod);
+}
+
+/**
  * The driver a scenario's `driver: { module, export }` names: an object with the members it
  * replaces, of DmirrorDriver (invalidate, rangeFault) or LegacyMirrorDriver
  * (syncCpuDevicePagetables, rangeFault). Loaded synchronously (Node 20.19 require()s ES

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { MADV } from '../kernel/mm/mman.ts';
+import { ORACLE_NAMES } from '../oracles/names.ts';
 import { isAddressExpr, isName, isSize, ValueError, parseProtBytes } from './values.ts';
 
 const sizeHelp = 'a size: an integer or a string such as 4096, 4KiB, 2MiB, 1GiB';
@@ -550,6 +551,15 @@ export const Scenario = z
     setup: z.array(Step).optional(),
     threads: z.record(z.string(), z.array(Step)).optional(),
     final: z.array(Step).optional(),
+    explore: z
+      .strictObject({
+        expect: z.enum(['found', 'clean']),
+        oracle: z.enum(Object.keys(ORACLE_NAMES) as [string, ...string[]]).optional(),
+      })
+      .optional()
+      .describe(
+        'What `hetmem explore` must give: `found` (a violation, of `oracle` when named) or `clean`; explore exits 0 when it does, 1 when not.',
+      ),
   })
   .describe('A hetmem scenario (version 1): builds a system, runs steps, checks what each returns.');
 

@@ -345,20 +345,17 @@ export class PhysMem {
   }
 
   read(pfn: number, offset: number, dst: Uint8Array, dstOffset: number, len: number): void {
-    const d = this.contents.get(pfn);
-    if (d === undefined) dst.fill(0, dstOffset, dstOffset + len);
-    else dst.set(d.subarray(offset, offset + len), dstOffset);
+    this.contents.read(pfn, offset, dst, dstOffset, len);
   }
 
   write(pfn: number, offset: number, src: Uint8Array, srcOffset: number, len: number): void {
-    this.dataForWrite(pfn).set(src.subarray(srcOffset, srcOffset + len), offset);
+    if (this.isZeroPfn(pfn)) throw new Error('write to the zero page');
+    this.contents.write(pfn, offset, src, srcOffset, len);
   }
 
   /** Models copy_highpage(). */
   copyPage(dst: number, src: number): void {
-    const d = this.contents.get(src);
-    if (d === undefined) this.contents.delete(dst);
-    else this.contents.set(dst, d);
+    this.contents.copy(dst, src);
   }
 
   /** Models clear_highpage(): contents become zero (and cost nothing again). */
