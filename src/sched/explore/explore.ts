@@ -98,6 +98,8 @@ export function explore(
     backend !== undefined &&
     o.workers > 1 &&
     o.strategy === 'dfs' &&
+    // DPOR learns where to branch from the schedules it ran: it does not split ahead of time.
+    (!o.por || o.reduction === 'sleep') &&
     isDescriptor(target) &&
     o.schedules > 0
   ) {
