@@ -251,10 +251,24 @@ function offsetOf(node: Node | null): number {
   return node?.range?.[0] ?? 0;
 }
 
+/** toJS reviver: a bigint that a double holds exactly becomes a number; larger ones stay bigints. */
+function exactIntegers(_key: unknown, v: unknown): unknown {
+  if (typeof v !== 'bigint') return v;
+  const safe = v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER);
+  return safe ? Number(v) : v;
+}
+
 /** Parses and validates scenario text; throws ScenarioError. */
 export function parseScenarioText(text: string, file: string): ParsedScenario {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // Integers are read as bigints so values above 2^53 (a u64 IOVA or length) stay exact; those
+  // that fit a double exactly become numbers again below.
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: false,
+    uniqueKeys: true,
+    intAsBigInt: true,
+  });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const pos = lines.linePos(e.pos[0]);
@@ -267,7 +281,7 @@ export function parseScenarioText(text: string, file: string): ParsedScenario {
     );
   }
   const loc: Located = { doc, lines };
-  const root: unknown = doc.toJS({ maxAliasCount: 1000 });
+  const root: unknown = doc.toJS({ maxAliasCount: 1000, reviver: exactIntegers });
   if (root === null || typeof root !== 'object' || Array.isArray(root)) {
     throw new ScenarioError(
       file,

@@ -27,7 +27,7 @@ import { runOracles, tornDown } from './ops/checks.ts';
 import { driverIoctl, HANDLERS } from './ops/index.ts';
 import { type ParsedScenario, type Path, ScenarioError, suggest } from './parse.ts';
 import { isDriverIoctlOp, OPS, type StepT } from './schema.ts';
-import { parseSize, ValueError } from './values.ts';
+import { parseSize, u64Value, ValueError } from './values.ts';
 
 export interface StepReport {
   /** 'steps', 'setup', 'final', a thread name, or 'teardown'. */
@@ -285,7 +285,8 @@ export function finishStep(ctx: ScenarioContext, step: StepT, r: OpResult): stri
     else {
       for (const [field, name] of Object.entries(step.save)) {
         const v = field === 'ret' ? r.ret : r.outputs?.[field];
-        if (typeof v === 'number' || typeof v === 'bigint') ctx.names.set(name, Number(v));
+        if (typeof v === 'number') ctx.names.set(name, v);
+        else if (typeof v === 'bigint') ctx.names.set(name, u64Value(v));
         else failures.push(`cannot save ${field}: the op did not report it`);
       }
     }
