@@ -3,9 +3,7 @@
  * for, runs each step as a kernel path on the scheduler, judges it against its expectation, and
  * finally closes what is still open, exits what still runs and checks every oracle.
  */
-import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { LegacyMirrorDriver } from '../kernel/drivers/legacy_mirror.ts';
 import type { DmirrorDriver } from '../kernel/drivers/test_hmm.ts';
 import { errnoName, isErr } from '../kernel/errno.ts';
@@ -18,6 +16,7 @@ import { runOracles, tornDown } from './ops/checks.ts';
 import { HANDLERS } from './ops/index.ts';
 import { type ParsedScenario, type Path, ScenarioError } from './parse.ts';
 import type { StepT } from './schema.ts';
+import { importUserModule, requireUserModule } from './user_module.ts';
 import { parseSize, ValueError } from './values.ts';
 
 export interface StepReport {
@@ -63,10 +62,9 @@ const drivers = new WeakMap<ParsedScenario, UserDriver>();
 const preloaded = new Map<string, Record<string, unknown>>();
 
 /**
- * Loads the driver module a scenario names through import(), ahead of buildWorld. Optional: it
- * makes the module share the kernel's module instances under any loader (tsx's CommonJS hook,
- * registered by `node --import tsx`, would compile a second copy of every kernel module the
- * driver imports, with its own registries). Errors are left for buildWorld to report.
+ * Loads the driver module a scenario names through import() (user_module.ts), ahead of
+ * buildWorld, so it shares the kernel's module instances; a .ts module gets a TypeScript loader.
+ * Errors are left for buildWorld to report.
  */
 export async function preloadDriver(parsed: ParsedScenario): Promise<void> {
   const d = parsed.scenario.driver;
@@ -74,7 +72,7 @@ export async function preloadDriver(parsed: ParsedScenario): Promise<void> {
   const path = resolve(dirname(parsed.file), d.module);
   if (preloaded.has(path)) return;
   try {
-    preloaded.set(path, (await import(pathToFileURL(path).href)) as Record<string, unknown>);
+    preloaded.set(path, await importUserModule(path));
   } catch {
     // buildWorld reports it with the file position.
   }
@@ -83,8 +81,8 @@ export async function preloadDriver(parsed: ParsedScenario): Promise<void> {
 /**
  * The driver a scenario's `driver: { module, export }` names: an object with the members it
  * replaces, of DmirrorDriver (invalidate, rangeFault) or LegacyMirrorDriver
- * (syncCpuDevicePagetables, rangeFault). Loaded synchronously (Node 20.19 require()s ES
- * modules; tsx's CommonJS hook compiles .ts) so explorer workers can build worlds too.
+ * (syncCpuDevicePagetables, rangeFault). Preloaded by preloadDriver(), else loaded synchronously
+ * (requireUserModule()).
  */
 function userDriver(parsed: ParsedScenario): UserDriver | undefined {
   const d = parsed.scenario.driver;
@@ -92,7 +90,6 @@ function userDriver(parsed: ParsedScenario): UserDriver | undefined {
   const cached = drivers.get(parsed);
   if (cached !== undefined) return cached;
   const path = resolve(dirname(parsed.file), d.module);
-  const req = createRequire(import.meta.url);
   const fail = (field: string, why: string): never => {
     const pos = parsed.position(['driver', field]);
     throw new ScenarioError(parsed.file, pos.line, pos.col, why);
@@ -100,13 +97,7 @@ function userDriver(parsed: ParsedScenario): UserDriver | undefined {
   let mod = preloaded.get(path);
   if (mod === undefined) {
     try {
-      try {
-        mod = req(path) as Record<string, unknown>;
-      } catch (e) {
-        if (!/\.[cm]?tsx?$/.test(path) || (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') throw e;
-        (req('tsx/cjs/api') as { register(): unknown }).register();
-        mod = req(path) as Record<string, unknown>;
-      }
+      mod = requireUserModule(path);
     } catch (e) {
       return fail('module', `cannot load driver module ${d.module}: ${(e as Error).message.split('\n')[0]}`);
     }
