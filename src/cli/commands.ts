@@ -147,6 +147,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
         new URL(`../scenario/explore_target${extname(import.meta.url)}`, import.meta.url),
       ),
       exportName: 'scenarioTarget',
+      prepareExportName: 'prepareScenarioTarget',
       args: { file: resolve(file) },
     };
     try {

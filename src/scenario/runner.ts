@@ -3,9 +3,7 @@
  * for, runs each step as a kernel path on the scheduler, judges it against its expectation, and
  * finally closes what is still open, exits what still runs and checks every oracle.
  */
-import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { LegacyMirrorDriver } from '../kernel/drivers/legacy_mirror.ts';
 import type { DmirrorDriver } from '../kernel/drivers/test_hmm.ts';
 import {
@@ -27,6 +25,7 @@ import { runOracles, tornDown } from './ops/checks.ts';
 import { driverIoctl, HANDLERS } from './ops/index.ts';
 import { type ParsedScenario, type Path, ScenarioError, suggest } from './parse.ts';
 import { isDriverIoctlOp, OPS, type StepT } from './schema.ts';
+import { importUserModule, requireUserModule } from './user_module.ts';
 import { parseSize, u64Value, ValueError } from './values.ts';
 
 export interface StepReport {
@@ -83,17 +82,16 @@ function driverModules(parsed: ParsedScenario): { module: string; export: string
 }
 
 /**
- * Loads the driver modules a scenario names through import(), ahead of buildWorld. Optional: it
- * makes the modules share the kernel's module instances under any loader (tsx's CommonJS hook,
- * registered by `node --import tsx`, would compile a second copy of every kernel module a
- * driver imports, with its own registries). Errors are left for buildWorld to report.
+ * Loads the driver modules a scenario names through import() (user_module.ts), ahead of
+ * buildWorld, so they share the kernel's module instances; a .ts module gets a TypeScript loader.
+ * Errors are left for buildWorld to report.
  */
 export async function preloadDriver(parsed: ParsedScenario): Promise<void> {
   for (const d of driverModules(parsed)) {
     const path = resolve(dirname(parsed.file), d.module);
     if (preloaded.has(path)) continue;
     try {
-      preloaded.set(path, (await import(pathToFileURL(path).href)) as Record<string, unknown>);
+      preloaded.set(path, await importUserModule(path));
     } catch {
       // buildWorld reports it with the file position.
     }
@@ -122,15 +120,8 @@ function loadDriverExport(parsed: ParsedScenario, path: Path, module: string, ex
   };
   let mod = preloaded.get(file);
   if (mod === undefined) {
-    const req = createRequire(import.meta.url);
     try {
-      try {
-        mod = req(file) as Record<string, unknown>;
-      } catch (e) {
-        if (!/\.[cm]?tsx?$/.test(file) || (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') throw e;
-        (req('tsx/cjs/api') as { register(): unknown }).register();
-        mod = req(file) as Record<string, unknown>;
-      }
+      mod = requireUserModule(file);
     } catch (e) {
       return fail('module', `cannot load driver module ${module}: ${(e as Error).message.split('\n')[0]}`);
     }
@@ -145,7 +136,8 @@ function loadDriverExport(parsed: ParsedScenario, path: Path, module: string, ex
 /**
  * The driver a scenario's `driver: { module, export }` names: an object with the members it
  * replaces, of DmirrorDriver (invalidate, rangeFault) or LegacyMirrorDriver
- * (syncCpuDevicePagetables, rangeFault).
+ * (syncCpuDevicePagetables, rangeFault). Preloaded by preloadDriver(), else loaded synchronously
+ * (requireUserModule()).
  */
 function userDriver(parsed: ParsedScenario): UserDriver | undefined {
   const d = parsed.scenario.driver;
