@@ -1,4 +1,5 @@
 /** The CLI's commands as plain async functions returning an exit code (main.ts wires them to commander). */
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CaseResult } from '../conformance/types.ts';
@@ -13,7 +14,7 @@ import { scenarioJsonSchema } from '../scenario/schema.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
 import { formatRunSummary, formatStats, formatStep, style, table, toJson } from './output.ts';
 import { progressBar } from './progress.ts';
-import { writeChromeTrace } from './trace.ts';
+import { checkTracePath, writeChromeTrace } from './trace.ts';
 
 function out(s: string): void {
   process.stdout.write(`${s}\n`);
@@ -21,8 +22,8 @@ function out(s: string): void {
 
 function intOption(v: string | undefined, name: string, min = 0): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min)
-    throw new UsageError(`--${name} takes an integer >= ${min}, got '${v}'`);
+  if (!/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v)))
+    throw new UsageError(`--${name} takes an integer from ${min} to 2^53-1, got '${v}'`);
   return Number(v);
 }
 
@@ -34,21 +35,28 @@ export interface RunOpts {
 
 export async function cmdRun(file: string | undefined, o: RunOpts): Promise<number> {
   intOption(o.seed, 'seed');
+  checkTracePath(o.trace);
   const k = await loadKernel();
   const parsed =
     file !== undefined ? parseScenarioFile(file) : parseScenarioText(demoScenarioText(), '<demo>');
   const s = style(process.stdout);
-  if (o.json !== true) {
+  // The header waits for the first step, so a file the world cannot be built from prints only
+  // its one error line.
+  let headerDone = o.json === true;
+  const header = () => {
+    if (headerDone) return;
+    headerDone = true;
     const title = parsed.scenario.name ?? file ?? 'demo';
     out(
       s.bold(`scenario ${title}`) +
         (file !== undefined ? s.dim(` (${file})`) : s.dim(' (built-in demo; run FILE for your own)')),
     );
     if (parsed.scenario.description !== undefined) out(s.dim(parsed.scenario.description));
-  }
+  };
   const { report, ctx } = runScenario(parsed, k, {
     trace: o.trace !== undefined,
     onStep: (r) => {
+      header();
       if (o.json !== true) for (const l of formatStep(r, s)) out(l);
     },
   });
@@ -110,7 +118,9 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
   const seed = intOption(o.seed, 'seed') ?? 1;
   const budget = parseBudget(o.budget);
   const preemptionBound = intOption(o.preemptionBound, 'preemption-bound');
-  const workers = intOption(o.workers, 'workers', 1) ?? 1;
+  // More workers than cores only adds memory and contention; results do not depend on the count.
+  const workers = Math.min(intOption(o.workers, 'workers', 1) ?? 1, availableParallelism());
+  checkTracePath(o.trace);
   const k = await loadKernel();
   const parsed = parseScenarioFile(file);
   // Load a user driver now, so its compile time is not counted as search time.

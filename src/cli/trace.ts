@@ -3,7 +3,8 @@
  * pid per System, one tid per track (CPU threads, devices, notifiers), B/E spans and instants,
  * plus metadata events naming the process and every track.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { UsageError } from './errors.ts';
 import type { TraceEvent } from '../kernel/trace.ts';
 
 export interface ChromeEvent {
@@ -98,4 +99,18 @@ export function toChromeTrace(sources: readonly TraceSource[]): ChromeTrace {
 
 export function writeChromeTrace(file: string, sources: readonly TraceSource[]): void {
   writeFileSync(file, `${JSON.stringify(toChromeTrace(sources))}\n`);
+}
+
+/**
+ * Opens the trace file for writing before the run starts, so a path that cannot be written fails
+ * at once with a usage error instead of after minutes of exploring.
+ */
+export function checkTracePath(file: string | undefined): void {
+  if (file === undefined) return;
+  try {
+    closeSync(openSync(file, 'w'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new UsageError(`--trace: cannot write '${file}' (${code})`);
+  }
 }

@@ -92,25 +92,53 @@ export function* sysExit(sys: System, p: Process): KGen<number> {
 }
 
 /** A CPU read by a thread of `p`: faults as the MMU would. ret is bytes read or -EFAULT / -ENOMEM. */
+/**
+ * How much of [addr, addr + len) a CPU access can reach before it must fault for good: 0 when the
+ * range leaves the user address space (access_ok() fails), else up to the first hole in the VMAs
+ * plus one byte, so the access still takes the fault the kernel takes there. Keeps the buffers a
+ * huge request needs proportional to what is mapped.
+ */
+export function reachable(p: Process, addr: number, len: number): number {
+  const mm = p.mm;
+  if (!Number.isSafeInteger(addr) || !Number.isSafeInteger(len) || addr < 0 || len < 0) return -1;
+  if (mm === null || addr + len > mm.taskSize) return -1;
+  let a = addr;
+  const end = addr + len;
+  while (a < end) {
+    const v = mm.vmaLookup(a);
+    if (v === null) return Math.min(len, a - addr + 1);
+    a = v.end;
+  }
+  return len;
+}
+
+/** A CPU read by a thread of `p`. Returns bytes read or -EFAULT / -ENOMEM (and the bytes). */
 export function* cpuRead(
   sys: System,
   p: Process,
   addr: number,
   len: number,
 ): KGen<{ ret: number; data: Uint8Array }> {
-  const data = new Uint8Array(len);
-  if (p.mm === null) return { ret: -Errno.ESRCH, data };
+  if (p.mm === null) return { ret: -Errno.ESRCH, data: new Uint8Array(0) };
+  const n = reachable(p, addr, len);
+  if (n < 0) return { ret: -Errno.EFAULT, data: new Uint8Array(0) };
+  const data = new Uint8Array(n);
   const ret = yield* cpuAccess(p.mm, addr, data, false);
   sys.trace.count('cpu.read_bytes', Math.max(0, ret));
-  return { ret, data };
+  return { ret: n < len && ret >= 0 ? -Errno.EFAULT : ret, data };
 }
 
-/** A CPU write by a thread of `p`. Returns bytes written or -EFAULT / -ENOMEM. */
+/**
+ * A CPU write by a thread of `p`. Returns bytes written or -EFAULT / -ENOMEM. Bytes before a
+ * fault stay written, as a store loop leaves them.
+ */
 export function* cpuWrite(sys: System, p: Process, addr: number, data: Uint8Array): KGen<number> {
   if (p.mm === null) return -Errno.ESRCH;
-  const ret = yield* cpuAccess(p.mm, addr, data, true);
+  const n = reachable(p, addr, data.length);
+  if (n < 0) return -Errno.EFAULT;
+  const ret = yield* cpuAccess(p.mm, addr, n < data.length ? data.subarray(0, n) : data, true);
   sys.trace.count('cpu.write_bytes', Math.max(0, ret));
-  return ret;
+  return n < data.length && ret >= 0 ? -Errno.EFAULT : ret;
 }
 
 /** Models memfd_create(2). */
@@ -206,5 +234,7 @@ export function* clearSoftDirty(sys: System, p: Process): KGen<number> {
 export function* pagemapRead(sys: System, p: Process, addr: number, npages: number): KGen<PagemapEntry[]> {
   yield { kind: 'step', label: 'pagemap_read' };
   if (p.mm === null) return [];
-  return pagemapRange(sys, p.mm, addr, npages);
+  // Entries stop at the top of the user address space: the read returns fewer bytes.
+  const top = Math.floor((p.mm.taskSize - Math.min(addr, p.mm.taskSize)) / PAGE_SIZE);
+  return pagemapRange(sys, p.mm, addr, Math.min(npages, top));
 }
