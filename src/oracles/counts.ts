@@ -109,7 +109,7 @@ export function checkCounts(sys: System): Violation[] {
       );
     }
   }
-  for (let slot = 1; slot < sys.swap.highWater; slot++) {
+  for (let slot = 1; slot < sys.swap.nslots; slot++) {
     const have = sys.swap.count[slot];
     const seen = c.swap.get(slot) ?? 0;
     if (have !== seen) bad(`swap slot ${slot}: count ${have} but ${seen} entries refer to it`);
