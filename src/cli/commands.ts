@@ -3,12 +3,17 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CaseResult } from '../conformance/types.ts';
-import { explore, replay } from '../sched/explore/index.ts';
-import type { ExploreResult, StrategyName } from '../sched/explore/types.ts';
+import { DEFAULT_MAX_STEPS, decodeToken, explore, replay, runSchedule } from '../sched/explore/index.ts';
+import type { ExploreResult, ExploreTarget, StrategyName } from '../sched/explore/types.ts';
 import { demoScenarioText } from '../scenario/demo.ts';
 import { targetFromParsed } from '../scenario/explore_target.ts';
 import { loadKernel } from '../scenario/kernel.ts';
-import { parseScenarioFile, parseScenarioText, ScenarioError } from '../scenario/parse.ts';
+import {
+  type ParsedScenario,
+  parseScenarioFile,
+  parseScenarioText,
+  ScenarioError,
+} from '../scenario/parse.ts';
 import { preloadDriver, runScenario } from '../scenario/runner.ts';
 import { scenarioJsonSchema } from '../scenario/schema.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
@@ -109,6 +114,46 @@ export function parseBudget(v: string | undefined): { schedules?: number; ms?: n
   return { ms, schedules: Number.POSITIVE_INFINITY };
 }
 
+/**
+ * What a replay token depends on: everything in the file but its name, description and the
+ * declared outcome, hashed (FNV-1a, 32 bits). The CLI appends it to tokens as `~HASH`.
+ */
+function scenarioFingerprint(parsed: ParsedScenario): string {
+  const { name: _n, description: _d, explore: _e, ...rest } = parsed.scenario as Record<string, unknown>;
+  const text = JSON.stringify(rest);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(36);
+}
+
+/**
+ * A replay token names choices by their position in one scenario's schedule. Run it once and
+ * check that every choice it names comes, with that many threads to choose from: a token made for
+ * another scenario (or an older version of this one) is a usage error, not a quiet "no violation".
+ */
+function checkTokenFits(target: ExploreTarget, token: string): void {
+  const t = decodeToken(token);
+  const misfit = (why: string) =>
+    new UsageError(`--replay: the token does not fit this scenario (${why}); was it made for another file?`);
+  let choices = 0;
+  const outcome = runSchedule(
+    target,
+    {
+      choose(ctx) {
+        choices = ctx.depth + 1;
+        const i = t.overrides.get(ctx.depth) ?? (ctx.lastIndex >= 0 ? ctx.lastIndex : 0);
+        if (i >= ctx.runnable.length)
+          throw misfit(`choice ${ctx.depth} picks thread ${i} of ${ctx.runnable.length}`);
+        return i;
+      },
+    },
+    { maxSteps: t.maxSteps ?? DEFAULT_MAX_STEPS, recordTrace: false },
+  );
+  choices = Math.max(choices, outcome.decisions.length);
+  const last = Math.max(-1, ...t.overrides.keys());
+  if (last >= choices) throw misfit(`it names choice ${last}, the schedule has ${choices}`);
+}
+
 export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> {
   // PCT by default: kernel races typically need one thread to stall at one precise point while
   // another runs a long path, which uniform random choice almost never produces.
@@ -134,11 +179,18 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
     );
   }
   const target = targetFromParsed(parsed, k);
+  const fingerprint = scenarioFingerprint(parsed);
   const s = style(process.stdout);
   let result: ExploreResult;
   if (o.replay !== undefined) {
     try {
-      result = replay(target, o.replay);
+      const [core, fp] = o.replay.trim().split('~');
+      if (fp !== undefined && fp !== fingerprint)
+        throw new UsageError(
+          '--replay: the token was made for another scenario (or another version of this file)',
+        );
+      checkTokenFits(target, core);
+      result = replay(target, core);
     } catch (e) {
       if (e instanceof Error && e.name === 'ReplayTokenError') throw new UsageError(e.message);
       throw e;
@@ -184,7 +236,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
             : { oracle: v.oracle, message: v.message, diagram: v.diagram, preemptions: v.preemptions },
         schedules: result.schedules,
         exhausted: result.exhausted,
-        replay: result.replay,
+        replay: `${result.replay}~${fingerprint}`,
         elapsed_ms: Math.round(result.elapsedMs),
       }),
     );
@@ -202,7 +254,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
       out('');
       out(v.diagram);
       out('');
-      out(`replay: hetmem explore ${file} --replay ${result.replay}`);
+      out(`replay: hetmem explore ${file} --replay ${result.replay}~${fingerprint}`);
     }
     if (o.trace !== undefined) out(s.dim(`trace written to ${o.trace}`));
   }

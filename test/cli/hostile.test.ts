@@ -161,6 +161,33 @@ describe('flags', () => {
   });
 });
 
+describe('replay tokens and budgets', () => {
+  it('a token from another scenario is a usage error; its own scenario replays it', () => {
+    const found = hetmem(['explore', 'examples/races/no-read-retry.yaml', '--json']);
+    const token = (JSON.parse(found.stdout) as { replay: string }).replay;
+    assert.match(token, /~[0-9a-z]+$/);
+    usageError(
+      ['explore', 'examples/races/read-munmap.yaml', '--replay', token],
+      /^hetmem: --replay: the token was made for another scenario/,
+    );
+    // Without the fingerprint, a token naming choices the schedule never reaches is refused too.
+    usageError(
+      ['explore', 'examples/races/iommufd-map-attach.yaml', '--replay', token.split('~')[0]],
+      /^hetmem: --replay: the token does not fit this scenario \(it names choice 9, the schedule has \d+\)/,
+    );
+    const again = hetmem(['explore', 'examples/races/no-read-retry.yaml', '--replay', token, '--json']);
+    assert.equal(again.status, 1, again.stderr);
+    assert.notEqual((JSON.parse(again.stdout) as { violation: unknown }).violation, null);
+  });
+
+  it('--budget 0 is a usage error', () => {
+    usageError(
+      ['explore', 'examples/races/read-munmap.yaml', '--budget', '0'],
+      /^hetmem: --budget: a schedule count is a positive integer, got '0'$/,
+    );
+  });
+});
+
 describe('what run shows', () => {
   it('cpu_read data and pagemap bits, in text and --json', () => {
     const file = tempFile(
