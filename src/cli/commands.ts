@@ -347,8 +347,11 @@ export async function cmdBench(o: BenchOpts): Promise<number> {
     })(),
   });
   bar.stop();
-  const ok = r.figures.every((f) => f.pass);
-  if (o.json === true) out(toJson({ figures: r.figures }));
+  // A smoke pass checks that every benchmark runs; at its small sizes (and on a busy CI machine)
+  // the goals say nothing, so they are shown but do not decide the exit code.
+  const judged = o.smoke !== true;
+  const ok = !judged || r.figures.every((f) => f.pass);
+  if (o.json === true) out(toJson({ figures: r.figures, judged }));
   else {
     const s = style(process.stdout);
     const rows = r.figures.map((f) => [
@@ -360,6 +363,8 @@ export async function cmdBench(o: BenchOpts): Promise<number> {
       f.pass ? 'pass' : 'FAIL',
     ]);
     for (const l of table(rows, s, ['figure', 'value', 'anchor', 'ratio', 'goal', ''])) out(l);
+    if (!judged)
+      out(s.dim(`smoke pass: ${r.figures.length} figures ran; goals are judged only without --smoke`));
   }
   return ok ? EXIT.ok : EXIT.failed;
 }

@@ -188,6 +188,16 @@ describe('replay tokens and budgets', () => {
   });
 });
 
+describe('bench', () => {
+  it('--smoke exits 0 when every benchmark ran: small sizes do not judge the goals', () => {
+    const r = hetmem(['bench', '--smoke', '--json', '--filter', 'memory.bytes_per_resident_page']);
+    assert.equal(r.status, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as { figures: unknown[]; judged: boolean };
+    assert.equal(doc.judged, false);
+    assert.equal(doc.figures.length, 1);
+  });
+});
+
 describe('what run shows', () => {
   it('cpu_read data and pagemap bits, in text and --json', () => {
     const file = tempFile(
