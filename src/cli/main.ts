@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ScenarioError } from '../scenario/parse.ts';
 import { cmdBench, cmdConformance, cmdExplore, cmdRun, cmdSchema } from './commands.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
+import { cmdStudio } from './studio.ts';
 
 function buildProgram(setCode: (n: number) => void): Command {
   const program = new Command('hetmem')
@@ -80,6 +81,17 @@ function buildProgram(setCode: (n: number) => void): Command {
     .description('print the JSON Schema of scenario files (for editor completion)')
     .action(() => {
       setCode(cmdSchema());
+    });
+
+  program
+    .command('studio')
+    .description('serve the studio, the browser app that shows the model step by step')
+    .argument('[file]', 'scenario file to open (default: an example)')
+    .option('--port <n>', 'port to listen on (0: any free port)', '7173')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--no-open', 'do not open a browser')
+    .action(async (file: string | undefined, o: Parameters<typeof cmdStudio>[1]) => {
+      setCode(await cmdStudio(file, o));
     });
 
   return program;
