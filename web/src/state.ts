@@ -234,6 +234,17 @@ export function facts(st: StudioState): Prediction {
   };
 }
 
+/** Numbers compare by value (0x10 is 16); errno names with or without the minus sign. */
+function sameAnswer(expected: string, given: string): boolean {
+  const x = expected.trim();
+  const y = given.trim();
+  if (x === '' || y === '') return x === y;
+  const nx = Number(x);
+  const ny = Number(y);
+  if (!Number.isNaN(nx) && !Number.isNaN(ny)) return nx === ny;
+  return x.replace(/^-/, '').toUpperCase() === y.replace(/^-/, '').toUpperCase();
+}
+
 /** Runs the next step out of sight and checks the student's prediction against it. */
 export async function checkPrediction(p: Prediction): Promise<void> {
   const st = current.value;
@@ -241,14 +252,13 @@ export async function checkPrediction(p: Prediction): Promise<void> {
   const r = await guarded(() => call('goto', { n: st.step + 1 }));
   if (r === undefined) return;
   const want = facts(r);
-  const norm = (s: string): string => s.trim().replace(/^-?E/, 'E').toUpperCase();
   const checks = [
     { question: 'the step returns', expected: want.ret, given: p.ret },
     { question: 'pages the CPU maps (present or zero page)', expected: want.cpuPresent, given: p.cpuPresent },
     { question: 'pages some device maps', expected: want.devicePages, given: p.devicePages },
   ]
     .filter((c) => c.question !== 'the step returns' || c.expected !== '')
-    .map((c) => ({ ...c, ok: norm(c.expected) === norm(c.given) }));
+    .map((c) => ({ ...c, ok: sameAnswer(c.expected, c.given) }));
   exercise.value = { step: st.step + 1, answer: r, checks };
   const right = checks.every((c) => c.ok);
   score.value = { right: score.value.right + (right ? 1 : 0), asked: score.value.asked + 1 };

@@ -4,6 +4,11 @@ import type { PageSnap, Snapshot } from '../../src/scenario/snapshot.ts';
 import { hex, kindClass } from './format.ts';
 import { current, selectedProc, selection, snapshot } from './state.ts';
 
+/** Return values as the CLI prints them: addresses and other values of 2^32 and more in hex. */
+function showRet(v: number): string {
+  return Math.abs(v) >= 2 ** 32 ? hex(v) : String(v);
+}
+
 function Panel(props: {
   title: string;
   id: string;
@@ -33,7 +38,7 @@ export function StepReportView(): JSX.Element {
               {r.line > 0 ? ` line ${r.line}` : ''}
             </span>{' '}
             <span data-testid="report-ret" class={r.errno !== null ? 'bad' : ''}>
-              {r.errno !== null ? `-${r.errno}` : `ret ${r.ret}`}
+              {r.errno !== null ? `-${r.errno}` : `ret ${showRet(r.ret)}`}
             </span>{' '}
             <span class={r.ok ? 'ok' : 'bad'}>{r.ok ? '✔' : '✘'}</span>
           </p>
