@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import type * as Commands from './commands.ts';
+import type * as Studio from './studio.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
 import { VERSION_STRING } from '../version.ts';
 
@@ -86,6 +87,17 @@ function buildProgram(setCode: (n: number) => void): Command {
     .description('print the JSON Schema of scenario files (for editor completion)')
     .action(async () => {
       setCode((await commands()).cmdSchema());
+    });
+
+  program
+    .command('studio')
+    .description('serve the studio, the browser app that shows the model step by step')
+    .argument('[file]', 'scenario file to open (default: an example)')
+    .option('--port <n>', 'port to listen on (0: any free port)', '7173')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--no-open', 'do not open a browser')
+    .action(async (file: string | undefined, o: Parameters<typeof Studio.cmdStudio>[1]) => {
+      setCode(await (await import('./studio.ts')).cmdStudio(file, o));
     });
 
   return program;
