@@ -48,6 +48,8 @@ export async function cmdRun(file: string | undefined, o: RunOpts): Promise<numb
   const k = await loadKernel();
   const parsed =
     file !== undefined ? parseScenarioFile(file) : parseScenarioText(demoScenarioText(), '<demo>');
+  // Driver modules are imported ahead, so they share this process' kernel modules.
+  await preloadDriver(parsed);
   const s = style(process.stdout);
   // The header waits for the first step, so a file the world cannot be built from prints only
   // its one error line.
