@@ -79,7 +79,7 @@ describe('mprotect(2) errors, as do_mprotect_pkey() returns them', () => {
     const { sys, p } = setup();
     const f = shmemFileSetup(sys, 'ro2', 0);
     sys.run('fill', shmemWrite(sys, f.inode, pattern(5, PAGE), 0));
-    const fd = sys.installFd(new File(f.id, f.inode, O_RDONLY, null));
+    const fd = sys.installFd(new File(f.id, f.inode, O_RDONLY, null, null));
     const a = mapOk(sys, p, 3 * PAGE);
     assert.equal(sys.mmap(p, a + PAGE, PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0), a + PAGE);
     const rwx = PROT_READ | PROT_WRITE | PROT_EXEC;
@@ -97,7 +97,7 @@ describe('mprotect(2) errors, as do_mprotect_pkey() returns them', () => {
     const { sys, p } = setup();
     const f = shmemFileSetup(sys, 'ro', 0);
     sys.run('fill', shmemWrite(sys, f.inode, pattern(5, PAGE), 0));
-    const fd = sys.installFd(new File(f.id, f.inode, O_RDONLY, null));
+    const fd = sys.installFd(new File(f.id, f.inode, O_RDONLY, null, null));
     const a = mapOk(sys, p, PAGE, MAP_SHARED, PROT_READ, fd);
     readOk(sys, p, a, 1);
     failsCleanly(sys, p, 'PROT_WRITE on RO shared', Errno.EACCES, () => sys.mprotect(p, a, PAGE, RW));
