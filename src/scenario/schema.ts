@@ -106,9 +106,10 @@ const Errname = z.string().regex(/^E[A-Z0-9]+$/, 'expected an errno name such as
 /** A value an output field is compared against. */
 const ExpectValue = z.union([
   z.number(),
+  z.bigint(),
   z.string(),
   z.boolean(),
-  z.array(z.union([z.number(), z.string(), z.record(z.string(), Num)])),
+  z.array(z.union([z.number(), z.bigint(), z.string(), z.record(z.string(), z.union([Num, U64]))])),
 ]);
 
 function expectShape(outputs: readonly string[]) {
