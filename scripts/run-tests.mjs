@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Collects test/**/*.test.ts (Node 20's test runner does not expand globs) and runs them under tsx.
 // Arguments are substrings; when given, only files whose path contains one of them run.
+// NODE_OPTIONS gets --conditions=hetmem-source, so 'hetmem' (the package self-reference the
+// examples' drivers use) and every `hetmem` command a test spawns run the sources, never dist/.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -28,6 +30,13 @@ const reporter = process.env.CI ? 'spec' : 'dot';
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', `--test-reporter=${reporter}`, '--test-concurrency=2', ...files],
-  { cwd: root, stdio: 'inherit' },
+  {
+    cwd: root,
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --conditions=hetmem-source`.trim(),
+    },
+  },
 );
 process.exit(result.status ?? 1);

@@ -1,12 +1,13 @@
 /** The CLI's commands as plain async functions returning an exit code (main.ts wires them to commander). */
-import { resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CaseResult } from '../conformance/types.ts';
-import { explore, replay } from '../sched/explore/index.ts';
+import { explore, replay } from '../node/explore/index.ts';
 import type { ExploreResult, StrategyName } from '../sched/explore/types.ts';
 import { demoScenarioText } from '../scenario/demo.ts';
 import { targetFromParsed } from '../scenario/explore_target.ts';
 import { loadKernel } from '../scenario/kernel.ts';
+import { judgeOutcome } from '../scenario/outcome.ts';
 import { parseScenarioFile, parseScenarioText, ScenarioError } from '../scenario/parse.ts';
 import { preloadDriver, runScenario } from '../scenario/runner.ts';
 import { scenarioJsonSchema } from '../scenario/schema.ts';
@@ -141,7 +142,10 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
   } else {
     const bar = progressBar('exploring', o.json !== true);
     const descriptor = {
-      module: fileURLToPath(new URL('../scenario/explore_target.ts', import.meta.url)),
+      // explore_target.ts beside src/cli/, explore_target.js beside dist/cli/.
+      module: fileURLToPath(
+        new URL(`../scenario/explore_target${extname(import.meta.url)}`, import.meta.url),
+      ),
       exportName: 'scenarioTarget',
       args: { file: resolve(file) },
     };
@@ -172,6 +176,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
     );
   }
   const v = result.violation;
+  const judged = judgeOutcome(parsed.scenario.explore, v);
   if (o.json === true) {
     out(
       toJson({
@@ -183,6 +188,8 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
         exhausted: result.exhausted,
         replay: result.replay,
         elapsed_ms: Math.round(result.elapsedMs),
+        declared: judged.declared,
+        matched: judged.matched,
       }),
     );
   } else {
@@ -193,17 +200,20 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
     out(
       `${how}${result.exhausted ? ' (the bounded space is exhausted)' : ''} in ${Math.round(result.elapsedMs)} ms`,
     );
-    if (v === null) out(s.ok('no violation'));
+    if (v === null) out(judged.matched ? s.ok('no violation') : s.bad('no violation'));
     else {
-      out(s.bad(`violation (${v.oracle}): ${v.message}`));
+      const line = `violation (${v.oracle}): ${v.message}`;
+      out(judged.declared !== null && judged.matched ? s.ok(line) : s.bad(line));
       out('');
       out(v.diagram);
       out('');
       out(`replay: hetmem explore ${file} --replay ${result.replay}`);
     }
+    if (judged.declared !== null)
+      out(judged.matched ? s.ok(`outcome: ${judged.reason}`) : s.bad(`outcome: ${judged.reason}`));
     if (o.trace !== undefined) out(s.dim(`trace written to ${o.trace}`));
   }
-  return v === null ? EXIT.ok : EXIT.failed;
+  return judged.matched ? EXIT.ok : EXIT.failed;
 }
 
 export interface ConformanceOpts {
