@@ -1,8 +1,9 @@
+import '../lib/instance.ts';
 import { PAGE_SIZE } from '../lib/units.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 import { Srcu, WaitQueue } from '../sched/locks.ts';
 import type { KGen, Violation } from '../sched/types.ts';
-import { Errno } from './errno.ts';
+import { Errno, KernelError } from './errno.ts';
 import { FaultInjector } from './fault_inject.ts';
 import { DmaMappingTable } from './dma/mapping.ts';
 import { accessMappedPage } from './mm/memory.ts';
@@ -41,6 +42,43 @@ export interface SystemConfig {
   hugetlbPages?: number;
   /** Keep detailed trace events (costs memory). Default false. */
   trace?: boolean;
+}
+
+/** The largest RAM and swap a System models: per-frame and per-slot state lives in typed arrays. */
+export const MAX_RAM_BYTES = 16 * 1024 * 1024 * 1024;
+export const MAX_SWAP_BYTES = 256 * 1024 * 1024 * 1024;
+const MIN_RAM_BYTES = 8 * 1024 * 1024;
+
+/** A SystemConfig field out of range: `field` names it (`ram`, `swap`, ...). */
+export class SystemConfigError extends KernelError {
+  constructor(
+    readonly field: keyof SystemConfig,
+    why: string,
+  ) {
+    super(Errno.EINVAL, `${field}: ${why}`);
+    this.name = 'SystemConfigError';
+  }
+}
+
+function checkBytes(field: keyof SystemConfig, v: number | undefined, min: number, max: number): void {
+  if (v === undefined) return;
+  const mib = (n: number) => (n >= 2 ** 30 ? `${n / 2 ** 30}GiB` : `${n / 2 ** 20}MiB`);
+  if (!Number.isSafeInteger(v)) throw new SystemConfigError(field, `${v} is not a whole number of bytes`);
+  if (v < min)
+    throw new SystemConfigError(field, `${v} bytes is below the least the model runs with, ${mib(min)}`);
+  if (v > max)
+    throw new SystemConfigError(field, `${v} bytes is above the most the model holds, ${mib(max)}`);
+}
+
+/** Rejects a config the model cannot build, before anything is allocated. */
+function validateConfig(c: SystemConfig): void {
+  checkBytes('ram', c.ram, MIN_RAM_BYTES, MAX_RAM_BYTES);
+  checkBytes('swap', c.swap, 0, MAX_SWAP_BYTES);
+  checkBytes('rlimitMemlock', c.rlimitMemlock, 0, Number.MAX_SAFE_INTEGER);
+  if (c.hugetlbPages !== undefined && (!Number.isSafeInteger(c.hugetlbPages) || c.hugetlbPages < 0))
+    throw new SystemConfigError('hugetlbPages', `${c.hugetlbPages} is not a page count`);
+  if (c.thp !== undefined && !['always', 'madvise', 'never'].includes(c.thp))
+    throw new SystemConfigError('thp', `'${c.thp}' is not always, madvise or never`);
 }
 
 /** Models a task with its mm: the unit scenario steps act on. */
@@ -88,7 +126,9 @@ export class System {
   private nextFd = 3;
   readonly users = new Map<number, UserStruct>();
 
+  /** Throws SystemConfigError (-EINVAL) for a size the model cannot hold. */
   constructor(config: SystemConfig = {}) {
+    validateConfig(config);
     this.config = {
       ram: config.ram ?? 1024 * 1024 * 1024,
       swap: config.swap ?? 4 * 1024 * 1024 * 1024,

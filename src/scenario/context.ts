@@ -39,6 +39,13 @@ export class NotModelled extends Error {
 /** Kinds of file the scenario holds, to close them at the end with the right op. */
 export type FileKind = 'dmirror' | 'legacy_mirror' | 'iommufd' | 'memfd' | 'access' | 'device';
 
+/**
+ * The largest user buffer a step gets (cpu_read/cpu_write data, the READ/WRITE buffer of an ioctl).
+ * The model keeps those bytes, so a request above this is answered as the kernel answers a buffer
+ * it cannot use: the copy faults (-EFAULT), or the driver's own allocation fails first (-ENOMEM).
+ */
+export const MAX_USER_BUFFER = 256 * 1024 * 1024;
+
 export class ScenarioContext {
   readonly procs = new Map<string, Process>();
   /** Bound names: numbers, or bigints for u64 outputs above 2^53 (an IOVA high in the space). */
@@ -77,6 +84,13 @@ export class ScenarioContext {
     if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'bigint')
       throw new ValueError(`field '${field}' is not a number`);
     return u64Value(evalU64(v, (n) => this.names.get(n)));
+  }
+
+  /** A zeroed user buffer of `len` bytes, or an empty one when `len` is out of the model's reach. */
+  userBuffer(len: number): Uint8Array {
+    return Number.isSafeInteger(len) && len >= 0 && len <= MAX_USER_BUFFER
+      ? new Uint8Array(len)
+      : new Uint8Array(0);
   }
 
   optNum(v: unknown, dflt: number, field?: string): number {

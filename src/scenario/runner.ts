@@ -3,9 +3,7 @@
  * for, runs each step as a kernel path on the scheduler, judges it against its expectation, and
  * finally closes what is still open, exits what still runs and checks every oracle.
  */
-import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { LegacyMirrorDriver } from '../kernel/drivers/legacy_mirror.ts';
 import type { DmirrorDriver } from '../kernel/drivers/test_hmm.ts';
 import {
@@ -18,15 +16,16 @@ import {
 } from '../kernel/drivers/sdk/device.ts';
 import { DriverError } from '../kernel/drivers/sdk/driver_error.ts';
 import { errnoName, isErr } from '../kernel/errno.ts';
-import { System } from '../kernel/system.ts';
+import { System, SystemConfigError } from '../kernel/system.ts';
 import type { KGen, Violation } from '../sched/types.ts';
 import { NotModelled, type OpResult, ScenarioContext } from './context.ts';
 import { judge } from './expect.ts';
-import type { KernelApi } from './kernel.ts';
+import type { KernelApi, PagemapEntry } from './kernel.ts';
 import { runOracles, tornDown } from './ops/checks.ts';
 import { driverIoctl, HANDLERS } from './ops/index.ts';
 import { type ParsedScenario, type Path, ScenarioError, suggest } from './parse.ts';
 import { isDriverIoctlOp, OPS, type StepT } from './schema.ts';
+import { importUserModule, requireUserModule } from './user_module.ts';
 import { parseSize, u64Value, ValueError } from './values.ts';
 
 export interface StepReport {
@@ -46,6 +45,61 @@ export interface StepReport {
   failures: string[];
   ok: boolean;
   comment?: string;
+  /** What a read returned (cpu_read, pread, HMM_DMIRROR_READ, ...): its length and first bytes. */
+  data?: DataSummary;
+  /** What pagemap returned, as runs of pages with the same bits. */
+  pages?: PageRun[];
+}
+
+export interface DataSummary {
+  length: number;
+  /** The first up to 32 bytes, as hex. */
+  head: string;
+  /** The byte every position holds, when they are all the same. */
+  uniform: number | null;
+}
+
+export interface PageRun {
+  /** Index of the run's first page in the request, and how many pages it has. */
+  first: number;
+  count: number;
+  present: boolean;
+  swap: boolean;
+  soft_dirty: boolean;
+  exclusive: boolean;
+  thp: boolean;
+  kind: string;
+}
+
+function summariseData(d: Uint8Array): DataSummary {
+  const head = Buffer.from(d.subarray(0, 32)).toString('hex');
+  const uniform = d.length > 0 && d.every((b) => b === d[0]) ? d[0] : null;
+  return { length: d.length, head, uniform };
+}
+
+function pageRuns(pages: readonly PagemapEntry[]): PageRun[] {
+  const runs: PageRun[] = [];
+  pages.forEach((p, i) => {
+    const run: PageRun = {
+      first: i,
+      count: 1,
+      present: p.present,
+      swap: p.swap,
+      soft_dirty: p.softDirty,
+      exclusive: p.exclusive,
+      thp: p.thp,
+      kind: p.kind,
+    };
+    const last = runs.at(-1);
+    const same =
+      last !== undefined &&
+      (['present', 'swap', 'soft_dirty', 'exclusive', 'thp', 'kind'] as const).every(
+        (k) => last[k] === run[k],
+      );
+    if (same) last.count++;
+    else runs.push(run);
+  });
+  return runs;
 }
 
 export interface RunReport {
@@ -83,17 +137,16 @@ function driverModules(parsed: ParsedScenario): { module: string; export: string
 }
 
 /**
- * Loads the driver modules a scenario names through import(), ahead of buildWorld. Optional: it
- * makes the modules share the kernel's module instances under any loader (tsx's CommonJS hook,
- * registered by `node --import tsx`, would compile a second copy of every kernel module a
- * driver imports, with its own registries). Errors are left for buildWorld to report.
+ * Loads the driver modules a scenario names through import() (user_module.ts), ahead of
+ * buildWorld, so they share the kernel's module instances; a .ts module gets a TypeScript loader.
+ * Errors are left for buildWorld to report.
  */
 export async function preloadDriver(parsed: ParsedScenario): Promise<void> {
   for (const d of driverModules(parsed)) {
     const path = resolve(dirname(parsed.file), d.module);
     if (preloaded.has(path)) continue;
     try {
-      preloaded.set(path, (await import(pathToFileURL(path).href)) as Record<string, unknown>);
+      preloaded.set(path, await importUserModule(path));
     } catch {
       // buildWorld reports it with the file position.
     }
@@ -122,15 +175,8 @@ function loadDriverExport(parsed: ParsedScenario, path: Path, module: string, ex
   };
   let mod = preloaded.get(file);
   if (mod === undefined) {
-    const req = createRequire(import.meta.url);
     try {
-      try {
-        mod = req(file) as Record<string, unknown>;
-      } catch (e) {
-        if (!/\.[cm]?tsx?$/.test(file) || (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') throw e;
-        (req('tsx/cjs/api') as { register(): unknown }).register();
-        mod = req(file) as Record<string, unknown>;
-      }
+      mod = requireUserModule(file);
     } catch (e) {
       return fail('module', `cannot load driver module ${module}: ${(e as Error).message.split('\n')[0]}`);
     }
@@ -145,7 +191,8 @@ function loadDriverExport(parsed: ParsedScenario, path: Path, module: string, ex
 /**
  * The driver a scenario's `driver: { module, export }` names: an object with the members it
  * replaces, of DmirrorDriver (invalidate, rangeFault) or LegacyMirrorDriver
- * (syncCpuDevicePagetables, rangeFault).
+ * (syncCpuDevicePagetables, rangeFault). Preloaded by preloadDriver(), else loaded synchronously
+ * (requireUserModule()).
  */
 function userDriver(parsed: ParsedScenario): UserDriver | undefined {
   const d = parsed.scenario.driver;
@@ -226,16 +273,37 @@ function probeDriverDevices(parsed: ParsedScenario, ctx: ScenarioContext): void 
 /** Builds the System, devices and processes of a scenario. */
 export function buildWorld(parsed: ParsedScenario, k: KernelApi, trace = false): ScenarioContext {
   const s = parsed.scenario;
-  const size = (v: string | number | undefined): number | undefined =>
-    v === undefined ? undefined : parseSize(v);
-  const sys = new System({
-    ram: size(s.system?.ram),
-    swap: size(s.system?.swap),
-    rlimitMemlock: size(s.system?.rlimit_memlock),
-    thp: s.system?.thp,
-    hugetlbPages: s.system?.hugetlb_pages,
-    trace,
-  });
+  const failAt = (field: string, why: string): never => {
+    const pos = parsed.position(['system', field]);
+    throw new ScenarioError(parsed.file, pos.line, pos.col, why);
+  };
+  const size = (field: string, v: string | number | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    try {
+      return parseSize(v);
+    } catch (e) {
+      if (e instanceof ValueError) failAt(field, e.message);
+      throw e;
+    }
+  };
+  let sys: System;
+  try {
+    sys = new System({
+      ram: size('ram', s.system?.ram),
+      swap: size('swap', s.system?.swap),
+      rlimitMemlock: size('rlimit_memlock', s.system?.rlimit_memlock),
+      thp: s.system?.thp,
+      hugetlbPages: s.system?.hugetlb_pages,
+      trace,
+    });
+  } catch (e) {
+    if (!(e instanceof SystemConfigError)) throw e;
+    const names: Record<string, string> = { rlimitMemlock: 'rlimit_memlock', hugetlbPages: 'hugetlb_pages' };
+    return failAt(
+      names[e.field] ?? e.field,
+      `system.${e.message.replace(/^EINVAL: \w+: /, `${names[e.field] ?? e.field}: `)}`,
+    );
+  }
   const ctx = new ScenarioContext(sys, k, parsed);
   const driver = userDriver(parsed);
   for (const [name, dev] of Object.entries(s.devices ?? {})) {
@@ -370,6 +438,8 @@ export function runStepNow(
     ok: failures.length === 0,
   };
   if (typeof step.comment === 'string') report.comment = step.comment;
+  if (r.data !== undefined) report.data = summariseData(r.data);
+  if (r.pages !== undefined) report.pages = pageRuns(r.pages);
   return report;
 }
 
