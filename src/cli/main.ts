@@ -14,6 +14,7 @@ import { VERSION_STRING } from '../version.ts';
  * a few tens of milliseconds.
  */
 const commands = (): Promise<typeof Commands> => import('./commands.ts');
+const studio = (): Promise<typeof Studio> => import('./studio.ts');
 
 function buildProgram(setCode: (n: number) => void): Command {
   const program = new Command('hetmem')
@@ -96,8 +97,8 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--port <n>', 'port to listen on (0: any free port)', '7173')
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--no-open', 'do not open a browser')
-    .action(async (file: string | undefined, o: Parameters<typeof Studio.cmdStudio>[1]) => {
-      setCode(await (await import('./studio.ts')).cmdStudio(file, o));
+    .action(async (file: string | undefined, o: Studio.StudioOpts) => {
+      setCode(await (await studio()).cmdStudio(file, o));
     });
 
   return program;
