@@ -4,7 +4,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'web/dist/**', 'bench/anchors/build/**', 'tmp/**'] },
+  { ignores: ['node_modules/**', 'web/dist/**', 'bench/anchors/build/**', 'tmp/**', 'src/**/*.plain.ts'] },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
