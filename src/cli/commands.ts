@@ -3,6 +3,7 @@ import { extname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CaseResult } from '../conformance/types.ts';
 import { explore, replay } from '../node/explore/index.ts';
+import type { CoverageReport } from '../sched/explore/coverage.ts';
 import type { ExploreResult, StrategyName } from '../sched/explore/types.ts';
 import { demoScenarioText } from '../scenario/demo.ts';
 import { targetFromParsed } from '../scenario/explore_target.ts';
@@ -106,6 +107,21 @@ export function parseBudget(v: string | undefined): { schedules?: number; ms?: n
   return { ms, schedules: Number.POSITIVE_INFINITY };
 }
 
+function coverageJson(c: CoverageReport): Record<string, unknown> {
+  return { pairs: c.pairs, both_orders: c.bothOrders, one_order: c.oneOrder, both: c.both };
+}
+
+/** Shown pairs of steps run in one order only. */
+const COVERAGE_LINES = 8;
+
+function coverageText(c: CoverageReport): string[] {
+  const lines = [`coverage: ${c.bothOrders} of ${c.pairs} conflicting step pairs ran in both orders`];
+  for (const [a, b] of c.oneOrder.slice(0, COVERAGE_LINES)) lines.push(`  only ${a}  before  ${b}`);
+  if (c.oneOrder.length > COVERAGE_LINES)
+    lines.push(`  ... and ${c.oneOrder.length - COVERAGE_LINES} more (--json lists them all)`);
+  return lines;
+}
+
 export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> {
   // PCT by default: kernel races typically need one thread to stall at one precise point while
   // another runs a long path, which uniform random choice almost never produces.
@@ -190,6 +206,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
         elapsed_ms: Math.round(result.elapsedMs),
         declared: judged.declared,
         matched: judged.matched,
+        ...(result.coverage !== undefined ? { coverage: coverageJson(result.coverage) } : {}),
       }),
     );
   } else {
@@ -211,6 +228,9 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
     }
     if (judged.declared !== null)
       out(judged.matched ? s.ok(`outcome: ${judged.reason}`) : s.bad(`outcome: ${judged.reason}`));
+    if (result.coverage !== undefined && o.replay === undefined) {
+      for (const line of coverageText(result.coverage)) out(s.dim(line));
+    }
     if (o.trace !== undefined) out(s.dim(`trace written to ${o.trace}`));
   }
   return judged.matched ? EXIT.ok : EXIT.failed;

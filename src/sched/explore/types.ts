@@ -8,6 +8,7 @@
 import type { Scheduler } from '../scheduler.ts';
 import type { Thread } from '../thread.ts';
 import type { Violation } from '../types.ts';
+import type { CoverageReport } from './coverage.ts';
 
 /** One fresh execution. */
 export interface ExploreWorld {
@@ -85,6 +86,11 @@ export interface ExploreResult {
   exhausted: boolean;
   replay: string;
   elapsedMs: number;
+  /**
+   * The conflicting pairs of steps the search ran, and in which orders; absent when the schedules
+   * ran on workers.
+   */
+  coverage?: CoverageReport;
 }
 
 /** What a strategy sees at a choice point (more than one runnable thread). */
