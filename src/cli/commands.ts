@@ -4,6 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CaseResult } from '../conformance/types.ts';
 import { explore, replay } from '../node/explore/index.ts';
 import type { CoverageReport } from '../sched/explore/coverage.ts';
+import { parseShard, type Shard } from '../sched/explore/shard.ts';
 import type { ExploreResult, StrategyName } from '../sched/explore/types.ts';
 import { demoScenarioText } from '../scenario/demo.ts';
 import { targetFromParsed } from '../scenario/explore_target.ts';
@@ -13,6 +14,7 @@ import { parseScenarioFile, parseScenarioText, ScenarioError } from '../scenario
 import { preloadDriver, runScenario } from '../scenario/runner.ts';
 import { scenarioJsonSchema } from '../scenario/schema.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
+import { cmdExploreMerge } from './explore_merge.ts';
 import { formatRunSummary, formatStats, formatStep, style, table, toJson } from './output.ts';
 import { progressBar } from './progress.ts';
 import { traceFormat, writeTrace } from './trace.ts';
@@ -89,6 +91,10 @@ export interface ExploreOpts {
   traceFormat?: string;
   /** commander sets it false for --no-por. */
   por?: boolean;
+  /** `I/N`: run part I of N of the search. */
+  shard?: string;
+  /** Combine the --json results of shards instead of exploring. */
+  merge?: string[];
 }
 
 /** `--budget 500` (schedules), `--budget 5s` / `300ms` / `2m` (time). */
@@ -122,7 +128,21 @@ function coverageText(c: CoverageReport): string[] {
   return lines;
 }
 
-export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> {
+export async function cmdExplore(file: string | undefined, o: ExploreOpts): Promise<number> {
+  if (o.merge !== undefined) {
+    if (file !== undefined) o.merge.unshift(file);
+    return cmdExploreMerge(o.merge, o, out);
+  }
+  if (file === undefined) throw new UsageError('explore needs a scenario file (or --merge FILES)');
+  let shard: Shard | undefined;
+  if (o.shard !== undefined) {
+    try {
+      shard = parseShard(o.shard);
+    } catch (e) {
+      throw new UsageError(`--shard: ${(e as Error).message}`);
+    }
+    if (o.replay !== undefined) throw new UsageError('--shard splits a search; --replay runs one schedule');
+  }
   // PCT by default: kernel races typically need one thread to stall at one precise point while
   // another runs a long path, which uniform random choice almost never produces.
   const strategy = (o.strategy ?? 'pct') as StrategyName;
@@ -173,6 +193,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
         preemptionBound,
         workers,
         por: o.por !== false,
+        shard,
         onProgress: (done, total) => {
           bar.update(done, total);
         },
@@ -207,6 +228,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
         declared: judged.declared,
         matched: judged.matched,
         ...(result.coverage !== undefined ? { coverage: coverageJson(result.coverage) } : {}),
+        ...(shard !== undefined ? { shard: { index: shard.index + 1, count: shard.count } } : {}),
       }),
     );
   } else {

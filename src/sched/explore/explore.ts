@@ -14,6 +14,7 @@ import { CALIBRATION_RUNS, PctStrategy } from './pct.ts';
 import { decodeToken, encodeToken } from './replay.ts';
 import { DEFAULT_MAX_STEPS, followOverrides, overridesOf, runSchedule } from './run.ts';
 import { searchLoop } from './search.ts';
+import { searchShard } from './shard.ts';
 import type {
   ExploreOptions,
   ExploreResult,
@@ -97,6 +98,20 @@ export function explore(
   const coverage = new Coverage();
   /** Whether every schedule ran here (workers do not report coverage). */
   let ranHere = true;
+
+  if (o.shard !== null) {
+    const r = searchShard(local, o, o.shard, {
+      maxSteps: o.maxSteps,
+      deadline,
+      onSchedule: (i) => opts.onProgress?.(i + 1, total),
+      coverage,
+    });
+    found = r.found;
+    schedules = r.schedules;
+    exhausted = r.exhausted && o.strategy === 'dfs';
+    if (r.last !== null) lastOverrides = overridesOf(r.last.decisions);
+    return finish();
+  }
 
   if (
     backend !== undefined &&

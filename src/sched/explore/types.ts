@@ -62,6 +62,11 @@ export interface ExploreOptions {
   reduction?: 'dpor' | 'sleep';
   /** Worker threads (any strategy; the result does not depend on it); default 1. > 1 needs a TargetDescriptor. */
   workers?: number;
+  /**
+   * Run only part `index` (0-based) of `count` of the search (shard.ts says how it is split);
+   * budgets then count this part's schedules. Runs in this thread.
+   */
+  shard?: { index: number; count: number };
   /** Search for a failing schedule with fewer preemptions once one fails. Default true. */
   minimize?: boolean;
   onProgress?(done: number, total: number | undefined): void;
