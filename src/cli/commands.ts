@@ -4,7 +4,9 @@ import { extname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CaseResult } from '../conformance/types.ts';
 import { explore, replay } from '../node/explore/index.ts';
+import type { CoverageReport } from '../sched/explore/coverage.ts';
 import { DEFAULT_MAX_STEPS, decodeToken, runSchedule } from '../sched/explore/index.ts';
+import { parseShard, type Shard } from '../sched/explore/shard.ts';
 import type { ExploreResult, ExploreTarget, StrategyName } from '../sched/explore/types.ts';
 import { demoScenarioText } from '../scenario/demo.ts';
 import { targetFromParsed } from '../scenario/explore_target.ts';
@@ -19,6 +21,7 @@ import {
 import { preloadDriver, runScenario } from '../scenario/runner.ts';
 import { scenarioJsonSchema } from '../scenario/schema.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
+import { cmdExploreMerge } from './explore_merge.ts';
 import { formatRunSummary, formatStats, formatStep, style, table, toJson } from './output.ts';
 import { progressBar } from './progress.ts';
 import { checkTracePath, traceFormat, writeTrace } from './trace.ts';
@@ -104,6 +107,10 @@ export interface ExploreOpts {
   traceFormat?: string;
   /** commander sets it false for --no-por. */
   por?: boolean;
+  /** `I/N`: run part I of N of the search. */
+  shard?: string;
+  /** Combine the --json results of shards instead of exploring. */
+  merge?: string[];
 }
 
 /** `--budget 500` (schedules), `--budget 5s` / `300ms` / `2m` (time). */
@@ -162,7 +169,36 @@ function checkTokenFits(target: ExploreTarget, token: string): void {
   if (last >= choices) throw misfit(`it names choice ${last}, the schedule has ${choices}`);
 }
 
-export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> {
+function coverageJson(c: CoverageReport): Record<string, unknown> {
+  return { pairs: c.pairs, both_orders: c.bothOrders, one_order: c.oneOrder, both: c.both };
+}
+
+/** Shown pairs of steps run in one order only. */
+const COVERAGE_LINES = 8;
+
+function coverageText(c: CoverageReport): string[] {
+  const lines = [`coverage: ${c.bothOrders} of ${c.pairs} conflicting step pairs ran in both orders`];
+  for (const [a, b] of c.oneOrder.slice(0, COVERAGE_LINES)) lines.push(`  only ${a}  before  ${b}`);
+  if (c.oneOrder.length > COVERAGE_LINES)
+    lines.push(`  ... and ${c.oneOrder.length - COVERAGE_LINES} more (--json lists them all)`);
+  return lines;
+}
+
+export async function cmdExplore(file: string | undefined, o: ExploreOpts): Promise<number> {
+  if (o.merge !== undefined) {
+    if (file !== undefined) o.merge.unshift(file);
+    return cmdExploreMerge(o.merge, o, out);
+  }
+  if (file === undefined) throw new UsageError('explore needs a scenario file (or --merge FILES)');
+  let shard: Shard | undefined;
+  if (o.shard !== undefined) {
+    try {
+      shard = parseShard(o.shard);
+    } catch (e) {
+      throw new UsageError(`--shard: ${(e as Error).message}`);
+    }
+    if (o.replay !== undefined) throw new UsageError('--shard splits a search; --replay runs one schedule');
+  }
   // PCT by default: kernel races typically need one thread to stall at one precise point while
   // another runs a long path, which uniform random choice almost never produces.
   const strategy = (o.strategy ?? 'pct') as StrategyName;
@@ -223,6 +259,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
         preemptionBound,
         workers,
         por: o.por !== false,
+        shard,
         onProgress: (done, total) => {
           bar.update(done, total);
         },
@@ -256,6 +293,8 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
         elapsed_ms: Math.round(result.elapsedMs),
         declared: judged.declared,
         matched: judged.matched,
+        ...(result.coverage !== undefined ? { coverage: coverageJson(result.coverage) } : {}),
+        ...(shard !== undefined ? { shard: { index: shard.index + 1, count: shard.count } } : {}),
       }),
     );
   } else {
@@ -277,6 +316,9 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
     }
     if (judged.declared !== null)
       out(judged.matched ? s.ok(`outcome: ${judged.reason}`) : s.bad(`outcome: ${judged.reason}`));
+    if (result.coverage !== undefined && o.replay === undefined) {
+      for (const line of coverageText(result.coverage)) out(s.dim(line));
+    }
     if (o.trace !== undefined) out(s.dim(`trace written to ${o.trace}`));
   }
   return judged.matched ? EXIT.ok : EXIT.failed;
