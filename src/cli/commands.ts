@@ -2,18 +2,19 @@
 import { extname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CaseResult } from '../conformance/types.ts';
-import { explore, replay } from '../sched/explore/index.ts';
+import { explore, replay } from '../node/explore/index.ts';
 import type { ExploreResult, StrategyName } from '../sched/explore/types.ts';
 import { demoScenarioText } from '../scenario/demo.ts';
 import { targetFromParsed } from '../scenario/explore_target.ts';
 import { loadKernel } from '../scenario/kernel.ts';
+import { judgeOutcome } from '../scenario/outcome.ts';
 import { parseScenarioFile, parseScenarioText, ScenarioError } from '../scenario/parse.ts';
 import { preloadDriver, runScenario } from '../scenario/runner.ts';
 import { scenarioJsonSchema } from '../scenario/schema.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
 import { formatRunSummary, formatStats, formatStep, style, table, toJson } from './output.ts';
 import { progressBar } from './progress.ts';
-import { writeChromeTrace } from './trace.ts';
+import { traceFormat, writeTrace } from './trace.ts';
 
 function out(s: string): void {
   process.stdout.write(`${s}\n`);
@@ -30,10 +31,12 @@ export interface RunOpts {
   json?: boolean;
   seed?: string;
   trace?: string;
+  traceFormat?: string;
 }
 
 export async function cmdRun(file: string | undefined, o: RunOpts): Promise<number> {
   intOption(o.seed, 'seed');
+  const format = o.trace !== undefined ? traceFormat(o.trace, o.traceFormat) : 'json';
   const k = await loadKernel();
   const parsed =
     file !== undefined ? parseScenarioFile(file) : parseScenarioText(demoScenarioText(), '<demo>');
@@ -52,7 +55,8 @@ export async function cmdRun(file: string | undefined, o: RunOpts): Promise<numb
       if (o.json !== true) for (const l of formatStep(r, s)) out(l);
     },
   });
-  if (o.trace !== undefined) writeChromeTrace(o.trace, [{ name: report.name, events: ctx.sys.trace.events }]);
+  if (o.trace !== undefined)
+    writeTrace(o.trace, [{ name: report.name, events: ctx.sys.trace.events }], format);
   if (o.json === true) {
     out(
       toJson({
@@ -81,6 +85,7 @@ export interface ExploreOpts {
   preemptionBound?: string;
   workers?: string;
   trace?: string;
+  traceFormat?: string;
   /** commander sets it false for --no-por. */
   por?: boolean;
 }
@@ -108,6 +113,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
   if (!['random', 'pct', 'dfs'].includes(strategy))
     throw new UsageError(`--strategy is random, pct or dfs, got '${o.strategy}'`);
   const seed = intOption(o.seed, 'seed') ?? 1;
+  if (o.trace !== undefined) traceFormat(o.trace, o.traceFormat);
   const budget = parseBudget(o.budget);
   const preemptionBound = intOption(o.preemptionBound, 'preemption-bound');
   const workers = intOption(o.workers, 'workers', 1) ?? 1;
@@ -164,11 +170,14 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
     // Rerun the reported schedule with the event log on.
     const traced = targetFromParsed(parsed, k, { trace: true });
     replay(traced, result.replay);
-    writeChromeTrace(o.trace, [
-      { name: parsed.scenario.name ?? file, events: traced.last?.sys.trace.events ?? [] },
-    ]);
+    writeTrace(
+      o.trace,
+      [{ name: parsed.scenario.name ?? file, events: traced.last?.sys.trace.events ?? [] }],
+      traceFormat(o.trace, o.traceFormat),
+    );
   }
   const v = result.violation;
+  const judged = judgeOutcome(parsed.scenario.explore, v);
   if (o.json === true) {
     out(
       toJson({
@@ -180,6 +189,8 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
         exhausted: result.exhausted,
         replay: result.replay,
         elapsed_ms: Math.round(result.elapsedMs),
+        declared: judged.declared,
+        matched: judged.matched,
       }),
     );
   } else {
@@ -190,17 +201,20 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
     out(
       `${how}${result.exhausted ? ' (the bounded space is exhausted)' : ''} in ${Math.round(result.elapsedMs)} ms`,
     );
-    if (v === null) out(s.ok('no violation'));
+    if (v === null) out(judged.matched ? s.ok('no violation') : s.bad('no violation'));
     else {
-      out(s.bad(`violation (${v.oracle}): ${v.message}`));
+      const line = `violation (${v.oracle}): ${v.message}`;
+      out(judged.declared !== null && judged.matched ? s.ok(line) : s.bad(line));
       out('');
       out(v.diagram);
       out('');
       out(`replay: hetmem explore ${file} --replay ${result.replay}`);
     }
+    if (judged.declared !== null)
+      out(judged.matched ? s.ok(`outcome: ${judged.reason}`) : s.bad(`outcome: ${judged.reason}`));
     if (o.trace !== undefined) out(s.dim(`trace written to ${o.trace}`));
   }
-  return v === null ? EXIT.ok : EXIT.failed;
+  return judged.matched ? EXIT.ok : EXIT.failed;
 }
 
 export interface ConformanceOpts {

@@ -29,7 +29,11 @@ function buildProgram(setCode: (n: number) => void): Command {
     .argument('[file]', 'scenario file (YAML or JSON)')
     .option('--json', 'one JSON document on stdout')
     .option('--seed <n>', 'seed (sequential runs are deterministic; kept for symmetry with explore)')
-    .option('--trace <file>', 'write the event log as Chrome Trace Event JSON (Perfetto)')
+    .option(
+      '--trace <file>',
+      'write the event log as a trace (Chrome JSON, or Perfetto protobuf for .pftrace)',
+    )
+    .option('--trace-format <format>', 'json or perfetto (default: by the extension of --trace)')
     .action(async (file: string | undefined, o: Parameters<typeof Commands.cmdRun>[1]) => {
       setCode(await (await commands()).cmdRun(file, o));
     });
@@ -47,7 +51,11 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--preemption-bound <n>', 'at most n preemptions per schedule')
     .option('--workers <n>', 'parallel workers (random, pct, dfs); results do not depend on how many')
     .option('--no-por', 'dfs without sleep-set partial-order reduction')
-    .option('--trace <file>', 'write the reported schedule as Chrome Trace Event JSON')
+    .option(
+      '--trace <file>',
+      'write the reported schedule as a trace (Chrome JSON, or Perfetto protobuf for .pftrace)',
+    )
+    .option('--trace-format <format>', 'json or perfetto (default: by the extension of --trace)')
     .option('--json', 'one JSON document on stdout')
     .action(async (file: string, o: Parameters<typeof Commands.cmdExplore>[1]) => {
       setCode(await (await commands()).cmdExplore(file, o));

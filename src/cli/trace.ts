@@ -5,6 +5,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { TraceEvent } from '../kernel/trace.ts';
+import { toPerfetto } from './perfetto.ts';
+import { UsageError } from './errors.ts';
 
 export interface ChromeEvent {
   name: string;
@@ -98,4 +100,19 @@ export function toChromeTrace(sources: readonly TraceSource[]): ChromeTrace {
 
 export function writeChromeTrace(file: string, sources: readonly TraceSource[]): void {
   writeFileSync(file, `${JSON.stringify(toChromeTrace(sources))}\n`);
+}
+
+export type TraceFormat = 'json' | 'perfetto';
+
+/** The format `--trace-format` names, or else the file's extension tells (.pftrace, .perfetto-trace). */
+export function traceFormat(file: string, format: string | undefined): TraceFormat {
+  if (format === undefined) return /\.(pftrace|perfetto-trace|pb)$/i.test(file) ? 'perfetto' : 'json';
+  if (format === 'json' || format === 'perfetto') return format;
+  throw new UsageError(`--trace-format takes json or perfetto, got '${format}'`);
+}
+
+/** Writes the trace in the format asked for: Chrome JSON, or Perfetto's protobuf TrackEvents. */
+export function writeTrace(file: string, sources: readonly TraceSource[], format: TraceFormat): void {
+  if (format === 'perfetto') writeFileSync(file, toPerfetto(sources));
+  else writeChromeTrace(file, sources);
 }

@@ -5,13 +5,29 @@ import { Srcu, WaitQueue } from '../sched/locks.ts';
 import type { KGen, Violation } from '../sched/types.ts';
 import { Errno } from './errno.ts';
 import { FaultInjector } from './fault_inject.ts';
+import { DmaMappingTable } from './dma/mapping.ts';
+import { accessMappedPage } from './mm/memory.ts';
 import { PhysMem } from './mm/page_alloc.ts';
 import { SwapDevice } from './mm/swapfile.ts';
-import { File, type Mapping, MmStruct, UserStruct } from './mm/mm_types.ts';
+import { File, type Mapping, MmStruct, UserStruct, type Vma } from './mm/mm_types.ts';
 import * as sc from './syscalls.ts';
 import { TraceLog } from './trace.ts';
 
 export type ThpMode = 'always' | 'madvise' | 'never';
+
+/**
+ * A device page table that mirrors part of a CPU address space, as the mirror and frame-reference
+ * oracles see it. Drivers register theirs in System.deviceMirrors (the SDK's DevicePageTable does).
+ */
+export interface DeviceMirrorView {
+  /** Who holds it, for reports ("gpu0 file 3 page table"). */
+  readonly name: string;
+  readonly mm: MmStruct;
+  /** False once the table no longer receives invalidations (its file is being released). */
+  readonly live: boolean;
+  /** Every entry: the VA, the frame the CPU should map there, write access, and the frame's generation when stored. */
+  entries(): Iterable<{ va: number; pfn: number; write: boolean; gen: number }>;
+}
 
 export interface SystemConfig {
   /** Bytes of RAM. Default 1GiB. */
@@ -120,6 +136,16 @@ export class System {
 
   /** Extra checks drivers contribute to the oracles (mirror coherence, device references, iommufd). */
   readonly checkHooks: ((final: boolean) => Violation[])[] = [];
+  /** Device page tables that mirror a process (oracles 1 and 2 walk them). */
+  readonly deviceMirrors = new Set<DeviceMirrorView>();
+  /** Live streaming DMA mappings (dma_map_page), checked by the frame-reference oracle. */
+  readonly dma = new DmaMappingTable();
+  /**
+   * How a FOLL_LONGTERM pin moves a device-coherent page to RAM first
+   * (check_and_migrate_movable_folios); memremap_pages() of coherent memory installs it. Returns
+   * the new PFN or -errno.
+   */
+  longtermMigrate: ((sys: System, vma: Vma, addr: number, pfn: number) => KGen<number>) | null = null;
 
   /** Creates a process with an empty address space. */
   createProcess(name = `p${this.ids.get('pid') ?? 0}`, uid = 1000): Process {
@@ -180,12 +206,87 @@ export class System {
     return this.run('exit', sc.sysExit(this, p));
   }
 
+  /** A CPU load of `length` bytes at `addr` by a thread of `p`. */
   read(p: Process, addr: number, length: number): { ret: number; data: Uint8Array } {
+    if (this.hitPathAllowed(p, addr, length)) {
+      const data = new Uint8Array(length);
+      if (accessMappedPage(p.mm!, addr, data, 0, length, false)) {
+        this.soloHit('cpu.read_bytes', length);
+        return { ret: length, data };
+      }
+    }
     return this.run(`${p.name}:read`, sc.cpuRead(this, p, addr, length));
   }
 
+  /** A CPU store of `data` at `addr` by a thread of `p`. */
   write(p: Process, addr: number, data: Uint8Array): number {
+    const length = data.length;
+    if (this.hitPathAllowed(p, addr, length) && accessMappedPage(p.mm!, addr, data, 0, length, true)) {
+      this.soloHit('cpu.write_bytes', length);
+      return length;
+    }
     return this.run(`${p.name}:write`, sc.cpuWrite(this, p, addr, data));
+  }
+
+  /**
+   * Replays a CPU access trace on a thread of `p`, as read(p, addrs[i], 1) or, where writes[i] is
+   * not 0, write(p, addrs[i], [values[i]]) would one after another (values default to 0). Accesses
+   * that hit a mapped page cost no kernel path; the others fault as the hardware would. Returns
+   * how many accesses were made: all of them with ret 0, or those before the first that failed,
+   * with its errno in ret (-EINVAL, none made, if the arrays' lengths differ).
+   */
+  replay(
+    p: Process,
+    addrs: Float64Array,
+    writes: Uint8Array,
+    values?: Uint8Array,
+  ): { count: number; ret: number } {
+    const n = addrs.length;
+    if (writes.length !== n || (values !== undefined && values.length !== n))
+      return { count: 0, ret: -Errno.EINVAL };
+    const one = new Uint8Array(1);
+    let readBytes = 0;
+    let writeBytes = 0;
+    let i = 0;
+    let ret = 0;
+    for (; i < n; i++) {
+      const addr = addrs[i];
+      const write = writes[i] !== 0;
+      one[0] = values === undefined ? 0 : values[i];
+      if (this.hitPathAllowed(p, addr, 1) && accessMappedPage(p.mm!, addr, one, 0, 1, write)) {
+        this.sched.accountSoloRun(2);
+        if (write) writeBytes++;
+        else readBytes++;
+        continue;
+      }
+      ret = write ? this.write(p, addr, one) : this.read(p, addr, 1).ret;
+      if (ret < 0) break;
+      ret = 0;
+    }
+    if (readBytes > 0) this.trace.count('cpu.read_bytes', readBytes);
+    if (writeBytes > 0) this.trace.count('cpu.write_bytes', writeBytes);
+    return { count: i, ret };
+  }
+
+  /**
+   * Whether an access of `length` bytes at `addr` may take the MMU's hit path without a thread:
+   * it stays in one page, and nothing could be scheduled or observe steps meanwhile (the path
+   * through cpuAccess() would take exactly two steps and never fault).
+   */
+  private hitPathAllowed(p: Process, addr: number, length: number): boolean {
+    return (
+      length > 0 &&
+      length <= PAGE_SIZE - (addr % PAGE_SIZE) &&
+      p.mm !== null &&
+      !p.mm.exited &&
+      this.sched.solo
+    );
+  }
+
+  /** Accounts for an access made on the hit path as cpuRead() / cpuWrite() on a thread would. */
+  private soloHit(counter: string, bytes: number): void {
+    this.sched.accountSoloRun(2);
+    this.trace.count(counter, bytes);
   }
 
   memfdCreate(name: string, flags = 0): number {

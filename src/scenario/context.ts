@@ -37,7 +37,7 @@ export class NotModelled extends Error {
 }
 
 /** Kinds of file the scenario holds, to close them at the end with the right op. */
-export type FileKind = 'dmirror' | 'legacy_mirror' | 'iommufd' | 'memfd' | 'access';
+export type FileKind = 'dmirror' | 'legacy_mirror' | 'iommufd' | 'memfd' | 'access' | 'device';
 
 export class ScenarioContext {
   readonly procs = new Map<string, Process>();

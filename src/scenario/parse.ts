@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
-import { OPS, Scenario, type ScenarioT, type StepT } from './schema.ts';
+import { isDriverIoctlOp, OPS, Scenario, type ScenarioT, type StepT } from './schema.ts';
 import { isSize, parseAddressExpr, ValueError } from './values.ts';
 
 export type Path = readonly (string | number)[];
@@ -153,6 +153,29 @@ function explain(
   const { node } = nodeAt(loc.doc, path);
   const field = fieldName(path);
 
+  // A step is a built-in op or a driver's ioctl; a device is a built-in type or a driver's: explain
+  // the issue of the alternative the value was meant to be.
+  if (issue.code === 'invalid_union' && !('discriminator' in issue && issue.discriminator !== undefined)) {
+    const v = here.value;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const meant =
+        'op' in v
+          ? isDriverIoctlOp(v.op)
+            ? 1
+            : 0
+          : 'driver' in v && !('type' in v)
+            ? 1
+            : 'type' in v
+              ? 0
+              : -1;
+      const subs = meant >= 0 ? (issue.errors[meant] ?? []) : [];
+      const explained = subs.map((sub) =>
+        explain({ ...sub, path: [...path, ...sub.path] }, root, loc),
+      );
+      explained.sort((a, b) => offsetOf(a.node) - offsetOf(b.node));
+      if (explained.length > 0) return explained[0];
+    }
+  }
   if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator !== undefined) {
     const disc = issue.discriminator;
     if (!here.found) return { message: `missing field '${disc}'`, node };
@@ -319,6 +342,12 @@ function checkBindings(p: ParsedScenario): void {
   if (s.steps === undefined && s.threads === undefined) {
     fail([], "a scenario needs 'steps' (for run) or 'threads' (for explore)");
   }
+  if (s.explore !== undefined && s.threads === undefined) {
+    fail(['explore'], "'explore' declares what exploring the threads gives, but this file has no 'threads'");
+  }
+  if (s.explore?.expect === 'clean' && s.explore.oracle !== undefined) {
+    fail(['explore', 'oracle'], "'oracle' names what a 'found' outcome reports; 'expect: clean' takes none");
+  }
   const procs = new Set<string>(s.processes ?? []);
   const devices = new Set<string>(Object.keys(s.devices ?? {}));
   const names = new Set<string>();
@@ -337,7 +366,7 @@ function checkBindings(p: ParsedScenario): void {
           key === 'device' &&
           typeof value === 'string' &&
           !devices.has(value) &&
-          step.op === 'dmirror_open'
+          (step.op === 'dmirror_open' || step.op === 'device_open')
         ) {
           fail(
             [...path, key],
@@ -359,7 +388,8 @@ function checkBindings(p: ParsedScenario): void {
       else if (save !== undefined && typeof save === 'object') {
         const outs = OPS[step.op]?.outputs ?? [];
         for (const [field, name] of Object.entries(save)) {
-          if (!outs.includes(field) && field !== 'ret') {
+          // A driver ioctl's outputs are checked once its driver is loaded.
+          if (!outs.includes(field) && field !== 'ret' && !isDriverIoctlOp(step.op)) {
             fail(
               [...path, 'save', field],
               `'${field}' is not an output of ${step.op}${suggest(field, outs)}`,

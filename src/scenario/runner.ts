@@ -6,6 +6,15 @@
 import { dirname, resolve } from 'node:path';
 import type { LegacyMirrorDriver } from '../kernel/drivers/legacy_mirror.ts';
 import type { DmirrorDriver } from '../kernel/drivers/test_hmm.ts';
+import {
+  checkDriver,
+  Device,
+  deviceRegister,
+  deviceUnregister,
+  sdkDevices,
+  type IoctlDef,
+} from '../kernel/drivers/sdk/device.ts';
+import { DriverError } from '../kernel/drivers/sdk/driver_error.ts';
 import { errnoName, isErr } from '../kernel/errno.ts';
 import { System } from '../kernel/system.ts';
 import type { KGen, Violation } from '../sched/types.ts';
@@ -13,9 +22,9 @@ import { NotModelled, type OpResult, ScenarioContext } from './context.ts';
 import { judge } from './expect.ts';
 import type { KernelApi } from './kernel.ts';
 import { runOracles, tornDown } from './ops/checks.ts';
-import { HANDLERS } from './ops/index.ts';
-import { type ParsedScenario, type Path, ScenarioError } from './parse.ts';
-import type { StepT } from './schema.ts';
+import { driverIoctl, HANDLERS } from './ops/index.ts';
+import { type ParsedScenario, type Path, ScenarioError, suggest } from './parse.ts';
+import { isDriverIoctlOp, OPS, type StepT } from './schema.ts';
 import { importUserModule, requireUserModule } from './user_module.ts';
 import { parseSize, ValueError } from './values.ts';
 
@@ -61,57 +70,147 @@ const drivers = new WeakMap<ParsedScenario, UserDriver>();
 /** Driver modules loaded ahead through import(), by absolute path. */
 const preloaded = new Map<string, Record<string, unknown>>();
 
+/** Every driver module a scenario names: the old top-level `driver:` and each driver device's. */
+function driverModules(parsed: ParsedScenario): { module: string; export: string; path: Path }[] {
+  const s = parsed.scenario;
+  const out: { module: string; export: string; path: Path }[] = [];
+  if (s.driver !== undefined) out.push({ ...s.driver, path: ['driver'] });
+  for (const [name, dev] of Object.entries(s.devices ?? {})) {
+    if ('driver' in dev) out.push({ ...dev.driver, path: ['devices', name, 'driver'] });
+  }
+  return out;
+}
+
 /**
- * Loads the driver module a scenario names through import() (user_module.ts), ahead of
- * buildWorld, so it shares the kernel's module instances; a .ts module gets a TypeScript loader.
+ * Loads the driver modules a scenario names through import() (user_module.ts), ahead of
+ * buildWorld, so they share the kernel's module instances; a .ts module gets a TypeScript loader.
  * Errors are left for buildWorld to report.
  */
 export async function preloadDriver(parsed: ParsedScenario): Promise<void> {
-  const d = parsed.scenario.driver;
-  if (d === undefined) return;
-  const path = resolve(dirname(parsed.file), d.module);
-  if (preloaded.has(path)) return;
-  try {
-    preloaded.set(path, await importUserModule(path));
-  } catch {
-    // buildWorld reports it with the file position.
+  for (const d of driverModules(parsed)) {
+    const path = resolve(dirname(parsed.file), d.module);
+    if (preloaded.has(path)) continue;
+    try {
+      preloaded.set(path, await importUserModule(path));
+    } catch {
+      // buildWorld reports it with the file position.
+    }
   }
+}
+
+/**
+ * Registers a driver module under its absolute path, for hosts that cannot require() one: the
+ * studio bundles the example drivers and registers them before opening a scenario.
+ */
+export function registerDriverModule(path: string, mod: Record<string, unknown>): void {
+  preloaded.set(path, mod);
+}
+
+/**
+ * The export `exportName` of the driver module `module` (relative to the scenario file). Loaded
+ * synchronously (requireUserModule()) when preloadDriver() did not load it. A module that cannot be loaded, or lacks the export, is a
+ * ScenarioError at `path` (the `driver:` map in the file).
+ */
+function loadDriverExport(parsed: ParsedScenario, path: Path, module: string, exportName: string): unknown {
+  const file = resolve(dirname(parsed.file), module);
+  const fail = (field: string, why: string): never => {
+    const pos = parsed.position([...path, field]);
+    throw new ScenarioError(parsed.file, pos.line, pos.col, why);
+  };
+  let mod = preloaded.get(file);
+  if (mod === undefined) {
+    try {
+      mod = requireUserModule(file);
+    } catch (e) {
+      return fail('module', `cannot load driver module ${module}: ${(e as Error).message.split('\n')[0]}`);
+    }
+    preloaded.set(file, mod);
+  }
+  const drv = mod[exportName];
+  if (drv === null || typeof drv !== 'object')
+    fail('export', `${module} does not export an object '${exportName}'`);
+  return drv;
 }
 
 /**
  * The driver a scenario's `driver: { module, export }` names: an object with the members it
  * replaces, of DmirrorDriver (invalidate, rangeFault) or LegacyMirrorDriver
- * (syncCpuDevicePagetables, rangeFault). Preloaded by preloadDriver(), else loaded synchronously
- * (requireUserModule()).
+ * (syncCpuDevicePagetables, rangeFault).
  */
 function userDriver(parsed: ParsedScenario): UserDriver | undefined {
   const d = parsed.scenario.driver;
   if (d === undefined) return undefined;
   const cached = drivers.get(parsed);
   if (cached !== undefined) return cached;
-  const path = resolve(dirname(parsed.file), d.module);
-  const fail = (field: string, why: string): never => {
-    const pos = parsed.position(['driver', field]);
-    throw new ScenarioError(parsed.file, pos.line, pos.col, why);
-  };
-  let mod = preloaded.get(path);
-  if (mod === undefined) {
-    try {
-      mod = requireUserModule(path);
-    } catch (e) {
-      return fail('module', `cannot load driver module ${d.module}: ${(e as Error).message.split('\n')[0]}`);
-    }
-  }
-  const drv = mod[d.export];
-  if (drv === null || typeof drv !== 'object')
-    fail('export', `${d.module} does not export an object '${d.export}' (invalidate, rangeFault, ...)`);
-  const driver = drv as UserDriver;
+  const driver = loadDriverExport(parsed, ['driver'], d.module, d.export) as UserDriver;
   for (const key of ['invalidate', 'rangeFault', 'syncCpuDevicePagetables'] as const) {
-    if (driver[key] !== undefined && typeof driver[key] !== 'function')
-      fail('export', `${d.export}.${key} is not a function`);
+    if (driver[key] !== undefined && typeof driver[key] !== 'function') {
+      const pos = parsed.position(['driver', 'export']);
+      throw new ScenarioError(parsed.file, pos.line, pos.col, `${d.export}.${key} is not a function`);
+    }
   }
   drivers.set(parsed, driver);
   return driver;
+}
+
+/**
+ * Probes the devices of user drivers (`devices: NAME: { driver: { module, export }, config }`) and
+ * checks every driver-ioctl step against the ioctl tables of those drivers.
+ */
+function probeDriverDevices(parsed: ParsedScenario, ctx: ScenarioContext): void {
+  const s = parsed.scenario;
+  const ioctls = new Map<string, IoctlDef<object>>();
+  for (const [name, dev] of Object.entries(s.devices ?? {})) {
+    if (!('driver' in dev)) continue;
+    const path: Path = ['devices', name, 'driver'];
+    const fail = (why: string): never => {
+      const pos = parsed.position([...path, 'export']);
+      throw new ScenarioError(parsed.file, pos.line, pos.col, why);
+    };
+    const drv = loadDriverExport(parsed, path, dev.driver.module, dev.driver.export);
+    try {
+      checkDriver(drv, dev.driver.export);
+    } catch (e) {
+      if (e instanceof DriverError) fail(e.message.replace(/^EINVAL: /, ''));
+      throw e;
+    }
+    let r: Device | number;
+    try {
+      r = ctx.sys.run(`probe:${name}`, deviceRegister(ctx.sys, name, drv, dev.config ?? {}));
+    } catch (e) {
+      return fail(`probe of ${name} threw: ${(e as Error).message.split('\n')[0]}`);
+    }
+    if (typeof r === 'number') fail(`probe of ${name} failed with -${errnoName(r)}`);
+    for (const [cmd, def] of Object.entries(drv.ioctls ?? {})) ioctls.set(cmd, def);
+  }
+  const sections: [Path, readonly StepT[]][] = [];
+  if (s.setup !== undefined) sections.push([['setup'], s.setup]);
+  if (s.steps !== undefined) sections.push([['steps'], s.steps]);
+  for (const [t, steps] of Object.entries(s.threads ?? {})) sections.push([['threads', t], steps]);
+  if (s.final !== undefined) sections.push([['final'], s.final]);
+  for (const [base, steps] of sections) {
+    steps.forEach((step, i) => {
+      if (!isDriverIoctlOp(step.op)) return;
+      const fail = (field: string, why: string): never => {
+        const pos = parsed.position([...base, i, field]);
+        throw new ScenarioError(parsed.file, pos.line, pos.col, why);
+      };
+      const def = ioctls.get(step.op);
+      if (def === undefined)
+        return fail(
+          'op',
+          `unknown op '${step.op}'${suggest(step.op, [...ioctls.keys(), ...Object.keys(OPS)])}: no built-in op and no driver of this scenario defines it`,
+        );
+      for (const field of Object.keys(step)) {
+        if (['op', 'fd', 'save', 'expect', 'comment'].includes(field)) continue;
+        if (def.in[field] === undefined)
+          fail(
+            field,
+            `unknown field '${field}' in ${step.op} step${suggest(field, Object.keys(def.in))}; its struct has ${Object.keys(def.in).join(', ') || 'no input members'}`,
+          );
+      }
+    });
+  }
 }
 
 /** Builds the System, devices and processes of a scenario. */
@@ -130,10 +229,12 @@ export function buildWorld(parsed: ParsedScenario, k: KernelApi, trace = false):
   const ctx = new ScenarioContext(sys, k, parsed);
   const driver = userDriver(parsed);
   for (const [name, dev] of Object.entries(s.devices ?? {})) {
+    if ('driver' in dev) continue;
     if (dev.type === 'dmirror') k.dmirror.createDmirrorDevice(sys, name, dev.memory, { driver });
     if (dev.type === 'legacy_mirror') k.legacyMirror.createLegacyMirrorDevice(sys, name, { driver });
     // iommufd mock devices come to life through IOMMU_TEST_OP_MOCK_DOMAIN.
   }
+  probeDriverDevices(parsed, ctx);
   for (const name of s.processes ?? []) ctx.procs.set(name, sys.createProcess(name));
   return ctx;
 }
@@ -147,7 +248,7 @@ function isErrnoError(e: unknown): e is { errno: number } {
  * failure; a bad value in the file becomes a ScenarioError at the step's position.
  */
 export function* stepGen(ctx: ScenarioContext, step: StepT, path: Path): KGen<OpResult> {
-  const handler = HANDLERS[step.op];
+  const handler = HANDLERS[step.op] ?? (isDriverIoctlOp(step.op) ? driverIoctl : undefined);
   try {
     if (handler === undefined) throw new NotModelled(`op ${step.op} has no handler`);
     return yield* handler(ctx, step);
@@ -279,6 +380,12 @@ export function teardown(ctx: ScenarioContext): StepReport {
       const ret = ctx.sys.run(name, sc.sysExit(ctx.sys, p));
       if (isErr(ret)) failures.push(`exit(${name}) failed with -${errnoName(ret)}`);
       else notes.push(`exited ${name}`);
+    }
+    // Unbinding is the last thing: the driver's remove() undoes what probe() set up.
+    for (const dev of sdkDevices(ctx.sys)) {
+      if (dev.state !== 'bound') continue;
+      ctx.sys.run(`remove:${dev.name}`, deviceUnregister(dev));
+      notes.push(`removed ${dev.name}`);
     }
   }
   const { violations, notes: oracleNotes } = runOracles(ctx, tornDown(ctx));

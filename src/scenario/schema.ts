@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { MADV } from '../kernel/mm/mman.ts';
+import { ORACLE_NAMES } from '../oracles/names.ts';
 import { isAddressExpr, isName, isSize, ValueError, parseProtBytes } from './values.ts';
 
 const sizeHelp = 'a size: an integer or a string such as 4096, 4KiB, 2MiB, 1GiB';
@@ -216,6 +217,12 @@ export const OPS: Record<string, OpSpec> = {
     outputs: [],
   },
   dmirror_close: { doc: 'Closes a dmirror file.', fields: { fd: Num }, outputs: [] },
+
+  device_open: {
+    doc: "Opens a device of a user driver (devices: NAME: { driver: ... }) for a process: the driver's open() (save the fd). Its ioctls are ops by their names; `close` closes it.",
+    fields: { device: Name, proc: Name },
+    outputs: [],
+  },
   HMM_DMIRROR_READ: {
     doc: 'Device reads npages through its mirror (faulting them in); expect `data`.',
     fields: { ...dmirrorCmd, ptr: Num.optional() },
@@ -518,15 +525,60 @@ function stepObject(op: string, spec: OpSpec) {
 }
 
 const stepObjects = Object.entries(OPS).map(([op, spec]) => stepObject(op, spec));
-export const Step = z.discriminatedUnion(
+const BuiltinStep = z.discriminatedUnion(
   'op',
   stepObjects as unknown as [ReturnType<typeof stepObject>, ...ReturnType<typeof stepObject>[]],
 );
 
-const Device = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('dmirror'), memory: z.enum(['private', 'coherent']).default('private') }),
-  z.strictObject({ type: z.literal('iommufd_mock') }),
-  z.strictObject({ type: z.literal('legacy_mirror') }),
+/** The name of a user driver's ioctl: upper case, and not one of the built-in ops. */
+export const DRIVER_IOCTL_NAME = /^[A-Z][A-Z0-9_]*$/;
+
+/** True when `op` names an ioctl of a user driver rather than a built-in op. */
+export function isDriverIoctlOp(op: unknown): boolean {
+  return typeof op === 'string' && DRIVER_IOCTL_NAME.test(op) && !(op in OPS);
+}
+
+/**
+ * A step that runs an ioctl a user driver defines (`{ op: GPU_FAULT, fd: fd0, addr: buf }`): its
+ * members are the fields of the driver's argument struct, checked against the driver's table
+ * once the driver module is loaded; `expect` may name its output members.
+ */
+const DriverIoctlStep = z
+  .object({
+    op: z.string().refine(isDriverIoctlOp, { message: 'not a driver ioctl name' }),
+    fd: Num,
+    save: Save.optional(),
+    expect: z
+      .union([
+        z.object(expectShape([])).catchall(ExpectValue),
+        z.strictObject({ any: z.array(z.object(expectShape([])).catchall(ExpectValue)).min(1) }),
+      ])
+      .optional(),
+    comment: z.string().optional(),
+  })
+  .catchall(z.union([Num, z.boolean(), DataSpec]))
+  .describe(
+    "An ioctl a user driver defines, by its name; the other fields are its argument struct's members.",
+  );
+
+export const Step = z.union([BuiltinStep, DriverIoctlStep]);
+
+/** A device a user driver module provides: the module, the export, and what its probe() gets. */
+export const DriverDevice = z.strictObject({
+  driver: z.strictObject({ module: z.string(), export: z.string() }),
+  config: z.record(z.string(), z.unknown()).optional(),
+});
+
+const Device = z.union([
+  z.discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('dmirror'),
+      memory: z.enum(['private', 'coherent']).default('private'),
+    }),
+    z.strictObject({ type: z.literal('iommufd_mock') }),
+    z.strictObject({ type: z.literal('legacy_mirror') }),
+  ]),
+  DriverDevice,
 ]);
 
 export const Scenario = z
@@ -550,6 +602,15 @@ export const Scenario = z
     setup: z.array(Step).optional(),
     threads: z.record(z.string(), z.array(Step)).optional(),
     final: z.array(Step).optional(),
+    explore: z
+      .strictObject({
+        expect: z.enum(['found', 'clean']),
+        oracle: z.enum(Object.keys(ORACLE_NAMES) as [string, ...string[]]).optional(),
+      })
+      .optional()
+      .describe(
+        'What `hetmem explore` must give: `found` (a violation, of `oracle` when named) or `clean`; explore exits 0 when it does, 1 when not.',
+      ),
   })
   .describe('A hetmem scenario (version 1): builds a system, runs steps, checks what each returns.');
 

@@ -214,6 +214,30 @@ export class Scheduler {
     return t.result as T;
   }
 
+  /**
+   * Whether a path run now with run() would be the only thread stepped until it ends, with nobody
+   * watching its steps: no other thread exists, the chooser keeps running the thread that ran
+   * last, and no hook observes steps. A path that cannot yield then runs just as run() would run it.
+   */
+  get solo(): boolean {
+    return (
+      this.threads.length === 0 &&
+      this.chooser === runToCompletion &&
+      this.afterStep.length === 0 &&
+      this.beforeStep.length === 0
+    );
+  }
+
+  /**
+   * Accounts for a run that needed no scheduling at all (see `solo`) as run() would have: one
+   * thread spawned and `steps` steps taken, so step counts, trace timestamps and thread ids after
+   * it are the same either way.
+   */
+  accountSoloRun(steps: number): void {
+    this.nextId++;
+    this.totalSteps += steps;
+  }
+
   /** Forgets finished threads so long sequential runs do not accumulate them. */
   reap(): void {
     if (this.threads.every((t) => t.state === 'done')) {

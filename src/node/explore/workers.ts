@@ -22,11 +22,12 @@ import {
   type MessagePort,
 } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { DfsStrategy, type DfsNodeData } from './dfs.ts';
-import { makeStrategy, type ResolvedOptions } from './options.ts';
-import { overridesOf } from './run.ts';
-import { searchLoop } from './search.ts';
-import type { ExploreTarget, TargetDescriptor } from './types.ts';
+import { DfsStrategy, type DfsNodeData } from '../../sched/explore/dfs.ts';
+import { makeStrategy, type ResolvedOptions } from '../../sched/explore/options.ts';
+import type { ParallelConfig, ParallelResult } from '../../sched/explore/parallel.ts';
+import { overridesOf } from '../../sched/explore/run.ts';
+import { searchLoop } from '../../sched/explore/search.ts';
+import type { ExploreTarget, TargetDescriptor } from '../../sched/explore/types.ts';
 
 /** A worker that sends nothing for this long is presumed dead. */
 const STALL_MS = 10 * 60 * 1000;
@@ -80,21 +81,6 @@ export type FromWorker =
     }
   | { type: 'dfs'; units: DfsUnitResult[] }
   | { type: 'error'; message: string };
-
-export interface ParallelConfig {
-  startIndex: number;
-  endIndex: number;
-  deadline: number;
-  pctSteps: number | undefined;
-  onProgress?(done: number): void;
-}
-
-export interface ParallelResult {
-  found: { index: number; overrides: Map<number, number> } | null;
-  /** Schedules run (those above a failure that were already in flight included). */
-  schedules: number;
-  lastOverrides: Map<number, number> | null;
-}
 
 /**
  * The worker's first code: plain CommonJS (eval workers cannot be TypeScript) that registers tsx
