@@ -391,7 +391,7 @@ export async function cmdBench(o: BenchOpts): Promise<number> {
     mod = (await import(url)) as typeof mod;
   } catch (e) {
     throw new InternalError(
-      `benchmarks are not available: bench/run.ts could not be loaded (${(e as Error).message.split('\n')[0]})`,
+      `benchmarks are not available: bench/run.ts could not be loaded (${(e as Error).message.split('\n')[0]}); they run from a clone of the hetmem repository`,
     );
   }
   if (typeof mod.runBenchmarks !== 'function')

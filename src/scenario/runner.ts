@@ -163,8 +163,7 @@ export function registerDriverModule(path: string, mod: Record<string, unknown>)
 
 /**
  * The export `exportName` of the driver module `module` (relative to the scenario file). Loaded
- * synchronously (Node 20.19 require()s ES modules; tsx's CommonJS hook compiles .ts) so explorer
- * workers can build worlds too. A module that cannot be loaded, or lacks the export, is a
+ * synchronously (requireUserModule()) when preloadDriver() did not load it. A module that cannot be loaded, or lacks the export, is a
  * ScenarioError at `path` (the `driver:` map in the file).
  */
 function loadDriverExport(parsed: ParsedScenario, path: Path, module: string, exportName: string): unknown {
