@@ -11,6 +11,7 @@ import type { ExploreResult, ExploreTarget, StrategyName } from '../sched/explor
 import { demoScenarioText } from '../scenario/demo.ts';
 import { targetFromParsed } from '../scenario/explore_target.ts';
 import { loadKernel } from '../scenario/kernel.ts';
+import { renderDriverIssue } from '../scenario/driver_module.ts';
 import { judgeOutcome } from '../scenario/outcome.ts';
 import {
   type ParsedScenario,
@@ -25,6 +26,7 @@ import { cmdExploreMerge } from './explore_merge.ts';
 import { formatRunSummary, formatStats, formatStep, style, table, toJson } from './output.ts';
 import { progressBar } from './progress.ts';
 import { checkTracePath, traceFormat, writeTrace } from './trace.ts';
+import { DEFAULT_CALLBACK_MS, startWatchdog, type Watchdog } from './watchdog.ts';
 
 function out(s: string): void {
   process.stdout.write(`${s}\n`);
@@ -42,6 +44,56 @@ export interface RunOpts {
   seed?: string;
   trace?: string;
   traceFormat?: string;
+  callbackTimeout?: string;
+}
+
+/** `--callback-timeout 10s`: how long a driver callback may run without yielding. */
+function parseCallbackTimeout(v: string | undefined): number {
+  if (v === undefined) return DEFAULT_CALLBACK_MS;
+  const b = parseBudget(v);
+  if (b?.ms === undefined || b.ms <= 0)
+    throw new UsageError(`--callback-timeout takes a time (10s, 500ms, 1m), got '${v}'`);
+  return b.ms;
+}
+
+/**
+ * The watchdog of a command that runs a user driver or has a time budget: when a driver callback
+ * runs `callbackMs` without yielding, or the budget (plus a second of grace) is gone while one
+ * step still runs, prints one line and exits (2: the driver module misbehaves; 3: a model path).
+ */
+function guard(
+  file: string,
+  module: string | undefined,
+  callbackMs: number,
+  budgetMs: number | undefined,
+  threadNow: () => string,
+): Watchdog | null {
+  if (module === undefined && budgetMs === undefined) return null;
+  const started = Date.now();
+  return startWatchdog({
+    callbackMs,
+    deadline: budgetMs === undefined ? 0 : started + budgetMs + 1000,
+    onFire(what, path) {
+      const thread = threadNow();
+      if (what === 'callback' && path !== null && module !== undefined) {
+        const why = renderDriverIssue({
+          code: 'callback_time_bound',
+          module,
+          path: [path[0], path[1]],
+          ms: callbackMs,
+          thread,
+        });
+        process.stderr.write(`${file}: ${why}\n`);
+        process.exit(EXIT.usage);
+      }
+      const inside =
+        path !== null ? `driver callback '${path.join('.')}' of thread ${thread}` : `thread ${thread}`;
+      process.stderr.write(
+        `${file}: the time budget ran out while ${inside} was inside one step that did not return\n`,
+      );
+      process.exit(path !== null ? EXIT.usage : EXIT.internal);
+    },
+  });
 }
 
 export async function cmdRun(file: string | undefined, o: RunOpts): Promise<number> {
@@ -67,13 +119,25 @@ export async function cmdRun(file: string | undefined, o: RunOpts): Promise<numb
     );
     if (parsed.scenario.description !== undefined) out(s.dim(parsed.scenario.description));
   };
+  let last: { sys: { sched: { current: { name: string } | null } } } | null = null;
+  const dog = guard(
+    file ?? '<demo>',
+    parsed.scenario.driver?.module,
+    parseCallbackTimeout(o.callbackTimeout),
+    undefined,
+    () => last?.sys.sched.current?.name ?? '?',
+  );
   const { report, ctx } = runScenario(parsed, k, {
+    onWorld: (c) => {
+      last = c;
+    },
     trace: o.trace !== undefined,
     onStep: (r) => {
       header();
       if (o.json !== true) for (const l of formatStep(r, s)) out(l);
     },
   });
+  dog?.stop();
   if (o.trace !== undefined)
     writeTrace(o.trace, [{ name: report.name, events: ctx.sys.trace.events }], format);
   if (o.json === true) {
@@ -111,6 +175,7 @@ export interface ExploreOpts {
   shard?: string;
   /** Combine the --json results of shards instead of exploring. */
   merge?: string[];
+  callbackTimeout?: string;
 }
 
 /** `--budget 500` (schedules), `--budget 5s` / `300ms` / `2m` (time). */
@@ -211,6 +276,7 @@ export async function cmdExplore(file: string | undefined, o: ExploreOpts): Prom
   // More workers than cores only adds memory and contention; results do not depend on the count.
   const workers = Math.min(intOption(o.workers, 'workers', 1) ?? 1, availableParallelism());
   checkTracePath(o.trace);
+  const callbackMs = parseCallbackTimeout(o.callbackTimeout);
   const k = await loadKernel();
   const parsed = parseScenarioFile(file);
   // Load a user driver now, so its compile time is not counted as search time.
@@ -226,6 +292,13 @@ export async function cmdExplore(file: string | undefined, o: ExploreOpts): Prom
   const target = targetFromParsed(parsed, k);
   const fingerprint = scenarioFingerprint(parsed);
   const s = style(process.stdout);
+  const dog = guard(
+    file,
+    parsed.scenario.driver?.module,
+    callbackMs,
+    o.replay === undefined ? budget?.ms : undefined,
+    () => target.last?.sys.sched.current?.name ?? '?',
+  );
   let result: ExploreResult;
   if (o.replay !== undefined) {
     try {
@@ -268,6 +341,7 @@ export async function cmdExplore(file: string | undefined, o: ExploreOpts): Prom
       bar.stop();
     }
   }
+  dog?.stop();
   if (o.trace !== undefined) {
     // Rerun the reported schedule with the event log on.
     const traced = targetFromParsed(parsed, k, { trace: true });

@@ -36,6 +36,7 @@ function buildProgram(setCode: (n: number) => void): Command {
       'write the event log as a trace (Chrome JSON, or Perfetto protobuf for .pftrace)',
     )
     .option('--trace-format <format>', 'json or perfetto (default: by the extension of --trace)')
+    .option('--callback-timeout <time>', 'stop a driver callback that runs this long without yielding', '10s')
     .action(async (file: string | undefined, o: Parameters<typeof Commands.cmdRun>[1]) => {
       setCode(await (await commands()).cmdRun(file, o));
     });
@@ -60,6 +61,7 @@ function buildProgram(setCode: (n: number) => void): Command {
       'write the reported schedule as a trace (Chrome JSON, or Perfetto protobuf for .pftrace)',
     )
     .option('--trace-format <format>', 'json or perfetto (default: by the extension of --trace)')
+    .option('--callback-timeout <time>', 'stop a driver callback that runs this long without yielding', '10s')
     .option('--json', 'one JSON document on stdout')
     .action(async (file: string | undefined, o: Parameters<typeof Commands.cmdExplore>[1]) => {
       setCode(await (await commands()).cmdExplore(file, o));
