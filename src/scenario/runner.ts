@@ -3,9 +3,8 @@
  * for, runs each step as a kernel path on the scheduler, judges it against its expectation, and
  * finally closes what is still open, exits what still runs and checks every oracle.
  */
-import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { LegacyMirrorDriver } from '../kernel/drivers/legacy_mirror.ts';
 import type { DmirrorDriver } from '../kernel/drivers/test_hmm.ts';
 import {
@@ -18,16 +17,27 @@ import {
 } from '../kernel/drivers/sdk/device.ts';
 import { DriverError } from '../kernel/drivers/sdk/driver_error.ts';
 import { errnoName, isErr } from '../kernel/errno.ts';
-import { System } from '../kernel/system.ts';
+import { System, SystemConfigError } from '../kernel/system.ts';
 import type { KGen, Violation } from '../sched/types.ts';
 import { NotModelled, type OpResult, ScenarioContext } from './context.ts';
+import {
+  boundDriver,
+  CallbackBoundError,
+  checkDriverExport,
+  DriverModuleError,
+  type DriverModuleIssue,
+  type DriverShape,
+  loadIssue,
+  MIRROR_DRIVER_SHAPE,
+} from './driver_module.ts';
 import { judge } from './expect.ts';
-import type { KernelApi } from './kernel.ts';
+import type { KernelApi, PagemapEntry } from './kernel.ts';
 import { runOracles, tornDown } from './ops/checks.ts';
 import { driverIoctl, HANDLERS } from './ops/index.ts';
 import { type ParsedScenario, type Path, ScenarioError, suggest } from './parse.ts';
 import { isDriverIoctlOp, OPS, type StepT } from './schema.ts';
-import { parseSize, ValueError } from './values.ts';
+import { importUserModule, requireUserModule } from './user_module.ts';
+import { parseSize, u64Value, ValueError } from './values.ts';
 
 export interface StepReport {
   /** 'steps', 'setup', 'final', a thread name, or 'teardown'. */
@@ -46,6 +56,61 @@ export interface StepReport {
   failures: string[];
   ok: boolean;
   comment?: string;
+  /** What a read returned (cpu_read, pread, HMM_DMIRROR_READ, ...): its length and first bytes. */
+  data?: DataSummary;
+  /** What pagemap returned, as runs of pages with the same bits. */
+  pages?: PageRun[];
+}
+
+export interface DataSummary {
+  length: number;
+  /** The first up to 32 bytes, as hex. */
+  head: string;
+  /** The byte every position holds, when they are all the same. */
+  uniform: number | null;
+}
+
+export interface PageRun {
+  /** Index of the run's first page in the request, and how many pages it has. */
+  first: number;
+  count: number;
+  present: boolean;
+  swap: boolean;
+  soft_dirty: boolean;
+  exclusive: boolean;
+  thp: boolean;
+  kind: string;
+}
+
+function summariseData(d: Uint8Array): DataSummary {
+  const head = Buffer.from(d.subarray(0, 32)).toString('hex');
+  const uniform = d.length > 0 && d.every((b) => b === d[0]) ? d[0] : null;
+  return { length: d.length, head, uniform };
+}
+
+function pageRuns(pages: readonly PagemapEntry[]): PageRun[] {
+  const runs: PageRun[] = [];
+  pages.forEach((p, i) => {
+    const run: PageRun = {
+      first: i,
+      count: 1,
+      present: p.present,
+      swap: p.swap,
+      soft_dirty: p.softDirty,
+      exclusive: p.exclusive,
+      thp: p.thp,
+      kind: p.kind,
+    };
+    const last = runs.at(-1);
+    const same =
+      last !== undefined &&
+      (['present', 'swap', 'soft_dirty', 'exclusive', 'thp', 'kind'] as const).every(
+        (k) => last[k] === run[k],
+      );
+    if (same) last.count++;
+    else runs.push(run);
+  });
+  return runs;
 }
 
 export interface RunReport {
@@ -61,6 +126,8 @@ export interface RunOptions {
   trace?: boolean;
   /** Called after each step (the CLI prints as it goes). */
   onStep?(r: StepReport, done: number, total: number): void;
+  /** Called with the world once it is built (the CLI's watchdog names the running thread). */
+  onWorld?(ctx: ScenarioContext): void;
 }
 
 /** A user driver: members of DmirrorDriver (dmirror devices) or LegacyMirrorDriver (legacy_mirror). */
@@ -83,19 +150,24 @@ function driverModules(parsed: ParsedScenario): { module: string; export: string
 }
 
 /**
- * Loads the driver modules a scenario names through import(), ahead of buildWorld. Optional: it
- * makes the modules share the kernel's module instances under any loader (tsx's CommonJS hook,
- * registered by `node --import tsx`, would compile a second copy of every kernel module a
- * driver imports, with its own registries). Errors are left for buildWorld to report.
+ * Loads the driver modules a scenario names through import() (user_module.ts), ahead of
+ * buildWorld, so they share the kernel's module instances; a .ts module gets a TypeScript loader.
+ * Errors are left for buildWorld to report.
  */
 export async function preloadDriver(parsed: ParsedScenario): Promise<void> {
   for (const d of driverModules(parsed)) {
     const path = resolve(dirname(parsed.file), d.module);
     if (preloaded.has(path)) continue;
     try {
-      preloaded.set(path, (await import(pathToFileURL(path).href)) as Record<string, unknown>);
-    } catch {
-      // buildWorld reports it with the file position.
+      preloaded.set(path, await importUserModule(path));
+    } catch (e) {
+      // A module that throws while it loads is reported now: loading it again would run its
+      // top-level code twice. A missing one is left for buildWorld to report with the position.
+      const issue = loadIssue(d.module, path, e);
+      if (issue.code === 'module_threw') {
+        const pos = parsed.position([...d.path, 'module']);
+        throw new DriverModuleError(parsed.file, pos.line, pos.col, issue);
+      }
     }
   }
 }
@@ -110,55 +182,63 @@ export function registerDriverModule(path: string, mod: Record<string, unknown>)
 
 /**
  * The export `exportName` of the driver module `module` (relative to the scenario file). Loaded
- * synchronously (Node 20.19 require()s ES modules; tsx's CommonJS hook compiles .ts) so explorer
- * workers can build worlds too. A module that cannot be loaded, or lacks the export, is a
+ * synchronously (requireUserModule()) when preloadDriver() did not load it. A module that cannot be loaded, or lacks the export, is a
  * ScenarioError at `path` (the `driver:` map in the file).
  */
-function loadDriverExport(parsed: ParsedScenario, path: Path, module: string, exportName: string): unknown {
+function loadDriverExport(
+  parsed: ParsedScenario,
+  path: Path,
+  module: string,
+  exportName: string,
+  shape?: DriverShape,
+): unknown {
   const file = resolve(dirname(parsed.file), module);
-  const fail = (field: string, why: string): never => {
+  const fail = (field: string, issue: DriverModuleIssue): never => {
     const pos = parsed.position([...path, field]);
-    throw new ScenarioError(parsed.file, pos.line, pos.col, why);
+    throw new DriverModuleError(parsed.file, pos.line, pos.col, issue);
   };
   let mod = preloaded.get(file);
   if (mod === undefined) {
-    const req = createRequire(import.meta.url);
+    if (!existsSync(file)) fail('module', { code: 'module_not_found', module });
     try {
-      try {
-        mod = req(file) as Record<string, unknown>;
-      } catch (e) {
-        if (!/\.[cm]?tsx?$/.test(file) || (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') throw e;
-        (req('tsx/cjs/api') as { register(): unknown }).register();
-        mod = req(file) as Record<string, unknown>;
-      }
+      mod = requireUserModule(file);
     } catch (e) {
-      return fail('module', `cannot load driver module ${module}: ${(e as Error).message.split('\n')[0]}`);
+      return fail('module', loadIssue(module, file, e));
     }
     preloaded.set(file, mod);
   }
-  const drv = mod[exportName];
-  if (drv === null || typeof drv !== 'object')
-    fail('export', `${module} does not export an object '${exportName}'`);
-  return drv;
+  if (shape !== undefined) {
+    const issue = checkDriverExport(module, mod, exportName, shape);
+    if (issue !== null) fail('export', issue);
+  } else {
+    const drv = mod[exportName];
+    if (drv === null || typeof drv !== 'object' || Array.isArray(drv))
+      fail('export', {
+        code: 'not_an_object',
+        module,
+        path: [exportName],
+        got: drv === null ? 'null' : typeof drv,
+      });
+  }
+  return mod[exportName];
 }
 
 /**
  * The driver a scenario's `driver: { module, export }` names: an object with the members it
  * replaces, of DmirrorDriver (invalidate, rangeFault) or LegacyMirrorDriver
- * (syncCpuDevicePagetables, rangeFault).
+ * (syncCpuDevicePagetables, rangeFault). Preloaded by preloadDriver(), else loaded synchronously
+ * (requireUserModule()).
  */
 function userDriver(parsed: ParsedScenario): UserDriver | undefined {
   const d = parsed.scenario.driver;
   if (d === undefined) return undefined;
   const cached = drivers.get(parsed);
   if (cached !== undefined) return cached;
-  const driver = loadDriverExport(parsed, ['driver'], d.module, d.export) as UserDriver;
-  for (const key of ['invalidate', 'rangeFault', 'syncCpuDevicePagetables'] as const) {
-    if (driver[key] !== undefined && typeof driver[key] !== 'function') {
-      const pos = parsed.position(['driver', 'export']);
-      throw new ScenarioError(parsed.file, pos.line, pos.col, `${d.export}.${key} is not a function`);
-    }
-  }
+  const driver = boundDriver(
+    d.module,
+    d.export,
+    loadDriverExport(parsed, ['driver'], d.module, d.export, MIRROR_DRIVER_SHAPE) as UserDriver,
+  );
   drivers.set(parsed, driver);
   return driver;
 }
@@ -226,16 +306,41 @@ function probeDriverDevices(parsed: ParsedScenario, ctx: ScenarioContext): void 
 /** Builds the System, devices and processes of a scenario. */
 export function buildWorld(parsed: ParsedScenario, k: KernelApi, trace = false): ScenarioContext {
   const s = parsed.scenario;
-  const size = (v: string | number | undefined): number | undefined =>
-    v === undefined ? undefined : parseSize(v);
-  const sys = new System({
-    ram: size(s.system?.ram),
-    swap: size(s.system?.swap),
-    rlimitMemlock: size(s.system?.rlimit_memlock),
-    thp: s.system?.thp,
-    hugetlbPages: s.system?.hugetlb_pages,
-    trace,
-  });
+  const failAt = (field: string, why: string): never => {
+    const pos = parsed.position(['system', field]);
+    throw new ScenarioError(parsed.file, pos.line, pos.col, why);
+  };
+  const size = (field: string, v: string | number | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    try {
+      return parseSize(v);
+    } catch (e) {
+      if (e instanceof ValueError) failAt(field, e.message);
+      throw e;
+    }
+  };
+  let sys: System;
+  try {
+    sys = new System({
+      ram: size('ram', s.system?.ram),
+      swap: size('swap', s.system?.swap),
+      rlimitMemlock: size('rlimit_memlock', s.system?.rlimit_memlock),
+      thp: s.system?.thp,
+      hugetlbPages: s.system?.hugetlb_pages,
+      trace,
+      contracts: {
+        invalidateRangeStartNonblock: s.kernel?.contracts?.invalidate_range_start_nonblock,
+        devicePrivateFault: s.kernel?.contracts?.device_private_fault,
+      },
+    });
+  } catch (e) {
+    if (!(e instanceof SystemConfigError)) throw e;
+    const names: Record<string, string> = { rlimitMemlock: 'rlimit_memlock', hugetlbPages: 'hugetlb_pages' };
+    return failAt(
+      names[e.field] ?? e.field,
+      `system.${e.message.replace(/^EINVAL: \w+: /, `${names[e.field] ?? e.field}: `)}`,
+    );
+  }
   const ctx = new ScenarioContext(sys, k, parsed);
   const driver = userDriver(parsed);
   for (const [name, dev] of Object.entries(s.devices ?? {})) {
@@ -272,6 +377,10 @@ export function* stepGen(ctx: ScenarioContext, step: StepT, path: Path): KGen<Op
       const pos = ctx.parsed.position(path);
       throw new ScenarioError(ctx.parsed.file, pos.line, pos.col, e.message);
     }
+    if (e instanceof CallbackBoundError) {
+      const pos = ctx.parsed.position(path);
+      throw new DriverModuleError(ctx.parsed.file, pos.line, pos.col, e.issue);
+    }
     throw e;
   }
 }
@@ -285,7 +394,8 @@ export function finishStep(ctx: ScenarioContext, step: StepT, r: OpResult): stri
     else {
       for (const [field, name] of Object.entries(step.save)) {
         const v = field === 'ret' ? r.ret : r.outputs?.[field];
-        if (typeof v === 'number' || typeof v === 'bigint') ctx.names.set(name, Number(v));
+        if (typeof v === 'number') ctx.names.set(name, v);
+        else if (typeof v === 'bigint') ctx.names.set(name, u64Value(v));
         else failures.push(`cannot save ${field}: the op did not report it`);
       }
     }
@@ -369,6 +479,8 @@ export function runStepNow(
     ok: failures.length === 0,
   };
   if (typeof step.comment === 'string') report.comment = step.comment;
+  if (r.data !== undefined) report.data = summariseData(r.data);
+  if (r.pages !== undefined) report.pages = pageRuns(r.pages);
   return report;
 }
 
@@ -434,6 +546,7 @@ export function runScenario(
 ): { report: RunReport; ctx: ScenarioContext } {
   const s = parsed.scenario;
   const ctx = buildWorld(parsed, k, opts.trace ?? false);
+  opts.onWorld?.(ctx);
   const sections: [string, StepT[]][] = [];
   if (s.setup !== undefined) sections.push(['setup', s.setup]);
   if (s.steps !== undefined) sections.push(['steps', s.steps]);
