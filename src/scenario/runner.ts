@@ -16,17 +16,17 @@ import {
 } from '../kernel/drivers/sdk/device.ts';
 import { DriverError } from '../kernel/drivers/sdk/driver_error.ts';
 import { errnoName, isErr } from '../kernel/errno.ts';
-import { System } from '../kernel/system.ts';
+import { System, SystemConfigError } from '../kernel/system.ts';
 import type { KGen, Violation } from '../sched/types.ts';
 import { NotModelled, type OpResult, ScenarioContext } from './context.ts';
 import { judge } from './expect.ts';
-import type { KernelApi } from './kernel.ts';
+import type { KernelApi, PagemapEntry } from './kernel.ts';
 import { runOracles, tornDown } from './ops/checks.ts';
 import { driverIoctl, HANDLERS } from './ops/index.ts';
 import { type ParsedScenario, type Path, ScenarioError, suggest } from './parse.ts';
 import { isDriverIoctlOp, OPS, type StepT } from './schema.ts';
 import { importUserModule, requireUserModule } from './user_module.ts';
-import { parseSize, ValueError } from './values.ts';
+import { parseSize, u64Value, ValueError } from './values.ts';
 
 export interface StepReport {
   /** 'steps', 'setup', 'final', a thread name, or 'teardown'. */
@@ -45,6 +45,61 @@ export interface StepReport {
   failures: string[];
   ok: boolean;
   comment?: string;
+  /** What a read returned (cpu_read, pread, HMM_DMIRROR_READ, ...): its length and first bytes. */
+  data?: DataSummary;
+  /** What pagemap returned, as runs of pages with the same bits. */
+  pages?: PageRun[];
+}
+
+export interface DataSummary {
+  length: number;
+  /** The first up to 32 bytes, as hex. */
+  head: string;
+  /** The byte every position holds, when they are all the same. */
+  uniform: number | null;
+}
+
+export interface PageRun {
+  /** Index of the run's first page in the request, and how many pages it has. */
+  first: number;
+  count: number;
+  present: boolean;
+  swap: boolean;
+  soft_dirty: boolean;
+  exclusive: boolean;
+  thp: boolean;
+  kind: string;
+}
+
+function summariseData(d: Uint8Array): DataSummary {
+  const head = Buffer.from(d.subarray(0, 32)).toString('hex');
+  const uniform = d.length > 0 && d.every((b) => b === d[0]) ? d[0] : null;
+  return { length: d.length, head, uniform };
+}
+
+function pageRuns(pages: readonly PagemapEntry[]): PageRun[] {
+  const runs: PageRun[] = [];
+  pages.forEach((p, i) => {
+    const run: PageRun = {
+      first: i,
+      count: 1,
+      present: p.present,
+      swap: p.swap,
+      soft_dirty: p.softDirty,
+      exclusive: p.exclusive,
+      thp: p.thp,
+      kind: p.kind,
+    };
+    const last = runs.at(-1);
+    const same =
+      last !== undefined &&
+      (['present', 'swap', 'soft_dirty', 'exclusive', 'thp', 'kind'] as const).every(
+        (k) => last[k] === run[k],
+      );
+    if (same) last.count++;
+    else runs.push(run);
+  });
+  return runs;
 }
 
 export interface RunReport {
@@ -135,7 +190,8 @@ function loadDriverExport(parsed: ParsedScenario, path: Path, module: string, ex
 /**
  * The driver a scenario's `driver: { module, export }` names: an object with the members it
  * replaces, of DmirrorDriver (invalidate, rangeFault) or LegacyMirrorDriver
- * (syncCpuDevicePagetables, rangeFault).
+ * (syncCpuDevicePagetables, rangeFault). Preloaded by preloadDriver(), else loaded synchronously
+ * (requireUserModule()).
  */
 function userDriver(parsed: ParsedScenario): UserDriver | undefined {
   const d = parsed.scenario.driver;
@@ -216,16 +272,37 @@ function probeDriverDevices(parsed: ParsedScenario, ctx: ScenarioContext): void 
 /** Builds the System, devices and processes of a scenario. */
 export function buildWorld(parsed: ParsedScenario, k: KernelApi, trace = false): ScenarioContext {
   const s = parsed.scenario;
-  const size = (v: string | number | undefined): number | undefined =>
-    v === undefined ? undefined : parseSize(v);
-  const sys = new System({
-    ram: size(s.system?.ram),
-    swap: size(s.system?.swap),
-    rlimitMemlock: size(s.system?.rlimit_memlock),
-    thp: s.system?.thp,
-    hugetlbPages: s.system?.hugetlb_pages,
-    trace,
-  });
+  const failAt = (field: string, why: string): never => {
+    const pos = parsed.position(['system', field]);
+    throw new ScenarioError(parsed.file, pos.line, pos.col, why);
+  };
+  const size = (field: string, v: string | number | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    try {
+      return parseSize(v);
+    } catch (e) {
+      if (e instanceof ValueError) failAt(field, e.message);
+      throw e;
+    }
+  };
+  let sys: System;
+  try {
+    sys = new System({
+      ram: size('ram', s.system?.ram),
+      swap: size('swap', s.system?.swap),
+      rlimitMemlock: size('rlimit_memlock', s.system?.rlimit_memlock),
+      thp: s.system?.thp,
+      hugetlbPages: s.system?.hugetlb_pages,
+      trace,
+    });
+  } catch (e) {
+    if (!(e instanceof SystemConfigError)) throw e;
+    const names: Record<string, string> = { rlimitMemlock: 'rlimit_memlock', hugetlbPages: 'hugetlb_pages' };
+    return failAt(
+      names[e.field] ?? e.field,
+      `system.${e.message.replace(/^EINVAL: \w+: /, `${names[e.field] ?? e.field}: `)}`,
+    );
+  }
   const ctx = new ScenarioContext(sys, k, parsed);
   const driver = userDriver(parsed);
   for (const [name, dev] of Object.entries(s.devices ?? {})) {
@@ -275,7 +352,8 @@ export function finishStep(ctx: ScenarioContext, step: StepT, r: OpResult): stri
     else {
       for (const [field, name] of Object.entries(step.save)) {
         const v = field === 'ret' ? r.ret : r.outputs?.[field];
-        if (typeof v === 'number' || typeof v === 'bigint') ctx.names.set(name, Number(v));
+        if (typeof v === 'number') ctx.names.set(name, v);
+        else if (typeof v === 'bigint') ctx.names.set(name, u64Value(v));
         else failures.push(`cannot save ${field}: the op did not report it`);
       }
     }
@@ -359,6 +437,8 @@ export function runStepNow(
     ok: failures.length === 0,
   };
   if (typeof step.comment === 'string') report.comment = step.comment;
+  if (r.data !== undefined) report.data = summariseData(r.data);
+  if (r.pages !== undefined) report.pages = pageRuns(r.pages);
   return report;
 }
 

@@ -1,8 +1,9 @@
 /**
- * Paths that run without a thread when nothing else can be scheduled (the MMU's hit path of
- * System.read / write / replay) must give what the same calls give on threads: the same results,
- * memory, page tables, counters, step counts and trace. A step observer forces every call onto a
- * thread, so each random program runs once each way and the two runs are compared.
+ * When nothing else can be scheduled, kernel paths run in their plain-function form (derived by
+ * scripts/derive-plain.mjs) and loads and stores to mapped pages take the MMU's hit path without
+ * a thread. Either must give what the generator form on the scheduler gives: the same results,
+ * memory, page tables, counters, step counts and trace. Each random program runs once each way
+ * (`plainPaths: false` puts every call on the scheduler) and the two runs are compared.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -109,9 +110,7 @@ interface Outcome {
 }
 
 function runProgram(ops: readonly Op[], onThreads: boolean): Outcome {
-  const sys = new System({ ram: 64 * 1024 * 1024, swap: 0, trace: true });
-  // Any step observer makes every call run on a thread.
-  if (onThreads) sys.sched.afterStep.push(() => undefined);
+  const sys = new System({ ram: 64 * 1024 * 1024, swap: 0, trace: true, plainPaths: !onThreads });
   const parent = sys.createProcess('parent');
   const procs: Process[] = [parent];
   const rw = PROT_READ | PROT_WRITE;
@@ -170,7 +169,7 @@ function runProgram(ops: readonly Op[], onThreads: boolean): Outcome {
     for (const base of regions) memory.push(JSON.stringify(sys.pagemap(p, base, REGION_PAGES)));
   }
   // Read everything back last, on threads in both runs, after the page tables were recorded.
-  sys.sched.afterStep.push(() => undefined);
+  sys.config.plainPaths = false;
   for (const p of procs)
     for (const base of regions) memory.push(Array.from(sys.read(p, base, span).data).join(','));
   return {

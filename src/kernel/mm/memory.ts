@@ -424,8 +424,8 @@ export function accessMappedPage(
   return true;
 }
 
-const CPU_WRITE_POINT: SchedPoint = { kind: 'step', label: 'cpu write' };
-const CPU_READ_POINT: SchedPoint = { kind: 'step', label: 'cpu read' };
+export const CPU_WRITE_POINT: SchedPoint = { kind: 'step', label: 'cpu write' };
+export const CPU_READ_POINT: SchedPoint = { kind: 'step', label: 'cpu read' };
 
 /**
  * A CPU access of `buf.length` bytes at `addr` by a thread of the process owning `mm`: page by
