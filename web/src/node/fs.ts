@@ -5,3 +5,12 @@ export function readFileSync(path: string): never {
 export function writeFileSync(path: string): never {
   throw new Error(`cannot write ${path} in the browser`);
 }
+export function openSync(path: string): never {
+  throw new Error(`cannot open ${path} in the browser`);
+}
+export function readSync(): never {
+  throw new Error('cannot read a file in the browser');
+}
+export function closeSync(): void {
+  // Nothing was opened.
+}
