@@ -14,33 +14,84 @@ import { oomReapTask } from './mm/oom_kill.ts';
 import { type PagemapEntry, clearRefsSoftDirty, pagemapRange } from './fs/task_mmu.ts';
 import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite } from './mm/shmem.ts';
 import type { Process, System } from './system.ts';
+import { ULONG_HUGE, reachable } from './syscalls.ts';
 import { cpuAccess$ } from './mm/memory.plain.ts';
 import { reclaim$ as vmscan_reclaim$ } from './mm/vmscan.plain.ts';
 import { inlineDrive, inlineYield } from '../sched/plain.ts';
 
+function ulong(v: unknown): number | null {
+  let n: number;
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) return null;
+    n = v;
+  } else if (typeof v === 'bigint') {
+    if (v < 0n || v >= 2n ** 64n) return null;
+    n = v > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(v);
+  } else return null;
+  return n < 0 ? ULONG_HUGE : n;
+}
+
+function loff(v: unknown): number | null {
+  if (typeof v === 'bigint') {
+    const max = BigInt(Number.MAX_SAFE_INTEGER);
+    return v >= -max && v <= max ? Number(v) : null;
+  }
+  return typeof v === 'number' && Number.isSafeInteger(v) ? v : null;
+}
+
+function ints(...vs: unknown[]): boolean {
+  return vs.every((v) => typeof v === 'number' && Number.isSafeInteger(v));
+}
+
+function ulongs(...vs: unknown[]): number[] | null {
+  const out: number[] = [];
+  for (const v of vs) {
+    const n = ulong(v);
+    if (n === null) return null;
+    out.push(n);
+  }
+  return out;
+}
+
 export function sysMmap$(sys: System, p: Process, addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): number {
-  sys.trace.emit('syscall', 'mmap', 'i', { addr, length, prot, flags });
-  return inlineDrive(sysMmapImpl(sys, p, addr, length, prot, flags, fd, offset));
+  const a = ulongs(addr, length, offset);
+  if (a === null || !ints(prot, flags, fd)) return -Errno.EINVAL;
+  sys.trace.emit('syscall', 'mmap', 'i', { addr: a[0], length: a[1], prot, flags });
+  return inlineDrive(sysMmapImpl(sys, p, a[0], a[1], prot, flags, fd, a[2]));
 }
 
 export function sysMunmap$(sys: System, p: Process, addr: number, length: number): number {
-  sys.trace.emit('syscall', 'munmap', 'i', { addr, length });
-  return inlineDrive(sysMunmapImpl(p, addr, length));
+  const a = ulongs(addr, length);
+  if (a === null) return -Errno.EINVAL;
+  sys.trace.emit('syscall', 'munmap', 'i', { addr: a[0], length: a[1] });
+  return inlineDrive(sysMunmapImpl(p, a[0], a[1]));
 }
 
 export function sysMprotect$(sys: System, p: Process, addr: number, length: number, prot: number): number {
-  sys.trace.emit('syscall', 'mprotect', 'i', { addr, length, prot });
-  return inlineDrive(sysMprotectImpl(p, addr, length, prot));
+  const a = ulongs(addr, length);
+  if (a === null || !ints(prot)) return -Errno.EINVAL;
+  sys.trace.emit('syscall', 'mprotect', 'i', { addr: a[0], length: a[1], prot });
+  return inlineDrive(sysMprotectImpl(p, a[0], a[1], prot));
 }
 
 export function sysMadvise$(sys: System, p: Process, addr: number, length: number, advice: number): number {
-  sys.trace.emit('syscall', 'madvise', 'i', { addr, length, advice });
-  return inlineDrive(sysMadviseImpl(p, addr, length, advice));
+  const a = ulongs(addr, length);
+  if (a === null || !ints(advice)) return -Errno.EINVAL;
+  sys.trace.emit('syscall', 'madvise', 'i', { addr: a[0], length: a[1], advice });
+  return inlineDrive(sysMadviseImpl(p, a[0], a[1], advice));
 }
 
 export function sysMremap$(sys: System, p: Process, oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
-  sys.trace.emit('syscall', 'mremap', 'i', { oldAddr, oldLen, newLen, flags, newAddr });
-  return inlineDrive(sysMremapImpl(p, oldAddr, oldLen, newLen, flags, newAddr));
+  const a = ulongs(oldAddr, oldLen, newLen, newAddr);
+  if (a === null || !ints(flags)) return -Errno.EINVAL;
+  sys.trace.emit('syscall', 'mremap', 'i', {
+    oldAddr: a[0],
+    oldLen: a[1],
+    newLen: a[2],
+    flags: a[3],
+    newAddr: a[4],
+  });
+  return inlineDrive(sysMremapImpl(p, a[0], a[1], a[2], flags, a[3]));
 }
 
 export function sysFork$(sys: System, p: Process, childName: string): { ret: number; child: Process | null } {
@@ -53,21 +104,29 @@ export function sysExit$(sys: System, p: Process): number {
   return inlineDrive(doExit(sys, p));
 }
 
-/** A CPU read by a thread of `p`: faults as the MMU would. ret is bytes read or -EFAULT / -ENOMEM. */
+/** A CPU read by a thread of `p`. Returns bytes read or -EFAULT / -ENOMEM (and the bytes). */
 export function cpuRead$(sys: System, p: Process, addr: number, len: number): { ret: number; data: Uint8Array } {
-  const data = new Uint8Array(len);
-  if (p.mm === null) return { ret: -Errno.ESRCH, data };
-  const ret = cpuAccess$(p.mm, addr, data, false);
+  if (p.mm === null) return { ret: -Errno.ESRCH, data: new Uint8Array(0) };
+  const n = reachable(p, addr, len);
+  if (n < 0) return { ret: -Errno.EFAULT, data: new Uint8Array(0) };
+  const data = new Uint8Array(n);
+  // reachable() >= 0 means both were integers the model holds (a BigInt that fits, too).
+  const ret = cpuAccess$(p.mm, ulong(addr) ?? 0, data, false);
   sys.trace.count('cpu.read_bytes', Math.max(0, ret));
-  return { ret, data };
+  return { ret: n < (ulong(len) ?? 0) && ret >= 0 ? -Errno.EFAULT : ret, data };
 }
 
-/** A CPU write by a thread of `p`. Returns bytes written or -EFAULT / -ENOMEM. */
+/**
+ * A CPU write by a thread of `p`. Returns bytes written or -EFAULT / -ENOMEM. Bytes before a
+ * fault stay written, as a store loop leaves them.
+ */
 export function cpuWrite$(sys: System, p: Process, addr: number, data: Uint8Array): number {
   if (p.mm === null) return -Errno.ESRCH;
-  const ret = cpuAccess$(p.mm, addr, data, true);
+  const n = reachable(p, addr, data.length);
+  if (n < 0) return -Errno.EFAULT;
+  const ret = cpuAccess$(p.mm, ulong(addr) ?? 0, n < data.length ? data.subarray(0, n) : data, true);
   sys.trace.count('cpu.write_bytes', Math.max(0, ret));
-  return ret;
+  return n < data.length && ret >= 0 ? -Errno.EFAULT : ret;
 }
 
 /** Models memfd_create(2). */
@@ -85,7 +144,9 @@ function fileFor(sys: System, fd: number): File | null {
   return f !== null && f.inode.kind !== 'device' ? f : null;
 }
 
-export function sysFtruncate$(sys: System, fd: number, length: number): number {
+export function sysFtruncate$(sys: System, fd: number, lengthIn: number): number {
+  const length = loff(lengthIn);
+  if (length === null) return -Errno.EINVAL;
   const f = sys.fileOf(fd);
   if (f === null) return -Errno.EBADF;
   if (f.inode.kind === 'device' || !f.writable) return -Errno.EINVAL;
@@ -94,7 +155,9 @@ export function sysFtruncate$(sys: System, fd: number, length: number): number {
   return inlineDrive(shmemSetSize(sys, f.inode, length));
 }
 
-export function sysPwrite$(sys: System, fd: number, data: Uint8Array, offset: number): number {
+export function sysPwrite$(sys: System, fd: number, data: Uint8Array, offsetIn: number): number {
+  const offset = loff(offsetIn);
+  if (offset === null) return -Errno.EINVAL;
   const f = fileFor(sys, fd);
   if (f === null) return sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL;
   if (!f.writable) return -Errno.EBADF;
@@ -103,11 +166,13 @@ export function sysPwrite$(sys: System, fd: number, data: Uint8Array, offset: nu
 
 export function sysPread$(sys: System, fd: number, len: number, offset: number): { ret: number; data: Uint8Array } {
   inlineYield({ kind: 'step', label: 'pread' });
+  const a = [loff(len), loff(offset)];
+  if (a[0] === null || a[1] === null) return { ret: -Errno.EINVAL, data: new Uint8Array(0) };
   const f = fileFor(sys, fd);
   if (f === null)
     return { ret: sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL, data: new Uint8Array(0) };
   if (!f.readable) return { ret: -Errno.EBADF, data: new Uint8Array(0) };
-  return shmemRead(sys, f.inode, len, offset);
+  return shmemRead(sys, f.inode, a[0], a[1]);
 }
 
 /** Models close(2): the descriptor goes; the file goes with its last reference. */
@@ -158,5 +223,7 @@ export function clearSoftDirty$(sys: System, p: Process): number {
 export function pagemapRead$(sys: System, p: Process, addr: number, npages: number): PagemapEntry[] {
   inlineYield({ kind: 'step', label: 'pagemap_read' });
   if (p.mm === null) return [];
-  return pagemapRange(sys, p.mm, addr, npages);
+  // Entries stop at the top of the user address space: the read returns fewer bytes.
+  const top = Math.floor((p.mm.taskSize - Math.min(addr, p.mm.taskSize)) / PAGE_SIZE);
+  return pagemapRange(sys, p.mm, addr, Math.min(npages, top));
 }

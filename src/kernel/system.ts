@@ -1,18 +1,34 @@
+import '../lib/instance.ts';
 import { PAGE_SIZE } from '../lib/units.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 import { Srcu, WaitQueue } from '../sched/locks.ts';
 import type { KGen, Violation } from '../sched/types.ts';
-import { Errno } from './errno.ts';
+import { Errno, KernelError } from './errno.ts';
 import { FaultInjector } from './fault_inject.ts';
+import { DmaMappingTable } from './dma/mapping.ts';
 import { accessMappedPage } from './mm/memory.ts';
 import { PhysMem } from './mm/page_alloc.ts';
 import { SwapDevice } from './mm/swapfile.ts';
-import { File, type Mapping, MmStruct, UserStruct } from './mm/mm_types.ts';
+import { File, type Mapping, MmStruct, UserStruct, type Vma } from './mm/mm_types.ts';
 import * as sc from './syscalls.ts';
 import * as scp from './syscalls.plain.ts';
 import { TraceLog } from './trace.ts';
 
 export type ThpMode = 'always' | 'madvise' | 'never';
+
+/**
+ * A device page table that mirrors part of a CPU address space, as the mirror and frame-reference
+ * oracles see it. Drivers register theirs in System.deviceMirrors (the SDK's DevicePageTable does).
+ */
+export interface DeviceMirrorView {
+  /** Who holds it, for reports ("gpu0 file 3 page table"). */
+  readonly name: string;
+  readonly mm: MmStruct;
+  /** False once the table no longer receives invalidations (its file is being released). */
+  readonly live: boolean;
+  /** Every entry: the VA, the frame the CPU should map there, write access, and the frame's generation when stored. */
+  entries(): Iterable<{ va: number; pfn: number; write: boolean; gen: number }>;
+}
 
 export interface SystemConfig {
   /** Bytes of RAM. Default 1GiB. */
@@ -33,6 +49,43 @@ export interface SystemConfig {
    * scheduler (results and traces are the same either way).
    */
   plainPaths?: boolean;
+}
+
+/** The largest RAM and swap a System models: per-frame and per-slot state lives in typed arrays. */
+export const MAX_RAM_BYTES = 16 * 1024 * 1024 * 1024;
+export const MAX_SWAP_BYTES = 256 * 1024 * 1024 * 1024;
+const MIN_RAM_BYTES = 8 * 1024 * 1024;
+
+/** A SystemConfig field out of range: `field` names it (`ram`, `swap`, ...). */
+export class SystemConfigError extends KernelError {
+  constructor(
+    readonly field: keyof SystemConfig,
+    why: string,
+  ) {
+    super(Errno.EINVAL, `${field}: ${why}`);
+    this.name = 'SystemConfigError';
+  }
+}
+
+function checkBytes(field: keyof SystemConfig, v: number | undefined, min: number, max: number): void {
+  if (v === undefined) return;
+  const mib = (n: number) => (n >= 2 ** 30 ? `${n / 2 ** 30}GiB` : `${n / 2 ** 20}MiB`);
+  if (!Number.isSafeInteger(v)) throw new SystemConfigError(field, `${v} is not a whole number of bytes`);
+  if (v < min)
+    throw new SystemConfigError(field, `${v} bytes is below the least the model runs with, ${mib(min)}`);
+  if (v > max)
+    throw new SystemConfigError(field, `${v} bytes is above the most the model holds, ${mib(max)}`);
+}
+
+/** Rejects a config the model cannot build, before anything is allocated. */
+function validateConfig(c: SystemConfig): void {
+  checkBytes('ram', c.ram, MIN_RAM_BYTES, MAX_RAM_BYTES);
+  checkBytes('swap', c.swap, 0, MAX_SWAP_BYTES);
+  checkBytes('rlimitMemlock', c.rlimitMemlock, 0, Number.MAX_SAFE_INTEGER);
+  if (c.hugetlbPages !== undefined && (!Number.isSafeInteger(c.hugetlbPages) || c.hugetlbPages < 0))
+    throw new SystemConfigError('hugetlbPages', `${c.hugetlbPages} is not a page count`);
+  if (c.thp !== undefined && !['always', 'madvise', 'never'].includes(c.thp))
+    throw new SystemConfigError('thp', `'${c.thp}' is not always, madvise or never`);
 }
 
 /** Models a task with its mm: the unit scenario steps act on. */
@@ -80,7 +133,9 @@ export class System {
   private nextFd = 3;
   readonly users = new Map<number, UserStruct>();
 
+  /** Throws SystemConfigError (-EINVAL) for a size the model cannot hold. */
   constructor(config: SystemConfig = {}) {
+    validateConfig(config);
     this.config = {
       ram: config.ram ?? 1024 * 1024 * 1024,
       swap: config.swap ?? 4 * 1024 * 1024 * 1024,
@@ -128,6 +183,16 @@ export class System {
 
   /** Extra checks drivers contribute to the oracles (mirror coherence, device references, iommufd). */
   readonly checkHooks: ((final: boolean) => Violation[])[] = [];
+  /** Device page tables that mirror a process (oracles 1 and 2 walk them). */
+  readonly deviceMirrors = new Set<DeviceMirrorView>();
+  /** Live streaming DMA mappings (dma_map_page), checked by the frame-reference oracle. */
+  readonly dma = new DmaMappingTable();
+  /**
+   * How a FOLL_LONGTERM pin moves a device-coherent page to RAM first
+   * (check_and_migrate_movable_folios); memremap_pages() of coherent memory installs it. Returns
+   * the new PFN or -errno.
+   */
+  longtermMigrate: ((sys: System, vma: Vma, addr: number, pfn: number) => KGen<number>) | null = null;
 
   /** Creates a process with an empty address space. */
   createProcess(name = `p${this.ids.get('pid') ?? 0}`, uid = 1000): Process {

@@ -121,7 +121,14 @@ function judgeOne(ctx: ScenarioContext, e: Expect, r: OpResult): string[] {
     else {
       const want = patternBytes(e.data as DataSpec, r.data.length);
       const why = firstDifference(r.data, want);
-      if (why !== null) out.push(`data: ${why}`);
+      const spec = e.data as DataSpec;
+      // A short `bytes` list still judges the whole read: the bytes it does not list must be 0.
+      const listed = 'bytes' in spec ? spec.bytes.length : r.data.length;
+      const note =
+        listed < r.data.length
+          ? ` (bytes lists ${listed} of the ${r.data.length} bytes read; the rest must be 0)`
+          : '';
+      if (why !== null) out.push(`data: ${why}${note}`);
     }
   }
   if (e.bytes !== undefined) {

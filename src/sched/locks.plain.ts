@@ -79,6 +79,18 @@ export function SpinLock$unlock(self: SpinLock): void {
     self.sched.wakeOne(self.ch);
   }
 
+/** Models spin_trylock(): takes the lock if free, never spins. */
+export function SpinLock$trylock(self: SpinLock): boolean {
+    inlineYield(self.lockPoint);
+    const t = self.sched.cur();
+    if (self.owner !== null) return false;
+    lockdepOf(self.sched).acquire(t, self.lockClass, self.name);
+    self.owner = t;
+    t.atomicDepth++;
+    pushHeld(t, self.lockClass, self.name);
+    return true;
+  }
+
 export function RwSem$downRead(self: RwSem): void {
     const s = self.sched;
     if (s.current !== null && (s.current.nonBlockDepth > 0 || s.current.atomicDepth > 0)) {

@@ -157,8 +157,24 @@ export class SpinLock {
     this.sched.wakeOne(this.ch);
   }
 
+  /** Models spin_trylock(): takes the lock if free, never spins. */
+  *trylock(): KGen<boolean> {
+    yield this.lockPoint;
+    const t = this.sched.cur();
+    if (this.owner !== null) return false;
+    lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
+    this.owner = t;
+    t.atomicDepth++;
+    pushHeld(t, this.lockClass, this.name);
+    return true;
+  }
+
   isLocked(): boolean {
     return this.owner !== null;
+  }
+
+  heldByCurrent(): boolean {
+    return this.owner !== null && this.owner === this.sched.current;
   }
 }
 

@@ -13,7 +13,8 @@ export type {
   TargetDescriptor,
   TraceStep,
 } from './types.ts';
-export { explore, replay, loadTargetSync } from './explore.ts';
+export { explore, replay } from './explore.ts';
+export type { ParallelBackend } from './parallel.ts';
 export { decodeToken, encodeToken, ReplayTokenError, type DecodedToken } from './replay.ts';
 export { renderDiagram, type DiagramInput } from './diagram.ts';
 export { RandomStrategy } from './random.ts';

@@ -35,6 +35,11 @@ export interface TargetDescriptor {
   module: string;
   exportName: string;
   args: unknown;
+  /**
+   * An async export a worker awaits with `args` before calling the factory (to import() what the
+   * factory then needs synchronously, such as a user's driver module).
+   */
+  prepareExportName?: string;
 }
 
 export type StrategyName = 'random' | 'pct' | 'dfs';
@@ -51,8 +56,14 @@ export interface ExploreOptions {
   preemptionBound?: number;
   /** Livelock bound: exceeding it is a 'livelock' violation. Default 100000. */
   maxStepsPerSchedule?: number;
-  /** dfs: sleep-set partial-order reduction, default true. */
+  /** dfs: partial-order reduction, default true. */
   por?: boolean;
+  /**
+   * dfs with por: 'dpor' (source-set dynamic partial-order reduction with sleep sets) or 'sleep'
+   * (sleep sets alone, only when the search is not bounded). Default 'dpor', which runs in one
+   * thread: only 'sleep' and no reduction split a depth-first search over workers.
+   */
+  reduction?: 'dpor' | 'sleep';
   /** Worker threads (any strategy; the result does not depend on it); default 1. > 1 needs a TargetDescriptor. */
   workers?: number;
   /** Search for a failing schedule with fewer preemptions once one fails. Default true. */
