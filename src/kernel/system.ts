@@ -374,14 +374,19 @@ export class System {
 
   /**
    * Whether an access of `length` bytes at `addr` may take the MMU's hit path without a thread:
-   * it stays in one page, and nothing could be scheduled or observe steps meanwhile (the path
-   * through cpuAccess() would take exactly two steps and never fault).
+   * a plain in-range user address (anything else goes through the checks of cpuRead/cpuWrite),
+   * the access stays in one page, and nothing could be scheduled or observe steps meanwhile (the
+   * path through cpuAccess() would take exactly two steps and never fault).
    */
   private hitPathAllowed(p: Process, addr: number, length: number): boolean {
     return (
+      typeof addr === 'number' &&
+      Number.isSafeInteger(addr) &&
+      addr >= 0 &&
       length > 0 &&
       length <= PAGE_SIZE - (addr % PAGE_SIZE) &&
       p.mm !== null &&
+      addr + length <= p.mm.taskSize &&
       !p.mm.exited &&
       this.config.plainPaths &&
       this.sched.solo

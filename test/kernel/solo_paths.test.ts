@@ -32,7 +32,8 @@ type Op =
     }
   | { kind: 'mprotect'; region: number; page: number; npages: number; writable: boolean }
   | { kind: 'dontneed'; region: number; page: number; npages: number }
-  | { kind: 'fork' };
+  | { kind: 'fork' }
+  | { kind: 'wild'; proc: number; addr: number; write: boolean };
 
 const span = REGION_PAGES * PAGE_SIZE;
 // Offsets cluster at page edges so accesses cross pages and stay inside one.
@@ -98,6 +99,16 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'fork' as const }) },
+  {
+    // Addresses the entry checks refuse or that leave the user address space.
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('wild' as const),
+      proc: procArb,
+      addr: fc.constantFrom(-PAGE_SIZE, -1, 0.5, 2 ** 47 - 1, 2 ** 47, 2 ** 53, Number.NaN, 0),
+      write: fc.boolean(),
+    }),
+  },
 );
 
 interface Outcome {
@@ -153,6 +164,13 @@ function runProgram(ops: readonly Op[], onThreads: boolean): Outcome {
       case 'dontneed':
         results.push(
           sys.madvise(parent, regions[op.region] + op.page * PAGE_SIZE, op.npages * PAGE_SIZE, MADV.DONTNEED),
+        );
+        break;
+      case 'wild':
+        results.push(
+          op.write
+            ? sys.write(procOf(op.proc), op.addr, Uint8Array.of(1))
+            : sys.read(procOf(op.proc), op.addr, 1).ret,
         );
         break;
       case 'fork':
