@@ -7,6 +7,7 @@
  * reported as a ratio.
  */
 import { fileURLToPath } from 'node:url';
+import { apiSuite } from './api.ts';
 import { explorerSuite } from './explorer.ts';
 import { faultsSuite } from './faults.ts';
 import type { BenchContext, Figure, MissingFigure, Suite } from './figure.ts';
@@ -24,6 +25,7 @@ export const SUITES: readonly Suite[] = [
   iommufdSuite,
   explorerSuite,
   memorySuite,
+  apiSuite,
 ];
 
 export interface BenchOptions {

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import type * as Commands from './commands.ts';
+import type * as Studio from './studio.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
 import { VERSION_STRING } from '../version.ts';
 
@@ -13,6 +14,7 @@ import { VERSION_STRING } from '../version.ts';
  * a few tens of milliseconds.
  */
 const commands = (): Promise<typeof Commands> => import('./commands.ts');
+const studio = (): Promise<typeof Studio> => import('./studio.ts');
 
 function buildProgram(setCode: (n: number) => void): Command {
   const program = new Command('hetmem')
@@ -88,6 +90,17 @@ function buildProgram(setCode: (n: number) => void): Command {
     .description('print the JSON Schema of scenario files (for editor completion)')
     .action(async () => {
       setCode((await commands()).cmdSchema());
+    });
+
+  program
+    .command('studio')
+    .description('serve the studio, the browser app that shows the model step by step')
+    .argument('[file]', 'scenario file to open (default: an example)')
+    .option('--port <n>', 'port to listen on (0: any free port)', '7173')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--no-open', 'do not open a browser')
+    .action(async (file: string | undefined, o: Studio.StudioOpts) => {
+      setCode(await (await studio()).cmdStudio(file, o));
     });
 
   return program;

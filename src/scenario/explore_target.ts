@@ -10,7 +10,7 @@ import type { KGen, Violation } from '../sched/types.ts';
 import type { ScenarioContext } from './context.ts';
 import { kernel, type KernelApi } from './kernel.ts';
 import { type ParsedScenario, parseScenarioFile } from './parse.ts';
-import { buildWorld, finishStep, runStepNow, stepGen, teardown } from './runner.ts';
+import { buildWorld, finishStep, preloadDriver, runStepNow, stepGen, teardown } from './runner.ts';
 import type { StepT } from './schema.ts';
 
 export interface ScenarioTargetOptions {
@@ -142,4 +142,9 @@ export interface ScenarioTargetArgs {
  */
 export function scenarioTarget(args: ScenarioTargetArgs): ScenarioTarget {
   return targetFromParsed(parseScenarioFile(args.file), kernel(), { trace: args.trace ?? false });
+}
+
+/** The descriptor's prepare step: imports the scenario's driver module before scenarioTarget(). */
+export async function prepareScenarioTarget(args: ScenarioTargetArgs): Promise<void> {
+  await preloadDriver(parseScenarioFile(args.file));
 }

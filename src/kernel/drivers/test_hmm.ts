@@ -605,8 +605,9 @@ function* dmirrorSnapshot(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
 /** Models dmirror_check_atomic(): -EPERM while any page of the range is still mapped for atomics. */
 function* dmirrorCheckAtomic(mirror: Dmirror, start: number, end: number): KGen<number> {
   yield { kind: 'step', label: 'dmirror_check_atomic', access: { obj: mirror.pt, write: false } };
-  for (let p = vpn(start); p < vpn(end); p++) {
-    if (mirror.pt.load(p)?.tag === DPT_TAG_ATOMIC) return -Errno.EPERM;
+  // Walk only the entries present: the range may span far more pages than the table holds.
+  for (const [, e] of mirror.pt.range(vpn(start), vpn(end) - 1)) {
+    if (e.tag === DPT_TAG_ATOMIC) return -Errno.EPERM;
   }
   return 0;
 }

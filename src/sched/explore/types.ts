@@ -36,6 +36,11 @@ export interface TargetDescriptor {
   module: string;
   exportName: string;
   args: unknown;
+  /**
+   * An async export a worker awaits with `args` before calling the factory (to import() what the
+   * factory then needs synchronously, such as a user's driver module).
+   */
+  prepareExportName?: string;
 }
 
 export type StrategyName = 'random' | 'pct' | 'dfs';
