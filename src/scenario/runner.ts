@@ -447,6 +447,8 @@ export function runStepNow(
   section: string,
   index: number,
   path: Path,
+  /** Only what the explorer judges by (ok, failures, op, line): no summary, outputs or counters. */
+  brief = false,
 ): StepReport {
   const before = ctx.sys.trace.snapshot();
   const seenViolations = ctx.sys.sched.violations.length;
@@ -463,17 +465,17 @@ export function runStepNow(
   ctx.sys.trace.emit('syscall', step.op, 'E', { ret: r.ret }, `cpu:${thread}`);
   const failures = finishStep(ctx, step, r);
   for (const v of ctx.sys.sched.violations.slice(seenViolations)) failures.push(`${v.oracle}: ${v.message}`);
-  const pos = ctx.parsed.position(path);
+  const quiet = brief && failures.length === 0;
   const report: StepReport = {
     section,
     index,
     op: step.op,
-    line: pos.line,
-    summary: stepSummary(step),
+    line: quiet ? 0 : ctx.parsed.position(path).line,
+    summary: quiet ? '' : stepSummary(step),
     ret: r.ret,
     errno: isErr(r.ret) ? errnoName(r.ret) : null,
-    outputs: plainOutputs(r.outputs),
-    counters: countersObject(ctx.sys.trace.since(before)),
+    outputs: quiet ? {} : plainOutputs(r.outputs),
+    counters: quiet ? {} : countersObject(ctx.sys.trace.since(before)),
     notes: r.notes ?? [],
     failures,
     ok: failures.length === 0,
