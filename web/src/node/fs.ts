@@ -14,3 +14,7 @@ export function readSync(): never {
 export function closeSync(): void {
   // Nothing was opened.
 }
+/** No file exists here: driver modules in the studio are registered, not looked up on disk. */
+export function existsSync(): boolean {
+  return false;
+}
