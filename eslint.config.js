@@ -4,7 +4,16 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'web/dist/**', 'bench/anchors/build/**', 'tmp/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      'web/dist/**',
+      'bench/anchors/build/**',
+      'tmp/**',
+      'src/**/*.plain.ts',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -41,6 +50,13 @@ export default tseslint.config(
           ],
         },
       ],
+    },
+  },
+  {
+    // Event handlers in JSX are arrow shorthands (`onClick={() => void goto(n)}`).
+    files: ['web/**/*.ts', 'web/**/*.tsx'],
+    rules: {
+      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
     },
   },
   {

@@ -208,3 +208,26 @@ export type {
 export { parseScenarioFile, parseScenarioText } from './scenario/parse.ts';
 export { suites as conformanceSuites } from './conformance/suites.ts';
 export { runCase, type ConformanceCase, type CaseResult } from './conformance/types.ts';
+
+// The device helpers the driver modules of examples/races/ use, by name.
+export { PAGE_SIZE } from './lib/units.ts';
+export { type Dmirror, dmirrorDoFault, dmirrorDoUpdate } from './kernel/drivers/test_hmm.ts';
+export { dmirrorMigrateToDevice } from './kernel/drivers/test_hmm_devmem.ts';
+export {
+  type LegacyMirror,
+  type LegacyMirrorDriver,
+  legacyMirrorInvalidate,
+  legacyMirrorProgram,
+} from './kernel/drivers/legacy_mirror.ts';
+export {
+  type LegacyHmmRange,
+  hmmRangeRegister,
+  hmmRangeUnregister,
+  hmmRangeValid,
+  hmmRangeWaitUntilValid,
+  legacyHmmRangeFault,
+} from './kernel/mm/hmm_legacy.ts';
+
+// One loaded model per process (see lib/instance.ts) and the version.
+export { DuplicateInstanceError } from './lib/instance.ts';
+export { HETMEM_VERSION, KERNEL_RELEASE, VERSION_STRING } from './version.ts';

@@ -56,6 +56,25 @@ export function formatStep(r: StepReport, s: Style): string[] {
     .join(' ');
   const result = r.errno !== null ? s.warn(`-${r.errno}`) : describeRet(r.ret);
   if (r.section !== 'teardown') out.push(`      = ${result}${outs.length > 0 ? `  ${outs}` : ''}`);
+  if (r.data !== undefined) {
+    const d = r.data;
+    const what =
+      d.uniform !== null
+        ? `every byte 0x${d.uniform.toString(16).padStart(2, '0')}`
+        : `${d.head.slice(0, 32).replace(/(..)/g, '$1 ').trim()}${d.length > 16 ? ' ...' : ''}`;
+    out.push(`      data ${d.length} bytes: ${what}`);
+  }
+  for (const p of r.pages ?? []) {
+    const bits = [
+      p.present ? 'present' : p.swap ? 'swap' : 'none',
+      ...(p.kind !== 'none' && p.kind !== 'swap' ? [p.kind] : []),
+      ...(p.soft_dirty ? ['soft-dirty'] : []),
+      ...(p.exclusive ? ['exclusive'] : []),
+      ...(p.thp ? ['thp'] : []),
+    ];
+    const range = p.count === 1 ? `page ${p.first}` : `pages ${p.first}-${p.first + p.count - 1}`;
+    out.push(`      ${range}: ${bits.join(' ')}`);
+  }
   if (Object.keys(r.counters).length > 0) out.push(`      ${s.dim(countersLine(r.counters))}`);
   for (const n of r.notes) out.push(`      ${s.dim(n)}`);
   for (const f of r.failures) out.push(`      ${s.bad('✗')} ${s.bad(f)}`);

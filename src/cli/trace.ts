@@ -3,10 +3,10 @@
  * pid per System, one tid per track (CPU threads, devices, notifiers), B/E spans and instants,
  * plus metadata events naming the process and every track.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import type { TraceEvent } from '../kernel/trace.ts';
-import { toPerfetto } from './perfetto.ts';
 import { UsageError } from './errors.ts';
+import { toPerfetto } from './perfetto.ts';
 
 export interface ChromeEvent {
   name: string;
@@ -115,4 +115,18 @@ export function traceFormat(file: string, format: string | undefined): TraceForm
 export function writeTrace(file: string, sources: readonly TraceSource[], format: TraceFormat): void {
   if (format === 'perfetto') writeFileSync(file, toPerfetto(sources));
   else writeChromeTrace(file, sources);
+}
+
+/**
+ * Opens the trace file for writing before the run starts, so a path that cannot be written fails
+ * at once with a usage error instead of after minutes of exploring.
+ */
+export function checkTracePath(file: string | undefined): void {
+  if (file === undefined) return;
+  try {
+    closeSync(openSync(file, 'w'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new UsageError(`--trace: cannot write '${file}' (${code})`);
+  }
 }

@@ -23,6 +23,56 @@ import type { Process, System } from './system.ts';
 
 export type { PagemapEntry };
 
+/**
+ * A negative argument stands for an unsigned long of 2^63 or more: far above TASK_SIZE, and past
+ * any length the kernel can align. The model carries it as this page-aligned value, which every
+ * check compares the same way (an address above the user space, a length no mapping can have).
+ */
+export const ULONG_HUGE = 2 ** 53 - PAGE_SIZE;
+
+/**
+ * The syscall ABI passes unsigned longs. The model takes plain safe integers; a BigInt that fits
+ * is taken as its number, anything else (NaN, a fraction, an infinity, a larger BigInt, a
+ * string) is refused with -EINVAL before any lock is taken, so a bad argument from a library
+ * caller can never leave a kernel path half done.
+ */
+function ulong(v: unknown): number | null {
+  let n: number;
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) return null;
+    n = v;
+  } else if (typeof v === 'bigint') {
+    if (v < 0n || v >= 2n ** 64n) return null;
+    n = v > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(v);
+  } else return null;
+  return n < 0 ? ULONG_HUGE : n;
+}
+
+/** A signed 64-bit argument (loff_t, ssize_t): like ulong() but a negative value stays negative. */
+function loff(v: unknown): number | null {
+  if (typeof v === 'bigint') {
+    const max = BigInt(Number.MAX_SAFE_INTEGER);
+    return v >= -max && v <= max ? Number(v) : null;
+  }
+  return typeof v === 'number' && Number.isSafeInteger(v) ? v : null;
+}
+
+/** Int arguments (prot, flags, advice, fd): plain safe integers. */
+function ints(...vs: unknown[]): boolean {
+  return vs.every((v) => typeof v === 'number' && Number.isSafeInteger(v));
+}
+
+/** Every argument as a number, or null when one is not an integer the model can hold. */
+function ulongs(...vs: unknown[]): number[] | null {
+  const out: number[] = [];
+  for (const v of vs) {
+    const n = ulong(v);
+    if (n === null) return null;
+    out.push(n);
+  }
+  return out;
+}
+
 export function* sysMmap(
   sys: System,
   p: Process,
@@ -33,13 +83,17 @@ export function* sysMmap(
   fd = -1,
   offset = 0,
 ): KGen<number> {
-  sys.trace.emit('syscall', 'mmap', 'i', { addr, length, prot, flags });
-  return yield* sysMmapImpl(sys, p, addr, length, prot, flags, fd, offset);
+  const a = ulongs(addr, length, offset);
+  if (a === null || !ints(prot, flags, fd)) return -Errno.EINVAL;
+  sys.trace.emit('syscall', 'mmap', 'i', { addr: a[0], length: a[1], prot, flags });
+  return yield* sysMmapImpl(sys, p, a[0], a[1], prot, flags, fd, a[2]);
 }
 
 export function* sysMunmap(sys: System, p: Process, addr: number, length: number): KGen<number> {
-  sys.trace.emit('syscall', 'munmap', 'i', { addr, length });
-  return yield* sysMunmapImpl(p, addr, length);
+  const a = ulongs(addr, length);
+  if (a === null) return -Errno.EINVAL;
+  sys.trace.emit('syscall', 'munmap', 'i', { addr: a[0], length: a[1] });
+  return yield* sysMunmapImpl(p, a[0], a[1]);
 }
 
 export function* sysMprotect(
@@ -49,8 +103,10 @@ export function* sysMprotect(
   length: number,
   prot: number,
 ): KGen<number> {
-  sys.trace.emit('syscall', 'mprotect', 'i', { addr, length, prot });
-  return yield* sysMprotectImpl(p, addr, length, prot);
+  const a = ulongs(addr, length);
+  if (a === null || !ints(prot)) return -Errno.EINVAL;
+  sys.trace.emit('syscall', 'mprotect', 'i', { addr: a[0], length: a[1], prot });
+  return yield* sysMprotectImpl(p, a[0], a[1], prot);
 }
 
 export function* sysMadvise(
@@ -60,8 +116,10 @@ export function* sysMadvise(
   length: number,
   advice: number,
 ): KGen<number> {
-  sys.trace.emit('syscall', 'madvise', 'i', { addr, length, advice });
-  return yield* sysMadviseImpl(p, addr, length, advice);
+  const a = ulongs(addr, length);
+  if (a === null || !ints(advice)) return -Errno.EINVAL;
+  sys.trace.emit('syscall', 'madvise', 'i', { addr: a[0], length: a[1], advice });
+  return yield* sysMadviseImpl(p, a[0], a[1], advice);
 }
 
 export function* sysMremap(
@@ -73,8 +131,16 @@ export function* sysMremap(
   flags: number,
   newAddr = 0,
 ): KGen<number> {
-  sys.trace.emit('syscall', 'mremap', 'i', { oldAddr, oldLen, newLen, flags, newAddr });
-  return yield* sysMremapImpl(p, oldAddr, oldLen, newLen, flags, newAddr);
+  const a = ulongs(oldAddr, oldLen, newLen, newAddr);
+  if (a === null || !ints(flags)) return -Errno.EINVAL;
+  sys.trace.emit('syscall', 'mremap', 'i', {
+    oldAddr: a[0],
+    oldLen: a[1],
+    newLen: a[2],
+    flags: a[3],
+    newAddr: a[4],
+  });
+  return yield* sysMremapImpl(p, a[0], a[1], a[2], flags, a[3]);
 }
 
 export function* sysFork(
@@ -92,25 +158,56 @@ export function* sysExit(sys: System, p: Process): KGen<number> {
 }
 
 /** A CPU read by a thread of `p`: faults as the MMU would. ret is bytes read or -EFAULT / -ENOMEM. */
+/**
+ * How much of [addr, addr + len) a CPU access can reach before it must fault for good: 0 when the
+ * range leaves the user address space (access_ok() fails), else up to the first hole in the VMAs
+ * plus one byte, so the access still takes the fault the kernel takes there. Keeps the buffers a
+ * huge request needs proportional to what is mapped.
+ */
+export function reachable(p: Process, addrIn: number, lenIn: number): number {
+  const mm = p.mm;
+  const addr = ulong(addrIn);
+  const len = ulong(lenIn);
+  if (addr === null || len === null || addr < 0 || len < 0) return -1;
+  if (mm === null || addr + len > mm.taskSize) return -1;
+  let a = addr;
+  const end = addr + len;
+  while (a < end) {
+    const v = mm.vmaLookup(a);
+    if (v === null) return Math.min(len, a - addr + 1);
+    a = v.end;
+  }
+  return len;
+}
+
+/** A CPU read by a thread of `p`. Returns bytes read or -EFAULT / -ENOMEM (and the bytes). */
 export function* cpuRead(
   sys: System,
   p: Process,
   addr: number,
   len: number,
 ): KGen<{ ret: number; data: Uint8Array }> {
-  const data = new Uint8Array(len);
-  if (p.mm === null) return { ret: -Errno.ESRCH, data };
-  const ret = yield* cpuAccess(p.mm, addr, data, false);
+  if (p.mm === null) return { ret: -Errno.ESRCH, data: new Uint8Array(0) };
+  const n = reachable(p, addr, len);
+  if (n < 0) return { ret: -Errno.EFAULT, data: new Uint8Array(0) };
+  const data = new Uint8Array(n);
+  // reachable() >= 0 means both were integers the model holds (a BigInt that fits, too).
+  const ret = yield* cpuAccess(p.mm, ulong(addr) ?? 0, data, false);
   sys.trace.count('cpu.read_bytes', Math.max(0, ret));
-  return { ret, data };
+  return { ret: n < (ulong(len) ?? 0) && ret >= 0 ? -Errno.EFAULT : ret, data };
 }
 
-/** A CPU write by a thread of `p`. Returns bytes written or -EFAULT / -ENOMEM. */
+/**
+ * A CPU write by a thread of `p`. Returns bytes written or -EFAULT / -ENOMEM. Bytes before a
+ * fault stay written, as a store loop leaves them.
+ */
 export function* cpuWrite(sys: System, p: Process, addr: number, data: Uint8Array): KGen<number> {
   if (p.mm === null) return -Errno.ESRCH;
-  const ret = yield* cpuAccess(p.mm, addr, data, true);
+  const n = reachable(p, addr, data.length);
+  if (n < 0) return -Errno.EFAULT;
+  const ret = yield* cpuAccess(p.mm, ulong(addr) ?? 0, n < data.length ? data.subarray(0, n) : data, true);
   sys.trace.count('cpu.write_bytes', Math.max(0, ret));
-  return ret;
+  return n < data.length && ret >= 0 ? -Errno.EFAULT : ret;
 }
 
 /** Models memfd_create(2). */
@@ -128,7 +225,9 @@ function fileFor(sys: System, fd: number): File | null {
   return f !== null && f.inode.kind !== 'device' ? f : null;
 }
 
-export function* sysFtruncate(sys: System, fd: number, length: number): KGen<number> {
+export function* sysFtruncate(sys: System, fd: number, lengthIn: number): KGen<number> {
+  const length = loff(lengthIn);
+  if (length === null) return -Errno.EINVAL;
   const f = sys.fileOf(fd);
   if (f === null) return -Errno.EBADF;
   if (f.inode.kind === 'device' || !f.writable) return -Errno.EINVAL;
@@ -137,7 +236,9 @@ export function* sysFtruncate(sys: System, fd: number, length: number): KGen<num
   return yield* shmemSetSize(sys, f.inode, length);
 }
 
-export function* sysPwrite(sys: System, fd: number, data: Uint8Array, offset: number): KGen<number> {
+export function* sysPwrite(sys: System, fd: number, data: Uint8Array, offsetIn: number): KGen<number> {
+  const offset = loff(offsetIn);
+  if (offset === null) return -Errno.EINVAL;
   const f = fileFor(sys, fd);
   if (f === null) return sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL;
   if (!f.writable) return -Errno.EBADF;
@@ -151,11 +252,13 @@ export function* sysPread(
   offset: number,
 ): KGen<{ ret: number; data: Uint8Array }> {
   yield { kind: 'step', label: 'pread' };
+  const a = [loff(len), loff(offset)];
+  if (a[0] === null || a[1] === null) return { ret: -Errno.EINVAL, data: new Uint8Array(0) };
   const f = fileFor(sys, fd);
   if (f === null)
     return { ret: sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL, data: new Uint8Array(0) };
   if (!f.readable) return { ret: -Errno.EBADF, data: new Uint8Array(0) };
-  return shmemRead(sys, f.inode, len, offset);
+  return shmemRead(sys, f.inode, a[0], a[1]);
 }
 
 /** Models close(2): the descriptor goes; the file goes with its last reference. */
@@ -206,5 +309,7 @@ export function* clearSoftDirty(sys: System, p: Process): KGen<number> {
 export function* pagemapRead(sys: System, p: Process, addr: number, npages: number): KGen<PagemapEntry[]> {
   yield { kind: 'step', label: 'pagemap_read' };
   if (p.mm === null) return [];
-  return pagemapRange(sys, p.mm, addr, npages);
+  // Entries stop at the top of the user address space: the read returns fewer bytes.
+  const top = Math.floor((p.mm.taskSize - Math.min(addr, p.mm.taskSize)) / PAGE_SIZE);
+  return pagemapRange(sys, p.mm, addr, Math.min(npages, top));
 }

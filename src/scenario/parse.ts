@@ -3,10 +3,10 @@
  * problem becomes one ScenarioError carrying the line and column of the offending node, so the CLI
  * prints exactly one `FILE:LINE:COL: message` line.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
-import { OPS, Scenario, type ScenarioT, type StepT } from './schema.ts';
+import { isDriverIoctlOp, OPS, Scenario, type ScenarioT, type StepT } from './schema.ts';
 import { isSize, parseAddressExpr, ValueError } from './values.ts';
 
 export type Path = readonly (string | number)[];
@@ -153,6 +153,29 @@ function explain(
   const { node } = nodeAt(loc.doc, path);
   const field = fieldName(path);
 
+  // A step is a built-in op or a driver's ioctl; a device is a built-in type or a driver's: explain
+  // the issue of the alternative the value was meant to be.
+  if (issue.code === 'invalid_union' && !('discriminator' in issue && issue.discriminator !== undefined)) {
+    const v = here.value;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const meant =
+        'op' in v
+          ? isDriverIoctlOp(v.op)
+            ? 1
+            : 0
+          : 'driver' in v && !('type' in v)
+            ? 1
+            : 'type' in v
+              ? 0
+              : -1;
+      const subs = meant >= 0 ? (issue.errors[meant] ?? []) : [];
+      const explained = subs.map((sub) =>
+        explain({ ...sub, path: [...path, ...sub.path] }, root, loc),
+      );
+      explained.sort((a, b) => offsetOf(a.node) - offsetOf(b.node));
+      if (explained.length > 0) return explained[0];
+    }
+  }
   if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator !== undefined) {
     const disc = issue.discriminator;
     if (!here.found) return { message: `missing field '${disc}'`, node };
@@ -198,6 +221,13 @@ function explain(
     return { message: `missing field '${field}'${op !== null ? ` in ${op} step` : ''}`, node };
   }
   if (issue.code === 'invalid_union') {
+    // An alternative whose type matched but whose content did not (a list with one bad item):
+    // explain that item rather than say the whole value had the wrong type.
+    const inner = issue.errors.find((alt) => alt.length > 0 && alt.every((e) => e.path.length > 0));
+    if (inner !== undefined) {
+      const sub = inner[0];
+      return explain({ ...sub, path: [...path, ...sub.path] }, root, loc);
+    }
     const custom = issue.errors.flat().find((e) => e.code === 'custom');
     const expected = [
       ...new Set(
@@ -215,6 +245,12 @@ function explain(
     return { message: `field '${field}': expected ${issue.expected}, got ${describeType(here.value)}`, node };
   }
   if (issue.code === 'invalid_value') {
+    const numeric = issue.values.find((v) => typeof v === 'number' && String(v) === String(here.value));
+    if (typeof here.value === 'string' && numeric !== undefined)
+      return {
+        message: `field '${field}': expected the number ${String(numeric)}, got the string '${here.value}' (drop the quotes)`,
+        node,
+      };
     const vals = issue.values.map((v) => String(v));
     return {
       message: `field '${field}': ${describeType(here.value)} is not one of ${vals.join(', ')}${suggest(String(here.value), vals)}`,
@@ -228,10 +264,24 @@ function offsetOf(node: Node | null): number {
   return node?.range?.[0] ?? 0;
 }
 
+/** toJS reviver: a bigint that a double holds exactly becomes a number; larger ones stay bigints. */
+function exactIntegers(_key: unknown, v: unknown): unknown {
+  if (typeof v !== 'bigint') return v;
+  const safe = v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER);
+  return safe ? Number(v) : v;
+}
+
 /** Parses and validates scenario text; throws ScenarioError. */
 export function parseScenarioText(text: string, file: string): ParsedScenario {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // Integers are read as bigints so values above 2^53 (a u64 IOVA or length) stay exact; those
+  // that fit a double exactly become numbers again below.
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: false,
+    uniqueKeys: true,
+    intAsBigInt: true,
+  });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const pos = lines.linePos(e.pos[0]);
@@ -244,7 +294,7 @@ export function parseScenarioText(text: string, file: string): ParsedScenario {
     );
   }
   const loc: Located = { doc, lines };
-  const root: unknown = doc.toJS({ maxAliasCount: 1000 });
+  const root: unknown = doc.toJS({ maxAliasCount: 1000, reviver: exactIntegers });
   if (root === null || typeof root !== 'object' || Array.isArray(root)) {
     throw new ScenarioError(
       file,
@@ -267,20 +317,66 @@ export function parseScenarioText(text: string, file: string): ParsedScenario {
     scenario: result.data,
     position: (path) => lineCol(loc, nodeAt(doc, path).node),
   };
+  checkStepCount(parsed);
   checkBindings(parsed);
   return parsed;
 }
 
 /** Reads and validates a scenario file; throws ScenarioError (also for an unreadable file). */
 export function parseScenarioFile(file: string): ParsedScenario {
-  let text: string;
+  return parseScenarioText(readBounded(file), file);
+}
+
+/**
+ * Scenario files are bounded: a file above this size (or an endless one such as /dev/zero) is
+ * refused before it is parsed, so a bad path cannot exhaust memory.
+ */
+export const MAX_SCENARIO_BYTES = 4 * 1024 * 1024;
+/** Steps in all sections together; a run keeps a report per step. */
+export const MAX_SCENARIO_STEPS = 50_000;
+
+/** Reads at most MAX_SCENARIO_BYTES of a file, whatever kind of file it is. */
+function readBounded(file: string): string {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  let fd: number;
   try {
-    text = readFileSync(file, 'utf8');
+    fd = openSync(file, 'r');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
     throw new ScenarioError(file, 1, 1, `cannot read the file (${code})`);
   }
-  return parseScenarioText(text, file);
+  try {
+    for (;;) {
+      const buf = Buffer.alloc(64 * 1024);
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      total += n;
+      if (total > MAX_SCENARIO_BYTES)
+        throw new ScenarioError(
+          file,
+          1,
+          1,
+          `the file is larger than ${MAX_SCENARIO_BYTES >> 20} MiB; split it`,
+        );
+      chunks.push(buf.subarray(0, n));
+    }
+  } catch (e) {
+    if (e instanceof ScenarioError) throw e;
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new ScenarioError(file, 1, 1, `cannot read the file (${code})`);
+  } finally {
+    closeSync(fd);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function checkStepCount(parsed: ParsedScenario): void {
+  const s = parsed.scenario;
+  const sections = [s.setup, s.steps, s.final, ...Object.values(s.threads ?? {})];
+  const n = sections.reduce((acc, st) => acc + (st?.length ?? 0), 0);
+  if (n > MAX_SCENARIO_STEPS)
+    throw new ScenarioError(parsed.file, 1, 1, `${n} steps; a scenario has at most ${MAX_SCENARIO_STEPS}`);
 }
 
 /** Fields whose value names a process. */
@@ -343,7 +439,7 @@ function checkBindings(p: ParsedScenario): void {
           key === 'device' &&
           typeof value === 'string' &&
           !devices.has(value) &&
-          step.op === 'dmirror_open'
+          (step.op === 'dmirror_open' || step.op === 'device_open')
         ) {
           fail(
             [...path, key],
@@ -365,7 +461,8 @@ function checkBindings(p: ParsedScenario): void {
       else if (save !== undefined && typeof save === 'object') {
         const outs = OPS[step.op]?.outputs ?? [];
         for (const [field, name] of Object.entries(save)) {
-          if (!outs.includes(field) && field !== 'ret') {
+          // A driver ioctl's outputs are checked once its driver is loaded.
+          if (!outs.includes(field) && field !== 'ret' && !isDriverIoctlOp(step.op)) {
             fail(
               [...path, 'save', field],
               `'${field}' is not an output of ${step.op}${suggest(field, outs)}`,

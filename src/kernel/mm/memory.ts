@@ -428,8 +428,33 @@ export function tlbLookup(mm: MmStruct, addr: number, write: boolean): number {
   return t.words[s + 1];
 }
 
-const CPU_WRITE_POINT: SchedPoint = { kind: 'step', label: 'cpu write' };
-const CPU_READ_POINT: SchedPoint = { kind: 'step', label: 'cpu read' };
+/**
+ * What the MMU does for one page of a CPU access when it finds the page mapped with the access's
+ * permission (a TLB hit): copies `n` bytes between `buf` at `done` and the page at `a`. Returns
+ * false, having done nothing, when the access must fault.
+ */
+export function accessMappedPage(
+  mm: MmStruct,
+  a: number,
+  buf: Uint8Array,
+  done: number,
+  n: number,
+  write: boolean,
+): boolean {
+  const pfn = tlbLookup(mm, a, write);
+  if (pfn < 0) return false;
+  const phys = mm.sys.phys;
+  if (write) {
+    phys.write(pfn, a % PAGE_SIZE, buf, done, n);
+    phys.flags[phys.head(pfn)] |= PG.dirty;
+  } else {
+    phys.read(pfn, a % PAGE_SIZE, buf, done, n);
+  }
+  return true;
+}
+
+export const CPU_WRITE_POINT: SchedPoint = { kind: 'step', label: 'cpu write' };
+export const CPU_READ_POINT: SchedPoint = { kind: 'step', label: 'cpu read' };
 
 /**
  * A CPU access of `buf.length` bytes at `addr` by a thread of the process owning `mm`: page by
@@ -443,30 +468,21 @@ export function* cpuAccess(
   write: boolean,
   remote = false,
 ): KGen<number> {
-  const sys = mm.sys;
   if (mm.exited) return -Errno.EFAULT;
   let done = 0;
   const len = buf.length;
   let tries = 0;
   while (done < len) {
     const a = addr + done;
-    const off = a % PAGE_SIZE;
-    const n = Math.min(PAGE_SIZE - off, len - done);
+    const n = Math.min(PAGE_SIZE - (a % PAGE_SIZE), len - done);
     yield write ? CPU_WRITE_POINT : CPU_READ_POINT;
-    const pfn = tlbLookup(mm, a, write);
-    if (pfn < 0) {
+    if (!accessMappedPage(mm, a, buf, done, n, write)) {
       if (++tries > 64) return -Errno.EFAULT;
       const r = yield* faultIn(mm, a, write, remote);
       if (r < 0) return done > 0 && remote ? done : r;
       continue;
     }
     tries = 0;
-    if (write) {
-      sys.phys.write(pfn, off, buf, done, n);
-      sys.phys.flags[sys.phys.head(pfn)] |= PG.dirty;
-    } else {
-      sys.phys.read(pfn, off, buf, done, n);
-    }
     done += n;
   }
   return done;

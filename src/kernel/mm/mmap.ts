@@ -428,6 +428,17 @@ export function* doMmap(
     // shmem_zero_setup(): shared anonymous memory is an unlinked shmem file.
     backing = shmemFileSetup(sys, 'dev/zero', len);
   }
+  if (
+    (!hugetlb && (vmFlags & (VM.NORESERVE | VM.SHARED | VM.WRITE)) === VM.WRITE) ||
+    (anonymous && shared && !hugetlb && (vmFlags & VM.NORESERVE) === 0)
+  ) {
+    // accountable_mapping() (private writable) and shmem_acct_size() (shared anonymous) charge
+    // the commit: under the default heuristic overcommit one request above RAM + swap is refused.
+    if (!vmEnoughMemory(sys, len / PAGE_SIZE)) {
+      if (backing !== null) fput(sys, backing);
+      return -Errno.ENOMEM;
+    }
+  }
   if (fixed && (flags & mman.MAP_FIXED) !== 0) {
     const r = yield* doMunmap(mm, start, len);
     if (r < 0) {
@@ -457,9 +468,27 @@ export function* doMmap(
   }
   sys.trace.count('mmap');
   const merged = backing === null ? mergeAnonNeighbours(mm, vma) : vma;
-  if ((flags & mman.MAP_POPULATE) !== 0 || (vmFlags & VM.LOCKED) !== 0)
+  if ((flags & mman.MAP_POPULATE) !== 0 || (vmFlags & VM.LOCKED) !== 0) {
+    if (!populateCanFit(sys, merged, len)) {
+      // The kernel would fill RAM and swap and then OOM-kill the task; the model refuses up
+      // front, with the mapping undone, rather than fault in gigabytes to reach the same end.
+      yield* doMunmap(mm, start, len);
+      return -Errno.ENOMEM;
+    }
     yield* populateVma(merged, start, start + len);
+  }
   return start;
+}
+
+/** Models __vm_enough_memory() under OVERCOMMIT_GUESS (the default): pages <= totalram + total swap. */
+export function vmEnoughMemory(sys: System, pages: number): boolean {
+  return pages <= sys.phys.ramFrames + Math.max(0, sys.swap.nslots - 1);
+}
+
+/** Whether populating `len` bytes of `vma` could fit in the free RAM and swap at all. */
+function populateCanFit(sys: System, vma: Vma, len: number): boolean {
+  if ((vma.flags & VM.HUGETLB) !== 0) return true;
+  return len / PAGE_SIZE <= sys.phys.freeFrames + sys.swap.freeBytes / PAGE_SIZE;
 }
 
 /** Models populate_vma_page_range(): faults every page in; write-faults private writable mappings. */

@@ -34,7 +34,8 @@ const STALL_MS = 10 * 60 * 1000;
 
 interface WorkerBoot {
   kind: 'hetmem-explore-worker';
-  tsxApi: string;
+  /** tsx's ESM API to register first, when this module runs from its TypeScript sources. */
+  tsxApi: string | null;
   entry: string;
   descriptor: TargetDescriptor;
   options: ResolvedOptions;
@@ -83,7 +84,8 @@ export type FromWorker =
 
 /**
  * The worker's first code: plain CommonJS (eval workers cannot be TypeScript) that registers tsx
- * and then loads this very module to run workerMain().
+ * when this module is TypeScript (hetmem running from its sources) and then loads this very module
+ * to run workerMain(). Compiled JavaScript needs no loader.
  */
 const BOOT = `
 const { workerData } = require('node:worker_threads');
@@ -92,8 +94,8 @@ const fail = (e) => {
   Atomics.add(workerData.signal, 0, 1);
   Atomics.notify(workerData.signal, 0);
 };
-import(workerData.tsxApi)
-  .then((api) => { api.register(); return import(workerData.entry); })
+(workerData.tsxApi === null ? Promise.resolve() : import(workerData.tsxApi).then((api) => api.register()))
+  .then(() => import(workerData.entry))
   .then((m) => m.workerMain())
   .catch(fail);
 `;
@@ -113,7 +115,7 @@ export class WorkerPool {
   private quietSince = performance.now();
 
   constructor(descriptor: TargetDescriptor, o: ResolvedOptions, pctSteps: number | undefined) {
-    const tsxApi = import.meta.resolve('tsx/esm/api');
+    const tsxApi = /\.[cm]?ts$/.test(import.meta.url) ? import.meta.resolve('tsx/esm/api') : null;
     for (let i = 0; i < o.workers; i++) {
       const { port1, port2 } = new MessageChannel();
       const boot: WorkerBoot = {
@@ -274,6 +276,12 @@ export async function workerMain(): Promise<void> {
       ? descriptor.module
       : pathToFileURL(descriptor.module).href;
     const mod = (await import(url)) as Record<string, unknown>;
+    if (descriptor.prepareExportName !== undefined) {
+      const prepare = mod[descriptor.prepareExportName];
+      if (typeof prepare !== 'function')
+        throw new TypeError(`${descriptor.module} does not export '${descriptor.prepareExportName}'`);
+      await (prepare as (args: unknown) => Promise<unknown>)(descriptor.args);
+    }
     const factory = mod[descriptor.exportName];
     if (typeof factory !== 'function')
       throw new TypeError(`${descriptor.module} does not export '${descriptor.exportName}'`);

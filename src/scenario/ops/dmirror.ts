@@ -7,7 +7,7 @@
 import { isErr } from '../../kernel/errno.ts';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC, HMM_DMIRROR_IOCTLS } from '../../kernel/drivers/test_hmm.ts';
 import { PAGE_SIZE } from '../../lib/units.ts';
-import type { OpResult, ScenarioContext } from '../context.ts';
+import { MAX_USER_BUFFER, type OpResult, type ScenarioContext } from '../context.ts';
 import type { StepT } from '../schema.ts';
 import { dataOf } from './mm.ts';
 import { f, flagBits, type OpHandler } from './types.ts';
@@ -29,13 +29,14 @@ function* dmirrorIoctl(ctx: ScenarioContext, step: StepT, name: string): ReturnT
     faults: 0,
   };
   if (f(step, 'ptr') !== undefined) arg.ptr = ctx.num(f(step, 'ptr'), 'ptr');
-  else if (READS_BACK.has(name)) arg.buf = new Uint8Array(npages * PAGE_SIZE);
+  else if (READS_BACK.has(name)) arg.buf = ctx.userBuffer(npages * PAGE_SIZE);
   else if (name === 'HMM_DMIRROR_WRITE') {
+    const len = npages * PAGE_SIZE;
     arg.buf =
-      f(step, 'data') === undefined
-        ? new Uint8Array(npages * PAGE_SIZE)
-        : dataOf(f(step, 'data'), npages * PAGE_SIZE);
-  } else if (name === 'HMM_DMIRROR_SNAPSHOT') arg.buf = new Uint8Array(npages);
+      f(step, 'data') === undefined || len > MAX_USER_BUFFER
+        ? ctx.userBuffer(len)
+        : dataOf(f(step, 'data'), len);
+  } else if (name === 'HMM_DMIRROR_SNAPSHOT') arg.buf = ctx.userBuffer(npages);
   if (name === 'HMM_DMIRROR_FLAGS') {
     // The kernel passes the flags in the npages field.
     arg.npages = flagBits(f(step, 'flags'), DMIRROR_FLAGS, 'dmirror');

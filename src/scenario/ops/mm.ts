@@ -1,7 +1,8 @@
 /** Process and memory ops: mmap family, fork/exit, CPU accesses, reclaim, pagemap. */
-import { PAGE_SIZE } from '../../lib/units.ts';
+import { PAGE_SIZE, TASK_SIZE } from '../../lib/units.ts';
+import { MAX_USER_BUFFER } from '../context.ts';
 import * as mman from '../../kernel/mm/mman.ts';
-import { isErr } from '../../kernel/errno.ts';
+import { Errno, isErr } from '../../kernel/errno.ts';
 import { dataLength, type DataSpec, patternBytes, ValueError } from '../values.ts';
 import { f, flagBits, type OpHandler } from './types.ts';
 
@@ -40,6 +41,18 @@ export function dataOf(spec: unknown, length: number | undefined): Uint8Array {
   if (n === undefined) throw new ValueError('give a length for a data pattern');
   return patternBytes(d, n);
 }
+
+/** A CPU access span within what the model keeps in one buffer (`reachable()` result passes through). */
+function userSpan(n: number): number {
+  if (n > MAX_USER_BUFFER)
+    throw new ValueError(
+      `an access of ${n} mapped bytes is above the ${MAX_USER_BUFFER >> 20}MiB a step may move; split it`,
+    );
+  return n;
+}
+
+/** Pagemap entries one step may return (4GiB of address space); each is kept in the report. */
+export const MAX_PAGEMAP_PAGES = 1 << 20;
 
 export const mmOps: Record<string, OpHandler> = {
   *mmap(ctx, step) {
@@ -100,6 +113,8 @@ export const mmOps: Record<string, OpHandler> = {
   },
   *fork(ctx, step) {
     const childName = String(f(step, 'child'));
+    if (ctx.procs.has(childName))
+      throw new ValueError(`child '${childName}' is already a process; give the child a new name`);
     const r = yield* ctx.sc.sysFork(ctx.sys, ctx.proc(f(step, 'proc')), childName);
     if (r.child !== null) ctx.procs.set(childName, r.child);
     return {
@@ -113,23 +128,25 @@ export const mmOps: Record<string, OpHandler> = {
     return { ret };
   },
   *cpu_read(ctx, step) {
-    const r = yield* ctx.sc.cpuRead(
-      ctx.sys,
-      ctx.proc(f(step, 'proc')),
-      ctx.num(f(step, 'addr')),
-      ctx.num(f(step, 'length')),
-    );
+    const p = ctx.proc(f(step, 'proc'));
+    const addr = ctx.num(f(step, 'addr'));
+    const len = ctx.num(f(step, 'length'));
+    userSpan(ctx.sc.reachable(p, addr, len));
+    const r = yield* ctx.sc.cpuRead(ctx.sys, p, addr, len);
     return { ret: r.ret, data: r.data };
   },
   *cpu_write(ctx, step) {
+    const p = ctx.proc(f(step, 'proc'));
+    const addr = ctx.num(f(step, 'addr'));
     const len = f(step, 'length') === undefined ? undefined : ctx.num(f(step, 'length'));
-    const ret = yield* ctx.sc.cpuWrite(
-      ctx.sys,
-      ctx.proc(f(step, 'proc')),
-      ctx.num(f(step, 'addr')),
-      dataOf(f(step, 'data'), len),
-    );
-    return { ret };
+    const spec = f(step, 'data');
+    const full = len ?? dataLength(spec as DataSpec);
+    if (full === undefined) throw new ValueError('give a length for a data pattern');
+    // Only the bytes the store can reach are built; a hole or the end of user space faults.
+    const n = userSpan(ctx.sc.reachable(p, addr, full));
+    if (n < 0) return { ret: -Errno.EFAULT };
+    const ret = yield* ctx.sc.cpuWrite(ctx.sys, p, addr, dataOf(spec, n));
+    return { ret: n < full && ret >= 0 ? -Errno.EFAULT : ret };
   },
   *oom_reap(ctx, step) {
     const ret = yield* ctx.sc.oomReap(ctx.sys, ctx.proc(f(step, 'proc')));
@@ -149,12 +166,15 @@ export const mmOps: Record<string, OpHandler> = {
       f(step, 'npages') !== undefined
         ? ctx.num(f(step, 'npages'))
         : Math.ceil(ctx.optNum(f(step, 'length'), PAGE_SIZE) / PAGE_SIZE);
-    const pages = yield* ctx.sc.pagemapRead(
-      ctx.sys,
-      ctx.proc(f(step, 'proc')),
-      ctx.num(f(step, 'addr')),
-      npages,
-    );
-    return { ret: 0, pages };
+    const addr = ctx.num(f(step, 'addr'));
+    // The file offset is addr / PAGE_SIZE * 8: a negative one is -EINVAL (rw_verify_area()).
+    if (addr < 0 || npages < 0) return { ret: -Errno.EINVAL };
+    const reach = Math.max(0, Math.floor((TASK_SIZE - Math.min(addr, TASK_SIZE)) / PAGE_SIZE));
+    if (Math.min(npages, reach) > MAX_PAGEMAP_PAGES)
+      throw new ValueError(
+        `pagemap of ${npages} pages is above the ${MAX_PAGEMAP_PAGES} a step may read; split it`,
+      );
+    const pages = yield* ctx.sc.pagemapRead(ctx.sys, ctx.proc(f(step, 'proc')), addr, npages);
+    return { ret: 0, pages, outputs: { entries: pages.length } };
   },
 };
