@@ -11,13 +11,14 @@ import { cpuRead } from '../../../src/kernel/syscalls.ts';
 import type { System } from '../../../src/kernel/system.ts';
 import { assertOracles, checkCounts } from '../../../src/oracles/index.ts';
 import type { KGen } from '../../../src/sched/types.ts';
-import { PAGE, insertRecorder, newSystem, pattern, pteAt } from './hmm_testdev.ts';
+import { PAGE, insertRecorder, newSystem, removeRecorders, pattern, pteAt } from './hmm_testdev.ts';
 
 const RW = mman.PROT_READ | mman.PROT_WRITE;
 const ANON = mman.MAP_PRIVATE | mman.MAP_ANONYMOUS;
 const OWNER = { name: 'gpu' };
 
 function teardown(sys: System): void {
+  removeRecorders(sys);
   for (const p of [...sys.processes.values()]) sys.exit(p);
   assertOracles(sys, { teardown: true });
 }

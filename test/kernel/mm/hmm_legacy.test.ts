@@ -29,7 +29,7 @@ import { checkFrameRefs, checkMirror } from '../../../src/oracles/mirror.ts';
 import { assertOracles } from '../../../src/oracles/index.ts';
 import { Mutex } from '../../../src/sched/locks.ts';
 import type { KGen } from '../../../src/sched/types.ts';
-import { PAGE, type Recorder, insertRecorder, newSystem, pattern } from './hmm_testdev.ts';
+import { PAGE, type Recorder, insertRecorder, newSystem, removeRecorders, pattern } from './hmm_testdev.ts';
 
 const RW = mman.PROT_READ | mman.PROT_WRITE;
 const ANON = mman.MAP_PRIVATE | mman.MAP_ANONYMOUS;
@@ -89,6 +89,7 @@ function register(sys: System, mm: MmStruct, d: LegacyDriver): void {
 }
 
 function teardown(sys: System): void {
+  removeRecorders(sys);
   for (const p of [...sys.processes.values()]) sys.exit(p);
   assertOracles(sys, { teardown: true });
 }

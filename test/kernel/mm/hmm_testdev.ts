@@ -32,6 +32,7 @@ import {
   MmuIntervalNotifier,
   type MmuIntervalNotifierOps,
   mmuIntervalNotifierInsert,
+  mmuIntervalNotifierRemove,
   mmuIntervalSetSeq,
 } from '../../../src/kernel/mm/mmu_notifier.ts';
 import { Mutex } from '../../../src/sched/locks.ts';
@@ -254,10 +255,19 @@ export const recorderOps: MmuIntervalNotifierOps<Recorder> = {
   },
 };
 
-/** Inserts a Recorder over the whole user address space of `mm`. */
+const recorders = new WeakMap<System, Recorder[]>();
+
+/** Inserts a Recorder over the whole user address space of `mm` (removeRecorders() takes it out). */
 export function insertRecorder(sys: System, mm: MmStruct): Recorder {
   const r = new Recorder(sys);
   const ret = sys.run('insert', mmuIntervalNotifierInsert(r, mm, 0, 2 ** 47, recorderOps));
   assert.equal(ret, 0);
+  recorders.set(sys, [...(recorders.get(sys) ?? []), r]);
   return r;
+}
+
+/** Removes every Recorder of `sys`: each holds an mm_count reference the leak oracle would report. */
+export function removeRecorders(sys: System): void {
+  for (const r of recorders.get(sys) ?? []) sys.run('remove', mmuIntervalNotifierRemove(r));
+  recorders.delete(sys);
 }

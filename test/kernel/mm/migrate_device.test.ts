@@ -21,12 +21,13 @@ import { tlbLookup } from '../../../src/kernel/mm/memory.ts';
 import { cpuRead } from '../../../src/kernel/syscalls.ts';
 import type { System } from '../../../src/kernel/system.ts';
 import { assertOracles, checkCounts } from '../../../src/oracles/index.ts';
-import { PAGE, TestDev, insertRecorder, newSystem, pattern, pteAt } from './hmm_testdev.ts';
+import { PAGE, TestDev, insertRecorder, newSystem, removeRecorders, pattern, pteAt } from './hmm_testdev.ts';
 
 const RW = mman.PROT_READ | mman.PROT_WRITE;
 const ANON = mman.MAP_PRIVATE | mman.MAP_ANONYMOUS;
 
 function teardown(sys: System): void {
+  removeRecorders(sys);
   for (const p of [...sys.processes.values()]) sys.exit(p);
   assertOracles(sys, { teardown: true });
 }
