@@ -2,7 +2,7 @@ import { indexAt } from '../lib/pgtable_store.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE } from '../lib/units.ts';
 import type { KGen } from '../sched/types.ts';
 import { Errno } from './errno.ts';
-import { exitMmap } from './exit.ts';
+import { mmput } from './exit.ts';
 import { splitHugePmd, swpPmdLo } from './mm/huge_memory.ts';
 import { mkPte, removeDeviceExclusiveEntry, vmNormalPage } from './mm/memory.ts';
 import { fget, insertVma } from './mm/mmap.ts';
@@ -255,8 +255,8 @@ export function* doFork(
   const pid = sys.nextId('pid');
   const child = new Process(pid, childName, cmm, parent.user, parent.rlimitMemlock, parent);
   if (r < 0) {
-    // dup_mmap failed: the half-built mm is torn down as exit would.
-    yield* exitMmap(cmm);
+    // dup_mmap failed: dup_mm() drops the half-built mm with mmput(), as exit would.
+    yield* mmput(cmm, true);
     return { ret: r, child: null };
   }
   sys.processes.set(pid, child);
