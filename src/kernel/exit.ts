@@ -2,6 +2,7 @@ import { ULONG_MAX } from '../lib/units.ts';
 import type { KGen } from '../sched/types.ts';
 import { Errno } from './errno.ts';
 import { detachVma, removeVma, unmapVmas } from './mm/mmap.ts';
+import { dropRef, noteRef } from './mm/mm_refs.ts';
 import type { MmStruct } from './mm/mm_types.ts';
 import { mmdrop, mmuNotifierRelease } from './mm/mmu_notifier.ts';
 import type { Process, System } from './system.ts';
@@ -24,17 +25,22 @@ export function* exitMmap(mm: MmStruct): KGen {
   yield* mm.mmapLock.upWrite();
 }
 
-/** Models mmput(): the last user tears the address space down; the mm_struct goes with the last mmdrop. */
-export function* mmput(mm: MmStruct): KGen {
+/**
+ * Models mmput(): the last user tears the address space down; the mm_struct goes with the last
+ * mmdrop. `owner`: this is the process' own reference (the leak oracle's bookkeeping).
+ */
+export function* mmput(mm: MmStruct, owner = false): KGen {
+  dropRef(mm, 'users', owner);
   if (--mm.mmUsers > 0) return;
   yield* exitMmap(mm);
-  mmdrop(mm);
+  mmdrop(mm, true);
 }
 
 /** Models mmget_not_zero(). */
 export function mmgetNotZero(mm: MmStruct): boolean {
   if (mm.mmUsers <= 0) return false;
   mm.mmUsers++;
+  noteRef(mm, 'users');
   return true;
 }
 
@@ -44,7 +50,7 @@ export function* doExit(sys: System, p: Process): KGen<number> {
   p.exited = true;
   const mm = p.mm;
   p.mm = null;
-  if (mm !== null) yield* mmput(mm);
+  if (mm !== null) yield* mmput(mm, true);
   sys.processes.delete(p.pid);
   sys.trace.count('exit');
   return 0;

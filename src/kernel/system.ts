@@ -185,9 +185,13 @@ export class System {
   /** Every mm whose address space still exists (removed by exit_mmap). */
   readonly mms = new Set<MmStruct>();
 
+  /** Every mm_struct not yet freed (removed by the last mmdrop): the leak oracle walks them. */
+  readonly mmStructs = new Set<MmStruct>();
+
   newMm(user: UserStruct, owner: string): MmStruct {
     const mm = new MmStruct(this, this.nextId('mm'), user, owner);
     this.mms.add(mm);
+    this.mmStructs.add(mm);
     return mm;
   }
 

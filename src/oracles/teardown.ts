@@ -2,9 +2,44 @@ import type { Violation } from '../sched/types.ts';
 import { PG } from '../kernel/mm/page_alloc.ts';
 import type { System } from '../kernel/system.ts';
 
-/** Whether nothing is left that could hold memory: every process exited and every file closed. */
+/**
+ * Whether nothing is left that should hold memory: every process exited and every file closed.
+ * An mm still alive then is not a reason to stay silent: it is a leak (checkLeaks).
+ */
 export function quiescent(sys: System): boolean {
-  return sys.processes.size === 0 && sys.files.size === 0 && sys.mms.size === 0;
+  return sys.processes.size === 0 && sys.files.size === 0;
+}
+
+/** Lists the outstanding reference sites, at most four. */
+function sites(list: readonly string[]): string {
+  if (list.length === 0) return 'no recorded site';
+  const shown = list.slice(-4).reverse().join('; ');
+  return list.length > 4 ? `${shown}; and ${list.length - 4} more` : shown;
+}
+
+/**
+ * The leak oracle: once every process has exited and every file is closed, no mm_struct may be
+ * alive. An mm with mm_users left was never torn down (someone's mmget() has no mmput()); one
+ * with only mm_count left is freed address space whose struct someone still grabs (an mmgrab()
+ * without mmdrop()). Each is reported with where its outstanding references were taken.
+ */
+export function checkLeaks(sys: System): Violation[] {
+  const out: Violation[] = [];
+  if (!quiescent(sys)) return out;
+  for (const mm of sys.mmStructs) {
+    if (mm.mmUsers > 0) {
+      out.push({
+        oracle: 'leak',
+        message: `mm ${mm.id} (${mm.ownerName}): mm_users is ${mm.mmUsers} after every process exited and every file closed; taken at ${sites(mm.userRefSites)}`,
+      });
+    } else if (mm.mmCount > 0) {
+      out.push({
+        oracle: 'leak',
+        message: `mm ${mm.id} (${mm.ownerName}): mm_count is ${mm.mmCount} after every process exited and every file closed; taken at ${sites(mm.countRefSites)}`,
+      });
+    }
+  }
+  return out;
 }
 
 /**
@@ -12,7 +47,7 @@ export function quiescent(sys: System): boolean {
  * back with their driver), swap is empty, and no counter is left non-zero.
  */
 export function checkTeardown(sys: System): Violation[] {
-  const out: Violation[] = [];
+  const out: Violation[] = checkLeaks(sys);
   if (!quiescent(sys)) return out;
   const phys = sys.phys;
   const leaked: number[] = [];

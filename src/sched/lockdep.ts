@@ -11,10 +11,14 @@ export class LockDep {
 
   constructor(private readonly report: (v: Violation) => void) {}
 
-  /** Records the acquisition of `cls` by `t` (before it is pushed on t.held). */
-  acquire(t: Thread, cls: string, name: string): void {
+  /**
+   * Records the acquisition of `cls` by `t` (before it is pushed on t.held). `nested`: instances
+   * of the class may be held together (folio locks: the kernel orders them by other means).
+   */
+  acquire(t: Thread, cls: string, name: string, nested = false): void {
     for (const h of t.held) {
       if (h.lockClass === cls) {
+        if (nested) continue;
         this.once(`rec:${cls}`, {
           oracle: 'locks',
           message: `possible recursive locking: ${t.name} takes ${name} (class ${cls}) while holding ${h.name}`,

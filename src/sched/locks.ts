@@ -35,11 +35,13 @@ export function mightSleep(sched: Scheduler, what: string): void {
   }
 }
 
-function pushHeld(t: Thread, lockClass: string, name: string): void {
+/** Puts a lock on `t`'s held list: later acquisitions by `t` order after it. */
+export function pushHeld(t: Thread, lockClass: string, name: string): void {
   t.held.push({ lockClass, name });
 }
 
-function popHeld(t: Thread, name: string): void {
+/** Takes a lock off `t`'s held list. */
+export function popHeld(t: Thread, name: string): void {
   for (let i = t.held.length - 1; i >= 0; i--) {
     if (t.held[i].name === name) {
       t.held.splice(i, 1);

@@ -584,7 +584,7 @@ export function* dmirrorDeviceRemoveChunks(mdevice: DmirrorDevice): KGen {
     mdevice.freeFolios = mdevice.freeFolios.filter((p) => !inChunk(p));
     yield* mdevice.lock.unlock();
     yield* dmirrorDeviceEvictChunk(chunk);
-    memunmapPages(sys, chunk.pagemap);
+    yield* memunmapPages(sys, chunk.pagemap);
   }
   mdevice.chunks.length = 0;
   mdevice.freePages = [];

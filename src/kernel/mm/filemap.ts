@@ -5,8 +5,16 @@
  * the page before acting on it. The lock is PG.locked on the folio head; sleepers wait on one
  * wait queue per System (the kernel hashes folios onto a table of queues; one queue is the same
  * thing with more spurious wake-ups, which wait_event tolerates).
+ *
+ * The lock is also visible to the lock-order checks, as lock class 'folio_lock': a folio locked
+ * by a thread is on its held list, so a lock taken under it orders after it, and a sleeping
+ * folio_lock() under a lock orders after that lock (mutex -> folio_lock here and folio_lock ->
+ * mutex there is the cycle lockdep reports). Trylocks add no edge into the class, and folio locks
+ * may nest (the kernel keeps them apart by address order and trylock). The owner is remembered
+ * per folio so the unlock takes it off the right held list, whoever unlocks it.
  */
-import { WaitQueue } from '../../sched/locks.ts';
+import { lockdepOf, popHeld, pushHeld, WaitQueue } from '../../sched/locks.ts';
+import type { Thread } from '../../sched/thread.ts';
 import type { KGen } from '../../sched/types.ts';
 import type { System } from '../system.ts';
 import { PG } from './page_alloc.ts';
@@ -29,12 +37,32 @@ export function folioTestLocked(sys: System, pfn: number): boolean {
   return (phys.flags[phys.head(pfn)] & PG.locked) !== 0;
 }
 
+export const FOLIO_LOCK_CLASS = 'folio_lock';
+
+const owners = new WeakMap<System, Map<number, Thread>>();
+
+function ownersOf(sys: System): Map<number, Thread> {
+  let m = owners.get(sys);
+  if (m === undefined) {
+    m = new Map();
+    owners.set(sys, m);
+  }
+  return m;
+}
+
+const heldName = (h: number): string => `folio_lock(pfn ${h})`;
+
 /** Models folio_trylock(): takes the lock if it is free; never sleeps. */
 export function folioTrylock(sys: System, pfn: number): boolean {
   const phys = sys.phys;
   const h = phys.head(pfn);
   if ((phys.flags[h] & PG.locked) !== 0) return false;
   phys.flags[h] |= PG.locked;
+  const t = sys.sched.current;
+  if (t !== null) {
+    pushHeld(t, FOLIO_LOCK_CLASS, heldName(h));
+    ownersOf(sys).set(h, t);
+  }
   return true;
 }
 
@@ -42,6 +70,7 @@ export function folioTrylock(sys: System, pfn: number): boolean {
 export function* folioLock(sys: System, pfn: number): KGen {
   const wq = folioWaitqueue(sys);
   yield { kind: 'step', label: 'folio_lock', access: { obj: wq, write: true } };
+  lockdepOf(sys.sched).acquire(sys.sched.cur(), FOLIO_LOCK_CLASS, heldName(sys.phys.head(pfn)), true);
   while (!folioTrylock(sys, pfn)) {
     yield* wq.waitEvent(() => !folioTestLocked(sys, pfn), 'folio_lock');
   }
@@ -53,6 +82,11 @@ export function folioUnlock(sys: System, pfn: number): void {
   const h = phys.head(pfn);
   if ((phys.flags[h] & PG.locked) === 0) throw new Error(`folio_unlock of unlocked pfn ${h}`);
   phys.flags[h] &= ~PG.locked;
+  const owner = ownersOf(sys).get(h);
+  if (owner !== undefined) {
+    popHeld(owner, heldName(h));
+    ownersOf(sys).delete(h);
+  }
   folioWaitqueue(sys).wakeUpAll();
 }
 

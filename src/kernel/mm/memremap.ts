@@ -11,6 +11,7 @@
  */
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
+import { WaitQueue } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import type { VmFault } from './mm_types.ts';
 import type { PagemapHooks, PagemapRef } from './page_alloc.ts';
@@ -31,6 +32,8 @@ export interface DevPagemapOps {
 export class DevPagemap {
   /** memunmap_pages() has run: no page of it may be handed out again. */
   dead = false;
+  /** memunmap_pages() sleeps here until the last page is freed (pgmap->done). */
+  done: WaitQueue | null = null;
   constructor(
     readonly type: 'private' | 'coherent',
     readonly owner: unknown,
@@ -60,6 +63,8 @@ export function memremapPages(
   const hooks: PagemapHooks = {
     folioFree: (pfn, order) => {
       ops.folioFree(pfn, order);
+      // The page's pgmap reference goes with it: wake memunmap_pages() if it waits.
+      pgmap?.done?.wakeUpAll();
     },
     migrateToRam: ops.migrateToRam === undefined ? undefined : (vmf) => ops.migrateToRam!(vmf),
     folioSplit:
@@ -71,13 +76,14 @@ export function memremapPages(
     owner,
     type,
   };
+  let pgmap: DevPagemap | null = null;
   let ref: PagemapRef;
   try {
     ref = sys.phys.addDeviceRange(nrPages, hooks);
   } catch {
     return -Errno.ENOMEM;
   }
-  const pgmap = new DevPagemap(type, owner, ops, ref.firstPfn, nrPages, ref);
+  pgmap = new DevPagemap(type, owner, ops, ref.firstPfn, nrPages, ref);
   pagemaps.set(ref, pgmap);
   // Long-term GUP pins must move coherent pages to RAM first; this is the routine that does it.
   if (type === 'coherent') sys.longtermMigrate = migrateDeviceCoherentPage;
@@ -85,20 +91,24 @@ export function memremapPages(
   return pgmap;
 }
 
-/**
- * Models memunmap_pages(). The kernel waits here until every page of the range has been freed;
- * drivers evict their pages first (migrate_device_range), so a page still referenced is a driver
- * bug, reported to the oracles rather than waited for.
- */
-export function memunmapPages(sys: System, pgmap: DevPagemap): void {
-  const phys = sys.phys;
+/** Device pages of `pgmap` still referenced. */
+function busyPages(sys: System, pgmap: DevPagemap): number {
   let busy = 0;
-  for (let p = pgmap.firstPfn; p < pgmap.firstPfn + pgmap.nrPages; p++) if (phys.refcount[p] > 0) busy++;
-  if (busy > 0) {
-    sys.sched.report({
-      oracle: 'device',
-      message: `memunmap_pages with ${busy} device pages still referenced (first pfn ${pgmap.firstPfn})`,
-    });
+  for (let p = pgmap.firstPfn; p < pgmap.firstPfn + pgmap.nrPages; p++) if (sys.phys.refcount[p] > 0) busy++;
+  return busy;
+}
+
+/**
+ * Models memunmap_pages(): kills the pagemap's reference and sleeps until every page of the range
+ * has been freed (each referenced page holds the pagemap), then the range is gone. Drivers evict
+ * their pages first (migrate_device_range); a page another thread still holds, such as one a CPU
+ * fault is migrating back, is waited for, as the kernel does. A page nobody will ever put keeps
+ * it asleep for good: the explorer reports that as a deadlock.
+ */
+export function* memunmapPages(sys: System, pgmap: DevPagemap): KGen {
+  if (busyPages(sys, pgmap) > 0) {
+    pgmap.done ??= new WaitQueue(sys.sched, `pgmap ${pgmap.firstPfn}`);
+    yield* pgmap.done.waitEvent(() => busyPages(sys, pgmap) === 0, 'memunmap_pages: wait for device pages');
   }
   pgmap.dead = true;
   sys.trace.count('memunmap_pages');

@@ -204,6 +204,10 @@ export class MmStruct {
   readonly pgt = new PageTableStore();
   mmUsers = 1;
   mmCount = 1;
+  /** Where each mm_users reference was taken, the owner's first (mm_refs.ts; the leak oracle). */
+  readonly userRefSites: string[] = ['the owner'];
+  /** Where each mm_count reference was taken, the owner's (mm_users as a whole) first. */
+  readonly countRefSites: string[] = ['the owner'];
   notifierSubscriptions: MmuNotifierSubscriptions | null = null;
   readonly rss = [0, 0, 0, 0];
   totalVm = 0;

@@ -12,6 +12,7 @@
  *    walks the hlist; unregister and put wait for it.
  *  - an odd `invalidateSeq` freezes the interval tree, so invalidations walk it without the lock.
  */
+import { dropRef, noteRef } from './mm_refs.ts';
 import { IntervalTree, type IntervalNode } from '../../lib/interval_tree.ts';
 import { lockdepOf, SpinLock, WaitQueue } from '../../sched/locks.ts';
 import type { Scheduler } from '../../sched/scheduler.ts';
@@ -245,16 +246,21 @@ export function mmHasNotifiers(mm: MmStruct): boolean {
 /** Models mmgrab(): keeps the mm_struct (not the address space) alive. */
 export function mmgrab(mm: MmStruct): void {
   mm.mmCount++;
+  noteRef(mm, 'count');
 }
 
 /**
  * Models mmdrop(). The last reference runs __mmdrop(), of which the notifier part is modelled
  * here: mmu_notifier_subscriptions_destroy().
  */
-export function mmdrop(mm: MmStruct): void {
+export function mmdrop(mm: MmStruct, owner = false): void {
   BUG_ON(mm.mmCount <= 0, `mmdrop(mm ${mm.id}) with mm_count ${mm.mmCount}`);
   mm.mmCount--;
-  if (mm.mmCount === 0) mmuNotifierSubscriptionsDestroy(mm);
+  dropRef(mm, 'count', owner);
+  if (mm.mmCount === 0) {
+    mmuNotifierSubscriptionsDestroy(mm);
+    mm.sys.mmStructs.delete(mm);
+  }
 }
 
 /** Models mmu_notifier_subscriptions_destroy(): the mm is gone; every hlist subscriber must be. */

@@ -175,7 +175,7 @@ export function* deviceMemoryRemove(mem: DeviceMemory): KGen {
   if (mem.removed) return;
   yield* deviceMemoryEvict(mem);
   mem.removed = true;
-  memunmapPages(mem.dev.sys, mem.pgmap);
+  yield* memunmapPages(mem.dev.sys, mem.pgmap);
 }
 
 /** A fresh struct migrate_vma over [start, end) of `vma`. */
