@@ -1,4 +1,5 @@
 import '../lib/instance.ts';
+import { type CoreContracts, CURRENT_CONTRACTS } from './contracts.ts';
 import { PAGE_SIZE } from '../lib/units.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 import { Srcu, WaitQueue } from '../sched/locks.ts';
@@ -49,6 +50,8 @@ export interface SystemConfig {
    * scheduler (results and traces are the same either way).
    */
   plainPaths?: boolean;
+  /** Older semantics of specific core paths (contracts.ts). Default: the modelled release's. */
+  contracts?: Partial<CoreContracts>;
 }
 
 /** The largest RAM and swap a System models: per-frame and per-slot state lives in typed arrays. */
@@ -112,7 +115,9 @@ export class Process {
  * the event log. Nothing is global; tests and explorer runs each build their own.
  */
 export class System {
-  readonly config: Required<SystemConfig>;
+  readonly config: Required<Omit<SystemConfig, 'contracts'>>;
+  /** The core-path contracts in force (contracts.ts). */
+  readonly contracts: CoreContracts;
   readonly sched = new Scheduler();
   readonly inject = new FaultInjector();
   readonly phys: PhysMem;
@@ -144,6 +149,11 @@ export class System {
       hugetlbPages: config.hugetlbPages ?? 0,
       trace: config.trace ?? false,
       plainPaths: config.plainPaths ?? true,
+    };
+    this.contracts = {
+      invalidateRangeStartNonblock:
+        config.contracts?.invalidateRangeStartNonblock ?? CURRENT_CONTRACTS.invalidateRangeStartNonblock,
+      devicePrivateFault: config.contracts?.devicePrivateFault ?? CURRENT_CONTRACTS.devicePrivateFault,
     };
     this.phys = new PhysMem(this.config.ram, this.inject);
     this.swap = new SwapDevice(Math.floor(this.config.swap / PAGE_SIZE));
