@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ScenarioError } from '../scenario/parse.ts';
-import { cmdBench, cmdConformance, cmdExplore, cmdRun, cmdSchema } from './commands.ts';
+import { cmdBench, cmdConformance, cmdExplore, cmdFuzz, cmdRun, cmdSchema } from './commands.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
 
 function buildProgram(setCode: (n: number) => void): Command {
@@ -65,6 +65,20 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--seed <n>', 'seed of randomised workloads')
     .action(async (o: Parameters<typeof cmdBench>[0]) => {
       setCode(await cmdBench(o));
+    });
+
+  program
+    .command('fuzz')
+    .description('run random programs over every scenario op, checking every oracle after every step')
+    .option('--seconds <n>', 'run for n seconds (default 60)')
+    .option('--programs <n>', 'run n programs instead of a time')
+    .option('--seed <n>', 'seed of the program streams', '1')
+    .option('--ops <groups>', 'op groups: mm,dmirror,iommufd,threads (default all)')
+    .option('--workers <n>', 'worker processes (at most the core count)')
+    .option('--out <dir>', 'where failures are written as scenarios (default ./hetmem-fuzz)')
+    .option('--json', 'one JSON document on stdout')
+    .action(async (o: Parameters<typeof cmdFuzz>[0]) => {
+      setCode(await cmdFuzz(o));
     });
 
   program

@@ -50,6 +50,10 @@ export class ScenarioContext {
   readonly procs = new Map<string, Process>();
   readonly names = new Map<string, number>();
   readonly openFiles = new Map<number, FileKind>();
+  /** Scheduler steps one op may take before it is reported as a livelock (default: by memory size). */
+  stepBound: number | undefined;
+  /** Set when a step livelocked: what happened, for the steps that can no longer run. */
+  livelocked: string | null = null;
 
   constructor(
     readonly sys: System,
@@ -62,7 +66,8 @@ export class ScenarioContext {
     if (typeof v === 'number') return v;
     if (typeof v === 'bigint') return Number(v);
     if (typeof v !== 'string') throw new ValueError(`field '${field}' is not a number`);
-    if (isSize(v)) return parseSize(v);
+    // Sizes start with a digit; names never do (checked first: a refused parse costs an Error).
+    if (/^\s*[0-9]/.test(v) && isSize(v)) return parseSize(v);
     return evalAddress(v, (n) => this.names.get(n));
   }
 
