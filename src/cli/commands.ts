@@ -425,3 +425,50 @@ export async function cmdFuzz(o: FuzzOpts): Promise<number> {
   }
   return r.violations.length === 0 && r.internal_errors === 0 ? EXIT.ok : EXIT.failed;
 }
+
+export interface DifftestOpts {
+  seconds?: string;
+  seed?: string;
+  out?: string;
+  json?: boolean;
+}
+
+export async function cmdDifftest(o: DifftestOpts): Promise<number> {
+  const { runDifftest, HelperError } = await import('../fuzz/difftest.ts');
+  const seconds = intOption(o.seconds, 'seconds', 1) ?? 60;
+  const seed = intOption(o.seed, 'seed') ?? 1;
+  const bar = progressBar('difftest', o.json !== true);
+  let r;
+  try {
+    r = runDifftest({
+      seconds,
+      seed,
+      out: o.out,
+      onProgress: (n) => {
+        bar.update(n, undefined);
+      },
+    });
+  } catch (e) {
+    if (e instanceof HelperError) throw new UsageError(e.message);
+    throw e;
+  } finally {
+    bar.stop();
+  }
+  if (o.json === true) out(toJson(r));
+  else {
+    const s = style(process.stdout);
+    out(
+      `${r.programs} programs, ${r.ops} ops on the model and the live kernel in ${(r.elapsed_ms / 1000).toFixed(1)} s; ${r.known_differences} known differences`,
+    );
+    for (const m of r.mismatches) {
+      out(
+        s.bad(
+          `mismatch at ${m.op}: model ${m.model.ret}${m.model.extra !== undefined ? ` ${m.model.extra}` : ''}, live kernel ${m.live.ret}${m.live.extra !== undefined ? ` ${m.live.extra}` : ''}`,
+        ),
+      );
+      if (m.file !== null) out(`  reproduce: hetmem run ${m.file}`);
+    }
+    if (r.mismatches.length === 0) out(s.ok('no mismatch'));
+  }
+  return r.mismatches.length === 0 ? EXIT.ok : EXIT.failed;
+}

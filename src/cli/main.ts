@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ScenarioError } from '../scenario/parse.ts';
-import { cmdBench, cmdConformance, cmdExplore, cmdFuzz, cmdRun, cmdSchema } from './commands.ts';
+import { cmdBench, cmdConformance, cmdDifftest, cmdExplore, cmdFuzz, cmdRun, cmdSchema } from './commands.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
 
 function buildProgram(setCode: (n: number) => void): Command {
@@ -80,6 +80,15 @@ function buildProgram(setCode: (n: number) => void): Command {
     .action(async (o: Parameters<typeof cmdFuzz>[0]) => {
       setCode(await cmdFuzz(o));
     });
+
+  program
+    .command('difftest')
+    .description('run random mm programs on the model and on the live kernel and compare them')
+    .option('--seconds <n>', 'run for n seconds (default 60)')
+    .option('--seed <n>', 'seed of the programs', '1')
+    .option('--out <dir>', 'where mismatches are written as scenarios (default ./hetmem-difftest)')
+    .option('--json', 'one JSON document on stdout')
+    .action((o: Parameters<typeof cmdDifftest>[0]) => cmdDifftest(o).then(setCode));
 
   program
     .command('schema')

@@ -145,32 +145,40 @@ export function* sysMprotectImpl(p: Process, start: number, length: number, prot
   yield* mm.mmapLock.downWrite();
   try {
     const vmas = mm.vmasIn(start, end);
-    let cursor = start;
-    for (const v of vmas) {
-      if (v.start > cursor) return -Errno.ENOMEM;
-      cursor = v.end;
-    }
-    if (vmas.length === 0 || cursor < end) return -Errno.ENOMEM;
+    if (vmas.length === 0 || vmas[0].start > start) return -Errno.ENOMEM;
     // PROT_GROWSDOWN needs a VM_GROWSDOWN VMA; x86 has no VM_GROWSUP, so PROT_GROWSUP never applies.
     if (grows !== 0 && (grows === mman.PROT_GROWSUP || (vmas[0].flags & VM.GROWSDOWN) === 0))
       return -Errno.EINVAL;
     const splitErr = hugetlbSplitCheck(mm, start, end);
     if (splitErr < 0) return splitErr;
     const want = protToVmFlags(prot);
+    // Like do_mprotect_pkey(), VMAs are changed in address order until a hole (-ENOMEM) or a VMA
+    // that may not get the protection (-EACCES): the ones before it keep their new protection.
+    let cursor = start;
+    let error = 0;
     for (const v of vmas) {
+      if (v.start > cursor) {
+        error = -Errno.ENOMEM;
+        break;
+      }
       // A permission may be added only where the matching VM_MAY* bit allows it.
       const nf = (v.flags & ~(VM.READ | VM.WRITE | VM.EXEC)) | want;
-      if ((want & ~(nf >> 4) & (VM.READ | VM.WRITE | VM.EXEC)) !== 0) return -Errno.EACCES;
+      if ((want & ~(nf >> 4) & (VM.READ | VM.WRITE | VM.EXEC)) !== 0) {
+        error = -Errno.EACCES;
+        break;
+      }
       if (sys.inject.shouldFail('mprotect_split')) return -Errno.ENOMEM;
+      cursor = Math.min(v.end, end);
     }
-    const pieces = yield* splitRange(mm, start, end);
+    if (error === 0 && cursor < end) error = -Errno.ENOMEM;
+    const pieces = cursor > start ? yield* splitRange(mm, start, cursor) : [];
     for (const v of pieces) {
       v.flags = (v.flags & ~(VM.READ | VM.WRITE | VM.EXEC)) | want;
       yield* changeProtection(v, v.start, v.end);
     }
     for (const v of pieces) if (v.node !== null) mergeAnonNeighbours(mm, v);
     sys.trace.count('mprotect');
-    return 0;
+    return error;
   } finally {
     yield* mm.mmapLock.upWrite();
   }
