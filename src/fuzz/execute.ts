@@ -135,8 +135,17 @@ function runSteps(parsed: ParsedScenario, steps: readonly StepT[], out: ProgramR
 function* fuzzThread(ctx: ScenarioContext, name: string, steps: readonly StepT[], inOp: Set<string>): KGen {
   for (let i = 0; i < steps.length; i++) {
     inOp.add(name);
-    const r = yield* stepGen(ctx, steps[i], ['threads', name, i]);
-    inOp.delete(name);
+    let r;
+    try {
+      r = yield* stepGen(ctx, steps[i], ['threads', name, i]);
+    } catch (e) {
+      // A value the op refuses (a process another thread forked, not there yet): the thread
+      // stops, as `hetmem run` would stop at that step with exit 2. Anything else is a model bug.
+      if (e instanceof ScenarioError) return;
+      throw e;
+    } finally {
+      inOp.delete(name);
+    }
     finishStep(ctx, steps[i], r);
   }
 }
@@ -184,7 +193,11 @@ function runThreads(parsed: ParsedScenario, seed: number, out: ProgramResult): v
     out.features.add(`threads:${r.schedules}`);
     out.signature = r.replay;
     if (r.violation !== null) {
-      out.finding = { kind: 'violation', oracle: r.violation.oracle, message: r.violation.message, step: -1 };
+      // An exception out of a kernel path is a model bug, whichever thread it hit.
+      out.finding =
+        r.violation.oracle === 'exception'
+          ? { kind: 'internal', message: r.violation.message, step: -1 }
+          : { kind: 'violation', oracle: r.violation.oracle, message: r.violation.message, step: -1 };
     }
   } catch (e) {
     if (e instanceof ScenarioError) {
