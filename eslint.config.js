@@ -4,7 +4,16 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'web/dist/**', 'bench/anchors/build/**', 'tmp/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      'web/dist/**',
+      'bench/anchors/build/**',
+      'tmp/**',
+      'src/**/*.plain.ts',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -41,6 +50,23 @@ export default tseslint.config(
           ],
         },
       ],
+    },
+  },
+  {
+    // The model runs in the studio's Web Worker too: its layers import nothing Node-only.
+    files: ['src/lib/**/*.ts', 'src/sched/**/*.ts', 'src/kernel/**/*.ts', 'src/oracles/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['node:*'], message: 'the model layers run in a browser too' }] },
+      ],
+    },
+  },
+  {
+    // Event handlers in JSX are arrow shorthands (`onClick={() => void goto(n)}`).
+    files: ['web/**/*.ts', 'web/**/*.tsx'],
+    rules: {
+      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
     },
   },
   {

@@ -38,8 +38,7 @@ if (addr < 0) throw new Error(`mmap failed: ${addr}`);
 const resident = sys.stats(p).rss_anon / PAGE_SIZE;
 if (resident !== npages) throw new Error(`${resident} pages resident, expected ${npages}`);
 const after = usage();
-let contentBytes = 0;
-for (const d of sys.phys.contents.values()) contentBytes += d.byteLength;
+const contentBytes = sys.phys.contents.storedBytes;
 process.stdout.write(
   `${JSON.stringify({
     npages,

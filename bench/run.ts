@@ -7,6 +7,8 @@
  * reported as a ratio.
  */
 import { fileURLToPath } from 'node:url';
+import { apiSuite } from './api.ts';
+import { cliSuite } from './cli.ts';
 import { explorerSuite } from './explorer.ts';
 import { faultsSuite } from './faults.ts';
 import type { BenchContext, Figure, MissingFigure, Suite } from './figure.ts';
@@ -24,6 +26,8 @@ export const SUITES: readonly Suite[] = [
   iommufdSuite,
   explorerSuite,
   memorySuite,
+  apiSuite,
+  cliSuite,
 ];
 
 export interface BenchOptions {

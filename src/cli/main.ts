@@ -4,16 +4,24 @@
  * HETMEM_DEBUG=1).
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ScenarioError } from '../scenario/parse.ts';
-import { cmdBench, cmdConformance, cmdDifftest, cmdExplore, cmdFuzz, cmdRun, cmdSchema } from './commands.ts';
+import type * as Commands from './commands.ts';
+import type * as Studio from './studio.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
+import { VERSION_STRING } from '../version.ts';
+
+/**
+ * The commands and the model behind them load on first use, so `--version` and `--help` start in
+ * a few tens of milliseconds.
+ */
+const commands = (): Promise<typeof Commands> => import('./commands.ts');
+const studio = (): Promise<typeof Studio> => import('./studio.ts');
 
 function buildProgram(setCode: (n: number) => void): Command {
   const program = new Command('hetmem')
     .description(
       "An executable model of Linux's shared-virtual-memory stack: mm, mmu notifiers, HMM, device memory, iommufd.",
     )
-    .version('0.1.0')
+    .version(VERSION_STRING)
     .showHelpAfterError('(run hetmem --help for usage)')
     .exitOverride();
 
@@ -23,15 +31,20 @@ function buildProgram(setCode: (n: number) => void): Command {
     .argument('[file]', 'scenario file (YAML or JSON)')
     .option('--json', 'one JSON document on stdout')
     .option('--seed <n>', 'seed (sequential runs are deterministic; kept for symmetry with explore)')
-    .option('--trace <file>', 'write the event log as Chrome Trace Event JSON (Perfetto)')
-    .action(async (file: string | undefined, o: Parameters<typeof cmdRun>[1]) => {
-      setCode(await cmdRun(file, o));
+    .option(
+      '--trace <file>',
+      'write the event log as a trace (Chrome JSON, or Perfetto protobuf for .pftrace)',
+    )
+    .option('--trace-format <format>', 'json or perfetto (default: by the extension of --trace)')
+    .option('--callback-timeout <time>', 'stop a driver callback that runs this long without yielding', '10s')
+    .action(async (file: string | undefined, o: Parameters<typeof Commands.cmdRun>[1]) => {
+      setCode(await (await commands()).cmdRun(file, o));
     });
 
   program
     .command('explore')
     .description("explore the interleavings of a scenario's threads")
-    .argument('<file>', 'scenario file with threads')
+    .argument('[file]', 'scenario file with threads')
     .addOption(
       new Option('--strategy <name>', 'search strategy').choices(['random', 'pct', 'dfs']).default('pct'),
     )
@@ -40,11 +53,18 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--replay <token>', 'rerun the schedule a replay token names')
     .option('--preemption-bound <n>', 'at most n preemptions per schedule')
     .option('--workers <n>', 'parallel workers (random, pct, dfs); results do not depend on how many')
-    .option('--no-por', 'dfs without sleep-set partial-order reduction')
-    .option('--trace <file>', 'write the reported schedule as Chrome Trace Event JSON')
+    .option('--no-por', 'dfs without partial-order reduction (DPOR and sleep sets)')
+    .option('--shard <I/N>', 'run part I of N of the search (merge the --json results with --merge)')
+    .option('--merge <files...>', 'combine the --json results of the shards of one search')
+    .option(
+      '--trace <file>',
+      'write the reported schedule as a trace (Chrome JSON, or Perfetto protobuf for .pftrace)',
+    )
+    .option('--trace-format <format>', 'json or perfetto (default: by the extension of --trace)')
+    .option('--callback-timeout <time>', 'stop a driver callback that runs this long without yielding', '10s')
     .option('--json', 'one JSON document on stdout')
-    .action(async (file: string, o: Parameters<typeof cmdExplore>[1]) => {
-      setCode(await cmdExplore(file, o));
+    .action(async (file: string | undefined, o: Parameters<typeof Commands.cmdExplore>[1]) => {
+      setCode(await (await commands()).cmdExplore(file, o));
     });
 
   program
@@ -52,8 +72,8 @@ function buildProgram(setCode: (n: number) => void): Command {
     .description('run the ported kernel selftests')
     .option('--suite <name>', 'hmm or iommufd (default: all)')
     .option('--json', 'one JSON document on stdout')
-    .action(async (o: Parameters<typeof cmdConformance>[0]) => {
-      setCode(await cmdConformance(o));
+    .action(async (o: Parameters<typeof Commands.cmdConformance>[0]) => {
+      setCode(await (await commands()).cmdConformance(o));
     });
 
   program
@@ -63,8 +83,8 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--smoke', 'a quick pass with small sizes')
     .option('--filter <s>', 'only figures whose name contains s')
     .option('--seed <n>', 'seed of randomised workloads')
-    .action(async (o: Parameters<typeof cmdBench>[0]) => {
-      setCode(await cmdBench(o));
+    .action(async (o: Parameters<typeof Commands.cmdBench>[0]) => {
+      setCode(await (await commands()).cmdBench(o));
     });
 
   program
@@ -77,8 +97,8 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--workers <n>', 'worker processes (at most the core count)')
     .option('--out <dir>', 'where failures are written as scenarios (default ./hetmem-fuzz)')
     .option('--json', 'one JSON document on stdout')
-    .action(async (o: Parameters<typeof cmdFuzz>[0]) => {
-      setCode(await cmdFuzz(o));
+    .action(async (o: Parameters<typeof Commands.cmdFuzz>[0]) => {
+      setCode(await (await commands()).cmdFuzz(o));
     });
 
   program
@@ -88,13 +108,26 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--seed <n>', 'seed of the programs', '1')
     .option('--out <dir>', 'where mismatches are written as scenarios (default ./hetmem-difftest)')
     .option('--json', 'one JSON document on stdout')
-    .action((o: Parameters<typeof cmdDifftest>[0]) => cmdDifftest(o).then(setCode));
+    .action(async (o: Parameters<typeof Commands.cmdDifftest>[0]) => {
+      setCode(await (await commands()).cmdDifftest(o));
+    });
 
   program
     .command('schema')
     .description('print the JSON Schema of scenario files (for editor completion)')
-    .action(() => {
-      setCode(cmdSchema());
+    .action(async () => {
+      setCode((await commands()).cmdSchema());
+    });
+
+  program
+    .command('studio')
+    .description('serve the studio, the browser app that shows the model step by step')
+    .argument('[file]', 'scenario file to open (default: an example)')
+    .option('--port <n>', 'port to listen on (0: any free port)', '7173')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--no-open', 'do not open a browser')
+    .action(async (file: string | undefined, o: Studio.StudioOpts) => {
+      setCode(await (await studio()).cmdStudio(file, o));
     });
 
   return program;
@@ -121,10 +154,6 @@ export async function main(argv: readonly string[]): Promise<number> {
         return EXIT.ok;
       return EXIT.usage;
     }
-    if (e instanceof ScenarioError) {
-      process.stderr.write(`${e.oneLine}\n`);
-      return EXIT.usage;
-    }
     if (e instanceof UsageError) {
       process.stderr.write(`hetmem: ${e.message}\n`);
       return EXIT.usage;
@@ -132,6 +161,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (e instanceof InternalError) {
       process.stderr.write(`hetmem: ${e.message}\n`);
       return EXIT.internal;
+    }
+    // A scenario error comes from parse.ts, which is loaded by then if it was thrown.
+    const { ScenarioError } = await import('../scenario/parse.ts');
+    if (e instanceof ScenarioError) {
+      process.stderr.write(`${e.oneLine}\n`);
+      return EXIT.usage;
     }
     process.stderr.write(`hetmem: internal error: ${oneLine(e)}\n`);
     if (process.env.HETMEM_DEBUG === '1' && e instanceof Error && e.stack !== undefined)

@@ -4,8 +4,9 @@
  * plus metadata events naming the process and every track.
  */
 import { closeSync, openSync, writeFileSync } from 'node:fs';
-import { UsageError } from './errors.ts';
 import type { TraceEvent } from '../kernel/trace.ts';
+import { UsageError } from './errors.ts';
+import { toPerfetto } from './perfetto.ts';
 
 export interface ChromeEvent {
   name: string;
@@ -99,6 +100,21 @@ export function toChromeTrace(sources: readonly TraceSource[]): ChromeTrace {
 
 export function writeChromeTrace(file: string, sources: readonly TraceSource[]): void {
   writeFileSync(file, `${JSON.stringify(toChromeTrace(sources))}\n`);
+}
+
+export type TraceFormat = 'json' | 'perfetto';
+
+/** The format `--trace-format` names, or else the file's extension tells (.pftrace, .perfetto-trace). */
+export function traceFormat(file: string, format: string | undefined): TraceFormat {
+  if (format === undefined) return /\.(pftrace|perfetto-trace|pb)$/i.test(file) ? 'perfetto' : 'json';
+  if (format === 'json' || format === 'perfetto') return format;
+  throw new UsageError(`--trace-format takes json or perfetto, got '${format}'`);
+}
+
+/** Writes the trace in the format asked for: Chrome JSON, or Perfetto's protobuf TrackEvents. */
+export function writeTrace(file: string, sources: readonly TraceSource[], format: TraceFormat): void {
+  if (format === 'perfetto') writeFileSync(file, toPerfetto(sources));
+  else writeChromeTrace(file, sources);
 }
 
 /**

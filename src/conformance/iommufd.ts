@@ -62,7 +62,6 @@ import {
   IOPT_PAGES_ACCOUNT_NONE,
   IOPT_PAGES_ACCOUNT_USER,
   setCapIpcLock,
-  STRUCTS,
   U64_MAX,
   VFIO_API_VERSION,
   VFIO_DMA_MAP_FLAG_READ,
@@ -77,6 +76,7 @@ import {
 } from '../kernel/iommufd/index.ts';
 import { umExit, umFork, umFtruncate, umMemfdCreate, umMmap, umMunmap } from '../kernel/iommufd/mm_glue.ts';
 import type { ConformanceCase } from './types.ts';
+import { UAPI_STRUCT_SIZES } from './iommufd_uapi_sizes.ts';
 import {
   BUFFER_SIZE,
   Env,
@@ -152,12 +152,21 @@ function iommufdCase(test: string, body: Body<null>): ConformanceCase[] {
 }
 
 /** TEST_LENGTH(): short -> EINVAL, non-zero tail -> E2BIG, zero tail behaves like the exact size. */
+/**
+ * TEST_LENGTH(): the caller's buffer is the struct followed by one extra byte. Sizes come from the
+ * uAPI header's table, not the model's, so a wrong struct size in the model fails here.
+ */
 function testLength(env: Env, name: string): void {
-  const desc = STRUCTS[name];
-  expectErrno(EINVAL, env.ioctl(name, { size: desc.minSize - 1, __tail: [0xff] }), `${name} short`);
-  expectErrno(E2BIG, env.ioctl(name, { size: desc.size + 1, __tail: [0xff] }), `${name} tail`);
-  const rc = env.ioctl(name, { size: desc.size });
-  const rc2 = env.ioctl(name, { size: desc.size + 1, __tail: [0] });
+  const { size, minSize } = UAPI_STRUCT_SIZES[name];
+  const cmd = (userSize: number, extra: number): Args => ({
+    size: userSize,
+    __tail: [extra],
+    __tailAt: size,
+  });
+  expectErrno(EINVAL, env.ioctl(name, cmd(minSize - 1, 0xff)), `${name} short`);
+  expectErrno(E2BIG, env.ioctl(name, cmd(size + 1, 0xff)), `${name} tail`);
+  const rc = env.ioctl(name, cmd(size, 0xff));
+  const rc2 = env.ioctl(name, cmd(size + 1, 0));
   if (rc !== 0) expectErrno(-rc, rc2, `${name} zero tail`);
   else expectOk(rc2, `${name} zero tail`);
 }

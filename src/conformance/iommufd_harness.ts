@@ -5,6 +5,7 @@
  * test_* macros. Every helper returns what the ioctl returned; the cases assert like the
  * kernel's EXPECT_ERRNO / ASSERT_EQ.
  */
+import { UAPI_STRUCT_SIZES } from './iommufd_uapi_sizes.ts';
 import assert from 'node:assert/strict';
 import { PAGE_SIZE } from '../lib/units.ts';
 import { Errno, errnoName } from '../kernel/errno.ts';
@@ -65,9 +66,9 @@ const IOMMU_PGFAULT_PERM_READ = 1 << 0;
 const IOMMU_PGFAULT_PERM_WRITE = 1 << 1;
 const PGFAULT_SIZE = 40;
 
-/** Size of a command struct by ioctl name (sizeof(cmd) in the C tests). */
+/** sizeof(struct ...) of a command: the uAPI header's value where the table has it. */
 export function sizeOf(name: string): number {
-  return STRUCTS[name].size;
+  return name in UAPI_STRUCT_SIZES ? UAPI_STRUCT_SIZES[name].size : STRUCTS[name].size;
 }
 
 /** One test's world: the System, the test process, /dev/iommu fd, and the global buffers. */

@@ -3,6 +3,8 @@
  * them under node:test and `hetmem conformance` runs the very same functions, so both report
  * the same outcome under the kernel's names.
  */
+import { sourceOf } from './sources.ts';
+
 export interface ConformanceCase {
   readonly suite: 'hmm' | 'iommufd';
   /** The kernel's FIXTURE.TEST name, e.g. 'hmm.anon_read' or 'iommufd_ioas.ioas_area_destroy'. */
@@ -22,18 +24,22 @@ export interface CaseResult {
   readonly variant: string;
   readonly status: CaseStatus;
   readonly reason?: string;
+  /** The kernel selftest file and commit the case was ported from (`file@commit`). */
+  readonly portedFrom: string;
 }
 
 /** Runs one case and classifies the outcome. */
 export async function runCase(c: ConformanceCase): Promise<CaseResult> {
+  const src = sourceOf(c.suite, c.name);
+  const base = { name: c.name, variant: c.variant, portedFrom: `${src.file}@${src.commit}` };
   if (c.notModelled !== undefined || c.run === undefined) {
-    return { name: c.name, variant: c.variant, status: 'not-modelled', reason: c.notModelled ?? 'no body' };
+    return { ...base, status: 'not-modelled', reason: c.notModelled ?? 'no body' };
   }
   try {
     await c.run();
-    return { name: c.name, variant: c.variant, status: 'pass' };
+    return { ...base, status: 'pass' };
   } catch (e) {
     const reason = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    return { name: c.name, variant: c.variant, status: 'fail', reason };
+    return { ...base, status: 'fail', reason };
   }
 }

@@ -3,6 +3,9 @@
  * Modelled kernel functions return `-errno` numbers like the kernel does; the public API turns a
  * negative return into a KernelError so callers can test `.errno` or `.code`.
  */
+// Every kernel module imports this one: claim the realm for this copy of hetmem (lib/instance.ts).
+import '../lib/instance.ts';
+
 export const Errno = {
   EPERM: 1,
   ENOENT: 2,

@@ -80,24 +80,43 @@ export function checkCounts(sys: System): Violation[] {
   const bad = (message: string): void => {
     if (out.length < 20) out.push({ oracle: 'page-counts', message });
   };
-  for (let pfn = 0; pfn < phys.nr; pfn++) {
+  const ranges = phys.touchedRanges();
+  // A frame that was never allocated cannot be mapped either.
+  for (const pfn of c.pte.keys()) {
+    if (!ranges.some(([lo, hi]) => pfn >= lo && pfn < hi)) bad(`free pfn ${pfn} is mapped`);
+  }
+  for (const [lo, hi] of ranges) for (let pfn = lo; pfn < hi; pfn++) checkFrame(pfn);
+  for (let slot = 1; slot < sys.swap.highWater; slot++) {
+    const have = sys.swap.count[slot];
+    const seen = c.swap.get(slot) ?? 0;
+    if (have !== seen) bad(`swap slot ${slot}: count ${have} but ${seen} entries refer to it`);
+  }
+  for (const [slot, seen] of c.swap) {
+    if (slot >= sys.swap.highWater) bad(`swap slot ${slot}: count 0 but ${seen} entries refer to it`);
+  }
+  for (const mm of sys.mms) {
+    if (mm.rss.some((v) => v < 0)) bad(`mm ${mm.id}: negative RSS counter ${mm.rss.join(',')}`);
+  }
+  return out;
+
+  function checkFrame(pfn: number): void {
     const f = phys.flags[pfn];
     const seen = c.pte.get(pfn) ?? 0;
     if ((f & PG.used) === 0) {
       if (seen > 0 || phys.mapcount[pfn] !== 0)
         bad(`free pfn ${pfn} is mapped ${seen} times (mapcount ${phys.mapcount[pfn]})`);
-      continue;
+      return;
     }
-    if ((f & PG.reserved) !== 0) continue;
+    if ((f & PG.reserved) !== 0) return;
     if (phys.mapcount[pfn] !== seen)
       bad(`pfn ${pfn}: mapcount ${phys.mapcount[pfn]} but ${seen} PTEs map it`);
-    if ((f & PG.tail) !== 0) continue;
+    if ((f & PG.tail) !== 0) return;
     const head = pfn;
     const n = 1 << phys.order[head];
     const pmdMaps = c.pmd.get(head) ?? 0;
     const entire = phys.entireMapcount.get(head) ?? 0;
     if (entire !== pmdMaps) bad(`folio ${head}: entire mapcount ${entire} but ${pmdMaps} PMDs map it`);
-    if (phys.isDevice(head) && phys.refcount[head] === 0) continue;
+    if (phys.isDevice(head) && phys.refcount[head] === 0) return;
     let ptes = 0;
     for (let i = 0; i < n; i++) ptes += c.pte.get(head + i) ?? 0;
     const pins = phys.pinCount(head);
@@ -109,13 +128,4 @@ export function checkCounts(sys: System): Violation[] {
       );
     }
   }
-  for (let slot = 1; slot < sys.swap.nslots; slot++) {
-    const have = sys.swap.count[slot];
-    const seen = c.swap.get(slot) ?? 0;
-    if (have !== seen) bad(`swap slot ${slot}: count ${have} but ${seen} entries refer to it`);
-  }
-  for (const mm of sys.mms) {
-    if (mm.rss.some((v) => v < 0)) bad(`mm ${mm.id}: negative RSS counter ${mm.rss.join(',')}`);
-  }
-  return out;
 }

@@ -1,6 +1,7 @@
 import type { Violation } from '../sched/types.ts';
 import type { System } from '../kernel/system.ts';
 import { checkCounts } from './counts.ts';
+import { checkDeviceMirrors, checkDma } from './devices.ts';
 import { checkDmirrors } from './dmirror.ts';
 import { checkIommufd } from './iommufd.ts';
 import { checkLegacyMirrors } from './legacy_mirror.ts';
@@ -11,6 +12,7 @@ export { checkCounts, census } from './counts.ts';
 export { checkTeardown, quiescent } from './teardown.ts';
 export { checkLocks } from './locks.ts';
 export { checkIommufd } from './iommufd.ts';
+export { checkDeviceMirrors, checkDma } from './devices.ts';
 
 export interface CheckOptions {
   /** Also run the teardown oracle (it only speaks once nothing is left running). */
@@ -27,6 +29,8 @@ export function checkAll(sys: System, opts: CheckOptions = {}): Violation[] {
   for (const hook of sys.checkHooks) out.push(...hook(opts.teardown === true));
   out.push(...checkDmirrors(sys));
   out.push(...checkLegacyMirrors(sys));
+  out.push(...checkDeviceMirrors(sys));
+  out.push(...checkDma(sys));
   out.push(...checkIommufd(sys));
   out.push(...checkCounts(sys));
   out.push(...checkLocks(sys));
@@ -43,6 +47,8 @@ export function checkAll(sys: System, opts: CheckOptions = {}): Violation[] {
 export function checkStep(sys: System, quiescent = false): Violation | null {
   for (const v of checkDmirrors(sys)) return v;
   for (const v of checkLegacyMirrors(sys)) return v;
+  for (const v of checkDeviceMirrors(sys)) return v;
+  for (const v of checkDma(sys)) return v;
   for (const v of checkLocks(sys)) return v;
   if (quiescent) {
     for (const v of checkIommufd(sys)) return v;

@@ -16,14 +16,16 @@ export function checkTeardown(sys: System): Violation[] {
   if (!quiescent(sys)) return out;
   const phys = sys.phys;
   const leaked: number[] = [];
-  for (let pfn = 0; pfn < phys.nr; pfn++) {
-    const f = phys.flags[pfn];
-    if ((f & PG.used) === 0 || (f & (PG.reserved | PG.tail)) !== 0) continue;
-    if (phys.isDevice(pfn)) {
-      if (phys.refcount[pfn] !== 0) leaked.push(pfn);
-      continue;
+  for (const [lo, hi] of phys.touchedRanges()) {
+    for (let pfn = lo; pfn < hi; pfn++) {
+      const f = phys.flags[pfn];
+      if ((f & PG.used) === 0 || (f & (PG.reserved | PG.tail)) !== 0) continue;
+      if (phys.isDevice(pfn)) {
+        if (phys.refcount[pfn] !== 0) leaked.push(pfn);
+        continue;
+      }
+      leaked.push(pfn);
     }
-    leaked.push(pfn);
   }
   if (leaked.length > 0) {
     const show = leaked

@@ -6,7 +6,7 @@ import type { Process, System } from '../kernel/system.ts';
 import type { KernelApi, PagemapEntry } from './kernel.ts';
 import type { ParsedScenario } from './parse.ts';
 import type { StepT } from './schema.ts';
-import { evalAddress, isSize, parseSize, ValueError } from './values.ts';
+import { evalAddress, evalU64, isSize, parseSize, u64Value, ValueError, type U64Value } from './values.ts';
 
 /** What an op handler returns: the kernel's return value and the outputs it wrote. */
 export interface OpResult {
@@ -20,8 +20,8 @@ export interface OpResult {
   bytes?: number[];
   /** pagemap entries. */
   pages?: PagemapEntry[];
-  /** The value `save: NAME` binds when it is not `ret` (an output field's value). */
-  main?: number;
+  /** The value `save: NAME` binds when it is not `ret` (an output field's value, exact). */
+  main?: U64Value;
   /** Short human notes on what happened (a child pid, an fd kind). */
   notes?: string[];
   /** Failures the op itself found (check, expect_stats): the step fails with them. */
@@ -37,7 +37,7 @@ export class NotModelled extends Error {
 }
 
 /** Kinds of file the scenario holds, to close them at the end with the right op. */
-export type FileKind = 'dmirror' | 'legacy_mirror' | 'iommufd' | 'memfd' | 'access';
+export type FileKind = 'dmirror' | 'legacy_mirror' | 'iommufd' | 'memfd' | 'access' | 'device';
 
 /**
  * The largest user buffer a step gets (cpu_read/cpu_write data, the READ/WRITE buffer of an ioctl).
@@ -48,7 +48,8 @@ export const MAX_USER_BUFFER = 256 * 1024 * 1024;
 
 export class ScenarioContext {
   readonly procs = new Map<string, Process>();
-  readonly names = new Map<string, number>();
+  /** Bound names: numbers, or bigints for u64 outputs above 2^53 (an IOVA high in the space). */
+  readonly names = new Map<string, U64Value>();
   readonly openFiles = new Map<number, FileKind>();
   /** Scheduler steps one op may take before it is reported as a livelock (default: by memory size). */
   stepBound: number | undefined;
@@ -64,11 +65,30 @@ export class ScenarioContext {
   /** Evaluates a numeric field: integer, size string, or name expression. */
   num(v: unknown, field = 'value'): number {
     if (typeof v === 'number') return v;
-    if (typeof v === 'bigint') return Number(v);
+    if (typeof v === 'bigint') return this.safe(v, field);
     if (typeof v !== 'string') throw new ValueError(`field '${field}' is not a number`);
     // Sizes start with a digit; names never do (checked first: a refused parse costs an Error).
     if (/^\s*[0-9]/.test(v) && isSize(v)) return parseSize(v);
-    return evalAddress(v, (n) => this.names.get(n));
+    return evalAddress(v, (n) => {
+      const b = this.names.get(n);
+      return b === undefined ? undefined : this.safe(b, field);
+    });
+  }
+
+  /** A value this field cannot hold exactly is refused rather than rounded. */
+  private safe(v: U64Value, field: string): number {
+    if (typeof v === 'number') return v;
+    if (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+    throw new ValueError(
+      `field '${field}': 0x${v.toString(16)} is above 2^53; only u64 uAPI fields take such values`,
+    );
+  }
+
+  /** Evaluates a u64 uAPI field exactly: a number up to 2^53 - 1, a bigint above. */
+  u64(v: unknown, field = 'value'): U64Value {
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'bigint')
+      throw new ValueError(`field '${field}' is not a number`);
+    return u64Value(evalU64(v, (n) => this.names.get(n)));
   }
 
   /** A zeroed user buffer of `len` bytes, or an empty one when `len` is out of the model's reach. */

@@ -10,7 +10,7 @@ import type { KGen, Violation } from '../sched/types.ts';
 import type { ScenarioContext } from './context.ts';
 import { kernel, type KernelApi } from './kernel.ts';
 import { type ParsedScenario, parseScenarioFile } from './parse.ts';
-import { buildWorld, finishStep, runStepNow, stepGen, teardown } from './runner.ts';
+import { buildWorld, finishStep, preloadDriver, runStepNow, stepGen, teardown } from './runner.ts';
 import type { StepT } from './schema.ts';
 
 export interface ScenarioTargetOptions {
@@ -68,7 +68,7 @@ export function targetFromParsed(
       let setupFailure: Violation | null = null;
       (s.setup ?? []).forEach((step, i) => {
         if (setupFailure !== null) return;
-        const r = runStepNow(ctx, step, 'setup', i, ['setup', i]);
+        const r = runStepNow(ctx, step, 'setup', i, ['setup', i], true);
         if (!r.ok) {
           setupFailure = {
             oracle: 'setup',
@@ -107,7 +107,7 @@ export function targetFromParsed(
             };
           }
           for (let i = 0; i < (s.final ?? []).length; i++) {
-            const r = runStepNow(ctx, s.final![i], 'final', i, ['final', i]);
+            const r = runStepNow(ctx, s.final![i], 'final', i, ['final', i], true);
             if (!r.ok) {
               // A `check` step that fails reports the oracle that fired, as teardown does.
               const m = r.op === 'check' ? /^oracle ([^:]+): /.exec(r.failures[0]) : null;
@@ -142,4 +142,9 @@ export interface ScenarioTargetArgs {
  */
 export function scenarioTarget(args: ScenarioTargetArgs): ScenarioTarget {
   return targetFromParsed(parseScenarioFile(args.file), kernel(), { trace: args.trace ?? false });
+}
+
+/** The descriptor's prepare step: imports the scenario's driver module before scenarioTarget(). */
+export async function prepareScenarioTarget(args: ScenarioTargetArgs): Promise<void> {
+  await preloadDriver(parseScenarioFile(args.file));
 }

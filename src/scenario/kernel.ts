@@ -8,6 +8,7 @@ import * as legacy_mirror from '../kernel/drivers/legacy_mirror.ts';
 import * as iommufd_selftest from '../kernel/drivers/iommufd_selftest.ts';
 import * as iommufd from '../kernel/iommufd/index.ts';
 import * as syscalls from '../kernel/syscalls.ts';
+import * as sdk from '../kernel/drivers/sdk/index.ts';
 import * as oracles from '../oracles/index.ts';
 
 export type { PagemapEntry } from '../kernel/syscalls.ts';
@@ -26,6 +27,8 @@ export interface KernelApi {
   readonly iommufdSelftest: typeof iommufd_selftest;
   /** src/oracles/index.ts */
   readonly oracles: typeof oracles;
+  /** src/kernel/drivers/sdk/: devices of user drivers. */
+  readonly sdk: typeof sdk;
 }
 
 const KERNEL: KernelApi = {
@@ -35,6 +38,7 @@ const KERNEL: KernelApi = {
   iommufd,
   iommufdSelftest: iommufd_selftest,
   oracles,
+  sdk,
 };
 
 /** The kernel (kept async for callers written when modules were loaded on demand). */

@@ -6,7 +6,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
-import { OPS, Scenario, type ScenarioT, type StepT } from './schema.ts';
+import { isDriverIoctlOp, OPS, Scenario, type ScenarioT, type StepT } from './schema.ts';
 import { isSize, parseAddressExpr, ValueError } from './values.ts';
 
 export type Path = readonly (string | number)[];
@@ -153,6 +153,27 @@ function explain(
   const { node } = nodeAt(loc.doc, path);
   const field = fieldName(path);
 
+  // A step is a built-in op or a driver's ioctl; a device is a built-in type or a driver's: explain
+  // the issue of the alternative the value was meant to be.
+  if (issue.code === 'invalid_union' && !('discriminator' in issue && issue.discriminator !== undefined)) {
+    const v = here.value;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const meant =
+        'op' in v
+          ? isDriverIoctlOp(v.op)
+            ? 1
+            : 0
+          : 'driver' in v && !('type' in v)
+            ? 1
+            : 'type' in v
+              ? 0
+              : -1;
+      const subs = meant >= 0 ? (issue.errors[meant] ?? []) : [];
+      const explained = subs.map((sub) => explain({ ...sub, path: [...path, ...sub.path] }, root, loc));
+      explained.sort((a, b) => offsetOf(a.node) - offsetOf(b.node));
+      if (explained.length > 0) return explained[0];
+    }
+  }
   if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator !== undefined) {
     const disc = issue.discriminator;
     if (!here.found) return { message: `missing field '${disc}'`, node };
@@ -241,10 +262,24 @@ function offsetOf(node: Node | null): number {
   return node?.range?.[0] ?? 0;
 }
 
+/** toJS reviver: a bigint that a double holds exactly becomes a number; larger ones stay bigints. */
+function exactIntegers(_key: unknown, v: unknown): unknown {
+  if (typeof v !== 'bigint') return v;
+  const safe = v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER);
+  return safe ? Number(v) : v;
+}
+
 /** Parses and validates scenario text; throws ScenarioError. */
 export function parseScenarioText(text: string, file: string): ParsedScenario {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // Integers are read as bigints so values above 2^53 (a u64 IOVA or length) stay exact; those
+  // that fit a double exactly become numbers again below.
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: false,
+    uniqueKeys: true,
+    intAsBigInt: true,
+  });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const pos = lines.linePos(e.pos[0]);
@@ -257,7 +292,7 @@ export function parseScenarioText(text: string, file: string): ParsedScenario {
     );
   }
   const loc: Located = { doc, lines };
-  const root: unknown = doc.toJS({ maxAliasCount: 1000 });
+  const root: unknown = doc.toJS({ maxAliasCount: 1000, reviver: exactIntegers });
   if (root === null || typeof root !== 'object' || Array.isArray(root)) {
     throw new ScenarioError(
       file,
@@ -378,6 +413,12 @@ function checkBindings(p: ParsedScenario): void {
   if (s.steps === undefined && s.threads === undefined) {
     fail([], "a scenario needs 'steps' (for run) or 'threads' (for explore)");
   }
+  if (s.explore !== undefined && s.threads === undefined) {
+    fail(['explore'], "'explore' declares what exploring the threads gives, but this file has no 'threads'");
+  }
+  if (s.explore?.expect === 'clean' && s.explore.oracle !== undefined) {
+    fail(['explore', 'oracle'], "'oracle' names what a 'found' outcome reports; 'expect: clean' takes none");
+  }
   const procs = new Set<string>(s.processes ?? []);
   const devices = new Set<string>(Object.keys(s.devices ?? {}));
   const names = new Set<string>();
@@ -396,7 +437,7 @@ function checkBindings(p: ParsedScenario): void {
           key === 'device' &&
           typeof value === 'string' &&
           !devices.has(value) &&
-          step.op === 'dmirror_open'
+          (step.op === 'dmirror_open' || step.op === 'device_open')
         ) {
           fail(
             [...path, key],
@@ -418,7 +459,8 @@ function checkBindings(p: ParsedScenario): void {
       else if (save !== undefined && typeof save === 'object') {
         const outs = OPS[step.op]?.outputs ?? [];
         for (const [field, name] of Object.entries(save)) {
-          if (!outs.includes(field) && field !== 'ret') {
+          // A driver ioctl's outputs are checked once its driver is loaded.
+          if (!outs.includes(field) && field !== 'ret' && !isDriverIoctlOp(step.op)) {
             fail(
               [...path, 'save', field],
               `'${field}' is not an output of ${step.op}${suggest(field, outs)}`,

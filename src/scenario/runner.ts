@@ -3,22 +3,41 @@
  * for, runs each step as a kernel path on the scheduler, judges it against its expectation, and
  * finally closes what is still open, exits what still runs and checks every oracle.
  */
-import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { LegacyMirrorDriver } from '../kernel/drivers/legacy_mirror.ts';
 import type { DmirrorDriver } from '../kernel/drivers/test_hmm.ts';
+import {
+  checkDriver,
+  Device,
+  deviceRegister,
+  deviceUnregister,
+  sdkDevices,
+  type IoctlDef,
+} from '../kernel/drivers/sdk/device.ts';
+import { DriverError } from '../kernel/drivers/sdk/driver_error.ts';
 import { errnoName, isErr } from '../kernel/errno.ts';
 import { System, SystemConfigError } from '../kernel/system.ts';
 import type { KGen, Violation } from '../sched/types.ts';
 import { NotModelled, type OpResult, ScenarioContext } from './context.ts';
+import {
+  boundDriver,
+  CallbackBoundError,
+  checkDriverExport,
+  DriverModuleError,
+  type DriverModuleIssue,
+  type DriverShape,
+  loadIssue,
+  MIRROR_DRIVER_SHAPE,
+} from './driver_module.ts';
 import { judge } from './expect.ts';
 import type { KernelApi, PagemapEntry } from './kernel.ts';
 import { runOracles, tornDown } from './ops/checks.ts';
-import { HANDLERS } from './ops/index.ts';
-import { type ParsedScenario, type Path, ScenarioError } from './parse.ts';
-import type { StepT } from './schema.ts';
-import { parseSize, ValueError } from './values.ts';
+import { driverIoctl, HANDLERS } from './ops/index.ts';
+import { type ParsedScenario, type Path, ScenarioError, suggest } from './parse.ts';
+import { isDriverIoctlOp, OPS, type StepT } from './schema.ts';
+import { importUserModule, requireUserModule } from './user_module.ts';
+import { parseSize, u64Value, ValueError } from './values.ts';
 
 export interface StepReport {
   /** 'steps', 'setup', 'final', a thread name, or 'teardown'. */
@@ -109,6 +128,8 @@ export interface RunOptions {
   trace?: boolean;
   /** Called after each step (the CLI prints as it goes). */
   onStep?(r: StepReport, done: number, total: number): void;
+  /** Called with the world once it is built (the CLI's watchdog names the running thread). */
+  onWorld?(ctx: ScenarioContext): void;
 }
 
 /** A user driver: members of DmirrorDriver (dmirror devices) or LegacyMirrorDriver (legacy_mirror). */
@@ -119,65 +140,169 @@ const drivers = new WeakMap<ParsedScenario, UserDriver>();
 /** Driver modules loaded ahead through import(), by absolute path. */
 const preloaded = new Map<string, Record<string, unknown>>();
 
+/** Every driver module a scenario names: the old top-level `driver:` and each driver device's. */
+function driverModules(parsed: ParsedScenario): { module: string; export: string; path: Path }[] {
+  const s = parsed.scenario;
+  const out: { module: string; export: string; path: Path }[] = [];
+  if (s.driver !== undefined) out.push({ ...s.driver, path: ['driver'] });
+  for (const [name, dev] of Object.entries(s.devices ?? {})) {
+    if ('driver' in dev) out.push({ ...dev.driver, path: ['devices', name, 'driver'] });
+  }
+  return out;
+}
+
 /**
- * Loads the driver module a scenario names through import(), ahead of buildWorld. Optional: it
- * makes the module share the kernel's module instances under any loader (tsx's CommonJS hook,
- * registered by `node --import tsx`, would compile a second copy of every kernel module the
- * driver imports, with its own registries). Errors are left for buildWorld to report.
+ * Loads the driver modules a scenario names through import() (user_module.ts), ahead of
+ * buildWorld, so they share the kernel's module instances; a .ts module gets a TypeScript loader.
+ * Errors are left for buildWorld to report.
  */
 export async function preloadDriver(parsed: ParsedScenario): Promise<void> {
-  const d = parsed.scenario.driver;
-  if (d === undefined) return;
-  const path = resolve(dirname(parsed.file), d.module);
-  if (preloaded.has(path)) return;
-  try {
-    preloaded.set(path, (await import(pathToFileURL(path).href)) as Record<string, unknown>);
-  } catch {
-    // buildWorld reports it with the file position.
+  for (const d of driverModules(parsed)) {
+    const path = resolve(dirname(parsed.file), d.module);
+    if (preloaded.has(path)) continue;
+    try {
+      preloaded.set(path, await importUserModule(path));
+    } catch (e) {
+      // A module that throws while it loads is reported now: loading it again would run its
+      // top-level code twice. A missing one is left for buildWorld to report with the position.
+      const issue = loadIssue(d.module, path, e);
+      if (issue.code === 'module_threw') {
+        const pos = parsed.position([...d.path, 'module']);
+        throw new DriverModuleError(parsed.file, pos.line, pos.col, issue);
+      }
+    }
   }
+}
+
+/**
+ * Registers a driver module under its absolute path, for hosts that cannot require() one: the
+ * studio bundles the example drivers and registers them before opening a scenario.
+ */
+export function registerDriverModule(path: string, mod: Record<string, unknown>): void {
+  preloaded.set(path, mod);
+}
+
+/**
+ * The export `exportName` of the driver module `module` (relative to the scenario file). Loaded
+ * synchronously (requireUserModule()) when preloadDriver() did not load it. A module that cannot be loaded, or lacks the export, is a
+ * ScenarioError at `path` (the `driver:` map in the file).
+ */
+function loadDriverExport(
+  parsed: ParsedScenario,
+  path: Path,
+  module: string,
+  exportName: string,
+  shape?: DriverShape,
+): unknown {
+  const file = resolve(dirname(parsed.file), module);
+  const fail = (field: string, issue: DriverModuleIssue): never => {
+    const pos = parsed.position([...path, field]);
+    throw new DriverModuleError(parsed.file, pos.line, pos.col, issue);
+  };
+  let mod = preloaded.get(file);
+  if (mod === undefined) {
+    if (!existsSync(file)) fail('module', { code: 'module_not_found', module });
+    try {
+      mod = requireUserModule(file);
+    } catch (e) {
+      return fail('module', loadIssue(module, file, e));
+    }
+    preloaded.set(file, mod);
+  }
+  if (shape !== undefined) {
+    const issue = checkDriverExport(module, mod, exportName, shape);
+    if (issue !== null) fail('export', issue);
+  } else {
+    const drv = mod[exportName];
+    if (drv === null || typeof drv !== 'object' || Array.isArray(drv))
+      fail('export', {
+        code: 'not_an_object',
+        module,
+        path: [exportName],
+        got: drv === null ? 'null' : typeof drv,
+      });
+  }
+  return mod[exportName];
 }
 
 /**
  * The driver a scenario's `driver: { module, export }` names: an object with the members it
  * replaces, of DmirrorDriver (invalidate, rangeFault) or LegacyMirrorDriver
- * (syncCpuDevicePagetables, rangeFault). Loaded synchronously (Node 20.19 require()s ES
- * modules; tsx's CommonJS hook compiles .ts) so explorer workers can build worlds too.
+ * (syncCpuDevicePagetables, rangeFault). Preloaded by preloadDriver(), else loaded synchronously
+ * (requireUserModule()).
  */
 function userDriver(parsed: ParsedScenario): UserDriver | undefined {
   const d = parsed.scenario.driver;
   if (d === undefined) return undefined;
   const cached = drivers.get(parsed);
   if (cached !== undefined) return cached;
-  const path = resolve(dirname(parsed.file), d.module);
-  const req = createRequire(import.meta.url);
-  const fail = (field: string, why: string): never => {
-    const pos = parsed.position(['driver', field]);
-    throw new ScenarioError(parsed.file, pos.line, pos.col, why);
-  };
-  let mod = preloaded.get(path);
-  if (mod === undefined) {
-    try {
-      try {
-        mod = req(path) as Record<string, unknown>;
-      } catch (e) {
-        if (!/\.[cm]?tsx?$/.test(path) || (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') throw e;
-        (req('tsx/cjs/api') as { register(): unknown }).register();
-        mod = req(path) as Record<string, unknown>;
-      }
-    } catch (e) {
-      return fail('module', `cannot load driver module ${d.module}: ${(e as Error).message.split('\n')[0]}`);
-    }
-  }
-  const drv = mod[d.export];
-  if (drv === null || typeof drv !== 'object')
-    fail('export', `${d.module} does not export an object '${d.export}' (invalidate, rangeFault, ...)`);
-  const driver = drv as UserDriver;
-  for (const key of ['invalidate', 'rangeFault', 'syncCpuDevicePagetables'] as const) {
-    if (driver[key] !== undefined && typeof driver[key] !== 'function')
-      fail('export', `${d.export}.${key} is not a function`);
-  }
+  const driver = boundDriver(
+    d.module,
+    d.export,
+    loadDriverExport(parsed, ['driver'], d.module, d.export, MIRROR_DRIVER_SHAPE) as UserDriver,
+  );
   drivers.set(parsed, driver);
   return driver;
+}
+
+/**
+ * Probes the devices of user drivers (`devices: NAME: { driver: { module, export }, config }`) and
+ * checks every driver-ioctl step against the ioctl tables of those drivers.
+ */
+function probeDriverDevices(parsed: ParsedScenario, ctx: ScenarioContext): void {
+  const s = parsed.scenario;
+  const ioctls = new Map<string, IoctlDef<object>>();
+  for (const [name, dev] of Object.entries(s.devices ?? {})) {
+    if (!('driver' in dev)) continue;
+    const path: Path = ['devices', name, 'driver'];
+    const fail = (why: string): never => {
+      const pos = parsed.position([...path, 'export']);
+      throw new ScenarioError(parsed.file, pos.line, pos.col, why);
+    };
+    const drv = loadDriverExport(parsed, path, dev.driver.module, dev.driver.export);
+    try {
+      checkDriver(drv, dev.driver.export);
+    } catch (e) {
+      if (e instanceof DriverError) fail(e.message.replace(/^EINVAL: /, ''));
+      throw e;
+    }
+    let r: Device | number;
+    try {
+      r = ctx.sys.run(`probe:${name}`, deviceRegister(ctx.sys, name, drv, dev.config ?? {}));
+    } catch (e) {
+      return fail(`probe of ${name} threw: ${(e as Error).message.split('\n')[0]}`);
+    }
+    if (typeof r === 'number') fail(`probe of ${name} failed with -${errnoName(r)}`);
+    for (const [cmd, def] of Object.entries(drv.ioctls ?? {})) ioctls.set(cmd, def);
+  }
+  const sections: [Path, readonly StepT[]][] = [];
+  if (s.setup !== undefined) sections.push([['setup'], s.setup]);
+  if (s.steps !== undefined) sections.push([['steps'], s.steps]);
+  for (const [t, steps] of Object.entries(s.threads ?? {})) sections.push([['threads', t], steps]);
+  if (s.final !== undefined) sections.push([['final'], s.final]);
+  for (const [base, steps] of sections) {
+    steps.forEach((step, i) => {
+      if (!isDriverIoctlOp(step.op)) return;
+      const fail = (field: string, why: string): never => {
+        const pos = parsed.position([...base, i, field]);
+        throw new ScenarioError(parsed.file, pos.line, pos.col, why);
+      };
+      const def = ioctls.get(step.op);
+      if (def === undefined)
+        return fail(
+          'op',
+          `unknown op '${step.op}'${suggest(step.op, [...ioctls.keys(), ...Object.keys(OPS)])}: no built-in op and no driver of this scenario defines it`,
+        );
+      for (const field of Object.keys(step)) {
+        if (['op', 'fd', 'save', 'expect', 'comment'].includes(field)) continue;
+        if (def.in[field] === undefined)
+          fail(
+            field,
+            `unknown field '${field}' in ${step.op} step${suggest(field, Object.keys(def.in))}; its struct has ${Object.keys(def.in).join(', ') || 'no input members'}`,
+          );
+      }
+    });
+  }
 }
 
 /** Builds the System, devices and processes of a scenario. */
@@ -205,6 +330,10 @@ export function buildWorld(parsed: ParsedScenario, k: KernelApi, trace = false):
       thp: s.system?.thp,
       hugetlbPages: s.system?.hugetlb_pages,
       trace,
+      contracts: {
+        invalidateRangeStartNonblock: s.kernel?.contracts?.invalidate_range_start_nonblock,
+        devicePrivateFault: s.kernel?.contracts?.device_private_fault,
+      },
     });
   } catch (e) {
     if (!(e instanceof SystemConfigError)) throw e;
@@ -217,10 +346,12 @@ export function buildWorld(parsed: ParsedScenario, k: KernelApi, trace = false):
   const ctx = new ScenarioContext(sys, k, parsed);
   const driver = userDriver(parsed);
   for (const [name, dev] of Object.entries(s.devices ?? {})) {
+    if ('driver' in dev) continue;
     if (dev.type === 'dmirror') k.dmirror.createDmirrorDevice(sys, name, dev.memory, { driver });
     if (dev.type === 'legacy_mirror') k.legacyMirror.createLegacyMirrorDevice(sys, name, { driver });
     // iommufd mock devices come to life through IOMMU_TEST_OP_MOCK_DOMAIN.
   }
+  probeDriverDevices(parsed, ctx);
   for (const name of s.processes ?? []) ctx.procs.set(name, sys.createProcess(name));
   return ctx;
 }
@@ -234,7 +365,7 @@ function isErrnoError(e: unknown): e is { errno: number } {
  * failure; a bad value in the file becomes a ScenarioError at the step's position.
  */
 export function* stepGen(ctx: ScenarioContext, step: StepT, path: Path): KGen<OpResult> {
-  const handler = HANDLERS[step.op];
+  const handler = HANDLERS[step.op] ?? (isDriverIoctlOp(step.op) ? driverIoctl : undefined);
   try {
     if (handler === undefined) throw new NotModelled(`op ${step.op} has no handler`);
     return yield* handler(ctx, step);
@@ -247,6 +378,10 @@ export function* stepGen(ctx: ScenarioContext, step: StepT, path: Path): KGen<Op
     if (e instanceof ValueError) {
       const pos = ctx.parsed.position(path);
       throw new ScenarioError(ctx.parsed.file, pos.line, pos.col, e.message);
+    }
+    if (e instanceof CallbackBoundError) {
+      const pos = ctx.parsed.position(path);
+      throw new DriverModuleError(ctx.parsed.file, pos.line, pos.col, e.issue);
     }
     throw e;
   }
@@ -261,7 +396,8 @@ export function finishStep(ctx: ScenarioContext, step: StepT, r: OpResult): stri
     else {
       for (const [field, name] of Object.entries(step.save)) {
         const v = field === 'ret' ? r.ret : r.outputs?.[field];
-        if (typeof v === 'number' || typeof v === 'bigint') ctx.names.set(name, Number(v));
+        if (typeof v === 'number') ctx.names.set(name, v);
+        else if (typeof v === 'bigint') ctx.names.set(name, u64Value(v));
         else failures.push(`cannot save ${field}: the op did not report it`);
       }
     }
@@ -345,6 +481,8 @@ export function runStepNow(
   section: string,
   index: number,
   path: Path,
+  /** Only what the explorer judges by (ok, failures, op, line): no summary, outputs or counters. */
+  brief = false,
 ): StepReport {
   const pos0 = ctx.parsed.position(path);
   if (ctx.livelocked !== null) {
@@ -384,17 +522,17 @@ export function runStepNow(
   ctx.sys.trace.emit('syscall', step.op, 'E', { ret: r.ret }, `cpu:${thread}`);
   const failures = finishStep(ctx, step, r);
   for (const v of ctx.sys.sched.violations.slice(seenViolations)) failures.push(`${v.oracle}: ${v.message}`);
-  const pos = ctx.parsed.position(path);
+  const quiet = brief && failures.length === 0;
   const report: StepReport = {
     section,
     index,
     op: step.op,
-    line: pos.line,
-    summary: stepSummary(step),
+    line: quiet ? 0 : ctx.parsed.position(path).line,
+    summary: quiet ? '' : stepSummary(step),
     ret: r.ret,
     errno: isErr(r.ret) ? errnoName(r.ret) : null,
-    outputs: plainOutputs(r.outputs),
-    counters: countersObject(ctx.sys.trace.since(before)),
+    outputs: quiet ? {} : plainOutputs(r.outputs),
+    counters: quiet ? {} : countersObject(ctx.sys.trace.since(before)),
     notes: r.notes ?? [],
     failures,
     ok: failures.length === 0,
@@ -424,6 +562,12 @@ export function teardown(ctx: ScenarioContext): StepReport {
       const ret = ctx.sys.run(name, sc.sysExit(ctx.sys, p));
       if (isErr(ret)) failures.push(`exit(${name}) failed with -${errnoName(ret)}`);
       else notes.push(`exited ${name}`);
+    }
+    // Unbinding is the last thing: the driver's remove() undoes what probe() set up.
+    for (const dev of sdkDevices(ctx.sys)) {
+      if (dev.state !== 'bound') continue;
+      ctx.sys.run(`remove:${dev.name}`, deviceUnregister(dev));
+      notes.push(`removed ${dev.name}`);
     }
   }
   if (ctx.livelocked === null) {
@@ -464,6 +608,7 @@ export function runScenario(
 ): { report: RunReport; ctx: ScenarioContext } {
   const s = parsed.scenario;
   const ctx = buildWorld(parsed, k, opts.trace ?? false);
+  opts.onWorld?.(ctx);
   const sections: [string, StepT[]][] = [];
   if (s.setup !== undefined) sections.push(['setup', s.setup]);
   if (s.steps !== undefined) sections.push(['steps', s.steps]);

@@ -5,7 +5,9 @@
  */
 import { z } from 'zod';
 import { MADV } from '../kernel/mm/mman.ts';
-import { isAddressExpr, isName, isSize, ValueError, parseProtBytes } from './values.ts';
+import { CONTRACT_CHOICES } from '../kernel/contracts.ts';
+import { ORACLE_NAMES } from '../oracles/names.ts';
+import { isAddressExpr, isName, isSize, isU64, ValueError, parseProtBytes } from './values.ts';
 
 const sizeHelp = 'a size: an integer or a string such as 4096, 4KiB, 2MiB, 1GiB';
 
@@ -20,6 +22,18 @@ export const Num = z.union([
   z.number().int(),
   z.string().refine((s) => isSize(s) || isAddressExpr(s), {
     message: 'expected an integer, a size (4KiB), or a name with an optional offset (buf+2MiB)',
+  }),
+]);
+
+/**
+ * A u64 field of a uAPI struct (iommufd): any value from 0 to 2^64 - 1, exact. YAML integers above
+ * 2^53 arrive as bigints; strings may be decimal or 0x hex of any size, sizes, or name expressions.
+ */
+export const U64 = z.union([
+  z.number().int().nonnegative(),
+  z.bigint().nonnegative(),
+  z.string().refine((s) => isU64(s), {
+    message: 'expected a u64: an integer up to 0xffffffffffffffff, a size (4KiB), or a name (buf+2MiB)',
   }),
 ]);
 
@@ -93,9 +107,10 @@ const Errname = z.string().regex(/^E[A-Z0-9]+$/, 'expected an errno name such as
 /** A value an output field is compared against. */
 const ExpectValue = z.union([
   z.number(),
+  z.bigint(),
   z.string(),
   z.boolean(),
-  z.array(z.union([z.number(), z.string(), z.record(z.string(), Num)])),
+  z.array(z.union([z.number(), z.bigint(), z.string(), z.record(z.string(), z.union([Num, U64]))])),
 ]);
 
 function expectShape(outputs: readonly string[]) {
@@ -131,7 +146,7 @@ const range = { proc: Name, addr: Num, length: Size };
 const dmirrorCmd = { fd: Num, addr: Num, npages: Num };
 const ioctlFd = { fd: Num };
 const ioasMapFlags = flags(['FIXED_IOVA', 'WRITEABLE', 'READABLE'] as const);
-const iovaRange = z.strictObject({ start: Num, last: Num });
+const iovaRange = z.strictObject({ start: U64, last: U64 });
 
 /** Every op: its fields (besides op, expect, save, comment) and outputs. */
 export const OPS: Record<string, OpSpec> = {
@@ -216,6 +231,12 @@ export const OPS: Record<string, OpSpec> = {
     outputs: [],
   },
   dmirror_close: { doc: 'Closes a dmirror file.', fields: { fd: Num }, outputs: [] },
+
+  device_open: {
+    doc: "Opens a device of a user driver (devices: NAME: { driver: ... }) for a process: the driver's open() (save the fd). Its ioctls are ops by their names; `close` closes it.",
+    fields: { device: Name, proc: Name },
+    outputs: [],
+  },
   HMM_DMIRROR_READ: {
     doc: 'Device reads npages through its mirror (faulting them in); expect `data`.',
     fields: { ...dmirrorCmd, ptr: Num.optional() },
@@ -294,11 +315,11 @@ export const OPS: Record<string, OpSpec> = {
   IOMMU_IOAS_MAP: {
     doc: 'Maps user memory into an IOAS (pins it when a domain or access needs it).',
     fields: {
-      fd: Num,
-      ioas_id: Num,
-      user_va: Num,
-      length: Size,
-      iova: Num.optional(),
+      fd: U64,
+      ioas_id: U64,
+      user_va: U64,
+      length: U64,
+      iova: U64.optional(),
       flags: ioasMapFlags.optional(),
     },
     outputs: ['iova'],
@@ -307,12 +328,12 @@ export const OPS: Record<string, OpSpec> = {
   IOMMU_IOAS_MAP_FILE: {
     doc: 'Maps a memfd range into an IOAS (`file` is the struct field fd).',
     fields: {
-      fd: Num,
-      ioas_id: Num,
-      file: Num,
-      start: Size.optional(),
-      length: Size,
-      iova: Num.optional(),
+      fd: U64,
+      ioas_id: U64,
+      file: U64,
+      start: U64.optional(),
+      length: U64,
+      iova: U64.optional(),
       flags: ioasMapFlags.optional(),
     },
     outputs: ['iova'],
@@ -321,12 +342,12 @@ export const OPS: Record<string, OpSpec> = {
   IOMMU_IOAS_COPY: {
     doc: 'Copies a mapping between IOASes sharing the pinned pages.',
     fields: {
-      fd: Num,
-      dst_ioas_id: Num,
-      src_ioas_id: Num,
-      length: Size,
-      dst_iova: Num.optional(),
-      src_iova: Num,
+      fd: U64,
+      dst_ioas_id: U64,
+      src_ioas_id: U64,
+      length: U64,
+      dst_iova: U64.optional(),
+      src_iova: U64,
       flags: ioasMapFlags.optional(),
     },
     outputs: ['dst_iova'],
@@ -334,37 +355,37 @@ export const OPS: Record<string, OpSpec> = {
   },
   IOMMU_IOAS_UNMAP: {
     doc: 'Unmaps an IOVA range; returns the unmapped length.',
-    fields: { fd: Num, ioas_id: Num, iova: Num, length: Size },
+    fields: { fd: U64, ioas_id: U64, iova: U64, length: U64 },
     outputs: ['length'],
   },
   IOMMU_IOAS_IOVA_RANGES: {
     doc: 'Reports the usable IOVA ranges.',
-    fields: { fd: Num, ioas_id: Num, num_iovas: Num.optional() },
+    fields: { fd: U64, ioas_id: U64, num_iovas: U64.optional() },
     outputs: ['num_iovas', 'out_iova_alignment', 'allowed_iovas'],
   },
   IOMMU_IOAS_ALLOW_IOVAS: {
     doc: 'Restricts IOVA allocation to the listed ranges.',
-    fields: { fd: Num, ioas_id: Num, allowed_iovas: z.array(iovaRange) },
+    fields: { fd: U64, ioas_id: U64, allowed_iovas: z.array(iovaRange) },
     outputs: [],
   },
   IOMMU_OPTION: {
     doc: 'Gets or sets an option (RLIMIT_MODE, HUGE_PAGES).',
     fields: {
-      fd: Num,
+      fd: U64,
       option_id: z.union([z.enum(['RLIMIT_MODE', 'HUGE_PAGES']), z.number().int()]),
       option_op: z.union([z.enum(['SET', 'GET']), z.number().int()]),
-      object_id: Num.optional(),
-      val64: Num.optional(),
+      object_id: U64.optional(),
+      val64: U64.optional(),
     },
     outputs: ['val64'],
   },
-  IOMMU_DESTROY: { doc: 'Destroys an object by id.', fields: { fd: Num, id: Num }, outputs: [] },
+  IOMMU_DESTROY: { doc: 'Destroys an object by id.', fields: { fd: U64, id: U64 }, outputs: [] },
   IOMMU_HWPT_ALLOC: {
     doc: 'Allocates a HW page table for a device.',
     fields: {
-      fd: Num,
-      dev_id: Num,
-      pt_id: Num,
+      fd: U64,
+      dev_id: U64,
+      pt_id: U64,
       flags: flags(['NEST_PARENT', 'DIRTY_TRACKING'] as const).optional(),
     },
     outputs: ['out_hwpt_id'],
@@ -372,31 +393,31 @@ export const OPS: Record<string, OpSpec> = {
   },
   IOMMU_HWPT_SET_DIRTY_TRACKING: {
     doc: 'Enables or disables dirty tracking.',
-    fields: { fd: Num, hwpt_id: Num, flags: flags(['ENABLE'] as const).optional() },
+    fields: { fd: U64, hwpt_id: U64, flags: flags(['ENABLE'] as const).optional() },
     outputs: [],
   },
   IOMMU_HWPT_GET_DIRTY_BITMAP: {
     doc: 'Reads (and clears) the dirty bitmap; expect `dirty` as a list of set page indexes.',
     fields: {
-      fd: Num,
-      hwpt_id: Num,
-      iova: Num,
-      length: Size,
-      page_size: Size.optional(),
+      fd: U64,
+      hwpt_id: U64,
+      iova: U64,
+      length: U64,
+      page_size: U64.optional(),
       flags: flags(['NO_CLEAR'] as const).optional(),
     },
     outputs: ['dirty'],
   },
   IOMMU_IOAS_CHANGE_PROCESS: {
     doc: 'Moves the pinned-memory accounting of every IOAS to the calling process `proc`.',
-    fields: { fd: Num, proc: Name },
+    fields: { fd: U64, proc: Name },
     outputs: [],
   },
   IOMMU_TEST_OP_MOCK_DOMAIN: {
     doc: 'Plugs a mock device and attaches it to the IOAS or HWPT `id` (an automatic domain for an IOAS).',
     fields: {
-      fd: Num,
-      id: Num,
+      fd: U64,
+      id: U64,
       device: Name.optional(),
       dev_flags: flags(['NO_DIRTY', 'HUGE_IOVA', 'PASID'] as const).optional(),
     },
@@ -405,33 +426,33 @@ export const OPS: Record<string, OpSpec> = {
   },
   IOMMU_TEST_OP_ADD_RESERVED: {
     doc: 'Reserves an IOVA range.',
-    fields: { fd: Num, id: Num, start: Num, length: Size },
+    fields: { fd: U64, id: U64, start: U64, length: U64 },
     outputs: [],
   },
   IOMMU_TEST_OP_MD_CHECK_MAP: {
     doc: 'Checks the mock domain maps iova..+length to the pages of uptr.',
-    fields: { fd: Num, id: Num, iova: Num, length: Size, uptr: Num },
+    fields: { fd: U64, id: U64, iova: U64, length: U64, uptr: U64 },
     outputs: [],
   },
   IOMMU_TEST_OP_MD_CHECK_REFS: {
     doc: 'Checks the pin count of the pages of uptr.',
-    fields: { fd: Num, length: Size, uptr: Num, refs: Num },
+    fields: { fd: U64, length: U64, uptr: U64, refs: U64 },
     outputs: [],
   },
   IOMMU_TEST_OP_CREATE_ACCESS: {
     doc: 'Creates an in-kernel access (an emulated mdev) on an IOAS.',
-    fields: { fd: Num, id: Num, flags: flags(['NEEDS_PIN_PAGES'] as const).optional() },
+    fields: { fd: U64, id: U64, flags: flags(['NEEDS_PIN_PAGES'] as const).optional() },
     outputs: ['out_access_fd'],
     main: 'out_access_fd',
   },
   IOMMU_TEST_OP_ACCESS_PAGES: {
     doc: 'iommufd_access_pin_pages through an access.',
     fields: {
-      fd: Num,
-      id: Num,
-      iova: Num,
-      length: Size,
-      uptr: Num.optional(),
+      fd: U64,
+      id: U64,
+      iova: U64,
+      length: U64,
+      uptr: U64.optional(),
       flags: flags(['WRITE', 'SYZ'] as const).optional(),
     },
     outputs: ['out_access_pages_id'],
@@ -439,17 +460,17 @@ export const OPS: Record<string, OpSpec> = {
   },
   IOMMU_TEST_OP_DESTROY_ACCESS_PAGES: {
     doc: 'Unpins what ACCESS_PAGES pinned.',
-    fields: { fd: Num, id: Num, access_pages_id: Num },
+    fields: { fd: U64, id: U64, access_pages_id: U64 },
     outputs: [],
   },
   IOMMU_TEST_OP_ACCESS_RW: {
     doc: 'iommufd_access_rw: reads (expect `data`) or writes (`data`) through an access.',
     fields: {
-      fd: Num,
-      id: Num,
-      iova: Num,
-      length: Size,
-      uptr: Num.optional(),
+      fd: U64,
+      id: U64,
+      iova: U64,
+      length: U64,
+      uptr: U64.optional(),
       data: DataSpec.optional(),
       flags: flags(['WRITE', 'SLOW_PATH'] as const).optional(),
     },
@@ -457,18 +478,18 @@ export const OPS: Record<string, OpSpec> = {
   },
   IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT: {
     doc: 'Limits the pages a mock domain may hold.',
-    fields: { fd: Num, limit: Num },
+    fields: { fd: U64, limit: U64 },
     outputs: [],
   },
   IOMMU_TEST_OP_DIRTY: {
     doc: 'Marks mock-domain IOVAs dirty from a user bitmap.',
     fields: {
-      fd: Num,
-      id: Num,
-      iova: Num,
-      length: Size,
-      page_size: Size.optional(),
-      uptr: Num.optional(),
+      fd: U64,
+      id: U64,
+      iova: U64,
+      length: U64,
+      page_size: U64.optional(),
+      uptr: U64.optional(),
       dirty: z.array(z.number().int().nonnegative()).optional(),
     },
     outputs: ['out_nr_dirty'],
@@ -518,15 +539,60 @@ function stepObject(op: string, spec: OpSpec) {
 }
 
 const stepObjects = Object.entries(OPS).map(([op, spec]) => stepObject(op, spec));
-export const Step = z.discriminatedUnion(
+const BuiltinStep = z.discriminatedUnion(
   'op',
   stepObjects as unknown as [ReturnType<typeof stepObject>, ...ReturnType<typeof stepObject>[]],
 );
 
-const Device = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('dmirror'), memory: z.enum(['private', 'coherent']).default('private') }),
-  z.strictObject({ type: z.literal('iommufd_mock') }),
-  z.strictObject({ type: z.literal('legacy_mirror') }),
+/** The name of a user driver's ioctl: upper case, and not one of the built-in ops. */
+export const DRIVER_IOCTL_NAME = /^[A-Z][A-Z0-9_]*$/;
+
+/** True when `op` names an ioctl of a user driver rather than a built-in op. */
+export function isDriverIoctlOp(op: unknown): boolean {
+  return typeof op === 'string' && DRIVER_IOCTL_NAME.test(op) && !(op in OPS);
+}
+
+/**
+ * A step that runs an ioctl a user driver defines (`{ op: GPU_FAULT, fd: fd0, addr: buf }`): its
+ * members are the fields of the driver's argument struct, checked against the driver's table
+ * once the driver module is loaded; `expect` may name its output members.
+ */
+const DriverIoctlStep = z
+  .object({
+    op: z.string().refine(isDriverIoctlOp, { message: 'not a driver ioctl name' }),
+    fd: Num,
+    save: Save.optional(),
+    expect: z
+      .union([
+        z.object(expectShape([])).catchall(ExpectValue),
+        z.strictObject({ any: z.array(z.object(expectShape([])).catchall(ExpectValue)).min(1) }),
+      ])
+      .optional(),
+    comment: z.string().optional(),
+  })
+  .catchall(z.union([Num, z.boolean(), DataSpec]))
+  .describe(
+    "An ioctl a user driver defines, by its name; the other fields are its argument struct's members.",
+  );
+
+export const Step = z.union([BuiltinStep, DriverIoctlStep]);
+
+/** A device a user driver module provides: the module, the export, and what its probe() gets. */
+export const DriverDevice = z.strictObject({
+  driver: z.strictObject({ module: z.string(), export: z.string() }),
+  config: z.record(z.string(), z.unknown()).optional(),
+});
+
+const Device = z.union([
+  z.discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('dmirror'),
+      memory: z.enum(['private', 'coherent']).default('private'),
+    }),
+    z.strictObject({ type: z.literal('iommufd_mock') }),
+    z.strictObject({ type: z.literal('legacy_mirror') }),
+  ]),
+  DriverDevice,
 ]);
 
 export const Scenario = z
@@ -544,12 +610,42 @@ export const Scenario = z
       })
       .optional(),
     driver: z.strictObject({ module: z.string(), export: z.string() }).optional(),
+    kernel: z
+      .strictObject({
+        contracts: z
+          .strictObject({
+            invalidate_range_start_nonblock: z
+              .enum(CONTRACT_CHOICES.invalidateRangeStartNonblock)
+              .optional()
+              .describe(
+                'v5.11: a failed non-blockable invalidate_range_start ends nobody; v5.12 (default): every subscriber with an end gets it',
+              ),
+            device_private_fault: z
+              .enum(CONTRACT_CHOICES.devicePrivateFault)
+              .optional()
+              .describe(
+                'v6.0: do_swap_page calls migrate_to_ram holding nothing (CVE-2022-3523); v6.1 (default): the page is referenced and locked across it',
+              ),
+          })
+          .optional(),
+      })
+      .optional()
+      .describe('Older semantics of specific core paths, to replay bugs that depended on them'),
     devices: z.record(z.string(), Device).optional(),
     processes: z.array(Name).optional(),
     steps: z.array(Step).optional(),
     setup: z.array(Step).optional(),
     threads: z.record(z.string(), z.array(Step)).optional(),
     final: z.array(Step).optional(),
+    explore: z
+      .strictObject({
+        expect: z.enum(['found', 'clean']),
+        oracle: z.enum(Object.keys(ORACLE_NAMES) as [string, ...string[]]).optional(),
+      })
+      .optional()
+      .describe(
+        'What `hetmem explore` must give: `found` (a violation, of `oracle` when named) or `clean`; explore exits 0 when it does, 1 when not.',
+      ),
   })
   .describe('A hetmem scenario (version 1): builds a system, runs steps, checks what each returns.');
 

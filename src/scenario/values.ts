@@ -13,8 +13,36 @@ export class ValueError extends Error {
   }
 }
 
+/**
+ * Size strings already parsed: the value, or the message of the error. Scenario values are few
+ * and evaluated again in every schedule the explorer runs, where the exceptions cost more than
+ * the steps.
+ */
+const sizeCache = new Map<string, number | string>();
+const SIZE_CACHE_MAX = 4096;
+
+function sizeOf(v: string): number | string {
+  let r = sizeCache.get(v);
+  if (r === undefined) {
+    try {
+      r = libParseSize(v);
+    } catch (e) {
+      if (!(e instanceof SizeError)) throw e;
+      r = e.message;
+    }
+    if (sizeCache.size >= SIZE_CACHE_MAX) sizeCache.clear();
+    sizeCache.set(v, r);
+  }
+  return r;
+}
+
 /** Sizes: an integer, a hex string, or a number with B/K/KiB/M/MiB/G/GiB/T/TiB (binary units). */
 export function parseSize(v: string | number): number {
+  if (typeof v === 'string') {
+    const r = sizeOf(v);
+    if (typeof r === 'string') throw new ValueError(r);
+    return r;
+  }
   try {
     return libParseSize(v);
   } catch (e) {
@@ -24,6 +52,7 @@ export function parseSize(v: string | number): number {
 }
 
 export function isSize(v: string | number): boolean {
+  if (typeof v === 'string') return typeof sizeOf(v) === 'number';
   try {
     parseSize(v);
     return true;
@@ -98,6 +127,67 @@ export function evalAddress(v: string | number, lookup: (name: string) => number
   return base + e.offset;
 }
 
+/** The largest u64, 2^64 - 1. */
+export const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * A u64 uAPI value as the scenario layer hands it to the kernel: a number when it is at most
+ * 2^53 - 1, a bigint above that, so no value is ever rounded.
+ */
+export type U64Value = number | bigint;
+
+/** A bigint as a U64Value: a number when that is exact. */
+export function u64Value(b: bigint): U64Value {
+  return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
+}
+
+function u64Range(b: bigint, shown: string): bigint {
+  if (b < 0n) throw new ValueError(`'${shown}' is negative; a u64 is 0 to 0xffffffffffffffff`);
+  if (b > U64_MAX) throw new ValueError(`'${shown}' does not fit in 64 bits (largest 0xffffffffffffffff)`);
+  return b;
+}
+
+/**
+ * Parses a u64 exactly: a bigint or integer number, a decimal or 0x hex string of any size up to
+ * 2^64 - 1, or a size with a binary unit (`2MiB`).
+ */
+export function parseU64(v: string | number | bigint): bigint {
+  if (typeof v === 'bigint') return u64Range(v, `0x${v.toString(16)}`);
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v))
+      throw new ValueError(`${v} is not an exact integer (write values above 2^53 as 0x... strings)`);
+    return u64Range(BigInt(v), String(v));
+  }
+  const s = v.trim();
+  if (/^0x[0-9a-f]+$/i.test(s) || /^\d+$/.test(s)) return u64Range(BigInt(s), v);
+  return BigInt(parseSize(s));
+}
+
+/** A u64 field: a u64 literal (parseU64) or a name expression, evaluated exactly. */
+export function evalU64(v: string | number | bigint, lookup: (name: string) => U64Value | undefined): bigint {
+  if (typeof v !== 'string') return parseU64(v);
+  if (isU64Literal(v)) return parseU64(v);
+  const e = parseAddressExpr(v);
+  if (e.name === null) return u64Range(BigInt(e.offset), v);
+  const base = lookup(e.name);
+  if (base === undefined) throw new ValueError(`unbound name '${e.name}'`);
+  return u64Range(BigInt(base) + BigInt(e.offset), v);
+}
+
+function isU64Literal(s: string): boolean {
+  try {
+    parseU64(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a string is a u64 literal or a name expression (the schema's check). */
+export function isU64(s: string): boolean {
+  return isU64Literal(s) || isAddressExpr(s);
+}
+
 /** A data pattern as written in the file (already shape-checked by the schema). */
 export type DataSpec =
   | { pattern: 'index32' | 'neg_index32' | 'zero'; offset?: string | number }
@@ -109,7 +199,20 @@ export type DataSpec =
  * buffer starts, so `{ pattern: index32, offset: 2MiB }` is what the second half of a 4MiB
  * index32 buffer holds.
  */
+/** Bytes of the patterns built so far, by spec object and length (a copy is handed out). */
+const patterns = new WeakMap<DataSpec, Map<number, Uint8Array>>();
+
 export function patternBytes(spec: DataSpec, length: number): Uint8Array {
+  let byLength = patterns.get(spec);
+  const known = byLength?.get(length);
+  if (known !== undefined) return known.slice();
+  const out = buildPattern(spec, length);
+  if (byLength === undefined) patterns.set(spec, (byLength = new Map<number, Uint8Array>()));
+  if (byLength.size < 16) byLength.set(length, out.slice());
+  return out;
+}
+
+function buildPattern(spec: DataSpec, length: number): Uint8Array {
   const out = new Uint8Array(length);
   const offset = spec.offset === undefined ? 0 : parseSize(spec.offset);
   if ('fill' in spec) {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { scenarioTarget } from '../../src/scenario/explore_target.ts';
-import { explore, replay } from '../../src/sched/explore/index.ts';
+import { explore, replay } from '../../src/node/explore/index.ts';
 
 const fixture = (name: string): string =>
   fileURLToPath(new URL(`../fixtures/stress/${name}.yaml`, import.meta.url));

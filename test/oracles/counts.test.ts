@@ -50,4 +50,32 @@ describe('page-count oracle', () => {
     [...sys.mms][0].rss[1] = -1;
     assert.ok(checkCounts(sys).some((x) => x.message.includes('negative RSS')));
   });
+
+  it('catches a PTE that maps a frame never allocated, high in a big machine', () => {
+    const sys = new System();
+    const p = sys.createProcess('p');
+    const addr = sys.mmap(p, 0, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    assert.equal(sys.write(p, addr, Uint8Array.of(1)), 1);
+    const leaf = [...sys.mms][0].pgt.pteTable(addr)!;
+    const i = (addr / PAGE) % 512;
+    const far = sys.phys.ramFrames - 4 * 512;
+    assert.equal(sys.phys.isUsed(far), false);
+    leaf.words[2 * i + 1] = far;
+    assert.ok(checkCounts(sys).some((x) => x.message.includes(`free pfn ${far} is mapped`)));
+  });
+
+  it('walks only the swap slots handed out: a big device costs nothing until used', () => {
+    const sys = new System({ ram: 16 * 1024 * 1024, swap: 4 * 1024 * 1024 * 1024 });
+    assert.ok(sys.swap.highWater <= 64);
+    const slots: number[] = [];
+    for (let i = 0; i < 200; i++) slots.push(sys.swap.alloc());
+    assert.deepEqual(slots.slice(0, 3), [1, 2, 3]);
+    assert.ok(sys.swap.highWater > 200 && sys.swap.highWater <= 512);
+    for (const s of slots) if (s !== 150) sys.swap.free(s);
+    const v = checkCounts(sys);
+    assert.equal(v.length, 1);
+    assert.match(v[0].message, /swap slot 150: count 1 but 0 entries/);
+    sys.swap.free(150);
+    assert.deepEqual(checkCounts(sys), []);
+  });
 });

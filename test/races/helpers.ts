@@ -1,6 +1,6 @@
 /** Runs the race corpus of examples/races/ through the explorer, in process. */
 import { fileURLToPath } from 'node:url';
-import { explore, replay } from '../../src/sched/explore/index.ts';
+import { explore, replay } from '../../src/node/explore/index.ts';
 import type { ExploreOptions, ExploreResult } from '../../src/sched/explore/types.ts';
 import { targetFromParsed, type ScenarioTarget } from '../../src/scenario/explore_target.ts';
 import { kernel } from '../../src/scenario/kernel.ts';

@@ -51,7 +51,7 @@ describe('legacy_mirror device', () => {
     });
     assert.deepEqual(checkLegacyMirrors(ctx.sys), []);
     const mirror = [...legacyMirrorDevices(ctx.sys)[0].mirrors][0];
-    const buf = ctx.names.get('buf')!;
+    const buf = ctx.num('buf');
     const first = mirror.pt.load(vpn(buf))!;
     const second = mirror.pt.load(vpn(buf) + 1)!;
     // A stale entry: the device maps the second page at the first address, writable.

@@ -40,6 +40,35 @@ describe('scenario parser', () => {
     assert.deepEqual(p.position(['steps', 1, 'addr']), { line: 7, col: 37 });
   });
 
+  it('reads YAML integers above 2^53 exactly and refuses them where a field is not a u64', () => {
+    const text = (step: string): string =>
+      [
+        'version: 1',
+        'processes: [p]',
+        'steps:',
+        '  - { op: iommufd_open, proc: p, save: iofd }',
+        '  - { op: IOMMU_IOAS_ALLOC, fd: iofd, save: ioas }',
+        step,
+      ].join('\n');
+    const unmapAll = parseScenarioText(
+      text('  - { op: IOMMU_IOAS_UNMAP, fd: iofd, ioas_id: ioas, iova: 0, length: 18446744073709551615 }'),
+      'x.yaml',
+    );
+    assert.equal((unmapAll.scenario.steps?.[2] as Record<string, unknown>).length, 2n ** 64n - 1n);
+    const hex = parseScenarioText(
+      text(
+        '  - { op: IOMMU_IOAS_UNMAP, fd: iofd, ioas_id: ioas, iova: 0x20000000000001, length: 0xffffffffffffffff }',
+      ),
+      'x.yaml',
+    );
+    const step = hex.scenario.steps?.[2] as Record<string, unknown>;
+    assert.equal(step.iova, 2n ** 53n + 1n);
+    assert.equal(step.length, 2n ** 64n - 1n);
+    // Integers that fit a double stay numbers; an mm length above 2^53 is refused at its line.
+    assert.equal(typeof (hex.scenario.steps?.[0] as Record<string, unknown>).proc, 'string');
+    assert.equal(errorOf(text('  - { op: mmap, proc: p, length: 9007199254740993 }')).line, 6);
+  });
+
   it('thread scenarios bind names per thread and in final', () => {
     const e = errorOf(
       [

@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   evalAddress,
+  evalU64,
   parseAddressExpr,
+  parseU64,
+  U64_MAX,
+  u64Value,
   parseProtBytes,
   patternBytes,
   protBytesSummary,
@@ -21,6 +25,26 @@ describe('scenario values', () => {
     );
     assert.throws(() => evalAddress('nope', () => undefined), ValueError);
     assert.throws(() => parseAddressExpr('buf*2'), ValueError);
+  });
+
+  it('u64 values are exact at 2^53 - 1, 2^53, 2^53 + 1 and 2^64 - 1', () => {
+    assert.equal(parseU64('0xffffffffffffffff'), U64_MAX);
+    assert.equal(parseU64('18446744073709551615'), U64_MAX);
+    assert.equal(parseU64(2n ** 53n + 1n), 2n ** 53n + 1n);
+    assert.equal(parseU64('9007199254740993'), 2n ** 53n + 1n);
+    assert.equal(parseU64(Number.MAX_SAFE_INTEGER), 2n ** 53n - 1n);
+    assert.equal(parseU64('2MiB'), 2n * 1024n * 1024n);
+    // Not representable as a safe double: refused, never rounded.
+    assert.throws(() => parseU64(2 ** 53), ValueError);
+    assert.throws(() => parseU64('0x10000000000000000'), ValueError);
+    assert.throws(() => parseU64(-1n), ValueError);
+    // A u64 value is a number while that is exact, a bigint above.
+    assert.equal(u64Value(2n ** 53n - 1n), Number.MAX_SAFE_INTEGER);
+    assert.equal(u64Value(2n ** 53n), 2n ** 53n);
+    const hi = (n: string) => (n === 'hi' ? 2n ** 63n + 1n : undefined);
+    assert.equal(evalU64('hi+4KiB', hi), 2n ** 63n + 4097n);
+    assert.equal(evalU64('hi-1', hi), 2n ** 63n);
+    assert.throws(() => evalU64('hi+0x8000000000000000', hi), ValueError);
   });
 
   it('index32 patterns with an offset continue the same sequence', () => {

@@ -13,22 +13,21 @@
  * with every invalidation epoch, so read_retry() sees an invalidation that started *and ended*
  * while the driver was faulting; a boolean reset at invalidate_range_end could not.
  */
-import { Errno } from '../../../src/kernel/errno.ts';
 import {
   type Dmirror,
-  type DmirrorDriver,
   dmirrorDoFault,
   dmirrorDoUpdate,
-} from '../../../src/kernel/drivers/test_hmm.ts';
-import { type HmmRange, hmmRangeFault } from '../../../src/kernel/mm/hmm.ts';
-import {
-  type MmuNotifierRange,
+  type DmirrorDriver,
+  Errno,
+  type HmmRange,
+  hmmRangeFault,
+  type KGen,
   mmuIntervalReadBegin,
   mmuIntervalReadRetry,
   mmuIntervalSetSeq,
+  type MmuNotifierRange,
   mmuNotifierRangeBlockable,
-} from '../../../src/kernel/mm/mmu_notifier.ts';
-import type { KGen } from '../../../src/sched/types.ts';
+} from 'hetmem';
 
 /** mmu_interval_notifier_ops.invalidate */
 function* invalidate(mirror: Dmirror, range: MmuNotifierRange, curSeq: number): KGen<boolean> {

@@ -22,24 +22,23 @@
  * The fix (commit 04ec32fbc2, v5.5) replaced the boolean by the sequence count of
  * mmu_interval_notifier: see interval_mirror_driver.ts, the same driver on the new API.
  */
-import { Errno } from '../../../src/kernel/errno.ts';
 import {
-  type LegacyMirror,
-  type LegacyMirrorDriver,
-  legacyMirrorInvalidate,
-  legacyMirrorProgram,
-} from '../../../src/kernel/drivers/legacy_mirror.ts';
-import { HMM_RANGE_DEFAULT_TIMEOUT_MS } from '../../../src/kernel/mm/hmm.ts';
-import {
-  type LegacyHmmRange,
+  Errno,
+  HMM_RANGE_DEFAULT_TIMEOUT_MS,
   hmmRangeRegister,
   hmmRangeUnregister,
   hmmRangeValid,
   hmmRangeWaitUntilValid,
+  type KGen,
+  type LegacyHmmRange,
   legacyHmmRangeFault,
-} from '../../../src/kernel/mm/hmm_legacy.ts';
-import { type MmuNotifierRange, mmuNotifierRangeBlockable } from '../../../src/kernel/mm/mmu_notifier.ts';
-import type { KGen } from '../../../src/sched/types.ts';
+  type LegacyMirror,
+  type LegacyMirrorDriver,
+  legacyMirrorInvalidate,
+  legacyMirrorProgram,
+  type MmuNotifierRange,
+  mmuNotifierRangeBlockable,
+} from 'hetmem';
 
 /** hmm_mirror_ops.sync_cpu_device_pagetables: clear the device PTEs under the driver lock. */
 function* syncCpuDevicePagetables(mirror: LegacyMirror, range: MmuNotifierRange): KGen<number> {

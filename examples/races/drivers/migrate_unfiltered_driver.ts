@@ -17,24 +17,23 @@
  *     if (range->event == MMU_NOTIFY_MIGRATE && range->owner == device) return true;
  * The migration code itself keeps the device page table right for those pages.
  */
-import { Errno } from '../../../src/kernel/errno.ts';
 import {
   type Dmirror,
-  type DmirrorDriver,
   dmirrorDoFault,
   dmirrorDoUpdate,
-} from '../../../src/kernel/drivers/test_hmm.ts';
-import { dmirrorMigrateToDevice } from '../../../src/kernel/drivers/test_hmm_devmem.ts';
-import { type HmmRange, hmmRangeFault } from '../../../src/kernel/mm/hmm.ts';
-import {
-  type MmuNotifierRange,
+  type DmirrorDriver,
+  dmirrorMigrateToDevice,
+  Errno,
+  type HmmRange,
+  hmmRangeFault,
+  type KGen,
   mmuIntervalReadBegin,
   mmuIntervalReadRetry,
   mmuIntervalSetSeq,
+  type MmuNotifierRange,
   mmuNotifierRangeBlockable,
-} from '../../../src/kernel/mm/mmu_notifier.ts';
-import { PAGE_SIZE } from '../../../src/lib/units.ts';
-import type { KGen } from '../../../src/sched/types.ts';
+  PAGE_SIZE,
+} from 'hetmem';
 
 function* invalidate(mirror: Dmirror, range: MmuNotifierRange, curSeq: number): KGen<boolean> {
   // BUG: missing `if (range.event === MMU_NOTIFY.MIGRATE && range.owner === mirror.mdevice) return true;`

@@ -11,11 +11,16 @@
  *     if (mmu_interval_read_retry(range.notifier, range.notifierSeq)) { unlock; goto again; }
  * before programming, as interval_mirror_driver.ts does.
  */
-import { Errno } from '../../../src/kernel/errno.ts';
-import { type Dmirror, type DmirrorDriver, dmirrorDoFault } from '../../../src/kernel/drivers/test_hmm.ts';
-import { type HmmRange, hmmRangeFault } from '../../../src/kernel/mm/hmm.ts';
-import { mmuIntervalReadBegin } from '../../../src/kernel/mm/mmu_notifier.ts';
-import type { KGen } from '../../../src/sched/types.ts';
+import {
+  type Dmirror,
+  dmirrorDoFault,
+  type DmirrorDriver,
+  Errno,
+  type HmmRange,
+  hmmRangeFault,
+  type KGen,
+  mmuIntervalReadBegin,
+} from 'hetmem';
 
 function* rangeFault(mirror: Dmirror, range: HmmRange): KGen<number> {
   const mm = mirror.mm;

@@ -17,14 +17,16 @@
  *
  * The fix: call mmu_interval_set_seq() while holding the lock (interval_mirror_driver.ts).
  */
-import { type Dmirror, type DmirrorDriver, dmirrorDoUpdate } from '../../../src/kernel/drivers/test_hmm.ts';
 import {
-  type MmuNotifierRange,
+  type Dmirror,
+  dmirrorDoUpdate,
+  type DmirrorDriver,
+  type KGen,
   mmuIntervalSetSeq,
+  type MmuNotifierRange,
   mmuNotifierRangeBlockable,
-} from '../../../src/kernel/mm/mmu_notifier.ts';
-import { schedPoint } from '../../../src/sched/locks.ts';
-import type { KGen } from '../../../src/sched/types.ts';
+  schedPoint,
+} from 'hetmem';
 
 function* invalidate(mirror: Dmirror, range: MmuNotifierRange, curSeq: number): KGen<boolean> {
   if (mmuNotifierRangeBlockable(range)) yield* mirror.mutex.lock();

@@ -12,9 +12,14 @@
  * else mutex_lock(lock); as interval_mirror_driver.ts does. Returning false makes the reaper
  * skip the VMA and retry later.
  */
-import { type Dmirror, type DmirrorDriver, dmirrorDoUpdate } from '../../../src/kernel/drivers/test_hmm.ts';
-import { type MmuNotifierRange, mmuIntervalSetSeq } from '../../../src/kernel/mm/mmu_notifier.ts';
-import type { KGen } from '../../../src/sched/types.ts';
+import {
+  type Dmirror,
+  dmirrorDoUpdate,
+  type DmirrorDriver,
+  type KGen,
+  mmuIntervalSetSeq,
+  type MmuNotifierRange,
+} from 'hetmem';
 
 function* invalidate(mirror: Dmirror, range: MmuNotifierRange, curSeq: number): KGen<boolean> {
   // BUG: no mmu_notifier_range_blockable() check: this may sleep in a non-blockable context.

@@ -6,7 +6,8 @@
  * Public entry points: iommufdOpen(sys, proc) -> fd, iommufdIoctl(sys, fd, name, arg[, proc]),
  * iommufdClose(sys, fd). `arg` is a plain object with the kernel's field names; u64 fields may
  * be numbers or bigints and are written back as bigints; `__tail` (bytes) stands for what a
- * caller put after the kernel's struct when `size` is larger.
+ * caller put after its struct when `size` is larger: it starts at byte `__tailAt` of the
+ * caller's buffer (by default the kernel's struct size).
  */
 import { Inode, File, type FileOps } from '../mm/mm_types.ts';
 import { RwSem, WaitQueue } from '../../sched/locks.ts';
@@ -209,10 +210,12 @@ export function* iommufdDispatch(ictx: IommufdCtx, cmdName: string | number, arg
   const userSize = u32(user.size);
   if (userSize < desc.minSize) return -Errno.EINVAL;
   if (userSize > desc.size) {
+    // copy_struct_from_user(): every byte the kernel does not know must be zero.
     const tail = user.__tail as ArrayLike<number> | undefined;
-    const n = userSize - desc.size;
-    for (let i = 0; i < n; i++)
-      if (tail !== undefined && i < tail.length && tail[i] !== 0) return -Errno.E2BIG;
+    const at = typeof user.__tailAt === 'number' ? user.__tailAt : desc.size;
+    if (tail !== undefined)
+      for (let o = Math.max(desc.size, at); o < userSize && o - at < tail.length; o++)
+        if (tail[o - at] !== 0) return -Errno.E2BIG;
   }
   const cmd: Record<string, number | bigint> = {};
   for (const f of desc.fields) {

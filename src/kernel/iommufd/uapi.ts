@@ -72,22 +72,27 @@ export interface StructDesc {
   readonly minSize: number;
 }
 
-/** Lays fields out with natural alignment like the C compiler does for these structs. */
+/**
+ * Lays fields out with natural alignment like the C compiler does for these structs: sizeof() is
+ * the end of the last member rounded up to the largest member alignment, so a struct of u32s
+ * only (iommu_ioas_alloc) is 12 bytes, not 16. A nested union is taken as 8-byte aligned.
+ */
 function layout(name: string, spec: [string, FieldKind][], last: string, nestedUnionSize = 0): StructDesc {
   const fields: FieldDesc[] = [];
   let off = 0;
   let minSize = -1;
+  let align = nestedUnionSize > 0 ? 8 : 1;
   for (const [fname, kind] of spec) {
     const sz = sizes[kind];
     off = Math.ceil(off / sz) * sz;
     fields.push({ name: fname, offset: off, kind });
     off += sz;
+    align = Math.max(align, sz);
     if (fname === last) minSize = off;
   }
-  off += nestedUnionSize;
-  const size = Math.ceil(off / 8) * 8;
+  off = Math.ceil(off / align) * align + nestedUnionSize;
   if (minSize < 0) throw new Error(`${name}: no field ${last}`);
-  return { name, fields, size: Math.max(size, off), minSize };
+  return { name, fields, size: Math.ceil(off / align) * align, minSize };
 }
 
 /** Struct layouts by ioctl name. */

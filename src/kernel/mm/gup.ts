@@ -19,15 +19,6 @@ export const FOLL_SPLIT_PMD = 1 << 6;
 export const FOLL_GET = 1 << 20;
 export const FOLL_FORCE = 1 << 21;
 
-/**
- * Long-term pins must not land on memory that has to stay movable: device-coherent pages are
- * migrated to system RAM first (check_and_migrate_movable_folios). The device-memory code installs
- * the migration routine here; it returns the new PFN or -errno.
- */
-export const longtermMigration: {
-  migrate: ((sys: System, vma: Vma, addr: number, pfn: number) => KGen<number>) | null;
-} = { migrate: null };
-
 /** Models check_vma_flags(). */
 function checkVmaFlags(vma: Vma, gupFlags: number): number {
   const write = (gupFlags & FOLL_WRITE) !== 0;
@@ -147,8 +138,9 @@ export function* getUserPagesLocked(
     }
     if ((gupFlags & FOLL_LONGTERM) !== 0 && sys.phys.pagemapOf(pfn)?.hooks.type === 'coherent') {
       vma = null; // migrating yields too
-      if (longtermMigration.migrate === null) return i > 0 ? i : -Errno.ENOMEM;
-      const moved = yield* longtermMigration.migrate(sys, v, addr, pfn);
+      // Long-term pins must not land on memory that has to stay movable.
+      if (sys.longtermMigrate === null) return i > 0 ? i : -Errno.ENOMEM;
+      const moved = yield* sys.longtermMigrate(sys, v, addr, pfn);
       if (moved < 0) return i > 0 ? i : moved;
       pfn = moved;
     }

@@ -12,7 +12,6 @@
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 import type { KGen } from '../../sched/types.ts';
-import { longtermMigration } from './gup.ts';
 import type { VmFault } from './mm_types.ts';
 import type { PagemapHooks, PagemapRef } from './page_alloc.ts';
 import { folioTrylock } from './filemap.ts';
@@ -81,7 +80,7 @@ export function memremapPages(
   const pgmap = new DevPagemap(type, owner, ops, ref.firstPfn, nrPages, ref);
   pagemaps.set(ref, pgmap);
   // Long-term GUP pins must move coherent pages to RAM first; this is the routine that does it.
-  if (type === 'coherent') longtermMigration.migrate = migrateDeviceCoherentPage;
+  if (type === 'coherent') sys.longtermMigrate = migrateDeviceCoherentPage;
   sys.trace.count('memremap_pages');
   return pgmap;
 }

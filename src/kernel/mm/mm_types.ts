@@ -108,27 +108,27 @@ export class Inode implements Mapping {
   ) {}
 }
 
-/** Models struct file_operations, for device files. */
-export interface FileOps {
+/** Models struct file_operations, for device files. `P` is the type of the file's private_data. */
+export interface FileOps<P = unknown> {
   readonly name: string;
-  mmap?(file: File, vma: Vma): KGen<number>;
-  ioctl?(file: File, cmd: string, arg: unknown): KGen<number>;
-  release?(file: File): KGen;
+  mmap?(file: File<P>, vma: Vma): KGen<number>;
+  ioctl?(file: File<P>, cmd: string, arg: unknown): KGen<number>;
+  release?(file: File<P>): KGen;
 }
 
 export const O_RDONLY = 0;
 export const O_WRONLY = 1;
 export const O_RDWR = 2;
 
-/** Models struct file. */
-export class File {
+/** Models struct file. `P` is the type of private_data, which its fops set and read. */
+export class File<P = unknown> {
   refs = 1;
   constructor(
     readonly id: number,
     readonly inode: Inode,
     readonly mode: number,
-    readonly fops: FileOps | null,
-    public priv: unknown = null,
+    readonly fops: FileOps<P> | null,
+    public priv: P,
   ) {}
 
   get readable(): boolean {

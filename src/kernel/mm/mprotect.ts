@@ -4,7 +4,7 @@ import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { Process } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
-import { VM, type Vma } from './mm_types.ts';
+import { VM, type MmStruct, type Vma } from './mm_types.ts';
 import * as mman from './mman.ts';
 import { hugetlbSplitCheck, mergeAnonNeighbours, protToVmFlags, splitRange } from './mmap.ts';
 import {
@@ -123,8 +123,10 @@ function* changeProtection(vma: Vma, start: number, end: number): KGen<number> {
 }
 
 /**
- * Models do_mprotect_pkey(). The whole range is checked before anything changes (the kernel
- * stops at the first hole and keeps the VMAs it already changed; the model refuses up front).
+ * Models do_mprotect_pkey(). The range must start inside a VMA (-ENOMEM otherwise); the VMAs are
+ * then changed one by one, in address order, and the walk stops at the first failure: a hole
+ * (-ENOMEM), a permission the VMA may not get (-EACCES) or a hugetlb VMA that cannot be split
+ * there (-EINVAL). VMAs changed before the failure keep their new protection, as in the kernel.
  */
 export function* sysMprotectImpl(p: Process, start: number, length: number, prot: number): KGen<number> {
   const mm = p.mm;
@@ -145,41 +147,61 @@ export function* sysMprotectImpl(p: Process, start: number, length: number, prot
   yield* mm.mmapLock.downWrite();
   try {
     const vmas = mm.vmasIn(start, end);
-    if (vmas.length === 0 || vmas[0].start > start) return -Errno.ENOMEM;
+    if (vmas.length === 0) return -Errno.ENOMEM;
     // PROT_GROWSDOWN needs a VM_GROWSDOWN VMA; x86 has no VM_GROWSUP, so PROT_GROWSUP never applies.
     if (grows !== 0 && (grows === mman.PROT_GROWSUP || (vmas[0].flags & VM.GROWSDOWN) === 0))
       return -Errno.EINVAL;
-    const splitErr = hugetlbSplitCheck(mm, start, end);
-    if (splitErr < 0) return splitErr;
-    const want = protToVmFlags(prot);
-    // Like do_mprotect_pkey(), VMAs are changed in address order until a hole (-ENOMEM) or a VMA
-    // that may not get the protection (-EACCES): the ones before it keep their new protection.
-    let cursor = start;
-    let error = 0;
-    for (const v of vmas) {
-      if (v.start > cursor) {
-        error = -Errno.ENOMEM;
-        break;
-      }
-      // A permission may be added only where the matching VM_MAY* bit allows it.
-      const nf = (v.flags & ~(VM.READ | VM.WRITE | VM.EXEC)) | want;
-      if ((want & ~(nf >> 4) & (VM.READ | VM.WRITE | VM.EXEC)) !== 0) {
-        error = -Errno.EACCES;
-        break;
-      }
-      if (sys.inject.shouldFail('mprotect_split')) return -Errno.ENOMEM;
-      cursor = Math.min(v.end, end);
-    }
-    if (error === 0 && cursor < end) error = -Errno.ENOMEM;
-    const pieces = cursor > start ? yield* splitRange(mm, start, cursor) : [];
-    for (const v of pieces) {
-      v.flags = (v.flags & ~(VM.READ | VM.WRITE | VM.EXEC)) | want;
-      yield* changeProtection(v, v.start, v.end);
-    }
-    for (const v of pieces) if (v.node !== null) mergeAnonNeighbours(mm, v);
+    // PROT_GROWSDOWN extends the range down to the start of the VMA; otherwise start must be mapped.
+    if (grows === 0 && vmas[0].start > start) return -Errno.ENOMEM;
+    const from = grows === 0 ? start : vmas[0].start;
+    const rc = yield* mprotectVmas(mm, vmas, from, end, protToVmFlags(prot));
     sys.trace.count('mprotect');
-    return error;
+    return rc;
   } finally {
     yield* mm.mmapLock.upWrite();
   }
+}
+
+/**
+ * The for_each_vma_range() loop of do_mprotect_pkey() with mprotect_fixup(): changes each VMA of
+ * `vmas` (those overlapping [start, end), the first one containing `start`) until the first hole
+ * or refusal. Caller holds mmap_lock for write.
+ */
+function* mprotectVmas(
+  mm: MmStruct,
+  vmas: readonly Vma[],
+  start: number,
+  end: number,
+  want: number,
+): KGen<number> {
+  const sys = mm.sys;
+  const changed: Vma[] = [];
+  let rc = 0;
+  let cursor = vmas[0].start;
+  for (const v of vmas) {
+    if (v.start !== cursor) {
+      rc = -Errno.ENOMEM;
+      break;
+    }
+    // A permission may be added only where the matching VM_MAY* bit allows it.
+    const nf = (v.flags & ~(VM.READ | VM.WRITE | VM.EXEC)) | want;
+    if ((want & ~(nf >> 4) & (VM.READ | VM.WRITE | VM.EXEC)) !== 0) {
+      rc = -Errno.EACCES;
+      break;
+    }
+    const from = Math.max(start, v.start);
+    const to = Math.min(end, v.end);
+    cursor = v.end;
+    rc = hugetlbSplitCheck(mm, from, to);
+    if (rc === 0 && sys.inject.shouldFail('mprotect_split')) rc = -Errno.ENOMEM;
+    if (rc < 0) break;
+    for (const piece of yield* splitRange(mm, from, to)) {
+      piece.flags = (piece.flags & ~(VM.READ | VM.WRITE | VM.EXEC)) | want;
+      yield* changeProtection(piece, piece.start, piece.end);
+      changed.push(piece);
+    }
+  }
+  if (rc === 0 && cursor < end) rc = -Errno.ENOMEM;
+  for (const v of changed) if (v.node !== null) mergeAnonNeighbours(mm, v);
+  return rc;
 }

@@ -92,6 +92,13 @@ export class PhysMem {
   freeFrames: number;
   /** Order-0 allocations search upward from here; huge ones downward from the top. */
   private cursor = 0;
+  /**
+   * Frames below `lowMark` and from `highMark` up to the end of RAM are all that were ever
+   * allocated (order-0 pages come from the bottom, huge blocks from the top), so whole-machine
+   * walks of the oracles cost what was used, not the size of RAM.
+   */
+  private lowMark = 0;
+  private highMark: number;
   readonly zeroPfn = 0;
   hugeZeroPfn = -1;
 
@@ -103,6 +110,7 @@ export class PhysMem {
     if (frames < HPAGE_PMD_NR * 4) throw new RangeError('RAM must be at least 8MiB');
     this.ramFrames = frames;
     this.nr = frames;
+    this.highMark = frames;
     this.refcount = new Int32Array(frames);
     this.mapcount = new Int32Array(frames);
     this.flags = new Uint16Array(frames);
@@ -211,6 +219,8 @@ export class PhysMem {
 
   private take(pfn: number, order: number): void {
     const n = 1 << order;
+    if (order === 0) this.lowMark = Math.max(this.lowMark, pfn + 1);
+    else this.highMark = Math.min(this.highMark, pfn);
     this.free.clearRange(pfn, n);
     this.freeFrames -= n;
     this.refcount[pfn] = 1;
@@ -335,20 +345,17 @@ export class PhysMem {
   }
 
   read(pfn: number, offset: number, dst: Uint8Array, dstOffset: number, len: number): void {
-    const d = this.contents.get(pfn);
-    if (d === undefined) dst.fill(0, dstOffset, dstOffset + len);
-    else dst.set(d.subarray(offset, offset + len), dstOffset);
+    this.contents.read(pfn, offset, dst, dstOffset, len);
   }
 
   write(pfn: number, offset: number, src: Uint8Array, srcOffset: number, len: number): void {
-    this.dataForWrite(pfn).set(src.subarray(srcOffset, srcOffset + len), offset);
+    if (this.isZeroPfn(pfn)) throw new Error('write to the zero page');
+    this.contents.write(pfn, offset, src, srcOffset, len);
   }
 
   /** Models copy_highpage(). */
   copyPage(dst: number, src: number): void {
-    const d = this.contents.get(src);
-    if (d === undefined) this.contents.delete(dst);
-    else this.contents.set(dst, d);
+    this.contents.copy(dst, src);
   }
 
   /** Models clear_highpage(): contents become zero (and cost nothing again). */
@@ -391,7 +398,9 @@ export class PhysMem {
 
   /** Folio heads with pins and their counts, for oracles. */
   *pinnedHeads(): Generator<[number, number]> {
-    for (let pfn = 0; pfn < this.nr; pfn++) if (this.pinLo[pfn] !== 0) yield [pfn, this.pinCount(pfn)];
+    for (const [lo, hi] of this.touchedRanges()) {
+      for (let pfn = lo; pfn < hi; pfn++) if (this.pinLo[pfn] !== 0) yield [pfn, this.pinCount(pfn)];
+    }
   }
 
   /** Models folio_maybe_dma_pinned(). */
@@ -400,6 +409,18 @@ export class PhysMem {
   }
 
   /** Frames of RAM in use, not counting the reserved zero pages. */
+  /**
+   * The PFN ranges [start, end) that hold every frame ever allocated and every device frame:
+   * frames outside them have always been free, with no flag and no count set.
+   */
+  touchedRanges(): [number, number][] {
+    if (this.lowMark >= this.highMark) return [[0, this.nr]];
+    return [
+      [0, this.lowMark],
+      [this.highMark, this.nr],
+    ];
+  }
+
   usedRamFrames(): number {
     return this.ramFrames - this.freeFrames - 1 - HPAGE_PMD_NR;
   }

@@ -1,38 +1,72 @@
 import { PAGE_SIZE } from '../../lib/units.ts';
 
-/** Pages per slab chunk: 64 pages make a 256 KiB buffer. */
+/** Pages per slab chunk at most: 64 pages make a 256 KiB buffer. */
 const CHUNK_PAGES = 64;
+/** The first chunk is this small; each next one doubles, so a small system costs little. */
+const FIRST_CHUNK_PAGES = 4;
+
+/** Words of one sparse record: a count, then one word per written byte (offset << 8 | value). */
+const SPARSE_WORDS = 16;
+/** Distinct bytes a page may hold sparsely before it gets a whole 4 KiB slot. */
+const SPARSE_MAX = SPARSE_WORDS - 1;
 
 /**
  * The data of written pages. Pages never written (and the zero pages) have no entry and read as
- * zeros. Data lives in large shared buffers carved into 4 KiB slots, so a first write costs a
- * slot from a free list rather than a fresh 4 KiB allocation, and freed slots are reused.
+ * zeros. A page written in only a few bytes keeps just those bytes (a 64-byte record); once it
+ * holds more, it moves to a 4 KiB slot carved out of large shared buffers. Both kinds come from
+ * free lists, so freed storage is reused and the per-page path allocates no objects: the host's
+ * first touch of fresh memory and the garbage collector stay out of a simulated fault.
+ *
+ * Per frame, `where` holds 0 (no contents), s + 1 (slot s) or -(r + 1) (sparse record r).
  */
 export class PageContents {
-  private readonly slotOf = new Map<number, number>();
+  private where = new Int32Array(0);
+  private count = 0;
   private readonly views: Uint8Array[] = [];
-  private readonly free: number[] = [];
+  private readonly freeSlots: number[] = [];
+  private sparse = new Uint32Array(0);
+  private sparseUsed = 0;
+  private readonly freeSparse: number[] = [];
 
+  /** Pages with stored contents. */
   get size(): number {
-    return this.slotOf.size;
+    return this.count;
+  }
+
+  /** Bytes of storage the stored pages hold (slots and sparse records in use). */
+  get storedBytes(): number {
+    let bytes = 0;
+    for (let pfn = 0; pfn < this.where.length; pfn++) {
+      const w = this.where[pfn];
+      if (w > 0) bytes += PAGE_SIZE;
+      else if (w < 0) bytes += SPARSE_WORDS * 4;
+    }
+    return bytes;
   }
 
   has(pfn: number): boolean {
-    return this.slotOf.has(pfn);
+    return pfn < this.where.length && this.where[pfn] !== 0;
   }
 
-  /** The page's data, or undefined for a page that reads as zeros. The view stays valid until delete(). */
+  /**
+   * The page's data as one 4 KiB view, or undefined for a page that reads as zeros. The view stays
+   * valid until delete(); a sparsely stored page gets its whole slot here.
+   */
   get(pfn: number): Uint8Array | undefined {
-    const s = this.slotOf.get(pfn);
-    return s === undefined ? undefined : this.views[s];
+    if (pfn >= this.where.length) return undefined;
+    const w = this.where[pfn];
+    if (w === 0) return undefined;
+    return w > 0 ? this.views[w - 1] : this.promote(pfn, -w - 1);
   }
 
   /** The page's data for writing: a zeroed slot on first use. */
   forWrite(pfn: number): Uint8Array {
-    const s = this.slotOf.get(pfn);
-    if (s !== undefined) return this.views[s];
+    const d = this.get(pfn);
+    if (d !== undefined) return d;
+    this.grow(pfn);
     const slot = this.takeSlot();
-    this.slotOf.set(pfn, slot);
+    this.where[pfn] = slot + 1;
+    this.count++;
     return this.views[slot];
   }
 
@@ -41,28 +75,139 @@ export class PageContents {
     this.forWrite(pfn).set(data.subarray(0, PAGE_SIZE));
   }
 
+  /** Makes `dst` hold what `src` holds (nothing, a sparse record or a slot). */
+  copy(dst: number, src: number): void {
+    const w = src < this.where.length ? this.where[src] : 0;
+    if (w === 0) {
+      this.delete(dst);
+    } else if (w > 0) {
+      this.set(dst, this.views[w - 1]);
+    } else {
+      this.delete(dst);
+      this.grow(dst);
+      const r = this.takeSparse();
+      this.sparse.copyWithin(r * SPARSE_WORDS, (-w - 1) * SPARSE_WORDS, -w * SPARSE_WORDS);
+      this.where[dst] = -(r + 1);
+      this.count++;
+    }
+  }
+
+  /** Copies `len` bytes at `offset` of the page into `dst` at `dstOffset`. */
+  read(pfn: number, offset: number, dst: Uint8Array, dstOffset: number, len: number): void {
+    const w = pfn < this.where.length ? this.where[pfn] : 0;
+    if (w > 0) {
+      dst.set(this.views[w - 1].subarray(offset, offset + len), dstOffset);
+      return;
+    }
+    if (len === 1) dst[dstOffset] = 0;
+    else dst.fill(0, dstOffset, dstOffset + len);
+    if (w === 0) return;
+    const base = (-w - 1) * SPARSE_WORDS;
+    const sp = this.sparse;
+    const n = sp[base];
+    for (let i = 1; i <= n; i++) {
+      const e = sp[base + i];
+      const at = (e >>> 8) - offset;
+      if (at >= 0 && at < len) dst[dstOffset + at] = e & 0xff;
+    }
+  }
+
+  /** Copies `len` bytes of `src` at `srcOffset` into the page at `offset`. */
+  write(pfn: number, offset: number, src: Uint8Array, srcOffset: number, len: number): void {
+    this.grow(pfn);
+    let w = this.where[pfn];
+    if (w === 0 && len <= SPARSE_MAX) {
+      const r = this.takeSparse();
+      this.sparse[r * SPARSE_WORDS] = 0;
+      w = -(r + 1);
+      this.where[pfn] = w;
+      this.count++;
+    }
+    if (w < 0 && this.writeSparse(-w - 1, offset, src, srcOffset, len)) return;
+    this.forWrite(pfn).set(src.subarray(srcOffset, srcOffset + len), offset);
+  }
+
   delete(pfn: number): boolean {
-    const s = this.slotOf.get(pfn);
-    if (s === undefined) return false;
-    this.slotOf.delete(pfn);
-    this.free.push(s);
+    if (pfn >= this.where.length) return false;
+    const w = this.where[pfn];
+    if (w === 0) return false;
+    this.where[pfn] = 0;
+    this.count--;
+    if (w > 0) this.freeSlots.push(w - 1);
+    else this.freeSparse.push(-w - 1);
     return true;
   }
 
-  *values(): Generator<Uint8Array> {
-    for (const s of this.slotOf.values()) yield this.views[s];
+  /** Records the bytes in sparse record `r`; false (and nothing changed) if they do not fit. */
+  private writeSparse(r: number, offset: number, src: Uint8Array, srcOffset: number, len: number): boolean {
+    if (len > SPARSE_MAX) return false;
+    const sp = this.sparse;
+    const base = r * SPARSE_WORDS;
+    const n = sp[base];
+    // Count the bytes not yet recorded first, so a write that does not fit changes nothing.
+    let fresh = 0;
+    for (let k = 0; k < len; k++) {
+      const off = offset + k;
+      let i = 1;
+      while (i <= n && sp[base + i] >>> 8 !== off) i++;
+      if (i > n) fresh++;
+    }
+    if (n + fresh > SPARSE_MAX) return false;
+    let m = n;
+    for (let k = 0; k < len; k++) {
+      const off = offset + k;
+      const e = ((off << 8) | src[srcOffset + k]) >>> 0;
+      let i = 1;
+      while (i <= m && sp[base + i] >>> 8 !== off) i++;
+      sp[base + i] = e;
+      if (i > m) m = i;
+    }
+    sp[base] = m;
+    return true;
+  }
+
+  /** Moves sparse record `r` of `pfn` into a whole slot. */
+  private promote(pfn: number, r: number): Uint8Array {
+    const slot = this.takeSlot();
+    const view = this.views[slot];
+    const sp = this.sparse;
+    const base = r * SPARSE_WORDS;
+    const n = sp[base];
+    for (let i = 1; i <= n; i++) view[sp[base + i] >>> 8] = sp[base + i] & 0xff;
+    this.freeSparse.push(r);
+    this.where[pfn] = slot + 1;
+    return view;
+  }
+
+  private grow(pfn: number): void {
+    if (pfn < this.where.length) return;
+    const next = new Int32Array(Math.max(pfn + 1, 2 * this.where.length, 1024));
+    next.set(this.where);
+    this.where = next;
+  }
+
+  private takeSparse(): number {
+    const reused = this.freeSparse.pop();
+    if (reused !== undefined) return reused;
+    if ((this.sparseUsed + 1) * SPARSE_WORDS > this.sparse.length) {
+      const next = new Uint32Array(Math.max(2 * this.sparse.length, 1024 * SPARSE_WORDS));
+      next.set(this.sparse);
+      this.sparse = next;
+    }
+    return this.sparseUsed++;
   }
 
   private takeSlot(): number {
-    const reused = this.free.pop();
+    const reused = this.freeSlots.pop();
     if (reused !== undefined) {
       this.views[reused].fill(0);
       return reused;
     }
     const first = this.views.length;
-    const chunk = new ArrayBuffer(CHUNK_PAGES * PAGE_SIZE);
-    for (let i = 0; i < CHUNK_PAGES; i++) this.views.push(new Uint8Array(chunk, i * PAGE_SIZE, PAGE_SIZE));
-    for (let i = CHUNK_PAGES - 1; i > 0; i--) this.free.push(first + i);
+    const pages = Math.min(CHUNK_PAGES, Math.max(FIRST_CHUNK_PAGES, first));
+    const chunk = new ArrayBuffer(pages * PAGE_SIZE);
+    for (let i = 0; i < pages; i++) this.views.push(new Uint8Array(chunk, i * PAGE_SIZE, PAGE_SIZE));
+    for (let i = pages - 1; i > 0; i--) this.freeSlots.push(first + i);
     return first;
   }
 }

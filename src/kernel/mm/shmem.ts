@@ -25,7 +25,7 @@ export function shmemFileSetup(
   const inode = new Inode(sys.nextId('mapping'), kind, name);
   inode.size = size;
   sys.registerMapping(inode);
-  return new File(sys.nextId('file'), inode, O_RDWR, null);
+  return new File(sys.nextId('file'), inode, O_RDWR, null, null);
 }
 
 /**

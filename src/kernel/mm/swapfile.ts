@@ -5,13 +5,22 @@ import { PAGE_SIZE } from '../../lib/units.ts';
  * Slot 0 is never handed out, like the kernel's header page.
  */
 export class SwapDevice {
-  readonly count: Uint8Array;
+  /**
+   * swap_map: use count per slot, for the slots handed out so far (slots are handed out in order
+   * from the cursor, so the array grows as swap is used; a big device costs nothing until then).
+   */
+  count: Uint8Array;
   readonly data = new Map<number, Uint8Array>();
   used = 0;
   private cursor = 1;
 
   constructor(readonly nslots: number) {
-    this.count = new Uint8Array(Math.max(1, nslots));
+    this.count = new Uint8Array(Math.min(Math.max(1, nslots), 64));
+  }
+
+  /** Slots 1..highWater-1 are all that were ever handed out. */
+  get highWater(): number {
+    return this.count.length;
   }
 
   get enabled(): boolean {
@@ -23,6 +32,11 @@ export class SwapDevice {
     for (let n = 1; n < this.nslots; n++) {
       const s = this.cursor;
       this.cursor = this.cursor + 1 >= this.nslots ? 1 : this.cursor + 1;
+      if (s >= this.count.length) {
+        const bigger = new Uint8Array(Math.min(this.nslots, this.count.length * 2));
+        bigger.set(this.count);
+        this.count = bigger;
+      }
       if (this.count[s] === 0) {
         this.count[s] = 1;
         this.used++;

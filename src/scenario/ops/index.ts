@@ -1,5 +1,6 @@
 /** Every op handler by op name. */
 import { checkOps } from './checks.ts';
+import { deviceOps } from './devices.ts';
 import { dmirrorOps } from './dmirror.ts';
 import { fileOps } from './files.ts';
 import { iommufdOps } from './iommufd.ts';
@@ -11,8 +12,10 @@ export const HANDLERS: Record<string, OpHandler> = {
   ...mmOps,
   ...fileOps,
   ...dmirrorOps,
+  ...deviceOps,
   ...legacyMirrorOps,
   ...iommufdOps,
   ...checkOps,
 };
 export type { OpHandler } from './types.ts';
+export { driverIoctl } from './devices.ts';

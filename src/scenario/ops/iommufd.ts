@@ -23,6 +23,7 @@ import type { KGen } from '../../sched/types.ts';
 import { MAX_USER_BUFFER, type OpResult, type ScenarioContext } from '../context.ts';
 import { OPS, type StepT } from '../schema.ts';
 import { dataOf } from './mm.ts';
+import { u64Value } from '../values.ts';
 import { f, flagBits, type OpHandler } from './types.ts';
 
 const MAP_FLAGS = { FIXED_IOVA: 1, WRITEABLE: 2, READABLE: 4 };
@@ -93,7 +94,7 @@ function numericFields(ctx: ScenarioContext, step: StepT, name: string): Record<
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(step)) {
     if (SPECIAL.has(k) || v === undefined) continue;
-    out[k] = ctx.num(v, k);
+    out[k] = ctx.u64(v, k);
   }
   const flags = f(step, 'flags');
   if (flags !== undefined) out.flags = flagBits(flags, FLAG_TABLES[name] ?? {}, name);
@@ -119,8 +120,8 @@ export function buildArg(ctx: ScenarioContext, step: StepT, name: string): Recor
   const ranges = f(step, 'allowed_iovas');
   if (Array.isArray(ranges)) {
     arg.allowed_iovas = (ranges as Record<string, unknown>[]).map((r) => ({
-      start: bigNum(ctx, r.start),
-      last: bigNum(ctx, r.last),
+      start: ctx.u64(r.start, 'start'),
+      last: ctx.u64(r.last, 'last'),
     }));
     arg.num_iovas = ranges.length;
   }
@@ -131,15 +132,6 @@ export function buildArg(ctx: ScenarioContext, step: StepT, name: string): Recor
   }
   if (name === 'IOMMU_HWPT_GET_DIRTY_BITMAP') arg.page_size ??= PAGE_SIZE;
   return arg;
-}
-
-/** A u64 field value: exact for hex or decimal strings beyond 2^53 (`0xffffffffffffffff`). */
-function bigNum(ctx: ScenarioContext, v: unknown): number | bigint {
-  if (typeof v === 'string' && /^(0x[0-9a-f]+|\d+)$/i.test(v.trim())) {
-    const b = BigInt(v.trim());
-    return b > BigInt(Number.MAX_SAFE_INTEGER) ? b : Number(b);
-  }
-  return ctx.num(v);
 }
 
 function bitmapIndexes(bitmap: Uint8Array, nbits: number): number[] {
@@ -212,7 +204,7 @@ function* plainIoctl(ctx: ScenarioContext, step: StepT, name: string): KGen<OpRe
   const r: OpResult = { ret, outputs };
   if (spec.main !== undefined && !isErr(ret)) {
     const v = arg[spec.main];
-    if (typeof v === 'number' || typeof v === 'bigint') r.main = Number(v);
+    if (typeof v === 'number' || typeof v === 'bigint') r.main = typeof v === 'bigint' ? u64Value(v) : v;
   }
   return r;
 }
@@ -278,9 +270,10 @@ function* testIoctl(ctx: ScenarioContext, step: StepT, name: string): KGen<OpRes
   r.outputs = Object.fromEntries(spec.outputs.map((o) => [o, out[o]]));
   if (spec.main !== undefined && !isErr(r.ret)) {
     const v = out[spec.main];
-    if (typeof v === 'number' || typeof v === 'bigint') r.main = Number(v);
+    if (typeof v === 'number' || typeof v === 'bigint') r.main = typeof v === 'bigint' ? u64Value(v) : v;
   }
-  if (name === 'IOMMU_TEST_OP_CREATE_ACCESS' && r.main !== undefined) ctx.openFiles.set(r.main, 'access');
+  if (name === 'IOMMU_TEST_OP_CREATE_ACCESS' && r.main !== undefined)
+    ctx.openFiles.set(Number(r.main), 'access');
   return r;
 }
 

@@ -13,7 +13,9 @@
  * dependent with u's pending step runs; a schedule that would run a sleeping thread is redundant
  * and abandoned. Dependence comes from the footprints steps declare: two steps are independent
  * iff both declare `access` and they touch different objects or both only read. A step with no
- * declared access is dependent with everything, which is always safe.
+ * declared access is dependent with everything, which is always safe. Sleep sets are used only
+ * when the search is not bounded: moving a step next to its equivalent can cost a preemption.
+ * dpor.ts reduces bounded searches soundly.
  */
 import type { Thread } from '../thread.ts';
 import type { SchedPoint } from '../types.ts';
@@ -163,7 +165,10 @@ export class DfsStrategy implements Strategy {
       node = { tids, chosen, done: new Set([chosen]), sleep: new Set(this.sleep.keys()), ...shape };
       this.stack.push(node);
     }
-    if (this.por) {
+    // Sleep sets assume that a schedule equivalent to a pruned one was explored; under a
+    // preemption bound that one may need more preemptions than the bound allows (two reads of
+    // one object swapped can cost a switch), so a bounded search does not use them.
+    if (this.por && !Number.isFinite(this.preemptionBound)) {
       // Siblings already explored sleep in this subtree; beforeStep wakes the dependent ones.
       for (const j of node.done) if (j !== node.chosen) this.sleep.set(tids[j], ctx.runnable[j]);
     }

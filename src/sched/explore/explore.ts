@@ -6,8 +6,7 @@
  * then rerun once more with tracing on to produce the trace, the diagram and the replay token, so
  * the report is exactly what replay() of that token prints.
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { Coverage } from './coverage.ts';
 import { renderDiagram } from './diagram.ts';
 import { minimizeSchedule } from './minimize.ts';
 import { makeStrategy, resolveOptions, type ResolvedOptions } from './options.ts';
@@ -15,6 +14,7 @@ import { CALIBRATION_RUNS, PctStrategy } from './pct.ts';
 import { decodeToken, encodeToken } from './replay.ts';
 import { DEFAULT_MAX_STEPS, followOverrides, overridesOf, runSchedule } from './run.ts';
 import { searchLoop } from './search.ts';
+import { searchShard } from './shard.ts';
 import type {
   ExploreOptions,
   ExploreResult,
@@ -23,33 +23,10 @@ import type {
   RunOutcome,
   TargetDescriptor,
 } from './types.ts';
-import { parallelDfs } from './pardfs.ts';
-import { parallelSearch } from './workers.ts';
+import type { ParallelBackend } from './parallel.ts';
 
 function isDescriptor(x: ExploreTarget | TargetDescriptor): x is TargetDescriptor {
   return typeof (x as Partial<TargetDescriptor>).module === 'string';
-}
-
-/**
- * Builds the target a descriptor names, synchronously so explore() stays synchronous: Node 20.19
- * can require() ES modules, and tsx's CommonJS hook (registered here if the process was not
- * started under tsx) compiles .ts on the way.
- */
-export function loadTargetSync(d: TargetDescriptor): ExploreTarget {
-  const path = d.module.startsWith('file:') ? fileURLToPath(d.module) : d.module;
-  const req = createRequire(import.meta.url);
-  let mod: Record<string, unknown>;
-  try {
-    mod = req(path) as Record<string, unknown>;
-  } catch (e) {
-    if (!/\.[cm]?tsx?$/.test(path)) throw e;
-    (req('tsx/cjs/api') as { register(): unknown }).register();
-    mod = req(path) as Record<string, unknown>;
-  }
-  const factory = mod[d.exportName];
-  if (typeof factory !== 'function')
-    throw new TypeError(`${d.module} does not export a function '${d.exportName}'`);
-  return (factory as (args: unknown) => ExploreTarget)(d.args);
 }
 
 function tokenFor(
@@ -86,14 +63,30 @@ function report(
   };
 }
 
-/** Explores the interleavings of `target` and reports the first failing schedule, minimised. */
-export function explore(target: ExploreTarget | TargetDescriptor, opts: ExploreOptions): ExploreResult {
+function localTarget(target: ExploreTarget | TargetDescriptor, backend: ParallelBackend | undefined) {
+  if (!isDescriptor(target)) return target;
+  if (backend === undefined) throw new TypeError('a TargetDescriptor needs a runtime that can load modules');
+  return backend.loadTarget(target);
+}
+
+/**
+ * Explores the interleavings of `target` and reports the first failing schedule, minimised.
+ * `backend` runs workers (options.workers > 1); without one the search runs in this thread.
+ */
+export function explore(
+  target: ExploreTarget | TargetDescriptor,
+  opts: ExploreOptions,
+  backend?: ParallelBackend,
+): ExploreResult {
   const start = performance.now();
   const o = resolveOptions(opts);
   if (o.workers > 1 && !isDescriptor(target)) {
     throw new TypeError('workers > 1 needs a TargetDescriptor: a closure cannot be sent to a worker thread');
   }
-  const local = isDescriptor(target) ? loadTargetSync(target) : target;
+  if (o.workers > 1 && backend === undefined) {
+    throw new TypeError('workers > 1 needs a runtime with threads (the Node entry points provide one)');
+  }
+  const local = localTarget(target, backend);
   const deadline = start + o.ms;
   const total = Number.isFinite(o.schedules) ? o.schedules : undefined;
   const strategy = makeStrategy(o);
@@ -102,9 +95,35 @@ export function explore(target: ExploreTarget | TargetDescriptor, opts: ExploreO
   let schedules = 0;
   let exhausted = false;
   let lastOverrides = new Map<number, number>();
+  const coverage = new Coverage();
+  /** Whether every schedule ran here (workers do not report coverage). */
+  let ranHere = true;
 
-  if (o.workers > 1 && o.strategy === 'dfs' && isDescriptor(target) && o.schedules > 0) {
-    const p = parallelDfs(local, target, o, {
+  if (o.shard !== null) {
+    const r = searchShard(local, o, o.shard, {
+      maxSteps: o.maxSteps,
+      deadline,
+      onSchedule: (i) => opts.onProgress?.(i + 1, total),
+      coverage,
+    });
+    found = r.found;
+    schedules = r.schedules;
+    exhausted = r.exhausted && o.strategy === 'dfs';
+    if (r.last !== null) lastOverrides = overridesOf(r.last.decisions);
+    return finish();
+  }
+
+  if (
+    backend !== undefined &&
+    o.workers > 1 &&
+    o.strategy === 'dfs' &&
+    // DPOR learns where to branch from the schedules it ran: it does not split ahead of time.
+    (!o.por || o.reduction === 'sleep') &&
+    isDescriptor(target) &&
+    o.schedules > 0
+  ) {
+    ranHere = false;
+    const p = backend.dfs(local, target, o, {
       deadline,
       onProgress: (done) => opts.onProgress?.(done, total),
     });
@@ -123,7 +142,7 @@ export function explore(target: ExploreTarget | TargetDescriptor, opts: ExploreO
   }
 
   // PCT learns k sequentially first; the rest (and everything for random) may run in parallel.
-  const parallel = o.workers > 1 && o.strategy !== 'dfs' && isDescriptor(target);
+  const parallel = backend !== undefined && o.workers > 1 && o.strategy !== 'dfs' && isDescriptor(target);
   const sequentialEnd = parallel
     ? Math.min(o.schedules, o.strategy === 'pct' ? CALIBRATION_RUNS : 0)
     : o.schedules;
@@ -133,6 +152,7 @@ export function explore(target: ExploreTarget | TargetDescriptor, opts: ExploreO
     endIndex: sequentialEnd,
     deadline,
     onSchedule: (i) => opts.onProgress?.(i + 1, total),
+    coverage,
   });
   found = r.found;
   schedules = r.schedules;
@@ -141,7 +161,8 @@ export function explore(target: ExploreTarget | TargetDescriptor, opts: ExploreO
 
   if (found === null && parallel && sequentialEnd < o.schedules && performance.now() < deadline) {
     const pctSteps = strategy instanceof PctStrategy ? strategy.estimatedSteps : undefined;
-    const p = parallelSearch(target, o, {
+    ranHere = false;
+    const p = backend.search(target, o, {
       startIndex: sequentialEnd,
       endIndex: o.schedules,
       deadline,
@@ -171,6 +192,7 @@ export function explore(target: ExploreTarget | TargetDescriptor, opts: ExploreO
         exhausted,
         replay: tokenFor(o, lastOverrides),
         elapsedMs: performance.now() - start,
+        ...(ranHere ? { coverage: coverage.report() } : {}),
       };
     }
 
@@ -191,15 +213,20 @@ export function explore(target: ExploreTarget | TargetDescriptor, opts: ExploreO
       exhausted: false,
       replay: tokenFor(o, overrides),
       elapsedMs: performance.now() - start,
+      ...(ranHere ? { coverage: coverage.report() } : {}),
     };
   }
 }
 
 /** Reruns the schedule a replay token names; the result carries the same violation and diagram. */
-export function replay(target: ExploreTarget | TargetDescriptor, token: string): ExploreResult {
+export function replay(
+  target: ExploreTarget | TargetDescriptor,
+  token: string,
+  backend?: ParallelBackend,
+): ExploreResult {
   const start = performance.now();
   const t = decodeToken(token);
-  const local = isDescriptor(target) ? loadTargetSync(target) : target;
+  const local = localTarget(target, backend);
   const maxSteps = t.maxSteps ?? DEFAULT_MAX_STEPS;
   const { violation } = report(local, t.overrides, maxSteps);
   return {

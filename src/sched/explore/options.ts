@@ -1,5 +1,6 @@
 /** Defaults and validation of ExploreOptions, and the strategy they select. */
 import { DfsStrategy } from './dfs.ts';
+import { DporStrategy } from './dpor.ts';
 import { PctStrategy } from './pct.ts';
 import { RandomStrategy } from './random.ts';
 import { DEFAULT_MAX_STEPS } from './run.ts';
@@ -19,7 +20,9 @@ export interface ResolvedOptions {
   preemptionBound: number;
   maxSteps: number;
   por: boolean;
+  reduction: 'dpor' | 'sleep';
   workers: number;
+  shard: { index: number; count: number } | null;
   minimize: boolean;
 }
 
@@ -42,6 +45,23 @@ export function resolveOptions(opts: ExploreOptions): ResolvedOptions {
   positive('maxStepsPerSchedule', opts.maxStepsPerSchedule, true);
   positive('pctDepth', opts.pctDepth, true);
   positive('workers', opts.workers, true);
+  if (opts.reduction !== undefined && opts.reduction !== 'dpor' && opts.reduction !== 'sleep') {
+    throw new TypeError(`unknown reduction '${String(opts.reduction)}': expected dpor or sleep`);
+  }
+  const workers = Math.max(1, opts.workers ?? 1);
+  const shard = opts.shard ?? null;
+  if (
+    shard !== null &&
+    !(
+      Number.isSafeInteger(shard.count) &&
+      Number.isSafeInteger(shard.index) &&
+      shard.count >= 1 &&
+      shard.index >= 0 &&
+      shard.index < shard.count
+    )
+  ) {
+    throw new TypeError(`shard must have 0 <= index < count, got ${shard.index} of ${shard.count}`);
+  }
   const unbudgeted = budget.schedules === undefined && budget.ms === undefined;
   return {
     strategy,
@@ -52,7 +72,9 @@ export function resolveOptions(opts: ExploreOptions): ResolvedOptions {
     preemptionBound: opts.preemptionBound ?? (strategy === 'dfs' ? DEFAULT_DFS_PREEMPTION_BOUND : Infinity),
     maxSteps: Math.max(1, opts.maxStepsPerSchedule ?? DEFAULT_MAX_STEPS),
     por: opts.por ?? true,
-    workers: Math.max(1, opts.workers ?? 1),
+    reduction: opts.reduction ?? 'dpor',
+    workers,
+    shard,
     minimize: opts.minimize ?? true,
   };
 }
@@ -64,6 +86,8 @@ export function makeStrategy(o: ResolvedOptions, pctSteps?: number): Strategy {
     case 'pct':
       return new PctStrategy(o.seed, o.pctDepth, o.preemptionBound, pctSteps);
     case 'dfs':
-      return new DfsStrategy(o.preemptionBound, o.por);
+      return o.por && o.reduction === 'dpor'
+        ? new DporStrategy(o.preemptionBound)
+        : new DfsStrategy(o.preemptionBound, o.por);
   }
 }

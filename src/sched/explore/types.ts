@@ -8,6 +8,7 @@
 import type { Scheduler } from '../scheduler.ts';
 import type { Thread } from '../thread.ts';
 import type { Violation } from '../types.ts';
+import type { CoverageReport } from './coverage.ts';
 
 /** One fresh execution. */
 export interface ExploreWorld {
@@ -35,6 +36,11 @@ export interface TargetDescriptor {
   module: string;
   exportName: string;
   args: unknown;
+  /**
+   * An async export a worker awaits with `args` before calling the factory (to import() what the
+   * factory then needs synchronously, such as a user's driver module).
+   */
+  prepareExportName?: string;
 }
 
 export type StrategyName = 'random' | 'pct' | 'dfs';
@@ -51,10 +57,21 @@ export interface ExploreOptions {
   preemptionBound?: number;
   /** Livelock bound: exceeding it is a 'livelock' violation. Default 100000. */
   maxStepsPerSchedule?: number;
-  /** dfs: sleep-set partial-order reduction, default true. */
+  /** dfs: partial-order reduction, default true. */
   por?: boolean;
+  /**
+   * dfs with por: 'dpor' (source-set dynamic partial-order reduction with sleep sets) or 'sleep'
+   * (sleep sets alone, only when the search is not bounded). Default 'dpor', which runs in one
+   * thread: only 'sleep' and no reduction split a depth-first search over workers.
+   */
+  reduction?: 'dpor' | 'sleep';
   /** Worker threads (any strategy; the result does not depend on it); default 1. > 1 needs a TargetDescriptor. */
   workers?: number;
+  /**
+   * Run only part `index` (0-based) of `count` of the search (shard.ts says how it is split);
+   * budgets then count this part's schedules. Runs in this thread.
+   */
+  shard?: { index: number; count: number };
   /** Search for a failing schedule with fewer preemptions once one fails. Default true. */
   minimize?: boolean;
   onProgress?(done: number, total: number | undefined): void;
@@ -79,6 +96,11 @@ export interface ExploreResult {
   exhausted: boolean;
   replay: string;
   elapsedMs: number;
+  /**
+   * The conflicting pairs of steps the search ran, and in which orders; absent when the schedules
+   * ran on workers.
+   */
+  coverage?: CoverageReport;
 }
 
 /** What a strategy sees at a choice point (more than one runnable thread). */

@@ -42,7 +42,7 @@ import {
 function fileWithMode(sys: System, mode: number, data: Uint8Array): number {
   const f = shmemFileSetup(sys, 'ro-file', 0);
   sys.run('fill', shmemWrite(sys, f.inode, data, 0));
-  return sys.installFd(new File(f.id, f.inode, mode, null));
+  return sys.installFd(new File(f.id, f.inode, mode, null, null));
 }
 
 /** Runs a call that must fail with `errno` and must leave the process exactly as it was. */

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Errno } from '../../../src/kernel/errno.ts';
 import { File, O_RDONLY, VM } from '../../../src/kernel/mm/mm_types.ts';
 import {
+  MAP_FIXED,
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -57,11 +58,51 @@ describe('mprotect(2) errors, as do_mprotect_pkey() returns them', () => {
     teardown(sys);
   });
 
+  it('changes the VMAs before a hole, then fails with ENOMEM (the kernel keeps the changes)', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 6 * PAGE);
+    writeOk(sys, p, a, pattern(2, 6 * PAGE));
+    assert.equal(sys.munmap(p, a + 3 * PAGE, PAGE), 0);
+    // [a+PAGE, a+3*PAGE) becomes read-only, then the walk meets the hole at a+3*PAGE.
+    assert.equal(sys.mprotect(p, a + PAGE, 4 * PAGE, PROT_READ), -Errno.ENOMEM);
+    const flags = vmas(p).map(([s, e, f]) => [s - a, e - a, f & (VM.READ | VM.WRITE)]);
+    assert.deepEqual(flags, [
+      [0, PAGE, VM.READ | VM.WRITE],
+      [PAGE, 3 * PAGE, VM.READ],
+      [4 * PAGE, 6 * PAGE, VM.READ | VM.WRITE],
+    ]);
+    assert.equal(sys.write(p, a + PAGE, pattern(3, 1)), -Errno.EFAULT);
+    assert.equal(sys.write(p, a + 4 * PAGE, pattern(3, 1)), 1);
+    // The range runs past the last VMA: the whole VMA changes, then ENOMEM.
+    assert.equal(sys.mprotect(p, a + 4 * PAGE, 4 * PAGE, PROT_READ), -Errno.ENOMEM);
+    assert.equal(vmas(p).at(-1)![2] & VM.WRITE, 0);
+    readOk(sys, p, a + 5 * PAGE, 1);
+    teardown(sys);
+  });
+
+  it('stops at the first VMA it may not change (EACCES) and keeps the ones before it', () => {
+    const { sys, p } = setup();
+    const f = shmemFileSetup(sys, 'ro2', 0);
+    sys.run('fill', shmemWrite(sys, f.inode, pattern(5, PAGE), 0));
+    const fd = sys.installFd(new File(f.id, f.inode, O_RDONLY, null, null));
+    const a = mapOk(sys, p, 3 * PAGE);
+    assert.equal(sys.mmap(p, a + PAGE, PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0), a + PAGE);
+    const rwx = PROT_READ | PROT_WRITE | PROT_EXEC;
+    assert.equal(sys.mprotect(p, a, 3 * PAGE, rwx), -Errno.EACCES);
+    const exec = vmas(p).map(([s, , fl]) => [s - a, fl & VM.EXEC]);
+    assert.deepEqual(exec, [
+      [0, VM.EXEC],
+      [PAGE, 0],
+      [2 * PAGE, 0],
+    ]);
+    teardown(sys);
+  });
+
   it('refuses PROT_WRITE on a shared mapping of a read-only file with EACCES', () => {
     const { sys, p } = setup();
     const f = shmemFileSetup(sys, 'ro', 0);
     sys.run('fill', shmemWrite(sys, f.inode, pattern(5, PAGE), 0));
-    const fd = sys.installFd(new File(f.id, f.inode, O_RDONLY, null));
+    const fd = sys.installFd(new File(f.id, f.inode, O_RDONLY, null, null));
     const a = mapOk(sys, p, PAGE, MAP_SHARED, PROT_READ, fd);
     readOk(sys, p, a, 1);
     failsCleanly(sys, p, 'PROT_WRITE on RO shared', Errno.EACCES, () => sys.mprotect(p, a, PAGE, RW));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { explore } from '../../../src/sched/explore/index.ts';
+import { explore } from '../../../src/node/explore/index.ts';
 import { CALIBRATION_RUNS } from '../../../src/sched/explore/pct.ts';
 import {
   abbaDeadlockTarget,

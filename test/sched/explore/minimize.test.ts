@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { explore, replay } from '../../../src/sched/explore/index.ts';
+import { explore, replay } from '../../../src/node/explore/index.ts';
 import { counterTarget } from './fixtures.ts';
 
 void describe('minimisation', () => {

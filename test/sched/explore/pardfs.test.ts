@@ -4,17 +4,15 @@ import fc from 'fast-check';
 import { point, Scheduler, type KGen } from '../../../src/sched/index.ts';
 import {
   DfsStrategy,
-  explore,
-  replay,
   type ExploreOptions,
   type ExploreResult,
   type ExploreTarget,
   type TargetDescriptor,
 } from '../../../src/sched/explore/index.ts';
 import type { DfsNodeData } from '../../../src/sched/explore/dfs.ts';
-import { loadTargetSync } from '../../../src/sched/explore/explore.ts';
+import { explore, loadTargetSync, replay } from '../../../src/node/explore/index.ts';
 import { resolveOptions } from '../../../src/sched/explore/options.ts';
-import { parallelDfs } from '../../../src/sched/explore/pardfs.ts';
+import { parallelDfs } from '../../../src/node/explore/pardfs.ts';
 import { overridesOf, runSchedule } from '../../../src/sched/explore/run.ts';
 import { searchLoop } from '../../../src/sched/explore/search.ts';
 import { hetmem } from '../../cli/helpers.ts';
@@ -99,14 +97,16 @@ void describe('DFS subtrees', () => {
     );
   });
 
-  void it('holds for the fixtures, sleep sets and preemption bound included', () => {
+  void it('holds for the fixtures, with sleep sets (unbounded) and with a preemption bound', () => {
     for (const target of [
       counterTarget({ noise: 2, mutex: true, threads: 3 }),
-      orderTarget({ threads: 4, noise: 2 }),
+      orderTarget({ threads: 4, noise: 1, forbidden: [9] }),
     ]) {
-      const whole = sequence(target, 2, true);
-      assert.ok(whole.length > 50, `${whole.length} schedules`);
-      for (const levels of [1, 2, 3]) assert.deepEqual(splitSequence(target, 2, true, levels), whole);
+      for (const bound of [2, Infinity]) {
+        const whole = sequence(target, bound, true);
+        assert.ok(whole.length > 50, `${whole.length} schedules`);
+        for (const levels of [1, 2, 3]) assert.deepEqual(splitSequence(target, bound, true, levels), whole);
+      }
     }
   });
 });
@@ -116,17 +116,17 @@ void describe('parallel DFS', () => {
     [
       'the lost update',
       { module: fixtures, exportName: 'counterTarget', args: { noise: 3 } },
-      { strategy: 'dfs' },
+      { strategy: 'dfs', reduction: 'sleep' },
     ],
     [
       'the mutex-protected counter (exhausts)',
       { module: fixtures, exportName: 'counterTarget', args: { noise: 4, mutex: true, threads: 3 } },
-      { strategy: 'dfs' },
+      { strategy: 'dfs', reduction: 'sleep' },
     ],
     [
       'independent threads under POR (exhausts)',
       { module: fixtures, exportName: 'independentTarget', args: { steps: 5, threads: 3 } },
-      { strategy: 'dfs', preemptionBound: 3 },
+      { strategy: 'dfs', reduction: 'sleep', preemptionBound: 3 },
     ],
     [
       'an order violation deep in the search',
@@ -135,7 +135,7 @@ void describe('parallel DFS', () => {
         exportName: 'orderTarget',
         args: { threads: 4, noise: 3, forbidden: [2, 3, 1, 0] },
       },
-      { strategy: 'dfs' },
+      { strategy: 'dfs', reduction: 'sleep' },
     ],
   ];
   for (const [name, target, opts] of cases) {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { explore, type ExploreOptions, type ExploreResult } from '../../../src/sched/explore/index.ts';
+import { explore } from '../../../src/node/explore/index.ts';
+import type { ExploreOptions, ExploreResult } from '../../../src/sched/explore/index.ts';
 
 const fixtures = new URL('./fixtures.ts', import.meta.url).href;
 

@@ -22,11 +22,12 @@
  * number of workers. With a time budget the walk stops at the first item the deadline cut short:
  * the result is then that of the sequential search with some schedule budget.
  */
-import { DfsStrategy, type DfsNodeData } from './dfs.ts';
-import type { ResolvedOptions } from './options.ts';
-import { overridesOf, runSchedule } from './run.ts';
-import { searchLoop } from './search.ts';
-import type { ExploreTarget, TargetDescriptor } from './types.ts';
+import { DfsStrategy, type DfsNodeData } from '../../sched/explore/dfs.ts';
+import type { ResolvedOptions } from '../../sched/explore/options.ts';
+import type { ParallelDfsConfig, ParallelDfsResult } from '../../sched/explore/parallel.ts';
+import { overridesOf, runSchedule } from '../../sched/explore/run.ts';
+import { searchLoop } from '../../sched/explore/search.ts';
+import type { ExploreTarget, TargetDescriptor } from '../../sched/explore/types.ts';
 import { WorkerPool, type DfsUnitResult, type DfsUnitTask } from './workers.ts';
 
 /** How many times a subtree's path may leave the leftmost path before a worker takes it. */
@@ -35,24 +36,6 @@ export const DEFAULT_SPLIT_LEVELS = 2;
 const BATCH = 4;
 /** Messages in flight per worker, so none idles while the master is busy or between waits. */
 const IN_FLIGHT = 2;
-
-export interface ParallelDfsConfig {
-  deadline: number;
-  /** Default DEFAULT_SPLIT_LEVELS; the result does not depend on it (tests vary it). */
-  splitLevels?: number;
-  onProgress?(done: number): void;
-}
-
-export interface ParallelDfsResult {
-  /** The first failing schedule in DFS order, as its non-default decisions. */
-  found: Map<number, number> | null;
-  schedules: number;
-  exhausted: boolean;
-  /** The last schedule counted (for a replay token when nothing failed). */
-  lastOverrides: Map<number, number>;
-  /** How the work went: schedules the master ran, subtrees handed out, schedules run in all. */
-  stats: { masterRuns: number; subtrees: number; ran: number };
-}
 
 /** A schedule the master ran, or a subtree for a worker; `ran` etc. are set once known. */
 interface Item {

@@ -22,18 +22,20 @@ import {
   type MessagePort,
 } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import { DfsStrategy, type DfsNodeData } from './dfs.ts';
-import { makeStrategy, type ResolvedOptions } from './options.ts';
-import { overridesOf } from './run.ts';
-import { searchLoop } from './search.ts';
-import type { ExploreTarget, TargetDescriptor } from './types.ts';
+import { DfsStrategy, type DfsNodeData } from '../../sched/explore/dfs.ts';
+import { makeStrategy, type ResolvedOptions } from '../../sched/explore/options.ts';
+import type { ParallelConfig, ParallelResult } from '../../sched/explore/parallel.ts';
+import { overridesOf } from '../../sched/explore/run.ts';
+import { searchLoop } from '../../sched/explore/search.ts';
+import type { ExploreTarget, TargetDescriptor } from '../../sched/explore/types.ts';
 
 /** A worker that sends nothing for this long is presumed dead. */
 const STALL_MS = 10 * 60 * 1000;
 
 interface WorkerBoot {
   kind: 'hetmem-explore-worker';
-  tsxApi: string;
+  /** tsx's ESM API to register first, when this module runs from its TypeScript sources. */
+  tsxApi: string | null;
   entry: string;
   descriptor: TargetDescriptor;
   options: ResolvedOptions;
@@ -80,24 +82,10 @@ export type FromWorker =
   | { type: 'dfs'; units: DfsUnitResult[] }
   | { type: 'error'; message: string };
 
-export interface ParallelConfig {
-  startIndex: number;
-  endIndex: number;
-  deadline: number;
-  pctSteps: number | undefined;
-  onProgress?(done: number): void;
-}
-
-export interface ParallelResult {
-  found: { index: number; overrides: Map<number, number> } | null;
-  /** Schedules run (those above a failure that were already in flight included). */
-  schedules: number;
-  lastOverrides: Map<number, number> | null;
-}
-
 /**
  * The worker's first code: plain CommonJS (eval workers cannot be TypeScript) that registers tsx
- * and then loads this very module to run workerMain().
+ * when this module is TypeScript (hetmem running from its sources) and then loads this very module
+ * to run workerMain(). Compiled JavaScript needs no loader.
  */
 const BOOT = `
 const { workerData } = require('node:worker_threads');
@@ -106,8 +94,8 @@ const fail = (e) => {
   Atomics.add(workerData.signal, 0, 1);
   Atomics.notify(workerData.signal, 0);
 };
-import(workerData.tsxApi)
-  .then((api) => { api.register(); return import(workerData.entry); })
+(workerData.tsxApi === null ? Promise.resolve() : import(workerData.tsxApi).then((api) => api.register()))
+  .then(() => import(workerData.entry))
   .then((m) => m.workerMain())
   .catch(fail);
 `;
@@ -127,7 +115,7 @@ export class WorkerPool {
   private quietSince = performance.now();
 
   constructor(descriptor: TargetDescriptor, o: ResolvedOptions, pctSteps: number | undefined) {
-    const tsxApi = import.meta.resolve('tsx/esm/api');
+    const tsxApi = /\.[cm]?ts$/.test(import.meta.url) ? import.meta.resolve('tsx/esm/api') : null;
     for (let i = 0; i < o.workers; i++) {
       const { port1, port2 } = new MessageChannel();
       const boot: WorkerBoot = {
@@ -288,6 +276,12 @@ export async function workerMain(): Promise<void> {
       ? descriptor.module
       : pathToFileURL(descriptor.module).href;
     const mod = (await import(url)) as Record<string, unknown>;
+    if (descriptor.prepareExportName !== undefined) {
+      const prepare = mod[descriptor.prepareExportName];
+      if (typeof prepare !== 'function')
+        throw new TypeError(`${descriptor.module} does not export '${descriptor.prepareExportName}'`);
+      await (prepare as (args: unknown) => Promise<unknown>)(descriptor.args);
+    }
     const factory = mod[descriptor.exportName];
     if (typeof factory !== 'function')
       throw new TypeError(`${descriptor.module} does not export '${descriptor.exportName}'`);

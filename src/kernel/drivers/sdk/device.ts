@@ -1,0 +1,308 @@
+/**
+ * Devices and their drivers: probe and remove, the character-device file a process opens, and
+ * driver-defined ioctls with typed argument structs. A driver is a const object of callbacks, as
+ * a kernel driver is a static struct of ops; the SDK does the bookkeeping the driver core and
+ * the chardev layer do (the device list, file lifetime, copying the ioctl struct in and out).
+ *
+ * Lifetime: deviceRegister() runs probe(); each open() makes a file whose private data is what
+ * the driver's open returned; the last close runs release(); deviceUnregister() runs remove().
+ * After remove, files still open keep their release() but every ioctl fails with -ENODEV, as a
+ * hot-unplugged device's files do.
+ */
+import { ULONG_MAX } from '../../../lib/units.ts';
+import type { KGen } from '../../../sched/types.ts';
+import { Errno } from '../../errno.ts';
+import { File, type FileOps, Inode, type Vma } from '../../mm/mm_types.ts';
+import type { Process, System } from '../../system.ts';
+import { DriverError } from './driver_error.ts';
+import { DriverMutex, DriverRwSem, DriverSpinLock, type LockDecl } from './locks.ts';
+
+/** The types an ioctl struct member may have. u64 members hold any integer up to 2^64-1. */
+export type IoctlFieldType = 'u64' | 'u32' | 'bool' | 'bytes';
+export type IoctlFields = Readonly<Record<string, IoctlFieldType>>;
+
+type FieldValue<T extends IoctlFieldType> = T extends 'bool'
+  ? boolean
+  : T extends 'bytes'
+    ? Uint8Array
+    : number;
+
+/** The argument struct a handler sees: every input member, then every output member (zeroed). */
+export type IoctlArg<I extends IoctlFields, O extends IoctlFields> = {
+  -readonly [K in keyof I]: FieldValue<I[K]>;
+} & { -readonly [K in keyof O]: FieldValue<O[K]> };
+
+/**
+ * One driver-defined ioctl. The caller's struct is copied in (members it leaves out read as 0,
+ * false or empty, as a zeroed struct) and the handler works on that copy; the output members are
+ * copied back only when the handler returns >= 0 (copy_to_user after success).
+ */
+export interface IoctlDef<
+  F extends object,
+  I extends IoctlFields = IoctlFields,
+  O extends IoctlFields = IoctlFields,
+> {
+  readonly in: I;
+  readonly out?: O;
+  /** One line for `hetmem schema` and error messages. */
+  readonly doc?: string;
+  handler(file: File<F>, arg: IoctlArg<I, O>, dev: Device<object, F>): KGen<number>;
+}
+
+/** Types one ioctl of a driver's table (the members of `in` and `out` type the handler's argument). */
+export function defineIoctl<F extends object, I extends IoctlFields, O extends IoctlFields = NoFields>(
+  def: IoctlDef<F, I, O>,
+): IoctlDef<F> {
+  return def;
+}
+
+/** The `out` of an ioctl that writes nothing back: no members. */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export type NoFields = {};
+
+/**
+ * A device driver model. `D` is the per-device state probe() builds (dev_set_drvdata), `F` the
+ * per-open-file state open() builds (file->private_data). Sleeping callbacks are generators.
+ */
+export interface DeviceDriver<D extends object = object, F extends object = object> {
+  /** The driver's name (struct device_driver.name); also the prefix of its lock classes. */
+  readonly name: string;
+  /** Models the driver's probe(): the device state, or -errno (the device is then not added). */
+  probe(dev: Device<D, F>, config: Readonly<Record<string, unknown>>): KGen<D | number>;
+  /** Models the driver's remove() (unbind): undo probe; open files may still be around. */
+  remove?(dev: Device<D, F>): KGen;
+  /** Models file_operations.open: the file's private data, or -errno. */
+  open?(dev: Device<D, F>, proc: Process): KGen<F | number>;
+  /** Models file_operations.release: the last close of a file. */
+  release?(dev: Device<D, F>, file: File<F>): KGen;
+  /** Models file_operations.mmap. */
+  mmap?(dev: Device<D, F>, file: File<F>, vma: Vma): KGen<number>;
+  /** The driver's ioctls by uAPI name (defineIoctl types each). Unknown names get -ENOTTY. */
+  readonly ioctls?: Readonly<Record<string, IoctlDef<F>>>;
+}
+
+/** Models struct device bound to a driver. Device state hangs off System (sys.devices). */
+export class Device<D extends object = object, F extends object = object> {
+  state: 'probing' | 'bound' | 'removed' = 'probing';
+  private data: D | null = null;
+  /** Every file of this device still open. */
+  readonly files = new Set<File<F>>();
+  /** Locks the driver declared on this device. */
+  readonly locks: (DriverMutex | DriverSpinLock | DriverRwSem)[] = [];
+  readonly fops: FileOps<F>;
+
+  constructor(
+    readonly sys: System,
+    readonly name: string,
+    readonly driver: DeviceDriver<D, F>,
+  ) {
+    this.fops = deviceFops(this);
+  }
+
+  /** Models dev_get_drvdata(): the state probe() returned. */
+  get drvdata(): D {
+    if (this.data === null) throw new DriverError({ code: 'no_drvdata', path: ['device', this.name] });
+    return this.data;
+  }
+
+  /** Models dev_set_drvdata(). */
+  setDrvdata(d: D): void {
+    this.data = d;
+  }
+
+  /** A mutex of this device, in the driver-wide lock class `decl.lockClass`. */
+  mutex(name: string, decl: LockDecl): DriverMutex {
+    const l = new DriverMutex(this.sys.sched, `${this.name}.${name}`, decl);
+    this.locks.push(l);
+    return l;
+  }
+
+  /** A spinlock of this device. */
+  spinlock(name: string, decl: LockDecl): DriverSpinLock {
+    const l = new DriverSpinLock(this.sys.sched, `${this.name}.${name}`, decl);
+    this.locks.push(l);
+    return l;
+  }
+
+  /** An rw_semaphore of this device. */
+  rwsem(name: string, decl: LockDecl): DriverRwSem {
+    const l = new DriverRwSem(this.sys.sched, `${this.name}.${name}`, decl);
+    this.locks.push(l);
+    return l;
+  }
+}
+
+/** Raises DriverError missing_op / not_a_function unless `driver` has the shape of a DeviceDriver. */
+export function checkDriver(driver: unknown, what = 'driver'): asserts driver is DeviceDriver {
+  if (driver === null || typeof driver !== 'object')
+    throw new DriverError({ code: 'missing_op', path: ['ops', `${what}.probe`] });
+  const d = driver as Record<string, unknown>;
+  if (typeof d.name !== 'string')
+    throw new DriverError({ code: 'missing_op', path: ['ops', `${what}.name`] });
+  if (typeof d.probe !== 'function')
+    throw new DriverError({ code: 'missing_op', path: ['ops', `${what}.probe`] });
+  for (const op of ['remove', 'open', 'release', 'mmap'] as const) {
+    if (d[op] !== undefined && typeof d[op] !== 'function')
+      throw new DriverError({ code: 'not_a_function', path: ['ops', `${what}.${op}`] });
+  }
+  const ioctls = d.ioctls;
+  if (ioctls === undefined) return;
+  if (ioctls === null || typeof ioctls !== 'object')
+    throw new DriverError({ code: 'bad_ioctl_spec', path: ['ioctls', '*'], why: 'ioctls is not an object' });
+  for (const [name, def] of Object.entries(ioctls as Record<string, unknown>)) {
+    const bad = (why: string): never => {
+      throw new DriverError({ code: 'bad_ioctl_spec', path: ['ioctls', name], why });
+    };
+    if (!/^[A-Z][A-Z0-9_]*$/.test(name)) bad('an ioctl name is upper case: letters, digits and _');
+    if (def === null || typeof def !== 'object') bad('not an ioctl definition');
+    const io = def as Record<string, unknown>;
+    if (typeof io.handler !== 'function') bad('handler is not a function');
+    for (const side of ['in', 'out'] as const) {
+      const fields = io[side];
+      if (fields === undefined && side === 'out') continue;
+      if (fields === null || typeof fields !== 'object') bad(`'${side}' is not a map of members`);
+      for (const [f, t] of Object.entries(fields as Record<string, unknown>)) {
+        if (t !== 'u64' && t !== 'u32' && t !== 'bool' && t !== 'bytes')
+          bad(`member ${f}: unknown type ${String(t)}`);
+      }
+    }
+  }
+}
+
+/** The devices of `sys` that an SDK driver is bound to (or was, until removed). */
+export function sdkDevices(sys: System): Device[] {
+  const out: Device[] = [];
+  for (const d of sys.devices.values()) if (d instanceof Device) out.push(d as Device);
+  return out;
+}
+
+/** The SDK device named `name`, or null. */
+export function deviceByName(sys: System, name: string): Device | null {
+  const d = sys.devices.get(name);
+  return d instanceof Device ? d : null;
+}
+
+/**
+ * Models device_add() followed by the driver core's really_probe(): the device appears in
+ * sys.devices and probe() builds its state. Returns the device, or -errno from probe (-EEXIST if
+ * the name is taken); a failed probe leaves nothing behind.
+ */
+export function* deviceRegister<D extends object, F extends object>(
+  sys: System,
+  name: string,
+  driver: DeviceDriver<D, F>,
+  config: Readonly<Record<string, unknown>> = {},
+): KGen<Device<D, F> | number> {
+  checkDriver(driver);
+  if (sys.devices.has(name)) return -Errno.EEXIST;
+  const dev = new Device<D, F>(sys, name, driver);
+  sys.devices.set(name, dev);
+  const r = yield* driver.probe(dev, config);
+  if (typeof r === 'number') {
+    sys.devices.delete(name);
+    dev.state = 'removed';
+    return r < 0 ? r : -Errno.EINVAL;
+  }
+  dev.setDrvdata(r);
+  dev.state = 'bound';
+  sys.trace.count('device_probe');
+  return dev;
+}
+
+/** Models device_del() / driver unbind: remove() runs once; the name stays taken by the dead device. */
+export function* deviceUnregister(dev: Device): KGen {
+  if (dev.state !== 'bound') return;
+  dev.state = 'removed';
+  if (dev.driver.remove !== undefined) yield* dev.driver.remove(dev);
+  dev.sys.trace.count('device_remove');
+}
+
+/**
+ * Models open() of the device's character device by `proc`: the driver's open builds the file's
+ * private data. Returns the fd, -ENODEV (no such device, or removed) or the driver's -errno.
+ */
+export function* deviceOpen(sys: System, name: string, proc: Process): KGen<number> {
+  const dev = deviceByName(sys, name);
+  if (dev === null || dev.state !== 'bound') return -Errno.ENODEV;
+  return yield* openFile(dev, proc);
+}
+
+function* openFile<D extends object, F extends object>(dev: Device<D, F>, proc: Process): KGen<number> {
+  const sys = dev.sys;
+  let priv: F | number = {} as F;
+  if (dev.driver.open !== undefined) {
+    priv = yield* dev.driver.open(dev, proc);
+    if (typeof priv === 'number') return priv < 0 ? priv : -Errno.EINVAL;
+  }
+  const inode = new Inode(sys.nextId('mapping'), 'device', dev.name);
+  const file = new File<F>(sys.nextId('file'), inode, 2, dev.fops, priv);
+  dev.files.add(file);
+  return sys.installFd(file);
+}
+
+function isU64(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= ULONG_MAX;
+}
+
+/**
+ * copy_from_user() of an ioctl struct: the members `fields` names, from `user`. -EFAULT when the
+ * struct is not there or a member cannot be read as its type; -EINVAL when a number does not fit
+ * a u32 member.
+ */
+function copyIn(
+  fields: IoctlFields,
+  out: IoctlFields | undefined,
+  user: unknown,
+): Record<string, unknown> | number {
+  if (user === null || typeof user !== 'object') return -Errno.EFAULT;
+  const u = user as Record<string, unknown>;
+  const arg: Record<string, unknown> = {};
+  for (const [f, t] of Object.entries({ ...(out ?? {}), ...fields })) {
+    const v = fields[f] !== undefined ? u[f] : undefined;
+    switch (t) {
+      case 'bool':
+        if (v !== undefined && typeof v !== 'boolean') return -Errno.EFAULT;
+        arg[f] = v ?? false;
+        break;
+      case 'bytes':
+        if (v !== undefined && !(v instanceof Uint8Array)) return -Errno.EFAULT;
+        arg[f] = v ?? new Uint8Array(0);
+        break;
+      case 'u32':
+      case 'u64':
+        if (v !== undefined && !isU64(v)) return -Errno.EFAULT;
+        if (t === 'u32' && v !== undefined && v > 0xffffffff) return -Errno.EINVAL;
+        arg[f] = v ?? 0;
+        break;
+    }
+  }
+  return arg;
+}
+
+/** The file_operations of a device's files: dispatch to the driver, per device. */
+function deviceFops<D extends object, F extends object>(dev: Device<D, F>): FileOps<F> {
+  return {
+    name: dev.driver.name,
+    *ioctl(file, cmd, user) {
+      if (dev.state !== 'bound') return -Errno.ENODEV;
+      const def = dev.driver.ioctls?.[cmd];
+      if (def === undefined) return -Errno.ENOTTY;
+      const arg = copyIn(def.in, def.out, user);
+      if (typeof arg === 'number') return arg;
+      const ret = yield* def.handler(file, arg as IoctlArg<IoctlFields, IoctlFields>, dev);
+      if (ret >= 0 && def.out !== undefined) {
+        const u = user as Record<string, unknown>;
+        for (const f of Object.keys(def.out)) u[f] = arg[f];
+      }
+      return ret;
+    },
+    *release(file) {
+      dev.files.delete(file);
+      if (dev.driver.release !== undefined) yield* dev.driver.release(dev, file);
+    },
+    *mmap(file, vma) {
+      if (dev.driver.mmap === undefined || dev.state !== 'bound') return -Errno.ENODEV;
+      return yield* dev.driver.mmap(dev, file, vma);
+    },
+  };
+}

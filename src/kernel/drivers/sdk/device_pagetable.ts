@@ -1,0 +1,203 @@
+/**
+ * A device page table that mirrors a process' address space, typed device accesses through it,
+ * and the replayable-fault path: a device access that misses posts a fault record to a fault
+ * buffer and stalls; the buffer's "interrupt" queues the driver's fault handler on a worker; the
+ * handler drains the buffer, services each fault, and tells the device to replay.
+ *
+ * Locking: the table is guarded by a lock the driver declares (its "user lock" in HMM terms: the
+ * one its invalidate callback takes and under which its fault path checks
+ * mmu_interval_read_retry). map() and zap() assert that lock is held. The device itself reads the
+ * table without the lock, as a hardware walker does, at a scheduling point of its own.
+ *
+ * The table registers itself in System.deviceMirrors, so the mirror oracle (the device maps only
+ * what the CPU maps, never with more rights) and the frame-reference oracle (no entry outlives
+ * its frame) check it after every step.
+ */
+import { PAGE_SIZE, vpn } from '../../../lib/units.ts';
+import { XArray } from '../../../lib/xarray.ts';
+import { WaitQueue } from '../../../sched/locks.ts';
+import type { KGen } from '../../../sched/types.ts';
+import { Errno } from '../../errno.ts';
+import type { MmStruct } from '../../mm/mm_types.ts';
+import type { DeviceMirrorView, System } from '../../system.ts';
+import type { Device } from './device.ts';
+import { type DriverLock, lockdepAssertHeld } from './locks.ts';
+import { initWork, queueWork, type WorkStruct } from './workqueue.ts';
+
+/** Rights of a device PTE. */
+export const DEV_PTE = { READ: 1, WRITE: 2, ATOMIC: 4 } as const;
+
+/** One device PTE: the frame, the rights, and the frame's generation when it was stored. */
+export interface DevPte {
+  readonly pfn: number;
+  readonly prot: number;
+  readonly gen: number;
+}
+
+/** A device page table over one mm, guarded by `lock`. */
+export class DevicePageTable implements DeviceMirrorView {
+  private readonly pt = new XArray<DevPte>();
+  live = true;
+  readonly sys: System;
+
+  constructor(
+    readonly dev: Device,
+    readonly name: string,
+    readonly mm: MmStruct,
+    readonly lock: DriverLock,
+  ) {
+    this.sys = dev.sys;
+    this.sys.deviceMirrors.add(this);
+  }
+
+  /** Installs the PTE of the page at `va`. Caller holds `lock`. */
+  map(va: number, pfn: number, prot: number): void {
+    lockdepAssertHeld(this.lock);
+    this.pt.store(vpn(va), { pfn, prot, gen: this.sys.phys.gen[pfn] });
+  }
+
+  /** Clears the PTEs of [start, end). Caller holds `lock`. */
+  zap(start: number, end: number): void {
+    lockdepAssertHeld(this.lock);
+    if (end > start) this.pt.eraseRange(vpn(start), vpn(end - 1));
+  }
+
+  /** The PTE of the page at `va` (what the device's walker sees; no lock). */
+  lookup(va: number): DevPte | undefined {
+    return this.pt.load(vpn(va));
+  }
+
+  get size(): number {
+    return this.pt.size;
+  }
+
+  *entries(): IterableIterator<{ va: number; pfn: number; write: boolean; gen: number }> {
+    for (const [index, e] of this.pt.range(0, Infinity)) {
+      yield { va: index * PAGE_SIZE, pfn: e.pfn, write: (e.prot & DEV_PTE.WRITE) !== 0, gen: e.gen };
+    }
+  }
+
+  /**
+   * Tears the table down (the file is released): it no longer receives invalidations, so it
+   * stops being checked, and every entry goes.
+   */
+  destroy(): void {
+    this.live = false;
+    this.pt.clear();
+    this.sys.deviceMirrors.delete(this);
+  }
+}
+
+export type DeviceAccessKind = 'read' | 'write' | 'atomic';
+
+const NEEDS: Record<DeviceAccessKind, number> = {
+  read: DEV_PTE.READ,
+  write: DEV_PTE.WRITE,
+  atomic: DEV_PTE.ATOMIC,
+};
+
+/** One replayable fault record, as the device writes it into the buffer. */
+export interface DeviceFault {
+  readonly va: number;
+  readonly access: DeviceAccessKind;
+  readonly pt: DevicePageTable;
+}
+
+/**
+ * A device's replayable fault buffer (the ring UVM, nouveau and amdgpu's IH read). The device
+ * posts records; posting into an empty buffer raises the interrupt, whose bottom half is the
+ * driver's handler on a worker. Faulting accesses stall until the driver replays.
+ */
+export class FaultBuffer {
+  private readonly ring: DeviceFault[] = [];
+  /** Records the device dropped because the ring was full (they fault again on replay). */
+  overflows = 0;
+  /** Bumped by each replay; a stalled access waits for it to change. */
+  replaySeq = 0;
+  readonly replayWq: WaitQueue;
+  readonly work: WorkStruct;
+
+  /**
+   * `handler` is the bottom half, run on a worker. `interrupt` is the top half, run in atomic
+   * context when a record lands in an empty ring; by default it queues the handler's work.
+   */
+  constructor(
+    readonly dev: Device,
+    readonly name: string,
+    readonly capacity: number,
+    handler: (buf: FaultBuffer) => KGen,
+    private readonly interrupt: (buf: FaultBuffer) => void = (buf) => {
+      queueWork(buf.work);
+    },
+  ) {
+    this.replayWq = new WaitQueue(dev.sys.sched, `${dev.name}.${name} replay`);
+    this.work = initWork(dev.sys.sched, `${dev.name}.${name}`, () => handler(this));
+  }
+
+  get length(): number {
+    return this.ring.length;
+  }
+
+  /** The device side: writes a record; raises the interrupt if the ring was empty. False when full. */
+  post(fault: DeviceFault): boolean {
+    if (this.ring.length >= this.capacity) {
+      this.overflows++;
+      return false;
+    }
+    const wasEmpty = this.ring.length === 0;
+    this.ring.push(fault);
+    this.dev.sys.trace.count('device_fault');
+    if (wasEmpty) this.interrupt(this);
+    return true;
+  }
+
+  /** The driver side: takes the oldest record, or undefined when the ring is empty. */
+  pop(): DeviceFault | undefined {
+    return this.ring.shift();
+  }
+
+  /** The driver tells the device to replay every stalled access (a replay/ack doorbell). */
+  replay(): void {
+    this.replaySeq++;
+    this.replayWq.wakeUpAll();
+  }
+}
+
+/** How many times an access may fault and be replayed before the device gives up (a fatal fault). */
+export const DEVICE_ACCESS_MAX_REPLAYS = 8;
+
+/**
+ * A device access of `buf.length` bytes at `va` (within one page) through `pt`: a read copies
+ * the page's bytes into buf, a write or atomic copies buf into the page. On a miss or a PTE
+ * without the right, with a fault buffer the access posts a fault and stalls until a replay, then
+ * tries again; without one, or after DEVICE_ACCESS_MAX_REPLAYS replays, it fails with -EFAULT.
+ */
+export function* deviceAccess(
+  pt: DevicePageTable,
+  va: number,
+  kind: DeviceAccessKind,
+  buf: Uint8Array,
+  faults: FaultBuffer | null = null,
+): KGen<number> {
+  const off = va % PAGE_SIZE;
+  if (off + buf.length > PAGE_SIZE) return -Errno.EINVAL;
+  const phys = pt.sys.phys;
+  for (let replays = 0; ; replays++) {
+    yield {
+      kind: 'step',
+      label: `device_${kind}(${pt.name} 0x${va.toString(16)})`,
+      access: { obj: pt, write: false },
+    };
+    const e = pt.lookup(va);
+    if (e !== undefined && (e.prot & NEEDS[kind]) !== 0) {
+      if (kind === 'read') phys.read(e.pfn, off, buf, 0, buf.length);
+      else phys.write(e.pfn, off, buf, 0, buf.length);
+      pt.sys.trace.count(`device_${kind}`);
+      return 0;
+    }
+    if (faults === null || replays >= DEVICE_ACCESS_MAX_REPLAYS) return -Errno.EFAULT;
+    const seq = faults.replaySeq;
+    faults.post({ va: va - off, access: kind, pt });
+    yield* faults.replayWq.waitEvent(() => faults.replaySeq !== seq, `device fault stall (${pt.name})`);
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * A driver's device memory: memremap_pages() of DEVICE_PRIVATE or DEVICE_COHERENT pages with the
+ * driver's dev_pagemap_ops, a page allocator over them, eviction of every page back to system
+ * RAM (migrate_device_range), and the two migrations a driver writes around migrate_vma: system
+ * pages to device pages, and a device page back on a CPU fault (the usual migrate_to_ram body).
+ *
+ * The model keeps a device page's data in the device frame itself (the kernel's device has its
+ * own memory; test_hmm's backing pages are a detail of that one test module).
+ *
+ * The pgmap owner is the Device unless the driver names another: hmm_range_fault and
+ * migrate_vma compare it to tell the driver's own pages from everyone else's.
+ */
+import { PAGE_SIZE, vpn } from '../../../lib/units.ts';
+import type { KGen } from '../../../sched/types.ts';
+import { Errno } from '../../errno.ts';
+import { VM_FAULT, type Vma, type VmFault } from '../../mm/mm_types.ts';
+import {
+  type DevPagemap,
+  type DevPagemapOps,
+  memremapPages,
+  memunmapPages,
+  pageDevPagemap,
+  zoneDevicePageInit,
+} from '../../mm/memremap.ts';
+import {
+  MIGRATE_PFN_MIGRATE,
+  MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_DEVICE_COHERENT,
+  MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+  MIGRATE_VMA_SELECT_SYSTEM,
+  type MigrateVma,
+  migrateDeviceFinalize,
+  migrateDevicePages,
+  migrateDeviceRange,
+  migratePfn,
+  migratePfnFlags,
+  migratePfnToPage,
+  migrateVmaFinalize,
+  migrateVmaPages,
+  migrateVmaSetup,
+} from '../../mm/migrate_device.ts';
+import { folioTrylock } from '../../mm/filemap.ts';
+import { allocPageReclaim } from '../../mm/vmscan.ts';
+import type { Device } from './device.ts';
+import type { DriverSpinLock } from './locks.ts';
+
+const memories = new WeakMap<DevPagemap, DeviceMemory>();
+
+/** One memremap'ed range of device pages and its free list (order-0 pages only). */
+export class DeviceMemory {
+  private free: number[] = [];
+  /** Pages handed out by alloc() and given back by folio_free. */
+  allocated = 0;
+  freed = 0;
+  /** memunmap_pages() has run. */
+  removed = false;
+
+  constructor(
+    readonly dev: Device,
+    readonly pgmap: DevPagemap,
+    /** Guards the free list (the driver's allocator lock). */
+    readonly lock: DriverSpinLock,
+  ) {
+    for (let p = pgmap.firstPfn + pgmap.nrPages - 1; p >= pgmap.firstPfn; p--) this.free.push(p);
+  }
+
+  get type(): 'private' | 'coherent' {
+    return this.pgmap.type;
+  }
+
+  get owner(): unknown {
+    return this.pgmap.owner;
+  }
+
+  get freePages(): number {
+    return this.free.length;
+  }
+
+  /**
+   * Takes a free device page and makes it a migration destination (zone_device_page_init: one
+   * reference, locked). Returns the PFN, or -ENOMEM when the device memory is full.
+   */
+  *allocPage(): KGen<number> {
+    yield* this.lock.lock();
+    const pfn = this.removed ? undefined : this.free.pop();
+    yield* this.lock.unlock();
+    if (pfn === undefined) return -Errno.ENOMEM;
+    this.allocated++;
+    zoneDevicePageInit(this.dev.sys, pfn, 0);
+    return pfn;
+  }
+
+  /**
+   * Gives a page back to the free list. Call it from dev_pagemap_ops.folioFree, which runs in
+   * atomic context from the put that dropped the last reference: it cannot take the lock with a
+   * scheduling point, and does the list update in that one step.
+   */
+  freePage(pfn: number, order = 0): void {
+    this.freed += 1 << order;
+    if (this.removed) return;
+    for (let i = 0; i < 1 << order; i++) this.free.push(pfn + i);
+  }
+
+  /** Whether `pfn` belongs to this memory. */
+  contains(pfn: number): boolean {
+    return pfn >= this.pgmap.firstPfn && pfn < this.pgmap.firstPfn + this.pgmap.nrPages;
+  }
+}
+
+export interface DeviceMemoryOptions {
+  readonly type: 'private' | 'coherent';
+  readonly nrPages: number;
+  /** The driver's dev_pagemap_ops. DEVICE_PRIVATE memory needs migrateToRam. */
+  readonly ops: DevPagemapOps;
+  /** pgmap->owner. @defaultValue the device */
+  readonly owner?: unknown;
+}
+
+/**
+ * Models devm_memremap_pages() for a driver: `nrPages` device pages with the driver's ops, and
+ * an allocator over them. Returns the memory, or -EINVAL (bad size, private memory without
+ * migrateToRam) / -ENOMEM.
+ */
+export function devmMemremapPages(dev: Device, opts: DeviceMemoryOptions): DeviceMemory | number {
+  const pgmap = memremapPages(dev.sys, opts.type, opts.owner ?? dev, opts.nrPages, opts.ops);
+  if (typeof pgmap === 'number') return pgmap;
+  const lock = dev.spinlock(`devmem${pgmap.firstPfn}.lock`, {
+    lockClass: `${dev.driver.name}.devmem_lock`,
+    guards: 'the free list of device pages',
+  });
+  const mem = new DeviceMemory(dev, pgmap, lock);
+  memories.set(pgmap, mem);
+  return mem;
+}
+
+/** The DeviceMemory a device page belongs to (page_pgmap() and back to the driver's struct), or null. */
+export function pageDeviceMemory(dev: Device, pfn: number): DeviceMemory | null {
+  const pgmap = pageDevPagemap(dev.sys, pfn);
+  return pgmap === null ? null : (memories.get(pgmap) ?? null);
+}
+
+/**
+ * Evicts every page of `mem` back to system RAM (migrate_device_range, new pages, copy,
+ * migrate_device_pages, migrate_device_finalize), as a driver does before memunmap_pages or when
+ * its memory is needed elsewhere. Returns how many pages moved, or -ENOMEM.
+ */
+export function* deviceMemoryEvict(mem: DeviceMemory): KGen<number> {
+  const sys = mem.dev.sys;
+  const n = mem.pgmap.nrPages;
+  const src = new Float64Array(n);
+  const dst = new Float64Array(n);
+  yield* migrateDeviceRange(sys, src, mem.pgmap.firstPfn, n);
+  let moved = 0;
+  let ret = 0;
+  for (let i = 0; i < n; i++) {
+    const spage = migratePfnToPage(src[i]);
+    if (spage < 0 || (migratePfnFlags(src[i]) & MIGRATE_PFN_MIGRATE) === 0) continue;
+    const dpage = yield* allocPageReclaim(sys, 0, 'devmem_evict');
+    if (dpage < 0) {
+      ret = -Errno.ENOMEM;
+      continue;
+    }
+    folioTrylock(sys, dpage);
+    sys.phys.copyPage(dpage, spage);
+    dst[i] = migratePfn(dpage) + (migratePfnFlags(src[i]) & MIGRATE_PFN_WRITE);
+    moved++;
+  }
+  yield* migrateDevicePages(sys, src, dst, n);
+  yield* migrateDeviceFinalize(sys, src, dst, n);
+  return ret < 0 ? ret : moved;
+}
+
+/** Models memunmap_pages() after evicting what is left. */
+export function* deviceMemoryRemove(mem: DeviceMemory): KGen {
+  if (mem.removed) return;
+  yield* deviceMemoryEvict(mem);
+  mem.removed = true;
+  memunmapPages(mem.dev.sys, mem.pgmap);
+}
+
+/** A fresh struct migrate_vma over [start, end) of `vma`. */
+export function migrateVmaInit(
+  vma: Vma,
+  start: number,
+  end: number,
+  pgmapOwner: unknown,
+  flags: number,
+): MigrateVma {
+  const npages = vpn(end) - vpn(start);
+  return {
+    vma,
+    src: new Float64Array(npages),
+    dst: new Float64Array(npages),
+    cpages: 0,
+    npages,
+    start,
+    end,
+    pgmapOwner,
+    flags,
+    faultPage: -1,
+  };
+}
+
+/**
+ * Migrates the system pages of [start, end) of `vma` to device pages of `mem` (the caller holds
+ * the mmap read lock). `onMapped(args)` runs between migrate_vma_pages and finalize so the driver
+ * can map the new pages in its device page table. Returns the pages migrated, or -errno.
+ */
+export function* migrateToDevice(
+  mem: DeviceMemory,
+  vma: Vma,
+  start: number,
+  end: number,
+  onMapped?: (args: MigrateVma) => KGen,
+): KGen<number> {
+  const sys = mem.dev.sys;
+  const args = migrateVmaInit(vma, start, end, mem.owner, MIGRATE_VMA_SELECT_SYSTEM);
+  const r = yield* migrateVmaSetup(args);
+  if (r !== 0) return r;
+  let moved = 0;
+  for (let i = 0; i < args.npages; i++) {
+    const s = args.src[i];
+    if ((migratePfnFlags(s) & MIGRATE_PFN_MIGRATE) === 0) continue;
+    const dpage = yield* mem.allocPage();
+    if (dpage < 0) continue;
+    const spage = migratePfnToPage(s);
+    if (spage >= 0) sys.phys.copyPage(dpage, spage);
+    else sys.phys.clearPage(dpage);
+    args.dst[i] = migratePfn(dpage) + (migratePfnFlags(s) & MIGRATE_PFN_WRITE);
+    moved++;
+  }
+  yield* migrateVmaPages(args);
+  if (onMapped !== undefined) yield* onMapped(args);
+  yield* migrateVmaFinalize(args);
+  return moved;
+}
+
+/**
+ * The usual body of dev_pagemap_ops.migrate_to_ram: migrate the faulting device page back to a
+ * new system page (migrate_vma_setup with the fault page, copy, pages, finalize). `onCollected`
+ * runs once the page is collected and copied, before it is released. Returns 0 or a
+ * VM_FAULT code (SIGBUS when the page could not be collected, OOM when no RAM page is left).
+ */
+export function* migrateToRamOne(
+  mem: DeviceMemory,
+  vmf: VmFault,
+  onCollected?: (args: MigrateVma) => KGen,
+): KGen<number> {
+  const sys = mem.dev.sys;
+  const start = vmf.address - (vmf.address % PAGE_SIZE);
+  const select =
+    mem.type === 'private' ? MIGRATE_VMA_SELECT_DEVICE_PRIVATE : MIGRATE_VMA_SELECT_DEVICE_COHERENT;
+  const args = migrateVmaInit(vmf.vma, start, start + PAGE_SIZE, mem.owner, select);
+  args.faultPage = vmf.page;
+  if ((yield* migrateVmaSetup(args)) !== 0) return VM_FAULT.SIGBUS;
+  const s = args.src[0];
+  if ((migratePfnFlags(s) & MIGRATE_PFN_MIGRATE) !== 0) {
+    const dpage = yield* allocPageReclaim(sys, 0, 'devmem_migrate_to_ram');
+    if (dpage < 0) {
+      yield* migrateVmaFinalize(args);
+      return VM_FAULT.OOM;
+    }
+    folioTrylock(sys, dpage);
+    sys.phys.copyPage(dpage, migratePfnToPage(s));
+    args.dst[0] = migratePfn(dpage) + (migratePfnFlags(s) & MIGRATE_PFN_WRITE);
+  }
+  // The device must stop using the page before migrate_vma_pages() lets it go: the driver's own
+  // MIGRATE invalidation is filtered by owner, so this is where it drops its mapping.
+  if (onCollected !== undefined) yield* onCollected(args);
+  yield* migrateVmaPages(args);
+  yield* migrateVmaFinalize(args);
+  return 0;
+}

@@ -1,0 +1,105 @@
+/**
+ * The kernel functions a device driver calls, under their kernel names, in one place: what the
+ * driver SDK promises to keep stable. Each is the model's own implementation (the same code the
+ * system calls run), re-exported, never a copy.
+ */
+export {
+  MMU_NOTIFY,
+  MMU_NOTIFIER_RANGE_BLOCKABLE,
+  MmuIntervalNotifier,
+  MmuNotifier,
+  mmuIntervalCheckRetry,
+  mmuIntervalNotifierInsert,
+  mmuIntervalNotifierInsertLocked,
+  mmuIntervalNotifierRemove,
+  mmuIntervalReadBegin,
+  mmuIntervalReadRetry,
+  mmuIntervalSetSeq,
+  mmuNotifierGet,
+  mmuNotifierGetLocked,
+  mmuNotifierPut,
+  mmuNotifierRangeBlockable,
+  mmuNotifierRegister,
+  mmuNotifierSynchronize,
+  mmuNotifierUnregister,
+  mmuNotifyEventName,
+  __mmuNotifierRegister,
+  type InvalidateStartResult,
+  type MmuIntervalNotifierOps,
+  type MmuNotifierOps,
+  type MmuNotifierRange,
+  type MmuNotifyEvent,
+} from '../../mm/mmu_notifier.ts';
+export {
+  HMM_PFN_ERROR,
+  HMM_PFN_REQ_FAULT,
+  HMM_PFN_REQ_WRITE,
+  HMM_PFN_VALID,
+  HMM_PFN_WRITE,
+  HMM_RANGE_DEFAULT_TIMEOUT_MS,
+  hmmPfnFlags,
+  hmmPfnPfn,
+  hmmPfnToMapOrder,
+  hmmRangeFault,
+  type HmmRange,
+} from '../../mm/hmm.ts';
+export {
+  MIGRATE_PFN_COMPOUND,
+  MIGRATE_PFN_MIGRATE,
+  MIGRATE_PFN_VALID,
+  MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_COMPOUND,
+  MIGRATE_VMA_SELECT_DEVICE_COHERENT,
+  MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+  MIGRATE_VMA_SELECT_SYSTEM,
+  migrateDeviceFinalize,
+  migrateDevicePages,
+  migrateDevicePfns,
+  migrateDeviceRange,
+  migratePfn,
+  migratePfnFlags,
+  migratePfnToPage,
+  migrateVmaFinalize,
+  migrateVmaPages,
+  migrateVmaSetup,
+  type MigrateVma,
+} from '../../mm/migrate_device.ts';
+export {
+  DevPagemap,
+  isDeviceCoherentPage,
+  isDevicePrivatePage,
+  isZoneDevicePage,
+  memremapPages,
+  memunmapPages,
+  pageDevPagemap,
+  zoneDevicePageInit,
+  type DevPagemapOps,
+} from '../../mm/memremap.ts';
+export { makeDeviceExclusive } from '../../mm/device_exclusive.ts';
+export {
+  FOLL_FORCE,
+  FOLL_LONGTERM,
+  FOLL_WRITE,
+  getUserPagesRemote,
+  pinUserPagesFast,
+  pinUserPagesRemote,
+  putUserPages,
+  unpinUserPages,
+} from '../../mm/gup.ts';
+export { folioLock, folioTestLocked, folioTrylock, folioUnlock } from '../../mm/filemap.ts';
+export { mmgetNotZero, mmput } from '../../exit.ts';
+export { accessRemoteVm } from '../../mm/memory.ts';
+export { VM_FAULT, type MmStruct, type Vma, type VmFault, File } from '../../mm/mm_types.ts';
+export { allocPageReclaim } from '../../mm/vmscan.ts';
+
+import type { System } from '../../system.ts';
+
+/** Models folio_get(): one more reference on the folio of `pfn`. */
+export function folioGet(sys: System, pfn: number): void {
+  sys.phys.get(sys.phys.head(pfn));
+}
+
+/** Models folio_put(): drops a reference; the last one frees the folio (folio_free for device memory). */
+export function folioPut(sys: System, pfn: number): void {
+  sys.phys.put(sys.phys.head(pfn));
+}

@@ -1,0 +1,293 @@
+/**
+ * Driver worker threads in virtual time: work items (include/linux/workqueue.h), delayed work,
+ * timers (timer_list), kthreads and fence-like waits.
+ *
+ * Each queued work item runs on a scheduler thread of its own (a kworker that exists while the
+ * item runs), so the explorer interleaves it with everything else; an idle workqueue has no
+ * thread, and nothing waits at the end of a run for work that never comes. Delays and timer
+ * expiries are virtual nanoseconds: the clock jumps to the next deadline once every thread waits.
+ *
+ * Timer callbacks run in softirq context: atomic, so anything that may sleep there is reported by
+ * the lock checks, as in the kernel.
+ */
+import { Channel, Completion, WaitQueue, mightSleep } from '../../../sched/locks.ts';
+import type { Scheduler } from '../../../sched/scheduler.ts';
+import type { KGen } from '../../../sched/types.ts';
+import { Errno } from '../../errno.ts';
+
+/** Models struct work_struct. `fn` is the work function; it may sleep. */
+export class WorkStruct {
+  /** Queued and not yet started (WORK_STRUCT_PENDING). */
+  pending = false;
+  /** A kworker is running fn. */
+  running = false;
+  /** Bumped by cancel: a queued run that sees a newer generation does nothing. */
+  private generation = 0;
+  readonly done: WaitQueue;
+
+  constructor(
+    readonly sched: Scheduler,
+    readonly name: string,
+    readonly fn: (work: WorkStruct) => KGen,
+  ) {
+    this.done = new WaitQueue(sched, `work ${name}`);
+  }
+
+  /** @internal Starts a kworker thread for one run, after `delayNs` of virtual time. */
+  spawnRun(delayNs: number, timer: Channel): void {
+    const gen = this.generation;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const work = this;
+    this.sched.spawn(
+      `kworker:${this.name}`,
+      (function* (): KGen {
+        if (delayNs > 0) {
+          const deadline = work.sched.clock.now + delayNs;
+          while (work.sched.clock.now < deadline && gen === work.generation) {
+            yield { kind: 'wait', label: `delayed_work(${work.name})`, channel: timer, deadline };
+          }
+        }
+        yield { kind: 'step', label: `process_one_work(${work.name})`, access: { obj: work, write: true } };
+        if (gen !== work.generation || !work.pending) return;
+        work.pending = false;
+        work.running = true;
+        try {
+          yield* work.fn(work);
+        } finally {
+          work.running = false;
+          work.done.wakeUpAll();
+        }
+      })(),
+    );
+  }
+
+  /** @internal */
+  cancelQueued(): boolean {
+    const was = this.pending;
+    this.pending = false;
+    this.generation++;
+    return was;
+  }
+}
+
+/** Models INIT_WORK(). */
+export function initWork(sched: Scheduler, name: string, fn: (work: WorkStruct) => KGen): WorkStruct {
+  return new WorkStruct(sched, name, fn);
+}
+
+/** Models queue_work() / schedule_work(): false if the work was already pending. */
+export function queueWork(work: WorkStruct): boolean {
+  if (work.pending) return false;
+  work.pending = true;
+  work.spawnRun(0, new Channel(`work ${work.name}`));
+  return true;
+}
+
+/** Models struct delayed_work. */
+export class DelayedWork {
+  readonly work: WorkStruct;
+  /** The timer's wait channel: cancel wakes the sleeping kworker so it can leave. */
+  readonly timer: Channel;
+  constructor(sched: Scheduler, name: string, fn: (work: WorkStruct) => KGen) {
+    this.work = new WorkStruct(sched, name, fn);
+    this.timer = new Channel(`delayed_work ${name}`);
+  }
+}
+
+/** Models INIT_DELAYED_WORK(). */
+export function initDelayedWork(sched: Scheduler, name: string, fn: (work: WorkStruct) => KGen): DelayedWork {
+  return new DelayedWork(sched, name, fn);
+}
+
+/** Models queue_delayed_work(): runs fn `delayNs` virtual ns from now; false if already pending. */
+export function queueDelayedWork(dwork: DelayedWork, delayNs: number): boolean {
+  const work = dwork.work;
+  if (work.pending) return false;
+  work.pending = true;
+  work.spawnRun(Math.max(0, delayNs), dwork.timer);
+  return true;
+}
+
+/** Models flush_work(): waits until the work is neither pending nor running. Returns whether it waited. */
+export function* flushWork(work: WorkStruct): KGen<boolean> {
+  mightSleep(work.sched, `flush_work(${work.name})`);
+  const busy = work.pending || work.running;
+  yield* work.done.waitEvent(() => !work.pending && !work.running, `flush_work(${work.name})`);
+  return busy;
+}
+
+/** Models cancel_work_sync(): unqueues the work and waits for a running instance. True if it was pending. */
+export function* cancelWorkSync(work: WorkStruct): KGen<boolean> {
+  const was = work.cancelQueued();
+  yield* work.done.waitEvent(() => !work.running, `cancel_work_sync(${work.name})`);
+  return was;
+}
+
+/** Models cancel_delayed_work_sync(). */
+export function* cancelDelayedWorkSync(dwork: DelayedWork): KGen<boolean> {
+  const was = dwork.work.cancelQueued();
+  dwork.work.sched.wakeAll(dwork.timer);
+  yield* dwork.work.done.waitEvent(() => !dwork.work.running, `cancel_delayed_work_sync(${dwork.work.name})`);
+  return was;
+}
+
+/** Models struct timer_list. The callback runs in softirq (atomic) context. */
+export class TimerList {
+  /** Absolute expiry in virtual ns while armed. */
+  expires = 0;
+  armed = false;
+  private generation = 0;
+  private readonly ch: Channel;
+  constructor(
+    readonly sched: Scheduler,
+    readonly name: string,
+    readonly fn: (timer: TimerList) => void,
+  ) {
+    this.ch = new Channel(`timer ${name}`);
+  }
+
+  /** @internal */
+  arm(expires: number): void {
+    this.generation++;
+    this.sched.wakeAll(this.ch);
+    const gen = this.generation;
+    this.expires = expires;
+    this.armed = true;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const timer = this;
+    this.sched.spawn(
+      `timer:${this.name}`,
+      (function* (): KGen {
+        while (timer.sched.clock.now < expires && gen === timer.generation) {
+          yield { kind: 'wait', label: `timer(${timer.name})`, channel: timer.ch, deadline: expires };
+        }
+        yield { kind: 'step', label: `run_timer(${timer.name})`, access: { obj: timer, write: true } };
+        if (gen !== timer.generation) return;
+        timer.armed = false;
+        const t = timer.sched.cur();
+        t.atomicDepth++;
+        try {
+          timer.fn(timer);
+        } finally {
+          t.atomicDepth--;
+        }
+      })(),
+    );
+  }
+
+  /** @internal */
+  disarm(): boolean {
+    const was = this.armed;
+    this.armed = false;
+    this.generation++;
+    this.sched.wakeAll(this.ch);
+    return was;
+  }
+}
+
+/** Models timer_setup(). */
+export function timerSetup(sched: Scheduler, name: string, fn: (timer: TimerList) => void): TimerList {
+  return new TimerList(sched, name, fn);
+}
+
+/** Models mod_timer() with an absolute expiry in virtual ns: true if the timer was armed before. */
+export function modTimer(timer: TimerList, expires: number): boolean {
+  const was = timer.armed;
+  timer.arm(expires);
+  return was;
+}
+
+/** Models timer_delete() (del_timer): true if the timer was armed. */
+export function timerDelete(timer: TimerList): boolean {
+  return timer.disarm();
+}
+
+/** Models struct task_struct of a kthread: kthread_should_stop() and the exit it reports. */
+export class Kthread {
+  shouldStop = false;
+  exited = false;
+  result = 0;
+  /** Where the thread sleeps for work: kthreadStop() wakes it. */
+  readonly wq: WaitQueue;
+  readonly exitDone: Completion;
+  constructor(
+    readonly sched: Scheduler,
+    readonly name: string,
+  ) {
+    this.wq = new WaitQueue(sched, `kthread ${name}`);
+    this.exitDone = new Completion(sched, `kthread ${name} exit`);
+  }
+}
+
+/**
+ * Models kthread_run(): `fn` runs on its own thread until it returns. A kthread that sleeps until
+ * stopped must be stopped (kthreadStop, typically in remove()), or it still waits when every
+ * other thread has finished: the explorer reports that as a deadlock, the kernel as a hung task.
+ */
+export function kthreadRun(sched: Scheduler, name: string, fn: (k: Kthread) => KGen<number>): Kthread {
+  const k = new Kthread(sched, name);
+  sched.spawn(
+    name,
+    (function* (): KGen {
+      try {
+        k.result = yield* fn(k);
+      } finally {
+        k.exited = true;
+        k.exitDone.completeAll();
+      }
+    })(),
+  );
+  return k;
+}
+
+/** Models kthread_should_stop(). */
+export function kthreadShouldStop(k: Kthread): boolean {
+  return k.shouldStop;
+}
+
+/** Models kthread_stop(): asks the thread to stop, wakes it, waits for it to exit; its return value. */
+export function* kthreadStop(k: Kthread): KGen<number> {
+  k.shouldStop = true;
+  k.wq.wakeUpAll();
+  yield* k.exitDone.wait();
+  return k.result;
+}
+
+/** Models struct dma_fence: signalled once, with an optional error; waiters sleep until then. */
+export class DmaFence {
+  signaled = false;
+  error = 0;
+  readonly wq: WaitQueue;
+  constructor(
+    readonly sched: Scheduler,
+    readonly name: string,
+  ) {
+    this.wq = new WaitQueue(sched, `fence ${name}`);
+  }
+}
+
+/** Models dma_fence_init(). */
+export function dmaFenceInit(sched: Scheduler, name: string): DmaFence {
+  return new DmaFence(sched, name);
+}
+
+/** Models dma_fence_signal() (with dma_fence_set_error() when `error` is given): -EINVAL if already signalled. */
+export function dmaFenceSignal(f: DmaFence, error = 0): number {
+  if (f.signaled) return -Errno.EINVAL;
+  f.error = error;
+  f.signaled = true;
+  f.wq.wakeUpAll();
+  return 0;
+}
+
+/**
+ * Models dma_fence_wait_timeout(): the virtual ns left (at least 1) once signalled, 0 on timeout.
+ * `timeoutNs` Infinity waits for ever (MAX_SCHEDULE_TIMEOUT).
+ */
+export function* dmaFenceWaitTimeout(f: DmaFence, timeoutNs = Infinity): KGen<number> {
+  if (timeoutNs === Infinity) {
+    yield* f.wq.waitEvent(() => f.signaled, `dma_fence_wait(${f.name})`);
+    return 1;
+  }
+  return yield* f.wq.waitEventTimeout(() => f.signaled, timeoutNs, `dma_fence_wait(${f.name})`);
+}

@@ -1,0 +1,412 @@
+/**
+ * A System as plain JSON, for the studio: processes and their VMAs, the CPU page table and every
+ * mirror device's page table per page, the frames in use, interval notifiers with their seq,
+ * iommufd IOAS areas, pages and domains, scheduler threads and the trace events. Only reads the
+ * model; imports nothing Node-only, so the studio's worker and node tests call the same code.
+ *
+ * Large address spaces are cut at MAX_PAGES pages and MAX_FRAMES frames; `truncated` says so.
+ */
+import { DmirrorDevice } from '../kernel/drivers/test_hmm_types.ts';
+import { DPT_TAG_ATOMIC, DPT_TAG_WRITE } from '../kernel/drivers/test_hmm_types.ts';
+import { iommufdContexts } from '../kernel/iommufd/main.ts';
+import { ioasOf } from '../kernel/iommufd/ioas.ts';
+import type { MmStruct, Vma } from '../kernel/mm/mm_types.ts';
+import { VM } from '../kernel/mm/mm_types.ts';
+import { PG } from '../kernel/mm/page_alloc.ts';
+import {
+  PTE_ACCESSED,
+  PTE_DIRTY,
+  PTE_WRITE,
+  ptePresent,
+  pteProtnone,
+  pteSpecial,
+  SwpType,
+  swpType,
+} from '../kernel/mm/pgtable.ts';
+import { pmdIsLeaf, pmdTableOf, pmdSlot, pteSlot } from '../kernel/mm/pte.ts';
+import type { System } from '../kernel/system.ts';
+import { indexAt } from '../lib/pgtable_store.ts';
+import { PAGE_SIZE, PMD_SIZE } from '../lib/units.ts';
+
+export const MAX_PAGES = 4096;
+export const MAX_FRAMES = 4096;
+export const MAX_EVENTS = 2000;
+
+/** What a CPU page-table entry holds, by the kernel's names for entry kinds. */
+export type PteKind =
+  | 'none'
+  | 'present'
+  | 'zero'
+  | 'protnone'
+  | 'swap'
+  | 'migration'
+  | 'device-private'
+  | 'exclusive'
+  | 'hwpoison';
+
+export interface PteSnap {
+  kind: PteKind;
+  /** The PFN (present, migration, device entries) or swap offset; null for none. */
+  pfn: number | null;
+  writable: boolean;
+  dirty: boolean;
+  young: boolean;
+  /** Mapped by a PMD leaf (THP or hugetlb), not a PTE. */
+  pmd: boolean;
+}
+
+export interface DevPteSnap {
+  /** The device's name and mirror id ('gpu0#1'). */
+  mirror: string;
+  pfn: number;
+  access: 'read' | 'write' | 'atomic';
+  /** The page lives in the device's own memory. */
+  deviceMemory: boolean;
+}
+
+export interface PageSnap {
+  addr: number;
+  /** PGD, PUD, PMD and PTE indexes of the address. */
+  idx: [number, number, number, number];
+  cpu: PteSnap;
+  devices: DevPteSnap[];
+}
+
+export interface VmaSnap {
+  start: number;
+  end: number;
+  prot: string;
+  kind: 'anon' | 'file' | 'shmem' | 'special';
+  shared: boolean;
+  huge: boolean;
+}
+
+export interface ProcSnap {
+  pid: number;
+  name: string;
+  exited: boolean;
+  mmId: number | null;
+  vmas: VmaSnap[];
+  pages: PageSnap[];
+  stats: Record<string, number>;
+}
+
+export interface FrameSnap {
+  pfn: number;
+  where: 'ram' | 'device';
+  /** The device whose memory holds it, for device frames. */
+  device: string | null;
+  refcount: number;
+  mapcount: number;
+  pins: number;
+  order: number;
+  flags: string[];
+}
+
+export interface NotifierSnap {
+  mm: number;
+  owner: string;
+  /** The mm's invalidate_seq: odd while an invalidation holds the tree. */
+  treeSeq: number;
+  activeRanges: number;
+  intervals: { start: number; last: number; seq: number; owner: string }[];
+}
+
+export interface IoasSnap {
+  ctx: number;
+  id: number;
+  areas: { iova: number; last: number; pages: number | null; prot: number; accesses: number }[];
+  pages: { id: number; npages: number; npinned: number; base: number }[];
+  domains: number;
+}
+
+export interface ThreadSnap {
+  id: number;
+  name: string;
+  state: string;
+  /** The label of the scheduling point the thread waits at. */
+  at: string;
+}
+
+export interface EventSnap {
+  ts: number;
+  thread: string;
+  track: string;
+  cat: string;
+  name: string;
+  ph: 'B' | 'E' | 'i';
+  args: Record<string, string | number | boolean | null>;
+}
+
+export interface Snapshot {
+  processes: ProcSnap[];
+  frames: FrameSnap[];
+  notifiers: NotifierSnap[];
+  ioas: IoasSnap[];
+  threads: ThreadSnap[];
+  devices: { name: string; memory: string; mirrors: number }[];
+  events: EventSnap[];
+  counters: Record<string, number>;
+  schedSteps: number;
+  truncated: boolean;
+}
+
+function protString(flags: number): string {
+  return `${flags & VM.READ ? 'r' : '-'}${flags & VM.WRITE ? 'w' : '-'}${flags & VM.EXEC ? 'x' : '-'}`;
+}
+
+function vmaSnap(v: Vma): VmaSnap {
+  let kind: VmaSnap['kind'] = 'special';
+  if (v.isAnon()) kind = 'anon';
+  else if (v.file !== null) kind = v.vmOps !== null && !v.isShared() ? 'file' : 'shmem';
+  if (v.file !== null && v.vmOps === null) kind = 'file';
+  return {
+    start: v.start,
+    end: v.end,
+    prot: protString(v.flags),
+    kind,
+    shared: v.isShared(),
+    huge: (v.flags & VM.HUGETLB) !== 0,
+  };
+}
+
+/** Decodes one entry's two words into its kind and bits. */
+export function decodePte(sys: System, lo: number, hi: number, pmd: boolean): PteSnap {
+  const base = { pmd, writable: (lo & PTE_WRITE) !== 0, dirty: (lo & PTE_DIRTY) !== 0 };
+  if (lo === 0 && hi === 0)
+    return { kind: 'none', pfn: null, writable: false, dirty: false, young: false, pmd };
+  if (ptePresent(lo)) {
+    const young = (lo & PTE_ACCESSED) !== 0;
+    if (pteProtnone(lo)) return { ...base, kind: 'protnone', pfn: hi, young };
+    const zero = pteSpecial(lo) && sys.phys.isZeroPfn(hi);
+    return { ...base, kind: zero ? 'zero' : 'present', pfn: hi, young };
+  }
+  const t = swpType(lo);
+  const kinds: Record<number, PteKind> = {
+    [SwpType.SWAP]: 'swap',
+    [SwpType.MIGRATION_READ]: 'migration',
+    [SwpType.MIGRATION_READ_EXCLUSIVE]: 'migration',
+    [SwpType.MIGRATION_WRITE]: 'migration',
+    [SwpType.DEVICE_PRIVATE_READ]: 'device-private',
+    [SwpType.DEVICE_PRIVATE_WRITE]: 'device-private',
+    [SwpType.DEVICE_EXCLUSIVE]: 'exclusive',
+    [SwpType.HWPOISON]: 'hwpoison',
+  };
+  const writable =
+    t === SwpType.MIGRATION_WRITE ||
+    t === SwpType.DEVICE_PRIVATE_WRITE ||
+    (t === SwpType.DEVICE_EXCLUSIVE && base.writable);
+  return { kind: kinds[t] ?? 'swap', pfn: hi, writable, dirty: base.dirty, young: false, pmd };
+}
+
+/** The CPU entry mapping `addr`: a PMD leaf or a PTE. */
+function cpuEntry(sys: System, mm: MmStruct, addr: number): PteSnap {
+  const pmdT = pmdTableOf(mm, addr);
+  if (pmdT !== null && pmdIsLeaf(pmdT, addr)) {
+    const s = pmdSlot(addr);
+    const e = decodePte(sys, pmdT.words[s], pmdT.words[s + 1], true);
+    // A PMD leaf names its head PFN; each 4 KiB page within is head + offset.
+    if (e.pfn !== null && e.kind !== 'swap') e.pfn += Math.floor((addr % PMD_SIZE) / PAGE_SIZE);
+    return e;
+  }
+  const t = mm.pgt.pteTable(addr);
+  if (t === null) return decodePte(sys, 0, 0, false);
+  const s = pteSlot(addr);
+  return decodePte(sys, t.words[s], t.words[s + 1], false);
+}
+
+interface MirrorView {
+  label: string;
+  mm: MmStruct;
+  lookup(vpn: number): DevPteSnap | null;
+}
+
+function mirrorsOf(sys: System): MirrorView[] {
+  const out: MirrorView[] = [];
+  for (const dev of sys.devices.values()) {
+    if (!(dev instanceof DmirrorDevice)) continue;
+    for (const m of dev.mirrors) {
+      if (m.released) continue;
+      const label = `${dev.name}#${m.id}`;
+      out.push({
+        label,
+        mm: m.mm,
+        lookup(vpn) {
+          const e = m.pt.load(vpn);
+          if (e === undefined) return null;
+          const access = e.tag === DPT_TAG_ATOMIC ? 'atomic' : e.tag === DPT_TAG_WRITE ? 'write' : 'read';
+          return { mirror: label, pfn: e.pfn, access, deviceMemory: sys.phys.isDevice(e.pfn) };
+        },
+      });
+    }
+  }
+  return out;
+}
+
+function procSnaps(sys: System, budget: { pages: number; truncated: boolean }): ProcSnap[] {
+  const mirrors = mirrorsOf(sys);
+  const out: ProcSnap[] = [];
+  for (const p of [...sys.processes.values()].sort((a, b) => a.pid - b.pid)) {
+    const mm = p.mm;
+    const vmas: VmaSnap[] = [];
+    const pages: PageSnap[] = [];
+    if (mm !== null) {
+      const mine = mirrors.filter((m) => m.mm === mm);
+      for (const n of mm.vmas.overlapping(0, Infinity)) {
+        const v = n.value;
+        vmas.push(vmaSnap(v));
+        for (let a = v.start; a < v.end; a += PAGE_SIZE) {
+          if (budget.pages === 0) {
+            budget.truncated = true;
+            break;
+          }
+          budget.pages--;
+          const devices: DevPteSnap[] = [];
+          for (const m of mine) {
+            const d = m.lookup(a / PAGE_SIZE);
+            if (d !== null) devices.push(d);
+          }
+          pages.push({
+            addr: a,
+            idx: [indexAt(a, 3), indexAt(a, 2), indexAt(a, 1), indexAt(a, 0)],
+            cpu: cpuEntry(sys, mm, a),
+            devices,
+          });
+        }
+      }
+    }
+    out.push({
+      pid: p.pid,
+      name: p.name,
+      exited: p.exited,
+      mmId: mm?.id ?? null,
+      vmas,
+      pages,
+      stats: sys.stats(p),
+    });
+  }
+  return out;
+}
+
+const FLAG_NAMES = Object.entries(PG).filter(([n]) => n !== 'used');
+
+function frameSnaps(sys: System, budget: { truncated: boolean }): FrameSnap[] {
+  const ph = sys.phys;
+  const out: FrameSnap[] = [];
+  for (let pfn = 1; pfn < ph.nr; pfn++) {
+    if (!ph.isUsed(pfn) || (ph.flags[pfn] & PG.reserved) !== 0) continue;
+    if (ph.refcount[pfn] === 0 && ph.mapcount[pfn] === 0) continue;
+    if (out.length === MAX_FRAMES) {
+      budget.truncated = true;
+      break;
+    }
+    const device = ph.isDevice(pfn);
+    const owner = device ? ph.pagemapOf(pfn)?.hooks.owner : undefined;
+    const head = ph.head(pfn);
+    out.push({
+      pfn,
+      where: device ? 'device' : 'ram',
+      device: owner instanceof DmirrorDevice ? owner.name : device ? 'device' : null,
+      refcount: ph.refcount[pfn],
+      mapcount: ph.mapcount[pfn],
+      pins: head === pfn ? ph.pinCount(pfn) : 0,
+      order: ph.order[pfn],
+      flags: FLAG_NAMES.filter(([, bit]) => (ph.flags[pfn] & bit) !== 0).map(([n]) => n),
+    });
+  }
+  return out;
+}
+
+function notifierSnaps(sys: System): NotifierSnap[] {
+  const out: NotifierSnap[] = [];
+  for (const mm of [...sys.mms].sort((a, b) => a.id - b.id)) {
+    const subs = mm.notifierSubscriptions;
+    if (subs === null) continue;
+    const intervals: NotifierSnap['intervals'] = [];
+    for (const n of subs.itree.overlapping(0, Infinity)) {
+      const sub = n.value;
+      const mirror = (sub as { mdevice?: { name: string }; id?: number }).mdevice;
+      const owner =
+        mirror !== undefined ? `${mirror.name}#${String((sub as { id?: number }).id)}` : sub.constructor.name;
+      intervals.push({ start: sub.start, last: sub.last, seq: sub.invalidateSeq, owner });
+    }
+    out.push({
+      mm: mm.id,
+      owner: mm.ownerName,
+      treeSeq: subs.invalidateSeq,
+      activeRanges: subs.activeInvalidateRanges,
+      intervals,
+    });
+  }
+  return out;
+}
+
+function ioasSnaps(sys: System): IoasSnap[] {
+  const out: IoasSnap[] = [];
+  for (const ctx of iommufdContexts(sys)) {
+    for (const [id, obj] of [...ctx.objects].sort((a, b) => a[0] - b[0])) {
+      if (obj === null || obj.type !== 'IOAS') continue;
+      const iopt = ioasOf(obj).iopt;
+      const areas = iopt.areas();
+      const pages = new Map<number, IoasSnap['pages'][number]>();
+      for (const a of areas) {
+        if (a.pages !== null) {
+          const p = a.pages;
+          pages.set(p.id, { id: p.id, npages: p.npages, npinned: p.npinned, base: p.base });
+        }
+      }
+      out.push({
+        ctx: ctx.id,
+        id,
+        areas: areas.map((a) => ({
+          iova: a.iova,
+          last: a.last,
+          pages: a.pages?.id ?? null,
+          prot: a.iommuProt,
+          accesses: a.numAccesses,
+        })),
+        pages: [...pages.values()],
+        domains: iopt.domains.length,
+      });
+    }
+  }
+  return out;
+}
+
+function plainArg(v: unknown): string | number | boolean | null {
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return v;
+  if (typeof v === 'bigint') return `0x${v.toString(16)}`;
+  if (v === null || v === undefined) return null;
+  if (v instanceof Uint8Array) return `<${v.length} bytes>`;
+  if (Array.isArray(v)) return v.map((x) => String(plainArg(x))).join(',');
+  const name = (v as { name?: unknown }).name;
+  return typeof name === 'string' ? name : Object.prototype.toString.call(v);
+}
+
+/** The System as plain data. Reads only. */
+export function snapshot(sys: System): Snapshot {
+  const budget = { pages: MAX_PAGES, truncated: false };
+  const events = sys.trace.events.slice(-MAX_EVENTS).map((e): EventSnap => ({
+    ts: e.ts,
+    thread: e.thread,
+    track: e.track,
+    cat: e.cat,
+    name: e.name,
+    ph: e.ph,
+    args: Object.fromEntries(Object.entries(e.args ?? {}).map(([k, v]) => [k, plainArg(v)])),
+  }));
+  return {
+    processes: procSnaps(sys, budget),
+    frames: frameSnaps(sys, budget),
+    notifiers: notifierSnaps(sys),
+    ioas: ioasSnaps(sys),
+    threads: sys.sched.threads.map((t) => ({ id: t.id, name: t.name, state: t.state, at: t.pending.label })),
+    devices: [...sys.devices.values()]
+      .filter((d): d is DmirrorDevice => d instanceof DmirrorDevice)
+      .map((d) => ({ name: d.name, memory: d.memory, mirrors: d.mirrors.size })),
+    events,
+    counters: Object.fromEntries([...sys.trace.counters].sort((a, b) => a[0].localeCompare(b[0]))),
+    schedSteps: sys.sched.totalSteps,
+    truncated: budget.truncated || sys.trace.events.length > MAX_EVENTS,
+  };
+}

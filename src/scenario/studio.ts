@@ -1,0 +1,365 @@
+/**
+ * The studio's model side: a scenario opened for time travel. Browser-safe (the studio's Web
+ * Worker holds one), and tested by node tests against `hetmem run`.
+ *
+ * Two kinds of session:
+ *  - a run: one unit is one scenario step (setup, steps, threads one after the other, final),
+ *    and the last unit is the teardown, as `hetmem run` does them;
+ *  - a schedule of a thread scenario (a replay token, or what exploring found): one unit is one
+ *    scheduler step, chosen exactly as the explorer's replay chooses it.
+ *
+ * Every state is reached by replaying from the start: runs are deterministic, so going back to
+ * step n rebuilds the world and runs n units again. Nothing else is kept between positions.
+ */
+import {
+  DEFAULT_MAX_STEPS,
+  followOverrides,
+  overridesOf,
+  runSchedule,
+  type Decider,
+} from '../sched/explore/run.ts';
+import { renderDiagram } from '../sched/explore/diagram.ts';
+import { minimizeSchedule } from '../sched/explore/minimize.ts';
+import { makeStrategy, resolveOptions } from '../sched/explore/options.ts';
+import { decodeToken, encodeToken } from '../sched/explore/replay.ts';
+import { searchLoop } from '../sched/explore/search.ts';
+import type { ExploreTarget, ExploreWorld, StrategyName } from '../sched/explore/types.ts';
+import type { Thread } from '../sched/thread.ts';
+import type { System } from '../kernel/system.ts';
+import type { ScenarioContext } from './context.ts';
+import { targetFromParsed, type ScenarioTarget } from './explore_target.ts';
+import { kernel } from './kernel.ts';
+import { type ParsedScenario, parseScenarioText } from './parse.ts';
+import { buildWorld, runStepNow, teardown, type StepReport } from './runner.ts';
+import type { StepT } from './schema.ts';
+import { snapshot, type Snapshot } from './snapshot.ts';
+
+/** One unit of a session, as the outline lists it. */
+export interface UnitInfo {
+  /** 'steps', 'setup', a thread name, 'final' or 'teardown'. */
+  section: string;
+  /** The step's op (run) or the scheduling point's label (schedule). */
+  label: string;
+  /** The line of the step in the file (0 when it has none). */
+  line: number;
+  /** The thread that takes the unit (schedule), or the section. */
+  thread: string;
+  /** Column in the CPU0 / CPU1 diagram (schedule); 0 for a run. */
+  column: number;
+}
+
+export interface RaceInfo {
+  token: string;
+  threadNames: string[];
+  violation: { oracle: string; message: string } | null;
+  diagram: string | null;
+  /** The unit after which the violation shows (the last one). */
+  at: number;
+  schedules: number;
+}
+
+export interface StudioState {
+  /** Units done. */
+  step: number;
+  total: number;
+  snapshot: Snapshot;
+  /** The report of the last unit done (run sessions), or null. */
+  report: StepReport | null;
+  /** Reports of every unit done so far (run sessions). */
+  reports: StepReport[];
+  race: RaceInfo | null;
+}
+
+export interface OpenOptions {
+  /** Replay this schedule of a thread scenario. */
+  replay?: string;
+}
+
+function flatSteps(
+  s: ParsedScenario['scenario'],
+): { section: string; step: StepT; path: (string | number)[] }[] {
+  const out: { section: string; step: StepT; path: (string | number)[] }[] = [];
+  (s.setup ?? []).forEach((step, i) => out.push({ section: 'setup', step, path: ['setup', i] }));
+  (s.steps ?? []).forEach((step, i) => out.push({ section: 'steps', step, path: ['steps', i] }));
+  for (const [name, steps] of Object.entries(s.threads ?? {})) {
+    steps.forEach((step, i) => out.push({ section: name, step, path: ['threads', name, i] }));
+  }
+  (s.final ?? []).forEach((step, i) => out.push({ section: 'final', step, path: ['final', i] }));
+  return out;
+}
+
+/** A sequential run, one scenario step per unit. */
+class RunSession {
+  private ctx: ScenarioContext;
+  private done = 0;
+  private reports: StepReport[] = [];
+  private readonly units: ReturnType<typeof flatSteps>;
+
+  constructor(private readonly parsed: ParsedScenario) {
+    this.units = flatSteps(parsed.scenario);
+    this.ctx = this.fresh();
+  }
+
+  private fresh(): ScenarioContext {
+    this.done = 0;
+    this.reports = [];
+    return buildWorld(this.parsed, kernel(), true);
+  }
+
+  get total(): number {
+    return this.units.length + 1;
+  }
+
+  get step(): number {
+    return this.done;
+  }
+
+  get sys(): System {
+    return this.ctx.sys;
+  }
+
+  outline(): UnitInfo[] {
+    return [
+      ...this.units.map((u) => ({
+        section: u.section,
+        label: u.step.op,
+        line: this.parsed.position(u.path).line,
+        thread: u.section,
+        column: 0,
+      })),
+      { section: 'teardown', label: 'teardown', line: 0, thread: 'teardown', column: 0 },
+    ];
+  }
+
+  goto(n: number): void {
+    if (n < this.done) this.ctx = this.fresh();
+    while (this.done < n) {
+      const i = this.done;
+      const r =
+        i < this.units.length
+          ? runStepNow(this.ctx, this.units[i].step, this.units[i].section, i, this.units[i].path)
+          : teardown(this.ctx);
+      this.reports.push(r);
+      this.done++;
+    }
+  }
+
+  state(): StudioState {
+    return {
+      step: this.done,
+      total: this.total,
+      snapshot: snapshot(this.ctx.sys),
+      report: this.reports.at(-1) ?? null,
+      reports: [...this.reports],
+      race: null,
+    };
+  }
+}
+
+/** Where runSchedule would stop: the same loop, one scheduler step at a time. */
+class ScheduleStepper {
+  readonly world: ExploreWorld;
+  private last: Thread | null = null;
+  private depth = 0;
+  steps = 0;
+  finished = false;
+
+  constructor(
+    target: ExploreTarget,
+    private readonly decider: Decider,
+  ) {
+    this.world = target.create();
+  }
+
+  /** Takes one scheduler step; false once nothing can run. */
+  step(): boolean {
+    const sched = this.world.sched;
+    let runnable = sched.runnable();
+    if (runnable.length === 0) {
+      if (!sched.fireTimers()) {
+        this.finished = true;
+        return false;
+      }
+      runnable = sched.runnable();
+      if (runnable.length === 0) return true;
+    }
+    let index = 0;
+    if (runnable.length > 1) {
+      const lastIndex = this.last === null ? -1 : runnable.indexOf(this.last);
+      index =
+        this.decider.choose({
+          runnable,
+          last: this.last,
+          lastIndex,
+          steps: this.steps,
+          preemptions: 0,
+          depth: this.depth,
+        }) ?? 0;
+      this.depth++;
+    }
+    const t = runnable[index];
+    sched.step(t);
+    this.steps++;
+    this.last = t;
+    return true;
+  }
+}
+
+/** One schedule of a thread scenario, one scheduler step per unit. */
+class ScheduleSession {
+  private stepper: ScheduleStepper;
+  private readonly target: ScenarioTarget;
+  private readonly overrides: Map<number, number>;
+  readonly race: RaceInfo;
+  private readonly labels: UnitInfo[];
+
+  constructor(parsed: ParsedScenario, token: string, schedules: number) {
+    this.target = targetFromParsed(parsed, kernel(), { trace: true });
+    const t = decodeToken(token);
+    this.overrides = t.overrides;
+    const maxSteps = t.maxSteps ?? DEFAULT_MAX_STEPS;
+    const outcome = runSchedule(this.target, followOverrides(this.overrides), {
+      maxSteps,
+      recordTrace: true,
+    });
+    const trace = outcome.trace ?? [];
+    const columns = outcome.traceColumns ?? [];
+    this.labels = trace.map((s, i) => ({
+      section: s.thread,
+      label: s.label,
+      line: 0,
+      thread: s.thread,
+      column: columns[i] ?? 0,
+    }));
+    const v = outcome.violation;
+    this.race = {
+      token,
+      threadNames: outcome.threadNames ?? [],
+      violation: v === null ? null : { oracle: v.oracle, message: v.message },
+      diagram:
+        v === null
+          ? null
+          : renderDiagram({
+              threadNames: outcome.threadNames ?? [],
+              labels: trace.map((s) => s.label),
+              columns,
+              violation: v,
+            }),
+      at: trace.length,
+      schedules,
+    };
+    this.stepper = this.fresh();
+  }
+
+  private fresh(): ScheduleStepper {
+    return new ScheduleStepper(this.target, followOverrides(this.overrides));
+  }
+
+  get total(): number {
+    return this.labels.length;
+  }
+
+  get step(): number {
+    return this.stepper.steps;
+  }
+
+  get sys(): System {
+    return this.target.last!.sys;
+  }
+
+  outline(): UnitInfo[] {
+    return this.labels;
+  }
+
+  goto(n: number): void {
+    if (n < this.stepper.steps) this.stepper = this.fresh();
+    while (this.stepper.steps < n && this.stepper.step()) {
+      // one scheduler step each
+    }
+  }
+
+  state(): StudioState {
+    const ctx = this.target.last!;
+    return {
+      step: this.stepper.steps,
+      total: this.total,
+      snapshot: snapshot(ctx.sys),
+      report: null,
+      reports: [],
+      race: this.race,
+    };
+  }
+}
+
+export type Session = RunSession | ScheduleSession;
+
+/**
+ * Goes forward one unit at a time until a unit records a trace event of category `cat` (fault,
+ * notifier, migrate, ...), or to the end. Returns whether one was found.
+ */
+export function nextEvent(s: Session, cat: string): boolean {
+  while (s.step < s.total) {
+    const seen = s.sys.trace.events.length;
+    const at = s.step;
+    s.goto(at + 1);
+    if (s.step === at) return false;
+    if (s.sys.trace.events.slice(seen).some((e) => e.cat === cat)) return true;
+  }
+  return false;
+}
+
+export interface ExploreRequest {
+  strategy?: StrategyName;
+  seed?: number;
+  schedules?: number;
+}
+
+/**
+ * Explores a thread scenario here, on one thread (the CLI's worker pool is Node's), and returns
+ * the replay token of the first failing schedule, minimised, or of the last schedule tried.
+ */
+export function exploreText(
+  parsed: ParsedScenario,
+  req: ExploreRequest,
+): { token: string; found: boolean; schedules: number } {
+  const o = resolveOptions({
+    strategy: req.strategy ?? 'pct',
+    seed: req.seed ?? 1,
+    budget: { schedules: req.schedules ?? 500 },
+  });
+  const target = targetFromParsed(parsed, kernel());
+  const r = searchLoop(target, makeStrategy(o), {
+    maxSteps: o.maxSteps,
+    startIndex: 0,
+    endIndex: o.schedules,
+    deadline: Infinity,
+  });
+  const maxSteps = o.maxSteps === DEFAULT_MAX_STEPS ? undefined : o.maxSteps;
+  if (r.found === null || r.found.outcome.violation === null) {
+    const last = r.last === null ? new Map<number, number>() : overridesOf(r.last.decisions);
+    return { token: encodeToken(o.strategy, o.seed, last, maxSteps), found: false, schedules: r.schedules };
+  }
+  let overrides = overridesOf(r.found.outcome.decisions);
+  if (r.found.outcome.preemptions > 0) {
+    overrides = minimizeSchedule(
+      target,
+      { oracle: r.found.outcome.violation.oracle, overrides, preemptions: r.found.outcome.preemptions },
+      { maxSteps: o.maxSteps },
+    ).overrides;
+  }
+  return { token: encodeToken(o.strategy, o.seed, overrides, maxSteps), found: true, schedules: r.schedules };
+}
+
+/** Parses scenario text and opens it (throws ScenarioError, or ReplayTokenError for a bad token). */
+export function openSession(text: string, file: string, opts: OpenOptions = {}): Session {
+  const parsed = parseScenarioText(text, file);
+  if (opts.replay !== undefined && opts.replay !== '') {
+    if (parsed.scenario.threads === undefined) {
+      throw new TypeError('a replay token needs a scenario with threads');
+    }
+    return new ScheduleSession(parsed, opts.replay, 1);
+  }
+  return new RunSession(parsed);
+}
+
+export { parseScenarioText };

@@ -1,0 +1,201 @@
+/**
+ * Depth-first search with dynamic partial-order reduction: source-set DPOR with sleep sets
+ * (Abdulla, Aronis, Jonsson, Sagonas, "Optimal dynamic partial order reduction", POPL 2014,
+ * Algorithm 1), over the footprints steps declare.
+ *
+ * Where the sleep-set search (dfs.ts) tries every runnable thread at every choice point and only
+ * abandons the schedules that reorder independent steps, this search tries a thread at a choice
+ * point only when some execution showed that it must: after each schedule, every race (i, j) of
+ * it (races.ts) asks for a schedule that reverses the pair, and the choice point before step i
+ * gets one thread that can start such a schedule (an initial of v = the steps after i that do not
+ * depend on it, then j) unless it already has one. Sleep sets prune what is left of the
+ * redundancy. Every schedule it skips is equivalent (the same steps, dependent steps in the same
+ * order) to one it runs, so it finds every violation an exhaustive search finds, as long as steps
+ * declare their footprints honestly (docs/fidelity.md).
+ *
+ * Threads that wait are not always runnable where a race asks for them: when no initial of v can
+ * run at that choice point, every runnable thread is tried there (Flanagan and Godefroid's
+ * fallback). With a preemption bound, a thread the bound forbids at that point is also tried at
+ * the start of the running thread's block (the latest choice point before it where the search
+ * switched threads), where it replaces a switch instead of adding one (Coons, Musuvathi and
+ * McKinley, "Bounded partial-order reduction", OOPSLA 2013).
+ */
+import type { Thread } from '../thread.ts';
+import { independent, NondeterministicTargetError } from './dfs.ts';
+import { eventOf, HappensBefore } from './races.ts';
+import type { ChoiceContext, RunOutcome, Strategy } from './types.ts';
+
+interface Node {
+  /** Runnable thread ids at this choice point, in runnable order. */
+  readonly tids: readonly number[];
+  chosen: number;
+  /** Thread ids to try here: races ask for them. */
+  readonly backtrack: Set<number>;
+  /** Thread ids tried (or being tried) here. */
+  readonly done: Set<number>;
+  /** Thread ids asleep when the search reached this node. */
+  readonly sleep: ReadonlySet<number>;
+  readonly preemptionsBefore: number;
+  readonly lastIndex: number;
+}
+
+export class DporStrategy implements Strategy {
+  readonly name = 'dfs';
+  private readonly stack: Node[] = [];
+  private sleep = new Map<number, Thread>();
+  private started = false;
+  private finished = false;
+  private hb = new HappensBefore();
+  /** Choice depth of the step about to run, or -1 if it was the only runnable thread. */
+  private pendingNode = -1;
+  private readonly stepsOf = new Map<number, number>();
+  /** Races seen, for statistics. */
+  races = 0;
+
+  /** Sleep sets are sound only for a search that is not bounded (see the module comment). */
+  private readonly useSleep: boolean;
+
+  /** Choice points above this depth are fixed: the search covers the subtree below `prefix`. */
+  private readonly floor: number;
+
+  constructor(
+    private readonly preemptionBound = Infinity,
+    /** Explore only the subtree under these choices (a shard's prefix). */
+    private readonly prefix: readonly { chosen: number }[] = [],
+  ) {
+    this.useSleep = !Number.isFinite(preemptionBound);
+    this.floor = prefix.length;
+  }
+
+  begin(_index: number): boolean {
+    this.sleep = new Map();
+    this.hb = new HappensBefore();
+    this.stepsOf.clear();
+    this.pendingNode = -1;
+    if (!this.started) {
+      this.started = true;
+      return true;
+    }
+    if (this.finished) return false;
+    while (this.stack.length > this.floor) {
+      const node = this.stack[this.stack.length - 1];
+      const j = this.nextAlternative(node);
+      if (j >= 0) {
+        node.chosen = j;
+        node.done.add(node.tids[j]);
+        return true;
+      }
+      this.stack.pop();
+    }
+    this.finished = true;
+    return false;
+  }
+
+  private allowed(node: Pick<Node, 'lastIndex' | 'preemptionsBefore'>, j: number): boolean {
+    const preempts = node.lastIndex >= 0 && j !== node.lastIndex;
+    return !preempts || node.preemptionsBefore + 1 <= this.preemptionBound;
+  }
+
+  private nextAlternative(node: Node): number {
+    for (let j = 0; j < node.tids.length; j++) {
+      const tid = node.tids[j];
+      if (!node.backtrack.has(tid) || node.done.has(tid) || node.sleep.has(tid)) continue;
+      if (this.allowed(node, j)) return j;
+    }
+    return -1;
+  }
+
+  choose(ctx: ChoiceContext): number | null {
+    const tids = ctx.runnable.map((t) => t.id);
+    let node: Node;
+    if (ctx.depth < this.stack.length) {
+      node = this.stack[ctx.depth];
+      if (node.tids.length !== tids.length || node.tids.some((id, i) => id !== tids[i])) {
+        throw new NondeterministicTargetError(ctx.depth, node.tids, tids);
+      }
+    } else {
+      const shape = { lastIndex: ctx.lastIndex, preemptionsBefore: ctx.preemptions };
+      let chosen = -1;
+      if (ctx.depth < this.floor) {
+        chosen = this.prefix[ctx.depth].chosen;
+        if (chosen >= tids.length) throw new NondeterministicTargetError(ctx.depth, [], tids);
+      } else if (ctx.lastIndex >= 0 && !this.sleep.has(tids[ctx.lastIndex])) chosen = ctx.lastIndex;
+      for (let j = 0; chosen < 0 && j < tids.length; j++) {
+        if (!this.sleep.has(tids[j]) && this.allowed(shape, j)) chosen = j;
+      }
+      if (chosen < 0) return null;
+      node = {
+        tids,
+        chosen,
+        backtrack: new Set([tids[chosen]]),
+        done: new Set([tids[chosen]]),
+        sleep: new Set(this.sleep.keys()),
+        ...shape,
+      };
+      this.stack.push(node);
+    }
+    // Threads tried here before sleep in this subtree until a step dependent with theirs runs.
+    if (this.useSleep)
+      for (const tid of node.done) {
+        const j = tids.indexOf(tid);
+        if (j !== node.chosen) this.sleep.set(tid, ctx.runnable[j]);
+      }
+    this.pendingNode = ctx.depth;
+    return node.chosen;
+  }
+
+  beforeStep(t: Thread): boolean {
+    const node = this.pendingNode;
+    this.pendingNode = -1;
+    if (this.sleep.has(t.id)) return false;
+    for (const [id, u] of this.sleep) if (!independent(u.pending, t.pending)) this.sleep.delete(id);
+    const seq = (this.stepsOf.get(t.id) ?? 0) + 1;
+    this.stepsOf.set(t.id, seq);
+    const hb = this.hb;
+    for (const i of hb.add(eventOf(t.id, t.pending, node, seq))) this.reverse(i, hb.events.length - 1);
+    return true;
+  }
+
+  /** Asks for a schedule in which step j of the current execution runs before step i. */
+  private reverse(i: number, j: number): void {
+    this.races++;
+    const d = this.hb.events[i].node;
+    // Only the thread of step i could run there (j's thread cannot go first at that point), or
+    // the choice is a shard's prefix (other shards take the other choices).
+    if (d < this.floor || d >= this.stack.length) return;
+    const node = this.stack[d];
+    const initials = this.hb.initials(i, j);
+    if (initials.some((tid) => this.covered(node, tid))) return;
+    const q = this.hb.events[j].tid;
+    const runnable = initials.filter((tid) => node.tids.includes(tid));
+    const pick = runnable.includes(q) ? [q] : runnable.length > 0 ? [runnable[0]] : [...node.tids];
+    for (const tid of pick) this.want(d, tid);
+  }
+
+  /** Whether trying `tid` at `node` is already planned (and within the bound), or was done before. */
+  private covered(node: Node, tid: number): boolean {
+    if (node.sleep.has(tid)) return true;
+    if (!node.backtrack.has(tid)) return false;
+    return this.allowed(node, node.tids.indexOf(tid));
+  }
+
+  private want(d: number, tid: number): void {
+    const node = this.stack[d];
+    node.backtrack.add(tid);
+    if (this.allowed(node, node.tids.indexOf(tid))) return;
+    // Over the bound here. A schedule that needs this reversal within the bound switches threads
+    // earlier instead: try every thread at every choice point before where the search switched.
+    for (let b = d - 1; b >= this.floor; b--) {
+      const n = this.stack[b];
+      if (n.chosen !== n.lastIndex) for (const x of n.tids) n.backtrack.add(x);
+    }
+  }
+
+  end(outcome: RunOutcome): void {
+    if (this.stack.length > outcome.decisions.length) this.stack.length = outcome.decisions.length;
+  }
+
+  exhausted(): boolean {
+    return this.finished;
+  }
+}

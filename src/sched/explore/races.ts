@@ -1,0 +1,137 @@
+/**
+ * The happens-before relation of one execution, over the footprints steps declare, and the races
+ * in it: what dynamic partial-order reduction (dpor.ts) reverses and what coverage (coverage.ts)
+ * reports.
+ *
+ * Two steps are dependent when they are of the same thread, or when one of them declares no
+ * footprint (it may touch anything), or when they touch the same object and one of them writes:
+ * the rule of independent() in dfs.ts, which docs/fidelity.md asks every step to honour. Step j
+ * happens after step i when a chain of dependent steps leads from i to j. Two steps race when
+ * they are dependent, of different threads, and nothing else orders them: no step k between
+ * them has i before k before j. Reversing such a pair gives a schedule that is not equivalent to
+ * this one; reversing anything else gives either an equivalent one or one some race reaches.
+ */
+import type { SchedPoint } from '../types.ts';
+
+/** One step of an execution, as the analysis sees it. */
+export interface Event {
+  readonly tid: number;
+  /** Object touched, or null when the step declares no footprint (dependent with everything). */
+  readonly obj: object | null;
+  readonly write: boolean;
+  /** Choice point (depth) at which this step was chosen, or -1 when it was the only runnable thread. */
+  readonly node: number;
+  /** Position of the step among its thread's steps, from 1. */
+  readonly seq: number;
+}
+
+export function eventOf(tid: number, p: SchedPoint, node: number, seq: number): Event {
+  const a = p.kind === 'step' ? p.access : undefined;
+  return { tid, obj: a === undefined ? null : a.obj, write: a?.write ?? true, node, seq };
+}
+
+export function dependent(a: Event, b: Event): boolean {
+  if (a.tid === b.tid || a.obj === null || b.obj === null) return true;
+  return a.obj === b.obj && (a.write || b.write);
+}
+
+/**
+ * The events of one execution with their vector clocks (clock[t] = how many steps of thread t
+ * happen before or at the event), built step by step.
+ */
+export class HappensBefore {
+  readonly events: Event[] = [];
+  private readonly clocks: Int32Array[] = [];
+  /** Threads by id -> column in the clocks. */
+  private readonly column = new Map<number, number>();
+  private width = 8;
+  /** Last event per thread, by column. */
+  private last: number[] = [];
+
+  private col(tid: number): number {
+    let c = this.column.get(tid);
+    if (c === undefined) {
+      c = this.column.size;
+      this.column.set(tid, c);
+      if (c >= this.width) {
+        this.width *= 2;
+        for (let i = 0; i < this.clocks.length; i++) {
+          const w = new Int32Array(this.width);
+          w.set(this.clocks[i]);
+          this.clocks[i] = w;
+        }
+      }
+      this.last[c] = -1;
+    }
+    return c;
+  }
+
+  /** i happens before (or is) j. */
+  before(i: number, j: number): boolean {
+    const e = this.events[i];
+    return this.clocks[j][this.col(e.tid)] >= e.seq;
+  }
+
+  /**
+   * Adds the next event and returns the earlier events it races with (immediate races: a direct
+   * dependence that no other chain of dependences implies).
+   */
+  add(e: Event): number[] {
+    const j = this.events.length;
+    const c = this.col(e.tid);
+    const clock = new Int32Array(this.width);
+    // The latest dependent event of each other thread: an earlier one of the same thread is
+    // ordered before it, so only these can race with e.
+    const cand: number[] = [];
+    const seenThread = new Set<number>();
+    const prev = this.last[c];
+    if (prev >= 0) clock.set(this.clocks[prev]);
+    for (let i = j - 1; i >= 0; i--) {
+      const x = this.events[i];
+      if (x.tid === e.tid || seenThread.has(x.tid)) continue;
+      if (!dependent(x, e)) continue;
+      seenThread.add(x.tid);
+      cand.push(i);
+      const ci = this.clocks[i];
+      for (let k = 0; k < this.width; k++) if (ci[k] > clock[k]) clock[k] = ci[k];
+    }
+    const races: number[] = [];
+    for (const i of cand) {
+      const x = this.events[i];
+      const xc = this.col(x.tid);
+      // Ordered through the thread's previous step or another candidate: not immediate.
+      let implied = prev >= 0 && this.clocks[prev][xc] >= x.seq;
+      for (const k of cand) {
+        if (implied) break;
+        if (k !== i && this.clocks[k][xc] >= x.seq) implied = true;
+      }
+      if (!implied) races.push(i);
+    }
+    clock[c] = e.seq;
+    this.events.push(e);
+    this.clocks.push(clock);
+    this.last[c] = j;
+    return races;
+  }
+
+  /**
+   * The threads that could start `v`: the steps after `i` that do not happen after it, then `j`.
+   * A thread is an initial when its first step in v has no step of v before it in happens-before.
+   */
+  initials(i: number, j: number): number[] {
+    const v: number[] = [];
+    for (let k = i + 1; k < j; k++) if (!this.before(i, k)) v.push(k);
+    v.push(j);
+    const out: number[] = [];
+    const seen = new Set<number>();
+    for (let a = 0; a < v.length; a++) {
+      const tid = this.events[v[a]].tid;
+      if (seen.has(tid)) continue;
+      seen.add(tid);
+      let first = true;
+      for (let b = 0; b < a && first; b++) if (this.before(v[b], v[a])) first = false;
+      if (first) out.push(tid);
+    }
+    return out;
+  }
+}

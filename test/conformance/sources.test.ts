@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { SELFTEST_SOURCES, sourceOf } from '../../src/conformance/sources.ts';
+import { suites } from '../../src/conformance/suites.ts';
+import { runCase } from '../../src/conformance/types.ts';
+
+test('every ported case names the kernel selftest file and commit it came from', async () => {
+  const files = new Set<string>(Object.values(SELFTEST_SOURCES).map((s) => s.file));
+  for (const [suite, cases] of Object.entries(suites)) {
+    for (const c of cases()) {
+      const src = sourceOf(c.suite, c.name);
+      assert.ok(files.has(src.file), `${suite} ${c.name}`);
+      if (c.name.startsWith('basic_fail_nth.')) assert.equal(src, SELFTEST_SOURCES.iommufd_fail_nth);
+      else if (c.suite === 'hmm') assert.equal(src, SELFTEST_SOURCES.hmm);
+      else assert.equal(src, SELFTEST_SOURCES.iommufd);
+    }
+  }
+  const r = await runCase({
+    suite: 'iommufd',
+    name: 'iommufd_ioas.example',
+    variant: '',
+    notModelled: 'why',
+  });
+  assert.equal(r.portedFrom, `${SELFTEST_SOURCES.iommufd.file}@${SELFTEST_SOURCES.iommufd.commit}`);
+});

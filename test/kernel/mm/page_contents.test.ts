@@ -1,0 +1,119 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { PageContents } from '../../../src/kernel/mm/page_contents.ts';
+import { PAGE_SIZE } from '../../../src/lib/units.ts';
+
+type Op =
+  | { kind: 'write'; pfn: number; offset: number; bytes: number[] }
+  | { kind: 'copy'; dst: number; src: number }
+  | { kind: 'delete'; pfn: number }
+  | { kind: 'get'; pfn: number };
+
+const PFNS = 6;
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc
+    .record({
+      pfn: fc.nat(PFNS - 1),
+      // Mostly small writes near a few offsets, so records fill, overlap and overflow.
+      offset: fc.oneof(fc.nat(24), fc.nat(PAGE_SIZE - 64)),
+      bytes: fc.oneof(
+        fc.array(fc.nat(255), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.nat(255), { minLength: 7, maxLength: 40 }),
+      ),
+    })
+    .map((r) => ({ kind: 'write' as const, ...r })),
+  fc.record({ dst: fc.nat(PFNS - 1), src: fc.nat(PFNS - 1) }).map((r) => ({ kind: 'copy' as const, ...r })),
+  fc.record({ pfn: fc.nat(PFNS - 1) }).map((r) => ({ kind: 'delete' as const, ...r })),
+  fc.record({ pfn: fc.nat(PFNS - 1) }).map((r) => ({ kind: 'get' as const, ...r })),
+);
+
+function readAll(c: PageContents, pfn: number): Uint8Array {
+  const out = new Uint8Array(PAGE_SIZE).fill(0xee);
+  c.read(pfn, 0, out, 0, PAGE_SIZE);
+  return out;
+}
+
+describe('PageContents', () => {
+  it('a page never written reads as zeros and stores nothing', () => {
+    const c = new PageContents();
+    assert.equal(c.has(7), false);
+    assert.equal(c.get(7), undefined);
+    assert.deepEqual(readAll(c, 7), new Uint8Array(PAGE_SIZE));
+    assert.equal(c.size, 0);
+    assert.equal(c.storedBytes, 0);
+  });
+
+  it('a one-byte write keeps a small record; writing many bytes moves the page to a whole slot', () => {
+    const c = new PageContents();
+    c.write(3, 100, Uint8Array.of(9), 0, 1);
+    assert.equal(c.size, 1);
+    assert.ok(c.storedBytes < PAGE_SIZE);
+    const one = new Uint8Array(3);
+    c.read(3, 99, one, 0, 3);
+    assert.deepEqual(one, Uint8Array.of(0, 9, 0));
+    c.write(3, 200, new Uint8Array(64).fill(5), 0, 64);
+    assert.equal(c.storedBytes, PAGE_SIZE);
+    const page = readAll(c, 3);
+    assert.equal(page[100], 9);
+    assert.equal(page[200], 5);
+    assert.equal(page[263], 5);
+    assert.equal(page[264], 0);
+  });
+
+  it('freed storage is reused zeroed', () => {
+    const c = new PageContents();
+    c.forWrite(1).fill(0xab);
+    c.delete(1);
+    assert.deepEqual(c.forWrite(2), new Uint8Array(PAGE_SIZE));
+    c.write(4, 0, Uint8Array.of(1, 2, 3), 0, 3);
+    c.delete(4);
+    c.write(5, 10, Uint8Array.of(7), 0, 1);
+    const page = readAll(c, 5);
+    assert.equal(page[0], 0);
+    assert.equal(page[10], 7);
+  });
+
+  it('behaves like one 4 KiB array per page under any sequence of writes, copies, deletes and gets', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
+        const c = new PageContents();
+        const model = new Map<number, Uint8Array>();
+        for (const op of ops) {
+          switch (op.kind) {
+            case 'write': {
+              const src = Uint8Array.from([0, ...op.bytes]);
+              c.write(op.pfn, op.offset, src, 1, op.bytes.length);
+              let m = model.get(op.pfn);
+              if (m === undefined) model.set(op.pfn, (m = new Uint8Array(PAGE_SIZE)));
+              m.set(op.bytes, op.offset);
+              break;
+            }
+            case 'copy': {
+              c.copy(op.dst, op.src);
+              const m = model.get(op.src);
+              if (m === undefined) model.delete(op.dst);
+              else model.set(op.dst, m.slice());
+              break;
+            }
+            case 'delete':
+              assert.equal(c.delete(op.pfn), model.delete(op.pfn));
+              break;
+            case 'get': {
+              const d = c.get(op.pfn);
+              assert.deepEqual(d, model.get(op.pfn));
+              break;
+            }
+          }
+          assert.equal(c.size, model.size);
+          for (let pfn = 0; pfn < PFNS; pfn++) {
+            assert.equal(c.has(pfn), model.has(pfn));
+            assert.deepEqual(readAll(c, pfn), model.get(pfn) ?? new Uint8Array(PAGE_SIZE));
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -1,0 +1,417 @@
+/** The views of a snapshot, linked by the selection (a process, a page, a frame). */
+import type { JSX } from 'preact';
+import type { PageSnap, Snapshot } from '../../src/scenario/snapshot.ts';
+import { hex, kindClass } from './format.ts';
+import { current, selectedProc, selection, snapshot } from './state.ts';
+
+/** Return values as the CLI prints them: addresses and other values of 2^32 and more in hex. */
+function showRet(v: number): string {
+  return Math.abs(v) >= 2 ** 32 ? hex(v) : String(v);
+}
+
+function Panel(props: {
+  title: string;
+  id: string;
+  children: JSX.Element | JSX.Element[] | string | null;
+}): JSX.Element {
+  return (
+    <section class="panel" id={props.id} aria-labelledby={`${props.id}-h`}>
+      <h2 id={`${props.id}-h`}>{props.title}</h2>
+      <div class="panel-body">{props.children}</div>
+    </section>
+  );
+}
+
+export function StepReportView(): JSX.Element {
+  const st = current.value;
+  const r = st?.report ?? null;
+  return (
+    <Panel title="Step" id="step-report">
+      {r === null ? (
+        <p class="dim">{st?.race != null ? `scheduler step ${st.step} of ${st.total}` : 'nothing run yet'}</p>
+      ) : (
+        <div>
+          <p>
+            <b data-testid="report-op">{r.op}</b>{' '}
+            <span class="dim">
+              {r.section}
+              {r.line > 0 ? ` line ${r.line}` : ''}
+            </span>{' '}
+            <span data-testid="report-ret" class={r.errno !== null ? 'bad' : ''}>
+              {r.errno !== null ? `-${r.errno}` : `ret ${showRet(r.ret)}`}
+            </span>{' '}
+            <span class={r.ok ? 'ok' : 'bad'}>{r.ok ? '✔' : '✘'}</span>
+          </p>
+          {r.comment !== undefined ? <p class="dim">{r.comment}</p> : null}
+          {Object.keys(r.counters).length > 0 ? (
+            <p class="counters" data-testid="report-counters">
+              {Object.entries(r.counters).map(([k, v]) => (
+                <span class="chip" key={k}>
+                  {k} {v > 0 ? `+${v}` : v}
+                </span>
+              ))}
+            </p>
+          ) : null}
+          {r.failures.map((f) => (
+            <p class="bad" key={f}>
+              {f}
+            </p>
+          ))}
+        </div>
+      )}
+    </Panel>
+  );
+}
+
+export function ProcessesView(): JSX.Element {
+  const s = snapshot.value;
+  const sel = selectedProc.value;
+  return (
+    <Panel title="Processes and VMAs" id="processes">
+      {s === null || s.processes.length === 0 ? (
+        <p class="dim">no processes</p>
+      ) : (
+        <ul class="plain">
+          {s.processes.map((p) => (
+            <li key={p.pid}>
+              <button
+                class={`proc ${sel?.pid === p.pid ? 'selected' : ''}`}
+                aria-pressed={sel?.pid === p.pid}
+                onClick={() => (selection.value = { ...selection.value, pid: p.pid, addr: null })}
+              >
+                {p.name}{' '}
+                <span class="dim">
+                  pid {p.pid}
+                  {p.exited ? ' exited' : ''}
+                </span>
+              </button>
+              <ul class="plain vmas">
+                {p.vmas.map((v) => (
+                  <li key={v.start} class="vma">
+                    <code>
+                      {hex(v.start)}-{hex(v.end)}
+                    </code>{' '}
+                    {v.prot} {v.kind}
+                    {v.shared ? ' shared' : ''}
+                    {v.huge ? ' hugetlb' : ''} <span class="dim">{(v.end - v.start) / 4096} pages</span>
+                  </li>
+                ))}
+              </ul>
+            </li>
+          ))}
+        </ul>
+      )}
+    </Panel>
+  );
+}
+
+function Bits(props: { w: boolean; d: boolean; y: boolean; pmd: boolean }): JSX.Element {
+  return (
+    <span class="bits">
+      <span class={props.w ? 'on' : 'off'} title="writable">
+        W
+      </span>
+      <span class={props.d ? 'on' : 'off'} title="dirty">
+        D
+      </span>
+      <span class={props.y ? 'on' : 'off'} title="young (accessed)">
+        Y
+      </span>
+      {props.pmd ? (
+        <span class="on" title="mapped by a PMD leaf">
+          PMD
+        </span>
+      ) : null}
+    </span>
+  );
+}
+
+function deviceNames(s: Snapshot): string[] {
+  const names = new Set<string>();
+  for (const p of s.processes) for (const pg of p.pages) for (const d of pg.devices) names.add(d.mirror);
+  return [...names].sort();
+}
+
+export function PageTablesView(): JSX.Element {
+  const s = snapshot.value;
+  const p = selectedProc.value;
+  if (s === null || p === null)
+    return (
+      <Panel title="Page tables" id="pagetables">
+        <p class="dim">no address space</p>
+      </Panel>
+    );
+  const devs = deviceNames(s);
+  const select = (pg: PageSnap): void => {
+    selection.value = {
+      pid: p.pid,
+      addr: pg.addr,
+      pfn: pg.cpu.pfn !== null && pg.cpu.kind !== 'swap' ? pg.cpu.pfn : (pg.devices[0]?.pfn ?? null),
+    };
+  };
+  return (
+    <Panel title={`Page tables: ${p.name}`} id="pagetables">
+      {p.pages.length === 0 ? (
+        <p class="dim">no mapped range</p>
+      ) : (
+        <table class="grid" data-testid="pt-table">
+          <thead>
+            <tr>
+              <th>address</th>
+              <th title="PGD / PUD / PMD / PTE index">pgd.pud.pmd.pte</th>
+              <th>CPU entry</th>
+              <th>pfn</th>
+              <th>bits</th>
+              {devs.map((d) => (
+                <th key={d}>{d}</th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {p.pages.map((pg) => {
+              const selected = selection.value.addr === pg.addr;
+              return (
+                <tr
+                  key={pg.addr}
+                  class={selected ? 'selected' : ''}
+                  tabIndex={0}
+                  aria-selected={selected}
+                  onClick={() => select(pg)}
+                  onKeyDown={(e) => {
+                    if (e.key === 'Enter' || e.key === ' ') {
+                      e.preventDefault();
+                      select(pg);
+                    }
+                  }}
+                  data-addr={hex(pg.addr)}
+                >
+                  <td>
+                    <code>{hex(pg.addr)}</code>
+                  </td>
+                  <td class="dim">{pg.idx.join('.')}</td>
+                  <td>
+                    <span class={`kind ${kindClass(pg.cpu.kind)}`} data-testid="cpu-kind">
+                      {pg.cpu.kind}
+                    </span>
+                  </td>
+                  <td>{pg.cpu.pfn ?? ''}</td>
+                  <td>
+                    {pg.cpu.kind === 'none' ? null : (
+                      <Bits w={pg.cpu.writable} d={pg.cpu.dirty} y={pg.cpu.young} pmd={pg.cpu.pmd} />
+                    )}
+                  </td>
+                  {devs.map((d) => {
+                    const e = pg.devices.find((x) => x.mirror === d);
+                    return (
+                      <td key={d} data-testid="dev-entry">
+                        {e === undefined ? (
+                          <span class="dim">-</span>
+                        ) : (
+                          <span class={`kind ${e.deviceMemory ? 'k-deviceprivate' : 'k-present'}`}>
+                            {e.access} {e.pfn}
+                            {e.deviceMemory ? ' devmem' : ''}
+                          </span>
+                        )}
+                      </td>
+                    );
+                  })}
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </Panel>
+  );
+}
+
+export function FramesView(): JSX.Element {
+  const s = snapshot.value;
+  const pfn = selection.value.pfn;
+  return (
+    <Panel title="Physical frames" id="frames">
+      {s === null || s.frames.length === 0 ? (
+        <p class="dim">no frame in use</p>
+      ) : (
+        <table class="grid" data-testid="frames-table">
+          <thead>
+            <tr>
+              <th>pfn</th>
+              <th>where</th>
+              <th>ref</th>
+              <th>map</th>
+              <th>pins</th>
+              <th>flags</th>
+            </tr>
+          </thead>
+          <tbody>
+            {s.frames.map((f) => (
+              <tr
+                key={f.pfn}
+                class={pfn === f.pfn ? 'selected' : ''}
+                tabIndex={0}
+                onClick={() => (selection.value = { ...selection.value, pfn: f.pfn })}
+                onKeyDown={(e) => {
+                  if (e.key === 'Enter') selection.value = { ...selection.value, pfn: f.pfn };
+                }}
+              >
+                <td>{f.pfn}</td>
+                <td>{f.where === 'device' ? (f.device ?? 'device') : 'RAM'}</td>
+                <td>{f.refcount}</td>
+                <td>{f.mapcount}</td>
+                <td>{f.pins}</td>
+                <td class="dim">
+                  {f.order > 0 ? `order ${f.order} ` : ''}
+                  {f.flags.join(' ')}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Panel>
+  );
+}
+
+export function NotifiersView(): JSX.Element {
+  const s = snapshot.value;
+  const addr = selection.value.addr;
+  return (
+    <Panel title="Interval notifiers" id="notifiers">
+      {s === null || s.notifiers.length === 0 ? (
+        <p class="dim">no notifier registered</p>
+      ) : (
+        <div>
+          {s.notifiers.map((n) => (
+            <div key={n.mm}>
+              <p>
+                mm {n.mm} ({n.owner}): invalidate_seq <b>{n.treeSeq}</b>
+                {n.treeSeq % 2 === 1 ? <span class="bad"> invalidating</span> : null}{' '}
+                <span class="dim">{n.activeRanges} active ranges</span>
+              </p>
+              <ul class="plain">
+                {n.intervals.map((i) => (
+                  <li
+                    key={`${i.start}-${i.owner}`}
+                    class={addr !== null && addr >= i.start && addr <= i.last ? 'selected' : ''}
+                  >
+                    <code>
+                      {hex(i.start)}-{hex(i.last)}
+                    </code>{' '}
+                    {i.owner} seq {i.seq}
+                  </li>
+                ))}
+              </ul>
+            </div>
+          ))}
+        </div>
+      )}
+    </Panel>
+  );
+}
+
+export function IommufdView(): JSX.Element {
+  const s = snapshot.value;
+  return (
+    <Panel title="iommufd" id="iommufd">
+      {s === null || s.ioas.length === 0 ? (
+        <p class="dim">no IOAS</p>
+      ) : (
+        <div>
+          {s.ioas.map((a) => (
+            <div key={`${a.ctx}.${a.id}`}>
+              <p>
+                IOAS {a.id} <span class="dim">ctx {a.ctx}</span>, {a.domains} domains
+              </p>
+              <ul class="plain">
+                {a.areas.map((ar) => (
+                  <li key={ar.iova}>
+                    area{' '}
+                    <code>
+                      {hex(ar.iova)}-{hex(ar.last)}
+                    </code>{' '}
+                    pages {ar.pages ?? '-'} accesses {ar.accesses}
+                  </li>
+                ))}
+                {a.pages.map((pg) => (
+                  <li key={pg.id}>
+                    iopt_pages {pg.id}: {pg.npages} pages, npinned {pg.npinned}
+                  </li>
+                ))}
+              </ul>
+            </div>
+          ))}
+        </div>
+      )}
+    </Panel>
+  );
+}
+
+export function ThreadsView(): JSX.Element {
+  const s = snapshot.value;
+  const threads =
+    s === null
+      ? []
+      : s.threads
+          .filter((t) => t.state !== 'done')
+          .concat(s.threads.filter((t) => t.state === 'done').slice(-4));
+  return (
+    <Panel title="Threads" id="threads">
+      {threads.length === 0 ? (
+        <p class="dim">no thread waits: every step ran to completion</p>
+      ) : (
+        <ul class="plain">
+          {threads.map((t) => (
+            <li key={t.id}>
+              {t.name} <span class={`state-${t.state}`}>{t.state}</span> <span class="dim">at {t.at}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </Panel>
+  );
+}
+
+const CATS = ['fault', 'notifier', 'migrate', 'hmm', 'device', 'pin', 'reclaim', 'iommufd', 'syscall'];
+
+export function TimelineView(props: { filter: string; setFilter(f: string): void }): JSX.Element {
+  const s = snapshot.value;
+  const events = (s?.events ?? [])
+    .filter((e) => props.filter === '' || e.cat === props.filter)
+    .slice(-200)
+    .reverse();
+  return (
+    <Panel title="Timeline (newest first)" id="timeline">
+      <div>
+        <label>
+          show{' '}
+          <select
+            value={props.filter}
+            onChange={(e) => props.setFilter((e.target as HTMLSelectElement).value)}
+            aria-label="Event kind"
+          >
+            <option value="">all events</option>
+            {CATS.map((c) => (
+              <option key={c} value={c}>
+                {c}
+              </option>
+            ))}
+          </select>
+        </label>
+        <ol class="plain events" data-testid="events">
+          {events.map((e, i) => (
+            <li key={i} class={`ev cat-${e.cat}`}>
+              <span class="dim">{e.ts}</span> <span class="chip">{e.cat}</span>{' '}
+              {e.ph === 'B' ? '▶ ' : e.ph === 'E' ? '◀ ' : ''}
+              {e.name}
+              {typeof e.args.event === 'string' ? <b> {e.args.event}</b> : null}{' '}
+              <span class="dim">{e.track}</span>
+            </li>
+          ))}
+        </ol>
+      </div>
+    </Panel>
+  );
+}
+
+export { CATS };
