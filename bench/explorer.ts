@@ -96,7 +96,9 @@ export const explorerSuite: Suite = {
         pass: perSecond >= 500_000,
       },
     ];
-    return findLegacyRace(ctx).then((more) => [...figures, ...more]);
+    return findLegacyRace(ctx)
+      .then((more) => [...figures, ...more])
+      .then(async (more) => [...more, ...(await proveClean(ctx))]);
   },
 };
 
@@ -139,5 +141,64 @@ async function findLegacyRace(ctx: BenchContext): Promise<Figure[]> {
       },
     );
   }
+  return out;
+}
+
+const RACES = new URL('../examples/races/', import.meta.url);
+/** The corpus cases that must be clean (test/races/clean.test.ts): the fixed twins of the races. */
+const FIXED = [
+  'interval-mirror',
+  'deferred-insert',
+  'read-munmap',
+  'iommufd-map-attach',
+  'iommufd-unmap-access',
+];
+
+/**
+ * Proving the fixed drivers clean: time for the depth-first search (DPOR) to exhaust
+ * interval-mirror unbounded and at preemption bound 4, each fixed twin at bound 2, and the rate
+ * of schedules at bound 2. A search cut by its time budget reports the budget and fails its goal.
+ */
+async function proveClean(ctx: BenchContext): Promise<Figure[]> {
+  const out: Figure[] = [];
+  const exhaust = async (
+    name: string,
+    bound: number,
+    goalMs: number,
+    figure: string,
+  ): Promise<{ ms: number; schedules: number; exhausted: boolean }> => {
+    const file = fileURLToPath(new URL(`${name}.yaml`, RACES));
+    await preloadDriver(parseScenarioFile(file));
+    ctx.progress(figure);
+    const t0 = nowNs();
+    const r = explore(scenarioTarget({ file }), {
+      strategy: 'dfs',
+      preemptionBound: bound,
+      budget: { ms: ctx.smoke ? goalMs : Math.max(10 * goalMs, 30_000) },
+    });
+    const ms = (nowNs() - t0) / 1e6;
+    if (r.violation !== null) throw new Error(`${name} is no longer clean: ${r.violation.message}`);
+    const note = r.exhausted ? '' : ` (not exhausted: ${r.schedules} schedules in ${round(ms)} ms)`;
+    out.push({
+      name: figure,
+      value: round(ms),
+      unit: 'ms',
+      goal: `exhausts within ${goalMs} ms${note}`,
+      pass: r.exhausted && ms <= goalMs,
+    });
+    return { ms, schedules: r.schedules, exhausted: r.exhausted };
+  };
+  if (!ctx.smoke) await exhaust('interval-mirror', Infinity, 1000, 'explore.interval_mirror.unbounded.time');
+  await exhaust('interval-mirror', 4, 200, 'explore.interval_mirror.bound4.time');
+  for (const name of FIXED) await exhaust(name, 2, 2000, `explore.fixed.${name}.bound2.time`);
+  const b2 = await exhaust('interval-mirror', 2, 2000, 'explore.interval_mirror.bound2.time');
+  const rate = b2.schedules / (b2.ms / 1000);
+  out.push({
+    name: 'explore.interval_mirror.bound2.schedules_per_second',
+    value: round(rate),
+    unit: 'schedules/s',
+    goal: '>= 20000 schedules/s',
+    pass: rate >= 20_000,
+  });
   return out;
 }

@@ -3,31 +3,25 @@
  * madvise(MADV_DONTNEED) and munmap, with one mirror subscribed over the whole address space,
  * against the real kernel doing the same on this machine (anchors/kernel_mm.c).
  */
-import { cpuAccess } from '../src/kernel/mm/memory.ts';
 import { MADV, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/kernel/mm/mman.ts';
 import { System, type Process } from '../src/kernel/system.ts';
 import { PAGE_SIZE } from '../src/lib/units.ts';
-import type { KGen } from '../src/sched/types.ts';
 import { measureKernelMm, type KernelMmTimes } from './anchors/native.ts';
 import { type BenchContext, type Figure, type Suite, check, medianNs, ratioFigure } from './figure.ts';
 import { insertMirror } from './mirror.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 
-/** One byte per page, as the C anchor touches memory. */
-function* touchPages(p: Process, addr: number, npages: number, write: boolean): KGen<number> {
-  const buf = new Uint8Array(1);
-  buf[0] = 1;
-  const mm = p.mm!;
-  for (let i = 0; i < npages; i++) {
-    const r = yield* cpuAccess(mm, addr + i * PAGE_SIZE, buf, write);
-    if (r < 0) return r;
-  }
-  return 0;
-}
-
+/**
+ * One byte per page, as the C anchor touches memory: one CPU access per page through the public
+ * API, each a fault run by itself as a program's own loads and stores are.
+ */
 function touch(sys: System, p: Process, addr: number, npages: number, write: boolean): void {
-  check(sys.run('touch', touchPages(p, addr, npages, write)), 'touch');
+  const buf = Uint8Array.of(1);
+  for (let i = 0; i < npages; i++) {
+    const a = addr + i * PAGE_SIZE;
+    check(write ? sys.write(p, a, buf) : sys.read(p, a, 1).ret, 'touch');
+  }
 }
 
 interface Op {

@@ -8,6 +8,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { apiSuite } from './api.ts';
+import { cliSuite } from './cli.ts';
 import { explorerSuite } from './explorer.ts';
 import { faultsSuite } from './faults.ts';
 import type { BenchContext, Figure, MissingFigure, Suite } from './figure.ts';
@@ -26,6 +27,7 @@ export const SUITES: readonly Suite[] = [
   explorerSuite,
   memorySuite,
   apiSuite,
+  cliSuite,
 ];
 
 export interface BenchOptions {

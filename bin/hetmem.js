@@ -2,17 +2,29 @@
 // The `hetmem` command. It runs the compiled CLI in dist/ (built by `npm run build`, which `npm ci`
 // and `npm pack` run through `prepare`). Started with `--conditions=hetmem-source` (the test suite
 // sets it in NODE_OPTIONS) it runs the TypeScript sources through tsx instead.
-const url = import.meta.resolve('#cli');
-if (url.endsWith('.ts')) {
-  const { register } = await import('tsx/esm/api');
-  register();
+const args = process.argv.slice(2);
+let url = import.meta.resolve('#cli');
+if (args[0] === 'bench') {
+  // `hetmem bench` runs the repository's benchmarks (bench/*.ts, which import the sources), so in
+  // a clone it runs from the sources too and the model is loaded once.
+  const sources = new URL('../src/cli/main.ts', import.meta.url);
+  if ((await import('node:fs')).existsSync(sources)) url = sources.href;
 }
+const typescript = url.endsWith('.ts');
+if (typescript) (await import('tsx/esm/api')).register();
+
 try {
-  await import(url);
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+    // The common probe answers without loading the command line parser.
+    const { VERSION_STRING } = await import(new URL(`../version.${typescript ? 'ts' : 'js'}`, url).href);
+    process.stdout.write(`${VERSION_STRING}\n`);
+  } else await import(url);
 } catch (e) {
-  if (e?.code !== 'ERR_MODULE_NOT_FOUND' || !String(e.message).includes(new URL(url).pathname)) throw e;
+  // dist/ (or a file of it) missing: a clone in which `npm ci` or `npm run build` has not run.
+  const missing = e?.code === 'ERR_MODULE_NOT_FOUND' ? String(e.url ?? '') : '';
+  if (!missing.startsWith(new URL('..', url).href)) throw e;
   process.stderr.write(
-    `hetmem: ${new URL(url).pathname} is missing: run \`npm run build\` in the hetmem package\n`,
+    `hetmem: ${new URL(missing).pathname} is missing: run \`npm run build\` in the hetmem package\n`,
   );
   process.exitCode = 3;
 }

@@ -209,7 +209,7 @@ export { parseScenarioFile, parseScenarioText } from './scenario/parse.ts';
 export { suites as conformanceSuites } from './conformance/suites.ts';
 export { runCase, type ConformanceCase, type CaseResult } from './conformance/types.ts';
 
-// The kernel paths and device helpers the driver modules of examples/races/ use, by name.
+// The device helpers the driver modules of examples/races/ use, by name.
 export { PAGE_SIZE } from './lib/units.ts';
 export { type Dmirror, dmirrorDoFault, dmirrorDoUpdate } from './kernel/drivers/test_hmm.ts';
 export { dmirrorMigrateToDevice } from './kernel/drivers/test_hmm_devmem.ts';

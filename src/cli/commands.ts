@@ -4,20 +4,25 @@ import { extname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CaseResult } from '../conformance/types.ts';
 import { explore, replay } from '../node/explore/index.ts';
+import type { CoverageReport } from '../sched/explore/coverage.ts';
 import { DEFAULT_MAX_STEPS, decodeToken, runSchedule } from '../sched/explore/index.ts';
+import { parseShard, type Shard } from '../sched/explore/shard.ts';
 import type { ExploreResult, ExploreTarget, StrategyName } from '../sched/explore/types.ts';
 import { demoScenarioText } from '../scenario/demo.ts';
 import { targetFromParsed } from '../scenario/explore_target.ts';
 import { loadKernel } from '../scenario/kernel.ts';
+import { renderDriverIssue } from '../scenario/driver_module.ts';
 import { judgeOutcome } from '../scenario/outcome.ts';
 import { parseScenarioFile, parseScenarioText, ScenarioError } from '../scenario/parse.ts';
 import { preloadDriver, runScenario } from '../scenario/runner.ts';
 import { scenarioFingerprint } from '../scenario/fingerprint.ts';
 import { scenarioJsonSchema } from '../scenario/schema.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
+import { cmdExploreMerge } from './explore_merge.ts';
 import { formatRunSummary, formatStats, formatStep, style, table, toJson } from './output.ts';
 import { progressBar } from './progress.ts';
 import { checkTracePath, traceFormat, writeTrace } from './trace.ts';
+import { DEFAULT_CALLBACK_MS, startWatchdog, type Watchdog } from './watchdog.ts';
 
 function out(s: string): void {
   process.stdout.write(`${s}\n`);
@@ -35,6 +40,56 @@ export interface RunOpts {
   seed?: string;
   trace?: string;
   traceFormat?: string;
+  callbackTimeout?: string;
+}
+
+/** `--callback-timeout 10s`: how long a driver callback may run without yielding. */
+function parseCallbackTimeout(v: string | undefined): number {
+  if (v === undefined) return DEFAULT_CALLBACK_MS;
+  const b = parseBudget(v);
+  if (b?.ms === undefined || b.ms <= 0)
+    throw new UsageError(`--callback-timeout takes a time (10s, 500ms, 1m), got '${v}'`);
+  return b.ms;
+}
+
+/**
+ * The watchdog of a command that runs a user driver or has a time budget: when a driver callback
+ * runs `callbackMs` without yielding, or the budget (plus a second of grace) is gone while one
+ * step still runs, prints one line and exits (2: the driver module misbehaves; 3: a model path).
+ */
+function guard(
+  file: string,
+  module: string | undefined,
+  callbackMs: number,
+  budgetMs: number | undefined,
+  threadNow: () => string,
+): Watchdog | null {
+  if (module === undefined && budgetMs === undefined) return null;
+  const started = Date.now();
+  return startWatchdog({
+    callbackMs,
+    deadline: budgetMs === undefined ? 0 : started + budgetMs + 1000,
+    onFire(what, path) {
+      const thread = threadNow();
+      if (what === 'callback' && path !== null && module !== undefined) {
+        const why = renderDriverIssue({
+          code: 'callback_time_bound',
+          module,
+          path: [path[0], path[1]],
+          ms: callbackMs,
+          thread,
+        });
+        process.stderr.write(`${file}: ${why}\n`);
+        process.exit(EXIT.usage);
+      }
+      const inside =
+        path !== null ? `driver callback '${path.join('.')}' of thread ${thread}` : `thread ${thread}`;
+      process.stderr.write(
+        `${file}: the time budget ran out while ${inside} was inside one step that did not return\n`,
+      );
+      process.exit(path !== null ? EXIT.usage : EXIT.internal);
+    },
+  });
 }
 
 export async function cmdRun(file: string | undefined, o: RunOpts): Promise<number> {
@@ -44,6 +99,8 @@ export async function cmdRun(file: string | undefined, o: RunOpts): Promise<numb
   const k = await loadKernel();
   const parsed =
     file !== undefined ? parseScenarioFile(file) : parseScenarioText(demoScenarioText(), '<demo>');
+  // Driver modules are imported ahead, so they share this process' kernel modules.
+  await preloadDriver(parsed);
   const s = style(process.stdout);
   // The header waits for the first step, so a file the world cannot be built from prints only
   // its one error line.
@@ -58,13 +115,25 @@ export async function cmdRun(file: string | undefined, o: RunOpts): Promise<numb
     );
     if (parsed.scenario.description !== undefined) out(s.dim(parsed.scenario.description));
   };
+  let last: { sys: { sched: { current: { name: string } | null } } } | null = null;
+  const dog = guard(
+    file ?? '<demo>',
+    parsed.scenario.driver?.module,
+    parseCallbackTimeout(o.callbackTimeout),
+    undefined,
+    () => last?.sys.sched.current?.name ?? '?',
+  );
   const { report, ctx } = runScenario(parsed, k, {
+    onWorld: (c) => {
+      last = c;
+    },
     trace: o.trace !== undefined,
     onStep: (r) => {
       header();
       if (o.json !== true) for (const l of formatStep(r, s)) out(l);
     },
   });
+  dog?.stop();
   if (o.trace !== undefined)
     writeTrace(o.trace, [{ name: report.name, events: ctx.sys.trace.events }], format);
   if (o.json === true) {
@@ -98,6 +167,11 @@ export interface ExploreOpts {
   traceFormat?: string;
   /** commander sets it false for --no-por. */
   por?: boolean;
+  /** `I/N`: run part I of N of the search. */
+  shard?: string;
+  /** Combine the --json results of shards instead of exploring. */
+  merge?: string[];
+  callbackTimeout?: string;
 }
 
 /** `--budget 500` (schedules), `--budget 5s` / `300ms` / `2m` (time). */
@@ -144,7 +218,36 @@ function checkTokenFits(target: ExploreTarget, token: string): void {
   if (last >= choices) throw misfit(`it names choice ${last}, the schedule has ${choices}`);
 }
 
-export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> {
+function coverageJson(c: CoverageReport): Record<string, unknown> {
+  return { pairs: c.pairs, both_orders: c.bothOrders, one_order: c.oneOrder, both: c.both };
+}
+
+/** Shown pairs of steps run in one order only. */
+const COVERAGE_LINES = 8;
+
+function coverageText(c: CoverageReport): string[] {
+  const lines = [`coverage: ${c.bothOrders} of ${c.pairs} conflicting step pairs ran in both orders`];
+  for (const [a, b] of c.oneOrder.slice(0, COVERAGE_LINES)) lines.push(`  only ${a}  before  ${b}`);
+  if (c.oneOrder.length > COVERAGE_LINES)
+    lines.push(`  ... and ${c.oneOrder.length - COVERAGE_LINES} more (--json lists them all)`);
+  return lines;
+}
+
+export async function cmdExplore(file: string | undefined, o: ExploreOpts): Promise<number> {
+  if (o.merge !== undefined) {
+    if (file !== undefined) o.merge.unshift(file);
+    return cmdExploreMerge(o.merge, o, out);
+  }
+  if (file === undefined) throw new UsageError('explore needs a scenario file (or --merge FILES)');
+  let shard: Shard | undefined;
+  if (o.shard !== undefined) {
+    try {
+      shard = parseShard(o.shard);
+    } catch (e) {
+      throw new UsageError(`--shard: ${(e as Error).message}`);
+    }
+    if (o.replay !== undefined) throw new UsageError('--shard splits a search; --replay runs one schedule');
+  }
   // PCT by default: kernel races typically need one thread to stall at one precise point while
   // another runs a long path, which uniform random choice almost never produces.
   const strategy = (o.strategy ?? 'pct') as StrategyName;
@@ -157,6 +260,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
   // More workers than cores only adds memory and contention; results do not depend on the count.
   const workers = Math.min(intOption(o.workers, 'workers', 1) ?? 1, availableParallelism());
   checkTracePath(o.trace);
+  const callbackMs = parseCallbackTimeout(o.callbackTimeout);
   const k = await loadKernel();
   const parsed = parseScenarioFile(file);
   // Load a user driver now, so its compile time is not counted as search time.
@@ -172,6 +276,13 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
   const target = targetFromParsed(parsed, k);
   const fingerprint = scenarioFingerprint(parsed);
   const s = style(process.stdout);
+  const dog = guard(
+    file,
+    parsed.scenario.driver?.module,
+    callbackMs,
+    o.replay === undefined ? budget?.ms : undefined,
+    () => target.last?.sys.sched.current?.name ?? '?',
+  );
   let result: ExploreResult;
   if (o.replay !== undefined) {
     try {
@@ -205,6 +316,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
         preemptionBound,
         workers,
         por: o.por !== false,
+        shard,
         onProgress: (done, total) => {
           bar.update(done, total);
         },
@@ -213,6 +325,7 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
       bar.stop();
     }
   }
+  dog?.stop();
   if (o.trace !== undefined) {
     // Rerun the reported schedule with the event log on.
     const traced = targetFromParsed(parsed, k, { trace: true });
@@ -238,6 +351,8 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
         elapsed_ms: Math.round(result.elapsedMs),
         declared: judged.declared,
         matched: judged.matched,
+        ...(result.coverage !== undefined ? { coverage: coverageJson(result.coverage) } : {}),
+        ...(shard !== undefined ? { shard: { index: shard.index + 1, count: shard.count } } : {}),
       }),
     );
   } else {
@@ -259,6 +374,9 @@ export async function cmdExplore(file: string, o: ExploreOpts): Promise<number> 
     }
     if (judged.declared !== null)
       out(judged.matched ? s.ok(`outcome: ${judged.reason}`) : s.bad(`outcome: ${judged.reason}`));
+    if (result.coverage !== undefined && o.replay === undefined) {
+      for (const line of coverageText(result.coverage)) out(s.dim(line));
+    }
     if (o.trace !== undefined) out(s.dim(`trace written to ${o.trace}`));
   }
   return judged.matched ? EXIT.ok : EXIT.failed;
@@ -331,7 +449,7 @@ export async function cmdBench(o: BenchOpts): Promise<number> {
     mod = (await import(url)) as typeof mod;
   } catch (e) {
     throw new InternalError(
-      `benchmarks are not available: bench/run.ts could not be loaded (${(e as Error).message.split('\n')[0]})`,
+      `benchmarks are not available: bench/run.ts could not be loaded (${(e as Error).message.split('\n')[0]}); they run from a clone of the hetmem repository`,
     );
   }
   if (typeof mod.runBenchmarks !== 'function')

@@ -36,6 +36,7 @@ function buildProgram(setCode: (n: number) => void): Command {
       'write the event log as a trace (Chrome JSON, or Perfetto protobuf for .pftrace)',
     )
     .option('--trace-format <format>', 'json or perfetto (default: by the extension of --trace)')
+    .option('--callback-timeout <time>', 'stop a driver callback that runs this long without yielding', '10s')
     .action(async (file: string | undefined, o: Parameters<typeof Commands.cmdRun>[1]) => {
       setCode(await (await commands()).cmdRun(file, o));
     });
@@ -43,7 +44,7 @@ function buildProgram(setCode: (n: number) => void): Command {
   program
     .command('explore')
     .description("explore the interleavings of a scenario's threads")
-    .argument('<file>', 'scenario file with threads')
+    .argument('[file]', 'scenario file with threads')
     .addOption(
       new Option('--strategy <name>', 'search strategy').choices(['random', 'pct', 'dfs']).default('pct'),
     )
@@ -52,14 +53,17 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--replay <token>', 'rerun the schedule a replay token names')
     .option('--preemption-bound <n>', 'at most n preemptions per schedule')
     .option('--workers <n>', 'parallel workers (random, pct, dfs); results do not depend on how many')
-    .option('--no-por', 'dfs without sleep-set partial-order reduction')
+    .option('--no-por', 'dfs without partial-order reduction (DPOR and sleep sets)')
+    .option('--shard <I/N>', 'run part I of N of the search (merge the --json results with --merge)')
+    .option('--merge <files...>', 'combine the --json results of the shards of one search')
     .option(
       '--trace <file>',
       'write the reported schedule as a trace (Chrome JSON, or Perfetto protobuf for .pftrace)',
     )
     .option('--trace-format <format>', 'json or perfetto (default: by the extension of --trace)')
+    .option('--callback-timeout <time>', 'stop a driver callback that runs this long without yielding', '10s')
     .option('--json', 'one JSON document on stdout')
-    .action(async (file: string, o: Parameters<typeof Commands.cmdExplore>[1]) => {
+    .action(async (file: string | undefined, o: Parameters<typeof Commands.cmdExplore>[1]) => {
       setCode(await (await commands()).cmdExplore(file, o));
     });
 

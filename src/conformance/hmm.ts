@@ -57,7 +57,7 @@ import {
   PROT_WRITE,
 } from '../kernel/mm/mman.ts';
 import * as sc from '../kernel/syscalls.ts';
-import { System, type Process } from '../kernel/system.ts';
+import { System, type Process, type SystemConfig } from '../kernel/system.ts';
 import { assertOracles } from '../oracles/index.ts';
 import type { Chooser } from '../sched/scheduler.ts';
 import { runToCompletion } from '../sched/scheduler.ts';
@@ -124,8 +124,8 @@ class HmmEnv {
   readonly coherent: boolean;
   private readonly children: Process[] = [];
 
-  constructor(devices: readonly number[]) {
-    this.sys = new System();
+  constructor(devices: readonly number[], config: SystemConfig = {}) {
+    this.sys = new System(config);
     createDmirrorDevice(this.sys, 'hmm_dmirror0', 'private');
     createDmirrorDevice(this.sys, 'hmm_dmirror1', 'private');
     createDmirrorDevice(this.sys, 'hmm_dmirror2', 'coherent');
@@ -229,13 +229,19 @@ class HmmEnv {
 
 type Body = (env: HmmEnv) => void;
 
-function hmmCase(name: string, variant: string, devices: readonly number[], body: Body): ConformanceCase {
+function hmmCase(
+  name: string,
+  variant: string,
+  devices: readonly number[],
+  body: Body,
+  config: SystemConfig,
+): ConformanceCase {
   return {
     suite: 'hmm',
     name,
     variant,
     run: () => {
-      const env = new HmmEnv(devices);
+      const env = new HmmEnv(devices, config);
       body(env);
       env.teardown();
     },
@@ -1101,14 +1107,19 @@ const HMM2_TESTS: readonly [string, Body][] = [
   ['double_map', doubleMap],
 ];
 
-/** Every case of hmm-tests.c, for both variants of its fixture. */
-export function hmmCases(): ConformanceCase[] {
+/**
+ * Every case of hmm-tests.c, for both variants of its fixture. `config` reaches every System the
+ * cases build (e.g. `plainPaths: false` runs every kernel path in its generator form).
+ */
+export function hmmCases(config: SystemConfig = {}): ConformanceCase[] {
   const out: ConformanceCase[] = [];
   for (const [test, body] of HMM_TESTS) {
-    for (const [variant, devices] of HMM_VARIANTS) out.push(hmmCase(`hmm.${test}`, variant, devices, body));
+    for (const [variant, devices] of HMM_VARIANTS)
+      out.push(hmmCase(`hmm.${test}`, variant, devices, body, config));
   }
   for (const [test, body] of HMM2_TESTS) {
-    for (const [variant, devices] of HMM2_VARIANTS) out.push(hmmCase(`hmm2.${test}`, variant, devices, body));
+    for (const [variant, devices] of HMM2_VARIANTS)
+      out.push(hmmCase(`hmm2.${test}`, variant, devices, body, config));
   }
   return out;
 }

@@ -1,4 +1,5 @@
 import '../lib/instance.ts';
+import { type CoreContracts, CURRENT_CONTRACTS } from './contracts.ts';
 import { PAGE_SIZE } from '../lib/units.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 import { Srcu, WaitQueue } from '../sched/locks.ts';
@@ -11,6 +12,7 @@ import { PhysMem } from './mm/page_alloc.ts';
 import { SwapDevice } from './mm/swapfile.ts';
 import { File, type Mapping, MmStruct, UserStruct, type Vma } from './mm/mm_types.ts';
 import * as sc from './syscalls.ts';
+import * as scp from './syscalls.plain.ts';
 import { TraceLog } from './trace.ts';
 
 export type ThpMode = 'always' | 'madvise' | 'never';
@@ -42,6 +44,14 @@ export interface SystemConfig {
   hugetlbPages?: number;
   /** Keep detailed trace events (costs memory). Default false. */
   trace?: boolean;
+  /**
+   * Run kernel paths in their plain-function form, and CPU accesses to mapped pages without a
+   * thread, whenever nothing else can be scheduled. Default true; false runs every path on the
+   * scheduler (results and traces are the same either way).
+   */
+  plainPaths?: boolean;
+  /** Older semantics of specific core paths (contracts.ts). Default: the modelled release's. */
+  contracts?: Partial<CoreContracts>;
 }
 
 /** The largest RAM and swap a System models: per-frame and per-slot state lives in typed arrays. */
@@ -105,7 +115,9 @@ export class Process {
  * the event log. Nothing is global; tests and explorer runs each build their own.
  */
 export class System {
-  readonly config: Required<SystemConfig>;
+  readonly config: Required<Omit<SystemConfig, 'contracts'>>;
+  /** The core-path contracts in force (contracts.ts). */
+  readonly contracts: CoreContracts;
   readonly sched = new Scheduler();
   readonly inject = new FaultInjector();
   readonly phys: PhysMem;
@@ -136,6 +148,12 @@ export class System {
       thp: config.thp ?? 'madvise',
       hugetlbPages: config.hugetlbPages ?? 0,
       trace: config.trace ?? false,
+      plainPaths: config.plainPaths ?? true,
+    };
+    this.contracts = {
+      invalidateRangeStartNonblock:
+        config.contracts?.invalidateRangeStartNonblock ?? CURRENT_CONTRACTS.invalidateRangeStartNonblock,
+      devicePrivateFault: config.contracts?.devicePrivateFault ?? CURRENT_CONTRACTS.devicePrivateFault,
     };
     this.phys = new PhysMem(this.config.ram, this.inject);
     this.swap = new SwapDevice(Math.floor(this.config.swap / PAGE_SIZE));
@@ -215,34 +233,73 @@ export class System {
     return this.sched.run(name, gen);
   }
 
+  /**
+   * Runs a kernel path to completion: its plain-function form (derived from the same source by
+   * scripts/derive-plain.mjs) when nothing else can be scheduled or watch its steps, its
+   * generator form on the scheduler otherwise. Both take the same steps and give the same result.
+   */
+  runPath<T>(name: string, plain: () => T, gen: () => KGen<T>): T {
+    return this.config.plainPaths && this.sched.solo
+      ? this.sched.runPlain(name, plain)
+      : this.sched.run(name, gen());
+  }
+
   // Sequential wrappers of the system calls in syscalls.ts: each runs the kernel path to completion.
 
   mmap(p: Process, addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): number {
-    return this.run('mmap', sc.sysMmap(this, p, addr, length, prot, flags, fd, offset));
+    return this.runPath(
+      'mmap',
+      () => scp.sysMmap$(this, p, addr, length, prot, flags, fd, offset),
+      () => sc.sysMmap(this, p, addr, length, prot, flags, fd, offset),
+    );
   }
 
   munmap(p: Process, addr: number, length: number): number {
-    return this.run('munmap', sc.sysMunmap(this, p, addr, length));
+    return this.runPath(
+      'munmap',
+      () => scp.sysMunmap$(this, p, addr, length),
+      () => sc.sysMunmap(this, p, addr, length),
+    );
   }
 
   mprotect(p: Process, addr: number, length: number, prot: number): number {
-    return this.run('mprotect', sc.sysMprotect(this, p, addr, length, prot));
+    return this.runPath(
+      'mprotect',
+      () => scp.sysMprotect$(this, p, addr, length, prot),
+      () => sc.sysMprotect(this, p, addr, length, prot),
+    );
   }
 
   madvise(p: Process, addr: number, length: number, advice: number): number {
-    return this.run('madvise', sc.sysMadvise(this, p, addr, length, advice));
+    return this.runPath(
+      'madvise',
+      () => scp.sysMadvise$(this, p, addr, length, advice),
+      () => sc.sysMadvise(this, p, addr, length, advice),
+    );
   }
 
   mremap(p: Process, oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
-    return this.run('mremap', sc.sysMremap(this, p, oldAddr, oldLen, newLen, flags, newAddr));
+    return this.runPath(
+      'mremap',
+      () => scp.sysMremap$(this, p, oldAddr, oldLen, newLen, flags, newAddr),
+      () => sc.sysMremap(this, p, oldAddr, oldLen, newLen, flags, newAddr),
+    );
   }
 
   fork(p: Process, childName: string): { ret: number; child: Process | null } {
-    return this.run('fork', sc.sysFork(this, p, childName));
+    return this.runPath(
+      'fork',
+      () => scp.sysFork$(this, p, childName),
+      () => sc.sysFork(this, p, childName),
+    );
   }
 
   exit(p: Process): number {
-    return this.run('exit', sc.sysExit(this, p));
+    return this.runPath(
+      'exit',
+      () => scp.sysExit$(this, p),
+      () => sc.sysExit(this, p),
+    );
   }
 
   /** A CPU load of `length` bytes at `addr` by a thread of `p`. */
@@ -254,7 +311,11 @@ export class System {
         return { ret: length, data };
       }
     }
-    return this.run(`${p.name}:read`, sc.cpuRead(this, p, addr, length));
+    return this.runPath(
+      `${p.name}:read`,
+      () => scp.cpuRead$(this, p, addr, length),
+      () => sc.cpuRead(this, p, addr, length),
+    );
   }
 
   /** A CPU store of `data` at `addr` by a thread of `p`. */
@@ -264,7 +325,11 @@ export class System {
       this.soloHit('cpu.write_bytes', length);
       return length;
     }
-    return this.run(`${p.name}:write`, sc.cpuWrite(this, p, addr, data));
+    return this.runPath(
+      `${p.name}:write`,
+      () => scp.cpuWrite$(this, p, addr, data),
+      () => sc.cpuWrite(this, p, addr, data),
+    );
   }
 
   /**
@@ -309,15 +374,21 @@ export class System {
 
   /**
    * Whether an access of `length` bytes at `addr` may take the MMU's hit path without a thread:
-   * it stays in one page, and nothing could be scheduled or observe steps meanwhile (the path
-   * through cpuAccess() would take exactly two steps and never fault).
+   * a plain in-range user address (anything else goes through the checks of cpuRead/cpuWrite),
+   * the access stays in one page, and nothing could be scheduled or observe steps meanwhile (the
+   * path through cpuAccess() would take exactly two steps and never fault).
    */
   private hitPathAllowed(p: Process, addr: number, length: number): boolean {
     return (
+      typeof addr === 'number' &&
+      Number.isSafeInteger(addr) &&
+      addr >= 0 &&
       length > 0 &&
       length <= PAGE_SIZE - (addr % PAGE_SIZE) &&
       p.mm !== null &&
+      addr + length <= p.mm.taskSize &&
       !p.mm.exited &&
+      this.config.plainPaths &&
       this.sched.solo
     );
   }
@@ -329,43 +400,83 @@ export class System {
   }
 
   memfdCreate(name: string, flags = 0): number {
-    return this.run('memfd_create', sc.sysMemfdCreate(this, name, flags));
+    return this.runPath(
+      'memfd_create',
+      () => scp.sysMemfdCreate$(this, name, flags),
+      () => sc.sysMemfdCreate(this, name, flags),
+    );
   }
 
   ftruncate(fd: number, length: number): number {
-    return this.run('ftruncate', sc.sysFtruncate(this, fd, length));
+    return this.runPath(
+      'ftruncate',
+      () => scp.sysFtruncate$(this, fd, length),
+      () => sc.sysFtruncate(this, fd, length),
+    );
   }
 
   pwrite(fd: number, data: Uint8Array, offset: number): number {
-    return this.run('pwrite', sc.sysPwrite(this, fd, data, offset));
+    return this.runPath(
+      'pwrite',
+      () => scp.sysPwrite$(this, fd, data, offset),
+      () => sc.sysPwrite(this, fd, data, offset),
+    );
   }
 
   pread(fd: number, length: number, offset: number): { ret: number; data: Uint8Array } {
-    return this.run('pread', sc.sysPread(this, fd, length, offset));
+    return this.runPath(
+      'pread',
+      () => scp.sysPread$(this, fd, length, offset),
+      () => sc.sysPread(this, fd, length, offset),
+    );
   }
 
   close(fd: number): number {
-    return this.run('close', sc.sysClose(this, fd));
+    return this.runPath(
+      'close',
+      () => scp.sysClose$(this, fd),
+      () => sc.sysClose(this, fd),
+    );
   }
 
   ioctl(fd: number, name: string, arg: Record<string, unknown>): number {
-    return this.run(name, sc.sysIoctl(this, fd, name, arg));
+    return this.runPath(
+      name,
+      () => scp.sysIoctl$(this, fd, name, arg),
+      () => sc.sysIoctl(this, fd, name, arg),
+    );
   }
 
   reclaim(nrPages = 0): number {
-    return this.run('reclaim', sc.reclaim(this, nrPages));
+    return this.runPath(
+      'reclaim',
+      () => scp.reclaim$(this, nrPages),
+      () => sc.reclaim(this, nrPages),
+    );
   }
 
   oomReap(p: Process): number {
-    return this.run('oom_reaper', sc.oomReap(this, p));
+    return this.runPath(
+      'oom_reaper',
+      () => scp.oomReap$(this, p),
+      () => sc.oomReap(this, p),
+    );
   }
 
   clearSoftDirty(p: Process): number {
-    return this.run('clear_refs', sc.clearSoftDirty(this, p));
+    return this.runPath(
+      'clear_refs',
+      () => scp.clearSoftDirty$(this, p),
+      () => sc.clearSoftDirty(this, p),
+    );
   }
 
   pagemap(p: Process, addr: number, npages: number): sc.PagemapEntry[] {
-    return this.run('pagemap', sc.pagemapRead(this, p, addr, npages));
+    return this.runPath(
+      'pagemap',
+      () => scp.pagemapRead$(this, p, addr, npages),
+      () => sc.pagemapRead(this, p, addr, npages),
+    );
   }
 
   /** Memory counters of a process (by /proc names) or of the machine. */

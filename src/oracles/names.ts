@@ -11,6 +11,8 @@ export const ORACLE_NAMES = {
   locks: 'a lock-order cycle, or sleeping inside a non-blockable invalidation',
   teardown: 'something is left once every process has exited and every file is closed',
   device: 'device memory is released while pages of it are still in use',
+  'use-after-free':
+    'a kernel object (a page, notifier, iopt area or pages, access, DMA mapping) is used after it was freed',
   warn: 'a kernel WARN_ON() fired',
   expect: 'a step did not return what the scenario expects',
   deadlock: 'every thread waits',

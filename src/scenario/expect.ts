@@ -22,6 +22,15 @@ function toBig(v: unknown): bigint | null {
   return null;
 }
 
+/** An expected value written as a name expression, exact when a bound name holds a bigint. */
+function exactValue(ctx: ScenarioContext, v: string, name: string): bigint {
+  try {
+    return BigInt(ctx.u64(v, name));
+  } catch {
+    return BigInt(ctx.num(v, name));
+  }
+}
+
 function show(v: unknown): string {
   if (typeof v === 'bigint') return v >= 2n ** 32n ? `0x${v.toString(16)}` : v.toString();
   if (typeof v === 'number') return v >= 2 ** 32 ? `0x${v.toString(16)}` : String(v);
@@ -56,7 +65,9 @@ function compareValue(ctx: ScenarioContext, name: string, expected: unknown, act
   const want =
     typeof expected === 'string' && /^(0x[0-9a-f]+|\d+)$/i.test(expected.trim())
       ? BigInt(expected.trim())
-      : toBig(typeof expected === 'string' ? ctx.num(expected, name) : expected);
+      : typeof expected === 'string'
+        ? exactValue(ctx, expected, name)
+        : toBig(expected);
   const got = toBig(actual);
   if (want === null || got === null) {
     return JSON.stringify(actual) === JSON.stringify(expected)

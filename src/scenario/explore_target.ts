@@ -68,7 +68,7 @@ export function targetFromParsed(
       let setupFailure: Violation | null = null;
       (s.setup ?? []).forEach((step, i) => {
         if (setupFailure !== null) return;
-        const r = runStepNow(ctx, step, 'setup', i, ['setup', i]);
+        const r = runStepNow(ctx, step, 'setup', i, ['setup', i], true);
         if (!r.ok) {
           setupFailure = {
             oracle: 'setup',
@@ -107,7 +107,7 @@ export function targetFromParsed(
             };
           }
           for (let i = 0; i < (s.final ?? []).length; i++) {
-            const r = runStepNow(ctx, s.final![i], 'final', i, ['final', i]);
+            const r = runStepNow(ctx, s.final![i], 'final', i, ['final', i], true);
             if (!r.ok) {
               // A `check` step that fails reports the oracle that fired, as teardown does.
               const m = r.op === 'check' ? /^oracle ([^:]+): /.exec(r.failures[0]) : null;

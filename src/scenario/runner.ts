@@ -3,6 +3,7 @@
  * for, runs each step as a kernel path on the scheduler, judges it against its expectation, and
  * finally closes what is still open, exits what still runs and checks every oracle.
  */
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { LegacyMirrorDriver } from '../kernel/drivers/legacy_mirror.ts';
 import type { DmirrorDriver } from '../kernel/drivers/test_hmm.ts';
@@ -19,6 +20,16 @@ import { errnoName, isErr } from '../kernel/errno.ts';
 import { System, SystemConfigError } from '../kernel/system.ts';
 import type { KGen, Violation } from '../sched/types.ts';
 import { NotModelled, type OpResult, ScenarioContext } from './context.ts';
+import {
+  boundDriver,
+  CallbackBoundError,
+  checkDriverExport,
+  DriverModuleError,
+  type DriverModuleIssue,
+  type DriverShape,
+  loadIssue,
+  MIRROR_DRIVER_SHAPE,
+} from './driver_module.ts';
 import { judge } from './expect.ts';
 import type { KernelApi, PagemapEntry } from './kernel.ts';
 import { runOracles, tornDown } from './ops/checks.ts';
@@ -115,6 +126,8 @@ export interface RunOptions {
   trace?: boolean;
   /** Called after each step (the CLI prints as it goes). */
   onStep?(r: StepReport, done: number, total: number): void;
+  /** Called with the world once it is built (the CLI's watchdog names the running thread). */
+  onWorld?(ctx: ScenarioContext): void;
 }
 
 /** A user driver: members of DmirrorDriver (dmirror devices) or LegacyMirrorDriver (legacy_mirror). */
@@ -147,8 +160,14 @@ export async function preloadDriver(parsed: ParsedScenario): Promise<void> {
     if (preloaded.has(path)) continue;
     try {
       preloaded.set(path, await importUserModule(path));
-    } catch {
-      // buildWorld reports it with the file position.
+    } catch (e) {
+      // A module that throws while it loads is reported now: loading it again would run its
+      // top-level code twice. A missing one is left for buildWorld to report with the position.
+      const issue = loadIssue(d.module, path, e);
+      if (issue.code === 'module_threw') {
+        const pos = parsed.position([...d.path, 'module']);
+        throw new DriverModuleError(parsed.file, pos.line, pos.col, issue);
+      }
     }
   }
 }
@@ -163,29 +182,45 @@ export function registerDriverModule(path: string, mod: Record<string, unknown>)
 
 /**
  * The export `exportName` of the driver module `module` (relative to the scenario file). Loaded
- * synchronously (Node 20.19 require()s ES modules; tsx's CommonJS hook compiles .ts) so explorer
- * workers can build worlds too. A module that cannot be loaded, or lacks the export, is a
+ * synchronously (requireUserModule()) when preloadDriver() did not load it. A module that cannot be loaded, or lacks the export, is a
  * ScenarioError at `path` (the `driver:` map in the file).
  */
-function loadDriverExport(parsed: ParsedScenario, path: Path, module: string, exportName: string): unknown {
+function loadDriverExport(
+  parsed: ParsedScenario,
+  path: Path,
+  module: string,
+  exportName: string,
+  shape?: DriverShape,
+): unknown {
   const file = resolve(dirname(parsed.file), module);
-  const fail = (field: string, why: string): never => {
+  const fail = (field: string, issue: DriverModuleIssue): never => {
     const pos = parsed.position([...path, field]);
-    throw new ScenarioError(parsed.file, pos.line, pos.col, why);
+    throw new DriverModuleError(parsed.file, pos.line, pos.col, issue);
   };
   let mod = preloaded.get(file);
   if (mod === undefined) {
+    if (!existsSync(file)) fail('module', { code: 'module_not_found', module });
     try {
       mod = requireUserModule(file);
     } catch (e) {
-      return fail('module', `cannot load driver module ${module}: ${(e as Error).message.split('\n')[0]}`);
+      return fail('module', loadIssue(module, file, e));
     }
     preloaded.set(file, mod);
   }
-  const drv = mod[exportName];
-  if (drv === null || typeof drv !== 'object')
-    fail('export', `${module} does not export an object '${exportName}'`);
-  return drv;
+  if (shape !== undefined) {
+    const issue = checkDriverExport(module, mod, exportName, shape);
+    if (issue !== null) fail('export', issue);
+  } else {
+    const drv = mod[exportName];
+    if (drv === null || typeof drv !== 'object' || Array.isArray(drv))
+      fail('export', {
+        code: 'not_an_object',
+        module,
+        path: [exportName],
+        got: drv === null ? 'null' : typeof drv,
+      });
+  }
+  return mod[exportName];
 }
 
 /**
@@ -199,13 +234,11 @@ function userDriver(parsed: ParsedScenario): UserDriver | undefined {
   if (d === undefined) return undefined;
   const cached = drivers.get(parsed);
   if (cached !== undefined) return cached;
-  const driver = loadDriverExport(parsed, ['driver'], d.module, d.export) as UserDriver;
-  for (const key of ['invalidate', 'rangeFault', 'syncCpuDevicePagetables'] as const) {
-    if (driver[key] !== undefined && typeof driver[key] !== 'function') {
-      const pos = parsed.position(['driver', 'export']);
-      throw new ScenarioError(parsed.file, pos.line, pos.col, `${d.export}.${key} is not a function`);
-    }
-  }
+  const driver = boundDriver(
+    d.module,
+    d.export,
+    loadDriverExport(parsed, ['driver'], d.module, d.export, MIRROR_DRIVER_SHAPE) as UserDriver,
+  );
   drivers.set(parsed, driver);
   return driver;
 }
@@ -295,6 +328,10 @@ export function buildWorld(parsed: ParsedScenario, k: KernelApi, trace = false):
       thp: s.system?.thp,
       hugetlbPages: s.system?.hugetlb_pages,
       trace,
+      contracts: {
+        invalidateRangeStartNonblock: s.kernel?.contracts?.invalidate_range_start_nonblock,
+        devicePrivateFault: s.kernel?.contracts?.device_private_fault,
+      },
     });
   } catch (e) {
     if (!(e instanceof SystemConfigError)) throw e;
@@ -339,6 +376,10 @@ export function* stepGen(ctx: ScenarioContext, step: StepT, path: Path): KGen<Op
     if (e instanceof ValueError) {
       const pos = ctx.parsed.position(path);
       throw new ScenarioError(ctx.parsed.file, pos.line, pos.col, e.message);
+    }
+    if (e instanceof CallbackBoundError) {
+      const pos = ctx.parsed.position(path);
+      throw new DriverModuleError(ctx.parsed.file, pos.line, pos.col, e.issue);
     }
     throw e;
   }
@@ -406,6 +447,8 @@ export function runStepNow(
   section: string,
   index: number,
   path: Path,
+  /** Only what the explorer judges by (ok, failures, op, line): no summary, outputs or counters. */
+  brief = false,
 ): StepReport {
   const before = ctx.sys.trace.snapshot();
   const seenViolations = ctx.sys.sched.violations.length;
@@ -422,17 +465,17 @@ export function runStepNow(
   ctx.sys.trace.emit('syscall', step.op, 'E', { ret: r.ret }, `cpu:${thread}`);
   const failures = finishStep(ctx, step, r);
   for (const v of ctx.sys.sched.violations.slice(seenViolations)) failures.push(`${v.oracle}: ${v.message}`);
-  const pos = ctx.parsed.position(path);
+  const quiet = brief && failures.length === 0;
   const report: StepReport = {
     section,
     index,
     op: step.op,
-    line: pos.line,
-    summary: stepSummary(step),
+    line: quiet ? 0 : ctx.parsed.position(path).line,
+    summary: quiet ? '' : stepSummary(step),
     ret: r.ret,
     errno: isErr(r.ret) ? errnoName(r.ret) : null,
-    outputs: plainOutputs(r.outputs),
-    counters: countersObject(ctx.sys.trace.since(before)),
+    outputs: quiet ? {} : plainOutputs(r.outputs),
+    counters: quiet ? {} : countersObject(ctx.sys.trace.since(before)),
     notes: r.notes ?? [],
     failures,
     ok: failures.length === 0,
@@ -505,6 +548,7 @@ export function runScenario(
 ): { report: RunReport; ctx: ScenarioContext } {
   const s = parsed.scenario;
   const ctx = buildWorld(parsed, k, opts.trace ?? false);
+  opts.onWorld?.(ctx);
   const sections: [string, StepT[]][] = [];
   if (s.setup !== undefined) sections.push(['setup', s.setup]);
   if (s.steps !== undefined) sections.push(['steps', s.steps]);

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { MADV } from '../kernel/mm/mman.ts';
+import { CONTRACT_CHOICES } from '../kernel/contracts.ts';
 import { ORACLE_NAMES } from '../oracles/names.ts';
 import { isAddressExpr, isName, isSize, isU64, ValueError, parseProtBytes } from './values.ts';
 
@@ -106,9 +107,10 @@ const Errname = z.string().regex(/^E[A-Z0-9]+$/, 'expected an errno name such as
 /** A value an output field is compared against. */
 const ExpectValue = z.union([
   z.number(),
+  z.bigint(),
   z.string(),
   z.boolean(),
-  z.array(z.union([z.number(), z.string(), z.record(z.string(), Num)])),
+  z.array(z.union([z.number(), z.bigint(), z.string(), z.record(z.string(), z.union([Num, U64]))])),
 ]);
 
 function expectShape(outputs: readonly string[]) {
@@ -608,6 +610,27 @@ export const Scenario = z
       })
       .optional(),
     driver: z.strictObject({ module: z.string(), export: z.string() }).optional(),
+    kernel: z
+      .strictObject({
+        contracts: z
+          .strictObject({
+            invalidate_range_start_nonblock: z
+              .enum(CONTRACT_CHOICES.invalidateRangeStartNonblock)
+              .optional()
+              .describe(
+                'v5.11: a failed non-blockable invalidate_range_start ends nobody; v5.12 (default): every subscriber with an end gets it',
+              ),
+            device_private_fault: z
+              .enum(CONTRACT_CHOICES.devicePrivateFault)
+              .optional()
+              .describe(
+                'v6.0: do_swap_page calls migrate_to_ram holding nothing (CVE-2022-3523); v6.1 (default): the page is referenced and locked across it',
+              ),
+          })
+          .optional(),
+      })
+      .optional()
+      .describe('Older semantics of specific core paths, to replay bugs that depended on them'),
     devices: z.record(z.string(), Device).optional(),
     processes: z.array(Name).optional(),
     steps: z.array(Step).optional(),

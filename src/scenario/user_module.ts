@@ -32,9 +32,12 @@ export function needsTypeScriptLoader(path: string): boolean {
   return !(process.features as { typescript?: string | false }).typescript;
 }
 
+/** tsx's loader API, named through a variable so the studio's bundler leaves it out. */
+const TSX_ESM_API = 'tsx/esm/api';
+
 /** Registers tsx's ESM loader in this thread, once. */
 async function registerTsx(): Promise<void> {
-  const { register } = await import('tsx/esm/api');
+  const { register } = (await import(/* @vite-ignore */ TSX_ESM_API)) as typeof import('tsx/esm/api');
   if (!tsxRegistered) register();
   tsxRegistered = true;
 }

@@ -13,8 +13,36 @@ export class ValueError extends Error {
   }
 }
 
+/**
+ * Size strings already parsed: the value, or the message of the error. Scenario values are few
+ * and evaluated again in every schedule the explorer runs, where the exceptions cost more than
+ * the steps.
+ */
+const sizeCache = new Map<string, number | string>();
+const SIZE_CACHE_MAX = 4096;
+
+function sizeOf(v: string): number | string {
+  let r = sizeCache.get(v);
+  if (r === undefined) {
+    try {
+      r = libParseSize(v);
+    } catch (e) {
+      if (!(e instanceof SizeError)) throw e;
+      r = e.message;
+    }
+    if (sizeCache.size >= SIZE_CACHE_MAX) sizeCache.clear();
+    sizeCache.set(v, r);
+  }
+  return r;
+}
+
 /** Sizes: an integer, a hex string, or a number with B/K/KiB/M/MiB/G/GiB/T/TiB (binary units). */
 export function parseSize(v: string | number): number {
+  if (typeof v === 'string') {
+    const r = sizeOf(v);
+    if (typeof r === 'string') throw new ValueError(r);
+    return r;
+  }
   try {
     return libParseSize(v);
   } catch (e) {
@@ -24,6 +52,7 @@ export function parseSize(v: string | number): number {
 }
 
 export function isSize(v: string | number): boolean {
+  if (typeof v === 'string') return typeof sizeOf(v) === 'number';
   try {
     parseSize(v);
     return true;
@@ -170,7 +199,20 @@ export type DataSpec =
  * buffer starts, so `{ pattern: index32, offset: 2MiB }` is what the second half of a 4MiB
  * index32 buffer holds.
  */
+/** Bytes of the patterns built so far, by spec object and length (a copy is handed out). */
+const patterns = new WeakMap<DataSpec, Map<number, Uint8Array>>();
+
 export function patternBytes(spec: DataSpec, length: number): Uint8Array {
+  let byLength = patterns.get(spec);
+  const known = byLength?.get(length);
+  if (known !== undefined) return known.slice();
+  const out = buildPattern(spec, length);
+  if (byLength === undefined) patterns.set(spec, (byLength = new Map<number, Uint8Array>()));
+  if (byLength.size < 16) byLength.set(length, out.slice());
+  return out;
+}
+
+function buildPattern(spec: DataSpec, length: number): Uint8Array {
   const out = new Uint8Array(length);
   const offset = spec.offset === undefined ? 0 : parseSize(spec.offset);
   if ('fill' in spec) {

@@ -56,12 +56,12 @@ export class Channel implements WaitChannel {
 /** Models struct mutex: sleeping, one owner, no recursion. */
 export class Mutex {
   owner: Thread | null = null;
-  private readonly ch: Channel;
-  private readonly lockPoint: SchedPoint;
-  private readonly unlockPoint: SchedPoint;
+  readonly ch: Channel;
+  readonly lockPoint: SchedPoint;
+  readonly unlockPoint: SchedPoint;
 
   constructor(
-    private readonly sched: Scheduler,
+    readonly sched: Scheduler,
     readonly name: string,
     readonly lockClass: string = name,
   ) {
@@ -120,12 +120,12 @@ export class Mutex {
 /** Models spinlock_t: busy-waits rather than sleeps; sleeping while holding one is reported. */
 export class SpinLock {
   owner: Thread | null = null;
-  private readonly ch: Channel;
-  private readonly lockPoint: SchedPoint;
-  private readonly unlockPoint: SchedPoint;
+  readonly ch: Channel;
+  readonly lockPoint: SchedPoint;
+  readonly unlockPoint: SchedPoint;
 
   constructor(
-    private readonly sched: Scheduler,
+    readonly sched: Scheduler,
     readonly name: string,
     readonly lockClass: string = name,
   ) {
@@ -183,16 +183,16 @@ export class RwSem {
   readers = 0;
   writer: Thread | null = null;
   writersWaiting = 0;
-  private readonly readers_ = new Set<Thread>();
-  private readonly ch: Channel;
+  readonly readers_ = new Set<Thread>();
+  readonly ch: Channel;
 
-  private readonly readPoint: SchedPoint;
-  private readonly writePoint: SchedPoint;
-  private readonly upReadPoint: SchedPoint;
-  private readonly upWritePoint: SchedPoint;
+  readonly readPoint: SchedPoint;
+  readonly writePoint: SchedPoint;
+  readonly upReadPoint: SchedPoint;
+  readonly upWritePoint: SchedPoint;
 
   constructor(
-    private readonly sched: Scheduler,
+    readonly sched: Scheduler,
     readonly name: string,
     readonly lockClass: string = name,
   ) {
@@ -311,7 +311,7 @@ export class RwSem {
 /** Models wait_queue_head_t with wait_event() / wait_event_timeout() / wake_up_all(). */
 export class WaitQueue implements WaitChannel {
   constructor(
-    private readonly sched: Scheduler,
+    readonly sched: Scheduler,
     readonly name: string,
   ) {}
 
@@ -352,7 +352,7 @@ export class WaitQueue implements WaitChannel {
 /** Models struct completion. */
 export class Completion {
   done = 0;
-  private readonly wq: WaitQueue;
+  readonly wq: WaitQueue;
 
   constructor(sched: Scheduler, name: string) {
     this.wq = new WaitQueue(sched, `completion ${name}`);
@@ -400,12 +400,12 @@ export function* schedPoint(label: string, obj?: object, write = true): KGen {
  * that began before it has left; callSrcu() runs the callback on its own thread after a grace period.
  */
 export class Srcu {
-  private epoch = 0;
-  private readonly active = new Map<number, number>();
-  private readonly wq: WaitQueue;
+  epoch = 0;
+  readonly active = new Map<number, number>();
+  readonly wq: WaitQueue;
 
   constructor(
-    private readonly sched: Scheduler,
+    readonly sched: Scheduler,
     readonly name: string,
   ) {
     this.wq = new WaitQueue(sched, `srcu ${name}`);

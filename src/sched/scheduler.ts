@@ -1,6 +1,12 @@
 import { VirtualClock } from './clock.ts';
 import { Thread } from './thread.ts';
-import type { KGen, SchedPoint, Violation, WaitChannel, WaitPoint } from './types.ts';
+import { setPlainScheduler } from './plain.ts';
+import type { KGen, SchedPoint, Violation, WaitChannel, WaitPoint, WakeReason } from './types.ts';
+
+/** The generator a plain path's thread carries: it never runs, runPlain() runs the body instead. */
+const PLAIN_BODY: KGen<unknown> = (function* (): KGen<unknown> {
+  return undefined;
+})();
 
 /** Picks which runnable thread takes the next step. Strategies of the explorer implement this. */
 export interface Chooser {
@@ -236,6 +242,80 @@ export class Scheduler {
   accountSoloRun(steps: number): void {
     this.nextId++;
     this.totalSteps += steps;
+  }
+
+  /**
+   * Runs the plain-function form of a path (see plain.ts) as run() runs its generator form: on a
+   * thread of its own, with the same step accounting, background work finished before returning,
+   * and what it threw rethrown. Only for a `solo` scheduler.
+   */
+  runPlain<T>(name: string, body: () => T): T {
+    if (this.current !== null) throw new Error('Scheduler.runPlain called from inside a thread');
+    const t = new Thread(this.nextId++, name, PLAIN_BODY);
+    this.threads.push(t);
+    this.runnableCache = null;
+    for (const hook of this.beforeStep) hook(t, t.pending);
+    const prev = setPlainScheduler(this);
+    this.current = t;
+    let ok = false;
+    try {
+      t.result = body();
+      ok = true;
+    } catch (e) {
+      t.error = e;
+    } finally {
+      this.current = null;
+      setPlainScheduler(prev);
+    }
+    if (ok) {
+      this.last = t;
+      t.steps++;
+      this.totalSteps++;
+    }
+    this.finish(t);
+    this.afterStepHooks(t);
+    while (this.runnable().length > 0) this.runOne();
+    this.reap();
+    if (t.error !== undefined) {
+      throw t.error instanceof Error ? t.error : new Error(`thread ${t.name} threw a non-Error value`);
+    }
+    return t.result as T;
+  }
+
+  /**
+   * The current thread of a plain path reached point `p`: ends its step as step() would, runs
+   * whatever the chooser picks before this thread (nothing, for a step point of a solo run), and
+   * starts its next step. Returns what the yield would have returned.
+   */
+  inlineStep(p: SchedPoint): WakeReason | undefined {
+    const t = this.cur();
+    this.current = null;
+    this.last = t;
+    t.steps++;
+    this.totalSteps++;
+    t.pending = p;
+    if (p.kind === 'wait') this.block(t, p);
+    this.afterStepHooks(t);
+    if (p.kind !== 'step' || this.chooser !== runToCompletion) {
+      for (;;) {
+        let runnable = this.runnable();
+        if (runnable.length === 0) {
+          if (!this.fireTimers()) {
+            const blocked = this.blockedThreads();
+            throw new DeadlockError(blocked.map((b) => `${b.name} on ${b.waitingOn?.name ?? '?'}`));
+          }
+          runnable = this.runnable();
+        }
+        const next = runnable.length === 1 ? runnable[0] : this.chooser.choose(runnable, this);
+        if (next === t) break;
+        this.step(next);
+      }
+    }
+    for (const hook of this.beforeStep) hook(t, t.pending);
+    const reason = t.wakeReason;
+    t.wakeReason = undefined;
+    this.current = t;
+    return reason;
   }
 
   /** Forgets finished threads so long sequential runs do not accumulate them. */

@@ -1,8 +1,9 @@
 /**
- * Paths that run without a thread when nothing else can be scheduled (the MMU's hit path of
- * System.read / write / replay) must give what the same calls give on threads: the same results,
- * memory, page tables, counters, step counts and trace. A step observer forces every call onto a
- * thread, so each random program runs once each way and the two runs are compared.
+ * When nothing else can be scheduled, kernel paths run in their plain-function form (derived by
+ * scripts/derive-plain.mjs) and loads and stores to mapped pages take the MMU's hit path without
+ * a thread. Either must give what the generator form on the scheduler gives: the same results,
+ * memory, page tables, counters, step counts and trace. Each random program runs once each way
+ * (`plainPaths: false` puts every call on the scheduler) and the two runs are compared.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,7 +32,8 @@ type Op =
     }
   | { kind: 'mprotect'; region: number; page: number; npages: number; writable: boolean }
   | { kind: 'dontneed'; region: number; page: number; npages: number }
-  | { kind: 'fork' };
+  | { kind: 'fork' }
+  | { kind: 'wild'; proc: number; addr: number; write: boolean };
 
 const span = REGION_PAGES * PAGE_SIZE;
 // Offsets cluster at page edges so accesses cross pages and stay inside one.
@@ -97,6 +99,16 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'fork' as const }) },
+  {
+    // Addresses the entry checks refuse or that leave the user address space.
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('wild' as const),
+      proc: procArb,
+      addr: fc.constantFrom(-PAGE_SIZE, -1, 0.5, 2 ** 47 - 1, 2 ** 47, 2 ** 53, Number.NaN, 0),
+      write: fc.boolean(),
+    }),
+  },
 );
 
 interface Outcome {
@@ -109,9 +121,7 @@ interface Outcome {
 }
 
 function runProgram(ops: readonly Op[], onThreads: boolean): Outcome {
-  const sys = new System({ ram: 64 * 1024 * 1024, swap: 0, trace: true });
-  // Any step observer makes every call run on a thread.
-  if (onThreads) sys.sched.afterStep.push(() => undefined);
+  const sys = new System({ ram: 64 * 1024 * 1024, swap: 0, trace: true, plainPaths: !onThreads });
   const parent = sys.createProcess('parent');
   const procs: Process[] = [parent];
   const rw = PROT_READ | PROT_WRITE;
@@ -156,6 +166,13 @@ function runProgram(ops: readonly Op[], onThreads: boolean): Outcome {
           sys.madvise(parent, regions[op.region] + op.page * PAGE_SIZE, op.npages * PAGE_SIZE, MADV.DONTNEED),
         );
         break;
+      case 'wild':
+        results.push(
+          op.write
+            ? sys.write(procOf(op.proc), op.addr, Uint8Array.of(1))
+            : sys.read(procOf(op.proc), op.addr, 1).ret,
+        );
+        break;
       case 'fork':
         if (procs.length < 2) {
           const { ret, child } = sys.fork(parent, 'child');
@@ -170,7 +187,7 @@ function runProgram(ops: readonly Op[], onThreads: boolean): Outcome {
     for (const base of regions) memory.push(JSON.stringify(sys.pagemap(p, base, REGION_PAGES)));
   }
   // Read everything back last, on threads in both runs, after the page tables were recorded.
-  sys.sched.afterStep.push(() => undefined);
+  sys.config.plainPaths = false;
   for (const p of procs)
     for (const base of regions) memory.push(Array.from(sys.read(p, base, span).data).join(','));
   return {

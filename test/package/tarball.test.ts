@@ -20,12 +20,13 @@ import {
   readdirSync,
   readFileSync,
   realpathSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
@@ -84,6 +85,9 @@ describe('the packed tarball, installed into a fresh project', () => {
     app = project(join(tmp, 'app'), 'app');
     npmInstall(app, [join(tmp, tarball), `@types/node@${PKG.devDependencies['@types/node']}`]);
   });
+  after(() => {
+    rmSync(tmp, { recursive: true, force: true });
+  });
 
   it('ships dist/ and bin/, not the sources or the tests', () => {
     const files = readdirSync(join(app, 'node_modules/hetmem'));
@@ -107,6 +111,15 @@ console.log(VERSION_STRING, sys.read(p, buf, 1).data[0], sys.read(child, buf, 1)
     );
     const r = ok(run(process.execPath, ['a.mjs'], app), 'node a.mjs');
     assert.equal(r.stdout.trim(), `hetmem ${PKG.version} (models Linux 6.18) 1 9`);
+  });
+
+  it("CommonJS require('hetmem') gets the same ES module (Node's require of ES modules)", () => {
+    writeFileSync(
+      join(app, 'b.cjs'),
+      "const { System, VERSION_STRING } = require('hetmem');\nconsole.log(typeof System, VERSION_STRING);\n",
+    );
+    const r = ok(run(process.execPath, ['b.cjs'], app), 'node b.cjs');
+    assert.equal(r.stdout.trim(), `function hetmem ${PKG.version} (models Linux 6.18)`);
   });
 
   it('a strict tsc --noEmit passes on a TypeScript consumer, and catches a type error', () => {
@@ -187,6 +200,9 @@ describe('examples/races outside the project, with `npm install <project>`', () 
     races = project(join(realpathSync(mkdtempSync(join(tmpdir(), 'hetmem-races-'))), 'corpus'), 'corpus');
     cpSync(join(ROOT, 'examples/races'), races, { recursive: true });
     npmInstall(races, [ROOT]);
+  });
+  after(() => {
+    rmSync(join(races, '..'), { recursive: true, force: true });
   });
 
   it('every scenario gives its declared outcome', () => {

@@ -7,6 +7,7 @@
  * names (e.g. { op: IOMMU_TEST_OP_MOCK_DOMAIN, id, mock_domain: {} }). User pointers (uptr) are
  * addresses in the calling process.
  */
+import { ceilDouble, floorDouble } from '../../lib/u64.ts';
 import { PAGE_SIZE } from '../../lib/units.ts';
 import { Mutex } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
@@ -688,7 +689,7 @@ function* testAddReserved(ucmd: Ucmd): KGen<number> {
   const length = u64(m.length);
   yield* ioas.iopt.iovaRwsem.downWrite();
   const last = start + length - 1n;
-  const rc = reserveIova(ioas.iopt, Number(start), last >= (1n << 64n) - 1n ? 2 ** 64 : Number(last), null);
+  const rc = reserveIova(ioas.iopt, ceilDouble(start), floorDouble(last), null);
   yield* ioas.iopt.iovaRwsem.upWrite();
   ictx.putObject(ioas.obj);
   return rc;

@@ -243,7 +243,7 @@ export const defaultLegacyMirrorDriver: LegacyMirrorDriver = {
 
 // --- file operations ---------------------------------------------------------------------------
 
-const legacyMirrorFops: FileOps = {
+const legacyMirrorFops: FileOps<LegacyMirror> = {
   name: 'legacy_mirror',
   release: legacyMirrorRelease,
 };
@@ -265,8 +265,8 @@ export function* legacyMirrorOpen(sys: System, deviceName: string, proc: Process
   return sys.installFd(file);
 }
 
-function* legacyMirrorRelease(file: File): KGen {
-  const mirror = file.priv as LegacyMirror;
+function* legacyMirrorRelease(file: File<LegacyMirror>): KGen {
+  const mirror = file.priv;
   yield* hmmMirrorUnregister(mirror);
   mirror.pt.clear();
   mirror.released = true;

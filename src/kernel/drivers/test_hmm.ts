@@ -8,7 +8,6 @@
  * FLAGS). Device memory and migration live in test_hmm_devmem.ts; the uAPI in test_hmm_uapi.ts.
  */
 import { PAGE_SIZE, ULONG_MAX, vpn } from '../../lib/units.ts';
-import { NSEC_PER_MSEC } from '../../sched/clock.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import { mmgetNotZero, mmput } from '../exit.ts';
@@ -20,9 +19,7 @@ import {
   HMM_PFN_REQ_WRITE,
   HMM_PFN_VALID,
   HMM_PFN_WRITE,
-  HMM_RANGE_DEFAULT_TIMEOUT_MS,
   hmmPfnToMapOrder,
-  hmmRangeFault,
   type HmmRange,
 } from '../mm/hmm.ts';
 import { isDeviceCoherentPage, isDevicePrivatePage, pageDevPagemap } from '../mm/memremap.ts';
@@ -35,13 +32,12 @@ import {
   type MmuNotifierRange,
   mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove,
-  mmuIntervalReadBegin,
-  mmuIntervalReadRetry,
   mmuIntervalSetSeq,
   mmuNotifierRangeBlockable,
   warn,
 } from '../mm/mmu_notifier.ts';
 import { allocPageReclaim } from '../mm/vmscan.ts';
+import { hmmRangeFaultLocked } from './sdk/hmm_mirror.ts';
 import type { Process, System } from '../system.ts';
 import {
   dmirrorDeviceEvictChunk,
@@ -164,7 +160,7 @@ export function createDmirrorDevice(
 }
 
 /** The file operations of a dmirror device file. */
-const dmirrorFops: FileOps = {
+const dmirrorFops: FileOps<Dmirror> = {
   name: 'hmm_dmirror',
   ioctl: dmirrorFopsIoctl,
   release: dmirrorFopsRelease,
@@ -200,8 +196,8 @@ export function* dmirrorOpen(sys: System, deviceName: string, proc: Process): KG
  * Models dmirror_fops_release(): stop mirroring, evict every page of the device's memory back
  * to system memory (newest kernels do this so nothing outlives the file), drop the device PT.
  */
-function* dmirrorFopsRelease(file: File): KGen {
-  const dmirror = file.priv as Dmirror;
+function* dmirrorFopsRelease(file: File<Dmirror>): KGen {
+  const dmirror = file.priv;
   const mdevice = dmirror.mdevice;
   // Once the notifier is removed no invalidation reaches this mirror, so its page table goes
   // stale while the chunks are evicted, as in the kernel (xa_destroy comes last). Nothing can use
@@ -214,7 +210,7 @@ function* dmirrorFopsRelease(file: File): KGen {
 }
 
 /** Models dmirror_fops_mmap(): every page of the VMA is a fresh zeroed page, vm_insert_page'd. */
-function* dmirrorFopsMmap(_file: File, vma: Vma): KGen<number> {
+function* dmirrorFopsMmap(_file: File<Dmirror>, vma: Vma): KGen<number> {
   const sys = vma.mm.sys;
   for (let addr = vma.start; addr < vma.end; addr += PAGE_SIZE) {
     const pfn = yield* allocPageReclaim(sys, 0, 'dmirror_mmap');
@@ -300,31 +296,16 @@ export function dmirrorDoFault(mirror: Dmirror, range: HmmRange): number {
   return 0;
 }
 
-/** Models dmirror_range_fault(): the canonical read_begin / hmm_range_fault / read_retry loop. */
+/**
+ * Models dmirror_range_fault(): the canonical read_begin / hmm_range_fault / read_retry loop (the
+ * SDK's hmmRangeFaultLocked), then the device PT update under the mirror's mutex.
+ */
 export function* dmirrorRangeFault(mirror: Dmirror, range: HmmRange): KGen<number> {
-  const sys = mirror.mdevice.sys;
-  const mm = mirror.mm;
-  const clock = sys.sched.clock;
-  const deadline = clock.now + HMM_RANGE_DEFAULT_TIMEOUT_MS * NSEC_PER_MSEC;
-  for (;;) {
-    if (clock.now > deadline) return -Errno.EBUSY;
-    clock.advanceBy(DMIRROR_FAULT_PASS_NS);
-    range.notifierSeq = yield* mmuIntervalReadBegin(range.notifier);
-    yield* mm.mmapLock.downRead();
-    const ret = yield* hmmRangeFault(range);
-    yield* mm.mmapLock.upRead();
-    if (ret === -Errno.EBUSY) continue;
-    if (ret !== 0) return ret;
-    yield* mirror.mutex.lock();
-    if (mmuIntervalReadRetry(range.notifier, range.notifierSeq)) {
-      yield* mirror.mutex.unlock();
-      continue;
-    }
-    break;
-  }
-  const ret = dmirrorDoFault(mirror, range);
+  const ret = yield* hmmRangeFaultLocked(range, mirror.mutex, { passNs: DMIRROR_FAULT_PASS_NS });
+  if (ret !== 0) return ret;
+  const r = dmirrorDoFault(mirror, range);
   yield* mirror.mutex.unlock();
-  return ret;
+  return r;
 }
 
 /** The built-in handlers, used for every member a device's options do not replace. */
@@ -520,10 +501,7 @@ const dmirrorMrnOps: MmuIntervalNotifierOps<DmirrorInterval> = {
 
 /** Models dmirror_range_snapshot(): one chunk, without faulting, under a temporary notifier. */
 function* dmirrorRangeSnapshot(mirror: Dmirror, range: HmmRange, perm: Uint8Array): KGen<number> {
-  const sys = mirror.mdevice.sys;
   const mm = mirror.mm;
-  const clock = sys.sched.clock;
-  const deadline = clock.now + HMM_RANGE_DEFAULT_TIMEOUT_MS * NSEC_PER_MSEC;
   const notifier = new DmirrorInterval(mirror);
   range.notifier = notifier;
   let ret = yield* mmuIntervalNotifierInsert(
@@ -534,28 +512,8 @@ function* dmirrorRangeSnapshot(mirror: Dmirror, range: HmmRange, perm: Uint8Arra
     dmirrorMrnOps,
   );
   if (ret !== 0) return ret;
-  let locked = false;
-  for (;;) {
-    if (clock.now > deadline) {
-      ret = -Errno.EBUSY;
-      break;
-    }
-    clock.advanceBy(DMIRROR_FAULT_PASS_NS);
-    range.notifierSeq = yield* mmuIntervalReadBegin(notifier);
-    yield* mm.mmapLock.downRead();
-    ret = yield* hmmRangeFault(range);
-    yield* mm.mmapLock.upRead();
-    if (ret === -Errno.EBUSY) continue;
-    if (ret !== 0) break;
-    yield* mirror.mutex.lock();
-    if (mmuIntervalReadRetry(notifier, range.notifierSeq)) {
-      yield* mirror.mutex.unlock();
-      continue;
-    }
-    locked = true;
-    break;
-  }
-  if (locked) {
+  ret = yield* hmmRangeFaultLocked(range, mirror.mutex, { passNs: DMIRROR_FAULT_PASS_NS });
+  if (ret === 0) {
     const n = vpn(range.end) - vpn(range.start);
     for (let i = 0; i < n; i++) perm[i] = dmirrorMkentry(mirror, range.hmmPfns, i);
     yield* mirror.mutex.unlock();
@@ -655,9 +613,9 @@ function isU64(n: unknown): n is number {
  * Models dmirror_fops_unlocked_ioctl(): checks the command, runs it on a private copy of the
  * struct, and copies cpages/faults back only when it succeeded.
  */
-function* dmirrorFopsIoctl(file: File, name: string, argIn: unknown): KGen<number> {
-  const mirror = file.priv as Dmirror | null;
-  if (mirror === null || mirror.released) return -Errno.EINVAL;
+function* dmirrorFopsIoctl(file: File<Dmirror>, name: string, argIn: unknown): KGen<number> {
+  const mirror = file.priv;
+  if (mirror.released) return -Errno.EINVAL;
   if (typeof argIn !== 'object' || argIn === null) return -Errno.EFAULT;
   const arg = argIn as Partial<HmmDmirrorCmd>;
   const addr = arg.addr ?? 0;

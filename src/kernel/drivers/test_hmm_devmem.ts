@@ -35,6 +35,7 @@ import {
   migrateDevicePages,
   migrateDeviceRange,
   migratePfn,
+  migratePfnFlags,
   migratePfnToPage,
   migrateVmaFinalize,
   migrateVmaPages,
@@ -58,14 +59,8 @@ export const DEVMEM_CHUNK_SIZE = 64 * 1024 * 1024;
 const DEVMEM_CHUNK_PAGES = DEVMEM_CHUNK_SIZE / PAGE_SIZE;
 /** Pages migrated per migrate_vma_setup() call (PTRS_PER_PTE). */
 const MIGRATE_CHUNK = 512;
-const MPFN_FLAGS = 64;
-
-function mflags(m: number): number {
-  return m % MPFN_FLAGS;
-}
-
 function has(m: number, flag: number): boolean {
-  return (mflags(m) & flag) !== 0;
+  return (migratePfnFlags(m) & flag) !== 0;
 }
 
 /** The dmirror device whose chunk `pfn` belongs to, or null. */

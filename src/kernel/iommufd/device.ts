@@ -3,6 +3,7 @@
  * attach / replace / detach to HW pagetables, the automatic domain of an IOAS, and in-kernel
  * accesses (struct iommufd_access) with pin/unpin/rw and the unmap notification protocol.
  */
+import { endOf, lastOf, rangeOverflows } from '../../lib/u64.ts';
 import { PAGE_SIZE, ULONG_MAX } from '../../lib/units.ts';
 import { Mutex } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
@@ -400,7 +401,7 @@ function contigAreas(
     if (area.iova > cur || area.pages === null) break;
     areas.push(area);
     if (area.last >= last) return { areas, complete: true };
-    cur = area.last + 1;
+    cur = endOf(area.last);
   }
   return { areas, complete: false };
 }
@@ -414,8 +415,8 @@ export function* accessPinPages(
   flags: number,
 ): KGen<number> {
   if (length === 0) return -Errno.EINVAL;
-  const last = iova + length - 1;
-  if (last >= ULONG_MAX) return -Errno.EOVERFLOW;
+  if (rangeOverflows(iova, length)) return -Errno.EOVERFLOW;
+  const last = lastOf(iova + length);
   yield* access.ioasLock.lock();
   const ioas = access.ioas;
   if (ioas === null) {
@@ -433,7 +434,7 @@ export function* accessPinPages(
     if (
       area.preventAccess ||
       area.startByte(s) % PAGE_SIZE !== 0 ||
-      (e !== last && area.startByte(e) % PAGE_SIZE !== PAGE_SIZE - 1)
+      (e !== last && area.startByte(endOf(e)) % PAGE_SIZE !== 0)
     ) {
       rc = -Errno.EINVAL;
       break;
@@ -444,7 +445,7 @@ export function* accessPinPages(
       break;
     }
     const first = area.iovaToIndex(s);
-    const lastIdx = area.iovaToIndex(e);
+    const lastIdx = area.lastIndex(e);
     rc = yield* areaAddAccess(area, first, lastIdx, out);
     if (rc < 0) break;
     done.push([area, first, lastIdx]);
@@ -462,7 +463,7 @@ export function* accessPinPages(
 /** Models iommufd_access_unpin_pages(): must match an earlier pin exactly. */
 export function* accessUnpinPages(access: IommufdAccess, iova: number, length: number): KGen {
   if (length === 0) return;
-  const last = iova + length - 1;
+  const last = lastOf(iova + length);
   yield* access.ioasLock.lock();
   const ioas = access.ioasUnpin;
   if (ioas === null) {
@@ -476,7 +477,7 @@ export function* accessUnpinPages(access: IommufdAccess, iova: number, length: n
   for (const area of areas) {
     const s = Math.max(iova, area.iova);
     const e = Math.min(last, area.last);
-    const ok = yield* areaRemoveAccess(area, area.iovaToIndex(s), area.iovaToIndex(e));
+    const ok = yield* areaRemoveAccess(area, area.iovaToIndex(s), area.lastIndex(e));
     if (!ok)
       access.ictx.sys.sched.report({
         oracle: 'iommufd',
@@ -500,8 +501,8 @@ export function* accessRw(
   flags: number,
 ): KGen<number> {
   if (data.length === 0) return -Errno.EINVAL;
-  const last = iova + data.length - 1;
-  if (last >= ULONG_MAX) return -Errno.EOVERFLOW;
+  if (rangeOverflows(iova, data.length)) return -Errno.EOVERFLOW;
+  const last = lastOf(iova + data.length);
   yield* access.ioasLock.lock();
   const ioas = access.ioas;
   if (ioas === null) {
@@ -527,7 +528,7 @@ export function* accessRw(
     rc = yield* pagesRwAccess(
       area.pages!,
       area.startByte(s),
-      data.subarray(s - iova, e - iova + 1),
+      data.subarray(s - iova, endOf(e) - iova),
       flags,
       access.ictx.current.mm,
     );

@@ -6,6 +6,7 @@
  * vIOMMU and vDEVICE objects are not modelled: their ioctls answer after the lookups the kernel
  * does first.
  */
+import { endOf, lastOf } from '../../lib/u64.ts';
 import { ULONG_MAX } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
@@ -417,16 +418,16 @@ function* readAndClearDirty(
   if (rc !== nbytes) return -Errno.EFAULT;
   yield* iopt.iovaRwsem.downRead();
   let cur = iova;
-  const last = iova + length - 1;
+  const last = lastOf(iova + length);
   // Walk contiguous areas; a hole ends the walk (and, as in the kernel, is not reported).
   for (const area of iopt.areas(iova, last)) {
     if (area.iova > cur) break;
     const s = Math.max(cur, area.iova);
     const e = Math.min(last, area.last);
     // iommu_read_and_clear_dirty() stops at the first error from the domain and returns it.
-    const err = ops.readAndClearDirty(s, e - s + 1, noClear, (diova, dlen) => {
+    const err = ops.readAndClearDirty(s, endOf(e) - s, noClear, (diova, dlen) => {
       const from = Math.max(diova, iova);
-      const to = Math.min(diova + dlen - 1, last);
+      const to = Math.min(lastOf(diova + dlen), last);
       for (let b = Math.floor((from - iova) / pageSize); b <= Math.floor((to - iova) / pageSize); b++) {
         bitmap[b >> 3] |= 1 << (b & 7);
       }
@@ -435,7 +436,7 @@ function* readAndClearDirty(
       yield* iopt.iovaRwsem.upRead();
       return err;
     }
-    cur = e + 1;
+    cur = endOf(e);
     if (cur > last) break;
   }
   yield* iopt.iovaRwsem.upRead();

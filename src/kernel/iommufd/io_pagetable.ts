@@ -5,12 +5,15 @@
  *
  * Lock order (as documented in the kernel): domains_rwsem, then iova_rwsem, then pages.mutex.
  *
- * IOVAs are JavaScript numbers: exact below 2^53. uAPI values are checked for overflow as
- * bigints before they get here; automatic IOVA allocation only hands out IOVAs below 2^53 so
- * every IOVA the model picks itself stays exact. ULONG_MAX is the double 2^64.
+ * IOVAs are doubles kept as lib/u64.ts describes: starts and exclusive ends aligned to 2 KiB are
+ * exact anywhere in the 64-bit space, and a range's last byte is kept as the largest double not
+ * above it, so every overlap test against exact bounds is exact; `endOf(last)` gives the end back
+ * and lengths are `end - start`. Overflow checks are done on bigints. ULONG_MAX, the double 2^64,
+ * serves as the bound of the whole space.
  */
 import { IntervalTree, type IntervalNode } from '../../lib/interval_tree.ts';
 import { PAGE_SIZE, PMD_SIZE, ULONG_MAX } from '../../lib/units.ts';
+import { endOf, lastOf, rangeOverflows, U64_END } from '../../lib/u64.ts';
 import { RwSem } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import { EDEADLOCK, Errno } from '../errno.ts';
@@ -27,8 +30,6 @@ import {
 } from './pages.ts';
 import { IOMMU_WRITE } from './uapi.ts';
 
-/** The highest IOVA automatic allocation hands out (kept exact as a double). */
-export const IOVA_ALLOC_MAX = Number.MAX_SAFE_INTEGER;
 /** Unmap retries before -EDEADLOCK when accesses do not let go (iopt_unmap_iova_range). */
 export const UNMAP_MAX_TRIES = 100;
 
@@ -105,8 +106,8 @@ function holes(trees: IntervalTree<unknown>[], lo: number, hi: number): [number,
   const out: [number, number][] = [];
   let cur = lo;
   for (const [s, l] of used) {
-    if (s > cur) out.push([cur, s - 1]);
-    if (l + 1 > cur) cur = l + 1;
+    if (s > cur) out.push([cur, lastOf(s)]);
+    if (endOf(l) > cur) cur = endOf(l);
     if (cur > hi) return out;
   }
   if (cur <= hi) out.push([cur, hi]);
@@ -122,7 +123,7 @@ export function allocIova(iopt: IoPagetable, addr: number, length: number): numb
   align = Math.min(align, PMD_SIZE);
   if (align < iopt.iovaAlignment) return -Errno.EINVAL;
   const lo = PAGE_SIZE;
-  const hi = Math.min(ULONG_MAX - PAGE_SIZE, IOVA_ALLOC_MAX);
+  const hi = lastOf(U64_END - PAGE_SIZE);
   const spans: [number, number][] = [];
   if (iopt.allowedItree.first() === null) spans.push([lo, hi]);
   else
@@ -133,7 +134,7 @@ export function allocIova(iopt: IoPagetable, addr: number, length: number): numb
       let cand = Math.ceil(hs / align) * align;
       cand += pageOffset;
       if (cand < hs) cand += align;
-      if (cand >= hl || hl - cand < length - 1) continue;
+      if (cand >= hl || rangeOverflows(cand, length) || lastOf(cand + length) > hl) continue;
       return cand;
     }
   }
@@ -143,8 +144,8 @@ export function allocIova(iopt: IoPagetable, addr: number, length: number): numb
 /** Models iopt_check_iova() for FIXED_IOVA maps. Caller holds iova_rwsem. */
 export function checkIova(iopt: IoPagetable, iova: number, length: number): number {
   if (iova % iopt.iovaAlignment !== 0) return -Errno.EINVAL;
-  const last = iova + length - 1;
-  if (last >= ULONG_MAX) return -Errno.EOVERFLOW;
+  if (rangeOverflows(iova, length)) return -Errno.EOVERFLOW;
+  const last = lastOf(iova + length);
   if (iopt.reservedItree.firstOverlap(iova, last) !== null) return -Errno.EINVAL;
   if (iopt.areaItree.firstOverlap(iova, last) !== null) return -Errno.EEXIST;
   return 0;
@@ -162,7 +163,7 @@ function insertArea(
   if ((area.iommuProt & IOMMU_WRITE) !== 0 && !pages.writable) return -Errno.EPERM;
   if ((startByte % PAGE_SIZE) % iopt.iovaAlignment !== 0) return -Errno.EINVAL;
   area.iova = iova;
-  area.last = iova + length - 1;
+  area.last = lastOf(iova + length);
   area.node = iopt.areaItree.insert(area.iova, area.last, area);
   return 0;
 }
@@ -262,8 +263,8 @@ export function* mapPages(
  */
 export function* getPages(iopt: IoPagetable, iova: number, length: number): KGen<PagesListElem[] | number> {
   if (length === 0) return -Errno.EINVAL;
-  const last = iova + length - 1;
-  if (last >= ULONG_MAX) return -Errno.EOVERFLOW;
+  if (rangeOverflows(iova, length)) return -Errno.EOVERFLOW;
+  const last = lastOf(iova + length);
   yield* iopt.iovaRwsem.downRead();
   const out: PagesListElem[] = [];
   let cur = iova;
@@ -271,13 +272,13 @@ export function* getPages(iopt: IoPagetable, iova: number, length: number): KGen
   for (const area of iopt.areas(iova, last)) {
     if (area.iova > cur || area.pages === null) break;
     const end = Math.min(last, area.last);
-    out.push({ pages: area.pages, startByte: area.startByte(cur), length: end - cur + 1 });
+    out.push({ pages: area.pages, startByte: area.startByte(cur), length: endOf(end) - cur });
     area.pages.kref++;
     if (end === last) {
       ok = true;
       break;
     }
-    cur = end + 1;
+    cur = endOf(end);
   }
   yield* iopt.iovaRwsem.upRead();
   if (!ok) {
@@ -398,7 +399,7 @@ export function* setAllowIova(iopt: IoPagetable, ranges: [number, number][]): KG
 /** Models iopt_check_iova_alignment(): -EADDRINUSE if any area breaks `align`. */
 function checkIovaAlignment(iopt: IoPagetable, align: number): number {
   for (const a of iopt.areas()) {
-    if (a.iova % align !== 0 || (a.last + 1) % align !== 0 || a.pageOffset % align !== 0)
+    if (a.iova % align !== 0 || endOf(a.last) % align !== 0 || a.pageOffset % align !== 0)
       return -Errno.EADDRINUSE;
   }
   return 0;
@@ -431,9 +432,9 @@ function* addDomainLocked(iopt: IoPagetable, domain: IommuDomain): KGen<number> 
     if (rc < 0) return rc;
   }
   let rc = 0;
-  if (domain.apertureStart > 0) rc = reserveIova(iopt, 0, domain.apertureStart - 1, domain);
+  if (domain.apertureStart > 0) rc = reserveIova(iopt, 0, lastOf(domain.apertureStart), domain);
   if (rc === 0 && domain.apertureEnd < ULONG_MAX)
-    rc = reserveIova(iopt, domain.apertureEnd + 1, ULONG_MAX, domain);
+    rc = reserveIova(iopt, endOf(domain.apertureEnd), ULONG_MAX, domain);
   if (rc === 0 && iopt.sys.inject.shouldFail('iopt_domains_xa_reserve')) rc = -Errno.ENOMEM;
   if (rc < 0) {
     removeReservedIova(iopt, domain);
@@ -545,13 +546,13 @@ function areaSplit(iopt: IoPagetable, area: IoptArea, iova: number): number {
   if (iova === area.last) return 0;
   const pages = area.pages;
   if (pages === null || area.preventAccess) return -Errno.EBUSY;
-  const newStart = iova + 1;
+  const newStart = endOf(iova);
   if (newStart % iopt.iovaAlignment !== 0) return -Errno.EINVAL;
   const startByte = area.startByte(newStart);
   if ((startByte % PAGE_SIZE) % iopt.iovaAlignment !== 0) return -Errno.EINVAL;
   if (area.numAccesses > 0) return -Errno.EINVAL;
   if (area.storageDomain !== null && !iopt.disableLargePages) return -Errno.EINVAL;
-  const leftLastByte = area.startByte(iova);
+  const leftLastByte = startByte - 1;
   const lhs = new IoptArea(
     area.pagesStart,
     Math.floor(leftLastByte / PAGE_SIZE),

@@ -3,6 +3,7 @@
  * ioctls. Values arrive as bigints from the dispatcher so the ULONG_MAX / overflow checks are
  * exact; they become numbers once validated.
  */
+import { ceilDouble, endOf, floorDouble, lastOf, lastToU64, U64_END } from '../../lib/u64.ts';
 import { PAGE_SIZE, ULONG_MAX } from '../../lib/units.ts';
 import { Mutex } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
@@ -124,17 +125,17 @@ function* ioasIovaRanges(ucmd: Ucmd): KGen<number> {
   const ranges: [number, number][] = [];
   let cur = 0;
   for (const n of iopt.reservedItree.overlapping(0, ULONG_MAX)) {
-    if (n.start > cur) ranges.push([cur, n.start - 1]);
-    if (n.last + 1 > cur) cur = n.last + 1;
+    if (n.start > cur) ranges.push([cur, lastOf(n.start)]);
+    if (endOf(n.last) > cur) cur = endOf(n.last);
   }
-  if (cur <= ULONG_MAX - 1 || ranges.length === 0) if (cur < ULONG_MAX) ranges.push([cur, ULONG_MAX]);
+  if (cur < U64_END) ranges.push([cur, ULONG_MAX]);
   let rc = 0;
   for (let i = 0; i < ranges.length && i < max; i++) {
     if (!Array.isArray(out)) {
       rc = -Errno.EFAULT;
       break;
     }
-    out[i] = { start: toU64(ranges[i][0]), last: toU64(ranges[i][1]) };
+    out[i] = { start: toU64(ranges[i][0]), last: lastToU64(ranges[i][1]) };
   }
   cmd.num_iovas = ranges.length;
   cmd.out_iova_alignment = BigInt(iopt.iovaAlignment);
@@ -145,15 +146,10 @@ function* ioasIovaRanges(ucmd: Ucmd): KGen<number> {
   return ranges.length > max ? -Errno.EMSGSIZE : 0;
 }
 
-/** A model IOVA as a u64 (ULONG_MAX, which is 2^64 as a double, comes back exact). */
+/** A model IOVA that starts a range, as a u64 (exact: starts are kept exact). */
 export function toU64(v: number): bigint {
   if (v >= 2 ** 64 - 1) return ULONG_MAX_BIG;
-  return BigInt(Math.round(v));
-}
-
-/** A validated u64 as a model number (values at or above 2^64 - 1 become ULONG_MAX). */
-export function fromU64(v: bigint): number {
-  return v >= ULONG_MAX_BIG ? ULONG_MAX : Number(v);
+  return BigInt(v);
 }
 
 function* ioasAllowIovas(ucmd: Ucmd): KGen<number> {
@@ -182,7 +178,7 @@ function* ioasAllowIovas(ucmd: Ucmd): KGen<number> {
   if (rc === 0)
     rc = yield* setAllowIova(
       ioas.iopt,
-      ranges.map(([s, l]) => [fromU64(s), fromU64(l)]),
+      ranges.map(([s, l]) => [ceilDouble(s), floorDouble(l)]),
     );
   ictx.putObject(ioas.obj);
   return rc;
@@ -360,7 +356,7 @@ function* ioasUnmap(ucmd: Ucmd): KGen<number> {
   else if (length === 0n) rc = -Errno.EINVAL;
   else if (iova + length - 1n >= ULONG_MAX_BIG) rc = -Errno.EOVERFLOW;
   else {
-    const r = yield* unmapIovaRange(ioas.iopt, Number(iova), Number(iova + length - 1n));
+    const r = yield* unmapIovaRange(ioas.iopt, ceilDouble(iova), floorDouble(iova + length - 1n));
     rc = r.rc;
     unmapped = r.unmapped;
     if (rc === 0 && unmapped === 0) rc = -Errno.ENOENT;

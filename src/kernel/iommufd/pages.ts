@@ -9,6 +9,7 @@
  * domain, and the origin (user VA or memfd), where reading means pinning. Per-page loops run
  * inside one scheduling step; the locks (pages.mutex, mmap_lock) are scheduling points.
  */
+import { endOf, lastOf } from '../../lib/u64.ts';
 import { IntervalTree, type IntervalNode } from '../../lib/interval_tree.ts';
 import { PAGE_SIZE } from '../../lib/units.ts';
 import { Mutex } from '../../sched/locks.ts';
@@ -110,8 +111,9 @@ export class IoptArea {
     readonly iommuProt: number,
   ) {}
 
+  /** Bytes the area spans (`last` is kept as lib/u64.ts describes, so the end comes from endOf()). */
   get length(): number {
-    return this.last - this.iova + 1;
+    return endOf(this.last) - this.iova;
   }
 
   /** IOVA where index `idx` starts (the first index starts at the area's IOVA). */
@@ -123,7 +125,7 @@ export class IoptArea {
 
   /** Last IOVA of index `idx`. */
   indexLastIova(idx: number): number {
-    return Math.min(this.last, this.iova - this.pageOffset + (idx - this.pagesStart + 1) * PAGE_SIZE - 1);
+    return Math.min(this.last, lastOf(this.iova - this.pageOffset + (idx - this.pagesStart + 1) * PAGE_SIZE));
   }
 
   /** Models iopt_area_start_byte(). */
@@ -134,6 +136,11 @@ export class IoptArea {
   /** Models iopt_area_iova_to_index(). */
   iovaToIndex(iova: number): number {
     return Math.floor(this.startByte(iova) / PAGE_SIZE);
+  }
+
+  /** iopt_area_iova_to_index() of a last byte `last` (kept as lib/u64.ts describes). */
+  lastIndex(last: number): number {
+    return Math.floor((this.startByte(endOf(last)) - 1) / PAGE_SIZE);
   }
 }
 
@@ -342,7 +349,7 @@ function mapIntoDomain(
     const iova = area.indexIova(idx);
     const last = area.indexLastIova(first + j - 1);
     const paddr = pfns[i] * PAGE_SIZE + (idx === area.pagesStart ? area.pageOffset : 0);
-    const rc = iommuMap(domain, iova, paddr, last - iova + 1, area.iommuProt);
+    const rc = iommuMap(domain, iova, paddr, endOf(last) - iova, area.iommuProt);
     if (rc < 0) {
       if (i > 0) iommuUnmap(domain, area.iova, area.indexIova(first + i) - area.iova);
       return rc;

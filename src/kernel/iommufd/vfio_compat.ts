@@ -6,6 +6,7 @@
 import { PAGE_SIZE, ULONG_MAX } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
+import { ceilDouble, floorDouble, lastOf, lastToU64 } from '../../lib/u64.ts';
 import { cutIova, disableLargePages, unmapAll, unmapIovaRange } from './io_pagetable.ts';
 import { mapUserPages, toU64, type Ioas } from './ioas.ts';
 import { accessRemote } from './mm_glue.ts';
@@ -81,11 +82,11 @@ function* unmapDma(ictx: IommufdCtx, arg: unknown): KGen<number> {
     }
   } else if (size === 0n || iova + size - 1n >= U64_MAX) rc = -Errno.EINVAL;
   else {
-    const start = Number(iova);
-    const last = Number(iova + size - 1n);
+    const start = ceilDouble(iova);
+    const last = floorDouble(iova + size - 1n);
     if (ioas.iopt.disableLargePages) {
       // type1 may cut a mapping: split at both ends first.
-      const cuts = start !== 0 ? [start - 1, last] : [last];
+      const cuts = start !== 0 ? [lastOf(start), last] : [last];
       rc = yield* cutIova(ioas.iopt, cuts);
     }
     if (rc === 0) {
@@ -146,7 +147,7 @@ function iovaHoles(ioas: Ioas): [bigint, bigint][] {
   let cur = 0n;
   for (const n of ioas.iopt.reservedItree.overlapping(0, ULONG_MAX)) {
     const s = toU64(n.start);
-    const l = toU64(n.last);
+    const l = lastToU64(n.last);
     if (s > cur) holes.push([cur, s - 1n]);
     if (l >= cur) cur = l + 1n;
     if (cur > U64_MAX) break;

@@ -163,12 +163,13 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
   const lo = pmd.words[2 * i];
   if (lo === 0) {
     let pfn: number;
-    if (vma.file !== null) {
+    const inode = vma.file?.inode ?? null;
+    const index = vma.pageIndex(base);
+    if (inode !== null && index * PAGE_SIZE >= inode.size) return VM_FAULT.SIGBUS;
+    if (inode !== null && (shared || inode.pages.load(index) !== undefined)) {
       // hugetlb_no_page(): file pages come from the page cache (past i_size is SIGBUS). A private
       // mapping maps the cache page read-only, or on a write fault gets its own anonymous copy.
-      const inode = vma.file.inode;
-      const index = vma.pageIndex(base);
-      if (index * PAGE_SIZE >= inode.size) return VM_FAULT.SIGBUS;
+      // A private mapping of a hole gets a new anonymous page (below) and leaves the cache empty.
       let cached = inode.pages.load(index);
       if (cached === undefined) {
         const resv = shared ? consumeReservation(sys, vma, index) : null;
@@ -199,7 +200,6 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
       }
     } else {
       anonVmaPrepare(sys, vma);
-      const index = vma.pageIndex(base);
       const resv = consumeReservation(sys, vma, index);
       pfn = allocHugetlbPage(sys, resv !== null);
       if (pfn < 0) {
@@ -208,7 +208,7 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
       }
       phys.flags[pfn] |= PG.anon | PG.anonExclusive;
       phys.mapping[pfn] = vma.anonVma!.mappingId;
-      phys.setIndex(pfn, vma.pageIndex(base));
+      phys.setIndex(pfn, index);
     }
     yield* mm.ptl.lock();
     if (pmd.words[2 * i] === 0) {

@@ -261,6 +261,8 @@ function* doSwapPage(vma: Vma, addr: number, flags: number, lo: number, hi: numb
   if (isDevicePrivateEntry(lo)) {
     const pm = sys.phys.pagemapOf(hi);
     if (pm?.hooks.migrateToRam === undefined) return VM_FAULT.SIGBUS;
+    if (sys.contracts.devicePrivateFault === 'v6.0')
+      return yield* devicePrivateFaultV60(vma, addr, flags, hi);
     sys.phys.get(hi);
     // The page is locked across migrate_to_ram (the driver passes it as fault_page); if someone
     // else holds the lock (a migration of it in progress), wait for them and retry the fault.
@@ -280,6 +282,33 @@ function* doSwapPage(vma: Vma, addr: number, flags: number, lo: number, hi: numb
   if (swpType(lo) === SwpType.HWPOISON) return VM_FAULT.HWPOISON;
   if (!isSwapEntry(lo)) return VM_FAULT.SIGBUS;
   return yield* swapIn(vma, addr, flags, lo, hi);
+}
+
+/**
+ * Models do_swap_page()'s device-private branch before v6.1 (sys.contracts.devicePrivateFault
+ * 'v6.0'): the owner's migrate_to_ram() gets the page the entry named when the fault read it,
+ * locklessly, and nothing holds the page: no PTL recheck, no reference, no page lock. A migration
+ * of the same page in that window frees it, and the callback then works on a free page and its
+ * possibly unmapped pgmap (CVE-2022-3523, fixed by commit 16ce101db85d). The model reports that
+ * as a use-after-free where the kernel would dereference it.
+ */
+function* devicePrivateFaultV60(vma: Vma, addr: number, flags: number, page: number): KGen<number> {
+  const sys = vma.mm.sys;
+  const gen = sys.phys.gen[page];
+  yield { kind: 'step', label: 'do_swap_page: device page held by nothing (v6.0)' };
+  const pm = sys.phys.pagemapOf(page);
+  if (!sys.phys.isUsed(page) || sys.phys.gen[page] !== gen || pm?.hooks.migrateToRam === undefined) {
+    sys.sched.report({
+      oracle: 'use-after-free',
+      message: `do_swap_page: migrate_to_ram() called for device page ${page}, which was freed after the fault read its entry (no reference held: CVE-2022-3523)`,
+      thread: sys.sched.current?.name,
+    });
+    return VM_FAULT.SIGBUS;
+  }
+  const vmf: VmFault = { vma, address: addr, flags, page };
+  const r = yield* pm.hooks.migrateToRam(vmf);
+  sys.trace.count('fault.device_private');
+  return r;
 }
 
 /** Models the swap-in part of do_swap_page() (no swap cache: the slot is read and released). */
@@ -424,8 +453,8 @@ export function accessMappedPage(
   return true;
 }
 
-const CPU_WRITE_POINT: SchedPoint = { kind: 'step', label: 'cpu write' };
-const CPU_READ_POINT: SchedPoint = { kind: 'step', label: 'cpu read' };
+export const CPU_WRITE_POINT: SchedPoint = { kind: 'step', label: 'cpu write' };
+export const CPU_READ_POINT: SchedPoint = { kind: 'step', label: 'cpu read' };
 
 /**
  * A CPU access of `buf.length` bytes at `addr` by a thread of the process owning `mm`: page by

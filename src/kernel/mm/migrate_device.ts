@@ -683,6 +683,9 @@ export function* migrateVmaSetup(args: MigrateVma): KGen<number> {
     return -Errno.EINVAL;
   if (args.src.length < nrPages || args.dst.length < nrPages) return -Errno.EINVAL;
   const sys = vma.mm.sys;
+  // Before v6.1 migrate_vma had no fault_page: the fault path held nothing the collection had
+  // to allow for, and a driver serving a fault passed none.
+  if (sys.contracts.devicePrivateFault === 'v6.0') args.faultPage = -1;
   if (args.faultPage >= 0) {
     if (sys.phys.pagemapOf(args.faultPage)?.hooks.type !== 'private') return -Errno.EINVAL;
     if (!folioTestLocked(sys, args.faultPage)) return -Errno.EINVAL;

@@ -52,12 +52,15 @@ function traceArgs(r: MmuNotifierRange): Record<string, unknown> {
 /**
  * Models mn_hlist_invalidate_range_start(). Every whole-mm subscriber's start runs even after one
  * fails; if any failed (only -EAGAIN on a non-blockable range is legitimate), every subscriber
- * with an end gets it now, because the caller will not call range_end.
+ * with an end gets it now, because the caller will not call range_end. Under the v5.11 contract
+ * (sys.contracts.invalidateRangeStartNonblock) there is no such unwind and no warning about a
+ * failing subscriber with an end: the subscribers whose start succeeded never see their end.
  */
 function* hlistInvalidateRangeStart(subs: MmuNotifierSubscriptions, range: MmuNotifierRange): KGen<number> {
   const sys = range.mm.sys;
   const srcu = sys.notifierSrcu;
   const nonBlock = !mmuNotifierRangeBlockable(range);
+  const unwind = sys.contracts.invalidateRangeStartNonblock !== 'v5.11';
   let ret = 0;
   const idx = yield* srcu.readLock();
   for (let s = subs.hlistHead; s !== null; s = s.hnext) {
@@ -74,13 +77,13 @@ function* hlistInvalidateRangeStart(subs: MmuNotifierSubscriptions, range: MmuNo
         warn(sys, `invalidate_range_start failed with ${r} in ${nonBlock ? 'non-' : ''}blockable context`);
       }
       // A subscriber that can fail its start cannot have an end: it would not know which one.
-      if (ops.invalidateRangeEnd !== undefined) {
+      if (unwind && ops.invalidateRangeEnd !== undefined) {
         warn(sys, 'a subscriber whose invalidate_range_start failed also implements invalidate_range_end');
       }
       ret = r;
     }
   }
-  if (ret !== 0) {
+  if (ret !== 0 && unwind) {
     for (let s = subs.hlistHead; s !== null; s = s.hnext) {
       const ops = s.ops;
       if (ops.invalidateRangeEnd === undefined) continue;

@@ -1,7 +1,9 @@
 import { PAGE_SIZE } from '../../lib/units.ts';
 
-/** Pages per slab chunk: 64 pages make a 256 KiB buffer. */
+/** Pages per slab chunk at most: 64 pages make a 256 KiB buffer. */
 const CHUNK_PAGES = 64;
+/** The first chunk is this small; each next one doubles, so a small system costs little. */
+const FIRST_CHUNK_PAGES = 4;
 
 /** Words of one sparse record: a count, then one word per written byte (offset << 8 | value). */
 const SPARSE_WORDS = 16;
@@ -202,9 +204,10 @@ export class PageContents {
       return reused;
     }
     const first = this.views.length;
-    const chunk = new ArrayBuffer(CHUNK_PAGES * PAGE_SIZE);
-    for (let i = 0; i < CHUNK_PAGES; i++) this.views.push(new Uint8Array(chunk, i * PAGE_SIZE, PAGE_SIZE));
-    for (let i = CHUNK_PAGES - 1; i > 0; i--) this.freeSlots.push(first + i);
+    const pages = Math.min(CHUNK_PAGES, Math.max(FIRST_CHUNK_PAGES, first));
+    const chunk = new ArrayBuffer(pages * PAGE_SIZE);
+    for (let i = 0; i < pages; i++) this.views.push(new Uint8Array(chunk, i * PAGE_SIZE, PAGE_SIZE));
+    for (let i = pages - 1; i > 0; i--) this.freeSlots.push(first + i);
     return first;
   }
 }

@@ -32,7 +32,7 @@ import { indexAt } from '../../lib/pgtable_store.ts';
  * aging (and asks secondary MMUs through clear_flush_young as folio_referenced() does).
  */
 
-const reclaimHands = new WeakMap<System, number>();
+export const reclaimHands = new WeakMap<System, number>();
 
 /** Page allocation for mm paths: tries to free memory when RAM is short, like the slow path. */
 export function* allocPageReclaim(sys: System, order: number, site: string): KGen<number> {

@@ -55,8 +55,16 @@ export class DporStrategy implements Strategy {
   /** Sleep sets are sound only for a search that is not bounded (see the module comment). */
   private readonly useSleep: boolean;
 
-  constructor(private readonly preemptionBound = Infinity) {
+  /** Choice points above this depth are fixed: the search covers the subtree below `prefix`. */
+  private readonly floor: number;
+
+  constructor(
+    private readonly preemptionBound = Infinity,
+    /** Explore only the subtree under these choices (a shard's prefix). */
+    private readonly prefix: readonly { chosen: number }[] = [],
+  ) {
     this.useSleep = !Number.isFinite(preemptionBound);
+    this.floor = prefix.length;
   }
 
   begin(_index: number): boolean {
@@ -69,7 +77,7 @@ export class DporStrategy implements Strategy {
       return true;
     }
     if (this.finished) return false;
-    while (this.stack.length > 0) {
+    while (this.stack.length > this.floor) {
       const node = this.stack[this.stack.length - 1];
       const j = this.nextAlternative(node);
       if (j >= 0) {
@@ -108,7 +116,10 @@ export class DporStrategy implements Strategy {
     } else {
       const shape = { lastIndex: ctx.lastIndex, preemptionsBefore: ctx.preemptions };
       let chosen = -1;
-      if (ctx.lastIndex >= 0 && !this.sleep.has(tids[ctx.lastIndex])) chosen = ctx.lastIndex;
+      if (ctx.depth < this.floor) {
+        chosen = this.prefix[ctx.depth].chosen;
+        if (chosen >= tids.length) throw new NondeterministicTargetError(ctx.depth, [], tids);
+      } else if (ctx.lastIndex >= 0 && !this.sleep.has(tids[ctx.lastIndex])) chosen = ctx.lastIndex;
       for (let j = 0; chosen < 0 && j < tids.length; j++) {
         if (!this.sleep.has(tids[j]) && this.allowed(shape, j)) chosen = j;
       }
@@ -149,8 +160,9 @@ export class DporStrategy implements Strategy {
   private reverse(i: number, j: number): void {
     this.races++;
     const d = this.hb.events[i].node;
-    // Only the thread of step i could run there: j's thread cannot go first at that point.
-    if (d < 0 || d >= this.stack.length) return;
+    // Only the thread of step i could run there (j's thread cannot go first at that point), or
+    // the choice is a shard's prefix (other shards take the other choices).
+    if (d < this.floor || d >= this.stack.length) return;
     const node = this.stack[d];
     const initials = this.hb.initials(i, j);
     if (initials.some((tid) => this.covered(node, tid))) return;
@@ -173,7 +185,7 @@ export class DporStrategy implements Strategy {
     if (this.allowed(node, node.tids.indexOf(tid))) return;
     // Over the bound here. A schedule that needs this reversal within the bound switches threads
     // earlier instead: try every thread at every choice point before where the search switched.
-    for (let b = d - 1; b >= 0; b--) {
+    for (let b = d - 1; b >= this.floor; b--) {
       const n = this.stack[b];
       if (n.chosen !== n.lastIndex) for (const x of n.tids) n.backtrack.add(x);
     }

@@ -6,6 +6,7 @@
  * then rerun once more with tracing on to produce the trace, the diagram and the replay token, so
  * the report is exactly what replay() of that token prints.
  */
+import { Coverage } from './coverage.ts';
 import { renderDiagram } from './diagram.ts';
 import { minimizeSchedule } from './minimize.ts';
 import { makeStrategy, resolveOptions, type ResolvedOptions } from './options.ts';
@@ -13,6 +14,7 @@ import { CALIBRATION_RUNS, PctStrategy } from './pct.ts';
 import { decodeToken, encodeToken } from './replay.ts';
 import { DEFAULT_MAX_STEPS, followOverrides, overridesOf, runSchedule } from './run.ts';
 import { searchLoop } from './search.ts';
+import { searchShard } from './shard.ts';
 import type {
   ExploreOptions,
   ExploreResult,
@@ -93,6 +95,23 @@ export function explore(
   let schedules = 0;
   let exhausted = false;
   let lastOverrides = new Map<number, number>();
+  const coverage = new Coverage();
+  /** Whether every schedule ran here (workers do not report coverage). */
+  let ranHere = true;
+
+  if (o.shard !== null) {
+    const r = searchShard(local, o, o.shard, {
+      maxSteps: o.maxSteps,
+      deadline,
+      onSchedule: (i) => opts.onProgress?.(i + 1, total),
+      coverage,
+    });
+    found = r.found;
+    schedules = r.schedules;
+    exhausted = r.exhausted && o.strategy === 'dfs';
+    if (r.last !== null) lastOverrides = overridesOf(r.last.decisions);
+    return finish();
+  }
 
   if (
     backend !== undefined &&
@@ -103,6 +122,7 @@ export function explore(
     isDescriptor(target) &&
     o.schedules > 0
   ) {
+    ranHere = false;
     const p = backend.dfs(local, target, o, {
       deadline,
       onProgress: (done) => opts.onProgress?.(done, total),
@@ -132,6 +152,7 @@ export function explore(
     endIndex: sequentialEnd,
     deadline,
     onSchedule: (i) => opts.onProgress?.(i + 1, total),
+    coverage,
   });
   found = r.found;
   schedules = r.schedules;
@@ -140,6 +161,7 @@ export function explore(
 
   if (found === null && parallel && sequentialEnd < o.schedules && performance.now() < deadline) {
     const pctSteps = strategy instanceof PctStrategy ? strategy.estimatedSteps : undefined;
+    ranHere = false;
     const p = backend.search(target, o, {
       startIndex: sequentialEnd,
       endIndex: o.schedules,
@@ -170,6 +192,7 @@ export function explore(
         exhausted,
         replay: tokenFor(o, lastOverrides),
         elapsedMs: performance.now() - start,
+        ...(ranHere ? { coverage: coverage.report() } : {}),
       };
     }
 
@@ -190,6 +213,7 @@ export function explore(
       exhausted: false,
       replay: tokenFor(o, overrides),
       elapsedMs: performance.now() - start,
+      ...(ranHere ? { coverage: coverage.report() } : {}),
     };
   }
 }

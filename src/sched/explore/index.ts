@@ -21,4 +21,6 @@ export { RandomStrategy } from './random.ts';
 export { PctStrategy } from './pct.ts';
 export { DfsStrategy, independent, NondeterministicTargetError } from './dfs.ts';
 export { minimizeSchedule } from './minimize.ts';
+export { parseShard, type Shard } from './shard.ts';
+export { Coverage, type CoverageReport } from './coverage.ts';
 export { runSchedule, DEFAULT_MAX_STEPS } from './run.ts';

@@ -22,6 +22,7 @@ export interface ResolvedOptions {
   por: boolean;
   reduction: 'dpor' | 'sleep';
   workers: number;
+  shard: { index: number; count: number } | null;
   minimize: boolean;
 }
 
@@ -48,6 +49,19 @@ export function resolveOptions(opts: ExploreOptions): ResolvedOptions {
     throw new TypeError(`unknown reduction '${String(opts.reduction)}': expected dpor or sleep`);
   }
   const workers = Math.max(1, opts.workers ?? 1);
+  const shard = opts.shard ?? null;
+  if (
+    shard !== null &&
+    !(
+      Number.isSafeInteger(shard.count) &&
+      Number.isSafeInteger(shard.index) &&
+      shard.count >= 1 &&
+      shard.index >= 0 &&
+      shard.index < shard.count
+    )
+  ) {
+    throw new TypeError(`shard must have 0 <= index < count, got ${shard.index} of ${shard.count}`);
+  }
   const unbudgeted = budget.schedules === undefined && budget.ms === undefined;
   return {
     strategy,
@@ -60,6 +74,7 @@ export function resolveOptions(opts: ExploreOptions): ResolvedOptions {
     por: opts.por ?? true,
     reduction: opts.reduction ?? 'dpor',
     workers,
+    shard,
     minimize: opts.minimize ?? true,
   };
 }

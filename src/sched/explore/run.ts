@@ -4,6 +4,7 @@
  * exceptions) is consulted, so search, replay and minimisation all judge schedules identically.
  */
 import type { Thread } from '../thread.ts';
+import type { Coverage } from './coverage.ts';
 import type { ChoiceContext, Decision, ExploreTarget, RunOutcome, Strategy, TraceStep } from './types.ts';
 
 export const DEFAULT_MAX_STEPS = 100_000;
@@ -14,6 +15,8 @@ export type Decider = Pick<Strategy, 'choose' | 'beforeStep'>;
 export interface RunConfig {
   maxSteps: number;
   recordTrace: boolean;
+  /** Records the conflicting pairs of steps and the orders they ran in. */
+  coverage?: Coverage;
 }
 
 /**
@@ -44,6 +47,8 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
   let last: Thread | null = null;
 
   if (sched.violations.length > 0) violation = { ...sched.violations[0] };
+  const coverage = cfg.coverage;
+  coverage?.begin();
 
   while (violation === null) {
     let runnable = sched.runnable();
@@ -74,6 +79,7 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
       break;
     }
     if (trace !== null) trace.push({ tid: t.id, name: nameOf(t), label: t.pending.label });
+    coverage?.step(t.id, nameOf(t), t.pending);
     const seen = sched.violations.length;
     sched.step(t);
     steps++;

@@ -1,4 +1,5 @@
 /** The sequential search loop shared by explore() and the minimiser. */
+import type { Coverage } from './coverage.ts';
 import { runSchedule } from './run.ts';
 import type { ExploreTarget, RunOutcome, Strategy } from './types.ts';
 
@@ -13,6 +14,7 @@ export interface SearchConfig {
   /** Which violations end the search; default any. */
   accept?: (o: RunOutcome) => boolean;
   onSchedule?: (index: number, outcome: RunOutcome) => void;
+  coverage?: Coverage;
 }
 
 export interface SearchResult {
@@ -32,7 +34,11 @@ export function searchLoop(target: ExploreTarget, strategy: Strategy, cfg: Searc
   let index = cfg.startIndex;
   for (; index < cfg.endIndex && performance.now() < cfg.deadline; index++) {
     if (!strategy.begin(index)) break;
-    const outcome = runSchedule(target, strategy, { maxSteps: cfg.maxSteps, recordTrace: false });
+    const outcome = runSchedule(target, strategy, {
+      maxSteps: cfg.maxSteps,
+      recordTrace: false,
+      coverage: cfg.coverage,
+    });
     strategy.end?.(outcome);
     schedules++;
     last = outcome;

@@ -8,6 +8,7 @@
 import type { Scheduler } from '../scheduler.ts';
 import type { Thread } from '../thread.ts';
 import type { Violation } from '../types.ts';
+import type { CoverageReport } from './coverage.ts';
 
 /** One fresh execution. */
 export interface ExploreWorld {
@@ -66,6 +67,11 @@ export interface ExploreOptions {
   reduction?: 'dpor' | 'sleep';
   /** Worker threads (any strategy; the result does not depend on it); default 1. > 1 needs a TargetDescriptor. */
   workers?: number;
+  /**
+   * Run only part `index` (0-based) of `count` of the search (shard.ts says how it is split);
+   * budgets then count this part's schedules. Runs in this thread.
+   */
+  shard?: { index: number; count: number };
   /** Search for a failing schedule with fewer preemptions once one fails. Default true. */
   minimize?: boolean;
   onProgress?(done: number, total: number | undefined): void;
@@ -90,6 +96,11 @@ export interface ExploreResult {
   exhausted: boolean;
   replay: string;
   elapsedMs: number;
+  /**
+   * The conflicting pairs of steps the search ran, and in which orders; absent when the schedules
+   * ran on workers.
+   */
+  coverage?: CoverageReport;
 }
 
 /** What a strategy sees at a choice point (more than one runnable thread). */

@@ -1,3 +1,4 @@
+import { hugetlbPagesFree } from '../../../src/kernel/mm/hugetlb.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno } from '../../../src/kernel/errno.ts';
@@ -129,6 +130,21 @@ describe('memfd_create + ftruncate + pwrite/pread + mmap', () => {
     writeOk(sys, p, v + 3 * PAGE, Uint8Array.of(1));
     assert.equal(readOk(sys, p, s + 3 * PAGE, 1)[0], pattern(8, 1)[0]);
     assert.deepEqual(readOk(sys, p, v + 3 * PAGE + 1, 15), pattern(8, 16).subarray(1));
+    teardown(sys);
+  });
+
+  it('a private mapping of a hole in an MFD_HUGETLB file gets its own anonymous page, as hugetlb_no_page() does', () => {
+    const { sys, p } = setup({ hugetlbPages: 4 });
+    const fd = sys.memfdCreate('h', MFD_HUGETLB);
+    assert.equal(sys.ftruncate(fd, HPAGE), 0);
+    const v = mapOk(sys, p, HPAGE, MAP_PRIVATE, RW, fd);
+    // The read fault on the hole takes the private mapping's reserved page; the file stays empty.
+    assert.deepEqual(readOk(sys, p, v + 3 * PAGE, 4), new Uint8Array(4));
+    const s = mapOk(sys, p, HPAGE, MAP_SHARED, RW, fd);
+    writeOk(sys, p, s + 3 * PAGE, pattern(9, 16));
+    // The shared write allocated a second huge page for the file; the private page still reads zero.
+    assert.deepEqual(readOk(sys, p, v + 3 * PAGE, 4), new Uint8Array(4));
+    assert.equal(hugetlbPagesFree(sys), 2);
     teardown(sys);
   });
 });

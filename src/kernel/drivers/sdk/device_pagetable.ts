@@ -117,11 +117,18 @@ export class FaultBuffer {
   readonly replayWq: WaitQueue;
   readonly work: WorkStruct;
 
+  /**
+   * `handler` is the bottom half, run on a worker. `interrupt` is the top half, run in atomic
+   * context when a record lands in an empty ring; by default it queues the handler's work.
+   */
   constructor(
     readonly dev: Device,
     readonly name: string,
     readonly capacity: number,
     handler: (buf: FaultBuffer) => KGen,
+    private readonly interrupt: (buf: FaultBuffer) => void = (buf) => {
+      queueWork(buf.work);
+    },
   ) {
     this.replayWq = new WaitQueue(dev.sys.sched, `${dev.name}.${name} replay`);
     this.work = initWork(dev.sys.sched, `${dev.name}.${name}`, () => handler(this));
@@ -137,10 +144,10 @@ export class FaultBuffer {
       this.overflows++;
       return false;
     }
+    const wasEmpty = this.ring.length === 0;
     this.ring.push(fault);
     this.dev.sys.trace.count('device_fault');
-    // The interrupt: schedules the bottom half unless it is already queued.
-    queueWork(this.work);
+    if (wasEmpty) this.interrupt(this);
     return true;
   }
 

@@ -237,10 +237,15 @@ export function* migrateToDevice(
 
 /**
  * The usual body of dev_pagemap_ops.migrate_to_ram: migrate the faulting device page back to a
- * new system page (migrate_vma_setup with the fault page, copy, pages, finalize). Returns 0 or a
+ * new system page (migrate_vma_setup with the fault page, copy, pages, finalize). `onCollected`
+ * runs once the page is collected and copied, before it is released. Returns 0 or a
  * VM_FAULT code (SIGBUS when the page could not be collected, OOM when no RAM page is left).
  */
-export function* migrateToRamOne(mem: DeviceMemory, vmf: VmFault): KGen<number> {
+export function* migrateToRamOne(
+  mem: DeviceMemory,
+  vmf: VmFault,
+  onCollected?: (args: MigrateVma) => KGen,
+): KGen<number> {
   const sys = mem.dev.sys;
   const start = vmf.address - (vmf.address % PAGE_SIZE);
   const select =
@@ -259,6 +264,9 @@ export function* migrateToRamOne(mem: DeviceMemory, vmf: VmFault): KGen<number> 
     sys.phys.copyPage(dpage, migratePfnToPage(s));
     args.dst[0] = migratePfn(dpage) + (migratePfnFlags(s) & MIGRATE_PFN_WRITE);
   }
+  // The device must stop using the page before migrate_vma_pages() lets it go: the driver's own
+  // MIGRATE invalidation is filtered by owner, so this is where it drops its mapping.
+  if (onCollected !== undefined) yield* onCollected(args);
   yield* migrateVmaPages(args);
   yield* migrateVmaFinalize(args);
   return 0;

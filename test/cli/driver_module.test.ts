@@ -1,0 +1,105 @@
+/**
+ * Hostile driver modules through the command line: each is refused with one line naming the
+ * module and the member (exit 2), and a callback that never returns is stopped by a bound.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { hetmem, ROOT } from './helpers.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'hetmem-drv-'));
+writeFileSync(
+  join(dir, 'bad.mjs'),
+  [
+    'export const empty = {};',
+    'export const notObject = 42;',
+    'export const misspelt = { *rangeFault() {}, invalidte() {} };',
+    'export const wrongType = { rangeFault: 5 };',
+    'export const spins = { *rangeFault() { for (;;) {} } };',
+    "export const yieldsForever = { *rangeFault() { for (;;) yield { kind: 'step', label: 'spin' }; } };",
+  ].join('\n'),
+);
+writeFileSync(join(dir, 'throws.mjs'), "throw new Error('driver init failed');\n");
+
+/** examples/races/no-read-retry.yaml with its driver replaced by `module`'s `exp`. */
+function scenario(module: string, exp: string): string {
+  const text = readFileSync(`${ROOT}examples/races/no-read-retry.yaml`, 'utf8').replace(
+    /driver: \{[^}]*\}/,
+    `driver: { module: ${module}, export: ${exp} }`,
+  );
+  const file = join(dir, `${module.replace(/\W/g, '_')}-${exp}.yaml`);
+  writeFileSync(file, text);
+  return file;
+}
+
+function oneLineError(args: string[], code = 2): string {
+  const r = hetmem(args);
+  assert.equal(r.status, code, r.stdout + r.stderr);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+  return lines[0];
+}
+
+describe('driver modules: refused with one line', () => {
+  const cases: [string, string, RegExp][] = [
+    ['./missing.mjs', 'drv', /:9:19: driver module \.\/missing\.mjs: no such file$/],
+    ['./throws.mjs', 'drv', /:9:19: driver module \.\/throws\.mjs: loading it threw: driver init failed$/],
+    ['./bad.mjs', 'nope', /:9:\d+: driver module \.\/bad\.mjs: no export 'nope'; it exports empty, /],
+    ['./bad.mjs', 'notObject', /export 'notObject' is a number, not a driver object$/],
+    ['./bad.mjs', 'empty', /export 'empty' has no members; a driver sets some of invalidate, rangeFault/],
+    ['./bad.mjs', 'misspelt', /'misspelt\.invalidte' is not a driver member \(did you mean 'invalidate'\?\)/],
+    ['./bad.mjs', 'wrongType', /'wrongType\.rangeFault' is a number, expected a function$/],
+  ];
+  for (const [module, exp, message] of cases) {
+    it(`${module} ${exp}`, () => {
+      assert.match(oneLineError(['explore', scenario(module, exp)]), message);
+    });
+  }
+
+  it('run refuses them the same way', () => {
+    assert.match(oneLineError(['run', scenario('./bad.mjs', 'misspelt')]), /'misspelt\.invalidte'/);
+  });
+});
+
+describe('driver callbacks that never return', () => {
+  it('one that never yields is stopped by the time bound (run and explore)', () => {
+    const file = scenario('./bad.mjs', 'spins');
+    for (const cmd of ['run', 'explore']) {
+      assert.match(
+        oneLineError([cmd, file, '--callback-timeout', '300ms']),
+        /driver module \.\/bad\.mjs: callback 'spins\.rangeFault' \(thread \w+\) ran 300 ms without yielding/,
+      );
+    }
+  });
+
+  it('explore honours --budget while such a callback runs', () => {
+    const line = oneLineError([
+      'explore',
+      scenario('./bad.mjs', 'spins'),
+      '--budget',
+      '300ms',
+      '--callback-timeout',
+      '5m',
+    ]);
+    assert.match(
+      line,
+      /the time budget ran out while driver callback 'spins\.rangeFault' of thread gpu was inside one step/,
+    );
+  });
+
+  it('one that yields for ever: run stops it at the yield bound, explore reports a livelock', () => {
+    const file = scenario('./bad.mjs', 'yieldsForever');
+    assert.match(
+      oneLineError(['run', file]),
+      /callback 'yieldsForever\.rangeFault' yielded 1000001 times without returning/,
+    );
+    const r = hetmem(['explore', file, '--json']);
+    assert.equal(r.status, 1, r.stderr);
+    const doc = JSON.parse(r.stdout) as { violation: { oracle: string; message: string } };
+    assert.equal(doc.violation.oracle, 'livelock');
+    assert.match(doc.violation.message, /still not finished: gpu at spin/);
+  });
+});
