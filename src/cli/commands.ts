@@ -13,13 +13,9 @@ import { targetFromParsed } from '../scenario/explore_target.ts';
 import { loadKernel } from '../scenario/kernel.ts';
 import { renderDriverIssue } from '../scenario/driver_module.ts';
 import { judgeOutcome } from '../scenario/outcome.ts';
-import {
-  type ParsedScenario,
-  parseScenarioFile,
-  parseScenarioText,
-  ScenarioError,
-} from '../scenario/parse.ts';
+import { parseScenarioFile, parseScenarioText, ScenarioError } from '../scenario/parse.ts';
 import { preloadDriver, runScenario } from '../scenario/runner.ts';
+import { scenarioFingerprint } from '../scenario/fingerprint.ts';
 import { scenarioJsonSchema } from '../scenario/schema.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
 import { cmdExploreMerge } from './explore_merge.ts';
@@ -192,18 +188,6 @@ export function parseBudget(v: string | undefined): { schedules?: number; ms?: n
   }
   const ms = m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
   return { ms, schedules: Number.POSITIVE_INFINITY };
-}
-
-/**
- * What a replay token depends on: everything in the file but its name, description and the
- * declared outcome, hashed (FNV-1a, 32 bits). The CLI appends it to tokens as `~HASH`.
- */
-function scenarioFingerprint(parsed: ParsedScenario): string {
-  const { name: _n, description: _d, explore: _e, ...rest } = parsed.scenario as Record<string, unknown>;
-  const text = JSON.stringify(rest);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return h.toString(36);
 }
 
 /**
