@@ -14,3 +14,6 @@ export function readSync(): never {
 export function closeSync(): void {
   // Nothing was opened.
 }
+export function existsSync(): boolean {
+  return false;
+}
