@@ -53,6 +53,16 @@ export default tseslint.config(
     },
   },
   {
+    // The model runs in the studio's Web Worker too: its layers import nothing Node-only.
+    files: ['src/lib/**/*.ts', 'src/sched/**/*.ts', 'src/kernel/**/*.ts', 'src/oracles/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['node:*'], message: 'the model layers run in a browser too' }] },
+      ],
+    },
+  },
+  {
     // Event handlers in JSX are arrow shorthands (`onClick={() => void goto(n)}`).
     files: ['web/**/*.ts', 'web/**/*.tsx'],
     rules: {

@@ -13,13 +13,9 @@ import { targetFromParsed } from '../scenario/explore_target.ts';
 import { loadKernel } from '../scenario/kernel.ts';
 import { renderDriverIssue } from '../scenario/driver_module.ts';
 import { judgeOutcome } from '../scenario/outcome.ts';
-import {
-  type ParsedScenario,
-  parseScenarioFile,
-  parseScenarioText,
-  ScenarioError,
-} from '../scenario/parse.ts';
+import { parseScenarioFile, parseScenarioText, ScenarioError } from '../scenario/parse.ts';
 import { preloadDriver, runScenario } from '../scenario/runner.ts';
+import { scenarioFingerprint } from '../scenario/fingerprint.ts';
 import { scenarioJsonSchema } from '../scenario/schema.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
 import { cmdExploreMerge } from './explore_merge.ts';
@@ -192,18 +188,6 @@ export function parseBudget(v: string | undefined): { schedules?: number; ms?: n
   }
   const ms = m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
   return { ms, schedules: Number.POSITIVE_INFINITY };
-}
-
-/**
- * What a replay token depends on: everything in the file but its name, description and the
- * declared outcome, hashed (FNV-1a, 32 bits). The CLI appends it to tokens as `~HASH`.
- */
-function scenarioFingerprint(parsed: ParsedScenario): string {
-  const { name: _n, description: _d, explore: _e, ...rest } = parsed.scenario as Record<string, unknown>;
-  const text = JSON.stringify(rest);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return h.toString(36);
 }
 
 /**
@@ -509,4 +493,103 @@ export async function cmdBench(o: BenchOpts): Promise<number> {
 export function cmdSchema(): number {
   out(JSON.stringify(scenarioJsonSchema(), null, 2));
   return EXIT.ok;
+}
+
+export interface FuzzOpts {
+  seconds?: string;
+  programs?: string;
+  seed?: string;
+  ops?: string;
+  workers?: string;
+  out?: string;
+  json?: boolean;
+}
+
+export async function cmdFuzz(o: FuzzOpts): Promise<number> {
+  const { OP_GROUPS } = await import('../fuzz/generate.ts');
+  const { runFuzz } = await import('../fuzz/run.ts');
+  const seconds = intOption(o.seconds, 'seconds', 1);
+  const programs = intOption(o.programs, 'programs', 1);
+  if (seconds !== undefined && programs !== undefined)
+    throw new UsageError('give --seconds or --programs, not both');
+  const groups = (o.ops ?? OP_GROUPS.join(',')).split(',').map((g) => g.trim());
+  for (const g of groups) {
+    if (!(OP_GROUPS as readonly string[]).includes(g))
+      throw new UsageError(`--ops takes a list of ${OP_GROUPS.join(', ')}, got '${g}'`);
+  }
+  const workers = Math.min(intOption(o.workers, 'workers', 1) ?? 1, availableParallelism());
+  const bar = progressBar('fuzzing', o.json !== true);
+  const r = await runFuzz({
+    seconds: seconds ?? (programs === undefined ? 60 : undefined),
+    programs,
+    seed: intOption(o.seed, 'seed') ?? 1,
+    groups: groups as typeof OP_GROUPS,
+    workers,
+    out: o.out,
+    onProgress: (n) => {
+      bar.update(n, programs);
+    },
+  });
+  bar.stop();
+  if (o.json === true) out(toJson(r));
+  else {
+    const s = style(process.stdout);
+    out(
+      `${r.programs} programs, ${r.ops} ops in ${(r.elapsed_ms / 1000).toFixed(1)} s; corpus ${r.corpus} programs, ${r.features} features; ${r.rejected} rejected as input`,
+    );
+    for (const k of r.known) out(s.dim(`known (kernel behaviour): ${k.kind}: ${k.message}`));
+    for (const f of [...r.violations, ...r.internal]) {
+      out(s.bad(`${f.kind}${f.oracle !== undefined ? ` (${f.oracle})` : ''}: ${f.message}`));
+      if (f.file !== null) out(`  reproduce: hetmem run ${f.file}`);
+    }
+    if (r.violations.length === 0 && r.internal_errors === 0) out(s.ok('no violation, no internal error'));
+  }
+  return r.violations.length === 0 && r.internal_errors === 0 ? EXIT.ok : EXIT.failed;
+}
+
+export interface DifftestOpts {
+  seconds?: string;
+  seed?: string;
+  out?: string;
+  json?: boolean;
+}
+
+export async function cmdDifftest(o: DifftestOpts): Promise<number> {
+  const { runDifftest, HelperError } = await import('../fuzz/difftest.ts');
+  const seconds = intOption(o.seconds, 'seconds', 1) ?? 60;
+  const seed = intOption(o.seed, 'seed') ?? 1;
+  const bar = progressBar('difftest', o.json !== true);
+  let r;
+  try {
+    r = runDifftest({
+      seconds,
+      seed,
+      out: o.out,
+      onProgress: (n) => {
+        bar.update(n, undefined);
+      },
+    });
+  } catch (e) {
+    if (e instanceof HelperError) throw new UsageError(e.message);
+    throw e;
+  } finally {
+    bar.stop();
+  }
+  if (o.json === true) out(toJson(r));
+  else {
+    const s = style(process.stdout);
+    out(
+      `${r.programs} programs, ${r.ops} ops on the model and the live kernel in ${(r.elapsed_ms / 1000).toFixed(1)} s; ${r.known_differences} known differences`,
+    );
+    for (const m of r.mismatches) {
+      out(
+        s.bad(
+          `mismatch at ${m.op}: model ${m.model.ret}${m.model.extra !== undefined ? ` ${m.model.extra}` : ''}, live kernel ${m.live.ret}${m.live.extra !== undefined ? ` ${m.live.extra}` : ''}`,
+        ),
+      );
+      if (m.file !== null) out(`  reproduce: hetmem run ${m.file}`);
+    }
+    if (r.mismatches.length === 0) out(s.ok('no mismatch'));
+  }
+  return r.mismatches.length === 0 ? EXIT.ok : EXIT.failed;
 }

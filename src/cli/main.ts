@@ -88,6 +88,31 @@ function buildProgram(setCode: (n: number) => void): Command {
     });
 
   program
+    .command('fuzz')
+    .description('run random programs over every scenario op, checking every oracle after every step')
+    .option('--seconds <n>', 'run for n seconds (default 60)')
+    .option('--programs <n>', 'run n programs instead of a time')
+    .option('--seed <n>', 'seed of the program streams', '1')
+    .option('--ops <groups>', 'op groups: mm,dmirror,iommufd,threads (default all)')
+    .option('--workers <n>', 'worker processes (at most the core count)')
+    .option('--out <dir>', 'where failures are written as scenarios (default ./hetmem-fuzz)')
+    .option('--json', 'one JSON document on stdout')
+    .action(async (o: Parameters<typeof Commands.cmdFuzz>[0]) => {
+      setCode(await (await commands()).cmdFuzz(o));
+    });
+
+  program
+    .command('difftest')
+    .description('run random mm programs on the model and on the live kernel and compare them')
+    .option('--seconds <n>', 'run for n seconds (default 60)')
+    .option('--seed <n>', 'seed of the programs', '1')
+    .option('--out <dir>', 'where mismatches are written as scenarios (default ./hetmem-difftest)')
+    .option('--json', 'one JSON document on stdout')
+    .action(async (o: Parameters<typeof Commands.cmdDifftest>[0]) => {
+      setCode(await (await commands()).cmdDifftest(o));
+    });
+
+  program
     .command('schema')
     .description('print the JSON Schema of scenario files (for editor completion)')
     .action(async () => {

@@ -39,6 +39,8 @@ export const ULONG_HUGE = 2 ** 53 - PAGE_SIZE;
 function ulong(v: unknown): number | null {
   let n: number;
   if (typeof v === 'number') {
+    // Integers past 2^53 (a u64 the caller computed in doubles) are huge all the same.
+    if (Number.isInteger(v) && v >= 2 ** 53 && v < 2 ** 64) return ULONG_HUGE;
     if (!Number.isSafeInteger(v)) return null;
     n = v;
   } else if (typeof v === 'bigint') {

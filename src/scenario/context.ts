@@ -51,6 +51,10 @@ export class ScenarioContext {
   /** Bound names: numbers, or bigints for u64 outputs above 2^53 (an IOVA high in the space). */
   readonly names = new Map<string, U64Value>();
   readonly openFiles = new Map<number, FileKind>();
+  /** Scheduler steps one op may take before it is reported as a livelock (default: by memory size). */
+  stepBound: number | undefined;
+  /** Set when a step livelocked: what happened, for the steps that can no longer run. */
+  livelocked: string | null = null;
 
   constructor(
     readonly sys: System,
@@ -63,7 +67,8 @@ export class ScenarioContext {
     if (typeof v === 'number') return v;
     if (typeof v === 'bigint') return this.safe(v, field);
     if (typeof v !== 'string') throw new ValueError(`field '${field}' is not a number`);
-    if (isSize(v)) return parseSize(v);
+    // Sizes start with a digit; names never do (checked first: a refused parse costs an Error).
+    if (/^\s*[0-9]/.test(v) && isSize(v)) return parseSize(v);
     return evalAddress(v, (n) => {
       const b = this.names.get(n);
       return b === undefined ? undefined : this.safe(b, field);

@@ -169,9 +169,7 @@ function explain(
               ? 0
               : -1;
       const subs = meant >= 0 ? (issue.errors[meant] ?? []) : [];
-      const explained = subs.map((sub) =>
-        explain({ ...sub, path: [...path, ...sub.path] }, root, loc),
-      );
+      const explained = subs.map((sub) => explain({ ...sub, path: [...path, ...sub.path] }, root, loc));
       explained.sort((a, b) => offsetOf(a.node) - offsetOf(b.node));
       if (explained.length > 0) return explained[0];
     }

@@ -84,7 +84,9 @@ export interface PageRun {
 
 function summariseData(d: Uint8Array): DataSummary {
   const head = Buffer.from(d.subarray(0, 32)).toString('hex');
-  const uniform = d.length > 0 && d.every((b) => b === d[0]) ? d[0] : null;
+  // Every byte equals the first iff the buffer equals itself shifted by one (one memcmp).
+  const b = Buffer.from(d.buffer, d.byteOffset, d.length);
+  const uniform = d.length > 0 && b.subarray(1).equals(b.subarray(0, d.length - 1)) ? d[0] : null;
   return { length: d.length, head, uniform };
 }
 
@@ -440,6 +442,38 @@ function countersObject(m: Map<string, number>): Record<string, number> {
   return Object.fromEntries([...m].sort((a, b) => a[0].localeCompare(b[0])));
 }
 
+/** A step that kept running past its step bound: a kernel path that loops without end. */
+export class LivelockError extends Error {
+  constructor(op: string, steps: number) {
+    super(`livelock: ${op} did not finish within ${steps} scheduler steps (a kernel loop that never ends)`);
+    this.name = 'LivelockError';
+  }
+}
+
+/**
+ * Scheduler steps one op may take: generous for the memory the System has (a populate of all of
+ * it takes a few dozen steps a page), so only a loop that never ends reaches it.
+ */
+export function stepBoundFor(ctx: ScenarioContext): number {
+  const pages = (ctx.sys.config.ram + ctx.sys.config.swap) / 4096;
+  return ctx.stepBound ?? 1_000_000 + 64 * pages;
+}
+
+/** Arms the step bound for one op; returns the disarm function. */
+function armStepBound(ctx: ScenarioContext, op: string): () => void {
+  const sched = ctx.sys.sched;
+  const bound = stepBoundFor(ctx);
+  const limit = sched.totalSteps + bound;
+  const hook = () => {
+    if (sched.totalSteps > limit) throw new LivelockError(op, bound);
+  };
+  sched.afterStep.push(hook);
+  return () => {
+    const i = sched.afterStep.indexOf(hook);
+    if (i >= 0) sched.afterStep.splice(i, 1);
+  };
+}
+
 /** Runs one step to completion on the scheduler and reports it. */
 export function runStepNow(
   ctx: ScenarioContext,
@@ -450,17 +484,40 @@ export function runStepNow(
   /** Only what the explorer judges by (ok, failures, op, line): no summary, outputs or counters. */
   brief = false,
 ): StepReport {
+  const pos0 = ctx.parsed.position(path);
+  if (ctx.livelocked !== null) {
+    // The runaway kernel path still holds its locks: nothing after it can run.
+    return {
+      section,
+      index,
+      op: step.op,
+      line: pos0.line,
+      summary: stepSummary(step),
+      ret: 0,
+      errno: null,
+      outputs: {},
+      counters: {},
+      notes: [],
+      failures: [`not run: ${ctx.livelocked}`],
+      ok: false,
+    };
+  }
   const before = ctx.sys.trace.snapshot();
   const seenViolations = ctx.sys.sched.violations.length;
   const thread = threadNameFor(step);
   ctx.sys.trace.emit('syscall', step.op, 'B', { step: index }, `cpu:${thread}`);
   let r: OpResult;
+  const disarm = armStepBound(ctx, step.op);
   try {
     r = ctx.sys.run(thread, stepGen(ctx, step, path));
   } catch (e) {
     if (e instanceof ScenarioError) throw e;
-    if (e instanceof Error && e.name === 'DeadlockError') r = { ret: 0, failures: [e.message] };
+    if (e instanceof LivelockError) ctx.livelocked = `step ${index + 1} (${step.op}) livelocked`;
+    if (e instanceof Error && (e.name === 'DeadlockError' || e instanceof LivelockError))
+      r = { ret: 0, failures: [e.message] };
     else throw e;
+  } finally {
+    disarm();
   }
   ctx.sys.trace.emit('syscall', step.op, 'E', { ret: r.ret }, `cpu:${thread}`);
   const failures = finishStep(ctx, step, r);
@@ -491,7 +548,8 @@ export function teardown(ctx: ScenarioContext): StepReport {
   const before = ctx.sys.trace.snapshot();
   const failures: string[] = [];
   const notes: string[] = [];
-  {
+  if (ctx.livelocked !== null) failures.push(`teardown not run: ${ctx.livelocked}`);
+  else {
     const sc = ctx.k.syscalls;
     for (const fd of [...ctx.sys.files.keys()].sort((a, b) => a - b)) {
       const ret = ctx.sys.run('teardown', sc.sysClose(ctx.sys, fd));
@@ -512,9 +570,11 @@ export function teardown(ctx: ScenarioContext): StepReport {
       notes.push(`removed ${dev.name}`);
     }
   }
-  const { violations, notes: oracleNotes } = runOracles(ctx, tornDown(ctx));
-  notes.push(...oracleNotes);
-  failures.push(...violations.map((v) => `oracle ${v.oracle}: ${v.message}`));
+  if (ctx.livelocked === null) {
+    const { violations, notes: oracleNotes } = runOracles(ctx, tornDown(ctx));
+    notes.push(...oracleNotes);
+    failures.push(...violations.map((v) => `oracle ${v.oracle}: ${v.message}`));
+  }
   return {
     section: 'teardown',
     index: 0,

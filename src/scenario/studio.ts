@@ -21,7 +21,7 @@ import {
 import { renderDiagram } from '../sched/explore/diagram.ts';
 import { minimizeSchedule } from '../sched/explore/minimize.ts';
 import { makeStrategy, resolveOptions } from '../sched/explore/options.ts';
-import { decodeToken, encodeToken } from '../sched/explore/replay.ts';
+import { decodeToken, encodeToken, ReplayTokenError } from '../sched/explore/replay.ts';
 import { searchLoop } from '../sched/explore/search.ts';
 import type { ExploreTarget, ExploreWorld, StrategyName } from '../sched/explore/types.ts';
 import type { Thread } from '../sched/thread.ts';
@@ -33,6 +33,7 @@ import { type ParsedScenario, parseScenarioText } from './parse.ts';
 import { buildWorld, runStepNow, teardown, type StepReport } from './runner.ts';
 import type { StepT } from './schema.ts';
 import { snapshot, type Snapshot } from './snapshot.ts';
+import { scenarioFingerprint } from './fingerprint.ts';
 
 /** One unit of a session, as the outline lists it. */
 export interface UnitInfo {
@@ -55,7 +56,6 @@ export interface RaceInfo {
   diagram: string | null;
   /** The unit after which the violation shows (the last one). */
   at: number;
-  schedules: number;
 }
 
 export interface StudioState {
@@ -213,7 +213,7 @@ class ScheduleSession {
   readonly race: RaceInfo;
   private readonly labels: UnitInfo[];
 
-  constructor(parsed: ParsedScenario, token: string, schedules: number) {
+  constructor(parsed: ParsedScenario, token: string, shown: string) {
     this.target = targetFromParsed(parsed, kernel(), { trace: true });
     const t = decodeToken(token);
     this.overrides = t.overrides;
@@ -233,7 +233,7 @@ class ScheduleSession {
     }));
     const v = outcome.violation;
     this.race = {
-      token,
+      token: shown,
       threadNames: outcome.threadNames ?? [],
       violation: v === null ? null : { oracle: v.oracle, message: v.message },
       diagram:
@@ -246,7 +246,6 @@ class ScheduleSession {
               violation: v,
             }),
       at: trace.length,
-      schedules,
     };
     this.stepper = this.fresh();
   }
@@ -327,6 +326,7 @@ export function exploreText(
     seed: req.seed ?? 1,
     budget: { schedules: req.schedules ?? 500 },
   });
+  const fp = scenarioFingerprint(parsed);
   const target = targetFromParsed(parsed, kernel());
   const r = searchLoop(target, makeStrategy(o), {
     maxSteps: o.maxSteps,
@@ -337,7 +337,11 @@ export function exploreText(
   const maxSteps = o.maxSteps === DEFAULT_MAX_STEPS ? undefined : o.maxSteps;
   if (r.found === null || r.found.outcome.violation === null) {
     const last = r.last === null ? new Map<number, number>() : overridesOf(r.last.decisions);
-    return { token: encodeToken(o.strategy, o.seed, last, maxSteps), found: false, schedules: r.schedules };
+    return {
+      token: `${encodeToken(o.strategy, o.seed, last, maxSteps)}~${fp}`,
+      found: false,
+      schedules: r.schedules,
+    };
   }
   let overrides = overridesOf(r.found.outcome.decisions);
   if (r.found.outcome.preemptions > 0) {
@@ -347,7 +351,11 @@ export function exploreText(
       { maxSteps: o.maxSteps },
     ).overrides;
   }
-  return { token: encodeToken(o.strategy, o.seed, overrides, maxSteps), found: true, schedules: r.schedules };
+  return {
+    token: `${encodeToken(o.strategy, o.seed, overrides, maxSteps)}~${fp}`,
+    found: true,
+    schedules: r.schedules,
+  };
 }
 
 /** Parses scenario text and opens it (throws ScenarioError, or ReplayTokenError for a bad token). */
@@ -357,7 +365,13 @@ export function openSession(text: string, file: string, opts: OpenOptions = {}):
     if (parsed.scenario.threads === undefined) {
       throw new TypeError('a replay token needs a scenario with threads');
     }
-    return new ScheduleSession(parsed, opts.replay, 1);
+    const token = opts.replay.trim();
+    const [core, fp] = token.split('~');
+    const mine = scenarioFingerprint(parsed);
+    if (fp !== undefined && fp !== mine) {
+      throw new ReplayTokenError(token, 'it was made for another scenario (or another version of this one)');
+    }
+    return new ScheduleSession(parsed, core, `${core}~${mine}`);
   }
   return new RunSession(parsed);
 }

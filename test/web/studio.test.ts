@@ -320,9 +320,8 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     await w.page.keyboard.press('Control+Space');
     await w.page.locator('.cm-tooltip-autocomplete').waitFor();
     assert.match((await w.page.locator('.cm-tooltip-autocomplete').textContent()) ?? '', /mprotect/);
-    await w.page.keyboard.press('Enter');
-    await w.page.keyboard.press('Enter');
-    await w.page.keyboard.type('    pr');
+    await w.page.keyboard.press('Escape');
+    await setEditorText(w.page, 'version: 1\nsteps:\n  - op: mprotect\n    pr');
     await w.page.keyboard.press('Control+Space');
     await w.page.locator('.cm-tooltip-autocomplete').waitFor();
     const options = (await w.page.locator('.cm-tooltip-autocomplete li').allTextContents()).join(' ');

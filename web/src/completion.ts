@@ -37,7 +37,22 @@ function describe(n: Json): string {
   return typeof n.description === 'string' ? n.description : '';
 }
 
+/** The object schemas of a union, through nested anyOf / oneOf. */
+function variants(schema: Json, node: Json): Json[] {
+  const alts = (node.oneOf ?? node.anyOf) as unknown[] | undefined;
+  if (!Array.isArray(alts)) return [node];
+  return alts.flatMap((a) => variants(schema, deref(schema, a)));
+}
+
 export function indexSchema(schema: Json): SchemaIndex {
+  try {
+    return indexSchemaUnsafe(schema);
+  } catch {
+    return { top: [], ops: new Map() };
+  }
+}
+
+function indexSchemaUnsafe(schema: Json): SchemaIndex {
   const props = (schema.properties ?? {}) as Json;
   const top = Object.keys(props).map((k) => ({
     label: k,
@@ -46,8 +61,7 @@ export function indexSchema(schema: Json): SchemaIndex {
   const ops: SchemaIndex['ops'] = new Map();
   const steps = deref(schema, props.steps);
   const step = deref(schema, steps.items);
-  for (const variant of (step.oneOf ?? step.anyOf ?? []) as Json[]) {
-    const v = deref(schema, variant);
+  for (const v of variants(schema, step)) {
     const vp = (v.properties ?? {}) as Json;
     const op = valuesOf(schema, vp.op)[0];
     if (op === undefined) continue;
@@ -82,10 +96,9 @@ function opAround(lines: string[], lineNo: number): string | null {
   return null;
 }
 
-export function schemaCompletion(getIndex: () => SchemaIndex | null) {
-  return (ctx: CompletionContext): CompletionResult | null => {
-    const idx = getIndex();
-    if (idx === null) return null;
+export function schemaCompletion(index: Promise<SchemaIndex>) {
+  return async (ctx: CompletionContext): Promise<CompletionResult | null> => {
+    const idx = await index;
     const line = ctx.state.doc.lineAt(ctx.pos);
     const before = line.text.slice(0, ctx.pos - line.from);
     const word = ctx.matchBefore(/[A-Za-z_0-9]*/);

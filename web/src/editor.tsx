@@ -11,10 +11,10 @@ import { call } from './rpc.ts';
 import { applyDraft, draft, source } from './state.ts';
 import { signal } from '@preact/signals';
 
-let schemaIndex: SchemaIndex | null = null;
-void call('schema', {}).then((s) => {
-  schemaIndex = indexSchema(s as Record<string, unknown>);
-});
+/** The schema's index, once the worker has sent the schema (completion waits for it). */
+const schemaIndex: Promise<SchemaIndex> = call('schema', {}).then((s) =>
+  indexSchema(s as Record<string, unknown>),
+);
 
 /** The last problem the parser reported for the editor's text. */
 export const editorIssue = signal<{ line: number; col: number; message: string } | null>(null);
@@ -48,7 +48,7 @@ export function Editor(): JSX.Element {
         yaml(),
         lintGutter(),
         scenarioLinter,
-        autocompletion({ override: [schemaCompletion(() => schemaIndex)] }),
+        autocompletion({ override: [schemaCompletion(schemaIndex)] }),
         keymap.of([
           {
             key: 'Mod-Enter',

@@ -143,7 +143,11 @@ export function* sysMremapImpl(
     if (oldLen === 0) return (vma.flags & VM.MAYSHARE) === 0 ? -Errno.EINVAL : -Errno.ENOMEM;
     if ((flags & MREMAP_DONTUNMAP) !== 0 && (vma.flags & (VM.DONTEXPAND | VM.PFNMAP)) !== 0)
       return -Errno.EINVAL;
-    if (oldLen > vma.end - addr) return -Errno.EFAULT;
+    // check_prep_vma(): the old range must lie in the VMA only when the VMA grows or moves; a
+    // shrink in place just unmaps the tail, and a fixed move shrinks first (found by difftest).
+    const movesOrGrows = newLen > oldLen || (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0;
+    const kept = (flags & MREMAP_FIXED) !== 0 ? Math.min(oldLen, newLen) : oldLen;
+    if (movesOrGrows && kept > vma.end - addr) return -Errno.EFAULT;
     // resize_is_valid(): special mappings cannot grow.
     if (newLen > oldLen && (vma.flags & (VM.DONTEXPAND | VM.PFNMAP)) !== 0) return -Errno.EFAULT;
     if ((flags & MREMAP_FIXED) !== 0) {

@@ -20,7 +20,7 @@ import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../kernel/
 import type { Process } from '../../kernel/system.ts';
 import { PAGE_SIZE } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
-import type { OpResult, ScenarioContext } from '../context.ts';
+import { MAX_USER_BUFFER, type OpResult, type ScenarioContext } from '../context.ts';
 import { OPS, type StepT } from '../schema.ts';
 import { dataOf } from './mm.ts';
 import { u64Value } from '../values.ts';
@@ -136,7 +136,8 @@ export function buildArg(ctx: ScenarioContext, step: StepT, name: string): Recor
 
 function bitmapIndexes(bitmap: Uint8Array, nbits: number): number[] {
   const out: number[] = [];
-  for (let i = 0; i < nbits; i++) if ((bitmap[i >> 3] & (1 << (i & 7))) !== 0) out.push(i);
+  const n = Math.min(nbits, bitmap.length * 8);
+  for (let i = 0; i < n; i++) if ((bitmap[i >> 3] & (1 << (i & 7))) !== 0) out.push(i);
   return out;
 }
 
@@ -163,6 +164,8 @@ function* withScratch<T>(
 ): KGen<{ value: T; bytes: Uint8Array }> {
   const sc = ctx.sc;
   const size = Math.max(PAGE_SIZE, Math.ceil(length / PAGE_SIZE) * PAGE_SIZE);
+  // A buffer the model will not hold is a bad pointer: the ioctl reports it (or fails earlier).
+  if (length > MAX_USER_BUFFER) return { value: yield* body(0), bytes: new Uint8Array(0) };
   const addr =
     proc.mm === null
       ? -1
@@ -238,7 +241,10 @@ function* testIoctl(ctx: ScenarioContext, step: StepT, name: string): KGen<OpRes
   if (name === 'IOMMU_TEST_OP_ACCESS_RW' && fields.uptr === undefined && ictx !== null) {
     // The buffer the access reads into, or (WRITE) writes from.
     const write = (Number(fields.flags) & FLAG_TABLES[name].WRITE) !== 0;
-    const init = write && f(step, 'data') !== undefined ? dataOf(f(step, 'data'), length) : null;
+    const init =
+      write && f(step, 'data') !== undefined && length <= MAX_USER_BUFFER
+        ? dataOf(f(step, 'data'), length)
+        : null;
     const s = yield* withScratch(ctx, ictx.current, length, init, (addr) => {
       fields.uptr = addr;
       return call();
@@ -249,9 +255,9 @@ function* testIoctl(ctx: ScenarioContext, step: StepT, name: string): KGen<OpRes
     // The bitmap of pages (of page_size) to mark dirty in the mock domain.
     fields.page_size ??= PAGE_SIZE;
     const nbits = Math.floor(length / Number(fields.page_size));
-    const bitmap = new Uint8Array(Math.ceil(nbits / 8));
+    const bitmap = ctx.userBuffer(Math.ceil(nbits / 8));
     for (const i of (f(step, 'dirty') as number[] | undefined) ?? []) bitmap[i >> 3] |= 1 << (i & 7);
-    const s = yield* withScratch(ctx, ictx.current, bitmap.length, bitmap, (addr) => {
+    const s = yield* withScratch(ctx, ictx.current, bitmap.length || Math.ceil(nbits / 8), bitmap, (addr) => {
       fields.uptr = addr;
       return call();
     });

@@ -46,6 +46,11 @@ describe('mprotect(2) errors, as do_mprotect_pkey() returns them', () => {
       ['range starts in a hole', Errno.ENOMEM, () => sys.mprotect(p, a - PAGE, 2 * PAGE, PROT_READ)],
     ];
     for (const [what, errno, call] of cases) failsCleanly(sys, p, what, errno, call);
+    // A range that runs past the VMA: do_mprotect_pkey() changes the VMAs it walked before the
+    // hole, then returns -ENOMEM (the live kernel does the same; hetmem difftest found it).
+    assert.equal(sys.mprotect(p, a + 3 * PAGE, 2 * PAGE, PROT_READ), -Errno.ENOMEM);
+    assert.equal(sys.write(p, a + 3 * PAGE, Uint8Array.of(1)), -Errno.EFAULT);
+    assert.equal(sys.mprotect(p, a + 3 * PAGE, PAGE, RW), 0);
     // Length 0 succeeds before prot is even looked at, as in the kernel.
     assert.equal(sys.mprotect(p, a, 0, 0x40), 0);
     // PROT_SEM is accepted by arch_validate_prot().

@@ -47,7 +47,11 @@ describe('mremap(2) errors, as check_mremap_params() and check_prep_vma() return
         () => sys.mremap(p, a, PAGE, PAGE, M | MREMAP_FIXED, TASK_SIZE),
       ],
       ['nothing mapped at addr', Errno.EFAULT, () => sys.mremap(p, far, PAGE, PAGE, M)],
-      ['old range crosses the VMA end', Errno.EFAULT, () => sys.mremap(p, a + 2 * PAGE, 3 * PAGE, PAGE, M)],
+      [
+        'old range crosses the VMA end (growing)',
+        Errno.EFAULT,
+        () => sys.mremap(p, a + 2 * PAGE, 3 * PAGE, 4 * PAGE, M),
+      ],
       ['old length 0 on a private mapping', Errno.EINVAL, () => sys.mremap(p, a, 0, PAGE, M)],
     ];
     for (const [what, errno, call] of cases) failsCleanly(sys, p, what, errno, call);

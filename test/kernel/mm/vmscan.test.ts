@@ -1,8 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MADV, MAP_SHARED } from '../../../src/kernel/mm/mman.ts';
+import { MADV, MAP_NORESERVE, MAP_SHARED } from '../../../src/kernel/mm/mman.ts';
 import { assertOracles } from '../../../src/oracles/index.ts';
 import {
+  ANON_PRIVATE,
   ANON_SHARED,
   MiB,
   PAGE,
@@ -86,7 +87,9 @@ describe('swap-out and swap-in', () => {
 
   it('with no swap, anonymous memory beyond RAM fails the write with ENOMEM and stays consistent', () => {
     const { sys, p } = setup({ ram: 8 * MiB, swap: 0 });
-    const a = mapOk(sys, p, 3000 * PAGE);
+    // More than RAM + swap: heuristic overcommit refuses the commit charge unless MAP_NORESERVE.
+    assert.equal(sys.mmap(p, 0, 3000 * PAGE, RW, ANON_PRIVATE, -1, 0), -12);
+    const a = mapOk(sys, p, 3000 * PAGE, ANON_PRIVATE | MAP_NORESERVE);
     let failed = -1;
     for (let i = 0; i < 3000; i++) {
       const r = sys.write(p, a + i * PAGE, Uint8Array.of(1));

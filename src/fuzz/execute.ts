@@ -1,0 +1,254 @@
+/**
+ * Runs one fuzz program on the model: every step through the same paths as `hetmem run`, every
+ * oracle after every step, teardown at the end. Step results are not judged (a random program
+ * fails most of its steps, as it should); what counts is an exception out of the model, an oracle
+ * violation, a step that runs past the step bound, or a run that differs from itself.
+ */
+import { stringify } from 'yaml';
+import { checkStep } from '../oracles/index.ts';
+import { explore } from '../sched/explore/index.ts';
+import type { ExploreTarget, ExploreWorld } from '../sched/explore/types.ts';
+import type { KGen, Violation } from '../sched/types.ts';
+import type { ScenarioContext } from '../scenario/context.ts';
+import { kernel } from '../scenario/kernel.ts';
+import { type ParsedScenario, ScenarioError } from '../scenario/parse.ts';
+import { buildWorld, finishStep, runStepNow, stepGen, teardown } from '../scenario/runner.ts';
+import { Scenario, type StepT } from '../scenario/schema.ts';
+import { DEVICES, type Program } from './generate.ts';
+
+/** Scheduler steps one op may take before it counts as a hang (fuzz worlds are tiny). */
+export const STEP_BOUND = 200_000;
+
+export type Finding =
+  | { kind: 'internal'; message: string; step: number }
+  | { kind: 'violation'; oracle: string; message: string; step: number }
+  | { kind: 'hang'; message: string; step: number }
+  | { kind: 'nondeterminism'; message: string; step: number };
+
+export interface ProgramResult {
+  /** The program was not a valid scenario (a value out of the file format's range). */
+  rejected: string | null;
+  ops: number;
+  finding: Finding | null;
+  /** What the run reached: op and result class, counters that moved. */
+  features: Set<string>;
+  /** The run's observable history, to compare two runs of one program. */
+  signature: string;
+  /** -errno name or null, per executed step (to write expectations into a reproducer). */
+  errnos: (string | null)[];
+}
+
+/** The scenario document of a program (what a reproducer file holds). */
+export function programDocument(
+  p: Program,
+  name: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const doc: Record<string, unknown> = {
+    version: 1,
+    name,
+    ...extra,
+    system: p.system,
+    devices: DEVICES,
+    processes: p.processes,
+  };
+  if (p.threads !== undefined) {
+    doc.setup = p.steps;
+    doc.threads = p.threads;
+  } else doc.steps = p.steps;
+  return doc;
+}
+
+export function programText(p: Program, name = 'fuzz'): string {
+  return stringify(programDocument(p, name), { lineWidth: 0, flowCollectionPadding: true });
+}
+
+/**
+ * Validates a program as a scenario without the YAML round trip (the schema is what makes the
+ * reproducer file valid; positions are not needed until it is written out).
+ */
+function parse(p: Program): ParsedScenario | string {
+  const r = Scenario.safeParse(programDocument(p, 'fuzz'));
+  if (!r.success) return r.error.issues[0]?.message ?? 'invalid program';
+  return { file: '<fuzz>', scenario: r.data, position: () => ({ line: 1, col: 1 }) };
+}
+
+function oneLine(e: unknown): string {
+  return (e instanceof Error ? `${e.name}: ${e.message}` : String(e)).split('\n')[0];
+}
+
+/** Runs a sequential program. */
+function runSteps(parsed: ParsedScenario, steps: readonly StepT[], out: ProgramResult): void {
+  const k = kernel();
+  const ctx = buildWorld(parsed, k);
+  ctx.stepBound = STEP_BOUND;
+  const sig: unknown[] = [];
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i];
+    let r;
+    try {
+      r = runStepNow(ctx, step, 'steps', i, ['steps', i]);
+    } catch (e) {
+      if (e instanceof ScenarioError) {
+        // A value the file format accepts but the op refuses (a bound the model keeps): the
+        // program ends here, as `hetmem run` would end it with exit 2.
+        out.rejected = e.message;
+        return;
+      }
+      out.finding = { kind: 'internal', message: oneLine(e), step: i };
+      return;
+    }
+    if (ctx.livelocked !== null) {
+      out.finding = { kind: 'hang', message: r.failures[0], step: i };
+      return;
+    }
+    out.ops++;
+    out.errnos.push(r.errno);
+    out.features.add(`${step.op}:${r.errno ?? (r.ret > 0 ? '+' : String(r.ret))}`);
+    for (const c of Object.keys(r.counters)) out.features.add(`${step.op}>${c}`);
+    sig.push([step.op, r.ret, r.counters]);
+    const violations = [...ctx.sys.sched.violations, ...k.oracles.checkAll(ctx.sys, { teardown: false })];
+    if (violations.length > 0) {
+      const v = violations[0];
+      out.finding = { kind: 'violation', oracle: v.oracle, message: v.message, step: i };
+      return;
+    }
+  }
+  try {
+    const td = teardown(ctx);
+    sig.push(['teardown', td.failures]);
+    if (!td.ok) {
+      const m = /^oracle ([^:]+): (.*)$/.exec(td.failures[0]);
+      out.finding = {
+        kind: 'violation',
+        oracle: m?.[1] ?? 'teardown',
+        message: m?.[2] ?? td.failures[0],
+        step: steps.length,
+      };
+    }
+  } catch (e) {
+    out.finding = { kind: 'internal', message: oneLine(e), step: steps.length };
+  }
+  out.signature = JSON.stringify(sig);
+}
+
+function* fuzzThread(ctx: ScenarioContext, name: string, steps: readonly StepT[], inOp: Set<string>): KGen {
+  for (let i = 0; i < steps.length; i++) {
+    inOp.add(name);
+    let r;
+    try {
+      r = yield* stepGen(ctx, steps[i], ['threads', name, i]);
+    } catch (e) {
+      // A value the op refuses (a process another thread forked, not there yet): the thread
+      // stops, as `hetmem run` would stop at that step with exit 2. Anything else is a model bug.
+      if (e instanceof ScenarioError) return;
+      throw e;
+    } finally {
+      inOp.delete(name);
+    }
+    finishStep(ctx, steps[i], r);
+  }
+}
+
+/**
+ * A threads program under the explorer (seeded random, a few schedules): setup runs first, then
+ * the threads interleave inside the kernel. Only oracles judge; step results do not.
+ */
+function runThreads(parsed: ParsedScenario, seed: number, out: ProgramResult): void {
+  const k = kernel();
+  const s = parsed.scenario;
+  let ops = 0;
+  const target: ExploreTarget = {
+    create(): ExploreWorld {
+      const ctx = buildWorld(parsed, k);
+      ctx.stepBound = STEP_BOUND;
+      (s.setup ?? []).forEach((step, i) => {
+        runStepNow(ctx, step, 'setup', i, ['setup', i]);
+        ops++;
+      });
+      const inOp = new Set<string>();
+      const mine = new Set<unknown>();
+      for (const [name, steps] of Object.entries(s.threads ?? {})) {
+        mine.add(ctx.sys.sched.spawn(name, fuzzThread(ctx, name, steps as StepT[], inOp)));
+        ops += steps.length;
+      }
+      const quiescent = () => inOp.size === 0 && ctx.sys.sched.threads.every((t) => t.done || mine.has(t));
+      return {
+        sched: ctx.sys.sched,
+        checkStep: () => checkStep(ctx.sys, quiescent()),
+        checkFinal(): Violation | null {
+          const td = teardown(ctx);
+          if (td.ok) return null;
+          const m = /^oracle ([^:]+): (.*)$/.exec(td.failures[0]);
+          return m !== null
+            ? { oracle: m[1], message: m[2] }
+            : { oracle: 'teardown', message: td.failures[0] };
+        },
+      };
+    },
+  };
+  try {
+    const r = explore(target, { strategy: 'random', seed, budget: { schedules: 4 } });
+    out.ops += ops;
+    out.features.add(`threads:${r.schedules}`);
+    out.signature = r.replay;
+    if (r.violation !== null) {
+      // An exception out of a kernel path is a model bug, whichever thread it hit.
+      out.finding =
+        r.violation.oracle === 'exception'
+          ? { kind: 'internal', message: r.violation.message, step: -1 }
+          : { kind: 'violation', oracle: r.violation.oracle, message: r.violation.message, step: -1 };
+    }
+  } catch (e) {
+    if (e instanceof ScenarioError) {
+      out.rejected = e.message;
+      return;
+    }
+    out.ops += ops;
+    out.finding = { kind: 'internal', message: oneLine(e), step: -1 };
+  }
+}
+
+/** Runs a program once. */
+export function runProgram(p: Program, seed = 1): ProgramResult {
+  const out: ProgramResult = {
+    rejected: null,
+    ops: 0,
+    finding: null,
+    features: new Set(),
+    signature: '',
+    errnos: [],
+  };
+  const parsed = parse(p);
+  if (typeof parsed === 'string') {
+    out.rejected = parsed;
+    return out;
+  }
+  if (parsed.scenario.threads !== undefined) runThreads(parsed, seed, out);
+  else runSteps(parsed, parsed.scenario.steps ?? [], out);
+  return out;
+}
+
+/** Runs a program twice and reports a difference as non-determinism. */
+export function runProgramTwice(p: Program, seed = 1): ProgramResult {
+  const a = runProgram(p, seed);
+  if (a.finding !== null || a.rejected !== null) return a;
+  const b = runProgram(p, seed);
+  if (b.finding === null && b.signature !== a.signature) {
+    let i = 0;
+    while (i < a.signature.length && a.signature[i] === b.signature[i]) i++;
+    a.finding = {
+      kind: 'nondeterminism',
+      message: `two runs of one program differ at character ${i} of their histories`,
+      step: -1,
+    };
+  } else if (b.finding !== null) a.finding = b.finding;
+  a.ops += b.ops;
+  return a;
+}
+
+/** The part of a finding that must stay the same while a program is minimised. */
+export function findingKey(f: Finding): string {
+  const msg = f.message.replace(/0x[0-9a-f]+|\d+/gi, 'N');
+  return f.kind === 'violation' ? `${f.kind}:${f.oracle}:${msg}` : `${f.kind}:${msg}`;
+}

@@ -1,0 +1,25 @@
+/**
+ * Findings that are the kernel's own behaviour, faithfully modelled: the fuzzer counts them apart
+ * instead of reporting them as model bugs. Each entry says why.
+ */
+import type { Finding } from './execute.ts';
+
+export interface KnownFinding {
+  /** Matches findingKey()-style text: `kind: message`. */
+  readonly pattern: RegExp;
+  readonly reason: string;
+}
+
+export const KNOWN_FINDINGS: readonly KnownFinding[] = [
+  {
+    pattern: /^hang: livelock: HMM_DMIRROR_(READ|WRITE) /,
+    reason:
+      "lib/test_hmm.c: dmirror_read()/dmirror_write() retry dmirror_fault() until the page is in the device table, and dmirror_fault() returns 0 without faulting when the mirrored mm is gone (mmget_not_zero() fails). A descriptor used after its process exited loops for ever in the kernel too; the model's step bound reports it as a livelock.",
+  },
+];
+
+/** The reason a finding is known kernel behaviour, or null. */
+export function knownFinding(f: Finding): string | null {
+  const text = `${f.kind}: ${f.message}`;
+  return KNOWN_FINDINGS.find((k) => k.pattern.test(text))?.reason ?? null;
+}

@@ -1,0 +1,100 @@
+/**
+ * hetmem fuzz: a short seeded run finds nothing, its programs are valid scenarios, failures are
+ * minimised into files `hetmem run` reproduces, and the saved findings replay as they should.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parseScenarioText } from '../../src/scenario/parse.ts';
+import { findingKey, programText, runProgram } from '../../src/fuzz/execute.ts';
+import { Generator } from '../../src/fuzz/generate.ts';
+import { knownFinding } from '../../src/fuzz/known.ts';
+import { minimize, reproducer } from '../../src/fuzz/engine.ts';
+import { Prng } from '../../src/lib/prng.ts';
+import { hetmem, ROOT } from '../cli/helpers.ts';
+
+describe('hetmem fuzz', () => {
+  it('a seeded run of 40 programs: no violation, no internal error', () => {
+    const r = hetmem([
+      'fuzz',
+      '--programs',
+      '40',
+      '--seed',
+      '3',
+      '--json',
+      '--out',
+      join(ROOT, 'node_modules/.cache/fuzz-test'),
+    ]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const doc = JSON.parse(r.stdout) as Record<string, unknown>;
+    for (const k of ['programs', 'ops', 'violations', 'internal_errors', 'corpus']) assert.ok(k in doc, k);
+    assert.equal(doc.programs, 40);
+    assert.deepEqual(doc.violations, []);
+    assert.equal(doc.internal_errors, 0);
+    assert.ok((doc.ops as number) > 40);
+  });
+
+  it('bad flags are usage errors', () => {
+    const r = hetmem(['fuzz', '--ops', 'mm,gpu']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--ops takes a list of mm, dmirror, iommufd, threads, got 'gpu'/);
+  });
+
+  it('generated programs are valid scenario files', () => {
+    for (let i = 0; i < 20; i++) {
+      const p = new Generator(new Prng(`t:${i}`), ['mm', 'dmirror', 'iommufd', 'threads']).program(20);
+      assert.doesNotThrow(() => parseScenarioText(programText(p), `p${i}.yaml`));
+    }
+  });
+
+  it('a livelock is found, recognised as kernel behaviour, and kept minimal', () => {
+    const p = {
+      system: { ram: '8MiB', swap: 0 },
+      processes: ['p', 'q'],
+      steps: [
+        {
+          op: 'mmap',
+          proc: 'p',
+          length: 4096,
+          prot: ['read', 'write'],
+          flags: ['private', 'anonymous'],
+          save: 'b0',
+        },
+        { op: 'check' },
+        { op: 'dmirror_open', device: 'gpu0', proc: 'p', save: 'd1' },
+        { op: 'cpu_read', proc: 'q', addr: 0, length: 1 },
+        { op: 'exit', proc: 'p' },
+        { op: 'HMM_DMIRROR_WRITE', fd: 'd1', addr: 'b0', npages: 1 },
+      ],
+    };
+    const r = runProgram(p);
+    assert.equal(r.finding?.kind, 'hang');
+    assert.notEqual(knownFinding(r.finding), null);
+    const min = minimize(p, findingKey(r.finding), 1, Date.now() + 30_000);
+    assert.deepEqual(
+      min.steps.map((s) => s.op),
+      ['mmap', 'dmirror_open', 'exit', 'HMM_DMIRROR_WRITE'],
+    );
+    const doc = reproducer(min, r.finding, 1, 0);
+    assert.match(String(doc.description), /hang: livelock: HMM_DMIRROR_WRITE/);
+  });
+});
+
+describe('saved fuzz findings replay', () => {
+  const dir = join(ROOT, 'test/fixtures/fuzz');
+  const expected: Record<string, { status: number; out: RegExp }> = {
+    'dmirror-read-after-exit.yaml': { status: 1, out: /livelock: HMM_DMIRROR_READ did not finish/ },
+    'dirty-bitmap-huge-length.yaml': { status: 0, out: /every expectation held/ },
+    'ioas-map-1tib-oracle.yaml': { status: 0, out: /every expectation held/ },
+  };
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.yaml'))) {
+    it(f, () => {
+      const want = expected[f];
+      assert.ok(want !== undefined, `${f} has no expected outcome here`);
+      const r = hetmem(['run', join(dir, f)]);
+      assert.equal(r.status, want.status, r.stdout + r.stderr);
+      assert.match(r.stdout, want.out);
+    });
+  }
+});
