@@ -55,7 +55,10 @@ interface Totals {
   features: number;
 }
 
-const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+// worker.ts beside this file when running from the sources, worker.js in the compiled package.
+const WORKER = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url),
+);
 
 export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
   const start = Date.now();
