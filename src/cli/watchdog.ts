@@ -75,14 +75,27 @@ export function startWatchdog(o: WatchdogOptions): Watchdog {
     eval: true,
     workerData: { words, callbackMs: o.callbackMs, deadline: o.deadline },
   });
-  worker.on('message', (fired: number) => {
+  let reported = false;
+  const report = (fired: number): void => {
+    if (reported) return;
+    reported = true;
     o.onFire(fired === 1 ? 'callback' : 'deadline', current);
-  });
+  };
+  worker.on('message', report);
   // After on('message'), which refs the thread again: the watchdog never keeps the process alive.
   worker.unref();
+  // Once the main script is stopped, nothing may be left to keep the event loop going: the
+  // process then exits (13, an unsettled top-level await) before the message arrives. Report
+  // from the exit handler instead; onFire's process.exit() sets the code.
+  const onExit = (): void => {
+    const fired = Atomics.load(words, FIRED);
+    if (fired !== 0) report(fired);
+  };
+  process.on('exit', onExit);
   return {
     stop() {
       setCallbackWatch(null);
+      process.off('exit', onExit);
       void worker.terminate();
     },
   };
