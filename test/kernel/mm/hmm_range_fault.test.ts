@@ -27,7 +27,7 @@ import { tlbLookup } from '../../../src/kernel/mm/memory.ts';
 import type { System } from '../../../src/kernel/system.ts';
 import { assertOracles } from '../../../src/oracles/index.ts';
 import type { KGen } from '../../../src/sched/types.ts';
-import { PAGE, TestDev, insertRecorder, newSystem, pattern } from './hmm_testdev.ts';
+import { PAGE, TestDev, insertRecorder, newSystem, pattern, removeRecorders } from './hmm_testdev.ts';
 
 const RW = mman.PROT_READ | mman.PROT_WRITE;
 const ANON = mman.MAP_PRIVATE | mman.MAP_ANONYMOUS;
@@ -82,6 +82,7 @@ function run(
 }
 
 function teardown(sys: System): void {
+  removeRecorders(sys);
   for (const p of [...sys.processes.values()]) sys.exit(p);
   assertOracles(sys, { teardown: true });
 }
