@@ -69,6 +69,13 @@ export function sysMunmap$(sys: System, p: Process, addr: number, length: number
   return inlineDrive(sysMunmapImpl(p, a[0], a[1]));
 }
 
+function rangeWraps(addr: unknown, length: unknown): boolean {
+  const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt(v as number));
+  const page = BigInt(PAGE_SIZE);
+  const len = ((big(length) + page - 1n) / page) * page;
+  return big(addr) + len > 2n ** 64n;
+}
+
 export function sysMprotect$(sys: System, p: Process, addr: number, length: number, prot: number): number {
   const a = ulongs(addr, length);
   if (a === null || !ints(prot)) return -Errno.EINVAL;
@@ -78,7 +85,8 @@ export function sysMprotect$(sys: System, p: Process, addr: number, length: numb
 
 export function sysMadvise$(sys: System, p: Process, addr: number, length: number, advice: number): number {
   const a = ulongs(addr, length);
-  if (a === null || !ints(advice)) return -Errno.EINVAL;
+  // madvise_should_skip()/do_madvise(): a range that wraps is -EINVAL.
+  if (a === null || !ints(advice) || rangeWraps(addr, length)) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'madvise', 'i', { addr: a[0], length: a[1], advice });
   return inlineDrive(sysMadviseImpl(p, a[0], a[1], advice));
 }

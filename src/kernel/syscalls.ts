@@ -98,6 +98,17 @@ export function* sysMunmap(sys: System, p: Process, addr: number, length: number
   return yield* sysMunmapImpl(p, a[0], a[1]);
 }
 
+/**
+ * Whether [addr, addr + length rounded up to a page) runs past 2^64, computed exactly from the
+ * caller's arguments (ulong() folds every huge value into ULONG_HUGE, which loses the wrap).
+ */
+function rangeWraps(addr: unknown, length: unknown): boolean {
+  const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt(v as number));
+  const page = BigInt(PAGE_SIZE);
+  const len = ((big(length) + page - 1n) / page) * page;
+  return big(addr) + len > 2n ** 64n;
+}
+
 export function* sysMprotect(
   sys: System,
   p: Process,
@@ -119,7 +130,8 @@ export function* sysMadvise(
   advice: number,
 ): KGen<number> {
   const a = ulongs(addr, length);
-  if (a === null || !ints(advice)) return -Errno.EINVAL;
+  // madvise_should_skip()/do_madvise(): a range that wraps is -EINVAL.
+  if (a === null || !ints(advice) || rangeWraps(addr, length)) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'madvise', 'i', { addr: a[0], length: a[1], advice });
   return yield* sysMadviseImpl(p, a[0], a[1], advice);
 }
