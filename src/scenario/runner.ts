@@ -83,10 +83,11 @@ export interface PageRun {
 }
 
 function summariseData(d: Uint8Array): DataSummary {
-  const head = Buffer.from(d.subarray(0, 32)).toString('hex');
-  // Every byte equals the first iff the buffer equals itself shifted by one (one memcmp).
-  const b = Buffer.from(d.buffer, d.byteOffset, d.length);
-  const uniform = d.length > 0 && b.subarray(1).equals(b.subarray(0, d.length - 1)) ? d[0] : null;
+  // Plain loops, not Buffer: the runner also runs in the studio's Web Worker.
+  let head = '';
+  for (const x of d.subarray(0, 32)) head += x.toString(16).padStart(2, '0');
+  let uniform: number | null = d.length > 0 ? d[0] : null;
+  for (let i = 1; uniform !== null && i < d.length; i++) if (d[i] !== uniform) uniform = null;
   return { length: d.length, head, uniform };
 }
 
