@@ -7,7 +7,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { isDriverIoctlOp, OPS, Scenario, type ScenarioT, type StepT } from './schema.ts';
-import { isSize, parseAddressExpr, ValueError } from './values.ts';
+import { isSize, isU64Literal, parseAddressExpr, ValueError } from './values.ts';
 
 export type Path = readonly (string | number)[];
 
@@ -472,7 +472,7 @@ function checkBindings(p: ParsedScenario): void {
     });
   };
   const checkName = (value: string, path: Path, names: Set<string>): void => {
-    if (isSize(value)) return;
+    if (isSize(value) || isU64Literal(value)) return;
     try {
       const e = parseAddressExpr(value);
       if (e.name !== null && !names.has(e.name)) {
