@@ -190,6 +190,30 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     await done(w);
   });
 
+  it('iommufd: each domain lists the IOVA runs it maps, linked to the frames and the pages', async () => {
+    const steps = cliRun('examples/iommufd-map-copy-unmap.yaml');
+    const copyAt = steps.findIndex((x) => x.op === 'IOMMU_IOAS_COPY') + 1;
+    const w = await open(`?example=iommufd-map-copy-unmap&step=${copyAt}`);
+    const domain = w.page.getByTestId('domain');
+    assert.equal(await domain.count(), 1);
+    assert.match((await domain.textContent()) ?? '', /hwpt \d+ domain \d+ paging auto mock devices \d+/);
+    const run = domain.getByTestId('domain-runs').locator('tbody tr').first();
+    const iova = ((await run.locator('td').first().textContent()) ?? '').split('-')[0];
+    assert.match(iova, /^0x[0-9a-f]+$/);
+    await run.click();
+    // The run's first frame is selected in the frames view and its page in the page table.
+    const pfn = ((await run.locator('td').nth(1).textContent()) ?? '').split('-')[0];
+    assert.equal(
+      await w.page.getByTestId('frames-table').locator('tr.selected td').first().textContent(),
+      pfn,
+    );
+    const page = w.page.getByTestId('pt-table').locator('tbody tr.selected');
+    assert.equal(await page.count(), 1);
+    assert.equal(await page.locator('td').nth(3).textContent(), pfn);
+    assert.ok((await w.page.locator('[data-testid="area"].selected').count()) >= 1);
+    await done(w);
+  });
+
   it('runs to the next event of a kind, and the timeline shows invalidations with their event', async () => {
     const w = await open('?example=dmirror-mirror');
     await w.page.getByLabel('Next event kind').selectOption('notifier');
