@@ -61,6 +61,8 @@ export interface StepReport {
   data?: DataSummary;
   /** What pagemap returned, as runs of pages with the same bits. */
   pages?: PageRun[];
+  /** What HMM_DMIRROR_SNAPSHOT returned: one HMM_DMIRROR_PROT_* byte per page. */
+  bytes?: number[];
 }
 
 export interface DataSummary {
@@ -558,6 +560,7 @@ export function runStepNow(
   if (typeof step.comment === 'string') report.comment = step.comment;
   if (r.data !== undefined) report.data = summariseData(r.data);
   if (r.pages !== undefined) report.pages = pageRuns(r.pages);
+  if (r.bytes !== undefined && !quiet) report.bytes = [...r.bytes];
   return report;
 }
 
