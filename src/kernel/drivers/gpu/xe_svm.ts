@@ -160,12 +160,10 @@ function xeDevmemOps(xe: XeDevice): DrmPagemapDevmemOps {
       const mem = alloc.dpagemap.mem;
       const sys = xe.dev.sys;
       while (pfns.length < npages) {
-        const pfn = yield* mem.allocPage();
-        if (pfn >= 0) {
-          pfns.push(pfn);
-          continue;
-        }
-        if (mem.freePages + pfns.length < npages && (yield* xeEvictOne(xe, alloc))) continue;
+        const got = yield* mem.allocPages(npages - pfns.length);
+        pfns.push(...got);
+        if (pfns.length === npages) break;
+        if (yield* xeEvictOne(xe, alloc)) continue;
         for (const p of pfns.splice(0)) {
           folioUnlock(sys, p);
           sys.phys.put(p);
