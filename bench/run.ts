@@ -11,6 +11,7 @@ import { apiSuite } from './api.ts';
 import { cliSuite } from './cli.ts';
 import { explorerSuite } from './explorer.ts';
 import { faultsSuite } from './faults.ts';
+import { gpuSuite } from './gpu.ts';
 import type { BenchContext, Figure, MissingFigure, Suite } from './figure.ts';
 import { hmmSuite } from './hmm.ts';
 import { iommufdSuite } from './iommufd.ts';
@@ -28,6 +29,7 @@ export const SUITES: readonly Suite[] = [
   memorySuite,
   apiSuite,
   cliSuite,
+  gpuSuite,
 ];
 
 export interface BenchOptions {

@@ -26,6 +26,11 @@ export const SELFTEST_SOURCES = {
     // so it is at least the 6.13 one that added IOMMU_IOAS_MAP_FILE.
     commit: 'mainline, 6.13 or later (exact commit not recorded)',
   },
+  'xe-svm': {
+    // IGT, not the kernel tree: the xe SVM test lives in igt-gpu-tools (intel-gpu/igt-gpu-tools).
+    file: 'igt-gpu-tools: tests/intel/xe_exec_system_allocator.c',
+    commit: '45fb3889af7bac1e469add73e0429a4654633812',
+  },
 } as const satisfies Record<string, SelftestSource>;
 
 /**
@@ -57,8 +62,9 @@ export const MM_SELFTEST_SOURCES = {
 } as const satisfies Record<string, SelftestSource>;
 
 /** The source a case was ported from, by its suite and its FIXTURE name. */
-export function sourceOf(suite: 'hmm' | 'iommufd' | 'mm', name: string): SelftestSource {
+export function sourceOf(suite: 'hmm' | 'iommufd' | 'mm' | 'xe-svm', name: string): SelftestSource {
   if (suite === 'hmm') return SELFTEST_SOURCES.hmm;
+  if (suite === 'xe-svm') return SELFTEST_SOURCES['xe-svm'];
   if (suite === 'mm') {
     const file = name.slice(0, name.indexOf('.'));
     return file in MM_SELFTEST_SOURCES

@@ -53,7 +53,7 @@ export class XeClient {
   bind(op: number, addr: number, range: number, flags = 0, extra: Record<string, number> = {}): number {
     return this.h.sys.ioctl(this.fd, 'DRM_IOCTL_XE_VM_BIND', {
       vm_id: this.vm,
-      op,
+      bind_op: op,
       flags,
       addr,
       range,
@@ -114,7 +114,10 @@ export class XeClient {
   /** A GPU access; returns its result (0 or -errno). */
   gpu(addr: number, access: 'read' | 'write' | 'atomic', buf: Uint8Array): number {
     const kind = gpuKind('xe')!;
-    return this.h.sys.run('gpu', kind.gpu.access(this.h.dev, { proc: this.proc, addr, access, buf }));
+    return this.h.sys.run(
+      'gpu',
+      kind.gpu.access(this.h.dev, { proc: this.proc, context: this.vm, addr, access, buf }),
+    );
   }
 
   /** The GPU runs a batch at `batch` that stores `value` at `sdi` (MI_STORE_DWORD_IMM). */
@@ -126,13 +129,13 @@ export class XeClient {
     return this.gpu(sdi, 'write', b);
   }
 
-  /** The GPU increments the dword at `addr` (MI_ATOMIC | MI_ATOMIC_INC). */
+  /**
+   * The GPU increments the dword at `addr` (MI_ATOMIC | MI_ATOMIC_INC): it reads the value and
+   * stores value + 1 with an atomic access, which needs a mapping with the atomic right.
+   */
   gpuAtomicInc(addr: number): number {
     const cur = new Uint8Array(4);
-    let ret = this.gpu(addr, 'atomic', cur);
-    if (ret !== 0) return ret;
-    // The atomic reads and writes under the one ATOMIC mapping it faulted in.
-    ret = this.gpu(addr, 'read', cur);
+    const ret = this.gpu(addr, 'read', cur);
     if (ret !== 0) return ret;
     const v = new DataView(cur.buffer).getUint32(0, true) + 1;
     new DataView(cur.buffer).setUint32(0, v >>> 0, true);
@@ -140,7 +143,7 @@ export class XeClient {
   }
 
   snapshot(start: number, end: number): GpuSnapshot {
-    const s = gpuKind('xe')!.gpu.snapshot(this.h.dev, this.proc, start, end);
+    const s = gpuKind('xe')!.gpu.snapshot(this.h.dev, this.proc, start, end, this.vm);
     if (typeof s === 'number') assert.fail(`snapshot failed: ${s}`);
     return s;
   }
@@ -178,6 +181,15 @@ export class XeHarness {
     const arg = { flags: DRM_XE_VM_CREATE_FLAG.LR_MODE | DRM_XE_VM_CREATE_FLAG.FAULT_MODE, vm_id: 0 };
     assert.equal(this.sys.ioctl(fd, 'DRM_IOCTL_XE_VM_CREATE', arg), 0);
     return new XeClient(this, proc, fd, arg.vm_id);
+  }
+
+  /** Another fault-mode VM of `c`'s file, bound like IGT's bind_system_allocator(). */
+  secondVm(c: XeClient): XeClient {
+    const arg = { flags: DRM_XE_VM_CREATE_FLAG.LR_MODE | DRM_XE_VM_CREATE_FLAG.FAULT_MODE, vm_id: 0 };
+    assert.equal(this.sys.ioctl(c.fd, 'DRM_IOCTL_XE_VM_CREATE', arg), 0);
+    const vm = new XeClient(this, c.proc, c.fd, arg.vm_id);
+    vm.bindSystemAllocator();
+    return vm;
   }
 
   /** Closes every file, exits every process, and checks every oracle, teardown included. */

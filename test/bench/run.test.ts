@@ -42,7 +42,7 @@ test('bench --smoke --json prints well-formed, finite figures', { timeout: 120_0
     }
     if (f.anchor !== undefined) assert.notEqual(f.ratio, undefined, `${name}: an anchor without a ratio`);
   }
-  for (const prefix of ['faults.', 'notifier.', 'hmm.', 'iommufd.', 'explore.', 'memory.']) {
+  for (const prefix of ['faults.', 'notifier.', 'hmm.', 'iommufd.', 'explore.', 'memory.', 'gpu.']) {
     assert.ok(
       [...names].some((n) => n.startsWith(prefix)),
       `no ${prefix}* figure`,

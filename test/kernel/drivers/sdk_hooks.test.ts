@@ -9,6 +9,7 @@ import {
   DEV_PTE,
   Device,
   DevicePageTable,
+  folioUnlock,
   Errno,
   FaultBuffer,
   MMU_NOTIFY,
@@ -228,6 +229,38 @@ describe('driver SDK: device memory', () => {
     assert.equal(faults, 1);
     assert.equal(sys.pagemap(p, addr, 1)[0].kind, 'ram');
     assert.equal(mem.freePages, 4, 'folio_free returned the device page');
+  });
+
+  it('allocPages takes up to n pages under one lock hold, each a locked migration destination', () => {
+    const { sys, dev } = setup();
+    let memRef: DeviceMemory | null = null;
+    const mem = devmMemremapPages(dev, {
+      type: 'private',
+      nrPages: 4,
+      ops: {
+        folioFree(pfn, order) {
+          memRef?.freePage(pfn, order);
+        },
+        *migrateToRam() {
+          yield* [];
+          return VM_FAULT.SIGBUS;
+        },
+      },
+    });
+    assert.ok(typeof mem !== 'number');
+    memRef = mem;
+    const got = sys.run('alloc', mem.allocPages(3));
+    assert.equal(got.length, 3);
+    assert.equal(new Set(got).size, 3);
+    for (const pfn of got) assert.ok(mem.contains(pfn) && sys.phys.refcount[pfn] === 1);
+    assert.equal(mem.freePages, 1);
+    assert.deepEqual(sys.run('alloc', mem.allocPages(3)).length, 1, 'fewer when memory runs short');
+    assert.equal(mem.freePages, 0);
+    for (const pfn of got) {
+      folioUnlock(sys, pfn);
+      sys.phys.put(pfn);
+    }
+    assert.equal(mem.freePages, 3, 'folio_free gave them back');
   });
 
   it('device private memory without migrate_to_ram is -EINVAL', () => {

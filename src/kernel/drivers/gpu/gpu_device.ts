@@ -14,6 +14,8 @@ import type { DeviceAccessKind } from '../sdk/device_pagetable.ts';
 export interface GpuAccessRequest {
   /** Whose GPU context (VM) performs it; null: the device's only one. */
   readonly proc: Process | null;
+  /** Which of the process' GPU contexts (a VM id), when it has several. */
+  readonly context?: number;
   readonly addr: number;
   readonly access: DeviceAccessKind;
   /** Read: filled with what the GPU read. Write / atomic: what it stores. */
@@ -49,5 +51,11 @@ export interface GpuDeviceOps {
   /** Performs one access; 0 or -errno (-EFAULT: the GPU gave up on an unrecoverable fault). */
   access(dev: Device, req: GpuAccessRequest): KGen<number>;
   /** The GPU's view of [start, end) for `proc` (null: the only context), or -errno. */
-  snapshot(dev: Device, proc: Process | null, start: number, end: number): GpuSnapshot | number;
+  snapshot(
+    dev: Device,
+    proc: Process | null,
+    start: number,
+    end: number,
+    context?: number,
+  ): GpuSnapshot | number;
 }

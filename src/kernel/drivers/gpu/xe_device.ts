@@ -273,12 +273,13 @@ export const XE_UAPI_CONSTANTS: Readonly<Record<string, number>> = {
 function* xeGpuAccess(
   dev: Device,
   proc: Process | null,
+  context: number | undefined,
   addr: number,
   kind: 'read' | 'write' | 'atomic',
   buf: Uint8Array,
 ): KGen<number> {
   const xe = (dev as Device<XeDevice, XeFile>).drvdata;
-  const vm = xeVmOfProcess(xe, proc);
+  const vm = xeVmOfProcess(xe, proc, context);
   if (typeof vm === 'number') return vm;
   for (let off = 0; off < buf.length;) {
     const va = addr + off;
@@ -291,9 +292,15 @@ function* xeGpuAccess(
 }
 
 /** The GPU page tables and SVM ranges of [start, end). */
-function xeGpuSnapshot(dev: Device, proc: Process | null, start: number, end: number): GpuSnapshot | number {
+function xeGpuSnapshot(
+  dev: Device,
+  proc: Process | null,
+  start: number,
+  end: number,
+  context?: number,
+): GpuSnapshot | number {
   const xe = (dev as Device<XeDevice, XeFile>).drvdata;
-  const vm = xeVmOfProcess(xe, proc);
+  const vm = xeVmOfProcess(xe, proc, context);
   if (typeof vm === 'number') return vm;
   const ptes: GpuPteView[] = [];
   for (let va = start - (start % PAGE_SIZE); va < end; va += PAGE_SIZE) {
@@ -327,6 +334,6 @@ function xeGpuSnapshot(dev: Device, proc: Process | null, start: number, end: nu
 
 /** xe's side of the generic GPU scenario ops. */
 export const xeGpuOps: GpuDeviceOps = {
-  access: (dev, req) => xeGpuAccess(dev, req.proc, req.addr, req.access, req.buf),
+  access: (dev, req) => xeGpuAccess(dev, req.proc, req.context, req.addr, req.access, req.buf),
   snapshot: xeGpuSnapshot,
 };

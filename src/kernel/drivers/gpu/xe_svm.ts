@@ -160,12 +160,10 @@ function xeDevmemOps(xe: XeDevice): DrmPagemapDevmemOps {
       const mem = alloc.dpagemap.mem;
       const sys = xe.dev.sys;
       while (pfns.length < npages) {
-        const pfn = yield* mem.allocPage();
-        if (pfn >= 0) {
-          pfns.push(pfn);
-          continue;
-        }
-        if (mem.freePages + pfns.length < npages && (yield* xeEvictOne(xe, alloc))) continue;
+        const got = yield* mem.allocPages(npages - pfns.length);
+        pfns.push(...got);
+        if (pfns.length === npages) break;
+        if (yield* xeEvictOne(xe, alloc)) continue;
         for (const p of pfns.splice(0)) {
           folioUnlock(sys, p);
           sys.phys.put(p);
@@ -240,9 +238,15 @@ function rangeIsValid(range: DrmGpusvmRange, devmemOnly: boolean): boolean {
 /**
  * Binds the range's pages in the GPU page table (xe_vm_range_rebind + the commit): under the
  * notifier lock, and only if drm_gpusvm_range_pages_valid() still holds. System pages get read
- * and write (as the CPU grants); VRAM pages also get atomics. Returns 0 or -EAGAIN.
+ * and write (as the CPU grants); VRAM pages also get atomics unless the binding allows only CPU
+ * atomics. Returns 0 or -EAGAIN.
  */
-function* xeSvmRangeBind(vm: XeVm, range: DrmGpusvmRange, devmemOnly: boolean): KGen<number> {
+function* xeSvmRangeBind(
+  vm: XeVm,
+  gv: XeMirrorVma,
+  range: DrmGpusvmRange,
+  devmemOnly: boolean,
+): KGen<number> {
   const gpusvm = vm.gpusvm;
   yield* gpusvm.notifierLock.downRead();
   const valid = drmGpusvmRangePagesValid(gpusvm, range) && (!devmemOnly || range.pages.flags.hasDevmemPages);
@@ -252,10 +256,8 @@ function* xeSvmRangeBind(vm: XeVm, range: DrmGpusvmRange, devmemOnly: boolean): 
   }
   let va = range.start;
   for (const a of range.pages.dmaAddr ?? []) {
-    const prot =
-      DEV_PTE.READ |
-      (a.writable ? DEV_PTE.WRITE : 0) |
-      (a.proto === 'device' && a.writable ? DEV_PTE.ATOMIC : 0);
+    const atomic = a.proto === 'device' && a.writable && gv.attr.atomic !== XE_ATOMIC.CPU;
+    const prot = DEV_PTE.READ | (a.writable ? DEV_PTE.WRITE : 0) | (atomic ? DEV_PTE.ATOMIC : 0);
     for (let k = 0; k < 1 << a.order; k++, va += PAGE_SIZE) vm.pt.map(va, a.pfn + k, prot);
   }
   xeRange(range).bound = true;
@@ -274,15 +276,20 @@ export function* xeSvmAllocVram(vm: XeVm, range: DrmGpusvmRange, timesliceMs: nu
   return yield* drmPagemapPopulateMm(dp, range.start, range.end, vm.mm, timesliceMs);
 }
 
-/** The gpusvm ctx of a fault (or prefetch) in `gv`. */
-function faultCtx(vm: XeVm, devmemOnly: boolean, timesliceMs: number): DrmGpusvmCtx {
+/**
+ * The gpusvm ctx of a fault (or prefetch) in `gv`. A binding that prefers system memory names
+ * no device-private owner, so hmm_range_fault migrates its VRAM pages back (xe's force_smem),
+ * unless the fault needs device memory.
+ */
+function faultCtx(vm: XeVm, gv: XeMirrorVma, devmemOnly: boolean, timesliceMs: number): DrmGpusvmCtx {
+  const forceSmem = gv.attr.preferredLoc === XE_PREFERRED_LOC.DEFAULT_SYSTEM && !devmemOnly;
   return {
     readOnly: false,
     devmemPossible: vm.xe.dpagemap !== null,
     devmemOnly,
     checkPagesThreshold: vm.xe.dpagemap !== null ? 64 * 1024 : 0,
     timesliceMs,
-    devicePrivatePageOwner: vm.xe.dev,
+    devicePrivatePageOwner: forceSmem ? null : vm.xe.dev,
   };
 }
 
@@ -305,7 +312,7 @@ export function* xeSvmHandlePagefault(
   xe.dev.sys.trace.count('xe_svm_pagefault');
   for (let retries = 0; retries < XE_SVM_MAX_RETRIES; retries++) {
     yield* xeSvmGarbageCollector(vm);
-    const ctx = faultCtx(vm, devmemOnly, timesliceMs);
+    const ctx = faultCtx(vm, gv, devmemOnly, timesliceMs);
     const r = yield* drmGpusvmRangeFindOrInsert(vm.gpusvm, addr, gv.start, gv.end, ctx);
     if (typeof r === 'number') return r;
     const range = r;
@@ -330,7 +337,7 @@ export function* xeSvmHandlePagefault(
       return err;
     }
     if (err !== 0) return err;
-    const bound = yield* xeSvmRangeBind(vm, range, devmemOnly);
+    const bound = yield* xeSvmRangeBind(vm, gv, range, devmemOnly);
     if (bound === -Errno.EAGAIN) continue;
     return bound;
   }
@@ -347,7 +354,7 @@ export function* xeSvmPrefetch(vm: XeVm, start: number, end: number, region: num
     const gv = xeVmFindMirror(vm, addr);
     if (gv === undefined) return -Errno.EINVAL;
     yield* xeSvmGarbageCollector(vm);
-    const ctx = faultCtx(vm, false, 0);
+    const ctx = faultCtx(vm, gv, false, 0);
     const r = yield* drmGpusvmRangeFindOrInsert(vm.gpusvm, addr, gv.start, gv.end, ctx);
     if (typeof r === 'number') return r;
     if (
@@ -369,7 +376,7 @@ export function* xeSvmPrefetch(vm: XeVm, start: number, end: number, region: num
         continue;
       }
       if (err !== 0) break;
-      err = yield* xeSvmRangeBind(vm, r, false);
+      err = yield* xeSvmRangeBind(vm, gv, r, false);
       if (err !== -Errno.EAGAIN) break;
     }
     if (err !== 0) return err;

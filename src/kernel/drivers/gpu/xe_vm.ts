@@ -2,7 +2,9 @@
  * Models the SVM parts of drivers/gpu/drm/xe/xe_vm.c and xe_vm_madvise.c: creating and
  * destroying fault-mode VMs, VM_BIND of CPU-address-mirror ranges (DRM_XE_VM_BIND_FLAG_
  * CPU_ADDR_MIRROR), userptrs on the gpusvm pages API, prefetch, unbind, and the memory
- * attributes of DRM_IOCTL_XE_MADVISE (preferred location, atomic access).
+ * attributes of DRM_IOCTL_XE_MADVISE (preferred location, atomic access). A changed attribute
+ * drops the GPU mapping and the collected pages of the ranges it covers, so the next fault
+ * applies it (migrating to or from VRAM as it now prefers).
  */
 import { PAGE_SIZE } from '../../../lib/units.ts';
 import type { KGen } from '../../../sched/types.ts';
@@ -30,6 +32,7 @@ import {
   drmGpusvmNotifiersIn,
   drmGpusvmPagesValid,
   drmGpusvmRangeRemove,
+  drmGpusvmRangeUnmapPages,
   drmGpusvmRangesIn,
   drmGpusvmUnmapPages,
 } from './drm_gpusvm.ts';
@@ -282,6 +285,8 @@ export function* xeVmMadvise(vm: XeVm, m: XeMadvise): KGen<number> {
       for (const r of drmGpusvmRangesIn(n, m.start, end)) {
         vm.pt.zap(r.start, r.end);
         xeRange(r).bound = false;
+        // The pages go too, so the next fault collects them under the new policy.
+        yield* drmGpusvmRangeUnmapPages(vm.gpusvm, r, { inNotifier: true });
       }
     yield* vm.gpusvm.notifierLock.upWrite();
   }
@@ -379,8 +384,10 @@ export function xeVmLookup(xe: XeDevice, file: XeFile, id: number): XeVm | undef
 }
 
 /** The only live VM of `proc` on `xe` (gpu_access without a vm), or a -errno. */
-export function xeVmOfProcess(xe: XeDevice, proc: Process | null): XeVm | number {
-  const vms = [...xe.vms.values()].filter((v) => !v.closed && (proc === null || v.proc === proc));
+export function xeVmOfProcess(xe: XeDevice, proc: Process | null, id?: number): XeVm | number {
+  const vms = [...xe.vms.values()].filter(
+    (v) => !v.closed && (proc === null || v.proc === proc) && (id === undefined || v.id === id),
+  );
   if (vms.length === 0) return -Errno.ENOENT;
   if (vms.length > 1) return -Errno.EINVAL;
   return vms[0];

@@ -91,6 +91,22 @@ export class DeviceMemory {
   }
 
   /**
+   * Takes up to `n` free device pages under one hold of the lock (a driver's bulk allocation,
+   * as a buffer object's backing store is allocated at once), each made a migration destination
+   * like allocPage()'s. Returns the PFNs; fewer than `n` when the device memory runs short.
+   */
+  *allocPages(n: number): KGen<number[]> {
+    yield* this.lock.lock();
+    const pfns = this.removed ? [] : this.free.splice(Math.max(0, this.free.length - n)).reverse();
+    yield* this.lock.unlock();
+    for (const pfn of pfns) {
+      this.allocated++;
+      zoneDevicePageInit(this.dev.sys, pfn, 0);
+    }
+    return pfns;
+  }
+
+  /**
    * Gives a page back to the free list. Call it from dev_pagemap_ops.folioFree, which runs in
    * atomic context from the put that dropped the last reference: it cannot take the lock with a
    * scheduling point, and does the list update in that one step.
