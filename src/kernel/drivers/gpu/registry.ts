@@ -47,7 +47,7 @@ export function* createGpuDevice(
   const gpu = yield* k.create(sys, name, config);
   if (typeof gpu === 'number') return gpu;
   let m = devices.get(sys);
-  if (m === undefined) devices.set(sys, (m = new Map()));
+  if (m === undefined) devices.set(sys, (m = new Map<string, GpuDevice>()));
   m.set(name, gpu);
   return gpu;
 }
