@@ -10,6 +10,7 @@
  * records are left.
  */
 import type { KGen } from '../../../sched/types.ts';
+import { mmgetNotZero, mmput } from '../../exit.ts';
 import type { DeviceFault } from '../sdk/device_pagetable.ts';
 import { queueWork } from '../sdk/workqueue.ts';
 import type { UvmGpu } from './uvm_gpu.ts';
@@ -47,6 +48,8 @@ export function* uvmGpuServiceReplayableFaults(gpu: UvmGpu): KGen {
     let nfaults = 0;
     for (const [vs, entries] of batch) {
       nfaults += entries.length;
+      // The va_space's mm may be exiting: its faults are dropped (uvm_va_space_mm_retain fails).
+      if (!mmgetNotZero(vs.mm)) continue;
       for (let i = 0; i < entries.length;) {
         const w = Math.floor(entries[i].va / UVM_VA_BLOCK_SIZE);
         let j = i;
@@ -55,6 +58,7 @@ export function* uvmGpuServiceReplayableFaults(gpu: UvmGpu): KGen {
         if (t.replayPolicy === 'block') replay();
         i = j;
       }
+      yield* mmput(vs.mm);
     }
     stats.faults += nfaults;
     yield* uvmPmmPreEvict(gpu);

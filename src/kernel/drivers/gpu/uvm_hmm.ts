@@ -16,7 +16,6 @@
  */
 import { PAGE_SIZE } from '../../../lib/units.ts';
 import type { KGen } from '../../../sched/types.ts';
-import { mmgetNotZero, mmput } from '../../exit.ts';
 import { folioTrylock, folioUnlock } from '../../mm/filemap.ts';
 import { makeDeviceExclusive } from '../../mm/device_exclusive.ts';
 import {
@@ -166,7 +165,8 @@ export function uvmStrongerAccess(a: GpuAccessKind, b: GpuAccessKind): GpuAccess
 
 /**
  * Services faults of one va_space that fall in one 2 MiB window (sorted by address): takes the
- * mmap lock for read, then services each block's faults. Returns how many blocks it serviced.
+ * mmap lock for read, then services each block's faults. The caller holds an mm_users
+ * reference (mmget_not_zero) for the batch. Returns how many blocks it serviced.
  * Faults outside any VMA are fatal to the access (counted, not serviced).
  */
 export function* uvmHmmServiceWindow(
@@ -175,7 +175,6 @@ export function* uvmHmmServiceWindow(
   faults: readonly UvmFaultEntry[],
 ): KGen<number> {
   const mm = vs.mm;
-  if (!mmgetNotZero(mm)) return 0;
   // First the blocks the faults need (bounds under the mmap lock, notifiers inserted without).
   yield* mm.mmapLock.downRead();
   const create: [number, number][] = [];
@@ -209,7 +208,6 @@ export function* uvmHmmServiceWindow(
     i = j;
   }
   yield* mm.mmapLock.upRead();
-  yield* mmput(mm);
   return blocks;
 }
 
