@@ -17,10 +17,14 @@ export const Size = z.union([
   z.string().refine((s) => isSize(s), { message: `expected ${sizeHelp}` }),
 ]);
 
-/** A number that may use bound names: `buf`, `buf+2MiB`, `0x1000`, `4KiB`, 42. */
+/** A number that may use bound names: `buf`, `buf+2MiB`, `0x1000`, `4KiB`, 42, or any u64. */
 export const Num = z.union([
   z.number().int(),
-  z.string().refine((s) => isSize(s) || isAddressExpr(s), {
+  z
+    .bigint()
+    .nonnegative()
+    .max((1n << 64n) - 1n),
+  z.string().refine((s) => isSize(s) || isAddressExpr(s) || isU64(s), {
     message: 'expected an integer, a size (4KiB), or a name with an optional offset (buf+2MiB)',
   }),
 ]);

@@ -19,7 +19,6 @@ import {
   DEVICE_ACCESS_MAX_REPLAYS,
   type DeviceAccessKind,
 } from '../kernel/drivers/sdk/device_pagetable.ts';
-import { createGpuDevice } from '../kernel/drivers/gpu/index.ts';
 import { UvmGpuDevice } from '../kernel/drivers/gpu/uvm.ts';
 import type { UvmGpu } from '../kernel/drivers/gpu/uvm_gpu.ts';
 import { uvmGpuServiceReplayableFaults } from '../kernel/drivers/gpu/uvm_gpu_replayable_faults.ts';
@@ -171,7 +170,7 @@ export function runSim(opts: SimOptions, onProgress?: (done: number, total: numb
   const devs: UvmGpuDevice[] = [];
   for (let i = 0; i < o.gpus; i++) {
     const cfg = { ...o.driver, memory: o.gpuMemory, prefetch: o.policy, seed: o.seed };
-    const dev = sys.run('probe', createGpuDevice(sys, 'uvm', `gpu${i}`, cfg));
+    const dev = sys.run('probe', UvmGpuDevice.create(sys, `gpu${i}`, cfg));
     if (!(dev instanceof UvmGpuDevice))
       throw new SimError(
         `the uvm driver refused the configuration (${typeof dev === 'number' ? dev : 'not a uvm device'})`,

@@ -1,70 +1,53 @@
 /**
- * What every built-in GPU driver model offers the scenario layer and the simulator, whatever
- * framework it is written on (an NVIDIA-UVM-style HMM driver, an xe-style driver on drm_gpusvm):
- * attach a process, make a GPU access through the GPU's own page tables (faulting, migrating and
- * replaying as that driver does), and show its page tables and ranges the way SNAPSHOT shows a
- * dmirror's.
- *
- * The scenario ops `gpu_access` and `gpu_snapshot` dispatch through this interface only, so one
- * op serves every kind in the registry (registry.ts).
+ * The one interface every built-in GPU driver model implements for the generic scenario ops:
+ * `gpu_access` (the GPU reads, writes or does an atomic on user memory through its own page
+ * tables, faulting as the hardware would) and `gpu_snapshot` (what the GPU page tables and the
+ * driver's SVM ranges hold, like HMM_DMIRROR_SNAPSHOT). Each driver keeps its own uAPI (ioctls
+ * by their names); this is only the part the scenario layer needs to drive any of them alike.
  */
 import type { KGen } from '../../../sched/types.ts';
 import type { Process } from '../../system.ts';
 import type { Device } from '../sdk/device.ts';
+import type { DeviceAccessKind } from '../sdk/device_pagetable.ts';
 
-export type GpuAccessKind = 'read' | 'write' | 'atomic';
+/** One GPU access: `buf.length` bytes at `addr` (any alignment; it may span pages). */
+export interface GpuAccessRequest {
+  /** Whose GPU context (VM) performs it; null: the device's only one. */
+  readonly proc: Process | null;
+  readonly addr: number;
+  readonly access: DeviceAccessKind;
+  /** Read: filled with what the GPU read. Write / atomic: what it stores. */
+  readonly buf: Uint8Array;
+}
 
-/** One GPU PTE as introspection shows it. */
+/** One 4 KiB page the GPU maps. */
 export interface GpuPteView {
   readonly va: number;
   readonly pfn: number;
-  readonly read: boolean;
   readonly write: boolean;
   readonly atomic: boolean;
-  /** Where the page lives: this GPU's memory, or system memory mapped remotely. */
-  readonly memory: 'device' | 'system';
+  /** 'vram': a device page; 'system': a DMA-mapped system page. */
+  readonly mem: 'vram' | 'system';
 }
 
-/** A driver-defined range (a UVM VA block, a gpusvm range) with a short state line. */
+/** One SVM range of the driver (a drm_gpusvm range, a UVM VA block, ...). */
 export interface GpuRangeView {
   readonly start: number;
   readonly end: number;
-  readonly kind: string;
-  readonly state: string;
+  /** Flags in the driver's words ('unmapped', 'partial_unmap', 'has_devmem_pages', ...). */
+  readonly flags: readonly string[];
 }
 
+/** What gpu_snapshot returns for [start, end). */
 export interface GpuSnapshot {
-  readonly device: string;
-  readonly kind: string;
   readonly ptes: readonly GpuPteView[];
   readonly ranges: readonly GpuRangeView[];
 }
 
-export interface GpuAccessResult {
-  /** 0, or -errno (-EFAULT when the access could not be made to succeed). */
-  readonly ret: number;
-  /** The bytes read (reads), empty otherwise. */
-  readonly data: Uint8Array;
-}
-
-/** A GPU device model bound to an SDK device. */
-export interface GpuDevice {
-  /** The kind name in the registry ('uvm', 'xe'). */
-  readonly kind: string;
-  readonly dev: Device;
-  /** Makes `proc`'s address space visible to the GPU (open + bind); 0 or -errno. Idempotent. */
-  attach(proc: Process): KGen<number>;
-  /**
-   * A GPU access of `length` bytes at `va` by `proc`'s context: reads fill the result's data,
-   * writes and atomics store `data` (zeros when null). Faults go through the driver's fault path.
-   */
-  access(
-    proc: Process,
-    va: number,
-    length: number,
-    access: GpuAccessKind,
-    data: Uint8Array | null,
-  ): KGen<GpuAccessResult>;
-  /** The GPU page tables and ranges of `proc`'s context now. */
-  snapshot(proc: Process): GpuSnapshot;
+/** The part of a GPU driver model the generic scenario ops drive. */
+export interface GpuDeviceOps {
+  /** Performs one access; 0 or -errno (-EFAULT: the GPU gave up on an unrecoverable fault). */
+  access(dev: Device, req: GpuAccessRequest): KGen<number>;
+  /** The GPU's view of [start, end) for `proc` (null: the only context), or -errno. */
+  snapshot(dev: Device, proc: Process | null, start: number, end: number): GpuSnapshot | number;
 }

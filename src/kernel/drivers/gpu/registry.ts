@@ -1,58 +1,52 @@
 /**
- * The built-in GPU device kinds: a kind name (what a scenario's `devices:` entry gives as
- * `type`) maps to a factory that registers an SDK device of that kind and returns its GpuDevice.
- * Driver modules register themselves on import (gpu/index.ts imports them all), so the scenario
- * layer knows every kind without naming any.
+ * The built-in GPU device kinds a scenario may name in `devices:` (`gpu0: { type: xe }`): each
+ * is an SDK driver plus its side of the generic GPU scenario ops (gpu_device.ts). Add a kind by
+ * adding its entry here; the scenario schema, `hetmem schema` and the docs list these names.
  */
-import type { KGen } from '../../../sched/types.ts';
-import type { System } from '../../system.ts';
-import type { GpuDevice } from './gpu_device.ts';
+import type { DeviceDriver } from '../sdk/device.ts';
+import type { GpuDeviceOps } from './gpu_device.ts';
+import { UVM_CONFIG_DOC, uvmDriver, uvmGpuOps } from './uvm.ts';
+import { XE_UAPI_CONSTANTS, xeDriver, xeGpuOps } from './xe_device.ts';
 
 export interface GpuKind {
+  /** The `type:` of a scenario device. */
   readonly name: string;
-  /** One line for `hetmem schema`. */
+  /** One line for docs and `hetmem schema`. */
   readonly doc: string;
-  /** The config keys the kind accepts, each with one line of doc (anything else is refused). */
-  readonly config: Readonly<Record<string, string>>;
-  /** Registers device `name` of this kind: its GpuDevice, or -errno. */
-  create(sys: System, name: string, config: Readonly<Record<string, unknown>>): KGen<GpuDevice | number>;
+  readonly driver: DeviceDriver;
+  readonly gpu: GpuDeviceOps;
+  /** uAPI constants bound as names in scenarios that declare a device of this kind. */
+  readonly constants: Readonly<Record<string, number>>;
 }
 
-const kinds = new Map<string, GpuKind>();
-const devices = new WeakMap<System, Map<string, GpuDevice>>();
+export const GPU_KINDS: Readonly<Record<string, GpuKind>> = {
+  xe: {
+    name: 'xe',
+    doc: 'an xe-style GPU on drm_gpusvm and drm_pagemap (config: vram, fault_queue, strict_atomic, atomic_timeslice_ms)',
+    driver: xeDriver,
+    gpu: xeGpuOps,
+    constants: XE_UAPI_CONSTANTS,
+  },
+  uvm: {
+    name: 'uvm',
+    doc: `an NVIDIA-UVM-style HMM GPU: 2 MiB VA blocks, replayable fault batches, prefetch, thrashing, eviction (config: ${Object.keys(UVM_CONFIG_DOC).join(', ')})`,
+    driver: uvmDriver,
+    gpu: uvmGpuOps,
+    constants: {},
+  },
+};
 
-/** Adds a kind; a second kind of the same name is a programming error. */
-export function registerGpuKind(kind: GpuKind): void {
-  if (kinds.has(kind.name)) throw new Error(`GPU kind ${kind.name} registered twice`);
-  kinds.set(kind.name, kind);
+/** The kind named `name`, or null. */
+export function gpuKind(name: string): GpuKind | null {
+  return Object.hasOwn(GPU_KINDS, name) ? GPU_KINDS[name] : null;
 }
 
-export function gpuKind(name: string): GpuKind | undefined {
-  return kinds.get(name);
-}
-
+/** Every built-in GPU kind name. */
 export function gpuKindNames(): string[] {
-  return [...kinds.keys()].sort();
+  return Object.keys(GPU_KINDS);
 }
 
-/** Creates GPU `name` of `kind` in `sys` and remembers it for gpuDevice(). */
-export function* createGpuDevice(
-  sys: System,
-  kind: string,
-  name: string,
-  config: Readonly<Record<string, unknown>> = {},
-): KGen<GpuDevice | number> {
-  const k = kinds.get(kind);
-  if (k === undefined) throw new Error(`no GPU kind ${kind}`);
-  const gpu = yield* k.create(sys, name, config);
-  if (typeof gpu === 'number') return gpu;
-  let m = devices.get(sys);
-  if (m === undefined) devices.set(sys, (m = new Map<string, GpuDevice>()));
-  m.set(name, gpu);
-  return gpu;
-}
-
-/** The GPU device named `name` in `sys`, or null. */
-export function gpuDevice(sys: System, name: string): GpuDevice | null {
-  return devices.get(sys)?.get(name) ?? null;
+/** The kind whose driver `driver` is, or null (a device of a user driver, dmirror, ...). */
+export function gpuKindOfDriver(driver: unknown): GpuKind | null {
+  return Object.values(GPU_KINDS).find((k) => k.driver === driver) ?? null;
 }

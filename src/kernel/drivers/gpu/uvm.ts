@@ -15,13 +15,12 @@ import { PAGE_SIZE } from '../../../lib/units.ts';
 import type { KGen } from '../../../sched/types.ts';
 import { Errno } from '../../errno.ts';
 import { __mmuNotifierRegister, mmuIntervalNotifierRemove } from '../../mm/mmu_notifier.ts';
-import type { Process } from '../../system.ts';
+import type { Process, System } from '../../system.ts';
 import { type Device, type DeviceDriver, deviceOpen, deviceRegister } from '../sdk/device.ts';
 import { DEV_PTE, DevicePageTable, FaultBuffer, deviceAccess } from '../sdk/device_pagetable.ts';
 import { deviceMemoryRemove, devmMemremapPages } from '../sdk/devmem.ts';
 import { queueWork } from '../sdk/workqueue.ts';
-import type { GpuAccessResult, GpuDevice, GpuSnapshot } from './gpu_device.ts';
-import { registerGpuKind } from './registry.ts';
+import type { GpuAccessRequest, GpuDeviceOps, GpuPteView, GpuRangeView, GpuSnapshot } from './gpu_device.ts';
 import { uvmTunablesFromConfig, UVM_TUNABLE_KEYS } from './uvm_config.ts';
 import { UvmGpu } from './uvm_gpu.ts';
 import { uvmGpuServiceReplayableFaults } from './uvm_gpu_replayable_faults.ts';
@@ -112,26 +111,104 @@ export const uvmDriver: DeviceDriver<UvmGpu, UvmVaSpace> = {
   },
 };
 
-/** The 'uvm' kind of the GPU registry. */
-class UvmGpuDevice implements GpuDevice {
-  readonly kind = 'uvm';
-  private readonly fds = new Map<Process, number>();
+/** The va_space of `proc` on `dev` (null: the only one), creating it (opening the device) if needed. */
+function* uvmVaSpaceOf(dev: Device<UvmGpu, UvmVaSpace>, proc: Process | null): KGen<UvmVaSpace | number> {
+  const gpu = dev.drvdata;
+  if (proc === null) {
+    if (gpu.vaSpaces.size !== 1) return -Errno.EINVAL;
+    return [...gpu.vaSpaces.values()][0];
+  }
+  const mm = proc.mm;
+  if (mm === null) return -Errno.ESRCH;
+  const vs = gpu.vaSpaces.get(mm);
+  if (vs !== undefined) return vs;
+  const fd = yield* deviceOpen(dev.sys, dev.name, proc);
+  if (fd < 0) return fd;
+  return gpu.vaSpaces.get(mm) ?? -Errno.ENODEV;
+}
+
+/** A GPU access through the va_space's page table, faulting through the replayable buffer. */
+function* uvmGpuAccess(dev: Device, req: GpuAccessRequest): KGen<number> {
+  const d = dev as Device<UvmGpu, UvmVaSpace>;
+  const vs = yield* uvmVaSpaceOf(d, req.proc);
+  if (typeof vs === 'number') return vs;
+  for (let off = 0; off < req.buf.length;) {
+    const va = req.addr + off;
+    const n = Math.min(req.buf.length - off, PAGE_SIZE - (va % PAGE_SIZE));
+    const ret = yield* deviceAccess(vs.pt, va, req.access, req.buf.subarray(off, off + n), d.drvdata.faults);
+    if (ret !== 0) return ret;
+    off += n;
+  }
+  return 0;
+}
+
+/** The GPU PTEs of [start, end) and the VA blocks that overlap it. */
+function uvmGpuSnapshot(dev: Device, proc: Process | null, start: number, end: number): GpuSnapshot | number {
+  const gpu = (dev as Device<UvmGpu, UvmVaSpace>).drvdata;
+  const vs =
+    proc === null
+      ? gpu.vaSpaces.size === 1
+        ? [...gpu.vaSpaces.values()][0]
+        : undefined
+      : proc.mm === null
+        ? undefined
+        : gpu.vaSpaces.get(proc.mm);
+  if (vs === undefined) return -Errno.EINVAL;
+  const ptes: GpuPteView[] = [];
+  // Walk the entries the table holds, not every page of [start, end): the range may be huge.
+  for (const { va, pfn } of vs.pt.entries()) {
+    if (va < start - (start % PAGE_SIZE) || va >= end) continue;
+    const prot = vs.pt.lookup(va)?.prot ?? 0;
+    ptes.push({
+      va,
+      pfn,
+      write: (prot & DEV_PTE.WRITE) !== 0,
+      atomic: (prot & DEV_PTE.ATOMIC) !== 0,
+      mem: gpu.mem.contains(pfn) ? 'vram' : 'system',
+    });
+  }
+  const ranges: GpuRangeView[] = [];
+  const blocks = [...vs.blocks.values()].flat().sort((a, b) => a.vaStart - b.vaStart);
+  for (const b of blocks) {
+    if (b.vaEnd <= start || b.vaStart >= end) continue;
+    const flags = [`changed=${b.changed}`, `resident=${b.resident.reduce((a, x) => a + x, 0)}`];
+    if (b.chunk !== null) flags.push(`chunk=${b.chunk.index}`);
+    ranges.push({ start: b.vaStart, end: b.vaEnd, flags });
+  }
+  return { ptes, ranges };
+}
+
+/** The uvm side of the generic GPU scenario ops (registry.ts). */
+export const uvmGpuOps: GpuDeviceOps = { access: uvmGpuAccess, snapshot: uvmGpuSnapshot };
+
+/** The config keys of a uvm device, with their docs. */
+export const UVM_CONFIG_DOC: Readonly<Record<string, string>> = {
+  memory: 'GPU memory in bytes, a multiple of 2 MiB (64 MiB)',
+  ...Object.fromEntries(Object.entries(UVM_TUNABLE_KEYS).map(([k, v]) => [k, v[3]])),
+};
+
+/** A handle on one uvm device for the simulator and tests: attach processes, access, snapshot. */
+export class UvmGpuDevice {
   constructor(readonly dev: Device<UvmGpu, UvmVaSpace>) {}
 
   get gpu(): UvmGpu {
     return this.dev.drvdata;
   }
 
-  *attach(proc: Process): KGen<number> {
-    if (this.fds.has(proc)) return 0;
-    const fd = yield* deviceOpen(this.dev.sys, this.dev.name, proc);
-    if (fd < 0) return fd;
-    this.fds.set(proc, fd);
-    return 0;
+  /** Registers uvm device `name` with `config`: the handle, or -errno from probe. */
+  static *create(
+    sys: System,
+    name: string,
+    config: Readonly<Record<string, unknown>>,
+  ): KGen<UvmGpuDevice | number> {
+    const dev = yield* deviceRegister(sys, name, uvmDriver, config);
+    return typeof dev === 'number' ? dev : new UvmGpuDevice(dev);
   }
 
-  vaSpace(proc: Process): UvmVaSpace | null {
-    return proc.mm === null ? null : (this.gpu.vaSpaces.get(proc.mm) ?? null);
+  /** Creates `proc`'s va_space on this GPU if it has none; 0 or -errno. */
+  *attach(proc: Process): KGen<number> {
+    const vs = yield* uvmVaSpaceOf(this.dev, proc);
+    return typeof vs === 'number' ? vs : 0;
   }
 
   *access(
@@ -140,68 +217,14 @@ class UvmGpuDevice implements GpuDevice {
     length: number,
     access: 'read' | 'write' | 'atomic',
     data: Uint8Array | null,
-  ): KGen<GpuAccessResult> {
-    const r = yield* this.attach(proc);
-    const vs = this.vaSpace(proc);
-    if (r !== 0 || vs === null) return { ret: r !== 0 ? r : -Errno.ESRCH, data: new Uint8Array(0) };
-    const buf = access === 'read' ? new Uint8Array(length) : (data ?? new Uint8Array(length));
-    if (buf.length !== length) return { ret: -Errno.EINVAL, data: new Uint8Array(0) };
-    for (let off = 0; off < length;) {
-      const a = va + off;
-      const n = Math.min(length - off, PAGE_SIZE - (a % PAGE_SIZE));
-      const piece = buf.subarray(off, off + n);
-      const ret = yield* deviceAccess(vs.pt, a, access, piece, this.gpu.faults);
-      if (ret !== 0) return { ret, data: new Uint8Array(0) };
-      off += n;
-    }
-    return { ret: 0, data: access === 'read' ? buf : new Uint8Array(0) };
+  ): KGen<{ ret: number; data: Uint8Array }> {
+    const buf = access === 'read' || data === null ? new Uint8Array(length) : data;
+    const ret = yield* uvmGpuAccess(this.dev, { proc, addr: va, access, buf });
+    return { ret, data: ret === 0 && access === 'read' ? buf : new Uint8Array(0) };
   }
 
   snapshot(proc: Process): GpuSnapshot {
-    const vs = this.vaSpace(proc);
-    const gpu = this.gpu;
-    const ptes = [];
-    const ranges = [];
-    if (vs !== null) {
-      for (const e of vs.pt.entries()) {
-        const prot = vs.pt.lookup(e.va)?.prot ?? 0;
-        ptes.push({
-          va: e.va,
-          pfn: e.pfn,
-          read: (prot & DEV_PTE.READ) !== 0,
-          write: (prot & DEV_PTE.WRITE) !== 0,
-          atomic: (prot & DEV_PTE.ATOMIC) !== 0,
-          memory: gpu.mem.contains(e.pfn) ? ('device' as const) : ('system' as const),
-        });
-      }
-      const blocks = [...vs.blocks.values()].flat().sort((a, b) => a.vaStart - b.vaStart);
-      for (const b of blocks) {
-        let resident = 0;
-        for (const x of b.resident) resident += x;
-        ranges.push({
-          start: b.vaStart,
-          end: b.vaEnd,
-          kind: 'va_block',
-          state: `resident ${resident}/${(b.vaEnd - b.vaStart) / PAGE_SIZE} changed ${b.changed}${b.chunk === null ? '' : ` chunk ${b.chunk.index}`}`,
-        });
-      }
-    }
-    return { device: this.dev.name, kind: this.kind, ptes, ranges };
+    const s = uvmGpuSnapshot(this.dev, proc, 0, 2 ** 47);
+    return typeof s === 'number' ? { ptes: [], ranges: [] } : s;
   }
 }
-
-registerGpuKind({
-  name: 'uvm',
-  doc: 'NVIDIA-UVM-style HMM driver: 2 MiB VA blocks, replayable fault batches, prefetch, thrashing, eviction',
-  config: {
-    memory: 'GPU memory in bytes, a multiple of 2 MiB (64 MiB)',
-    ...Object.fromEntries(Object.entries(UVM_TUNABLE_KEYS).map(([k, v]) => [k, v[3]])),
-  },
-  *create(sys, name, config) {
-    const dev = yield* deviceRegister(sys, name, uvmDriver, config);
-    if (typeof dev === 'number') return dev;
-    return new UvmGpuDevice(dev);
-  },
-});
-
-export { UvmGpuDevice };

@@ -52,7 +52,7 @@ import { allocPageReclaim } from '../../mm/vmscan.ts';
 import { DEV_PTE } from '../sdk/device_pagetable.ts';
 import { migrateToRamOne, migrateVmaInit } from '../sdk/devmem.ts';
 import { hmmRangeFaultLocked } from '../sdk/hmm_mirror.ts';
-import type { GpuAccessKind } from './gpu_device.ts';
+import type { DeviceAccessKind as GpuAccessKind } from '../sdk/device_pagetable.ts';
 import type { UvmGpu } from './uvm_gpu.ts';
 import { uvmPerfPrefetchRegion } from './uvm_perf_prefetch.ts';
 import { uvmPerfThrashingGetHint } from './uvm_perf_thrashing.ts';

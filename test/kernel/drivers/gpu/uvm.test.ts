@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { System, assertOracles, mman } from '../../../../src/index.ts';
-import { createGpuDevice, gpuDevice } from '../../../../src/kernel/drivers/gpu/index.ts';
+import { gpuKind } from '../../../../src/kernel/drivers/gpu/registry.ts';
 import { UvmGpuDevice } from '../../../../src/kernel/drivers/gpu/uvm.ts';
 
 const MiB = 1024 * 1024;
@@ -13,7 +13,7 @@ function setup(config: Record<string, unknown> = {}): {
   buf: number;
 } {
   const sys = new System({ ram: 64 * MiB, swap: 0 });
-  const g = sys.run('probe', createGpuDevice(sys, 'uvm', 'gpu0', { memory: 8 * MiB, ...config }));
+  const g = sys.run('probe', UvmGpuDevice.create(sys, 'gpu0', { memory: 8 * MiB, ...config }));
   assert.ok(g instanceof UvmGpuDevice);
   const p = sys.createProcess('p');
   const buf = sys.mmap(
@@ -30,14 +30,14 @@ function setup(config: Record<string, unknown> = {}): {
 describe('uvm driver', () => {
   it('a GPU read faults, migrates the page to GPU memory and reads the CPU data', () => {
     const { sys, gpu, p, buf } = setup({ prefetch: 'ondemand' });
-    assert.equal(gpuDevice(sys, 'gpu0'), gpu);
+    assert.equal(gpuKind('uvm')?.driver, gpu.dev.driver);
     assert.equal(sys.write(p, buf, new Uint8Array([1, 2, 3, 4])), 4);
     const r = sys.run('gpu', gpu.access(p, buf, 4, 'read', null));
     assert.equal(r.ret, 0);
     assert.deepEqual([...r.data], [1, 2, 3, 4]);
     const snap = gpu.snapshot(p);
     assert.equal(snap.ptes.length, 1);
-    assert.equal(snap.ptes[0].memory, 'device');
+    assert.equal(snap.ptes[0].mem, 'vram');
     assert.equal(gpu.gpu.stats.faults, 1);
     assert.equal(gpu.gpu.stats.pagesToGpu, 1);
     assertOracles(sys);
@@ -68,7 +68,7 @@ describe('uvm driver', () => {
     assert.equal(sys.munmap(p, buf, 4 * MiB), 0);
     const snap = gpu.snapshot(p);
     assert.equal(snap.ptes.length, 0);
-    assert.match(snap.ranges[0].state, /changed 1/);
+    assert.ok(snap.ranges[0].flags.includes('changed=1'));
     assertOracles(sys);
   });
 
