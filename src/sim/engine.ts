@@ -14,18 +14,17 @@ import { Prng } from '../lib/prng.ts';
 import { PAGE_SIZE } from '../lib/units.ts';
 import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../kernel/mm/mman.ts';
 import { System, MAX_RAM_BYTES, type Process } from '../kernel/system.ts';
-import {
-  DEV_PTE,
-  DEVICE_ACCESS_MAX_REPLAYS,
-  type DeviceAccessKind,
-} from '../kernel/drivers/sdk/device_pagetable.ts';
+import { DEV_PTE, type DeviceAccessKind } from '../kernel/drivers/sdk/device_pagetable.ts';
 import { UvmGpuDevice } from '../kernel/drivers/gpu/uvm.ts';
 import type { UvmGpu } from '../kernel/drivers/gpu/uvm_gpu.ts';
 import { uvmGpuServiceReplayableFaults } from '../kernel/drivers/gpu/uvm_gpu_replayable_faults.ts';
 import type { UvmPrefetchPolicy, UvmVaSpace } from '../kernel/drivers/gpu/uvm_types.ts';
+import { checkAll } from '../oracles/index.ts';
 import { COST_MODELS, TimeBreakdown, type CostModel } from './cost.ts';
 import { WORKLOADS, type WarpProgram, type WorkloadParams } from './workloads.ts';
 
+/** Replays of one access before the simulator calls it fatal and moves the warp on. */
+const SIM_MAX_REPLAYS = 64;
 /** Accesses a warp makes per turn before the next warp's turn. */
 const QUANTUM = 64;
 const KINDS: readonly DeviceAccessKind[] = ['read', 'write', 'atomic'];
@@ -62,8 +61,10 @@ export interface SimOptions {
   readonly driver: Readonly<Record<string, unknown>>;
   /** Replay this trace instead of the workload (one process, one GPU). */
   readonly trace?: readonly TraceAccess[];
-  /** Keep a per-batch timeline (for --plot). */
+  /** Keep a per-batch timeline. */
   readonly timeline?: boolean;
+  /** Run every oracle at the end and report how many violations they found. */
+  readonly check?: boolean;
 }
 
 export const SIM_DEFAULTS: SimOptions = {
@@ -120,6 +121,8 @@ export interface SimResult {
   time_by_component_us: Record<string, number>;
   wall_ms: number;
   timeline?: TimelinePoint[];
+  /** With `check`: the oracle violations found at the end. */
+  violations?: string[];
 }
 
 /** A GPU of the run and what the cost accounting has already seen of its counters. */
@@ -289,8 +292,9 @@ export function runSim(opts: SimOptions, onProgress?: (done: number, total: numb
             w.pending = -1;
             continue;
           }
-          if (w.replays++ >= DEVICE_ACCESS_MAX_REPLAYS) {
-            // The driver could not make this access succeed: a fatal fault; the warp moves on.
+          if (w.replays++ >= SIM_MAX_REPLAYS) {
+            // The driver could not make this access succeed (a fatal fault, e.g. no VMA); a
+            // record dropped by a buffer flush only faults again, so the bound is generous.
             fatal++;
             w.pending = -1;
             continue;
@@ -420,5 +424,6 @@ export function runSim(opts: SimOptions, onProgress?: (done: number, total: numb
     },
     wall_ms: Math.round(performance.now() - t0),
     ...(timeline !== null ? { timeline } : {}),
+    ...(o.check === true ? { violations: checkAll(sys).map((v) => `[${v.oracle}] ${v.message}`) } : {}),
   };
 }
