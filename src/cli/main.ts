@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type * as Commands from './commands.ts';
 import type * as Studio from './studio.ts';
+import type * as Sim from './sim.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
 import { VERSION_STRING } from '../version.ts';
 
@@ -15,6 +16,7 @@ import { VERSION_STRING } from '../version.ts';
  */
 const commands = (): Promise<typeof Commands> => import('./commands.ts');
 const studio = (): Promise<typeof Studio> => import('./studio.ts');
+const sim = (): Promise<typeof Sim> => import('./sim.ts');
 
 function buildProgram(setCode: (n: number) => void): Command {
   const program = new Command('hetmem')
@@ -110,6 +112,31 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--json', 'one JSON document on stdout')
     .action(async (o: Parameters<typeof Commands.cmdDifftest>[0]) => {
       setCode(await (await commands()).cmdDifftest(o));
+    });
+
+  const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+  program
+    .command('sim')
+    .description('simulate GPU fault handling and migration policies on the UVM-style driver (docs/sim.md)')
+    .argument('[file]', 'sim file (YAML): settings, driver tunables, a trace, a sweep')
+    .option('--workload <name>', 'stream, linear, strided, random, stencil2d, hotspot, matmul, bfs (stream)')
+    .option('--footprint <size>', 'bytes the workload touches per process (64MiB)')
+    .option('--gpu-memory <size>', 'memory of each GPU (1GiB)')
+    .option('--policy <name>', 'prefetch policy: ondemand, random4k, seq64k, tree (tree)')
+    .option('--cost <model>', 'cost model: uvmsmart or none (uvmsmart)')
+    .option('--seed <n>', 'seed of the fault order and random choices (1)')
+    .option('--warps <n>', 'warps per process (64)')
+    .option('--group <n>', 'warps that share a slice of the data, grid-strided (1)')
+    .option('--iterations <n>', 'kernel launches (1)')
+    .option('--processes <n>', 'processes, each with its own footprint (1)')
+    .option('--gpus <n>', 'GPUs; process i runs on GPU i mod n (1)')
+    .option('--cpu-touch <f>', 'fraction of the pages the CPU writes after each kernel (0)')
+    .option('--set <key=value>', 'a driver tunable, e.g. batch_size=128 (repeatable)', collect)
+    .option('--trace-in <file>', 'replay a trace instead of a workload')
+    .option('--format <fmt>', 'trace format: uvm-eval, nvuvm, kfd, lackey, pinatrace')
+    .option('--json', 'one JSON document on stdout')
+    .action(async (file: string | undefined, o: Sim.SimOpts) => {
+      setCode((await sim()).cmdSim(file, o));
     });
 
   program

@@ -5,6 +5,7 @@
  */
 import type { DeviceDriver } from '../sdk/device.ts';
 import type { GpuDeviceOps } from './gpu_device.ts';
+import { UVM_CONFIG_DOC, uvmDriver, uvmGpuOps } from './uvm.ts';
 import { XE_UAPI_CONSTANTS, xeDriver, xeGpuOps } from './xe_device.ts';
 
 export interface GpuKind {
@@ -25,6 +26,13 @@ export const GPU_KINDS: Readonly<Record<string, GpuKind>> = {
     driver: xeDriver,
     gpu: xeGpuOps,
     constants: XE_UAPI_CONSTANTS,
+  },
+  uvm: {
+    name: 'uvm',
+    doc: `an NVIDIA-UVM-style HMM GPU: 2 MiB VA blocks, replayable fault batches, prefetch, thrashing, eviction (config: ${Object.keys(UVM_CONFIG_DOC).join(', ')})`,
+    driver: uvmDriver,
+    gpu: uvmGpuOps,
+    constants: {},
   },
 };
 

@@ -1,0 +1,169 @@
+/**
+ * `hetmem sim`: the policy simulator's command line. Flags set one run; a sim file sets
+ * everything and may sweep; flags given beside a file override it. A bad flag, sim file or trace
+ * line exits 2 with one line (`FILE:LINE:COL: message` for files).
+ */
+import { readFileSync } from 'node:fs';
+import { parseSize, SizeError } from '../lib/size.ts';
+import { SIM_DEFAULTS, SimError, runSim, type SimOptions, type SimResult } from '../sim/engine.ts';
+import { applySimKey, parseSimFile, SimFileError, sweepPoints, type SimFile } from '../sim/simfile.ts';
+import { importTrace, TRACE_FORMATS, TraceError, type TraceFormat } from '../sim/traces.ts';
+import { EXIT, UsageError } from './errors.ts';
+import { progressBar } from './progress.ts';
+
+export interface SimOpts {
+  workload?: string;
+  footprint?: string;
+  gpuMemory?: string;
+  policy?: string;
+  cost?: string;
+  seed?: string;
+  warps?: string;
+  group?: string;
+  iterations?: string;
+  processes?: string;
+  gpus?: string;
+  cpuTouch?: string;
+  set?: string[];
+  json?: boolean;
+  traceIn?: string;
+  format?: string;
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+/** A flag value as the sim file would give it: numbers as numbers, true/false as booleans. */
+function scalar(v: string): unknown {
+  if (/^-?\d+(\.\d+)?$/.test(v)) return Number(v);
+  if (v === 'true' || v === 'false') return v === 'true';
+  return v;
+}
+
+function applyFlags(base: SimOptions, o: SimOpts): SimOptions {
+  const opts = { ...base, driver: { ...base.driver } } as unknown as Record<string, unknown>;
+  const flag = (name: string, key: string, v: string | undefined, asSize = false): void => {
+    if (v === undefined) return;
+    let val: unknown = scalar(v);
+    if (asSize) {
+      try {
+        val = parseSize(v);
+      } catch (e) {
+        if (e instanceof SizeError) throw new UsageError(`--${name}: ${e.message}`);
+        throw e;
+      }
+    }
+    const why = applySimKey(opts, key, val);
+    if (why !== null) throw new UsageError(`--${name}: ${why}`);
+  };
+  flag('workload', 'workload', o.workload);
+  flag('footprint', 'footprint', o.footprint, true);
+  flag('gpu-memory', 'gpu_memory', o.gpuMemory, true);
+  flag('policy', 'policy', o.policy);
+  flag('cost', 'cost', o.cost);
+  flag('seed', 'seed', o.seed);
+  flag('warps', 'warps', o.warps);
+  flag('group', 'group', o.group);
+  flag('iterations', 'iterations', o.iterations);
+  flag('processes', 'processes', o.processes);
+  flag('gpus', 'gpus', o.gpus);
+  flag('cpu-touch', 'cpu_touch', o.cpuTouch);
+  for (const kv of o.set ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--set takes KEY=VALUE, got '${kv}'`);
+    const why = applySimKey(opts, `driver.${kv.slice(0, eq)}`, scalar(kv.slice(eq + 1)));
+    if (why !== null) throw new UsageError(`--set: ${why}`);
+  }
+  return opts as unknown as SimOptions;
+}
+
+const COLUMNS: readonly (keyof SimResult)[] = [
+  'faults',
+  'batches',
+  'va_blocks_per_batch',
+  'pages_to_gpu',
+  'pages_to_cpu',
+  'evictions',
+  'thrashing_events',
+  'time_us',
+  'us_per_fault',
+];
+
+function table(rows: { at: Record<string, unknown>; r: SimResult }[]): string {
+  const keys = [...new Set(rows.flatMap((x) => Object.keys(x.at)))];
+  const head = [...keys, ...COLUMNS.map(String)];
+  const body = rows.map((x) => [
+    ...keys.map((k) => JSON.stringify(x.at[k] ?? '').replace(/^"|"$/g, '')),
+    ...COLUMNS.map((c) => JSON.stringify(x.r[c])),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i])).join('  ');
+  return [line(head), ...body.map(line)].join('\n');
+}
+
+function report(r: SimResult): string {
+  const t = r.time_by_component_us;
+  return [
+    `${r.workload} on ${r.policy}, cost ${r.cost}, footprint ${r.footprint_bytes} B, GPU memory ${r.gpu_memory_bytes} B`,
+    `faults ${r.faults} (duplicates ${r.duplicates}), batches ${r.batches}, VA blocks per batch ${r.va_blocks_per_batch}, replays ${r.replays}`,
+    `pages to GPU ${r.pages_to_gpu} (prefetched ${r.pages_prefetched}), to CPU ${r.pages_to_cpu}, migrated ${r.migrated_bytes} B`,
+    `evictions ${r.evictions} (ahead ${r.pre_evictions}), thrashing events ${r.thrashing_events}, throttles ${r.throttles}, pins ${r.pins}, CPU faults ${r.cpu_faults}, fatal ${r.fatal_faults}`,
+    `modelled time ${r.time_us} us (${r.us_per_fault} us/fault): far faults ${t.far_faults}, H2D ${t.h2d}, D2H ${t.d2h}, CPU faults ${t.cpu_faults}, throttle ${t.throttle}, compute ${t.compute}`,
+    `host wall time ${r.wall_ms} ms`,
+  ].join('\n');
+}
+
+export function cmdSim(file: string | undefined, o: SimOpts): number {
+  try {
+    return simMain(file, o);
+  } catch (e) {
+    if (e instanceof SimFileError || e instanceof TraceError) {
+      process.stderr.write(`${e.message}\n`);
+      return EXIT.usage;
+    }
+    if (e instanceof SimError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+function simMain(file: string | undefined, o: SimOpts): number {
+  let sf: SimFile = { base: SIM_DEFAULTS, sweep: [] };
+  if (file !== undefined) sf = parseSimFile(file, readText(file, 'sim file'));
+  let trace = sf.trace;
+  if (o.traceIn !== undefined || o.format !== undefined) {
+    if (o.traceIn === undefined || o.format === undefined)
+      throw new UsageError('--trace-in and --format go together');
+    if (!(TRACE_FORMATS as readonly string[]).includes(o.format))
+      throw new UsageError(`--format is one of ${TRACE_FORMATS.join(', ')}`);
+    trace = { file: o.traceIn, format: o.format as TraceFormat };
+  }
+  let base = applyFlags(sf.base, o);
+  if (trace !== undefined) {
+    const t = importTrace(trace.file, readText(trace.file, 'trace'), trace.format);
+    base = { ...base, trace: t.accesses, footprint: t.footprint };
+  }
+  const points = sweepPoints(base, sf.sweep);
+  const bar = progressBar('sim', o.json !== true);
+  const results: { at: Record<string, unknown>; r: SimResult }[] = [];
+  for (const [i, p] of points.entries()) {
+    const r = runSim(p.opts, (done, total) => {
+      bar.update(i * total + done, points.length * total);
+    });
+    results.push({ at: p.at, r });
+  }
+  bar.stop();
+  if (o.json === true) {
+    const out =
+      points.length === 1 && sf.sweep.length === 0
+        ? results[0].r
+        : { runs: results.map((x) => ({ ...x.at, ...x.r })) };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } else if (sf.sweep.length > 0) process.stdout.write(`${table(results)}\n`);
+  else process.stdout.write(`${report(results[0].r)}\n`);
+  return EXIT.ok;
+}

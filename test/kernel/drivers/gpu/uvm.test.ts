@@ -1,0 +1,97 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { System, assertOracles, mman } from '../../../../src/index.ts';
+import { gpuKind } from '../../../../src/kernel/drivers/gpu/registry.ts';
+import { UvmGpuDevice } from '../../../../src/kernel/drivers/gpu/uvm.ts';
+
+const MiB = 1024 * 1024;
+
+function setup(config: Record<string, unknown> = {}): {
+  sys: System;
+  gpu: UvmGpuDevice;
+  p: ReturnType<System['createProcess']>;
+  buf: number;
+} {
+  const sys = new System({ ram: 64 * MiB, swap: 0 });
+  const g = sys.run('probe', UvmGpuDevice.create(sys, 'gpu0', { memory: 8 * MiB, ...config }));
+  assert.ok(g instanceof UvmGpuDevice);
+  const p = sys.createProcess('p');
+  const buf = sys.mmap(
+    p,
+    0,
+    4 * MiB,
+    mman.PROT_READ | mman.PROT_WRITE,
+    mman.MAP_PRIVATE | mman.MAP_ANONYMOUS,
+  );
+  assert.ok(buf > 0);
+  return { sys, gpu: g, p, buf };
+}
+
+describe('uvm driver', () => {
+  it('a GPU read faults, migrates the page to GPU memory and reads the CPU data', () => {
+    const { sys, gpu, p, buf } = setup({ prefetch: 'ondemand' });
+    assert.equal(gpuKind('uvm')?.driver, gpu.dev.driver);
+    assert.equal(sys.write(p, buf, new Uint8Array([1, 2, 3, 4])), 4);
+    const r = sys.run('gpu', gpu.access(p, buf, 4, 'read', null));
+    assert.equal(r.ret, 0);
+    assert.deepEqual([...r.data], [1, 2, 3, 4]);
+    const snap = gpu.snapshot(p);
+    assert.equal(snap.ptes.length, 1);
+    assert.equal(snap.ptes[0].mem, 'vram');
+    assert.equal(gpu.gpu.stats.faults, 1);
+    assert.equal(gpu.gpu.stats.pagesToGpu, 1);
+    assertOracles(sys);
+  });
+
+  it('a CPU read of a GPU-resident page migrates it back and unmaps it from the GPU', () => {
+    const { sys, gpu, p, buf } = setup({ prefetch: 'ondemand' });
+    assert.equal(sys.run('gpu', gpu.access(p, buf, 4, 'write', new Uint8Array([9, 8, 7, 6]))).ret, 0);
+    const r = sys.read(p, buf, 4);
+    assert.deepEqual([...r.data], [9, 8, 7, 6]);
+    assert.equal(gpu.snapshot(p).ptes.length, 0);
+    assert.equal(gpu.gpu.stats.cpuFaults, 1);
+    assertOracles(sys);
+  });
+
+  it('the tree prefetcher brings a whole 64 KiB big page for one fault', () => {
+    const { sys, gpu, p, buf } = setup();
+    assert.equal(sys.run('gpu', gpu.access(p, buf, 4, 'read', null)).ret, 0);
+    assert.equal(gpu.gpu.stats.pagesToGpu, 16);
+    assert.equal(gpu.gpu.stats.pagesPrefetched, 15);
+    assert.equal(gpu.snapshot(p).ptes.length, 16);
+    assertOracles(sys);
+  });
+
+  it('munmap invalidates the block: changed counter bumps and the GPU mapping goes', () => {
+    const { sys, gpu, p, buf } = setup({ prefetch: 'ondemand' });
+    assert.equal(sys.run('gpu', gpu.access(p, buf, 4, 'read', null)).ret, 0);
+    assert.equal(sys.munmap(p, buf, 4 * MiB), 0);
+    const snap = gpu.snapshot(p);
+    assert.equal(snap.ptes.length, 0);
+    assert.ok(snap.ranges[0].flags.includes('changed=1'));
+    assertOracles(sys);
+  });
+
+  it('when GPU memory is full a 2 MiB root chunk is evicted back to system memory', () => {
+    const { sys, gpu, p, buf } = setup({ memory: 2 * MiB, prefetch: 'ondemand' });
+    assert.equal(sys.write(p, buf, new Uint8Array([5])), 1);
+    assert.equal(sys.run('gpu', gpu.access(p, buf, 1, 'read', null)).ret, 0);
+    assert.equal(sys.run('gpu', gpu.access(p, buf + 2 * MiB, 1, 'read', null)).ret, 0);
+    assert.equal(gpu.gpu.stats.evictions, 1);
+    assert.equal(gpu.gpu.stats.pagesToCpu, 1);
+    assert.deepEqual([...sys.read(p, buf, 1).data], [5]);
+    assertOracles(sys);
+  });
+
+  it('an atomic on memory that stays in system RAM uses make_device_exclusive', () => {
+    const { sys, gpu, p, buf } = setup({ migrate_on_fault: false });
+    assert.equal(sys.write(p, buf, new Uint8Array([1])), 1);
+    assert.equal(sys.run('gpu', gpu.access(p, buf, 4, 'atomic', new Uint8Array([7, 0, 0, 0]))).ret, 0);
+    assert.equal(gpu.gpu.stats.exclusiveMaps, 1);
+    assert.equal(gpu.snapshot(p).ptes[0].atomic, true);
+    // The CPU touching the page restores its mapping and takes the GPU's exclusive entry away.
+    assert.deepEqual([...sys.read(p, buf, 1).data], [7]);
+    assert.equal(gpu.snapshot(p).ptes.length, 0);
+    assertOracles(sys);
+  });
+});
