@@ -11,7 +11,19 @@ import assert from 'node:assert/strict';
 import { PAGE_SIZE } from '../lib/units.ts';
 import { Errno } from '../kernel/errno.ts';
 import { FOLL_FORCE, FOLL_WRITE, getUserPagesRemote, putUserPages } from '../kernel/mm/gup.ts';
-import { MADV, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from '../kernel/mm/mman.ts';
+import {
+  MADV,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+  PROT_EXEC,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+} from '../kernel/mm/mman.ts';
 import type { SystemConfig } from '../kernel/system.ts';
 import type { ConformanceCase } from './types.ts';
 import { MmEnv, PMD_SIZE, alignDown, expectRet } from './mm_env.ts';
@@ -273,7 +285,45 @@ const SOFT_DIRTY_TESTS: readonly [string, (env: MmEnv) => void][] = [
       testMprotect(env, false);
     },
   ],
+  ['test_merge', testMerge],
 ];
+
+/**
+ * test_merge() (c7ba92bcfea3, in 6.18.y): a VMA that merges with a soft-dirty neighbour, after
+ * mremap() or mprotect(), is soft-dirty as a whole.
+ */
+function testMerge(env: MmEnv): void {
+  const rw = PROT_READ | PROT_WRITE;
+  const fixed = MAP_ANONYMOUS | MAP_PRIVATE | MAP_FIXED;
+  // Five pages of room; the last stays mapped so nothing merges from beyond it.
+  const reserved = env.mmapOk(5 * pagesize, PROT_NONE, MAP_ANONYMOUS | MAP_PRIVATE);
+  env.munmap(reserved, 4 * pagesize);
+  let map = env.mmap(reserved + pagesize, pagesize, rw, fixed);
+  assert.equal(map, reserved + pagesize, 'mmap failed');
+  // This clears VM_SOFTDIRTY too.
+  env.clearSoftDirty();
+  // A new mapping, soft-dirty, away from map ...
+  let map2 = env.mmap(reserved + 3 * pagesize, pagesize, rw, fixed);
+  assert.equal(map2, reserved + 3 * pagesize, 'mmap failed');
+  // ... moved next to it: the merged VMA is soft-dirty throughout.
+  map2 = env.mremap(map2, pagesize, pagesize, MREMAP_FIXED | MREMAP_MAYMOVE, reserved + 2 * pagesize);
+  assert.equal(map2, reserved + 2 * pagesize, 'mremap failed');
+  result(env.isSoftDirty(map), 'Test test_merge-anon soft-dirty after remap merge 1st pg');
+  result(env.isSoftDirty(map2), 'Test test_merge-anon soft-dirty after remap merge 2nd pg');
+  env.munmap(map, 2 * pagesize);
+  map = env.mmap(reserved + pagesize, pagesize, rw, fixed);
+  assert.equal(map, reserved + pagesize, 'mmap failed');
+  env.clearSoftDirty();
+  // An adjacent VMA that cannot merge (PROT_EXEC), soft-dirty ...
+  map2 = env.mmap(reserved + 2 * pagesize, pagesize, rw | PROT_EXEC, fixed);
+  assert.equal(map2, reserved + 2 * pagesize, 'mmap failed');
+  // ... until mprotect() makes map like it, and they merge.
+  expectRet(env.mprotect(map, pagesize, rw | PROT_EXEC), 0, 'mprotect failed');
+  result(env.isSoftDirty(map), 'Test test_merge-anon soft-dirty after mprotect merge 1st pg');
+  result(env.isSoftDirty(map2), 'Test test_merge-anon soft-dirty after mprotect merge 2nd pg');
+  env.munmap(map, 2 * pagesize);
+  env.munmap(reserved + 4 * pagesize, pagesize);
+}
 
 // ---- mkdirty.c ----
 

@@ -35,7 +35,7 @@ export const SELFTEST_SOURCES = {
 
 /**
  * The mm suite's files, by the prefix of their case names (`cow.Basic COW after fork()`). The
- * revisions are those of the torvalds/linux snapshots the ports were made from, current with 6.18.
+ * revisions are those of the torvalds/linux snapshots the ports were made from.
  */
 export const MM_SELFTEST_SOURCES = {
   cow: {
@@ -61,11 +61,18 @@ export const MM_SELFTEST_SOURCES = {
   },
 } as const satisfies Record<string, SelftestSource>;
 
+const SOFT_DIRTY_TEST_MERGE: SelftestSource = {
+  file: 'tools/testing/selftests/mm/soft-dirty.c',
+  commit: 'c7ba92bcfea34f6b4afc744c3b65c8f7420fefe0',
+};
+
 /** The source a case was ported from, by its suite and its FIXTURE name. */
 export function sourceOf(suite: 'hmm' | 'iommufd' | 'mm' | 'xe-svm', name: string): SelftestSource {
   if (suite === 'hmm') return SELFTEST_SOURCES.hmm;
   if (suite === 'xe-svm') return SELFTEST_SOURCES['xe-svm'];
   if (suite === 'mm') {
+    // soft-dirty.c's test_merge came after the rest of the file (and went to 6.18.y as well).
+    if (name === 'soft-dirty.test_merge') return SOFT_DIRTY_TEST_MERGE;
     const file = name.slice(0, name.indexOf('.'));
     return file in MM_SELFTEST_SOURCES
       ? MM_SELFTEST_SOURCES[file as keyof typeof MM_SELFTEST_SOURCES]

@@ -94,7 +94,10 @@ function* moveVma(
   const sys = mm.sys;
   if (sys.inject.shouldFail('move_vma')) return -Errno.ENOMEM;
   const [piece] = yield* splitRange(mm, oldAddr, oldAddr + len);
-  const nv = new Vma(mm, newAddr, newAddr + len, piece.flags, piece.pgoff, piece.file);
+  // copy_vma(): an anonymous VMA never faulted takes the page offset of its new place, so that it
+  // can merge there.
+  const pgoff = piece.isAnon() && piece.anonVma === null ? newAddr / PAGE_SIZE : piece.pgoff;
+  const nv = new Vma(mm, newAddr, newAddr + len, piece.flags, pgoff, piece.file);
   nv.vmOps = piece.vmOps;
   nv.priv = piece.priv;
   if (piece.file !== null) fget(piece.file);
@@ -107,6 +110,9 @@ function* moveVma(
     if ((piece.flags & VM.HUGETLB) !== 0) piece.priv = null;
     removeVma(sys, piece);
   }
+  // copy_vma() -> vma_merge_new_range(): the moved VMA joins a compatible neighbour (its
+  // VM_SOFTDIRTY carried over).
+  mergeAnonNeighbours(mm, nv);
   return newAddr;
 }
 

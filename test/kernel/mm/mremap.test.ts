@@ -1,13 +1,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno } from '../../../src/kernel/errno.ts';
-import { MAP_HUGETLB, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from '../../../src/kernel/mm/mman.ts';
+import {
+  MAP_FIXED,
+  MAP_HUGETLB,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+} from '../../../src/kernel/mm/mman.ts';
 import { TASK_SIZE } from '../../../src/lib/units.ts';
 import {
   ANON_PRIVATE,
   ANON_SHARED,
   HPAGE,
   PAGE,
+  RW,
   expectedTags,
   mapOk,
   readOk,
@@ -223,6 +230,22 @@ describe('mremap(2) success paths preserve data', () => {
         .filter(([s]) => s >= a && s < a + 3 * PAGE)
         .map(([s, e]) => [s - a, e - a]),
       [[0, 3 * PAGE]],
+    );
+    teardown(sys);
+  });
+
+  it('a never-faulted VMA moved next to a compatible one merges with it (copy_vma)', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 4 * PAGE);
+    assert.equal(sys.munmap(p, a + PAGE, 3 * PAGE), 0);
+    const b = 0x40_0000_0000;
+    assert.equal(sys.mmap(p, b, PAGE, RW, ANON_PRIVATE | MAP_FIXED), b);
+    assert.equal(sys.mremap(p, b, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, a + PAGE), a + PAGE);
+    assert.deepEqual(
+      vmas(p)
+        .filter(([s]) => s >= a && s < a + 4 * PAGE)
+        .map(([s, e]) => [s - a, e - a]),
+      [[0, 2 * PAGE]],
     );
     teardown(sys);
   });
