@@ -2,7 +2,6 @@ import type { Violation } from '../sched/types.ts';
 import type { System } from '../kernel/system.ts';
 import { checkCounts } from './counts.ts';
 import { checkDeviceMirrors, checkDma } from './devices.ts';
-import { checkDmirrors } from './dmirror.ts';
 import { checkIommufd } from './iommufd.ts';
 import { checkLegacyMirrors } from './legacy_mirror.ts';
 import { checkLocks } from './locks.ts';
@@ -27,7 +26,6 @@ export interface CheckOptions {
 export function checkAll(sys: System, opts: CheckOptions = {}): Violation[] {
   const out: Violation[] = [];
   for (const hook of sys.checkHooks) out.push(...hook(opts.teardown === true));
-  out.push(...checkDmirrors(sys));
   out.push(...checkLegacyMirrors(sys));
   out.push(...checkDeviceMirrors(sys));
   out.push(...checkDma(sys));
@@ -45,7 +43,6 @@ export function checkAll(sys: System, opts: CheckOptions = {}): Violation[] {
  * of the state between operations. Teardown runs at the end of each schedule (checkAll).
  */
 export function checkStep(sys: System, quiescent = false): Violation | null {
-  for (const v of checkDmirrors(sys)) return v;
   for (const v of checkLegacyMirrors(sys)) return v;
   for (const v of checkDeviceMirrors(sys)) return v;
   for (const v of checkDma(sys)) return v;

@@ -6,8 +6,8 @@
  *
  * Large address spaces are cut at MAX_PAGES pages and MAX_FRAMES frames; `truncated` says so.
  */
-import { DmirrorDevice } from '../kernel/drivers/test_hmm_types.ts';
-import { DPT_TAG_ATOMIC, DPT_TAG_WRITE } from '../kernel/drivers/test_hmm_types.ts';
+import { dmirrorDevices } from '../kernel/drivers/test_hmm.ts';
+import { DPT_TAG_ATOMIC, DPT_TAG_WRITE, DmirrorDevice } from '../kernel/drivers/test_hmm_types.ts';
 import { iommufdContexts } from '../kernel/iommufd/main.ts';
 import { ioasOf } from '../kernel/iommufd/ioas.ts';
 import type { MmStruct, Vma } from '../kernel/mm/mm_types.ts';
@@ -223,8 +223,7 @@ interface MirrorView {
 
 function mirrorsOf(sys: System): MirrorView[] {
   const out: MirrorView[] = [];
-  for (const dev of sys.devices.values()) {
-    if (!(dev instanceof DmirrorDevice)) continue;
+  for (const dev of dmirrorDevices(sys)) {
     for (const m of dev.mirrors) {
       if (m.released) continue;
       const label = `${dev.name}#${m.id}`;
@@ -232,9 +231,9 @@ function mirrorsOf(sys: System): MirrorView[] {
         label,
         mm: m.mm,
         lookup(vpn) {
-          const e = m.pt.load(vpn);
+          const e = m.pt.lookup(vpn * PAGE_SIZE);
           if (e === undefined) return null;
-          const access = e.tag === DPT_TAG_ATOMIC ? 'atomic' : e.tag === DPT_TAG_WRITE ? 'write' : 'read';
+          const access = e.prot === DPT_TAG_ATOMIC ? 'atomic' : e.prot === DPT_TAG_WRITE ? 'write' : 'read';
           return { mirror: label, pfn: e.pfn, access, deviceMemory: sys.phys.isDevice(e.pfn) };
         },
       });
@@ -401,9 +400,7 @@ export function snapshot(sys: System): Snapshot {
     notifiers: notifierSnaps(sys),
     ioas: ioasSnaps(sys),
     threads: sys.sched.threads.map((t) => ({ id: t.id, name: t.name, state: t.state, at: t.pending.label })),
-    devices: [...sys.devices.values()]
-      .filter((d): d is DmirrorDevice => d instanceof DmirrorDevice)
-      .map((d) => ({ name: d.name, memory: d.memory, mirrors: d.mirrors.size })),
+    devices: dmirrorDevices(sys).map((d) => ({ name: d.name, memory: d.memory, mirrors: d.mirrors.size })),
     events,
     counters: Object.fromEntries([...sys.trace.counters].sort((a, b) => a[0].localeCompare(b[0]))),
     schedSteps: sys.sched.totalSteps,
