@@ -123,11 +123,11 @@ export interface CreateDmirrorOptions {
   readonly driver?: Partial<DmirrorDriver>;
 }
 
-/** Every dmirror device of `sys` (the SDK devices bound to the dmirror driver). */
+/** Every dmirror device of `sys` (the SDK devices of the dmirror driver, bound or since removed). */
 export function dmirrorDevices(sys: System): DmirrorDevice[] {
   const out: DmirrorDevice[] = [];
   for (const dev of sdkDevices(sys)) {
-    if (dev.driver === (dmirrorDriver as DeviceDriver) && dev.state === 'bound') {
+    if (dev.driver === (dmirrorDriver as DeviceDriver)) {
       out.push((dev as Device<DmirrorDevice, Dmirror>).drvdata);
     }
   }
@@ -691,6 +691,7 @@ function dmirrorCheckExclusive(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number
 export const dmirrorDriver: DeviceDriver<DmirrorDevice, Dmirror> = {
   name: 'dmirror',
   probe: dmirrorProbe,
+  remove: dmirrorRemove,
   open: dmirrorFopsOpen,
   release: dmirrorFopsRelease,
   mmap: dmirrorFopsMmap,
@@ -713,6 +714,11 @@ export const dmirrorDriver: DeviceDriver<DmirrorDevice, Dmirror> = {
     [HMM_DMIRROR_FLAGS]: dmirrorIoctl('set HMM_DMIRROR_FLAG_* (passed in npages)', dmirrorSetFlags),
   },
 };
+
+/** Models dmirror_device_remove(): the device memory goes (evicted, then memunmap_pages). */
+function* dmirrorRemove(dev: Device<DmirrorDevice, Dmirror>): KGen {
+  yield* dmirrorDeviceRemoveChunks(dev.drvdata);
+}
 
 /** Whether `pfn` is a page of one of this System's dmirror chunks. */
 export function isDmirrorPage(sys: System, pfn: number): boolean {

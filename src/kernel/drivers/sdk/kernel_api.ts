@@ -76,6 +76,22 @@ export {
   type DevPagemapOps,
 } from '../../mm/memremap.ts';
 export { makeDeviceExclusive } from '../../mm/device_exclusive.ts';
+/** The v5.4 hmm_mirror API (mm/hmm.c of that release), for drivers modelled on it. */
+export {
+  HMM_PFN_FLAG,
+  HMM_PFN_VALUE,
+  HmmMirror,
+  hmmDeviceEntryToPfn,
+  hmmMirrorRegister,
+  hmmMirrorUnregister,
+  hmmRangeRegister,
+  hmmRangeUnregister,
+  hmmRangeValid,
+  hmmRangeWaitUntilValid,
+  legacyHmmRangeFault,
+  type HmmMirrorOps,
+  type LegacyHmmRange,
+} from '../../mm/hmm_legacy.ts';
 export {
   FOLL_FORCE,
   FOLL_LONGTERM,
