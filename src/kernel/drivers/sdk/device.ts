@@ -240,16 +240,44 @@ export function* deviceOpen(sys: System, name: string, proc: Process): KGen<numb
 }
 
 function* openFile<D extends object, F extends object>(dev: Device<D, F>, proc: Process): KGen<number> {
-  const sys = dev.sys;
   let priv: F | number = {} as F;
   if (dev.driver.open !== undefined) {
     priv = yield* dev.driver.open(dev, proc);
     if (typeof priv === 'number') return priv < 0 ? priv : -Errno.EINVAL;
   }
-  const inode = new Inode(sys.nextId('mapping'), 'device', dev.name);
+  return installFile(dev, dev.name, priv);
+}
+
+function installFile<D extends object, F extends object>(dev: Device<D, F>, name: string, priv: F): number {
+  const sys = dev.sys;
+  const inode = new Inode(sys.nextId('mapping'), 'device', name);
   const file = new File<F>(sys.nextId('file'), inode, 2, dev.fops, priv);
   dev.files.add(file);
   return sys.installFd(file);
+}
+
+/**
+ * Models anon_inode_getfd() for a driver: a new file of `dev` with no device node behind it (the
+ * kind a driver hands out from an ioctl: an access handle, a fence, a dma-buf) whose private
+ * data is `priv`. Its ioctls, mmap and release are the driver's, as for an opened file. Returns
+ * the fd, or -ENODEV once the device is removed.
+ */
+export function deviceAnonFile<D extends object, F extends object>(
+  dev: Device<D, F>,
+  name: string,
+  priv: F,
+): number {
+  if (dev.state !== 'bound') return -Errno.ENODEV;
+  return installFile(dev, name, priv);
+}
+
+/** The file behind `fd` if it is a file of `dev` (an fd of another device, or none, is null). */
+export function deviceFileOf<D extends object, F extends object>(
+  dev: Device<D, F>,
+  fd: number,
+): File<F> | null {
+  const f = dev.sys.fileOf(fd);
+  return f !== null && f.fops === dev.fops ? (f as File<F>) : null;
 }
 
 function isU64(n: unknown): n is number {
