@@ -2,9 +2,7 @@ import type { Violation } from '../sched/types.ts';
 import type { System } from '../kernel/system.ts';
 import { checkCounts } from './counts.ts';
 import { checkDeviceMirrors, checkDma } from './devices.ts';
-import { checkDmirrors } from './dmirror.ts';
 import { checkIommufd } from './iommufd.ts';
-import { checkLegacyMirrors } from './legacy_mirror.ts';
 import { checkLocks } from './locks.ts';
 import { checkTeardown } from './teardown.ts';
 
@@ -21,14 +19,12 @@ export interface CheckOptions {
 
 /**
  * Runs every oracle of DESIGN.md that applies now: mirror coherence and device references of
- * every dmirror file and legacy (hmm_mirror) mirror, iommufd accounting, checks drivers
+ * every device page table drivers registered (the built-in devices' too), iommufd accounting, checks drivers
  * registered in sys.checkHooks, page counts, lock rules, and, when asked, teardown.
  */
 export function checkAll(sys: System, opts: CheckOptions = {}): Violation[] {
   const out: Violation[] = [];
   for (const hook of sys.checkHooks) out.push(...hook(opts.teardown === true));
-  out.push(...checkDmirrors(sys));
-  out.push(...checkLegacyMirrors(sys));
   out.push(...checkDeviceMirrors(sys));
   out.push(...checkDma(sys));
   out.push(...checkIommufd(sys));
@@ -45,8 +41,6 @@ export function checkAll(sys: System, opts: CheckOptions = {}): Violation[] {
  * of the state between operations. Teardown runs at the end of each schedule (checkAll).
  */
 export function checkStep(sys: System, quiescent = false): Violation | null {
-  for (const v of checkDmirrors(sys)) return v;
-  for (const v of checkLegacyMirrors(sys)) return v;
   for (const v of checkDeviceMirrors(sys)) return v;
   for (const v of checkDma(sys)) return v;
   for (const v of checkLocks(sys)) return v;

@@ -11,8 +11,9 @@
  */
 import { mockDomainOf } from '../kernel/drivers/iommufd_selftest.ts';
 import { legacyMirrorDevices } from '../kernel/drivers/legacy_mirror.ts';
-import { DmirrorDevice } from '../kernel/drivers/test_hmm_types.ts';
-import { DPT_TAG_ATOMIC, DPT_TAG_WRITE } from '../kernel/drivers/test_hmm_types.ts';
+import type { DevicePageTable } from '../kernel/drivers/sdk/device_pagetable.ts';
+import { dmirrorDevices } from '../kernel/drivers/test_hmm.ts';
+import { DPT_TAG_ATOMIC, DPT_TAG_WRITE, DmirrorDevice } from '../kernel/drivers/test_hmm_types.ts';
 import { iommufdContexts } from '../kernel/iommufd/main.ts';
 import { anyHwptOf, HwptNested, type Hwpt } from '../kernel/iommufd/hw_pagetable.ts';
 import { ioasOf } from '../kernel/iommufd/ioas.ts';
@@ -288,8 +289,9 @@ interface MirrorView {
   vpns(): Iterable<number>;
 }
 
-function* keysOf(x: Iterable<[number, unknown]>): Generator<number> {
-  for (const [k] of x) yield k;
+/** The virtual page numbers a device page table maps. */
+function* vpnsOf(pt: DevicePageTable): Generator<number> {
+  for (const e of pt.entries()) yield e.va / PAGE_SIZE;
 }
 
 /** Every mirror device's page table: test_hmm's dmirror and the legacy hmm_mirror devices. */
@@ -303,21 +305,20 @@ function mirrorsOf(sys: System): MirrorView[] {
         label,
         mm: m.mm,
         lookup(vpn) {
-          const e = m.pt.load(vpn);
+          const e = m.pt.lookup(vpn * PAGE_SIZE);
           if (e === undefined) return null;
           return {
             mirror: label,
             pfn: e.pfn,
-            access: e.write ? 'write' : 'read',
+            access: e.prot === DPT_TAG_WRITE ? 'write' : 'read',
             deviceMemory: sys.phys.isDevice(e.pfn),
           };
         },
-        vpns: () => keysOf(m.pt),
+        vpns: () => vpnsOf(m.pt),
       });
     }
   }
-  for (const dev of sys.devices.values()) {
-    if (!(dev instanceof DmirrorDevice)) continue;
+  for (const dev of dmirrorDevices(sys)) {
     for (const m of dev.mirrors) {
       if (m.released) continue;
       const label = `${dev.name}#${m.id}`;
@@ -325,12 +326,12 @@ function mirrorsOf(sys: System): MirrorView[] {
         label,
         mm: m.mm,
         lookup(vpn) {
-          const e = m.pt.load(vpn);
+          const e = m.pt.lookup(vpn * PAGE_SIZE);
           if (e === undefined) return null;
-          const access = e.tag === DPT_TAG_ATOMIC ? 'atomic' : e.tag === DPT_TAG_WRITE ? 'write' : 'read';
+          const access = e.prot === DPT_TAG_ATOMIC ? 'atomic' : e.prot === DPT_TAG_WRITE ? 'write' : 'read';
           return { mirror: label, pfn: e.pfn, access, deviceMemory: sys.phys.isDevice(e.pfn) };
         },
-        vpns: () => keysOf(m.pt),
+        vpns: () => vpnsOf(m.pt),
       });
     }
   }
@@ -636,9 +637,12 @@ export function snapshot(sys: System): Snapshot {
     ioas: ioasSnaps(sys, budget),
     threads: sys.sched.threads.map((t) => ({ id: t.id, name: t.name, state: t.state, at: t.pending.label })),
     devices: [
-      ...[...sys.devices.values()]
-        .filter((d): d is DmirrorDevice => d instanceof DmirrorDevice)
-        .map((d) => ({ name: d.name, memory: d.memory, mirrors: d.mirrors.size, api: 'dmirror' as const })),
+      ...dmirrorDevices(sys).map((d) => ({
+        name: d.name,
+        memory: d.memory,
+        mirrors: d.mirrors.size,
+        api: 'dmirror' as const,
+      })),
       ...legacyMirrorDevices(sys).map((d) => ({
         name: d.name,
         memory: 'none',

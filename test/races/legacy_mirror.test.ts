@@ -1,13 +1,14 @@
 /** The legacy_mirror device (v5.4 hmm_mirror API) run sequentially, and its oracle. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { legacyMirrorDevices } from '../../src/kernel/drivers/legacy_mirror.ts';
-import { vpn } from '../../src/lib/units.ts';
+import { legacyMirrorDevices, legacyMirrorDriver } from '../../src/kernel/drivers/legacy_mirror.ts';
+import { DEV_PTE, DevicePageTable, deviceByName, sdkDevices } from '../../src/kernel/drivers/sdk/index.ts';
+import { PAGE_SIZE } from '../../src/lib/units.ts';
 import { checkAll } from '../../src/oracles/index.ts';
 import { kernel } from '../../src/scenario/kernel.ts';
 import { parseScenarioFile, parseScenarioText } from '../../src/scenario/parse.ts';
 import { buildWorld, preloadDriver, runScenario, runStepNow } from '../../src/scenario/runner.ts';
-import { checkLegacyMirrors } from '../../src/oracles/legacy_mirror.ts';
+import { checkDeviceMirrors } from '../../src/oracles/devices.ts';
 import { RACES } from './helpers.ts';
 
 const BASE = [
@@ -49,13 +50,25 @@ describe('legacy_mirror device', () => {
       const r = runStepNow(ctx, step, 'steps', i, ['steps', i]);
       assert.ok(r.ok, r.failures.join('; '));
     });
-    assert.deepEqual(checkLegacyMirrors(ctx.sys), []);
+    assert.deepEqual(checkDeviceMirrors(ctx.sys), []);
+    // The device is the SDK's, and so is its page table: the device-mirror oracles check it.
+    const dev = deviceByName(ctx.sys, 'gpu0');
+    assert.ok(dev !== null && dev.driver === legacyMirrorDriver);
+    assert.deepEqual(sdkDevices(ctx.sys), [dev]);
     const mirror = [...legacyMirrorDevices(ctx.sys)[0].mirrors][0];
+    assert.ok(mirror.pt instanceof DevicePageTable && ctx.sys.deviceMirrors.has(mirror.pt));
     const buf = ctx.num('buf');
-    const first = mirror.pt.load(vpn(buf))!;
-    const second = mirror.pt.load(vpn(buf) + 1)!;
+    const first = mirror.pt.lookup(buf)!;
+    const second = mirror.pt.lookup(buf + PAGE_SIZE)!;
     // A stale entry: the device maps the second page at the first address, writable.
-    mirror.pt.store(vpn(buf), { pfn: second.pfn, write: true, gen: second.gen });
+    ctx.sys.run(
+      'stale',
+      (function* () {
+        yield* mirror.update.lock();
+        mirror.pt.map(buf, second.pfn, DEV_PTE.READ | DEV_PTE.WRITE);
+        yield* mirror.update.unlock();
+      })(),
+    );
     const v = checkAll(ctx.sys);
     assert.ok(
       v.some((x) => x.oracle === 'mirror' && x.message.includes(`the CPU maps pfn ${first.pfn}`)),

@@ -3,17 +3,45 @@
  * aperture, a PFN table that checks unmaps are supersets of maps), mock devices, and the
  * IOMMU_TEST_CMD operations the kernel selftests drive iommufd with.
  *
+ * The access users the selftest creates (IOMMU_TEST_OP_CREATE_ACCESS) are a driver on the public
+ * SDK: the platform device "iommufd_selftest" (registered on first use, as module init does),
+ * whose files are the accesses (anon_inode_getfd), with the SDK's iommufd_access calls and the
+ * kernel's two static iommufd_access_ops. The mock IOMMU itself is an IOMMU driver, below the
+ * SDK's reach (the SDK models device drivers, not iommu_ops).
+ *
  * The command is a plain object { size, op, id, <union member>: {...} } with the kernel's field
  * names (e.g. { op: IOMMU_TEST_OP_MOCK_DOMAIN, id, mock_domain: {} }). User pointers (uptr) are
  * addresses in the calling process.
  */
 import { ceilDouble, floorDouble } from '../../lib/u64.ts';
 import { PAGE_SIZE } from '../../lib/units.ts';
-import { Mutex } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
-import { File, Inode, type FileOps } from '../mm/mm_types.ts';
+import type { File } from '../mm/mm_types.ts';
 import type { System } from '../system.ts';
+import {
+  type Device,
+  type DeviceDriver,
+  deviceAnonFile,
+  deviceByName,
+  deviceFileOf,
+  deviceRegister,
+} from './sdk/device.ts';
+import {
+  IOMMUFD_ACCESS_RW_SLOW_PATH,
+  IOMMUFD_ACCESS_RW_WRITE,
+  type IommufdAccess,
+  type IommufdAccessOps,
+  iommufdAccessAttach,
+  iommufdAccessCreate,
+  iommufdAccessDestroy,
+  iommufdAccessDetach,
+  iommufdAccessPinPages,
+  iommufdAccessReplace,
+  iommufdAccessRw,
+  iommufdAccessUnpinPages,
+} from './sdk/iommufd_access.ts';
+import type { DriverMutex } from './sdk/locks.ts';
 import {
   IommuDomain,
   type IommuDirtyOps,
@@ -31,22 +59,14 @@ import {
   type Ucmd,
 } from '../iommufd/main.ts';
 import {
-  accessCreate,
-  accessDestroy,
-  accessPinPages,
-  accessReplace,
-  accessRw,
-  accessUnpinPages,
   deviceBind,
   deviceOf,
   deviceReplace,
   deviceUnbind,
   deviceAttach,
-  type IommufdAccess,
   type IommufdDevice,
   type IommuDeviceOps,
 } from '../iommufd/device.ts';
-import * as deviceModule from '../iommufd/device.ts';
 import { anyHwptOf, hwptOf } from '../iommufd/hw_pagetable.ts';
 import {
   IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE,
@@ -54,11 +74,7 @@ import {
   reportDeviceFault,
 } from '../iommufd/fault.ts';
 import { accessRemote, lookupPfn } from '../iommufd/mm_glue.ts';
-import {
-  IOMMUFD_ACCESS_RW_SLOW_PATH,
-  IOMMUFD_ACCESS_RW_WRITE,
-  setTempMemoryLimit,
-} from '../iommufd/pages.ts';
+import { setTempMemoryLimit } from '../iommufd/pages.ts';
 import {
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
@@ -772,79 +788,120 @@ function* testMdCheckRefs(ucmd: Ucmd): KGen<number> {
   return 0;
 }
 
-/** Models struct selftest_access and its file. */
+/** Models struct selftest_access: the private data of one access file. */
 class SelftestAccess {
   access: IommufdAccess | null = null;
-  readonly lock: Mutex;
   readonly items = new Map<number, { iova: number; length: number }>();
   nextId = 0;
-  file: File | null = null;
   constructor(
     readonly ictx: IommufdCtx,
-    readonly needsPin: boolean,
-  ) {
-    this.lock = new Mutex(
-      ictx.sys.sched,
-      `selftest_access[${ictx.sys.nextId('staccess')}].lock`,
-      'staccess.lock',
-    );
-  }
-
-  /** Models iommufd_test_access_unmap(): drop every pinned item the unmapped range touches. */
-  *unmap(iova: number, length: number): KGen {
-    const last = iova + length - 1;
-    yield* this.lock.lock();
-    for (const [id, item] of [...this.items]) {
-      if (iova > item.iova + item.length - 1 || last < item.iova) continue;
-      this.items.delete(id);
-      yield* accessUnpinPages(this.access!, item.iova, item.length);
-    }
-    yield* this.lock.unlock();
-  }
+    readonly lock: DriverMutex,
+  ) {}
 }
 
-const accessFops: FileOps = {
-  name: 'iommufd_test_access',
-  *release(file: File): KGen {
-    const st = file.priv as SelftestAccess;
-    if (st.access !== null) {
-      // Items left pinned are dropped by the detach's unmap callback.
-      yield* deviceModule.accessDetach(st.access);
-      yield* accessDestroy(st.access);
-      st.access = null;
-    }
-    yield* fputGen(st.ictx.file!);
-  },
+/**
+ * Models iommufd_test_access_unmap() (iommufd_access_ops.unmap): drop every pinned item the
+ * unmapped range touches.
+ */
+function* selftestAccessUnmap(st: SelftestAccess, iova: number, length: number): KGen {
+  const last = iova + length - 1;
+  yield* st.lock.lock();
+  for (const [id, item] of [...st.items]) {
+    if (iova > item.iova + item.length - 1 || last < item.iova) continue;
+    st.items.delete(id);
+    if (st.access !== null) yield* iommufdAccessUnpinPages(st.access, item.iova, item.length);
+  }
+  yield* st.lock.unlock();
+}
+
+/** The kernel's selftest_access_ops_pin and selftest_access_ops. */
+const selftestAccessOpsPin: IommufdAccessOps<SelftestAccess> = {
+  needsPinPages: true,
+  unmap: selftestAccessUnmap,
+};
+const selftestAccessOps: IommufdAccessOps<SelftestAccess> = {
+  needsPinPages: false,
+  unmap: selftestAccessUnmap,
 };
 
-function getAccess(ictx: IommufdCtx, fd: number): SelftestAccess | number {
-  const f = ictx.sys.fileOf(fd);
-  if (f === null || f.fops !== accessFops) return -Errno.EBADF;
-  return f.priv as SelftestAccess;
+/** Models iommufd_test_staccess_release(): the last close of an access file. */
+function* staccessRelease(_dev: Device<SelftestDevice, SelftestAccess>, file: File<SelftestAccess>): KGen {
+  const st = file.priv;
+  if (st.access !== null) {
+    // Items left pinned are dropped by the detach's unmap callback.
+    yield* iommufdAccessDetach(st.access);
+    yield* iommufdAccessDestroy(st.access);
+    st.access = null;
+  }
+  // The access held a reference on the iommufd file (iommufd_ctx_get in access_create).
+  yield* fputGen(st.ictx.file!);
 }
 
+/** The driver data of the "iommufd_selftest" platform device. */
+interface SelftestDevice {
+  nextAccess: number;
+}
+
+/** The selftest module's platform device driver: its files are the accesses. */
+const selftestDriver: DeviceDriver<SelftestDevice, SelftestAccess> = {
+  name: 'iommufd_selftest',
+  *probe() {
+    yield* [];
+    return { nextAccess: 0 };
+  },
+  release: staccessRelease,
+};
+
+const SELFTEST_DEVICE = 'iommufd_selftest';
+
+/**
+ * The "iommufd_selftest" platform device, registered by the first test command (the module's
+ * init, run when the model first needs it). -ENODEV if the name is another device's.
+ */
+function* selftestDevice(sys: System): KGen<Device<SelftestDevice, SelftestAccess> | number> {
+  const dev = deviceByName(sys, SELFTEST_DEVICE);
+  if (dev !== null) {
+    if (dev.driver !== (selftestDriver as DeviceDriver) || dev.state !== 'bound') return -Errno.ENODEV;
+    return dev as Device<SelftestDevice, SelftestAccess>;
+  }
+  const r = yield* deviceRegister(sys, SELFTEST_DEVICE, selftestDriver);
+  return typeof r === 'number' ? -Errno.ENODEV : r;
+}
+
+/** The access behind an access file's fd; -EBADF for any other fd. */
+function getAccess(ictx: IommufdCtx, fd: number): SelftestAccess | number {
+  const dev = deviceByName(ictx.sys, SELFTEST_DEVICE);
+  if (dev?.driver !== (selftestDriver as DeviceDriver)) return -Errno.EBADF;
+  const f = deviceFileOf(dev as Device<SelftestDevice, SelftestAccess>, fd);
+  if (f === null || f.priv.access === null) return -Errno.EBADF;
+  return f.priv;
+}
+
+/** Models iommufd_test_create_access(). */
 function* testCreateAccess(ucmd: Ucmd): KGen<number> {
   const { ictx, user } = ucmd;
   const m = sub(user, 'create_access');
   const flags = u32(m.flags);
   if ((flags & ~MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) !== 0) return -Errno.EOPNOTSUPP;
-  const st = new SelftestAccess(ictx, flags !== 0);
-  const access = accessCreate(ictx, {
-    needsPinPages: st.needsPin,
-    unmap: (iova, len) => st.unmap(iova, len),
+  const dev = yield* selftestDevice(ictx.sys);
+  if (typeof dev === 'number') return dev;
+  const n = dev.drvdata.nextAccess++;
+  const lock = dev.mutex(`staccess${n}.lock`, {
+    lockClass: 'staccess.lock',
+    guards: 'the pinned items of the access',
   });
+  const st = new SelftestAccess(ictx, lock);
+  const ops = flags !== 0 ? selftestAccessOpsPin : selftestAccessOps;
+  const access = iommufdAccessCreate(ictx, ops, st);
   if (typeof access === 'number') return access;
   st.access = access;
-  const rc = yield* deviceModule.accessAttach(access, u32(ucmd.cmd.id));
+  const rc = yield* iommufdAccessAttach(access, u32(ucmd.cmd.id));
   if (rc < 0) {
-    yield* accessDestroy(access);
+    yield* iommufdAccessDestroy(access);
     return rc;
   }
-  const inode = new Inode(ictx.sys.nextId('mapping'), 'device', 'iommufd_test_access');
-  const file = new File(ictx.sys.nextId('file'), inode, 2, accessFops, st);
-  st.file = file;
   ictx.file!.refs++;
-  m.out_access_fd = ictx.sys.installFd(file);
+  m.out_access_fd = deviceAnonFile(dev, '[iommufd_test_staccess]', st);
   return 0;
 }
 
@@ -853,7 +910,7 @@ function* testAccessReplaceIoas(ucmd: Ucmd): KGen<number> {
   const m = sub(user, 'access_replace_ioas');
   const st = getAccess(ictx, u32(ucmd.cmd.id));
   if (typeof st === 'number') return st;
-  return yield* accessReplace(st.access!, u32(m.ioas_id));
+  return yield* iommufdAccessReplace(st.access!, u32(m.ioas_id));
 }
 
 function* testAccessPages(ucmd: Ucmd): KGen<number> {
@@ -863,7 +920,7 @@ function* testAccessPages(ucmd: Ucmd): KGen<number> {
   if (typeof st === 'number') return st;
   const flags = u32(m.flags);
   if ((flags & ~(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ)) !== 0) return -Errno.EOPNOTSUPP;
-  if (!st.needsPin) return -Errno.EOPNOTSUPP;
+  if (!st.access!.ops.needsPinPages) return -Errno.EOPNOTSUPP;
   const iova = Number(u64(m.iova));
   const length = Number(u64(m.length));
   const uptr = Number(u64(m.uptr));
@@ -871,7 +928,7 @@ function* testAccessPages(ucmd: Ucmd): KGen<number> {
   if (ictx.sys.inject.shouldFail('selftest_access_pages_alloc')) return -Errno.ENOMEM;
   yield* st.lock.lock();
   const pfns: number[] = [];
-  let rc = yield* accessPinPages(
+  let rc = yield* iommufdAccessPinPages(
     st.access!,
     iova,
     length,
@@ -890,7 +947,7 @@ function* testAccessPages(ucmd: Ucmd): KGen<number> {
         break;
       }
     }
-    if (rc < 0) yield* accessUnpinPages(st.access!, iova, length);
+    if (rc < 0) yield* iommufdAccessUnpinPages(st.access!, iova, length);
   }
   if (rc === 0) {
     const id = st.nextId++;
@@ -913,7 +970,7 @@ function* testDestroyAccessPages(ucmd: Ucmd): KGen<number> {
   if (item === undefined) rc = -Errno.ENOENT;
   else {
     st.items.delete(id);
-    yield* accessUnpinPages(st.access!, item.iova, item.length);
+    yield* iommufdAccessUnpinPages(st.access!, item.iova, item.length);
   }
   yield* st.lock.unlock();
   return rc;
@@ -940,9 +997,9 @@ function* testAccessRw(ucmd: Ucmd): KGen<number> {
   let rc: number;
   if ((kflags & IOMMUFD_ACCESS_RW_WRITE) !== 0) {
     if ((yield* accessRemote(ictx.sys, mm, uptr, buf, false)) !== length) return -Errno.EFAULT;
-    rc = yield* accessRw(st.access!, iova, buf, kflags);
+    rc = yield* iommufdAccessRw(st.access!, iova, buf, kflags);
   } else {
-    rc = yield* accessRw(st.access!, iova, buf, kflags);
+    rc = yield* iommufdAccessRw(st.access!, iova, buf, kflags);
     if (rc === 0 && (yield* accessRemote(ictx.sys, mm, uptr, buf, true)) !== length) rc = -Errno.EFAULT;
   }
   return rc;

@@ -13,22 +13,35 @@
  * between hmm_range_fault() and hmm_range_valid() leaves `valid` true, so the device can map a
  * page the CPU has already unmapped. The explorer finds it (examples/races/legacy-mirror.yaml).
  *
- * Like the dmirror device, the two callbacks can be replaced by a user module
- * (createLegacyMirrorDevice(sys, name, { driver })), and oracle 1 and 2 check the device page
- * table (src/oracles/legacy_mirror.ts).
+ * The device is a driver on the public SDK: an SDK Device whose files are the mirrors, a
+ * DevicePageTable guarded by the declared `update` mutex (checked by the device-mirror oracles
+ * like any driver's), and the v5.4 API through the SDK's kernel calls. Like the dmirror device,
+ * the two callbacks can be replaced by a user module (createLegacyMirrorDevice(sys, name,
+ * { driver })).
  */
-import { XArray } from '../../lib/xarray.ts';
-import { PAGE_SIZE, vpn } from '../../lib/units.ts';
-import { Mutex } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
-import { mmgetNotZero, mmput } from '../exit.ts';
-import { HMM_RANGE_DEFAULT_TIMEOUT_MS } from '../mm/hmm.ts';
+import type { Process, System } from '../system.ts';
 import {
+  type Device,
+  type DeviceDriver,
+  deviceByName,
+  deviceOpen,
+  deviceRegister,
+  sdkDevices,
+} from './sdk/device.ts';
+import { DEV_PTE, DevicePageTable } from './sdk/device_pagetable.ts';
+import {
+  type File,
   HMM_PFN_FLAG,
+  HMM_RANGE_DEFAULT_TIMEOUT_MS,
   HmmMirror,
   type HmmMirrorOps,
   type LegacyHmmRange,
+  type MmStruct,
+  type MmuNotifierRange,
+  PAGE_SIZE,
+  ULONG_MAX,
   hmmDeviceEntryToPfn,
   hmmMirrorRegister,
   hmmMirrorUnregister,
@@ -37,10 +50,11 @@ import {
   hmmRangeValid,
   hmmRangeWaitUntilValid,
   legacyHmmRangeFault,
-} from '../mm/hmm_legacy.ts';
-import { File, Inode, type FileOps, type MmStruct } from '../mm/mm_types.ts';
-import { type MmuNotifierRange, mmuNotifierRangeBlockable } from '../mm/mmu_notifier.ts';
-import type { Process, System } from '../system.ts';
+  mmgetNotZero,
+  mmput,
+  mmuNotifierRangeBlockable,
+} from './sdk/kernel_api.ts';
+import type { DriverMutex } from './sdk/locks.ts';
 
 /** Pages per hmm_range of the fault path. */
 export const LEGACY_MIRROR_FAULT_CHUNK = 16;
@@ -49,13 +63,6 @@ export const LEGACY_MIRROR_FAULT_CHUNK = 16;
 export const LEGACY_MIRROR_FLAGS: readonly number[] = [1, 2, 4]; // VALID, WRITE, DEVICE_PRIVATE
 export const LEGACY_MIRROR_VALUES: readonly number[] = [0x10, 0, 0x20]; // ERROR, NONE, SPECIAL
 export const LEGACY_MIRROR_PFN_SHIFT = 8;
-
-/** One device page-table entry: the page, whether the device may write it, its frame generation. */
-export interface LegacyDptEntry {
-  readonly pfn: number;
-  readonly write: boolean;
-  readonly gen: number;
-}
 
 /**
  * The callbacks of a legacy mirror driver. The built-in ones are below; a user module may
@@ -75,23 +82,30 @@ export interface LegacyMirrorDriver {
   rangeFault(mirror: LegacyMirror, range: LegacyHmmRange): KGen<number>;
 }
 
-/** One legacy mirror device. */
+/** The driver data of one legacy mirror device. */
 export class LegacyMirrorDevice {
   readonly mirrors = new Set<LegacyMirror>();
   nextMirror = 0;
   constructor(
-    readonly sys: System,
-    readonly name: string,
+    readonly dev: Device<LegacyMirrorDevice, LegacyMirror>,
     readonly driver: LegacyMirrorDriver,
   ) {}
+
+  get sys(): System {
+    return this.dev.sys;
+  }
+
+  get name(): string {
+    return this.dev.name;
+  }
 }
 
 /** The mirror of one open file: an hmm_mirror plus its device page table and update lock. */
 export class LegacyMirror extends HmmMirror {
-  /** The device page table, by virtual page number. */
-  readonly pt = new XArray<LegacyDptEntry>();
   /** The driver lock ("driver->update", nouveau's svmm->mutex). */
-  readonly update: Mutex;
+  readonly update: DriverMutex;
+  /** The device page table, guarded by `update`. */
+  readonly pt: DevicePageTable;
   released = false;
 
   constructor(
@@ -100,7 +114,12 @@ export class LegacyMirror extends HmmMirror {
     readonly mm: MmStruct,
   ) {
     super(legacyMirrorOps);
-    this.update = new Mutex(mdevice.sys.sched, `${mdevice.name}.mirror${id}.update`, 'legacy_mirror.update');
+    const dev = mdevice.dev;
+    this.update = dev.mutex(`mirror${id}.update`, {
+      lockClass: 'legacy_mirror.update',
+      guards: 'the device page table and the range->valid checks',
+    });
+    this.pt = new DevicePageTable(dev, `${dev.name} mirror ${id}`, mm, this.update);
   }
 }
 
@@ -109,7 +128,7 @@ const legacyMirrorOps: HmmMirrorOps = {
     // The mm is going away: nothing will be mirrored any more.
     if (!(mirror instanceof LegacyMirror)) return;
     yield* mirror.update.lock();
-    mirror.pt.clear();
+    mirror.pt.zap(0, ULONG_MAX);
     yield* mirror.update.unlock();
   },
   *syncCpuDevicePagetables(mirror, range) {
@@ -118,42 +137,41 @@ const legacyMirrorOps: HmmMirrorOps = {
   },
 };
 
-const devices = new WeakMap<System, LegacyMirrorDevice[]>();
-
-/** Every legacy mirror device of `sys`. */
-export function legacyMirrorDevices(sys: System): readonly LegacyMirrorDevice[] {
-  return devices.get(sys) ?? [];
+/** Every legacy mirror device of `sys` (the SDK devices of the legacy_mirror driver, bound or since removed). */
+export function legacyMirrorDevices(sys: System): LegacyMirrorDevice[] {
+  const out: LegacyMirrorDevice[] = [];
+  for (const dev of sdkDevices(sys)) {
+    if (dev.driver === (legacyMirrorDriver as DeviceDriver)) {
+      out.push((dev as Device<LegacyMirrorDevice, LegacyMirror>).drvdata);
+    }
+  }
+  return out;
 }
 
 export interface CreateLegacyMirrorOptions {
   readonly driver?: Partial<LegacyMirrorDriver>;
 }
 
-/** Registers a legacy mirror device named `name` in sys.devices. */
+/**
+ * Registers a legacy mirror device named `name` (the SDK's deviceRegister; its probe never
+ * sleeps, so it runs here, outside the scheduler). Throws RangeError if the name is taken.
+ */
 export function createLegacyMirrorDevice(
   sys: System,
   name: string,
   opts: CreateLegacyMirrorOptions = {},
 ): LegacyMirrorDevice {
-  if (sys.devices.has(name)) throw new RangeError(`device ${name} already exists`);
-  const driver: LegacyMirrorDriver = { ...defaultLegacyMirrorDriver, ...(opts.driver ?? {}) };
-  const dev = new LegacyMirrorDevice(sys, name, driver);
-  sys.devices.set(name, dev);
-  let list = devices.get(sys);
-  if (list === undefined) {
-    list = [];
-    devices.set(sys, list);
-  }
-  list.push(dev);
-  return dev;
+  const step = deviceRegister(sys, name, legacyMirrorDriver, { driver: opts.driver ?? {} }).next();
+  if (step.done !== true) throw new Error(`legacy_mirror: probe of ${name} slept`);
+  if (typeof step.value === 'number') throw new RangeError(`device ${name}: probe failed with ${step.value}`);
+  return step.value.drvdata;
 }
 
 // --- device page table -----------------------------------------------------------------------
 
 /** Clears the device PT entries of [start, end). The caller holds mirror.update. */
 export function legacyMirrorInvalidate(mirror: LegacyMirror, start: number, end: number): void {
-  if (end <= start) return;
-  mirror.pt.eraseRange(vpn(start), vpn(end - 1));
+  mirror.pt.zap(start, end);
 }
 
 /**
@@ -161,7 +179,6 @@ export function legacyMirrorInvalidate(mirror: LegacyMirror, start: number, end:
  * caller holds mirror.update and has checked hmm_range_valid(). Returns the pages mapped.
  */
 export function legacyMirrorProgram(mirror: LegacyMirror, range: LegacyHmmRange): number {
-  const sys = mirror.mdevice.sys;
   const n = (range.end - range.start) / PAGE_SIZE;
   let mapped = 0;
   for (let i = 0; i < n; i++) {
@@ -169,21 +186,10 @@ export function legacyMirrorProgram(mirror: LegacyMirror, range: LegacyHmmRange)
     const pfn = hmmDeviceEntryToPfn(range, entry);
     if (pfn < 0) continue;
     const write = ((entry % 2 ** range.pfnShift) & range.flags[HMM_PFN_FLAG.WRITE]) !== 0;
-    mirror.pt.store(vpn(range.start) + i, { pfn, write, gen: sys.phys.gen[pfn] });
+    mirror.pt.map(range.start + i * PAGE_SIZE, pfn, write ? DEV_PTE.READ | DEV_PTE.WRITE : DEV_PTE.READ);
     mapped++;
   }
   return mapped;
-}
-
-/** The device PT as the mirror oracle sees it. */
-export function legacyMirrorEntries(
-  mirror: LegacyMirror,
-): { va: number; pfn: number; write: boolean; gen: number }[] {
-  const out: { va: number; pfn: number; write: boolean; gen: number }[] = [];
-  for (const [index, e] of mirror.pt.range(0, Infinity)) {
-    out.push({ va: index * PAGE_SIZE, pfn: e.pfn, write: e.write, gen: e.gen });
-  }
-  return out;
 }
 
 // --- the built-in driver -----------------------------------------------------------------------
@@ -241,36 +247,57 @@ export const defaultLegacyMirrorDriver: LegacyMirrorDriver = {
   rangeFault: legacyMirrorRangeFault,
 };
 
-// --- file operations ---------------------------------------------------------------------------
+// --- the driver ----------------------------------------------------------------------------
 
-const legacyMirrorFops: FileOps<LegacyMirror> = {
-  name: 'legacy_mirror',
-  release: legacyMirrorRelease,
-};
-
-/** Opens the device for `proc`: hmm_mirror_register() of its mm. Returns the fd or -errno. */
-export function* legacyMirrorOpen(sys: System, deviceName: string, proc: Process): KGen<number> {
-  const dev = sys.devices.get(deviceName);
-  if (!(dev instanceof LegacyMirrorDevice)) return -Errno.ENODEV;
+/** Opens the device for `proc`: hmm_mirror_register() of its mm. The mirror, or -errno. */
+function* legacyMirrorFopsOpen(
+  dev: Device<LegacyMirrorDevice, LegacyMirror>,
+  proc: Process,
+): KGen<LegacyMirror | number> {
+  const mdevice = dev.drvdata;
   const mm = proc.mm;
   if (mm === null) return -Errno.ESRCH;
-  const mirror = new LegacyMirror(dev, dev.nextMirror++, mm);
+  const mirror = new LegacyMirror(mdevice, mdevice.nextMirror++, mm);
   yield* mm.mmapLock.downWrite();
   const ret = yield* hmmMirrorRegister(mirror, mm);
   yield* mm.mmapLock.upWrite();
-  if (ret !== 0) return ret;
-  const inode = new Inode(sys.nextId('mapping'), 'device', deviceName);
-  const file = new File(sys.nextId('file'), inode, 2, legacyMirrorFops, mirror);
-  dev.mirrors.add(mirror);
-  return sys.installFd(file);
+  if (ret !== 0) {
+    mirror.pt.destroy();
+    return ret;
+  }
+  mdevice.mirrors.add(mirror);
+  return mirror;
 }
 
-function* legacyMirrorRelease(file: File<LegacyMirror>): KGen {
+/** The last close: hmm_mirror_unregister(), then the device page table goes. */
+function* legacyMirrorFopsRelease(
+  dev: Device<LegacyMirrorDevice, LegacyMirror>,
+  file: File<LegacyMirror>,
+): KGen {
   const mirror = file.priv;
   yield* hmmMirrorUnregister(mirror);
-  mirror.pt.clear();
+  mirror.pt.destroy();
   mirror.released = true;
-  mirror.mdevice.mirrors.delete(mirror);
+  dev.drvdata.mirrors.delete(mirror);
+}
+
+/** The legacy mirror driver on the SDK. Its device work goes through legacyMirrorFault/Read. */
+export const legacyMirrorDriver: DeviceDriver<LegacyMirrorDevice, LegacyMirror> = {
+  name: 'legacy_mirror',
+  *probe(dev, config) {
+    const driver = (config.driver ?? {}) as Partial<LegacyMirrorDriver>;
+    yield* [];
+    return new LegacyMirrorDevice(dev, { ...defaultLegacyMirrorDriver, ...driver });
+  },
+  open: legacyMirrorFopsOpen,
+  release: legacyMirrorFopsRelease,
+};
+
+/** Opens the device for `proc`. Returns the fd or -errno (-ENODEV: not a legacy mirror device). */
+export function* legacyMirrorOpen(sys: System, deviceName: string, proc: Process): KGen<number> {
+  const dev = deviceByName(sys, deviceName);
+  if (dev?.driver !== (legacyMirrorDriver as DeviceDriver)) return -Errno.ENODEV;
+  return yield* deviceOpen(sys, deviceName, proc);
 }
 
 /** The mirror behind an fd, or null. */
@@ -337,7 +364,7 @@ export function* legacyMirrorRead(
   for (;;) {
     yield* mirror.update.lock();
     for (; cpages < npages; cpages++) {
-      const e = mirror.pt.load(vpn(addr) + cpages);
+      const e = mirror.pt.lookup(addr + cpages * PAGE_SIZE);
       if (e === undefined) break;
       sys.phys.read(e.pfn, 0, out, cpages * PAGE_SIZE, PAGE_SIZE);
     }

@@ -7,38 +7,51 @@
  * paths, and the ioctls that only mirror (READ, WRITE, SNAPSHOT, EXCLUSIVE, CHECK_EXCLUSIVE,
  * FLAGS). Device memory and migration live in test_hmm_devmem.ts; the uAPI in test_hmm_uapi.ts.
  */
-import { PAGE_SIZE, ULONG_MAX, vpn } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
+import type { Process, System } from '../system.ts';
 import { Errno } from '../errno.ts';
-import { mmgetNotZero, mmput } from '../exit.ts';
-import { accessRemoteVm } from '../mm/memory.ts';
-import { File, Inode, type FileOps, type Vma } from '../mm/mm_types.ts';
 import {
+  type Device,
+  type DeviceDriver,
+  type IoctlDef,
+  defineIoctl,
+  deviceByName,
+  deviceOpen,
+  deviceRegister,
+  sdkDevices,
+} from './sdk/device.ts';
+import { hmmRangeFaultLocked } from './sdk/hmm_mirror.ts';
+import {
+  type File,
   HMM_PFN_ERROR,
   HMM_PFN_REQ_FAULT,
   HMM_PFN_REQ_WRITE,
   HMM_PFN_VALID,
   HMM_PFN_WRITE,
-  hmmPfnToMapOrder,
   type HmmRange,
-} from '../mm/hmm.ts';
-import { isDeviceCoherentPage, isDevicePrivatePage, pageDevPagemap } from '../mm/memremap.ts';
-import { makeDeviceExclusive } from '../mm/device_exclusive.ts';
-import { folioUnlock } from '../mm/filemap.ts';
-import { vmInsertPage } from '../mm/memory.ts';
-import {
   MMU_NOTIFY,
   type MmuIntervalNotifierOps,
   type MmuNotifierRange,
+  PAGE_SIZE,
+  ULONG_MAX,
+  type Vma,
+  accessRemoteVm,
+  allocPageReclaim,
+  folioUnlock,
+  hmmPfnToMapOrder,
+  isDeviceCoherentPage,
+  isDevicePrivatePage,
+  makeDeviceExclusive,
+  mmgetNotZero,
+  mmput,
   mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove,
   mmuIntervalSetSeq,
   mmuNotifierRangeBlockable,
+  pageDevPagemap,
+  vmInsertPage,
   warn,
-} from '../mm/mmu_notifier.ts';
-import { allocPageReclaim } from '../mm/vmscan.ts';
-import { hmmRangeFaultLocked } from './sdk/hmm_mirror.ts';
-import type { Process, System } from '../system.ts';
+} from './sdk/kernel_api.ts';
 import {
   dmirrorDeviceEvictChunk,
   dmirrorDeviceRemoveChunks,
@@ -85,10 +98,8 @@ export {
   DPT_TAG_READ,
   DPT_TAG_WRITE,
   Dmirror,
-  DmirrorChunk,
   DmirrorDevice,
   type DmirrorDriver,
-  type DptEntry,
 } from './test_hmm_types.ts';
 export { DEVMEM_CHUNK_SIZE } from './test_hmm_devmem.ts';
 
@@ -112,38 +123,29 @@ export interface CreateDmirrorOptions {
   readonly driver?: Partial<DmirrorDriver>;
 }
 
-/** The devices of one System. */
-interface Registry {
-  readonly devices: DmirrorDevice[];
-  nextMirror: number;
-}
-const registries = new WeakMap<System, Registry>();
-
-function registryOf(sys: System): Registry {
-  let r = registries.get(sys);
-  if (r === undefined) {
-    const reg: Registry = { devices: [], nextMirror: 0 };
-    registries.set(sys, reg);
-    r = reg;
+/** Every dmirror device of `sys` (the SDK devices of the dmirror driver, bound or since removed). */
+export function dmirrorDevices(sys: System): DmirrorDevice[] {
+  const out: DmirrorDevice[] = [];
+  for (const dev of sdkDevices(sys)) {
+    if (dev.driver === (dmirrorDriver as DeviceDriver)) {
+      out.push((dev as Device<DmirrorDevice, Dmirror>).drvdata);
+    }
   }
-  return r;
+  return out;
 }
 
-/** Every dmirror device of `sys`. */
-export function dmirrorDevices(sys: System): readonly DmirrorDevice[] {
-  return registries.get(sys)?.devices ?? [];
-}
-
-/** The device named `name` (as registered in sys.devices), or null. */
+/** The dmirror device named `name`, or null (no such device, another driver's, or removed). */
 export function dmirrorDevice(sys: System, name: string): DmirrorDevice | null {
-  const d = sys.devices.get(name);
-  return d instanceof DmirrorDevice ? d : null;
+  const dev = deviceByName(sys, name);
+  if (dev?.driver !== (dmirrorDriver as DeviceDriver) || dev.state !== 'bound') return null;
+  return (dev as Device<DmirrorDevice, Dmirror>).drvdata;
 }
 
 /**
- * Models dmirror_device_init() for one /dev/hmm_dmirrorN: registers the device in sys.devices.
- * Device memory is added on demand, one chunk at a time (the kernel adds one chunk at init; the
- * model defers it to the first allocation so a device that never migrates costs nothing).
+ * Models dmirror_device_init() for one /dev/hmm_dmirrorN: registers the SDK device, whose probe
+ * builds the driver data. Device memory is added on demand, one chunk at a time (the kernel adds
+ * one chunk at init; the model defers it to the first allocation so a device that never
+ * migrates costs nothing). Throws RangeError if the name is taken.
  */
 export function createDmirrorDevice(
   sys: System,
@@ -151,20 +153,18 @@ export function createDmirrorDevice(
   memory: 'private' | 'coherent',
   opts: CreateDmirrorOptions = {},
 ): DmirrorDevice {
-  if (sys.devices.has(name)) throw new RangeError(`device ${name} already exists`);
-  const driver: DmirrorDriver = { ...defaultDmirrorDriver, ...(opts.driver ?? {}) };
-  const dev = new DmirrorDevice(sys, name, memory, driver);
-  sys.devices.set(name, dev);
-  registryOf(sys).devices.push(dev);
-  return dev;
+  const config: DmirrorConfig = { memory, driver: opts.driver ?? {} };
+  // The probe never sleeps, so it runs to completion here, in one step outside the scheduler.
+  const step = deviceRegister(sys, name, dmirrorDriver, config).next();
+  if (step.done !== true) throw new Error(`dmirror: probe of ${name} slept`);
+  if (typeof step.value === 'number') throw new RangeError(`device ${name}: probe failed with ${step.value}`);
+  return step.value.drvdata;
 }
 
-/** The file operations of a dmirror device file. */
-const dmirrorFops: FileOps<Dmirror> = {
-  name: 'hmm_dmirror',
-  ioctl: dmirrorFopsIoctl,
-  release: dmirrorFopsRelease,
-  mmap: dmirrorFopsMmap,
+/** What a dmirror device is probed with. */
+type DmirrorConfig = {
+  readonly memory: 'private' | 'coherent';
+  readonly driver: Partial<DmirrorDriver>;
 };
 
 /** The interval-notifier ops of the per-file mirror: the device's (possibly replaced) invalidate. */
@@ -172,45 +172,69 @@ const dmirrorMinOps: MmuIntervalNotifierOps<Dmirror> = {
   invalidate: (mirror, range, curSeq) => mirror.mdevice.driver.invalidate(mirror, range, curSeq),
 };
 
+/** Models the probe half of dmirror_device_init(): the driver data; -EINVAL for a bad config. */
+function* dmirrorProbe(
+  dev: Device<DmirrorDevice, Dmirror>,
+  config: Readonly<Record<string, unknown>>,
+): KGen<DmirrorDevice | number> {
+  const { memory, driver } = config as Partial<DmirrorConfig>;
+  if (memory !== 'private' && memory !== 'coherent') return -Errno.EINVAL;
+  yield* [];
+  return new DmirrorDevice(dev, memory, { ...defaultDmirrorDriver, ...(driver ?? {}) });
+}
+
 /**
- * Models open("/dev/hmm_dmirrorN") by `proc` (dmirror_fops_open): a new mirror of the opener's mm
- * through one interval notifier over the whole address space. Returns the fd or -errno.
+ * Models dmirror_fops_open() by `proc`: a new mirror of the opener's mm through one interval
+ * notifier over the whole address space. Returns the mirror (the file's private data) or -errno.
  */
-export function* dmirrorOpen(sys: System, deviceName: string, proc: Process): KGen<number> {
-  const mdevice = dmirrorDevice(sys, deviceName);
-  if (mdevice === null) return -Errno.ENODEV;
+function* dmirrorFopsOpen(dev: Device<DmirrorDevice, Dmirror>, proc: Process): KGen<Dmirror | number> {
+  const sys = dev.sys;
+  const mdevice = dev.drvdata;
   const mm = proc.mm;
   if (mm === null) return -Errno.ESRCH;
   if (sys.inject.shouldFail('dmirror_open')) return -Errno.ENOMEM;
-  const dmirror = new Dmirror(mdevice, registryOf(sys).nextMirror++);
+  const dmirror = new Dmirror(mdevice, sys.nextId('dmirror_file') - 1, mm);
   const ret = yield* mmuIntervalNotifierInsert(dmirror, mm, 0, MIRROR_INTERVAL_LENGTH, dmirrorMinOps);
-  if (ret !== 0) return ret;
-  const inode = new Inode(sys.nextId('mapping'), 'device', deviceName);
-  const file = new File(sys.nextId('file'), inode, 2, dmirrorFops, dmirror);
-  dmirror.file = file;
+  if (ret !== 0) {
+    dmirror.pt.destroy();
+    return ret;
+  }
   mdevice.mirrors.add(dmirror);
-  return sys.installFd(file);
+  return dmirror;
+}
+
+/**
+ * Models open("/dev/hmm_dmirrorN") by `proc`: the SDK's open of the device's file. Returns the fd
+ * or -errno (-ENODEV when `deviceName` is not a dmirror device).
+ */
+export function* dmirrorOpen(sys: System, deviceName: string, proc: Process): KGen<number> {
+  if (dmirrorDevice(sys, deviceName) === null) return -Errno.ENODEV;
+  return yield* deviceOpen(sys, deviceName, proc);
 }
 
 /**
  * Models dmirror_fops_release(): stop mirroring, evict every page of the device's memory back
  * to system memory (newest kernels do this so nothing outlives the file), drop the device PT.
  */
-function* dmirrorFopsRelease(file: File<Dmirror>): KGen {
+function* dmirrorFopsRelease(dev: Device<DmirrorDevice, Dmirror>, file: File<Dmirror>): KGen {
   const dmirror = file.priv;
-  const mdevice = dmirror.mdevice;
-  // Once the notifier is removed no invalidation reaches this mirror, so its page table goes
-  // stale while the chunks are evicted, as in the kernel (xa_destroy comes last). Nothing can use
-  // it any more (the file is gone), so it counts as released from the start: the oracles skip it.
+  const mdevice = dev.drvdata;
+  // Once the notifier is removed no invalidation reaches this mirror, so its page table would go
+  // stale while the chunks are evicted. Nothing can use it any more (the file is gone): it is
+  // torn down first, so the oracles no longer check it (the kernel's xa_destroy comes last).
   dmirror.released = true;
+  dmirror.pt.destroy();
   yield* mmuIntervalNotifierRemove(dmirror);
   for (const chunk of [...mdevice.chunks]) yield* dmirrorDeviceEvictChunk(chunk);
-  dmirror.pt.clear();
   mdevice.mirrors.delete(dmirror);
 }
 
 /** Models dmirror_fops_mmap(): every page of the VMA is a fresh zeroed page, vm_insert_page'd. */
-function* dmirrorFopsMmap(_file: File<Dmirror>, vma: Vma): KGen<number> {
+function* dmirrorFopsMmap(
+  _dev: Device<DmirrorDevice, Dmirror>,
+  _file: File<Dmirror>,
+  vma: Vma,
+): KGen<number> {
   const sys = vma.mm.sys;
   for (let addr = vma.start; addr < vma.end; addr += PAGE_SIZE) {
     const pfn = yield* allocPageReclaim(sys, 0, 'dmirror_mmap');
@@ -226,15 +250,17 @@ function* dmirrorFopsMmap(_file: File<Dmirror>, vma: Vma): KGen<number> {
 
 // --- device page table ---------------------------------------------------------------------
 
-/** Stores one device PT entry (xa_store with a tagged page pointer). */
-export function dptStore(mirror: Dmirror, index: number, pfn: number, tag: number): void {
-  const sys = mirror.mdevice.sys;
-  mirror.pt.store(index, { pfn, tag, gen: sys.phys.gen[pfn] });
+/** Stores the device PT entry of the page at `va` (xa_store with a tagged page pointer). Caller holds mirror.mutex. */
+export function dptStore(mirror: Dmirror, va: number, pfn: number, tag: number): void {
+  mirror.pt.map(va, pfn, tag);
 }
 
-/** Models dmirror_do_update(): erases the PT entries of [start, end] (inclusive upper index, as the kernel). */
+/**
+ * Models dmirror_do_update(): erases the PT entries of [start, end], the page at `end` included
+ * (the kernel's inclusive upper index). Caller holds mirror.mutex.
+ */
 export function dmirrorDoUpdate(mirror: Dmirror, start: number, end: number): void {
-  mirror.pt.eraseRange(vpn(start), vpn(end));
+  mirror.pt.zap(start, end + 1);
 }
 
 /**
@@ -278,20 +304,20 @@ export function* dmirrorIntervalInvalidate(
 export function dmirrorDoFault(mirror: Dmirror, range: HmmRange): number {
   const sys = mirror.mdevice.sys;
   const words = range.hmmPfns;
-  const first = vpn(range.start);
-  const n = vpn(range.end) - first;
+  const first = Math.floor(range.start / PAGE_SIZE);
+  const n = (range.end - range.start) / PAGE_SIZE;
   for (let i = 0; i < n; i++) {
     const flags = words[2 * i + 1];
     // Every page was asked to be faulted in, so no error and no invalid entry can come back.
     if ((flags & HMM_PFN_ERROR) !== 0) warn(sys, `dmirror_do_fault: HMM_PFN_ERROR at page ${first + i}`);
     if ((flags & HMM_PFN_VALID) === 0) warn(sys, `dmirror_do_fault: invalid pfn at page ${first + i}`);
-    let tag = DPT_TAG_READ;
+    let tag: number = DPT_TAG_READ;
     if ((flags & HMM_PFN_WRITE) !== 0) tag = DPT_TAG_WRITE;
     else if ((range.defaultFlags & HMM_PFN_REQ_WRITE) !== 0) {
       warn(sys, `dmirror_do_fault: write fault returned a read-only page at page ${first + i}`);
       return -Errno.EFAULT;
     }
-    dptStore(mirror, first + i, words[2 * i], tag);
+    dptStore(mirror, range.start + i * PAGE_SIZE, words[2 * i], tag);
   }
   return 0;
 }
@@ -362,8 +388,8 @@ function bounceInit(addr: number, size: number): DmirrorBounce | null {
 export function dmirrorDoRead(mirror: Dmirror, start: number, end: number, bounce: DmirrorBounce): number {
   const sys = mirror.mdevice.sys;
   let off = start - bounce.addr;
-  for (let p = vpn(start); p < vpn(end); p++) {
-    const e = mirror.pt.load(p);
+  for (let va = start; va < end; va += PAGE_SIZE) {
+    const e = mirror.pt.lookup(va);
     if (e === undefined) return -Errno.ENOENT;
     const data = dmirrorDataPfn(sys, e.pfn);
     if (data < 0) bounce.data.fill(0, off, off + PAGE_SIZE);
@@ -378,9 +404,9 @@ export function dmirrorDoRead(mirror: Dmirror, start: number, end: number, bounc
 function dmirrorDoWrite(mirror: Dmirror, start: number, end: number, bounce: DmirrorBounce): number {
   const sys = mirror.mdevice.sys;
   let off = start - bounce.addr;
-  for (let p = vpn(start); p < vpn(end); p++) {
-    const e = mirror.pt.load(p);
-    if (e === undefined || e.tag !== DPT_TAG_WRITE) return -Errno.ENOENT;
+  for (let va = start; va < end; va += PAGE_SIZE) {
+    const e = mirror.pt.lookup(va);
+    if (e === undefined || e.prot !== DPT_TAG_WRITE) return -Errno.ENOENT;
     const data = dmirrorDataPfn(sys, e.pfn);
     if (data >= 0) sys.phys.write(data, 0, bounce.data, off, PAGE_SIZE);
     off += PAGE_SIZE;
@@ -514,7 +540,7 @@ function* dmirrorRangeSnapshot(mirror: Dmirror, range: HmmRange, perm: Uint8Arra
   if (ret !== 0) return ret;
   ret = yield* hmmRangeFaultLocked(range, mirror.mutex, { passNs: DMIRROR_FAULT_PASS_NS });
   if (ret === 0) {
-    const n = vpn(range.end) - vpn(range.start);
+    const n = (range.end - range.start) / PAGE_SIZE;
     for (let i = 0; i < n; i++) perm[i] = dmirrorMkentry(mirror, range.hmmPfns, i);
     yield* mirror.mutex.unlock();
   }
@@ -539,7 +565,7 @@ function* dmirrorSnapshot(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
     range.hmmPfns.fill(0);
     ret = yield* dmirrorRangeSnapshot(mirror, range, perm);
     if (ret !== 0) break;
-    const n = vpn(range.end) - vpn(range.start);
+    const n = (range.end - range.start) / PAGE_SIZE;
     if (cmd.ptr !== undefined) {
       const w = yield* accessRemoteVm(mm, cmd.ptr + cpages, perm.slice(0, n), true);
       if (w !== n) {
@@ -564,8 +590,8 @@ function* dmirrorSnapshot(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
 function* dmirrorCheckAtomic(mirror: Dmirror, start: number, end: number): KGen<number> {
   yield { kind: 'step', label: 'dmirror_check_atomic', access: { obj: mirror.pt, write: false } };
   // Walk only the entries present: the range may span far more pages than the table holds.
-  for (const [, e] of mirror.pt.range(vpn(start), vpn(end) - 1)) {
-    if (e.tag === DPT_TAG_ATOMIC) return -Errno.EPERM;
+  for (const [, e] of mirror.pt.lookupRange(start, end)) {
+    if (e.prot === DPT_TAG_ATOMIC) return -Errno.EPERM;
   }
   return 0;
 }
@@ -587,7 +613,7 @@ function* dmirrorExclusive(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
       break;
     }
     yield* mirror.mutex.lock();
-    dptStore(mirror, vpn(addr), r.page, DPT_TAG_ATOMIC);
+    dptStore(mirror, addr, r.page, DPT_TAG_ATOMIC);
     yield* mirror.mutex.unlock();
     folioUnlock(sys, r.page);
     sys.phys.put(r.page);
@@ -605,82 +631,96 @@ function* dmirrorExclusive(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
   return ret;
 }
 
-function isU64(n: unknown): n is number {
-  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= ULONG_MAX;
-}
+/** struct hmm_dmirror_cmd as the SDK copies it in: `buf` stands in for user memory when `ptr` is 0. */
+const DMIRROR_CMD_IN = { addr: 'u64', ptr: 'u64', npages: 'u64', buf: 'bytes' } as const;
+const DMIRROR_CMD_OUT = { cpages: 'u64', faults: 'u64' } as const;
 
 /**
- * Models dmirror_fops_unlocked_ioctl(): checks the command, runs it on a private copy of the
- * struct, and copies cpages/faults back only when it succeeded.
+ * Models dmirror_fops_unlocked_ioctl() around one command: checks the range and runs `run` on
+ * the copied-in struct; the SDK copies cpages/faults back only when it returns 0.
  */
-function* dmirrorFopsIoctl(file: File<Dmirror>, name: string, argIn: unknown): KGen<number> {
-  const mirror = file.priv;
-  if (mirror.released) return -Errno.EINVAL;
-  if (typeof argIn !== 'object' || argIn === null) return -Errno.EFAULT;
-  const arg = argIn as Partial<HmmDmirrorCmd>;
-  const addr = arg.addr ?? 0;
-  const npages = arg.npages ?? 0;
-  if (!isU64(addr) || !isU64(npages)) return -Errno.EFAULT;
-  if (arg.ptr !== undefined && !isU64(arg.ptr)) return -Errno.EFAULT;
-  if (addr % PAGE_SIZE !== 0) return -Errno.EINVAL;
-  // addr >= addr + (npages << PAGE_SHIFT) in 64-bit arithmetic: empty or wrapping ranges.
-  const end = addr + npages * PAGE_SIZE;
-  if (npages === 0 || end > ULONG_MAX) return -Errno.EINVAL;
-  const cmd: HmmDmirrorCmd = { addr, npages, cpages: 0, faults: 0 };
-  if (arg.ptr !== undefined) cmd.ptr = arg.ptr;
-  if (arg.buf !== undefined) cmd.buf = arg.buf;
-  let ret: number;
-  switch (name) {
-    case HMM_DMIRROR_READ:
-      ret = yield* dmirrorRead(mirror, cmd);
-      break;
-    case HMM_DMIRROR_WRITE:
-      ret = yield* dmirrorWrite(mirror, cmd);
-      break;
-    case HMM_DMIRROR_MIGRATE_TO_DEV:
-      ret = yield* dmirrorMigrateToDevice(mirror, cmd);
-      break;
-    case HMM_DMIRROR_MIGRATE_TO_SYS:
-      ret = yield* dmirrorMigrateToSystem(mirror, cmd);
-      break;
-    case HMM_DMIRROR_EXCLUSIVE:
-      ret = yield* dmirrorExclusive(mirror, cmd);
-      break;
-    case HMM_DMIRROR_CHECK_EXCLUSIVE:
-      ret = yield* dmirrorCheckAtomic(mirror, addr, end);
-      break;
-    case HMM_DMIRROR_SNAPSHOT:
-      ret = yield* dmirrorSnapshot(mirror, cmd);
-      break;
-    case HMM_DMIRROR_RELEASE:
-      yield* dmirrorDeviceRemoveChunks(mirror.mdevice);
-      ret = 0;
-      break;
-    case HMM_DMIRROR_FLAGS:
-      mirror.flags = npages;
-      ret = 0;
-      break;
-    default:
-      return -Errno.EINVAL;
-  }
-  if (ret !== 0) return ret;
-  arg.cpages = cmd.cpages;
-  arg.faults = cmd.faults;
+function dmirrorIoctl(
+  doc: string,
+  run: (mirror: Dmirror, cmd: HmmDmirrorCmd) => KGen<number>,
+): IoctlDef<Dmirror> {
+  return defineIoctl<Dmirror, typeof DMIRROR_CMD_IN, typeof DMIRROR_CMD_OUT>({
+    in: DMIRROR_CMD_IN,
+    out: DMIRROR_CMD_OUT,
+    doc,
+    *handler(file, arg) {
+      const mirror = file.priv;
+      if (mirror.released) return -Errno.EINVAL;
+      const { addr, npages } = arg;
+      if (addr % PAGE_SIZE !== 0) return -Errno.EINVAL;
+      // addr >= addr + (npages << PAGE_SHIFT) in 64-bit arithmetic: empty or wrapping ranges.
+      if (npages === 0 || addr + npages * PAGE_SIZE > ULONG_MAX) return -Errno.EINVAL;
+      const cmd: HmmDmirrorCmd = { addr, npages, cpages: 0, faults: 0 };
+      if (arg.ptr !== 0) cmd.ptr = arg.ptr;
+      else cmd.buf = arg.buf;
+      const ret = yield* run(mirror, cmd);
+      if (ret !== 0) return ret;
+      arg.cpages = cmd.cpages ?? 0;
+      arg.faults = cmd.faults ?? 0;
+      return 0;
+    },
+  });
+}
+
+/** Models HMM_DMIRROR_RELEASE: evict and unmap the device's memory. */
+function* dmirrorRelease(mirror: Dmirror): KGen<number> {
+  yield* dmirrorDeviceRemoveChunks(mirror.mdevice);
   return 0;
 }
 
-// --- oracles ---------------------------------------------------------------------------------
-
-/** The device PT of `mirror` as the mirror oracle sees it. */
-export function dmirrorEntries(mirror: Dmirror): { va: number; pfn: number; write: boolean; gen: number }[] {
-  const out: { va: number; pfn: number; write: boolean; gen: number }[] = [];
-  for (const [index, e] of mirror.pt.range(0, Infinity)) {
-    out.push({ va: index * PAGE_SIZE, pfn: e.pfn, write: e.tag === DPT_TAG_WRITE, gen: e.gen });
-  }
-  return out;
+/** Models HMM_DMIRROR_FLAGS: the flags come in the npages field. */
+function* dmirrorSetFlags(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
+  mirror.flags = cmd.npages;
+  yield* [];
+  return 0;
 }
 
-/** The dev_pagemap of `pfn` if it is one of this System's dmirror chunks. */
+/** Models HMM_DMIRROR_CHECK_EXCLUSIVE. */
+function dmirrorCheckExclusive(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
+  return dmirrorCheckAtomic(mirror, cmd.addr, cmd.addr + cmd.npages * PAGE_SIZE);
+}
+
+/**
+ * The dmirror driver on the SDK: probe builds the device state, open mirrors the opener's mm,
+ * the ioctls are lib/test_hmm.c's (an unknown command is -EINVAL, as there).
+ */
+export const dmirrorDriver: DeviceDriver<DmirrorDevice, Dmirror> = {
+  name: 'dmirror',
+  probe: dmirrorProbe,
+  remove: dmirrorRemove,
+  open: dmirrorFopsOpen,
+  release: dmirrorFopsRelease,
+  mmap: dmirrorFopsMmap,
+  unknownIoctlErrno: Errno.EINVAL,
+  ioctls: {
+    [HMM_DMIRROR_READ]: dmirrorIoctl('read through the device PT, faulting what is missing', dmirrorRead),
+    [HMM_DMIRROR_WRITE]: dmirrorIoctl('write through the device PT, faulting what is missing', dmirrorWrite),
+    [HMM_DMIRROR_MIGRATE_TO_DEV]: dmirrorIoctl('migrate the range to device memory', dmirrorMigrateToDevice),
+    [HMM_DMIRROR_MIGRATE_TO_SYS]: dmirrorIoctl(
+      'migrate the range back to system memory',
+      dmirrorMigrateToSystem,
+    ),
+    [HMM_DMIRROR_SNAPSHOT]: dmirrorIoctl('one byte per page: how the CPU maps it', dmirrorSnapshot),
+    [HMM_DMIRROR_EXCLUSIVE]: dmirrorIoctl('make the pages exclusive to the device', dmirrorExclusive),
+    [HMM_DMIRROR_CHECK_EXCLUSIVE]: dmirrorIoctl(
+      '-EPERM while a page is still exclusive',
+      dmirrorCheckExclusive,
+    ),
+    [HMM_DMIRROR_RELEASE]: dmirrorIoctl('evict and unmap the device memory', dmirrorRelease),
+    [HMM_DMIRROR_FLAGS]: dmirrorIoctl('set HMM_DMIRROR_FLAG_* (passed in npages)', dmirrorSetFlags),
+  },
+};
+
+/** Models dmirror_device_remove(): the device memory goes (evicted, then memunmap_pages). */
+function* dmirrorRemove(dev: Device<DmirrorDevice, Dmirror>): KGen {
+  yield* dmirrorDeviceRemoveChunks(dev.drvdata);
+}
+
+/** Whether `pfn` is a page of one of this System's dmirror chunks. */
 export function isDmirrorPage(sys: System, pfn: number): boolean {
   const pgmap = pageDevPagemap(sys, pfn);
   return pgmap !== null && pgmap.owner instanceof DmirrorDevice;

@@ -7,21 +7,13 @@
  * a system "backing" page (the kernel's BACKING_PAGE(), in zone_device_data). A device-coherent
  * page holds its data itself.
  */
-import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE, alignDown, vpn } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
+import type { System } from '../system.ts';
 import { Errno } from '../errno.ts';
-import { mmgetNotZero, mmput } from '../exit.ts';
-import { VM, VM_FAULT, type Vma, type VmFault } from '../mm/mm_types.ts';
+import { type DeviceMemory, deviceMemoryRemove, devmMemremapPages, migrateVmaInit } from './sdk/devmem.ts';
 import {
-  type DevPagemap,
-  isDeviceCoherentPage,
-  isDevicePrivatePage,
-  memremapPages,
-  memunmapPages,
-  pageDevPagemap,
-  zoneDevicePageInit,
-} from '../mm/memremap.ts';
-import {
+  HPAGE_PMD_NR,
+  HPAGE_PMD_ORDER,
   MIGRATE_PFN_COMPOUND,
   MIGRATE_PFN_MIGRATE,
   MIGRATE_PFN_VALID,
@@ -31,6 +23,16 @@ import {
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MIGRATE_VMA_SELECT_SYSTEM,
   type MigrateVma,
+  PAGE_SIZE,
+  VM,
+  VM_FAULT,
+  type Vma,
+  type VmFault,
+  allocPageReclaim,
+  folioTrylock,
+  folioUnlock,
+  isDeviceCoherentPage,
+  isDevicePrivatePage,
   migrateDeviceFinalize,
   migrateDevicePages,
   migrateDeviceRange,
@@ -40,14 +42,14 @@ import {
   migrateVmaFinalize,
   migrateVmaPages,
   migrateVmaSetup,
-} from '../mm/migrate_device.ts';
-import { folioTrylock, folioUnlock } from '../mm/filemap.ts';
-import { warn } from '../mm/mmu_notifier.ts';
-import { pmdIsLeaf, pmdTableOf } from '../mm/pte.ts';
-import { allocPageReclaim } from '../mm/vmscan.ts';
-import type { System } from '../system.ts';
+  mmgetNotZero,
+  mmput,
+  pageDevPagemap,
+  vmfPmdMapped,
+  warn,
+} from './sdk/kernel_api.ts';
 import { copyToUser, dmirrorDoRead, dptStore } from './test_hmm.ts';
-import { DPT_TAG_READ, DPT_TAG_WRITE, Dmirror, DmirrorChunk, DmirrorDevice } from './test_hmm_types.ts';
+import { DPT_TAG_READ, DPT_TAG_WRITE, Dmirror, DmirrorDevice } from './test_hmm_types.ts';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC, type HmmDmirrorCmd } from './test_hmm_uapi.ts';
 
 /**
@@ -69,10 +71,8 @@ export function dmirrorPageToDevice(sys: System, pfn: number): DmirrorDevice | n
   return owner instanceof DmirrorDevice ? owner : null;
 }
 
-function pageToChunk(mdevice: DmirrorDevice, pfn: number): DmirrorChunk | null {
-  for (const c of mdevice.chunks) {
-    if (pfn >= c.pagemap.firstPfn && pfn < c.pagemap.firstPfn + c.pagemap.nrPages) return c;
-  }
+function pageToChunk(mdevice: DmirrorDevice, pfn: number): DeviceMemory | null {
+  for (const c of mdevice.chunks) if (c.contains(pfn)) return c;
   return null;
 }
 
@@ -95,54 +95,48 @@ function copyPages(sys: System, dst: number, src: number, nr: number): void {
   for (let i = 0; i < nr; i++) sys.phys.copyPage(dst + i, src + i);
 }
 
-/** Models dmirror_allocate_chunk(): memremap one more chunk and put its pages on the free lists. */
+/**
+ * Models dmirror_allocate_chunk(): memremap one more chunk (the SDK's device memory, whose
+ * allocator hands out single pages and PMD folios) and add it to the chunk list.
+ */
 function* dmirrorAllocateChunk(mdevice: DmirrorDevice): KGen<number> {
   const sys = mdevice.sys;
-  const pgmapOrErr = memremapPages(sys, mdevice.memory, mdevice, DEVMEM_CHUNK_PAGES, {
-    folioFree: (pfn: number, order: number) => {
-      dmirrorDevmemFree(mdevice, pfn, order);
-    },
-    migrateToRam:
-      mdevice.memory === 'private' ? (vmf: VmFault) => dmirrorDevmemFault(mdevice, vmf) : undefined,
-    folioSplit: (head: number, tail: number) => {
-      dmirrorDevmemFolioSplit(mdevice, head, tail);
+  const mem = devmMemremapPages(mdevice.dev, {
+    type: mdevice.memory,
+    nrPages: DEVMEM_CHUNK_PAGES,
+    owner: mdevice,
+    folioOrder: HPAGE_PMD_ORDER,
+    ops: {
+      folioFree: (pfn: number, order: number) => {
+        dmirrorDevmemFree(mdevice, pfn, order);
+      },
+      migrateToRam:
+        mdevice.memory === 'private' ? (vmf: VmFault) => dmirrorDevmemFault(mdevice, vmf) : undefined,
+      folioSplit: (head: number, tail: number) => {
+        dmirrorDevmemFolioSplit(mdevice, head, tail);
+      },
     },
   });
-  if (typeof pgmapOrErr === 'number') return pgmapOrErr;
-  const pgmap: DevPagemap = pgmapOrErr;
+  if (typeof mem === 'number') return mem;
   yield* mdevice.devmemLock.lock();
-  const chunk = new DmirrorChunk(pgmap, mdevice);
-  mdevice.chunks.push(chunk);
+  mdevice.chunks.push(mem);
   yield* mdevice.devmemLock.unlock();
-  yield* mdevice.lock.lock();
-  const first = pgmap.firstPfn;
-  const last = first + pgmap.nrPages;
-  // Whole PMD-aligned blocks become free folios; whatever is left over, single pages.
-  for (let pfn = first; pfn < last;) {
-    if (pfn % HPAGE_PMD_NR === 0 && pfn + HPAGE_PMD_NR <= last) {
-      mdevice.freeFolios.push(pfn);
-      pfn += HPAGE_PMD_NR;
-    } else {
-      mdevice.freePages.push(pfn);
-      pfn++;
-    }
-  }
-  yield* mdevice.lock.unlock();
-  sys.trace.emit('device', 'dmirror chunk added', 'i', { device: mdevice.name, first, pages: pgmap.nrPages });
+  const first = mem.pgmap.firstPfn;
+  sys.trace.emit('device', 'dmirror chunk added', 'i', {
+    device: mdevice.name,
+    first,
+    pages: mem.pgmap.nrPages,
+  });
   return 0;
 }
 
-/** Takes a free device page or PMD folio; splits a free folio when single pages ran out. */
-function takeFree(mdevice: DmirrorDevice, large: boolean): number {
-  if (large) return mdevice.freeFolios.pop() ?? -1;
-  let p = mdevice.freePages.pop();
-  if (p === undefined) {
-    const f = mdevice.freeFolios.pop();
-    if (f === undefined) return -1;
-    for (let i = HPAGE_PMD_NR - 1; i >= 1; i--) mdevice.freePages.push(f + i);
-    p = f;
+/** A free device page (or PMD folio) from the first chunk that has one; -1 if none has. */
+function* takeFree(mdevice: DmirrorDevice, order: number): KGen<number> {
+  for (const chunk of [...mdevice.chunks]) {
+    const p = yield* chunk.allocPage(order);
+    if (p >= 0) return p;
   }
-  return p;
+  return -1;
 }
 
 /**
@@ -158,23 +152,13 @@ export function* dmirrorDevmemAllocPage(mirror: Dmirror, large: boolean): KGen<n
     rpage = yield* allocPageReclaim(sys, order, 'dmirror_backing');
     if (rpage < 0) return -1;
   }
-  yield* mdevice.lock.lock();
-  let dpage = takeFree(mdevice, large);
-  yield* mdevice.lock.unlock();
-  if (dpage < 0) {
-    const r = yield* dmirrorAllocateChunk(mdevice);
-    if (r === 0) {
-      yield* mdevice.lock.lock();
-      dpage = takeFree(mdevice, large);
-      yield* mdevice.lock.unlock();
-    }
-  }
+  let dpage = yield* takeFree(mdevice, order);
+  if (dpage < 0 && (yield* dmirrorAllocateChunk(mdevice)) === 0) dpage = yield* takeFree(mdevice, order);
   if (dpage < 0) {
     if (rpage >= 0) sys.phys.put(rpage);
     return -1;
   }
   mdevice.calloc += 1 << order;
-  zoneDevicePageInit(sys, dpage, order);
   if (rpage >= 0) mdevice.backing.set(dpage, rpage);
   return dpage;
 }
@@ -196,14 +180,12 @@ function dmirrorDevmemFree(mdevice: DmirrorDevice, pfn: number, order: number): 
     sys.phys.put(rpage);
   }
   mdevice.placedBy.delete(pfn);
+  // folio_free runs from a put in plain code, which cannot yield: the chunk's allocator takes the
+  // page back in this one step (no other path holds its free lists across a scheduling point).
   const chunk = pageToChunk(mdevice, pfn);
-  // The free lists are protected by mdevice.lock; folio_free runs from a put in plain code,
-  // which cannot yield, so the lists are updated in one step (no other path holds them across one).
-  if (chunk !== null && !chunk.remove) {
-    mdevice.cfree += 1 << order;
-    if (order > 0) mdevice.freeFolios.push(pfn);
-    else mdevice.freePages.push(pfn);
-  }
+  if (chunk === null) return;
+  if (!chunk.removed) mdevice.cfree += 1 << order;
+  chunk.freePage(pfn, order);
 }
 
 /**
@@ -301,7 +283,6 @@ function* dmirrorMigrateAllocAndCopy(args: MigrateVma, mirror: Dmirror): KGen {
 /** Models dmirror_migrate_finalize_and_map(): map the migrated pages in the device PT. */
 function* dmirrorMigrateFinalizeAndMap(args: MigrateVma, mirror: Dmirror): KGen<number> {
   const sys = mirror.mdevice.sys;
-  const first = vpn(args.start);
   yield* mirror.mutex.lock();
   for (let i = 0; i < args.npages; i++) {
     if (!has(args.src[i], MIGRATE_PFN_MIGRATE)) continue;
@@ -310,26 +291,16 @@ function* dmirrorMigrateFinalizeAndMap(args: MigrateVma, mirror: Dmirror): KGen<
     if (dpage < 0) continue;
     const nr = has(d, MIGRATE_PFN_COMPOUND) ? sys.phys.folioNr(dpage) : 1;
     const tag = has(d, MIGRATE_PFN_WRITE) ? DPT_TAG_WRITE : DPT_TAG_READ;
-    for (let j = 0; j < nr && i + j < args.npages; j++) dptStore(mirror, first + i + j, dpage + j, tag);
+    for (let j = 0; j < nr && i + j < args.npages; j++) {
+      dptStore(mirror, args.start + (i + j) * PAGE_SIZE, dpage + j, tag);
+    }
   }
   yield* mirror.mutex.unlock();
   return 0;
 }
 
 function newMigrate(vma: Vma, mirror: Dmirror, start: number, end: number, flags: number): MigrateVma {
-  const npages = vpn(end) - vpn(start);
-  return {
-    vma,
-    src: new Float64Array(npages),
-    dst: new Float64Array(npages),
-    cpages: 0,
-    npages,
-    start,
-    end,
-    pgmapOwner: mirror.mdevice,
-    flags,
-    faultPage: -1,
-  };
+  return migrateVmaInit(vma, start, end, mirror.mdevice, flags);
 }
 
 function selectDevice(mdevice: DmirrorDevice): number {
@@ -443,7 +414,8 @@ function* dmirrorDevmemFaultAllocAndCopy(args: MigrateVma, mirror: Dmirror): KGe
       } else {
         dstPage = dpage + j;
       }
-      mirror.pt.erase(vpn(addr));
+      // The device stops using the page; its own MIGRATE invalidation did not zap it.
+      mirror.pt.erase(addr);
       addr += PAGE_SIZE;
       if (spage >= 0) sys.phys.copyPage(dstPage, spage + j);
       else sys.phys.clearPage(dstPage);
@@ -517,9 +489,9 @@ export function* dmirrorDevmemFault(mdevice: DmirrorDevice, vmf: VmFault): KGen<
   }
   let order = sys.phys.folioOrder(vmf.page);
   // A PTE-mapped part of a device folio migrates alone.
-  if (!pmdIsLeaf(pmdTableOf(vmf.vma.mm, vmf.address), vmf.address)) order = 0;
+  if (!vmfPmdMapped(vmf)) order = 0;
   const len = PAGE_SIZE << order;
-  const start = alignDown(vmf.address, len);
+  const start = vmf.address - (vmf.address % len);
   const flags = selectDevice(mdevice) | (order > 0 ? MIGRATE_VMA_SELECT_COMPOUND : 0);
   const args = newMigrate(vmf.vma, mirror, start, start + len, flags);
   args.faultPage = vmf.page;
@@ -535,11 +507,11 @@ export function* dmirrorDevmemFault(mdevice: DmirrorDevice, vmf: VmFault): KGen<
 }
 
 /** Models dmirror_device_evict_chunk(): every page of the chunk still in use goes back to system memory. */
-export function* dmirrorDeviceEvictChunk(chunk: DmirrorChunk): KGen {
-  const mdevice = chunk.mdevice;
+export function* dmirrorDeviceEvictChunk(chunk: DeviceMemory): KGen {
+  const mdevice = chunk.owner as DmirrorDevice;
   const sys = mdevice.sys;
-  const first = chunk.pagemap.firstPfn;
-  const npages = chunk.pagemap.nrPages;
+  const first = chunk.pgmap.firstPfn;
+  const npages = chunk.pgmap.nrPages;
   const src = new Float64Array(npages);
   const dst = new Float64Array(npages);
   yield* migrateDeviceRange(sys, src, first, npages);
@@ -574,20 +546,8 @@ export function* dmirrorDeviceEvictChunk(chunk: DmirrorChunk): KGen {
 
 /** Models dmirror_device_remove_chunks() (HMM_DMIRROR_RELEASE): evict and unmap all device memory. */
 export function* dmirrorDeviceRemoveChunks(mdevice: DmirrorDevice): KGen {
-  const sys = mdevice.sys;
   yield* mdevice.devmemLock.lock();
-  for (const chunk of mdevice.chunks) {
-    yield* mdevice.lock.lock();
-    chunk.remove = true;
-    const inChunk = (p: number): boolean => pageToChunk(mdevice, p) === chunk;
-    mdevice.freePages = mdevice.freePages.filter((p) => !inChunk(p));
-    mdevice.freeFolios = mdevice.freeFolios.filter((p) => !inChunk(p));
-    yield* mdevice.lock.unlock();
-    yield* dmirrorDeviceEvictChunk(chunk);
-    yield* memunmapPages(sys, chunk.pagemap);
-  }
+  for (const chunk of mdevice.chunks) yield* deviceMemoryRemove(chunk, dmirrorDeviceEvictChunk);
   mdevice.chunks.length = 0;
-  mdevice.freePages = [];
-  mdevice.freeFolios = [];
   yield* mdevice.devmemLock.unlock();
 }

@@ -1,39 +1,33 @@
 /**
- * The state of the dmirror test device (lib/test_hmm.c): one DmirrorDevice per /dev/hmm_dmirrorN,
- * one Dmirror per open file, and the small driver interface users can replace.
+ * The state of the dmirror test device (lib/test_hmm.c), a driver on the public SDK: one Device
+ * per /dev/hmm_dmirrorN whose driver data is a DmirrorDevice, one Dmirror per open file (the
+ * file's private data), and the small driver interface users can replace.
  *
  * Locking (as in the kernel module):
  *  - `Dmirror.mutex` is the "user lock" of the mirror: it guards the device page table `pt`
  *    against invalidations, and the fault path checks mmu_interval_read_retry() under it.
- *  - `DmirrorDevice.devmemLock` (a mutex) guards the chunk list; `DmirrorDevice.lock` (a spinlock)
- *    guards the free lists and counters.
+ *  - `DmirrorDevice.devmemLock` (a mutex) guards the chunk list; each chunk's allocator lock
+ *    (the SDK's DeviceMemory.lock, a spinlock) guards its free lists.
  */
-import { XArray } from '../../lib/xarray.ts';
-import { Mutex, SpinLock } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
-import type { File } from '../mm/mm_types.ts';
-import type { HmmRange } from '../mm/hmm.ts';
-import type { DevPagemap } from '../mm/memremap.ts';
-import { MmuIntervalNotifier, type MmuNotifierRange } from '../mm/mmu_notifier.ts';
-import type { System } from '../system.ts';
-
-/** Device page-table tags (DPT_XA_TAG_*): how the device may use the page. */
-export const DPT_TAG_READ = 0;
-export const DPT_TAG_ATOMIC = 1;
-export const DPT_TAG_WRITE = 3;
+import type { Device } from './sdk/device.ts';
+import { DEV_PTE, DevicePageTable } from './sdk/device_pagetable.ts';
+import type { DeviceMemory } from './sdk/devmem.ts';
+import {
+  type HmmRange,
+  type MmStruct,
+  MmuIntervalNotifier,
+  type MmuNotifierRange,
+} from './sdk/kernel_api.ts';
+import type { DriverMutex } from './sdk/locks.ts';
 
 /**
- * One device page-table entry. `pfn` is the page the CPU page table refers to for this address:
- * a system page, a device-coherent page, or a device-private page (whose data lives in its
- * backing page; the kernel module stores the backing page here instead, the model keeps the
- * device page so the mirror oracle can compare it with the CPU PTE directly). `gen` is the
- * frame generation when the entry was stored, so a stale entry to a freed frame is detectable.
+ * Device page-table rights of the kernel's DPT_XA_TAG_* tags: READ, WRITE (which reads too) and
+ * ATOMIC (the page was made exclusive to the device; it reads, and writes only atomically).
  */
-export interface DptEntry {
-  readonly pfn: number;
-  readonly tag: number;
-  readonly gen: number;
-}
+export const DPT_TAG_READ = DEV_PTE.READ;
+export const DPT_TAG_WRITE = DEV_PTE.READ | DEV_PTE.WRITE;
+export const DPT_TAG_ATOMIC = DEV_PTE.READ | DEV_PTE.ATOMIC;
 
 /**
  * The callbacks a device driver supplies to the mirror machinery. The built-in ones model
@@ -59,25 +53,11 @@ export interface DmirrorDriver {
   rangeFault(mirror: Dmirror, range: HmmRange): KGen<number>;
 }
 
-/** Models struct dmirror_chunk: one memremap'ed range of device pages. */
-export class DmirrorChunk {
-  /** Set while the chunk is being torn down: freed pages no longer return to the free lists. */
-  remove = false;
-  constructor(
-    readonly pagemap: DevPagemap,
-    readonly mdevice: DmirrorDevice,
-  ) {}
-}
-
-/** Models struct dmirror_device: one /dev/hmm_dmirrorN. */
+/** Models struct dmirror_device: the driver data of one /dev/hmm_dmirrorN. */
 export class DmirrorDevice {
-  readonly chunks: DmirrorChunk[] = [];
-  readonly devmemLock: Mutex;
-  readonly lock: SpinLock;
-  /** Free order-0 device pages (the kernel chains them through zone_device_data). */
-  freePages: number[] = [];
-  /** Free PMD-order device folios (head PFNs). */
-  freeFolios: number[] = [];
+  /** The device memory chunks (struct dmirror_chunk), added on demand. */
+  readonly chunks: DeviceMemory[] = [];
+  readonly devmemLock: DriverMutex;
   /** Device pages handed out and given back, in pages. */
   calloc = 0;
   cfree = 0;
@@ -87,21 +67,24 @@ export class DmirrorDevice {
   readonly placedBy = new Map<number, Dmirror>();
   /** Every open file of this device. */
   readonly mirrors = new Set<Dmirror>();
-  readonly driver: DmirrorDriver;
 
   constructor(
-    readonly sys: System,
-    readonly name: string,
+    readonly dev: Device<DmirrorDevice, Dmirror>,
     readonly memory: 'private' | 'coherent',
-    driver: DmirrorDriver,
+    readonly driver: DmirrorDriver,
   ) {
-    this.devmemLock = new Mutex(sys.sched, `${name}.devmem_lock`, 'dmirror_device.devmem_lock');
-    this.lock = new SpinLock(sys.sched, `${name}.lock`, 'dmirror_device.lock');
-    this.driver = driver;
+    this.devmemLock = dev.mutex('devmem_lock', {
+      lockClass: 'dmirror_device.devmem_lock',
+      guards: 'the list of device memory chunks',
+    });
   }
 
-  get zoneDeviceType(): number {
-    return this.memory === 'private' ? 1 : 2;
+  get sys(): Device['sys'] {
+    return this.dev.sys;
+  }
+
+  get name(): string {
+    return this.dev.name;
   }
 }
 
@@ -111,21 +94,26 @@ export class DmirrorDevice {
  * the mirror is the notifier's subclass, the kernel's container_of).
  */
 export class Dmirror extends MmuIntervalNotifier {
-  /** The device page table, indexed by virtual page number. */
-  readonly pt = new XArray<DptEntry>();
-  readonly mutex: Mutex;
+  readonly mutex: DriverMutex;
+  /** The device page table (the kernel's xarray `pt`), guarded by `mutex`. */
+  readonly pt: DevicePageTable;
   /** HMM_DMIRROR_FLAGS value. */
   flags = 0;
-  file: File | null = null;
   /** Set when release() starts: the file is gone and the page table is no longer used. */
   released = false;
 
   constructor(
     readonly mdevice: DmirrorDevice,
     readonly id: number,
+    mm: MmStruct,
   ) {
     super();
-    this.mutex = new Mutex(mdevice.sys.sched, `${mdevice.name}.mirror${id}.mutex`, 'dmirror.mutex');
+    const dev = mdevice.dev;
+    this.mutex = dev.mutex(`mirror${id}.mutex`, {
+      lockClass: 'dmirror.mutex',
+      guards: 'the device page table and its read_retry checks',
+    });
+    this.pt = new DevicePageTable(dev, `${dev.name} mirror ${id}`, mm, this.mutex);
   }
 }
 

@@ -154,9 +154,23 @@ describe('driver SDK: ioctls', () => {
     assert.equal(arg.doubled, undefined);
   });
 
-  it('an ioctl the driver does not define is -ENOTTY', () => {
+  it('an ioctl the driver does not define is -ENOTTY, even one named like an Object member', () => {
     const { sys, fd } = opened();
     assert.equal(ioctl(sys, fd, 'TESTDRV_NOPE', {}), -Errno.ENOTTY);
+    assert.equal(ioctl(sys, fd, 'toString', {}), -Errno.ENOTTY);
+    assert.equal(ioctl(sys, fd, '__proto__', {}), -Errno.ENOTTY);
+  });
+
+  it('unknownIoctlErrno: a driver that answers unknown commands with its own errno', () => {
+    const sys = new System({ ram: 16 * 1024 * 1024, swap: 0 });
+    const dev = sys.run(
+      'probe',
+      deviceRegister(sys, 'einval0', { ...testDriver, unknownIoctlErrno: Errno.EINVAL }),
+    );
+    assert.ok(dev instanceof Device);
+    const fd = sys.run('open', deviceOpen(sys, 'einval0', sys.createProcess('p')));
+    assert.equal(ioctl(sys, fd, 'TESTDRV_NOPE', {}), -Errno.EINVAL);
+    assert.equal(ioctl(sys, fd, 'TESTDRV_ECHO', { value: 2 }), 0);
   });
 
   it('a missing struct or a member of the wrong type is -EFAULT; a u32 overflow is -EINVAL', () => {
@@ -184,6 +198,12 @@ describe('driver SDK: checking a driver', () => {
       return e;
     }
   };
+
+  it('an unknownIoctlErrno that is not a positive errno is bad_ioctl_spec', () => {
+    const e = tryRegister({ ...testDriver, unknownIoctlErrno: -22 });
+    assert.ok(e instanceof DriverError);
+    assert.equal(e.issue.code, 'bad_ioctl_spec');
+  });
 
   it('a driver without probe is missing_op', () => {
     const e = tryRegister({ name: 'x' });

@@ -9,7 +9,6 @@ import {
   DEV_PTE,
   Device,
   DevicePageTable,
-  folioUnlock,
   Errno,
   FaultBuffer,
   MMU_NOTIFY,
@@ -19,6 +18,8 @@ import {
   VM_FAULT,
   cancelDelayedWorkSync,
   deviceAccess,
+  deviceMemoryRemove,
+  folioUnlock,
   deviceRegister,
   devmMemremapPages,
   dmaFenceInit,
@@ -263,6 +264,74 @@ describe('driver SDK: device memory', () => {
     assert.equal(mem.freePages, 3, 'folio_free gave them back');
   });
 
+  it('folioOrder: whole aligned blocks are folios; single pages split off a folio; folio_free takes folios back', () => {
+    const { sys, dev } = setup();
+    let memRef: DeviceMemory | null = null;
+    const freed: [number, number][] = [];
+    const mem = devmMemremapPages(dev, {
+      type: 'coherent',
+      nrPages: 1024,
+      folioOrder: 9,
+      ops: {
+        folioFree(pfn, order) {
+          freed.push([pfn, order]);
+          memRef?.freePage(pfn, order);
+        },
+      },
+    });
+    assert.ok(typeof mem !== 'number');
+    memRef = mem;
+    assert.equal(mem.folioOrder, 9);
+    assert.equal(mem.freePages, 1024);
+    const folio = sys.run('alloc', mem.allocPage(9));
+    assert.ok(folio >= 0 && folio % 512 === 0, `a PMD-aligned folio head: ${folio}`);
+    assert.equal(sys.phys.order[folio], 9);
+    assert.equal(mem.allocated, 512);
+    assert.equal(sys.run('alloc', mem.allocPage(3)), -Errno.EINVAL, 'only 0 and folioOrder');
+    // How much is left over depends on where the range starts; every page is handed out in the end.
+    const pages: number[] = [];
+    for (let p = sys.run('alloc', mem.allocPage(0)); p >= 0; p = sys.run('alloc', mem.allocPage(0)))
+      pages.push(p);
+    assert.equal(pages.length, 1024 - 512);
+    assert.equal(sys.run('alloc', mem.allocPage(9)), -Errno.ENOMEM);
+    sys.phys.put(folio);
+    assert.deepEqual(freed, [[folio, 9]]);
+    assert.equal(mem.freePages, 512, 'the folio is free again');
+    assert.equal(sys.run('alloc', mem.allocPage(9)), folio);
+  });
+
+  it('deviceMemoryRemove runs the driver eviction after the allocator stopped, then unmaps the pages', () => {
+    const { sys, dev } = setup();
+    let memRef: DeviceMemory | null = null;
+    const mem = devmMemremapPages(dev, {
+      type: 'coherent',
+      nrPages: 4,
+      ops: {
+        folioFree(pfn, order) {
+          memRef?.freePage(pfn, order);
+        },
+      },
+    });
+    assert.ok(typeof mem !== 'number');
+    memRef = mem;
+    const pfn = sys.run('alloc', mem.allocPage());
+    assert.ok(pfn >= 0);
+    let evicted = false;
+    sys.run(
+      'remove',
+      deviceMemoryRemove(mem, function* (m) {
+        evicted = true;
+        assert.equal(m.removed, true);
+        assert.equal(yield* m.allocPage(), -Errno.ENOMEM, 'nothing is handed out while it goes');
+        sys.phys.put(pfn);
+        return 0;
+      }),
+    );
+    assert.ok(evicted);
+    assert.equal(mem.freed, 1);
+    assert.equal(mem.freePages, 3, 'a page freed while the memory goes is not recycled');
+  });
+
   it('device private memory without migrate_to_ram is -EINVAL', () => {
     const { dev } = setup();
     assert.equal(
@@ -273,6 +342,31 @@ describe('driver SDK: device memory', () => {
 });
 
 describe('driver SDK: device page tables, accesses and faults', () => {
+  it('erase drops one PTE without the lock; lookupRange walks the present PTEs of a range', () => {
+    const { sys, dev, p } = setup();
+    const lock = dev.mutex('pt_lock', { lockClass: 'test.pt_lock', guards: 'the page table' });
+    const pt = new DevicePageTable(dev, 'dev0 pt', p.mm!, lock);
+    sys.run(
+      'map',
+      (function* (): KGen {
+        yield* lock.lock();
+        for (const i of [1, 2, 5]) pt.map(i * PAGE, i, DEV_PTE.READ);
+        yield* lock.unlock();
+      })(),
+    );
+    assert.deepEqual(
+      [...pt.lookupRange(2 * PAGE, 6 * PAGE)].map(([va, e]) => [va / PAGE, e.pfn]),
+      [
+        [2, 2],
+        [5, 5],
+      ],
+    );
+    assert.deepEqual([...pt.lookupRange(3 * PAGE, 3 * PAGE)], []);
+    pt.erase(2 * PAGE);
+    assert.equal(pt.lookup(2 * PAGE), undefined);
+    assert.equal(pt.size, 2);
+  });
+
   it('map outside the declared lock is a DriverError lock_not_held', () => {
     const { dev, p } = setup();
     const lock = dev.mutex('pt_lock', { lockClass: 'test.pt_lock', guards: 'the page table' });

@@ -220,7 +220,7 @@ describe('hmm_range_fault', () => {
     assert.equal(dev.migrateToRamCalls, 2);
     assert.ok(sys.phys.isRam(hmmPfnPfn(other.words, 1)));
     assert.deepEqual(sys.read(p, a, 2 * PAGE).data, pattern(2 * PAGE, 4));
-    assert.equal(dev.free.length, 16);
+    assert.equal(dev.mem.freePages, 16);
     teardown(sys);
   });
 

@@ -1,6 +1,6 @@
 /**
- * A minimal device-memory driver for the hmm / migrate / device tests: a pool of ZONE_DEVICE
- * pages whose contents live in their own frames, migration to and from it with migrate_vma,
+ * A minimal device-memory driver for the hmm / migrate / device tests, on the driver SDK: a
+ * device whose memory is the SDK's (devmMemremapPages), pages whose contents live in their own frames, migration to and from it with migrate_vma,
  * migrate_to_ram for CPU faults, eviction by PFN, and an interval-notifier mirror that records
  * what it is told. (The full dmirror device is src/kernel/drivers/test_hmm.ts.)
  */
@@ -9,7 +9,9 @@ import { System } from '../../../src/kernel/system.ts';
 import type { Process } from '../../../src/kernel/system.ts';
 import { Errno } from '../../../src/kernel/errno.ts';
 import { VM_FAULT, type MmStruct, type VmFault } from '../../../src/kernel/mm/mm_types.ts';
-import { type DevPagemap, memremapPages, zoneDevicePageInit } from '../../../src/kernel/mm/memremap.ts';
+import type { DevPagemap } from '../../../src/kernel/mm/memremap.ts';
+import { Device, type DeviceDriver, deviceRegister } from '../../../src/kernel/drivers/sdk/device.ts';
+import { type DeviceMemory, devmMemremapPages } from '../../../src/kernel/drivers/sdk/devmem.ts';
 import {
   MIGRATE_PFN_MIGRATE,
   MIGRATE_PFN_WRITE,
@@ -65,10 +67,18 @@ export function pattern(n: number, seed: number): Uint8Array {
   return b;
 }
 
+const testDevDriver: DeviceDriver = {
+  name: 'testdev',
+  *probe() {
+    yield* [];
+    return {};
+  },
+};
+
 /** A device with `nrPages` pages of device memory of the given type. */
 export class TestDev {
-  readonly pgmap: DevPagemap;
-  readonly free: number[] = [];
+  readonly dev: Device;
+  readonly mem: DeviceMemory;
   migrateToRamCalls = 0;
 
   constructor(
@@ -77,23 +87,33 @@ export class TestDev {
     readonly type: 'private' | 'coherent' = 'private',
     readonly name = 'dev',
   ) {
-    const pg = memremapPages(sys, type, this, nrPages, {
-      folioFree: (pfn) => {
-        this.sys.phys.clearPage(pfn);
-        this.free.push(pfn);
+    const dev = sys.run('probe', deviceRegister(sys, name, testDevDriver));
+    assert.ok(dev instanceof Device, 'probe failed');
+    this.dev = dev;
+    const mem = devmMemremapPages(dev, {
+      type,
+      nrPages,
+      owner: this,
+      ops: {
+        folioFree: (pfn) => {
+          this.sys.phys.clearPage(pfn);
+          this.mem.freePage(pfn);
+        },
+        migrateToRam: (vmf) => this.migrateToRam(vmf),
       },
-      migrateToRam: (vmf) => this.migrateToRam(vmf),
     });
-    assert.ok(typeof pg !== 'number', 'memremap_pages failed');
-    this.pgmap = pg;
-    for (let i = nrPages - 1; i >= 0; i--) this.free.push(pg.firstPfn + i);
+    assert.ok(typeof mem !== 'number', 'memremap_pages failed');
+    this.mem = mem;
   }
 
-  allocPage(): number {
-    const pfn = this.free.pop();
-    if (pfn === undefined) return -1;
-    zoneDevicePageInit(this.sys, pfn);
-    return pfn;
+  get pgmap(): DevPagemap {
+    return this.mem.pgmap;
+  }
+
+  /** A free device page made a migration destination, or -1. */
+  *allocPage(): KGen<number> {
+    const pfn = yield* this.mem.allocPage();
+    return pfn < 0 ? -1 : pfn;
   }
 
   private selectOwn(): number {
@@ -169,7 +189,7 @@ export class TestDev {
       for (let i = 0; i < args.npages; i++) {
         if ((migratePfnFlags(src[i]) & MIGRATE_PFN_MIGRATE) === 0) continue;
         if (opts.skip?.includes(i) === true) continue;
-        const d = this.allocPage();
+        const d = yield* this.allocPage();
         if (d < 0) continue;
         const s = migratePfnToPage(src[i]);
         if (s >= 0) phys.copyPage(d, s);

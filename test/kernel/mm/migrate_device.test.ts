@@ -67,7 +67,7 @@ describe('migrate_vma', () => {
     // CPU access faults each page back through migrate_to_ram.
     assert.deepEqual(sys.read(p, a, n * PAGE).data, data);
     assert.equal(dev.migrateToRamCalls, n);
-    assert.equal(dev.free.length, 32, 'every device page went back to the driver');
+    assert.equal(dev.mem.freePages, 32, 'every device page went back to the driver');
     assert.ok(sys.phys.isRam(tlbLookup(mm, a, false)));
     teardown(sys);
   });
@@ -86,7 +86,7 @@ describe('migrate_vma', () => {
     const back = sys.run('to-sys', dev.migrateToSys(mm, a, 4));
     assert.equal(back, 4);
     assert.deepEqual(sys.read(p, a, 4 * PAGE).data, new Uint8Array(4 * PAGE));
-    assert.equal(dev.free.length, 8);
+    assert.equal(dev.mem.freePages, 8);
     teardown(sys);
   });
 
@@ -130,7 +130,7 @@ describe('migrate_vma', () => {
     const before = tlbLookup(mm, a, false);
     sys.run('to-dev', dev.migrateToDevice(mm, a, 2));
     assert.equal(tlbLookup(mm, a, false), before, 'still the same page cache page');
-    assert.equal(dev.free.length, 8, 'destination pages were given back');
+    assert.equal(dev.mem.freePages, 8, 'destination pages were given back');
     assert.deepEqual(sys.read(p, a, 2 * PAGE).data, pattern(2 * PAGE, 7));
     teardown(sys);
   });
@@ -165,7 +165,7 @@ describe('migrate_vma', () => {
     sys.run('to-dev', dev.migrateToDevice(mm, a, 4));
     const moved = sys.run('evict', dev.evictAll());
     assert.equal(moved, 4);
-    assert.equal(dev.free.length, 8);
+    assert.equal(dev.mem.freePages, 8);
     for (let i = 0; i < 4; i++) assert.ok(sys.phys.isRam(tlbLookup(mm, a + i * PAGE, true)));
     assert.equal(dev.migrateToRamCalls, 0);
     assert.deepEqual(sys.read(p, a, 4 * PAGE).data, pattern(4 * PAGE, 10));
@@ -189,7 +189,7 @@ describe('migrate_vma', () => {
     unpinUserPages(sys, pinned, 1, false);
     assert.deepEqual(sys.read(p, a, 2 * PAGE).data, pattern(2 * PAGE, 11));
     assert.equal(sys.run('to-sys', dev.migrateToSys(mm, a, 2)), 1);
-    assert.equal(dev.free.length, 8);
+    assert.equal(dev.mem.freePages, 8);
     teardown(sys);
   });
 

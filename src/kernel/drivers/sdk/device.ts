@@ -77,8 +77,13 @@ export interface DeviceDriver<D extends object = object, F extends object = obje
   release?(dev: Device<D, F>, file: File<F>): KGen;
   /** Models file_operations.mmap. */
   mmap?(dev: Device<D, F>, file: File<F>, vma: Vma): KGen<number>;
-  /** The driver's ioctls by uAPI name (defineIoctl types each). Unknown names get -ENOTTY. */
+  /** The driver's ioctls by uAPI name (defineIoctl types each). */
   readonly ioctls?: Readonly<Record<string, IoctlDef<F>>>;
+  /**
+   * The errno the driver's unlocked_ioctl returns for a command it does not know (many drivers,
+   * lib/test_hmm.c among them, say EINVAL rather than the usual ENOTTY). @defaultValue ENOTTY
+   */
+  readonly unknownIoctlErrno?: number;
 }
 
 /** Models struct device bound to a driver. Device state hangs off System (sys.devices). */
@@ -145,6 +150,13 @@ export function checkDriver(driver: unknown, what = 'driver'): asserts driver is
     if (d[op] !== undefined && typeof d[op] !== 'function')
       throw new DriverError({ code: 'not_a_function', path: ['ops', `${what}.${op}`] });
   }
+  const unknown = d.unknownIoctlErrno;
+  if (unknown !== undefined && (typeof unknown !== 'number' || !Number.isInteger(unknown) || unknown <= 0))
+    throw new DriverError({
+      code: 'bad_ioctl_spec',
+      path: ['ioctls', 'unknownIoctlErrno'],
+      why: 'unknownIoctlErrno is not a positive errno',
+    });
   const ioctls = d.ioctls;
   if (ioctls === undefined) return;
   if (ioctls === null || typeof ioctls !== 'object')
@@ -228,16 +240,44 @@ export function* deviceOpen(sys: System, name: string, proc: Process): KGen<numb
 }
 
 function* openFile<D extends object, F extends object>(dev: Device<D, F>, proc: Process): KGen<number> {
-  const sys = dev.sys;
   let priv: F | number = {} as F;
   if (dev.driver.open !== undefined) {
     priv = yield* dev.driver.open(dev, proc);
     if (typeof priv === 'number') return priv < 0 ? priv : -Errno.EINVAL;
   }
-  const inode = new Inode(sys.nextId('mapping'), 'device', dev.name);
+  return installFile(dev, dev.name, priv);
+}
+
+function installFile<D extends object, F extends object>(dev: Device<D, F>, name: string, priv: F): number {
+  const sys = dev.sys;
+  const inode = new Inode(sys.nextId('mapping'), 'device', name);
   const file = new File<F>(sys.nextId('file'), inode, 2, dev.fops, priv);
   dev.files.add(file);
   return sys.installFd(file);
+}
+
+/**
+ * Models anon_inode_getfd() for a driver: a new file of `dev` with no device node behind it (the
+ * kind a driver hands out from an ioctl: an access handle, a fence, a dma-buf) whose private
+ * data is `priv`. Its ioctls, mmap and release are the driver's, as for an opened file. Returns
+ * the fd, or -ENODEV once the device is removed.
+ */
+export function deviceAnonFile<D extends object, F extends object>(
+  dev: Device<D, F>,
+  name: string,
+  priv: F,
+): number {
+  if (dev.state !== 'bound') return -Errno.ENODEV;
+  return installFile(dev, name, priv);
+}
+
+/** The file behind `fd` if it is a file of `dev` (an fd of another device, or none, is null). */
+export function deviceFileOf<D extends object, F extends object>(
+  dev: Device<D, F>,
+  fd: number,
+): File<F> | null {
+  const f = dev.sys.fileOf(fd);
+  return f !== null && f.fops === dev.fops ? (f as File<F>) : null;
 }
 
 function isU64(n: unknown): n is number {
@@ -285,8 +325,10 @@ function deviceFops<D extends object, F extends object>(dev: Device<D, F>): File
     name: dev.driver.name,
     *ioctl(file, cmd, user) {
       if (dev.state !== 'bound') return -Errno.ENODEV;
-      const def = dev.driver.ioctls?.[cmd];
-      if (def === undefined) return -Errno.ENOTTY;
+      const table = dev.driver.ioctls;
+      // Own members only: a command named like an Object.prototype member is just unknown.
+      const def = table !== undefined && Object.hasOwn(table, cmd) ? table[cmd] : undefined;
+      if (def === undefined) return -(dev.driver.unknownIoctlErrno ?? Errno.ENOTTY);
       const arg = copyIn(def.in, def.out, user);
       if (typeof arg === 'number') return arg;
       const ret = yield* def.handler(file, arg as IoctlArg<IoctlFields, IoctlFields>, dev);

@@ -62,6 +62,22 @@ export class DevicePageTable implements DeviceMirrorView {
     if (end > start) this.pt.eraseRange(vpn(start), vpn(end - 1));
   }
 
+  /**
+   * Drops the PTE of the page at `va` without the driver's lock (xa_erase() under the table's
+   * own xa_lock). Only for a path that takes a page away from the device and holds no lock the
+   * invalidate side takes, e.g. a migrate_to_ram that collected the page (its MIGRATE
+   * invalidation, filtered by owner, did not zap it). Installing an entry always needs the lock.
+   */
+  erase(va: number): void {
+    this.pt.erase(vpn(va));
+  }
+
+  /** The PTEs of [start, end) that are present, by VA (a walk over present entries only). */
+  *lookupRange(start: number, end: number): IterableIterator<[number, DevPte]> {
+    if (end <= start) return;
+    for (const [index, e] of this.pt.range(vpn(start), vpn(end - 1))) yield [index * PAGE_SIZE, e];
+  }
+
   /** The PTE of the page at `va` (what the device's walker sees; no lock). */
   lookup(va: number): DevPte | undefined {
     return this.pt.load(vpn(va));

@@ -45,23 +45,45 @@ import type { Device } from './device.ts';
 import type { DriverSpinLock } from './locks.ts';
 
 const memories = new WeakMap<DevPagemap, DeviceMemory>();
+/** The largest folio order a device memory hands out (PUD-sized). */
+const MAX_FOLIO_ORDER = 18;
 
-/** One memremap'ed range of device pages and its free list (order-0 pages only). */
+/**
+ * One memremap'ed range of device pages and its free lists: order-0 pages and, when the driver
+ * asked for them (DeviceMemoryOptions.folioOrder), naturally aligned folios of that order.
+ */
 export class DeviceMemory {
   private free: number[] = [];
-  /** Pages handed out by alloc() and given back by folio_free. */
+  /** Free folios (head PFNs), when folioOrder > 0. */
+  private freeFolios: number[] = [];
+  /** Pages handed out by allocPage() and given back by folio_free. */
   allocated = 0;
   freed = 0;
-  /** memunmap_pages() has run. */
+  /** The memory is going away (deviceMemoryRemove): freed pages are no longer recycled. */
   removed = false;
 
   constructor(
     readonly dev: Device,
     readonly pgmap: DevPagemap,
-    /** Guards the free list (the driver's allocator lock). */
+    /** Guards the free lists (the driver's allocator lock). */
     readonly lock: DriverSpinLock,
+    /** The order of the folios the allocator hands out besides single pages; 0 for none. */
+    readonly folioOrder = 0,
   ) {
-    for (let p = pgmap.firstPfn + pgmap.nrPages - 1; p >= pgmap.firstPfn; p--) this.free.push(p);
+    const first = pgmap.firstPfn;
+    const last = first + pgmap.nrPages;
+    const nr = 2 ** folioOrder;
+    // Whole aligned blocks become free folios, what is left over single pages; the lowest PFNs
+    // are handed out first.
+    for (let pfn = last - 1; pfn >= first; pfn--) {
+      const head = pfn - (pfn % nr);
+      if (folioOrder > 0 && head >= first && head + nr <= last) {
+        this.freeFolios.push(head);
+        pfn = head;
+      } else {
+        this.free.push(pfn);
+      }
+    }
   }
 
   get type(): 'private' | 'coherent' {
@@ -72,22 +94,37 @@ export class DeviceMemory {
     return this.pgmap.owner;
   }
 
+  /** Free pages, counting those of free folios. */
   get freePages(): number {
-    return this.free.length;
+    return this.free.length + this.freeFolios.length * 2 ** this.folioOrder;
   }
 
   /**
-   * Takes a free device page and makes it a migration destination (zone_device_page_init: one
-   * reference, locked). Returns the PFN, or -ENOMEM when the device memory is full.
+   * Takes a free device page (order 0) or folio (order = folioOrder) and makes it a migration
+   * destination (zone_device_page_init: one reference, locked). A single page is split off a
+   * free folio when no single page is left. Returns the PFN, or -ENOMEM when the device memory
+   * has none (or is being removed); -EINVAL for an order the memory does not hand out.
    */
-  *allocPage(): KGen<number> {
+  *allocPage(order = 0): KGen<number> {
+    if (order !== 0 && order !== this.folioOrder) return -Errno.EINVAL;
     yield* this.lock.lock();
-    const pfn = this.removed ? undefined : this.free.pop();
+    const pfn = this.removed ? undefined : this.take(order);
     yield* this.lock.unlock();
     if (pfn === undefined) return -Errno.ENOMEM;
-    this.allocated++;
-    zoneDevicePageInit(this.dev.sys, pfn, 0);
+    this.allocated += 2 ** order;
+    zoneDevicePageInit(this.dev.sys, pfn, order);
     return pfn;
+  }
+
+  /** Pops a free page or folio; the caller holds `lock`. */
+  private take(order: number): number | undefined {
+    if (order > 0) return this.freeFolios.pop();
+    const p = this.free.pop();
+    if (p !== undefined) return p;
+    const f = this.freeFolios.pop();
+    if (f === undefined) return undefined;
+    for (let i = 2 ** this.folioOrder - 1; i >= 1; i--) this.free.push(f + i);
+    return f;
   }
 
   /**
@@ -97,7 +134,12 @@ export class DeviceMemory {
    */
   *allocPages(n: number): KGen<number[]> {
     yield* this.lock.lock();
-    const pfns = this.removed ? [] : this.free.splice(Math.max(0, this.free.length - n)).reverse();
+    const pfns: number[] = [];
+    while (!this.removed && pfns.length < n) {
+      const pfn = this.take(0);
+      if (pfn === undefined) break;
+      pfns.push(pfn);
+    }
     yield* this.lock.unlock();
     for (const pfn of pfns) {
       this.allocated++;
@@ -107,14 +149,15 @@ export class DeviceMemory {
   }
 
   /**
-   * Gives a page back to the free list. Call it from dev_pagemap_ops.folioFree, which runs in
-   * atomic context from the put that dropped the last reference: it cannot take the lock with a
-   * scheduling point, and does the list update in that one step.
+   * Gives a page or folio back to the free lists. Call it from dev_pagemap_ops.folioFree, which
+   * runs in atomic context from the put that dropped the last reference: it cannot take the lock
+   * with a scheduling point, and does the list update in that one step.
    */
   freePage(pfn: number, order = 0): void {
-    this.freed += 1 << order;
+    this.freed += 2 ** order;
     if (this.removed) return;
-    for (let i = 0; i < 1 << order; i++) this.free.push(pfn + i);
+    if (order > 0 && order === this.folioOrder) this.freeFolios.push(pfn);
+    else for (let i = 2 ** order - 1; i >= 0; i--) this.free.push(pfn + i);
   }
 
   /** Whether `pfn` belongs to this memory. */
@@ -130,21 +173,28 @@ export interface DeviceMemoryOptions {
   readonly ops: DevPagemapOps;
   /** pgmap->owner. @defaultValue the device */
   readonly owner?: unknown;
+  /**
+   * Also hand out folios of this order (HPAGE_PMD_ORDER for THP-sized device folios), from the
+   * whole aligned blocks of the range. @defaultValue 0 (single pages only)
+   */
+  readonly folioOrder?: number;
 }
 
 /**
  * Models devm_memremap_pages() for a driver: `nrPages` device pages with the driver's ops, and
- * an allocator over them. Returns the memory, or -EINVAL (bad size, private memory without
- * migrateToRam) / -ENOMEM.
+ * an allocator over them. Returns the memory, or -EINVAL (bad size or folio order, private
+ * memory without migrateToRam) / -ENOMEM.
  */
 export function devmMemremapPages(dev: Device, opts: DeviceMemoryOptions): DeviceMemory | number {
+  const folioOrder = opts.folioOrder ?? 0;
+  if (!Number.isInteger(folioOrder) || folioOrder < 0 || folioOrder > MAX_FOLIO_ORDER) return -Errno.EINVAL;
   const pgmap = memremapPages(dev.sys, opts.type, opts.owner ?? dev, opts.nrPages, opts.ops);
   if (typeof pgmap === 'number') return pgmap;
   const lock = dev.spinlock(`devmem${pgmap.firstPfn}.lock`, {
     lockClass: `${dev.driver.name}.devmem_lock`,
     guards: 'the free list of device pages',
   });
-  const mem = new DeviceMemory(dev, pgmap, lock);
+  const mem = new DeviceMemory(dev, pgmap, lock, folioOrder);
   memories.set(pgmap, mem);
   return mem;
 }
@@ -186,11 +236,20 @@ export function* deviceMemoryEvict(mem: DeviceMemory): KGen<number> {
   return ret < 0 ? ret : moved;
 }
 
-/** Models memunmap_pages() after evicting what is left. */
-export function* deviceMemoryRemove(mem: DeviceMemory): KGen {
+/**
+ * Models the driver's teardown of its device memory: the allocator stops handing pages out and
+ * stops recycling freed ones, every page still in use is evicted to system RAM (by `evict`, the
+ * driver's own eviction when its pages need more than a copy), then memunmap_pages().
+ */
+export function* deviceMemoryRemove(
+  mem: DeviceMemory,
+  evict: (mem: DeviceMemory) => KGen<unknown> = deviceMemoryEvict,
+): KGen {
   if (mem.removed) return;
-  yield* deviceMemoryEvict(mem);
+  yield* mem.lock.lock();
   mem.removed = true;
+  yield* mem.lock.unlock();
+  yield* evict(mem);
   yield* memunmapPages(mem.dev.sys, mem.pgmap);
 }
 

@@ -15,7 +15,9 @@ export {
   Device,
   checkDriver,
   defineIoctl,
+  deviceAnonFile,
   deviceByName,
+  deviceFileOf,
   deviceOpen,
   deviceRegister,
   deviceUnregister,
@@ -73,6 +75,7 @@ export {
 } from './devmem.ts';
 export {
   IOMMUFD_ACCESS_RW_READ,
+  IOMMUFD_ACCESS_RW_SLOW_PATH,
   IOMMUFD_ACCESS_RW_WRITE,
   IommufdAccess,
   iommufdAccessAttach,

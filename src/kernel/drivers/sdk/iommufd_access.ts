@@ -19,10 +19,20 @@ import {
   IommufdAccess,
 } from '../../iommufd/device.ts';
 import { iommufdCtxOf, type IommufdCtx } from '../../iommufd/main.ts';
-import { IOMMUFD_ACCESS_RW_READ, IOMMUFD_ACCESS_RW_WRITE } from '../../iommufd/pages.ts';
+import {
+  IOMMUFD_ACCESS_RW_READ,
+  IOMMUFD_ACCESS_RW_SLOW_PATH,
+  IOMMUFD_ACCESS_RW_WRITE,
+} from '../../iommufd/pages.ts';
 import type { System } from '../../system.ts';
 
-export { IommufdAccess, IOMMUFD_ACCESS_RW_READ, IOMMUFD_ACCESS_RW_WRITE, type IommufdCtx };
+export {
+  IommufdAccess,
+  IOMMUFD_ACCESS_RW_READ,
+  IOMMUFD_ACCESS_RW_SLOW_PATH,
+  IOMMUFD_ACCESS_RW_WRITE,
+  type IommufdCtx,
+};
 
 /** Models struct iommufd_access_ops. `P` is the driver's data passed to iommufd_access_create(). */
 export interface IommufdAccessOps<P> {

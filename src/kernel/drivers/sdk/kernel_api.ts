@@ -76,6 +76,22 @@ export {
   type DevPagemapOps,
 } from '../../mm/memremap.ts';
 export { makeDeviceExclusive } from '../../mm/device_exclusive.ts';
+/** The v5.4 hmm_mirror API (mm/hmm.c of that release), for drivers modelled on it. */
+export {
+  HMM_PFN_FLAG,
+  HMM_PFN_VALUE,
+  HmmMirror,
+  hmmDeviceEntryToPfn,
+  hmmMirrorRegister,
+  hmmMirrorUnregister,
+  hmmRangeRegister,
+  hmmRangeUnregister,
+  hmmRangeValid,
+  hmmRangeWaitUntilValid,
+  legacyHmmRangeFault,
+  type HmmMirrorOps,
+  type LegacyHmmRange,
+} from '../../mm/hmm_legacy.ts';
 export {
   FOLL_FORCE,
   FOLL_LONGTERM,
@@ -88,11 +104,23 @@ export {
 } from '../../mm/gup.ts';
 export { folioLock, folioTestLocked, folioTrylock, folioUnlock } from '../../mm/filemap.ts';
 export { mmgetNotZero, mmput } from '../../exit.ts';
-export { accessRemoteVm } from '../../mm/memory.ts';
-export { VM_FAULT, type MmStruct, type Vma, type VmFault, File } from '../../mm/mm_types.ts';
+export { accessRemoteVm, vmInsertPage } from '../../mm/memory.ts';
+export { VM, VM_FAULT, type MmStruct, type Vma, type VmFault, File } from '../../mm/mm_types.ts';
 export { allocPageReclaim } from '../../mm/vmscan.ts';
+export { warn } from '../../mm/mmu_notifier_types.ts';
+export { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SHIFT, PAGE_SIZE, ULONG_MAX } from '../../../lib/units.ts';
 
 import type { System } from '../../system.ts';
+import type { VmFault } from '../../mm/mm_types.ts';
+import { pmdIsLeaf, pmdTableOf } from '../../mm/pte.ts';
+
+/**
+ * Whether the fault of `vmf` came through a PMD leaf entry rather than a PTE (the kernel's
+ * `vmf->pte == NULL` in a migrate_to_ram): only then may the driver migrate the whole folio.
+ */
+export function vmfPmdMapped(vmf: VmFault): boolean {
+  return pmdIsLeaf(pmdTableOf(vmf.vma.mm, vmf.address), vmf.address);
+}
 
 /** Models folio_get(): one more reference on the folio of `pfn`. */
 export function folioGet(sys: System, pfn: number): void {
