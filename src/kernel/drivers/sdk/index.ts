@@ -19,6 +19,8 @@ export {
   deviceOpen,
   deviceRegister,
   deviceUnregister,
+  getDevice,
+  putDevice,
   sdkDevices,
   type DeviceDriver,
   type IoctlArg,
@@ -93,6 +95,9 @@ export {
   dmaMapPage,
   dmaMappingError,
   dmaUnmapPage,
+  dmaSyncSingleForCpu,
+  dmaSyncSingleForDevice,
+  deviceDmaRw,
   type DmaDataDirection,
   type DmaMapping,
 } from './dma_mapping.ts';
