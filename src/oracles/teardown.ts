@@ -3,6 +3,7 @@ import { PG } from '../kernel/mm/page_alloc.ts';
 import { sdkDevices } from '../kernel/drivers/sdk/device.ts';
 import { iommufdObjects } from '../kernel/iommufd/main.ts';
 import type { System } from '../kernel/system.ts';
+import type { RefSiteEntry } from '../kernel/mm/mm_refs.ts';
 
 /**
  * Whether nothing is left that should hold memory: every process exited and every file closed.
@@ -13,7 +14,7 @@ export function quiescent(sys: System): boolean {
 }
 
 /** Lists the outstanding reference sites, at most four. */
-function sites(list: readonly string[]): string {
+function sites(list: readonly RefSiteEntry[]): string {
   if (list.length === 0) return 'no recorded site';
   const shown = list.slice(-4).reverse().join('; ');
   return list.length > 4 ? `${shown}; and ${list.length - 4} more` : shown;
