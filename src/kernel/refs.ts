@@ -6,14 +6,14 @@
  * came from. Counts do not say which get a put matches: a put forgets the most recent site.
  * mm_struct references keep their own list (mm/mm_refs.ts).
  */
-import { callSite } from './uaf.ts';
+import { callSite, type Site } from './uaf.ts';
 import type { System } from './system.ts';
 
 /** The outstanding reference sites of every object that has some, by object. */
 export class RefSites {
-  private readonly sites = new WeakMap<object, string[]>();
+  private readonly sites = new WeakMap<object, (string | Site)[]>();
 
-  push(obj: object, site: string): void {
+  push(obj: object, site: string | Site): void {
     const list = this.sites.get(obj);
     if (list === undefined) this.sites.set(obj, [site]);
     else list.push(site);
@@ -23,7 +23,7 @@ export class RefSites {
     this.sites.get(obj)?.pop();
   }
 
-  of(obj: object): readonly string[] {
+  of(obj: object): readonly (string | Site)[] {
     return this.sites.get(obj) ?? [];
   }
 }

@@ -34,33 +34,56 @@ function frameOf(line: string): { text: string; file: string } | null {
 /**
  * Where the running code is: `kernelFn called from CALLER (file:line) in thread T`. CALLER is the
  * first frame outside the model (a driver callback or a scenario step); without one, the first
- * frame of the model that is not this file.
+ * frame of the model that is not this file. The stack is captured now and formatted only when a
+ * report prints it: capturing is cheap, formatting is not, and almost no site is ever printed.
  */
-export function callSite(sys: System, kernelFn: string): string {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = STACK_DEPTH;
-  const stack = new Error().stack ?? '';
-  Error.stackTraceLimit = limit;
-  let inside: string | null = null;
-  let outside: string | null = null;
-  for (const line of stack.split('\n').slice(1)) {
-    const f = frameOf(line);
-    if (f === null || /[/\\]uaf\.[tj]s$/.test(f.file) || f.file.startsWith('node:')) continue;
-    if (!MODEL_CODE.test(f.file)) {
-      outside = f.text;
-      break;
-    }
-    inside ??= f.text;
+export class Site {
+  private readonly at: Error;
+  private readonly thread: string | null;
+  private text: string | null = null;
+
+  constructor(
+    sys: System,
+    private readonly kernelFn: string,
+  ) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = STACK_DEPTH;
+    this.at = new Error();
+    Error.stackTraceLimit = limit;
+    this.thread = sys.sched.current?.name ?? null;
   }
-  const from = outside ?? inside;
-  const t = sys.sched.current;
-  return `${kernelFn}${from !== null ? ` called from ${from}` : ''}${t !== null ? ` in thread ${t.name}` : ''}`;
+
+  toString(): string {
+    this.text ??= this.format();
+    return this.text;
+  }
+
+  private format(): string {
+    let inside: string | null = null;
+    let outside: string | null = null;
+    for (const line of (this.at.stack ?? '').split('\n').slice(1)) {
+      const f = frameOf(line);
+      if (f === null || /[/\\]uaf\.[tj]s$/.test(f.file) || f.file.startsWith('node:')) continue;
+      if (!MODEL_CODE.test(f.file)) {
+        outside = f.text;
+        break;
+      }
+      inside ??= f.text;
+    }
+    const from = outside ?? inside;
+    return `${this.kernelFn}${from !== null ? ` called from ${from}` : ''}${this.thread !== null ? ` in thread ${this.thread}` : ''}`;
+  }
+}
+
+/** The Site of the running code (see Site). */
+export function callSite(sys: System, kernelFn: string): Site {
+  return new Site(sys, kernelFn);
 }
 
 /** What was freed and where. */
 export interface FreedAt {
   readonly what: string;
-  readonly site: string;
+  readonly site: string | Site;
 }
 
 /** The DMA addresses remembered after their unmap (enough for any scenario; the oldest go first). */
@@ -73,11 +96,11 @@ const UNMAPPED_DMA_KEEP = 4096;
 export class FreedObjects {
   private readonly objects = new WeakMap<object, FreedAt>();
   /** Device frames freed (folio_free) while a device PTE or DMA mapping could reach them: pfn -> [gen after the free, where]. */
-  private readonly frames = new Map<number, { gen: number; site: string }>();
+  private readonly frames = new Map<number, { gen: number; site: Site }>();
   /** Unmapped DMA addresses, oldest first. */
   private readonly dmaAddrs = new Map<number, FreedAt>();
   /** Device memory released by memunmap_pages(), by the pagemap's PagemapRef. */
-  private readonly releasedRanges = new WeakMap<object, string>();
+  private readonly releasedRanges = new WeakMap<object, Site>();
 
   mark(obj: object, at: FreedAt): void {
     this.objects.set(obj, at);
@@ -92,23 +115,23 @@ export class FreedObjects {
     return this.objects.get(obj);
   }
 
-  markFrame(pfn: number, gen: number, site: string): void {
+  markFrame(pfn: number, gen: number, site: Site): void {
     this.frames.delete(pfn);
     this.frames.set(pfn, { gen, site });
   }
 
   /** Where the frame was freed, if the free that ended generation `gen` was recorded. */
-  frameFreedAt(pfn: number, gen: number): string | undefined {
+  frameFreedAt(pfn: number, gen: number): Site | undefined {
     const f = this.frames.get(pfn);
     return f !== undefined && f.gen !== gen ? f.site : undefined;
   }
 
   /** Where the device memory of pagemap `ref` was released (memunmap_pages), if it was. */
-  released(ref: object): string | undefined {
+  released(ref: object): Site | undefined {
     return this.releasedRanges.get(ref);
   }
 
-  markReleased(ref: object, site: string): void {
+  markReleased(ref: object, site: Site): void {
     this.releasedRanges.set(ref, site);
   }
 
@@ -128,10 +151,10 @@ export class FreedObjects {
 export const USE_AFTER_FREE = 'use-after-free';
 
 /** The violation of `use` (a call site) touching `freed`. */
-export function uafViolation(sys: System, freed: FreedAt, use: string): Violation {
+export function uafViolation(sys: System, freed: FreedAt, use: string | Site): Violation {
   return {
     oracle: USE_AFTER_FREE,
-    message: `${freed.what} used after it was freed: used by ${use}; freed by ${freed.site}`,
+    message: `${freed.what} used after it was freed: used by ${use.toString()}; freed by ${freed.site.toString()}`,
     thread: sys.sched.current?.name,
   };
 }
@@ -163,6 +186,6 @@ export function devicePageFreed(sys: System, pfn: number, gen: number): FreedAt 
   const site = sys.freed.frameFreedAt(pfn, gen) ?? 'an unrecorded put';
   return {
     what: `device page ${pfn}`,
-    site: released !== undefined ? `${site}; its memory released by ${released}` : site,
+    site: released !== undefined ? `${site.toString()}; its memory released by ${released.toString()}` : site,
   };
 }

@@ -14,7 +14,7 @@ export function quiescent(sys: System): boolean {
 }
 
 /** Lists the outstanding reference sites, at most four. */
-function sites(list: readonly RefSiteEntry[]): string {
+function sites(list: readonly (RefSiteEntry | { toString(): string })[]): string {
   if (list.length === 0) return 'no recorded site';
   const shown = list.slice(-4).reverse().join('; ');
   return list.length > 4 ? `${shown}; and ${list.length - 4} more` : shown;
