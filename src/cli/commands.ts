@@ -69,8 +69,8 @@ function guard(
   return startWatchdog({
     callbackMs,
     deadline: budgetMs === undefined ? 0 : started + budgetMs + 1000,
-    onFire(what, path) {
-      const thread = threadNow();
+    onFire(what, path, workerThread) {
+      const thread = workerThread ?? threadNow();
       if (what === 'callback' && path !== null && module !== undefined) {
         const why = renderDriverIssue({
           code: 'callback_time_bound',
@@ -306,7 +306,8 @@ export async function cmdExplore(file: string | undefined, o: ExploreOpts): Prom
       ),
       exportName: 'scenarioTarget',
       prepareExportName: 'prepareScenarioTarget',
-      args: { file: resolve(file) },
+      // Workers watch their driver callbacks in the watchdog's shared memory.
+      args: { file: resolve(file), ...(dog !== null ? { watch: dog.shared } : {}) },
     };
     try {
       result = explore(workers > 1 ? descriptor : target, {

@@ -9,30 +9,42 @@
  * yield or return.
  */
 import { Worker } from 'node:worker_threads';
+import {
+  FIRED,
+  FIRED_SLOT,
+  inCallbackWord,
+  newSharedWatch,
+  slotText,
+  stretchWord,
+  WATCH_LAYOUT,
+  type SharedWatch,
+} from '../scenario/callback_watch.ts';
 import { type CallbackWatch, setCallbackWatch } from '../scenario/driver_module.ts';
 
-/** Shared words: [0] 1 while a callback runs, [1] stretch number, [2] what fired (1 callback, 2 budget). */
-const IN_CALLBACK = 0;
-const STRETCH = 1;
-const FIRED = 2;
-
+/** [FIRED] says what fired: 1 a callback, 2 the budget; [FIRED_SLOT] which thread's callback. */
 const WATCHER = `
 const { workerData, parentPort } = require('node:worker_threads');
 const inspector = require('node:inspector');
 const w = workerData.words;
+const L = workerData.layout;
 const { callbackMs, deadline } = workerData;
-let stretch = -1;
-let since = Date.now();
+const stretch = new Array(L.slots).fill(-1);
+const since = new Array(L.slots).fill(Date.now());
 const iv = setInterval(() => {
   const now = Date.now();
-  const s = Atomics.load(w, ${STRETCH});
-  if (s !== stretch) { stretch = s; since = now; }
   let fired = 0;
-  if (Atomics.load(w, ${IN_CALLBACK}) === 1 && now - since >= callbackMs) fired = 1;
-  else if (deadline > 0 && now >= deadline) fired = 2;
+  let slot = 0;
+  const used = Math.min(L.slots, Atomics.load(w, L.nextSlot) + 1);
+  for (let i = 0; i < used && fired === 0; i++) {
+    const s = Atomics.load(w, L.header + L.perSlot * i + 1);
+    if (s !== stretch[i]) { stretch[i] = s; since[i] = now; }
+    if (Atomics.load(w, L.header + L.perSlot * i) === 1 && now - since[i] >= callbackMs) { fired = 1; slot = i; }
+  }
+  if (fired === 0 && deadline > 0 && now >= deadline) fired = 2;
   if (fired === 0) return;
   clearInterval(iv);
-  Atomics.store(w, ${FIRED}, fired);
+  Atomics.store(w, L.firedSlot, slot);
+  Atomics.store(w, L.fired, fired);
   parentPort.postMessage(fired);
   const session = new inspector.Session();
   session.connectToMainThread();
@@ -45,41 +57,54 @@ export interface WatchdogOptions {
   callbackMs: number;
   /** Wall-clock time (Date.now()) after which the main thread is stopped whatever it does; 0: none. */
   deadline: number;
-  /** Called on the main thread once its script has been stopped; prints and exits. */
-  onFire(what: 'callback' | 'deadline', path: readonly [string, string] | null): void;
+  /**
+   * Called on the main thread once its script has been stopped; prints and exits. For a callback
+   * that ran on an explore worker, `thread` names the scheduler thread it ran in (else null: ask
+   * the main thread's world).
+   */
+  onFire(what: 'callback' | 'deadline', path: readonly [string, string] | null, thread: string | null): void;
 }
 
 export interface Watchdog {
+  /** The memory explore workers install their callback watches on (callback_watch.ts). */
+  readonly shared: SharedWatch;
   stop(): void;
 }
 
 /** @defaultValue 10 s: far beyond any single stretch of model code between two yields. */
 export const DEFAULT_CALLBACK_MS = 10_000;
 
-/** Starts the watchdog thread and installs the callback watch it observes. */
+/** Starts the watchdog thread and installs the callback watch (slot 0) it observes. */
 export function startWatchdog(o: WatchdogOptions): Watchdog {
-  const words = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
+  const shared = newSharedWatch();
+  const words = shared.words;
   let current: readonly [string, string] | null = null;
   const watch: CallbackWatch = {
     enter(path) {
       current = path;
-      Atomics.add(words, STRETCH, 1);
-      Atomics.store(words, IN_CALLBACK, 1);
+      Atomics.add(words, stretchWord(0), 1);
+      Atomics.store(words, inCallbackWord(0), 1);
     },
     leave() {
-      Atomics.store(words, IN_CALLBACK, 0);
+      Atomics.store(words, inCallbackWord(0), 0);
     },
   };
   setCallbackWatch(watch);
   const worker = new Worker(WATCHER, {
     eval: true,
-    workerData: { words, callbackMs: o.callbackMs, deadline: o.deadline },
+    workerData: { words, layout: WATCH_LAYOUT, callbackMs: o.callbackMs, deadline: o.deadline },
   });
   let reported = false;
   const report = (fired: number): void => {
     if (reported) return;
     reported = true;
-    o.onFire(fired === 1 ? 'callback' : 'deadline', current);
+    if (fired !== 1) {
+      o.onFire('deadline', current, null);
+      return;
+    }
+    const slot = Atomics.load(words, FIRED_SLOT);
+    const text = slot === 0 ? null : slotText(shared, slot);
+    o.onFire('callback', slot === 0 ? current : (text?.path ?? null), text?.thread ?? null);
   };
   worker.on('message', report);
   // After on('message'), which refs the thread again: the watchdog never keeps the process alive.
@@ -93,6 +118,7 @@ export function startWatchdog(o: WatchdogOptions): Watchdog {
   };
   process.on('exit', onExit);
   return {
+    shared,
     stop() {
       setCallbackWatch(null);
       process.off('exit', onExit);

@@ -14,6 +14,8 @@ import { File, type Mapping, MmStruct, UserStruct, type Vma } from './mm/mm_type
 import * as sc from './syscalls.ts';
 import * as scp from './syscalls.plain.ts';
 import { TraceLog } from './trace.ts';
+import { callSite, FreedObjects } from './uaf.ts';
+import { RefSites } from './refs.ts';
 
 export type ThpMode = 'always' | 'madvise' | 'never';
 
@@ -164,6 +166,24 @@ export class System {
     this.trace.enabled = this.config.trace;
     this.notifierSrcu = new Srcu(this.sched, 'mmu_notifier');
     this.migrationWq = new WaitQueue(this.sched, 'migration');
+    this.phys.onRelease = (h, order) => {
+      this.noteRelease(h, order);
+    };
+  }
+
+  /**
+   * Remembers where a frame a device could still reach was freed: every device page (a device
+   * PTE may point at it) and every DMA-mapped frame. The use-after-free oracle names the place.
+   */
+  private noteRelease(h: number, order: number): void {
+    const n = 1 << order;
+    const device = this.phys.isDevice(h);
+    if (!device && !this.dma.mapsFrames(h, n)) return;
+    const site = callSite(
+      this,
+      device ? 'folio_put (the device page goes back through folio_free)' : 'folio_put',
+    );
+    for (let i = 0; i < n; i++) this.freed.markFrame(h + i, this.phys.gen[h + i], site);
   }
 
   /** A fresh id in the sequence `kind` (ids start at 1). */
@@ -201,6 +221,15 @@ export class System {
   readonly deviceMirrors = new Set<DeviceMirrorView>();
   /** Live streaming DMA mappings (dma_map_page), checked by the frame-reference oracle. */
   readonly dma = new DmaMappingTable();
+  /** Kernel objects freed while something may still use them (the use-after-free oracle, uaf.ts). */
+  readonly freed = new FreedObjects();
+  /** Where the outstanding references of files, devices and iommufd objects were taken (refs.ts). */
+  readonly refSites = new RefSites();
+  /**
+   * Every file ever installed in the descriptor table; the leak oracle reports those that still
+   * hold references once every descriptor is closed. Forgotten once their references are gone.
+   */
+  readonly installedFiles = new Set<File>();
   /**
    * How a FOLL_LONGTERM pin moves a device-coherent page to RAM first
    * (check_and_migrate_movable_folios); memremap_pages() of coherent memory installs it. Returns
@@ -223,6 +252,7 @@ export class System {
 
   /** Installs a file in the scenario's descriptor table. */
   installFd(f: File): number {
+    this.installedFiles.add(f);
     const fd = this.nextFd++;
     this.files.set(fd, f);
     return fd;

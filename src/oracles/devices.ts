@@ -6,6 +6,7 @@
 import type { System } from '../kernel/system.ts';
 import type { Violation } from '../sched/types.ts';
 import { checkFrameRefs, checkMirror } from './mirror.ts';
+import { devicePageFreed, uafViolation } from '../kernel/uaf.ts';
 
 /** Mirror coherence and frame references of every live device page table. */
 export function checkDeviceMirrors(sys: System): Violation[] {
@@ -15,9 +16,37 @@ export function checkDeviceMirrors(sys: System): Violation[] {
     const entries = [...view.entries()];
     if (entries.length === 0) continue;
     out.push(...checkMirror(sys, view.mm, entries, view.name));
-    out.push(...checkFrameRefs(sys, entries, `${view.name} page table`));
+    const ram = entries.filter((e) => !sys.phys.isDevice(e.pfn));
+    if (ram.length < entries.length) out.push(...checkDevicePages(sys, entries, view.name));
+    out.push(...checkFrameRefs(sys, ram, `${view.name} page table`));
   }
   return out;
+}
+
+/**
+ * Device PTEs that still point at a device page after it went back to its driver (folio_free)
+ * or after its memory was released (memunmap_pages): a use-after-free of device memory, named
+ * with where the page was freed. The device can still reach the page through the entry.
+ */
+function checkDevicePages(
+  sys: System,
+  entries: readonly { va: number; pfn: number; gen: number }[],
+  table: string,
+): Violation[] {
+  const phys = sys.phys;
+  for (const e of entries) {
+    if (!phys.isDevice(e.pfn)) continue;
+    if ((e.gen & 0xffff) === phys.gen[e.pfn] && phys.refcount[e.pfn] > 0) continue;
+    const gen = (e.gen & 0xffff) === phys.gen[e.pfn] ? -1 : e.gen;
+    return [
+      uafViolation(
+        sys,
+        devicePageFreed(sys, e.pfn, gen),
+        `the device PTE of 0x${e.va.toString(16)} in ${table}, still there after the free`,
+      ),
+    ];
+  }
+  return [];
 }
 
 /** No live DMA mapping refers to a frame freed or reused since it was mapped. */

@@ -9,7 +9,7 @@ export const ORACLE_NAMES = {
   'page-counts': 'mapcount or refcount disagrees with the mappings and pins of a page',
   iommufd: 'iommufd pin counts, domains or pinned-memory accounting disagree',
   locks: 'a lock-order cycle, or sleeping inside a non-blockable invalidation',
-  leak: 'an mm_struct is still referenced once every process has exited and every file is closed',
+  leak: 'an mm_struct, file, device or iommufd object is still referenced once every process has exited and every file is closed',
   teardown: 'something is left once every process has exited and every file is closed',
   'use-after-free':
     'a kernel object (a page, notifier, iopt area or pages, access, DMA mapping) is used after it was freed',

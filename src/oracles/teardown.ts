@@ -1,5 +1,7 @@
 import type { Violation } from '../sched/types.ts';
 import { PG } from '../kernel/mm/page_alloc.ts';
+import { sdkDevices } from '../kernel/drivers/sdk/device.ts';
+import { iommufdObjects } from '../kernel/iommufd/main.ts';
 import type { System } from '../kernel/system.ts';
 import type { RefSiteEntry } from '../kernel/mm/mm_refs.ts';
 
@@ -12,21 +14,62 @@ export function quiescent(sys: System): boolean {
 }
 
 /** Lists the outstanding reference sites, at most four. */
-function sites(list: readonly RefSiteEntry[]): string {
+function sites(list: readonly (RefSiteEntry | { toString(): string })[]): string {
   if (list.length === 0) return 'no recorded site';
   const shown = list.slice(-4).reverse().join('; ');
   return list.length > 4 ? `${shown}; and ${list.length - 4} more` : shown;
 }
 
+const AFTER = 'after every process exited and every file closed';
+
+function leak(message: string): Violation {
+  return { oracle: 'leak', message };
+}
+
 /**
- * The leak oracle: once every process has exited and every file is closed, no mm_struct may be
- * alive. An mm with mm_users left was never torn down (someone's mmget() has no mmput()); one
- * with only mm_count left is freed address space whose struct someone still grabs (an mmgrab()
- * without mmdrop()). Each is reported with where its outstanding references were taken.
+ * The leak oracle: once every process has exited and every file is closed, nothing that only
+ * they kept alive may be. An mm with mm_users left was never torn down (someone's mmget() has no
+ * mmput()); one with only mm_count left is freed address space whose struct someone still grabs
+ * (an mmgrab() without mmdrop()). A file with references left was fget() by someone who never
+ * fput() it; a removed device with references left was get_device()d and never put; an iommufd
+ * object still alive holds a reference its owner never dropped (an access never destroyed, a
+ * device never unbound). Each is reported with where its outstanding references were taken.
  */
 export function checkLeaks(sys: System): Violation[] {
   const out: Violation[] = [];
   if (!quiescent(sys)) return out;
+  checkMmLeaks(sys, out);
+  for (const f of [...sys.installedFiles]) {
+    if (f.refs <= 0) {
+      sys.installedFiles.delete(f);
+      continue;
+    }
+    out.push(
+      leak(
+        `file ${f.id} (${f.fops?.name ?? f.inode.kind}): ${f.refs} reference(s) ${AFTER}; taken at ${sites(sys.refSites.of(f))}`,
+      ),
+    );
+  }
+  for (const dev of sdkDevices(sys)) {
+    if (dev.state !== 'removed' || dev.refs <= 0) continue;
+    out.push(
+      leak(
+        `device ${dev.name}: removed, with ${dev.refs} reference(s) ${AFTER}; taken at ${sites(sys.refSites.of(dev))}`,
+      ),
+    );
+  }
+  for (const obj of iommufdObjects(sys)) {
+    out.push(
+      leak(
+        `iommufd ${obj.type.toLowerCase()} ${obj.id} (iommufd ctx ${obj.ictx.id}): alive with ${obj.users} user(s) ${AFTER}; taken at ${sites(sys.refSites.of(obj))}`,
+      ),
+    );
+  }
+  return out;
+}
+
+/** mm_structs still alive (see checkLeaks). */
+function checkMmLeaks(sys: System, out: Violation[]): void {
   for (const mm of sys.mmStructs) {
     if (mm.mmUsers > 0) {
       out.push({
@@ -40,7 +83,6 @@ export function checkLeaks(sys: System): Violation[] {
       });
     }
   }
-  return out;
 }
 
 /**

@@ -12,6 +12,8 @@ import { kernel, type KernelApi } from './kernel.ts';
 import { type ParsedScenario, parseScenarioFile } from './parse.ts';
 import { buildWorld, finishStep, preloadDriver, runStepNow, stepGen, teardown } from './runner.ts';
 import type { StepT } from './schema.ts';
+import { claimSlot, sharedCallbackWatch, type SharedWatch } from './callback_watch.ts';
+import { setCallbackWatch } from './driver_module.ts';
 
 export interface ScenarioTargetOptions {
   /** Record trace events (for --trace of a replayed schedule). */
@@ -134,6 +136,8 @@ export function targetFromParsed(
 export interface ScenarioTargetArgs {
   file: string;
   trace?: boolean;
+  /** The CLI watchdog's shared memory: in a worker thread, its driver callbacks are watched there. */
+  watch?: SharedWatch;
 }
 
 /**
@@ -141,7 +145,16 @@ export interface ScenarioTargetArgs {
  * The kernel modules must already be loaded in the thread (loadKernel()).
  */
 export function scenarioTarget(args: ScenarioTargetArgs): ScenarioTarget {
-  return targetFromParsed(parseScenarioFile(args.file), kernel(), { trace: args.trace ?? false });
+  const target = targetFromParsed(parseScenarioFile(args.file), kernel(), { trace: args.trace ?? false });
+  if (args.watch !== undefined) {
+    const slot = claimSlot(args.watch);
+    if (slot > 0) {
+      setCallbackWatch(
+        sharedCallbackWatch(args.watch, slot, () => target.last?.sys.sched.current?.name ?? '?'),
+      );
+    }
+  }
+  return target;
 }
 
 /** The descriptor's prepare step: imports the scenario's driver module before scenarioTarget(). */

@@ -590,6 +590,16 @@ export function teardown(ctx: ScenarioContext): StepReport {
       ctx.sys.run(`remove:${dev.name}`, deviceUnregister(dev));
       notes.push(`removed ${dev.name}`);
     }
+    // A kthread idle for work is ended by its driver's remove() (kthread_stop); one still asleep
+    // now is a real hang: nothing is left that could wake it.
+    const stuck = ctx.sys.sched.blockedThreads();
+    if (stuck.length > 0) {
+      failures.push(
+        `oracle deadlock: ${stuck
+          .map((t) => `${t.name} still waits on ${t.waitingOn?.name ?? '?'}`)
+          .join('; ')} after every file was closed, every process exited and every device was removed`,
+      );
+    }
   }
   if (ctx.livelocked === null) {
     const { violations, notes: oracleNotes } = runOracles(ctx, tornDown(ctx));

@@ -9,6 +9,12 @@
  *   module is loaded, and only then. Running from hetmem's own sources (the test suite, which
  *   starts under tsx), nothing is registered.
  *
+ * TypeScript driver modules are ES modules whatever the package around them says: a project made
+ * by `npm init` is `"type": "commonjs"`, where a loader would compile the driver to CommonJS and
+ * its `import ... from 'hetmem'` would become a require() of an ES module that is still loading
+ * (Node refuses that cycle). hetmem therefore registers, with the TypeScript loader, a resolve
+ * hook that marks .ts and .mts files outside node_modules as ES modules (.cts stays CommonJS).
+ *
  * A driver module shares the loaded model: its `import ... from 'hetmem'` resolves to the copy of
  * hetmem running it (the package's own exports; lib/instance.ts refuses a second copy). Loading
  * goes through import(), so an ES module driver and everything it imports are evaluated once.
@@ -16,7 +22,7 @@
  * Errors (missing module, a throw on import) propagate to the caller, which reports them with the
  * scenario's file position.
  */
-import { createRequire } from 'node:module';
+import { createRequire, register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
 const TS_EXTENSION = /\.[cm]?tsx?$/;
@@ -25,6 +31,26 @@ const TS_EXTENSION = /\.[cm]?tsx?$/;
 const FROM_SOURCES = TS_EXTENSION.test(import.meta.url);
 
 let tsxRegistered = false;
+let esmHookRegistered = false;
+
+/**
+ * The resolve hook (a module of its own, as module.register() wants): a .ts or .mts file outside
+ * node_modules loads as an ES module, TypeScript for Node's own type stripping.
+ */
+const TS_AS_ESM_HOOK = `
+export async function resolve(specifier, context, nextResolve) {
+  const r = await nextResolve(specifier, context);
+  if (!r.url.startsWith('file:') || !/\\.m?ts$/.test(r.url) || r.url.includes('/node_modules/')) return r;
+  return { ...r, format: r.format !== undefined && r.format !== null && r.format.endsWith('-typescript') ? 'module-typescript' : 'module' };
+}
+`;
+
+/** Registers the hook above in this thread, once; after the TypeScript loader, so it runs first. */
+function registerTsAsEsm(): void {
+  if (esmHookRegistered) return;
+  esmHookRegistered = true;
+  register(`data:text/javascript,${encodeURIComponent(TS_AS_ESM_HOOK)}`);
+}
 
 /** Whether loading `path` needs hetmem to register a TypeScript loader first. */
 export function needsTypeScriptLoader(path: string): boolean {
@@ -45,6 +71,7 @@ async function registerTsx(): Promise<void> {
 /** Imports the module at absolute `path` (a .ts module through a TypeScript loader, see above). */
 export async function importUserModule(path: string): Promise<Record<string, unknown>> {
   if (needsTypeScriptLoader(path)) await registerTsx();
+  if (TS_EXTENSION.test(path)) registerTsAsEsm();
   return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
 }
 

@@ -332,6 +332,8 @@ export class WaitQueue implements WaitChannel {
   constructor(
     readonly sched: Scheduler,
     readonly name: string,
+    /** Sleeping here is idle waiting for work, not a hang (WaitChannel.idle). */
+    readonly idle = false,
   ) {}
 
   /** Sleeps until `cond()` holds. */

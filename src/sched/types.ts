@@ -45,6 +45,12 @@ export type KGen<T = void> = Generator<SchedPoint, T, WakeReason | undefined>;
 /** Something threads can wait on. */
 export interface WaitChannel {
   readonly name: string;
+  /**
+   * A sleep for work that nothing owes (the kernel's TASK_IDLE: a kthread's or worker's idle
+   * wait). Threads asleep only on idle channels when every other thread has finished are not a
+   * deadlock: whoever owns them stops them (kthread_stop at remove).
+   */
+  readonly idle?: boolean;
 }
 
 /** A broken rule seen while running: a lock-order cycle, a sleep where sleeping is forbidden, a deadlock. */

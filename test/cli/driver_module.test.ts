@@ -75,6 +75,21 @@ describe('driver callbacks that never return', () => {
     }
   });
 
+  it('one that never yields in an explore worker thread is stopped the same way', () => {
+    const line = oneLineError([
+      'explore',
+      scenario('./bad.mjs', 'spins'),
+      '--workers',
+      '2',
+      '--callback-timeout',
+      '300ms',
+    ]);
+    assert.match(
+      line,
+      /driver module \.\/bad\.mjs: callback 'spins\.rangeFault' \(thread gpu\) ran 300 ms without yielding/,
+    );
+  });
+
   it('explore honours --budget while such a callback runs', () => {
     const line = oneLineError([
       'explore',

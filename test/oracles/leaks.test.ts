@@ -4,6 +4,23 @@ import { mmgetNotZero, mmput } from '../../src/kernel/exit.ts';
 import { mmdrop, mmgrab } from '../../src/kernel/mm/mmu_notifier.ts';
 import { System } from '../../src/kernel/system.ts';
 import { checkTeardown } from '../../src/oracles/index.ts';
+import { Env } from '../../src/conformance/iommufd_harness.ts';
+import {
+  Device,
+  deviceOpen,
+  deviceRegister,
+  deviceUnregister,
+  getDevice,
+  iommufdAccessAttach,
+  iommufdAccessCreate,
+  iommufdAccessDestroy,
+  iommufdAccessDetach,
+  iommufdCtxFromFd,
+  putDevice,
+  type DeviceDriver,
+  type IommufdAccess,
+  type KGen,
+} from '../../src/index.ts';
 
 function sys(): System {
   return new System({ ram: 16 * 1024 * 1024, swap: 0 });
@@ -50,5 +67,114 @@ describe('leak oracle', () => {
     assert.equal(s.exit(p), 0);
     assert.deepEqual(checkTeardown(s), []);
     assert.equal(s.mmStructs.size, 0);
+  });
+});
+
+describe('leak oracle: files, devices and iommufd objects', () => {
+  const accessOps = {
+    needsPinPages: true,
+    *unmap(): KGen {
+      yield* [];
+    },
+  };
+
+  /** An IOAS with an access attached, as a VFIO mdev driver makes one. */
+  function withAccess(): { env: Env; access: IommufdAccess } {
+    const env = new Env({ ram: 64 * 1024 * 1024, bufferSize: 4 * 4096 });
+    const ioas = env.ioasAlloc();
+    const ictx = iommufdCtxFromFd(env.sys, env.fd);
+    assert.ok(ictx !== null);
+    const access = iommufdAccessCreate(ictx, accessOps, null);
+    assert.ok(typeof access !== 'number');
+    assert.equal(env.sys.run('attach', iommufdAccessAttach(access, ioas)), 0);
+    return { env, access };
+  }
+
+  function closeAll(env: Env): void {
+    for (const fd of [...env.sys.files.keys()]) env.sys.close(fd);
+    for (const p of [...env.sys.processes.values()]) env.sys.exit(p);
+  }
+
+  it('an access never destroyed leaks the access and the iommufd file it holds, named by where they were taken', () => {
+    const { env } = withAccess();
+    closeAll(env);
+    const v = checkTeardown(env.sys).filter((x) => x.oracle === 'leak');
+    const file = v.find((x) => x.message.startsWith('file '));
+    const access = v.find((x) => /^iommufd access \d+/.test(x.message));
+    const ioas = v.find((x) => /^iommufd ioas \d+/.test(x.message));
+    assert.ok(file !== undefined && access !== undefined && ioas !== undefined, JSON.stringify(v));
+    assert.match(
+      file.message,
+      /\(iommufd\): 1 reference\(s\) after every process exited .*taken at iommufd_access_create called from withAccess \(leaks\.test\.ts:\d+\)/,
+    );
+    assert.match(
+      access.message,
+      /alive with 2 user\(s\) .*taken at iommufd_access_create called from withAccess/,
+    );
+    assert.match(ioas.message, /taken at iommufd_access_attach called from/);
+  });
+
+  it('an access destroyed before the close leaves nothing', () => {
+    const { env, access } = withAccess();
+    env.sys.run('detach', iommufdAccessDetach(access));
+    env.sys.run('destroy', iommufdAccessDestroy(access));
+    closeAll(env);
+    assert.deepEqual(checkTeardown(env.sys), []);
+  });
+
+  it('the iommufd file closed first is released when the driver destroys its access', () => {
+    const { env, access } = withAccess();
+    closeAll(env);
+    env.sys.run('destroy', iommufdAccessDestroy(access));
+    assert.deepEqual(checkTeardown(env.sys), []);
+  });
+
+  const nop: DeviceDriver = {
+    name: 'nop',
+    *probe() {
+      yield* [];
+      return {};
+    },
+  };
+
+  it('a removed device with a get_device() never put is a leak naming the get', () => {
+    const s = sys();
+    const dev = s.run('probe', deviceRegister(s, 'dev0', nop));
+    assert.ok(dev instanceof Device);
+    getDevice(dev);
+    s.run('remove', deviceUnregister(dev));
+    const v = checkTeardown(s);
+    assert.equal(v.length, 1, JSON.stringify(v));
+    assert.equal(v[0].oracle, 'leak');
+    assert.match(
+      v[0].message,
+      /^device dev0: removed, with 1 reference\(s\) .*taken at get_device called from .*leaks\.test\.ts/,
+    );
+  });
+
+  it('a device whose references are all put, and a device still bound, leave nothing', () => {
+    const s = sys();
+    const dev = s.run('probe', deviceRegister(s, 'dev0', nop));
+    const bound = s.run('probe', deviceRegister(s, 'dev1', nop));
+    assert.ok(dev instanceof Device && bound instanceof Device);
+    getDevice(dev);
+    getDevice(bound);
+    const p = s.createProcess('p');
+    const fd = s.run('open', deviceOpen(s, 'dev0', p));
+    assert.ok(fd >= 0);
+    s.run('remove', deviceUnregister(dev));
+    putDevice(dev);
+    assert.equal(s.close(fd), 0);
+    assert.equal(s.exit(p), 0);
+    assert.deepEqual(checkTeardown(s), []);
+  });
+
+  it('a device file still open is not a leak until it is closed', () => {
+    const s = sys();
+    assert.ok(s.run('probe', deviceRegister(s, 'dev0', nop)) instanceof Device);
+    const p = s.createProcess('p');
+    assert.ok(s.run('open', deviceOpen(s, 'dev0', p)) >= 0);
+    assert.equal(s.exit(p), 0);
+    assert.deepEqual(checkTeardown(s), [], 'not quiescent: a file is open');
   });
 });

@@ -164,6 +164,32 @@ export const out: [number, number, boolean] = [addr, e, new KernelError(Errno.EF
     assert.equal((JSON.parse(demo.stdout) as { ok: boolean }).ok, true);
   });
 
+  it('a project of "type": "commonjs" (npm init\'s default) loads a TypeScript driver module', () => {
+    const cjs = join(tmp, 'cjs');
+    mkdirSync(join(cjs, 'drivers'), { recursive: true });
+    writeFileSync(
+      join(cjs, 'package.json'),
+      JSON.stringify({ name: 'cjs', version: '1.0.0', main: 'index.js', type: 'commonjs' }, null, 2),
+    );
+    const tarball = readdirSync(tmp).find((f) => f.endsWith('.tgz'))!;
+    npmInstall(cjs, [join(tmp, tarball)]);
+    cpSync(
+      join(ROOT, 'examples/races/drivers/prefetch_worker_driver.ts'),
+      join(cjs, 'drivers/prefetch_worker_driver.ts'),
+    );
+    for (const [f, oracle] of [
+      ['prefetch-after-release.yaml', 'use-after-free'],
+      ['prefetch-cancel-on-release.yaml', null],
+    ] as const) {
+      cpSync(join(ROOT, 'examples/races', f), join(cjs, f));
+      const r = run(process.execPath, ['node_modules/.bin/hetmem', 'explore', f, '--json'], cjs);
+      assert.equal(r.status, 0, `${f}: ${r.stdout}${r.stderr}`);
+      const out = JSON.parse(r.stdout) as { violation: { oracle: string } | null; matched: boolean };
+      assert.equal(out.violation?.oracle ?? null, oracle, r.stdout);
+      assert.equal(out.matched, true);
+    }
+  });
+
   it('a second install of hetmem in the same process is refused, naming both paths', () => {
     const drv = project(join(app, 'node_modules/drv'), 'drv');
     writeFileSync(join(drv, 'index.js'), "export { System } from 'hetmem';\n");

@@ -30,6 +30,8 @@ export interface DmaMapping {
  */
 export class DmaMappingTable {
   private readonly byAddr = new Map<number, DmaMapping>();
+  /** How many live mappings each frame has. */
+  private readonly byPfn = new Map<number, number>();
   private nextAddr = 0x1_0000_0000;
 
   /** Records a mapping; returns its bus address. */
@@ -37,14 +39,27 @@ export class DmaMappingTable {
     const dmaAddr = this.nextAddr;
     this.nextAddr += PAGE_SIZE;
     this.byAddr.set(dmaAddr, { dmaAddr, pfn, gen, dir, device });
+    this.byPfn.set(pfn, (this.byPfn.get(pfn) ?? 0) + 1);
     return dmaAddr;
   }
 
   /** Removes a mapping; the mapping that was there, or undefined if none was. */
   remove(dmaAddr: number): DmaMapping | undefined {
     const m = this.byAddr.get(dmaAddr);
-    if (m !== undefined) this.byAddr.delete(dmaAddr);
+    if (m !== undefined) {
+      this.byAddr.delete(dmaAddr);
+      const n = (this.byPfn.get(m.pfn) ?? 1) - 1;
+      if (n > 0) this.byPfn.set(m.pfn, n);
+      else this.byPfn.delete(m.pfn);
+    }
     return m;
+  }
+
+  /** Whether a live mapping reaches any of the `n` frames from `pfn`. */
+  mapsFrames(pfn: number, n: number): boolean {
+    if (this.byPfn.size === 0) return false;
+    for (let i = 0; i < n; i++) if (this.byPfn.has(pfn + i)) return true;
+    return false;
   }
 
   get(dmaAddr: number): DmaMapping | undefined {

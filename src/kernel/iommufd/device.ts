@@ -3,6 +3,8 @@
  * attach / replace / detach to HW pagetables, the automatic domain of an IOAS, and in-kernel
  * accesses (struct iommufd_access) with pin/unpin/rw and the unmap notification protocol.
  */
+import { markFreed, usedAfterFree } from '../uaf.ts';
+import { dropRef, takeRef } from '../refs.ts';
 import { endOf, lastOf, rangeOverflows } from '../../lib/u64.ts';
 import { PAGE_SIZE, ULONG_MAX } from '../../lib/units.ts';
 import { Mutex } from '../../sched/locks.ts';
@@ -11,7 +13,7 @@ import { Errno } from '../errno.ts';
 import type { IommuDomain, IommuUserData } from './iommu.ts';
 import { addAccess, removeAccess, tableAddDomain, type IoPagetable } from './io_pagetable.ts';
 import { getIoas, ioasOf, type Ioas } from './ioas.ts';
-import { IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } from './main.ts';
+import { fputGen, IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } from './main.ts';
 import {
   areaAddAccess,
   areaRemoveAccess,
@@ -76,6 +78,7 @@ export function deviceBind(ictx: IommufdCtx, ops: IommuDeviceOps): IommufdDevice
   if (rc < 0) return rc;
   devObjects.set(idev.obj, idev);
   idev.obj.users++;
+  takeRef(ictx.sys, idev.obj, 'iommufd_device_bind');
   ictx.finalize(idev.obj);
   return idev;
 }
@@ -84,6 +87,7 @@ export function deviceBind(ictx: IommufdCtx, ops: IommuDeviceOps): IommufdDevice
 export function* deviceUnbind(idev: IommufdDevice): KGen {
   if (idev.hwpt !== null) yield* deviceDetach(idev);
   idev.obj.users--;
+  dropRef(idev.ictx.sys, idev.obj);
   yield* idev.ictx.objectRemove(idev.obj.id, idev.obj);
 }
 
@@ -302,14 +306,29 @@ export function accessCreate(ictx: IommufdCtx, ops: AccessOps): IommufdAccess | 
   const rc = ictx.objectAlloc(access.obj);
   if (rc < 0) return rc;
   access.obj.users++;
+  takeRef(ictx.sys, access.obj, 'iommufd_access_create');
+  // iommufd_ctx_get(): the access keeps the iommufd file open until it is destroyed.
+  if (ictx.file !== null) {
+    ictx.file.refs++;
+    takeRef(ictx.sys, ictx.file, 'iommufd_access_create');
+  }
   ictx.finalize(access.obj);
   return access;
 }
 
 /** Models iommufd_access_destroy(). */
 export function* accessDestroy(access: IommufdAccess): KGen {
+  const sys = access.ictx.sys;
+  if (usedAfterFree(sys, access, 'iommufd_access_destroy')) return;
   access.obj.users--;
+  dropRef(sys, access.obj);
   yield* access.ictx.objectRemove(access.obj.id, access.obj);
+  markFreed(sys, access, `iommufd access ${access.obj.id}`, 'iommufd_access_destroy');
+  const file = access.ictx.file;
+  if (file !== null) {
+    dropRef(sys, file);
+    yield* fputGen(file);
+  }
 }
 
 /** Models iommufd_access_change_ioas(): switch (or detach with null) the IOAS of an access. */
@@ -331,6 +350,7 @@ function* accessChangeIoas(access: IommufdAccess, newIoas: Ioas | null): KGen<nu
       return id;
     }
     newIoas.obj.users++;
+    takeRef(access.ictx.sys, newIoas.obj, 'iommufd_access_attach');
     access.ioas = newIoas;
     access.ioasUnpin = newIoas;
     const oldId = access.ioptAccessListId;
@@ -356,16 +376,19 @@ function* detachOld(access: IommufdAccess, old: Ioas, oldId: number): KGen {
   if (access.ioas !== null) access.ioasUnpin = access.ioas;
   yield* removeAccess(old.iopt, oldId);
   old.obj.users--;
+  dropRef(access.ictx.sys, old.obj);
 }
 
 /** Models iommufd_access_attach(). */
 export function* accessAttach(access: IommufdAccess, ioasId: number): KGen<number> {
+  if (usedAfterFree(access.ictx.sys, access, 'iommufd_access_attach')) return -Errno.ENOENT;
   if (access.ioas !== null) return -Errno.EINVAL;
   return yield* accessReplace(access, ioasId);
 }
 
 /** Models iommufd_access_replace(). */
 export function* accessReplace(access: IommufdAccess, ioasId: number): KGen<number> {
+  if (usedAfterFree(access.ictx.sys, access, 'iommufd_access_replace')) return -Errno.ENOENT;
   const ioas = getIoas(access.ictx, ioasId);
   if (typeof ioas === 'number') return ioas;
   const rc = yield* accessChangeIoas(access, ioas);
@@ -375,6 +398,7 @@ export function* accessReplace(access: IommufdAccess, ioasId: number): KGen<numb
 
 /** Models iommufd_access_detach(). */
 export function* accessDetach(access: IommufdAccess): KGen {
+  if (usedAfterFree(access.ictx.sys, access, 'iommufd_access_detach')) return;
   yield* accessChangeIoas(access, null);
 }
 
@@ -414,6 +438,7 @@ export function* accessPinPages(
   out: number[],
   flags: number,
 ): KGen<number> {
+  if (usedAfterFree(access.ictx.sys, access, 'iommufd_access_pin_pages')) return -Errno.ENOENT;
   if (length === 0) return -Errno.EINVAL;
   if (rangeOverflows(iova, length)) return -Errno.EOVERFLOW;
   const last = lastOf(iova + length);
@@ -462,6 +487,7 @@ export function* accessPinPages(
 
 /** Models iommufd_access_unpin_pages(): must match an earlier pin exactly. */
 export function* accessUnpinPages(access: IommufdAccess, iova: number, length: number): KGen {
+  if (usedAfterFree(access.ictx.sys, access, 'iommufd_access_unpin_pages')) return;
   if (length === 0) return;
   const last = lastOf(iova + length);
   yield* access.ioasLock.lock();
@@ -500,6 +526,7 @@ export function* accessRw(
   data: Uint8Array,
   flags: number,
 ): KGen<number> {
+  if (usedAfterFree(access.ictx.sys, access, 'iommufd_access_rw')) return -Errno.ENOENT;
   if (data.length === 0) return -Errno.EINVAL;
   if (rangeOverflows(iova, data.length)) return -Errno.EOVERFLOW;
   const last = lastOf(iova + data.length);

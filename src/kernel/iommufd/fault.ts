@@ -9,6 +9,7 @@
  * read() and write() on the fd are iommufdFaultRead() / iommufdFaultWrite() (the model's File
  * has no read/write ops): the byte buffer stands for the user's buffer.
  */
+import { dropRef, takeRef } from '../refs.ts';
 import { Inode, File, type FileOps } from '../mm/mm_types.ts';
 import { Mutex } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
@@ -207,6 +208,7 @@ const faultFops: FileOps = {
     const fault = file.priv as FaultQueue;
     // The file held a user reference on the object and one on the iommufd file.
     fault.obj.users--;
+    dropRef(fault.ictx.sys, fault.ictx.file!);
     yield* fputGen(fault.ictx.file!);
   },
 };
@@ -245,6 +247,7 @@ function* faultAlloc(ucmd: Ucmd): KGen<number> {
   fault.file = file;
   fault.obj.users++;
   ictx.file!.refs++;
+  takeRef(ictx.sys, ictx.file!, 'iommufd_fault_alloc');
   cmd.out_fault_id = fault.obj.id;
   cmd.out_fault_fd = ictx.sys.installFd(file);
   respond(ucmd);

@@ -29,6 +29,7 @@ import {
   putPages,
 } from './pages.ts';
 import { IOMMU_WRITE } from './uapi.ts';
+import { markFreed } from '../uaf.ts';
 
 /** Unmap retries before -EDEADLOCK when accesses do not let go (iopt_unmap_iova_range). */
 export const UNMAP_MAX_TRIES = 100;
@@ -172,7 +173,9 @@ function newArea(iopt: IoPagetable, elm: PagesListElem, prot: number): IoptArea 
   if (iopt.sys.inject.shouldFail('iopt_area_alloc')) return null;
   const first = Math.floor(elm.startByte / PAGE_SIZE);
   const last = Math.floor((elm.startByte + elm.length - 1) / PAGE_SIZE);
-  return new IoptArea(first, last, elm.startByte % PAGE_SIZE, prot);
+  const area = new IoptArea(first, last, elm.startByte % PAGE_SIZE, prot);
+  area.sys = iopt.sys;
+  return area;
 }
 
 /** Models iopt_abort_area(): unlinks an area that never got (or lost) its pages. */
@@ -183,6 +186,12 @@ function* abortArea(iopt: IoPagetable, area: IoptArea): KGen {
     area.node = null;
     yield* iopt.iovaRwsem.upWrite();
   }
+  markFreed(iopt.sys, area, areaName(area), 'iopt_abort_area');
+}
+
+/** How a use-after-free report names an area. */
+function areaName(area: IoptArea): string {
+  return `iopt_area [0x${area.iova.toString(16)}, 0x${area.last.toString(16)}]`;
 }
 
 /**
@@ -574,6 +583,7 @@ function areaSplit(iopt: IoPagetable, area: IoptArea, iova: number): number {
   lhs.node = iopt.areaItree.insert(lhs.iova, lhs.last, lhs);
   rhs.node = iopt.areaItree.insert(rhs.iova, rhs.last, rhs);
   for (const half of [lhs, rhs]) {
+    half.sys = iopt.sys;
     half.pages = pages;
     half.storageDomain = area.storageDomain;
     if (area.pagesNode !== null)
@@ -584,6 +594,7 @@ function areaSplit(iopt: IoPagetable, area: IoptArea, iova: number): number {
     area.pagesNode = null;
   }
   pages.kref++;
+  markFreed(iopt.sys, area, areaName(area), 'iopt_area_split');
   return 0;
 }
 

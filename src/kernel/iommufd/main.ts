@@ -33,6 +33,18 @@ export class IommufdObject {
   ) {}
 }
 
+/** Every iommufd object of a System not yet destroyed, for the leak oracle. */
+const liveObjects = new WeakMap<System, Set<IommufdObject>>();
+
+/** The iommufd objects of `sys` allocated and not yet destroyed (or aborted). */
+export function iommufdObjects(sys: System): IommufdObject[] {
+  return [...(liveObjects.get(sys) ?? [])];
+}
+
+function objectGone(sys: System, obj: IommufdObject): void {
+  liveObjects.get(sys)?.delete(obj);
+}
+
 /** Every live iommufd context of a System, for the oracles. */
 const contexts = new WeakMap<System, Set<IommufdCtx>>();
 
@@ -74,6 +86,9 @@ export class IommufdCtx {
     const id = this.nextId++;
     obj.id = id;
     this.objects.set(id, null);
+    let live = liveObjects.get(this.sys);
+    if (live === undefined) liveObjects.set(this.sys, (live = new Set()));
+    live.add(obj);
     return 0;
   }
 
@@ -85,6 +100,7 @@ export class IommufdCtx {
   /** Models iommufd_object_abort(). */
   abort(obj: IommufdObject): void {
     this.objects.delete(obj.id);
+    objectGone(this.sys, obj);
   }
 
   /** Models iommufd_get_object(): +1 users and shortterm_users, or -ENOENT. */
@@ -118,6 +134,7 @@ export class IommufdCtx {
     obj.shorttermUsers--;
     yield* this.destroyWait.waitEvent(() => obj.shorttermUsers === 0);
     yield* obj.destroy();
+    objectGone(this.sys, obj);
     return 0;
   }
 
@@ -140,6 +157,7 @@ export class IommufdCtx {
         this.objects.delete(id);
         destroyed++;
         yield* obj.destroy();
+        objectGone(this.sys, obj);
       }
       if (destroyed === 0) {
         this.sys.sched.report({

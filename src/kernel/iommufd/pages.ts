@@ -19,6 +19,8 @@ import type { File, MmStruct, UserStruct } from '../mm/mm_types.ts';
 import type { Process, System } from '../system.ts';
 import { iommuIovaToPhys, iommuMap, iommuUnmap, type IommuDomain } from './iommu.ts';
 import { accessRemote, memfdPinPages, pinUserPages, unpinPages } from './mm_glue.ts';
+import { markFreed, usedAfterFree } from '../uaf.ts';
+import { dropRef, takeRef } from '../refs.ts';
 
 export const IOPT_PAGES_ACCOUNT_NONE = 0;
 export const IOPT_PAGES_ACCOUNT_USER = 1;
@@ -86,7 +88,10 @@ export class IoptPages {
     this.id = sys.nextId('iopt_pages');
     this.mutex = new Mutex(sys.sched, `iopt_pages[${this.id}].mutex`, 'iopt_pages.mutex');
     this.accountMode = hasCapIpcLock(sourceTask) ? IOPT_PAGES_ACCOUNT_NONE : IOPT_PAGES_ACCOUNT_USER;
-    if (file !== null) file.refs++;
+    if (file !== null) {
+      file.refs++;
+      takeRef(sys, file, 'iopt_alloc_file_pages');
+    }
   }
 }
 
@@ -97,6 +102,8 @@ export class IoptArea {
   /** Node in pages.domains_itree while a storage domain holds the PFNs. */
   pagesNode: IntervalNode<IoptArea> | null = null;
   pages: IoptPages | null = null;
+  /** The System of the io_pagetable the area was made for (null for a bare area of a unit test). */
+  sys: System | null = null;
   storageDomain: IommuDomain | null = null;
   preventAccess = false;
   numAccesses = 0;
@@ -142,6 +149,17 @@ export class IoptArea {
   lastIndex(last: number): number {
     return Math.floor((this.startByte(endOf(last)) - 1) / PAGE_SIZE);
   }
+}
+
+/**
+ * Whether `area` (or the iopt_pages it points at) was freed before `kernelFn` uses it; reports
+ * the use-after-free when so.
+ */
+export function areaUsedAfterFree(area: IoptArea, kernelFn: string): boolean {
+  const sys = area.sys ?? area.pages?.sys ?? null;
+  if (sys === null) return false;
+  if (usedAfterFree(sys, area, kernelFn)) return true;
+  return area.pages !== null && usedAfterFree(sys, area.pages, kernelFn);
 }
 
 function covered(pages: IoptPages, idx: number, exceptArea: IoptArea | null = null): boolean {
@@ -379,6 +397,7 @@ export function* areaFillDomains(
   domains: readonly IommuDomain[],
   small: boolean,
 ): KGen<number> {
+  if (areaUsedAfterFree(area, 'iopt_area_fill_domains')) return -Errno.EINVAL;
   if (domains.length === 0) return 0;
   yield* pages.mutex.lock();
   const n = area.pagesLast - area.pagesStart + 1;
@@ -410,6 +429,7 @@ export function* areaFillDomains(
  * PFNs from the xarray, the storage domain or the origin. Caller holds domains_rwsem write.
  */
 export function* areaFillDomain(area: IoptArea, domain: IommuDomain, small: boolean): KGen<number> {
+  if (areaUsedAfterFree(area, 'iopt_area_fill_domain')) return -Errno.EINVAL;
   const pages = area.pages!;
   yield* pages.mutex.lock();
   const n = area.pagesLast - area.pagesStart + 1;
@@ -470,6 +490,7 @@ function* unfillStorage(area: IoptArea, pages: IoptPages, domain: IommuDomain): 
  * and unpin through the storage domain. Caller holds domains_rwsem for read.
  */
 export function* areaUnfillDomains(area: IoptArea, pages: IoptPages, domains: readonly IommuDomain[]): KGen {
+  if (areaUsedAfterFree(area, 'iopt_area_unfill_domains')) return;
   if (domains.length === 0 || area.storageDomain === null) return;
   yield* pages.mutex.lock();
   for (const d of domains) if (d !== area.storageDomain) iommuUnmap(d, area.iova, area.length);
@@ -486,6 +507,7 @@ export function* areaUnfillDomain(
   domain: IommuDomain,
   remaining: readonly IommuDomain[],
 ): KGen {
+  if (areaUsedAfterFree(area, 'iopt_area_unfill_domain')) return;
   const pages = area.pages!;
   yield* pages.mutex.lock();
   if (remaining.length > 0) {
@@ -509,6 +531,7 @@ function findExactAccess(pages: IoptPages, first: number, last: number): IoptPag
  * lock and returns the PFNs in out. 0 or -errno.
  */
 export function* areaAddAccess(area: IoptArea, first: number, last: number, out: number[]): KGen<number> {
+  if (areaUsedAfterFree(area, 'iopt_area_add_access')) return -Errno.EINVAL;
   const pages = area.pages!;
   yield* pages.mutex.lock();
   let rc = 0;
@@ -565,6 +588,7 @@ function* fillXarray(pages: IoptPages, first: number, last: number, out: number[
  * user erases the xarray entries nothing else needs and unpins what no domain holds.
  */
 export function* areaRemoveAccess(area: IoptArea, first: number, last: number): KGen<boolean> {
+  if (areaUsedAfterFree(area, 'iopt_area_remove_access')) return false;
   const pages = area.pages!;
   yield* pages.mutex.lock();
   const acc = findExactAccess(pages, first, last);
@@ -613,8 +637,9 @@ export function* pagesRwAccess(
   currentMm: MmStruct | null,
 ): KGen<number> {
   const write = (flags & IOMMUFD_ACCESS_RW_WRITE) !== 0;
-  if (write && !pages.writable) return -Errno.EPERM;
   const sys = pages.sys;
+  if (usedAfterFree(sys, pages, 'iopt_pages_rw_access')) return -Errno.EINVAL;
+  if (write && !pages.writable) return -Errno.EPERM;
   if (pages.type === 'user' && (flags & IOMMUFD_ACCESS_RW_SLOW_PATH) === 0 && currentMm === pages.sourceMm) {
     const rc = yield* accessRemote(sys, pages.sourceMm, pages.base + startByte, data, write);
     if (rc !== data.length) return -Errno.EFAULT;
@@ -645,12 +670,17 @@ export function* pagesRwAccess(
 
 /** Models iopt_put_pages() / iopt_release_pages(). */
 export function putPages(pages: IoptPages): void {
+  if (usedAfterFree(pages.sys, pages, 'iopt_put_pages')) return;
   if (--pages.kref > 0) return;
+  markFreed(pages.sys, pages, `iopt_pages ${pages.id}`, 'iopt_release_pages');
   if (pages.npinned !== 0 || pages.pinnedPfns.size !== 0 || pages.accessItree.first() !== null) {
     pages.sys.sched.report({
       oracle: 'iommufd',
       message: `iopt_pages ${pages.id} released with npinned=${pages.npinned} xarray=${pages.pinnedPfns.size}`,
     });
   }
-  if (pages.file !== null) pages.file.refs--;
+  if (pages.file !== null) {
+    pages.file.refs--;
+    dropRef(pages.sys, pages.file);
+  }
 }

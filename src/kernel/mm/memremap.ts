@@ -9,6 +9,7 @@
  * be a migration destination; when its last reference goes, PhysMem calls ops.folioFree and the
  * driver takes it back.
  */
+import { callSite } from '../uaf.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 import { WaitQueue } from '../../sched/locks.ts';
@@ -111,6 +112,7 @@ export function* memunmapPages(sys: System, pgmap: DevPagemap): KGen {
     yield* pgmap.done.waitEvent(() => busyPages(sys, pgmap) === 0, 'memunmap_pages: wait for device pages');
   }
   pgmap.dead = true;
+  sys.freed.markReleased(pgmap.ref, callSite(sys, 'memunmap_pages'));
   sys.trace.count('memunmap_pages');
 }
 

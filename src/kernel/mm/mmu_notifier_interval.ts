@@ -12,6 +12,7 @@ import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 import type { MmStruct } from './mm_types.ts';
+import { markFreed, usedAfterFree } from '../uaf.ts';
 import { __mmuNotifierRegister, mmuNotifierRegister } from './mmu_notifier_register.ts';
 import {
   INVALIDATE_MAP,
@@ -213,6 +214,7 @@ export function* itreeRelease(subs: MmuNotifierSubscriptions, mm: MmStruct): KGe
  */
 export function* mmuIntervalReadBegin(sub: MmuIntervalNotifier): KGen<number> {
   const mm = sub.mm;
+  if (usedAfterFree(mm.sys, sub, 'mmu_interval_read_begin')) return sub.invalidateSeq;
   const subs = mm.notifierSubscriptions!;
   const sched = mm.sys.sched;
   yield* subs.lock.lock();
@@ -234,16 +236,19 @@ export function* mmuIntervalReadBegin(sub: MmuIntervalNotifier): KGen<number> {
  * Call it under the same driver lock the invalidate callback holds around mmuIntervalSetSeq().
  */
 export function mmuIntervalReadRetry(sub: MmuIntervalNotifier, seq: number): boolean {
+  usedAfterFree(sub.mm.sys, sub, 'mmu_interval_read_retry');
   return sub.invalidateSeq !== seq;
 }
 
 /** Models mmu_interval_check_retry(): the same test without the lock, only as an early hint. */
 export function mmuIntervalCheckRetry(sub: MmuIntervalNotifier, seq: number): boolean {
+  usedAfterFree(sub.mm.sys, sub, 'mmu_interval_check_retry');
   return sub.invalidateSeq !== seq;
 }
 
 /** Models mmu_interval_set_seq(): called from invalidate() under the driver's lock. */
 export function mmuIntervalSetSeq(sub: MmuIntervalNotifier, curSeq: number): void {
+  usedAfterFree(sub.mm.sys, sub, 'mmu_interval_set_seq');
   sub.invalidateSeq = curSeq;
 }
 
@@ -270,6 +275,8 @@ function* intervalInsert(
   ops: MmuIntervalNotifierOps,
 ): KGen<number> {
   const sys = mm.sys;
+  // A removed notifier may be inserted again (re-initialised by its driver): it is live again.
+  sys.freed.revive(sub);
   sub.mm = mm;
   sub.ops = ops;
   sub.node = null;
@@ -372,6 +379,7 @@ export function* mmuIntervalNotifierRemove(sub: MmuIntervalNotifier): KGen {
   const sys = mm.sys;
   const subs = mm.notifierSubscriptions!;
   let seq = 0;
+  if (usedAfterFree(sys, sub, 'mmu_interval_notifier_remove')) return;
   mightSleep(sys.sched, 'mmu_interval_notifier_remove');
 
   yield* subs.lock.lock();
@@ -407,5 +415,12 @@ export function* mmuIntervalNotifierRemove(sub: MmuIntervalNotifier): KGen {
       yield { kind: 'wait', label: 'mmu_interval_notifier_remove', channel: subs.wq };
     }
   }
+  // On return the driver may free the notifier: any later use of it is a use-after-free.
+  markFreed(
+    sys,
+    sub,
+    `mmu_interval_notifier [0x${sub.start.toString(16)}, 0x${sub.last.toString(16)}]`,
+    'mmu_interval_notifier_remove',
+  );
   mmdrop(mm);
 }

@@ -101,6 +101,11 @@ export class PhysMem {
   private highMark: number;
   readonly zeroPfn = 0;
   hugeZeroPfn = -1;
+  /**
+   * Told of every folio the last put frees, after its generation moved on (the use-after-free
+   * oracle records where a frame a device could still reach was freed). Null: nobody listens.
+   */
+  onRelease: ((head: number, order: number) => void) | null = null;
 
   constructor(
     ramBytes: number,
@@ -258,6 +263,7 @@ export class PhysMem {
     }
     this.setPins(h, 0);
     this.entireMapcount.delete(h);
+    this.onRelease?.(h, order);
     if (pm !== null) {
       // ZONE_DEVICE pages never return to the allocator; the driver gets them back.
       for (let i = 0; i < n; i++)

@@ -101,7 +101,9 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
   }
 
   if (violation === null && !pruned) {
-    const blocked = sched.blockedThreads();
+    // Threads idle for work (a kthread waiting to be given some or stopped) are not a hang: the
+    // final checks tear the world down, and whoever owns them stops them then.
+    const blocked = sched.blockedThreads().filter((b) => b.waitingOn?.idle !== true);
     if (blocked.length > 0) {
       violation = {
         oracle: 'deadlock',

@@ -419,7 +419,7 @@ describe('driver SDK: device page tables, accesses and faults', () => {
     assert.equal(sys.run('a', deviceAccess(pt, 0x1ffe, 'read', new Uint8Array(4))), -Errno.EINVAL);
   });
 
-  it('a DMA mapping of a page that is then freed is a frame-refs violation; unmapping what was not mapped is a dma violation', () => {
+  it('a DMA mapping of a page that is then freed is a frame-refs violation; unmapping twice is a use-after-free, what was never mapped a dma violation', () => {
     const { sys, dev, p } = setup();
     const addr = filled(sys, p, 1);
     const pfn = sys.pagemap(p, addr, 1)[0].pfn;
@@ -431,6 +431,8 @@ describe('driver SDK: device page tables, accesses and faults', () => {
     dmaUnmapPage(dev, bus);
     assert.equal(sys.dma.size, 0);
     dmaUnmapPage(dev, bus);
+    assert.equal(sys.sched.violations.at(-1)?.oracle, 'use-after-free');
+    dmaUnmapPage(dev, 0x1000);
     assert.equal(sys.sched.violations.at(-1)?.oracle, 'dma');
   });
 });

@@ -14,6 +14,7 @@ import type { KGen } from '../../../sched/types.ts';
 import { Errno } from '../../errno.ts';
 import { File, type FileOps, Inode, type Vma } from '../../mm/mm_types.ts';
 import type { Process, System } from '../../system.ts';
+import { dropRef, takeRef } from '../../refs.ts';
 import { DriverError } from './driver_error.ts';
 import { DriverMutex, DriverRwSem, DriverSpinLock, type LockDecl } from './locks.ts';
 
@@ -89,6 +90,12 @@ export interface DeviceDriver<D extends object = object, F extends object = obje
 /** Models struct device bound to a driver. Device state hangs off System (sys.devices). */
 export class Device<D extends object = object, F extends object = object> {
   state: 'probing' | 'bound' | 'removed' = 'probing';
+  /**
+   * The struct device's kobject references: one the registration holds until
+   * deviceUnregister(), one per open file, and one per getDevice() of the driver. A removed
+   * device with references left once everything is closed is a leak (the leak oracle).
+   */
+  refs = 1;
   private data: D | null = null;
   /** Every file of this device still open. */
   readonly files = new Set<File<F>>();
@@ -226,7 +233,25 @@ export function* deviceUnregister(dev: Device): KGen {
   if (dev.state !== 'bound') return;
   dev.state = 'removed';
   if (dev.driver.remove !== undefined) yield* dev.driver.remove(dev);
+  dev.refs--; // the registration's reference (device_unregister's put_device)
   dev.sys.trace.count('device_remove');
+}
+
+/** Models get_device(): a reference the driver must drop with putDevice(). */
+export function getDevice<D extends object, F extends object>(dev: Device<D, F>): Device<D, F> {
+  dev.refs++;
+  takeRef(dev.sys, dev, 'get_device');
+  return dev;
+}
+
+/** Models put_device(). Dropping a reference the device does not have is a WARN. */
+export function putDevice(dev: Device): void {
+  if (dev.refs <= 0) {
+    dev.sys.sched.report({ oracle: 'warn', message: `put_device of ${dev.name} with no reference left` });
+    return;
+  }
+  dev.refs--;
+  dropRef(dev.sys, dev);
 }
 
 /**
@@ -253,6 +278,7 @@ function installFile<D extends object, F extends object>(dev: Device<D, F>, name
   const inode = new Inode(sys.nextId('mapping'), 'device', name);
   const file = new File<F>(sys.nextId('file'), inode, 2, dev.fops, priv);
   dev.files.add(file);
+  getDevice(dev); // the open file pins the device (cdev_get)
   return sys.installFd(file);
 }
 
@@ -341,6 +367,7 @@ function deviceFops<D extends object, F extends object>(dev: Device<D, F>): File
     *release(file) {
       dev.files.delete(file);
       if (dev.driver.release !== undefined) yield* dev.driver.release(dev, file);
+      putDevice(dev);
     },
     *mmap(file, vma) {
       if (dev.driver.mmap === undefined || dev.state !== 'bound') return -Errno.ENODEV;

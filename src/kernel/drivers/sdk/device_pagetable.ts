@@ -21,6 +21,7 @@ import { Errno } from '../../errno.ts';
 import type { MmStruct } from '../../mm/mm_types.ts';
 import type { DeviceMirrorView, System } from '../../system.ts';
 import type { Device } from './device.ts';
+import { callSite, devicePageFreed, uafViolation } from '../../uaf.ts';
 import { type DriverLock, lockdepAssertHeld } from './locks.ts';
 import { initWork, queueWork, type WorkStruct } from './workqueue.ts';
 
@@ -53,6 +54,10 @@ export class DevicePageTable implements DeviceMirrorView {
   /** Installs the PTE of the page at `va`. Caller holds `lock`. */
   map(va: number, pfn: number, prot: number): void {
     lockdepAssertHeld(this.lock);
+    if (this.sys.phys.isDevice(pfn) && this.sys.phys.refcount[pfn] === 0) {
+      // A free device page: the driver maps memory it (or memunmap_pages) already gave back.
+      reportDevicePageUse(this, va, pfn, -1, 'a device PTE store');
+    }
     this.pt.store(vpn(va), { pfn, prot, gen: this.sys.phys.gen[pfn] });
   }
 
@@ -205,6 +210,10 @@ export function* deviceAccess(
       access: { obj: pt, write: false },
     };
     const e = pt.lookup(va);
+    if (e !== undefined && phys.isDevice(e.pfn) && phys.gen[e.pfn] !== e.gen) {
+      reportDevicePageUse(pt, va, e.pfn, e.gen, `device_${kind}`);
+      return -Errno.EFAULT;
+    }
     if (e !== undefined && (e.prot & NEEDS[kind]) !== 0) {
       if (kind === 'read') phys.read(e.pfn, off, buf, 0, buf.length);
       else phys.write(e.pfn, off, buf, 0, buf.length);
@@ -216,4 +225,26 @@ export function* deviceAccess(
     faults.post({ va: va - off, access: kind, pt });
     yield* faults.replayWq.waitEvent(() => faults.replaySeq !== seq, `device fault stall (${pt.name})`);
   }
+}
+
+/**
+ * Reports a use of device page `pfn` through `pt` at `va` after the page went back to its driver
+ * (folio_free) or its memory was released (memunmap_pages): a use-after-free naming both places.
+ * `gen` is the page's generation the use expected.
+ */
+function reportDevicePageUse(
+  pt: DevicePageTable,
+  va: number,
+  pfn: number,
+  gen: number,
+  kernelFn: string,
+): void {
+  const sys = pt.sys;
+  sys.sched.report(
+    uafViolation(
+      sys,
+      devicePageFreed(sys, pfn, gen),
+      callSite(sys, `${kernelFn} at 0x${va.toString(16)} of ${pt.name}`),
+    ),
+  );
 }

@@ -21,6 +21,8 @@ export {
   deviceOpen,
   deviceRegister,
   deviceUnregister,
+  getDevice,
+  putDevice,
   sdkDevices,
   type DeviceDriver,
   type IoctlArg,
@@ -96,6 +98,9 @@ export {
   dmaMapPage,
   dmaMappingError,
   dmaUnmapPage,
+  dmaSyncSingleForCpu,
+  dmaSyncSingleForDevice,
+  deviceDmaRw,
   type DmaDataDirection,
   type DmaMapping,
 } from './dma_mapping.ts';

@@ -214,15 +214,17 @@ export class Kthread {
     readonly sched: Scheduler,
     readonly name: string,
   ) {
-    this.wq = new WaitQueue(sched, `kthread ${name}`);
+    this.wq = new WaitQueue(sched, `kthread ${name}`, true);
     this.exitDone = new Completion(sched, `kthread ${name} exit`);
   }
 }
 
 /**
- * Models kthread_run(): `fn` runs on its own thread until it returns. A kthread that sleeps until
- * stopped must be stopped (kthreadStop, typically in remove()), or it still waits when every
- * other thread has finished: the explorer reports that as a deadlock, the kernel as a hung task.
+ * Models kthread_run(): `fn` runs on its own thread until it returns. A kthread that sleeps on
+ * its `wq` waiting for work is idle (TASK_IDLE): when every other thread has finished that is not
+ * a deadlock, and the scenario's teardown unbinds the device, whose remove() stops it
+ * (kthreadStop). One that remove() does not stop still waits after teardown: a deadlock, as a
+ * kthread left behind by an unloaded module is. A kthread asleep anywhere else is not idle.
  */
 export function kthreadRun(sched: Scheduler, name: string, fn: (k: Kthread) => KGen<number>): Kthread {
   const k = new Kthread(sched, name);
