@@ -11,20 +11,37 @@ import type { MmStruct } from './mm_types.ts';
 /** Files whose frames are the reference helpers themselves, not the caller. */
 const HELPERS = /[/\\](mm_refs|exit|mmu_notifier_types)\.[tj]s/;
 
-/** `fn (file:line)` of the first caller outside the reference helpers, and the running thread. */
-export function refSite(mm: MmStruct): string {
-  const stack = new Error().stack ?? '';
-  let where = 'unknown caller';
+/** `fn (file:line)` of the first frame outside the reference helpers in a captured stack. */
+function callerOf(stack: string): string {
   for (const line of stack.split('\n').slice(1)) {
     if (HELPERS.test(line)) continue;
     const m = /at (?:(\S+) \()?(?:.*[/\\])?([^/\\]+?):(\d+):\d+\)?$/.exec(line.trim());
-    if (m !== null) {
-      where = `${m[1] ?? '<anonymous>'} (${m[2]}:${m[3]})`;
-      break;
-    }
+    if (m !== null) return `${m[1] ?? '<anonymous>'} (${m[2]}:${m[3]})`;
   }
-  const t = mm.sys.sched.current;
-  return t !== null ? `${where} in thread ${t.name}` : where;
+  return 'unknown caller';
+}
+
+/**
+ * Where one reference was taken: the stack is captured now but formatted only when a leak report
+ * reads it (formatting a stack, with source maps, costs far more than taking the reference).
+ */
+export class RefSite {
+  private readonly at = new Error();
+  private text: string | null = null;
+  constructor(private readonly thread: string | null) {}
+
+  toString(): string {
+    if (this.text === null) {
+      const where = callerOf(this.at.stack ?? '');
+      this.text = this.thread !== null ? `${where} in thread ${this.thread}` : where;
+    }
+    return this.text;
+  }
+}
+
+/** `fn (file:line)` of the first caller outside the reference helpers, and the running thread. */
+export function refSite(mm: MmStruct): RefSite {
+  return new RefSite(mm.sys.sched.current?.name ?? null);
 }
 
 /** Records an mm_users (`users`) or mm_count (`count`) reference taken now. */
