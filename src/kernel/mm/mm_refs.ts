@@ -11,42 +11,43 @@ import type { MmStruct } from './mm_types.ts';
 /** Files whose frames are the reference helpers themselves, not the caller. */
 const HELPERS = /[/\\](mm_refs|exit|mmu_notifier_types)\.[tj]s/;
 
-/** `fn (file:line)` of the first frame outside the reference helpers in a captured stack. */
-function callerOf(stack: string): string {
-  for (const line of stack.split('\n').slice(1)) {
-    if (HELPERS.test(line)) continue;
-    const m = /at (?:(\S+) \()?(?:.*[/\\])?([^/\\]+?):(\d+):\d+\)?$/.exec(line.trim());
-    if (m !== null) return `${m[1] ?? '<anonymous>'} (${m[2]}:${m[3]})`;
-  }
-  return 'unknown caller';
-}
-
 /**
- * Where one reference was taken: the stack is captured now but formatted only when a leak report
- * reads it (formatting a stack, with source maps, costs far more than taking the reference).
+ * Where a reference was taken: the stack captured at the get, formatted only when a leak report
+ * prints it (formatting a stack costs far more than capturing one, and almost no site is printed).
  */
 export class RefSite {
   private readonly at = new Error();
-  private text: string | null = null;
-  constructor(private readonly thread: string | null) {}
+  private readonly thread: string | null;
 
+  constructor(mm: MmStruct) {
+    this.thread = mm.sys.sched.current?.name ?? null;
+  }
+
+  /** `fn (file:line)` of the first caller outside the reference helpers, and the running thread. */
   toString(): string {
-    if (this.text === null) {
-      const where = callerOf(this.at.stack ?? '');
-      this.text = this.thread !== null ? `${where} in thread ${this.thread}` : where;
+    const stack = this.at.stack ?? '';
+    let where = 'unknown caller';
+    for (const line of stack.split('\n').slice(1)) {
+      if (HELPERS.test(line)) continue;
+      const m = /at (?:(\S+) \()?(?:.*[/\\])?([^/\\]+?):(\d+):\d+\)?$/.exec(line.trim());
+      if (m !== null) {
+        where = `${m[1] ?? '<anonymous>'} (${m[2]}:${m[3]})`;
+        break;
+      }
     }
-    return this.text;
+    return this.thread !== null ? `${where} in thread ${this.thread}` : where;
   }
 }
 
-/** `fn (file:line)` of the first caller outside the reference helpers, and the running thread. */
-export function refSite(mm: MmStruct): RefSite {
-  return new RefSite(mm.sys.sched.current?.name ?? null);
-}
+/**
+ * A reference site: the owner's reference or another fixed, named holder (a thread inside a
+ * syscall), or where another was taken.
+ */
+export type RefSiteEntry = string | RefSite;
 
 /** Records an mm_users (`users`) or mm_count (`count`) reference taken now. */
 export function noteRef(mm: MmStruct, kind: 'users' | 'count'): void {
-  (kind === 'users' ? mm.userRefSites : mm.countRefSites).push(refSite(mm));
+  (kind === 'users' ? mm.userRefSites : mm.countRefSites).push(new RefSite(mm));
 }
 
 /** The first entry of each list: the owner's reference. */

@@ -13,6 +13,7 @@ import {
   fget,
   getUnmappedArea,
   insertVma,
+  mergeAnonNeighbours,
   removeVma,
   splitRange,
 } from './mmap.ts';
@@ -349,9 +350,11 @@ export function* sysMremapImpl(
   }
 }
 
+/** Models vma_merge_extend(): the VMA grows to `end` and merges with a compatible neighbour it now touches. */
 function* expandVma(mm: MmStruct, vma: Vma, end: number): KGen {
   yield { kind: 'step', label: 'vma_expand' };
   detachVma(mm, vma);
   vma.end = end;
   insertVma(mm, vma);
+  mergeAnonNeighbours(mm, vma);
 }
