@@ -331,6 +331,15 @@ export async function cmdExplore(file: string | undefined, o: ExploreOpts): Prom
     // Rerun the reported schedule with the event log on.
     const traced = targetFromParsed(parsed, k, { trace: true });
     replay(traced, result.replay);
+    // Mark where the schedule broke: an instant on a track of its own.
+    if (result.violation !== null)
+      traced.last?.sys.trace.emit(
+        'violation',
+        result.violation.oracle,
+        'i',
+        { message: result.violation.message },
+        'violation',
+      );
     writeTrace(
       o.trace,
       [{ name: parsed.scenario.name ?? file, events: traced.last?.sys.trace.events ?? [] }],

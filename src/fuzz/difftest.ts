@@ -400,8 +400,29 @@ export function runDifftest(o: DifftestOptions): DifftestResult {
   };
 }
 
+/**
+ * What a pagemap read returned on the live kernel as scenario page expectations: per page its
+ * present and swap bits, and soft-dirty where the kernel reports it; runs of equal pages folded.
+ */
+function pageExpectations(extra: string, host: HostConfig): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  let last = '';
+  for (const f of extra.split(',')) {
+    const prev = out.at(-1);
+    if (prev !== undefined && f === last) {
+      prev.repeat = ((prev.repeat as number | undefined) ?? 1) + 1;
+      continue;
+    }
+    const page: Record<string, unknown> = { present: f.includes('p'), swap: f.includes('s') };
+    if (host.softDirty) page.soft_dirty = f.includes('d');
+    out.push(page);
+    last = f;
+  }
+  return out;
+}
+
 /** A scenario whose expectations are what the live kernel returned. */
-function reproducer(
+export function reproducer(
   ops: DiffOp[],
   live: Outcome[],
   host: HostConfig,
@@ -414,6 +435,7 @@ function reproducer(
     if (l.ret < 0 && l.ret >= -4095) expect.errno = ERRNO_NAMES[-l.ret] ?? `E#${-l.ret}`;
     else if (ops[i].op === 'mmap' || ops[i].op === 'mremap' || ops[i].op === 'write' || ops[i].op === 'read')
       expect.ret = l.ret;
+    else if (ops[i].op === 'pagemap' && l.extra !== undefined) expect.pages = pageExpectations(l.extra, host);
     return Object.keys(expect).length > 0 ? { ...s, expect } : s;
   });
   return {

@@ -16,6 +16,11 @@ export const KNOWN_FINDINGS: readonly KnownFinding[] = [
     reason:
       "lib/test_hmm.c: dmirror_read()/dmirror_write() retry dmirror_fault() until the page is in the device table, and dmirror_fault() returns 0 without faulting when the mirrored mm is gone (mmget_not_zero() fails). A descriptor used after its process exited loops for ever in the kernel too; the model's step bound reports it as a livelock.",
   },
+  {
+    pattern: /^violation: every thread waits: .*\(memunmap_pages: wait for device pages\)$/,
+    reason:
+      "lib/test_hmm.c: HMM_DMIRROR_RELEASE (dmirror_device_remove_chunks()) evicts each chunk with migrate_device_range(), which skips a device page it cannot trylock, then memunmap_pages() waits for every page of the chunk. A page a concurrent MIGRATE_TO_DEV took from the free list just before and holds locked is mapped after the eviction, so the wait never ends; the kernel's test driver hangs the same way (its RELEASE is not meant to run beside migrations).",
+  },
 ];
 
 /** The reason a finding is known kernel behaviour, or null. */

@@ -4,7 +4,18 @@
  * events exactly as they were interleaved.
  */
 export type TraceCategory =
-  'syscall' | 'fault' | 'notifier' | 'migrate' | 'pin' | 'reclaim' | 'device' | 'hmm' | 'iommufd' | 'sched';
+  | 'syscall'
+  | 'fault'
+  | 'notifier'
+  | 'migrate'
+  | 'pin'
+  | 'reclaim'
+  | 'device'
+  | 'hmm'
+  | 'iommufd'
+  | 'sched'
+  | 'lock'
+  | 'violation';
 
 export interface TraceEvent {
   /** Scheduler step count when it happened. */

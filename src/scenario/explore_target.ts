@@ -15,6 +15,9 @@ import type { StepT } from './schema.ts';
 import { claimSlot, sharedCallbackWatch, type SharedWatch } from './callback_watch.ts';
 import { setCallbackWatch } from './driver_module.ts';
 
+/** Scheduling points that take or release a lock (their labels name the lock function). */
+const LOCK_POINT = /^(down_(read|write)|up_(read|write)|spin_(un)?lock|mutex_(un)?lock)/;
+
 export interface ScenarioTargetOptions {
   /** Record trace events (for --trace of a replayed schedule). */
   trace?: boolean;
@@ -67,6 +70,13 @@ export function targetFromParsed(
     create(): ExploreWorld {
       const ctx = buildWorld(parsed, k, opts.trace ?? false);
       target.last = ctx;
+      if (opts.trace === true) {
+        // Lock acquire and release points as instants on the thread's track.
+        ctx.sys.sched.beforeStep.push((t, point) => {
+          if (LOCK_POINT.test(point.label))
+            ctx.sys.trace.emit('lock', point.label, 'i', undefined, `cpu:${t.name}`);
+        });
+      }
       let setupFailure: Violation | null = null;
       (s.setup ?? []).forEach((step, i) => {
         if (setupFailure !== null) return;

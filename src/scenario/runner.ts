@@ -85,13 +85,26 @@ export interface PageRun {
   kind: string;
 }
 
+/** The byte every byte of `d` equals, or null; compared a 32-bit word at a time where aligned. */
+function uniformByte(d: Uint8Array): number | null {
+  if (d.length === 0) return null;
+  const b = d[0];
+  let i = 0;
+  if (d.byteOffset % 4 === 0) {
+    const words = new Uint32Array(d.buffer, d.byteOffset, d.length >>> 2);
+    const w = (b * 0x01010101) >>> 0;
+    for (const x of words) if (x !== w) return null;
+    i = words.length * 4;
+  }
+  for (; i < d.length; i++) if (d[i] !== b) return null;
+  return b;
+}
+
 function summariseData(d: Uint8Array): DataSummary {
   // Plain loops, not Buffer: the runner also runs in the studio's Web Worker.
   let head = '';
   for (const x of d.subarray(0, 32)) head += x.toString(16).padStart(2, '0');
-  let uniform: number | null = d.length > 0 ? d[0] : null;
-  for (let i = 1; uniform !== null && i < d.length; i++) if (d[i] !== uniform) uniform = null;
-  return { length: d.length, head, uniform };
+  return { length: d.length, head, uniform: uniformByte(d) };
 }
 
 function pageRuns(pages: readonly PagemapEntry[]): PageRun[] {

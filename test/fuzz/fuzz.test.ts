@@ -3,12 +3,13 @@
  * minimised into files `hetmem run` reproduces, and the saved findings replay as they should.
  */
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { parse } from 'yaml';
 import { parseScenarioText } from '../../src/scenario/parse.ts';
 import { confirmHang, findingKey, programText, runProgram, STEP_BOUND } from '../../src/fuzz/execute.ts';
-import { Generator } from '../../src/fuzz/generate.ts';
+import { Generator, type Step } from '../../src/fuzz/generate.ts';
 import { knownFinding } from '../../src/fuzz/known.ts';
 import { minimize, reproducer } from '../../src/fuzz/engine.ts';
 import { Prng } from '../../src/lib/prng.ts';
@@ -131,4 +132,25 @@ describe('saved fuzz findings replay', () => {
       assert.match(r.stdout, want.out);
     });
   }
+});
+
+describe("findings that are the kernel's own behaviour stay recognised", () => {
+  it('HMM_DMIRROR_RELEASE beside a MIGRATE_TO_DEV: memunmap_pages() waits for ever, as in the kernel', () => {
+    const doc = parse(
+      readFileSync(join(ROOT, 'test/fixtures/fuzz-known/dmirror-release-beside-migrate.yaml'), 'utf8'),
+    ) as {
+      system: Record<string, unknown>;
+      processes: string[];
+      setup: Step[];
+      threads: Record<string, Step[]>;
+    };
+    const p = { system: doc.system, processes: doc.processes, steps: doc.setup, threads: doc.threads };
+    const r = runProgram(p, 523);
+    assert.equal(r.finding?.kind, 'violation');
+    assert.match(r.finding.message, /memunmap_pages: wait for device pages/);
+    assert.match(
+      knownFinding(r.finding) ?? '',
+      /migrate_device_range\(\), which skips a device page it cannot trylock/,
+    );
+  });
 });

@@ -106,7 +106,7 @@ function* madviseColdOrPageout(vma: Vma, start: number, end: number, pageout: bo
     const s = pteSlot(addr);
     t.words[s] = (t.words[s] & ~PTE_ACCESSED) >>> 0;
     phys.flags[phys.head(pfn)] &= ~(PG.active | PG.referenced);
-    if (pageout) yield* pageoutPage(sys, pfn);
+    if (pageout) yield* pageoutPage(sys, pfn, true);
   }
   return 0;
 }

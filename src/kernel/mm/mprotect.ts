@@ -192,6 +192,8 @@ function* mprotectVmas(
     const from = Math.max(start, v.start);
     const to = Math.min(end, v.end);
     cursor = v.end;
+    // mprotect_fixup(): a VMA whose flags stay the same is left whole (no split, no merge).
+    if (nf === v.flags) continue;
     rc = hugetlbSplitCheck(mm, from, to);
     if (rc === 0 && sys.inject.shouldFail('mprotect_split')) rc = -Errno.ENOMEM;
     if (rc < 0) break;

@@ -7,6 +7,7 @@ import { splitHugePmd } from './huge_memory.ts';
 import { type MmStruct, VM, Vma } from './mm_types.ts';
 import { MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from './mman.ts';
 import {
+  MAX_MAP_COUNT,
   detachVma,
   doMunmap,
   fget,
@@ -82,41 +83,245 @@ function* movePageTables(vma: Vma, oldAddr: number, newAddr: number, len: number
   mm.pgt.freeEmpty(oldAddr, oldAddr + len);
 }
 
-/** Models move_vma(): a new VMA at newAddr takes over the pages of [oldAddr, oldAddr+len). */
-function* moveVma(
-  mm: MmStruct,
-  vma: Vma,
-  oldAddr: number,
-  len: number,
-  newAddr: number,
-  dontUnmap: boolean,
-): KGen<number> {
+/**
+ * One remap as mm/mremap.c threads it through (struct vma_remap_struct): the user's range and
+ * flags, the VMA it acts on and what check_prep_vma() made of them. remap_move() rewrites it for
+ * each VMA of a multi-VMA move.
+ */
+interface Remap {
+  addr: number;
+  oldLen: number;
+  newLen: number;
+  readonly flags: number;
+  newAddr: number;
+  vma: Vma | null;
+}
+
+const enum RemapType {
+  NoResize,
+  Shrink,
+  Expand,
+}
+
+/** Models vrm_remap_type(). */
+function remapType(r: Remap): RemapType {
+  if (r.oldLen === r.newLen) return RemapType.NoResize;
+  return r.oldLen > r.newLen ? RemapType.Shrink : RemapType.Expand;
+}
+
+/** Models vrm_implies_new_addr(): MREMAP_FIXED, or MREMAP_DONTUNMAP (which always moves). */
+function impliesNewAddr(r: Remap): boolean {
+  return (r.flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0;
+}
+
+/** Models vrm_overlaps(). */
+function overlaps(r: Remap): boolean {
+  return r.addr + r.oldLen > r.newAddr && r.newAddr + r.newLen > r.addr;
+}
+
+/** Models check_mremap_params(); lengths are already page aligned. */
+function checkMremapParams(mm: MmStruct, r: Remap): number {
+  if ((r.flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP)) !== 0) return -Errno.EINVAL;
+  if (r.addr % PAGE_SIZE !== 0) return -Errno.EINVAL;
+  // A zero old_len is the old "duplicate a shared mapping" request; a zero new_len means nothing.
+  if (r.newLen === 0 || r.newLen > mm.taskSize) return -Errno.EINVAL;
+  if (!impliesNewAddr(r)) return 0;
+  if (r.newAddr > mm.taskSize - r.newLen) return -Errno.EINVAL;
+  if (r.newAddr % PAGE_SIZE !== 0) return -Errno.EINVAL;
+  if ((r.flags & MREMAP_MAYMOVE) === 0) return -Errno.EINVAL;
+  if ((r.flags & MREMAP_DONTUNMAP) !== 0 && r.oldLen !== r.newLen) return -Errno.EINVAL;
+  if (overlaps(r)) return -Errno.EINVAL;
+  return 0;
+}
+
+/** Models align_hugetlb(): huge-page lengths and addresses, and no growth. */
+function alignHugetlb(r: Remap): boolean {
+  r.oldLen = alignUp(r.oldLen, PMD_SIZE);
+  r.newLen = alignUp(r.newLen, PMD_SIZE);
+  if (r.addr % PMD_SIZE !== 0 || r.newAddr % PMD_SIZE !== 0) return false;
+  return r.newLen <= r.oldLen;
+}
+
+/**
+ * Models check_prep_vma(): the checks on the VMA at r.addr. Only a remap that maps new address
+ * space (it grows, or moves) needs the range inside the VMA; a shrink needs only the part it
+ * keeps. A zero old_len duplicates a shared mapping and is refused for a private one.
+ */
+function checkPrepVma(r: Remap): number {
+  const vma = r.vma;
+  if (vma === null) return -Errno.EFAULT;
+  if ((vma.flags & VM.HUGETLB) !== 0 && !alignHugetlb(r)) return -Errno.EINVAL;
+  const type = remapType(r);
+  if (!impliesNewAddr(r)) r.newAddr = r.addr;
+  if (type !== RemapType.Expand && !impliesNewAddr(r)) return 0;
+  if (r.oldLen === 0 && (vma.flags & (VM.SHARED | VM.MAYSHARE)) === 0) return -Errno.EINVAL;
+  if ((r.flags & MREMAP_DONTUNMAP) !== 0 && (vma.flags & (VM.DONTEXPAND | VM.PFNMAP)) !== 0)
+    return -Errno.EINVAL;
+  const oldLen = type === RemapType.Shrink ? r.newLen : r.oldLen;
+  if (oldLen > vma.end - r.addr) return -Errno.EFAULT;
+  if (r.newLen === oldLen) return 0;
+  if ((vma.flags & (VM.DONTEXPAND | VM.PFNMAP)) !== 0) return -Errno.EFAULT;
+  return 0;
+}
+
+/** Models vrm_set_new_addr(): the target, exact for MREMAP_FIXED, else a free range (a hint with DONTUNMAP). */
+function setNewAddr(mm: MmStruct, r: Remap): number {
+  const vma = r.vma!;
+  if ((r.flags & MREMAP_FIXED) !== 0) return 0;
+  const align = r.newLen % PMD_SIZE === 0 && vma.isAnon() ? PMD_SIZE : PAGE_SIZE;
+  const to = getUnmappedArea(mm, impliesNewAddr(r) ? r.newAddr : 0, r.newLen, align);
+  if (to < 0) return to;
+  r.newAddr = to;
+  return 0;
+}
+
+/**
+ * Models move_vma() with copy_vma_and_data(): a new VMA of newLen at r.newAddr takes the page
+ * tables of [addr, addr + oldLen); the source range is then unmapped, unless MREMAP_DONTUNMAP
+ * keeps it (empty). With a zero oldLen nothing moves and nothing is unmapped: the new VMA maps
+ * the same shared object again.
+ */
+function* moveVma(mm: MmStruct, r: Remap): KGen<number> {
   const sys = mm.sys;
+  // check_map_count_against_split(): copying and unmapping may add two VMAs.
+  if (mm.vmas.size + 2 > MAX_MAP_COUNT) return -Errno.ENOMEM;
   if (sys.inject.shouldFail('move_vma')) return -Errno.ENOMEM;
-  const [piece] = yield* splitRange(mm, oldAddr, oldAddr + len);
+  const dontUnmap = (r.flags & MREMAP_DONTUNMAP) !== 0;
+  const vma = r.vma!;
+  if (r.oldLen === 0) {
+    const pgoff = vma.pgoff + (r.addr - vma.start) / PAGE_SIZE;
+    const nv = new Vma(mm, r.newAddr, r.newAddr + r.newLen, vma.flags, pgoff, vma.file);
+    nv.vmOps = vma.vmOps;
+    nv.priv = vma.priv;
+    if (vma.file !== null) fget(vma.file);
+    anonVmaClone(nv, vma);
+    insertVma(mm, nv);
+    return r.newAddr;
+  }
+  const [piece] = yield* splitRange(mm, r.addr, r.addr + r.oldLen);
   // copy_vma(): an anonymous VMA never faulted takes the page offset of its new place, so that it
   // can merge there.
-  const pgoff = piece.isAnon() && piece.anonVma === null ? newAddr / PAGE_SIZE : piece.pgoff;
-  const nv = new Vma(mm, newAddr, newAddr + len, piece.flags, pgoff, piece.file);
+  const pgoff = piece.isAnon() && piece.anonVma === null ? r.newAddr / PAGE_SIZE : piece.pgoff;
+  const nv = new Vma(mm, r.newAddr, r.newAddr + r.oldLen, piece.flags, pgoff, piece.file);
   nv.vmOps = piece.vmOps;
   nv.priv = piece.priv;
   if (piece.file !== null) fget(piece.file);
   anonVmaClone(nv, piece);
   insertVma(mm, nv);
-  yield* movePageTables(piece, oldAddr, newAddr, len);
+  yield* movePageTables(piece, r.addr, r.newAddr, r.oldLen);
   if (!dontUnmap) {
     detachVma(mm, piece);
     // The moved VMA took the reservation map with it; the old piece must not release it.
     if ((piece.flags & VM.HUGETLB) !== 0) piece.priv = null;
     removeVma(sys, piece);
   }
+  if (r.newLen > r.oldLen) yield* expandVma(mm, nv, r.newAddr + r.newLen);
   // copy_vma() -> vma_merge_new_range(): the moved VMA joins a compatible neighbour (its
   // VM_SOFTDIRTY carried over).
-  mergeAnonNeighbours(mm, nv);
-  return newAddr;
+  else mergeAnonNeighbours(mm, nv);
+  return r.newAddr;
 }
 
-/** Models mremap(2). */
+/** Models shrink_vma(): unmaps the tail [addr + newLen, addr + oldLen). */
+function* shrinkVma(mm: MmStruct, r: Remap): KGen<number> {
+  const res = yield* doMunmap(mm, r.addr + r.newLen, r.oldLen - r.newLen);
+  r.vma = null;
+  if (res < 0) return res;
+  r.vma = mm.vmaLookup(r.addr);
+  return r.vma === null ? -Errno.EFAULT : 0;
+}
+
+/**
+ * Models mremap_to(): with MREMAP_FIXED the target is unmapped first (and the source looked up
+ * again, as that may have split it); a shrink unmaps the tail before the rest moves.
+ */
+function* mremapTo(mm: MmStruct, r: Remap): KGen<number> {
+  if ((r.flags & MREMAP_FIXED) !== 0) {
+    const err = yield* doMunmap(mm, r.newAddr, r.newLen);
+    r.vma = null;
+    if (err < 0) return err;
+    r.vma = mm.vmaLookup(r.addr);
+    if (r.vma === null) return -Errno.EFAULT;
+  }
+  if (remapType(r) === RemapType.Shrink) {
+    const err = yield* shrinkVma(mm, r);
+    if (err < 0) return err;
+    r.oldLen = r.newLen;
+  }
+  const err = setNewAddr(mm, r);
+  if (err < 0) return err;
+  return yield* moveVma(mm, r);
+}
+
+/** Models vma_expandable(): nothing mapped after the VMA up to its new end, inside the user space. */
+function vmaExpandable(mm: MmStruct, vma: Vma, delta: number): boolean {
+  const end = vma.end + delta;
+  return end <= mm.taskSize && mm.vmasIn(vma.end, end).length === 0;
+}
+
+/** Models expand_vma(): in place when the range ends the VMA and the space after it is free, else a move. */
+function* expandVmaOrMove(mm: MmStruct, r: Remap): KGen<number> {
+  const vma = r.vma!;
+  const delta = r.newLen - r.oldLen;
+  if (vma.end - r.addr === r.oldLen && vmaExpandable(mm, vma, delta)) {
+    yield* expandVma(mm, vma, vma.end + delta);
+    return r.addr;
+  }
+  if ((r.flags & MREMAP_MAYMOVE) === 0) return -Errno.ENOMEM;
+  const err = setNewAddr(mm, r);
+  if (err < 0) return err;
+  return yield* moveVma(mm, r);
+}
+
+/** Models mremap_at(): a resize without a given new address. */
+function* mremapAt(mm: MmStruct, r: Remap): KGen<number> {
+  switch (remapType(r)) {
+    case RemapType.NoResize:
+      return r.addr;
+    case RemapType.Shrink: {
+      const err = yield* shrinkVma(mm, r);
+      return err < 0 ? err : r.addr;
+    }
+    case RemapType.Expand:
+      return yield* expandVmaOrMove(mm, r);
+  }
+}
+
+/**
+ * Models remap_move(): MREMAP_FIXED with equal lengths moves every VMA in [addr, addr + len),
+ * split at the ends, keeping the gaps between them; the range must start in a VMA (-EFAULT),
+ * holes after that are skipped. Returns where the first piece went, or the first error (pieces
+ * moved before it stay moved).
+ */
+function* remapMove(mm: MmStruct, r: Remap): KGen<number> {
+  const start = r.addr;
+  const end = r.addr + r.oldLen;
+  let target = r.newAddr;
+  let res = -Errno.EFAULT;
+  let seen = false;
+  let lastEnd = 0;
+  let cursor = start;
+  for (;;) {
+    const vma = mm.vmasIn(cursor, end)[0] as Vma | undefined;
+    if (vma === undefined) break;
+    if (!seen && start < vma.start) return -Errno.EFAULT;
+    const addr = Math.max(vma.start, start);
+    const len = Math.min(end, vma.end) - addr;
+    const offset = seen ? vma.start - lastEnd : 0;
+    lastEnd = vma.end;
+    cursor = Math.min(end, vma.end);
+    const piece: Remap = { addr, oldLen: len, newLen: len, flags: r.flags, newAddr: target + offset, vma };
+    let got = checkPrepVma(piece);
+    if (got === 0) got = yield* mremapTo(mm, piece);
+    if (got < 0) return got;
+    if (!seen) res = got;
+    seen = true;
+    target = got + piece.newLen;
+  }
+  return res;
+}
+
+/** Models mremap(2): do_mremap(). */
 export function* sysMremapImpl(
   p: Process,
   addr: number,
@@ -127,132 +332,28 @@ export function* sysMremapImpl(
 ): KGen<number> {
   const mm = p.mm;
   if (mm === null || p.exited) return -Errno.ESRCH;
-  // check_mremap_params(), in the kernel's order.
-  if ((flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP)) !== 0) return -Errno.EINVAL;
-  if (addr % PAGE_SIZE !== 0) return -Errno.EINVAL;
-  const oldLen = pageAlignUp(oldLenIn);
-  const newLen = pageAlignUp(newLenIn);
-  if (newLen === 0 || newLen > mm.taskSize) return -Errno.EINVAL;
-  // MREMAP_FIXED and MREMAP_DONTUNMAP both take new_addr; DONTUNMAP without FIXED uses it as a hint.
-  if ((flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0) {
-    if ((flags & MREMAP_FIXED) !== 0 && newAddr > mm.taskSize - newLen) return -Errno.EINVAL;
-    if (newAddr % PAGE_SIZE !== 0) return -Errno.EINVAL;
-    if ((flags & MREMAP_MAYMOVE) === 0) return -Errno.EINVAL;
-    if ((flags & MREMAP_DONTUNMAP) !== 0 && oldLen !== newLen) return -Errno.EINVAL;
-    if ((flags & MREMAP_FIXED) !== 0 && newAddr < addr + oldLen && addr < newAddr + newLen)
-      return -Errno.EINVAL;
-  }
+  const r: Remap = {
+    addr,
+    oldLen: pageAlignUp(oldLenIn),
+    newLen: pageAlignUp(newLenIn),
+    flags,
+    newAddr,
+    vma: null,
+  };
+  const bad = checkMremapParams(mm, r);
+  if (bad < 0) return bad;
   yield* mm.mmapLock.downWrite();
   try {
-    if ((flags & MREMAP_FIXED) !== 0 && oldLen === newLen)
-      return yield* remapMove(mm, addr, oldLen, flags, newAddr);
-    const vma = mm.vmaLookup(addr);
-    if (vma === null) return -Errno.EFAULT;
-    return yield* mremapVma(mm, vma, addr, oldLen, newLen, flags, newAddr);
+    // check_map_count_against_split_early(): the unmaps before a move may add two VMAs more.
+    if (mm.vmas.size + 4 > MAX_MAP_COUNT) return -Errno.ENOMEM;
+    if ((flags & MREMAP_FIXED) !== 0 && r.oldLen === r.newLen) return yield* remapMove(mm, r);
+    r.vma = mm.vmaLookup(addr);
+    const err = checkPrepVma(r);
+    if (err < 0) return err;
+    return impliesNewAddr(r) ? yield* mremapTo(mm, r) : yield* mremapAt(mm, r);
   } finally {
     yield* mm.mmapLock.upWrite();
   }
-}
-
-/**
- * Models remap_move() (6.17): a fixed move of an unchanged length may span several VMAs and the
- * gaps between them. Each VMA's part moves on its own, to the end of the previous destination plus
- * the gap that preceded it in the source; a gap at the start is -EFAULT. A failure after some
- * parts moved returns the error and leaves them moved, as the kernel does. (No VMA of the model
- * is refused by vma_multi_allowed(): there is no userfaultfd, and no driver file has its own
- * get_unmapped_area.) Returns the first part's new address. Caller holds the mmap write lock.
- */
-function* remapMove(mm: MmStruct, start: number, len: number, flags: number, newAddr: number): KGen<number> {
-  const end = start + len;
-  let target = newAddr;
-  let res = -Errno.EFAULT;
-  let seen = false;
-  let lastEnd = 0;
-  let cursor = start;
-  for (;;) {
-    const vma = mm.vmasIn(cursor, end)[0] as Vma | undefined;
-    if (vma === undefined) break;
-    if (!seen && start < vma.start) return -Errno.EFAULT;
-    const addr = Math.max(vma.start, start);
-    const pieceLen = Math.min(end, vma.end) - addr;
-    const offset = seen ? vma.start - lastEnd : 0;
-    lastEnd = vma.end;
-    const r = yield* mremapVma(mm, vma, addr, pieceLen, pieceLen, flags, target + offset);
-    if (r < 0) return r;
-    if (!seen) res = r;
-    seen = true;
-    target = r + pieceLen;
-    cursor = addr + pieceLen;
-  }
-  return res;
-}
-
-/** check_prep_vma() and mremap_to() / mremap_at() for one VMA. Caller holds the mmap write lock. */
-function* mremapVma(
-  mm: MmStruct,
-  vma: Vma,
-  addr: number,
-  oldLen: number,
-  newLen: number,
-  flags: number,
-  newAddr: number,
-): KGen<number> {
-  if ((vma.flags & VM.HUGETLB) !== 0) {
-    // Hugetlb lengths are rounded up to the huge page; addresses must be huge aligned, and the
-    // hugetlb reservation code cannot grow a mapping (-EINVAL).
-    oldLen = alignUp(oldLen, PMD_SIZE);
-    newLen = alignUp(newLen, PMD_SIZE);
-    if (addr % PMD_SIZE !== 0) return -Errno.EINVAL;
-    if ((flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0 && newAddr % PMD_SIZE !== 0) return -Errno.EINVAL;
-    if (newLen > oldLen) return -Errno.EINVAL;
-  }
-  if (oldLen === 0) return (vma.flags & VM.MAYSHARE) === 0 ? -Errno.EINVAL : -Errno.ENOMEM;
-  if ((flags & MREMAP_DONTUNMAP) !== 0 && (vma.flags & (VM.DONTEXPAND | VM.PFNMAP)) !== 0)
-    return -Errno.EINVAL;
-  // check_prep_vma(): the old range must lie in the VMA only when the VMA grows or moves; a
-  // shrink in place just unmaps the tail, and a fixed move shrinks first (found by difftest).
-  const movesOrGrows = newLen > oldLen || (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0;
-  const kept = (flags & MREMAP_FIXED) !== 0 ? Math.min(oldLen, newLen) : oldLen;
-  if (movesOrGrows && kept > vma.end - addr) return -Errno.EFAULT;
-  // resize_is_valid(): special mappings cannot grow.
-  if (newLen > oldLen && (vma.flags & (VM.DONTEXPAND | VM.PFNMAP)) !== 0) return -Errno.EFAULT;
-  if ((flags & MREMAP_FIXED) !== 0) {
-    const r = yield* doMunmap(mm, newAddr, newLen);
-    if (r < 0) return r;
-    let len = oldLen;
-    if (oldLen > newLen) {
-      const r2 = yield* doMunmap(mm, addr + newLen, oldLen - newLen);
-      if (r2 < 0) return r2;
-      len = newLen;
-    }
-    const v = mm.vmaLookup(addr)!;
-    const moved = yield* moveVma(mm, v, addr, len, newAddr, (flags & MREMAP_DONTUNMAP) !== 0);
-    if (moved >= 0 && newLen > len) yield* expandVma(mm, mm.vmaLookup(newAddr)!, newAddr + newLen);
-    return moved;
-  }
-  if (newLen <= oldLen && (flags & MREMAP_DONTUNMAP) === 0) {
-    if (newLen < oldLen) {
-      const r = yield* doMunmap(mm, addr + newLen, oldLen - newLen);
-      if (r < 0) return r;
-    }
-    return addr;
-  }
-  // Grow in place when the range ends the VMA and the space after it is free.
-  if (addr + oldLen === vma.end && (vma.flags & VM.DONTEXPAND) === 0 && (flags & MREMAP_DONTUNMAP) === 0) {
-    const want = addr + newLen;
-    if (want <= mm.taskSize && mm.vmasIn(vma.end, want).length === 0) {
-      yield* expandVma(mm, vma, want);
-      return addr;
-    }
-  }
-  if ((flags & MREMAP_MAYMOVE) === 0) return -Errno.ENOMEM;
-  const align = newLen % PMD_SIZE === 0 && vma.isAnon() ? PMD_SIZE : PAGE_SIZE;
-  // With MREMAP_DONTUNMAP the new address is a placement hint (mremap_to() without MREMAP_FIXED).
-  const to = getUnmappedArea(mm, (flags & MREMAP_DONTUNMAP) !== 0 ? newAddr : 0, newLen, align);
-  if (to < 0) return to;
-  const moved = yield* moveVma(mm, vma, addr, oldLen, to, (flags & MREMAP_DONTUNMAP) !== 0);
-  if (moved >= 0 && newLen > oldLen) yield* expandVma(mm, mm.vmaLookup(to)!, to + newLen);
-  return moved;
 }
 
 /** Models vma_merge_extend(): the VMA grows to `end` and merges with a compatible neighbour it now touches. */

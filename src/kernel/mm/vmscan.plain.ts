@@ -69,13 +69,17 @@ export function folioReferenced$(sys: System, pfn: number): number {
 }
 
 /**
- * Models try_to_unmap() + pageout for one order-0 page: every PTE mapping it becomes a swap entry
- * (anonymous) or none (shmem, whose page cache entry is swapped), each under a CLEAR
- * invalidation. Returns true if the page was freed.
+ * Models shrink_folio_list() for one order-0 page: try_to_unmap() turns every PTE mapping it into
+ * a swap entry (anonymous) or none (shmem, whose page cache entry is swapped), each under a CLEAR
+ * invalidation, and pageout() writes it. A clean lazily-freed page is dropped, swap or not.
+ * `direct`: MADV_PAGEOUT hands the page over itself (reclaim_pages()), so a shmem page is unmapped
+ * even when there is no swap slot to write it to, and stays in the page cache; the LRU scan never
+ * picks swap-backed pages when there is no swap (get_scan_count()). An anonymous page without a
+ * slot stays mapped either way (add_to_swap() fails before the unmap). Returns true if the page
+ * was freed.
  */
-export function pageoutPage$(sys: System, pfn: number): boolean {
+export function pageoutPage$(sys: System, pfn: number, direct = false): boolean {
   const phys = sys.phys;
-  if (!sys.swap.enabled) return false;
   if (phys.order[pfn] !== 0 || (phys.flags[pfn] & (PG.tail | PG.reserved)) !== 0) return false;
   if (phys.pinCount(pfn) > 0) return false;
   const anon = (phys.flags[pfn] & PG.anon) !== 0;
@@ -100,10 +104,11 @@ export function pageoutPage$(sys: System, pfn: number): boolean {
     sys.trace.count('reclaim.lazyfree');
     return true;
   }
+  if (!sys.swap.enabled && (anon || !direct)) return false;
   // The slot's first reference is this pageout's own, as the swap cache's is in the kernel: a
   // mapping zapped meanwhile (exit, munmap) must not free the slot under the entries still coming.
-  const slot = sys.swap.alloc();
-  if (slot < 0) return false;
+  const slot = sys.swap.enabled ? sys.swap.alloc() : -1;
+  if (slot < 0 && anon) return false;
   // Reclaim holds the folio (isolated from the LRU) until it is written: the last unmap below
   // must not free it before its contents reach the slot.
   phys.get(pfn);
@@ -137,6 +142,11 @@ export function pageoutPage$(sys: System, pfn: number): boolean {
     }
     SpinLock$unlock(mm.ptl);
     inlineDrive(mmuNotifierInvalidateRangeEnd(range));
+  }
+  if (slot < 0) {
+    // shmem_writeout() has nowhere to write: the page stays in the page cache, unmapped.
+    phys.put(pfn);
+    return false;
   }
   // The final contents go to the slot once the mappings are gone (pageout() runs after
   // try_to_unmap()): every unmap above yields, and a CPU or device write landing before the last

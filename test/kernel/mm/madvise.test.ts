@@ -251,3 +251,36 @@ describe('madvise(2) success paths', () => {
     for (let i = 0; i < n; i++) writeOk(sys, p, a + i * PAGE, Uint8Array.of(i + 1));
   }
 });
+
+describe('MADV_PAGEOUT without swap (shrink_folio_list() on the pages it is given)', () => {
+  it('drops clean MADV_FREE pages, unmaps shmem pages into the page cache, keeps private anon pages', () => {
+    const { sys, p } = setup({ swap: 0 });
+    const lazy = mapOk(sys, p, 2 * PAGE);
+    writeOk(sys, p, lazy, pattern(1, 2 * PAGE));
+    assert.equal(sys.madvise(p, lazy, 2 * PAGE, MADV.FREE), 0);
+    assert.equal(sys.madvise(p, lazy, 2 * PAGE, MADV.PAGEOUT), 0);
+    assert.deepEqual(
+      sys.pagemap(p, lazy, 2).map((e) => e.present),
+      [false, false],
+    );
+    assert.deepEqual(readOk(sys, p, lazy, 2 * PAGE), new Uint8Array(2 * PAGE), 'dropped: reads as zeros');
+
+    const shm = mapOk(sys, p, 2 * PAGE, ANON_SHARED);
+    const data = pattern(2, 2 * PAGE);
+    writeOk(sys, p, shm, data);
+    const used = sys.stats().used;
+    assert.equal(sys.madvise(p, shm, 2 * PAGE, MADV.PAGEOUT), 0);
+    assert.deepEqual(
+      sys.pagemap(p, shm, 2).map((e) => e.present || e.swap),
+      [false, false],
+    );
+    assert.equal(sys.stats().used, used, 'the pages stay in the page cache');
+    assert.deepEqual(readOk(sys, p, shm, 2 * PAGE), data);
+
+    const anon = mapOk(sys, p, PAGE);
+    writeOk(sys, p, anon, pattern(3, PAGE));
+    assert.equal(sys.madvise(p, anon, PAGE, MADV.PAGEOUT), 0);
+    assert.equal(sys.pagemap(p, anon, 1)[0].present, true, 'no swap slot: add_to_swap() fails first');
+    teardown(sys);
+  });
+});

@@ -17,6 +17,7 @@ import {
 import { shmemFileSetup, shmemWrite } from '../../../src/kernel/mm/shmem.ts';
 import {
   ANON_PRIVATE,
+  ANON_SHARED,
   HPAGE,
   PAGE,
   RW,
@@ -191,6 +192,22 @@ describe('mprotect(2) success paths', () => {
     assert.equal(sys.mprotect(p, a, 2 * PAGE, PROT_WRITE | PROT_READ), 0);
     assert.equal(sys.stats().used, used);
     assert.deepEqual(readOk(sys, p, a, 2 * PAGE), pattern(2, 2 * PAGE));
+    teardown(sys);
+  });
+});
+
+describe('mprotect(2) leaves a VMA whose protection does not change alone (mprotect_fixup())', () => {
+  it('the same protection on part of a shared VMA splits nothing', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 6 * PAGE, ANON_SHARED, PROT_NONE);
+    const before = vmas(p);
+    assert.equal(sys.mprotect(p, a + PAGE, PAGE, PROT_NONE), 0);
+    assert.deepEqual(vmas(p), before);
+    // A range past the VMA end fails with ENOMEM after the walk, still without a split.
+    assert.equal(sys.mprotect(p, a + 4 * PAGE, 4 * PAGE, PROT_NONE), -Errno.ENOMEM);
+    assert.deepEqual(vmas(p), before);
+    // Growing the (unsplit) VMA's tail in place works as on the live kernel.
+    assert.equal(sys.mremap(p, a + 4 * PAGE, 2 * PAGE, 4 * PAGE, 0), a + 4 * PAGE);
     teardown(sys);
   });
 });

@@ -250,3 +250,69 @@ describe('mremap(2) success paths preserve data', () => {
     teardown(sys);
   });
 });
+
+describe('mremap(2) as Linux 6.18 does it (found by difftest)', () => {
+  it('old_len 0 on a shared mapping maps the same pages again (MAYMOVE, with or without FIXED)', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 8 * PAGE, ANON_SHARED);
+    tagPages(sys, p, a, 8, 3);
+    const far = 0x40_0000_0000;
+    assert.equal(sys.mremap(p, a + PAGE, 0, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, far), far);
+    assert.deepEqual(readTags(sys, p, far, 2), expectedTags(8, 3).slice(1, 3));
+    writeOk(sys, p, far, new Uint8Array([0xee]));
+    assert.equal(readOk(sys, p, a + PAGE, 1)[0], 0xee, 'the duplicate shares the pages');
+    assert.deepEqual(readTags(sys, p, a + 2 * PAGE, 6), expectedTags(8, 3).slice(2), 'the source stays');
+    const b = sys.mremap(p, a, 0, PAGE, MREMAP_MAYMOVE);
+    assert.ok(b > 0 && b !== a, `a second duplicate at ${b}`);
+    assert.equal(readOk(sys, p, b, 1)[0], readOk(sys, p, a, 1)[0]);
+    assert.equal(sys.mremap(p, a, 0, PAGE, 0), -Errno.ENOMEM, 'without MAYMOVE it cannot move');
+    teardown(sys);
+  });
+
+  it('a FIXED move of equal lengths moves every VMA in the range and keeps the gaps', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 8 * PAGE, ANON_SHARED);
+    tagPages(sys, p, a, 8, 5);
+    assert.equal(sys.munmap(p, a + 3 * PAGE, 2 * PAGE), 0);
+    const far = 0x40_0000_0000;
+    // [a+PAGE, a+7*PAGE): 2 pages of the first VMA, a 2-page hole, 2 pages of the second.
+    assert.equal(sys.mremap(p, a + PAGE, 6 * PAGE, 6 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, far), far);
+    const tags = expectedTags(8, 5);
+    assert.deepEqual(readTags(sys, p, far, 2), tags.slice(1, 3));
+    assert.deepEqual(readTags(sys, p, far + 4 * PAGE, 2), tags.slice(5, 7));
+    assert.equal(sys.read(p, far + 2 * PAGE, 1).ret, -Errno.EFAULT, 'the hole stays a hole');
+    assert.deepEqual(
+      vmas(p).map(([s, e]) => [s, e]),
+      [
+        [far, far + 2 * PAGE],
+        [far + 4 * PAGE, far + 6 * PAGE],
+        [a, a + PAGE],
+        [a + 7 * PAGE, a + 8 * PAGE],
+      ].sort((x, y) => x[0] - y[0]),
+    );
+    teardown(sys);
+  });
+
+  it('a FIXED move of equal lengths may run past the last VMA, but must start in one (EFAULT)', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 4 * PAGE);
+    tagPages(sys, p, a, 4, 7);
+    const far = 0x40_0000_0000;
+    failsCleanly(sys, p, 'starts in a hole', Errno.EFAULT, () =>
+      sys.mremap(p, a - 2 * PAGE, 4 * PAGE, 4 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, far),
+    );
+    assert.equal(sys.mremap(p, a + 2 * PAGE, 4 * PAGE, 4 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, far), far);
+    assert.deepEqual(readTags(sys, p, far, 2), expectedTags(4, 7).slice(2));
+    assert.equal(sys.read(p, far + 2 * PAGE, 1).ret, -Errno.EFAULT);
+    teardown(sys);
+  });
+
+  it('a FIXED move that resizes still needs the range inside one VMA (EFAULT)', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 4 * PAGE);
+    failsCleanly(sys, p, 'grows across the VMA end', Errno.EFAULT, () =>
+      sys.mremap(p, a + 2 * PAGE, 4 * PAGE, 6 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, 0x40_0000_0000),
+    );
+    teardown(sys);
+  });
+});
