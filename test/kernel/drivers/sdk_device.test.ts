@@ -6,6 +6,8 @@ import {
   Errno,
   System,
   defineIoctl,
+  deviceAnonFile,
+  deviceFileOf,
   deviceOpen,
   deviceRegister,
   deviceUnregister,
@@ -180,6 +182,22 @@ describe('driver SDK: ioctls', () => {
     assert.equal(ioctl(sys, fd, 'TESTDRV_ECHO', { value: 1.5 }), -Errno.EFAULT);
     assert.equal(ioctl(sys, fd, 'TESTDRV_ECHO', { flag: 1 }), -Errno.EFAULT);
     assert.equal(ioctl(sys, fd, 'TESTDRV_ECHO', { small: 2 ** 32 }), -Errno.EINVAL);
+  });
+
+  it('deviceAnonFile: a file the driver hands out gets its ioctls and release; none once the device is removed', () => {
+    const sys = new System({ ram: 16 * 1024 * 1024, swap: 0 });
+    const dev = bound(sys);
+    const fd = deviceAnonFile(dev, '[testdrv_handle]', { id: 7 });
+    assert.ok(fd >= 0);
+    assert.equal(deviceFileOf(dev, fd)?.priv.id, 7);
+    assert.equal(deviceFileOf(dev, 999), null);
+    const arg: Record<string, unknown> = { value: 1 };
+    assert.equal(ioctl(sys, fd, 'TESTDRV_ECHO', arg), 0);
+    assert.equal(arg.fileId, 7);
+    assert.equal(sys.close(fd), 0);
+    assert.deepEqual(dev.drvdata.log, ['probe', 'release 7']);
+    sys.run('remove', deviceUnregister(dev));
+    assert.equal(deviceAnonFile(dev, '[testdrv_handle]', { id: 8 }), -Errno.ENODEV);
   });
 
   it('an ioctl on a closed fd is -EBADF', () => {
