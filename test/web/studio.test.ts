@@ -285,6 +285,48 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     await done(w);
   });
 
+  it('replays a schedule on through the final steps, where the CLI finds the violation', async () => {
+    const text = [
+      'version: 1',
+      'system: { ram: 16MiB, swap: 0 }',
+      'processes: [p]',
+      'setup:',
+      '  - { op: mmap, proc: p, length: 8KiB, prot: [read, write], flags: [private, anonymous], save: buf }',
+      'threads:',
+      '  a:',
+      '    - { op: cpu_write, proc: p, addr: buf, length: 4KiB, data: { pattern: index32 } }',
+      '  b:',
+      '    - { op: cpu_read, proc: p, addr: buf, length: 8KiB }',
+      'final:',
+      '  - { op: expect_stats, proc: p, rss_anon: 5 }',
+      '  - { op: check }',
+      '',
+    ].join('\n');
+    const file = tempFile('final-race.yaml', text);
+    const r = hetmem(['explore', file, '--json']);
+    const cli = JSON.parse(r.stdout) as { replay: string; violation: { oracle: string; message: string } };
+    assert.equal(cli.violation.oracle, 'expect');
+    const src = Buffer.from(text).toString('base64url');
+    const w = await open(`?name=final-race.yaml&src=${src}&replay=${encodeURIComponent(cli.replay)}`);
+    assert.equal(
+      await w.page.getByTestId('violation').textContent(),
+      `${cli.violation.oracle}: ${cli.violation.message}`,
+    );
+    const total = Number(((await w.page.getByTestId('step-total').textContent()) ?? '').replace('/ ', ''));
+    const diagram = w.page.getByTestId('diagram');
+    assert.equal(await diagram.locator('td.end-unit').last().textContent(), 'final: expect_stats');
+    assert.match(
+      (await diagram.locator('.violation-row').textContent()) ?? '',
+      new RegExp(`after step ${total} `),
+    );
+    await w.page.locator('body').click({ position: { x: 1200, y: 10 } });
+    await w.page.keyboard.press('End');
+    await atStep(w.page, total);
+    assert.equal(await w.page.getByTestId('report-op').textContent(), 'expect_stats');
+    assert.match((await w.page.locator('#step-report').textContent()) ?? '', /✘/);
+    await done(w);
+  });
+
   it('loads an explorer JSON result pasted into the token field', async () => {
     const r = hetmem(['explore', 'examples/races/no-read-retry.yaml', '--json']);
     const w = await open('?example=races/no-read-retry');
