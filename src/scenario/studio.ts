@@ -12,7 +12,9 @@
  *    teardown finds show too).
  *
  * Every state is reached by replaying from the start: runs are deterministic, so going back to
- * step n rebuilds the world and runs n units again. Nothing else is kept between positions.
+ * step n rebuilds the world and runs n units again. Nothing else is kept between positions: the
+ * model has no cheap copy of a System to keep as a checkpoint (threads are generators, which
+ * cannot be cloned), so time travel replays, as `hetmem run --replay` does.
  */
 import {
   DEFAULT_MAX_STEPS,
@@ -40,7 +42,7 @@ import { kernel } from './kernel.ts';
 import { type ParsedScenario, parseScenarioText } from './parse.ts';
 import { buildWorld, runStepNow, teardown, type StepReport } from './runner.ts';
 import type { StepT } from './schema.ts';
-import { snapshot, type Snapshot } from './snapshot.ts';
+import { snapshot, type Snapshot, type SnapshotWindow } from './snapshot.ts';
 import { scenarioFingerprint } from './fingerprint.ts';
 
 /** One unit of a session, as the outline lists it. */
@@ -98,6 +100,8 @@ function flatSteps(
 
 /** A sequential run, one scenario step per unit. */
 class RunSession {
+  /** Where the windows of pages and frames start (big address spaces). */
+  window: SnapshotWindow = {};
   private ctx: ScenarioContext;
   private done = 0;
   private reports: StepReport[] = [];
@@ -156,7 +160,7 @@ class RunSession {
     return {
       step: this.done,
       total: this.total,
-      snapshot: snapshot(this.ctx.sys),
+      snapshot: snapshot(this.ctx.sys, this.window),
       report: this.reports.at(-1) ?? null,
       reports: [...this.reports],
       race: null,
@@ -215,6 +219,8 @@ class ScheduleStepper {
 
 /** One schedule of a thread scenario, one scheduler step per unit. */
 class ScheduleSession {
+  /** Where the windows of pages and frames start (big address spaces). */
+  window: SnapshotWindow = {};
   private stepper: ScheduleStepper;
   private readonly target: ScenarioTarget;
   private readonly overrides: Map<number, number>;
@@ -316,7 +322,7 @@ class ScheduleSession {
     return {
       step: this.step,
       total: this.total,
-      snapshot: snapshot(ctx.sys),
+      snapshot: snapshot(ctx.sys, this.window),
       report: this.endReports.at(-1) ?? null,
       reports: [],
       race: this.race,

@@ -234,4 +234,43 @@ describe('studio session', () => {
     assert.equal(r.op, 'expect_stats');
     assert.equal(r.ok, false);
   });
+
+  it('big address spaces are shown a window of pages and of frames at a time', () => {
+    const src = [
+      'version: 1',
+      'system: { ram: 64MiB, swap: 0 }',
+      'processes: [p]',
+      'steps:',
+      '  - { op: mmap, proc: p, length: 40MiB, prot: [read, write], flags: [private, anonymous], save: buf }',
+      '  - { op: cpu_write, proc: p, addr: buf, length: 20MiB, data: { pattern: index32 } }',
+      '',
+    ].join('\n');
+    const s = openSession(src, 'big.yaml');
+    s.goto(2);
+    let snap = s.state().snapshot;
+    let [p] = snap.processes;
+    assert.equal(p.vmaPages, 10240);
+    const start = p.vmas[0].start;
+    assert.deepEqual(p.windows, [start, start + 4096 * 4096, start + 8192 * 4096]);
+    assert.equal(p.window, 0);
+    assert.equal(p.pages.length, 4096);
+    assert.ok(snap.truncated);
+    assert.ok(snap.frameTotal >= 5120, `${snap.frameTotal} frames in use`);
+    assert.equal(snap.frameWindows.length, Math.ceil(snap.frameTotal / 4096));
+    assert.equal(snap.frames.length, 4096);
+    // The last window of pages, and the second of frames.
+    s.window = { addr: p.windows[2], pfn: snap.frameWindows[1] };
+    snap = s.state().snapshot;
+    [p] = snap.processes;
+    assert.equal(p.window, 2);
+    assert.equal(p.pages.length, 10240 - 8192);
+    assert.equal(p.pages[0].addr, p.windows[2]);
+    assert.equal(p.pages.at(-1)!.addr, start + 10239 * 4096);
+    assert.equal(snap.frameWindow, 1);
+    assert.equal(snap.frames.length, snap.frameTotal - 4096);
+    assert.ok(snap.frames.every((f) => f.pfn >= snap.frameWindows[1]));
+    // The window stays while stepping.
+    s.goto(1);
+    assert.equal(s.state().snapshot.processes[0].window, 2);
+  });
 });

@@ -214,6 +214,42 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     await done(w);
   });
 
+  it('a big address space pages through windows of 4096 pages and frames', async () => {
+    const text = [
+      'version: 1',
+      'name: big',
+      'system: { ram: 64MiB, swap: 0 }',
+      'processes: [p]',
+      'steps:',
+      '  - { op: mmap, proc: p, length: 40MiB, prot: [read, write], flags: [private, anonymous], save: buf }',
+      '  - { op: cpu_write, proc: p, addr: buf, length: 20MiB, data: { pattern: index32 } }',
+      '',
+    ].join('\n');
+    const w = await open(`?name=big.yaml&src=${Buffer.from(text).toString('base64url')}&step=2`);
+    const rows = w.page.getByTestId('pt-table').locator('tbody tr');
+    assert.equal(await rows.count(), 4096);
+    const first = BigInt((await rows.first().getAttribute('data-addr')) ?? '0');
+    const pages = w.page.getByLabel('page window', { exact: true });
+    assert.equal(await pages.locator('option').count(), 3);
+    await pages.selectOption('2');
+    await w.page.waitForFunction(
+      `document.querySelector('[data-testid="pt-table"] tbody tr').dataset.addr === '0x${(first + 8192n * 4096n).toString(16)}'`,
+    );
+    assert.equal(await rows.count(), 10240 - 8192);
+    assert.equal(await rows.last().getAttribute('data-addr'), `0x${(first + 10239n * 4096n).toString(16)}`);
+    const frames = w.page.getByTestId('frames-table').locator('tbody tr');
+    assert.equal(await frames.count(), 4096);
+    await w.page.getByRole('button', { name: 'Next frame window' }).click();
+    await w.page.waitForFunction(
+      `document.querySelector('[data-testid="frames-table"] tbody tr td').textContent === '4097'`,
+    );
+    // Stepping keeps the windows.
+    await w.page.getByRole('button', { name: 'Step back' }).click();
+    await atStep(w.page, 1);
+    assert.equal(await pages.inputValue(), '2');
+    await done(w);
+  });
+
   it('runs to the next event of a kind, and the timeline shows invalidations with their event', async () => {
     const w = await open('?example=dmirror-mirror');
     await w.page.getByLabel('Next event kind').selectOption('notifier');
