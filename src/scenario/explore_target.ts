@@ -10,7 +10,15 @@ import type { KGen, Violation } from '../sched/types.ts';
 import type { ScenarioContext } from './context.ts';
 import { kernel, type KernelApi } from './kernel.ts';
 import { type ParsedScenario, parseScenarioFile } from './parse.ts';
-import { buildWorld, finishStep, preloadDriver, runStepNow, stepGen, teardown } from './runner.ts';
+import {
+  buildWorld,
+  finishStep,
+  preloadDriver,
+  runStepNow,
+  stepGen,
+  teardown,
+  type StepReport,
+} from './runner.ts';
 import type { StepT } from './schema.ts';
 import { claimSlot, sharedCallbackWatch, type SharedWatch } from './callback_watch.ts';
 import { setCallbackWatch } from './driver_module.ts';
@@ -23,9 +31,36 @@ export interface ScenarioTargetOptions {
   trace?: boolean;
 }
 
+/**
+ * One piece of the end of a schedule, after every thread finished: a `final` step, or the
+ * teardown. checkFinal() runs them in order and stops at the first that fails; the studio runs
+ * them one at a time.
+ */
+export interface FinalStage {
+  section: 'final' | 'teardown';
+  /** The step's op, or 'teardown'. */
+  label: string;
+  /** The step's line in the file (0 for the teardown, and in brief stages). */
+  line: number;
+  /** Runs it on the world; the violation it makes, if any, is the one checkFinal() reports. */
+  run(): { report: StepReport; violation: Violation | null };
+}
+
+export interface ScenarioWorld extends ExploreWorld {
+  /**
+   * The final steps and the teardown, once every thread finished; none when the setup or a
+   * thread's step failed (checkFinal() reports that without running them). `brief` reports only
+   * what the explorer judges by.
+   */
+  finalStages(brief: boolean): FinalStage[];
+}
+
 /** An ExploreTarget that also remembers the world it built last (for traces and reports). */
 export interface ScenarioTarget extends ExploreTarget {
+  create(): ScenarioWorld;
   last: ScenarioContext | null;
+  /** How many final stages the last world's checkFinal() ran, the failing one included. */
+  lastStages: number;
 }
 
 interface ThreadFailure {
@@ -67,9 +102,11 @@ export function targetFromParsed(
   const s = parsed.scenario;
   const target: ScenarioTarget = {
     last: null,
-    create(): ExploreWorld {
+    lastStages: 0,
+    create(): ScenarioWorld {
       const ctx = buildWorld(parsed, k, opts.trace ?? false);
       target.last = ctx;
+      target.lastStages = 0;
       if (opts.trace === true) {
         // Lock acquire and release points as instants on the thread's track.
         ctx.sys.sched.beforeStep.push((t, point) => {
@@ -103,11 +140,51 @@ export function targetFromParsed(
       }
       const quiescent = (): boolean =>
         inOp.size === 0 && ctx.sys.sched.threads.every((t) => t.done || scenarioThreads.has(t));
+      const finalStages = (brief: boolean): FinalStage[] => {
+        if (setupFailure !== null || failed.length > 0) return [];
+        const stages: FinalStage[] = (s.final ?? []).map((step, i) => ({
+          section: 'final',
+          label: step.op,
+          line: brief ? 0 : parsed.position(['final', i]).line,
+          run() {
+            const r = runStepNow(ctx, step, 'final', i, ['final', i], brief);
+            if (r.ok) return { report: r, violation: null };
+            // A `check` step that fails reports the oracle that fired, as teardown does.
+            const m = r.op === 'check' ? /^oracle ([^:]+): /.exec(r.failures[0]) : null;
+            return {
+              report: r,
+              violation: {
+                oracle: m?.[1] ?? 'expect',
+                message: `final step ${i + 1} (${r.op}, line ${r.line}): ${r.failures.join('; ')}`,
+              },
+            };
+          },
+        }));
+        stages.push({
+          section: 'teardown',
+          label: 'teardown',
+          line: 0,
+          run() {
+            const td = teardown(ctx);
+            if (td.ok) return { report: td, violation: null };
+            const m = /^oracle ([^:]+): (.*)$/.exec(td.failures[0]);
+            return {
+              report: td,
+              violation:
+                m !== null
+                  ? { oracle: m[1], message: m[2] }
+                  : { oracle: 'teardown', message: td.failures[0] },
+            };
+          },
+        });
+        return stages;
+      };
       return {
         sched: ctx.sys.sched,
         // Mirror coherence, device references and lock rules after every step, so a violation is
         // reported at the step that caused it; the full oracle set runs in checkFinal.
         checkStep: () => (setupFailure === null ? checkStep(ctx.sys, quiescent()) : null),
+        finalStages,
         checkFinal(): Violation | null {
           if (setupFailure !== null) return setupFailure;
           if (failed.length > 0) {
@@ -118,22 +195,10 @@ export function targetFromParsed(
               message: `${f.thread} step ${f.index + 1} (${f.op}, line ${f.line}): ${f.failures.join('; ')}`,
             };
           }
-          for (let i = 0; i < (s.final ?? []).length; i++) {
-            const r = runStepNow(ctx, s.final![i], 'final', i, ['final', i], true);
-            if (!r.ok) {
-              // A `check` step that fails reports the oracle that fired, as teardown does.
-              const m = r.op === 'check' ? /^oracle ([^:]+): /.exec(r.failures[0]) : null;
-              return {
-                oracle: m?.[1] ?? 'expect',
-                message: `final step ${i + 1} (${r.op}, line ${r.line}): ${r.failures.join('; ')}`,
-              };
-            }
-          }
-          const td = teardown(ctx);
-          if (!td.ok) {
-            const first = td.failures[0];
-            const m = /^oracle ([^:]+): (.*)$/.exec(first);
-            return m !== null ? { oracle: m[1], message: m[2] } : { oracle: 'teardown', message: first };
+          for (const stage of finalStages(true)) {
+            target.lastStages++;
+            const v = stage.run().violation;
+            if (v !== null) return v;
           }
           return null;
         },

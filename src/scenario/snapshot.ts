@@ -7,7 +7,10 @@
  * Addresses that can reach the top of the 64-bit space (IOVAs, the last byte of a range) are
  * bigints holding the exact u64; user addresses stay numbers (they are below 2^57, so exact).
  *
- * Large address spaces are cut at MAX_PAGES pages and MAX_FRAMES frames; `truncated` says so.
+ * Large address spaces are shown a window at a time: at most MAX_PAGES pages of each process
+ * and MAX_FRAMES frames. `SnapshotWindow` says where the windows start; each process lists the
+ * start address of every window of its pages, and the snapshot the first PFN of every window of
+ * frames, so a view can page through them. `truncated` says some window left something out.
  */
 import { mockDomainOf } from '../kernel/drivers/iommufd_selftest.ts';
 import { legacyMirrorDevices } from '../kernel/drivers/legacy_mirror.ts';
@@ -99,7 +102,14 @@ export interface ProcSnap {
   exited: boolean;
   mmId: number | null;
   vmas: VmaSnap[];
+  /** The pages of the window shown (plus device entries where no VMA is). */
   pages: PageSnap[];
+  /** Pages the VMAs span. */
+  vmaPages: number;
+  /** The address each window of MAX_PAGES pages starts at, in order (one for a small space). */
+  windows: number[];
+  /** The index in `windows` of the window shown. */
+  window: number;
   stats: Record<string, number>;
 }
 
@@ -204,9 +214,22 @@ export interface EventSnap {
   args: Record<string, string | number | boolean | null>;
 }
 
+/** Where the windows of pages and frames start (the window that holds the address or PFN). */
+export interface SnapshotWindow {
+  addr?: number;
+  pfn?: number;
+}
+
 export interface Snapshot {
   processes: ProcSnap[];
+  /** The frames in use of the window shown. */
   frames: FrameSnap[];
+  /** Frames in use in all. */
+  frameTotal: number;
+  /** The first PFN of each window of MAX_FRAMES frames in use. */
+  frameWindows: number[];
+  /** The index in `frameWindows` of the window shown. */
+  frameWindow: number;
   notifiers: NotifierSnap[];
   ioas: IoasSnap[];
   threads: ThreadSnap[];
@@ -338,19 +361,46 @@ function mirrorsOf(sys: System): MirrorView[] {
   return out;
 }
 
-function procSnaps(sys: System, budget: { pages: number; truncated: boolean }): ProcSnap[] {
+/** The index of the window holding `at`: the last start not above it (0 if none is). */
+function windowOf(starts: readonly number[], at: number | undefined): number {
+  let i = 0;
+  if (at !== undefined) while (i + 1 < starts.length && starts[i + 1] <= at) i++;
+  return i;
+}
+
+function procSnaps(
+  sys: System,
+  budget: { pages: number; truncated: boolean },
+  win: SnapshotWindow,
+): ProcSnap[] {
   const mirrors = mirrorsOf(sys);
   const out: ProcSnap[] = [];
   for (const p of [...sys.processes.values()].sort((a, b) => a.pid - b.pid)) {
     const mm = p.mm;
     const vmas: VmaSnap[] = [];
     const pages: PageSnap[] = [];
+    const windows: number[] = [];
+    let vmaPages = 0;
+    let window = 0;
+    budget.pages = MAX_PAGES;
     if (mm !== null) {
       const mine = mirrors.filter((m) => m.mm === mm);
-      for (const n of mm.vmas.overlapping(0, Infinity)) {
-        const v = n.value;
+      const all = [...mm.vmas.overlapping(0, Infinity)].map((n) => n.value);
+      for (const v of all) {
         vmas.push(vmaSnap(v));
-        for (let a = v.start; a < v.end; a += PAGE_SIZE) {
+        const n = (v.end - v.start) / PAGE_SIZE;
+        // A window starts at every MAX_PAGES-th page, counting across the VMAs.
+        for (let k = (MAX_PAGES - (vmaPages % MAX_PAGES)) % MAX_PAGES; k < n; k += MAX_PAGES) {
+          windows.push(v.start + k * PAGE_SIZE);
+        }
+        vmaPages += n;
+      }
+      window = windowOf(windows, win.addr);
+      const from = windows[window] ?? 0;
+      if (window > 0 || windows.length > 1) budget.truncated = true;
+      for (const v of all) {
+        if (v.end <= from) continue;
+        for (let a = Math.max(v.start, from); a < v.end; a += PAGE_SIZE) {
           if (budget.pages === 0) {
             budget.truncated = true;
             break;
@@ -405,6 +455,9 @@ function procSnaps(sys: System, budget: { pages: number; truncated: boolean }): 
       mmId: mm?.id ?? null,
       vmas,
       pages,
+      vmaPages,
+      windows,
+      window,
       stats: sys.stats(p),
     });
   }
@@ -413,16 +466,28 @@ function procSnaps(sys: System, budget: { pages: number; truncated: boolean }): 
 
 const FLAG_NAMES = Object.entries(PG).filter(([n]) => n !== 'used');
 
-function frameSnaps(sys: System, budget: { truncated: boolean }): FrameSnap[] {
+function frameSnaps(
+  sys: System,
+  budget: { truncated: boolean },
+  win: SnapshotWindow,
+): { frames: FrameSnap[]; total: number; windows: number[]; window: number } {
   const ph = sys.phys;
-  const out: FrameSnap[] = [];
+  const inUse = (pfn: number): boolean =>
+    ph.isUsed(pfn) &&
+    (ph.flags[pfn] & PG.reserved) === 0 &&
+    (ph.refcount[pfn] !== 0 || ph.mapcount[pfn] !== 0);
+  const windows: number[] = [];
+  let total = 0;
   for (let pfn = 1; pfn < ph.nr; pfn++) {
-    if (!ph.isUsed(pfn) || (ph.flags[pfn] & PG.reserved) !== 0) continue;
-    if (ph.refcount[pfn] === 0 && ph.mapcount[pfn] === 0) continue;
-    if (out.length === MAX_FRAMES) {
-      budget.truncated = true;
-      break;
-    }
+    if (!inUse(pfn)) continue;
+    if (total % MAX_FRAMES === 0) windows.push(pfn);
+    total++;
+  }
+  const window = windowOf(windows, win.pfn);
+  if (windows.length > 1) budget.truncated = true;
+  const out: FrameSnap[] = [];
+  for (let pfn = windows[window] ?? ph.nr; pfn < ph.nr && out.length < MAX_FRAMES; pfn++) {
+    if (!inUse(pfn)) continue;
     const device = ph.isDevice(pfn);
     const owner = device ? ph.pagemapOf(pfn)?.hooks.owner : undefined;
     const head = ph.head(pfn);
@@ -437,7 +502,7 @@ function frameSnaps(sys: System, budget: { truncated: boolean }): FrameSnap[] {
       flags: FLAG_NAMES.filter(([, bit]) => (ph.flags[pfn] & bit) !== 0).map(([n]) => n),
     });
   }
-  return out;
+  return { frames: out, total, windows, window };
 }
 
 function notifierSnaps(sys: System): NotifierSnap[] {
@@ -618,9 +683,11 @@ function plainArg(v: unknown): string | number | boolean | null {
   return typeof name === 'string' ? name : Object.prototype.toString.call(v);
 }
 
-/** The System as plain data. Reads only. */
-export function snapshot(sys: System): Snapshot {
+/** The System as plain data, the windows of pages and frames `win` names. Reads only. */
+export function snapshot(sys: System, win: SnapshotWindow = {}): Snapshot {
   const budget = { pages: MAX_PAGES, truncated: false };
+  const processes = procSnaps(sys, budget, win);
+  const frames = frameSnaps(sys, budget, win);
   const events = sys.trace.events.slice(-MAX_EVENTS).map((e): EventSnap => ({
     ts: e.ts,
     thread: e.thread,
@@ -631,8 +698,11 @@ export function snapshot(sys: System): Snapshot {
     args: Object.fromEntries(Object.entries(e.args ?? {}).map(([k, v]) => [k, plainArg(v)])),
   }));
   return {
-    processes: procSnaps(sys, budget),
-    frames: frameSnaps(sys, budget),
+    processes,
+    frames: frames.frames,
+    frameTotal: frames.total,
+    frameWindows: frames.windows,
+    frameWindow: frames.window,
     notifiers: notifierSnaps(sys),
     ioas: ioasSnaps(sys, budget),
     threads: sys.sched.threads.map((t) => ({ id: t.id, name: t.name, state: t.state, at: t.pending.label })),

@@ -6,10 +6,15 @@
  *  - a run: one unit is one scenario step (setup, steps, threads one after the other, final),
  *    and the last unit is the teardown, as `hetmem run` does them;
  *  - a schedule of a thread scenario (a replay token, or what exploring found): one unit is one
- *    scheduler step, chosen exactly as the explorer's replay chooses it.
+ *    scheduler step, chosen exactly as the explorer's replay chooses it; then, once every thread
+ *    finished, one unit per `final` step and the teardown, up to the one that fails, as the
+ *    explorer's final check runs them (so leaks and device-page references that only the
+ *    teardown finds show too).
  *
  * Every state is reached by replaying from the start: runs are deterministic, so going back to
- * step n rebuilds the world and runs n units again. Nothing else is kept between positions.
+ * step n rebuilds the world and runs n units again. Nothing else is kept between positions: the
+ * model has no cheap copy of a System to keep as a checkpoint (threads are generators, which
+ * cannot be cloned), so time travel replays, as `hetmem run --replay` does.
  */
 import {
   DEFAULT_MAX_STEPS,
@@ -23,16 +28,21 @@ import { minimizeSchedule } from '../sched/explore/minimize.ts';
 import { makeStrategy, resolveOptions } from '../sched/explore/options.ts';
 import { decodeToken, encodeToken, ReplayTokenError } from '../sched/explore/replay.ts';
 import { searchLoop } from '../sched/explore/search.ts';
-import type { ExploreTarget, ExploreWorld, StrategyName } from '../sched/explore/types.ts';
+import type { StrategyName } from '../sched/explore/types.ts';
 import type { Thread } from '../sched/thread.ts';
 import type { System } from '../kernel/system.ts';
 import type { ScenarioContext } from './context.ts';
-import { targetFromParsed, type ScenarioTarget } from './explore_target.ts';
+import {
+  type FinalStage,
+  targetFromParsed,
+  type ScenarioTarget,
+  type ScenarioWorld,
+} from './explore_target.ts';
 import { kernel } from './kernel.ts';
 import { type ParsedScenario, parseScenarioText } from './parse.ts';
 import { buildWorld, runStepNow, teardown, type StepReport } from './runner.ts';
 import type { StepT } from './schema.ts';
-import { snapshot, type Snapshot } from './snapshot.ts';
+import { snapshot, type Snapshot, type SnapshotWindow } from './snapshot.ts';
 import { scenarioFingerprint } from './fingerprint.ts';
 
 /** One unit of a session, as the outline lists it. */
@@ -45,7 +55,7 @@ export interface UnitInfo {
   line: number;
   /** The thread that takes the unit (schedule), or the section. */
   thread: string;
-  /** Column in the CPU0 / CPU1 diagram (schedule); 0 for a run. */
+  /** Column in the CPU0 / CPU1 diagram (schedule); 0 for a run; -1 for a schedule's final steps and teardown. */
   column: number;
 }
 
@@ -90,6 +100,8 @@ function flatSteps(
 
 /** A sequential run, one scenario step per unit. */
 class RunSession {
+  /** Where the windows of pages and frames start (big address spaces). */
+  window: SnapshotWindow = {};
   private ctx: ScenarioContext;
   private done = 0;
   private reports: StepReport[] = [];
@@ -148,7 +160,7 @@ class RunSession {
     return {
       step: this.done,
       total: this.total,
-      snapshot: snapshot(this.ctx.sys),
+      snapshot: snapshot(this.ctx.sys, this.window),
       report: this.reports.at(-1) ?? null,
       reports: [...this.reports],
       race: null,
@@ -158,14 +170,14 @@ class RunSession {
 
 /** Where runSchedule would stop: the same loop, one scheduler step at a time. */
 class ScheduleStepper {
-  readonly world: ExploreWorld;
+  readonly world: ScenarioWorld;
   private last: Thread | null = null;
   private depth = 0;
   steps = 0;
   finished = false;
 
   constructor(
-    target: ExploreTarget,
+    target: ScenarioTarget,
     private readonly decider: Decider,
   ) {
     this.world = target.create();
@@ -207,11 +219,17 @@ class ScheduleStepper {
 
 /** One schedule of a thread scenario, one scheduler step per unit. */
 class ScheduleSession {
+  /** Where the windows of pages and frames start (big address spaces). */
+  window: SnapshotWindow = {};
   private stepper: ScheduleStepper;
   private readonly target: ScenarioTarget;
   private readonly overrides: Map<number, number>;
   readonly race: RaceInfo;
   private readonly labels: UnitInfo[];
+  /** The final steps and teardown the explorer's final check ran for this schedule. */
+  private readonly endUnits: UnitInfo[];
+  private stages: FinalStage[] | null = null;
+  private endReports: StepReport[] = [];
 
   constructor(parsed: ParsedScenario, token: string, shown: string) {
     this.target = targetFromParsed(parsed, kernel(), { trace: true });
@@ -224,6 +242,20 @@ class ScheduleSession {
     });
     const trace = outcome.trace ?? [];
     const columns = outcome.traceColumns ?? [];
+    // checkFinal() ran this many final stages (0 when a step, a deadlock or a livelock ended it).
+    const ran = this.target.lastStages;
+    const finals = parsed.scenario.final ?? [];
+    this.endUnits = Array.from({ length: ran }, (_, i) =>
+      i < finals.length
+        ? {
+            section: 'final',
+            label: finals[i].op,
+            line: parsed.position(['final', i]).line,
+            thread: 'final',
+            column: -1,
+          }
+        : { section: 'teardown', label: 'teardown', line: 0, thread: 'teardown', column: -1 },
+    );
     this.labels = trace.map((s, i) => ({
       section: s.thread,
       label: s.label,
@@ -245,21 +277,23 @@ class ScheduleSession {
               columns,
               violation: v,
             }),
-      at: trace.length,
+      at: trace.length + ran,
     };
     this.stepper = this.fresh();
   }
 
   private fresh(): ScheduleStepper {
+    this.stages = null;
+    this.endReports = [];
     return new ScheduleStepper(this.target, followOverrides(this.overrides));
   }
 
   get total(): number {
-    return this.labels.length;
+    return this.labels.length + this.endUnits.length;
   }
 
   get step(): number {
-    return this.stepper.steps;
+    return this.stepper.steps + this.endReports.length;
   }
 
   get sys(): System {
@@ -267,23 +301,29 @@ class ScheduleSession {
   }
 
   outline(): UnitInfo[] {
-    return this.labels;
+    return [...this.labels, ...this.endUnits];
   }
 
   goto(n: number): void {
-    if (n < this.stepper.steps) this.stepper = this.fresh();
-    while (this.stepper.steps < n && this.stepper.step()) {
+    if (n < this.step) this.stepper = this.fresh();
+    const scheduled = Math.min(n, this.labels.length);
+    while (this.stepper.steps < scheduled && this.stepper.step()) {
       // one scheduler step each
+    }
+    if (n <= this.labels.length || this.stepper.steps < this.labels.length) return;
+    this.stages ??= this.stepper.world.finalStages(false);
+    while (this.step < n && this.endReports.length < this.stages.length) {
+      this.endReports.push(this.stages[this.endReports.length].run().report);
     }
   }
 
   state(): StudioState {
     const ctx = this.target.last!;
     return {
-      step: this.stepper.steps,
+      step: this.step,
       total: this.total,
-      snapshot: snapshot(ctx.sys),
-      report: null,
+      snapshot: snapshot(ctx.sys, this.window),
+      report: this.endReports.at(-1) ?? null,
       reports: [],
       race: this.race,
     };

@@ -161,4 +161,116 @@ describe('studio session', () => {
     assert.equal(area.iova, 0xffffffffffffe000n);
     assert.equal(area.last, 0xffffffffffffffffn);
   });
+
+  it('a schedule runs on into the final steps and the teardown, as the explorer judges it', () => {
+    // A clean race: after the scheduler steps, the final check and the teardown run too.
+    const src = text('races/read-munmap.yaml');
+    const parsed = parseScenarioText(src, 'read-munmap.yaml');
+    const clean = exploreText(parsed, { strategy: 'pct', seed: 1, schedules: 20 });
+    assert.equal(clean.found, false);
+    const s = openSession(src, 'read-munmap.yaml', { replay: clean.token });
+    const ends = s.outline().filter((u) => u.column === -1);
+    assert.deepEqual(
+      ends.map((u) => [u.section, u.label]),
+      [
+        ['final', 'check'],
+        ['teardown', 'teardown'],
+      ],
+    );
+    s.goto(s.total - 1);
+    assert.equal(s.state().report?.op, 'check');
+    assert.ok(s.state().snapshot.processes.length > 0, 'the teardown has not run yet');
+    s.goto(s.total);
+    assert.equal(s.state().report?.op, 'teardown');
+    assert.ok(s.state().report?.ok);
+    assert.ok(
+      s.state().snapshot.processes.every((p) => p.exited) || s.state().snapshot.processes.length === 0,
+    );
+    // Back into the schedule and forward again: the same end.
+    s.goto(2);
+    assert.equal(s.state().report, null);
+    s.goto(s.total);
+    assert.equal(s.state().report?.op, 'teardown');
+  });
+
+  it('a violation a final step finds shows at that step, as the explorer reports it', () => {
+    const src = [
+      'version: 1',
+      'system: { ram: 16MiB, swap: 0 }',
+      'processes: [p]',
+      'setup:',
+      '  - { op: mmap, proc: p, length: 8KiB, prot: [read, write], flags: [private, anonymous], save: buf }',
+      'threads:',
+      '  a:',
+      '    - { op: cpu_write, proc: p, addr: buf, length: 4KiB, data: { pattern: index32 } }',
+      '  b:',
+      '    - { op: cpu_read, proc: p, addr: buf, length: 8KiB }',
+      'final:',
+      '  - { op: expect_stats, proc: p, rss_anon: 5 }',
+      '  - { op: check }',
+      '',
+    ].join('\n');
+    const found = exploreText(parseScenarioText(src, 'final.yaml'), {
+      strategy: 'pct',
+      seed: 1,
+      schedules: 5,
+    });
+    assert.ok(found.found);
+    const s = openSession(src, 'final.yaml', { replay: found.token });
+    const race = s.state().race!;
+    assert.equal(race.violation?.oracle, 'expect');
+    assert.match(race.violation.message, /^final step 1 \(expect_stats, line 12\): /);
+    // The schedule's units, then the failing final step; the check after it never runs.
+    assert.equal(race.at, s.total);
+    assert.deepEqual(s.outline().at(-1), {
+      section: 'final',
+      label: 'expect_stats',
+      line: 12,
+      thread: 'final',
+      column: -1,
+    });
+    s.goto(s.total);
+    const r = s.state().report!;
+    assert.equal(r.op, 'expect_stats');
+    assert.equal(r.ok, false);
+  });
+
+  it('big address spaces are shown a window of pages and of frames at a time', () => {
+    const src = [
+      'version: 1',
+      'system: { ram: 64MiB, swap: 0 }',
+      'processes: [p]',
+      'steps:',
+      '  - { op: mmap, proc: p, length: 40MiB, prot: [read, write], flags: [private, anonymous], save: buf }',
+      '  - { op: cpu_write, proc: p, addr: buf, length: 20MiB, data: { pattern: index32 } }',
+      '',
+    ].join('\n');
+    const s = openSession(src, 'big.yaml');
+    s.goto(2);
+    let snap = s.state().snapshot;
+    let [p] = snap.processes;
+    assert.equal(p.vmaPages, 10240);
+    const start = p.vmas[0].start;
+    assert.deepEqual(p.windows, [start, start + 4096 * 4096, start + 8192 * 4096]);
+    assert.equal(p.window, 0);
+    assert.equal(p.pages.length, 4096);
+    assert.ok(snap.truncated);
+    assert.ok(snap.frameTotal >= 5120, `${snap.frameTotal} frames in use`);
+    assert.equal(snap.frameWindows.length, Math.ceil(snap.frameTotal / 4096));
+    assert.equal(snap.frames.length, 4096);
+    // The last window of pages, and the second of frames.
+    s.window = { addr: p.windows[2], pfn: snap.frameWindows[1] };
+    snap = s.state().snapshot;
+    [p] = snap.processes;
+    assert.equal(p.window, 2);
+    assert.equal(p.pages.length, 10240 - 8192);
+    assert.equal(p.pages[0].addr, p.windows[2]);
+    assert.equal(p.pages.at(-1)!.addr, start + 10239 * 4096);
+    assert.equal(snap.frameWindow, 1);
+    assert.equal(snap.frames.length, snap.frameTotal - 4096);
+    assert.ok(snap.frames.every((f) => f.pfn >= snap.frameWindows[1]));
+    // The window stays while stepping.
+    s.goto(1);
+    assert.equal(s.state().snapshot.processes[0].window, 2);
+  });
 });

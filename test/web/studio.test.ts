@@ -214,6 +214,42 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     await done(w);
   });
 
+  it('a big address space pages through windows of 4096 pages and frames', async () => {
+    const text = [
+      'version: 1',
+      'name: big',
+      'system: { ram: 64MiB, swap: 0 }',
+      'processes: [p]',
+      'steps:',
+      '  - { op: mmap, proc: p, length: 40MiB, prot: [read, write], flags: [private, anonymous], save: buf }',
+      '  - { op: cpu_write, proc: p, addr: buf, length: 20MiB, data: { pattern: index32 } }',
+      '',
+    ].join('\n');
+    const w = await open(`?name=big.yaml&src=${Buffer.from(text).toString('base64url')}&step=2`);
+    const rows = w.page.getByTestId('pt-table').locator('tbody tr');
+    assert.equal(await rows.count(), 4096);
+    const first = BigInt((await rows.first().getAttribute('data-addr')) ?? '0');
+    const pages = w.page.getByLabel('page window', { exact: true });
+    assert.equal(await pages.locator('option').count(), 3);
+    await pages.selectOption('2');
+    await w.page.waitForFunction(
+      `document.querySelector('[data-testid="pt-table"] tbody tr').dataset.addr === '0x${(first + 8192n * 4096n).toString(16)}'`,
+    );
+    assert.equal(await rows.count(), 10240 - 8192);
+    assert.equal(await rows.last().getAttribute('data-addr'), `0x${(first + 10239n * 4096n).toString(16)}`);
+    const frames = w.page.getByTestId('frames-table').locator('tbody tr');
+    assert.equal(await frames.count(), 4096);
+    await w.page.getByRole('button', { name: 'Next frame window' }).click();
+    await w.page.waitForFunction(
+      `document.querySelector('[data-testid="frames-table"] tbody tr td').textContent === '4097'`,
+    );
+    // Stepping keeps the windows.
+    await w.page.getByRole('button', { name: 'Step back' }).click();
+    await atStep(w.page, 1);
+    assert.equal(await pages.inputValue(), '2');
+    await done(w);
+  });
+
   it('runs to the next event of a kind, and the timeline shows invalidations with their event', async () => {
     const w = await open('?example=dmirror-mirror');
     await w.page.getByLabel('Next event kind').selectOption('notifier');
@@ -282,6 +318,48 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     const total = Number(((await w.page.getByTestId('step-total').textContent()) ?? '').replace('/ ', ''));
     await atStep(w.page, total);
     assert.equal(await diagram.locator('tr.current').count(), 1);
+    await done(w);
+  });
+
+  it('replays a schedule on through the final steps, where the CLI finds the violation', async () => {
+    const text = [
+      'version: 1',
+      'system: { ram: 16MiB, swap: 0 }',
+      'processes: [p]',
+      'setup:',
+      '  - { op: mmap, proc: p, length: 8KiB, prot: [read, write], flags: [private, anonymous], save: buf }',
+      'threads:',
+      '  a:',
+      '    - { op: cpu_write, proc: p, addr: buf, length: 4KiB, data: { pattern: index32 } }',
+      '  b:',
+      '    - { op: cpu_read, proc: p, addr: buf, length: 8KiB }',
+      'final:',
+      '  - { op: expect_stats, proc: p, rss_anon: 5 }',
+      '  - { op: check }',
+      '',
+    ].join('\n');
+    const file = tempFile('final-race.yaml', text);
+    const r = hetmem(['explore', file, '--json']);
+    const cli = JSON.parse(r.stdout) as { replay: string; violation: { oracle: string; message: string } };
+    assert.equal(cli.violation.oracle, 'expect');
+    const src = Buffer.from(text).toString('base64url');
+    const w = await open(`?name=final-race.yaml&src=${src}&replay=${encodeURIComponent(cli.replay)}`);
+    assert.equal(
+      await w.page.getByTestId('violation').textContent(),
+      `${cli.violation.oracle}: ${cli.violation.message}`,
+    );
+    const total = Number(((await w.page.getByTestId('step-total').textContent()) ?? '').replace('/ ', ''));
+    const diagram = w.page.getByTestId('diagram');
+    assert.equal(await diagram.locator('td.end-unit').last().textContent(), 'final: expect_stats');
+    assert.match(
+      (await diagram.locator('.violation-row').textContent()) ?? '',
+      new RegExp(`after step ${total} `),
+    );
+    await w.page.locator('body').click({ position: { x: 1200, y: 10 } });
+    await w.page.keyboard.press('End');
+    await atStep(w.page, total);
+    assert.equal(await w.page.getByTestId('report-op').textContent(), 'expect_stats');
+    assert.match((await w.page.locator('#step-report').textContent()) ?? '', /✘/);
     await done(w);
   });
 

@@ -59,6 +59,15 @@ const handlers: { [M in Method]: (p: Methods[M]['params']) => Methods[M]['result
     const found = nextEvent(s, cat);
     return { found, state: s.state() };
   },
+  window({ addr, pfn }) {
+    const s = current();
+    s.window = {
+      ...s.window,
+      ...(addr !== undefined ? { addr } : {}),
+      ...(pfn !== undefined ? { pfn } : {}),
+    };
+    return s.state();
+  },
   lint({ text, file }) {
     try {
       parseScenarioText(text, file);

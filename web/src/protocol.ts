@@ -22,6 +22,8 @@ export interface Methods {
   open: { params: { text: string; file: string; replay?: string; step?: number }; result: Opened };
   goto: { params: { n: number }; result: StudioState };
   next: { params: { cat: string }; result: { found: boolean; state: StudioState } };
+  /** Shows the window of pages holding `addr` and of frames holding `pfn` (big address spaces). */
+  window: { params: { addr?: number; pfn?: number }; result: StudioState };
   lint: { params: { text: string; file: string }; result: Issue | null };
   explore: {
     params: {

@@ -139,9 +139,13 @@ function Diagram(props: { names: string[]; step: number; violationAt: number }):
           {units.map((u, i) => (
             <tr key={i} class={i + 1 === props.step ? 'current' : ''} onClick={() => void goto(i + 1)}>
               <td class="dim">{i + 1}</td>
-              {Array.from({ length: cols }, (_, c) => (
-                <td key={c}>{c === u.column ? u.label : ''}</td>
-              ))}
+              {u.column < 0 ? (
+                <td colSpan={cols} class="end-unit">
+                  {u.section === 'teardown' ? 'teardown' : `final: ${u.label}`}
+                </td>
+              ) : (
+                Array.from({ length: cols }, (_, c) => <td key={c}>{c === u.column ? u.label : ''}</td>)
+              )}
             </tr>
           ))}
           {props.violationAt >= 0 ? (

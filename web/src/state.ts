@@ -161,6 +161,12 @@ export function stepBy(delta: number): Promise<void> {
   return queue;
 }
 
+/** Shows another window of pages (the one holding `addr`) or of frames (holding `pfn`). */
+export async function setWindow(w: { addr?: number; pfn?: number }): Promise<void> {
+  const r = await guarded(() => call('window', w));
+  if (r !== undefined) current.value = r;
+}
+
 export async function nextEvent(cat: string): Promise<void> {
   const r = await guarded(() => call('next', { cat }));
   if (r === undefined) return;

@@ -1,19 +1,15 @@
 /** The views of a snapshot, linked by the selection (a process, a page, a frame). */
-import type { JSX } from 'preact';
+import type { ComponentChildren, JSX } from 'preact';
 import type { DomainRunSnap, DomainSnap, PageSnap, Snapshot } from '../../src/scenario/snapshot.ts';
 import { hex, kindClass } from './format.ts';
-import { current, selectedProc, selection, snapshot } from './state.ts';
+import { current, selectedProc, selection, setWindow, snapshot } from './state.ts';
 
 /** Return values as the CLI prints them: addresses and other values of 2^32 and more in hex. */
 function showRet(v: number): string {
   return Math.abs(v) >= 2 ** 32 ? hex(v) : String(v);
 }
 
-function Panel(props: {
-  title: string;
-  id: string;
-  children: JSX.Element | JSX.Element[] | string | null;
-}): JSX.Element {
+function Panel(props: { title: string; id: string; children: ComponentChildren }): JSX.Element {
   return (
     <section class="panel" id={props.id} aria-labelledby={`${props.id}-h`}>
       <h2 id={`${props.id}-h`}>{props.title}</h2>
@@ -126,6 +122,50 @@ function Bits(props: { w: boolean; d: boolean; y: boolean; pmd: boolean }): JSX.
   );
 }
 
+/** Pages through the windows of a big table: previous, a window by its start, next. */
+function Pager(props: {
+  label: string;
+  starts: readonly number[];
+  at: number;
+  count: string;
+  show: (start: number) => string;
+  go: (i: number) => void;
+}): JSX.Element {
+  const { label, starts, at, go } = props;
+  return (
+    <div
+      class="pager"
+      role="group"
+      aria-label={`${label}s`}
+      data-testid={`pager-${label.replace(/ /g, '-')}`}
+    >
+      <button class="small" aria-label={`Previous ${label}`} disabled={at === 0} onClick={() => go(at - 1)}>
+        ‹
+      </button>{' '}
+      <select
+        aria-label={label}
+        value={String(at)}
+        onChange={(e) => go(Number((e.target as HTMLSelectElement).value))}
+      >
+        {starts.map((x, i) => (
+          <option key={x} value={String(i)}>
+            {i + 1} of {starts.length}: from {props.show(x)}
+          </option>
+        ))}
+      </select>{' '}
+      <button
+        class="small"
+        aria-label={`Next ${label}`}
+        disabled={at + 1 >= starts.length}
+        onClick={() => go(at + 1)}
+      >
+        ›
+      </button>{' '}
+      <span class="dim">{props.count}</span>
+    </div>
+  );
+}
+
 function deviceNames(s: Snapshot): string[] {
   const names = new Set<string>();
   for (const p of s.processes) for (const pg of p.pages) for (const d of pg.devices) names.add(d.mirror);
@@ -151,6 +191,16 @@ export function PageTablesView(): JSX.Element {
   };
   return (
     <Panel title={`Page tables: ${p.name}`} id="pagetables">
+      {p.windows.length > 1 ? (
+        <Pager
+          label="page window"
+          starts={p.windows}
+          at={p.window}
+          count={`${p.vmaPages} pages in VMAs`}
+          show={hex}
+          go={(i) => void setWindow({ addr: p.windows[i] })}
+        />
+      ) : null}
       {p.pages.length === 0 ? (
         <p class="dim">no mapped range</p>
       ) : (
@@ -235,6 +285,16 @@ export function FramesView(): JSX.Element {
   const pfn = selection.value.pfn;
   return (
     <Panel title="Physical frames" id="frames">
+      {s !== null && s.frameWindows.length > 1 ? (
+        <Pager
+          label="frame window"
+          starts={s.frameWindows}
+          at={s.frameWindow}
+          count={`${s.frameTotal} frames in use`}
+          show={(pfn) => `pfn ${pfn}`}
+          go={(i) => void setWindow({ pfn: s.frameWindows[i] })}
+        />
+      ) : null}
       {s === null || s.frames.length === 0 ? (
         <p class="dim">no frame in use</p>
       ) : (
