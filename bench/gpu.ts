@@ -67,9 +67,9 @@ function figure(ctx: BenchContext, name: string, runs: number, make: () => Setup
 export const gpuSuite: Suite = {
   name: 'gpu',
   run(ctx) {
-    const n4k = ctx.smoke ? 256 : 4096;
-    const n2m = ctx.smoke ? 8 : 64;
-    const runs = ctx.smoke ? 3 : 5;
+    const n4k = ctx.smoke ? 64 : 4096;
+    const n2m = ctx.smoke ? 4 : 64;
+    const runs = ctx.smoke ? 2 : 5;
     return Promise.resolve([
       figure(ctx, 'gpu.xe_faults.4k', runs, () => setup4k(n4k)),
       figure(ctx, 'gpu.xe_faults.2m', runs, () => setup2m(n2m, false)),
