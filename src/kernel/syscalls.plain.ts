@@ -7,7 +7,7 @@ import { doFork } from './fork.ts';
 import { sysMadviseImpl } from './mm/madvise.ts';
 import { sysMmapImpl, sysMunmapImpl, fput } from './mm/mmap.ts';
 import { File } from './mm/mm_types.ts';
-import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB } from './mm/mman.ts';
+import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT } from './mm/mman.ts';
 import { sysMprotectImpl } from './mm/mprotect.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
 import { oomReapTask } from './mm/oom_kill.ts';
@@ -172,7 +172,13 @@ export function cpuWrite$(sys: System, p: Process, addr: number, data: Uint8Arra
 /** Models memfd_create(2). */
 export function sysMemfdCreate$(sys: System, name: string, flags: number): number {
   inlineYield({ kind: 'step', label: 'memfd_create' });
-  if ((flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB)) !== 0) return -Errno.EINVAL;
+  const known = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB;
+  // With MFD_HUGETLB the flags may also name the huge page size (log2, MFD_HUGE_2MB and the like).
+  const sizeBits = (flags & MFD_HUGETLB) !== 0 ? MFD_HUGE_MASK * 2 ** MFD_HUGE_SHIFT : 0;
+  if ((flags & ~(known | sizeBits)) !== 0) return -Errno.EINVAL;
+  // hugetlb_file_setup(): a size with no hstate (anything but the default and 2 MiB) is -ENODEV.
+  const sizeLog = Math.floor(flags / 2 ** MFD_HUGE_SHIFT) & MFD_HUGE_MASK;
+  if ((flags & MFD_HUGETLB) !== 0 && sizeLog !== 0 && sizeLog !== 21) return -Errno.ENODEV;
   if (name.length > 249) return -Errno.EINVAL;
   if (sys.inject.shouldFail('memfd_create')) return -Errno.ENOMEM;
   const f = shmemFileSetup(sys, `memfd:${name}`, 0, (flags & MFD_HUGETLB) !== 0 ? 'hugetlb' : 'shmem');

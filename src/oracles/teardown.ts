@@ -1,6 +1,7 @@
 import type { Violation } from '../sched/types.ts';
 import { PG } from '../kernel/mm/page_alloc.ts';
 import type { System } from '../kernel/system.ts';
+import type { RefSiteEntry } from '../kernel/mm/mm_refs.ts';
 
 /**
  * Whether nothing is left that should hold memory: every process exited and every file closed.
@@ -11,7 +12,7 @@ export function quiescent(sys: System): boolean {
 }
 
 /** Lists the outstanding reference sites, at most four. */
-function sites(list: readonly string[]): string {
+function sites(list: readonly RefSiteEntry[]): string {
   if (list.length === 0) return 'no recorded site';
   const shown = list.slice(-4).reverse().join('; ');
   return list.length > 4 ? `${shown}; and ${list.length - 4} more` : shown;

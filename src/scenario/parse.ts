@@ -6,6 +6,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
+import { gpuKind } from '../kernel/drivers/gpu/registry.ts';
 import { isDriverIoctlOp, OPS, Scenario, type ScenarioT, type StepT } from './schema.ts';
 import { isSize, isU64Literal, parseAddressExpr, ValueError } from './values.ts';
 
@@ -403,6 +404,7 @@ const NON_NUMERIC = new Set([
   'option_op',
   'allowed_iovas',
   'dirty',
+  'access',
 ]);
 
 /**
@@ -428,6 +430,11 @@ function checkBindings(p: ParsedScenario): void {
   const procs = new Set<string>(s.processes ?? []);
   const devices = new Set<string>(Object.keys(s.devices ?? {}));
   const names = new Set<string>();
+  // A built-in GPU device's uAPI constants are bound names (DRM_XE_VM_BIND_FLAG_CPU_ADDR_MIRROR).
+  for (const dev of Object.values(s.devices ?? {})) {
+    const kind = 'type' in dev ? gpuKind(dev.type) : null;
+    for (const k of Object.keys(kind?.constants ?? {})) names.add(k);
+  }
 
   const walk = (steps: readonly StepT[], base: Path, procs: Set<string>, names: Set<string>): void => {
     steps.forEach((step, i) => {

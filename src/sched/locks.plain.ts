@@ -14,7 +14,7 @@ export function Mutex$lock(self: Mutex): void {
     let t = s.cur();
     lockdepOf(s).acquire(t, self.lockClass, self.name);
     while (self.owner !== null) {
-      inlineYield({ kind: 'wait', label: `mutex_lock(${self.name})`, channel: self.ch });
+      inlineYield({ kind: 'wait', label: `mutex_lock(${self.name})`, channel: self.ch, resume: self.lockAccess });
       t = s.cur();
     }
     self.owner = t;
@@ -47,7 +47,13 @@ export function SpinLock$lock(self: SpinLock): void {
     let t = self.sched.cur();
     lockdepOf(self.sched).acquire(t, self.lockClass, self.name);
     while (self.owner !== null) {
-      inlineYield({ kind: 'wait', label: `spin_lock(${self.name})`, channel: self.ch, spin: true });
+      inlineYield({
+        kind: 'wait',
+        label: `spin_lock(${self.name})`,
+        channel: self.ch,
+        spin: true,
+        resume: self.lockAccess,
+      });
       t = self.sched.cur();
     }
     self.owner = t;
@@ -86,7 +92,7 @@ export function RwSem$downRead(self: RwSem): void {
     let t = s.cur();
     lockdepOf(s).acquire(t, self.lockClass, self.name);
     while (self.writer !== null || self.writersWaiting > 0) {
-      inlineYield({ kind: 'wait', label: `down_read(${self.name})`, channel: self.ch });
+      inlineYield({ kind: 'wait', label: `down_read(${self.name})`, channel: self.ch, resume: self.readAccess });
       t = s.cur();
     }
     self.readers++;
@@ -128,7 +134,7 @@ export function RwSem$downWrite(self: RwSem, subclass = 0): void {
     if (self.writer !== null || self.readers > 0) {
       self.writersWaiting++;
       while (self.writer !== null || self.readers > 0) {
-        inlineYield({ kind: 'wait', label: `down_write(${self.name})`, channel: self.ch });
+        inlineYield({ kind: 'wait', label: `down_write(${self.name})`, channel: self.ch, resume: self.writeAccess });
         t = s.cur();
       }
       self.writersWaiting--;

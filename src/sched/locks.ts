@@ -1,7 +1,7 @@
 import { LockDep } from './lockdep.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { Thread } from './thread.ts';
-import type { KGen, SchedPoint, WaitChannel } from './types.ts';
+import type { Access, KGen, SchedPoint, WaitChannel } from './types.ts';
 
 const lockdeps = new WeakMap<Scheduler, LockDep>();
 
@@ -61,6 +61,8 @@ export class Mutex {
   readonly ch: Channel;
   readonly lockPoint: SchedPoint;
   readonly unlockPoint: SchedPoint;
+  /** The footprint of taking the lock, and of the step after a wake-up on it. */
+  readonly lockAccess: Access;
 
   constructor(
     readonly sched: Scheduler,
@@ -68,6 +70,7 @@ export class Mutex {
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`mutex ${name}`);
+    this.lockAccess = { obj: this, write: true };
     this.lockPoint = { kind: 'step', label: `mutex_lock(${name})`, access: { obj: this, write: true } };
     this.unlockPoint = { kind: 'step', label: `mutex_unlock(${name})`, access: { obj: this, write: true } };
   }
@@ -82,7 +85,7 @@ export class Mutex {
     let t = s.cur();
     lockdepOf(s).acquire(t, this.lockClass, this.name);
     while (this.owner !== null) {
-      yield { kind: 'wait', label: `mutex_lock(${this.name})`, channel: this.ch };
+      yield { kind: 'wait', label: `mutex_lock(${this.name})`, channel: this.ch, resume: this.lockAccess };
       t = s.cur();
     }
     this.owner = t;
@@ -125,6 +128,8 @@ export class SpinLock {
   readonly ch: Channel;
   readonly lockPoint: SchedPoint;
   readonly unlockPoint: SchedPoint;
+  /** The footprint of taking the lock, and of the step after a wake-up on it. */
+  readonly lockAccess: Access;
 
   constructor(
     readonly sched: Scheduler,
@@ -132,6 +137,7 @@ export class SpinLock {
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`spin ${name}`);
+    this.lockAccess = { obj: this, write: true };
     this.lockPoint = { kind: 'step', label: `spin_lock(${name})`, access: { obj: this, write: true } };
     this.unlockPoint = { kind: 'step', label: `spin_unlock(${name})`, access: { obj: this, write: true } };
   }
@@ -141,7 +147,13 @@ export class SpinLock {
     let t = this.sched.cur();
     lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
     while (this.owner !== null) {
-      yield { kind: 'wait', label: `spin_lock(${this.name})`, channel: this.ch, spin: true };
+      yield {
+        kind: 'wait',
+        label: `spin_lock(${this.name})`,
+        channel: this.ch,
+        spin: true,
+        resume: this.lockAccess,
+      };
       t = this.sched.cur();
     }
     this.owner = t;
@@ -192,6 +204,9 @@ export class RwSem {
   readonly writePoint: SchedPoint;
   readonly upReadPoint: SchedPoint;
   readonly upWritePoint: SchedPoint;
+  /** Footprints of down_read() and down_write(), also of the step after a wake-up in them. */
+  readonly readAccess: Access;
+  readonly writeAccess: Access;
 
   constructor(
     readonly sched: Scheduler,
@@ -199,6 +214,8 @@ export class RwSem {
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`rwsem ${name}`);
+    this.readAccess = { obj: this, write: false };
+    this.writeAccess = { obj: this, write: true };
     // Points are built once: the mmap lock is taken on every fault.
     this.readPoint = { kind: 'step', label: `down_read(${name})`, access: { obj: this, write: false } };
     this.writePoint = { kind: 'step', label: `down_write(${name})`, access: { obj: this, write: true } };
@@ -215,7 +232,7 @@ export class RwSem {
     let t = s.cur();
     lockdepOf(s).acquire(t, this.lockClass, this.name);
     while (this.writer !== null || this.writersWaiting > 0) {
-      yield { kind: 'wait', label: `down_read(${this.name})`, channel: this.ch };
+      yield { kind: 'wait', label: `down_read(${this.name})`, channel: this.ch, resume: this.readAccess };
       t = s.cur();
     }
     this.readers++;
@@ -257,7 +274,7 @@ export class RwSem {
     if (this.writer !== null || this.readers > 0) {
       this.writersWaiting++;
       while (this.writer !== null || this.readers > 0) {
-        yield { kind: 'wait', label: `down_write(${this.name})`, channel: this.ch };
+        yield { kind: 'wait', label: `down_write(${this.name})`, channel: this.ch, resume: this.writeAccess };
         t = s.cur();
       }
       this.writersWaiting--;

@@ -54,6 +54,12 @@ export class Scheduler {
   spawn<T>(name: string, gen: KGen<T>, first?: SchedPoint): Thread {
     const t = new Thread(this.nextId++, name, gen);
     if (first !== undefined) t.pending = first;
+    // Up to its first point, a thread spawned outside any step runs its own code only: shared
+    // state it reads there is what setup left, and what it writes another thread cannot see
+    // before a point (docs/fidelity.md). A thread spawned by a step keeps the undeclared start,
+    // which orders it after the step that spawned it.
+    else if (this.current === null)
+      t.pending = { kind: 'step', label: 'start', access: { obj: t, write: true } };
     this.threads.push(t);
     this.runnableCache = null;
     return t;
@@ -138,7 +144,11 @@ export class Scheduler {
     t.waitingOn = null;
     t.deadline = Infinity;
     t.wakeReason = reason;
-    t.pending = { kind: 'step', label: reason === 'woken' ? 'wake' : 'timeout' };
+    const resume = reason === 'woken' && t.pending.kind === 'wait' ? t.pending.resume : undefined;
+    t.pending =
+      resume === undefined
+        ? { kind: 'step', label: reason === 'woken' ? 'wake' : 'timeout' }
+        : { kind: 'step', label: 'wake', access: resume };
     this.runnableCache = null;
   }
 

@@ -29,6 +29,12 @@ export interface WaitPoint {
   readonly deadline?: number | undefined;
   /** Spinning on a spinlock is waiting, but not sleeping: the might-sleep check ignores it. */
   readonly spin?: boolean;
+  /**
+   * What the step after an explicit wake-up touches (the code from the wait to the next point:
+   * a lock's owner check), declared as a StepPoint declares it; undefined, it may touch anything.
+   * A wake-up by timeout declares nothing.
+   */
+  readonly resume?: Access | undefined;
 }
 
 export type SchedPoint = StepPoint | WaitPoint;

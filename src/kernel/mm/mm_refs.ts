@@ -11,25 +11,43 @@ import type { MmStruct } from './mm_types.ts';
 /** Files whose frames are the reference helpers themselves, not the caller. */
 const HELPERS = /[/\\](mm_refs|exit|mmu_notifier_types)\.[tj]s/;
 
-/** `fn (file:line)` of the first caller outside the reference helpers, and the running thread. */
-export function refSite(mm: MmStruct): string {
-  const stack = new Error().stack ?? '';
-  let where = 'unknown caller';
-  for (const line of stack.split('\n').slice(1)) {
-    if (HELPERS.test(line)) continue;
-    const m = /at (?:(\S+) \()?(?:.*[/\\])?([^/\\]+?):(\d+):\d+\)?$/.exec(line.trim());
-    if (m !== null) {
-      where = `${m[1] ?? '<anonymous>'} (${m[2]}:${m[3]})`;
-      break;
-    }
+/**
+ * Where a reference was taken: the stack captured at the get, formatted only when a leak report
+ * prints it (formatting a stack costs far more than capturing one, and almost no site is printed).
+ */
+export class RefSite {
+  private readonly at = new Error();
+  private readonly thread: string | null;
+
+  constructor(mm: MmStruct) {
+    this.thread = mm.sys.sched.current?.name ?? null;
   }
-  const t = mm.sys.sched.current;
-  return t !== null ? `${where} in thread ${t.name}` : where;
+
+  /** `fn (file:line)` of the first caller outside the reference helpers, and the running thread. */
+  toString(): string {
+    const stack = this.at.stack ?? '';
+    let where = 'unknown caller';
+    for (const line of stack.split('\n').slice(1)) {
+      if (HELPERS.test(line)) continue;
+      const m = /at (?:(\S+) \()?(?:.*[/\\])?([^/\\]+?):(\d+):\d+\)?$/.exec(line.trim());
+      if (m !== null) {
+        where = `${m[1] ?? '<anonymous>'} (${m[2]}:${m[3]})`;
+        break;
+      }
+    }
+    return this.thread !== null ? `${where} in thread ${this.thread}` : where;
+  }
 }
+
+/**
+ * A reference site: the owner's reference or another fixed, named holder (a thread inside a
+ * syscall), or where another was taken.
+ */
+export type RefSiteEntry = string | RefSite;
 
 /** Records an mm_users (`users`) or mm_count (`count`) reference taken now. */
 export function noteRef(mm: MmStruct, kind: 'users' | 'count'): void {
-  (kind === 'users' ? mm.userRefSites : mm.countRefSites).push(refSite(mm));
+  (kind === 'users' ? mm.userRefSites : mm.countRefSites).push(new RefSite(mm));
 }
 
 /** The first entry of each list: the owner's reference. */

@@ -6,6 +6,7 @@ import { RwSem, SpinLock } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import type { System } from '../system.ts';
 import type { MmuNotifierSubscriptions } from './mmu_notifier.ts';
+import { OWNER_REF, type RefSiteEntry } from './mm_refs.ts';
 
 /** vm_flags bits (include/linux/mm.h). */
 export const VM = {
@@ -205,9 +206,9 @@ export class MmStruct {
   mmUsers = 1;
   mmCount = 1;
   /** Where each mm_users reference was taken, the owner's first (mm_refs.ts; the leak oracle). */
-  readonly userRefSites: string[] = ['the owner'];
+  readonly userRefSites: RefSiteEntry[] = [OWNER_REF];
   /** Where each mm_count reference was taken, the owner's (mm_users as a whole) first. */
-  readonly countRefSites: string[] = ['the owner'];
+  readonly countRefSites: RefSiteEntry[] = [OWNER_REF];
   notifierSubscriptions: MmuNotifierSubscriptions | null = null;
   readonly rss = [0, 0, 0, 0];
   totalVm = 0;

@@ -130,12 +130,13 @@ function* invokeInterval(
       'interval invalidate_start',
       nonBlock,
       ops.invalidateStart(sub, range, curSeq),
+      sub,
     );
     if (res.ok && res.finish !== undefined && res.finish !== null) finishes.push({ sub, finish: res.finish });
     return res.ok;
   }
   if (ops.invalidate === undefined) return true;
-  return yield* runCallback(sys, 'interval invalidate', nonBlock, ops.invalidate(sub, range, curSeq));
+  return yield* runCallback(sys, 'interval invalidate', nonBlock, ops.invalidate(sub, range, curSeq), sub);
 }
 
 /** Models mn_itree_finish_pass(): second passes, in the order the first passes ran. */
@@ -144,7 +145,13 @@ function* runFinishPasses(sys: System, range: MmuNotifierRange, finishes: Finish
   for (const f of finishes) {
     const ops = f.sub.ops;
     if (ops.invalidateFinish === undefined) continue; // rejected at insert; nothing to call
-    yield* runCallback(sys, 'interval invalidate_finish', nonBlock, ops.invalidateFinish(f.sub, f.finish));
+    yield* runCallback(
+      sys,
+      'interval invalidate_finish',
+      nonBlock,
+      ops.invalidateFinish(f.sub, f.finish),
+      f.sub,
+    );
   }
 }
 

@@ -314,9 +314,23 @@ export function mightLock(sched: Scheduler, cls: string): void {
  * Runs one driver callback between two scheduling points (its entry and its exit). Inside a
  * non-blockable range the thread's nonBlockDepth is raised around it (non_block_start/end), so
  * a callback that sleeps is reported by mightSleep().
+ *
+ * `sub`, when given, is the footprint of both points: the subscription whose callback runs (the
+ * entry step runs the callback up to its first scheduling point, the exit step the caller's walk
+ * to the next subscriber, which the caller's protocol keeps stable). They are writes, because a
+ * callback updates its subscription without a scheduling point of its own (mmu_interval_set_seq()
+ * under the driver's lock), which a read of the subscription elsewhere must be ordered against.
+ * Without `sub` the points declare nothing and conflict with every step.
  */
-export function* runCallback<T>(sys: System, label: string, nonBlock: boolean, body: KGen<T>): KGen<T> {
-  yield { kind: 'step', label: `${label}: enter` };
+export function* runCallback<T>(
+  sys: System,
+  label: string,
+  nonBlock: boolean,
+  body: KGen<T>,
+  sub?: object,
+): KGen<T> {
+  const access = sub === undefined ? undefined : { obj: sub, write: true };
+  yield { kind: 'step', label: `${label}: enter`, access };
   const t = sys.sched.cur();
   if (nonBlock) t.nonBlockDepth++;
   let v: T;
@@ -325,6 +339,6 @@ export function* runCallback<T>(sys: System, label: string, nonBlock: boolean, b
   } finally {
     if (nonBlock) t.nonBlockDepth--;
   }
-  yield { kind: 'step', label: `${label}: exit` };
+  yield { kind: 'step', label: `${label}: exit`, access };
   return v;
 }

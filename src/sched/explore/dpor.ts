@@ -18,7 +18,9 @@
  * fallback). With a preemption bound, a thread the bound forbids at that point is also tried at
  * the start of the running thread's block (the latest choice point before it where the search
  * switched threads), where it replaces a switch instead of adding one (Coons, Musuvathi and
- * McKinley, "Bounded partial-order reduction", OOPSLA 2013).
+ * McKinley, "Bounded partial-order reduction", OOPSLA 2013). Sleep sets are not sound under a
+ * bound, so a bounded search first runs unbounded, sleep sets on, until a choice would exceed
+ * the bound (docs/explorer.md).
  */
 import type { Thread } from '../thread.ts';
 import { independent, NondeterministicTargetError } from './dfs.ts';
@@ -53,7 +55,16 @@ export class DporStrategy implements Strategy {
   races = 0;
 
   /** Sleep sets are sound only for a search that is not bounded (see the module comment). */
-  private readonly useSleep: boolean;
+  private useSleep: boolean;
+  /**
+   * A bounded search first runs as the unbounded one, with sleep sets, for as long as no schedule
+   * needs more preemptions than the bound: while that holds the bound cuts nothing, the two
+   * searches are the same, and an exhausted one covers every schedule within the bound. The
+   * first choice that would exceed the bound ends that attempt (`tripped`), and the search
+   * starts over bounded, without sleep sets.
+   */
+  private optimistic: boolean;
+  private tripped = false;
 
   /** Choice points above this depth are fixed: the search covers the subtree below `prefix`. */
   private readonly floor: number;
@@ -63,7 +74,9 @@ export class DporStrategy implements Strategy {
     /** Explore only the subtree under these choices (a shard's prefix). */
     private readonly prefix: readonly { chosen: number }[] = [],
   ) {
-    this.useSleep = !Number.isFinite(preemptionBound);
+    // Bound 0 cuts at the first preemption: nothing to gain from trying unbounded first.
+    this.optimistic = Number.isFinite(preemptionBound) && preemptionBound > 0;
+    this.useSleep = true;
     this.floor = prefix.length;
   }
 
@@ -72,6 +85,14 @@ export class DporStrategy implements Strategy {
     this.hb = new HappensBefore();
     this.stepsOf.clear();
     this.pendingNode = -1;
+    if (this.tripped) {
+      // The bound cuts this search: start over as the bounded search.
+      this.tripped = false;
+      this.optimistic = false;
+      this.useSleep = false;
+      this.stack.length = 0;
+      this.started = false;
+    }
     if (!this.started) {
       this.started = true;
       return true;
@@ -92,6 +113,11 @@ export class DporStrategy implements Strategy {
   }
 
   private allowed(node: Pick<Node, 'lastIndex' | 'preemptionsBefore'>, j: number): boolean {
+    if (this.optimistic) return true;
+    return this.withinBound(node, j);
+  }
+
+  private withinBound(node: Pick<Node, 'lastIndex' | 'preemptionsBefore'>, j: number): boolean {
     const preempts = node.lastIndex >= 0 && j !== node.lastIndex;
     return !preempts || node.preemptionsBefore + 1 <= this.preemptionBound;
   }
@@ -140,6 +166,10 @@ export class DporStrategy implements Strategy {
         const j = tids.indexOf(tid);
         if (j !== node.chosen) this.sleep.set(tid, ctx.runnable[j]);
       }
+    if (this.optimistic && !this.withinBound(node, node.chosen)) {
+      this.tripped = true;
+      return null;
+    }
     this.pendingNode = ctx.depth;
     return node.chosen;
   }
@@ -196,6 +226,6 @@ export class DporStrategy implements Strategy {
   }
 
   exhausted(): boolean {
-    return this.finished;
+    return this.finished && !this.tripped;
   }
 }

@@ -9,6 +9,7 @@
  * vm->lock, services the fault (xe_svm_handle_pagefault, or a userptr repin) and replays the
  * GPU. A fault that cannot be serviced leaves the GPU refaulting until it gives up (-EFAULT).
  */
+import { parseSize } from '../../../lib/size.ts';
 import { PAGE_SIZE } from '../../../lib/units.ts';
 import type { KGen } from '../../../sched/types.ts';
 import { Errno } from '../../errno.ts';
@@ -42,7 +43,13 @@ const MiB = 1024 * 1024;
 function configOf(c: Readonly<Record<string, unknown>>): XeConfig | number {
   const num = (k: string, d: number): number => {
     const v = c[k];
-    return v === undefined ? d : typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : -1;
+    if (v === undefined) return d;
+    if (typeof v !== 'number' && typeof v !== 'string') return -1;
+    try {
+      return parseSize(v);
+    } catch {
+      return -1;
+    }
   };
   for (const k of Object.keys(c))
     if (!['vram', 'fault_queue', 'strict_atomic', 'atomic_timeslice_ms'].includes(k)) return -Errno.EINVAL;
@@ -116,7 +123,7 @@ const vmBind = defineIoctl<
   XeFile,
   {
     vm_id: 'u32';
-    op: 'u32';
+    bind_op: 'u32';
     flags: 'u32';
     addr: 'u64';
     range: 'u64';
@@ -126,19 +133,19 @@ const vmBind = defineIoctl<
 >({
   in: {
     vm_id: 'u32',
-    op: 'u32',
+    bind_op: 'u32',
     flags: 'u32',
     addr: 'u64',
     range: 'u64',
     userptr: 'u64',
     prefetch_mem_region_instance: 'u32',
   },
-  doc: 'One bind op: op MAP (0) with flags DRM_XE_VM_BIND_FLAG_CPU_ADDR_MIRROR, UNMAP (1), MAP_USERPTR (2), PREFETCH (4, region 0 system, 1 VRAM).',
+  doc: 'One bind op (struct drm_xe_vm_bind_op; its `op` member is `bind_op` here): MAP (0) with flags DRM_XE_VM_BIND_FLAG_CPU_ADDR_MIRROR, UNMAP (1), MAP_USERPTR (2), PREFETCH (4, region 0 system, 1 VRAM).',
   *handler(file, arg, dev) {
     const vm = xeVmLookup((dev as Device<XeDevice, XeFile>).drvdata, file.priv, arg.vm_id);
     if (vm === undefined) return -Errno.ENOENT;
     return yield* xeVmBind(vm, {
-      op: arg.op,
+      op: arg.bind_op,
       flags: arg.flags,
       addr: arg.addr,
       range: arg.range,
