@@ -11,6 +11,7 @@
  * own page owner here, so another GPU's pages come back through the CPU) and the lapse
  * self-tuning of thrashing detection.
  */
+import { parseSize } from '../../../lib/size.ts';
 import { PAGE_SIZE } from '../../../lib/units.ts';
 import type { KGen } from '../../../sched/types.ts';
 import { Errno } from '../../errno.ts';
@@ -68,11 +69,17 @@ export const uvmDriver: DeviceDriver<UvmGpu, UvmVaSpace> = {
   name: 'uvm',
   *probe(dev, config) {
     yield* [];
+    for (const k of Object.keys(config)) if (k !== 'memory' && !(k in UVM_TUNABLE_KEYS)) return -Errno.EINVAL;
     const t = uvmTunablesFromConfig(config);
     if (typeof t === 'string') return -Errno.EINVAL;
-    const bytes = config.memory ?? UVM_DEFAULT_MEMORY;
-    if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < UVM_CHUNK_SIZE_MAX)
+    let bytes: number;
+    try {
+      const m = config.memory ?? UVM_DEFAULT_MEMORY;
+      bytes = typeof m === 'number' || typeof m === 'string' ? parseSize(m) : -1;
+    } catch {
       return -Errno.EINVAL;
+    }
+    if (bytes < UVM_CHUNK_SIZE_MAX) return -Errno.EINVAL;
     const nrChunks = Math.floor(bytes / UVM_CHUNK_SIZE_MAX);
     const gpu = new UvmGpu(dev, t);
     const mem = devmMemremapPages(dev, {
