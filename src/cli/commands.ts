@@ -167,6 +167,7 @@ export interface ExploreOpts {
   traceFormat?: string;
   /** commander sets it false for --no-por. */
   por?: boolean;
+  restore?: boolean;
   /** `I/N`: run part I of N of the search. */
   shard?: string;
   /** Combine the --json results of shards instead of exploring. */
@@ -273,7 +274,8 @@ export async function cmdExplore(file: string | undefined, o: ExploreOpts): Prom
       "explore needs 'threads: { NAME: [steps] }' (this file has only 'steps'; use hetmem run)",
     );
   }
-  const target = targetFromParsed(parsed, k);
+  const restore = o.restore !== false;
+  const target = targetFromParsed(parsed, k, { restore });
   const fingerprint = scenarioFingerprint(parsed);
   const s = style(process.stdout);
   const dog = guard(
@@ -306,7 +308,7 @@ export async function cmdExplore(file: string | undefined, o: ExploreOpts): Prom
       ),
       exportName: 'scenarioTarget',
       prepareExportName: 'prepareScenarioTarget',
-      args: { file: resolve(file) },
+      args: { file: resolve(file), restore },
     };
     try {
       result = explore(workers > 1 ? descriptor : target, {

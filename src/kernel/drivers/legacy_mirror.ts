@@ -41,6 +41,7 @@ import {
 import { File, Inode, type FileOps, type MmStruct } from '../mm/mm_types.ts';
 import { type MmuNotifierRange, mmuNotifierRangeBlockable } from '../mm/mmu_notifier.ts';
 import type { Process, System } from '../system.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 
 /** Pages per hmm_range of the fault path. */
 export const LEGACY_MIRROR_FAULT_CHUNK = 16;
@@ -118,7 +119,7 @@ const legacyMirrorOps: HmmMirrorOps = {
   },
 };
 
-const devices = new WeakMap<System, LegacyMirrorDevice[]>();
+const devices = sideTable<System, LegacyMirrorDevice[]>();
 
 /** Every legacy mirror device of `sys`. */
 export function legacyMirrorDevices(sys: System): readonly LegacyMirrorDevice[] {

@@ -90,6 +90,7 @@ export {
   type DmirrorDriver,
   type DptEntry,
 } from './test_hmm_types.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 export { DEVMEM_CHUNK_SIZE } from './test_hmm_devmem.ts';
 
 /** Pages faulted per hmm_range_fault() call (the pfns[] array of dmirror_fault; 64 in older kernels). */
@@ -117,7 +118,7 @@ interface Registry {
   readonly devices: DmirrorDevice[];
   nextMirror: number;
 }
-const registries = new WeakMap<System, Registry>();
+const registries = sideTable<System, Registry>();
 
 function registryOf(sys: System): Registry {
   let r = registries.get(sys);

@@ -43,8 +43,9 @@ import { folioTrylock } from '../../mm/filemap.ts';
 import { allocPageReclaim } from '../../mm/vmscan.ts';
 import type { Device } from './device.ts';
 import type { DriverSpinLock } from './locks.ts';
+import { sideTable } from '../../../lib/snapshot.ts';
 
-const memories = new WeakMap<DevPagemap, DeviceMemory>();
+const memories = sideTable<DevPagemap, DeviceMemory>();
 
 /** One memremap'ed range of device pages and its free list (order-0 pages only). */
 export class DeviceMemory {
