@@ -71,7 +71,7 @@ function buildProgram(setCode: (n: number) => void): Command {
   program
     .command('conformance')
     .description('run the ported kernel selftests')
-    .option('--suite <name>', 'hmm or iommufd (default: all)')
+    .option('--suite <name>', 'hmm, iommufd or mm (default: all)')
     .option('--json', 'one JSON document on stdout')
     .action(async (o: Parameters<typeof Commands.cmdConformance>[0]) => {
       setCode(await (await commands()).cmdConformance(o));

@@ -7,6 +7,7 @@
 import { Prng } from '../lib/prng.ts';
 import { parseScenarioText, ScenarioError } from '../scenario/parse.ts';
 import {
+  confirmHang,
   type Finding,
   findingKey,
   programDocument,
@@ -148,7 +149,7 @@ export function runEngine(o: EngineOptions, hooks: EngineHooks = {}): EngineStat
         : new Generator(r, o.groups).program(PROGRAM_STEPS);
     hooks.onStart?.(i, p);
     // Every tenth program runs twice: the same program must give the same history.
-    const res = i % 10 === 0 ? runProgramTwice(p, i) : runProgram(p, i);
+    const res = confirmHang(p, i, i % 10 === 0 ? runProgramTwice(p, i) : runProgram(p, i));
     stats.programs++;
     stats.ops += res.ops;
     if (res.rejected !== null) stats.rejected++;

@@ -15,6 +15,7 @@ import { type ParsedScenario, ScenarioError } from '../scenario/parse.ts';
 import { buildWorld, finishStep, runStepNow, stepGen, teardown } from '../scenario/runner.ts';
 import { Scenario, type StepT } from '../scenario/schema.ts';
 import { DEVICES, type Program } from './generate.ts';
+import { knownFinding } from './known.ts';
 
 /** Scheduler steps one op may take before it counts as a hang (fuzz worlds are tiny). */
 export const STEP_BOUND = 200_000;
@@ -78,10 +79,15 @@ function oneLine(e: unknown): string {
 }
 
 /** Runs a sequential program. */
-function runSteps(parsed: ParsedScenario, steps: readonly StepT[], out: ProgramResult): void {
+function runSteps(
+  parsed: ParsedScenario,
+  steps: readonly StepT[],
+  out: ProgramResult,
+  stepBound: number | undefined,
+): void {
   const k = kernel();
   const ctx = buildWorld(parsed, k);
-  ctx.stepBound = STEP_BOUND;
+  ctx.stepBound = stepBound;
   const sig: unknown[] = [];
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i];
@@ -154,14 +160,19 @@ function* fuzzThread(ctx: ScenarioContext, name: string, steps: readonly StepT[]
  * A threads program under the explorer (seeded random, a few schedules): setup runs first, then
  * the threads interleave inside the kernel. Only oracles judge; step results do not.
  */
-function runThreads(parsed: ParsedScenario, seed: number, out: ProgramResult): void {
+function runThreads(
+  parsed: ParsedScenario,
+  seed: number,
+  out: ProgramResult,
+  stepBound: number | undefined,
+): void {
   const k = kernel();
   const s = parsed.scenario;
   let ops = 0;
   const target: ExploreTarget = {
     create(): ExploreWorld {
       const ctx = buildWorld(parsed, k);
-      ctx.stepBound = STEP_BOUND;
+      ctx.stepBound = stepBound;
       (s.setup ?? []).forEach((step, i) => {
         runStepNow(ctx, step, 'setup', i, ['setup', i]);
         ops++;
@@ -209,8 +220,11 @@ function runThreads(parsed: ParsedScenario, seed: number, out: ProgramResult): v
   }
 }
 
-/** Runs a program once. */
-export function runProgram(p: Program, seed = 1): ProgramResult {
+/**
+ * Runs a program once. `stepBound`: scheduler steps one op may take before it counts as a hang;
+ * null gives the bound `hetmem run` uses (larger, by memory size).
+ */
+export function runProgram(p: Program, seed = 1, stepBound: number | null = STEP_BOUND): ProgramResult {
   const out: ProgramResult = {
     rejected: null,
     ops: 0,
@@ -224,9 +238,21 @@ export function runProgram(p: Program, seed = 1): ProgramResult {
     out.rejected = parsed;
     return out;
   }
-  if (parsed.scenario.threads !== undefined) runThreads(parsed, seed, out);
-  else runSteps(parsed, parsed.scenario.steps ?? [], out);
+  if (parsed.scenario.threads !== undefined) runThreads(parsed, seed, out, stepBound ?? undefined);
+  else runSteps(parsed, parsed.scenario.steps ?? [], out, stepBound ?? undefined);
   return out;
+}
+
+/**
+ * The fuzz bound is small to keep runs fast; a hang counts only if the op also outlives the
+ * bound `hetmem run` gives it, so the reproducer hangs there too. A shorter run is a long loop
+ * that ends (a walk of a large range), not a livelock: the rerun's result stands instead. Known
+ * kernel livelocks are not rerun.
+ */
+export function confirmHang(p: Program, seed: number, res: ProgramResult): ProgramResult {
+  if (res.finding?.kind !== 'hang' || knownFinding(res.finding) !== null) return res;
+  const again = runProgram(p, seed, null);
+  return again.finding?.kind === 'hang' ? res : { ...again, ops: res.ops + again.ops };
 }
 
 /** Runs a program twice and reports a difference as non-determinism. */

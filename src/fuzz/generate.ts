@@ -112,6 +112,19 @@ export class Generator {
     return this.pick([0, 3, 2 ** 20, 2 ** 40, 2 ** 52 - 1]);
   }
 
+  /**
+   * SNAPSHOT pages. dmirror_snapshot() walks its whole range, holes too, one 32-page chunk at a
+   * time (a temporary interval notifier and an hmm_range_fault() each), until the range ends or
+   * the user buffer does: 2^20 pages is 32768 legal chunks, far past the fuzz step bound, but
+   * no loop that never ends. Past 2^28 pages (256 MiB of SNAPSHOT bytes) the user buffer a scenario stands in for is refused and
+   * the first chunk fails (-EFAULT); a wrapping range is -EINVAL. The large legal value is kept
+   * to what a fuzz world walks quickly (64 MiB of address space, 8x its RAM).
+   */
+  private snapshotPages(): number {
+    if (this.chance(0.8)) return this.pick([1, 2, 4, 16, 512]);
+    return this.pick([0, 3, 2 ** 14, 2 ** 40, 2 ** 52 - 1]);
+  }
+
   private id(list: string[]): number | string {
     if (list.length > 0 && this.chance(0.9)) return this.pick(list);
     return this.pick([0, 1, 2, 7, 1000, 2 ** 31, 2 ** 32 - 1]);
@@ -265,7 +278,10 @@ export class Generator {
       'HMM_DMIRROR_CHECK_EXCLUSIVE',
       'HMM_DMIRROR_RELEASE',
     ]);
-    const step: Step = { op, fd: this.fd(this.names.dmirrors), addr: this.addr(), npages: this.npages() };
+    const fd = this.fd(this.names.dmirrors);
+    const addr = this.addr();
+    const npages = op === 'HMM_DMIRROR_SNAPSHOT' ? this.snapshotPages() : this.npages();
+    const step: Step = { op, fd, addr, npages };
     if (op === 'HMM_DMIRROR_WRITE' && this.chance(0.7)) step.data = this.data();
     return step;
   }

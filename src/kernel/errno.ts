@@ -32,6 +32,7 @@ export const Errno = {
   ERANGE: 34,
   EDEADLK: 35,
   ENOSYS: 38,
+  ETIME: 62,
   EOVERFLOW: 75,
   EOPNOTSUPP: 95,
   EADDRINUSE: 98,

@@ -44,6 +44,33 @@ export function mmgetNotZero(mm: MmStruct): boolean {
   return true;
 }
 
+/** What the leak oracle calls the reference of a thread inside the kernel (taskMmget()). */
+const TASK_REF = 'a thread of the process inside a syscall';
+
+/**
+ * Models the mm_users reference a thread holds on its mm while it runs (task->mm: copy_mm() takes
+ * one per thread with CLONE_VM, exit_mm() drops it). The model's process holds one reference for
+ * all its threads; a scenario thread that enters the kernel as a thread of `p` holds this one
+ * until it leaves, so an exit of `p` by another thread cannot tear the mm down under it: the
+ * last of the two to let go runs exit_mmap(). Null when `p` has exited (its threads are gone).
+ */
+export function taskMmget(p: Process): MmStruct | null {
+  const mm = p.mm;
+  if (mm === null || p.exited || mm.mmUsers <= 0) return null;
+  mm.mmUsers++;
+  mm.userRefSites.push(TASK_REF);
+  return mm;
+}
+
+/** Drops the reference taskMmget() took, as mmput() does. */
+export function* taskMmput(mm: MmStruct): KGen {
+  const at = mm.userRefSites.lastIndexOf(TASK_REF);
+  if (at >= 0) mm.userRefSites.splice(at, 1);
+  if (--mm.mmUsers > 0) return;
+  yield* exitMmap(mm);
+  mmdrop(mm, true);
+}
+
 /** Models do_exit() for the parts the model has: the process drops its mm. */
 export function* doExit(sys: System, p: Process): KGen<number> {
   if (p.exited) return -Errno.ESRCH;

@@ -4,6 +4,7 @@ import type { KGen } from '../sched/types.ts';
 import { Errno } from './errno.ts';
 import { mmput } from './exit.ts';
 import { splitHugePmd, swpPmdLo } from './mm/huge_memory.ts';
+import { allocHugetlbPage, hugePte } from './mm/hugetlb.ts';
 import { mkPte, removeDeviceExclusiveEntry, vmNormalPage } from './mm/memory.ts';
 import { fget, insertVma } from './mm/mmap.ts';
 import { MM_SWAPENTS, type MmStruct, VM, Vma } from './mm/mm_types.ts';
@@ -82,7 +83,7 @@ function* copyPageRange(dst: Vma, src: Vma): KGen<number> {
       const lo = pmd.words[2 * i];
       const hi = pmd.words[2 * i + 1];
       if (lo === 0 && hi === 0) continue;
-      copyHugePmd(dst, src, base, cow);
+      ret = copyHugePmd(dst, src, base, cow);
       continue;
     }
     const from = Math.max(base, src.start);
@@ -101,8 +102,8 @@ function* copyPageRange(dst: Vma, src: Vma): KGen<number> {
   return ret;
 }
 
-/** Models copy_huge_pmd() / copy_hugetlb_page_range() for one PMD leaf. */
-function copyHugePmd(dst: Vma, src: Vma, base: number, cow: boolean): void {
+/** Models copy_huge_pmd() / copy_hugetlb_page_range() for one PMD leaf. Returns 0 or -ENOMEM. */
+function copyHugePmd(dst: Vma, src: Vma, base: number, cow: boolean): number {
   const sys = src.mm.sys;
   const phys = sys.phys;
   const spmd = src.mm.pgt.upperAt(base, 1)!;
@@ -126,8 +127,26 @@ function copyHugePmd(dst: Vma, src: Vma, base: number, cow: boolean): void {
       src.mm.pgt.setUpperWords(spmd, i, lo, hi);
     }
   } else if (!phys.isZeroPfn(hi)) {
+    const hugetlb = (src.flags & VM.HUGETLB) !== 0;
+    if (hugetlb && cow && (phys.flags[hi] & (PG.anon | PG.anonExclusive)) === (PG.anon | PG.anonExclusive)) {
+      if (phys.maybeDmaPinned(hi)) {
+        // copy_hugetlb_page_range(): hugetlb_try_dup_anon_rmap() refuses a pinned exclusive page,
+        // so the child gets its own copy (not from the reserve) and the parent keeps the page
+        // mapped as it was.
+        const copy = allocHugetlbPage(sys);
+        if (copy < 0) return -Errno.ENOMEM;
+        for (let k = 0; k < HPAGE_PMD_NR; k++) phys.copyPage(copy + k, hi + k);
+        phys.flags[copy] |= PG.anon | PG.anonExclusive;
+        phys.mapping[copy] = dst.anonVma!.mappingId;
+        phys.setIndex(copy, dst.pageIndex(base));
+        phys.entireMapcount.set(copy, 1);
+        const dpmd = dst.mm.pgt.pmdTableAlloc(base);
+        dst.mm.pgt.setUpperWords(dpmd, i, hugePte(dst, true), copy);
+        return 0;
+      }
+    }
     phys.get(hi);
-    if ((src.flags & VM.HUGETLB) !== 0) {
+    if (hugetlb) {
       phys.entireMapcount.set(hi, (phys.entireMapcount.get(hi) ?? 0) + 1);
     } else {
       addRmapPmd(phys, hi, dst.mm, rssCounterOf(phys, hi, src));
@@ -140,6 +159,7 @@ function copyHugePmd(dst: Vma, src: Vma, base: number, cow: boolean): void {
   }
   const dpmd = dst.mm.pgt.pmdTableAlloc(base);
   dst.mm.pgt.setUpperWords(dpmd, i, lo, hi);
+  return 0;
 }
 
 /** Models copy_present_pte() / copy_nonpresent_pte() for one address. */

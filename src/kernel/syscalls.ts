@@ -6,13 +6,13 @@
 import { PAGE_SIZE } from '../lib/units.ts';
 import type { KGen } from '../sched/types.ts';
 import { Errno } from './errno.ts';
-import { doExit } from './exit.ts';
+import { doExit, taskMmget, taskMmput } from './exit.ts';
 import { doFork } from './fork.ts';
 import { sysMadviseImpl } from './mm/madvise.ts';
 import { cpuAccess } from './mm/memory.ts';
 import { sysMmapImpl, sysMunmapImpl, fput } from './mm/mmap.ts';
 import { File } from './mm/mm_types.ts';
-import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB } from './mm/mman.ts';
+import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT } from './mm/mman.ts';
 import { sysMprotectImpl } from './mm/mprotect.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
 import { oomReapTask } from './mm/oom_kill.ts';
@@ -88,14 +88,22 @@ export function* sysMmap(
   const a = ulongs(addr, length, offset);
   if (a === null || !ints(prot, flags, fd)) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'mmap', 'i', { addr: a[0], length: a[1], prot, flags });
-  return yield* sysMmapImpl(sys, p, a[0], a[1], prot, flags, fd, a[2]);
+  const mm = taskMmget(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = yield* sysMmapImpl(sys, p, a[0], a[1], prot, flags, fd, a[2]);
+  yield* taskMmput(mm);
+  return r;
 }
 
 export function* sysMunmap(sys: System, p: Process, addr: number, length: number): KGen<number> {
   const a = ulongs(addr, length);
   if (a === null) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'munmap', 'i', { addr: a[0], length: a[1] });
-  return yield* sysMunmapImpl(p, a[0], a[1]);
+  const mm = taskMmget(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = yield* sysMunmapImpl(p, a[0], a[1]);
+  yield* taskMmput(mm);
+  return r;
 }
 
 /**
@@ -119,7 +127,11 @@ export function* sysMprotect(
   const a = ulongs(addr, length);
   if (a === null || !ints(prot)) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'mprotect', 'i', { addr: a[0], length: a[1], prot });
-  return yield* sysMprotectImpl(p, a[0], a[1], prot);
+  const mm = taskMmget(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = yield* sysMprotectImpl(p, a[0], a[1], prot);
+  yield* taskMmput(mm);
+  return r;
 }
 
 export function* sysMadvise(
@@ -133,7 +145,11 @@ export function* sysMadvise(
   // madvise_should_skip()/do_madvise(): a range that wraps is -EINVAL.
   if (a === null || !ints(advice) || rangeWraps(addr, length)) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'madvise', 'i', { addr: a[0], length: a[1], advice });
-  return yield* sysMadviseImpl(p, a[0], a[1], advice);
+  const mm = taskMmget(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = yield* sysMadviseImpl(p, a[0], a[1], advice);
+  yield* taskMmput(mm);
+  return r;
 }
 
 export function* sysMremap(
@@ -154,7 +170,11 @@ export function* sysMremap(
     flags: a[3],
     newAddr: a[4],
   });
-  return yield* sysMremapImpl(p, a[0], a[1], a[2], flags, a[3]);
+  const mm = taskMmget(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = yield* sysMremapImpl(p, a[0], a[1], a[2], flags, a[3]);
+  yield* taskMmput(mm);
+  return r;
 }
 
 export function* sysFork(
@@ -163,7 +183,11 @@ export function* sysFork(
   childName: string,
 ): KGen<{ ret: number; child: Process | null }> {
   sys.trace.emit('syscall', 'fork', 'i', { parent: p.name, child: childName });
-  return yield* doFork(sys, p, childName);
+  const mm = taskMmget(p);
+  if (mm === null) return { ret: -Errno.ESRCH, child: null };
+  const r = yield* doFork(sys, p, childName);
+  yield* taskMmput(mm);
+  return r;
 }
 
 export function* sysExit(sys: System, p: Process): KGen<number> {
@@ -205,8 +229,11 @@ export function* cpuRead(
   const n = reachable(p, addr, len);
   if (n < 0) return { ret: -Errno.EFAULT, data: new Uint8Array(0) };
   const data = new Uint8Array(n);
+  const mm = taskMmget(p);
+  if (mm === null) return { ret: -Errno.ESRCH, data: new Uint8Array(0) };
   // reachable() >= 0 means both were integers the model holds (a BigInt that fits, too).
-  const ret = yield* cpuAccess(p.mm, ulong(addr) ?? 0, data, false);
+  const ret = yield* cpuAccess(mm, ulong(addr) ?? 0, data, false);
+  yield* taskMmput(mm);
   sys.trace.count('cpu.read_bytes', Math.max(0, ret));
   return { ret: n < (ulong(len) ?? 0) && ret >= 0 ? -Errno.EFAULT : ret, data };
 }
@@ -219,7 +246,10 @@ export function* cpuWrite(sys: System, p: Process, addr: number, data: Uint8Arra
   if (p.mm === null) return -Errno.ESRCH;
   const n = reachable(p, addr, data.length);
   if (n < 0) return -Errno.EFAULT;
-  const ret = yield* cpuAccess(p.mm, ulong(addr) ?? 0, n < data.length ? data.subarray(0, n) : data, true);
+  const mm = taskMmget(p);
+  if (mm === null) return -Errno.ESRCH;
+  const ret = yield* cpuAccess(mm, ulong(addr) ?? 0, n < data.length ? data.subarray(0, n) : data, true);
+  yield* taskMmput(mm);
   sys.trace.count('cpu.write_bytes', Math.max(0, ret));
   return n < data.length && ret >= 0 ? -Errno.EFAULT : ret;
 }
@@ -227,7 +257,13 @@ export function* cpuWrite(sys: System, p: Process, addr: number, data: Uint8Arra
 /** Models memfd_create(2). */
 export function* sysMemfdCreate(sys: System, name: string, flags: number): KGen<number> {
   yield { kind: 'step', label: 'memfd_create' };
-  if ((flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB)) !== 0) return -Errno.EINVAL;
+  const known = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB;
+  // With MFD_HUGETLB the flags may also name the huge page size (log2, MFD_HUGE_2MB and the like).
+  const sizeBits = (flags & MFD_HUGETLB) !== 0 ? MFD_HUGE_MASK * 2 ** MFD_HUGE_SHIFT : 0;
+  if ((flags & ~(known | sizeBits)) !== 0) return -Errno.EINVAL;
+  // hugetlb_file_setup(): a size with no hstate (anything but the default and 2 MiB) is -ENODEV.
+  const sizeLog = Math.floor(flags / 2 ** MFD_HUGE_SHIFT) & MFD_HUGE_MASK;
+  if ((flags & MFD_HUGETLB) !== 0 && sizeLog !== 0 && sizeLog !== 21) return -Errno.ENODEV;
   if (name.length > 249) return -Errno.EINVAL;
   if (sys.inject.shouldFail('memfd_create')) return -Errno.ENOMEM;
   const f = shmemFileSetup(sys, `memfd:${name}`, 0, (flags & MFD_HUGETLB) !== 0 ? 'hugetlb' : 'shmem');
@@ -313,10 +349,13 @@ export function* oomReap(sys: System, p: Process): KGen<number> {
   return yield* oomReapTask(sys, p.mm);
 }
 
-/** Writing 4 to /proc/pid/clear_refs. */
+/** Writing 4 to /proc/pid/clear_refs (clear_refs_write() holds the mm with get_task_mm()). */
 export function* clearSoftDirty(sys: System, p: Process): KGen<number> {
-  if (p.mm === null) return -Errno.ESRCH;
-  return yield* clearRefsSoftDirty(p.mm);
+  const mm = taskMmget(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = yield* clearRefsSoftDirty(mm);
+  yield* taskMmput(mm);
+  return r;
 }
 
 /** Reading /proc/pid/pagemap for `npages` pages from `addr`. */

@@ -62,26 +62,27 @@ export class ScenarioContext {
     readonly parsed: ParsedScenario,
   ) {}
 
-  /** Evaluates a numeric field: integer, size string, or name expression. */
+  /**
+   * Evaluates a numeric field for a syscall or driver argument the model takes as a number. A value
+   * above 2^53 (a u64 written in the file) lies far beyond every user address (2^47) and reaches
+   * the model as the nearest double, which takes the same error path as the exact value; u64 uAPI
+   * fields use u64() instead and stay exact.
+   */
   num(v: unknown, field = 'value'): number {
     if (typeof v === 'number') return v;
-    if (typeof v === 'bigint') return this.safe(v, field);
+    if (typeof v === 'bigint') return Number(v);
     if (typeof v !== 'string') throw new ValueError(`field '${field}' is not a number`);
     // Sizes start with a digit; names never do (checked first: a refused parse costs an Error).
     if (/^\s*[0-9]/.test(v) && isSize(v)) return parseSize(v);
-    return evalAddress(v, (n) => {
-      const b = this.names.get(n);
-      return b === undefined ? undefined : this.safe(b, field);
-    });
-  }
-
-  /** A value this field cannot hold exactly is refused rather than rounded. */
-  private safe(v: U64Value, field: string): number {
-    if (typeof v === 'number') return v;
-    if (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
-    throw new ValueError(
-      `field '${field}': 0x${v.toString(16)} is above 2^53; only u64 uAPI fields take such values`,
-    );
+    try {
+      return evalAddress(v, (n) => {
+        const b = this.names.get(n);
+        return b === undefined ? undefined : Number(b);
+      });
+    } catch (e) {
+      if (!(e instanceof ValueError)) throw e;
+      return Number(evalU64(v, (n) => this.names.get(n)));
+    }
   }
 
   /** Evaluates a u64 uAPI field exactly: a number up to 2^53 - 1, a bigint above. */

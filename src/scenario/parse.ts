@@ -6,8 +6,9 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
+import { gpuKind } from '../kernel/drivers/gpu/registry.ts';
 import { isDriverIoctlOp, OPS, Scenario, type ScenarioT, type StepT } from './schema.ts';
-import { isSize, parseAddressExpr, ValueError } from './values.ts';
+import { isSize, isU64Literal, parseAddressExpr, ValueError } from './values.ts';
 
 export type Path = readonly (string | number)[];
 
@@ -335,7 +336,7 @@ export const MAX_SCENARIO_STEPS = 50_000;
 
 /** Reads at most MAX_SCENARIO_BYTES of a file, whatever kind of file it is. */
 function readBounded(file: string): string {
-  const chunks: Buffer[] = [];
+  const chunks: Uint8Array[] = [];
   let total = 0;
   let fd: number;
   try {
@@ -346,7 +347,7 @@ function readBounded(file: string): string {
   }
   try {
     for (;;) {
-      const buf = Buffer.alloc(64 * 1024);
+      const buf = new Uint8Array(64 * 1024);
       const n = readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
       total += n;
@@ -366,7 +367,13 @@ function readBounded(file: string): string {
   } finally {
     closeSync(fd);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return new TextDecoder().decode(all);
 }
 
 function checkStepCount(parsed: ParsedScenario): void {
@@ -397,6 +404,7 @@ const NON_NUMERIC = new Set([
   'option_op',
   'allowed_iovas',
   'dirty',
+  'access',
 ]);
 
 /**
@@ -422,6 +430,11 @@ function checkBindings(p: ParsedScenario): void {
   const procs = new Set<string>(s.processes ?? []);
   const devices = new Set<string>(Object.keys(s.devices ?? {}));
   const names = new Set<string>();
+  // A built-in GPU device's uAPI constants are bound names (DRM_XE_VM_BIND_FLAG_CPU_ADDR_MIRROR).
+  for (const dev of Object.values(s.devices ?? {})) {
+    const kind = 'type' in dev ? gpuKind(dev.type) : null;
+    for (const k of Object.keys(kind?.constants ?? {})) names.add(k);
+  }
 
   const walk = (steps: readonly StepT[], base: Path, procs: Set<string>, names: Set<string>): void => {
     steps.forEach((step, i) => {
@@ -472,7 +485,7 @@ function checkBindings(p: ParsedScenario): void {
     });
   };
   const checkName = (value: string, path: Path, names: Set<string>): void => {
-    if (isSize(value)) return;
+    if (isSize(value) || isU64Literal(value)) return;
     try {
       const e = parseAddressExpr(value);
       if (e.name !== null && !names.has(e.name)) {

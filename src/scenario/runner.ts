@@ -16,6 +16,7 @@ import {
   type IoctlDef,
 } from '../kernel/drivers/sdk/device.ts';
 import { DriverError } from '../kernel/drivers/sdk/driver_error.ts';
+import { gpuKind } from '../kernel/drivers/gpu/registry.ts';
 import { errnoName, isErr } from '../kernel/errno.ts';
 import { System, SystemConfigError } from '../kernel/system.ts';
 import type { KGen, Violation } from '../sched/types.ts';
@@ -60,6 +61,8 @@ export interface StepReport {
   data?: DataSummary;
   /** What pagemap returned, as runs of pages with the same bits. */
   pages?: PageRun[];
+  /** What HMM_DMIRROR_SNAPSHOT returned: one HMM_DMIRROR_PROT_* byte per page. */
+  bytes?: number[];
 }
 
 export interface DataSummary {
@@ -254,26 +257,41 @@ function probeDriverDevices(parsed: ParsedScenario, ctx: ScenarioContext): void 
   const s = parsed.scenario;
   const ioctls = new Map<string, IoctlDef<object>>();
   for (const [name, dev] of Object.entries(s.devices ?? {})) {
-    if (!('driver' in dev)) continue;
-    const path: Path = ['devices', name, 'driver'];
+    const kind = 'driver' in dev ? null : gpuKind(dev.type);
+    if (!('driver' in dev) && kind === null) continue;
+    const path: Path = kind === null ? ['devices', name, 'driver'] : ['devices', name];
     const fail = (why: string): never => {
-      const pos = parsed.position([...path, 'export']);
+      const pos = parsed.position([...path, kind === null ? 'export' : 'type']);
       throw new ScenarioError(parsed.file, pos.line, pos.col, why);
     };
-    const drv = loadDriverExport(parsed, path, dev.driver.module, dev.driver.export);
+    const drv =
+      kind !== null
+        ? kind.driver
+        : 'driver' in dev
+          ? loadDriverExport(parsed, path, dev.driver.module, dev.driver.export)
+          : null;
+    if (kind !== null) for (const [k, v] of Object.entries(kind.constants)) ctx.names.set(k, v);
     try {
-      checkDriver(drv, dev.driver.export);
+      checkDriver(drv, 'driver' in dev ? dev.driver.export : dev.type);
     } catch (e) {
       if (e instanceof DriverError) fail(e.message.replace(/^EINVAL: /, ''));
       throw e;
     }
     let r: Device | number;
     try {
-      r = ctx.sys.run(`probe:${name}`, deviceRegister(ctx.sys, name, drv, dev.config ?? {}));
+      r = ctx.sys.run(
+        `probe:${name}`,
+        deviceRegister(ctx.sys, name, drv, ('config' in dev ? dev.config : undefined) ?? {}),
+      );
     } catch (e) {
       return fail(`probe of ${name} threw: ${(e as Error).message.split('\n')[0]}`);
     }
-    if (typeof r === 'number') fail(`probe of ${name} failed with -${errnoName(r)}`);
+    if (typeof r === 'number')
+      fail(
+        kind !== null
+          ? `probe of ${name} failed with -${errnoName(r)} (config: ${kind.doc.replace(/^.*config: /, '').replace(/\)$/, '')})`
+          : `probe of ${name} failed with -${errnoName(r)}`,
+      );
     for (const [cmd, def] of Object.entries(drv.ioctls ?? {})) ioctls.set(cmd, def);
   }
   const sections: [Path, readonly StepT[]][] = [];
@@ -347,8 +365,9 @@ export function buildWorld(parsed: ParsedScenario, k: KernelApi, trace = false):
   const ctx = new ScenarioContext(sys, k, parsed);
   const driver = userDriver(parsed);
   for (const [name, dev] of Object.entries(s.devices ?? {})) {
-    if ('driver' in dev) continue;
-    if (dev.type === 'dmirror') k.dmirror.createDmirrorDevice(sys, name, dev.memory, { driver });
+    if ('driver' in dev || gpuKind(dev.type) !== null) continue;
+    if (dev.type === 'dmirror' && 'memory' in dev)
+      k.dmirror.createDmirrorDevice(sys, name, dev.memory, { driver });
     if (dev.type === 'legacy_mirror') k.legacyMirror.createLegacyMirrorDevice(sys, name, { driver });
     // iommufd mock devices come to life through IOMMU_TEST_OP_MOCK_DOMAIN.
   }
@@ -541,6 +560,7 @@ export function runStepNow(
   if (typeof step.comment === 'string') report.comment = step.comment;
   if (r.data !== undefined) report.data = summariseData(r.data);
   if (r.pages !== undefined) report.pages = pageRuns(r.pages);
+  if (r.bytes !== undefined && !quiet) report.bytes = [...r.bytes];
   return report;
 }
 

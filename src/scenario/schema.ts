@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { MADV } from '../kernel/mm/mman.ts';
 import { CONTRACT_CHOICES } from '../kernel/contracts.ts';
 import { ORACLE_NAMES } from '../oracles/names.ts';
+import { GPU_KINDS, gpuKindNames } from '../kernel/drivers/gpu/registry.ts';
 import { isAddressExpr, isName, isSize, isU64, ValueError, parseProtBytes } from './values.ts';
 
 const sizeHelp = 'a size: an integer or a string such as 4096, 4KiB, 2MiB, 1GiB';
@@ -17,10 +18,14 @@ export const Size = z.union([
   z.string().refine((s) => isSize(s), { message: `expected ${sizeHelp}` }),
 ]);
 
-/** A number that may use bound names: `buf`, `buf+2MiB`, `0x1000`, `4KiB`, 42. */
+/** A number that may use bound names: `buf`, `buf+2MiB`, `0x1000`, `4KiB`, 42, or any u64. */
 export const Num = z.union([
   z.number().int(),
-  z.string().refine((s) => isSize(s) || isAddressExpr(s), {
+  z
+    .bigint()
+    .nonnegative()
+    .max((1n << 64n) - 1n),
+  z.string().refine((s) => isSize(s) || isAddressExpr(s) || isU64(s), {
     message: 'expected an integer, a size (4KiB), or a name with an optional offset (buf+2MiB)',
   }),
 ]);
@@ -236,6 +241,31 @@ export const OPS: Record<string, OpSpec> = {
     doc: "Opens a device of a user driver (devices: NAME: { driver: ... }) for a process: the driver's open() (save the fd). Its ioctls are ops by their names; `close` closes it.",
     fields: { device: Name, proc: Name },
     outputs: [],
+  },
+  gpu_access: {
+    doc: 'A GPU (a built-in GPU device: devices: NAME: { type: xe }) reads, writes or does an atomic on `length` bytes at `address` of `proc` (default: the only process with a GPU context), faulting through its driver; a read returns `data`.',
+    fields: {
+      device: Name,
+      proc: Name.optional(),
+      address: Num,
+      length: Size,
+      access: z.enum(['read', 'write', 'atomic']),
+      data: DataSpec.optional(),
+    },
+    outputs: [],
+  },
+  gpu_snapshot: {
+    doc: 'What a GPU maps over [addr, addr + length) and the SVM ranges its driver holds there (counts; each range in the notes).',
+    fields: { device: Name, proc: Name.optional(), addr: Num, length: Size },
+    outputs: [
+      'ranges',
+      'ptes',
+      'vram_pages',
+      'system_pages',
+      'write_pages',
+      'atomic_pages',
+      'unmapped_ranges',
+    ],
   },
   HMM_DMIRROR_READ: {
     doc: 'Device reads npages through its mirror (faulting them in); expect `data`.',
@@ -583,6 +613,18 @@ export const DriverDevice = z.strictObject({
   config: z.record(z.string(), z.unknown()).optional(),
 });
 
+/** A built-in GPU device (src/kernel/drivers/gpu/registry.ts) and what its probe() gets. */
+export const GpuDevice = z
+  .strictObject({
+    type: z.enum(gpuKindNames() as [string, ...string[]]),
+    config: z.record(z.string(), z.unknown()).optional(),
+  })
+  .describe(
+    `A built-in GPU: ${gpuKindNames()
+      .map((n) => `${n}, ${GPU_KINDS[n].doc}`)
+      .join('; ')}`,
+  );
+
 const Device = z.union([
   z.discriminatedUnion('type', [
     z.strictObject({
@@ -593,6 +635,7 @@ const Device = z.union([
     z.strictObject({ type: z.literal('legacy_mirror') }),
   ]),
   DriverDevice,
+  GpuDevice,
 ]);
 
 export const Scenario = z

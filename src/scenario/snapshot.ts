@@ -4,12 +4,20 @@
  * iommufd IOAS areas, pages and domains, scheduler threads and the trace events. Only reads the
  * model; imports nothing Node-only, so the studio's worker and node tests call the same code.
  *
+ * Addresses that can reach the top of the 64-bit space (IOVAs, the last byte of a range) are
+ * bigints holding the exact u64; user addresses stay numbers (they are below 2^57, so exact).
+ *
  * Large address spaces are cut at MAX_PAGES pages and MAX_FRAMES frames; `truncated` says so.
  */
+import { mockDomainOf } from '../kernel/drivers/iommufd_selftest.ts';
+import { legacyMirrorDevices } from '../kernel/drivers/legacy_mirror.ts';
 import { DmirrorDevice } from '../kernel/drivers/test_hmm_types.ts';
 import { DPT_TAG_ATOMIC, DPT_TAG_WRITE } from '../kernel/drivers/test_hmm_types.ts';
 import { iommufdContexts } from '../kernel/iommufd/main.ts';
+import { anyHwptOf, HwptNested, type Hwpt } from '../kernel/iommufd/hw_pagetable.ts';
 import { ioasOf } from '../kernel/iommufd/ioas.ts';
+import type { IommuDomain } from '../kernel/iommufd/iommu.ts';
+import type { IoptArea } from '../kernel/iommufd/pages.ts';
 import type { MmStruct, Vma } from '../kernel/mm/mm_types.ts';
 import { VM } from '../kernel/mm/mm_types.ts';
 import { PG } from '../kernel/mm/page_alloc.ts';
@@ -26,6 +34,7 @@ import {
 import { pmdIsLeaf, pmdTableOf, pmdSlot, pteSlot } from '../kernel/mm/pte.ts';
 import type { System } from '../kernel/system.ts';
 import { indexAt } from '../lib/pgtable_store.ts';
+import { lastToU64, U64_END, U64_MAX_BIG } from '../lib/u64.ts';
 import { PAGE_SIZE, PMD_SIZE } from '../lib/units.ts';
 
 export const MAX_PAGES = 4096;
@@ -56,7 +65,7 @@ export interface PteSnap {
 }
 
 export interface DevPteSnap {
-  /** The device's name and mirror id ('gpu0#1'). */
+  /** The device's name and mirror id ('gpu0#1'); legacy hmm_mirror devices are named the same way. */
   mirror: string;
   pfn: number;
   access: 'read' | 'write' | 'atomic';
@@ -70,6 +79,8 @@ export interface PageSnap {
   idx: [number, number, number, number];
   cpu: PteSnap;
   devices: DevPteSnap[];
+  /** No VMA covers the page: only a device still maps it (a mirror that missed an invalidation). */
+  outside?: true;
 }
 
 export interface VmaSnap {
@@ -109,15 +120,69 @@ export interface NotifierSnap {
   /** The mm's invalidate_seq: odd while an invalidation holds the tree. */
   treeSeq: number;
   activeRanges: number;
-  intervals: { start: number; last: number; seq: number; owner: string }[];
+  /** `last` is the exact inclusive u64 (an interval to ULONG_MAX ends at 0xffffffffffffffff). */
+  intervals: { start: number; last: bigint; seq: number; owner: string }[];
+}
+
+export interface AreaSnap {
+  iova: bigint;
+  last: bigint;
+  /** The iopt_pages id that backs it, or null while it is being unmapped. */
+  pages: number | null;
+  prot: number;
+  accesses: number;
+  /** For user pages: the process and the user address the area's first byte comes from. */
+  pid: number | null;
+  user: number | null;
+}
+
+/** A run of IOVA pages a domain maps to consecutive frames. */
+export interface DomainRunSnap {
+  iova: bigint;
+  last: bigint;
+  /** The frame of the first page. */
+  pfn: number;
+  npages: number;
+  /** Pages of the run whose dirty bit the domain holds (dirty tracking). */
+  dirty: number;
+  /** The process and user address of the run's first page (user pages), else null. */
+  pid: number | null;
+  user: number | null;
+}
+
+export interface DomainSnap {
+  /** The iommu_domain id. */
+  id: number;
+  /** The HWPT object id (IOMMU_HWPT_ALLOC or a selftest mock domain's out_hwpt_id), or null. */
+  hwpt: number | null;
+  kind: 'paging' | 'nested';
+  /** Allocated for a device attach to the IOAS itself (an automatic domain). */
+  auto: boolean;
+  /** The driver that allocated it ('iommufd_selftest' for mock domains). */
+  owner: string;
+  /** In the IOAS's domain list: every area is mapped into it. */
+  attached: boolean;
+  /** The device objects attached to it. */
+  devices: number[];
+  /** For a nested domain: the parent HWPT whose IOVA space it translates through. */
+  parent: number | null;
+  /** What it maps, read from the driver's own table (mock domains); empty for nested domains. */
+  runs: DomainRunSnap[];
 }
 
 export interface IoasSnap {
   ctx: number;
   id: number;
-  areas: { iova: number; last: number; pages: number | null; prot: number; accesses: number }[];
-  pages: { id: number; npages: number; npinned: number; base: number }[];
-  domains: number;
+  areas: AreaSnap[];
+  pages: {
+    id: number;
+    npages: number;
+    npinned: number;
+    base: number;
+    type: 'user' | 'file';
+    pid: number | null;
+  }[];
+  domains: DomainSnap[];
 }
 
 export interface ThreadSnap {
@@ -144,7 +209,7 @@ export interface Snapshot {
   notifiers: NotifierSnap[];
   ioas: IoasSnap[];
   threads: ThreadSnap[];
-  devices: { name: string; memory: string; mirrors: number }[];
+  devices: { name: string; memory: string; mirrors: number; api: 'dmirror' | 'hmm_mirror' }[];
   events: EventSnap[];
   counters: Record<string, number>;
   schedSteps: number;
@@ -219,10 +284,38 @@ interface MirrorView {
   label: string;
   mm: MmStruct;
   lookup(vpn: number): DevPteSnap | null;
+  /** The virtual page numbers the device maps. */
+  vpns(): Iterable<number>;
 }
 
+function* keysOf(x: Iterable<[number, unknown]>): Generator<number> {
+  for (const [k] of x) yield k;
+}
+
+/** Every mirror device's page table: test_hmm's dmirror and the legacy hmm_mirror devices. */
 function mirrorsOf(sys: System): MirrorView[] {
   const out: MirrorView[] = [];
+  for (const dev of legacyMirrorDevices(sys)) {
+    for (const m of dev.mirrors) {
+      if (m.released) continue;
+      const label = `${dev.name}#${m.id}`;
+      out.push({
+        label,
+        mm: m.mm,
+        lookup(vpn) {
+          const e = m.pt.load(vpn);
+          if (e === undefined) return null;
+          return {
+            mirror: label,
+            pfn: e.pfn,
+            access: e.write ? 'write' : 'read',
+            deviceMemory: sys.phys.isDevice(e.pfn),
+          };
+        },
+        vpns: () => keysOf(m.pt),
+      });
+    }
+  }
   for (const dev of sys.devices.values()) {
     if (!(dev instanceof DmirrorDevice)) continue;
     for (const m of dev.mirrors) {
@@ -237,6 +330,7 @@ function mirrorsOf(sys: System): MirrorView[] {
           const access = e.tag === DPT_TAG_ATOMIC ? 'atomic' : e.tag === DPT_TAG_WRITE ? 'write' : 'read';
           return { mirror: label, pfn: e.pfn, access, deviceMemory: sys.phys.isDevice(e.pfn) };
         },
+        vpns: () => keysOf(m.pt),
       });
     }
   }
@@ -274,6 +368,34 @@ function procSnaps(sys: System, budget: { pages: number; truncated: boolean }): 
           });
         }
       }
+      // Device entries where no VMA is: what a mirror kept after the CPU unmapped the range.
+      const outside = new Map<number, DevPteSnap[]>();
+      for (const m of mine) {
+        for (const vpn of m.vpns()) {
+          const a = vpn * PAGE_SIZE;
+          if (mm.vmaLookup(a) !== null) continue;
+          const d = m.lookup(vpn);
+          if (d === null) continue;
+          const list = outside.get(a) ?? [];
+          list.push(d);
+          outside.set(a, list);
+        }
+      }
+      for (const [a, devices] of [...outside].sort((x, y) => x[0] - y[0])) {
+        if (budget.pages === 0) {
+          budget.truncated = true;
+          break;
+        }
+        budget.pages--;
+        pages.push({
+          addr: a,
+          idx: [indexAt(a, 3), indexAt(a, 2), indexAt(a, 1), indexAt(a, 0)],
+          cpu: cpuEntry(sys, mm, a),
+          devices,
+          outside: true,
+        });
+      }
+      if (outside.size > 0) pages.sort((x, y) => x.addr - y.addr);
     }
     out.push({
       pid: p.pid,
@@ -328,7 +450,8 @@ function notifierSnaps(sys: System): NotifierSnap[] {
       const mirror = (sub as { mdevice?: { name: string }; id?: number }).mdevice;
       const owner =
         mirror !== undefined ? `${mirror.name}#${String((sub as { id?: number }).id)}` : sub.constructor.name;
-      intervals.push({ start: sub.start, last: sub.last, seq: sub.invalidateSeq, owner });
+      const last = sub.last >= U64_END - 1 ? U64_MAX_BIG : BigInt(sub.last);
+      intervals.push({ start: sub.start, last, seq: sub.invalidateSeq, owner });
     }
     out.push({
       mm: mm.id,
@@ -341,32 +464,143 @@ function notifierSnaps(sys: System): NotifierSnap[] {
   return out;
 }
 
-function ioasSnaps(sys: System): IoasSnap[] {
+/** The user address and process an area's byte at `iova` comes from, for user pages. */
+function userOf(a: IoptArea, iova: number): { pid: number | null; user: number | null } {
+  const p = a.pages;
+  if (p?.type !== 'user') return { pid: null, user: null };
+  return { pid: p.sourceTask.pid, user: p.base + a.startByte(iova) };
+}
+
+/**
+ * What a mock domain maps over the IOAS's areas, as runs of consecutive frames. Probes one
+ * PAGE_SIZE step at a time, at most MAX_PAGES steps per domain.
+ */
+function domainRuns(
+  d: IommuDomain,
+  areas: readonly IoptArea[],
+  budget: { truncated: boolean },
+): DomainRunSnap[] {
+  const mock = mockDomainOf(d);
+  if (mock === null) return [];
+  const runs: DomainRunSnap[] = [];
+  let probes = MAX_PAGES;
+  for (const a of areas) {
+    const end = lastToU64(a.last);
+    let run: DomainRunSnap | null = null;
+    for (let iova = a.iova; BigInt(iova) <= end; iova += PAGE_SIZE) {
+      if (probes-- === 0) {
+        budget.truncated = true;
+        return runs;
+      }
+      const e = mock.peek(iova);
+      if (e === null) {
+        run = null;
+        continue;
+      }
+      const pfn = Math.floor(e.phys / PAGE_SIZE);
+      const pageLast = BigInt(iova) + BigInt(PAGE_SIZE - 1);
+      if (run !== null && pfn === run.pfn + run.npages) {
+        run.npages++;
+        run.last = pageLast < end ? pageLast : end;
+        if (e.dirty) run.dirty++;
+      } else {
+        run = {
+          iova: BigInt(iova),
+          last: pageLast < end ? pageLast : end,
+          pfn,
+          npages: 1,
+          dirty: e.dirty ? 1 : 0,
+          ...userOf(a, iova),
+        };
+        runs.push(run);
+      }
+    }
+  }
+  return runs;
+}
+
+function domainSnap(
+  hwpt: Hwpt,
+  hwptId: number | null,
+  areas: readonly IoptArea[],
+  attached: readonly IommuDomain[],
+  budget: { truncated: boolean },
+): DomainSnap | null {
+  const nested = hwpt instanceof HwptNested;
+  if (nested && !hwpt.hasDomain) return null;
+  const d = hwpt.domain;
+  return {
+    id: d.id,
+    hwpt: hwptId,
+    kind: d.type,
+    auto: hwpt.autoDomain,
+    owner: d.owner,
+    attached: attached.includes(d),
+    devices: [...hwpt.devices].map((x) => x.obj.id).sort((a, b) => a - b),
+    parent: nested ? hwpt.parent.obj.id : null,
+    runs: nested ? [] : domainRuns(d, areas, budget),
+  };
+}
+
+function ioasSnaps(sys: System, budget: { truncated: boolean }): IoasSnap[] {
   const out: IoasSnap[] = [];
   for (const ctx of iommufdContexts(sys)) {
-    for (const [id, obj] of [...ctx.objects].sort((a, b) => a[0] - b[0])) {
+    const objs = [...ctx.objects].sort((a, b) => a[0] - b[0]);
+    for (const [id, obj] of objs) {
       if (obj === null || obj.type !== 'IOAS') continue;
-      const iopt = ioasOf(obj).iopt;
+      const ioas = ioasOf(obj);
+      const iopt = ioas.iopt;
       const areas = iopt.areas();
       const pages = new Map<number, IoasSnap['pages'][number]>();
       for (const a of areas) {
         if (a.pages !== null) {
           const p = a.pages;
-          pages.set(p.id, { id: p.id, npages: p.npages, npinned: p.npinned, base: p.base });
+          pages.set(p.id, {
+            id: p.id,
+            npages: p.npages,
+            npinned: p.npinned,
+            base: p.base,
+            type: p.type,
+            pid: p.type === 'user' ? p.sourceTask.pid : null,
+          });
+        }
+      }
+      // Every HWPT whose IOVA space is this IOAS: its paging HWPTs, and nested ones over them.
+      const domains: DomainSnap[] = [];
+      const seen = new Set<IommuDomain>();
+      for (const [hid, hobj] of objs) {
+        if (hobj === null || (hobj.type !== 'HWPT_PAGING' && hobj.type !== 'HWPT_NESTED')) continue;
+        const h = anyHwptOf(hobj);
+        const paging = h instanceof HwptNested ? h.parent : h;
+        if (paging.ioas !== ioas) continue;
+        const snap = domainSnap(h, hid, areas, iopt.domains, budget);
+        if (snap !== null) {
+          domains.push(snap);
+          seen.add(h.domain);
+        }
+      }
+      // Automatic domains (a device attached to the IOAS itself) have no object id of their own.
+      for (const h of ioas.hwptList) {
+        if (seen.has(h.domain)) continue;
+        const snap = domainSnap(h, h.obj.id > 0 ? h.obj.id : null, areas, iopt.domains, budget);
+        if (snap !== null) {
+          domains.push(snap);
+          seen.add(h.domain);
         }
       }
       out.push({
         ctx: ctx.id,
         id,
         areas: areas.map((a) => ({
-          iova: a.iova,
-          last: a.last,
+          iova: BigInt(a.iova),
+          last: lastToU64(a.last),
           pages: a.pages?.id ?? null,
           prot: a.iommuProt,
           accesses: a.numAccesses,
+          ...userOf(a, a.iova),
         })),
         pages: [...pages.values()],
-        domains: iopt.domains.length,
+        domains,
       });
     }
   }
@@ -399,11 +633,19 @@ export function snapshot(sys: System): Snapshot {
     processes: procSnaps(sys, budget),
     frames: frameSnaps(sys, budget),
     notifiers: notifierSnaps(sys),
-    ioas: ioasSnaps(sys),
+    ioas: ioasSnaps(sys, budget),
     threads: sys.sched.threads.map((t) => ({ id: t.id, name: t.name, state: t.state, at: t.pending.label })),
-    devices: [...sys.devices.values()]
-      .filter((d): d is DmirrorDevice => d instanceof DmirrorDevice)
-      .map((d) => ({ name: d.name, memory: d.memory, mirrors: d.mirrors.size })),
+    devices: [
+      ...[...sys.devices.values()]
+        .filter((d): d is DmirrorDevice => d instanceof DmirrorDevice)
+        .map((d) => ({ name: d.name, memory: d.memory, mirrors: d.mirrors.size, api: 'dmirror' as const })),
+      ...legacyMirrorDevices(sys).map((d) => ({
+        name: d.name,
+        memory: 'none',
+        mirrors: d.mirrors.size,
+        api: 'hmm_mirror' as const,
+      })),
+    ],
     events,
     counters: Object.fromEntries([...sys.trace.counters].sort((a, b) => a[0].localeCompare(b[0]))),
     schedSteps: sys.sched.totalSteps,

@@ -174,7 +174,8 @@ export function evalU64(v: string | number | bigint, lookup: (name: string) => U
   return u64Range(BigInt(base) + BigInt(e.offset), v);
 }
 
-function isU64Literal(s: string): boolean {
+/** Whether a string is a u64 literal: decimal or 0x hex up to 2^64 - 1, or a size. */
+export function isU64Literal(s: string): boolean {
   try {
     parseU64(s);
     return true;

@@ -1,17 +1,21 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SELFTEST_SOURCES, sourceOf } from '../../src/conformance/sources.ts';
+import { MM_SELFTEST_SOURCES, SELFTEST_SOURCES, sourceOf } from '../../src/conformance/sources.ts';
 import { suites } from '../../src/conformance/suites.ts';
 import { runCase } from '../../src/conformance/types.ts';
 
 test('every ported case names the kernel selftest file and commit it came from', async () => {
-  const files = new Set<string>(Object.values(SELFTEST_SOURCES).map((s) => s.file));
+  const files = new Set<string>(
+    [...Object.values(SELFTEST_SOURCES), ...Object.values(MM_SELFTEST_SOURCES)].map((s) => s.file),
+  );
   for (const [suite, cases] of Object.entries(suites)) {
     for (const c of cases()) {
       const src = sourceOf(c.suite, c.name);
       assert.ok(files.has(src.file), `${suite} ${c.name}`);
       if (c.name.startsWith('basic_fail_nth.')) assert.equal(src, SELFTEST_SOURCES.iommufd_fail_nth);
       else if (c.suite === 'hmm') assert.equal(src, SELFTEST_SOURCES.hmm);
+      else if (c.suite === 'mm')
+        assert.ok(c.name.startsWith(`${src.file.replace(/^.*\/(.*)\.c$/, '$1')}.`), c.name);
       else assert.equal(src, SELFTEST_SOURCES.iommufd);
     }
   }

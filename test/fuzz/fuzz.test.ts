@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseScenarioText } from '../../src/scenario/parse.ts';
-import { findingKey, programText, runProgram } from '../../src/fuzz/execute.ts';
+import { confirmHang, findingKey, programText, runProgram, STEP_BOUND } from '../../src/fuzz/execute.ts';
 import { Generator } from '../../src/fuzz/generate.ts';
 import { knownFinding } from '../../src/fuzz/known.ts';
 import { minimize, reproducer } from '../../src/fuzz/engine.ts';
@@ -81,18 +81,52 @@ describe('hetmem fuzz', () => {
   });
 });
 
+describe('long loops that end are not hangs', () => {
+  it('a SNAPSHOT of 2^20 pages outlives the fuzz bound but ends under the run bound: no finding', () => {
+    const p = {
+      system: { ram: '8MiB', swap: 0 },
+      processes: ['p'],
+      steps: [
+        {
+          op: 'mmap',
+          proc: 'p',
+          length: 4096,
+          prot: ['read'],
+          flags: ['private', 'anonymous'],
+          save: 'b0',
+        },
+        { op: 'dmirror_open', device: 'gpu0', proc: 'p', save: 'd1' },
+        { op: 'HMM_DMIRROR_SNAPSHOT', fd: 'd1', addr: 'b0', npages: 2 ** 20 },
+      ],
+    };
+    const quick = runProgram(p, 1, STEP_BOUND);
+    assert.equal(quick.finding?.kind, 'hang', 'the fuzz bound alone would call it a hang');
+    const judged = confirmHang(p, 1, quick);
+    assert.equal(judged.finding, null);
+    assert.equal(judged.errnos.length, 3, 'every step ran, the SNAPSHOT too');
+    assert.ok(judged.ops > quick.ops);
+  });
+});
+
 describe('saved fuzz findings replay', () => {
   const dir = join(ROOT, 'test/fixtures/fuzz');
-  const expected: Record<string, { status: number; out: RegExp }> = {
+  // A threads finding replays under the explorer, every interleaving (dfs).
+  const expected: Record<string, { status: number; out: RegExp; explore?: true }> = {
+    'exit-during-mmap-in-another-thread.yaml': {
+      status: 0,
+      out: /the bounded space is exhausted[^]*outcome: clean, as declared/,
+      explore: true,
+    },
     'dmirror-read-after-exit.yaml': { status: 1, out: /livelock: HMM_DMIRROR_READ did not finish/ },
     'dirty-bitmap-huge-length.yaml': { status: 0, out: /every expectation held/ },
+    'dmirror-snapshot-long-walk.yaml': { status: 0, out: /every expectation held/ },
     'ioas-map-1tib-oracle.yaml': { status: 0, out: /every expectation held/ },
   };
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.yaml'))) {
     it(f, () => {
       const want = expected[f];
       assert.ok(want !== undefined, `${f} has no expected outcome here`);
-      const r = hetmem(['run', join(dir, f)]);
+      const r = hetmem(want.explore ? ['explore', join(dir, f), '--strategy', 'dfs'] : ['run', join(dir, f)]);
       assert.equal(r.status, want.status, r.stdout + r.stderr);
       assert.match(r.stdout, want.out);
     });

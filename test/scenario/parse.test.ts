@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { kernel } from '../../src/scenario/kernel.ts';
 import { parseScenarioText, ScenarioError } from '../../src/scenario/parse.ts';
+import { runScenario } from '../../src/scenario/runner.ts';
 
 function errorOf(text: string): ScenarioError {
   try {
@@ -40,7 +42,7 @@ describe('scenario parser', () => {
     assert.deepEqual(p.position(['steps', 1, 'addr']), { line: 7, col: 37 });
   });
 
-  it('reads YAML integers above 2^53 exactly and refuses them where a field is not a u64', () => {
+  it('reads YAML integers above 2^53 exactly; sizes above 2^53 and values above 2^64 - 1 are refused', () => {
     const text = (step: string): string =>
       [
         'version: 1',
@@ -64,9 +66,17 @@ describe('scenario parser', () => {
     const step = hex.scenario.steps?.[2] as Record<string, unknown>;
     assert.equal(step.iova, 2n ** 53n + 1n);
     assert.equal(step.length, 2n ** 64n - 1n);
-    // Integers that fit a double stay numbers; an mm length above 2^53 is refused at its line.
-    assert.equal(typeof (hex.scenario.steps?.[0] as Record<string, unknown>).proc, 'string');
+    // An address above 2^53 is taken, and the syscall fails as the kernel's does; a size above
+    // 2^53 and a value above 2^64 - 1 are refused at their line.
+    const big = parseScenarioText(
+      text('  - { op: munmap, proc: p, addr: 0x8000000000000001, length: 4KiB, expect: { errno: EINVAL } }'),
+      'x.yaml',
+    );
+    assert.equal((big.scenario.steps?.[2] as Record<string, unknown>).addr, 2n ** 63n + 1n);
+    const { report } = runScenario(big, kernel());
+    assert.ok(report.ok, JSON.stringify(report.steps.filter((st) => !st.ok)));
     assert.equal(errorOf(text('  - { op: mmap, proc: p, length: 9007199254740993 }')).line, 6);
+    assert.equal(errorOf(text('  - { op: munmap, proc: p, addr: 0x10000000000000000, length: 1 }')).line, 6);
   });
 
   it('thread scenarios bind names per thread and in final', () => {

@@ -72,4 +72,93 @@ describe('studio session', () => {
     s.goto(1);
     assert.equal(s.state().step, 1);
   });
+
+  it('iommufd: each domain shows the IOVA runs it maps, on the frames the process maps', () => {
+    const s = openSession(text('iommufd-map-copy-unmap.yaml'), 'iommufd-map-copy-unmap.yaml');
+    const labels = s.outline().map((u) => u.label);
+    s.goto(labels.indexOf('IOMMU_IOAS_COPY') + 1);
+    const snap = s.state().snapshot;
+    const withDomain = snap.ioas.filter((a) => a.domains.length > 0);
+    assert.equal(withDomain.length, 1, 'only the IOAS with the mock device has a domain');
+    const [d] = withDomain[0].domains;
+    assert.equal(d.kind, 'paging');
+    assert.equal(d.owner, 'iommufd_selftest');
+    assert.ok(d.attached && d.hwpt !== null && d.devices.length === 1);
+    const pages = d.runs.reduce((n, r) => n + r.npages, 0);
+    assert.equal(pages, 16);
+    // Each run's frames are the frames the process maps at the run's user address.
+    const proc = snap.processes[0];
+    for (const r of d.runs) {
+      for (let i = 0; i < r.npages; i++) {
+        const pg = proc.pages.find((p) => p.addr === r.user! + i * 4096)!;
+        assert.equal(pg.cpu.pfn, r.pfn + i);
+      }
+      assert.equal(r.last - r.iova + 1n, BigInt(r.npages * 4096));
+    }
+    assert.equal(typeof withDomain[0].areas[0].last, 'bigint');
+    // After the unmap the domain maps nothing.
+    s.goto(labels.lastIndexOf('IOMMU_IOAS_UNMAP'));
+    assert.deepEqual(
+      s.state().snapshot.ioas.flatMap((a) => a.domains.flatMap((x) => x.runs)),
+      [],
+    );
+  });
+
+  it('legacy hmm_mirror devices show their page table with the other devices', () => {
+    const file = `${EX}races/legacy-mirror.yaml`;
+    // One after the other: the device faults both pages in, then munmap clears them.
+    const run = openSession(text('races/legacy-mirror.yaml'), file);
+    const labels = run.outline().map((u) => u.label);
+    run.goto(labels.indexOf('legacy_mirror_fault') + 1);
+    const snap = run.state().snapshot;
+    assert.deepEqual(
+      snap.devices.map((d) => [d.name, d.api]),
+      [['gpu0', 'hmm_mirror']],
+    );
+    const mapped = snap.processes[0].pages.filter((p) => p.devices.length > 0);
+    assert.equal(mapped.length, 2);
+    for (const p of mapped) {
+      assert.match(p.devices[0].mirror, /^gpu0#/);
+      assert.equal(p.devices[0].pfn, p.cpu.pfn);
+    }
+    run.goto(labels.indexOf('munmap') + 1);
+    assert.equal(run.state().snapshot.processes[0].pages.filter((p) => p.devices.length > 0).length, 0);
+    // The race: the device keeps entries for pages munmap freed, where no VMA is any more.
+    const found = exploreText(parseScenarioText(text('races/legacy-mirror.yaml'), file), {
+      strategy: 'pct',
+      seed: 1,
+      schedules: 300,
+    });
+    assert.ok(found.found);
+    const race = openSession(text('races/legacy-mirror.yaml'), file, { replay: found.token });
+    race.goto(race.state().race!.at);
+    const stale = race.state().snapshot.processes[0].pages.filter((p) => p.outside === true);
+    assert.ok(stale.length > 0, 'the stale device entries show');
+    assert.ok(stale.every((p) => p.cpu.kind === 'none' && p.devices.length > 0));
+  });
+
+  it('an IOAS area at the top of the IOVA space shows its exact last byte', () => {
+    const src = [
+      'version: 1',
+      'processes: [p]',
+      'steps:',
+      '  - { op: mmap, proc: p, length: 8KiB, prot: [read, write], flags: [private, anonymous], save: buf }',
+      '  - { op: iommufd_open, proc: p, save: iofd }',
+      '  - { op: IOMMU_IOAS_ALLOC, fd: iofd, save: ioas }',
+      '  - op: IOMMU_IOAS_MAP',
+      '    fd: iofd',
+      '    ioas_id: ioas',
+      '    user_va: buf',
+      '    length: 8KiB',
+      '    iova: "0xffffffffffffe000"',
+      '    flags: [FIXED_IOVA, READABLE, WRITEABLE]',
+      '',
+    ].join('\n');
+    const s = openSession(src, 'top.yaml');
+    s.goto(4);
+    assert.equal(s.state().report?.errno, null);
+    const [area] = s.state().snapshot.ioas[0].areas;
+    assert.equal(area.iova, 0xffffffffffffe000n);
+    assert.equal(area.last, 0xffffffffffffffffn);
+  });
 });

@@ -190,6 +190,30 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     await done(w);
   });
 
+  it('iommufd: each domain lists the IOVA runs it maps, linked to the frames and the pages', async () => {
+    const steps = cliRun('examples/iommufd-map-copy-unmap.yaml');
+    const copyAt = steps.findIndex((x) => x.op === 'IOMMU_IOAS_COPY') + 1;
+    const w = await open(`?example=iommufd-map-copy-unmap&step=${copyAt}`);
+    const domain = w.page.getByTestId('domain');
+    assert.equal(await domain.count(), 1);
+    assert.match((await domain.textContent()) ?? '', /hwpt \d+ domain \d+ paging auto mock devices \d+/);
+    const run = domain.getByTestId('domain-runs').locator('tbody tr').first();
+    const iova = ((await run.locator('td').first().textContent()) ?? '').split('-')[0];
+    assert.match(iova, /^0x[0-9a-f]+$/);
+    await run.click();
+    // The run's first frame is selected in the frames view and its page in the page table.
+    const pfn = ((await run.locator('td').nth(1).textContent()) ?? '').split('-')[0];
+    assert.equal(
+      await w.page.getByTestId('frames-table').locator('tr.selected td').first().textContent(),
+      pfn,
+    );
+    const page = w.page.getByTestId('pt-table').locator('tbody tr.selected');
+    assert.equal(await page.count(), 1);
+    assert.equal(await page.locator('td').nth(3).textContent(), pfn);
+    assert.ok((await w.page.locator('[data-testid="area"].selected').count()) >= 1);
+    await done(w);
+  });
+
   it('runs to the next event of a kind, and the timeline shows invalidations with their event', async () => {
     const w = await open('?example=dmirror-mirror');
     await w.page.getByLabel('Next event kind').selectOption('notifier');
@@ -330,32 +354,81 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     await done(w);
   });
 
-  it('exercise mode hides the next step, checks the prediction and keeps score', async () => {
-    const w = await open('?example=fork-cow&mode=exercise');
+  it('exercise mode: after fork, predict the frame counts and the CPU entry; the model checks', async () => {
+    const w = await open('?example=fork-cow&mode=exercise&step=3');
     assert.equal(await w.page.getByRole('button', { name: 'Step forward' }).count(), 0, 'no peeking');
-    assert.equal(await w.page.getByTestId('next-op').textContent(), 'mmap');
-    // mmap returns an address nobody guesses; the CPU maps nothing yet; no device.
-    await w.page.getByLabel('Predicted return').fill('0');
-    await w.page.getByLabel('Predicted CPU pages').fill('0');
-    await w.page.getByLabel('Predicted device pages').fill('0');
+    assert.equal(await w.page.getByTestId('next-op').textContent(), 'fork');
+    await w.page.getByTestId('questions').waitFor();
+    const questions = w.page.getByTestId('question');
+    const kinds: (string | null)[] = [];
+    for (let i = 0; i < (await questions.count()); i++)
+      kinds.push(await questions.nth(i).getAttribute('data-kind'));
+    assert.deepEqual(kinds, ['value', 'choice', 'value', 'value']);
+    await w.page.getByLabel('Return value').fill('2');
+    await w.page.getByLabel(/^CPU entry at /).selectOption('present');
+    await w.page.getByLabel(/^Mapcount of frame /).fill('2');
+    await w.page.getByLabel(/^Refcount of frame /).fill('1');
     await w.page.getByRole('button', { name: 'Check', exact: true }).click();
     await w.page.getByTestId('checks').waitFor();
-    const checks = await classes(w.page.getByTestId('checks').locator('li'));
-    assert.deepEqual(checks, ['bad', 'ok', 'ok']);
-    assert.equal(await w.page.getByTestId('score').textContent(), 'score 0 / 1');
-    assert.equal(await shownStep(w.page), 0, 'the state stays hidden until asked');
+    assert.deepEqual(await classes(w.page.getByTestId('checks').locator('li')), ['ok', 'ok', 'ok', 'bad']);
+    assert.match(
+      (await w.page.getByTestId('checks').locator('li').nth(3).textContent()) ?? '',
+      /you said 1, the model says 2/,
+    );
+    assert.equal(await w.page.getByTestId('score').textContent(), 'score 3 / 4');
+    assert.equal(await shownStep(w.page), 3, 'the state stays hidden until asked');
     await w.page.getByRole('button', { name: 'Show the state' }).click();
-    await atStep(w.page, 1);
-    // cpu_write returns the bytes written and faults in 8 pages.
-    assert.equal(await w.page.getByTestId('next-op').textContent(), 'cpu_write');
-    await w.page.getByLabel('Predicted return').fill('32768');
-    await w.page.getByLabel('Predicted CPU pages').fill('8');
-    await w.page.getByLabel('Predicted device pages').fill('0');
+    await atStep(w.page, 4);
+    assert.equal(await w.page.getByTestId('next-op').textContent(), 'expect_stats');
+    assert.match(w.page.url(), /mode=exercise/);
+    await done(w);
+  });
+
+  it('exercise mode: which pages a device still maps after mprotect, then what the snapshot returns', async () => {
+    const steps = cliRun('examples/dmirror-mirror.yaml');
+    const at = steps.findIndex((x) => x.op === 'mprotect');
+    const w = await open(`?example=dmirror-mirror&mode=exercise&step=${at}`);
+    assert.equal(await w.page.getByTestId('next-op').textContent(), 'mprotect');
+    await w.page.getByTestId('questions').waitFor();
+    const group = w.page.getByRole('group', { name: /^Pages gpu0#0 maps/ });
+    const boxes = group.getByRole('checkbox');
+    assert.equal(await boxes.count(), 8);
+    // The first five pages become read-only: the mirror's entries for them are invalidated.
+    for (let i = 5; i < 8; i++) await boxes.nth(i).check();
+    await w.page.getByLabel('Return value').fill('0');
+    await w.page.getByLabel(/^gpu0#0 entry at /).selectOption('none');
+    await w.page.getByLabel(/^CPU entry at /).selectOption('present');
+    await w.page.getByLabel(/^Seq of gpu0#0/).fill('18');
     await w.page.getByRole('button', { name: 'Check', exact: true }).click();
     await w.page.getByTestId('checks').waitFor();
-    assert.equal(await w.page.getByTestId('score').textContent(), 'score 1 / 2');
+    const checks = w.page.getByTestId('checks').locator('li');
+    assert.deepEqual(await classes(checks), ['ok', 'ok', 'ok', 'ok', 'bad']);
+    assert.match((await checks.nth(4).textContent()) ?? '', /the model says 19/);
+    await w.page.getByRole('button', { name: 'Show the state' }).click();
+    await atStep(w.page, at + 1);
+    assert.equal(await w.page.getByTestId('next-op').textContent(), 'HMM_DMIRROR_SNAPSHOT');
+    await w.page.getByTestId('questions').waitFor();
+    await w.page.getByLabel('Snapshot bytes').fill('READ*4, WRITE*4');
+    await w.page.getByLabel('Return value').fill('0');
+    await w.page
+      .getByRole('group', { name: /^Pages gpu0#0 maps/ })
+      .getByRole('checkbox')
+      .nth(5)
+      .check();
+    await w.page
+      .getByRole('group', { name: /^Pages gpu0#0 maps/ })
+      .getByRole('checkbox')
+      .nth(6)
+      .check();
+    await w.page
+      .getByRole('group', { name: /^Pages gpu0#0 maps/ })
+      .getByRole('checkbox')
+      .nth(7)
+      .check();
+    await w.page.getByRole('button', { name: 'Check', exact: true }).click();
+    await w.page.getByTestId('checks').waitFor();
     assert.deepEqual(await classes(w.page.getByTestId('checks').locator('li')), ['ok', 'ok', 'ok']);
-    assert.match(w.page.url(), /mode=exercise/);
+    assert.equal(await w.page.getByTestId('score').textContent(), 'score 7 / 8');
     await done(w);
   });
 

@@ -123,6 +123,8 @@ function Toolbar(): JSX.Element {
           checked={exerciseMode.value}
           onChange={(e) => {
             exerciseMode.value = (e.target as HTMLInputElement).checked;
+            // The worker ran the hidden step: bring it back to the step shown.
+            if (exercise.value !== null) void goto(current.value?.step ?? 0);
             exercise.value = null;
             syncUrl();
           }}

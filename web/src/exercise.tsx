@@ -1,16 +1,94 @@
-/** "Predict the next state": the next step's result stays hidden until the student answers. */
+/**
+ * "Predict the next state": the next step runs out of sight; the panel asks what it changed
+ * (questions.ts), the student answers, the model's state checks the answers.
+ */
 import type { JSX } from 'preact';
-import { useState } from 'preact/hooks';
-import { checkPrediction, current, exercise, exerciseMode, outline, revealAnswer, score } from './state.ts';
+import { useEffect, useState } from 'preact/hooks';
+import type { Answer, Question } from './questions.ts';
+import {
+  checkExercise,
+  current,
+  exercise,
+  exerciseMode,
+  outline,
+  prepareExercise,
+  revealAnswer,
+  score,
+} from './state.ts';
+
+function QuestionField(props: {
+  q: Question;
+  value: Answer | undefined;
+  set: (v: Answer) => void;
+}): JSX.Element {
+  const { q, value, set } = props;
+  if (q.kind === 'pages') {
+    const chosen = new Set(Array.isArray(value) ? value : []);
+    return (
+      <fieldset class="question" data-testid="question" data-kind={q.kind}>
+        <legend>{q.prompt}</legend>
+        <div class="choices" role="group" aria-label={q.label}>
+          {q.options.map((o) => (
+            <label key={o} class="choice">
+              <input
+                type="checkbox"
+                checked={chosen.has(o)}
+                onChange={(e) => {
+                  const next = new Set(chosen);
+                  if ((e.target as HTMLInputElement).checked) next.add(o);
+                  else next.delete(o);
+                  set(q.options.filter((x) => next.has(x)));
+                }}
+              />{' '}
+              <code>{o}</code>
+            </label>
+          ))}
+        </div>
+      </fieldset>
+    );
+  }
+  if (q.kind === 'choice') {
+    return (
+      <label class="question" data-testid="question" data-kind={q.kind}>
+        {q.prompt}
+        <select
+          aria-label={q.label}
+          value={typeof value === 'string' ? value : ''}
+          onChange={(e) => set((e.target as HTMLSelectElement).value)}
+        >
+          <option value="">(choose)</option>
+          {q.options.map((o) => (
+            <option key={o} value={o}>
+              {o}
+            </option>
+          ))}
+        </select>
+      </label>
+    );
+  }
+  return (
+    <label class="question" data-testid="question" data-kind={q.kind}>
+      {q.prompt}
+      <input
+        aria-label={q.label}
+        inputMode={q.kind === 'value' ? 'text' : undefined}
+        value={typeof value === 'string' ? value : ''}
+        onInput={(e) => set((e.target as HTMLInputElement).value)}
+      />
+    </label>
+  );
+}
 
 export function ExercisePanel(): JSX.Element | null {
-  const [ret, setRet] = useState('');
-  const [cpu, setCpu] = useState('');
-  const [dev, setDev] = useState('');
-  if (!exerciseMode.value) return null;
+  const [answers, setAnswers] = useState<Record<string, Answer>>({});
   const st = current.value;
-  if (st === null) return null;
   const ex = exercise.value;
+  const on = exerciseMode.value;
+  useEffect(() => {
+    setAnswers({});
+    if (on) void prepareExercise();
+  }, [on, st, ex?.step]);
+  if (!on || st === null) return null;
   const next = outline.value[st.step];
   return (
     <section class="panel exercise" id="exercise" aria-labelledby="exercise-h">
@@ -21,68 +99,46 @@ export function ExercisePanel(): JSX.Element | null {
         </p>
         {next === undefined ? (
           <p class="dim">the scenario is over</p>
-        ) : ex === null ? (
+        ) : (
+          <p>
+            Next: <b data-testid="next-op">{next.label}</b>{' '}
+            <span class="dim">
+              {next.section}
+              {next.line > 0 ? ` line ${next.line}` : ''}
+            </span>
+          </p>
+        )}
+        {next === undefined ? null : ex === null || ex.step !== st.step + 1 ? (
+          <p class="dim">running it out of sight…</p>
+        ) : ex.checks === null ? (
           <form
+            data-testid="questions"
             onSubmit={(e) => {
               e.preventDefault();
-              void checkPrediction({ ret, cpuPresent: cpu, devicePages: dev });
+              checkExercise(answers);
             }}
           >
-            <p>
-              Next: <b data-testid="next-op">{next.label}</b>{' '}
-              <span class="dim">
-                {next.section}
-                {next.line > 0 ? ` line ${next.line}` : ''}
-              </span>
-            </p>
-            <label>
-              it returns (a number or an errno such as EFAULT)
-              <input
-                aria-label="Predicted return"
-                value={ret}
-                onInput={(e) => setRet((e.target as HTMLInputElement).value)}
+            {ex.questions.map((q) => (
+              <QuestionField
+                key={q.id}
+                q={q}
+                value={answers[q.id]}
+                set={(v) => setAnswers({ ...answers, [q.id]: v })}
               />
-            </label>
-            <label>
-              pages the CPU then maps (present or zero page)
-              <input
-                aria-label="Predicted CPU pages"
-                inputMode="numeric"
-                value={cpu}
-                onInput={(e) => setCpu((e.target as HTMLInputElement).value)}
-              />
-            </label>
-            <label>
-              pages some device then maps
-              <input
-                aria-label="Predicted device pages"
-                inputMode="numeric"
-                value={dev}
-                onInput={(e) => setDev((e.target as HTMLInputElement).value)}
-              />
-            </label>
+            ))}
             <button type="submit">Check</button>
           </form>
         ) : (
           <div>
             <ul class="plain" data-testid="checks">
               {ex.checks.map((c) => (
-                <li key={c.question} class={c.ok ? 'ok' : 'bad'}>
-                  {c.ok ? '✔' : '✘'} {c.question}: you said {c.given === '' ? '(nothing)' : c.given}, the
-                  model says {c.expected}
+                <li key={c.id} class={c.ok ? 'ok' : 'bad'} data-id={c.id}>
+                  {c.ok ? '✔' : '✘'} {c.label}: you said {c.given === '' ? '(nothing)' : c.given}, the model
+                  says {c.expected}
                 </li>
               ))}
             </ul>
-            <button
-              onClick={() => {
-                setRet('');
-                setCpu('');
-                setDev('');
-                revealAnswer();
-              }}
-            >
-              Show the state
-            </button>
+            <button onClick={() => revealAnswer()}>Show the state</button>
           </div>
         )}
       </div>

@@ -7,6 +7,7 @@ import { batch, computed, signal } from '@preact/signals';
 import type { StudioState, UnitInfo } from '../../src/scenario/studio.ts';
 import { exampleByName } from './examples.ts';
 import type { Issue } from './protocol.ts';
+import { type Answer, type Check, checkAnswers, type Question, questionsFor } from './questions.ts';
 import { call, ModelError } from './rpc.ts';
 
 export interface Source {
@@ -200,74 +201,57 @@ export async function exploreHere(strategy: 'random' | 'pct' | 'dfs', schedules:
 
 // Exercises: predict the next state.
 
-export interface Prediction {
-  ret: string;
-  cpuPresent: string;
-  devicePages: string;
-}
-
 export interface Exercise {
-  /** The step being predicted (done after it). */
+  /** The step being predicted (the state after it is `answer`). */
   step: number;
-  /** The hidden state after the step, once the answer is checked. */
-  answer: StudioState | null;
-  checks: { question: string; expected: string; given: string; ok: boolean }[];
+  /** The hidden state after the step. */
+  answer: StudioState;
+  questions: Question[];
+  /** The checked answers, once given. */
+  checks: Check[] | null;
 }
 
 export const exerciseMode = signal(false);
 export const exercise = signal<Exercise | null>(null);
 export const score = signal({ right: 0, asked: 0 });
 
-/** What the questions ask of a state. */
-export function facts(st: StudioState): Prediction {
-  const procs = st.snapshot.processes;
-  const ret = st.report === null ? '' : st.report.errno !== null ? st.report.errno : String(st.report.ret);
-  return {
-    ret,
-    cpuPresent: String(
-      procs.reduce(
-        (n, p) => n + p.pages.filter((x) => x.cpu.kind === 'present' || x.cpu.kind === 'zero').length,
-        0,
-      ),
-    ),
-    devicePages: String(procs.reduce((n, p) => n + p.pages.filter((x) => x.devices.length > 0).length, 0)),
-  };
-}
+let preparing = -1;
 
-/** Numbers compare by value (0x10 is 16); errno names with or without the minus sign. */
-function sameAnswer(expected: string, given: string): boolean {
-  const x = expected.trim();
-  const y = given.trim();
-  if (x === '' || y === '') return x === y;
-  const nx = Number(x);
-  const ny = Number(y);
-  if (!Number.isNaN(nx) && !Number.isNaN(ny)) return nx === ny;
-  return x.replace(/^-/, '').toUpperCase() === y.replace(/^-/, '').toUpperCase();
-}
-
-/** Runs the next step out of sight and checks the student's prediction against it. */
-export async function checkPrediction(p: Prediction): Promise<void> {
+/**
+ * Runs the next step out of sight (the worker moves on; the page keeps showing this step) and
+ * derives the questions from what it did.
+ */
+export async function prepareExercise(): Promise<void> {
   const st = current.value;
-  if (st === null || st.step >= st.total) return;
-  const r = await guarded(() => call('goto', { n: st.step + 1 }));
-  if (r === undefined) return;
-  const want = facts(r);
-  const checks = [
-    { question: 'the step returns', expected: want.ret, given: p.ret },
-    { question: 'pages the CPU maps (present or zero page)', expected: want.cpuPresent, given: p.cpuPresent },
-    { question: 'pages some device maps', expected: want.devicePages, given: p.devicePages },
-  ]
-    .filter((c) => c.question !== 'the step returns' || c.expected !== '')
-    .map((c) => ({ ...c, ok: sameAnswer(c.expected, c.given) }));
-  exercise.value = { step: st.step + 1, answer: r, checks };
-  const right = checks.every((c) => c.ok);
-  score.value = { right: score.value.right + (right ? 1 : 0), asked: score.value.asked + 1 };
+  if (!exerciseMode.value || st === null || st.step >= st.total) return;
+  const ex = exercise.value;
+  if ((ex !== null && ex.step === st.step + 1) || preparing === st.step) return;
+  preparing = st.step;
+  try {
+    const r = await guarded(() => call('goto', { n: st.step + 1 }));
+    // The page moved on meanwhile: the next call prepares the step it shows.
+    if (r === undefined || current.value !== st) return;
+    const unit = outline.value[st.step];
+    exercise.value = { step: st.step + 1, answer: r, questions: questionsFor(unit, st, r), checks: null };
+  } finally {
+    preparing = -1;
+  }
+}
+
+/** Checks the student's answers against the hidden state and keeps score. */
+export function checkExercise(answers: Record<string, Answer>): void {
+  const ex = exercise.value;
+  if (ex === null || ex.checks !== null) return;
+  const checks = checkAnswers(ex.questions, answers);
+  exercise.value = { ...ex, checks };
+  const right = checks.filter((c) => c.ok).length;
+  score.value = { right: score.value.right + right, asked: score.value.asked + checks.length };
 }
 
 /** Shows the checked step's state. */
 export function revealAnswer(): void {
   const ex = exercise.value;
-  if (ex?.answer == null) return;
+  if (ex === null) return;
   current.value = ex.answer;
   exercise.value = null;
   syncUrl();

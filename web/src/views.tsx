@@ -1,6 +1,6 @@
 /** The views of a snapshot, linked by the selection (a process, a page, a frame). */
 import type { JSX } from 'preact';
-import type { PageSnap, Snapshot } from '../../src/scenario/snapshot.ts';
+import type { DomainRunSnap, DomainSnap, PageSnap, Snapshot } from '../../src/scenario/snapshot.ts';
 import { hex, kindClass } from './format.ts';
 import { current, selectedProc, selection, snapshot } from './state.ts';
 
@@ -193,6 +193,11 @@ export function PageTablesView(): JSX.Element {
                     <span class={`kind ${kindClass(pg.cpu.kind)}`} data-testid="cpu-kind">
                       {pg.cpu.kind}
                     </span>
+                    {pg.outside === true ? (
+                      <span class="chip bad" title="no VMA covers it; only a device still maps it">
+                        no VMA
+                      </span>
+                    ) : null}
                   </td>
                   <td>{pg.cpu.pfn ?? ''}</td>
                   <td>
@@ -310,8 +315,99 @@ export function NotifiersView(): JSX.Element {
   );
 }
 
+const PROT = (p: number): string => `${p & 1 ? 'r' : '-'}${p & 2 ? 'w' : '-'}`;
+
+function inRun(
+  r: DomainRunSnap,
+  sel: { pid: number | null; addr: number | null; pfn: number | null },
+): boolean {
+  if (sel.pfn !== null && sel.pfn >= r.pfn && sel.pfn < r.pfn + r.npages) return true;
+  return (
+    r.user !== null &&
+    sel.addr !== null &&
+    (sel.pid === null || sel.pid === r.pid) &&
+    sel.addr >= r.user &&
+    sel.addr < r.user + r.npages * 4096
+  );
+}
+
+/** One domain: its HWPT, devices, and the IOVA runs it maps, each linked to its frames and pages. */
+function DomainView(props: { d: DomainSnap }): JSX.Element {
+  const d = props.d;
+  const sel = selection.value;
+  const choose = (r: DomainRunSnap): void => {
+    selection.value = { pid: r.pid ?? sel.pid, addr: r.user, pfn: r.pfn };
+  };
+  return (
+    <li class="domain" data-testid="domain">
+      <p>
+        <b>{d.hwpt !== null ? `hwpt ${d.hwpt}` : 'hwpt'}</b>{' '}
+        <span class="dim">
+          domain {d.id} {d.kind}
+          {d.auto ? ' auto' : ''}
+          {d.owner === 'iommufd_selftest' ? ' mock' : ` ${d.owner}`}
+          {d.parent !== null ? ` over hwpt ${d.parent}` : ''}
+          {d.kind === 'paging' && !d.attached ? ' not attached' : ''}
+        </span>{' '}
+        {d.devices.length > 0 ? `devices ${d.devices.join(', ')}` : <span class="dim">no device</span>}
+      </p>
+      {d.kind === 'nested' ? (
+        <p class="dim">translates through its parent's IOVA space</p>
+      ) : d.runs.length === 0 ? (
+        <p class="dim">maps nothing</p>
+      ) : (
+        <table class="grid" data-testid="domain-runs">
+          <thead>
+            <tr>
+              <th>IOVA</th>
+              <th>pfn</th>
+              <th>pages</th>
+              <th>user address</th>
+              <th>dirty</th>
+            </tr>
+          </thead>
+          <tbody>
+            {d.runs.map((r) => {
+              const on = inRun(r, sel);
+              return (
+                <tr
+                  key={r.iova.toString()}
+                  class={on ? 'selected' : ''}
+                  tabIndex={0}
+                  aria-selected={on}
+                  onClick={() => choose(r)}
+                  onKeyDown={(e) => {
+                    if (e.key === 'Enter' || e.key === ' ') {
+                      e.preventDefault();
+                      choose(r);
+                    }
+                  }}
+                >
+                  <td>
+                    <code>
+                      {hex(r.iova)}-{hex(r.last)}
+                    </code>
+                  </td>
+                  <td>
+                    {r.pfn}
+                    {r.npages > 1 ? `-${r.pfn + r.npages - 1}` : ''}
+                  </td>
+                  <td>{r.npages}</td>
+                  <td>{r.user !== null ? <code>{hex(r.user)}</code> : <span class="dim">-</span>}</td>
+                  <td>{r.dirty > 0 ? r.dirty : ''}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </li>
+  );
+}
+
 export function IommufdView(): JSX.Element {
   const s = snapshot.value;
+  const sel = selection.value;
   return (
     <Panel title="iommufd" id="iommufd">
       {s === null || s.ioas.length === 0 ? (
@@ -319,26 +415,49 @@ export function IommufdView(): JSX.Element {
       ) : (
         <div>
           {s.ioas.map((a) => (
-            <div key={`${a.ctx}.${a.id}`}>
+            <div key={`${a.ctx}.${a.id}`} class="ioas" data-testid="ioas">
               <p>
-                IOAS {a.id} <span class="dim">ctx {a.ctx}</span>, {a.domains} domains
+                <b>IOAS {a.id}</b> <span class="dim">ctx {a.ctx}</span>, {a.domains.length} domain
+                {a.domains.length === 1 ? '' : 's'}
               </p>
               <ul class="plain">
-                {a.areas.map((ar) => (
-                  <li key={ar.iova}>
-                    area{' '}
-                    <code>
-                      {hex(ar.iova)}-{hex(ar.last)}
-                    </code>{' '}
-                    pages {ar.pages ?? '-'} accesses {ar.accesses}
-                  </li>
-                ))}
+                {a.areas.map((ar) => {
+                  const on =
+                    ar.user !== null &&
+                    sel.addr !== null &&
+                    (sel.pid === null || sel.pid === ar.pid) &&
+                    BigInt(sel.addr) >= BigInt(ar.user) &&
+                    BigInt(sel.addr) - BigInt(ar.user) <= ar.last - ar.iova;
+                  return (
+                    <li key={ar.iova.toString()} class={on ? 'selected' : ''} data-testid="area">
+                      area{' '}
+                      <code>
+                        {hex(ar.iova)}-{hex(ar.last)}
+                      </code>{' '}
+                      {PROT(ar.prot)} iopt_pages {ar.pages ?? '-'}
+                      {ar.user !== null ? (
+                        <span>
+                          {' '}
+                          from <code>{hex(ar.user)}</code> <span class="dim">pid {ar.pid}</span>
+                        </span>
+                      ) : null}
+                      {ar.accesses > 0 ? ` accesses ${ar.accesses}` : ''}
+                    </li>
+                  );
+                })}
                 {a.pages.map((pg) => (
                   <li key={pg.id}>
-                    iopt_pages {pg.id}: {pg.npages} pages, npinned {pg.npinned}
+                    iopt_pages {pg.id}: {pg.npages} {pg.type} pages, npinned {pg.npinned}
                   </li>
                 ))}
               </ul>
+              {a.domains.length > 0 ? (
+                <ul class="plain domains">
+                  {a.domains.map((d) => (
+                    <DomainView key={d.id} d={d} />
+                  ))}
+                </ul>
+              ) : null}
             </div>
           ))}
         </div>

@@ -420,6 +420,19 @@ export class MockDomain implements IommuDirtyOps {
     return Math.floor(ent / FLAG_MUL) * MOCK_IO_PAGE_SIZE + (iova % MOCK_IO_PAGE_SIZE);
   }
 
+  /**
+   * The physical address `iova` translates to and whether its dirty bit is set, or null if it is
+   * not mapped. A read for views (the studio), unlike iova_to_phys() it reports nothing.
+   */
+  peek(iova: number): { phys: number; dirty: boolean } | null {
+    const ent = this.pfns.get(Math.floor(iova / MOCK_IO_PAGE_SIZE));
+    if (ent === undefined) return null;
+    return {
+      phys: Math.floor(ent / FLAG_MUL) * MOCK_IO_PAGE_SIZE + (iova % MOCK_IO_PAGE_SIZE),
+      dirty: ((ent % FLAG_MUL) & MOCK_PFN_DIRTY_IOVA) !== 0,
+    };
+  }
+
   /** Models mock_domain_free(): anything still mapped is a leak. */
   free(): void {
     if (this.pfns.size > 0) this.warn(`freed with ${this.pfns.size} entries still mapped`);

@@ -5,7 +5,7 @@ import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, handleMmFault, vmFaultToErrno } f
 import type { File, MmStruct, Vma } from './mm_types.ts';
 import { VM } from './mm_types.ts';
 import { GUP_PIN_COUNTING_BIAS, PG } from './page_alloc.ts';
-import { PTE_PRESENT, PTE_WRITE, pteNone } from './pgtable.ts';
+import { PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE, pteNone } from './pgtable.ts';
 import { pmdIsLeaf, pmdTableOf, pteSlot } from './pte.ts';
 import { shmemGetPage } from './shmem.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
@@ -59,9 +59,29 @@ function followPage(sys: System, vma: Vma, addr: number, gupFlags: number): numb
     if (pteNone(lo, t.words[s + 1]) || (lo & PTE_PRESENT) === 0) return -1;
     pfn = t.words[s + 1];
   }
-  if (write && (lo & PTE_WRITE) === 0) return -1;
+  if (write && !canFollowWrite(sys, vma, lo, pfn, gupFlags)) return -1;
   if ((lo & PTE_WRITE) === 0 && gupMustUnshare(sys, vma, gupFlags, pfn)) return -2;
   return pfn;
+}
+
+/**
+ * Models can_follow_write_pte() / can_follow_write_pmd(): a write needs a writable entry, except
+ * that a FOLL_FORCE write (ptrace, /proc/pid/mem) may go through a read-only entry of a private
+ * mapping without VM_WRITE once the fault has given this mm its own exclusive anonymous page (and
+ * soft-dirty tracking, if on, has seen the write). The entry stays read-only.
+ */
+function canFollowWrite(sys: System, vma: Vma, lo: number, pfn: number, gupFlags: number): boolean {
+  if ((lo & PTE_WRITE) !== 0) return true;
+  if ((gupFlags & FOLL_FORCE) === 0) return false;
+  if ((vma.flags & (VM.MAYSHARE | VM.SHARED)) !== 0 || (vma.flags & VM.MAYWRITE) === 0) return false;
+  if ((vma.flags & VM.WRITE) !== 0) return false;
+  const phys = sys.phys;
+  if (phys.isZeroPfn(pfn) || !phys.isRam(pfn)) return false;
+  if ((phys.flags[phys.head(pfn)] & PG.anon) === 0) return false;
+  if ((phys.flags[pfn] & PG.anonExclusive) === 0 && (phys.flags[phys.head(pfn)] & PG.anonExclusive) === 0)
+    return false;
+  // vma_soft_dirty_enabled(): tracking is on while the VMA's VM_SOFTDIRTY is clear.
+  return (vma.flags & VM.SOFTDIRTY) !== 0 || (lo & PTE_SOFT_DIRTY) !== 0;
 }
 
 /**

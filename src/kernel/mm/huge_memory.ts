@@ -32,7 +32,7 @@ import {
   swpType,
 } from './pgtable.ts';
 import { pmdTableOf } from './pte.ts';
-import { addNewAnonRmap, anonVmaPrepare, removeRmapPmd, removeRmapPte } from './rmap.ts';
+import { addNewAnonRmap, anonVmaPrepare, removeRmapPmd, removeRmapPte, folioMapcount } from './rmap.ts';
 import { allocPageReclaim } from './vmscan.ts';
 
 /** FAULT_FLAG_WRITE, repeated here to keep this file below memory.ts. */
@@ -339,7 +339,9 @@ export function* collapseHugePage(vma: Vma, base: number): KGen<number> {
       if (phys.isZeroPfn(hi) || (lo & PTE_SPECIAL) !== 0) continue;
       const h = phys.head(hi);
       if ((phys.flags[h] & PG.anon) === 0) return -Errno.EINVAL;
-      if (phys.pinCount(h) > 0 || phys.mapcount[hi] !== 1) return -Errno.EAGAIN;
+      // is_refcount_suitable(): a reference beyond the mappings (a GUP pin, a pipe) is -EAGAIN.
+      // Pages shared with another process are fine: only khugepaged limits them (max_ptes_shared).
+      if (phys.refcount[h] !== folioMapcount(phys, h)) return -Errno.EAGAIN;
     }
   }
   anonVmaPrepare(sys, vma);
@@ -350,14 +352,14 @@ export function* collapseHugePage(vma: Vma, base: number): KGen<number> {
   yield* mm.ptl.lock();
   const old = mm.pgt.detachPteTable(base);
   const toPut: number[] = [];
-  let writable = (vma.flags & VM.WRITE) !== 0;
+  // The new folio is exclusive to this mm: maybe_pmd_mkwrite() maps it writable in a writable VMA.
+  const writable = (vma.flags & VM.WRITE) !== 0;
   if (old !== null) {
     for (let k = 0; k < HPAGE_PMD_NR; k++) {
       const lo = old.words[2 * k];
       const hi = old.words[2 * k + 1];
       if (pteNone(lo, hi) || phys.isZeroPfn(hi) || (lo & PTE_SPECIAL) !== 0) continue;
       phys.copyPage(pfn + k, hi);
-      if ((lo & PTE_WRITE) === 0 && (phys.flags[hi] & PG.anonExclusive) === 0) writable = false;
       removeRmapPte(phys, hi, mm, MM_ANONPAGES);
       toPut.push(hi);
     }

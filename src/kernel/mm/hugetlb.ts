@@ -136,7 +136,8 @@ export function hugetlbUnreserveInode(sys: System, inode: Inode, from: number): 
   }
 }
 
-function hugePte(vma: Vma, writable: boolean): number {
+/** Models make_huge_pte(): a present, young, dirty huge entry, writable when asked and the VMA allows. */
+export function hugePte(vma: Vma, writable: boolean): number {
   let lo = PTE_PRESENT | PTE_HUGE | PTE_ACCESSED | PTE_DIRTY | PTE_SOFT_DIRTY;
   if (writable && (vma.flags & VM.WRITE) !== 0) lo |= PTE_WRITE;
   return lo;
@@ -227,8 +228,20 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
     return 0;
   }
   const old = pmd.words[2 * i + 1];
-  if (shared || ((phys.flags[old] & PG.anonExclusive) !== 0 && (phys.entireMapcount.get(old) ?? 0) === 1)) {
+  if (shared) {
     pmd.words[2 * i] = (lo | PTE_WRITE | PTE_DIRTY | PTE_ACCESSED) >>> 0;
+    return 0;
+  }
+  // hugetlb_wp(): an anonymous page mapped only here is reused, exclusive or not (a page that was
+  // shared with a child which has since unmapped it becomes this mm's again); no reference count
+  // check, unlike wp_can_reuse_anon_folio(), so a page a pipe still references is reused too.
+  if ((phys.flags[old] & PG.anon) !== 0 && (phys.entireMapcount.get(old) ?? 0) === 1) {
+    phys.flags[old] |= PG.anonExclusive;
+    pmd.words[2 * i] =
+      (lo |
+        ((flags & 1) !== 0 && (vma.flags & VM.WRITE) !== 0 ? PTE_WRITE | PTE_DIRTY : 0) |
+        PTE_ACCESSED) >>>
+      0;
     return 0;
   }
   // hugetlb_wp(): copy the whole huge page.

@@ -129,7 +129,8 @@ function* madvisePopulate(vma: Vma, start: number, end: number, write: boolean):
   if ((vma.flags & (VM.IO | VM.PFNMAP)) !== 0) return -Errno.EINVAL;
   // faultin_page_range() reports permission problems as -EINVAL, not -EFAULT (check_vma_flags under
   // FOLL_MADV_POPULATE); -EFAULT is kept for faults that would have raised SIGBUS / SIGSEGV.
-  if (write ? (vma.flags & VM.WRITE) === 0 : (vma.flags & (VM.READ | VM.WRITE)) === 0) return -Errno.EINVAL;
+  // check_vma_flags() without FOLL_FORCE: a read needs VM_READ (PROT_WRITE alone is not enough).
+  if (write ? (vma.flags & VM.WRITE) === 0 : (vma.flags & VM.READ) === 0) return -Errno.EINVAL;
   for (let a = start; a < end; a += PAGE_SIZE) {
     const r = vmFaultToErrno(yield* handleMmFault(vma, a, write ? FAULT_FLAG_WRITE : 0));
     if (r < 0) return r;

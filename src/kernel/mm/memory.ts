@@ -189,8 +189,11 @@ function* doWpPage(vma: Vma, addr: number, flags: number): KGen<number> {
   }
   if (page >= 0 && (phys.flags[phys.head(page)] & PG.anon) !== 0 && canReuseAnonPage(sys, page)) {
     phys.flags[page] |= PG.anonExclusive;
-    // wp_page_reuse(): an unshare only records the exclusive ownership.
-    if (!unshare) t.words[slot] = (lo | PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY | PTE_ACCESSED) >>> 0;
+    // wp_page_reuse(): an unshare only records the exclusive ownership; a write makes the PTE
+    // dirty and, through maybe_mkwrite(), writable only where the VMA is (a FOLL_FORCE write into
+    // a read-only private mapping leaves it read-only).
+    const w = (vma.flags & VM.WRITE) !== 0 ? PTE_WRITE : 0;
+    if (!unshare) t.words[slot] = (lo | w | PTE_DIRTY | PTE_SOFT_DIRTY | PTE_ACCESSED) >>> 0;
     sys.trace.count('fault.wp_reuse');
     return 0;
   }

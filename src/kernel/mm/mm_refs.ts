@@ -39,8 +39,11 @@ export class RefSite {
   }
 }
 
-/** A reference site: the owner's reference, or where another was taken. */
-export type RefSiteEntry = typeof OWNER_REF | RefSite;
+/**
+ * A reference site: the owner's reference or another fixed, named holder (a thread inside a
+ * syscall), or where another was taken.
+ */
+export type RefSiteEntry = string | RefSite;
 
 /** Records an mm_users (`users`) or mm_count (`count`) reference taken now. */
 export function noteRef(mm: MmStruct, kind: 'users' | 'count'): void {

@@ -72,3 +72,6 @@ export const MREMAP_DONTUNMAP = 4;
 export const MFD_CLOEXEC = 1;
 export const MFD_ALLOW_SEALING = 2;
 export const MFD_HUGETLB = 4;
+/** The huge page size, as log2 of its bytes, sits at bit MFD_HUGE_SHIFT (and MAP_HUGE_SHIFT). */
+export const MFD_HUGE_SHIFT = 26;
+export const MFD_HUGE_MASK = 0x3f;

@@ -367,7 +367,7 @@ export function getUnmappedArea(mm: MmStruct, hint: number, len: number, align: 
 
 /** Models ksys_mmap_pgoff() + do_mmap() + mmap_region(). Caller holds the mmap lock for writing. */
 export function* doMmap(
-  p: Process,
+  mm: MmStruct,
   addr: number,
   length: number,
   prot: number,
@@ -375,7 +375,6 @@ export function* doMmap(
   file: File | null,
   offset: number,
 ): KGen<number> {
-  const mm = p.mm!;
   const sys = mm.sys;
   if (offset % PAGE_SIZE !== 0 || offset < 0) return -Errno.EINVAL;
   const type = flags & mman.MAP_TYPE;
@@ -525,7 +524,7 @@ export function* sysMmapImpl(
     if (file === null) return -Errno.EBADF;
   }
   yield* mm.mmapLock.downWrite();
-  const r = yield* doMmap(p, addr, length, prot, flags, file, offset);
+  const r = yield* doMmap(mm, addr, length, prot, flags, file, offset);
   yield* mm.mmapLock.upWrite();
   return r;
 }

@@ -3,6 +3,7 @@ import { checkOps } from './checks.ts';
 import { deviceOps } from './devices.ts';
 import { dmirrorOps } from './dmirror.ts';
 import { fileOps } from './files.ts';
+import { gpuOps } from './gpu.ts';
 import { iommufdOps } from './iommufd.ts';
 import { legacyMirrorOps } from './legacy_mirror.ts';
 import { mmOps } from './mm.ts';
@@ -13,6 +14,7 @@ export const HANDLERS: Record<string, OpHandler> = {
   ...fileOps,
   ...dmirrorOps,
   ...deviceOps,
+  ...gpuOps,
   ...legacyMirrorOps,
   ...iommufdOps,
   ...checkOps,

@@ -7,6 +7,7 @@
  * override's depth, runnable index).
  */
 import type { StrategyName } from './types.ts';
+import { fromBase64Url, toBase64Url } from '../../lib/base64url.ts';
 
 const STRATEGIES: readonly StrategyName[] = ['random', 'pct', 'dfs'];
 
@@ -53,7 +54,7 @@ export function encodeToken(
     pushVarint(bytes, index);
     prev = depth;
   }
-  const payload = Buffer.from(bytes).toString('base64url');
+  const payload = toBase64Url(bytes);
   const parts = ['v1', strategy, `s${seed}`];
   if (maxSteps !== undefined) parts.push(`m${maxSteps}`);
   parts.push(payload);
@@ -71,7 +72,7 @@ export function decodeToken(token: string): DecodedToken {
   const maxSteps = parts.length === 5 ? intField(token, parts[3], 'm', false) : undefined;
   const payload = parts[parts.length - 1];
   if (!/^[A-Za-z0-9_-]+$/.test(payload)) throw new ReplayTokenError(token, 'payload is not base64url');
-  const bytes = Buffer.from(payload, 'base64url');
+  const bytes = fromBase64Url(payload);
   let pos = 0;
   const read = (): number => {
     let n = 0;

@@ -185,4 +185,45 @@ describe('mremap(2) success paths preserve data', () => {
     assert.equal(readOk(sys, p, b + 5 * PAGE, 1)[0], 5);
     teardown(sys);
   });
+
+  it('a fixed move of an unchanged length spans several VMAs and keeps the gaps (6.17 remap_move)', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 6 * PAGE);
+    tagPages(sys, p, a, 6, 3);
+    assert.equal(sys.munmap(p, a + PAGE, PAGE), 0);
+    assert.equal(sys.munmap(p, a + 4 * PAGE, PAGE), 0);
+    const t = mapOk(sys, p, 6 * PAGE);
+    assert.equal(sys.munmap(p, t, 6 * PAGE), 0);
+    assert.equal(sys.mremap(p, a, 6 * PAGE, 6 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, t), t);
+    const want = expectedTags(6, 3);
+    for (const i of [0, 2, 3, 5]) assert.equal(readTags(sys, p, t + i * PAGE, 1)[0], want[i], `page ${i}`);
+    for (const i of [1, 4]) assert.equal(sys.read(p, t + i * PAGE, 1).ret, -Errno.EFAULT, `gap ${i}`);
+    assert.equal(sys.read(p, a, 1).ret, -Errno.EFAULT);
+    teardown(sys);
+  });
+
+  it('a multi-VMA move refuses a gap at the start of the range (EFAULT), moving nothing', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 4 * PAGE);
+    assert.equal(sys.munmap(p, a, PAGE), 0);
+    const t = 0x40_0000_0000;
+    failsCleanly(sys, p, 'gap at the start', Errno.EFAULT, () =>
+      sys.mremap(p, a, 4 * PAGE, 4 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, t),
+    );
+    teardown(sys);
+  });
+
+  it('growing in place merges with the next VMA it reaches (vma_merge_extend)', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 3 * PAGE);
+    assert.equal(sys.munmap(p, a + PAGE, PAGE), 0);
+    assert.equal(sys.mremap(p, a, PAGE, 2 * PAGE, 0), a);
+    assert.deepEqual(
+      vmas(p)
+        .filter(([s]) => s >= a && s < a + 3 * PAGE)
+        .map(([s, e]) => [s - a, e - a]),
+      [[0, 3 * PAGE]],
+    );
+    teardown(sys);
+  });
 });
