@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { sideTable, Snapshot, SnapshotError } from '../../src/lib/snapshot.ts';
@@ -119,5 +122,21 @@ describe('Snapshot', () => {
       a.restore();
     }, SnapshotError);
     b.release();
+  });
+});
+
+describe('side tables', () => {
+  it('hold all the per-object state the kernel, the scheduler and the oracles keep off an object', () => {
+    // A plain WeakMap there would escape the snapshot the explorer restores between schedules.
+    const root = fileURLToPath(new URL('../../src/', import.meta.url));
+    const offenders: string[] = [];
+    for (const dir of ['kernel', 'sched', 'lib', 'oracles']) {
+      for (const f of readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })) {
+        if (!f.endsWith('.ts')) continue;
+        const text = readFileSync(join(root, dir, f), 'utf8');
+        if (/new Weak(Map|Set)\b/.test(text) && !f.endsWith('snapshot.ts')) offenders.push(`${dir}/${f}`);
+      }
+    }
+    assert.deepEqual(offenders, []);
   });
 });
