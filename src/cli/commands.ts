@@ -167,6 +167,7 @@ export interface ExploreOpts {
   traceFormat?: string;
   /** commander sets it false for --no-por. */
   por?: boolean;
+  restore?: boolean;
   /** `I/N`: run part I of N of the search. */
   shard?: string;
   /** Combine the --json results of shards instead of exploring. */
@@ -273,7 +274,8 @@ export async function cmdExplore(file: string | undefined, o: ExploreOpts): Prom
       "explore needs 'threads: { NAME: [steps] }' (this file has only 'steps'; use hetmem run)",
     );
   }
-  const target = targetFromParsed(parsed, k);
+  const restore = o.restore !== false;
+  const target = targetFromParsed(parsed, k, { restore });
   const fingerprint = scenarioFingerprint(parsed);
   const s = style(process.stdout);
   const dog = guard(
@@ -307,7 +309,7 @@ export async function cmdExplore(file: string | undefined, o: ExploreOpts): Prom
       exportName: 'scenarioTarget',
       prepareExportName: 'prepareScenarioTarget',
       // Workers watch their driver callbacks in the watchdog's shared memory.
-      args: { file: resolve(file), ...(dog !== null ? { watch: dog.shared } : {}) },
+      args: { file: resolve(file), restore, ...(dog !== null ? { watch: dog.shared } : {}) },
     };
     try {
       result = explore(workers > 1 ? descriptor : target, {

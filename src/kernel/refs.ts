@@ -8,10 +8,15 @@
  */
 import { callSite, type Site } from './uaf.ts';
 import type { System } from './system.ts';
+import { sideTable } from '../lib/snapshot.ts';
+
+/** Reference sites by object, in a side table so a snapshot restores them. */
+const refSiteTable = sideTable<object, (string | Site)[]>();
 
 /** The outstanding reference sites of every object that has some, by object. */
 export class RefSites {
-  private readonly sites = new WeakMap<object, (string | Site)[]>();
+  /** One side table for every System's objects (each object belongs to one). */
+  private readonly sites = refSiteTable;
 
   push(obj: object, site: string | Site): void {
     const list = this.sites.get(obj);

@@ -16,6 +16,7 @@
  */
 import type { Violation } from '../sched/types.ts';
 import type { System } from './system.ts';
+import { sideTable } from '../lib/snapshot.ts';
 
 /** Frames of these files are the model itself; a site names the first frame outside them. */
 const MODEL_CODE = /[/\\](?:src|dist)[/\\](?:kernel|sched|lib)[/\\]/;
@@ -89,18 +90,22 @@ export interface FreedAt {
 /** The DMA addresses remembered after their unmap (enough for any scenario; the oldest go first). */
 const UNMAPPED_DMA_KEEP = 4096;
 
+/** Freed objects and released device memory, by object (side tables, so a snapshot restores them). */
+const freedObjectTable = sideTable<object, FreedAt>();
+const releasedRangeTable = sideTable<object, Site>();
+
 /**
  * The freed objects of one System. Objects are keyed weakly: a freed object nothing refers to
  * any more can never be used again, and is forgotten.
  */
 export class FreedObjects {
-  private readonly objects = new WeakMap<object, FreedAt>();
+  private readonly objects = freedObjectTable;
   /** Device frames freed (folio_free) while a device PTE or DMA mapping could reach them: pfn -> [gen after the free, where]. */
   private readonly frames = new Map<number, { gen: number; site: Site }>();
   /** Unmapped DMA addresses, oldest first. */
   private readonly dmaAddrs = new Map<number, FreedAt>();
   /** Device memory released by memunmap_pages(), by the pagemap's PagemapRef. */
-  private readonly releasedRanges = new WeakMap<object, Site>();
+  private readonly releasedRanges = releasedRangeTable;
 
   mark(obj: object, at: FreedAt): void {
     this.objects.set(obj, at);

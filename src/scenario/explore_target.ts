@@ -1,9 +1,11 @@
 /**
- * A thread scenario (`setup`, `threads`, `final`) as an explorer target. Every create() builds a
- * fresh System, runs the setup sequentially, and spawns one scheduler thread per NAME whose steps
+ * A thread scenario (`setup`, `threads`, `final`) as an explorer target. The first create() builds
+ * a System and runs the setup sequentially; later ones restore the state setup left (a snapshot,
+ * src/lib/snapshot.ts) instead. Each then spawns one scheduler thread per NAME whose steps
  * run through the same kernel paths as `hetmem run`, so the explorer interleaves them inside the
  * kernel (at lock, notifier and seqcount points), not only between steps.
  */
+import { Snapshot, SnapshotError } from '../lib/snapshot.ts';
 import { checkStep } from '../oracles/index.ts';
 import type { ExploreTarget, ExploreWorld } from '../sched/explore/types.ts';
 import type { KGen, Violation } from '../sched/types.ts';
@@ -29,6 +31,12 @@ const LOCK_POINT = /^(down_(read|write)|up_(read|write)|spin_(un)?lock|mutex_(un
 export interface ScenarioTargetOptions {
   /** Record trace events (for --trace of a replayed schedule). */
   trace?: boolean;
+  /**
+   * Run `setup` once and start every later schedule from a snapshot of the state it left
+   * (src/lib/snapshot.ts) instead of building the system again. Default true; a state the
+   * snapshot cannot hold (a thread still running after setup) falls back to rebuilding.
+   */
+  restore?: boolean;
 }
 
 /**
@@ -100,31 +108,51 @@ export function targetFromParsed(
   opts: ScenarioTargetOptions = {},
 ): ScenarioTarget {
   const s = parsed.scenario;
+  let restore = opts.restore ?? true;
+  /** The world as setup left it, and its snapshot. */
+  let base: { ctx: ScenarioContext; snap: Snapshot } | null = null;
+  const setUp = (): { ctx: ScenarioContext; setupFailure: Violation | null } => {
+    if (base !== null && base.snap.valid) {
+      base.snap.restore();
+      return { ctx: base.ctx, setupFailure: null };
+    }
+    base = null;
+    const ctx = buildWorld(parsed, k, opts.trace ?? false);
+    if (opts.trace === true) {
+      // Lock acquire and release points as instants on the thread's track.
+      ctx.sys.sched.beforeStep.push((t, point) => {
+        if (LOCK_POINT.test(point.label))
+          ctx.sys.trace.emit('lock', point.label, 'i', undefined, `cpu:${t.name}`);
+      });
+    }
+    let setupFailure: Violation | null = null;
+    (s.setup ?? []).forEach((step, i) => {
+      if (setupFailure !== null) return;
+      const r = runStepNow(ctx, step, 'setup', i, ['setup', i], true);
+      if (!r.ok) {
+        setupFailure = {
+          oracle: 'setup',
+          message: `setup step ${i + 1} (${r.op}, line ${r.line}): ${r.failures.join('; ')}`,
+        };
+      }
+    });
+    if (restore && setupFailure === null) {
+      try {
+        base = { ctx, snap: new Snapshot([ctx], [parsed, k]) };
+      } catch (e) {
+        if (!(e instanceof SnapshotError)) throw e;
+        restore = false;
+      }
+    }
+    return { ctx, setupFailure };
+  };
   const target: ScenarioTarget = {
     last: null,
     lastStages: 0,
     create(): ScenarioWorld {
-      const ctx = buildWorld(parsed, k, opts.trace ?? false);
+      const { ctx, setupFailure } = setUp();
       target.last = ctx;
       target.lastStages = 0;
-      if (opts.trace === true) {
-        // Lock acquire and release points as instants on the thread's track.
-        ctx.sys.sched.beforeStep.push((t, point) => {
-          if (LOCK_POINT.test(point.label))
-            ctx.sys.trace.emit('lock', point.label, 'i', undefined, `cpu:${t.name}`);
-        });
-      }
-      let setupFailure: Violation | null = null;
-      (s.setup ?? []).forEach((step, i) => {
-        if (setupFailure !== null) return;
-        const r = runStepNow(ctx, step, 'setup', i, ['setup', i], true);
-        if (!r.ok) {
-          setupFailure = {
-            oracle: 'setup',
-            message: `setup step ${i + 1} (${r.op}, line ${r.line}): ${r.failures.join('; ')}`,
-          };
-        }
-      });
       const failed: ThreadFailure[] = [];
       // Threads inside an operation: page counts and iommufd accounting hold only between
       // operations (a kernel path may drop a reference before it installs the entry it stands
@@ -213,6 +241,7 @@ export interface ScenarioTargetArgs {
   trace?: boolean;
   /** The CLI watchdog's shared memory: in a worker thread, its driver callbacks are watched there. */
   watch?: SharedWatch;
+  restore?: boolean;
 }
 
 /**
@@ -220,7 +249,10 @@ export interface ScenarioTargetArgs {
  * The kernel modules must already be loaded in the thread (loadKernel()).
  */
 export function scenarioTarget(args: ScenarioTargetArgs): ScenarioTarget {
-  const target = targetFromParsed(parseScenarioFile(args.file), kernel(), { trace: args.trace ?? false });
+  const target = targetFromParsed(parseScenarioFile(args.file), kernel(), {
+    trace: args.trace ?? false,
+    restore: args.restore ?? true,
+  });
   if (args.watch !== undefined) {
     const slot = claimSlot(args.watch);
     if (slot > 0) {

@@ -2,8 +2,9 @@ import { LockDep } from './lockdep.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { Thread } from './thread.ts';
 import type { Access, KGen, SchedPoint, WaitChannel } from './types.ts';
+import { sideTable } from '../lib/snapshot.ts';
 
-const lockdeps = new WeakMap<Scheduler, LockDep>();
+const lockdeps = sideTable<Scheduler, LockDep>();
 
 export function lockdepOf(sched: Scheduler): LockDep {
   let ld = lockdeps.get(sched);

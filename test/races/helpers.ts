@@ -10,10 +10,10 @@ import { preloadDriver } from '../../src/scenario/runner.ts';
 export const RACES = fileURLToPath(new URL('../../examples/races/', import.meta.url));
 
 /** The explorer target of examples/races/NAME.yaml, its driver module loaded first. */
-export async function raceTarget(name: string): Promise<ScenarioTarget> {
+export async function raceTarget(name: string, restore = true): Promise<ScenarioTarget> {
   const parsed = parseScenarioFile(`${RACES}${name}.yaml`);
   await preloadDriver(parsed);
-  return targetFromParsed(parsed, kernel());
+  return targetFromParsed(parsed, kernel(), { restore });
 }
 
 export async function exploreRace(name: string, opts: ExploreOptions): Promise<ExploreResult> {

@@ -85,6 +85,7 @@ import {
   u64,
 } from '../iommufd/uapi.ts';
 import '../iommufd/index.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 
 export const IOMMU_TEST_OP_ADD_RESERVED = 1;
 export const IOMMU_TEST_OP_MOCK_DOMAIN = 2;
@@ -490,7 +491,7 @@ export class MockDomain implements IommuDirtyOps {
   }
 }
 
-const mockDomains = new WeakMap<IommuDomain, MockDomain>();
+const mockDomains = sideTable<IommuDomain, MockDomain>();
 
 /** The mock behind a domain, or null for other drivers' domains. */
 export function mockDomainOf(d: IommuDomain): MockDomain | null {
@@ -570,7 +571,7 @@ export class MockNestedDomain {
   }
 }
 
-const mockNestedDomains = new WeakMap<IommuDomain, MockNestedDomain>();
+const mockNestedDomains = sideTable<IommuDomain, MockNestedDomain>();
 
 /** Models struct mock_dev. */
 class MockDev implements IommuDeviceOps {
@@ -644,8 +645,8 @@ class SelftestObj {
   }
 }
 
-const selftestObjs = new WeakMap<IommufdObject, SelftestObj>();
-const mockDevs = new WeakMap<IommufdDevice, MockDev>();
+const selftestObjs = sideTable<IommufdObject, SelftestObj>();
+const mockDevs = sideTable<IommufdDevice, MockDev>();
 
 function sub(cmd: Record<string, unknown>, name: string): Record<string, unknown> {
   let s = cmd[name] as Record<string, unknown> | undefined;

@@ -24,6 +24,7 @@ import {
 import { anyHwptOf, hwptPagingAlloc, hwptPagingOf, type Hwpt } from './hw_pagetable.ts';
 import { autoResponseFaults } from './fault.ts';
 import { IOMMU_READ, IOMMU_WRITE } from './uapi.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 
 /** What a device's IOMMU driver provides (a slice of struct iommu_ops). */
 export interface IommuDeviceOps {
@@ -65,7 +66,7 @@ export class IommufdDevice {
   }
 }
 
-const devObjects = new WeakMap<IommufdObject, IommufdDevice>();
+const devObjects = sideTable<IommufdObject, IommufdDevice>();
 
 export function deviceOf(obj: IommufdObject): IommufdDevice {
   return devObjects.get(obj)!;

@@ -17,6 +17,7 @@ import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 import { fputGen, IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } from './main.ts';
 import type { IommufdDevice } from './device.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 
 /** struct iommu_hwpt_pgfault: flags, dev_id, pasid, grpid, perm, __reserved, addr, length, cookie. */
 export const PGFAULT_SIZE = 40;
@@ -81,7 +82,7 @@ export class FaultQueue {
   }
 }
 
-const faultObjects = new WeakMap<IommufdObject, FaultQueue>();
+const faultObjects = sideTable<IommufdObject, FaultQueue>();
 
 export function faultOf(obj: IommufdObject): FaultQueue {
   return faultObjects.get(obj)!;

@@ -28,6 +28,7 @@ import {
   u64,
   U64_MAX,
 } from './uapi.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 
 /** Models struct iommufd_hwpt_paging. */
 export class HwptPaging {
@@ -102,8 +103,8 @@ export function hwptPagingOf(hwpt: Hwpt): HwptPaging {
   return hwpt instanceof HwptNested ? hwpt.parent : hwpt;
 }
 
-const hwptObjects = new WeakMap<IommufdObject, HwptPaging>();
-const nestedObjects = new WeakMap<IommufdObject, HwptNested>();
+const hwptObjects = sideTable<IommufdObject, HwptPaging>();
+const nestedObjects = sideTable<IommufdObject, HwptNested>();
 
 export function hwptOf(obj: IommufdObject): HwptPaging {
   return hwptObjects.get(obj)!;

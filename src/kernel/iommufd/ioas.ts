@@ -48,6 +48,7 @@ import {
 } from './uapi.ts';
 import type { HwptPaging } from './hw_pagetable.ts';
 import { accessNotifyUnmap } from './device.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 
 const ULONG_MAX_BIG = U64_MAX;
 
@@ -74,7 +75,7 @@ export class Ioas {
   }
 }
 
-const ioasObjects = new WeakMap<IommufdObject, Ioas>();
+const ioasObjects = sideTable<IommufdObject, Ioas>();
 
 export function ioasOf(obj: IommufdObject): Ioas {
   return ioasObjects.get(obj)!;

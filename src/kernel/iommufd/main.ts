@@ -17,6 +17,7 @@ import type { Process, System } from '../system.ts';
 import { fieldSize, IOCTL_NR, s32, STRUCTS, u32, u64, type StructDesc } from './uapi.ts';
 import { IOPT_PAGES_ACCOUNT_NONE } from './pages.ts';
 import type { Ioas } from './ioas.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 
 export type ObjType = 'IOAS' | 'HWPT_PAGING' | 'HWPT_NESTED' | 'DEVICE' | 'ACCESS' | 'FAULT' | 'SELFTEST';
 
@@ -34,7 +35,7 @@ export class IommufdObject {
 }
 
 /** Every iommufd object of a System not yet destroyed, for the leak oracle. */
-const liveObjects = new WeakMap<System, Set<IommufdObject>>();
+const liveObjects = sideTable<System, Set<IommufdObject>>();
 
 /** The iommufd objects of `sys` allocated and not yet destroyed (or aborted). */
 export function iommufdObjects(sys: System): IommufdObject[] {
@@ -46,7 +47,7 @@ function objectGone(sys: System, obj: IommufdObject): void {
 }
 
 /** Every live iommufd context of a System, for the oracles. */
-const contexts = new WeakMap<System, Set<IommufdCtx>>();
+const contexts = sideTable<System, Set<IommufdCtx>>();
 
 export function iommufdContexts(sys: System): IommufdCtx[] {
   return [...(contexts.get(sys) ?? [])];

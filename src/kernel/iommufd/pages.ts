@@ -21,6 +21,7 @@ import { iommuIovaToPhys, iommuMap, iommuUnmap, type IommuDomain } from './iommu
 import { accessRemote, memfdPinPages, pinUserPages, unpinPages } from './mm_glue.ts';
 import { markFreed, usedAfterFree } from '../uaf.ts';
 import { dropRef, takeRef } from '../refs.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 
 export const IOPT_PAGES_ACCOUNT_NONE = 0;
 export const IOPT_PAGES_ACCOUNT_USER = 1;
@@ -31,7 +32,7 @@ export const TEMP_MEMORY_LIMIT = 65536;
 /** Bytes one page pointer of the GUP array costs. */
 const UPAGE_BYTES = 8;
 
-const tempLimits = new WeakMap<System, number>();
+const tempLimits = sideTable<System, number>();
 
 /** The test-settable iommufd_test_memory_limit (IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT). */
 export function tempMemoryLimit(sys: System): number {
@@ -42,7 +43,7 @@ export function setTempMemoryLimit(sys: System, limit: number): void {
   tempLimits.set(sys, limit);
 }
 
-const capIpcLock = new WeakMap<Process, boolean>();
+const capIpcLock = sideTable<Process, boolean>();
 
 /** capable(CAP_IPC_LOCK) for a process; ordinary users lack it unless granted. */
 export function hasCapIpcLock(p: Process): boolean {

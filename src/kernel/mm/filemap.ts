@@ -18,8 +18,9 @@ import type { Thread } from '../../sched/thread.ts';
 import type { KGen } from '../../sched/types.ts';
 import type { System } from '../system.ts';
 import { PG } from './page_alloc.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 
-const queues = new WeakMap<System, WaitQueue>();
+const queues = sideTable<System, WaitQueue>();
 
 /** The queue folio-lock sleepers of `sys` wait on (folio_waitqueue()). */
 export function folioWaitqueue(sys: System): WaitQueue {
@@ -39,7 +40,7 @@ export function folioTestLocked(sys: System, pfn: number): boolean {
 
 export const FOLIO_LOCK_CLASS = 'folio_lock';
 
-const owners = new WeakMap<System, Map<number, Thread>>();
+const owners = sideTable<System, Map<number, Thread>>();
 
 function ownersOf(sys: System): Map<number, Thread> {
   let m = owners.get(sys);

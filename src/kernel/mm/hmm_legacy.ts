@@ -47,6 +47,7 @@ import {
   swpType,
 } from './pgtable.ts';
 import { pteSlot } from './pte.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 
 /** enum hmm_pfn_flag_e: indexes into range.flags[]. */
 export const HMM_PFN_FLAG = { VALID: 0, WRITE: 1, DEVICE_PRIVATE: 2 } as const;
@@ -108,7 +109,7 @@ export class Hmm extends MmuNotifier {
   }
 }
 
-const hmmOfMm = new WeakMap<MmStruct, Hmm>();
+const hmmOfMm = sideTable<MmStruct, Hmm>();
 
 /** The struct hmm of an mm (mm->hmm), if a mirror was ever registered and it still lives. */
 export function mmHmm(mm: MmStruct): Hmm | null {

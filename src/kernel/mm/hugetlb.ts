@@ -13,6 +13,7 @@ import {
 import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE } from './pgtable.ts';
 import { anonVmaPrepare } from './rmap.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 
 /**
  * hugetlbfs with one page size, 2MiB, mapped by PMD leaves. Pages come from a pool of
@@ -27,7 +28,7 @@ interface Pool {
   /** Pages promised to reservations and not yet faulted in. */
   resv: number;
 }
-const pools = new WeakMap<System, Pool>();
+const pools = sideTable<System, Pool>();
 
 function pool(sys: System): Pool {
   let p = pools.get(sys);
@@ -72,7 +73,7 @@ export function allocHugetlbPage(sys: System, reserved = false): number {
 export class ResvMap {
   readonly idx = new Set<number>();
 }
-const inodeResv = new WeakMap<Inode, ResvMap>();
+const inodeResv = sideTable<Inode, ResvMap>();
 
 function resvMapOf(vma: Vma): ResvMap | null {
   if ((vma.flags & VM.SHARED) !== 0 && vma.file !== null) return inodeResv.get(vma.file.inode) ?? null;

@@ -18,6 +18,7 @@ import type { VmFault } from './mm_types.ts';
 import type { PagemapHooks, PagemapRef } from './page_alloc.ts';
 import { folioTrylock } from './filemap.ts';
 import { migrateDeviceCoherentPage } from './migrate_device.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 
 /** Models struct dev_pagemap_ops. */
 export interface DevPagemapOps {
@@ -45,7 +46,7 @@ export class DevPagemap {
   ) {}
 }
 
-const pagemaps = new WeakMap<PagemapRef, DevPagemap>();
+const pagemaps = sideTable<PagemapRef, DevPagemap>();
 
 /**
  * Models memremap_pages(): creates the struct pages of a device memory range. Returns the pagemap

@@ -17,13 +17,14 @@ import {
   runCallback,
   warn,
 } from './mmu_notifier_types.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 
 /** Frees queued by mmuNotifierPut() that have not run yet, per System. */
 interface PendingFrees {
   count: number;
   readonly wq: WaitQueue;
 }
-const pendingFrees = new WeakMap<System, PendingFrees>();
+const pendingFrees = sideTable<System, PendingFrees>();
 
 function pendingOf(sys: System): PendingFrees {
   let p = pendingFrees.get(sys);

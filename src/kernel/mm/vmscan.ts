@@ -25,6 +25,7 @@ import {
 import { pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { folioMapcount, removeRmapPte, rmapCandidates, rssCounterOf } from './rmap.ts';
 import { indexAt } from '../../lib/pgtable_store.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 
 /**
  * Reclaim. The model keeps no LRU lists: a clock hand sweeps the frames and gives every page a
@@ -32,7 +33,7 @@ import { indexAt } from '../../lib/pgtable_store.ts';
  * aging (and asks secondary MMUs through clear_flush_young as folio_referenced() does).
  */
 
-export const reclaimHands = new WeakMap<System, number>();
+export const reclaimHands = sideTable<System, number>();
 
 /** Page allocation for mm paths: tries to free memory when RAM is short, like the slow path. */
 export function* allocPageReclaim(sys: System, order: number, site: string): KGen<number> {

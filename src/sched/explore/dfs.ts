@@ -87,6 +87,43 @@ export class NondeterministicTargetError extends Error {
   }
 }
 
+/**
+ * The node of a choice point a previous schedule reached (depth < stack length), checked against
+ * the threads that can run now: a deterministic target offers the same ones.
+ */
+export function revisit<N extends { readonly tids: readonly number[] }>(
+  stack: readonly N[],
+  depth: number,
+  tids: readonly number[],
+): N {
+  const node = stack[depth];
+  if (node.tids.length !== tids.length || node.tids.some((id, i) => id !== tids[i])) {
+    throw new NondeterministicTargetError(depth, node.tids, tids);
+  }
+  return node;
+}
+
+/**
+ * The first choice at a new choice point: `forced` if given (a shard's prefix), else the thread
+ * that ran last if it is awake (non-preemptive first, so the first schedules are the cheapest and
+ * the deepest nodes hold the preemptions still to try), else the first awake thread the bound
+ * allows; -1 when there is none.
+ */
+export function firstChoice(
+  ctx: ChoiceContext,
+  tids: readonly number[],
+  asleep: ReadonlyMap<number, unknown>,
+  allowed: (j: number) => boolean,
+  forced = -1,
+): number {
+  let chosen = forced;
+  if (chosen < 0 && ctx.lastIndex >= 0 && !asleep.has(tids[ctx.lastIndex])) chosen = ctx.lastIndex;
+  for (let j = 0; chosen < 0 && j < tids.length; j++) {
+    if (!asleep.has(tids[j]) && allowed(j)) chosen = j;
+  }
+  return chosen;
+}
+
 export class DfsStrategy implements Strategy {
   readonly name = 'dfs';
   private readonly stack: Node[] = [];
@@ -148,19 +185,10 @@ export class DfsStrategy implements Strategy {
     const tids = ctx.runnable.map((t) => t.id);
     let node: Node;
     if (ctx.depth < this.stack.length) {
-      node = this.stack[ctx.depth];
-      if (node.tids.length !== tids.length || node.tids.some((id, i) => id !== tids[i])) {
-        throw new NondeterministicTargetError(ctx.depth, node.tids, tids);
-      }
+      node = revisit(this.stack, ctx.depth, tids);
     } else {
       const shape = { lastIndex: ctx.lastIndex, preemptionsBefore: ctx.preemptions };
-      let chosen = -1;
-      // Non-preemptive first, so the first schedules are the cheapest and the deepest nodes
-      // hold the preemptions still to try.
-      if (ctx.lastIndex >= 0 && !this.sleep.has(tids[ctx.lastIndex])) chosen = ctx.lastIndex;
-      for (let j = 0; chosen < 0 && j < tids.length; j++) {
-        if (!this.sleep.has(tids[j]) && this.allowed(shape, j)) chosen = j;
-      }
+      const chosen = firstChoice(ctx, tids, this.sleep, (j) => this.allowed(shape, j));
       if (chosen < 0) return null;
       node = { tids, chosen, done: new Set([chosen]), sleep: new Set(this.sleep.keys()), ...shape };
       this.stack.push(node);

@@ -23,7 +23,7 @@
  * the bound (docs/explorer.md).
  */
 import type { Thread } from '../thread.ts';
-import { independent, NondeterministicTargetError } from './dfs.ts';
+import { firstChoice, independent, NondeterministicTargetError, revisit } from './dfs.ts';
 import { eventOf, HappensBefore } from './races.ts';
 import type { ChoiceContext, RunOutcome, Strategy } from './types.ts';
 
@@ -76,7 +76,7 @@ export class DporStrategy implements Strategy {
   ) {
     // Bound 0 cuts at the first preemption: nothing to gain from trying unbounded first.
     this.optimistic = Number.isFinite(preemptionBound) && preemptionBound > 0;
-    this.useSleep = true;
+    this.useSleep = !Number.isFinite(preemptionBound) || this.optimistic;
     this.floor = prefix.length;
   }
 
@@ -135,20 +135,12 @@ export class DporStrategy implements Strategy {
     const tids = ctx.runnable.map((t) => t.id);
     let node: Node;
     if (ctx.depth < this.stack.length) {
-      node = this.stack[ctx.depth];
-      if (node.tids.length !== tids.length || node.tids.some((id, i) => id !== tids[i])) {
-        throw new NondeterministicTargetError(ctx.depth, node.tids, tids);
-      }
+      node = revisit(this.stack, ctx.depth, tids);
     } else {
       const shape = { lastIndex: ctx.lastIndex, preemptionsBefore: ctx.preemptions };
-      let chosen = -1;
-      if (ctx.depth < this.floor) {
-        chosen = this.prefix[ctx.depth].chosen;
-        if (chosen >= tids.length) throw new NondeterministicTargetError(ctx.depth, [], tids);
-      } else if (ctx.lastIndex >= 0 && !this.sleep.has(tids[ctx.lastIndex])) chosen = ctx.lastIndex;
-      for (let j = 0; chosen < 0 && j < tids.length; j++) {
-        if (!this.sleep.has(tids[j]) && this.allowed(shape, j)) chosen = j;
-      }
+      const forced = ctx.depth < this.floor ? this.prefix[ctx.depth].chosen : -1;
+      if (forced >= tids.length) throw new NondeterministicTargetError(ctx.depth, [], tids);
+      const chosen = firstChoice(ctx, tids, this.sleep, (j) => this.allowed(shape, j), forced);
       if (chosen < 0) return null;
       node = {
         tids,

@@ -1,54 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { point, Scheduler, type KGen } from '../../../src/sched/index.ts';
-import {
-  explore,
-  parseShard,
-  type ExploreOptions,
-  type ExploreTarget,
-} from '../../../src/sched/explore/index.ts';
+import { explore, parseShard, type ExploreOptions } from '../../../src/sched/explore/index.ts';
+import { programs, programTarget } from './programs.ts';
 import { counterTarget } from './fixtures.ts';
-
-interface Op {
-  obj: number;
-  write: boolean;
-}
-
-function programTarget(threads: Op[][], seen: Set<string>): ExploreTarget {
-  return {
-    create() {
-      const sched = new Scheduler();
-      const objs = [{ v: 0 }, { v: 0 }, { v: 0 }];
-      const logs: number[][] = threads.map(() => []);
-      threads.forEach((ops, ti) => {
-        sched.spawn(
-          `t${ti}`,
-          (function* (): KGen {
-            for (const [k, o] of ops.entries()) {
-              yield point(`${o.write ? 'w' : 'r'}${o.obj}`, objs[o.obj], o.write);
-              if (o.write) objs[o.obj].v = objs[o.obj].v * 7 + ti * 3 + k + 1;
-              else logs[ti].push(objs[o.obj].v);
-            }
-          })(),
-        );
-      });
-      for (const t of [...sched.threads]) sched.step(t);
-      return {
-        sched,
-        checkFinal: () => {
-          seen.add(JSON.stringify([objs, logs]));
-          return null;
-        },
-      };
-    },
-  };
-}
-
-const programs = fc.array(
-  fc.array(fc.record({ obj: fc.nat(2), write: fc.boolean() }), { minLength: 1, maxLength: 3 }),
-  { minLength: 2, maxLength: 3 },
-);
 
 describe('shards', () => {
   it('parses I/N and rejects the rest', () => {

@@ -53,6 +53,7 @@ import {
   pageDevPagemap,
 } from '../sdk/kernel_api.ts';
 import { migrateVmaInit } from '../sdk/devmem.ts';
+import { sideTable } from '../../../lib/snapshot.ts';
 
 /** Models struct drm_pagemap_addr: one DMA or device address a GPU maps, for one CPU mapping. */
 export interface DrmPagemapAddr {
@@ -138,7 +139,7 @@ export class DrmPagemapZdd {
   ) {}
 }
 
-const byPgmap = new WeakMap<DevPagemap, DrmPagemap>();
+const byPgmap = sideTable<DevPagemap, DrmPagemap>();
 
 /** Models drm_pagemap_page_to_dpagemap() through the page's pgmap: the drm_pagemap of `pgmap`, or null. */
 export function drmPagemapOfPgmap(pgmap: DevPagemap): DrmPagemap | null {

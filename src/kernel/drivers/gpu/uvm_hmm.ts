@@ -58,6 +58,7 @@ import { uvmPerfPrefetchRegion } from './uvm_perf_prefetch.ts';
 import { uvmPerfThrashingGetHint } from './uvm_perf_thrashing.ts';
 import type { UvmRootChunk } from './uvm_types.ts';
 import { UVM_PAGES_PER_BLOCK, UVM_VA_BLOCK_SIZE, UvmVaBlock, type UvmVaSpace } from './uvm_types.ts';
+import { sideTable } from '../../../lib/snapshot.ts';
 
 /** How often a block's service starts over when its migration raced with an invalidation. */
 const SERVICE_RETRIES = 4;
@@ -96,7 +97,7 @@ export const uvmHmmNotifierOps: MmuIntervalNotifierOps<UvmVaBlock> = {
   },
 };
 
-const blockGpus = new WeakMap<UvmVaSpace, UvmGpu>();
+const blockGpus = sideTable<UvmVaSpace, UvmGpu>();
 
 /** Records which GPU a va_space belongs to (each va_space here has one GPU). */
 export function uvmVaSpaceSetGpu(vs: UvmVaSpace, gpu: UvmGpu): void {

@@ -50,6 +50,7 @@ import {
   type XeSvmRange,
   type XeVm,
 } from './xe_types.ts';
+import { sideTable } from '../../../lib/snapshot.ts';
 
 /** xe's SVM chunk sizes, largest first. */
 export const XE_SVM_CHUNK_SIZES = [2 * 1024 * 1024, 64 * 1024, PAGE_SIZE] as const;
@@ -58,7 +59,7 @@ export const XE_SVM_NOTIFIER_SIZE = 512 * 1024 * 1024;
 /** A fault retries this many times before it gives up (the model's bound; the kernel loops). */
 const XE_SVM_MAX_RETRIES = 32;
 
-const vmOfGpusvm = new WeakMap<DrmGpusvm, XeVm>();
+const vmOfGpusvm = sideTable<DrmGpusvm, XeVm>();
 
 /** Links a VM to its gpusvm (container_of). */
 export function xeSvmAttach(vm: XeVm): void {

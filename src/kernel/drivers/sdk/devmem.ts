@@ -43,8 +43,9 @@ import { folioTrylock } from '../../mm/filemap.ts';
 import { allocPageReclaim } from '../../mm/vmscan.ts';
 import type { Device } from './device.ts';
 import type { DriverSpinLock } from './locks.ts';
+import { sideTable } from '../../../lib/snapshot.ts';
 
-const memories = new WeakMap<DevPagemap, DeviceMemory>();
+const memories = sideTable<DevPagemap, DeviceMemory>();
 /** The largest folio order a device memory hands out (PUD-sized). */
 const MAX_FOLIO_ORDER = 18;
 

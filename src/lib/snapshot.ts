@@ -1,0 +1,255 @@
+/**
+ * Restoring an object graph in place: what lets the explorer run `setup` once and start every
+ * schedule from the state it left, instead of building the system again.
+ *
+ * A Snapshot records, for every object reachable from its roots, the values of its own data
+ * properties (array elements, Map and Set entries, typed-array bytes), and restore() writes them
+ * back into the same objects. Identity is kept: a driver's callbacks, an oracle or a kernel path
+ * that holds an object registered during setup still holds it, and sees it as setup left it.
+ * Objects made after the capture are dropped with the references to them.
+ *
+ * What a walk of properties cannot see must not hold state that changes after the capture:
+ *  - per-object side tables: kernel modules keep them in `sideTable()`s, whose writes after the
+ *    capture are journalled and undone (a plain WeakMap's would not be);
+ *  - variables captured by closures, and `#private` fields (the kernel uses neither for state);
+ *  - generators: a thread cannot be captured, so capture() refuses a graph that holds one
+ *    (SnapshotError) and the caller rebuilds instead.
+ */
+
+export class SnapshotError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SnapshotError';
+  }
+}
+
+type Saved =
+  | {
+      kind: 'object';
+      o: Record<PropertyKey, unknown>;
+      keys: PropertyKey[];
+      values: unknown[];
+      /** Own keys at capture, the ones not restored included. */
+      own: PropertyKey[];
+      proto: unknown;
+    }
+  | { kind: 'array'; o: unknown[]; values: unknown[]; extra: PropertyKey[]; extraValues: unknown[] }
+  | { kind: 'map'; o: Map<unknown, unknown>; entries: [unknown, unknown][] }
+  | { kind: 'set'; o: Set<unknown>; values: unknown[] }
+  | { kind: 'bytes'; o: Uint8Array; copy: Uint8Array };
+
+/** The snapshot whose capture is current: side-table writes are journalled for it. */
+const current: { armed: Snapshot | null } = { armed: null };
+
+/**
+ * A WeakMap whose entries a Snapshot captures and restores with the objects they are keyed by. The
+ * kernel's per-object side tables (state kept off an object, as a `static` map keyed by it) use it.
+ */
+export class SideTable<K extends object, V> extends WeakMap<K, V> {
+  override set(key: K, value: V): this {
+    current.armed?.journal(this, key);
+    return super.set(key, value);
+  }
+
+  override delete(key: K): boolean {
+    current.armed?.journal(this, key);
+    return super.delete(key);
+  }
+}
+
+/** Every side table, so a capture can find the entries of the objects it walks. */
+const tables: SideTable<object, unknown>[] = [];
+
+/** Makes a side table (module-level: one per kind of side state). */
+export function sideTable<K extends object, V>(): SideTable<K, V> {
+  const t = new SideTable<K, V>();
+  tables.push(t);
+  return t;
+}
+
+function isGenerator(o: object): boolean {
+  return Object.prototype.toString.call(o) === '[object Generator]';
+}
+
+function isModuleNamespace(o: object): boolean {
+  return Object.prototype.toString.call(o) === '[object Module]';
+}
+
+export class Snapshot {
+  private readonly saved: Saved[] = [];
+  /** Side-table entries at capture, by table: key -> value. */
+  private readonly entries = new Map<SideTable<object, unknown>, Map<object, unknown>>();
+  /** Side-table keys written since the capture (or the last restore). */
+  private touched: [SideTable<object, unknown>, object][] = [];
+  /** Objects walked (their side-table entries are the snapshot's to restore). */
+  private readonly walked = new Set<object>();
+  /** Objects captured. */
+  readonly objects: number;
+
+  /**
+   * Captures everything reachable from `roots`, not walking into `stop` (shared, immutable
+   * objects such as a parsed scenario). Throws SnapshotError for a graph it cannot restore.
+   */
+  constructor(roots: readonly object[], stop: readonly object[] = []) {
+    const seen = this.walked;
+    for (const s of stop) seen.add(s);
+    const work: unknown[] = [...roots];
+    while (work.length > 0) {
+      const v = work.pop();
+      if (v === null || typeof v !== 'object') continue;
+      if (seen.has(v)) continue;
+      seen.add(v);
+      this.capture(v, work);
+      for (const t of tables) {
+        if (!t.has(v)) continue;
+        let m = this.entries.get(t);
+        if (m === undefined) {
+          m = new Map();
+          this.entries.set(t, m);
+        }
+        const value = t.get(v);
+        m.set(v, value);
+        work.push(value);
+      }
+    }
+    for (const s of stop) seen.delete(s);
+    this.objects = this.saved.length;
+    current.armed = this;
+  }
+
+  private capture(o: object, work: unknown[]): void {
+    if (isGenerator(o)) throw new SnapshotError('the state holds a generator (a running thread)');
+    if (isModuleNamespace(o)) return;
+    if (ArrayBuffer.isView(o)) {
+      const bytes = new Uint8Array(o.buffer, o.byteOffset, o.byteLength);
+      this.saved.push({ kind: 'bytes', o: bytes, copy: bytes.slice() });
+      return;
+    }
+    if (o instanceof ArrayBuffer) {
+      const bytes = new Uint8Array(o);
+      this.saved.push({ kind: 'bytes', o: bytes, copy: bytes.slice() });
+      return;
+    }
+    if (o instanceof Map) {
+      const entries = [...(o as Map<unknown, unknown>)];
+      for (const [k, v] of entries) work.push(k, v);
+      this.saved.push({ kind: 'map', o: o as Map<unknown, unknown>, entries });
+      return;
+    }
+    if (o instanceof Set) {
+      const values = [...(o as Set<unknown>)];
+      for (const v of values) work.push(v);
+      this.saved.push({ kind: 'set', o: o as Set<unknown>, values });
+      return;
+    }
+    if (o instanceof Date || o instanceof RegExp || o instanceof Promise) return;
+    if (o instanceof WeakMap || o instanceof WeakSet) {
+      throw new SnapshotError('the state holds a WeakMap or WeakSet outside a side table');
+    }
+    if (Array.isArray(o)) {
+      const values = o.slice() as unknown[];
+      for (const v of values) work.push(v);
+      const extra: PropertyKey[] = [];
+      const extraValues: unknown[] = [];
+      for (const k of Reflect.ownKeys(o)) {
+        if (k === 'length' || (typeof k === 'string' && /^\d+$/.test(k))) continue;
+        const d = Object.getOwnPropertyDescriptor(o, k)!;
+        if (!('value' in d)) continue;
+        extra.push(k);
+        extraValues.push(d.value);
+        work.push(d.value);
+      }
+      this.saved.push({ kind: 'array', o: o as unknown[], values, extra, extraValues });
+      return;
+    }
+    const frozen = Object.isFrozen(o);
+    const keys: PropertyKey[] = [];
+    const values: unknown[] = [];
+    const own = Reflect.ownKeys(o);
+    for (const k of own) {
+      const d = Object.getOwnPropertyDescriptor(o, k)!;
+      if (!('value' in d)) continue;
+      work.push(d.value);
+      if (frozen || d.writable !== true) continue;
+      keys.push(k);
+      values.push(d.value);
+    }
+    if (frozen) return;
+    this.saved.push({
+      kind: 'object',
+      o: o as Record<PropertyKey, unknown>,
+      keys,
+      values,
+      own,
+      proto: Object.getPrototypeOf(o),
+    });
+  }
+
+  /** Whether restore() can still be trusted: no other snapshot was captured since. */
+  get valid(): boolean {
+    return current.armed === this;
+  }
+
+  journal(t: SideTable<object, unknown>, key: object): void {
+    this.touched.push([t, key]);
+  }
+
+  /** Puts every captured object back as it was at the capture. */
+  restore(): void {
+    if (current.armed !== this) throw new SnapshotError('another snapshot was captured since');
+    for (const s of this.saved) {
+      switch (s.kind) {
+        case 'object': {
+          const o = s.o;
+          const { keys, values } = s;
+          let intact = true;
+          for (let i = 0; i < keys.length && intact; i++) intact = Object.hasOwn(o, keys[i]);
+          if (!intact || Reflect.ownKeys(o).length !== s.own.length) {
+            // A key deleted since (or added): put every key back in its captured order, which
+            // iteration over the object follows.
+            const captured = new Set(s.own);
+            const written = new Set(keys);
+            for (const k of Reflect.ownKeys(o)) {
+              if (!captured.has(k) || written.has(k)) Reflect.deleteProperty(o, k);
+            }
+          }
+          for (let i = 0; i < keys.length; i++) o[keys[i]] = values[i];
+          if (Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto as object | null);
+          break;
+        }
+        case 'array': {
+          const o = s.o;
+          const { values } = s;
+          o.length = values.length;
+          for (let i = 0; i < values.length; i++) o[i] = values[i];
+          const rec = o as unknown as Record<PropertyKey, unknown>;
+          for (let i = 0; i < s.extra.length; i++) rec[s.extra[i]] = s.extraValues[i];
+          break;
+        }
+        case 'map':
+          s.o.clear();
+          for (const [k, v] of s.entries) s.o.set(k, v);
+          break;
+        case 'set':
+          s.o.clear();
+          for (const v of s.values) s.o.add(v);
+          break;
+        case 'bytes':
+          s.o.set(s.copy);
+          break;
+      }
+    }
+    const touched = this.touched;
+    this.touched = [];
+    for (const [t, key] of touched) {
+      const at = this.entries.get(t);
+      if (at?.has(key) === true) WeakMap.prototype.set.call(t, key, at.get(key));
+      else if (this.walked.has(key)) WeakMap.prototype.delete.call(t, key);
+    }
+  }
+
+  /** Stops journalling for this snapshot (it can no longer restore). */
+  release(): void {
+    if (current.armed === this) current.armed = null;
+  }
+}
