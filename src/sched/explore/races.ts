@@ -47,6 +47,10 @@ export class HappensBefore {
   private width = 8;
   /** Last event per thread, by column. */
   private last: number[] = [];
+  /** Last event per thread that declared no footprint (dependent with everything), by column. */
+  private lastAny: number[] = [];
+  /** Per object touched: the last write and the last access of each thread, by column. */
+  private readonly byObj = new Map<object, { write: number[]; access: number[] }>();
 
   private col(tid: number): number {
     let c = this.column.get(tid);
@@ -62,6 +66,7 @@ export class HappensBefore {
         }
       }
       this.last[c] = -1;
+      this.lastAny[c] = -1;
     }
     return c;
   }
@@ -83,15 +88,28 @@ export class HappensBefore {
     // The latest dependent event of each other thread: an earlier one of the same thread is
     // ordered before it, so only these can race with e.
     const cand: number[] = [];
-    const seenThread = new Set<number>();
     const prev = this.last[c];
     if (prev >= 0) clock.set(this.clocks[prev]);
-    for (let i = j - 1; i >= 0; i--) {
-      const x = this.events[i];
-      if (x.tid === e.tid || seenThread.has(x.tid)) continue;
-      if (!dependent(x, e)) continue;
-      seenThread.add(x.tid);
+    // The latest event of each other thread that is dependent with e (see dependent()): any
+    // event when e declares no footprint; else one that declared none, or one on e's object
+    // that writes (or any access of it when e writes). Kept per thread, so a step costs the
+    // number of threads, not the length of the execution.
+    const objLast = e.obj === null ? undefined : this.byObj.get(e.obj);
+    for (let t = 0; t < this.column.size; t++) {
+      if (t === c) continue;
+      let i: number;
+      if (e.obj === null) i = this.last[t];
+      else {
+        i = this.lastAny[t];
+        const onObj = objLast === undefined ? -1 : ((e.write ? objLast.access[t] : objLast.write[t]) ?? -1);
+        if (onObj > i) i = onObj;
+      }
+      if (i < 0) continue;
       cand.push(i);
+    }
+    // Latest first, as a backward scan would find them.
+    cand.sort((a, b) => b - a);
+    for (const i of cand) {
       const ci = this.clocks[i];
       for (let k = 0; k < this.width; k++) if (ci[k] > clock[k]) clock[k] = ci[k];
     }
@@ -111,6 +129,13 @@ export class HappensBefore {
     this.events.push(e);
     this.clocks.push(clock);
     this.last[c] = j;
+    if (e.obj === null) this.lastAny[c] = j;
+    else {
+      let o = this.byObj.get(e.obj);
+      if (o === undefined) this.byObj.set(e.obj, (o = { write: [], access: [] }));
+      o.access[c] = j;
+      if (e.write) o.write[c] = j;
+    }
     return races;
   }
 
