@@ -154,8 +154,11 @@ async function migrationFigures(ctx: BenchContext): Promise<Figure[]> {
   api.createDmirrorDevice(sys, 'hmm_dmirror0', 'private');
   const fd = check(sys.run('open', api.dmirrorOpen(sys, 'hmm_dmirror0', p)), 'open /dev/hmm_dmirror0');
   const addr = check(sys.mmap(p, 0, len, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE), 'mmap');
+  // MIGRATE_TO_DEV copies what the device now holds back to the caller's buffer, as
+  // dmirror_migrate_to_device() does; one buffer serves every run.
+  const buf = new Uint8Array(len);
   const migrate = (name: string): void => {
-    const cmd: Record<string, unknown> = { addr, npages };
+    const cmd: Record<string, unknown> = { addr, npages, buf };
     check(sys.ioctl(fd, name, cmd), name);
     if (cmd.cpages !== npages) throw new Error(`${name} migrated ${String(cmd.cpages)} of ${npages} pages`);
   };
