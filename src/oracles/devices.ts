@@ -36,7 +36,8 @@ function checkDevicePages(
   const phys = sys.phys;
   for (const e of entries) {
     if (!phys.isDevice(e.pfn)) continue;
-    if ((e.gen & 0xffff) === phys.gen[e.pfn] && phys.refcount[e.pfn] > 0) continue;
+    // A device folio keeps its references on the head page.
+    if ((e.gen & 0xffff) === phys.gen[e.pfn] && phys.refcount[phys.head(e.pfn)] > 0) continue;
     const gen = (e.gen & 0xffff) === phys.gen[e.pfn] ? -1 : e.gen;
     return [
       uafViolation(
