@@ -7,9 +7,15 @@
  *  - gpu.xe_faults.2m: 2 MiB ranges over THP-less memory, system pages DMA-mapped;
  *  - gpu.xe_faults.2m_vram: 2 MiB ranges migrated to VRAM on the fault (512 pages copied each).
  * Each figure is the median of the timed runs; a run is one fresh VM faulting every range once.
+ *
+ * And through the NVIDIA-UVM-style driver (uvm_hmm.ts), driven by the simulator's stream workload
+ * with one warp, so every replayable fault is serviced on its own (cost model `none`):
+ *  - gpu.uvm_faults.4k: on-demand policy, each fault migrates one 4 KiB page to the GPU;
+ *  - gpu.uvm_faults.2m: tree prefetch at threshold 0, each fault migrates its whole 2 MiB VA block.
  */
 import { SZ_2M, SZ_4K, XeHarness, type XeClient } from '../src/conformance/xe_harness.ts';
 import { PROT_READ } from '../src/kernel/mm/mman.ts';
+import { runSim, SIM_DEFAULTS } from '../src/sim/engine.ts';
 import { type BenchContext, type Figure, type Suite, median, nowNs, round } from './figure.ts';
 
 interface Setup {
@@ -64,6 +70,44 @@ function figure(ctx: BenchContext, name: string, runs: number, make: () => Setup
   };
 }
 
+/** Faults per second through the UVM-style driver: one simulator run over `footprint` bytes. */
+function uvmFaultsPerSecond(footprint: number, twoMeg: boolean): number {
+  const t0 = nowNs();
+  const r = runSim({
+    ...SIM_DEFAULTS,
+    footprint,
+    warps: 1,
+    cost: 'none',
+    policy: twoMeg ? 'tree' : 'ondemand',
+    driver: twoMeg ? { prefetch_threshold: 0 } : {},
+  });
+  const ns = nowNs() - t0;
+  const per = r.migrated_bytes / r.faults;
+  if (Math.abs(per - (twoMeg ? SZ_2M : SZ_4K)) > SZ_4K)
+    throw new Error(`uvm: ${per} bytes migrated per fault`);
+  return (r.faults * 1e9) / ns;
+}
+
+function uvmFigure(
+  ctx: BenchContext,
+  name: string,
+  runs: number,
+  footprint: number,
+  twoMeg: boolean,
+): Figure {
+  ctx.progress(name);
+  uvmFaultsPerSecond(footprint, twoMeg); // warm-up
+  const xs: number[] = [];
+  for (let r = 0; r < runs; r++) xs.push(uvmFaultsPerSecond(footprint, twoMeg));
+  return {
+    name,
+    value: round(median(xs)),
+    unit: 'faults/s',
+    goal: 'reported (no goal in the issue)',
+    pass: true,
+  };
+}
+
 export const gpuSuite: Suite = {
   name: 'gpu',
   run(ctx) {
@@ -74,6 +118,8 @@ export const gpuSuite: Suite = {
       figure(ctx, 'gpu.xe_faults.4k', runs, () => setup4k(n4k)),
       figure(ctx, 'gpu.xe_faults.2m', runs, () => setup2m(n2m, false)),
       figure(ctx, 'gpu.xe_faults.2m_vram', runs, () => setup2m(n2m, true)),
+      uvmFigure(ctx, 'gpu.uvm_faults.4k', runs, n4k * SZ_4K, false),
+      uvmFigure(ctx, 'gpu.uvm_faults.2m', runs, n2m * SZ_2M, true),
     ]);
   },
 };

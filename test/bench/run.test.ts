@@ -42,6 +42,9 @@ test('bench --smoke --json prints well-formed, finite figures', { timeout: 120_0
     }
     if (f.anchor !== undefined) assert.notEqual(f.ratio, undefined, `${name}: an anchor without a ratio`);
   }
+  // GPU faults through each driver model, at 4 KiB and 2 MiB granularity.
+  for (const name of ['gpu.xe_faults.4k', 'gpu.xe_faults.2m', 'gpu.uvm_faults.4k', 'gpu.uvm_faults.2m'])
+    assert.ok(names.has(name), `no ${name} figure`);
   for (const prefix of ['faults.', 'notifier.', 'hmm.', 'iommufd.', 'explore.', 'memory.', 'gpu.']) {
     assert.ok(
       [...names].some((n) => n.startsWith(prefix)),

@@ -54,9 +54,7 @@ describe('driver kthreads at the end of a scenario', () => {
 
   it('hetmem run: the stopped kthread leaves a clean teardown; the forgotten one fails it', async () => {
     for (const stop of [true, false]) {
-      const text = scenario(stop)
-        .replace('threads:\n  a:\n', 'steps:\n')
-        .replace('\n  b:\n', '\n');
+      const text = scenario(stop).replace('threads:\n  a:\n', 'steps:\n').replace('\n  b:\n', '\n');
       const parsed = parseScenarioText(text, FILE);
       await preloadDriver(parsed);
       const { report } = runScenario(parsed, kernel());
