@@ -122,6 +122,7 @@ describe('saved fuzz findings replay', () => {
     'dirty-bitmap-huge-length.yaml': { status: 0, out: /every expectation held/ },
     'dmirror-snapshot-long-walk.yaml': { status: 0, out: /every expectation held/ },
     'ioas-map-1tib-oracle.yaml': { status: 0, out: /every expectation held/ },
+    'add-reserved-zero-length.yaml': { status: 0, out: /every expectation held/ },
   };
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.yaml'))) {
     it(f, () => {
