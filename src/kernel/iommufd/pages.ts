@@ -16,6 +16,7 @@ import { Mutex } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { File, MmStruct, UserStruct } from '../mm/mm_types.ts';
+import { fput } from '../mm/mmap.ts';
 import type { Process, System } from '../system.ts';
 import { iommuIovaToPhys, iommuMap, iommuUnmap, type IommuDomain } from './iommu.ts';
 import { accessRemote, memfdPinPages, pinUserPages, unpinPages } from './mm_glue.ts';
@@ -681,7 +682,8 @@ export function putPages(pages: IoptPages): void {
     });
   }
   if (pages.file !== null) {
-    pages.file.refs--;
     dropRef(pages.sys, pages.file);
+    // The last reference to a memfd closed before the mapping went away frees its pages here.
+    fput(pages.sys, pages.file);
   }
 }
