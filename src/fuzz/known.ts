@@ -21,6 +21,11 @@ export const KNOWN_FINDINGS: readonly KnownFinding[] = [
     reason:
       "lib/test_hmm.c: HMM_DMIRROR_RELEASE (dmirror_device_remove_chunks()) evicts each chunk with migrate_device_range(), which skips a device page it cannot trylock, then memunmap_pages() waits for every page of the chunk. A page a concurrent MIGRATE_TO_DEV took from the free list just before and holds locked is mapped after the eviction, so the wait never ends; the kernel's test driver hangs the same way (its RELEASE is not meant to run beside migrations).",
   },
+  {
+    pattern: /^violation: __GFP_NOFAIL allocation never succeeds: dmirror_device_evict_chunk\(\) /,
+    reason:
+      "lib/test_hmm.c: dmirror_device_evict_chunk() allocates with __GFP_NOFAIL the system pages it moves the device's memory back into, and test_hmm's device memory is itself backed by system RAM, so evicting it needs as much free RAM again. With nothing left to reclaim, __alloc_pages_slowpath() (mm/page_alloc.c) retries a __GFP_NOFAIL allocation for ever and the OOM killer cannot free the pages the eviction holds; the kernel hangs the same way.",
+  },
 ];
 
 /** The reason a finding is known kernel behaviour, or null. */

@@ -582,6 +582,9 @@ export function teardown(ctx: ScenarioContext): StepReport {
   const before = ctx.sys.trace.snapshot();
   const failures: string[] = [];
   const notes: string[] = [];
+  // What the closes, exits and removals report (a WARN, a use-after-free) counts as the
+  // teardown's failure, as a step's reports count as the step's.
+  const seenViolations = ctx.sys.sched.violations.length;
   if (ctx.livelocked !== null) failures.push(`teardown not run: ${ctx.livelocked}`);
   else {
     const sc = ctx.k.syscalls;
@@ -614,6 +617,8 @@ export function teardown(ctx: ScenarioContext): StepReport {
       );
     }
   }
+  for (const v of ctx.sys.sched.violations.slice(seenViolations))
+    failures.push(`oracle ${v.oracle}: ${v.message}`);
   if (ctx.livelocked === null) {
     const { violations, notes: oracleNotes } = runOracles(ctx, tornDown(ctx));
     notes.push(...oracleNotes);

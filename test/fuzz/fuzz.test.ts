@@ -112,7 +112,7 @@ describe('long loops that end are not hangs', () => {
 describe('saved fuzz findings replay', () => {
   const dir = join(ROOT, 'test/fixtures/fuzz');
   // A threads finding replays under the explorer, every interleaving (dfs).
-  const expected: Record<string, { status: number; out: RegExp; explore?: true }> = {
+  const expected: Record<string, { status: number; out: RegExp; explore?: true; args?: string[] }> = {
     'exit-during-mmap-in-another-thread.yaml': {
       status: 0,
       out: /the bounded space is exhausted[^]*outcome: clean, as declared/,
@@ -124,12 +124,25 @@ describe('saved fuzz findings replay', () => {
     'ioas-map-1tib-oracle.yaml': { status: 0, out: /every expectation held/ },
     'add-reserved-zero-length.yaml': { status: 0, out: /every expectation held/ },
     'ioas-map-file-outlives-memfd.yaml': { status: 0, out: /every expectation held/ },
+    // dfs reduces this pair of threads to one schedule; random schedules reach the exit between
+    // the open's mm lookup and its notifier registration.
+    'dmirror-open-beside-exit.yaml': {
+      status: 0,
+      out: /explored 200 schedule[^]*outcome: clean, as declared/,
+      explore: true,
+      args: ['--strategy', 'random', '--budget', '200'],
+    },
+    'dmirror-migrate-thp-tail-ptes.yaml': { status: 0, out: /every expectation held/ },
   };
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.yaml'))) {
     it(f, () => {
       const want = expected[f];
       assert.ok(want !== undefined, `${f} has no expected outcome here`);
-      const r = hetmem(want.explore ? ['explore', join(dir, f), '--strategy', 'dfs'] : ['run', join(dir, f)]);
+      const r = hetmem(
+        want.explore
+          ? ['explore', join(dir, f), ...(want.args ?? ['--strategy', 'dfs'])]
+          : ['run', join(dir, f)],
+      );
       assert.equal(r.status, want.status, r.stdout + r.stderr);
       assert.match(r.stdout, want.out);
     });
@@ -137,6 +150,25 @@ describe('saved fuzz findings replay', () => {
 });
 
 describe("findings that are the kernel's own behaviour stay recognised", () => {
+  it('closing a dmirror whose device memory fills RAM: the __GFP_NOFAIL eviction never gets a page', () => {
+    const file = join(ROOT, 'test/fixtures/fuzz-known/dmirror-evict-nofail-oom.yaml');
+    const run = hetmem(['run', file]);
+    assert.equal(run.status, 1, run.stdout + run.stderr);
+    assert.match(
+      run.stdout,
+      /oracle livelock: __GFP_NOFAIL allocation never succeeds: dmirror_device_evict_chunk\(\)/,
+    );
+    assert.doesNotMatch(run.stdout + run.stderr, /internal error/);
+    const doc = parse(readFileSync(file, 'utf8')) as {
+      system: Record<string, unknown>;
+      processes: string[];
+      steps: Step[];
+    };
+    const r = runProgram({ system: doc.system, processes: doc.processes, steps: doc.steps }, 4587);
+    assert.equal(r.finding?.kind, 'violation');
+    assert.match(knownFinding(r.finding) ?? '', /dmirror_device_evict_chunk\(\) allocates with __GFP_NOFAIL/);
+  });
+
   it('HMM_DMIRROR_RELEASE beside a MIGRATE_TO_DEV: memunmap_pages() waits for ever, as in the kernel', () => {
     const doc = parse(
       readFileSync(join(ROOT, 'test/fixtures/fuzz-known/dmirror-release-beside-migrate.yaml'), 'utf8'),

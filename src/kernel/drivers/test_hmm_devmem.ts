@@ -515,6 +515,7 @@ export function* dmirrorDeviceEvictChunk(chunk: DeviceMemory): KGen {
   const src = new Float64Array(npages);
   const dst = new Float64Array(npages);
   yield* migrateDeviceRange(sys, src, first, npages);
+  let nofailReported = false;
   for (let i = 0; i < npages; i++) {
     const s = src[i];
     const spage = migratePfnToPage(s);
@@ -532,8 +533,21 @@ export function* dmirrorDeviceEvictChunk(chunk: DeviceMemory): KGen {
       dpage = yield* allocPageReclaim(sys, 0, 'dmirror_evict_page');
       order = 0;
     }
-    // The kernel allocates with __GFP_NOFAIL here; the model has no way to wait for memory.
-    if (dpage < 0) throw new Error(`dmirror: out of memory evicting ${mdevice.name}`);
+    if (dpage < 0) {
+      // The kernel allocates with __GFP_NOFAIL here: with nothing left to reclaim its allocator
+      // retries for ever (the device's memory is backed by system RAM, so evicting it needs as
+      // much free RAM again, and the OOM killer cannot free the pages this eviction holds). The
+      // model reports that hang once and leaves the page on the device (the entry is restored).
+      if (!nofailReported) {
+        nofailReported = true;
+        sys.sched.report({
+          oracle: 'livelock',
+          message: `__GFP_NOFAIL allocation never succeeds: dmirror_device_evict_chunk() of ${mdevice.name} needs an order-${order} page and no memory is left to reclaim`,
+          thread: sys.sched.current?.name,
+        });
+      }
+      continue;
+    }
     lockPage(sys, dpage);
     dst[i] = migratePfn(dpage) + (has(s, MIGRATE_PFN_WRITE) ? MIGRATE_PFN_WRITE : 0);
     if (order > 0) dst[i] += MIGRATE_PFN_COMPOUND;

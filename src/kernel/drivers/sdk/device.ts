@@ -12,6 +12,7 @@
 import { ULONG_MAX } from '../../../lib/units.ts';
 import type { KGen } from '../../../sched/types.ts';
 import { Errno } from '../../errno.ts';
+import { taskMmget, taskMmput } from '../../exit.ts';
 import { File, type FileOps, Inode, type Vma } from '../../mm/mm_types.ts';
 import type { Process, System } from '../../system.ts';
 import { dropRef, takeRef } from '../../refs.ts';
@@ -265,11 +266,15 @@ export function* deviceOpen(sys: System, name: string, proc: Process): KGen<numb
 }
 
 function* openFile<D extends object, F extends object>(dev: Device<D, F>, proc: Process): KGen<number> {
-  let priv: F | number = {} as F;
-  if (dev.driver.open !== undefined) {
-    priv = yield* dev.driver.open(dev, proc);
-    if (typeof priv === 'number') return priv < 0 ? priv : -Errno.EINVAL;
-  }
+  if (dev.driver.open === undefined) return installFile(dev, dev.name, {} as F);
+  // The opener is a thread of `proc` inside open(): its task->mm reference keeps the mm alive
+  // while the driver's open runs (a driver that registers a notifier on current->mm relies on
+  // it), so an exit by another thread of `proc` cannot tear the mm down under the open.
+  const mm = taskMmget(proc);
+  if (mm === null) return -Errno.ESRCH;
+  const priv = yield* dev.driver.open(dev, proc);
+  yield* taskMmput(mm);
+  if (typeof priv === 'number') return priv < 0 ? priv : -Errno.EINVAL;
   return installFile(dev, dev.name, priv);
 }
 

@@ -54,7 +54,9 @@ export class DevicePageTable implements DeviceMirrorView {
   /** Installs the PTE of the page at `va`. Caller holds `lock`. */
   map(va: number, pfn: number, prot: number): void {
     lockdepAssertHeld(this.lock);
-    if (this.sys.phys.isDevice(pfn) && this.sys.phys.refcount[pfn] === 0) {
+    const phys = this.sys.phys;
+    // A device folio keeps its references on the head page; a tail page is free with its folio.
+    if (phys.isDevice(pfn) && phys.refcount[phys.head(pfn)] === 0) {
       // A free device page: the driver maps memory it (or memunmap_pages) already gave back.
       reportDevicePageUse(this, va, pfn, -1, 'a device PTE store');
     }
