@@ -2,6 +2,7 @@ import { ULONG_MAX } from '../lib/units.ts';
 import type { KGen } from '../sched/types.ts';
 import { Errno } from './errno.ts';
 import { detachVma, removeVma, unmapVmas } from './mm/mmap.ts';
+import { enterTask, leaveTask, threadsOf } from './mm/mmap_lock.ts';
 import { dropRef, noteRef } from './mm/mm_refs.ts';
 import type { MmStruct } from './mm/mm_types.ts';
 import { mmdrop, mmuNotifierRelease } from './mm/mmu_notifier.ts';
@@ -59,11 +60,13 @@ export function taskMmget(p: Process): MmStruct | null {
   if (mm === null || p.exited || mm.mmUsers <= 0) return null;
   mm.mmUsers++;
   mm.userRefSites.push(TASK_REF);
+  enterTask(mm.sys.sched, p);
   return mm;
 }
 
 /** Drops the reference taskMmget() took, as mmput() does. */
 export function* taskMmput(mm: MmStruct): KGen {
+  leaveTask(mm.sys.sched);
   const at = mm.userRefSites.lastIndexOf(TASK_REF);
   if (at >= 0) mm.userRefSites.splice(at, 1);
   if (--mm.mmUsers > 0) return;
@@ -75,6 +78,9 @@ export function* taskMmput(mm: MmStruct): KGen {
 export function* doExit(sys: System, p: Process): KGen<number> {
   if (p.exited) return -Errno.ESRCH;
   p.exited = true;
+  // exit_group()'s SIGKILL to the process' other threads: one asleep in a killable wait wakes
+  // and gives up (signal_wake_up()).
+  for (const t of threadsOf(sys.sched, p)) sys.sched.wakeKillable(t);
   const mm = p.mm;
   p.mm = null;
   if (mm !== null) yield* mmput(mm, true);

@@ -1,6 +1,6 @@
 import { LockDep } from './lockdep.ts';
 import type { Scheduler } from './scheduler.ts';
-import type { Thread } from './thread.ts';
+import { KILLABLE_WAIT, type Thread } from './thread.ts';
 import type { Access, KGen, SchedPoint, WaitChannel } from './types.ts';
 import { sideTable } from '../lib/snapshot.ts';
 
@@ -241,6 +241,37 @@ export class RwSem {
     pushHeld(t, this.lockClass, this.name);
   }
 
+  /**
+   * Models down_read_killable(): as downRead(), but a wait ends without the lock once `killed()`
+   * holds (a fatal signal is pending). Returns whether the lock was taken. An uncontended lock is
+   * taken whatever `killed()` says, as the kernel's fast path does.
+   */
+  *downReadKillable(killed: () => boolean): KGen<boolean> {
+    const s = this.sched;
+    if (s.current !== null && (s.current.nonBlockDepth > 0 || s.current.atomicDepth > 0)) {
+      mightSleep(s, `down_read_killable(${this.name})`);
+    }
+    yield this.readPoint;
+    let t = s.cur();
+    lockdepOf(s).acquire(t, this.lockClass, this.name);
+    while (this.writer !== null || this.writersWaiting > 0) {
+      if (killed()) return false;
+      t.local.set(KILLABLE_WAIT, true);
+      yield {
+        kind: 'wait',
+        label: `down_read_killable(${this.name})`,
+        channel: this.ch,
+        resume: this.readAccess,
+      };
+      t = s.cur();
+      t.local.delete(KILLABLE_WAIT);
+    }
+    this.readers++;
+    this.readers_.add(t);
+    pushHeld(t, this.lockClass, this.name);
+    return true;
+  }
+
   *downReadTrylock(): KGen<boolean> {
     yield { kind: 'step', label: `down_read_trylock(${this.name})`, access: { obj: this, write: false } };
     const t = this.sched.cur();
@@ -282,6 +313,44 @@ export class RwSem {
     }
     this.writer = t;
     pushHeld(t, cls, this.name);
+  }
+
+  /**
+   * Models down_write_killable(): as downWrite(), but a wait ends without the lock once `killed()`
+   * holds. Returns whether the lock was taken. A writer that gives up stops holding readers back,
+   * so they are woken (rwsem_down_write_slowpath() does the same when a signal ends its wait).
+   */
+  *downWriteKillable(killed: () => boolean): KGen<boolean> {
+    const s = this.sched;
+    if (s.current !== null && (s.current.nonBlockDepth > 0 || s.current.atomicDepth > 0)) {
+      mightSleep(s, `down_write_killable(${this.name})`);
+    }
+    yield this.writePoint;
+    let t = s.cur();
+    lockdepOf(s).acquire(t, this.lockClass, this.name);
+    if (this.writer !== null || this.readers > 0) {
+      this.writersWaiting++;
+      while (this.writer !== null || this.readers > 0) {
+        if (killed()) {
+          this.writersWaiting--;
+          s.wakeAll(this.ch);
+          return false;
+        }
+        t.local.set(KILLABLE_WAIT, true);
+        yield {
+          kind: 'wait',
+          label: `down_write_killable(${this.name})`,
+          channel: this.ch,
+          resume: this.writeAccess,
+        };
+        t = s.cur();
+        t.local.delete(KILLABLE_WAIT);
+      }
+      this.writersWaiting--;
+    }
+    this.writer = t;
+    pushHeld(t, this.lockClass, this.name);
+    return true;
   }
 
   *downWriteTrylock(): KGen<boolean> {

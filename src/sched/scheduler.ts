@@ -1,5 +1,5 @@
 import { VirtualClock } from './clock.ts';
-import { Thread } from './thread.ts';
+import { KILLABLE_WAIT, Thread } from './thread.ts';
 import { setPlainScheduler } from './plain.ts';
 import type { KGen, SchedPoint, Violation, WaitChannel, WaitPoint, WakeReason } from './types.ts';
 
@@ -157,6 +157,14 @@ export class Scheduler {
     const list = this.waiters.get(ch);
     if (list === undefined) return;
     for (const t of [...list]) this.unblock(t, 'woken');
+  }
+
+  /**
+   * Models signal_wake_up() of a fatal signal: `t`, if it sleeps in a killable wait, is made
+   * runnable to see the signal and give up its wait. Other sleeps are left alone.
+   */
+  wakeKillable(t: Thread): void {
+    if (t.state === 'blocked' && t.local.get(KILLABLE_WAIT) === true) this.unblock(t, 'woken');
   }
 
   /** Makes the longest-waiting thread on `ch` runnable. */

@@ -9,6 +9,9 @@ export interface HeldLock {
 }
 
 /** A simulated CPU thread: one generator plus what the scheduler and the checks track about it. */
+/** Thread.local key set while the thread sleeps in a killable wait (TASK_KILLABLE). */
+export const KILLABLE_WAIT = 'killable_wait';
+
 export class Thread {
   state: ThreadState = 'runnable';
   /** The point the thread yielded last: the step it takes next. */

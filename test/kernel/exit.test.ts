@@ -1,13 +1,25 @@
 /**
  * exit of a process while another of its threads is inside a syscall: the thread's own mm_users
  * reference (task->mm) keeps the address space until it leaves the kernel, and the last reference
- * to go runs exit_mmap().
+ * to go runs exit_mmap(). A thread asleep for the mmap lock in a killable wait (the syscalls'
+ * mmap_write_lock_killable(), the fault path's lock_mm_and_find_vma()) sees exit_group()'s SIGKILL
+ * and gives up.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno } from '../../src/kernel/errno.ts';
 import { MAP_POPULATE } from '../../src/kernel/mm/mman.ts';
-import { sysExit, sysMmap, sysMprotect, cpuWrite } from '../../src/kernel/syscalls.ts';
+import { MADV } from '../../src/kernel/mm/mman.ts';
+import {
+  cpuRead,
+  cpuWrite,
+  sysExit,
+  sysMadvise,
+  sysMmap,
+  sysMprotect,
+  sysMremap,
+  sysMunmap,
+} from '../../src/kernel/syscalls.ts';
 import type { Process, System } from '../../src/kernel/system.ts';
 import { Prng } from '../../src/lib/prng.ts';
 import type { KGen } from '../../src/sched/types.ts';
@@ -15,13 +27,15 @@ import type { Thread } from '../../src/sched/thread.ts';
 import { assertOracles } from '../../src/oracles/index.ts';
 import { ANON_PRIVATE, PAGE, RW, setup } from './mm/mm_helpers.ts';
 
-/** Holds p's mmap lock for reading for a few steps, so a writer must wait for it. */
-function* reader(p: Process, held: { now: boolean }): KGen {
+/** Holds p's mmap lock for a few steps (for reading, or for writing so readers wait too). */
+function* reader(p: Process, held: { now: boolean }, write = false): KGen {
   const lock = p.mm!.mmapLock;
-  yield* lock.downRead();
+  if (write) yield* lock.downWrite();
+  else yield* lock.downRead();
   held.now = true;
   for (let i = 0; i < 3; i++) yield { kind: 'step', label: 'hold' };
-  yield* lock.upRead();
+  if (write) yield* lock.upWrite();
+  else yield* lock.upRead();
   held.now = false;
 }
 
@@ -29,9 +43,14 @@ function* reader(p: Process, held: { now: boolean }): KGen {
  * Runs the reader until it holds the lock, then the syscall until it waits for the lock, then
  * the exit to its end, then the rest.
  */
-function exitWhileWaiting(sys: System, p: Process, call: KGen<unknown>): { call: Thread; exit: Thread } {
+function exitWhileWaiting(
+  sys: System,
+  p: Process,
+  call: KGen<unknown>,
+  write = false,
+): { call: Thread; exit: Thread } {
   const held = { now: false };
-  const r = sys.sched.spawn('reader', reader(p, held));
+  const r = sys.sched.spawn('reader', reader(p, held, write));
   const c = sys.sched.spawn('call', call);
   const e = sys.sched.spawn('exit', sysExit(sys, p));
   sys.sched.chooser = {
@@ -45,7 +64,7 @@ function exitWhileWaiting(sys: System, p: Process, call: KGen<unknown>): { call:
 }
 
 describe('exit while another thread is inside a syscall of the process', () => {
-  it('mmap waiting for the mmap lock finishes on the mm; exit_mmap runs when it leaves', () => {
+  it('mmap waiting for the mmap lock gives up with -EINTR (mmap_write_lock_killable); exit_mmap runs when it leaves', () => {
     const { sys, p } = setup();
     const mm = p.mm!;
     const { call, exit } = exitWhileWaiting(
@@ -55,30 +74,88 @@ describe('exit while another thread is inside a syscall of the process', () => {
     );
     assert.equal(call.error, undefined, String(call.error));
     assert.equal(exit.result, 0);
-    assert.ok((call.result as number) > 0, `mmap returned ${String(call.result)}`);
+    assert.equal(call.result, -Errno.EINTR);
     assert.equal(p.mm, null);
     assert.equal(mm.mmUsers, 0);
     assert.equal(mm.exited, true, 'the last reference ran exit_mmap');
     assert.equal(mm.vmas.size, 0);
-    assert.equal(sys.stats().used, 0, 'the populated pages went with the mm');
+    assert.equal(sys.stats().used, 0, 'nothing was populated, nothing is left');
     assertOracles(sys, { teardown: true });
   });
 
-  it('mprotect and a CPU write waiting for the lock do the same', () => {
-    for (const make of [
-      (sys: System, p: Process, a: number) => sysMprotect(sys, p, a, PAGE, 1),
-      (sys: System, p: Process, a: number) => cpuWrite(sys, p, a, new Uint8Array(PAGE).fill(7)),
-    ]) {
+  it('munmap, mprotect, mremap and a write-locked madvise give up with -EINTR; a CPU write faults with SIGSEGV', () => {
+    for (const [make, want] of [
+      [(sys: System, p: Process, a: number) => sysMunmap(sys, p, a, PAGE), -Errno.EINTR],
+      [(sys: System, p: Process, a: number) => sysMprotect(sys, p, a, PAGE, 1), -Errno.EINTR],
+      [(sys: System, p: Process, a: number) => sysMremap(sys, p, a, PAGE, 2 * PAGE, 0), -Errno.EINTR],
+      [(sys: System, p: Process, a: number) => sysMadvise(sys, p, a, PAGE, MADV.HUGEPAGE), -Errno.EINTR],
+      // lock_mm_and_find_vma() fails, the fault goes to bad_area_nosemaphore().
+      [
+        (sys: System, p: Process, a: number) => cpuWrite(sys, p, a, new Uint8Array(PAGE).fill(7)),
+        -Errno.EFAULT,
+      ],
+    ] as const) {
       const { sys, p } = setup();
       const a = sys.mmap(p, 0, 4 * PAGE, RW, ANON_PRIVATE);
       const mm = p.mm!;
-      const { call, exit } = exitWhileWaiting(sys, p, make(sys, p, a));
+      // The holder writes, so the fault's read lock waits too.
+      const { call, exit } = exitWhileWaiting(sys, p, make(sys, p, a), true);
       assert.equal(call.error, undefined, String(call.error));
       assert.equal(exit.result, 0);
-      assert.ok((call.result as number) >= 0, `returned ${String(call.result)}`);
+      assert.equal(call.result, want);
       assert.equal(mm.exited, true);
       assertOracles(sys, { teardown: true });
     }
+  });
+
+  it('madvise that takes the lock for reading waits it out: madvise_lock() does not take it killable', () => {
+    const { sys, p } = setup();
+    const a = sys.mmap(p, 0, 4 * PAGE, RW, ANON_PRIVATE);
+    const { call, exit } = exitWhileWaiting(sys, p, sysMadvise(sys, p, a, PAGE, MADV.DONTNEED), true);
+    assert.equal(call.error, undefined, String(call.error));
+    assert.equal(exit.result, 0);
+    assert.equal(call.result, 0);
+  });
+
+  it('a fatal signal pending does not stop a lock that is free: the killable lock takes its fast path', () => {
+    const { sys, p } = setup();
+    const a = sys.mmap(p, 0, 4 * PAGE, RW, ANON_PRIVATE);
+    // The exit runs between the read's entry (taskMmget) and its fault; nothing holds the lock.
+    const r = sys.sched.spawn('read', cpuRead(sys, p, a, PAGE));
+    const e = sys.sched.spawn('exit', sysExit(sys, p));
+    let readSteps = 0;
+    sys.sched.chooser = {
+      choose(runnable) {
+        if (runnable.includes(r) && readSteps++ < 1) return r;
+        return runnable.includes(e) ? e : runnable[0];
+      },
+    };
+    sys.sched.runAll();
+    assert.equal(e.result, 0);
+    assert.equal(r.error, undefined, String(r.error));
+    assert.equal((r.result as { ret: number }).ret, PAGE);
+    assertOracles(sys, { teardown: true });
+  });
+
+  it('a thread of another process waiting for the same lock is not woken by the exit', () => {
+    const { sys, p } = setup();
+    const q = sys.fork(p, 'q').child!;
+    const mm = q.mm!;
+    const held = { now: false };
+    // p's exit has no bearing on q's mm: a thread of q waiting for q's lock keeps waiting.
+    const rd = sys.sched.spawn('reader', reader(q, held));
+    const c = sys.sched.spawn('call', sysMmap(sys, q, 0, PAGE, RW, ANON_PRIVATE));
+    const e = sys.sched.spawn('exit', sysExit(sys, p));
+    sys.sched.chooser = {
+      choose(runnable) {
+        const want = !held.now && rd.state === 'runnable' ? rd : [c, e, rd].find((t) => runnable.includes(t));
+        return want ?? runnable[0];
+      },
+    };
+    sys.sched.runAll();
+    assert.equal(e.result, 0);
+    assert.ok((c.result as number) > 0, `mmap of q returned ${String(c.result)}`);
+    assert.equal(mm.exited, false);
   });
 
   it('a syscall entered after the exit finds no process (-ESRCH)', () => {
@@ -99,8 +176,15 @@ describe('exit while another thread is inside a syscall of the process', () => {
       const e = sys.sched.spawn('exit', sysExit(sys, p));
       sys.sched.runAll();
       for (const t of [m, w, e]) assert.equal(t.error, undefined, `${t.name}: ${String(t.error)}`);
-      assert.ok((m.result as number) > 0 || m.result === -Errno.ESRCH, `mmap ${String(m.result)}`);
-      assert.ok(w.result === 2 * PAGE || w.result === -Errno.ESRCH, `write ${String(w.result)}`);
+      // -EINTR / -EFAULT: the exit came while the call waited for the mmap lock.
+      assert.ok(
+        (m.result as number) > 0 || m.result === -Errno.ESRCH || m.result === -Errno.EINTR,
+        `mmap ${String(m.result)}`,
+      );
+      assert.ok(
+        w.result === 2 * PAGE || w.result === -Errno.ESRCH || w.result === -Errno.EFAULT,
+        `write ${String(w.result)}`,
+      );
       assertOracles(sys, { teardown: true });
     });
   }

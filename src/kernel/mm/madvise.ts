@@ -2,6 +2,7 @@ import { indexAt } from '../../lib/pgtable_store.ts';
 import { PAGE_SIZE, PMD_SIZE, alignUp, pageAlignUp } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
+import { mmapWriteLockKillable } from './mmap_lock.ts';
 import type { Process } from '../system.ts';
 import { collapseHugePage, splitHugePmd } from './huge_memory.ts';
 import { FAULT_FLAG_WRITE, handleMmFault, vmFaultToErrno } from './memory.ts';
@@ -252,8 +253,10 @@ export function* sysMadviseImpl(p: Process, start: number, lenIn: number, advice
   if (end < start || end >= 2 ** 64) return -Errno.EINVAL;
   if (end === start) return 0;
   const write = needsWrite(advice);
-  if (write) yield* mm.mmapLock.downWrite();
-  else yield* mm.mmapLock.downRead();
+  // madvise_lock(): the write lock is taken killable, the read lock is not.
+  if (write) {
+    if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;
+  } else yield* mm.mmapLock.downRead();
   let unmapped = false;
   let ret = 0;
   try {

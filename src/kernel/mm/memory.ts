@@ -1,6 +1,7 @@
 import { HPAGE_PMD_NR, PAGE_SIZE, alignDown } from '../../lib/units.ts';
 import type { KGen, SchedPoint } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
+import { mmapReadLockKillable } from './mmap_lock.ts';
 import type { System } from '../system.ts';
 import { doHugePmdAnonymousPage, hugePmdFault, thpFaultEligible } from './huge_memory.ts';
 import { hugetlbFault } from './hugetlb.ts';
@@ -382,7 +383,10 @@ export function* removeDeviceExclusiveEntry(vma: Vma, addr: number, pfn: number)
 
 /** Models the user-fault retry loop of the x86 page-fault handler for one address. */
 export function* faultIn(mm: MmStruct, addr: number, write: boolean, remote: boolean): KGen<number> {
-  yield* mm.mmapLock.downRead();
+  // lock_mm_and_find_vma() takes the lock killable for a user fault; a fatal signal sends the
+  // fault to bad_area_nosemaphore() (SIGSEGV). A remote access holds the target's lock plainly.
+  if (remote) yield* mm.mmapLock.downRead();
+  else if ((yield* mmapReadLockKillable(mm)) !== 0) return -Errno.EFAULT;
   try {
     const vma = mm.vmaLookup(addr);
     if (vma === null) return -Errno.EFAULT;

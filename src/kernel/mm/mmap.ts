@@ -2,6 +2,7 @@ import { indexAt } from '../../lib/pgtable_store.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE, alignUp, pageAlignUp } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
+import { mmapWriteLockKillable } from './mmap_lock.ts';
 import type { Process, System } from '../system.ts';
 import { splitHugePmd, splitHugePmdsAtEdges, zapHugePmd } from './huge_memory.ts';
 import { hugetlbReservePages, hugetlbUnreserveVma, putHugetlbPage } from './hugetlb.ts';
@@ -523,7 +524,8 @@ export function* sysMmapImpl(
     file = sys.fileOf(fd);
     if (file === null) return -Errno.EBADF;
   }
-  yield* mm.mmapLock.downWrite();
+  // vm_mmap_pgoff()
+  if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;
   const r = yield* doMmap(mm, addr, length, prot, flags, file, offset);
   yield* mm.mmapLock.upWrite();
   return r;
@@ -533,7 +535,8 @@ export function* sysMmapImpl(
 export function* sysMunmapImpl(p: Process, addr: number, length: number): KGen<number> {
   const mm = p.mm;
   if (mm === null || p.exited) return -Errno.ESRCH;
-  yield* mm.mmapLock.downWrite();
+  // __vm_munmap()
+  if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;
   const r = yield* doMunmap(mm, addr, length);
   yield* mm.mmapLock.upWrite();
   return r;

@@ -2,6 +2,7 @@ import { indexAt } from '../../lib/pgtable_store.ts';
 import { PAGE_SIZE, PMD_SIZE, pageAlignUp } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
+import { mmapWriteLockKillable } from './mmap_lock.ts';
 import type { Process } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
 import { VM, type MmStruct, type Vma } from './mm_types.ts';
@@ -144,7 +145,7 @@ export function* sysMprotectImpl(p: Process, start: number, length: number, prot
   if ((prot & ~(mman.PROT_READ | mman.PROT_WRITE | mman.PROT_EXEC | PROT_SEM | grows)) !== 0)
     return -Errno.EINVAL;
   if (end > mm.taskSize) return -Errno.ENOMEM;
-  yield* mm.mmapLock.downWrite();
+  if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;
   try {
     const vmas = mm.vmasIn(start, end);
     if (vmas.length === 0) return -Errno.ENOMEM;

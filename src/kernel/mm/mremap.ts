@@ -2,6 +2,7 @@ import { indexAt } from '../../lib/pgtable_store.ts';
 import { PAGE_SIZE, PMD_SIZE, alignUp, pageAlignUp } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
+import { mmapWriteLockKillable } from './mmap_lock.ts';
 import type { Process } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
 import { type MmStruct, VM, Vma } from './mm_types.ts';
@@ -342,7 +343,7 @@ export function* sysMremapImpl(
   };
   const bad = checkMremapParams(mm, r);
   if (bad < 0) return bad;
-  yield* mm.mmapLock.downWrite();
+  if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;
   try {
     // check_map_count_against_split_early(): the unmaps before a move may add two VMAs more.
     if (mm.vmas.size + 4 > MAX_MAP_COUNT) return -Errno.ENOMEM;

@@ -1,0 +1,50 @@
+/**
+ * The killable forms of the mmap lock (include/linux/mmap_lock.h) and the fatal signal they
+ * watch for. The model's only fatal signal is an exit: a process made to exit by one of its
+ * threads (exit_group()'s SIGKILL to the others) has a fatal signal pending in every other thread
+ * that is inside the kernel for it. Such a thread sleeping for the mmap lock wakes and gives up.
+ */
+import type { Scheduler } from '../../sched/scheduler.ts';
+import type { Thread } from '../../sched/thread.ts';
+import type { KGen } from '../../sched/types.ts';
+import { Errno } from '../errno.ts';
+import type { MmStruct } from './mm_types.ts';
+
+/** Thread.local key: the process a thread is inside the kernel for (its task's thread group). */
+const TASK = 'task';
+
+interface Task {
+  readonly exited: boolean;
+}
+
+/** Marks the current thread (if any) as a thread of `task` until leaveTask(). */
+export function enterTask(sched: Scheduler, task: Task): void {
+  sched.current?.local.set(TASK, task);
+}
+
+export function leaveTask(sched: Scheduler): void {
+  sched.current?.local.delete(TASK);
+}
+
+/** The threads inside the kernel for `task`, other than the current one. */
+export function threadsOf(sched: Scheduler, task: Task): Thread[] {
+  return sched.threads.filter((t) => t !== sched.current && !t.done && t.local.get(TASK) === task);
+}
+
+/** Models fatal_signal_pending(current): the process the thread runs for is exiting. */
+export function fatalSignalPending(sched: Scheduler): boolean {
+  const task = sched.current?.local.get(TASK) as Task | undefined;
+  return task?.exited === true;
+}
+
+/** Models mmap_read_lock_killable(): 0, or -EINTR when a fatal signal ends the wait. */
+export function* mmapReadLockKillable(mm: MmStruct): KGen<number> {
+  const sched = mm.sys.sched;
+  return (yield* mm.mmapLock.downReadKillable(() => fatalSignalPending(sched))) ? 0 : -Errno.EINTR;
+}
+
+/** Models mmap_write_lock_killable(): 0, or -EINTR when a fatal signal ends the wait. */
+export function* mmapWriteLockKillable(mm: MmStruct): KGen<number> {
+  const sched = mm.sys.sched;
+  return (yield* mm.mmapLock.downWriteKillable(() => fatalSignalPending(sched))) ? 0 : -Errno.EINTR;
+}
