@@ -20,6 +20,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Source files whose generator functions get a plain form, lowest layer first. */
 export const DERIVED = [
   'src/sched/locks.ts',
+  'src/kernel/mm/mmap_lock.ts',
   'src/kernel/mm/vmscan.ts',
   'src/kernel/mm/memory.ts',
   'src/kernel/syscalls.ts',

@@ -16,6 +16,7 @@ import { shmemFault } from './shmem.ts';
 import { FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_UNSHARE, mkPte, zeroPte, vmNormalPage, accessError, vmFaultToErrno, accessMappedPage, CPU_WRITE_POINT, CPU_READ_POINT, anonExclusive } from './memory.ts';
 import { RwSem$downRead, RwSem$upRead, SpinLock$lock, SpinLock$unlock, WaitQueue$waitEvent } from '../../sched/locks.plain.ts';
 import { allocPageReclaim$ } from './vmscan.plain.ts';
+import { mmapReadLockKillable$ } from './mmap_lock.plain.ts';
 import { inlineDrive, inlineYield } from '../../sched/plain.ts';
 
 /**
@@ -329,7 +330,10 @@ export function removeDeviceExclusiveEntry$(vma: Vma, addr: number, pfn: number)
 
 /** Models the user-fault retry loop of the x86 page-fault handler for one address. */
 export function faultIn$(mm: MmStruct, addr: number, write: boolean, remote: boolean): number {
-  RwSem$downRead(mm.mmapLock);
+  // lock_mm_and_find_vma() takes the lock killable for a user fault; a fatal signal sends the
+  // fault to bad_area_nosemaphore() (SIGSEGV). A remote access holds the target's lock plainly.
+  if (remote) RwSem$downRead(mm.mmapLock);
+  else if ((mmapReadLockKillable$(mm)) !== 0) return -Errno.EFAULT;
   try {
     const vma = mm.vmaLookup(addr);
     if (vma === null) return -Errno.EFAULT;
