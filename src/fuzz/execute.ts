@@ -13,8 +13,8 @@ import type { ScenarioContext } from '../scenario/context.ts';
 import { kernel } from '../scenario/kernel.ts';
 import { type ParsedScenario, ScenarioError } from '../scenario/parse.ts';
 import { buildWorld, finishStep, runStepNow, stepGen, teardown } from '../scenario/runner.ts';
-import { Scenario, type StepT } from '../scenario/schema.ts';
-import { DEVICES, type Program } from './generate.ts';
+import { Scenario, type ScenarioT, Step as StepSchema, type StepT } from '../scenario/schema.ts';
+import { DEVICES, type Program, type Step } from './generate.ts';
 import { knownFinding } from './known.ts';
 
 /** Scheduler steps one op may take before it counts as a hang (fuzz worlds are tiny). */
@@ -64,14 +64,71 @@ export function programText(p: Program, name = 'fuzz'): string {
   return stringify(programDocument(p, name), { lineWidth: 0, flowCollectionPadding: true });
 }
 
+type Checked<T> = { ok: true; value: T } | { ok: false; message: string };
+
+/**
+ * What the schema said of each step and world header, by identity: a mutated program shares all
+ * but a step or two with its corpus parent, and one program runs several times (twice in ten,
+ * once more to confirm a hang, many times while minimised). The schema is a plain object schema
+ * with no rule across members, so checking the parts one by one says what checking the whole
+ * document says.
+ */
+const checkedSteps = new WeakMap<Step, Checked<StepT>>();
+const checkedHeaders = new WeakMap<object, { processes: string[]; checked: Checked<ScenarioT> }>();
+
+function firstIssue(e: { issues: readonly { message: string }[] }): string {
+  return e.issues[0]?.message ?? 'invalid program';
+}
+
+function checkedStep(s: Step): Checked<StepT> {
+  let c = checkedSteps.get(s);
+  if (c === undefined) {
+    const r = StepSchema.safeParse(s);
+    c = r.success ? { ok: true, value: r.data as StepT } : { ok: false, message: firstIssue(r.error) };
+    checkedSteps.set(s, c);
+  }
+  return c;
+}
+
+function checkSteps(steps: readonly Step[]): StepT[] | string {
+  const out: StepT[] = [];
+  for (const s of steps) {
+    const c = checkedStep(s);
+    if (!c.ok) return c.message;
+    out.push(c.value);
+  }
+  return out;
+}
+
 /**
  * Validates a program as a scenario without the YAML round trip (the schema is what makes the
  * reproducer file valid; positions are not needed until it is written out).
  */
-function parse(p: Program): ParsedScenario | string {
-  const r = Scenario.safeParse(programDocument(p, 'fuzz'));
-  if (!r.success) return r.error.issues[0]?.message ?? 'invalid program';
-  return { file: '<fuzz>', scenario: r.data, position: () => ({ line: 1, col: 1 }) };
+export function parseProgram(p: Program): ParsedScenario | string {
+  let h = checkedHeaders.get(p.system);
+  if (h?.processes !== p.processes) {
+    const r = Scenario.safeParse(programDocument({ ...p, steps: [], threads: undefined }, 'fuzz'));
+    h = {
+      processes: p.processes,
+      checked: r.success ? { ok: true, value: r.data } : { ok: false, message: firstIssue(r.error) },
+    };
+    checkedHeaders.set(p.system, h);
+  }
+  if (!h.checked.ok) return h.checked.message;
+  const scenario: ScenarioT = { ...h.checked.value };
+  delete scenario.steps;
+  const steps = checkSteps(p.steps);
+  if (typeof steps === 'string') return steps;
+  if (p.threads !== undefined) {
+    scenario.setup = steps;
+    scenario.threads = {};
+    for (const [name, list] of Object.entries(p.threads)) {
+      const t = checkSteps(list);
+      if (typeof t === 'string') return t;
+      scenario.threads[name] = t;
+    }
+  } else scenario.steps = steps;
+  return { file: '<fuzz>', scenario, position: () => ({ line: 1, col: 1 }) };
 }
 
 function oneLine(e: unknown): string {
@@ -233,7 +290,7 @@ export function runProgram(p: Program, seed = 1, stepBound: number | null = STEP
     signature: '',
     errnos: [],
   };
-  const parsed = parse(p);
+  const parsed = parseProgram(p);
   if (typeof parsed === 'string') {
     out.rejected = parsed;
     return out;

@@ -8,8 +8,17 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { parseScenarioText } from '../../src/scenario/parse.ts';
-import { confirmHang, findingKey, programText, runProgram, STEP_BOUND } from '../../src/fuzz/execute.ts';
-import { Generator, type Step } from '../../src/fuzz/generate.ts';
+import {
+  confirmHang,
+  findingKey,
+  parseProgram,
+  programDocument,
+  programText,
+  runProgram,
+  STEP_BOUND,
+} from '../../src/fuzz/execute.ts';
+import { Scenario } from '../../src/scenario/schema.ts';
+import { Generator, generatorAfter, type Step } from '../../src/fuzz/generate.ts';
 import { knownFinding } from '../../src/fuzz/known.ts';
 import { minimize, reproducer } from '../../src/fuzz/engine.ts';
 import { Prng } from '../../src/lib/prng.ts';
@@ -47,6 +56,30 @@ describe('hetmem fuzz', () => {
       const p = new Generator(new Prng(`t:${i}`), ['mm', 'dmirror', 'iommufd', 'threads']).program(20);
       assert.doesNotThrow(() => parseScenarioText(programText(p), `p${i}.yaml`));
     }
+  });
+
+  it('checking a program step by step (cached) says what checking the whole document says', () => {
+    const groups = ['mm', 'dmirror', 'iommufd', 'threads'] as const;
+    let rejected = 0;
+    for (let i = 0; i < 150; i++) {
+      const base = new Generator(new Prng(`v:${i}`), groups).program(20);
+      // A mutated program shares its steps with its parent, as the fuzz loop's mutations do.
+      const r = new Prng(`m:${i}`);
+      const g = generatorAfter(r, groups, base);
+      const next = { ...base, steps: [...base.steps, g.step(), g.step()] };
+      for (const p of [base, next, base]) {
+        const whole = Scenario.safeParse(programDocument(p, 'fuzz'));
+        const parts = parseProgram(p);
+        if (!whole.success) {
+          rejected++;
+          assert.equal(parts, whole.error.issues[0]?.message);
+        } else {
+          if (typeof parts === 'string') assert.fail(parts);
+          assert.deepEqual(parts.scenario, whole.data);
+        }
+      }
+    }
+    assert.ok(rejected > 0, 'some programs carry values the file format refuses');
   });
 
   it('a livelock is found, recognised as kernel behaviour, and kept minimal', () => {
