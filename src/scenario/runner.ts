@@ -585,41 +585,50 @@ export function teardown(ctx: ScenarioContext): StepReport {
   // What the closes, exits and removals report (a WARN, a use-after-free) counts as the
   // teardown's failure, as a step's reports count as the step's.
   const seenViolations = ctx.sys.sched.violations.length;
+  // A wait nothing can end (every thread asleep) stops the teardown there: it is reported as the
+  // deadlock it is, and the oracles, which would judge a half-torn-down world, do not run.
+  let hung = false;
   if (ctx.livelocked !== null) failures.push(`teardown not run: ${ctx.livelocked}`);
   else {
-    const sc = ctx.k.syscalls;
-    for (const fd of [...ctx.sys.files.keys()].sort((a, b) => a - b)) {
-      const ret = ctx.sys.run('teardown', sc.sysClose(ctx.sys, fd));
-      if (isErr(ret)) failures.push(`close(${fd}) failed with -${errnoName(ret)}`);
-      else notes.push(`closed fd ${fd}`);
-      ctx.openFiles.delete(fd);
-    }
-    for (const [name, p] of ctx.procs) {
-      if (p.exited || p.mm === null) continue;
-      const ret = ctx.sys.run(name, sc.sysExit(ctx.sys, p));
-      if (isErr(ret)) failures.push(`exit(${name}) failed with -${errnoName(ret)}`);
-      else notes.push(`exited ${name}`);
-    }
-    // Unbinding is the last thing: the driver's remove() undoes what probe() set up.
-    for (const dev of sdkDevices(ctx.sys)) {
-      if (dev.state !== 'bound') continue;
-      ctx.sys.run(`remove:${dev.name}`, deviceUnregister(dev));
-      notes.push(`removed ${dev.name}`);
-    }
-    // A kthread idle for work is ended by its driver's remove() (kthread_stop); one still asleep
-    // now is a real hang: nothing is left that could wake it.
-    const stuck = ctx.sys.sched.blockedThreads();
-    if (stuck.length > 0) {
-      failures.push(
-        `oracle deadlock: ${stuck
-          .map((t) => `${t.name} still waits on ${t.waitingOn?.name ?? '?'}`)
-          .join('; ')} after every file was closed, every process exited and every device was removed`,
-      );
+    try {
+      const sc = ctx.k.syscalls;
+      for (const fd of [...ctx.sys.files.keys()].sort((a, b) => a - b)) {
+        const ret = ctx.sys.run('teardown', sc.sysClose(ctx.sys, fd));
+        if (isErr(ret)) failures.push(`close(${fd}) failed with -${errnoName(ret)}`);
+        else notes.push(`closed fd ${fd}`);
+        ctx.openFiles.delete(fd);
+      }
+      for (const [name, p] of ctx.procs) {
+        if (p.exited || p.mm === null) continue;
+        const ret = ctx.sys.run(name, sc.sysExit(ctx.sys, p));
+        if (isErr(ret)) failures.push(`exit(${name}) failed with -${errnoName(ret)}`);
+        else notes.push(`exited ${name}`);
+      }
+      // Unbinding is the last thing: the driver's remove() undoes what probe() set up.
+      for (const dev of sdkDevices(ctx.sys)) {
+        if (dev.state !== 'bound') continue;
+        ctx.sys.run(`remove:${dev.name}`, deviceUnregister(dev));
+        notes.push(`removed ${dev.name}`);
+      }
+      // A kthread idle for work is ended by its driver's remove() (kthread_stop); one still asleep
+      // now is a real hang: nothing is left that could wake it.
+      const stuck = ctx.sys.sched.blockedThreads();
+      if (stuck.length > 0) {
+        failures.push(
+          `oracle deadlock: ${stuck
+            .map((t) => `${t.name} still waits on ${t.waitingOn?.name ?? '?'}`)
+            .join('; ')} after every file was closed, every process exited and every device was removed`,
+        );
+      }
+    } catch (e) {
+      if (!(e instanceof Error && e.name === 'DeadlockError')) throw e;
+      hung = true;
+      failures.push(`oracle deadlock: ${e.message.replace(/^deadlock: /, '')} during teardown`);
     }
   }
   for (const v of ctx.sys.sched.violations.slice(seenViolations))
     failures.push(`oracle ${v.oracle}: ${v.message}`);
-  if (ctx.livelocked === null) {
+  if (ctx.livelocked === null && !hung) {
     const { violations, notes: oracleNotes } = runOracles(ctx, tornDown(ctx));
     notes.push(...oracleNotes);
     failures.push(...violations.map((v) => `oracle ${v.oracle}: ${v.message}`));

@@ -166,6 +166,12 @@ describe('saved fuzz findings replay', () => {
       args: ['--strategy', 'random', '--budget', '200'],
     },
     'dmirror-migrate-thp-tail-ptes.yaml': { status: 0, out: /every expectation held/ },
+    'dmirror-open-beside-reclaim.yaml': {
+      status: 0,
+      out: /explored 300 schedule[^]*outcome: clean, as declared/,
+      explore: true,
+      args: ['--strategy', 'random', '--budget', '300'],
+    },
   };
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.yaml'))) {
     it(f, () => {

@@ -199,6 +199,12 @@ export const MM_SHMEMPAGES = 3;
 /** Models struct mm_struct. */
 export class MmStruct {
   readonly mmapLock: RwSem;
+  /**
+   * Stands for the rmap locks of this mm's VMAs (anon_vma->rwsem, i_mmap_rwsem): an rmap walker
+   * (reclaim) holds it for reading while it invalidates a mapping in this mm, and
+   * mm_take_all_locks() takes it for writing, so a notifier registers only between such walks.
+   */
+  readonly rmapLock: RwSem;
   /** One page-table lock per mm (the kernel splits it per table; the model keeps one). */
   readonly ptl: SpinLock;
   readonly vmas = new IntervalTree<Vma>();
@@ -230,6 +236,7 @@ export class MmStruct {
     public ownerName: string,
   ) {
     this.mmapLock = new RwSem(sys.sched, `mmap_lock[${id}]`, 'mmap_lock');
+    this.rmapLock = new RwSem(sys.sched, `rmap_lock[${id}]`, 'rmap_lock');
     this.ptl = new SpinLock(sys.sched, `ptl[${id}]`, 'ptl');
   }
 

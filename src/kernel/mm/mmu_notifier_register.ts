@@ -76,9 +76,10 @@ export function* __mmuNotifierRegister(sub: MmuNotifier | null, mm: MmStruct): K
     fresh = new MmuNotifierSubscriptions(mm, sys.sched);
   }
 
-  // mm_take_all_locks(): excludes every rmap walker while the subscriber set changes. The model
-  // has no per-VMA rmap locks to take yet, so this is a scheduling point only.
+  // mm_take_all_locks(): excludes every rmap walker while the subscriber set changes, so no
+  // invalidation an rmap walker started before the mm had subscribers ends on them.
   yield { kind: 'step', label: `mm_take_all_locks(mm ${mm.id})`, access: { obj: mm, write: true } };
+  yield* mm.rmapLock.downWrite();
 
   if (fresh !== null) mm.notifierSubscriptions = fresh;
   const subs = mm.notifierSubscriptions!;
@@ -93,6 +94,7 @@ export function* __mmuNotifierRegister(sub: MmuNotifier | null, mm: MmStruct): K
     subs.hasItree = true;
   }
 
+  yield* mm.rmapLock.upWrite();
   yield { kind: 'step', label: `mm_drop_all_locks(mm ${mm.id})`, access: { obj: mm, write: true } };
   return 0;
 }

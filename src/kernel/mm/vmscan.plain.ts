@@ -12,7 +12,7 @@ import { pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { folioMapcount, removeRmapPte, rmapCandidates, rssCounterOf } from './rmap.ts';
 import { indexAt } from '../../lib/pgtable_store.ts';
 import { reclaimHands, ptesMapping, reclaim } from './vmscan.ts';
-import { SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
+import { RwSem$downRead, RwSem$upRead, SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
 import { inlineDrive } from '../../sched/plain.ts';
 
 /** Page allocation for mm paths: tries to free memory when RAM is short, like the slow path. */
@@ -116,6 +116,7 @@ export function pageoutPage$(sys: System, pfn: number, direct = false): boolean 
   for (const { vma, addr } of maps) {
     const mm = vma.mm;
     const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
+    RwSem$downRead(mm.rmapLock);
     inlineDrive(mmuNotifierInvalidateRangeStart(range));
     SpinLock$lock(mm.ptl);
     const t = mm.pgt.pteTable(addr);
@@ -142,6 +143,7 @@ export function pageoutPage$(sys: System, pfn: number, direct = false): boolean 
     }
     SpinLock$unlock(mm.ptl);
     inlineDrive(mmuNotifierInvalidateRangeEnd(range));
+    RwSem$upRead(mm.rmapLock);
   }
   if (slot < 0) {
     // shmem_writeout() has nowhere to write: the page stays in the page cache, unmapped.
@@ -184,6 +186,7 @@ export function discardMapping$(vma: Vma, addr: number, pfn: number): boolean {
   const mm = vma.mm;
   const phys = mm.sys.phys;
   const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
+  RwSem$downRead(mm.rmapLock);
   inlineDrive(mmuNotifierInvalidateRangeStart(range));
   SpinLock$lock(mm.ptl);
   const t = mm.pgt.pteTable(addr);
@@ -206,6 +209,7 @@ export function discardMapping$(vma: Vma, addr: number, pfn: number): boolean {
   }
   SpinLock$unlock(mm.ptl);
   inlineDrive(mmuNotifierInvalidateRangeEnd(range));
+  RwSem$upRead(mm.rmapLock);
   return !kept;
 }
 

@@ -152,6 +152,7 @@ export function* pageoutPage(sys: System, pfn: number, direct = false): KGen<boo
   for (const { vma, addr } of maps) {
     const mm = vma.mm;
     const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
+    yield* mm.rmapLock.downRead();
     yield* mmuNotifierInvalidateRangeStart(range);
     yield* mm.ptl.lock();
     const t = mm.pgt.pteTable(addr);
@@ -178,6 +179,7 @@ export function* pageoutPage(sys: System, pfn: number, direct = false): KGen<boo
     }
     yield* mm.ptl.unlock();
     yield* mmuNotifierInvalidateRangeEnd(range);
+    yield* mm.rmapLock.upRead();
   }
   if (slot < 0) {
     // shmem_writeout() has nowhere to write: the page stays in the page cache, unmapped.
@@ -220,6 +222,7 @@ function* discardMapping(vma: Vma, addr: number, pfn: number): KGen<boolean> {
   const mm = vma.mm;
   const phys = mm.sys.phys;
   const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
+  yield* mm.rmapLock.downRead();
   yield* mmuNotifierInvalidateRangeStart(range);
   yield* mm.ptl.lock();
   const t = mm.pgt.pteTable(addr);
@@ -242,6 +245,7 @@ function* discardMapping(vma: Vma, addr: number, pfn: number): KGen<boolean> {
   }
   yield* mm.ptl.unlock();
   yield* mmuNotifierInvalidateRangeEnd(range);
+  yield* mm.rmapLock.upRead();
   return !kept;
 }
 
