@@ -211,4 +211,27 @@ describe('migrate_vma', () => {
     assert.deepEqual(r.data, pattern(16, 12));
     teardown(sys);
   });
+
+  it('the fault that waits on a migration entry is traced as migration_entry_wait', () => {
+    const { sys, p, mm } = newSystem({ trace: true });
+    const dev = new TestDev(sys, 8);
+    const a = sys.mmap(p, 0, PAGE, RW, ANON);
+    sys.write(p, a, pattern(PAGE, 13));
+    const sched = sys.sched;
+    const migrator = sched.spawn('driver', dev.migrateToDevice(mm, a, 1));
+    while (!isMigrationEntry(pteAt(mm, a)[0])) sched.step(migrator);
+    const reader = sched.spawn('cpu', cpuRead(sys, p, a, 16));
+    for (let k = 0; k < 200 && reader.state === 'runnable'; k++) sched.step(reader);
+    sched.runAll();
+    const spans = sys.trace.events.filter((e) => e.cat === 'fault' && e.ph === 'B' && e.thread === 'cpu');
+    // It waits, then the retried access faults again on the device-private entry it finds.
+    assert.deepEqual(
+      spans.map((e) => [e.name, e.args?.kind]),
+      [
+        ['migration_entry_wait', 'migration_wait'],
+        ['do_swap_page (migrate_to_ram)', 'device_private'],
+      ],
+    );
+    teardown(sys);
+  });
 });
