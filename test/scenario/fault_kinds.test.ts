@@ -21,6 +21,17 @@ function faultsOf(text: string, file = 'faults.yaml'): string[] {
   );
 }
 
+/** A THP faulted in, then written by a forked child (a hugetlb pool too, for the tests that add one). */
+const THP_AFTER_FORK = `version: 1
+system: { ram: 64MiB, swap: 0, thp: always, hugetlb_pages: 4 }
+processes: [p]
+steps:
+  - { op: mmap, proc: p, length: 4MiB, prot: [read, write], flags: [private, anonymous], save: t }
+  - { op: cpu_write, proc: p, addr: t+2MiB, length: 4KiB, data: { fill: 1 } }
+  - { op: fork, proc: p, child: c }
+  - { op: cpu_write, proc: c, addr: t+2MiB, length: 4KiB, data: { fill: 2 } }
+`;
+
 const example = (name: string): string => readFileSync(`examples/${name}.yaml`, 'utf8');
 
 describe('fault kinds', () => {
@@ -76,15 +87,8 @@ steps:
   });
 
   it('THP and hugetlb: PMD faults, the split fallback, hugetlb_no_page and hugetlb_wp', () => {
-    const f = faultsOf(`version: 1
-system: { ram: 64MiB, swap: 0, thp: always, hugetlb_pages: 4 }
-processes: [p]
-steps:
-  - { op: mmap, proc: p, length: 4MiB, prot: [read, write], flags: [private, anonymous], save: t }
-  - { op: cpu_write, proc: p, addr: t+2MiB, length: 4KiB, data: { fill: 1 } }
-  - { op: fork, proc: p, child: c }
-  - { op: cpu_write, proc: c, addr: t+2MiB, length: 4KiB, data: { fill: 2 } }
-  - { op: mmap, proc: p, length: 2MiB, prot: [read, write], flags: [private, anonymous, hugetlb], save: h }
+    const f =
+      faultsOf(`${THP_AFTER_FORK}  - { op: mmap, proc: p, length: 2MiB, prot: [read, write], flags: [private, anonymous, hugetlb], save: h }
   - { op: cpu_write, proc: p, addr: h, length: 4KiB, data: { fill: 3 } }
   - { op: fork, proc: p, child: d }
   - { op: cpu_write, proc: d, addr: h, length: 4KiB, data: { fill: 4 } }
@@ -98,16 +102,7 @@ steps:
   });
 
   it('a THP write after fork is named by the PTE handler it fell back to, its path kept', () => {
-    const text = `version: 1
-system: { ram: 64MiB, swap: 0, thp: always }
-processes: [p]
-steps:
-  - { op: mmap, proc: p, length: 4MiB, prot: [read, write], flags: [private, anonymous], save: t }
-  - { op: cpu_write, proc: p, addr: t+2MiB, length: 4KiB, data: { fill: 1 } }
-  - { op: fork, proc: p, child: c }
-  - { op: cpu_write, proc: c, addr: t+2MiB, length: 4KiB, data: { fill: 2 } }
-`;
-    const { ctx } = runScenario(parseScenarioText(text, 'thp.yaml'), kernel(), { trace: true });
+    const { ctx } = runScenario(parseScenarioText(THP_AFTER_FORK, 'thp.yaml'), kernel(), { trace: true });
     const spans = ctx.sys.trace.events.filter((e) => e.cat === 'fault' && e.ph === 'B');
     assert.deepEqual(
       spans.map((e) => [e.name, e.args?.kind, e.args?.path]),
