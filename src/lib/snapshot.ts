@@ -149,6 +149,9 @@ export class Snapshot {
       return;
     }
     if (o instanceof Date || o instanceof RegExp || o instanceof Promise) return;
+    // A side table held by an object (a field naming the module's table): its entries are
+    // captured with the objects they are keyed by, above.
+    if (o instanceof SideTable) return;
     if (o instanceof WeakMap || o instanceof WeakSet) {
       throw new SnapshotError('the state holds a WeakMap or WeakSet outside a side table');
     }

@@ -140,6 +140,19 @@ describe('Snapshot', () => {
     );
   });
 
+  it('captures an object that holds a side table as a field, with the entries of what it walked', () => {
+    const table = sideTable<object, number>();
+    const key = { k: 1 };
+    const holder = { table, key };
+    table.set(key, 1);
+    const snap = new Snapshot([holder]);
+    table.set(key, 2);
+    snap.restore();
+    assert.equal(table.get(key), 1);
+    assert.equal(holder.table, table);
+    snap.release();
+  });
+
   it('refuses a state that holds a generator or an untracked WeakMap', () => {
     const gen = (function* () {
       yield 1;
