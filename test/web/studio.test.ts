@@ -322,23 +322,8 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
   });
 
   it('replays a schedule on through the final steps, where the CLI finds the violation', async () => {
-    const text = [
-      'version: 1',
-      'system: { ram: 16MiB, swap: 0 }',
-      'processes: [p]',
-      'setup:',
-      '  - { op: mmap, proc: p, length: 8KiB, prot: [read, write], flags: [private, anonymous], save: buf }',
-      'threads:',
-      '  a:',
-      '    - { op: cpu_write, proc: p, addr: buf, length: 4KiB, data: { pattern: index32 } }',
-      '  b:',
-      '    - { op: cpu_read, proc: p, addr: buf, length: 8KiB }',
-      'final:',
-      '  - { op: expect_stats, proc: p, rss_anon: 5 }',
-      '  - { op: check }',
-      '',
-    ].join('\n');
-    const file = tempFile('final-race.yaml', text);
+    const file = `${ROOT}test/fixtures/studio/final-race.yaml`;
+    const text = readFileSync(file, 'utf8');
     const r = hetmem(['explore', file, '--json']);
     const cli = JSON.parse(r.stdout) as { replay: string; violation: { oracle: string; message: string } };
     assert.equal(cli.violation.oracle, 'expect');

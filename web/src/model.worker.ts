@@ -39,6 +39,7 @@ function toIssue(e: unknown): Issue {
 
 const handlers: { [M in Method]: (p: Methods[M]['params']) => Methods[M]['result'] } = {
   open({ text, file, replay, step }) {
+    session?.close();
     session = null;
     const s = openSession(text, file, replay !== undefined && replay !== '' ? { replay } : {});
     session = s;
