@@ -160,6 +160,57 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     });
   }
 
+  it('time travel in a long run: jumps, back and forward restore the nearest checkpoint and show what hetmem run reports', async () => {
+    const name = 'iommufd-dirty-tracking';
+    const steps = cliRun(`examples/${name}.yaml`);
+    assert.ok(steps.length > 3 * 8, 'long enough for several checkpoints');
+    const w = await open(`?example=${name}`);
+    const page = w.page;
+    const expectStep = async (n: number, how: string): Promise<void> => {
+      await atStep(page, n);
+      const want = steps[n - 1];
+      assert.deepEqual(await shownReport(page), { op: want.op, ret: cliRet(want) }, `${how} ${n}`);
+      const chips = page.getByTestId('report-counters').locator('.chip');
+      const shown = (await chips.count()) > 0 ? await chips.allTextContents() : [];
+      assert.deepEqual(
+        shown,
+        Object.entries(want.counters).map(([k, v]) => `${k} ${v > 0 ? `+${v}` : v}`),
+        `${how} ${n}: counters`,
+      );
+    };
+    /** From which step the model ran to get here, and how many steps it ran (0: restored as is). */
+    const travel = async (): Promise<[number, number]> => {
+      const t = page.getByTestId('travel');
+      if ((await t.count()) === 0) return [-1, 0];
+      return [Number(await t.getAttribute('data-from')), Number(await t.getAttribute('data-replayed'))];
+    };
+    await page.locator('body').click({ position: { x: 1200, y: 10 } });
+    await page.keyboard.press('End');
+    await expectStep(steps.length, 'end');
+    for (const n of [20, 3, 25, 9, 17]) {
+      await page.getByTestId('step-input').fill(String(n));
+      await page.getByTestId('step-input').press('Enter');
+      await expectStep(n, 'jump to');
+      const [from, replayed] = await travel();
+      assert.equal(from, n - (n % 8), `jump to ${n} starts at the checkpoint before it`);
+      assert.equal(replayed, n % 8);
+    }
+    await page.locator('body').click({ position: { x: 1200, y: 10 } });
+    await page.keyboard.press('ArrowLeft');
+    await expectStep(16, 'back to');
+    assert.deepEqual(await travel(), [-1, 0], 'step 16 is a checkpoint: nothing runs');
+    await page.keyboard.press('ArrowLeft');
+    await expectStep(15, 'back to');
+    assert.deepEqual(await travel(), [8, 7]);
+    await page.keyboard.press('ArrowRight');
+    await expectStep(16, 'forward to');
+    assert.deepEqual(await travel(), [-1, 0], 'forward onto a checkpoint restores it');
+    await page.keyboard.press('ArrowRight');
+    await expectStep(17, 'forward to');
+    assert.deepEqual(await travel(), [16, 1], 'forward runs one step from where it was');
+    await done(w);
+  });
+
   it('fork-cow: after fork the page tables show both processes on the same read-only frames', async () => {
     const w = await open('?example=fork-cow&step=4');
     assert.equal(await shownStep(w.page), 4);
