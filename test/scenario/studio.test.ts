@@ -67,6 +67,32 @@ describe('studio session', () => {
     s.close();
   });
 
+  it('the legacy hmm_mirror API: struct hmm shows as a whole-mm notifier with its ops and mirrors', () => {
+    const name = 'races/legacy-mirror.yaml';
+    const s = openSession(text(name), `${EX}${name}`);
+    s.goto(s.outline().findIndex((u) => u.label === 'legacy_mirror_open') + 1);
+    const [n] = s.state().snapshot.notifiers;
+    assert.deepEqual(n.intervals, []);
+    assert.deepEqual(n.whole, [
+      {
+        owner: 'hmm (hmm_mirror API)',
+        ops: ['release', 'invalidate_range_start', 'invalidate_range_end'],
+        users: 1,
+        mirrors: ['gpu0#0'],
+      },
+    ]);
+    s.close();
+    const d = openSession(text('dmirror-mirror.yaml'), 'dmirror-mirror.yaml');
+    d.goto(d.outline().findIndex((u) => u.label === 'HMM_DMIRROR_READ') + 1);
+    const [m] = d.state().snapshot.notifiers;
+    assert.deepEqual(m.whole, []);
+    assert.deepEqual(
+      m.intervals.map((i) => i.ops),
+      [['invalidate']],
+    );
+    d.close();
+  });
+
   it('fork-cow: after fork both processes map the same frames read-only; a write copies one', () => {
     const s = openSession(text('fork-cow.yaml'), 'fork-cow.yaml');
     const outline = s.outline();

@@ -241,6 +241,16 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     await done(w);
   });
 
+  it('legacy hmm_mirror: struct hmm shows as a whole-mm notifier beside the interval ones, with its ops', async () => {
+    const w = await open('?example=races/legacy-mirror&step=3');
+    const whole = w.page.getByTestId('whole-mm');
+    assert.match(
+      (await whole.textContent()) ?? '',
+      /whole mm hmm \(hmm_mirror API\) \(mirrors gpu0#0\) release, invalidate_range_start, invalidate_range_end/,
+    );
+    await done(w);
+  });
+
   it('iommufd: each domain lists the IOVA runs it maps, linked to the frames and the pages', async () => {
     const steps = cliRun('examples/iommufd-map-copy-unmap.yaml');
     const copyAt = steps.findIndex((x) => x.op === 'IOMMU_IOAS_COPY') + 1;

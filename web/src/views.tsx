@@ -355,7 +355,7 @@ export function NotifiersView(): JSX.Element {
   const s = snapshot.value;
   const addr = selection.value.addr;
   return (
-    <Panel title="Interval notifiers" id="notifiers">
+    <Panel title="MMU notifiers" id="notifiers">
       {s === null || s.notifiers.length === 0 ? (
         <p class="dim">no notifier registered</p>
       ) : (
@@ -376,10 +376,21 @@ export function NotifiersView(): JSX.Element {
                     <code>
                       {hex(i.start)}-{hex(i.last)}
                     </code>{' '}
-                    {i.owner} seq {i.seq}
+                    {i.owner} seq {i.seq} <span class="dim">{i.ops.join(', ')}</span>
                   </li>
                 ))}
               </ul>
+              {n.whole.length > 0 ? (
+                <ul class="plain" data-testid="whole-mm">
+                  {n.whole.map((w, k) => (
+                    <li key={k}>
+                      <code>whole mm</code> {w.owner}
+                      {w.mirrors.length > 0 ? ` (mirrors ${w.mirrors.join(', ')})` : ''}{' '}
+                      <span class="dim">{w.ops.join(', ')}</span>
+                    </li>
+                  ))}
+                </ul>
+              ) : null}
             </div>
           ))}
         </div>
