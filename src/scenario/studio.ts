@@ -83,6 +83,11 @@ export interface StudioState {
   race: RaceInfo | null;
   /** How the last move got here: from the state at unit `from` (a checkpoint, the start, or where it was), running `replayed` units. */
   travel: { from: number; replayed: number };
+  /**
+   * Trace events recorded up to this state. A trace exported of it takes that many, however far
+   * the model has gone since (an exercise runs the next step out of sight).
+   */
+  events: number;
 }
 
 export interface OpenOptions {
@@ -233,6 +238,7 @@ class RunSession {
       reports: [...this.reports],
       race: null,
       travel: this.travel,
+      events: this.ctx.sys.trace.events.length,
     };
   }
 }
@@ -409,6 +415,7 @@ class ScheduleSession {
       reports: [],
       race: this.race,
       travel: this.travel,
+      events: ctx.sys.trace.events.length,
     };
   }
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
+import type { ChromeTrace } from '../../src/cli/trace.ts';
 import { hetmem, ROOT, tempFile } from '../cli/helpers.ts';
 import {
   atStep,
@@ -62,6 +63,15 @@ async function shownReport(page: Page): Promise<{ op: string; ret: string }> {
     op: (await page.getByTestId('report-op').textContent()) ?? '',
     ret: (await page.getByTestId('report-ret').textContent()) ?? '',
   };
+}
+
+/** The trace the Trace JSON button downloads. */
+async function exportedTrace(page: Page): Promise<ChromeTrace> {
+  const [json] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Trace JSON' }).click(),
+  ]);
+  return JSON.parse(readFileSync(await json.path(), 'utf8')) as ChromeTrace;
 }
 
 /** Replaces the editor's text as a paste would. */
@@ -597,11 +607,7 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
 
   it('exports the trace as JSON and as Perfetto protobuf', async () => {
     const w = await open('?example=dmirror-mirror&step=6');
-    const [json] = await Promise.all([
-      w.page.waitForEvent('download'),
-      w.page.getByRole('button', { name: 'Trace JSON' }).click(),
-    ]);
-    const trace = JSON.parse(readFileSync(await json.path(), 'utf8')) as { traceEvents: unknown[] };
+    const trace = await exportedTrace(w.page);
     assert.ok(trace.traceEvents.length > 0);
     const [pf] = await Promise.all([
       w.page.waitForEvent('download'),
@@ -610,6 +616,24 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     assert.match(pf.suggestedFilename(), /\.pftrace$/);
     const bytes = readFileSync(await pf.path());
     assert.equal(bytes[0], (1 << 3) | 2, 'a Trace starts with its first packet (field 1, length-delimited)');
+    await done(w);
+  });
+
+  it('exercise mode: the trace export stops at the step shown, not at the one run out of sight', async () => {
+    const plain = await open('?example=fork-cow&step=6');
+    const want = await exportedTrace(plain.page);
+    await done(plain);
+    const w = await open('?example=fork-cow&mode=exercise&step=6');
+    assert.equal(await w.page.getByTestId('next-op').textContent(), 'cpu_write');
+    await w.page.getByTestId('questions').waitFor();
+    const got = await exportedTrace(w.page);
+    assert.deepEqual(got, want);
+    const cow = (t: ChromeTrace): boolean => t.traceEvents.some((e) => e.name === 'do_wp_page (copy)');
+    assert.ok(!cow(got), "the hidden step's copy-on-write fault is not in it");
+    await w.page.getByRole('button', { name: 'Check', exact: true }).click();
+    await w.page.getByRole('button', { name: 'Show the state' }).click();
+    await atStep(w.page, 7);
+    assert.ok(cow(await exportedTrace(w.page)), 'once shown, the step is in the export');
     await done(w);
   });
 
