@@ -334,6 +334,22 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     await done(w);
   });
 
+  it('the timeline names each fault by the handler it took, and marks the major ones', async () => {
+    const w = await open('?example=swap-out-in&step=12');
+    await w.page.getByLabel('Event kind', { exact: true }).selectOption('fault');
+    const rows = await w.page.getByTestId('events').locator('li').allTextContents();
+    assert.ok(
+      rows.some((r) => /▶ do_anonymous_page cpu:/.test(r)),
+      rows.join('\n'),
+    );
+    assert.ok(
+      rows.some((r) => /▶ do_swap_page major cpu:/.test(r)),
+      rows.join('\n'),
+    );
+    assert.ok(!rows.some((r) => r.includes('handle_mm_fault')), 'every fault has its kind');
+    await done(w);
+  });
+
   it('the URL holds the state: a copied link reopens the same example at the same step', async () => {
     const w = await open('?example=dmirror-migrate-round-trip');
     await w.page.locator('body').click({ position: { x: 1200, y: 10 } });
