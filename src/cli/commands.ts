@@ -128,6 +128,7 @@ export async function cmdRun(file: string | undefined, o: RunOpts): Promise<numb
       last = c;
     },
     trace: o.trace !== undefined,
+    faults: o.json === true,
     onStep: (r) => {
       header();
       if (o.json !== true) for (const l of formatStep(r, s)) out(l);

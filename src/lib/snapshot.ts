@@ -14,6 +14,10 @@
  *  - variables captured by closures, and `#private` fields (the kernel uses neither for state);
  *  - generators: a thread cannot be captured, so capture() refuses a graph that holds one
  *    (SnapshotError) and the caller rebuilds instead.
+ *
+ * A capture disarms every snapshot taken before it (they can no longer restore), unless it is
+ * taken `alongside` them: then all stay armed, each journalling the side-table writes since its
+ * own capture, and any of them restores, in any order (the studio's time-travel checkpoints).
  */
 
 export class SnapshotError extends Error {
@@ -38,8 +42,8 @@ type Saved =
   | { kind: 'set'; o: Set<unknown>; values: unknown[] }
   | { kind: 'bytes'; o: Uint8Array; copy: Uint8Array };
 
-/** The snapshot whose capture is current: side-table writes are journalled for it. */
-const current: { armed: Snapshot | null } = { armed: null };
+/** The snapshots that can still restore: side-table writes are journalled for each. */
+const armed = new Set<Snapshot>();
 
 /**
  * A WeakMap whose entries a Snapshot captures and restores with the objects they are keyed by. The
@@ -47,12 +51,12 @@ const current: { armed: Snapshot | null } = { armed: null };
  */
 export class SideTable<K extends object, V> extends WeakMap<K, V> {
   override set(key: K, value: V): this {
-    current.armed?.journal(this, key);
+    for (const s of armed) s.journal(this, key);
     return super.set(key, value);
   }
 
   override delete(key: K): boolean {
-    current.armed?.journal(this, key);
+    for (const s of armed) s.journal(this, key);
     return super.delete(key);
   }
 }
@@ -89,8 +93,9 @@ export class Snapshot {
   /**
    * Captures everything reachable from `roots`, not walking into `stop` (shared, immutable
    * objects such as a parsed scenario). Throws SnapshotError for a graph it cannot restore.
+   * Disarms the snapshots taken before, unless `alongside` keeps them armed too.
    */
-  constructor(roots: readonly object[], stop: readonly object[] = []) {
+  constructor(roots: readonly object[], stop: readonly object[] = [], opts: { alongside?: boolean } = {}) {
     const seen = this.walked;
     for (const s of stop) seen.add(s);
     const work: unknown[] = [...roots];
@@ -114,7 +119,8 @@ export class Snapshot {
     }
     for (const s of stop) seen.delete(s);
     this.objects = this.saved.length;
-    current.armed = this;
+    if (opts.alongside !== true) armed.clear();
+    armed.add(this);
   }
 
   private capture(o: object, work: unknown[]): void {
@@ -143,6 +149,9 @@ export class Snapshot {
       return;
     }
     if (o instanceof Date || o instanceof RegExp || o instanceof Promise) return;
+    // A side table held by an object (a field naming the module's table): its entries are
+    // captured with the objects they are keyed by, above.
+    if (o instanceof SideTable) return;
     if (o instanceof WeakMap || o instanceof WeakSet) {
       throw new SnapshotError('the state holds a WeakMap or WeakSet outside a side table');
     }
@@ -185,9 +194,9 @@ export class Snapshot {
     });
   }
 
-  /** Whether restore() can still be trusted: no other snapshot was captured since. */
+  /** Whether restore() can still be trusted: no other snapshot was captured since, but alongside. */
   get valid(): boolean {
-    return current.armed === this;
+    return armed.has(this);
   }
 
   journal(t: SideTable<object, unknown>, key: object): void {
@@ -196,17 +205,18 @@ export class Snapshot {
 
   /** Puts every captured object back as it was at the capture. */
   restore(): void {
-    if (current.armed !== this) throw new SnapshotError('another snapshot was captured since');
+    if (!armed.has(this)) throw new SnapshotError('another snapshot was captured since');
     for (const s of this.saved) {
       switch (s.kind) {
         case 'object': {
           const o = s.o;
           const { keys, values } = s;
-          let intact = true;
-          for (let i = 0; i < keys.length && intact; i++) intact = Object.hasOwn(o, keys[i]);
-          if (!intact || Reflect.ownKeys(o).length !== s.own.length) {
-            // A key deleted since (or added): put every key back in its captured order, which
-            // iteration over the object follows.
+          const now = Reflect.ownKeys(o);
+          let intact = now.length === s.own.length;
+          for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
+          if (!intact) {
+            // A key deleted since (or added, or deleted and added back): put every key back in
+            // its captured order, which iteration over the object follows.
             const captured = new Set(s.own);
             const written = new Set(keys);
             for (const k of Reflect.ownKeys(o)) {
@@ -243,13 +253,16 @@ export class Snapshot {
     this.touched = [];
     for (const [t, key] of touched) {
       const at = this.entries.get(t);
-      if (at?.has(key) === true) WeakMap.prototype.set.call(t, key, at.get(key));
-      else if (this.walked.has(key)) WeakMap.prototype.delete.call(t, key);
+      // The other armed snapshots must undo this write too when they restore.
+      if (at?.has(key) === true) t.set(key, at.get(key));
+      else if (this.walked.has(key)) t.delete(key);
     }
+    // Journalled above as writes since this capture as well: the state now is the captured one.
+    this.touched = [];
   }
 
   /** Stops journalling for this snapshot (it can no longer restore). */
   release(): void {
-    if (current.armed === this) current.armed = null;
+    armed.delete(this);
   }
 }

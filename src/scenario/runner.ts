@@ -32,6 +32,7 @@ import {
   MIRROR_DRIVER_SHAPE,
 } from './driver_module.ts';
 import { judge } from './expect.ts';
+import { type FaultRun, faultRuns } from './fault_runs.ts';
 import type { KernelApi, PagemapEntry } from './kernel.ts';
 import { runOracles, tornDown } from './ops/checks.ts';
 import { driverIoctl, HANDLERS } from './ops/index.ts';
@@ -63,6 +64,10 @@ export interface StepReport {
   pages?: PageRun[];
   /** What HMM_DMIRROR_SNAPSHOT returned: one HMM_DMIRROR_PROT_* byte per page. */
   bytes?: number[];
+  /** The CPU faults the step took, by handler, when the run records events. */
+  faults?: FaultRun[];
+  /** Fault runs left out of `faults` past its first MAX_FAULT_RUNS. */
+  faults_more?: number;
 }
 
 export interface DataSummary {
@@ -143,6 +148,11 @@ export interface RunReport {
 export interface RunOptions {
   /** Keep detailed trace events (for --trace). */
   trace?: boolean;
+  /**
+   * List each step's CPU faults with the handler they took (`faults` of its report); the events
+   * this needs are dropped after each step unless `trace` keeps them.
+   */
+  faults?: boolean;
   /** Called after each step (the CLI prints as it goes). */
   onStep?(r: StepReport, done: number, total: number): void;
   /** Called with the world once it is built (the CLI's watchdog names the running thread). */
@@ -538,6 +548,7 @@ export function runStepNow(
   const before = ctx.sys.trace.snapshot();
   const seenViolations = ctx.sys.sched.violations.length;
   const thread = threadNameFor(step);
+  const firstEvent = ctx.sys.trace.events.length;
   ctx.sys.trace.emit('syscall', step.op, 'B', { step: index }, `cpu:${thread}`);
   let r: OpResult;
   const disarm = armStepBound(ctx, step.op);
@@ -574,6 +585,11 @@ export function runStepNow(
   if (r.data !== undefined) report.data = summariseData(r.data);
   if (r.pages !== undefined) report.pages = pageRuns(r.pages);
   if (r.bytes !== undefined && !quiet) report.bytes = [...r.bytes];
+  if (ctx.sys.trace.enabled && !quiet) {
+    const { runs, more } = faultRuns(ctx.sys.trace.events, firstEvent);
+    if (runs.length > 0) report.faults = runs;
+    if (more > 0) report.faults_more = more;
+  }
   return report;
 }
 
@@ -665,7 +681,9 @@ export function runScenario(
   opts: RunOptions = {},
 ): { report: RunReport; ctx: ScenarioContext } {
   const s = parsed.scenario;
-  const ctx = buildWorld(parsed, k, opts.trace ?? false);
+  const ctx = buildWorld(parsed, k, opts.trace === true || opts.faults === true);
+  // Only the faults are wanted: the events go once each step has read its own.
+  const dropEvents = opts.faults === true && opts.trace !== true;
   opts.onWorld?.(ctx);
   const sections: [string, StepT[]][] = [];
   if (s.setup !== undefined) sections.push(['setup', s.setup]);
@@ -681,6 +699,7 @@ export function runScenario(
     const base: Path = s.threads?.[section] !== undefined ? ['threads', section] : [section];
     steps.forEach((step, i) => {
       const r = runStepNow(ctx, step, section, i, [...base, i]);
+      if (dropEvents) ctx.sys.trace.clear();
       reports.push(r);
       opts.onStep?.(r, ++done, total);
     });

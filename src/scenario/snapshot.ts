@@ -13,7 +13,9 @@
  * frames, so a view can page through them. `truncated` says some window left something out.
  */
 import { mockDomainOf } from '../kernel/drivers/iommufd_selftest.ts';
-import { legacyMirrorDevices } from '../kernel/drivers/legacy_mirror.ts';
+import { LegacyMirror, legacyMirrorDevices } from '../kernel/drivers/legacy_mirror.ts';
+import { Hmm } from '../kernel/mm/hmm_legacy.ts';
+import type { MmuNotifierSubscriptions } from '../kernel/mm/mmu_notifier_types.ts';
 import type { DevicePageTable } from '../kernel/drivers/sdk/device_pagetable.ts';
 import { dmirrorDevices } from '../kernel/drivers/test_hmm.ts';
 import { DPT_TAG_ATOMIC, DPT_TAG_WRITE, DmirrorDevice } from '../kernel/drivers/test_hmm_types.ts';
@@ -132,7 +134,12 @@ export interface NotifierSnap {
   treeSeq: number;
   activeRanges: number;
   /** `last` is the exact inclusive u64 (an interval to ULONG_MAX ends at 0xffffffffffffffff). */
-  intervals: { start: number; last: bigint; seq: number; owner: string }[];
+  intervals: { start: number; last: bigint; seq: number; owner: string; ops: string[] }[];
+  /**
+   * The whole-mm subscribers (mmu_notifier_register), in list order: what they are, the ops they
+   * implement by kernel name, and for the legacy hmm_mirror API's struct hmm the mirrors on it.
+   */
+  whole: { owner: string; ops: string[]; users: number; mirrors: string[] }[];
 }
 
 export interface AreaSnap {
@@ -505,6 +512,30 @@ function frameSnaps(
   return { frames: out, total, windows, window };
 }
 
+/** The kernel names of the ops an ops table implements. */
+function opNames(ops: object): string[] {
+  return Object.entries(ops)
+    .filter(([, f]) => typeof f === 'function')
+    .map(([k]) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
+}
+
+function wholeSnaps(subs: MmuNotifierSubscriptions): NotifierSnap['whole'] {
+  return subs.hlist().map((sub) => {
+    const mirrors =
+      sub instanceof Hmm
+        ? sub.mirrors.map((m) =>
+            m instanceof LegacyMirror ? `${m.mdevice.name}#${m.id}` : m.constructor.name,
+          )
+        : [];
+    return {
+      owner: sub instanceof Hmm ? 'hmm (hmm_mirror API)' : sub.constructor.name,
+      ops: opNames(sub.ops),
+      users: sub.users,
+      mirrors,
+    };
+  });
+}
+
 function notifierSnaps(sys: System): NotifierSnap[] {
   const out: NotifierSnap[] = [];
   for (const mm of [...sys.mms].sort((a, b) => a.id - b.id)) {
@@ -517,7 +548,7 @@ function notifierSnaps(sys: System): NotifierSnap[] {
       const owner =
         mirror !== undefined ? `${mirror.name}#${String((sub as { id?: number }).id)}` : sub.constructor.name;
       const last = sub.last >= U64_END - 1 ? U64_MAX_BIG : BigInt(sub.last);
-      intervals.push({ start: sub.start, last, seq: sub.invalidateSeq, owner });
+      intervals.push({ start: sub.start, last, seq: sub.invalidateSeq, owner, ops: opNames(sub.ops) });
     }
     out.push({
       mm: mm.id,
@@ -525,6 +556,7 @@ function notifierSnaps(sys: System): NotifierSnap[] {
       treeSeq: subs.invalidateSeq,
       activeRanges: subs.activeInvalidateRanges,
       intervals,
+      whole: wholeSnaps(subs),
     });
   }
   return out;

@@ -11,10 +11,12 @@
  *    explorer's final check runs them (so leaks and device-page references that only the
  *    teardown finds show too).
  *
- * Every state is reached by replaying from the start: runs are deterministic, so going back to
- * step n rebuilds the world and runs n units again. Nothing else is kept between positions: the
- * model has no cheap copy of a System to keep as a checkpoint (threads are generators, which
- * cannot be cloned), so time travel replays, as `hetmem run --replay` does.
+ * Every state is reached deterministically. A run keeps checkpoints: every CHECKPOINT_EVERY units
+ * it captures the world in place (lib/snapshot.ts), so going to step n restores the nearest
+ * checkpoint at or before n and runs only the units after it. A world that holds a running
+ * thread (a driver's kthread is a generator, which cannot be captured) keeps none, and a schedule
+ * is always in the middle of its threads: those replay from the start, as `hetmem explore
+ * --replay` does.
  */
 import {
   DEFAULT_MAX_STEPS,
@@ -43,6 +45,7 @@ import { type ParsedScenario, parseScenarioText } from './parse.ts';
 import { buildWorld, runStepNow, teardown, type StepReport } from './runner.ts';
 import type { StepT } from './schema.ts';
 import { snapshot, type Snapshot, type SnapshotWindow } from './snapshot.ts';
+import { Snapshot as Checkpoint, SnapshotError } from '../lib/snapshot.ts';
 import { scenarioFingerprint } from './fingerprint.ts';
 
 /** One unit of a session, as the outline lists it. */
@@ -78,6 +81,13 @@ export interface StudioState {
   /** Reports of every unit done so far (run sessions). */
   reports: StepReport[];
   race: RaceInfo | null;
+  /** How the last move got here: from the state at unit `from` (a checkpoint, the start, or where it was), running `replayed` units. */
+  travel: { from: number; replayed: number };
+  /**
+   * Trace events recorded up to this state. A trace exported of it takes that many, however far
+   * the model has gone since (an exercise runs the next step out of sight).
+   */
+  events: number;
 }
 
 export interface OpenOptions {
@@ -98,14 +108,31 @@ function flatSteps(
   return out;
 }
 
+/** Units between two checkpoints of a run (at first; the interval doubles as they grow many). */
+export const CHECKPOINT_EVERY = 8;
+/** Checkpoints kept at most: past that every other one goes and the interval doubles. */
+const MAX_CHECKPOINTS = 32;
+
+interface RunCheckpoint {
+  done: number;
+  snap: Checkpoint;
+  reports: StepReport[];
+}
+
 /** A sequential run, one scenario step per unit. */
 class RunSession {
   /** Where the windows of pages and frames start (big address spaces). */
   window: SnapshotWindow = {};
+  /** How the last goto() got there. */
+  travel = { from: 0, replayed: 0 };
   private ctx: ScenarioContext;
   private done = 0;
   private reports: StepReport[] = [];
   private readonly units: ReturnType<typeof flatSteps>;
+  private readonly k = kernel();
+  /** By `done`, ascending; the first is the world as built. Empty when the world cannot be captured. */
+  private checkpoints: RunCheckpoint[] = [];
+  private every = CHECKPOINT_EVERY;
 
   constructor(private readonly parsed: ParsedScenario) {
     this.units = flatSteps(parsed.scenario);
@@ -113,9 +140,43 @@ class RunSession {
   }
 
   private fresh(): ScenarioContext {
+    this.close();
     this.done = 0;
     this.reports = [];
-    return buildWorld(this.parsed, kernel(), true);
+    this.every = CHECKPOINT_EVERY;
+    this.ctx = buildWorld(this.parsed, this.k, true);
+    this.checkpoint();
+    return this.ctx;
+  }
+
+  /** Captures the world as it is now, unless it cannot be (then the session only replays). */
+  private checkpoint(): void {
+    if (this.done > 0 && this.checkpoints.length === 0) return;
+    try {
+      const snap = new Checkpoint([this.ctx], [this.parsed, this.k], { alongside: true });
+      this.checkpoints.push({ done: this.done, snap, reports: [...this.reports] });
+    } catch (e) {
+      if (!(e instanceof SnapshotError)) throw e;
+      this.close();
+      return;
+    }
+    if (this.checkpoints.length > MAX_CHECKPOINTS) {
+      const drop = this.checkpoints.filter((_, i) => i % 2 === 1);
+      for (const c of drop) c.snap.release();
+      this.checkpoints = this.checkpoints.filter((_, i) => i % 2 === 0);
+      this.every *= 2;
+    }
+  }
+
+  /** Releases the checkpoints (they journal every side-table write while armed). */
+  close(): void {
+    for (const c of this.checkpoints) c.snap.release();
+    this.checkpoints = [];
+  }
+
+  /** Units between checkpoints now, and how many are kept (for tests and the docs' claims). */
+  get checkpointing(): { every: number; kept: number[] } {
+    return { every: this.every, kept: this.checkpoints.map((c) => c.done) };
   }
 
   get total(): number {
@@ -144,7 +205,17 @@ class RunSession {
   }
 
   goto(n: number): void {
-    if (n < this.done) this.ctx = this.fresh();
+    // Another capture (the explorer's, in the same worker) disarmed them: start again.
+    if (this.checkpoints.some((c) => !c.snap.valid)) this.fresh();
+    const cp = this.checkpoints.findLast((c) => c.done <= n);
+    if (cp !== undefined && (n < this.done || cp.done > this.done)) {
+      cp.snap.restore();
+      this.done = cp.done;
+      this.reports = [...cp.reports];
+    } else if (n < this.done) {
+      this.fresh();
+    }
+    this.travel = { from: this.done, replayed: Math.max(0, n - this.done) };
     while (this.done < n) {
       const i = this.done;
       const r =
@@ -153,6 +224,8 @@ class RunSession {
           : teardown(this.ctx);
       this.reports.push(r);
       this.done++;
+      const last = this.checkpoints.at(-1);
+      if (last !== undefined && this.done >= last.done + this.every) this.checkpoint();
     }
   }
 
@@ -164,6 +237,8 @@ class RunSession {
       report: this.reports.at(-1) ?? null,
       reports: [...this.reports],
       race: null,
+      travel: this.travel,
+      events: this.ctx.sys.trace.events.length,
     };
   }
 }
@@ -230,6 +305,8 @@ class ScheduleSession {
   private readonly endUnits: UnitInfo[];
   private stages: FinalStage[] | null = null;
   private endReports: StepReport[] = [];
+  /** How the last goto() got there: a schedule replays from its start to go back. */
+  private travel = { from: 0, replayed: 0 };
 
   constructor(parsed: ParsedScenario, token: string, shown: string) {
     this.target = targetFromParsed(parsed, kernel(), { trace: true });
@@ -304,8 +381,19 @@ class ScheduleSession {
     return [...this.labels, ...this.endUnits];
   }
 
+  private travelFrom(from: number, n: number): void {
+    this.travel = { from, replayed: Math.max(0, Math.min(n, this.total) - from) };
+  }
+
+  /** Nothing to release: a schedule keeps no checkpoints. */
+  close(): void {
+    // A schedule is always inside its threads' generators, which cannot be captured.
+  }
+
   goto(n: number): void {
     if (n < this.step) this.stepper = this.fresh();
+    const from = this.step;
+    this.travelFrom(from, n);
     const scheduled = Math.min(n, this.labels.length);
     while (this.stepper.steps < scheduled && this.stepper.step()) {
       // one scheduler step each
@@ -326,6 +414,8 @@ class ScheduleSession {
       report: this.endReports.at(-1) ?? null,
       reports: [],
       race: this.race,
+      travel: this.travel,
+      events: ctx.sys.trace.events.length,
     };
   }
 }

@@ -104,6 +104,55 @@ describe('Snapshot', () => {
     );
   });
 
+  it('snapshots taken alongside each other restore in any order (checkpoints)', () => {
+    fc.assert(
+      fc.property(script, script, script, fc.array(fc.nat(2), { maxLength: 8 }), (a, b, c, order) => {
+        const side = sideTable<object, unknown>();
+        const nodes: Node[] = Array.from({ length: 6 }, (_, i) => ({ i }));
+        const extra = new Map<number, number>();
+        const bytes = new Uint8Array(8);
+        const arr: unknown[] = [];
+        const root = { nodes, extra, bytes, arr };
+        const step = (ops: number[][]): void => {
+          mutate(nodes, extra, bytes, arr, side, ops);
+        };
+        const pictures: string[] = [];
+        const snaps: Snapshot[] = [];
+        for (const ops of [a, b, c]) {
+          step(ops);
+          pictures.push(describeGraph(root, side));
+          snaps.push(new Snapshot([root], [], { alongside: true }));
+        }
+        for (const k of order) {
+          snaps[k].restore();
+          assert.equal(describeGraph(root, side), pictures[k]);
+          // Moving on from there is undone by the next restore, whichever it is.
+          step(c);
+        }
+        assert.ok(snaps.every((x) => x.valid));
+        new Snapshot([{}]).release();
+        assert.ok(
+          snaps.every((x) => !x.valid),
+          'a capture not alongside disarms them all',
+        );
+      }),
+      { numRuns: 200, seed: 19 },
+    );
+  });
+
+  it('captures an object that holds a side table as a field, with the entries of what it walked', () => {
+    const table = sideTable<object, number>();
+    const key = { k: 1 };
+    const holder = { table, key };
+    table.set(key, 1);
+    const snap = new Snapshot([holder]);
+    table.set(key, 2);
+    snap.restore();
+    assert.equal(table.get(key), 1);
+    assert.equal(holder.table, table);
+    snap.release();
+  });
+
   it('refuses a state that holds a generator or an untracked WeakMap', () => {
     const gen = (function* () {
       yield 1;

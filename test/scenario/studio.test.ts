@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { parseScenarioText } from '../../src/scenario/parse.ts';
 import { runScenario } from '../../src/scenario/runner.ts';
 import { kernel } from '../../src/scenario/kernel.ts';
-import { exploreText, openSession } from '../../src/scenario/studio.ts';
+import { CHECKPOINT_EVERY, exploreText, openSession } from '../../src/scenario/studio.ts';
 
 const EX = new URL('../../examples/', import.meta.url).pathname;
 const text = (name: string): string => readFileSync(`${EX}${name}`, 'utf8');
+const FINAL_RACE = fileURLToPath(new URL('../fixtures/studio/final-race.yaml', import.meta.url));
 
 describe('studio session', () => {
   it('fork-cow: each step reports what hetmem run reports, going forward and back', () => {
@@ -24,6 +26,71 @@ describe('studio session', () => {
       assert.equal(st.report?.ret, want.ret);
       assert.deepEqual(st.report?.counters, want.counters);
     }
+  });
+
+  it('a run keeps checkpoints: going anywhere restores the nearest one and runs only the steps after it', () => {
+    const name = 'iommufd-dirty-tracking.yaml';
+    const s = openSession(text(name), name);
+    s.goto(s.total);
+    for (const n of [3, 20, 9, s.total - 1, 1, 17, 0]) {
+      s.goto(n);
+      const st = s.state();
+      assert.equal(st.travel.from % CHECKPOINT_EVERY, 0, `to ${n} from a checkpoint`);
+      assert.ok(st.travel.replayed < CHECKPOINT_EVERY, `to ${n}: ${st.travel.replayed} steps run`);
+      // The same state as a session that ran there from the start, events and all.
+      const fresh = openSession(text(name), name);
+      fresh.goto(n);
+      const want = fresh.state();
+      assert.equal(want.travel.replayed, n);
+      assert.deepEqual(st.snapshot, want.snapshot, `step ${n}`);
+      assert.deepEqual(st.reports, want.reports, `step ${n}`);
+      fresh.close();
+    }
+    s.close();
+  });
+
+  it('checkpoints taken before an explore in the same worker are dropped, not trusted', () => {
+    const name = 'fork-cow.yaml';
+    const s = openSession(text(name), name);
+    s.goto(s.total);
+    exploreText(parseScenarioText(readFileSync(FINAL_RACE, 'utf8'), 'final-race.yaml'), { schedules: 2 });
+    s.goto(9);
+    assert.deepEqual(s.state().travel, { from: 0, replayed: 9 }, 'rebuilt and run from the start');
+    // Then it keeps checkpoints again.
+    s.goto(s.total);
+    s.goto(9);
+    assert.deepEqual(s.state().travel, { from: 8, replayed: 1 });
+    const fresh = openSession(text(name), name);
+    fresh.goto(9);
+    assert.deepEqual(s.state().snapshot, fresh.state().snapshot);
+    fresh.close();
+    s.close();
+  });
+
+  it('the legacy hmm_mirror API: struct hmm shows as a whole-mm notifier with its ops and mirrors', () => {
+    const name = 'races/legacy-mirror.yaml';
+    const s = openSession(text(name), `${EX}${name}`);
+    s.goto(s.outline().findIndex((u) => u.label === 'legacy_mirror_open') + 1);
+    const [n] = s.state().snapshot.notifiers;
+    assert.deepEqual(n.intervals, []);
+    assert.deepEqual(n.whole, [
+      {
+        owner: 'hmm (hmm_mirror API)',
+        ops: ['release', 'invalidate_range_start', 'invalidate_range_end'],
+        users: 1,
+        mirrors: ['gpu0#0'],
+      },
+    ]);
+    s.close();
+    const d = openSession(text('dmirror-mirror.yaml'), 'dmirror-mirror.yaml');
+    d.goto(d.outline().findIndex((u) => u.label === 'HMM_DMIRROR_READ') + 1);
+    const [m] = d.state().snapshot.notifiers;
+    assert.deepEqual(m.whole, []);
+    assert.deepEqual(
+      m.intervals.map((i) => i.ops),
+      [['invalidate']],
+    );
+    d.close();
   });
 
   it('fork-cow: after fork both processes map the same frames read-only; a write copies one', () => {
@@ -194,22 +261,7 @@ describe('studio session', () => {
   });
 
   it('a violation a final step finds shows at that step, as the explorer reports it', () => {
-    const src = [
-      'version: 1',
-      'system: { ram: 16MiB, swap: 0 }',
-      'processes: [p]',
-      'setup:',
-      '  - { op: mmap, proc: p, length: 8KiB, prot: [read, write], flags: [private, anonymous], save: buf }',
-      'threads:',
-      '  a:',
-      '    - { op: cpu_write, proc: p, addr: buf, length: 4KiB, data: { pattern: index32 } }',
-      '  b:',
-      '    - { op: cpu_read, proc: p, addr: buf, length: 8KiB }',
-      'final:',
-      '  - { op: expect_stats, proc: p, rss_anon: 5 }',
-      '  - { op: check }',
-      '',
-    ].join('\n');
+    const src = readFileSync(FINAL_RACE, 'utf8');
     const found = exploreText(parseScenarioText(src, 'final.yaml'), {
       strategy: 'pct',
       seed: 1,
@@ -219,13 +271,13 @@ describe('studio session', () => {
     const s = openSession(src, 'final.yaml', { replay: found.token });
     const race = s.state().race!;
     assert.equal(race.violation?.oracle, 'expect');
-    assert.match(race.violation.message, /^final step 1 \(expect_stats, line 12\): /);
+    assert.match(race.violation.message, /^final step 1 \(expect_stats, line 14\): /);
     // The schedule's units, then the failing final step; the check after it never runs.
     assert.equal(race.at, s.total);
     assert.deepEqual(s.outline().at(-1), {
       section: 'final',
       label: 'expect_stats',
-      line: 12,
+      line: 14,
       thread: 'final',
       column: -1,
     });

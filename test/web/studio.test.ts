@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
+import type { ChromeTrace } from '../../src/cli/trace.ts';
 import { hetmem, ROOT, tempFile } from '../cli/helpers.ts';
 import {
   atStep,
@@ -62,6 +63,15 @@ async function shownReport(page: Page): Promise<{ op: string; ret: string }> {
     op: (await page.getByTestId('report-op').textContent()) ?? '',
     ret: (await page.getByTestId('report-ret').textContent()) ?? '',
   };
+}
+
+/** The trace the Trace JSON button downloads. */
+async function exportedTrace(page: Page): Promise<ChromeTrace> {
+  const [json] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Trace JSON' }).click(),
+  ]);
+  return JSON.parse(readFileSync(await json.path(), 'utf8')) as ChromeTrace;
 }
 
 /** Replaces the editor's text as a paste would. */
@@ -160,6 +170,57 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     });
   }
 
+  it('time travel in a long run: jumps, back and forward restore the nearest checkpoint and show what hetmem run reports', async () => {
+    const name = 'iommufd-dirty-tracking';
+    const steps = cliRun(`examples/${name}.yaml`);
+    assert.ok(steps.length > 3 * 8, 'long enough for several checkpoints');
+    const w = await open(`?example=${name}`);
+    const page = w.page;
+    const expectStep = async (n: number, how: string): Promise<void> => {
+      await atStep(page, n);
+      const want = steps[n - 1];
+      assert.deepEqual(await shownReport(page), { op: want.op, ret: cliRet(want) }, `${how} ${n}`);
+      const chips = page.getByTestId('report-counters').locator('.chip');
+      const shown = (await chips.count()) > 0 ? await chips.allTextContents() : [];
+      assert.deepEqual(
+        shown,
+        Object.entries(want.counters).map(([k, v]) => `${k} ${v > 0 ? `+${v}` : v}`),
+        `${how} ${n}: counters`,
+      );
+    };
+    /** From which step the model ran to get here, and how many steps it ran (0: restored as is). */
+    const travel = async (): Promise<[number, number]> => {
+      const t = page.getByTestId('travel');
+      if ((await t.count()) === 0) return [-1, 0];
+      return [Number(await t.getAttribute('data-from')), Number(await t.getAttribute('data-replayed'))];
+    };
+    await page.locator('body').click({ position: { x: 1200, y: 10 } });
+    await page.keyboard.press('End');
+    await expectStep(steps.length, 'end');
+    for (const n of [20, 3, 25, 9, 17]) {
+      await page.getByTestId('step-input').fill(String(n));
+      await page.getByTestId('step-input').press('Enter');
+      await expectStep(n, 'jump to');
+      const [from, replayed] = await travel();
+      assert.equal(from, n - (n % 8), `jump to ${n} starts at the checkpoint before it`);
+      assert.equal(replayed, n % 8);
+    }
+    await page.locator('body').click({ position: { x: 1200, y: 10 } });
+    await page.keyboard.press('ArrowLeft');
+    await expectStep(16, 'back to');
+    assert.deepEqual(await travel(), [-1, 0], 'step 16 is a checkpoint: nothing runs');
+    await page.keyboard.press('ArrowLeft');
+    await expectStep(15, 'back to');
+    assert.deepEqual(await travel(), [8, 7]);
+    await page.keyboard.press('ArrowRight');
+    await expectStep(16, 'forward to');
+    assert.deepEqual(await travel(), [-1, 0], 'forward onto a checkpoint restores it');
+    await page.keyboard.press('ArrowRight');
+    await expectStep(17, 'forward to');
+    assert.deepEqual(await travel(), [16, 1], 'forward runs one step from where it was');
+    await done(w);
+  });
+
   it('fork-cow: after fork the page tables show both processes on the same read-only frames', async () => {
     const w = await open('?example=fork-cow&step=4');
     assert.equal(await shownStep(w.page), 4);
@@ -187,6 +248,16 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     assert.ok((await devCells.count()) > 0);
     assert.match((await devCells.allTextContents()).join(' '), /read|write/);
     assert.match((await w.page.locator('#notifiers').textContent()) ?? '', /seq \d+/);
+    await done(w);
+  });
+
+  it('legacy hmm_mirror: struct hmm shows as a whole-mm notifier beside the interval ones, with its ops', async () => {
+    const w = await open('?example=races/legacy-mirror&step=3');
+    const whole = w.page.getByTestId('whole-mm');
+    assert.match(
+      (await whole.textContent()) ?? '',
+      /whole mm hmm \(hmm_mirror API\) \(mirrors gpu0#0\) release, invalidate_range_start, invalidate_range_end/,
+    );
     await done(w);
   });
 
@@ -263,6 +334,22 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     await done(w);
   });
 
+  it('the timeline names each fault by the handler it took, and marks the major ones', async () => {
+    const w = await open('?example=swap-out-in&step=12');
+    await w.page.getByLabel('Event kind', { exact: true }).selectOption('fault');
+    const rows = await w.page.getByTestId('events').locator('li').allTextContents();
+    assert.ok(
+      rows.some((r) => /▶ do_anonymous_page cpu:/.test(r)),
+      rows.join('\n'),
+    );
+    assert.ok(
+      rows.some((r) => /▶ do_swap_page major cpu:/.test(r)),
+      rows.join('\n'),
+    );
+    assert.ok(!rows.some((r) => r.includes('handle_mm_fault')), 'every fault has its kind');
+    await done(w);
+  });
+
   it('the URL holds the state: a copied link reopens the same example at the same step', async () => {
     const w = await open('?example=dmirror-migrate-round-trip');
     await w.page.locator('body').click({ position: { x: 1200, y: 10 } });
@@ -322,23 +409,8 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
   });
 
   it('replays a schedule on through the final steps, where the CLI finds the violation', async () => {
-    const text = [
-      'version: 1',
-      'system: { ram: 16MiB, swap: 0 }',
-      'processes: [p]',
-      'setup:',
-      '  - { op: mmap, proc: p, length: 8KiB, prot: [read, write], flags: [private, anonymous], save: buf }',
-      'threads:',
-      '  a:',
-      '    - { op: cpu_write, proc: p, addr: buf, length: 4KiB, data: { pattern: index32 } }',
-      '  b:',
-      '    - { op: cpu_read, proc: p, addr: buf, length: 8KiB }',
-      'final:',
-      '  - { op: expect_stats, proc: p, rss_anon: 5 }',
-      '  - { op: check }',
-      '',
-    ].join('\n');
-    const file = tempFile('final-race.yaml', text);
+    const file = `${ROOT}test/fixtures/studio/final-race.yaml`;
+    const text = readFileSync(file, 'utf8');
     const r = hetmem(['explore', file, '--json']);
     const cli = JSON.parse(r.stdout) as { replay: string; violation: { oracle: string; message: string } };
     assert.equal(cli.violation.oracle, 'expect');
@@ -551,11 +623,7 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
 
   it('exports the trace as JSON and as Perfetto protobuf', async () => {
     const w = await open('?example=dmirror-mirror&step=6');
-    const [json] = await Promise.all([
-      w.page.waitForEvent('download'),
-      w.page.getByRole('button', { name: 'Trace JSON' }).click(),
-    ]);
-    const trace = JSON.parse(readFileSync(await json.path(), 'utf8')) as { traceEvents: unknown[] };
+    const trace = await exportedTrace(w.page);
     assert.ok(trace.traceEvents.length > 0);
     const [pf] = await Promise.all([
       w.page.waitForEvent('download'),
@@ -564,6 +632,24 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     assert.match(pf.suggestedFilename(), /\.pftrace$/);
     const bytes = readFileSync(await pf.path());
     assert.equal(bytes[0], (1 << 3) | 2, 'a Trace starts with its first packet (field 1, length-delimited)');
+    await done(w);
+  });
+
+  it('exercise mode: the trace export stops at the step shown, not at the one run out of sight', async () => {
+    const plain = await open('?example=fork-cow&step=6');
+    const want = await exportedTrace(plain.page);
+    await done(plain);
+    const w = await open('?example=fork-cow&mode=exercise&step=6');
+    assert.equal(await w.page.getByTestId('next-op').textContent(), 'cpu_write');
+    await w.page.getByTestId('questions').waitFor();
+    const got = await exportedTrace(w.page);
+    assert.deepEqual(got, want);
+    const cow = (t: ChromeTrace): boolean => t.traceEvents.some((e) => e.name === 'do_wp_page (copy)');
+    assert.ok(!cow(got), "the hidden step's copy-on-write fault is not in it");
+    await w.page.getByRole('button', { name: 'Check', exact: true }).click();
+    await w.page.getByRole('button', { name: 'Show the state' }).click();
+    await atStep(w.page, 7);
+    assert.ok(cow(await exportedTrace(w.page)), 'once shown, the step is in the export');
     await done(w);
   });
 

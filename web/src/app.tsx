@@ -6,7 +6,6 @@ import { EXAMPLES } from './examples.ts';
 import { ExercisePanel } from './exercise.tsx';
 import { extraPanels } from './panels.ts';
 import { RacePanel } from './race.tsx';
-import { call } from './rpc.ts';
 import {
   applyDraft,
   busy,
@@ -22,6 +21,7 @@ import {
   openScenario,
   outline,
   shareQuery,
+  shownTrace,
   source,
   stepBy,
   syncUrl,
@@ -103,14 +103,14 @@ function Toolbar(): JSX.Element {
       </button>
       <button
         onClick={() =>
-          void call('trace', {}).then((t) => download(`${baseName()}.json`, t.json, 'application/json'))
+          void shownTrace().then((t) => download(`${baseName()}.json`, t.json, 'application/json'))
         }
       >
         Trace JSON
       </button>
       <button
         onClick={() =>
-          void call('trace', {}).then((t) =>
+          void shownTrace().then((t) =>
             download(`${baseName()}.pftrace`, t.pftrace as BlobPart, 'application/octet-stream'),
           )
         }

@@ -39,6 +39,7 @@ function toIssue(e: unknown): Issue {
 
 const handlers: { [M in Method]: (p: Methods[M]['params']) => Methods[M]['result'] } = {
   open({ text, file, replay, step }) {
+    session?.close();
     session = null;
     const s = openSession(text, file, replay !== undefined && replay !== '' ? { replay } : {});
     session = s;
@@ -59,8 +60,9 @@ const handlers: { [M in Method]: (p: Methods[M]['params']) => Methods[M]['result
     const found = nextEvent(s, cat);
     return { found, state: s.state() };
   },
-  window({ addr, pfn }) {
+  window({ addr, pfn, step }) {
     const s = current();
+    s.goto(Math.max(0, Math.min(step, s.total)));
     s.window = {
       ...s.window,
       ...(addr !== undefined ? { addr } : {}),
@@ -82,9 +84,10 @@ const handlers: { [M in Method]: (p: Methods[M]['params']) => Methods[M]['result
   schema() {
     return scenarioJsonSchema();
   },
-  trace() {
+  trace({ events }) {
     const s = current();
-    const sources = [{ name: 'hetmem studio', events: s.sys.trace.events }];
+    // Only what the page shows: the model may be a step ahead, out of sight (an exercise).
+    const sources = [{ name: 'hetmem studio', events: s.sys.trace.events.slice(0, events) }];
     return { json: JSON.stringify(toChromeTrace(sources)), pftrace: toPerfetto(sources) };
   },
 };

@@ -22,8 +22,11 @@ export interface Methods {
   open: { params: { text: string; file: string; replay?: string; step?: number }; result: Opened };
   goto: { params: { n: number }; result: StudioState };
   next: { params: { cat: string }; result: { found: boolean; state: StudioState } };
-  /** Shows the window of pages holding `addr` and of frames holding `pfn` (big address spaces). */
-  window: { params: { addr?: number; pfn?: number }; result: StudioState };
+  /**
+   * Shows the window of pages holding `addr` and of frames holding `pfn` (big address spaces), at
+   * `step`, the step the page shows (the model may be a step ahead, out of sight).
+   */
+  window: { params: { addr?: number; pfn?: number; step: number }; result: StudioState };
   lint: { params: { text: string; file: string }; result: Issue | null };
   explore: {
     params: {
@@ -36,7 +39,8 @@ export interface Methods {
     result: { token: string; found: boolean; schedules: number };
   };
   schema: { params: Record<string, never>; result: unknown };
-  trace: { params: Record<string, never>; result: { json: string; pftrace: Uint8Array } };
+  /** The trace of the state shown: its first `events` events (see StudioState.events). */
+  trace: { params: { events: number }; result: { json: string; pftrace: Uint8Array } };
 }
 
 export type Method = keyof Methods;

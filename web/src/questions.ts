@@ -218,24 +218,15 @@ function frameQuestions(before: Snapshot, after: Snapshot): Question[] {
     if (at === null) continue;
     const name = `frame ${f.pfn} (${at.proc}'s page at ${hex(at.addr)})`;
     const out: Question[] = [];
-    if (old.mapcount !== f.mapcount) {
+    for (const count of ['mapcount', 'refcount'] as const) {
+      if (old[count] === f[count]) continue;
       out.push({
-        id: `mapcount:${f.pfn}`,
+        id: `${count}:${f.pfn}`,
         kind: 'value',
-        label: `Mapcount of frame ${f.pfn}`,
-        prompt: `What is the mapcount of ${name} after this step (it was ${old.mapcount})?`,
+        label: `${count === 'mapcount' ? 'Mapcount' : 'Refcount'} of frame ${f.pfn}`,
+        prompt: `What is the ${count} of ${name} after this step (it was ${old[count]})?`,
         options: [],
-        expected: [String(f.mapcount)],
-      });
-    }
-    if (old.refcount !== f.refcount) {
-      out.push({
-        id: `refcount:${f.pfn}`,
-        kind: 'value',
-        label: `Refcount of frame ${f.pfn}`,
-        prompt: `What is the refcount of ${name} after this step (it was ${old.refcount})?`,
-        options: [],
-        expected: [String(f.refcount)],
+        expected: [String(f[count])],
       });
     }
     return out;

@@ -163,7 +163,7 @@ export function stepBy(delta: number): Promise<void> {
 
 /** Shows another window of pages (the one holding `addr`) or of frames (holding `pfn`). */
 export async function setWindow(w: { addr?: number; pfn?: number }): Promise<void> {
-  const r = await guarded(() => call('window', w));
+  const r = await guarded(() => call('window', { ...w, step: current.value?.step ?? 0 }));
   if (r !== undefined) current.value = r;
 }
 
@@ -173,6 +173,11 @@ export async function nextEvent(cat: string): Promise<void> {
   current.value = r.state;
   notice.value = r.found ? '' : `no further ${cat} event`;
   syncUrl();
+}
+
+/** The trace of the state shown (never of a step the model ran out of sight). */
+export function shownTrace(): Promise<{ json: string; pftrace: Uint8Array }> {
+  return call('trace', { events: current.value?.events ?? 0 });
 }
 
 /** Applies the editor's text: reopens the scenario from it. */

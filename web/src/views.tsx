@@ -18,6 +18,18 @@ function Panel(props: { title: string; id: string; children: ComponentChildren }
   );
 }
 
+/** How the model reached this step: from a checkpoint (or where it was), running how many steps. */
+function Travel(): JSX.Element | null {
+  const t = current.value?.travel;
+  if (t === undefined || t.replayed === 0) return null;
+  return (
+    <p class="dim" data-testid="travel" data-from={t.from} data-replayed={t.replayed}>
+      {t.from === 0 ? 'from the start' : `from step ${t.from}`}, {t.replayed} step
+      {t.replayed === 1 ? '' : 's'} run
+    </p>
+  );
+}
+
 export function StepReportView(): JSX.Element {
   const st = current.value;
   const r = st?.report ?? null;
@@ -39,6 +51,7 @@ export function StepReportView(): JSX.Element {
             <span class={r.ok ? 'ok' : 'bad'}>{r.ok ? '✔' : '✘'}</span>
           </p>
           {r.comment !== undefined ? <p class="dim">{r.comment}</p> : null}
+          <Travel />
           {Object.keys(r.counters).length > 0 ? (
             <p class="counters" data-testid="report-counters">
               {Object.entries(r.counters).map(([k, v]) => (
@@ -342,7 +355,7 @@ export function NotifiersView(): JSX.Element {
   const s = snapshot.value;
   const addr = selection.value.addr;
   return (
-    <Panel title="Interval notifiers" id="notifiers">
+    <Panel title="MMU notifiers" id="notifiers">
       {s === null || s.notifiers.length === 0 ? (
         <p class="dim">no notifier registered</p>
       ) : (
@@ -363,10 +376,21 @@ export function NotifiersView(): JSX.Element {
                     <code>
                       {hex(i.start)}-{hex(i.last)}
                     </code>{' '}
-                    {i.owner} seq {i.seq}
+                    {i.owner} seq {i.seq} <span class="dim">{i.ops.join(', ')}</span>
                   </li>
                 ))}
               </ul>
+              {n.whole.length > 0 ? (
+                <ul class="plain" data-testid="whole-mm">
+                  {n.whole.map((w, k) => (
+                    <li key={k}>
+                      <code>whole mm</code> {w.owner}
+                      {w.mirrors.length > 0 ? ` (mirrors ${w.mirrors.join(', ')})` : ''}{' '}
+                      <span class="dim">{w.ops.join(', ')}</span>
+                    </li>
+                  ))}
+                </ul>
+              ) : null}
             </div>
           ))}
         </div>
@@ -583,8 +607,8 @@ export function TimelineView(props: { filter: string; setFilter(f: string): void
               <span class="dim">{e.ts}</span> <span class="chip">{e.cat}</span>{' '}
               {e.ph === 'B' ? '▶ ' : e.ph === 'E' ? '◀ ' : ''}
               {e.name}
-              {typeof e.args.event === 'string' ? <b> {e.args.event}</b> : null}{' '}
-              <span class="dim">{e.track}</span>
+              {typeof e.args.event === 'string' ? <b> {e.args.event}</b> : null}
+              {e.args.major === true ? <b> major</b> : null} <span class="dim">{e.track}</span>
             </li>
           ))}
         </ol>

@@ -122,11 +122,13 @@ function* dmirrorAllocateChunk(mdevice: DmirrorDevice): KGen<number> {
   mdevice.chunks.push(mem);
   yield* mdevice.devmemLock.unlock();
   const first = mem.pgmap.firstPfn;
-  sys.trace.emit('device', 'dmirror chunk added', 'i', {
-    device: mdevice.name,
-    first,
-    pages: mem.pgmap.nrPages,
-  });
+  sys.trace.emit(
+    'device',
+    'dmirror chunk added',
+    'i',
+    { device: mdevice.name, first, pages: mem.pgmap.nrPages },
+    `device:${mdevice.name}`,
+  );
   return 0;
 }
 

@@ -85,6 +85,7 @@ export function* doHugePmdAnonymousPage(vma: Vma, addr: number, flags: number): 
   const base = addr - (addr % PMD_SIZE);
   const write = (flags & FAULT_WRITE) !== 0;
   if (mm.unstable) return VM_FAULT.SIGBUS;
+  sys.trace.faultKind('pmd_anon');
   if (!write) {
     yield* mm.ptl.lock();
     const pmd = mm.pgt.pmdTableAlloc(base);
@@ -123,27 +124,37 @@ export function* doHugePmdAnonymousPage(vma: Vma, addr: number, flags: number): 
 export function* hugePmdFault(vma: Vma, addr: number, flags: number): KGen<number> {
   const w = pmdWords(vma, addr)!;
   const lo = w.words[w.i];
+  const sys = vma.mm.sys;
   if (isPmdMigrationEntry(lo)) {
     // Models pmd_migration_entry_wait(): sleep until the THP migration is done, then retry.
     const mm = vma.mm;
+    sys.trace.faultKind('pmd_migration_wait');
     yield* mm.sys.migrationWq.waitEvent(() => {
       const cur = pmdWords(vma, addr);
       return cur === null || !isPmdMigrationEntry(cur.words[cur.i]);
     }, 'pmd_migration_entry_wait');
     return 0;
   }
-  if (isPmdDevicePrivate(lo)) return yield* doHugePmdDevicePrivate(vma, addr, flags, w.words[w.i + 1]);
+  if (isPmdDevicePrivate(lo)) {
+    sys.trace.faultKind('pmd_device_private');
+    return yield* doHugePmdDevicePrivate(vma, addr, flags, w.words[w.i + 1]);
+  }
   if ((lo & (PTE_PRESENT | PTE_PROTNONE)) === 0) return VM_FAULT.SIGBUS;
   if ((lo & PTE_PROTNONE) !== 0) return VM_FAULT.SIGSEGV;
   // FAULT_FLAG_UNSHARE (1 << 10): a read-only long-term pin of a shared THP splits it like a write.
   const unshare = (flags & (1 << 10)) !== 0 && (flags & FAULT_WRITE) === 0;
-  if ((flags & FAULT_WRITE) !== 0 && (lo & PTE_WRITE) === 0) return yield* doHugePmdWpPage(vma, addr);
+  if ((flags & FAULT_WRITE) !== 0 && (lo & PTE_WRITE) === 0) {
+    sys.trace.faultKind('pmd_wp');
+    return yield* doHugePmdWpPage(vma, addr);
+  }
   if (unshare && (lo & PTE_WRITE) === 0) {
+    sys.trace.faultKind('pmd_wp');
     const head = w.words[w.i + 1];
     if (!vma.mm.sys.phys.isZeroPfn(head) && (vma.mm.sys.phys.flags[head] & PG.anonExclusive) !== 0) return 0;
     yield* splitHugePmd(vma, addr - (addr % PMD_SIZE));
     return VM_FAULT.FALLBACK;
   }
+  sys.trace.faultKind('spurious');
   w.words[w.i] = (lo | PTE_ACCESSED | ((flags & FAULT_WRITE) !== 0 ? PTE_DIRTY | PTE_SOFT_DIRTY : 0)) >>> 0;
   return 0;
 }

@@ -164,6 +164,7 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
   const i = indexAt(base, 1);
   const lo = pmd.words[2 * i];
   if (lo === 0) {
+    sys.trace.faultKind('hugetlb');
     let pfn: number;
     const inode = vma.file?.inode ?? null;
     const index = vma.pageIndex(base);
@@ -224,9 +225,11 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
     return 0;
   }
   if (!write || (lo & PTE_WRITE) !== 0) {
+    sys.trace.faultKind('spurious');
     pmd.words[2 * i] = (lo | PTE_ACCESSED | (write ? PTE_DIRTY : 0)) >>> 0;
     return 0;
   }
+  sys.trace.faultKind('hugetlb_wp');
   const old = pmd.words[2 * i + 1];
   if (shared) {
     pmd.words[2 * i] = (lo | PTE_WRITE | PTE_DIRTY | PTE_ACCESSED) >>> 0;

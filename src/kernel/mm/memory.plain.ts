@@ -24,12 +24,20 @@ import { inlineDrive, inlineYield } from '../../sched/plain.ts';
  * against the VMA. Returns a vm_fault_t: 0, or VM_FAULT_* bits.
  */
 export function handleMmFault$(vma: Vma, address: number, flags: number): number {
-  const mm = vma.mm;
-  const sys = mm.sys;
+  const sys = vma.mm.sys;
   const addr = alignDown(address, PAGE_SIZE);
   sys.trace.count('fault');
-  if (sys.trace.enabled)
-    sys.trace.emit('fault', 'handle_mm_fault', 'i', { addr, write: (flags & FAULT_FLAG_WRITE) !== 0 });
+  if (!sys.trace.enabled) return handleFault$(vma, addr, flags);
+  // The span is named after the handler the fault takes (trace.ts FAULT_KINDS).
+  sys.trace.faultBegin(addr, (flags & FAULT_FLAG_WRITE) !== 0);
+  const r = handleFault$(vma, addr, flags);
+  sys.trace.faultEnd(r);
+  return r;
+}
+
+/** Models __handle_mm_fault(): hugetlb, then the PMD level, then the PTE level. */
+export function handleFault$(vma: Vma, addr: number, flags: number): number {
+  const mm = vma.mm;
   if ((vma.flags & VM.HUGETLB) !== 0) return inlineDrive(hugetlbFault(vma, addr, flags));
   const pmd = pmdTableOf(mm, addr);
   if (pmdIsLeaf(pmd, addr)) {
@@ -61,6 +69,7 @@ export function handlePteFault$(vma: Vma, addr: number, flags: number): number {
   if ((write || (flags & FAULT_FLAG_UNSHARE) !== 0) && (lo & PTE_WRITE) === 0)
     return doWpPage$(vma, addr, flags);
   // Spurious fault (another thread fixed it): update the accessed / dirty bits.
+  mm.sys.trace.faultKind('spurious');
   let nlo = lo | PTE_ACCESSED;
   if (write) nlo |= PTE_DIRTY | PTE_SOFT_DIRTY;
   t.words[slot] = nlo >>> 0;
@@ -70,6 +79,7 @@ export function handlePteFault$(vma: Vma, addr: number, flags: number): number {
 /** Faults of mappings whose driver supplies pages (vm_ops->fault). */
 export function doSpecialFault$(vma: Vma, addr: number, flags: number): number {
   const vmf: VmFault = { vma, address: addr, flags, page: -1 };
+  vma.mm.sys.trace.faultKind('special');
   return inlineDrive(vma.vmOps!.fault!(vmf));
 }
 
@@ -82,6 +92,7 @@ export function doAnonymousPage$(vma: Vma, addr: number, flags: number): number 
   if (mm.unstable) return VM_FAULT.SIGBUS;
   if (!write) {
     // Read of untouched private anonymous memory maps the shared zero page.
+    sys.trace.faultKind('zero_page');
     SpinLock$lock(mm.ptl);
     const t = mm.pgt.pteTableAlloc(addr);
     const slot = pteSlot(addr);
@@ -93,6 +104,7 @@ export function doAnonymousPage$(vma: Vma, addr: number, flags: number): number 
     SpinLock$unlock(mm.ptl);
     return 0;
   }
+  sys.trace.faultKind('anon');
   anonVmaPrepare(sys, vma);
   const pfn = allocPageReclaim$(sys, 0, 'alloc_anon_folio');
   if (pfn < 0) return VM_FAULT.OOM;
@@ -128,6 +140,7 @@ export function doWpPage$(vma: Vma, addr: number, flags: number): number {
   const page = vmNormalPage(sys, vma, lo, hi);
   const unshare = (flags & FAULT_FLAG_WRITE) === 0 && (flags & FAULT_FLAG_UNSHARE) !== 0;
   if ((vma.flags & VM.SHARED) !== 0) {
+    sys.trace.faultKind('wp_shared');
     // Nothing is shared copy-on-write in a shared mapping, so there is nothing to unshare.
     if (unshare) return 0;
     // Shared mappings never copy: the write makes the PTE writable (wp_page_shared).
@@ -137,6 +150,7 @@ export function doWpPage$(vma: Vma, addr: number, flags: number): number {
     return 0;
   }
   if (page >= 0 && (phys.flags[phys.head(page)] & PG.anon) !== 0 && canReuseAnonPage(sys, page)) {
+    sys.trace.faultKind('wp_reuse');
     phys.flags[page] |= PG.anonExclusive;
     // wp_page_reuse(): an unshare only records the exclusive ownership; a write makes the PTE
     // dirty and, through maybe_mkwrite(), writable only where the VMA is (a FOLL_FORCE write into
@@ -146,6 +160,7 @@ export function doWpPage$(vma: Vma, addr: number, flags: number): number {
     sys.trace.count('fault.wp_reuse');
     return 0;
   }
+  sys.trace.faultKind('cow');
   return wpPageCopy$(vma, addr, flags, page);
 }
 
@@ -203,6 +218,7 @@ export function doSwapPage$(vma: Vma, addr: number, flags: number, lo: number, h
   const sys = mm.sys;
   if (isMigrationEntry(lo)) {
     // Models migration_entry_wait(): sleep until the migration finishes, then retry.
+    sys.trace.faultKind('migration_wait');
     WaitQueue$waitEvent(sys.migrationWq, () => {
       const t = mm.pgt.pteTable(addr);
       return t === null || !isMigrationEntry(t.words[pteSlot(addr)]);
@@ -210,6 +226,7 @@ export function doSwapPage$(vma: Vma, addr: number, flags: number, lo: number, h
     return 0;
   }
   if (isDevicePrivateEntry(lo)) {
+    sys.trace.faultKind('device_private');
     const pm = sys.phys.pagemapOf(hi);
     if (pm?.hooks.migrateToRam === undefined) return VM_FAULT.SIGBUS;
     if (sys.contracts.devicePrivateFault === 'v6.0')
@@ -229,9 +246,13 @@ export function doSwapPage$(vma: Vma, addr: number, flags: number, lo: number, h
     sys.trace.count('fault.device_private');
     return r;
   }
-  if (isDeviceExclusiveEntry(lo)) return removeDeviceExclusiveEntry$(vma, addr, hi);
+  if (isDeviceExclusiveEntry(lo)) {
+    sys.trace.faultKind('device_exclusive');
+    return removeDeviceExclusiveEntry$(vma, addr, hi);
+  }
   if (swpType(lo) === SwpType.HWPOISON) return VM_FAULT.HWPOISON;
   if (!isSwapEntry(lo)) return VM_FAULT.SIGBUS;
+  sys.trace.faultKind('swapin');
   return swapIn$(vma, addr, flags, lo, hi);
 }
 

@@ -76,12 +76,20 @@ export function accessError(vma: Vma, write: boolean): boolean {
  * against the VMA. Returns a vm_fault_t: 0, or VM_FAULT_* bits.
  */
 export function* handleMmFault(vma: Vma, address: number, flags: number): KGen<number> {
-  const mm = vma.mm;
-  const sys = mm.sys;
+  const sys = vma.mm.sys;
   const addr = alignDown(address, PAGE_SIZE);
   sys.trace.count('fault');
-  if (sys.trace.enabled)
-    sys.trace.emit('fault', 'handle_mm_fault', 'i', { addr, write: (flags & FAULT_FLAG_WRITE) !== 0 });
+  if (!sys.trace.enabled) return yield* handleFault(vma, addr, flags);
+  // The span is named after the handler the fault takes (trace.ts FAULT_KINDS).
+  sys.trace.faultBegin(addr, (flags & FAULT_FLAG_WRITE) !== 0);
+  const r = yield* handleFault(vma, addr, flags);
+  sys.trace.faultEnd(r);
+  return r;
+}
+
+/** Models __handle_mm_fault(): hugetlb, then the PMD level, then the PTE level. */
+function* handleFault(vma: Vma, addr: number, flags: number): KGen<number> {
+  const mm = vma.mm;
   if ((vma.flags & VM.HUGETLB) !== 0) return yield* hugetlbFault(vma, addr, flags);
   const pmd = pmdTableOf(mm, addr);
   if (pmdIsLeaf(pmd, addr)) {
@@ -113,6 +121,7 @@ function* handlePteFault(vma: Vma, addr: number, flags: number): KGen<number> {
   if ((write || (flags & FAULT_FLAG_UNSHARE) !== 0) && (lo & PTE_WRITE) === 0)
     return yield* doWpPage(vma, addr, flags);
   // Spurious fault (another thread fixed it): update the accessed / dirty bits.
+  mm.sys.trace.faultKind('spurious');
   let nlo = lo | PTE_ACCESSED;
   if (write) nlo |= PTE_DIRTY | PTE_SOFT_DIRTY;
   t.words[slot] = nlo >>> 0;
@@ -122,6 +131,7 @@ function* handlePteFault(vma: Vma, addr: number, flags: number): KGen<number> {
 /** Faults of mappings whose driver supplies pages (vm_ops->fault). */
 function* doSpecialFault(vma: Vma, addr: number, flags: number): KGen<number> {
   const vmf: VmFault = { vma, address: addr, flags, page: -1 };
+  vma.mm.sys.trace.faultKind('special');
   return yield* vma.vmOps!.fault!(vmf);
 }
 
@@ -134,6 +144,7 @@ function* doAnonymousPage(vma: Vma, addr: number, flags: number): KGen<number> {
   if (mm.unstable) return VM_FAULT.SIGBUS;
   if (!write) {
     // Read of untouched private anonymous memory maps the shared zero page.
+    sys.trace.faultKind('zero_page');
     yield* mm.ptl.lock();
     const t = mm.pgt.pteTableAlloc(addr);
     const slot = pteSlot(addr);
@@ -145,6 +156,7 @@ function* doAnonymousPage(vma: Vma, addr: number, flags: number): KGen<number> {
     yield* mm.ptl.unlock();
     return 0;
   }
+  sys.trace.faultKind('anon');
   anonVmaPrepare(sys, vma);
   const pfn = yield* allocPageReclaim(sys, 0, 'alloc_anon_folio');
   if (pfn < 0) return VM_FAULT.OOM;
@@ -180,6 +192,7 @@ function* doWpPage(vma: Vma, addr: number, flags: number): KGen<number> {
   const page = vmNormalPage(sys, vma, lo, hi);
   const unshare = (flags & FAULT_FLAG_WRITE) === 0 && (flags & FAULT_FLAG_UNSHARE) !== 0;
   if ((vma.flags & VM.SHARED) !== 0) {
+    sys.trace.faultKind('wp_shared');
     // Nothing is shared copy-on-write in a shared mapping, so there is nothing to unshare.
     if (unshare) return 0;
     // Shared mappings never copy: the write makes the PTE writable (wp_page_shared).
@@ -189,6 +202,7 @@ function* doWpPage(vma: Vma, addr: number, flags: number): KGen<number> {
     return 0;
   }
   if (page >= 0 && (phys.flags[phys.head(page)] & PG.anon) !== 0 && canReuseAnonPage(sys, page)) {
+    sys.trace.faultKind('wp_reuse');
     phys.flags[page] |= PG.anonExclusive;
     // wp_page_reuse(): an unshare only records the exclusive ownership; a write makes the PTE
     // dirty and, through maybe_mkwrite(), writable only where the VMA is (a FOLL_FORCE write into
@@ -198,6 +212,7 @@ function* doWpPage(vma: Vma, addr: number, flags: number): KGen<number> {
     sys.trace.count('fault.wp_reuse');
     return 0;
   }
+  sys.trace.faultKind('cow');
   return yield* wpPageCopy(vma, addr, flags, page);
 }
 
@@ -256,6 +271,7 @@ function* doSwapPage(vma: Vma, addr: number, flags: number, lo: number, hi: numb
   const sys = mm.sys;
   if (isMigrationEntry(lo)) {
     // Models migration_entry_wait(): sleep until the migration finishes, then retry.
+    sys.trace.faultKind('migration_wait');
     yield* sys.migrationWq.waitEvent(() => {
       const t = mm.pgt.pteTable(addr);
       return t === null || !isMigrationEntry(t.words[pteSlot(addr)]);
@@ -263,6 +279,7 @@ function* doSwapPage(vma: Vma, addr: number, flags: number, lo: number, hi: numb
     return 0;
   }
   if (isDevicePrivateEntry(lo)) {
+    sys.trace.faultKind('device_private');
     const pm = sys.phys.pagemapOf(hi);
     if (pm?.hooks.migrateToRam === undefined) return VM_FAULT.SIGBUS;
     if (sys.contracts.devicePrivateFault === 'v6.0')
@@ -282,9 +299,13 @@ function* doSwapPage(vma: Vma, addr: number, flags: number, lo: number, hi: numb
     sys.trace.count('fault.device_private');
     return r;
   }
-  if (isDeviceExclusiveEntry(lo)) return yield* removeDeviceExclusiveEntry(vma, addr, hi);
+  if (isDeviceExclusiveEntry(lo)) {
+    sys.trace.faultKind('device_exclusive');
+    return yield* removeDeviceExclusiveEntry(vma, addr, hi);
+  }
   if (swpType(lo) === SwpType.HWPOISON) return VM_FAULT.HWPOISON;
   if (!isSwapEntry(lo)) return VM_FAULT.SIGBUS;
+  sys.trace.faultKind('swapin');
   return yield* swapIn(vma, addr, flags, lo, hi);
 }
 

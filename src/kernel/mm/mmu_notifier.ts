@@ -23,7 +23,9 @@ import {
   lockMapRelease,
   mmuNotifierRangeBlockable,
   mmuNotifyEventName,
+  rangeTraceArgs,
   runCallback,
+  traceNotifierCall,
   warn,
 } from './mmu_notifier_types.ts';
 
@@ -66,6 +68,7 @@ function* hlistInvalidateRangeStart(subs: MmuNotifierSubscriptions, range: MmuNo
   for (let s = subs.hlistHead; s !== null; s = s.hnext) {
     const ops = s.ops;
     if (ops.invalidateRangeStart === undefined) continue;
+    traceNotifierCall(range.mm, 'mmu_notifier invalidate_range_start', rangeTraceArgs(range));
     const r = yield* runCallback(
       sys,
       'mmu_notifier invalidate_range_start',
@@ -165,6 +168,7 @@ function* hlistInvalidateEnd(subs: MmuNotifierSubscriptions, range: MmuNotifierR
   for (let s = subs.hlistHead; s !== null; s = s.hnext) {
     const ops = s.ops;
     if (ops.invalidateRangeEnd === undefined) continue;
+    traceNotifierCall(range.mm, 'mmu_notifier invalidate_range_end', rangeTraceArgs(range));
     yield* runCallback(sys, 'mmu_notifier invalidate_range_end', nonBlock, ops.invalidateRangeEnd(s, range));
   }
   yield* srcu.readUnlock(idx);
@@ -199,6 +203,7 @@ export function* mmuNotifierArchInvalidateSecondaryTlbs(mm: MmStruct, start: num
   for (let s = subs.hlistHead; s !== null; s = s.hnext) {
     const ops = s.ops;
     if (ops.archInvalidateSecondaryTlbs === undefined) continue;
+    traceNotifierCall(mm, 'mmu_notifier arch_invalidate_secondary_tlbs', { start, end });
     yield* runCallback(
       sys,
       'mmu_notifier arch_invalidate_secondary_tlbs',
@@ -220,6 +225,7 @@ function* hlistRelease(subs: MmuNotifierSubscriptions, mm: MmStruct): KGen {
   for (let s = subs.hlistHead; s !== null; s = s.hnext) {
     const ops = s.ops;
     if (ops.release === undefined) continue;
+    traceNotifierCall(mm, 'mmu_notifier release', {});
     yield* runCallback(sys, 'mmu_notifier release', false, ops.release(s, mm));
   }
   yield* subs.lock.lock();

@@ -27,7 +27,9 @@ import {
   mmgrab,
   mmuNotifierRangeBlockable,
   mmuNotifierRangeInit,
+  rangeTraceArgs,
   runCallback,
+  traceNotifierCall,
   warn,
 } from './mmu_notifier_types.ts';
 import { ULONG_MAX } from '../../lib/units.ts';
@@ -125,6 +127,14 @@ function* invokeInterval(
 ): KGen<boolean> {
   const ops = sub.ops;
   const nonBlock = !mmuNotifierRangeBlockable(range);
+  if (sys.trace.enabled) {
+    const name = ops.invalidateStart !== undefined ? 'interval invalidate_start' : 'interval invalidate';
+    traceNotifierCall(sub.mm, name, {
+      ...rangeTraceArgs(range),
+      interval: `[0x${sub.start.toString(16)}, 0x${sub.last.toString(16)}]`,
+      seq: curSeq,
+    });
+  }
   if (ops.invalidateStart !== undefined) {
     const res = yield* runCallback(
       sys,
@@ -146,6 +156,10 @@ function* runFinishPasses(sys: System, range: MmuNotifierRange, finishes: Finish
   for (const f of finishes) {
     const ops = f.sub.ops;
     if (ops.invalidateFinish === undefined) continue; // rejected at insert; nothing to call
+    traceNotifierCall(f.sub.mm, 'interval invalidate_finish', {
+      ...rangeTraceArgs(range),
+      interval: `[0x${f.sub.start.toString(16)}, 0x${f.sub.last.toString(16)}]`,
+    });
     yield* runCallback(
       sys,
       'interval invalidate_finish',

@@ -15,6 +15,7 @@ import {
   mmdrop,
   mmgrab,
   runCallback,
+  traceNotifierCall,
   warn,
 } from './mmu_notifier_types.ts';
 import { sideTable } from '../../lib/snapshot.ts';
@@ -119,6 +120,7 @@ export function* mmuNotifierUnregister(sub: MmuNotifier, mm: MmStruct): KGen {
   if (sub.hashed) {
     const idx = yield* srcu.readLock();
     if (sub.ops.release !== undefined) {
+      traceNotifierCall(mm, 'mmu_notifier release', { unregister: true });
       yield* runCallback(sys, 'mmu_notifier release', false, sub.ops.release(sub, mm));
     }
     yield* srcu.readUnlock(idx);

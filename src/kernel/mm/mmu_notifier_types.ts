@@ -311,6 +311,25 @@ export function mightLock(sched: Scheduler, cls: string): void {
 }
 
 /**
+ * Records a callback delivered to a subscriber of `mm` (which one, for which range), as an
+ * instant on the mm's own notifier track, so a trace shows every subscriber's calls in one row.
+ */
+export function traceNotifierCall(mm: MmStruct, name: string, args: Record<string, unknown>): void {
+  const trace = mm.sys.trace;
+  if (trace.enabled) trace.emit('notifier', name, 'i', { mm: mm.id, ...args }, `notifier:${mm.ownerName}`);
+}
+
+/** The trace args of a range: its event, bounds and whether it may sleep. */
+export function rangeTraceArgs(r: MmuNotifierRange): Record<string, unknown> {
+  return {
+    event: mmuNotifyEventName(r.event),
+    start: r.start,
+    end: r.end,
+    blockable: (r.flags & MMU_NOTIFIER_RANGE_BLOCKABLE) !== 0,
+  };
+}
+
+/**
  * Runs one driver callback between two scheduling points (its entry and its exit). Inside a
  * non-blockable range the thread's nonBlockDepth is raised around it (non_block_start/end), so
  * a callback that sleeps is reported by mightSleep().

@@ -50,6 +50,7 @@ export function* shmemGetPage(sys: System, inode: Inode, index: number): KGen<nu
     inode.swapped.erase(index);
     sys.swap.free(slot);
     sys.trace.count('shmem.swapin');
+    sys.trace.faultMajor();
   } else {
     sys.phys.clearPage(pfn);
   }
@@ -69,12 +70,13 @@ export function* shmemFault(vma: Vma, addr: number, flags: number): KGen<number>
   const index = vma.pageIndex(addr);
   if (index * PAGE_SIZE >= inode.size) return VM_FAULT.SIGBUS;
   const write = (flags & 1) !== 0;
+  const shared = (vma.flags & VM.SHARED) !== 0;
+  sys.trace.faultKind(!write ? 'file_read' : shared ? 'file_shared' : 'file_cow');
   const page = yield* shmemGetPage(sys, inode, index);
   if (page < 0) return VM_FAULT.OOM;
   // shmem_get_folio() hands the fault its own reference: the page must survive the sleeps below
   // (allocation, the page-table lock) even if reclaim or truncation takes it out of the cache.
   sys.phys.get(page);
-  const shared = (vma.flags & VM.SHARED) !== 0;
   if (!shared && write) {
     // do_cow_fault(): the private copy is an anonymous page.
     anonVmaPrepare(sys, vma);

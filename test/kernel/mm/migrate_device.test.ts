@@ -20,6 +20,7 @@ import {
 import { tlbLookup } from '../../../src/kernel/mm/memory.ts';
 import { cpuRead } from '../../../src/kernel/syscalls.ts';
 import type { System } from '../../../src/kernel/system.ts';
+import type { Thread } from '../../../src/sched/thread.ts';
 import { assertOracles, checkCounts } from '../../../src/oracles/index.ts';
 import { PAGE, TestDev, insertRecorder, newSystem, removeRecorders, pattern, pteAt } from './hmm_testdev.ts';
 
@@ -30,6 +31,26 @@ function teardown(sys: System): void {
   removeRecorders(sys);
   for (const p of [...sys.processes.values()]) sys.exit(p);
   assertOracles(sys, { teardown: true });
+}
+
+/**
+ * A CPU read of a page while a driver migrates it to the device: the driver runs until the page
+ * is under a migration entry (after setup, before finalize), the reader until it blocks on it,
+ * then both to the end.
+ */
+function readDuringMigration(trace: boolean): { sys: System; reader: Thread } {
+  const { sys, p, mm } = newSystem({ trace });
+  const dev = new TestDev(sys, 8);
+  const a = sys.mmap(p, 0, PAGE, RW, ANON);
+  sys.write(p, a, pattern(PAGE, 12));
+  const sched = sys.sched;
+  const migrator = sched.spawn('driver', dev.migrateToDevice(mm, a, 1));
+  while (!isMigrationEntry(pteAt(mm, a)[0])) sched.step(migrator);
+  const reader = sched.spawn('cpu', cpuRead(sys, p, a, 16));
+  for (let k = 0; k < 200 && reader.state === 'runnable'; k++) sched.step(reader);
+  assert.equal(reader.state, 'blocked', 'the CPU waits on the migration entry');
+  sched.runAll();
+  return { sys, reader };
 }
 
 describe('migrate_pfn encoding', () => {
@@ -194,21 +215,24 @@ describe('migrate_vma', () => {
   });
 
   it('a CPU fault on a page under migration sleeps until finalize', () => {
-    const { sys, p, mm } = newSystem();
-    const dev = new TestDev(sys, 8);
-    const a = sys.mmap(p, 0, PAGE, RW, ANON);
-    sys.write(p, a, pattern(PAGE, 12));
-    const sched = sys.sched;
-    // The driver runs until its page is under a migration entry (after setup, before finalize).
-    const migrator = sched.spawn('driver', dev.migrateToDevice(mm, a, 1));
-    while (!isMigrationEntry(pteAt(mm, a)[0])) sched.step(migrator);
-    const reader = sched.spawn('cpu', cpuRead(sys, p, a, 16));
-    for (let k = 0; k < 200 && reader.state === 'runnable'; k++) sched.step(reader);
-    assert.equal(reader.state, 'blocked', 'the CPU waits on the migration entry');
-    sched.runAll();
+    const { sys, reader } = readDuringMigration(false);
     const r = reader.result as { ret: number; data: Uint8Array };
     assert.equal(r.ret, 16);
     assert.deepEqual(r.data, pattern(16, 12));
+    teardown(sys);
+  });
+
+  it('the fault that waits on a migration entry is traced as migration_entry_wait', () => {
+    const { sys } = readDuringMigration(true);
+    const spans = sys.trace.events.filter((e) => e.cat === 'fault' && e.ph === 'B' && e.thread === 'cpu');
+    // It waits, then the retried access faults again on the device-private entry it finds.
+    assert.deepEqual(
+      spans.map((e) => [e.name, e.args?.kind]),
+      [
+        ['migration_entry_wait', 'migration_wait'],
+        ['do_swap_page (migrate_to_ram)', 'device_private'],
+      ],
+    );
     teardown(sys);
   });
 });

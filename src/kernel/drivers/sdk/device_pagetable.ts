@@ -35,6 +35,12 @@ export interface DevPte {
   readonly gen: number;
 }
 
+/** Records what happened to a device page table as an instant on its device's own track. */
+function traceDevice(pt: DevicePageTable, name: string, args: Record<string, unknown>): void {
+  const trace = pt.sys.trace;
+  if (trace.enabled) trace.emit('device', name, 'i', { pt: pt.name, ...args }, `device:${pt.dev.name}`);
+}
+
 /** A device page table over one mm, guarded by `lock`. */
 export class DevicePageTable implements DeviceMirrorView {
   private readonly pt = new XArray<DevPte>();
@@ -61,12 +67,14 @@ export class DevicePageTable implements DeviceMirrorView {
       reportDevicePageUse(this, va, pfn, -1, 'a device PTE store');
     }
     this.pt.store(vpn(va), { pfn, prot, gen: this.sys.phys.gen[pfn] });
+    traceDevice(this, 'device pte map', { va, pfn, write: (prot & DEV_PTE.WRITE) !== 0 });
   }
 
   /** Clears the PTEs of [start, end). Caller holds `lock`. */
   zap(start: number, end: number): void {
     lockdepAssertHeld(this.lock);
     if (end > start) this.pt.eraseRange(vpn(start), vpn(end - 1));
+    traceDevice(this, 'device pte zap', { start, end });
   }
 
   /**
@@ -220,8 +228,10 @@ export function* deviceAccess(
       if (kind === 'read') phys.read(e.pfn, off, buf, 0, buf.length);
       else phys.write(e.pfn, off, buf, 0, buf.length);
       pt.sys.trace.count(`device_${kind}`);
+      traceDevice(pt, `device_${kind}`, { va, pfn: e.pfn });
       return 0;
     }
+    traceDevice(pt, 'device fault', { va, access: kind, replays });
     if (faults === null || replays >= DEVICE_ACCESS_MAX_REPLAYS) return -Errno.EFAULT;
     const seq = faults.replaySeq;
     faults.post({ va: va - off, access: kind, pt });
