@@ -4,6 +4,7 @@ import { DporStrategy } from './dpor.ts';
 import { PctStrategy } from './pct.ts';
 import { RandomStrategy } from './random.ts';
 import { DEFAULT_MAX_STEPS } from './run.ts';
+import type { StateStats } from './state_cache.ts';
 import type { ExploreOptions, Strategy, StrategyName } from './types.ts';
 
 /** Schedules tried by random and PCT when the caller gives no budget at all. */
@@ -21,6 +22,7 @@ export interface ResolvedOptions {
   maxSteps: number;
   por: boolean;
   reduction: 'dpor' | 'sleep';
+  stateCache: boolean;
   workers: number;
   shard: { index: number; count: number } | null;
   minimize: boolean;
@@ -73,13 +75,19 @@ export function resolveOptions(opts: ExploreOptions): ResolvedOptions {
     maxSteps: Math.max(1, opts.maxStepsPerSchedule ?? DEFAULT_MAX_STEPS),
     por: opts.por ?? true,
     reduction: opts.reduction ?? 'dpor',
+    stateCache: opts.stateCache ?? true,
     workers,
     shard,
     minimize: opts.minimize ?? true,
   };
 }
 
-export function makeStrategy(o: ResolvedOptions, pctSteps?: number): Strategy {
+/** Whether the search `o` selects uses the state cache. */
+export function usesStateCache(o: ResolvedOptions): boolean {
+  return o.strategy === 'dfs' && o.por && o.stateCache;
+}
+
+export function makeStrategy(o: ResolvedOptions, pctSteps?: number, states?: StateStats): Strategy {
   switch (o.strategy) {
     case 'random':
       return new RandomStrategy(o.seed, o.preemptionBound);
@@ -87,7 +95,7 @@ export function makeStrategy(o: ResolvedOptions, pctSteps?: number): Strategy {
       return new PctStrategy(o.seed, o.pctDepth, o.preemptionBound, pctSteps);
     case 'dfs':
       return o.por && o.reduction === 'dpor'
-        ? new DporStrategy(o.preemptionBound)
-        : new DfsStrategy(o.preemptionBound, o.por);
+        ? new DporStrategy(o.preemptionBound, [], o.stateCache, states)
+        : new DfsStrategy(o.preemptionBound, o.por, [], o.stateCache, states);
   }
 }
