@@ -71,6 +71,8 @@ function* hlistInvalidateRangeStart(subs: MmuNotifierSubscriptions, range: MmuNo
       'mmu_notifier invalidate_range_start',
       nonBlock,
       ops.invalidateRangeStart(s, range),
+      s,
+      true,
     );
     if (r !== 0) {
       if (!nonBlock || r !== -Errno.EAGAIN) {
@@ -92,6 +94,8 @@ function* hlistInvalidateRangeStart(subs: MmuNotifierSubscriptions, range: MmuNo
         'mmu_notifier invalidate_range_end (unwind)',
         nonBlock,
         ops.invalidateRangeEnd(s, range),
+        s,
+        true,
       );
     }
   }
@@ -165,7 +169,14 @@ function* hlistInvalidateEnd(subs: MmuNotifierSubscriptions, range: MmuNotifierR
   for (let s = subs.hlistHead; s !== null; s = s.hnext) {
     const ops = s.ops;
     if (ops.invalidateRangeEnd === undefined) continue;
-    yield* runCallback(sys, 'mmu_notifier invalidate_range_end', nonBlock, ops.invalidateRangeEnd(s, range));
+    yield* runCallback(
+      sys,
+      'mmu_notifier invalidate_range_end',
+      nonBlock,
+      ops.invalidateRangeEnd(s, range),
+      s,
+      true,
+    );
   }
   yield* srcu.readUnlock(idx);
 }
@@ -204,6 +215,8 @@ export function* mmuNotifierArchInvalidateSecondaryTlbs(mm: MmStruct, start: num
       'mmu_notifier arch_invalidate_secondary_tlbs',
       true,
       ops.archInvalidateSecondaryTlbs(s, mm, start, end),
+      s,
+      true,
     );
   }
   yield* srcu.readUnlock(idx);
@@ -220,7 +233,7 @@ function* hlistRelease(subs: MmuNotifierSubscriptions, mm: MmStruct): KGen {
   for (let s = subs.hlistHead; s !== null; s = s.hnext) {
     const ops = s.ops;
     if (ops.release === undefined) continue;
-    yield* runCallback(sys, 'mmu_notifier release', false, ops.release(s, mm));
+    yield* runCallback(sys, 'mmu_notifier release', false, ops.release(s, mm), s, true);
   }
   yield* subs.lock.lock();
   while (subs.hlistHead !== null) subs.hlistDel(subs.hlistHead);
@@ -260,7 +273,7 @@ function* youngWalk(
   for (let s = subs.hlistHead; s !== null; s = s.hnext) {
     const gen = call(s);
     if (gen === null) continue;
-    const y = yield* runCallback(sys, label, false, gen);
+    const y = yield* runCallback(sys, label, false, gen, s, true);
     young = y || young;
     if (young && firstOnly) break;
   }

@@ -117,7 +117,7 @@ export function* mmuNotifierUnregister(sub: MmuNotifier, mm: MmStruct): KGen {
   if (sub.hashed) {
     const idx = yield* srcu.readLock();
     if (sub.ops.release !== undefined) {
-      yield* runCallback(sys, 'mmu_notifier release', false, sub.ops.release(sub, mm));
+      yield* runCallback(sys, 'mmu_notifier release', false, sub.ops.release(sub, mm), sub, true);
     }
     yield* srcu.readUnlock(idx);
 
