@@ -80,9 +80,11 @@ export class DporStrategy implements Strategy {
     stateCache = false,
     /** Where to count states hashed and pruned (shared by the parts of a split search). */
     readonly states: StateStats = { hashed: 0, pruned: 0 },
+    /** Under a bound, first try the unbounded search (see `optimistic`); bounded.ts does it itself. */
+    tryUnbounded = true,
   ) {
     // Bound 0 cuts at the first preemption: nothing to gain from trying unbounded first.
-    this.optimistic = Number.isFinite(preemptionBound) && preemptionBound > 0;
+    this.optimistic = tryUnbounded && Number.isFinite(preemptionBound) && preemptionBound > 0;
     this.useSleep = !Number.isFinite(preemptionBound) || this.optimistic;
     this.floor = prefix.length;
     this.cache = stateCache && this.useSleep ? new StateCache(false, states) : null;

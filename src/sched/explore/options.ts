@@ -1,4 +1,5 @@
 /** Defaults and validation of ExploreOptions, and the strategy they select. */
+import { BoundedDporSearch } from './bounded.ts';
 import { DfsStrategy } from './dfs.ts';
 import { DporStrategy } from './dpor.ts';
 import { PctStrategy } from './pct.ts';
@@ -10,6 +11,8 @@ import type { ExploreOptions, Strategy, StrategyName } from './types.ts';
 /** Schedules tried by random and PCT when the caller gives no budget at all. */
 export const DEFAULT_SCHEDULES = 1000;
 export const DEFAULT_DFS_PREEMPTION_BOUND = 2;
+/** The smallest preemption bound at which DPOR races the unbounded search (bounded.ts). */
+export const RACE_FROM_BOUND = 3;
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
@@ -94,8 +97,13 @@ export function makeStrategy(o: ResolvedOptions, pctSteps?: number, states?: Sta
     case 'pct':
       return new PctStrategy(o.seed, o.pctDepth, o.preemptionBound, pctSteps);
     case 'dfs':
-      return o.por && o.reduction === 'dpor'
-        ? new DporStrategy(o.preemptionBound, [], o.stateCache, states)
-        : new DfsStrategy(o.preemptionBound, o.por, [], o.stateCache, states);
+      if (o.por && o.reduction === 'dpor') {
+        // From bound 3 the bounded search races the unbounded one (bounded.ts); below, the
+        // bounded one is usually the smaller and the race would about double its cost.
+        return Number.isFinite(o.preemptionBound) && o.preemptionBound >= RACE_FROM_BOUND
+          ? new BoundedDporSearch(o.preemptionBound, o.stateCache, states)
+          : new DporStrategy(o.preemptionBound, [], o.stateCache, states);
+      }
+      return new DfsStrategy(o.preemptionBound, o.por, [], o.stateCache, states);
   }
 }

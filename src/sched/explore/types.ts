@@ -141,6 +141,8 @@ export interface Strategy {
   end?(outcome: RunOutcome): void;
   /** True once the whole (bounded) space was covered. */
   exhausted(): boolean;
+  /** Whether a violation in this schedule ends the search; default yes. */
+  accepts?(outcome: RunOutcome): boolean;
 }
 
 /** One decision: the index chosen among the runnable threads, and the index the default chooser would pick. */
