@@ -169,6 +169,8 @@ export interface ExploreOpts {
   /** commander sets it false for --no-por. */
   por?: boolean;
   restore?: boolean;
+  /** commander sets it false for --no-state-cache. */
+  stateCache?: boolean;
   /** `I/N`: run part I of N of the search. */
   shard?: string;
   /** Combine the --json results of shards instead of exploring. */
@@ -320,6 +322,7 @@ export async function cmdExplore(file: string | undefined, o: ExploreOpts): Prom
         preemptionBound,
         workers,
         por: o.por !== false,
+        stateCache: o.stateCache !== false,
         shard,
         onProgress: (done, total) => {
           bar.update(done, total);
@@ -365,6 +368,7 @@ export async function cmdExplore(file: string | undefined, o: ExploreOpts): Prom
         declared: judged.declared,
         matched: judged.matched,
         ...(result.coverage !== undefined ? { coverage: coverageJson(result.coverage) } : {}),
+        ...(result.states !== undefined ? { states: result.states } : {}),
         ...(shard !== undefined ? { shard: { index: shard.index + 1, count: shard.count } } : {}),
       }),
     );
@@ -390,6 +394,12 @@ export async function cmdExplore(file: string | undefined, o: ExploreOpts): Prom
     if (result.coverage !== undefined && o.replay === undefined) {
       for (const line of coverageText(result.coverage)) out(s.dim(line));
     }
+    if (result.states !== undefined && o.replay === undefined)
+      out(
+        s.dim(
+          `states: ${result.states.hashed} hashed, ${result.states.pruned} schedule(s) pruned at a state explored before`,
+        ),
+      );
     if (o.trace !== undefined) out(s.dim(`trace written to ${o.trace}`));
   }
   return judged.matched ? EXIT.ok : EXIT.failed;

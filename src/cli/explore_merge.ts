@@ -40,6 +40,9 @@ const ShardResult = z.object({
       both: z.array(Pair),
     })
     .optional(),
+  states: z
+    .object({ hashed: z.number().int().nonnegative(), pruned: z.number().int().nonnegative() })
+    .optional(),
   shard: z.object({ index: z.number().int().positive(), count: z.number().int().positive() }).optional(),
 });
 type ShardResultT = z.infer<typeof ShardResult>;
@@ -122,6 +125,13 @@ export function cmdExploreMerge(files: readonly string[], o: MergeOpts, out: (s:
     else coverage.addReport({ oneOrder: p.r.coverage.one_order, both: p.r.coverage.both });
   }
   const c = coverage.report();
+  // Each shard keeps its own states: their counts add up.
+  const states = parts.every((p) => p.r.states !== undefined)
+    ? {
+        hashed: parts.reduce((n, p) => n + (p.r.states?.hashed ?? 0), 0),
+        pruned: parts.reduce((n, p) => n + (p.r.states?.pruned ?? 0), 0),
+      }
+    : undefined;
   const violation = found?.r.violation ?? null;
   const declared = parts[0].r.declared ?? undefined;
   const judged = judgeOutcome(declared, violation);
@@ -138,6 +148,7 @@ export function cmdExploreMerge(files: readonly string[], o: MergeOpts, out: (s:
     ...(covered
       ? { coverage: { pairs: c.pairs, both_orders: c.bothOrders, one_order: c.oneOrder, both: c.both } }
       : {}),
+    ...(states !== undefined ? { states } : {}),
   };
   if (o.json === true) out(toJson(merged));
   else {

@@ -56,6 +56,7 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--preemption-bound <n>', 'at most n preemptions per schedule')
     .option('--workers <n>', 'parallel workers (random, pct, dfs); results do not depend on how many')
     .option('--no-por', 'dfs without partial-order reduction (DPOR and sleep sets)')
+    .option('--no-state-cache', 'dfs: do not prune schedules that reach a state explored before')
     .option('--no-restore', 'rebuild the system from setup for every schedule instead of restoring it')
     .option('--shard <I/N>', 'run part I of N of the search (merge the --json results with --merge)')
     .option('--merge <files...>', 'combine the --json results of the shards of one search')

@@ -2,6 +2,7 @@
 // The plain-function form of its kernel paths, for runs in which no other thread can be scheduled.
 import type { Scheduler } from './scheduler.ts';
 import { KILLABLE_WAIT } from './thread.ts';
+import type { Access } from './types.ts';
 import { lockdepOf, mightSleep, pushHeld, popHeld, Channel, Mutex, SpinLock, RwSem, WaitQueue, Completion, Srcu } from './locks.ts';
 import { inlineYield } from './plain.ts';
 
@@ -243,10 +244,15 @@ export function RwSem$downgradeWrite(self: RwSem): void {
     self.sched.wakeAll(self.ch);
   }
 
-/** Sleeps until `cond()` holds. */
-export function WaitQueue$waitEvent(self: WaitQueue, cond: () => boolean, label = `wait_event(${self.name})`): void {
+/**
+   * Sleeps until `cond()` holds. `resume`, when given, is the footprint of the step after a
+   * wake-up (WaitPoint.resume): `cond()` must read only that object, and the caller's code from
+   * here to its next point must touch nothing shared that another thread's step declaring
+   * something else writes (docs/fidelity.md). Without it the step may touch anything.
+   */
+export function WaitQueue$waitEvent(self: WaitQueue, cond: () => boolean, label = `wait_event(${self.name})`, resume?: Access): void {
     mightSleep(self.sched, label);
-    while (!cond()) inlineYield({ kind: 'wait', label, channel: self });
+    while (!cond()) inlineYield({ kind: 'wait', label, channel: self, resume });
   }
 
 /**

@@ -406,10 +406,15 @@ export class WaitQueue implements WaitChannel {
     readonly idle = false,
   ) {}
 
-  /** Sleeps until `cond()` holds. */
-  *waitEvent(cond: () => boolean, label = `wait_event(${this.name})`): KGen {
+  /**
+   * Sleeps until `cond()` holds. `resume`, when given, is the footprint of the step after a
+   * wake-up (WaitPoint.resume): `cond()` must read only that object, and the caller's code from
+   * here to its next point must touch nothing shared that another thread's step declaring
+   * something else writes (docs/fidelity.md). Without it the step may touch anything.
+   */
+  *waitEvent(cond: () => boolean, label = `wait_event(${this.name})`, resume?: Access): KGen {
     mightSleep(this.sched, label);
-    while (!cond()) yield { kind: 'wait', label, channel: this };
+    while (!cond()) yield { kind: 'wait', label, channel: this, resume };
   }
 
   /**

@@ -9,6 +9,7 @@ interface ExploreJson {
   exhausted: boolean;
   replay: string;
   elapsed_ms: number;
+  states?: { hashed: number; pruned: number };
 }
 
 function exploreJson(args: string[]): { status: number | null; doc: ExploreJson } {
@@ -37,6 +38,11 @@ describe('hetmem explore examples/races', () => {
     assert.equal(r.status, 0);
     assert.equal(r.doc.violation, null);
     assert.equal(r.doc.exhausted, true);
+    assert.ok(r.doc.states !== undefined && r.doc.states.hashed > 0, JSON.stringify(r.doc.states));
+    const off = exploreJson(['examples/races/interval-mirror.yaml', '--strategy', 'dfs', '--no-state-cache']);
+    assert.equal(off.status, 0);
+    assert.equal(off.doc.exhausted, true);
+    assert.equal(off.doc.states, undefined);
   });
 });
 

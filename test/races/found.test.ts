@@ -96,6 +96,22 @@ describe('race corpus: bugs the explorer finds', () => {
     assert.ok(fault >= 0 && end > fault && lock > end, r.violation.diagram);
   });
 
+  it('migrate-self-invalidate (dfs): the livelock is met in the only schedule; every pass invalidates again', async () => {
+    const r = await exploreRace('migrate-self-invalidate', {
+      strategy: 'dfs',
+      maxStepsPerSchedule: 3000,
+    });
+    assert.equal(r.schedules, 1);
+    assert.equal(r.violation?.oracle, 'livelock', r.violation?.message);
+    const labels = r.violation.trace.map((s) => s.label);
+    const count = (l: string): number => labels.filter((x) => x === l).length;
+    // The pages moved to the device once (one allocation of device memory) ...
+    assert.equal(count('mutex_lock(gpu0.devmem_lock)'), 1);
+    // ... yet each pass raised an invalidation of its own, which the driver did not filter.
+    assert.ok(count('interval invalidate: enter') > 50, `${count('interval invalidate: enter')}`);
+    assert.ok(Math.abs(count('interval invalidate: enter') - count('hmm_range_fault')) <= 1);
+  });
+
   it('set-seq-unlocked: the fault slips in between the unlock and set_seq', async () => {
     const r = await exploreRace('set-seq-unlocked', { strategy: 'dfs' });
     assert.ok(r.violation !== null);

@@ -74,6 +74,8 @@ function* hlistInvalidateRangeStart(subs: MmuNotifierSubscriptions, range: MmuNo
       'mmu_notifier invalidate_range_start',
       nonBlock,
       ops.invalidateRangeStart(s, range),
+      s,
+      true,
     );
     if (r !== 0) {
       if (!nonBlock || r !== -Errno.EAGAIN) {
@@ -95,6 +97,8 @@ function* hlistInvalidateRangeStart(subs: MmuNotifierSubscriptions, range: MmuNo
         'mmu_notifier invalidate_range_end (unwind)',
         nonBlock,
         ops.invalidateRangeEnd(s, range),
+        s,
+        true,
       );
     }
   }
@@ -169,7 +173,14 @@ function* hlistInvalidateEnd(subs: MmuNotifierSubscriptions, range: MmuNotifierR
     const ops = s.ops;
     if (ops.invalidateRangeEnd === undefined) continue;
     traceNotifierCall(range.mm, 'mmu_notifier invalidate_range_end', rangeTraceArgs(range));
-    yield* runCallback(sys, 'mmu_notifier invalidate_range_end', nonBlock, ops.invalidateRangeEnd(s, range));
+    yield* runCallback(
+      sys,
+      'mmu_notifier invalidate_range_end',
+      nonBlock,
+      ops.invalidateRangeEnd(s, range),
+      s,
+      true,
+    );
   }
   yield* srcu.readUnlock(idx);
 }
@@ -209,6 +220,8 @@ export function* mmuNotifierArchInvalidateSecondaryTlbs(mm: MmStruct, start: num
       'mmu_notifier arch_invalidate_secondary_tlbs',
       true,
       ops.archInvalidateSecondaryTlbs(s, mm, start, end),
+      s,
+      true,
     );
   }
   yield* srcu.readUnlock(idx);
@@ -226,7 +239,7 @@ function* hlistRelease(subs: MmuNotifierSubscriptions, mm: MmStruct): KGen {
     const ops = s.ops;
     if (ops.release === undefined) continue;
     traceNotifierCall(mm, 'mmu_notifier release', {});
-    yield* runCallback(sys, 'mmu_notifier release', false, ops.release(s, mm));
+    yield* runCallback(sys, 'mmu_notifier release', false, ops.release(s, mm), s, true);
   }
   yield* subs.lock.lock();
   while (subs.hlistHead !== null) subs.hlistDel(subs.hlistHead);
@@ -266,7 +279,7 @@ function* youngWalk(
   for (let s = subs.hlistHead; s !== null; s = s.hnext) {
     const gen = call(s);
     if (gen === null) continue;
-    const y = yield* runCallback(sys, label, false, gen);
+    const y = yield* runCallback(sys, label, false, gen, s, true);
     young = y || young;
     if (young && firstOnly) break;
   }

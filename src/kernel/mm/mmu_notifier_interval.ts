@@ -240,7 +240,12 @@ export function* mmuIntervalReadBegin(sub: MmuIntervalNotifier): KGen<number> {
   mightLock(sched, INVALIDATE_MAP);
   if (busy) {
     mm.sys.trace.emit('notifier', 'read_begin waits', 'i', { seq });
-    yield* subs.wq.waitEvent(() => subs.invalidateSeq !== seq, 'mmu_interval_read_begin');
+    // Woken, it reads the subscriptions' seq, which every writer declares; the caller runs on to
+    // its next point with the seq it was handed.
+    yield* subs.wq.waitEvent(() => subs.invalidateSeq !== seq, 'mmu_interval_read_begin', {
+      obj: subs,
+      write: false,
+    });
   }
   return seq;
 }
@@ -426,7 +431,13 @@ export function* mmuIntervalNotifierRemove(sub: MmuIntervalNotifier): KGen {
       const released = subs.invalidateSeq !== seq;
       yield* subs.lock.unlock();
       if (released) break;
-      yield { kind: 'wait', label: 'mmu_interval_notifier_remove', channel: subs.wq };
+      // Woken, it only goes back to take the lock: a step that touches nothing shared.
+      yield {
+        kind: 'wait',
+        label: 'mmu_interval_notifier_remove',
+        channel: subs.wq,
+        resume: { obj: subs, write: false },
+      };
     }
   }
   // On return the driver may free the notifier: any later use of it is a use-after-free.

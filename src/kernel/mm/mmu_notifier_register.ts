@@ -121,7 +121,7 @@ export function* mmuNotifierUnregister(sub: MmuNotifier, mm: MmStruct): KGen {
     const idx = yield* srcu.readLock();
     if (sub.ops.release !== undefined) {
       traceNotifierCall(mm, 'mmu_notifier release', { unregister: true });
-      yield* runCallback(sys, 'mmu_notifier release', false, sub.ops.release(sub, mm));
+      yield* runCallback(sys, 'mmu_notifier release', false, sub.ops.release(sub, mm), sub, true);
     }
     yield* srcu.readUnlock(idx);
 

@@ -339,7 +339,9 @@ export function rangeTraceArgs(r: MmuNotifierRange): Record<string, unknown> {
  * to the next subscriber, which the caller's protocol keeps stable). They are writes, because a
  * callback updates its subscription without a scheduling point of its own (mmu_interval_set_seq()
  * under the driver's lock), which a read of the subscription elsewhere must be ordered against.
- * Without `sub` the points declare nothing and conflict with every step.
+ * Without `sub` the points declare nothing and conflict with every step. With `enterOnly`, only
+ * the entry declares `sub`: a whole-mm subscriber's walk to the next one reads a list that
+ * mmu_notifier_put() may unhook from inside any step, so the exit stays undeclared.
  */
 export function* runCallback<T>(
   sys: System,
@@ -347,6 +349,7 @@ export function* runCallback<T>(
   nonBlock: boolean,
   body: KGen<T>,
   sub?: object,
+  enterOnly = false,
 ): KGen<T> {
   const access = sub === undefined ? undefined : { obj: sub, write: true };
   yield { kind: 'step', label: `${label}: enter`, access };
@@ -358,6 +361,6 @@ export function* runCallback<T>(
   } finally {
     if (nonBlock) t.nonBlockDepth--;
   }
-  yield { kind: 'step', label: `${label}: exit`, access };
+  yield { kind: 'step', label: `${label}: exit`, access: enterOnly ? undefined : access };
   return v;
 }

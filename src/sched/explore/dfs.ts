@@ -19,6 +19,8 @@
  */
 import type { Thread } from '../thread.ts';
 import type { SchedPoint } from '../types.ts';
+import { eventOf, HappensBefore } from './races.ts';
+import { keyOf, StateCache, type StateStats } from './state_cache.ts';
 import type { ChoiceContext, RunOutcome, Strategy } from './types.ts';
 
 interface Node {
@@ -133,6 +135,11 @@ export class DfsStrategy implements Strategy {
   private finished = false;
   /** Choice points above this depth are fixed: the search covers the subtree below `prefix`. */
   private readonly floor: number;
+  /** States explored (state_cache.ts), or null without stateful search. */
+  private readonly cache: StateCache | null;
+  /** The trace so far, for the state hash (with the cache). */
+  private hb: HappensBefore | null = null;
+  private readonly stepsOf = new Map<number, number>();
 
   constructor(
     private readonly preemptionBound = 2,
@@ -142,13 +149,19 @@ export class DfsStrategy implements Strategy {
      * whole search reaches it: the first schedule follows the path, then defaults.
      */
     prefix: readonly DfsNodeData[] = [],
+    /** Prune schedules that reach a state explored before (only with `por`: it uses footprints). */
+    stateCache = false,
+    readonly states: StateStats = { hashed: 0, pruned: 0 },
   ) {
     for (const d of prefix) this.stack.push(fromData(d));
     this.floor = prefix.length;
+    this.cache = stateCache && por ? new StateCache(Number.isFinite(preemptionBound), states) : null;
   }
 
   begin(_index: number): boolean {
     this.sleep = new Map();
+    if (this.cache !== null) this.hb = new HappensBefore(true);
+    this.stepsOf.clear();
     if (!this.started) {
       this.started = true;
       return true;
@@ -188,9 +201,22 @@ export class DfsStrategy implements Strategy {
       node = revisit(this.stack, ctx.depth, tids);
     } else {
       const shape = { lastIndex: ctx.lastIndex, preemptionsBefore: ctx.preemptions };
+      const asleep = new Set(this.sleep.keys());
+      if (
+        this.cache !== null &&
+        this.hb !== null &&
+        ctx.depth >= this.floor &&
+        this.cache.seen(
+          keyOf(this.hb.traceHash()),
+          ctx.preemptions,
+          ctx.lastIndex >= 0 ? tids[ctx.lastIndex] : -1,
+          asleep,
+        )
+      )
+        return null;
       const chosen = firstChoice(ctx, tids, this.sleep, (j) => this.allowed(shape, j));
       if (chosen < 0) return null;
-      node = { tids, chosen, done: new Set([chosen]), sleep: new Set(this.sleep.keys()), ...shape };
+      node = { tids, chosen, done: new Set([chosen]), sleep: asleep, ...shape };
       this.stack.push(node);
     }
     // Sleep sets assume that a schedule equivalent to a pruned one was explored; under a
@@ -204,9 +230,13 @@ export class DfsStrategy implements Strategy {
   }
 
   beforeStep(t: Thread): boolean {
-    if (this.sleep.size === 0) return true;
     if (this.sleep.has(t.id)) return false;
     for (const [id, u] of this.sleep) if (!independent(u.pending, t.pending)) this.sleep.delete(id);
+    if (this.hb !== null) {
+      const seq = (this.stepsOf.get(t.id) ?? 0) + 1;
+      this.stepsOf.set(t.id, seq);
+      this.hb.add(eventOf(t.id, t.pending, -1, seq));
+    }
     return true;
   }
 

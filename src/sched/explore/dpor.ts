@@ -25,6 +25,7 @@
 import type { Thread } from '../thread.ts';
 import { firstChoice, independent, NondeterministicTargetError, revisit } from './dfs.ts';
 import { eventOf, HappensBefore } from './races.ts';
+import { keyOf, StateCache, type StateStats } from './state_cache.ts';
 import type { ChoiceContext, RunOutcome, Strategy } from './types.ts';
 
 interface Node {
@@ -47,7 +48,9 @@ export class DporStrategy implements Strategy {
   private sleep = new Map<number, Thread>();
   private started = false;
   private finished = false;
-  private hb = new HappensBefore();
+  private hb: HappensBefore;
+  /** States explored (state_cache.ts), or null without stateful search. */
+  private cache: StateCache | null;
   /** Choice depth of the step about to run, or -1 if it was the only runnable thread. */
   private pendingNode = -1;
   private readonly stepsOf = new Map<number, number>();
@@ -73,16 +76,24 @@ export class DporStrategy implements Strategy {
     private readonly preemptionBound = Infinity,
     /** Explore only the subtree under these choices (a shard's prefix). */
     private readonly prefix: readonly { chosen: number }[] = [],
+    /** Prune schedules that reach a state explored before (state_cache.ts). */
+    stateCache = false,
+    /** Where to count states hashed and pruned (shared by the parts of a split search). */
+    readonly states: StateStats = { hashed: 0, pruned: 0 },
+    /** Under a bound, first try the unbounded search (see `optimistic`); bounded.ts does it itself. */
+    tryUnbounded = true,
   ) {
     // Bound 0 cuts at the first preemption: nothing to gain from trying unbounded first.
-    this.optimistic = Number.isFinite(preemptionBound) && preemptionBound > 0;
+    this.optimistic = tryUnbounded && Number.isFinite(preemptionBound) && preemptionBound > 0;
     this.useSleep = !Number.isFinite(preemptionBound) || this.optimistic;
     this.floor = prefix.length;
+    this.cache = stateCache && this.useSleep ? new StateCache(false, states) : null;
+    this.hb = new HappensBefore(this.cache !== null);
   }
 
   begin(_index: number): boolean {
     this.sleep = new Map();
-    this.hb = new HappensBefore();
+    this.hb = new HappensBefore(this.cache !== null);
     this.stepsOf.clear();
     this.pendingNode = -1;
     if (this.tripped) {
@@ -92,6 +103,7 @@ export class DporStrategy implements Strategy {
       this.useSleep = false;
       this.stack.length = 0;
       this.started = false;
+      this.cache = null;
     }
     if (!this.started) {
       this.started = true;
@@ -140,6 +152,17 @@ export class DporStrategy implements Strategy {
       const shape = { lastIndex: ctx.lastIndex, preemptionsBefore: ctx.preemptions };
       const forced = ctx.depth < this.floor ? this.prefix[ctx.depth].chosen : -1;
       if (forced >= tids.length) throw new NondeterministicTargetError(ctx.depth, [], tids);
+      if (
+        this.cache !== null &&
+        ctx.depth >= this.floor &&
+        this.cache.seen(
+          keyOf(this.hb.traceHash()),
+          ctx.preemptions,
+          ctx.lastIndex >= 0 ? tids[ctx.lastIndex] : -1,
+          new Set(this.sleep.keys()),
+        )
+      )
+        return null;
       const chosen = firstChoice(ctx, tids, this.sleep, (j) => this.allowed(shape, j), forced);
       if (chosen < 0) return null;
       node = {

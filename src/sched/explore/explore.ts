@@ -9,7 +9,7 @@
 import { Coverage } from './coverage.ts';
 import { renderDiagram } from './diagram.ts';
 import { minimizeSchedule } from './minimize.ts';
-import { makeStrategy, resolveOptions, type ResolvedOptions } from './options.ts';
+import { makeStrategy, resolveOptions, usesStateCache, type ResolvedOptions } from './options.ts';
 import { CALIBRATION_RUNS, PctStrategy } from './pct.ts';
 import { decodeToken, encodeToken } from './replay.ts';
 import { DEFAULT_MAX_STEPS, followOverrides, overridesOf, runSchedule } from './run.ts';
@@ -89,7 +89,8 @@ export function explore(
   const local = localTarget(target, backend);
   const deadline = start + o.ms;
   const total = Number.isFinite(o.schedules) ? o.schedules : undefined;
-  const strategy = makeStrategy(o);
+  const states = { hashed: 0, pruned: 0 };
+  const strategy = makeStrategy(o, undefined, states);
 
   let found: { index: number; outcome: RunOutcome } | null = null;
   let schedules = 0;
@@ -100,12 +101,18 @@ export function explore(
   let ranHere = true;
 
   if (o.shard !== null) {
-    const r = searchShard(local, o, o.shard, {
-      maxSteps: o.maxSteps,
-      deadline,
-      onSchedule: (i) => opts.onProgress?.(i + 1, total),
-      coverage,
-    });
+    const r = searchShard(
+      local,
+      o,
+      o.shard,
+      {
+        maxSteps: o.maxSteps,
+        deadline,
+        onSchedule: (i) => opts.onProgress?.(i + 1, total),
+        coverage,
+      },
+      states,
+    );
     found = r.found;
     schedules = r.schedules;
     exhausted = r.exhausted && o.strategy === 'dfs';
@@ -117,8 +124,9 @@ export function explore(
     backend !== undefined &&
     o.workers > 1 &&
     o.strategy === 'dfs' &&
-    // DPOR learns where to branch from the schedules it ran: it does not split ahead of time.
-    (!o.por || o.reduction === 'sleep') &&
+    // DPOR learns where to branch from the schedules it ran, and the state cache from the states
+    // they reached: neither splits ahead of time.
+    (!o.por || (o.reduction === 'sleep' && !o.stateCache)) &&
     isDescriptor(target) &&
     o.schedules > 0
   ) {
@@ -185,6 +193,7 @@ export function explore(
   return finish();
 
   function finish(): ExploreResult {
+    const stateStats = ranHere && usesStateCache(o) ? { states } : {};
     if (found === null || found.outcome.violation === null) {
       return {
         violation: null,
@@ -193,6 +202,7 @@ export function explore(
         replay: tokenFor(o, lastOverrides),
         elapsedMs: performance.now() - start,
         ...(ranHere ? { coverage: coverage.report() } : {}),
+        ...stateStats,
       };
     }
 
@@ -214,6 +224,7 @@ export function explore(
       replay: tokenFor(o, overrides),
       elapsedMs: performance.now() - start,
       ...(ranHere ? { coverage: coverage.report() } : {}),
+      ...stateStats,
     };
   }
 }

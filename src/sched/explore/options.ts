@@ -1,14 +1,18 @@
 /** Defaults and validation of ExploreOptions, and the strategy they select. */
+import { BoundedDporSearch } from './bounded.ts';
 import { DfsStrategy } from './dfs.ts';
 import { DporStrategy } from './dpor.ts';
 import { PctStrategy } from './pct.ts';
 import { RandomStrategy } from './random.ts';
 import { DEFAULT_MAX_STEPS } from './run.ts';
+import type { StateStats } from './state_cache.ts';
 import type { ExploreOptions, Strategy, StrategyName } from './types.ts';
 
 /** Schedules tried by random and PCT when the caller gives no budget at all. */
 export const DEFAULT_SCHEDULES = 1000;
 export const DEFAULT_DFS_PREEMPTION_BOUND = 2;
+/** The smallest preemption bound at which DPOR races the unbounded search (bounded.ts). */
+export const RACE_FROM_BOUND = 3;
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions {
@@ -21,6 +25,7 @@ export interface ResolvedOptions {
   maxSteps: number;
   por: boolean;
   reduction: 'dpor' | 'sleep';
+  stateCache: boolean;
   workers: number;
   shard: { index: number; count: number } | null;
   minimize: boolean;
@@ -73,21 +78,32 @@ export function resolveOptions(opts: ExploreOptions): ResolvedOptions {
     maxSteps: Math.max(1, opts.maxStepsPerSchedule ?? DEFAULT_MAX_STEPS),
     por: opts.por ?? true,
     reduction: opts.reduction ?? 'dpor',
+    stateCache: opts.stateCache ?? true,
     workers,
     shard,
     minimize: opts.minimize ?? true,
   };
 }
 
-export function makeStrategy(o: ResolvedOptions, pctSteps?: number): Strategy {
+/** Whether the search `o` selects uses the state cache. */
+export function usesStateCache(o: ResolvedOptions): boolean {
+  return o.strategy === 'dfs' && o.por && o.stateCache;
+}
+
+export function makeStrategy(o: ResolvedOptions, pctSteps?: number, states?: StateStats): Strategy {
   switch (o.strategy) {
     case 'random':
       return new RandomStrategy(o.seed, o.preemptionBound);
     case 'pct':
       return new PctStrategy(o.seed, o.pctDepth, o.preemptionBound, pctSteps);
     case 'dfs':
-      return o.por && o.reduction === 'dpor'
-        ? new DporStrategy(o.preemptionBound)
-        : new DfsStrategy(o.preemptionBound, o.por);
+      if (o.por && o.reduction === 'dpor') {
+        // From bound 3 the bounded search races the unbounded one (bounded.ts); below, the
+        // bounded one is usually the smaller and the race would about double its cost.
+        return Number.isFinite(o.preemptionBound) && o.preemptionBound >= RACE_FROM_BOUND
+          ? new BoundedDporSearch(o.preemptionBound, o.stateCache, states)
+          : new DporStrategy(o.preemptionBound, [], o.stateCache, states);
+      }
+      return new DfsStrategy(o.preemptionBound, o.por, [], o.stateCache, states);
   }
 }

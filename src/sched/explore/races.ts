@@ -12,6 +12,7 @@
  * this one; reversing anything else gives either an equivalent one or one some race reaches.
  */
 import type { SchedPoint } from '../types.ts';
+import { labelHash, mix, type Hash2 } from './state_cache.ts';
 
 /** One step of an execution, as the analysis sees it. */
 export interface Event {
@@ -23,11 +24,13 @@ export interface Event {
   readonly node: number;
   /** Position of the step among its thread's steps, from 1. */
   readonly seq: number;
+  /** The step's label (state hashes mix it in). */
+  readonly label: string;
 }
 
 export function eventOf(tid: number, p: SchedPoint, node: number, seq: number): Event {
   const a = p.kind === 'step' ? p.access : undefined;
-  return { tid, obj: a === undefined ? null : a.obj, write: a?.write ?? true, node, seq };
+  return { tid, obj: a === undefined ? null : a.obj, write: a?.write ?? true, node, seq, label: p.label };
 }
 
 export function dependent(a: Event, b: Event): boolean {
@@ -51,6 +54,24 @@ export class HappensBefore {
   private lastAny: number[] = [];
   /** Per object touched: the last write and the last access of each thread, by column. */
   private readonly byObj = new Map<object, { write: number[]; access: number[] }>();
+  /**
+   * With `hashing`: each event's hash (state_cache.ts), independent of the interleaving: its
+   * thread's previous event, its label, and the latest event it depends on in each other thread.
+   */
+  private readonly hashes: Hash2[] = [];
+  /** The sum, over threads, of the hash of (thread id, its latest event), lane by lane. */
+  private sumLo = 0;
+  private sumHi = 0;
+
+  constructor(private readonly hashing = false) {}
+
+  /**
+   * The hash of the trace so far (the steps run and the order of every dependent pair): equal
+   * for every schedule that is equivalent to this one. Only with `hashing`.
+   */
+  traceHash(): Hash2 {
+    return { lo: this.sumLo, hi: this.sumHi };
+  }
 
   private col(tid: number): number {
     let c = this.column.get(tid);
@@ -125,6 +146,7 @@ export class HappensBefore {
       }
       if (!implied) races.push(i);
     }
+    if (this.hashing) this.hashEvent(e, prev, cand);
     clock[c] = e.seq;
     this.events.push(e);
     this.clocks.push(clock);
@@ -137,6 +159,29 @@ export class HappensBefore {
       if (e.write) o.write[c] = j;
     }
     return races;
+  }
+
+  private hashEvent(e: Event, prev: number, cand: readonly number[]): void {
+    let h = prev >= 0 ? this.hashes[prev] : mix({ lo: 0x3c6ef372, hi: 0x510e527f }, e.tid);
+    h = mix(h, labelHash(e.label));
+    // The latest dependent step of each other thread, as a set: summed, so their order is moot.
+    let lo = 0;
+    let hi = 0;
+    for (const i of cand) {
+      lo = (lo + this.hashes[i].lo) >>> 0;
+      hi = (hi + this.hashes[i].hi) >>> 0;
+    }
+    h = mix(mix(h, lo), hi);
+    this.hashes.push(h);
+    // The state sums each thread's latest event, tagged with the thread.
+    if (prev >= 0) {
+      const old = mix(this.hashes[prev], e.tid);
+      this.sumLo = (this.sumLo - old.lo) >>> 0;
+      this.sumHi = (this.sumHi - old.hi) >>> 0;
+    }
+    const now = mix(h, e.tid);
+    this.sumLo = (this.sumLo + now.lo) >>> 0;
+    this.sumHi = (this.sumHi + now.hi) >>> 0;
   }
 
   /**

@@ -44,7 +44,11 @@ export function searchLoop(target: ExploreTarget, strategy: Strategy, cfg: Searc
     last = outcome;
     lastIndex = index;
     cfg.onSchedule?.(index, outcome);
-    if (outcome.violation !== null && (cfg.accept === undefined || cfg.accept(outcome))) {
+    if (
+      outcome.violation !== null &&
+      (cfg.accept === undefined || cfg.accept(outcome)) &&
+      (strategy.accepts?.(outcome) ?? true)
+    ) {
       return { found: { index, outcome }, schedules, last, lastIndex, exhausted: false };
     }
   }

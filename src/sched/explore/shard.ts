@@ -20,6 +20,7 @@ import { CALIBRATION_RUNS, PctStrategy } from './pct.ts';
 import { RandomStrategy } from './random.ts';
 import { runSchedule } from './run.ts';
 import { searchLoop, type SearchConfig, type SearchResult } from './search.ts';
+import type { StateStats } from './state_cache.ts';
 import type { ChoiceContext, ExploreTarget, Strategy } from './types.ts';
 
 /** Shard `index` (0-based) of `count`. */
@@ -104,8 +105,9 @@ export function enumeratePrefixes(target: ExploreTarget, o: ResolvedOptions, wan
   return level;
 }
 
-function subtreeStrategy(o: ResolvedOptions, prefix: PrefixNode[]): Strategy {
-  if (o.por && o.reduction === 'dpor') return new DporStrategy(o.preemptionBound, prefix);
+function subtreeStrategy(o: ResolvedOptions, prefix: PrefixNode[], states?: StateStats): Strategy {
+  if (o.por && o.reduction === 'dpor')
+    return new DporStrategy(o.preemptionBound, prefix, o.stateCache, states);
   const data: DfsNodeData[] = prefix.map((n) => ({ ...n, done: [n.chosen], sleep: [] }));
   return new DfsStrategy(o.preemptionBound, o.por, data);
 }
@@ -116,6 +118,8 @@ export function searchShard(
   o: ResolvedOptions,
   shard: Shard,
   cfg: Omit<SearchConfig, 'startIndex' | 'endIndex'>,
+  /** Where a depth-first search counts the states it hashed and pruned. */
+  states?: StateStats,
 ): SearchResult {
   if (o.strategy !== 'dfs') {
     if (!Number.isFinite(o.schedules))
@@ -147,7 +151,7 @@ export function searchShard(
       break;
     }
     const before = schedules;
-    const r = searchLoop(target, subtreeStrategy(o, prefixes[k]), {
+    const r = searchLoop(target, subtreeStrategy(o, prefixes[k], states), {
       ...cfg,
       startIndex: 0,
       endIndex: left,

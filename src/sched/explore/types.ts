@@ -9,6 +9,7 @@ import type { Scheduler } from '../scheduler.ts';
 import type { Thread } from '../thread.ts';
 import type { Violation } from '../types.ts';
 import type { CoverageReport } from './coverage.ts';
+import type { StateStats } from './state_cache.ts';
 
 /** One fresh execution. */
 export interface ExploreWorld {
@@ -65,6 +66,11 @@ export interface ExploreOptions {
    * thread: only 'sleep' and no reduction split a depth-first search over workers.
    */
   reduction?: 'dpor' | 'sleep';
+  /**
+   * dfs with DPOR: abandon a schedule that reaches a state explored before (state_cache.ts;
+   * docs/explorer.md says when that is sound). Default true.
+   */
+  stateCache?: boolean;
   /** Worker threads (any strategy; the result does not depend on it); default 1. > 1 needs a TargetDescriptor. */
   workers?: number;
   /**
@@ -101,6 +107,8 @@ export interface ExploreResult {
    * ran on workers.
    */
   coverage?: CoverageReport;
+  /** States hashed and schedules pruned at a state explored before (dfs with DPOR and the state cache). */
+  states?: StateStats;
 }
 
 /** What a strategy sees at a choice point (more than one runnable thread). */
@@ -133,6 +141,8 @@ export interface Strategy {
   end?(outcome: RunOutcome): void;
   /** True once the whole (bounded) space was covered. */
   exhausted(): boolean;
+  /** Whether a violation in this schedule ends the search; default yes. */
+  accepts?(outcome: RunOutcome): boolean;
 }
 
 /** One decision: the index chosen among the runnable threads, and the index the default chooser would pick. */

@@ -117,17 +117,17 @@ void describe('parallel DFS', () => {
     [
       'the lost update',
       { module: fixtures, exportName: 'counterTarget', args: { noise: 3 } },
-      { strategy: 'dfs', reduction: 'sleep' },
+      { strategy: 'dfs', reduction: 'sleep', stateCache: false },
     ],
     [
       'the mutex-protected counter (exhausts)',
       { module: fixtures, exportName: 'counterTarget', args: { noise: 4, mutex: true, threads: 3 } },
-      { strategy: 'dfs', reduction: 'sleep' },
+      { strategy: 'dfs', reduction: 'sleep', stateCache: false },
     ],
     [
       'independent threads under POR (exhausts)',
       { module: fixtures, exportName: 'independentTarget', args: { steps: 5, threads: 3 } },
-      { strategy: 'dfs', reduction: 'sleep', preemptionBound: 3 },
+      { strategy: 'dfs', reduction: 'sleep', stateCache: false, preemptionBound: 3 },
     ],
     [
       'an order violation deep in the search',
@@ -136,7 +136,7 @@ void describe('parallel DFS', () => {
         exportName: 'orderTarget',
         args: { threads: 4, noise: 3, forbidden: [2, 3, 1, 0] },
       },
-      { strategy: 'dfs', reduction: 'sleep' },
+      { strategy: 'dfs', reduction: 'sleep', stateCache: false },
     ],
   ];
   for (const [name, target, opts] of cases) {
