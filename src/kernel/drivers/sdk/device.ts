@@ -10,6 +10,7 @@
  * hot-unplugged device's files do.
  */
 import { ULONG_MAX } from '../../../lib/units.ts';
+import { runDriverCode } from '../../../sched/driver_code.ts';
 import type { KGen } from '../../../sched/types.ts';
 import { Errno } from '../../errno.ts';
 import { File, type FileOps, Inode, type Vma } from '../../mm/mm_types.ts';
@@ -216,7 +217,7 @@ export function* deviceRegister<D extends object, F extends object>(
   if (sys.devices.has(name)) return -Errno.EEXIST;
   const dev = new Device<D, F>(sys, name, driver);
   sys.devices.set(name, dev);
-  const r = yield* driver.probe(dev, config);
+  const r = yield* runDriverCode(dev.sys.sched, driver, 'probe', driver.probe(dev, config));
   if (typeof r === 'number') {
     sys.devices.delete(name);
     dev.state = 'removed';
@@ -232,7 +233,8 @@ export function* deviceRegister<D extends object, F extends object>(
 export function* deviceUnregister(dev: Device): KGen {
   if (dev.state !== 'bound') return;
   dev.state = 'removed';
-  if (dev.driver.remove !== undefined) yield* dev.driver.remove(dev);
+  if (dev.driver.remove !== undefined)
+    yield* runDriverCode(dev.sys.sched, dev.driver, 'remove', dev.driver.remove(dev));
   dev.refs--; // the registration's reference (device_unregister's put_device)
   dev.sys.trace.count('device_remove');
 }
@@ -267,7 +269,7 @@ export function* deviceOpen(sys: System, name: string, proc: Process): KGen<numb
 function* openFile<D extends object, F extends object>(dev: Device<D, F>, proc: Process): KGen<number> {
   let priv: F | number = {} as F;
   if (dev.driver.open !== undefined) {
-    priv = yield* dev.driver.open(dev, proc);
+    priv = yield* runDriverCode(dev.sys.sched, dev.driver, 'open', dev.driver.open(dev, proc));
     if (typeof priv === 'number') return priv < 0 ? priv : -Errno.EINVAL;
   }
   return installFile(dev, dev.name, priv);
@@ -357,7 +359,12 @@ function deviceFops<D extends object, F extends object>(dev: Device<D, F>): File
       if (def === undefined) return -(dev.driver.unknownIoctlErrno ?? Errno.ENOTTY);
       const arg = copyIn(def.in, def.out, user);
       if (typeof arg === 'number') return arg;
-      const ret = yield* def.handler(file, arg as IoctlArg<IoctlFields, IoctlFields>, dev);
+      const ret = yield* runDriverCode(
+        dev.sys.sched,
+        dev.driver,
+        `ioctl ${cmd}`,
+        def.handler(file, arg as IoctlArg<IoctlFields, IoctlFields>, dev),
+      );
       if (ret >= 0 && def.out !== undefined) {
         const u = user as Record<string, unknown>;
         for (const f of Object.keys(def.out)) u[f] = arg[f];
@@ -366,12 +373,13 @@ function deviceFops<D extends object, F extends object>(dev: Device<D, F>): File
     },
     *release(file) {
       dev.files.delete(file);
-      if (dev.driver.release !== undefined) yield* dev.driver.release(dev, file);
+      if (dev.driver.release !== undefined)
+        yield* runDriverCode(dev.sys.sched, dev.driver, 'release', dev.driver.release(dev, file));
       putDevice(dev);
     },
     *mmap(file, vma) {
       if (dev.driver.mmap === undefined || dev.state !== 'bound') return -Errno.ENODEV;
-      return yield* dev.driver.mmap(dev, file, vma);
+      return yield* runDriverCode(dev.sys.sched, dev.driver, 'mmap', dev.driver.mmap(dev, file, vma));
     },
   };
 }
