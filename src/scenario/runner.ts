@@ -10,7 +10,7 @@ import type { DmirrorDriver } from '../kernel/drivers/test_hmm.ts';
 import {
   checkDriver,
   Device,
-  deviceRegister,
+  deviceProbe,
   deviceUnregister,
   sdkDevices,
   type IoctlDef,
@@ -295,10 +295,7 @@ function probeDriverDevices(parsed: ParsedScenario, ctx: ScenarioContext): void 
     }
     let r: Device | number;
     try {
-      r = ctx.sys.run(
-        `probe:${name}`,
-        deviceRegister(ctx.sys, name, drv, ('config' in dev ? dev.config : undefined) ?? {}),
-      );
+      r = deviceProbe(ctx.sys, name, drv, ('config' in dev ? dev.config : undefined) ?? {});
     } catch (e) {
       return fail(`probe of ${name} threw: ${(e as Error).message.split('\n')[0]}`);
     }

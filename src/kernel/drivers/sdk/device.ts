@@ -58,6 +58,20 @@ export function defineIoctl<F extends object, I extends IoctlFields, O extends I
   return def;
 }
 
+/**
+ * defineIoctl() for the files of one driver, with the struct members inferred from `in` and
+ * `out` instead of written twice: `const xeIoctl = ioctlFor<XeFile>();` then
+ * `xeIoctl({ in: { vm_id: 'u32' }, *handler(file, arg) { ... arg.vm_id ... } })`.
+ */
+export function ioctlFor<F extends object>(): <
+  const I extends IoctlFields,
+  const O extends IoctlFields = NoFields,
+>(
+  def: IoctlDef<F, I, O>,
+) => IoctlDef<F> {
+  return (def) => defineIoctl(def);
+}
+
 /** The `out` of an ioctl that writes nothing back: no members. */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export type NoFields = {};
@@ -227,6 +241,20 @@ export function* deviceRegister<D extends object, F extends object>(
   dev.state = 'bound';
   sys.trace.count('device_probe');
   return dev;
+}
+
+/**
+ * deviceRegister() from outside any kernel path, as a device found at boot is probed: on a thread
+ * of its own (`probe:NAME`), so a probe that sleeps, takes the driver's locks or starts its
+ * workers runs as it would in a scenario. Returns the device or -errno.
+ */
+export function deviceProbe<D extends object, F extends object>(
+  sys: System,
+  name: string,
+  driver: DeviceDriver<D, F>,
+  config: Readonly<Record<string, unknown>> = {},
+): Device<D, F> | number {
+  return sys.run(`probe:${name}`, deviceRegister(sys, name, driver, config));
 }
 
 /** Models device_del() / driver unbind: remove() runs once; the name stays taken by the dead device. */
