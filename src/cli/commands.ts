@@ -9,11 +9,16 @@ import { DEFAULT_MAX_STEPS, decodeToken, runSchedule } from '../sched/explore/in
 import { parseShard, type Shard } from '../sched/explore/shard.ts';
 import type { ExploreResult, ExploreTarget, StrategyName } from '../sched/explore/types.ts';
 import { demoScenarioText } from '../scenario/demo.ts';
-import { targetFromParsed } from '../scenario/explore_target.ts';
+import { CALLBACK_BOUND_ORACLE, targetFromParsed } from '../scenario/explore_target.ts';
 import { loadKernel } from '../scenario/kernel.ts';
 import { renderDriverIssue } from '../scenario/driver_module.ts';
 import { judgeOutcome } from '../scenario/outcome.ts';
-import { parseScenarioFile, parseScenarioText, ScenarioError } from '../scenario/parse.ts';
+import {
+  type ParsedScenario,
+  parseScenarioFile,
+  parseScenarioText,
+  ScenarioError,
+} from '../scenario/parse.ts';
 import { preloadDriver, runScenario } from '../scenario/runner.ts';
 import { scenarioFingerprint } from '../scenario/fingerprint.ts';
 import { scenarioJsonSchema } from '../scenario/schema.ts';
@@ -59,18 +64,19 @@ function parseCallbackTimeout(v: string | undefined): number {
  */
 function guard(
   file: string,
-  module: string | undefined,
+  modules: ReadonlyMap<string, string>,
   callbackMs: number,
   budgetMs: number | undefined,
   threadNow: () => string,
 ): Watchdog | null {
-  if (module === undefined && budgetMs === undefined) return null;
+  if (modules.size === 0 && budgetMs === undefined) return null;
   const started = Date.now();
   return startWatchdog({
     callbackMs,
     deadline: budgetMs === undefined ? 0 : started + budgetMs + 1000,
-    onFire(what, path, workerThread) {
+    onFire(what, path, workerThread, step) {
       const thread = workerThread ?? threadNow();
+      const module = path !== null ? (modules.get(path[0]) ?? [...modules.values()][0]) : undefined;
       if (what === 'callback' && path !== null && module !== undefined) {
         const why = renderDriverIssue({
           code: 'callback_time_bound',
@@ -78,6 +84,7 @@ function guard(
           path: [path[0], path[1]],
           ms: callbackMs,
           thread,
+          ...(step !== null && step !== '' ? { step } : {}),
         });
         process.stderr.write(`${file}: ${why}\n`);
         process.exit(EXIT.usage);
@@ -90,6 +97,16 @@ function guard(
       process.exit(path !== null ? EXIT.usage : EXIT.internal);
     },
   });
+}
+
+/** The driver modules a scenario loads, by export name (the first part of a callback's path). */
+function driverModules(parsed: ParsedScenario): Map<string, string> {
+  const m = new Map<string, string>();
+  const d = parsed.scenario.driver;
+  if (d !== undefined) m.set(d.export, d.module);
+  for (const dev of Object.values(parsed.scenario.devices ?? {}))
+    if ('driver' in dev && !m.has(dev.driver.export)) m.set(dev.driver.export, dev.driver.module);
+  return m;
 }
 
 export async function cmdRun(file: string | undefined, o: RunOpts): Promise<number> {
@@ -118,7 +135,7 @@ export async function cmdRun(file: string | undefined, o: RunOpts): Promise<numb
   let last: { sys: { sched: { current: { name: string } | null } } } | null = null;
   const dog = guard(
     file ?? '<demo>',
-    parsed.scenario.driver?.module,
+    driverModules(parsed),
     parseCallbackTimeout(o.callbackTimeout),
     undefined,
     () => last?.sys.sched.current?.name ?? '?',
@@ -283,7 +300,7 @@ export async function cmdExplore(file: string | undefined, o: ExploreOpts): Prom
   const s = style(process.stdout);
   const dog = guard(
     file,
-    parsed.scenario.driver?.module,
+    driverModules(parsed),
     callbackMs,
     o.replay === undefined ? budget?.ms : undefined,
     () => target.last?.sys.sched.current?.name ?? '?',
@@ -353,6 +370,11 @@ export async function cmdExplore(file: string | undefined, o: ExploreOpts): Prom
     );
   }
   const v = result.violation;
+  // A driver callback that looped is the module's error, not a finding (as `run` reports it).
+  if (v?.oracle === CALLBACK_BOUND_ORACLE) {
+    process.stderr.write(`${file}: ${v.message}\n`);
+    return EXIT.usage;
+  }
   const judged = judgeOutcome(parsed.scenario.explore, v);
   if (o.json === true) {
     out(

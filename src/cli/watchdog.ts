@@ -62,7 +62,13 @@ export interface WatchdogOptions {
    * that ran on an explore worker, `thread` names the scheduler thread it ran in (else null: ask
    * the main thread's world).
    */
-  onFire(what: 'callback' | 'deadline', path: readonly [string, string] | null, thread: string | null): void;
+  onFire(
+    what: 'callback' | 'deadline',
+    path: readonly [string, string] | null,
+    thread: string | null,
+    /** The scenario step the callback was called during, when known. */
+    step: string | null,
+  ): void;
 }
 
 export interface Watchdog {
@@ -79,9 +85,11 @@ export function startWatchdog(o: WatchdogOptions): Watchdog {
   const shared = newSharedWatch();
   const words = shared.words;
   let current: readonly [string, string] | null = null;
+  let currentStep: string | null = null;
   const watch: CallbackWatch = {
-    enter(path) {
+    enter(path, step) {
       current = path;
+      currentStep = step ?? null;
       Atomics.add(words, stretchWord(0), 1);
       Atomics.store(words, inCallbackWord(0), 1);
     },
@@ -99,12 +107,17 @@ export function startWatchdog(o: WatchdogOptions): Watchdog {
     if (reported) return;
     reported = true;
     if (fired !== 1) {
-      o.onFire('deadline', current, null);
+      o.onFire('deadline', current, null, currentStep);
       return;
     }
     const slot = Atomics.load(words, FIRED_SLOT);
     const text = slot === 0 ? null : slotText(shared, slot);
-    o.onFire('callback', slot === 0 ? current : (text?.path ?? null), text?.thread ?? null);
+    o.onFire(
+      'callback',
+      slot === 0 ? current : (text?.path ?? null),
+      text?.thread ?? null,
+      slot === 0 ? currentStep : (text?.step ?? null),
+    );
   };
   worker.on('message', report);
   // After on('message'), which refs the thread again: the watchdog never keeps the process alive.

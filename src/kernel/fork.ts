@@ -6,7 +6,7 @@ import { mmput } from './exit.ts';
 import { splitHugePmd, swpPmdLo } from './mm/huge_memory.ts';
 import { allocHugetlbPage, hugePte } from './mm/hugetlb.ts';
 import { mkPte, removeDeviceExclusiveEntry, vmNormalPage } from './mm/memory.ts';
-import { fget, insertVma } from './mm/mmap.ts';
+import { insertVma, vmaGetFile } from './mm/mmap.ts';
 import { MM_SWAPENTS, type MmStruct, VM, Vma } from './mm/mm_types.ts';
 import {
   MMU_NOTIFY,
@@ -242,7 +242,7 @@ function* dupMmap(parent: MmStruct, child: MmStruct): KGen<number> {
     dst.vmOps = src.vmOps;
     // A private hugetlb mapping's reservations stay with the parent (reset_vma_resv_huge_pages).
     dst.priv = (src.flags & (VM.HUGETLB | VM.SHARED)) === VM.HUGETLB ? null : src.priv;
-    if (src.file !== null) fget(src.file);
+    vmaGetFile(child.sys, dst, 'dup_mmap');
     if ((src.flags & VM.WIPEONFORK) !== 0) {
       insertVma(child, dst);
       continue;

@@ -28,6 +28,13 @@ export class RefSites {
     this.sites.get(obj)?.pop();
   }
 
+  /** Forgets the reference recorded as `site` (a put that knows which get it matches). */
+  remove(obj: object, site: string | Site): void {
+    const list = this.sites.get(obj);
+    const i = list?.lastIndexOf(site) ?? -1;
+    if (i >= 0) list?.splice(i, 1);
+  }
+
   of(obj: object): readonly (string | Site)[] {
     return this.sites.get(obj) ?? [];
   }
@@ -41,4 +48,19 @@ export function takeRef(sys: System, obj: object, kernelFn: string): void {
 /** Forgets the most recent reference recorded on `obj` (its put). */
 export function dropRef(sys: System, obj: object): void {
   sys.refSites.pop(obj);
+}
+
+/**
+ * Records a reference on `obj` taken now by `kernelFn` whose holder keeps the returned site, so
+ * that its put (dropRefAt) forgets that very reference: a VMA's reference on its file.
+ */
+export function takeRefAt(sys: System, obj: object, kernelFn: string): Site {
+  const site = callSite(sys, kernelFn);
+  sys.refSites.push(obj, site);
+  return site;
+}
+
+/** Forgets the reference takeRefAt() recorded as `site`. */
+export function dropRefAt(sys: System, obj: object, site: Site): void {
+  sys.refSites.remove(obj, site);
 }

@@ -35,12 +35,14 @@ export function checkAll(sys: System, opts: CheckOptions = {}): Violation[] {
 }
 
 /**
- * The oracles an exploration runs after a step: mirror coherence and device references of every
- * mirror (oracles 1 and 2) and the lock rules (oracle 5) always; page counts (3) and iommufd
- * accounting (4) when `quiescent` says no kernel path is half done, since they are invariants
- * of the state between operations. Teardown runs at the end of each schedule (checkAll).
+ * The oracles an exploration runs after a step: the checks drivers registered in
+ * sys.checkHooks (not final), mirror coherence and device references of every mirror (oracles 1
+ * and 2) and the lock rules (oracle 5) always; page counts (3) and iommufd accounting (4) when
+ * `quiescent` says no kernel path is half done, since they are invariants of the state between
+ * operations. Teardown runs at the end of each schedule (checkAll).
  */
 export function checkStep(sys: System, quiescent = false): Violation | null {
+  for (const hook of sys.checkHooks) for (const v of hook(false)) return v;
   for (const v of checkDeviceMirrors(sys)) return v;
   for (const v of checkDma(sys)) return v;
   for (const v of checkLocks(sys)) return v;

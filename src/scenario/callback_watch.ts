@@ -77,14 +77,16 @@ export function sharedCallbackWatch(sw: SharedWatch, slot: number, threadNow: ()
   const base = slot * TEXT_BYTES;
   let lastPath: readonly [string, string] | null = null;
   let lastThread = '';
+  let lastStep: string | undefined = undefined;
   return {
-    enter(path) {
+    enter(path, step) {
       const thread = threadNow();
-      if (path !== lastPath || thread !== lastThread) {
+      if (path !== lastPath || thread !== lastThread || step !== lastStep) {
         lastPath = path;
         lastThread = thread;
+        lastStep = step;
         const r = encoder.encodeInto(
-          `${path[0]}\0${path[1]}\0${thread}`,
+          `${path[0]}\0${path[1]}\0${thread}\0${step ?? ''}`,
           sw.text.subarray(base, base + TEXT_BYTES),
         );
         Atomics.store(sw.words, textLenWord(slot), r.written);
@@ -98,11 +100,14 @@ export function sharedCallbackWatch(sw: SharedWatch, slot: number, threadNow: ()
   };
 }
 
-/** What slot `slot` last recorded: the callback's path and the scheduler thread. */
-export function slotText(sw: SharedWatch, slot: number): { path: [string, string]; thread: string } | null {
+/** What slot `slot` last recorded: the callback's path, the scheduler thread and the scenario step. */
+export function slotText(
+  sw: SharedWatch,
+  slot: number,
+): { path: [string, string]; thread: string; step: string } | null {
   const len = Atomics.load(sw.words, textLenWord(slot));
   if (len === 0) return null;
   // TextDecoder does not read shared memory: copy the bytes out first.
   const parts = decoder.decode(sw.text.slice(slot * TEXT_BYTES, slot * TEXT_BYTES + len)).split('\0');
-  return parts.length === 3 ? { path: [parts[0], parts[1]], thread: parts[2] } : null;
+  return parts.length === 4 ? { path: [parts[0], parts[1]], thread: parts[2], step: parts[3] } : null;
 }

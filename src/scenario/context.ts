@@ -2,6 +2,7 @@
  * The state a scenario run carries between steps: the System, its processes by scenario name, the
  * names bound by `save`, and the files the scenario holds open.
  */
+import type { CallbackBounds } from './driver_module.ts';
 import type { Process, System } from '../kernel/system.ts';
 import type { KernelApi, PagemapEntry } from './kernel.ts';
 import type { ParsedScenario } from './parse.ts';
@@ -55,6 +56,8 @@ export class ScenarioContext {
   stepBound: number | undefined;
   /** Set when a step livelocked: what happened, for the steps that can no longer run. */
   livelocked: string | null = null;
+  /** The bound on the code of drivers loaded from modules (null: the scenario loads none). */
+  bounds: CallbackBounds | null = null;
 
   constructor(
     readonly sys: System,

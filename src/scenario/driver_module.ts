@@ -10,6 +10,9 @@
  * Issues are data (a code and a path into the export, zod style); the message is rendered from
  * them and tests match codes.
  */
+import type { DriverCodeBound } from '../sched/driver_code.ts';
+import type { Scheduler } from '../sched/scheduler.ts';
+import type { KGen } from '../sched/types.ts';
 import { ScenarioError, suggest } from './parse.ts';
 
 /** What a member of a driver export must be. */
@@ -37,14 +40,26 @@ export type DriverModuleIssue =
   | { code: 'unknown_member'; module: string; path: [string, string]; members: string[] }
   | { code: 'wrong_member_type'; module: string; path: [string, string]; expected: MemberKind; got: string }
   | { code: 'missing_member'; module: string; path: [string, string] }
-  | { code: 'callback_yield_bound'; module: string; path: [string, string]; yields: number }
-  | { code: 'callback_time_bound'; module: string; path: [string, string]; ms: number; thread: string };
+  | { code: 'callback_yield_bound'; module: string; path: [string, string]; yields: number; step?: string }
+  | {
+      code: 'callback_time_bound';
+      module: string;
+      path: [string, string];
+      ms: number;
+      thread: string;
+      step?: string;
+    };
 
 function typeName(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'function') return 'a function';
   return `${typeof v === 'object' ? 'an' : 'a'} ${typeof v}`;
+}
+
+/** `; called during user step 1 (GPU_SPIN, line 12)`: the scenario step a stopped callback belongs to. */
+function during(step: string | undefined): string {
+  return step === undefined || step === '' ? '' : `; called ${step}`;
 }
 
 /** The one-line message of an issue (without the scenario's FILE:LINE:COL). */
@@ -74,9 +89,9 @@ export function renderDriverIssue(issue: DriverModuleIssue): string {
     case 'missing_member':
       return `${m}: '${issue.path.join('.')}' is required`;
     case 'callback_yield_bound':
-      return `${m}: callback '${issue.path.join('.')}' yielded ${issue.yields} times without returning (a loop that never ends?)`;
+      return `${m}: callback '${issue.path.join('.')}' yielded ${issue.yields} times without returning (a loop that never ends?)${during(issue.step)}`;
     case 'callback_time_bound':
-      return `${m}: callback '${issue.path.join('.')}' (thread ${issue.thread}) ran ${issue.ms} ms without yielding (a loop that never ends?)`;
+      return `${m}: callback '${issue.path.join('.')}' (thread ${issue.thread}) ran ${issue.ms} ms without yielding (a loop that never ends?)${during(issue.step)}`;
   }
 }
 
@@ -145,7 +160,8 @@ export function checkDriverExport(
  * nothing; the CLI installs one that a watchdog thread observes.
  */
 export interface CallbackWatch {
-  enter(path: readonly [string, string]): void;
+  /** `step`: the scenario step the call belongs to, when known. */
+  enter(path: readonly [string, string], step?: string): void;
   leave(): void;
 }
 
@@ -180,31 +196,120 @@ function isGenerator(v: unknown): v is Generator<unknown, unknown, unknown> {
   );
 }
 
+/** One call of a bounded callback that has not returned yet. */
+export interface ActiveCall {
+  readonly module: string;
+  readonly path: [string, string];
+  /** The scenario step it was called during ('' when none is known). */
+  readonly step: string;
+  yields: number;
+}
+
 /** Runs a driver generator with its stretches watched and its yields counted. */
 function* bounded(
   module: string,
   path: readonly [string, string],
   gen: Generator<unknown, unknown, unknown>,
   yieldBound: number,
+  bounds?: CallbackBounds,
 ): Generator<unknown, unknown, unknown> {
+  const call: ActiveCall = { module, path: [path[0], path[1]], step: bounds?.stepNow() ?? '', yields: 0 };
+  bounds?.active.add(call);
   let input: unknown = undefined;
-  for (let yields = 0; ; yields++) {
-    if (yields > yieldBound)
-      throw new CallbackBoundError({
-        code: 'callback_yield_bound',
-        module,
-        path: [path[0], path[1]],
-        yields,
-      });
-    watch.enter(path);
-    let r: IteratorResult<unknown, unknown>;
-    try {
-      r = gen.next(input);
-    } finally {
-      watch.leave();
+  try {
+    for (; ; call.yields++) {
+      if (call.yields > yieldBound) {
+        const issue: DriverModuleIssue = {
+          code: 'callback_yield_bound',
+          module,
+          path: call.path,
+          yields: call.yields,
+          ...(call.step !== '' ? { step: call.step } : {}),
+        };
+        if (bounds !== undefined) bounds.stopped ??= issue;
+        throw new CallbackBoundError(issue);
+      }
+      watch.enter(path, call.step);
+      let r: IteratorResult<unknown, unknown>;
+      try {
+        r = gen.next(input);
+      } finally {
+        watch.leave();
+      }
+      if (r.done === true) return r.value;
+      input = yield r.value;
     }
-    if (r.done === true) return r.value;
-    input = yield r.value;
+  } finally {
+    bounds?.active.delete(call);
+  }
+}
+
+/** A scenario driver whose calls are bounded: its module and its export's name. */
+export interface BoundedDriver {
+  readonly module: string;
+  readonly exportName: string;
+}
+
+/**
+ * The bound on the driver code of one scenario world (sched/driver_code.ts): every call of a
+ * driver loaded from a module counts its yields and is watched stretch by stretch, the calls
+ * still running are known (the explorer names one when its step bound runs out), and the first
+ * call stopped is kept, since a work item's thread that throws has nobody to tell.
+ *
+ * Its state is plain data reachable from the System, so a snapshot restores it with the world.
+ */
+export class CallbackBounds implements DriverCodeBound {
+  readonly drivers = new Map<object, BoundedDriver>();
+  readonly active = new Set<ActiveCall>();
+  /** Scenario threads inside a step: thread name -> `user step 1 (GPU_SPIN, line 12)`. */
+  readonly steps = new Map<string, string>();
+  /** The step a scenario thread started last. */
+  lastStep = '';
+  stopped: DriverModuleIssue | null = null;
+
+  constructor(
+    readonly sched: Scheduler,
+    readonly yieldBound = CALLBACK_YIELD_BOUND,
+  ) {}
+
+  owns(owner: object): boolean {
+    return this.drivers.has(owner);
+  }
+
+  wrap<T>(owner: object, what: string, gen: KGen<T>): KGen<T> {
+    const d = this.drivers.get(owner);
+    if (d === undefined) return gen;
+    return bounded(d.module, [d.exportName, what], gen, this.yieldBound, this) as KGen<T>;
+  }
+
+  /** A scenario thread starts a step (`user step 1 (GPU_SPIN, line 12)`). */
+  enterStep(thread: string, step: string): void {
+    this.steps.set(thread, step);
+    this.lastStep = step;
+  }
+
+  leaveStep(thread: string): void {
+    this.steps.delete(thread);
+  }
+
+  /**
+   * The step a call starting now belongs to: `during` the current thread's, when it is a
+   * scenario thread; else (a kworker or kthread) during the steps scenario threads are inside,
+   * or `after` the one started last when none is.
+   */
+  stepNow(): string {
+    const t = this.sched.current?.name;
+    const own = t !== undefined ? this.steps.get(t) : undefined;
+    if (own !== undefined) return `during ${own}`;
+    if (this.steps.size > 0) return `during ${[...this.steps.values()].join(' and ')}`;
+    return this.lastStep !== '' ? `after ${this.lastStep}` : '';
+  }
+
+  /** The running call that made the most yields, if it made at least `min`. */
+  busiest(min: number): ActiveCall | null {
+    let best: ActiveCall | null = null;
+    for (const c of this.active) if (c.yields >= min && (best === null || c.yields > best.yields)) best = c;
+    return best;
   }
 }
 

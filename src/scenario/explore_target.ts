@@ -23,7 +23,7 @@ import {
 } from './runner.ts';
 import type { StepT } from './schema.ts';
 import { claimSlot, sharedCallbackWatch, type SharedWatch } from './callback_watch.ts';
-import { setCallbackWatch } from './driver_module.ts';
+import { renderDriverIssue, setCallbackWatch } from './driver_module.ts';
 
 /** Scheduling points that take or release a lock (their labels name the lock function). */
 const LOCK_POINT = /^(down_(read|write)|up_(read|write)|spin_(un)?lock|mutex_(un)?lock)/;
@@ -91,7 +91,9 @@ function* scenarioThread(
     const path = ['threads', name, i];
     ctx.sys.trace.emit('syscall', step.op, 'B', { step: i }, `cpu:${name}`);
     inOp.add(name);
+    ctx.bounds?.enterStep(name, `${name} step ${i + 1} (${step.op}, line ${ctx.parsed.position(path).line})`);
     const r = yield* stepGen(ctx, step, path);
+    ctx.bounds?.leaveStep(name);
     inOp.delete(name);
     ctx.sys.trace.emit('syscall', step.op, 'E', { ret: r.ret }, `cpu:${name}`);
     const failures = finishStep(ctx, step, r);
@@ -213,6 +215,7 @@ export function targetFromParsed(
         // reported at the step that caused it; the full oracle set runs in checkFinal.
         checkStep: () => (setupFailure === null ? checkStep(ctx.sys, quiescent()) : null),
         finalStages,
+        explainLivelock: (steps) => callbackLivelock(ctx, steps),
         checkFinal(): Violation | null {
           if (setupFailure !== null) return setupFailure;
           if (failed.length > 0) {
@@ -234,6 +237,29 @@ export function targetFromParsed(
     },
   };
   return target;
+}
+
+/** The oracle of a driver callback stopped at its bound: not a finding, the driver module misbehaves. */
+export const CALLBACK_BOUND_ORACLE = 'driver-callback';
+
+/**
+ * A schedule that ran out of steps while a driver callback had made at least half of them in one
+ * call: that callback loops (yielding, so the watchdog sees it progress). Reported as the
+ * callback's own error, as `hetmem run` reports it at the yield bound.
+ */
+function callbackLivelock(ctx: ScenarioContext, steps: number): Violation | null {
+  const call = ctx.bounds?.busiest(Math.ceil(steps / 2)) ?? null;
+  if (call === null) return null;
+  return {
+    oracle: CALLBACK_BOUND_ORACLE,
+    message: renderDriverIssue({
+      code: 'callback_yield_bound',
+      module: call.module,
+      path: call.path,
+      yields: call.yields,
+      ...(call.step !== '' ? { step: call.step } : {}),
+    }),
+  };
 }
 
 export interface ScenarioTargetArgs {

@@ -10,7 +10,7 @@ import type { DmirrorDriver } from '../kernel/drivers/test_hmm.ts';
 import {
   checkDriver,
   Device,
-  deviceRegister,
+  deviceProbe,
   deviceUnregister,
   sdkDevices,
   type IoctlDef,
@@ -24,6 +24,7 @@ import { NotModelled, type OpResult, ScenarioContext } from './context.ts';
 import {
   boundDriver,
   CallbackBoundError,
+  CallbackBounds,
   checkDriverExport,
   DriverModuleError,
   type DriverModuleIssue,
@@ -294,6 +295,8 @@ function probeDriverDevices(parsed: ParsedScenario, ctx: ScenarioContext): void 
           ? loadDriverExport(parsed, path, dev.driver.module, dev.driver.export)
           : null;
     if (kind !== null) for (const [k, v] of Object.entries(kind.constants)) ctx.names.set(k, v);
+    if ('driver' in dev && drv !== null && typeof drv === 'object')
+      ctx.bounds?.drivers.set(drv, { module: dev.driver.module, exportName: dev.driver.export });
     try {
       checkDriver(drv, 'driver' in dev ? dev.driver.export : dev.type);
     } catch (e) {
@@ -302,10 +305,7 @@ function probeDriverDevices(parsed: ParsedScenario, ctx: ScenarioContext): void 
     }
     let r: Device | number;
     try {
-      r = ctx.sys.run(
-        `probe:${name}`,
-        deviceRegister(ctx.sys, name, drv, ('config' in dev ? dev.config : undefined) ?? {}),
-      );
+      r = deviceProbe(ctx.sys, name, drv, ('config' in dev ? dev.config : undefined) ?? {});
     } catch (e) {
       return fail(`probe of ${name} threw: ${(e as Error).message.split('\n')[0]}`);
     }
@@ -386,6 +386,10 @@ export function buildWorld(parsed: ParsedScenario, k: KernelApi, trace = false):
     );
   }
   const ctx = new ScenarioContext(sys, k, parsed);
+  if (Object.values(s.devices ?? {}).some((d) => 'driver' in d)) {
+    ctx.bounds = new CallbackBounds(sys.sched);
+    sys.sched.driverCode = ctx.bounds;
+  }
   const driver = userDriver(parsed);
   for (const [name, dev] of Object.entries(s.devices ?? {})) {
     if ('driver' in dev || gpuKind(dev.type) !== null) continue;
@@ -552,8 +556,12 @@ export function runStepNow(
   ctx.sys.trace.emit('syscall', step.op, 'B', { step: index }, `cpu:${thread}`);
   let r: OpResult;
   const disarm = armStepBound(ctx, step.op);
+  ctx.bounds?.enterStep(thread, `${section} step ${index + 1} (${step.op}, line ${pos0.line})`);
   try {
     r = ctx.sys.run(thread, stepGen(ctx, step, path));
+    // A driver's work item or kthread stopped at its bound: its own thread had nobody to tell.
+    const stopped = ctx.bounds?.stopped ?? null;
+    if (stopped !== null) throw new DriverModuleError(ctx.parsed.file, pos0.line, pos0.col, stopped);
   } catch (e) {
     if (e instanceof ScenarioError) throw e;
     if (e instanceof LivelockError) ctx.livelocked = `step ${index + 1} (${step.op}) livelocked`;
@@ -562,6 +570,7 @@ export function runStepNow(
     else throw e;
   } finally {
     disarm();
+    ctx.bounds?.leaveStep(thread);
   }
   ctx.sys.trace.emit('syscall', step.op, 'E', { ret: r.ret }, `cpu:${thread}`);
   const failures = finishStep(ctx, step, r);

@@ -1,4 +1,5 @@
 import { VirtualClock } from './clock.ts';
+import type { DriverCodeBound } from './driver_code.ts';
 import { KILLABLE_WAIT, Thread } from './thread.ts';
 import { setPlainScheduler } from './plain.ts';
 import type { KGen, SchedPoint, Violation, WaitChannel, WaitPoint, WakeReason } from './types.ts';
@@ -45,6 +46,8 @@ export class Scheduler {
   /** Called when a thread is about to step, with its pending point (tracing, footprints). */
   readonly beforeStep: ((t: Thread, p: SchedPoint) => void)[] = [];
   totalSteps = 0;
+  /** Bounds driver code when an embedder installs one (driver_code.ts); null: calls run as they are. */
+  driverCode: DriverCodeBound | null = null;
   private nextId = 0;
   private readonly waiters = new Map<WaitChannel, Thread[]>();
   /** Runnable threads, kept in id order. */

@@ -118,3 +118,42 @@ describe('driver callbacks that never return', () => {
     assert.match(doc.violation.message, /still not finished: gpu at spin/);
   });
 });
+
+describe('driver work items that never return (a driver on the SDK)', () => {
+  const fixture = (loop: string): string => join(ROOT, `test/fixtures/spin-work-${loop}.yaml`);
+  const stopped = /driver module drivers\/spin_driver\.ts: callback 'spinDriver\.work gpu0\.spin'/;
+
+  it('one that yields for ever: run stops it at the yield bound, naming the step it was queued in', () => {
+    const line = oneLineError(['run', fixture('yields')]);
+    assert.match(line, /spin-work-yields\.yaml:14:7: /);
+    assert.match(line, stopped);
+    assert.match(line, /yielded 1000001 times without returning .*during user step 1 \(GPU_SPIN, line 14\)$/);
+  });
+
+  it('one that yields for ever: explore reports it as the driver error, not a livelock (1 and 2 workers)', () => {
+    for (const workers of ['1', '2']) {
+      const line = oneLineError(['explore', fixture('yields'), '--workers', workers]);
+      assert.match(line, stopped);
+      assert.match(line, /yielded \d+ times without returning .*after user step 1 \(GPU_SPIN, line 14\)$/);
+    }
+  });
+
+  it('one that never yields: the watchdog stops it in run and in explore --workers 2', () => {
+    for (const cmd of [['run'], ['explore', '--workers', '2']]) {
+      const line = oneLineError([...cmd, fixture('spins'), '--callback-timeout', '300ms']);
+      assert.match(line, stopped);
+      assert.match(
+        line,
+        /\(thread kworker:gpu0\.spin\) ran 300 ms without yielding .*user step 1 \(GPU_SPIN, line 14\)$/,
+      );
+    }
+  });
+
+  it('explore honours --budget while it runs', () => {
+    const line = oneLineError(['explore', fixture('spins'), '--budget', '300ms', '--callback-timeout', '5m']);
+    assert.match(
+      line,
+      /the time budget ran out while driver callback 'spinDriver\.work gpu0\.spin' of thread kworker:gpu0\.spin was inside one step/,
+    );
+  });
+});

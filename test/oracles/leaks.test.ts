@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { mmgetNotZero, mmput } from '../../src/kernel/exit.ts';
 import { mmdrop, mmgrab } from '../../src/kernel/mm/mmu_notifier.ts';
+import * as mman from '../../src/kernel/mm/mman.ts';
+import * as syscalls from '../../src/kernel/syscalls.ts';
 import { System } from '../../src/kernel/system.ts';
 import { checkTeardown } from '../../src/oracles/index.ts';
 import { Env } from '../../src/conformance/iommufd_harness.ts';
@@ -176,5 +178,50 @@ describe('leak oracle: files, devices and iommufd objects', () => {
     assert.ok(s.run('open', deviceOpen(s, 'dev0', p)) >= 0);
     assert.equal(s.exit(p), 0);
     assert.deepEqual(checkTeardown(s), [], 'not quiescent: a file is open');
+  });
+});
+
+describe('leak oracle: file references of mappings', () => {
+  const PAGE = 4096;
+
+  /**
+   * p maps a 3-page memfd shared, unmaps its middle page (a split: two VMAs, two references on
+   * the file), forks c (whose VMAs take theirs), closes the fd, and exits with c. With `leakMm`
+   * a driver took an mm_users reference on p's mm and never put it, so p's VMAs stay.
+   */
+  function mappedMemfd(leakMm: boolean): System {
+    const s = sys();
+    const p = s.createProcess('p');
+    const fd = s.sched.run('memfd', syscalls.sysMemfdCreate(s, 'buf', 0));
+    assert.ok(fd >= 0);
+    assert.equal(s.sched.run('ftruncate', syscalls.sysFtruncate(s, fd, 3 * PAGE)), 0);
+    const addr = s.sched.run(
+      'mmap',
+      syscalls.sysMmap(s, p, 0, 3 * PAGE, mman.PROT_READ | mman.PROT_WRITE, mman.MAP_SHARED, fd),
+    );
+    assert.ok(addr > 0);
+    assert.equal(s.sched.run('munmap', syscalls.sysMunmap(s, p, addr + PAGE, PAGE)), 0);
+    const { child } = s.sched.run('fork', syscalls.sysFork(s, p, 'c'));
+    assert.ok(child !== null);
+    assert.equal(s.sched.run('close', syscalls.sysClose(s, fd)), 0);
+    if (leakMm) assert.ok(mmgetNotZero(p.mm!));
+    assert.equal(s.exit(child), 0);
+    assert.equal(s.exit(p), 0);
+    return s;
+  }
+
+  it('a mapping left in a leaked mm names where its file references were taken', () => {
+    const v = checkTeardown(mappedMemfd(true)).filter((x) => x.oracle === 'leak');
+    const file = v.find((x) => x.message.startsWith('file '));
+    assert.ok(file !== undefined, JSON.stringify(v));
+    assert.match(file.message, /: 2 reference\(s\) after every process exited/);
+    assert.match(file.message, /taken at __split_vma called from .*; mmap_region called from /);
+    // The child's references went with its VMAs at its exit.
+    assert.doesNotMatch(file.message, /dup_mmap/);
+    assert.ok(v.some((x) => /mm \d+ \(p\): mm_users is 1/.test(x.message)));
+  });
+
+  it('the same mappings with every reference put leave nothing', () => {
+    assert.deepEqual(checkTeardown(mappedMemfd(false)), []);
   });
 });

@@ -27,7 +27,7 @@ import {
   type DeviceDriver,
   deviceByName,
   deviceOpen,
-  deviceRegister,
+  deviceProbe,
   sdkDevices,
 } from './sdk/device.ts';
 import { DEV_PTE, DevicePageTable } from './sdk/device_pagetable.ts';
@@ -153,18 +153,17 @@ export interface CreateLegacyMirrorOptions {
 }
 
 /**
- * Registers a legacy mirror device named `name` (the SDK's deviceRegister; its probe never
- * sleeps, so it runs here, outside the scheduler). Throws RangeError if the name is taken.
+ * Registers a legacy mirror device named `name`, probed as user drivers are (the SDK's
+ * deviceProbe: on a probe thread). Throws RangeError if the name is taken.
  */
 export function createLegacyMirrorDevice(
   sys: System,
   name: string,
   opts: CreateLegacyMirrorOptions = {},
 ): LegacyMirrorDevice {
-  const step = deviceRegister(sys, name, legacyMirrorDriver, { driver: opts.driver ?? {} }).next();
-  if (step.done !== true) throw new Error(`legacy_mirror: probe of ${name} slept`);
-  if (typeof step.value === 'number') throw new RangeError(`device ${name}: probe failed with ${step.value}`);
-  return step.value.drvdata;
+  const dev = deviceProbe(sys, name, legacyMirrorDriver, { driver: opts.driver ?? {} });
+  if (typeof dev === 'number') throw new RangeError(`device ${name}: probe failed with ${dev}`);
+  return dev.drvdata;
 }
 
 // --- device page table -----------------------------------------------------------------------

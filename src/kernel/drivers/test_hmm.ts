@@ -17,7 +17,7 @@ import {
   defineIoctl,
   deviceByName,
   deviceOpen,
-  deviceRegister,
+  deviceProbe,
   sdkDevices,
 } from './sdk/device.ts';
 import { hmmRangeFaultLocked } from './sdk/hmm_mirror.ts';
@@ -142,8 +142,8 @@ export function dmirrorDevice(sys: System, name: string): DmirrorDevice | null {
 }
 
 /**
- * Models dmirror_device_init() for one /dev/hmm_dmirrorN: registers the SDK device, whose probe
- * builds the driver data. Device memory is added on demand, one chunk at a time (the kernel adds
+ * Models dmirror_device_init() for one /dev/hmm_dmirrorN: registers the SDK device, probed as
+ * user drivers are (deviceProbe: on a probe thread), whose probe builds the driver data. Device memory is added on demand, one chunk at a time (the kernel adds
  * one chunk at init; the model defers it to the first allocation so a device that never
  * migrates costs nothing). Throws RangeError if the name is taken.
  */
@@ -154,11 +154,9 @@ export function createDmirrorDevice(
   opts: CreateDmirrorOptions = {},
 ): DmirrorDevice {
   const config: DmirrorConfig = { memory, driver: opts.driver ?? {} };
-  // The probe never sleeps, so it runs to completion here, in one step outside the scheduler.
-  const step = deviceRegister(sys, name, dmirrorDriver, config).next();
-  if (step.done !== true) throw new Error(`dmirror: probe of ${name} slept`);
-  if (typeof step.value === 'number') throw new RangeError(`device ${name}: probe failed with ${step.value}`);
-  return step.value.drvdata;
+  const dev = deviceProbe(sys, name, dmirrorDriver, config);
+  if (typeof dev === 'number') throw new RangeError(`device ${name}: probe failed with ${dev}`);
+  return dev.drvdata;
 }
 
 /** What a dmirror device is probed with. */

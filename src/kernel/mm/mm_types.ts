@@ -5,6 +5,7 @@ import { PAGE_SIZE, TASK_SIZE } from '../../lib/units.ts';
 import { RwSem, SpinLock } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import type { System } from '../system.ts';
+import type { Site } from '../uaf.ts';
 import type { MmuNotifierSubscriptions } from './mmu_notifier.ts';
 import { OWNER_REF, type RefSiteEntry } from './mm_refs.ts';
 
@@ -149,6 +150,8 @@ export class Vma {
   readonly anonChain = new Set<AnonVma>();
   vmOps: VmOps | null = null;
   priv: unknown = null;
+  /** Where this VMA's reference on `file` was taken (get_file), for the leak oracle. */
+  fileRef: Site | null = null;
   constructor(
     readonly mm: MmStruct,
     public start: number,

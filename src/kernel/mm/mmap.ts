@@ -4,6 +4,7 @@ import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import { mmapWriteLockKillable } from './mmap_lock.ts';
 import type { Process, System } from '../system.ts';
+import { dropRefAt, takeRefAt } from '../refs.ts';
 import { splitHugePmd, splitHugePmdsAtEdges, zapHugePmd } from './huge_memory.ts';
 import { hugetlbReservePages, hugetlbUnreserveVma, putHugetlbPage } from './hugetlb.ts';
 import { FAULT_FLAG_WRITE, handleMmFault, vmNormalPage } from './memory.ts';
@@ -64,7 +65,27 @@ export function removeVma(sys: System, vma: Vma): void {
   hugetlbUnreserveVma(sys, vma);
   unlinkAnonVmas(sys, vma);
   vma.vmOps?.close?.(vma);
-  if (vma.file !== null) fput(sys, vma.file);
+  if (vma.file !== null) {
+    if (vma.fileRef !== null) dropRefAt(sys, vma.file, vma.fileRef);
+    vma.fileRef = null;
+    fput(sys, vma.file);
+  }
+}
+
+/**
+ * Records the reference `vma` holds on its file as taken by `kernelFn` (the get_file() of
+ * vma->vm_file in mmap_region, __split_vma, copy_vma, dup_mmap), so that a mapping left behind
+ * in a leaked mm names where its file reference came from; remove_vma() forgets it.
+ */
+export function noteVmaFileRef(sys: System, vma: Vma, kernelFn: string): void {
+  if (vma.file !== null) vma.fileRef = takeRefAt(sys, vma.file, kernelFn);
+}
+
+/** Models get_file() of a new VMA's vm_file, copied from another VMA by `kernelFn`. */
+export function vmaGetFile(sys: System, vma: Vma, kernelFn: string): void {
+  if (vma.file === null) return;
+  fget(vma.file);
+  noteVmaFileRef(sys, vma, kernelFn);
 }
 
 export function fget(file: File): File {
@@ -90,7 +111,7 @@ export function splitVma(vma: Vma, addr: number): Vma {
   tail.vmOps = vma.vmOps;
   tail.priv = vma.priv;
   anonVmaClone(tail, vma);
-  if (vma.file !== null) fget(vma.file);
+  vmaGetFile(mm.sys, tail, '__split_vma');
   detachVma(mm, vma);
   vma.end = addr;
   insertVma(mm, vma);
@@ -448,6 +469,7 @@ export function* doMmap(
   }
   const vma = new Vma(mm, start, start + len, vmFlags, backing === null ? start / PAGE_SIZE : pgoff, backing);
   if (anonymous && shared) vma.pgoff = 0;
+  noteVmaFileRef(sys, vma, 'mmap_region');
   if (hugetlb && (flags & mman.MAP_NORESERVE) === 0) {
     // hugetlbfs_file_mmap() -> hugetlb_reserve_pages(): no mapping the pool cannot back.
     const r = hugetlbReservePages(sys, vma);

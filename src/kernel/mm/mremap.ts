@@ -11,7 +11,7 @@ import {
   MAX_MAP_COUNT,
   detachVma,
   doMunmap,
-  fget,
+  vmaGetFile,
   getUnmappedArea,
   insertVma,
   mergeAnonNeighbours,
@@ -194,7 +194,7 @@ function* moveVma(mm: MmStruct, r: Remap): KGen<number> {
     const nv = new Vma(mm, r.newAddr, r.newAddr + r.newLen, vma.flags, pgoff, vma.file);
     nv.vmOps = vma.vmOps;
     nv.priv = vma.priv;
-    if (vma.file !== null) fget(vma.file);
+    vmaGetFile(sys, nv, 'copy_vma');
     anonVmaClone(nv, vma);
     insertVma(mm, nv);
     return r.newAddr;
@@ -206,7 +206,7 @@ function* moveVma(mm: MmStruct, r: Remap): KGen<number> {
   const nv = new Vma(mm, r.newAddr, r.newAddr + r.oldLen, piece.flags, pgoff, piece.file);
   nv.vmOps = piece.vmOps;
   nv.priv = piece.priv;
-  if (piece.file !== null) fget(piece.file);
+  vmaGetFile(sys, nv, 'copy_vma');
   anonVmaClone(nv, piece);
   insertVma(mm, nv);
   yield* movePageTables(piece, r.addr, r.newAddr, r.oldLen);

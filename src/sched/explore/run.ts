@@ -91,7 +91,7 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
     }
     if (violation === null && steps >= cfg.maxSteps && sched.live) {
       const running = sched.threads.filter((x) => x.state !== 'done');
-      violation = {
+      violation = world.explainLivelock?.(steps) ?? {
         oracle: 'livelock',
         message: `${steps} steps and still not finished: ${running
           .map((x) => `${nameOf(x)} at ${x.pending.label}`)

@@ -21,6 +21,11 @@ export interface ExploreWorld {
   checkFinal(): Violation | null;
   /** Name shown in diagrams and traces; defaults to Thread.name. */
   threadName?(t: Thread): string;
+  /**
+   * When the step bound ran out after `steps` steps: a violation that says better than
+   * 'livelock' what ran for ever (a driver callback that loops), or null.
+   */
+  explainLivelock?(steps: number): Violation | null;
 }
 
 /** Builds worlds; create() must be deterministic (same threads, same steps for the same choices). */

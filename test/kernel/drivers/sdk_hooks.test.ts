@@ -51,6 +51,7 @@ import {
   type DeviceFault,
   type DeviceMemory,
   type KGen,
+  type VmFault,
   type MmuNotifierOps,
   type MmuNotifierRange,
   type Process,
@@ -77,6 +78,45 @@ function setup(): { sys: System; dev: Device<Empty, Empty>; p: Process } {
   const dev = sys.run('probe', deviceRegister(sys, 'dev0', plainDriver));
   assert.ok(dev instanceof Device);
   return { sys, dev, p: sys.createProcess('p') };
+}
+
+/**
+ * Device memory whose folio_free gives each page back to its own allocator, as a driver's does,
+ * telling `onFree` first; `migrateToRam` (private memory) gets the memory too.
+ */
+function selfFreeingMemory(
+  dev: Device<Empty, Empty>,
+  opts: {
+    type: 'private' | 'coherent';
+    nrPages: number;
+    folioOrder?: number;
+    onFree?: (pfn: number, order: number) => void;
+    migrateToRam?: (mem: DeviceMemory, vmf: VmFault) => KGen<number>;
+  },
+): DeviceMemory {
+  let memRef: DeviceMemory | null = null;
+  const migrate = opts.migrateToRam;
+  const mem = devmMemremapPages(dev, {
+    type: opts.type,
+    nrPages: opts.nrPages,
+    ...(opts.folioOrder !== undefined ? { folioOrder: opts.folioOrder } : {}),
+    ops: {
+      folioFree(pfn, order) {
+        opts.onFree?.(pfn, order);
+        memRef?.freePage(pfn, order);
+      },
+      ...(migrate !== undefined
+        ? {
+            *migrateToRam(vmf: VmFault) {
+              return memRef === null ? VM_FAULT.SIGBUS : yield* migrate(memRef, vmf);
+            },
+          }
+        : {}),
+    },
+  });
+  assert.ok(typeof mem !== 'number');
+  memRef = mem;
+  return mem;
 }
 
 function filled(sys: System, p: Process, pages: number): number {
@@ -191,22 +231,14 @@ describe('driver SDK: device memory', () => {
     const { sys, dev, p } = setup();
     const addr = filled(sys, p, 1);
     let faults = 0;
-    let memRef: DeviceMemory | null = null;
-    const mem = devmMemremapPages(dev, {
+    const mem = selfFreeingMemory(dev, {
       type: 'private',
       nrPages: 4,
-      ops: {
-        folioFree(pfn, order) {
-          memRef?.freePage(pfn, order);
-        },
-        *migrateToRam(vmf) {
-          faults++;
-          return memRef === null ? VM_FAULT.SIGBUS : yield* migrateToRamOne(memRef, vmf);
-        },
+      *migrateToRam(m, vmf) {
+        faults++;
+        return yield* migrateToRamOne(m, vmf);
       },
     });
-    assert.ok(typeof mem !== 'number');
-    memRef = mem;
     let dpage = -1;
     const moved = sys.run(
       'migrate',
@@ -234,22 +266,14 @@ describe('driver SDK: device memory', () => {
 
   it('allocPages takes up to n pages under one lock hold, each a locked migration destination', () => {
     const { sys, dev } = setup();
-    let memRef: DeviceMemory | null = null;
-    const mem = devmMemremapPages(dev, {
+    const mem = selfFreeingMemory(dev, {
       type: 'private',
       nrPages: 4,
-      ops: {
-        folioFree(pfn, order) {
-          memRef?.freePage(pfn, order);
-        },
-        *migrateToRam() {
-          yield* [];
-          return VM_FAULT.SIGBUS;
-        },
+      *migrateToRam() {
+        yield* [];
+        return VM_FAULT.SIGBUS;
       },
     });
-    assert.ok(typeof mem !== 'number');
-    memRef = mem;
     const got = sys.run('alloc', mem.allocPages(3));
     assert.equal(got.length, 3);
     assert.equal(new Set(got).size, 3);
@@ -266,21 +290,13 @@ describe('driver SDK: device memory', () => {
 
   it('folioOrder: whole aligned blocks are folios; single pages split off a folio; folio_free takes folios back', () => {
     const { sys, dev } = setup();
-    let memRef: DeviceMemory | null = null;
     const freed: [number, number][] = [];
-    const mem = devmMemremapPages(dev, {
+    const mem = selfFreeingMemory(dev, {
       type: 'coherent',
       nrPages: 1024,
       folioOrder: 9,
-      ops: {
-        folioFree(pfn, order) {
-          freed.push([pfn, order]);
-          memRef?.freePage(pfn, order);
-        },
-      },
+      onFree: (pfn, order) => freed.push([pfn, order]),
     });
-    assert.ok(typeof mem !== 'number');
-    memRef = mem;
     assert.equal(mem.folioOrder, 9);
     assert.equal(mem.freePages, 1024);
     const folio = sys.run('alloc', mem.allocPage(9));
@@ -302,18 +318,7 @@ describe('driver SDK: device memory', () => {
 
   it('deviceMemoryRemove runs the driver eviction after the allocator stopped, then unmaps the pages', () => {
     const { sys, dev } = setup();
-    let memRef: DeviceMemory | null = null;
-    const mem = devmMemremapPages(dev, {
-      type: 'coherent',
-      nrPages: 4,
-      ops: {
-        folioFree(pfn, order) {
-          memRef?.freePage(pfn, order);
-        },
-      },
-    });
-    assert.ok(typeof mem !== 'number');
-    memRef = mem;
+    const mem = selfFreeingMemory(dev, { type: 'coherent', nrPages: 4 });
     const pfn = sys.run('alloc', mem.allocPage());
     assert.ok(pfn >= 0);
     let evicted = false;

@@ -52,7 +52,7 @@ import {
   mmput,
   pageDevPagemap,
 } from '../sdk/kernel_api.ts';
-import { migrateVmaInit } from '../sdk/devmem.ts';
+import { copyDevicePagesToRam, migrateVmaInit } from '../sdk/devmem.ts';
 import { sideTable } from '../../../lib/snapshot.ts';
 
 /** Models struct drm_pagemap_addr: one DMA or device address a GPU maps, for one CPU mapping. */
@@ -365,20 +365,11 @@ export function* drmPagemapEvictToRam(alloc: DrmPagemapDevmem): KGen<number> {
     const dst = new Float64Array(npages);
     for (let i = 0; i < npages; i++) src[i] = alloc.pfns[i];
     yield* migrateDevicePfns(sys, src, npages);
-    err = 0;
-    for (let i = 0; i < npages; i++) {
-      if ((migratePfnFlags(src[i]) & MIGRATE_PFN_MIGRATE) === 0) continue;
-      const spage = migratePfnToPage(src[i]);
-      if (spage < 0 || !isZoneDevicePage(sys, spage) || pageDevPagemap(sys, spage) !== dp.pagemap) continue;
-      const dpage = yield* allocPageReclaim(sys, 0, 'drm_pagemap_evict_to_ram');
-      if (dpage < 0) {
-        err = -Errno.ENOMEM;
-        break;
-      }
-      folioTrylock(sys, dpage);
-      sys.phys.copyPage(dpage, spage);
-      dst[i] = migratePfn(dpage) + (migratePfnFlags(src[i]) & MIGRATE_PFN_WRITE);
-    }
+    const copied = yield* copyDevicePagesToRam(sys, src, dst, npages, 'drm_pagemap_evict_to_ram', {
+      accept: (spage) => isZoneDevicePage(sys, spage) && pageDevPagemap(sys, spage) === dp.pagemap,
+      stopAtFailure: true,
+    });
+    err = copied < 0 ? copied : 0;
     if (err !== 0) unlockPutPages(dp, dst, npages);
     yield* migrateDevicePages(sys, src, dst, npages);
     yield* migrateDeviceFinalize(sys, src, dst, npages);

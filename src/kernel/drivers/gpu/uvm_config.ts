@@ -49,6 +49,12 @@ export const UVM_TUNABLE_KEYS: Readonly<Record<string, readonly [keyof UvmTunabl
       'migrate faulted pages to the GPU; false maps them remotely (true)',
     ],
     seed: ['seed', 'int', 0, 'seed of random prefetch and random eviction (1)'],
+    hmm_insert: [
+      'hmmInsert',
+      ['unlocked', 'mmap_read', 'mmap_write'],
+      0,
+      "a new VA block's notifier: insert without the mmap lock, under it for read (uvm_hmm.c), or _locked under it for write (unlocked)",
+    ],
   };
 
 /**

@@ -45,6 +45,7 @@ import {
   MMU_NOTIFY,
   type MmuIntervalNotifierOps,
   mmuIntervalNotifierInsert,
+  mmuIntervalNotifierInsertLocked,
   mmuIntervalSetSeq,
   mmuNotifierRangeBlockable,
 } from '../../mm/mmu_notifier.ts';
@@ -56,7 +57,7 @@ import type { DeviceAccessKind as GpuAccessKind } from '../sdk/device_pagetable.
 import type { UvmGpu } from './uvm_gpu.ts';
 import { uvmPerfPrefetchRegion } from './uvm_perf_prefetch.ts';
 import { uvmPerfThrashingGetHint } from './uvm_perf_thrashing.ts';
-import type { UvmRootChunk } from './uvm_types.ts';
+import type { UvmHmmInsert, UvmRootChunk } from './uvm_types.ts';
 import { UVM_PAGES_PER_BLOCK, UVM_VA_BLOCK_SIZE, UvmVaBlock, type UvmVaSpace } from './uvm_types.ts';
 import { sideTable } from '../../../lib/snapshot.ts';
 
@@ -133,17 +134,27 @@ function uvmHmmVaBlockBounds(vs: UvmVaSpace, va: number, vma: Vma): [number, num
 
 /**
  * Creates the block [start, end) and inserts its interval notifier (the second half of
- * hmm_va_block_find_create()). Called WITHOUT the mmap lock: mmu_interval_notifier_insert()
- * declares might_lock(mmap_lock), and the model's lockdep reports an insert under
- * mmap_read_lock as recursive locking (uvm_hmm.c inserts under the read lock). Returns the block
- * (an existing one if another path created it meanwhile), or -errno.
+ * hmm_va_block_find_create()), with the mmap lock as the `hmm_insert` tunable says the caller
+ * holds it: none (`unlocked`), for read (`mmap_read`) or for write (`mmap_write`, where the
+ * insert is mmu_interval_notifier_insert_locked()). mmu_interval_notifier_insert() declares
+ * might_lock(mmap_lock), so under the read lock, as uvm_hmm.c inserts, lockdep reports
+ * recursive locking. Returns the block (an existing one if another path created it meanwhile),
+ * or -errno.
  */
-function* uvmHmmVaBlockCreate(vs: UvmVaSpace, start: number, end: number): KGen<UvmVaBlock | number> {
+function* uvmHmmVaBlockCreate(
+  vs: UvmVaSpace,
+  start: number,
+  end: number,
+  how: UvmHmmInsert,
+): KGen<UvmVaBlock | number> {
   const existing = uvmHmmVaBlockFind(vs, start);
   if (existing !== null) return existing;
   const w = Math.floor(start / UVM_VA_BLOCK_SIZE);
   const block = new UvmVaBlock(vs, w * UVM_VA_BLOCK_SIZE, start, end);
-  const ret = yield* mmuIntervalNotifierInsert(block, vs.mm, start, end - start, uvmHmmNotifierOps);
+  const ret =
+    how === 'mmap_write'
+      ? yield* mmuIntervalNotifierInsertLocked(block, vs.mm, start, end - start, uvmHmmNotifierOps)
+      : yield* mmuIntervalNotifierInsert(block, vs.mm, start, end - start, uvmHmmNotifierOps);
   if (ret !== 0) return ret;
   const list = vs.blocks.get(w) ?? [];
   list.push(block);
@@ -176,17 +187,21 @@ export function* uvmHmmServiceWindow(
   faults: readonly UvmFaultEntry[],
 ): KGen<number> {
   const mm = vs.mm;
-  // First the blocks the faults need (bounds under the mmap lock, notifiers inserted without).
-  yield* mm.mmapLock.downRead();
+  // First the blocks the faults need: bounds under the mmap lock, notifiers inserted as the
+  // hmm_insert tunable says (uvmHmmVaBlockCreate).
+  const how = gpu.tunables.hmmInsert;
+  if (how === 'mmap_write') yield* mm.mmapLock.downWrite();
+  else yield* mm.mmapLock.downRead();
   const create: [number, number][] = [];
   for (const f of faults) {
     if (uvmHmmVaBlockFind(vs, f.va) !== null || create.some(([s, e]) => f.va >= s && f.va < e)) continue;
     const vma = mm.vmaLookup(f.va);
     if (vma !== null && (vma.flags & VM.READ) !== 0) create.push(uvmHmmVaBlockBounds(vs, f.va, vma));
   }
-  yield* mm.mmapLock.upRead();
-  for (const [s, e] of create) yield* uvmHmmVaBlockCreate(vs, s, e);
-  yield* mm.mmapLock.downRead();
+  if (how === 'unlocked') yield* mm.mmapLock.upRead();
+  for (const [s, e] of create) yield* uvmHmmVaBlockCreate(vs, s, e, how);
+  if (how === 'mmap_write') yield* mm.mmapLock.downgradeWrite();
+  else if (how === 'unlocked') yield* mm.mmapLock.downRead();
   let blocks = 0;
   for (let i = 0; i < faults.length;) {
     const vma = mm.vmaLookup(faults[i].va);

@@ -74,7 +74,17 @@ export interface UvmTunables {
   readonly migrateOnFault: boolean;
   /** Seed of the random choices (random prefetch, random eviction). @defaultValue 1 */
   readonly seed: number;
+  /**
+   * How the fault path inserts a new HMM VA block's interval notifier: `unlocked` drops the mmap
+   * lock around mmu_interval_notifier_insert(); `mmap_read` keeps it held for read, as
+   * hmm_va_block_find_create() in NVIDIA's open driver does (lockdep: the insert's
+   * might_lock(mmap_lock) under the read lock); `mmap_write` takes it for write and uses
+   * mmu_interval_notifier_insert_locked(). @defaultValue 'unlocked'
+   */
+  readonly hmmInsert: UvmHmmInsert;
 }
+
+export type UvmHmmInsert = 'unlocked' | 'mmap_read' | 'mmap_write';
 
 export const UVM_DEFAULT_TUNABLES: UvmTunables = {
   batchSize: 256,
@@ -97,6 +107,7 @@ export const UVM_DEFAULT_TUNABLES: UvmTunables = {
   preEvictThreshold: 0,
   migrateOnFault: true,
   seed: 1,
+  hmmInsert: 'unlocked',
 };
 
 /** Counters of one GPU, read by the simulator and by `gpu_snapshot`. */

@@ -14,7 +14,7 @@ import { PAGE_SIZE } from '../../../lib/units.ts';
 import type { KGen } from '../../../sched/types.ts';
 import { Errno } from '../../errno.ts';
 import type { Process } from '../../system.ts';
-import { type Device, type DeviceDriver, defineIoctl } from '../sdk/device.ts';
+import { type Device, type DeviceDriver, ioctlFor } from '../sdk/device.ts';
 import { DEV_PTE, FaultBuffer, deviceAccess } from '../sdk/device_pagetable.ts';
 import { isDevicePrivatePage } from '../sdk/kernel_api.ts';
 import { drmGpusvmNotifiersIn, drmGpusvmRangesIn } from './drm_gpusvm.ts';
@@ -95,7 +95,10 @@ function* xeHandlePagefault(vm: import('./xe_types.ts').XeVm, va: number, atomic
   return -Errno.EACCES;
 }
 
-const vmCreate = defineIoctl<XeFile, { flags: 'u32' }, { vm_id: 'u32' }>({
+/** The ioctls of an xe file: struct members inferred from each `in` and `out`. */
+const xeIoctl = ioctlFor<XeFile>();
+
+const vmCreate = xeIoctl({
   in: { flags: 'u32' },
   out: { vm_id: 'u32' },
   doc: 'Creates a VM (flags: DRM_XE_VM_CREATE_FLAG_LR_MODE | DRM_XE_VM_CREATE_FLAG_FAULT_MODE); SVM needs FAULT_MODE.',
@@ -107,7 +110,7 @@ const vmCreate = defineIoctl<XeFile, { flags: 'u32' }, { vm_id: 'u32' }>({
   },
 });
 
-const vmDestroy = defineIoctl<XeFile, { vm_id: 'u32' }>({
+const vmDestroy = xeIoctl({
   in: { vm_id: 'u32' },
   doc: 'Destroys a VM of this file.',
   *handler(file, arg, dev) {
@@ -119,18 +122,7 @@ const vmDestroy = defineIoctl<XeFile, { vm_id: 'u32' }>({
   },
 });
 
-const vmBind = defineIoctl<
-  XeFile,
-  {
-    vm_id: 'u32';
-    bind_op: 'u32';
-    flags: 'u32';
-    addr: 'u64';
-    range: 'u64';
-    userptr: 'u64';
-    prefetch_mem_region_instance: 'u32';
-  }
->({
+const vmBind = xeIoctl({
   in: {
     vm_id: 'u32',
     bind_op: 'u32',
@@ -155,18 +147,7 @@ const vmBind = defineIoctl<
   },
 });
 
-const madvise = defineIoctl<
-  XeFile,
-  {
-    vm_id: 'u32';
-    start: 'u64';
-    range: 'u64';
-    type: 'u32';
-    preferred_mem_loc_devmem_fd: 'u32';
-    atomic_val: 'u32';
-    pat_index_val: 'u32';
-  }
->({
+const madvise = xeIoctl({
   in: {
     vm_id: 'u32',
     start: 'u64',

@@ -10,6 +10,7 @@
  * hot-unplugged device's files do.
  */
 import { ULONG_MAX } from '../../../lib/units.ts';
+import { runDriverCode } from '../../../sched/driver_code.ts';
 import type { KGen } from '../../../sched/types.ts';
 import { Errno } from '../../errno.ts';
 import { taskMmget, taskMmput } from '../../exit.ts';
@@ -56,6 +57,20 @@ export function defineIoctl<F extends object, I extends IoctlFields, O extends I
   def: IoctlDef<F, I, O>,
 ): IoctlDef<F> {
   return def;
+}
+
+/**
+ * defineIoctl() for the files of one driver, with the struct members inferred from `in` and
+ * `out` instead of written twice: `const xeIoctl = ioctlFor<XeFile>();` then
+ * `xeIoctl({ in: { vm_id: 'u32' }, *handler(file, arg) { ... arg.vm_id ... } })`.
+ */
+export function ioctlFor<F extends object>(): <
+  const I extends IoctlFields,
+  const O extends IoctlFields = NoFields,
+>(
+  def: IoctlDef<F, I, O>,
+) => IoctlDef<F> {
+  return (def) => defineIoctl(def);
 }
 
 /** The `out` of an ioctl that writes nothing back: no members. */
@@ -217,7 +232,7 @@ export function* deviceRegister<D extends object, F extends object>(
   if (sys.devices.has(name)) return -Errno.EEXIST;
   const dev = new Device<D, F>(sys, name, driver);
   sys.devices.set(name, dev);
-  const r = yield* driver.probe(dev, config);
+  const r = yield* runDriverCode(dev.sys.sched, driver, 'probe', driver.probe(dev, config));
   if (typeof r === 'number') {
     sys.devices.delete(name);
     dev.state = 'removed';
@@ -229,11 +244,26 @@ export function* deviceRegister<D extends object, F extends object>(
   return dev;
 }
 
+/**
+ * deviceRegister() from outside any kernel path, as a device found at boot is probed: on a thread
+ * of its own (`probe:NAME`), so a probe that sleeps, takes the driver's locks or starts its
+ * workers runs as it would in a scenario. Returns the device or -errno.
+ */
+export function deviceProbe<D extends object, F extends object>(
+  sys: System,
+  name: string,
+  driver: DeviceDriver<D, F>,
+  config: Readonly<Record<string, unknown>> = {},
+): Device<D, F> | number {
+  return sys.run(`probe:${name}`, deviceRegister(sys, name, driver, config));
+}
+
 /** Models device_del() / driver unbind: remove() runs once; the name stays taken by the dead device. */
 export function* deviceUnregister(dev: Device): KGen {
   if (dev.state !== 'bound') return;
   dev.state = 'removed';
-  if (dev.driver.remove !== undefined) yield* dev.driver.remove(dev);
+  if (dev.driver.remove !== undefined)
+    yield* runDriverCode(dev.sys.sched, dev.driver, 'remove', dev.driver.remove(dev));
   dev.refs--; // the registration's reference (device_unregister's put_device)
   dev.sys.trace.count('device_remove');
 }
@@ -272,7 +302,7 @@ function* openFile<D extends object, F extends object>(dev: Device<D, F>, proc: 
   // it), so an exit by another thread of `proc` cannot tear the mm down under the open.
   const mm = taskMmget(proc);
   if (mm === null) return -Errno.ESRCH;
-  const priv = yield* dev.driver.open(dev, proc);
+  const priv = yield* runDriverCode(dev.sys.sched, dev.driver, 'open', dev.driver.open(dev, proc));
   yield* taskMmput(mm);
   if (typeof priv === 'number') return priv < 0 ? priv : -Errno.EINVAL;
   return installFile(dev, dev.name, priv);
@@ -362,7 +392,12 @@ function deviceFops<D extends object, F extends object>(dev: Device<D, F>): File
       if (def === undefined) return -(dev.driver.unknownIoctlErrno ?? Errno.ENOTTY);
       const arg = copyIn(def.in, def.out, user);
       if (typeof arg === 'number') return arg;
-      const ret = yield* def.handler(file, arg as IoctlArg<IoctlFields, IoctlFields>, dev);
+      const ret = yield* runDriverCode(
+        dev.sys.sched,
+        dev.driver,
+        `ioctl ${cmd}`,
+        def.handler(file, arg as IoctlArg<IoctlFields, IoctlFields>, dev),
+      );
       if (ret >= 0 && def.out !== undefined) {
         const u = user as Record<string, unknown>;
         for (const f of Object.keys(def.out)) u[f] = arg[f];
@@ -371,12 +406,13 @@ function deviceFops<D extends object, F extends object>(dev: Device<D, F>): File
     },
     *release(file) {
       dev.files.delete(file);
-      if (dev.driver.release !== undefined) yield* dev.driver.release(dev, file);
+      if (dev.driver.release !== undefined)
+        yield* runDriverCode(dev.sys.sched, dev.driver, 'release', dev.driver.release(dev, file));
       putDevice(dev);
     },
     *mmap(file, vma) {
       if (dev.driver.mmap === undefined || dev.state !== 'bound') return -Errno.ENODEV;
-      return yield* dev.driver.mmap(dev, file, vma);
+      return yield* runDriverCode(dev.sys.sched, dev.driver, 'mmap', dev.driver.mmap(dev, file, vma));
     },
   };
 }

@@ -42,6 +42,7 @@ import {
 import { folioTrylock } from '../../mm/filemap.ts';
 import { allocPageReclaim } from '../../mm/vmscan.ts';
 import type { Device } from './device.ts';
+import type { System } from '../../system.ts';
 import type { DriverSpinLock } from './locks.ts';
 import { sideTable } from '../../../lib/snapshot.ts';
 
@@ -207,6 +208,43 @@ export function pageDeviceMemory(dev: Device, pfn: number): DeviceMemory | null 
 }
 
 /**
+ * The copy step of moving device pages back to system RAM, between migrate_device_range() (or
+ * migrate_device_pfns()) and migrate_device_pages(), as drivers' eviction paths write it: each of
+ * the `npages` entries of `src` the core isolated for migration, whose page `accept` keeps, gets
+ * a new system page (allocated as `who`), locked, holding the device page's contents, in `dst`
+ * with the source's write permission. When no system page can be had the result is -ENOMEM;
+ * `stopAtFailure` ends the walk there (the caller then gives back what it got), otherwise the
+ * entry is left and the walk goes on. Returns the pages copied, or -ENOMEM.
+ */
+export function* copyDevicePagesToRam(
+  sys: System,
+  src: Float64Array,
+  dst: Float64Array,
+  npages: number,
+  who: string,
+  opts: { readonly accept?: (spage: number) => boolean; readonly stopAtFailure?: boolean } = {},
+): KGen<number> {
+  let copied = 0;
+  let ret = 0;
+  for (let i = 0; i < npages; i++) {
+    if ((migratePfnFlags(src[i]) & MIGRATE_PFN_MIGRATE) === 0) continue;
+    const spage = migratePfnToPage(src[i]);
+    if (spage < 0 || (opts.accept !== undefined && !opts.accept(spage))) continue;
+    const dpage = yield* allocPageReclaim(sys, 0, who);
+    if (dpage < 0) {
+      ret = -Errno.ENOMEM;
+      if (opts.stopAtFailure === true) break;
+      continue;
+    }
+    folioTrylock(sys, dpage);
+    sys.phys.copyPage(dpage, spage);
+    dst[i] = migratePfn(dpage) + (migratePfnFlags(src[i]) & MIGRATE_PFN_WRITE);
+    copied++;
+  }
+  return ret < 0 ? ret : copied;
+}
+
+/**
  * Evicts every page of `mem` back to system RAM (migrate_device_range, new pages, copy,
  * migrate_device_pages, migrate_device_finalize), as a driver does before memunmap_pages or when
  * its memory is needed elsewhere. Returns how many pages moved, or -ENOMEM.
@@ -217,24 +255,10 @@ export function* deviceMemoryEvict(mem: DeviceMemory): KGen<number> {
   const src = new Float64Array(n);
   const dst = new Float64Array(n);
   yield* migrateDeviceRange(sys, src, mem.pgmap.firstPfn, n);
-  let moved = 0;
-  let ret = 0;
-  for (let i = 0; i < n; i++) {
-    const spage = migratePfnToPage(src[i]);
-    if (spage < 0 || (migratePfnFlags(src[i]) & MIGRATE_PFN_MIGRATE) === 0) continue;
-    const dpage = yield* allocPageReclaim(sys, 0, 'devmem_evict');
-    if (dpage < 0) {
-      ret = -Errno.ENOMEM;
-      continue;
-    }
-    folioTrylock(sys, dpage);
-    sys.phys.copyPage(dpage, spage);
-    dst[i] = migratePfn(dpage) + (migratePfnFlags(src[i]) & MIGRATE_PFN_WRITE);
-    moved++;
-  }
+  const ret = yield* copyDevicePagesToRam(sys, src, dst, n, 'devmem_evict');
   yield* migrateDevicePages(sys, src, dst, n);
   yield* migrateDeviceFinalize(sys, src, dst, n);
-  return ret < 0 ? ret : moved;
+  return ret;
 }
 
 /**

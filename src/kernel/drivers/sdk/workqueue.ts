@@ -10,6 +10,7 @@
  * Timer callbacks run in softirq context: atomic, so anything that may sleep there is reported by
  * the lock checks, as in the kernel.
  */
+import { currentDriverOwner, runDriverCode } from '../../../sched/driver_code.ts';
 import { Channel, Completion, WaitQueue, mightSleep } from '../../../sched/locks.ts';
 import type { Scheduler } from '../../../sched/scheduler.ts';
 import type { KGen } from '../../../sched/types.ts';
@@ -24,6 +25,8 @@ export class WorkStruct {
   /** Bumped by cancel: a queued run that sees a newer generation does nothing. */
   private generation = 0;
   readonly done: WaitQueue;
+  /** The driver whose code initialised the work: its runs are that driver's code. */
+  readonly owner: object | null;
 
   constructor(
     readonly sched: Scheduler,
@@ -31,6 +34,7 @@ export class WorkStruct {
     readonly fn: (work: WorkStruct) => KGen,
   ) {
     this.done = new WaitQueue(sched, `work ${name}`);
+    this.owner = currentDriverOwner(sched);
   }
 
   /** @internal Starts a kworker thread for one run, after `delayNs` of virtual time. */
@@ -52,7 +56,7 @@ export class WorkStruct {
         work.pending = false;
         work.running = true;
         try {
-          yield* work.fn(work);
+          yield* runDriverCode(work.sched, work.owner, `work ${work.name}`, work.fn(work));
         } finally {
           work.running = false;
           work.done.wakeUpAll();
@@ -138,12 +142,15 @@ export class TimerList {
   armed = false;
   private generation = 0;
   private readonly ch: Channel;
+  /** The driver whose code set the timer up. */
+  readonly owner: object | null;
   constructor(
     readonly sched: Scheduler,
     readonly name: string,
     readonly fn: (timer: TimerList) => void,
   ) {
     this.ch = new Channel(`timer ${name}`);
+    this.owner = currentDriverOwner(sched);
   }
 
   /** @internal */
@@ -167,7 +174,14 @@ export class TimerList {
         const t = timer.sched.cur();
         t.atomicDepth++;
         try {
-          timer.fn(timer);
+          yield* runDriverCode(
+            timer.sched,
+            timer.owner,
+            `timer ${timer.name}`,
+            (function* (): KGen {
+              timer.fn(timer);
+            })(),
+          );
         } finally {
           t.atomicDepth--;
         }
@@ -228,11 +242,12 @@ export class Kthread {
  */
 export function kthreadRun(sched: Scheduler, name: string, fn: (k: Kthread) => KGen<number>): Kthread {
   const k = new Kthread(sched, name);
+  const owner = currentDriverOwner(sched);
   sched.spawn(
     name,
     (function* (): KGen {
       try {
-        k.result = yield* fn(k);
+        k.result = yield* runDriverCode(sched, owner, `kthread ${name}`, fn(k));
       } finally {
         k.exited = true;
         k.exitDone.completeAll();
