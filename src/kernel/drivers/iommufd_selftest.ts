@@ -3,11 +3,15 @@
  * aperture, a PFN table that checks unmaps are supersets of maps), mock devices, and the
  * IOMMU_TEST_CMD operations the kernel selftests drive iommufd with.
  *
- * The access users the selftest creates (IOMMU_TEST_OP_CREATE_ACCESS) are a driver on the public
- * SDK: the platform device "iommufd_selftest" (registered on first use, as module init does),
- * whose files are the accesses (anon_inode_getfd), with the SDK's iommufd_access calls and the
- * kernel's two static iommufd_access_ops. The mock IOMMU itself is an IOMMU driver, below the
- * SDK's reach (the SDK models device drivers, not iommu_ops).
+ * Both drivers of the module are on the public SDK. The mock IOMMU is an IOMMU driver: mock_ops
+ * (struct iommu_ops) registered with iommu_device_register() on first use, as module init does,
+ * its paging and nested domains with their iommu_domain_ops and dirty_ops, and the mock devices
+ * probed onto it and bound to iommufd with iommufd_device_bind(). The access users the selftest
+ * creates (IOMMU_TEST_OP_CREATE_ACCESS) are a device driver: the platform device
+ * "iommufd_selftest", whose files are the accesses (anon_inode_getfd), with the SDK's
+ * iommufd_access calls and the kernel's two static iommufd_access_ops. The IOMMU_TEST_CMD
+ * handlers themselves are part of iommufd (selftest.c is built into it) and look objects up in
+ * the context as the kernel's do.
  *
  * The command is a plain object { size, op, id, <union member>: {...} } with the kernel's field
  * names (e.g. { op: IOMMU_TEST_OP_MOCK_DOMAIN, id, mock_domain: {} }). User pointers (uptr) are
@@ -43,30 +47,36 @@ import {
 } from './sdk/iommufd_access.ts';
 import type { DriverMutex } from './sdk/locks.ts';
 import {
-  IommuDomain,
+  IOMMU_CAP_CACHE_COHERENCY,
+  IOMMU_CAP_DIRTY_TRACKING,
+  IOMMU_DIRTY_NO_CLEAR,
+  type IommuDev,
+  type IommuDevice,
   type IommuDirtyOps,
+  type IommuDomain,
+  type IommuDomainOps,
+  type IommuOps,
+  type IommufdDevice,
   type IommuUserData,
   type IommuUserDataArray,
-} from '../iommufd/iommu.ts';
+  iommuDeviceByName,
+  iommuDeviceRegister,
+  iommuDomainHasDirtyOps,
+  iommuDomainInit,
+  iommuDomainPriv,
+  iommuProbeDevice,
+  iommufdCtxGet,
+  iommufdCtxPut,
+  iommufdDeviceAttach,
+  iommufdDeviceBind,
+  iommufdDeviceDev,
+  iommufdDeviceReplace,
+  iommufdDeviceUnbind,
+} from './sdk/iommu.ts';
 import { reserveIova } from '../iommufd/io_pagetable.ts';
 import { getIoas } from '../iommufd/ioas.ts';
-import {
-  fputGen,
-  IommufdObject,
-  registerIoctl,
-  respond,
-  type IommufdCtx,
-  type Ucmd,
-} from '../iommufd/main.ts';
-import {
-  deviceBind,
-  deviceOf,
-  deviceReplace,
-  deviceUnbind,
-  deviceAttach,
-  type IommufdDevice,
-  type IommuDeviceOps,
-} from '../iommufd/device.ts';
+import { IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } from '../iommufd/main.ts';
+import { deviceOf } from '../iommufd/device.ts';
 import { anyHwptOf, hwptOf } from '../iommufd/hw_pagetable.ts';
 import {
   IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE,
@@ -311,34 +321,25 @@ export class MockPfnTable {
 }
 
 /** Models struct mock_iommu_domain: one entry per MOCK_IO_PAGE_SIZE of IOVA. */
-export class MockDomain implements IommuDirtyOps {
+export class MockDomain {
   /** iova / MOCK_IO_PAGE_SIZE -> (paddr / MOCK_IO_PAGE_SIZE) * FLAG_MUL + flags. */
   readonly pfns = new MockPfnTable();
   dirtyTracking = false;
   readonly domain: IommuDomain;
+  readonly sys: System;
   constructor(
-    readonly sys: System,
+    iommu: IommuDevice<MockDev>,
     readonly huge: boolean,
     dirty: boolean,
   ) {
-    this.domain = new IommuDomain(
-      sys,
-      sys.nextId('iommu_domain'),
-      MOCK_IO_PAGE_SIZE | (huge ? MOCK_HUGE_PAGE_SIZE : 0),
-      MOCK_APERTURE_START,
-      MOCK_APERTURE_LAST,
-      {
-        mapPages: (iova, paddr, pgsize, count) => this.mapPages(iova, paddr, pgsize, count),
-        unmapRange: (iova, size) => this.unmapRange(iova, size),
-        iovaToPhys: (iova) => this.iovaToPhys(iova),
-        free: () => {
-          this.free();
-        },
-      },
-      'iommufd_selftest',
-    );
-    if (dirty) this.domain.dirtyOps = this;
-    mockDomains.set(this.domain, this);
+    this.sys = iommu.sys;
+    this.domain = iommuDomainInit(iommu, this, {
+      type: 'paging',
+      pgsizeBitmap: MOCK_IO_PAGE_SIZE | (huge ? MOCK_HUGE_PAGE_SIZE : 0),
+      geometry: { apertureStart: MOCK_APERTURE_START, apertureEnd: MOCK_APERTURE_LAST },
+      ops: mockDomainOps,
+      dirtyOps: dirty ? mockDirtyOps : undefined,
+    });
   }
 
   private warn(message: string): void {
@@ -491,11 +492,36 @@ export class MockDomain implements IommuDirtyOps {
   }
 }
 
-const mockDomains = sideTable<IommuDomain, MockDomain>();
+/** Models mock_domain_nop_attach(): a device without dirty tracking refuses a dirty-tracking domain. */
+function mockDomainNopAttach(domain: IommuDomain, dev: IommuDev<MockDev>): number {
+  if (iommuDomainHasDirtyOps(domain) && (dev.priv.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0)
+    return -Errno.EINVAL;
+  return 0;
+}
+
+/** The mock's default_domain_ops: mock_domain_map_pages, _unmap_pages, _iova_to_phys, _free. */
+const mockDomainOps: IommuDomainOps<MockDomain, MockDev> = {
+  attachDev: (mock, dev) => mockDomainNopAttach(mock.domain, dev),
+  mapPages: (mock, iova, paddr, pgsize, pgcount) => mock.mapPages(iova, paddr, pgsize, pgcount),
+  unmapPages: (mock, iova, pgsize, pgcount) => mock.unmapRange(iova, pgsize * pgcount),
+  iovaToPhys: (mock, iova) => mock.iovaToPhys(iova),
+  free: (mock) => {
+    mock.free();
+  },
+};
+
+/** The mock's dirty_ops: mock_domain_set_dirty_tracking and mock_domain_read_and_clear_dirty. */
+const mockDirtyOps: IommuDirtyOps<MockDomain> = {
+  setDirtyTracking: (mock, enable) => mock.setDirtyTracking(enable),
+  readAndClearDirty: (mock, iova, size, flags, dirty) =>
+    mock.readAndClearDirty(iova, size, (flags & IOMMU_DIRTY_NO_CLEAR) !== 0, (a, l) => {
+      dirty.record(a, l);
+    }),
+};
 
 /** The mock behind a domain, or null for other drivers' domains. */
 export function mockDomainOf(d: IommuDomain): MockDomain | null {
-  return mockDomains.get(d) ?? null;
+  return d.type === 'paging' ? iommuDomainPriv(d, mockDomainOps) : null;
 }
 
 /** Models struct mock_iommu_domain_nested: a stage-1 domain with a mock IOTLB of four entries. */
@@ -503,29 +529,13 @@ export class MockNestedDomain {
   readonly iotlb: number[];
   readonly domain: IommuDomain;
   constructor(
-    readonly sys: System,
+    iommu: IommuDevice<MockDev>,
     readonly parent: MockDomain,
     iotlb: number,
   ) {
     this.iotlb = new Array<number>(MOCK_NESTED_DOMAIN_IOTLB_NUM).fill(iotlb);
     // A nested domain has no map/unmap of its own: the parent holds the IOVA space.
-    this.domain = new IommuDomain(
-      sys,
-      sys.nextId('iommu_domain'),
-      0,
-      0,
-      0,
-      {
-        mapPages: () => -Errno.EINVAL,
-        unmapRange: () => 0,
-        iovaToPhys: () => -1,
-        free: () => {},
-      },
-      'iommufd_selftest',
-    );
-    this.domain.type = 'nested';
-    this.domain.cacheInvalidateUser = (array) => this.cacheInvalidateUser(array);
-    mockNestedDomains.set(this.domain, this);
+    this.domain = iommuDomainInit(iommu, this, { type: 'nested', ops: mockNestedOps });
   }
 
   /**
@@ -571,61 +581,83 @@ export class MockNestedDomain {
   }
 }
 
-const mockNestedDomains = sideTable<IommuDomain, MockNestedDomain>();
+/** The nested mock's domain_nested_ops: mock_domain_nop_attach, the user IOTLB invalidation. */
+const mockNestedOps: IommuDomainOps<MockNestedDomain, MockDev> = {
+  attachDev: (nested, dev) => mockDomainNopAttach(nested.domain, dev),
+  cacheInvalidateUser: (nested, array) => nested.cacheInvalidateUser(array),
+  free: () => {},
+};
 
-/** Models struct mock_dev. */
-class MockDev implements IommuDeviceOps {
-  readonly name = 'iommufd_mock';
-  readonly domainOwner = 'iommufd_selftest';
+/** The nested mock behind a domain, or null for other drivers' domains. */
+function mockNestedOf(d: IommuDomain): MockNestedDomain | null {
+  return d.type === 'nested' ? iommuDomainPriv(d, mockNestedOps) : null;
+}
+
+/** Models struct mock_dev: the driver data of a device on the mock bus. */
+class MockDev {
   readonly cache: number[] = new Array<number>(MOCK_DEV_CACHE_NUM).fill(IOMMU_TEST_DEV_CACHE_DEFAULT);
-  constructor(
-    readonly sys: System,
-    readonly flags: number,
-  ) {}
+  constructor(readonly flags: number) {}
+}
 
-  /** Models mock_domain_alloc_paging_flags(). */
-  domainAllocPaging(flags: number, withUserData = false): IommuDomain | number {
-    const dirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
-    const paging = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID;
-    if ((flags & ~paging) !== 0 || withUserData) return -Errno.EOPNOTSUPP;
-    if (dirty && (this.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) return -Errno.EOPNOTSUPP;
-    if (this.sys.inject.shouldFail('mock_domain_alloc')) return -Errno.ENOMEM;
-    return new MockDomain(this.sys, (this.flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) !== 0, dirty).domain;
-  }
+/** Models mock_domain_alloc_paging_flags(). */
+function mockDomainAllocPagingFlags(
+  dev: IommuDev<MockDev>,
+  flags: number,
+  userData: IommuUserData | null,
+): IommuDomain | number {
+  const dirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
+  const paging = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID;
+  if ((flags & ~paging) !== 0 || userData !== null) return -Errno.EOPNOTSUPP;
+  if (dirty && (dev.priv.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) return -Errno.EOPNOTSUPP;
+  if (dev.iommu.sys.inject.shouldFail('mock_domain_alloc')) return -Errno.ENOMEM;
+  return new MockDomain(dev.iommu, (dev.priv.flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) !== 0, dirty).domain;
+}
 
-  /** Models mock_domain_alloc_nested() / __mock_domain_alloc_nested(). */
-  *domainAllocNested(parent: IommuDomain, flags: number, user: IommuUserData): KGen<IommuDomain | number> {
-    if ((flags & ~IOMMU_HWPT_ALLOC_PASID) !== 0) return -Errno.EOPNOTSUPP;
-    const mockParent = parent.type === 'paging' ? mockDomainOf(parent) : null;
-    if (mockParent === null) return -Errno.EINVAL;
-    if (user.type !== IOMMU_HWPT_DATA_SELFTEST) return -Errno.EOPNOTSUPP;
-    const cfg = yield* user.copyStruct(IOMMU_HWPT_DATA_SELFTEST, HWPT_SELFTEST_SIZE, HWPT_SELFTEST_SIZE);
-    if (typeof cfg === 'number') return cfg;
-    return new MockNestedDomain(this.sys, mockParent, new DataView(cfg.buffer).getUint32(0, true)).domain;
-  }
+/** Models mock_domain_alloc_nested() / __mock_domain_alloc_nested(). */
+function* mockDomainAllocNested(
+  dev: IommuDev<MockDev>,
+  parent: IommuDomain,
+  flags: number,
+  user: IommuUserData,
+): KGen<IommuDomain | number> {
+  if ((flags & ~IOMMU_HWPT_ALLOC_PASID) !== 0) return -Errno.EOPNOTSUPP;
+  const mockParent = mockDomainOf(parent);
+  if (mockParent === null) return -Errno.EINVAL;
+  if (user.type !== IOMMU_HWPT_DATA_SELFTEST) return -Errno.EOPNOTSUPP;
+  const cfg = yield* user.copyStruct(IOMMU_HWPT_DATA_SELFTEST, HWPT_SELFTEST_SIZE, HWPT_SELFTEST_SIZE);
+  if (typeof cfg === 'number') return cfg;
+  return new MockNestedDomain(dev.iommu, mockParent, new DataView(cfg.buffer).getUint32(0, true)).domain;
+}
 
-  attachDev(domain: IommuDomain): number {
-    if (domain.dirtyOps !== null && (this.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) return -Errno.EINVAL;
-    return 0;
-  }
-
-  dirtyCapable(): boolean {
-    return (this.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) === 0;
-  }
-
-  hwInfo(): { data: Uint8Array; type: number; maxPasidLog2: number } {
+/** Models mock_ops: the mock IOMMU's struct iommu_ops. */
+const mockOps: IommuOps<MockDev> = {
+  name: 'iommufd_selftest',
+  /** Models mock_domain_capable(). */
+  capable(dev, cap) {
+    if (cap === IOMMU_CAP_CACHE_COHERENCY) return true;
+    if (cap === IOMMU_CAP_DIRTY_TRACKING) return (dev.priv.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) === 0;
+    return false;
+  },
+  /** Models mock_domain_hw_info(): struct iommu_test_hw_info { flags, test_reg }. */
+  hwInfo() {
     const data = new Uint8Array(8);
     new DataView(data.buffer).setUint32(4, 0xdeadbeef, true);
-    return {
-      data,
-      type: IOMMU_HW_INFO_TYPE_SELFTEST,
-      maxPasidLog2: (this.flags & MOCK_FLAGS_DEVICE_PASID) !== 0 ? MOCK_PASID_WIDTH : 0,
-    };
-  }
+    return { data, type: IOMMU_HW_INFO_TYPE_SELFTEST };
+  },
+  domainAllocPagingFlags: mockDomainAllocPagingFlags,
+  domainAllocNested: mockDomainAllocNested,
+};
 
-  resvRegions(): [number, number][] {
-    return [];
-  }
+const MOCK_IOMMU = 'iommufd_selftest_iommu';
+
+/**
+ * The mock IOMMU (mock_iommu_device), registered with mock_ops by the first test command that
+ * needs it, as iommufd_test_init() does at module load.
+ */
+function mockIommu(sys: System): IommuDevice<MockDev> | number {
+  const cur = iommuDeviceByName(sys, MOCK_IOMMU);
+  if (cur !== null) return cur.ops === (mockOps as IommuOps<unknown>) ? cur : -Errno.ENODEV;
+  return iommuDeviceRegister(sys, MOCK_IOMMU, mockOps);
 }
 
 /** Models struct selftest_obj (TYPE_IDEV): the handle userspace destroys to unplug the mock device. */
@@ -634,19 +666,18 @@ class SelftestObj {
   idev: IommufdDevice | null = null;
   constructor(
     ictx: IommufdCtx,
-    readonly mdev: MockDev,
+    readonly mdev: IommuDev<MockDev>,
   ) {
     this.obj = new IommufdObject('SELFTEST', ictx, () => this.destroy());
   }
 
   *destroy(): KGen {
-    if (this.idev !== null) yield* deviceUnbind(this.idev);
+    if (this.idev !== null) yield* iommufdDeviceUnbind(this.idev);
     this.idev = null;
   }
 }
 
 const selftestObjs = sideTable<IommufdObject, SelftestObj>();
-const mockDevs = sideTable<IommufdDevice, MockDev>();
 
 function sub(cmd: Record<string, unknown>, name: string): Record<string, unknown> {
   let s = cmd[name] as Record<string, unknown> | undefined;
@@ -667,21 +698,25 @@ function* testMockDomain(ucmd: Ucmd, member: string): KGen<number> {
     0
   )
     return -Errno.EINVAL;
-  const mdev = new MockDev(ictx.sys, devFlags);
+  const iommu = mockIommu(ictx.sys);
+  if (typeof iommu === 'number') return iommu;
+  // Models mock_dev_create(): a device on the mock bus, probed onto the mock IOMMU.
+  const mdev = iommuProbeDevice(iommu, `iommufd_mock${ictx.sys.nextId('mock_dev')}`, new MockDev(devFlags), {
+    maxPasids: (devFlags & MOCK_FLAGS_DEVICE_PASID) !== 0 ? 2 ** MOCK_PASID_WIDTH : 0,
+  });
   const sobj = new SelftestObj(ictx, mdev);
   let rc = ictx.objectAlloc(sobj.obj);
   if (rc < 0) return rc;
   selftestObjs.set(sobj.obj, sobj);
-  const idev = deviceBind(ictx, mdev);
+  const idev = iommufdDeviceBind(ictx, mdev);
   if (typeof idev === 'number') {
     ictx.abort(sobj.obj);
     return idev;
   }
-  mockDevs.set(idev, mdev);
   sobj.idev = idev;
-  rc = yield* deviceAttach(idev, u32(ucmd.cmd.id));
+  rc = yield* iommufdDeviceAttach(idev, u32(ucmd.cmd.id));
   if (rc < 0) {
-    yield* deviceUnbind(idev);
+    yield* iommufdDeviceUnbind(idev);
     ictx.abort(sobj.obj);
     return rc;
   }
@@ -703,7 +738,7 @@ function* testMockDomainReplace(ucmd: Ucmd): KGen<number> {
   const m = sub(user, 'mock_domain_replace');
   const sobj = getSelftest(ictx, u32(ucmd.cmd.id));
   if (typeof sobj === 'number') return sobj;
-  const rc = sobj.idev === null ? -Errno.ENOENT : yield* deviceReplace(sobj.idev, u32(m.pt_id));
+  const rc = sobj.idev === null ? -Errno.ENOENT : yield* iommufdDeviceReplace(sobj.idev, u32(m.pt_id));
   ictx.putObject(sobj.obj);
   if (rc < 0) return rc;
   m.pt_id = rc;
@@ -837,8 +872,7 @@ function* staccessRelease(_dev: Device<SelftestDevice, SelftestAccess>, file: Fi
     yield* iommufdAccessDestroy(st.access);
     st.access = null;
   }
-  // The access held a reference on the iommufd file (iommufd_ctx_get in access_create).
-  yield* fputGen(st.ictx.file!);
+  yield* iommufdCtxPut(st.ictx);
 }
 
 /** The driver data of the "iommufd_selftest" platform device. */
@@ -904,7 +938,7 @@ function* testCreateAccess(ucmd: Ucmd): KGen<number> {
     yield* iommufdAccessDestroy(access);
     return rc;
   }
-  ictx.file!.refs++;
+  iommufdCtxGet(ictx);
   m.out_access_fd = deviceAnonFile(dev, '[iommufd_test_staccess]', st);
   return 0;
 }
@@ -1051,9 +1085,9 @@ function* testMdCheckIotlb(ucmd: Ucmd): KGen<number> {
   const m = sub(user, 'check_iotlb');
   const obj = ictx.getObject(u32(ucmd.cmd.id), 'HWPT_NESTED');
   if (typeof obj === 'number') return obj;
-  const nested = mockNestedDomains.get(anyHwptOf(obj).domain);
+  const nested = mockNestedOf(anyHwptOf(obj).domain);
   let rc = 0;
-  if (nested === undefined) rc = -Errno.EINVAL;
+  if (nested === null) rc = -Errno.EINVAL;
   else {
     const id = u32(m.id);
     if (id > MOCK_NESTED_DOMAIN_IOTLB_ID_MAX || nested.iotlb[id] !== u32(m.iotlb)) rc = -Errno.EINVAL;
@@ -1087,10 +1121,11 @@ function* testDevCheckCache(ucmd: Ucmd): KGen<number> {
   const m = sub(user, 'check_dev_cache');
   const obj = ictx.getObject(u32(ucmd.cmd.id), 'DEVICE');
   if (typeof obj === 'number') return obj;
-  const mdev = mockDevs.get(deviceOf(obj));
+  const dev = iommufdDeviceDev(deviceOf(obj));
+  const mdev = dev?.iommu.ops === (mockOps as IommuOps<unknown>) ? (dev.priv as MockDev) : null;
   const id = u32(m.id);
   let rc = 0;
-  if (mdev === undefined || id >= MOCK_DEV_CACHE_NUM || mdev.cache[id] !== u32(m.cache)) rc = -Errno.EINVAL;
+  if (mdev === null || id >= MOCK_DEV_CACHE_NUM || mdev.cache[id] !== u32(m.cache)) rc = -Errno.EINVAL;
   ictx.putObject(obj);
   return rc;
 }

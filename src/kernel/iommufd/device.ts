@@ -13,7 +13,7 @@ import { Errno } from '../errno.ts';
 import type { IommuDomain, IommuUserData } from './iommu.ts';
 import { addAccess, removeAccess, tableAddDomain, type IoPagetable } from './io_pagetable.ts';
 import { getIoas, ioasOf, type Ioas } from './ioas.ts';
-import { fputGen, IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } from './main.ts';
+import { ctxGet, ctxPut, IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } from './main.ts';
 import {
   areaAddAccess,
   areaRemoveAccess,
@@ -32,10 +32,10 @@ export interface IommuDeviceOps {
   /** The owner of the domains this driver allocates (domain->owner == dev_iommu_ops(dev)). */
   readonly domainOwner: string;
   /**
-   * Models domain_alloc_paging_flags(): a new paging domain or -errno. `withUserData`: the
-   * caller passed driver data (IOMMU_HWPT_ALLOC with a data_type on an IOAS).
+   * Models domain_alloc_paging_flags(): a new paging domain or -errno. `user`: the driver data
+   * of IOMMU_HWPT_ALLOC with a data_type on an IOAS, or null.
    */
-  domainAllocPaging(flags: number, withUserData?: boolean): IommuDomain | number;
+  domainAllocPaging(flags: number, user: IommuUserData | null): IommuDomain | number;
   /** Models domain_alloc_nested(): a nested domain over `parent` from the user's data, or -errno. */
   domainAllocNested?(parent: IommuDomain, flags: number, user: IommuUserData): KGen<IommuDomain | number>;
   /** Models attach_dev(): 0 or -errno (-EINVAL: incompatible domain). */
@@ -308,11 +308,8 @@ export function accessCreate(ictx: IommufdCtx, ops: AccessOps): IommufdAccess | 
   if (rc < 0) return rc;
   access.obj.users++;
   takeRef(ictx.sys, access.obj, 'iommufd_access_create');
-  // iommufd_ctx_get(): the access keeps the iommufd file open until it is destroyed.
-  if (ictx.file !== null) {
-    ictx.file.refs++;
-    takeRef(ictx.sys, ictx.file, 'iommufd_access_create');
-  }
+  // The access keeps the iommufd file open until it is destroyed.
+  ctxGet(ictx, 'iommufd_access_create');
   ictx.finalize(access.obj);
   return access;
 }
@@ -325,11 +322,7 @@ export function* accessDestroy(access: IommufdAccess): KGen {
   dropRef(sys, access.obj);
   yield* access.ictx.objectRemove(access.obj.id, access.obj);
   markFreed(sys, access, `iommufd access ${access.obj.id}`, 'iommufd_access_destroy');
-  const file = access.ictx.file;
-  if (file !== null) {
-    dropRef(sys, file);
-    yield* fputGen(file);
-  }
+  yield* ctxPut(access.ictx);
 }
 
 /** Models iommufd_access_change_ioas(): switch (or detach with null) the IOAS of an access. */

@@ -221,7 +221,7 @@ export function* hwptPagingAlloc(
   // A nesting parent cannot take I/O page faults.
   if ((flags & IOMMU_HWPT_FAULT_ID_VALID) !== 0 && (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0)
     return -Errno.EOPNOTSUPP;
-  const domain = idev.ops.domainAllocPaging(flags & ~IOMMU_HWPT_FAULT_ID_VALID, user !== null);
+  const domain = idev.ops.domainAllocPaging(flags & ~IOMMU_HWPT_FAULT_ID_VALID, user);
   if (typeof domain === 'number') return domain;
   const hwpt = new HwptPaging(ictx, ioas, domain, (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0);
   const rc = ictx.objectAlloc(hwpt.obj);

@@ -89,7 +89,7 @@ export function minPgsize(d: IommuDomain): number {
  * Models iommu_pgsize(): the largest supported size that `iova | paddr` is aligned to and that fits
  * in `size`, and how many of them to map before a larger size could take over.
  */
-function pickPgsize(
+export function pickPgsize(
   d: IommuDomain,
   iova: number,
   paddr: number,

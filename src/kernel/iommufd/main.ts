@@ -13,6 +13,7 @@ import { Inode, File, type FileOps } from '../mm/mm_types.ts';
 import { RwSem, WaitQueue } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
+import { dropRef, takeRef } from '../refs.ts';
 import type { Process, System } from '../system.ts';
 import { fieldSize, IOCTL_NR, s32, STRUCTS, u32, u64, type StructDesc } from './uapi.ts';
 import { IOPT_PAGES_ACCOUNT_NONE } from './pages.ts';
@@ -316,3 +317,21 @@ export function* fputGen(f: File): KGen {
 }
 
 export const iommufdClose = fileClose;
+
+/**
+ * Models iommufd_ctx_get(): a reference on the context's file, so the context outlives the last
+ * close of its fd until the matching iommufd_ctx_put(). `where` names the taker for the leak oracle.
+ */
+export function ctxGet(ictx: IommufdCtx, where: string): void {
+  if (ictx.file === null) return;
+  ictx.file.refs++;
+  takeRef(ictx.sys, ictx.file, where);
+}
+
+/** Models iommufd_ctx_put(): the last reference releases the context as close does. */
+export function* ctxPut(ictx: IommufdCtx): KGen {
+  const file = ictx.file;
+  if (file === null) return;
+  dropRef(ictx.sys, file);
+  yield* fputGen(file);
+}
