@@ -77,6 +77,7 @@ import {
 import { umExit, umFork, umFtruncate, umMemfdCreate, umMmap, umMunmap } from '../kernel/iommufd/mm_glue.ts';
 import type { ConformanceCase } from './types.ts';
 import { UAPI_STRUCT_SIZES } from './iommufd_uapi_sizes.ts';
+import { viommuCases } from './iommufd_viommu.ts';
 import {
   BUFFER_SIZE,
   Env,
@@ -1641,20 +1642,7 @@ const vfioCases: ConformanceCase[] = [
 // ---------------------------------------------------------------------------------------------
 // Fixtures not modelled
 
-const VIOMMU = 'vIOMMU, vDEVICE, vEVENTQ and HW queue objects are not modelled';
 const notModelledCases: ConformanceCase[] = [];
-for (const t of [
-  'viommu_auto_destroy',
-  'viommu_negative_tests',
-  'viommu_alloc_nested_iopf',
-  'viommu_alloc_with_data',
-  'vdevice_alloc',
-  'vdevice_cache',
-  'hw_queue',
-]) {
-  for (const v of ['no_viommu', 'mock_viommu'])
-    notModelledCases.push({ suite: 'iommufd', name: `iommufd_viommu.${t}`, variant: v, notModelled: VIOMMU });
-}
 for (const v of ['no_pasid', 'has_pasid']) {
   notModelledCases.push({
     suite: 'iommufd',
@@ -1674,6 +1662,7 @@ export function iommufdCases(): ConformanceCase[] {
     ...mdCases,
     ...dtCases,
     ...vfioCases,
+    ...viommuCases,
     ...notModelledCases,
   ];
 }

@@ -72,6 +72,11 @@ import {
   iommufdDeviceDev,
   iommufdDeviceReplace,
   iommufdDeviceUnbind,
+  iommufdViommuFindDev,
+  iommufdViommuGetVdevId,
+  viommuSetOps,
+  type IommufdViommu,
+  type IommufdViommuOps,
 } from './sdk/iommu.ts';
 import { reserveIova } from '../iommufd/io_pagetable.ts';
 import { getIoas } from '../iommufd/ioas.ts';
@@ -137,6 +142,13 @@ export const MOCK_NESTED_DOMAIN_IOTLB_ID_MAX = MOCK_NESTED_DOMAIN_IOTLB_NUM - 1;
 export const IOMMU_HWPT_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
 export const IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID = 0xdadbeef;
 export const IOMMU_TEST_INVALIDATE_FLAG_ALL = 1 << 0;
+/** iommufd_test.h: the mock vIOMMU. */
+export const IOMMU_VIOMMU_TYPE_SELFTEST = 0xdeadbeef;
+export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
+export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID = 0xdadbeef;
+export const MOCK_DEV_CACHE_ID_MAX = 3;
+/** sizeof(struct iommu_viommu_invalidate_selftest): { flags, vdev_id, cache_id }. */
+export const VIOMMU_INVALIDATE_SELFTEST_SIZE = 12;
 /** sizeof(struct iommu_hwpt_selftest): { iotlb }. */
 export const HWPT_SELFTEST_SIZE = 4;
 /** sizeof(struct iommu_hwpt_invalidate_selftest): { flags, iotlb_id }. */
@@ -496,6 +508,18 @@ export class MockDomain {
 function mockDomainNopAttach(domain: IommuDomain, dev: IommuDev<MockDev>): number {
   if (iommuDomainHasDirtyOps(domain) && (dev.priv.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0)
     return -Errno.EINVAL;
+  // A nested domain of a vIOMMU needs the device's vDEVICE there: the guest's ID of the device.
+  let viommu: MockViommu | null = null;
+  let vdevId = 0n;
+  const nested = mockNestedOf(domain);
+  if (nested?.mockViommu != null) {
+    viommu = nested.mockViommu;
+    const id = iommufdViommuGetVdevId(viommu.core, dev);
+    if (typeof id === 'number') return id;
+    vdevId = id;
+  }
+  dev.priv.viommu = viommu;
+  dev.priv.vdevId = vdevId;
   return 0;
 }
 
@@ -532,6 +556,8 @@ export class MockNestedDomain {
     iommu: IommuDevice<MockDev>,
     readonly parent: MockDomain,
     iotlb: number,
+    /** The mock vIOMMU that allocated it (mock_nested->mock_viommu), or null. */
+    readonly mockViommu: MockViommu | null = null,
   ) {
     this.iotlb = new Array<number>(MOCK_NESTED_DOMAIN_IOTLB_NUM).fill(iotlb);
     // A nested domain has no map/unmap of its own: the parent holds the IOVA space.
@@ -596,7 +622,104 @@ function mockNestedOf(d: IommuDomain): MockNestedDomain | null {
 /** Models struct mock_dev: the driver data of a device on the mock bus. */
 class MockDev {
   readonly cache: number[] = new Array<number>(MOCK_DEV_CACHE_NUM).fill(IOMMU_TEST_DEV_CACHE_DEFAULT);
+  /** The vIOMMU of the nested domain the device is attached to, and its ID there. */
+  viommu: MockViommu | null = null;
+  vdevId = 0n;
   constructor(readonly flags: number) {}
+}
+
+/** Models struct mock_viommu: a vIOMMU of the mock IOMMU over a mock nesting parent. */
+class MockViommu {
+  constructor(
+    readonly core: IommufdViommu,
+    readonly iommu: IommuDevice<MockDev>,
+    readonly s2Parent: MockDomain,
+  ) {}
+}
+
+/** Models mock_viommu_alloc_domain_nested(). */
+function* mockViommuAllocDomainNested(
+  mv: MockViommu,
+  flags: number,
+  user: IommuUserData,
+): KGen<IommuDomain | number> {
+  if ((flags & ~IOMMU_HWPT_ALLOC_PASID) !== 0) return -Errno.EOPNOTSUPP;
+  if (user.type !== IOMMU_HWPT_DATA_SELFTEST) return -Errno.EOPNOTSUPP;
+  const cfg = yield* user.copyStruct(IOMMU_HWPT_DATA_SELFTEST, HWPT_SELFTEST_SIZE, HWPT_SELFTEST_SIZE);
+  if (typeof cfg === 'number') return cfg;
+  return new MockNestedDomain(mv.iommu, mv.s2Parent, new DataView(cfg.buffer).getUint32(0, true), mv).domain;
+}
+
+/**
+ * Models mock_viommu_cache_invalidate(): every request is copied first (a bad array handles
+ * none), then each zeroes one cache entry of the device the guest calls vdev_id (or all of them
+ * with IOMMU_TEST_INVALIDATE_FLAG_ALL) until the first bad one.
+ */
+function* mockViommuCacheInvalidate(mv: MockViommu, array: IommuUserDataArray): KGen<number> {
+  if (array.entryNum === 0 && array.type === IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST) {
+    array.entryNum = 0;
+    return 0;
+  }
+  const reqs: { flags: number; vdevId: number; cacheId: number }[] = [];
+  for (let i = 0; i < array.entryNum; i++) {
+    const got = yield* array.copyEntry(
+      IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+      i,
+      VIOMMU_INVALIDATE_SELFTEST_SIZE,
+      1,
+    );
+    if (typeof got === 'number') {
+      array.entryNum = 0;
+      return got;
+    }
+    const v = new DataView(got.buffer);
+    reqs.push({ flags: v.getUint32(0, true), vdevId: v.getUint32(4, true), cacheId: v.getUint32(8, true) });
+  }
+  let done = 0;
+  let rc = 0;
+  for (const req of reqs) {
+    if ((req.flags & ~IOMMU_TEST_INVALIDATE_FLAG_ALL) !== 0) {
+      rc = -Errno.EOPNOTSUPP;
+      break;
+    }
+    if (req.cacheId > MOCK_DEV_CACHE_ID_MAX) {
+      rc = -Errno.EINVAL;
+      break;
+    }
+    const dev = iommufdViommuFindDev(mv.core, BigInt(req.vdevId));
+    if (dev === null || dev.iommu.ops !== (mockOps as IommuOps<unknown>)) {
+      rc = -Errno.EINVAL;
+      break;
+    }
+    const mdev = dev.priv as MockDev;
+    if ((req.flags & IOMMU_TEST_INVALIDATE_FLAG_ALL) !== 0) mdev.cache.fill(0);
+    else mdev.cache[req.cacheId] = 0;
+    done++;
+  }
+  array.entryNum = done;
+  return rc;
+}
+
+/** Models mock_viommu_ops. */
+const mockViommuOps: IommufdViommuOps<MockViommu> = {
+  allocDomainNested: mockViommuAllocDomainNested,
+  cacheInvalidate: mockViommuCacheInvalidate,
+};
+
+/** Models mock_viommu_init() for a vIOMMU without user data. */
+function* mockViommuInit(
+  dev: IommuDev<MockDev>,
+  viommu: IommufdViommu,
+  parent: IommuDomain,
+  userData: IommuUserData | null,
+): KGen<number> {
+  yield* [];
+  const s2 = mockDomainOf(parent);
+  if (s2 === null) return -Errno.EINVAL;
+  // The loopback data and its mmap region (struct iommu_viommu_selftest) are not modelled.
+  if (userData !== null) return -Errno.EOPNOTSUPP;
+  viommuSetOps(viommu, mockViommuOps, new MockViommu(viommu, dev.iommu, s2));
+  return 0;
 }
 
 /** Models mock_domain_alloc_paging_flags(). */
@@ -646,6 +769,9 @@ const mockOps: IommuOps<MockDev> = {
   },
   domainAllocPagingFlags: mockDomainAllocPagingFlags,
   domainAllocNested: mockDomainAllocNested,
+  /** Models mock_get_viommu_size(). */
+  getViommuSize: (_dev, type) => (type === IOMMU_VIOMMU_TYPE_SELFTEST ? 1 : 0),
+  viommuInit: mockViommuInit,
 };
 
 const MOCK_IOMMU = 'iommufd_selftest_iommu';

@@ -23,6 +23,7 @@ import {
 } from './pages.ts';
 import { anyHwptOf, hwptPagingAlloc, hwptPagingOf, type Hwpt } from './hw_pagetable.ts';
 import { autoResponseFaults } from './fault.ts';
+import type { Vdevice, Viommu } from './viommu.ts';
 import { IOMMU_READ, IOMMU_WRITE } from './uapi.ts';
 import { sideTable } from '../../lib/snapshot.ts';
 
@@ -46,6 +47,12 @@ export interface IommuDeviceOps {
   hwInfo(): { data: Uint8Array; type: number; maxPasidLog2: number };
   /** Reserved IOVA regions of the device ([start, last] pairs). */
   resvRegions(): [number, number][];
+  /** The physical IOMMU behind the device (dev->iommu->iommu_dev), compared by identity. */
+  readonly iommuDev: object;
+  /** Models get_viommu_size(): non-zero if the driver supports vIOMMUs of `type`. */
+  getViommuSize?(type: number): number;
+  /** Models viommu_init(): the driver sets viommu.ops; 0 or -errno. */
+  viommuInit?(viommu: Viommu, parent: IommuDomain, user: IommuUserData | null): KGen<number>;
 }
 
 /** Models struct iommufd_device. */
@@ -54,6 +61,8 @@ export class IommufdDevice {
   hwpt: Hwpt | null = null;
   /** Models idev->iopf_enabled: attachments to HWPTs with a fault queue. */
   iopfEnabled = 0;
+  /** Models idev->vdev: the vDEVICE of this device, if any. */
+  vdev: Vdevice | null = null;
   constructor(
     readonly ictx: IommufdCtx,
     readonly ops: IommuDeviceOps,
@@ -86,6 +95,9 @@ export function deviceBind(ictx: IommufdCtx, ops: IommuDeviceOps): IommufdDevice
 
 /** Models iommufd_device_unbind(): detaches and destroys the device object. */
 export function* deviceUnbind(idev: IommufdDevice): KGen {
+  // Models iommufd_device_pre_destroy(): the device's vDEVICE goes first.
+  const vdev = idev.vdev;
+  if (vdev !== null) yield* idev.ictx.objectRemove(vdev.obj.id, vdev.obj);
   if (idev.hwpt !== null) yield* deviceDetach(idev);
   idev.obj.users--;
   dropRef(idev.ictx.sys, idev.obj);

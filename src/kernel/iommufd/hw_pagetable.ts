@@ -3,8 +3,7 @@
  * an IOAS), nested HW pagetables (a driver stage-1 domain over a NEST_PARENT paging HWPT, with
  * user cache invalidation), IOMMU_HWPT_ALLOC (optionally bound to a fault queue),
  * IOMMU_HWPT_INVALIDATE, and dirty tracking (SET_DIRTY_TRACKING / GET_DIRTY_BITMAP).
- * vIOMMU and vDEVICE objects are not modelled: their ioctls answer after the lookups the kernel
- * does first.
+ * vIOMMUs and their nested HWPTs are in viommu.ts.
  */
 import { endOf, lastOf } from '../../lib/u64.ts';
 import { ULONG_MAX } from '../../lib/units.ts';
@@ -17,6 +16,7 @@ import { IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } fro
 import { deviceOf, type IommufdDevice } from './device.ts';
 import { accessRemote } from './mm_glue.ts';
 import { faultOf, type FaultQueue } from './fault.ts';
+import { viommuAllocHwptNested, viommuOf, type Viommu } from './viommu.ts';
 import {
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
@@ -77,6 +77,8 @@ export class HwptNested {
   readonly autoDomain = false;
   readonly devices = new Set<IommufdDevice>();
   fault: FaultQueue | null = null;
+  /** The vIOMMU that allocated it (which it then holds instead of the parent), or null. */
+  viommu: Viommu | null = null;
   /** Set once the driver allocated it (the object exists before the domain). */
   domain!: IommuDomain;
   hasDomain = false;
@@ -91,7 +93,8 @@ export class HwptNested {
   *destroy(): KGen {
     if (this.fault !== null) this.fault.obj.users--;
     if (this.hasDomain) this.domain.ops.free();
-    this.parent.obj.users--;
+    if (this.viommu !== null) this.viommu.obj.users--;
+    else this.parent.obj.users--;
   }
 }
 
@@ -108,6 +111,11 @@ const nestedObjects = sideTable<IommufdObject, HwptNested>();
 
 export function hwptOf(obj: IommufdObject): HwptPaging {
   return hwptObjects.get(obj)!;
+}
+
+/** Records a nested HWPT allocated elsewhere (a vIOMMU's) for anyHwptOf(). */
+export function registerNested(hwpt: HwptNested): void {
+  nestedObjects.set(hwpt.obj, hwpt);
 }
 
 /** The HWPT behind an HWPT_PAGING or HWPT_NESTED object. */
@@ -188,7 +196,7 @@ export function userDataArray(
 }
 
 /** A user pointer as the command carries it: a byte buffer the caller passed, or the u64 value. */
-function rawPointer(ucmd: Ucmd, field: string): unknown {
+export function rawPointer(ucmd: Ucmd, field: string): unknown {
   const raw = ucmd.user[field];
   return raw instanceof Uint8Array ? raw : ucmd.cmd[field];
 }
@@ -314,6 +322,8 @@ function* hwptAllocIoctl(ucmd: Ucmd): KGen<number> {
     hwpt = yield* hwptPagingAlloc(ictx, ioas, idev, flags, false, dataLen !== 0 ? user : null);
   } else if (pt.type === 'HWPT_PAGING') {
     hwpt = yield* hwptNestedAlloc(ictx, hwptOf(pt), idev, flags, user);
+  } else if (pt.type === 'VIOMMU') {
+    hwpt = yield* viommuAllocHwptNested(ictx, viommuOf(pt), flags, user);
   } else hwpt = -Errno.EINVAL;
   let rc: number;
   if (typeof hwpt === 'number') rc = hwpt;
@@ -471,6 +481,14 @@ function* hwptInvalidate(ucmd: Ucmd): KGen<number> {
           rc = yield* inv(array);
           done = array.entryNum;
         }
+      } else if (obj.type === 'VIOMMU') {
+        const inv = viommuOf(obj).ops?.cacheInvalidate;
+        if (inv === undefined) rc = -Errno.EOPNOTSUPP;
+        else {
+          const array = userDataArray(ictx, cmd.data_type as number, uptr, cmd.entry_len as number, entryNum);
+          rc = yield* inv(array);
+          done = array.entryNum;
+        }
       } else rc = -Errno.EINVAL;
       ictx.putObject(obj);
     }
@@ -480,30 +498,7 @@ function* hwptInvalidate(ucmd: Ucmd): KGen<number> {
   return rc;
 }
 
-/** vIOMMU and vDEVICE objects are not modelled; lookups still give the kernel's -ENOENT first. */
-function* viommuAlloc(ucmd: Ucmd): KGen<number> {
-  const { ictx, cmd } = ucmd;
-  if (cmd.flags !== 0) return -Errno.EOPNOTSUPP;
-  const dev = ictx.getObject(cmd.dev_id as number, 'DEVICE');
-  if (typeof dev === 'number') return dev;
-  ictx.putObject(dev);
-  const pt = ictx.getObject(cmd.hwpt_id as number, 'HWPT_PAGING');
-  if (typeof pt === 'number') return pt;
-  ictx.putObject(pt);
-  return hwptOf(pt).nestParent ? -Errno.EOPNOTSUPP : -Errno.EINVAL;
-}
-
-function* vdeviceAlloc(ucmd: Ucmd): KGen<number> {
-  const { ictx, cmd } = ucmd;
-  const obj = ictx.getObject(cmd.viommu_id as number, 'ANY');
-  if (typeof obj === 'number') return obj;
-  ictx.putObject(obj);
-  return -Errno.ENOENT;
-}
-
 registerIoctl('IOMMU_HWPT_ALLOC', hwptAllocIoctl);
 registerIoctl('IOMMU_HWPT_SET_DIRTY_TRACKING', setDirtyTracking);
 registerIoctl('IOMMU_HWPT_GET_DIRTY_BITMAP', getDirtyBitmap);
 registerIoctl('IOMMU_HWPT_INVALIDATE', hwptInvalidate);
-registerIoctl('IOMMU_VIOMMU_ALLOC', viommuAlloc);
-registerIoctl('IOMMU_VDEVICE_ALLOC', vdeviceAlloc);

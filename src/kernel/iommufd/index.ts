@@ -9,6 +9,7 @@ import './device.ts';
 import './hw_pagetable.ts';
 import './vfio_compat.ts';
 import './fault.ts';
+import './viommu.ts';
 export {
   iommufdFaultRead,
   iommufdFaultWrite,

@@ -20,7 +20,8 @@ import { IOPT_PAGES_ACCOUNT_NONE } from './pages.ts';
 import type { Ioas } from './ioas.ts';
 import { sideTable } from '../../lib/snapshot.ts';
 
-export type ObjType = 'IOAS' | 'HWPT_PAGING' | 'HWPT_NESTED' | 'DEVICE' | 'ACCESS' | 'FAULT' | 'SELFTEST';
+export type ObjType =
+  'IOAS' | 'HWPT_PAGING' | 'HWPT_NESTED' | 'DEVICE' | 'ACCESS' | 'FAULT' | 'VIOMMU' | 'VDEVICE' | 'SELFTEST';
 
 /** Models struct iommufd_object. */
 export class IommufdObject {

@@ -25,8 +25,9 @@ import {
 import { IommuDomain, pickPgsize, type IommuUserData, type IommuUserDataArray } from '../../iommufd/iommu.ts';
 import { ctxGet, ctxPut, type IommufdCtx } from '../../iommufd/main.ts';
 import type { System } from '../../system.ts';
+import { viommuFindDev, type Viommu as IommufdViommu } from '../../iommufd/viommu.ts';
 
-export { IommuDomain, type IommufdDevice, type IommuUserData, type IommuUserDataArray };
+export { IommuDomain, type IommufdDevice, type IommufdViommu, type IommuUserData, type IommuUserDataArray };
 /** Models IOMMU_READ / IOMMU_WRITE: the prot bits map_pages() gets. */
 export { IOMMU_READ, IOMMU_WRITE } from '../../iommufd/uapi.ts';
 
@@ -119,6 +120,34 @@ export interface IommuOps<P> {
   ): KGen<IommuDomain | number>;
   /** Models get_resv_regions(): the device's reserved IOVA ranges, as [start, last] pairs. */
   getResvRegions?(dev: IommuDev<P>): [number, number][];
+  /**
+   * Models get_viommu_size(): non-zero if the driver makes vIOMMUs of `viommuType` for `dev` (the
+   * kernel's size of the driver's vIOMMU structure), 0 if not (IOMMU_VIOMMU_ALLOC: -EOPNOTSUPP).
+   */
+  getViommuSize?(dev: IommuDev<P>, viommuType: number): number;
+  /**
+   * Models viommu_init(): sets up a vIOMMU over the nesting parent domain `parent`, from the
+   * user's data or null; it must give the vIOMMU its ops with viommuSetOps(). 0 or -errno.
+   */
+  viommuInit?(
+    dev: IommuDev<P>,
+    viommu: IommufdViommu,
+    parent: IommuDomain,
+    userData: IommuUserData | null,
+  ): KGen<number>;
+}
+
+/** Models struct iommufd_viommu_ops. `V` is the driver's vIOMMU object given to viommuSetOps(). */
+export interface IommufdViommuOps<V> {
+  /** Models destroy(): the vIOMMU object is being destroyed. */
+  destroy?(viommu: V): void;
+  /** Models alloc_domain_nested(): a nested domain (iommuDomainInit, type 'nested') or -errno. */
+  allocDomainNested?(viommu: V, flags: number, userData: IommuUserData): KGen<IommuDomain | number>;
+  /**
+   * Models cache_invalidate(): the guest's invalidation requests of IOMMU_HWPT_INVALIDATE on the
+   * vIOMMU; store how many were handled in array.entryNum. 0 or -errno.
+   */
+  cacheInvalidate?(viommu: V, array: IommuUserDataArray): KGen<number>;
 }
 
 /** Models struct iommu_device: one registered IOMMU and its ops. */
@@ -140,6 +169,56 @@ export class IommuDev<P = unknown> {
     /** Models dev->iommu->max_pasids (0: the device has no PASID support). */
     readonly maxPasids: number,
   ) {}
+}
+
+const viommus = sideTable<
+  IommufdViommu,
+  { readonly ops: IommufdViommuOps<unknown>; readonly data: unknown }
+>();
+
+/**
+ * Models viommu->ops = ops in the driver's viommu_init(): `data` is the driver's own vIOMMU object
+ * (the structure the kernel's driver embeds the core vIOMMU in), which the ops get first.
+ */
+export function viommuSetOps<V>(viommu: IommufdViommu, ops: IommufdViommuOps<V>, data: V): void {
+  viommus.set(viommu, { ops: ops, data });
+  viommu.ops = {
+    destroy: () => {
+      ops.destroy?.(data);
+    },
+    allocDomainNested:
+      ops.allocDomainNested === undefined
+        ? undefined
+        : function* (flags, user) {
+            if (ops.allocDomainNested === undefined) return -Errno.EOPNOTSUPP;
+            return yield* ops.allocDomainNested(data, flags, user);
+          },
+    cacheInvalidate:
+      ops.cacheInvalidate === undefined
+        ? undefined
+        : function* (array) {
+            if (ops.cacheInvalidate === undefined) return -Errno.EOPNOTSUPP;
+            return yield* ops.cacheInvalidate(data, array);
+          },
+  };
+}
+
+/** The driver's object behind `viommu` if its ops are `ops` (container_of), or null. */
+export function iommufdViommuPriv<V>(viommu: IommufdViommu, ops: IommufdViommuOps<V>): V | null {
+  const e = viommus.get(viommu);
+  return e !== undefined && e.ops === (ops as IommufdViommuOps<unknown>) ? (e.data as V) : null;
+}
+
+/** Models iommufd_viommu_find_dev(): the device the guest calls `vdevId` behind `viommu`, or null. */
+export function iommufdViommuFindDev(viommu: IommufdViommu, vdevId: bigint): IommuDev | null {
+  const idev = viommuFindDev(viommu, vdevId);
+  return idev === null ? null : (idevDevs.get(idev) ?? null);
+}
+
+/** Models iommufd_viommu_get_vdev_id(): the guest's ID of `dev` behind `viommu`, or -ENOENT. */
+export function iommufdViommuGetVdevId(viommu: IommufdViommu, dev: IommuDev): bigint | number {
+  for (const vdev of viommu.vdevs.values()) if (idevDevs.get(vdev.idev) === dev) return vdev.virtId;
+  return -Errno.ENOENT;
 }
 
 interface DomainEntry {
@@ -294,6 +373,12 @@ function coreDeviceOps<P>(dev: IommuDev<P>): IommuDeviceOps {
       };
     },
     resvRegions: () => ops.getResvRegions?.(dev) ?? [],
+    iommuDev: dev.iommu,
+    getViommuSize: (type) => ops.getViommuSize?.(dev, type) ?? 0,
+    viommuInit: function* (viommu, parent, user) {
+      if (ops.viommuInit === undefined) return -Errno.EOPNOTSUPP;
+      return yield* ops.viommuInit(dev, viommu, parent, user);
+    },
   };
 }
 

@@ -1,0 +1,398 @@
+/**
+ * tools/testing/selftests/iommu/iommufd.c, FIXTURE(iommufd_viommu): a mock device attached to an
+ * IOAS, a NEST_PARENT HWPT, a vIOMMU over it and a nested HWPT of the vIOMMU (variant
+ * mock_viommu), or nothing (variant no_viommu, where every id is 0). Names and assertions are the
+ * kernel's; `vdevice_alloc`, `viommu_alloc_with_data` and `hw_queue` of mock_viommu need the
+ * vEVENTQ, the vIOMMU's mmap region and HW queues, which are not modelled yet.
+ */
+import assert from 'node:assert/strict';
+import { Errno } from '../kernel/errno.ts';
+import {
+  HWPT_SELFTEST_SIZE,
+  IOMMU_TEST_DEV_CACHE_DEFAULT,
+  IOMMU_TEST_INVALIDATE_FLAG_ALL,
+  IOMMU_TEST_IOTLB_DEFAULT,
+  IOMMU_TEST_OP_DEV_CHECK_CACHE,
+  IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+  IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID,
+  IOMMU_VIOMMU_TYPE_SELFTEST,
+  MOCK_DEV_CACHE_ID_MAX,
+  MOCK_DEV_CACHE_NUM,
+  VIOMMU_INVALIDATE_SELFTEST_SIZE,
+} from '../kernel/drivers/iommufd_selftest.ts';
+import {
+  IOMMU_HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_DATA_SELFTEST,
+  IOMMU_HWPT_FAULT_ID_VALID,
+} from '../kernel/iommufd/index.ts';
+import type { ConformanceCase } from './types.ts';
+import { Env, expectErrno, expectOk, sizeOf, type Args } from './iommufd_harness.ts';
+
+const { ENOENT, EINVAL, EBUSY, EOPNOTSUPP } = Errno;
+const UINT32_MAX = 0xffffffff;
+
+interface Variant {
+  readonly viommu: number;
+}
+
+interface Self {
+  ioasId: number;
+  stdevId: number;
+  hwptId: number;
+  nestedHwptId: number;
+  deviceId: number;
+  viommuId: number;
+}
+
+/** struct iommu_hwpt_selftest { .iotlb = IOMMU_TEST_IOTLB_DEFAULT }. */
+function hwptSelftestData(): Uint8Array {
+  const data = new Uint8Array(HWPT_SELFTEST_SIZE);
+  new DataView(data.buffer).setUint32(0, IOMMU_TEST_IOTLB_DEFAULT, true);
+  return data;
+}
+
+/** _test_cmd_viommu_alloc(): the rc and out_viommu_id. */
+function viommuAlloc(
+  env: Env,
+  devId: number,
+  hwptId: number,
+  type: number,
+  data: Uint8Array | 0,
+  dataLen: number,
+): { rc: number; id: number } {
+  const cmd: Args = {
+    size: sizeOf('IOMMU_VIOMMU_ALLOC'),
+    flags: 0,
+    type,
+    dev_id: devId,
+    hwpt_id: hwptId,
+    data_uptr: data,
+    data_len: dataLen,
+  };
+  const rc = env.ioctl('IOMMU_VIOMMU_ALLOC', cmd);
+  return { rc, id: (cmd.out_viommu_id as number | undefined) ?? 0 };
+}
+
+/** _test_cmd_vdevice_alloc(): the rc and out_vdevice_id. */
+function vdeviceAlloc(env: Env, viommuId: number, devId: number, virtId: number): { rc: number; id: number } {
+  const cmd: Args = {
+    size: sizeOf('IOMMU_VDEVICE_ALLOC'),
+    viommu_id: viommuId,
+    dev_id: devId,
+    virt_id: virtId,
+  };
+  const rc = env.ioctl('IOMMU_VDEVICE_ALLOC', cmd);
+  return { rc, id: (cmd.out_vdevice_id as number | undefined) ?? 0 };
+}
+
+/** test_cmd_dev_check_cache(). */
+function devCheckCache(env: Env, devId: number, cacheId: number, value: number): void {
+  expectOk(
+    env.test(IOMMU_TEST_OP_DEV_CHECK_CACHE, devId, 'check_dev_cache', { id: cacheId, cache: value }).rc,
+    `dev_check_cache(${cacheId}, ${value.toString(16)})`,
+  );
+}
+
+function devCheckCacheAll(env: Env, devId: number, value: number): void {
+  for (let i = 0; i < MOCK_DEV_CACHE_NUM; i++) devCheckCache(env, devId, i, value);
+}
+
+/** FIXTURE_SETUP(iommufd_viommu). */
+function setup(env: Env, v: Variant): Self {
+  const self: Self = {
+    ioasId: env.ioasAlloc(),
+    stdevId: 0,
+    hwptId: 0,
+    nestedHwptId: 0,
+    deviceId: 0,
+    viommuId: 0,
+  };
+  if (v.viommu !== 0) {
+    const d = env.cmdMockDomain(self.ioasId);
+    self.stdevId = d.stdev;
+    self.deviceId = d.idev;
+    // A nesting parent HWPT.
+    const parent = env.hwptAlloc(self.deviceId, self.ioasId, IOMMU_HWPT_ALLOC_NEST_PARENT);
+    expectOk(parent.rc, 'nest parent');
+    self.hwptId = parent.id;
+    // A vIOMMU taking a reference on the parent.
+    const viommu = viommuAlloc(env, self.deviceId, self.hwptId, IOMMU_VIOMMU_TYPE_SELFTEST, 0, 0);
+    expectOk(viommu.rc, 'viommu alloc');
+    self.viommuId = viommu.id;
+    // A regular nested HWPT of the vIOMMU.
+    const data = hwptSelftestData();
+    const nested = env.hwptAllocData(
+      self.deviceId,
+      self.viommuId,
+      0,
+      IOMMU_HWPT_DATA_SELFTEST,
+      data,
+      data.length,
+    );
+    expectOk(nested.rc, 'nested hwpt');
+    self.nestedHwptId = nested.id;
+  }
+  return self;
+}
+
+type Body = (env: Env, self: Self, v: Variant) => void;
+
+const VARIANTS: [string, Variant][] = [
+  ['no_viommu', { viommu: 0 }],
+  ['mock_viommu', { viommu: 1 }],
+];
+
+function viommuCase(
+  test: string,
+  body: Body,
+  notModelled?: (v: Variant) => string | undefined,
+): ConformanceCase[] {
+  return VARIANTS.map(([vname, v]) => {
+    const nm = notModelled?.(v);
+    if (nm !== undefined)
+      return { suite: 'iommufd', name: `iommufd_viommu.${test}`, variant: vname, notModelled: nm };
+    return {
+      suite: 'iommufd',
+      name: `iommufd_viommu.${test}`,
+      variant: vname,
+      run: () => {
+        const env = new Env();
+        const self = setup(env, v);
+        body(env, self, v);
+        env.teardown();
+      },
+    };
+  });
+}
+
+/** One request of struct iommu_viommu_invalidate_selftest inv_reqs[2]. */
+class InvReqs {
+  readonly bytes = new Uint8Array(2 * VIOMMU_INVALIDATE_SELFTEST_SIZE);
+  private readonly view = new DataView(this.bytes.buffer);
+  set(i: number, f: { flags?: number; vdevId?: number; cacheId?: number }): void {
+    const off = i * VIOMMU_INVALIDATE_SELFTEST_SIZE;
+    if (f.flags !== undefined) this.view.setUint32(off, f.flags >>> 0, true);
+    if (f.vdevId !== undefined) this.view.setUint32(off + 4, f.vdevId, true);
+    if (f.cacheId !== undefined) this.view.setUint32(off + 8, f.cacheId, true);
+  }
+}
+
+const MOCK_VIOMMU_ONLY_NOT_MODELLED = (what: string) => (v: Variant) =>
+  v.viommu !== 0 ? `${what} not modelled` : undefined;
+
+export const viommuCases: ConformanceCase[] = [
+  ...viommuCase('viommu_auto_destroy', () => {}),
+
+  ...viommuCase('viommu_negative_tests', (env, self) => {
+    const deviceId = self.deviceId;
+    const ioasId = self.ioasId;
+    if (deviceId !== 0) {
+      // Negative test -- invalid hwpt (hwpt_id=0).
+      expectErrno(ENOENT, viommuAlloc(env, deviceId, 0, IOMMU_VIOMMU_TYPE_SELFTEST, 0, 0).rc);
+      // Negative test -- not a nesting parent hwpt.
+      const hwpt = env.hwptAlloc(deviceId, ioasId, 0);
+      expectOk(hwpt.rc, 'hwpt alloc');
+      expectErrno(EINVAL, viommuAlloc(env, deviceId, hwpt.id, IOMMU_VIOMMU_TYPE_SELFTEST, 0, 0).rc);
+      expectOk(env.destroy(hwpt.id), 'destroy hwpt');
+      // Negative test -- unsupported viommu type.
+      expectErrno(EOPNOTSUPP, viommuAlloc(env, deviceId, self.hwptId, 0xdead, 0, 0).rc);
+      expectErrno(EBUSY, env.destroy(self.hwptId));
+      expectErrno(EBUSY, env.destroy(self.viommuId));
+    } else {
+      expectErrno(ENOENT, viommuAlloc(env, self.deviceId, self.hwptId, IOMMU_VIOMMU_TYPE_SELFTEST, 0, 0).rc);
+    }
+  }),
+
+  ...viommuCase('viommu_alloc_nested_iopf', (env, self) => {
+    const data = hwptSelftestData();
+    const viommuId = self.viommuId;
+    const devId = self.deviceId;
+    if (self.deviceId !== 0) {
+      const { faultId, faultFd } = env.faultAlloc();
+      expectErrno(
+        ENOENT,
+        env.hwptAllocData(
+          devId,
+          viommuId,
+          IOMMU_HWPT_FAULT_ID_VALID,
+          IOMMU_HWPT_DATA_SELFTEST,
+          data,
+          data.length,
+          UINT32_MAX,
+        ).rc,
+      );
+      expectErrno(
+        EOPNOTSUPP,
+        env.hwptAllocData(
+          devId,
+          viommuId,
+          (IOMMU_HWPT_FAULT_ID_VALID | (1 << 31)) >>> 0,
+          IOMMU_HWPT_DATA_SELFTEST,
+          data,
+          data.length,
+          faultId,
+        ).rc,
+      );
+      const iopf = env.hwptAllocData(
+        devId,
+        viommuId,
+        IOMMU_HWPT_FAULT_ID_VALID,
+        IOMMU_HWPT_DATA_SELFTEST,
+        data,
+        data.length,
+        faultId,
+      );
+      expectOk(iopf.rc, 'hwpt_alloc_iopf');
+      const iopfHwptId = iopf.id;
+
+      // Must allocate vdevice before attaching to a nested hwpt.
+      expectErrno(ENOENT, env.mockDomainReplace(self.stdevId, iopfHwptId));
+      expectOk(vdeviceAlloc(env, viommuId, devId, 0x99).rc, 'vdevice alloc');
+      expectOk(env.mockDomainReplace(self.stdevId, iopfHwptId), 'replace to iopf hwpt');
+      expectErrno(EBUSY, env.destroy(iopfHwptId));
+      expectOk(env.triggerIopf(devId, faultFd), 'trigger_iopf');
+
+      expectOk(env.mockDomainReplace(self.stdevId, self.ioasId), 'replace to ioas');
+      expectOk(env.destroy(iopfHwptId), 'destroy iopf hwpt');
+      env.closeFile(faultFd);
+      expectOk(env.destroy(faultId), 'destroy fault');
+    }
+  }),
+
+  ...viommuCase(
+    'viommu_alloc_with_data',
+    (_env, self) => {
+      // SKIP: "Skipping test for variant no_viommu".
+      assert.equal(self.deviceId, 0);
+    },
+    MOCK_VIOMMU_ONLY_NOT_MODELLED('the vIOMMU loopback data and its mmap region are'),
+  ),
+
+  ...viommuCase(
+    'vdevice_alloc',
+    (env, self) => {
+      // The no_viommu variant: there is no vIOMMU to give the device an ID on.
+      expectErrno(ENOENT, vdeviceAlloc(env, self.viommuId, self.deviceId, 0x99).rc);
+    },
+    MOCK_VIOMMU_ONLY_NOT_MODELLED('vEVENTQ objects are'),
+  ),
+
+  ...viommuCase('vdevice_cache', (env, self) => {
+    const viommuId = self.viommuId;
+    const devId = self.deviceId;
+    if (devId === 0) return;
+    const inv = new InvReqs();
+    const invalidate = (reqs: Uint8Array | 0, type: number, len: number, num: number) =>
+      env.hwptInvalidate(viommuId, reqs, type, len, num);
+    const size = VIOMMU_INVALIDATE_SELFTEST_SIZE;
+    const vdev = vdeviceAlloc(env, viommuId, devId, 0x99);
+    expectOk(vdev.rc, 'vdevice alloc');
+
+    devCheckCacheAll(env, devId, IOMMU_TEST_DEV_CACHE_DEFAULT);
+
+    // Check data_type by passing zero-length array.
+    let r = invalidate(inv.bytes, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, size, 0);
+    expectOk(r.rc, 'zero-length');
+    assert.equal(r.num, 0);
+
+    // Negative test: Invalid data_type.
+    r = invalidate(inv.bytes, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID, size, 1);
+    expectErrno(EINVAL, r.rc);
+    assert.equal(r.num, 0);
+
+    // Negative test: structure size sanity.
+    r = invalidate(inv.bytes, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, size + 1, 1);
+    expectErrno(EINVAL, r.rc);
+    assert.equal(r.num, 0);
+    r = invalidate(inv.bytes, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, 1, 1);
+    expectErrno(EINVAL, r.rc);
+    assert.equal(r.num, 0);
+
+    // Negative test: invalid flag is passed.
+    inv.set(0, { flags: 0xffffffff, vdevId: 0x99 });
+    r = invalidate(inv.bytes, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, size, 1);
+    expectErrno(EOPNOTSUPP, r.rc);
+    assert.equal(r.num, 0);
+
+    // Negative test: invalid data_uptr when array is not empty.
+    inv.set(0, { flags: 0, vdevId: 0x99 });
+    r = invalidate(0, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, size, 1);
+    expectErrno(EINVAL, r.rc);
+    assert.equal(r.num, 0);
+
+    // Negative test: invalid entry_len when array is not empty.
+    inv.set(0, { flags: 0, vdevId: 0x99 });
+    r = invalidate(inv.bytes, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, 0, 1);
+    expectErrno(EINVAL, r.rc);
+    assert.equal(r.num, 0);
+
+    // Negative test: invalid cache_id.
+    inv.set(0, { flags: 0, vdevId: 0x99, cacheId: MOCK_DEV_CACHE_ID_MAX + 1 });
+    r = invalidate(inv.bytes, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, size, 1);
+    expectErrno(EINVAL, r.rc);
+    assert.equal(r.num, 0);
+
+    // Negative test: invalid vdev_id.
+    inv.set(0, { flags: 0, vdevId: 0x9, cacheId: 0 });
+    r = invalidate(inv.bytes, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, size, 1);
+    expectErrno(EINVAL, r.rc);
+    assert.equal(r.num, 0);
+
+    // Invalidate the 1st cache entry but fail the 2nd request due to invalid flags.
+    inv.set(0, { flags: 0, vdevId: 0x99, cacheId: 0 });
+    inv.set(1, { flags: 0xffffffff, vdevId: 0x99, cacheId: 1 });
+    r = invalidate(inv.bytes, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, size, 2);
+    expectErrno(EOPNOTSUPP, r.rc);
+    assert.equal(r.num, 1);
+    devCheckCache(env, devId, 0, 0);
+    devCheckCache(env, devId, 1, IOMMU_TEST_DEV_CACHE_DEFAULT);
+    devCheckCache(env, devId, 2, IOMMU_TEST_DEV_CACHE_DEFAULT);
+    devCheckCache(env, devId, 3, IOMMU_TEST_DEV_CACHE_DEFAULT);
+
+    // Invalidate the 1st cache entry but fail the 2nd request due to invalid cache_id.
+    inv.set(0, { flags: 0, vdevId: 0x99, cacheId: 0 });
+    inv.set(1, { flags: 0, vdevId: 0x99, cacheId: MOCK_DEV_CACHE_ID_MAX + 1 });
+    r = invalidate(inv.bytes, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, size, 2);
+    expectErrno(EINVAL, r.rc);
+    assert.equal(r.num, 1);
+    devCheckCache(env, devId, 0, 0);
+    devCheckCache(env, devId, 1, IOMMU_TEST_DEV_CACHE_DEFAULT);
+    devCheckCache(env, devId, 2, IOMMU_TEST_DEV_CACHE_DEFAULT);
+    devCheckCache(env, devId, 3, IOMMU_TEST_DEV_CACHE_DEFAULT);
+
+    // Invalidate the 2nd cache entry and verify.
+    inv.set(0, { flags: 0, vdevId: 0x99, cacheId: 1 });
+    r = invalidate(inv.bytes, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, size, 1);
+    expectOk(r.rc, 'invalidate 2nd');
+    assert.equal(r.num, 1);
+    devCheckCache(env, devId, 0, 0);
+    devCheckCache(env, devId, 1, 0);
+    devCheckCache(env, devId, 2, IOMMU_TEST_DEV_CACHE_DEFAULT);
+    devCheckCache(env, devId, 3, IOMMU_TEST_DEV_CACHE_DEFAULT);
+
+    // Invalidate the 3rd and 4th cache entries and verify.
+    inv.set(0, { flags: 0, vdevId: 0x99, cacheId: 2 });
+    inv.set(1, { flags: 0, vdevId: 0x99, cacheId: 3 });
+    r = invalidate(inv.bytes, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, size, 2);
+    expectOk(r.rc, 'invalidate 3rd and 4th');
+    assert.equal(r.num, 2);
+    devCheckCacheAll(env, devId, 0);
+
+    // Invalidate all cache entries for nested_dev_id[1] and verify.
+    inv.set(0, { vdevId: 0x99, flags: IOMMU_TEST_INVALIDATE_FLAG_ALL });
+    r = invalidate(inv.bytes, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, size, 1);
+    expectOk(r.rc, 'invalidate all');
+    assert.equal(r.num, 1);
+    devCheckCacheAll(env, devId, 0);
+    expectOk(env.destroy(vdev.id), 'destroy vdevice');
+  }),
+
+  ...viommuCase(
+    'hw_queue',
+    (_env, self) => {
+      // SKIP: "Skipping test for variant no_viommu".
+      assert.equal(self.viommuId, 0);
+    },
+    MOCK_VIOMMU_ONLY_NOT_MODELLED('HW queue objects are'),
+  ),
+];
