@@ -2,8 +2,8 @@
  * tools/testing/selftests/iommu/iommufd.c, FIXTURE(iommufd_viommu): a mock device attached to an
  * IOAS, a NEST_PARENT HWPT, a vIOMMU over it and a nested HWPT of the vIOMMU (variant
  * mock_viommu), or nothing (variant no_viommu, where every id is 0). Names and assertions are the
- * kernel's; `vdevice_alloc`, `viommu_alloc_with_data` and `hw_queue` of mock_viommu need the
- * vEVENTQ, the vIOMMU's mmap region and HW queues, which are not modelled yet.
+ * kernel's; `viommu_alloc_with_data` and `hw_queue` of mock_viommu need the vIOMMU's mmap region
+ * and HW queues, which are not modelled yet.
  */
 import assert from 'node:assert/strict';
 import { Errno } from '../kernel/errno.ts';
@@ -13,6 +13,8 @@ import {
   IOMMU_TEST_INVALIDATE_FLAG_ALL,
   IOMMU_TEST_IOTLB_DEFAULT,
   IOMMU_TEST_OP_DEV_CHECK_CACHE,
+  IOMMU_TEST_OP_TRIGGER_VEVENT,
+  IOMMU_VEVENTQ_TYPE_SELFTEST,
   IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
   IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID,
   IOMMU_VIOMMU_TYPE_SELFTEST,
@@ -24,11 +26,14 @@ import {
   IOMMU_HWPT_ALLOC_NEST_PARENT,
   IOMMU_HWPT_DATA_SELFTEST,
   IOMMU_HWPT_FAULT_ID_VALID,
+  IOMMU_VEVENTQ_FLAG_LOST_EVENTS,
+  iommufdVeventqRead,
+  VEVENT_HEADER_SIZE,
 } from '../kernel/iommufd/index.ts';
 import type { ConformanceCase } from './types.ts';
 import { Env, expectErrno, expectOk, sizeOf, type Args } from './iommufd_harness.ts';
 
-const { ENOENT, EINVAL, EBUSY, EOPNOTSUPP } = Errno;
+const { ENOENT, EINVAL, EBUSY, EEXIST, EFAULT, EOPNOTSUPP, EOVERFLOW } = Errno;
 const UINT32_MAX = 0xffffffff;
 
 interface Variant {
@@ -83,6 +88,52 @@ function vdeviceAlloc(env: Env, viommuId: number, devId: number, virtId: number)
   };
   const rc = env.ioctl('IOMMU_VDEVICE_ALLOC', cmd);
   return { rc, id: (cmd.out_vdevice_id as number | undefined) ?? 0 };
+}
+
+/** _test_cmd_veventq_alloc(): a vEVENTQ of depth 2; the rc, out_veventq_id and out_veventq_fd. */
+function veventqAlloc(env: Env, viommuId: number, type: number): { rc: number; id: number; fd: number } {
+  const cmd: Args = { size: sizeOf('IOMMU_VEVENTQ_ALLOC'), type, veventq_depth: 2, viommu_id: viommuId };
+  const rc = env.ioctl('IOMMU_VEVENTQ_ALLOC', cmd);
+  return {
+    rc,
+    id: (cmd.out_veventq_id as number | undefined) ?? 0,
+    fd: (cmd.out_veventq_fd as number | undefined) ?? 0,
+  };
+}
+
+/** _test_cmd_trigger_vevents(): 0, or the first failing command's rc. */
+function triggerVevents(env: Env, devId: number, nvevents: number): number {
+  for (let i = 0; i < nvevents; i++) {
+    const rc = env.test(IOMMU_TEST_OP_TRIGGER_VEVENT, 0, 'trigger_vevent', { dev_id: devId }).rc;
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
+
+/**
+ * _test_cmd_read_vevents(): one read() of room for `nvevents` events (header and struct
+ * iommu_viommu_event_selftest each); -EOVERFLOW at a lost-events header or a gap in the sequence
+ * (in u32 arithmetic, as the kernel's test compares), -EINVAL if the first event's virt_id is not
+ * `virtId`. `prevSeq` carries the last sequence seen across calls.
+ */
+function readVevents(env: Env, fd: number, nvevents: number, virtId: number, prevSeq: { v: number }): number {
+  const rec = VEVENT_HEADER_SIZE + 4;
+  const data = new Uint8Array(nvevents * rec);
+  const bytes = iommufdVeventqRead(env.sys, fd, data);
+  if (bytes <= 0) return -EFAULT;
+  const v = new DataView(data.buffer);
+  for (let i = 0; i < nvevents; i++) {
+    const flags = v.getUint32(i * rec, true);
+    const seq = v.getUint32(i * rec + 4, true);
+    if ((flags & IOMMU_VEVENTQ_FLAG_LOST_EVENTS) !== 0 || (seq - prevSeq.v) >>> 0 > 1) {
+      prevSeq.v = seq | 0;
+      return -EOVERFLOW;
+    }
+    prevSeq.v = seq | 0;
+    // The kernel's test checks the first event's data each time round.
+    if (v.getUint32(VEVENT_HEADER_SIZE, true) !== virtId) return -EINVAL;
+  }
+  return 0;
 }
 
 /** test_cmd_dev_check_cache(). */
@@ -268,14 +319,49 @@ export const viommuCases: ConformanceCase[] = [
     MOCK_VIOMMU_ONLY_NOT_MODELLED('the vIOMMU loopback data and its mmap region are'),
   ),
 
-  ...viommuCase(
-    'vdevice_alloc',
-    (env, self) => {
-      // The no_viommu variant: there is no vIOMMU to give the device an ID on.
-      expectErrno(ENOENT, vdeviceAlloc(env, self.viommuId, self.deviceId, 0x99).rc);
-    },
-    MOCK_VIOMMU_ONLY_NOT_MODELLED('vEVENTQ objects are'),
-  ),
+  ...viommuCase('vdevice_alloc', (env, self) => {
+    const viommuId = self.viommuId;
+    const devId = self.deviceId;
+    let vdevId = 0;
+    const prevSeq = { v: -1 };
+    if (devId !== 0) {
+      // Must allocate vdevice before attaching to a nested hwpt.
+      expectErrno(ENOENT, env.mockDomainReplace(self.stdevId, self.nestedHwptId));
+
+      // Allocate a vEVENTQ with veventq_depth=2.
+      const q = veventqAlloc(env, viommuId, IOMMU_VEVENTQ_TYPE_SELFTEST);
+      expectOk(q.rc, 'veventq alloc');
+      expectErrno(EEXIST, veventqAlloc(env, viommuId, IOMMU_VEVENTQ_TYPE_SELFTEST).rc);
+      // Set vdev_id to 0x99, unset it, and set to 0x88.
+      let vdev = vdeviceAlloc(env, viommuId, devId, 0x99);
+      expectOk(vdev.rc, 'vdevice alloc 0x99');
+      vdevId = vdev.id;
+      expectOk(env.mockDomainReplace(self.stdevId, self.nestedHwptId), 'replace to nested');
+      expectOk(triggerVevents(env, devId, 1), 'trigger_vevents');
+      expectOk(readVevents(env, q.fd, 1, 0x99, prevSeq), 'read_vevents');
+      expectErrno(EEXIST, vdeviceAlloc(env, viommuId, devId, 0x99).rc);
+      expectOk(env.mockDomainReplace(self.stdevId, self.ioasId), 'replace to ioas');
+      expectOk(env.destroy(vdevId), 'destroy vdevice');
+
+      // Try again with 0x88.
+      vdev = vdeviceAlloc(env, viommuId, devId, 0x88);
+      expectOk(vdev.rc, 'vdevice alloc 0x88');
+      vdevId = vdev.id;
+      expectOk(env.mockDomainReplace(self.stdevId, self.nestedHwptId), 'replace to nested');
+      // Trigger an overflow with three events.
+      expectOk(triggerVevents(env, devId, 3), 'trigger_vevents');
+      expectErrno(EOVERFLOW, readVevents(env, q.fd, 3, 0x88, prevSeq));
+      // Overflow must be gone after the previous reads.
+      expectOk(triggerVevents(env, devId, 1), 'trigger_vevents');
+      expectOk(readVevents(env, q.fd, 1, 0x88, prevSeq), 'read_vevents');
+      env.closeFile(q.fd);
+      expectOk(env.mockDomainReplace(self.stdevId, self.ioasId), 'replace to ioas');
+      expectOk(env.destroy(vdevId), 'destroy vdevice');
+      expectOk(env.destroy(q.id), 'destroy veventq');
+    } else {
+      expectErrno(ENOENT, vdeviceAlloc(env, viommuId, devId, 0x99).rc);
+    }
+  }),
 
   ...viommuCase('vdevice_cache', (env, self) => {
     const viommuId = self.viommuId;

@@ -74,6 +74,7 @@ import {
   iommufdDeviceUnbind,
   iommufdViommuFindDev,
   iommufdViommuGetVdevId,
+  iommufdViommuReportEvent,
   viommuSetOps,
   type IommufdViommu,
   type IommufdViommuOps,
@@ -118,6 +119,7 @@ export const IOMMU_TEST_OP_DIRTY = 13;
 export const IOMMU_TEST_OP_MD_CHECK_IOTLB = 14;
 export const IOMMU_TEST_OP_TRIGGER_IOPF = 15;
 export const IOMMU_TEST_OP_DEV_CHECK_CACHE = 16;
+export const IOMMU_TEST_OP_TRIGGER_VEVENT = 17;
 
 export const MOCK_APERTURE_START = 1 << 24;
 export const MOCK_APERTURE_LAST = 2 ** 31 - 1;
@@ -147,6 +149,7 @@ export const IOMMU_VIOMMU_TYPE_SELFTEST = 0xdeadbeef;
 export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
 export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID = 0xdadbeef;
 export const MOCK_DEV_CACHE_ID_MAX = 3;
+export const IOMMU_VEVENTQ_TYPE_SELFTEST = 0xbeefbeef;
 /** sizeof(struct iommu_viommu_invalidate_selftest): { flags, vdev_id, cache_id }. */
 export const VIOMMU_INVALIDATE_SELFTEST_SIZE = 12;
 /** sizeof(struct iommu_hwpt_selftest): { iotlb }. */
@@ -1256,6 +1259,27 @@ function* testDevCheckCache(ucmd: Ucmd): KGen<number> {
   return rc;
 }
 
+/**
+ * Models iommufd_test_trigger_vevent(): the mock device reports struct
+ * iommu_viommu_event_selftest { virt_id } to the vIOMMU of the nested domain it is attached to.
+ */
+function* testTriggerVevent(ucmd: Ucmd): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'trigger_vevent');
+  const obj = ictx.getObject(u32(m.dev_id), 'DEVICE');
+  if (typeof obj === 'number') return obj;
+  const dev = iommufdDeviceDev(deviceOf(obj));
+  const mdev = dev?.iommu.ops === (mockOps as IommuOps<unknown>) ? (dev.priv as MockDev) : null;
+  let rc = -Errno.ENOENT;
+  if (mdev?.viommu != null && mdev.vdevId !== 0n) {
+    const event = new Uint8Array(4);
+    new DataView(event.buffer).setUint32(0, Number(mdev.vdevId & 0xffffffffn), true);
+    rc = yield* iommufdViommuReportEvent(mdev.viommu.core, IOMMU_VEVENTQ_TYPE_SELFTEST, event);
+  }
+  ictx.putObject(obj);
+  return rc;
+}
+
 /** Models iommufd_test(): dispatch of IOMMU_TEST_CMD by op. */
 function* iommufdTest(ucmd: Ucmd): KGen<number> {
   const { cmd, user } = ucmd;
@@ -1299,6 +1323,8 @@ function* iommufdTest(ucmd: Ucmd): KGen<number> {
       return yield* testMdCheckIotlb(ucmd);
     case IOMMU_TEST_OP_TRIGGER_IOPF:
       return yield* testTriggerIopf(ucmd);
+    case IOMMU_TEST_OP_TRIGGER_VEVENT:
+      return yield* testTriggerVevent(ucmd);
     default:
       return -Errno.EOPNOTSUPP;
   }

@@ -21,7 +21,16 @@ import type { Ioas } from './ioas.ts';
 import { sideTable } from '../../lib/snapshot.ts';
 
 export type ObjType =
-  'IOAS' | 'HWPT_PAGING' | 'HWPT_NESTED' | 'DEVICE' | 'ACCESS' | 'FAULT' | 'VIOMMU' | 'VDEVICE' | 'SELFTEST';
+  | 'IOAS'
+  | 'HWPT_PAGING'
+  | 'HWPT_NESTED'
+  | 'DEVICE'
+  | 'ACCESS'
+  | 'FAULT'
+  | 'VIOMMU'
+  | 'VDEVICE'
+  | 'VEVENTQ'
+  | 'SELFTEST';
 
 /** Models struct iommufd_object. */
 export class IommufdObject {

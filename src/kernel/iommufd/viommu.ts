@@ -12,6 +12,7 @@ import { deviceOf, type IommufdDevice } from './device.ts';
 import { hwptOf, HwptNested, rawPointer, registerNested, userData, type HwptPaging } from './hw_pagetable.ts';
 import type { IommuDomain, IommuUserData, IommuUserDataArray } from './iommu.ts';
 import { IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } from './main.ts';
+import type { Veventq } from './veventq.ts';
 import { IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, u64 } from './uapi.ts';
 
 /** IOMMU_VIOMMU_TYPE_DEFAULT: no driver vIOMMU. */
@@ -35,6 +36,8 @@ export class Viommu {
   ops: ViommuOps | null = null;
   /** Models viommu->vdevs: virt_id -> vDEVICE. */
   readonly vdevs = new Map<bigint, Vdevice>();
+  /** Models viommu->veventqs: at most one vEVENTQ per type. */
+  readonly veventqs: Veventq[] = [];
   constructor(
     readonly ictx: IommufdCtx,
     readonly hwpt: HwptPaging,

@@ -120,6 +120,7 @@ export {
   iommufdViommuFindDev,
   iommufdViommuGetVdevId,
   iommufdViommuPriv,
+  iommufdViommuReportEvent,
   viommuSetOps,
   type IommufdViommu,
   type IommufdViommuOps,

@@ -26,6 +26,7 @@ import { IommuDomain, pickPgsize, type IommuUserData, type IommuUserDataArray } 
 import { ctxGet, ctxPut, type IommufdCtx } from '../../iommufd/main.ts';
 import type { System } from '../../system.ts';
 import { viommuFindDev, type Viommu as IommufdViommu } from '../../iommufd/viommu.ts';
+import { viommuReportEvent } from '../../iommufd/veventq.ts';
 
 export { IommuDomain, type IommufdDevice, type IommufdViommu, type IommuUserData, type IommuUserDataArray };
 /** Models IOMMU_READ / IOMMU_WRITE: the prot bits map_pages() gets. */
@@ -219,6 +220,18 @@ export function iommufdViommuFindDev(viommu: IommufdViommu, vdevId: bigint): Iom
 export function iommufdViommuGetVdevId(viommu: IommufdViommu, dev: IommuDev): bigint | number {
   for (const vdev of viommu.vdevs.values()) if (idevDevs.get(vdev.idev) === dev) return vdev.virtId;
   return -Errno.ENOENT;
+}
+
+/**
+ * Models iommufd_viommu_report_event(): queues `data` (the driver's event struct) on the vIOMMU's
+ * vEVENTQ of `type` for the guest to read; 0, or -EOPNOTSUPP if the vIOMMU has no such queue.
+ */
+export function* iommufdViommuReportEvent(
+  viommu: IommufdViommu,
+  type: number,
+  data: Uint8Array,
+): KGen<number> {
+  return yield* viommuReportEvent(viommu, type, data);
 }
 
 interface DomainEntry {
