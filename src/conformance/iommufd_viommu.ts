@@ -50,14 +50,14 @@ interface Self {
 }
 
 /** struct iommu_hwpt_selftest { .iotlb = IOMMU_TEST_IOTLB_DEFAULT }. */
-function hwptSelftestData(): Uint8Array {
+export function hwptSelftestData(): Uint8Array {
   const data = new Uint8Array(HWPT_SELFTEST_SIZE);
   new DataView(data.buffer).setUint32(0, IOMMU_TEST_IOTLB_DEFAULT, true);
   return data;
 }
 
 /** _test_cmd_viommu_alloc(): the rc and out_viommu_id. */
-function viommuAlloc(
+export function viommuAlloc(
   env: Env,
   devId: number,
   hwptId: number,

@@ -70,6 +70,9 @@ import {
   iommufdDeviceAttach,
   iommufdDeviceBind,
   iommufdDeviceDev,
+  iommufdDevicePasidAttach,
+  iommufdDevicePasidDetach,
+  iommufdDevicePasidReplace,
   iommufdDeviceReplace,
   iommufdDeviceUnbind,
   iommufdViommuFindDev,
@@ -120,6 +123,12 @@ export const IOMMU_TEST_OP_MD_CHECK_IOTLB = 14;
 export const IOMMU_TEST_OP_TRIGGER_IOPF = 15;
 export const IOMMU_TEST_OP_DEV_CHECK_CACHE = 16;
 export const IOMMU_TEST_OP_TRIGGER_VEVENT = 17;
+export const IOMMU_TEST_OP_PASID_ATTACH = 18;
+export const IOMMU_TEST_OP_PASID_REPLACE = 19;
+export const IOMMU_TEST_OP_PASID_DETACH = 20;
+export const IOMMU_TEST_OP_PASID_CHECK_HWPT = 21;
+/** iommufd_test.h: the PASID whose replace the mock fails. */
+export const IOMMU_TEST_PASID_RESERVED = 1024;
 
 export const MOCK_APERTURE_START = 1 << 24;
 export const MOCK_APERTURE_LAST = 2 ** 31 - 1;
@@ -529,6 +538,7 @@ function mockDomainNopAttach(domain: IommuDomain, dev: IommuDev<MockDev>): numbe
 /** The mock's default_domain_ops: mock_domain_map_pages, _unmap_pages, _iova_to_phys, _free. */
 const mockDomainOps: IommuDomainOps<MockDomain, MockDev> = {
   attachDev: (mock, dev) => mockDomainNopAttach(mock.domain, dev),
+  setDevPasid: (_mock, dev, pasid) => mockSetDevPasidNop(dev, pasid),
   mapPages: (mock, iova, paddr, pgsize, pgcount) => mock.mapPages(iova, paddr, pgsize, pgcount),
   unmapPages: (mock, iova, pgsize, pgcount) => mock.unmapRange(iova, pgsize * pgcount),
   iovaToPhys: (mock, iova) => mock.iovaToPhys(iova),
@@ -613,6 +623,7 @@ export class MockNestedDomain {
 /** The nested mock's domain_nested_ops: mock_domain_nop_attach, the user IOTLB invalidation. */
 const mockNestedOps: IommuDomainOps<MockNestedDomain, MockDev> = {
   attachDev: (nested, dev) => mockDomainNopAttach(nested.domain, dev),
+  setDevPasid: (_nested, dev, pasid) => mockSetDevPasidNop(dev, pasid),
   cacheInvalidateUser: (nested, array) => nested.cacheInvalidateUser(array),
   free: () => {},
 };
@@ -628,7 +639,25 @@ class MockDev {
   /** The vIOMMU of the nested domain the device is attached to, and its ID there. */
   viommu: MockViommu | null = null;
   vdevId = 0n;
+  /** Models mdev->pasid_1024_fake_error: the second set_dev_pasid of PASID 1024 fails. */
+  pasid1024FakeError = false;
   constructor(readonly flags: number) {}
+}
+
+/**
+ * Models mock_domain_set_dev_pasid_nop(): PASID 1024 is the selftest's failing replace: its first
+ * attach arms a fake error that the next set_dev_pasid returns (-ENOMEM) and clears.
+ */
+function mockSetDevPasidNop(dev: IommuDev<MockDev>, pasid: number): number {
+  const mdev = dev.priv;
+  if (pasid === IOMMU_TEST_PASID_RESERVED) {
+    if (mdev.pasid1024FakeError) {
+      mdev.pasid1024FakeError = false;
+      return -Errno.ENOMEM;
+    }
+    mdev.pasid1024FakeError = true;
+  }
+  return 0;
 }
 
 /** Models struct mock_viommu: a vIOMMU of the mock IOMMU over a mock nesting parent. */
@@ -774,6 +803,10 @@ const mockOps: IommuOps<MockDev> = {
   domainAllocNested: mockDomainAllocNested,
   /** Models mock_get_viommu_size(). */
   getViommuSize: (_dev, type) => (type === IOMMU_VIOMMU_TYPE_SELFTEST ? 1 : 0),
+  /** The blocked domain's set_dev_pasid (a PASID detach) disarms the PASID 1024 fake error. */
+  blockedSetDevPasid(dev, pasid) {
+    if (pasid === IOMMU_TEST_PASID_RESERVED) dev.priv.pasid1024FakeError = false;
+  },
   viommuInit: mockViommuInit,
 };
 
@@ -1280,6 +1313,60 @@ function* testTriggerVevent(ucmd: Ucmd): KGen<number> {
   return rc;
 }
 
+/** The bound device of the selftest object `id` (IOMMU_TEST_OP_PASID_*), or -errno. */
+function pasidIdev(ictx: IommufdCtx, id: number): { sobj: SelftestObj; idev: IommufdDevice } | number {
+  const sobj = getSelftest(ictx, id);
+  if (typeof sobj === 'number') return sobj;
+  if (sobj.idev === null) {
+    ictx.putObject(sobj.obj);
+    return -Errno.ENOENT;
+  }
+  return { sobj, idev: sobj.idev };
+}
+
+/** Models iommufd_test_pasid_attach() / _replace() / _detach(). */
+function* testPasid(ucmd: Ucmd, op: 'attach' | 'replace' | 'detach'): KGen<number> {
+  yield* [];
+  const { ictx, user } = ucmd;
+  const m = sub(user, `pasid_${op}`);
+  const r = pasidIdev(ictx, u32(ucmd.cmd.id));
+  if (typeof r === 'number') return r;
+  const pasid = u32(m.pasid);
+  let rc = 0;
+  if (op === 'attach') rc = iommufdDevicePasidAttach(r.idev, pasid, u32(m.pt_id));
+  else if (op === 'replace') rc = iommufdDevicePasidReplace(r.idev, pasid, u32(m.pt_id));
+  else iommufdDevicePasidDetach(r.idev, pasid);
+  ictx.putObject(r.sobj.obj);
+  return rc;
+}
+
+/**
+ * Models iommufd_test_pasid_check_hwpt(): the domain `pasid` translates through is the one of
+ * HWPT `hwpt_id`, or none for hwpt_id 0.
+ */
+function* testPasidCheckHwpt(ucmd: Ucmd): KGen<number> {
+  yield* [];
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'pasid_check');
+  const r = pasidIdev(ictx, u32(ucmd.cmd.id));
+  if (typeof r === 'number') return r;
+  const attached = r.idev.pasids.get(u32(m.pasid)) ?? null;
+  const hwptId = u32(m.hwpt_id);
+  let rc = 0;
+  if (hwptId === 0) {
+    if (attached !== null) rc = -Errno.EINVAL;
+  } else {
+    const obj = ictx.getObject(hwptId, ['HWPT_PAGING', 'HWPT_NESTED']);
+    if (typeof obj === 'number') rc = obj;
+    else {
+      if (attached?.domain !== anyHwptOf(obj).domain) rc = -Errno.EINVAL;
+      ictx.putObject(obj);
+    }
+  }
+  ictx.putObject(r.sobj.obj);
+  return rc;
+}
+
 /** Models iommufd_test(): dispatch of IOMMU_TEST_CMD by op. */
 function* iommufdTest(ucmd: Ucmd): KGen<number> {
   const { cmd, user } = ucmd;
@@ -1325,6 +1412,14 @@ function* iommufdTest(ucmd: Ucmd): KGen<number> {
       return yield* testTriggerIopf(ucmd);
     case IOMMU_TEST_OP_TRIGGER_VEVENT:
       return yield* testTriggerVevent(ucmd);
+    case IOMMU_TEST_OP_PASID_ATTACH:
+      return yield* testPasid(ucmd, 'attach');
+    case IOMMU_TEST_OP_PASID_REPLACE:
+      return yield* testPasid(ucmd, 'replace');
+    case IOMMU_TEST_OP_PASID_DETACH:
+      return yield* testPasid(ucmd, 'detach');
+    case IOMMU_TEST_OP_PASID_CHECK_HWPT:
+      return yield* testPasidCheckHwpt(ucmd);
     default:
       return -Errno.EOPNOTSUPP;
   }

@@ -49,6 +49,15 @@ export interface IommuDeviceOps {
   resvRegions(): [number, number][];
   /** The physical IOMMU behind the device (dev->iommu->iommu_dev), compared by identity. */
   readonly iommuDev: object;
+  /** Models dev->iommu->max_pasids (0: no PASID support). */
+  readonly maxPasids: number;
+  /**
+   * Models iommu_attach_device_pasid() / iommu_replace_device_pasid() down to the domain's
+   * set_dev_pasid(): 0 or -errno (`old` is the domain the PASID had, for a replace).
+   */
+  setDevPasid?(domain: IommuDomain, pasid: number, old: IommuDomain | null): number;
+  /** Models iommu_detach_device_pasid(): the blocked domain's set_dev_pasid(). */
+  removeDevPasid?(pasid: number, old: IommuDomain): void;
   /** Models get_viommu_size(): non-zero if the driver supports vIOMMUs of `type`. */
   getViommuSize?(type: number): number;
   /** Models viommu_init(): the driver sets viommu.ops; 0 or -errno. */
@@ -63,6 +72,8 @@ export class IommufdDevice {
   iopfEnabled = 0;
   /** Models idev->vdev: the vDEVICE of this device, if any. */
   vdev: Vdevice | null = null;
+  /** Models igroup->pasid_attach for PASIDs other than IOMMU_NO_PASID: pasid -> HWPT. */
+  readonly pasids = new Map<number, Hwpt>();
   constructor(
     readonly ictx: IommufdCtx,
     readonly ops: IommuDeviceOps,
@@ -98,6 +109,7 @@ export function* deviceUnbind(idev: IommufdDevice): KGen {
   // Models iommufd_device_pre_destroy(): the device's vDEVICE goes first.
   const vdev = idev.vdev;
   if (vdev !== null) yield* idev.ictx.objectRemove(vdev.obj.id, vdev.obj);
+  for (const pasid of [...idev.pasids.keys()]) devicePasidDetach(idev, pasid);
   if (idev.hwpt !== null) yield* deviceDetach(idev);
   idev.obj.users--;
   dropRef(idev.ictx.sys, idev.obj);
@@ -142,9 +154,95 @@ function iopfDisable(idev: IommufdDevice, hwpt: Hwpt): void {
   idev.iopfEnabled--;
 }
 
+/**
+ * Models iommufd_hwpt_pasid_compat() for IOMMU_NO_PASID: while a PASID of the device is attached,
+ * the RID may only use a PASID-compatible HWPT.
+ */
+function ridPasidCompat(idev: IommufdDevice, hwpt: Hwpt): boolean {
+  return hwpt.pasidCompat || idev.pasids.size === 0;
+}
+
+/** Models iommufd_hwpt_pasid_compat() for a PASID: both the HWPT and the RID's must be compatible. */
+function pasidCompat(idev: IommufdDevice, hwpt: Hwpt): boolean {
+  return hwpt.pasidCompat && (idev.hwpt === null || idev.hwpt.pasidCompat);
+}
+
+/** The HWPT `ptId` names for a PASID attach, or -errno (an IOAS's automatic domains are never PASID-compatible). */
+function pasidHwpt(idev: IommufdDevice, ptId: number): { obj: IommufdObject; hwpt: Hwpt } | number {
+  const obj = idev.ictx.getObject(ptId, 'ANY');
+  if (typeof obj === 'number') return obj;
+  if (obj.type !== 'HWPT_PAGING' && obj.type !== 'HWPT_NESTED') {
+    idev.ictx.putObject(obj);
+    return -Errno.EINVAL;
+  }
+  return { obj, hwpt: anyHwptOf(obj) };
+}
+
+/** Models iommufd_device_attach() with a PASID: 0 or -errno. */
+export function devicePasidAttach(idev: IommufdDevice, pasid: number, ptId: number): number {
+  const pt = pasidHwpt(idev, ptId);
+  if (typeof pt === 'number') return pt;
+  const { obj, hwpt } = pt;
+  let rc = 0;
+  if (!pasidCompat(idev, hwpt)) rc = -Errno.EINVAL;
+  else if (idev.pasids.has(pasid)) rc = -Errno.EBUSY;
+  else if (idev.ops.setDevPasid === undefined) rc = -Errno.EOPNOTSUPP;
+  else {
+    iopfEnable(idev, hwpt);
+    rc = idev.ops.setDevPasid(hwpt.domain, pasid, null);
+    if (rc < 0) {
+      if (hwpt.fault !== null) idev.iopfEnabled--;
+    } else {
+      idev.pasids.set(pasid, hwpt);
+      hwpt.obj.users++;
+    }
+  }
+  idev.ictx.putObject(obj);
+  return rc;
+}
+
+/** Models iommufd_device_replace() with a PASID: 0 or -errno; on failure the PASID keeps its HWPT. */
+export function devicePasidReplace(idev: IommufdDevice, pasid: number, ptId: number): number {
+  const pt = pasidHwpt(idev, ptId);
+  if (typeof pt === 'number') return pt;
+  const { obj, hwpt } = pt;
+  const old = idev.pasids.get(pasid);
+  let rc = 0;
+  if (old === undefined) rc = -Errno.EINVAL;
+  else if (!pasidCompat(idev, hwpt)) rc = -Errno.EINVAL;
+  else if (old !== hwpt) {
+    if (idev.ops.setDevPasid === undefined) rc = -Errno.EOPNOTSUPP;
+    else {
+      iopfEnable(idev, hwpt);
+      rc = idev.ops.setDevPasid(hwpt.domain, pasid, old.domain);
+      if (rc < 0) {
+        if (hwpt.fault !== null) idev.iopfEnabled--;
+      } else {
+        iopfDisable(idev, old);
+        idev.pasids.set(pasid, hwpt);
+        hwpt.obj.users++;
+        old.obj.users--;
+      }
+    }
+  }
+  idev.ictx.putObject(obj);
+  return rc;
+}
+
+/** Models iommufd_device_detach() with a PASID: nothing happens if the PASID is not attached. */
+export function devicePasidDetach(idev: IommufdDevice, pasid: number): void {
+  const old = idev.pasids.get(pasid);
+  if (old === undefined) return;
+  idev.ops.removeDevPasid?.(pasid, old.domain);
+  iopfDisable(idev, old);
+  idev.pasids.delete(pasid);
+  old.obj.users--;
+}
+
 /** Models iommufd_hw_pagetable_attach() + iommufd_device_do_attach(). */
 function* doAttach(idev: IommufdDevice, hwpt: Hwpt): KGen<number> {
   if (idev.hwpt !== null) return -Errno.EINVAL;
+  if (!ridPasidCompat(idev, hwpt)) return -Errno.EINVAL;
   const iopt = hwptPagingOf(hwpt).ioas.iopt;
   let rc = yield* enforceResv(idev, iopt);
   if (rc < 0) return rc;
@@ -166,6 +264,7 @@ function* doAttach(idev: IommufdDevice, hwpt: Hwpt): KGen<number> {
 function* doReplace(idev: IommufdDevice, hwpt: Hwpt): KGen<number> {
   const old = idev.hwpt;
   if (old === null) return -Errno.EINVAL;
+  if (!ridPasidCompat(idev, hwpt)) return -Errno.EINVAL;
   if (old === hwpt) return 0;
   const oldIoas = hwptPagingOf(old).ioas;
   const newIoas = hwptPagingOf(hwpt).ioas;

@@ -39,6 +39,8 @@ export class HwptPaging {
   readonly devices = new Set<IommufdDevice>();
   /** The fault queue faults of attached devices go to (hwpt->fault), holding a user reference. */
   fault: FaultQueue | null = null;
+  /** Models hwpt->pasid_compat: allocated with IOMMU_HWPT_ALLOC_PASID (automatic domains are not). */
+  pasidCompat = false;
   constructor(
     readonly ictx: IommufdCtx,
     readonly ioas: Ioas,
@@ -77,6 +79,8 @@ export class HwptNested {
   readonly autoDomain = false;
   readonly devices = new Set<IommufdDevice>();
   fault: FaultQueue | null = null;
+  /** Models hwpt->pasid_compat. */
+  pasidCompat = false;
   /** The vIOMMU that allocated it (which it then holds instead of the parent), or null. */
   viommu: Viommu | null = null;
   /** Set once the driver allocated it (the object exists before the domain). */
@@ -232,6 +236,7 @@ export function* hwptPagingAlloc(
   const domain = idev.ops.domainAllocPaging(flags & ~IOMMU_HWPT_FAULT_ID_VALID, user);
   if (typeof domain === 'number') return domain;
   const hwpt = new HwptPaging(ictx, ioas, domain, (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0);
+  hwpt.pasidCompat = (flags & IOMMU_HWPT_ALLOC_PASID) !== 0;
   const rc = ictx.objectAlloc(hwpt.obj);
   if (rc < 0) {
     domain.ops.free();
@@ -273,6 +278,7 @@ export function* hwptNestedAlloc(
   if (parent.autoDomain || !parent.nestParent || parent.domain.owner !== idev.ops.domainOwner)
     return -Errno.EINVAL;
   const hwpt = new HwptNested(ictx, parent);
+  hwpt.pasidCompat = (flags & IOMMU_HWPT_ALLOC_PASID) !== 0;
   const rc = ictx.objectAlloc(hwpt.obj);
   if (rc < 0) return rc;
   nestedObjects.set(hwpt.obj, hwpt);

@@ -210,6 +210,7 @@ export function* viommuAllocHwptNested(
   if (alloc === undefined) return -Errno.EOPNOTSUPP;
   const hwpt = new HwptNested(ictx, viommu.hwpt);
   hwpt.viommu = viommu;
+  hwpt.pasidCompat = (flags & IOMMU_HWPT_ALLOC_PASID) !== 0;
   const rc = ictx.objectAlloc(hwpt.obj);
   if (rc < 0) return rc;
   registerNested(hwpt);

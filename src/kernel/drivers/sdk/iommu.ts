@@ -17,6 +17,9 @@ import {
   deviceAttach,
   deviceBind,
   deviceDetach,
+  devicePasidAttach,
+  devicePasidDetach,
+  devicePasidReplace,
   deviceReplace,
   deviceUnbind,
   type IommufdDevice,
@@ -52,6 +55,11 @@ export interface IommuDirtyBitmap {
 export interface IommuDomainOps<D, P = unknown> {
   /** Models attach_dev(): 0, or -errno (-EINVAL: this device cannot use this domain). */
   attachDev(domain: D, dev: IommuDev<P>): number;
+  /**
+   * Models set_dev_pasid(): the device's `pasid` now translates through this domain; `old` is the
+   * domain it had (a replace) or null. 0, or -errno leaving the PASID on `old`.
+   */
+  setDevPasid?(domain: D, dev: IommuDev<P>, pasid: number, old: IommuDomain | null): number;
   /**
    * Models map_pages(): maps `pgcount` pages of `pgsize` bytes at iova -> paddr with `prot`
    * (IOMMU_READ | IOMMU_WRITE). 0, or -errno having mapped nothing.
@@ -121,6 +129,11 @@ export interface IommuOps<P> {
   ): KGen<IommuDomain | number>;
   /** Models get_resv_regions(): the device's reserved IOVA ranges, as [start, last] pairs. */
   getResvRegions?(dev: IommuDev<P>): [number, number][];
+  /**
+   * Models blocked_domain->ops->set_dev_pasid(): `pasid` of `dev` stops translating (a PASID
+   * detach, leaving `old`). A driver without it supports no PASID attach (-EOPNOTSUPP).
+   */
+  blockedSetDevPasid?(dev: IommuDev<P>, pasid: number, old: IommuDomain): void;
   /**
    * Models get_viommu_size(): non-zero if the driver makes vIOMMUs of `viommuType` for `dev` (the
    * kernel's size of the driver's vIOMMU structure), 0 if not (IOMMU_VIOMMU_ALLOC: -EOPNOTSUPP).
@@ -387,6 +400,20 @@ function coreDeviceOps<P>(dev: IommuDev<P>): IommuDeviceOps {
     },
     resvRegions: () => ops.getResvRegions?.(dev) ?? [],
     iommuDev: dev.iommu,
+    maxPasids: dev.maxPasids,
+    // Models iommu_attach_device_pasid() / iommu_replace_device_pasid(): the core refuses a PASID
+    // the device does not have, and a driver without set_dev_pasid on the domain or the blocked
+    // domain.
+    setDevPasid: (domain, pasid, old) => {
+      if (dev.maxPasids === 0 || pasid === 0 || pasid >= dev.maxPasids) return -Errno.EINVAL;
+      const e = domains.get(domain);
+      if (e === undefined || domain.owner !== ops.name) return -Errno.EINVAL;
+      if (e.ops.setDevPasid === undefined || ops.blockedSetDevPasid === undefined) return -Errno.EOPNOTSUPP;
+      return e.ops.setDevPasid(e.priv, dev, pasid, old);
+    },
+    removeDevPasid: (pasid, old) => {
+      ops.blockedSetDevPasid?.(dev, pasid, old);
+    },
     getViommuSize: (type) => ops.getViommuSize?.(dev, type) ?? 0,
     viommuInit: function* (viommu, parent, user) {
       if (ops.viommuInit === undefined) return -Errno.EOPNOTSUPP;
@@ -423,6 +450,21 @@ export function* iommufdDeviceReplace(idev: IommufdDevice, ptId: number): KGen<n
 /** Models iommufd_device_detach(). */
 export function* iommufdDeviceDetach(idev: IommufdDevice): KGen {
   yield* deviceDetach(idev);
+}
+
+/** Models iommufd_device_attach() with a PASID: `pasid` of the device to the HWPT `ptId`; 0 or -errno. */
+export function iommufdDevicePasidAttach(idev: IommufdDevice, pasid: number, ptId: number): number {
+  return devicePasidAttach(idev, pasid, ptId);
+}
+
+/** Models iommufd_device_replace() with a PASID: 0 or -errno. */
+export function iommufdDevicePasidReplace(idev: IommufdDevice, pasid: number, ptId: number): number {
+  return devicePasidReplace(idev, pasid, ptId);
+}
+
+/** Models iommufd_device_detach() with a PASID. */
+export function iommufdDevicePasidDetach(idev: IommufdDevice, pasid: number): void {
+  devicePasidDetach(idev, pasid);
 }
 
 /** Models iommufd_device_unbind(): detaches if attached and destroys the device object. */
