@@ -302,8 +302,8 @@ const cases: ConformanceCase[] = [
   }),
   // The long form: after the device, HW info and replace steps, a nesting parent, a vIOMMU, a
   // vDEVICE, a fault queue with a nested HWPT on it, and a vEVENTQ (60 fault sites in the model,
-  // within the kernel's 400). The HW queue and PASID attach steps later kernels add are not
-  // modelled (no HW queue objects, no PASID attach).
+  // within the kernel's 400). The HW queue and PASID attach steps later kernels add are not in
+  // this port yet.
   failNthCase('device', (self, enable) => {
     const env = self.env;
     open(self);

@@ -2,8 +2,8 @@
  * tools/testing/selftests/iommu/iommufd.c, FIXTURE(iommufd_viommu): a mock device attached to an
  * IOAS, a NEST_PARENT HWPT, a vIOMMU over it and a nested HWPT of the vIOMMU (variant
  * mock_viommu), or nothing (variant no_viommu, where every id is 0). Names and assertions are the
- * kernel's; `viommu_alloc_with_data` and `hw_queue` of mock_viommu need the vIOMMU's mmap region
- * and HW queues, which are not modelled yet.
+ * kernel's; `viommu_alloc_with_data` of mock_viommu needs the vIOMMU's mmap region, which is not
+ * modelled yet.
  */
 import assert from 'node:assert/strict';
 import { Errno } from '../kernel/errno.ts';
@@ -13,7 +13,10 @@ import {
   IOMMU_TEST_INVALIDATE_FLAG_ALL,
   IOMMU_TEST_IOTLB_DEFAULT,
   IOMMU_TEST_OP_DEV_CHECK_CACHE,
+  IOMMU_HW_QUEUE_TYPE_SELFTEST,
+  IOMMU_TEST_HW_QUEUE_MAX,
   IOMMU_TEST_OP_TRIGGER_VEVENT,
+  MOCK_APERTURE_START,
   IOMMU_VEVENTQ_TYPE_SELFTEST,
   IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
   IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID,
@@ -31,9 +34,13 @@ import {
   VEVENT_HEADER_SIZE,
 } from '../kernel/iommufd/index.ts';
 import type { ConformanceCase } from './types.ts';
-import { Env, expectErrno, expectOk, sizeOf, type Args } from './iommufd_harness.ts';
+import { Env, expectErrno, expectOk, RW, sizeOf, type Args } from './iommufd_harness.ts';
+import { PAGE_SIZE } from '../lib/units.ts';
+import { IOMMU_HW_QUEUE_TYPE_DEFAULT } from '../kernel/iommufd/viommu.ts';
 
-const { ENOENT, EINVAL, EBUSY, EEXIST, EFAULT, EOPNOTSUPP, EOVERFLOW } = Errno;
+const { ENOENT, EINVAL, EBUSY, EEXIST, EFAULT, EIO, EOPNOTSUPP, EOVERFLOW } = Errno;
+/** ~(uint64_t)0. */
+const U64_MAX = (1n << 64n) - 1n;
 const UINT32_MAX = 0xffffffff;
 
 interface Variant {
@@ -134,6 +141,27 @@ function readVevents(env: Env, fd: number, nvevents: number, virtId: number, pre
     if (v.getUint32(VEVENT_HEADER_SIZE, true) !== virtId) return -EINVAL;
   }
   return 0;
+}
+
+/** _test_cmd_hw_queue_alloc(): the rc and out_hw_queue_id. */
+function hwQueueAlloc(
+  env: Env,
+  viommuId: number,
+  type: number,
+  index: number,
+  base: number | bigint,
+  length: number,
+): { rc: number; id: number } {
+  const cmd: Args = {
+    size: sizeOf('IOMMU_HW_QUEUE_ALLOC'),
+    viommu_id: viommuId,
+    type,
+    index,
+    nesting_parent_iova: base,
+    length,
+  };
+  const rc = env.ioctl('IOMMU_HW_QUEUE_ALLOC', cmd);
+  return { rc, id: (cmd.out_hw_queue_id as number | undefined) ?? 0 };
 }
 
 /** test_cmd_dev_check_cache(). */
@@ -473,12 +501,56 @@ export const viommuCases: ConformanceCase[] = [
     expectOk(env.destroy(vdev.id), 'destroy vdevice');
   }),
 
-  ...viommuCase(
-    'hw_queue',
-    (_env, self) => {
-      // SKIP: "Skipping test for variant no_viommu".
-      assert.equal(self.viommuId, 0);
-    },
-    MOCK_VIOMMU_ONLY_NOT_MODELLED('HW queue objects are'),
-  ),
+  ...viommuCase('hw_queue', (env, self) => {
+    let iova = MOCK_APERTURE_START;
+    const viommuId = self.viommuId;
+    const hwQueueId = [0, 0];
+    // SKIP: "Skipping test for variant no_viommu".
+    if (viommuId === 0) return;
+    const alloc = (type: number, index: number, base: number | bigint, length: number): number => {
+      const r = hwQueueAlloc(env, viommuId, type, index, base, length);
+      if (r.rc === 0) hwQueueId[index] = r.id;
+      return r.rc;
+    };
+
+    // Fail IOMMU_HW_QUEUE_TYPE_DEFAULT.
+    expectErrno(EOPNOTSUPP, alloc(IOMMU_HW_QUEUE_TYPE_DEFAULT, 0, iova, PAGE_SIZE));
+    // Fail queue addr and length.
+    expectErrno(EINVAL, alloc(IOMMU_HW_QUEUE_TYPE_SELFTEST, 0, iova, 0));
+    expectErrno(EOVERFLOW, alloc(IOMMU_HW_QUEUE_TYPE_SELFTEST, 0, U64_MAX, PAGE_SIZE));
+    // Fail missing iova.
+    expectErrno(ENOENT, alloc(IOMMU_HW_QUEUE_TYPE_SELFTEST, 0, iova, PAGE_SIZE));
+
+    // Map iova.
+    const m1 = env.map(self.ioasId, env.buffer, PAGE_SIZE, RW);
+    expectOk(m1.rc, 'map');
+    iova = m1.iova;
+    const m2 = env.map(self.ioasId, env.buffer + PAGE_SIZE, PAGE_SIZE, RW);
+    expectOk(m2.rc, 'map');
+    const iova2 = m2.iova;
+
+    // Fail index=1 and =MAX; must start from index=0.
+    expectErrno(EIO, alloc(IOMMU_HW_QUEUE_TYPE_SELFTEST, 1, iova, PAGE_SIZE));
+    expectErrno(EINVAL, alloc(IOMMU_HW_QUEUE_TYPE_SELFTEST, IOMMU_TEST_HW_QUEUE_MAX, iova, PAGE_SIZE));
+
+    // Allocate index=0, declare ownership of the iova.
+    expectOk(alloc(IOMMU_HW_QUEUE_TYPE_SELFTEST, 0, iova, PAGE_SIZE), 'hw_queue 0');
+    // Fail duplicated index.
+    expectErrno(EEXIST, alloc(IOMMU_HW_QUEUE_TYPE_SELFTEST, 0, iova, PAGE_SIZE));
+    // Fail unmap, due to iova ownership.
+    expectErrno(EBUSY, env.unmap(self.ioasId, iova, PAGE_SIZE).rc);
+    // The 2nd page is not pinned, so it can be unmmap.
+    expectOk(env.unmap(self.ioasId, iova2, PAGE_SIZE).rc, 'unmap iova2');
+
+    // Allocate index=1, with an unaligned case.
+    expectOk(alloc(IOMMU_HW_QUEUE_TYPE_SELFTEST, 1, iova + PAGE_SIZE / 2, PAGE_SIZE / 2), 'hw_queue 1');
+    // Fail to destroy, due to dependency.
+    expectErrno(EBUSY, env.destroy(hwQueueId[0]));
+
+    // Destroy in descending order.
+    expectOk(env.destroy(hwQueueId[1]), 'destroy hw_queue 1');
+    expectOk(env.destroy(hwQueueId[0]), 'destroy hw_queue 0');
+    // Now it can unmap the first page.
+    expectOk(env.unmap(self.ioasId, iova, PAGE_SIZE).rc, 'unmap iova');
+  }),
 ];

@@ -75,10 +75,13 @@ import {
   iommufdDevicePasidReplace,
   iommufdDeviceReplace,
   iommufdDeviceUnbind,
+  iommufdHwQueueDepend,
+  iommufdHwQueueUndepend,
   iommufdViommuFindDev,
   iommufdViommuGetVdevId,
   iommufdViommuReportEvent,
   viommuSetOps,
+  type IommufdHwQueue,
   type IommufdViommu,
   type IommufdViommuOps,
 } from './sdk/iommu.ts';
@@ -159,6 +162,8 @@ export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
 export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID = 0xdadbeef;
 export const MOCK_DEV_CACHE_ID_MAX = 3;
 export const IOMMU_VEVENTQ_TYPE_SELFTEST = 0xbeefbeef;
+export const IOMMU_HW_QUEUE_TYPE_SELFTEST = 0xdeadbeef;
+export const IOMMU_TEST_HW_QUEUE_MAX = 2;
 /** sizeof(struct iommu_viommu_invalidate_selftest): { flags, vdev_id, cache_id }. */
 export const VIOMMU_INVALIDATE_SELFTEST_SIZE = 12;
 /** sizeof(struct iommu_hwpt_selftest): { iotlb }. */
@@ -660,8 +665,21 @@ function mockSetDevPasidNop(dev: IommuDev<MockDev>, pasid: number): number {
   return 0;
 }
 
+/** Models struct mock_hw_queue. */
+class MockHwQueue {
+  constructor(
+    readonly core: IommufdHwQueue,
+    readonly index: number,
+    readonly prev: MockHwQueue | null,
+  ) {}
+}
+
 /** Models struct mock_viommu: a vIOMMU of the mock IOMMU over a mock nesting parent. */
 class MockViommu {
+  /** Models mock_viommu->hw_queue[IOMMU_TEST_HW_QUEUE_MAX]. */
+  readonly hwQueue: (MockHwQueue | null)[] = new Array<MockHwQueue | null>(IOMMU_TEST_HW_QUEUE_MAX).fill(
+    null,
+  );
   constructor(
     readonly core: IommufdViommu,
     readonly iommu: IommuDevice<MockDev>,
@@ -732,10 +750,38 @@ function* mockViommuCacheInvalidate(mv: MockViommu, array: IommuUserDataArray): 
   return rc;
 }
 
+/**
+ * Models mock_hw_queue_init_phys(): queues are set up in index order, each depending on the one
+ * before, and the core's physical address must be what the nesting parent translates the queue's
+ * IOVA to.
+ */
+function mockHwQueueInitPhys(mv: MockViommu, hwQueue: IommufdHwQueue, index: number, basePa: number): number {
+  if (index >= IOMMU_TEST_HW_QUEUE_MAX) return -Errno.EINVAL;
+  if (mv.hwQueue[index] !== null) return -Errno.EEXIST;
+  let prev: MockHwQueue | null = null;
+  if (index > 0) {
+    prev = mv.hwQueue[index - 1];
+    if (prev === null) return -Errno.EIO;
+  }
+  if (basePa !== mv.s2Parent.iovaToPhys(Number(hwQueue.baseAddr))) return -Errno.EINVAL;
+  const mq = new MockHwQueue(hwQueue, index, prev);
+  if (prev !== null) iommufdHwQueueDepend(hwQueue, prev.core);
+  mv.hwQueue[index] = mq;
+  // Models mock_hw_queue_destroy().
+  hwQueue.driverDestroy = () => {
+    mv.hwQueue[index] = null;
+    if (mq.prev !== null) iommufdHwQueueUndepend(hwQueue, mq.prev.core);
+  };
+  return 0;
+}
+
 /** Models mock_viommu_ops. */
 const mockViommuOps: IommufdViommuOps<MockViommu> = {
   allocDomainNested: mockViommuAllocDomainNested,
   cacheInvalidate: mockViommuCacheInvalidate,
+  /** Models mock_viommu_get_hw_queue_size(). */
+  getHwQueueSize: (_mv, type) => (type === IOMMU_HW_QUEUE_TYPE_SELFTEST ? 1 : 0),
+  hwQueueInitPhys: mockHwQueueInitPhys,
 };
 
 /** Models mock_viommu_init() for a vIOMMU without user data. */

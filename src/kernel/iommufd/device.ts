@@ -394,6 +394,8 @@ export class IommufdAccess {
   readonly ioasLock: Mutex;
   readonly iovaAlignment: number;
   ioptAccessListId = 0;
+  /** Made by iommufd_access_create_internal(): no object id, no ops, its pins lock the areas. */
+  internal = false;
   constructor(
     readonly ictx: IommufdCtx,
     readonly ops: AccessOps,
@@ -423,6 +425,31 @@ export function accessCreate(ictx: IommufdCtx, ops: AccessOps): IommufdAccess | 
   ctxGet(ictx, 'iommufd_access_create');
   ictx.finalize(access.obj);
   return access;
+}
+
+/**
+ * Models iommufd_access_create_internal(): an access iommufd itself uses (a HW queue's), with no
+ * object id and no context reference; its pins lock the areas against unmap.
+ */
+export function accessCreateInternal(ictx: IommufdCtx): IommufdAccess {
+  const access = new IommufdAccess(ictx, {
+    needsPinPages: true,
+    *unmap() {
+      yield* [];
+    },
+  });
+  access.internal = true;
+  return access;
+}
+
+/** Models iommufd_access_attach_internal(). */
+export function* accessAttachInternal(access: IommufdAccess, ioas: Ioas): KGen<number> {
+  return yield* accessChangeIoas(access, ioas);
+}
+
+/** Models iommufd_access_detach_internal(). */
+export function* accessDetachInternal(access: IommufdAccess): KGen {
+  yield* accessChangeIoas(access, null);
 }
 
 /** Models iommufd_access_destroy(). */
@@ -576,13 +603,13 @@ export function* accessPinPages(
     }
     const first = area.iovaToIndex(s);
     const lastIdx = area.lastIndex(e);
-    rc = yield* areaAddAccess(area, first, lastIdx, out);
+    rc = yield* areaAddAccess(area, first, lastIdx, out, access.internal);
     if (rc < 0) break;
     done.push([area, first, lastIdx]);
   }
   if (rc === 0 && !complete) rc = -Errno.ENOENT;
   if (rc < 0) {
-    for (const [area, f, l] of done) yield* areaRemoveAccess(area, f, l);
+    for (const [area, f, l] of done) yield* areaRemoveAccess(area, f, l, access.internal);
     out.length = 0;
   }
   yield* iopt.iovaRwsem.upRead();
@@ -608,7 +635,7 @@ export function* accessUnpinPages(access: IommufdAccess, iova: number, length: n
   for (const area of areas) {
     const s = Math.max(iova, area.iova);
     const e = Math.min(last, area.last);
-    const ok = yield* areaRemoveAccess(area, area.iovaToIndex(s), area.lastIndex(e));
+    const ok = yield* areaRemoveAccess(area, area.iovaToIndex(s), area.lastIndex(e), access.internal);
     if (!ok)
       access.ictx.sys.sched.report({
         oracle: 'iommufd',

@@ -30,6 +30,7 @@ export type ObjType =
   | 'VIOMMU'
   | 'VDEVICE'
   | 'VEVENTQ'
+  | 'HW_QUEUE'
   | 'SELFTEST';
 
 /** Models struct iommufd_object. */

@@ -8,13 +8,26 @@
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import { sideTable } from '../../lib/snapshot.ts';
-import { deviceOf, type IommufdDevice } from './device.ts';
+import {
+  accessAttachInternal,
+  accessCreateInternal,
+  accessDetachInternal,
+  accessPinPages,
+  accessUnpinPages,
+  deviceOf,
+  type IommufdAccess,
+  type IommufdDevice,
+} from './device.ts';
+import { PAGE_SIZE } from '../../lib/units.ts';
+import { U64_MAX_BIG } from '../../lib/u64.ts';
 import { hwptOf, HwptNested, rawPointer, registerNested, userData, type HwptPaging } from './hw_pagetable.ts';
 import type { IommuDomain, IommuUserData, IommuUserDataArray } from './iommu.ts';
 import { IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } from './main.ts';
 import type { Veventq } from './veventq.ts';
 import { IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID, u64 } from './uapi.ts';
 
+/** IOMMU_HW_QUEUE_TYPE_DEFAULT: no driver HW queue. */
+export const IOMMU_HW_QUEUE_TYPE_DEFAULT = 0;
 /** IOMMU_VIOMMU_TYPE_DEFAULT: no driver vIOMMU. */
 export const IOMMU_VIOMMU_TYPE_DEFAULT = 0;
 /** ULONG_MAX as a u64: virt_id indexes an xarray. */
@@ -26,6 +39,13 @@ export interface ViommuOps {
   readonly destroy?: () => void;
   /** Models alloc_domain_nested(): a nested domain of this vIOMMU from the user's data, or -errno. */
   readonly allocDomainNested?: (flags: number, user: IommuUserData) => KGen<IommuDomain | number>;
+  /** Models get_hw_queue_size(): non-zero if the driver makes HW queues of `type`. */
+  readonly getHwQueueSize?: (type: number) => number;
+  /**
+   * Models hw_queue_init_phys(): sets up `hwQueue` at `index` whose guest queue starts at the
+   * physical address `basePa`; 0 or -errno.
+   */
+  readonly hwQueueInitPhys?: (hwQueue: HwQueue, index: number, basePa: number) => number;
   /** Models cache_invalidate(): the guest's invalidation requests; array.entryNum = handled. */
   readonly cacheInvalidate?: (array: IommuUserDataArray) => KGen<number>;
 }
@@ -231,5 +251,130 @@ export function* viommuAllocHwptNested(
   return hwpt;
 }
 
+/** Models struct iommufd_hw_queue: a guest queue the hardware reads by physical address. */
+export class HwQueue {
+  readonly obj: IommufdObject;
+  /** The internal access pinning the queue's pages (so IOAS_UNMAP cannot pull them). */
+  access: IommufdAccess | null = null;
+  /** Models hw_queue->destroy, set by the driver's hw_queue_init_phys(). */
+  driverDestroy: (() => void) | null = null;
+  constructor(
+    readonly viommu: Viommu,
+    readonly type: number,
+    /** Models hw_queue->base_addr: the queue's IOVA in the nesting parent. */
+    readonly baseAddr: bigint,
+    readonly length: bigint,
+  ) {
+    this.obj = new IommufdObject('HW_QUEUE', viommu.ictx, () => this.destroy());
+  }
+
+  /** Models iommufd_hw_queue_destroy(). */
+  *destroy(): KGen {
+    this.driverDestroy?.();
+    this.driverDestroy = null;
+    if (this.access !== null) {
+      const aligned = this.baseAddr - (this.baseAddr % BigInt(PAGE_SIZE));
+      yield* accessUnpinPages(this.access, Number(aligned), pageAlignedLength(this.baseAddr, this.length));
+      yield* accessDetachInternal(this.access);
+      this.access = null;
+    }
+    this.viommu.obj.users--;
+  }
+}
+
+const hwQueueObjects = sideTable<IommufdObject, HwQueue>();
+
+/** PAGE_ALIGN(length + offset in the page of `iova`), or -1 if it overflows. */
+function pageAlignedLength(iova: bigint, length: bigint): number {
+  const page = BigInt(PAGE_SIZE);
+  const total = (iova % page) + length + page - 1n;
+  if (total > U64_MAX_BIG) return -1;
+  return Number((total / page) * page);
+}
+
+/** Models iommufd_hw_queue_depend(): `hwQueue` keeps `on` from being destroyed first. */
+export function hwQueueDepend(_hwQueue: HwQueue, on: HwQueue): void {
+  on.obj.users++;
+}
+
+/** Models iommufd_hw_queue_undepend(). */
+export function hwQueueUndepend(_hwQueue: HwQueue, on: HwQueue): void {
+  on.obj.users--;
+}
+
+/**
+ * Models iommufd_hw_queue_alloc_phys(): pins the queue's pages through an internal access of the
+ * vIOMMU's IOAS; they must be physically contiguous. The base physical address, or -errno.
+ */
+function* hwQueueAllocPhys(hq: HwQueue): KGen<number> {
+  const page = BigInt(PAGE_SIZE);
+  const aligned = hq.baseAddr - (hq.baseAddr % page);
+  const length = pageAlignedLength(hq.baseAddr, hq.length);
+  if (length < 0) return -Errno.ERANGE;
+  const access = accessCreateInternal(hq.viommu.ictx);
+  let rc = yield* accessAttachInternal(access, hq.viommu.hwpt.ioas);
+  if (rc < 0) return rc;
+  const pfns: number[] = [];
+  rc = yield* accessPinPages(access, Number(aligned), length, pfns, 0);
+  if (rc < 0) {
+    yield* accessDetachInternal(access);
+    return rc;
+  }
+  for (let i = 1; i < pfns.length; i++) {
+    if (pfns[i] === pfns[i - 1] + 1) continue;
+    yield* accessUnpinPages(access, Number(aligned), length);
+    yield* accessDetachInternal(access);
+    return -Errno.EFAULT;
+  }
+  hq.access = access;
+  return pfns[0] * PAGE_SIZE + Number(hq.baseAddr - aligned);
+}
+
+/** Models iommufd_hw_queue_alloc_ioctl() (IOMMU_HW_QUEUE_ALLOC). */
+function* hwQueueAllocIoctl(ucmd: Ucmd): KGen<number> {
+  const { ictx, cmd } = ucmd;
+  const type = cmd.type as number;
+  if (cmd.flags !== 0 || type === IOMMU_HW_QUEUE_TYPE_DEFAULT) return -Errno.EOPNOTSUPP;
+  const length = u64(cmd.length);
+  const iova = u64(cmd.nesting_parent_iova);
+  if (length === 0n) return -Errno.EINVAL;
+  // check_add_overflow(nesting_parent_iova, length - 1) in u64.
+  if (iova + length - 1n > U64_MAX_BIG) return -Errno.EOVERFLOW;
+  const vobj = ictx.getObject(cmd.viommu_id as number, 'VIOMMU');
+  if (typeof vobj === 'number') return vobj;
+  const viommu = viommuOf(vobj);
+  const ops = viommu.ops;
+  let rc = 0;
+  if (
+    ops?.getHwQueueSize === undefined ||
+    ops.hwQueueInitPhys === undefined ||
+    ops.getHwQueueSize(type) === 0
+  )
+    rc = -Errno.EOPNOTSUPP;
+  else {
+    const hq = new HwQueue(viommu, type, iova, length);
+    rc = ictx.objectAlloc(hq.obj);
+    if (rc === 0) {
+      hwQueueObjects.set(hq.obj, hq);
+      viommu.obj.users++;
+      const basePa = yield* hwQueueAllocPhys(hq);
+      if (basePa < 0) rc = basePa;
+      else rc = ops.hwQueueInitPhys(hq, cmd.index as number, basePa);
+      if (rc === 0) {
+        cmd.out_hw_queue_id = hq.obj.id;
+        rc = respond(ucmd);
+      }
+      if (rc === 0) ictx.finalize(hq.obj);
+      else {
+        ictx.abort(hq.obj);
+        yield* hq.destroy();
+      }
+    }
+  }
+  ictx.putObject(vobj);
+  return rc;
+}
+
 registerIoctl('IOMMU_VIOMMU_ALLOC', viommuAllocIoctl);
+registerIoctl('IOMMU_HW_QUEUE_ALLOC', hwQueueAllocIoctl);
 registerIoctl('IOMMU_VDEVICE_ALLOC', vdeviceAllocIoctl);

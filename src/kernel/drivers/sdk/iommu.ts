@@ -28,10 +28,23 @@ import {
 import { IommuDomain, pickPgsize, type IommuUserData, type IommuUserDataArray } from '../../iommufd/iommu.ts';
 import { ctxGet, ctxPut, type IommufdCtx } from '../../iommufd/main.ts';
 import type { System } from '../../system.ts';
-import { viommuFindDev, type Viommu as IommufdViommu } from '../../iommufd/viommu.ts';
+import {
+  hwQueueDepend,
+  hwQueueUndepend,
+  viommuFindDev,
+  type HwQueue as IommufdHwQueue,
+  type Viommu as IommufdViommu,
+} from '../../iommufd/viommu.ts';
 import { viommuReportEvent } from '../../iommufd/veventq.ts';
 
-export { IommuDomain, type IommufdDevice, type IommufdViommu, type IommuUserData, type IommuUserDataArray };
+export {
+  IommuDomain,
+  type IommufdDevice,
+  type IommufdHwQueue,
+  type IommufdViommu,
+  type IommuUserData,
+  type IommuUserDataArray,
+};
 /** Models IOMMU_READ / IOMMU_WRITE: the prot bits map_pages() gets. */
 export { IOMMU_READ, IOMMU_WRITE } from '../../iommufd/uapi.ts';
 
@@ -162,6 +175,24 @@ export interface IommufdViommuOps<V> {
    * vIOMMU; store how many were handled in array.entryNum. 0 or -errno.
    */
   cacheInvalidate?(viommu: V, array: IommuUserDataArray): KGen<number>;
+  /** Models get_hw_queue_size(): non-zero if the driver makes HW queues of `type`. */
+  getHwQueueSize?(viommu: V, type: number): number;
+  /**
+   * Models hw_queue_init_phys(): sets up `hwQueue` as queue `index`, whose guest memory the core
+   * pinned and found contiguous from the physical address `basePa`. 0 or -errno. The driver may
+   * set hwQueue.driverDestroy (hw_queue->destroy).
+   */
+  hwQueueInitPhys?(viommu: V, hwQueue: IommufdHwQueue, index: number, basePa: number): number;
+}
+
+/** Models iommufd_hw_queue_depend(): `hwQueue` keeps `on` from being destroyed before it. */
+export function iommufdHwQueueDepend(hwQueue: IommufdHwQueue, on: IommufdHwQueue): void {
+  hwQueueDepend(hwQueue, on);
+}
+
+/** Models iommufd_hw_queue_undepend(). */
+export function iommufdHwQueueUndepend(hwQueue: IommufdHwQueue, on: IommufdHwQueue): void {
+  hwQueueUndepend(hwQueue, on);
 }
 
 /** Models struct iommu_device: one registered IOMMU and its ops. */
@@ -207,6 +238,9 @@ export function viommuSetOps<V>(viommu: IommufdViommu, ops: IommufdViommuOps<V>,
             if (ops.allocDomainNested === undefined) return -Errno.EOPNOTSUPP;
             return yield* ops.allocDomainNested(data, flags, user);
           },
+    getHwQueueSize: (type) => ops.getHwQueueSize?.(data, type) ?? 0,
+    hwQueueInitPhys: (hq, index, basePa) =>
+      ops.hwQueueInitPhys === undefined ? -Errno.EOPNOTSUPP : ops.hwQueueInitPhys(data, hq, index, basePa),
     cacheInvalidate:
       ops.cacheInvalidate === undefined
         ? undefined
