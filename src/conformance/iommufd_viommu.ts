@@ -2,8 +2,7 @@
  * tools/testing/selftests/iommu/iommufd.c, FIXTURE(iommufd_viommu): a mock device attached to an
  * IOAS, a NEST_PARENT HWPT, a vIOMMU over it and a nested HWPT of the vIOMMU (variant
  * mock_viommu), or nothing (variant no_viommu, where every id is 0). Names and assertions are the
- * kernel's; `viommu_alloc_with_data` of mock_viommu needs the vIOMMU's mmap region, which is not
- * modelled yet.
+ * kernel's.
  */
 import assert from 'node:assert/strict';
 import { Errno } from '../kernel/errno.ts';
@@ -24,6 +23,7 @@ import {
   MOCK_DEV_CACHE_ID_MAX,
   MOCK_DEV_CACHE_NUM,
   VIOMMU_INVALIDATE_SELFTEST_SIZE,
+  VIOMMU_SELFTEST_SIZE,
 } from '../kernel/drivers/iommufd_selftest.ts';
 import {
   IOMMU_HWPT_ALLOC_NEST_PARENT,
@@ -36,9 +36,11 @@ import {
 import type { ConformanceCase } from './types.ts';
 import { Env, expectErrno, expectOk, RW, sizeOf, type Args } from './iommufd_harness.ts';
 import { PAGE_SIZE } from '../lib/units.ts';
+import { MAP_SHARED, PROT_READ, PROT_WRITE } from '../kernel/mm/mman.ts';
+import { umMmap, umMunmap } from '../kernel/iommufd/mm_glue.ts';
 import { IOMMU_HW_QUEUE_TYPE_DEFAULT } from '../kernel/iommufd/viommu.ts';
 
-const { ENOENT, EINVAL, EBUSY, EEXIST, EFAULT, EIO, EOPNOTSUPP, EOVERFLOW } = Errno;
+const { ENOENT, EINVAL, EBUSY, EEXIST, EFAULT, EIO, ENXIO, EOPNOTSUPP, EOVERFLOW } = Errno;
 /** ~(uint64_t)0. */
 const U64_MAX = (1n << 64n) - 1n;
 const UINT32_MAX = 0xffffffff;
@@ -256,9 +258,6 @@ class InvReqs {
   }
 }
 
-const MOCK_VIOMMU_ONLY_NOT_MODELLED = (what: string) => (v: Variant) =>
-  v.viommu !== 0 ? `${what} not modelled` : undefined;
-
 export const viommuCases: ConformanceCase[] = [
   ...viommuCase('viommu_auto_destroy', () => {}),
 
@@ -338,14 +337,38 @@ export const viommuCases: ConformanceCase[] = [
     }
   }),
 
-  ...viommuCase(
-    'viommu_alloc_with_data',
-    (_env, self) => {
-      // SKIP: "Skipping test for variant no_viommu".
-      assert.equal(self.deviceId, 0);
-    },
-    MOCK_VIOMMU_ONLY_NOT_MODELLED('the vIOMMU loopback data and its mmap region are'),
-  ),
+  ...viommuCase('viommu_alloc_with_data', (env, self) => {
+    // struct iommu_viommu_selftest { .in_data = 0xbeef }.
+    const data = new Uint8Array(VIOMMU_SELFTEST_SIZE);
+    const dv = new DataView(data.buffer);
+    dv.setUint32(0, 0xbeef, true);
+    // SKIP: "Skipping test for variant no_viommu".
+    if (self.deviceId === 0) return;
+
+    const r = viommuAlloc(env, self.deviceId, self.hwptId, IOMMU_VIOMMU_TYPE_SELFTEST, data, data.length);
+    expectOk(r.rc, 'viommu alloc with data');
+    self.viommuId = r.id;
+    assert.equal(dv.getUint32(4, true), dv.getUint32(0, true), 'out_data == in_data');
+    const mmapOffset = Number(dv.getBigUint64(8, true));
+    const mmapLength = Number(dv.getBigUint64(16, true));
+
+    const map = (length: number, offset: number): number =>
+      umMmap(env.sys, env.p, 0, length, PROT_READ | PROT_WRITE, MAP_SHARED, env.fd, offset);
+    // Negative mmap tests -- offset and length cannot be changed.
+    expectErrno(ENXIO, map(mmapLength, mmapOffset + PAGE_SIZE));
+    expectErrno(ENXIO, map(mmapLength, mmapOffset + PAGE_SIZE * 2));
+    expectErrno(ENXIO, map(mmapLength / 2, mmapOffset));
+    expectErrno(ENXIO, map(mmapLength * 2, mmapOffset));
+
+    // Now do a correct mmap for a loopback test.
+    const test = map(mmapLength, mmapOffset);
+    assert.ok(test > 0, `mmap: ${test}`);
+    assert.equal(new DataView(env.read(test, 4).buffer).getUint32(0, true), dv.getUint32(0, true));
+
+    // The owner of the mmap region should be blocked.
+    expectErrno(EBUSY, env.destroy(self.viommuId));
+    expectOk(umMunmap(env.sys, env.p, test, mmapLength), 'munmap');
+  }),
 
   ...viommuCase('vdevice_alloc', (env, self) => {
     const viommuId = self.viommuId;

@@ -46,6 +46,7 @@ import {
   iommufdAccessUnpinPages,
 } from './sdk/iommufd_access.ts';
 import type { DriverMutex } from './sdk/locks.ts';
+import { allocPageReclaim } from './sdk/kernel_api.ts';
 import {
   IOMMU_CAP_CACHE_COHERENCY,
   IOMMU_CAP_DIRTY_TRACKING,
@@ -77,6 +78,8 @@ import {
   iommufdDeviceUnbind,
   iommufdHwQueueDepend,
   iommufdHwQueueUndepend,
+  iommufdViommuAllocMmap,
+  iommufdViommuDestroyMmap,
   iommufdViommuFindDev,
   iommufdViommuGetVdevId,
   iommufdViommuReportEvent,
@@ -166,6 +169,8 @@ export const IOMMU_HW_QUEUE_TYPE_SELFTEST = 0xdeadbeef;
 export const IOMMU_TEST_HW_QUEUE_MAX = 2;
 /** sizeof(struct iommu_viommu_invalidate_selftest): { flags, vdev_id, cache_id }. */
 export const VIOMMU_INVALIDATE_SELFTEST_SIZE = 12;
+/** sizeof(struct iommu_viommu_selftest). */
+export const VIOMMU_SELFTEST_SIZE = 24;
 /** sizeof(struct iommu_hwpt_selftest): { iotlb }. */
 export const HWPT_SELFTEST_SIZE = 4;
 /** sizeof(struct iommu_hwpt_invalidate_selftest): { flags, iotlb_id }. */
@@ -676,6 +681,9 @@ class MockHwQueue {
 
 /** Models struct mock_viommu: a vIOMMU of the mock IOMMU over a mock nesting parent. */
 class MockViommu {
+  /** Models mock_viommu->page and mmap_offset: the two loopback pages userspace may mmap(). */
+  page = -1;
+  mmapOffset = 0;
   /** Models mock_viommu->hw_queue[IOMMU_TEST_HW_QUEUE_MAX]. */
   readonly hwQueue: (MockHwQueue | null)[] = new Array<MockHwQueue | null>(IOMMU_TEST_HW_QUEUE_MAX).fill(
     null,
@@ -777,6 +785,7 @@ function mockHwQueueInitPhys(mv: MockViommu, hwQueue: IommufdHwQueue, index: num
 
 /** Models mock_viommu_ops. */
 const mockViommuOps: IommufdViommuOps<MockViommu> = {
+  destroy: mockViommuDestroy,
   allocDomainNested: mockViommuAllocDomainNested,
   cacheInvalidate: mockViommuCacheInvalidate,
   /** Models mock_viommu_get_hw_queue_size(). */
@@ -784,20 +793,54 @@ const mockViommuOps: IommufdViommuOps<MockViommu> = {
   hwQueueInitPhys: mockHwQueueInitPhys,
 };
 
-/** Models mock_viommu_init() for a vIOMMU without user data. */
+/**
+ * Models mock_viommu_init(): with user data (struct iommu_viommu_selftest { in_data, out_data,
+ * out_mmap_offset, out_mmap_length }) a page holding in_data is offered for mmap() and in_data
+ * is looped back as out_data.
+ */
 function* mockViommuInit(
   dev: IommuDev<MockDev>,
   viommu: IommufdViommu,
   parent: IommuDomain,
   userData: IommuUserData | null,
 ): KGen<number> {
-  yield* [];
   const s2 = mockDomainOf(parent);
   if (s2 === null) return -Errno.EINVAL;
-  // The loopback data and its mmap region (struct iommu_viommu_selftest) are not modelled.
-  if (userData !== null) return -Errno.EOPNOTSUPP;
-  viommuSetOps(viommu, mockViommuOps, new MockViommu(viommu, dev.iommu, s2));
+  const mv = new MockViommu(viommu, dev.iommu, s2);
+  if (userData !== null) {
+    // offsetofend(struct iommu_viommu_selftest, out_data).
+    const got = yield* userData.copyStruct(IOMMU_VIOMMU_TYPE_SELFTEST, VIOMMU_SELFTEST_SIZE, 8);
+    if (typeof got === 'number') return got;
+    const v = new DataView(got.buffer);
+    const inData = v.getUint32(0, true);
+    const sys = dev.iommu.sys;
+    // Two pages (__get_free_pages(..., 1)).
+    const page = yield* allocPageReclaim(sys, 1, 'mock_viommu_init');
+    if (page < 0) return -Errno.ENOMEM;
+    sys.phys.clearPage(page);
+    sys.phys.clearPage(page + 1);
+    sys.phys.write(page, 0, got, 0, 4);
+    mv.page = page;
+    mv.mmapOffset = iommufdViommuAllocMmap(viommu, page * PAGE_SIZE, 2 * PAGE_SIZE);
+    v.setUint32(4, inData, true);
+    v.setBigUint64(8, BigInt(mv.mmapOffset), true);
+    v.setBigUint64(16, BigInt(2 * PAGE_SIZE), true);
+    const rc = yield* userData.copyStructToUser(IOMMU_VIOMMU_TYPE_SELFTEST, got, 8);
+    if (rc < 0) {
+      mockViommuDestroy(mv);
+      return rc;
+    }
+  }
+  viommuSetOps(viommu, mockViommuOps, mv);
   return 0;
+}
+
+/** Models mock_viommu_destroy(): the mmap region and its page go. */
+function mockViommuDestroy(mv: MockViommu): void {
+  if (mv.page < 0) return;
+  iommufdViommuDestroyMmap(mv.core, mv.mmapOffset);
+  mv.core.ictx.sys.phys.put(mv.page);
+  mv.page = -1;
 }
 
 /** Models mock_domain_alloc_paging_flags(). */

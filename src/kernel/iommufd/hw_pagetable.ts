@@ -175,6 +175,20 @@ export function userData(ictx: IommufdCtx, type: number, uptr: unknown, len: num
     type,
     len,
     copyStruct: (dataType, ksize, minLen) => copyStruct(ictx, type, uptr, 0, len, dataType, ksize, minLen),
+    // Models iommu_copy_struct_to_user(): min(len, the kernel's size) bytes back to the user.
+    *copyStructToUser(dataType, data, minLen) {
+      if (type !== dataType || len < minLen) return -Errno.EINVAL;
+      const n = Math.min(len, data.length);
+      if (uptr instanceof Uint8Array) {
+        if (n > uptr.length) return -Errno.EFAULT;
+        uptr.set(data.subarray(0, n));
+        return 0;
+      }
+      const addr = Number(u64(uptr));
+      if (addr === 0) return -Errno.EFAULT;
+      const wrote = yield* accessRemote(ictx.sys, ictx.current.mm, addr, data.slice(0, n), true);
+      return wrote === n ? 0 : -Errno.EFAULT;
+    },
   };
 }
 

@@ -38,6 +38,8 @@ export interface IommuUserData {
   readonly type: number;
   readonly len: number;
   copyStruct(dataType: number, ksize: number, minLen: number): KGen<Uint8Array | number>;
+  /** Models iommu_copy_struct_to_user(): the driver's struct back to the user; 0 or -errno. */
+  copyStructToUser(dataType: number, data: Uint8Array, minLen: number): KGen<number>;
 }
 
 /**

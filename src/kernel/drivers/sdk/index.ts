@@ -122,6 +122,8 @@ export {
   iommufdDeviceUnbind,
   iommufdHwQueueDepend,
   iommufdHwQueueUndepend,
+  iommufdViommuAllocMmap,
+  iommufdViommuDestroyMmap,
   iommufdViommuFindDev,
   iommufdViommuGetVdevId,
   iommufdViommuPriv,

@@ -26,7 +26,7 @@ import {
   type IommuDeviceOps,
 } from '../../iommufd/device.ts';
 import { IommuDomain, pickPgsize, type IommuUserData, type IommuUserDataArray } from '../../iommufd/iommu.ts';
-import { ctxGet, ctxPut, type IommufdCtx } from '../../iommufd/main.ts';
+import { allocMmap, ctxGet, ctxPut, destroyMmap, type IommufdCtx } from '../../iommufd/main.ts';
 import type { System } from '../../system.ts';
 import {
   hwQueueDepend,
@@ -183,6 +183,19 @@ export interface IommufdViommuOps<V> {
    * set hwQueue.driverDestroy (hw_queue->destroy).
    */
   hwQueueInitPhys?(viommu: V, hwQueue: IommufdHwQueue, index: number, basePa: number): number;
+}
+
+/**
+ * Models iommufd_viommu_alloc_mmap(): lets userspace mmap() `length` bytes of physical memory
+ * from `physStart` through the iommufd, at the returned offset; the mapping holds the vIOMMU.
+ */
+export function iommufdViommuAllocMmap(viommu: IommufdViommu, physStart: number, length: number): number {
+  return allocMmap(viommu.ictx, viommu.obj, physStart, length);
+}
+
+/** Models iommufd_viommu_destroy_mmap(). */
+export function iommufdViommuDestroyMmap(viommu: IommufdViommu, offset: number): void {
+  destroyMmap(viommu.ictx, offset);
 }
 
 /** Models iommufd_hw_queue_depend(): `hwQueue` keeps `on` from being destroyed before it. */
