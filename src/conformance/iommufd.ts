@@ -1,8 +1,9 @@
 /**
  * tools/testing/selftests/iommu/iommufd.c ported: every TEST_F of the fixtures iommufd,
  * change_process, iommufd_ioas, iommufd_mock_domain, iommufd_dirty_tracking and
- * vfio_compat_mock_domain with their FIXTURE_VARIANTs, plus the vIOMMU / PASID fixtures listed
- * as not modelled. Each body follows the kernel test step by step with the same expected errnos.
+ * vfio_compat_mock_domain with their FIXTURE_VARIANTs here, iommufd_viommu in iommufd_viommu.ts
+ * and iommufd_device_pasid in iommufd_device_pasid.ts. Each body follows the kernel test step by
+ * step with the same expected errnos.
  */
 import assert from 'node:assert/strict';
 import { PAGE_SIZE } from '../lib/units.ts';
@@ -77,6 +78,8 @@ import {
 import { umExit, umFork, umFtruncate, umMemfdCreate, umMmap, umMunmap } from '../kernel/iommufd/mm_glue.ts';
 import type { ConformanceCase } from './types.ts';
 import { UAPI_STRUCT_SIZES } from './iommufd_uapi_sizes.ts';
+import { viommuCases } from './iommufd_viommu.ts';
+import { devicePasidCases } from './iommufd_device_pasid.ts';
 import {
   BUFFER_SIZE,
   Env,
@@ -1638,33 +1641,6 @@ const vfioCases: ConformanceCase[] = [
   }),
 ];
 
-// ---------------------------------------------------------------------------------------------
-// Fixtures not modelled
-
-const VIOMMU = 'vIOMMU, vDEVICE, vEVENTQ and HW queue objects are not modelled';
-const notModelledCases: ConformanceCase[] = [];
-for (const t of [
-  'viommu_auto_destroy',
-  'viommu_negative_tests',
-  'viommu_alloc_nested_iopf',
-  'viommu_alloc_with_data',
-  'vdevice_alloc',
-  'vdevice_cache',
-  'hw_queue',
-]) {
-  for (const v of ['no_viommu', 'mock_viommu'])
-    notModelledCases.push({ suite: 'iommufd', name: `iommufd_viommu.${t}`, variant: v, notModelled: VIOMMU });
-}
-for (const v of ['no_pasid', 'has_pasid']) {
-  notModelledCases.push({
-    suite: 'iommufd',
-    name: 'iommufd_device_pasid.pasid_attach',
-    variant: v,
-    notModelled:
-      'PASID attach/replace/detach (IOMMU_TEST_OP_PASID_*) and vIOMMU-based nested HWPTs are not modelled',
-  });
-}
-
 /** Every case of tools/testing/selftests/iommu/iommufd.c. */
 export function iommufdCases(): ConformanceCase[] {
   return [
@@ -1674,7 +1650,8 @@ export function iommufdCases(): ConformanceCase[] {
     ...mdCases,
     ...dtCases,
     ...vfioCases,
-    ...notModelledCases,
+    ...viommuCases,
+    ...devicePasidCases,
   ];
 }
 

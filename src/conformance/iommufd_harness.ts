@@ -259,13 +259,14 @@ export class Env {
   }
 
   /**
-   * _test_cmd_trigger_iopf(): the mock device raises a page request (pasid 1, group 2, read and
-   * write), then the fault is read from the queue and answered with its cookie.
+   * _test_cmd_trigger_iopf(): the mock device raises a page request (pasid 1 unless given, group
+   * 2, read and write), then the fault is read from the queue and answered with its cookie
+   * (_test_cmd_trigger_iopf_pasid() with a `pasid`).
    */
-  triggerIopf(devId: number, faultFd: number): number {
+  triggerIopf(devId: number, faultFd: number, pasid = 1): number {
     const rc = this.test(IOMMU_TEST_OP_TRIGGER_IOPF, 0, 'trigger_iopf', {
       dev_id: devId,
-      pasid: 1,
+      pasid,
       grpid: 2,
       perm: IOMMU_PGFAULT_PERM_READ | IOMMU_PGFAULT_PERM_WRITE,
       addr: 0xdeadbeaf,

@@ -438,6 +438,24 @@ export const OPS: Record<string, OpSpec> = {
     },
     outputs: ['dirty'],
   },
+  IOMMU_VIOMMU_ALLOC: {
+    doc: 'Allocates a vIOMMU of `type` for the device `dev_id` over the NEST_PARENT HWPT `hwpt_id` (the mock IOMMU: 0xdeadbeef).',
+    fields: { fd: U64, dev_id: U64, hwpt_id: U64, type: U64 },
+    outputs: ['out_viommu_id'],
+    main: 'out_viommu_id',
+  },
+  IOMMU_VDEVICE_ALLOC: {
+    doc: 'Gives the device `dev_id` the guest ID `virt_id` behind the vIOMMU `viommu_id`.',
+    fields: { fd: U64, viommu_id: U64, dev_id: U64, virt_id: U64 },
+    outputs: ['out_vdevice_id'],
+    main: 'out_vdevice_id',
+  },
+  IOMMU_VEVENTQ_ALLOC: {
+    doc: 'Allocates a vEVENTQ of `type` (the mock IOMMU: 0xbeefbeef) holding `veventq_depth` events on the vIOMMU `viommu_id`.',
+    fields: { fd: U64, viommu_id: U64, type: U64, veventq_depth: U64 },
+    outputs: ['out_veventq_id', 'out_veventq_fd'],
+    main: 'out_veventq_id',
+  },
   IOMMU_IOAS_CHANGE_PROCESS: {
     doc: 'Moves the pinned-memory accounting of every IOAS to the calling process `proc`.',
     fields: { fd: U64, proc: Name },
@@ -453,6 +471,11 @@ export const OPS: Record<string, OpSpec> = {
     },
     outputs: ['out_stdev_id', 'out_hwpt_id', 'out_idev_id'],
     main: 'out_stdev_id',
+  },
+  IOMMU_TEST_OP_TRIGGER_VEVENT: {
+    doc: 'The mock device `dev_id`, attached to a nested HWPT of a vIOMMU, reports an event with its guest ID to the vIOMMU.',
+    fields: { fd: U64, dev_id: U64 },
+    outputs: [],
   },
   IOMMU_TEST_OP_ADD_RESERVED: {
     doc: 'Reserves an IOVA range.',

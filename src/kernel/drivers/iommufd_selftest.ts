@@ -3,11 +3,15 @@
  * aperture, a PFN table that checks unmaps are supersets of maps), mock devices, and the
  * IOMMU_TEST_CMD operations the kernel selftests drive iommufd with.
  *
- * The access users the selftest creates (IOMMU_TEST_OP_CREATE_ACCESS) are a driver on the public
- * SDK: the platform device "iommufd_selftest" (registered on first use, as module init does),
- * whose files are the accesses (anon_inode_getfd), with the SDK's iommufd_access calls and the
- * kernel's two static iommufd_access_ops. The mock IOMMU itself is an IOMMU driver, below the
- * SDK's reach (the SDK models device drivers, not iommu_ops).
+ * Both drivers of the module are on the public SDK. The mock IOMMU is an IOMMU driver: mock_ops
+ * (struct iommu_ops) registered with iommu_device_register() on first use, as module init does,
+ * its paging and nested domains with their iommu_domain_ops and dirty_ops, and the mock devices
+ * probed onto it and bound to iommufd with iommufd_device_bind(). The access users the selftest
+ * creates (IOMMU_TEST_OP_CREATE_ACCESS) are a device driver: the platform device
+ * "iommufd_selftest", whose files are the accesses (anon_inode_getfd), with the SDK's
+ * iommufd_access calls and the kernel's two static iommufd_access_ops. The IOMMU_TEST_CMD
+ * handlers themselves are part of iommufd (selftest.c is built into it) and look objects up in
+ * the context as the kernel's do.
  *
  * The command is a plain object { size, op, id, <union member>: {...} } with the kernel's field
  * names (e.g. { op: IOMMU_TEST_OP_MOCK_DOMAIN, id, mock_domain: {} }). User pointers (uptr) are
@@ -42,31 +46,52 @@ import {
   iommufdAccessUnpinPages,
 } from './sdk/iommufd_access.ts';
 import type { DriverMutex } from './sdk/locks.ts';
+import { allocPageReclaim } from './sdk/kernel_api.ts';
 import {
-  IommuDomain,
+  IOMMU_CAP_CACHE_COHERENCY,
+  IOMMU_CAP_DIRTY_TRACKING,
+  IOMMU_DIRTY_NO_CLEAR,
+  type IommuDev,
+  type IommuDevice,
   type IommuDirtyOps,
+  type IommuDomain,
+  type IommuDomainOps,
+  type IommuOps,
+  type IommufdDevice,
   type IommuUserData,
   type IommuUserDataArray,
-} from '../iommufd/iommu.ts';
+  iommuDeviceByName,
+  iommuDeviceRegister,
+  iommuDomainHasDirtyOps,
+  iommuDomainInit,
+  iommuDomainPriv,
+  iommuProbeDevice,
+  iommufdCtxGet,
+  iommufdCtxPut,
+  iommufdDeviceAttach,
+  iommufdDeviceBind,
+  iommufdDeviceDev,
+  iommufdDevicePasidAttach,
+  iommufdDevicePasidDetach,
+  iommufdDevicePasidReplace,
+  iommufdDeviceReplace,
+  iommufdDeviceUnbind,
+  iommufdHwQueueDepend,
+  iommufdHwQueueUndepend,
+  iommufdViommuAllocMmap,
+  iommufdViommuDestroyMmap,
+  iommufdViommuFindDev,
+  iommufdViommuGetVdevId,
+  iommufdViommuReportEvent,
+  viommuSetOps,
+  type IommufdHwQueue,
+  type IommufdViommu,
+  type IommufdViommuOps,
+} from './sdk/iommu.ts';
 import { reserveIova } from '../iommufd/io_pagetable.ts';
 import { getIoas } from '../iommufd/ioas.ts';
-import {
-  fputGen,
-  IommufdObject,
-  registerIoctl,
-  respond,
-  type IommufdCtx,
-  type Ucmd,
-} from '../iommufd/main.ts';
-import {
-  deviceBind,
-  deviceOf,
-  deviceReplace,
-  deviceUnbind,
-  deviceAttach,
-  type IommufdDevice,
-  type IommuDeviceOps,
-} from '../iommufd/device.ts';
+import { IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } from '../iommufd/main.ts';
+import { deviceOf } from '../iommufd/device.ts';
 import { anyHwptOf, hwptOf } from '../iommufd/hw_pagetable.ts';
 import {
   IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE,
@@ -103,6 +128,13 @@ export const IOMMU_TEST_OP_DIRTY = 13;
 export const IOMMU_TEST_OP_MD_CHECK_IOTLB = 14;
 export const IOMMU_TEST_OP_TRIGGER_IOPF = 15;
 export const IOMMU_TEST_OP_DEV_CHECK_CACHE = 16;
+export const IOMMU_TEST_OP_TRIGGER_VEVENT = 17;
+export const IOMMU_TEST_OP_PASID_ATTACH = 18;
+export const IOMMU_TEST_OP_PASID_REPLACE = 19;
+export const IOMMU_TEST_OP_PASID_DETACH = 20;
+export const IOMMU_TEST_OP_PASID_CHECK_HWPT = 21;
+/** iommufd_test.h: the PASID whose replace the mock fails. */
+export const IOMMU_TEST_PASID_RESERVED = 1024;
 
 export const MOCK_APERTURE_START = 1 << 24;
 export const MOCK_APERTURE_LAST = 2 ** 31 - 1;
@@ -127,6 +159,18 @@ export const MOCK_NESTED_DOMAIN_IOTLB_ID_MAX = MOCK_NESTED_DOMAIN_IOTLB_NUM - 1;
 export const IOMMU_HWPT_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
 export const IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID = 0xdadbeef;
 export const IOMMU_TEST_INVALIDATE_FLAG_ALL = 1 << 0;
+/** iommufd_test.h: the mock vIOMMU. */
+export const IOMMU_VIOMMU_TYPE_SELFTEST = 0xdeadbeef;
+export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
+export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID = 0xdadbeef;
+export const MOCK_DEV_CACHE_ID_MAX = 3;
+export const IOMMU_VEVENTQ_TYPE_SELFTEST = 0xbeefbeef;
+export const IOMMU_HW_QUEUE_TYPE_SELFTEST = 0xdeadbeef;
+export const IOMMU_TEST_HW_QUEUE_MAX = 2;
+/** sizeof(struct iommu_viommu_invalidate_selftest): { flags, vdev_id, cache_id }. */
+export const VIOMMU_INVALIDATE_SELFTEST_SIZE = 12;
+/** sizeof(struct iommu_viommu_selftest). */
+export const VIOMMU_SELFTEST_SIZE = 24;
 /** sizeof(struct iommu_hwpt_selftest): { iotlb }. */
 export const HWPT_SELFTEST_SIZE = 4;
 /** sizeof(struct iommu_hwpt_invalidate_selftest): { flags, iotlb_id }. */
@@ -311,34 +355,25 @@ export class MockPfnTable {
 }
 
 /** Models struct mock_iommu_domain: one entry per MOCK_IO_PAGE_SIZE of IOVA. */
-export class MockDomain implements IommuDirtyOps {
+export class MockDomain {
   /** iova / MOCK_IO_PAGE_SIZE -> (paddr / MOCK_IO_PAGE_SIZE) * FLAG_MUL + flags. */
   readonly pfns = new MockPfnTable();
   dirtyTracking = false;
   readonly domain: IommuDomain;
+  readonly sys: System;
   constructor(
-    readonly sys: System,
+    iommu: IommuDevice<MockDev>,
     readonly huge: boolean,
     dirty: boolean,
   ) {
-    this.domain = new IommuDomain(
-      sys,
-      sys.nextId('iommu_domain'),
-      MOCK_IO_PAGE_SIZE | (huge ? MOCK_HUGE_PAGE_SIZE : 0),
-      MOCK_APERTURE_START,
-      MOCK_APERTURE_LAST,
-      {
-        mapPages: (iova, paddr, pgsize, count) => this.mapPages(iova, paddr, pgsize, count),
-        unmapRange: (iova, size) => this.unmapRange(iova, size),
-        iovaToPhys: (iova) => this.iovaToPhys(iova),
-        free: () => {
-          this.free();
-        },
-      },
-      'iommufd_selftest',
-    );
-    if (dirty) this.domain.dirtyOps = this;
-    mockDomains.set(this.domain, this);
+    this.sys = iommu.sys;
+    this.domain = iommuDomainInit(iommu, this, {
+      type: 'paging',
+      pgsizeBitmap: MOCK_IO_PAGE_SIZE | (huge ? MOCK_HUGE_PAGE_SIZE : 0),
+      geometry: { apertureStart: MOCK_APERTURE_START, apertureEnd: MOCK_APERTURE_LAST },
+      ops: mockDomainOps,
+      dirtyOps: dirty ? mockDirtyOps : undefined,
+    });
   }
 
   private warn(message: string): void {
@@ -491,11 +526,49 @@ export class MockDomain implements IommuDirtyOps {
   }
 }
 
-const mockDomains = sideTable<IommuDomain, MockDomain>();
+/** Models mock_domain_nop_attach(): a device without dirty tracking refuses a dirty-tracking domain. */
+function mockDomainNopAttach(domain: IommuDomain, dev: IommuDev<MockDev>): number {
+  if (iommuDomainHasDirtyOps(domain) && (dev.priv.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0)
+    return -Errno.EINVAL;
+  // A nested domain of a vIOMMU needs the device's vDEVICE there: the guest's ID of the device.
+  let viommu: MockViommu | null = null;
+  let vdevId = 0n;
+  const nested = mockNestedOf(domain);
+  if (nested?.mockViommu != null) {
+    viommu = nested.mockViommu;
+    const id = iommufdViommuGetVdevId(viommu.core, dev);
+    if (typeof id === 'number') return id;
+    vdevId = id;
+  }
+  dev.priv.viommu = viommu;
+  dev.priv.vdevId = vdevId;
+  return 0;
+}
+
+/** The mock's default_domain_ops: mock_domain_map_pages, _unmap_pages, _iova_to_phys, _free. */
+const mockDomainOps: IommuDomainOps<MockDomain, MockDev> = {
+  attachDev: (mock, dev) => mockDomainNopAttach(mock.domain, dev),
+  setDevPasid: (_mock, dev, pasid) => mockSetDevPasidNop(dev, pasid),
+  mapPages: (mock, iova, paddr, pgsize, pgcount) => mock.mapPages(iova, paddr, pgsize, pgcount),
+  unmapPages: (mock, iova, pgsize, pgcount) => mock.unmapRange(iova, pgsize * pgcount),
+  iovaToPhys: (mock, iova) => mock.iovaToPhys(iova),
+  free: (mock) => {
+    mock.free();
+  },
+};
+
+/** The mock's dirty_ops: mock_domain_set_dirty_tracking and mock_domain_read_and_clear_dirty. */
+const mockDirtyOps: IommuDirtyOps<MockDomain> = {
+  setDirtyTracking: (mock, enable) => mock.setDirtyTracking(enable),
+  readAndClearDirty: (mock, iova, size, flags, dirty) =>
+    mock.readAndClearDirty(iova, size, (flags & IOMMU_DIRTY_NO_CLEAR) !== 0, (a, l) => {
+      dirty.record(a, l);
+    }),
+};
 
 /** The mock behind a domain, or null for other drivers' domains. */
 export function mockDomainOf(d: IommuDomain): MockDomain | null {
-  return mockDomains.get(d) ?? null;
+  return d.type === 'paging' ? iommuDomainPriv(d, mockDomainOps) : null;
 }
 
 /** Models struct mock_iommu_domain_nested: a stage-1 domain with a mock IOTLB of four entries. */
@@ -503,29 +576,15 @@ export class MockNestedDomain {
   readonly iotlb: number[];
   readonly domain: IommuDomain;
   constructor(
-    readonly sys: System,
+    iommu: IommuDevice<MockDev>,
     readonly parent: MockDomain,
     iotlb: number,
+    /** The mock vIOMMU that allocated it (mock_nested->mock_viommu), or null. */
+    readonly mockViommu: MockViommu | null = null,
   ) {
     this.iotlb = new Array<number>(MOCK_NESTED_DOMAIN_IOTLB_NUM).fill(iotlb);
     // A nested domain has no map/unmap of its own: the parent holds the IOVA space.
-    this.domain = new IommuDomain(
-      sys,
-      sys.nextId('iommu_domain'),
-      0,
-      0,
-      0,
-      {
-        mapPages: () => -Errno.EINVAL,
-        unmapRange: () => 0,
-        iovaToPhys: () => -1,
-        free: () => {},
-      },
-      'iommufd_selftest',
-    );
-    this.domain.type = 'nested';
-    this.domain.cacheInvalidateUser = (array) => this.cacheInvalidateUser(array);
-    mockNestedDomains.set(this.domain, this);
+    this.domain = iommuDomainInit(iommu, this, { type: 'nested', ops: mockNestedOps });
   }
 
   /**
@@ -571,61 +630,285 @@ export class MockNestedDomain {
   }
 }
 
-const mockNestedDomains = sideTable<IommuDomain, MockNestedDomain>();
+/** The nested mock's domain_nested_ops: mock_domain_nop_attach, the user IOTLB invalidation. */
+const mockNestedOps: IommuDomainOps<MockNestedDomain, MockDev> = {
+  attachDev: (nested, dev) => mockDomainNopAttach(nested.domain, dev),
+  setDevPasid: (_nested, dev, pasid) => mockSetDevPasidNop(dev, pasid),
+  cacheInvalidateUser: (nested, array) => nested.cacheInvalidateUser(array),
+  free: () => {},
+};
 
-/** Models struct mock_dev. */
-class MockDev implements IommuDeviceOps {
-  readonly name = 'iommufd_mock';
-  readonly domainOwner = 'iommufd_selftest';
+/** The nested mock behind a domain, or null for other drivers' domains. */
+function mockNestedOf(d: IommuDomain): MockNestedDomain | null {
+  return d.type === 'nested' ? iommuDomainPriv(d, mockNestedOps) : null;
+}
+
+/** Models struct mock_dev: the driver data of a device on the mock bus. */
+class MockDev {
   readonly cache: number[] = new Array<number>(MOCK_DEV_CACHE_NUM).fill(IOMMU_TEST_DEV_CACHE_DEFAULT);
+  /** The vIOMMU of the nested domain the device is attached to, and its ID there. */
+  viommu: MockViommu | null = null;
+  vdevId = 0n;
+  /** Models mdev->pasid_1024_fake_error: the second set_dev_pasid of PASID 1024 fails. */
+  pasid1024FakeError = false;
+  constructor(readonly flags: number) {}
+}
+
+/**
+ * Models mock_domain_set_dev_pasid_nop(): PASID 1024 is the selftest's failing replace: its first
+ * attach arms a fake error that the next set_dev_pasid returns (-ENOMEM) and clears.
+ */
+function mockSetDevPasidNop(dev: IommuDev<MockDev>, pasid: number): number {
+  const mdev = dev.priv;
+  if (pasid === IOMMU_TEST_PASID_RESERVED) {
+    if (mdev.pasid1024FakeError) {
+      mdev.pasid1024FakeError = false;
+      return -Errno.ENOMEM;
+    }
+    mdev.pasid1024FakeError = true;
+  }
+  return 0;
+}
+
+/** Models struct mock_hw_queue. */
+class MockHwQueue {
   constructor(
-    readonly sys: System,
-    readonly flags: number,
+    readonly core: IommufdHwQueue,
+    readonly index: number,
+    readonly prev: MockHwQueue | null,
   ) {}
+}
 
-  /** Models mock_domain_alloc_paging_flags(). */
-  domainAllocPaging(flags: number, withUserData = false): IommuDomain | number {
-    const dirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
-    const paging = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID;
-    if ((flags & ~paging) !== 0 || withUserData) return -Errno.EOPNOTSUPP;
-    if (dirty && (this.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) return -Errno.EOPNOTSUPP;
-    if (this.sys.inject.shouldFail('mock_domain_alloc')) return -Errno.ENOMEM;
-    return new MockDomain(this.sys, (this.flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) !== 0, dirty).domain;
-  }
+/** Models struct mock_viommu: a vIOMMU of the mock IOMMU over a mock nesting parent. */
+class MockViommu {
+  /** Models mock_viommu->page and mmap_offset: the two loopback pages userspace may mmap(). */
+  page = -1;
+  mmapOffset = 0;
+  /** Models mock_viommu->hw_queue[IOMMU_TEST_HW_QUEUE_MAX]. */
+  readonly hwQueue: (MockHwQueue | null)[] = new Array<MockHwQueue | null>(IOMMU_TEST_HW_QUEUE_MAX).fill(
+    null,
+  );
+  constructor(
+    readonly core: IommufdViommu,
+    readonly iommu: IommuDevice<MockDev>,
+    readonly s2Parent: MockDomain,
+  ) {}
+}
 
-  /** Models mock_domain_alloc_nested() / __mock_domain_alloc_nested(). */
-  *domainAllocNested(parent: IommuDomain, flags: number, user: IommuUserData): KGen<IommuDomain | number> {
-    if ((flags & ~IOMMU_HWPT_ALLOC_PASID) !== 0) return -Errno.EOPNOTSUPP;
-    const mockParent = parent.type === 'paging' ? mockDomainOf(parent) : null;
-    if (mockParent === null) return -Errno.EINVAL;
-    if (user.type !== IOMMU_HWPT_DATA_SELFTEST) return -Errno.EOPNOTSUPP;
-    const cfg = yield* user.copyStruct(IOMMU_HWPT_DATA_SELFTEST, HWPT_SELFTEST_SIZE, HWPT_SELFTEST_SIZE);
-    if (typeof cfg === 'number') return cfg;
-    return new MockNestedDomain(this.sys, mockParent, new DataView(cfg.buffer).getUint32(0, true)).domain;
-  }
+/** Models mock_viommu_alloc_domain_nested(). */
+function* mockViommuAllocDomainNested(
+  mv: MockViommu,
+  flags: number,
+  user: IommuUserData,
+): KGen<IommuDomain | number> {
+  if ((flags & ~IOMMU_HWPT_ALLOC_PASID) !== 0) return -Errno.EOPNOTSUPP;
+  if (user.type !== IOMMU_HWPT_DATA_SELFTEST) return -Errno.EOPNOTSUPP;
+  const cfg = yield* user.copyStruct(IOMMU_HWPT_DATA_SELFTEST, HWPT_SELFTEST_SIZE, HWPT_SELFTEST_SIZE);
+  if (typeof cfg === 'number') return cfg;
+  return new MockNestedDomain(mv.iommu, mv.s2Parent, new DataView(cfg.buffer).getUint32(0, true), mv).domain;
+}
 
-  attachDev(domain: IommuDomain): number {
-    if (domain.dirtyOps !== null && (this.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) return -Errno.EINVAL;
+/**
+ * Models mock_viommu_cache_invalidate(): every request is copied first (a bad array handles
+ * none), then each zeroes one cache entry of the device the guest calls vdev_id (or all of them
+ * with IOMMU_TEST_INVALIDATE_FLAG_ALL) until the first bad one.
+ */
+function* mockViommuCacheInvalidate(mv: MockViommu, array: IommuUserDataArray): KGen<number> {
+  if (array.entryNum === 0 && array.type === IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST) {
+    array.entryNum = 0;
     return 0;
   }
-
-  dirtyCapable(): boolean {
-    return (this.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) === 0;
+  const reqs: { flags: number; vdevId: number; cacheId: number }[] = [];
+  for (let i = 0; i < array.entryNum; i++) {
+    const got = yield* array.copyEntry(
+      IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+      i,
+      VIOMMU_INVALIDATE_SELFTEST_SIZE,
+      1,
+    );
+    if (typeof got === 'number') {
+      array.entryNum = 0;
+      return got;
+    }
+    const v = new DataView(got.buffer);
+    reqs.push({ flags: v.getUint32(0, true), vdevId: v.getUint32(4, true), cacheId: v.getUint32(8, true) });
   }
+  let done = 0;
+  let rc = 0;
+  for (const req of reqs) {
+    if ((req.flags & ~IOMMU_TEST_INVALIDATE_FLAG_ALL) !== 0) {
+      rc = -Errno.EOPNOTSUPP;
+      break;
+    }
+    if (req.cacheId > MOCK_DEV_CACHE_ID_MAX) {
+      rc = -Errno.EINVAL;
+      break;
+    }
+    const dev = iommufdViommuFindDev(mv.core, BigInt(req.vdevId));
+    if (dev === null || dev.iommu.ops !== (mockOps as IommuOps<unknown>)) {
+      rc = -Errno.EINVAL;
+      break;
+    }
+    const mdev = dev.priv as MockDev;
+    if ((req.flags & IOMMU_TEST_INVALIDATE_FLAG_ALL) !== 0) mdev.cache.fill(0);
+    else mdev.cache[req.cacheId] = 0;
+    done++;
+  }
+  array.entryNum = done;
+  return rc;
+}
 
-  hwInfo(): { data: Uint8Array; type: number; maxPasidLog2: number } {
+/**
+ * Models mock_hw_queue_init_phys(): queues are set up in index order, each depending on the one
+ * before, and the core's physical address must be what the nesting parent translates the queue's
+ * IOVA to.
+ */
+function mockHwQueueInitPhys(mv: MockViommu, hwQueue: IommufdHwQueue, index: number, basePa: number): number {
+  if (index >= IOMMU_TEST_HW_QUEUE_MAX) return -Errno.EINVAL;
+  if (mv.hwQueue[index] !== null) return -Errno.EEXIST;
+  let prev: MockHwQueue | null = null;
+  if (index > 0) {
+    prev = mv.hwQueue[index - 1];
+    if (prev === null) return -Errno.EIO;
+  }
+  if (basePa !== mv.s2Parent.iovaToPhys(Number(hwQueue.baseAddr))) return -Errno.EINVAL;
+  const mq = new MockHwQueue(hwQueue, index, prev);
+  if (prev !== null) iommufdHwQueueDepend(hwQueue, prev.core);
+  mv.hwQueue[index] = mq;
+  // Models mock_hw_queue_destroy().
+  hwQueue.driverDestroy = () => {
+    mv.hwQueue[index] = null;
+    if (mq.prev !== null) iommufdHwQueueUndepend(hwQueue, mq.prev.core);
+  };
+  return 0;
+}
+
+/** Models mock_viommu_ops. */
+const mockViommuOps: IommufdViommuOps<MockViommu> = {
+  destroy: mockViommuDestroy,
+  allocDomainNested: mockViommuAllocDomainNested,
+  cacheInvalidate: mockViommuCacheInvalidate,
+  /** Models mock_viommu_get_hw_queue_size(). */
+  getHwQueueSize: (_mv, type) => (type === IOMMU_HW_QUEUE_TYPE_SELFTEST ? 1 : 0),
+  hwQueueInitPhys: mockHwQueueInitPhys,
+};
+
+/**
+ * Models mock_viommu_init(): with user data (struct iommu_viommu_selftest { in_data, out_data,
+ * out_mmap_offset, out_mmap_length }) a page holding in_data is offered for mmap() and in_data
+ * is looped back as out_data.
+ */
+function* mockViommuInit(
+  dev: IommuDev<MockDev>,
+  viommu: IommufdViommu,
+  parent: IommuDomain,
+  userData: IommuUserData | null,
+): KGen<number> {
+  const s2 = mockDomainOf(parent);
+  if (s2 === null) return -Errno.EINVAL;
+  const mv = new MockViommu(viommu, dev.iommu, s2);
+  if (userData !== null) {
+    // offsetofend(struct iommu_viommu_selftest, out_data).
+    const got = yield* userData.copyStruct(IOMMU_VIOMMU_TYPE_SELFTEST, VIOMMU_SELFTEST_SIZE, 8);
+    if (typeof got === 'number') return got;
+    const v = new DataView(got.buffer);
+    const inData = v.getUint32(0, true);
+    const sys = dev.iommu.sys;
+    // Two pages (__get_free_pages(..., 1)).
+    const page = yield* allocPageReclaim(sys, 1, 'mock_viommu_init');
+    if (page < 0) return -Errno.ENOMEM;
+    sys.phys.clearPage(page);
+    sys.phys.clearPage(page + 1);
+    sys.phys.write(page, 0, got, 0, 4);
+    mv.page = page;
+    mv.mmapOffset = iommufdViommuAllocMmap(viommu, page * PAGE_SIZE, 2 * PAGE_SIZE);
+    v.setUint32(4, inData, true);
+    v.setBigUint64(8, BigInt(mv.mmapOffset), true);
+    v.setBigUint64(16, BigInt(2 * PAGE_SIZE), true);
+    const rc = yield* userData.copyStructToUser(IOMMU_VIOMMU_TYPE_SELFTEST, got, 8);
+    if (rc < 0) {
+      mockViommuDestroy(mv);
+      return rc;
+    }
+  }
+  viommuSetOps(viommu, mockViommuOps, mv);
+  return 0;
+}
+
+/** Models mock_viommu_destroy(): the mmap region and its page go. */
+function mockViommuDestroy(mv: MockViommu): void {
+  if (mv.page < 0) return;
+  iommufdViommuDestroyMmap(mv.core, mv.mmapOffset);
+  mv.core.ictx.sys.phys.put(mv.page);
+  mv.page = -1;
+}
+
+/** Models mock_domain_alloc_paging_flags(). */
+function mockDomainAllocPagingFlags(
+  dev: IommuDev<MockDev>,
+  flags: number,
+  userData: IommuUserData | null,
+): IommuDomain | number {
+  const dirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
+  const paging = IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID;
+  if ((flags & ~paging) !== 0 || userData !== null) return -Errno.EOPNOTSUPP;
+  if (dirty && (dev.priv.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0) return -Errno.EOPNOTSUPP;
+  if (dev.iommu.sys.inject.shouldFail('mock_domain_alloc')) return -Errno.ENOMEM;
+  return new MockDomain(dev.iommu, (dev.priv.flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) !== 0, dirty).domain;
+}
+
+/** Models mock_domain_alloc_nested() / __mock_domain_alloc_nested(). */
+function* mockDomainAllocNested(
+  dev: IommuDev<MockDev>,
+  parent: IommuDomain,
+  flags: number,
+  user: IommuUserData,
+): KGen<IommuDomain | number> {
+  if ((flags & ~IOMMU_HWPT_ALLOC_PASID) !== 0) return -Errno.EOPNOTSUPP;
+  const mockParent = mockDomainOf(parent);
+  if (mockParent === null) return -Errno.EINVAL;
+  if (user.type !== IOMMU_HWPT_DATA_SELFTEST) return -Errno.EOPNOTSUPP;
+  const cfg = yield* user.copyStruct(IOMMU_HWPT_DATA_SELFTEST, HWPT_SELFTEST_SIZE, HWPT_SELFTEST_SIZE);
+  if (typeof cfg === 'number') return cfg;
+  return new MockNestedDomain(dev.iommu, mockParent, new DataView(cfg.buffer).getUint32(0, true)).domain;
+}
+
+/** Models mock_ops: the mock IOMMU's struct iommu_ops. */
+const mockOps: IommuOps<MockDev> = {
+  name: 'iommufd_selftest',
+  /** Models mock_domain_capable(). */
+  capable(dev, cap) {
+    if (cap === IOMMU_CAP_CACHE_COHERENCY) return true;
+    if (cap === IOMMU_CAP_DIRTY_TRACKING) return (dev.priv.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) === 0;
+    return false;
+  },
+  /** Models mock_domain_hw_info(): struct iommu_test_hw_info { flags, test_reg }. */
+  hwInfo() {
     const data = new Uint8Array(8);
     new DataView(data.buffer).setUint32(4, 0xdeadbeef, true);
-    return {
-      data,
-      type: IOMMU_HW_INFO_TYPE_SELFTEST,
-      maxPasidLog2: (this.flags & MOCK_FLAGS_DEVICE_PASID) !== 0 ? MOCK_PASID_WIDTH : 0,
-    };
-  }
+    return { data, type: IOMMU_HW_INFO_TYPE_SELFTEST };
+  },
+  domainAllocPagingFlags: mockDomainAllocPagingFlags,
+  domainAllocNested: mockDomainAllocNested,
+  /** Models mock_get_viommu_size(). */
+  getViommuSize: (_dev, type) => (type === IOMMU_VIOMMU_TYPE_SELFTEST ? 1 : 0),
+  /** The blocked domain's set_dev_pasid (a PASID detach) disarms the PASID 1024 fake error. */
+  blockedSetDevPasid(dev, pasid) {
+    if (pasid === IOMMU_TEST_PASID_RESERVED) dev.priv.pasid1024FakeError = false;
+  },
+  viommuInit: mockViommuInit,
+};
 
-  resvRegions(): [number, number][] {
-    return [];
-  }
+const MOCK_IOMMU = 'iommufd_selftest_iommu';
+
+/**
+ * The mock IOMMU (mock_iommu_device), registered with mock_ops by the first test command that
+ * needs it, as iommufd_test_init() does at module load.
+ */
+function mockIommu(sys: System): IommuDevice<MockDev> | number {
+  const cur = iommuDeviceByName(sys, MOCK_IOMMU);
+  if (cur !== null) return cur.ops === (mockOps as IommuOps<unknown>) ? cur : -Errno.ENODEV;
+  return iommuDeviceRegister(sys, MOCK_IOMMU, mockOps);
 }
 
 /** Models struct selftest_obj (TYPE_IDEV): the handle userspace destroys to unplug the mock device. */
@@ -634,19 +917,18 @@ class SelftestObj {
   idev: IommufdDevice | null = null;
   constructor(
     ictx: IommufdCtx,
-    readonly mdev: MockDev,
+    readonly mdev: IommuDev<MockDev>,
   ) {
     this.obj = new IommufdObject('SELFTEST', ictx, () => this.destroy());
   }
 
   *destroy(): KGen {
-    if (this.idev !== null) yield* deviceUnbind(this.idev);
+    if (this.idev !== null) yield* iommufdDeviceUnbind(this.idev);
     this.idev = null;
   }
 }
 
 const selftestObjs = sideTable<IommufdObject, SelftestObj>();
-const mockDevs = sideTable<IommufdDevice, MockDev>();
 
 function sub(cmd: Record<string, unknown>, name: string): Record<string, unknown> {
   let s = cmd[name] as Record<string, unknown> | undefined;
@@ -667,21 +949,25 @@ function* testMockDomain(ucmd: Ucmd, member: string): KGen<number> {
     0
   )
     return -Errno.EINVAL;
-  const mdev = new MockDev(ictx.sys, devFlags);
+  const iommu = mockIommu(ictx.sys);
+  if (typeof iommu === 'number') return iommu;
+  // Models mock_dev_create(): a device on the mock bus, probed onto the mock IOMMU.
+  const mdev = iommuProbeDevice(iommu, `iommufd_mock${ictx.sys.nextId('mock_dev')}`, new MockDev(devFlags), {
+    maxPasids: (devFlags & MOCK_FLAGS_DEVICE_PASID) !== 0 ? 2 ** MOCK_PASID_WIDTH : 0,
+  });
   const sobj = new SelftestObj(ictx, mdev);
   let rc = ictx.objectAlloc(sobj.obj);
   if (rc < 0) return rc;
   selftestObjs.set(sobj.obj, sobj);
-  const idev = deviceBind(ictx, mdev);
+  const idev = iommufdDeviceBind(ictx, mdev);
   if (typeof idev === 'number') {
     ictx.abort(sobj.obj);
     return idev;
   }
-  mockDevs.set(idev, mdev);
   sobj.idev = idev;
-  rc = yield* deviceAttach(idev, u32(ucmd.cmd.id));
+  rc = yield* iommufdDeviceAttach(idev, u32(ucmd.cmd.id));
   if (rc < 0) {
-    yield* deviceUnbind(idev);
+    yield* iommufdDeviceUnbind(idev);
     ictx.abort(sobj.obj);
     return rc;
   }
@@ -703,7 +989,7 @@ function* testMockDomainReplace(ucmd: Ucmd): KGen<number> {
   const m = sub(user, 'mock_domain_replace');
   const sobj = getSelftest(ictx, u32(ucmd.cmd.id));
   if (typeof sobj === 'number') return sobj;
-  const rc = sobj.idev === null ? -Errno.ENOENT : yield* deviceReplace(sobj.idev, u32(m.pt_id));
+  const rc = sobj.idev === null ? -Errno.ENOENT : yield* iommufdDeviceReplace(sobj.idev, u32(m.pt_id));
   ictx.putObject(sobj.obj);
   if (rc < 0) return rc;
   m.pt_id = rc;
@@ -837,8 +1123,7 @@ function* staccessRelease(_dev: Device<SelftestDevice, SelftestAccess>, file: Fi
     yield* iommufdAccessDestroy(st.access);
     st.access = null;
   }
-  // The access held a reference on the iommufd file (iommufd_ctx_get in access_create).
-  yield* fputGen(st.ictx.file!);
+  yield* iommufdCtxPut(st.ictx);
 }
 
 /** The driver data of the "iommufd_selftest" platform device. */
@@ -904,7 +1189,7 @@ function* testCreateAccess(ucmd: Ucmd): KGen<number> {
     yield* iommufdAccessDestroy(access);
     return rc;
   }
-  ictx.file!.refs++;
+  iommufdCtxGet(ictx);
   m.out_access_fd = deviceAnonFile(dev, '[iommufd_test_staccess]', st);
   return 0;
 }
@@ -1051,9 +1336,9 @@ function* testMdCheckIotlb(ucmd: Ucmd): KGen<number> {
   const m = sub(user, 'check_iotlb');
   const obj = ictx.getObject(u32(ucmd.cmd.id), 'HWPT_NESTED');
   if (typeof obj === 'number') return obj;
-  const nested = mockNestedDomains.get(anyHwptOf(obj).domain);
+  const nested = mockNestedOf(anyHwptOf(obj).domain);
   let rc = 0;
-  if (nested === undefined) rc = -Errno.EINVAL;
+  if (nested === null) rc = -Errno.EINVAL;
   else {
     const id = u32(m.id);
     if (id > MOCK_NESTED_DOMAIN_IOTLB_ID_MAX || nested.iotlb[id] !== u32(m.iotlb)) rc = -Errno.EINVAL;
@@ -1087,11 +1372,87 @@ function* testDevCheckCache(ucmd: Ucmd): KGen<number> {
   const m = sub(user, 'check_dev_cache');
   const obj = ictx.getObject(u32(ucmd.cmd.id), 'DEVICE');
   if (typeof obj === 'number') return obj;
-  const mdev = mockDevs.get(deviceOf(obj));
+  const dev = iommufdDeviceDev(deviceOf(obj));
+  const mdev = dev?.iommu.ops === (mockOps as IommuOps<unknown>) ? (dev.priv as MockDev) : null;
   const id = u32(m.id);
   let rc = 0;
-  if (mdev === undefined || id >= MOCK_DEV_CACHE_NUM || mdev.cache[id] !== u32(m.cache)) rc = -Errno.EINVAL;
+  if (mdev === null || id >= MOCK_DEV_CACHE_NUM || mdev.cache[id] !== u32(m.cache)) rc = -Errno.EINVAL;
   ictx.putObject(obj);
+  return rc;
+}
+
+/**
+ * Models iommufd_test_trigger_vevent(): the mock device reports struct
+ * iommu_viommu_event_selftest { virt_id } to the vIOMMU of the nested domain it is attached to.
+ */
+function* testTriggerVevent(ucmd: Ucmd): KGen<number> {
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'trigger_vevent');
+  const obj = ictx.getObject(u32(m.dev_id), 'DEVICE');
+  if (typeof obj === 'number') return obj;
+  const dev = iommufdDeviceDev(deviceOf(obj));
+  const mdev = dev?.iommu.ops === (mockOps as IommuOps<unknown>) ? (dev.priv as MockDev) : null;
+  let rc = -Errno.ENOENT;
+  if (mdev?.viommu != null && mdev.vdevId !== 0n) {
+    const event = new Uint8Array(4);
+    new DataView(event.buffer).setUint32(0, Number(mdev.vdevId & 0xffffffffn), true);
+    rc = yield* iommufdViommuReportEvent(mdev.viommu.core, IOMMU_VEVENTQ_TYPE_SELFTEST, event);
+  }
+  ictx.putObject(obj);
+  return rc;
+}
+
+/** The bound device of the selftest object `id` (IOMMU_TEST_OP_PASID_*), or -errno. */
+function pasidIdev(ictx: IommufdCtx, id: number): { sobj: SelftestObj; idev: IommufdDevice } | number {
+  const sobj = getSelftest(ictx, id);
+  if (typeof sobj === 'number') return sobj;
+  if (sobj.idev === null) {
+    ictx.putObject(sobj.obj);
+    return -Errno.ENOENT;
+  }
+  return { sobj, idev: sobj.idev };
+}
+
+/** Models iommufd_test_pasid_attach() / _replace() / _detach(). */
+function* testPasid(ucmd: Ucmd, op: 'attach' | 'replace' | 'detach'): KGen<number> {
+  yield* [];
+  const { ictx, user } = ucmd;
+  const m = sub(user, `pasid_${op}`);
+  const r = pasidIdev(ictx, u32(ucmd.cmd.id));
+  if (typeof r === 'number') return r;
+  const pasid = u32(m.pasid);
+  let rc = 0;
+  if (op === 'attach') rc = iommufdDevicePasidAttach(r.idev, pasid, u32(m.pt_id));
+  else if (op === 'replace') rc = iommufdDevicePasidReplace(r.idev, pasid, u32(m.pt_id));
+  else iommufdDevicePasidDetach(r.idev, pasid);
+  ictx.putObject(r.sobj.obj);
+  return rc;
+}
+
+/**
+ * Models iommufd_test_pasid_check_hwpt(): the domain `pasid` translates through is the one of
+ * HWPT `hwpt_id`, or none for hwpt_id 0.
+ */
+function* testPasidCheckHwpt(ucmd: Ucmd): KGen<number> {
+  yield* [];
+  const { ictx, user } = ucmd;
+  const m = sub(user, 'pasid_check');
+  const r = pasidIdev(ictx, u32(ucmd.cmd.id));
+  if (typeof r === 'number') return r;
+  const attached = r.idev.pasids.get(u32(m.pasid)) ?? null;
+  const hwptId = u32(m.hwpt_id);
+  let rc = 0;
+  if (hwptId === 0) {
+    if (attached !== null) rc = -Errno.EINVAL;
+  } else {
+    const obj = ictx.getObject(hwptId, ['HWPT_PAGING', 'HWPT_NESTED']);
+    if (typeof obj === 'number') rc = obj;
+    else {
+      if (attached?.domain !== anyHwptOf(obj).domain) rc = -Errno.EINVAL;
+      ictx.putObject(obj);
+    }
+  }
+  ictx.putObject(r.sobj.obj);
   return rc;
 }
 
@@ -1138,6 +1499,16 @@ function* iommufdTest(ucmd: Ucmd): KGen<number> {
       return yield* testMdCheckIotlb(ucmd);
     case IOMMU_TEST_OP_TRIGGER_IOPF:
       return yield* testTriggerIopf(ucmd);
+    case IOMMU_TEST_OP_TRIGGER_VEVENT:
+      return yield* testTriggerVevent(ucmd);
+    case IOMMU_TEST_OP_PASID_ATTACH:
+      return yield* testPasid(ucmd, 'attach');
+    case IOMMU_TEST_OP_PASID_REPLACE:
+      return yield* testPasid(ucmd, 'replace');
+    case IOMMU_TEST_OP_PASID_DETACH:
+      return yield* testPasid(ucmd, 'detach');
+    case IOMMU_TEST_OP_PASID_CHECK_HWPT:
+      return yield* testPasidCheckHwpt(ucmd);
     default:
       return -Errno.EOPNOTSUPP;
   }

@@ -13,7 +13,7 @@ import { Errno } from '../errno.ts';
 import type { IommuDomain, IommuUserData } from './iommu.ts';
 import { addAccess, removeAccess, tableAddDomain, type IoPagetable } from './io_pagetable.ts';
 import { getIoas, ioasOf, type Ioas } from './ioas.ts';
-import { fputGen, IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } from './main.ts';
+import { ctxGet, ctxPut, IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } from './main.ts';
 import {
   areaAddAccess,
   areaRemoveAccess,
@@ -23,6 +23,7 @@ import {
 } from './pages.ts';
 import { anyHwptOf, hwptPagingAlloc, hwptPagingOf, type Hwpt } from './hw_pagetable.ts';
 import { autoResponseFaults } from './fault.ts';
+import type { Vdevice, Viommu } from './viommu.ts';
 import { IOMMU_READ, IOMMU_WRITE } from './uapi.ts';
 import { sideTable } from '../../lib/snapshot.ts';
 
@@ -32,10 +33,10 @@ export interface IommuDeviceOps {
   /** The owner of the domains this driver allocates (domain->owner == dev_iommu_ops(dev)). */
   readonly domainOwner: string;
   /**
-   * Models domain_alloc_paging_flags(): a new paging domain or -errno. `withUserData`: the
-   * caller passed driver data (IOMMU_HWPT_ALLOC with a data_type on an IOAS).
+   * Models domain_alloc_paging_flags(): a new paging domain or -errno. `user`: the driver data
+   * of IOMMU_HWPT_ALLOC with a data_type on an IOAS, or null.
    */
-  domainAllocPaging(flags: number, withUserData?: boolean): IommuDomain | number;
+  domainAllocPaging(flags: number, user: IommuUserData | null): IommuDomain | number;
   /** Models domain_alloc_nested(): a nested domain over `parent` from the user's data, or -errno. */
   domainAllocNested?(parent: IommuDomain, flags: number, user: IommuUserData): KGen<IommuDomain | number>;
   /** Models attach_dev(): 0 or -errno (-EINVAL: incompatible domain). */
@@ -46,6 +47,21 @@ export interface IommuDeviceOps {
   hwInfo(): { data: Uint8Array; type: number; maxPasidLog2: number };
   /** Reserved IOVA regions of the device ([start, last] pairs). */
   resvRegions(): [number, number][];
+  /** The physical IOMMU behind the device (dev->iommu->iommu_dev), compared by identity. */
+  readonly iommuDev: object;
+  /** Models dev->iommu->max_pasids (0: no PASID support). */
+  readonly maxPasids: number;
+  /**
+   * Models iommu_attach_device_pasid() / iommu_replace_device_pasid() down to the domain's
+   * set_dev_pasid(): 0 or -errno (`old` is the domain the PASID had, for a replace).
+   */
+  setDevPasid?(domain: IommuDomain, pasid: number, old: IommuDomain | null): number;
+  /** Models iommu_detach_device_pasid(): the blocked domain's set_dev_pasid(). */
+  removeDevPasid?(pasid: number, old: IommuDomain): void;
+  /** Models get_viommu_size(): non-zero if the driver supports vIOMMUs of `type`. */
+  getViommuSize?(type: number): number;
+  /** Models viommu_init(): the driver sets viommu.ops; 0 or -errno. */
+  viommuInit?(viommu: Viommu, parent: IommuDomain, user: IommuUserData | null): KGen<number>;
 }
 
 /** Models struct iommufd_device. */
@@ -54,6 +70,10 @@ export class IommufdDevice {
   hwpt: Hwpt | null = null;
   /** Models idev->iopf_enabled: attachments to HWPTs with a fault queue. */
   iopfEnabled = 0;
+  /** Models idev->vdev: the vDEVICE of this device, if any. */
+  vdev: Vdevice | null = null;
+  /** Models igroup->pasid_attach for PASIDs other than IOMMU_NO_PASID: pasid -> HWPT. */
+  readonly pasids = new Map<number, Hwpt>();
   constructor(
     readonly ictx: IommufdCtx,
     readonly ops: IommuDeviceOps,
@@ -86,6 +106,10 @@ export function deviceBind(ictx: IommufdCtx, ops: IommuDeviceOps): IommufdDevice
 
 /** Models iommufd_device_unbind(): detaches and destroys the device object. */
 export function* deviceUnbind(idev: IommufdDevice): KGen {
+  // Models iommufd_device_pre_destroy(): the device's vDEVICE goes first.
+  const vdev = idev.vdev;
+  if (vdev !== null) yield* idev.ictx.objectRemove(vdev.obj.id, vdev.obj);
+  for (const pasid of [...idev.pasids.keys()]) devicePasidDetach(idev, pasid);
   if (idev.hwpt !== null) yield* deviceDetach(idev);
   idev.obj.users--;
   dropRef(idev.ictx.sys, idev.obj);
@@ -130,9 +154,95 @@ function iopfDisable(idev: IommufdDevice, hwpt: Hwpt): void {
   idev.iopfEnabled--;
 }
 
+/**
+ * Models iommufd_hwpt_pasid_compat() for IOMMU_NO_PASID: while a PASID of the device is attached,
+ * the RID may only use a PASID-compatible HWPT.
+ */
+function ridPasidCompat(idev: IommufdDevice, hwpt: Hwpt): boolean {
+  return hwpt.pasidCompat || idev.pasids.size === 0;
+}
+
+/** Models iommufd_hwpt_pasid_compat() for a PASID: both the HWPT and the RID's must be compatible. */
+function pasidCompat(idev: IommufdDevice, hwpt: Hwpt): boolean {
+  return hwpt.pasidCompat && (idev.hwpt === null || idev.hwpt.pasidCompat);
+}
+
+/** The HWPT `ptId` names for a PASID attach, or -errno (an IOAS's automatic domains are never PASID-compatible). */
+function pasidHwpt(idev: IommufdDevice, ptId: number): { obj: IommufdObject; hwpt: Hwpt } | number {
+  const obj = idev.ictx.getObject(ptId, 'ANY');
+  if (typeof obj === 'number') return obj;
+  if (obj.type !== 'HWPT_PAGING' && obj.type !== 'HWPT_NESTED') {
+    idev.ictx.putObject(obj);
+    return -Errno.EINVAL;
+  }
+  return { obj, hwpt: anyHwptOf(obj) };
+}
+
+/** Models iommufd_device_attach() with a PASID: 0 or -errno. */
+export function devicePasidAttach(idev: IommufdDevice, pasid: number, ptId: number): number {
+  const pt = pasidHwpt(idev, ptId);
+  if (typeof pt === 'number') return pt;
+  const { obj, hwpt } = pt;
+  let rc = 0;
+  if (!pasidCompat(idev, hwpt)) rc = -Errno.EINVAL;
+  else if (idev.pasids.has(pasid)) rc = -Errno.EBUSY;
+  else if (idev.ops.setDevPasid === undefined) rc = -Errno.EOPNOTSUPP;
+  else {
+    iopfEnable(idev, hwpt);
+    rc = idev.ops.setDevPasid(hwpt.domain, pasid, null);
+    if (rc < 0) {
+      if (hwpt.fault !== null) idev.iopfEnabled--;
+    } else {
+      idev.pasids.set(pasid, hwpt);
+      hwpt.obj.users++;
+    }
+  }
+  idev.ictx.putObject(obj);
+  return rc;
+}
+
+/** Models iommufd_device_replace() with a PASID: 0 or -errno; on failure the PASID keeps its HWPT. */
+export function devicePasidReplace(idev: IommufdDevice, pasid: number, ptId: number): number {
+  const pt = pasidHwpt(idev, ptId);
+  if (typeof pt === 'number') return pt;
+  const { obj, hwpt } = pt;
+  const old = idev.pasids.get(pasid);
+  let rc = 0;
+  if (old === undefined) rc = -Errno.EINVAL;
+  else if (!pasidCompat(idev, hwpt)) rc = -Errno.EINVAL;
+  else if (old !== hwpt) {
+    if (idev.ops.setDevPasid === undefined) rc = -Errno.EOPNOTSUPP;
+    else {
+      iopfEnable(idev, hwpt);
+      rc = idev.ops.setDevPasid(hwpt.domain, pasid, old.domain);
+      if (rc < 0) {
+        if (hwpt.fault !== null) idev.iopfEnabled--;
+      } else {
+        iopfDisable(idev, old);
+        idev.pasids.set(pasid, hwpt);
+        hwpt.obj.users++;
+        old.obj.users--;
+      }
+    }
+  }
+  idev.ictx.putObject(obj);
+  return rc;
+}
+
+/** Models iommufd_device_detach() with a PASID: nothing happens if the PASID is not attached. */
+export function devicePasidDetach(idev: IommufdDevice, pasid: number): void {
+  const old = idev.pasids.get(pasid);
+  if (old === undefined) return;
+  idev.ops.removeDevPasid?.(pasid, old.domain);
+  iopfDisable(idev, old);
+  idev.pasids.delete(pasid);
+  old.obj.users--;
+}
+
 /** Models iommufd_hw_pagetable_attach() + iommufd_device_do_attach(). */
 function* doAttach(idev: IommufdDevice, hwpt: Hwpt): KGen<number> {
   if (idev.hwpt !== null) return -Errno.EINVAL;
+  if (!ridPasidCompat(idev, hwpt)) return -Errno.EINVAL;
   const iopt = hwptPagingOf(hwpt).ioas.iopt;
   let rc = yield* enforceResv(idev, iopt);
   if (rc < 0) return rc;
@@ -154,6 +264,7 @@ function* doAttach(idev: IommufdDevice, hwpt: Hwpt): KGen<number> {
 function* doReplace(idev: IommufdDevice, hwpt: Hwpt): KGen<number> {
   const old = idev.hwpt;
   if (old === null) return -Errno.EINVAL;
+  if (!ridPasidCompat(idev, hwpt)) return -Errno.EINVAL;
   if (old === hwpt) return 0;
   const oldIoas = hwptPagingOf(old).ioas;
   const newIoas = hwptPagingOf(hwpt).ioas;
@@ -283,6 +394,8 @@ export class IommufdAccess {
   readonly ioasLock: Mutex;
   readonly iovaAlignment: number;
   ioptAccessListId = 0;
+  /** Made by iommufd_access_create_internal(): no object id, no ops, its pins lock the areas. */
+  internal = false;
   constructor(
     readonly ictx: IommufdCtx,
     readonly ops: AccessOps,
@@ -308,13 +421,35 @@ export function accessCreate(ictx: IommufdCtx, ops: AccessOps): IommufdAccess | 
   if (rc < 0) return rc;
   access.obj.users++;
   takeRef(ictx.sys, access.obj, 'iommufd_access_create');
-  // iommufd_ctx_get(): the access keeps the iommufd file open until it is destroyed.
-  if (ictx.file !== null) {
-    ictx.file.refs++;
-    takeRef(ictx.sys, ictx.file, 'iommufd_access_create');
-  }
+  // The access keeps the iommufd file open until it is destroyed.
+  ctxGet(ictx, 'iommufd_access_create');
   ictx.finalize(access.obj);
   return access;
+}
+
+/**
+ * Models iommufd_access_create_internal(): an access iommufd itself uses (a HW queue's), with no
+ * object id and no context reference; its pins lock the areas against unmap.
+ */
+export function accessCreateInternal(ictx: IommufdCtx): IommufdAccess {
+  const access = new IommufdAccess(ictx, {
+    needsPinPages: true,
+    *unmap() {
+      yield* [];
+    },
+  });
+  access.internal = true;
+  return access;
+}
+
+/** Models iommufd_access_attach_internal(). */
+export function* accessAttachInternal(access: IommufdAccess, ioas: Ioas): KGen<number> {
+  return yield* accessChangeIoas(access, ioas);
+}
+
+/** Models iommufd_access_detach_internal(). */
+export function* accessDetachInternal(access: IommufdAccess): KGen {
+  yield* accessChangeIoas(access, null);
 }
 
 /** Models iommufd_access_destroy(). */
@@ -325,11 +460,7 @@ export function* accessDestroy(access: IommufdAccess): KGen {
   dropRef(sys, access.obj);
   yield* access.ictx.objectRemove(access.obj.id, access.obj);
   markFreed(sys, access, `iommufd access ${access.obj.id}`, 'iommufd_access_destroy');
-  const file = access.ictx.file;
-  if (file !== null) {
-    dropRef(sys, file);
-    yield* fputGen(file);
-  }
+  yield* ctxPut(access.ictx);
 }
 
 /** Models iommufd_access_change_ioas(): switch (or detach with null) the IOAS of an access. */
@@ -472,13 +603,13 @@ export function* accessPinPages(
     }
     const first = area.iovaToIndex(s);
     const lastIdx = area.lastIndex(e);
-    rc = yield* areaAddAccess(area, first, lastIdx, out);
+    rc = yield* areaAddAccess(area, first, lastIdx, out, access.internal);
     if (rc < 0) break;
     done.push([area, first, lastIdx]);
   }
   if (rc === 0 && !complete) rc = -Errno.ENOENT;
   if (rc < 0) {
-    for (const [area, f, l] of done) yield* areaRemoveAccess(area, f, l);
+    for (const [area, f, l] of done) yield* areaRemoveAccess(area, f, l, access.internal);
     out.length = 0;
   }
   yield* iopt.iovaRwsem.upRead();
@@ -504,7 +635,7 @@ export function* accessUnpinPages(access: IommufdAccess, iova: number, length: n
   for (const area of areas) {
     const s = Math.max(iova, area.iova);
     const e = Math.min(last, area.last);
-    const ok = yield* areaRemoveAccess(area, area.iovaToIndex(s), area.lastIndex(e));
+    const ok = yield* areaRemoveAccess(area, area.iovaToIndex(s), area.lastIndex(e), access.internal);
     if (!ok)
       access.ictx.sys.sched.report({
         oracle: 'iommufd',

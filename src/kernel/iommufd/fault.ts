@@ -102,7 +102,10 @@ function groupResponse(sys: System, group: IopfGroup, code: number): void {
  */
 export function reportDeviceFault(idev: IommufdDevice, fault: PageRequest): void {
   const sys = idev.ictx.sys;
-  const hwpt = idev.hwpt;
+  // The PASID's attach handle if it has one, else the RID's (the mock's user PASID table).
+  const pasidHwpt =
+    (fault.flags & IOMMU_FAULT_PAGE_REQUEST_PASID_VALID) !== 0 ? idev.pasids.get(fault.pasid) : undefined;
+  const hwpt = pasidHwpt ?? idev.hwpt;
   const group: IopfGroup = {
     faults: [fault],
     idev,

@@ -3,8 +3,7 @@
  * an IOAS), nested HW pagetables (a driver stage-1 domain over a NEST_PARENT paging HWPT, with
  * user cache invalidation), IOMMU_HWPT_ALLOC (optionally bound to a fault queue),
  * IOMMU_HWPT_INVALIDATE, and dirty tracking (SET_DIRTY_TRACKING / GET_DIRTY_BITMAP).
- * vIOMMU and vDEVICE objects are not modelled: their ioctls answer after the lookups the kernel
- * does first.
+ * vIOMMUs and their nested HWPTs are in viommu.ts.
  */
 import { endOf, lastOf } from '../../lib/u64.ts';
 import { ULONG_MAX } from '../../lib/units.ts';
@@ -17,6 +16,7 @@ import { IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } fro
 import { deviceOf, type IommufdDevice } from './device.ts';
 import { accessRemote } from './mm_glue.ts';
 import { faultOf, type FaultQueue } from './fault.ts';
+import { viommuAllocHwptNested, viommuOf, type Viommu } from './viommu.ts';
 import {
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
@@ -39,6 +39,8 @@ export class HwptPaging {
   readonly devices = new Set<IommufdDevice>();
   /** The fault queue faults of attached devices go to (hwpt->fault), holding a user reference. */
   fault: FaultQueue | null = null;
+  /** Models hwpt->pasid_compat: allocated with IOMMU_HWPT_ALLOC_PASID (automatic domains are not). */
+  pasidCompat = false;
   constructor(
     readonly ictx: IommufdCtx,
     readonly ioas: Ioas,
@@ -77,6 +79,10 @@ export class HwptNested {
   readonly autoDomain = false;
   readonly devices = new Set<IommufdDevice>();
   fault: FaultQueue | null = null;
+  /** Models hwpt->pasid_compat. */
+  pasidCompat = false;
+  /** The vIOMMU that allocated it (which it then holds instead of the parent), or null. */
+  viommu: Viommu | null = null;
   /** Set once the driver allocated it (the object exists before the domain). */
   domain!: IommuDomain;
   hasDomain = false;
@@ -91,7 +97,8 @@ export class HwptNested {
   *destroy(): KGen {
     if (this.fault !== null) this.fault.obj.users--;
     if (this.hasDomain) this.domain.ops.free();
-    this.parent.obj.users--;
+    if (this.viommu !== null) this.viommu.obj.users--;
+    else this.parent.obj.users--;
   }
 }
 
@@ -108,6 +115,11 @@ const nestedObjects = sideTable<IommufdObject, HwptNested>();
 
 export function hwptOf(obj: IommufdObject): HwptPaging {
   return hwptObjects.get(obj)!;
+}
+
+/** Records a nested HWPT allocated elsewhere (a vIOMMU's) for anyHwptOf(). */
+export function registerNested(hwpt: HwptNested): void {
+  nestedObjects.set(hwpt.obj, hwpt);
 }
 
 /** The HWPT behind an HWPT_PAGING or HWPT_NESTED object. */
@@ -163,6 +175,20 @@ export function userData(ictx: IommufdCtx, type: number, uptr: unknown, len: num
     type,
     len,
     copyStruct: (dataType, ksize, minLen) => copyStruct(ictx, type, uptr, 0, len, dataType, ksize, minLen),
+    // Models iommu_copy_struct_to_user(): min(len, the kernel's size) bytes back to the user.
+    *copyStructToUser(dataType, data, minLen) {
+      if (type !== dataType || len < minLen) return -Errno.EINVAL;
+      const n = Math.min(len, data.length);
+      if (uptr instanceof Uint8Array) {
+        if (n > uptr.length) return -Errno.EFAULT;
+        uptr.set(data.subarray(0, n));
+        return 0;
+      }
+      const addr = Number(u64(uptr));
+      if (addr === 0) return -Errno.EFAULT;
+      const wrote = yield* accessRemote(ictx.sys, ictx.current.mm, addr, data.slice(0, n), true);
+      return wrote === n ? 0 : -Errno.EFAULT;
+    },
   };
 }
 
@@ -188,7 +214,7 @@ export function userDataArray(
 }
 
 /** A user pointer as the command carries it: a byte buffer the caller passed, or the u64 value. */
-function rawPointer(ucmd: Ucmd, field: string): unknown {
+export function rawPointer(ucmd: Ucmd, field: string): unknown {
   const raw = ucmd.user[field];
   return raw instanceof Uint8Array ? raw : ucmd.cmd[field];
 }
@@ -221,9 +247,10 @@ export function* hwptPagingAlloc(
   // A nesting parent cannot take I/O page faults.
   if ((flags & IOMMU_HWPT_FAULT_ID_VALID) !== 0 && (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0)
     return -Errno.EOPNOTSUPP;
-  const domain = idev.ops.domainAllocPaging(flags & ~IOMMU_HWPT_FAULT_ID_VALID, user !== null);
+  const domain = idev.ops.domainAllocPaging(flags & ~IOMMU_HWPT_FAULT_ID_VALID, user);
   if (typeof domain === 'number') return domain;
   const hwpt = new HwptPaging(ictx, ioas, domain, (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0);
+  hwpt.pasidCompat = (flags & IOMMU_HWPT_ALLOC_PASID) !== 0;
   const rc = ictx.objectAlloc(hwpt.obj);
   if (rc < 0) {
     domain.ops.free();
@@ -265,6 +292,7 @@ export function* hwptNestedAlloc(
   if (parent.autoDomain || !parent.nestParent || parent.domain.owner !== idev.ops.domainOwner)
     return -Errno.EINVAL;
   const hwpt = new HwptNested(ictx, parent);
+  hwpt.pasidCompat = (flags & IOMMU_HWPT_ALLOC_PASID) !== 0;
   const rc = ictx.objectAlloc(hwpt.obj);
   if (rc < 0) return rc;
   nestedObjects.set(hwpt.obj, hwpt);
@@ -314,6 +342,8 @@ function* hwptAllocIoctl(ucmd: Ucmd): KGen<number> {
     hwpt = yield* hwptPagingAlloc(ictx, ioas, idev, flags, false, dataLen !== 0 ? user : null);
   } else if (pt.type === 'HWPT_PAGING') {
     hwpt = yield* hwptNestedAlloc(ictx, hwptOf(pt), idev, flags, user);
+  } else if (pt.type === 'VIOMMU') {
+    hwpt = yield* viommuAllocHwptNested(ictx, viommuOf(pt), flags, user);
   } else hwpt = -Errno.EINVAL;
   let rc: number;
   if (typeof hwpt === 'number') rc = hwpt;
@@ -471,6 +501,14 @@ function* hwptInvalidate(ucmd: Ucmd): KGen<number> {
           rc = yield* inv(array);
           done = array.entryNum;
         }
+      } else if (obj.type === 'VIOMMU') {
+        const inv = viommuOf(obj).ops?.cacheInvalidate;
+        if (inv === undefined) rc = -Errno.EOPNOTSUPP;
+        else {
+          const array = userDataArray(ictx, cmd.data_type as number, uptr, cmd.entry_len as number, entryNum);
+          rc = yield* inv(array);
+          done = array.entryNum;
+        }
       } else rc = -Errno.EINVAL;
       ictx.putObject(obj);
     }
@@ -480,30 +518,7 @@ function* hwptInvalidate(ucmd: Ucmd): KGen<number> {
   return rc;
 }
 
-/** vIOMMU and vDEVICE objects are not modelled; lookups still give the kernel's -ENOENT first. */
-function* viommuAlloc(ucmd: Ucmd): KGen<number> {
-  const { ictx, cmd } = ucmd;
-  if (cmd.flags !== 0) return -Errno.EOPNOTSUPP;
-  const dev = ictx.getObject(cmd.dev_id as number, 'DEVICE');
-  if (typeof dev === 'number') return dev;
-  ictx.putObject(dev);
-  const pt = ictx.getObject(cmd.hwpt_id as number, 'HWPT_PAGING');
-  if (typeof pt === 'number') return pt;
-  ictx.putObject(pt);
-  return hwptOf(pt).nestParent ? -Errno.EOPNOTSUPP : -Errno.EINVAL;
-}
-
-function* vdeviceAlloc(ucmd: Ucmd): KGen<number> {
-  const { ictx, cmd } = ucmd;
-  const obj = ictx.getObject(cmd.viommu_id as number, 'ANY');
-  if (typeof obj === 'number') return obj;
-  ictx.putObject(obj);
-  return -Errno.ENOENT;
-}
-
 registerIoctl('IOMMU_HWPT_ALLOC', hwptAllocIoctl);
 registerIoctl('IOMMU_HWPT_SET_DIRTY_TRACKING', setDirtyTracking);
 registerIoctl('IOMMU_HWPT_GET_DIRTY_BITMAP', getDirtyBitmap);
 registerIoctl('IOMMU_HWPT_INVALIDATE', hwptInvalidate);
-registerIoctl('IOMMU_VIOMMU_ALLOC', viommuAlloc);
-registerIoctl('IOMMU_VDEVICE_ALLOC', vdeviceAlloc);

@@ -9,6 +9,9 @@ import './device.ts';
 import './hw_pagetable.ts';
 import './vfio_compat.ts';
 import './fault.ts';
+import './viommu.ts';
+import './veventq.ts';
+export { iommufdVeventqRead, IOMMU_VEVENTQ_FLAG_LOST_EVENTS, VEVENT_HEADER_SIZE } from './veventq.ts';
 export {
   iommufdFaultRead,
   iommufdFaultWrite,

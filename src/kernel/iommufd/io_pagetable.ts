@@ -321,6 +321,11 @@ export function* unmapIovaRange(
       rc = -Errno.EBUSY;
       break;
     }
+    // The area is locked by an object that has not been destroyed (a HW queue).
+    if (area.numLocks > 0) {
+      rc = -Errno.EBUSY;
+      break;
+    }
     if (area.iova < start || area.last > last) {
       rc = -Errno.ENOENT;
       break;

@@ -38,6 +38,8 @@ export interface IommuUserData {
   readonly type: number;
   readonly len: number;
   copyStruct(dataType: number, ksize: number, minLen: number): KGen<Uint8Array | number>;
+  /** Models iommu_copy_struct_to_user(): the driver's struct back to the user; 0 or -errno. */
+  copyStructToUser(dataType: number, data: Uint8Array, minLen: number): KGen<number>;
 }
 
 /**
@@ -89,7 +91,7 @@ export function minPgsize(d: IommuDomain): number {
  * Models iommu_pgsize(): the largest supported size that `iova | paddr` is aligned to and that fits
  * in `size`, and how many of them to map before a larger size could take over.
  */
-function pickPgsize(
+export function pickPgsize(
   d: IommuDomain,
   iova: number,
   paddr: number,

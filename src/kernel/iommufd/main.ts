@@ -9,17 +9,31 @@
  * caller put after its struct when `size` is larger: it starts at byte `__tailAt` of the
  * caller's buffer (by default the kernel's struct size).
  */
-import { Inode, File, type FileOps } from '../mm/mm_types.ts';
+import { Inode, File, VM, type FileOps, type Vma, type VmOps } from '../mm/mm_types.ts';
+import { remapPfn } from '../mm/memory.ts';
+import { PAGE_SIZE } from '../../lib/units.ts';
 import { RwSem, WaitQueue } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
+import { dropRef, takeRef } from '../refs.ts';
 import type { Process, System } from '../system.ts';
 import { fieldSize, IOCTL_NR, s32, STRUCTS, u32, u64, type StructDesc } from './uapi.ts';
 import { IOPT_PAGES_ACCOUNT_NONE } from './pages.ts';
 import type { Ioas } from './ioas.ts';
 import { sideTable } from '../../lib/snapshot.ts';
 
-export type ObjType = 'IOAS' | 'HWPT_PAGING' | 'HWPT_NESTED' | 'DEVICE' | 'ACCESS' | 'FAULT' | 'SELFTEST';
+export type ObjType =
+  | 'IOAS'
+  | 'HWPT_PAGING'
+  | 'HWPT_NESTED'
+  | 'DEVICE'
+  | 'ACCESS'
+  | 'FAULT'
+  | 'VIOMMU'
+  | 'VDEVICE'
+  | 'VEVENTQ'
+  | 'HW_QUEUE'
+  | 'SELFTEST';
 
 /** Models struct iommufd_object. */
 export class IommufdObject {
@@ -55,6 +69,8 @@ export function iommufdContexts(sys: System): IommufdCtx[] {
 
 /** Models struct iommufd_ctx. */
 export class IommufdCtx {
+  /** Models ictx->mt_mmap: the mmap()able regions by offset. */
+  readonly mtMmap = new Map<number, IommufdMmap>();
   /** objects xarray (XA_FLAGS_ALLOC1): null marks a reserved, not yet finalized id. */
   readonly objects = new Map<number, IommufdObject | null>();
   private nextId = 1;
@@ -245,8 +261,66 @@ export function* iommufdDispatch(ictx: IommufdCtx, cmdName: string | number, arg
   return yield* h({ ictx, cmd, user, userSize, desc });
 }
 
+/** Models struct iommufd_mmap: a physical range an object lets userspace mmap() from the iommufd. */
+export interface IommufdMmap {
+  readonly owner: IommufdObject;
+  /** The mmap offset (vm_pgoff << PAGE_SHIFT) that selects it. */
+  readonly offset: number;
+  readonly physStart: number;
+  readonly length: number;
+}
+
+/**
+ * Models iommufd_fops_mmap(): only the exact offset and length of a region (ictx->mt_mmap) map,
+ * as a PFN mapping of its physical pages; the VMA holds a user reference on the owner object.
+ */
+function* iommufdFopsMmap(file: File, vma: Vma): KGen<number> {
+  yield* [];
+  const ictx = file.priv as IommufdCtx;
+  if ((vma.flags & VM.SHARED) === 0) return -Errno.EINVAL;
+  if ((vma.flags & VM.EXEC) !== 0) return -Errno.EPERM;
+  // mtree_load(): the region containing the offset; only its exact start and length map.
+  const at = vma.pgoff * PAGE_SIZE;
+  const immap = [...ictx.mtMmap.values()].find((m) => at >= m.offset && at < m.offset + m.length);
+  if (immap === undefined) return -Errno.ENXIO;
+  if (at !== immap.offset || vma.end - vma.start !== immap.length) return -Errno.ENXIO;
+  vma.pgoff = 0;
+  vma.priv = immap;
+  vma.vmOps = iommufdVmaOps;
+  for (let off = 0; off < immap.length; off += PAGE_SIZE)
+    remapPfn(vma, vma.start + off, (immap.physStart + off) / PAGE_SIZE, (vma.flags & VM.WRITE) !== 0);
+  immap.owner.users++;
+  return 0;
+}
+
+/** Models iommufd_vma_ops: closing the VMA drops its reference on the owner. */
+const iommufdVmaOps: VmOps = {
+  name: 'iommufd_vma',
+  close(vma: Vma) {
+    (vma.priv as IommufdMmap).owner.users--;
+  },
+};
+
+/** Models iommufd_viommu_alloc_mmap(): a region of `length` bytes at `physStart`; its offset. */
+export function allocMmap(ictx: IommufdCtx, owner: IommufdObject, physStart: number, length: number): number {
+  // mtree_alloc_range() from PAGE_SIZE up: the first free offset range.
+  let offset = PAGE_SIZE;
+  for (const m of [...ictx.mtMmap.values()].sort((a, b) => a.offset - b.offset)) {
+    if (offset + length <= m.offset) break;
+    offset = Math.max(offset, m.offset + m.length);
+  }
+  ictx.mtMmap.set(offset, { owner, offset, physStart, length });
+  return offset;
+}
+
+/** Models iommufd_viommu_destroy_mmap(). */
+export function destroyMmap(ictx: IommufdCtx, offset: number): void {
+  ictx.mtMmap.delete(offset);
+}
+
 const fops: FileOps = {
   name: 'iommufd',
+  mmap: iommufdFopsMmap,
   ioctl(file: File, cmd: string, arg: unknown): KGen<number> {
     return iommufdDispatch(file.priv as IommufdCtx, cmd, arg);
   },
@@ -316,3 +390,21 @@ export function* fputGen(f: File): KGen {
 }
 
 export const iommufdClose = fileClose;
+
+/**
+ * Models iommufd_ctx_get(): a reference on the context's file, so the context outlives the last
+ * close of its fd until the matching iommufd_ctx_put(). `where` names the taker for the leak oracle.
+ */
+export function ctxGet(ictx: IommufdCtx, where: string): void {
+  if (ictx.file === null) return;
+  ictx.file.refs++;
+  takeRef(ictx.sys, ictx.file, where);
+}
+
+/** Models iommufd_ctx_put(): the last reference releases the context as close does. */
+export function* ctxPut(ictx: IommufdCtx): KGen {
+  const file = ictx.file;
+  if (file === null) return;
+  dropRef(ictx.sys, file);
+  yield* fputGen(file);
+}

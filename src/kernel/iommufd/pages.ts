@@ -109,6 +109,8 @@ export class IoptArea {
   storageDomain: IommuDomain | null = null;
   preventAccess = false;
   numAccesses = 0;
+  /** Models area->num_locks: pins of internal accesses, which make IOAS_UNMAP fail with -EBUSY. */
+  numLocks = 0;
   iova = 0;
   last = 0;
   constructor(
@@ -532,7 +534,13 @@ function findExactAccess(pages: IoptPages, first: number, last: number): IoptPag
  * Models iopt_area_add_access(): pins [first, last] into pinned_pfns under an access interval
  * lock and returns the PFNs in out. 0 or -errno.
  */
-export function* areaAddAccess(area: IoptArea, first: number, last: number, out: number[]): KGen<number> {
+export function* areaAddAccess(
+  area: IoptArea,
+  first: number,
+  last: number,
+  out: number[],
+  lockArea = false,
+): KGen<number> {
   if (areaUsedAfterFree(area, 'iopt_area_add_access')) return -Errno.EINVAL;
   const pages = area.pages!;
   yield* pages.mutex.lock();
@@ -552,7 +560,11 @@ export function* areaAddAccess(area: IoptArea, first: number, last: number, out:
         acc.node = pages.accessItree.insert(first, last, acc);
       }
     }
-    if (rc === 0) area.numAccesses++;
+    if (rc === 0) {
+      area.numAccesses++;
+      // An internal access (a HW queue's) locks the area against unmap.
+      if (lockArea) area.numLocks++;
+    }
   }
   yield* pages.mutex.unlock();
   return rc;
@@ -589,7 +601,12 @@ function* fillXarray(pages: IoptPages, first: number, last: number, out: number[
  * Models iopt_area_remove_access(): drops one user of the exact [first, last] access; the last
  * user erases the xarray entries nothing else needs and unpins what no domain holds.
  */
-export function* areaRemoveAccess(area: IoptArea, first: number, last: number): KGen<boolean> {
+export function* areaRemoveAccess(
+  area: IoptArea,
+  first: number,
+  last: number,
+  unlockArea = false,
+): KGen<boolean> {
   if (areaUsedAfterFree(area, 'iopt_area_remove_access')) return false;
   const pages = area.pages!;
   yield* pages.mutex.lock();
@@ -599,6 +616,7 @@ export function* areaRemoveAccess(area: IoptArea, first: number, last: number): 
     return false;
   }
   area.numAccesses--;
+  if (unlockArea) area.numLocks--;
   if (--acc.users === 0) {
     pages.accessItree.remove(acc.node!);
     acc.node = null;

@@ -315,6 +315,34 @@ export const STRUCTS: Record<string, StructDesc> = {
     ],
     'virt_id',
   ),
+  IOMMU_VEVENTQ_ALLOC: layout(
+    'iommu_veventq_alloc',
+    [
+      ['size', 'u32'],
+      ['flags', 'u32'],
+      ['viommu_id', 'u32'],
+      ['type', 'u32'],
+      ['veventq_depth', 'u32'],
+      ['out_veventq_id', 'u32'],
+      ['out_veventq_fd', 'u32'],
+      ['__reserved', 'u32'],
+    ],
+    '__reserved',
+  ),
+  IOMMU_HW_QUEUE_ALLOC: layout(
+    'iommu_hw_queue_alloc',
+    [
+      ['size', 'u32'],
+      ['flags', 'u32'],
+      ['viommu_id', 'u32'],
+      ['type', 'u32'],
+      ['index', 'u32'],
+      ['out_hw_queue_id', 'u32'],
+      ['nesting_parent_iova', 'u64'],
+      ['length', 'u64'],
+    ],
+    'length',
+  ),
   IOMMU_IOAS_CHANGE_PROCESS: layout(
     'iommu_ioas_change_process',
     [
@@ -357,6 +385,8 @@ export const IOCTL_NR: Record<string, number> = {
   IOMMU_VIOMMU_ALLOC: 0x90,
   IOMMU_VDEVICE_ALLOC: 0x91,
   IOMMU_IOAS_CHANGE_PROCESS: 0x92,
+  IOMMU_VEVENTQ_ALLOC: 0x93,
+  IOMMU_HW_QUEUE_ALLOC: 0x94,
   IOMMU_TEST_CMD: 0xa0,
 };
 

@@ -76,6 +76,7 @@ const TEST_MEMBERS: Record<string, string> = {
   IOMMU_TEST_OP_ACCESS_RW: 'access_rw',
   IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT: 'memory_limit',
   IOMMU_TEST_OP_DIRTY: 'dirty',
+  IOMMU_TEST_OP_TRIGGER_VEVENT: 'trigger_vevent',
 };
 
 /** IOMMU_IOAS_IOVA_RANGES without num_iovas: room for this many ranges. */
@@ -206,6 +207,7 @@ function* plainIoctl(ctx: ScenarioContext, step: StepT, name: string): KGen<OpRe
     const v = arg[spec.main];
     if (typeof v === 'number' || typeof v === 'bigint') r.main = typeof v === 'bigint' ? u64Value(v) : v;
   }
+  if (name === 'IOMMU_VEVENTQ_ALLOC' && !isErr(ret)) ctx.openFiles.set(Number(arg.out_veventq_fd), 'veventq');
   return r;
 }
 
