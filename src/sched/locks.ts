@@ -51,6 +51,27 @@ export function popHeld(t: Thread, name: string): void {
   }
 }
 
+/**
+ * Counts one more instance of the nestable class `lockClass` as held by `t` (see
+ * Thread.heldInstances); the first one puts the class on the held list.
+ */
+export function pushHeldInstance(t: Thread, lockClass: string): void {
+  const n = t.heldInstances.get(lockClass) ?? 0;
+  if (n === 0) t.held.push({ lockClass, name: lockClass });
+  t.heldInstances.set(lockClass, n + 1);
+}
+
+/** Counts one instance of `lockClass` off `t`; the last one takes the class off the held list. */
+export function popHeldInstance(t: Thread, lockClass: string): void {
+  const n = t.heldInstances.get(lockClass) ?? 0;
+  if (n > 1) {
+    t.heldInstances.set(lockClass, n - 1);
+    return;
+  }
+  t.heldInstances.delete(lockClass);
+  popHeld(t, lockClass);
+}
+
 /** A plain wait channel with a name. */
 export class Channel implements WaitChannel {
   constructor(readonly name: string) {}

@@ -19,6 +19,12 @@ export class Thread {
   result: unknown = undefined;
   error: unknown = undefined;
   readonly held: HeldLock[] = [];
+  /**
+   * How many instances of each nestable lock class (folio locks) the thread holds. Such a class
+   * stands on `held` once, however many instances are taken: the order checks need only the
+   * class, and a migration holds one per page.
+   */
+  readonly heldInstances = new Map<string, number>();
   /** > 0 inside a non-blockable invalidation: sleeping there is a bug. */
   nonBlockDepth = 0;
   /** > 0 while a spinlock is held: sleeping there is a bug. */
