@@ -387,19 +387,38 @@ export class System {
     let writeBytes = 0;
     let i = 0;
     let ret = 0;
-    for (; i < n; i++) {
+    // Hits are accounted in one go (as accountSoloRun(2) each) before anything else runs, so
+    // step counts and thread ids after a miss are the same as with one read/write per access.
+    let hits = 0;
+    while (i < n) {
+      // What hitPathAllowed() checks once per access is the same for the whole run of hits: it
+      // changes only when a miss runs a kernel path.
+      const mm = p.mm;
+      if (mm !== null && !mm.exited && this.config.plainPaths && this.sched.solo) {
+        const taskSize = mm.taskSize;
+        for (; i < n; i++) {
+          const addr = addrs[i];
+          if (!(addr >= 0 && addr < taskSize && Number.isSafeInteger(addr))) break;
+          const write = writes[i] !== 0;
+          one[0] = values === undefined ? 0 : values[i];
+          if (!accessMappedPage(mm, addr, one, 0, 1, write)) break;
+          hits++;
+          if (write) writeBytes++;
+          else readBytes++;
+        }
+      }
+      if (hits > 0) {
+        this.sched.accountSoloRuns(hits, 2);
+        hits = 0;
+      }
+      if (i === n) break;
       const addr = addrs[i];
       const write = writes[i] !== 0;
       one[0] = values === undefined ? 0 : values[i];
-      if (this.hitPathAllowed(p, addr, 1) && accessMappedPage(p.mm!, addr, one, 0, 1, write)) {
-        this.sched.accountSoloRun(2);
-        if (write) writeBytes++;
-        else readBytes++;
-        continue;
-      }
       ret = write ? this.write(p, addr, one) : this.read(p, addr, 1).ret;
       if (ret < 0) break;
       ret = 0;
+      i++;
     }
     if (readBytes > 0) this.trace.count('cpu.read_bytes', readBytes);
     if (writeBytes > 0) this.trace.count('cpu.write_bytes', writeBytes);
