@@ -18,7 +18,7 @@ export function Mutex$lock(self: Mutex): void {
       t = s.cur();
     }
     self.owner = t;
-    pushHeld(t, self.lockClass, self.name);
+    t.held.push(self.heldEntry);
   }
 
 /** Models mutex_trylock(): takes the lock if free, never sleeps. */
@@ -28,7 +28,7 @@ export function Mutex$trylock(self: Mutex): boolean {
     if (self.owner !== null) return false;
     lockdepOf(self.sched).acquire(t, self.lockClass, self.name);
     self.owner = t;
-    pushHeld(t, self.lockClass, self.name);
+    t.held.push(self.heldEntry);
     return true;
   }
 
@@ -58,7 +58,7 @@ export function SpinLock$lock(self: SpinLock): void {
     }
     self.owner = t;
     t.atomicDepth++;
-    pushHeld(t, self.lockClass, self.name);
+    t.held.push(self.heldEntry);
   }
 
 export function SpinLock$unlock(self: SpinLock): void {
@@ -79,7 +79,7 @@ export function SpinLock$trylock(self: SpinLock): boolean {
     lockdepOf(self.sched).acquire(t, self.lockClass, self.name);
     self.owner = t;
     t.atomicDepth++;
-    pushHeld(t, self.lockClass, self.name);
+    t.held.push(self.heldEntry);
     return true;
   }
 
@@ -97,7 +97,7 @@ export function RwSem$downRead(self: RwSem): void {
     }
     self.readers++;
     self.readers_.add(t);
-    pushHeld(t, self.lockClass, self.name);
+    t.held.push(self.heldEntry);
   }
 
 export function RwSem$downReadTrylock(self: RwSem): boolean {
@@ -107,7 +107,7 @@ export function RwSem$downReadTrylock(self: RwSem): boolean {
     lockdepOf(self.sched).acquire(t, self.lockClass, self.name);
     self.readers++;
     self.readers_.add(t);
-    pushHeld(t, self.lockClass, self.name);
+    t.held.push(self.heldEntry);
     return true;
   }
 
@@ -140,7 +140,8 @@ export function RwSem$downWrite(self: RwSem, subclass = 0): void {
       self.writersWaiting--;
     }
     self.writer = t;
-    pushHeld(t, cls, self.name);
+    if (cls === self.lockClass) t.held.push(self.heldEntry);
+    else pushHeld(t, cls, self.name);
   }
 
 export function RwSem$downWriteTrylock(self: RwSem): boolean {
@@ -149,7 +150,7 @@ export function RwSem$downWriteTrylock(self: RwSem): boolean {
     if (self.writer !== null || self.readers > 0) return false;
     lockdepOf(self.sched).acquire(t, self.lockClass, self.name);
     self.writer = t;
-    pushHeld(t, self.lockClass, self.name);
+    t.held.push(self.heldEntry);
     return true;
   }
 

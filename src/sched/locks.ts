@@ -1,6 +1,6 @@
 import { LockDep } from './lockdep.ts';
 import type { Scheduler } from './scheduler.ts';
-import type { Thread } from './thread.ts';
+import type { HeldLock, Thread } from './thread.ts';
 import type { Access, KGen, SchedPoint, WaitChannel } from './types.ts';
 import { sideTable } from '../lib/snapshot.ts';
 
@@ -56,19 +56,21 @@ export function popHeld(t: Thread, name: string): void {
  * Thread.heldInstances); the first one puts the class on the held list.
  */
 export function pushHeldInstance(t: Thread, lockClass: string): void {
-  const n = t.heldInstances.get(lockClass) ?? 0;
+  const counts = (t.heldInstances ??= new Map<string, number>());
+  const n = counts.get(lockClass) ?? 0;
   if (n === 0) t.held.push({ lockClass, name: lockClass });
-  t.heldInstances.set(lockClass, n + 1);
+  counts.set(lockClass, n + 1);
 }
 
 /** Counts one instance of `lockClass` off `t`; the last one takes the class off the held list. */
 export function popHeldInstance(t: Thread, lockClass: string): void {
-  const n = t.heldInstances.get(lockClass) ?? 0;
+  const counts = t.heldInstances;
+  const n = counts?.get(lockClass) ?? 0;
   if (n > 1) {
-    t.heldInstances.set(lockClass, n - 1);
+    counts?.set(lockClass, n - 1);
     return;
   }
-  t.heldInstances.delete(lockClass);
+  counts?.delete(lockClass);
   popHeld(t, lockClass);
 }
 
@@ -81,6 +83,8 @@ export class Channel implements WaitChannel {
 export class Mutex {
   owner: Thread | null = null;
   readonly ch: Channel;
+  /** What a holder's held list carries for this lock. */
+  readonly heldEntry: HeldLock;
   readonly lockPoint: SchedPoint;
   readonly unlockPoint: SchedPoint;
   /** The footprint of taking the lock, and of the step after a wake-up on it. */
@@ -92,6 +96,7 @@ export class Mutex {
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`mutex ${name}`);
+    this.heldEntry = { lockClass, name };
     this.lockAccess = { obj: this, write: true };
     this.lockPoint = { kind: 'step', label: `mutex_lock(${name})`, access: { obj: this, write: true } };
     this.unlockPoint = { kind: 'step', label: `mutex_unlock(${name})`, access: { obj: this, write: true } };
@@ -111,7 +116,7 @@ export class Mutex {
       t = s.cur();
     }
     this.owner = t;
-    pushHeld(t, this.lockClass, this.name);
+    t.held.push(this.heldEntry);
   }
 
   /** Models mutex_trylock(): takes the lock if free, never sleeps. */
@@ -121,7 +126,7 @@ export class Mutex {
     if (this.owner !== null) return false;
     lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
     this.owner = t;
-    pushHeld(t, this.lockClass, this.name);
+    t.held.push(this.heldEntry);
     return true;
   }
 
@@ -148,6 +153,8 @@ export class Mutex {
 export class SpinLock {
   owner: Thread | null = null;
   readonly ch: Channel;
+  /** What a holder's held list carries for this lock. */
+  readonly heldEntry: HeldLock;
   readonly lockPoint: SchedPoint;
   readonly unlockPoint: SchedPoint;
   /** The footprint of taking the lock, and of the step after a wake-up on it. */
@@ -159,6 +166,7 @@ export class SpinLock {
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`spin ${name}`);
+    this.heldEntry = { lockClass, name };
     this.lockAccess = { obj: this, write: true };
     this.lockPoint = { kind: 'step', label: `spin_lock(${name})`, access: { obj: this, write: true } };
     this.unlockPoint = { kind: 'step', label: `spin_unlock(${name})`, access: { obj: this, write: true } };
@@ -180,7 +188,7 @@ export class SpinLock {
     }
     this.owner = t;
     t.atomicDepth++;
-    pushHeld(t, this.lockClass, this.name);
+    t.held.push(this.heldEntry);
   }
 
   *unlock(): KGen {
@@ -201,7 +209,7 @@ export class SpinLock {
     lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
     this.owner = t;
     t.atomicDepth++;
-    pushHeld(t, this.lockClass, this.name);
+    t.held.push(this.heldEntry);
     return true;
   }
 
@@ -221,6 +229,8 @@ export class RwSem {
   writersWaiting = 0;
   readonly readers_ = new Set<Thread>();
   readonly ch: Channel;
+  /** What a holder's held list carries for this lock. */
+  readonly heldEntry: HeldLock;
 
   readonly readPoint: SchedPoint;
   readonly writePoint: SchedPoint;
@@ -236,6 +246,7 @@ export class RwSem {
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`rwsem ${name}`);
+    this.heldEntry = { lockClass, name };
     this.readAccess = { obj: this, write: false };
     this.writeAccess = { obj: this, write: true };
     // Points are built once: the mmap lock is taken on every fault.
@@ -259,7 +270,7 @@ export class RwSem {
     }
     this.readers++;
     this.readers_.add(t);
-    pushHeld(t, this.lockClass, this.name);
+    t.held.push(this.heldEntry);
   }
 
   *downReadTrylock(): KGen<boolean> {
@@ -269,7 +280,7 @@ export class RwSem {
     lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
     this.readers++;
     this.readers_.add(t);
-    pushHeld(t, this.lockClass, this.name);
+    t.held.push(this.heldEntry);
     return true;
   }
 
@@ -302,7 +313,8 @@ export class RwSem {
       this.writersWaiting--;
     }
     this.writer = t;
-    pushHeld(t, cls, this.name);
+    if (cls === this.lockClass) t.held.push(this.heldEntry);
+    else pushHeld(t, cls, this.name);
   }
 
   *downWriteTrylock(): KGen<boolean> {
@@ -311,7 +323,7 @@ export class RwSem {
     if (this.writer !== null || this.readers > 0) return false;
     lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
     this.writer = t;
-    pushHeld(t, this.lockClass, this.name);
+    t.held.push(this.heldEntry);
     return true;
   }
 
