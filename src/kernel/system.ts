@@ -99,6 +99,9 @@ export class Process {
   exited = false;
   /** RLIMIT_MEMLOCK in bytes. */
   rlimitMemlock: number;
+  /** The names of the threads that make its loads and stores (made once, not per access). */
+  readonly readThreadName: string;
+  readonly writeThreadName: string;
   constructor(
     readonly pid: number,
     readonly name: string,
@@ -109,6 +112,8 @@ export class Process {
   ) {
     this.mm = mm;
     this.rlimitMemlock = rlimitMemlock;
+    this.readThreadName = `${name}:read`;
+    this.writeThreadName = `${name}:write`;
   }
 }
 
@@ -346,7 +351,7 @@ export class System {
       }
     }
     return this.runPath(
-      `${p.name}:read`,
+      p.readThreadName,
       () => scp.cpuRead$(this, p, addr, length),
       () => sc.cpuRead(this, p, addr, length),
     );
@@ -360,7 +365,7 @@ export class System {
       return length;
     }
     return this.runPath(
-      `${p.name}:write`,
+      p.writeThreadName,
       () => scp.cpuWrite$(this, p, addr, data),
       () => sc.cpuWrite(this, p, addr, data),
     );

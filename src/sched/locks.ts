@@ -41,14 +41,24 @@ export function pushHeld(t: Thread, lockClass: string, name: string): void {
   t.held.push({ lockClass, name });
 }
 
-/** Takes a lock off `t`'s held list. */
+/** Takes a lock off `t`'s held list (in place: the list keeps its order and allocates nothing). */
 export function popHeld(t: Thread, name: string): void {
-  for (let i = t.held.length - 1; i >= 0; i--) {
-    if (t.held[i].name === name) {
-      t.held.splice(i, 1);
+  const held = t.held;
+  for (let i = held.length - 1; i >= 0; i--) {
+    if (held[i].name === name) {
+      for (let j = i + 1; j < held.length; j++) held[j - 1] = held[j];
+      held.pop();
       return;
     }
   }
+}
+
+/** Takes `t` out of a set of readers kept as an array. */
+function removeReader(readers: Thread[], t: Thread): void {
+  const i = readers.indexOf(t);
+  if (i < 0) return;
+  readers[i] = readers[readers.length - 1];
+  readers.pop();
 }
 
 /**
@@ -227,7 +237,8 @@ export class RwSem {
   readers = 0;
   writer: Thread | null = null;
   writersWaiting = 0;
-  readonly readers_ = new Set<Thread>();
+  /** The reading threads, each once (a set; an array so taking and dropping allocate nothing). */
+  readonly readers_: Thread[] = [];
   readonly ch: Channel;
   /** What a holder's held list carries for this lock. */
   readonly heldEntry: HeldLock;
@@ -269,7 +280,7 @@ export class RwSem {
       t = s.cur();
     }
     this.readers++;
-    this.readers_.add(t);
+    if (!this.readers_.includes(t)) this.readers_.push(t);
     t.held.push(this.heldEntry);
   }
 
@@ -279,7 +290,7 @@ export class RwSem {
     if (this.writer !== null || this.writersWaiting > 0) return false;
     lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
     this.readers++;
-    this.readers_.add(t);
+    if (!this.readers_.includes(t)) this.readers_.push(t);
     t.held.push(this.heldEntry);
     return true;
   }
@@ -287,9 +298,9 @@ export class RwSem {
   *upRead(): KGen {
     yield this.upReadPoint;
     const t = this.sched.cur();
-    if (!this.readers_.has(t)) throw new Error(`up_read(${this.name}) by ${t.name}, not a reader`);
+    if (!this.readers_.includes(t)) throw new Error(`up_read(${this.name}) by ${t.name}, not a reader`);
     this.readers--;
-    this.readers_.delete(t);
+    removeReader(this.readers_, t);
     popHeld(t, this.name);
     if (this.readers === 0) this.sched.wakeAll(this.ch);
   }
@@ -343,7 +354,7 @@ export class RwSem {
     if (this.writer !== t) throw new Error(`downgrade_write(${this.name}) by ${t.name}, not the writer`);
     this.writer = null;
     this.readers++;
-    this.readers_.add(t);
+    if (!this.readers_.includes(t)) this.readers_.push(t);
     this.sched.wakeAll(this.ch);
   }
 
@@ -357,7 +368,7 @@ export class RwSem {
 
   heldByCurrent(): boolean {
     const t = this.sched.current;
-    return t !== null && (this.writer === t || this.readers_.has(t));
+    return t !== null && (this.writer === t || this.readers_.includes(t));
   }
 }
 
