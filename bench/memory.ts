@@ -18,7 +18,10 @@ interface ChildResult {
 function bytesPerResidentPage(npages: number): ChildResult {
   const r = spawnSync(
     process.execPath,
-    ['--expose-gc', '--import', 'tsx', `${root}bench/memory_child.ts`, String(npages)],
+    // The child runs the same form as this file: compiled (dist-bench/) or the sources.
+    import.meta.url.endsWith('.ts')
+      ? ['--expose-gc', '--import', 'tsx', `${root}bench/memory_child.ts`, String(npages)]
+      : ['--expose-gc', `${root}dist-bench/memory_child.js`, String(npages)],
     { cwd: root, encoding: 'utf8', maxBuffer: 1 << 20 },
   );
   if (r.status !== 0)

@@ -3,13 +3,7 @@
 // and `npm pack` run through `prepare`). Started with `--conditions=hetmem-source` (the test suite
 // sets it in NODE_OPTIONS) it runs the TypeScript sources through tsx instead.
 const args = process.argv.slice(2);
-let url = import.meta.resolve('#cli');
-if (args[0] === 'bench') {
-  // `hetmem bench` runs the repository's benchmarks (bench/*.ts, which import the sources), so in
-  // a clone it runs from the sources too and the model is loaded once.
-  const sources = new URL('../src/cli/main.ts', import.meta.url);
-  if ((await import('node:fs')).existsSync(sources)) url = sources.href;
-}
+const url = import.meta.resolve('#cli');
 const typescript = url.endsWith('.ts');
 if (typescript) (await import('tsx/esm/api')).register();
 

@@ -6,7 +6,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
+// bench/anchors/ whether this runs from there or compiled from dist-bench/anchors/.
+const here = fileURLToPath(new URL('../../bench/anchors/', import.meta.url));
 const source = `${here}kernel_mm.c`;
 const buildDir = `${here}build`;
 const binary = `${buildDir}/kernel_mm`;

@@ -488,17 +488,20 @@ interface BenchFigure {
 
 export async function cmdBench(o: BenchOpts): Promise<number> {
   const seed = intOption(o.seed, 'seed');
-  const url = pathToFileURL(resolve(fileURLToPath(new URL('../../bench/run.ts', import.meta.url)))).href;
+  // The compiled CLI runs the compiled benchmarks (dist-bench/, made by `npm run build` from
+  // bench/), which measure the compiled package; the sources' CLI runs bench/*.ts.
+  const entry = import.meta.url.endsWith('.ts') ? 'bench/run.ts' : 'dist-bench/run.js';
+  const url = pathToFileURL(resolve(fileURLToPath(new URL(`../../${entry}`, import.meta.url)))).href;
   let mod: { runBenchmarks?: (opts: Record<string, unknown>) => Promise<{ figures: BenchFigure[] }> };
   try {
     mod = (await import(url)) as typeof mod;
   } catch (e) {
     throw new InternalError(
-      `benchmarks are not available: bench/run.ts could not be loaded (${(e as Error).message.split('\n')[0]}); they run from a clone of the hetmem repository`,
+      `benchmarks are not available: ${entry} could not be loaded (${(e as Error).message.split('\n')[0]}); they run from a clone of the hetmem repository after \`npm run build\``,
     );
   }
   if (typeof mod.runBenchmarks !== 'function')
-    throw new InternalError('bench/run.ts does not export runBenchmarks');
+    throw new InternalError(`${entry} does not export runBenchmarks`);
   const bar = progressBar('bench', o.json !== true);
   const r = await mod.runBenchmarks({
     smoke: o.smoke === true,

@@ -67,8 +67,13 @@ export function taskMmget(p: Process): MmStruct | null {
 /** Drops the reference taskMmget() took, as mmput() does. */
 export function* taskMmput(mm: MmStruct): KGen {
   leaveTask(mm.sys.sched);
-  const at = mm.userRefSites.lastIndexOf(TASK_REF);
-  if (at >= 0) mm.userRefSites.splice(at, 1);
+  const sites = mm.userRefSites;
+  const at = sites.lastIndexOf(TASK_REF);
+  if (at >= 0) {
+    // In place (splice would allocate the removed part on every system call).
+    for (let j = at + 1; j < sites.length; j++) sites[j - 1] = sites[j];
+    sites.pop();
+  }
   if (--mm.mmUsers > 0) return;
   yield* exitMmap(mm);
   mmdrop(mm, true);

@@ -99,6 +99,9 @@ export class Process {
   exited = false;
   /** RLIMIT_MEMLOCK in bytes. */
   rlimitMemlock: number;
+  /** The names of the threads that make its loads and stores (made once, not per access). */
+  readonly readThreadName: string;
+  readonly writeThreadName: string;
   constructor(
     readonly pid: number,
     readonly name: string,
@@ -109,6 +112,8 @@ export class Process {
   ) {
     this.mm = mm;
     this.rlimitMemlock = rlimitMemlock;
+    this.readThreadName = `${name}:read`;
+    this.writeThreadName = `${name}:write`;
   }
 }
 
@@ -346,7 +351,7 @@ export class System {
       }
     }
     return this.runPath(
-      `${p.name}:read`,
+      p.readThreadName,
       () => scp.cpuRead$(this, p, addr, length),
       () => sc.cpuRead(this, p, addr, length),
     );
@@ -360,7 +365,7 @@ export class System {
       return length;
     }
     return this.runPath(
-      `${p.name}:write`,
+      p.writeThreadName,
       () => scp.cpuWrite$(this, p, addr, data),
       () => sc.cpuWrite(this, p, addr, data),
     );
@@ -387,19 +392,38 @@ export class System {
     let writeBytes = 0;
     let i = 0;
     let ret = 0;
-    for (; i < n; i++) {
+    // Hits are accounted in one go (as accountSoloRun(2) each) before anything else runs, so
+    // step counts and thread ids after a miss are the same as with one read/write per access.
+    let hits = 0;
+    while (i < n) {
+      // What hitPathAllowed() checks once per access is the same for the whole run of hits: it
+      // changes only when a miss runs a kernel path.
+      const mm = p.mm;
+      if (mm !== null && !mm.exited && this.config.plainPaths && this.sched.solo) {
+        const taskSize = mm.taskSize;
+        for (; i < n; i++) {
+          const addr = addrs[i];
+          if (!(addr >= 0 && addr < taskSize && Number.isSafeInteger(addr))) break;
+          const write = writes[i] !== 0;
+          one[0] = values === undefined ? 0 : values[i];
+          if (!accessMappedPage(mm, addr, one, 0, 1, write)) break;
+          hits++;
+          if (write) writeBytes++;
+          else readBytes++;
+        }
+      }
+      if (hits > 0) {
+        this.sched.accountSoloRuns(hits, 2);
+        hits = 0;
+      }
+      if (i === n) break;
       const addr = addrs[i];
       const write = writes[i] !== 0;
       one[0] = values === undefined ? 0 : values[i];
-      if (this.hitPathAllowed(p, addr, 1) && accessMappedPage(p.mm!, addr, one, 0, 1, write)) {
-        this.sched.accountSoloRun(2);
-        if (write) writeBytes++;
-        else readBytes++;
-        continue;
-      }
       ret = write ? this.write(p, addr, one) : this.read(p, addr, 1).ret;
       if (ret < 0) break;
       ret = 0;
+      i++;
     }
     if (readBytes > 0) this.trace.count('cpu.read_bytes', readBytes);
     if (writeBytes > 0) this.trace.count('cpu.write_bytes', writeBytes);

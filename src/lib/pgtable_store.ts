@@ -56,13 +56,27 @@ export class PageTableStore {
   /** Tables allocated below the PGD, for accounting (pgtables_bytes). */
   tables = 0;
 
+  /**
+   * The PMD table upperAt() found last and the 1 GiB region it covers (-1: none), like a
+   * paging-structure cache: accesses cluster, and the walk from the PGD was a large part of a
+   * load or store to a mapped page. Only prune() takes PMD tables away; it forgets the entry.
+   */
+  private lastPmdRegion = -1;
+  private lastPmd: UpperTable | null = null;
+
   /** The table at `level` (2 = PUD table, 1 = PMD table) covering `addr`, or null if not allocated. */
   upperAt(addr: number, level: 1 | 2): UpperTable | null {
+    const region = Math.floor(addr / SPANS[2]);
+    if (level === 1 && region === this.lastPmdRegion) return this.lastPmd;
     let t: UpperTable = this.pgd;
     for (let l = 3; l > level; l--) {
       const c = t.children[indexAt(addr, l)];
       if (c === null) return null;
       t = c as UpperTable;
+    }
+    if (level === 1) {
+      this.lastPmdRegion = region;
+      this.lastPmd = t;
     }
     return t;
   }
@@ -152,6 +166,7 @@ export class PageTableStore {
       const childBase = base + i * span;
       if (level > 1) this.prune(c as UpperTable, level - 1, start, end, childBase);
       if (c.used === 0) {
+        if (level > 1) this.lastPmdRegion = -1;
         t.children[i] = null;
         if (t.words[2 * i] === 0 && t.words[2 * i + 1] === 0) t.used--;
         this.tables--;

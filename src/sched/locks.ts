@@ -1,6 +1,6 @@
 import { LockDep } from './lockdep.ts';
 import type { Scheduler } from './scheduler.ts';
-import { KILLABLE_WAIT, type Thread } from './thread.ts';
+import { KILLABLE_WAIT, type HeldLock, type Thread } from './thread.ts';
 import type { Access, KGen, SchedPoint, WaitChannel } from './types.ts';
 import { sideTable } from '../lib/snapshot.ts';
 
@@ -41,14 +41,47 @@ export function pushHeld(t: Thread, lockClass: string, name: string): void {
   t.held.push({ lockClass, name });
 }
 
-/** Takes a lock off `t`'s held list. */
+/** Takes a lock off `t`'s held list (in place: the list keeps its order and allocates nothing). */
 export function popHeld(t: Thread, name: string): void {
-  for (let i = t.held.length - 1; i >= 0; i--) {
-    if (t.held[i].name === name) {
-      t.held.splice(i, 1);
+  const held = t.held;
+  for (let i = held.length - 1; i >= 0; i--) {
+    if (held[i].name === name) {
+      for (let j = i + 1; j < held.length; j++) held[j - 1] = held[j];
+      held.pop();
       return;
     }
   }
+}
+
+/** Takes `t` out of a set of readers kept as an array. */
+function removeReader(readers: Thread[], t: Thread): void {
+  const i = readers.indexOf(t);
+  if (i < 0) return;
+  readers[i] = readers[readers.length - 1];
+  readers.pop();
+}
+
+/**
+ * Counts one more instance of the nestable class `lockClass` as held by `t` (see
+ * Thread.heldInstances); the first one puts the class on the held list.
+ */
+export function pushHeldInstance(t: Thread, lockClass: string): void {
+  const counts = (t.heldInstances ??= new Map<string, number>());
+  const n = counts.get(lockClass) ?? 0;
+  if (n === 0) t.held.push({ lockClass, name: lockClass });
+  counts.set(lockClass, n + 1);
+}
+
+/** Counts one instance of `lockClass` off `t`; the last one takes the class off the held list. */
+export function popHeldInstance(t: Thread, lockClass: string): void {
+  const counts = t.heldInstances;
+  const n = counts?.get(lockClass) ?? 0;
+  if (n > 1) {
+    counts?.set(lockClass, n - 1);
+    return;
+  }
+  counts?.delete(lockClass);
+  popHeld(t, lockClass);
 }
 
 /** A plain wait channel with a name. */
@@ -60,6 +93,8 @@ export class Channel implements WaitChannel {
 export class Mutex {
   owner: Thread | null = null;
   readonly ch: Channel;
+  /** What a holder's held list carries for this lock. */
+  readonly heldEntry: HeldLock;
   readonly lockPoint: SchedPoint;
   readonly unlockPoint: SchedPoint;
   /** The footprint of taking the lock, and of the step after a wake-up on it. */
@@ -71,6 +106,7 @@ export class Mutex {
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`mutex ${name}`);
+    this.heldEntry = { lockClass, name };
     this.lockAccess = { obj: this, write: true };
     this.lockPoint = { kind: 'step', label: `mutex_lock(${name})`, access: { obj: this, write: true } };
     this.unlockPoint = { kind: 'step', label: `mutex_unlock(${name})`, access: { obj: this, write: true } };
@@ -90,7 +126,7 @@ export class Mutex {
       t = s.cur();
     }
     this.owner = t;
-    pushHeld(t, this.lockClass, this.name);
+    t.held.push(this.heldEntry);
   }
 
   /** Models mutex_trylock(): takes the lock if free, never sleeps. */
@@ -100,7 +136,7 @@ export class Mutex {
     if (this.owner !== null) return false;
     lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
     this.owner = t;
-    pushHeld(t, this.lockClass, this.name);
+    t.held.push(this.heldEntry);
     return true;
   }
 
@@ -127,6 +163,8 @@ export class Mutex {
 export class SpinLock {
   owner: Thread | null = null;
   readonly ch: Channel;
+  /** What a holder's held list carries for this lock. */
+  readonly heldEntry: HeldLock;
   readonly lockPoint: SchedPoint;
   readonly unlockPoint: SchedPoint;
   /** The footprint of taking the lock, and of the step after a wake-up on it. */
@@ -138,6 +176,7 @@ export class SpinLock {
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`spin ${name}`);
+    this.heldEntry = { lockClass, name };
     this.lockAccess = { obj: this, write: true };
     this.lockPoint = { kind: 'step', label: `spin_lock(${name})`, access: { obj: this, write: true } };
     this.unlockPoint = { kind: 'step', label: `spin_unlock(${name})`, access: { obj: this, write: true } };
@@ -159,7 +198,7 @@ export class SpinLock {
     }
     this.owner = t;
     t.atomicDepth++;
-    pushHeld(t, this.lockClass, this.name);
+    t.held.push(this.heldEntry);
   }
 
   *unlock(): KGen {
@@ -180,7 +219,7 @@ export class SpinLock {
     lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
     this.owner = t;
     t.atomicDepth++;
-    pushHeld(t, this.lockClass, this.name);
+    t.held.push(this.heldEntry);
     return true;
   }
 
@@ -198,8 +237,11 @@ export class RwSem {
   readers = 0;
   writer: Thread | null = null;
   writersWaiting = 0;
-  readonly readers_ = new Set<Thread>();
+  /** The reading threads, each once (a set; an array so taking and dropping allocate nothing). */
+  readonly readers_: Thread[] = [];
   readonly ch: Channel;
+  /** What a holder's held list carries for this lock. */
+  readonly heldEntry: HeldLock;
 
   readonly readPoint: SchedPoint;
   readonly writePoint: SchedPoint;
@@ -215,6 +257,7 @@ export class RwSem {
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`rwsem ${name}`);
+    this.heldEntry = { lockClass, name };
     this.readAccess = { obj: this, write: false };
     this.writeAccess = { obj: this, write: true };
     // Points are built once: the mmap lock is taken on every fault.
@@ -237,8 +280,8 @@ export class RwSem {
       t = s.cur();
     }
     this.readers++;
-    this.readers_.add(t);
-    pushHeld(t, this.lockClass, this.name);
+    if (!this.readers_.includes(t)) this.readers_.push(t);
+    t.held.push(this.heldEntry);
   }
 
   /**
@@ -267,8 +310,8 @@ export class RwSem {
       t.local.delete(KILLABLE_WAIT);
     }
     this.readers++;
-    this.readers_.add(t);
-    pushHeld(t, this.lockClass, this.name);
+    if (!this.readers_.includes(t)) this.readers_.push(t);
+    t.held.push(this.heldEntry);
     return true;
   }
 
@@ -278,17 +321,17 @@ export class RwSem {
     if (this.writer !== null || this.writersWaiting > 0) return false;
     lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
     this.readers++;
-    this.readers_.add(t);
-    pushHeld(t, this.lockClass, this.name);
+    if (!this.readers_.includes(t)) this.readers_.push(t);
+    t.held.push(this.heldEntry);
     return true;
   }
 
   *upRead(): KGen {
     yield this.upReadPoint;
     const t = this.sched.cur();
-    if (!this.readers_.has(t)) throw new Error(`up_read(${this.name}) by ${t.name}, not a reader`);
+    if (!this.readers_.includes(t)) throw new Error(`up_read(${this.name}) by ${t.name}, not a reader`);
     this.readers--;
-    this.readers_.delete(t);
+    removeReader(this.readers_, t);
     popHeld(t, this.name);
     if (this.readers === 0) this.sched.wakeAll(this.ch);
   }
@@ -312,7 +355,8 @@ export class RwSem {
       this.writersWaiting--;
     }
     this.writer = t;
-    pushHeld(t, cls, this.name);
+    if (cls === this.lockClass) t.held.push(this.heldEntry);
+    else pushHeld(t, cls, this.name);
   }
 
   /**
@@ -349,7 +393,7 @@ export class RwSem {
       this.writersWaiting--;
     }
     this.writer = t;
-    pushHeld(t, this.lockClass, this.name);
+    t.held.push(this.heldEntry);
     return true;
   }
 
@@ -359,7 +403,7 @@ export class RwSem {
     if (this.writer !== null || this.readers > 0) return false;
     lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
     this.writer = t;
-    pushHeld(t, this.lockClass, this.name);
+    t.held.push(this.heldEntry);
     return true;
   }
 
@@ -379,7 +423,7 @@ export class RwSem {
     if (this.writer !== t) throw new Error(`downgrade_write(${this.name}) by ${t.name}, not the writer`);
     this.writer = null;
     this.readers++;
-    this.readers_.add(t);
+    if (!this.readers_.includes(t)) this.readers_.push(t);
     this.sched.wakeAll(this.ch);
   }
 
@@ -393,7 +437,7 @@ export class RwSem {
 
   heldByCurrent(): boolean {
     const t = this.sched.current;
-    return t !== null && (this.writer === t || this.readers_.has(t));
+    return t !== null && (this.writer === t || this.readers_.includes(t));
   }
 }
 

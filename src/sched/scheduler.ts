@@ -265,6 +265,12 @@ export class Scheduler {
     this.totalSteps += steps;
   }
 
+  /** accountSoloRun(steps) `runs` times. */
+  accountSoloRuns(runs: number, steps: number): void {
+    this.nextId += runs;
+    this.totalSteps += runs * steps;
+  }
+
   /**
    * Runs the plain-function form of a path (see plain.ts) as run() runs its generator form: on a
    * thread of its own, with the same step accounting, background work finished before returning,

@@ -8,6 +8,9 @@ export interface HeldLock {
   readonly name: string;
 }
 
+/** Where every thread starts (shared: points are never changed in place). */
+const START: SchedPoint = { kind: 'step', label: 'start' };
+
 /** A simulated CPU thread: one generator plus what the scheduler and the checks track about it. */
 /** Thread.local key set while the thread sleeps in a killable wait (TASK_KILLABLE). */
 export const KILLABLE_WAIT = 'killable_wait';
@@ -22,12 +25,17 @@ export class Thread {
   result: unknown = undefined;
   error: unknown = undefined;
   readonly held: HeldLock[] = [];
+  /**
+   * How many instances of each nestable lock class (folio locks) the thread holds. Such a class
+   * stands on `held` once, however many instances are taken: the order checks need only the
+   * class, and a migration holds one per page.
+   */
+  heldInstances: Map<string, number> | null = null;
   /** > 0 inside a non-blockable invalidation: sleeping there is a bug. */
   nonBlockDepth = 0;
   /** > 0 while a spinlock is held: sleeping there is a bug. */
   atomicDepth = 0;
-  /** Per-thread values drivers and kernel paths may keep (like task_struct fields). */
-  readonly local = new Map<string, unknown>();
+  private localValues: Map<string, unknown> | null = null;
   steps = 0;
 
   constructor(
@@ -35,7 +43,12 @@ export class Thread {
     readonly name: string,
     readonly gen: KGen<unknown>,
   ) {
-    this.pending = { kind: 'step', label: 'start' };
+    this.pending = START;
+  }
+
+  /** Per-thread values drivers and kernel paths may keep (like task_struct fields). */
+  get local(): Map<string, unknown> {
+    return (this.localValues ??= new Map());
   }
 
   get done(): boolean {

@@ -10,10 +10,11 @@
  * by a thread is on its held list, so a lock taken under it orders after it, and a sleeping
  * folio_lock() under a lock orders after that lock (mutex -> folio_lock here and folio_lock ->
  * mutex there is the cycle lockdep reports). Trylocks add no edge into the class, and folio locks
- * may nest (the kernel keeps them apart by address order and trylock). The owner is remembered
- * per folio so the unlock takes it off the right held list, whoever unlocks it.
+ * may nest (the kernel keeps them apart by address order and trylock), so a thread's held list
+ * carries the class once with a count of the folios (a migration locks one per page). The owner
+ * is remembered per folio so the unlock counts it off the right thread, whoever unlocks it.
  */
-import { lockdepOf, popHeld, pushHeld, WaitQueue } from '../../sched/locks.ts';
+import { lockdepOf, popHeldInstance, pushHeldInstance, WaitQueue } from '../../sched/locks.ts';
 import type { Thread } from '../../sched/thread.ts';
 import type { KGen } from '../../sched/types.ts';
 import type { System } from '../system.ts';
@@ -51,8 +52,6 @@ function ownersOf(sys: System): Map<number, Thread> {
   return m;
 }
 
-const heldName = (h: number): string => `folio_lock(pfn ${h})`;
-
 /** Models folio_trylock(): takes the lock if it is free; never sleeps. */
 export function folioTrylock(sys: System, pfn: number): boolean {
   const phys = sys.phys;
@@ -61,7 +60,7 @@ export function folioTrylock(sys: System, pfn: number): boolean {
   phys.flags[h] |= PG.locked;
   const t = sys.sched.current;
   if (t !== null) {
-    pushHeld(t, FOLIO_LOCK_CLASS, heldName(h));
+    pushHeldInstance(t, FOLIO_LOCK_CLASS);
     ownersOf(sys).set(h, t);
   }
   return true;
@@ -71,7 +70,7 @@ export function folioTrylock(sys: System, pfn: number): boolean {
 export function* folioLock(sys: System, pfn: number): KGen {
   const wq = folioWaitqueue(sys);
   yield { kind: 'step', label: 'folio_lock', access: { obj: wq, write: true } };
-  lockdepOf(sys.sched).acquire(sys.sched.cur(), FOLIO_LOCK_CLASS, heldName(sys.phys.head(pfn)), true);
+  lockdepOf(sys.sched).acquire(sys.sched.cur(), FOLIO_LOCK_CLASS, FOLIO_LOCK_CLASS, true);
   while (!folioTrylock(sys, pfn)) {
     yield* wq.waitEvent(() => !folioTestLocked(sys, pfn), 'folio_lock');
   }
@@ -85,7 +84,7 @@ export function folioUnlock(sys: System, pfn: number): void {
   phys.flags[h] &= ~PG.locked;
   const owner = ownersOf(sys).get(h);
   if (owner !== undefined) {
-    popHeld(owner, heldName(h));
+    popHeldInstance(owner, FOLIO_LOCK_CLASS);
     ownersOf(sys).delete(h);
   }
   folioWaitqueue(sys).wakeUpAll();

@@ -96,7 +96,9 @@ export class PageContents {
   read(pfn: number, offset: number, dst: Uint8Array, dstOffset: number, len: number): void {
     const w = pfn < this.where.length ? this.where[pfn] : 0;
     if (w > 0) {
-      dst.set(this.views[w - 1].subarray(offset, offset + len), dstOffset);
+      const view = this.views[w - 1];
+      if (len === 1) dst[dstOffset] = view[offset];
+      else dst.set(view.subarray(offset, offset + len), dstOffset);
       return;
     }
     if (len === 1) dst[dstOffset] = 0;
@@ -124,7 +126,9 @@ export class PageContents {
       this.count++;
     }
     if (w < 0 && this.writeSparse(-w - 1, offset, src, srcOffset, len)) return;
-    this.forWrite(pfn).set(src.subarray(srcOffset, srcOffset + len), offset);
+    const page = this.forWrite(pfn);
+    if (len === 1) page[offset] = src[srcOffset];
+    else page.set(src.subarray(srcOffset, srcOffset + len), offset);
   }
 
   delete(pfn: number): boolean {

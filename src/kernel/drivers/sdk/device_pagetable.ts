@@ -66,7 +66,13 @@ export class DevicePageTable implements DeviceMirrorView {
       // A free device page: the driver maps memory it (or memunmap_pages) already gave back.
       reportDevicePageUse(this, va, pfn, -1, 'a device PTE store');
     }
-    this.pt.store(vpn(va), { pfn, prot, gen: this.sys.phys.gen[pfn] });
+    const index = vpn(va);
+    const gen = this.sys.phys.gen[pfn];
+    // Drivers map a whole serviced span again and again: an entry that is already there as it
+    // would be stored stays (no new object per page).
+    const had = this.pt.load(index);
+    if (had !== undefined && had.pfn === pfn && had.prot === prot && had.gen === gen) return;
+    this.pt.store(index, { pfn, prot, gen });
     traceDevice(this, 'device pte map', { va, pfn, write: (prot & DEV_PTE.WRITE) !== 0 });
   }
 
