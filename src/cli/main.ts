@@ -137,6 +137,7 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--format <fmt>', 'trace format: uvm-eval, nvuvm, kfd, lackey, pinatrace')
     .option('--json', 'one JSON document on stdout')
     .option('--plot <out.svg>', 'SVG charts: a run over its fault batches, a sweep over its grid')
+    .option('--workers <n>', 'worker threads for a sweep (the core count); results do not depend on it')
     .action(async (file: string | undefined, o: Sim.SimOpts) => {
       setCode(await (await sim()).cmdSim(file, o));
     });

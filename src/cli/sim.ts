@@ -4,7 +4,9 @@
  * line exits 2 with one line (`FILE:LINE:COL: message` for files).
  */
 import { accessSync, constants, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
+import { runSweep } from '../node/sim/pool.ts';
 import { parseSize, SizeError } from '../lib/size.ts';
 import { SIM_DEFAULTS, SimError, runSim, type SimOptions, type SimResult } from '../sim/engine.ts';
 import { runChart, sweepChart } from '../sim/charts.ts';
@@ -30,6 +32,7 @@ export interface SimOpts {
   set?: string[];
   json?: boolean;
   plot?: string;
+  workers?: string;
   traceIn?: string;
   format?: string;
 }
@@ -194,13 +197,32 @@ async function simMain(file: string | undefined, o: SimOpts): Promise<number> {
     base = { ...base, trace: t.accesses, footprint: t.footprint };
   }
   const points = sweepPoints(base, sf.sweep);
+  // More workers than cores only adds memory and contention; results do not depend on the count.
+  const cores = availableParallelism();
+  let workers = Math.min(cores, points.length);
+  if (o.workers !== undefined) {
+    if (!/^\d+$/.test(o.workers) || Number(o.workers) < 1 || !Number.isSafeInteger(Number(o.workers)))
+      throw new UsageError(`--workers takes an integer from 1 to 2^53-1, got '${o.workers}'`);
+    workers = Math.min(Number(o.workers), cores, points.length);
+  }
   const bar = progressBar('sim', o.json !== true);
   const results: { at: Record<string, unknown>; r: SimResult }[] = [];
-  for (const [i, p] of points.entries()) {
-    const r = runSim(p.opts, (done, total) => {
-      bar.update(i * total + done, points.length * total);
-    });
-    results.push({ at: p.at, r });
+  if (workers > 1) {
+    const rs = await runSweep(
+      points.map((p) => p.opts),
+      workers,
+      (done, total) => {
+        bar.update(Math.floor(done * 1000), total * 1000);
+      },
+    );
+    rs.forEach((r, i) => results.push({ at: points[i].at, r }));
+  } else {
+    for (const [i, p] of points.entries()) {
+      const r = runSim(p.opts, (done, total) => {
+        bar.update(i * total + done, points.length * total);
+      });
+      results.push({ at: p.at, r });
+    }
   }
   bar.stop();
   if (plot !== undefined) {
