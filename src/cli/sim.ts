@@ -10,7 +10,6 @@ import { runSweep } from '../node/sim/pool.ts';
 import { parseSize, SizeError } from '../lib/size.ts';
 import { SIM_DEFAULTS, SimError, runSim, type SimOptions, type SimResult } from '../sim/engine.ts';
 import { runChart, sweepChart } from '../sim/charts.ts';
-import { chartSvg } from '../sim/render.ts';
 import { applySimKey, parseSimFile, SimFileError, sweepPoints, type SimFile } from '../sim/simfile.ts';
 import { importTrace, TRACE_FORMATS, TraceError, type TraceFormat } from '../sim/traces.ts';
 import { EXIT, UsageError } from './errors.ts';
@@ -232,6 +231,8 @@ async function simMain(file: string | undefined, o: SimOpts): Promise<number> {
           sf.sweep.map(([k]) => k),
         )
       : runChart(results[0].r);
+    // Vega loads only when there is a chart to draw.
+    const { chartSvg } = await import('../sim/render.ts');
     writePlot(plot, await chartSvg(spec));
   }
   for (const x of results) delete x.r.timeline;
