@@ -131,7 +131,7 @@ describe('the studio charts hetmem sim results', { timeout: 600_000 }, () => {
       await page.getByLabel('Sim file text').inputValue(),
       /policy: \[ondemand, random4k, seq64k, tree\]/,
     );
-    assert.equal(await page.getByLabel('Sim example').inputValue(), 'prefetchers');
+    assert.equal(await page.getByLabel('Sim preset').inputValue(), 'prefetchers');
     const scenarios = await page.getByLabel('Example', { exact: true }).locator('option').allTextContents();
     assert.ok(scenarios.includes('fork-cow'));
     assert.ok(!scenarios.some((s) => s.startsWith('sim/')), scenarios.join(' '));

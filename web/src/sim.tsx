@@ -175,7 +175,7 @@ function SimPanel(): JSX.Element {
         <label>
           sim file{' '}
           <select
-            aria-label="Sim example"
+            aria-label="Sim preset"
             value={example.value}
             onChange={(e) => {
               const ex = SIM_EXAMPLES.find((x) => x.name === (e.target as HTMLSelectElement).value);
