@@ -54,8 +54,15 @@ export default tseslint.config(
     },
   },
   {
-    // The model runs in the studio's Web Worker too: its layers import nothing Node-only.
-    files: ['src/lib/**/*.ts', 'src/sched/**/*.ts', 'src/kernel/**/*.ts', 'src/oracles/**/*.ts'],
+    // The model runs in the studio's Web Worker too: its layers import nothing Node-only; nor does
+    // the policy simulator, which the studio runs there as well.
+    files: [
+      'src/lib/**/*.ts',
+      'src/sched/**/*.ts',
+      'src/kernel/**/*.ts',
+      'src/oracles/**/*.ts',
+      'src/sim/**/*.ts',
+    ],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -72,6 +79,7 @@ export default tseslint.config(
       'src/oracles/**/*.ts',
       'src/scenario/**/*.ts',
       'src/conformance/**/*.ts',
+      'src/sim/**/*.ts',
     ],
     // Loading driver modules happens in Node only.
     ignores: ['src/scenario/user_module.ts'],

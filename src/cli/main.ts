@@ -137,8 +137,10 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--trace-in <file>', 'replay a trace instead of a workload')
     .option('--format <fmt>', 'trace format: uvm-eval, nvuvm, kfd, lackey, pinatrace')
     .option('--json', 'one JSON document on stdout')
+    .option('--plot <out.svg>', 'SVG charts: a run over its fault batches, a sweep over its grid')
+    .option('--workers <n>', 'worker threads for a sweep (the core count); results do not depend on it')
     .action(async (file: string | undefined, o: Sim.SimOpts) => {
-      setCode((await sim()).cmdSim(file, o));
+      setCode(await (await sim()).cmdSim(file, o));
     });
 
   program

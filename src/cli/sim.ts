@@ -3,9 +3,13 @@
  * everything and may sweep; flags given beside a file override it. A bad flag, sim file or trace
  * line exits 2 with one line (`FILE:LINE:COL: message` for files).
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname } from 'node:path';
+import { runSweep } from '../node/sim/pool.ts';
 import { parseSize, SizeError } from '../lib/size.ts';
 import { SIM_DEFAULTS, SimError, runSim, type SimOptions, type SimResult } from '../sim/engine.ts';
+import { runChart, sweepChart } from '../sim/charts.ts';
 import { applySimKey, parseSimFile, SimFileError, sweepPoints, type SimFile } from '../sim/simfile.ts';
 import { importTrace, TRACE_FORMATS, TraceError, type TraceFormat } from '../sim/traces.ts';
 import { EXIT, UsageError } from './errors.ts';
@@ -26,6 +30,8 @@ export interface SimOpts {
   cpuTouch?: string;
   set?: string[];
   json?: boolean;
+  plot?: string;
+  workers?: string;
   traceIn?: string;
   format?: string;
 }
@@ -118,9 +124,40 @@ function report(r: SimResult): string {
   ].join('\n');
 }
 
-export function cmdSim(file: string | undefined, o: SimOpts): number {
+/**
+ * Why `path` cannot take the plot, or null: checked before the run, so a long sweep does not end
+ * in an unwritable path. A path that does not exist yet needs a writable directory.
+ */
+export function unwritable(path: string): string | null {
+  const code = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? 'error';
   try {
-    return simMain(file, o);
+    if (statSync(path).isDirectory()) return 'EISDIR';
+    accessSync(path, constants.W_OK);
+    return null;
+  } catch (e) {
+    if (code(e) !== 'ENOENT') return code(e);
+  }
+  try {
+    const dir = dirname(path);
+    if (!statSync(dir).isDirectory()) return 'ENOTDIR';
+    accessSync(dir, constants.W_OK);
+    return null;
+  } catch (e) {
+    return code(e);
+  }
+}
+
+function writePlot(path: string, svg: string): void {
+  try {
+    writeFileSync(path, svg);
+  } catch (e) {
+    throw new UsageError(`--plot: cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+export async function cmdSim(file: string | undefined, o: SimOpts): Promise<number> {
+  try {
+    return await simMain(file, o);
   } catch (e) {
     if (e instanceof SimFileError || e instanceof TraceError) {
       process.stderr.write(`${e.message}\n`);
@@ -131,7 +168,7 @@ export function cmdSim(file: string | undefined, o: SimOpts): number {
   }
 }
 
-function simMain(file: string | undefined, o: SimOpts): number {
+async function simMain(file: string | undefined, o: SimOpts): Promise<number> {
   let sf: SimFile = { base: SIM_DEFAULTS, sweep: [] };
   if (file !== undefined) sf = parseSimFile(file, readText(file, 'sim file'));
   let trace = sf.trace;
@@ -143,27 +180,66 @@ function simMain(file: string | undefined, o: SimOpts): number {
     trace = { file: o.traceIn, format: o.format as TraceFormat };
   }
   let base = applyFlags(sf.base, o);
+  const plot = o.plot ?? sf.plot?.file;
+  if (plot !== undefined) {
+    const why = unwritable(plot);
+    if (why !== null) {
+      if (o.plot !== undefined) throw new UsageError(`--plot: cannot write ${plot}: ${why}`);
+      const at = sf.plot as NonNullable<SimFile['plot']>;
+      throw new SimFileError(file as string, at.line, at.col, `cannot write plot ${plot}: ${why}`);
+    }
+  }
+  const sweeping = sf.sweep.length > 0;
+  if (plot !== undefined && !sweeping) base = { ...base, timeline: true };
   if (trace !== undefined) {
     const t = importTrace(trace.file, readText(trace.file, 'trace'), trace.format);
     base = { ...base, trace: t.accesses, footprint: t.footprint };
   }
   const points = sweepPoints(base, sf.sweep);
+  // More workers than cores only adds memory and contention; results do not depend on the count.
+  const cores = availableParallelism();
+  let workers = Math.min(cores, points.length);
+  if (o.workers !== undefined) {
+    if (!/^\d+$/.test(o.workers) || Number(o.workers) < 1 || !Number.isSafeInteger(Number(o.workers)))
+      throw new UsageError(`--workers takes an integer from 1 to 2^53-1, got '${o.workers}'`);
+    workers = Math.min(Number(o.workers), cores, points.length);
+  }
   const bar = progressBar('sim', o.json !== true);
   const results: { at: Record<string, unknown>; r: SimResult }[] = [];
-  for (const [i, p] of points.entries()) {
-    const r = runSim(p.opts, (done, total) => {
-      bar.update(i * total + done, points.length * total);
-    });
-    results.push({ at: p.at, r });
+  if (workers > 1) {
+    const rs = await runSweep(
+      points.map((p) => p.opts),
+      workers,
+      (done, total) => {
+        bar.update(Math.floor(done * 1000), total * 1000);
+      },
+    );
+    rs.forEach((r, i) => results.push({ at: points[i].at, r }));
+  } else {
+    for (const [i, p] of points.entries()) {
+      const r = runSim(p.opts, (done, total) => {
+        bar.update(i * total + done, points.length * total);
+      });
+      results.push({ at: p.at, r });
+    }
   }
   bar.stop();
+  if (plot !== undefined) {
+    const spec = sweeping
+      ? sweepChart(
+          results,
+          sf.sweep.map(([k]) => k),
+        )
+      : runChart(results[0].r);
+    // Vega loads only when there is a chart to draw.
+    const { chartSvg } = await import('../sim/render.ts');
+    writePlot(plot, await chartSvg(spec));
+  }
+  for (const x of results) delete x.r.timeline;
   if (o.json === true) {
-    const out =
-      points.length === 1 && sf.sweep.length === 0
-        ? results[0].r
-        : { runs: results.map((x) => ({ ...x.at, ...x.r })) };
+    const out = !sweeping ? results[0].r : { runs: results.map((x) => ({ ...x.at, ...x.r })) };
     process.stdout.write(`${JSON.stringify(out)}\n`);
-  } else if (sf.sweep.length > 0) process.stdout.write(`${table(results)}\n`);
+  } else if (sweeping) process.stdout.write(`${table(results)}\n`);
   else process.stdout.write(`${report(results[0].r)}\n`);
   return EXIT.ok;
 }

@@ -86,9 +86,15 @@ export const SIM_DEFAULTS: SimOptions = {
   driver: {},
 };
 
+/** The run's counters after one fault batch (all GPUs summed), for `--plot`. */
 export interface TimelinePoint {
+  /** Batches serviced so far. */
+  readonly batch: number;
   readonly time_us: number;
   readonly faults: number;
+  readonly pages_to_gpu: number;
+  readonly pages_to_cpu: number;
+  readonly evictions: number;
   readonly resident_mib: number;
 }
 
@@ -232,13 +238,28 @@ export function runSim(opts: SimOptions, onProgress?: (done: number, total: numb
   }
 
   function sample(): TimelinePoint {
+    let batch = 0;
     let faults = 0;
-    let used = 0;
+    let toGpu = 0;
+    let toCpu = 0;
+    let evictions = 0;
     for (const g of gpus) {
-      faults += g.gpu.stats.faults;
-      used += g.gpu.stats.pagesToGpu - g.gpu.stats.pagesToCpu;
+      const s = g.gpu.stats;
+      batch += s.batches;
+      faults += s.faults;
+      toGpu += s.pagesToGpu;
+      toCpu += s.pagesToCpu;
+      evictions += s.evictions;
     }
-    return { time_us: time.totalNs / 1000, faults, resident_mib: (used * PAGE_SIZE) / 2 ** 20 };
+    return {
+      batch,
+      time_us: Math.round(time.totalNs) / 1000,
+      faults,
+      pages_to_gpu: toGpu,
+      pages_to_cpu: toCpu,
+      evictions,
+      resident_mib: ((toGpu - toCpu) * PAGE_SIZE) / 2 ** 20,
+    };
   }
 
   const rng = new Prng(`sim:${o.seed}`);
@@ -381,6 +402,13 @@ export function runSim(opts: SimOptions, onProgress?: (done: number, total: numb
     }
   }
 
+  if (timeline !== null) {
+    // The end of the run (after a last CPU phase the counters moved with no batch).
+    const end = sample();
+    const last = timeline.at(-1);
+    if (last === undefined || last.time_us !== end.time_us || last.pages_to_cpu !== end.pages_to_cpu)
+      timeline.push(end);
+  }
   const sum = (f: (g: UvmGpu) => number): number => gpus.reduce((a, g) => a + f(g.gpu), 0);
   const faults = sum((g) => g.stats.faults);
   const batches = sum((g) => g.stats.batches);

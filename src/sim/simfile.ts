@@ -26,6 +26,8 @@ export class SimFileError extends Error {
 export interface SimFile {
   readonly base: SimOptions;
   readonly trace?: { readonly file: string; readonly format: TraceFormat };
+  /** `plot: OUT.svg`: where the charts go, and where the file names it (for errors). */
+  readonly plot?: { readonly file: string; readonly line: number; readonly col: number };
   /** Sweep axes: key (as in the file, `driver.X` for tunables) -> values. */
   readonly sweep: readonly (readonly [string, readonly unknown[]])[];
 }
@@ -128,6 +130,7 @@ export function parseSimFile(file: string, text: string): SimFile {
   if (!isMap(root)) return fail(root, 'a sim file is a map of keys (see docs/sim.md)');
   const o: Record<string, unknown> = { ...SIM_DEFAULTS, driver: {} };
   let trace: SimFile['trace'];
+  let plot: SimFile['plot'];
   const sweep: [string, unknown[]][] = [];
   let version = false;
   for (const pair of root.items) {
@@ -157,6 +160,10 @@ export function parseSimFile(file: string, text: string): SimFile {
       if (typeof t.format !== 'string' || !(TRACE_FORMATS as readonly string[]).includes(t.format))
         fail(vnode, `trace.format is one of ${TRACE_FORMATS.join(', ')}`);
       trace = { file: t.file as string, format: t.format as TraceFormat };
+    } else if (key === 'plot') {
+      if (typeof value !== 'string' || value === '') return fail(vnode, 'plot is the path of an SVG file');
+      const [line, col] = at(vnode);
+      plot = { file: value, line, col };
     } else if (key === 'sweep') {
       if (!isMap(vnode)) return fail(vnode, 'sweep is a map from keys to lists of values');
       for (const sp of vnode.items) {
@@ -181,7 +188,7 @@ export function parseSimFile(file: string, text: string): SimFile {
   if (!version) fail(root, 'a sim file starts with version: 1');
   const points = sweep.reduce((n, [, v]) => n * v.length, 1);
   if (points > 1000) fail(root, `the sweep has ${points} points; at most 1000`);
-  return { base: o as unknown as SimOptions, trace, sweep };
+  return { base: o as unknown as SimOptions, trace, sweep, ...(plot !== undefined ? { plot } : {}) };
 }
 
 /** Every point of a sweep: the options and the values that set it. */

@@ -14,6 +14,8 @@ export interface Example {
 }
 
 export const EXAMPLES: Example[] = Object.entries(files)
+  // Sim files are not scenarios: the policy simulation panel (sim.tsx) opens them.
+  .filter(([p]) => !p.includes('/examples/sim/'))
   .map(([p, text]) => {
     const path = p.replace(/^(\.\.\/)+/, '/');
     return { name: path.replace(/^\/examples\//, '').replace(/\.yaml$/, ''), path, text };

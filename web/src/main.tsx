@@ -8,6 +8,7 @@ import { App } from './app.tsx';
 import { exampleByName } from './examples.ts';
 import { exerciseMode, fromBase64url, issue, openScenario, seed, type Source } from './state.ts';
 import './styles.css';
+import './sim.tsx';
 
 async function served(): Promise<Source | null> {
   try {
