@@ -598,6 +598,7 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
     await atStep(w.page, 0);
     // A page-table row is focusable and selects with Enter.
     await w.page.keyboard.press('End');
+    await atStep(w.page, total);
     await w.page.getByTestId('step-input').fill('2');
     await w.page.getByTestId('step-input').press('Enter');
     await atStep(w.page, 2);
