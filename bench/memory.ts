@@ -65,8 +65,9 @@ function peakRssKib(file: string): { kib: number; status: number | null } | { er
 export const memorySuite: Suite = {
   name: 'memory',
   run(ctx: BenchContext): Promise<Figure[]> {
-    const npages = ctx.smoke ? 65536 : 4 * 1024 * 1024;
-    const label = ctx.smoke ? '64k' : '4M';
+    // 2M pages (8 GiB): the largest power of two whose RAM plus headroom fits under MAX_RAM_BYTES.
+    const npages = ctx.smoke ? 65536 : 2 * 1024 * 1024;
+    const label = ctx.smoke ? '64k' : '2M';
     const name = `memory.bytes_per_resident_page.${label}`;
     ctx.progress(name);
     const r = bytesPerResidentPage(npages);
