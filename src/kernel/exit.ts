@@ -1,4 +1,5 @@
 import { ULONG_MAX } from '../lib/units.ts';
+import { schedPoint } from '../sched/locks.ts';
 import type { KGen } from '../sched/types.ts';
 import { Errno } from './errno.ts';
 import { detachVma, removeVma, unmapVmas } from './mm/mmap.ts';
@@ -54,8 +55,13 @@ const TASK_REF = 'a thread of the process inside a syscall';
  * all its threads; a scenario thread that enters the kernel as a thread of `p` holds this one
  * until it leaves, so an exit of `p` by another thread cannot tear the mm down under it: the
  * last of the two to let go runs exit_mmap(). Null when `p` has exited (its threads are gone).
+ *
+ * The step that takes it reads the process (`exited`, `mm`) and mm_users, which do_exit() and the
+ * last taskMmput() write: it declares the process (read), so an exit beside it is tried on both
+ * sides of it (docs/explorer.md).
  */
-export function taskMmget(p: Process): MmStruct | null {
+export function* taskMmget(p: Process): KGen<MmStruct | null> {
+  yield* schedPoint('mmget', p, false);
   const mm = p.mm;
   if (mm === null || p.exited || mm.mmUsers <= 0) return null;
   mm.mmUsers++;
@@ -64,8 +70,12 @@ export function taskMmget(p: Process): MmStruct | null {
   return mm;
 }
 
-/** Drops the reference taskMmget() took, as mmput() does. */
-export function* taskMmput(mm: MmStruct): KGen {
+/**
+ * Drops the reference taskMmget() took, as mmput() does. The step writes the process `p`: the
+ * last reference to go (this one, or do_exit()'s) tears the mm down in its own thread.
+ */
+export function* taskMmput(p: Process, mm: MmStruct): KGen {
+  yield* schedPoint('mmput', p);
   leaveTask(mm.sys.sched);
   const sites = mm.userRefSites;
   const at = sites.lastIndexOf(TASK_REF);
@@ -81,6 +91,9 @@ export function* taskMmput(mm: MmStruct): KGen {
 
 /** Models do_exit() for the parts the model has: the process drops its mm. */
 export function* doExit(sys: System, p: Process): KGen<number> {
+  // The step writes the process and drops its mm_users reference: it declares the process, as
+  // the steps of its other threads that take or drop a reference do (taskMmget()).
+  yield* schedPoint('exit_group', p);
   if (p.exited) return -Errno.ESRCH;
   p.exited = true;
   // exit_group()'s SIGKILL to the process' other threads: one asleep in a killable wait wakes

@@ -59,10 +59,10 @@ export function sysMmap$(sys: System, p: Process, addr: number, length: number, 
   const a = ulongs(addr, length, offset);
   if (a === null || !ints(prot, flags, fd)) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'mmap', 'i', { addr: a[0], length: a[1], prot, flags });
-  const mm = taskMmget(p);
+  const mm = inlineDrive(taskMmget(p));
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMmapImpl(sys, p, a[0], a[1], prot, flags, fd, a[2]));
-  inlineDrive(taskMmput(mm));
+  inlineDrive(taskMmput(p, mm));
   return r;
 }
 
@@ -70,10 +70,10 @@ export function sysMunmap$(sys: System, p: Process, addr: number, length: number
   const a = ulongs(addr, length);
   if (a === null) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'munmap', 'i', { addr: a[0], length: a[1] });
-  const mm = taskMmget(p);
+  const mm = inlineDrive(taskMmget(p));
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMunmapImpl(p, a[0], a[1]));
-  inlineDrive(taskMmput(mm));
+  inlineDrive(taskMmput(p, mm));
   return r;
 }
 
@@ -88,10 +88,10 @@ export function sysMprotect$(sys: System, p: Process, addr: number, length: numb
   const a = ulongs(addr, length);
   if (a === null || !ints(prot)) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'mprotect', 'i', { addr: a[0], length: a[1], prot });
-  const mm = taskMmget(p);
+  const mm = inlineDrive(taskMmget(p));
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMprotectImpl(p, a[0], a[1], prot));
-  inlineDrive(taskMmput(mm));
+  inlineDrive(taskMmput(p, mm));
   return r;
 }
 
@@ -100,10 +100,10 @@ export function sysMadvise$(sys: System, p: Process, addr: number, length: numbe
   // madvise_should_skip()/do_madvise(): a range that wraps is -EINVAL.
   if (a === null || !ints(advice) || rangeWraps(addr, length)) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'madvise', 'i', { addr: a[0], length: a[1], advice });
-  const mm = taskMmget(p);
+  const mm = inlineDrive(taskMmget(p));
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMadviseImpl(p, a[0], a[1], advice));
-  inlineDrive(taskMmput(mm));
+  inlineDrive(taskMmput(p, mm));
   return r;
 }
 
@@ -117,19 +117,19 @@ export function sysMremap$(sys: System, p: Process, oldAddr: number, oldLen: num
     flags: a[3],
     newAddr: a[4],
   });
-  const mm = taskMmget(p);
+  const mm = inlineDrive(taskMmget(p));
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMremapImpl(p, a[0], a[1], a[2], flags, a[3]));
-  inlineDrive(taskMmput(mm));
+  inlineDrive(taskMmput(p, mm));
   return r;
 }
 
 export function sysFork$(sys: System, p: Process, childName: string): { ret: number; child: Process | null } {
   sys.trace.emit('syscall', 'fork', 'i', { parent: p.name, child: childName });
-  const mm = taskMmget(p);
+  const mm = inlineDrive(taskMmget(p));
   if (mm === null) return { ret: -Errno.ESRCH, child: null };
   const r = inlineDrive(doFork(sys, p, childName));
-  inlineDrive(taskMmput(mm));
+  inlineDrive(taskMmput(p, mm));
   return r;
 }
 
@@ -144,11 +144,11 @@ export function cpuRead$(sys: System, p: Process, addr: number, len: number): { 
   const n = reachable(p, addr, len);
   if (n < 0) return { ret: -Errno.EFAULT, data: new Uint8Array(0) };
   const data = new Uint8Array(n);
-  const mm = taskMmget(p);
+  const mm = inlineDrive(taskMmget(p));
   if (mm === null) return { ret: -Errno.ESRCH, data: new Uint8Array(0) };
   // reachable() >= 0 means both were integers the model holds (a BigInt that fits, too).
   const ret = cpuAccess$(mm, ulong(addr) ?? 0, data, false);
-  inlineDrive(taskMmput(mm));
+  inlineDrive(taskMmput(p, mm));
   sys.trace.count('cpu.read_bytes', Math.max(0, ret));
   return { ret: n < (ulong(len) ?? 0) && ret >= 0 ? -Errno.EFAULT : ret, data };
 }
@@ -161,10 +161,10 @@ export function cpuWrite$(sys: System, p: Process, addr: number, data: Uint8Arra
   if (p.mm === null) return -Errno.ESRCH;
   const n = reachable(p, addr, data.length);
   if (n < 0) return -Errno.EFAULT;
-  const mm = taskMmget(p);
+  const mm = inlineDrive(taskMmget(p));
   if (mm === null) return -Errno.ESRCH;
   const ret = cpuAccess$(mm, ulong(addr) ?? 0, n < data.length ? data.subarray(0, n) : data, true);
-  inlineDrive(taskMmput(mm));
+  inlineDrive(taskMmput(p, mm));
   sys.trace.count('cpu.write_bytes', Math.max(0, ret));
   return n < data.length && ret >= 0 ? -Errno.EFAULT : ret;
 }
@@ -261,10 +261,10 @@ export function oomReap$(sys: System, p: Process): number {
 
 /** Writing 4 to /proc/pid/clear_refs (clear_refs_write() holds the mm with get_task_mm()). */
 export function clearSoftDirty$(sys: System, p: Process): number {
-  const mm = taskMmget(p);
+  const mm = inlineDrive(taskMmget(p));
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(clearRefsSoftDirty(mm));
-  inlineDrive(taskMmput(mm));
+  inlineDrive(taskMmput(p, mm));
   return r;
 }
 

@@ -88,10 +88,10 @@ export function* sysMmap(
   const a = ulongs(addr, length, offset);
   if (a === null || !ints(prot, flags, fd)) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'mmap', 'i', { addr: a[0], length: a[1], prot, flags });
-  const mm = taskMmget(p);
+  const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
   const r = yield* sysMmapImpl(sys, p, a[0], a[1], prot, flags, fd, a[2]);
-  yield* taskMmput(mm);
+  yield* taskMmput(p, mm);
   return r;
 }
 
@@ -99,10 +99,10 @@ export function* sysMunmap(sys: System, p: Process, addr: number, length: number
   const a = ulongs(addr, length);
   if (a === null) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'munmap', 'i', { addr: a[0], length: a[1] });
-  const mm = taskMmget(p);
+  const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
   const r = yield* sysMunmapImpl(p, a[0], a[1]);
-  yield* taskMmput(mm);
+  yield* taskMmput(p, mm);
   return r;
 }
 
@@ -127,10 +127,10 @@ export function* sysMprotect(
   const a = ulongs(addr, length);
   if (a === null || !ints(prot)) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'mprotect', 'i', { addr: a[0], length: a[1], prot });
-  const mm = taskMmget(p);
+  const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
   const r = yield* sysMprotectImpl(p, a[0], a[1], prot);
-  yield* taskMmput(mm);
+  yield* taskMmput(p, mm);
   return r;
 }
 
@@ -145,10 +145,10 @@ export function* sysMadvise(
   // madvise_should_skip()/do_madvise(): a range that wraps is -EINVAL.
   if (a === null || !ints(advice) || rangeWraps(addr, length)) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'madvise', 'i', { addr: a[0], length: a[1], advice });
-  const mm = taskMmget(p);
+  const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
   const r = yield* sysMadviseImpl(p, a[0], a[1], advice);
-  yield* taskMmput(mm);
+  yield* taskMmput(p, mm);
   return r;
 }
 
@@ -170,10 +170,10 @@ export function* sysMremap(
     flags: a[3],
     newAddr: a[4],
   });
-  const mm = taskMmget(p);
+  const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
   const r = yield* sysMremapImpl(p, a[0], a[1], a[2], flags, a[3]);
-  yield* taskMmput(mm);
+  yield* taskMmput(p, mm);
   return r;
 }
 
@@ -183,10 +183,10 @@ export function* sysFork(
   childName: string,
 ): KGen<{ ret: number; child: Process | null }> {
   sys.trace.emit('syscall', 'fork', 'i', { parent: p.name, child: childName });
-  const mm = taskMmget(p);
+  const mm = yield* taskMmget(p);
   if (mm === null) return { ret: -Errno.ESRCH, child: null };
   const r = yield* doFork(sys, p, childName);
-  yield* taskMmput(mm);
+  yield* taskMmput(p, mm);
   return r;
 }
 
@@ -229,11 +229,11 @@ export function* cpuRead(
   const n = reachable(p, addr, len);
   if (n < 0) return { ret: -Errno.EFAULT, data: new Uint8Array(0) };
   const data = new Uint8Array(n);
-  const mm = taskMmget(p);
+  const mm = yield* taskMmget(p);
   if (mm === null) return { ret: -Errno.ESRCH, data: new Uint8Array(0) };
   // reachable() >= 0 means both were integers the model holds (a BigInt that fits, too).
   const ret = yield* cpuAccess(mm, ulong(addr) ?? 0, data, false);
-  yield* taskMmput(mm);
+  yield* taskMmput(p, mm);
   sys.trace.count('cpu.read_bytes', Math.max(0, ret));
   return { ret: n < (ulong(len) ?? 0) && ret >= 0 ? -Errno.EFAULT : ret, data };
 }
@@ -246,10 +246,10 @@ export function* cpuWrite(sys: System, p: Process, addr: number, data: Uint8Arra
   if (p.mm === null) return -Errno.ESRCH;
   const n = reachable(p, addr, data.length);
   if (n < 0) return -Errno.EFAULT;
-  const mm = taskMmget(p);
+  const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
   const ret = yield* cpuAccess(mm, ulong(addr) ?? 0, n < data.length ? data.subarray(0, n) : data, true);
-  yield* taskMmput(mm);
+  yield* taskMmput(p, mm);
   sys.trace.count('cpu.write_bytes', Math.max(0, ret));
   return n < data.length && ret >= 0 ? -Errno.EFAULT : ret;
 }
@@ -351,10 +351,10 @@ export function* oomReap(sys: System, p: Process): KGen<number> {
 
 /** Writing 4 to /proc/pid/clear_refs (clear_refs_write() holds the mm with get_task_mm()). */
 export function* clearSoftDirty(sys: System, p: Process): KGen<number> {
-  const mm = taskMmget(p);
+  const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
   const r = yield* clearRefsSoftDirty(mm);
-  yield* taskMmput(mm);
+  yield* taskMmput(p, mm);
   return r;
 }
 

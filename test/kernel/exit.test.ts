@@ -120,13 +120,13 @@ describe('exit while another thread is inside a syscall of the process', () => {
   it('a fatal signal pending does not stop a lock that is free: the killable lock takes its fast path', () => {
     const { sys, p } = setup();
     const a = sys.mmap(p, 0, 4 * PAGE, RW, ANON_PRIVATE);
-    // The exit runs between the read's entry (taskMmget) and its fault; nothing holds the lock.
+    // The exit runs between the read's entry (its start and taskMmget) and its fault; nothing holds the lock.
     const r = sys.sched.spawn('read', cpuRead(sys, p, a, PAGE));
     const e = sys.sched.spawn('exit', sysExit(sys, p));
     let readSteps = 0;
     sys.sched.chooser = {
       choose(runnable) {
-        if (runnable.includes(r) && readSteps++ < 1) return r;
+        if (runnable.includes(r) && readSteps++ < 2) return r;
         return runnable.includes(e) ? e : runnable[0];
       },
     };

@@ -300,10 +300,10 @@ function* openFile<D extends object, F extends object>(dev: Device<D, F>, proc: 
   // The opener is a thread of `proc` inside open(): its task->mm reference keeps the mm alive
   // while the driver's open runs (a driver that registers a notifier on current->mm relies on
   // it), so an exit by another thread of `proc` cannot tear the mm down under the open.
-  const mm = taskMmget(proc);
+  const mm = yield* taskMmget(proc);
   if (mm === null) return -Errno.ESRCH;
   const priv = yield* runDriverCode(dev.sys.sched, dev.driver, 'open', dev.driver.open(dev, proc));
-  yield* taskMmput(mm);
+  yield* taskMmput(proc, mm);
   if (typeof priv === 'number') return priv < 0 ? priv : -Errno.EINVAL;
   return installFile(dev, dev.name, priv);
 }
