@@ -392,7 +392,7 @@ export class System {
     let writeBytes = 0;
     let i = 0;
     let ret = 0;
-    // Hits are accounted in one go (as accountSoloRun(2) each) before anything else runs, so
+    // Hits are accounted in one go (as accountSoloRun(4) each) before anything else runs, so
     // step counts and thread ids after a miss are the same as with one read/write per access.
     let hits = 0;
     while (i < n) {
@@ -413,7 +413,7 @@ export class System {
         }
       }
       if (hits > 0) {
-        this.sched.accountSoloRuns(hits, 2);
+        this.sched.accountSoloRuns(hits, 4);
         hits = 0;
       }
       if (i === n) break;
@@ -434,7 +434,7 @@ export class System {
    * Whether an access of `length` bytes at `addr` may take the MMU's hit path without a thread:
    * a plain in-range user address (anything else goes through the checks of cpuRead/cpuWrite),
    * the access stays in one page, and nothing could be scheduled or observe steps meanwhile (the
-   * path through cpuAccess() would take exactly two steps and never fault).
+   * path through cpuRead() / cpuWrite() would take exactly four steps: start, mmget, the access, mmput; and never fault).
    */
   private hitPathAllowed(p: Process, addr: number, length: number): boolean {
     return (
@@ -453,7 +453,7 @@ export class System {
 
   /** Accounts for an access made on the hit path as cpuRead() / cpuWrite() on a thread would. */
   private soloHit(counter: string, bytes: number): void {
-    this.sched.accountSoloRun(2);
+    this.sched.accountSoloRun(4);
     this.trace.count(counter, bytes);
   }
 
