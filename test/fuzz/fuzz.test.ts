@@ -157,6 +157,7 @@ describe('saved fuzz findings replay', () => {
     'ioas-map-1tib-oracle.yaml': { status: 0, out: /every expectation held/ },
     'add-reserved-zero-length.yaml': { status: 0, out: /every expectation held/ },
     'ioas-map-file-outlives-memfd.yaml': { status: 0, out: /every expectation held/ },
+    'ioas-map-after-opener-exit.yaml': { status: 0, out: /every expectation held/ },
     // dfs reduces this pair of threads to one schedule; random schedules reach the exit between
     // the open's mm lookup and its notifier registration.
     'dmirror-open-beside-exit.yaml': {
