@@ -195,9 +195,14 @@ function runSteps(
   out.signature = JSON.stringify(sig);
 }
 
-function* fuzzThread(ctx: ScenarioContext, name: string, steps: readonly StepT[], inOp: Set<string>): KGen {
+function* fuzzThread(
+  ctx: ScenarioContext,
+  name: string,
+  steps: readonly StepT[],
+  inOp: Map<string, string>,
+): KGen {
   for (let i = 0; i < steps.length; i++) {
-    inOp.add(name);
+    inOp.set(name, `in ${steps[i].op}`);
     let r;
     try {
       r = yield* stepGen(ctx, steps[i], ['threads', name, i]);
@@ -234,7 +239,7 @@ function runThreads(
         runStepNow(ctx, step, 'setup', i, ['setup', i]);
         ops++;
       });
-      const inOp = new Set<string>();
+      const inOp = new Map<string, string>();
       const mine = new Set<unknown>();
       for (const [name, steps] of Object.entries(s.threads ?? {})) {
         mine.add(ctx.sys.sched.spawn(name, fuzzThread(ctx, name, steps as StepT[], inOp)));
@@ -244,6 +249,7 @@ function runThreads(
       return {
         sched: ctx.sys.sched,
         checkStep: () => checkStep(ctx.sys, quiescent()),
+        threadDoing: (t) => (mine.has(t) ? (inOp.get(t.name) ?? null) : null),
         checkFinal(): Violation | null {
           const td = teardown(ctx);
           if (td.ok) return null;

@@ -84,21 +84,22 @@ function* scenarioThread(
   name: string,
   steps: readonly StepT[],
   failed: ThreadFailure[],
-  inOp: Set<string>,
+  inOp: Map<string, string>,
 ): KGen {
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i];
     const path = ['threads', name, i];
     ctx.sys.trace.emit('syscall', step.op, 'B', { step: i }, `cpu:${name}`);
-    inOp.add(name);
-    ctx.bounds?.enterStep(name, `${name} step ${i + 1} (${step.op}, line ${ctx.parsed.position(path).line})`);
+    const line = ctx.parsed.position(path).line;
+    inOp.set(name, `in ${step.op} (line ${line})`);
+    ctx.bounds?.enterStep(name, `${name} step ${i + 1} (${step.op}, line ${line})`);
     const r = yield* stepGen(ctx, step, path);
     ctx.bounds?.leaveStep(name);
     inOp.delete(name);
     ctx.sys.trace.emit('syscall', step.op, 'E', { ret: r.ret }, `cpu:${name}`);
     const failures = finishStep(ctx, step, r);
     if (failures.length > 0) {
-      failed.push({ thread: name, index: i, op: step.op, line: ctx.parsed.position(path).line, failures });
+      failed.push({ thread: name, index: i, op: step.op, line, failures });
     }
   }
 }
@@ -159,7 +160,8 @@ export function targetFromParsed(
       // Threads inside an operation: page counts and iommufd accounting hold only between
       // operations (a kernel path may drop a reference before it installs the entry it stands
       // for), so those oracles run after every step at which no thread is inside one.
-      const inOp = new Set<string>();
+      // Each thread inside an operation, with what it is doing (for a livelock's message).
+      const inOp = new Map<string, string>();
       const scenarioThreads = new Set<unknown>();
       if (setupFailure === null) {
         for (const [name, steps] of Object.entries(s.threads ?? {})) {
@@ -216,6 +218,7 @@ export function targetFromParsed(
         checkStep: () => (setupFailure === null ? checkStep(ctx.sys, quiescent()) : null),
         finalStages,
         explainLivelock: (steps) => callbackLivelock(ctx, steps),
+        threadDoing: (t) => (scenarioThreads.has(t) ? (inOp.get(t.name) ?? null) : null),
         checkFinal(): Violation | null {
           if (setupFailure !== null) return setupFailure;
           if (failed.length > 0) {

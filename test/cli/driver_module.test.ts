@@ -115,7 +115,7 @@ describe('driver callbacks that never return', () => {
     assert.equal(r.status, 1, r.stderr);
     const doc = JSON.parse(r.stdout) as { violation: { oracle: string; message: string } };
     assert.equal(doc.violation.oracle, 'livelock');
-    assert.match(doc.violation.message, /still not finished: gpu at spin/);
+    assert.match(doc.violation.message, /still not finished: gpu in HMM_DMIRROR_READ \(line \d+\) at spin/);
   });
 });
 

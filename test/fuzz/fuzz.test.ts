@@ -157,6 +157,7 @@ describe('saved fuzz findings replay', () => {
     'ioas-map-1tib-oracle.yaml': { status: 0, out: /every expectation held/ },
     'add-reserved-zero-length.yaml': { status: 0, out: /every expectation held/ },
     'ioas-map-file-outlives-memfd.yaml': { status: 0, out: /every expectation held/ },
+    'ioas-map-after-opener-exit.yaml': { status: 0, out: /every expectation held/ },
     // dfs reduces this pair of threads to one schedule; random schedules reach the exit between
     // the open's mm lookup and its notifier registration.
     'dmirror-open-beside-exit.yaml': {
@@ -206,6 +207,35 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
     const r = runProgram({ system: doc.system, processes: doc.processes, steps: doc.steps }, 4587);
     assert.equal(r.finding?.kind, 'violation');
     assert.match(knownFinding(r.finding) ?? '', /dmirror_device_evict_chunk\(\) allocates with __GFP_NOFAIL/);
+  });
+
+  it('a dmirror READ in a thread after its process exited: the retry loop, named by its op', () => {
+    const file = join(ROOT, 'test/fixtures/fuzz-known/dmirror-read-thread-after-exit.yaml');
+    const doc = parse(readFileSync(file, 'utf8')) as {
+      system: Record<string, unknown>;
+      processes: string[];
+      setup: Step[];
+      threads: Record<string, Step[]>;
+    };
+    const p = { system: doc.system, processes: doc.processes, steps: doc.setup, threads: doc.threads };
+    const r = runProgram(p, 6965);
+    assert.equal(r.finding?.kind, 'violation');
+    assert.match(
+      r.finding.message,
+      /still not finished: t1 in HMM_DMIRROR_READ at mutex_lock\(gpu1\.mirror0\.mutex\)$/,
+    );
+    assert.match(
+      knownFinding(r.finding) ?? '',
+      /dmirror_fault\(\) returns 0 without faulting when the mirrored mm is gone/,
+    );
+    // With the process alive the READ ends (-EFAULT: the address is not in its mm): no finding.
+    const live = runProgram({ ...p, steps: doc.setup.filter((s) => s.op !== 'exit') }, 6965);
+    assert.equal(live.finding, null);
+    // A thread looping elsewhere beside it is not excused.
+    const other = { kind: 'violation' as const, oracle: 'livelock', step: -1 };
+    const msg =
+      '100000 steps and still not finished: t1 in HMM_DMIRROR_READ at mutex_lock(x), t2 in mmap at spin';
+    assert.equal(knownFinding({ ...other, message: msg }), null);
   });
 
   it('HMM_DMIRROR_RELEASE beside a MIGRATE_TO_DEV: memunmap_pages() waits for ever, as in the kernel', () => {

@@ -21,6 +21,8 @@ import {
   sysMunmap,
 } from '../../src/kernel/syscalls.ts';
 import type { Process, System } from '../../src/kernel/system.ts';
+import { accessRemoteVm } from '../../src/kernel/mm/memory.ts';
+import { enterTask, leaveTask } from '../../src/kernel/mm/mmap_lock.ts';
 import { Prng } from '../../src/lib/prng.ts';
 import type { KGen } from '../../src/sched/types.ts';
 import type { Thread } from '../../src/sched/thread.ts';
@@ -48,9 +50,10 @@ function exitWhileWaiting(
   p: Process,
   call: KGen<unknown>,
   write = false,
+  lockOf: Process = p,
 ): { call: Thread; exit: Thread } {
   const held = { now: false };
-  const r = sys.sched.spawn('reader', reader(p, held, write));
+  const r = sys.sched.spawn('reader', reader(lockOf, held, write));
   const c = sys.sched.spawn('call', call);
   const e = sys.sched.spawn('exit', sysExit(sys, p));
   sys.sched.chooser = {
@@ -115,6 +118,56 @@ describe('exit while another thread is inside a syscall of the process', () => {
     assert.equal(call.error, undefined, String(call.error));
     assert.equal(exit.result, 0);
     assert.equal(call.result, 0);
+  });
+
+  it("access_remote_vm() waiting for another process' mmap lock gives up when its caller exits", () => {
+    // /proc/pid/mem or process_vm_readv() by a thread of p reads q's memory; q's lock is held for
+    // writing. __access_remote_vm() takes it with mmap_read_lock_killable() and returns 0 when
+    // p's exit_group() kills the waiter; q is untouched.
+    const { sys, p } = setup();
+    const q = sys.createProcess('q');
+    const a = sys.mmap(q, 0, 4 * PAGE, RW, ANON_PRIVATE);
+    assert.equal(sys.run('w', cpuWrite(sys, q, a, new Uint8Array(PAGE).fill(5))), PAGE);
+    const remote = (buf: Uint8Array) =>
+      (function* (): KGen<number> {
+        enterTask(sys.sched, p);
+        try {
+          return yield* accessRemoteVm(q.mm!, a, buf, false);
+        } finally {
+          leaveTask(sys.sched);
+        }
+      })();
+    const buf = new Uint8Array(2 * PAGE);
+    const { call, exit } = exitWhileWaiting(sys, p, remote(buf), true, q);
+    assert.equal(call.error, undefined, String(call.error));
+    assert.equal(exit.result, 0);
+    assert.equal(call.result, 0, 'killed while waiting: nothing copied');
+    assert.ok(buf.every((b) => b === 0));
+    assert.equal(q.exited, false);
+    assert.equal(q.mm!.mmapLock.writer, null);
+    assert.equal(q.mm!.mmapLock.readers, 0);
+    // Without the exit the same access waits the writer out and copies both pages (the second
+    // is faulted in: a zero page).
+    const p2 = sys.createProcess('p2');
+    const buf2 = new Uint8Array(2 * PAGE);
+    const held = { now: false };
+    sys.sched.spawn('writer', reader(q, held, true));
+    const c = sys.sched.spawn(
+      'call',
+      (function* (): KGen<number> {
+        enterTask(sys.sched, p2);
+        try {
+          return yield* accessRemoteVm(q.mm!, a, buf2, false);
+        } finally {
+          leaveTask(sys.sched);
+        }
+      })(),
+    );
+    sys.sched.runAll();
+    assert.equal(c.error, undefined, String(c.error));
+    assert.equal(c.result, 2 * PAGE);
+    assert.ok(buf2.subarray(0, PAGE).every((b) => b === 5));
+    assertOracles(sys, { teardown: true });
   });
 
   it('a fatal signal pending does not stop a lock that is free: the killable lock takes its fast path', () => {

@@ -35,7 +35,7 @@ import {
   PAGE_SIZE,
   ULONG_MAX,
   type Vma,
-  accessRemoteVm,
+  copyUser,
   allocPageReclaim,
   folioUnlock,
   hmmPfnToMapOrder,
@@ -421,7 +421,7 @@ export function* copyToUser(mirror: Dmirror, cmd: HmmDmirrorCmd, data: Uint8Arra
     cmd.buf.set(data);
     return 0;
   }
-  const n = yield* accessRemoteVm(mirror.mm, cmd.ptr, data, true);
+  const n = yield* copyUser(mirror.mm, cmd.ptr, data, true);
   return n === data.length ? 0 : -Errno.EFAULT;
 }
 
@@ -432,7 +432,7 @@ function* copyFromUser(mirror: Dmirror, cmd: HmmDmirrorCmd, into: Uint8Array): K
     into.set(cmd.buf.subarray(0, into.length));
     return 0;
   }
-  const n = yield* accessRemoteVm(mirror.mm, cmd.ptr, into, false);
+  const n = yield* copyUser(mirror.mm, cmd.ptr, into, false);
   return n === into.length ? 0 : -Errno.EFAULT;
 }
 
@@ -565,7 +565,7 @@ function* dmirrorSnapshot(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
     if (ret !== 0) break;
     const n = (range.end - range.start) / PAGE_SIZE;
     if (cmd.ptr !== undefined) {
-      const w = yield* accessRemoteVm(mm, cmd.ptr + cpages, perm.slice(0, n), true);
+      const w = yield* copyUser(mm, cmd.ptr + cpages, perm.slice(0, n), true);
       if (w !== n) {
         ret = -Errno.EFAULT;
         break;

@@ -194,6 +194,16 @@ function conv(flags: number): number {
 
 const MAP_FLAGS = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE;
 
+/**
+ * What an ioctl that records or charges current->mm returns when the calling process has exited.
+ * In the kernel an ioctl always runs in a live task, so iopt_alloc_pages() and
+ * iommufd_ioas_change_process() never see a NULL mm; the model lets a descriptor be used in the
+ * name of its exited opener, whose mm is gone (mm_users 0). Every use of such an mm fails as
+ * pfn_reader_user_pin() fails when mmget_not_zero() does: -EFAULT, as a copy from the user
+ * memory of an exited caller does elsewhere here.
+ */
+const GONE_MM = -Errno.EFAULT;
+
 /** Models iopt_alloc_pages() for a user VA: -errno or the new pages (kref 1). */
 function allocUserPages(
   ictx: IommufdCtx,
@@ -205,11 +215,13 @@ function allocUserPages(
   if (length === 0n || length > ULONG_MAX_BIG - BigInt(PAGE_SIZE)) return -Errno.EINVAL;
   if (uptr + length > ULONG_MAX_BIG) return -Errno.EOVERFLOW;
   if (ictx.sys.inject.shouldFail('iopt_pages_alloc')) return -Errno.ENOMEM;
+  const mm = proc.mm;
+  if (mm === null) return GONE_MM;
   const u = Number(uptr);
   const len = Number(length);
   const base = u - (u % PAGE_SIZE);
   const npages = Math.ceil((len + (u - base)) / PAGE_SIZE);
-  const pages = new IoptPages(ictx.sys, npages, 'user', base, null, writable, proc, proc.mm!, proc.user);
+  const pages = new IoptPages(ictx.sys, npages, 'user', base, null, writable, proc, mm, proc.user);
   return pages;
 }
 
@@ -269,10 +281,12 @@ function* ioasMapFile(ucmd: Ucmd): KGen<number> {
   if (typeof ioas === 'number') return ioas;
   let rc: number;
   const file = ictx.sys.fileOf(num(cmd.fd));
+  const mm = ictx.current.mm;
   if (file === null) rc = -Errno.EBADF;
   else if (length === 0n || length > ULONG_MAX_BIG - BigInt(PAGE_SIZE)) rc = -Errno.EINVAL;
   else if (start + length - 1n > ULONG_MAX_BIG) rc = -Errno.EOVERFLOW;
   else if (ictx.sys.inject.shouldFail('iopt_pages_alloc')) rc = -Errno.ENOMEM;
+  else if (mm === null) rc = GONE_MM;
   else {
     const s = Number(start);
     const len = Number(length);
@@ -287,7 +301,7 @@ function* ioasMapFile(ucmd: Ucmd): KGen<number> {
       file,
       (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0,
       proc,
-      proc.mm!,
+      mm,
       proc.user,
     );
     upgradeAccount(ictx, pages);
@@ -460,6 +474,8 @@ function* ioasChangeProcess(ucmd: Ucmd): KGen<number> {
   const { ictx, cmd } = ucmd;
   if (cmd.__reserved !== 0) return -Errno.EOPNOTSUPP;
   const cur = ictx.current;
+  const mm = cur.mm;
+  if (mm === null) return GONE_MM;
   yield* ictx.ioasCreationLock.downWrite();
   const ioases: Ioas[] = [];
   for (const obj of [...ictx.objects.values()].sort((a, b) => (a?.id ?? 0) - (b?.id ?? 0))) {
@@ -483,8 +499,8 @@ function* ioasChangeProcess(ucmd: Ucmd): KGen<number> {
     for (const p of all) {
       const need =
         p.accountMode === IOPT_PAGES_ACCOUNT_MM
-          ? p.sourceMm !== cur.mm
-          : p.sourceUser !== cur.user || p.sourceMm !== cur.mm;
+          ? p.sourceMm !== mm
+          : p.sourceUser !== cur.user || p.sourceMm !== mm;
       if (need || p.sourceTask !== cur) change.push(p);
     }
     const sums = new Map<number, number>();
@@ -493,17 +509,17 @@ function* ioasChangeProcess(ucmd: Ucmd): KGen<number> {
     for (const mode of [IOPT_PAGES_ACCOUNT_NONE, IOPT_PAGES_ACCOUNT_USER, IOPT_PAGES_ACCOUNT_MM]) {
       const n = sums.get(mode) ?? 0;
       if (n === 0) continue;
-      rc = yield* chargeAccount(ictx.sys, mode, cur, cur.mm!, cur.user, n);
+      rc = yield* chargeAccount(ictx.sys, mode, cur, mm, cur.user, n);
       if (rc < 0) break;
       charged.push([mode, n]);
     }
     if (rc < 0) {
-      for (const [mode, n] of charged) yield* chargeAccount(ictx.sys, mode, cur, cur.mm!, cur.user, -n);
+      for (const [mode, n] of charged) yield* chargeAccount(ictx.sys, mode, cur, mm, cur.user, -n);
     } else {
       for (const p of change) {
         yield* chargeAccount(ictx.sys, p.accountMode, p.sourceTask, p.sourceMm, p.sourceUser, -p.lastNpinned);
         p.sourceTask = cur;
-        p.sourceMm = cur.mm!;
+        p.sourceMm = mm;
         p.sourceUser = cur.user;
       }
     }

@@ -14,7 +14,7 @@ import {
   pinUserPagesRemote,
   unpinUserPages,
 } from '../mm/gup.ts';
-import { accessRemoteVm } from '../mm/memory.ts';
+import { copyUser } from '../mm/memory.ts';
 import type { File, MmStruct } from '../mm/mm_types.ts';
 import type { Process, System } from '../system.ts';
 
@@ -73,7 +73,7 @@ export function* accessRemote(
 ): KGen<number> {
   // A caller whose process has exited has no user memory left to copy from or to.
   if (mm === null) return -Errno.EFAULT;
-  return yield* accessRemoteVm(mm, addr, buf, write);
+  return yield* copyUser(mm, addr, buf, write);
 }
 
 /** Looks up the PFN backing `addr` without keeping a reference (get_user_pages_fast + put_page). */

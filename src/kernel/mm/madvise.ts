@@ -17,7 +17,7 @@ import {
   mmuNotifierRangeInit,
 } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
-import { PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT } from './pgtable.ts';
+import { PTE_ACCESSED, PTE_DIRTY, PTE_SPECIAL, ptePresent } from './pgtable.ts';
 import { pteSlot } from './pte.ts';
 import { unmapMappingRange } from './shmem.ts';
 import { pageoutPage, splitForReclaim } from './vmscan.ts';
@@ -61,8 +61,9 @@ function* ptePages(vma: Vma, start: number, end: number): KGen<{ addr: number; p
     const s = pteSlot(a);
     const lo = t.words[s];
     const pfn = t.words[s + 1];
-    if ((lo & PTE_PRESENT) === 0 || mm.sys.phys.isZeroPfn(pfn) || !mm.sys.phys.isRam(pfn)) continue;
-    if ((lo & (1 << 9)) !== 0) continue;
+    // pte_present(): a PROT_NONE entry (a PROT_NONE VMA, a NUMA hinting entry) maps its page too.
+    if (!ptePresent(lo) || mm.sys.phys.isZeroPfn(pfn) || !mm.sys.phys.isRam(pfn)) continue;
+    if ((lo & PTE_SPECIAL) !== 0) continue;
     out.push({ addr: a, pfn });
   }
   return out;

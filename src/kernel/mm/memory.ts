@@ -404,10 +404,10 @@ export function* removeDeviceExclusiveEntry(vma: Vma, addr: number, pfn: number)
 
 /** Models the user-fault retry loop of the x86 page-fault handler for one address. */
 export function* faultIn(mm: MmStruct, addr: number, write: boolean, remote: boolean): KGen<number> {
-  // lock_mm_and_find_vma() takes the lock killable for a user fault; a fatal signal sends the
-  // fault to bad_area_nosemaphore() (SIGSEGV). A remote access holds the target's lock plainly.
-  if (remote) yield* mm.mmapLock.downRead();
-  else if ((yield* mmapReadLockKillable(mm)) !== 0) return -Errno.EFAULT;
+  // lock_mm_and_find_vma() takes the lock killable; a fatal signal sends the fault to
+  // bad_area_nosemaphore(): SIGSEGV for a user access, the exception fixup (a short copy) for a
+  // kernel path's user copy (-EINTR here, which copyUser() turns into the count copied so far).
+  if ((yield* mmapReadLockKillable(mm)) !== 0) return remote ? -Errno.EINTR : -Errno.EFAULT;
   try {
     const vma = mm.vmaLookup(addr);
     if (vma === null) return -Errno.EFAULT;
@@ -507,7 +507,8 @@ export function* cpuAccess(
     if (!accessMappedPage(mm, a, buf, done, n, write)) {
       if (++tries > 64) return -Errno.EFAULT;
       const r = yield* faultIn(mm, a, write, remote);
-      if (r < 0) return done > 0 && remote ? done : r;
+      // A kernel path's copy reports what it copied; killed in the fault, that may be 0.
+      if (r < 0) return (done > 0 || r === -Errno.EINTR) && remote ? done : r;
       continue;
     }
     tries = 0;
@@ -516,9 +517,47 @@ export function* cpuAccess(
   return done;
 }
 
-/** Models access_remote_vm(): copies to or from another process' memory, faulting pages in. */
-export function* accessRemoteVm(mm: MmStruct, addr: number, buf: Uint8Array, write: boolean): KGen<number> {
+/**
+ * Models copy_to_user() / copy_from_user() run by a kernel path (an ioctl) on behalf of the task
+ * owning `mm`: mapped pages are copied without the mmap lock, a miss faults through the exception
+ * path. Returns the bytes copied (short when a page cannot be had or the caller was killed in
+ * the fault), or -errno when nothing could be copied.
+ */
+export function* copyUser(mm: MmStruct, addr: number, buf: Uint8Array, write: boolean): KGen<number> {
   return yield* cpuAccess(mm, addr, buf, write, true);
+}
+
+/**
+ * Models access_remote_vm() (/proc/pid/mem, ptrace, process_vm_readv-style reads of another
+ * process): the target's mmap lock is taken with mmap_read_lock_killable() and held for the whole
+ * copy, faulting pages in as get_user_pages_remote() does. Returns the bytes copied (short at the
+ * first page that cannot be had; 0 when the caller is killed while waiting for the lock), or
+ * -EFAULT when the mm is gone.
+ */
+export function* accessRemoteVm(mm: MmStruct, addr: number, buf: Uint8Array, write: boolean): KGen<number> {
+  if (mm.exited) return -Errno.EFAULT;
+  if ((yield* mmapReadLockKillable(mm)) !== 0) return 0;
+  let done = 0;
+  try {
+    let tries = 0;
+    while (done < buf.length) {
+      const a = addr + done;
+      const n = Math.min(PAGE_SIZE - (a % PAGE_SIZE), buf.length - done);
+      yield write ? CPU_WRITE_POINT : CPU_READ_POINT;
+      if (accessMappedPage(mm, a, buf, done, n, write)) {
+        tries = 0;
+        done += n;
+        continue;
+      }
+      const vma = mm.vmaLookup(a);
+      if (++tries > 64 || vma === null || accessError(vma, write)) break;
+      const r = yield* handleMmFault(vma, a, (write ? FAULT_FLAG_WRITE : 0) | FAULT_FLAG_REMOTE);
+      if (vmFaultToErrno(r) < 0) break;
+    }
+  } finally {
+    yield* mm.mmapLock.upRead();
+  }
+  return done;
 }
 
 /** Whether a PTE-mapped anonymous page in `vma` at `addr` is exclusively owned (PageAnonExclusive). */

@@ -449,10 +449,8 @@ export function* doMmap(
     // shmem_zero_setup(): shared anonymous memory is an unlinked shmem file.
     backing = shmemFileSetup(sys, 'dev/zero', len);
   }
-  if (
-    (!hugetlb && (vmFlags & (VM.NORESERVE | VM.SHARED | VM.WRITE)) === VM.WRITE) ||
-    (anonymous && shared && !hugetlb && (vmFlags & VM.NORESERVE) === 0)
-  ) {
+  const accountable = !hugetlb && (vmFlags & (VM.NORESERVE | VM.SHARED | VM.WRITE)) === VM.WRITE;
+  if (accountable || (anonymous && shared && !hugetlb && (vmFlags & VM.NORESERVE) === 0)) {
     // accountable_mapping() (private writable) and shmem_acct_size() (shared anonymous) charge
     // the commit: under the default heuristic overcommit one request above RAM + swap is refused.
     if (!vmEnoughMemory(sys, len / PAGE_SIZE)) {
@@ -460,6 +458,9 @@ export function* doMmap(
       return -Errno.ENOMEM;
     }
   }
+  // mmap_region(): a private writable mapping is charged to the VMA (VM_ACCOUNT), which then
+  // keeps it apart from uncharged neighbours when merging.
+  if (accountable) vmFlags |= VM.ACCOUNT;
   if (fixed && (flags & mman.MAP_FIXED) !== 0) {
     const r = yield* doMunmap(mm, start, len);
     if (r < 0) {

@@ -7,7 +7,7 @@ import type { Process } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
 import { VM, type MmStruct, type Vma } from './mm_types.ts';
 import * as mman from './mman.ts';
-import { hugetlbSplitCheck, mergeAnonNeighbours, protToVmFlags, splitRange } from './mmap.ts';
+import { hugetlbSplitCheck, mergeAnonNeighbours, protToVmFlags, splitRange, vmEnoughMemory } from './mmap.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -164,6 +164,19 @@ export function* sysMprotectImpl(p: Process, start: number, length: number, prot
 }
 
 /**
+ * The commit accounting of mprotect_fixup(): 1 when a private mapping turns writable without
+ * being charged yet (it takes VM_ACCOUNT), -1 when an anonymous one with no anon_vma yet turns
+ * read-only (its charge, VM_ACCOUNT, is dropped: nothing was written), else 0.
+ */
+function accountChange(v: Vma, newFlags: number): number {
+  if ((newFlags & VM.WRITE) !== 0) {
+    const uncharged = VM.ACCOUNT | VM.WRITE | VM.HUGETLB | VM.SHARED | VM.NORESERVE;
+    return (v.flags & uncharged) === 0 ? 1 : 0;
+  }
+  return (v.flags & VM.ACCOUNT) !== 0 && v.isAnon() && v.anonVma === null ? -1 : 0;
+}
+
+/**
  * The for_each_vma_range() loop of do_mprotect_pkey() with mprotect_fixup(): changes each VMA of
  * `vmas` (those overlapping [start, end), the first one containing `start`) until the first hole
  * or refusal. Caller holds mmap_lock for write.
@@ -195,11 +208,18 @@ function* mprotectVmas(
     cursor = v.end;
     // mprotect_fixup(): a VMA whose flags stay the same is left whole (no split, no merge).
     if (nf === v.flags) continue;
+    const charge = accountChange(v, nf);
+    if (charge > 0 && !vmEnoughMemory(sys, (to - from) / PAGE_SIZE)) {
+      rc = -Errno.ENOMEM;
+      break;
+    }
     rc = hugetlbSplitCheck(mm, from, to);
     if (rc === 0 && sys.inject.shouldFail('mprotect_split')) rc = -Errno.ENOMEM;
     if (rc < 0) break;
     for (const piece of yield* splitRange(mm, from, to)) {
       piece.flags = (piece.flags & ~(VM.READ | VM.WRITE | VM.EXEC)) | want;
+      if (charge > 0) piece.flags |= VM.ACCOUNT;
+      else if (charge < 0) piece.flags &= ~VM.ACCOUNT;
       yield* changeProtection(piece, piece.start, piece.end);
       changed.push(piece);
     }

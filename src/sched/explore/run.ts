@@ -94,7 +94,10 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
       violation = world.explainLivelock?.(steps) ?? {
         oracle: 'livelock',
         message: `${steps} steps and still not finished: ${running
-          .map((x) => `${nameOf(x)} at ${x.pending.label}`)
+          .map((x) => {
+            const doing = world.threadDoing?.(x) ?? null;
+            return `${nameOf(x)}${doing !== null ? ` ${doing}` : ''} at ${x.pending.label}`;
+          })
           .join(', ')}`,
       };
     }

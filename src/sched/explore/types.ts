@@ -26,6 +26,11 @@ export interface ExploreWorld {
    * 'livelock' what ran for ever (a driver callback that loops), or null.
    */
   explainLivelock?(steps: number): Violation | null;
+  /**
+   * What thread `t` is in the middle of, for the livelock message (e.g. `in HMM_DMIRROR_READ
+   * (line 12)`), or null.
+   */
+  threadDoing?(t: Thread): string | null;
 }
 
 /** Builds worlds; create() must be deterministic (same threads, same steps for the same choices). */
