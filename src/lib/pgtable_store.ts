@@ -83,6 +83,8 @@ export class PageTableStore {
 
   /** The PMD table covering `addr`, allocating the PUD and PMD tables on the way. */
   pmdTableAlloc(addr: number): UpperTable {
+    const region = Math.floor(addr / SPANS[2]);
+    if (region === this.lastPmdRegion && this.lastPmd !== null) return this.lastPmd;
     let t: UpperTable = this.pgd;
     for (let l = 3; l > 1; l--) {
       const i = indexAt(addr, l);
@@ -95,6 +97,8 @@ export class PageTableStore {
       }
       t = c;
     }
+    this.lastPmdRegion = region;
+    this.lastPmd = t;
     return t;
   }
 

@@ -36,6 +36,11 @@ export class Thread {
   /** > 0 while a spinlock is held: sleeping there is a bug. */
   atomicDepth = 0;
   private localValues: Map<string, unknown> | null = null;
+  /**
+   * The process the thread is inside the kernel for (current's thread group), or null: a field of
+   * its own rather than a `local` value, since every system call sets and clears it.
+   */
+  task: object | null = null;
   steps = 0;
 
   constructor(

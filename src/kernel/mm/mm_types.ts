@@ -231,6 +231,8 @@ export class MmStruct {
   exited = false;
   /** MMF_UNSTABLE: the OOM reaper has torn private memory down; new anonymous faults get SIGBUS. */
   unstable = false;
+  /** The VMA vmaLookup() found last (it checks that the VMA is still in the tree before use). */
+  private lastVma: Vma | null = null;
 
   constructor(
     readonly sys: System,
@@ -249,10 +251,18 @@ export class MmStruct {
     return n === null ? null : n.value;
   }
 
-  /** Models vma_lookup(): the VMA containing addr. */
+  /**
+   * Models vma_lookup(): the VMA containing addr. The VMA found last is tried first, as the
+   * per-thread VMA cache did before the maple tree (mm/vmacache.c): it answers while it is still
+   * in the tree (a VMA's bounds change only while it is out of it) and contains addr.
+   */
   vmaLookup(addr: number): Vma | null {
+    const c = this.lastVma;
+    if (c !== null && addr >= c.start && addr < c.end && c.node !== null && this.vmas.has(c.node)) return c;
     const v = this.findVma(addr);
-    return v !== null && v.start <= addr ? v : null;
+    if (v === null || v.start > addr) return null;
+    this.lastVma = v;
+    return v;
   }
 
   /** VMAs overlapping [start, end), in address order. */

@@ -10,30 +10,29 @@ import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { MmStruct } from './mm_types.ts';
 
-/** Thread.local key: the process a thread is inside the kernel for (its task's thread group). */
-const TASK = 'task';
-
 interface Task {
   readonly exited: boolean;
 }
 
 /** Marks the current thread (if any) as a thread of `task` until leaveTask(). */
 export function enterTask(sched: Scheduler, task: Task): void {
-  sched.current?.local.set(TASK, task);
+  const t = sched.current;
+  if (t !== null) t.task = task;
 }
 
 export function leaveTask(sched: Scheduler): void {
-  sched.current?.local.delete(TASK);
+  const t = sched.current;
+  if (t !== null) t.task = null;
 }
 
 /** The threads inside the kernel for `task`, other than the current one. */
 export function threadsOf(sched: Scheduler, task: Task): Thread[] {
-  return sched.threads.filter((t) => t !== sched.current && !t.done && t.local.get(TASK) === task);
+  return sched.threads.filter((t) => t !== sched.current && !t.done && t.task === task);
 }
 
 /** Models fatal_signal_pending(current): the process the thread runs for is exiting. */
 export function fatalSignalPending(sched: Scheduler): boolean {
-  const task = sched.current?.local.get(TASK) as Task | undefined;
+  const task = sched.current?.task as Task | null | undefined;
   return task?.exited === true;
 }
 
