@@ -494,14 +494,17 @@ export class MockDomain {
     return 0;
   }
 
-  /** Models mock_domain_read_and_clear_dirty(). */
+  /**
+   * Models mock_domain_read_and_clear_dirty(): a read with a bitmap while tracking is off is
+   * -EINVAL; without one (`record` null, the clear before enabling) the bits are cleared.
+   */
   readAndClearDirty(
     iova: number,
     size: number,
     noClear: boolean,
-    record: (iova: number, len: number) => void,
+    record: ((iova: number, len: number) => void) | null,
   ): number {
-    if (!this.dirtyTracking) return -Errno.EINVAL;
+    if (!this.dirtyTracking && record !== null) return -Errno.EINVAL;
     let i = 0;
     while (i < size) {
       const cur = iova + i;
@@ -512,7 +515,7 @@ export class MockDomain {
       }
       const pg = ((ent % FLAG_MUL) & MOCK_PFN_HUGE_IOVA) !== 0 ? MOCK_HUGE_PAGE_SIZE : MOCK_IO_PAGE_SIZE;
       const head = cur - (cur % pg);
-      record(head, pg);
+      record?.(head, pg);
       if (!noClear) {
         for (let a = head; a < head + pg; a += MOCK_IO_PAGE_SIZE) {
           const e = this.pfns.get(a / MOCK_IO_PAGE_SIZE);
@@ -561,9 +564,16 @@ const mockDomainOps: IommuDomainOps<MockDomain, MockDev> = {
 const mockDirtyOps: IommuDirtyOps<MockDomain> = {
   setDirtyTracking: (mock, enable) => mock.setDirtyTracking(enable),
   readAndClearDirty: (mock, iova, size, flags, dirty) =>
-    mock.readAndClearDirty(iova, size, (flags & IOMMU_DIRTY_NO_CLEAR) !== 0, (a, l) => {
-      dirty.record(a, l);
-    }),
+    mock.readAndClearDirty(
+      iova,
+      size,
+      (flags & IOMMU_DIRTY_NO_CLEAR) !== 0,
+      dirty.bitmap
+        ? (a, l) => {
+            dirty.record(a, l);
+          }
+        : null,
+    ),
 };
 
 /** The mock behind a domain, or null for other drivers' domains. */

@@ -57,7 +57,12 @@ export const IOMMU_DIRTY_NO_CLEAR = 1 << 0;
 
 /** Models struct iommu_dirty_bitmap: where read_and_clear_dirty() records dirty IOVA ranges. */
 export interface IommuDirtyBitmap {
-  /** Models iommu_dirty_bitmap_record(). */
+  /**
+   * Models dirty->bitmap != NULL: false when the core only clears dirty bits (before it enables
+   * tracking), so a driver that refuses reads while tracking is off can still be asked to clear.
+   */
+  readonly bitmap: boolean;
+  /** Models iommu_dirty_bitmap_record() (a no-op without a bitmap). */
   record(iova: number, length: number): void;
 }
 
@@ -392,7 +397,13 @@ export function iommuDomainInit<D, P>(
     d.dirtyOps = {
       setDirtyTracking: (enable) => dirtyOps.setDirtyTracking(priv, enable),
       readAndClearDirty: (iova, size, noClear, record) =>
-        dirtyOps.readAndClearDirty(priv, iova, size, noClear ? IOMMU_DIRTY_NO_CLEAR : 0, { record }),
+        dirtyOps.readAndClearDirty(
+          priv,
+          iova,
+          size,
+          noClear ? IOMMU_DIRTY_NO_CLEAR : 0,
+          record === null ? { bitmap: false, record: () => {} } : { bitmap: true, record },
+        ),
     };
   if (ops.cacheInvalidateUser !== undefined)
     d.cacheInvalidateUser = function* (array) {
