@@ -892,8 +892,12 @@ const mockOps: IommuOps<MockDev> = {
     if (cap === IOMMU_CAP_DIRTY_TRACKING) return (dev.priv.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) === 0;
     return false;
   },
-  /** Models mock_domain_hw_info(): struct iommu_test_hw_info { flags, test_reg }. */
-  hwInfo() {
+  /**
+   * Models mock_domain_hw_info(): struct iommu_test_hw_info { flags, test_reg }, for the default
+   * type or IOMMU_HW_INFO_TYPE_SELFTEST; any other requested type is -EOPNOTSUPP.
+   */
+  hwInfo(_dev, type) {
+    if (type !== 0 && type !== IOMMU_HW_INFO_TYPE_SELFTEST) return -Errno.EOPNOTSUPP;
     const data = new Uint8Array(8);
     new DataView(data.buffer).setUint32(4, 0xdeadbeef, true);
     return { data, type: IOMMU_HW_INFO_TYPE_SELFTEST };
