@@ -25,8 +25,11 @@ export interface SelftestSource {
  * the 6.17 IOMMU_HW_INFO_TYPE_DEFAULT argument, the HW queue on the nesting parent's IOVA, the
  * vEVENTQ and the PASID attach/replace/detach last; mremap_test's main() with the shrink and
  * move multiple-VMA tests and `mremap move multiple invalid vmas` (6.17). It is the newest form
- * of either file the index holds; whether the commit is on mainline at or before v6.18 could not
- * be checked here, and no change to either file between 6.17 and 6.18 is known to the port.
+ * of either file the index holds. The fork rewords some comments, so its commit is the fork's,
+ * not a mainline one; the code of each `device` step was checked against the patches that added
+ * it upstream (vEVENTQ, HW queue, PASID, the 6.17 GET_HW_INFO type argument). Whether the form is
+ * exactly v6.18's could not be checked here; no change to either file between 6.17 and 6.18 is
+ * known to the port.
  */
 const MAINLINE_617_SNAPSHOT = {
   repo: 'Kingxukai/linux',
