@@ -42,6 +42,8 @@ import {
 import {
   fileClose,
   IOMMU_HW_CAP_DIRTY_TRACKING,
+  IOMMU_HW_INFO_FLAG_INPUT_TYPE,
+  IOMMU_HW_INFO_TYPE_SELFTEST,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
   IOMMU_HWPT_DATA_NONE,
@@ -655,13 +657,17 @@ const ioasCases: ConformanceCase[] = [
       expectOk(env.mapFixed(self.ioasId, env.buffer, PAGE_SIZE, self.baseIova + i * PAGE_SIZE), 'map');
   }),
   ...ioasCase('get_hw_info', (env, self, v) => {
-    const hwInfo = (dev: number, len: number): { rc: number; cmd: Args; data: Uint8Array } => {
+    // _test_cmd_get_hw_info(): a type other than IOMMU_HW_INFO_TYPE_DEFAULT (0) goes in
+    // in_data_type with IOMMU_HW_INFO_FLAG_INPUT_TYPE.
+    const hwInfo = (dev: number, len: number, type = 0): { rc: number; cmd: Args; data: Uint8Array } => {
       const data = new Uint8Array(len).fill(0x5a);
       const cmd: Args = {
         size: sizeOf('IOMMU_GET_HW_INFO'),
         dev_id: dev,
         data_len: len,
         data_uptr: len > 0 ? data : 0,
+        in_data_type: type,
+        flags: type !== 0 ? IOMMU_HW_INFO_FLAG_INPUT_TYPE : 0,
       };
       const rc = env.ioctl('IOMMU_GET_HW_INFO', cmd);
       return { rc, cmd, data };
@@ -677,6 +683,12 @@ const ioasCases: ConformanceCase[] = [
         if (len >= 8) assert.equal(dv.getUint32(4, true), 0xdeadbeef);
         if (len >= 4) assert.equal(dv.getUint32(0, true), 0);
       }
+      // Request for a wrong data_type, and a correct one.
+      expectErrno(EOPNOTSUPP, hwInfo(self.deviceId, 8, IOMMU_HW_INFO_TYPE_SELFTEST + 1).rc);
+      const typed = hwInfo(self.deviceId, 8, IOMMU_HW_INFO_TYPE_SELFTEST);
+      expectOk(typed.rc, 'hw info of the selftest type');
+      assert.equal(typed.cmd.in_data_type, IOMMU_HW_INFO_TYPE_SELFTEST);
+      assert.equal(new DataView(typed.data.buffer).getUint32(4, true), 0xdeadbeef);
       assert.equal(hwInfo(self.deviceId, 0).cmd.out_max_pasid_log2, 0);
       if (v.pasidCapable)
         assert.equal(hwInfo(self.devicePasidId, 0).cmd.out_max_pasid_log2, MOCK_PASID_WIDTH);

@@ -12,6 +12,11 @@ import {
   IOMMU_TEST_OP_ACCESS_PAGES,
   IOMMU_TEST_OP_CREATE_ACCESS,
   IOMMU_TEST_OP_ACCESS_RW,
+  IOMMU_TEST_OP_PASID_ATTACH,
+  IOMMU_TEST_OP_PASID_DETACH,
+  IOMMU_TEST_OP_PASID_REPLACE,
+  IOMMU_HW_QUEUE_TYPE_SELFTEST,
+  MOCK_FLAGS_DEVICE_PASID,
   MOCK_ACCESS_RW_SLOW_PATH,
   MOCK_ACCESS_RW_WRITE,
   MOCK_APERTURE_START,
@@ -25,6 +30,7 @@ import {
   fileClose,
   iommufdOpen,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_ALLOC_PASID,
   IOMMU_HWPT_DATA_SELFTEST,
   IOMMU_HWPT_FAULT_ID_VALID,
   IOMMU_IOAS_MAP_FIXED_IOVA,
@@ -35,31 +41,45 @@ import { Env, RW, sizeOf, TEST_CMD_SIZE, type Args } from './iommufd_harness.ts'
 const FAIL_BUFFER_SIZE = 2 * 1024 * 1024;
 /**
  * The kernel caps the sweep at 400 iterations ("an arbitrary limit based on the current kernel
- * situation"); the model counts every page allocation of the faulting GUP as a site as well.
+ * situation"). Its buffers are mapped once per process, so from the second run on they are
+ * already populated; `setup(true)` does the same for the model's fresh system, and the page
+ * allocations of a faulting pin are then no longer fault sites.
  */
-const MAX_ITERATIONS = 2000;
+const MAX_ITERATIONS = 400;
 
 interface NthSelf {
   env: Env;
   fd: number;
   accessId: number;
+  /** The device and PASID FIXTURE_TEARDOWN detaches when a run stopped after attaching. */
+  stdevId: number;
+  pasid: number;
 }
 
 /** A body returns 0 on success and -1 at the first failing step, like the kernel's test_nth_*. */
 type NthBody = (self: NthSelf, enable: () => void) => number;
 
-function setup(): NthSelf {
+function setup(populated: boolean): NthSelf {
   const env = new Env({ ram: 256 * 1024 * 1024, bufferSize: FAIL_BUFFER_SIZE });
+  if (populated) {
+    // What the clean run left behind in the kernel test's process: both buffers faulted in
+    // (their contents stay zero).
+    const zeros = new Uint8Array(FAIL_BUFFER_SIZE);
+    env.write(env.buffer, zeros);
+    env.write(env.mfdBuffer, zeros);
+  }
   // The body opens its own fd.
   fileClose(env.sys, env.fd);
   env.fd = -1;
-  return { env, fd: -1, accessId: 0 };
+  return { env, fd: -1, accessId: 0, stdevId: 0, pasid: 0 };
 }
 
 function teardown(self: NthSelf): void {
   const env = self.env;
   env.sys.inject.disarm();
   if (self.accessId !== 0) assert.equal(fileClose(env.sys, self.accessId), 0);
+  if (self.pasid !== 0 && self.stdevId !== 0)
+    env.test(IOMMU_TEST_OP_PASID_DETACH, self.stdevId, 'pasid_detach', { pasid: self.pasid });
   if (self.fd >= 0) {
     assert.equal(fileClose(env.sys, self.fd), 0);
     env.fd = iommufdOpen(env.sys, env.p);
@@ -92,7 +112,7 @@ function failNthCase(name: string, body: NthBody): ConformanceCase {
     variant: '',
     run: () => {
       // fail_nth_first(): one clean run.
-      let self = setup();
+      let self = setup(false);
       assert.equal(
         body(self, () => {}),
         0,
@@ -101,7 +121,7 @@ function failNthCase(name: string, body: NthBody): ConformanceCase {
       teardown(self);
       for (let nth = 1; ; nth++) {
         assert.ok(nth < MAX_ITERATIONS, `more than ${MAX_ITERATIONS} fault sites`);
-        self = setup();
+        self = setup(true);
         const inject = self.env.sys.inject;
         const rc = body(self, () => {
           inject.arm(nth);
@@ -300,10 +320,10 @@ const cases: ConformanceCase[] = [
     if (accessPinAndRelease(self, ioasId, iova, enable) !== 0) return -1;
     return env.destroy(d.stdev) !== 0 ? -1 : 0;
   }),
-  // The long form: after the device, HW info and replace steps, a nesting parent, a vIOMMU, a
-  // vDEVICE, a fault queue with a nested HWPT on it, and a vEVENTQ (60 fault sites in the model,
-  // within the kernel's 400). The HW queue and PASID attach steps later kernels add are not in
-  // this port yet.
+  // The 6.17/6.18 form: a PASID-capable device, HW info, a PASID-capable HWPT and two replaces,
+  // then a nesting parent (PASID-capable too), a vIOMMU, a vDEVICE, a HW queue on the mapped
+  // page, a fault queue with a nested HWPT on it, a vEVENTQ, and last a PASID attach, replace and
+  // detach.
   failNthCase('device', (self, enable) => {
     const env = self.env;
     open(self);
@@ -311,11 +331,14 @@ const cases: ConformanceCase[] = [
     const ioasId2 = ioasAlloc(self);
     if (ioasId < 0 || ioasId2 < 0) return -1;
     const fixed = IOMMU_IOAS_MAP_FIXED_IOVA | RW;
-    if (env.map(ioasId, env.buffer, PAGE_SIZE, fixed, MOCK_APERTURE_START).rc !== 0) return -1;
-    if (env.map(ioasId2, env.buffer, PAGE_SIZE, fixed, MOCK_APERTURE_START).rc !== 0) return -1;
+    const iova = MOCK_APERTURE_START;
+    if (env.map(ioasId, env.buffer, PAGE_SIZE, fixed, iova).rc !== 0) return -1;
+    if (env.map(ioasId2, env.buffer, PAGE_SIZE, fixed, iova).rc !== 0) return -1;
     enable();
-    const d = env.mockDomain(ioasId);
+    const d = env.mockDomain(ioasId, MOCK_FLAGS_DEVICE_PASID);
     if (d.rc !== 0) return -1;
+    self.stdevId = d.stdev;
+    // IOMMU_HW_INFO_TYPE_DEFAULT: no input type flag, the same call as before 6.17.
     const info = new Uint8Array(8);
     if (
       env.ioctl('IOMMU_GET_HW_INFO', {
@@ -326,11 +349,11 @@ const cases: ConformanceCase[] = [
       }) !== 0
     )
       return -1;
-    const h = env.hwptAlloc(d.idev, ioasId, 0);
+    const h = env.hwptAlloc(d.idev, ioasId, IOMMU_HWPT_ALLOC_PASID);
     if (h.rc !== 0) return -1;
     if (env.mockDomainReplace(d.stdev, ioasId2) !== 0) return -1;
     if (env.mockDomainReplace(d.stdev, h.id) !== 0) return -1;
-    const parent = env.hwptAlloc(d.idev, ioasId, IOMMU_HWPT_ALLOC_NEST_PARENT);
+    const parent = env.hwptAlloc(d.idev, ioasId, IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID);
     if (parent.rc !== 0) return -1;
     const viommu: Args = {
       size: sizeOf('IOMMU_VIOMMU_ALLOC'),
@@ -347,6 +370,15 @@ const cases: ConformanceCase[] = [
       virt_id: 0,
     };
     if (env.ioctl('IOMMU_VDEVICE_ALLOC', vdev) !== 0) return -1;
+    const hwQueue: Args = {
+      size: sizeOf('IOMMU_HW_QUEUE_ALLOC'),
+      viommu_id: viommuId,
+      type: IOMMU_HW_QUEUE_TYPE_SELFTEST,
+      index: 0,
+      nesting_parent_iova: iova,
+      length: PAGE_SIZE,
+    };
+    if (env.ioctl('IOMMU_HW_QUEUE_ALLOC', hwQueue) !== 0) return -1;
     const fault: Args = { size: sizeOf('IOMMU_FAULT_QUEUE_ALLOC') };
     if (env.ioctl('IOMMU_FAULT_QUEUE_ALLOC', fault) !== 0) return -1;
     env.closeFile(fault.out_fault_fd as number);
@@ -370,6 +402,19 @@ const cases: ConformanceCase[] = [
     };
     if (env.ioctl('IOMMU_VEVENTQ_ALLOC', veventq) !== 0) return -1;
     env.closeFile(veventq.out_veventq_fd as number);
+    const testHwpt = env.hwptAlloc(d.idev, ioasId, IOMMU_HWPT_ALLOC_PASID);
+    if (testHwpt.rc !== 0) return -1;
+    // PASID attach, replace and detach; the fixture teardown detaches if a step fails between.
+    self.pasid = 200;
+    const pasidOp = (op: number, member: string, fields: Args): number =>
+      env.test(op, d.stdev, member, { pasid: self.pasid, ...fields }).rc;
+    if (pasidOp(IOMMU_TEST_OP_PASID_ATTACH, 'pasid_attach', { pt_id: parent.id }) !== 0) {
+      self.pasid = 0;
+      return -1;
+    }
+    if (pasidOp(IOMMU_TEST_OP_PASID_REPLACE, 'pasid_replace', { pt_id: testHwpt.id }) !== 0) return -1;
+    if (pasidOp(IOMMU_TEST_OP_PASID_DETACH, 'pasid_detach', {}) !== 0) return -1;
+    self.pasid = 0;
     return 0;
   }),
 ];

@@ -7,9 +7,34 @@
 export interface SelftestSource {
   /** The selftest file in the kernel tree. */
   readonly file: string;
-  /** The torvalds/linux commit the port was made from, or what is known of it. */
+  /** The commit the port was made from or checked against (40 hex digits). */
   readonly commit: string;
+  /**
+   * The repository that commit was read from when it is not torvalds/linux (a mainline fork
+   * whose snapshot the source index holds where it holds no torvalds/linux copy of that form).
+   */
+  readonly repo?: string;
 }
+
+/**
+ * The mainline snapshot, as held by the Kingxukai/linux fork, that both iommufd_fail_nth.c and
+ * mremap_test.c were matched against. The source index's only torvalds/linux copies of these two
+ * files are older: iommufd_fail_nth.c at 6867849aac96 ends `device` at the fault-queue HWPT
+ * (no vEVENTQ, HW queue or PASID steps), and mremap_test.c at 6fc38fe451a5 has none of the
+ * multiple-VMA tests. This snapshot has every case the ports run, in their order: `device` with
+ * the 6.17 IOMMU_HW_INFO_TYPE_DEFAULT argument, the HW queue on the nesting parent's IOVA, the
+ * vEVENTQ and the PASID attach/replace/detach last; mremap_test's main() with the shrink and
+ * move multiple-VMA tests and `mremap move multiple invalid vmas` (6.17). It is the newest form
+ * of either file the index holds. The fork rewords some comments, so its commit is the fork's,
+ * not a mainline one; the code of each `device` step was checked against the patches that added
+ * it upstream (vEVENTQ, HW queue, PASID, the 6.17 GET_HW_INFO type argument). Whether the form is
+ * exactly v6.18's could not be checked here; no change to either file between 6.17 and 6.18 is
+ * known to the port.
+ */
+const MAINLINE_617_SNAPSHOT = {
+  repo: 'Kingxukai/linux',
+  commit: '0291023e7330da28f2f7453c87c2ab7082d8360f',
+} as const;
 
 export const SELFTEST_SOURCES = {
   hmm: {
@@ -22,9 +47,7 @@ export const SELFTEST_SOURCES = {
   },
   iommufd_fail_nth: {
     file: 'tools/testing/selftests/iommu/iommufd_fail_nth.c',
-    // The revision was not written down when it was ported; it has basic_fail_nth.map_file_domain,
-    // so it is at least the 6.13 one that added IOMMU_IOAS_MAP_FILE.
-    commit: 'mainline, 6.13 or later (exact commit not recorded)',
+    ...MAINLINE_617_SNAPSHOT,
   },
   'xe-svm': {
     // IGT, not the kernel tree: the xe SVM test lives in igt-gpu-tools (intel-gpu/igt-gpu-tools).
@@ -52,8 +75,7 @@ export const MM_SELFTEST_SOURCES = {
   },
   mremap_test: {
     file: 'tools/testing/selftests/mm/mremap_test.c',
-    // The 6.17 form with the multiple-VMA move tests (its exact revision was not recorded).
-    commit: 'mainline, 6.17 or later (exact commit not recorded)',
+    ...MAINLINE_617_SNAPSHOT,
   },
   mkdirty: {
     file: 'tools/testing/selftests/mm/mkdirty.c',

@@ -24,14 +24,21 @@ export interface CaseResult {
   readonly variant: string;
   readonly status: CaseStatus;
   readonly reason?: string;
-  /** The kernel selftest file and commit the case was ported from (`file@commit`). */
+  /**
+   * The kernel selftest file and commit the case was ported from (`file@commit`, or
+   * `repo:file@commit` when the commit was read from a repository other than torvalds/linux).
+   */
   readonly portedFrom: string;
 }
 
 /** Runs one case and classifies the outcome. */
 export async function runCase(c: ConformanceCase): Promise<CaseResult> {
   const src = sourceOf(c.suite, c.name);
-  const base = { name: c.name, variant: c.variant, portedFrom: `${src.file}@${src.commit}` };
+  const base = {
+    name: c.name,
+    variant: c.variant,
+    portedFrom: `${src.repo === undefined ? '' : `${src.repo}:`}${src.file}@${src.commit}`,
+  };
   if (c.notModelled !== undefined || c.run === undefined) {
     return { ...base, status: 'not-modelled', reason: c.notModelled ?? 'no body' };
   }

@@ -411,12 +411,12 @@ export const OPS: Record<string, OpSpec> = {
   },
   IOMMU_DESTROY: { doc: 'Destroys an object by id.', fields: { fd: U64, id: U64 }, outputs: [] },
   IOMMU_HWPT_ALLOC: {
-    doc: 'Allocates a HW page table for a device.',
+    doc: 'Allocates a HW page table for a device (PASID: one that can also be attached to a PASID of it).',
     fields: {
       fd: U64,
       dev_id: U64,
       pt_id: U64,
-      flags: flags(['NEST_PARENT', 'DIRTY_TRACKING'] as const).optional(),
+      flags: flags(['NEST_PARENT', 'DIRTY_TRACKING', 'PASID'] as const).optional(),
     },
     outputs: ['out_hwpt_id'],
     main: 'out_hwpt_id',
@@ -456,6 +456,12 @@ export const OPS: Record<string, OpSpec> = {
     outputs: ['out_veventq_id', 'out_veventq_fd'],
     main: 'out_veventq_id',
   },
+  IOMMU_HW_QUEUE_ALLOC: {
+    doc: 'Allocates HW queue `index` of `type` (the mock IOMMU: 0xdeadbeef) on the vIOMMU `viommu_id`, backed by `length` bytes at `nesting_parent_iova` of its parent HWPT, which stay pinned while the queue exists (an IOMMU_IOAS_UNMAP over them is -EBUSY).',
+    fields: { fd: U64, viommu_id: U64, type: U64, index: U64, nesting_parent_iova: U64, length: U64 },
+    outputs: ['out_hw_queue_id'],
+    main: 'out_hw_queue_id',
+  },
   IOMMU_IOAS_CHANGE_PROCESS: {
     doc: 'Moves the pinned-memory accounting of every IOAS to the calling process `proc`.',
     fields: { fd: U64, proc: Name },
@@ -471,6 +477,31 @@ export const OPS: Record<string, OpSpec> = {
     },
     outputs: ['out_stdev_id', 'out_hwpt_id', 'out_idev_id'],
     main: 'out_stdev_id',
+  },
+  IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: {
+    doc: 'Moves the mock device `id` (its out_stdev_id) to the IOAS or HWPT `pt_id`; `pt_id` comes back as the HWPT it is now attached to.',
+    fields: { fd: U64, id: U64, pt_id: U64 },
+    outputs: ['pt_id'],
+  },
+  IOMMU_TEST_OP_PASID_ATTACH: {
+    doc: 'Attaches PASID `pasid` of the mock device `id` (a PASID-capable one: dev_flags [PASID]) to the HWPT `pt_id` (allocated with flags [PASID]).',
+    fields: { fd: U64, id: U64, pasid: U64, pt_id: U64 },
+    outputs: [],
+  },
+  IOMMU_TEST_OP_PASID_REPLACE: {
+    doc: 'Moves the attached PASID `pasid` of the mock device `id` to the HWPT `pt_id`.',
+    fields: { fd: U64, id: U64, pasid: U64, pt_id: U64 },
+    outputs: [],
+  },
+  IOMMU_TEST_OP_PASID_DETACH: {
+    doc: 'Detaches PASID `pasid` of the mock device `id` (nothing happens if it is not attached).',
+    fields: { fd: U64, id: U64, pasid: U64 },
+    outputs: [],
+  },
+  IOMMU_TEST_OP_PASID_CHECK_HWPT: {
+    doc: 'Succeeds if PASID `pasid` of the mock device `id` translates through the HWPT `hwpt_id` (0: through none); -EINVAL if not.',
+    fields: { fd: U64, id: U64, pasid: U64, hwpt_id: U64 },
+    outputs: [],
   },
   IOMMU_TEST_OP_TRIGGER_VEVENT: {
     doc: 'The mock device `dev_id`, attached to a nested HWPT of a vIOMMU, reports an event with its guest ID to the vIOMMU.',

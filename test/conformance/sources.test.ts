@@ -20,6 +20,13 @@ test('every ported case names the kernel selftest file and commit it came from',
       else assert.equal(src, SELFTEST_SOURCES.iommufd);
     }
   }
+  // Every source names an exact commit, not a description of one.
+  for (const src of [...Object.values(SELFTEST_SOURCES), ...Object.values(MM_SELFTEST_SOURCES)])
+    assert.match(src.commit, /^[0-9a-f]{40}$/, src.file);
+  assert.equal(
+    (await runCase({ suite: 'mm', name: 'mremap_test.x', variant: '', notModelled: 'why' })).portedFrom,
+    'Kingxukai/linux:tools/testing/selftests/mm/mremap_test.c@0291023e7330da28f2f7453c87c2ab7082d8360f',
+  );
   const r = await runCase({
     suite: 'iommufd',
     name: 'iommufd_ioas.example',

@@ -494,14 +494,17 @@ export class MockDomain {
     return 0;
   }
 
-  /** Models mock_domain_read_and_clear_dirty(). */
+  /**
+   * Models mock_domain_read_and_clear_dirty(): a read with a bitmap while tracking is off is
+   * -EINVAL; without one (`record` null, the clear before enabling) the bits are cleared.
+   */
   readAndClearDirty(
     iova: number,
     size: number,
     noClear: boolean,
-    record: (iova: number, len: number) => void,
+    record: ((iova: number, len: number) => void) | null,
   ): number {
-    if (!this.dirtyTracking) return -Errno.EINVAL;
+    if (!this.dirtyTracking && record !== null) return -Errno.EINVAL;
     let i = 0;
     while (i < size) {
       const cur = iova + i;
@@ -512,7 +515,7 @@ export class MockDomain {
       }
       const pg = ((ent % FLAG_MUL) & MOCK_PFN_HUGE_IOVA) !== 0 ? MOCK_HUGE_PAGE_SIZE : MOCK_IO_PAGE_SIZE;
       const head = cur - (cur % pg);
-      record(head, pg);
+      record?.(head, pg);
       if (!noClear) {
         for (let a = head; a < head + pg; a += MOCK_IO_PAGE_SIZE) {
           const e = this.pfns.get(a / MOCK_IO_PAGE_SIZE);
@@ -561,9 +564,16 @@ const mockDomainOps: IommuDomainOps<MockDomain, MockDev> = {
 const mockDirtyOps: IommuDirtyOps<MockDomain> = {
   setDirtyTracking: (mock, enable) => mock.setDirtyTracking(enable),
   readAndClearDirty: (mock, iova, size, flags, dirty) =>
-    mock.readAndClearDirty(iova, size, (flags & IOMMU_DIRTY_NO_CLEAR) !== 0, (a, l) => {
-      dirty.record(a, l);
-    }),
+    mock.readAndClearDirty(
+      iova,
+      size,
+      (flags & IOMMU_DIRTY_NO_CLEAR) !== 0,
+      dirty.bitmap
+        ? (a, l) => {
+            dirty.record(a, l);
+          }
+        : null,
+    ),
 };
 
 /** The mock behind a domain, or null for other drivers' domains. */
@@ -882,8 +892,12 @@ const mockOps: IommuOps<MockDev> = {
     if (cap === IOMMU_CAP_DIRTY_TRACKING) return (dev.priv.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) === 0;
     return false;
   },
-  /** Models mock_domain_hw_info(): struct iommu_test_hw_info { flags, test_reg }. */
-  hwInfo() {
+  /**
+   * Models mock_domain_hw_info(): struct iommu_test_hw_info { flags, test_reg }, for the default
+   * type or IOMMU_HW_INFO_TYPE_SELFTEST; any other requested type is -EOPNOTSUPP.
+   */
+  hwInfo(_dev, type) {
+    if (type !== 0 && type !== IOMMU_HW_INFO_TYPE_SELFTEST) return -Errno.EOPNOTSUPP;
     const data = new Uint8Array(8);
     new DataView(data.buffer).setUint32(4, 0xdeadbeef, true);
     return { data, type: IOMMU_HW_INFO_TYPE_SELFTEST };

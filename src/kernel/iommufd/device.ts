@@ -24,7 +24,7 @@ import {
 import { anyHwptOf, hwptPagingAlloc, hwptPagingOf, type Hwpt } from './hw_pagetable.ts';
 import { autoResponseFaults } from './fault.ts';
 import type { Vdevice, Viommu } from './viommu.ts';
-import { IOMMU_READ, IOMMU_WRITE } from './uapi.ts';
+import { IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_READ, IOMMU_WRITE, u32 } from './uapi.ts';
 import { sideTable } from '../../lib/snapshot.ts';
 
 /** What a device's IOMMU driver provides (a slice of struct iommu_ops). */
@@ -43,8 +43,11 @@ export interface IommuDeviceOps {
   attachDev(domain: IommuDomain): number;
   /** Models capable(IOMMU_CAP_DIRTY_TRACKING). */
   dirtyCapable(): boolean;
-  /** Models hw_info(): the driver data, its type, and the max PASID width. */
-  hwInfo(): { data: Uint8Array; type: number; maxPasidLog2: number };
+  /**
+   * Models hw_info(): the driver data of the requested `type` (IOMMU_HW_INFO_TYPE_DEFAULT: the
+   * driver's own), its type, and the max PASID width; or -errno (a type the driver lacks).
+   */
+  hwInfo(type: number): { data: Uint8Array; type: number; maxPasidLog2: number } | number;
   /** Reserved IOVA regions of the device ([start, last] pairs). */
   resvRegions(): [number, number][];
   /** The physical IOMMU behind the device (dev->iommu->iommu_dev), compared by identity. */
@@ -702,14 +705,28 @@ export function* accessRw(
 // -------------------------------------------------------------------------------------------
 // IOMMU_GET_HW_INFO
 
+/** Models iommufd_get_hw_info(). */
 function* getHwInfo(ucmd: Ucmd): KGen<number> {
   const { ictx, cmd, user } = ucmd;
-  if ((cmd.flags as number) !== 0 || cmd.__reserved !== 0 || cmd.__reserved1 !== 0 || cmd.__reserved2 !== 0)
-    return -Errno.EOPNOTSUPP;
+  const flags = cmd.flags as number;
+  if ((flags & ~IOMMU_HW_INFO_FLAG_INPUT_TYPE) !== 0) return -Errno.EOPNOTSUPP;
+  if (cmd.__reserved !== 0 || cmd.__reserved1 !== 0 || cmd.__reserved2 !== 0) return -Errno.EOPNOTSUPP;
+  // in_data_type and out_data_type are one union member of the uAPI struct; without the flag
+  // whatever the user left there is taken as IOMMU_HW_INFO_TYPE_DEFAULT.
+  const inType =
+    (flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE) === 0
+      ? 0
+      : user.in_data_type !== undefined
+        ? u32(user.in_data_type)
+        : (cmd.out_data_type as number);
   const obj = ictx.getObject(cmd.dev_id as number, 'DEVICE');
   if (typeof obj === 'number') return obj;
   const idev = deviceOf(obj);
-  const info = idev.ops.hwInfo();
+  const info = idev.ops.hwInfo(inType);
+  if (typeof info === 'number') {
+    ictx.putObject(obj);
+    return info;
+  }
   const dataLen = cmd.data_len as number;
   const buf = user.data_uptr;
   if (dataLen > 0 && buf instanceof Uint8Array) {
@@ -722,7 +739,9 @@ function* getHwInfo(ucmd: Ucmd): KGen<number> {
   cmd.out_max_pasid_log2 = info.maxPasidLog2;
   cmd.out_capabilities = idev.ops.dirtyCapable() ? 1n : 0n;
   ictx.putObject(obj);
-  return respond(ucmd);
+  const rc = respond(ucmd);
+  if (user.in_data_type !== undefined) user.in_data_type = cmd.out_data_type;
+  return rc;
 }
 
 registerIoctl('IOMMU_GET_HW_INFO', getHwInfo);

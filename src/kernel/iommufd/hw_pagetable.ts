@@ -389,9 +389,16 @@ function* setDirtyTracking(ucmd: Ucmd): KGen<number> {
   else {
     const iopt = hwpt.ioas.iopt;
     yield* iopt.iovaRwsem.downRead();
-    // Clearing stale dirty bits before enabling passes no bitmap, which the mock never refuses.
-    if (enable) for (const a of iopt.areas()) ops.readAndClearDirty(a.iova, a.length, false, () => {});
-    rc = ops.setDirtyTracking(enable);
+    // iopt_clear_dirty_data(): before enabling, clear stale dirty bits of every area with pages,
+    // passing no bitmap; the first error stops it and is returned without enabling.
+    if (enable) {
+      for (const a of iopt.areas()) {
+        if (a.pages === null) continue;
+        rc = ops.readAndClearDirty(a.iova, a.length, false, null);
+        if (rc !== 0) break;
+      }
+    }
+    if (rc === 0) rc = ops.setDirtyTracking(enable);
     yield* iopt.iovaRwsem.upRead();
   }
   ictx.putObject(obj);

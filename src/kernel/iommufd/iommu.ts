@@ -9,12 +9,16 @@ import type { System } from '../system.ts';
 /** Models struct iommu_dirty_ops. */
 export interface IommuDirtyOps {
   setDirtyTracking(enable: boolean): number;
-  /** Reports dirty IOVA ranges in [iova, iova+size) through `record`; clears them unless noClear. */
+  /**
+   * Reports dirty IOVA ranges in [iova, iova+size) through `record`; clears them unless noClear.
+   * `record` null is a struct iommu_dirty_bitmap without a bitmap (iopt_clear_dirty_data()
+   * before tracking is enabled): the bits are only cleared.
+   */
   readAndClearDirty(
     iova: number,
     size: number,
     noClear: boolean,
-    record: (iova: number, len: number) => void,
+    record: ((iova: number, len: number) => void) | null,
   ): number;
 }
 

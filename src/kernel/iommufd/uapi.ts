@@ -29,6 +29,8 @@ export const IOMMU_HWPT_DIRTY_TRACKING_ENABLE = 1;
 export const IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR = 1;
 export const IOMMU_HW_CAP_DIRTY_TRACKING = 1 << 0;
 export const IOMMU_HW_INFO_TYPE_SELFTEST = 0xfeedbeef;
+/** IOMMU_HW_INFO_FLAG_INPUT_TYPE (6.17): `in_data_type` asks for the info of that type. */
+export const IOMMU_HW_INFO_FLAG_INPUT_TYPE = 1;
 
 /** IOMMU_READ / IOMMU_WRITE / IOMMU_CACHE of include/linux/iommu.h. */
 export const IOMMU_READ = 1 << 0;

@@ -33,7 +33,7 @@ const FLAG_TABLES: Record<string, Record<string, number>> = {
   IOMMU_IOAS_MAP: MAP_FLAGS,
   IOMMU_IOAS_MAP_FILE: MAP_FLAGS,
   IOMMU_IOAS_COPY: MAP_FLAGS,
-  IOMMU_HWPT_ALLOC: { NEST_PARENT: 1, DIRTY_TRACKING: 2 },
+  IOMMU_HWPT_ALLOC: { NEST_PARENT: 1, DIRTY_TRACKING: 2, PASID: 1 << 3 },
   IOMMU_HWPT_SET_DIRTY_TRACKING: { ENABLE: 1 },
   IOMMU_HWPT_GET_DIRTY_BITMAP: { NO_CLEAR: 1 },
   IOMMU_TEST_OP_CREATE_ACCESS: { NEEDS_PIN_PAGES: 1 },
@@ -77,7 +77,22 @@ const TEST_MEMBERS: Record<string, string> = {
   IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT: 'memory_limit',
   IOMMU_TEST_OP_DIRTY: 'dirty',
   IOMMU_TEST_OP_TRIGGER_VEVENT: 'trigger_vevent',
+  IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: 'mock_domain_replace',
+  IOMMU_TEST_OP_PASID_ATTACH: 'pasid_attach',
+  IOMMU_TEST_OP_PASID_REPLACE: 'pasid_replace',
+  IOMMU_TEST_OP_PASID_DETACH: 'pasid_detach',
+  IOMMU_TEST_OP_PASID_CHECK_HWPT: 'pasid_check',
 };
+/** Selftest ops whose union member has no flags field. */
+const NO_FLAGS = new Set([
+  'IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT',
+  'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES',
+  'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE',
+  'IOMMU_TEST_OP_PASID_ATTACH',
+  'IOMMU_TEST_OP_PASID_REPLACE',
+  'IOMMU_TEST_OP_PASID_DETACH',
+  'IOMMU_TEST_OP_PASID_CHECK_HWPT',
+]);
 
 /** IOMMU_IOAS_IOVA_RANGES without num_iovas: room for this many ranges. */
 const DEFAULT_IOVA_RANGES = 16;
@@ -229,8 +244,7 @@ function* testIoctl(ctx: ScenarioContext, step: StepT, name: string): KGen<OpRes
       fields.dev_flags = flagBits(devFlags, MOCK_DEV_FLAGS, 'mock device');
     }
   }
-  if (name === 'IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT' || name === 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES')
-    delete fields.flags;
+  if (NO_FLAGS.has(name)) delete fields.flags;
   const cmd: Record<string, unknown> = {
     size: ctx.k.iommufd.STRUCTS.IOMMU_TEST_CMD.size,
     op,

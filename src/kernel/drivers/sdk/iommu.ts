@@ -57,7 +57,12 @@ export const IOMMU_DIRTY_NO_CLEAR = 1 << 0;
 
 /** Models struct iommu_dirty_bitmap: where read_and_clear_dirty() records dirty IOVA ranges. */
 export interface IommuDirtyBitmap {
-  /** Models iommu_dirty_bitmap_record(). */
+  /**
+   * Models dirty->bitmap != NULL: false when the core only clears dirty bits (before it enables
+   * tracking), so a driver that refuses reads while tracking is off can still be asked to clear.
+   */
+  readonly bitmap: boolean;
+  /** Models iommu_dirty_bitmap_record() (a no-op without a bitmap). */
   record(iova: number, length: number): void;
 }
 
@@ -121,8 +126,12 @@ export interface IommuOps<P> {
   readonly name: string;
   /** Models capable(): whether `dev` has the capability (IOMMU_CAP_*). */
   capable?(dev: IommuDev<P>, cap: number): boolean;
-  /** Models hw_info(): the driver's hardware information for IOMMU_GET_HW_INFO and its type. */
-  hwInfo?(dev: IommuDev<P>): { data: Uint8Array; type: number };
+  /**
+   * Models hw_info(): the driver's hardware information for IOMMU_GET_HW_INFO and its type.
+   * `type` is the type user space asked for (IOMMU_HW_INFO_TYPE_DEFAULT, 0: the driver's
+   * choice); a driver without that type returns -EOPNOTSUPP.
+   */
+  hwInfo?(dev: IommuDev<P>, type: number): { data: Uint8Array; type: number } | number;
   /**
    * Models domain_alloc_paging_flags(): a new paging domain (iommuDomainInit()) for `dev`, or
    * -errno. `flags` are IOMMU_HWPT_ALLOC_*; `userData` is the driver data of IOMMU_HWPT_ALLOC, or
@@ -392,7 +401,13 @@ export function iommuDomainInit<D, P>(
     d.dirtyOps = {
       setDirtyTracking: (enable) => dirtyOps.setDirtyTracking(priv, enable),
       readAndClearDirty: (iova, size, noClear, record) =>
-        dirtyOps.readAndClearDirty(priv, iova, size, noClear ? IOMMU_DIRTY_NO_CLEAR : 0, { record }),
+        dirtyOps.readAndClearDirty(
+          priv,
+          iova,
+          size,
+          noClear ? IOMMU_DIRTY_NO_CLEAR : 0,
+          record === null ? { bitmap: false, record: () => {} } : { bitmap: true, record },
+        ),
     };
   if (ops.cacheInvalidateUser !== undefined)
     d.cacheInvalidateUser = function* (array) {
@@ -437,8 +452,9 @@ function coreDeviceOps<P>(dev: IommuDev<P>): IommuDeviceOps {
       return e.ops.attachDev(e.priv, dev);
     },
     dirtyCapable: () => ops.capable?.(dev, IOMMU_CAP_DIRTY_TRACKING) ?? false,
-    hwInfo: () => {
-      const info = ops.hwInfo?.(dev) ?? { data: new Uint8Array(0), type: 0 };
+    hwInfo: (type) => {
+      const info = ops.hwInfo?.(dev, type) ?? { data: new Uint8Array(0), type: 0 };
+      if (typeof info === 'number') return info;
       return {
         data: info.data,
         type: info.type,
