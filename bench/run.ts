@@ -17,6 +17,7 @@ import { hmmSuite } from './hmm.ts';
 import { iommufdSuite } from './iommufd.ts';
 import { memorySuite } from './memory.ts';
 import { notifierSuite } from './notifier.ts';
+import { simSuite } from './sim.ts';
 
 export type { Figure, MissingFigure };
 
@@ -30,6 +31,7 @@ export const SUITES: readonly Suite[] = [
   apiSuite,
   cliSuite,
   gpuSuite,
+  simSuite,
 ];
 
 export interface BenchOptions {

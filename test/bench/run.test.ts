@@ -45,7 +45,7 @@ test('bench --smoke --json prints well-formed, finite figures', { timeout: 120_0
   // GPU faults through each driver model, at 4 KiB and 2 MiB granularity.
   for (const name of ['gpu.xe_faults.4k', 'gpu.xe_faults.2m', 'gpu.uvm_faults.4k', 'gpu.uvm_faults.2m'])
     assert.ok(names.has(name), `no ${name} figure`);
-  for (const prefix of ['faults.', 'notifier.', 'hmm.', 'iommufd.', 'explore.', 'memory.', 'gpu.']) {
+  for (const prefix of ['faults.', 'notifier.', 'hmm.', 'iommufd.', 'explore.', 'memory.', 'gpu.', 'sim.']) {
     assert.ok(
       [...names].some((n) => n.startsWith(prefix)),
       `no ${prefix}* figure`,

@@ -390,8 +390,8 @@ export function dmirrorDoRead(mirror: Dmirror, start: number, end: number, bounc
     const e = mirror.pt.lookup(va);
     if (e === undefined) return -Errno.ENOENT;
     const data = dmirrorDataPfn(sys, e.pfn);
-    if (data < 0) bounce.data.fill(0, off, off + PAGE_SIZE);
-    else sys.phys.read(data, 0, bounce.data, off, PAGE_SIZE);
+    // The bounce buffer starts zeroed here (a fresh array): a page never written needs no copy.
+    if (data >= 0 && sys.phys.contents.has(data)) sys.phys.read(data, 0, bounce.data, off, PAGE_SIZE);
     off += PAGE_SIZE;
     bounce.cpages++;
   }

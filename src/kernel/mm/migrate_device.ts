@@ -974,6 +974,7 @@ function* migrateDeviceFinalizeImpl(
   faultPage: number,
 ): KGen {
   const phys = sys.phys;
+  const batch = sys.beginDeviceFreeBatch();
   for (let i = 0; i < npages; i++) {
     const dstPage = migratePfnToPage(dst[i]);
     const page = migratePfnToPage(src[i]);
@@ -1001,6 +1002,7 @@ function* migrateDeviceFinalizeImpl(
       phys.put(newpage);
     }
   }
+  sys.endDeviceFreeBatch(batch);
   sys.migrationWq.wakeUpAll();
 }
 
