@@ -490,9 +490,15 @@ export function* uvmPmmEvictRootChunk(gpu: UvmGpu, chunk: UvmRootChunk): KGen<nu
 export function* uvmHmmMigrateToRam(gpu: UvmGpu, vmf: VmFault): KGen<number> {
   const vs = gpu.vaSpaces.get(vmf.vma.mm);
   const va = vmf.address - (vmf.address % PAGE_SIZE);
+  const block = vs === undefined ? null : uvmHmmVaBlockFind(vs, va);
   const ret = yield* migrateToRamOne(gpu.mem, vmf, function* () {
     if (vs === undefined) return;
     yield* vs.lock.lock();
+    // Our own MIGRATE invalidation was skipped (owner check), so nothing bumped the block's seq:
+    // a GPU fault service that walked this page before we collected it would map the device
+    // page we are about to free. UVM changes residency only under the block lock, and its
+    // service rechecks under that lock; bumping `changed` here makes ours start over.
+    if (block !== null) block.changed++;
     vs.pt.zap(va, va + PAGE_SIZE);
     yield* vs.lock.unlock();
   });
@@ -500,10 +506,7 @@ export function* uvmHmmMigrateToRam(gpu: UvmGpu, vmf: VmFault): KGen<number> {
     gpu.stats.cpuFaults++;
     gpu.stats.pagesToCpu++;
     gpu.stats.runsToCpu.push(1);
-    const block = vs?.blocks
-      .get(Math.floor(va / UVM_VA_BLOCK_SIZE))
-      ?.find((b) => va >= b.vaStart && va < b.vaEnd);
-    if (block !== undefined) block.lastMigrateNs[(va - block.window) / PAGE_SIZE] = gpu.clockNs();
+    if (block !== null) block.lastMigrateNs[(va - block.window) / PAGE_SIZE] = gpu.clockNs();
   }
   return ret === 0 ? 0 : ret === VM_FAULT.OOM ? VM_FAULT.OOM : VM_FAULT.SIGBUS;
 }
