@@ -11,7 +11,13 @@ import { parseSize, SizeError } from '../lib/size.ts';
 import { SIM_DEFAULTS, SimError, runSim, type SimOptions, type SimResult } from '../sim/engine.ts';
 import { runChart, sweepChart } from '../sim/charts.ts';
 import { applySimKey, parseSimFile, SimFileError, sweepPoints, type SimFile } from '../sim/simfile.ts';
-import { importTrace, TRACE_FORMATS, TraceError, type TraceFormat } from '../sim/traces.ts';
+import {
+  BINARY_TRACE_FORMATS,
+  importTrace,
+  TRACE_FORMATS,
+  TraceError,
+  type TraceFormat,
+} from '../sim/traces.ts';
 import { EXIT, UsageError } from './errors.ts';
 import { progressBar } from './progress.ts';
 
@@ -39,6 +45,14 @@ export interface SimOpts {
 function readText(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+function readBytes(path: string, what: string): Uint8Array {
+  try {
+    return readFileSync(path);
   } catch (e) {
     throw new UsageError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
   }
@@ -192,7 +206,10 @@ async function simMain(file: string | undefined, o: SimOpts): Promise<number> {
   const sweeping = sf.sweep.length > 0;
   if (plot !== undefined && !sweeping) base = { ...base, timeline: true };
   if (trace !== undefined) {
-    const t = importTrace(trace.file, readText(trace.file, 'trace'), trace.format);
+    const data = BINARY_TRACE_FORMATS.has(trace.format)
+      ? readBytes(trace.file, 'trace')
+      : readText(trace.file, 'trace');
+    const t = importTrace(trace.file, data, trace.format);
     base = { ...base, trace: t.accesses, footprint: t.footprint };
   }
   const points = sweepPoints(base, sf.sweep);
