@@ -55,7 +55,7 @@ import { migrateToRamOne, migrateVmaInit } from '../sdk/devmem.ts';
 import { hmmRangeFaultLocked } from '../sdk/hmm_mirror.ts';
 import type { DeviceAccessKind as GpuAccessKind } from '../sdk/device_pagetable.ts';
 import type { UvmGpu } from './uvm_gpu.ts';
-import { uvmPerfPrefetchRegion } from './uvm_perf_prefetch.ts';
+import { uvmPerfPrefetchFarFaults, uvmPerfPrefetchRegion } from './uvm_perf_prefetch.ts';
 import { uvmPerfThrashingGetHint } from './uvm_perf_thrashing.ts';
 import type { UvmHmmInsert, UvmRootChunk } from './uvm_types.ts';
 import { UVM_PAGES_PER_BLOCK, UVM_VA_BLOCK_SIZE, UvmVaBlock, type UvmVaSpace } from './uvm_types.ts';
@@ -252,6 +252,7 @@ export function* uvmHmmServiceBlock(
     if (f.access !== 'read') writes[p] = 1;
   }
   stats.vaBlocksServiced++;
+  stats.farFaults += t.migrateOnFault ? uvmPerfPrefetchFarFaults(t, faulted, block.resident) : faults.length;
   for (let attempt = 0; attempt < SERVICE_RETRIES; attempt++) {
     const now = gpu.clockNs();
     const want = new Uint8Array(UVM_PAGES_PER_BLOCK);
@@ -317,6 +318,7 @@ function* uvmHmmMigrateToGpu(
     const args = migrateVmaInit(vma, start, block.window + e * PAGE_SIZE, gpu, MIGRATE_VMA_SELECT_SYSTEM);
     if ((yield* migrateVmaSetup(args)) === 0) {
       let moved = 0;
+      let cut = 0;
       for (let i = 0; i < args.npages; i++) {
         const s = args.src[i];
         const page = p + i;
@@ -332,8 +334,14 @@ function* uvmHmmMigrateToGpu(
         block.resident[page] = 1;
         block.lastMigrateNs[page] = now;
         moved++;
+        cut++;
         if (faulted[page] === 0) stats.pagesPrefetched++;
+        else {
+          stats.transfersToGpu.push(cut);
+          cut = 0;
+        }
       }
+      if (cut > 0) stats.transfersToGpu.push(cut);
       yield* migrateVmaPages(args);
       yield* migrateVmaFinalize(args);
       if (moved > 0) {
