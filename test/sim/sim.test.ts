@@ -95,6 +95,31 @@ describe('hetmem sim: oversubscription', () => {
     assert.ok(r.pre_evictions > 0);
   });
 
+  it("allocation-order eviction under a cyclic sweep evicts the block needed next (LRU's worst case)", () => {
+    // stream over 12 blocks on 8 chunks: the 64 warps fault b, c, a in lockstep, and each batch
+    // evicts the 4 chunks allocated longest ago, which are the ones the next batch needs.
+    const lru = sim({ footprint: 24 * MiB, gpuMemory: 16 * MiB, policy: 'tree', check: true });
+    assert.equal(lru.faults, lru.accesses, 'every access faults');
+    assert.equal(
+      lru.pages_to_gpu,
+      16 * lru.faults,
+      'each 64 KiB big page is evicted before its other pages are used',
+    );
+    assert.ok(lru.evictions > 0);
+    // A batch takes longer in modelled time than the 500 us thrashing lapse: no thrashing events.
+    assert.ok(lru.time_us / lru.batches > 500);
+    assert.equal(lru.thrashing_events, 0);
+    assert.deepEqual(lru.violations, []);
+    const rnd = sim({
+      footprint: 24 * MiB,
+      gpuMemory: 16 * MiB,
+      policy: 'tree',
+      driver: { eviction: 'random' },
+    });
+    assert.ok(rnd.faults * 4 < lru.faults, `${rnd.faults} vs ${lru.faults}`);
+    assert.ok(rnd.pages_to_gpu * 4 < lru.pages_to_gpu, `${rnd.pages_to_gpu} vs ${lru.pages_to_gpu}`);
+  });
+
   it('every eviction order runs and evicts', () => {
     for (const eviction of ['alloc', 'access', 'random'])
       assert.ok(
