@@ -193,6 +193,25 @@ describe('hetmem sim: workloads', () => {
     });
   }
 
+  it('oversubscribed runs with CPU phases leave no use-after-free, leak or stale mapping', () => {
+    for (const [workload, eviction] of [
+      ['stream', 'alloc'],
+      ['rodinia-hotspot', 'random'],
+    ] as const) {
+      const r = sim({
+        workload,
+        footprint: 24 * MiB,
+        gpuMemory: 16 * MiB,
+        iterations: 2,
+        cpuTouch: 0.3,
+        driver: { eviction },
+        check: true,
+      });
+      assert.ok(r.evictions > 0 && r.cpu_faults > 0, `${workload}: ${r.evictions} ${r.cpu_faults}`);
+      assert.deepEqual(r.violations, [], workload);
+    }
+  });
+
   it('thrashing detection throttles pages that ping-pong between CPU and GPU', () => {
     // Under the `none` cost model the clock stands still, so every re-migration is within the lapse.
     const r = sim({
