@@ -104,6 +104,7 @@ function applyFlags(base: SimOptions, o: SimOpts): SimOptions {
 
 const COLUMNS: readonly (keyof SimResult)[] = [
   'faults',
+  'far_faults',
   'batches',
   'va_blocks_per_batch',
   'pages_to_gpu',
@@ -130,7 +131,7 @@ function report(r: SimResult): string {
   const t = r.time_by_component_us;
   return [
     `${r.workload} on ${r.policy}, cost ${r.cost}, footprint ${r.footprint_bytes} B, GPU memory ${r.gpu_memory_bytes} B`,
-    `faults ${r.faults} (duplicates ${r.duplicates}), batches ${r.batches}, VA blocks per batch ${r.va_blocks_per_batch}, replays ${r.replays}`,
+    `faults ${r.faults} (far ${r.far_faults}, duplicates ${r.duplicates}), batches ${r.batches}, VA blocks per batch ${r.va_blocks_per_batch}, replays ${r.replays}`,
     `pages to GPU ${r.pages_to_gpu} (prefetched ${r.pages_prefetched}), to CPU ${r.pages_to_cpu}, migrated ${r.migrated_bytes} B`,
     `evictions ${r.evictions} (ahead ${r.pre_evictions}), thrashing events ${r.thrashing_events}, throttles ${r.throttles}, pins ${r.pins}, CPU faults ${r.cpu_faults}, fatal ${r.fatal_faults}`,
     `modelled time ${r.time_us} us (${r.us_per_fault} us/fault): far faults ${t.far_faults}, H2D ${t.h2d}, D2H ${t.d2h}, CPU faults ${t.cpu_faults}, throttle ${t.throttle}, compute ${t.compute}`,

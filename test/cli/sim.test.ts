@@ -28,7 +28,7 @@ describe('hetmem sim (command line)', () => {
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.length, 3);
-    assert.match(lines[0], /policy\s+faults\s+batches/);
+    assert.match(lines[0], /policy\s+faults\s+far_faults\s+batches/);
   });
 
   it('a trace replays; a bad trace line is FILE:LINE:COL and exit 2', () => {
