@@ -11,7 +11,13 @@ import { parseSize, SizeError } from '../lib/size.ts';
 import { SIM_DEFAULTS, SimError, runSim, type SimOptions, type SimResult } from '../sim/engine.ts';
 import { runChart, sweepChart } from '../sim/charts.ts';
 import { applySimKey, parseSimFile, SimFileError, sweepPoints, type SimFile } from '../sim/simfile.ts';
-import { importTrace, TRACE_FORMATS, TraceError, type TraceFormat } from '../sim/traces.ts';
+import {
+  BINARY_TRACE_FORMATS,
+  importTrace,
+  TRACE_FORMATS,
+  TraceError,
+  type TraceFormat,
+} from '../sim/traces.ts';
 import { EXIT, UsageError } from './errors.ts';
 import { progressBar } from './progress.ts';
 
@@ -39,6 +45,14 @@ export interface SimOpts {
 function readText(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+function readBytes(path: string, what: string): Uint8Array {
+  try {
+    return readFileSync(path);
   } catch (e) {
     throw new UsageError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
   }
@@ -90,6 +104,7 @@ function applyFlags(base: SimOptions, o: SimOpts): SimOptions {
 
 const COLUMNS: readonly (keyof SimResult)[] = [
   'faults',
+  'far_faults',
   'batches',
   'va_blocks_per_batch',
   'pages_to_gpu',
@@ -116,7 +131,7 @@ function report(r: SimResult): string {
   const t = r.time_by_component_us;
   return [
     `${r.workload} on ${r.policy}, cost ${r.cost}, footprint ${r.footprint_bytes} B, GPU memory ${r.gpu_memory_bytes} B`,
-    `faults ${r.faults} (duplicates ${r.duplicates}), batches ${r.batches}, VA blocks per batch ${r.va_blocks_per_batch}, replays ${r.replays}`,
+    `faults ${r.faults} (far ${r.far_faults}, duplicates ${r.duplicates}), batches ${r.batches}, VA blocks per batch ${r.va_blocks_per_batch}, replays ${r.replays}`,
     `pages to GPU ${r.pages_to_gpu} (prefetched ${r.pages_prefetched}), to CPU ${r.pages_to_cpu}, migrated ${r.migrated_bytes} B`,
     `evictions ${r.evictions} (ahead ${r.pre_evictions}), thrashing events ${r.thrashing_events}, throttles ${r.throttles}, pins ${r.pins}, CPU faults ${r.cpu_faults}, fatal ${r.fatal_faults}`,
     `modelled time ${r.time_us} us (${r.us_per_fault} us/fault): far faults ${t.far_faults}, H2D ${t.h2d}, D2H ${t.d2h}, CPU faults ${t.cpu_faults}, throttle ${t.throttle}, compute ${t.compute}`,
@@ -192,7 +207,10 @@ async function simMain(file: string | undefined, o: SimOpts): Promise<number> {
   const sweeping = sf.sweep.length > 0;
   if (plot !== undefined && !sweeping) base = { ...base, timeline: true };
   if (trace !== undefined) {
-    const t = importTrace(trace.file, readText(trace.file, 'trace'), trace.format);
+    const data = BINARY_TRACE_FORMATS.has(trace.format)
+      ? readBytes(trace.file, 'trace')
+      : readText(trace.file, 'trace');
+    const t = importTrace(trace.file, data, trace.format);
     base = { ...base, trace: t.accesses, footprint: t.footprint };
   }
   const points = sweepPoints(base, sf.sweep);

@@ -6,8 +6,9 @@
  * `uvmsmart` follows UVMSmart (Ganguly et al., ISCA'19, GPGPU-Sim with a GTX 1080 Ti
  * configuration): 45 us per far fault, serialized, and each PCIe transfer of KB kibibytes at
  * speed(KB) = (2 * 12 / pi) * atan(0.07292 * KB) GB/s (a curve fitted to measured transfer
- * latency, 16 GB/s asymptote; 10^9 bytes per GB): about 2.17 GB/s for 4 KiB, 10.39 for 64 KiB,
- * 11.95 for 2 MiB. A CPU fault on a GPU page is charged a far fault too (UVMSmart models no CPU
+ * latency; 2^30 bytes per GB, as gmmu_t::get_ready_cycle() in UVMSmart's gpu-sim.cc divides):
+ * about 2.17 GB/s for 4 KiB (1.76 us), 10.39 for 64 KiB, 11.95 for 2 MiB. Transfers are cut after
+ * each faulted page and far faults counted as UVMSmart does (UvmStats.transfersToGpu, farFaults). A CPU fault on a GPU page is charged a far fault too (UVMSmart models no CPU
  * side; this is the model's assumption). `none` charges nothing: counts only.
  */
 export interface CostModel {
@@ -30,7 +31,8 @@ export const COST_MODELS: Readonly<Record<CostModel['name'], CostModel>> = {
     name: 'uvmsmart',
     farFaultNs: 45_000,
     cpuFaultNs: 45_000,
-    transferNs: (bytes) => (bytes <= 0 ? 0 : bytes / uvmsmartPcieGBps(bytes / 1024)),
+    // gmmu_t::get_ready_cycle(): bytes * core clock / speed / 2^30 cycles, a GB of 2^30 bytes.
+    transferNs: (bytes) => (bytes <= 0 ? 0 : (bytes * 1e9) / (uvmsmartPcieGBps(bytes / 1024) * 2 ** 30)),
   },
   none: { name: 'none', farFaultNs: 0, cpuFaultNs: 0, transferNs: () => 0 },
 };

@@ -107,6 +107,8 @@ export interface SimResult {
   gpu_memory_bytes: number;
   accesses: number;
   faults: number;
+  /** Faults a fault-by-fault service would take (UVMSmart's far faults; see UvmStats.farFaults). */
+  far_faults: number;
   duplicates: number;
   batches: number;
   va_blocks_per_batch: number;
@@ -135,7 +137,7 @@ export interface SimResult {
 interface GpuCtx {
   readonly gpu: UvmGpu;
   seenFaults: number;
-  seenRunsToGpu: number;
+  seenTransfersToGpu: number;
   seenRunsToCpu: number;
   seenCpuFaults: number;
   seenNap: number;
@@ -190,7 +192,7 @@ export function runSim(opts: SimOptions, onProgress?: (done: number, total: numb
     const g: GpuCtx = {
       gpu,
       seenFaults: 0,
-      seenRunsToGpu: 0,
+      seenTransfersToGpu: 0,
       seenRunsToCpu: 0,
       seenCpuFaults: 0,
       seenNap: 0,
@@ -225,10 +227,10 @@ export function runSim(opts: SimOptions, onProgress?: (done: number, total: numb
 
   function account(g: GpuCtx): void {
     const s = g.gpu.stats;
-    time.faultNs += (s.faults - g.seenFaults) * cost.farFaultNs;
-    g.seenFaults = s.faults;
-    for (; g.seenRunsToGpu < s.runsToGpu.length; g.seenRunsToGpu++)
-      time.h2dNs += cost.transferNs(s.runsToGpu[g.seenRunsToGpu] * PAGE_SIZE);
+    time.faultNs += (s.farFaults - g.seenFaults) * cost.farFaultNs;
+    g.seenFaults = s.farFaults;
+    for (; g.seenTransfersToGpu < s.transfersToGpu.length; g.seenTransfersToGpu++)
+      time.h2dNs += cost.transferNs(s.transfersToGpu[g.seenTransfersToGpu] * PAGE_SIZE);
     for (; g.seenRunsToCpu < s.runsToCpu.length; g.seenRunsToCpu++)
       time.d2hNs += cost.transferNs(s.runsToCpu[g.seenRunsToCpu] * PAGE_SIZE);
     time.cpuFaultNs += (s.cpuFaults - g.seenCpuFaults) * cost.cpuFaultNs;
@@ -363,10 +365,16 @@ export function runSim(opts: SimOptions, onProgress?: (done: number, total: numb
   if (o.trace !== undefined) {
     runTrace(o.trace);
   } else if (workload !== undefined) {
-    const total = o.iterations * o.processes * o.warps;
+    const launches = workload.launches ?? 1;
+    const total = o.iterations * launches * o.processes * o.warps;
     for (let it = 0; it < o.iterations; it++) {
-      const programs = procs.flatMap((ctx) => workload.kernel(params, it).map((prog) => ({ ctx, prog })));
-      runKernel(programs, it * o.processes * o.warps, total);
+      for (let k = 0; k < launches; k++) {
+        const launch = it * launches + k;
+        const programs = procs.flatMap((ctx) =>
+          workload.kernel(params, launch).map((prog) => ({ ctx, prog })),
+        );
+        runKernel(programs, launch * o.processes * o.warps, total);
+      }
       if (o.cpuTouch > 0) {
         const step = Math.max(1, Math.round(1 / o.cpuTouch));
         runCpu(function* () {
@@ -425,6 +433,7 @@ export function runSim(opts: SimOptions, onProgress?: (done: number, total: numb
     gpu_memory_bytes: o.gpuMemory,
     accesses,
     faults,
+    far_faults: sum((g) => g.stats.farFaults),
     duplicates: sum((g) => g.stats.duplicates),
     batches,
     va_blocks_per_batch: batches === 0 ? 0 : Math.round((blocks / batches) * 100) / 100,

@@ -12,7 +12,17 @@
  * - `nvuvm`: NVIDIA UVM tools events, one UvmEventGpuFaultInfo record per line as its fields
  *   `name=value` (eventType=GpuFault address=0x... accessType=read|write|atomic|prefetch
  *   faultType=... gpuIndex=... batchId=... timeStamp=...); address and accessType are needed.
- *   GPU side.
+ *   Numbers are the tools API's: eventType 3 (UvmEventTypeGpuFault), accessType 1 read, 2 write,
+ *   3 atomic, 4 prefetch (UvmEventMemoryAccessType). This text form is hetmem's own. GPU side.
+ * - `nvuvm-v1`, `nvuvm-v2`: the same events as the tools API delivers them: a file of
+ *   consecutive UvmEventEntry_V1 (64 bytes) or UvmEventEntry_V2 (72 bytes) records, little-endian,
+ *   as a tool that copies its event queue to disk writes them (uvm_types.h of NVIDIA's open
+ *   driver). A GpuFault entry (eventType 3) is a GPU access: address at byte 8, accessType at
+ *   byte 2 (V1) or 37 (V2). A CpuFault entry (eventType 1, UvmEventCpuFaultInfo, the same in
+ *   both) is a CPU access: accessType at byte 1, address at byte 8. Every other event type of
+ *   the API (2, 4-14, and the test types 62, 63) is skipped; eventType 0 or an unknown one, an
+ *   access type outside 1-4 and a truncated last record are refused with `FILE:OFFSET: message`
+ *   (OFFSET in bytes from the start of the file).
  * - `kfd`: AMD KFD SMI event text (the KFD_EVENT_FMT_* strings of kfd_ioctl.h), an optional
  *   event name or id first: `PAGEFAULT_START ts -pid @addr(node) R|W` is a fault (addr in pages,
  *   hex, as KFD prints it); MIGRATE_START/END, PAGEFAULT_END, QUEUE_EVICTION/RESTORE and
@@ -25,8 +35,19 @@ import { PAGE_SIZE } from '../lib/units.ts';
 import type { TraceAccess } from './engine.ts';
 import { ATOMIC, READ, WRITE } from './workloads.ts';
 
-export const TRACE_FORMATS = ['uvm-eval', 'nvuvm', 'kfd', 'lackey', 'pinatrace'] as const;
+export const TRACE_FORMATS = [
+  'uvm-eval',
+  'nvuvm',
+  'nvuvm-v1',
+  'nvuvm-v2',
+  'kfd',
+  'lackey',
+  'pinatrace',
+] as const;
 export type TraceFormat = (typeof TRACE_FORMATS)[number];
+
+/** The formats that are read as bytes (the others are text). */
+export const BINARY_TRACE_FORMATS: ReadonlySet<TraceFormat> = new Set<TraceFormat>(['nvuvm-v1', 'nvuvm-v2']);
 
 /** A bad trace line: where and why. */
 export class TraceError extends Error {
@@ -37,6 +58,18 @@ export class TraceError extends Error {
     readonly why: string,
   ) {
     super(`${file}:${line}:${col}: ${why}`);
+  }
+}
+
+/** A bad record of a binary trace: the byte offset where it starts, and why. */
+export class TraceBinaryError extends TraceError {
+  constructor(
+    file: string,
+    readonly offset: number,
+    why: string,
+  ) {
+    super(file, 0, 0, why);
+    this.message = `${file}:${offset}: ${why}`;
   }
 }
 
@@ -105,6 +138,18 @@ const uvmEval: LineParser = (line, fail) => {
   }
 };
 
+/** UvmEventMemoryAccessType, by number and by name. */
+const NVUVM_ACCESS: Record<string, number> = {
+  '1': READ,
+  '2': WRITE,
+  '3': ATOMIC,
+  '4': READ,
+  read: READ,
+  write: WRITE,
+  atomic: ATOMIC,
+  prefetch: READ,
+};
+
 const nvuvm: LineParser = (line, fail) => {
   const fields = new Map<string, [string, number]>();
   let pos = 0;
@@ -117,13 +162,13 @@ const nvuvm: LineParser = (line, fail) => {
     pos += tok.length;
   }
   const type = fields.get('eventType');
-  if (type !== undefined && type[0] !== 'GpuFault' && type[0] !== '5')
-    fail(type[1], `eventType ${type[0]} is not a GPU fault (GpuFault)`);
+  if (type !== undefined && type[0] !== 'GpuFault' && type[0] !== '3')
+    fail(type[1], `eventType ${type[0]} is not a GPU fault (GpuFault or 3)`);
   const addr = fields.get('address');
   if (addr === undefined) return fail(1, 'a UvmEventGpuFaultInfo record needs address=');
   const acc = fields.get('accessType');
   if (acc === undefined) return fail(1, 'a UvmEventGpuFaultInfo record needs accessType=');
-  const kind = UVM_ACCESS[acc[0].toLowerCase()] as number | undefined;
+  const kind = NVUVM_ACCESS[acc[0].toLowerCase()] as number | undefined;
   if (kind === undefined) return fail(acc[1], `unknown accessType '${acc[0]}'`);
   return { addr: hexAddr(addr[0], addr[1], fail), kind, cpu: false };
 };
@@ -173,10 +218,72 @@ const pinatrace: LineParser = (line, fail) => {
   };
 };
 
-const PARSERS: Record<TraceFormat, LineParser> = { 'uvm-eval': uvmEval, nvuvm, kfd, lackey, pinatrace };
+type TextFormat = Exclude<TraceFormat, 'nvuvm-v1' | 'nvuvm-v2'>;
 
-/** Parses `text` (the contents of `file`) as `format`. Throws TraceError on a bad line. */
-export function importTrace(file: string, text: string, format: TraceFormat): ImportedTrace {
+const PARSERS: Record<TextFormat, LineParser> = { 'uvm-eval': uvmEval, nvuvm, kfd, lackey, pinatrace };
+
+/** UvmEventType values of the tools API (uvm_types.h). */
+const UVM_EVENT_CPU_FAULT = 1;
+const UVM_EVENT_GPU_FAULT = 3;
+/** Event types the API defines besides the faults: read and skipped. */
+const UVM_EVENT_OTHER = new Set([2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 62, 63]);
+
+/** The layout of one UvmEventEntry version: its size and where a GPU fault keeps accessType. */
+const UVM_EVENT_ENTRY = {
+  'nvuvm-v1': { name: 'UvmEventEntry_V1', size: 64, gpuAccessAt: 2 },
+  'nvuvm-v2': { name: 'UvmEventEntry_V2', size: 72, gpuAccessAt: 37 },
+} as const;
+
+/** Reads consecutive UvmEventEntry records (the tools API's event queue entries). */
+function parseUvmEvents(file: string, data: Uint8Array, format: 'nvuvm-v1' | 'nvuvm-v2'): [Raw[], number] {
+  const { name, size, gpuAccessAt } = UVM_EVENT_ENTRY[format];
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const raws: Raw[] = [];
+  let skipped = 0;
+  for (let at = 0; at < data.length; at += size) {
+    if (data.length - at < size)
+      throw new TraceBinaryError(
+        file,
+        at,
+        `truncated ${name}: ${data.length - at} of ${size} bytes (a file of ${name} records is a multiple of ${size} bytes)`,
+      );
+    const type = data[at];
+    if (type !== UVM_EVENT_GPU_FAULT && type !== UVM_EVENT_CPU_FAULT) {
+      if (!UVM_EVENT_OTHER.has(type))
+        throw new TraceBinaryError(file, at, `eventType ${type} is not a UvmEventType of the tools API`);
+      skipped++;
+      continue;
+    }
+    const cpu = type === UVM_EVENT_CPU_FAULT;
+    const access = data[at + (cpu ? 1 : gpuAccessAt)];
+    const kind = NVUVM_ACCESS[String(access)] as number | undefined;
+    if (kind === undefined)
+      throw new TraceBinaryError(
+        file,
+        at + (cpu ? 1 : gpuAccessAt),
+        `accessType ${access} is not a UvmEventMemoryAccessType (1 read, 2 write, 3 atomic, 4 prefetch)`,
+      );
+    const addr = view.getBigUint64(at + 8, true);
+    if (addr > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new TraceBinaryError(file, at + 8, `address 0x${addr.toString(16)} is beyond 2^53`);
+    raws.push({ addr: Number(addr), kind, cpu });
+  }
+  return [raws, skipped];
+}
+
+/**
+ * Parses `data` (the contents of `file`) as `format`: text for the line formats, bytes for the
+ * binary ones (BINARY_TRACE_FORMATS). Throws TraceError on a bad line or record.
+ */
+export function importTrace(file: string, data: string | Uint8Array, format: TraceFormat): ImportedTrace {
+  if (format === 'nvuvm-v1' || format === 'nvuvm-v2') {
+    if (typeof data === 'string') throw new TraceBinaryError(file, 0, `${format} is a binary format`);
+    if (data.length === 0) throw new TraceBinaryError(file, 0, `no accesses in this ${format} trace`);
+    const [raws, skipped] = parseUvmEvents(file, data, format);
+    if (raws.length === 0) throw new TraceBinaryError(file, 0, `no accesses in this ${format} trace`);
+    return toAccesses(file, raws, skipped, (why) => new TraceBinaryError(file, 0, why));
+  }
+  const text = typeof data === 'string' ? data : new TextDecoder().decode(data);
   const parse = PARSERS[format];
   const raws: Raw[] = [];
   let skipped = 0;
@@ -192,6 +299,16 @@ export function importTrace(file: string, text: string, format: TraceFormat): Im
     else raws.push(r);
   }
   if (raws.length === 0) throw new TraceError(file, 1, 1, `no accesses in this ${format} trace`);
+  return toAccesses(file, raws, skipped, (why) => new TraceError(file, 1, 1, why));
+}
+
+/** Pages relative to the lowest page touched; refuses a span the model cannot hold. */
+function toAccesses(
+  file: string,
+  raws: Raw[],
+  skipped: number,
+  error: (why: string) => TraceError,
+): ImportedTrace {
   let lo = Infinity;
   let hi = -Infinity;
   for (const r of raws) {
@@ -200,12 +317,7 @@ export function importTrace(file: string, text: string, format: TraceFormat): Im
     hi = Math.max(hi, p);
   }
   if (hi - lo + 1 > MAX_SPAN_PAGES)
-    throw new TraceError(
-      file,
-      1,
-      1,
-      `the trace spans ${hi - lo + 1} pages; at most ${MAX_SPAN_PAGES} (16GiB) fit the model`,
-    );
+    throw error(`the trace spans ${hi - lo + 1} pages; at most ${MAX_SPAN_PAGES} (16GiB) fit the model`);
   const accesses = raws.map((r) => ({ page: Math.floor(r.addr / PAGE_SIZE) - lo, kind: r.kind, cpu: r.cpu }));
   return { accesses, footprint: (hi - lo + 1) * PAGE_SIZE, skipped };
 }

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { hetmem, tempFile } from './helpers.ts';
 
 describe('hetmem sim (command line)', () => {
@@ -27,7 +28,7 @@ describe('hetmem sim (command line)', () => {
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.length, 3);
-    assert.match(lines[0], /policy\s+faults\s+batches/);
+    assert.match(lines[0], /policy\s+faults\s+far_faults\s+batches/);
   });
 
   it('a trace replays; a bad trace line is FILE:LINE:COL and exit 2', () => {
@@ -36,6 +37,27 @@ describe('hetmem sim (command line)', () => {
     const r = hetmem(['sim', '--trace-in', bad, '--format', 'uvm-eval']);
     assert.equal(r.status, 2);
     assert.equal(r.stderr, `${bad}:2:12: unknown access type '7'\n`);
+  });
+
+  it('a binary UVM tools event trace replays; a truncated record is FILE:OFFSET and exit 2', () => {
+    const ok = hetmem([
+      'sim',
+      '--trace-in',
+      'examples/sim/traces/nvuvm-v2.bin',
+      '--format',
+      'nvuvm-v2',
+      '--json',
+    ]);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal((JSON.parse(ok.stdout) as Record<string, number>).cpu_faults, 1);
+    const bad = tempFile('t.bin', '');
+    writeFileSync(bad, readFileSync('examples/sim/traces/nvuvm-v1.bin').subarray(0, 100));
+    const r = hetmem(['sim', '--trace-in', bad, '--format', 'nvuvm-v1']);
+    assert.equal(r.status, 2);
+    assert.equal(
+      r.stderr,
+      `${bad}:64: truncated UvmEventEntry_V1: 36 of 64 bytes (a file of UvmEventEntry_V1 records is a multiple of 64 bytes)\n`,
+    );
   });
 
   it('bad flags and files are one line and exit 2', () => {

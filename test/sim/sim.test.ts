@@ -47,6 +47,38 @@ describe('hetmem sim: UVMSmart prefetchers on stream (the must-show run)', () =>
   });
 });
 
+describe("hetmem sim: UVMSmart's four benchmarks (ISCA'19), no oversubscription", () => {
+  for (const workload of ['rodinia-backprop', 'rodinia-bfs', 'polybench-fdtd2d', 'rodinia-hotspot']) {
+    it(`${workload}: far faults and time order tree < seq64k < random4k < ondemand, as in the paper`, () => {
+      const r = new Map<string, SimResult>();
+      for (const policy of ['ondemand', 'random4k', 'seq64k', 'tree'] as const)
+        r.set(policy, sim({ workload, footprint: 8 * MiB, warps: 224, policy, check: policy === 'tree' }));
+      const get = (p: string): SimResult => r.get(p) as SimResult;
+      const od = get('ondemand');
+      assert.ok(od.us_per_fault >= 46.5 && od.us_per_fault <= 47.5, `${od.us_per_fault}`);
+      assert.equal(od.far_faults, od.faults, 'on demand, every fault is a far fault');
+      for (const key of ['far_faults', 'time_us'] as const) {
+        assert.ok(get('tree')[key] < get('seq64k')[key], key);
+        assert.ok(get('seq64k')[key] < get('random4k')[key], key);
+        assert.ok(get('random4k')[key] < od[key], key);
+        // The paper: on-demand : tree is 47-85x in faults and 40-90x in time; an order of
+        // magnitude and more here too.
+        assert.ok(od[key] > 20 * get('tree')[key], `${key}: ${od[key]} vs ${get('tree')[key]}`);
+      }
+      assert.deepEqual(get('tree').violations, []);
+    });
+  }
+
+  it('far faults: a fault on a page an earlier fault of its block already brings in is not one', () => {
+    const od = sim({ workload: 'linear', footprint: 4 * MiB, warps: 1, policy: 'ondemand' });
+    const seq = sim({ workload: 'linear', footprint: 4 * MiB, warps: 8, group: 8, policy: 'seq64k' });
+    assert.equal(od.far_faults, 1024);
+    // Eight warps fault eight consecutive pages at once: one 64 KiB granule, one far fault.
+    assert.ok(seq.faults > seq.far_faults, `${seq.faults} vs ${seq.far_faults}`);
+    assert.equal(seq.far_faults, 64);
+  });
+});
+
 describe('hetmem sim: oversubscription', () => {
   it('a footprint beyond GPU memory evicts root chunks and costs more per fault', () => {
     const fits = sim({ footprint: 48 * MiB, gpuMemory: 64 * MiB, policy: 'tree', check: true });
@@ -61,6 +93,31 @@ describe('hetmem sim: oversubscription', () => {
   it('pre-eviction evicts ahead of need', () => {
     const r = sim({ footprint: 96 * MiB, gpuMemory: 64 * MiB, driver: { pre_evict_threshold: 0.9 } });
     assert.ok(r.pre_evictions > 0);
+  });
+
+  it("allocation-order eviction under a cyclic sweep evicts the block needed next (LRU's worst case)", () => {
+    // stream over 12 blocks on 8 chunks: the 64 warps fault b, c, a in lockstep, and each batch
+    // evicts the 4 chunks allocated longest ago, which are the ones the next batch needs.
+    const lru = sim({ footprint: 24 * MiB, gpuMemory: 16 * MiB, policy: 'tree', check: true });
+    assert.equal(lru.faults, lru.accesses, 'every access faults');
+    assert.equal(
+      lru.pages_to_gpu,
+      16 * lru.faults,
+      'each 64 KiB big page is evicted before its other pages are used',
+    );
+    assert.ok(lru.evictions > 0);
+    // A batch takes longer in modelled time than the 500 us thrashing lapse: no thrashing events.
+    assert.ok(lru.time_us / lru.batches > 500);
+    assert.equal(lru.thrashing_events, 0);
+    assert.deepEqual(lru.violations, []);
+    const rnd = sim({
+      footprint: 24 * MiB,
+      gpuMemory: 16 * MiB,
+      policy: 'tree',
+      driver: { eviction: 'random' },
+    });
+    assert.ok(rnd.faults * 4 < lru.faults, `${rnd.faults} vs ${lru.faults}`);
+    assert.ok(rnd.pages_to_gpu * 4 < lru.pages_to_gpu, `${rnd.pages_to_gpu} vs ${lru.pages_to_gpu}`);
   });
 
   it('every eviction order runs and evicts', () => {
@@ -135,6 +192,25 @@ describe('hetmem sim: workloads', () => {
       assert.deepEqual(r.violations, []);
     });
   }
+
+  it('oversubscribed runs with CPU phases leave no use-after-free, leak or stale mapping', () => {
+    for (const [workload, eviction] of [
+      ['stream', 'alloc'],
+      ['rodinia-hotspot', 'random'],
+    ] as const) {
+      const r = sim({
+        workload,
+        footprint: 24 * MiB,
+        gpuMemory: 16 * MiB,
+        iterations: 2,
+        cpuTouch: 0.3,
+        driver: { eviction },
+        check: true,
+      });
+      assert.ok(r.evictions > 0 && r.cpu_faults > 0, `${workload}: ${r.evictions} ${r.cpu_faults}`);
+      assert.deepEqual(r.violations, [], workload);
+    }
+  });
 
   it('thrashing detection throttles pages that ping-pong between CPU and GPU', () => {
     // Under the `none` cost model the clock stands still, so every re-migration is within the lapse.

@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { SIM_DEFAULTS, runSim } from '../../src/sim/engine.ts';
-import { importTrace, TraceError, type TraceFormat } from '../../src/sim/traces.ts';
+import { importTrace, TraceBinaryError, TraceError, type TraceFormat } from '../../src/sim/traces.ts';
+import { ATOMIC, READ, WRITE } from '../../src/sim/workloads.ts';
 import { parseSimFile, SimFileError, sweepPoints } from '../../src/sim/simfile.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -69,6 +70,88 @@ describe('trace import', () => {
       /not a pinatrace line/,
     );
     expectTraceError(() => importTrace('t', '# nothing\n', 'pinatrace'), 1, 1, /no accesses/);
+  });
+});
+
+function expectBinaryError(f: () => unknown, offset: number, re: RegExp): void {
+  assert.throws(f, (e: unknown) => {
+    assert.ok(e instanceof TraceBinaryError);
+    assert.equal(e.offset, offset);
+    assert.match(e.why, re);
+    assert.ok(e.message.startsWith(`t:${offset}: `), e.message);
+    return true;
+  });
+}
+
+describe('trace import: binary NVIDIA UVM tools events (UvmEventEntry_V1 / _V2)', () => {
+  const sample = (v: 1 | 2): Uint8Array => readFileSync(`${ROOT}examples/sim/traces/nvuvm-v${v}.bin`);
+
+  for (const v of [1, 2] as const) {
+    it(`the nvuvm-v${v} sample: GPU and CPU faults kept, migration and replay events skipped`, () => {
+      const t = importTrace('t', sample(v), `nvuvm-v${v}`);
+      assert.deepEqual(
+        t.accesses.map((a) => [a.page, a.kind, a.cpu]),
+        [
+          [0, READ, false],
+          [16, WRITE, false],
+          [512, ATOMIC, false],
+          [3, READ, false],
+          [1, WRITE, true],
+        ],
+      );
+      assert.equal(t.skipped, 3);
+      assert.equal(t.footprint, 513 * 4096);
+      const r = runSim({ ...SIM_DEFAULTS, trace: t.accesses, footprint: t.footprint, check: true });
+      assert.ok(r.faults > 0);
+      assert.equal(r.cpu_faults, 1, 'the CPU fault takes a GPU-resident page back');
+      assert.deepEqual(r.violations, []);
+    });
+  }
+
+  it('a truncated last record is refused at its byte offset', () => {
+    const d = sample(2);
+    expectBinaryError(
+      () => importTrace('t', d.subarray(0, 72 * 2 + 40), 'nvuvm-v2'),
+      144,
+      /truncated UvmEventEntry_V2: 40 of 72 bytes/,
+    );
+    // A V1 file read as V2: its first GPU fault has no accessType where V2 keeps it.
+    expectBinaryError(() => importTrace('t', sample(1), 'nvuvm-v2'), 37, /accessType 0 is not/);
+  });
+
+  it('an unknown eventType or accessType is refused; other API events are skipped', () => {
+    const d = new Uint8Array(sample(2));
+    d[72] = 20;
+    expectBinaryError(() => importTrace('t', d, 'nvuvm-v2'), 72, /eventType 20 is not a UvmEventType/);
+    d[72] = 0;
+    expectBinaryError(() => importTrace('t', d, 'nvuvm-v2'), 72, /eventType 0/);
+    d[72] = 14; // UvmEventTypeEviction: skipped
+    assert.equal(importTrace('t', d, 'nvuvm-v2').skipped, 4);
+    d[72 + 37] = 5;
+    assert.equal(importTrace('t', d, 'nvuvm-v2').accesses.length, 4, 'the skipped event is not read');
+    const e = new Uint8Array(sample(2));
+    e[37] = 0;
+    expectBinaryError(
+      () => importTrace('t', e, 'nvuvm-v2'),
+      37,
+      /accessType 0 is not a UvmEventMemoryAccessType/,
+    );
+    expectBinaryError(() => importTrace('t', new Uint8Array(0), 'nvuvm-v2'), 0, /no accesses/);
+    expectBinaryError(() => importTrace('t', 'text', 'nvuvm-v1'), 0, /binary format/);
+  });
+
+  it('the text form uses the same numbers: eventType 3, accessType 4 is a prefetch (a read)', () => {
+    const t = importTrace('t', 'UvmEventGpuFaultInfo eventType=3 address=0x1000 accessType=4\n', 'nvuvm');
+    assert.deepEqual(
+      t.accesses.map((a) => a.kind),
+      [READ],
+    );
+    expectTraceError(
+      () => importTrace('t', 'UvmEventGpuFaultInfo eventType=5 address=0x1000 accessType=1\n', 'nvuvm'),
+      1,
+      32,
+      /not a GPU fault/,
+    );
   });
 });
 

@@ -8,7 +8,8 @@ import { SimFileError, parseSimFile, sweepPoints } from '../../src/sim/simfile.t
 import { TraceError, importTrace } from '../../src/sim/traces.ts';
 import type { SimReply, SimRequest } from './sim_protocol.ts';
 
-const traces = import.meta.glob<string>('../../examples/sim/traces/*', {
+// The text traces only: a binary one (nvuvm-v1/-v2 .bin) would not survive `?raw`.
+const traces = import.meta.glob<string>(['../../examples/sim/traces/*', '!../../examples/sim/traces/*.bin'], {
   query: '?raw',
   import: 'default',
   eager: true,
@@ -18,7 +19,7 @@ const traces = import.meta.glob<string>('../../examples/sim/traces/*', {
 function traceText(path: string): string {
   const want = path.replace(/^\.?\//, '');
   for (const [p, text] of Object.entries(traces)) if (p.replace(/^(\.\.\/)+/, '') === want) return text;
-  throw new SimError(`trace ${path}: the studio has the example traces only (examples/sim/traces/)`);
+  throw new SimError(`trace ${path}: the studio has the example text traces only (examples/sim/traces/)`);
 }
 
 /** Posts progress at most this often (ms). */

@@ -55,7 +55,7 @@ import { migrateToRamOne, migrateVmaInit } from '../sdk/devmem.ts';
 import { hmmRangeFaultLocked } from '../sdk/hmm_mirror.ts';
 import type { DeviceAccessKind as GpuAccessKind } from '../sdk/device_pagetable.ts';
 import type { UvmGpu } from './uvm_gpu.ts';
-import { uvmPerfPrefetchRegion } from './uvm_perf_prefetch.ts';
+import { uvmPerfPrefetchFarFaults, uvmPerfPrefetchRegion } from './uvm_perf_prefetch.ts';
 import { uvmPerfThrashingGetHint } from './uvm_perf_thrashing.ts';
 import type { UvmHmmInsert, UvmRootChunk } from './uvm_types.ts';
 import { UVM_PAGES_PER_BLOCK, UVM_VA_BLOCK_SIZE, UvmVaBlock, type UvmVaSpace } from './uvm_types.ts';
@@ -252,6 +252,7 @@ export function* uvmHmmServiceBlock(
     if (f.access !== 'read') writes[p] = 1;
   }
   stats.vaBlocksServiced++;
+  stats.farFaults += t.migrateOnFault ? uvmPerfPrefetchFarFaults(t, faulted, block.resident) : faults.length;
   for (let attempt = 0; attempt < SERVICE_RETRIES; attempt++) {
     const now = gpu.clockNs();
     const want = new Uint8Array(UVM_PAGES_PER_BLOCK);
@@ -317,6 +318,7 @@ function* uvmHmmMigrateToGpu(
     const args = migrateVmaInit(vma, start, block.window + e * PAGE_SIZE, gpu, MIGRATE_VMA_SELECT_SYSTEM);
     if ((yield* migrateVmaSetup(args)) === 0) {
       let moved = 0;
+      let cut = 0;
       for (let i = 0; i < args.npages; i++) {
         const s = args.src[i];
         const page = p + i;
@@ -332,8 +334,14 @@ function* uvmHmmMigrateToGpu(
         block.resident[page] = 1;
         block.lastMigrateNs[page] = now;
         moved++;
+        cut++;
         if (faulted[page] === 0) stats.pagesPrefetched++;
+        else {
+          stats.transfersToGpu.push(cut);
+          cut = 0;
+        }
       }
+      if (cut > 0) stats.transfersToGpu.push(cut);
       yield* migrateVmaPages(args);
       yield* migrateVmaFinalize(args);
       if (moved > 0) {
@@ -490,9 +498,15 @@ export function* uvmPmmEvictRootChunk(gpu: UvmGpu, chunk: UvmRootChunk): KGen<nu
 export function* uvmHmmMigrateToRam(gpu: UvmGpu, vmf: VmFault): KGen<number> {
   const vs = gpu.vaSpaces.get(vmf.vma.mm);
   const va = vmf.address - (vmf.address % PAGE_SIZE);
+  const block = vs === undefined ? null : uvmHmmVaBlockFind(vs, va);
   const ret = yield* migrateToRamOne(gpu.mem, vmf, function* () {
     if (vs === undefined) return;
     yield* vs.lock.lock();
+    // Our own MIGRATE invalidation was skipped (owner check), so nothing bumped the block's seq:
+    // a GPU fault service that walked this page before we collected it would map the device
+    // page we are about to free. UVM changes residency only under the block lock, and its
+    // service rechecks under that lock; bumping `changed` here makes ours start over.
+    if (block !== null) block.changed++;
     vs.pt.zap(va, va + PAGE_SIZE);
     yield* vs.lock.unlock();
   });
@@ -500,10 +514,7 @@ export function* uvmHmmMigrateToRam(gpu: UvmGpu, vmf: VmFault): KGen<number> {
     gpu.stats.cpuFaults++;
     gpu.stats.pagesToCpu++;
     gpu.stats.runsToCpu.push(1);
-    const block = vs?.blocks
-      .get(Math.floor(va / UVM_VA_BLOCK_SIZE))
-      ?.find((b) => va >= b.vaStart && va < b.vaEnd);
-    if (block !== undefined) block.lastMigrateNs[(va - block.window) / PAGE_SIZE] = gpu.clockNs();
+    if (block !== null) block.lastMigrateNs[(va - block.window) / PAGE_SIZE] = gpu.clockNs();
   }
   return ret === 0 ? 0 : ret === VM_FAULT.OOM ? VM_FAULT.OOM : VM_FAULT.SIGBUS;
 }

@@ -82,3 +82,36 @@ function treePrefetch(threshold: number, faulted: Uint8Array, resident: Uint8Arr
     if (best >= 0) out.fill(1, best, best + bestSize);
   }
 }
+
+/**
+ * Accounting for the UVMSmart cost model, not driver behaviour: how many of a block's `faulted`
+ * pages would be far faults if they were serviced one at a time in address order, each fault's
+ * pages (under `t.prefetch`) counting as brought in for the ones after it. `random4k` draws
+ * nothing here: each of its faults counts.
+ */
+export function uvmPerfPrefetchFarFaults(t: UvmTunables, faulted: Uint8Array, resident: Uint8Array): number {
+  let far = 0;
+  if (t.prefetch === 'ondemand' || t.prefetch === 'random4k') {
+    for (let i = 0; i < UVM_PAGES_PER_BLOCK; i++) far += faulted[i];
+    return far;
+  }
+  const covered = new Uint8Array(resident);
+  const one = new Uint8Array(UVM_PAGES_PER_BLOCK);
+  const region = new Uint8Array(UVM_PAGES_PER_BLOCK);
+  const granule = Math.max(1, Math.floor(t.seqGranule / 4096));
+  for (let i = 0; i < UVM_PAGES_PER_BLOCK; i++) {
+    if (faulted[i] === 0 || covered[i] !== 0) continue;
+    far++;
+    if (t.prefetch === 'seq64k') {
+      const base = i - (i % granule);
+      covered.fill(1, base, Math.min(UVM_PAGES_PER_BLOCK, base + granule));
+      continue;
+    }
+    one[i] = 1;
+    region.fill(0);
+    treePrefetch(t.prefetchThreshold, one, covered, region);
+    one[i] = 0;
+    for (let k = 0; k < UVM_PAGES_PER_BLOCK; k++) covered[k] |= region[k];
+  }
+  return far;
+}

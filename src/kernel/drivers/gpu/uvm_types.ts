@@ -123,8 +123,19 @@ export class UvmStats {
   pagesToCpu = 0;
   /** Pages moved to the GPU by prefetch rather than because they faulted. */
   pagesPrefetched = 0;
-  /** Each contiguous run migrated to the GPU, in pages (the cost model prices each transfer). */
+  /** Each contiguous run migrated to the GPU, in pages. */
   readonly runsToGpu: number[] = [];
+  /**
+   * The same runs cut after each faulted page, in pages: the transfers UVMSmart's GMMU issues
+   * (it splits a migration at every faulted page, so each fault replays when its page is in).
+   */
+  readonly transfersToGpu: number[] = [];
+  /**
+   * Faults a fault-by-fault service would take: a faulted page that the prefetch of an earlier
+   * fault of the same block service (in address order) has not already brought in. UVMSmart's
+   * GMMU counts only these as far faults; it merges the others into the pending request.
+   */
+  farFaults = 0;
   readonly runsToCpu: number[] = [];
   evictions = 0;
   preEvictions = 0;
