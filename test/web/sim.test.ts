@@ -3,35 +3,10 @@
  * its charts are the ones `hetmem sim --plot` draws, rendered by Vega in the page.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { hetmem } from '../cli/helpers.ts';
-import {
-  type Browser,
-  ensureBuilt,
-  launchBrowser,
-  openPage,
-  ready,
-  startStudio,
-  type Studio,
-  type WatchedPage,
-} from './browser.ts';
-
-let studio: Studio;
-let browser: Browser;
-const pages: WatchedPage[] = [];
-
-async function open(query = ''): Promise<WatchedPage> {
-  const w = await openPage(browser, `${studio.url}${query}`);
-  pages.push(w);
-  await ready(w.page);
-  return w;
-}
-
-async function done(w: WatchedPage): Promise<void> {
-  assert.deepEqual(w.problems, [], 'no console errors or warnings');
-  await w.page.close();
-}
+import { useStudio } from './browser.ts';
 
 /** Types a sim file into the panel, runs it and waits for its chart. */
 async function runSim(page: Page, text: string): Promise<void> {
@@ -49,17 +24,7 @@ const chart = (page: Page, sel: string): Promise<number> =>
   page.locator(`[data-testid="sim-chart"] ${sel}`).count();
 
 describe('the studio charts hetmem sim results', { timeout: 600_000 }, () => {
-  before(async () => {
-    ensureBuilt();
-    studio = await startStudio(['examples/fork-cow.yaml']);
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    for (const w of pages) if (!w.page.isClosed()) await w.page.close();
-    await browser.close();
-    await studio.stop();
-  });
+  const { open, done } = useStudio(['examples/fork-cow.yaml']);
 
   it('a run charts its counters over the fault batches, with the numbers hetmem sim prints', async () => {
     const w = await open();
