@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { hetmem } from '../cli/helpers.ts';
+import { hetmem, tempFile } from '../cli/helpers.ts';
 import { useStudio } from './browser.ts';
+
+const SWEEP = 'version: 1\ngpu_memory: 4MiB\nsweep:\n  policy: [ondemand, tree]\n  footprint: [2MiB, 6MiB]\n';
 
 /** Types a sim file into the panel, runs it and waits for its chart. */
 async function runSim(page: Page, text: string): Promise<void> {
@@ -63,16 +65,14 @@ describe('the studio charts hetmem sim results', { timeout: 600_000 }, () => {
       `${j.faults} faults, ${j.batches} batches, ${j.evictions} evictions, ${j.time_us} us modelled (uvmsmart)`,
     );
     assert.equal(await page.getByTestId('sim-status').textContent(), '1 run');
+    assert.equal(await page.getByTestId('sim-table').count(), 0, 'one run has no sweep table');
     await done(w);
   });
 
   it('a sweep charts its grid: one line per policy across the footprints', async () => {
     const w = await open();
     const { page } = w;
-    await runSim(
-      page,
-      'version: 1\ngpu_memory: 4MiB\nsweep:\n  policy: [ondemand, tree]\n  footprint: [2MiB, 6MiB]\n',
-    );
+    await runSim(page, SWEEP);
     const titles = await texts(page, 'role-axis-title');
     assert.deepEqual(titles, [
       'footprint',
@@ -86,6 +86,23 @@ describe('the studio charts hetmem sim results', { timeout: 600_000 }, () => {
     assert.equal(await chart(page, 'g.mark-line.role-mark'), 6);
     assert.equal(await chart(page, 'g.mark-symbol.role-mark path'), 3 * 4);
     assert.equal(await page.getByTestId('sim-status').textContent(), '4 runs');
+    await done(w);
+  });
+
+  it("a sweep's points run on up to hardwareConcurrency workers; its table is the one hetmem sim prints", async () => {
+    const w = await open();
+    const { page } = w;
+    await runSim(page, SWEEP);
+    const cores = await page.evaluate<number>('navigator.hardwareConcurrency');
+    assert.equal(
+      await page.getByTestId('sim-status').getAttribute('data-workers'),
+      String(Math.min(cores, 4)),
+    );
+    const cli = hetmem(['sim', tempFile('sweep.yaml', SWEEP)]);
+    assert.equal(cli.status, 0, cli.stderr);
+    const table = await page.getByTestId('sim-table').textContent();
+    assert.equal(table, cli.stdout.trimEnd());
+    assert.equal(table?.split('\n').length, 1 + 4, 'a header and a row per point');
     await done(w);
   });
 
