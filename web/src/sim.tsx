@@ -84,6 +84,13 @@ function spawn(s: Sweep): Worker {
   w.onmessage = (e: MessageEvent<SimReply>) => {
     onReply(s, w, e.data);
   };
+  // A worker that fails to load or throws outside a request would otherwise leave the run hanging.
+  w.onerror = (e: ErrorEvent) => {
+    e.preventDefault();
+    if (sweep !== s) return;
+    stop();
+    problem.value = `internal error: the sim worker failed: ${e.message}`;
+  };
   s.workers.push(w);
   return w;
 }
