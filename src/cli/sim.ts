@@ -10,6 +10,7 @@ import { runSweep } from '../node/sim/pool.ts';
 import { parseSize, SizeError } from '../lib/size.ts';
 import { SIM_DEFAULTS, SimError, runSim, type SimOptions, type SimResult } from '../sim/engine.ts';
 import { runChart, sweepChart } from '../sim/charts.ts';
+import { sweepTable } from '../sim/table.ts';
 import { applySimKey, parseSimFile, SimFileError, sweepPoints, type SimFile } from '../sim/simfile.ts';
 import {
   BINARY_TRACE_FORMATS,
@@ -100,31 +101,6 @@ function applyFlags(base: SimOptions, o: SimOpts): SimOptions {
     if (why !== null) throw new UsageError(`--set: ${why}`);
   }
   return opts as unknown as SimOptions;
-}
-
-const COLUMNS: readonly (keyof SimResult)[] = [
-  'faults',
-  'far_faults',
-  'batches',
-  'va_blocks_per_batch',
-  'pages_to_gpu',
-  'pages_to_cpu',
-  'evictions',
-  'thrashing_events',
-  'time_us',
-  'us_per_fault',
-];
-
-function table(rows: { at: Record<string, unknown>; r: SimResult }[]): string {
-  const keys = [...new Set(rows.flatMap((x) => Object.keys(x.at)))];
-  const head = [...keys, ...COLUMNS.map(String)];
-  const body = rows.map((x) => [
-    ...keys.map((k) => JSON.stringify(x.at[k] ?? '').replace(/^"|"$/g, '')),
-    ...COLUMNS.map((c) => JSON.stringify(x.r[c])),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i])).join('  ');
-  return [line(head), ...body.map(line)].join('\n');
 }
 
 function report(r: SimResult): string {
@@ -257,7 +233,7 @@ async function simMain(file: string | undefined, o: SimOpts): Promise<number> {
   if (o.json === true) {
     const out = !sweeping ? results[0].r : { runs: results.map((x) => ({ ...x.at, ...x.r })) };
     process.stdout.write(`${JSON.stringify(out)}\n`);
-  } else if (sweeping) process.stdout.write(`${table(results)}\n`);
+  } else if (sweeping) process.stdout.write(`${sweepTable(results)}\n`);
   else process.stdout.write(`${report(results[0].r)}\n`);
   return EXIT.ok;
 }

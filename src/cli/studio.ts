@@ -111,7 +111,8 @@ export async function cmdStudio(file: string | undefined, o: StudioOpts): Promis
       return;
     }
     if (path === '/scenario.json') {
-      if (scenario === null) res.writeHead(404).end();
+      // Without a FILE there is nothing to serve, which is no error: 204 keeps the page's console clean.
+      if (scenario === null) res.writeHead(204, { 'Cache-Control': 'no-store' }).end();
       else res.writeHead(200, { 'Content-Type': TYPES['.json'], 'Cache-Control': 'no-store' }).end(scenario);
       return;
     }

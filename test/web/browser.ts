@@ -3,10 +3,12 @@
  * Debian's chromium driven by playwright-core with a fresh profile. Every page records console
  * errors and warnings and page errors; tests assert there are none.
  */
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT } from '../cli/helpers.ts';
 
@@ -145,4 +147,53 @@ export async function atStep(page: Page, n: number): Promise<void> {
   await page.waitForFunction(
     `(() => { const i = document.querySelector('[data-testid="step-input"]'); return i !== null && Number(i.value) === ${n} && !${BUSY}; })()`,
   );
+}
+
+/** One studio and one browser that the tests of a describe block share. */
+export interface StudioSuite {
+  /** The studio's base URL (known once the block's `before` hook has run). */
+  readonly url: string;
+  /** Opens a page at the studio's URL plus `query`; waits until it shows a scenario unless `wait` is false. */
+  readonly open: (query?: string, o?: { wait?: boolean }) => Promise<WatchedPage>;
+  /** Asserts the page logged no console error or warning, then closes it. */
+  readonly done: (w: WatchedPage) => Promise<void>;
+}
+
+/**
+ * Call inside describe(): builds the studio if needed, starts `hetmem studio ARGS` and chromium
+ * before the block's tests, and closes every page, the browser and the studio after them.
+ */
+export function useStudio(args: readonly string[]): StudioSuite {
+  let studio: Studio | undefined;
+  let browser: Browser | undefined;
+  const pages: WatchedPage[] = [];
+  const started = <T>(x: T | undefined): T => {
+    if (x === undefined) throw new Error('the studio suite is used before its before() hook ran');
+    return x;
+  };
+  before(async () => {
+    ensureBuilt();
+    studio = await startStudio(args);
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    for (const w of pages) if (!w.page.isClosed()) await w.page.close();
+    await browser?.close();
+    await studio?.stop();
+  });
+  return {
+    get url() {
+      return started(studio).url;
+    },
+    open: async (query = '', o = {}) => {
+      const w = await openPage(started(browser), `${started(studio).url}${query}`);
+      pages.push(w);
+      if (o.wait !== false) await ready(w.page);
+      return w;
+    },
+    done: async (w) => {
+      assert.deepEqual(w.problems, [], 'no console errors or warnings');
+      await w.page.close();
+    },
+  };
 }

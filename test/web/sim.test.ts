@@ -3,35 +3,12 @@
  * its charts are the ones `hetmem sim --plot` draws, rendered by Vega in the page.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { hetmem } from '../cli/helpers.ts';
-import {
-  type Browser,
-  ensureBuilt,
-  launchBrowser,
-  openPage,
-  ready,
-  startStudio,
-  type Studio,
-  type WatchedPage,
-} from './browser.ts';
+import { hetmem, tempFile } from '../cli/helpers.ts';
+import { useStudio } from './browser.ts';
 
-let studio: Studio;
-let browser: Browser;
-const pages: WatchedPage[] = [];
-
-async function open(query = ''): Promise<WatchedPage> {
-  const w = await openPage(browser, `${studio.url}${query}`);
-  pages.push(w);
-  await ready(w.page);
-  return w;
-}
-
-async function done(w: WatchedPage): Promise<void> {
-  assert.deepEqual(w.problems, [], 'no console errors or warnings');
-  await w.page.close();
-}
+const SWEEP = 'version: 1\ngpu_memory: 4MiB\nsweep:\n  policy: [ondemand, tree]\n  footprint: [2MiB, 6MiB]\n';
 
 /** Types a sim file into the panel, runs it and waits for its chart. */
 async function runSim(page: Page, text: string): Promise<void> {
@@ -49,17 +26,7 @@ const chart = (page: Page, sel: string): Promise<number> =>
   page.locator(`[data-testid="sim-chart"] ${sel}`).count();
 
 describe('the studio charts hetmem sim results', { timeout: 600_000 }, () => {
-  before(async () => {
-    ensureBuilt();
-    studio = await startStudio(['examples/fork-cow.yaml']);
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    for (const w of pages) if (!w.page.isClosed()) await w.page.close();
-    await browser.close();
-    await studio.stop();
-  });
+  const { open, done } = useStudio(['examples/fork-cow.yaml']);
 
   it('a run charts its counters over the fault batches, with the numbers hetmem sim prints', async () => {
     const w = await open();
@@ -98,16 +65,14 @@ describe('the studio charts hetmem sim results', { timeout: 600_000 }, () => {
       `${j.faults} faults, ${j.batches} batches, ${j.evictions} evictions, ${j.time_us} us modelled (uvmsmart)`,
     );
     assert.equal(await page.getByTestId('sim-status').textContent(), '1 run');
+    assert.equal(await page.getByTestId('sim-table').count(), 0, 'one run has no sweep table');
     await done(w);
   });
 
   it('a sweep charts its grid: one line per policy across the footprints', async () => {
     const w = await open();
     const { page } = w;
-    await runSim(
-      page,
-      'version: 1\ngpu_memory: 4MiB\nsweep:\n  policy: [ondemand, tree]\n  footprint: [2MiB, 6MiB]\n',
-    );
+    await runSim(page, SWEEP);
     const titles = await texts(page, 'role-axis-title');
     assert.deepEqual(titles, [
       'footprint',
@@ -121,6 +86,23 @@ describe('the studio charts hetmem sim results', { timeout: 600_000 }, () => {
     assert.equal(await chart(page, 'g.mark-line.role-mark'), 6);
     assert.equal(await chart(page, 'g.mark-symbol.role-mark path'), 3 * 4);
     assert.equal(await page.getByTestId('sim-status').textContent(), '4 runs');
+    await done(w);
+  });
+
+  it("a sweep's points run on up to hardwareConcurrency workers; its table is the one hetmem sim prints", async () => {
+    const w = await open();
+    const { page } = w;
+    await runSim(page, SWEEP);
+    const cores = await page.evaluate<number>('navigator.hardwareConcurrency');
+    assert.equal(
+      await page.getByTestId('sim-status').getAttribute('data-workers'),
+      String(Math.min(cores, 4)),
+    );
+    const cli = hetmem(['sim', tempFile('sweep.yaml', SWEEP)]);
+    assert.equal(cli.status, 0, cli.stderr);
+    const table = await page.getByTestId('sim-table').textContent();
+    assert.equal(table, cli.stdout.trimEnd());
+    assert.equal(table?.split('\n').length, 1 + 4, 'a header and a row per point');
     await done(w);
   });
 

@@ -5,22 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
 import type { ChromeTrace } from '../../src/cli/trace.ts';
 import { hetmem, ROOT, tempFile } from '../cli/helpers.ts';
-import {
-  atStep,
-  type Browser,
-  ensureBuilt,
-  launchBrowser,
-  openPage,
-  ready,
-  shownStep,
-  startStudio,
-  type Studio,
-  type WatchedPage,
-} from './browser.ts';
+import { atStep, ready, shownStep, useStudio } from './browser.ts';
 
 interface CliStep {
   op: string;
@@ -40,22 +29,6 @@ const EXAMPLES = readdirSync(`${ROOT}examples`)
 const RACES = readdirSync(`${ROOT}examples/races`)
   .filter((f) => f.endsWith('.yaml'))
   .map((f) => `races/${f.replace(/\.yaml$/, '')}`);
-
-let studio: Studio;
-let browser: Browser;
-const pages: WatchedPage[] = [];
-
-async function open(query = ''): Promise<WatchedPage> {
-  const w = await openPage(browser, `${studio.url}${query}`);
-  pages.push(w);
-  await ready(w.page);
-  return w;
-}
-
-async function done(w: WatchedPage): Promise<void> {
-  assert.deepEqual(w.problems, [], 'no console errors or warnings');
-  await w.page.close();
-}
 
 /** What the page shows for the current step: op, and ret or errno. */
 async function shownReport(page: Page): Promise<{ op: string; ret: string }> {
@@ -91,17 +64,8 @@ async function classes(loc: Locator): Promise<string[]> {
 const cliRet = (s: CliStep): string => (s.errno !== null ? `-${s.errno}` : `ret ${s.ret}`);
 
 describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
-  before(async () => {
-    ensureBuilt();
-    studio = await startStudio(['examples/fork-cow.yaml']);
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    for (const w of pages) if (!w.page.isClosed()) await w.page.close();
-    await browser.close();
-    await studio.stop();
-  });
+  const studio = useStudio(['examples/fork-cow.yaml']);
+  const { open, done } = studio;
 
   it('serves the app and the scenario given on the command line', async () => {
     const res = await fetch(studio.url);
@@ -655,10 +619,26 @@ describe('hetmem studio in chromium', { timeout: 600_000 }, () => {
   });
 
   it('an unknown example in the link is reported', async () => {
-    const w = await openPage(browser, `${studio.url}?example=nope`);
-    pages.push(w);
+    const w = await open('?example=nope', { wait: false });
     await w.page.getByTestId('issue').waitFor();
     assert.match((await w.page.getByTestId('issue').textContent()) ?? '', /no example named 'nope'/);
     await done(w);
+  });
+});
+
+describe('hetmem studio without a FILE', { timeout: 600_000 }, () => {
+  const studio = useStudio([]);
+
+  it('serves no scenario, opens fork-cow and logs no console error', async () => {
+    const res = await fetch(`${studio.url}scenario.json`);
+    assert.equal(res.status, 204);
+    assert.equal(await res.text(), '');
+    const w = await studio.open();
+    assert.equal(await w.page.getByLabel('Example', { exact: true }).inputValue(), 'fork-cow');
+    assert.equal(
+      await w.page.getByTestId('step-total').textContent(),
+      `/ ${cliRun('examples/fork-cow.yaml').length}`,
+    );
+    await studio.done(w);
   });
 });

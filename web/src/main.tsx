@@ -13,7 +13,8 @@ import './sim.tsx';
 async function served(): Promise<Source | null> {
   try {
     const r = await fetch('./scenario.json', { cache: 'no-store' });
-    if (!r.ok) return null;
+    // 204: `hetmem studio` was started without a FILE.
+    if (!r.ok || r.status === 204) return null;
     const j = (await r.json()) as { name?: unknown; text?: unknown };
     if (typeof j.text !== 'string' || typeof j.name !== 'string') return null;
     return { example: null, file: `/${j.name}`, text: j.text };

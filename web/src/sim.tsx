@@ -1,13 +1,15 @@
 /**
  * The policy simulator's panel: open a sim file (an example, a file, or text typed in), run it in
- * its own Web Worker (sim.worker.ts: the same parser and simulator as `hetmem sim`), and draw the
- * same Vega-Lite charts as `hetmem sim --plot` with Vega in the page. `?sim=NAME` in the URL
- * selects an example.
+ * Web Workers of its own (sim.worker.ts: the same parser and simulator as `hetmem sim`; a sweep's
+ * points run on up to navigator.hardwareConcurrency of them), and draw the same Vega-Lite charts
+ * as `hetmem sim --plot` with Vega in the page, and for a sweep the table `hetmem sim` prints.
+ * `?sim=NAME` in the URL selects an example.
  */
 import { signal } from '@preact/signals';
 import type { JSX } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import { runChart, sweepChart, type SweepRun } from '../../src/sim/charts.ts';
+import { sweepTable } from '../../src/sim/table.ts';
 import { extraPanels } from './panels.ts';
 import type { SimReply, SimRequest } from './sim_protocol.ts';
 
@@ -43,6 +45,8 @@ policy: tree
 interface Outcome {
   runs: SweepRun[];
   axes: string[];
+  /** How many workers ran the points. */
+  workers: number;
 }
 
 const example = signal('');
@@ -53,45 +57,106 @@ const progress = signal<{ done: number; total: number } | null>(null);
 const outcome = signal<Outcome | null>(null);
 const problem = signal<string | null>(null);
 
-let worker: Worker | null = null;
+/** The run in progress: its workers, and the points' results and progress by grid index. */
+interface Sweep {
+  readonly id: number;
+  readonly req: { text: string; file: string };
+  readonly workers: Worker[];
+  axes: string[];
+  runs: (SweepRun | undefined)[];
+  fraction: number[];
+  next: number;
+  finished: number;
+}
+
+let sweep: Sweep | null = null;
 let nextId = 1;
-let currentId = 0;
 
 function stop(): void {
-  worker?.terminate();
-  worker = null;
+  for (const w of sweep?.workers ?? []) w.terminate();
+  sweep = null;
   running.value = false;
   progress.value = null;
 }
 
-function onReply({ data }: MessageEvent<SimReply>): void {
-  if (data.id !== currentId) return;
-  if (data.type === 'progress') {
-    progress.value = { done: data.done, total: data.total };
-    return;
-  }
-  running.value = false;
-  progress.value = null;
-  if (data.type === 'done') {
-    outcome.value = { runs: data.runs, axes: data.axes };
-  } else {
-    const where =
-      data.line !== undefined ? `${file.value.replace(/^.*\//, '')}:${data.line}:${data.col ?? 1}: ` : '';
-    problem.value = `${data.internal ? 'internal error: ' : ''}${where}${data.message}`;
+function spawn(s: Sweep): Worker {
+  const w = new Worker(new URL('./sim.worker.ts', import.meta.url), { type: 'module', name: 'sim' });
+  w.onmessage = (e: MessageEvent<SimReply>) => {
+    onReply(s, w, e.data);
+  };
+  // A worker that fails to load or throws outside a request would otherwise leave the run hanging.
+  w.onerror = (e: ErrorEvent) => {
+    e.preventDefault();
+    if (sweep !== s) return;
+    stop();
+    problem.value = `internal error: the sim worker failed: ${e.message}`;
+  };
+  s.workers.push(w);
+  return w;
+}
+
+/** Hands `w` the next point not yet given out, if any. */
+function feed(s: Sweep, w: Worker): void {
+  if (s.next >= s.runs.length) return;
+  const msg: SimRequest = { id: s.id, type: 'run', ...s.req, index: s.next++ };
+  w.postMessage(msg);
+}
+
+function onReply(s: Sweep, w: Worker, data: SimReply): void {
+  if (sweep !== s || data.id !== s.id) return;
+  switch (data.type) {
+    case 'plan': {
+      s.axes = data.axes;
+      s.runs = new Array<SweepRun | undefined>(data.points).fill(undefined);
+      s.fraction = new Array<number>(data.points).fill(0);
+      const n = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, data.points));
+      for (let i = 1; i < n; i++) spawn(s);
+      for (const x of s.workers) feed(s, x);
+      return;
+    }
+    case 'progress':
+      s.fraction[data.index] = data.total === 0 ? 0 : data.done / data.total;
+      progress.value = { done: s.fraction.reduce((a, b) => a + b, 0), total: s.runs.length };
+      return;
+    case 'point':
+      s.runs[data.index] = data.run;
+      s.fraction[data.index] = 1;
+      progress.value = { done: s.fraction.reduce((a, b) => a + b, 0), total: s.runs.length };
+      if (++s.finished < s.runs.length) {
+        feed(s, w);
+        return;
+      }
+      outcome.value = { runs: s.runs as SweepRun[], axes: s.axes, workers: s.workers.length };
+      stop();
+      return;
+    case 'error': {
+      stop();
+      const where =
+        data.line !== undefined ? `${file.value.replace(/^.*\//, '')}:${data.line}:${data.col ?? 1}: ` : '';
+      problem.value = `${data.internal ? 'internal error: ' : ''}${where}${data.message}`;
+    }
   }
 }
 
 /** Runs the sim file in the editor; a run still going is stopped first. */
 export function runSimText(): void {
   stop();
-  worker = new Worker(new URL('./sim.worker.ts', import.meta.url), { type: 'module', name: 'sim' });
-  worker.onmessage = onReply;
-  currentId = nextId++;
+  const s: Sweep = {
+    id: nextId++,
+    req: { text: text.value, file: file.value },
+    workers: [],
+    axes: [],
+    runs: [],
+    fraction: [],
+    next: 0,
+    finished: 0,
+  };
+  sweep = s;
   problem.value = null;
   outcome.value = null;
   running.value = true;
-  const msg: SimRequest = { id: currentId, text: text.value, file: file.value };
-  worker.postMessage(msg);
+  const msg: SimRequest = { id: s.id, type: 'plan', ...s.req };
+  spawn(s).postMessage(msg);
 }
 
 function openSim(name: string, path: string, body: string): void {
@@ -206,7 +271,7 @@ function SimPanel(): JSX.Element {
           Run sim
         </button>{' '}
         {running.value ? <button onClick={stop}>Stop</button> : null}{' '}
-        <span class="dim" role="status" data-testid="sim-status">
+        <span class="dim" role="status" data-testid="sim-status" data-workers={o?.workers}>
           {status}
         </span>
       </div>
@@ -228,6 +293,11 @@ function SimPanel(): JSX.Element {
         </p>
       ) : null}
       {o !== null ? <Chart o={o} /> : null}
+      {o !== null && o.axes.length > 0 ? (
+        <pre class="sim-table" data-testid="sim-table" aria-label="Sweep results">
+          {sweepTable(o.runs)}
+        </pre>
+      ) : null}
     </div>
   );
 }

@@ -1,9 +1,10 @@
 /**
  * Runs `hetmem sim` files in the browser: the same parser (src/sim/simfile.ts) and simulator
- * (src/sim/engine.ts) as the command line, one point after another. The example traces are
- * bundled; a sim file that names another trace is refused.
+ * (src/sim/engine.ts) as the command line. A worker answers a plan (the grid's size and axes) or
+ * runs one point of the grid; the page spreads a sweep's points over several of these workers.
+ * The example traces are bundled; a sim file that names another trace is refused.
  */
-import { SimError, runSim, type SimResult } from '../../src/sim/engine.ts';
+import { SimError, runSim, type SimOptions } from '../../src/sim/engine.ts';
 import { SimFileError, parseSimFile, sweepPoints } from '../../src/sim/simfile.ts';
 import { TraceError, importTrace } from '../../src/sim/traces.ts';
 import type { SimReply, SimRequest } from './sim_protocol.ts';
@@ -25,7 +26,16 @@ function traceText(path: string): string {
 /** Posts progress at most this often (ms). */
 const PROGRESS_MS = 100;
 
-function run({ id, text, file }: SimRequest): SimReply {
+interface Plan {
+  readonly points: { at: Record<string, unknown>; opts: SimOptions }[];
+  readonly axes: string[];
+}
+
+/** The last sim file planned: a worker runs several points of one file, parsed once. */
+let planned: { text: string; file: string; plan: Plan } | null = null;
+
+function plan(text: string, file: string): Plan {
+  if (planned?.text === text && planned.file === file) return planned.plan;
   const sf = parseSimFile(file, text);
   let base = sf.base;
   if (sf.trace !== undefined) {
@@ -33,31 +43,35 @@ function run({ id, text, file }: SimRequest): SimReply {
     base = { ...base, trace: t.accesses, footprint: t.footprint };
   }
   const sweeping = sf.sweep.length > 0;
-  const points = sweepPoints(sweeping ? base : { ...base, timeline: true }, sf.sweep);
-  const runs: { at: Record<string, unknown>; r: SimResult }[] = [];
+  const p: Plan = {
+    points: sweepPoints(sweeping ? base : { ...base, timeline: true }, sf.sweep),
+    axes: sf.sweep.map(([k]) => k),
+  };
+  planned = { text, file, plan: p };
+  return p;
+}
+
+function answer(req: SimRequest): SimReply {
+  const { id } = req;
+  const p = plan(req.text, req.file);
+  if (req.type === 'plan') return { id, type: 'plan', points: p.points.length, axes: p.axes };
+  const { index } = req;
+  const point = p.points[index];
   let last = 0;
-  for (const [i, p] of points.entries()) {
-    const r = runSim(p.opts, (done, total) => {
-      const now = performance.now();
-      if (now - last < PROGRESS_MS) return;
-      last = now;
-      const msg: SimReply = {
-        id,
-        type: 'progress',
-        done: i + (total === 0 ? 0 : done / total),
-        total: points.length,
-      };
-      self.postMessage(msg);
-    });
-    runs.push({ at: p.at, r });
-  }
-  return { id, type: 'done', runs, axes: sf.sweep.map(([k]) => k) };
+  const r = runSim(point.opts, (done, total) => {
+    const now = performance.now();
+    if (now - last < PROGRESS_MS) return;
+    last = now;
+    const msg: SimReply = { id, type: 'progress', index, done, total };
+    self.postMessage(msg);
+  });
+  return { id, type: 'point', index, run: { at: point.at, r } };
 }
 
 self.onmessage = ({ data }: MessageEvent<SimRequest>) => {
   let reply: SimReply;
   try {
-    reply = run(data);
+    reply = answer(data);
   } catch (e) {
     if (e instanceof SimFileError)
       reply = { id: data.id, type: 'error', message: e.why, line: e.line, col: e.col, internal: false };

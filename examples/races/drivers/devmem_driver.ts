@@ -29,12 +29,11 @@ import {
   migrateToDevice,
   migrateToRamOne,
   migratePfnToPage,
+  invalidateUnderLock,
+  mirrorOpen,
   mmgetNotZero,
   mmput,
-  mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove,
-  mmuIntervalSetSeq,
-  mmuNotifierRangeBlockable,
   type Device,
   type DeviceDriver,
   type DeviceMemory,
@@ -45,7 +44,6 @@ import {
   type VmFault,
 } from 'hetmem';
 
-const USER_SPAN = 2 ** 47;
 const PAGE_SIZE = 4096;
 
 interface Gpu {
@@ -69,12 +67,9 @@ const mirrorOps: MmuIntervalNotifierOps<GpuFile> = {
   *invalidate(file, range, curSeq) {
     // Our own migrations keep the page table right themselves.
     if (range.event === MMU_NOTIFY.MIGRATE && range.owner === file.dev) return true;
-    if (mmuNotifierRangeBlockable(range)) yield* file.lock.lock();
-    else if (!(yield* file.lock.trylock())) return false;
-    mmuIntervalSetSeq(file, curSeq);
-    file.pt?.zap(range.start, range.end);
-    yield* file.lock.unlock();
-    return true;
+    return yield* invalidateUnderLock(file, file.lock, range, curSeq, (start, end) => {
+      file.pt?.zap(start, end);
+    });
   },
 };
 
@@ -162,17 +157,18 @@ export const devmemDriver: DeviceDriver<Gpu, GpuFile> = {
     yield* deviceMemoryRemove(dev.drvdata.mem);
   },
   *open(dev, proc) {
-    const mm = proc.mm;
-    if (mm === null) return -Errno.ESRCH;
-    const lock = dev.mutex(`pt_lock${dev.drvdata.mirrors.size}`, {
-      lockClass: 'dmgpu.pt_lock',
-      guards: "the device page table and the mirror's read_retry",
+    const file = yield* mirrorOpen(dev, proc, {
+      lock: {
+        name: `pt_lock${dev.drvdata.mirrors.size}`,
+        lockClass: 'dmgpu.pt_lock',
+        guards: "the device page table and the mirror's read_retry",
+      },
+      create: (lock) => new GpuFile(dev, lock),
+      ops: mirrorOps,
     });
-    const file = new GpuFile(dev, lock);
-    const ret = yield* mmuIntervalNotifierInsert(file, mm, 0, USER_SPAN, mirrorOps);
-    if (ret !== 0) return ret;
-    file.pt = new DevicePageTable(dev, `${dev.name} pt`, mm, lock);
-    dev.drvdata.mirrors.set(mm, file);
+    if (typeof file === 'number') return file;
+    file.pt = new DevicePageTable(dev, `${dev.name} pt`, file.mm, file.lock);
+    dev.drvdata.mirrors.set(file.mm, file);
     return file;
   },
   *release(dev, file) {

@@ -23,12 +23,11 @@ import {
   dmaMappingError,
   dmaUnmapPage,
   hmmRangeFaultLocked,
+  invalidateUnderLock,
+  mirrorOpen,
   mmgetNotZero,
   mmput,
-  mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove,
-  mmuIntervalSetSeq,
-  mmuNotifierRangeBlockable,
   type Device,
   type DeviceDriver,
   type DriverMutex,
@@ -69,14 +68,10 @@ function unmapRange(f: OdpFile, start: number, end: number): void {
 
 /** mmu_interval_notifier_ops.invalidate: unmap the range's DMA under the lock. */
 const odpOps: MmuIntervalNotifierOps<OdpFile> = {
-  *invalidate(f, range, curSeq) {
-    if (mmuNotifierRangeBlockable(range)) yield* f.lock.lock();
-    else if (!(yield* f.lock.trylock())) return false;
-    mmuIntervalSetSeq(f, curSeq);
-    unmapRange(f, range.start, range.end);
-    yield* f.lock.unlock();
-    return true;
-  },
+  invalidate: (f, range, curSeq) =>
+    invalidateUnderLock(f, f.lock, range, curSeq, (start, end) => {
+      unmapRange(f, start, end);
+    }),
 };
 
 /** Faults the page at `va` in and DMA-maps it. Returns the bus address with the lock HELD, or -errno. */
@@ -136,19 +131,16 @@ export const dmaWindowDriver: DeviceDriver<Odp, OdpFile> = {
     yield* [];
     return { fixed: config.fixed === true, nextFile: 0 };
   },
-  *open(dev, proc) {
-    const mm = proc.mm;
-    if (mm === null) return -Errno.ESRCH;
-    const f = new OdpFile(
-      dev,
-      dev.mutex(`dma_lock${dev.drvdata.nextFile++}`, {
+  open: (dev, proc) =>
+    mirrorOpen(dev, proc, {
+      lock: {
+        name: `dma_lock${dev.drvdata.nextFile++}`,
         lockClass: 'odp.dma_lock',
         guards: "the table of DMA addresses and the mirror's read_retry",
-      }),
-    );
-    const ret = yield* mmuIntervalNotifierInsert(f, mm, 0, USER_SPAN, odpOps);
-    return ret !== 0 ? ret : f;
-  },
+      },
+      create: (lock) => new OdpFile(dev, lock),
+      ops: odpOps,
+    }),
   *release(_dev, file) {
     const f = file.priv;
     yield* mmuIntervalNotifierRemove(f);

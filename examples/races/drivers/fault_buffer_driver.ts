@@ -26,12 +26,11 @@ import {
   defineIoctl,
   deviceAccess,
   hmmRangeFaultLocked,
+  invalidateUnderLock,
+  mirrorOpen,
   mmgetNotZero,
   mmput,
-  mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove,
-  mmuIntervalSetSeq,
-  mmuNotifierRangeBlockable,
   queueWork,
   type Device,
   type DeviceDriver,
@@ -43,9 +42,6 @@ import {
   type MmuIntervalNotifierOps,
   type Process,
 } from 'hetmem';
-
-/** The user part of the address space the mirror covers (128 TiB). */
-const USER_SPAN = 2 ** 47;
 
 interface Gpu {
   readonly faults: FaultBuffer;
@@ -71,14 +67,10 @@ class GpuFile extends MmuIntervalNotifier {
 
 /** mmu_interval_notifier_ops.invalidate: zap the range's device PTEs under the page-table lock. */
 const gpuMirrorOps: MmuIntervalNotifierOps<GpuFile> = {
-  *invalidate(file, range, curSeq) {
-    if (mmuNotifierRangeBlockable(range)) yield* file.lock.lock();
-    else if (!(yield* file.lock.trylock())) return false;
-    mmuIntervalSetSeq(file, curSeq);
-    file.pt?.zap(range.start, range.end);
-    yield* file.lock.unlock();
-    return true;
-  },
+  invalidate: (file, range, curSeq) =>
+    invalidateUnderLock(file, file.lock, range, curSeq, (start, end) => {
+      file.pt?.zap(start, end);
+    }),
 };
 
 /** Services one fault record: fault the page in on the CPU side and map it on the device. */
@@ -163,19 +155,18 @@ export const faultBufferDriver: DeviceDriver<Gpu, GpuFile> = {
     return gpu;
   },
   *open(dev, proc: Process) {
-    const mm = proc.mm;
-    if (mm === null) return -Errno.ESRCH;
-    const file = new GpuFile(
-      dev,
-      dev.mutex(`pt_lock${dev.drvdata.files.size}`, {
+    // The mirror is registered when the file is opened, before any device access can fault.
+    const file = yield* mirrorOpen(dev, proc, {
+      lock: {
+        name: `pt_lock${dev.drvdata.files.size}`,
         lockClass: 'fbgpu.pt_lock',
         guards: "the device page table and the mirror's read_retry",
-      }),
-    );
-    // The mirror is registered when the file is opened, before any device access can fault.
-    const ret = yield* mmuIntervalNotifierInsert(file, mm, 0, USER_SPAN, gpuMirrorOps);
-    if (ret !== 0) return ret;
-    file.pt = new DevicePageTable(dev, `${dev.name} pt`, mm, file.lock);
+      },
+      create: (lock) => new GpuFile(dev, lock),
+      ops: gpuMirrorOps,
+    });
+    if (typeof file === 'number') return file;
+    file.pt = new DevicePageTable(dev, `${dev.name} pt`, file.mm, file.lock);
     dev.drvdata.files.set(file.pt, file);
     return file;
   },

@@ -21,12 +21,11 @@ import {
   defineIoctl,
   hmmRangeFaultLocked,
   initWork,
+  invalidateUnderLock,
+  mirrorOpen,
   mmgetNotZero,
   mmput,
-  mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove,
-  mmuIntervalSetSeq,
-  mmuNotifierRangeBlockable,
   queueWork,
   type Device,
   type DeviceDriver,
@@ -37,8 +36,6 @@ import {
   type WorkStruct,
 } from 'hetmem';
 
-/** The user part of the address space the mirror covers (128 TiB). */
-const USER_SPAN = 2 ** 47;
 const PAGE = 4096;
 
 interface Gpu {
@@ -62,14 +59,10 @@ class GpuFile extends MmuIntervalNotifier {
 
 /** mmu_interval_notifier_ops.invalidate: zap the range's device PTEs under the page-table lock. */
 const mirrorOps: MmuIntervalNotifierOps<GpuFile> = {
-  *invalidate(file, range, curSeq) {
-    if (mmuNotifierRangeBlockable(range)) yield* file.lock.lock();
-    else if (!(yield* file.lock.trylock())) return false;
-    mmuIntervalSetSeq(file, curSeq);
-    file.pt?.zap(range.start, range.end);
-    yield* file.lock.unlock();
-    return true;
-  },
+  invalidate: (file, range, curSeq) =>
+    invalidateUnderLock(file, file.lock, range, curSeq, (start, end) => {
+      file.pt?.zap(start, end);
+    }),
 };
 
 /** The prefetch worker: fault the page in on the CPU side, then map it on the device. */
@@ -112,19 +105,18 @@ export const prefetchWorkerDriver: DeviceDriver<Gpu, GpuFile> = {
     return { fixed: config.fixed === true, nextFile: 0 };
   },
   *open(dev, proc) {
-    const mm = proc.mm;
-    if (mm === null) return -Errno.ESRCH;
     const n = dev.drvdata.nextFile++;
-    const file = new GpuFile(
-      dev,
-      dev.mutex(`pt_lock${n}`, {
+    const file = yield* mirrorOpen(dev, proc, {
+      lock: {
+        name: `pt_lock${n}`,
         lockClass: 'pfgpu.pt_lock',
         guards: "the device page table and the mirror's read_retry",
-      }),
-    );
-    const ret = yield* mmuIntervalNotifierInsert(file, mm, 0, USER_SPAN, mirrorOps);
-    if (ret !== 0) return ret;
-    file.pt = new DevicePageTable(dev, `${dev.name} pt${n}`, mm, file.lock);
+      },
+      create: (lock) => new GpuFile(dev, lock),
+      ops: mirrorOps,
+    });
+    if (typeof file === 'number') return file;
+    file.pt = new DevicePageTable(dev, `${dev.name} pt${n}`, file.mm, file.lock);
     file.work = initWork(dev.sys.sched, `${dev.name}.prefetch${n}`, () => prefetch(file));
     return file;
   },

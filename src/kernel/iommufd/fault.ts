@@ -9,14 +9,13 @@
  * read() and write() on the fd are iommufdFaultRead() / iommufdFaultWrite() (the model's File
  * has no read/write ops): the byte buffer stands for the user's buffer.
  */
-import { dropRef, takeRef } from '../refs.ts';
-import { Inode, File, type FileOps } from '../mm/mm_types.ts';
 import { Mutex } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
-import { fputGen, IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } from './main.ts';
+import { IommufdObject, registerIoctl, respond, type IommufdCtx, type Ucmd } from './main.ts';
 import type { IommufdDevice } from './device.ts';
+import { Eventq, eventqInit, eventqOfFd, initEventqFops } from './eventq.ts';
 import { sideTable } from '../../lib/snapshot.ts';
 
 /** struct iommu_hwpt_pgfault: flags, dev_id, pasid, grpid, perm, __reserved, addr, length, cookie. */
@@ -53,20 +52,20 @@ export interface IopfGroup {
   response: number | null;
 }
 
-/** Models struct iommufd_fault. */
-export class FaultQueue {
-  readonly obj: IommufdObject;
-  /** Groups not yet read (common.deliver). */
-  readonly deliver: IopfGroup[] = [];
+/**
+ * Models struct iommufd_fault: the common event queue (its deliver list holds the groups not yet
+ * read), the groups read and awaiting a response, and `mutex`, which serialises read(), write()
+ * and the automatic responses.
+ */
+export class FaultQueue extends Eventq<IopfGroup> {
   /** Groups read and waiting for a response, by cookie (xarray, XA_FLAGS_ALLOC1). */
   readonly response = new Map<number, IopfGroup>();
   private nextCookie = 1;
   readonly mutex: Mutex;
-  file: File | null = null;
 
-  constructor(readonly ictx: IommufdCtx) {
-    this.obj = new IommufdObject('FAULT', ictx, () => this.destroy());
-    this.mutex = new Mutex(ictx.sys.sched, `fault[${ictx.sys.nextId('fault')}].mutex`, 'fault.mutex');
+  constructor(ictx: IommufdCtx) {
+    super(ictx, 'FAULT', 'fault');
+    this.mutex = new Mutex(ictx.sys.sched, `fault[${this.seqno}].mutex`, 'fault.mutex');
   }
 
   allocCookie(group: IopfGroup): void {
@@ -163,10 +162,12 @@ function* faultRead(fault: FaultQueue, buf: Uint8Array): KGen<number> {
   if (count % PGFAULT_SIZE !== 0) return -Errno.ESPIPE;
   yield* fault.mutex.lock();
   let done = 0;
-  while (fault.deliver.length > 0) {
-    const group = fault.deliver[0];
-    if (done >= count || group.faults.length * PGFAULT_SIZE > count - done) break;
-    fault.deliver.shift();
+  let group: IopfGroup | null;
+  while ((group = fault.deliverFetch()) !== null) {
+    if (done >= count || group.faults.length * PGFAULT_SIZE > count - done) {
+      fault.deliverRestore(group);
+      break;
+    }
     fault.allocCookie(group);
     for (const f of group.faults) {
       buf.set(composeFaultMessage(f, group.idev, group.cookie), done);
@@ -206,34 +207,19 @@ function* faultWrite(fault: FaultQueue, buf: Uint8Array): KGen<number> {
   return done === 0 ? rc : done;
 }
 
-const faultFops: FileOps = {
-  name: 'iommufd-pgfault',
-  *release(file: File): KGen {
-    const fault = file.priv as FaultQueue;
-    // The file held a user reference on the object and one on the iommufd file.
-    fault.obj.users--;
-    dropRef(fault.ictx.sys, fault.ictx.file!);
-    yield* fputGen(fault.ictx.file!);
-  },
-};
-
-function faultOfFd(sys: System, fd: number): FaultQueue | number {
-  const f = sys.fileOf(fd);
-  if (f === null) return -Errno.EBADF;
-  if (f.fops !== faultFops) return -Errno.EINVAL;
-  return f.priv as FaultQueue;
-}
+/** Models iommufd_fault_fops (read and write are the two functions above). */
+const faultFops = initEventqFops<FaultQueue>('iommufd-pgfault');
 
 /** read(2) on a fault queue fd into `buf` (its length is the count). */
 export function iommufdFaultRead(sys: System, fd: number, buf: Uint8Array): number {
-  const fault = faultOfFd(sys, fd);
+  const fault = eventqOfFd(sys, fd, faultFops);
   if (typeof fault === 'number') return fault;
   return sys.run('fault:read', faultRead(fault, buf));
 }
 
 /** write(2) on a fault queue fd from `buf`. */
 export function iommufdFaultWrite(sys: System, fd: number, buf: Uint8Array): number {
-  const fault = faultOfFd(sys, fd);
+  const fault = eventqOfFd(sys, fd, faultFops);
   if (typeof fault === 'number') return fault;
   return sys.run('fault:write', faultWrite(fault, buf));
 }
@@ -246,14 +232,8 @@ function* faultAlloc(ucmd: Ucmd): KGen<number> {
   const rc = ictx.objectAlloc(fault.obj);
   if (rc < 0) return rc;
   faultObjects.set(fault.obj, fault);
-  const inode = new Inode(ictx.sys.nextId('mapping'), 'device', '[iommufd-pgfault]');
-  const file = new File(ictx.sys.nextId('file'), inode, 2, faultFops, fault);
-  fault.file = file;
-  fault.obj.users++;
-  ictx.file!.refs++;
-  takeRef(ictx.sys, ictx.file!, 'iommufd_fault_alloc');
   cmd.out_fault_id = fault.obj.id;
-  cmd.out_fault_fd = ictx.sys.installFd(file);
+  cmd.out_fault_fd = eventqInit(fault, '[iommufd-pgfault]', faultFops, 'iommufd_fault_alloc');
   respond(ucmd);
   ictx.finalize(fault.obj);
   return 0;

@@ -8,14 +8,12 @@
  *
  * read(2) on the fd is iommufdVeventqRead() (the model's File has no read op).
  */
-import { dropRef, takeRef } from '../refs.ts';
-import { Inode, File, type FileOps } from '../mm/mm_types.ts';
-import { SpinLock } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
-import { fputGen, IommufdObject, registerIoctl, respond, type Ucmd } from './main.ts';
+import { IommufdObject, registerIoctl, respond, type Ucmd } from './main.ts';
 import { viommuOf, type Viommu } from './viommu.ts';
+import { Eventq, eventqInit, eventqOfFd, initEventqFops } from './eventq.ts';
 import { sideTable } from '../../lib/snapshot.ts';
 
 /** IOMMU_VEVENTQ_TYPE_DEFAULT: no vEVENTQ type. */
@@ -33,11 +31,8 @@ interface Vevent {
   readonly data: Uint8Array;
 }
 
-/** Models struct iommufd_veventq. */
-export class Veventq {
-  readonly obj: IommufdObject;
-  /** Events not yet read (common.deliver). */
-  readonly deliver: Vevent[] = [];
+/** Models struct iommufd_veventq: the common event queue, whose deliver list holds the events. */
+export class Veventq extends Eventq<Vevent> {
   /** Events queued, the lost-events header excepted. */
   numEvents = 0;
   sequence = 0;
@@ -47,16 +42,12 @@ export class Veventq {
     sequence: 0,
     data: new Uint8Array(0),
   };
-  readonly lock: SpinLock;
-  file: File | null = null;
   constructor(
     readonly viommu: Viommu,
     readonly type: number,
     readonly depth: number,
   ) {
-    const ictx = viommu.ictx;
-    this.obj = new IommufdObject('VEVENTQ', ictx, () => this.destroy());
-    this.lock = new SpinLock(ictx.sys.sched, `veventq[${ictx.sys.nextId('veventq')}].lock`, 'eventq.lock');
+    super(viommu.ictx, 'VEVENTQ', 'veventq');
   }
 
   /** Models iommufd_veventq_abort() / _destroy(): pending events are dropped. */
@@ -108,11 +99,16 @@ function* veventqRead(q: Veventq, buf: Uint8Array): KGen<number> {
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   yield* q.lock.lock();
   let done = 0;
-  while (q.deliver.length > 0) {
-    const ev = q.deliver[0];
-    if (done >= count || VEVENT_HEADER_SIZE > count - done) break;
-    if (ev !== q.lostEvents && VEVENT_HEADER_SIZE + ev.data.length > count - done) break;
-    q.deliver.shift();
+  let ev: Vevent | null;
+  while ((ev = q.deliverFetch()) !== null) {
+    const fits =
+      done < count &&
+      VEVENT_HEADER_SIZE <= count - done &&
+      (ev === q.lostEvents || VEVENT_HEADER_SIZE + ev.data.length <= count - done);
+    if (!fits) {
+      q.deliverRestore(ev);
+      break;
+    }
     if (ev !== q.lostEvents) q.numEvents--;
     v.setUint32(done, ev.flags, true);
     v.setUint32(done + 4, ev.sequence, true);
@@ -124,24 +120,14 @@ function* veventqRead(q: Veventq, buf: Uint8Array): KGen<number> {
   return done;
 }
 
-const veventqFops: FileOps = {
-  name: 'iommufd-viommu-event',
-  *release(file: File): KGen {
-    const q = file.priv as Veventq;
-    // The file held a user reference on the object and one on the iommufd file.
-    q.obj.users--;
-    const ictxFile = q.viommu.ictx.file!;
-    dropRef(q.viommu.ictx.sys, ictxFile);
-    yield* fputGen(ictxFile);
-  },
-};
+/** Models iommufd_veventq_fops (read only). */
+const veventqFops = initEventqFops<Veventq>('iommufd-viommu-event');
 
 /** read(2) on a vEVENTQ fd into `buf` (its length is the count). */
 export function iommufdVeventqRead(sys: System, fd: number, buf: Uint8Array): number {
-  const f = sys.fileOf(fd);
-  if (f === null) return -Errno.EBADF;
-  if (f.fops !== veventqFops) return -Errno.EINVAL;
-  return sys.run('veventq:read', veventqRead(f.priv as Veventq, buf));
+  const q = eventqOfFd(sys, fd, veventqFops);
+  if (typeof q === 'number') return q;
+  return sys.run('veventq:read', veventqRead(q, buf));
 }
 
 /** Models iommufd_veventq_alloc() (IOMMU_VEVENTQ_ALLOC). */
@@ -165,14 +151,8 @@ function* veventqAlloc(ucmd: Ucmd): KGen<number> {
       veventqObjects.set(q.obj, q);
       viommu.obj.users++;
       viommu.veventqs.push(q);
-      const inode = new Inode(ictx.sys.nextId('mapping'), 'device', '[iommufd-viommu-event]');
-      const file = new File(ictx.sys.nextId('file'), inode, 2, veventqFops, q);
-      q.file = file;
-      q.obj.users++;
-      ictx.file!.refs++;
-      takeRef(ictx.sys, ictx.file!, 'iommufd_veventq_alloc');
       cmd.out_veventq_id = q.obj.id;
-      cmd.out_veventq_fd = ictx.sys.installFd(file);
+      cmd.out_veventq_fd = eventqInit(q, '[iommufd-viommu-event]', veventqFops, 'iommufd_veventq_alloc');
       respond(ucmd);
       ictx.finalize(q.obj);
     }

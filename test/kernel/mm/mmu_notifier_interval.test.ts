@@ -71,6 +71,29 @@ function stepUntil(t: Thread, sys: System, cond: () => boolean, max = 10_000): v
   }
 }
 
+/** A thread that starts invalidating `r`, then waits at `gate` before it ends the range. */
+interface GatedInvalidation {
+  readonly thread: Thread;
+  readonly gate: Completion;
+  /** invalidate_range_start() has returned. */
+  readonly started: () => boolean;
+}
+
+function gatedInvalidation(sys: System, name: string, r: MmuNotifierRange): GatedInvalidation {
+  const gate = new Completion(sys.sched, `${name}.gate`);
+  let started = false;
+  const thread = sys.sched.spawn(
+    name,
+    (function* () {
+      yield* mmuNotifierInvalidateRangeStart(r);
+      started = true;
+      yield* gate.wait();
+      yield* mmuNotifierInvalidateRangeEnd(r);
+    })(),
+  );
+  return { thread, gate, started: () => started };
+}
+
 function noViolations(sys: System): void {
   assert.deepEqual(sys.sched.violations, []);
 }
@@ -133,32 +156,22 @@ void describe('mmu_interval_notifier sequence state machine', () => {
     const a = new Mirror('a', new Mutex(sys.sched, 'a.lock'));
     sys.run('insert', insert(a, mm, 0x10000, PAGE));
     const subs = subsOf(mm);
-    const gate = new Completion(sys.sched, 'gate');
-    let started = false;
     let readerSeq = -1;
-    const r = unmap(mm, 0x20000, 0x30000); // [0x10000, 0x10fff] is not in it
-    const inv = sys.sched.spawn(
-      'inv',
-      (function* () {
-        yield* mmuNotifierInvalidateRangeStart(r);
-        started = true;
-        yield* gate.wait();
-        yield* mmuNotifierInvalidateRangeEnd(r);
-      })(),
-    );
+    const g = gatedInvalidation(sys, 'inv', unmap(mm, 0x20000, 0x30000)); // [0x10000, 0x10fff] is not in it
+    const inv = g.thread;
     const reader = sys.sched.spawn(
       'reader',
       (function* () {
         readerSeq = yield* mmuIntervalReadBegin(a);
       })(),
     );
-    stepUntil(inv, sys, () => started);
+    stepUntil(inv, sys, g.started);
     assert.equal(subs.activeInvalidateRanges, 1, 'partially excluded: a range is active');
     assert.equal(subs.invalidateSeq, 2, '... but the seq stays even');
     stepUntil(reader, sys, () => reader.done);
     assert.equal(readerSeq, 1, 'read_begin returned without waiting for the range to end');
     assert.equal(inv.state, 'blocked', 'the invalidation is still in progress');
-    gate.complete();
+    g.gate.complete();
     sys.sched.runAll();
     assert.equal(subs.invalidateSeq, 2);
     assert.equal(subs.activeInvalidateRanges, 0);
@@ -174,18 +187,8 @@ void describe('mmu_interval_notifier sequence state machine', () => {
     sys.run('insert', insert(a, mm, 0x10000, PAGE));
     sys.run('insert', insert(b, mm, 0x40000, PAGE));
     const subs = subsOf(mm);
-    const gate = new Completion(sys.sched, 'gate');
-    let started = false;
-    const r = unmap(mm, 0x10000, 0x11000); // hits a only
-    const inv = sys.sched.spawn(
-      'inv',
-      (function* () {
-        yield* mmuNotifierInvalidateRangeStart(r);
-        started = true;
-        yield* gate.wait();
-        yield* mmuNotifierInvalidateRangeEnd(r);
-      })(),
-    );
+    const g = gatedInvalidation(sys, 'inv', unmap(mm, 0x10000, 0x11000)); // hits a only
+    const inv = g.thread;
     let seqA = -1;
     let seqB = -1;
     const readA = sys.sched.spawn(
@@ -201,7 +204,7 @@ void describe('mmu_interval_notifier sequence state machine', () => {
       })(),
     );
 
-    stepUntil(inv, sys, () => started);
+    stepUntil(inv, sys, g.started);
     assert.equal(subs.invalidateSeq, 3, 'fully excluded');
     assert.equal(a.invalidateSeq, 3, 'a was told the current epoch');
     assert.equal(b.invalidateSeq, 1, 'b was not');
@@ -212,7 +215,7 @@ void describe('mmu_interval_notifier sequence state machine', () => {
     stepUntil(readA, sys, () => readA.state === 'blocked');
     assert.equal(seqA, -1, 'a sleeps until the exclusion ends');
 
-    gate.complete();
+    g.gate.complete();
     stepUntil(inv, sys, () => inv.done);
     assert.equal(subs.invalidateSeq, 4);
     assert.equal(readA.state, 'runnable', 'the final inv_end woke the reader');
@@ -253,19 +256,9 @@ void describe('mmu_interval_notifier sequence state machine', () => {
     const a = new Mirror('a', new Mutex(sys.sched, 'a.lock'));
     sys.run('insert', insert(a, mm, 0x10000, PAGE));
     const subs = subsOf(mm);
-    const r = unmap(mm, 0x80000, 0x90000);
-    const gate = new Completion(sys.sched, 'gate');
-    let started = false;
-    const inv = sys.sched.spawn(
-      'inv',
-      (function* () {
-        yield* mmuNotifierInvalidateRangeStart(r);
-        started = true;
-        yield* gate.wait();
-        yield* mmuNotifierInvalidateRangeEnd(r);
-      })(),
-    );
-    stepUntil(inv, sys, () => started);
+    const g = gatedInvalidation(sys, 'inv', unmap(mm, 0x80000, 0x90000));
+    const inv = g.thread;
+    stepUntil(inv, sys, g.started);
     assert.equal(subs.invalidateSeq, 2);
     const b = new Mirror('b', new Mutex(sys.sched, 'b.lock'));
     let inserted = false;
@@ -283,7 +276,7 @@ void describe('mmu_interval_notifier sequence state machine', () => {
     assert.ok(b.node !== null, 'the tree was not frozen, so b is linked at once');
     assert.equal(b.invalidateSeq, 3);
     stepUntil(ins, sys, () => ins.state === 'blocked');
-    gate.complete();
+    g.gate.complete();
     sys.sched.runAll();
     assert.equal(subs.invalidateSeq, 4);
     assert.equal(seqB, 3);
@@ -318,32 +311,11 @@ void describe('deferred insert and remove', () => {
     assert.equal(oldSeq, 1);
 
     // Two overlapping invalidations: inv1 hits `old`, inv2 hits nothing; inv1 ends first.
-    const gate1 = new Completion(sys.sched, 'gate1');
-    const gate2 = new Completion(sys.sched, 'gate2');
-    let started1 = false;
-    let started2 = false;
-    const r1 = unmap(mm, 0x10000, 0x20000);
-    const r2 = unmap(mm, 0x900000, 0x901000);
-    const inv1 = sys.sched.spawn(
-      'inv1',
-      (function* () {
-        yield* mmuNotifierInvalidateRangeStart(r1);
-        started1 = true;
-        yield* gate1.wait();
-        yield* mmuNotifierInvalidateRangeEnd(r1);
-      })(),
-    );
-    const inv2 = sys.sched.spawn(
-      'inv2',
-      (function* () {
-        yield* mmuNotifierInvalidateRangeStart(r2);
-        started2 = true;
-        yield* gate2.wait();
-        yield* mmuNotifierInvalidateRangeEnd(r2);
-      })(),
-    );
-    stepUntil(inv1, sys, () => started1);
-    stepUntil(inv2, sys, () => started2);
+    const g1 = gatedInvalidation(sys, 'inv1', unmap(mm, 0x10000, 0x20000));
+    const g2 = gatedInvalidation(sys, 'inv2', unmap(mm, 0x900000, 0x901000));
+    const [inv1, inv2, gate1, gate2] = [g1.thread, g2.thread, g1.gate, g2.gate];
+    stepUntil(inv1, sys, g1.started);
+    stepUntil(inv2, sys, g2.started);
     assert.equal(subs.invalidateSeq, 3);
     assert.equal(subs.activeInvalidateRanges, 2);
 

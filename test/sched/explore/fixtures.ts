@@ -70,14 +70,15 @@ export function counterTarget(args: CounterArgs = {}): ExploreTarget {
   };
 }
 
-/** Threads taking two mutexes in opposite orders: lockdep sees the cycle on any schedule. */
-export function abbaMutexTarget(): ExploreTarget {
+/** Two threads taking two locks, A and B, in opposite orders. */
+function abbaTarget(
+  makeLock: (sched: Scheduler, name: string) => { lock(): KGen; unlock(): KGen },
+): ExploreTarget {
   return {
     create() {
       const sched = new Scheduler();
-      const a = new Mutex(sched, 'A');
-      const b = new Mutex(sched, 'B');
-      const body = (first: Mutex, second: Mutex) =>
+      const [a, b] = [makeLock(sched, 'A'), makeLock(sched, 'B')];
+      const body = (first: typeof a, second: typeof a) =>
         function* (): KGen {
           yield* first.lock();
           yield* second.lock();
@@ -89,6 +90,11 @@ export function abbaMutexTarget(): ExploreTarget {
       return { sched, checkFinal: () => null };
     },
   };
+}
+
+/** ABBA on two mutexes: lockdep sees the cycle on any schedule. */
+export function abbaMutexTarget(): ExploreTarget {
+  return abbaTarget((sched, name) => new Mutex(sched, name));
 }
 
 /**
@@ -117,24 +123,9 @@ class BitLock {
   }
 }
 
+/** ABBA on two bit locks: a real deadlock, in the interleavings where both hold their first. */
 export function abbaDeadlockTarget(): ExploreTarget {
-  return {
-    create() {
-      const sched = new Scheduler();
-      const a = new BitLock(sched, 'A');
-      const b = new BitLock(sched, 'B');
-      const body = (first: BitLock, second: BitLock) =>
-        function* (): KGen {
-          yield* first.lock();
-          yield* second.lock();
-          yield* second.unlock();
-          yield* first.unlock();
-        };
-      sched.spawn('ab', body(a, b)());
-      sched.spawn('ba', body(b, a)());
-      return { sched, checkFinal: () => null };
-    },
-  };
+  return abbaTarget((sched, name) => new BitLock(sched, name));
 }
 
 /** One thread spins on a flag that the other never sets (it sets a different one). */

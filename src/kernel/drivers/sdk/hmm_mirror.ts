@@ -11,11 +11,26 @@
  *                                      ... read_retry(seq) === false -> program the device
  *                                      PTEs while still holding the lock, then unlock
  */
+import { TASK_SIZE } from '../../../lib/units.ts';
 import { NSEC_PER_MSEC } from '../../../sched/clock.ts';
 import type { KGen } from '../../../sched/types.ts';
 import { Errno } from '../../errno.ts';
 import { HMM_RANGE_DEFAULT_TIMEOUT_MS, type HmmRange, hmmRangeFault } from '../../mm/hmm.ts';
-import { mmuIntervalReadBegin, mmuIntervalReadRetry } from '../../mm/mmu_notifier_interval.ts';
+import {
+  mmuIntervalNotifierInsert,
+  mmuIntervalReadBegin,
+  mmuIntervalReadRetry,
+  mmuIntervalSetSeq,
+} from '../../mm/mmu_notifier_interval.ts';
+import {
+  mmuNotifierRangeBlockable,
+  type MmuIntervalNotifier,
+  type MmuIntervalNotifierOps,
+  type MmuNotifierRange,
+} from '../../mm/mmu_notifier_types.ts';
+import type { Process } from '../../system.ts';
+import type { Device } from './device.ts';
+import type { DriverMutex, LockDecl } from './locks.ts';
 
 /** The lock a driver's invalidate callback takes (its "user lock"). */
 export interface UserLock {
@@ -64,4 +79,59 @@ export function* hmmRangeFaultLocked(
     if (!mmuIntervalReadRetry(range.notifier, range.notifierSeq)) return 0;
     yield* userLock.unlock();
   }
+}
+
+/** A user lock an invalidate callback may only trylock when the range must not block. */
+export interface TryUserLock extends UserLock {
+  trylock(): KGen<boolean>;
+}
+
+/**
+ * The body of a mirroring driver's mmu_interval_notifier_ops.invalidate: takes `lock` (only
+ * tries it when the range may not block, and returns false if it is held), publishes `curSeq`
+ * with mmu_interval_set_seq() under it, lets `zap` drop the device's mappings of
+ * [range.start, range.end), and unlocks. Returns true once the range is invalidated.
+ */
+export function* invalidateUnderLock(
+  sub: MmuIntervalNotifier,
+  lock: TryUserLock,
+  range: MmuNotifierRange,
+  curSeq: number,
+  zap: (start: number, end: number) => void,
+): KGen<boolean> {
+  if (mmuNotifierRangeBlockable(range)) yield* lock.lock();
+  else if (!(yield* lock.trylock())) return false;
+  mmuIntervalSetSeq(sub, curSeq);
+  zap(range.start, range.end);
+  yield* lock.unlock();
+  return true;
+}
+
+/** How mirrorOpen() sets up a file: its lock, its state and its notifier ops. */
+export interface MirrorFileDecl<F extends MmuIntervalNotifier> {
+  /** The file's user lock: its name on the device, its lock class and what it guards. */
+  readonly lock: LockDecl & { readonly name: string };
+  /** Builds the file's state around its lock: `F` is the notifier itself (container_of). */
+  readonly create: (lock: DriverMutex) => F;
+  readonly ops: MmuIntervalNotifierOps<F>;
+}
+
+/**
+ * The open() of a driver whose every file mirrors its opener's whole user address space, as
+ * RDMA ODP's implicit MRs and SVM GPU drivers do: declares the file's mutex on `dev`, builds the
+ * file's state and registers it with mmu_interval_notifier_insert() over [0, TASK_SIZE) before
+ * any device access can fault. Returns the state, or -ESRCH when the process has no mm left, or
+ * the insert's -errno.
+ */
+export function* mirrorOpen<D extends object, F extends MmuIntervalNotifier>(
+  dev: Device<D, F>,
+  proc: Process,
+  decl: MirrorFileDecl<F>,
+): KGen<F | number> {
+  const mm = proc.mm;
+  if (mm === null) return -Errno.ESRCH;
+  const { name, ...lockDecl } = decl.lock;
+  const file = decl.create(dev.mutex(name, lockDecl));
+  const ret = yield* mmuIntervalNotifierInsert(file, mm, 0, TASK_SIZE, decl.ops);
+  return ret !== 0 ? ret : file;
 }

@@ -65,7 +65,15 @@ export {
   type DeviceAccessKind,
   type DeviceFault,
 } from './device_pagetable.ts';
-export { hmmRangeFaultLocked, type RangeFaultOptions, type UserLock } from './hmm_mirror.ts';
+export {
+  hmmRangeFaultLocked,
+  invalidateUnderLock,
+  mirrorOpen,
+  type MirrorFileDecl,
+  type RangeFaultOptions,
+  type TryUserLock,
+  type UserLock,
+} from './hmm_mirror.ts';
 export {
   DeviceMemory,
   devmMemremapPages,
