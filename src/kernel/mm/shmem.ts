@@ -2,6 +2,7 @@ import { PAGE_SIZE } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
+import { folioTestLocked } from './filemap.ts';
 import { hugetlbUnreserveInode } from './hugetlb.ts';
 import { mapFilePte, mkPte } from './memory.ts';
 import { File, Inode, O_RDWR, VM, VM_FAULT, type Vma } from './mm_types.ts';
@@ -62,6 +63,48 @@ export function* shmemGetPage(sys: System, inode: Inode, index: number): KGen<nu
   return pfn;
 }
 
+/** fault_around_bytes' default (64 KiB) in pages: how many PTEs a read fault may fill at once. */
+export const FAULT_AROUND_PAGES = 16;
+
+const PTRS_PER_PTE = 512;
+
+/**
+ * Models do_fault_around() over shmem's map_pages (filemap_map_pages()): before a read fault
+ * reaches ->fault, it maps the pages of an aligned 16-page window around the address (clamped to
+ * the VMA, its PTE table and the file's end) that are already in the page cache, up to date and
+ * unlocked, wherever the PTE is still empty. Nothing is allocated or read in; a page that is
+ * swapped out or absent stays unmapped. Returns true when the faulting page itself got mapped (the
+ * kernel's VM_FAULT_NOPAGE: ->fault is skipped).
+ */
+function* shmemFaultAround(vma: Vma, addr: number, index: number): KGen<boolean> {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const inode = vma.file!.inode;
+  const pteOff = Math.floor(addr / PAGE_SIZE) % PTRS_PER_PTE;
+  const vmaOff = (addr - vma.start) / PAGE_SIZE;
+  const fromPte = Math.max(pteOff - (pteOff % FAULT_AROUND_PAGES), pteOff - Math.min(pteOff, vmaOff));
+  const toPte = Math.min(fromPte + FAULT_AROUND_PAGES, PTRS_PER_PTE, pteOff + vma.pages - vmaOff) - 1;
+  const first = index + fromPte - pteOff;
+  const last = Math.min(index + toPte - pteOff, Math.ceil(inode.size / PAGE_SIZE) - 1);
+  const shared = (vma.flags & VM.SHARED) !== 0;
+  let mapped = false;
+  yield* mm.ptl.lock();
+  for (let i = first; i <= last; i++) {
+    const pfn = inode.pages.load(i);
+    if (pfn === undefined) continue;
+    if ((sys.phys.flags[pfn] & PG.uptodate) === 0 || folioTestLocked(sys, pfn)) continue;
+    const a = addr + (i - index) * PAGE_SIZE;
+    const t = mm.pgt.pteTableAlloc(a);
+    const s = pteSlot(a);
+    if (!pteNone(t.words[s], t.words[s + 1])) continue;
+    // As in the fault below: a shared mapping's protection is writable without write notification.
+    mapFilePte(sys, vma, a, pfn, shared, false);
+    if (i === index) mapped = true;
+  }
+  yield* mm.ptl.unlock();
+  return mapped;
+}
+
 /** Models shmem's fault path (do_read_fault / do_cow_fault / do_shared_fault over shmem_fault). */
 export function* shmemFault(vma: Vma, addr: number, flags: number): KGen<number> {
   const mm = vma.mm;
@@ -72,6 +115,11 @@ export function* shmemFault(vma: Vma, addr: number, flags: number): KGen<number>
   const write = (flags & 1) !== 0;
   const shared = (vma.flags & VM.SHARED) !== 0;
   sys.trace.faultKind(!write ? 'file_read' : shared ? 'file_shared' : 'file_cow');
+  // do_read_fault() tries map_pages first; ->fault runs only if the page was not in the cache.
+  if (!write && inode.kind === 'shmem' && (yield* shmemFaultAround(vma, addr, index))) {
+    sys.trace.count('fault.file');
+    return 0;
+  }
   const page = yield* shmemGetPage(sys, inode, index);
   if (page < 0) return VM_FAULT.OOM;
   // shmem_get_folio() hands the fault its own reference: the page must survive the sleeps below
