@@ -50,6 +50,8 @@ export function* shmemGetPage(sys: System, inode: Inode, index: number): KGen<nu
     if (data !== null) sys.phys.contents.set(pfn, data);
     inode.swapped.erase(index);
     sys.swap.free(slot);
+    // shmem_swapin_folio() frees the slot, so the page is the only copy: dirty.
+    sys.phys.flags[pfn] |= PG.dirty;
     sys.trace.count('shmem.swapin');
     sys.trace.faultMajor();
   } else {

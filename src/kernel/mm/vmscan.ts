@@ -109,7 +109,8 @@ export function* folioReferenced(sys: System, pfn: number): KGen<number> {
  * a swap entry (anonymous) or none (shmem, whose page cache entry is swapped), each under a CLEAR
  * invalidation, and pageout() writes it. A clean lazily-freed page is dropped, swap or not.
  * `direct`: MADV_PAGEOUT hands the page over itself (reclaim_pages()), so a shmem page is unmapped
- * even when there is no swap slot to write it to, and stays in the page cache; the LRU scan never
+ * even when there is no swap slot to write it to, and stays in the page cache if it is dirty (a
+ * clean one is dropped from the cache, as a clean file page is); the LRU scan never
  * picks swap-backed pages when there is no swap (get_scan_count()). An anonymous page without a
  * slot stays mapped either way (add_to_swap() fails before the unmap). Returns true if the page
  * was freed.
@@ -180,6 +181,20 @@ export function* pageoutPage(sys: System, pfn: number, direct = false): KGen<boo
     yield* mm.ptl.unlock();
     yield* mmuNotifierInvalidateRangeEnd(range);
     yield* mm.rmapLock.upRead();
+  }
+  if (inCache && (phys.flags[pfn] & PG.dirty) === 0) {
+    // A clean shmem page (a hole read in, never written: swap-in and every write mark it dirty)
+    // is not written anywhere: __remove_mapping() drops it from the page cache, swap or not, and
+    // the next fault reads the hole again.
+    if (slot >= 0) sys.swap.free(slot);
+    phys.put(pfn);
+    const inode = mapping;
+    const idx = phys.getIndex(pfn);
+    if (inode.pages.load(idx) !== pfn || phys.mapcount[pfn] !== 0) return false;
+    inode.pages.erase(idx);
+    phys.put(pfn);
+    sys.trace.count('reclaim.clean');
+    return !phys.isUsed(pfn) || phys.refcount[pfn] === 0;
   }
   if (slot < 0) {
     // shmem_writeout() has nowhere to write: the page stays in the page cache, unmapped.
