@@ -167,7 +167,7 @@ export function runEngine(o: EngineOptions, hooks: EngineHooks = {}): EngineStat
       const key = findingKey(res.finding);
       if (!reported.has(key)) {
         reported.add(key);
-        const known = knownFinding(res.finding);
+        const known = knownFinding(res.finding, p);
         const min = known === null ? minimize(p, key, i, Date.now() + (o.minimizeMs ?? 5000)) : p;
         const again = runProgram(min, i).finding ?? res.finding;
         hooks.onReport?.({

@@ -3,6 +3,7 @@
  * instead of reporting them as model bugs. Each entry says why.
  */
 import type { Finding } from './execute.ts';
+import type { Program } from './generate.ts';
 
 export interface KnownFinding {
   /** Matches findingKey()-style text: `kind: message`. */
@@ -38,8 +39,33 @@ export const KNOWN_FINDINGS: readonly KnownFinding[] = [
   },
 ];
 
-/** The reason a finding is known kernel behaviour, or null. */
-export function knownFinding(f: Finding): string | null {
+const DMIRROR_SHARED_OWNER =
+  "lib/test_hmm.c: dmirror_interval_invalidate() ignores an MMU_NOTIFY_MIGRATE invalidation whose owner is its device (dmirror->mdevice), and every descriptor of one device has that owner. A migration through one descriptor therefore leaves another descriptor's mirror of the same process pointing at the pages the migration frees; the kernel's test driver keeps the same stale entries.";
+
+/** One process opens the same dmirror device twice, and the program migrates through a dmirror. */
+function sharedOwnerMigration(p: Program): boolean {
+  const steps = [...p.steps, ...Object.values(p.threads ?? {}).flat()];
+  const opens = new Set<string>();
+  let twice = false;
+  for (const s of steps) {
+    if (s.op !== 'dmirror_open') continue;
+    const k = `${String(s.device)} ${String(s.proc)}`;
+    if (opens.has(k)) twice = true;
+    opens.add(k);
+  }
+  return twice && steps.some((s) => typeof s.op === 'string' && s.op.startsWith('HMM_DMIRROR_MIGRATE'));
+}
+
+/**
+ * The reason a finding is known kernel behaviour, or null. Given the program, a stale-mirror
+ * violation (the mirror or frame-refs oracle) is known when the program holds two descriptors of
+ * one device in one process and migrates: test_hmm's own-migration skip covers both of them.
+ */
+export function knownFinding(f: Finding, p?: Program): string | null {
   const text = `${f.kind}: ${f.message}`;
-  return KNOWN_FINDINGS.find((k) => k.pattern.test(text))?.reason ?? null;
+  const known = KNOWN_FINDINGS.find((k) => k.pattern.test(text))?.reason ?? null;
+  if (known !== null || p === undefined || f.kind !== 'violation') return known;
+  if ((f.oracle === 'mirror' || f.oracle === 'frame-refs') && sharedOwnerMigration(p))
+    return DMIRROR_SHARED_OWNER;
+  return null;
 }

@@ -209,6 +209,33 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
     assert.match(knownFinding(r.finding) ?? '', /dmirror_device_evict_chunk\(\) allocates with __GFP_NOFAIL/);
   });
 
+  it('two descriptors of one dmirror device and a migration: the stale mirror test_hmm keeps', () => {
+    const file = join(ROOT, 'test/fixtures/fuzz-known/dmirror-two-fds-migrate-stale-mirror.yaml');
+    const doc = parse(readFileSync(file, 'utf8')) as {
+      system: Record<string, unknown>;
+      processes: string[];
+      steps: Step[];
+    };
+    const p = { system: doc.system, processes: doc.processes, steps: doc.steps };
+    const r = runProgram(p, 6803);
+    assert.equal(r.finding?.kind, 'violation');
+    assert.match(
+      r.finding.message,
+      /gpu1 mirror 0: va 0x[0-9a-f]+ \(device pfn \d+, writable\): the CPU maps pfn/,
+    );
+    assert.match(
+      knownFinding(r.finding, p) ?? '',
+      /ignores an MMU_NOTIFY_MIGRATE invalidation whose owner is its device/,
+    );
+    // Without the program, or with one descriptor only, the same violation is not excused.
+    assert.equal(knownFinding(r.finding), null);
+    const one = {
+      ...p,
+      steps: p.steps.filter((s) => s.save !== 'd8').map((s) => (s.fd === 'd8' ? { ...s, fd: 'd2' } : s)),
+    };
+    assert.equal(knownFinding(r.finding, one), null);
+  });
+
   it('a dmirror READ in a thread after its process exited: the retry loop, named by its op', () => {
     const file = join(ROOT, 'test/fixtures/fuzz-known/dmirror-read-thread-after-exit.yaml');
     const doc = parse(readFileSync(file, 'utf8')) as {
