@@ -88,12 +88,15 @@ function* shmemFaultAround(vma: Vma, addr: number, index: number): KGen<boolean>
   const toPte = Math.min(fromPte + FAULT_AROUND_PAGES, PTRS_PER_PTE, pteOff + vma.pages - vmaOff) - 1;
   const first = index + fromPte - pteOff;
   const last = Math.min(index + toPte - pteOff, Math.ceil(inode.size / PAGE_SIZE) - 1);
+  // filemap_map_pages() takes the page-table lock only once it has found a cached page.
+  const cached = [...inode.pages.range(first, last)];
+  if (cached.length === 0) return false;
   const shared = (vma.flags & VM.SHARED) !== 0;
   let mapped = false;
   yield* mm.ptl.lock();
-  for (let i = first; i <= last; i++) {
-    const pfn = inode.pages.load(i);
-    if (pfn === undefined) continue;
+  for (const [i, pfn] of cached) {
+    // The lock may have slept: a page that left the cache meanwhile is not mapped.
+    if (inode.pages.load(i) !== pfn) continue;
     if ((sys.phys.flags[pfn] & PG.uptodate) === 0 || folioTestLocked(sys, pfn)) continue;
     const a = addr + (i - index) * PAGE_SIZE;
     const t = mm.pgt.pteTableAlloc(a);
