@@ -14,24 +14,11 @@ import { oomReapTask } from './mm/oom_kill.ts';
 import { type PagemapEntry, clearRefsSoftDirty, pagemapRange } from './fs/task_mmu.ts';
 import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite } from './mm/shmem.ts';
 import type { Process, System } from './system.ts';
-import { ULONG_HUGE, reachable } from './syscalls.ts';
+import { type Ulong, big, madviseHuge, mmapHuge, mprotectHuge, mremapHuge, offsetArg, standIn, ulong } from './ulong.ts';
+import { reachable } from './syscalls.ts';
 import { cpuAccess$ } from './mm/memory.plain.ts';
 import { reclaim$ as vmscan_reclaim$ } from './mm/vmscan.plain.ts';
 import { inlineDrive, inlineYield } from '../sched/plain.ts';
-
-function ulong(v: unknown): number | null {
-  let n: number;
-  if (typeof v === 'number') {
-    // Integers past 2^53 (a u64 the caller computed in doubles) are huge all the same.
-    if (Number.isInteger(v) && v >= 2 ** 53 && v < 2 ** 64) return ULONG_HUGE;
-    if (!Number.isSafeInteger(v)) return null;
-    n = v;
-  } else if (typeof v === 'bigint') {
-    if (v < 0n || v >= 2n ** 64n) return null;
-    n = v > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(v);
-  } else return null;
-  return n < 0 ? ULONG_HUGE : n;
-}
 
 function loff(v: unknown): number | null {
   if (typeof v === 'bigint') {
@@ -45,81 +32,98 @@ function ints(...vs: unknown[]): boolean {
   return vs.every((v) => typeof v === 'number' && Number.isSafeInteger(v));
 }
 
-function ulongs(...vs: unknown[]): number[] | null {
-  const out: number[] = [];
-  for (const v of vs) {
-    const n = ulong(v);
-    if (n === null) return null;
-    out.push(n);
+export function sysMmap$(sys: System, p: Process, addr: Ulong, length: Ulong, prot: number, flags: number, fd = -1, offset: Ulong = 0): number {
+  const a = ulong(addr);
+  let l = ulong(length);
+  const o = ulong(offset);
+  if (a === null || l === null || o === null || !ints(prot, flags, fd)) return -Errno.EINVAL;
+  if (typeof a !== 'number' || typeof l !== 'number' || typeof o !== 'number') {
+    const h = mmapHuge(sys, p, a, l, flags, fd, o);
+    if ('ret' in h) return h.ret;
+    l = h.length;
   }
-  return out;
-}
-
-export function sysMmap$(sys: System, p: Process, addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): number {
-  const a = ulongs(addr, length, offset);
-  if (a === null || !ints(prot, flags, fd)) return -Errno.EINVAL;
-  sys.trace.emit('syscall', 'mmap', 'i', { addr: a[0], length: a[1], prot, flags });
+  const off = offsetArg(o);
+  const at = standIn(a);
+  sys.trace.emit('syscall', 'mmap', 'i', { addr: at, length: l, prot, flags });
   const mm = inlineDrive(taskMmget(p));
   if (mm === null) return -Errno.ESRCH;
-  const r = inlineDrive(sysMmapImpl(sys, p, a[0], a[1], prot, flags, fd, a[2]));
+  const r = inlineDrive(sysMmapImpl(sys, p, at, l, prot, flags, fd, off));
   inlineDrive(taskMmput(p, mm));
   return r;
 }
 
-export function sysMunmap$(sys: System, p: Process, addr: number, length: number): number {
-  const a = ulongs(addr, length);
-  if (a === null) return -Errno.EINVAL;
-  sys.trace.emit('syscall', 'munmap', 'i', { addr: a[0], length: a[1] });
+/**
+ * munmap(2). Every value of 2^53 or more fails do_vmi_munmap()'s range check (an address above
+ * TASK_SIZE, or a length above TASK_SIZE - start) with -EINVAL, as its stand-in does.
+ */
+export function sysMunmap$(sys: System, p: Process, addr: Ulong, length: Ulong): number {
+  const a = ulong(addr);
+  const l = ulong(length);
+  if (a === null || l === null) return -Errno.EINVAL;
+  const at = standIn(a);
+  const len = standIn(l);
+  sys.trace.emit('syscall', 'munmap', 'i', { addr: at, length: len });
   const mm = inlineDrive(taskMmget(p));
   if (mm === null) return -Errno.ESRCH;
-  const r = inlineDrive(sysMunmapImpl(p, a[0], a[1]));
+  const r = inlineDrive(sysMunmapImpl(p, at, len));
   inlineDrive(taskMmput(p, mm));
   return r;
 }
 
-function rangeWraps(addr: unknown, length: unknown): boolean {
-  const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt(v as number));
-  const page = BigInt(PAGE_SIZE);
-  const len = ((big(length) + page - 1n) / page) * page;
-  return big(addr) + len > 2n ** 64n;
-}
-
-export function sysMprotect$(sys: System, p: Process, addr: number, length: number, prot: number): number {
-  const a = ulongs(addr, length);
-  if (a === null || !ints(prot)) return -Errno.EINVAL;
-  sys.trace.emit('syscall', 'mprotect', 'i', { addr: a[0], length: a[1], prot });
+export function sysMprotect$(sys: System, p: Process, addr: Ulong, length: Ulong, prot: number): number {
+  const a = ulong(addr);
+  const l = ulong(length);
+  if (a === null || l === null || !ints(prot)) return -Errno.EINVAL;
+  if (typeof a !== 'number' || typeof l !== 'number') {
+    const r = mprotectHuge(p, big(a), big(l), prot);
+    if (r !== 1) return r;
+  }
+  const at = standIn(a);
+  const len = standIn(l);
+  sys.trace.emit('syscall', 'mprotect', 'i', { addr: at, length: len, prot });
   const mm = inlineDrive(taskMmget(p));
   if (mm === null) return -Errno.ESRCH;
-  const r = inlineDrive(sysMprotectImpl(p, a[0], a[1], prot));
+  const r = inlineDrive(sysMprotectImpl(p, at, len, prot));
   inlineDrive(taskMmput(p, mm));
   return r;
 }
 
-export function sysMadvise$(sys: System, p: Process, addr: number, length: number, advice: number): number {
-  const a = ulongs(addr, length);
-  // madvise_should_skip()/do_madvise(): a range that wraps is -EINVAL.
-  if (a === null || !ints(advice) || rangeWraps(addr, length)) return -Errno.EINVAL;
-  sys.trace.emit('syscall', 'madvise', 'i', { addr: a[0], length: a[1], advice });
+export function sysMadvise$(sys: System, p: Process, addr: Ulong, length: Ulong, advice: number): number {
+  const a = ulong(addr);
+  const l = ulong(length);
+  if (a === null || l === null || !ints(advice)) return -Errno.EINVAL;
+  if (typeof a !== 'number' || typeof l !== 'number') {
+    const r = madviseHuge(p, big(a), big(l), advice);
+    if (r !== 1) return r;
+  }
+  const at = standIn(a);
+  const len = standIn(l);
+  sys.trace.emit('syscall', 'madvise', 'i', { addr: at, length: len, advice });
   const mm = inlineDrive(taskMmget(p));
   if (mm === null) return -Errno.ESRCH;
-  const r = inlineDrive(sysMadviseImpl(p, a[0], a[1], advice));
+  const r = inlineDrive(sysMadviseImpl(p, at, len, advice));
   inlineDrive(taskMmput(p, mm));
   return r;
 }
 
-export function sysMremap$(sys: System, p: Process, oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
-  const a = ulongs(oldAddr, oldLen, newLen, newAddr);
-  if (a === null || !ints(flags)) return -Errno.EINVAL;
-  sys.trace.emit('syscall', 'mremap', 'i', {
-    oldAddr: a[0],
-    oldLen: a[1],
-    newLen: a[2],
-    flags: a[3],
-    newAddr: a[4],
-  });
+export function sysMremap$(sys: System, p: Process, oldAddr: Ulong, oldLen: Ulong, newLen: Ulong, flags: number, newAddr: Ulong = 0): number {
+  const a = ulong(oldAddr);
+  let ol = ulong(oldLen);
+  let nl = ulong(newLen);
+  const na = ulong(newAddr);
+  if (a === null || ol === null || nl === null || na === null || !ints(flags)) return -Errno.EINVAL;
+  let overlaps: boolean | undefined;
+  if (typeof a !== 'number' || typeof ol !== 'number' || typeof nl !== 'number' || typeof na !== 'number') {
+    const h = mremapHuge(p, big(a), big(ol), big(nl), flags, big(na));
+    if ('ret' in h) return h.ret;
+    ({ oldLen: ol, newLen: nl, overlaps } = h);
+  }
+  const at = standIn(a);
+  const to = standIn(na);
+  sys.trace.emit('syscall', 'mremap', 'i', { oldAddr: at, oldLen: ol, newLen: nl, flags, newAddr: to });
   const mm = inlineDrive(taskMmget(p));
   if (mm === null) return -Errno.ESRCH;
-  const r = inlineDrive(sysMremapImpl(p, a[0], a[1], a[2], flags, a[3]));
+  const r = inlineDrive(sysMremapImpl(p, at, ol, nl, flags, to, overlaps));
   inlineDrive(taskMmput(p, mm));
   return r;
 }
@@ -147,10 +151,10 @@ export function cpuRead$(sys: System, p: Process, addr: number, len: number): { 
   const mm = inlineDrive(taskMmget(p));
   if (mm === null) return { ret: -Errno.ESRCH, data: new Uint8Array(0) };
   // reachable() >= 0 means both were integers the model holds (a BigInt that fits, too).
-  const ret = cpuAccess$(mm, ulong(addr) ?? 0, data, false);
+  const ret = cpuAccess$(mm, standIn(ulong(addr) ?? 0), data, false);
   inlineDrive(taskMmput(p, mm));
   sys.trace.count('cpu.read_bytes', Math.max(0, ret));
-  return { ret: n < (ulong(len) ?? 0) && ret >= 0 ? -Errno.EFAULT : ret, data };
+  return { ret: n < standIn(ulong(len) ?? 0) && ret >= 0 ? -Errno.EFAULT : ret, data };
 }
 
 /**
@@ -163,7 +167,7 @@ export function cpuWrite$(sys: System, p: Process, addr: number, data: Uint8Arra
   if (n < 0) return -Errno.EFAULT;
   const mm = inlineDrive(taskMmget(p));
   if (mm === null) return -Errno.ESRCH;
-  const ret = cpuAccess$(mm, ulong(addr) ?? 0, n < data.length ? data.subarray(0, n) : data, true);
+  const ret = cpuAccess$(mm, standIn(ulong(addr) ?? 0), n < data.length ? data.subarray(0, n) : data, true);
   inlineDrive(taskMmput(p, mm));
   sys.trace.count('cpu.write_bytes', Math.max(0, ret));
   return n < data.length && ret >= 0 ? -Errno.EFAULT : ret;

@@ -20,37 +20,23 @@ import { type PagemapEntry, clearRefsSoftDirty, pagemapRange } from './fs/task_m
 import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite } from './mm/shmem.ts';
 import { reclaim as reclaimPages } from './mm/vmscan.ts';
 import type { Process, System } from './system.ts';
+import {
+  type Ulong,
+  big,
+  madviseHuge,
+  mmapHuge,
+  mprotectHuge,
+  mremapHuge,
+  offsetArg,
+  standIn,
+  ulong,
+} from './ulong.ts';
+
+export type { Ulong };
 
 export type { PagemapEntry };
 
-/**
- * A negative argument stands for an unsigned long of 2^63 or more: far above TASK_SIZE, and past
- * any length the kernel can align. The model carries it as this page-aligned value, which every
- * check compares the same way (an address above the user space, a length no mapping can have).
- */
-export const ULONG_HUGE = 2 ** 53 - PAGE_SIZE;
-
-/**
- * The syscall ABI passes unsigned longs. The model takes plain safe integers; a BigInt that fits
- * is taken as its number, anything else (NaN, a fraction, an infinity, a larger BigInt, a
- * string) is refused with -EINVAL before any lock is taken, so a bad argument from a library
- * caller can never leave a kernel path half done.
- */
-function ulong(v: unknown): number | null {
-  let n: number;
-  if (typeof v === 'number') {
-    // Integers past 2^53 (a u64 the caller computed in doubles) are huge all the same.
-    if (Number.isInteger(v) && v >= 2 ** 53 && v < 2 ** 64) return ULONG_HUGE;
-    if (!Number.isSafeInteger(v)) return null;
-    n = v;
-  } else if (typeof v === 'bigint') {
-    if (v < 0n || v >= 2n ** 64n) return null;
-    n = v > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(v);
-  } else return null;
-  return n < 0 ? ULONG_HUGE : n;
-}
-
-/** A signed 64-bit argument (loff_t, ssize_t): like ulong() but a negative value stays negative. */
+/** A signed 64-bit argument (loff_t, ssize_t): a safe integer, negative or not. */
 function loff(v: unknown): number | null {
   if (typeof v === 'bigint') {
     const max = BigInt(Number.MAX_SAFE_INTEGER);
@@ -64,72 +50,73 @@ function ints(...vs: unknown[]): boolean {
   return vs.every((v) => typeof v === 'number' && Number.isSafeInteger(v));
 }
 
-/** Every argument as a number, or null when one is not an integer the model can hold. */
-function ulongs(...vs: unknown[]): number[] | null {
-  const out: number[] = [];
-  for (const v of vs) {
-    const n = ulong(v);
-    if (n === null) return null;
-    out.push(n);
-  }
-  return out;
-}
-
 export function* sysMmap(
   sys: System,
   p: Process,
-  addr: number,
-  length: number,
+  addr: Ulong,
+  length: Ulong,
   prot: number,
   flags: number,
   fd = -1,
-  offset = 0,
+  offset: Ulong = 0,
 ): KGen<number> {
-  const a = ulongs(addr, length, offset);
-  if (a === null || !ints(prot, flags, fd)) return -Errno.EINVAL;
-  sys.trace.emit('syscall', 'mmap', 'i', { addr: a[0], length: a[1], prot, flags });
+  const a = ulong(addr);
+  let l = ulong(length);
+  const o = ulong(offset);
+  if (a === null || l === null || o === null || !ints(prot, flags, fd)) return -Errno.EINVAL;
+  if (typeof a !== 'number' || typeof l !== 'number' || typeof o !== 'number') {
+    const h = mmapHuge(sys, p, a, l, flags, fd, o);
+    if ('ret' in h) return h.ret;
+    l = h.length;
+  }
+  const off = offsetArg(o);
+  const at = standIn(a);
+  sys.trace.emit('syscall', 'mmap', 'i', { addr: at, length: l, prot, flags });
   const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
-  const r = yield* sysMmapImpl(sys, p, a[0], a[1], prot, flags, fd, a[2]);
-  yield* taskMmput(p, mm);
-  return r;
-}
-
-export function* sysMunmap(sys: System, p: Process, addr: number, length: number): KGen<number> {
-  const a = ulongs(addr, length);
-  if (a === null) return -Errno.EINVAL;
-  sys.trace.emit('syscall', 'munmap', 'i', { addr: a[0], length: a[1] });
-  const mm = yield* taskMmget(p);
-  if (mm === null) return -Errno.ESRCH;
-  const r = yield* sysMunmapImpl(p, a[0], a[1]);
+  const r = yield* sysMmapImpl(sys, p, at, l, prot, flags, fd, off);
   yield* taskMmput(p, mm);
   return r;
 }
 
 /**
- * Whether [addr, addr + length rounded up to a page) runs past 2^64, computed exactly from the
- * caller's arguments (ulong() folds every huge value into ULONG_HUGE, which loses the wrap).
+ * munmap(2). Every value of 2^53 or more fails do_vmi_munmap()'s range check (an address above
+ * TASK_SIZE, or a length above TASK_SIZE - start) with -EINVAL, as its stand-in does.
  */
-function rangeWraps(addr: unknown, length: unknown): boolean {
-  const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt(v as number));
-  const page = BigInt(PAGE_SIZE);
-  const len = ((big(length) + page - 1n) / page) * page;
-  return big(addr) + len > 2n ** 64n;
+export function* sysMunmap(sys: System, p: Process, addr: Ulong, length: Ulong): KGen<number> {
+  const a = ulong(addr);
+  const l = ulong(length);
+  if (a === null || l === null) return -Errno.EINVAL;
+  const at = standIn(a);
+  const len = standIn(l);
+  sys.trace.emit('syscall', 'munmap', 'i', { addr: at, length: len });
+  const mm = yield* taskMmget(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = yield* sysMunmapImpl(p, at, len);
+  yield* taskMmput(p, mm);
+  return r;
 }
 
 export function* sysMprotect(
   sys: System,
   p: Process,
-  addr: number,
-  length: number,
+  addr: Ulong,
+  length: Ulong,
   prot: number,
 ): KGen<number> {
-  const a = ulongs(addr, length);
-  if (a === null || !ints(prot)) return -Errno.EINVAL;
-  sys.trace.emit('syscall', 'mprotect', 'i', { addr: a[0], length: a[1], prot });
+  const a = ulong(addr);
+  const l = ulong(length);
+  if (a === null || l === null || !ints(prot)) return -Errno.EINVAL;
+  if (typeof a !== 'number' || typeof l !== 'number') {
+    const r = mprotectHuge(p, big(a), big(l), prot);
+    if (r !== 1) return r;
+  }
+  const at = standIn(a);
+  const len = standIn(l);
+  sys.trace.emit('syscall', 'mprotect', 'i', { addr: at, length: len, prot });
   const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
-  const r = yield* sysMprotectImpl(p, a[0], a[1], prot);
+  const r = yield* sysMprotectImpl(p, at, len, prot);
   yield* taskMmput(p, mm);
   return r;
 }
@@ -137,17 +124,23 @@ export function* sysMprotect(
 export function* sysMadvise(
   sys: System,
   p: Process,
-  addr: number,
-  length: number,
+  addr: Ulong,
+  length: Ulong,
   advice: number,
 ): KGen<number> {
-  const a = ulongs(addr, length);
-  // madvise_should_skip()/do_madvise(): a range that wraps is -EINVAL.
-  if (a === null || !ints(advice) || rangeWraps(addr, length)) return -Errno.EINVAL;
-  sys.trace.emit('syscall', 'madvise', 'i', { addr: a[0], length: a[1], advice });
+  const a = ulong(addr);
+  const l = ulong(length);
+  if (a === null || l === null || !ints(advice)) return -Errno.EINVAL;
+  if (typeof a !== 'number' || typeof l !== 'number') {
+    const r = madviseHuge(p, big(a), big(l), advice);
+    if (r !== 1) return r;
+  }
+  const at = standIn(a);
+  const len = standIn(l);
+  sys.trace.emit('syscall', 'madvise', 'i', { addr: at, length: len, advice });
   const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
-  const r = yield* sysMadviseImpl(p, a[0], a[1], advice);
+  const r = yield* sysMadviseImpl(p, at, len, advice);
   yield* taskMmput(p, mm);
   return r;
 }
@@ -155,24 +148,29 @@ export function* sysMadvise(
 export function* sysMremap(
   sys: System,
   p: Process,
-  oldAddr: number,
-  oldLen: number,
-  newLen: number,
+  oldAddr: Ulong,
+  oldLen: Ulong,
+  newLen: Ulong,
   flags: number,
-  newAddr = 0,
+  newAddr: Ulong = 0,
 ): KGen<number> {
-  const a = ulongs(oldAddr, oldLen, newLen, newAddr);
-  if (a === null || !ints(flags)) return -Errno.EINVAL;
-  sys.trace.emit('syscall', 'mremap', 'i', {
-    oldAddr: a[0],
-    oldLen: a[1],
-    newLen: a[2],
-    flags: a[3],
-    newAddr: a[4],
-  });
+  const a = ulong(oldAddr);
+  let ol = ulong(oldLen);
+  let nl = ulong(newLen);
+  const na = ulong(newAddr);
+  if (a === null || ol === null || nl === null || na === null || !ints(flags)) return -Errno.EINVAL;
+  let overlaps: boolean | undefined;
+  if (typeof a !== 'number' || typeof ol !== 'number' || typeof nl !== 'number' || typeof na !== 'number') {
+    const h = mremapHuge(p, big(a), big(ol), big(nl), flags, big(na));
+    if ('ret' in h) return h.ret;
+    ({ oldLen: ol, newLen: nl, overlaps } = h);
+  }
+  const at = standIn(a);
+  const to = standIn(na);
+  sys.trace.emit('syscall', 'mremap', 'i', { oldAddr: at, oldLen: ol, newLen: nl, flags, newAddr: to });
   const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
-  const r = yield* sysMremapImpl(p, a[0], a[1], a[2], flags, a[3]);
+  const r = yield* sysMremapImpl(p, at, ol, nl, flags, to, overlaps);
   yield* taskMmput(p, mm);
   return r;
 }
@@ -204,9 +202,12 @@ export function* sysExit(sys: System, p: Process): KGen<number> {
  */
 export function reachable(p: Process, addrIn: number, lenIn: number): number {
   const mm = p.mm;
-  const addr = ulong(addrIn);
-  const len = ulong(lenIn);
-  if (addr === null || len === null || addr < 0 || len < 0) return -1;
+  const addrU = ulong(addrIn);
+  const lenU = ulong(lenIn);
+  if (addrU === null || lenU === null) return -1;
+  // A value of 2^53 or more is beyond the user space, as its stand-in is.
+  const addr = standIn(addrU);
+  const len = standIn(lenU);
   if (mm === null || addr + len > mm.taskSize) return -1;
   let a = addr;
   const end = addr + len;
@@ -232,10 +233,10 @@ export function* cpuRead(
   const mm = yield* taskMmget(p);
   if (mm === null) return { ret: -Errno.ESRCH, data: new Uint8Array(0) };
   // reachable() >= 0 means both were integers the model holds (a BigInt that fits, too).
-  const ret = yield* cpuAccess(mm, ulong(addr) ?? 0, data, false);
+  const ret = yield* cpuAccess(mm, standIn(ulong(addr) ?? 0), data, false);
   yield* taskMmput(p, mm);
   sys.trace.count('cpu.read_bytes', Math.max(0, ret));
-  return { ret: n < (ulong(len) ?? 0) && ret >= 0 ? -Errno.EFAULT : ret, data };
+  return { ret: n < standIn(ulong(len) ?? 0) && ret >= 0 ? -Errno.EFAULT : ret, data };
 }
 
 /**
@@ -248,7 +249,12 @@ export function* cpuWrite(sys: System, p: Process, addr: number, data: Uint8Arra
   if (n < 0) return -Errno.EFAULT;
   const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
-  const ret = yield* cpuAccess(mm, ulong(addr) ?? 0, n < data.length ? data.subarray(0, n) : data, true);
+  const ret = yield* cpuAccess(
+    mm,
+    standIn(ulong(addr) ?? 0),
+    n < data.length ? data.subarray(0, n) : data,
+    true,
+  );
   yield* taskMmput(p, mm);
   sys.trace.count('cpu.write_bytes', Math.max(0, ret));
   return n < data.length && ret >= 0 ? -Errno.EFAULT : ret;

@@ -15,6 +15,7 @@ import * as sc from './syscalls.ts';
 import * as scp from './syscalls.plain.ts';
 import { TraceLog } from './trace.ts';
 import { callSite, FreedObjects, type Site } from './uaf.ts';
+import type { Ulong } from './ulong.ts';
 import type { Thread } from '../sched/thread.ts';
 import { RefSites } from './refs.ts';
 
@@ -312,8 +313,17 @@ export class System {
   }
 
   // Sequential wrappers of the system calls in syscalls.ts: each runs the kernel path to completion.
+  // Address and length arguments are unsigned longs: numbers, or bigints for any u64 (exact).
 
-  mmap(p: Process, addr: number, length: number, prot: number, flags: number, fd = -1, offset = 0): number {
+  mmap(
+    p: Process,
+    addr: Ulong,
+    length: Ulong,
+    prot: number,
+    flags: number,
+    fd = -1,
+    offset: Ulong = 0,
+  ): number {
     return this.runPath(
       'mmap',
       () => scp.sysMmap$(this, p, addr, length, prot, flags, fd, offset),
@@ -321,7 +331,7 @@ export class System {
     );
   }
 
-  munmap(p: Process, addr: number, length: number): number {
+  munmap(p: Process, addr: Ulong, length: Ulong): number {
     return this.runPath(
       'munmap',
       () => scp.sysMunmap$(this, p, addr, length),
@@ -329,7 +339,7 @@ export class System {
     );
   }
 
-  mprotect(p: Process, addr: number, length: number, prot: number): number {
+  mprotect(p: Process, addr: Ulong, length: Ulong, prot: number): number {
     return this.runPath(
       'mprotect',
       () => scp.sysMprotect$(this, p, addr, length, prot),
@@ -337,7 +347,7 @@ export class System {
     );
   }
 
-  madvise(p: Process, addr: number, length: number, advice: number): number {
+  madvise(p: Process, addr: Ulong, length: Ulong, advice: number): number {
     return this.runPath(
       'madvise',
       () => scp.sysMadvise$(this, p, addr, length, advice),
@@ -345,7 +355,14 @@ export class System {
     );
   }
 
-  mremap(p: Process, oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
+  mremap(
+    p: Process,
+    oldAddr: Ulong,
+    oldLen: Ulong,
+    newLen: Ulong,
+    flags: number,
+    newAddr: Ulong = 0,
+  ): number {
     return this.runPath(
       'mremap',
       () => scp.sysMremap$(this, p, oldAddr, oldLen, newLen, flags, newAddr),

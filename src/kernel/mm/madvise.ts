@@ -238,6 +238,11 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
   return 0;
 }
 
+/** Models madvise_behavior_valid(): the advice values the model knows (KSM is not modelled). */
+export function madviseBehaviorValid(advice: number): boolean {
+  return KNOWN.has(advice) && advice !== MADV.MERGEABLE && advice !== MADV.UNMERGEABLE;
+}
+
 /**
  * Models do_madvise(). Like the kernel, advice is applied to the mapped parts of the range and
  * -ENOMEM is returned afterwards if the range had holes.
@@ -245,7 +250,7 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
 export function* sysMadviseImpl(p: Process, start: number, lenIn: number, advice: number): KGen<number> {
   const mm = p.mm;
   if (mm === null || p.exited) return -Errno.ESRCH;
-  if (!KNOWN.has(advice) || advice === MADV.MERGEABLE || advice === MADV.UNMERGEABLE) return -Errno.EINVAL;
+  if (!madviseBehaviorValid(advice)) return -Errno.EINVAL;
   if (start % PAGE_SIZE !== 0) return -Errno.EINVAL;
   const len = pageAlignUp(lenIn);
   if (lenIn !== 0 && len === 0) return -Errno.EINVAL;

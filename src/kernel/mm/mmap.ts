@@ -400,10 +400,6 @@ export function* doMmap(
   const sys = mm.sys;
   if (offset % PAGE_SIZE !== 0 || offset < 0) return -Errno.EINVAL;
   const type = flags & mman.MAP_TYPE;
-  if (type !== mman.MAP_SHARED && type !== mman.MAP_PRIVATE && type !== mman.MAP_SHARED_VALIDATE)
-    return -Errno.EINVAL;
-  if (type === mman.MAP_SHARED_VALIDATE && (flags & ~mman.LEGACY_MAP_MASK & ~0xff) !== 0)
-    return -Errno.EOPNOTSUPP;
   const anonymous = (flags & mman.MAP_ANONYMOUS) !== 0;
   const shared = type !== mman.MAP_PRIVATE;
   const hugetlb = (flags & mman.MAP_HUGETLB) !== 0 || (file !== null && file.inode.kind === 'hugetlb');
@@ -414,17 +410,14 @@ export function* doMmap(
   const pgoff = offset / PAGE_SIZE;
   if (pgoff + len / PAGE_SIZE > Number.MAX_SAFE_INTEGER) return -Errno.EOVERFLOW;
   if (mm.vmas.size >= MAX_MAP_COUNT) return -Errno.ENOMEM;
-  if (!anonymous && file === null) return -Errno.EBADF;
-  if (file !== null && !anonymous) {
-    if (file.inode.kind === 'device' && file.fops?.mmap === undefined) return -Errno.ENODEV;
-    if (!file.readable) return -Errno.EACCES;
-    if (shared && (prot & mman.PROT_WRITE) !== 0 && !file.writable) return -Errno.EACCES;
-  }
   const fixed = (flags & (mman.MAP_FIXED | mman.MAP_FIXED_NOREPLACE)) !== 0;
   let start: number;
   if (fixed) {
-    if (addr % (hugetlb ? PMD_SIZE : PAGE_SIZE) !== 0) return -Errno.EINVAL;
+    // __get_unmapped_area(): hugetlb_get_unmapped_area() checks the huge-page alignment first;
+    // otherwise the range is checked against TASK_SIZE before the address's alignment.
+    if (hugetlb && addr % PMD_SIZE !== 0) return -Errno.EINVAL;
     if (addr > mm.taskSize - len) return -Errno.ENOMEM;
+    if (addr % PAGE_SIZE !== 0) return -Errno.EINVAL;
     if (addr < MMAP_MIN_ADDR) return -Errno.EPERM;
     if ((flags & mman.MAP_FIXED_NOREPLACE) !== 0 && mm.vmasIn(addr, addr + len).length > 0)
       return -Errno.EEXIST;
@@ -433,6 +426,22 @@ export function* doMmap(
     const align = hugetlb || (anonymous && len % PMD_SIZE === 0) ? PMD_SIZE : PAGE_SIZE;
     start = getUnmappedArea(mm, addr === 0 ? 0 : Math.max(addr, MMAP_MIN_ADDR), len, align);
     if (start < 0) return start;
+  }
+  // file_mmap_ok(): a regular file (shmem, hugetlbfs) maps at most MAX_LFS_FILESIZE (2^63 - 1)
+  // bytes, so the last page of the mapping must lie below page 2^51; device files take any offset.
+  if (file !== null && !anonymous && file.inode.kind !== 'device' && pgoff + len / PAGE_SIZE >= 2 ** 51)
+    return -Errno.EOVERFLOW;
+  // The mapping type and the file's checks come after the address, in do_mmap()'s switch on
+  // MAP_TYPE (an unknown type is -EINVAL, unknown MAP_SHARED_VALIDATE flags -EOPNOTSUPP).
+  if (type !== mman.MAP_SHARED && type !== mman.MAP_PRIVATE && type !== mman.MAP_SHARED_VALIDATE)
+    return -Errno.EINVAL;
+  if (type === mman.MAP_SHARED_VALIDATE && (flags & ~mman.LEGACY_MAP_MASK & ~0xff) !== 0)
+    return -Errno.EOPNOTSUPP;
+  if (!anonymous && file === null) return -Errno.EBADF;
+  if (file !== null && !anonymous) {
+    if (file.inode.kind === 'device' && file.fops?.mmap === undefined) return -Errno.ENODEV;
+    if (!file.readable) return -Errno.EACCES;
+    if (shared && (prot & mman.PROT_WRITE) !== 0 && !file.writable) return -Errno.EACCES;
   }
   // A new VMA always starts soft-dirty (mmap_region sets VM_SOFTDIRTY), so pagemap reports its
   // pages dirty until the next clear_refs.

@@ -144,7 +144,8 @@ export function* sysMprotectImpl(p: Process, start: number, length: number, prot
   // arch_validate_prot() (the generic one x86 uses) also accepts PROT_SEM, which has no VM flag.
   if ((prot & ~(mman.PROT_READ | mman.PROT_WRITE | mman.PROT_EXEC | PROT_SEM | grows)) !== 0)
     return -Errno.EINVAL;
-  if (end > mm.taskSize) return -Errno.ENOMEM;
+  // No TASK_SIZE check: an end above the user space is the hole after the last VMA, so the VMAs
+  // before it change and the call then fails with -ENOMEM, as in the kernel.
   if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;
   try {
     const vmas = mm.vmasIn(start, end);

@@ -121,7 +121,7 @@ function overlaps(r: Remap): boolean {
 }
 
 /** Models check_mremap_params(); lengths are already page aligned. */
-function checkMremapParams(mm: MmStruct, r: Remap): number {
+function checkMremapParams(mm: MmStruct, r: Remap, exactOverlap?: boolean): number {
   if ((r.flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP)) !== 0) return -Errno.EINVAL;
   if (r.addr % PAGE_SIZE !== 0) return -Errno.EINVAL;
   // A zero old_len is the old "duplicate a shared mapping" request; a zero new_len means nothing.
@@ -131,7 +131,7 @@ function checkMremapParams(mm: MmStruct, r: Remap): number {
   if (r.newAddr % PAGE_SIZE !== 0) return -Errno.EINVAL;
   if ((r.flags & MREMAP_MAYMOVE) === 0) return -Errno.EINVAL;
   if ((r.flags & MREMAP_DONTUNMAP) !== 0 && r.oldLen !== r.newLen) return -Errno.EINVAL;
-  if (overlaps(r)) return -Errno.EINVAL;
+  if (exactOverlap ?? overlaps(r)) return -Errno.EINVAL;
   return 0;
 }
 
@@ -322,7 +322,10 @@ function* remapMove(mm: MmStruct, r: Remap): KGen<number> {
   return res;
 }
 
-/** Models mremap(2): do_mremap(). */
+/**
+ * Models mremap(2): do_mremap(). `exactOverlap` is vrm_overlaps() as the syscall entry computed it
+ * in u64 arithmetic, when an argument was too large for the model's numbers.
+ */
 export function* sysMremapImpl(
   p: Process,
   addr: number,
@@ -330,6 +333,7 @@ export function* sysMremapImpl(
   newLenIn: number,
   flags: number,
   newAddr: number,
+  exactOverlap?: boolean,
 ): KGen<number> {
   const mm = p.mm;
   if (mm === null || p.exited) return -Errno.ESRCH;
@@ -341,7 +345,7 @@ export function* sysMremapImpl(
     newAddr,
     vma: null,
   };
-  const bad = checkMremapParams(mm, r);
+  const bad = checkMremapParams(mm, r, exactOverlap);
   if (bad < 0) return bad;
   if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;
   try {
