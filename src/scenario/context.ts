@@ -95,6 +95,21 @@ export class ScenarioContext {
     return u64Value(evalU64(v, (n) => this.names.get(n)));
   }
 
+  /**
+   * Evaluates an unsigned long syscall argument (an mm syscall's address or length) exactly: a
+   * number as written (the syscall entry reinterprets a negative one as the C ABI does), anything
+   * else as a u64 (a size, 0x hex or decimal of any size, a name expression), a bigint above 2^53.
+   */
+  ulong(v: unknown, field = 'value'): U64Value {
+    if (typeof v === 'number') return v;
+    if (typeof v === 'string' && /^\s*[0-9]/.test(v) && isSize(v)) return parseSize(v);
+    return this.u64(v, field);
+  }
+
+  optUlong(v: unknown, dflt: number, field?: string): U64Value {
+    return v === undefined ? dflt : this.ulong(v, field);
+  }
+
   /** A zeroed user buffer of `len` bytes, or an empty one when `len` is out of the model's reach. */
   userBuffer(len: number): Uint8Array {
     return Number.isSafeInteger(len) && len >= 0 && len <= MAX_USER_BUFFER

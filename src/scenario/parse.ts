@@ -123,6 +123,8 @@ function describeType(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a map';
   if (typeof v === 'string') return `'${v}'`;
+  // YAML integers above 2^53 arrive as bigints (exact); say which value it was.
+  if (typeof v === 'bigint') return `${v} (0x${v.toString(16)}, above 2^53)`;
   return typeof v === 'number' || typeof v === 'boolean' ? String(v) : typeof v;
 }
 
@@ -238,6 +240,13 @@ function explain(
     ];
     const why =
       custom?.message ?? (expected.length > 0 ? `expected ${expected.join(' or ')}` : 'invalid value');
+    // A field that takes no bigint (a size, a count) cannot hold an integer above 2^53: say so,
+    // with what the field does take.
+    if (typeof here.value === 'bigint')
+      return {
+        message: `field '${field}': ${describeType(here.value)} is too large for this field, which takes integers up to 2^53 - 1 (9007199254740991); only u64 fields (iommufd uAPI fields, and the addresses and lengths of mmap, munmap, mprotect, madvise and mremap) take larger values`,
+        node,
+      };
     return { message: `field '${field}': ${why}, got ${describeType(here.value)}`, node };
   }
   if (issue.code === 'invalid_type') {

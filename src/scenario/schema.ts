@@ -148,6 +148,8 @@ export interface OpSpec {
 
 const proc = { proc: Name };
 const range = { proc: Name, addr: Num, length: Size };
+/** The arguments of the mm syscalls: unsigned longs, any u64 (exact; the kernel's checks use all 64 bits). */
+const ulongRange = { proc: Name, addr: Num, length: U64 };
 const dmirrorCmd = { fd: Num, addr: Num, npages: Num };
 const ioctlFd = { fd: Num };
 const ioasMapFlags = flags(['FIXED_IOVA', 'WRITEABLE', 'READABLE'] as const);
@@ -160,26 +162,26 @@ export const OPS: Record<string, OpSpec> = {
     fields: {
       proc: Name,
       addr: Num.optional(),
-      length: Size,
+      length: U64,
       prot: Prot,
       flags: z.union([z.array(MmapFlag), z.number().int().nonnegative()]),
       fd: Num.optional(),
-      offset: Size.optional(),
+      offset: U64.optional(),
     },
     outputs: [],
   },
-  munmap: { doc: 'munmap(2).', fields: range, outputs: [] },
-  mprotect: { doc: 'mprotect(2).', fields: { ...range, prot: Prot }, outputs: [] },
+  munmap: { doc: 'munmap(2).', fields: ulongRange, outputs: [] },
+  mprotect: { doc: 'mprotect(2).', fields: { ...ulongRange, prot: Prot }, outputs: [] },
   madvise: {
     doc: 'madvise(2); pageout swaps the pages out as MADV_PAGEOUT does.',
-    fields: { ...range, advice: Advice },
+    fields: { ...ulongRange, advice: Advice },
     outputs: [],
   },
   mremap: {
     doc: 'mremap(2): length is the old length.',
     fields: {
-      ...range,
-      new_length: Size,
+      ...ulongRange,
+      new_length: U64,
       flags: z.union([z.array(MremapFlag), z.number().int().nonnegative()]).optional(),
       new_addr: Num.optional(),
     },

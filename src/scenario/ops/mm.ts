@@ -60,12 +60,12 @@ export const mmOps: Record<string, OpHandler> = {
     const ret = yield* ctx.sc.sysMmap(
       ctx.sys,
       p,
-      ctx.optNum(f(step, 'addr'), 0),
-      ctx.num(f(step, 'length')),
+      ctx.optUlong(f(step, 'addr'), 0, 'addr'),
+      ctx.ulong(f(step, 'length'), 'length'),
       protBits(f(step, 'prot')),
       flagBits(f(step, 'flags'), MAP, 'mmap'),
       ctx.optNum(f(step, 'fd'), -1),
-      ctx.optNum(f(step, 'offset'), 0),
+      ctx.optUlong(f(step, 'offset'), 0, 'offset'),
     );
     return { ret };
   },
@@ -73,8 +73,8 @@ export const mmOps: Record<string, OpHandler> = {
     const ret = yield* ctx.sc.sysMunmap(
       ctx.sys,
       ctx.proc(f(step, 'proc')),
-      ctx.num(f(step, 'addr')),
-      ctx.num(f(step, 'length')),
+      ctx.ulong(f(step, 'addr'), 'addr'),
+      ctx.ulong(f(step, 'length'), 'length'),
     );
     return { ret };
   },
@@ -82,8 +82,8 @@ export const mmOps: Record<string, OpHandler> = {
     const ret = yield* ctx.sc.sysMprotect(
       ctx.sys,
       ctx.proc(f(step, 'proc')),
-      ctx.num(f(step, 'addr')),
-      ctx.num(f(step, 'length')),
+      ctx.ulong(f(step, 'addr'), 'addr'),
+      ctx.ulong(f(step, 'length'), 'length'),
       protBits(f(step, 'prot')),
     );
     return { ret };
@@ -93,8 +93,8 @@ export const mmOps: Record<string, OpHandler> = {
     const ret = yield* ctx.sc.sysMadvise(
       ctx.sys,
       ctx.proc(f(step, 'proc')),
-      ctx.num(f(step, 'addr')),
-      ctx.num(f(step, 'length')),
+      ctx.ulong(f(step, 'addr'), 'addr'),
+      ctx.ulong(f(step, 'length'), 'length'),
       mman.MADV[advice],
     );
     return { ret };
@@ -103,11 +103,11 @@ export const mmOps: Record<string, OpHandler> = {
     const ret = yield* ctx.sc.sysMremap(
       ctx.sys,
       ctx.proc(f(step, 'proc')),
-      ctx.num(f(step, 'addr')),
-      ctx.num(f(step, 'length')),
-      ctx.num(f(step, 'new_length')),
+      ctx.ulong(f(step, 'addr'), 'addr'),
+      ctx.ulong(f(step, 'length'), 'length'),
+      ctx.ulong(f(step, 'new_length'), 'new_length'),
       flagBits(f(step, 'flags'), MREMAP, 'mremap'),
-      ctx.optNum(f(step, 'new_addr'), 0),
+      ctx.optUlong(f(step, 'new_addr'), 0, 'new_addr'),
     );
     return { ret };
   },
