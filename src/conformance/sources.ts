@@ -29,7 +29,10 @@ export interface SelftestSource {
  * not a mainline one; the code of each `device` step was checked against the patches that added
  * it upstream (vEVENTQ, HW queue, PASID, the 6.17 GET_HW_INFO type argument). Whether the form is
  * exactly v6.18's could not be checked here; no change to either file between 6.17 and 6.18 is
- * known to the port.
+ * known to the port. Compared since against every copy the index holds (docs/fidelity.md lists
+ * them): the newer iommufd_fail_nth.c of analogdevicesinc/linux 7d5410cb8c31 makes the same
+ * `device` ioctls in the same order and adds only a main() that skips without the mock bus; no newer mremap_test.c is held, and pongo1231/linux
+ * aef917f25b6d holds the form just before this one (without `mremap move multiple invalid vmas`).
  */
 const MAINLINE_617_SNAPSHOT = {
   repo: 'Kingxukai/linux',

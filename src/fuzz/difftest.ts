@@ -25,12 +25,33 @@ const PAGE = 4096;
 export const WINDOW = 0x600000000000;
 export const WINDOW_SIZE = 1 << 30;
 
+/** A syscall length: a number, or an exact u64 of 2^53 or more (the helper reads it with %llu). */
+export type Ulen = number | bigint;
+
+/**
+ * u64 lengths the programs pass now and then, so the model's 64-bit checks are compared with the
+ * live kernel's: PAGE_ALIGN() wrapping to 0, a hugetlb-sized wrap, and lengths past TASK_SIZE.
+ */
+const U64_LENGTHS = [
+  2n ** 64n - 1n,
+  2n ** 64n - 4096n,
+  2n ** 63n,
+  2n ** 53n + 1n,
+  2n ** 64n - 2n ** 21n + 4095n,
+];
+/**
+ * The ones that make any range in the window wrap past 2^64, which madvise() refuses before it
+ * looks at a VMA: a madvise() over the whole address space above the window would reach the
+ * helper's own stack and libraries.
+ */
+const U64_WRAPPING_LENGTHS = [2n ** 64n - 1n, 2n ** 64n - 4096n, 2n ** 64n - 2n ** 21n + 4095n];
+
 export type DiffOp =
-  | { op: 'mmap'; off: number; len: number; prot: number; shared: boolean }
-  | { op: 'munmap'; off: number; len: number }
-  | { op: 'mprotect'; off: number; len: number; prot: number }
-  | { op: 'madvise'; off: number; len: number; advice: string }
-  | { op: 'mremap'; off: number; len: number; newLen: number; fixed: boolean; newOff: number }
+  | { op: 'mmap'; off: number; len: Ulen; prot: number; shared: boolean }
+  | { op: 'munmap'; off: number; len: Ulen }
+  | { op: 'mprotect'; off: number; len: Ulen; prot: number }
+  | { op: 'madvise'; off: number; len: Ulen; advice: string }
+  | { op: 'mremap'; off: number; len: Ulen; newLen: Ulen; fixed: boolean; newOff: number }
   | { op: 'write'; off: number; len: number; byte: number }
   | { op: 'read'; off: number; len: number }
   | { op: 'pagemap'; off: number; npages: number }
@@ -248,20 +269,22 @@ export function generateProgram(r: Prng, len: number): DiffOp[] {
     r.next() < 0.9 ? r.int(24) * PAGE : pick([1, PAGE - 1, 2 * 1024 * 1024, 512 * PAGE]);
   const length = (): number =>
     r.next() < 0.85 ? (1 + r.int(8)) * PAGE : pick([0, 1, PAGE - 1, PAGE + 1, 64 * PAGE]);
+  // A syscall length, now and then a u64 (see U64_LENGTHS).
+  const ulen = (u64s: readonly bigint[] = U64_LENGTHS): Ulen => (r.next() < 0.04 ? pick(u64s) : length());
   const ops: DiffOp[] = [
     { op: 'mmap', off: 0, len: (4 + r.int(12)) * PAGE, prot: 3, shared: r.next() < 0.2 },
   ];
   while (ops.length < len) {
     const k = r.int(100);
     if (k < 14)
-      ops.push({ op: 'mmap', off: off(), len: length(), prot: pick([0, 1, 3, 3]), shared: r.next() < 0.25 });
-    else if (k < 22) ops.push({ op: 'munmap', off: off(), len: length() });
-    else if (k < 32) ops.push({ op: 'mprotect', off: off(), len: length(), prot: pick([0, 1, 3]) });
+      ops.push({ op: 'mmap', off: off(), len: ulen(), prot: pick([0, 1, 3, 3]), shared: r.next() < 0.25 });
+    else if (k < 22) ops.push({ op: 'munmap', off: off(), len: ulen() });
+    else if (k < 32) ops.push({ op: 'mprotect', off: off(), len: ulen(), prot: pick([0, 1, 3]) });
     else if (k < 42)
       ops.push({
         op: 'madvise',
         off: off(),
-        len: length(),
+        len: ulen(U64_WRAPPING_LENGTHS),
         advice: pick(['dontneed', 'free', 'cold', 'pageout', 'hugepage', 'nohugepage']),
       });
     else if (k < 47) {
@@ -269,8 +292,8 @@ export function generateProgram(r: Prng, len: number): DiffOp[] {
       ops.push({
         op: 'mremap',
         off: off(),
-        len: length(),
-        newLen: length(),
+        len: ulen(),
+        newLen: ulen(),
         fixed,
         newOff: (32 + r.int(16)) * PAGE,
       });

@@ -96,6 +96,27 @@ export class Generator {
     ]);
   }
 
+  /** Draws for ulong() only, so the main stream, and the programs of every seed, stay as they were. */
+  private u64r: Prng | null = null;
+
+  /**
+   * A length or address of an mm syscall, which takes any u64: now and then a value of 2^53 or
+   * more (hex) in place of `v`'s, so the exact 64-bit checks at the syscall entry are fuzzed too.
+   */
+  private ulong(v: () => number | string): number | string {
+    const usual = v();
+    this.u64r ??= this.r.fork('u64');
+    if (this.u64r.next() >= 0.04) return usual;
+    return this.u64r.pick([
+      '0xffffffffffffffff',
+      '0xfffffffffffff000',
+      '0x8000000000000000',
+      '0x20000000000001',
+      '0xffffffffffe00fff',
+      '0xffffffffffe00000',
+    ]);
+  }
+
   /** An address: a saved buffer with an offset, or an edge value. */
   private addr(): number | string {
     const b = this.names.bufs;
@@ -166,7 +187,7 @@ export class Generator {
       const step: Step = {
         op: 'mmap',
         proc,
-        length: this.length(),
+        length: this.ulong(() => this.length()),
         prot: this.pick([
           ['read', 'write'],
           ['read', 'write'],
@@ -180,18 +201,18 @@ export class Generator {
       if (fileBacked) step.fd = this.pick(this.names.memfds);
       if (this.chance(0.1)) {
         flags.push(this.pick(['fixed', 'fixed_noreplace']));
-        step.addr = this.addr();
+        step.addr = this.ulong(() => this.addr());
       }
       this.names.bufs.push(save);
       return step;
     }
-    if (k < 24) return { op: 'munmap', proc, addr: this.addr(), length: this.length() };
+    if (k < 24) return { op: 'munmap', proc, addr: this.ulong(() => this.addr()), length: this.length() };
     if (k < 30) {
       return {
         op: 'mprotect',
         proc,
-        addr: this.addr(),
-        length: this.length(),
+        addr: this.ulong(() => this.addr()),
+        length: this.ulong(() => this.length()),
         prot: this.pick([['read'], ['read', 'write'], ['none']]),
       };
     }
@@ -199,8 +220,8 @@ export class Generator {
       return {
         op: 'madvise',
         proc,
-        addr: this.addr(),
-        length: this.length(),
+        addr: this.ulong(() => this.addr()),
+        length: this.ulong(() => this.length()),
         advice: this.pick(['dontneed', 'free', 'pageout', 'cold', 'hugepage', 'nohugepage', 'collapse']),
       };
     }
@@ -210,13 +231,13 @@ export class Generator {
       const step: Step = {
         op: 'mremap',
         proc,
-        addr: this.addr(),
-        length: this.length(),
-        new_length: this.length(),
+        addr: this.ulong(() => this.addr()),
+        length: this.ulong(() => this.length()),
+        new_length: this.ulong(() => this.length()),
         flags,
         save,
       };
-      if (flags.includes('fixed')) step.new_addr = this.addr();
+      if (flags.includes('fixed')) step.new_addr = this.ulong(() => this.addr());
       this.names.bufs.push(save);
       return step;
     }
