@@ -38,7 +38,7 @@ export class NotModelled extends Error {
 }
 
 /** Kinds of file the scenario holds, to close them at the end with the right op. */
-export type FileKind = 'dmirror' | 'legacy_mirror' | 'iommufd' | 'memfd' | 'access' | 'veventq' | 'device';
+export type FileKind = 'dmirror' | 'legacy_mirror' | 'iommufd' | 'memfd' | 'access' | 'veventq' | 'fault' | 'device';
 
 /**
  * The largest user buffer a step gets (cpu_read/cpu_write data, the READ/WRITE buffer of an ioctl).
