@@ -83,6 +83,9 @@ export class Generator {
     cookies: [],
   };
 
+  /** Steps of a recipe still to come (they build on each other's names). */
+  private readonly pending: Step[] = [];
+
   constructor(
     private readonly r: Prng,
     private readonly groups: readonly OpGroup[],
@@ -325,6 +328,7 @@ export class Generator {
       N.ioas.push(save);
       return { op: 'IOMMU_IOAS_ALLOC', fd: fd(), save };
     }
+    if (this.chance(0.05)) return this.recipe();
     if (this.chance(0.3)) return this.nestingOp(fd);
     const flags = (): string[] =>
       this.pick([['READABLE', 'WRITEABLE'], ['READABLE'], ['FIXED_IOVA', 'READABLE', 'WRITEABLE'], []]);
@@ -708,8 +712,145 @@ export class Generator {
     return { op: 'close', fd: this.fd([...N.veventqFds, ...N.faultFds]) };
   }
 
+  /**
+   * A chain of steps that reaches deep into the nesting uAPI, each valid on what the one before
+   * made (random single steps rarely line all of it up): a new iommufd, an IOAS, a mock device
+   * and a nesting parent, then a fault queue with a nested HWPT that routes the device's page
+   * faults to it (trigger, read, respond), or a vIOMMU with a vDEVICE, a vEVENTQ and a HW queue
+   * (trigger, read), or PASIDs attached, moved and detached. Returns the first step; the rest
+   * come from step() in order.
+   */
+  private recipe(): Step {
+    const N = this.names;
+    const chain: Step[] = [];
+    let buf = N.bufs.length > 0 ? this.pick(N.bufs) : null;
+    if (buf === null) {
+      buf = this.fresh('b');
+      const flags = ['private', 'anonymous'];
+      chain.push({
+        op: 'mmap',
+        proc: this.proc(),
+        length: 4 * PAGE,
+        prot: ['read', 'write'],
+        flags,
+        save: buf,
+      });
+    }
+    const i = this.fresh('i');
+    const a = this.fresh('a');
+    const [s, h, e] = [this.fresh('s'), this.fresh('h'), this.fresh('e')];
+    const np = this.fresh('np');
+    const pasid = this.chance(0.3);
+    chain.push(
+      { op: 'iommufd_open', proc: this.proc(), save: i },
+      { op: 'IOMMU_IOAS_ALLOC', fd: i, save: a },
+      {
+        op: 'IOMMU_TEST_OP_MOCK_DOMAIN',
+        fd: i,
+        id: a,
+        ...(pasid ? { dev_flags: ['PASID'] } : {}),
+        save: { out_stdev_id: s, out_hwpt_id: h, out_idev_id: e },
+      },
+      {
+        op: 'IOMMU_HWPT_ALLOC',
+        fd: i,
+        dev_id: e,
+        pt_id: a,
+        flags: pasid ? ['NEST_PARENT', 'PASID'] : ['NEST_PARENT'],
+        save: np,
+      },
+    );
+    const nested = (pt: string, extra: Step): Step => ({
+      op: 'IOMMU_HWPT_ALLOC',
+      fd: i,
+      dev_id: e,
+      pt_id: pt,
+      data_type: 0xdead,
+      data_len: 4,
+      data_uptr: buf,
+      ...extra,
+    });
+    const kind = this.r.int(pasid ? 3 : 2);
+    if (kind === 0) {
+      const [f, ff, n, k] = [this.fresh('f'), this.fresh('ff'), this.fresh('n'), this.fresh('k')];
+      chain.push(
+        { op: 'IOMMU_FAULT_QUEUE_ALLOC', fd: i, save: { out_fault_id: f, out_fault_fd: ff } },
+        nested(np, { flags: ['FAULT_ID_VALID'], fault_id: f, save: n }),
+        { op: 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', fd: i, id: s, pt_id: n },
+        { op: 'IOMMU_TEST_OP_TRIGGER_IOPF', fd: i, dev_id: e, grpid: this.r.int(8), perm: 1, addr: PAGE },
+        { op: 'IOMMU_TEST_OP_TRIGGER_IOPF', fd: i, dev_id: e, grpid: this.r.int(8), perm: 3, addr: 2 * PAGE },
+        { op: 'fault_read', fd: ff, count: this.pick([40, 160]), save: k },
+        { op: 'fault_respond', fd: ff, cookie: k, code: this.pick([0, 1]) },
+      );
+      if (this.chance(0.5)) chain.push({ op: 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', fd: i, id: s, pt_id: a });
+    } else if (kind === 1) {
+      const [vi, vd, eq, eqf, n] = [
+        this.fresh('vi'),
+        this.fresh('vd'),
+        this.fresh('eq'),
+        this.fresh('eqf'),
+        this.fresh('n'),
+      ];
+      const v = this.fresh('v');
+      chain.push(
+        { op: 'IOMMU_VIOMMU_ALLOC', fd: i, dev_id: e, hwpt_id: np, type: 0xdeadbeef, save: vi },
+        { op: 'IOMMU_VDEVICE_ALLOC', fd: i, viommu_id: vi, dev_id: e, virt_id: this.r.int(256), save: vd },
+        {
+          op: 'IOMMU_VEVENTQ_ALLOC',
+          fd: i,
+          viommu_id: vi,
+          type: 0xbeefbeef,
+          veventq_depth: this.pick([1, 2, 16]),
+          save: { out_veventq_id: eq, out_veventq_fd: eqf },
+        },
+        nested(vi, { save: n }),
+        { op: 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', fd: i, id: s, pt_id: n },
+        { op: 'IOMMU_TEST_OP_TRIGGER_VEVENT', fd: i, dev_id: e },
+        { op: 'IOMMU_TEST_OP_TRIGGER_VEVENT', fd: i, dev_id: e },
+        { op: 'veventq_read', fd: eqf, count: this.pick([12, PAGE]) },
+        {
+          op: 'IOMMU_IOAS_MAP',
+          fd: i,
+          ioas_id: a,
+          user_va: buf,
+          length: PAGE,
+          flags: ['READABLE', 'WRITEABLE'],
+          save: v,
+        },
+        {
+          op: 'IOMMU_HW_QUEUE_ALLOC',
+          fd: i,
+          viommu_id: vi,
+          type: 0xdeadbeef,
+          index: 0,
+          nesting_parent_iova: v,
+          length: PAGE,
+          save: this.fresh('hq'),
+        },
+      );
+    } else {
+      const pp = this.fresh('h');
+      chain.push(
+        { op: 'IOMMU_HWPT_ALLOC', fd: i, dev_id: e, pt_id: a, flags: ['PASID'], save: pp },
+        { op: 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', fd: i, id: s, pt_id: pp },
+        { op: 'IOMMU_TEST_OP_PASID_ATTACH', fd: i, id: s, pasid: 100, pt_id: pp },
+        { op: 'IOMMU_TEST_OP_PASID_REPLACE', fd: i, id: s, pasid: 100, pt_id: np },
+        { op: 'IOMMU_TEST_OP_PASID_CHECK_HWPT', fd: i, id: s, pasid: 100, hwpt_id: np },
+        { op: 'IOMMU_TEST_OP_TRIGGER_IOPF', fd: i, dev_id: e, pasid: 100, grpid: 1, perm: 1, addr: PAGE },
+      );
+      if (this.chance(0.5)) chain.push({ op: 'IOMMU_TEST_OP_PASID_DETACH', fd: i, id: s, pasid: 100 });
+    }
+    this.pending.push(...chain.slice(1));
+    return chain[0];
+  }
+
   /** One step from the chosen groups (threads programs draw their steps from the others). */
   step(): Step {
+    const queued = this.pending.shift();
+    if (queued !== undefined) {
+      this.learn(queued);
+      return queued;
+    }
     const groups = this.groups.filter((g) => g !== 'threads');
     const g = groups.length === 0 ? 'mm' : this.pick(groups);
     // A step's own fields never use the names it binds: the names are learnt after it is made.
