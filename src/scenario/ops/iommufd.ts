@@ -216,12 +216,12 @@ function* plainIoctl(ctx: ScenarioContext, step: StepT, name: string): KGen<OpRe
     const nbits = Math.floor(Number(arg.length ?? 0) / Number(arg.page_size));
     const r = yield* withScratch(ctx, ictx.current, Math.ceil(nbits / 8), null, (addr) => {
       arg.data = addr;
-      return ctx.sc.sysIoctl(ctx.sys, fd, name, arg);
+      return ctx.sc.sysIoctl(ctx.sys, fd, name, arg, ictx?.current);
     });
     ret = r.value;
     outputs.dirty = bitmapIndexes(r.bytes, nbits);
   } else {
-    ret = yield* ctx.sc.sysIoctl(ctx.sys, fd, name, arg);
+    ret = yield* ctx.sc.sysIoctl(ctx.sys, fd, name, arg, ictx?.current);
   }
   for (const o of spec.outputs) if (outputs[o] === undefined) outputs[o] = arg[o];
   if (name === 'IOMMU_IOAS_IOVA_RANGES' && Array.isArray(arg.allowed_iovas)) {
@@ -262,7 +262,7 @@ function* testIoctl(ctx: ScenarioContext, step: StepT, name: string): KGen<OpRes
     id,
     [member]: fields,
   };
-  const call = (): KGen<number> => ctx.sc.sysIoctl(ctx.sys, fd, 'IOMMU_TEST_CMD', cmd);
+  const call = (): KGen<number> => ctx.sc.sysIoctl(ctx.sys, fd, 'IOMMU_TEST_CMD', cmd, ictx?.current);
   const r: OpResult = { ret: 0 };
   const length = Number(fields.length ?? 0);
   if (name === 'IOMMU_TEST_OP_ACCESS_RW' && fields.uptr === undefined && ictx !== null) {
