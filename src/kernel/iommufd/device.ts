@@ -222,8 +222,10 @@ export function* devicePasidReplace(idev: IommufdDevice, pasid: number, ptId: nu
       if (rc < 0) {
         if (hwpt.fault !== null) idev.iopfEnabled--;
       } else {
-        yield* iopfDisable(idev, old);
+        // The new handle is in place before the old queue's requests are answered, so a page
+        // request raised from here on reaches the new HWPT (iommufd_fault_domain_replace_dev()).
         idev.pasids.set(pasid, hwpt);
+        yield* iopfDisable(idev, old);
         hwpt.obj.users++;
         old.obj.users--;
       }
@@ -238,8 +240,9 @@ export function* devicePasidDetach(idev: IommufdDevice, pasid: number): KGen {
   const old = idev.pasids.get(pasid);
   if (old === undefined) return;
   idev.ops.removeDevPasid?.(pasid, old.domain);
-  yield* iopfDisable(idev, old);
+  // Detached first (iommu_detach_device_pasid()), then the old queue's requests answered.
   idev.pasids.delete(pasid);
+  yield* iopfDisable(idev, old);
   old.obj.users--;
 }
 
@@ -283,12 +286,14 @@ function* doReplace(idev: IommufdDevice, hwpt: Hwpt): KGen<number> {
     if (oldIoas !== newIoas) yield* removeResv(idev, newIoas.iopt);
     return rc;
   }
-  yield* iopfDisable(idev, old);
-  if (oldIoas !== newIoas) yield* removeResv(idev, oldIoas.iopt);
+  // The new handle is in place before the old queue's requests are answered
+  // (iommufd_fault_domain_replace_dev()): a page request raised meanwhile goes to the new HWPT.
   old.devices.delete(idev);
   hwpt.devices.add(idev);
   hwpt.obj.users++;
   idev.hwpt = hwpt;
+  yield* iopfDisable(idev, old);
+  if (oldIoas !== newIoas) yield* removeResv(idev, oldIoas.iopt);
   yield* dropHwptUser(old);
   return 0;
 }
@@ -372,9 +377,11 @@ export function* deviceReplace(idev: IommufdDevice, ptId: number): KGen<number> 
 export function* deviceDetach(idev: IommufdDevice): KGen {
   const hwpt = idev.hwpt;
   if (hwpt === null) return;
-  yield* iopfDisable(idev, hwpt);
+  // Detached first (iommu_detach_group_handle()), then the queue's requests answered
+  // (iommufd_fault_domain_detach_dev()).
   hwpt.devices.delete(idev);
   idev.hwpt = null;
+  yield* iopfDisable(idev, hwpt);
   idev.obj.users--;
   yield* removeResv(idev, hwptPagingOf(hwpt).ioas.iopt);
   yield* dropHwptUser(hwpt);
