@@ -585,6 +585,12 @@ export async function cmdFuzz(o: FuzzOpts): Promise<number> {
     out(
       `${r.programs} programs, ${r.ops} ops in ${(r.elapsed_ms / 1000).toFixed(1)} s; corpus ${r.corpus} programs, ${r.features} features; ${r.rejected} rejected as input`,
     );
+    const reached = Object.entries(r.op_results);
+    out(
+      s.dim(
+        `${reached.length} ops reached, ${reached.reduce((n, [, res]) => n + res.length, 0)} op results (--json lists them)`,
+      ),
+    );
     for (const k of r.known) out(s.dim(`known (kernel behaviour): ${k.kind}: ${k.message}`));
     for (const f of [...r.violations, ...r.internal]) {
       out(s.bad(`${f.kind}${f.oracle !== undefined ? ` (${f.oracle})` : ''}: ${f.message}`));

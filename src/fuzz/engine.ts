@@ -47,6 +47,20 @@ export interface EngineStats {
   rejected: number;
   corpus: number;
   features: number;
+  /** Per op run outside threads: the results it gave (errno names, `0`, `+` for positive). */
+  opResults: Record<string, string[]>;
+}
+
+/** The op:result features of a run, grouped by op (the coverage report's view of them). */
+export function opResultsOf(features: Iterable<string>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const f of features) {
+    const m = /^([A-Za-z0-9_]+):(.+)$/.exec(f);
+    if (m === null || m[1] === 'threads') continue;
+    (out[m[1]] ??= []).push(m[2]);
+  }
+  for (const k of Object.keys(out)) out[k].sort();
+  return out;
 }
 
 export interface EngineHooks {
@@ -135,7 +149,7 @@ function mutate(r: Prng, groups: readonly OpGroup[], base: Program): Program {
 
 /** Runs the loop; returns when the deadline or the program budget is reached. */
 export function runEngine(o: EngineOptions, hooks: EngineHooks = {}): EngineStats {
-  const stats: EngineStats = { programs: 0, ops: 0, rejected: 0, corpus: 0, features: 0 };
+  const stats: EngineStats = { programs: 0, ops: 0, rejected: 0, corpus: 0, features: 0, opResults: {} };
   const seen = new Set<string>();
   const reported = new Set<string>();
   const corpus: Program[] = [];
@@ -181,8 +195,10 @@ export function runEngine(o: EngineOptions, hooks: EngineHooks = {}): EngineStat
     }
     if (Date.now() - lastProgress > 500) {
       lastProgress = Date.now();
+      stats.opResults = opResultsOf(seen);
       hooks.onProgress?.(stats);
     }
   }
+  stats.opResults = opResultsOf(seen);
   return stats;
 }

@@ -43,6 +43,17 @@ interface Names {
   accesses: string[];
   accessPages: string[];
   iovas: string[];
+  /** Nesting parents, nested HWPTs (also HWPTs, listed apart to build on). */
+  parents: string[];
+  nested: string[];
+  viommus: string[];
+  vdevices: string[];
+  veventqs: string[];
+  veventqFds: string[];
+  hwQueues: string[];
+  faults: string[];
+  faultFds: string[];
+  cookies: string[];
 }
 
 export class Generator {
@@ -60,7 +71,20 @@ export class Generator {
     accesses: [],
     accessPages: [],
     iovas: [],
+    parents: [],
+    nested: [],
+    viommus: [],
+    vdevices: [],
+    veventqs: [],
+    veventqFds: [],
+    hwQueues: [],
+    faults: [],
+    faultFds: [],
+    cookies: [],
   };
+
+  /** Steps of a recipe still to come (they build on each other's names). */
+  private readonly pending: Step[] = [];
 
   constructor(
     private readonly r: Prng,
@@ -309,7 +333,11 @@ export class Generator {
 
   private iommufdOp(): Step {
     const N = this.names;
-    const fd = (): number | string => this.fd(N.iommufds);
+    // The ioctls' fd fields are u64 in the file format: a negative fd is written as its u32.
+    const fd = (): number | string => {
+      const v = this.fd(N.iommufds);
+      return typeof v === 'number' && v < 0 ? v >>> 0 : v;
+    };
     const k = this.r.int(100);
     if (k < 6 || N.iommufds.length === 0) {
       const save = this.fresh('i');
@@ -321,6 +349,8 @@ export class Generator {
       N.ioas.push(save);
       return { op: 'IOMMU_IOAS_ALLOC', fd: fd(), save };
     }
+    if (this.chance(0.05)) return this.recipe();
+    if (this.chance(0.3)) return this.nestingOp(fd);
     const flags = (): string[] =>
       this.pick([['READABLE', 'WRITEABLE'], ['READABLE'], ['FIXED_IOVA', 'READABLE', 'WRITEABLE'], []]);
     if (k < 30) {
@@ -404,12 +434,14 @@ export class Generator {
       N.stdevs.push(stdev);
       N.hwpts.push(hwpt);
       N.idevs.push(idev);
-      return {
+      const step: Step = {
         op: 'IOMMU_TEST_OP_MOCK_DOMAIN',
         fd: fd(),
         id: this.id([...N.ioas, ...N.hwpts]),
         save: { out_stdev_id: stdev, out_hwpt_id: hwpt, out_idev_id: idev },
       };
+      if (this.chance(0.3)) step.dev_flags = this.pick([['PASID'], ['NO_DIRTY'], ['PASID', 'HUGE_IOVA']]);
+      return step;
     }
     if (k < 65) {
       const save = this.fresh('h');
@@ -504,8 +536,342 @@ export class Generator {
     return { op: 'iommufd_close', fd: fd() };
   }
 
+  /**
+   * The nesting, PASID and event-queue uAPI: nesting parents and nested HWPTs (the selftest data,
+   * a fault queue), vIOMMUs, vDEVICEs, vEVENTQs and their reads, HW queues, PASID attach /
+   * replace / detach / check, RID replace, fault queues with triggered page faults, reads and
+   * responses, and GET_HW_INFO. Mostly the objects made before; sometimes ids and values that
+   * are wrong on purpose (0, u32 and u64 extremes, another kind of object's id).
+   */
+  private nestingOp(fd: () => number | string): Step {
+    const N = this.names;
+    const hwpt = (): number | string => this.id([...N.hwpts, ...N.parents, ...N.nested]);
+    const u32Edge = (): number | string => this.pick([0, 1, 0xffffffff, 2 ** 31]);
+    const pasid = (): number | string => this.pick([0, 1, 100, 1024, 2 ** 20 - 1, 2 ** 20, 0xffffffff]);
+    const k = this.r.int(100);
+    if (k < 8 || (N.parents.length === 0 && k < 30)) {
+      const save = this.fresh('np');
+      return {
+        op: 'IOMMU_HWPT_ALLOC',
+        fd: fd(),
+        dev_id: this.id(N.idevs),
+        pt_id: this.id(N.ioas),
+        flags: this.pick([['NEST_PARENT'], ['NEST_PARENT'], ['NEST_PARENT', 'PASID'], ['PASID']]),
+        save,
+      };
+    }
+    if (k < 16) {
+      // A nested HWPT over a nesting parent or a vIOMMU: struct iommu_hwpt_selftest at a user
+      // buffer (IOMMU_HWPT_DATA_SELFTEST is 0xdead), maybe routing its faults to a fault queue.
+      const save = this.fresh('n');
+      const step: Step = {
+        op: 'IOMMU_HWPT_ALLOC',
+        fd: fd(),
+        dev_id: this.id(N.idevs),
+        pt_id: this.id([...N.parents, ...N.viommus]),
+        data_type: this.chance(0.85) ? 0xdead : this.pick([0, 1, 0xffffffff]),
+        data_len: this.chance(0.85) ? 4 : this.pick([0, 3, 8, PAGE, 0xffffffff]),
+        data_uptr: this.chance(0.9) ? this.addr() : this.pick([0, 2 ** 64 - 1]),
+        save,
+      };
+      if (this.chance(0.5)) {
+        step.flags = this.chance(0.8)
+          ? ['FAULT_ID_VALID']
+          : this.pick([['FAULT_ID_VALID', 'PASID'], ['NEST_PARENT']]);
+        step.fault_id = this.id(N.faults);
+      }
+      return step;
+    }
+    if (k < 24) {
+      const save = this.fresh('vi');
+      const step: Step = {
+        op: 'IOMMU_VIOMMU_ALLOC',
+        fd: fd(),
+        dev_id: this.id(N.idevs),
+        hwpt_id: this.id([...N.parents, ...N.hwpts]),
+        type: this.chance(0.85) ? 0xdeadbeef : this.pick([0, 1, 0xffffffff]),
+        save,
+      };
+      if (this.chance(0.2)) {
+        step.data_len = this.pick([0, 4, 8, 0xffffffff]);
+        step.data_uptr = this.addr();
+      }
+      return step;
+    }
+    if (k < 30) {
+      const save = this.fresh('vd');
+      return {
+        op: 'IOMMU_VDEVICE_ALLOC',
+        fd: fd(),
+        viommu_id: this.id(N.viommus),
+        dev_id: this.id(N.idevs),
+        virt_id: this.pick([0, 0x99, 1, 2 ** 32, 2 ** 64 - 1]),
+        save,
+      };
+    }
+    if (k < 36) {
+      const id = this.fresh('eq');
+      const qfd = this.fresh('eqf');
+      return {
+        op: 'IOMMU_VEVENTQ_ALLOC',
+        fd: fd(),
+        viommu_id: this.id(N.viommus),
+        type: this.chance(0.85) ? 0xbeefbeef : this.pick([0, 1, 0xffffffff]),
+        veventq_depth: this.pick([1, 2, 16, 16, 0, 0xffffffff]),
+        save: { out_veventq_id: id, out_veventq_fd: qfd },
+      };
+    }
+    if (k < 42) return { op: 'IOMMU_TEST_OP_TRIGGER_VEVENT', fd: fd(), dev_id: this.id(N.idevs) };
+    if (k < 47) {
+      return {
+        op: 'veventq_read',
+        fd: this.fd(N.veventqFds),
+        count: this.pick([PAGE, PAGE, 0, 8, 12, 20, 2 ** 40]),
+      };
+    }
+    if (k < 52) {
+      const save = this.fresh('hq');
+      return {
+        op: 'IOMMU_HW_QUEUE_ALLOC',
+        fd: fd(),
+        viommu_id: this.id(N.viommus),
+        type: this.chance(0.85) ? 0xdeadbeef : this.pick([0, 1]),
+        index: this.pick([0, 0, 1, 2, 0xffffffff]),
+        nesting_parent_iova: this.iova(),
+        length: this.length(),
+        save,
+      };
+    }
+    if (k < 62) {
+      const op = this.pick([
+        'IOMMU_TEST_OP_PASID_ATTACH',
+        'IOMMU_TEST_OP_PASID_REPLACE',
+        'IOMMU_TEST_OP_PASID_DETACH',
+        'IOMMU_TEST_OP_PASID_CHECK_HWPT',
+      ]);
+      const step: Step = { op, fd: fd(), id: this.id(N.stdevs), pasid: pasid() };
+      if (op === 'IOMMU_TEST_OP_PASID_CHECK_HWPT') step.hwpt_id = this.chance(0.2) ? 0 : hwpt();
+      else if (op !== 'IOMMU_TEST_OP_PASID_DETACH') step.pt_id = hwpt();
+      return step;
+    }
+    if (k < 67) {
+      return {
+        op: 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE',
+        fd: fd(),
+        id: this.id(N.stdevs),
+        pt_id: this.chance(0.3) ? this.id(N.ioas) : hwpt(),
+      };
+    }
+    if (k < 72) {
+      const id = this.fresh('f');
+      const ffd = this.fresh('ff');
+      return {
+        op: 'IOMMU_FAULT_QUEUE_ALLOC',
+        fd: fd(),
+        flags: this.chance(0.9) ? 0 : this.pick([1, 0xffffffff]),
+        save: { out_fault_id: id, out_fault_fd: ffd },
+      };
+    }
+    if (k < 78) {
+      return {
+        op: 'IOMMU_TEST_OP_TRIGGER_IOPF',
+        fd: fd(),
+        dev_id: this.id(N.idevs),
+        pasid: this.chance(0.6) ? 0 : pasid(),
+        grpid: this.pick([0, 1, 7, 0xffffffff]),
+        perm: this.pick([0, 1, 2, 3]),
+        addr: this.pick([0, PAGE, 2 ** 47, 2 ** 64 - PAGE]),
+      };
+    }
+    if (k < 83) {
+      const save = this.fresh('k');
+      return {
+        op: 'fault_read',
+        fd: this.fd(N.faultFds),
+        count: this.pick([160, 160, 40, 0, 39, 80, PAGE, 2 ** 40]),
+        save,
+      };
+    }
+    if (k < 88) {
+      return {
+        op: 'fault_respond',
+        fd: this.fd(N.faultFds),
+        cookie: N.cookies.length > 0 && this.chance(0.8) ? this.pick(N.cookies) : u32Edge(),
+        code: this.pick([0, 0, 1, 2, 0xffffffff]),
+        count: this.pick([8, 8, 16, 0, 7, 2 ** 40]),
+      };
+    }
+    if (k < 94) {
+      const step: Step = {
+        op: 'IOMMU_GET_HW_INFO',
+        fd: fd(),
+        dev_id: this.id(N.idevs),
+        data_len: this.pick([0, 8, 8, 16, 3, PAGE + 1, 0xffffffff]),
+        data_uptr: this.chance(0.85) ? this.addr() : this.pick([0, 2 ** 64 - 1]),
+      };
+      if (this.chance(0.3)) {
+        step.flags = this.pick([['INPUT_TYPE'], ['INPUT_TYPE'], 2]);
+        step.in_data_type = this.pick([0, 0xfeedbeef, 1, 0xffffffff]);
+      }
+      return step;
+    }
+    if (k < 97) {
+      return {
+        op: 'IOMMU_DESTROY',
+        fd: fd(),
+        id: this.id([
+          ...N.parents,
+          ...N.nested,
+          ...N.viommus,
+          ...N.vdevices,
+          ...N.veventqs,
+          ...N.hwQueues,
+          ...N.faults,
+        ]),
+      };
+    }
+    return { op: 'close', fd: this.fd([...N.veventqFds, ...N.faultFds]) };
+  }
+
+  /**
+   * A chain of steps that reaches deep into the nesting uAPI, each valid on what the one before
+   * made (random single steps rarely line all of it up): a new iommufd, an IOAS, a mock device
+   * and a nesting parent, then a fault queue with a nested HWPT that routes the device's page
+   * faults to it (trigger, read, respond), or a vIOMMU with a vDEVICE, a vEVENTQ and a HW queue
+   * (trigger, read), or PASIDs attached, moved and detached. Returns the first step; the rest
+   * come from step() in order.
+   */
+  private recipe(): Step {
+    const N = this.names;
+    const chain: Step[] = [];
+    let buf = N.bufs.length > 0 ? this.pick(N.bufs) : null;
+    if (buf === null) {
+      buf = this.fresh('b');
+      const flags = ['private', 'anonymous'];
+      chain.push({
+        op: 'mmap',
+        proc: this.proc(),
+        length: 4 * PAGE,
+        prot: ['read', 'write'],
+        flags,
+        save: buf,
+      });
+    }
+    const i = this.fresh('i');
+    const a = this.fresh('a');
+    const [s, h, e] = [this.fresh('s'), this.fresh('h'), this.fresh('e')];
+    const np = this.fresh('np');
+    const pasid = this.chance(0.3);
+    chain.push(
+      { op: 'iommufd_open', proc: this.proc(), save: i },
+      { op: 'IOMMU_IOAS_ALLOC', fd: i, save: a },
+      {
+        op: 'IOMMU_TEST_OP_MOCK_DOMAIN',
+        fd: i,
+        id: a,
+        ...(pasid ? { dev_flags: ['PASID'] } : {}),
+        save: { out_stdev_id: s, out_hwpt_id: h, out_idev_id: e },
+      },
+      {
+        op: 'IOMMU_HWPT_ALLOC',
+        fd: i,
+        dev_id: e,
+        pt_id: a,
+        flags: pasid ? ['NEST_PARENT', 'PASID'] : ['NEST_PARENT'],
+        save: np,
+      },
+    );
+    const nested = (pt: string, extra: Step): Step => ({
+      op: 'IOMMU_HWPT_ALLOC',
+      fd: i,
+      dev_id: e,
+      pt_id: pt,
+      data_type: 0xdead,
+      data_len: 4,
+      data_uptr: buf,
+      ...extra,
+    });
+    const kind = this.r.int(pasid ? 3 : 2);
+    if (kind === 0) {
+      const [f, ff, n, k] = [this.fresh('f'), this.fresh('ff'), this.fresh('n'), this.fresh('k')];
+      chain.push(
+        { op: 'IOMMU_FAULT_QUEUE_ALLOC', fd: i, save: { out_fault_id: f, out_fault_fd: ff } },
+        nested(np, { flags: ['FAULT_ID_VALID'], fault_id: f, save: n }),
+        { op: 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', fd: i, id: s, pt_id: n },
+        { op: 'IOMMU_TEST_OP_TRIGGER_IOPF', fd: i, dev_id: e, grpid: this.r.int(8), perm: 1, addr: PAGE },
+        { op: 'IOMMU_TEST_OP_TRIGGER_IOPF', fd: i, dev_id: e, grpid: this.r.int(8), perm: 3, addr: 2 * PAGE },
+        { op: 'fault_read', fd: ff, count: this.pick([40, 160]), save: k },
+        { op: 'fault_respond', fd: ff, cookie: k, code: this.pick([0, 1]) },
+      );
+      if (this.chance(0.5)) chain.push({ op: 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', fd: i, id: s, pt_id: a });
+    } else if (kind === 1) {
+      const [vi, vd, eq, eqf, n] = [
+        this.fresh('vi'),
+        this.fresh('vd'),
+        this.fresh('eq'),
+        this.fresh('eqf'),
+        this.fresh('n'),
+      ];
+      const v = this.fresh('v');
+      chain.push(
+        { op: 'IOMMU_VIOMMU_ALLOC', fd: i, dev_id: e, hwpt_id: np, type: 0xdeadbeef, save: vi },
+        { op: 'IOMMU_VDEVICE_ALLOC', fd: i, viommu_id: vi, dev_id: e, virt_id: this.r.int(256), save: vd },
+        {
+          op: 'IOMMU_VEVENTQ_ALLOC',
+          fd: i,
+          viommu_id: vi,
+          type: 0xbeefbeef,
+          veventq_depth: this.pick([1, 2, 16]),
+          save: { out_veventq_id: eq, out_veventq_fd: eqf },
+        },
+        nested(vi, { save: n }),
+        { op: 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', fd: i, id: s, pt_id: n },
+        { op: 'IOMMU_TEST_OP_TRIGGER_VEVENT', fd: i, dev_id: e },
+        { op: 'IOMMU_TEST_OP_TRIGGER_VEVENT', fd: i, dev_id: e },
+        { op: 'veventq_read', fd: eqf, count: this.pick([12, PAGE]) },
+        {
+          op: 'IOMMU_IOAS_MAP',
+          fd: i,
+          ioas_id: a,
+          user_va: buf,
+          length: PAGE,
+          flags: ['READABLE', 'WRITEABLE'],
+          save: v,
+        },
+        {
+          op: 'IOMMU_HW_QUEUE_ALLOC',
+          fd: i,
+          viommu_id: vi,
+          type: 0xdeadbeef,
+          index: 0,
+          nesting_parent_iova: v,
+          length: PAGE,
+          save: this.fresh('hq'),
+        },
+      );
+    } else {
+      const pp = this.fresh('h');
+      chain.push(
+        { op: 'IOMMU_HWPT_ALLOC', fd: i, dev_id: e, pt_id: a, flags: ['PASID'], save: pp },
+        { op: 'IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE', fd: i, id: s, pt_id: pp },
+        { op: 'IOMMU_TEST_OP_PASID_ATTACH', fd: i, id: s, pasid: 100, pt_id: pp },
+        { op: 'IOMMU_TEST_OP_PASID_REPLACE', fd: i, id: s, pasid: 100, pt_id: np },
+        { op: 'IOMMU_TEST_OP_PASID_CHECK_HWPT', fd: i, id: s, pasid: 100, hwpt_id: np },
+        { op: 'IOMMU_TEST_OP_TRIGGER_IOPF', fd: i, dev_id: e, pasid: 100, grpid: 1, perm: 1, addr: PAGE },
+      );
+      if (this.chance(0.5)) chain.push({ op: 'IOMMU_TEST_OP_PASID_DETACH', fd: i, id: s, pasid: 100 });
+    }
+    this.pending.push(...chain.slice(1));
+    return chain[0];
+  }
+
   /** One step from the chosen groups (threads programs draw their steps from the others). */
   step(): Step {
+    const queued = this.pending.shift();
+    if (queued !== undefined) {
+      this.learn(queued);
+      return queued;
+    }
     const groups = this.groups.filter((g) => g !== 'threads');
     const g = groups.length === 0 ? 'mm' : this.pick(groups);
     // A step's own fields never use the names it binds: the names are learnt after it is made.
@@ -586,6 +952,16 @@ function listFor(n: Names, name: string): string[] | undefined {
     x: n.accesses,
     g: n.accessPages,
     v: n.iovas,
+    np: n.parents,
+    n: n.nested,
+    vi: n.viommus,
+    vd: n.vdevices,
+    eq: n.veventqs,
+    eqf: n.veventqFds,
+    hq: n.hwQueues,
+    f: n.faults,
+    ff: n.faultFds,
+    k: n.cookies,
   };
   return prefix === undefined ? undefined : by[prefix];
 }

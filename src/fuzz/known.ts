@@ -56,10 +56,26 @@ function sharedOwnerMigration(p: Program): boolean {
   return twice && steps.some((s) => typeof s.op === 'string' && s.op.startsWith('HMM_DMIRROR_MIGRATE'));
 }
 
+const PASID_LEFT_ATTACHED =
+  'drivers/iommu/iommufd/selftest.c: iommufd_selftest_destroy() detaches only the RID of a mock device (iommufd_device_detach(idev, IOMMU_NO_PASID)) before unbinding it, so a PASID still attached keeps its reference on the HWPT: iommufd_group_release() WARNs that pasid_attach is not empty, and iommufd_fops_release() finds objects it can never destroy (WARN_ON(!destroyed)) and leaves them, the HWPT and its IOAS. The kernel leaks the same objects.';
+
+/** A PASID attached (or replaced onto) and never detached, per mock device and PASID. */
+function pasidLeftAttached(p: Program): boolean {
+  const steps = [...p.steps, ...Object.values(p.threads ?? {}).flat()];
+  const attached = new Set<string>();
+  for (const s of steps) {
+    const key = `${String(s.fd)} ${String(s.id)} ${String(s.pasid)}`;
+    if (s.op === 'IOMMU_TEST_OP_PASID_ATTACH' || s.op === 'IOMMU_TEST_OP_PASID_REPLACE') attached.add(key);
+    else if (s.op === 'IOMMU_TEST_OP_PASID_DETACH') attached.delete(key);
+  }
+  return attached.size > 0;
+}
+
 /**
  * The reason a finding is known kernel behaviour, or null. Given the program, a stale-mirror
  * violation (the mirror or frame-refs oracle) is known when the program holds two descriptors of
- * one device in one process and migrates: test_hmm's own-migration skip covers both of them.
+ * one device in one process and migrates: test_hmm's own-migration skip covers both of them. An
+ * iommufd leak at release is known when the program leaves a PASID of a mock device attached.
  */
 export function knownFinding(f: Finding, p?: Program): string | null {
   const text = `${f.kind}: ${f.message}`;
@@ -67,5 +83,9 @@ export function knownFinding(f: Finding, p?: Program): string | null {
   if (known !== null || p === undefined || f.kind !== 'violation') return known;
   if ((f.oracle === 'mirror' || f.oracle === 'frame-refs') && sharedOwnerMigration(p))
     return DMIRROR_SHARED_OWNER;
+  const iommufdLeak =
+    (f.oracle === 'iommufd' && /^iommufd ctx \d+: objects left on release$/.test(f.message)) ||
+    (f.oracle === 'leak' && /^iommufd (ioas|hwpt_paging) \d+ \(iommufd ctx \d+\): alive /.test(f.message));
+  if (iommufdLeak && pasidLeftAttached(p)) return PASID_LEFT_ATTACHED;
   return null;
 }

@@ -44,6 +44,8 @@ export interface FuzzResult {
   rejected: number;
   corpus: number;
   features: number;
+  /** Per op (steps outside threads), the results the run reached: errno names, `0`, `+`. */
+  op_results: Record<string, string[]>;
   elapsed_ms: number;
 }
 
@@ -53,6 +55,15 @@ interface Totals {
   rejected: number;
   corpus: number;
   features: number;
+}
+
+/** Adds what a worker reports it reached to the run's op results. */
+function addOpResults(into: Map<string, Set<string>>, r: Record<string, string[]>): void {
+  for (const [op, res] of Object.entries(r)) {
+    let set = into.get(op);
+    if (set === undefined) into.set(op, (set = new Set()));
+    for (const x of res) set.add(x);
+  }
 }
 
 // worker.ts beside this file when running from the sources, worker.js in the compiled package.
@@ -71,6 +82,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
   const keys = new Set<string>();
   const totals: Totals[] = [];
   const fileOf = new Map<string, string>();
+  const reached = new Map<string, Set<string>>();
 
   const record = (r: Report): void => {
     if (keys.has(r.key)) return;
@@ -109,6 +121,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
           if (m.t === 'start') current = { i: m.i, program: m.program as Program };
           else if (m.t === 'report') record(m.report as Report);
           else {
+            addOpResults(reached, m.opResults);
             totals[w] = {
               programs: base.programs + m.programs,
               ops: base.ops + m.ops,
@@ -196,6 +209,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
     rejected: sum('rejected'),
     corpus: sum('corpus'),
     features: Math.max(0, ...totals.map((t) => t.features)),
+    op_results: Object.fromEntries(
+      [...reached.keys()].sort().map((op) => [op, [...reached.get(op)!].sort()]),
+    ),
     elapsed_ms: Date.now() - start,
   };
 }

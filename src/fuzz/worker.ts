@@ -3,13 +3,13 @@
  * program start, progress and finding back over the IPC channel. A separate process, so the
  * parent can stop a program that never returns (or runs out of memory) and carry on.
  */
-import { runEngine, type EngineOptions } from './engine.ts';
+import { runEngine, type EngineOptions, type EngineStats } from './engine.ts';
 
 export type FromWorker =
   | { t: 'start'; i: number; program: unknown }
-  | { t: 'progress'; programs: number; ops: number; rejected: number; corpus: number; features: number }
+  | ({ t: 'progress' } & EngineStats)
   | { t: 'report'; report: unknown }
-  | { t: 'done'; programs: number; ops: number; rejected: number; corpus: number; features: number };
+  | ({ t: 'done' } & EngineStats);
 
 function send(m: FromWorker): void {
   process.send?.(m);

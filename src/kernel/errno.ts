@@ -38,6 +38,8 @@ export const Errno = {
   EADDRINUSE: 98,
   ETIMEDOUT: 110,
   EMSGSIZE: 90,
+  /** Kernel-internal (include/linux/errno.h): a wait a signal ended; the syscall restarts or fails with EINTR. */
+  ERESTARTSYS: 512,
   ENOTSUPP: 524,
 } as const;
 

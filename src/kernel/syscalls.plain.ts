@@ -5,6 +5,7 @@ import { Errno } from './errno.ts';
 import { doExit, taskMmget, taskMmput } from './exit.ts';
 import { doFork } from './fork.ts';
 import { sysMadviseImpl } from './mm/madvise.ts';
+import { enterTask, leaveTask } from './mm/mmap_lock.ts';
 import { sysMmapImpl, sysMunmapImpl, fput } from './mm/mmap.ts';
 import { File } from './mm/mm_types.ts';
 import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT } from './mm/mman.ts';
@@ -241,13 +242,24 @@ export function sysClose$(sys: System, fd: number): number {
   return 0;
 }
 
-/** Device ioctls by their uAPI name; the argument struct is a plain object with the kernel's field names. */
-export function sysIoctl$(sys: System, fd: number, name: string, arg: Record<string, unknown>): number {
+/**
+ * Device ioctls by their uAPI name; the argument struct is a plain object with the kernel's field
+ * names. `caller` is the process making the call (`current`): while the ioctl runs the thread is
+ * one of its threads, so a fatal signal to it (its exit) reaches a killable wait inside the driver
+ * (fatal_signal_pending(current)). Without a caller the ioctl runs as no process.
+ */
+export function sysIoctl$(sys: System, fd: number, name: string, arg: Record<string, unknown>, caller?: Process): number {
   const f = sys.fileOf(fd);
   if (f === null) return -Errno.EBADF;
   if (f.fops?.ioctl === undefined) return -Errno.ENOTTY;
   sys.trace.emit('syscall', name, 'B', { fd });
-  const r = inlineDrive(f.fops.ioctl(f, name, arg));
+  if (caller !== undefined) enterTask(sys.sched, caller);
+  let r: number;
+  try {
+    r = inlineDrive(f.fops.ioctl(f, name, arg));
+  } finally {
+    if (caller !== undefined) leaveTask(sys.sched);
+  }
   sys.trace.emit('syscall', name, 'E', { ret: r });
   return r;
 }

@@ -9,6 +9,7 @@ import { Errno } from './errno.ts';
 import { doExit, taskMmget, taskMmput } from './exit.ts';
 import { doFork } from './fork.ts';
 import { sysMadviseImpl } from './mm/madvise.ts';
+import { enterTask, leaveTask } from './mm/mmap_lock.ts';
 import { cpuAccess } from './mm/memory.ts';
 import { sysMmapImpl, sysMunmapImpl, fput } from './mm/mmap.ts';
 import { File } from './mm/mm_types.ts';
@@ -333,13 +334,30 @@ export function* sysClose(sys: System, fd: number): KGen<number> {
   return 0;
 }
 
-/** Device ioctls by their uAPI name; the argument struct is a plain object with the kernel's field names. */
-export function* sysIoctl(sys: System, fd: number, name: string, arg: Record<string, unknown>): KGen<number> {
+/**
+ * Device ioctls by their uAPI name; the argument struct is a plain object with the kernel's field
+ * names. `caller` is the process making the call (`current`): while the ioctl runs the thread is
+ * one of its threads, so a fatal signal to it (its exit) reaches a killable wait inside the driver
+ * (fatal_signal_pending(current)). Without a caller the ioctl runs as no process.
+ */
+export function* sysIoctl(
+  sys: System,
+  fd: number,
+  name: string,
+  arg: Record<string, unknown>,
+  caller?: Process,
+): KGen<number> {
   const f = sys.fileOf(fd);
   if (f === null) return -Errno.EBADF;
   if (f.fops?.ioctl === undefined) return -Errno.ENOTTY;
   sys.trace.emit('syscall', name, 'B', { fd });
-  const r = yield* f.fops.ioctl(f, name, arg);
+  if (caller !== undefined) enterTask(sys.sched, caller);
+  let r: number;
+  try {
+    r = yield* f.fops.ioctl(f, name, arg);
+  } finally {
+    if (caller !== undefined) leaveTask(sys.sched);
+  }
   sys.trace.emit('syscall', name, 'E', { ret: r });
   return r;
 }

@@ -38,7 +38,8 @@ export class NotModelled extends Error {
 }
 
 /** Kinds of file the scenario holds, to close them at the end with the right op. */
-export type FileKind = 'dmirror' | 'legacy_mirror' | 'iommufd' | 'memfd' | 'access' | 'veventq' | 'device';
+export type FileKind =
+  'dmirror' | 'legacy_mirror' | 'iommufd' | 'memfd' | 'access' | 'veventq' | 'fault' | 'device';
 
 /**
  * The largest user buffer a step gets (cpu_read/cpu_write data, the READ/WRITE buffer of an ioctl).
@@ -52,6 +53,8 @@ export class ScenarioContext {
   /** Bound names: numbers, or bigints for u64 outputs above 2^53 (an IOVA high in the space). */
   readonly names = new Map<string, U64Value>();
   readonly openFiles = new Map<number, FileKind>();
+  /** The process that opened each device file: the caller (`current`) of its ioctls. */
+  readonly fileOwners = new Map<number, Process>();
   /** Scheduler steps one op may take before it is reported as a livelock (default: by memory size). */
   stepBound: number | undefined;
   /** Set when a step livelocked: what happened, for the steps that can no longer run. */

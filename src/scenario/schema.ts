@@ -413,12 +413,16 @@ export const OPS: Record<string, OpSpec> = {
   },
   IOMMU_DESTROY: { doc: 'Destroys an object by id.', fields: { fd: U64, id: U64 }, outputs: [] },
   IOMMU_HWPT_ALLOC: {
-    doc: 'Allocates a HW page table for a device (PASID: one that can also be attached to a PASID of it).',
+    doc: 'Allocates a HW page table for a device (PASID: one that can also be attached to a PASID of it; FAULT_ID_VALID: its I/O page faults go to the fault queue `fault_id`). Over a nesting parent or a vIOMMU, `data_type` (the mock: 0xdead), `data_len` and `data_uptr` give the driver data of a nested HWPT.',
     fields: {
       fd: U64,
       dev_id: U64,
       pt_id: U64,
-      flags: flags(['NEST_PARENT', 'DIRTY_TRACKING', 'PASID'] as const).optional(),
+      flags: flags(['NEST_PARENT', 'DIRTY_TRACKING', 'FAULT_ID_VALID', 'PASID'] as const).optional(),
+      data_type: U64.optional(),
+      data_len: U64.optional(),
+      data_uptr: U64.optional(),
+      fault_id: U64.optional(),
     },
     outputs: ['out_hwpt_id'],
     main: 'out_hwpt_id',
@@ -442,7 +446,14 @@ export const OPS: Record<string, OpSpec> = {
   },
   IOMMU_VIOMMU_ALLOC: {
     doc: 'Allocates a vIOMMU of `type` for the device `dev_id` over the NEST_PARENT HWPT `hwpt_id` (the mock IOMMU: 0xdeadbeef).',
-    fields: { fd: U64, dev_id: U64, hwpt_id: U64, type: U64 },
+    fields: {
+      fd: U64,
+      dev_id: U64,
+      hwpt_id: U64,
+      type: U64,
+      data_len: U64.optional(),
+      data_uptr: U64.optional(),
+    },
     outputs: ['out_viommu_id'],
     main: 'out_viommu_id',
   },
@@ -463,6 +474,40 @@ export const OPS: Record<string, OpSpec> = {
     fields: { fd: U64, viommu_id: U64, type: U64, index: U64, nesting_parent_iova: U64, length: U64 },
     outputs: ['out_hw_queue_id'],
     main: 'out_hw_queue_id',
+  },
+  IOMMU_FAULT_QUEUE_ALLOC: {
+    doc: 'Allocates a fault queue: an object (`out_fault_id`, for IOMMU_HWPT_ALLOC fault_id) and a file (`out_fault_fd`) that fault_read reads I/O page faults from and fault_respond answers them through.',
+    fields: { fd: U64, flags: z.number().int().nonnegative().optional() },
+    outputs: ['out_fault_id', 'out_fault_fd'],
+    main: 'out_fault_id',
+  },
+  IOMMU_GET_HW_INFO: {
+    doc: 'Reports the IOMMU of the device `dev_id`: `out_data_type`, `out_max_pasid_log2`, `out_capabilities` and the driver data, copied to `data_uptr` (at most `data_len` bytes, the rest zeroed; `data_len` comes back as the driver data length). With flags [INPUT_TYPE] `in_data_type` asks for one type.',
+    fields: {
+      fd: U64,
+      dev_id: U64,
+      data_len: U64.optional(),
+      data_uptr: U64.optional(),
+      flags: flags(['INPUT_TYPE'] as const).optional(),
+      in_data_type: U64.optional(),
+    },
+    outputs: ['out_data_type', 'out_max_pasid_log2', 'out_capabilities', 'data_len'],
+  },
+  fault_read: {
+    doc: "read(2) of `count` bytes (default 160: four records) from a fault queue fd; returns the bytes read. `cookie` is the first fault's, for fault_respond; `faults` the number of records.",
+    fields: { fd: Num, count: Size.optional() },
+    outputs: ['cookie', 'faults'],
+    main: 'cookie',
+  },
+  fault_respond: {
+    doc: 'write(2) of one struct iommu_hwpt_page_response { cookie, code } (code 0: SUCCESS, 1: INVALID) to a fault queue fd, repeated to fill `count` bytes (default 8); returns the bytes consumed.',
+    fields: { fd: Num, cookie: U64, code: U64.optional(), count: Size.optional() },
+    outputs: [],
+  },
+  veventq_read: {
+    doc: 'read(2) of `count` bytes (default 4KiB) from a vEVENTQ fd; returns the bytes read. `events` is the number of headers read, `flags` and `sequence` those of the first.',
+    fields: { fd: Num, count: Size.optional() },
+    outputs: ['events', 'flags', 'sequence'],
   },
   IOMMU_IOAS_CHANGE_PROCESS: {
     doc: 'Moves the pinned-memory accounting of every IOAS to the calling process `proc`.',
@@ -508,6 +553,18 @@ export const OPS: Record<string, OpSpec> = {
   IOMMU_TEST_OP_TRIGGER_VEVENT: {
     doc: 'The mock device `dev_id`, attached to a nested HWPT of a vIOMMU, reports an event with its guest ID to the vIOMMU.',
     fields: { fd: U64, dev_id: U64 },
+    outputs: [],
+  },
+  IOMMU_TEST_OP_TRIGGER_IOPF: {
+    doc: 'The mock device `dev_id` raises a last-page I/O page fault (a page request) for `addr`, tagged with `pasid` unless it is 0 (IOMMU_NO_PASID); it reaches the fault queue of the HWPT it is attached to.',
+    fields: {
+      fd: U64,
+      dev_id: U64,
+      pasid: U64.optional(),
+      grpid: U64.optional(),
+      perm: U64.optional(),
+      addr: U64.optional(),
+    },
     outputs: [],
   },
   IOMMU_TEST_OP_ADD_RESERVED: {

@@ -264,6 +264,21 @@ export function WaitQueue$waitEvent(self: WaitQueue, cond: () => boolean, label 
   }
 
 /**
+   * Models wait_event_killable(): as waitEvent(), but a fatal signal (`killed()`, checked after
+   * `cond()` and after each wake-up) ends the wait. Returns whether `cond()` came true.
+   */
+export function WaitQueue$waitEventKillable(self: WaitQueue, cond: () => boolean, killed: () => boolean, label = `wait_event_killable(${self.name})`): boolean {
+    mightSleep(self.sched, label);
+    while (!cond()) {
+      if (killed()) return false;
+      self.sched.cur().local.set(KILLABLE_WAIT, true);
+      inlineYield({ kind: 'wait', label, channel: self });
+      self.sched.cur().local.delete(KILLABLE_WAIT);
+    }
+    return true;
+  }
+
+/**
    * Models wait_event_timeout(): returns the virtual ns left (at least 1) if `cond` came true,
    * 0 if the timeout passed first.
    */
@@ -281,6 +296,13 @@ export function WaitQueue$waitEventTimeout(self: WaitQueue, cond: () => boolean,
 export function Completion$wait(self: Completion): void {
     WaitQueue$waitEvent(self.wq, () => self.done > 0, 'wait_for_completion');
     if (self.done !== Number.MAX_SAFE_INTEGER) self.done--;
+  }
+
+/** Models wait_for_completion_killable(): false if a fatal signal (`killed()`) ended the wait. */
+export function Completion$waitKillable(self: Completion, killed: () => boolean): boolean {
+    const done = WaitQueue$waitEventKillable(self.wq, () => self.done > 0, killed, 'wait_for_completion_killable');
+    if (done && self.done !== Number.MAX_SAFE_INTEGER) self.done--;
+    return done;
   }
 
 /** Returns false on timeout. */

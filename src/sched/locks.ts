@@ -462,6 +462,25 @@ export class WaitQueue implements WaitChannel {
   }
 
   /**
+   * Models wait_event_killable(): as waitEvent(), but a fatal signal (`killed()`, checked after
+   * `cond()` and after each wake-up) ends the wait. Returns whether `cond()` came true.
+   */
+  *waitEventKillable(
+    cond: () => boolean,
+    killed: () => boolean,
+    label = `wait_event_killable(${this.name})`,
+  ): KGen<boolean> {
+    mightSleep(this.sched, label);
+    while (!cond()) {
+      if (killed()) return false;
+      this.sched.cur().local.set(KILLABLE_WAIT, true);
+      yield { kind: 'wait', label, channel: this };
+      this.sched.cur().local.delete(KILLABLE_WAIT);
+    }
+    return true;
+  }
+
+  /**
    * Models wait_event_timeout(): returns the virtual ns left (at least 1) if `cond` came true,
    * 0 if the timeout passed first.
    */
@@ -511,6 +530,17 @@ export class Completion {
   *wait(): KGen {
     yield* this.wq.waitEvent(() => this.done > 0, 'wait_for_completion');
     if (this.done !== Number.MAX_SAFE_INTEGER) this.done--;
+  }
+
+  /** Models wait_for_completion_killable(): false if a fatal signal (`killed()`) ended the wait. */
+  *waitKillable(killed: () => boolean): KGen<boolean> {
+    const done = yield* this.wq.waitEventKillable(
+      () => this.done > 0,
+      killed,
+      'wait_for_completion_killable',
+    );
+    if (done && this.done !== Number.MAX_SAFE_INTEGER) this.done--;
+    return done;
   }
 
   /** Returns false on timeout. */

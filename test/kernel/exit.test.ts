@@ -11,6 +11,7 @@ import { Errno } from '../../src/kernel/errno.ts';
 import { MAP_POPULATE } from '../../src/kernel/mm/mman.ts';
 import { MADV } from '../../src/kernel/mm/mman.ts';
 import {
+  clearSoftDirty,
   cpuRead,
   cpuWrite,
   sysExit,
@@ -86,12 +87,14 @@ describe('exit while another thread is inside a syscall of the process', () => {
     assertOracles(sys, { teardown: true });
   });
 
-  it('munmap, mprotect, mremap and a write-locked madvise give up with -EINTR; a CPU write faults with SIGSEGV', () => {
+  it('munmap, mprotect, mremap, a write-locked madvise and clear_refs give up with -EINTR; a CPU write faults with SIGSEGV', () => {
     for (const [make, want] of [
       [(sys: System, p: Process, a: number) => sysMunmap(sys, p, a, PAGE), -Errno.EINTR],
       [(sys: System, p: Process, a: number) => sysMprotect(sys, p, a, PAGE, 1), -Errno.EINTR],
       [(sys: System, p: Process, a: number) => sysMremap(sys, p, a, PAGE, 2 * PAGE, 0), -Errno.EINTR],
       [(sys: System, p: Process, a: number) => sysMadvise(sys, p, a, PAGE, MADV.HUGEPAGE), -Errno.EINTR],
+      // clear_refs_write() takes the lock with mmap_write_lock_killable().
+      [(sys: System, p: Process) => clearSoftDirty(sys, p), -Errno.EINTR],
       // lock_mm_and_find_vma() fails, the fault goes to bad_area_nosemaphore().
       [
         (sys: System, p: Process, a: number) => cpuWrite(sys, p, a, new Uint8Array(PAGE).fill(7)),

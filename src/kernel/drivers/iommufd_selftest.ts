@@ -1370,7 +1370,7 @@ function* testTriggerIopf(ucmd: Ucmd): KGen<number> {
   const pasid = u32(m.pasid);
   let flags = IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE;
   if (pasid !== IOMMU_NO_PASID) flags |= IOMMU_FAULT_PAGE_REQUEST_PASID_VALID;
-  reportDeviceFault(deviceOf(obj), {
+  yield* reportDeviceFault(deviceOf(obj), {
     flags,
     pasid,
     grpid: u32(m.grpid),
@@ -1436,9 +1436,9 @@ function* testPasid(ucmd: Ucmd, op: 'attach' | 'replace' | 'detach'): KGen<numbe
   if (typeof r === 'number') return r;
   const pasid = u32(m.pasid);
   let rc = 0;
-  if (op === 'attach') rc = iommufdDevicePasidAttach(r.idev, pasid, u32(m.pt_id));
-  else if (op === 'replace') rc = iommufdDevicePasidReplace(r.idev, pasid, u32(m.pt_id));
-  else iommufdDevicePasidDetach(r.idev, pasid);
+  if (op === 'attach') rc = yield* iommufdDevicePasidAttach(r.idev, pasid, u32(m.pt_id));
+  else if (op === 'replace') rc = yield* iommufdDevicePasidReplace(r.idev, pasid, u32(m.pt_id));
+  else yield* iommufdDevicePasidDetach(r.idev, pasid);
   ictx.putObject(r.sobj.obj);
   return rc;
 }

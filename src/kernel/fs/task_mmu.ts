@@ -21,8 +21,10 @@ import {
   pteNone,
   ptePresent,
 } from '../mm/pgtable.ts';
+import { mmapWriteLockKillable } from '../mm/mmap_lock.ts';
 import { pteSlot } from '../mm/pte.ts';
 import { pageMapcount } from '../mm/rmap.ts';
+import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 
 /** One /proc/pid/pagemap entry, decoded. */
@@ -155,18 +157,19 @@ export function pagemapRange(sys: System, mm: MmStruct, addr: number, npages: nu
 }
 
 /**
- * Models clear_refs_write(CLEAR_REFS_SOFT_DIRTY): one SOFT_DIRTY invalidation over the whole
- * address space; every PTE loses its soft-dirty bit and is write-protected, so the next write
- * faults and marks it again.
+ * Models clear_refs_write(CLEAR_REFS_SOFT_DIRTY): under the mmap lock taken for writing, killable
+ * (a caller killed while waiting gets -EINTR), every VMA loses VM_SOFTDIRTY, then one SOFT_DIRTY
+ * invalidation covers the whole address space while every PTE loses its soft-dirty bit and is
+ * write-protected, so the next write faults and marks it again.
  */
 export function* clearRefsSoftDirty(mm: MmStruct): KGen<number> {
-  yield* mm.mmapLock.downRead();
+  if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;
+  for (const node of mm.vmas) node.value.flags &= ~VM.SOFTDIRTY;
   const range = mmuNotifierRangeInit(MMU_NOTIFY.SOFT_DIRTY, 0, mm, 0, ULONG_MAX);
   yield* mmuNotifierInvalidateRangeStart(range);
   yield* mm.ptl.lock();
   for (const node of mm.vmas) {
     const vma = node.value;
-    vma.flags &= ~VM.SOFTDIRTY;
     mm.pgt.walk(
       vma.start,
       vma.end,
@@ -188,7 +191,7 @@ export function* clearRefsSoftDirty(mm: MmStruct): KGen<number> {
   yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, 0, mm.taskSize);
   yield* mm.ptl.unlock();
   yield* mmuNotifierInvalidateRangeEnd(range);
-  yield* mm.mmapLock.upRead();
+  yield* mm.mmapLock.upWrite();
   mm.sys.trace.count('clear_soft_dirty');
   return 0;
 }

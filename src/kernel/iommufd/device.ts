@@ -23,8 +23,9 @@ import {
 } from './pages.ts';
 import { anyHwptOf, hwptPagingAlloc, hwptPagingOf, type Hwpt } from './hw_pagetable.ts';
 import { autoResponseFaults } from './fault.ts';
+import { accessRemote } from './mm_glue.ts';
 import type { Vdevice, Viommu } from './viommu.ts';
-import { IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_READ, IOMMU_WRITE, u32 } from './uapi.ts';
+import { IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_READ, IOMMU_WRITE, u32, u64 } from './uapi.ts';
 import { sideTable } from '../../lib/snapshot.ts';
 
 /** What a device's IOMMU driver provides (a slice of struct iommu_ops). */
@@ -150,10 +151,10 @@ function iopfEnable(idev: IommufdDevice, hwpt: Hwpt): void {
   if (hwpt.fault !== null) idev.iopfEnabled++;
 }
 
-function iopfDisable(idev: IommufdDevice, hwpt: Hwpt): void {
+function* iopfDisable(idev: IommufdDevice, hwpt: Hwpt): KGen {
   if (hwpt.fault === null) return;
   // Page requests of this device still pending in the queue are answered for it.
-  autoResponseFaults(idev, hwpt);
+  yield* autoResponseFaults(idev, hwpt);
   idev.iopfEnabled--;
 }
 
@@ -182,7 +183,7 @@ function pasidHwpt(idev: IommufdDevice, ptId: number): { obj: IommufdObject; hwp
 }
 
 /** Models iommufd_device_attach() with a PASID: 0 or -errno. */
-export function devicePasidAttach(idev: IommufdDevice, pasid: number, ptId: number): number {
+export function* devicePasidAttach(idev: IommufdDevice, pasid: number, ptId: number): KGen<number> {
   const pt = pasidHwpt(idev, ptId);
   if (typeof pt === 'number') return pt;
   const { obj, hwpt } = pt;
@@ -205,7 +206,7 @@ export function devicePasidAttach(idev: IommufdDevice, pasid: number, ptId: numb
 }
 
 /** Models iommufd_device_replace() with a PASID: 0 or -errno; on failure the PASID keeps its HWPT. */
-export function devicePasidReplace(idev: IommufdDevice, pasid: number, ptId: number): number {
+export function* devicePasidReplace(idev: IommufdDevice, pasid: number, ptId: number): KGen<number> {
   const pt = pasidHwpt(idev, ptId);
   if (typeof pt === 'number') return pt;
   const { obj, hwpt } = pt;
@@ -221,8 +222,10 @@ export function devicePasidReplace(idev: IommufdDevice, pasid: number, ptId: num
       if (rc < 0) {
         if (hwpt.fault !== null) idev.iopfEnabled--;
       } else {
-        iopfDisable(idev, old);
+        // The new handle is in place before the old queue's requests are answered, so a page
+        // request raised from here on reaches the new HWPT (iommufd_fault_domain_replace_dev()).
         idev.pasids.set(pasid, hwpt);
+        yield* iopfDisable(idev, old);
         hwpt.obj.users++;
         old.obj.users--;
       }
@@ -233,12 +236,13 @@ export function devicePasidReplace(idev: IommufdDevice, pasid: number, ptId: num
 }
 
 /** Models iommufd_device_detach() with a PASID: nothing happens if the PASID is not attached. */
-export function devicePasidDetach(idev: IommufdDevice, pasid: number): void {
+export function* devicePasidDetach(idev: IommufdDevice, pasid: number): KGen {
   const old = idev.pasids.get(pasid);
   if (old === undefined) return;
   idev.ops.removeDevPasid?.(pasid, old.domain);
-  iopfDisable(idev, old);
+  // Detached first (iommu_detach_device_pasid()), then the old queue's requests answered.
   idev.pasids.delete(pasid);
+  yield* iopfDisable(idev, old);
   old.obj.users--;
 }
 
@@ -282,12 +286,14 @@ function* doReplace(idev: IommufdDevice, hwpt: Hwpt): KGen<number> {
     if (oldIoas !== newIoas) yield* removeResv(idev, newIoas.iopt);
     return rc;
   }
-  iopfDisable(idev, old);
-  if (oldIoas !== newIoas) yield* removeResv(idev, oldIoas.iopt);
+  // The new handle is in place before the old queue's requests are answered
+  // (iommufd_fault_domain_replace_dev()): a page request raised meanwhile goes to the new HWPT.
   old.devices.delete(idev);
   hwpt.devices.add(idev);
   hwpt.obj.users++;
   idev.hwpt = hwpt;
+  yield* iopfDisable(idev, old);
+  if (oldIoas !== newIoas) yield* removeResv(idev, oldIoas.iopt);
   yield* dropHwptUser(old);
   return 0;
 }
@@ -371,9 +377,11 @@ export function* deviceReplace(idev: IommufdDevice, ptId: number): KGen<number> 
 export function* deviceDetach(idev: IommufdDevice): KGen {
   const hwpt = idev.hwpt;
   if (hwpt === null) return;
-  iopfDisable(idev, hwpt);
+  // Detached first (iommu_detach_group_handle()), then the queue's requests answered
+  // (iommufd_fault_domain_detach_dev()).
   hwpt.devices.delete(idev);
   idev.hwpt = null;
+  yield* iopfDisable(idev, hwpt);
   idev.obj.users--;
   yield* removeResv(idev, hwptPagingOf(hwpt).ioas.iopt);
   yield* dropHwptUser(hwpt);
@@ -705,6 +713,26 @@ export function* accessRw(
 // -------------------------------------------------------------------------------------------
 // IOMMU_GET_HW_INFO
 
+/**
+ * The user copy of iommufd_get_hw_info(): copy_to_user() of what fits `len` bytes at `uptr`, then
+ * clear_user() of the rest, a page at a time (it stops at the first page it cannot write, as the
+ * kernel's does); 0 or -EFAULT.
+ */
+function* copyHwInfo(ictx: IommufdCtx, uptr: bigint, len: number, data: Uint8Array): KGen<number> {
+  const mm = ictx.current.mm;
+  if (uptr + BigInt(len) > BigInt(Number.MAX_SAFE_INTEGER)) return -Errno.EFAULT;
+  const addr = Number(uptr);
+  const n = Math.min(len, data.length);
+  if (n > 0 && (yield* accessRemote(ictx.sys, mm, addr, data.slice(0, n), true)) !== n) return -Errno.EFAULT;
+  for (let off = n; off < len;) {
+    const chunk = Math.min(len - off, PAGE_SIZE - ((addr + off) % PAGE_SIZE));
+    if ((yield* accessRemote(ictx.sys, mm, addr + off, new Uint8Array(chunk), true)) !== chunk)
+      return -Errno.EFAULT;
+    off += chunk;
+  }
+  return 0;
+}
+
 /** Models iommufd_get_hw_info(). */
 function* getHwInfo(ucmd: Ucmd): KGen<number> {
   const { ictx, cmd, user } = ucmd;
@@ -733,6 +761,14 @@ function* getHwInfo(ucmd: Ucmd): KGen<number> {
     const n = Math.min(dataLen, info.data.length, buf.length);
     buf.set(info.data.subarray(0, n));
     if (dataLen > info.data.length) buf.fill(0, info.data.length, Math.min(dataLen, buf.length));
+  } else if (dataLen > 0) {
+    // copy_to_user() of min(data_len, the driver's length) bytes, then clear_user() of the rest
+    // of the user's buffer; either faulting is -EFAULT.
+    const rc = yield* copyHwInfo(ictx, u64(cmd.data_uptr), dataLen, info.data);
+    if (rc < 0) {
+      ictx.putObject(obj);
+      return rc;
+    }
   }
   cmd.data_len = info.data.length;
   cmd.out_data_type = info.type;

@@ -5,9 +5,10 @@
  * and the release that drops the file's references. Each kind keeps its own read loop, record
  * layout and destroy, as the kernel does; both fetch from and restore to the deliver list here.
  *
- * Locking: `lock` (eventq->lock) guards `deliver`. The fault queue's paths touch `deliver` within
- * one step (its readers and writers also hold its mutex), so the model takes `lock` only on the
- * vEVENTQ's, whose report and read yield around it.
+ * Locking: `lock` (eventq->lock, a spinlock) guards `deliver`: every fetch, restore and queueing
+ * takes it for that one list operation, as eventq.c does, so a reader, a reporter and the fault
+ * queue's automatic responses interleave between them. The fault queue's readers and writers
+ * also serialise on its mutex (fault.ts).
  */
 import { dropRef, takeRef } from '../refs.ts';
 import { Inode, File, type FileOps } from '../mm/mm_types.ts';
@@ -44,18 +45,30 @@ export abstract class Eventq<E> {
 
   /**
    * Models iommufd_fault_deliver_fetch() / iommufd_veventq_deliver_fetch(): takes the oldest entry
-   * off the deliver list, or returns null if it is empty.
+   * off the deliver list under `lock`, or returns null if it is empty.
    */
-  deliverFetch(): E | null {
-    return this.deliver.shift() ?? null;
+  *deliverFetch(): KGen<E | null> {
+    yield* this.lock.lock();
+    const e = this.deliver.shift() ?? null;
+    yield* this.lock.unlock();
+    return e;
   }
 
   /**
    * Models iommufd_fault_deliver_restore() / iommufd_veventq_deliver_restore(): puts an entry
-   * that did not fit the reader's buffer back at the head.
+   * that did not fit the reader's buffer back at the head, under `lock`.
    */
-  deliverRestore(e: E): void {
+  *deliverRestore(e: E): KGen {
+    yield* this.lock.lock();
     this.deliver.unshift(e);
+    yield* this.lock.unlock();
+  }
+
+  /** Models the list_add_tail() of a report under `lock` (iommufd_fault_iopf_handler()). */
+  *deliverQueue(e: E): KGen {
+    yield* this.lock.lock();
+    this.deliver.push(e);
+    yield* this.lock.unlock();
   }
 }
 

@@ -99,7 +99,7 @@ function groupResponse(sys: System, group: IopfGroup, code: number): void {
  * for PASID faults too: the mock has a user-managed PASID table). Without IOPF enabled on the
  * device, or without a fault handler on the domain, the core answers FAILURE itself.
  */
-export function reportDeviceFault(idev: IommufdDevice, fault: PageRequest): void {
+export function* reportDeviceFault(idev: IommufdDevice, fault: PageRequest): KGen {
   const sys = idev.ictx.sys;
   // The PASID's attach handle if it has one, else the RID's (the mock's user PASID table).
   const pasidHwpt =
@@ -116,29 +116,37 @@ export function reportDeviceFault(idev: IommufdDevice, fault: PageRequest): void
     groupResponse(sys, group, IOMMU_PAGE_RESP_FAILURE);
     return;
   }
-  // iommufd_fault_iopf_handler(): queue for delivery and wake readers.
-  hwpt.fault.deliver.push(group);
+  // iommufd_fault_iopf_handler(): queue for delivery (under the queue's spinlock) and wake readers.
+  yield* hwpt.fault.deliverQueue(group);
 }
 
 /**
  * Models iommufd_auto_response_faults(): when `idev` leaves `hwpt`, its groups still queued or
- * awaiting a response are answered INVALID.
+ * awaiting a response are answered INVALID. Under the queue's mutex; the queued ones are moved off
+ * the deliver list under its spinlock first, then answered.
  */
-export function autoResponseFaults(idev: IommufdDevice, hwpt: { readonly fault: FaultQueue | null }): void {
+export function* autoResponseFaults(idev: IommufdDevice, hwpt: { readonly fault: FaultQueue | null }): KGen {
   const fault = hwpt.fault;
   if (fault === null) return;
   const sys = idev.ictx.sys;
-  for (let i = fault.deliver.length - 1; i >= 0; i--) {
+  yield* fault.mutex.lock();
+  yield* fault.lock.lock();
+  const freeList: IopfGroup[] = [];
+  for (let i = 0; i < fault.deliver.length;) {
     const g = fault.deliver[i];
-    if (g.idev !== idev || g.hwpt !== hwpt) continue;
-    fault.deliver.splice(i, 1);
-    groupResponse(sys, g, IOMMU_PAGE_RESP_INVALID);
+    if (g.idev === idev && g.hwpt === hwpt) {
+      fault.deliver.splice(i, 1);
+      freeList.push(g);
+    } else i++;
   }
+  yield* fault.lock.unlock();
+  for (const g of freeList) groupResponse(sys, g, IOMMU_PAGE_RESP_INVALID);
   for (const [cookie, g] of [...fault.response]) {
     if (g.idev !== idev || g.hwpt !== hwpt) continue;
     fault.response.delete(cookie);
     groupResponse(sys, g, IOMMU_PAGE_RESP_INVALID);
   }
+  yield* fault.mutex.unlock();
 }
 
 /** Models iommufd_compose_fault_message(): one struct iommu_hwpt_pgfault. */
@@ -163,9 +171,9 @@ function* faultRead(fault: FaultQueue, buf: Uint8Array): KGen<number> {
   yield* fault.mutex.lock();
   let done = 0;
   let group: IopfGroup | null;
-  while ((group = fault.deliverFetch()) !== null) {
+  while ((group = yield* fault.deliverFetch()) !== null) {
     if (done >= count || group.faults.length * PGFAULT_SIZE > count - done) {
-      fault.deliverRestore(group);
+      yield* fault.deliverRestore(group);
       break;
     }
     fault.allocCookie(group);
@@ -210,18 +218,28 @@ function* faultWrite(fault: FaultQueue, buf: Uint8Array): KGen<number> {
 /** Models iommufd_fault_fops (read and write are the two functions above). */
 const faultFops = initEventqFops<FaultQueue>('iommufd-pgfault');
 
-/** read(2) on a fault queue fd into `buf` (its length is the count). */
-export function iommufdFaultRead(sys: System, fd: number, buf: Uint8Array): number {
+/** read(2) on a fault queue fd into `buf` (its length is the count), as a kernel path. */
+export function* faultFdRead(sys: System, fd: number, buf: Uint8Array): KGen<number> {
   const fault = eventqOfFd(sys, fd, faultFops);
   if (typeof fault === 'number') return fault;
-  return sys.run('fault:read', faultRead(fault, buf));
+  return yield* faultRead(fault, buf);
+}
+
+/** write(2) on a fault queue fd from `buf`, as a kernel path. */
+export function* faultFdWrite(sys: System, fd: number, buf: Uint8Array): KGen<number> {
+  const fault = eventqOfFd(sys, fd, faultFops);
+  if (typeof fault === 'number') return fault;
+  return yield* faultWrite(fault, buf);
+}
+
+/** read(2) on a fault queue fd into `buf` (its length is the count). */
+export function iommufdFaultRead(sys: System, fd: number, buf: Uint8Array): number {
+  return sys.run('fault:read', faultFdRead(sys, fd, buf));
 }
 
 /** write(2) on a fault queue fd from `buf`. */
 export function iommufdFaultWrite(sys: System, fd: number, buf: Uint8Array): number {
-  const fault = eventqOfFd(sys, fd, faultFops);
-  if (typeof fault === 'number') return fault;
-  return sys.run('fault:write', faultWrite(fault, buf));
+  return sys.run('fault:write', faultFdWrite(sys, fd, buf));
 }
 
 /** Models iommufd_fault_alloc() (IOMMU_FAULT_QUEUE_ALLOC). */

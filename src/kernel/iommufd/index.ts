@@ -11,10 +11,19 @@ import './vfio_compat.ts';
 import './fault.ts';
 import './viommu.ts';
 import './veventq.ts';
-export { iommufdVeventqRead, IOMMU_VEVENTQ_FLAG_LOST_EVENTS, VEVENT_HEADER_SIZE } from './veventq.ts';
+export {
+  iommufdVeventqRead,
+  veventqFdRead,
+  IOMMU_VEVENTQ_FLAG_LOST_EVENTS,
+  VEVENT_HEADER_SIZE,
+} from './veventq.ts';
 export {
   iommufdFaultRead,
   iommufdFaultWrite,
+  faultFdRead,
+  faultFdWrite,
+  PGFAULT_SIZE,
+  PAGE_RESPONSE_SIZE,
   IOMMUFD_PAGE_RESP_SUCCESS,
   IOMMUFD_PAGE_RESP_INVALID,
 } from './fault.ts';

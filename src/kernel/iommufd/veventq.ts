@@ -93,41 +93,52 @@ export function* viommuReportEvent(viommu: Viommu, type: number, data: Uint8Arra
   return 0;
 }
 
-/** Models iommufd_veventq_fops_read(): whole events into `buf`; bytes read, or -errno if none. */
+/**
+ * Models iommufd_veventq_fops_read(): whole events into `buf`; bytes read, or -errno if none. Each
+ * fetch and restore takes the queue's spinlock on its own, and so does the count of events
+ * read, as in the kernel: a report can queue between two events read.
+ */
 function* veventqRead(q: Veventq, buf: Uint8Array): KGen<number> {
   const count = buf.length;
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  yield* q.lock.lock();
   let done = 0;
   let ev: Vevent | null;
-  while ((ev = q.deliverFetch()) !== null) {
+  while ((ev = yield* q.deliverFetch()) !== null) {
     const fits =
       done < count &&
       VEVENT_HEADER_SIZE <= count - done &&
       (ev === q.lostEvents || VEVENT_HEADER_SIZE + ev.data.length <= count - done);
     if (!fits) {
-      q.deliverRestore(ev);
+      yield* q.deliverRestore(ev);
       break;
     }
-    if (ev !== q.lostEvents) q.numEvents--;
     v.setUint32(done, ev.flags, true);
     v.setUint32(done + 4, ev.sequence, true);
     done += VEVENT_HEADER_SIZE;
     buf.set(ev.data, done);
     done += ev.data.length;
+    if (ev !== q.lostEvents) {
+      yield* q.lock.lock();
+      q.numEvents--;
+      yield* q.lock.unlock();
+    }
   }
-  yield* q.lock.unlock();
   return done;
 }
 
 /** Models iommufd_veventq_fops (read only). */
 const veventqFops = initEventqFops<Veventq>('iommufd-viommu-event');
 
-/** read(2) on a vEVENTQ fd into `buf` (its length is the count). */
-export function iommufdVeventqRead(sys: System, fd: number, buf: Uint8Array): number {
+/** read(2) on a vEVENTQ fd into `buf` (its length is the count), as a kernel path. */
+export function* veventqFdRead(sys: System, fd: number, buf: Uint8Array): KGen<number> {
   const q = eventqOfFd(sys, fd, veventqFops);
   if (typeof q === 'number') return q;
-  return sys.run('veventq:read', veventqRead(q, buf));
+  return yield* veventqRead(q, buf);
+}
+
+/** read(2) on a vEVENTQ fd into `buf` (its length is the count). */
+export function iommufdVeventqRead(sys: System, fd: number, buf: Uint8Array): number {
+  return sys.run('veventq:read', veventqFdRead(sys, fd, buf));
 }
 
 /** Models iommufd_veventq_alloc() (IOMMU_VEVENTQ_ALLOC). */

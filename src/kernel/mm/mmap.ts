@@ -130,15 +130,18 @@ function anonCompatible(a: Vma, b: Vma): boolean {
 }
 
 /**
- * Whether `a` and the VMA `b` that starts where it ends could be one anonymous VMA: same flags
- * (soft-dirty aside), no file or driver behind either, contiguous page offsets, compatible
- * anon_vmas. The model merges only anonymous memory; file mappings stay as created.
+ * Models is_mergeable_vma() and the checks around it: whether `a` and the VMA `b` that starts
+ * where it ends could be one VMA: same flags (soft-dirty aside), the same file (or none) and no
+ * driver ops, contiguous page offsets, compatible anon_vmas. Pieces of one mapping of a file
+ * (a shared anonymous mapping's shmem file too) merge back as anonymous memory does; a new file
+ * mapping is not merged with its neighbours at mmap time (the model's limit).
  */
 function canMergeAnon(a: Vma, b: Vma): boolean {
-  if (a.end !== b.start || a.file !== null || b.file !== null || a.vmOps !== null || b.vmOps !== null)
-    return false;
+  if (a.end !== b.start || a.file !== b.file || a.vmOps !== null || b.vmOps !== null) return false;
+  if (a.priv !== b.priv) return false;
   if (((a.flags ^ b.flags) & ~VM.SOFTDIRTY) !== 0) return false;
-  if ((a.flags & (VM_SPECIAL | VM.HUGETLB | VM.SHARED)) !== 0) return false;
+  if ((a.flags & (VM_SPECIAL | VM.HUGETLB)) !== 0) return false;
+  if (a.file === null && (a.flags & VM.SHARED) !== 0) return false;
   if (a.pgoff + a.pages !== b.pgoff) return false;
   return anonCompatible(a, b);
 }
@@ -158,6 +161,12 @@ function mergeInto(mm: MmStruct, a: Vma, b: Vma): void {
   if (b.anonVma !== null) b.anonVma.active--;
   b.anonChain.clear();
   b.anonVma = null;
+  // remove_vma() of the VMA merged away: its reference on the file goes.
+  if (b.file !== null) {
+    if (b.fileRef !== null) dropRefAt(mm.sys, b.file, b.fileRef);
+    b.fileRef = null;
+    fput(mm.sys, b.file);
+  }
   insertVma(mm, a);
   mm.sys.trace.count('vma_merge');
 }

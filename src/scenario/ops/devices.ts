@@ -37,7 +37,7 @@ export function* driverIoctl(ctx: ScenarioContext, step: StepT): ReturnType<OpHa
       arg[field] = value;
     } else arg[field] = ctx.num(value, field);
   }
-  const ret = yield* ctx.sc.sysIoctl(ctx.sys, fd, step.op, arg);
+  const ret = yield* ctx.sc.sysIoctl(ctx.sys, fd, step.op, arg, ctx.fileOwners.get(fd));
   const r: OpResult = { ret, outputs: {} };
   for (const [field, type] of Object.entries(def?.out ?? {})) {
     const v = arg[field];
@@ -49,8 +49,12 @@ export function* driverIoctl(ctx: ScenarioContext, step: StepT): ReturnType<OpHa
 
 export const deviceOps: Record<string, OpHandler> = {
   *device_open(ctx, step) {
-    const ret = yield* ctx.k.sdk.deviceOpen(ctx.sys, String(f(step, 'device')), ctx.proc(f(step, 'proc')));
-    if (!isErr(ret)) ctx.openFiles.set(ret, 'device');
+    const proc = ctx.proc(f(step, 'proc'));
+    const ret = yield* ctx.k.sdk.deviceOpen(ctx.sys, String(f(step, 'device')), proc);
+    if (!isErr(ret)) {
+      ctx.openFiles.set(ret, 'device');
+      ctx.fileOwners.set(ret, proc);
+    }
     return { ret };
   },
 };

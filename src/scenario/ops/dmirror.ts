@@ -41,7 +41,8 @@ function* dmirrorIoctl(ctx: ScenarioContext, step: StepT, name: string): ReturnT
     // The kernel passes the flags in the npages field.
     arg.npages = flagBits(f(step, 'flags'), DMIRROR_FLAGS, 'dmirror');
   }
-  const ret = yield* ctx.sc.sysIoctl(ctx.sys, ctx.num(f(step, 'fd'), 'fd'), name, arg);
+  const fd = ctx.num(f(step, 'fd'), 'fd');
+  const ret = yield* ctx.sc.sysIoctl(ctx.sys, fd, name, arg, ctx.fileOwners.get(fd));
   const r: OpResult = { ret, outputs: { cpages: arg.cpages, faults: arg.faults } };
   if (READS_BACK.has(name) && arg.buf instanceof Uint8Array) r.data = arg.buf;
   if (name === 'HMM_DMIRROR_SNAPSHOT' && arg.buf instanceof Uint8Array) r.bytes = [...arg.buf];
@@ -50,12 +51,12 @@ function* dmirrorIoctl(ctx: ScenarioContext, step: StepT, name: string): ReturnT
 
 export const dmirrorOps: Record<string, OpHandler> = {
   *dmirror_open(ctx, step) {
-    const ret = yield* ctx.k.dmirror.dmirrorOpen(
-      ctx.sys,
-      String(f(step, 'device')),
-      ctx.proc(f(step, 'proc')),
-    );
-    if (!isErr(ret)) ctx.openFiles.set(ret, 'dmirror');
+    const proc = ctx.proc(f(step, 'proc'));
+    const ret = yield* ctx.k.dmirror.dmirrorOpen(ctx.sys, String(f(step, 'device')), proc);
+    if (!isErr(ret)) {
+      ctx.openFiles.set(ret, 'dmirror');
+      ctx.fileOwners.set(ret, proc);
+    }
     return { ret };
   },
   *dmirror_close(ctx, step) {

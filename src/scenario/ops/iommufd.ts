@@ -14,7 +14,13 @@
  * ioctl, fills it from the step (`data`, `dirty`), and reads the result back from it, as a test
  * program would with a stack buffer. The scratch mapping is gone when the step ends.
  */
-import { isErr } from '../../kernel/errno.ts';
+import { Errno, isErr } from '../../kernel/errno.ts';
+import {
+  IOMMU_VEVENTQ_FLAG_LOST_EVENTS,
+  PAGE_RESPONSE_SIZE,
+  PGFAULT_SIZE,
+  VEVENT_HEADER_SIZE,
+} from '../../kernel/iommufd/index.ts';
 import type { IommufdCtx } from '../../kernel/iommufd/index.ts';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../kernel/mm/mman.ts';
 import type { Process } from '../../kernel/system.ts';
@@ -33,7 +39,8 @@ const FLAG_TABLES: Record<string, Record<string, number>> = {
   IOMMU_IOAS_MAP: MAP_FLAGS,
   IOMMU_IOAS_MAP_FILE: MAP_FLAGS,
   IOMMU_IOAS_COPY: MAP_FLAGS,
-  IOMMU_HWPT_ALLOC: { NEST_PARENT: 1, DIRTY_TRACKING: 2, PASID: 1 << 3 },
+  IOMMU_HWPT_ALLOC: { NEST_PARENT: 1, DIRTY_TRACKING: 2, FAULT_ID_VALID: 1 << 2, PASID: 1 << 3 },
+  IOMMU_GET_HW_INFO: { INPUT_TYPE: 1 },
   IOMMU_HWPT_SET_DIRTY_TRACKING: { ENABLE: 1 },
   IOMMU_HWPT_GET_DIRTY_BITMAP: { NO_CLEAR: 1 },
   IOMMU_TEST_OP_CREATE_ACCESS: { NEEDS_PIN_PAGES: 1 },
@@ -77,6 +84,7 @@ const TEST_MEMBERS: Record<string, string> = {
   IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT: 'memory_limit',
   IOMMU_TEST_OP_DIRTY: 'dirty',
   IOMMU_TEST_OP_TRIGGER_VEVENT: 'trigger_vevent',
+  IOMMU_TEST_OP_TRIGGER_IOPF: 'trigger_iopf',
   IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: 'mock_domain_replace',
   IOMMU_TEST_OP_PASID_ATTACH: 'pasid_attach',
   IOMMU_TEST_OP_PASID_REPLACE: 'pasid_replace',
@@ -92,6 +100,8 @@ const NO_FLAGS = new Set([
   'IOMMU_TEST_OP_PASID_REPLACE',
   'IOMMU_TEST_OP_PASID_DETACH',
   'IOMMU_TEST_OP_PASID_CHECK_HWPT',
+  'IOMMU_TEST_OP_TRIGGER_IOPF',
+  'IOMMU_TEST_OP_TRIGGER_VEVENT',
 ]);
 
 /** IOMMU_IOAS_IOVA_RANGES without num_iovas: room for this many ranges. */
@@ -206,12 +216,12 @@ function* plainIoctl(ctx: ScenarioContext, step: StepT, name: string): KGen<OpRe
     const nbits = Math.floor(Number(arg.length ?? 0) / Number(arg.page_size));
     const r = yield* withScratch(ctx, ictx.current, Math.ceil(nbits / 8), null, (addr) => {
       arg.data = addr;
-      return ctx.sc.sysIoctl(ctx.sys, fd, name, arg);
+      return ctx.sc.sysIoctl(ctx.sys, fd, name, arg, ictx?.current);
     });
     ret = r.value;
     outputs.dirty = bitmapIndexes(r.bytes, nbits);
   } else {
-    ret = yield* ctx.sc.sysIoctl(ctx.sys, fd, name, arg);
+    ret = yield* ctx.sc.sysIoctl(ctx.sys, fd, name, arg, ictx?.current);
   }
   for (const o of spec.outputs) if (outputs[o] === undefined) outputs[o] = arg[o];
   if (name === 'IOMMU_IOAS_IOVA_RANGES' && Array.isArray(arg.allowed_iovas)) {
@@ -223,6 +233,7 @@ function* plainIoctl(ctx: ScenarioContext, step: StepT, name: string): KGen<OpRe
     if (typeof v === 'number' || typeof v === 'bigint') r.main = typeof v === 'bigint' ? u64Value(v) : v;
   }
   if (name === 'IOMMU_VEVENTQ_ALLOC' && !isErr(ret)) ctx.openFiles.set(Number(arg.out_veventq_fd), 'veventq');
+  if (name === 'IOMMU_FAULT_QUEUE_ALLOC' && !isErr(ret)) ctx.openFiles.set(Number(arg.out_fault_fd), 'fault');
   return r;
 }
 
@@ -251,7 +262,7 @@ function* testIoctl(ctx: ScenarioContext, step: StepT, name: string): KGen<OpRes
     id,
     [member]: fields,
   };
-  const call = (): KGen<number> => ctx.sc.sysIoctl(ctx.sys, fd, 'IOMMU_TEST_CMD', cmd);
+  const call = (): KGen<number> => ctx.sc.sysIoctl(ctx.sys, fd, 'IOMMU_TEST_CMD', cmd, ictx?.current);
   const r: OpResult = { ret: 0 };
   const length = Number(fields.length ?? 0);
   if (name === 'IOMMU_TEST_OP_ACCESS_RW' && fields.uptr === undefined && ictx !== null) {
@@ -293,7 +304,19 @@ function* testIoctl(ctx: ScenarioContext, step: StepT, name: string): KGen<OpRes
   return r;
 }
 
+/** The mock vIOMMU's event data: struct iommu_viommu_event_selftest { u32 virt_id }. */
+const MOCK_VEVENT_DATA_SIZE = 4;
+
 const IOCTLS = Object.keys(OPS).filter((op) => op.startsWith('IOMMU_'));
+
+/** read(2)/write(2) counts a step may give: the model holds the buffer (one page of records more is plenty). */
+const MAX_EVENTQ_COUNT = 1024 * 1024;
+
+/** A read or write count, or null if the model will not hold a buffer that large (the copy faults). */
+function eventqCount(ctx: ScenarioContext, step: StepT, fallback: number): number | null {
+  const count = ctx.optNum(f(step, 'count'), fallback);
+  return count > MAX_EVENTQ_COUNT ? null : count;
+}
 
 export const iommufdOps: Record<string, OpHandler> = {
   *iommufd_open(ctx, step) {
@@ -307,6 +330,53 @@ export const iommufdOps: Record<string, OpHandler> = {
     const ret = yield* ctx.sc.sysClose(ctx.sys, fd);
     if (!isErr(ret)) ctx.openFiles.delete(fd);
     return { ret };
+  },
+  *fault_read(ctx, step) {
+    const count = eventqCount(ctx, step, 4 * PGFAULT_SIZE);
+    // A count the model will not hold: nothing fits a buffer that cannot be copied to (-EFAULT).
+    if (count === null) return { ret: -Errno.EFAULT };
+    const buf = new Uint8Array(count);
+    const ret = yield* ctx.k.iommufd.faultFdRead(ctx.sys, ctx.num(f(step, 'fd'), 'fd'), buf);
+    const faults = isErr(ret) ? 0 : Math.floor(ret / PGFAULT_SIZE);
+    const cookie = faults > 0 ? new DataView(buf.buffer).getUint32(36, true) : 0;
+    const r: OpResult = { ret, outputs: { cookie, faults } };
+    if (faults > 0) r.main = cookie;
+    return r;
+  },
+  *fault_respond(ctx, step) {
+    const count = eventqCount(ctx, step, PAGE_RESPONSE_SIZE);
+    if (count === null) return { ret: -Errno.EFAULT };
+    const buf = new Uint8Array(count);
+    const v = new DataView(buf.buffer);
+    const cookie = Number(BigInt.asUintN(32, BigInt(ctx.u64(f(step, 'cookie'), 'cookie'))));
+    const code = Number(BigInt.asUintN(32, BigInt(ctx.u64(f(step, 'code') ?? 0, 'code'))));
+    for (let off = 0; off + PAGE_RESPONSE_SIZE <= count; off += PAGE_RESPONSE_SIZE) {
+      v.setUint32(off, cookie, true);
+      v.setUint32(off + 4, code, true);
+    }
+    return { ret: yield* ctx.k.iommufd.faultFdWrite(ctx.sys, ctx.num(f(step, 'fd'), 'fd'), buf) };
+  },
+  *veventq_read(ctx, step) {
+    const count = eventqCount(ctx, step, PAGE_SIZE);
+    if (count === null) return { ret: -Errno.EFAULT };
+    const buf = new Uint8Array(count);
+    const ret = yield* ctx.k.iommufd.veventqFdRead(ctx.sys, ctx.num(f(step, 'fd'), 'fd'), buf);
+    // Walk the headers: each event is a header and its driver data (the mock's: one u32).
+    const v = new DataView(buf.buffer);
+    let events = 0;
+    for (let off = 0; !isErr(ret) && off + VEVENT_HEADER_SIZE <= ret; events++) {
+      const lost = (v.getUint32(off, true) & IOMMU_VEVENTQ_FLAG_LOST_EVENTS) !== 0;
+      off += VEVENT_HEADER_SIZE + (lost ? 0 : MOCK_VEVENT_DATA_SIZE);
+    }
+    const first = !isErr(ret) && ret >= VEVENT_HEADER_SIZE;
+    return {
+      ret,
+      outputs: {
+        events,
+        flags: first ? v.getUint32(0, true) : 0,
+        sequence: first ? v.getUint32(4, true) : 0,
+      },
+    };
   },
   ...(Object.fromEntries(
     IOCTLS.map((name) => [

@@ -49,7 +49,17 @@ export interface IoctlDef<
   readonly out?: O;
   /** One line for `hetmem schema` and error messages. */
   readonly doc?: string;
-  handler(file: File<F>, arg: IoctlArg<I, O>, dev: Device<object, F>): KGen<number>;
+  /**
+   * `ctx.current` is the calling process (null when the ioctl runs as no process); a fatal
+   * signal to it ends a killable wait in the handler (waitEventKillable, fatalSignalPending).
+   */
+  handler(file: File<F>, arg: IoctlArg<I, O>, dev: Device<object, F>, ctx: IoctlContext): KGen<number>;
+}
+
+/** What an ioctl handler knows of its call besides the file and the argument. */
+export interface IoctlContext {
+  /** Models current: the process making the call, or null. */
+  readonly current: Process | null;
 }
 
 /** Types one ioctl of a driver's table (the members of `in` and `out` type the handler's argument). */
@@ -392,11 +402,13 @@ function deviceFops<D extends object, F extends object>(dev: Device<D, F>): File
       if (def === undefined) return -(dev.driver.unknownIoctlErrno ?? Errno.ENOTTY);
       const arg = copyIn(def.in, def.out, user);
       if (typeof arg === 'number') return arg;
+      // sysIoctl() made the thread one of the caller's threads for the call.
+      const current = (dev.sys.sched.current?.task ?? null) as Process | null;
       const ret = yield* runDriverCode(
         dev.sys.sched,
         dev.driver,
         `ioctl ${cmd}`,
-        def.handler(file, arg as IoctlArg<IoctlFields, IoctlFields>, dev),
+        def.handler(file, arg as IoctlArg<IoctlFields, IoctlFields>, dev, { current }),
       );
       if (ret >= 0 && def.out !== undefined) {
         const u = user as Record<string, unknown>;

@@ -28,6 +28,7 @@ export {
   sdkDevices,
   type DeviceDriver,
   type IoctlArg,
+  type IoctlContext,
   type IoctlDef,
   type IoctlFieldType,
   type IoctlFields,

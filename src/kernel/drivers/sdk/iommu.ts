@@ -516,18 +516,18 @@ export function* iommufdDeviceDetach(idev: IommufdDevice): KGen {
 }
 
 /** Models iommufd_device_attach() with a PASID: `pasid` of the device to the HWPT `ptId`; 0 or -errno. */
-export function iommufdDevicePasidAttach(idev: IommufdDevice, pasid: number, ptId: number): number {
-  return devicePasidAttach(idev, pasid, ptId);
+export function* iommufdDevicePasidAttach(idev: IommufdDevice, pasid: number, ptId: number): KGen<number> {
+  return yield* devicePasidAttach(idev, pasid, ptId);
 }
 
 /** Models iommufd_device_replace() with a PASID: 0 or -errno. */
-export function iommufdDevicePasidReplace(idev: IommufdDevice, pasid: number, ptId: number): number {
-  return devicePasidReplace(idev, pasid, ptId);
+export function* iommufdDevicePasidReplace(idev: IommufdDevice, pasid: number, ptId: number): KGen<number> {
+  return yield* devicePasidReplace(idev, pasid, ptId);
 }
 
 /** Models iommufd_device_detach() with a PASID. */
-export function iommufdDevicePasidDetach(idev: IommufdDevice, pasid: number): void {
-  devicePasidDetach(idev, pasid);
+export function* iommufdDevicePasidDetach(idev: IommufdDevice, pasid: number): KGen {
+  yield* devicePasidDetach(idev, pasid);
 }
 
 /** Models iommufd_device_unbind(): detaches if attached and destroys the device object. */

@@ -112,6 +112,10 @@ export { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SHIFT, PAGE_SIZE, ULONG_MAX } from 
 
 import type { System } from '../../system.ts';
 import type { VmFault } from '../../mm/mm_types.ts';
+import { fatalSignalPending as fatalSignalPendingOf } from '../../mm/mmap_lock.ts';
+import type { Completion, WaitQueue } from '../../../sched/locks.ts';
+import type { KGen } from '../../../sched/types.ts';
+import { Errno } from '../../errno.ts';
 import { pmdIsLeaf, pmdTableOf } from '../../mm/pte.ts';
 
 /**
@@ -130,4 +134,22 @@ export function folioGet(sys: System, pfn: number): void {
 /** Models folio_put(): drops a reference; the last one frees the folio (folio_free for device memory). */
 export function folioPut(sys: System, pfn: number): void {
   sys.phys.put(sys.phys.head(pfn));
+}
+
+/** Models fatal_signal_pending(current): the process the calling thread runs for is exiting. */
+export function fatalSignalPending(sys: System): boolean {
+  return fatalSignalPendingOf(sys.sched);
+}
+
+/**
+ * Models wait_event_killable(): sleeps on `wq` until `cond()` holds (0), or until the calling
+ * process is killed (-ERESTARTSYS; its exit is the model's fatal signal).
+ */
+export function* waitEventKillable(sys: System, wq: WaitQueue, cond: () => boolean): KGen<number> {
+  return (yield* wq.waitEventKillable(cond, () => fatalSignalPendingOf(sys.sched))) ? 0 : -Errno.ERESTARTSYS;
+}
+
+/** Models wait_for_completion_killable(): 0, or -ERESTARTSYS if the calling process is killed. */
+export function* waitForCompletionKillable(sys: System, c: Completion): KGen<number> {
+  return (yield* c.waitKillable(() => fatalSignalPendingOf(sys.sched))) ? 0 : -Errno.ERESTARTSYS;
 }
