@@ -47,7 +47,7 @@ export function mmgetNotZero(mm: MmStruct): boolean {
 }
 
 /** What the leak oracle calls the reference of a thread inside the kernel (taskMmget()). */
-const TASK_REF = 'a thread of the process inside a syscall';
+export const TASK_REF = 'a thread of the process inside a syscall';
 
 /**
  * Models the mm_users reference a thread holds on its mm while it runs (task->mm: copy_mm() takes

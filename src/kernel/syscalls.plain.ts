@@ -2,7 +2,6 @@
 // The plain-function form of its kernel paths, for runs in which no other thread can be scheduled.
 import { PAGE_SIZE } from '../lib/units.ts';
 import { Errno } from './errno.ts';
-import { doExit, taskMmget, taskMmput } from './exit.ts';
 import { doFork } from './fork.ts';
 import { sysMadviseImpl } from './mm/madvise.ts';
 import { sysMmapImpl, sysMunmapImpl, fput } from './mm/mmap.ts';
@@ -15,6 +14,7 @@ import { type PagemapEntry, clearRefsSoftDirty, pagemapRange } from './fs/task_m
 import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite } from './mm/shmem.ts';
 import type { Process, System } from './system.ts';
 import { ULONG_HUGE, reachable } from './syscalls.ts';
+import { doExit$, taskMmget$, taskMmput$ } from './exit.plain.ts';
 import { cpuAccess$ } from './mm/memory.plain.ts';
 import { reclaim$ as vmscan_reclaim$ } from './mm/vmscan.plain.ts';
 import { inlineDrive, inlineYield } from '../sched/plain.ts';
@@ -59,10 +59,10 @@ export function sysMmap$(sys: System, p: Process, addr: number, length: number, 
   const a = ulongs(addr, length, offset);
   if (a === null || !ints(prot, flags, fd)) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'mmap', 'i', { addr: a[0], length: a[1], prot, flags });
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMmapImpl(sys, p, a[0], a[1], prot, flags, fd, a[2]));
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   return r;
 }
 
@@ -70,10 +70,10 @@ export function sysMunmap$(sys: System, p: Process, addr: number, length: number
   const a = ulongs(addr, length);
   if (a === null) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'munmap', 'i', { addr: a[0], length: a[1] });
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMunmapImpl(p, a[0], a[1]));
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   return r;
 }
 
@@ -88,10 +88,10 @@ export function sysMprotect$(sys: System, p: Process, addr: number, length: numb
   const a = ulongs(addr, length);
   if (a === null || !ints(prot)) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'mprotect', 'i', { addr: a[0], length: a[1], prot });
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMprotectImpl(p, a[0], a[1], prot));
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   return r;
 }
 
@@ -100,10 +100,10 @@ export function sysMadvise$(sys: System, p: Process, addr: number, length: numbe
   // madvise_should_skip()/do_madvise(): a range that wraps is -EINVAL.
   if (a === null || !ints(advice) || rangeWraps(addr, length)) return -Errno.EINVAL;
   sys.trace.emit('syscall', 'madvise', 'i', { addr: a[0], length: a[1], advice });
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMadviseImpl(p, a[0], a[1], advice));
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   return r;
 }
 
@@ -117,25 +117,25 @@ export function sysMremap$(sys: System, p: Process, oldAddr: number, oldLen: num
     flags: a[3],
     newAddr: a[4],
   });
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMremapImpl(p, a[0], a[1], a[2], flags, a[3]));
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   return r;
 }
 
 export function sysFork$(sys: System, p: Process, childName: string): { ret: number; child: Process | null } {
   sys.trace.emit('syscall', 'fork', 'i', { parent: p.name, child: childName });
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return { ret: -Errno.ESRCH, child: null };
   const r = inlineDrive(doFork(sys, p, childName));
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   return r;
 }
 
 export function sysExit$(sys: System, p: Process): number {
   sys.trace.emit('syscall', 'exit', 'i', { proc: p.name });
-  return inlineDrive(doExit(sys, p));
+  return doExit$(sys, p);
 }
 
 /** A CPU read by a thread of `p`. Returns bytes read or -EFAULT / -ENOMEM (and the bytes). */
@@ -144,11 +144,11 @@ export function cpuRead$(sys: System, p: Process, addr: number, len: number): { 
   const n = reachable(p, addr, len);
   if (n < 0) return { ret: -Errno.EFAULT, data: new Uint8Array(0) };
   const data = new Uint8Array(n);
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return { ret: -Errno.ESRCH, data: new Uint8Array(0) };
   // reachable() >= 0 means both were integers the model holds (a BigInt that fits, too).
   const ret = cpuAccess$(mm, ulong(addr) ?? 0, data, false);
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   sys.trace.count('cpu.read_bytes', Math.max(0, ret));
   return { ret: n < (ulong(len) ?? 0) && ret >= 0 ? -Errno.EFAULT : ret, data };
 }
@@ -161,10 +161,10 @@ export function cpuWrite$(sys: System, p: Process, addr: number, data: Uint8Arra
   if (p.mm === null) return -Errno.ESRCH;
   const n = reachable(p, addr, data.length);
   if (n < 0) return -Errno.EFAULT;
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const ret = cpuAccess$(mm, ulong(addr) ?? 0, n < data.length ? data.subarray(0, n) : data, true);
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   sys.trace.count('cpu.write_bytes', Math.max(0, ret));
   return n < data.length && ret >= 0 ? -Errno.EFAULT : ret;
 }
@@ -261,10 +261,10 @@ export function oomReap$(sys: System, p: Process): number {
 
 /** Writing 4 to /proc/pid/clear_refs (clear_refs_write() holds the mm with get_task_mm()). */
 export function clearSoftDirty$(sys: System, p: Process): number {
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(clearRefsSoftDirty(mm));
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   return r;
 }
 
