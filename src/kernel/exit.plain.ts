@@ -10,7 +10,7 @@ import { mmdrop, mmuNotifierRelease } from './mm/mmu_notifier.ts';
 import type { Process, System } from './system.ts';
 import { mmput, TASK_REF, taskMmget, taskMmput } from './exit.ts';
 import { RwSem$downWrite, RwSem$upWrite, schedPoint$ } from '../sched/locks.plain.ts';
-import { inlineDrive } from '../sched/plain.ts';
+import { inlineDrive, inlineYield } from '../sched/plain.ts';
 
 /**
  * Models exit_mmap(): notifiers are told first (RELEASE to interval subscribers, ->release to
@@ -53,7 +53,7 @@ export function mmput$(mm: MmStruct, owner = false): void {
  * sides of it (docs/explorer.md).
  */
 export function taskMmget$(p: Process): MmStruct | null {
-  schedPoint$('mmget', p, false);
+  inlineYield(p.mmgetPoint);
   const mm = p.mm;
   if (mm === null || p.exited || mm.mmUsers <= 0) return null;
   mm.mmUsers++;
@@ -67,7 +67,7 @@ export function taskMmget$(p: Process): MmStruct | null {
  * last reference to go (this one, or do_exit()'s) tears the mm down in its own thread.
  */
 export function taskMmput$(p: Process, mm: MmStruct): void {
-  schedPoint$('mmput', p);
+  inlineYield(p.mmputPoint);
   leaveTask(mm.sys.sched);
   const sites = mm.userRefSites;
   const at = sites.lastIndexOf(TASK_REF);

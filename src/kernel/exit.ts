@@ -61,7 +61,7 @@ export const TASK_REF = 'a thread of the process inside a syscall';
  * sides of it (docs/explorer.md).
  */
 export function* taskMmget(p: Process): KGen<MmStruct | null> {
-  yield* schedPoint('mmget', p, false);
+  yield p.mmgetPoint;
   const mm = p.mm;
   if (mm === null || p.exited || mm.mmUsers <= 0) return null;
   mm.mmUsers++;
@@ -75,7 +75,7 @@ export function* taskMmget(p: Process): KGen<MmStruct | null> {
  * last reference to go (this one, or do_exit()'s) tears the mm down in its own thread.
  */
 export function* taskMmput(p: Process, mm: MmStruct): KGen {
-  yield* schedPoint('mmput', p);
+  yield p.mmputPoint;
   leaveTask(mm.sys.sched);
   const sites = mm.userRefSites;
   const at = sites.lastIndexOf(TASK_REF);
