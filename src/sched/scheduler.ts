@@ -301,8 +301,15 @@ export class Scheduler {
     }
     this.finish(t);
     this.afterStepHooks(t);
-    while (this.runnable().length > 0) this.runOne();
-    this.reap();
+    if (this.threads.length === 1 && this.threads[0] === t) {
+      // Nothing else was started: what the loop and reap() below would do, without their scans.
+      this.threads.length = 0;
+      this.runnableCache = null;
+      this.last = null;
+    } else {
+      while (this.runnable().length > 0) this.runOne();
+      this.reap();
+    }
     if (t.error !== undefined) {
       throw t.error instanceof Error ? t.error : new Error(`thread ${t.name} threw a non-Error value`);
     }
