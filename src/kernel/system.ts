@@ -1,6 +1,6 @@
 import '../lib/instance.ts';
 import { type CoreContracts, CURRENT_CONTRACTS } from './contracts.ts';
-import { PAGE_SIZE } from '../lib/units.ts';
+import { PAGE_SIZE, pageOffset } from '../lib/units.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 import { Srcu, WaitQueue } from '../sched/locks.ts';
 import type { KGen, SchedPoint, Violation } from '../sched/types.ts';
@@ -475,7 +475,7 @@ export class System {
       Number.isSafeInteger(addr) &&
       addr >= 0 &&
       length > 0 &&
-      length <= PAGE_SIZE - (addr % PAGE_SIZE) &&
+      length <= PAGE_SIZE - pageOffset(addr) &&
       p.mm !== null &&
       addr + length <= p.mm.taskSize &&
       !p.mm.exited &&

@@ -374,7 +374,7 @@ export class PhysMem {
   }
 
   setIndex(pfn: number, index: number): void {
-    this.indexLo[pfn] = index % 2 ** 32;
+    this.indexLo[pfn] = index >>> 0;
     this.indexHi[pfn] = Math.floor(index / 2 ** 32);
   }
 
