@@ -302,8 +302,9 @@ export class Scheduler {
     this.finish(t);
     this.afterStepHooks(t);
     if (this.threads.length === 1 && this.threads[0] === t) {
-      // Nothing else was started: what the loop and reap() below would do, without their scans.
-      this.threads.length = 0;
+      // Nothing else was started: what the loop and reap() below would do, without their scans
+      // (and without setting the length, which is a call into the runtime).
+      this.threads.pop();
       this.runnableCache = null;
       this.last = null;
     } else {
