@@ -278,7 +278,15 @@ export class Scheduler {
    */
   runPlain<T>(name: string, body: () => T): T {
     if (this.current !== null) throw new Error('Scheduler.runPlain called from inside a thread');
-    const t = new Thread(this.nextId++, name, PLAIN_BODY);
+    const spare = this.#spare;
+    let t: Thread;
+    if (spare !== null) {
+      this.#spare = null;
+      spare.restart(this.nextId++, name);
+      t = spare;
+    } else {
+      t = new Thread(this.nextId++, name, PLAIN_BODY);
+    }
     this.threads.push(t);
     this.runnableCache = null;
     for (const hook of this.beforeStep) hook(t, t.pending);
@@ -307,6 +315,12 @@ export class Scheduler {
       this.threads.pop();
       this.runnableCache = null;
       this.last = null;
+      if (t.clean()) {
+        const result = t.result as T;
+        t.result = undefined;
+        this.#spare = t;
+        return result;
+      }
     } else {
       while (this.runnable().length > 0) this.runOne();
       this.reap();
@@ -352,6 +366,13 @@ export class Scheduler {
     this.current = t;
     return reason;
   }
+
+  /**
+   * The thread of the last plain path, when it finished clean (Thread.clean()) and alone: the
+   * next runPlain() reuses the object, so a path run per call (a CPU access) makes no thread.
+   * Private (#) so that snapshots of the scheduler, which it is no part of, never see it.
+   */
+  #spare: Thread | null = null;
 
   /** Forgets finished threads so long sequential runs do not accumulate them. */
   reap(): void {
