@@ -23,6 +23,7 @@ export const DERIVED = [
   'src/kernel/mm/mmap_lock.ts',
   'src/kernel/mm/vmscan.ts',
   'src/kernel/mm/memory.ts',
+  'src/kernel/exit.ts',
   'src/kernel/syscalls.ts',
 ];
 

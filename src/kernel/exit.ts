@@ -47,7 +47,7 @@ export function mmgetNotZero(mm: MmStruct): boolean {
 }
 
 /** What the leak oracle calls the reference of a thread inside the kernel (taskMmget()). */
-const TASK_REF = 'a thread of the process inside a syscall';
+export const TASK_REF = 'a thread of the process inside a syscall';
 
 /**
  * Models the mm_users reference a thread holds on its mm while it runs (task->mm: copy_mm() takes
@@ -61,7 +61,7 @@ const TASK_REF = 'a thread of the process inside a syscall';
  * sides of it (docs/explorer.md).
  */
 export function* taskMmget(p: Process): KGen<MmStruct | null> {
-  yield* schedPoint('mmget', p, false);
+  yield p.mmgetPoint;
   const mm = p.mm;
   if (mm === null || p.exited || mm.mmUsers <= 0) return null;
   mm.mmUsers++;
@@ -75,7 +75,7 @@ export function* taskMmget(p: Process): KGen<MmStruct | null> {
  * last reference to go (this one, or do_exit()'s) tears the mm down in its own thread.
  */
 export function* taskMmput(p: Process, mm: MmStruct): KGen {
-  yield* schedPoint('mmput', p);
+  yield p.mmputPoint;
   leaveTask(mm.sys.sched);
   const sites = mm.userRefSites;
   const at = sites.lastIndexOf(TASK_REF);

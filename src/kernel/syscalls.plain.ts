@@ -2,7 +2,6 @@
 // The plain-function form of its kernel paths, for runs in which no other thread can be scheduled.
 import { PAGE_SIZE } from '../lib/units.ts';
 import { Errno } from './errno.ts';
-import { doExit, taskMmget, taskMmput } from './exit.ts';
 import { doFork } from './fork.ts';
 import { sysMadviseImpl } from './mm/madvise.ts';
 import { enterTask, leaveTask } from './mm/mmap_lock.ts';
@@ -17,6 +16,7 @@ import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite } from './mm/shmem.
 import type { Process, System } from './system.ts';
 import { type Ulong, big, madviseHuge, mmapHuge, mprotectHuge, mremapHuge, offsetArg, standIn, ulong } from './ulong.ts';
 import { reachable } from './syscalls.ts';
+import { doExit$, taskMmget$, taskMmput$ } from './exit.plain.ts';
 import { cpuAccess$ } from './mm/memory.plain.ts';
 import { reclaim$ as vmscan_reclaim$ } from './mm/vmscan.plain.ts';
 import { inlineDrive, inlineYield } from '../sched/plain.ts';
@@ -46,10 +46,10 @@ export function sysMmap$(sys: System, p: Process, addr: Ulong, length: Ulong, pr
   const off = offsetArg(o);
   const at = standIn(a);
   sys.trace.emit('syscall', 'mmap', 'i', { addr: at, length: l, prot, flags });
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMmapImpl(sys, p, at, l, prot, flags, fd, off));
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   return r;
 }
 
@@ -64,10 +64,10 @@ export function sysMunmap$(sys: System, p: Process, addr: Ulong, length: Ulong):
   const at = standIn(a);
   const len = standIn(l);
   sys.trace.emit('syscall', 'munmap', 'i', { addr: at, length: len });
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMunmapImpl(p, at, len));
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   return r;
 }
 
@@ -82,10 +82,10 @@ export function sysMprotect$(sys: System, p: Process, addr: Ulong, length: Ulong
   const at = standIn(a);
   const len = standIn(l);
   sys.trace.emit('syscall', 'mprotect', 'i', { addr: at, length: len, prot });
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMprotectImpl(p, at, len, prot));
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   return r;
 }
 
@@ -100,10 +100,10 @@ export function sysMadvise$(sys: System, p: Process, addr: Ulong, length: Ulong,
   const at = standIn(a);
   const len = standIn(l);
   sys.trace.emit('syscall', 'madvise', 'i', { addr: at, length: len, advice });
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMadviseImpl(p, at, len, advice));
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   return r;
 }
 
@@ -122,25 +122,25 @@ export function sysMremap$(sys: System, p: Process, oldAddr: Ulong, oldLen: Ulon
   const at = standIn(a);
   const to = standIn(na);
   sys.trace.emit('syscall', 'mremap', 'i', { oldAddr: at, oldLen: ol, newLen: nl, flags, newAddr: to });
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMremapImpl(p, at, ol, nl, flags, to, overlaps));
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   return r;
 }
 
 export function sysFork$(sys: System, p: Process, childName: string): { ret: number; child: Process | null } {
   sys.trace.emit('syscall', 'fork', 'i', { parent: p.name, child: childName });
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return { ret: -Errno.ESRCH, child: null };
   const r = inlineDrive(doFork(sys, p, childName));
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   return r;
 }
 
 export function sysExit$(sys: System, p: Process): number {
   sys.trace.emit('syscall', 'exit', 'i', { proc: p.name });
-  return inlineDrive(doExit(sys, p));
+  return doExit$(sys, p);
 }
 
 /** A CPU read by a thread of `p`. Returns bytes read or -EFAULT / -ENOMEM (and the bytes). */
@@ -149,11 +149,11 @@ export function cpuRead$(sys: System, p: Process, addr: number, len: number): { 
   const n = reachable(p, addr, len);
   if (n < 0) return { ret: -Errno.EFAULT, data: new Uint8Array(0) };
   const data = new Uint8Array(n);
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return { ret: -Errno.ESRCH, data: new Uint8Array(0) };
   // reachable() >= 0 means both were integers the model holds (a BigInt that fits, too).
   const ret = cpuAccess$(mm, standIn(ulong(addr) ?? 0), data, false);
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   sys.trace.count('cpu.read_bytes', Math.max(0, ret));
   return { ret: n < standIn(ulong(len) ?? 0) && ret >= 0 ? -Errno.EFAULT : ret, data };
 }
@@ -166,10 +166,10 @@ export function cpuWrite$(sys: System, p: Process, addr: number, data: Uint8Arra
   if (p.mm === null) return -Errno.ESRCH;
   const n = reachable(p, addr, data.length);
   if (n < 0) return -Errno.EFAULT;
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const ret = cpuAccess$(mm, standIn(ulong(addr) ?? 0), n < data.length ? data.subarray(0, n) : data, true);
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   sys.trace.count('cpu.write_bytes', Math.max(0, ret));
   return n < data.length && ret >= 0 ? -Errno.EFAULT : ret;
 }
@@ -277,10 +277,10 @@ export function oomReap$(sys: System, p: Process): number {
 
 /** Writing 4 to /proc/pid/clear_refs (clear_refs_write() holds the mm with get_task_mm()). */
 export function clearSoftDirty$(sys: System, p: Process): number {
-  const mm = inlineDrive(taskMmget(p));
+  const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(clearRefsSoftDirty(mm));
-  inlineDrive(taskMmput(p, mm));
+  taskMmput$(p, mm);
   return r;
 }
 

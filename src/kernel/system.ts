@@ -1,9 +1,9 @@
 import '../lib/instance.ts';
 import { type CoreContracts, CURRENT_CONTRACTS } from './contracts.ts';
-import { PAGE_SIZE } from '../lib/units.ts';
+import { PAGE_SIZE, pageOffset } from '../lib/units.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 import { Srcu, WaitQueue } from '../sched/locks.ts';
-import type { KGen, Violation } from '../sched/types.ts';
+import type { KGen, SchedPoint, Violation } from '../sched/types.ts';
 import { Errno, KernelError } from './errno.ts';
 import { FaultInjector } from './fault_inject.ts';
 import { DmaMappingTable } from './dma/mapping.ts';
@@ -107,6 +107,12 @@ export class Process {
   /** The names of the threads that make its loads and stores (made once, not per access). */
   readonly readThreadName: string;
   readonly writeThreadName: string;
+  /**
+   * The steps of a thread of this process taking and dropping its mm reference on entering and
+   * leaving the kernel (taskMmget / taskMmput), made once: every system call takes both.
+   */
+  readonly mmgetPoint: SchedPoint;
+  readonly mmputPoint: SchedPoint;
   constructor(
     readonly pid: number,
     readonly name: string,
@@ -119,6 +125,8 @@ export class Process {
     this.rlimitMemlock = rlimitMemlock;
     this.readThreadName = `${name}:read`;
     this.writeThreadName = `${name}:write`;
+    this.mmgetPoint = { kind: 'step', label: 'mmget', access: { obj: this, write: false } };
+    this.mmputPoint = { kind: 'step', label: 'mmput', access: { obj: this, write: true } };
   }
 }
 
@@ -395,11 +403,10 @@ export class System {
         return { ret: length, data };
       }
     }
-    return this.runPath(
-      p.readThreadName,
-      () => scp.cpuRead$(this, p, addr, length),
-      () => sc.cpuRead(this, p, addr, length),
-    );
+    // runPath(), with only the closure of the form that runs made (one access each call).
+    if (this.config.plainPaths && this.sched.solo)
+      return this.sched.runPlain(p.readThreadName, () => scp.cpuRead$(this, p, addr, length));
+    return this.sched.run(p.readThreadName, sc.cpuRead(this, p, addr, length));
   }
 
   /** A CPU store of `data` at `addr` by a thread of `p`. */
@@ -409,11 +416,9 @@ export class System {
       this.soloHit('cpu.write_bytes', length);
       return length;
     }
-    return this.runPath(
-      p.writeThreadName,
-      () => scp.cpuWrite$(this, p, addr, data),
-      () => sc.cpuWrite(this, p, addr, data),
-    );
+    if (this.config.plainPaths && this.sched.solo)
+      return this.sched.runPlain(p.writeThreadName, () => scp.cpuWrite$(this, p, addr, data));
+    return this.sched.run(p.writeThreadName, sc.cpuWrite(this, p, addr, data));
   }
 
   /**
@@ -487,7 +492,7 @@ export class System {
       Number.isSafeInteger(addr) &&
       addr >= 0 &&
       length > 0 &&
-      length <= PAGE_SIZE - (addr % PAGE_SIZE) &&
+      length <= PAGE_SIZE - pageOffset(addr) &&
       p.mm !== null &&
       addr + length <= p.mm.taskSize &&
       !p.mm.exited &&

@@ -91,7 +91,11 @@ export class TraceLog {
   /** When false only counters are kept. */
   enabled = false;
   readonly events: TraceEvent[] = [];
-  readonly counters = new Map<string, number>();
+  /**
+   * The counters, one cell each: count() adds to the cell it finds and never writes the map again
+   * for a counter it has seen (a fault bumps three).
+   */
+  private readonly cells = new Map<string, { n: number }>();
   /** Faults whose handle_mm_fault span is open, per thread (a handler may fault again, rarely). */
   private readonly openFaults = new Map<string, OpenFault[]>();
 
@@ -101,7 +105,16 @@ export class TraceLog {
   ) {}
 
   count(name: string, n = 1): void {
-    this.counters.set(name, (this.counters.get(name) ?? 0) + n);
+    const c = this.cells.get(name);
+    if (c === undefined) this.cells.set(name, { n });
+    else c.n += n;
+  }
+
+  /** Every counter's value, by name, in the order they were first counted (a fresh map). */
+  get counters(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [k, c] of this.cells) out.set(k, c.n);
+    return out;
   }
 
   emit(
@@ -180,14 +193,14 @@ export class TraceLog {
   }
 
   snapshot(): Map<string, number> {
-    return new Map(this.counters);
+    return this.counters;
   }
 
   /** Counters that changed since `before`, as name -> delta. */
   since(before: Map<string, number>): Map<string, number> {
     const out = new Map<string, number>();
-    for (const [k, v] of this.counters) {
-      const d = v - (before.get(k) ?? 0);
+    for (const [k, c] of this.cells) {
+      const d = c.n - (before.get(k) ?? 0);
       if (d !== 0) out.set(k, d);
     }
     return out;

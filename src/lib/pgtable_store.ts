@@ -26,8 +26,13 @@ export interface UpperTable {
   used: number;
 }
 
+/**
+ * The entry of the level-`level` table that covers `addr` (a non-negative integer address). The
+ * quotient is an integer below 2^53, so `& (ENTRIES - 1)` on its low 32 bits is its remainder
+ * by 512, without a floating-point `%`.
+ */
 export function indexAt(addr: number, level: number): number {
-  return Math.floor(addr / SPANS[level]) % ENTRIES;
+  return Math.floor(addr / SPANS[level]) & (ENTRIES - 1);
 }
 
 export function spanOf(level: number): number {

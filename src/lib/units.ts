@@ -31,6 +31,15 @@ export function pageAlignDown(n: number): number {
   return n - (n % PAGE_SIZE);
 }
 
+/**
+ * `addr % PAGE_SIZE` for an address that is a non-negative integer (below 2^53), without the
+ * floating-point remainder `%` costs on numbers beyond 32 bits: the conversion to 32 bits keeps
+ * the low bits, which are all the page offset needs.
+ */
+export function pageOffset(addr: number): number {
+  return (addr >>> 0) & (PAGE_SIZE - 1);
+}
+
 export function pageAlignUp(n: number): number {
   const r = n % PAGE_SIZE;
   return r === 0 ? n : n + PAGE_SIZE - r;

@@ -278,7 +278,15 @@ export class Scheduler {
    */
   runPlain<T>(name: string, body: () => T): T {
     if (this.current !== null) throw new Error('Scheduler.runPlain called from inside a thread');
-    const t = new Thread(this.nextId++, name, PLAIN_BODY);
+    const spare = this.#spare;
+    let t: Thread;
+    if (spare !== null) {
+      this.#spare = null;
+      spare.restart(this.nextId++, name);
+      t = spare;
+    } else {
+      t = new Thread(this.nextId++, name, PLAIN_BODY);
+    }
     this.threads.push(t);
     this.runnableCache = null;
     for (const hook of this.beforeStep) hook(t, t.pending);
@@ -301,8 +309,22 @@ export class Scheduler {
     }
     this.finish(t);
     this.afterStepHooks(t);
-    while (this.runnable().length > 0) this.runOne();
-    this.reap();
+    if (this.threads.length === 1 && this.threads[0] === t) {
+      // Nothing else was started: what the loop and reap() below would do, without their scans
+      // (and without setting the length, which is a call into the runtime).
+      this.threads.pop();
+      this.runnableCache = null;
+      this.last = null;
+      if (t.clean()) {
+        const result = t.result as T;
+        t.result = undefined;
+        this.#spare = t;
+        return result;
+      }
+    } else {
+      while (this.runnable().length > 0) this.runOne();
+      this.reap();
+    }
     if (t.error !== undefined) {
       throw t.error instanceof Error ? t.error : new Error(`thread ${t.name} threw a non-Error value`);
     }
@@ -344,6 +366,13 @@ export class Scheduler {
     this.current = t;
     return reason;
   }
+
+  /**
+   * The thread of the last plain path, when it finished clean (Thread.clean()) and alone: the
+   * next runPlain() reuses the object, so a path run per call (a CPU access) makes no thread.
+   * Private (#) so that snapshots of the scheduler, which it is no part of, never see it.
+   */
+  #spare: Thread | null = null;
 
   /** Forgets finished threads so long sequential runs do not accumulate them. */
   reap(): void {

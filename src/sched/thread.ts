@@ -43,12 +43,49 @@ export class Thread {
   task: object | null = null;
   steps = 0;
 
+  /** Its id and name: fixed for its life (only a plain path's thread is reused, see clean()). */
+  id: number;
+  name: string;
+
   constructor(
-    readonly id: number,
-    readonly name: string,
+    id: number,
+    name: string,
     readonly gen: KGen<unknown>,
   ) {
+    this.id = id;
+    this.name = name;
     this.pending = START;
+  }
+
+  /**
+   * Whether the finished thread left nothing behind that could refer to it: no lock, no nested
+   * lock instance, no per-thread value, no task, no open depth, no error. Scheduler.runPlain()
+   * then makes its next thread out of this object (restart()) instead of a new one.
+   */
+  clean(): boolean {
+    return (
+      this.state === 'done' &&
+      this.error === undefined &&
+      this.held.length === 0 &&
+      (this.heldInstances === null || this.heldInstances.size === 0) &&
+      this.localValues === null &&
+      this.task === null &&
+      this.waitingOn === null &&
+      this.nonBlockDepth === 0 &&
+      this.atomicDepth === 0
+    );
+  }
+
+  /** Makes a clean() finished thread a fresh one, as the constructor would. */
+  restart(id: number, name: string): void {
+    this.id = id;
+    this.name = name;
+    this.state = 'runnable';
+    this.pending = START;
+    this.deadline = Infinity;
+    this.wakeReason = undefined;
+    this.result = undefined;
+    this.steps = 0;
   }
 
   /** Per-thread values drivers and kernel paths may keep (like task_struct fields). */

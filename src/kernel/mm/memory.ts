@@ -1,4 +1,4 @@
-import { HPAGE_PMD_NR, PAGE_SIZE, alignDown } from '../../lib/units.ts';
+import { PAGE_SIZE, pageOffset } from '../../lib/units.ts';
 import type { KGen, SchedPoint } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import { mmapReadLockKillable } from './mmap_lock.ts';
@@ -34,6 +34,7 @@ import {
   swpType,
 } from './pgtable.ts';
 import { pmdIsLeaf, pmdTableOf, pteSlot, setPte } from './pte.ts';
+import { indexAt } from '../../lib/pgtable_store.ts';
 import { addNewAnonRmap, addRmapPte, anonVmaPrepare, removeRmapPte, rssCounterOf } from './rmap.ts';
 import { shmemFault } from './shmem.ts';
 import { allocPageReclaim } from './vmscan.ts';
@@ -77,7 +78,7 @@ export function accessError(vma: Vma, write: boolean): boolean {
  */
 export function* handleMmFault(vma: Vma, address: number, flags: number): KGen<number> {
   const sys = vma.mm.sys;
-  const addr = alignDown(address, PAGE_SIZE);
+  const addr = address - pageOffset(address);
   sys.trace.count('fault');
   if (!sys.trace.enabled) return yield* handleFault(vma, addr, flags);
   // The span is named after the handler the fault takes (trace.ts FAULT_KINDS).
@@ -438,14 +439,14 @@ export function vmFaultToErrno(r: number): number {
 export function tlbLookup(mm: MmStruct, addr: number, write: boolean): number {
   const pmd = pmdTableOf(mm, addr);
   if (pmd === null) return -1;
-  const pi = Math.floor(addr / (2 * 1024 * 1024)) % 512;
+  const pi = indexAt(addr, 1);
   const leaf = pmd.children[pi];
   if (leaf === null) {
     const plo = pmd.words[2 * pi];
     if ((plo & PTE_PRESENT) === 0) return -1;
     if (write && (plo & PTE_WRITE) === 0) return -1;
     pmd.words[2 * pi] = (plo | PTE_ACCESSED | (write ? PTE_DIRTY | PTE_SOFT_DIRTY : 0)) >>> 0;
-    return pmd.words[2 * pi + 1] + (Math.floor(addr / PAGE_SIZE) % HPAGE_PMD_NR);
+    return pmd.words[2 * pi + 1] + indexAt(addr, 0);
   }
   const t = leaf as { words: Uint32Array };
   const s = pteSlot(addr);
@@ -473,10 +474,10 @@ export function accessMappedPage(
   if (pfn < 0) return false;
   const phys = mm.sys.phys;
   if (write) {
-    phys.write(pfn, a % PAGE_SIZE, buf, done, n);
+    phys.write(pfn, pageOffset(a), buf, done, n);
     phys.flags[phys.head(pfn)] |= PG.dirty;
   } else {
-    phys.read(pfn, a % PAGE_SIZE, buf, done, n);
+    phys.read(pfn, pageOffset(a), buf, done, n);
   }
   return true;
 }
@@ -502,7 +503,7 @@ export function* cpuAccess(
   let tries = 0;
   while (done < len) {
     const a = addr + done;
-    const n = Math.min(PAGE_SIZE - (a % PAGE_SIZE), len - done);
+    const n = Math.min(PAGE_SIZE - pageOffset(a), len - done);
     yield write ? CPU_WRITE_POINT : CPU_READ_POINT;
     if (!accessMappedPage(mm, a, buf, done, n, write)) {
       if (++tries > 64) return -Errno.EFAULT;
@@ -542,7 +543,7 @@ export function* accessRemoteVm(mm: MmStruct, addr: number, buf: Uint8Array, wri
     let tries = 0;
     while (done < buf.length) {
       const a = addr + done;
-      const n = Math.min(PAGE_SIZE - (a % PAGE_SIZE), buf.length - done);
+      const n = Math.min(PAGE_SIZE - pageOffset(a), buf.length - done);
       yield write ? CPU_WRITE_POINT : CPU_READ_POINT;
       if (accessMappedPage(mm, a, buf, done, n, write)) {
         tries = 0;

@@ -66,12 +66,12 @@ export class PhysMem {
   readonly ramFrames: number;
   refcount: Int32Array;
   mapcount: Int32Array;
-  /** Exact FOLL_PIN count on the folio head (the kernel keeps it in the refcount bias for small folios). */
   /**
    * Exact FOLL_PIN count per folio head (the kernel keeps it in the refcount bias for small
    * folios, in _pincount for large ones): one byte, with counts of 255 and more in a side map.
+   * Made at the first pin: a machine nobody pins memory of pays no byte per frame for it.
    */
-  private pinLo: Uint8Array;
+  private pinLo: Uint8Array | null = null;
   private readonly pinMany = new Map<number, number>();
   flags: Uint16Array;
   /** Folio order, valid on the head page. */
@@ -120,7 +120,6 @@ export class PhysMem {
     this.mapcount = new Int32Array(frames);
     this.flags = new Uint16Array(frames);
     this.order = new Uint8Array(frames);
-    this.pinLo = new Uint8Array(frames);
     this.gen = new Uint16Array(frames);
     this.mapping = new Uint32Array(frames);
     this.indexLo = new Uint32Array(frames);
@@ -312,7 +311,7 @@ export class PhysMem {
     this.mapcount = grow(this.mapcount, total);
     this.flags = grow(this.flags, total);
     this.order = grow(this.order, total);
-    this.pinLo = grow(this.pinLo, total);
+    if (this.pinLo !== null) this.pinLo = grow(this.pinLo, total);
     this.gen = grow(this.gen, total);
     this.mapping = grow(this.mapping, total);
     this.indexLo = grow(this.indexLo, total);
@@ -375,12 +374,13 @@ export class PhysMem {
   }
 
   setIndex(pfn: number, index: number): void {
-    this.indexLo[pfn] = index % 2 ** 32;
+    this.indexLo[pfn] = index >>> 0;
     this.indexHi[pfn] = Math.floor(index / 2 ** 32);
   }
 
   /** FOLL_PIN pins on the folio whose head is `head`. */
   pinCount(head: number): number {
+    if (this.pinLo === null) return 0;
     const lo = this.pinLo[head];
     return lo === 255 ? this.pinMany.get(head)! : lo;
   }
@@ -393,25 +393,32 @@ export class PhysMem {
   }
 
   private setPins(head: number, v: number): void {
+    let pins = this.pinLo;
+    if (pins === null) {
+      if (v === 0) return;
+      pins = this.pinLo = new Uint8Array(this.nr);
+    }
     if (v < 255) {
-      if (this.pinLo[head] === 255) this.pinMany.delete(head);
-      this.pinLo[head] = v;
+      if (pins[head] === 255) this.pinMany.delete(head);
+      pins[head] = v;
     } else {
-      this.pinLo[head] = 255;
+      pins[head] = 255;
       this.pinMany.set(head, v);
     }
   }
 
   /** Folio heads with pins and their counts, for oracles. */
   *pinnedHeads(): Generator<[number, number]> {
+    const pins = this.pinLo;
+    if (pins === null) return;
     for (const [lo, hi] of this.touchedRanges()) {
-      for (let pfn = lo; pfn < hi; pfn++) if (this.pinLo[pfn] !== 0) yield [pfn, this.pinCount(pfn)];
+      for (let pfn = lo; pfn < hi; pfn++) if (pins[pfn] !== 0) yield [pfn, this.pinCount(pfn)];
     }
   }
 
   /** Models folio_maybe_dma_pinned(). */
   maybeDmaPinned(pfn: number): boolean {
-    return this.pinLo[this.head(pfn)] !== 0;
+    return this.pinLo !== null && this.pinLo[this.head(pfn)] !== 0;
   }
 
   /** Frames of RAM in use, not counting the reserved zero pages. */

@@ -5,6 +5,25 @@ const CHUNK_PAGES = 64;
 /** The first chunk is this small; each next one doubles, so a small system costs little. */
 const FIRST_CHUNK_PAGES = 4;
 
+/**
+ * Slots are numbered in the order the chunks were made: the chunks hold 4, 4, 8, 16, 32, then 64
+ * pages each, so slots [0, 4), [4, 8), [8, 16), [16, 32), [32, 64), then 64 a chunk. The chunk
+ * of a slot and its page within the chunk follow from the number alone: an access to a stored
+ * page reads the small list of chunks and the page's bytes, and no object of its own.
+ */
+function chunkOf(slot: number): number {
+  if (slot >= CHUNK_PAGES) return 4 + (slot >> 6);
+  if (slot < FIRST_CHUNK_PAGES) return 0;
+  return 30 - Math.clz32(slot);
+}
+
+/** The offset of the slot's page in its chunk, in bytes. */
+function byteInChunk(slot: number): number {
+  if (slot >= CHUNK_PAGES) return (slot & (CHUNK_PAGES - 1)) * PAGE_SIZE;
+  if (slot < FIRST_CHUNK_PAGES) return slot * PAGE_SIZE;
+  return (slot - (1 << (31 - Math.clz32(slot)))) * PAGE_SIZE;
+}
+
 /** Words of one sparse record: a count, then one word per written byte (offset << 8 | value). */
 const SPARSE_WORDS = 16;
 /** Distinct bytes a page may hold sparsely before it gets a whole 4 KiB slot. */
@@ -22,7 +41,10 @@ const SPARSE_MAX = SPARSE_WORDS - 1;
 export class PageContents {
   private where = new Int32Array(0);
   private count = 0;
-  private readonly views: Uint8Array[] = [];
+  /** The slab chunks, each one Uint8Array over its whole buffer (see chunkOf()). */
+  private readonly chunks: Uint8Array[] = [];
+  /** Slots made so far (the sum of the chunks' pages). */
+  private slots = 0;
   private readonly freeSlots: number[] = [];
   private sparse = new Uint32Array(0);
   private sparseUsed = 0;
@@ -56,7 +78,13 @@ export class PageContents {
     if (pfn >= this.where.length) return undefined;
     const w = this.where[pfn];
     if (w === 0) return undefined;
-    return w > 0 ? this.views[w - 1] : this.promote(pfn, -w - 1);
+    return w > 0 ? this.view(w - 1) : this.promote(pfn, -w - 1);
+  }
+
+  /** A view of slot `slot`'s page. */
+  private view(slot: number): Uint8Array {
+    const at = byteInChunk(slot);
+    return this.chunks[chunkOf(slot)].subarray(at, at + PAGE_SIZE);
   }
 
   /** The page's data for writing: a zeroed slot on first use. */
@@ -67,7 +95,7 @@ export class PageContents {
     const slot = this.takeSlot();
     this.where[pfn] = slot + 1;
     this.count++;
-    return this.views[slot];
+    return this.view(slot);
   }
 
   /** Stores a copy of `data` (one page) as the page's contents. */
@@ -81,7 +109,7 @@ export class PageContents {
     if (w === 0) {
       this.delete(dst);
     } else if (w > 0) {
-      this.set(dst, this.views[w - 1]);
+      this.set(dst, this.view(w - 1));
     } else {
       this.delete(dst);
       this.grow(dst);
@@ -96,9 +124,10 @@ export class PageContents {
   read(pfn: number, offset: number, dst: Uint8Array, dstOffset: number, len: number): void {
     const w = pfn < this.where.length ? this.where[pfn] : 0;
     if (w > 0) {
-      const view = this.views[w - 1];
-      if (len === 1) dst[dstOffset] = view[offset];
-      else dst.set(view.subarray(offset, offset + len), dstOffset);
+      const chunk = this.chunks[chunkOf(w - 1)];
+      const at = byteInChunk(w - 1) + offset;
+      if (len === 1) dst[dstOffset] = chunk[at];
+      else dst.set(chunk.subarray(at, at + len), dstOffset);
       return;
     }
     if (len === 1) dst[dstOffset] = 0;
@@ -126,9 +155,15 @@ export class PageContents {
       this.count++;
     }
     if (w < 0 && this.writeSparse(-w - 1, offset, src, srcOffset, len)) return;
-    const page = this.forWrite(pfn);
-    if (len === 1) page[offset] = src[srcOffset];
-    else page.set(src.subarray(srcOffset, srcOffset + len), offset);
+    if (w <= 0) {
+      // A page with no slot yet (or one whose sparse record is full): it gets its slot now.
+      this.forWrite(pfn);
+      w = this.where[pfn];
+    }
+    const chunk = this.chunks[chunkOf(w - 1)];
+    const at = byteInChunk(w - 1) + offset;
+    if (len === 1) chunk[at] = src[srcOffset];
+    else chunk.set(src.subarray(srcOffset, srcOffset + len), at);
   }
 
   delete(pfn: number): boolean {
@@ -173,7 +208,7 @@ export class PageContents {
   /** Moves sparse record `r` of `pfn` into a whole slot. */
   private promote(pfn: number, r: number): Uint8Array {
     const slot = this.takeSlot();
-    const view = this.views[slot];
+    const view = this.view(slot);
     const sp = this.sparse;
     const base = r * SPARSE_WORDS;
     const n = sp[base];
@@ -204,13 +239,14 @@ export class PageContents {
   private takeSlot(): number {
     const reused = this.freeSlots.pop();
     if (reused !== undefined) {
-      this.views[reused].fill(0);
+      const at = byteInChunk(reused);
+      this.chunks[chunkOf(reused)].fill(0, at, at + PAGE_SIZE);
       return reused;
     }
-    const first = this.views.length;
+    const first = this.slots;
     const pages = Math.min(CHUNK_PAGES, Math.max(FIRST_CHUNK_PAGES, first));
-    const chunk = new ArrayBuffer(pages * PAGE_SIZE);
-    for (let i = 0; i < pages; i++) this.views.push(new Uint8Array(chunk, i * PAGE_SIZE, PAGE_SIZE));
+    this.chunks.push(new Uint8Array(pages * PAGE_SIZE));
+    this.slots += pages;
     for (let i = pages - 1; i > 0; i--) this.freeSlots.push(first + i);
     return first;
   }
