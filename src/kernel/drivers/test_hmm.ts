@@ -370,16 +370,30 @@ export function* dmirrorFault(mirror: Dmirror, start: number, end: number, write
   return ret;
 }
 
-/** A bounce buffer (struct dmirror_bounce). */
+/**
+ * A bounce buffer (struct dmirror_bounce). One the device reads into is sparse (`data` null): it
+ * keeps a copy of each page that has contents, and every other page reads as the zeroes a fresh
+ * vmalloc'ed buffer holds, so a read of untouched memory allocates and copies nothing but the
+ * final copy to the caller.
+ */
 export interface DmirrorBounce {
-  readonly data: Uint8Array;
+  readonly data: Uint8Array | null;
   readonly addr: number;
+  readonly size: number;
   cpages: number;
+  /** Sparse: the byte offset of each page with contents, and that page's bytes, in order. */
+  readonly pages: { readonly off: number; readonly bytes: Uint8Array }[];
 }
 
-function bounceInit(addr: number, size: number): DmirrorBounce | null {
+function bounceInit(addr: number, size: number): (DmirrorBounce & { readonly data: Uint8Array }) | null {
   if (size > MAX_BOUNCE_BYTES) return null;
-  return { data: new Uint8Array(size), addr, cpages: 0 };
+  return { data: new Uint8Array(size), addr, size, cpages: 0, pages: [] };
+}
+
+/** bounceInit() for a buffer the device only reads into: sparse, nothing allocated up front. */
+export function bounceInitSparse(addr: number, size: number): DmirrorBounce | null {
+  if (size > MAX_BOUNCE_BYTES) return null;
+  return { data: null, addr, size, cpages: 0, pages: [] };
 }
 
 /** Models dmirror_do_read(): copies PT-mapped pages into the bounce buffer; -ENOENT at the first hole. */
@@ -390,8 +404,15 @@ export function dmirrorDoRead(mirror: Dmirror, start: number, end: number, bounc
     const e = mirror.pt.lookup(va);
     if (e === undefined) return -Errno.ENOENT;
     const data = dmirrorDataPfn(sys, e.pfn);
-    // The bounce buffer starts zeroed here (a fresh array): a page never written needs no copy.
-    if (data >= 0 && sys.phys.contents.has(data)) sys.phys.read(data, 0, bounce.data, off, PAGE_SIZE);
+    // The bounce buffer starts zeroed: a page never written needs no copy.
+    if (data >= 0 && sys.phys.contents.has(data)) {
+      if (bounce.data !== null) sys.phys.read(data, 0, bounce.data, off, PAGE_SIZE);
+      else {
+        const bytes = new Uint8Array(PAGE_SIZE);
+        sys.phys.read(data, 0, bytes, 0, PAGE_SIZE);
+        bounce.pages.push({ off, bytes });
+      }
+    }
     off += PAGE_SIZE;
     bounce.cpages++;
   }
@@ -399,7 +420,12 @@ export function dmirrorDoRead(mirror: Dmirror, start: number, end: number, bounc
 }
 
 /** Models dmirror_do_write(): copies the bounce buffer into writable PT-mapped pages. */
-function dmirrorDoWrite(mirror: Dmirror, start: number, end: number, bounce: DmirrorBounce): number {
+function dmirrorDoWrite(
+  mirror: Dmirror,
+  start: number,
+  end: number,
+  bounce: DmirrorBounce & { readonly data: Uint8Array },
+): number {
   const sys = mirror.mdevice.sys;
   let off = start - bounce.addr;
   for (let va = start; va < end; va += PAGE_SIZE) {
@@ -425,6 +451,24 @@ export function* copyToUser(mirror: Dmirror, cmd: HmmDmirrorCmd, data: Uint8Arra
   return n === data.length ? 0 : -Errno.EFAULT;
 }
 
+/**
+ * copy_to_user() of a whole bounce buffer. A sparse one is written straight into `cmd.buf`
+ * (zeroes, then the pages with contents); into the mirrored process it is built in full first.
+ */
+export function* copyBounceToUser(mirror: Dmirror, cmd: HmmDmirrorCmd, bounce: DmirrorBounce): KGen<number> {
+  if (bounce.data !== null) return yield* copyToUser(mirror, cmd, bounce.data);
+  if (cmd.ptr === undefined) {
+    if (cmd.buf === undefined) return 0;
+    if (cmd.buf.length < bounce.size) return -Errno.EFAULT;
+    cmd.buf.fill(0, 0, bounce.size);
+    for (const pg of bounce.pages) cmd.buf.set(pg.bytes, pg.off);
+    return 0;
+  }
+  const data = new Uint8Array(bounce.size);
+  for (const pg of bounce.pages) data.set(pg.bytes, pg.off);
+  return yield* copyToUser(mirror, cmd, data);
+}
+
 /** copy_from_user(): from `cmd.ptr` of the mirrored process, or from `cmd.buf`. */
 function* copyFromUser(mirror: Dmirror, cmd: HmmDmirrorCmd, into: Uint8Array): KGen<number> {
   if (cmd.ptr === undefined) {
@@ -441,7 +485,7 @@ function* dmirrorRead(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
   const size = cmd.npages * PAGE_SIZE;
   let start = cmd.addr;
   const end = start + size;
-  const bounce = bounceInit(start, size);
+  const bounce = bounceInitSparse(start, size);
   if (bounce === null) return -Errno.ENOMEM;
   let ret: number;
   for (;;) {
@@ -454,7 +498,7 @@ function* dmirrorRead(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
     if (ret !== 0) break;
     cmd.faults = (cmd.faults ?? 0) + 1;
   }
-  if (ret === 0) ret = yield* copyToUser(mirror, cmd, bounce.data);
+  if (ret === 0) ret = yield* copyBounceToUser(mirror, cmd, bounce);
   cmd.cpages = bounce.cpages;
   return ret;
 }
@@ -619,12 +663,12 @@ function* dmirrorExclusive(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
   yield* mm.mmapLock.upRead();
   yield* mmput(mm);
   if (ret !== 0) return ret;
-  const bounce = bounceInit(start, size);
+  const bounce = bounceInitSparse(start, size);
   if (bounce === null) return -Errno.ENOMEM;
   yield* mirror.mutex.lock();
   ret = dmirrorDoRead(mirror, start, end, bounce);
   yield* mirror.mutex.unlock();
-  if (ret === 0) ret = yield* copyToUser(mirror, cmd, bounce.data);
+  if (ret === 0) ret = yield* copyBounceToUser(mirror, cmd, bounce);
   cmd.cpages = bounce.cpages;
   return ret;
 }

@@ -48,7 +48,7 @@ import {
   vmfPmdMapped,
   warn,
 } from './sdk/kernel_api.ts';
-import { copyToUser, dmirrorDoRead, dptStore } from './test_hmm.ts';
+import { bounceInitSparse, copyBounceToUser, dmirrorDoRead, dptStore } from './test_hmm.ts';
 import { DPT_TAG_READ, DPT_TAG_WRITE, Dmirror, DmirrorDevice } from './test_hmm_types.ts';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC, type HmmDmirrorCmd } from './test_hmm_uapi.ts';
 
@@ -339,11 +339,12 @@ export function* dmirrorMigrateToDevice(mirror: Dmirror, cmd: HmmDmirrorCmd): KG
   yield* mmput(mm);
   if (ret !== 0) return ret;
   // Read back what the device now holds: -ENOENT if some page did not move.
-  const bounce = { data: new Uint8Array(size), addr: start, cpages: 0 };
+  const bounce = bounceInitSparse(start, size);
+  if (bounce === null) return -Errno.ENOMEM;
   yield* mirror.mutex.lock();
   ret = dmirrorDoRead(mirror, start, end, bounce);
   yield* mirror.mutex.unlock();
-  if (ret === 0) ret = yield* copyToUser(mirror, cmd, bounce.data);
+  if (ret === 0) ret = yield* copyBounceToUser(mirror, cmd, bounce);
   cmd.cpages = bounce.cpages;
   return ret;
 }
