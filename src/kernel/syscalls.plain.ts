@@ -243,7 +243,7 @@ export function sysIoctl$(sys: System, fd: number, name: string, arg: Record<str
   if (f === null) return -Errno.EBADF;
   if (f.fops?.ioctl === undefined) return -Errno.ENOTTY;
   sys.trace.emit('syscall', name, 'B', { fd });
-  const r = inlineDrive(f.fops.ioctl(f, name, arg));
+  const r = (f.fops.ioctl$ !== undefined ? f.fops.ioctl$(f, name, arg) : inlineDrive(f.fops.ioctl(f, name, arg)));
   sys.trace.emit('syscall', name, 'E', { ret: r });
   return r;
 }

@@ -115,6 +115,8 @@ export interface FileOps<P = unknown> {
   readonly name: string;
   mmap?(file: File<P>, vma: Vma): KGen<number>;
   ioctl?(file: File<P>, cmd: string, arg: unknown): KGen<number>;
+  /** The plain form of `ioctl` (see src/sched/plain.ts), which a plain system call calls when given. */
+  ioctl$?(file: File<P>, cmd: string, arg: unknown): number;
   release?(file: File<P>): KGen;
 }
 

@@ -118,8 +118,11 @@ export class DeviceMemory {
     return pfn;
   }
 
-  /** Pops a free page or folio; the caller holds `lock`. */
-  private take(order: number): number | undefined {
+  /**
+   * Pops a free page or folio; the caller holds `lock`. Internal to the allocator (public only
+   * for the plain form of allocPage(), devmem.plain.ts).
+   */
+  take(order: number): number | undefined {
     if (order > 0) return this.freeFolios.pop();
     const p = this.free.pop();
     if (p !== undefined) return p;
