@@ -81,9 +81,17 @@ export function dmirrorAllocateChunk$(mdevice: DmirrorDevice): number {
   return 0;
 }
 
-/** A free device page (or PMD folio) from the first chunk that has one; -1 if none has. */
+/**
+ * A free device page (or PMD folio) from the first chunk that has one; -1 if none has. The
+ * kernel keeps one free list per device under one lock; here each chunk has its own, and a chunk
+ * whose lists are empty is passed over without taking its lock (as a list_empty() check would),
+ * so an allocation takes one allocator lock however many chunks are full.
+ */
 export function takeFree$(mdevice: DmirrorDevice, order: number): number {
-  for (const chunk of [...mdevice.chunks]) {
+  const chunks = mdevice.chunks;
+  for (let i = 0; i < chunks.length; i++) {
+    const chunk = chunks[i];
+    if (!chunk.hasFree) continue;
     const p = DeviceMemory$allocPage(chunk, order);
     if (p >= 0) return p;
   }

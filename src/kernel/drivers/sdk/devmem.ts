@@ -96,6 +96,11 @@ export class DeviceMemory {
     return this.pgmap.owner;
   }
 
+  /** Whether any page is free (cheaper than freePages > 0). */
+  get hasFree(): boolean {
+    return this.free.length > 0 || this.freeFolios.length > 0;
+  }
+
   /** Free pages, counting those of free folios. */
   get freePages(): number {
     return this.free.length + this.freeFolios.length * 2 ** this.folioOrder;
