@@ -85,6 +85,8 @@ export interface Mapping {
  */
 export class AnonVma implements Mapping {
   readonly vmas = new Set<Vma>();
+  /** How many times a VMA was linked in (never decreases): a walk compares it to see a join. */
+  linked = 0;
   /** VMAs whose own vma.anonVma is this one (the kernel's num_active_vmas). */
   active = 0;
   constructor(
