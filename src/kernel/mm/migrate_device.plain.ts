@@ -12,7 +12,7 @@ import { MMU_NOTIFY, type MmuNotifierRange, mmuNotifierArchInvalidateSecondaryTl
 import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_WRITE, SwpType, type SwpTypeValue, isDevicePrivateEntry, isMigrationEntry, pteNone, ptePresent, swpLo, swpType } from './pgtable.ts';
 import { pmdBase, pmdIsLeaf, pmdPresentHuge, pmdTableOf, pteSlot, setPte } from './pte.ts';
-import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapCandidates } from './rmap.ts';
+import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapCandidates, rmapLinkCount } from './rmap.ts';
 import { MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_PFN_SHIFT, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_COMPOUND, migratePfn, migratePfnFlags, migratePfnToPage } from './migrate_device.ts';
 import type { MigrateVma } from './migrate_device.ts';
 import { SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
@@ -100,9 +100,12 @@ export function removeMigrationPtesOfPage$(sys: System, src: number, dst: number
   // The kernel walks the rmap under the anon_vma lock, which fork needs to link a child's VMA,
   // so no mapping appears behind the walk. Here every page-table lock below yields, and a fork
   // may meanwhile copy an entry still waiting into a VMA the walk's list predates: walk again
-  // until no migration entry naming src is left, or that child would wait on it forever.
+  // until no migration entry naming src is left, or that child would wait on it forever. Such an
+  // entry can only appear in a VMA that joined the page's anon_vma behind the walk: when none
+  // did, the walk that restored the entries was complete.
   for (let again = true; again;) {
     again = false;
+    const linked = rmapLinkCount(sys, src);
     for (const { vma, addr } of rmapCandidates(sys, src)) {
       const mm = vma.mm;
       const t = mm.pgt.pteTable(addr);
@@ -112,6 +115,7 @@ export function removeMigrationPtesOfPage$(sys: System, src: number, dst: number
       again = true;
       restoreMigrationPte$(sys, vma, addr, src, dst, dstPrivate, dstAnon);
     }
+    if (linked >= 0 && rmapLinkCount(sys, src) === linked) again = false;
   }
 }
 

@@ -61,7 +61,7 @@ import {
   swpType,
 } from './pgtable.ts';
 import { pmdBase, pmdIsLeaf, pmdPresentHuge, pmdTableOf, pteSlot, setPte } from './pte.ts';
-import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapCandidates } from './rmap.ts';
+import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapCandidates, rmapLinkCount } from './rmap.ts';
 import { allocPageReclaim } from './vmscan.ts';
 
 export const MIGRATE_PFN_VALID = 1;
@@ -190,9 +190,12 @@ function* removeMigrationPtesOfPage(sys: System, src: number, dst: number): KGen
   // The kernel walks the rmap under the anon_vma lock, which fork needs to link a child's VMA,
   // so no mapping appears behind the walk. Here every page-table lock below yields, and a fork
   // may meanwhile copy an entry still waiting into a VMA the walk's list predates: walk again
-  // until no migration entry naming src is left, or that child would wait on it forever.
+  // until no migration entry naming src is left, or that child would wait on it forever. Such an
+  // entry can only appear in a VMA that joined the page's anon_vma behind the walk: when none
+  // did, the walk that restored the entries was complete.
   for (let again = true; again;) {
     again = false;
+    const linked = rmapLinkCount(sys, src);
     for (const { vma, addr } of rmapCandidates(sys, src)) {
       const mm = vma.mm;
       const t = mm.pgt.pteTable(addr);
@@ -202,6 +205,7 @@ function* removeMigrationPtesOfPage(sys: System, src: number, dst: number): KGen
       again = true;
       yield* restoreMigrationPte(sys, vma, addr, src, dst, dstPrivate, dstAnon);
     }
+    if (linked >= 0 && rmapLinkCount(sys, src) === linked) again = false;
   }
 }
 
