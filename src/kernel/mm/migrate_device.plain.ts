@@ -13,16 +13,14 @@ import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_WRITE, SwpType, type SwpTypeValue, isDevicePrivateEntry, isMigrationEntry, pteNone, ptePresent, swpLo, swpType } from './pgtable.ts';
 import { pmdBase, pmdIsLeaf, pmdPresentHuge, pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapCandidates, rmapLinkCount } from './rmap.ts';
-import { MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_PFN_SHIFT, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_COMPOUND, migratePfn, migratePfnFlags, migratePfnToPage } from './migrate_device.ts';
+import { MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_COMPOUND, migratePfn, migratePfnFlags, migratePfnToPage } from './migrate_device.ts';
 import type { MigrateVma } from './migrate_device.ts';
 import { SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
 import { allocPageReclaim$ } from './vmscan.plain.ts';
 import { inlineDrive, inlineYield } from '../../sched/plain.ts';
 
-const MIGRATE_PFN_SCALE = 1 << MIGRATE_PFN_SHIFT;
-
 function has(m: number, flag: number): boolean {
-  return ((m % MIGRATE_PFN_SCALE) & flag) !== 0;
+  return (migratePfnFlags(m) & flag) !== 0;
 }
 
 function without(m: number, flag: number): number {

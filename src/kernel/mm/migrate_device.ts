@@ -82,19 +82,22 @@ export function migratePfn(pfn: number): number {
   return pfn * MIGRATE_PFN_SCALE + MIGRATE_PFN_VALID;
 }
 
-/** The MIGRATE_PFN_* flag bits of a migrate pfn value. */
+/**
+ * The MIGRATE_PFN_* flag bits of a migrate pfn value. A value below 2^31 (a PFN below 2^25) takes
+ * them with a mask; `%` of a double (the values live in a Float64Array) is a library call.
+ */
 export function migratePfnFlags(m: number): number {
-  return m % MIGRATE_PFN_SCALE;
+  return m < 0x80000000 ? m & (MIGRATE_PFN_SCALE - 1) : m % MIGRATE_PFN_SCALE;
 }
 
 /** Models migrate_pfn_to_page(): the PFN, or -1 when the value is not VALID. */
 export function migratePfnToPage(m: number): number {
-  if (((m % MIGRATE_PFN_SCALE) & MIGRATE_PFN_VALID) === 0) return -1;
-  return Math.floor(m / MIGRATE_PFN_SCALE);
+  if ((migratePfnFlags(m) & MIGRATE_PFN_VALID) === 0) return -1;
+  return m < 0x80000000 ? m >>> MIGRATE_PFN_SHIFT : Math.floor(m / MIGRATE_PFN_SCALE);
 }
 
 function has(m: number, flag: number): boolean {
-  return ((m % MIGRATE_PFN_SCALE) & flag) !== 0;
+  return (migratePfnFlags(m) & flag) !== 0;
 }
 
 function without(m: number, flag: number): number {
