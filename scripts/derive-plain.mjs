@@ -4,7 +4,9 @@
 //   - every generator function `function* f(...): KGen<T>` becomes `function f$(...): T`,
 //   - every generator method `*m(...)` of a class C becomes `function C$m(self: C, ...)`,
 //   - `yield* g(...)` becomes a direct call of g's plain form when g is a generator of a listed
-//     file, and `inlineDrive(g(...))` otherwise (a driver callback, a path not derived),
+//     file, and `inlineDrive(g(...))` otherwise (a driver callback, a path not derived); for
+//     `yield* obj.m(...)` whose object type has an optional member `m$` (a driver's ioctl that
+//     has a plain form), a call of `obj.m$(...)` when the object has one,
 //   - `yield P` becomes `inlineYield(P)`, which accounts for the step or, for a wait, lets the
 //     other threads run until this one is chosen again (src/sched/plain.ts).
 // Everything else is imported from the source file (exported names) or copied (module-private
@@ -24,7 +26,12 @@ export const DERIVED = [
   'src/kernel/mm/vmscan.ts',
   'src/kernel/mm/memory.ts',
   'src/kernel/exit.ts',
+  'src/kernel/mm/migrate_device.ts',
   'src/kernel/syscalls.ts',
+  'src/kernel/drivers/sdk/device_ioctl.ts',
+  'src/kernel/drivers/sdk/devmem.ts',
+  'src/kernel/drivers/test_hmm.ts',
+  'src/kernel/drivers/test_hmm_devmem.ts',
 ];
 
 const RUNTIME = 'src/sched/plain.ts';
@@ -129,6 +136,8 @@ function deriveFile(program, checker, fileSet, plainName, file) {
       usesYield = true;
       return `inlineYield(${e === undefined ? 'undefined' : emit(e, inMethod)})`;
     }
+    // `yield* []`: a generator with no scheduling point of its own.
+    if (ts.isArrayLiteralExpression(e) && e.elements.length === 0) return 'undefined';
     if (ts.isCallExpression(e)) {
       const d = declOfCall(e);
       if (d !== undefined) {
@@ -151,7 +160,32 @@ function deriveFile(program, checker, fileSet, plainName, file) {
       }
     }
     usesDrive = true;
+    const alt = plainMember(e);
+    if (alt !== undefined) {
+      // An object that may carry the plain form of the method next to it (a driver's ioctl).
+      const recv = emit(e.expression.expression, inMethod);
+      const args = e.arguments.map((a) => emit(a, inMethod)).join(', ');
+      const m = `${recv}.${alt}`;
+      return `(${m} !== undefined ? ${m}(${args}) : inlineDrive(${emit(e, inMethod)}))`;
+    }
     return `inlineDrive(${emit(e, inMethod)})`;
+  }
+
+  /**
+   * For `yield* R.m(...)` where R is a chain of names and R's type has an optional member `m$`
+   * (the plain form of m, when the object has one): that member's name.
+   */
+  function plainMember(call) {
+    if (!ts.isCallExpression(call) || !ts.isPropertyAccessExpression(call.expression)) return undefined;
+    const recv = call.expression.expression;
+    const isChain = (n) =>
+      ts.isIdentifier(n) ||
+      n.kind === ts.SyntaxKind.ThisKeyword ||
+      (ts.isPropertyAccessExpression(n) && isChain(n.expression));
+    if (!isChain(recv)) return undefined;
+    const name = `${call.expression.name.text}$`;
+    const type = checker.getNonNullableType(checker.getTypeAtLocation(recv));
+    return checker.getPropertyOfType(type, name) !== undefined ? name : undefined;
   }
 
   function returnType(fn) {
@@ -181,9 +215,9 @@ function deriveFile(program, checker, fileSet, plainName, file) {
     if (ts.isFunctionDeclaration(st) && isGeneratorDecl(st)) {
       const d = doc(st);
       const tp = st.typeParameters ? `<${st.typeParameters.map((p) => p.getText(sf)).join(', ')}>` : '';
-      body.push(
-        `${d ? `${d}\n` : ''}export function ${plainName.get(st)}${tp}(${params(st, false)})${returnType(st)} ${emit(st.body, false)}`,
-      );
+      body.push({
+        text: `${d ? `${d}\n` : ''}export function ${plainName.get(st)}${tp}(${params(st, false)})${returnType(st)} ${emit(st.body, false)}`,
+      });
       if (exported) exportedHere.set(st.name.text, false);
       continue;
     }
@@ -194,9 +228,9 @@ function deriveFile(program, checker, fileSet, plainName, file) {
         if (!isGeneratorDecl(m)) continue;
         const d = doc(m);
         const ps = params(m, true);
-        body.push(
-          `${d ? `${d}\n` : ''}export function ${plainName.get(m)}(self: ${st.name.text}${ps ? `, ${ps}` : ''})${returnType(m)} ${emit(m.body, true)}`,
-        );
+        body.push({
+          text: `${d ? `${d}\n` : ''}export function ${plainName.get(m)}(self: ${st.name.text}${ps ? `, ${ps}` : ''})${returnType(m)} ${emit(m.body, true)}`,
+        });
       }
       continue;
     }
@@ -210,14 +244,44 @@ function deriveFile(program, checker, fileSet, plainName, file) {
     // Module-private variables are never copied (their state would exist twice); module-private
     // functions and types are: the derived file cannot import them.
     if (ts.isVariableStatement(st)) {
+      // A numeric constant holds no state: it is copied like a function.
+      if (isNumericConst(st)) {
+        body.push({ text: st.getText(sf), names });
+        continue;
+      }
       for (const n of names) privateVars.set(n, st);
       continue;
     }
-    body.push(st.getText(sf));
+    body.push({ text: st.getText(sf), names });
   }
 
-  const bodyText = body.join('\n\n');
-  const used = new Set(bodyText.match(/[A-Za-z_$][\w$]*/g));
+  // Module-private declarations are copied only when what is derived uses them (directly or
+  // through another copied one): the rest stays with the generator source alone.
+  const idents = (t) => t.match(/[A-Za-z_$][\w$]*/g) ?? [];
+  const keep = new Set();
+  const usedNames = new Set();
+  const addUses = (entry) => {
+    for (const n of idents(entry.text)) usedNames.add(n);
+  };
+  for (const e of body) {
+    if (e.names !== undefined) continue;
+    keep.add(e);
+    addUses(e);
+  }
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const e of body) {
+      if (keep.has(e) || !e.names.some((n) => usedNames.has(n))) continue;
+      keep.add(e);
+      addUses(e);
+      grew = true;
+    }
+  }
+  const bodyText = body
+    .filter((e) => keep.has(e))
+    .map((e) => e.text)
+    .join('\n\n');
+  const used = new Set(idents(bodyText));
   for (const [n, st] of privateVars) {
     if (used.has(n)) fail(sf, st, `export ${n}: the plain form of a path uses it`);
   }
@@ -233,6 +297,8 @@ function deriveFile(program, checker, fileSet, plainName, file) {
     const target = resolve(dirname(file), spec);
     const clause = st.importClause;
     if (clause === undefined) continue;
+    // The source may import its own plain form (to hand it to a table of ops): not the output.
+    if (target === plainPath(file)) continue;
     const newSpec = relSpec(outFile, target);
     if (clause.namedBindings && ts.isNamespaceImport(clause.namedBindings)) {
       const n = clause.namedBindings.name.text;
@@ -266,6 +332,16 @@ function deriveFile(program, checker, fileSet, plainName, file) {
     bodyText,
     '',
   ].join('\n');
+}
+
+/** `const X = <integer arithmetic on literals and UPPER_CASE constants>;` */
+function isNumericConst(st) {
+  const list = st.declarationList;
+  if ((list.flags & ts.NodeFlags.Const) === 0) return false;
+  return list.declarations.every((d) => {
+    const init = d.initializer;
+    return init !== undefined && /^[\dA-Z\s()+\-*/%<>&|^~_xa-f]+$/.test(init.getText());
+  });
 }
 
 function declaredNames(st) {

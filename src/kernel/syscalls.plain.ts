@@ -256,7 +256,7 @@ export function sysIoctl$(sys: System, fd: number, name: string, arg: Record<str
   if (caller !== undefined) enterTask(sys.sched, caller);
   let r: number;
   try {
-    r = inlineDrive(f.fops.ioctl(f, name, arg));
+    r = (f.fops.ioctl$ !== undefined ? f.fops.ioctl$(f, name, arg) : inlineDrive(f.fops.ioctl(f, name, arg)));
   } finally {
     if (caller !== undefined) leaveTask(sys.sched);
   }

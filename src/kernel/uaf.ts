@@ -100,8 +100,20 @@ const releasedRangeTable = sideTable<object, Site>();
  */
 export class FreedObjects {
   private readonly objects = freedObjectTable;
-  /** Device frames freed (folio_free) while a device PTE or DMA mapping could reach them: pfn -> [gen after the free, where]. */
-  private readonly frames = new Map<number, { gen: number; site: Site }>();
+  /**
+   * Device frames freed (folio_free) while a device PTE or DMA mapping could reach them, in
+   * arrays indexed by PFN (a migration frees hundreds of thousands, and a Map that large misses
+   * the cache on every access): the generation after the free + 1 (0: none recorded), and the
+   * index + 1 of where, in `sites`. The frees of one migration share one Site; a Site is kept
+   * while some frame still names it (`siteRefs`), and its slot is reused after.
+   */
+  private frameGen = new Float64Array(0);
+  private frameSite = new Int32Array(0);
+  private readonly sites: (Site | null)[] = [];
+  private readonly siteRefs: number[] = [];
+  private readonly freeSites: number[] = [];
+  /** The slot of the Site stored last (-1: none), so a batch's frees find it at once. */
+  private lastSite = -1;
   /** Unmapped DMA addresses, oldest first. */
   private readonly dmaAddrs = new Map<number, FreedAt>();
   /** Device memory released by memunmap_pages(), by the pagemap's PagemapRef. */
@@ -121,14 +133,38 @@ export class FreedObjects {
   }
 
   markFrame(pfn: number, gen: number, site: Site): void {
-    this.frames.delete(pfn);
-    this.frames.set(pfn, { gen, site });
+    if (pfn >= this.frameGen.length) {
+      const n = Math.max(pfn + 1, 2 * this.frameGen.length, 1024);
+      const g = new Float64Array(n);
+      g.set(this.frameGen);
+      this.frameGen = g;
+      const f = new Int32Array(n);
+      f.set(this.frameSite);
+      this.frameSite = f;
+    }
+    let slot = this.lastSite;
+    if (slot < 0 || this.sites[slot] !== site) {
+      slot = this.freeSites.pop() ?? this.sites.length;
+      this.sites[slot] = site;
+      this.siteRefs[slot] = 0;
+      this.lastSite = slot;
+    }
+    this.siteRefs[slot]++;
+    const old = this.frameSite[pfn] - 1;
+    if (old >= 0 && --this.siteRefs[old] === 0) {
+      this.sites[old] = null;
+      this.freeSites.push(old);
+      if (this.lastSite === old) this.lastSite = -1;
+    }
+    this.frameGen[pfn] = gen + 1;
+    this.frameSite[pfn] = slot + 1;
   }
 
   /** Where the frame was freed, if the free that ended generation `gen` was recorded. */
   frameFreedAt(pfn: number, gen: number): Site | undefined {
-    const f = this.frames.get(pfn);
-    return f !== undefined && f.gen !== gen ? f.site : undefined;
+    if (pfn >= this.frameGen.length || this.frameGen[pfn] === 0 || this.frameGen[pfn] - 1 === gen)
+      return undefined;
+    return this.sites[this.frameSite[pfn] - 1] ?? undefined;
   }
 
   /** Where the device memory of pagemap `ref` was released (memunmap_pages), if it was. */

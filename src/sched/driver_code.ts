@@ -49,6 +49,12 @@ function* owned<T>(sched: Scheduler, owner: object, gen: KGen<T>): KGen<T> {
   }
 }
 
+/** Whether calls of `owner`'s callbacks are bounded: runDriverCode() then wraps them. */
+export function driverCodeBounded(sched: Scheduler, owner: object | null): boolean {
+  const b = sched.driverCode;
+  return owner !== null && b !== null && b.owns(owner);
+}
+
 /**
  * Runs a call of the callback `what` of the driver `owner` (null: code of no driver the embedder
  * bounds). Without a bound that owns the driver, `gen` itself: built-in drivers pay nothing.

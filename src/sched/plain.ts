@@ -6,6 +6,15 @@
  * is `solo`: then after every step the chooser picks the same thread again, so a step point needs
  * no suspension, only its accounting. A wait blocks the thread and lets the others run, exactly as
  * the scheduler would, until this thread is chosen again.
+ *
+ * Calling a plain path from other code (a simulator's driver, a benchmark): call it inside
+ * `sched.runPlain(name, () => ...)` (System.runPath does, choosing the plain form only when
+ * `sched.solo`), never from inside a generator thread and never while another thread could be
+ * scheduled — under a chooser that interleaves, the generator form is the only faithful one.
+ * Migration, for one: `migrateVmaSetup$`, `migrateVmaPages$` and `migrateVmaFinalize$` from
+ * src/kernel/mm/migrate_device.plain.ts take the same MigrateVma as their generator forms, with
+ * the mmap lock held through `RwSem$downRead(mm.mmapLock)` (locks.plain.ts); the
+ * dmirror driver's `dmirrorMigrateToDevice$` (test_hmm_devmem.plain.ts) is a complete example.
  */
 import type { Scheduler } from './scheduler.ts';
 import type { KGen, SchedPoint, WakeReason } from './types.ts';

@@ -13,6 +13,7 @@ import { Errno } from '../errno.ts';
 import {
   type Device,
   type DeviceDriver,
+  type IoctlArg,
   type IoctlDef,
   defineIoctl,
   deviceByName,
@@ -59,6 +60,16 @@ import {
   dmirrorMigrateToSystem,
   dmirrorPageToDevice,
 } from './test_hmm_devmem.ts';
+import { dmirrorMigrateToDevice$, dmirrorMigrateToSystem$ } from './test_hmm_devmem.plain.ts';
+import {
+  dmirrorCheckExclusive$,
+  dmirrorExclusive$,
+  dmirrorRead$,
+  dmirrorRelease$,
+  dmirrorSetFlags$,
+  dmirrorSnapshot$,
+  dmirrorWrite$,
+} from './test_hmm.plain.ts';
 import {
   DPT_TAG_ATOMIC,
   DPT_TAG_READ,
@@ -166,7 +177,7 @@ type DmirrorConfig = {
 };
 
 /** The interval-notifier ops of the per-file mirror: the device's (possibly replaced) invalidate. */
-const dmirrorMinOps: MmuIntervalNotifierOps<Dmirror> = {
+export const dmirrorMinOps: MmuIntervalNotifierOps<Dmirror> = {
   invalidate: (mirror, range, curSeq) => mirror.mdevice.driver.invalidate(mirror, range, curSeq),
 };
 
@@ -370,16 +381,30 @@ export function* dmirrorFault(mirror: Dmirror, start: number, end: number, write
   return ret;
 }
 
-/** A bounce buffer (struct dmirror_bounce). */
+/**
+ * A bounce buffer (struct dmirror_bounce). One the device reads into is sparse (`data` null): it
+ * keeps a copy of each page that has contents, and every other page reads as the zeroes a fresh
+ * vmalloc'ed buffer holds, so a read of untouched memory allocates and copies nothing but the
+ * final copy to the caller.
+ */
 export interface DmirrorBounce {
-  readonly data: Uint8Array;
+  readonly data: Uint8Array | null;
   readonly addr: number;
+  readonly size: number;
   cpages: number;
+  /** Sparse: the byte offset of each page with contents, and that page's bytes, in order. */
+  readonly pages: { readonly off: number; readonly bytes: Uint8Array }[];
 }
 
-function bounceInit(addr: number, size: number): DmirrorBounce | null {
+function bounceInit(addr: number, size: number): (DmirrorBounce & { readonly data: Uint8Array }) | null {
   if (size > MAX_BOUNCE_BYTES) return null;
-  return { data: new Uint8Array(size), addr, cpages: 0 };
+  return { data: new Uint8Array(size), addr, size, cpages: 0, pages: [] };
+}
+
+/** bounceInit() for a buffer the device only reads into: sparse, nothing allocated up front. */
+export function bounceInitSparse(addr: number, size: number): DmirrorBounce | null {
+  if (size > MAX_BOUNCE_BYTES) return null;
+  return { data: null, addr, size, cpages: 0, pages: [] };
 }
 
 /** Models dmirror_do_read(): copies PT-mapped pages into the bounce buffer; -ENOENT at the first hole. */
@@ -390,8 +415,15 @@ export function dmirrorDoRead(mirror: Dmirror, start: number, end: number, bounc
     const e = mirror.pt.lookup(va);
     if (e === undefined) return -Errno.ENOENT;
     const data = dmirrorDataPfn(sys, e.pfn);
-    // The bounce buffer starts zeroed here (a fresh array): a page never written needs no copy.
-    if (data >= 0 && sys.phys.contents.has(data)) sys.phys.read(data, 0, bounce.data, off, PAGE_SIZE);
+    // The bounce buffer starts zeroed: a page never written needs no copy.
+    if (data >= 0 && sys.phys.contents.has(data)) {
+      if (bounce.data !== null) sys.phys.read(data, 0, bounce.data, off, PAGE_SIZE);
+      else {
+        const bytes = new Uint8Array(PAGE_SIZE);
+        sys.phys.read(data, 0, bytes, 0, PAGE_SIZE);
+        bounce.pages.push({ off, bytes });
+      }
+    }
     off += PAGE_SIZE;
     bounce.cpages++;
   }
@@ -399,7 +431,12 @@ export function dmirrorDoRead(mirror: Dmirror, start: number, end: number, bounc
 }
 
 /** Models dmirror_do_write(): copies the bounce buffer into writable PT-mapped pages. */
-function dmirrorDoWrite(mirror: Dmirror, start: number, end: number, bounce: DmirrorBounce): number {
+function dmirrorDoWrite(
+  mirror: Dmirror,
+  start: number,
+  end: number,
+  bounce: DmirrorBounce & { readonly data: Uint8Array },
+): number {
   const sys = mirror.mdevice.sys;
   let off = start - bounce.addr;
   for (let va = start; va < end; va += PAGE_SIZE) {
@@ -425,6 +462,24 @@ export function* copyToUser(mirror: Dmirror, cmd: HmmDmirrorCmd, data: Uint8Arra
   return n === data.length ? 0 : -Errno.EFAULT;
 }
 
+/**
+ * copy_to_user() of a whole bounce buffer. A sparse one is written straight into `cmd.buf`
+ * (zeroes, then the pages with contents); into the mirrored process it is built in full first.
+ */
+export function* copyBounceToUser(mirror: Dmirror, cmd: HmmDmirrorCmd, bounce: DmirrorBounce): KGen<number> {
+  if (bounce.data !== null) return yield* copyToUser(mirror, cmd, bounce.data);
+  if (cmd.ptr === undefined) {
+    if (cmd.buf === undefined) return 0;
+    if (cmd.buf.length < bounce.size) return -Errno.EFAULT;
+    cmd.buf.fill(0, 0, bounce.size);
+    for (const pg of bounce.pages) cmd.buf.set(pg.bytes, pg.off);
+    return 0;
+  }
+  const data = new Uint8Array(bounce.size);
+  for (const pg of bounce.pages) data.set(pg.bytes, pg.off);
+  return yield* copyToUser(mirror, cmd, data);
+}
+
 /** copy_from_user(): from `cmd.ptr` of the mirrored process, or from `cmd.buf`. */
 function* copyFromUser(mirror: Dmirror, cmd: HmmDmirrorCmd, into: Uint8Array): KGen<number> {
   if (cmd.ptr === undefined) {
@@ -441,7 +496,7 @@ function* dmirrorRead(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
   const size = cmd.npages * PAGE_SIZE;
   let start = cmd.addr;
   const end = start + size;
-  const bounce = bounceInit(start, size);
+  const bounce = bounceInitSparse(start, size);
   if (bounce === null) return -Errno.ENOMEM;
   let ret: number;
   for (;;) {
@@ -454,7 +509,7 @@ function* dmirrorRead(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
     if (ret !== 0) break;
     cmd.faults = (cmd.faults ?? 0) + 1;
   }
-  if (ret === 0) ret = yield* copyToUser(mirror, cmd, bounce.data);
+  if (ret === 0) ret = yield* copyBounceToUser(mirror, cmd, bounce);
   cmd.cpages = bounce.cpages;
   return ret;
 }
@@ -509,7 +564,7 @@ export function dmirrorMkentry(mirror: Dmirror, words: Uint32Array, i: number): 
 }
 
 /** The temporary notifier of one SNAPSHOT chunk: any invalidation only bumps the sequence. */
-const dmirrorMrnOps: MmuIntervalNotifierOps<DmirrorInterval> = {
+export const dmirrorMrnOps: MmuIntervalNotifierOps<DmirrorInterval> = {
   *invalidate(sub, range, curSeq) {
     const mirror = sub.dmirror;
     if (mmuNotifierRangeBlockable(range)) {
@@ -619,47 +674,70 @@ function* dmirrorExclusive(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
   yield* mm.mmapLock.upRead();
   yield* mmput(mm);
   if (ret !== 0) return ret;
-  const bounce = bounceInit(start, size);
+  const bounce = bounceInitSparse(start, size);
   if (bounce === null) return -Errno.ENOMEM;
   yield* mirror.mutex.lock();
   ret = dmirrorDoRead(mirror, start, end, bounce);
   yield* mirror.mutex.unlock();
-  if (ret === 0) ret = yield* copyToUser(mirror, cmd, bounce.data);
+  if (ret === 0) ret = yield* copyBounceToUser(mirror, cmd, bounce);
   cmd.cpages = bounce.cpages;
   return ret;
 }
 
 /** struct hmm_dmirror_cmd as the SDK copies it in: `buf` stands in for user memory when `ptr` is 0. */
-const DMIRROR_CMD_IN = { addr: 'u64', ptr: 'u64', npages: 'u64', buf: 'bytes' } as const;
-const DMIRROR_CMD_OUT = { cpages: 'u64', faults: 'u64' } as const;
+export const DMIRROR_CMD_IN = { addr: 'u64', ptr: 'u64', npages: 'u64', buf: 'bytes' } as const;
+export const DMIRROR_CMD_OUT = { cpages: 'u64', faults: 'u64' } as const;
+
+type DmirrorCmdArg = IoctlArg<typeof DMIRROR_CMD_IN, typeof DMIRROR_CMD_OUT>;
+
+/**
+ * The checks of dmirror_fops_unlocked_ioctl() before a command runs: the command struct, or
+ * -EINVAL for a released file or a misaligned, empty or wrapping range.
+ */
+function dmirrorCmdIn(mirror: Dmirror, arg: DmirrorCmdArg): HmmDmirrorCmd | number {
+  if (mirror.released) return -Errno.EINVAL;
+  const { addr, npages } = arg;
+  if (addr % PAGE_SIZE !== 0) return -Errno.EINVAL;
+  // addr >= addr + (npages << PAGE_SHIFT) in 64-bit arithmetic: empty or wrapping ranges.
+  if (npages === 0 || addr + npages * PAGE_SIZE > ULONG_MAX) return -Errno.EINVAL;
+  const cmd: HmmDmirrorCmd = { addr, npages, cpages: 0, faults: 0 };
+  if (arg.ptr !== 0) cmd.ptr = arg.ptr;
+  else cmd.buf = arg.buf;
+  return cmd;
+}
+
+/** What dmirror_fops_unlocked_ioctl() does after a command returned `ret`: cpages/faults on success. */
+function dmirrorCmdOut(arg: DmirrorCmdArg, cmd: HmmDmirrorCmd, ret: number): number {
+  if (ret !== 0) return ret;
+  arg.cpages = cmd.cpages ?? 0;
+  arg.faults = cmd.faults ?? 0;
+  return 0;
+}
 
 /**
  * Models dmirror_fops_unlocked_ioctl() around one command: checks the range and runs `run` on
- * the copied-in struct; the SDK copies cpages/faults back only when it returns 0.
+ * the copied-in struct; the SDK copies cpages/faults back only when it returns 0. `run$` is the
+ * plain form of `run` (test_hmm.plain.ts, test_hmm_devmem.plain.ts), which a system call running
+ * in plain form calls instead.
  */
 function dmirrorIoctl(
   doc: string,
   run: (mirror: Dmirror, cmd: HmmDmirrorCmd) => KGen<number>,
+  run$: (mirror: Dmirror, cmd: HmmDmirrorCmd) => number,
 ): IoctlDef<Dmirror> {
   return defineIoctl<Dmirror, typeof DMIRROR_CMD_IN, typeof DMIRROR_CMD_OUT>({
     in: DMIRROR_CMD_IN,
     out: DMIRROR_CMD_OUT,
     doc,
     *handler(file, arg) {
-      const mirror = file.priv;
-      if (mirror.released) return -Errno.EINVAL;
-      const { addr, npages } = arg;
-      if (addr % PAGE_SIZE !== 0) return -Errno.EINVAL;
-      // addr >= addr + (npages << PAGE_SHIFT) in 64-bit arithmetic: empty or wrapping ranges.
-      if (npages === 0 || addr + npages * PAGE_SIZE > ULONG_MAX) return -Errno.EINVAL;
-      const cmd: HmmDmirrorCmd = { addr, npages, cpages: 0, faults: 0 };
-      if (arg.ptr !== 0) cmd.ptr = arg.ptr;
-      else cmd.buf = arg.buf;
-      const ret = yield* run(mirror, cmd);
-      if (ret !== 0) return ret;
-      arg.cpages = cmd.cpages ?? 0;
-      arg.faults = cmd.faults ?? 0;
-      return 0;
+      const cmd = dmirrorCmdIn(file.priv, arg);
+      if (typeof cmd === 'number') return cmd;
+      return dmirrorCmdOut(arg, cmd, yield* run(file.priv, cmd));
+    },
+    handler$(file, arg) {
+      const cmd = dmirrorCmdIn(file.priv, arg);
+      if (typeof cmd === 'number') return cmd;
+      return dmirrorCmdOut(arg, cmd, run$(file.priv, cmd));
     },
   });
 }
@@ -678,8 +756,8 @@ function* dmirrorSetFlags(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
 }
 
 /** Models HMM_DMIRROR_CHECK_EXCLUSIVE. */
-function dmirrorCheckExclusive(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
-  return dmirrorCheckAtomic(mirror, cmd.addr, cmd.addr + cmd.npages * PAGE_SIZE);
+function* dmirrorCheckExclusive(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
+  return yield* dmirrorCheckAtomic(mirror, cmd.addr, cmd.addr + cmd.npages * PAGE_SIZE);
 }
 
 /**
@@ -695,21 +773,47 @@ export const dmirrorDriver: DeviceDriver<DmirrorDevice, Dmirror> = {
   mmap: dmirrorFopsMmap,
   unknownIoctlErrno: Errno.EINVAL,
   ioctls: {
-    [HMM_DMIRROR_READ]: dmirrorIoctl('read through the device PT, faulting what is missing', dmirrorRead),
-    [HMM_DMIRROR_WRITE]: dmirrorIoctl('write through the device PT, faulting what is missing', dmirrorWrite),
-    [HMM_DMIRROR_MIGRATE_TO_DEV]: dmirrorIoctl('migrate the range to device memory', dmirrorMigrateToDevice),
+    [HMM_DMIRROR_READ]: dmirrorIoctl(
+      'read through the device PT, faulting what is missing',
+      dmirrorRead,
+      dmirrorRead$,
+    ),
+    [HMM_DMIRROR_WRITE]: dmirrorIoctl(
+      'write through the device PT, faulting what is missing',
+      dmirrorWrite,
+      dmirrorWrite$,
+    ),
+    [HMM_DMIRROR_MIGRATE_TO_DEV]: dmirrorIoctl(
+      'migrate the range to device memory',
+      dmirrorMigrateToDevice,
+      dmirrorMigrateToDevice$,
+    ),
     [HMM_DMIRROR_MIGRATE_TO_SYS]: dmirrorIoctl(
       'migrate the range back to system memory',
       dmirrorMigrateToSystem,
+      dmirrorMigrateToSystem$,
     ),
-    [HMM_DMIRROR_SNAPSHOT]: dmirrorIoctl('one byte per page: how the CPU maps it', dmirrorSnapshot),
-    [HMM_DMIRROR_EXCLUSIVE]: dmirrorIoctl('make the pages exclusive to the device', dmirrorExclusive),
+    [HMM_DMIRROR_SNAPSHOT]: dmirrorIoctl(
+      'one byte per page: how the CPU maps it',
+      dmirrorSnapshot,
+      dmirrorSnapshot$,
+    ),
+    [HMM_DMIRROR_EXCLUSIVE]: dmirrorIoctl(
+      'make the pages exclusive to the device',
+      dmirrorExclusive,
+      dmirrorExclusive$,
+    ),
     [HMM_DMIRROR_CHECK_EXCLUSIVE]: dmirrorIoctl(
       '-EPERM while a page is still exclusive',
       dmirrorCheckExclusive,
+      dmirrorCheckExclusive$,
     ),
-    [HMM_DMIRROR_RELEASE]: dmirrorIoctl('evict and unmap the device memory', dmirrorRelease),
-    [HMM_DMIRROR_FLAGS]: dmirrorIoctl('set HMM_DMIRROR_FLAG_* (passed in npages)', dmirrorSetFlags),
+    [HMM_DMIRROR_RELEASE]: dmirrorIoctl('evict and unmap the device memory', dmirrorRelease, dmirrorRelease$),
+    [HMM_DMIRROR_FLAGS]: dmirrorIoctl(
+      'set HMM_DMIRROR_FLAG_* (passed in npages)',
+      dmirrorSetFlags,
+      dmirrorSetFlags$,
+    ),
   },
 };
 

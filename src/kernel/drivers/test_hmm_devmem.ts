@@ -48,7 +48,7 @@ import {
   vmfPmdMapped,
   warn,
 } from './sdk/kernel_api.ts';
-import { copyToUser, dmirrorDoRead, dptStore } from './test_hmm.ts';
+import { bounceInitSparse, copyBounceToUser, dmirrorDoRead, dptStore } from './test_hmm.ts';
 import { DPT_TAG_READ, DPT_TAG_WRITE, Dmirror, DmirrorDevice } from './test_hmm_types.ts';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC, type HmmDmirrorCmd } from './test_hmm_uapi.ts';
 
@@ -132,9 +132,17 @@ function* dmirrorAllocateChunk(mdevice: DmirrorDevice): KGen<number> {
   return 0;
 }
 
-/** A free device page (or PMD folio) from the first chunk that has one; -1 if none has. */
+/**
+ * A free device page (or PMD folio) from the first chunk that has one; -1 if none has. The
+ * kernel keeps one free list per device under one lock; here each chunk has its own, and a chunk
+ * whose lists are empty is passed over without taking its lock (as a list_empty() check would),
+ * so an allocation takes one allocator lock however many chunks are full.
+ */
 function* takeFree(mdevice: DmirrorDevice, order: number): KGen<number> {
-  for (const chunk of [...mdevice.chunks]) {
+  const chunks = mdevice.chunks;
+  for (let i = 0; i < chunks.length; i++) {
+    const chunk = chunks[i];
+    if (!chunk.hasFree) continue;
     const p = yield* chunk.allocPage(order);
     if (p >= 0) return p;
   }
@@ -339,11 +347,12 @@ export function* dmirrorMigrateToDevice(mirror: Dmirror, cmd: HmmDmirrorCmd): KG
   yield* mmput(mm);
   if (ret !== 0) return ret;
   // Read back what the device now holds: -ENOENT if some page did not move.
-  const bounce = { data: new Uint8Array(size), addr: start, cpages: 0 };
+  const bounce = bounceInitSparse(start, size);
+  if (bounce === null) return -Errno.ENOMEM;
   yield* mirror.mutex.lock();
   ret = dmirrorDoRead(mirror, start, end, bounce);
   yield* mirror.mutex.unlock();
-  if (ret === 0) ret = yield* copyToUser(mirror, cmd, bounce.data);
+  if (ret === 0) ret = yield* copyBounceToUser(mirror, cmd, bounce);
   cmd.cpages = bounce.cpages;
   return ret;
 }

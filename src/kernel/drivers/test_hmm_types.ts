@@ -53,6 +53,63 @@ export interface DmirrorDriver {
   rangeFault(mirror: Dmirror, range: HmmRange): KGen<number>;
 }
 
+/**
+ * A value per PFN (a page's zone_device_data), in a typed array indexed by PFN and grown as
+ * higher PFNs appear, instead of a Map: a migration sets, reads and clears it for every page,
+ * and a Map of a few hundred thousand entries turning over hashes and allocates each time.
+ * Values are interned: `values` holds the distinct ones (a device's mirrors, or for numbers
+ * none: a number is stored as itself).
+ */
+class PfnSlots {
+  /** Per PFN: 0 for none, else the stored value + 1 (numbers) or its index in `values` + 1. */
+  protected slots = new Float64Array(0);
+
+  protected slot(pfn: number): number {
+    return pfn < this.slots.length ? this.slots[pfn] : 0;
+  }
+
+  protected put(pfn: number, v: number): void {
+    if (pfn >= this.slots.length) {
+      const grown = new Float64Array(Math.max(pfn + 1, 2 * this.slots.length, 1024));
+      grown.set(this.slots);
+      this.slots = grown;
+    }
+    this.slots[pfn] = v;
+  }
+
+  delete(pfn: number): void {
+    if (pfn < this.slots.length) this.slots[pfn] = 0;
+  }
+}
+
+/** PfnSlots of PFN-valued data (a device page's backing page). */
+export class PfnNumbers extends PfnSlots {
+  get(pfn: number): number | undefined {
+    const s = this.slot(pfn);
+    return s === 0 ? undefined : s - 1;
+  }
+
+  set(pfn: number, v: number): void {
+    this.put(pfn, v + 1);
+  }
+}
+
+/** PfnSlots of object-valued data (the mirror that placed a page). */
+export class PfnRefs<V> extends PfnSlots {
+  private readonly values: V[] = [];
+
+  get(pfn: number): V | undefined {
+    const s = this.slot(pfn);
+    return s === 0 ? undefined : this.values[s - 1];
+  }
+
+  set(pfn: number, v: V): void {
+    let i = this.values.indexOf(v);
+    if (i < 0) i = this.values.push(v) - 1;
+    this.put(pfn, i + 1);
+  }
+}
+
 /** Models struct dmirror_device: the driver data of one /dev/hmm_dmirrorN. */
 export class DmirrorDevice {
   /** The device memory chunks (struct dmirror_chunk), added on demand. */
@@ -62,9 +119,9 @@ export class DmirrorDevice {
   calloc = 0;
   cfree = 0;
   /** zone_device_data of a private device folio head: the head of its system backing folio. */
-  readonly backing = new Map<number, number>();
+  readonly backing = new PfnNumbers();
   /** zone_device_data of a backing head (private) or device head (coherent): the mirror that placed it. */
-  readonly placedBy = new Map<number, Dmirror>();
+  readonly placedBy = new PfnRefs<Dmirror>();
   /** Every open file of this device. */
   readonly mirrors = new Set<Dmirror>();
 

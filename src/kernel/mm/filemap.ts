@@ -82,10 +82,11 @@ export function folioUnlock(sys: System, pfn: number): void {
   const h = phys.head(pfn);
   if ((phys.flags[h] & PG.locked) === 0) throw new Error(`folio_unlock of unlocked pfn ${h}`);
   phys.flags[h] &= ~PG.locked;
-  const owner = ownersOf(sys).get(h);
+  const owners = ownersOf(sys);
+  const owner = owners.get(h);
   if (owner !== undefined) {
     popHeldInstance(owner, FOLIO_LOCK_CLASS);
-    ownersOf(sys).delete(h);
+    owners.delete(h);
   }
   folioWaitqueue(sys).wakeUpAll();
 }

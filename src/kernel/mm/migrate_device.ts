@@ -61,7 +61,7 @@ import {
   swpType,
 } from './pgtable.ts';
 import { pmdBase, pmdIsLeaf, pmdPresentHuge, pmdTableOf, pteSlot, setPte } from './pte.ts';
-import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapCandidates } from './rmap.ts';
+import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapCandidates, rmapLinkCount } from './rmap.ts';
 import { allocPageReclaim } from './vmscan.ts';
 
 export const MIGRATE_PFN_VALID = 1;
@@ -82,19 +82,22 @@ export function migratePfn(pfn: number): number {
   return pfn * MIGRATE_PFN_SCALE + MIGRATE_PFN_VALID;
 }
 
-/** The MIGRATE_PFN_* flag bits of a migrate pfn value. */
+/**
+ * The MIGRATE_PFN_* flag bits of a migrate pfn value. A value below 2^31 (a PFN below 2^25) takes
+ * them with a mask; `%` of a double (the values live in a Float64Array) is a library call.
+ */
 export function migratePfnFlags(m: number): number {
-  return m % MIGRATE_PFN_SCALE;
+  return m < 0x80000000 ? m & (MIGRATE_PFN_SCALE - 1) : m % MIGRATE_PFN_SCALE;
 }
 
 /** Models migrate_pfn_to_page(): the PFN, or -1 when the value is not VALID. */
 export function migratePfnToPage(m: number): number {
-  if (((m % MIGRATE_PFN_SCALE) & MIGRATE_PFN_VALID) === 0) return -1;
-  return Math.floor(m / MIGRATE_PFN_SCALE);
+  if ((migratePfnFlags(m) & MIGRATE_PFN_VALID) === 0) return -1;
+  return m < 0x80000000 ? m >>> MIGRATE_PFN_SHIFT : Math.floor(m / MIGRATE_PFN_SCALE);
 }
 
 function has(m: number, flag: number): boolean {
-  return ((m % MIGRATE_PFN_SCALE) & flag) !== 0;
+  return (migratePfnFlags(m) & flag) !== 0;
 }
 
 function without(m: number, flag: number): number {
@@ -190,9 +193,12 @@ function* removeMigrationPtesOfPage(sys: System, src: number, dst: number): KGen
   // The kernel walks the rmap under the anon_vma lock, which fork needs to link a child's VMA,
   // so no mapping appears behind the walk. Here every page-table lock below yields, and a fork
   // may meanwhile copy an entry still waiting into a VMA the walk's list predates: walk again
-  // until no migration entry naming src is left, or that child would wait on it forever.
+  // until no migration entry naming src is left, or that child would wait on it forever. Such an
+  // entry can only appear in a VMA that joined the page's anon_vma behind the walk: when none
+  // did, the walk that restored the entries was complete.
   for (let again = true; again;) {
     again = false;
+    const linked = rmapLinkCount(sys, src);
     for (const { vma, addr } of rmapCandidates(sys, src)) {
       const mm = vma.mm;
       const t = mm.pgt.pteTable(addr);
@@ -202,6 +208,7 @@ function* removeMigrationPtesOfPage(sys: System, src: number, dst: number): KGen
       again = true;
       yield* restoreMigrationPte(sys, vma, addr, src, dst, dstPrivate, dstAnon);
     }
+    if (linked >= 0 && rmapLinkCount(sys, src) === linked) again = false;
   }
 }
 

@@ -85,6 +85,8 @@ export interface Mapping {
  */
 export class AnonVma implements Mapping {
   readonly vmas = new Set<Vma>();
+  /** How many times a VMA was linked in (never decreases): a walk compares it to see a join. */
+  linked = 0;
   /** VMAs whose own vma.anonVma is this one (the kernel's num_active_vmas). */
   active = 0;
   constructor(
@@ -115,6 +117,8 @@ export interface FileOps<P = unknown> {
   readonly name: string;
   mmap?(file: File<P>, vma: Vma): KGen<number>;
   ioctl?(file: File<P>, cmd: string, arg: unknown): KGen<number>;
+  /** The plain form of `ioctl` (see src/sched/plain.ts), which a plain system call calls when given. */
+  ioctl$?(file: File<P>, cmd: string, arg: unknown): number;
   release?(file: File<P>): KGen;
 }
 

@@ -5,10 +5,6 @@ import type { MmStruct } from './mm_types.ts';
 import { fatalSignalPending } from './mmap_lock.ts';
 import { RwSem$downReadKillable, RwSem$downWriteKillable } from '../../sched/locks.plain.ts';
 
-interface Task {
-  readonly exited: boolean;
-}
-
 /** Models mmap_read_lock_killable(): 0, or -EINTR when a fatal signal ends the wait. */
 export function mmapReadLockKillable$(mm: MmStruct): number {
   const sched = mm.sys.sched;

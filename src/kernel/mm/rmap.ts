@@ -31,6 +31,16 @@ export function anonVmaPrepare(sys: System, vma: Vma): AnonVma {
 export function linkAnonVma(vma: Vma, av: AnonVma): void {
   vma.anonChain.add(av);
   av.vmas.add(vma);
+  av.linked++;
+}
+
+/**
+ * A count that changes whenever a VMA joins the anon_vma of page `pfn` (fork, a split, a moved
+ * VMA); -1 for a page of any other mapping, for which no such count is kept.
+ */
+export function rmapLinkCount(sys: System, pfn: number): number {
+  const m = sys.mappings.get(sys.phys.mapping[pfn]);
+  return m instanceof AnonVma ? m.linked : -1;
 }
 
 /** Models unlink_anon_vmas(): the VMA leaves every anon_vma it was linked into. */

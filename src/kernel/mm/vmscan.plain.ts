@@ -29,11 +29,6 @@ export function allocPageReclaim$(sys: System, order: number, site: string): num
   return pfn;
 }
 
-interface Mapped {
-  readonly vma: Vma;
-  readonly addr: number;
-}
-
 /** Models folio_referenced(): counts and clears accessed bits in every mapping and secondary MMU. */
 export function folioReferenced$(sys: System, pfn: number): number {
   let referenced = 0;

@@ -9,7 +9,6 @@
  * After remove, files still open keep their release() but every ioctl fails with -ENODEV, as a
  * hot-unplugged device's files do.
  */
-import { ULONG_MAX } from '../../../lib/units.ts';
 import { runDriverCode } from '../../../sched/driver_code.ts';
 import type { KGen } from '../../../sched/types.ts';
 import { Errno } from '../../errno.ts';
@@ -17,6 +16,8 @@ import { taskMmget, taskMmput } from '../../exit.ts';
 import { File, type FileOps, Inode, type Vma } from '../../mm/mm_types.ts';
 import type { Process, System } from '../../system.ts';
 import { dropRef, takeRef } from '../../refs.ts';
+import { deviceIoctl } from './device_ioctl.ts';
+import { deviceIoctl$ } from './device_ioctl.plain.ts';
 import { DriverError } from './driver_error.ts';
 import { DriverMutex, DriverRwSem, DriverSpinLock, type LockDecl } from './locks.ts';
 
@@ -54,6 +55,13 @@ export interface IoctlDef<
    * signal to it ends a killable wait in the handler (waitEventKillable, fatalSignalPending).
    */
   handler(file: File<F>, arg: IoctlArg<I, O>, dev: Device<object, F>, ctx: IoctlContext): KGen<number>;
+  /**
+   * The plain-function form of `handler`, derived from the same source by
+   * scripts/derive-plain.mjs (never written by hand): what a system call running in plain form
+   * calls instead, when nothing else can be scheduled. Optional; without it the handler's
+   * generator runs there step by step.
+   */
+  handler$?(file: File<F>, arg: IoctlArg<I, O>, dev: Device<object, F>, ctx: IoctlContext): number;
 }
 
 /** What an ioctl handler knows of its call besides the file and the argument. */
@@ -202,6 +210,7 @@ export function checkDriver(driver: unknown, what = 'driver'): asserts driver is
     if (def === null || typeof def !== 'object') bad('not an ioctl definition');
     const io = def as Record<string, unknown>;
     if (typeof io.handler !== 'function') bad('handler is not a function');
+    if (io.handler$ !== undefined && typeof io.handler$ !== 'function') bad('handler$ is not a function');
     for (const side of ['in', 'out'] as const) {
       const fields = io[side];
       if (fields === undefined && side === 'out') continue;
@@ -351,71 +360,12 @@ export function deviceFileOf<D extends object, F extends object>(
   return f !== null && f.fops === dev.fops ? (f as File<F>) : null;
 }
 
-function isU64(n: unknown): n is number {
-  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= ULONG_MAX;
-}
-
-/**
- * copy_from_user() of an ioctl struct: the members `fields` names, from `user`. -EFAULT when the
- * struct is not there or a member cannot be read as its type; -EINVAL when a number does not fit
- * a u32 member.
- */
-function copyIn(
-  fields: IoctlFields,
-  out: IoctlFields | undefined,
-  user: unknown,
-): Record<string, unknown> | number {
-  if (user === null || typeof user !== 'object') return -Errno.EFAULT;
-  const u = user as Record<string, unknown>;
-  const arg: Record<string, unknown> = {};
-  for (const [f, t] of Object.entries({ ...(out ?? {}), ...fields })) {
-    const v = fields[f] !== undefined ? u[f] : undefined;
-    switch (t) {
-      case 'bool':
-        if (v !== undefined && typeof v !== 'boolean') return -Errno.EFAULT;
-        arg[f] = v ?? false;
-        break;
-      case 'bytes':
-        if (v !== undefined && !(v instanceof Uint8Array)) return -Errno.EFAULT;
-        arg[f] = v ?? new Uint8Array(0);
-        break;
-      case 'u32':
-      case 'u64':
-        if (v !== undefined && !isU64(v)) return -Errno.EFAULT;
-        if (t === 'u32' && v !== undefined && v > 0xffffffff) return -Errno.EINVAL;
-        arg[f] = v ?? 0;
-        break;
-    }
-  }
-  return arg;
-}
-
 /** The file_operations of a device's files: dispatch to the driver, per device. */
 function deviceFops<D extends object, F extends object>(dev: Device<D, F>): FileOps<F> {
   return {
     name: dev.driver.name,
-    *ioctl(file, cmd, user) {
-      if (dev.state !== 'bound') return -Errno.ENODEV;
-      const table = dev.driver.ioctls;
-      // Own members only: a command named like an Object.prototype member is just unknown.
-      const def = table !== undefined && Object.hasOwn(table, cmd) ? table[cmd] : undefined;
-      if (def === undefined) return -(dev.driver.unknownIoctlErrno ?? Errno.ENOTTY);
-      const arg = copyIn(def.in, def.out, user);
-      if (typeof arg === 'number') return arg;
-      // sysIoctl() made the thread one of the caller's threads for the call.
-      const current = (dev.sys.sched.current?.task ?? null) as Process | null;
-      const ret = yield* runDriverCode(
-        dev.sys.sched,
-        dev.driver,
-        `ioctl ${cmd}`,
-        def.handler(file, arg as IoctlArg<IoctlFields, IoctlFields>, dev, { current }),
-      );
-      if (ret >= 0 && def.out !== undefined) {
-        const u = user as Record<string, unknown>;
-        for (const f of Object.keys(def.out)) u[f] = arg[f];
-      }
-      return ret;
-    },
+    ioctl: (file, cmd, user) => deviceIoctl(dev, file, cmd, user),
+    ioctl$: (file, cmd, user) => deviceIoctl$(dev, file, cmd, user),
     *release(file) {
       dev.files.delete(file);
       if (dev.driver.release !== undefined)

@@ -96,6 +96,11 @@ export class DeviceMemory {
     return this.pgmap.owner;
   }
 
+  /** Whether any page is free (cheaper than freePages > 0). */
+  get hasFree(): boolean {
+    return this.free.length > 0 || this.freeFolios.length > 0;
+  }
+
   /** Free pages, counting those of free folios. */
   get freePages(): number {
     return this.free.length + this.freeFolios.length * 2 ** this.folioOrder;
@@ -118,8 +123,11 @@ export class DeviceMemory {
     return pfn;
   }
 
-  /** Pops a free page or folio; the caller holds `lock`. */
-  private take(order: number): number | undefined {
+  /**
+   * Pops a free page or folio; the caller holds `lock`. Internal to the allocator (public only
+   * for the plain form of allocPage(), devmem.plain.ts).
+   */
+  take(order: number): number | undefined {
     if (order > 0) return this.freeFolios.pop();
     const p = this.free.pop();
     if (p !== undefined) return p;
