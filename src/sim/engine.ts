@@ -9,8 +9,13 @@
  *
  * Order is reproducible: each round the warps issue in a rotation drawn from the seeded PRNG;
  * a warp runs until it faults, finishes, or has made `QUANTUM` accesses.
+ *
+ * Nothing else runs while the bottom half services faults (the warps wait, the CPU phases come
+ * between kernels), so the scheduler is solo then and the bottom half's generator runs on it as
+ * a plain path (System.runPath with inlineDrive): the same steps without a scheduler round each.
  */
 import { Prng } from '../lib/prng.ts';
+import { inlineDrive } from '../sched/plain.ts';
 import { PAGE_SIZE } from '../lib/units.ts';
 import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../kernel/mm/mman.ts';
 import { System, MAX_RAM_BYTES, type Process } from '../kernel/system.ts';
@@ -330,7 +335,14 @@ export function runSim(opts: SimOptions, onProgress?: (done: number, total: numb
       }
       if (!posted) continue;
       for (const g of gpus) {
-        while (g.gpu.faults.length > 0) sys.run('uvm_bh', uvmGpuServiceReplayableFaults(g.gpu));
+        while (g.gpu.faults.length > 0)
+          sys.runPath(
+            'uvm_bh',
+            () => {
+              inlineDrive(uvmGpuServiceReplayableFaults(g.gpu));
+            },
+            () => uvmGpuServiceReplayableFaults(g.gpu),
+          );
       }
       for (const w of warps) w.stalled = false;
       if (onProgress !== undefined) {
