@@ -339,7 +339,12 @@ export function runSim(opts: SimOptions, onProgress?: (done: number, total: numb
           sys.runPath(
             'uvm_bh',
             () => {
-              inlineDrive(uvmGpuServiceReplayableFaults(g.gpu));
+              g.gpu.plainPass = true;
+              try {
+                inlineDrive(uvmGpuServiceReplayableFaults(g.gpu));
+              } finally {
+                g.gpu.plainPass = false;
+              }
             },
             () => uvmGpuServiceReplayableFaults(g.gpu),
           );

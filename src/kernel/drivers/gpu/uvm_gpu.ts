@@ -3,6 +3,8 @@
  * fault buffer, its va_spaces (one per process attached), the tunables and the counters.
  */
 import { Prng } from '../../../lib/prng.ts';
+import { inlineDrive } from '../../../sched/plain.ts';
+import type { KGen } from '../../../sched/types.ts';
 import type { MmStruct } from '../../mm/mm_types.ts';
 import type { System } from '../../system.ts';
 import type { Device } from '../sdk/device.ts';
@@ -27,6 +29,12 @@ export class UvmGpu {
   clockNs: () => number;
   /** The bottom half runs only when someone calls it (the simulator polls), not on interrupt. */
   polled = false;
+  /**
+   * Set by whoever runs the bottom half as a plain path (Scheduler.runPlain: nothing else can be
+   * scheduled meanwhile), and only for that call: then uvmKernel() runs each kernel path the
+   * driver calls to its end in place, and no step climbs back through the driver's generators.
+   */
+  plainPass = false;
   /** Called after each batch (the simulator prices it); gets the batch's VA block count. */
   onBatch: ((faults: number, vaBlocks: number) => void) | null = null;
 
@@ -42,4 +50,13 @@ export class UvmGpu {
   get sys(): System {
     return this.dev.sys;
   }
+}
+
+/**
+ * A kernel path the driver calls: delegated to (yield*) on the scheduler, or, during a plain
+ * pass (UvmGpu.plainPass), driven to its end in place (inlineDrive), with the same steps.
+ */
+export function* uvmKernel<T>(gpu: UvmGpu, gen: KGen<T>): KGen<T> {
+  if (gpu.plainPass) return inlineDrive(gen);
+  return yield* gen;
 }

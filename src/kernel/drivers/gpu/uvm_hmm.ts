@@ -54,7 +54,7 @@ import { DEV_PTE } from '../sdk/device_pagetable.ts';
 import { migrateToRamOne, migrateVmaInit } from '../sdk/devmem.ts';
 import { hmmRangeFaultLocked } from '../sdk/hmm_mirror.ts';
 import type { DeviceAccessKind as GpuAccessKind } from '../sdk/device_pagetable.ts';
-import type { UvmGpu } from './uvm_gpu.ts';
+import { type UvmGpu, uvmKernel } from './uvm_gpu.ts';
 import { uvmPerfPrefetchFarFaults, uvmPerfPrefetchRegion } from './uvm_perf_prefetch.ts';
 import { uvmPerfThrashingGetHint } from './uvm_perf_thrashing.ts';
 import type { UvmHmmInsert, UvmRootChunk } from './uvm_types.ts';
@@ -190,18 +190,18 @@ export function* uvmHmmServiceWindow(
   // First the blocks the faults need: bounds under the mmap lock, notifiers inserted as the
   // hmm_insert tunable says (uvmHmmVaBlockCreate).
   const how = gpu.tunables.hmmInsert;
-  if (how === 'mmap_write') yield* mm.mmapLock.downWrite();
-  else yield* mm.mmapLock.downRead();
+  if (how === 'mmap_write') yield* uvmKernel(gpu, mm.mmapLock.downWrite());
+  else yield* uvmKernel(gpu, mm.mmapLock.downRead());
   const create: [number, number][] = [];
   for (const f of faults) {
     if (uvmHmmVaBlockFind(vs, f.va) !== null || create.some(([s, e]) => f.va >= s && f.va < e)) continue;
     const vma = mm.vmaLookup(f.va);
     if (vma !== null && (vma.flags & VM.READ) !== 0) create.push(uvmHmmVaBlockBounds(vs, f.va, vma));
   }
-  if (how === 'unlocked') yield* mm.mmapLock.upRead();
+  if (how === 'unlocked') yield* uvmKernel(gpu, mm.mmapLock.upRead());
   for (const [s, e] of create) yield* uvmHmmVaBlockCreate(vs, s, e, how);
-  if (how === 'mmap_write') yield* mm.mmapLock.downgradeWrite();
-  else if (how === 'unlocked') yield* mm.mmapLock.downRead();
+  if (how === 'mmap_write') yield* uvmKernel(gpu, mm.mmapLock.downgradeWrite());
+  else if (how === 'unlocked') yield* uvmKernel(gpu, mm.mmapLock.downRead());
   let blocks = 0;
   for (let i = 0; i < faults.length;) {
     const vma = mm.vmaLookup(faults[i].va);
@@ -223,7 +223,7 @@ export function* uvmHmmServiceWindow(
     blocks++;
     i = j;
   }
-  yield* mm.mmapLock.upRead();
+  yield* uvmKernel(gpu, mm.mmapLock.upRead());
   return blocks;
 }
 
@@ -368,7 +368,7 @@ function* uvmHmmMigrateToGpu(
     }
     const start = block.window + p * PAGE_SIZE;
     const args = migrateVmaInit(vma, start, block.window + e * PAGE_SIZE, gpu, MIGRATE_VMA_SELECT_SYSTEM);
-    if ((yield* migrateVmaSetup(args)) === 0) {
+    if ((yield* uvmKernel(gpu, migrateVmaSetup(args))) === 0) {
       let moved = 0;
       let cut = 0;
       for (let i = 0; i < args.npages; i++) {
@@ -394,8 +394,8 @@ function* uvmHmmMigrateToGpu(
         }
       }
       if (cut > 0) stats.transfersToGpu.push(cut);
-      yield* migrateVmaPages(args);
-      yield* migrateVmaFinalize(args);
+      yield* uvmKernel(gpu, migrateVmaPages(args));
+      yield* uvmKernel(gpu, migrateVmaFinalize(args));
       if (moved > 0) {
         stats.pagesToGpu += moved;
         stats.runsToGpu.push(moved);
@@ -444,7 +444,7 @@ function* uvmHmmMapFaulted(
     range.hmmPfns[2 * (p - lo) + 1] = HMM_PFN_REQ_FAULT | (writes[p] !== 0 ? HMM_PFN_REQ_WRITE : 0);
   const vs = block.vaSpace;
   const changed0 = block.changed;
-  const ret = yield* hmmRangeFaultLocked(range, vs.lock, { mmapLocked: true });
+  const ret = yield* uvmKernel(gpu, hmmRangeFaultLocked(range, vs.lock, { mmapLocked: true }));
   if (ret !== 0) {
     gpu.stats.fatalFaults++;
     return 'error';
