@@ -13,7 +13,7 @@ import type { KGen } from '../../../sched/types.ts';
 import { mmgetNotZero, mmput } from '../../exit.ts';
 import type { DeviceFault } from '../sdk/device_pagetable.ts';
 import { queueWork } from '../sdk/workqueue.ts';
-import { type UvmGpu, uvmKernel } from './uvm_gpu.ts';
+import { type UvmGpu, uvmKernelGen } from './uvm_gpu.ts';
 import {
   type UvmFaultEntry,
   uvmHmmServiceWindow,
@@ -58,7 +58,7 @@ export function* uvmGpuServiceReplayableFaults(gpu: UvmGpu): KGen {
         if (t.replayPolicy === 'block') replay();
         i = j;
       }
-      yield* uvmKernel(gpu, mmput(vs.mm));
+      yield* uvmKernelGen(gpu, () => mmput(vs.mm));
     }
     stats.faults += nfaults;
     yield* uvmPmmPreEvict(gpu);

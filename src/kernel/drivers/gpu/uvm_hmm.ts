@@ -54,7 +54,15 @@ import { DEV_PTE } from '../sdk/device_pagetable.ts';
 import { migrateToRamOne, migrateVmaInit } from '../sdk/devmem.ts';
 import { hmmRangeFaultLocked } from '../sdk/hmm_mirror.ts';
 import type { DeviceAccessKind as GpuAccessKind } from '../sdk/device_pagetable.ts';
-import { type UvmGpu, uvmKernel } from './uvm_gpu.ts';
+import {
+  type UvmGpu,
+  uvmDowngradeWrite,
+  uvmDownRead,
+  uvmDownWrite,
+  uvmKernelGen,
+  uvmMutexUnlock,
+  uvmUpRead,
+} from './uvm_gpu.ts';
 import { uvmPerfPrefetchFarFaults, uvmPerfPrefetchRegion } from './uvm_perf_prefetch.ts';
 import { uvmPerfThrashingGetHint } from './uvm_perf_thrashing.ts';
 import type { UvmHmmInsert, UvmRootChunk } from './uvm_types.ts';
@@ -190,18 +198,18 @@ export function* uvmHmmServiceWindow(
   // First the blocks the faults need: bounds under the mmap lock, notifiers inserted as the
   // hmm_insert tunable says (uvmHmmVaBlockCreate).
   const how = gpu.tunables.hmmInsert;
-  if (how === 'mmap_write') yield* uvmKernel(gpu, mm.mmapLock.downWrite());
-  else yield* uvmKernel(gpu, mm.mmapLock.downRead());
+  if (how === 'mmap_write') yield* uvmDownWrite(gpu, mm.mmapLock);
+  else yield* uvmDownRead(gpu, mm.mmapLock);
   const create: [number, number][] = [];
   for (const f of faults) {
     if (uvmHmmVaBlockFind(vs, f.va) !== null || create.some(([s, e]) => f.va >= s && f.va < e)) continue;
     const vma = mm.vmaLookup(f.va);
     if (vma !== null && (vma.flags & VM.READ) !== 0) create.push(uvmHmmVaBlockBounds(vs, f.va, vma));
   }
-  if (how === 'unlocked') yield* uvmKernel(gpu, mm.mmapLock.upRead());
+  if (how === 'unlocked') yield* uvmUpRead(gpu, mm.mmapLock);
   for (const [s, e] of create) yield* uvmHmmVaBlockCreate(vs, s, e, how);
-  if (how === 'mmap_write') yield* uvmKernel(gpu, mm.mmapLock.downgradeWrite());
-  else if (how === 'unlocked') yield* uvmKernel(gpu, mm.mmapLock.downRead());
+  if (how === 'mmap_write') yield* uvmDowngradeWrite(gpu, mm.mmapLock);
+  else if (how === 'unlocked') yield* uvmDownRead(gpu, mm.mmapLock);
   let blocks = 0;
   for (let i = 0; i < faults.length;) {
     const vma = mm.vmaLookup(faults[i].va);
@@ -223,7 +231,7 @@ export function* uvmHmmServiceWindow(
     blocks++;
     i = j;
   }
-  yield* uvmKernel(gpu, mm.mmapLock.upRead());
+  yield* uvmUpRead(gpu, mm.mmapLock);
   return blocks;
 }
 
@@ -368,7 +376,7 @@ function* uvmHmmMigrateToGpu(
     }
     const start = block.window + p * PAGE_SIZE;
     const args = migrateVmaInit(vma, start, block.window + e * PAGE_SIZE, gpu, MIGRATE_VMA_SELECT_SYSTEM);
-    if ((yield* uvmKernel(gpu, migrateVmaSetup(args))) === 0) {
+    if ((yield* uvmKernelGen(gpu, () => migrateVmaSetup(args))) === 0) {
       let moved = 0;
       let cut = 0;
       for (let i = 0; i < args.npages; i++) {
@@ -394,8 +402,8 @@ function* uvmHmmMigrateToGpu(
         }
       }
       if (cut > 0) stats.transfersToGpu.push(cut);
-      yield* uvmKernel(gpu, migrateVmaPages(args));
-      yield* uvmKernel(gpu, migrateVmaFinalize(args));
+      yield* uvmKernelGen(gpu, () => migrateVmaPages(args));
+      yield* uvmKernelGen(gpu, () => migrateVmaFinalize(args));
       if (moved > 0) {
         stats.pagesToGpu += moved;
         stats.runsToGpu.push(moved);
@@ -444,7 +452,7 @@ function* uvmHmmMapFaulted(
     range.hmmPfns[2 * (p - lo) + 1] = HMM_PFN_REQ_FAULT | (writes[p] !== 0 ? HMM_PFN_REQ_WRITE : 0);
   const vs = block.vaSpace;
   const changed0 = block.changed;
-  const ret = yield* uvmKernel(gpu, hmmRangeFaultLocked(range, vs.lock, { mmapLocked: true }));
+  const ret = yield* uvmKernelGen(gpu, () => hmmRangeFaultLocked(range, vs.lock, { mmapLocked: true }));
   if (ret !== 0) {
     gpu.stats.fatalFaults++;
     return 'error';
@@ -452,7 +460,7 @@ function* uvmHmmMapFaulted(
   if (block.changed !== changed0) {
     // An invalidation ran between our migration and the walk; read_retry vouches for the walk,
     // but UVM starts the service over so its residency view is rebuilt.
-    yield* vs.lock.unlock();
+    yield* uvmMutexUnlock(gpu, vs.lock);
     return 'retry';
   }
   const sys = gpu.sys;
@@ -467,7 +475,7 @@ function* uvmHmmMapFaulted(
     if (!local) gpu.stats.remoteMaps++;
   }
   if (block.chunk !== null) block.chunk.accessTick = ++gpu.pmm.tick;
-  yield* vs.lock.unlock();
+  yield* uvmMutexUnlock(gpu, vs.lock);
   return 'ok';
 }
 
