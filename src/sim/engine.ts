@@ -9,6 +9,10 @@
  *
  * Order is reproducible: each round the warps issue in a rotation drawn from the seeded PRNG;
  * a warp runs until it faults, finishes, or has made `QUANTUM` accesses.
+ *
+ * Nothing else runs while the bottom half services faults (the warps wait, the CPU phases come
+ * between kernels), so the scheduler is solo then and each pass is a plain pass
+ * (uvmGpuServiceReplayableFaultsNow): the same steps without a scheduler round each.
  */
 import { Prng } from '../lib/prng.ts';
 import { PAGE_SIZE } from '../lib/units.ts';
@@ -17,7 +21,7 @@ import { System, MAX_RAM_BYTES, type Process } from '../kernel/system.ts';
 import { DEV_PTE, type DeviceAccessKind } from '../kernel/drivers/sdk/device_pagetable.ts';
 import { UvmGpuDevice } from '../kernel/drivers/gpu/uvm.ts';
 import type { UvmGpu } from '../kernel/drivers/gpu/uvm_gpu.ts';
-import { uvmGpuServiceReplayableFaults } from '../kernel/drivers/gpu/uvm_gpu_replayable_faults.ts';
+import { uvmGpuServiceReplayableFaultsNow } from '../kernel/drivers/gpu/uvm_gpu_replayable_faults.ts';
 import type { UvmPrefetchPolicy, UvmVaSpace } from '../kernel/drivers/gpu/uvm_types.ts';
 import { checkAll } from '../oracles/index.ts';
 import { COST_MODELS, TimeBreakdown, type CostModel } from './cost.ts';
@@ -330,7 +334,7 @@ export function runSim(opts: SimOptions, onProgress?: (done: number, total: numb
       }
       if (!posted) continue;
       for (const g of gpus) {
-        while (g.gpu.faults.length > 0) sys.run('uvm_bh', uvmGpuServiceReplayableFaults(g.gpu));
+        while (g.gpu.faults.length > 0) uvmGpuServiceReplayableFaultsNow(g.gpu);
       }
       for (const w of warps) w.stalled = false;
       if (onProgress !== undefined) {

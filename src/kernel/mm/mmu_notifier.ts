@@ -106,12 +106,19 @@ function* hlistInvalidateRangeStart(subs: MmuNotifierSubscriptions, range: MmuNo
   return ret;
 }
 
+/** The counter of each event's invalidations, by event (named once, not on every invalidation). */
+const invalidateCounters: string[] = [];
+
+function invalidateCounter(event: number): string {
+  return (invalidateCounters[event] ??= `invalidate.${mmuNotifyEventName(event)}`);
+}
+
 /** Models __mmu_notifier_invalidate_range_start(): interval subscribers, then whole-mm ones. */
 function* invalidateRangeStartSubs(range: MmuNotifierRange): KGen<number> {
   const sys = range.mm.sys;
   const subs = range.mm.notifierSubscriptions!;
-  sys.trace.count(`invalidate.${mmuNotifyEventName(range.event)}`);
-  sys.trace.emit('notifier', 'invalidate_range', 'B', traceArgs(range));
+  sys.trace.count(invalidateCounter(range.event));
+  if (sys.trace.enabled) sys.trace.emit('notifier', 'invalidate_range', 'B', traceArgs(range));
   if (subs.hasItree) {
     const ret = yield* itreeInvalidate(subs, range);
     if (ret !== 0) {
@@ -198,7 +205,7 @@ export function* mmuNotifierInvalidateRangeEnd(range: MmuNotifierRange): KGen {
   if (subs.hasItree) yield* itreeInvEnd(subs);
   if (!subs.hlistEmpty) yield* hlistInvalidateEnd(subs, range);
   lockMapRelease(sys.sched, INVALIDATE_MAP);
-  sys.trace.emit('notifier', 'invalidate_range', 'E', traceArgs(range));
+  if (sys.trace.enabled) sys.trace.emit('notifier', 'invalidate_range', 'E', traceArgs(range));
 }
 
 /**

@@ -54,7 +54,15 @@ import { DEV_PTE } from '../sdk/device_pagetable.ts';
 import { migrateToRamOne, migrateVmaInit } from '../sdk/devmem.ts';
 import { hmmRangeFaultLocked } from '../sdk/hmm_mirror.ts';
 import type { DeviceAccessKind as GpuAccessKind } from '../sdk/device_pagetable.ts';
-import type { UvmGpu } from './uvm_gpu.ts';
+import {
+  type UvmGpu,
+  uvmDowngradeWrite,
+  uvmDownRead,
+  uvmDownWrite,
+  uvmKernelGen,
+  uvmMutexUnlock,
+  uvmUpRead,
+} from './uvm_gpu.ts';
 import { uvmPerfPrefetchFarFaults, uvmPerfPrefetchRegion } from './uvm_perf_prefetch.ts';
 import { uvmPerfThrashingGetHint } from './uvm_perf_thrashing.ts';
 import type { UvmHmmInsert, UvmRootChunk } from './uvm_types.ts';
@@ -190,18 +198,18 @@ export function* uvmHmmServiceWindow(
   // First the blocks the faults need: bounds under the mmap lock, notifiers inserted as the
   // hmm_insert tunable says (uvmHmmVaBlockCreate).
   const how = gpu.tunables.hmmInsert;
-  if (how === 'mmap_write') yield* mm.mmapLock.downWrite();
-  else yield* mm.mmapLock.downRead();
+  if (how === 'mmap_write') yield* uvmDownWrite(gpu, mm.mmapLock);
+  else yield* uvmDownRead(gpu, mm.mmapLock);
   const create: [number, number][] = [];
   for (const f of faults) {
     if (uvmHmmVaBlockFind(vs, f.va) !== null || create.some(([s, e]) => f.va >= s && f.va < e)) continue;
     const vma = mm.vmaLookup(f.va);
     if (vma !== null && (vma.flags & VM.READ) !== 0) create.push(uvmHmmVaBlockBounds(vs, f.va, vma));
   }
-  if (how === 'unlocked') yield* mm.mmapLock.upRead();
+  if (how === 'unlocked') yield* uvmUpRead(gpu, mm.mmapLock);
   for (const [s, e] of create) yield* uvmHmmVaBlockCreate(vs, s, e, how);
-  if (how === 'mmap_write') yield* mm.mmapLock.downgradeWrite();
-  else if (how === 'unlocked') yield* mm.mmapLock.downRead();
+  if (how === 'mmap_write') yield* uvmDowngradeWrite(gpu, mm.mmapLock);
+  else if (how === 'unlocked') yield* uvmDownRead(gpu, mm.mmapLock);
   let blocks = 0;
   for (let i = 0; i < faults.length;) {
     const vma = mm.vmaLookup(faults[i].va);
@@ -223,8 +231,32 @@ export function* uvmHmmServiceWindow(
     blocks++;
     i = j;
   }
-  yield* mm.mmapLock.upRead();
+  yield* uvmUpRead(gpu, mm.mmapLock);
   return blocks;
+}
+
+/**
+ * The dense per-page masks of one block service, zero when not in use: page i of the window is
+ * faulted, written, or (for the prefetch policies) wanted. A service takes a set from the pool
+ * and clears what it set before giving it back, so it costs the pages of its faults, not the
+ * block's 512 (a service that never finishes just leaves its set to the garbage collector).
+ */
+interface UvmServiceMasks {
+  readonly faulted: Uint8Array;
+  readonly writes: Uint8Array;
+  readonly want: Uint8Array;
+}
+
+const servicePool: UvmServiceMasks[] = [];
+
+function uvmServiceMasksGet(): UvmServiceMasks {
+  return (
+    servicePool.pop() ?? {
+      faulted: new Uint8Array(UVM_PAGES_PER_BLOCK),
+      writes: new Uint8Array(UVM_PAGES_PER_BLOCK),
+      want: new Uint8Array(UVM_PAGES_PER_BLOCK),
+    }
+  );
 }
 
 /**
@@ -232,6 +264,7 @@ export function* uvmHmmServiceWindow(
  * pages, grown by the prefetch policy, minus thrashing-pinned ones), a root chunk (evicting if
  * GPU memory is full), migrate_vma of each run, then hmm_range_fault over the serviced span and
  * mapping under the block lock once mmu_interval_read_retry() passes. Caller holds mmap read.
+ * `faults` are in address order (a batch is sorted; uncoalesced duplicates are adjacent).
  */
 export function* uvmHmmServiceBlock(
   gpu: UvmGpu,
@@ -243,43 +276,64 @@ export function* uvmHmmServiceBlock(
   const stats = gpu.stats;
   const first = (block.vaStart - block.window) / PAGE_SIZE;
   const last = (block.vaEnd - block.window) / PAGE_SIZE;
-  const faulted = new Uint8Array(UVM_PAGES_PER_BLOCK);
-  const writes = new Uint8Array(UVM_PAGES_PER_BLOCK);
-  const remote = new Uint8Array(UVM_PAGES_PER_BLOCK);
+  const masks = uvmServiceMasksGet();
+  const { faulted, writes, want } = masks;
+  // The faulted pages in address order, each once.
+  const pages: number[] = [];
   for (const f of faults) {
     const p = (f.va - block.window) / PAGE_SIZE;
-    faulted[p] = 1;
+    if (faulted[p] === 0) {
+      faulted[p] = 1;
+      pages.push(p);
+    }
     if (f.access !== 'read') writes[p] = 1;
   }
+  if (!isAscending(pages)) pages.sort((a, b) => a - b);
+  // Pages this service decided to map remotely (thrashing pins), kept across attempts.
+  let remote: Set<number> | null = null;
   stats.vaBlocksServiced++;
-  stats.farFaults += t.migrateOnFault ? uvmPerfPrefetchFarFaults(t, faulted, block.resident) : faults.length;
+  stats.farFaults += !t.migrateOnFault
+    ? faults.length
+    : t.prefetch === 'ondemand' || t.prefetch === 'random4k'
+      ? pages.length
+      : uvmPerfPrefetchFarFaults(t, faulted, block.resident);
   for (let attempt = 0; attempt < SERVICE_RETRIES; attempt++) {
     const now = gpu.clockNs();
-    const want = new Uint8Array(UVM_PAGES_PER_BLOCK);
-    if (t.migrateOnFault) uvmPerfPrefetchRegion(t, faulted, block.resident, gpu.rng, want);
-    for (let p = 0; p < UVM_PAGES_PER_BLOCK; p++) {
-      if (p < first || p >= last || block.resident[p] !== 0) {
-        want[p] = 0;
-        continue;
+    // The pages to bring in, in address order: the faulted ones, or the prefetch policy's mask.
+    let cand: readonly number[] = [];
+    if (t.migrateOnFault) {
+      if (t.prefetch === 'ondemand') cand = pages;
+      else {
+        uvmPerfPrefetchRegion(t, faulted, block.resident, gpu.rng, want);
+        const c: number[] = [];
+        for (let p = 0; p < UVM_PAGES_PER_BLOCK; p++) if (want[p] !== 0) c.push(p);
+        want.fill(0);
+        cand = c;
       }
-      if (faulted[p] !== 0 && want[p] !== 0) {
+    }
+    const wanted: number[] = [];
+    for (const p of cand) {
+      if (p < first || p >= last || block.resident[p] !== 0) continue;
+      if (faulted[p] !== 0) {
         const hint = uvmPerfThrashingGetHint(t, block, p, now, stats);
-        if (hint === 'pin') remote[p] = 1;
-      } else if (block.pinnedUntilNs[p] > now) remote[p] = 1;
-      if (remote[p] !== 0) want[p] = 0;
+        if (hint === 'pin') (remote ??= new Set()).add(p);
+      } else if (block.pinnedUntilNs[p] > now) (remote ??= new Set()).add(p);
+      if (remote?.has(p) !== true) wanted.push(p);
     }
     const changed0 = block.changed;
-    if (want.includes(1)) {
+    if (wanted.length > 0) {
       const chunk = block.chunk ?? (yield* uvmPmmAllocChunkEvict(gpu, block));
-      if (chunk !== null) yield* uvmHmmMigrateToGpu(gpu, block, vma, chunk, want, faulted, now);
+      if (chunk !== null) yield* uvmHmmMigrateToGpu(gpu, block, vma, chunk, wanted, faulted, now);
     }
-    const r = yield* uvmHmmMapFaulted(gpu, block, faulted, writes, want);
+    const r = yield* uvmHmmMapFaulted(gpu, block, pages, writes, wanted);
     if (r === 'retry' || block.changed !== changed0) {
       stats.changedRetries++;
       if (r === 'retry') continue;
     }
     break;
   }
+  for (const p of pages) faulted[p] = writes[p] = 0;
+  servicePool.push(masks);
   // Atomics on pages left in system memory need exclusive access: make_device_exclusive.
   for (const f of faults) {
     if (f.access !== 'atomic') continue;
@@ -289,17 +343,22 @@ export function* uvmHmmServiceBlock(
   }
 }
 
+function isAscending(a: readonly number[]): boolean {
+  for (let i = 1; i < a.length; i++) if (a[i] <= a[i - 1]) return false;
+  return true;
+}
+
 /**
- * Migrates the pages `want` marks to the block's root chunk, one migrate_vma per contiguous run
- * (as uvm_hmm_va_block_migrate_locked does per region), with this GPU as the migration owner so
- * its own MIGRATE invalidation is ignored.
+ * Migrates the pages `wanted` lists (in address order) to the block's root chunk, one
+ * migrate_vma per contiguous run (as uvm_hmm_va_block_migrate_locked does per region), with this
+ * GPU as the migration owner so its own MIGRATE invalidation is ignored.
  */
 function* uvmHmmMigrateToGpu(
   gpu: UvmGpu,
   block: UvmVaBlock,
   vma: Vma,
   chunk: UvmRootChunk,
-  want: Uint8Array,
+  wanted: readonly number[],
   faulted: Uint8Array,
   now: number,
 ): KGen {
@@ -307,16 +366,17 @@ function* uvmHmmMigrateToGpu(
   const phys = sys.phys;
   const stats = gpu.stats;
   const writableVma = (vma.flags & VM.WRITE) !== 0;
-  for (let p = 0; p < UVM_PAGES_PER_BLOCK;) {
-    if (want[p] === 0) {
-      p++;
-      continue;
+  for (let k = 0; k < wanted.length;) {
+    const p = wanted[k];
+    let e = p + 1;
+    k++;
+    while (k < wanted.length && wanted[k] === e) {
+      e++;
+      k++;
     }
-    let e = p;
-    while (e < UVM_PAGES_PER_BLOCK && want[e] !== 0) e++;
     const start = block.window + p * PAGE_SIZE;
     const args = migrateVmaInit(vma, start, block.window + e * PAGE_SIZE, gpu, MIGRATE_VMA_SELECT_SYSTEM);
-    if ((yield* migrateVmaSetup(args)) === 0) {
+    if ((yield* uvmKernelGen(gpu, () => migrateVmaSetup(args))) === 0) {
       let moved = 0;
       let cut = 0;
       for (let i = 0; i < args.npages; i++) {
@@ -342,15 +402,14 @@ function* uvmHmmMigrateToGpu(
         }
       }
       if (cut > 0) stats.transfersToGpu.push(cut);
-      yield* migrateVmaPages(args);
-      yield* migrateVmaFinalize(args);
+      yield* uvmKernelGen(gpu, () => migrateVmaPages(args));
+      yield* uvmKernelGen(gpu, () => migrateVmaFinalize(args));
       if (moved > 0) {
         stats.pagesToGpu += moved;
         stats.runsToGpu.push(moved);
         chunk.allocTick = ++gpu.pmm.tick;
       }
     }
-    p = e;
   }
 }
 
@@ -358,20 +417,24 @@ function* uvmHmmMigrateToGpu(
  * hmm_range_fault over the span of faulted and migrated pages (faulting only the faulted ones),
  * then maps every valid page under the block lock once read_retry passes. GPU pages get read,
  * write and atomic rights as the CPU entry allows; system pages are mapped remotely (no atomic).
+ * `pages` and `wanted` are in address order.
  */
 function* uvmHmmMapFaulted(
   gpu: UvmGpu,
   block: UvmVaBlock,
-  faulted: Uint8Array,
+  pages: readonly number[],
   writes: Uint8Array,
-  want: Uint8Array,
+  wanted: readonly number[],
 ): KGen<'ok' | 'retry' | 'error'> {
   let lo = UVM_PAGES_PER_BLOCK;
   let hi = -1;
-  for (let p = 0; p < UVM_PAGES_PER_BLOCK; p++) {
-    if (faulted[p] === 0 && want[p] === 0) continue;
-    lo = Math.min(lo, p);
-    hi = p;
+  if (pages.length > 0) {
+    lo = pages[0];
+    hi = pages[pages.length - 1];
+  }
+  if (wanted.length > 0) {
+    lo = Math.min(lo, wanted[0]);
+    hi = Math.max(hi, wanted[wanted.length - 1]);
   }
   if (hi < 0) return 'ok';
   const n = hi - lo + 1;
@@ -385,14 +448,11 @@ function* uvmHmmMapFaulted(
     pfnFlagsMask: HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
     devPrivateOwner: gpu,
   };
-  for (let i = 0; i < n; i++) {
-    const p = lo + i;
-    if (faulted[p] !== 0)
-      range.hmmPfns[2 * i + 1] = HMM_PFN_REQ_FAULT | (writes[p] !== 0 ? HMM_PFN_REQ_WRITE : 0);
-  }
+  for (const p of pages)
+    range.hmmPfns[2 * (p - lo) + 1] = HMM_PFN_REQ_FAULT | (writes[p] !== 0 ? HMM_PFN_REQ_WRITE : 0);
   const vs = block.vaSpace;
   const changed0 = block.changed;
-  const ret = yield* hmmRangeFaultLocked(range, vs.lock, { mmapLocked: true });
+  const ret = yield* uvmKernelGen(gpu, () => hmmRangeFaultLocked(range, vs.lock, { mmapLocked: true }));
   if (ret !== 0) {
     gpu.stats.fatalFaults++;
     return 'error';
@@ -400,7 +460,7 @@ function* uvmHmmMapFaulted(
   if (block.changed !== changed0) {
     // An invalidation ran between our migration and the walk; read_retry vouches for the walk,
     // but UVM starts the service over so its residency view is rebuilt.
-    yield* vs.lock.unlock();
+    yield* uvmMutexUnlock(gpu, vs.lock);
     return 'retry';
   }
   const sys = gpu.sys;
@@ -415,7 +475,7 @@ function* uvmHmmMapFaulted(
     if (!local) gpu.stats.remoteMaps++;
   }
   if (block.chunk !== null) block.chunk.accessTick = ++gpu.pmm.tick;
-  yield* vs.lock.unlock();
+  yield* uvmMutexUnlock(gpu, vs.lock);
   return 'ok';
 }
 

@@ -3,6 +3,11 @@ import assert from 'node:assert/strict';
 import { System, assertOracles, mman } from '../../../../src/index.ts';
 import { gpuKind } from '../../../../src/kernel/drivers/gpu/registry.ts';
 import { UvmGpuDevice } from '../../../../src/kernel/drivers/gpu/uvm.ts';
+import {
+  uvmGpuServiceReplayableFaults,
+  uvmGpuServiceReplayableFaultsNow,
+} from '../../../../src/kernel/drivers/gpu/uvm_gpu_replayable_faults.ts';
+import type { DeviceAccessKind } from '../../../../src/kernel/drivers/sdk/device_pagetable.ts';
 
 const MiB = 1024 * 1024;
 
@@ -93,5 +98,46 @@ describe('uvm driver', () => {
     assert.deepEqual([...sys.read(p, buf, 1).data], [7]);
     assert.equal(gpu.snapshot(p).ptes.length, 0);
     assertOracles(sys);
+  });
+
+  it('a plain pass of the bottom half takes the steps and makes the changes of a scheduled one', () => {
+    function pass(
+      plain: boolean,
+      eviction: boolean,
+    ): { stats: Record<string, unknown>; steps: number; snapshot: unknown; data: number[] } {
+      const { sys, gpu, p, buf } = setup({ memory: eviction ? 2 * MiB : 8 * MiB, prefetch: 'tree' });
+      const g = gpu.gpu;
+      assert.equal(sys.run('attach', gpu.attach(p)), 0);
+      assert.equal(sys.write(p, buf + 5 * 4096, new Uint8Array([3])), 1);
+      assert.equal(sys.write(p, buf + 2 * MiB, new Uint8Array([4])), 1);
+      if (eviction) assert.equal(sys.run('gpu', gpu.access(p, buf + 2 * MiB, 1, 'read', null)).ret, 0);
+      // The faults below are serviced only by the pass under test.
+      g.polled = true;
+      const vs = p.mm === null ? undefined : g.vaSpaces.get(p.mm);
+      assert.ok(vs !== undefined);
+      const faults: [number, DeviceAccessKind][] = [
+        [0, 'read'],
+        [5, 'write'],
+        [40, 'atomic'],
+        [700, 'read'],
+        [5, 'read'],
+      ];
+      for (const [page, access] of faults) g.faults.post({ va: buf + page * 4096, access, pt: vs.pt });
+      if (plain) uvmGpuServiceReplayableFaultsNow(g);
+      else sys.run('uvm_bh', uvmGpuServiceReplayableFaults(g));
+      assertOracles(sys);
+      return {
+        stats: JSON.parse(JSON.stringify(g.stats)) as Record<string, unknown>,
+        steps: sys.sched.totalSteps,
+        snapshot: gpu.snapshot(p),
+        data: [...sys.read(p, buf + 5 * 4096, 1).data],
+      };
+    }
+    for (const eviction of [false, true]) {
+      const scheduled = pass(false, eviction);
+      assert.deepEqual(pass(true, eviction), scheduled);
+      assert.ok((scheduled.stats.pagesToGpu as number) > 0);
+      assert.equal((scheduled.stats.evictions as number) > 0, eviction);
+    }
   });
 });
