@@ -40,6 +40,7 @@ import {
   migrateVmaPages,
   migrateVmaSetup,
 } from '../../mm/migrate_device.ts';
+import { migrateVmaFinalize$, migrateVmaPages$, migrateVmaSetup$ } from '../../mm/migrate_device.plain.ts';
 import { VM, VM_FAULT, type Vma, type VmFault } from '../../mm/mm_types.ts';
 import {
   MMU_NOTIFY,
@@ -59,6 +60,7 @@ import {
   uvmDowngradeWrite,
   uvmDownRead,
   uvmDownWrite,
+  uvmKernel,
   uvmKernelGen,
   uvmMutexUnlock,
   uvmUpRead,
@@ -376,7 +378,13 @@ function* uvmHmmMigrateToGpu(
     }
     const start = block.window + p * PAGE_SIZE;
     const args = migrateVmaInit(vma, start, block.window + e * PAGE_SIZE, gpu, MIGRATE_VMA_SELECT_SYSTEM);
-    if ((yield* uvmKernelGen(gpu, () => migrateVmaSetup(args))) === 0) {
+    if (
+      (yield* uvmKernel(
+        gpu,
+        () => migrateVmaSetup$(args),
+        () => migrateVmaSetup(args),
+      )) === 0
+    ) {
       let moved = 0;
       let cut = 0;
       for (let i = 0; i < args.npages; i++) {
@@ -402,8 +410,20 @@ function* uvmHmmMigrateToGpu(
         }
       }
       if (cut > 0) stats.transfersToGpu.push(cut);
-      yield* uvmKernelGen(gpu, () => migrateVmaPages(args));
-      yield* uvmKernelGen(gpu, () => migrateVmaFinalize(args));
+      yield* uvmKernel(
+        gpu,
+        () => {
+          migrateVmaPages$(args);
+        },
+        () => migrateVmaPages(args),
+      );
+      yield* uvmKernel(
+        gpu,
+        () => {
+          migrateVmaFinalize$(args);
+        },
+        () => migrateVmaFinalize(args),
+      );
       if (moved > 0) {
         stats.pagesToGpu += moved;
         stats.runsToGpu.push(moved);
