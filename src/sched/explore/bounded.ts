@@ -93,6 +93,10 @@ export class BoundedDporSearch implements Strategy {
     } else this.boundedSteps += outcome.steps;
   }
 
+  lane(): number {
+    return this.current === this.unbounded ? 0 : 1;
+  }
+
   /** Whether a violation in `outcome` answers the search (one beyond the bound does not). */
   accepts(outcome: RunOutcome): boolean {
     return outcome.preemptions <= this.preemptionBound;
