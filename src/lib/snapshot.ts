@@ -35,6 +35,8 @@ type Saved =
       values: unknown[];
       /** Own keys at capture, the ones not restored included. */
       own: PropertyKey[];
+      /** Every own key was an enumerable string (then Object.keys() lists them all, and cheaply). */
+      plain: boolean;
       proto: unknown;
     }
   | { kind: 'array'; o: unknown[]; values: unknown[]; extra: PropertyKey[]; extraValues: unknown[] }
@@ -190,6 +192,7 @@ export class Snapshot {
       keys,
       values,
       own,
+      plain: Object.keys(o).length === own.length,
       proto: Object.getPrototypeOf(o),
     });
   }
@@ -211,9 +214,21 @@ export class Snapshot {
         case 'object': {
           const o = s.o;
           const { keys, values } = s;
-          const now = Reflect.ownKeys(o);
-          let intact = now.length === s.own.length;
-          for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
+          let intact: boolean;
+          if (s.plain) {
+            // The same own keys in the same order: the same enumerable strings, and nothing else
+            // (no symbol, no string that is not enumerable).
+            const now = Object.keys(o);
+            intact =
+              now.length === s.own.length &&
+              Object.getOwnPropertyNames(o).length === now.length &&
+              Object.getOwnPropertySymbols(o).length === 0;
+            for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
+          } else {
+            const now = Reflect.ownKeys(o);
+            intact = now.length === s.own.length;
+            for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
+          }
           if (!intact) {
             // A key deleted since (or added, or deleted and added back): put every key back in
             // its captured order, which iteration over the object follows.

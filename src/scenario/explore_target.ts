@@ -197,7 +197,7 @@ export function targetFromParsed(
           label: 'teardown',
           line: 0,
           run() {
-            const td = teardown(ctx);
+            const td = teardown(ctx, brief);
             if (td.ok) return { report: td, violation: null };
             const m = /^oracle ([^:]+): (.*)$/.exec(td.failures[0]);
             return {

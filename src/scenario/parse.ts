@@ -320,10 +320,17 @@ export function parseScenarioText(text: string, file: string): ParsedScenario {
     const pos = lineCol(loc, first.node);
     throw new ScenarioError(file, pos.line, pos.col, first.message);
   }
+  const positions = new Map<string, { line: number; col: number }>();
   const parsed: ParsedScenario = {
     file,
     scenario: result.data,
-    position: (path) => lineCol(loc, nodeAt(doc, path).node),
+    position: (path) => {
+      // The document never changes, and the explorer asks for the same steps' lines every schedule.
+      const key = path.join('\u0000');
+      let pos = positions.get(key);
+      if (pos === undefined) positions.set(key, (pos = lineCol(loc, nodeAt(doc, path).node)));
+      return { ...pos };
+    },
   };
   checkStepCount(parsed);
   checkBindings(parsed);

@@ -161,6 +161,28 @@ describe('Snapshot', () => {
     assert.throws(() => new Snapshot([{ table: new WeakMap() }]), SnapshotError);
   });
 
+  it('drops a symbol or a non-enumerable key added since, and puts back a key deleted and re-added', () => {
+    const tag = Symbol('tag');
+    const plain: Record<PropertyKey, unknown> = { a: 1, b: 2 };
+    const hidden: Record<PropertyKey, unknown> = { a: 1 };
+    Object.defineProperty(hidden, 'h', { value: 1, writable: true, enumerable: false, configurable: true });
+    const snap = new Snapshot([{ plain, hidden }]);
+    plain[tag] = 'x';
+    Object.defineProperty(plain, 'secret', { value: 3, enumerable: false, configurable: true });
+    Object.defineProperty(hidden, 'more', { value: 4, enumerable: false, configurable: true });
+    snap.restore();
+    assert.deepEqual(Reflect.ownKeys(plain), ['a', 'b']);
+    assert.deepEqual(Reflect.ownKeys(hidden), ['a', 'h']);
+    delete plain.a;
+    plain.a = 5;
+    snap.restore();
+    assert.deepEqual(Object.entries(plain), [
+      ['a', 1],
+      ['b', 2],
+    ]);
+    snap.release();
+  });
+
   it('is no longer valid once another snapshot was captured', () => {
     const a = new Snapshot([{ x: 1 }]);
     assert.equal(a.valid, true);

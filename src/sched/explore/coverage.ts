@@ -22,21 +22,42 @@ export interface CoverageReport {
 export class Coverage {
   /** Unordered pair key -> which orders were seen (bit 1: a before b, bit 2: b before a). */
   private readonly seen = new Map<string, number>();
+  /**
+   * The steps of the schedule being run, and those of the previous one of its search after the
+   * replayed ones; one per search a strategy interleaves (run.ts RunMemo.lane).
+   */
+  private readonly lanes: { hb: HappensBefore; names: string[] }[] = [];
   private hb = new HappensBefore();
   private names: string[] = [];
-  private readonly steps = new Map<number, number>();
+  /** Steps of the current schedule so far. */
+  private cursor = 0;
 
-  begin(): void {
-    this.hb = new HappensBefore();
-    this.names = [];
-    this.steps.clear();
+  begin(lane = 0): void {
+    const l = (this.lanes[lane] ??= { hb: new HappensBefore(), names: [] });
+    this.hb = l.hb;
+    this.names = l.names;
+    this.cursor = 0;
+  }
+
+  /**
+   * The next step of the schedule is the previous schedule's step at the same place (a replayed
+   * prefix: run.ts), whose races were recorded then.
+   */
+  replayed(tid: number, p: SchedPoint): void {
+    if (!this.hb.replayed(this.cursor, tid, p))
+      throw new Error(`target is not deterministic: step ${this.cursor} differs`);
+    this.cursor++;
   }
 
   step(tid: number, thread: string, p: SchedPoint): void {
-    const seq = (this.steps.get(tid) ?? 0) + 1;
-    this.steps.set(tid, seq);
+    if (this.names.length > this.cursor) {
+      this.hb.truncate(this.cursor);
+      this.names.length = this.cursor;
+    }
+    this.cursor++;
     const name = `${thread}: ${p.label}`;
-    for (const i of this.hb.add(eventOf(tid, p, -1, seq))) this.record(this.names[i], name);
+    for (const i of this.hb.add(eventOf(tid, p, -1, this.hb.stepsOf(tid) + 1)))
+      this.record(this.names[i], name);
     this.names.push(name);
   }
 

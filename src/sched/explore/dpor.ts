@@ -40,6 +40,8 @@ interface Node {
   readonly sleep: ReadonlySet<number>;
   readonly preemptionsBefore: number;
   readonly lastIndex: number;
+  /** Steps the schedule had run when it reached this choice point. */
+  readonly stepsBefore: number;
 }
 
 export class DporStrategy implements Strategy {
@@ -53,7 +55,13 @@ export class DporStrategy implements Strategy {
   private cache: StateCache | null;
   /** Choice depth of the step about to run, or -1 if it was the only runnable thread. */
   private pendingNode = -1;
-  private readonly stepsOf = new Map<number, number>();
+  /**
+   * The first steps of this schedule replay those of this search's previous one (the choices
+   * above the point it backtracked to are the same): their events, and the races they showed,
+   * are still in `hb`. `step` counts the steps of this schedule.
+   */
+  private replayed = 0;
+  private step = 0;
   /** Races seen, for statistics. */
   races = 0;
 
@@ -93,8 +101,8 @@ export class DporStrategy implements Strategy {
 
   begin(_index: number): boolean {
     this.sleep = new Map();
-    this.hb = new HappensBefore(this.cache !== null);
-    this.stepsOf.clear();
+    this.replayed = 0;
+    this.step = 0;
     this.pendingNode = -1;
     if (this.tripped) {
       // The bound cuts this search: start over as the bounded search.
@@ -107,6 +115,7 @@ export class DporStrategy implements Strategy {
     }
     if (!this.started) {
       this.started = true;
+      this.hb = new HappensBefore(this.cache !== null);
       return true;
     }
     if (this.finished) return false;
@@ -116,6 +125,8 @@ export class DporStrategy implements Strategy {
       if (j >= 0) {
         node.chosen = j;
         node.done.add(node.tids[j]);
+        this.replayed = node.stepsBefore;
+        this.hb.truncate(this.replayed);
         return true;
       }
       this.stack.pop();
@@ -172,6 +183,7 @@ export class DporStrategy implements Strategy {
         done: new Set([tids[chosen]]),
         sleep: new Set(this.sleep.keys()),
         ...shape,
+        stepsBefore: ctx.steps,
       };
       this.stack.push(node);
     }
@@ -194,9 +206,14 @@ export class DporStrategy implements Strategy {
     this.pendingNode = -1;
     if (this.sleep.has(t.id)) return false;
     for (const [id, u] of this.sleep) if (!independent(u.pending, t.pending)) this.sleep.delete(id);
-    const seq = (this.stepsOf.get(t.id) ?? 0) + 1;
-    this.stepsOf.set(t.id, seq);
     const hb = this.hb;
+    const k = this.step++;
+    if (k < this.replayed) {
+      // The same step as in the previous schedule: its races asked for their reversals then.
+      if (!hb.replayed(k, t.id, t.pending)) throw new Error(`target is not deterministic: step ${k} differs`);
+      return true;
+    }
+    const seq = hb.stepsOf(t.id) + 1;
     for (const i of hb.add(eventOf(t.id, t.pending, node, seq))) this.reverse(i, hb.events.length - 1);
     return true;
   }

@@ -38,6 +38,12 @@ export function dependent(a: Event, b: Event): boolean {
   return a.obj === b.obj && (a.write || b.write);
 }
 
+interface ObjRecord {
+  write: number[];
+  access: number[];
+  events: number;
+}
+
 /**
  * The events of one execution with their vector clocks (clock[t] = how many steps of thread t
  * happen before or at the event), built step by step.
@@ -52,8 +58,21 @@ export class HappensBefore {
   private last: number[] = [];
   /** Last event per thread that declared no footprint (dependent with everything), by column. */
   private lastAny: number[] = [];
-  /** Per object touched: the last write and the last access of each thread, by column. */
-  private readonly byObj = new Map<object, { write: number[]; access: number[] }>();
+  /**
+   * Per object touched: the last write and the last access of each thread, by column, and how
+   * many events touched it (truncate() forgets an object no event touches any more).
+   */
+  private readonly byObj = new Map<object, ObjRecord>();
+  /**
+   * What add() overwrote, by event, for truncate(): the thread's last event and the object's
+   * entries (for an event with no footprint, its thread's lastAny and last).
+   */
+  private readonly undoLast: number[] = [];
+  private readonly undoAccess: number[] = [];
+  private readonly undoWrite: number[] = [];
+  /** The state hash after each event (with `hashing`), for truncate(). */
+  private readonly sumsLo: number[] = [];
+  private readonly sumsHi: number[] = [];
   /**
    * With `hashing`: each event's hash (state_cache.ts), independent of the interleaving: its
    * thread's previous event, its label, and the latest event it depends on in each other thread.
@@ -90,6 +109,75 @@ export class HappensBefore {
       this.lastAny[c] = -1;
     }
     return c;
+  }
+
+  /** How many steps of thread `tid` the events hold (the seq of its next event, less one). */
+  stepsOf(tid: number): number {
+    const c = this.column.get(tid);
+    if (c === undefined) return 0;
+    const l = this.last[c];
+    return l >= 0 ? this.events[l].seq : 0;
+  }
+
+  /**
+   * Forgets every event from the n-th on, as if only the first n had been added: the next
+   * schedule of a depth-first search replays the previous one's first steps exactly, and keeps
+   * what was learnt of them.
+   */
+  truncate(n: number): void {
+    for (let j = this.events.length - 1; j >= n; j--) {
+      const e = this.events[j];
+      const c = this.column.get(e.tid)!;
+      if (e.obj === null) {
+        this.lastAny[c] = this.undoLast[j];
+        this.last[c] = this.undoAccess[j];
+      } else {
+        this.last[c] = this.undoLast[j];
+        const o = this.byObj.get(e.obj)!;
+        o.access[c] = this.undoAccess[j];
+        if (e.write) o.write[c] = this.undoWrite[j];
+        if (--o.events === 0) this.byObj.delete(e.obj);
+      }
+    }
+    if (n >= this.events.length) return;
+    this.events.length = n;
+    this.clocks.length = n;
+    this.undoLast.length = n;
+    this.undoAccess.length = n;
+    this.undoWrite.length = n;
+    if (this.hashing) {
+      this.hashes.length = n;
+      this.sumsLo.length = n;
+      this.sumsHi.length = n;
+      this.sumLo = n > 0 ? this.sumsLo[n - 1] : 0;
+      this.sumHi = n > 0 ? this.sumsHi[n - 1] : 0;
+    }
+  }
+
+  /**
+   * The k-th step of a schedule that replays the first steps of the one these events came from:
+   * checks it is the same thread's, and, when the target built its world again instead of
+   * restoring it, moves what is known of the old schedule's object to the one this step touches.
+   * False when another thread runs there (the target is not deterministic).
+   */
+  replayed(k: number, tid: number, p: SchedPoint): boolean {
+    const e = this.events[k];
+    if (e.tid !== tid) return false;
+    const a = p.kind === 'step' ? p.access : undefined;
+    const obj = a === undefined ? null : a.obj;
+    if (obj === e.obj) return true;
+    if (obj === null || e.obj === null) return false;
+    const o = this.byObj.get(e.obj);
+    if (o !== undefined) {
+      this.byObj.delete(e.obj);
+      this.byObj.set(obj, o);
+    }
+    // Every event of the prefix on the old object is replayed on the new one.
+    for (let i = k; i < this.events.length; i++) {
+      const x = this.events[i];
+      if (x.obj === e.obj) this.events[i] = { ...x, obj };
+    }
+    return true;
   }
 
   /** i happens before (or is) j. */
@@ -150,13 +238,26 @@ export class HappensBefore {
     clock[c] = e.seq;
     this.events.push(e);
     this.clocks.push(clock);
-    this.last[c] = j;
-    if (e.obj === null) this.lastAny[c] = j;
-    else {
+    if (e.obj === null) {
+      // lastAny in undoLast, last in undoAccess.
+      this.undoLast.push(this.lastAny[c]);
+      this.undoAccess.push(this.last[c]);
+      this.undoWrite.push(-1);
+      this.lastAny[c] = j;
+    } else {
       let o = this.byObj.get(e.obj);
-      if (o === undefined) this.byObj.set(e.obj, (o = { write: [], access: [] }));
+      if (o === undefined) this.byObj.set(e.obj, (o = { write: [], access: [], events: 0 }));
+      this.undoLast.push(this.last[c]);
+      this.undoAccess.push(o.access[c] ?? -1);
+      this.undoWrite.push(o.write[c] ?? -1);
+      o.events++;
       o.access[c] = j;
       if (e.write) o.write[c] = j;
+    }
+    this.last[c] = j;
+    if (this.hashing) {
+      this.sumsLo.push(this.sumLo);
+      this.sumsHi.push(this.sumHi);
     }
     return races;
   }

@@ -17,6 +17,24 @@ export interface RunConfig {
   recordTrace: boolean;
   /** Records the conflicting pairs of steps and the orders they ran in. */
   coverage?: Coverage;
+  /** The previous schedule of the same search, whose first steps this one may replay. */
+  memo?: RunMemo;
+}
+
+/**
+ * What a schedule leaves for the next one of its search: the threads it chose and how many of its
+ * steps passed the per-step checks. The target is deterministic (the search relies on it), so a
+ * schedule that makes the same choices runs the same steps on the same state: up to its first
+ * different choice it replays the previous schedule, and the per-step checks of those steps, which
+ * passed then, would pass again. They are skipped, and coverage keeps what it learnt of them.
+ */
+export class RunMemo {
+  /** Which of the searches a strategy interleaves (Strategy.lane()). */
+  constructor(readonly lane = 0) {}
+  /** The thread chosen at each choice point of the previous schedule. */
+  tids: number[] = [];
+  /** How many of the previous schedule's first steps passed the per-step checks. */
+  checked = 0;
 }
 
 /**
@@ -48,7 +66,12 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
 
   if (sched.violations.length > 0) violation = { ...sched.violations[0] };
   const coverage = cfg.coverage;
-  coverage?.begin();
+  const memo = cfg.memo;
+  coverage?.begin(memo?.lane ?? 0);
+  /** Steps that replay the previous schedule's: the choices so far were the same. */
+  let replayable = memo === undefined ? 0 : memo.checked;
+  /** Steps that passed the per-step checks. */
+  let checked = 0;
 
   while (violation === null) {
     let runnable = sched.runnable();
@@ -72,6 +95,7 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
       index = chosen;
       if (lastIndex >= 0 && index !== lastIndex) preemptions++;
       decisions.push({ index, fallback: lastIndex >= 0 ? lastIndex : 0, tid: runnable[index].id });
+      if (replayable > steps && memo!.tids[decisions.length - 1] !== runnable[index].id) replayable = steps;
     }
     const t: Thread = runnable[index];
     if (decider.beforeStep !== undefined && !decider.beforeStep(t, steps)) {
@@ -79,16 +103,21 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
       break;
     }
     if (trace !== null) trace.push({ tid: t.id, name: nameOf(t), label: t.pending.label });
-    coverage?.step(t.id, nameOf(t), t.pending);
+    const replayed = steps < replayable;
+    if (coverage !== undefined) {
+      if (replayed) coverage.replayed(t.id, t.pending);
+      else coverage.step(t.id, nameOf(t), t.pending);
+    }
     const seen = sched.violations.length;
     sched.step(t);
     steps++;
     last = t;
     violation = judgeStep(t, seen, nameOf);
-    if (violation === null && world.checkStep !== undefined) {
+    if (violation === null && world.checkStep !== undefined && !replayed) {
       const v = world.checkStep();
       if (v !== null) violation = { oracle: v.oracle, message: v.message };
     }
+    if (violation === null) checked = steps;
     if (violation === null && steps >= cfg.maxSteps && sched.live) {
       const running = sched.threads.filter((x) => x.state !== 'done');
       violation = world.explainLivelock?.(steps) ?? {
@@ -120,6 +149,10 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
     }
   }
 
+  if (memo !== undefined) {
+    memo.tids = decisions.map((d) => d.tid);
+    memo.checked = checked;
+  }
   const out: RunOutcome = { violation, decisions, preemptions, steps, pruned };
   if (trace !== null) {
     const ids = new Set<number>(sched.threads.map((x) => x.id));

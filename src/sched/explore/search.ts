@@ -1,6 +1,6 @@
 /** The sequential search loop shared by explore() and the minimiser. */
 import type { Coverage } from './coverage.ts';
-import { runSchedule } from './run.ts';
+import { RunMemo, runSchedule } from './run.ts';
 import type { ExploreTarget, RunOutcome, Strategy } from './types.ts';
 
 export interface SearchConfig {
@@ -32,12 +32,17 @@ export function searchLoop(target: ExploreTarget, strategy: Strategy, cfg: Searc
   let last: RunOutcome | null = null;
   let lastIndex = -1;
   let index = cfg.startIndex;
+  /** The previous schedule of each search the strategy interleaves. */
+  const memos: RunMemo[] = [];
   for (; index < cfg.endIndex && performance.now() < cfg.deadline; index++) {
     if (!strategy.begin(index)) break;
+    const lane = strategy.lane?.() ?? 0;
+    const memo = (memos[lane] ??= new RunMemo(lane));
     const outcome = runSchedule(target, strategy, {
       maxSteps: cfg.maxSteps,
       recordTrace: false,
       coverage: cfg.coverage,
+      memo,
     });
     strategy.end?.(outcome);
     schedules++;

@@ -153,6 +153,11 @@ export interface Strategy {
   exhausted(): boolean;
   /** Whether a violation in this schedule ends the search; default yes. */
   accepts?(outcome: RunOutcome): boolean;
+  /**
+   * Which of the searches this strategy interleaves runs the schedule begin() prepared (0 when it
+   * runs one): a schedule shares its first steps with the previous one of the same search.
+   */
+  lane?(): number;
 }
 
 /** One decision: the index chosen among the runnable threads, and the index the default chooser would pick. */

@@ -4,7 +4,13 @@ import fc from 'fast-check';
 import { point, Scheduler, type KGen } from '../../../src/sched/index.ts';
 import { explore, type ExploreOptions, type ExploreTarget } from '../../../src/sched/explore/index.ts';
 import { programs, programTarget, type Op } from './programs.ts';
-import { independentTarget } from './fixtures.ts';
+import { counterTarget, independentTarget } from './fixtures.ts';
+import {
+  BoundedDporSearch,
+  UNBOUNDED_HEAD_START,
+  UNBOUNDED_SHARE,
+} from '../../../src/sched/explore/bounded.ts';
+import { searchLoop } from '../../../src/sched/explore/search.ts';
 
 /**
  * Two threads append to a shared log, `rounds` times each; the log alternating a, b, a, b, ...
@@ -79,7 +85,35 @@ void describe('bounded DPOR racing the unbounded search', () => {
       stateCache: false,
     });
     assert.equal(raced.exhausted, true);
-    assert.ok(raced.schedules <= 2 * unbounded.schedules + 1, `${raced.schedules} vs ${unbounded.schedules}`);
+    // Within the head start: the bounded search never got a turn.
+    assert.equal(raced.schedules, unbounded.schedules);
     assert.ok(raced.schedules < alone.schedules, `${raced.schedules} vs ${alone.schedules}`);
+  });
+
+  void it('gives the bounded search its share once the unbounded one used its head start', () => {
+    // Three threads under a mutex: the unbounded search needs more than 3 preemptions in some
+    // schedules, so the bounded search starts beside it.
+    const target = counterTarget({ threads: 3, noise: 2, mutex: true });
+    const run = (headStart: number) =>
+      searchLoop(
+        target,
+        new BoundedDporSearch(3, true, { hashed: 0, pruned: 0 }, UNBOUNDED_SHARE, headStart),
+        {
+          maxSteps: 1000,
+          startIndex: 0,
+          endIndex: Infinity,
+          deadline: Infinity,
+        },
+      );
+    const unbounded = explore(target, { strategy: 'dfs', preemptionBound: Infinity });
+    const headed = run(UNBOUNDED_HEAD_START);
+    const shared = run(0);
+    assert.equal(headed.exhausted, true);
+    assert.equal(shared.exhausted, true);
+    // Within the head start the unbounded search ran alone; without one the bounded search had
+    // its share of the turns until the unbounded one ended.
+    assert.equal(headed.schedules, unbounded.schedules);
+    assert.ok(shared.schedules > headed.schedules, `${shared.schedules} vs ${headed.schedules}`);
+    assert.ok(shared.schedules <= 2 * headed.schedules + 1, `${shared.schedules} vs ${headed.schedules}`);
   });
 });
