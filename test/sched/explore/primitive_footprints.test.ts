@@ -141,11 +141,11 @@ void describe('footprints of the waiting primitives: reduced searches reach ever
     });
   });
 
-  void it('kthread_stop: the exit completion', () => {
+  void it('kthread_stop: the exit completion, and a kthread that tests kthread_should_stop() first', () => {
     assertSameFinals((sched, log) => {
       const k = kthreadRun(sched, 'kt', function* (kt): KGen<number> {
         let n = 0;
-        yield point('kt start', kt);
+        // No point before the first kthread_should_stop(): the kthread's start declares nothing.
         while (!kthreadShouldStop(kt) && n < 3) {
           yield point('kt poll', kt);
           n++;

@@ -261,6 +261,9 @@ export function kthreadRun(sched: Scheduler, name: string, fn: (k: Kthread) => K
         k.exitDone.completeAll();
       }
     })(),
+    // A kthread's code up to its first point reads kthread_should_stop() and its work, which
+    // other threads change: its start declares nothing, wherever it was spawned.
+    { kind: 'step', label: 'start' },
   );
   return k;
 }
