@@ -224,7 +224,11 @@ export function explore(
 
   function finish(): ExploreResult {
     const stateStats =
-      workerStates !== null ? { states: workerStates } : ranHere && usesStateCache(o) ? { states } : {};
+      workerStates !== null && usesStateCache(o)
+        ? { states: workerStates }
+        : ranHere && usesStateCache(o)
+          ? { states }
+          : {};
     if (found === null || found.outcome.violation === null) {
       return {
         violation: null,

@@ -89,6 +89,15 @@ void describe('DPOR over workers', () => {
     });
   }
 
+  void it('without the state cache, the same fields as one thread (no states)', () => {
+    const [, target, opts] = cases[1];
+    const one = withoutTime(explore(target, { ...opts, stateCache: false, workers: 1 }));
+    const two = withoutTime(explore(target, { ...opts, stateCache: false, workers: 2 }));
+    assert.equal(two.states, undefined);
+    assert.deepEqual(Object.keys(two).sort(), Object.keys(one).sort());
+    assert.equal(two.exhausted, true);
+  });
+
   void it('the violation found by a worker is the first in subtree order, and its token replays it', () => {
     const target = cases[3][1];
     const local = loadTargetSync(target);
