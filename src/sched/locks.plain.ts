@@ -258,9 +258,9 @@ export function RwSem$downgradeWrite(self: RwSem): void {
    * here to its next point must touch nothing shared that another thread's step declaring
    * something else writes (docs/fidelity.md). Without it the step may touch anything.
    */
-export function WaitQueue$waitEvent(self: WaitQueue, cond: () => boolean, label = `wait_event(${self.name})`, resume?: Access): void {
+export function WaitQueue$waitEvent(self: WaitQueue, cond: () => boolean, label = `wait_event(${self.name})`, resume?: Access, signal?: Access): void {
     mightSleep(self.sched, label);
-    while (!cond()) inlineYield({ kind: 'wait', label, channel: self, resume });
+    while (!cond()) inlineYield({ kind: 'wait', label, channel: self, resume, signal });
   }
 
 /**
@@ -282,19 +282,20 @@ export function WaitQueue$waitEventKillable(self: WaitQueue, cond: () => boolean
    * Models wait_event_timeout(): returns the virtual ns left (at least 1) if `cond` came true,
    * 0 if the timeout passed first.
    */
-export function WaitQueue$waitEventTimeout(self: WaitQueue, cond: () => boolean, timeoutNs: number, label = `wait_event_timeout(${self.name})`): number {
+export function WaitQueue$waitEventTimeout(self: WaitQueue, cond: () => boolean, timeoutNs: number, label = `wait_event_timeout(${self.name})`, signal?: Access): number {
     mightSleep(self.sched, label);
     const deadline = self.sched.clock.now + timeoutNs;
     while (!cond()) {
       if (self.sched.clock.now >= deadline) return cond() ? 1 : 0;
-      const why = inlineYield({ kind: 'wait', label, channel: self, deadline });
+      const why = inlineYield({ kind: 'wait', label, channel: self, deadline, signal });
       if (why === 'timeout' && !cond()) return 0;
     }
     return Math.max(1, deadline - self.sched.clock.now);
   }
 
 export function Completion$wait(self: Completion): void {
-    WaitQueue$waitEvent(self.wq, () => self.done > 0, 'wait_for_completion');
+    inlineYield(self.waitPoint);
+    WaitQueue$waitEvent(self.wq, () => self.done > 0, 'wait_for_completion', undefined, self.access);
     if (self.done !== Number.MAX_SAFE_INTEGER) self.done--;
   }
 
@@ -307,7 +308,8 @@ export function Completion$waitKillable(self: Completion, killed: () => boolean)
 
 /** Returns false on timeout. */
 export function Completion$waitTimeout(self: Completion, ns: number): boolean {
-    const left = WaitQueue$waitEventTimeout(self.wq, () => self.done > 0, ns, 'wait_for_completion_timeout');
+    inlineYield(self.waitPoint);
+    const left = WaitQueue$waitEventTimeout(self.wq, () => self.done > 0, ns, 'wait_for_completion_timeout', self.access);
     if (left === 0) return false;
     if (self.done !== Number.MAX_SAFE_INTEGER) self.done--;
     return true;

@@ -456,9 +456,15 @@ export class WaitQueue implements WaitChannel {
    * here to its next point must touch nothing shared that another thread's step declaring
    * something else writes (docs/fidelity.md). Without it the step may touch anything.
    */
-  *waitEvent(cond: () => boolean, label = `wait_event(${this.name})`, resume?: Access): KGen {
+  *waitEvent(
+    cond: () => boolean,
+    label = `wait_event(${this.name})`,
+    resume?: Access,
+    /** WaitPoint.signal: the footprint of the wake when the step that wakes it declares this. */
+    signal?: Access,
+  ): KGen {
     mightSleep(this.sched, label);
-    while (!cond()) yield { kind: 'wait', label, channel: this, resume };
+    while (!cond()) yield { kind: 'wait', label, channel: this, resume, signal };
   }
 
   /**
@@ -488,12 +494,13 @@ export class WaitQueue implements WaitChannel {
     cond: () => boolean,
     timeoutNs: number,
     label = `wait_event_timeout(${this.name})`,
+    signal?: Access,
   ): KGen<number> {
     mightSleep(this.sched, label);
     const deadline = this.sched.clock.now + timeoutNs;
     while (!cond()) {
       if (this.sched.clock.now >= deadline) return cond() ? 1 : 0;
-      const why = yield { kind: 'wait', label, channel: this, deadline };
+      const why = yield { kind: 'wait', label, channel: this, deadline, signal };
       if (why === 'timeout' && !cond()) return 0;
     }
     return Math.max(1, deadline - this.sched.clock.now);
@@ -508,13 +515,24 @@ export class WaitQueue implements WaitChannel {
   }
 }
 
-/** Models struct completion. */
+/**
+ * Models struct completion. Footprints (docs/explorer.md): wait_for_completion() takes a point of
+ * its own that writes the completion (it tests and takes `done` there); complete() runs inside its
+ * caller's step, and the waiter's wake declares the completion only when that step declares it
+ * (`yield* schedPoint('complete', c)` before `c.complete()`, as the kernel's complete() takes the
+ * completion's wait-queue lock), so the wake is ordered after it by the footprints alone.
+ */
 export class Completion {
   done = 0;
   readonly wq: WaitQueue;
+  /** The footprint of the waiter's steps: `done` is read and taken there. */
+  readonly access: Access;
+  readonly waitPoint: SchedPoint;
 
   constructor(sched: Scheduler, name: string) {
     this.wq = new WaitQueue(sched, `completion ${name}`);
+    this.access = { obj: this, write: true };
+    this.waitPoint = { kind: 'step', label: 'wait_for_completion', access: this.access };
   }
 
   complete(): void {
@@ -528,7 +546,8 @@ export class Completion {
   }
 
   *wait(): KGen {
-    yield* this.wq.waitEvent(() => this.done > 0, 'wait_for_completion');
+    yield this.waitPoint;
+    yield* this.wq.waitEvent(() => this.done > 0, 'wait_for_completion', undefined, this.access);
     if (this.done !== Number.MAX_SAFE_INTEGER) this.done--;
   }
 
@@ -545,7 +564,13 @@ export class Completion {
 
   /** Returns false on timeout. */
   *waitTimeout(ns: number): KGen<boolean> {
-    const left = yield* this.wq.waitEventTimeout(() => this.done > 0, ns, 'wait_for_completion_timeout');
+    yield this.waitPoint;
+    const left = yield* this.wq.waitEventTimeout(
+      () => this.done > 0,
+      ns,
+      'wait_for_completion_timeout',
+      this.access,
+    );
     if (left === 0) return false;
     if (this.done !== Number.MAX_SAFE_INTEGER) this.done--;
     return true;

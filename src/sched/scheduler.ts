@@ -2,7 +2,7 @@ import { VirtualClock } from './clock.ts';
 import type { DriverCodeBound } from './driver_code.ts';
 import { KILLABLE_WAIT, Thread } from './thread.ts';
 import { setPlainScheduler } from './plain.ts';
-import type { KGen, SchedPoint, Violation, WaitChannel, WaitPoint, WakeReason } from './types.ts';
+import type { Access, KGen, SchedPoint, Violation, WaitChannel, WaitPoint, WakeReason } from './types.ts';
 
 /** The generator a plain path's thread carries: it never runs, runPlain() runs the body instead. */
 const PLAIN_BODY: KGen<unknown> = (function* (): KGen<unknown> {
@@ -147,12 +147,19 @@ export class Scheduler {
     t.waitingOn = null;
     t.deadline = Infinity;
     t.wakeReason = reason;
-    const resume = reason === 'woken' && t.pending.kind === 'wait' ? t.pending.resume : undefined;
+    const resume = reason === 'woken' && t.pending.kind === 'wait' ? this.resumeOf(t.pending) : undefined;
     t.pending =
       resume === undefined
         ? { kind: 'step', label: reason === 'woken' ? 'wake' : 'timeout' }
         : { kind: 'step', label: 'wake', access: resume };
     this.runnableCache = null;
+  }
+
+  /** What the wake-up from `p` declares: its `resume`, or its `signal` when the waking step declares that. */
+  private resumeOf(p: WaitPoint): Access | undefined {
+    if (p.resume !== undefined || p.signal === undefined) return p.resume;
+    const by = this.current?.pending;
+    return by?.kind === 'step' && by.access?.obj === p.signal.obj && by.access.write ? p.signal : undefined;
   }
 
   /** Makes every thread waiting on `ch` runnable. */

@@ -35,6 +35,12 @@ export interface WaitPoint {
    * A wake-up by timeout declares nothing.
    */
   readonly resume?: Access | undefined;
+  /**
+   * What the step after an explicit wake-up touches when the step that woke it declares the same
+   * object (a completion or fence signalled in a step of its own): the wake is then ordered after
+   * the signal by the footprints alone. Woken by any other step, it declares nothing.
+   */
+  readonly signal?: Access | undefined;
 }
 
 export type SchedPoint = StepPoint | WaitPoint;

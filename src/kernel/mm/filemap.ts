@@ -69,7 +69,12 @@ export function folioTrylock(sys: System, pfn: number): boolean {
 /** Models folio_lock(): sleeps until the lock is free, then takes it. */
 export function* folioLock(sys: System, pfn: number): KGen {
   const wq = folioWaitqueue(sys);
-  yield { kind: 'step', label: 'folio_lock', access: { obj: wq, write: true } };
+  // No footprint: folio_trylock() and folio_unlock() are atomic bit operations that run inside
+  // their callers' steps (under a page-table lock, or none), so no object this step could
+  // declare is declared by every step that changes PG_locked (test/sched/explore/
+  // primitive_footprints.test.ts found the order of a folio_lock() and a trylock under a mutex
+  // tried one way only while it declared the wait queue).
+  yield { kind: 'step', label: 'folio_lock' };
   lockdepOf(sys.sched).acquire(sys.sched.cur(), FOLIO_LOCK_CLASS, FOLIO_LOCK_CLASS, true);
   while (!folioTrylock(sys, pfn)) {
     yield* wq.waitEvent(() => !folioTestLocked(sys, pfn), 'folio_lock');

@@ -13,6 +13,7 @@ import type {
   TargetDescriptor,
 } from '../../sched/explore/types.ts';
 import { parallelDfs } from './pardfs.ts';
+import { parallelDpor } from './pardpor.ts';
 import { parallelSearch } from './workers.ts';
 
 /**
@@ -41,6 +42,7 @@ export const nodeBackend: ParallelBackend = {
   loadTarget: loadTargetSync,
   search: parallelSearch,
   dfs: parallelDfs,
+  dpor: parallelDpor,
 };
 
 /** explore() with worker threads. */

@@ -22,11 +22,14 @@ import {
   type MessagePort,
 } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
+import { Coverage, type CoverageReport } from '../../sched/explore/coverage.ts';
 import { DfsStrategy, type DfsNodeData } from '../../sched/explore/dfs.ts';
 import { makeStrategy, type ResolvedOptions } from '../../sched/explore/options.ts';
 import type { ParallelConfig, ParallelResult } from '../../sched/explore/parallel.ts';
 import { overridesOf } from '../../sched/explore/run.ts';
 import { searchLoop } from '../../sched/explore/search.ts';
+import { subtreeStrategy, type PrefixNode } from '../../sched/explore/shard.ts';
+import type { StateStats } from '../../sched/explore/state_cache.ts';
 import type { ExploreTarget, TargetDescriptor } from '../../sched/explore/types.ts';
 
 /** A worker that sends nothing for this long is presumed dead. */
@@ -64,9 +67,22 @@ export interface DfsUnitResult {
   last: Overrides | null;
 }
 
+/** One subtree of a DPOR search split over workers (pardpor.ts), `item` its place in order. */
+export interface DporUnitTask {
+  item: number;
+  prefix: PrefixNode[];
+  cap: number;
+}
+
+export interface DporUnitResult extends DfsUnitResult {
+  coverage: Pick<CoverageReport, 'oneOrder' | 'both'>;
+  states: StateStats;
+}
+
 type ToWorker =
   | { type: 'chunk'; start: number; end: number }
   | { type: 'dfs'; units: DfsUnitTask[]; deadlineEpoch: number }
+  | { type: 'dpor'; unit: DporUnitTask; deadlineEpoch: number }
   | { type: 'stop' };
 
 export type Overrides = [number, number][];
@@ -80,6 +96,7 @@ export type FromWorker =
       last: { index: number; overrides: Overrides } | null;
     }
   | { type: 'dfs'; units: DfsUnitResult[] }
+  | { type: 'dpor'; unit: DporUnitResult }
   | { type: 'error'; message: string };
 
 /**
@@ -261,6 +278,37 @@ function runDfsUnits(
   return out;
 }
 
+/** Searches one subtree of a split DPOR search (also the master's rerun of a subtree cut short). */
+export function runDporUnit(
+  target: ExploreTarget,
+  o: ResolvedOptions,
+  u: DporUnitTask,
+  deadline: number,
+): DporUnitResult {
+  const coverage = new Coverage();
+  const states = { hashed: 0, pruned: 0 };
+  const r = searchLoop(target, subtreeStrategy(o, u.prefix, states), {
+    maxSteps: o.maxSteps,
+    startIndex: 0,
+    endIndex: u.cap,
+    deadline,
+    coverage,
+  });
+  const c = coverage.report();
+  return {
+    item: u.item,
+    ran: r.schedules,
+    exhausted: r.exhausted,
+    violation:
+      r.found === null
+        ? null
+        : { pos: r.found.index, overrides: [...overridesOf(r.found.outcome.decisions)] },
+    last: r.last === null ? null : [...overridesOf(r.last.decisions)],
+    coverage: { oneOrder: c.oneOrder, both: c.both },
+    states,
+  };
+}
+
 /** Entry point inside a worker thread (called by BOOT once tsx is registered). */
 export async function workerMain(): Promise<void> {
   const boot = workerData as WorkerBoot;
@@ -294,6 +342,15 @@ export async function workerMain(): Promise<void> {
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'stop') {
       port.close();
+      return;
+    }
+    if (msg.type === 'dpor') {
+      try {
+        const deadline = msg.deadlineEpoch - performance.timeOrigin;
+        post({ type: 'dpor', unit: runDporUnit(target, boot.options, msg.unit, deadline) });
+      } catch (e) {
+        post({ type: 'error', message: String(e instanceof Error ? (e.stack ?? e.message) : e) });
+      }
       return;
     }
     if (msg.type === 'dfs') {

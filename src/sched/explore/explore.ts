@@ -90,6 +90,8 @@ export function explore(
   const deadline = start + o.ms;
   const total = Number.isFinite(o.schedules) ? o.schedules : undefined;
   const states = { hashed: 0, pruned: 0 };
+  /** States hashed and pruned by workers (each subtree keeps its own cache). */
+  let workerStates: typeof states | null = null;
   const strategy = makeStrategy(o, undefined, states);
 
   let found: { index: number; outcome: RunOutcome } | null = null;
@@ -124,8 +126,36 @@ export function explore(
     backend !== undefined &&
     o.workers > 1 &&
     o.strategy === 'dfs' &&
-    // DPOR learns where to branch from the schedules it ran, and the state cache from the states
-    // they reached: neither splits ahead of time.
+    o.por &&
+    o.reduction === 'dpor' &&
+    isDescriptor(target) &&
+    o.schedules > 0
+  ) {
+    const p = backend.dpor(local, target, o, {
+      deadline,
+      onProgress: (done) => opts.onProgress?.(done, total),
+    });
+    schedules = p.schedules;
+    exhausted = p.exhausted;
+    lastOverrides = p.lastOverrides;
+    coverage.addReport(p.coverage);
+    workerStates = p.states;
+    if (p.found !== null) {
+      const outcome = runSchedule(local, followOverrides(p.found), {
+        maxSteps: o.maxSteps,
+        recordTrace: false,
+      });
+      found = { index: schedules - 1, outcome };
+    }
+    return finish();
+  }
+
+  if (
+    backend !== undefined &&
+    o.workers > 1 &&
+    o.strategy === 'dfs' &&
+    // The state cache learns from the states the schedules reached: it does not split ahead of
+    // time (DPOR, above, splits at its first choice points instead).
     (!o.por || (o.reduction === 'sleep' && !o.stateCache)) &&
     isDescriptor(target) &&
     o.schedules > 0
@@ -193,7 +223,12 @@ export function explore(
   return finish();
 
   function finish(): ExploreResult {
-    const stateStats = ranHere && usesStateCache(o) ? { states } : {};
+    const stateStats =
+      workerStates !== null && usesStateCache(o)
+        ? { states: workerStates }
+        : ranHere && usesStateCache(o)
+          ? { states }
+          : {};
     if (found === null || found.outcome.violation === null) {
       return {
         violation: null,

@@ -4,7 +4,9 @@
  * Node implementation (src/node/explore/) runs workers on node:worker_threads and is injected by
  * the callers that run under Node (the public API in src/index.ts, the CLI).
  */
+import type { CoverageReport } from './coverage.ts';
 import type { ResolvedOptions } from './options.ts';
+import type { StateStats } from './state_cache.ts';
 import type { ExploreTarget, TargetDescriptor } from './types.ts';
 
 export interface ParallelConfig {
@@ -40,6 +42,33 @@ export interface ParallelDfsResult {
   stats: { masterRuns: number; subtrees: number; ran: number };
 }
 
+export interface ParallelDporConfig {
+  deadline: number;
+  /** How many subtrees to split the search into (at least); default DPOR_SPLIT_PREFIXES. */
+  prefixes?: number;
+  onProgress?(done: number): void;
+}
+
+/**
+ * Subtrees a DPOR search over workers is split into (at least; shard.ts enumerates them). It
+ * does not depend on the worker count, so neither does the result.
+ */
+export const DPOR_SPLIT_PREFIXES = 16;
+
+export interface ParallelDporResult {
+  /** The first failing schedule, in the order of the subtrees, as its non-default decisions. */
+  found: Map<number, number> | null;
+  schedules: number;
+  exhausted: boolean;
+  lastOverrides: Map<number, number>;
+  /** The orders of conflicting steps the counted schedules ran (coverage.ts). */
+  coverage: Pick<CoverageReport, 'oneOrder' | 'both'>;
+  /** States hashed and pruned, summed over the subtrees (each keeps its own cache). */
+  states: StateStats;
+  /** How the work went: subtrees, schedules run in all (some past a budget's end). */
+  stats: { subtrees: number; ran: number };
+}
+
 export interface ParallelBackend {
   /** Builds the target a descriptor names, in this thread. */
   loadTarget(d: TargetDescriptor): ExploreTarget;
@@ -52,4 +81,15 @@ export interface ParallelBackend {
     o: ResolvedOptions,
     cfg: ParallelDfsConfig,
   ): ParallelDfsResult;
+  /**
+   * The depth-first search with DPOR, split at its first choice points (shard.ts) into subtrees
+   * that workers search, each with its own reduction and state cache; the result is that of
+   * searchSubtrees() over the same prefixes in this thread.
+   */
+  dpor(
+    local: ExploreTarget,
+    descriptor: TargetDescriptor,
+    o: ResolvedOptions,
+    cfg: ParallelDporConfig,
+  ): ParallelDporResult;
 }

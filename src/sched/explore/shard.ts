@@ -105,7 +105,8 @@ export function enumeratePrefixes(target: ExploreTarget, o: ResolvedOptions, wan
   return level;
 }
 
-function subtreeStrategy(o: ResolvedOptions, prefix: PrefixNode[], states?: StateStats): Strategy {
+/** The search of the subtree under `prefix`, with the configured reduction. */
+export function subtreeStrategy(o: ResolvedOptions, prefix: PrefixNode[], states?: StateStats): Strategy {
   if (o.por && o.reduction === 'dpor')
     return new DporStrategy(o.preemptionBound, prefix, o.stateCache, states);
   const data: DfsNodeData[] = prefix.map((n) => ({ ...n, done: [n.chosen], sleep: [] }));
@@ -140,18 +141,34 @@ export function searchShard(
     return searchLoop(target, strategy, { ...cfg, startIndex: start, endIndex: end });
   }
   const prefixes = enumeratePrefixes(target, o, PREFIXES_PER_SHARD * shard.count);
+  const mine = prefixes.filter((_, k) => k % shard.count === shard.index);
+  return searchSubtrees(target, o, mine, cfg, states);
+}
+
+/**
+ * Searches the subtrees under `prefixes` one after the other, in order, as one search: budgets
+ * count the schedules of all of them, and the first violation ends it. What a split search over
+ * worker threads reports is what this reports for the same prefixes.
+ */
+export function searchSubtrees(
+  target: ExploreTarget,
+  o: ResolvedOptions,
+  prefixes: readonly PrefixNode[][],
+  cfg: Omit<SearchConfig, 'startIndex' | 'endIndex'>,
+  states?: StateStats,
+): SearchResult {
   let schedules = 0;
   let exhausted = true;
   let last: SearchResult['last'] = null;
   let lastIndex = -1;
-  for (let k = shard.index; k < prefixes.length; k += shard.count) {
+  for (const prefix of prefixes) {
     const left = o.schedules - schedules;
     if (left <= 0 || performance.now() >= cfg.deadline) {
       exhausted = false;
       break;
     }
     const before = schedules;
-    const r = searchLoop(target, subtreeStrategy(o, prefixes[k], states), {
+    const r = searchLoop(target, subtreeStrategy(o, prefix, states), {
       ...cfg,
       startIndex: 0,
       endIndex: left,

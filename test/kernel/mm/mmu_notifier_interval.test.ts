@@ -91,7 +91,9 @@ function gatedInvalidation(sys: System, name: string, r: MmuNotifierRange): Gate
       yield* mmuNotifierInvalidateRangeEnd(r);
     })(),
   );
-  return { thread, gate, started: () => started };
+  // Started: inside the invalidation and asleep on the gate (wait_for_completion() has a point of
+  // its own before it sleeps).
+  return { thread, gate, started: () => started && thread.state === 'blocked' };
 }
 
 function noViolations(sys: System): void {

@@ -173,7 +173,7 @@ void describe('parallel DFS', () => {
     // Found in a subtree a worker ran, not among the master's own schedules.
     assert.ok(p.stats.subtrees > 0 && p.stats.masterRuns < p.schedules, JSON.stringify(p.stats));
 
-    const r = explore(target, { strategy: 'dfs', workers: 2 });
+    const r = explore(target, { strategy: 'dfs', reduction: 'sleep', stateCache: false, workers: 2 });
     assert.ok(r.violation);
     assert.equal(r.violation.message, 'log is [2, 3, 1, 0]');
     assert.deepEqual(replay(local, r.replay).violation, r.violation);
@@ -185,9 +185,14 @@ void describe('parallel DFS', () => {
       exportName: 'counterTarget',
       args: { noise: 4, mutex: true, threads: 3 },
     };
-    const total = explore(target, { strategy: 'dfs' }).schedules;
+    const total = explore(target, { strategy: 'dfs', reduction: 'sleep', stateCache: false }).schedules;
     for (const schedules of [1, 7, 60, total - 1, total, total + 1]) {
-      const opts: ExploreOptions = { strategy: 'dfs', budget: { schedules } };
+      const opts: ExploreOptions = {
+        strategy: 'dfs',
+        reduction: 'sleep',
+        stateCache: false,
+        budget: { schedules },
+      };
       const one = withoutTime(explore(target, { ...opts, workers: 1 }));
       assert.equal(one.schedules, Math.min(schedules, total));
       assert.equal(one.exhausted, schedules >= total);
@@ -237,19 +242,28 @@ void describe('parallel DFS', () => {
     }
   });
 
-  void it('hetmem explore --strategy dfs --workers 2 prints what one worker prints', () => {
+  void it('hetmem explore --strategy dfs --no-por --workers 2 prints what one worker prints', () => {
     const run = (workers: string): unknown => {
       const r = hetmem([
         'explore',
         'examples/races/interval-mirror.yaml',
         '--strategy',
         'dfs',
+        '--no-por',
         '--workers',
         workers,
         '--json',
       ]);
       assert.equal(r.status, 0, r.stderr);
-      const { elapsed_ms: _ms, ...doc } = JSON.parse(r.stdout) as { elapsed_ms: number };
+      // The split DFS reports no coverage (its workers do not collect it).
+      const {
+        elapsed_ms: _ms,
+        coverage: _c,
+        ...doc
+      } = JSON.parse(r.stdout) as {
+        elapsed_ms: number;
+        coverage?: unknown;
+      };
       return doc;
     };
     const one = run('1');

@@ -52,7 +52,12 @@ export class WorkStruct {
           }
         }
         yield { kind: 'step', label: `process_one_work(${work.name})`, access: { obj: work, write: true } };
-        if (gen !== work.generation || !work.pending) return;
+        if (gen !== work.generation || !work.pending) {
+          // Cancelled while queued: a flush_work() queued its barrier behind this run, and the
+          // barrier still runs (the kernel's cancel unlinks the work, not the barrier).
+          work.done.wakeUpAll();
+          return;
+        }
         work.pending = false;
         work.running = true;
         try {
@@ -248,11 +253,17 @@ export function kthreadRun(sched: Scheduler, name: string, fn: (k: Kthread) => K
     (function* (): KGen {
       try {
         k.result = yield* runDriverCode(sched, owner, `kthread ${name}`, fn(k));
+        // do_exit()'s complete of the vfork/exit completion: a step that declares it, so the
+        // kthread_stop() waiting there wakes declaring it too (locks.ts, Completion).
+        yield { kind: 'step', label: `kthread_exit(${name})`, access: k.exitDone.access };
       } finally {
         k.exited = true;
         k.exitDone.completeAll();
       }
     })(),
+    // A kthread's code up to its first point reads kthread_should_stop() and its work, which
+    // other threads change: its start declares nothing, wherever it was spawned.
+    { kind: 'step', label: 'start' },
   );
   return k;
 }
@@ -270,16 +281,24 @@ export function* kthreadStop(k: Kthread): KGen<number> {
   return k.result;
 }
 
-/** Models struct dma_fence: signalled once, with an optional error; waiters sleep until then. */
+/**
+ * Models struct dma_fence: signalled once, with an optional error; waiters sleep until then. A
+ * waiter woken by a step that declares the fence (`yield* schedPoint('dma_fence_signal', f)`
+ * before dmaFenceSignal(), as the kernel takes the fence's lock) wakes reading it; woken by any
+ * other step, its wake declares nothing (docs/explorer.md).
+ */
 export class DmaFence {
   signaled = false;
   error = 0;
   readonly wq: WaitQueue;
+  /** The footprint of a waiter's wake: it reads `signaled`. */
+  readonly access: { readonly obj: object; readonly write: boolean };
   constructor(
     readonly sched: Scheduler,
     readonly name: string,
   ) {
     this.wq = new WaitQueue(sched, `fence ${name}`);
+    this.access = { obj: this, write: false };
   }
 }
 
@@ -303,8 +322,8 @@ export function dmaFenceSignal(f: DmaFence, error = 0): number {
  */
 export function* dmaFenceWaitTimeout(f: DmaFence, timeoutNs = Infinity): KGen<number> {
   if (timeoutNs === Infinity) {
-    yield* f.wq.waitEvent(() => f.signaled, `dma_fence_wait(${f.name})`);
+    yield* f.wq.waitEvent(() => f.signaled, `dma_fence_wait(${f.name})`, undefined, f.access);
     return 1;
   }
-  return yield* f.wq.waitEventTimeout(() => f.signaled, timeoutNs, `dma_fence_wait(${f.name})`);
+  return yield* f.wq.waitEventTimeout(() => f.signaled, timeoutNs, `dma_fence_wait(${f.name})`, f.access);
 }
