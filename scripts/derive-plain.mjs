@@ -24,14 +24,19 @@ export const DERIVED = [
   'src/sched/locks.ts',
   'src/kernel/mm/mmap_lock.ts',
   'src/kernel/mm/vmscan.ts',
+  'src/kernel/mm/mmu_notifier_types.ts',
+  'src/kernel/mm/mmu_notifier_interval.ts',
+  'src/kernel/mm/mmu_notifier.ts',
   'src/kernel/mm/memory.ts',
   'src/kernel/exit.ts',
   'src/kernel/mm/migrate_device.ts',
+  'src/kernel/mm/hmm.ts',
   'src/kernel/syscalls.ts',
   'src/kernel/drivers/sdk/device_ioctl.ts',
   'src/kernel/drivers/sdk/devmem.ts',
   'src/kernel/drivers/test_hmm.ts',
   'src/kernel/drivers/test_hmm_devmem.ts',
+  'src/kernel/drivers/sdk/hmm_mirror.ts',
 ];
 
 const RUNTIME = 'src/sched/plain.ts';
@@ -287,9 +292,19 @@ function deriveFile(program, checker, fileSet, plainName, file) {
   }
   const imports = [];
   const outFile = plainPath(file);
+  // A name the source imports itself (a plain form it calls directly, a runtime helper) is not
+  // imported a second time for the derived code.
+  const imported = new Set();
+  const localName = (el) =>
+    el
+      .replace(/^type\s+/, '')
+      .split(/\s+as\s+/)
+      .pop();
   const addImport = (names, spec, typeOnly) => {
-    if (names.length === 0) return;
-    imports.push(`import ${typeOnly ? 'type ' : ''}{ ${names.join(', ')} } from '${spec}';`);
+    const fresh = names.filter((n) => !imported.has(localName(n)));
+    if (fresh.length === 0) return;
+    for (const n of fresh) imported.add(localName(n));
+    imports.push(`import ${typeOnly ? 'type ' : ''}{ ${fresh.join(', ')} } from '${spec}';`);
   };
   for (const st of sf.statements) {
     if (!ts.isImportDeclaration(st)) continue;

@@ -6,9 +6,10 @@ import { detachVma, removeVma, unmapVmas } from './mm/mmap.ts';
 import { enterTask, leaveTask, threadsOf } from './mm/mmap_lock.ts';
 import { dropRef } from './mm/mm_refs.ts';
 import type { MmStruct } from './mm/mm_types.ts';
-import { mmdrop, mmuNotifierRelease } from './mm/mmu_notifier.ts';
+import { mmdrop } from './mm/mmu_notifier.ts';
 import type { Process, System } from './system.ts';
 import { mmput, TASK_REF, taskMmget, taskMmput } from './exit.ts';
+import { mmuNotifierRelease$ } from './mm/mmu_notifier.plain.ts';
 import { RwSem$downWrite, RwSem$upWrite, schedPoint$ } from '../sched/locks.plain.ts';
 import { inlineDrive, inlineYield } from '../sched/plain.ts';
 
@@ -18,7 +19,7 @@ import { inlineDrive, inlineYield } from '../sched/plain.ts';
  * page tables and VMAs are freed.
  */
 export function exitMmap$(mm: MmStruct): void {
-  inlineDrive(mmuNotifierRelease(mm));
+  mmuNotifierRelease$(mm);
   RwSem$downWrite(mm.mmapLock);
   const vmas = [...mm.vmas].map((n) => n.value);
   for (const v of vmas) detachVma(mm, v);

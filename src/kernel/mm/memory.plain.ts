@@ -6,7 +6,7 @@ import type { System } from '../system.ts';
 import { doHugePmdAnonymousPage, hugePmdFault, thpFaultEligible } from './huge_memory.ts';
 import { hugetlbFault } from './hugetlb.ts';
 import { type MmStruct, MM_SWAPENTS, VM, VM_FAULT, type Vma, type VmFault } from './mm_types.ts';
-import { MMU_NOTIFY, mmuNotifierArchInvalidateSecondaryTlbs, mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInitOwner } from './mmu_notifier.ts';
+import { MMU_NOTIFY, mmuNotifierRangeInitOwner } from './mmu_notifier.ts';
 import { folioLock, folioTrylock, folioUnlock, folioWaitLocked } from './filemap.ts';
 import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_PROTNONE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, PTE_WRITE, SwpType, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry, isSwapEntry, pteNone, ptePresent, swpType } from './pgtable.ts';
@@ -16,6 +16,7 @@ import { shmemFault } from './shmem.ts';
 import { FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_UNSHARE, mkPte, zeroPte, vmNormalPage, accessError, vmFaultToErrno, accessMappedPage, CPU_WRITE_POINT, CPU_READ_POINT, copyUser, anonExclusive } from './memory.ts';
 import { RwSem$upRead, SpinLock$lock, SpinLock$unlock, WaitQueue$waitEvent } from '../../sched/locks.plain.ts';
 import { allocPageReclaim$ } from './vmscan.plain.ts';
+import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
 import { mmapReadLockKillable$ } from './mmap_lock.plain.ts';
 import { inlineDrive, inlineYield } from '../../sched/plain.ts';
 
@@ -146,7 +147,7 @@ export function doWpPage$(vma: Vma, addr: number, flags: number): number {
     // Shared mappings never copy: the write makes the PTE writable (wp_page_shared).
     if (page >= 0) phys.flags[phys.head(page)] |= PG.dirty;
     t.words[slot] = (lo | PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY | PTE_ACCESSED) >>> 0;
-    inlineDrive(mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE));
+    mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PAGE_SIZE);
     return 0;
   }
   if (page >= 0 && (phys.flags[phys.head(page)] & PG.anon) !== 0 && canReuseAnonPage(sys, page)) {
@@ -184,7 +185,7 @@ export function wpPageCopy$(vma: Vma, addr: number, flags: number, oldPage: numb
   if (oldPage >= 0) phys.copyPage(pfn, oldPage);
   else phys.clearPage(pfn);
   const range = mmuNotifierRangeInitOwner(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE, null);
-  inlineDrive(mmuNotifierInvalidateRangeStart(range));
+  mmuNotifierInvalidateRangeStart$(range);
   SpinLock$lock(mm.ptl);
   const t = mm.pgt.pteTable(addr);
   const slot = pteSlot(addr);
@@ -199,10 +200,10 @@ export function wpPageCopy$(vma: Vma, addr: number, flags: number, oldPage: numb
     addNewAnonRmap(sys, vma, pfn, addr, false);
     // An unshared copy is exclusive but stays read-only until a real write.
     setPte(t, slot, mkPte(vma, !unshare, !unshare) | (unshare ? cur & PTE_SOFT_DIRTY : 0), pfn);
-    inlineDrive(mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE));
+    mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PAGE_SIZE);
   }
   SpinLock$unlock(mm.ptl);
-  inlineDrive(mmuNotifierInvalidateRangeEnd(range));
+  mmuNotifierInvalidateRangeEnd$(range);
   if (stillSame) {
     if (oldPage >= 0) phys.put(oldPage);
     sys.trace.count('fault.cow');
@@ -330,7 +331,7 @@ export function removeDeviceExclusiveEntry$(vma: Vma, addr: number, pfn: number)
   sys.phys.get(pfn);
   inlineDrive(folioLock(sys, pfn));
   const range = mmuNotifierRangeInitOwner(MMU_NOTIFY.EXCLUSIVE, 0, mm, addr, addr + PAGE_SIZE, null);
-  inlineDrive(mmuNotifierInvalidateRangeStart(range));
+  mmuNotifierInvalidateRangeStart$(range);
   SpinLock$lock(mm.ptl);
   const t = mm.pgt.pteTable(addr);
   const s = pteSlot(addr);
@@ -342,7 +343,7 @@ export function removeDeviceExclusiveEntry$(vma: Vma, addr: number, pfn: number)
     setPte(t, s, nlo, pfn);
   }
   SpinLock$unlock(mm.ptl);
-  inlineDrive(mmuNotifierInvalidateRangeEnd(range));
+  mmuNotifierInvalidateRangeEnd$(range);
   folioUnlock(sys, pfn);
   sys.phys.put(pfn);
   sys.trace.count('fault.device_exclusive');

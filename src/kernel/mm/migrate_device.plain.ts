@@ -8,7 +8,7 @@ import { folioTestLocked, folioTrylock, folioUnlock, folioLock } from './filemap
 import { isPmdDevicePrivate, isPmdMigrationEntry, splitHugePmd, swpPmdLo } from './huge_memory.ts';
 import { mkPte, vmNormalPage } from './memory.ts';
 import { VM, VM_SPECIAL, type Vma } from './mm_types.ts';
-import { MMU_NOTIFY, type MmuNotifierRange, mmuNotifierArchInvalidateSecondaryTlbs, mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit, mmuNotifierRangeInitOwner } from './mmu_notifier.ts';
+import { MMU_NOTIFY, type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierRangeInitOwner } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_WRITE, SwpType, type SwpTypeValue, isDevicePrivateEntry, isMigrationEntry, pteNone, ptePresent, swpLo, swpType } from './pgtable.ts';
 import { pmdBase, pmdIsLeaf, pmdPresentHuge, pmdTableOf, pteSlot, setPte } from './pte.ts';
@@ -16,6 +16,7 @@ import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapCandidates, rmapLink
 import { MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_COMPOUND, migratePfn, migratePfnFlags, migratePfnToPage } from './migrate_device.ts';
 import type { MigrateVma } from './migrate_device.ts';
 import { SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
+import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
 import { allocPageReclaim$ } from './vmscan.plain.ts';
 import { inlineDrive, inlineYield } from '../../sched/plain.ts';
 
@@ -165,7 +166,7 @@ export function setPmdMigrationEntry$(sys: System, mm: Vma['mm'], addr: number, 
   phys.flags[head] &= ~PG.anonExclusive;
   const keep = lo & (PTE_SOFT_DIRTY | PTE_ACCESSED | PTE_DIRTY);
   mm.pgt.setUpperWords(pmd, i, swpPmdLo(migrationType(writable, anonExclusive), keep), head);
-  if (present) inlineDrive(mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PMD_SIZE));
+  if (present) mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PMD_SIZE);
   // Like an unmap: the PMD's rmap and reference go (the RSS stays with the migration entry).
   const em = (phys.entireMapcount.get(head) ?? 1) - 1;
   if (em <= 0) phys.entireMapcount.delete(head);
@@ -198,7 +199,7 @@ export function tryToMigratePmds$(sys: System, head: number): void {
     const lo0 = pmd0.words[2 * i];
     if (!pmdPresentHuge(lo0) && !isPmdDevicePrivate(lo0)) continue;
     const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PMD_SIZE);
-    inlineDrive(mmuNotifierInvalidateRangeStart(range));
+    mmuNotifierInvalidateRangeStart$(range);
     SpinLock$lock(mm.ptl);
     const pmd = pmdTableOf(mm, addr);
     if (pmd !== null && pmd.children[i] === null && pmd.words[2 * i + 1] === head) {
@@ -206,7 +207,7 @@ export function tryToMigratePmds$(sys: System, head: number): void {
       if (pmdPresentHuge(lo) || isPmdDevicePrivate(lo)) setPmdMigrationEntry$(sys, mm, addr, lo, head);
     }
     SpinLock$unlock(mm.ptl);
-    inlineDrive(mmuNotifierInvalidateRangeEnd(range));
+    mmuNotifierInvalidateRangeEnd$(range);
   }
 }
 
@@ -221,7 +222,7 @@ export function tryToMigratePage$(sys: System, page: number): void {
     const lo0 = t0.words[s];
     if (t0.words[s + 1] !== page || !(ptePresent(lo0) || isDevicePrivateEntry(lo0))) continue;
     const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
-    inlineDrive(mmuNotifierInvalidateRangeStart(range));
+    mmuNotifierInvalidateRangeStart$(range);
     SpinLock$lock(mm.ptl);
     const t = mm.pgt.pteTable(addr);
     if (t !== null) {
@@ -239,14 +240,14 @@ export function tryToMigratePage$(sys: System, page: number): void {
             swpLo(migrationType(writable, anonExclusive), lo & (PTE_SOFT_DIRTY | PTE_ACCESSED | PTE_DIRTY)),
             page,
           );
-          if (present) inlineDrive(mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE));
+          if (present) mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PAGE_SIZE);
           phys.mapcount[page]--;
           phys.put(page);
         }
       }
     }
     SpinLock$unlock(mm.ptl);
-    inlineDrive(mmuNotifierInvalidateRangeEnd(range));
+    mmuNotifierInvalidateRangeEnd$(range);
   }
 }
 
@@ -443,7 +444,7 @@ export function collectPtes$(c: Collect, addr: number, end: number): void {
     a.dst[a.npages] = 0;
     a.npages++;
   }
-  if (flushed) inlineDrive(mmuNotifierArchInvalidateSecondaryTlbs(mm, a.start, a.end));
+  if (flushed) mmuNotifierArchInvalidateSecondaryTlbs$(mm, a.start, a.end);
   SpinLock$unlock(mm.ptl);
 }
 
@@ -525,7 +526,7 @@ export function migrateVmaCollect$(args: MigrateVma): void {
   const mm = args.vma.mm;
   const c: Collect = { args, sys: mm.sys };
   const range = mmuNotifierRangeInitOwner(MMU_NOTIFY.MIGRATE, 0, mm, args.start, args.end, args.pgmapOwner);
-  inlineDrive(mmuNotifierInvalidateRangeStart(range));
+  mmuNotifierInvalidateRangeStart$(range);
   for (let addr = args.start; addr < args.end;) {
     const next = Math.min(args.end, pmdBase(addr) + PMD_SIZE);
     if (pmdIsLeaf(pmdTableOf(mm, addr), addr) && (collectHugePmd$(c, addr, next))) {
@@ -536,7 +537,7 @@ export function migrateVmaCollect$(args: MigrateVma): void {
     else collectPtes$(c, addr, next);
     addr = next;
   }
-  inlineDrive(mmuNotifierInvalidateRangeEnd(range));
+  mmuNotifierInvalidateRangeEnd$(range);
   args.end = args.start + args.npages * PAGE_SIZE;
 }
 
@@ -630,7 +631,7 @@ export function migrateVmaInsertPage$(args: MigrateVma, addr: number, page: numb
   if (pm !== null) phys.flags[page] &= ~PG.lru;
   phys.get(page);
   setPte(t, s, nlo, page);
-  if (replacingZero) inlineDrive(mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE));
+  if (replacingZero) mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PAGE_SIZE);
   SpinLock$unlock(mm.ptl);
   return MIGRATE_PFN_MIGRATE;
 }
@@ -677,7 +678,7 @@ export function migrateVmaInsertHugePmdPage$(args: MigrateVma, addr: number, pag
   if (pm !== null) phys.flags[page] &= ~PG.lru;
   phys.get(page);
   mm.pgt.setUpperWords(pmd, i, lo, page);
-  if (flush) inlineDrive(mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PMD_SIZE));
+  if (flush) mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PMD_SIZE);
   SpinLock$unlock(mm.ptl);
   sys.trace.count('migrate.insert_thp');
   return true;
@@ -762,7 +763,7 @@ export function migrateDevicePagesImpl$(sys: System, src: Float64Array, dst: Flo
           args.end,
           args.pgmapOwner,
         );
-        inlineDrive(mmuNotifierInvalidateRangeStart(range));
+        mmuNotifierInvalidateRangeStart$(range);
       }
       if (has(src[i], MIGRATE_PFN_COMPOUND) && !has(dst[i], MIGRATE_PFN_COMPOUND)) {
         // A compound hole filled with small pages: each page of the PMD is inserted alone.
@@ -815,7 +816,7 @@ export function migrateDevicePagesImpl$(sys: System, src: Float64Array, dst: Flo
     }
     i += nr;
   }
-  if (range !== null) inlineDrive(mmuNotifierInvalidateRangeEnd(range));
+  if (range !== null) mmuNotifierInvalidateRangeEnd$(range);
 }
 
 /** Models migrate_vma_pages(): commits the moves for which the driver supplied a destination. */

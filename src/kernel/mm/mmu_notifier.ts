@@ -109,7 +109,8 @@ function* hlistInvalidateRangeStart(subs: MmuNotifierSubscriptions, range: MmuNo
 /** The counter of each event's invalidations, by event (named once, not on every invalidation). */
 const invalidateCounters: string[] = [];
 
-function invalidateCounter(event: number): string {
+/** The trace counter of `event`'s invalidations (exported: both forms of the path share the names). */
+export function invalidateCounter(event: number): string {
   return (invalidateCounters[event] ??= `invalidate.${mmuNotifyEventName(event)}`);
 }
 

@@ -5,13 +5,14 @@ import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
 import { Inode, MM_SWAPENTS, type Vma } from './mm_types.ts';
-import { MMU_NOTIFY, mmuNotifierArchInvalidateSecondaryTlbs, mmuNotifierClearFlushYoung, mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from './mmu_notifier.ts';
+import { MMU_NOTIFY, mmuNotifierRangeInit } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, SwpType, swpLo } from './pgtable.ts';
 import { pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { folioMapcount, removeRmapPte, rmapCandidates, rssCounterOf } from './rmap.ts';
 import { indexAt } from '../../lib/pgtable_store.ts';
 import { reclaimHands, ptesMapping, reclaim } from './vmscan.ts';
+import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierClearFlushYoung$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
 import { RwSem$downRead, RwSem$upRead, SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
 import { inlineDrive } from '../../sched/plain.ts';
 
@@ -57,7 +58,7 @@ export function folioReferenced$(sys: System, pfn: number): number {
         words[s] = (words[s] & ~PTE_ACCESSED) >>> 0;
         referenced++;
       }
-      if (inlineDrive(mmuNotifierClearFlushYoung(mm, addr, addr + span))) referenced++;
+      if (mmuNotifierClearFlushYoung$(mm, addr, addr + span)) referenced++;
     }
   }
   return referenced;
@@ -113,7 +114,7 @@ export function pageoutPage$(sys: System, pfn: number, direct = false): boolean 
     const mm = vma.mm;
     const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
     RwSem$downRead(mm.rmapLock);
-    inlineDrive(mmuNotifierInvalidateRangeStart(range));
+    mmuNotifierInvalidateRangeStart$(range);
     SpinLock$lock(mm.ptl);
     const t = mm.pgt.pteTable(addr);
     const s = pteSlot(addr);
@@ -134,11 +135,11 @@ export function pageoutPage$(sys: System, pfn: number, direct = false): boolean 
       } else {
         setPte(t, s, 0, 0);
       }
-      inlineDrive(mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE));
+      mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PAGE_SIZE);
       phys.put(pfn);
     }
     SpinLock$unlock(mm.ptl);
-    inlineDrive(mmuNotifierInvalidateRangeEnd(range));
+    mmuNotifierInvalidateRangeEnd$(range);
     RwSem$upRead(mm.rmapLock);
   }
   if (inCache && (phys.flags[pfn] & PG.dirty) === 0) {
@@ -197,7 +198,7 @@ export function discardMapping$(vma: Vma, addr: number, pfn: number): boolean {
   const phys = mm.sys.phys;
   const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
   RwSem$downRead(mm.rmapLock);
-  inlineDrive(mmuNotifierInvalidateRangeStart(range));
+  mmuNotifierInvalidateRangeStart$(range);
   SpinLock$lock(mm.ptl);
   const t = mm.pgt.pteTable(addr);
   const s = pteSlot(addr);
@@ -214,11 +215,11 @@ export function discardMapping$(vma: Vma, addr: number, pfn: number): boolean {
   if (!kept && t !== null && t.words[s + 1] === pfn && (t.words[s] & 0x101) !== 0) {
     removeRmapPte(phys, pfn, mm, rssCounterOf(phys, pfn, vma));
     setPte(t, s, 0, 0);
-    inlineDrive(mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE));
+    mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PAGE_SIZE);
     phys.put(pfn);
   }
   SpinLock$unlock(mm.ptl);
-  inlineDrive(mmuNotifierInvalidateRangeEnd(range));
+  mmuNotifierInvalidateRangeEnd$(range);
   RwSem$upRead(mm.rmapLock);
   return !kept;
 }
