@@ -37,6 +37,8 @@ export const DERIVED = [
   'src/kernel/drivers/test_hmm.ts',
   'src/kernel/drivers/test_hmm_devmem.ts',
   'src/kernel/drivers/sdk/hmm_mirror.ts',
+  'src/kernel/drivers/gpu/uvm_hmm.ts',
+  'src/kernel/drivers/gpu/uvm_gpu_replayable_faults.ts',
 ];
 
 const RUNTIME = 'src/sched/plain.ts';

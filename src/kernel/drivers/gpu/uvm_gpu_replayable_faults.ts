@@ -9,12 +9,12 @@
  * A pass services at most `maxBatchesPerPass` batches; in interrupt mode it requeues itself if
  * records are left.
  */
-import { inlineDrive } from '../../../sched/plain.ts';
 import type { KGen } from '../../../sched/types.ts';
 import { mmgetNotZero, mmput } from '../../exit.ts';
 import type { DeviceFault } from '../sdk/device_pagetable.ts';
 import { queueWork } from '../sdk/workqueue.ts';
-import { type UvmGpu, uvmKernelGen } from './uvm_gpu.ts';
+import type { UvmGpu } from './uvm_gpu.ts';
+import { uvmGpuServiceReplayableFaults$ } from './uvm_gpu_replayable_faults.plain.ts';
 import {
   type UvmFaultEntry,
   uvmHmmServiceWindow,
@@ -59,7 +59,7 @@ export function* uvmGpuServiceReplayableFaults(gpu: UvmGpu): KGen {
         if (t.replayPolicy === 'block') replay();
         i = j;
       }
-      yield* uvmKernelGen(gpu, () => mmput(vs.mm));
+      yield* mmput(vs.mm);
     }
     stats.faults += nfaults;
     yield* uvmPmmPreEvict(gpu);
@@ -75,20 +75,15 @@ export function* uvmGpuServiceReplayableFaults(gpu: UvmGpu): KGen {
 
 /**
  * Runs one bottom-half pass to its end (a polling caller: the simulator, tests). When nothing
- * else can be scheduled meanwhile (System.runPath's condition) it is a plain pass: the driver
- * runs the kernel paths it calls in place (UvmGpu.plainPass); otherwise a thread on the
- * scheduler. Both take the same steps and make the same changes.
+ * else can be scheduled meanwhile (System.runPath's condition) it runs the pass's plain form
+ * (derived from the generator above, with the plain forms of the kernel paths it calls);
+ * otherwise a thread on the scheduler. Both take the same steps and make the same changes.
  */
 export function uvmGpuServiceReplayableFaultsNow(gpu: UvmGpu): void {
   gpu.sys.runPath(
     'uvm_bh',
     () => {
-      gpu.plainPass = true;
-      try {
-        inlineDrive(uvmGpuServiceReplayableFaults(gpu));
-      } finally {
-        gpu.plainPass = false;
-      }
+      uvmGpuServiceReplayableFaults$(gpu);
     },
     () => uvmGpuServiceReplayableFaults(gpu),
   );

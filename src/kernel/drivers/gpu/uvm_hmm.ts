@@ -40,7 +40,6 @@ import {
   migrateVmaPages,
   migrateVmaSetup,
 } from '../../mm/migrate_device.ts';
-import { migrateVmaFinalize$, migrateVmaPages$, migrateVmaSetup$ } from '../../mm/migrate_device.plain.ts';
 import { VM, VM_FAULT, type Vma, type VmFault } from '../../mm/mm_types.ts';
 import {
   MMU_NOTIFY,
@@ -55,16 +54,7 @@ import { DEV_PTE } from '../sdk/device_pagetable.ts';
 import { migrateToRamOne, migrateVmaInit } from '../sdk/devmem.ts';
 import { hmmRangeFaultLocked } from '../sdk/hmm_mirror.ts';
 import type { DeviceAccessKind as GpuAccessKind } from '../sdk/device_pagetable.ts';
-import {
-  type UvmGpu,
-  uvmDowngradeWrite,
-  uvmDownRead,
-  uvmDownWrite,
-  uvmKernel,
-  uvmKernelGen,
-  uvmMutexUnlock,
-  uvmUpRead,
-} from './uvm_gpu.ts';
+import type { UvmGpu } from './uvm_gpu.ts';
 import { uvmPerfPrefetchFarFaults, uvmPerfPrefetchRegion } from './uvm_perf_prefetch.ts';
 import { uvmPerfThrashingGetHint } from './uvm_perf_thrashing.ts';
 import type { UvmHmmInsert, UvmRootChunk } from './uvm_types.ts';
@@ -200,18 +190,18 @@ export function* uvmHmmServiceWindow(
   // First the blocks the faults need: bounds under the mmap lock, notifiers inserted as the
   // hmm_insert tunable says (uvmHmmVaBlockCreate).
   const how = gpu.tunables.hmmInsert;
-  if (how === 'mmap_write') yield* uvmDownWrite(gpu, mm.mmapLock);
-  else yield* uvmDownRead(gpu, mm.mmapLock);
+  if (how === 'mmap_write') yield* mm.mmapLock.downWrite();
+  else yield* mm.mmapLock.downRead();
   const create: [number, number][] = [];
   for (const f of faults) {
     if (uvmHmmVaBlockFind(vs, f.va) !== null || create.some(([s, e]) => f.va >= s && f.va < e)) continue;
     const vma = mm.vmaLookup(f.va);
     if (vma !== null && (vma.flags & VM.READ) !== 0) create.push(uvmHmmVaBlockBounds(vs, f.va, vma));
   }
-  if (how === 'unlocked') yield* uvmUpRead(gpu, mm.mmapLock);
+  if (how === 'unlocked') yield* mm.mmapLock.upRead();
   for (const [s, e] of create) yield* uvmHmmVaBlockCreate(vs, s, e, how);
-  if (how === 'mmap_write') yield* uvmDowngradeWrite(gpu, mm.mmapLock);
-  else if (how === 'unlocked') yield* uvmDownRead(gpu, mm.mmapLock);
+  if (how === 'mmap_write') yield* mm.mmapLock.downgradeWrite();
+  else if (how === 'unlocked') yield* mm.mmapLock.downRead();
   let blocks = 0;
   for (let i = 0; i < faults.length;) {
     const vma = mm.vmaLookup(faults[i].va);
@@ -233,7 +223,7 @@ export function* uvmHmmServiceWindow(
     blocks++;
     i = j;
   }
-  yield* uvmUpRead(gpu, mm.mmapLock);
+  yield* mm.mmapLock.upRead();
   return blocks;
 }
 
@@ -243,7 +233,7 @@ export function* uvmHmmServiceWindow(
  * and clears what it set before giving it back, so it costs the pages of its faults, not the
  * block's 512 (a service that never finishes just leaves its set to the garbage collector).
  */
-interface UvmServiceMasks {
+export interface UvmServiceMasks {
   readonly faulted: Uint8Array;
   readonly writes: Uint8Array;
   readonly want: Uint8Array;
@@ -251,7 +241,8 @@ interface UvmServiceMasks {
 
 const servicePool: UvmServiceMasks[] = [];
 
-function uvmServiceMasksGet(): UvmServiceMasks {
+/** A cleared set of service masks, from the pool (exported: both forms of a service share it). */
+export function uvmServiceMasksGet(): UvmServiceMasks {
   return (
     servicePool.pop() ?? {
       faulted: new Uint8Array(UVM_PAGES_PER_BLOCK),
@@ -259,6 +250,11 @@ function uvmServiceMasksGet(): UvmServiceMasks {
       want: new Uint8Array(UVM_PAGES_PER_BLOCK),
     }
   );
+}
+
+/** Gives a set back to the pool; the caller has cleared what it set. */
+export function uvmServiceMasksPut(masks: UvmServiceMasks): void {
+  servicePool.push(masks);
 }
 
 /**
@@ -335,7 +331,7 @@ export function* uvmHmmServiceBlock(
     break;
   }
   for (const p of pages) faulted[p] = writes[p] = 0;
-  servicePool.push(masks);
+  uvmServiceMasksPut(masks);
   // Atomics on pages left in system memory need exclusive access: make_device_exclusive.
   for (const f of faults) {
     if (f.access !== 'atomic') continue;
@@ -378,13 +374,7 @@ function* uvmHmmMigrateToGpu(
     }
     const start = block.window + p * PAGE_SIZE;
     const args = migrateVmaInit(vma, start, block.window + e * PAGE_SIZE, gpu, MIGRATE_VMA_SELECT_SYSTEM);
-    if (
-      (yield* uvmKernel(
-        gpu,
-        () => migrateVmaSetup$(args),
-        () => migrateVmaSetup(args),
-      )) === 0
-    ) {
+    if ((yield* migrateVmaSetup(args)) === 0) {
       let moved = 0;
       let cut = 0;
       for (let i = 0; i < args.npages; i++) {
@@ -410,20 +400,8 @@ function* uvmHmmMigrateToGpu(
         }
       }
       if (cut > 0) stats.transfersToGpu.push(cut);
-      yield* uvmKernel(
-        gpu,
-        () => {
-          migrateVmaPages$(args);
-        },
-        () => migrateVmaPages(args),
-      );
-      yield* uvmKernel(
-        gpu,
-        () => {
-          migrateVmaFinalize$(args);
-        },
-        () => migrateVmaFinalize(args),
-      );
+      yield* migrateVmaPages(args);
+      yield* migrateVmaFinalize(args);
       if (moved > 0) {
         stats.pagesToGpu += moved;
         stats.runsToGpu.push(moved);
@@ -472,7 +450,7 @@ function* uvmHmmMapFaulted(
     range.hmmPfns[2 * (p - lo) + 1] = HMM_PFN_REQ_FAULT | (writes[p] !== 0 ? HMM_PFN_REQ_WRITE : 0);
   const vs = block.vaSpace;
   const changed0 = block.changed;
-  const ret = yield* uvmKernelGen(gpu, () => hmmRangeFaultLocked(range, vs.lock, { mmapLocked: true }));
+  const ret = yield* hmmRangeFaultLocked(range, vs.lock, { mmapLocked: true });
   if (ret !== 0) {
     gpu.stats.fatalFaults++;
     return 'error';
@@ -480,7 +458,7 @@ function* uvmHmmMapFaulted(
   if (block.changed !== changed0) {
     // An invalidation ran between our migration and the walk; read_retry vouches for the walk,
     // but UVM starts the service over so its residency view is rebuilt.
-    yield* uvmMutexUnlock(gpu, vs.lock);
+    yield* vs.lock.unlock();
     return 'retry';
   }
   const sys = gpu.sys;
@@ -495,7 +473,7 @@ function* uvmHmmMapFaulted(
     if (!local) gpu.stats.remoteMaps++;
   }
   if (block.chunk !== null) block.chunk.accessTick = ++gpu.pmm.tick;
-  yield* uvmMutexUnlock(gpu, vs.lock);
+  yield* vs.lock.unlock();
   return 'ok';
 }
 
