@@ -358,6 +358,12 @@ export class PhysMem {
     this.contents.write(pfn, offset, src, srcOffset, len);
   }
 
+  /** Zeroes `len` bytes at `offset` of a page (the zero page excepted); stores nothing new. */
+  zero(pfn: number, offset: number, len: number): void {
+    if (this.isZeroPfn(pfn)) throw new Error('write to the zero page');
+    this.contents.zero(pfn, offset, len);
+  }
+
   /** Models copy_highpage(). */
   copyPage(dst: number, src: number): void {
     this.contents.copy(dst, src);
