@@ -73,7 +73,9 @@ export class DevicePageTable implements DeviceMirrorView {
     const had = this.pt.load(index);
     if (had !== undefined && had.pfn === pfn && had.prot === prot && had.gen === gen) return;
     this.pt.store(index, { pfn, prot, gen });
-    traceDevice(this, 'device pte map', { va, pfn, write: (prot & DEV_PTE.WRITE) !== 0 });
+    // Checked here, so that an untraced run builds no arguments object per page.
+    if (this.sys.trace.enabled)
+      traceDevice(this, 'device pte map', { va, pfn, write: (prot & DEV_PTE.WRITE) !== 0 });
   }
 
   /** Clears the PTEs of [start, end). Caller holds `lock`. */
