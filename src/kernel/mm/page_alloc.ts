@@ -2,6 +2,7 @@ import { Bitmap } from '../../lib/bitmap.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
 import { Errno } from '../errno.ts';
 import { PageContents } from './page_contents.ts';
+import { grow } from '../../lib/typed_array.ts';
 import type { KGen } from '../../sched/types.ts';
 import type { FaultInjector } from '../fault_inject.ts';
 import type { VmFault } from './mm_types.ts';
@@ -443,14 +444,4 @@ export class PhysMem {
   usedRamFrames(): number {
     return this.ramFrames - this.freeFrames - 1 - HPAGE_PMD_NR;
   }
-}
-
-function grow<A extends Int32Array | Uint16Array | Uint8Array | Uint32Array | Float64Array>(
-  a: A,
-  n: number,
-): A {
-  const Ctor = a.constructor as new (n: number) => A;
-  const b = new Ctor(n);
-  b.set(a);
-  return b;
 }

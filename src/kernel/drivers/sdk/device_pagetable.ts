@@ -14,6 +14,7 @@
  * its frame) check it after every step.
  */
 import { PAGE_SIZE, vpn } from '../../../lib/units.ts';
+import { grow } from '../../../lib/typed_array.ts';
 import { XArray } from '../../../lib/xarray.ts';
 import { WaitQueue } from '../../../sched/locks.ts';
 import type { KGen } from '../../../sched/types.ts';
@@ -118,15 +119,9 @@ export class DevicePageTable implements DeviceMirrorView {
     if (reused !== undefined) return reused;
     if (this.slots === this.pfns.length) {
       const n = Math.max(1024, 2 * this.slots);
-      const pfns = new Float64Array(n);
-      pfns.set(this.pfns);
-      this.pfns = pfns;
-      const prots = new Uint8Array(n);
-      prots.set(this.prots);
-      this.prots = prots;
-      const gens = new Uint16Array(n);
-      gens.set(this.gens);
-      this.gens = gens;
+      this.pfns = grow(this.pfns, n);
+      this.prots = grow(this.prots, n);
+      this.gens = grow(this.gens, n);
     }
     return this.slots++;
   }
