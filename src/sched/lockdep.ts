@@ -16,7 +16,10 @@ export class LockDep {
    * of the class may be held together (folio locks: the kernel orders them by other means).
    */
   acquire(t: Thread, cls: string, name: string, nested = false): void {
-    for (const h of t.held) {
+    // An index loop: this runs on every acquisition, and an iterator would be allocated per call.
+    const held = t.held;
+    for (let i = 0; i < held.length; i++) {
+      const h = held[i];
       if (h.lockClass === cls) {
         if (nested) continue;
         this.once(`rec:${cls}`, {

@@ -41,15 +41,60 @@ export function folioTestLocked(sys: System, pfn: number): boolean {
 
 export const FOLIO_LOCK_CLASS = 'folio_lock';
 
-const owners = sideTable<System, Map<number, Thread>>();
+/**
+ * Who locked each locked folio, by head PFN: a typed array of small numbers into a table of the
+ * owning threads, so locking a folio per page of a migration stores no object per folio. A row
+ * of the table is free again once its thread holds no folio.
+ */
+class FolioOwners {
+  /** Per head PFN: 0 (no owner recorded) or 1 + the owner's row. */
+  private rowOf = new Uint16Array(0);
+  private readonly threads: (Thread | null)[] = [];
+  /** Per row: the folios its thread holds. */
+  private readonly held: number[] = [];
 
-function ownersOf(sys: System): Map<number, Thread> {
-  let m = owners.get(sys);
-  if (m === undefined) {
-    m = new Map();
-    owners.set(sys, m);
+  /** Records `t` as the owner of the folio `head`. */
+  set(head: number, t: Thread): void {
+    let row = this.threads.indexOf(t);
+    if (row < 0) {
+      row = this.threads.indexOf(null);
+      if (row < 0) {
+        row = this.threads.length;
+        if (row === 0xffff) throw new Error('folio lock owners: too many threads');
+        this.threads.push(null);
+        this.held.push(0);
+      }
+      this.threads[row] = t;
+    }
+    if (head >= this.rowOf.length) {
+      const next = new Uint16Array(Math.max(head + 1, 2 * this.rowOf.length, 1024));
+      next.set(this.rowOf);
+      this.rowOf = next;
+    }
+    this.rowOf[head] = row + 1;
+    this.held[row]++;
   }
-  return m;
+
+  /** Forgets the owner of the folio `head` and returns it, if one was recorded. */
+  take(head: number): Thread | null {
+    const row = head < this.rowOf.length ? this.rowOf[head] - 1 : -1;
+    if (row < 0) return null;
+    this.rowOf[head] = 0;
+    const t = this.threads[row];
+    if (--this.held[row] === 0) this.threads[row] = null;
+    return t;
+  }
+}
+
+const owners = sideTable<System, FolioOwners>();
+
+function ownersOf(sys: System): FolioOwners {
+  let o = owners.get(sys);
+  if (o === undefined) {
+    o = new FolioOwners();
+    owners.set(sys, o);
+  }
+  return o;
 }
 
 /** Models folio_trylock(): takes the lock if it is free; never sleeps. */
@@ -87,12 +132,8 @@ export function folioUnlock(sys: System, pfn: number): void {
   const h = phys.head(pfn);
   if ((phys.flags[h] & PG.locked) === 0) throw new Error(`folio_unlock of unlocked pfn ${h}`);
   phys.flags[h] &= ~PG.locked;
-  const owners = ownersOf(sys);
-  const owner = owners.get(h);
-  if (owner !== undefined) {
-    popHeldInstance(owner, FOLIO_LOCK_CLASS);
-    owners.delete(h);
-  }
+  const owner = ownersOf(sys).take(h);
+  if (owner !== null) popHeldInstance(owner, FOLIO_LOCK_CLASS);
   folioWaitqueue(sys).wakeUpAll();
 }
 

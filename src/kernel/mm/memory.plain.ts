@@ -13,7 +13,7 @@ import { PTE_ACCESSED, PTE_DIRTY, PTE_PROTNONE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIV
 import { pmdIsLeaf, pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { addNewAnonRmap, anonVmaPrepare, removeRmapPte, rssCounterOf } from './rmap.ts';
 import { shmemFault } from './shmem.ts';
-import { FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_UNSHARE, mkPte, zeroPte, vmNormalPage, accessError, vmFaultToErrno, accessMappedPage, CPU_WRITE_POINT, CPU_READ_POINT, copyUser, anonExclusive } from './memory.ts';
+import { FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_UNSHARE, mkPte, zeroPte, vmNormalPage, accessError, vmFaultToErrno, tlbLookup, accessMappedPage, CPU_WRITE_POINT, CPU_READ_POINT, cpuAccess, copyUser, clearUser, anonExclusive } from './memory.ts';
 import { RwSem$upRead, SpinLock$lock, SpinLock$unlock, WaitQueue$waitEvent } from '../../sched/locks.plain.ts';
 import { allocPageReclaim$ } from './vmscan.plain.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
@@ -367,21 +367,35 @@ export function faultIn$(mm: MmStruct, addr: number, write: boolean, remote: boo
   }
 }
 
+function clearMappedPage(mm: MmStruct, a: number, n: number): boolean {
+  const pfn = tlbLookup(mm, a, true);
+  if (pfn < 0) return false;
+  const phys = mm.sys.phys;
+  phys.zero(pfn, pageOffset(a), n);
+  phys.flags[phys.head(pfn)] |= PG.dirty;
+  return true;
+}
+
 /**
  * A CPU access of `buf.length` bytes at `addr` by a thread of the process owning `mm`: page by
  * page, faulting as the hardware would. Returns bytes accessed or -EFAULT (SIGSEGV / SIGBUS) or
  * -ENOMEM (the fault ran out of memory).
  */
 export function cpuAccess$(mm: MmStruct, addr: number, buf: Uint8Array, write: boolean, remote = false): number {
+  return userAccess$(mm, addr, buf.length, buf, write, remote);
+}
+
+/** cpuAccess() of `len` bytes; `buf` null writes zeroes (clearUser()). */
+export function userAccess$(mm: MmStruct, addr: number, len: number, buf: Uint8Array | null, write: boolean, remote: boolean): number {
   if (mm.exited) return -Errno.EFAULT;
   let done = 0;
-  const len = buf.length;
   let tries = 0;
   while (done < len) {
     const a = addr + done;
     const n = Math.min(PAGE_SIZE - pageOffset(a), len - done);
     inlineYield(write ? CPU_WRITE_POINT : CPU_READ_POINT);
-    if (!accessMappedPage(mm, a, buf, done, n, write)) {
+    const hit = buf === null ? clearMappedPage(mm, a, n) : accessMappedPage(mm, a, buf, done, n, write);
+    if (!hit) {
       if (++tries > 64) return -Errno.EFAULT;
       const r = faultIn$(mm, a, write, remote);
       // A kernel path's copy reports what it copied; killed in the fault, that may be 0.
@@ -402,6 +416,17 @@ export function cpuAccess$(mm: MmStruct, addr: number, buf: Uint8Array, write: b
  */
 export function copyUser$(mm: MmStruct, addr: number, buf: Uint8Array, write: boolean): number {
   return cpuAccess$(mm, addr, buf, write, true);
+}
+
+/**
+ * Models clear_user() run by a kernel path on behalf of the task owning `mm`: `len` bytes at
+ * `addr` become zeroes, faulting like copyUser(). A page zeroed whole stores no contents (it
+ * reads as zeroes, as a page never written does), so clearing a large range costs no memory.
+ * Returns the bytes cleared (short as copyUser()'s count is), or -errno when none could be.
+ * (The kernel returns the bytes left uncleared; this keeps copyUser()'s convention.)
+ */
+export function clearUser$(mm: MmStruct, addr: number, len: number): number {
+  return userAccess$(mm, addr, len, null, true, true);
 }
 
 /**

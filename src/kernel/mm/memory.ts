@@ -482,6 +482,19 @@ export function accessMappedPage(
   return true;
 }
 
+/**
+ * accessMappedPage() for a write of `n` zero bytes at `a`: a page without contents keeps none,
+ * and a whole page zeroed drops what it stored.
+ */
+function clearMappedPage(mm: MmStruct, a: number, n: number): boolean {
+  const pfn = tlbLookup(mm, a, true);
+  if (pfn < 0) return false;
+  const phys = mm.sys.phys;
+  phys.zero(pfn, pageOffset(a), n);
+  phys.flags[phys.head(pfn)] |= PG.dirty;
+  return true;
+}
+
 export const CPU_WRITE_POINT: SchedPoint = { kind: 'step', label: 'cpu write' };
 export const CPU_READ_POINT: SchedPoint = { kind: 'step', label: 'cpu read' };
 
@@ -497,15 +510,27 @@ export function* cpuAccess(
   write: boolean,
   remote = false,
 ): KGen<number> {
+  return yield* userAccess(mm, addr, buf.length, buf, write, remote);
+}
+
+/** cpuAccess() of `len` bytes; `buf` null writes zeroes (clearUser()). */
+function* userAccess(
+  mm: MmStruct,
+  addr: number,
+  len: number,
+  buf: Uint8Array | null,
+  write: boolean,
+  remote: boolean,
+): KGen<number> {
   if (mm.exited) return -Errno.EFAULT;
   let done = 0;
-  const len = buf.length;
   let tries = 0;
   while (done < len) {
     const a = addr + done;
     const n = Math.min(PAGE_SIZE - pageOffset(a), len - done);
     yield write ? CPU_WRITE_POINT : CPU_READ_POINT;
-    if (!accessMappedPage(mm, a, buf, done, n, write)) {
+    const hit = buf === null ? clearMappedPage(mm, a, n) : accessMappedPage(mm, a, buf, done, n, write);
+    if (!hit) {
       if (++tries > 64) return -Errno.EFAULT;
       const r = yield* faultIn(mm, a, write, remote);
       // A kernel path's copy reports what it copied; killed in the fault, that may be 0.
@@ -526,6 +551,17 @@ export function* cpuAccess(
  */
 export function* copyUser(mm: MmStruct, addr: number, buf: Uint8Array, write: boolean): KGen<number> {
   return yield* cpuAccess(mm, addr, buf, write, true);
+}
+
+/**
+ * Models clear_user() run by a kernel path on behalf of the task owning `mm`: `len` bytes at
+ * `addr` become zeroes, faulting like copyUser(). A page zeroed whole stores no contents (it
+ * reads as zeroes, as a page never written does), so clearing a large range costs no memory.
+ * Returns the bytes cleared (short as copyUser()'s count is), or -errno when none could be.
+ * (The kernel returns the bytes left uncleared; this keeps copyUser()'s convention.)
+ */
+export function* clearUser(mm: MmStruct, addr: number, len: number): KGen<number> {
+  return yield* userAccess(mm, addr, len, null, true, true);
 }
 
 /**

@@ -12,7 +12,7 @@ import { MMU_NOTIFY, type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierRan
 import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_WRITE, SwpType, type SwpTypeValue, isDevicePrivateEntry, isMigrationEntry, pteNone, ptePresent, swpLo, swpType } from './pgtable.ts';
 import { pmdBase, pmdIsLeaf, pmdPresentHuge, pmdTableOf, pteSlot, setPte } from './pte.ts';
-import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapCandidates, rmapLinkCount } from './rmap.ts';
+import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapWalk, rmapLinkCount } from './rmap.ts';
 import { MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_COMPOUND, migratePfn, migratePfnFlags, migratePfnToPage } from './migrate_device.ts';
 import type { MigrateVma } from './migrate_device.ts';
 import { SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
@@ -42,7 +42,9 @@ export function removeMigrationPmds$(sys: System, src: number, dst: number): voi
   const phys = sys.phys;
   const dstPrivate = phys.pagemapOf(dst)?.hooks.type === 'private';
   const dstAnon = (phys.flags[dst] & PG.anon) !== 0;
-  for (const { vma, addr } of rmapCandidates(sys, src)) {
+  for (const w = rmapWalk(sys, src); w.next();) {
+    const vma = w.vma;
+    const addr = w.addr;
     if (addr % PMD_SIZE !== 0) continue;
     const mm = vma.mm;
     const pmd = pmdTableOf(mm, addr);
@@ -105,7 +107,9 @@ export function removeMigrationPtesOfPage$(sys: System, src: number, dst: number
   for (let again = true; again;) {
     again = false;
     const linked = rmapLinkCount(sys, src);
-    for (const { vma, addr } of rmapCandidates(sys, src)) {
+    for (const w = rmapWalk(sys, src); w.next();) {
+      const vma = w.vma;
+      const addr = w.addr;
       const mm = vma.mm;
       const t = mm.pgt.pteTable(addr);
       if (t === null) continue;
@@ -190,7 +194,9 @@ export function tryToMigrate$(sys: System, folio: number): void {
 
 /** try_to_migrate() for the PMD mappings (present THP or device-private THP) of a large folio. */
 export function tryToMigratePmds$(sys: System, head: number): void {
-  for (const { vma, addr } of rmapCandidates(sys, head)) {
+  for (const w = rmapWalk(sys, head); w.next();) {
+    const vma = w.vma;
+    const addr = w.addr;
     if (addr % PMD_SIZE !== 0) continue;
     const mm = vma.mm;
     const pmd0 = pmdTableOf(mm, addr);
@@ -214,7 +220,9 @@ export function tryToMigratePmds$(sys: System, head: number): void {
 /** try_to_migrate() for the PTE mappings of one page. */
 export function tryToMigratePage$(sys: System, page: number): void {
   const phys = sys.phys;
-  for (const { vma, addr } of rmapCandidates(sys, page)) {
+  for (const w = rmapWalk(sys, page); w.next();) {
+    const vma = w.vma;
+    const addr = w.addr;
     const mm = vma.mm;
     const t0 = mm.pgt.pteTable(addr);
     if (t0 === null) continue;
@@ -695,7 +703,9 @@ export function migrateVmaSplitUnmappedFolio$(args: MigrateVma, idx: number, hea
   const phys = sys.phys;
   const nr = phys.folioNr(head);
   if (idx + nr > args.npages) return false;
-  for (const { vma, addr } of rmapCandidates(sys, head)) {
+  for (const w = rmapWalk(sys, head); w.next();) {
+    const vma = w.vma;
+    const addr = w.addr;
     if (addr % PMD_SIZE !== 0) continue;
     const pmd = pmdTableOf(vma.mm, addr);
     const i = indexAt(addr, 1);

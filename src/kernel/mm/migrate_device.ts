@@ -61,7 +61,7 @@ import {
   swpType,
 } from './pgtable.ts';
 import { pmdBase, pmdIsLeaf, pmdPresentHuge, pmdTableOf, pteSlot, setPte } from './pte.ts';
-import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapCandidates, rmapLinkCount } from './rmap.ts';
+import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapWalk, rmapLinkCount } from './rmap.ts';
 import { allocPageReclaim } from './vmscan.ts';
 
 export const MIGRATE_PFN_VALID = 1;
@@ -136,7 +136,9 @@ function* removeMigrationPmds(sys: System, src: number, dst: number): KGen {
   const phys = sys.phys;
   const dstPrivate = phys.pagemapOf(dst)?.hooks.type === 'private';
   const dstAnon = (phys.flags[dst] & PG.anon) !== 0;
-  for (const { vma, addr } of rmapCandidates(sys, src)) {
+  for (const w = rmapWalk(sys, src); w.next();) {
+    const vma = w.vma;
+    const addr = w.addr;
     if (addr % PMD_SIZE !== 0) continue;
     const mm = vma.mm;
     const pmd = pmdTableOf(mm, addr);
@@ -199,7 +201,9 @@ function* removeMigrationPtesOfPage(sys: System, src: number, dst: number): KGen
   for (let again = true; again;) {
     again = false;
     const linked = rmapLinkCount(sys, src);
-    for (const { vma, addr } of rmapCandidates(sys, src)) {
+    for (const w = rmapWalk(sys, src); w.next();) {
+      const vma = w.vma;
+      const addr = w.addr;
       const mm = vma.mm;
       const t = mm.pgt.pteTable(addr);
       if (t === null) continue;
@@ -298,7 +302,9 @@ function* tryToMigrate(sys: System, folio: number): KGen {
 
 /** try_to_migrate() for the PMD mappings (present THP or device-private THP) of a large folio. */
 function* tryToMigratePmds(sys: System, head: number): KGen {
-  for (const { vma, addr } of rmapCandidates(sys, head)) {
+  for (const w = rmapWalk(sys, head); w.next();) {
+    const vma = w.vma;
+    const addr = w.addr;
     if (addr % PMD_SIZE !== 0) continue;
     const mm = vma.mm;
     const pmd0 = pmdTableOf(mm, addr);
@@ -322,7 +328,9 @@ function* tryToMigratePmds(sys: System, head: number): KGen {
 /** try_to_migrate() for the PTE mappings of one page. */
 function* tryToMigratePage(sys: System, page: number): KGen {
   const phys = sys.phys;
-  for (const { vma, addr } of rmapCandidates(sys, page)) {
+  for (const w = rmapWalk(sys, page); w.next();) {
+    const vma = w.vma;
+    const addr = w.addr;
     const mm = vma.mm;
     const t0 = mm.pgt.pteTable(addr);
     if (t0 === null) continue;
@@ -826,7 +834,9 @@ function* migrateVmaSplitUnmappedFolio(args: MigrateVma, idx: number, head: numb
   const phys = sys.phys;
   const nr = phys.folioNr(head);
   if (idx + nr > args.npages) return false;
-  for (const { vma, addr } of rmapCandidates(sys, head)) {
+  for (const w = rmapWalk(sys, head); w.next();) {
+    const vma = w.vma;
+    const addr = w.addr;
     if (addr % PMD_SIZE !== 0) continue;
     const pmd = pmdTableOf(vma.mm, addr);
     const i = indexAt(addr, 1);

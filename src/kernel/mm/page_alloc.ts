@@ -2,6 +2,7 @@ import { Bitmap } from '../../lib/bitmap.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
 import { Errno } from '../errno.ts';
 import { PageContents } from './page_contents.ts';
+import { grow } from '../../lib/typed_array.ts';
 import type { KGen } from '../../sched/types.ts';
 import type { FaultInjector } from '../fault_inject.ts';
 import type { VmFault } from './mm_types.ts';
@@ -358,6 +359,12 @@ export class PhysMem {
     this.contents.write(pfn, offset, src, srcOffset, len);
   }
 
+  /** Zeroes `len` bytes at `offset` of a page (the zero page excepted); stores nothing new. */
+  zero(pfn: number, offset: number, len: number): void {
+    if (this.isZeroPfn(pfn)) throw new Error('write to the zero page');
+    this.contents.zero(pfn, offset, len);
+  }
+
   /** Models copy_highpage(). */
   copyPage(dst: number, src: number): void {
     this.contents.copy(dst, src);
@@ -437,14 +444,4 @@ export class PhysMem {
   usedRamFrames(): number {
     return this.ramFrames - this.freeFrames - 1 - HPAGE_PMD_NR;
   }
-}
-
-function grow<A extends Int32Array | Uint16Array | Uint8Array | Uint32Array | Float64Array>(
-  a: A,
-  n: number,
-): A {
-  const Ctor = a.constructor as new (n: number) => A;
-  const b = new Ctor(n);
-  b.set(a);
-  return b;
 }

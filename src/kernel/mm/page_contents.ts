@@ -1,5 +1,8 @@
 import { PAGE_SIZE } from '../../lib/units.ts';
 
+/** What zero() writes into part of a stored page; never written itself. */
+const ZEROES = new Uint8Array(PAGE_SIZE);
+
 /** Pages per slab chunk at most: 64 pages make a 256 KiB buffer. */
 const CHUNK_PAGES = 64;
 /** The first chunk is this small; each next one doubles, so a small system costs little. */
@@ -164,6 +167,16 @@ export class PageContents {
     const at = byteInChunk(w - 1) + offset;
     if (len === 1) chunk[at] = src[srcOffset];
     else chunk.set(src.subarray(srcOffset, srcOffset + len), at);
+  }
+
+  /**
+   * Zeroes `len` bytes at `offset` of the page: a page with no contents stays without, and a
+   * whole page zeroed drops its contents instead of storing zeroes.
+   */
+  zero(pfn: number, offset: number, len: number): void {
+    if (!this.has(pfn)) return;
+    if (len === PAGE_SIZE) this.delete(pfn);
+    else this.write(pfn, offset, ZEROES, 0, len);
   }
 
   delete(pfn: number): boolean {

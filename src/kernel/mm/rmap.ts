@@ -10,6 +10,7 @@ import {
   type Vma,
 } from './mm_types.ts';
 import { PG, type PhysMem } from './page_alloc.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 
 /**
  * Reverse mapping: which (mm, address) pairs map a page. Anonymous pages point at an anon_vma
@@ -140,28 +141,86 @@ export function pageMapcount(phys: PhysMem, pfn: number): number {
   return phys.mapcount[pfn] + (h === pfn && phys.order[h] === 0 ? 0 : (phys.entireMapcount.get(h) ?? 0));
 }
 
-/** One place a page is mapped. */
-export interface RmapHit {
-  readonly vma: Vma;
-  readonly addr: number;
+/**
+ * Models rmap_walk() as a cursor over every VMA (in any process) and address at which a page may
+ * be mapped; the caller checks the page table at each to see whether it actually is:
+ *
+ *   for (const w = rmapWalk(sys, pfn); w.next();) use(w.vma, w.addr);
+ *
+ * The candidates are fixed when the walk starts, and the caller may sleep between them (a VMA
+ * joining meanwhile is not visited: the kernel holds the anon_vma or i_mmap lock across its walk,
+ * so none can join it there). Walks are
+ * reused: a finished walk (next() returned false) goes back to its System's pool, so a walk per
+ * page allocates nothing. One left unfinished (a break, a throw) is simply not reused.
+ */
+export class RmapWalk {
+  /** The current candidate's address, valid after next() returned true. */
+  addr = -1;
+  private current: Vma | null = null;
+  private readonly vmas: (Vma | null)[] = [];
+  private readonly addrs: number[] = [];
+  private count = 0;
+  private at = 0;
+  private active = false;
+
+  constructor(private readonly pool: RmapWalk[]) {}
+
+  /** The current candidate's VMA, valid after next() returned true. */
+  get vma(): Vma {
+    const v = this.current;
+    if (v === null) throw new Error('rmap walk: no current candidate');
+    return v;
+  }
+
+  /** Takes the candidates of page `pfn` (rmap_walk_anon() / rmap_walk_file()). */
+  begin(sys: System, pfn: number): this {
+    this.active = true;
+    this.count = 0;
+    this.at = 0;
+    const phys = sys.phys;
+    const m = sys.mappings.get(phys.mapping[pfn]);
+    const vmas = m instanceof AnonVma ? m.vmas : m instanceof Inode ? m.iMmap : null;
+    if (vmas === null) return this;
+    const index = phys.getIndex(pfn);
+    for (const vma of vmas) {
+      if (vma.mm.exited) continue;
+      const addr = vma.addressOf(index);
+      if (addr < 0) continue;
+      this.vmas[this.count] = vma;
+      this.addrs[this.count] = addr;
+      this.count++;
+    }
+    return this;
+  }
+
+  /** Moves to the next candidate; false at the end, where the walk goes back to the pool. */
+  next(): boolean {
+    if (this.at < this.count) {
+      this.current = this.vmas[this.at];
+      this.addr = this.addrs[this.at];
+      this.at++;
+      return true;
+    }
+    if (this.active) {
+      this.active = false;
+      // A pooled walk keeps no VMA alive.
+      for (let i = 0; i < this.count; i++) this.vmas[i] = null;
+      this.current = null;
+      this.addr = -1;
+      this.pool.push(this);
+    }
+    return false;
+  }
 }
 
-/**
- * Models rmap_walk(): every VMA (in any process) and address at which the page `pfn` may be
- * mapped. The caller checks the page table at each to see whether it actually is.
- */
-export function rmapCandidates(sys: System, pfn: number): RmapHit[] {
-  const phys = sys.phys;
-  const m = sys.mappings.get(phys.mapping[pfn]);
-  if (m === undefined) return [];
-  const out: RmapHit[] = [];
-  const index = phys.getIndex(pfn);
-  const vmas = m instanceof AnonVma ? m.vmas : m instanceof Inode ? m.iMmap : null;
-  if (vmas === null) return out;
-  for (const vma of vmas) {
-    if (vma.mm.exited) continue;
-    const addr = vma.addressOf(index);
-    if (addr >= 0) out.push({ vma, addr });
+const walkPools = sideTable<System, RmapWalk[]>();
+
+/** Starts an rmap walk of page `pfn` (see RmapWalk). */
+export function rmapWalk(sys: System, pfn: number): RmapWalk {
+  let pool = walkPools.get(sys);
+  if (pool === undefined) {
+    pool = [];
+    walkPools.set(sys, pool);
   }
-  return out;
+  return (pool.pop() ?? new RmapWalk(pool)).begin(sys, pfn);
 }

@@ -9,7 +9,7 @@ import { MMU_NOTIFY, mmuNotifierRangeInit } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, SwpType, swpLo } from './pgtable.ts';
 import { pmdTableOf, pteSlot, setPte } from './pte.ts';
-import { folioMapcount, removeRmapPte, rmapCandidates, rssCounterOf } from './rmap.ts';
+import { folioMapcount, removeRmapPte, rmapWalk, rssCounterOf } from './rmap.ts';
 import { indexAt } from '../../lib/pgtable_store.ts';
 import { reclaimHands, ptesMapping, reclaim } from './vmscan.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierClearFlushYoung$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
@@ -36,7 +36,9 @@ export function folioReferenced$(sys: System, pfn: number): number {
   const h = sys.phys.head(pfn);
   const n = 1 << sys.phys.order[h];
   for (let k = 0; k < n; k++) {
-    for (const { vma, addr } of rmapCandidates(sys, h + k)) {
+    for (const w = rmapWalk(sys, h + k); w.next();) {
+      const vma = w.vma;
+      const addr = w.addr;
       const mm = vma.mm;
       const pmd = pmdTableOf(mm, addr);
       if (pmd === null) continue;
@@ -232,7 +234,9 @@ export function splitForReclaim$(sys: System, h: number): boolean {
   const phys = sys.phys;
   if (phys.pinCount(h) > 0) return false;
   if (phys.entireMapcount.has(h)) {
-    for (const { vma, addr } of rmapCandidates(sys, h)) {
+    for (const w = rmapWalk(sys, h); w.next();) {
+      const vma = w.vma;
+      const addr = w.addr;
       const pmd = pmdTableOf(vma.mm, addr);
       if (pmd === null) continue;
       const i = indexAt(addr, 1);

@@ -23,7 +23,7 @@ import {
   swpLo,
 } from './pgtable.ts';
 import { pmdTableOf, pteSlot, setPte } from './pte.ts';
-import { folioMapcount, removeRmapPte, rmapCandidates, rssCounterOf } from './rmap.ts';
+import { folioMapcount, removeRmapPte, rmapWalk, rssCounterOf } from './rmap.ts';
 import { indexAt } from '../../lib/pgtable_store.ts';
 import { sideTable } from '../../lib/snapshot.ts';
 
@@ -58,7 +58,9 @@ interface Mapped {
 /** The PTE mappings of `pfn` that exist now (rmap walk plus a page-table check). */
 export function ptesMapping(sys: System, pfn: number): Mapped[] {
   const out: Mapped[] = [];
-  for (const { vma, addr } of rmapCandidates(sys, pfn)) {
+  for (const w = rmapWalk(sys, pfn); w.next();) {
+    const vma = w.vma;
+    const addr = w.addr;
     const t = vma.mm.pgt.pteTable(addr);
     if (t === null) continue;
     const s = pteSlot(addr);
@@ -76,7 +78,9 @@ export function* folioReferenced(sys: System, pfn: number): KGen<number> {
   const h = sys.phys.head(pfn);
   const n = 1 << sys.phys.order[h];
   for (let k = 0; k < n; k++) {
-    for (const { vma, addr } of rmapCandidates(sys, h + k)) {
+    for (const w = rmapWalk(sys, h + k); w.next();) {
+      const vma = w.vma;
+      const addr = w.addr;
       const mm = vma.mm;
       const pmd = pmdTableOf(mm, addr);
       if (pmd === null) continue;
@@ -272,7 +276,9 @@ export function* splitForReclaim(sys: System, h: number): KGen<boolean> {
   const phys = sys.phys;
   if (phys.pinCount(h) > 0) return false;
   if (phys.entireMapcount.has(h)) {
-    for (const { vma, addr } of rmapCandidates(sys, h)) {
+    for (const w = rmapWalk(sys, h); w.next();) {
+      const vma = w.vma;
+      const addr = w.addr;
       const pmd = pmdTableOf(vma.mm, addr);
       if (pmd === null) continue;
       const i = indexAt(addr, 1);

@@ -14,6 +14,7 @@
  * its frame) check it after every step.
  */
 import { PAGE_SIZE, vpn } from '../../../lib/units.ts';
+import { grow } from '../../../lib/typed_array.ts';
 import { XArray } from '../../../lib/xarray.ts';
 import { WaitQueue } from '../../../sched/locks.ts';
 import type { KGen } from '../../../sched/types.ts';
@@ -41,9 +42,20 @@ function traceDevice(pt: DevicePageTable, name: string, args: Record<string, unk
   if (trace.enabled) trace.emit('device', name, 'i', { pt: pt.name, ...args }, `device:${pt.dev.name}`);
 }
 
-/** A device page table over one mm, guarded by `lock`. */
+/**
+ * A device page table over one mm, guarded by `lock`. The table maps a page index to a slot, and
+ * a slot's frame, rights and generation live in typed arrays: storing an entry allocates no
+ * object that lives as long as the entry (one per page mapped cost the garbage collector more
+ * than the store itself), and a DevPte is built only when an entry is read.
+ */
 export class DevicePageTable implements DeviceMirrorView {
-  private readonly pt = new XArray<DevPte>();
+  private readonly pt = new XArray<number>();
+  private pfns = new Float64Array(0);
+  private prots = new Uint8Array(0);
+  private gens = new Uint16Array(0);
+  /** Slots made so far; the free ones are on `freeSlots`. */
+  private slots = 0;
+  private readonly freeSlots: number[] = [];
   live = true;
   readonly sys: System;
 
@@ -70,17 +82,53 @@ export class DevicePageTable implements DeviceMirrorView {
     const gen = this.sys.phys.gen[pfn];
     // Drivers map a whole serviced span again and again: an entry that is already there as it
     // would be stored stays (no new object per page).
-    const had = this.pt.load(index);
-    if (had !== undefined && had.pfn === pfn && had.prot === prot && had.gen === gen) return;
-    this.pt.store(index, { pfn, prot, gen });
-    traceDevice(this, 'device pte map', { va, pfn, write: (prot & DEV_PTE.WRITE) !== 0 });
+    let slot = this.pt.load(index);
+    if (
+      slot !== undefined &&
+      this.pfns[slot] === pfn &&
+      this.prots[slot] === prot &&
+      this.gens[slot] === gen
+    ) {
+      return;
+    }
+    if (slot === undefined) {
+      slot = this.takeSlot();
+      this.pt.store(index, slot);
+    }
+    this.pfns[slot] = pfn;
+    this.prots[slot] = prot;
+    this.gens[slot] = gen;
+    // Checked here, so that an untraced run builds no arguments object per page.
+    if (this.sys.trace.enabled)
+      traceDevice(this, 'device pte map', { va, pfn, write: (prot & DEV_PTE.WRITE) !== 0 });
   }
 
   /** Clears the PTEs of [start, end). Caller holds `lock`. */
   zap(start: number, end: number): void {
     lockdepAssertHeld(this.lock);
-    if (end > start) this.pt.eraseRange(vpn(start), vpn(end - 1));
+    if (end > start) {
+      for (const [, slot] of this.pt.range(vpn(start), vpn(end - 1))) this.freeSlots.push(slot);
+      this.pt.eraseRange(vpn(start), vpn(end - 1));
+    }
     traceDevice(this, 'device pte zap', { start, end });
+  }
+
+  /** A slot for a new entry: a freed one, or a new one (the arrays doubling when full). */
+  private takeSlot(): number {
+    const reused = this.freeSlots.pop();
+    if (reused !== undefined) return reused;
+    if (this.slots === this.pfns.length) {
+      const n = Math.max(1024, 2 * this.slots);
+      this.pfns = grow(this.pfns, n);
+      this.prots = grow(this.prots, n);
+      this.gens = grow(this.gens, n);
+    }
+    return this.slots++;
+  }
+
+  /** The entry in `slot`, as a DevPte (a copy: a later store does not change it). */
+  private entry(slot: number): DevPte {
+    return { pfn: this.pfns[slot], prot: this.prots[slot], gen: this.gens[slot] };
   }
 
   /**
@@ -90,18 +138,21 @@ export class DevicePageTable implements DeviceMirrorView {
    * invalidation, filtered by owner, did not zap it). Installing an entry always needs the lock.
    */
   erase(va: number): void {
-    this.pt.erase(vpn(va));
+    const slot = this.pt.erase(vpn(va));
+    if (slot !== undefined) this.freeSlots.push(slot);
   }
 
   /** The PTEs of [start, end) that are present, by VA (a walk over present entries only). */
   *lookupRange(start: number, end: number): IterableIterator<[number, DevPte]> {
     if (end <= start) return;
-    for (const [index, e] of this.pt.range(vpn(start), vpn(end - 1))) yield [index * PAGE_SIZE, e];
+    for (const [index, slot] of this.pt.range(vpn(start), vpn(end - 1)))
+      yield [index * PAGE_SIZE, this.entry(slot)];
   }
 
   /** The PTE of the page at `va` (what the device's walker sees; no lock). */
   lookup(va: number): DevPte | undefined {
-    return this.pt.load(vpn(va));
+    const slot = this.pt.load(vpn(va));
+    return slot === undefined ? undefined : this.entry(slot);
   }
 
   get size(): number {
@@ -109,8 +160,9 @@ export class DevicePageTable implements DeviceMirrorView {
   }
 
   *entries(): IterableIterator<{ va: number; pfn: number; write: boolean; gen: number }> {
-    for (const [index, e] of this.pt.range(0, Infinity)) {
-      yield { va: index * PAGE_SIZE, pfn: e.pfn, write: (e.prot & DEV_PTE.WRITE) !== 0, gen: e.gen };
+    for (const [index, slot] of this.pt.range(0, Infinity)) {
+      const write = (this.prots[slot] & DEV_PTE.WRITE) !== 0;
+      yield { va: index * PAGE_SIZE, pfn: this.pfns[slot], write, gen: this.gens[slot] };
     }
   }
 
@@ -121,6 +173,8 @@ export class DevicePageTable implements DeviceMirrorView {
   destroy(): void {
     this.live = false;
     this.pt.clear();
+    this.freeSlots.length = 0;
+    this.slots = 0;
     this.sys.deviceMirrors.delete(this);
   }
 }

@@ -104,7 +104,7 @@ export {
 } from '../../mm/gup.ts';
 export { folioLock, folioTestLocked, folioTrylock, folioUnlock } from '../../mm/filemap.ts';
 export { mmgetNotZero, mmput } from '../../exit.ts';
-export { accessRemoteVm, copyUser, vmInsertPage } from '../../mm/memory.ts';
+export { accessRemoteVm, clearUser, copyUser, vmInsertPage } from '../../mm/memory.ts';
 export { VM, VM_FAULT, type MmStruct, type Vma, type VmFault, File } from '../../mm/mm_types.ts';
 export { allocPageReclaim } from '../../mm/vmscan.ts';
 export { warn } from '../../mm/mmu_notifier_types.ts';
