@@ -545,6 +545,16 @@ export function* populateVma(vma: Vma, start: number, end: number): KGen<number>
   return 0;
 }
 
+/**
+ * Models ksys_mmap_pgoff()'s refusal of MAP_HUGETLB with a descriptor: the flag asks for an
+ * anonymous hugetlb file, so a file that is not on hugetlbfs (a shmem or memfd file, a device)
+ * is -EINVAL, before any length or address check. A hugetlbfs file maps as hugetlb with or
+ * without the flag.
+ */
+export function hugetlbFlagOnOtherFile(flags: number, file: File): boolean {
+  return (flags & mman.MAP_HUGETLB) !== 0 && file.inode.kind !== 'hugetlb';
+}
+
 /** Syscall entry: mmap(2). */
 export function* sysMmapImpl(
   sys: System,
@@ -564,6 +574,7 @@ export function* sysMmapImpl(
   if ((flags & mman.MAP_ANONYMOUS) === 0) {
     file = sys.fileOf(fd);
     if (file === null) return -Errno.EBADF;
+    if (hugetlbFlagOnOtherFile(flags, file)) return -Errno.EINVAL;
   }
   // vm_mmap_pgoff()
   if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;
