@@ -4,7 +4,7 @@ import type { Process, System } from '../system.ts';
 import { Errno } from '../errno.ts';
 import { type Device, deviceOpen } from './sdk/device.ts';
 import { hmmRangeFaultLocked } from './sdk/hmm_mirror.ts';
-import { type File, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, type HmmRange, MMU_NOTIFY, type MmuNotifierRange, PAGE_SIZE, ULONG_MAX, type Vma, folioUnlock, makeDeviceExclusive, mmgetNotZero, mmuIntervalNotifierInsert, mmuIntervalNotifierRemove, mmuIntervalSetSeq, mmuNotifierRangeBlockable, vmInsertPage } from './sdk/kernel_api.ts';
+import { type File, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, type HmmRange, MMU_NOTIFY, type MmStruct, type MmuNotifierRange, PAGE_SIZE, ULONG_MAX, type Vma, folioUnlock, makeDeviceExclusive, mmgetNotZero, mmuIntervalNotifierInsert, mmuIntervalNotifierRemove, mmuIntervalSetSeq, mmuNotifierRangeBlockable, vmInsertPage } from './sdk/kernel_api.ts';
 import { DPT_TAG_ATOMIC, DPT_TAG_WRITE, Dmirror, DmirrorDevice, DmirrorInterval, type DmirrorDriver } from './test_hmm_types.ts';
 import { HMM_DMIRROR_CHECK_EXCLUSIVE, HMM_DMIRROR_FLAGS, HMM_DMIRROR_RELEASE, type HmmDmirrorCmd } from './test_hmm_uapi.ts';
 import { DMIRROR_FAULT_CHUNK, DMIRROR_SNAPSHOT_CHUNK, DMIRROR_FAULT_PASS_NS, dmirrorDevice, dmirrorMinOps, dptStore, dmirrorDoUpdate, dmirrorDataPfn, dmirrorDoFault, defaultDmirrorDriver, bounceInitSparse, dmirrorDoRead, dmirrorMkentry, dmirrorMrnOps } from './test_hmm.ts';
@@ -177,7 +177,11 @@ function dmirrorDoWrite(
   return 0;
 }
 
-/** copy_to_user(): into `cmd.ptr` of the mirrored process, or into `cmd.buf`. */
+function userMm(mirror: Dmirror, cmd: HmmDmirrorCmd): MmStruct | null {
+  return cmd.userMm === undefined ? mirror.mm : cmd.userMm;
+}
+
+/** copy_to_user(): into `cmd.ptr` of the calling process, or into `cmd.buf`. */
 export function copyToUser$(mirror: Dmirror, cmd: HmmDmirrorCmd, data: Uint8Array): number {
   if (cmd.ptr === undefined) {
     if (cmd.buf === undefined) return 0;
@@ -185,7 +189,8 @@ export function copyToUser$(mirror: Dmirror, cmd: HmmDmirrorCmd, data: Uint8Arra
     cmd.buf.set(data);
     return 0;
   }
-  const n = copyUser$(mirror.mm, cmd.ptr, data, true);
+  const mm = userMm(mirror, cmd);
+  const n = mm === null ? 0 : copyUser$(mm, cmd.ptr, data, true);
   return n === data.length ? 0 : -Errno.EFAULT;
 }
 
@@ -207,14 +212,15 @@ export function copyBounceToUser$(mirror: Dmirror, cmd: HmmDmirrorCmd, bounce: D
   return copyToUser$(mirror, cmd, data);
 }
 
-/** copy_from_user(): from `cmd.ptr` of the mirrored process, or from `cmd.buf`. */
+/** copy_from_user(): from `cmd.ptr` of the calling process, or from `cmd.buf`. */
 export function copyFromUser$(mirror: Dmirror, cmd: HmmDmirrorCmd, into: Uint8Array): number {
   if (cmd.ptr === undefined) {
     if (cmd.buf === undefined || cmd.buf.length < into.length) return -Errno.EFAULT;
     into.set(cmd.buf.subarray(0, into.length));
     return 0;
   }
-  const n = copyUser$(mirror.mm, cmd.ptr, into, false);
+  const mm = userMm(mirror, cmd);
+  const n = mm === null ? 0 : copyUser$(mm, cmd.ptr, into, false);
   return n === into.length ? 0 : -Errno.EFAULT;
 }
 
