@@ -123,6 +123,8 @@ class HmmEnv {
   readonly fds: number[] = [];
   readonly coherent: boolean;
   private readonly children: Process[] = [];
+  /** The process that opened each descriptor: its ioctls run as that process, as the test's do. */
+  private readonly openers = new Map<number, Process>();
 
   constructor(devices: readonly number[], config: SystemConfig = {}) {
     this.sys = new System(config);
@@ -144,7 +146,14 @@ class HmmEnv {
   }
 
   open(unit: number, proc: Process = this.p): number {
-    return this.sys.run('open', dmirrorOpen(this.sys, `hmm_dmirror${unit}`, proc));
+    const fd = this.sys.run('open', dmirrorOpen(this.sys, `hmm_dmirror${unit}`, proc));
+    if (fd >= 0) this.openers.set(fd, proc);
+    return fd;
+  }
+
+  /** The process that opened `fd`. */
+  opener(fd: number): Process {
+    return this.openers.get(fd) ?? this.p;
   }
 
   /** FIXTURE_TEARDOWN, then everything else goes and every oracle runs. */
@@ -211,7 +220,7 @@ class HmmEnv {
   /** hmm_dmirror_cmd(): the ioctl with cmd.addr = ptr and the mirror buffer; 0 or -errno. */
   cmd(fd: number, name: string, b: HmmBuffer, npages: number): number {
     const arg: Record<string, unknown> = { addr: b.ptr, npages, buf: b.mirror };
-    const ret = this.sys.ioctl(fd, name, arg);
+    const ret = this.sys.ioctl(fd, name, arg, this.opener(fd));
     if (ret !== 0) return ret;
     b.cpages = arg.cpages as number;
     b.faults = arg.faults as number;
@@ -589,7 +598,10 @@ function anonTeardown(env: HmmEnv): void {
       return yield* sc.sysMunmap(sys, env.p, b.ptr + size / 2, size / 2);
     };
     const unmapper = sys.sched.spawn('unmap_buffer', unmapBuffer());
-    const reader = sys.sched.spawn('hmm-tests', sc.sysIoctl(sys, env.fd, HMM_DMIRROR_READ, arg));
+    const reader = sys.sched.spawn(
+      'hmm-tests',
+      sc.sysIoctl(sys, env.fd, HMM_DMIRROR_READ, arg, env.opener(env.fd)),
+    );
     sys.sched.chooser = chooser;
     try {
       sys.sched.runAll();

@@ -132,13 +132,15 @@ export function reproducer(p: Program, f: Finding, seed: number, program: number
   return programDocument({ ...p, steps }, 'fuzz finding', extra);
 }
 
-function mutate(r: Prng, groups: readonly OpGroup[], base: Program): Program {
-  const g = generatorAfter(r, groups, base);
+/** One mutation of a corpus program: steps added at the end, one removed, or one replaced. */
+export function mutate(r: Prng, groups: readonly OpGroup[], base: Program): Program {
   const steps = [...base.steps];
   // Steps that bind a name stay: later steps may use it, and the program must stay a valid file.
   const binds = (s: Step): boolean => s.save !== undefined || s.op === 'fork';
   const k = r.int(4);
   const at = r.int(steps.length);
+  // A step put in place of another uses only the names bound before it; appended ones use all.
+  const g = generatorAfter(r, groups, base, k === 3 && !binds(steps[at]) ? at : steps.length);
   if (k === 0 || steps.length < 4) for (let n = 1 + r.int(5); n > 0; n--) steps.push(g.step());
   else if (k === 1 && !binds(steps[at])) steps.splice(at, 1);
   else if (k === 2) steps.push(g.step());

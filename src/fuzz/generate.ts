@@ -20,6 +20,18 @@ export interface Program {
   threads?: Record<string, Step[]>;
 }
 
+/**
+ * u64 values above 2^53 are written as hex strings: a JavaScript number there is not exact
+ * (2 ** 64 - 1 is 2^64), and a scenario file reads a decimal integer that large as its nearest
+ * double too.
+ */
+export function u64Hex(v: bigint): string {
+  return `0x${BigInt.asUintN(64, v).toString(16)}`;
+}
+
+const U64_MAX = u64Hex(-1n);
+const U64_LAST_PAGE = u64Hex(-4096n);
+
 const KiB = 1024;
 const PAGE = 4 * KiB;
 const MiB = 1024 * KiB;
@@ -152,6 +164,17 @@ export class Generator {
     return this.pick([0, PAGE, 0x10000, 0x7f0000000000, 2 ** 47 - PAGE, 2 ** 47, 2 ** 53 - PAGE, -PAGE, 123]);
   }
 
+  /**
+   * A user pointer of an iommufd struct (a u64 field): an address as addr() draws it, a negative
+   * one written as the u64 it stands for, in hex, and a buffer below its start (which the file
+   * format cannot read as a u64) taken at its start.
+   */
+  private uptr(): number | string {
+    const a = this.addr();
+    if (typeof a === 'number') return a < 0 ? u64Hex(BigInt(a)) : a;
+    return a.split('-')[0];
+  }
+
   private npages(): number {
     if (this.chance(0.8)) return this.pick([1, 2, 4, 16, 512]);
     return this.pick([0, 3, 2 ** 20, 2 ** 40, 2 ** 52 - 1]);
@@ -227,7 +250,6 @@ export class Generator {
         flags.push(this.pick(['fixed', 'fixed_noreplace']));
         step.addr = this.ulong(() => this.addr());
       }
-      this.names.bufs.push(save);
       return step;
     }
     if (k < 24) return { op: 'munmap', proc, addr: this.ulong(() => this.addr()), length: this.length() };
@@ -262,20 +284,17 @@ export class Generator {
         save,
       };
       if (flags.includes('fixed')) step.new_addr = this.ulong(() => this.addr());
-      this.names.bufs.push(save);
       return step;
     }
     if (k < 53) return { op: 'cpu_write', proc, addr: this.addr(), length: this.length(), data: this.data() };
     if (k < 62) return { op: 'cpu_read', proc, addr: this.addr(), length: this.length() };
     if (k < 65) {
       const child = this.fresh('c');
-      this.names.procs.push(child);
       return { op: 'fork', proc, child };
     }
     if (k < 67) return { op: 'exit', proc };
     if (k < 71) {
       const save = this.fresh('m');
-      this.names.memfds.push(save);
       return { op: 'memfd_create', name: save, save };
     }
     if (k < 74) return { op: 'ftruncate', fd: this.fd(this.names.memfds), length: this.length() };
@@ -307,7 +326,6 @@ export class Generator {
     const k = this.r.int(100);
     if (k < 12 || this.names.dmirrors.length === 0) {
       const save = this.fresh('d');
-      this.names.dmirrors.push(save);
       return { op: 'dmirror_open', device: this.pick(['gpu0', 'gpu1']), proc: this.proc(), save };
     }
     if (k < 15) return { op: 'dmirror_close', fd: this.fd(this.names.dmirrors) };
@@ -341,12 +359,10 @@ export class Generator {
     const k = this.r.int(100);
     if (k < 6 || N.iommufds.length === 0) {
       const save = this.fresh('i');
-      N.iommufds.push(save);
       return { op: 'iommufd_open', proc: this.proc(), save };
     }
     if (k < 14 || N.ioas.length === 0) {
       const save = this.fresh('a');
-      N.ioas.push(save);
       return { op: 'IOMMU_IOAS_ALLOC', fd: fd(), save };
     }
     if (this.chance(0.05)) return this.recipe();
@@ -355,13 +371,12 @@ export class Generator {
       this.pick([['READABLE', 'WRITEABLE'], ['READABLE'], ['FIXED_IOVA', 'READABLE', 'WRITEABLE'], []]);
     if (k < 30) {
       const save = this.fresh('v');
-      N.iovas.push(save);
       const f = flags();
       const step: Step = {
         op: 'IOMMU_IOAS_MAP',
         fd: fd(),
         ioas_id: this.id(N.ioas),
-        user_va: this.addr(),
+        user_va: this.uptr(),
         length: this.length(),
         flags: f,
         save,
@@ -371,7 +386,6 @@ export class Generator {
     }
     if (k < 33 && N.memfds.length > 0) {
       const save = this.fresh('v');
-      N.iovas.push(save);
       return {
         op: 'IOMMU_IOAS_MAP_FILE',
         fd: fd(),
@@ -385,7 +399,6 @@ export class Generator {
     }
     if (k < 37) {
       const save = this.fresh('v');
-      N.iovas.push(save);
       return {
         op: 'IOMMU_IOAS_COPY',
         fd: fd(),
@@ -431,9 +444,6 @@ export class Generator {
       const stdev = this.fresh('s');
       const hwpt = this.fresh('h');
       const idev = this.fresh('e');
-      N.stdevs.push(stdev);
-      N.hwpts.push(hwpt);
-      N.idevs.push(idev);
       const step: Step = {
         op: 'IOMMU_TEST_OP_MOCK_DOMAIN',
         fd: fd(),
@@ -445,7 +455,6 @@ export class Generator {
     }
     if (k < 65) {
       const save = this.fresh('h');
-      N.hwpts.push(save);
       return {
         op: 'IOMMU_HWPT_ALLOC',
         fd: fd(),
@@ -491,7 +500,6 @@ export class Generator {
       };
     if (k < 81) {
       const save = this.fresh('x');
-      N.accesses.push(save);
       return {
         op: 'IOMMU_TEST_OP_CREATE_ACCESS',
         fd: fd(),
@@ -502,7 +510,6 @@ export class Generator {
     }
     if (k < 87) {
       const save = this.fresh('g');
-      N.accessPages.push(save);
       return {
         op: 'IOMMU_TEST_OP_ACCESS_PAGES',
         fd: fd(),
@@ -571,7 +578,7 @@ export class Generator {
         pt_id: this.id([...N.parents, ...N.viommus]),
         data_type: this.chance(0.85) ? 0xdead : this.pick([0, 1, 0xffffffff]),
         data_len: this.chance(0.85) ? 4 : this.pick([0, 3, 8, PAGE, 0xffffffff]),
-        data_uptr: this.chance(0.9) ? this.addr() : this.pick([0, 2 ** 64 - 1]),
+        data_uptr: this.chance(0.9) ? this.uptr() : this.pick([0, U64_MAX]),
         save,
       };
       if (this.chance(0.5)) {
@@ -594,7 +601,7 @@ export class Generator {
       };
       if (this.chance(0.2)) {
         step.data_len = this.pick([0, 4, 8, 0xffffffff]);
-        step.data_uptr = this.addr();
+        step.data_uptr = this.uptr();
       }
       return step;
     }
@@ -605,7 +612,7 @@ export class Generator {
         fd: fd(),
         viommu_id: this.id(N.viommus),
         dev_id: this.id(N.idevs),
-        virt_id: this.pick([0, 0x99, 1, 2 ** 32, 2 ** 64 - 1]),
+        virt_id: this.pick([0, 0x99, 1, 2 ** 32, U64_MAX]),
         save,
       };
     }
@@ -680,7 +687,7 @@ export class Generator {
         pasid: this.chance(0.6) ? 0 : pasid(),
         grpid: this.pick([0, 1, 7, 0xffffffff]),
         perm: this.pick([0, 1, 2, 3]),
-        addr: this.pick([0, PAGE, 2 ** 47, 2 ** 64 - PAGE]),
+        addr: this.pick([0, PAGE, 2 ** 47, U64_LAST_PAGE]),
       };
     }
     if (k < 83) {
@@ -707,7 +714,7 @@ export class Generator {
         fd: fd(),
         dev_id: this.id(N.idevs),
         data_len: this.pick([0, 8, 8, 16, 3, PAGE + 1, 0xffffffff]),
-        data_uptr: this.chance(0.85) ? this.addr() : this.pick([0, 2 ** 64 - 1]),
+        data_uptr: this.chance(0.85) ? this.uptr() : this.pick([0, U64_MAX]),
       };
       if (this.chance(0.3)) {
         step.flags = this.pick([['INPUT_TYPE'], ['INPUT_TYPE'], 2]);
@@ -890,17 +897,21 @@ export class Generator {
 
   /** Records the names a step binds (its `save` names, a forked child). */
   learn(s: Step): void {
-    const saves =
-      typeof s.save === 'string' ? [s.save] : Object.values((s.save ?? {}) as Record<string, string>);
-    for (const name of saves) {
-      const list = listFor(this.names, name);
+    for (const name of boundBy(s)) {
+      const list = s.op === 'fork' && name === s.child ? this.names.procs : listFor(this.names, name);
       if (list !== undefined && !list.includes(name)) list.push(name);
-      this.n = Math.max(this.n, Number(/\d+$/.exec(name)?.[0] ?? 0) + 1);
     }
-    if (s.op === 'fork' && typeof s.child === 'string' && !this.names.procs.includes(s.child)) {
-      this.names.procs.push(s.child);
-      this.n = Math.max(this.n, Number(/\d+$/.exec(s.child)?.[0] ?? 0) + 1);
-    }
+    this.reserve(s);
+  }
+
+  /** Keeps fresh names clear of the names `s` binds, without making them available to later steps. */
+  reserve(s: Step): void {
+    for (const name of boundBy(s)) this.n = Math.max(this.n, Number(/\d+$/.exec(name)?.[0] ?? 0) + 1);
+  }
+
+  /** Drops the rest of a recipe: its steps use names whose binding steps were left out. */
+  dropPending(): void {
+    this.pending.length = 0;
   }
 
   /** A fresh program of about `len` steps. */
@@ -914,12 +925,15 @@ export class Generator {
     if (this.groups.includes('threads') && this.chance(this.groups.length === 1 ? 1 : 0.15)) {
       const setup = Array.from({ length: 2 + this.r.int(5) }, () => this.step());
       const threads: Record<string, Step[]> = {};
-      // Thread steps use what setup made; what one thread saves another must not depend on.
+      // Thread steps use what setup made; what one thread saves another must not depend on. A
+      // thread step binds nothing, so a recipe it would start (or go on with) ends there.
+      this.dropPending();
       const before = JSON.stringify(this.names);
       for (const t of ['t0', 't1']) {
         Object.assign(this.names, JSON.parse(before) as Names);
         threads[t] = Array.from({ length: 1 + this.r.int(3) }, () => {
           const { save: _save, ...step } = this.step();
+          this.dropPending();
           Object.assign(this.names, JSON.parse(before) as Names);
           return step.op === 'fork' ? { op: 'check' } : step;
         });
@@ -931,11 +945,28 @@ export class Generator {
   }
 }
 
-/** A new step stream that continues `p` (for mutation): it knows the names p binds. */
-export function generatorAfter(r: Prng, groups: readonly OpGroup[], p: Program): Generator {
+/**
+ * A new step stream for a step of `p` at index `at` of its steps (for mutation; by default after
+ * the last): it uses the names the steps before it bind, and binds none that `p` binds anywhere.
+ */
+export function generatorAfter(
+  r: Prng,
+  groups: readonly OpGroup[],
+  p: Program,
+  at = p.steps.length,
+): Generator {
   const g = new Generator(r, groups);
-  for (const s of [...p.steps, ...Object.values(p.threads ?? {}).flat()]) g.learn(s);
+  for (const s of [...p.steps, ...Object.values(p.threads ?? {}).flat()]) g.reserve(s);
+  for (const s of p.steps.slice(0, at)) g.learn(s);
   return g;
+}
+
+/** The names a step binds: its `save` names, and a forked child. */
+function boundBy(s: Step): string[] {
+  const saves =
+    typeof s.save === 'string' ? [s.save] : Object.values((s.save ?? {}) as Record<string, string>);
+  if (s.op === 'fork' && typeof s.child === 'string') saves.push(s.child);
+  return saves;
 }
 
 function listFor(n: Names, name: string): string[] | undefined {

@@ -547,11 +547,16 @@ export class System {
     );
   }
 
-  ioctl(fd: number, name: string, arg: Record<string, unknown>): number {
+  /**
+   * ioctl(2) on `fd`. `caller` is the process making the call (`current`): what the driver
+   * reaches through current, such as copy_to_user() into `ptr` and a fatal signal, is that
+   * process'. Without one the call runs as no process.
+   */
+  ioctl(fd: number, name: string, arg: Record<string, unknown>, caller?: Process): number {
     return this.runPath(
       name,
-      () => scp.sysIoctl$(this, fd, name, arg),
-      () => sc.sysIoctl(this, fd, name, arg),
+      () => scp.sysIoctl$(this, fd, name, arg, caller),
+      () => sc.sysIoctl(this, fd, name, arg, caller),
     );
   }
 

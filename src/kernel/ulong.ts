@@ -8,7 +8,7 @@
 import { PAGE_SIZE, PMD_SIZE, TASK_SIZE } from '../lib/units.ts';
 import { Errno } from './errno.ts';
 import { madviseBehaviorValid } from './mm/madvise.ts';
-import { MAX_MAP_COUNT } from './mm/mmap.ts';
+import { MAX_MAP_COUNT, hugetlbFlagOnOtherFile } from './mm/mmap.ts';
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -90,6 +90,10 @@ export function mmapHuge(
 ): { ret: number } | { length: number } {
   const anonymous = (flags & MAP_ANONYMOUS) !== 0;
   const file = anonymous ? null : sys.fileOf(fd);
+  if (file !== null && hugetlbFlagOnOtherFile(flags, file)) {
+    // The offset check before it gives the same errno.
+    return { ret: p.mm === null || p.exited ? -Errno.ESRCH : -Errno.EINVAL };
+  }
   const hugetlb = (flags & MAP_HUGETLB) !== 0 || (file !== null && file.inode.kind === 'hugetlb');
   const len = big(length);
   // ALIGN(len, huge page) wrapping to 0 reaches do_mmap() as a zero length.

@@ -7,7 +7,16 @@ import type { Process, System } from '../kernel/system.ts';
 import type { KernelApi, PagemapEntry } from './kernel.ts';
 import type { ParsedScenario } from './parse.ts';
 import type { StepT } from './schema.ts';
-import { evalAddress, evalU64, isSize, parseSize, u64Value, ValueError, type U64Value } from './values.ts';
+import {
+  evalAddress,
+  evalU64,
+  isSize,
+  parseSize,
+  u64Value,
+  UnboundError,
+  ValueError,
+  type U64Value,
+} from './values.ts';
 
 /** What an op handler returns: the kernel's return value and the outputs it wrote. */
 export interface OpResult {
@@ -126,7 +135,12 @@ export class ScenarioContext {
 
   proc(name: unknown): Process {
     const p = typeof name === 'string' ? this.procs.get(name) : undefined;
-    if (p === undefined) throw new ValueError(`unknown process '${String(name)}'`);
+    if (p === undefined) {
+      // The parser saw every process listed or forked: one not listed is a fork that failed.
+      if (typeof name === 'string' && !(this.parsed.scenario.processes ?? []).includes(name))
+        throw new UnboundError(`process '${name}' does not exist: the fork that creates it failed`);
+      throw new ValueError(`unknown process '${String(name)}'`);
+    }
     return p;
   }
 

@@ -40,7 +40,7 @@ import { driverIoctl, HANDLERS } from './ops/index.ts';
 import { type ParsedScenario, type Path, ScenarioError, suggest } from './parse.ts';
 import { isDriverIoctlOp, OPS, type StepT } from './schema.ts';
 import { importUserModule, requireUserModule } from './user_module.ts';
-import { parseSize, u64Value, ValueError } from './values.ts';
+import { parseSize, u64Value, UnboundError, ValueError } from './values.ts';
 
 export interface StepReport {
   /** 'steps', 'setup', 'final', a thread name, or 'teardown'. */
@@ -419,9 +419,8 @@ export function* stepGen(ctx: ScenarioContext, step: StepT, path: Path): KGen<Op
   } catch (e) {
     if (isErrnoError(e)) return { ret: -Math.abs(e.errno) };
     if (e instanceof NotModelled) return { ret: 0, failures: [`not modelled: ${e.message}`] };
-    // A name an earlier step failed to bind: this step fails too (the file itself is fine).
-    if (e instanceof ValueError && e.message.startsWith('unbound name'))
-      return { ret: 0, failures: [e.message] };
+    // A name or process an earlier step failed to bind: this step fails too (the file is fine).
+    if (e instanceof UnboundError) return { ret: 0, failures: [e.message] };
     if (e instanceof ValueError) {
       const pos = ctx.parsed.position(path);
       throw new ScenarioError(ctx.parsed.file, pos.line, pos.col, e.message);

@@ -14,6 +14,17 @@ export class ValueError extends Error {
 }
 
 /**
+ * A name the file binds, but that an earlier step failed to bind when it ran (a `save` of a step
+ * that failed, the child of a fork that failed). The file is fine: the step that uses it fails.
+ */
+export class UnboundError extends ValueError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnboundError';
+  }
+}
+
+/**
  * Size strings already parsed: the value, or the message of the error. Scenario values are few
  * and evaluated again in every schedule the explorer runs, where the exceptions cost more than
  * the steps.
@@ -123,7 +134,7 @@ export function evalAddress(v: string | number, lookup: (name: string) => number
   const e = parseAddressExpr(v);
   if (e.name === null) return e.offset;
   const base = lookup(e.name);
-  if (base === undefined) throw new ValueError(`unbound name '${e.name}'`);
+  if (base === undefined) throw new UnboundError(`unbound name '${e.name}'`);
   return base + e.offset;
 }
 
@@ -170,7 +181,7 @@ export function evalU64(v: string | number | bigint, lookup: (name: string) => U
   const e = parseAddressExpr(v);
   if (e.name === null) return u64Range(BigInt(e.offset), v);
   const base = lookup(e.name);
-  if (base === undefined) throw new ValueError(`unbound name '${e.name}'`);
+  if (base === undefined) throw new UnboundError(`unbound name '${e.name}'`);
   return u64Range(BigInt(base) + BigInt(e.offset), v);
 }
 

@@ -4,7 +4,7 @@ import type { Process, System } from '../system.ts';
 import { Errno } from '../errno.ts';
 import { type Device, deviceOpen } from './sdk/device.ts';
 import { hmmRangeFaultLocked } from './sdk/hmm_mirror.ts';
-import { type File, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, type HmmRange, MMU_NOTIFY, type MmuNotifierRange, PAGE_SIZE, ULONG_MAX, type Vma, clearUser, copyUser, folioUnlock, makeDeviceExclusive, mmgetNotZero, mmuIntervalNotifierInsert, mmuIntervalNotifierRemove, mmuIntervalSetSeq, mmuNotifierRangeBlockable, vmInsertPage } from './sdk/kernel_api.ts';
+import { type File, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, type HmmRange, MMU_NOTIFY, type MmStruct, type MmuNotifierRange, PAGE_SIZE, ULONG_MAX, type Vma, folioUnlock, makeDeviceExclusive, mmgetNotZero, mmuIntervalNotifierInsert, mmuIntervalNotifierRemove, mmuIntervalSetSeq, mmuNotifierRangeBlockable, vmInsertPage } from './sdk/kernel_api.ts';
 import { DPT_TAG_ATOMIC, DPT_TAG_WRITE, Dmirror, DmirrorDevice, DmirrorInterval, type DmirrorDriver } from './test_hmm_types.ts';
 import { HMM_DMIRROR_CHECK_EXCLUSIVE, HMM_DMIRROR_FLAGS, HMM_DMIRROR_RELEASE, type HmmDmirrorCmd } from './test_hmm_uapi.ts';
 import { DMIRROR_FAULT_CHUNK, DMIRROR_SNAPSHOT_CHUNK, DMIRROR_FAULT_PASS_NS, dmirrorDevice, dmirrorMinOps, dptStore, dmirrorDoUpdate, dmirrorDataPfn, dmirrorDoFault, defaultDmirrorDriver, bounceInitSparse, dmirrorDoRead, dmirrorMkentry, dmirrorMrnOps } from './test_hmm.ts';
@@ -13,7 +13,7 @@ import { dmirrorDeviceEvictChunk$, dmirrorDeviceRemoveChunks$ } from './test_hmm
 import { allocPageReclaim$ } from '../mm/vmscan.plain.ts';
 import { Mutex$lock, Mutex$trylock, Mutex$unlock, RwSem$downRead, RwSem$upRead } from '../../sched/locks.plain.ts';
 import { mmput$ } from '../exit.plain.ts';
-import { clearUser$, copyUser$ } from '../mm/memory.plain.ts';
+import { copyUser$ } from '../mm/memory.plain.ts';
 import { inlineDrive, inlineYield } from '../../sched/plain.ts';
 
 const MAX_BOUNCE_BYTES = 2 ** 31;
@@ -177,7 +177,11 @@ function dmirrorDoWrite(
   return 0;
 }
 
-/** copy_to_user(): into `cmd.ptr` of the mirrored process, or into `cmd.buf`. */
+function userMm(mirror: Dmirror, cmd: HmmDmirrorCmd): MmStruct | null {
+  return cmd.userMm === undefined ? mirror.mm : cmd.userMm;
+}
+
+/** copy_to_user(): into `cmd.ptr` of the calling process, or into `cmd.buf`. */
 export function copyToUser$(mirror: Dmirror, cmd: HmmDmirrorCmd, data: Uint8Array): number {
   if (cmd.ptr === undefined) {
     if (cmd.buf === undefined) return 0;
@@ -185,15 +189,14 @@ export function copyToUser$(mirror: Dmirror, cmd: HmmDmirrorCmd, data: Uint8Arra
     cmd.buf.set(data);
     return 0;
   }
-  const n = copyUser$(mirror.mm, cmd.ptr, data, true);
+  const mm = userMm(mirror, cmd);
+  const n = mm === null ? 0 : copyUser$(mm, cmd.ptr, data, true);
   return n === data.length ? 0 : -Errno.EFAULT;
 }
 
 /**
  * copy_to_user() of a whole bounce buffer. A sparse one is written straight into `cmd.buf`
- * (zeroes, then the pages with contents); into the mirrored process it is written in order, a
- * run of pages without contents by clearUser() (which stores nothing for them) and each page
- * with contents by copyUser().
+ * (zeroes, then the pages with contents); into the mirrored process it is built in full first.
  */
 export function copyBounceToUser$(mirror: Dmirror, cmd: HmmDmirrorCmd, bounce: DmirrorBounce): number {
   if (bounce.data !== null) return copyToUser$(mirror, cmd, bounce.data);
@@ -204,29 +207,20 @@ export function copyBounceToUser$(mirror: Dmirror, cmd: HmmDmirrorCmd, bounce: D
     for (const pg of bounce.pages) cmd.buf.set(pg.bytes, pg.off);
     return 0;
   }
-  let at = 0;
-  for (const pg of bounce.pages) {
-    if (!(clearToUser$(mirror, cmd.ptr + at, pg.off - at))) return -Errno.EFAULT;
-    const n = copyUser$(mirror.mm, cmd.ptr + pg.off, pg.bytes, true);
-    if (n !== pg.bytes.length) return -Errno.EFAULT;
-    at = pg.off + pg.bytes.length;
-  }
-  return (clearToUser$(mirror, cmd.ptr + at, bounce.size - at)) ? 0 : -Errno.EFAULT;
+  const data = new Uint8Array(bounce.size);
+  for (const pg of bounce.pages) data.set(pg.bytes, pg.off);
+  return copyToUser$(mirror, cmd, data);
 }
 
-/** clear_user() of `len` bytes (none: nothing to do) at `ptr`; false when some were not cleared. */
-export function clearToUser$(mirror: Dmirror, ptr: number, len: number): boolean {
-  return len === 0 || (clearUser$(mirror.mm, ptr, len)) === len;
-}
-
-/** copy_from_user(): from `cmd.ptr` of the mirrored process, or from `cmd.buf`. */
+/** copy_from_user(): from `cmd.ptr` of the calling process, or from `cmd.buf`. */
 export function copyFromUser$(mirror: Dmirror, cmd: HmmDmirrorCmd, into: Uint8Array): number {
   if (cmd.ptr === undefined) {
     if (cmd.buf === undefined || cmd.buf.length < into.length) return -Errno.EFAULT;
     into.set(cmd.buf.subarray(0, into.length));
     return 0;
   }
-  const n = copyUser$(mirror.mm, cmd.ptr, into, false);
+  const mm = userMm(mirror, cmd);
+  const n = mm === null ? 0 : copyUser$(mm, cmd.ptr, into, false);
   return n === into.length ? 0 : -Errno.EFAULT;
 }
 

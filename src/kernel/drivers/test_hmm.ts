@@ -14,6 +14,7 @@ import {
   type Device,
   type DeviceDriver,
   type IoctlArg,
+  type IoctlContext,
   type IoctlDef,
   defineIoctl,
   deviceByName,
@@ -31,6 +32,7 @@ import {
   HMM_PFN_WRITE,
   type HmmRange,
   MMU_NOTIFY,
+  type MmStruct,
   type MmuIntervalNotifierOps,
   type MmuNotifierRange,
   PAGE_SIZE,
@@ -451,7 +453,16 @@ function dmirrorDoWrite(
   return 0;
 }
 
-/** copy_to_user(): into `cmd.ptr` of the mirrored process, or into `cmd.buf`. */
+/**
+ * The mm `cmd.ptr` points into: current->mm, the caller's, which need not be the mirrored mm (an
+ * ioctl on a descriptor another process opened mirrors the opener but copies to and from the
+ * caller). A call made as no process uses the mirrored mm.
+ */
+function userMm(mirror: Dmirror, cmd: HmmDmirrorCmd): MmStruct | null {
+  return cmd.userMm === undefined ? mirror.mm : cmd.userMm;
+}
+
+/** copy_to_user(): into `cmd.ptr` of the calling process, or into `cmd.buf`. */
 export function* copyToUser(mirror: Dmirror, cmd: HmmDmirrorCmd, data: Uint8Array): KGen<number> {
   if (cmd.ptr === undefined) {
     if (cmd.buf === undefined) return 0;
@@ -459,7 +470,8 @@ export function* copyToUser(mirror: Dmirror, cmd: HmmDmirrorCmd, data: Uint8Arra
     cmd.buf.set(data);
     return 0;
   }
-  const n = yield* copyUser(mirror.mm, cmd.ptr, data, true);
+  const mm = userMm(mirror, cmd);
+  const n = mm === null ? 0 : yield* copyUser(mm, cmd.ptr, data, true);
   return n === data.length ? 0 : -Errno.EFAULT;
 }
 
@@ -493,14 +505,15 @@ function* clearToUser(mirror: Dmirror, ptr: number, len: number): KGen<boolean> 
   return len === 0 || (yield* clearUser(mirror.mm, ptr, len)) === len;
 }
 
-/** copy_from_user(): from `cmd.ptr` of the mirrored process, or from `cmd.buf`. */
+/** copy_from_user(): from `cmd.ptr` of the calling process, or from `cmd.buf`. */
 function* copyFromUser(mirror: Dmirror, cmd: HmmDmirrorCmd, into: Uint8Array): KGen<number> {
   if (cmd.ptr === undefined) {
     if (cmd.buf === undefined || cmd.buf.length < into.length) return -Errno.EFAULT;
     into.set(cmd.buf.subarray(0, into.length));
     return 0;
   }
-  const n = yield* copyUser(mirror.mm, cmd.ptr, into, false);
+  const mm = userMm(mirror, cmd);
+  const n = mm === null ? 0 : yield* copyUser(mm, cmd.ptr, into, false);
   return n === into.length ? 0 : -Errno.EFAULT;
 }
 
@@ -707,15 +720,17 @@ type DmirrorCmdArg = IoctlArg<typeof DMIRROR_CMD_IN, typeof DMIRROR_CMD_OUT>;
  * The checks of dmirror_fops_unlocked_ioctl() before a command runs: the command struct, or
  * -EINVAL for a released file or a misaligned, empty or wrapping range.
  */
-function dmirrorCmdIn(mirror: Dmirror, arg: DmirrorCmdArg): HmmDmirrorCmd | number {
+function dmirrorCmdIn(mirror: Dmirror, arg: DmirrorCmdArg, ctx: IoctlContext): HmmDmirrorCmd | number {
   if (mirror.released) return -Errno.EINVAL;
   const { addr, npages } = arg;
   if (addr % PAGE_SIZE !== 0) return -Errno.EINVAL;
   // addr >= addr + (npages << PAGE_SHIFT) in 64-bit arithmetic: empty or wrapping ranges.
   if (npages === 0 || addr + npages * PAGE_SIZE > ULONG_MAX) return -Errno.EINVAL;
   const cmd: HmmDmirrorCmd = { addr, npages, cpages: 0, faults: 0 };
-  if (arg.ptr !== 0) cmd.ptr = arg.ptr;
-  else cmd.buf = arg.buf;
+  if (arg.ptr !== 0) {
+    cmd.ptr = arg.ptr;
+    if (ctx.current !== null) cmd.userMm = ctx.current.mm;
+  } else cmd.buf = arg.buf;
   return cmd;
 }
 
@@ -742,13 +757,13 @@ function dmirrorIoctl(
     in: DMIRROR_CMD_IN,
     out: DMIRROR_CMD_OUT,
     doc,
-    *handler(file, arg) {
-      const cmd = dmirrorCmdIn(file.priv, arg);
+    *handler(file, arg, _dev, ctx) {
+      const cmd = dmirrorCmdIn(file.priv, arg, ctx);
       if (typeof cmd === 'number') return cmd;
       return dmirrorCmdOut(arg, cmd, yield* run(file.priv, cmd));
     },
-    handler$(file, arg) {
-      const cmd = dmirrorCmdIn(file.priv, arg);
+    handler$(file, arg, _dev, ctx) {
+      const cmd = dmirrorCmdIn(file.priv, arg, ctx);
       if (typeof cmd === 'number') return cmd;
       return dmirrorCmdOut(arg, cmd, run$(file.priv, cmd));
     },

@@ -5,6 +5,7 @@
  * The model dispatches ioctls by name (sysIoctl(fd, name, arg)); the numbers are kept for
  * tools that print or parse the kernel's _IOWR('H', nr, struct hmm_dmirror_cmd) values.
  */
+import type { MmStruct } from './sdk/kernel_api.ts';
 
 export const HMM_DMIRROR_READ = 'HMM_DMIRROR_READ';
 export const HMM_DMIRROR_WRITE = 'HMM_DMIRROR_WRITE';
@@ -70,14 +71,18 @@ export const HMM_DMIRROR_PROT: Readonly<Record<string, number>> = {
 /**
  * Models struct hmm_dmirror_cmd. `addr` and `npages` are inputs; `cpages` and `faults` are
  * written back only when the ioctl succeeds (the kernel copies the struct back only then).
- * `ptr` is a user address in the mirrored process; when it is absent `buf` stands in for the
- * user buffer: READ, EXCLUSIVE and MIGRATE_TO_DEV fill it with page data, WRITE reads it,
- * SNAPSHOT writes one HMM_DMIRROR_PROT_* byte per page into it.
+ * `addr` is an address in the mirrored process (the opener's), `ptr` a user address in the
+ * calling process (copy_to_user() and copy_from_user() go through current->mm), which `userMm`
+ * holds; when `ptr` is absent `buf` stands in for the user buffer: READ, EXCLUSIVE and
+ * MIGRATE_TO_DEV fill it with page data, WRITE reads it, SNAPSHOT writes one HMM_DMIRROR_PROT_*
+ * byte per page into it.
  */
 export interface HmmDmirrorCmd {
   addr: number;
   npages: number;
   ptr?: number;
+  /** The caller's mm (null for a caller whose mm is gone); the mirrored one for a call as no process. */
+  userMm?: MmStruct | null;
   buf?: Uint8Array;
   cpages?: number;
   faults?: number;

@@ -132,9 +132,9 @@ function anonCompatible(a: Vma, b: Vma): boolean {
 /**
  * Models is_mergeable_vma() and the checks around it: whether `a` and the VMA `b` that starts
  * where it ends could be one VMA: same flags (soft-dirty aside), the same file (or none) and no
- * driver ops, contiguous page offsets, compatible anon_vmas. Pieces of one mapping of a file
- * (a shared anonymous mapping's shmem file too) merge back as anonymous memory does; a new file
- * mapping is not merged with its neighbours at mmap time (the model's limit).
+ * driver ops, contiguous page offsets, compatible anon_vmas. Mappings of one shmem file merge
+ * as anonymous memory does (a shared anonymous mapping has a file of its own, so only its pieces
+ * do); hugetlb and driver mappings (VM_SPECIAL) never do.
  */
 function canMergeAnon(a: Vma, b: Vma): boolean {
   if (a.end !== b.start || a.file !== b.file || a.vmOps !== null || b.vmOps !== null) return false;
@@ -172,7 +172,7 @@ function mergeInto(mm: MmStruct, a: Vma, b: Vma): void {
 }
 
 /**
- * Models vma_merge() for anonymous memory: after an mmap, mprotect or madvise, `vma` joins the
+ * Models vma_merge() for anonymous and shmem memory: after an mmap, mprotect or madvise, `vma` joins the
  * neighbours it has become identical to. Returns the VMA that now covers `vma`'s range.
  */
 export function mergeAnonNeighbours(mm: MmStruct, vma: Vma): Vma {
@@ -508,7 +508,12 @@ export function* doMmap(
     }
   }
   sys.trace.count('mmap');
-  const merged = backing === null ? mergeAnonNeighbours(mm, vma) : vma;
+  // __mmap_region() tries vma_merge_new_range() before a driver's ->mmap() runs, with the flags
+  // the caller asked for; a driver's mapping gets its special flags (VM_PFNMAP, VM_MIXEDMAP,
+  // VM_IO) only inside that hook, so the model, which runs the hook first, keeps driver mappings
+  // apart as those flags would. A shmem file has no such hook (its mmap_prepare runs before the
+  // merge): its mappings merge with the neighbours canMergeAnon() accepts.
+  const merged = backing === null || backing.fops?.mmap === undefined ? mergeAnonNeighbours(mm, vma) : vma;
   if ((flags & mman.MAP_POPULATE) !== 0 || (vmFlags & VM.LOCKED) !== 0) {
     if (!populateCanFit(sys, merged, len)) {
       // The kernel would fill RAM and swap and then OOM-kill the task; the model refuses up
@@ -545,6 +550,16 @@ export function* populateVma(vma: Vma, start: number, end: number): KGen<number>
   return 0;
 }
 
+/**
+ * Models ksys_mmap_pgoff()'s refusal of MAP_HUGETLB with a descriptor: the flag asks for an
+ * anonymous hugetlb file, so a file that is not on hugetlbfs (a shmem or memfd file, a device)
+ * is -EINVAL, before any length or address check. A hugetlbfs file maps as hugetlb with or
+ * without the flag.
+ */
+export function hugetlbFlagOnOtherFile(flags: number, file: File): boolean {
+  return (flags & mman.MAP_HUGETLB) !== 0 && file.inode.kind !== 'hugetlb';
+}
+
 /** Syscall entry: mmap(2). */
 export function* sysMmapImpl(
   sys: System,
@@ -564,6 +579,7 @@ export function* sysMmapImpl(
   if ((flags & mman.MAP_ANONYMOUS) === 0) {
     file = sys.fileOf(fd);
     if (file === null) return -Errno.EBADF;
+    if (hugetlbFlagOnOtherFile(flags, file)) return -Errno.EINVAL;
   }
   // vm_mmap_pgoff()
   if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;

@@ -15,8 +15,10 @@ import {
   getUnmappedArea,
   insertVma,
   mergeAnonNeighbours,
+  populateVma,
   removeVma,
   splitRange,
+  vmEnoughMemory,
 } from './mmap.ts';
 import {
   MMU_NOTIFY,
@@ -96,6 +98,8 @@ interface Remap {
   readonly flags: number;
   newAddr: number;
   vma: Vma | null;
+  /** vrm->delta: how far the lengths differ, either way (set by check_prep_vma()). */
+  delta: number;
 }
 
 const enum RemapType {
@@ -152,6 +156,7 @@ function checkPrepVma(r: Remap): number {
   const vma = r.vma;
   if (vma === null) return -Errno.EFAULT;
   if ((vma.flags & VM.HUGETLB) !== 0 && !alignHugetlb(r)) return -Errno.EINVAL;
+  r.delta = Math.abs(r.oldLen - r.newLen);
   const type = remapType(r);
   if (!impliesNewAddr(r)) r.newAddr = r.addr;
   if (type !== RemapType.Expand && !impliesNewAddr(r)) return 0;
@@ -163,6 +168,18 @@ function checkPrepVma(r: Remap): number {
   if (r.newLen === oldLen) return 0;
   if ((vma.flags & (VM.DONTEXPAND | VM.PFNMAP)) !== 0) return -Errno.EFAULT;
   return 0;
+}
+
+/**
+ * Models vrm_calc_charge(): a VM_ACCOUNT mapping that gains address space is charged against the
+ * commit limit first, the whole new length when MREMAP_DONTUNMAP keeps the old range, else the
+ * difference of the lengths (also after a shrink that then moves: the kernel charges its delta
+ * too). The model keeps no committed total, so the charge is a check, as vmEnoughMemory() is.
+ */
+function calcCharge(mm: MmStruct, r: Remap): boolean {
+  if ((r.vma!.flags & VM.ACCOUNT) === 0) return true;
+  const charged = (r.flags & MREMAP_DONTUNMAP) !== 0 ? r.newLen : r.delta;
+  return vmEnoughMemory(mm.sys, charged / PAGE_SIZE);
 }
 
 /** Models vrm_set_new_addr(): the target, exact for MREMAP_FIXED, else a free range (a hint with DONTUNMAP). */
@@ -186,6 +203,7 @@ function* moveVma(mm: MmStruct, r: Remap): KGen<number> {
   const sys = mm.sys;
   // check_map_count_against_split(): copying and unmapping may add two VMAs.
   if (mm.vmas.size + 2 > MAX_MAP_COUNT) return -Errno.ENOMEM;
+  if (!calcCharge(mm, r)) return -Errno.ENOMEM;
   if (sys.inject.shouldFail('move_vma')) return -Errno.ENOMEM;
   const dontUnmap = (r.flags & MREMAP_DONTUNMAP) !== 0;
   const vma = r.vma!;
@@ -265,6 +283,8 @@ function* expandVmaOrMove(mm: MmStruct, r: Remap): KGen<number> {
   const vma = r.vma!;
   const delta = r.newLen - r.oldLen;
   if (vma.end - r.addr === r.oldLen && vmaExpandable(mm, vma, delta)) {
+    // expand_vma_in_place()
+    if (!calcCharge(mm, r)) return -Errno.ENOMEM;
     yield* expandVma(mm, vma, vma.end + delta);
     return r.addr;
   }
@@ -311,7 +331,15 @@ function* remapMove(mm: MmStruct, r: Remap): KGen<number> {
     const offset = seen ? vma.start - lastEnd : 0;
     lastEnd = vma.end;
     cursor = Math.min(end, vma.end);
-    const piece: Remap = { addr, oldLen: len, newLen: len, flags: r.flags, newAddr: target + offset, vma };
+    const piece: Remap = {
+      addr,
+      oldLen: len,
+      newLen: len,
+      flags: r.flags,
+      newAddr: target + offset,
+      vma,
+      delta: 0,
+    };
     let got = checkPrepVma(piece);
     if (got === 0) got = yield* mremapTo(mm, piece);
     if (got < 0) return got;
@@ -344,6 +372,7 @@ export function* sysMremapImpl(
     flags,
     newAddr,
     vma: null,
+    delta: 0,
   };
   const bad = checkMremapParams(mm, r, exactOverlap);
   if (bad < 0) return bad;
@@ -355,10 +384,21 @@ export function* sysMremapImpl(
     r.vma = mm.vmaLookup(addr);
     const err = checkPrepVma(r);
     if (err < 0) return err;
-    return impliesNewAddr(r) ? yield* mremapTo(mm, r) : yield* mremapAt(mm, r);
+    const locked = r.vma !== null && (r.vma.flags & VM.LOCKED) !== 0;
+    const res = impliesNewAddr(r) ? yield* mremapTo(mm, r) : yield* mremapAt(mm, r);
+    // do_mremap(): a locked mapping that grew has its new part populated (mm_populate(), which
+    // the kernel runs after dropping the lock; the model populates before, as its mmap does).
+    if (res >= 0 && locked && r.newLen > r.oldLen) yield* populateRange(mm, res + r.oldLen, res + r.newLen);
+    return res;
   } finally {
     yield* mm.mmapLock.upWrite();
   }
+}
+
+/** Models __mm_populate() over [start, end): every VMA there is populated as mlock() would. */
+function* populateRange(mm: MmStruct, start: number, end: number): KGen {
+  for (const v of mm.vmasIn(start, end))
+    yield* populateVma(v, Math.max(start, v.start), Math.min(end, v.end));
 }
 
 /** Models vma_merge_extend(): the VMA grows to `end` and merges with a compatible neighbour it now touches. */

@@ -4,6 +4,8 @@ import { Errno } from '../../../src/kernel/errno.ts';
 import {
   MAP_FIXED,
   MAP_HUGETLB,
+  MAP_LOCKED,
+  MAP_NORESERVE,
   MREMAP_DONTUNMAP,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
@@ -312,6 +314,64 @@ describe('mremap(2) as Linux 6.18 does it (found by difftest)', () => {
     const a = mapOk(sys, p, 4 * PAGE);
     failsCleanly(sys, p, 'grows across the VMA end', Errno.EFAULT, () =>
       sys.mremap(p, a + 2 * PAGE, 4 * PAGE, 6 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, 0x40_0000_0000),
+    );
+    teardown(sys);
+  });
+});
+
+describe('mremap(2) growth: commit charge and mlock populate', () => {
+  const MiB = 1024 * 1024;
+
+  it('a VM_ACCOUNT mapping growing past RAM + swap is -ENOMEM and left as it was; MAP_NORESERVE grows', () => {
+    const { sys, p } = setup({ ram: 64 * MiB, swap: 0 });
+    const a = mapOk(sys, p, PAGE);
+    failsCleanly(sys, p, 'in place', Errno.ENOMEM, () => sys.mremap(p, a, PAGE, 128 * MiB, 0));
+    failsCleanly(sys, p, 'by a move', Errno.ENOMEM, () => sys.mremap(p, a, PAGE, 128 * MiB, MREMAP_MAYMOVE));
+    const b = mapOk(sys, p, PAGE, ANON_PRIVATE | MAP_NORESERVE);
+    assert.ok(sys.mremap(p, b, PAGE, 128 * MiB, MREMAP_MAYMOVE) > 0);
+    teardown(sys);
+  });
+
+  it('MREMAP_DONTUNMAP charges the whole new length', () => {
+    const { sys, p } = setup({ ram: 64 * MiB, swap: 0 });
+    // Two mappings that merge into one larger than RAM: each was within the limit on its own.
+    const a = mapOk(sys, p, 40 * MiB);
+    assert.equal(sys.mmap(p, a + 40 * MiB, 40 * MiB, RW, ANON_PRIVATE | MAP_FIXED), a + 40 * MiB);
+    assert.equal(vmas(p).length, 1);
+    failsCleanly(sys, p, 'dontunmap', Errno.ENOMEM, () =>
+      sys.mremap(p, a, 80 * MiB, 80 * MiB, MREMAP_MAYMOVE | MREMAP_DONTUNMAP),
+    );
+    teardown(sys);
+  });
+
+  it('a locked mapping that grows has its new part populated; the trace shows the call and the faults', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 2 * PAGE, ANON_PRIVATE | MAP_LOCKED);
+    sys.trace.enabled = true;
+    assert.equal(sys.mremap(p, a, 2 * PAGE, 4 * PAGE, 0), a);
+    assert.deepEqual(
+      sys.pagemap(p, a, 4).map((e) => e.present),
+      [true, true, true, true],
+    );
+    const calls = sys.trace.events.filter((e) => e.cat === 'syscall');
+    assert.deepEqual(
+      calls.map((e) => [e.name, e.ph, e.args]),
+      [['mremap', 'i', { oldAddr: a, oldLen: 2 * PAGE, newLen: 4 * PAGE, flags: 0, newAddr: 0 }]],
+    );
+    const faults = sys.trace.events.filter((e) => e.cat === 'fault' && e.ph === 'B');
+    assert.equal(faults.length, 2, 'one write fault per new page');
+    assert.ok(faults.every((e) => e.ts >= calls[0].ts));
+    teardown(sys);
+  });
+
+  it('an unlocked mapping that grows leaves its new part unpopulated', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 2 * PAGE);
+    writeOk(sys, p, a, new Uint8Array(2 * PAGE).fill(1));
+    assert.equal(sys.mremap(p, a, 2 * PAGE, 4 * PAGE, 0), a);
+    assert.deepEqual(
+      sys.pagemap(p, a, 4).map((e) => e.present),
+      [true, true, false, false],
     );
     teardown(sys);
   });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MAP_FIXED, MADV, PROT_READ } from '../../../src/kernel/mm/mman.ts';
+import { createDmirrorDevice, dmirrorOpen } from '../../../src/kernel/drivers/test_hmm.ts';
+import { MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_SHARED, MADV, PROT_READ } from '../../../src/kernel/mm/mman.ts';
 import {
   ANON_PRIVATE,
   PAGE,
@@ -69,6 +70,48 @@ describe('vma_merge for anonymous memory', () => {
     assert.deepEqual(readOk(sys, child, a, 4 * PAGE), pattern(5, 4 * PAGE));
     sys.exit(child);
     sys.exit(p);
+    teardown(sys);
+  });
+});
+
+describe('vma_merge at mmap time for file mappings', () => {
+  const A = 0x600000000000;
+
+  test('mappings of one shmem file at contiguous offsets become one VMA; a gap in offsets keeps them apart', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('x');
+    assert.equal(sys.ftruncate(fd, 16 * PAGE), 0);
+    for (const [i, off] of [
+      [0, 0],
+      [2, 2],
+      [4, 8],
+    ] as const) {
+      assert.equal(
+        sys.mmap(p, A + i * PAGE, 2 * PAGE, RW, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, off * PAGE),
+        A + i * PAGE,
+      );
+    }
+    assert.deepEqual(
+      vmas(p).map((v) => v.slice(0, 2)),
+      [
+        [A, A + 4 * PAGE],
+        [A + 4 * PAGE, A + 6 * PAGE],
+      ],
+    );
+    teardown(sys);
+  });
+
+  test('mappings of a driver file stay apart (the driver mmap hook makes them VM_MIXEDMAP)', () => {
+    const { sys, p } = setup();
+    createDmirrorDevice(sys, 'gpu0', 'private');
+    const fd = sys.run('open', dmirrorOpen(sys, 'gpu0', p));
+    assert.ok(fd >= 0);
+    assert.equal(sys.mmap(p, A, 2 * PAGE, RW, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0), A);
+    assert.equal(
+      sys.mmap(p, A + 2 * PAGE, 2 * PAGE, RW, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 2 * PAGE),
+      A + 2 * PAGE,
+    );
+    assert.equal(sys.stats(p).vmas, 2);
     teardown(sys);
   });
 });
