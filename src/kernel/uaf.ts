@@ -37,9 +37,11 @@ function frameOf(line: string): { text: string; file: string } | null {
  * first frame outside the model (a driver callback or a scenario step); without one, the first
  * frame of the model that is not this file. The stack is captured now and formatted only when a
  * report prints it: capturing is cheap, formatting is not, and almost no site is ever printed.
+ * A brief schedule of a search (Scheduler.brief) captures none: the site names the kernel function
+ * and the thread, and a violation is reported from a full rerun.
  */
 export class Site {
-  private readonly at: Error;
+  private readonly at: Error | null = null;
   private readonly thread: string | null;
   private text: string | null = null;
 
@@ -47,11 +49,13 @@ export class Site {
     sys: System,
     private readonly kernelFn: string,
   ) {
+    const sched = sys.sched;
+    this.thread = sched.current?.name ?? null;
+    if (sched.brief) return;
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = STACK_DEPTH;
     this.at = new Error();
     Error.stackTraceLimit = limit;
-    this.thread = sys.sched.current?.name ?? null;
   }
 
   toString(): string {
@@ -62,7 +66,7 @@ export class Site {
   private format(): string {
     let inside: string | null = null;
     let outside: string | null = null;
-    for (const line of (this.at.stack ?? '').split('\n').slice(1)) {
+    for (const line of (this.at?.stack ?? '').split('\n').slice(1)) {
       const f = frameOf(line);
       if (f === null || /[/\\]uaf\.[tj]s$/.test(f.file) || f.file.startsWith('node:')) continue;
       if (!MODEL_CODE.test(f.file)) {

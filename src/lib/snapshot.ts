@@ -13,7 +13,8 @@
  *    capture are journalled and undone (a plain WeakMap's would not be);
  *  - variables captured by closures, and `#private` fields (the kernel uses neither for state);
  *  - generators: a thread cannot be captured, so capture() refuses a graph that holds one
- *    (SnapshotError) and the caller rebuilds instead.
+ *    (SnapshotError) and the caller rebuilds instead;
+ *  - Errors (like Dates, RegExps and Promises) are kept as they are, with what they refer to.
  *
  * A capture disarms every snapshot taken before it (they can no longer restore), unless it is
  * taken `alongside` them: then all stay armed, each journalling the side-table writes since its
@@ -150,7 +151,10 @@ export class Snapshot {
       this.saved.push({ kind: 'set', o: o as Set<unknown>, values });
       return;
     }
-    if (o instanceof Date || o instanceof RegExp || o instanceof Promise) return;
+    // An Error is a record of where something happened (uaf.ts keeps one per free site): kept as
+    // it is. Walking it would read `stack`, which formats the captured frames, and writing
+    // `stack` back at every restore costs more than the rest of a small world.
+    if (o instanceof Date || o instanceof RegExp || o instanceof Promise || o instanceof Error) return;
     // A side table held by an object (a field naming the module's table): its entries are
     // captured with the objects they are keyed by, above.
     if (o instanceof SideTable) return;

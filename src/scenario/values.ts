@@ -185,14 +185,15 @@ export function evalU64(v: string | number | bigint, lookup: (name: string) => U
   return u64Range(BigInt(base) + BigInt(e.offset), v);
 }
 
-/** Whether a string is a u64 literal: decimal or 0x hex up to 2^64 - 1, or a size. */
+/**
+ * Whether a string is a u64 literal: decimal or 0x hex up to 2^64 - 1, or a size. It answers
+ * without throwing: the runner asks it of every address expression a step evaluates (a name is
+ * the common case), in every schedule the explorer runs.
+ */
 export function isU64Literal(s: string): boolean {
-  try {
-    parseU64(s);
-    return true;
-  } catch {
-    return false;
-  }
+  const t = s.trim();
+  if (/^0x[0-9a-f]+$/i.test(t) || /^\d+$/.test(t)) return BigInt(t) <= U64_MAX;
+  return isSize(t);
 }
 
 /** Whether a string is a u64 literal or a name expression (the schema's check). */

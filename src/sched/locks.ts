@@ -7,6 +7,19 @@ import { sideTable } from '../lib/snapshot.ts';
 const lockdeps = sideTable<Scheduler, LockDep>();
 
 /**
+ * The footprint of a lock's steps and the points it yields at every acquisition and release are
+ * made once per lock and never change: frozen, so a snapshot keeps them as they are instead of
+ * restoring them for every schedule.
+ */
+function fixedAccess(obj: object, write: boolean): Access {
+  return Object.freeze({ obj, write });
+}
+
+function fixedPoint(label: string, obj: object, write: boolean): SchedPoint {
+  return Object.freeze({ kind: 'step', label, access: fixedAccess(obj, write) });
+}
+
+/**
  * The lock-order checker of `sched`. Called on every lock acquisition: it captures nothing, so a
  * call allocates nothing (a closure over `sched` here would make each call allocate its context).
  */
@@ -89,9 +102,11 @@ export function popHeldInstance(t: Thread, lockClass: string): void {
   popHeld(t, lockClass);
 }
 
-/** A plain wait channel with a name. */
+/** A plain wait channel with a name (frozen: nothing about it changes, a snapshot keeps it). */
 export class Channel implements WaitChannel {
-  constructor(readonly name: string) {}
+  constructor(readonly name: string) {
+    if (new.target === Channel) Object.freeze(this);
+  }
 }
 
 /** Models struct mutex: sleeping, one owner, no recursion. */
@@ -111,10 +126,10 @@ export class Mutex {
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`mutex ${name}`);
-    this.heldEntry = { lockClass, name };
-    this.lockAccess = { obj: this, write: true };
-    this.lockPoint = { kind: 'step', label: `mutex_lock(${name})`, access: { obj: this, write: true } };
-    this.unlockPoint = { kind: 'step', label: `mutex_unlock(${name})`, access: { obj: this, write: true } };
+    this.heldEntry = Object.freeze({ lockClass, name });
+    this.lockAccess = fixedAccess(this, true);
+    this.lockPoint = fixedPoint(`mutex_lock(${name})`, this, true);
+    this.unlockPoint = fixedPoint(`mutex_unlock(${name})`, this, true);
   }
 
   /** Models mutex_lock(). */
@@ -181,10 +196,10 @@ export class SpinLock {
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`spin ${name}`);
-    this.heldEntry = { lockClass, name };
-    this.lockAccess = { obj: this, write: true };
-    this.lockPoint = { kind: 'step', label: `spin_lock(${name})`, access: { obj: this, write: true } };
-    this.unlockPoint = { kind: 'step', label: `spin_unlock(${name})`, access: { obj: this, write: true } };
+    this.heldEntry = Object.freeze({ lockClass, name });
+    this.lockAccess = fixedAccess(this, true);
+    this.lockPoint = fixedPoint(`spin_lock(${name})`, this, true);
+    this.unlockPoint = fixedPoint(`spin_unlock(${name})`, this, true);
   }
 
   *lock(): KGen {
@@ -262,14 +277,14 @@ export class RwSem {
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`rwsem ${name}`);
-    this.heldEntry = { lockClass, name };
-    this.readAccess = { obj: this, write: false };
-    this.writeAccess = { obj: this, write: true };
+    this.heldEntry = Object.freeze({ lockClass, name });
+    this.readAccess = fixedAccess(this, false);
+    this.writeAccess = fixedAccess(this, true);
     // Points are built once: the mmap lock is taken on every fault.
-    this.readPoint = { kind: 'step', label: `down_read(${name})`, access: { obj: this, write: false } };
-    this.writePoint = { kind: 'step', label: `down_write(${name})`, access: { obj: this, write: true } };
-    this.upReadPoint = { kind: 'step', label: `up_read(${name})`, access: { obj: this, write: true } };
-    this.upWritePoint = { kind: 'step', label: `up_write(${name})`, access: { obj: this, write: true } };
+    this.readPoint = fixedPoint(`down_read(${name})`, this, false);
+    this.writePoint = fixedPoint(`down_write(${name})`, this, true);
+    this.upReadPoint = fixedPoint(`up_read(${name})`, this, true);
+    this.upWritePoint = fixedPoint(`up_write(${name})`, this, true);
   }
 
   *downRead(): KGen {

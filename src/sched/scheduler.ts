@@ -48,6 +48,12 @@ export class Scheduler {
   totalSteps = 0;
   /** Bounds driver code when an embedder installs one (driver_code.ts); null: calls run as they are. */
   driverCode: DriverCodeBound | null = null;
+  /**
+   * A search schedule runs brief: only its verdict counts, so what is kept to explain a violation
+   * (where an object was freed or a reference taken, as a captured stack) is not captured. A
+   * schedule that fails is run again in full for its report (run.ts RunConfig.brief).
+   */
+  brief = false;
   private nextId = 0;
   private readonly waiters = new Map<WaitChannel, Thread[]>();
   /** Runnable threads, kept in id order. */

@@ -14,18 +14,21 @@ const HELPERS = /[/\\](mm_refs|exit|mmu_notifier_types)\.[tj]s/;
 /**
  * Where a reference was taken: the stack captured at the get, formatted only when a leak report
  * prints it (formatting a stack costs far more than capturing one, and almost no site is printed).
+ * A brief schedule of a search (Scheduler.brief) captures none.
  */
 export class RefSite {
-  private readonly at = new Error();
+  private readonly at: Error | null;
   private readonly thread: string | null;
 
   constructor(mm: MmStruct) {
-    this.thread = mm.sys.sched.current?.name ?? null;
+    const sched = mm.sys.sched;
+    this.thread = sched.current?.name ?? null;
+    this.at = sched.brief ? null : new Error();
   }
 
   /** `fn (file:line)` of the first caller outside the reference helpers, and the running thread. */
   toString(): string {
-    const stack = this.at.stack ?? '';
+    const stack = this.at?.stack ?? '';
     let where = 'unknown caller';
     for (const line of stack.split('\n').slice(1)) {
       if (HELPERS.test(line)) continue;

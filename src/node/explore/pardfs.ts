@@ -141,7 +141,7 @@ export function parallelDfs(
       // Split: the subtree's first schedule here, then its own subtrees.
       const dfs = new DfsStrategy(o.preemptionBound, o.por, p.prefix);
       dfs.begin(0);
-      const outcome = runSchedule(local, dfs, { maxSteps: o.maxSteps, recordTrace: false });
+      const outcome = runSchedule(local, dfs, { maxSteps: o.maxSteps, recordTrace: false, brief: true });
       dfs.end(outcome);
       const overrides = overridesOf(outcome.decisions);
       items.push({

@@ -19,16 +19,26 @@ export interface CoverageReport {
   both: [string, string][];
 }
 
+/** Step names are numbered (Coverage.idOf); a pair's key is lo * PAIR_KEY + hi of its two ids. */
+const PAIR_KEY = 2 ** 26;
+
 export class Coverage {
-  /** Unordered pair key -> which orders were seen (bit 1: a before b, bit 2: b before a). */
-  private readonly seen = new Map<string, number>();
   /**
-   * The steps of the schedule being run, and those of the previous one of its search after the
-   * replayed ones; one per search a strategy interleaves (run.ts RunMemo.lane).
+   * Unordered pair of step ids (lo < hi) -> which orders were seen (bit 1: lo before hi, bit 2:
+   * hi before lo). A step every search runs costs two map lookups, not a string built.
    */
-  private readonly lanes: { hb: HappensBefore; names: string[] }[] = [];
+  private readonly seen = new Map<number, number>();
+  /** Step names by id, ids by name, and by thread name and label (what a step gives). */
+  private readonly nameOf: string[] = [];
+  private readonly ids = new Map<string, number>();
+  private readonly byThread = new Map<string, Map<string, number>>();
+  /**
+   * The steps of the schedule being run (their ids), and those of the previous one of its search
+   * after the replayed ones; one per search a strategy interleaves (run.ts RunMemo.lane).
+   */
+  private readonly lanes: { hb: HappensBefore; names: number[] }[] = [];
   private hb = new HappensBefore();
-  private names: string[] = [];
+  private names: number[] = [];
   /** Steps of the current schedule so far. */
   private cursor = 0;
 
@@ -55,33 +65,50 @@ export class Coverage {
       this.names.length = this.cursor;
     }
     this.cursor++;
-    const name = `${thread}: ${p.label}`;
+    let labels = this.byThread.get(thread);
+    if (labels === undefined) this.byThread.set(thread, (labels = new Map<string, number>()));
+    let id = labels.get(p.label);
+    if (id === undefined) labels.set(p.label, (id = this.idOf(`${thread}: ${p.label}`)));
     for (const i of this.hb.add(eventOf(tid, p, -1, this.hb.stepsOf(tid) + 1)))
-      this.record(this.names[i], name);
-    this.names.push(name);
+      this.record(this.names[i], id);
+    this.names.push(id);
+  }
+
+  /** The id of step name `name` (`thread: label`). */
+  private idOf(name: string): number {
+    let id = this.ids.get(name);
+    if (id === undefined) {
+      id = this.nameOf.length;
+      this.nameOf.push(name);
+      this.ids.set(name, id);
+    }
+    return id;
   }
 
   /** Adds the orders of a report (from another shard). */
   addReport(r: Pick<CoverageReport, 'oneOrder' | 'both'>): void {
-    for (const [a, b] of r.oneOrder) this.record(a, b);
+    for (const [a, b] of r.oneOrder) this.record(this.idOf(a), this.idOf(b));
     for (const [a, b] of r.both) {
-      this.record(a, b);
-      this.record(b, a);
+      this.record(this.idOf(a), this.idOf(b));
+      this.record(this.idOf(b), this.idOf(a));
     }
   }
 
-  private record(first: string, second: string): void {
+  private record(first: number, second: number): void {
     if (first === second) return;
-    const [a, b, bit] = first < second ? [first, second, 1] : [second, first, 2];
-    const key = `${a}\u0000${b}`;
-    this.seen.set(key, (this.seen.get(key) ?? 0) | bit);
+    const key = first < second ? first * PAIR_KEY + second : second * PAIR_KEY + first;
+    this.seen.set(key, (this.seen.get(key) ?? 0) | (first < second ? 1 : 2));
   }
 
   report(): CoverageReport {
     const oneOrder: [string, string][] = [];
     const both: [string, string][] = [];
-    for (const [k, v] of this.seen) {
-      const [a, b] = k.split('\u0000') as [string, string];
+    for (const [k, bits] of this.seen) {
+      const lo = this.nameOf[Math.floor(k / PAIR_KEY)];
+      const hi = this.nameOf[k % PAIR_KEY];
+      // As names: a < b, bit 1 for a before b.
+      const [a, b] = lo < hi ? [lo, hi] : [hi, lo];
+      const v = lo < hi || bits === 3 ? bits : 3 - bits;
       if (v === 3) both.push([a, b]);
       else oneOrder.push(v === 1 ? [a, b] : [b, a]);
     }

@@ -28,15 +28,34 @@ export interface Event {
   readonly label: string;
 }
 
+/**
+ * Every event is made here, with its fields in one order, so the code that reads them sees one
+ * shape of object (a replayed event moved to a new world's object included).
+ */
+function makeEvent(
+  tid: number,
+  obj: object | null,
+  write: boolean,
+  node: number,
+  seq: number,
+  label: string,
+): Event {
+  return { tid, obj, write, node, seq, label };
+}
+
 export function eventOf(tid: number, p: SchedPoint, node: number, seq: number): Event {
   const a = p.kind === 'step' ? p.access : undefined;
-  return { tid, obj: a === undefined ? null : a.obj, write: a?.write ?? true, node, seq, label: p.label };
+  return a === undefined
+    ? makeEvent(tid, null, true, node, seq, p.label)
+    : makeEvent(tid, a.obj, a.write, node, seq, p.label);
 }
 
 export function dependent(a: Event, b: Event): boolean {
   if (a.tid === b.tid || a.obj === null || b.obj === null) return true;
   return a.obj === b.obj && (a.write || b.write);
 }
+
+const latestFirst = (a: number, b: number): number => b - a;
 
 interface ObjRecord {
   write: number[];
@@ -50,7 +69,11 @@ interface ObjRecord {
  */
 export class HappensBefore {
   readonly events: Event[] = [];
-  private readonly clocks: Int32Array[] = [];
+  /**
+   * The clocks, `width` columns a row, row j the clock of event j: one buffer, so an event adds
+   * no object of its own.
+   */
+  private clocks = new Int32Array(8 * 64);
   /** Threads by id -> column in the clocks. */
   private readonly column = new Map<number, number>();
   private width = 8;
@@ -98,12 +121,13 @@ export class HappensBefore {
       c = this.column.size;
       this.column.set(tid, c);
       if (c >= this.width) {
-        this.width *= 2;
-        for (let i = 0; i < this.clocks.length; i++) {
-          const w = new Int32Array(this.width);
-          w.set(this.clocks[i]);
-          this.clocks[i] = w;
-        }
+        // Twice the columns: every row moves to its place in a buffer of the new width.
+        const old = this.width;
+        const rows = this.events.length;
+        const w = new Int32Array(2 * this.clocks.length);
+        for (let i = 0; i < rows; i++) w.set(this.clocks.subarray(i * old, (i + 1) * old), 2 * old * i);
+        this.clocks = w;
+        this.width = 2 * old;
       }
       this.last[c] = -1;
       this.lastAny[c] = -1;
@@ -141,7 +165,6 @@ export class HappensBefore {
     }
     if (n >= this.events.length) return;
     this.events.length = n;
-    this.clocks.length = n;
     this.undoLast.length = n;
     this.undoAccess.length = n;
     this.undoWrite.length = n;
@@ -175,7 +198,7 @@ export class HappensBefore {
     // Every event of the prefix on the old object is replayed on the new one.
     for (let i = k; i < this.events.length; i++) {
       const x = this.events[i];
-      if (x.obj === e.obj) this.events[i] = { ...x, obj };
+      if (x.obj === e.obj) this.events[i] = makeEvent(x.tid, obj, x.write, x.node, x.seq, x.label);
     }
     return true;
   }
@@ -183,7 +206,7 @@ export class HappensBefore {
   /** i happens before (or is) j. */
   before(i: number, j: number): boolean {
     const e = this.events[i];
-    return this.clocks[j][this.col(e.tid)] >= e.seq;
+    return this.clocks[j * this.width + this.col(e.tid)] >= e.seq;
   }
 
   /**
@@ -193,12 +216,20 @@ export class HappensBefore {
   add(e: Event): number[] {
     const j = this.events.length;
     const c = this.col(e.tid);
-    const clock = new Int32Array(this.width);
+    const width = this.width;
+    if ((j + 1) * width > this.clocks.length) {
+      const w = new Int32Array(2 * (j + 1) * width);
+      w.set(this.clocks);
+      this.clocks = w;
+    }
+    const clocks = this.clocks;
+    const row = j * width;
     // The latest dependent event of each other thread: an earlier one of the same thread is
     // ordered before it, so only these can race with e.
     const cand: number[] = [];
     const prev = this.last[c];
-    if (prev >= 0) clock.set(this.clocks[prev]);
+    if (prev >= 0) clocks.copyWithin(row, prev * width, (prev + 1) * width);
+    else clocks.fill(0, row, row + width);
     // The latest event of each other thread that is dependent with e (see dependent()): any
     // event when e declares no footprint; else one that declared none, or one on e's object
     // that writes (or any access of it when e writes). Kept per thread, so a step costs the
@@ -217,27 +248,26 @@ export class HappensBefore {
       cand.push(i);
     }
     // Latest first, as a backward scan would find them.
-    cand.sort((a, b) => b - a);
+    if (cand.length > 1) cand.sort(latestFirst);
     for (const i of cand) {
-      const ci = this.clocks[i];
-      for (let k = 0; k < this.width; k++) if (ci[k] > clock[k]) clock[k] = ci[k];
+      const ci = i * width;
+      for (let k = 0; k < width; k++) if (clocks[ci + k] > clocks[row + k]) clocks[row + k] = clocks[ci + k];
     }
     const races: number[] = [];
     for (const i of cand) {
       const x = this.events[i];
       const xc = this.col(x.tid);
       // Ordered through the thread's previous step or another candidate: not immediate.
-      let implied = prev >= 0 && this.clocks[prev][xc] >= x.seq;
+      let implied = prev >= 0 && clocks[prev * width + xc] >= x.seq;
       for (const k of cand) {
         if (implied) break;
-        if (k !== i && this.clocks[k][xc] >= x.seq) implied = true;
+        if (k !== i && clocks[k * width + xc] >= x.seq) implied = true;
       }
       if (!implied) races.push(i);
     }
     if (this.hashing) this.hashEvent(e, prev, cand);
-    clock[c] = e.seq;
+    clocks[row + c] = e.seq;
     this.events.push(e);
-    this.clocks.push(clock);
     if (e.obj === null) {
       // lastAny in undoLast, last in undoAccess.
       this.undoLast.push(this.lastAny[c]);

@@ -19,6 +19,12 @@ export interface RunConfig {
   coverage?: Coverage;
   /** The previous schedule of the same search, whose first steps this one may replay. */
   memo?: RunMemo;
+  /**
+   * Only the verdict counts (Scheduler.brief): the oracle and the step that failed are those of a
+   * full run, the message may say less. Searches run brief and report a violation from a full
+   * rerun of its schedule. Default false.
+   */
+  brief?: boolean;
 }
 
 /**
@@ -55,6 +61,7 @@ function errorMessage(e: unknown): string {
 export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunConfig): RunOutcome {
   const world = target.create();
   const sched = world.sched;
+  sched.brief = cfg.brief ?? false;
   const nameOf = (t: Thread): string => (world.threadName !== undefined ? world.threadName(t) : t.name);
   const decisions: Decision[] = [];
   const trace: { tid: number; name: string; label: string }[] | null = cfg.recordTrace ? [] : null;

@@ -43,6 +43,7 @@ export function searchLoop(target: ExploreTarget, strategy: Strategy, cfg: Searc
       recordTrace: false,
       coverage: cfg.coverage,
       memo,
+      brief: true,
     });
     strategy.end?.(outcome);
     schedules++;

@@ -64,7 +64,7 @@ function probe(target: ExploreTarget, prefix: readonly PrefixNode[], maxSteps: n
         return null;
       },
     },
-    { maxSteps, recordTrace: false },
+    { maxSteps, recordTrace: false, brief: true },
   );
   return at;
 }
