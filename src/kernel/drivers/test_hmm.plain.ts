@@ -4,16 +4,18 @@ import type { Process, System } from '../system.ts';
 import { Errno } from '../errno.ts';
 import { type Device, deviceOpen } from './sdk/device.ts';
 import { hmmRangeFaultLocked } from './sdk/hmm_mirror.ts';
-import { type File, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, type HmmRange, MMU_NOTIFY, type MmStruct, type MmuNotifierRange, PAGE_SIZE, ULONG_MAX, type Vma, folioUnlock, makeDeviceExclusive, mmgetNotZero, mmuIntervalNotifierInsert, mmuIntervalNotifierRemove, mmuIntervalSetSeq, mmuNotifierRangeBlockable, vmInsertPage } from './sdk/kernel_api.ts';
+import { type File, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, type HmmRange, MMU_NOTIFY, type MmStruct, type MmuNotifierRange, PAGE_SIZE, ULONG_MAX, type Vma, clearUser, copyUser, folioUnlock, makeDeviceExclusive, mmgetNotZero, mmuIntervalSetSeq, mmuNotifierRangeBlockable, vmInsertPage } from './sdk/kernel_api.ts';
 import { DPT_TAG_ATOMIC, DPT_TAG_WRITE, Dmirror, DmirrorDevice, DmirrorInterval, type DmirrorDriver } from './test_hmm_types.ts';
 import { HMM_DMIRROR_CHECK_EXCLUSIVE, HMM_DMIRROR_FLAGS, HMM_DMIRROR_RELEASE, type HmmDmirrorCmd } from './test_hmm_uapi.ts';
 import { DMIRROR_FAULT_CHUNK, DMIRROR_SNAPSHOT_CHUNK, DMIRROR_FAULT_PASS_NS, dmirrorDevice, dmirrorMinOps, dptStore, dmirrorDoUpdate, dmirrorDataPfn, dmirrorDoFault, defaultDmirrorDriver, bounceInitSparse, dmirrorDoRead, dmirrorMkentry, dmirrorMrnOps } from './test_hmm.ts';
 import type { DmirrorBounce } from './test_hmm.ts';
+import { mmuIntervalNotifierInsert$, mmuIntervalNotifierRemove$ } from '../mm/mmu_notifier_interval.plain.ts';
 import { dmirrorDeviceEvictChunk$, dmirrorDeviceRemoveChunks$ } from './test_hmm_devmem.plain.ts';
 import { allocPageReclaim$ } from '../mm/vmscan.plain.ts';
 import { Mutex$lock, Mutex$trylock, Mutex$unlock, RwSem$downRead, RwSem$upRead } from '../../sched/locks.plain.ts';
+import { hmmRangeFaultLocked$ } from './sdk/hmm_mirror.plain.ts';
 import { mmput$ } from '../exit.plain.ts';
-import { copyUser$ } from '../mm/memory.plain.ts';
+import { clearUser$, copyUser$ } from '../mm/memory.plain.ts';
 import { inlineDrive, inlineYield } from '../../sched/plain.ts';
 
 const MAX_BOUNCE_BYTES = 2 ** 31;
@@ -44,7 +46,7 @@ export function dmirrorFopsOpen$(dev: Device<DmirrorDevice, Dmirror>, proc: Proc
   if (mm === null) return -Errno.ESRCH;
   if (sys.inject.shouldFail('dmirror_open')) return -Errno.ENOMEM;
   const dmirror = new Dmirror(mdevice, sys.nextId('dmirror_file') - 1, mm);
-  const ret = inlineDrive(mmuIntervalNotifierInsert(dmirror, mm, 0, MIRROR_INTERVAL_LENGTH, dmirrorMinOps));
+  const ret = mmuIntervalNotifierInsert$(dmirror, mm, 0, MIRROR_INTERVAL_LENGTH, dmirrorMinOps);
   if (ret !== 0) {
     dmirror.pt.destroy();
     return ret;
@@ -74,7 +76,7 @@ export function dmirrorFopsRelease$(dev: Device<DmirrorDevice, Dmirror>, file: F
   // torn down first, so the oracles no longer check it (the kernel's xa_destroy comes last).
   dmirror.released = true;
   dmirror.pt.destroy();
-  inlineDrive(mmuIntervalNotifierRemove(dmirror));
+  mmuIntervalNotifierRemove$(dmirror);
   for (const chunk of [...mdevice.chunks]) dmirrorDeviceEvictChunk$(chunk);
   mdevice.mirrors.delete(dmirror);
 }
@@ -115,7 +117,7 @@ export function dmirrorIntervalInvalidate$(mirror: Dmirror, range: MmuNotifierRa
  * SDK's hmmRangeFaultLocked), then the device PT update under the mirror's mutex.
  */
 export function dmirrorRangeFault$(mirror: Dmirror, range: HmmRange): number {
-  const ret = inlineDrive(hmmRangeFaultLocked(range, mirror.mutex, { passNs: DMIRROR_FAULT_PASS_NS }));
+  const ret = hmmRangeFaultLocked$(range, mirror.mutex, { passNs: DMIRROR_FAULT_PASS_NS });
   if (ret !== 0) return ret;
   const r = dmirrorDoFault(mirror, range);
   Mutex$unlock(mirror.mutex);
@@ -196,7 +198,9 @@ export function copyToUser$(mirror: Dmirror, cmd: HmmDmirrorCmd, data: Uint8Arra
 
 /**
  * copy_to_user() of a whole bounce buffer. A sparse one is written straight into `cmd.buf`
- * (zeroes, then the pages with contents); into the mirrored process it is built in full first.
+ * (zeroes, then the pages with contents); into the mirrored process it is written in order, a
+ * run of pages without contents by clearUser() (which stores nothing for them) and each page
+ * with contents by copyUser().
  */
 export function copyBounceToUser$(mirror: Dmirror, cmd: HmmDmirrorCmd, bounce: DmirrorBounce): number {
   if (bounce.data !== null) return copyToUser$(mirror, cmd, bounce.data);
@@ -207,9 +211,19 @@ export function copyBounceToUser$(mirror: Dmirror, cmd: HmmDmirrorCmd, bounce: D
     for (const pg of bounce.pages) cmd.buf.set(pg.bytes, pg.off);
     return 0;
   }
-  const data = new Uint8Array(bounce.size);
-  for (const pg of bounce.pages) data.set(pg.bytes, pg.off);
-  return copyToUser$(mirror, cmd, data);
+  let at = 0;
+  for (const pg of bounce.pages) {
+    if (!(clearToUser$(mirror, cmd.ptr + at, pg.off - at))) return -Errno.EFAULT;
+    const n = copyUser$(mirror.mm, cmd.ptr + pg.off, pg.bytes, true);
+    if (n !== pg.bytes.length) return -Errno.EFAULT;
+    at = pg.off + pg.bytes.length;
+  }
+  return (clearToUser$(mirror, cmd.ptr + at, bounce.size - at)) ? 0 : -Errno.EFAULT;
+}
+
+/** clear_user() of `len` bytes (none: nothing to do) at `ptr`; false when some were not cleared. */
+export function clearToUser$(mirror: Dmirror, ptr: number, len: number): boolean {
+  return len === 0 || (clearUser$(mirror.mm, ptr, len)) === len;
 }
 
 /** copy_from_user(): from `cmd.ptr` of the calling process, or from `cmd.buf`. */
@@ -275,21 +289,15 @@ export function dmirrorRangeSnapshot$(mirror: Dmirror, range: HmmRange, perm: Ui
   const mm = mirror.mm;
   const notifier = new DmirrorInterval(mirror);
   range.notifier = notifier;
-  let ret = inlineDrive(mmuIntervalNotifierInsert(
-    notifier,
-    mm,
-    range.start,
-    range.end - range.start,
-    dmirrorMrnOps,
-  ));
+  let ret = mmuIntervalNotifierInsert$(notifier, mm, range.start, range.end - range.start, dmirrorMrnOps);
   if (ret !== 0) return ret;
-  ret = inlineDrive(hmmRangeFaultLocked(range, mirror.mutex, { passNs: DMIRROR_FAULT_PASS_NS }));
+  ret = hmmRangeFaultLocked$(range, mirror.mutex, { passNs: DMIRROR_FAULT_PASS_NS });
   if (ret === 0) {
     const n = (range.end - range.start) / PAGE_SIZE;
     for (let i = 0; i < n; i++) perm[i] = dmirrorMkentry(mirror, range.hmmPfns, i);
     Mutex$unlock(mirror.mutex);
   }
-  inlineDrive(mmuIntervalNotifierRemove(notifier));
+  mmuIntervalNotifierRemove$(notifier);
   return ret;
 }
 
