@@ -477,7 +477,7 @@ export function* copyToUser(mirror: Dmirror, cmd: HmmDmirrorCmd, data: Uint8Arra
 
 /**
  * copy_to_user() of a whole bounce buffer. A sparse one is written straight into `cmd.buf`
- * (zeroes, then the pages with contents); into the mirrored process it is written in order, a
+ * (zeroes, then the pages with contents); into the calling process it is written in order, a
  * run of pages without contents by clearUser() (which stores nothing for them) and each page
  * with contents by copyUser().
  */
@@ -490,19 +490,21 @@ export function* copyBounceToUser(mirror: Dmirror, cmd: HmmDmirrorCmd, bounce: D
     for (const pg of bounce.pages) cmd.buf.set(pg.bytes, pg.off);
     return 0;
   }
+  const mm = userMm(mirror, cmd);
+  if (mm === null) return -Errno.EFAULT;
   let at = 0;
   for (const pg of bounce.pages) {
-    if (!(yield* clearToUser(mirror, cmd.ptr + at, pg.off - at))) return -Errno.EFAULT;
-    const n = yield* copyUser(mirror.mm, cmd.ptr + pg.off, pg.bytes, true);
+    if (!(yield* clearToUser(mm, cmd.ptr + at, pg.off - at))) return -Errno.EFAULT;
+    const n = yield* copyUser(mm, cmd.ptr + pg.off, pg.bytes, true);
     if (n !== pg.bytes.length) return -Errno.EFAULT;
     at = pg.off + pg.bytes.length;
   }
-  return (yield* clearToUser(mirror, cmd.ptr + at, bounce.size - at)) ? 0 : -Errno.EFAULT;
+  return (yield* clearToUser(mm, cmd.ptr + at, bounce.size - at)) ? 0 : -Errno.EFAULT;
 }
 
 /** clear_user() of `len` bytes (none: nothing to do) at `ptr`; false when some were not cleared. */
-function* clearToUser(mirror: Dmirror, ptr: number, len: number): KGen<boolean> {
-  return len === 0 || (yield* clearUser(mirror.mm, ptr, len)) === len;
+function* clearToUser(mm: MmStruct, ptr: number, len: number): KGen<boolean> {
+  return len === 0 || (yield* clearUser(mm, ptr, len)) === len;
 }
 
 /** copy_from_user(): from `cmd.ptr` of the calling process, or from `cmd.buf`. */
