@@ -12,6 +12,8 @@
  *  - per-object side tables: kernel modules keep them in `sideTable()`s, whose writes after the
  *    capture are journalled and undone (a plain WeakMap's would not be);
  *  - variables captured by closures, and `#private` fields (the kernel uses neither for state);
+ *  - the attributes of a property (enumerable, writable) changed with Object.defineProperty():
+ *    restore() writes values back, not attributes (the kernel never redefines a property);
  *  - generators: a thread cannot be captured, so capture() refuses a graph that holds one
  *    (SnapshotError) and the caller rebuilds instead;
  *  - Errors (like Dates, RegExps and Promises) are kept as they are, with what they refer to.
@@ -36,7 +38,7 @@ type Saved =
       values: unknown[];
       /** Own keys at capture, the ones not restored included. */
       own: PropertyKey[];
-      /** Every own key was an enumerable string (then Object.keys() lists them all, and cheaply). */
+      /** Every own key was a string (then Object.getOwnPropertyNames() lists them all, and cheaply). */
       plain: boolean;
       proto: unknown;
     }
@@ -196,7 +198,7 @@ export class Snapshot {
       keys,
       values,
       own,
-      plain: Object.keys(o).length === own.length,
+      plain: Object.getOwnPropertyNames(o).length === own.length,
       proto: Object.getPrototypeOf(o),
     });
   }
@@ -220,13 +222,10 @@ export class Snapshot {
           const { keys, values } = s;
           let intact: boolean;
           if (s.plain) {
-            // The same own keys in the same order: the same enumerable strings, and nothing else
-            // (no symbol, no string that is not enumerable).
-            const now = Object.keys(o);
-            intact =
-              now.length === s.own.length &&
-              Object.getOwnPropertyNames(o).length === now.length &&
-              Object.getOwnPropertySymbols(o).length === 0;
+            // The same own keys in the same order: the same strings, and no symbol. (One list of
+            // names and an empty list of symbols cost half of Reflect.ownKeys().)
+            const now = Object.getOwnPropertyNames(o);
+            intact = now.length === s.own.length && Object.getOwnPropertySymbols(o).length === 0;
             for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
           } else {
             const now = Reflect.ownKeys(o);
