@@ -101,9 +101,26 @@ export function isName(s: string): boolean {
   return NAME_RE.test(s);
 }
 
+/**
+ * Address expressions parsed so far: a scenario's steps name the same few in every schedule the
+ * explorer runs. Bounded: emptied when it reaches EXPR_CACHE entries (a fuzzer's are many).
+ */
+const parsedExprs = new Map<string, AddressExpr>();
+const EXPR_CACHE = 4096;
+
 /** Parses `buf`, `buf+2MiB`, `buf+2MiB-4KiB`, `buf-4096`, `0x7f0000000000`, `4096`. */
 export function parseAddressExpr(v: string | number): AddressExpr {
   if (typeof v === 'number') return { name: null, offset: parseInteger(v) };
+  let e = parsedExprs.get(v);
+  if (e === undefined) {
+    e = Object.freeze(parseAddressText(v));
+    if (parsedExprs.size >= EXPR_CACHE) parsedExprs.clear();
+    parsedExprs.set(v, e);
+  }
+  return e;
+}
+
+function parseAddressText(v: string): AddressExpr {
   const s = v.trim();
   if (/^-?(0x[0-9a-f]+|\d+)$/i.test(s)) return { name: null, offset: parseInteger(s) };
   const m = /^([A-Za-z_][A-Za-z0-9_.]*)\s*(.*)$/.exec(s);
