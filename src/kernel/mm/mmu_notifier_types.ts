@@ -14,8 +14,10 @@
  */
 import { dropRef, noteRef } from './mm_refs.ts';
 import { IntervalTree, type IntervalNode } from '../../lib/interval_tree.ts';
-import { lockdepOf, SpinLock, WaitQueue } from '../../sched/locks.ts';
+import { lockdepOf, popHeld, SpinLock, WaitQueue } from '../../sched/locks.ts';
 import type { Scheduler } from '../../sched/scheduler.ts';
+import { lockClassId } from '../../sched/lockdep.ts';
+import type { HeldLock } from '../../sched/thread.ts';
 import type { KGen } from '../../sched/types.ts';
 import { BUG_ON } from '../errno.ts';
 import type { System } from '../system.ts';
@@ -289,19 +291,26 @@ export function lockMapAcquire(sched: Scheduler, cls: string): void {
   const t = sched.current;
   if (t === null) return;
   lockdepOf(sched).acquire(t, cls, cls);
-  t.held.push({ lockClass: cls, name: cls });
+  t.held.push(lockMapEntry(cls));
+}
+
+/** The held-list entry of each lockdep map (frozen and shared: it never changes). */
+const lockMapEntries = new Map<string, HeldLock>();
+
+function lockMapEntry(cls: string): HeldLock {
+  let e = lockMapEntries.get(cls);
+  if (e === undefined) {
+    e = Object.freeze({ lockClass: cls, name: cls, classId: lockClassId(cls) });
+    lockMapEntries.set(cls, e);
+  }
+  return e;
 }
 
 /** Models lock_map_release(). */
 export function lockMapRelease(sched: Scheduler, cls: string): void {
   const t = sched.current;
   if (t === null) return;
-  for (let i = t.held.length - 1; i >= 0; i--) {
-    if (t.held[i].name === cls) {
-      t.held.splice(i, 1);
-      return;
-    }
-  }
+  popHeld(t, cls);
 }
 
 /** Models might_lock(): the ordering check of taking `cls` now, without taking it. */
