@@ -1,6 +1,25 @@
 import type { Thread } from './thread.ts';
 import type { Violation } from './types.ts';
 
+/** The numbers of the lock classes seen so far (a class is its name, whichever run takes it). */
+const classIds = new Map<string, number>();
+
+/**
+ * A small number for the lock class `cls`, for the checker's table of edges it has already
+ * recorded. A held-list entry carries its class's (HeldLock.classId) so the check looks no name up.
+ */
+export function lockClassId(cls: string): number {
+  let id = classIds.get(cls);
+  if (id === undefined) {
+    id = classIds.size;
+    classIds.set(cls, id);
+  }
+  return id;
+}
+
+/** Class numbers below this pack an edge into one small integer (from * CLASS_SPAN + to). */
+const CLASS_SPAN = 1 << 15;
+
 /**
  * A small lockdep: it records "class A was held while class B was taken" edges over the whole
  * run and reports the first edge that closes a cycle, whether or not that run deadlocked.
@@ -8,16 +27,21 @@ import type { Violation } from './types.ts';
 export class LockDep {
   private readonly edges = new Map<string, Set<string>>();
   private readonly reported = new Set<string>();
+  /** The edges already in `edges`, packed (see CLASS_SPAN): taking a lock again checks only these. */
+  private readonly known = new Set<number>();
 
   constructor(private readonly report: (v: Violation) => void) {}
 
   /**
    * Records the acquisition of `cls` by `t` (before it is pushed on t.held). `nested`: instances
    * of the class may be held together (folio locks: the kernel orders them by other means).
+   * `to`: lockClassId(cls), when the caller has it at hand.
    */
-  acquire(t: Thread, cls: string, name: string, nested = false): void {
+  acquire(t: Thread, cls: string, name: string, nested = false, to?: number): void {
     // An index loop: this runs on every acquisition, and an iterator would be allocated per call.
     const held = t.held;
+    if (held.length === 0) return;
+    to ??= lockClassId(cls);
     for (let i = 0; i < held.length; i++) {
       const h = held[i];
       if (h.lockClass === cls) {
@@ -28,6 +52,12 @@ export class LockDep {
           thread: t.name,
         });
         continue;
+      }
+      const from = h.classId ?? lockClassId(h.lockClass);
+      if (from < CLASS_SPAN && to < CLASS_SPAN) {
+        const key = from * CLASS_SPAN + to;
+        if (this.known.has(key)) continue;
+        this.known.add(key);
       }
       this.addEdge(h.lockClass, cls, t);
     }

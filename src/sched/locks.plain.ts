@@ -21,7 +21,7 @@ export function Mutex$lock(self: Mutex): void {
     }
     inlineYield(self.lockPoint);
     let t = s.cur();
-    lockdepOf(s).acquire(t, self.lockClass, self.name);
+    lockdepOf(s).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     while (self.owner !== null) {
       inlineYield({ kind: 'wait', label: `mutex_lock(${self.name})`, channel: self.ch, resume: self.lockAccess });
       t = s.cur();
@@ -35,7 +35,7 @@ export function Mutex$trylock(self: Mutex): boolean {
     inlineYield(self.lockPoint);
     const t = self.sched.cur();
     if (self.owner !== null) return false;
-    lockdepOf(self.sched).acquire(t, self.lockClass, self.name);
+    lockdepOf(self.sched).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     self.owner = t;
     t.held.push(self.heldEntry);
     return true;
@@ -54,7 +54,7 @@ export function Mutex$unlock(self: Mutex): void {
 export function SpinLock$lock(self: SpinLock): void {
     inlineYield(self.lockPoint);
     let t = self.sched.cur();
-    lockdepOf(self.sched).acquire(t, self.lockClass, self.name);
+    lockdepOf(self.sched).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     while (self.owner !== null) {
       inlineYield({
         kind: 'wait',
@@ -85,7 +85,7 @@ export function SpinLock$trylock(self: SpinLock): boolean {
     inlineYield(self.lockPoint);
     const t = self.sched.cur();
     if (self.owner !== null) return false;
-    lockdepOf(self.sched).acquire(t, self.lockClass, self.name);
+    lockdepOf(self.sched).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     self.owner = t;
     t.atomicDepth++;
     t.held.push(self.heldEntry);
@@ -99,7 +99,7 @@ export function RwSem$downRead(self: RwSem): void {
     }
     inlineYield(self.readPoint);
     let t = s.cur();
-    lockdepOf(s).acquire(t, self.lockClass, self.name);
+    lockdepOf(s).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     while (self.writer !== null || self.writersWaiting > 0) {
       inlineYield({ kind: 'wait', label: `down_read(${self.name})`, channel: self.ch, resume: self.readAccess });
       t = s.cur();
@@ -121,7 +121,7 @@ export function RwSem$downReadKillable(self: RwSem, killed: () => boolean): bool
     }
     inlineYield(self.readPoint);
     let t = s.cur();
-    lockdepOf(s).acquire(t, self.lockClass, self.name);
+    lockdepOf(s).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     while (self.writer !== null || self.writersWaiting > 0) {
       if (killed()) return false;
       t.local.set(KILLABLE_WAIT, true);
@@ -144,7 +144,7 @@ export function RwSem$downReadTrylock(self: RwSem): boolean {
     inlineYield({ kind: 'step', label: `down_read_trylock(${self.name})`, access: { obj: self, write: false } });
     const t = self.sched.cur();
     if (self.writer !== null || self.writersWaiting > 0) return false;
-    lockdepOf(self.sched).acquire(t, self.lockClass, self.name);
+    lockdepOf(self.sched).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     self.readers++;
     if (!self.readers_.includes(t)) self.readers_.push(t);
     t.held.push(self.heldEntry);
@@ -196,7 +196,7 @@ export function RwSem$downWriteKillable(self: RwSem, killed: () => boolean): boo
     }
     inlineYield(self.writePoint);
     let t = s.cur();
-    lockdepOf(s).acquire(t, self.lockClass, self.name);
+    lockdepOf(s).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     if (self.writer !== null || self.readers > 0) {
       self.writersWaiting++;
       while (self.writer !== null || self.readers > 0) {
@@ -226,7 +226,7 @@ export function RwSem$downWriteTrylock(self: RwSem): boolean {
     inlineYield({ kind: 'step', label: `down_write_trylock(${self.name})`, access: { obj: self, write: true } });
     const t = self.sched.cur();
     if (self.writer !== null || self.readers > 0) return false;
-    lockdepOf(self.sched).acquire(t, self.lockClass, self.name);
+    lockdepOf(self.sched).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     self.writer = t;
     t.held.push(self.heldEntry);
     return true;

@@ -1,4 +1,4 @@
-import { LockDep } from './lockdep.ts';
+import { LockDep, lockClassId } from './lockdep.ts';
 import type { Scheduler } from './scheduler.ts';
 import { KILLABLE_WAIT, type HeldLock, type Thread } from './thread.ts';
 import type { Access, KGen, SchedPoint, WaitChannel } from './types.ts';
@@ -64,11 +64,15 @@ export function popHeld(t: Thread, name: string): void {
   const held = t.held;
   for (let i = held.length - 1; i >= 0; i--) {
     if (held[i].name === name) {
-      for (let j = i + 1; j < held.length; j++) held[j - 1] = held[j];
-      held.pop();
+      removeHeldAt(held, i);
       return;
     }
   }
+}
+
+function removeHeldAt(held: HeldLock[], i: number): void {
+  for (let j = i + 1; j < held.length; j++) held[j - 1] = held[j];
+  held.pop();
 }
 
 /** Takes `t` out of a set of readers kept as an array. */
@@ -80,26 +84,31 @@ function removeReader(readers: Thread[], t: Thread): void {
 }
 
 /**
- * Counts one more instance of the nestable class `lockClass` as held by `t` (see
- * Thread.heldInstances); the first one puts the class on the held list.
+ * Counts one more instance of the nestable class `lockClass` as held by `t`, on the class's entry
+ * (HeldLock.instances); the first one puts the class on the held list.
  */
 export function pushHeldInstance(t: Thread, lockClass: string): void {
-  const counts = (t.heldInstances ??= new Map<string, number>());
-  const n = counts.get(lockClass) ?? 0;
-  if (n === 0) t.held.push({ lockClass, name: lockClass });
-  counts.set(lockClass, n + 1);
+  const held = t.held;
+  for (let i = held.length - 1; i >= 0; i--) {
+    const h = held[i];
+    if (h.name === lockClass && h.instances !== undefined) {
+      h.instances++;
+      return;
+    }
+  }
+  held.push({ lockClass, name: lockClass, classId: lockClassId(lockClass), instances: 1 });
 }
 
 /** Counts one instance of `lockClass` off `t`; the last one takes the class off the held list. */
 export function popHeldInstance(t: Thread, lockClass: string): void {
-  const counts = t.heldInstances;
-  const n = counts?.get(lockClass) ?? 0;
-  if (n > 1) {
-    counts?.set(lockClass, n - 1);
-    return;
+  const held = t.held;
+  for (let i = held.length - 1; i >= 0; i--) {
+    const h = held[i];
+    if (h.name === lockClass && h.instances !== undefined) {
+      if (--h.instances === 0) removeHeldAt(held, i);
+      return;
+    }
   }
-  counts?.delete(lockClass);
-  popHeld(t, lockClass);
 }
 
 /** A plain wait channel with a name (frozen: nothing about it changes, a snapshot keeps it). */
@@ -126,7 +135,7 @@ export class Mutex {
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`mutex ${name}`);
-    this.heldEntry = Object.freeze({ lockClass, name });
+    this.heldEntry = Object.freeze({ lockClass, name, classId: lockClassId(lockClass) });
     this.lockAccess = fixedAccess(this, true);
     this.lockPoint = fixedPoint(`mutex_lock(${name})`, this, true);
     this.unlockPoint = fixedPoint(`mutex_unlock(${name})`, this, true);
@@ -140,7 +149,7 @@ export class Mutex {
     }
     yield this.lockPoint;
     let t = s.cur();
-    lockdepOf(s).acquire(t, this.lockClass, this.name);
+    lockdepOf(s).acquire(t, this.lockClass, this.name, false, this.heldEntry.classId);
     while (this.owner !== null) {
       yield { kind: 'wait', label: `mutex_lock(${this.name})`, channel: this.ch, resume: this.lockAccess };
       t = s.cur();
@@ -154,7 +163,7 @@ export class Mutex {
     yield this.lockPoint;
     const t = this.sched.cur();
     if (this.owner !== null) return false;
-    lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
+    lockdepOf(this.sched).acquire(t, this.lockClass, this.name, false, this.heldEntry.classId);
     this.owner = t;
     t.held.push(this.heldEntry);
     return true;
@@ -196,7 +205,7 @@ export class SpinLock {
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`spin ${name}`);
-    this.heldEntry = Object.freeze({ lockClass, name });
+    this.heldEntry = Object.freeze({ lockClass, name, classId: lockClassId(lockClass) });
     this.lockAccess = fixedAccess(this, true);
     this.lockPoint = fixedPoint(`spin_lock(${name})`, this, true);
     this.unlockPoint = fixedPoint(`spin_unlock(${name})`, this, true);
@@ -205,7 +214,7 @@ export class SpinLock {
   *lock(): KGen {
     yield this.lockPoint;
     let t = this.sched.cur();
-    lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
+    lockdepOf(this.sched).acquire(t, this.lockClass, this.name, false, this.heldEntry.classId);
     while (this.owner !== null) {
       yield {
         kind: 'wait',
@@ -236,7 +245,7 @@ export class SpinLock {
     yield this.lockPoint;
     const t = this.sched.cur();
     if (this.owner !== null) return false;
-    lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
+    lockdepOf(this.sched).acquire(t, this.lockClass, this.name, false, this.heldEntry.classId);
     this.owner = t;
     t.atomicDepth++;
     t.held.push(this.heldEntry);
@@ -277,7 +286,7 @@ export class RwSem {
     readonly lockClass: string = name,
   ) {
     this.ch = new Channel(`rwsem ${name}`);
-    this.heldEntry = Object.freeze({ lockClass, name });
+    this.heldEntry = Object.freeze({ lockClass, name, classId: lockClassId(lockClass) });
     this.readAccess = fixedAccess(this, false);
     this.writeAccess = fixedAccess(this, true);
     // Points are built once: the mmap lock is taken on every fault.
@@ -294,7 +303,7 @@ export class RwSem {
     }
     yield this.readPoint;
     let t = s.cur();
-    lockdepOf(s).acquire(t, this.lockClass, this.name);
+    lockdepOf(s).acquire(t, this.lockClass, this.name, false, this.heldEntry.classId);
     while (this.writer !== null || this.writersWaiting > 0) {
       yield { kind: 'wait', label: `down_read(${this.name})`, channel: this.ch, resume: this.readAccess };
       t = s.cur();
@@ -316,7 +325,7 @@ export class RwSem {
     }
     yield this.readPoint;
     let t = s.cur();
-    lockdepOf(s).acquire(t, this.lockClass, this.name);
+    lockdepOf(s).acquire(t, this.lockClass, this.name, false, this.heldEntry.classId);
     while (this.writer !== null || this.writersWaiting > 0) {
       if (killed()) return false;
       t.local.set(KILLABLE_WAIT, true);
@@ -339,7 +348,7 @@ export class RwSem {
     yield { kind: 'step', label: `down_read_trylock(${this.name})`, access: { obj: this, write: false } };
     const t = this.sched.cur();
     if (this.writer !== null || this.writersWaiting > 0) return false;
-    lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
+    lockdepOf(this.sched).acquire(t, this.lockClass, this.name, false, this.heldEntry.classId);
     this.readers++;
     if (!this.readers_.includes(t)) this.readers_.push(t);
     t.held.push(this.heldEntry);
@@ -391,7 +400,7 @@ export class RwSem {
     }
     yield this.writePoint;
     let t = s.cur();
-    lockdepOf(s).acquire(t, this.lockClass, this.name);
+    lockdepOf(s).acquire(t, this.lockClass, this.name, false, this.heldEntry.classId);
     if (this.writer !== null || this.readers > 0) {
       this.writersWaiting++;
       while (this.writer !== null || this.readers > 0) {
@@ -421,7 +430,7 @@ export class RwSem {
     yield { kind: 'step', label: `down_write_trylock(${this.name})`, access: { obj: this, write: true } };
     const t = this.sched.cur();
     if (this.writer !== null || this.readers > 0) return false;
-    lockdepOf(this.sched).acquire(t, this.lockClass, this.name);
+    lockdepOf(this.sched).acquire(t, this.lockClass, this.name, false, this.heldEntry.classId);
     this.writer = t;
     t.held.push(this.heldEntry);
     return true;

@@ -6,6 +6,14 @@ export type ThreadState = 'runnable' | 'blocked' | 'done';
 export interface HeldLock {
   readonly lockClass: string;
   readonly name: string;
+  /** lockClassId(lockClass), when the entry was made with it. */
+  readonly classId?: number;
+  /**
+   * How many instances of a nestable lock class (folio locks) the thread holds, on the entry of
+   * that class. Such a class stands on `held` once, however many instances are taken: the order
+   * checks need only the class, and a migration holds one per page.
+   */
+  instances?: number;
 }
 
 /** Where every thread starts (shared: points are never changed in place). */
@@ -25,12 +33,6 @@ export class Thread {
   result: unknown = undefined;
   error: unknown = undefined;
   readonly held: HeldLock[] = [];
-  /**
-   * How many instances of each nestable lock class (folio locks) the thread holds. Such a class
-   * stands on `held` once, however many instances are taken: the order checks need only the
-   * class, and a migration holds one per page.
-   */
-  heldInstances: Map<string, number> | null = null;
   /** > 0 inside a non-blockable invalidation: sleeping there is a bug. */
   nonBlockDepth = 0;
   /** > 0 while a spinlock is held: sleeping there is a bug. */
@@ -58,8 +60,8 @@ export class Thread {
   }
 
   /**
-   * Whether the finished thread left nothing behind that could refer to it: no lock, no nested
-   * lock instance, no per-thread value, no task, no open depth, no error. Scheduler.runPlain()
+   * Whether the finished thread left nothing behind that could refer to it: no lock (nor nested
+   * lock instance), no per-thread value, no task, no open depth, no error. Scheduler.runPlain()
    * then makes its next thread out of this object (restart()) instead of a new one.
    */
   clean(): boolean {
@@ -67,7 +69,6 @@ export class Thread {
       this.state === 'done' &&
       this.error === undefined &&
       this.held.length === 0 &&
-      (this.heldInstances === null || this.heldInstances.size === 0) &&
       this.localValues === null &&
       this.task === null &&
       this.waitingOn === null &&

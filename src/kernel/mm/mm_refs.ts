@@ -12,6 +12,13 @@ import type { MmStruct } from './mm_types.ts';
 const HELPERS = /[/\\](mm_refs|exit|mmu_notifier_types)\.[tj]s/;
 
 /**
+ * The frames a site keeps: this constructor and noteRef(), the helper that takes the reference
+ * (mmgrab(), mmget_not_zero()), its caller, and two more in case helpers call one another.
+ * Capturing costs per frame, and a reference is taken once per fault batch.
+ */
+const STACK_DEPTH = 6;
+
+/**
  * Where a reference was taken: the stack captured at the get, formatted only when a leak report
  * prints it (formatting a stack costs far more than capturing one, and almost no site is printed).
  * A brief schedule of a search (Scheduler.brief) captures none.
@@ -23,7 +30,14 @@ export class RefSite {
   constructor(mm: MmStruct) {
     const sched = mm.sys.sched;
     this.thread = sched.current?.name ?? null;
-    this.at = sched.brief ? null : new Error();
+    if (sched.brief) {
+      this.at = null;
+      return;
+    }
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = STACK_DEPTH;
+    this.at = new Error();
+    Error.stackTraceLimit = limit;
   }
 
   /** `fn (file:line)` of the first caller outside the reference helpers, and the running thread. */

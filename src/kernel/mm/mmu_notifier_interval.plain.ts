@@ -28,11 +28,11 @@ function itreeIsInvalidating(subs: MmuNotifierSubscriptions): boolean {
  */
 export function itreeInvStartRange$(subs: MmuNotifierSubscriptions, range: MmuNotifierRange): { sub: MmuIntervalNotifier | null; curSeq: number } {
   SpinLock$lock(subs.lock);
-  inlineYield({ kind: 'step', label: 'active_invalidate_ranges++', access: { obj: subs, write: true } });
+  inlineYield(subs.points.activeInc);
   subs.activeInvalidateRanges++;
   const node = subs.itree.firstOverlap(range.start, range.end - 1);
   if (node !== null && !isOdd(subs.invalidateSeq)) {
-    inlineYield({ kind: 'step', label: 'invalidate_seq |= 1', access: { obj: subs, write: true } });
+    inlineYield(subs.points.seqOdd);
     subs.invalidateSeq += 1;
   }
   const curSeq = subs.invalidateSeq;
@@ -47,13 +47,13 @@ export function itreeInvStartRange$(subs: MmuNotifierSubscriptions, range: MmuNo
 export function itreeInvEnd$(subs: MmuNotifierSubscriptions): void {
   const sys = subs.mm.sys;
   SpinLock$lock(subs.lock);
-  inlineYield({ kind: 'step', label: 'active_invalidate_ranges--', access: { obj: subs, write: true } });
+  inlineYield(subs.points.activeDec);
   subs.activeInvalidateRanges--;
   if (subs.activeInvalidateRanges !== 0 || !itreeIsInvalidating(subs)) {
     SpinLock$unlock(subs.lock);
     return;
   }
-  inlineYield({ kind: 'step', label: 'invalidate_seq++', access: { obj: subs, write: true } });
+  inlineYield(subs.points.seqInc);
   subs.invalidateSeq++;
   // Like rtnl_unlock(): tree changes requested during the exclusion happen now, in list order.
   for (const s of subs.deferredList) {
@@ -233,7 +233,7 @@ export function intervalInsert$(sub: MmuIntervalNotifier, mm: MmStruct, subs: Mm
       sub.deferred = true;
       sys.trace.emit('notifier', 'interval insert deferred', 'i', { start: sub.start, last: sub.last });
     } else {
-      inlineYield({ kind: 'step', label: 'invalidate_seq |= 1', access: { obj: subs, write: true } });
+      inlineYield(subs.points.seqOdd);
       subs.invalidateSeq += 1;
       sub.node = subs.itree.insert(sub.start, sub.last, sub);
     }

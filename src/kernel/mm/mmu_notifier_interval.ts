@@ -54,11 +54,11 @@ export function* itreeInvStartRange(
   range: MmuNotifierRange,
 ): KGen<{ sub: MmuIntervalNotifier | null; curSeq: number }> {
   yield* subs.lock.lock();
-  yield { kind: 'step', label: 'active_invalidate_ranges++', access: { obj: subs, write: true } };
+  yield subs.points.activeInc;
   subs.activeInvalidateRanges++;
   const node = subs.itree.firstOverlap(range.start, range.end - 1);
   if (node !== null && !isOdd(subs.invalidateSeq)) {
-    yield { kind: 'step', label: 'invalidate_seq |= 1', access: { obj: subs, write: true } };
+    yield subs.points.seqOdd;
     subs.invalidateSeq += 1;
   }
   const curSeq = subs.invalidateSeq;
@@ -86,13 +86,13 @@ export function itreeInvNext(
 export function* itreeInvEnd(subs: MmuNotifierSubscriptions): KGen {
   const sys = subs.mm.sys;
   yield* subs.lock.lock();
-  yield { kind: 'step', label: 'active_invalidate_ranges--', access: { obj: subs, write: true } };
+  yield subs.points.activeDec;
   subs.activeInvalidateRanges--;
   if (subs.activeInvalidateRanges !== 0 || !itreeIsInvalidating(subs)) {
     yield* subs.lock.unlock();
     return;
   }
-  yield { kind: 'step', label: 'invalidate_seq++', access: { obj: subs, write: true } };
+  yield subs.points.seqInc;
   subs.invalidateSeq++;
   // Like rtnl_unlock(): tree changes requested during the exclusion happen now, in list order.
   for (const s of subs.deferredList) {
@@ -320,7 +320,7 @@ function* intervalInsert(
       sub.deferred = true;
       sys.trace.emit('notifier', 'interval insert deferred', 'i', { start: sub.start, last: sub.last });
     } else {
-      yield { kind: 'step', label: 'invalidate_seq |= 1', access: { obj: subs, write: true } };
+      yield subs.points.seqOdd;
       subs.invalidateSeq += 1;
       sub.node = subs.itree.insert(sub.start, sub.last, sub);
     }

@@ -14,9 +14,11 @@
  */
 import { dropRef, noteRef } from './mm_refs.ts';
 import { IntervalTree, type IntervalNode } from '../../lib/interval_tree.ts';
-import { lockdepOf, SpinLock, WaitQueue } from '../../sched/locks.ts';
+import { lockdepOf, popHeld, SpinLock, WaitQueue } from '../../sched/locks.ts';
 import type { Scheduler } from '../../sched/scheduler.ts';
-import type { KGen } from '../../sched/types.ts';
+import { lockClassId } from '../../sched/lockdep.ts';
+import type { HeldLock } from '../../sched/thread.ts';
+import type { KGen, SchedPoint } from '../../sched/types.ts';
 import { BUG_ON } from '../errno.ts';
 import type { System } from '../system.ts';
 import type { MmStruct } from './mm_types.ts';
@@ -186,6 +188,17 @@ export class MmuNotifierSubscriptions {
   readonly deferredList: MmuIntervalNotifier[] = [];
   /** Set once the mm has been destroyed: any later use is a use-after-free of the model. */
   destroyed = false;
+  /**
+   * The scheduling points at which an invalidation changes `activeInvalidateRanges` and
+   * `invalidateSeq`, each writing this object: made once and frozen (a snapshot keeps them), so
+   * the invalidations of a run allocate none.
+   */
+  readonly points: {
+    readonly activeInc: SchedPoint;
+    readonly activeDec: SchedPoint;
+    readonly seqOdd: SchedPoint;
+    readonly seqInc: SchedPoint;
+  };
 
   constructor(
     readonly mm: MmStruct,
@@ -197,6 +210,14 @@ export class MmuNotifierSubscriptions {
       'mmu_notifier_subscriptions.lock',
     );
     this.wq = new WaitQueue(sched, `mmu_notifier_wq[${mm.id}]`);
+    const access = Object.freeze({ obj: this, write: true });
+    const point = (label: string): SchedPoint => Object.freeze({ kind: 'step', label, access });
+    this.points = Object.freeze({
+      activeInc: point('active_invalidate_ranges++'),
+      activeDec: point('active_invalidate_ranges--'),
+      seqOdd: point('invalidate_seq |= 1'),
+      seqInc: point('invalidate_seq++'),
+    });
   }
 
   /** hlist_empty(). */
@@ -289,19 +310,31 @@ export function lockMapAcquire(sched: Scheduler, cls: string): void {
   const t = sched.current;
   if (t === null) return;
   lockdepOf(sched).acquire(t, cls, cls);
-  t.held.push({ lockClass: cls, name: cls });
+  t.held.push(lockMapEntry(cls));
+}
+
+/** The held-list entry of each lockdep map (frozen and shared: it never changes). */
+const lockMapEntries = new Map<string, HeldLock>();
+
+/** The entry found last (nearly every map taken is the invalidation map). */
+let lastLockMapEntry: HeldLock | null = null;
+
+function lockMapEntry(cls: string): HeldLock {
+  if (lastLockMapEntry !== null && lastLockMapEntry.name === cls) return lastLockMapEntry;
+  let e = lockMapEntries.get(cls);
+  if (e === undefined) {
+    e = Object.freeze({ lockClass: cls, name: cls, classId: lockClassId(cls) });
+    lockMapEntries.set(cls, e);
+  }
+  lastLockMapEntry = e;
+  return e;
 }
 
 /** Models lock_map_release(). */
 export function lockMapRelease(sched: Scheduler, cls: string): void {
   const t = sched.current;
   if (t === null) return;
-  for (let i = t.held.length - 1; i >= 0; i--) {
-    if (t.held[i].name === cls) {
-      t.held.splice(i, 1);
-      return;
-    }
-  }
+  popHeld(t, cls);
 }
 
 /** Models might_lock(): the ordering check of taking `cls` now, without taking it. */

@@ -6,6 +6,7 @@ import { queueWork } from '../sdk/workqueue.ts';
 import type { UvmGpu } from './uvm_gpu.ts';
 import { type UvmFaultEntry, uvmStrongerAccess } from './uvm_hmm.ts';
 import { UVM_VA_BLOCK_SIZE, type UvmVaSpace } from './uvm_types.ts';
+import { UVM_FAULT_SERVICE_REF } from './uvm_gpu_replayable_faults.ts';
 import { uvmHmmServiceWindow$, uvmPmmEvictRootChunk$ } from './uvm_hmm.plain.ts';
 import { mmput$ } from '../../exit.plain.ts';
 
@@ -36,7 +37,7 @@ export function uvmGpuServiceReplayableFaults$(gpu: UvmGpu): void {
     for (const [vs, entries] of batch) {
       nfaults += entries.length;
       // The va_space's mm may be exiting: its faults are dropped (uvm_va_space_mm_retain fails).
-      if (!mmgetNotZero(vs.mm)) continue;
+      if (!mmgetNotZero(vs.mm, UVM_FAULT_SERVICE_REF)) continue;
       for (let i = 0; i < entries.length;) {
         const w = Math.floor(entries[i].va / UVM_VA_BLOCK_SIZE);
         let j = i;
@@ -63,31 +64,34 @@ function uvmFaultBatchCoalesce(
   gpu: UvmGpu,
   records: readonly DeviceFault[],
 ): Map<UvmVaSpace, UvmFaultEntry[]> {
-  const out = new Map<UvmVaSpace, UvmFaultEntry[]>();
-  const seen = new Map<UvmVaSpace, Map<number, UvmFaultEntry>>();
+  const byVs = new Map<UvmVaSpace, DeviceFault[]>();
   for (const r of records) {
     const vs = gpu.byPt.get(r.pt);
     if (vs === undefined) {
       gpu.stats.fatalFaults++;
       continue;
     }
-    let list = out.get(vs);
-    let pages = seen.get(vs);
-    if (list === undefined || pages === undefined) {
-      out.set(vs, (list = []));
-      seen.set(vs, (pages = new Map<number, UvmFaultEntry>()));
-    }
-    const prev = gpu.tunables.coalesce ? pages.get(r.va) : undefined;
-    if (prev !== undefined) {
-      prev.access = uvmStrongerAccess(prev.access, r.access);
-      gpu.stats.duplicates++;
-      continue;
-    }
-    const e: UvmFaultEntry = { va: r.va, access: r.access };
-    pages.set(r.va, e);
-    list.push(e);
+    let list = byVs.get(vs);
+    if (list === undefined) byVs.set(vs, (list = []));
+    list.push(r);
   }
-  for (const list of out.values()) list.sort((a, b) => a.va - b.va);
+  const coalesce = gpu.tunables.coalesce;
+  const out = new Map<UvmVaSpace, UvmFaultEntry[]>();
+  for (const [vs, list] of byVs) {
+    list.sort((a, b) => a.va - b.va);
+    const entries: UvmFaultEntry[] = [];
+    let prev: UvmFaultEntry | null = null;
+    for (const r of list) {
+      if (coalesce && prev !== null && prev.va === r.va) {
+        prev.access = uvmStrongerAccess(prev.access, r.access);
+        gpu.stats.duplicates++;
+        continue;
+      }
+      prev = { va: r.va, access: r.access };
+      entries.push(prev);
+    }
+    out.set(vs, entries);
+  }
   return out;
 }
 

@@ -23,6 +23,13 @@ import {
 } from './uvm_hmm.ts';
 import { UVM_VA_BLOCK_SIZE, type UvmVaSpace } from './uvm_types.ts';
 
+/**
+ * What the leak oracle calls the mm_users reference a pass holds on a va_space's mm while it
+ * services that va_space's faults of a batch (uvm_va_space_mm_retain()); the pass drops it
+ * before it goes on.
+ */
+export const UVM_FAULT_SERVICE_REF = 'the GPU fault servicing of a batch (uvm_va_space_mm_retain)';
+
 /** Models uvm_gpu_service_replayable_faults(): one bottom-half pass. */
 export function* uvmGpuServiceReplayableFaults(gpu: UvmGpu): KGen {
   const t = gpu.tunables;
@@ -50,7 +57,7 @@ export function* uvmGpuServiceReplayableFaults(gpu: UvmGpu): KGen {
     for (const [vs, entries] of batch) {
       nfaults += entries.length;
       // The va_space's mm may be exiting: its faults are dropped (uvm_va_space_mm_retain fails).
-      if (!mmgetNotZero(vs.mm)) continue;
+      if (!mmgetNotZero(vs.mm, UVM_FAULT_SERVICE_REF)) continue;
       for (let i = 0; i < entries.length;) {
         const w = Math.floor(entries[i].va / UVM_VA_BLOCK_SIZE);
         let j = i;
@@ -91,37 +98,41 @@ export function uvmGpuServiceReplayableFaultsNow(gpu: UvmGpu): void {
 
 /**
  * Sorts a batch by va_space then address and, with coalescing on, merges records of one page
- * into one entry (counting the rest as duplicates).
+ * into one entry (counting the rest as duplicates). The sort is stable, so records of one page
+ * stay in arrival order and are merged where they meet.
  */
 function uvmFaultBatchCoalesce(
   gpu: UvmGpu,
   records: readonly DeviceFault[],
 ): Map<UvmVaSpace, UvmFaultEntry[]> {
-  const out = new Map<UvmVaSpace, UvmFaultEntry[]>();
-  const seen = new Map<UvmVaSpace, Map<number, UvmFaultEntry>>();
+  const byVs = new Map<UvmVaSpace, DeviceFault[]>();
   for (const r of records) {
     const vs = gpu.byPt.get(r.pt);
     if (vs === undefined) {
       gpu.stats.fatalFaults++;
       continue;
     }
-    let list = out.get(vs);
-    let pages = seen.get(vs);
-    if (list === undefined || pages === undefined) {
-      out.set(vs, (list = []));
-      seen.set(vs, (pages = new Map<number, UvmFaultEntry>()));
-    }
-    const prev = gpu.tunables.coalesce ? pages.get(r.va) : undefined;
-    if (prev !== undefined) {
-      prev.access = uvmStrongerAccess(prev.access, r.access);
-      gpu.stats.duplicates++;
-      continue;
-    }
-    const e: UvmFaultEntry = { va: r.va, access: r.access };
-    pages.set(r.va, e);
-    list.push(e);
+    let list = byVs.get(vs);
+    if (list === undefined) byVs.set(vs, (list = []));
+    list.push(r);
   }
-  for (const list of out.values()) list.sort((a, b) => a.va - b.va);
+  const coalesce = gpu.tunables.coalesce;
+  const out = new Map<UvmVaSpace, UvmFaultEntry[]>();
+  for (const [vs, list] of byVs) {
+    list.sort((a, b) => a.va - b.va);
+    const entries: UvmFaultEntry[] = [];
+    let prev: UvmFaultEntry | null = null;
+    for (const r of list) {
+      if (coalesce && prev !== null && prev.va === r.va) {
+        prev.access = uvmStrongerAccess(prev.access, r.access);
+        gpu.stats.duplicates++;
+        continue;
+      }
+      prev = { va: r.va, access: r.access };
+      entries.push(prev);
+    }
+    out.set(vs, entries);
+  }
   return out;
 }
 

@@ -79,7 +79,7 @@ export function uvmHmmServiceWindow$(gpu: UvmGpu, vs: UvmVaSpace, faults: readon
   else RwSem$downRead(mm.mmapLock);
   const create: [number, number][] = [];
   for (const f of faults) {
-    if (uvmHmmVaBlockFind(vs, f.va) !== null || create.some(([s, e]) => f.va >= s && f.va < e)) continue;
+    if (uvmHmmVaBlockFind(vs, f.va) !== null || inBounds(create, f.va)) continue;
     const vma = mm.vmaLookup(f.va);
     if (vma !== null && (vma.flags & VM.READ) !== 0) create.push(uvmHmmVaBlockBounds(vs, f.va, vma));
   }
@@ -110,6 +110,11 @@ export function uvmHmmServiceWindow$(gpu: UvmGpu, vs: UvmVaSpace, faults: readon
   }
   RwSem$upRead(mm.mmapLock);
   return blocks;
+}
+
+function inBounds(list: readonly (readonly [number, number])[], va: number): boolean {
+  for (const [s, e] of list) if (va >= s && va < e) return true;
+  return false;
 }
 
 /**

@@ -194,7 +194,7 @@ export function* uvmHmmServiceWindow(
   else yield* mm.mmapLock.downRead();
   const create: [number, number][] = [];
   for (const f of faults) {
-    if (uvmHmmVaBlockFind(vs, f.va) !== null || create.some(([s, e]) => f.va >= s && f.va < e)) continue;
+    if (uvmHmmVaBlockFind(vs, f.va) !== null || inBounds(create, f.va)) continue;
     const vma = mm.vmaLookup(f.va);
     if (vma !== null && (vma.flags & VM.READ) !== 0) create.push(uvmHmmVaBlockBounds(vs, f.va, vma));
   }
@@ -225,6 +225,12 @@ export function* uvmHmmServiceWindow(
   }
   yield* mm.mmapLock.upRead();
   return blocks;
+}
+
+/** Whether `va` falls in one of the bounds `list` holds. */
+function inBounds(list: readonly (readonly [number, number])[], va: number): boolean {
+  for (const [s, e] of list) if (va >= s && va < e) return true;
+  return false;
 }
 
 /**

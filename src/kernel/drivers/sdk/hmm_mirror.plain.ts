@@ -35,9 +35,9 @@ export function hmmRangeFaultLocked$(range: HmmRange, userLock: UserLock, opts: 
     if (takeMmap) RwSem$upRead(mm.mmapLock);
     if (ret === -Errno.EBUSY) continue;
     if (ret !== 0) return ret;
-    inlineDrive(userLock.lock());
+    (userLock.lock$ !== undefined ? userLock.lock$() : inlineDrive(userLock.lock()));
     if (!mmuIntervalReadRetry(range.notifier, range.notifierSeq)) return 0;
-    inlineDrive(userLock.unlock());
+    (userLock.unlock$ !== undefined ? userLock.unlock$() : inlineDrive(userLock.unlock()));
   }
 }
 
@@ -48,11 +48,11 @@ export function hmmRangeFaultLocked$(range: HmmRange, userLock: UserLock, opts: 
  * [range.start, range.end), and unlocks. Returns true once the range is invalidated.
  */
 export function invalidateUnderLock$(sub: MmuIntervalNotifier, lock: TryUserLock, range: MmuNotifierRange, curSeq: number, zap: (start: number, end: number) => void): boolean {
-  if (mmuNotifierRangeBlockable(range)) inlineDrive(lock.lock());
-  else if (!(inlineDrive(lock.trylock()))) return false;
+  if (mmuNotifierRangeBlockable(range)) (lock.lock$ !== undefined ? lock.lock$() : inlineDrive(lock.lock()));
+  else if (!((lock.trylock$ !== undefined ? lock.trylock$() : inlineDrive(lock.trylock())))) return false;
   mmuIntervalSetSeq(sub, curSeq);
   zap(range.start, range.end);
-  inlineDrive(lock.unlock());
+  (lock.unlock$ !== undefined ? lock.unlock$() : inlineDrive(lock.unlock()));
   return true;
 }
 

@@ -36,6 +36,10 @@ import type { DriverMutex, LockDecl } from './locks.ts';
 export interface UserLock {
   lock(): KGen;
   unlock(): KGen;
+  /** The plain form of lock(), for the plain form of a path (a driver mutex has one). */
+  lock$?(): void;
+  /** The plain form of unlock(). */
+  unlock$?(): void;
 }
 
 export interface RangeFaultOptions {
@@ -84,6 +88,8 @@ export function* hmmRangeFaultLocked(
 /** A user lock an invalidate callback may only trylock when the range must not block. */
 export interface TryUserLock extends UserLock {
   trylock(): KGen<boolean>;
+  /** The plain form of trylock(). */
+  trylock$?(): boolean;
 }
 
 /**

@@ -6,6 +6,7 @@
  * what it guards (lockdep_assert_held).
  */
 import { Mutex, RwSem, SpinLock } from '../../../sched/locks.ts';
+import { Mutex$lock, Mutex$trylock, Mutex$unlock } from '../../../sched/locks.plain.ts';
 import type { Scheduler } from '../../../sched/scheduler.ts';
 import { DriverError } from './driver_error.ts';
 
@@ -24,6 +25,21 @@ export class DriverMutex extends Mutex {
     readonly decl: LockDecl,
   ) {
     super(sched, name, decl.lockClass);
+  }
+
+  /** mutex_lock() in the plain form of a path (a caller that takes any UserLock finds it). */
+  lock$(): void {
+    Mutex$lock(this);
+  }
+
+  /** mutex_trylock() in the plain form of a path. */
+  trylock$(): boolean {
+    return Mutex$trylock(this);
+  }
+
+  /** mutex_unlock() in the plain form of a path. */
+  unlock$(): void {
+    Mutex$unlock(this);
   }
 }
 
