@@ -56,6 +56,9 @@ export class PageContents {
   private readonly chunks: Uint8Array[] = [];
   /** Slots made so far (the sum of the chunks' pages). */
   private slots = 0;
+  /** Slots from here to `slots` were never handed out: they are still zero. */
+  private unused = 0;
+  /** Slots given back by delete(): zeroed when handed out again. */
   private readonly freeSlots: number[] = [];
   private sparse = new Uint32Array(0);
   private sparseUsed = 0;
@@ -304,11 +307,11 @@ export class PageContents {
       this.chunks[chunkOf(reused)].fill(0, at, at + PAGE_SIZE);
       return reused;
     }
-    const first = this.slots;
-    const pages = Math.min(CHUNK_PAGES, Math.max(FIRST_CHUNK_PAGES, first));
-    this.chunks.push(new Uint8Array(pages * PAGE_SIZE));
-    this.slots += pages;
-    for (let i = pages - 1; i > 0; i--) this.freeSlots.push(first + i);
-    return first;
+    if (this.unused === this.slots) {
+      const pages = Math.min(CHUNK_PAGES, Math.max(FIRST_CHUNK_PAGES, this.slots));
+      this.chunks.push(new Uint8Array(pages * PAGE_SIZE));
+      this.slots += pages;
+    }
+    return this.unused++;
   }
 }
