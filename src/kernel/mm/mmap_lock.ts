@@ -42,14 +42,18 @@ export function fatalSignalPending(sched: Scheduler): boolean {
   return task?.exited === true;
 }
 
+/** fatalSignalPending() for the threads taking `mm`'s mmap lock, as one function kept on `mm`. */
+export function killedCheck(mm: MmStruct): () => boolean {
+  const sched = mm.sys.sched;
+  return (mm.fatalSignalCheck ??= () => fatalSignalPending(sched));
+}
+
 /** Models mmap_read_lock_killable(): 0, or -EINTR when a fatal signal ends the wait. */
 export function* mmapReadLockKillable(mm: MmStruct): KGen<number> {
-  const sched = mm.sys.sched;
-  return (yield* mm.mmapLock.downReadKillable(() => fatalSignalPending(sched))) ? 0 : -Errno.EINTR;
+  return (yield* mm.mmapLock.downReadKillable(killedCheck(mm))) ? 0 : -Errno.EINTR;
 }
 
 /** Models mmap_write_lock_killable(): 0, or -EINTR when a fatal signal ends the wait. */
 export function* mmapWriteLockKillable(mm: MmStruct): KGen<number> {
-  const sched = mm.sys.sched;
-  return (yield* mm.mmapLock.downWriteKillable(() => fatalSignalPending(sched))) ? 0 : -Errno.EINTR;
+  return (yield* mm.mmapLock.downWriteKillable(killedCheck(mm))) ? 0 : -Errno.EINTR;
 }
