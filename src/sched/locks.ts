@@ -24,7 +24,9 @@ function fixedPoint(label: string, obj: object, write: boolean): SchedPoint {
  * call allocates nothing (a closure over `sched` here would make each call allocate its context).
  */
 export function lockdepOf(sched: Scheduler): LockDep {
-  return lockdeps.get(sched) ?? newLockdep(sched);
+  // Scheduler.lockdep keeps the side table's entry at hand: set with it and captured with the
+  // scheduler, so a snapshot restores both to the same state.
+  return sched.lockdep ?? lockdeps.get(sched) ?? newLockdep(sched);
 }
 
 function newLockdep(sched: Scheduler): LockDep {
@@ -32,6 +34,7 @@ function newLockdep(sched: Scheduler): LockDep {
     sched.report(v);
   });
   lockdeps.set(sched, ld);
+  sched.lockdep = ld;
   return ld;
 }
 
@@ -84,6 +87,16 @@ function removeReader(readers: Thread[], t: Thread): void {
  * Thread.heldInstances); the first one puts the class on the held list.
  */
 export function pushHeldInstance(t: Thread, lockClass: string): void {
+  if (t.instanceClass === lockClass) {
+    t.instanceCount++;
+    return;
+  }
+  if (t.instanceClass === null && (t.heldInstances?.get(lockClass) ?? 0) === 0) {
+    t.instanceClass = lockClass;
+    t.instanceCount = 1;
+    t.held.push({ lockClass, name: lockClass });
+    return;
+  }
   const counts = (t.heldInstances ??= new Map<string, number>());
   const n = counts.get(lockClass) ?? 0;
   if (n === 0) t.held.push({ lockClass, name: lockClass });
@@ -92,6 +105,13 @@ export function pushHeldInstance(t: Thread, lockClass: string): void {
 
 /** Counts one instance of `lockClass` off `t`; the last one takes the class off the held list. */
 export function popHeldInstance(t: Thread, lockClass: string): void {
+  if (t.instanceClass === lockClass) {
+    if (--t.instanceCount === 0) {
+      t.instanceClass = null;
+      popHeld(t, lockClass);
+    }
+    return;
+  }
   const counts = t.heldInstances;
   const n = counts?.get(lockClass) ?? 0;
   if (n > 1) {

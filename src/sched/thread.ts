@@ -31,6 +31,12 @@ export class Thread {
    * class, and a migration holds one per page.
    */
   heldInstances: Map<string, number> | null = null;
+  /**
+   * The first nestable class taken, counted here rather than in `heldInstances` (null: none): a
+   * thread rarely nests more than one such class, and a field costs less per instance than a Map.
+   */
+  instanceClass: string | null = null;
+  instanceCount = 0;
   /** > 0 inside a non-blockable invalidation: sleeping there is a bug. */
   nonBlockDepth = 0;
   /** > 0 while a spinlock is held: sleeping there is a bug. */
@@ -68,6 +74,7 @@ export class Thread {
       this.error === undefined &&
       this.held.length === 0 &&
       (this.heldInstances === null || this.heldInstances.size === 0) &&
+      this.instanceClass === null &&
       this.localValues === null &&
       this.task === null &&
       this.waitingOn === null &&
