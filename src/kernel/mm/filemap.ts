@@ -41,7 +41,7 @@ export const FOLIO_LOCK_CLASS = 'folio_lock';
  * again once its thread holds no folio. One side-table entry holds both, so a lock or an unlock
  * looks the System up once.
  */
-class FolioLocks {
+export class FolioLocks {
   /** Made on first use (folio_waitqueue()). */
   private wq: WaitQueue | null = null;
   /** Per head PFN: 0 (no owner recorded) or 1 + the owner's row. */
@@ -91,10 +91,11 @@ class FolioLocks {
 const folioLocks = sideTable<System, FolioLocks>();
 
 function folioLocksOf(sys: System): FolioLocks {
-  let o = folioLocks.get(sys);
+  let o = sys.folioLocks ?? folioLocks.get(sys);
   if (o === undefined) {
     o = new FolioLocks();
     folioLocks.set(sys, o);
+    sys.folioLocks = o;
   }
   return o;
 }
