@@ -38,6 +38,8 @@ export class FaultInjector {
   }
 
   shouldFail(site: string): boolean {
+    // Nothing armed (the usual case, asked on every allocation): no lookup.
+    if (this.nth === 0 && this.named.size === 0) return false;
     const left = this.named.get(site);
     if (left !== undefined && left > 0) {
       if (left === 1) this.named.delete(site);

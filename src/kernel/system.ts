@@ -7,6 +7,7 @@ import type { KGen, SchedPoint, Violation } from '../sched/types.ts';
 import { Errno, KernelError } from './errno.ts';
 import { FaultInjector } from './fault_inject.ts';
 import { DmaMappingTable } from './dma/mapping.ts';
+import type { FolioLocks } from './mm/filemap.ts';
 import { accessMappedPage, mappedPfn } from './mm/memory.ts';
 import { PhysMem } from './mm/page_alloc.ts';
 import { SwapDevice } from './mm/swapfile.ts';
@@ -150,6 +151,11 @@ export class System {
   readonly notifierSrcu: Srcu;
   /** Sleepers in migration_entry_wait(); woken when a migration ends. */
   readonly migrationWq: WaitQueue;
+  /**
+   * The folio locks' state (mm/filemap.ts) once a folio was locked: null before. Kept beside its
+   * side-table entry, so that a lock or an unlock per page needs no lookup.
+   */
+  folioLocks: FolioLocks | null = null;
   readonly processes = new Map<number, Process>();
   /** Files the scenario holds open, by descriptor. */
   readonly files = new Map<number, File>();

@@ -24,7 +24,9 @@ function fixedPoint(label: string, obj: object, write: boolean): SchedPoint {
  * call allocates nothing (a closure over `sched` here would make each call allocate its context).
  */
 export function lockdepOf(sched: Scheduler): LockDep {
-  return lockdeps.get(sched) ?? newLockdep(sched);
+  // Scheduler.lockdep keeps the side table's entry at hand: set with it and captured with the
+  // scheduler, so a snapshot restores both to the same state.
+  return sched.lockdep ?? lockdeps.get(sched) ?? newLockdep(sched);
 }
 
 function newLockdep(sched: Scheduler): LockDep {
@@ -32,6 +34,7 @@ function newLockdep(sched: Scheduler): LockDep {
     sched.report(v);
   });
   lockdeps.set(sched, ld);
+  sched.lockdep = ld;
   return ld;
 }
 

@@ -1,5 +1,6 @@
 import { VirtualClock } from './clock.ts';
 import type { DriverCodeBound } from './driver_code.ts';
+import type { LockDep } from './lockdep.ts';
 import { KILLABLE_WAIT, Thread } from './thread.ts';
 import { setPlainScheduler } from './plain.ts';
 import type { Access, KGen, SchedPoint, Violation, WaitChannel, WaitPoint, WakeReason } from './types.ts';
@@ -48,6 +49,8 @@ export class Scheduler {
   totalSteps = 0;
   /** Bounds driver code when an embedder installs one (driver_code.ts); null: calls run as they are. */
   driverCode: DriverCodeBound | null = null;
+  /** The lock-order checker, once lockdepOf() (locks.ts) made it: null before. */
+  lockdep: LockDep | null = null;
   /**
    * A search schedule runs brief: only its verdict counts, so what is kept to explain a violation
    * (where an object was freed or a reference taken, as a captured stack) is not captured. A
@@ -170,6 +173,8 @@ export class Scheduler {
 
   /** Makes every thread waiting on `ch` runnable. */
   wakeAll(ch: WaitChannel): void {
+    // Nobody waits on anything (unblock() drops emptied lists): no lookup. Every unlock wakes.
+    if (this.waiters.size === 0) return;
     const list = this.waiters.get(ch);
     if (list === undefined) return;
     for (const t of [...list]) this.unblock(t, 'woken');
@@ -185,6 +190,7 @@ export class Scheduler {
 
   /** Makes the longest-waiting thread on `ch` runnable. */
   wakeOne(ch: WaitChannel): void {
+    if (this.waiters.size === 0) return;
     const list = this.waiters.get(ch);
     if (list !== undefined && list.length > 0) this.unblock(list[0], 'woken');
   }

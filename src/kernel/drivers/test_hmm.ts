@@ -415,9 +415,9 @@ export function dmirrorDoRead(mirror: Dmirror, start: number, end: number, bounc
   const sys = mirror.mdevice.sys;
   let off = start - bounce.addr;
   for (let va = start; va < end; va += PAGE_SIZE) {
-    const e = mirror.pt.lookup(va);
-    if (e === undefined) return -Errno.ENOENT;
-    const data = dmirrorDataPfn(sys, e.pfn);
+    const pfn = mirror.pt.lookupPfn(va);
+    if (pfn < 0) return -Errno.ENOENT;
+    const data = dmirrorDataPfn(sys, pfn);
     // The bounce buffer starts zeroed: a page never written needs no copy.
     if (data >= 0 && sys.phys.contents.has(data)) {
       if (bounce.data !== null) sys.phys.read(data, 0, bounce.data, off, PAGE_SIZE);

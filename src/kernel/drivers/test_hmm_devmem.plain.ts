@@ -23,9 +23,17 @@ function has(m: number, flag: number): boolean {
   return (migratePfnFlags(m) & flag) !== 0;
 }
 
-function pageToChunk(mdevice: DmirrorDevice, pfn: number): DeviceMemory | null {
-  for (const c of mdevice.chunks) if (c.contains(pfn)) return c;
-  return null;
+function pageToChunkIndex(mdevice: DmirrorDevice, pfn: number): number {
+  const chunks = mdevice.chunks;
+  const hint = mdevice.chunkHint;
+  if (hint < chunks.length && chunks[hint].contains(pfn)) return hint;
+  for (let i = 0; i < chunks.length; i++) {
+    if (chunks[i].contains(pfn)) {
+      mdevice.chunkHint = i;
+      return i;
+    }
+  }
+  return -1;
 }
 
 function backingPage(mdevice: DmirrorDevice, pfn: number): number {
@@ -89,9 +97,14 @@ export function dmirrorAllocateChunk$(mdevice: DmirrorDevice): number {
  */
 export function takeFree$(mdevice: DmirrorDevice, order: number): number {
   const chunks = mdevice.chunks;
-  for (let i = 0; i < chunks.length; i++) {
+  let skipping = true;
+  for (let i = Math.min(mdevice.freeHint, chunks.length); i < chunks.length; i++) {
     const chunk = chunks[i];
-    if (!chunk.hasFree) continue;
+    if (!chunk.hasFree) {
+      if (skipping) mdevice.freeHint = i + 1;
+      continue;
+    }
+    skipping = false;
     const p = DeviceMemory$allocPage(chunk, order);
     if (p >= 0) return p;
   }
@@ -139,10 +152,12 @@ function dmirrorDevmemFree(mdevice: DmirrorDevice, pfn: number, order: number): 
   mdevice.placedBy.delete(pfn);
   // folio_free runs from a put in plain code, which cannot yield: the chunk's allocator takes the
   // page back in this one step (no other path holds its free lists across a scheduling point).
-  const chunk = pageToChunk(mdevice, pfn);
-  if (chunk === null) return;
+  const i = pageToChunkIndex(mdevice, pfn);
+  if (i < 0) return;
+  const chunk = mdevice.chunks[i];
   if (!chunk.removed) mdevice.cfree += 1 << order;
   chunk.freePage(pfn, order);
+  if (i < mdevice.freeHint) mdevice.freeHint = i;
 }
 
 function dmirrorDevmemFolioSplit(mdevice: DmirrorDevice, head: number, tail: number): void {
@@ -515,5 +530,6 @@ export function dmirrorDeviceRemoveChunks$(mdevice: DmirrorDevice): void {
   Mutex$lock(mdevice.devmemLock);
   for (const chunk of mdevice.chunks) deviceMemoryRemove$(chunk, dmirrorDeviceEvictChunk);
   mdevice.chunks.length = 0;
+  mdevice.freeHint = 0;
   Mutex$unlock(mdevice.devmemLock);
 }

@@ -71,9 +71,18 @@ export function dmirrorPageToDevice(sys: System, pfn: number): DmirrorDevice | n
   return owner instanceof DmirrorDevice ? owner : null;
 }
 
-function pageToChunk(mdevice: DmirrorDevice, pfn: number): DeviceMemory | null {
-  for (const c of mdevice.chunks) if (c.contains(pfn)) return c;
-  return null;
+/** The index in mdevice.chunks of the chunk `pfn` belongs to, or -1 (the chunks' PFNs are disjoint). */
+function pageToChunkIndex(mdevice: DmirrorDevice, pfn: number): number {
+  const chunks = mdevice.chunks;
+  const hint = mdevice.chunkHint;
+  if (hint < chunks.length && chunks[hint].contains(pfn)) return hint;
+  for (let i = 0; i < chunks.length; i++) {
+    if (chunks[i].contains(pfn)) {
+      mdevice.chunkHint = i;
+      return i;
+    }
+  }
+  return -1;
 }
 
 /** BACKING_PAGE(): where the data of device page `pfn` lives. */
@@ -140,9 +149,14 @@ function* dmirrorAllocateChunk(mdevice: DmirrorDevice): KGen<number> {
  */
 function* takeFree(mdevice: DmirrorDevice, order: number): KGen<number> {
   const chunks = mdevice.chunks;
-  for (let i = 0; i < chunks.length; i++) {
+  let skipping = true;
+  for (let i = Math.min(mdevice.freeHint, chunks.length); i < chunks.length; i++) {
     const chunk = chunks[i];
-    if (!chunk.hasFree) continue;
+    if (!chunk.hasFree) {
+      if (skipping) mdevice.freeHint = i + 1;
+      continue;
+    }
+    skipping = false;
     const p = yield* chunk.allocPage(order);
     if (p >= 0) return p;
   }
@@ -192,10 +206,12 @@ function dmirrorDevmemFree(mdevice: DmirrorDevice, pfn: number, order: number): 
   mdevice.placedBy.delete(pfn);
   // folio_free runs from a put in plain code, which cannot yield: the chunk's allocator takes the
   // page back in this one step (no other path holds its free lists across a scheduling point).
-  const chunk = pageToChunk(mdevice, pfn);
-  if (chunk === null) return;
+  const i = pageToChunkIndex(mdevice, pfn);
+  if (i < 0) return;
+  const chunk = mdevice.chunks[i];
   if (!chunk.removed) mdevice.cfree += 1 << order;
   chunk.freePage(pfn, order);
+  if (i < mdevice.freeHint) mdevice.freeHint = i;
 }
 
 /**
@@ -574,5 +590,6 @@ export function* dmirrorDeviceRemoveChunks(mdevice: DmirrorDevice): KGen {
   yield* mdevice.devmemLock.lock();
   for (const chunk of mdevice.chunks) yield* deviceMemoryRemove(chunk, dmirrorDeviceEvictChunk);
   mdevice.chunks.length = 0;
+  mdevice.freeHint = 0;
   yield* mdevice.devmemLock.unlock();
 }

@@ -114,6 +114,14 @@ export class PfnRefs<V> extends PfnSlots {
 export class DmirrorDevice {
   /** The device memory chunks (struct dmirror_chunk), added on demand. */
   readonly chunks: DeviceMemory[] = [];
+  /**
+   * Where the allocator starts looking: every chunk before it had no free page when last looked
+   * at, and a free into one of them moves it back (a migration fills the chunks in order, and
+   * the full ones need not be looked at again for every page).
+   */
+  freeHint = 0;
+  /** The chunk a page was found in last (an index into `chunks`; it is checked before use). */
+  chunkHint = 0;
   readonly devmemLock: DriverMutex;
   /** Device pages handed out and given back, in pages. */
   calloc = 0;

@@ -21,16 +21,9 @@ import type { System } from '../system.ts';
 import { PG } from './page_alloc.ts';
 import { sideTable } from '../../lib/snapshot.ts';
 
-const queues = sideTable<System, WaitQueue>();
-
 /** The queue folio-lock sleepers of `sys` wait on (folio_waitqueue()). */
 export function folioWaitqueue(sys: System): WaitQueue {
-  let wq = queues.get(sys);
-  if (wq === undefined) {
-    wq = new WaitQueue(sys.sched, 'folio_lock');
-    queues.set(sys, wq);
-  }
-  return wq;
+  return folioLocksOf(sys).waitqueue(sys);
 }
 
 /** Models folio_test_locked(). */
@@ -42,16 +35,25 @@ export function folioTestLocked(sys: System, pfn: number): boolean {
 export const FOLIO_LOCK_CLASS = 'folio_lock';
 
 /**
- * Who locked each locked folio, by head PFN: a typed array of small numbers into a table of the
- * owning threads, so locking a folio per page of a migration stores no object per folio. A row
- * of the table is free again once its thread holds no folio.
+ * The folio locks of one System: the queue their sleepers wait on, and who locked each locked
+ * folio, by head PFN: a typed array of small numbers into a table of the owning threads, so
+ * locking a folio per page of a migration stores no object per folio. A row of the table is free
+ * again once its thread holds no folio. One side-table entry holds both, so a lock or an unlock
+ * looks the System up once.
  */
-class FolioOwners {
+export class FolioLocks {
+  /** Made on first use (folio_waitqueue()). */
+  private wq: WaitQueue | null = null;
   /** Per head PFN: 0 (no owner recorded) or 1 + the owner's row. */
   private rowOf = new Uint16Array(0);
   private readonly threads: (Thread | null)[] = [];
   /** Per row: the folios its thread holds. */
   private readonly held: number[] = [];
+
+  waitqueue(sys: System): WaitQueue {
+    this.wq ??= new WaitQueue(sys.sched, 'folio_lock');
+    return this.wq;
+  }
 
   /** Records `t` as the owner of the folio `head`. */
   set(head: number, t: Thread): void {
@@ -86,13 +88,14 @@ class FolioOwners {
   }
 }
 
-const owners = sideTable<System, FolioOwners>();
+const folioLocks = sideTable<System, FolioLocks>();
 
-function ownersOf(sys: System): FolioOwners {
-  let o = owners.get(sys);
+function folioLocksOf(sys: System): FolioLocks {
+  let o = sys.folioLocks ?? folioLocks.get(sys);
   if (o === undefined) {
-    o = new FolioOwners();
-    owners.set(sys, o);
+    o = new FolioLocks();
+    folioLocks.set(sys, o);
+    sys.folioLocks = o;
   }
   return o;
 }
@@ -106,7 +109,7 @@ export function folioTrylock(sys: System, pfn: number): boolean {
   const t = sys.sched.current;
   if (t !== null) {
     pushHeldInstance(t, FOLIO_LOCK_CLASS);
-    ownersOf(sys).set(h, t);
+    folioLocksOf(sys).set(h, t);
   }
   return true;
 }
@@ -132,9 +135,10 @@ export function folioUnlock(sys: System, pfn: number): void {
   const h = phys.head(pfn);
   if ((phys.flags[h] & PG.locked) === 0) throw new Error(`folio_unlock of unlocked pfn ${h}`);
   phys.flags[h] &= ~PG.locked;
-  const owner = ownersOf(sys).take(h);
+  const locks = folioLocksOf(sys);
+  const owner = locks.take(h);
   if (owner !== null) popHeldInstance(owner, FOLIO_LOCK_CLASS);
-  folioWaitqueue(sys).wakeUpAll();
+  locks.waitqueue(sys).wakeUpAll();
 }
 
 /** Models folio_wait_locked(): sleeps until the folio is unlocked, without taking the lock. */

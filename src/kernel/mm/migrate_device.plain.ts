@@ -106,8 +106,9 @@ export function removeMigrationPtesOfPage$(sys: System, src: number, dst: number
   // did, the walk that restored the entries was complete.
   for (let again = true; again;) {
     again = false;
-    const linked = rmapLinkCount(sys, src);
-    for (const w = rmapWalk(sys, src); w.next();) {
+    const w = rmapWalk(sys, src);
+    const linked = w.linked;
+    while (w.next()) {
       const vma = w.vma;
       const addr = w.addr;
       const mm = vma.mm;

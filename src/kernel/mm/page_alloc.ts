@@ -262,7 +262,7 @@ export class PhysMem {
       this.gen[p] = (this.gen[p] + 1) & 0xffff;
     }
     this.setPins(h, 0);
-    this.entireMapcount.delete(h);
+    if (this.entireMapcount.size !== 0) this.entireMapcount.delete(h);
     this.onRelease?.(h, order);
     if (pm !== null) {
       // ZONE_DEVICE pages never return to the allocator; the driver gets them back.

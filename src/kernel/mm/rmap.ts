@@ -156,6 +156,8 @@ export function pageMapcount(phys: PhysMem, pfn: number): number {
 export class RmapWalk {
   /** The current candidate's address, valid after next() returned true. */
   addr = -1;
+  /** What rmapLinkCount() said of the page when begin() took the candidates. */
+  linked = -1;
   private current: Vma | null = null;
   private readonly vmas: (Vma | null)[] = [];
   private readonly addrs: number[] = [];
@@ -179,6 +181,7 @@ export class RmapWalk {
     this.at = 0;
     const phys = sys.phys;
     const m = sys.mappings.get(phys.mapping[pfn]);
+    this.linked = m instanceof AnonVma ? m.linked : -1;
     const vmas = m instanceof AnonVma ? m.vmas : m instanceof Inode ? m.iMmap : null;
     if (vmas === null) return this;
     const index = phys.getIndex(pfn);

@@ -155,6 +155,12 @@ export class DevicePageTable implements DeviceMirrorView {
     return slot === undefined ? undefined : this.entry(slot);
   }
 
+  /** The frame of the PTE of the page at `va`, or -1 when none (lookup() without the copy). */
+  lookupPfn(va: number): number {
+    const slot = this.pt.load(vpn(va));
+    return slot === undefined ? -1 : this.pfns[slot];
+  }
+
   get size(): number {
     return this.pt.size;
   }
