@@ -149,8 +149,8 @@ export class System {
   /** Sleepers in migration_entry_wait(); woken when a migration ends. */
   readonly migrationWq: WaitQueue;
   /**
-   * The folio locks' state (mm/filemap.ts) once a folio was locked: null before. Kept beside its
-   * side-table entry, so that a lock or an unlock per page needs no lookup.
+   * The folio locks' state (mm/filemap.ts) once a folio was locked: null before (a snapshot
+   * captures it with the System).
    */
   folioLocks: FolioLocks | null = null;
   readonly processes = new Map<number, Process>();

@@ -2,9 +2,6 @@ import { LockDep, lockClassId } from './lockdep.ts';
 import type { Scheduler } from './scheduler.ts';
 import { KILLABLE_WAIT, type HeldLock, type Thread } from './thread.ts';
 import type { Access, KGen, SchedPoint, WaitChannel } from './types.ts';
-import { sideTable } from '../lib/snapshot.ts';
-
-const lockdeps = sideTable<Scheduler, LockDep>();
 
 /**
  * The footprint of a lock's steps and the points it yields at every acquisition and release are
@@ -24,16 +21,15 @@ function fixedPoint(label: string, obj: object, write: boolean): SchedPoint {
  * call allocates nothing (a closure over `sched` here would make each call allocate its context).
  */
 export function lockdepOf(sched: Scheduler): LockDep {
-  // Scheduler.lockdep keeps the side table's entry at hand: set with it and captured with the
-  // scheduler, so a snapshot restores both to the same state.
-  return sched.lockdep ?? lockdeps.get(sched) ?? newLockdep(sched);
+  // A field of the scheduler: a snapshot of the world captures it with the scheduler, and one
+  // made after the capture is gone again on restore.
+  return sched.lockdep ?? newLockdep(sched);
 }
 
 function newLockdep(sched: Scheduler): LockDep {
   const ld = new LockDep((v) => {
     sched.report(v);
   });
-  lockdeps.set(sched, ld);
   sched.lockdep = ld;
   return ld;
 }

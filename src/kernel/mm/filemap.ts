@@ -19,7 +19,6 @@ import type { Thread } from '../../sched/thread.ts';
 import type { KGen } from '../../sched/types.ts';
 import type { System } from '../system.ts';
 import { PG } from './page_alloc.ts';
-import { sideTable } from '../../lib/snapshot.ts';
 
 /** The queue folio-lock sleepers of `sys` wait on (folio_waitqueue()). */
 export function folioWaitqueue(sys: System): WaitQueue {
@@ -38,8 +37,8 @@ export const FOLIO_LOCK_CLASS = 'folio_lock';
  * The folio locks of one System: the queue their sleepers wait on, and who locked each locked
  * folio, by head PFN: a typed array of small numbers into a table of the owning threads, so
  * locking a folio per page of a migration stores no object per folio. A row of the table is free
- * again once its thread holds no folio. One side-table entry holds both, so a lock or an unlock
- * looks the System up once.
+ * again once its thread holds no folio. One object, a field of the System, holds both, so a lock
+ * or an unlock looks nothing up.
  */
 export class FolioLocks {
   /** Made on first use (folio_waitqueue()). */
@@ -88,16 +87,8 @@ export class FolioLocks {
   }
 }
 
-const folioLocks = sideTable<System, FolioLocks>();
-
 function folioLocksOf(sys: System): FolioLocks {
-  let o = sys.folioLocks ?? folioLocks.get(sys);
-  if (o === undefined) {
-    o = new FolioLocks();
-    folioLocks.set(sys, o);
-    sys.folioLocks = o;
-  }
-  return o;
+  return (sys.folioLocks ??= new FolioLocks());
 }
 
 /** Models folio_trylock(): takes the lock if it is free; never sleeps. */
