@@ -48,7 +48,9 @@ const iv = setInterval(() => {
   parentPort.postMessage(fired);
   const session = new inspector.Session();
   session.connectToMainThread();
-  session.post('Runtime.terminateExecution');
+  // Disconnect as soon as the main thread has taken the request: a session still connected when
+  // the process ends makes Node print a line of its own about waiting for a debugger.
+  session.post('Runtime.terminateExecution', () => session.disconnect());
 }, 50);
 `;
 
