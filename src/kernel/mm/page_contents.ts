@@ -146,18 +146,27 @@ export class PageContents {
     }
   }
 
-  /** Copies `len` bytes at `offset` of the page into `dst` at `dstOffset`. */
+  /**
+   * Copies `len` bytes at `offset` of the page into `dst` at `dstOffset`. Only a one-byte read of
+   * a page in a slot, without contents or holding one byte runs here; the rest is in readOther(),
+   * so that this stays small enough for the JIT to inline into a load's whole path.
+   */
   read(pfn: number, offset: number, dst: Uint8Array, dstOffset: number, len: number): void {
     const w = pfn < this.where.length ? this.where[pfn] : 0;
+    if (len !== 1 || w < 0) this.readOther(w, offset, dst, dstOffset, len);
+    else if (w === 0) dst[dstOffset] = 0;
+    else if (w < ONE_BYTE) dst[dstOffset] = this.chunks[chunkOf(w - 1)][byteInChunk(w - 1) + offset];
+    else dst[dstOffset] = (w - ONE_BYTE) >>> 8 === offset ? w & 0xff : 0;
+  }
+
+  /** read() of the page whose `where` entry is `w`, for any entry and length. */
+  private readOther(w: number, offset: number, dst: Uint8Array, dstOffset: number, len: number): void {
     if (w > 0 && w < ONE_BYTE) {
-      const chunk = this.chunks[chunkOf(w - 1)];
       const at = byteInChunk(w - 1) + offset;
-      if (len === 1) dst[dstOffset] = chunk[at];
-      else dst.set(chunk.subarray(at, at + len), dstOffset);
+      dst.set(this.chunks[chunkOf(w - 1)].subarray(at, at + len), dstOffset);
       return;
     }
-    if (len === 1) dst[dstOffset] = 0;
-    else dst.fill(0, dstOffset, dstOffset + len);
+    dst.fill(0, dstOffset, dstOffset + len);
     if (w === 0) return;
     if (w >= ONE_BYTE) {
       const at = ((w - ONE_BYTE) >>> 8) - offset;
@@ -193,8 +202,30 @@ export class PageContents {
     return sum;
   }
 
-  /** Copies `len` bytes of `src` at `srcOffset` into the page at `offset`. */
+  /**
+   * Copies `len` bytes of `src` at `srcOffset` into the page at `offset`. Only a one-byte store
+   * to a page in a slot, without contents or holding that one byte runs here (kept small, as
+   * read() is); the rest is in writeOther().
+   */
   write(pfn: number, offset: number, src: Uint8Array, srcOffset: number, len: number): void {
+    const where = this.where;
+    if (len === 1 && pfn < where.length) {
+      const w = where[pfn];
+      if (w > 0 && w < ONE_BYTE) {
+        this.chunks[chunkOf(w - 1)][byteInChunk(w - 1) + offset] = src[srcOffset];
+        return;
+      }
+      if (w === 0 || (w >= ONE_BYTE && (w - ONE_BYTE) >>> 8 === offset)) {
+        if (w === 0) this.count++;
+        where[pfn] = ONE_BYTE + ((offset << 8) | src[srcOffset]);
+        return;
+      }
+    }
+    this.writeOther(pfn, offset, src, srcOffset, len);
+  }
+
+  /** write() for any page and length. */
+  private writeOther(pfn: number, offset: number, src: Uint8Array, srcOffset: number, len: number): void {
     this.grow(pfn);
     let w = this.where[pfn];
     if (w === 0 && len === 1) {
