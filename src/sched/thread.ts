@@ -43,6 +43,11 @@ export class Thread {
    * its own rather than a `local` value, since every system call sets and clears it.
    */
   task: object | null = null;
+  /**
+   * The tasks that nested enterTask() calls replaced, innermost last (an ioctl of a caller that
+   * takes a process' mm): a field too, so that a system call leaves no per-thread value behind.
+   */
+  readonly outerTasks: (object | null)[] = [];
   steps = 0;
 
   /** Its id and name: fixed for its life (only a plain path's thread is reused, see clean()). */
@@ -71,6 +76,7 @@ export class Thread {
       this.held.length === 0 &&
       this.localValues === null &&
       this.task === null &&
+      this.outerTasks.length === 0 &&
       this.waitingOn === null &&
       this.nonBlockDepth === 0 &&
       this.atomicDepth === 0

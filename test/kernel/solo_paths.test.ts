@@ -33,6 +33,7 @@ type Op =
   | { kind: 'mprotect'; region: number; page: number; npages: number; writable: boolean }
   | { kind: 'dontneed'; region: number; page: number; npages: number }
   | { kind: 'fork' }
+  | { kind: 'reclaim'; pages: number }
   | { kind: 'wild'; proc: number; addr: number; write: boolean };
 
 const span = REGION_PAGES * PAGE_SIZE;
@@ -44,7 +45,8 @@ const atArb = fc.oneof(
 );
 const lenArb = fc.oneof(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 2 * PAGE_SIZE }));
 const procArb = fc.nat(1);
-const regionArb = fc.nat(2);
+// Private, shared, read-only, and a private 2 MiB region that faults in as one huge page.
+const regionArb = fc.nat(3);
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
@@ -100,6 +102,11 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'fork' as const }) },
   {
+    // Pages swapped out: later accesses fault them back in.
+    weight: 1,
+    arbitrary: fc.constantFrom(0, 1, 4, 16).map((pages) => ({ kind: 'reclaim' as const, pages })),
+  },
+  {
     // Addresses the entry checks refuse or that leave the user address space.
     weight: 1,
     arbitrary: fc.record({
@@ -111,6 +118,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
 );
 
+/** A private anonymous region on a 2 MiB boundary with MADV_HUGEPAGE: its first write maps a huge page. */
+function hugeRegion(sys: System, p: Process): number {
+  const huge = 2 * 1024 * 1024;
+  const raw = sys.mmap(p, 0, 2 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  const base = Math.ceil(raw / huge) * huge;
+  sys.madvise(p, base, huge, MADV.HUGEPAGE);
+  return base;
+}
+
 interface Outcome {
   results: unknown[];
   memory: string[];
@@ -121,7 +137,13 @@ interface Outcome {
 }
 
 function runProgram(ops: readonly Op[], onThreads: boolean): Outcome {
-  const sys = new System({ ram: 64 * 1024 * 1024, swap: 0, trace: true, plainPaths: !onThreads });
+  const sys = new System({
+    ram: 64 * 1024 * 1024,
+    swap: 16 * 1024 * 1024,
+    thp: 'madvise',
+    trace: true,
+    plainPaths: !onThreads,
+  });
   const parent = sys.createProcess('parent');
   const procs: Process[] = [parent];
   const rw = PROT_READ | PROT_WRITE;
@@ -129,6 +151,7 @@ function runProgram(ops: readonly Op[], onThreads: boolean): Outcome {
     sys.mmap(parent, 0, span, rw, MAP_PRIVATE | MAP_ANONYMOUS),
     sys.mmap(parent, 0, span, rw, MAP_SHARED | MAP_ANONYMOUS),
     sys.mmap(parent, 0, span, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS),
+    hugeRegion(sys, parent),
   ];
   const results: unknown[] = [];
   const procOf = (i: number): Process => procs[Math.min(i, procs.length - 1)];
@@ -173,6 +196,9 @@ function runProgram(ops: readonly Op[], onThreads: boolean): Outcome {
             : sys.read(procOf(op.proc), op.addr, 1).ret,
         );
         break;
+      case 'reclaim':
+        results.push(sys.reclaim(op.pages));
+        break;
       case 'fork':
         if (procs.length < 2) {
           const { ret, child } = sys.fork(parent, 'child');
@@ -208,6 +234,31 @@ describe('paths run without a thread match the same calls on threads', () => {
       }),
       { numRuns: 150 },
     );
+  });
+
+  it('a replay over huge, swapped, copy-on-write and read-only pages matches the same accesses on threads', () => {
+    const accesses = (write: boolean) =>
+      Array.from({ length: 4 * REGION_PAGES }, (_, i) => ({
+        region: i % 4,
+        at: ((i * 5) % REGION_PAGES) * PAGE_SIZE + i,
+        write: write && i % 4 !== 2 && i % 5 !== 0,
+        value: i,
+      }));
+    const ops: Op[] = [
+      { kind: 'replay', proc: 0, accesses: accesses(true) },
+      { kind: 'fork' },
+      { kind: 'reclaim', pages: 0 },
+      { kind: 'replay', proc: 1, accesses: accesses(false) },
+      { kind: 'replay', proc: 0, accesses: accesses(true) },
+      { kind: 'replay', proc: 1, accesses: accesses(true) },
+    ];
+    const mapped = (upTo: number): string => runProgram(ops.slice(0, upTo), false).memory.join('\n');
+    assert.match(mapped(2), /"thp":true/, 'the fourth region is mapped by a huge page');
+    assert.match(mapped(3), /"kind":"swap"/, 'pages were swapped out');
+    const plain = runProgram(ops, false);
+    assert.deepEqual(plain, runProgram(ops, true));
+    const full = { count: 4 * REGION_PAGES, ret: 0 };
+    assert.deepEqual(plain.results.slice(-3), [full, full, full]);
   });
 
   it('a replay stops at the first access that fails and returns its errno', () => {

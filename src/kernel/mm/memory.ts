@@ -458,6 +458,25 @@ export function tlbLookup(mm: MmStruct, addr: number, write: boolean): number {
 }
 
 /**
+ * The frame mapped at `addr` (a present PTE or PMD leaf), or -1; reads the page table and changes
+ * nothing, not even the accessed bit. A trace replay reads the next accesses' frames this way
+ * before making them (see System.replay()).
+ */
+export function mappedPfn(mm: MmStruct, addr: number): number {
+  const pmd = pmdTableOf(mm, addr);
+  if (pmd === null) return -1;
+  const pi = indexAt(addr, 1);
+  const leaf = pmd.children[pi];
+  if (leaf === null) {
+    if ((pmd.words[2 * pi] & PTE_PRESENT) === 0) return -1;
+    return pmd.words[2 * pi + 1] + indexAt(addr, 0);
+  }
+  const t = leaf as { words: Uint32Array };
+  const s = pteSlot(addr);
+  return (t.words[s] & PTE_PRESENT) === 0 ? -1 : t.words[s + 1];
+}
+
+/**
  * What the MMU does for one page of a CPU access when it finds the page mapped with the access's
  * permission (a TLB hit): copies `n` bytes between `buf` at `done` and the page at `a`. Returns
  * false, having done nothing, when the access must fault.

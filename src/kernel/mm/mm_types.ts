@@ -207,6 +207,11 @@ export const MM_SHMEMPAGES = 3;
 export class MmStruct {
   readonly mmapLock: RwSem;
   /**
+   * What the killable forms of the mmap lock ask while they wait (mmap_lock.ts): made by the first
+   * of them to run, rather than one closure per fault.
+   */
+  fatalSignalCheck: (() => boolean) | null = null;
+  /**
    * Stands for the rmap locks of this mm's VMAs (anon_vma->rwsem, i_mmap_rwsem): an rmap walker
    * (reclaim) holds it for reading while it invalidates a mapping in this mm, and
    * mm_take_all_locks() takes it for writing, so a notifier registers only between such walks.

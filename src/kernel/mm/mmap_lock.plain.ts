@@ -2,17 +2,15 @@
 // The plain-function form of its kernel paths, for runs in which no other thread can be scheduled.
 import { Errno } from '../errno.ts';
 import type { MmStruct } from './mm_types.ts';
-import { fatalSignalPending } from './mmap_lock.ts';
+import { killedCheck } from './mmap_lock.ts';
 import { RwSem$downReadKillable, RwSem$downWriteKillable } from '../../sched/locks.plain.ts';
 
 /** Models mmap_read_lock_killable(): 0, or -EINTR when a fatal signal ends the wait. */
 export function mmapReadLockKillable$(mm: MmStruct): number {
-  const sched = mm.sys.sched;
-  return (RwSem$downReadKillable(mm.mmapLock, () => fatalSignalPending(sched))) ? 0 : -Errno.EINTR;
+  return (RwSem$downReadKillable(mm.mmapLock, killedCheck(mm))) ? 0 : -Errno.EINTR;
 }
 
 /** Models mmap_write_lock_killable(): 0, or -EINTR when a fatal signal ends the wait. */
 export function mmapWriteLockKillable$(mm: MmStruct): number {
-  const sched = mm.sys.sched;
-  return (RwSem$downWriteKillable(mm.mmapLock, () => fatalSignalPending(sched))) ? 0 : -Errno.EINTR;
+  return (RwSem$downWriteKillable(mm.mmapLock, killedCheck(mm))) ? 0 : -Errno.EINTR;
 }

@@ -14,9 +14,6 @@ interface Task {
   readonly exited: boolean;
 }
 
-/** Thread.local key: the tasks an enterTask() replaced, innermost last. */
-const OUTER_TASKS = 'outer_tasks';
-
 /**
  * Marks the current thread (if any) as a thread of `task` until the matching leaveTask(). Calls
  * nest (an ioctl of the caller that takes a process' mm): leaveTask() gives back the task before.
@@ -24,17 +21,14 @@ const OUTER_TASKS = 'outer_tasks';
 export function enterTask(sched: Scheduler, task: Task): void {
   const t = sched.current;
   if (t === null) return;
-  let outer = t.local.get(OUTER_TASKS) as unknown[] | undefined;
-  if (outer === undefined) t.local.set(OUTER_TASKS, (outer = []));
-  outer.push(t.task);
+  t.outerTasks.push(t.task);
   t.task = task;
 }
 
 export function leaveTask(sched: Scheduler): void {
   const t = sched.current;
   if (t === null) return;
-  const outer = t.local.get(OUTER_TASKS) as unknown[] | undefined;
-  t.task = outer !== undefined && outer.length > 0 ? (outer.pop() as object | null) : null;
+  t.task = t.outerTasks.length > 0 ? (t.outerTasks.pop() ?? null) : null;
 }
 
 /** The threads inside the kernel for `task`, other than the current one. */
@@ -48,14 +42,18 @@ export function fatalSignalPending(sched: Scheduler): boolean {
   return task?.exited === true;
 }
 
+/** fatalSignalPending() for the threads taking `mm`'s mmap lock, as one function kept on `mm`. */
+export function killedCheck(mm: MmStruct): () => boolean {
+  const sched = mm.sys.sched;
+  return (mm.fatalSignalCheck ??= () => fatalSignalPending(sched));
+}
+
 /** Models mmap_read_lock_killable(): 0, or -EINTR when a fatal signal ends the wait. */
 export function* mmapReadLockKillable(mm: MmStruct): KGen<number> {
-  const sched = mm.sys.sched;
-  return (yield* mm.mmapLock.downReadKillable(() => fatalSignalPending(sched))) ? 0 : -Errno.EINTR;
+  return (yield* mm.mmapLock.downReadKillable(killedCheck(mm))) ? 0 : -Errno.EINTR;
 }
 
 /** Models mmap_write_lock_killable(): 0, or -EINTR when a fatal signal ends the wait. */
 export function* mmapWriteLockKillable(mm: MmStruct): KGen<number> {
-  const sched = mm.sys.sched;
-  return (yield* mm.mmapLock.downWriteKillable(() => fatalSignalPending(sched))) ? 0 : -Errno.EINTR;
+  return (yield* mm.mmapLock.downWriteKillable(killedCheck(mm))) ? 0 : -Errno.EINTR;
 }

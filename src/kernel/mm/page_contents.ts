@@ -33,13 +33,21 @@ const SPARSE_WORDS = 16;
 const SPARSE_MAX = SPARSE_WORDS - 1;
 
 /**
+ * `where` values from here up are pages holding one byte, kept in `where` itself as
+ * ONE_BYTE + (offset << 8 | value): the first one-byte store to a page takes no storage at all.
+ * Slot and record numbers stay far below it: 2^30 slots would be 4 TiB of host memory.
+ */
+const ONE_BYTE = 1 << 30;
+
+/**
  * The data of written pages. Pages never written (and the zero pages) have no entry and read as
  * zeros. A page written in only a few bytes keeps just those bytes (a 64-byte record); once it
  * holds more, it moves to a 4 KiB slot carved out of large shared buffers. Both kinds come from
  * free lists, so freed storage is reused and the per-page path allocates no objects: the host's
  * first touch of fresh memory and the garbage collector stay out of a simulated fault.
  *
- * Per frame, `where` holds 0 (no contents), s + 1 (slot s) or -(r + 1) (sparse record r).
+ * Per frame, `where` holds 0 (no contents), s + 1 (slot s), -(r + 1) (sparse record r) or, for a
+ * page holding a single byte, that byte itself (ONE_BYTE).
  */
 export class PageContents {
   private where = new Int32Array(0);
@@ -48,6 +56,9 @@ export class PageContents {
   private readonly chunks: Uint8Array[] = [];
   /** Slots made so far (the sum of the chunks' pages). */
   private slots = 0;
+  /** Slots from here to `slots` were never handed out: they are still zero. */
+  private unused = 0;
+  /** Slots given back by delete(): zeroed when handed out again. */
   private readonly freeSlots: number[] = [];
   private sparse = new Uint32Array(0);
   private sparseUsed = 0;
@@ -63,7 +74,7 @@ export class PageContents {
     let bytes = 0;
     for (let pfn = 0; pfn < this.where.length; pfn++) {
       const w = this.where[pfn];
-      if (w > 0) bytes += PAGE_SIZE;
+      if (w > 0 && w < ONE_BYTE) bytes += PAGE_SIZE;
       else if (w < 0) bytes += SPARSE_WORDS * 4;
     }
     return bytes;
@@ -81,6 +92,13 @@ export class PageContents {
     if (pfn >= this.where.length) return undefined;
     const w = this.where[pfn];
     if (w === 0) return undefined;
+    if (w >= ONE_BYTE) {
+      const slot = this.takeSlot();
+      const view = this.view(slot);
+      view[(w - ONE_BYTE) >>> 8] = w & 0xff;
+      this.where[pfn] = slot + 1;
+      return view;
+    }
     return w > 0 ? this.view(w - 1) : this.promote(pfn, -w - 1);
   }
 
@@ -111,6 +129,11 @@ export class PageContents {
     const w = src < this.where.length ? this.where[src] : 0;
     if (w === 0) {
       this.delete(dst);
+    } else if (w >= ONE_BYTE) {
+      this.delete(dst);
+      this.grow(dst);
+      this.where[dst] = w;
+      this.count++;
     } else if (w > 0) {
       this.set(dst, this.view(w - 1));
     } else {
@@ -123,19 +146,33 @@ export class PageContents {
     }
   }
 
-  /** Copies `len` bytes at `offset` of the page into `dst` at `dstOffset`. */
+  /**
+   * Copies `len` bytes at `offset` of the page into `dst` at `dstOffset`. Only a one-byte read of
+   * a page in a slot, without contents or holding one byte runs here; the rest is in readOther(),
+   * so that this stays small enough for the JIT to inline into a load's whole path.
+   */
   read(pfn: number, offset: number, dst: Uint8Array, dstOffset: number, len: number): void {
     const w = pfn < this.where.length ? this.where[pfn] : 0;
-    if (w > 0) {
-      const chunk = this.chunks[chunkOf(w - 1)];
+    if (len !== 1 || w < 0) this.readOther(w, offset, dst, dstOffset, len);
+    else if (w === 0) dst[dstOffset] = 0;
+    else if (w < ONE_BYTE) dst[dstOffset] = this.chunks[chunkOf(w - 1)][byteInChunk(w - 1) + offset];
+    else dst[dstOffset] = (w - ONE_BYTE) >>> 8 === offset ? w & 0xff : 0;
+  }
+
+  /** read() of the page whose `where` entry is `w`, for any entry and length. */
+  private readOther(w: number, offset: number, dst: Uint8Array, dstOffset: number, len: number): void {
+    if (w > 0 && w < ONE_BYTE) {
       const at = byteInChunk(w - 1) + offset;
-      if (len === 1) dst[dstOffset] = chunk[at];
-      else dst.set(chunk.subarray(at, at + len), dstOffset);
+      dst.set(this.chunks[chunkOf(w - 1)].subarray(at, at + len), dstOffset);
       return;
     }
-    if (len === 1) dst[dstOffset] = 0;
-    else dst.fill(0, dstOffset, dstOffset + len);
+    dst.fill(0, dstOffset, dstOffset + len);
     if (w === 0) return;
+    if (w >= ONE_BYTE) {
+      const at = ((w - ONE_BYTE) >>> 8) - offset;
+      if (at >= 0 && at < len) dst[dstOffset + at] = w & 0xff;
+      return;
+    }
     const base = (-w - 1) * SPARSE_WORDS;
     const sp = this.sparse;
     const n = sp[base];
@@ -146,10 +183,63 @@ export class PageContents {
     }
   }
 
-  /** Copies `len` bytes of `src` at `srcOffset` into the page at `offset`. */
+  /**
+   * Reads, changing nothing, what reads of the byte at offsets[i] of frame pfns[i] (i < n) would
+   * read first: each frame's `where` entry, then the byte of its slot or the head of its record.
+   * Returns a number that means nothing; overwrites `pfns`. Each pass reads words that do not
+   * depend on one another, so the host's cache misses for them overlap: a trace replay touches
+   * the next accesses this way before making them, one after another (a software prefetch).
+   */
+  touch(pfns: Int32Array, offsets: Uint16Array, n: number): number {
+    const where = this.where;
+    for (let i = 0; i < n; i++) pfns[i] = pfns[i] < where.length ? where[pfns[i]] : 0;
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const w = pfns[i];
+      if (w < 0) sum += this.sparse[(-w - 1) * SPARSE_WORDS];
+      else if (w > 0 && w < ONE_BYTE) sum += this.chunks[chunkOf(w - 1)][byteInChunk(w - 1) + offsets[i]];
+    }
+    return sum;
+  }
+
+  /**
+   * Copies `len` bytes of `src` at `srcOffset` into the page at `offset`. Only a one-byte store
+   * to a page in a slot, without contents or holding that one byte runs here (kept small, as
+   * read() is); the rest is in writeOther().
+   */
   write(pfn: number, offset: number, src: Uint8Array, srcOffset: number, len: number): void {
+    const where = this.where;
+    if (len === 1 && pfn < where.length) {
+      const w = where[pfn];
+      if (w > 0 && w < ONE_BYTE) {
+        this.chunks[chunkOf(w - 1)][byteInChunk(w - 1) + offset] = src[srcOffset];
+        return;
+      }
+      if (w === 0 || (w >= ONE_BYTE && (w - ONE_BYTE) >>> 8 === offset)) {
+        if (w === 0) this.count++;
+        where[pfn] = ONE_BYTE + ((offset << 8) | src[srcOffset]);
+        return;
+      }
+    }
+    this.writeOther(pfn, offset, src, srcOffset, len);
+  }
+
+  /** write() for any page and length. */
+  private writeOther(pfn: number, offset: number, src: Uint8Array, srcOffset: number, len: number): void {
     this.grow(pfn);
     let w = this.where[pfn];
+    if (w === 0 && len === 1) {
+      this.where[pfn] = ONE_BYTE + ((offset << 8) | src[srcOffset]);
+      this.count++;
+      return;
+    }
+    if (w >= ONE_BYTE) {
+      if (len === 1 && (w - ONE_BYTE) >>> 8 === offset) {
+        this.where[pfn] = ONE_BYTE + ((offset << 8) | src[srcOffset]);
+        return;
+      }
+      w = this.toSparse(pfn, w);
+    }
     if (w === 0 && len <= SPARSE_MAX) {
       const r = this.takeSparse();
       this.sparse[r * SPARSE_WORDS] = 0;
@@ -185,6 +275,7 @@ export class PageContents {
     if (w === 0) return false;
     this.where[pfn] = 0;
     this.count--;
+    if (w >= ONE_BYTE) return true;
     if (w > 0) this.freeSlots.push(w - 1);
     else this.freeSparse.push(-w - 1);
     return true;
@@ -216,6 +307,16 @@ export class PageContents {
     }
     sp[base] = m;
     return true;
+  }
+
+  /** Moves the one byte `pfn` holds (`where` value `w`) into a sparse record; returns the new `where`. */
+  private toSparse(pfn: number, w: number): number {
+    const r = this.takeSparse();
+    const base = r * SPARSE_WORDS;
+    this.sparse[base] = 1;
+    this.sparse[base + 1] = w - ONE_BYTE;
+    this.where[pfn] = -(r + 1);
+    return -(r + 1);
   }
 
   /** Moves sparse record `r` of `pfn` into a whole slot. */
@@ -256,11 +357,11 @@ export class PageContents {
       this.chunks[chunkOf(reused)].fill(0, at, at + PAGE_SIZE);
       return reused;
     }
-    const first = this.slots;
-    const pages = Math.min(CHUNK_PAGES, Math.max(FIRST_CHUNK_PAGES, first));
-    this.chunks.push(new Uint8Array(pages * PAGE_SIZE));
-    this.slots += pages;
-    for (let i = pages - 1; i > 0; i--) this.freeSlots.push(first + i);
-    return first;
+    if (this.unused === this.slots) {
+      const pages = Math.min(CHUNK_PAGES, Math.max(FIRST_CHUNK_PAGES, this.slots));
+      this.chunks.push(new Uint8Array(pages * PAGE_SIZE));
+      this.slots += pages;
+    }
+    return this.unused++;
   }
 }

@@ -62,6 +62,32 @@ describe('PageContents', () => {
     assert.equal(page[264], 0);
   });
 
+  it('a page holding one byte takes no storage until a second byte comes', () => {
+    const c = new PageContents();
+    c.write(2, 4095, Uint8Array.of(0, 0x5a), 1, 1);
+    c.write(2, 4095, Uint8Array.of(0xa5), 0, 1);
+    assert.equal(c.size, 1);
+    assert.equal(c.storedBytes, 0);
+    const tail = new Uint8Array(2).fill(0xee);
+    c.read(2, 4094, tail, 0, 2);
+    assert.deepEqual(tail, Uint8Array.of(0, 0xa5));
+    c.copy(5, 2);
+    assert.equal(c.size, 2);
+    assert.equal(c.storedBytes, 0);
+    c.write(2, 0, Uint8Array.of(3), 0, 1);
+    assert.equal(c.storedBytes, 64);
+    assert.equal(readAll(c, 2)[0], 3);
+    assert.equal(readAll(c, 2)[4095], 0xa5);
+    const whole = c.get(5);
+    assert.equal(whole?.[4095], 0xa5);
+    assert.equal(c.storedBytes, 64 + PAGE_SIZE);
+    assert.equal(c.delete(5), true);
+    c.write(6, 7, Uint8Array.of(1), 0, 1);
+    assert.equal(c.delete(6), true);
+    assert.equal(c.has(6), false);
+    assert.equal(c.size, 1);
+  });
+
   it('freed storage is reused zeroed', () => {
     const c = new PageContents();
     c.forWrite(1).fill(0xab);
