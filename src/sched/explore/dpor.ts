@@ -23,7 +23,7 @@
  * the bound (docs/explorer.md).
  */
 import type { Thread } from '../thread.ts';
-import { firstChoice, independent, NondeterministicTargetError, revisit } from './dfs.ts';
+import { firstChoice, independent, NondeterministicTargetError } from './dfs.ts';
 import { eventOf, HappensBefore } from './races.ts';
 import { keyOf, StateCache, type StateStats } from './state_cache.ts';
 import type { ChoiceContext, RunOutcome, Strategy } from './types.ts';
@@ -155,11 +155,23 @@ export class DporStrategy implements Strategy {
   }
 
   choose(ctx: ChoiceContext): number | null {
-    const tids = ctx.runnable.map((t) => t.id);
+    const runnable = ctx.runnable;
     let node: Node;
     if (ctx.depth < this.stack.length) {
-      node = revisit(this.stack, ctx.depth, tids);
+      // A choice point of the previous schedule (most of a schedule replays one): the same
+      // threads can run, compared without a list of their ids made for it.
+      node = this.stack[ctx.depth];
+      const known = node.tids;
+      let same = known.length === runnable.length;
+      for (let i = 0; same && i < known.length; i++) same = known[i] === runnable[i].id;
+      if (!same)
+        throw new NondeterministicTargetError(
+          ctx.depth,
+          known,
+          runnable.map((t) => t.id),
+        );
     } else {
+      const tids = runnable.map((t) => t.id);
       const shape = { lastIndex: ctx.lastIndex, preemptionsBefore: ctx.preemptions };
       const forced = ctx.depth < this.floor ? this.prefix[ctx.depth].chosen : -1;
       if (forced >= tids.length) throw new NondeterministicTargetError(ctx.depth, [], tids);
@@ -187,11 +199,12 @@ export class DporStrategy implements Strategy {
       };
       this.stack.push(node);
     }
-    // Threads tried here before sleep in this subtree until a step dependent with theirs runs.
-    if (this.useSleep)
+    // Threads tried here before sleep in this subtree until a step dependent with theirs runs
+    // (`done` holds the chosen thread, and the others only once one was tried).
+    if (this.useSleep && node.done.size > 1)
       for (const tid of node.done) {
-        const j = tids.indexOf(tid);
-        if (j !== node.chosen) this.sleep.set(tid, ctx.runnable[j]);
+        const j = node.tids.indexOf(tid);
+        if (j !== node.chosen) this.sleep.set(tid, runnable[j]);
       }
     if (this.optimistic && !this.withinBound(node, node.chosen)) {
       this.tripped = true;
@@ -204,8 +217,10 @@ export class DporStrategy implements Strategy {
   beforeStep(t: Thread): boolean {
     const node = this.pendingNode;
     this.pendingNode = -1;
-    if (this.sleep.has(t.id)) return false;
-    for (const [id, u] of this.sleep) if (!independent(u.pending, t.pending)) this.sleep.delete(id);
+    if (this.sleep.size > 0) {
+      if (this.sleep.has(t.id)) return false;
+      for (const [id, u] of this.sleep) if (!independent(u.pending, t.pending)) this.sleep.delete(id);
+    }
     const hb = this.hb;
     const k = this.step++;
     if (k < this.replayed) {
