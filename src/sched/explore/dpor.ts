@@ -175,6 +175,8 @@ export class DporStrategy implements Strategy {
       const shape = { lastIndex: ctx.lastIndex, preemptionsBefore: ctx.preemptions };
       const forced = ctx.depth < this.floor ? this.prefix[ctx.depth].chosen : -1;
       if (forced >= tids.length) throw new NondeterministicTargetError(ctx.depth, [], tids);
+      // The threads asleep here: what the state cache compares (it keeps a copy) and the node keeps.
+      const asleep = new Set(this.sleep.keys());
       if (
         this.cache !== null &&
         ctx.depth >= this.floor &&
@@ -182,7 +184,7 @@ export class DporStrategy implements Strategy {
           keyOf(this.hb.traceHash()),
           ctx.preemptions,
           ctx.lastIndex >= 0 ? tids[ctx.lastIndex] : -1,
-          new Set(this.sleep.keys()),
+          asleep,
         )
       )
         return null;
@@ -193,7 +195,7 @@ export class DporStrategy implements Strategy {
         chosen,
         backtrack: new Set([tids[chosen]]),
         done: new Set([tids[chosen]]),
-        sleep: new Set(this.sleep.keys()),
+        sleep: asleep,
         ...shape,
         stepsBefore: ctx.steps,
       };
