@@ -44,6 +44,9 @@ interface Node {
   readonly stepsBefore: number;
 }
 
+/** The sleep set of a choice point where no thread sleeps (never changed). */
+const NONE_ASLEEP: ReadonlySet<number> = new Set<number>();
+
 export class DporStrategy implements Strategy {
   readonly name = 'dfs';
   private readonly stack: Node[] = [];
@@ -175,8 +178,9 @@ export class DporStrategy implements Strategy {
       const shape = { lastIndex: ctx.lastIndex, preemptionsBefore: ctx.preemptions };
       const forced = ctx.depth < this.floor ? this.prefix[ctx.depth].chosen : -1;
       if (forced >= tids.length) throw new NondeterministicTargetError(ctx.depth, [], tids);
-      // The threads asleep here: what the state cache compares (it keeps a copy) and the node keeps.
-      const asleep = new Set(this.sleep.keys());
+      // The threads asleep here: what the state cache compares (it keeps a copy) and the node keeps
+      // (neither changes it, so an empty one is shared).
+      const asleep: ReadonlySet<number> = this.sleep.size === 0 ? NONE_ASLEEP : new Set(this.sleep.keys());
       if (
         this.cache !== null &&
         ctx.depth >= this.floor &&
@@ -193,8 +197,8 @@ export class DporStrategy implements Strategy {
       node = {
         tids,
         chosen,
-        backtrack: new Set([tids[chosen]]),
-        done: new Set([tids[chosen]]),
+        backtrack: new Set<number>().add(tids[chosen]),
+        done: new Set<number>().add(tids[chosen]),
         sleep: asleep,
         ...shape,
         stepsBefore: ctx.steps,
