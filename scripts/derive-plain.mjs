@@ -28,6 +28,7 @@ export const DERIVED = [
   'src/kernel/mm/mmu_notifier_interval.ts',
   'src/kernel/mm/mmu_notifier.ts',
   'src/kernel/mm/memory.ts',
+  'src/kernel/mm/mmap.ts',
   'src/kernel/exit.ts',
   'src/kernel/mm/migrate_device.ts',
   'src/kernel/mm/hmm.ts',

@@ -2,7 +2,7 @@
 // The plain-function form of its kernel paths, for runs in which no other thread can be scheduled.
 import { ULONG_MAX } from '../lib/units.ts';
 import { Errno } from './errno.ts';
-import { detachVma, removeVma, unmapVmas } from './mm/mmap.ts';
+import { detachVma, removeVma } from './mm/mmap.ts';
 import { enterTask, leaveTask, threadsOf } from './mm/mmap_lock.ts';
 import { dropRef } from './mm/mm_refs.ts';
 import type { MmStruct } from './mm/mm_types.ts';
@@ -11,7 +11,8 @@ import type { Process, System } from './system.ts';
 import { mmput, TASK_REF, taskMmget, taskMmput } from './exit.ts';
 import { mmuNotifierRelease$ } from './mm/mmu_notifier.plain.ts';
 import { RwSem$downWrite, RwSem$upWrite, schedPoint$ } from '../sched/locks.plain.ts';
-import { inlineDrive, inlineYield } from '../sched/plain.ts';
+import { unmapVmas$ } from './mm/mmap.plain.ts';
+import { inlineYield } from '../sched/plain.ts';
 
 /**
  * Models exit_mmap(): notifiers are told first (RELEASE to interval subscribers, ->release to
@@ -23,7 +24,7 @@ export function exitMmap$(mm: MmStruct): void {
   RwSem$downWrite(mm.mmapLock);
   const vmas = [...mm.vmas].map((n) => n.value);
   for (const v of vmas) detachVma(mm, v);
-  inlineDrive(unmapVmas(mm, vmas, 0, ULONG_MAX));
+  unmapVmas$(mm, vmas, 0, ULONG_MAX);
   mm.pgt.freeEmpty(0, mm.taskSize);
   for (const v of vmas) removeVma(mm.sys, v);
   mm.exited = true;

@@ -5,7 +5,7 @@ import { Errno } from './errno.ts';
 import { doFork } from './fork.ts';
 import { sysMadviseImpl } from './mm/madvise.ts';
 import { enterTask, leaveTask } from './mm/mmap_lock.ts';
-import { sysMmapImpl, sysMunmapImpl, fput } from './mm/mmap.ts';
+import { fput } from './mm/mmap.ts';
 import { File } from './mm/mm_types.ts';
 import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT } from './mm/mman.ts';
 import { sysMprotectImpl } from './mm/mprotect.ts';
@@ -17,6 +17,7 @@ import type { Process, System } from './system.ts';
 import { type Ulong, big, madviseHuge, mmapHuge, mprotectHuge, mremapHuge, offsetArg, standIn, ulong } from './ulong.ts';
 import { reachable } from './syscalls.ts';
 import { doExit$, taskMmget$, taskMmput$ } from './exit.plain.ts';
+import { sysMmapImpl$, sysMunmapImpl$ } from './mm/mmap.plain.ts';
 import { cpuAccess$ } from './mm/memory.plain.ts';
 import { reclaim$ as vmscan_reclaim$ } from './mm/vmscan.plain.ts';
 import { inlineDrive, inlineYield } from '../sched/plain.ts';
@@ -48,7 +49,7 @@ export function sysMmap$(sys: System, p: Process, addr: Ulong, length: Ulong, pr
   sys.trace.emit('syscall', 'mmap', 'i', { addr: at, length: l, prot, flags });
   const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
-  const r = inlineDrive(sysMmapImpl(sys, p, at, l, prot, flags, fd, off));
+  const r = sysMmapImpl$(sys, p, at, l, prot, flags, fd, off);
   taskMmput$(p, mm);
   return r;
 }
@@ -66,7 +67,7 @@ export function sysMunmap$(sys: System, p: Process, addr: Ulong, length: Ulong):
   sys.trace.emit('syscall', 'munmap', 'i', { addr: at, length: len });
   const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
-  const r = inlineDrive(sysMunmapImpl(p, at, len));
+  const r = sysMunmapImpl$(p, at, len);
   taskMmput$(p, mm);
   return r;
 }

@@ -40,6 +40,8 @@ export interface DeviceMirrorView {
   readonly live: boolean;
   /** Every entry: the VA, the frame the CPU should map there, write access, and the frame's generation when stored. */
   entries(): Iterable<{ va: number; pfn: number; write: boolean; gen: number }>;
+  /** How many entries there are, when the table knows without a walk (0: the checks skip it). */
+  readonly size?: number;
 }
 
 export interface SystemConfig {

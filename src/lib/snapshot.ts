@@ -13,7 +13,9 @@
  *    capture are journalled and undone (a plain WeakMap's would not be);
  *  - variables captured by closures, and `#private` fields (the kernel uses neither for state);
  *  - the attributes of a property (enumerable, writable) changed with Object.defineProperty():
- *    restore() writes values back, not attributes (the kernel never redefines a property);
+ *    restore() writes values back, not attributes (the kernel never redefines a property), and
+ *    a non-enumerable property added to an object whose properties were all enumerable is not
+ *    seen (the kernel defines none);
  *  - generators: a thread cannot be captured, so capture() refuses a graph that holds one
  *    (SnapshotError) and the caller rebuilds instead;
  *  - Errors (like Dates, RegExps and Promises) are kept as they are, with what they refer to.
@@ -40,6 +42,11 @@ type Saved =
       own: PropertyKey[];
       /** Every own key was a string (then Object.getOwnPropertyNames() lists them all, and cheaply). */
       plain: boolean;
+      /**
+       * Every own key was an enumerable string: then Object.keys(), which a fast object answers
+       * from a cache, lists them all (see the module comment).
+       */
+      enumerable: boolean;
       proto: unknown;
     }
   | { kind: 'array'; o: unknown[]; values: unknown[]; extra: PropertyKey[]; extraValues: unknown[] }
@@ -183,8 +190,10 @@ export class Snapshot {
     const keys: PropertyKey[] = [];
     const values: unknown[] = [];
     const own = Reflect.ownKeys(o);
+    let enumerable = true;
     for (const k of own) {
       const d = Object.getOwnPropertyDescriptor(o, k)!;
+      if (d.enumerable !== true || typeof k !== 'string') enumerable = false;
       if (!('value' in d)) continue;
       work.push(d.value);
       if (frozen || d.writable !== true) continue;
@@ -199,6 +208,7 @@ export class Snapshot {
       values,
       own,
       plain: Object.getOwnPropertyNames(o).length === own.length,
+      enumerable,
       proto: Object.getPrototypeOf(o),
     });
   }
@@ -221,7 +231,12 @@ export class Snapshot {
           const o = s.o;
           const { keys, values } = s;
           let intact: boolean;
-          if (s.plain) {
+          if (s.enumerable) {
+            // As below, from the list of enumerable names (most objects here are of this kind).
+            const now = Object.keys(o);
+            intact = now.length === s.own.length && Object.getOwnPropertySymbols(o).length === 0;
+            for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
+          } else if (s.plain) {
             // The same own keys in the same order: the same strings, and no symbol. (One list of
             // names and an empty list of symbols cost half of Reflect.ownKeys().)
             const now = Object.getOwnPropertyNames(o);

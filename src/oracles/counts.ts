@@ -101,13 +101,14 @@ export function checkCounts(sys: System): Violation[] {
 
   function checkFrame(pfn: number): void {
     const f = phys.flags[pfn];
+    // A reserved frame (the huge zero folio's 512 among them) is not counted.
+    if ((f & PG.used) !== 0 && (f & PG.reserved) !== 0) return;
     const seen = c.pte.get(pfn) ?? 0;
     if ((f & PG.used) === 0) {
       if (seen > 0 || phys.mapcount[pfn] !== 0)
         bad(`free pfn ${pfn} is mapped ${seen} times (mapcount ${phys.mapcount[pfn]})`);
       return;
     }
-    if ((f & PG.reserved) !== 0) return;
     if (phys.mapcount[pfn] !== seen)
       bad(`pfn ${pfn}: mapcount ${phys.mapcount[pfn]} but ${seen} PTEs map it`);
     if ((f & PG.tail) !== 0) return;

@@ -12,7 +12,7 @@ import { devicePageFreed, uafViolation } from '../kernel/uaf.ts';
 export function checkDeviceMirrors(sys: System): Violation[] {
   const out: Violation[] = [];
   for (const view of sys.deviceMirrors) {
-    if (!view.live) continue;
+    if (!view.live || view.size === 0) continue;
     const entries = [...view.entries()];
     if (entries.length === 0) continue;
     out.push(...checkMirror(sys, view.mm, entries, view.name));

@@ -42,15 +42,20 @@ export function checkAll(sys: System, opts: CheckOptions = {}): Violation[] {
  * operations. Teardown runs at the end of each schedule (checkAll).
  */
 export function checkStep(sys: System, quiescent = false): Violation | null {
-  for (const hook of sys.checkHooks) for (const v of hook(false)) return v;
-  for (const v of checkDeviceMirrors(sys)) return v;
-  for (const v of checkDma(sys)) return v;
-  for (const v of checkLocks(sys)) return v;
-  if (quiescent) {
-    for (const v of checkIommufd(sys)) return v;
-    for (const v of checkCounts(sys)) return v;
+  // Each check's first violation, if any (index loops: this runs after every step explored).
+  const hooks = sys.checkHooks;
+  for (let i = 0; i < hooks.length; i++) {
+    const v = hooks[i](false);
+    if (v.length > 0) return v[0];
   }
-  return null;
+  let v = checkDeviceMirrors(sys);
+  if (v.length === 0) v = checkDma(sys);
+  if (v.length === 0) v = checkLocks(sys);
+  if (v.length === 0 && quiescent) {
+    v = checkIommufd(sys);
+    if (v.length === 0) v = checkCounts(sys);
+  }
+  return v.length > 0 ? v[0] : null;
 }
 
 /** Throws with every violation listed, for tests. */

@@ -18,6 +18,7 @@ import {
 import { DriverError } from '../kernel/drivers/sdk/driver_error.ts';
 import { gpuKind } from '../kernel/drivers/gpu/registry.ts';
 import { errnoName, isErr } from '../kernel/errno.ts';
+import * as scp from '../kernel/syscalls.plain.ts';
 import { System, SystemConfigError } from '../kernel/system.ts';
 import type { KGen, Violation } from '../sched/types.ts';
 import { NotModelled, type OpResult, ScenarioContext } from './context.ts';
@@ -548,7 +549,8 @@ export function runStepNow(
       ok: false,
     };
   }
-  const before = ctx.sys.trace.snapshot();
+  // A brief report carries no counters: the copy of every counter is not made.
+  const before = brief ? null : ctx.sys.trace.snapshot();
   const seenViolations = ctx.sys.sched.violations.length;
   const thread = threadNameFor(step);
   const firstEvent = ctx.sys.trace.events.length;
@@ -584,7 +586,7 @@ export function runStepNow(
     ret: r.ret,
     errno: isErr(r.ret) ? errnoName(r.ret) : null,
     outputs: quiet ? {} : plainOutputs(r.outputs),
-    counters: quiet ? {} : countersObject(ctx.sys.trace.since(before)),
+    counters: before === null ? {} : countersObject(ctx.sys.trace.since(before)),
     notes: r.notes ?? [],
     failures,
     ok: failures.length === 0,
@@ -620,14 +622,22 @@ export function teardown(ctx: ScenarioContext, brief = false): StepReport {
     try {
       const sc = ctx.k.syscalls;
       for (const fd of [...ctx.sys.files.keys()].sort((a, b) => a - b)) {
-        const ret = ctx.sys.run('teardown', sc.sysClose(ctx.sys, fd));
+        const ret = ctx.sys.runPath(
+          'teardown',
+          () => scp.sysClose$(ctx.sys, fd),
+          () => sc.sysClose(ctx.sys, fd),
+        );
         if (isErr(ret)) failures.push(`close(${fd}) failed with -${errnoName(ret)}`);
         else notes.push(`closed fd ${fd}`);
         ctx.openFiles.delete(fd);
       }
       for (const [name, p] of ctx.procs) {
         if (p.exited || p.mm === null) continue;
-        const ret = ctx.sys.run(name, sc.sysExit(ctx.sys, p));
+        const ret = ctx.sys.runPath(
+          name,
+          () => scp.sysExit$(ctx.sys, p),
+          () => sc.sysExit(ctx.sys, p),
+        );
         if (isErr(ret)) failures.push(`exit(${name}) failed with -${errnoName(ret)}`);
         else notes.push(`exited ${name}`);
       }

@@ -23,7 +23,7 @@
  * the bound (docs/explorer.md).
  */
 import type { Thread } from '../thread.ts';
-import { firstChoice, independent, NondeterministicTargetError, revisit } from './dfs.ts';
+import { firstChoice, independent, NondeterministicTargetError } from './dfs.ts';
 import { eventOf, HappensBefore } from './races.ts';
 import { keyOf, StateCache, type StateStats } from './state_cache.ts';
 import type { ChoiceContext, RunOutcome, Strategy } from './types.ts';
@@ -43,6 +43,9 @@ interface Node {
   /** Steps the schedule had run when it reached this choice point. */
   readonly stepsBefore: number;
 }
+
+/** The sleep set of a choice point where no thread sleeps (never changed). */
+const NONE_ASLEEP: ReadonlySet<number> = new Set<number>();
 
 export class DporStrategy implements Strategy {
   readonly name = 'dfs';
@@ -155,14 +158,29 @@ export class DporStrategy implements Strategy {
   }
 
   choose(ctx: ChoiceContext): number | null {
-    const tids = ctx.runnable.map((t) => t.id);
+    const runnable = ctx.runnable;
     let node: Node;
     if (ctx.depth < this.stack.length) {
-      node = revisit(this.stack, ctx.depth, tids);
+      // A choice point of the previous schedule (most of a schedule replays one): the same
+      // threads can run, compared without a list of their ids made for it.
+      node = this.stack[ctx.depth];
+      const known = node.tids;
+      let same = known.length === runnable.length;
+      for (let i = 0; same && i < known.length; i++) same = known[i] === runnable[i].id;
+      if (!same)
+        throw new NondeterministicTargetError(
+          ctx.depth,
+          known,
+          runnable.map((t) => t.id),
+        );
     } else {
+      const tids = runnable.map((t) => t.id);
       const shape = { lastIndex: ctx.lastIndex, preemptionsBefore: ctx.preemptions };
       const forced = ctx.depth < this.floor ? this.prefix[ctx.depth].chosen : -1;
       if (forced >= tids.length) throw new NondeterministicTargetError(ctx.depth, [], tids);
+      // The threads asleep here: what the state cache compares (it keeps a copy) and the node keeps
+      // (neither changes it, so an empty one is shared).
+      const asleep: ReadonlySet<number> = this.sleep.size === 0 ? NONE_ASLEEP : new Set(this.sleep.keys());
       if (
         this.cache !== null &&
         ctx.depth >= this.floor &&
@@ -170,7 +188,7 @@ export class DporStrategy implements Strategy {
           keyOf(this.hb.traceHash()),
           ctx.preemptions,
           ctx.lastIndex >= 0 ? tids[ctx.lastIndex] : -1,
-          new Set(this.sleep.keys()),
+          asleep,
         )
       )
         return null;
@@ -179,19 +197,20 @@ export class DporStrategy implements Strategy {
       node = {
         tids,
         chosen,
-        backtrack: new Set([tids[chosen]]),
-        done: new Set([tids[chosen]]),
-        sleep: new Set(this.sleep.keys()),
+        backtrack: new Set<number>().add(tids[chosen]),
+        done: new Set<number>().add(tids[chosen]),
+        sleep: asleep,
         ...shape,
         stepsBefore: ctx.steps,
       };
       this.stack.push(node);
     }
-    // Threads tried here before sleep in this subtree until a step dependent with theirs runs.
-    if (this.useSleep)
+    // Threads tried here before sleep in this subtree until a step dependent with theirs runs
+    // (`done` holds the chosen thread, and the others only once one was tried).
+    if (this.useSleep && node.done.size > 1)
       for (const tid of node.done) {
-        const j = tids.indexOf(tid);
-        if (j !== node.chosen) this.sleep.set(tid, ctx.runnable[j]);
+        const j = node.tids.indexOf(tid);
+        if (j !== node.chosen) this.sleep.set(tid, runnable[j]);
       }
     if (this.optimistic && !this.withinBound(node, node.chosen)) {
       this.tripped = true;
@@ -204,8 +223,10 @@ export class DporStrategy implements Strategy {
   beforeStep(t: Thread): boolean {
     const node = this.pendingNode;
     this.pendingNode = -1;
-    if (this.sleep.has(t.id)) return false;
-    for (const [id, u] of this.sleep) if (!independent(u.pending, t.pending)) this.sleep.delete(id);
+    if (this.sleep.size > 0) {
+      if (this.sleep.has(t.id)) return false;
+      for (const [id, u] of this.sleep) if (!independent(u.pending, t.pending)) this.sleep.delete(id);
+    }
     const hb = this.hb;
     const k = this.step++;
     if (k < this.replayed) {

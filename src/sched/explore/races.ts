@@ -12,7 +12,7 @@
  * this one; reversing anything else gives either an equivalent one or one some race reaches.
  */
 import type { SchedPoint } from '../types.ts';
-import { labelHash, mix, type Hash2 } from './state_cache.ts';
+import { labelHash, mixHi, mixLo, type Hash2 } from './state_cache.ts';
 
 /** One step of an execution, as the analysis sees it. */
 export interface Event {
@@ -293,26 +293,38 @@ export class HappensBefore {
   }
 
   private hashEvent(e: Event, prev: number, cand: readonly number[]): void {
-    let h = prev >= 0 ? this.hashes[prev] : mix({ lo: 0x3c6ef372, hi: 0x510e527f }, e.tid);
-    h = mix(h, labelHash(e.label));
-    // The latest dependent step of each other thread, as a set: summed, so their order is moot.
-    let lo = 0;
-    let hi = 0;
-    for (const i of cand) {
-      lo = (lo + this.hashes[i].lo) >>> 0;
-      hi = (hi + this.hashes[i].hi) >>> 0;
+    // mix() lane by lane, so an event makes one object (its hash), not one per mix.
+    const tid = e.tid;
+    let lo: number;
+    let hi: number;
+    if (prev >= 0) {
+      lo = this.hashes[prev].lo;
+      hi = this.hashes[prev].hi;
+    } else {
+      lo = mixLo(0x3c6ef372, tid);
+      hi = mixHi(0x510e527f, tid);
     }
-    h = mix(mix(h, lo), hi);
-    this.hashes.push(h);
+    const label = labelHash(e.label);
+    lo = mixLo(lo, label);
+    hi = mixHi(hi, label);
+    // The latest dependent step of each other thread, as a set: summed, so their order is moot.
+    let sumLo = 0;
+    let sumHi = 0;
+    for (const i of cand) {
+      sumLo = (sumLo + this.hashes[i].lo) >>> 0;
+      sumHi = (sumHi + this.hashes[i].hi) >>> 0;
+    }
+    lo = mixLo(mixLo(lo, sumLo), sumHi);
+    hi = mixHi(mixHi(hi, sumLo), sumHi);
+    this.hashes.push({ lo, hi });
     // The state sums each thread's latest event, tagged with the thread.
     if (prev >= 0) {
-      const old = mix(this.hashes[prev], e.tid);
-      this.sumLo = (this.sumLo - old.lo) >>> 0;
-      this.sumHi = (this.sumHi - old.hi) >>> 0;
+      const old = this.hashes[prev];
+      this.sumLo = (this.sumLo - mixLo(old.lo, tid)) >>> 0;
+      this.sumHi = (this.sumHi - mixHi(old.hi, tid)) >>> 0;
     }
-    const now = mix(h, e.tid);
-    this.sumLo = (this.sumLo + now.lo) >>> 0;
-    this.sumHi = (this.sumHi + now.hi) >>> 0;
+    this.sumLo = (this.sumLo + mixLo(lo, tid)) >>> 0;
+    this.sumHi = (this.sumHi + mixHi(hi, tid)) >>> 0;
   }
 
   /**

@@ -46,12 +46,19 @@ export interface Hash2 {
   hi: number;
 }
 
+/** mix()'s low lane: `v` mixed into the low lane `lo` of a hash. */
+export function mixLo(lo: number, v: number): number {
+  return fmix(Math.imul(lo ^ v, 0x9e3779b1) + 0x7f4a7c15);
+}
+
+/** mix()'s high lane: `v` mixed into the high lane `hi` of a hash. */
+export function mixHi(hi: number, v: number): number {
+  return fmix(Math.imul(hi + v, 0x85ebca77) ^ 0x165667b1);
+}
+
 /** Mixes `v` (any 32-bit value) into the running hash `h`, lane by lane with different seeds. */
 export function mix(h: Hash2, v: number): Hash2 {
-  return {
-    lo: fmix(Math.imul(h.lo ^ v, 0x9e3779b1) + 0x7f4a7c15),
-    hi: fmix(Math.imul(h.hi + v, 0x85ebca77) ^ 0x165667b1),
-  };
+  return { lo: mixLo(h.lo, v), hi: mixHi(h.hi, v) };
 }
 
 const labelHashes = new Map<string, number>();
