@@ -34,6 +34,9 @@ export const SUITES: readonly Suite[] = [
   simSuite,
 ];
 
+/** The suites' names, in the order they run (what a `--filter` may name). */
+export const SUITE_NAMES: readonly string[] = SUITES.map((s) => s.name);
+
 export interface BenchOptions {
   json?: boolean;
   smoke?: boolean;
@@ -86,6 +89,11 @@ export async function runBenchmarksReport(opts: BenchOptions): Promise<BenchRepo
   return { figures, missing };
 }
 
+/** The message for a `--filter` that selects no figure. */
+export function noMatch(filter: string, suites: readonly string[]): string {
+  return `--filter '${filter}' matches no benchmark figure: give a substring of a suite name (${suites.join(', ')}) or of a figure name`;
+}
+
 function formatTable(r: BenchReport): string {
   const rows = [
     ['figure', 'value', 'unit', 'anchor', 'ratio', 'goal', 'pass'],
@@ -115,6 +123,11 @@ async function main(argv: readonly string[]): Promise<void> {
   if (fi >= 0) opts.filter = argv[fi + 1];
   const t0 = performance.now();
   const r = await runBenchmarksReport(opts);
+  if (opts.filter !== undefined && r.figures.length === 0 && r.missing.length === 0) {
+    process.stderr.write(`bench: ${noMatch(opts.filter, SUITE_NAMES)}\n`);
+    process.exitCode = 2;
+    return;
+  }
   for (const m of r.missing) process.stderr.write(`bench: not measured: ${m.name}: ${m.reason}\n`);
   process.stderr.write(`bench: done in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   process.stdout.write(

@@ -492,7 +492,11 @@ export async function cmdBench(o: BenchOpts): Promise<number> {
   // bench/), which measure the compiled package; the sources' CLI runs bench/*.ts.
   const entry = import.meta.url.endsWith('.ts') ? 'bench/run.ts' : 'dist-bench/run.js';
   const url = pathToFileURL(resolve(fileURLToPath(new URL(`../../${entry}`, import.meta.url)))).href;
-  let mod: { runBenchmarks?: (opts: Record<string, unknown>) => Promise<{ figures: BenchFigure[] }> };
+  let mod: {
+    runBenchmarks?: (opts: Record<string, unknown>) => Promise<{ figures: BenchFigure[] }>;
+    noMatch?: (filter: string, suites: readonly string[]) => string;
+    SUITE_NAMES?: readonly string[];
+  };
   try {
     mod = (await import(url)) as typeof mod;
   } catch (e) {
@@ -516,6 +520,9 @@ export async function cmdBench(o: BenchOpts): Promise<number> {
     })(),
   });
   bar.stop();
+  // A filter that names nothing would otherwise print an empty list and exit 0.
+  if (o.filter !== undefined && r.figures.length === 0 && mod.noMatch !== undefined)
+    throw new UsageError(mod.noMatch(o.filter, mod.SUITE_NAMES ?? []));
   // A smoke pass checks that every benchmark runs; at its small sizes (and on a busy CI machine)
   // the goals say nothing, so they are shown but do not decide the exit code.
   const judged = o.smoke !== true;

@@ -197,6 +197,16 @@ describe('bench', () => {
     assert.equal(doc.judged, false);
     assert.equal(doc.figures.length, 1);
   });
+
+  it('a --filter that matches no figure is a usage error naming the suites, not an empty run', () => {
+    const r = hetmem(['bench', '--smoke', '--json', '--filter', 'explorer']);
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stdout, '');
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], /--filter 'explorer' matches no benchmark figure/);
+    assert.match(lines[0], /\(faults, notifier, hmm, iommufd, explore, memory, api, cli, gpu, sim\)/);
+  });
 });
 
 describe('what run shows', () => {
