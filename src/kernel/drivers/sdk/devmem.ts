@@ -45,6 +45,7 @@ import type { Device } from './device.ts';
 import type { System } from '../../system.ts';
 import type { DriverSpinLock } from './locks.ts';
 import { sideTable } from '../../../lib/snapshot.ts';
+import { FreeList } from '../../../lib/free_list.ts';
 
 const memories = sideTable<DevPagemap, DeviceMemory>();
 /** The largest folio order a device memory hands out (PUD-sized). */
@@ -55,9 +56,9 @@ const MAX_FOLIO_ORDER = 18;
  * asked for them (DeviceMemoryOptions.folioOrder), naturally aligned folios of that order.
  */
 export class DeviceMemory {
-  private free: number[] = [];
+  private readonly free: FreeList;
   /** Free folios (head PFNs), when folioOrder > 0. */
-  private freeFolios: number[] = [];
+  private readonly freeFolios: FreeList;
   /** Pages handed out by allocPage() and given back by folio_free. */
   allocated = 0;
   freed = 0;
@@ -75,16 +76,17 @@ export class DeviceMemory {
     const first = pgmap.firstPfn;
     const last = first + pgmap.nrPages;
     const nr = 2 ** folioOrder;
-    // Whole aligned blocks become free folios, what is left over single pages; the lowest PFNs
-    // are handed out first.
-    for (let pfn = last - 1; pfn >= first; pfn--) {
-      const head = pfn - (pfn % nr);
-      if (folioOrder > 0 && head >= first && head + nr <= last) {
-        this.freeFolios.push(head);
-        pfn = head;
-      } else {
-        this.free.push(pfn);
-      }
+    // Whole aligned blocks [lo, hi) become free folios, what is left over below and above them
+    // single pages; the lowest PFNs are handed out first, the single pages below the blocks
+    // before those above.
+    const lo = Math.ceil(first / nr) * nr;
+    const hi = Math.floor(last / nr) * nr;
+    if (folioOrder > 0 && lo < hi) {
+      this.free = new FreeList(first, lo, hi, last, 1);
+      this.freeFolios = new FreeList(lo, hi, hi, hi, nr);
+    } else {
+      this.free = new FreeList(first, last, last, last, 1);
+      this.freeFolios = new FreeList(last, last, last, last, nr);
     }
   }
 
