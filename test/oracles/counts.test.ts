@@ -64,6 +64,44 @@ describe('page-count oracle', () => {
     assert.ok(checkCounts(sys).some((x) => x.message.includes(`free pfn ${far} is mapped`)));
   });
 
+  it('checks the frames no page table names: an allocated, a free and a device frame', () => {
+    const { sys, pfn } = populated();
+    const lone = sys.phys.alloc(0, null);
+    assert.equal(checkCounts(sys).length, 0);
+    sys.phys.mapcount[lone] = 1;
+    const free = sys.phys.alloc(0, null);
+    sys.phys.put(free);
+    assert.equal(sys.phys.isUsed(free), false);
+    sys.phys.mapcount[free] = 2;
+    const dev = sys.phys.addDeviceRange(64, { folioFree: () => {} }).firstPfn + 5;
+    sys.phys.mapcount[dev] = 3;
+    sys.phys.mapcount[pfn]++;
+    // In frame order, whether the census names the frame or not.
+    assert.deepEqual(
+      checkCounts(sys).map((x) => x.message),
+      [
+        `pfn ${pfn}: mapcount 2 but 1 PTEs map it`,
+        `pfn ${lone}: mapcount 1 but 0 PTEs map it`,
+        `free pfn ${free} is mapped 0 times (mapcount 2)`,
+        `pfn ${dev}: mapcount 3 but 0 PTEs map it`,
+      ].sort((a, b) => Number(/\d+/.exec(a)![0]) - Number(/\d+/.exec(b)![0])),
+    );
+  });
+
+  it('catches pins beyond the refcount of a frame nothing maps', () => {
+    const { sys } = populated();
+    const lone = sys.phys.alloc(0, null);
+    sys.phys.addPins(lone, 1);
+    const v = checkCounts(sys);
+    assert.equal(v.length, 1);
+    assert.match(
+      v[0].message,
+      new RegExp(`folio ${lone}: refcount 1 below mappings 0 \\+ cache \\+ pins \\(1024\\)`),
+    );
+    sys.phys.get(lone, 1024);
+    assert.deepEqual(checkCounts(sys), []);
+  });
+
   it('walks only the swap slots handed out: a big device costs nothing until used', () => {
     const sys = new System({ ram: 16 * 1024 * 1024, swap: 4 * 1024 * 1024 * 1024 });
     assert.ok(sys.swap.highWater <= 64);
