@@ -428,7 +428,6 @@ export class PhysMem {
     return this.pinLo !== null && this.pinLo[this.head(pfn)] !== 0;
   }
 
-  /** Frames of RAM in use, not counting the reserved zero pages. */
   /**
    * The PFN ranges [start, end) that hold every frame ever allocated and every device frame:
    * frames outside them have always been free, with no flag and no count set.
@@ -441,6 +440,7 @@ export class PhysMem {
     ];
   }
 
+  /** Frames of RAM in use, not counting the reserved zero pages. */
   usedRamFrames(): number {
     return this.ramFrames - this.freeFrames - 1 - HPAGE_PMD_NR;
   }
