@@ -83,7 +83,10 @@ export function* taskMmput(p: Process, mm: MmStruct): KGen {
   yield p.mmputPoint;
   leaveTask(mm.sys.sched);
   const sites = mm.userRefSites;
-  const at = sites.lastIndexOf(TASK_REF);
+  // A loop from the end (the one taken last is usually the last entry): lastIndexOf() would be a
+  // call into the runtime on every system call.
+  let at = sites.length - 1;
+  while (at >= 0 && sites[at] !== TASK_REF) at--;
   if (at >= 0) {
     // In place (splice would allocate the removed part on every system call).
     for (let j = at + 1; j < sites.length; j++) sites[j - 1] = sites[j];

@@ -236,7 +236,7 @@ export function* cpuRead(
   // reachable() >= 0 means both were integers the model holds (a BigInt that fits, too).
   const ret = yield* cpuAccess(mm, standIn(ulong(addr) ?? 0), data, false);
   yield* taskMmput(p, mm);
-  sys.trace.count('cpu.read_bytes', Math.max(0, ret));
+  sys.trace.cpuReadBytes.add(Math.max(0, ret));
   return { ret: n < standIn(ulong(len) ?? 0) && ret >= 0 ? -Errno.EFAULT : ret, data };
 }
 
@@ -257,7 +257,7 @@ export function* cpuWrite(sys: System, p: Process, addr: number, data: Uint8Arra
     true,
   );
   yield* taskMmput(p, mm);
-  sys.trace.count('cpu.write_bytes', Math.max(0, ret));
+  sys.trace.cpuWriteBytes.add(Math.max(0, ret));
   return n < data.length && ret >= 0 ? -Errno.EFAULT : ret;
 }
 

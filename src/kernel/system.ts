@@ -14,7 +14,7 @@ import { SwapDevice } from './mm/swapfile.ts';
 import { File, type Mapping, MmStruct, UserStruct, type Vma } from './mm/mm_types.ts';
 import * as sc from './syscalls.ts';
 import * as scp from './syscalls.plain.ts';
-import { TraceLog } from './trace.ts';
+import { type Counter, TraceLog } from './trace.ts';
 import { callSite, FreedObjects, type Site } from './uaf.ts';
 import type { Ulong } from './ulong.ts';
 import type { Thread } from '../sched/thread.ts';
@@ -410,13 +410,20 @@ export class System {
     if (this.hitPathAllowed(p, addr, length)) {
       const data = new Uint8Array(length);
       if (accessMappedPage(p.mm!, addr, data, 0, length, false)) {
-        this.soloHit('cpu.read_bytes', length);
+        this.soloHit(this.trace.cpuReadBytes, length);
         return { ret: length, data };
       }
     }
-    // runPath(), with only the closure of the form that runs made (one access each call).
+    return this.readPath(p, addr, length);
+  }
+
+  /**
+   * runPath() of cpuRead(), made apart from read() (as writePath() is from write()) so that the
+   * hit path has no context to allocate, and with no closure for the plain form.
+   */
+  private readPath(p: Process, addr: number, length: number): { ret: number; data: Uint8Array } {
     if (this.config.plainPaths && this.sched.solo)
-      return this.sched.runPlain(p.readThreadName, () => scp.cpuRead$(this, p, addr, length));
+      return this.sched.runPlainWith(p.readThreadName, scp.cpuRead$, this, p, addr, length);
     return this.sched.run(p.readThreadName, sc.cpuRead(this, p, addr, length));
   }
 
@@ -424,11 +431,16 @@ export class System {
   write(p: Process, addr: number, data: Uint8Array): number {
     const length = data.length;
     if (this.hitPathAllowed(p, addr, length) && accessMappedPage(p.mm!, addr, data, 0, length, true)) {
-      this.soloHit('cpu.write_bytes', length);
+      this.soloHit(this.trace.cpuWriteBytes, length);
       return length;
     }
+    return this.writePath(p, addr, data);
+  }
+
+  /** runPath() of cpuWrite() (see readPath()). */
+  private writePath(p: Process, addr: number, data: Uint8Array): number {
     if (this.config.plainPaths && this.sched.solo)
-      return this.sched.runPlain(p.writeThreadName, () => scp.cpuWrite$(this, p, addr, data));
+      return this.sched.runPlainWith(p.writeThreadName, scp.cpuWrite$, this, p, addr, data);
     return this.sched.run(p.writeThreadName, sc.cpuWrite(this, p, addr, data));
   }
 
@@ -488,8 +500,8 @@ export class System {
       ret = 0;
       i++;
     }
-    if (readBytes > 0) this.trace.count('cpu.read_bytes', readBytes);
-    if (writeBytes > 0) this.trace.count('cpu.write_bytes', writeBytes);
+    if (readBytes > 0) this.trace.cpuReadBytes.add(readBytes);
+    if (writeBytes > 0) this.trace.cpuWriteBytes.add(writeBytes);
     return { count: i, ret };
   }
 
@@ -542,9 +554,9 @@ export class System {
   }
 
   /** Accounts for an access made on the hit path as cpuRead() / cpuWrite() on a thread would. */
-  private soloHit(counter: string, bytes: number): void {
+  private soloHit(counter: Counter, bytes: number): void {
     this.sched.accountSoloRun(4);
-    this.trace.count(counter, bytes);
+    counter.add(bytes);
   }
 
   memfdCreate(name: string, flags = 0): number {

@@ -87,6 +87,27 @@ interface OpenFault {
   major: boolean;
 }
 
+/**
+ * One counter of a TraceLog, for a place that counts it on every fault or access: add() is
+ * count() without looking the name up (after the first count, which makes the counter in its
+ * order among the others, as count() would).
+ */
+export class Counter {
+  /** The log's cell for the counter, once counted. */
+  private cell: { n: number } | null = null;
+
+  constructor(
+    private readonly log: TraceLog,
+    readonly name: string,
+  ) {}
+
+  add(n = 1): void {
+    const c = this.cell;
+    if (c !== null) c.n += n;
+    else this.cell = this.log.countCell(this.name, n);
+  }
+}
+
 export class TraceLog {
   /** When false only counters are kept. */
   enabled = false;
@@ -105,10 +126,24 @@ export class TraceLog {
   ) {}
 
   count(name: string, n = 1): void {
-    const c = this.cells.get(name);
-    if (c === undefined) this.cells.set(name, { n });
-    else c.n += n;
+    this.countCell(name, n);
   }
+
+  /** count(), returning the counter's cell (for Counter). */
+  countCell(name: string, n: number): { n: number } {
+    let c = this.cells.get(name);
+    if (c === undefined) {
+      c = { n };
+      this.cells.set(name, c);
+    } else c.n += n;
+    return c;
+  }
+
+  /** Counters bumped on every fault or CPU access (their names are those count() takes). */
+  readonly faults = new Counter(this, 'fault');
+  readonly anonFaults = new Counter(this, 'fault.anon');
+  readonly cpuReadBytes = new Counter(this, 'cpu.read_bytes');
+  readonly cpuWriteBytes = new Counter(this, 'cpu.write_bytes');
 
   /** Every counter's value, by name, in the order they were first counted (a fresh map). */
   get counters(): Map<string, number> {

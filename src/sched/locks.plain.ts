@@ -6,8 +6,17 @@ import type { Access } from './types.ts';
 import { lockdepOf, mightSleep, pushHeld, popHeld, Channel, Mutex, SpinLock, RwSem, WaitQueue, Completion, Srcu } from './locks.ts';
 import { inlineYield } from './plain.ts';
 
+function readerIndex(readers: Thread[], t: Thread): number {
+  for (let i = 0; i < readers.length; i++) if (readers[i] === t) return i;
+  return -1;
+}
+
+function addReader(readers: Thread[], t: Thread): void {
+  if (readerIndex(readers, t) < 0) readers.push(t);
+}
+
 function removeReader(readers: Thread[], t: Thread): void {
-  const i = readers.indexOf(t);
+  const i = readerIndex(readers, t);
   if (i < 0) return;
   readers[i] = readers[readers.length - 1];
   readers.pop();
@@ -105,7 +114,7 @@ export function RwSem$downRead(self: RwSem): void {
       t = s.cur();
     }
     self.readers++;
-    if (!self.readers_.includes(t)) self.readers_.push(t);
+    addReader(self.readers_, t);
     t.held.push(self.heldEntry);
   }
 
@@ -135,7 +144,7 @@ export function RwSem$downReadKillable(self: RwSem, killed: () => boolean): bool
       t.local.delete(KILLABLE_WAIT);
     }
     self.readers++;
-    if (!self.readers_.includes(t)) self.readers_.push(t);
+    addReader(self.readers_, t);
     t.held.push(self.heldEntry);
     return true;
   }
@@ -146,7 +155,7 @@ export function RwSem$downReadTrylock(self: RwSem): boolean {
     if (self.writer !== null || self.writersWaiting > 0) return false;
     lockdepOf(self.sched).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     self.readers++;
-    if (!self.readers_.includes(t)) self.readers_.push(t);
+    addReader(self.readers_, t);
     t.held.push(self.heldEntry);
     return true;
   }
@@ -154,7 +163,8 @@ export function RwSem$downReadTrylock(self: RwSem): boolean {
 export function RwSem$upRead(self: RwSem): void {
     inlineYield(self.upReadPoint);
     const t = self.sched.cur();
-    if (!self.readers_.includes(t)) throw new Error(`up_read(${self.name}) by ${t.name}, not a reader`);
+    if (readerIndex(self.readers_, t) < 0)
+      throw new Error(`up_read(${self.name}) by ${t.name}, not a reader`);
     self.readers--;
     removeReader(self.readers_, t);
     popHeld(t, self.name);
@@ -248,7 +258,7 @@ export function RwSem$downgradeWrite(self: RwSem): void {
     if (self.writer !== t) throw new Error(`downgrade_write(${self.name}) by ${t.name}, not the writer`);
     self.writer = null;
     self.readers++;
-    if (!self.readers_.includes(t)) self.readers_.push(t);
+    addReader(self.readers_, t);
     self.sched.wakeAll(self.ch);
   }
 

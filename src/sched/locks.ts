@@ -74,9 +74,23 @@ function removeHeldAt(held: HeldLock[], i: number): void {
   held.pop();
 }
 
+/**
+ * Where `t` is in a set of readers kept as an array, or -1. A loop: the set holds a thread or two,
+ * and includes() or indexOf() would be a call into the runtime on every lock and unlock.
+ */
+function readerIndex(readers: Thread[], t: Thread): number {
+  for (let i = 0; i < readers.length; i++) if (readers[i] === t) return i;
+  return -1;
+}
+
+/** Puts `t` in a set of readers kept as an array (once). */
+function addReader(readers: Thread[], t: Thread): void {
+  if (readerIndex(readers, t) < 0) readers.push(t);
+}
+
 /** Takes `t` out of a set of readers kept as an array. */
 function removeReader(readers: Thread[], t: Thread): void {
-  const i = readers.indexOf(t);
+  const i = readerIndex(readers, t);
   if (i < 0) return;
   readers[i] = readers[readers.length - 1];
   readers.pop();
@@ -308,7 +322,7 @@ export class RwSem {
       t = s.cur();
     }
     this.readers++;
-    if (!this.readers_.includes(t)) this.readers_.push(t);
+    addReader(this.readers_, t);
     t.held.push(this.heldEntry);
   }
 
@@ -338,7 +352,7 @@ export class RwSem {
       t.local.delete(KILLABLE_WAIT);
     }
     this.readers++;
-    if (!this.readers_.includes(t)) this.readers_.push(t);
+    addReader(this.readers_, t);
     t.held.push(this.heldEntry);
     return true;
   }
@@ -349,7 +363,7 @@ export class RwSem {
     if (this.writer !== null || this.writersWaiting > 0) return false;
     lockdepOf(this.sched).acquire(t, this.lockClass, this.name, false, this.heldEntry.classId);
     this.readers++;
-    if (!this.readers_.includes(t)) this.readers_.push(t);
+    addReader(this.readers_, t);
     t.held.push(this.heldEntry);
     return true;
   }
@@ -357,7 +371,8 @@ export class RwSem {
   *upRead(): KGen {
     yield this.upReadPoint;
     const t = this.sched.cur();
-    if (!this.readers_.includes(t)) throw new Error(`up_read(${this.name}) by ${t.name}, not a reader`);
+    if (readerIndex(this.readers_, t) < 0)
+      throw new Error(`up_read(${this.name}) by ${t.name}, not a reader`);
     this.readers--;
     removeReader(this.readers_, t);
     popHeld(t, this.name);
@@ -451,7 +466,7 @@ export class RwSem {
     if (this.writer !== t) throw new Error(`downgrade_write(${this.name}) by ${t.name}, not the writer`);
     this.writer = null;
     this.readers++;
-    if (!this.readers_.includes(t)) this.readers_.push(t);
+    addReader(this.readers_, t);
     this.sched.wakeAll(this.ch);
   }
 

@@ -27,7 +27,7 @@ import { inlineDrive, inlineYield } from '../../sched/plain.ts';
 export function handleMmFault$(vma: Vma, address: number, flags: number): number {
   const sys = vma.mm.sys;
   const addr = address - pageOffset(address);
-  sys.trace.count('fault');
+  sys.trace.faults.add();
   if (!sys.trace.enabled) return handleFault$(vma, addr, flags);
   // The span is named after the handler the fault takes (trace.ts FAULT_KINDS).
   sys.trace.faultBegin(addr, (flags & FAULT_FLAG_WRITE) !== 0);
@@ -122,7 +122,7 @@ export function doAnonymousPage$(vma: Vma, addr: number, flags: number): number 
   addNewAnonRmap(sys, vma, pfn, addr, false);
   setPte(t, slot, mkPte(vma, true, true), pfn);
   SpinLock$unlock(mm.ptl);
-  sys.trace.count('fault.anon');
+  sys.trace.anonFaults.add();
   return 0;
 }
 

@@ -79,7 +79,7 @@ export function accessError(vma: Vma, write: boolean): boolean {
 export function* handleMmFault(vma: Vma, address: number, flags: number): KGen<number> {
   const sys = vma.mm.sys;
   const addr = address - pageOffset(address);
-  sys.trace.count('fault');
+  sys.trace.faults.add();
   if (!sys.trace.enabled) return yield* handleFault(vma, addr, flags);
   // The span is named after the handler the fault takes (trace.ts FAULT_KINDS).
   sys.trace.faultBegin(addr, (flags & FAULT_FLAG_WRITE) !== 0);
@@ -174,7 +174,7 @@ function* doAnonymousPage(vma: Vma, addr: number, flags: number): KGen<number> {
   addNewAnonRmap(sys, vma, pfn, addr, false);
   setPte(t, slot, mkPte(vma, true, true), pfn);
   yield* mm.ptl.unlock();
-  sys.trace.count('fault.anon');
+  sys.trace.anonFaults.add();
   return 0;
 }
 

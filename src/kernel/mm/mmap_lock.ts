@@ -44,8 +44,14 @@ export function fatalSignalPending(sched: Scheduler): boolean {
 
 /** fatalSignalPending() for the threads taking `mm`'s mmap lock, as one function kept on `mm`. */
 export function killedCheck(mm: MmStruct): () => boolean {
+  // The function is made apart: a closure made here would allocate this function's context on
+  // every call (every fault takes the lock), even when the kept one is returned.
+  return mm.fatalSignalCheck ?? newKilledCheck(mm);
+}
+
+function newKilledCheck(mm: MmStruct): () => boolean {
   const sched = mm.sys.sched;
-  return (mm.fatalSignalCheck ??= () => fatalSignalPending(sched));
+  return (mm.fatalSignalCheck = () => fatalSignalPending(sched));
 }
 
 /** Models mmap_read_lock_killable(): 0, or -EINTR when a fatal signal ends the wait. */

@@ -27,8 +27,13 @@ function byteInChunk(slot: number): number {
   return (slot - (1 << (31 - Math.clz32(slot)))) * PAGE_SIZE;
 }
 
-/** Words of one sparse record: a count, then one word per written byte (offset << 8 | value). */
-const SPARSE_WORDS = 16;
+/**
+ * Words of one sparse record: a count, then one word per written byte (offset << 8 | value).
+ * 31 bytes: a trace of scattered one-byte stores (some tens to a page) keeps its pages in
+ * 128-byte records instead of a 4 KiB slot each, whose first touch and cache misses cost the
+ * host more than the scan of a record.
+ */
+const SPARSE_WORDS = 32;
 /** Distinct bytes a page may hold sparsely before it gets a whole 4 KiB slot. */
 const SPARSE_MAX = SPARSE_WORDS - 1;
 
@@ -41,7 +46,7 @@ const ONE_BYTE = 1 << 30;
 
 /**
  * The data of written pages. Pages never written (and the zero pages) have no entry and read as
- * zeros. A page written in only a few bytes keeps just those bytes (a 64-byte record); once it
+ * zeros. A page written in only a few bytes keeps just those bytes (a 128-byte record); once it
  * holds more, it moves to a 4 KiB slot carved out of large shared buffers. Both kinds come from
  * free lists, so freed storage is reused and the per-page path allocates no objects: the host's
  * first touch of fresh memory and the garbage collector stay out of a simulated fault.
@@ -166,6 +171,11 @@ export class PageContents {
       dst.set(this.chunks[chunkOf(w - 1)].subarray(at, at + len), dstOffset);
       return;
     }
+    if (w < 0 && len === 1) {
+      // One byte of a sparse page (a trace replay's load): its entry, if recorded, without a fill.
+      dst[dstOffset] = this.sparseByte(-w - 1, offset);
+      return;
+    }
     dst.fill(0, dstOffset, dstOffset + len);
     if (w === 0) return;
     if (w >= ONE_BYTE) {
@@ -281,12 +291,38 @@ export class PageContents {
     return true;
   }
 
+  /** The byte at `offset` of the page whose sparse record is `r` (0 when not recorded). */
+  private sparseByte(r: number, offset: number): number {
+    const sp = this.sparse;
+    const base = r * SPARSE_WORDS;
+    const n = sp[base];
+    for (let i = 1; i <= n; i++) {
+      const e = sp[base + i];
+      if (e >>> 8 === offset) return e & 0xff;
+    }
+    return 0;
+  }
+
   /** Records the bytes in sparse record `r`; false (and nothing changed) if they do not fit. */
   private writeSparse(r: number, offset: number, src: Uint8Array, srcOffset: number, len: number): boolean {
     if (len > SPARSE_MAX) return false;
     const sp = this.sparse;
     const base = r * SPARSE_WORDS;
     const n = sp[base];
+    if (len === 1) {
+      // One byte (a trace replay's store): one pass over the record, not the two below.
+      const e = ((offset << 8) | src[srcOffset]) >>> 0;
+      for (let i = 1; i <= n; i++) {
+        if (sp[base + i] >>> 8 === offset) {
+          sp[base + i] = e;
+          return true;
+        }
+      }
+      if (n + 1 > SPARSE_MAX) return false;
+      sp[base + n + 1] = e;
+      sp[base] = n + 1;
+      return true;
+    }
     // Count the bytes not yet recorded first, so a write that does not fit changes nothing.
     let fresh = 0;
     for (let k = 0; k < len; k++) {

@@ -75,12 +75,12 @@ describe('PageContents', () => {
     assert.equal(c.size, 2);
     assert.equal(c.storedBytes, 0);
     c.write(2, 0, Uint8Array.of(3), 0, 1);
-    assert.equal(c.storedBytes, 64);
+    assert.equal(c.storedBytes, 128);
     assert.equal(readAll(c, 2)[0], 3);
     assert.equal(readAll(c, 2)[4095], 0xa5);
     const whole = c.get(5);
     assert.equal(whole?.[4095], 0xa5);
-    assert.equal(c.storedBytes, 64 + PAGE_SIZE);
+    assert.equal(c.storedBytes, 128 + PAGE_SIZE);
     assert.equal(c.delete(5), true);
     c.write(6, 7, Uint8Array.of(1), 0, 1);
     assert.equal(c.delete(6), true);
