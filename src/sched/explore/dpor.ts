@@ -200,7 +200,10 @@ export class DporStrategy implements Strategy {
         backtrack: new Set<number>().add(tids[chosen]),
         done: new Set<number>().add(tids[chosen]),
         sleep: asleep,
-        ...shape,
+        // Named one by one: a spread in an object literal is a call into the runtime until the
+        // function is optimised, and a search makes a node at every new choice point.
+        lastIndex: shape.lastIndex,
+        preemptionsBefore: shape.preemptionsBefore,
         stepsBefore: ctx.steps,
       };
       this.stack.push(node);
