@@ -13,10 +13,14 @@ function isU64(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= ULONG_MAX;
 }
 
+const MAX_LAYOUTS = 1024;
+
 function layoutOf(fields: IoctlFields, out: IoctlFields | undefined): [string, IoctlFieldType][] {
   let byOut = layouts.get(fields);
-  if (byOut === undefined)
-    layouts.set(fields, (byOut = new Map<IoctlFields | undefined, [string, IoctlFieldType][]>()));
+  if (byOut === undefined) {
+    byOut = new Map<IoctlFields | undefined, [string, IoctlFieldType][]>();
+    if (layouts.size < MAX_LAYOUTS) layouts.set(fields, byOut);
+  }
   let members = byOut.get(out);
   if (members === undefined) byOut.set(out, (members = Object.entries({ ...(out ?? {}), ...fields })));
   return members;

@@ -20,15 +20,20 @@ function isU64(n: unknown): n is number {
 /**
  * The members of each struct copyIn() copies (`out` members, then `fields`, as one object spread
  * of both lists them), with their types, by `fields` and `out`: a spread of two objects costs a
- * few microseconds, and a system call copies a struct in every time. An ioctl's member lists
- * are fixed once it is defined (they are read-only), so the list made first stays right.
+ * few microseconds, and a system call copies a struct in every time. A cache of the drivers'
+ * definitions, not state (a snapshot need not see it): an ioctl's member lists are fixed once
+ * it is defined (they are read-only), so the list made first stays right. Bounded, for callers
+ * that make definitions on the fly.
  */
-export const layouts = new WeakMap<IoctlFields, Map<IoctlFields | undefined, [string, IoctlFieldType][]>>();
+export const layouts = new Map<IoctlFields, Map<IoctlFields | undefined, [string, IoctlFieldType][]>>();
+const MAX_LAYOUTS = 1024;
 
 function layoutOf(fields: IoctlFields, out: IoctlFields | undefined): [string, IoctlFieldType][] {
   let byOut = layouts.get(fields);
-  if (byOut === undefined)
-    layouts.set(fields, (byOut = new Map<IoctlFields | undefined, [string, IoctlFieldType][]>()));
+  if (byOut === undefined) {
+    byOut = new Map<IoctlFields | undefined, [string, IoctlFieldType][]>();
+    if (layouts.size < MAX_LAYOUTS) layouts.set(fields, byOut);
+  }
   let members = byOut.get(out);
   if (members === undefined) byOut.set(out, (members = Object.entries({ ...(out ?? {}), ...fields })));
   return members;
