@@ -238,7 +238,8 @@ export class DporStrategy implements Strategy {
       return true;
     }
     const seq = hb.stepsOf(t.id) + 1;
-    for (const i of hb.add(eventOf(t.id, t.pending, node, seq))) this.reverse(i, hb.events.length - 1);
+    const races = hb.add(eventOf(t.id, t.pending, node, seq));
+    for (let r = 0; r < races.length; r++) this.reverse(races[r], hb.events.length - 1);
     return true;
   }
 
