@@ -268,6 +268,28 @@ export class XArray<T> {
     }
   }
 
+  /**
+   * The entries in [first, last], ascending, as range() yields them, in an array: for a caller
+   * that does not change the array while it goes through them (no generator to step).
+   */
+  entriesIn(first: number, last: number): [number, T][] {
+    checkIndex(first);
+    checkBound('last', last);
+    const out: [number, T][] = [];
+    let found = this.locate(first, last);
+    while (found >= 0) {
+      const leaf = this.hitNode!;
+      const base = found - this.hitSlot;
+      let i = this.hitSlot;
+      for (; i < SLOTS && base + i <= last; i = nextSet(leaf, i + 1))
+        out.push([base + i, leaf.slots[i] as T]);
+      // The leaf ran out below `last`: the next run starts at the next leaf.
+      const next = base + SLOTS;
+      found = i === SLOTS && next <= last && next <= MAX_INDEX ? this.locate(next, last) : -1;
+    }
+    return out;
+  }
+
   /** Clears whole leaf runs at a time: one mask update and one prune per leaf, not per entry. */
   eraseRange(first: number, last: number): number {
     checkIndex(first);

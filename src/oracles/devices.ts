@@ -8,12 +8,15 @@ import type { Violation } from '../sched/types.ts';
 import { checkFrameRefs, checkMirror } from './mirror.ts';
 import { devicePageFreed, uafViolation } from '../kernel/uaf.ts';
 
+type MirrorView = { va: number; pfn: number; write: boolean; gen: number };
+
 /** Mirror coherence and frame references of every live device page table. */
 export function checkDeviceMirrors(sys: System): Violation[] {
   const out: Violation[] = [];
   for (const view of sys.deviceMirrors) {
     if (!view.live || view.size === 0) continue;
-    const entries = [...view.entries()];
+    const all = view.entries();
+    const entries = Array.isArray(all) ? (all as readonly MirrorView[]) : [...all];
     if (entries.length === 0) continue;
     out.push(...checkMirror(sys, view.mm, entries, view.name));
     const ram = entries.filter((e) => !sys.phys.isDevice(e.pfn));

@@ -65,6 +65,11 @@ function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
 
+/** A device entry as a report names it (made only for a report: the check runs after every step). */
+function where(e: MirrorEntry): string {
+  return `va ${hex(e.va)} (device pfn ${e.pfn}${e.write ? ', writable' : ''})`;
+}
+
 /**
  * Oracle 1 for one device's mappings of `mm`. `pfn` is the frame the CPU would map (for a
  * device-private page, the device page itself). An exited mm maps nothing, so every entry left
@@ -84,12 +89,11 @@ export function checkMirror(
   for (const e of entries) {
     const { lo, pfn } = cpuEntry(mm, e.va);
     if (pteNone(lo, pfn)) continue;
-    const where = `va ${hex(e.va)} (device pfn ${e.pfn}${e.write ? ', writable' : ''})`;
     if ((lo & (PTE_PRESENT | PTE_PROTNONE)) !== 0) {
       if (pfn !== e.pfn) {
-        bad(`${where}: the CPU maps pfn ${pfn} there`);
+        bad(`${where(e)}: the CPU maps pfn ${pfn} there`);
       } else if (e.write && ((lo & PTE_WRITE) === 0 || (lo & PTE_PROTNONE) !== 0)) {
-        bad(`${where}: the device may write but the CPU PTE is not writable`);
+        bad(`${where(e)}: the device may write but the CPU PTE is not writable`);
       }
       continue;
     }
@@ -102,7 +106,7 @@ export function checkMirror(
       type === SwpType.MIGRATION_READ_EXCLUSIVE ||
       type === SwpType.MIGRATION_WRITE;
     if (!refersToPage) {
-      bad(`${where}: the CPU has a ${swpTypeName(type)} entry there`);
+      bad(`${where(e)}: the CPU has a ${swpTypeName(type)} entry there`);
       continue;
     }
     const isMigration =
@@ -117,7 +121,7 @@ export function checkMirror(
       sys.phys.mapping[e.pfn] === sys.phys.mapping[pfn] &&
       sys.phys.getIndex(e.pfn) === sys.phys.getIndex(pfn);
     if (pfn !== e.pfn && !migrationDestination) {
-      bad(`${where}: the CPU ${swpTypeName(type)} entry names pfn ${pfn}`);
+      bad(`${where(e)}: the CPU ${swpTypeName(type)} entry names pfn ${pfn}`);
       continue;
     }
     const cpuWritable =
@@ -125,7 +129,7 @@ export function checkMirror(
       type === SwpType.MIGRATION_WRITE ||
       type === SwpType.DEVICE_EXCLUSIVE;
     if (e.write && !cpuWritable)
-      bad(`${where}: the device may write but the CPU ${swpTypeName(type)} entry is read-only`);
+      bad(`${where(e)}: the device may write but the CPU ${swpTypeName(type)} entry is read-only`);
   }
   return out;
 }

@@ -92,7 +92,7 @@ export class Scheduler {
   /** Runs one step of `t`. */
   step(t: Thread): void {
     if (t.state !== 'runnable') throw new Error(`thread ${t.name} is not runnable`);
-    for (const hook of this.beforeStep) hook(t, t.pending);
+    this.beforeStepHooks(t);
     const reason = t.wakeReason;
     t.wakeReason = undefined;
     this.current = t;
@@ -125,8 +125,22 @@ export class Scheduler {
     return this.afterStep.length === 0 && this.beforeStep.length === 0;
   }
 
+  // Hooks by index: until V8 optimises the caller, a for-of loop makes an iterator and calls it,
+  // which costs more than running no hook at all (every step runs these).
+  private beforeStepHooks(t: Thread): void {
+    const before = this.beforeStep;
+    for (let i = 0; i < before.length; i++) {
+      const hook = before[i];
+      hook(t, t.pending);
+    }
+  }
+
   private afterStepHooks(t: Thread): void {
-    for (const hook of this.afterStep) hook(t);
+    const after = this.afterStep;
+    for (let i = 0; i < after.length; i++) {
+      const hook = after[i];
+      hook(t);
+    }
   }
 
   private finish(t: Thread): void {
@@ -321,7 +335,7 @@ export class Scheduler {
     }
     this.threads.push(t);
     this.runnableCache = null;
-    for (const hook of this.beforeStep) hook(t, t.pending);
+    this.beforeStepHooks(t);
     const prev = setPlainScheduler(this);
     this.current = t;
     let ok = false;
@@ -410,7 +424,7 @@ export class Scheduler {
         this.step(next);
       }
     }
-    for (const hook of this.beforeStep) hook(t, t.pending);
+    this.beforeStepHooks(t);
     const reason = t.wakeReason;
     t.wakeReason = undefined;
     this.current = t;

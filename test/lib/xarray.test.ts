@@ -74,6 +74,7 @@ void describe('XArray', () => {
               assert.deepEqual(xa.findLast(a, b), expected.at(-1));
               assert.deepEqual(xa.find(a), model.range(a, MAX)[0]);
               assert.deepEqual([...xa.range(a, b)], expected);
+              assert.deepEqual(xa.entriesIn(a, b), expected);
               // Reversed bounds are an empty range, not an error.
               if (a < b) {
                 assert.equal(xa.find(b, a), undefined);
@@ -121,6 +122,8 @@ void describe('XArray', () => {
           checkAll(xa, model);
           const [lo, hi] = a <= b ? [base + a, base + b] : [base + b, base + a];
           assert.deepEqual([...xa.range(lo, hi)], model.range(lo, hi));
+          assert.deepEqual(xa.entriesIn(lo, hi), model.range(lo, hi));
+          assert.deepEqual(xa.entriesIn(0, Infinity), model.range(0, MAX));
           assert.deepEqual(xa.findLast(0, hi), model.range(0, hi).at(-1));
           assert.equal(xa.eraseRange(lo, hi), model.range(lo, hi).length);
           for (const [k] of model.range(lo, hi)) model.map.delete(k);

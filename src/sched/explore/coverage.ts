@@ -69,8 +69,8 @@ export class Coverage {
     if (labels === undefined) this.byThread.set(thread, (labels = new Map<string, number>()));
     let id = labels.get(p.label);
     if (id === undefined) labels.set(p.label, (id = this.idOf(`${thread}: ${p.label}`)));
-    for (const i of this.hb.add(eventOf(tid, p, -1, this.hb.stepsOf(tid) + 1)))
-      this.record(this.names[i], id);
+    const races = this.hb.add(eventOf(tid, p, -1, this.hb.stepsOf(tid) + 1));
+    for (let r = 0; r < races.length; r++) this.record(this.names[races[r]], id);
     this.names.push(id);
   }
 

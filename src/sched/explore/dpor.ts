@@ -200,7 +200,10 @@ export class DporStrategy implements Strategy {
         backtrack: new Set<number>().add(tids[chosen]),
         done: new Set<number>().add(tids[chosen]),
         sleep: asleep,
-        ...shape,
+        // Named one by one: a spread in an object literal is a call into the runtime until the
+        // function is optimised, and a search makes a node at every new choice point.
+        lastIndex: shape.lastIndex,
+        preemptionsBefore: shape.preemptionsBefore,
         stepsBefore: ctx.steps,
       };
       this.stack.push(node);
@@ -235,7 +238,8 @@ export class DporStrategy implements Strategy {
       return true;
     }
     const seq = hb.stepsOf(t.id) + 1;
-    for (const i of hb.add(eventOf(t.id, t.pending, node, seq))) this.reverse(i, hb.events.length - 1);
+    const races = hb.add(eventOf(t.id, t.pending, node, seq));
+    for (let r = 0; r < races.length; r++) this.reverse(races[r], hb.events.length - 1);
     return true;
   }
 

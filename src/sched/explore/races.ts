@@ -249,18 +249,20 @@ export class HappensBefore {
     }
     // Latest first, as a backward scan would find them.
     if (cand.length > 1) cand.sort(latestFirst);
-    for (const i of cand) {
-      const ci = i * width;
+    // Index loops: an iterator costs more than the loop's body until the function is optimised.
+    for (let a = 0; a < cand.length; a++) {
+      const ci = cand[a] * width;
       for (let k = 0; k < width; k++) if (clocks[ci + k] > clocks[row + k]) clocks[row + k] = clocks[ci + k];
     }
     const races: number[] = [];
-    for (const i of cand) {
+    for (let a = 0; a < cand.length; a++) {
+      const i = cand[a];
       const x = this.events[i];
       const xc = this.col(x.tid);
       // Ordered through the thread's previous step or another candidate: not immediate.
       let implied = prev >= 0 && clocks[prev * width + xc] >= x.seq;
-      for (const k of cand) {
-        if (implied) break;
+      for (let b = 0; b < cand.length && !implied; b++) {
+        const k = cand[b];
         if (k !== i && clocks[k * width + xc] >= x.seq) implied = true;
       }
       if (!implied) races.push(i);
@@ -310,9 +312,10 @@ export class HappensBefore {
     // The latest dependent step of each other thread, as a set: summed, so their order is moot.
     let sumLo = 0;
     let sumHi = 0;
-    for (const i of cand) {
-      sumLo = (sumLo + this.hashes[i].lo) >>> 0;
-      sumHi = (sumHi + this.hashes[i].hi) >>> 0;
+    for (let a = 0; a < cand.length; a++) {
+      const h = this.hashes[cand[a]];
+      sumLo = (sumLo + h.lo) >>> 0;
+      sumHi = (sumHi + h.hi) >>> 0;
     }
     lo = mixLo(mixLo(lo, sumLo), sumHi);
     hi = mixHi(mixHi(hi, sumLo), sumHi);

@@ -5,11 +5,25 @@ import { driverCodeBounded, runDriverCode } from '../../../sched/driver_code.ts'
 import { Errno } from '../../errno.ts';
 import type { File } from '../../mm/mm_types.ts';
 import type { Process } from '../../system.ts';
-import type { Device, IoctlArg, IoctlContext, IoctlFields } from './device.ts';
+import type { Device, IoctlArg, IoctlContext, IoctlFieldType, IoctlFields } from './device.ts';
+import { layouts } from './device_ioctl.ts';
 import { inlineDrive } from '../../../sched/plain.ts';
 
 function isU64(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= ULONG_MAX;
+}
+
+const MAX_LAYOUTS = 1024;
+
+function layoutOf(fields: IoctlFields, out: IoctlFields | undefined): [string, IoctlFieldType][] {
+  let byOut = layouts.get(fields);
+  if (byOut === undefined) {
+    byOut = new Map<IoctlFields | undefined, [string, IoctlFieldType][]>();
+    if (layouts.size < MAX_LAYOUTS) layouts.set(fields, byOut);
+  }
+  let members = byOut.get(out);
+  if (members === undefined) byOut.set(out, (members = Object.entries({ ...(out ?? {}), ...fields })));
+  return members;
 }
 
 function copyIn(
@@ -20,7 +34,7 @@ function copyIn(
   if (user === null || typeof user !== 'object') return -Errno.EFAULT;
   const u = user as Record<string, unknown>;
   const arg: Record<string, unknown> = {};
-  for (const [f, t] of Object.entries({ ...(out ?? {}), ...fields })) {
+  for (const [f, t] of layoutOf(fields, out)) {
     const v = fields[f] !== undefined ? u[f] : undefined;
     switch (t) {
       case 'bool':

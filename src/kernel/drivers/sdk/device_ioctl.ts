@@ -11,10 +11,32 @@ import type { KGen } from '../../../sched/types.ts';
 import { Errno } from '../../errno.ts';
 import type { File } from '../../mm/mm_types.ts';
 import type { Process } from '../../system.ts';
-import type { Device, IoctlArg, IoctlContext, IoctlFields } from './device.ts';
+import type { Device, IoctlArg, IoctlContext, IoctlFieldType, IoctlFields } from './device.ts';
 
 function isU64(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= ULONG_MAX;
+}
+
+/**
+ * The members of each struct copyIn() copies (`out` members, then `fields`, as one object spread
+ * of both lists them), with their types, by `fields` and `out`: a spread of two objects costs a
+ * few microseconds, and a system call copies a struct in every time. A cache of the drivers'
+ * definitions, not state (a snapshot need not see it): an ioctl's member lists are fixed once
+ * it is defined (they are read-only), so the list made first stays right. Bounded, for callers
+ * that make definitions on the fly.
+ */
+export const layouts = new Map<IoctlFields, Map<IoctlFields | undefined, [string, IoctlFieldType][]>>();
+const MAX_LAYOUTS = 1024;
+
+function layoutOf(fields: IoctlFields, out: IoctlFields | undefined): [string, IoctlFieldType][] {
+  let byOut = layouts.get(fields);
+  if (byOut === undefined) {
+    byOut = new Map<IoctlFields | undefined, [string, IoctlFieldType][]>();
+    if (layouts.size < MAX_LAYOUTS) layouts.set(fields, byOut);
+  }
+  let members = byOut.get(out);
+  if (members === undefined) byOut.set(out, (members = Object.entries({ ...(out ?? {}), ...fields })));
+  return members;
 }
 
 /**
@@ -30,7 +52,7 @@ function copyIn(
   if (user === null || typeof user !== 'object') return -Errno.EFAULT;
   const u = user as Record<string, unknown>;
   const arg: Record<string, unknown> = {};
-  for (const [f, t] of Object.entries({ ...(out ?? {}), ...fields })) {
+  for (const [f, t] of layoutOf(fields, out)) {
     const v = fields[f] !== undefined ? u[f] : undefined;
     switch (t) {
       case 'bool':

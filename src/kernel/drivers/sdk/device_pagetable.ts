@@ -107,7 +107,7 @@ export class DevicePageTable implements DeviceMirrorView {
   zap(start: number, end: number): void {
     lockdepAssertHeld(this.lock);
     if (end > start) {
-      for (const [, slot] of this.pt.range(vpn(start), vpn(end - 1))) this.freeSlots.push(slot);
+      for (const [, slot] of this.pt.entriesIn(vpn(start), vpn(end - 1))) this.freeSlots.push(slot);
       this.pt.eraseRange(vpn(start), vpn(end - 1));
     }
     traceDevice(this, 'device pte zap', { start, end });
@@ -165,11 +165,14 @@ export class DevicePageTable implements DeviceMirrorView {
     return this.pt.size;
   }
 
-  *entries(): IterableIterator<{ va: number; pfn: number; write: boolean; gen: number }> {
-    for (const [index, slot] of this.pt.range(0, Infinity)) {
+  /** Every entry, by VA (an array: the mirror oracle reads them all after every step explored). */
+  entries(): { va: number; pfn: number; write: boolean; gen: number }[] {
+    const out: { va: number; pfn: number; write: boolean; gen: number }[] = [];
+    for (const [index, slot] of this.pt.entriesIn(0, Infinity)) {
       const write = (this.prots[slot] & DEV_PTE.WRITE) !== 0;
-      yield { va: index * PAGE_SIZE, pfn: this.pfns[slot], write, gen: this.gens[slot] };
+      out.push({ va: index * PAGE_SIZE, pfn: this.pfns[slot], write, gen: this.gens[slot] });
     }
+    return out;
   }
 
   /**
