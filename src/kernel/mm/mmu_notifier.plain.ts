@@ -37,7 +37,8 @@ export function hlistInvalidateRangeStart$(subs: MmuNotifierSubscriptions, range
   for (let s = subs.hlistHead; s !== null; s = s.hnext) {
     const ops = s.ops;
     if (ops.invalidateRangeStart === undefined) continue;
-    traceNotifierCall(range.mm, 'mmu_notifier invalidate_range_start', rangeTraceArgs(range));
+    if (sys.trace.enabled)
+      traceNotifierCall(range.mm, 'mmu_notifier invalidate_range_start', rangeTraceArgs(range));
     const r = runCallback$(sys, 'mmu_notifier invalidate_range_start', nonBlock, ops.invalidateRangeStart(s, range), s, true);
     if (r !== 0) {
       if (!nonBlock || r !== -Errno.EAGAIN) {
@@ -127,7 +128,8 @@ export function hlistInvalidateEnd$(subs: MmuNotifierSubscriptions, range: MmuNo
   for (let s = subs.hlistHead; s !== null; s = s.hnext) {
     const ops = s.ops;
     if (ops.invalidateRangeEnd === undefined) continue;
-    traceNotifierCall(range.mm, 'mmu_notifier invalidate_range_end', rangeTraceArgs(range));
+    if (sys.trace.enabled)
+      traceNotifierCall(range.mm, 'mmu_notifier invalidate_range_end', rangeTraceArgs(range));
     runCallback$(sys, 'mmu_notifier invalidate_range_end', nonBlock, ops.invalidateRangeEnd(s, range), s, true);
   }
   Srcu$readUnlock(srcu, idx);

@@ -68,7 +68,8 @@ function* hlistInvalidateRangeStart(subs: MmuNotifierSubscriptions, range: MmuNo
   for (let s = subs.hlistHead; s !== null; s = s.hnext) {
     const ops = s.ops;
     if (ops.invalidateRangeStart === undefined) continue;
-    traceNotifierCall(range.mm, 'mmu_notifier invalidate_range_start', rangeTraceArgs(range));
+    if (sys.trace.enabled)
+      traceNotifierCall(range.mm, 'mmu_notifier invalidate_range_start', rangeTraceArgs(range));
     const r = yield* runCallback(
       sys,
       'mmu_notifier invalidate_range_start',
@@ -180,7 +181,8 @@ function* hlistInvalidateEnd(subs: MmuNotifierSubscriptions, range: MmuNotifierR
   for (let s = subs.hlistHead; s !== null; s = s.hnext) {
     const ops = s.ops;
     if (ops.invalidateRangeEnd === undefined) continue;
-    traceNotifierCall(range.mm, 'mmu_notifier invalidate_range_end', rangeTraceArgs(range));
+    if (sys.trace.enabled)
+      traceNotifierCall(range.mm, 'mmu_notifier invalidate_range_end', rangeTraceArgs(range));
     yield* runCallback(
       sys,
       'mmu_notifier invalidate_range_end',

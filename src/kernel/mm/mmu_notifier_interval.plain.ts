@@ -104,10 +104,11 @@ export function runFinishPasses$(sys: System, range: MmuNotifierRange, finishes:
   for (const f of finishes) {
     const ops = f.sub.ops;
     if (ops.invalidateFinish === undefined) continue; // rejected at insert; nothing to call
-    traceNotifierCall(f.sub.mm, 'interval invalidate_finish', {
-      ...rangeTraceArgs(range),
-      interval: `[0x${f.sub.start.toString(16)}, 0x${f.sub.last.toString(16)}]`,
-    });
+    if (sys.trace.enabled)
+      traceNotifierCall(f.sub.mm, 'interval invalidate_finish', {
+        ...rangeTraceArgs(range),
+        interval: `[0x${f.sub.start.toString(16)}, 0x${f.sub.last.toString(16)}]`,
+      });
     runCallback$(sys, 'interval invalidate_finish', nonBlock, ops.invalidateFinish(f.sub, f.finish), f.sub);
   }
 }
