@@ -29,6 +29,8 @@ export class LockDep {
   private readonly reported = new Set<string>();
   /** The edges already in `edges`, packed (see CLASS_SPAN): taking a lock again checks only these. */
   private readonly known = new Set<number>();
+  /** An edge of `known` (-1: none yet), looked up last. */
+  private lastKnown = -1;
 
   constructor(private readonly report: (v: Violation) => void) {}
 
@@ -44,7 +46,10 @@ export class LockDep {
     to ??= lockClassId(cls);
     for (let i = 0; i < held.length; i++) {
       const h = held[i];
-      if (h.lockClass === cls) {
+      const from = h.classId ?? lockClassId(h.lockClass);
+      // Class numbers are one per class name: comparing them compares the names, without a
+      // string comparison (a call into the runtime when the names differ).
+      if (from === to) {
         if (nested) continue;
         this.once(`rec:${cls}`, {
           oracle: 'locks',
@@ -53,10 +58,13 @@ export class LockDep {
         });
         continue;
       }
-      const from = h.classId ?? lockClassId(h.lockClass);
       if (from < CLASS_SPAN && to < CLASS_SPAN) {
         const key = from * CLASS_SPAN + to;
-        if (this.known.has(key)) continue;
+        // The edge checked last is most often the one taken again (mmap_lock, then ptl).
+        if (key === this.lastKnown || this.known.has(key)) {
+          this.lastKnown = key;
+          continue;
+        }
         this.known.add(key);
       }
       this.addEdge(h.lockClass, cls, t);
