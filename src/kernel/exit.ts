@@ -70,7 +70,7 @@ export function* taskMmget(p: Process): KGen<MmStruct | null> {
   const mm = p.mm;
   if (mm === null || p.exited || mm.mmUsers <= 0) return null;
   mm.mmUsers++;
-  mm.userRefSites.push(TASK_REF);
+  mm.userRefSites[mm.userRefSites.length] = TASK_REF; // not push(): see addReader() in locks.ts
   enterTask(mm.sys.sched, p);
   return mm;
 }

@@ -12,7 +12,7 @@ function readerIndex(readers: Thread[], t: Thread): number {
 }
 
 function addReader(readers: Thread[], t: Thread): void {
-  if (readerIndex(readers, t) < 0) readers.push(t);
+  if (readerIndex(readers, t) < 0) readers[readers.length] = t;
 }
 
 function removeReader(readers: Thread[], t: Thread): void {
@@ -36,7 +36,7 @@ export function Mutex$lock(self: Mutex): void {
       t = s.cur();
     }
     self.owner = t;
-    t.held.push(self.heldEntry);
+    t.held[t.held.length] = self.heldEntry;
   }
 
 /** Models mutex_trylock(): takes the lock if free, never sleeps. */
@@ -46,7 +46,7 @@ export function Mutex$trylock(self: Mutex): boolean {
     if (self.owner !== null) return false;
     lockdepOf(self.sched).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     self.owner = t;
-    t.held.push(self.heldEntry);
+    t.held[t.held.length] = self.heldEntry;
     return true;
   }
 
@@ -76,7 +76,7 @@ export function SpinLock$lock(self: SpinLock): void {
     }
     self.owner = t;
     t.atomicDepth++;
-    t.held.push(self.heldEntry);
+    t.held[t.held.length] = self.heldEntry;
   }
 
 export function SpinLock$unlock(self: SpinLock): void {
@@ -97,7 +97,7 @@ export function SpinLock$trylock(self: SpinLock): boolean {
     lockdepOf(self.sched).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     self.owner = t;
     t.atomicDepth++;
-    t.held.push(self.heldEntry);
+    t.held[t.held.length] = self.heldEntry;
     return true;
   }
 
@@ -115,7 +115,7 @@ export function RwSem$downRead(self: RwSem): void {
     }
     self.readers++;
     addReader(self.readers_, t);
-    t.held.push(self.heldEntry);
+    t.held[t.held.length] = self.heldEntry;
   }
 
 /**
@@ -145,7 +145,7 @@ export function RwSem$downReadKillable(self: RwSem, killed: () => boolean): bool
     }
     self.readers++;
     addReader(self.readers_, t);
-    t.held.push(self.heldEntry);
+    t.held[t.held.length] = self.heldEntry;
     return true;
   }
 
@@ -156,7 +156,7 @@ export function RwSem$downReadTrylock(self: RwSem): boolean {
     lockdepOf(self.sched).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     self.readers++;
     addReader(self.readers_, t);
-    t.held.push(self.heldEntry);
+    t.held[t.held.length] = self.heldEntry;
     return true;
   }
 
@@ -190,7 +190,7 @@ export function RwSem$downWrite(self: RwSem, subclass = 0): void {
       self.writersWaiting--;
     }
     self.writer = t;
-    if (cls === self.lockClass) t.held.push(self.heldEntry);
+    if (cls === self.lockClass) t.held[t.held.length] = self.heldEntry;
     else pushHeld(t, cls, self.name);
   }
 
@@ -228,7 +228,7 @@ export function RwSem$downWriteKillable(self: RwSem, killed: () => boolean): boo
       self.writersWaiting--;
     }
     self.writer = t;
-    t.held.push(self.heldEntry);
+    t.held[t.held.length] = self.heldEntry;
     return true;
   }
 
@@ -238,7 +238,7 @@ export function RwSem$downWriteTrylock(self: RwSem): boolean {
     if (self.writer !== null || self.readers > 0) return false;
     lockdepOf(self.sched).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     self.writer = t;
-    t.held.push(self.heldEntry);
+    t.held[t.held.length] = self.heldEntry;
     return true;
   }
 

@@ -83,9 +83,13 @@ function readerIndex(readers: Thread[], t: Thread): number {
   return -1;
 }
 
-/** Puts `t` in a set of readers kept as an array (once). */
+/**
+ * Puts `t` in a set of readers kept as an array (once). Here and where a lock is recorded in
+ * `t.held`, an indexed store appends rather than push(): on a fault path the JIT often leaves
+ * push() a call into the builtin, several of them per fault.
+ */
 function addReader(readers: Thread[], t: Thread): void {
-  if (readerIndex(readers, t) < 0) readers.push(t);
+  if (readerIndex(readers, t) < 0) readers[readers.length] = t;
 }
 
 /** Takes `t` out of a set of readers kept as an array. */
@@ -168,7 +172,7 @@ export class Mutex {
       t = s.cur();
     }
     this.owner = t;
-    t.held.push(this.heldEntry);
+    t.held[t.held.length] = this.heldEntry;
   }
 
   /** Models mutex_trylock(): takes the lock if free, never sleeps. */
@@ -178,7 +182,7 @@ export class Mutex {
     if (this.owner !== null) return false;
     lockdepOf(this.sched).acquire(t, this.lockClass, this.name, false, this.heldEntry.classId);
     this.owner = t;
-    t.held.push(this.heldEntry);
+    t.held[t.held.length] = this.heldEntry;
     return true;
   }
 
@@ -240,7 +244,7 @@ export class SpinLock {
     }
     this.owner = t;
     t.atomicDepth++;
-    t.held.push(this.heldEntry);
+    t.held[t.held.length] = this.heldEntry;
   }
 
   *unlock(): KGen {
@@ -261,7 +265,7 @@ export class SpinLock {
     lockdepOf(this.sched).acquire(t, this.lockClass, this.name, false, this.heldEntry.classId);
     this.owner = t;
     t.atomicDepth++;
-    t.held.push(this.heldEntry);
+    t.held[t.held.length] = this.heldEntry;
     return true;
   }
 
@@ -323,7 +327,7 @@ export class RwSem {
     }
     this.readers++;
     addReader(this.readers_, t);
-    t.held.push(this.heldEntry);
+    t.held[t.held.length] = this.heldEntry;
   }
 
   /**
@@ -353,7 +357,7 @@ export class RwSem {
     }
     this.readers++;
     addReader(this.readers_, t);
-    t.held.push(this.heldEntry);
+    t.held[t.held.length] = this.heldEntry;
     return true;
   }
 
@@ -364,7 +368,7 @@ export class RwSem {
     lockdepOf(this.sched).acquire(t, this.lockClass, this.name, false, this.heldEntry.classId);
     this.readers++;
     addReader(this.readers_, t);
-    t.held.push(this.heldEntry);
+    t.held[t.held.length] = this.heldEntry;
     return true;
   }
 
@@ -398,7 +402,7 @@ export class RwSem {
       this.writersWaiting--;
     }
     this.writer = t;
-    if (cls === this.lockClass) t.held.push(this.heldEntry);
+    if (cls === this.lockClass) t.held[t.held.length] = this.heldEntry;
     else pushHeld(t, cls, this.name);
   }
 
@@ -436,7 +440,7 @@ export class RwSem {
       this.writersWaiting--;
     }
     this.writer = t;
-    t.held.push(this.heldEntry);
+    t.held[t.held.length] = this.heldEntry;
     return true;
   }
 
@@ -446,7 +450,7 @@ export class RwSem {
     if (this.writer !== null || this.readers > 0) return false;
     lockdepOf(this.sched).acquire(t, this.lockClass, this.name, false, this.heldEntry.classId);
     this.writer = t;
-    t.held.push(this.heldEntry);
+    t.held[t.held.length] = this.heldEntry;
     return true;
   }
 

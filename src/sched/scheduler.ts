@@ -333,7 +333,7 @@ export class Scheduler {
     } else {
       t = new Thread(this.nextId++, name, PLAIN_BODY);
     }
-    this.threads.push(t);
+    this.threads[this.threads.length] = t; // not push(): see addReader() in locks.ts
     this.runnableCache = null;
     this.beforeStepHooks(t);
     const prev = setPlainScheduler(this);

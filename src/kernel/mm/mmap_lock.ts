@@ -21,7 +21,7 @@ interface Task {
 export function enterTask(sched: Scheduler, task: Task): void {
   const t = sched.current;
   if (t === null) return;
-  t.outerTasks.push(t.task);
+  t.outerTasks[t.outerTasks.length] = t.task; // not push(): see addReader() in locks.ts
   t.task = task;
 }
 

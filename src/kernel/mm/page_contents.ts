@@ -214,8 +214,8 @@ export class PageContents {
 
   /**
    * Copies `len` bytes of `src` at `srcOffset` into the page at `offset`. Only a one-byte store
-   * to a page in a slot, without contents or holding that one byte runs here (kept small, as
-   * read() is); the rest is in writeOther().
+   * to a page in a slot, without contents, holding that one byte or with room in its sparse
+   * record runs here (kept small, as read() is); the rest is in writeOther().
    */
   write(pfn: number, offset: number, src: Uint8Array, srcOffset: number, len: number): void {
     const where = this.where;
@@ -230,6 +230,8 @@ export class PageContents {
         where[pfn] = ONE_BYTE + ((offset << 8) | src[srcOffset]);
         return;
       }
+      // A sparse page (a trace replay's store): its record, unless full (then writeOther()).
+      if (w < 0 && this.writeSparse(-w - 1, offset, src, srcOffset, 1)) return;
     }
     this.writeOther(pfn, offset, src, srcOffset, len);
   }
