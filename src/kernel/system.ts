@@ -8,7 +8,7 @@ import { Errno, KernelError } from './errno.ts';
 import { FaultInjector } from './fault_inject.ts';
 import { DmaMappingTable } from './dma/mapping.ts';
 import type { FolioLocks } from './mm/filemap.ts';
-import { accessMappedPage, mappedPfn } from './mm/memory.ts';
+import { accessMappedPage, WalkAhead } from './mm/memory.ts';
 import { PhysMem } from './mm/page_alloc.ts';
 import { SwapDevice } from './mm/swapfile.ts';
 import { File, type Mapping, MmStruct, UserStruct, type Vma } from './mm/mm_types.ts';
@@ -473,15 +473,19 @@ export class System {
       // changes only when a miss runs a kernel path.
       const mm = p.mm;
       if (mm !== null && !mm.exited && this.config.plainPaths && this.sched.solo) {
-        const taskSize = mm.taskSize;
+        const ahead = this.walkAhead;
         let touched = i;
-        for (; i < n; i++) {
-          if (i === touched) touched = this.prefetch(mm, addrs, i, Math.min(n, i + REPLAY_PREFETCH));
-          const addr = addrs[i];
-          if (!(addr >= 0 && addr < taskSize && Number.isSafeInteger(addr))) break;
+        let k = 0;
+        for (; i < n; i++, k++) {
+          if (i === touched) {
+            touched = this.prefetch(mm, addrs, i, Math.min(n, i + REPLAY_PREFETCH));
+            k = 0;
+          }
+          // An address find() could not walk (not a user address) maps nothing: the access
+          // goes the way of a miss, through write() or read(), which answer it.
           const write = writes[i] !== 0;
           one[0] = values === undefined ? 0 : values[i];
-          if (!accessMappedPage(mm, addr, one, 0, 1, write)) break;
+          if (!ahead.access(k, mm, addrs[i], one, 0, 1, write)) break;
           hits++;
           if (write) writeBytes++;
           else readBytes++;
@@ -505,24 +509,26 @@ export class System {
     return { count: i, ret };
   }
 
-  /** The frames and offsets prefetch() gathers, and what it read last (kept, so the reads stay). */
+  /** The entries prefetch() found, and the offsets and what it read last (kept, so the reads stay). */
+  private readonly walkAhead = new WalkAhead(REPLAY_PREFETCH);
   private readonly prefetchPfns = new Int32Array(REPLAY_PREFETCH);
   private readonly prefetchOffsets = new Uint16Array(REPLAY_PREFETCH);
   private prefetched = 0;
 
   /**
-   * Reads ahead, changing nothing, the page table entries of the accesses at addrs[from..to), then
-   * their pages' contents (PageContents.touch()), so that the host fetches them together rather
-   * than one cache miss after another when the accesses are made. Returns `to`.
+   * Walks ahead, changing nothing, to the page table entries of the accesses at addrs[from..to)
+   * (the accesses then use them: WalkAhead), then reads their pages' contents
+   * (PageContents.touch()), so that the host fetches them together rather than one cache miss
+   * after another when the accesses are made. Returns `to`.
    */
   private prefetch(mm: MmStruct, addrs: Float64Array, from: number, to: number): number {
+    const ahead = this.walkAhead;
     const pfns = this.prefetchPfns;
     const offsets = this.prefetchOffsets;
     let k = 0;
     for (let j = from; j < to; j++) {
       const addr = addrs[j];
-      if (!(addr >= 0 && addr < mm.taskSize && Number.isSafeInteger(addr))) continue;
-      const pfn = mappedPfn(mm, addr);
+      const pfn = ahead.find(j - from, mm, addr);
       if (pfn < 0) continue;
       pfns[k] = pfn;
       offsets[k] = pageOffset(addr);

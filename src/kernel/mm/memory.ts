@@ -442,38 +442,90 @@ export function tlbLookup(mm: MmStruct, addr: number, write: boolean): number {
   const pi = indexAt(addr, 1);
   const leaf = pmd.children[pi];
   if (leaf === null) {
-    const plo = pmd.words[2 * pi];
-    if ((plo & PTE_PRESENT) === 0) return -1;
-    if (write && (plo & PTE_WRITE) === 0) return -1;
-    pmd.words[2 * pi] = (plo | PTE_ACCESSED | (write ? PTE_DIRTY | PTE_SOFT_DIRTY : 0)) >>> 0;
-    return pmd.words[2 * pi + 1] + indexAt(addr, 0);
+    const pfn = tlbHit(pmd.words, 2 * pi, write);
+    return pfn < 0 ? -1 : pfn + indexAt(addr, 0);
   }
-  const t = leaf as { words: Uint32Array };
-  const s = pteSlot(addr);
-  const lo = t.words[s];
-  if ((lo & PTE_PRESENT) === 0) return -1;
-  if (write && (lo & PTE_WRITE) === 0) return -1;
-  t.words[s] = (lo | PTE_ACCESSED | (write ? PTE_DIRTY | PTE_SOFT_DIRTY : 0)) >>> 0;
-  return t.words[s + 1];
+  return tlbHit(leaf.words, pteSlot(addr), write);
 }
 
 /**
- * The frame mapped at `addr` (a present PTE or PMD leaf), or -1; reads the page table and changes
- * nothing, not even the accessed bit. A trace replay reads the next accesses' frames this way
- * before making them (see System.replay()).
+ * The last step of tlbLookup(), at the entry the walk found (words[s], words[s + 1]): the PFN it
+ * maps, or -1 when the access must fault; sets the accessed and dirty bits like the MMU does.
  */
-export function mappedPfn(mm: MmStruct, addr: number): number {
-  const pmd = pmdTableOf(mm, addr);
-  if (pmd === null) return -1;
-  const pi = indexAt(addr, 1);
-  const leaf = pmd.children[pi];
-  if (leaf === null) {
-    if ((pmd.words[2 * pi] & PTE_PRESENT) === 0) return -1;
-    return pmd.words[2 * pi + 1] + indexAt(addr, 0);
+function tlbHit(words: Uint32Array, s: number, write: boolean): number {
+  const lo = words[s];
+  if ((lo & PTE_PRESENT) === 0) return -1;
+  if (write && (lo & PTE_WRITE) === 0) return -1;
+  words[s] = (lo | PTE_ACCESSED | (write ? PTE_DIRTY | PTE_SOFT_DIRTY : 0)) >>> 0;
+  return words[s + 1];
+}
+
+/**
+ * The entries of the page table that map the next accesses of a run of CPU accesses, found by
+ * walking ahead (find()) and used by access(): each access's table is walked once, and the walks
+ * ahead read the tables (and then the pages, PageContents.touch()) one after another rather than
+ * one cache miss at a time. A kernel path may change the tables: find() again after one runs.
+ */
+export class WalkAhead {
+  /** Per access, the words of the table holding its entry (null: no table maps it). */
+  private readonly words: (Uint32Array | null)[];
+  /** Per access, its entry's index in `words`. */
+  private readonly slots: Int32Array;
+  /** Per access, its page's place in a huge PMD leaf (0 for a PTE). */
+  private readonly pages: Int32Array;
+
+  constructor(n: number) {
+    this.words = new Array<Uint32Array | null>(n).fill(null);
+    this.slots = new Int32Array(n);
+    this.pages = new Int32Array(n);
   }
-  const t = leaf as { words: Uint32Array };
-  const s = pteSlot(addr);
-  return (t.words[s] & PTE_PRESENT) === 0 ? -1 : t.words[s + 1];
+
+  /**
+   * Walks, changing nothing, to the entry mapping `addr` for access `k` (any number: an address
+   * outside the user space maps nothing). Returns the frame it maps, or -1.
+   */
+  find(k: number, mm: MmStruct, addr: number): number {
+    this.words[k] = null;
+    if (!(addr >= 0 && addr < mm.taskSize && Number.isSafeInteger(addr))) return -1;
+    const pmd = pmdTableOf(mm, addr);
+    if (pmd === null) return -1;
+    const pi = indexAt(addr, 1);
+    const leaf = pmd.children[pi];
+    let words: Uint32Array;
+    if (leaf === null) {
+      words = pmd.words;
+      this.slots[k] = 2 * pi;
+      this.pages[k] = indexAt(addr, 0);
+    } else {
+      words = leaf.words;
+      this.slots[k] = pteSlot(addr);
+      this.pages[k] = 0;
+    }
+    this.words[k] = words;
+    const s = this.slots[k];
+    return (words[s] & PTE_PRESENT) === 0 ? -1 : words[s + 1] + this.pages[k];
+  }
+
+  /**
+   * accessMappedPage() of the one page access `k` reaches at `a` (found by find(k, mm, a), with
+   * no kernel path run since): false, having done nothing, when the access must fault.
+   */
+  access(
+    k: number,
+    mm: MmStruct,
+    a: number,
+    buf: Uint8Array,
+    done: number,
+    n: number,
+    write: boolean,
+  ): boolean {
+    const words = this.words[k];
+    if (words === null) return false;
+    const pfn = tlbHit(words, this.slots[k], write);
+    if (pfn < 0) return false;
+    accessPage(mm, pfn + this.pages[k], a, buf, done, n, write);
+    return true;
+  }
 }
 
 /**
@@ -491,6 +543,20 @@ export function accessMappedPage(
 ): boolean {
   const pfn = tlbLookup(mm, a, write);
   if (pfn < 0) return false;
+  accessPage(mm, pfn, a, buf, done, n, write);
+  return true;
+}
+
+/** The copy of accessMappedPage(), once the MMU found frame `pfn` mapped. */
+function accessPage(
+  mm: MmStruct,
+  pfn: number,
+  a: number,
+  buf: Uint8Array,
+  done: number,
+  n: number,
+  write: boolean,
+): void {
   const phys = mm.sys.phys;
   if (write) {
     phys.write(pfn, pageOffset(a), buf, done, n);
@@ -498,7 +564,6 @@ export function accessMappedPage(
   } else {
     phys.read(pfn, pageOffset(a), buf, done, n);
   }
-  return true;
 }
 
 /**
