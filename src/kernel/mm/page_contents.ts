@@ -36,6 +36,21 @@ function byteInChunk(slot: number): number {
 const SPARSE_WORDS = 32;
 /** Distinct bytes a page may hold sparsely before it gets a whole 4 KiB slot. */
 const SPARSE_MAX = SPARSE_WORDS - 1;
+/**
+ * A record's first word: the count of its bytes in the low bits, and above them one bit per
+ * stretch of about 152 bytes of the page that holds a recorded byte (recordBit()). A load of a
+ * byte in a stretch with no bit reads 0 without scanning the record, as does a store's search
+ * for the byte it replaces: most of a trace's loads are of bytes never stored.
+ */
+const COUNT_MASK = 31;
+const COUNT_BITS = 5;
+/** Stretches of the page with a bit of their own (the 27 bits above the count). */
+const STRETCHES = 32 - COUNT_BITS;
+
+/** The bit of the head word of a record for the stretch of the page that holds `offset`. */
+function recordBit(offset: number): number {
+  return 1 << (COUNT_BITS + ((offset * STRETCHES) >>> 12));
+}
 
 /**
  * `where` values from here up are pages holding one byte, kept in `where` itself as
@@ -185,7 +200,7 @@ export class PageContents {
     }
     const base = (-w - 1) * SPARSE_WORDS;
     const sp = this.sparse;
-    const n = sp[base];
+    const n = sp[base] & COUNT_MASK;
     for (let i = 1; i <= n; i++) {
       const e = sp[base + i];
       const at = (e >>> 8) - offset;
@@ -297,7 +312,9 @@ export class PageContents {
   private sparseByte(r: number, offset: number): number {
     const sp = this.sparse;
     const base = r * SPARSE_WORDS;
-    const n = sp[base];
+    const head = sp[base];
+    if ((head & recordBit(offset)) === 0) return 0;
+    const n = head & COUNT_MASK;
     for (let i = 1; i <= n; i++) {
       const e = sp[base + i];
       if (e >>> 8 === offset) return e & 0xff;
@@ -310,19 +327,24 @@ export class PageContents {
     if (len > SPARSE_MAX) return false;
     const sp = this.sparse;
     const base = r * SPARSE_WORDS;
-    const n = sp[base];
+    const head = sp[base];
+    const n = head & COUNT_MASK;
     if (len === 1) {
-      // One byte (a trace replay's store): one pass over the record, not the two below.
+      // One byte (a trace replay's store): one pass over the record, not the two below, and
+      // none when no byte of the offset's stretch is recorded.
       const e = ((offset << 8) | src[srcOffset]) >>> 0;
-      for (let i = 1; i <= n; i++) {
-        if (sp[base + i] >>> 8 === offset) {
-          sp[base + i] = e;
-          return true;
+      const bit = recordBit(offset);
+      if ((head & bit) !== 0) {
+        for (let i = 1; i <= n; i++) {
+          if (sp[base + i] >>> 8 === offset) {
+            sp[base + i] = e;
+            return true;
+          }
         }
       }
       if (n + 1 > SPARSE_MAX) return false;
       sp[base + n + 1] = e;
-      sp[base] = n + 1;
+      sp[base] = ((head | bit) + 1) >>> 0;
       return true;
     }
     // Count the bytes not yet recorded first, so a write that does not fit changes nothing.
@@ -335,6 +357,7 @@ export class PageContents {
     }
     if (n + fresh > SPARSE_MAX) return false;
     let m = n;
+    let bits = head & ~COUNT_MASK;
     for (let k = 0; k < len; k++) {
       const off = offset + k;
       const e = ((off << 8) | src[srcOffset + k]) >>> 0;
@@ -342,8 +365,9 @@ export class PageContents {
       while (i <= m && sp[base + i] >>> 8 !== off) i++;
       sp[base + i] = e;
       if (i > m) m = i;
+      bits |= recordBit(off);
     }
-    sp[base] = m;
+    sp[base] = (bits | m) >>> 0;
     return true;
   }
 
@@ -351,7 +375,7 @@ export class PageContents {
   private toSparse(pfn: number, w: number): number {
     const r = this.takeSparse();
     const base = r * SPARSE_WORDS;
-    this.sparse[base] = 1;
+    this.sparse[base] = (recordBit((w - ONE_BYTE) >>> 8) | 1) >>> 0;
     this.sparse[base + 1] = w - ONE_BYTE;
     this.where[pfn] = -(r + 1);
     return -(r + 1);
@@ -363,7 +387,7 @@ export class PageContents {
     const view = this.view(slot);
     const sp = this.sparse;
     const base = r * SPARSE_WORDS;
-    const n = sp[base];
+    const n = sp[base] & COUNT_MASK;
     for (let i = 1; i <= n; i++) view[sp[base + i] >>> 8] = sp[base + i] & 0xff;
     this.freeSparse.push(r);
     this.where[pfn] = slot + 1;
