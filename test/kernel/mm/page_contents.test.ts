@@ -35,6 +35,13 @@ function readAll(c: PageContents, pfn: number): Uint8Array {
   return out;
 }
 
+/** The page read one byte at a time (a trace's loads: the one-byte paths of read()). */
+function readBytewise(c: PageContents, pfn: number): Uint8Array {
+  const out = new Uint8Array(PAGE_SIZE).fill(0xee);
+  for (let off = 0; off < PAGE_SIZE; off++) c.read(pfn, off, out, off, 1);
+  return out;
+}
+
 describe('PageContents', () => {
   it('a page never written reads as zeros and stores nothing', () => {
     const c = new PageContents();
@@ -136,6 +143,7 @@ describe('PageContents', () => {
           for (let pfn = 0; pfn < PFNS; pfn++) {
             assert.equal(c.has(pfn), model.has(pfn));
             assert.deepEqual(readAll(c, pfn), model.get(pfn) ?? new Uint8Array(PAGE_SIZE));
+            assert.deepEqual(readBytewise(c, pfn), model.get(pfn) ?? new Uint8Array(PAGE_SIZE));
           }
         }
       }),
