@@ -91,6 +91,30 @@ function isModuleNamespace(o: object): boolean {
   return Object.prototype.toString.call(o) === '[object Module]';
 }
 
+/** Object.is(), in the form the compiler inlines: -0 and +0 differ, NaN is not itself. */
+function same(a: unknown, b: unknown): boolean {
+  return a === b && (a !== 0 || 1 / a === 1 / (b as number));
+}
+
+/** Whether `m` holds exactly `entries`, in their order (the order iteration follows). */
+function mapIntact(m: Map<unknown, unknown>, entries: readonly [unknown, unknown][]): boolean {
+  if (m.size !== entries.length) return false;
+  let i = 0;
+  for (const [k, v] of m) {
+    const e = entries[i++];
+    if (!same(e[0], k) || !same(e[1], v)) return false;
+  }
+  return true;
+}
+
+/** Whether `set` holds exactly `values`, in their order. */
+function setIntact(set: Set<unknown>, values: readonly unknown[]): boolean {
+  if (set.size !== values.length) return false;
+  let i = 0;
+  for (const v of set) if (!same(values[i++], v)) return false;
+  return true;
+}
+
 export class Snapshot {
   private readonly saved: Saved[] = [];
   /** Side-table entries at capture, by table: key -> value. */
@@ -256,24 +280,33 @@ export class Snapshot {
               if (!captured.has(k) || written.has(k)) Reflect.deleteProperty(o, k);
             }
           }
-          for (let i = 0; i < keys.length; i++) o[keys[i]] = values[i];
+          // Most values are as captured, and reading one costs less than writing it.
+          for (let i = 0; i < keys.length; i++) {
+            const k = keys[i];
+            const v = values[i];
+            if (!same(o[k], v)) o[k] = v;
+          }
           if (Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto as object | null);
           break;
         }
         case 'array': {
           const o = s.o;
           const { values } = s;
-          o.length = values.length;
+          // Setting `length` costs a call into the runtime even when it does not change it.
+          if (o.length !== values.length) o.length = values.length;
           for (let i = 0; i < values.length; i++) o[i] = values[i];
           const rec = o as unknown as Record<PropertyKey, unknown>;
           for (let i = 0; i < s.extra.length; i++) rec[s.extra[i]] = s.extraValues[i];
           break;
         }
         case 'map':
+          // Most maps are as captured: comparing them costs less than rebuilding their tables.
+          if (mapIntact(s.o, s.entries)) break;
           s.o.clear();
           for (const [k, v] of s.entries) s.o.set(k, v);
           break;
         case 'set':
+          if (setIntact(s.o, s.values)) break;
           s.o.clear();
           for (const v of s.values) s.o.add(v);
           break;
