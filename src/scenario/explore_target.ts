@@ -9,7 +9,7 @@ import { Snapshot, SnapshotError } from '../lib/snapshot.ts';
 import { checkStep } from '../oracles/index.ts';
 import type { ExploreTarget, ExploreWorld } from '../sched/explore/types.ts';
 import type { KGen, Violation } from '../sched/types.ts';
-import type { ScenarioContext } from './context.ts';
+import { type ScenarioContext, UserBufferPool } from './context.ts';
 import { kernel, type KernelApi } from './kernel.ts';
 import { type ParsedScenario, parseScenarioFile } from './parse.ts';
 import {
@@ -114,6 +114,9 @@ export function targetFromParsed(
   let restore = opts.restore ?? true;
   /** The world as setup left it, and its snapshot. */
   let base: { ctx: ScenarioContext; snap: Snapshot } | null = null;
+  // The steps of every schedule take their user buffers from here (a traced run, whose reports
+  // are looked at afterwards, takes new ones).
+  const buffers = opts.trace === true ? null : new UserBufferPool();
   const setUp = (): { ctx: ScenarioContext; setupFailure: Violation | null } => {
     if (base !== null && base.snap.valid) {
       base.snap.restore();
@@ -139,9 +142,10 @@ export function targetFromParsed(
         };
       }
     });
+    ctx.buffers = buffers;
     if (restore && setupFailure === null) {
       try {
-        base = { ctx, snap: new Snapshot([ctx], [parsed, k]) };
+        base = { ctx, snap: new Snapshot([ctx], buffers === null ? [parsed, k] : [parsed, k, buffers]) };
       } catch (e) {
         if (!(e instanceof SnapshotError)) throw e;
         restore = false;
@@ -154,6 +158,7 @@ export function targetFromParsed(
     lastStages: 0,
     create(): ScenarioWorld {
       const { ctx, setupFailure } = setUp();
+      buffers?.reset();
       target.last = ctx;
       target.lastStages = 0;
       const failed: ThreadFailure[] = [];

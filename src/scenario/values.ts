@@ -233,12 +233,17 @@ export type DataSpec =
 const patterns = new WeakMap<DataSpec, Map<number, Uint8Array>>();
 
 export function patternBytes(spec: DataSpec, length: number): Uint8Array {
+  return patternView(spec, length).slice();
+}
+
+/** The bytes of patternBytes(), shared with later calls: only to read (to compare a read with). */
+export function patternView(spec: DataSpec, length: number): Uint8Array {
   let byLength = patterns.get(spec);
   const known = byLength?.get(length);
-  if (known !== undefined) return known.slice();
+  if (known !== undefined) return known;
   const out = buildPattern(spec, length);
   if (byLength === undefined) patterns.set(spec, (byLength = new Map<number, Uint8Array>()));
-  if (byLength.size < 16) byLength.set(length, out.slice());
+  if (byLength.size < 16) byLength.set(length, out);
   return out;
 }
 
