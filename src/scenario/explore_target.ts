@@ -79,24 +79,51 @@ interface ThreadFailure {
   failures: string[];
 }
 
+/**
+ * A step of a thread with what every schedule says of it, made once per target: the same
+ * strings in every schedule, not built again at every step.
+ */
+interface ThreadStep {
+  step: StepT;
+  path: (string | number)[];
+  line: number;
+  /** What the thread does while inside it (a livelock's message). */
+  doing: string;
+  /** The step, as the driver-callback bound names it. */
+  label: string;
+}
+
+function threadSteps(parsed: ParsedScenario, name: string, steps: readonly StepT[]): ThreadStep[] {
+  return steps.map((step, i) => {
+    const path = ['threads', name, i];
+    const line = parsed.position(path).line;
+    return {
+      step,
+      path,
+      line,
+      doing: `in ${step.op} (line ${line})`,
+      label: `${name} step ${i + 1} (${step.op}, line ${line})`,
+    };
+  });
+}
+
 function* scenarioThread(
   ctx: ScenarioContext,
   name: string,
-  steps: readonly StepT[],
+  steps: readonly ThreadStep[],
   failed: ThreadFailure[],
   inOp: Map<string, string>,
 ): KGen {
+  const track = `cpu:${name}`;
   for (let i = 0; i < steps.length; i++) {
-    const step = steps[i];
-    const path = ['threads', name, i];
-    ctx.sys.trace.emit('syscall', step.op, 'B', { step: i }, `cpu:${name}`);
-    const line = ctx.parsed.position(path).line;
-    inOp.set(name, `in ${step.op} (line ${line})`);
-    ctx.bounds?.enterStep(name, `${name} step ${i + 1} (${step.op}, line ${line})`);
+    const { step, path, line } = steps[i];
+    ctx.sys.trace.emit('syscall', step.op, 'B', { step: i }, track);
+    inOp.set(name, steps[i].doing);
+    ctx.bounds?.enterStep(name, steps[i].label);
     const r = yield* stepGen(ctx, step, path);
     ctx.bounds?.leaveStep(name);
     inOp.delete(name);
-    ctx.sys.trace.emit('syscall', step.op, 'E', { ret: r.ret }, `cpu:${name}`);
+    ctx.sys.trace.emit('syscall', step.op, 'E', { ret: r.ret }, track);
     const failures = finishStep(ctx, step, r);
     if (failures.length > 0) {
       failed.push({ thread: name, index: i, op: step.op, line, failures });
@@ -111,6 +138,9 @@ export function targetFromParsed(
   opts: ScenarioTargetOptions = {},
 ): ScenarioTarget {
   const s = parsed.scenario;
+  const threads = Object.entries(s.threads ?? {}).map(
+    ([name, steps]) => [name, threadSteps(parsed, name, steps as StepT[])] as const,
+  );
   let restore = opts.restore ?? true;
   /** The world as setup left it, and its snapshot. */
   let base: { ctx: ScenarioContext; snap: Snapshot } | null = null;
@@ -169,10 +199,8 @@ export function targetFromParsed(
       const inOp = new Map<string, string>();
       const scenarioThreads = new Set<unknown>();
       if (setupFailure === null) {
-        for (const [name, steps] of Object.entries(s.threads ?? {})) {
-          scenarioThreads.add(
-            ctx.sys.sched.spawn(name, scenarioThread(ctx, name, steps as StepT[], failed, inOp)),
-          );
+        for (const [name, steps] of threads) {
+          scenarioThreads.add(ctx.sys.sched.spawn(name, scenarioThread(ctx, name, steps, failed, inOp)));
         }
       }
       const quiescent = (): boolean =>
