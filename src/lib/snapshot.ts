@@ -56,6 +56,18 @@ type Saved =
 
 /** The snapshots that can still restore: side-table writes are journalled for each. */
 const armed = new Set<Snapshot>();
+/** `armed` as an array, which a side-table write walks without an iterator. */
+let armedList: Snapshot[] = [];
+
+function arm(s: Snapshot, alone: boolean): void {
+  if (alone) armed.clear();
+  armed.add(s);
+  armedList = [...armed];
+}
+
+function disarm(s: Snapshot): void {
+  if (armed.delete(s)) armedList = [...armed];
+}
 
 /**
  * A WeakMap whose entries a Snapshot captures and restores with the objects they are keyed by. The
@@ -63,12 +75,14 @@ const armed = new Set<Snapshot>();
  */
 export class SideTable<K extends object, V> extends WeakMap<K, V> {
   override set(key: K, value: V): this {
-    for (const s of armed) s.journal(this, key);
+    const list = armedList;
+    for (let i = 0; i < list.length; i++) list[i].journal(this, key);
     return super.set(key, value);
   }
 
   override delete(key: K): boolean {
-    for (const s of armed) s.journal(this, key);
+    const list = armedList;
+    for (let i = 0; i < list.length; i++) list[i].journal(this, key);
     return super.delete(key);
   }
 }
@@ -91,12 +105,37 @@ function isModuleNamespace(o: object): boolean {
   return Object.prototype.toString.call(o) === '[object Module]';
 }
 
+/** Object.is(), in the form the compiler inlines: -0 and +0 differ, NaN is not itself. */
+function same(a: unknown, b: unknown): boolean {
+  return a === b && (a !== 0 || 1 / a === 1 / (b as number));
+}
+
+/** Whether `m` holds exactly `entries`, in their order (the order iteration follows). */
+function mapIntact(m: Map<unknown, unknown>, entries: readonly [unknown, unknown][]): boolean {
+  if (m.size !== entries.length) return false;
+  let i = 0;
+  for (const [k, v] of m) {
+    const e = entries[i++];
+    if (!same(e[0], k) || !same(e[1], v)) return false;
+  }
+  return true;
+}
+
+/** Whether `set` holds exactly `values`, in their order. */
+function setIntact(set: Set<unknown>, values: readonly unknown[]): boolean {
+  if (set.size !== values.length) return false;
+  let i = 0;
+  for (const v of set) if (!same(values[i++], v)) return false;
+  return true;
+}
+
 export class Snapshot {
   private readonly saved: Saved[] = [];
   /** Side-table entries at capture, by table: key -> value. */
   private readonly entries = new Map<SideTable<object, unknown>, Map<object, unknown>>();
   /** Side-table keys written since the capture (or the last restore). */
-  private touched: [SideTable<object, unknown>, object][] = [];
+  private readonly touchedTables: SideTable<object, unknown>[] = [];
+  private readonly touchedKeys: object[] = [];
   /** Objects walked (their side-table entries are the snapshot's to restore). */
   private readonly walked = new Set<object>();
   /** Objects captured. */
@@ -131,8 +170,7 @@ export class Snapshot {
     }
     for (const s of stop) seen.delete(s);
     this.objects = this.saved.length;
-    if (opts.alongside !== true) armed.clear();
-    armed.add(this);
+    arm(this, opts.alongside !== true);
   }
 
   private capture(o: object, work: unknown[]): void {
@@ -219,7 +257,8 @@ export class Snapshot {
   }
 
   journal(t: SideTable<object, unknown>, key: object): void {
-    this.touched.push([t, key]);
+    this.touchedTables.push(t);
+    this.touchedKeys.push(key);
   }
 
   /** Puts every captured object back as it was at the capture. */
@@ -256,24 +295,33 @@ export class Snapshot {
               if (!captured.has(k) || written.has(k)) Reflect.deleteProperty(o, k);
             }
           }
-          for (let i = 0; i < keys.length; i++) o[keys[i]] = values[i];
+          // Most values are as captured, and reading one costs less than writing it.
+          for (let i = 0; i < keys.length; i++) {
+            const k = keys[i];
+            const v = values[i];
+            if (!same(o[k], v)) o[k] = v;
+          }
           if (Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto as object | null);
           break;
         }
         case 'array': {
           const o = s.o;
           const { values } = s;
-          o.length = values.length;
+          // Setting `length` costs a call into the runtime even when it does not change it.
+          if (o.length !== values.length) o.length = values.length;
           for (let i = 0; i < values.length; i++) o[i] = values[i];
           const rec = o as unknown as Record<PropertyKey, unknown>;
           for (let i = 0; i < s.extra.length; i++) rec[s.extra[i]] = s.extraValues[i];
           break;
         }
         case 'map':
+          // Most maps are as captured: comparing them costs less than rebuilding their tables.
+          if (mapIntact(s.o, s.entries)) break;
           s.o.clear();
           for (const [k, v] of s.entries) s.o.set(k, v);
           break;
         case 'set':
+          if (setIntact(s.o, s.values)) break;
           s.o.clear();
           for (const v of s.values) s.o.add(v);
           break;
@@ -282,20 +330,25 @@ export class Snapshot {
           break;
       }
     }
-    const touched = this.touched;
-    this.touched = [];
-    for (const [t, key] of touched) {
+    const tables = this.touchedTables;
+    const keys = this.touchedKeys;
+    // The writes below are journalled after these (and dropped with them).
+    const n = tables.length;
+    for (let i = 0; i < n; i++) {
+      const t = tables[i];
+      const key = keys[i];
       const at = this.entries.get(t);
       // The other armed snapshots must undo this write too when they restore.
       if (at?.has(key) === true) t.set(key, at.get(key));
       else if (this.walked.has(key)) t.delete(key);
     }
     // Journalled above as writes since this capture as well: the state now is the captured one.
-    this.touched = [];
+    tables.length = 0;
+    keys.length = 0;
   }
 
   /** Stops journalling for this snapshot (it can no longer restore). */
   release(): void {
-    armed.delete(this);
+    disarm(this);
   }
 }

@@ -57,6 +57,31 @@ export type FileKind =
  */
 export const MAX_USER_BUFFER = 256 * 1024 * 1024;
 
+/**
+ * User buffers handed out again: a search runs the same steps in schedule after schedule, each on
+ * a state restored from the same snapshot, so the buffers of a schedule that ended are free. A
+ * buffer handed out is zeroed, as a fresh one is; reset() frees them all at the start of a
+ * schedule. The pool lives outside the snapshot (it is one of the objects a capture does not walk).
+ */
+export class UserBufferPool {
+  private readonly buffers: Uint8Array[] = [];
+  private next = 0;
+
+  /** The schedule that held the buffers is over: hand them out again, in the same order. */
+  reset(): void {
+    this.next = 0;
+  }
+
+  take(len: number): Uint8Array {
+    const i = this.next++;
+    const b = this.buffers[i];
+    if (b !== undefined && b.length === len) return b.fill(0);
+    const fresh = new Uint8Array(len);
+    this.buffers[i] = fresh;
+    return fresh;
+  }
+}
+
 export class ScenarioContext {
   readonly procs = new Map<string, Process>();
   /** Bound names: numbers, or bigints for u64 outputs above 2^53 (an IOVA high in the space). */
@@ -70,6 +95,8 @@ export class ScenarioContext {
   livelocked: string | null = null;
   /** The bound on the code of drivers loaded from modules (null: the scenario loads none). */
   bounds: CallbackBounds | null = null;
+  /** Where user buffers come from when a search reuses them (null: a new buffer every time). */
+  buffers: UserBufferPool | null = null;
 
   constructor(
     readonly sys: System,
@@ -124,9 +151,8 @@ export class ScenarioContext {
 
   /** A zeroed user buffer of `len` bytes, or an empty one when `len` is out of the model's reach. */
   userBuffer(len: number): Uint8Array {
-    return Number.isSafeInteger(len) && len >= 0 && len <= MAX_USER_BUFFER
-      ? new Uint8Array(len)
-      : new Uint8Array(0);
+    if (!(Number.isSafeInteger(len) && len >= 0 && len <= MAX_USER_BUFFER)) return new Uint8Array(0);
+    return this.buffers !== null ? this.buffers.take(len) : new Uint8Array(len);
   }
 
   optNum(v: unknown, dflt: number, field?: string): number {

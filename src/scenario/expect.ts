@@ -5,7 +5,7 @@
 import { errnoName, errnoValue, isErr } from '../kernel/errno.ts';
 import type { OpResult, ScenarioContext } from './context.ts';
 import type { PagemapEntry } from './kernel.ts';
-import { type DataSpec, firstDifference, parseProtBytes, patternBytes, protBytesSummary } from './values.ts';
+import { type DataSpec, firstDifference, parseProtBytes, patternView, protBytesSummary } from './values.ts';
 
 type Expect = Record<string, unknown>;
 
@@ -130,7 +130,7 @@ function judgeOne(ctx: ScenarioContext, e: Expect, r: OpResult): string[] {
   if (e.data !== undefined) {
     if (r.data === undefined) out.push('the op returned no data');
     else {
-      const want = patternBytes(e.data as DataSpec, r.data.length);
+      const want = patternView(e.data as DataSpec, r.data.length);
       const why = firstDifference(r.data, want);
       const spec = e.data as DataSpec;
       // A short `bytes` list still judges the whole read: the bytes it does not list must be 0.

@@ -9,7 +9,7 @@ import { Snapshot, SnapshotError } from '../lib/snapshot.ts';
 import { checkStep } from '../oracles/index.ts';
 import type { ExploreTarget, ExploreWorld } from '../sched/explore/types.ts';
 import type { KGen, Violation } from '../sched/types.ts';
-import type { ScenarioContext } from './context.ts';
+import { type ScenarioContext, UserBufferPool } from './context.ts';
 import { kernel, type KernelApi } from './kernel.ts';
 import { type ParsedScenario, parseScenarioFile } from './parse.ts';
 import {
@@ -79,24 +79,51 @@ interface ThreadFailure {
   failures: string[];
 }
 
+/**
+ * A step of a thread with what every schedule says of it, made once per target: the same
+ * strings in every schedule, not built again at every step.
+ */
+interface ThreadStep {
+  step: StepT;
+  path: (string | number)[];
+  line: number;
+  /** What the thread does while inside it (a livelock's message). */
+  doing: string;
+  /** The step, as the driver-callback bound names it. */
+  label: string;
+}
+
+function threadSteps(parsed: ParsedScenario, name: string, steps: readonly StepT[]): ThreadStep[] {
+  return steps.map((step, i) => {
+    const path = ['threads', name, i];
+    const line = parsed.position(path).line;
+    return {
+      step,
+      path,
+      line,
+      doing: `in ${step.op} (line ${line})`,
+      label: `${name} step ${i + 1} (${step.op}, line ${line})`,
+    };
+  });
+}
+
 function* scenarioThread(
   ctx: ScenarioContext,
   name: string,
-  steps: readonly StepT[],
+  steps: readonly ThreadStep[],
   failed: ThreadFailure[],
   inOp: Map<string, string>,
 ): KGen {
+  const track = `cpu:${name}`;
   for (let i = 0; i < steps.length; i++) {
-    const step = steps[i];
-    const path = ['threads', name, i];
-    ctx.sys.trace.emit('syscall', step.op, 'B', { step: i }, `cpu:${name}`);
-    const line = ctx.parsed.position(path).line;
-    inOp.set(name, `in ${step.op} (line ${line})`);
-    ctx.bounds?.enterStep(name, `${name} step ${i + 1} (${step.op}, line ${line})`);
+    const { step, path, line } = steps[i];
+    ctx.sys.trace.emit('syscall', step.op, 'B', { step: i }, track);
+    inOp.set(name, steps[i].doing);
+    ctx.bounds?.enterStep(name, steps[i].label);
     const r = yield* stepGen(ctx, step, path);
     ctx.bounds?.leaveStep(name);
     inOp.delete(name);
-    ctx.sys.trace.emit('syscall', step.op, 'E', { ret: r.ret }, `cpu:${name}`);
+    ctx.sys.trace.emit('syscall', step.op, 'E', { ret: r.ret }, track);
     const failures = finishStep(ctx, step, r);
     if (failures.length > 0) {
       failed.push({ thread: name, index: i, op: step.op, line, failures });
@@ -111,9 +138,15 @@ export function targetFromParsed(
   opts: ScenarioTargetOptions = {},
 ): ScenarioTarget {
   const s = parsed.scenario;
+  const threads = Object.entries(s.threads ?? {}).map(
+    ([name, steps]) => [name, threadSteps(parsed, name, steps as StepT[])] as const,
+  );
   let restore = opts.restore ?? true;
   /** The world as setup left it, and its snapshot. */
   let base: { ctx: ScenarioContext; snap: Snapshot } | null = null;
+  // The steps of every schedule take their user buffers from here (a traced run, whose reports
+  // are looked at afterwards, takes new ones).
+  const buffers = opts.trace === true ? null : new UserBufferPool();
   const setUp = (): { ctx: ScenarioContext; setupFailure: Violation | null } => {
     if (base !== null && base.snap.valid) {
       base.snap.restore();
@@ -139,9 +172,10 @@ export function targetFromParsed(
         };
       }
     });
+    ctx.buffers = buffers;
     if (restore && setupFailure === null) {
       try {
-        base = { ctx, snap: new Snapshot([ctx], [parsed, k]) };
+        base = { ctx, snap: new Snapshot([ctx], buffers === null ? [parsed, k] : [parsed, k, buffers]) };
       } catch (e) {
         if (!(e instanceof SnapshotError)) throw e;
         restore = false;
@@ -154,6 +188,7 @@ export function targetFromParsed(
     lastStages: 0,
     create(): ScenarioWorld {
       const { ctx, setupFailure } = setUp();
+      buffers?.reset();
       target.last = ctx;
       target.lastStages = 0;
       const failed: ThreadFailure[] = [];
@@ -164,10 +199,8 @@ export function targetFromParsed(
       const inOp = new Map<string, string>();
       const scenarioThreads = new Set<unknown>();
       if (setupFailure === null) {
-        for (const [name, steps] of Object.entries(s.threads ?? {})) {
-          scenarioThreads.add(
-            ctx.sys.sched.spawn(name, scenarioThread(ctx, name, steps as StepT[], failed, inOp)),
-          );
+        for (const [name, steps] of threads) {
+          scenarioThreads.add(ctx.sys.sched.spawn(name, scenarioThread(ctx, name, steps, failed, inOp)));
         }
       }
       const quiescent = (): boolean =>

@@ -16,13 +16,13 @@ export interface Chooser {
 }
 
 /** Keeps running the thread that ran last while it can; otherwise the oldest runnable thread. */
-export const runToCompletion: Chooser = {
-  choose(runnable, sched) {
+export const runToCompletion: Chooser = Object.freeze({
+  choose(runnable: readonly Thread[], sched: Scheduler) {
     const last = sched.last;
     if (last !== null && last.state === 'runnable') return last;
     return runnable[0];
   },
-};
+});
 
 export class DeadlockError extends Error {
   constructor(readonly blocked: readonly string[]) {

@@ -183,6 +183,43 @@ describe('Snapshot', () => {
     snap.release();
   });
 
+  it('puts back the order of Map and Set entries, and tells -0 from 0 in values and keys', () => {
+    const m = new Map<unknown, unknown>([
+      ['a', 1],
+      ['b', -0],
+      [NaN, 'n'],
+    ]);
+    const s = new Set<unknown>([1, 2, 0]);
+    const o: Record<string, unknown> = { z: 0, n: NaN };
+    const arr: unknown[] = [1, 2, 3];
+    const snap = new Snapshot([{ m, s, o, arr }]);
+    // The same entries in another order.
+    m.delete('a');
+    m.set('a', 1);
+    s.delete(1);
+    s.add(1);
+    snap.restore();
+    assert.deepEqual([...m.keys()], ['a', 'b', NaN]);
+    assert.deepEqual([...s], [1, 2, 0]);
+    // The same keys, a value that differs only in its sign.
+    m.set('b', 0);
+    o.z = -0;
+    s.delete(0);
+    s.add(-0);
+    snap.restore();
+    assert.ok(Object.is(m.get('b'), -0));
+    assert.ok(Object.is(o.z, 0));
+    assert.ok(Number.isNaN(o.n));
+    // An array that shrank, and one that grew.
+    arr.length = 1;
+    snap.restore();
+    assert.deepEqual(arr, [1, 2, 3]);
+    arr.push(4);
+    snap.restore();
+    assert.deepEqual(arr, [1, 2, 3]);
+    snap.release();
+  });
+
   it('is no longer valid once another snapshot was captured', () => {
     const a = new Snapshot([{ x: 1 }]);
     assert.equal(a.valid, true);

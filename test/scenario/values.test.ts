@@ -3,12 +3,14 @@ import { describe, it } from 'node:test';
 import {
   evalAddress,
   evalU64,
+  firstDifference,
   parseAddressExpr,
   parseU64,
   U64_MAX,
   u64Value,
   parseProtBytes,
   patternBytes,
+  patternView,
   protBytesSummary,
   ValueError,
 } from '../../src/scenario/values.ts';
@@ -56,6 +58,36 @@ describe('scenario values', () => {
     const neg = new DataView(patternBytes({ pattern: 'neg_index32' }, 16).buffer);
     assert.equal(neg.getInt32(8, true), -2);
     assert.deepEqual([...patternBytes({ fill: 0xab }, 3)], [0xab, 0xab, 0xab]);
+  });
+
+  it('firstDifference finds the first differing byte, aligned or not, in the words or the tail', () => {
+    const want = patternBytes({ pattern: 'index32' }, 4099);
+    assert.equal(firstDifference(want.slice(), want), null);
+    for (const at of [0, 5, 4095, 4096, 4098]) {
+      const got = want.slice();
+      got[at] ^= 0x80;
+      got[4098 - (at % 2)] ^= 1;
+      assert.match(firstDifference(got, want) ?? '', new RegExp(`^byte ${at} \\(0x${at.toString(16)}\\)`));
+    }
+    // Views that start off a word boundary.
+    const a = new Uint8Array(4100);
+    const b = new Uint8Array(4100);
+    a.set(want, 1);
+    b.set(want, 1);
+    assert.equal(firstDifference(a.subarray(1), b.subarray(1)), null);
+    a[3000] ^= 1;
+    assert.match(firstDifference(a.subarray(1), b.subarray(1)) ?? '', /^byte 2999 /);
+    assert.equal(firstDifference(new Uint8Array(3), new Uint8Array(3)), null);
+    assert.match(firstDifference(new Uint8Array([0, 0, 1]), new Uint8Array(3)) ?? '', /^byte 2 /);
+  });
+
+  it('patternView is patternBytes without the copy', () => {
+    const spec = { pattern: 'neg_index32' as const };
+    const view = patternView(spec, 64);
+    assert.equal(patternView(spec, 64), view);
+    const copy = patternBytes(spec, 64);
+    assert.notEqual(copy, view);
+    assert.deepEqual(copy, view);
   });
 
   it('SNAPSHOT byte names', () => {

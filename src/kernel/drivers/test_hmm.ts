@@ -713,8 +713,15 @@ function* dmirrorExclusive(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
 }
 
 /** struct hmm_dmirror_cmd as the SDK copies it in: `buf` stands in for user memory when `ptr` is 0. */
-export const DMIRROR_CMD_IN = { addr: 'u64', ptr: 'u64', npages: 'u64', buf: 'bytes' } as const;
-export const DMIRROR_CMD_OUT = { cpages: 'u64', faults: 'u64' } as const;
+// The driver's tables are frozen, as the kernel's are const: a snapshot (src/lib/snapshot.ts)
+// need not restore them.
+export const DMIRROR_CMD_IN = Object.freeze({
+  addr: 'u64',
+  ptr: 'u64',
+  npages: 'u64',
+  buf: 'bytes',
+} as const);
+export const DMIRROR_CMD_OUT = Object.freeze({ cpages: 'u64', faults: 'u64' } as const);
 
 type DmirrorCmdArg = IoctlArg<typeof DMIRROR_CMD_IN, typeof DMIRROR_CMD_OUT>;
 
@@ -755,7 +762,7 @@ function dmirrorIoctl(
   run: (mirror: Dmirror, cmd: HmmDmirrorCmd) => KGen<number>,
   run$: (mirror: Dmirror, cmd: HmmDmirrorCmd) => number,
 ): IoctlDef<Dmirror> {
-  return defineIoctl<Dmirror, typeof DMIRROR_CMD_IN, typeof DMIRROR_CMD_OUT>({
+  const def = defineIoctl<Dmirror, typeof DMIRROR_CMD_IN, typeof DMIRROR_CMD_OUT>({
     in: DMIRROR_CMD_IN,
     out: DMIRROR_CMD_OUT,
     doc,
@@ -770,6 +777,7 @@ function dmirrorIoctl(
       return dmirrorCmdOut(arg, cmd, run$(file.priv, cmd));
     },
   });
+  return Object.freeze(def);
 }
 
 /** Models HMM_DMIRROR_RELEASE: evict and unmap the device's memory. */
@@ -794,7 +802,7 @@ function* dmirrorCheckExclusive(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<numbe
  * The dmirror driver on the SDK: probe builds the device state, open mirrors the opener's mm,
  * the ioctls are lib/test_hmm.c's (an unknown command is -EINVAL, as there).
  */
-export const dmirrorDriver: DeviceDriver<DmirrorDevice, Dmirror> = {
+export const dmirrorDriver: DeviceDriver<DmirrorDevice, Dmirror> = Object.freeze({
   name: 'dmirror',
   probe: dmirrorProbe,
   remove: dmirrorRemove,
@@ -802,7 +810,7 @@ export const dmirrorDriver: DeviceDriver<DmirrorDevice, Dmirror> = {
   release: dmirrorFopsRelease,
   mmap: dmirrorFopsMmap,
   unknownIoctlErrno: Errno.EINVAL,
-  ioctls: {
+  ioctls: Object.freeze({
     [HMM_DMIRROR_READ]: dmirrorIoctl(
       'read through the device PT, faulting what is missing',
       dmirrorRead,
@@ -844,8 +852,8 @@ export const dmirrorDriver: DeviceDriver<DmirrorDevice, Dmirror> = {
       dmirrorSetFlags,
       dmirrorSetFlags$,
     ),
-  },
-};
+  }),
+});
 
 /** Models dmirror_device_remove(): the device memory goes (evicted, then memunmap_pages). */
 function* dmirrorRemove(dev: Device<DmirrorDevice, Dmirror>): KGen {

@@ -360,9 +360,12 @@ export function deviceFileOf<D extends object, F extends object>(
   return f !== null && f.fops === dev.fops ? (f as File<F>) : null;
 }
 
-/** The file_operations of a device's files: dispatch to the driver, per device. */
+/**
+ * The file_operations of a device's files: dispatch to the driver, per device. Frozen, as the
+ * kernel's are const: a snapshot (src/lib/snapshot.ts) need not restore them.
+ */
 function deviceFops<D extends object, F extends object>(dev: Device<D, F>): FileOps<F> {
-  return {
+  const fops: FileOps<F> = {
     name: dev.driver.name,
     ioctl: (file, cmd, user) => deviceIoctl(dev, file, cmd, user),
     ioctl$: (file, cmd, user) => deviceIoctl$(dev, file, cmd, user),
@@ -377,4 +380,5 @@ function deviceFops<D extends object, F extends object>(dev: Device<D, F>): File
       return yield* runDriverCode(dev.sys.sched, dev.driver, 'mmap', dev.driver.mmap(dev, file, vma));
     },
   };
+  return Object.freeze(fops);
 }

@@ -36,6 +36,9 @@ export interface DevPte {
   readonly gen: number;
 }
 
+/** Slots a device page table has before it first grows its arrays. */
+const INITIAL_SLOTS = 64;
+
 /** Records what happened to a device page table as an instant on its device's own track. */
 function traceDevice(pt: DevicePageTable, name: string, args: Record<string, unknown>): void {
   const trace = pt.sys.trace;
@@ -50,9 +53,12 @@ function traceDevice(pt: DevicePageTable, name: string, args: Record<string, unk
  */
 export class DevicePageTable implements DeviceMirrorView {
   private readonly pt = new XArray<number>();
-  private pfns = new Float64Array(0);
-  private prots = new Uint8Array(0);
-  private gens = new Uint16Array(0);
+  // Room for the first entries from the start: a table built during an explorer's setup is
+  // restored with its arrays (src/lib/snapshot.ts), so its schedules store entries without
+  // allocating arrays of their own.
+  private pfns = new Float64Array(INITIAL_SLOTS);
+  private prots = new Uint8Array(INITIAL_SLOTS);
+  private gens = new Uint16Array(INITIAL_SLOTS);
   /** Slots made so far; the free ones are on `freeSlots`. */
   private slots = 0;
   private readonly freeSlots: number[] = [];
@@ -118,7 +124,7 @@ export class DevicePageTable implements DeviceMirrorView {
     const reused = this.freeSlots.pop();
     if (reused !== undefined) return reused;
     if (this.slots === this.pfns.length) {
-      const n = Math.max(1024, 2 * this.slots);
+      const n = Math.max(INITIAL_SLOTS, 2 * this.slots);
       this.pfns = grow(this.pfns, n);
       this.prots = grow(this.prots, n);
       this.gens = grow(this.gens, n);
