@@ -28,7 +28,8 @@ function byteInChunk(slot: number): number {
 }
 
 /**
- * Words of one sparse record: a count, then one word per written byte (offset << 8 | value).
+ * Words of one sparse record: a head (the count, and which stretches of the page hold a recorded
+ * byte: see COUNT_MASK), then one word per written byte (offset << 8 | value).
  * 31 bytes: a trace of scattered one-byte stores (some tens to a page) keeps its pages in
  * 128-byte records instead of a 4 KiB slot each, whose first touch and cache misses cost the
  * host more than the scan of a record.
