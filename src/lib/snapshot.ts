@@ -54,19 +54,20 @@ type Saved =
   | { kind: 'set'; o: Set<unknown>; values: unknown[] }
   | { kind: 'bytes'; o: Uint8Array; copy: Uint8Array };
 
-/** The snapshots that can still restore: side-table writes are journalled for each. */
-const armed = new Set<Snapshot>();
-/** `armed` as an array, which a side-table write walks without an iterator. */
-let armedList: Snapshot[] = [];
+/**
+ * The snapshots that can still restore: side-table writes are journalled for each. An array, which
+ * a side-table write walks by index (a Set would take an iterator per write).
+ */
+const armed: Snapshot[] = [];
 
 function arm(s: Snapshot, alone: boolean): void {
-  if (alone) armed.clear();
-  armed.add(s);
-  armedList = [...armed];
+  if (alone) armed.length = 0;
+  if (!armed.includes(s)) armed.push(s);
 }
 
 function disarm(s: Snapshot): void {
-  if (armed.delete(s)) armedList = [...armed];
+  const i = armed.indexOf(s);
+  if (i >= 0) armed.splice(i, 1);
 }
 
 /**
@@ -75,14 +76,12 @@ function disarm(s: Snapshot): void {
  */
 export class SideTable<K extends object, V> extends WeakMap<K, V> {
   override set(key: K, value: V): this {
-    const list = armedList;
-    for (let i = 0; i < list.length; i++) list[i].journal(this, key);
+    for (let i = 0; i < armed.length; i++) armed[i].journal(this, key);
     return super.set(key, value);
   }
 
   override delete(key: K): boolean {
-    const list = armedList;
-    for (let i = 0; i < list.length; i++) list[i].journal(this, key);
+    for (let i = 0; i < armed.length; i++) armed[i].journal(this, key);
     return super.delete(key);
   }
 }
@@ -253,7 +252,7 @@ export class Snapshot {
 
   /** Whether restore() can still be trusted: no other snapshot was captured since, but alongside. */
   get valid(): boolean {
-    return armed.has(this);
+    return armed.includes(this);
   }
 
   journal(t: SideTable<object, unknown>, key: object): void {
@@ -263,7 +262,7 @@ export class Snapshot {
 
   /** Puts every captured object back as it was at the capture. */
   restore(): void {
-    if (!armed.has(this)) throw new SnapshotError('another snapshot was captured since');
+    if (!armed.includes(this)) throw new SnapshotError('another snapshot was captured since');
     for (const s of this.saved) {
       switch (s.kind) {
         case 'object': {

@@ -124,7 +124,8 @@ export class DevicePageTable implements DeviceMirrorView {
     const reused = this.freeSlots.pop();
     if (reused !== undefined) return reused;
     if (this.slots === this.pfns.length) {
-      const n = Math.max(INITIAL_SLOTS, 2 * this.slots);
+      // Never 0: the arrays start with INITIAL_SLOTS.
+      const n = 2 * this.slots;
       this.pfns = grow(this.pfns, n);
       this.prots = grow(this.prots, n);
       this.gens = grow(this.gens, n);
