@@ -460,20 +460,19 @@ export class System {
     const n = addrs.length;
     if (writes.length !== n || (values !== undefined && values.length !== n))
       return { count: 0, ret: -Errno.EINVAL };
+    const phys = this.phys;
     const one = new Uint8Array(1);
-    let readBytes = 0;
+    let hits = 0;
     let writeBytes = 0;
     let i = 0;
     let ret = 0;
-    // Hits are accounted in one go (as accountSoloRun(4) each) before anything else runs, so
-    // step counts and thread ids after a miss are the same as with one read/write per access.
-    let hits = 0;
     while (i < n) {
       // What hitPathAllowed() checks once per access is the same for the whole run of hits: it
       // changes only when a miss runs a kernel path.
       const mm = p.mm;
       if (mm !== null && !mm.exited && this.config.plainPaths && this.sched.solo) {
         const ahead = this.walkAhead;
+        const from = i;
         let touched = i;
         let k = 0;
         for (; i < n; i++, k++) {
@@ -482,29 +481,37 @@ export class System {
             k = 0;
           }
           // An address find() could not walk (not a user address) maps nothing: the access
-          // goes the way of a miss, through write() or read(), which answer it.
-          const write = writes[i] !== 0;
-          one[0] = values === undefined ? 0 : values[i];
-          if (!ahead.access(k, mm, addrs[i], one, 0, 1, write)) break;
-          hits++;
-          if (write) writeBytes++;
-          else readBytes++;
+          // goes the way of a miss, through the kernel path, which answers it.
+          if (writes[i] === 0) {
+            if (ahead.load(k, phys, addrs[i]) < 0) break;
+          } else {
+            if (!ahead.store(k, phys, addrs[i], values === undefined ? 0 : values[i])) break;
+            writeBytes++;
+          }
+        }
+        // Hits are accounted in one go (as accountSoloRun(4) each) before anything else runs,
+        // so step counts and thread ids after a miss are the same as with one read/write per
+        // access.
+        if (i > from) {
+          this.sched.accountSoloRuns(i - from, 4);
+          hits += i - from;
         }
       }
-      if (hits > 0) {
-        this.sched.accountSoloRuns(hits, 4);
-        hits = 0;
-      }
       if (i === n) break;
+      // A miss: the kernel path of read() or write(), whose hit check would fail as the loop's
+      // did (or, outside a solo run, not be made).
       const addr = addrs[i];
-      const write = writes[i] !== 0;
-      one[0] = values === undefined ? 0 : values[i];
-      ret = write ? this.write(p, addr, one) : this.read(p, addr, 1).ret;
+      if (writes[i] !== 0) {
+        one[0] = values === undefined ? 0 : values[i];
+        ret = this.writePath(p, addr, one);
+      } else {
+        ret = this.readPath(p, addr, 1).ret;
+      }
       if (ret < 0) break;
       ret = 0;
       i++;
     }
-    if (readBytes > 0) this.trace.cpuReadBytes.add(readBytes);
+    if (hits > writeBytes) this.trace.cpuReadBytes.add(hits - writeBytes);
     if (writeBytes > 0) this.trace.cpuWriteBytes.add(writeBytes);
     return { count: i, ret };
   }

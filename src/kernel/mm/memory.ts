@@ -14,7 +14,7 @@ import {
   mmuNotifierRangeInitOwner,
 } from './mmu_notifier.ts';
 import { folioLock, folioTrylock, folioUnlock, folioWaitLocked } from './filemap.ts';
-import { PG } from './page_alloc.ts';
+import { PG, type PhysMem } from './page_alloc.ts';
 import {
   PTE_ACCESSED,
   PTE_DIRTY,
@@ -507,23 +507,30 @@ export class WalkAhead {
   }
 
   /**
-   * accessMappedPage() of the one page access `k` reaches at `a` (found by find(k, mm, a), with
-   * no kernel path run since): false, having done nothing, when the access must fault.
+   * accessMappedPage() of a one-byte load by access `k` at `a` (found by find(k, mm, a), with no
+   * kernel path run since) in `phys`, the mm's memory: the byte, or -1, having done nothing, when
+   * the access must fault.
    */
-  access(
-    k: number,
-    mm: MmStruct,
-    a: number,
-    buf: Uint8Array,
-    done: number,
-    n: number,
-    write: boolean,
-  ): boolean {
+  load(k: number, phys: PhysMem, a: number): number {
+    const words = this.words[k];
+    if (words === null) return -1;
+    const pfn = tlbHit(words, this.slots[k], false);
+    if (pfn < 0) return -1;
+    return phys.byteAt(pfn + this.pages[k], pageOffset(a));
+  }
+
+  /**
+   * accessMappedPage() of a one-byte store of `value` by access `k` at `a` (as load()): false,
+   * having done nothing, when the access must fault.
+   */
+  store(k: number, phys: PhysMem, a: number, value: number): boolean {
     const words = this.words[k];
     if (words === null) return false;
-    const pfn = tlbHit(words, this.slots[k], write);
+    const pfn = tlbHit(words, this.slots[k], true);
     if (pfn < 0) return false;
-    accessPage(mm, pfn + this.pages[k], a, buf, done, n, write);
+    const page = pfn + this.pages[k];
+    phys.storeByte(page, pageOffset(a), value);
+    phys.setDirty(page);
     return true;
   }
 }

@@ -359,6 +359,24 @@ export class PhysMem {
     this.contents.write(pfn, offset, src, srcOffset, len);
   }
 
+  /** read() of one byte, returned. */
+  byteAt(pfn: number, offset: number): number {
+    return this.contents.byteAt(pfn, offset);
+  }
+
+  /** write() of the one byte `value`. */
+  storeByte(pfn: number, offset: number, value: number): void {
+    if (this.isZeroPfn(pfn)) throw new Error('write to the zero page');
+    this.contents.storeByte(pfn, offset, value);
+  }
+
+  /** Marks the folio of `pfn` dirty (a CPU store through a dirty PTE). */
+  setDirty(pfn: number): void {
+    const h = this.head(pfn);
+    const f = this.flags[h];
+    if ((f & PG.dirty) === 0) this.flags[h] = f | PG.dirty;
+  }
+
   /** Zeroes `len` bytes at `offset` of a page (the zero page excepted); stores nothing new. */
   zero(pfn: number, offset: number, len: number): void {
     if (this.isZeroPfn(pfn)) throw new Error('write to the zero page');

@@ -84,6 +84,8 @@ export class PageContents {
   private sparse = new Uint32Array(0);
   private sparseUsed = 0;
   private readonly freeSparse: number[] = [];
+  /** storeByte()'s staging for the stores it leaves to writeOther(). */
+  private readonly oneByte = new Uint8Array(1);
 
   /** Pages with stored contents. */
   get size(): number {
@@ -180,6 +182,15 @@ export class PageContents {
     else dst[dstOffset] = (w - ONE_BYTE) >>> 8 === offset ? w & 0xff : 0;
   }
 
+  /** The byte at `offset` of the page: read() of one byte, returned rather than copied. */
+  byteAt(pfn: number, offset: number): number {
+    const w = pfn < this.where.length ? this.where[pfn] : 0;
+    if (w < 0) return this.sparseByte(-w - 1, offset);
+    if (w === 0) return 0;
+    if (w < ONE_BYTE) return this.chunks[chunkOf(w - 1)][byteInChunk(w - 1) + offset];
+    return (w - ONE_BYTE) >>> 8 === offset ? w & 0xff : 0;
+  }
+
   /** read() of the page whose `where` entry is `w`, for any entry and length. */
   private readOther(w: number, offset: number, dst: Uint8Array, dstOffset: number, len: number): void {
     if (w > 0 && w < ONE_BYTE) {
@@ -234,22 +245,33 @@ export class PageContents {
    * record runs here (kept small, as read() is); the rest is in writeOther().
    */
   write(pfn: number, offset: number, src: Uint8Array, srcOffset: number, len: number): void {
+    if (len === 1) this.storeByte(pfn, offset, src[srcOffset]);
+    else this.writeOther(pfn, offset, src, srcOffset, len);
+  }
+
+  /**
+   * write() of the one byte `value` at `offset` of the page. Only a page in a slot, without
+   * contents, holding that one byte or with room in its sparse record is stored here.
+   */
+  storeByte(pfn: number, offset: number, value: number): void {
     const where = this.where;
-    if (len === 1 && pfn < where.length) {
+    if (pfn < where.length) {
       const w = where[pfn];
-      if (w > 0 && w < ONE_BYTE) {
-        this.chunks[chunkOf(w - 1)][byteInChunk(w - 1) + offset] = src[srcOffset];
-        return;
-      }
-      if (w === 0 || (w >= ONE_BYTE && (w - ONE_BYTE) >>> 8 === offset)) {
+      if (w < 0) {
+        // A sparse page (a trace replay's store): its record, unless full (then writeOther()).
+        if (this.storeSparseByte(-w - 1, offset, value)) return;
+      } else if (w === 0 || (w >= ONE_BYTE && (w - ONE_BYTE) >>> 8 === offset)) {
         if (w === 0) this.count++;
-        where[pfn] = ONE_BYTE + ((offset << 8) | src[srcOffset]);
+        where[pfn] = ONE_BYTE + ((offset << 8) | value);
+        return;
+      } else if (w < ONE_BYTE) {
+        this.chunks[chunkOf(w - 1)][byteInChunk(w - 1) + offset] = value;
         return;
       }
-      // A sparse page (a trace replay's store): its record, unless full (then writeOther()).
-      if (w < 0 && this.writeSparse(-w - 1, offset, src, srcOffset, 1)) return;
     }
-    this.writeOther(pfn, offset, src, srcOffset, len);
+    const src = this.oneByte;
+    src[0] = value;
+    this.writeOther(pfn, offset, src, 0, 1);
   }
 
   /** write() for any page and length. */
@@ -323,31 +345,40 @@ export class PageContents {
     return 0;
   }
 
+  /**
+   * Records the byte `value` at `offset` in sparse record `r` (a trace replay's store): one pass
+   * over the record, and none when no byte of the offset's stretch is recorded. False (and
+   * nothing changed) if the record is full and holds no byte at `offset`.
+   */
+  private storeSparseByte(r: number, offset: number, value: number): boolean {
+    const sp = this.sparse;
+    const base = r * SPARSE_WORDS;
+    const head = sp[base];
+    const n = head & COUNT_MASK;
+    const e = ((offset << 8) | value) >>> 0;
+    const bit = recordBit(offset);
+    if ((head & bit) !== 0) {
+      for (let i = 1; i <= n; i++) {
+        if (sp[base + i] >>> 8 === offset) {
+          sp[base + i] = e;
+          return true;
+        }
+      }
+    }
+    if (n + 1 > SPARSE_MAX) return false;
+    sp[base + n + 1] = e;
+    sp[base] = ((head | bit) + 1) >>> 0;
+    return true;
+  }
+
   /** Records the bytes in sparse record `r`; false (and nothing changed) if they do not fit. */
   private writeSparse(r: number, offset: number, src: Uint8Array, srcOffset: number, len: number): boolean {
+    if (len === 1) return this.storeSparseByte(r, offset, src[srcOffset]);
     if (len > SPARSE_MAX) return false;
     const sp = this.sparse;
     const base = r * SPARSE_WORDS;
     const head = sp[base];
     const n = head & COUNT_MASK;
-    if (len === 1) {
-      // One byte (a trace replay's store): one pass over the record, not the two below, and
-      // none when no byte of the offset's stretch is recorded.
-      const e = ((offset << 8) | src[srcOffset]) >>> 0;
-      const bit = recordBit(offset);
-      if ((head & bit) !== 0) {
-        for (let i = 1; i <= n; i++) {
-          if (sp[base + i] >>> 8 === offset) {
-            sp[base + i] = e;
-            return true;
-          }
-        }
-      }
-      if (n + 1 > SPARSE_MAX) return false;
-      sp[base + n + 1] = e;
-      sp[base] = ((head | bit) + 1) >>> 0;
-      return true;
-    }
     // Count the bytes not yet recorded first, so a write that does not fit changes nothing.
     let fresh = 0;
     for (let k = 0; k < len; k++) {

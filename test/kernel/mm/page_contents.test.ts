@@ -42,6 +42,21 @@ function readBytewise(c: PageContents, pfn: number): Uint8Array {
   return out;
 }
 
+/** The page read with byteAt(), one byte at a time (a trace replay's loads). */
+function readByteAt(c: PageContents, pfn: number): Uint8Array {
+  const out = new Uint8Array(PAGE_SIZE).fill(0xee);
+  for (let off = 0; off < PAGE_SIZE; off++) out[off] = c.byteAt(pfn, off);
+  return out;
+}
+
+/** The first offset of each stretch of the page a sparse record's head word has a bit for. */
+function stretchStarts(): number[] {
+  const starts = [0];
+  for (let off = 1; off < PAGE_SIZE; off++)
+    if ((off * 27) >>> 12 !== ((off - 1) * 27) >>> 12) starts.push(off);
+  return starts;
+}
+
 describe('PageContents', () => {
   it('a page never written reads as zeros and stores nothing', () => {
     const c = new PageContents();
@@ -108,6 +123,70 @@ describe('PageContents', () => {
     assert.equal(page[10], 7);
   });
 
+  it('one-byte stores on both sides of every stretch boundary fill a record, replace its bytes and overflow it', () => {
+    const starts = stretchStarts();
+    assert.equal(starts.length, 27);
+    // Around each boundary: the last byte of a stretch, the first of the next, and the one after.
+    const offsets = starts.slice(1).flatMap((b) => [b - 1, b, b + 1]);
+    for (let first = 0; first < offsets.length; first += 7) {
+      const c = new PageContents();
+      const model = new Uint8Array(PAGE_SIZE);
+      const order = [...offsets.slice(first), ...offsets.slice(0, first)];
+      let stored = 0;
+      for (const [j, off] of order.entries()) {
+        // A value of 0 is stored too: a recorded zero is still a recorded byte.
+        const value = (j * 37) & 0xff;
+        c.storeByte(2, off, value);
+        model[off] = value;
+        stored++;
+        // Replacing a recorded byte (the last one, and the first) takes no room of its own.
+        c.storeByte(2, off, value ^ 0x5a);
+        model[off] = value ^ 0x5a;
+        c.storeByte(2, order[0], model[order[0]] ^ 0xff);
+        model[order[0]] ^= 0xff;
+        assert.equal(c.size, 1);
+        // One byte takes no storage, up to 31 a record, then the page gets its slot.
+        assert.equal(c.storedBytes, stored === 1 ? 0 : stored <= 31 ? 128 : PAGE_SIZE, `${stored} bytes`);
+        assert.deepEqual(readByteAt(c, 2), model);
+        assert.deepEqual(readBytewise(c, 2), model);
+      }
+    }
+  });
+
+  it('storeByte() stores what a one-byte write() does, on any page and at any offset', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            pfn: fc.nat(3),
+            offset: fc.nat(PAGE_SIZE - 1),
+            value: fc.nat(255),
+            wide: fc.boolean(),
+          }),
+        ),
+        (stores) => {
+          const c = new PageContents();
+          const model = new Map<number, Uint8Array>();
+          for (const { pfn, offset, value, wide } of stores) {
+            // Now and then a two-byte write(), which takes the general path, in between.
+            if (wide && offset < PAGE_SIZE - 1) c.write(pfn, offset, Uint8Array.of(value, value), 0, 2);
+            else c.storeByte(pfn, offset, value);
+            let m = model.get(pfn);
+            if (m === undefined) model.set(pfn, (m = new Uint8Array(PAGE_SIZE)));
+            m[offset] = value;
+            if (wide && offset < PAGE_SIZE - 1) m[offset + 1] = value;
+          }
+          for (let pfn = 0; pfn < 4; pfn++) {
+            assert.deepEqual(readByteAt(c, pfn), model.get(pfn) ?? new Uint8Array(PAGE_SIZE));
+            assert.deepEqual(readAll(c, pfn), model.get(pfn) ?? new Uint8Array(PAGE_SIZE));
+          }
+          assert.equal(c.size, model.size);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('behaves like one 4 KiB array per page under any sequence of writes, copies, deletes and gets', () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
@@ -144,6 +223,7 @@ describe('PageContents', () => {
             assert.equal(c.has(pfn), model.has(pfn));
             assert.deepEqual(readAll(c, pfn), model.get(pfn) ?? new Uint8Array(PAGE_SIZE));
             assert.deepEqual(readBytewise(c, pfn), model.get(pfn) ?? new Uint8Array(PAGE_SIZE));
+            assert.deepEqual(readByteAt(c, pfn), model.get(pfn) ?? new Uint8Array(PAGE_SIZE));
           }
         }
       }),
