@@ -1,4 +1,4 @@
-import { PAGE_SIZE, pageOffset } from '../../lib/units.ts';
+import { PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT, pageOffset } from '../../lib/units.ts';
 import type { KGen, SchedPoint } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import { mmapReadLockKillable } from './mmap_lock.ts';
@@ -34,7 +34,7 @@ import {
   swpType,
 } from './pgtable.ts';
 import { pmdIsLeaf, pmdTableOf, pteSlot, setPte } from './pte.ts';
-import { indexAt } from '../../lib/pgtable_store.ts';
+import { ENTRIES as PTRS_PER_TABLE, indexAt } from '../../lib/pgtable_store.ts';
 import { addNewAnonRmap, addRmapPte, anonVmaPrepare, removeRmapPte, rssCounterOf } from './rmap.ts';
 import { shmemFault } from './shmem.ts';
 import { allocPageReclaim } from './vmscan.ts';
@@ -485,25 +485,33 @@ export class WalkAhead {
    * outside the user space maps nothing). Returns the frame it maps, or -1.
    */
   find(k: number, mm: MmStruct, addr: number): number {
-    this.words[k] = null;
-    if (!(addr >= 0 && addr < mm.taskSize && Number.isSafeInteger(addr))) return -1;
-    const pmd = pmdTableOf(mm, addr);
-    if (pmd === null) return -1;
-    const pi = indexAt(addr, 1);
+    const pmd = addr >= 0 && addr < mm.taskSize && Number.isSafeInteger(addr) ? pmdTableOf(mm, addr) : null;
+    if (pmd === null) {
+      this.words[k] = null;
+      return -1;
+    }
+    // The PMD and PTE indexes of a user address are in its low 32 bits (indexAt(), without
+    // the division).
+    const low = addr >>> 0;
+    const pi = (low >>> PMD_SHIFT) & (PTRS_PER_TABLE - 1);
+    const pte = (low >>> PAGE_SHIFT) & (PTRS_PER_TABLE - 1);
     const leaf = pmd.children[pi];
     let words: Uint32Array;
+    let s: number;
+    let page: number;
     if (leaf === null) {
       words = pmd.words;
-      this.slots[k] = 2 * pi;
-      this.pages[k] = indexAt(addr, 0);
+      s = 2 * pi;
+      page = pte;
     } else {
       words = leaf.words;
-      this.slots[k] = pteSlot(addr);
-      this.pages[k] = 0;
+      s = 2 * pte;
+      page = 0;
     }
     this.words[k] = words;
-    const s = this.slots[k];
-    return (words[s] & PTE_PRESENT) === 0 ? -1 : words[s + 1] + this.pages[k];
+    this.slots[k] = s;
+    this.pages[k] = page;
+    return (words[s] & PTE_PRESENT) === 0 ? -1 : words[s + 1] + page;
   }
 
   /**
