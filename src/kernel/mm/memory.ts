@@ -432,6 +432,20 @@ export function vmFaultToErrno(r: number): number {
   return 0;
 }
 
+/*
+ * The constants of the MMU's hit path (tlbHit(), WalkAhead), copied into constants of this
+ * module: optimised code reads an imported (or exported) binding from its cell and checks it at
+ * every use, a module's own constant not at all. A trace replay makes these reads per access.
+ */
+const HIT_PRESENT = PTE_PRESENT;
+const HIT_WRITE = PTE_WRITE;
+const HIT_ACCESSED = PTE_ACCESSED;
+const HIT_DIRTY = PTE_DIRTY | PTE_SOFT_DIRTY;
+const HIT_PAGE_SHIFT = PAGE_SHIFT;
+const HIT_PMD_SHIFT = PMD_SHIFT;
+const HIT_INDEX_MASK = PTRS_PER_TABLE - 1;
+const HIT_OFFSET_MASK = PAGE_SIZE - 1;
+
 /**
  * The PFN the CPU would reach at `addr` for this access without faulting, or -1 when it must
  * fault. Sets the accessed and dirty bits like the MMU does.
@@ -454,9 +468,9 @@ export function tlbLookup(mm: MmStruct, addr: number, write: boolean): number {
  */
 function tlbHit(words: Uint32Array, s: number, write: boolean): number {
   const lo = words[s];
-  if ((lo & PTE_PRESENT) === 0) return -1;
-  if (write && (lo & PTE_WRITE) === 0) return -1;
-  words[s] = (lo | PTE_ACCESSED | (write ? PTE_DIRTY | PTE_SOFT_DIRTY : 0)) >>> 0;
+  if ((lo & HIT_PRESENT) === 0) return -1;
+  if (write && (lo & HIT_WRITE) === 0) return -1;
+  words[s] = (lo | HIT_ACCESSED | (write ? HIT_DIRTY : 0)) >>> 0;
   return words[s + 1];
 }
 
@@ -493,8 +507,8 @@ export class WalkAhead {
     // The PMD and PTE indexes of a user address are in its low 32 bits (indexAt(), without
     // the division).
     const low = addr >>> 0;
-    const pi = (low >>> PMD_SHIFT) & (PTRS_PER_TABLE - 1);
-    const pte = (low >>> PAGE_SHIFT) & (PTRS_PER_TABLE - 1);
+    const pi = (low >>> HIT_PMD_SHIFT) & HIT_INDEX_MASK;
+    const pte = (low >>> HIT_PAGE_SHIFT) & HIT_INDEX_MASK;
     const leaf = pmd.children[pi];
     let words: Uint32Array;
     let s: number;
@@ -511,7 +525,7 @@ export class WalkAhead {
     this.words[k] = words;
     this.slots[k] = s;
     this.pages[k] = page;
-    return (words[s] & PTE_PRESENT) === 0 ? -1 : words[s + 1] + page;
+    return (words[s] & HIT_PRESENT) === 0 ? -1 : words[s + 1] + page;
   }
 
   /**
@@ -524,7 +538,7 @@ export class WalkAhead {
     if (words === null) return -1;
     const pfn = tlbHit(words, this.slots[k], false);
     if (pfn < 0) return -1;
-    return phys.byteAt(pfn + this.pages[k], pageOffset(a));
+    return phys.byteAt(pfn + this.pages[k], (a >>> 0) & HIT_OFFSET_MASK);
   }
 
   /**
@@ -537,7 +551,7 @@ export class WalkAhead {
     const pfn = tlbHit(words, this.slots[k], true);
     if (pfn < 0) return false;
     const page = pfn + this.pages[k];
-    phys.storeByte(page, pageOffset(a), value);
+    phys.storeByte(page, (a >>> 0) & HIT_OFFSET_MASK, value);
     phys.setDirty(page);
     return true;
   }
