@@ -474,24 +474,29 @@ function tlbHit(words: Uint32Array, s: number, write: boolean): number {
   return words[s + 1];
 }
 
+/** WalkAhead's slots: an entry's index in its table's words is below 2 * 512 = 2^PLACE_SHIFT. */
+const PLACE_SHIFT = 10;
+const PLACE = 1 << PLACE_SHIFT;
+
 /**
  * The entries of the page table that map the next accesses of a run of CPU accesses, found by
- * walking ahead (find()) and used by access(): each access's table is walked once, and the walks
- * ahead read the tables (and then the pages, PageContents.touch()) one after another rather than
- * one cache miss at a time. A kernel path may change the tables: find() again after one runs.
+ * walking ahead (find()) and used by load() and store(): each access's table is walked once, and
+ * the walks ahead read the tables (and then the pages, PageContents.touch()) one after another
+ * rather than one cache miss at a time. A kernel path may change the tables: find() again after
+ * one runs.
  */
 export class WalkAhead {
   /** Per access, the words of the table holding its entry (null: no table maps it). */
   private readonly words: (Uint32Array | null)[];
-  /** Per access, its entry's index in `words`. */
+  /**
+   * Per access, its entry's index in `words`, plus its page's place in a huge PMD leaf (0 for a
+   * PTE) times PLACE: one array read per access instead of two.
+   */
   private readonly slots: Int32Array;
-  /** Per access, its page's place in a huge PMD leaf (0 for a PTE). */
-  private readonly pages: Int32Array;
 
   constructor(n: number) {
     this.words = new Array<Uint32Array | null>(n).fill(null);
     this.slots = new Int32Array(n);
-    this.pages = new Int32Array(n);
   }
 
   /**
@@ -499,7 +504,8 @@ export class WalkAhead {
    * outside the user space maps nothing). Returns the frame it maps, or -1.
    */
   find(k: number, mm: MmStruct, addr: number): number {
-    const pmd = addr >= 0 && addr < mm.taskSize && Number.isSafeInteger(addr) ? pmdTableOf(mm, addr) : null;
+    // An integer in [0, taskSize) is a safe integer: taskSize is below 2^53.
+    const pmd = addr >= 0 && addr < mm.taskSize && Math.floor(addr) === addr ? pmdTableOf(mm, addr) : null;
     if (pmd === null) {
       this.words[k] = null;
       return -1;
@@ -523,9 +529,9 @@ export class WalkAhead {
       page = 0;
     }
     this.words[k] = words;
-    this.slots[k] = s;
-    this.pages[k] = page;
-    return (words[s] & HIT_PRESENT) === 0 ? -1 : words[s + 1] + page;
+    this.slots[k] = s + page * PLACE;
+    // Frames are numbered below 2^31 (the callers keep them in Int32Arrays).
+    return (words[s] & HIT_PRESENT) === 0 ? -1 : (words[s + 1] + page) | 0;
   }
 
   /**
@@ -536,9 +542,10 @@ export class WalkAhead {
   load(k: number, phys: PhysMem, a: number): number {
     const words = this.words[k];
     if (words === null) return -1;
-    const pfn = tlbHit(words, this.slots[k], false);
+    const at = this.slots[k];
+    const pfn = tlbHit(words, at & (PLACE - 1), false);
     if (pfn < 0) return -1;
-    return phys.byteAt(pfn + this.pages[k], (a >>> 0) & HIT_OFFSET_MASK);
+    return phys.byteAt(pfn + (at >>> PLACE_SHIFT), (a >>> 0) & HIT_OFFSET_MASK);
   }
 
   /**
@@ -548,9 +555,10 @@ export class WalkAhead {
   store(k: number, phys: PhysMem, a: number, value: number): boolean {
     const words = this.words[k];
     if (words === null) return false;
-    const pfn = tlbHit(words, this.slots[k], true);
+    const at = this.slots[k];
+    const pfn = tlbHit(words, at & (PLACE - 1), true);
     if (pfn < 0) return false;
-    const page = pfn + this.pages[k];
+    const page = pfn + (at >>> PLACE_SHIFT);
     phys.storeByte(page, (a >>> 0) & HIT_OFFSET_MASK, value);
     phys.setDirty(page);
     return true;
