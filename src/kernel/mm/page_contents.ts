@@ -61,6 +61,11 @@ function recordBit(offset: number): number {
  * do, not as much again as doubling's copies do; the part not yet used stays untouched.
  */
 const SPARSE_GROWTH = 8;
+/**
+ * The most words a growth adds beyond doubling (64 MiB): a large array doubles, so that a
+ * simulation with many sparse pages does not ask the host for eight times what it holds.
+ */
+const SPARSE_GROWTH_CAP = 16 * 1024 * 1024;
 
 /**
  * `where` values from here up are pages holding one byte, kept in `where` itself as
@@ -446,7 +451,9 @@ export class PageContents {
     const reused = this.freeSparse.pop();
     if (reused !== undefined) return reused;
     if ((this.sparseUsed + 1) * SPARSE_WORDS > this.sparse.length) {
-      const next = new Uint32Array(Math.max(SPARSE_GROWTH * this.sparse.length, 1024 * SPARSE_WORDS));
+      const len = this.sparse.length;
+      const grown = Math.max(2 * len, Math.min(SPARSE_GROWTH * len, 2 * len + SPARSE_GROWTH_CAP));
+      const next = new Uint32Array(Math.max(grown, 1024 * SPARSE_WORDS));
       next.set(this.sparse);
       this.sparse = next;
     }
