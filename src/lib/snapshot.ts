@@ -306,9 +306,12 @@ export class Snapshot {
         case 'array': {
           const o = s.o;
           const { values } = s;
-          // Setting `length` costs a call into the runtime even when it does not change it.
-          if (o.length !== values.length) o.length = values.length;
-          for (let i = 0; i < values.length; i++) o[i] = values[i];
+          // Setting `length` costs a call into the runtime even when it does not change it, and
+          // more than a few pops when the array grew by a few elements.
+          const n = values.length;
+          if (o.length > n + 8 || o.length < n) o.length = n;
+          else while (o.length > n) o.pop();
+          for (let i = 0; i < n; i++) o[i] = values[i];
           const rec = o as unknown as Record<PropertyKey, unknown>;
           for (let i = 0; i < s.extra.length; i++) rec[s.extra[i]] = s.extraValues[i];
           break;
