@@ -7,7 +7,7 @@ import { hmmRangeFaultLocked } from './sdk/hmm_mirror.ts';
 import { type File, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, type HmmRange, MMU_NOTIFY, type MmStruct, type MmuNotifierRange, PAGE_SIZE, ULONG_MAX, type Vma, clearUser, copyUser, folioUnlock, makeDeviceExclusive, mmgetNotZero, mmuIntervalSetSeq, mmuNotifierRangeBlockable, vmInsertPage } from './sdk/kernel_api.ts';
 import { DPT_TAG_ATOMIC, DPT_TAG_WRITE, Dmirror, DmirrorDevice, DmirrorInterval, type DmirrorDriver } from './test_hmm_types.ts';
 import { HMM_DMIRROR_CHECK_EXCLUSIVE, HMM_DMIRROR_FLAGS, HMM_DMIRROR_RELEASE, type HmmDmirrorCmd } from './test_hmm_uapi.ts';
-import { DMIRROR_FAULT_CHUNK, DMIRROR_SNAPSHOT_CHUNK, DMIRROR_FAULT_PASS_NS, dmirrorDevice, dmirrorMinOps, dptStore, dmirrorDoUpdate, dmirrorDataPfn, dmirrorDoFault, defaultDmirrorDriver, bounceInitSparse, dmirrorDoRead, dmirrorMkentry, dmirrorMrnOps } from './test_hmm.ts';
+import { DMIRROR_FAULT_CHUNK, DMIRROR_SNAPSHOT_CHUNK, DMIRROR_FAULT_PASS_NS, dmirrorDevice, dmirrorMinOps, dptStore, dmirrorDoUpdate, dmirrorDataPfn, dmirrorDoFault, defaultDmirrorDriver, bounceInitSparse, bounceFree, dmirrorDoRead, dmirrorMkentry, dmirrorMrnOps } from './test_hmm.ts';
 import type { DmirrorBounce } from './test_hmm.ts';
 import { mmuIntervalNotifierInsert$, mmuIntervalNotifierRemove$ } from '../mm/mmu_notifier_interval.plain.ts';
 import { dmirrorDeviceEvictChunk$, dmirrorDeviceRemoveChunks$ } from './test_hmm_devmem.plain.ts';
@@ -259,6 +259,7 @@ export function dmirrorRead$(mirror: Dmirror, cmd: HmmDmirrorCmd): number {
     cmd.faults = (cmd.faults ?? 0) + 1;
   }
   if (ret === 0) ret = copyBounceToUser$(mirror, cmd, bounce);
+  bounceFree(bounce);
   cmd.cpages = bounce.cpages;
   return ret;
 }

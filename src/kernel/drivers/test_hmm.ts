@@ -410,6 +410,23 @@ export function bounceInitSparse(addr: number, size: number): DmirrorBounce | nu
   return { data: null, addr, size, cpages: 0, pages: [] };
 }
 
+/**
+ * Pages of sparse bounce buffers that were copied out, for the next reads to take (bounceFree()):
+ * a read in the steady state allocates none. Scratch space, not state: a page belongs to one
+ * bounce buffer from dmirrorDoRead(), which overwrites all of it, to bounceFree(), so systems side
+ * by side can share them and a snapshot of a world need not see them. A buffer its read abandons
+ * (a thread that never finishes) keeps its pages.
+ */
+const freeBouncePages: Uint8Array[] = [];
+const MAX_FREE_BOUNCE_PAGES = 64;
+
+/** kvfree() of a bounce buffer: its pages go back to the free list. */
+export function bounceFree(bounce: DmirrorBounce): void {
+  for (const pg of bounce.pages)
+    if (freeBouncePages.length < MAX_FREE_BOUNCE_PAGES) freeBouncePages.push(pg.bytes);
+  bounce.pages.length = 0;
+}
+
 /** Models dmirror_do_read(): copies PT-mapped pages into the bounce buffer; -ENOENT at the first hole. */
 export function dmirrorDoRead(mirror: Dmirror, start: number, end: number, bounce: DmirrorBounce): number {
   const sys = mirror.mdevice.sys;
@@ -422,7 +439,7 @@ export function dmirrorDoRead(mirror: Dmirror, start: number, end: number, bounc
     if (data >= 0 && sys.phys.contents.has(data)) {
       if (bounce.data !== null) sys.phys.read(data, 0, bounce.data, off, PAGE_SIZE);
       else {
-        const bytes = new Uint8Array(PAGE_SIZE);
+        const bytes = freeBouncePages.pop() ?? new Uint8Array(PAGE_SIZE);
         sys.phys.read(data, 0, bytes, 0, PAGE_SIZE);
         bounce.pages.push({ off, bytes });
       }
@@ -538,6 +555,7 @@ function* dmirrorRead(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
     cmd.faults = (cmd.faults ?? 0) + 1;
   }
   if (ret === 0) ret = yield* copyBounceToUser(mirror, cmd, bounce);
+  bounceFree(bounce);
   cmd.cpages = bounce.cpages;
   return ret;
 }

@@ -4,7 +4,7 @@ import type { System } from '../system.ts';
 import { Errno } from '../errno.ts';
 import { type DeviceMemory, devmMemremapPages, migrateVmaInit } from './sdk/devmem.ts';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, MIGRATE_PFN_COMPOUND, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_VALID, MIGRATE_PFN_WRITE, MIGRATE_VMA_SELECT_COMPOUND, MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_SYSTEM, type MigrateVma, PAGE_SIZE, VM, VM_FAULT, type Vma, type VmFault, folioTrylock, folioUnlock, isDeviceCoherentPage, isDevicePrivatePage, migratePfn, migratePfnFlags, migratePfnToPage, mmgetNotZero, vmfPmdMapped, warn } from './sdk/kernel_api.ts';
-import { bounceInitSparse, dmirrorDoRead, dptStore } from './test_hmm.ts';
+import { bounceFree, bounceInitSparse, dmirrorDoRead, dptStore } from './test_hmm.ts';
 import { DPT_TAG_READ, DPT_TAG_WRITE, Dmirror, DmirrorDevice } from './test_hmm_types.ts';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC, type HmmDmirrorCmd } from './test_hmm_uapi.ts';
 import { DEVMEM_CHUNK_SIZE, dmirrorPageToDevice, dmirrorDevmemFault, dmirrorDeviceEvictChunk } from './test_hmm_devmem.ts';
@@ -310,6 +310,7 @@ export function dmirrorMigrateToDevice$(mirror: Dmirror, cmd: HmmDmirrorCmd): nu
   ret = dmirrorDoRead(mirror, start, end, bounce);
   Mutex$unlock(mirror.mutex);
   if (ret === 0) ret = copyBounceToUser$(mirror, cmd, bounce);
+  bounceFree(bounce);
   cmd.cpages = bounce.cpages;
   return ret;
 }

@@ -48,7 +48,7 @@ import {
   vmfPmdMapped,
   warn,
 } from './sdk/kernel_api.ts';
-import { bounceInitSparse, copyBounceToUser, dmirrorDoRead, dptStore } from './test_hmm.ts';
+import { bounceFree, bounceInitSparse, copyBounceToUser, dmirrorDoRead, dptStore } from './test_hmm.ts';
 import { DPT_TAG_READ, DPT_TAG_WRITE, Dmirror, DmirrorDevice } from './test_hmm_types.ts';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC, type HmmDmirrorCmd } from './test_hmm_uapi.ts';
 
@@ -369,6 +369,7 @@ export function* dmirrorMigrateToDevice(mirror: Dmirror, cmd: HmmDmirrorCmd): KG
   ret = dmirrorDoRead(mirror, start, end, bounce);
   yield* mirror.mutex.unlock();
   if (ret === 0) ret = yield* copyBounceToUser(mirror, cmd, bounce);
+  bounceFree(bounce);
   cmd.cpages = bounce.cpages;
   return ret;
 }
