@@ -47,6 +47,11 @@ type Saved =
        * from a cache, lists them all (see the module comment).
        */
       enumerable: boolean;
+      /**
+       * Every own key was an enumerable string of a writable data property: then `keys` is the
+       * list Object.keys() gives, and Object.values() gives the values in its order.
+       */
+      direct: boolean;
       proto: unknown;
     }
   | { kind: 'array'; o: unknown[]; values: unknown[]; extra: PropertyKey[]; extraValues: unknown[] }
@@ -246,6 +251,7 @@ export class Snapshot {
       own,
       plain: Object.getOwnPropertyNames(o).length === own.length,
       enumerable,
+      direct: enumerable && keys.length === own.length,
       proto: Object.getPrototypeOf(o),
     });
   }
@@ -293,6 +299,17 @@ export class Snapshot {
             for (const k of Reflect.ownKeys(o)) {
               if (!captured.has(k) || written.has(k)) Reflect.deleteProperty(o, k);
             }
+          }
+          if (intact && s.direct) {
+            // The values in one list, as Object.keys() gives the names (a fast object answers
+            // both from its layout): cheaper than a lookup by name of each.
+            const now = Object.values(o);
+            for (let i = 0; i < keys.length; i++) {
+              const v = values[i];
+              if (!same(now[i], v)) o[keys[i]] = v;
+            }
+            if (Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto as object | null);
+            break;
           }
           // Most values are as captured, and reading one costs less than writing it.
           for (let i = 0; i < keys.length; i++) {
