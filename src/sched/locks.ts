@@ -578,8 +578,8 @@ export class Completion {
 
   constructor(sched: Scheduler, name: string) {
     this.wq = new WaitQueue(sched, `completion ${name}`);
-    this.access = { obj: this, write: true };
-    this.waitPoint = { kind: 'step', label: 'wait_for_completion', access: this.access };
+    this.access = fixedAccess(this, true);
+    this.waitPoint = Object.freeze({ kind: 'step', label: 'wait_for_completion', access: this.access });
   }
 
   complete(): void {

@@ -62,4 +62,4 @@ function* rangeFault(mirror: Dmirror, range: HmmRange): KGen<number> {
   }
 }
 
-export const intervalDriver: DmirrorDriver = { invalidate, rangeFault };
+export const intervalDriver: DmirrorDriver = Object.freeze({ invalidate, rangeFault });

@@ -83,4 +83,4 @@ function* rangeFault(mirror: LegacyMirror, range: LegacyHmmRange): KGen<number> 
   return ret;
 }
 
-export const legacyDriver: LegacyMirrorDriver = { syncCpuDevicePagetables, rangeFault };
+export const legacyDriver: LegacyMirrorDriver = Object.freeze({ syncCpuDevicePagetables, rangeFault });

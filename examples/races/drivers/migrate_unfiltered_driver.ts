@@ -70,4 +70,4 @@ function* rangeFault(mirror: Dmirror, range: HmmRange): KGen<number> {
   }
 }
 
-export const migrateUnfilteredDriver: DmirrorDriver = { invalidate, rangeFault };
+export const migrateUnfilteredDriver: DmirrorDriver = Object.freeze({ invalidate, rangeFault });

@@ -32,7 +32,8 @@ export function dmirrorProbe$(dev: Device<DmirrorDevice, Dmirror>, config: Reado
   const { memory, driver } = config as Partial<DmirrorConfig>;
   if (memory !== 'private' && memory !== 'coherent') return -Errno.EINVAL;
   undefined;
-  return new DmirrorDevice(dev, memory, { ...defaultDmirrorDriver, ...(driver ?? {}) });
+  // Frozen, as the tables below: never changed, so a snapshot of the world leaves it out.
+  return new DmirrorDevice(dev, memory, Object.freeze({ ...defaultDmirrorDriver, ...(driver ?? {}) }));
 }
 
 /**

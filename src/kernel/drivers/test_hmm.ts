@@ -180,9 +180,9 @@ type DmirrorConfig = {
 };
 
 /** The interval-notifier ops of the per-file mirror: the device's (possibly replaced) invalidate. */
-export const dmirrorMinOps: MmuIntervalNotifierOps<Dmirror> = {
+export const dmirrorMinOps: MmuIntervalNotifierOps<Dmirror> = Object.freeze<MmuIntervalNotifierOps<Dmirror>>({
   invalidate: (mirror, range, curSeq) => mirror.mdevice.driver.invalidate(mirror, range, curSeq),
-};
+});
 
 /** Models the probe half of dmirror_device_init(): the driver data; -EINVAL for a bad config. */
 function* dmirrorProbe(
@@ -192,7 +192,8 @@ function* dmirrorProbe(
   const { memory, driver } = config as Partial<DmirrorConfig>;
   if (memory !== 'private' && memory !== 'coherent') return -Errno.EINVAL;
   yield* [];
-  return new DmirrorDevice(dev, memory, { ...defaultDmirrorDriver, ...(driver ?? {}) });
+  // Frozen, as the tables below: never changed, so a snapshot of the world leaves it out.
+  return new DmirrorDevice(dev, memory, Object.freeze({ ...defaultDmirrorDriver, ...(driver ?? {}) }));
 }
 
 /**
@@ -347,10 +348,10 @@ export function* dmirrorRangeFault(mirror: Dmirror, range: HmmRange): KGen<numbe
 }
 
 /** The built-in handlers, used for every member a device's options do not replace. */
-export const defaultDmirrorDriver: DmirrorDriver = {
+export const defaultDmirrorDriver: DmirrorDriver = Object.freeze({
   invalidate: dmirrorIntervalInvalidate,
   rangeFault: dmirrorRangeFault,
-};
+});
 
 /** A fresh hmm_range for `mirror`'s notifier over at most `chunk` pages. */
 function newRange(mirror: Dmirror, chunk: number, defaultFlags: number): HmmRange {
@@ -610,7 +611,9 @@ export function dmirrorMkentry(mirror: Dmirror, words: Uint32Array, i: number): 
 }
 
 /** The temporary notifier of one SNAPSHOT chunk: any invalidation only bumps the sequence. */
-export const dmirrorMrnOps: MmuIntervalNotifierOps<DmirrorInterval> = {
+export const dmirrorMrnOps: MmuIntervalNotifierOps<DmirrorInterval> = Object.freeze<
+  MmuIntervalNotifierOps<DmirrorInterval>
+>({
   *invalidate(sub, range, curSeq) {
     const mirror = sub.dmirror;
     if (mmuNotifierRangeBlockable(range)) {
@@ -622,7 +625,7 @@ export const dmirrorMrnOps: MmuIntervalNotifierOps<DmirrorInterval> = {
     yield* mirror.mutex.unlock();
     return true;
   },
-};
+});
 
 /** Models dmirror_range_snapshot(): one chunk, without faulting, under a temporary notifier. */
 function* dmirrorRangeSnapshot(mirror: Dmirror, range: HmmRange, perm: Uint8Array): KGen<number> {

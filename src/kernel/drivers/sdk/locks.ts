@@ -25,6 +25,8 @@ export class DriverMutex extends Mutex {
     readonly decl: LockDecl,
   ) {
     super(sched, name, decl.lockClass);
+    // A declaration never changes: frozen, a snapshot of the world leaves it out.
+    Object.freeze(decl);
   }
 
   /** mutex_lock() in the plain form of a path (a caller that takes any UserLock finds it). */
@@ -51,6 +53,8 @@ export class DriverSpinLock extends SpinLock {
     readonly decl: LockDecl,
   ) {
     super(sched, name, decl.lockClass);
+    // A declaration never changes: frozen, a snapshot of the world leaves it out.
+    Object.freeze(decl);
   }
 }
 
@@ -62,6 +66,8 @@ export class DriverRwSem extends RwSem {
     readonly decl: LockDecl,
   ) {
     super(sched, name, decl.lockClass);
+    // A declaration never changes: frozen, a snapshot of the world leaves it out.
+    Object.freeze(decl);
   }
 }
 
