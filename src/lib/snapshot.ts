@@ -243,15 +243,17 @@ export class Snapshot {
       values.push(d.value);
     }
     if (frozen) return;
+    const direct = enumerable && keys.length === own.length;
     this.saved.push({
       kind: 'object',
       o: o as Record<PropertyKey, unknown>,
       keys,
       values,
-      own,
+      // The same names (one list less for a restore to read).
+      own: direct ? keys : own,
       plain: Object.getOwnPropertyNames(o).length === own.length,
       enumerable,
-      direct: enumerable && keys.length === own.length,
+      direct,
       proto: Object.getPrototypeOf(o),
     });
   }
