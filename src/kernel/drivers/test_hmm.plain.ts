@@ -7,7 +7,7 @@ import { hmmRangeFaultLocked } from './sdk/hmm_mirror.ts';
 import { type File, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, type HmmRange, MMU_NOTIFY, type MmStruct, type MmuNotifierRange, PAGE_SIZE, ULONG_MAX, type Vma, clearUser, copyUser, folioUnlock, makeDeviceExclusive, mmgetNotZero, mmuIntervalSetSeq, mmuNotifierRangeBlockable, vmInsertPage } from './sdk/kernel_api.ts';
 import { DPT_TAG_ATOMIC, DPT_TAG_WRITE, Dmirror, DmirrorDevice, DmirrorInterval, type DmirrorDriver } from './test_hmm_types.ts';
 import { HMM_DMIRROR_CHECK_EXCLUSIVE, HMM_DMIRROR_FLAGS, HMM_DMIRROR_RELEASE, type HmmDmirrorCmd } from './test_hmm_uapi.ts';
-import { DMIRROR_FAULT_CHUNK, DMIRROR_SNAPSHOT_CHUNK, DMIRROR_FAULT_PASS_NS, dmirrorDevice, dmirrorMinOps, dptStore, dmirrorDoUpdate, dmirrorDataPfn, dmirrorDoFault, defaultDmirrorDriver, bounceInitSparse, bounceFree, dmirrorDoRead, dmirrorMkentry, dmirrorMrnOps } from './test_hmm.ts';
+import { DMIRROR_FAULT_CHUNK, DMIRROR_SNAPSHOT_CHUNK, DMIRROR_FAULT_PASS_NS, dmirrorDevice, dmirrorMinOps, dptStore, dmirrorDoUpdate, dmirrorDataPfn, dmirrorDoFault, defaultDmirrorDriver, faultPfnsAlloc, faultPfnsFree, bounceInitSparse, bounceFree, dmirrorDoRead, dmirrorMkentry, dmirrorMrnOps } from './test_hmm.ts';
 import type { DmirrorBounce } from './test_hmm.ts';
 import { mmuIntervalNotifierInsert$, mmuIntervalNotifierRemove$ } from '../mm/mmu_notifier_interval.plain.ts';
 import { dmirrorDeviceEvictChunk$, dmirrorDeviceRemoveChunks$ } from './test_hmm_devmem.plain.ts';
@@ -125,13 +125,13 @@ export function dmirrorRangeFault$(mirror: Dmirror, range: HmmRange): number {
   return r;
 }
 
-function newRange(mirror: Dmirror, chunk: number, defaultFlags: number): HmmRange {
+function newRange(mirror: Dmirror, hmmPfns: Uint32Array, defaultFlags: number): HmmRange {
   return {
     notifier: mirror,
     notifierSeq: 0,
     start: 0,
     end: 0,
-    hmmPfns: new Uint32Array(2 * chunk),
+    hmmPfns,
     defaultFlags,
     pfnFlagsMask: 0,
     devPrivateOwner: mirror.mdevice,
@@ -141,9 +141,10 @@ function newRange(mirror: Dmirror, chunk: number, defaultFlags: number): HmmRang
 /** Models dmirror_fault(): faults [start, end) in chunks through the driver's range fault. */
 export function dmirrorFault$(mirror: Dmirror, start: number, end: number, write: boolean): number {
   const mm = mirror.mm;
-  const range = newRange(mirror, DMIRROR_FAULT_CHUNK, HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0));
   // The mm belongs to the mirrored process: pin it, or there is nothing to fault.
   if (!mmgetNotZero(mm)) return 0;
+  const pfns = faultPfnsAlloc();
+  const range = newRange(mirror, pfns, HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0));
   let ret = 0;
   for (let addr = start; addr < end; addr = range.end) {
     range.start = addr;
@@ -152,6 +153,7 @@ export function dmirrorFault$(mirror: Dmirror, start: number, end: number, write
     ret = inlineDrive(mirror.mdevice.driver.rangeFault(mirror, range));
     if (ret !== 0) break;
   }
+  faultPfnsFree(pfns);
   mmput$(mm);
   return ret;
 }
@@ -311,7 +313,7 @@ export function dmirrorSnapshot$(mirror: Dmirror, cmd: HmmDmirrorCmd): number {
   const start = cmd.addr;
   const end = start + cmd.npages * PAGE_SIZE;
   if (!mmgetNotZero(mm)) return -Errno.EINVAL;
-  const range = newRange(mirror, DMIRROR_SNAPSHOT_CHUNK, 0);
+  const range = newRange(mirror, new Uint32Array(2 * DMIRROR_SNAPSHOT_CHUNK), 0);
   const perm = new Uint8Array(DMIRROR_SNAPSHOT_CHUNK);
   const out = cmd.ptr === undefined && cmd.buf !== undefined ? cmd.buf : null;
   let ret = 0;

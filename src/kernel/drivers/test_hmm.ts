@@ -354,25 +354,44 @@ export const defaultDmirrorDriver: DmirrorDriver = Object.freeze({
 });
 
 /** A fresh hmm_range for `mirror`'s notifier over at most `chunk` pages. */
-function newRange(mirror: Dmirror, chunk: number, defaultFlags: number): HmmRange {
+function newRange(mirror: Dmirror, hmmPfns: Uint32Array, defaultFlags: number): HmmRange {
   return {
     notifier: mirror,
     notifierSeq: 0,
     start: 0,
     end: 0,
-    hmmPfns: new Uint32Array(2 * chunk),
+    hmmPfns,
     defaultFlags,
     pfnFlagsMask: 0,
     devPrivateOwner: mirror.mdevice,
   };
 }
 
+/**
+ * The hmm_pfns arrays of finished faults, for the next ones to take (dmirrorFault()): scratch
+ * space, as the bounce pages are. The kernel's array lives on dmirror_fault()'s stack: a range
+ * fault fills it and the driver reads it before the fault returns, never after.
+ */
+const freeFaultPfns: Uint32Array[] = [];
+const MAX_FREE_FAULT_PFNS = 16;
+
+/** An hmm_pfns array for a fault of DMIRROR_FAULT_CHUNK pages (its contents are stale). */
+export function faultPfnsAlloc(): Uint32Array {
+  return freeFaultPfns.pop() ?? new Uint32Array(2 * DMIRROR_FAULT_CHUNK);
+}
+
+/** Hands back an array from faultPfnsAlloc() once its fault is over. */
+export function faultPfnsFree(pfns: Uint32Array): void {
+  if (freeFaultPfns.length < MAX_FREE_FAULT_PFNS) freeFaultPfns.push(pfns);
+}
+
 /** Models dmirror_fault(): faults [start, end) in chunks through the driver's range fault. */
 export function* dmirrorFault(mirror: Dmirror, start: number, end: number, write: boolean): KGen<number> {
   const mm = mirror.mm;
-  const range = newRange(mirror, DMIRROR_FAULT_CHUNK, HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0));
   // The mm belongs to the mirrored process: pin it, or there is nothing to fault.
   if (!mmgetNotZero(mm)) return 0;
+  const pfns = faultPfnsAlloc();
+  const range = newRange(mirror, pfns, HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0));
   let ret = 0;
   for (let addr = start; addr < end; addr = range.end) {
     range.start = addr;
@@ -381,6 +400,7 @@ export function* dmirrorFault(mirror: Dmirror, start: number, end: number, write
     ret = yield* mirror.mdevice.driver.rangeFault(mirror, range);
     if (ret !== 0) break;
   }
+  faultPfnsFree(pfns);
   yield* mmput(mm);
   return ret;
 }
@@ -656,7 +676,7 @@ function* dmirrorSnapshot(mirror: Dmirror, cmd: HmmDmirrorCmd): KGen<number> {
   const start = cmd.addr;
   const end = start + cmd.npages * PAGE_SIZE;
   if (!mmgetNotZero(mm)) return -Errno.EINVAL;
-  const range = newRange(mirror, DMIRROR_SNAPSHOT_CHUNK, 0);
+  const range = newRange(mirror, new Uint32Array(2 * DMIRROR_SNAPSHOT_CHUNK), 0);
   const perm = new Uint8Array(DMIRROR_SNAPSHOT_CHUNK);
   const out = cmd.ptr === undefined && cmd.buf !== undefined ? cmd.buf : null;
   let ret = 0;
