@@ -154,3 +154,25 @@ test("the SDK's mirror oracle checks the built-in device: an invalidate that zap
   assert.equal(sys.close(fd), 0);
   sys.exit(p);
 });
+
+test('a read after another gets only its own pages: no byte of the earlier read is left over', () => {
+  const { sys, p, fd } = setup();
+  const a = sys.mmap(p, 0, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  assert.equal(sys.write(p, a, new Uint8Array(PAGE).fill(0xaa)), PAGE);
+  assert.equal(sys.write(p, a + PAGE + 7, new Uint8Array([5])), 1);
+  const read = (addr: number, npages: number): Uint8Array => {
+    const buf = new Uint8Array(npages * PAGE).fill(0x11);
+    assert.equal(sys.ioctl(fd, HMM_DMIRROR_READ, { addr, npages, buf }), 0);
+    return buf;
+  };
+  const second = new Uint8Array(PAGE);
+  second[7] = 5;
+  for (let i = 0; i < 3; i++) {
+    assert.deepEqual(read(a, 1), new Uint8Array(PAGE).fill(0xaa));
+    assert.deepEqual(read(a + PAGE, 1), second);
+  }
+  const both = read(a, 2);
+  assert.deepEqual(both.subarray(0, PAGE), new Uint8Array(PAGE).fill(0xaa));
+  assert.deepEqual(both.subarray(PAGE), second);
+  finish(sys, p, fd);
+});
