@@ -372,7 +372,7 @@ function clearMappedPage(mm: MmStruct, a: number, n: number): boolean {
   if (pfn < 0) return false;
   const phys = mm.sys.phys;
   phys.zero(pfn, pageOffset(a), n);
-  phys.flags[phys.head(pfn)] |= PG.dirty;
+  phys.setDirty(pfn);
   return true;
 }
 

@@ -580,27 +580,14 @@ export function accessMappedPage(
 ): boolean {
   const pfn = tlbLookup(mm, a, write);
   if (pfn < 0) return false;
-  accessPage(mm, pfn, a, buf, done, n, write);
-  return true;
-}
-
-/** The copy of accessMappedPage(), once the MMU found frame `pfn` mapped. */
-function accessPage(
-  mm: MmStruct,
-  pfn: number,
-  a: number,
-  buf: Uint8Array,
-  done: number,
-  n: number,
-  write: boolean,
-): void {
   const phys = mm.sys.phys;
   if (write) {
     phys.write(pfn, pageOffset(a), buf, done, n);
-    phys.flags[phys.head(pfn)] |= PG.dirty;
+    phys.setDirty(pfn);
   } else {
     phys.read(pfn, pageOffset(a), buf, done, n);
   }
+  return true;
 }
 
 /**
@@ -612,7 +599,7 @@ function clearMappedPage(mm: MmStruct, a: number, n: number): boolean {
   if (pfn < 0) return false;
   const phys = mm.sys.phys;
   phys.zero(pfn, pageOffset(a), n);
-  phys.flags[phys.head(pfn)] |= PG.dirty;
+  phys.setDirty(pfn);
   return true;
 }
 

@@ -184,16 +184,13 @@ export class PageContents {
   }
 
   /**
-   * Copies `len` bytes at `offset` of the page into `dst` at `dstOffset`. Only a one-byte read of
-   * a page in a slot, without contents or holding one byte runs here; the rest is in readOther(),
-   * so that this stays small enough for the JIT to inline into a load's whole path.
+   * Copies `len` bytes at `offset` of the page into `dst` at `dstOffset`. A one-byte read is
+   * byteAt()'s; the rest is in readOther(), so that this stays small enough for the JIT to inline
+   * into a load's whole path.
    */
   read(pfn: number, offset: number, dst: Uint8Array, dstOffset: number, len: number): void {
-    const w = pfn < this.where.length ? this.where[pfn] : 0;
-    if (len !== 1 || w < 0) this.readOther(w, offset, dst, dstOffset, len);
-    else if (w === 0) dst[dstOffset] = 0;
-    else if (w < ONE_BYTE) dst[dstOffset] = this.chunks[chunkOf(w - 1)][byteInChunk(w - 1) + offset];
-    else dst[dstOffset] = (w - ONE_BYTE) >>> 8 === offset ? w & 0xff : 0;
+    if (len === 1) dst[dstOffset] = this.byteAt(pfn, offset);
+    else this.readOther(pfn < this.where.length ? this.where[pfn] : 0, offset, dst, dstOffset, len);
   }
 
   /** The byte at `offset` of the page: read() of one byte, returned rather than copied. */

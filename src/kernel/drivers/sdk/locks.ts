@@ -17,16 +17,22 @@ export interface LockDecl {
   readonly guards: string;
 }
 
+/**
+ * The lock's own copy of its declaration, frozen: it never changes, so a snapshot of the world
+ * leaves it out, and the driver's object (which may carry more, as a mirror's lock does) stays
+ * as the driver made it.
+ */
+function ownDecl(decl: LockDecl): LockDecl {
+  return Object.freeze({ lockClass: decl.lockClass, guards: decl.guards });
+}
+
 /** A mutex a driver declared. */
 export class DriverMutex extends Mutex {
-  constructor(
-    sched: Scheduler,
-    name: string,
-    readonly decl: LockDecl,
-  ) {
+  readonly decl: LockDecl;
+
+  constructor(sched: Scheduler, name: string, decl: LockDecl) {
     super(sched, name, decl.lockClass);
-    // A declaration never changes: frozen, a snapshot of the world leaves it out.
-    Object.freeze(decl);
+    this.decl = ownDecl(decl);
   }
 
   /** mutex_lock() in the plain form of a path (a caller that takes any UserLock finds it). */
@@ -47,27 +53,21 @@ export class DriverMutex extends Mutex {
 
 /** A spinlock a driver declared. */
 export class DriverSpinLock extends SpinLock {
-  constructor(
-    sched: Scheduler,
-    name: string,
-    readonly decl: LockDecl,
-  ) {
+  readonly decl: LockDecl;
+
+  constructor(sched: Scheduler, name: string, decl: LockDecl) {
     super(sched, name, decl.lockClass);
-    // A declaration never changes: frozen, a snapshot of the world leaves it out.
-    Object.freeze(decl);
+    this.decl = ownDecl(decl);
   }
 }
 
 /** An rw_semaphore a driver declared. */
 export class DriverRwSem extends RwSem {
-  constructor(
-    sched: Scheduler,
-    name: string,
-    readonly decl: LockDecl,
-  ) {
+  readonly decl: LockDecl;
+
+  constructor(sched: Scheduler, name: string, decl: LockDecl) {
     super(sched, name, decl.lockClass);
-    // A declaration never changes: frozen, a snapshot of the world leaves it out.
-    Object.freeze(decl);
+    this.decl = ownDecl(decl);
   }
 }
 
