@@ -9,6 +9,15 @@
 export const ENTRIES = 512;
 const SHIFTS = [12, 21, 30, 39] as const;
 const SPANS = [2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39] as const;
+/*
+ * The same numbers as constants of this module, for the walks every access and fault makes:
+ * optimised code reads an exported binding (ENTRIES) or an array element at every use, a
+ * module's own constant not at all.
+ */
+const INDEX_MASK = 511;
+const PTE_SHIFT = 12;
+const PMD_SHIFT = 21;
+const PUD_SPAN = 2 ** 30;
 
 /** A PTE table: words[2*i] is the low word of entry i, words[2*i+1] the high word. */
 export interface LeafTable {
@@ -29,10 +38,13 @@ export interface UpperTable {
 /**
  * The entry of the level-`level` table that covers `addr` (a non-negative integer address). The
  * quotient is an integer below 2^53, so `& (ENTRIES - 1)` on its low 32 bits is its remainder
- * by 512, without a floating-point `%`.
+ * by 512, without a floating-point `%`. The PTE and PMD indexes are bits 12-20 and 21-29 of the
+ * address, which its low 32 bits hold: a shift of those, without the division.
  */
 export function indexAt(addr: number, level: number): number {
-  return Math.floor(addr / SPANS[level]) & (ENTRIES - 1);
+  if (level === 0) return (addr >>> PTE_SHIFT) & INDEX_MASK;
+  if (level === 1) return (addr >>> PMD_SHIFT) & INDEX_MASK;
+  return Math.floor(addr / SPANS[level]) & INDEX_MASK;
 }
 
 export function spanOf(level: number): number {
@@ -71,7 +83,7 @@ export class PageTableStore {
 
   /** The table at `level` (2 = PUD table, 1 = PMD table) covering `addr`, or null if not allocated. */
   upperAt(addr: number, level: 1 | 2): UpperTable | null {
-    const region = Math.floor(addr / SPANS[2]);
+    const region = Math.floor(addr / PUD_SPAN);
     if (level === 1 && region === this.lastPmdRegion) return this.lastPmd;
     let t: UpperTable = this.pgd;
     for (let l = 3; l > level; l--) {
@@ -88,7 +100,7 @@ export class PageTableStore {
 
   /** The PMD table covering `addr`, allocating the PUD and PMD tables on the way. */
   pmdTableAlloc(addr: number): UpperTable {
-    const region = Math.floor(addr / SPANS[2]);
+    const region = Math.floor(addr / PUD_SPAN);
     if (region === this.lastPmdRegion && this.lastPmd !== null) return this.lastPmd;
     let t: UpperTable = this.pgd;
     for (let l = 3; l > 1; l--) {

@@ -19,6 +19,13 @@ export const ULONG_MAX = 2 ** 64 - 1;
 /** x86-64 4-level paging: user space ends at 2^47 - one page guard. */
 export const TASK_SIZE = 2 ** 47 - PAGE_SIZE;
 
+/*
+ * PAGE_SIZE - 1 as a constant of this module only: optimised code reads an exported binding
+ * from its cell and checks it at every use, even in its own module, and pageOffset() is on the
+ * path of every access and fault.
+ */
+const OFFSET_MASK = 4096 - 1;
+
 export const va = (n: number): Va => n as Va;
 export const pfn = (n: number): Pfn => n as Pfn;
 export const iova = (n: number): Iova => n as Iova;
@@ -37,7 +44,7 @@ export function pageAlignDown(n: number): number {
  * the low bits, which are all the page offset needs.
  */
 export function pageOffset(addr: number): number {
-  return (addr >>> 0) & (PAGE_SIZE - 1);
+  return (addr >>> 0) & OFFSET_MASK;
 }
 
 export function pageAlignUp(n: number): number {
