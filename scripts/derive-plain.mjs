@@ -352,13 +352,16 @@ function deriveFile(program, checker, fileSet, plainName, file) {
   ].join('\n');
 }
 
-/** `const X = <integer arithmetic on literals and UPPER_CASE constants>;` */
+/**
+ * `const X = <integer arithmetic on literals and UPPER_CASE constants>;`, the constants possibly
+ * members of an UPPER_CASE table (`VM.SHARED`).
+ */
 function isNumericConst(st) {
   const list = st.declarationList;
   if ((list.flags & ts.NodeFlags.Const) === 0) return false;
   return list.declarations.every((d) => {
     const init = d.initializer;
-    return init !== undefined && /^[\dA-Z\s()+\-*/%<>&|^~_xa-f]+$/.test(init.getText());
+    return init !== undefined && /^[\dA-Z\s()+\-*/%<>&|^~_xa-f.]+$/.test(init.getText());
   });
 }
 

@@ -1,6 +1,6 @@
 import '../lib/instance.ts';
 import { type CoreContracts, CURRENT_CONTRACTS } from './contracts.ts';
-import { PAGE_SIZE, pageOffset } from '../lib/units.ts';
+import { PAGE_SIZE } from '../lib/units.ts';
 import { Scheduler } from '../sched/scheduler.ts';
 import { Srcu, WaitQueue } from '../sched/locks.ts';
 import type { KGen, SchedPoint, Violation } from '../sched/types.ts';
@@ -24,6 +24,8 @@ import { RefSites } from './refs.ts';
 const REPLAY_PREFETCH = 16;
 /** pageOffset()'s mask as this module's own constant, which optimised code reads for free. */
 const OFFSET_MASK = PAGE_SIZE - 1;
+/** PAGE_SIZE for the hit path's check, as this module's own constant. */
+const HIT_PAGE_SIZE = PAGE_SIZE;
 
 /** The kernel function a device page's free is reported under. */
 const DEVICE_FREE_FN = 'folio_put (the device page goes back through folio_free)';
@@ -559,7 +561,7 @@ export class System {
       Number.isSafeInteger(addr) &&
       addr >= 0 &&
       length > 0 &&
-      length <= PAGE_SIZE - pageOffset(addr) &&
+      length <= HIT_PAGE_SIZE - ((addr >>> 0) & OFFSET_MASK) &&
       p.mm !== null &&
       addr + length <= p.mm.taskSize &&
       !p.mm.exited &&

@@ -20,6 +20,16 @@ import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierInvalidateRangeEnd$
 import { mmapReadLockKillable$ } from './mmap_lock.plain.ts';
 import { inlineDrive, inlineYield } from '../../sched/plain.ts';
 
+const F_WRITE = FAULT_FLAG_WRITE;
+
+const F_REMOTE = FAULT_FLAG_REMOTE;
+
+const F_PAGE_SIZE = PAGE_SIZE;
+
+const F_VM_SHARED = VM.SHARED;
+
+const F_VM_HUGETLB = VM.HUGETLB;
+
 /**
  * Models handle_mm_fault(). The caller holds mm.mmapLock for read and has checked the access
  * against the VMA. Returns a vm_fault_t: 0, or VM_FAULT_* bits.
@@ -39,7 +49,7 @@ export function handleMmFault$(vma: Vma, address: number, flags: number): number
 /** Models __handle_mm_fault(): hugetlb, then the PMD level, then the PTE level. */
 export function handleFault$(vma: Vma, addr: number, flags: number): number {
   const mm = vma.mm;
-  if ((vma.flags & VM.HUGETLB) !== 0) return inlineDrive(hugetlbFault(vma, addr, flags));
+  if ((vma.flags & F_VM_HUGETLB) !== 0) return inlineDrive(hugetlbFault(vma, addr, flags));
   const pmd = pmdTableOf(mm, addr);
   if (pmdIsLeaf(pmd, addr)) {
     const r = inlineDrive(hugePmdFault(vma, addr, flags));
@@ -58,7 +68,7 @@ export function handlePteFault$(vma: Vma, addr: number, flags: number): number {
   const slot = pteSlot(addr);
   const lo = t.words[slot];
   const hi = t.words[slot + 1];
-  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  const write = (flags & F_WRITE) !== 0;
   if (pteNone(lo, hi)) {
     if (vma.vmOps?.fault !== undefined) return doSpecialFault$(vma, addr, flags);
     if (vma.file === null) return doAnonymousPage$(vma, addr, flags);
@@ -88,8 +98,8 @@ export function doSpecialFault$(vma: Vma, addr: number, flags: number): number {
 export function doAnonymousPage$(vma: Vma, addr: number, flags: number): number {
   const mm = vma.mm;
   const sys = mm.sys;
-  const write = (flags & FAULT_FLAG_WRITE) !== 0;
-  if ((vma.flags & VM.SHARED) !== 0) return VM_FAULT.SIGBUS;
+  const write = (flags & F_WRITE) !== 0;
+  if ((vma.flags & F_VM_SHARED) !== 0) return VM_FAULT.SIGBUS;
   if (mm.unstable) return VM_FAULT.SIGBUS;
   if (!write) {
     // Read of untouched private anonymous memory maps the shared zero page.
@@ -360,7 +370,7 @@ export function faultIn$(mm: MmStruct, addr: number, write: boolean, remote: boo
     const vma = mm.vmaLookup(addr);
     if (vma === null) return -Errno.EFAULT;
     if (accessError(vma, write)) return -Errno.EFAULT;
-    const r = handleMmFault$(vma, addr, (write ? FAULT_FLAG_WRITE : 0) | (remote ? FAULT_FLAG_REMOTE : 0));
+    const r = handleMmFault$(vma, addr, (write ? F_WRITE : 0) | (remote ? F_REMOTE : 0));
     return vmFaultToErrno(r);
   } finally {
     RwSem$upRead(mm.mmapLock);
@@ -392,7 +402,7 @@ export function userAccess$(mm: MmStruct, addr: number, len: number, buf: Uint8A
   let tries = 0;
   while (done < len) {
     const a = addr + done;
-    const n = Math.min(PAGE_SIZE - pageOffset(a), len - done);
+    const n = Math.min(F_PAGE_SIZE - pageOffset(a), len - done);
     inlineYield(write ? CPU_WRITE_POINT : CPU_READ_POINT);
     const hit = buf === null ? clearMappedPage(mm, a, n) : accessMappedPage(mm, a, buf, done, n, write);
     if (!hit) {

@@ -44,12 +44,30 @@ export const FAULT_FLAG_WRITE = 1 << 0;
 export const FAULT_FLAG_REMOTE = 1 << 7;
 export const FAULT_FLAG_UNSHARE = 1 << 10;
 
+/*
+ * The constants a fault reads, copied into constants of this module (as HIT_* below are for the
+ * hit path): optimised code reads an imported or exported binding from its cell, and a member of
+ * an imported table from the table, at every use; a module's own constant not at all.
+ */
+const F_WRITE = FAULT_FLAG_WRITE;
+const F_REMOTE = FAULT_FLAG_REMOTE;
+const F_PAGE_SIZE = PAGE_SIZE;
+const F_VM_WRITE = VM.WRITE;
+const F_VM_SHARED = VM.SHARED;
+const F_VM_HUGETLB = VM.HUGETLB;
+const F_VM_ACCESS = VM.READ | VM.WRITE | VM.EXEC;
+const F_PTE_NEW = PTE_PRESENT | PTE_ACCESSED;
+const F_PTE_WRITE = PTE_WRITE;
+const F_PTE_DIRTY = PTE_DIRTY | PTE_SOFT_DIRTY;
+const F_PTE_PRESENT = PTE_PRESENT;
+const F_PTE_PROTNONE = PTE_PROTNONE;
+
 /** The low PTE word for a freshly mapped page in `vma`. */
 export function mkPte(vma: Vma, writable: boolean, dirty: boolean): number {
-  let lo = PTE_PRESENT | PTE_ACCESSED;
-  if (writable && (vma.flags & VM.WRITE) !== 0) lo |= PTE_WRITE;
-  if (dirty) lo |= PTE_DIRTY | PTE_SOFT_DIRTY;
-  if ((vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) === 0) lo = (lo & ~PTE_PRESENT) | PTE_PROTNONE;
+  let lo = F_PTE_NEW;
+  if (writable && (vma.flags & F_VM_WRITE) !== 0) lo |= F_PTE_WRITE;
+  if (dirty) lo |= F_PTE_DIRTY;
+  if ((vma.flags & F_VM_ACCESS) === 0) lo = (lo & ~F_PTE_PRESENT) | F_PTE_PROTNONE;
   return lo;
 }
 
@@ -68,8 +86,8 @@ export function vmNormalPage(sys: System, vma: Vma, lo: number, hi: number): num
 
 /** Models the x86 access_error(): whether the VMA forbids this access (SIGSEGV). */
 export function accessError(vma: Vma, write: boolean): boolean {
-  if (write) return (vma.flags & VM.WRITE) === 0;
-  return (vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) === 0;
+  if (write) return (vma.flags & F_VM_WRITE) === 0;
+  return (vma.flags & F_VM_ACCESS) === 0;
 }
 
 /**
@@ -91,7 +109,7 @@ export function* handleMmFault(vma: Vma, address: number, flags: number): KGen<n
 /** Models __handle_mm_fault(): hugetlb, then the PMD level, then the PTE level. */
 function* handleFault(vma: Vma, addr: number, flags: number): KGen<number> {
   const mm = vma.mm;
-  if ((vma.flags & VM.HUGETLB) !== 0) return yield* hugetlbFault(vma, addr, flags);
+  if ((vma.flags & F_VM_HUGETLB) !== 0) return yield* hugetlbFault(vma, addr, flags);
   const pmd = pmdTableOf(mm, addr);
   if (pmdIsLeaf(pmd, addr)) {
     const r = yield* hugePmdFault(vma, addr, flags);
@@ -110,7 +128,7 @@ function* handlePteFault(vma: Vma, addr: number, flags: number): KGen<number> {
   const slot = pteSlot(addr);
   const lo = t.words[slot];
   const hi = t.words[slot + 1];
-  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  const write = (flags & F_WRITE) !== 0;
   if (pteNone(lo, hi)) {
     if (vma.vmOps?.fault !== undefined) return yield* doSpecialFault(vma, addr, flags);
     if (vma.file === null) return yield* doAnonymousPage(vma, addr, flags);
@@ -140,8 +158,8 @@ function* doSpecialFault(vma: Vma, addr: number, flags: number): KGen<number> {
 function* doAnonymousPage(vma: Vma, addr: number, flags: number): KGen<number> {
   const mm = vma.mm;
   const sys = mm.sys;
-  const write = (flags & FAULT_FLAG_WRITE) !== 0;
-  if ((vma.flags & VM.SHARED) !== 0) return VM_FAULT.SIGBUS;
+  const write = (flags & F_WRITE) !== 0;
+  if ((vma.flags & F_VM_SHARED) !== 0) return VM_FAULT.SIGBUS;
   if (mm.unstable) return VM_FAULT.SIGBUS;
   if (!write) {
     // Read of untouched private anonymous memory maps the shared zero page.
@@ -413,11 +431,7 @@ export function* faultIn(mm: MmStruct, addr: number, write: boolean, remote: boo
     const vma = mm.vmaLookup(addr);
     if (vma === null) return -Errno.EFAULT;
     if (accessError(vma, write)) return -Errno.EFAULT;
-    const r = yield* handleMmFault(
-      vma,
-      addr,
-      (write ? FAULT_FLAG_WRITE : 0) | (remote ? FAULT_FLAG_REMOTE : 0),
-    );
+    const r = yield* handleMmFault(vma, addr, (write ? F_WRITE : 0) | (remote ? F_REMOTE : 0));
     return vmFaultToErrno(r);
   } finally {
     yield* mm.mmapLock.upRead();
@@ -426,6 +440,7 @@ export function* faultIn(mm: MmStruct, addr: number, write: boolean, remote: boo
 
 /** Models vm_fault_to_errno(). */
 export function vmFaultToErrno(r: number): number {
+  if (r === 0) return 0;
   if ((r & VM_FAULT.OOM) !== 0) return -Errno.ENOMEM;
   if ((r & (VM_FAULT.SIGBUS | VM_FAULT.HWPOISON)) !== 0) return -Errno.EFAULT;
   if ((r & VM_FAULT.SIGSEGV) !== 0) return -Errno.EFAULT;
@@ -635,7 +650,7 @@ function* userAccess(
   let tries = 0;
   while (done < len) {
     const a = addr + done;
-    const n = Math.min(PAGE_SIZE - pageOffset(a), len - done);
+    const n = Math.min(F_PAGE_SIZE - pageOffset(a), len - done);
     yield write ? CPU_WRITE_POINT : CPU_READ_POINT;
     const hit = buf === null ? clearMappedPage(mm, a, n) : accessMappedPage(mm, a, buf, done, n, write);
     if (!hit) {

@@ -146,6 +146,9 @@ export class File<P = unknown> {
   }
 }
 
+/** PAGE_SIZE for pageIndex(), which every anonymous fault calls: a constant of this module only. */
+const INDEX_PAGE_SIZE = PAGE_SIZE;
+
 /** Models struct vm_area_struct. [start, end) is page aligned. */
 export class Vma {
   node: IntervalNode<Vma> | null = null;
@@ -180,7 +183,7 @@ export class Vma {
 
   /** Models linear_page_index(). */
   pageIndex(addr: number): number {
-    return this.pgoff + Math.floor((addr - this.start) / PAGE_SIZE);
+    return this.pgoff + Math.floor((addr - this.start) / INDEX_PAGE_SIZE);
   }
 
   /** The address of page index `index` in this VMA, or -1 if outside it. */

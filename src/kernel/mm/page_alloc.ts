@@ -28,6 +28,16 @@ export const PG = {
   deferredSplit: 1 << 14,
 } as const;
 
+/*
+ * The flags and sizes every allocation, store and fault reads, as constants of this module only:
+ * optimised code reads an exported or imported binding (and a member of PG) at every use.
+ */
+const F_USED = PG.used;
+const F_HEAD = PG.head;
+const F_TAIL = PG.tail;
+const F_DIRTY = PG.dirty;
+const F_HPAGE_NR = HPAGE_PMD_NR;
+
 /** Models GUP_PIN_COUNTING_BIAS: a FOLL_PIN on a small folio adds this much to its refcount. */
 export const GUP_PIN_COUNTING_BIAS = 1024;
 
@@ -138,7 +148,7 @@ export class PhysMem {
   }
 
   isZeroPfn(pfn: number): boolean {
-    return pfn === this.zeroPfn || (pfn >= this.hugeZeroPfn && pfn < this.hugeZeroPfn + HPAGE_PMD_NR);
+    return pfn === this.zeroPfn || (pfn >= this.hugeZeroPfn && pfn < this.hugeZeroPfn + F_HPAGE_NR);
   }
 
   isRam(pfn: number): boolean {
@@ -173,15 +183,15 @@ export class PhysMem {
   private lastPagemap: PagemapRef | null = null;
 
   isUsed(pfn: number): boolean {
-    return (this.flags[pfn] & PG.used) !== 0;
+    return (this.flags[pfn] & F_USED) !== 0;
   }
 
   /** The head page of the folio `pfn` belongs to. */
   head(pfn: number): number {
-    if ((this.flags[pfn] & PG.tail) === 0) return pfn;
+    if ((this.flags[pfn] & F_TAIL) === 0) return pfn;
     // Tails of an order-n folio: the head is the order-aligned frame below with PG.head.
     let h = pfn - 1;
-    while ((this.flags[h] & PG.head) === 0) h--;
+    while ((this.flags[h] & F_HEAD) === 0) h--;
     return h;
   }
 
@@ -224,14 +234,18 @@ export class PhysMem {
 
   private take(pfn: number, order: number): void {
     const n = 1 << order;
-    if (order === 0) this.lowMark = Math.max(this.lowMark, pfn + 1);
-    else this.highMark = Math.min(this.highMark, pfn);
-    this.free.clearRange(pfn, n);
+    if (order === 0) {
+      if (pfn >= this.lowMark) this.lowMark = pfn + 1;
+      this.free.clear(pfn);
+    } else {
+      this.highMark = Math.min(this.highMark, pfn);
+      this.free.clearRange(pfn, n);
+    }
     this.freeFrames -= n;
     this.refcount[pfn] = 1;
     this.order[pfn] = order;
-    this.flags[pfn] = PG.used | (order > 0 ? PG.head : 0);
-    for (let i = 1; i < n; i++) this.flags[pfn + i] = PG.used | PG.tail;
+    this.flags[pfn] = F_USED | (order > 0 ? F_HEAD : 0);
+    for (let i = 1; i < n; i++) this.flags[pfn + i] = F_USED | F_TAIL;
   }
 
   /** Models folio_get(). */
@@ -374,7 +388,7 @@ export class PhysMem {
   setDirty(pfn: number): void {
     const h = this.head(pfn);
     const f = this.flags[h];
-    if ((f & PG.dirty) === 0) this.flags[h] = f | PG.dirty;
+    if ((f & F_DIRTY) === 0) this.flags[h] = f | F_DIRTY;
   }
 
   /** Zeroes `len` bytes at `offset` of a page (the zero page excepted); stores nothing new. */

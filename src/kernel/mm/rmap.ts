@@ -79,21 +79,32 @@ export function rssCounterOf(phys: PhysMem, pfn: number, vma: Vma): number {
   return MM_FILEPAGES;
 }
 
+/*
+ * What addNewAnonRmap() reads on every anonymous fault, as constants of this module: optimised
+ * code reads an imported binding (and a member of PG) at every use, a module's own constant not.
+ */
+const NEW_ANON_FLAGS = PG.anon | PG.swapbacked | PG.lru | PG.uptodate;
+const ANON_EXCLUSIVE = PG.anonExclusive;
+const ANON_PAGES = MM_ANONPAGES;
+const PMD_NR = HPAGE_PMD_NR;
+
 /** Models folio_add_new_anon_rmap() for a freshly allocated page or THP mapped at `addr`. */
 export function addNewAnonRmap(sys: System, vma: Vma, pfn: number, addr: number, pmdMapped: boolean): void {
   const phys = sys.phys;
   const av = vma.anonVma!;
-  const n = pmdMapped ? HPAGE_PMD_NR : 1;
+  const n = pmdMapped ? PMD_NR : 1;
   const idx = vma.pageIndex(addr);
+  const mapping = phys.mapping;
+  const flags = phys.flags;
   for (let i = 0; i < n; i++) {
-    phys.mapping[pfn + i] = av.mappingId;
+    mapping[pfn + i] = av.mappingId;
     phys.setIndex(pfn + i, idx + i);
-    phys.flags[pfn + i] |= PG.anonExclusive;
+    flags[pfn + i] |= ANON_EXCLUSIVE;
   }
-  phys.flags[pfn] |= PG.anon | PG.swapbacked | PG.lru | PG.uptodate;
+  flags[pfn] |= NEW_ANON_FLAGS;
   if (pmdMapped) phys.entireMapcount.set(pfn, (phys.entireMapcount.get(pfn) ?? 0) + 1);
   else phys.mapcount[pfn]++;
-  vma.mm.rss[MM_ANONPAGES] += n;
+  vma.mm.rss[ANON_PAGES] += n;
 }
 
 /** Models folio_add_{anon,file}_rmap_pte(): one more PTE maps the page (fork, swap-in, file fault). */
