@@ -14,7 +14,7 @@ import { oomReapTask } from './mm/oom_kill.ts';
 import { type PagemapEntry, clearRefsSoftDirty, pagemapRange } from './fs/task_mmu.ts';
 import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite } from './mm/shmem.ts';
 import type { Process, System } from './system.ts';
-import { type Ulong, big, madviseHuge, mmapHuge, mprotectHuge, mremapHuge, offsetArg, standIn, ulong } from './ulong.ts';
+import { type Ulong, big, madviseHuge, mmapHuge, mprotectHuge, mremapHuge, offsetArg, standIn, ulong, ulongStandIn } from './ulong.ts';
 import { reachable } from './syscalls.ts';
 import { doExit$, taskMmget$, taskMmput$ } from './exit.plain.ts';
 import { sysMmapImpl$, sysMunmapImpl$ } from './mm/mmap.plain.ts';
@@ -153,7 +153,7 @@ export function cpuRead$(sys: System, p: Process, addr: number, len: number): { 
   const mm = taskMmget$(p);
   if (mm === null) return { ret: -Errno.ESRCH, data: new Uint8Array(0) };
   // reachable() >= 0 means both were integers the model holds (a BigInt that fits, too).
-  const ret = cpuAccess$(mm, standIn(ulong(addr) ?? 0), data, false);
+  const ret = cpuAccess$(mm, ulongStandIn(addr), data, false);
   taskMmput$(p, mm);
   sys.trace.cpuReadBytes.add(Math.max(0, ret));
   return { ret: n < standIn(ulong(len) ?? 0) && ret >= 0 ? -Errno.EFAULT : ret, data };
@@ -169,7 +169,7 @@ export function cpuWrite$(sys: System, p: Process, addr: number, data: Uint8Arra
   if (n < 0) return -Errno.EFAULT;
   const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
-  const ret = cpuAccess$(mm, standIn(ulong(addr) ?? 0), n < data.length ? data.subarray(0, n) : data, true);
+  const ret = cpuAccess$(mm, ulongStandIn(addr), n < data.length ? data.subarray(0, n) : data, true);
   taskMmput$(p, mm);
   sys.trace.cpuWriteBytes.add(Math.max(0, ret));
   return n < data.length && ret >= 0 ? -Errno.EFAULT : ret;

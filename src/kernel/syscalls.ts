@@ -29,8 +29,10 @@ import {
   mprotectHuge,
   mremapHuge,
   offsetArg,
+  plainUlong,
   standIn,
   ulong,
+  ulongStandIn,
 } from './ulong.ts';
 
 export type { Ulong };
@@ -203,12 +205,19 @@ export function* sysExit(sys: System, p: Process): KGen<number> {
  */
 export function reachable(p: Process, addrIn: number, lenIn: number): number {
   const mm = p.mm;
-  const addrU = ulong(addrIn);
-  const lenU = ulong(lenIn);
-  if (addrU === null || lenU === null) return -1;
-  // A value of 2^53 or more is beyond the user space, as its stand-in is.
-  const addr = standIn(addrU);
-  const len = standIn(lenU);
+  let addr: number;
+  let len: number;
+  if (plainUlong(addrIn) && plainUlong(lenIn)) {
+    addr = addrIn;
+    len = lenIn;
+  } else {
+    const addrU = ulong(addrIn);
+    const lenU = ulong(lenIn);
+    if (addrU === null || lenU === null) return -1;
+    // A value of 2^53 or more is beyond the user space, as its stand-in is.
+    addr = standIn(addrU);
+    len = standIn(lenU);
+  }
   if (mm === null || addr + len > mm.taskSize) return -1;
   let a = addr;
   const end = addr + len;
@@ -234,7 +243,7 @@ export function* cpuRead(
   const mm = yield* taskMmget(p);
   if (mm === null) return { ret: -Errno.ESRCH, data: new Uint8Array(0) };
   // reachable() >= 0 means both were integers the model holds (a BigInt that fits, too).
-  const ret = yield* cpuAccess(mm, standIn(ulong(addr) ?? 0), data, false);
+  const ret = yield* cpuAccess(mm, ulongStandIn(addr), data, false);
   yield* taskMmput(p, mm);
   sys.trace.cpuReadBytes.add(Math.max(0, ret));
   return { ret: n < standIn(ulong(len) ?? 0) && ret >= 0 ? -Errno.EFAULT : ret, data };
@@ -250,12 +259,7 @@ export function* cpuWrite(sys: System, p: Process, addr: number, data: Uint8Arra
   if (n < 0) return -Errno.EFAULT;
   const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
-  const ret = yield* cpuAccess(
-    mm,
-    standIn(ulong(addr) ?? 0),
-    n < data.length ? data.subarray(0, n) : data,
-    true,
-  );
+  const ret = yield* cpuAccess(mm, ulongStandIn(addr), n < data.length ? data.subarray(0, n) : data, true);
   yield* taskMmput(p, mm);
   sys.trace.cpuWriteBytes.add(Math.max(0, ret));
   return n < data.length && ret >= 0 ? -Errno.EFAULT : ret;

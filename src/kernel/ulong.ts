@@ -51,6 +51,20 @@ export function ulong(v: unknown): number | bigint | null {
 }
 
 /**
+ * Whether `v` is an argument ulong() takes as it is (a safe non-negative integer), which is then
+ * also its own stand-in: the check system calls made per access run before anything else.
+ */
+export function plainUlong(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** standIn(ulong(v) ?? 0), without the calls for a plain argument. */
+export function ulongStandIn(v: unknown): number {
+  if (plainUlong(v)) return v;
+  return standIn(ulong(v) ?? 0);
+}
+
+/**
  * How the model carries an exact value of 2^53 or more once the entry has done the checks that
  * need all 64 bits (the wraps of PAGE_ALIGN() and of start + len): as a number above every user
  * address and every length a mapping can have, with the same offset within a 2 MiB page, so every

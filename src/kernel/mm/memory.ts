@@ -34,7 +34,7 @@ import {
   swpType,
 } from './pgtable.ts';
 import { pmdIsLeaf, pmdTableOf, pteSlot, setPte } from './pte.ts';
-import { ENTRIES as PTRS_PER_TABLE, indexAt } from '../../lib/pgtable_store.ts';
+import { ENTRIES as PTRS_PER_TABLE } from '../../lib/pgtable_store.ts';
 import { addNewAnonRmap, addRmapPte, anonVmaPrepare, removeRmapPte, rssCounterOf } from './rmap.ts';
 import { shmemFault } from './shmem.ts';
 import { allocPageReclaim } from './vmscan.ts';
@@ -61,6 +61,8 @@ const F_PTE_WRITE = PTE_WRITE;
 const F_PTE_DIRTY = PTE_DIRTY | PTE_SOFT_DIRTY;
 const F_PTE_PRESENT = PTE_PRESENT;
 const F_PTE_PROTNONE = PTE_PROTNONE;
+const F_PAGE_SHIFT = PAGE_SHIFT;
+const F_INDEX_MASK = PTRS_PER_TABLE - 1;
 
 /** The low PTE word for a freshly mapped page in `vma`. */
 export function mkPte(vma: Vma, writable: boolean, dirty: boolean): number {
@@ -125,7 +127,9 @@ function* handleFault(vma: Vma, addr: number, flags: number): KGen<number> {
 function* handlePteFault(vma: Vma, addr: number, flags: number): KGen<number> {
   const mm = vma.mm;
   const t = mm.pgt.pteTableAlloc(addr);
-  const slot = pteSlot(addr);
+  // pteSlot(addr), written out: this and doAnonymousPage() are too large for the JIT to inline
+  // every helper they call, and an address beyond 32 bits is boxed for each call.
+  const slot = 2 * ((addr >>> F_PAGE_SHIFT) & F_INDEX_MASK);
   const lo = t.words[slot];
   const hi = t.words[slot + 1];
   const write = (flags & F_WRITE) !== 0;
@@ -182,7 +186,7 @@ function* doAnonymousPage(vma: Vma, addr: number, flags: number): KGen<number> {
   sys.phys.clearPage(pfn);
   yield* mm.ptl.lock();
   const t = mm.pgt.pteTableAlloc(addr);
-  const slot = pteSlot(addr);
+  const slot = 2 * ((addr >>> F_PAGE_SHIFT) & F_INDEX_MASK);
   if (!pteNone(t.words[slot], t.words[slot + 1])) {
     // Someone else populated it while we allocated.
     yield* mm.ptl.unlock();
@@ -466,15 +470,17 @@ const HIT_OFFSET_MASK = PAGE_SIZE - 1;
  * fault. Sets the accessed and dirty bits like the MMU does.
  */
 export function tlbLookup(mm: MmStruct, addr: number, write: boolean): number {
-  const pmd = pmdTableOf(mm, addr);
+  const pmd = mm.pgt.upperAt(addr, 1);
   if (pmd === null) return -1;
-  const pi = indexAt(addr, 1);
+  // The PMD and PTE indexes are in the address's low 32 bits (as in WalkAhead.find()).
+  const low = addr >>> 0;
+  const pi = (low >>> HIT_PMD_SHIFT) & HIT_INDEX_MASK;
   const leaf = pmd.children[pi];
   if (leaf === null) {
     const pfn = tlbHit(pmd.words, 2 * pi, write);
-    return pfn < 0 ? -1 : pfn + indexAt(addr, 0);
+    return pfn < 0 ? -1 : pfn + ((low >>> HIT_PAGE_SHIFT) & HIT_INDEX_MASK);
   }
-  return tlbHit(leaf.words, pteSlot(addr), write);
+  return tlbHit(leaf.words, 2 * ((low >>> HIT_PAGE_SHIFT) & HIT_INDEX_MASK), write);
 }
 
 /**
