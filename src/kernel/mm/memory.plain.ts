@@ -15,8 +15,8 @@ import { ENTRIES as PTRS_PER_TABLE } from '../../lib/pgtable_store.ts';
 import { addNewAnonRmap, anonVmaPrepare, removeRmapPte, rssCounterOf } from './rmap.ts';
 import { shmemFault } from './shmem.ts';
 import { FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_UNSHARE, mkPte, zeroPte, vmNormalPage, accessError, vmFaultToErrno, tlbLookup, accessMappedPage, CPU_WRITE_POINT, CPU_READ_POINT, cpuAccess, copyUser, clearUser, anonExclusive } from './memory.ts';
-import { RwSem$upRead, SpinLock$lock, SpinLock$unlock, WaitQueue$waitEvent } from '../../sched/locks.plain.ts';
 import { allocPageReclaim$ } from './vmscan.plain.ts';
+import { RwSem$upRead, SpinLock$lock, SpinLock$unlock, WaitQueue$waitEvent } from '../../sched/locks.plain.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
 import { mmapReadLockKillable$ } from './mmap_lock.plain.ts';
 import { inlineDrive, inlineYield } from '../../sched/plain.ts';
@@ -108,20 +108,7 @@ export function doAnonymousPage$(vma: Vma, addr: number, flags: number): number 
   const write = (flags & F_WRITE) !== 0;
   if ((vma.flags & F_VM_SHARED) !== 0) return VM_FAULT.SIGBUS;
   if (mm.unstable) return VM_FAULT.SIGBUS;
-  if (!write) {
-    // Read of untouched private anonymous memory maps the shared zero page.
-    sys.trace.faultKind('zero_page');
-    SpinLock$lock(mm.ptl);
-    const t = mm.pgt.pteTableAlloc(addr);
-    const slot = pteSlot(addr);
-    if (pteNone(t.words[slot], t.words[slot + 1])) {
-      const [zlo, zhi] = zeroPte(sys);
-      setPte(t, slot, zlo, zhi);
-      sys.trace.count('fault.zero_page');
-    }
-    SpinLock$unlock(mm.ptl);
-    return 0;
-  }
+  if (!write) return doAnonymousZeroPage$(vma, addr);
   sys.trace.faultKind('anon');
   anonVmaPrepare(sys, vma);
   const pfn = allocPageReclaim$(sys, 0, 'alloc_anon_folio');
@@ -140,6 +127,26 @@ export function doAnonymousPage$(vma: Vma, addr: number, flags: number): number 
   setPte(t, slot, mkPte(vma, true, true), pfn);
   SpinLock$unlock(mm.ptl);
   sys.trace.anonFaults.add();
+  return 0;
+}
+
+/**
+ * do_anonymous_page() for a read of untouched private anonymous memory: it maps the shared zero
+ * page. (Apart from the write path, which the JIT then compiles with more of its callees inlined.)
+ */
+export function doAnonymousZeroPage$(vma: Vma, addr: number): number {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  sys.trace.faultKind('zero_page');
+  SpinLock$lock(mm.ptl);
+  const t = mm.pgt.pteTableAlloc(addr);
+  const slot = pteSlot(addr);
+  if (pteNone(t.words[slot], t.words[slot + 1])) {
+    const [zlo, zhi] = zeroPte(sys);
+    setPte(t, slot, zlo, zhi);
+    sys.trace.count('fault.zero_page');
+  }
+  SpinLock$unlock(mm.ptl);
   return 0;
 }
 

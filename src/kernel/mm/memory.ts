@@ -165,20 +165,7 @@ function* doAnonymousPage(vma: Vma, addr: number, flags: number): KGen<number> {
   const write = (flags & F_WRITE) !== 0;
   if ((vma.flags & F_VM_SHARED) !== 0) return VM_FAULT.SIGBUS;
   if (mm.unstable) return VM_FAULT.SIGBUS;
-  if (!write) {
-    // Read of untouched private anonymous memory maps the shared zero page.
-    sys.trace.faultKind('zero_page');
-    yield* mm.ptl.lock();
-    const t = mm.pgt.pteTableAlloc(addr);
-    const slot = pteSlot(addr);
-    if (pteNone(t.words[slot], t.words[slot + 1])) {
-      const [zlo, zhi] = zeroPte(sys);
-      setPte(t, slot, zlo, zhi);
-      sys.trace.count('fault.zero_page');
-    }
-    yield* mm.ptl.unlock();
-    return 0;
-  }
+  if (!write) return yield* doAnonymousZeroPage(vma, addr);
   sys.trace.faultKind('anon');
   anonVmaPrepare(sys, vma);
   const pfn = yield* allocPageReclaim(sys, 0, 'alloc_anon_folio');
@@ -197,6 +184,26 @@ function* doAnonymousPage(vma: Vma, addr: number, flags: number): KGen<number> {
   setPte(t, slot, mkPte(vma, true, true), pfn);
   yield* mm.ptl.unlock();
   sys.trace.anonFaults.add();
+  return 0;
+}
+
+/**
+ * do_anonymous_page() for a read of untouched private anonymous memory: it maps the shared zero
+ * page. (Apart from the write path, which the JIT then compiles with more of its callees inlined.)
+ */
+function* doAnonymousZeroPage(vma: Vma, addr: number): KGen<number> {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  sys.trace.faultKind('zero_page');
+  yield* mm.ptl.lock();
+  const t = mm.pgt.pteTableAlloc(addr);
+  const slot = pteSlot(addr);
+  if (pteNone(t.words[slot], t.words[slot + 1])) {
+    const [zlo, zhi] = zeroPte(sys);
+    setPte(t, slot, zlo, zhi);
+    sys.trace.count('fault.zero_page');
+  }
+  yield* mm.ptl.unlock();
   return 0;
 }
 
