@@ -62,6 +62,7 @@ const F_PTE_DIRTY = PTE_DIRTY | PTE_SOFT_DIRTY;
 const F_PTE_PRESENT = PTE_PRESENT;
 const F_PTE_PROTNONE = PTE_PROTNONE;
 const F_PAGE_SHIFT = PAGE_SHIFT;
+const F_PMD_SHIFT = PMD_SHIFT;
 const F_INDEX_MASK = PTRS_PER_TABLE - 1;
 
 /** The low PTE word for a freshly mapped page in `vma`. */
@@ -116,7 +117,11 @@ function* handleFault(vma: Vma, addr: number, flags: number): KGen<number> {
   if (pmdIsLeaf(pmd, addr)) {
     const r = yield* hugePmdFault(vma, addr, flags);
     if ((r & VM_FAULT.FALLBACK) === 0) return r;
-  } else if (mm.pgt.pteTable(addr) === null && thpFaultEligible(vma, addr)) {
+  } else if (
+    // mm.pgt.pteTable(addr), from the PMD table at hand.
+    (pmd === null || pmd.children[(addr >>> F_PMD_SHIFT) & F_INDEX_MASK] === null) &&
+    thpFaultEligible(vma, addr)
+  ) {
     const r = yield* doHugePmdAnonymousPage(vma, addr, flags);
     if ((r & VM_FAULT.FALLBACK) === 0) return r;
   }
