@@ -433,15 +433,20 @@ export class System {
 
   /** A CPU store of `data` at `addr` by a thread of `p`. */
   write(p: Process, addr: number, data: Uint8Array): number {
-    const length = data.length;
-    if (this.hitPathAllowed(p, addr, length) && accessMappedPage(p.mm!, addr, data, 0, length, true)) {
-      this.soloHit(this.trace.cpuWriteBytes, length);
-      return length;
+    // Whether the path would run solo is asked once, for the hit path and the kernel path both
+    // (as writePath() would run the kernel path): a first write to a page takes both.
+    if (this.config.plainPaths && this.sched.solo) {
+      const length = data.length;
+      if (this.hitAccess(p, addr, length) && accessMappedPage(p.mm!, addr, data, 0, length, true)) {
+        this.soloHit(this.trace.cpuWriteBytes, length);
+        return length;
+      }
+      return this.sched.runPlainWith(p.writeThreadName, scp.cpuWrite$, this, p, addr, data);
     }
-    return this.writePath(p, addr, data);
+    return this.sched.run(p.writeThreadName, sc.cpuWrite(this, p, addr, data));
   }
 
-  /** runPath() of cpuWrite() (see readPath()). */
+  /** runPath() of cpuWrite() (see readPath()), as write() runs it. */
   private writePath(p: Process, addr: number, data: Uint8Array): number {
     if (this.config.plainPaths && this.sched.solo)
       return this.sched.runPlainWith(p.writeThreadName, scp.cpuWrite$, this, p, addr, data);
@@ -556,6 +561,11 @@ export class System {
    * path through cpuRead() / cpuWrite() would take exactly four steps: start, mmget, the access, mmput; and never fault).
    */
   private hitPathAllowed(p: Process, addr: number, length: number): boolean {
+    return this.hitAccess(p, addr, length) && this.config.plainPaths && this.sched.solo;
+  }
+
+  /** hitPathAllowed() without its last part, whether the path would run solo. */
+  private hitAccess(p: Process, addr: number, length: number): boolean {
     return (
       typeof addr === 'number' &&
       Number.isSafeInteger(addr) &&
@@ -564,9 +574,7 @@ export class System {
       length <= HIT_PAGE_SIZE - ((addr >>> 0) & OFFSET_MASK) &&
       p.mm !== null &&
       addr + length <= p.mm.taskSize &&
-      !p.mm.exited &&
-      this.config.plainPaths &&
-      this.sched.solo
+      !p.mm.exited
     );
   }
 
