@@ -151,6 +151,26 @@ describe('Snapshot', () => {
     );
   });
 
+  it('puts back the bytes of every typed array and ArrayBuffer it captured, views of one buffer too', () => {
+    const buf = new ArrayBuffer(16);
+    const whole = new Uint8Array(buf);
+    whole.set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+    const words = new Uint32Array(buf, 4, 2);
+    const doubles = Float64Array.of(1.5, -0, Number.NaN);
+    const empty = new Int32Array(0);
+    const before = [[...whole], [...words], [...doubles]];
+    const snap = new Snapshot([{ buf, words, doubles, empty, again: whole }]);
+    for (let round = 0; round < 2; round++) {
+      whole.fill(0xee);
+      words[1] = 7;
+      doubles.set([2, 3, 4]);
+      snap.restore();
+      assert.deepEqual([[...whole], [...words], [...doubles]], before);
+      assert.ok(Object.is(doubles[1], -0));
+    }
+    snap.release();
+  });
+
   it('snapshots taken alongside each other restore in any order (checkpoints)', () => {
     fc.assert(
       fc.property(script, script, script, fc.array(fc.nat(2), { maxLength: 8 }), (a, b, c, order) => {
