@@ -135,8 +135,18 @@ export class Process {
     this.rlimitMemlock = rlimitMemlock;
     this.readThreadName = `${name}:read`;
     this.writeThreadName = `${name}:write`;
-    this.mmgetPoint = { kind: 'step', label: 'mmget', access: { obj: this, write: false } };
-    this.mmputPoint = { kind: 'step', label: 'mmput', access: { obj: this, write: true } };
+    // Frozen, as a lock's points are: nothing changes them, so a snapshot keeps them as they are
+    // instead of checking and restoring them for every schedule.
+    this.mmgetPoint = Object.freeze({
+      kind: 'step',
+      label: 'mmget',
+      access: Object.freeze({ obj: this, write: false }),
+    });
+    this.mmputPoint = Object.freeze({
+      kind: 'step',
+      label: 'mmput',
+      access: Object.freeze({ obj: this, write: true }),
+    });
   }
 }
 

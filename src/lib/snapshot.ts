@@ -32,32 +32,79 @@ export class SnapshotError extends Error {
   }
 }
 
-type Saved =
-  | {
-      kind: 'object';
-      o: Record<PropertyKey, unknown>;
-      keys: PropertyKey[];
-      values: unknown[];
-      /** Own keys at capture, the ones not restored included. */
-      own: PropertyKey[];
-      /** Every own key was a string (then Object.getOwnPropertyNames() lists them all, and cheaply). */
-      plain: boolean;
-      /**
-       * Every own key was an enumerable string: then Object.keys(), which a fast object answers
-       * from a cache, lists them all (see the module comment).
-       */
-      enumerable: boolean;
-      /**
-       * Every own key was an enumerable string of a writable data property: then `keys` is the
-       * list Object.keys() gives, and Object.values() gives the values in its order.
-       */
-      direct: boolean;
-      proto: unknown;
-    }
-  | { kind: 'array'; o: unknown[]; values: unknown[]; extra: PropertyKey[]; extraValues: unknown[] }
-  | { kind: 'map'; o: Map<unknown, unknown>; entries: [unknown, unknown][] }
-  | { kind: 'set'; o: Set<unknown>; values: unknown[] }
-  | { kind: 'bytes'; o: Uint8Array; copy: Uint8Array };
+interface SavedObject {
+  o: Record<PropertyKey, unknown>;
+  keys: PropertyKey[];
+  values: unknown[];
+  /** Own keys at capture, the ones not restored included. */
+  own: PropertyKey[];
+  /** Every own key was a string (then Object.getOwnPropertyNames() lists them all, and cheaply). */
+  plain: boolean;
+  /**
+   * Every own key was an enumerable string: then Object.keys(), which a fast object answers
+   * from a cache, lists them all (see the module comment).
+   */
+  enumerable: boolean;
+  /**
+   * Every own key was an enumerable string of a writable data property: then `keys` is the
+   * list Object.keys() gives, and Object.values() gives the values in its order.
+   */
+  direct: boolean;
+  proto: unknown;
+}
+
+interface SavedArray {
+  o: unknown[];
+  values: unknown[];
+  extra: PropertyKey[];
+  extraValues: unknown[];
+  /**
+   * A long array most of whose elements are one value (a page table's 512 child slots, most of
+   * them null): restore() fills it with `fill` and writes back only the elements at `others`,
+   * instead of every element in a loop. -1: not such an array.
+   */
+  fillLength: number;
+  fill: unknown;
+  others: number[];
+}
+
+/** Arrays at least this long are restored by a fill when most of their elements are one value. */
+const FILL_MIN = 32;
+
+/** What captureArray() saves of the elements of `values` (see SavedArray). */
+function fillOf(values: readonly unknown[]): Pick<SavedArray, 'fillLength' | 'fill' | 'others'> {
+  const none = { fillLength: -1, fill: undefined, others: [] };
+  if (values.length < FILL_MIN) return none;
+  // The majority value, if there is one (Boyer and Moore's vote), then its count.
+  let fill: unknown = undefined;
+  let votes = 0;
+  for (let i = 0; i < values.length; i++) {
+    if (votes === 0) {
+      fill = values[i];
+      votes = 1;
+    } else if (same(values[i], fill)) votes++;
+    else votes--;
+  }
+  const others: number[] = [];
+  for (let i = 0; i < values.length; i++) if (!same(values[i], fill)) others.push(i);
+  if (2 * others.length > values.length) return none;
+  return { fillLength: values.length, fill, others };
+}
+
+interface SavedMap {
+  o: Map<unknown, unknown>;
+  entries: [unknown, unknown][];
+}
+
+interface SavedSet {
+  o: Set<unknown>;
+  values: unknown[];
+}
+
+interface SavedBytes {
+  o: Uint8Array;
+  copy: Uint8Array;
+}
 
 /**
  * The snapshots that can still restore: side-table writes are journalled for each. An array, which
@@ -134,7 +181,13 @@ function setIntact(set: Set<unknown>, values: readonly unknown[]): boolean {
 }
 
 export class Snapshot {
-  private readonly saved: Saved[] = [];
+  // What was captured, a list per kind: restore() walks each with one shape of record, and the
+  // kinds are independent of each other (each puts back the contents of its own objects).
+  private readonly savedObjects: SavedObject[] = [];
+  private readonly savedArrays: SavedArray[] = [];
+  private readonly savedMaps: SavedMap[] = [];
+  private readonly savedSets: SavedSet[] = [];
+  private readonly savedBytes: SavedBytes[] = [];
   /** Side-table entries at capture, by table: key -> value. */
   private readonly entries = new Map<SideTable<object, unknown>, Map<object, unknown>>();
   /** Side-table keys written since the capture (or the last restore). */
@@ -173,7 +226,12 @@ export class Snapshot {
       }
     }
     for (const s of stop) seen.delete(s);
-    this.objects = this.saved.length;
+    this.objects =
+      this.savedObjects.length +
+      this.savedArrays.length +
+      this.savedMaps.length +
+      this.savedSets.length +
+      this.savedBytes.length;
     arm(this, opts.alongside !== true);
   }
 
@@ -182,24 +240,24 @@ export class Snapshot {
     if (isModuleNamespace(o)) return;
     if (ArrayBuffer.isView(o)) {
       const bytes = new Uint8Array(o.buffer, o.byteOffset, o.byteLength);
-      this.saved.push({ kind: 'bytes', o: bytes, copy: bytes.slice() });
+      this.savedBytes.push({ o: bytes, copy: bytes.slice() });
       return;
     }
     if (o instanceof ArrayBuffer) {
       const bytes = new Uint8Array(o);
-      this.saved.push({ kind: 'bytes', o: bytes, copy: bytes.slice() });
+      this.savedBytes.push({ o: bytes, copy: bytes.slice() });
       return;
     }
     if (o instanceof Map) {
       const entries = [...(o as Map<unknown, unknown>)];
       for (const [k, v] of entries) work.push(k, v);
-      this.saved.push({ kind: 'map', o: o as Map<unknown, unknown>, entries });
+      this.savedMaps.push({ o: o as Map<unknown, unknown>, entries });
       return;
     }
     if (o instanceof Set) {
       const values = [...(o as Set<unknown>)];
       for (const v of values) work.push(v);
-      this.saved.push({ kind: 'set', o: o as Set<unknown>, values });
+      this.savedSets.push({ o: o as Set<unknown>, values });
       return;
     }
     // An Error is a record of where something happened (uaf.ts keeps one per free site): kept as
@@ -225,7 +283,7 @@ export class Snapshot {
         extraValues.push(d.value);
         work.push(d.value);
       }
-      this.saved.push({ kind: 'array', o: o as unknown[], values, extra, extraValues });
+      this.savedArrays.push({ o: o as unknown[], values, extra, extraValues, ...fillOf(values) });
       return;
     }
     const frozen = Object.isFrozen(o);
@@ -244,8 +302,7 @@ export class Snapshot {
     }
     if (frozen) return;
     const direct = enumerable && keys.length === own.length;
-    this.saved.push({
-      kind: 'object',
+    this.savedObjects.push({
       o: o as Record<PropertyKey, unknown>,
       keys,
       values,
@@ -271,86 +328,91 @@ export class Snapshot {
   /** Puts every captured object back as it was at the capture. */
   restore(): void {
     if (!armed.includes(this)) throw new SnapshotError('another snapshot was captured since');
-    for (const s of this.saved) {
-      switch (s.kind) {
-        case 'object': {
-          const o = s.o;
-          const { keys, values } = s;
-          let intact: boolean;
-          if (s.enumerable) {
-            // As below, from the list of enumerable names (most objects here are of this kind).
-            const now = Object.keys(o);
-            intact = now.length === s.own.length && Object.getOwnPropertySymbols(o).length === 0;
-            for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
-          } else if (s.plain) {
-            // The same own keys in the same order: the same strings, and no symbol. (One list of
-            // names and an empty list of symbols cost half of Reflect.ownKeys().)
-            const now = Object.getOwnPropertyNames(o);
-            intact = now.length === s.own.length && Object.getOwnPropertySymbols(o).length === 0;
-            for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
-          } else {
-            const now = Reflect.ownKeys(o);
-            intact = now.length === s.own.length;
-            for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
-          }
-          if (!intact) {
-            // A key deleted since (or added, or deleted and added back): put every key back in
-            // its captured order, which iteration over the object follows.
-            const captured = new Set(s.own);
-            const written = new Set(keys);
-            for (const k of Reflect.ownKeys(o)) {
-              if (!captured.has(k) || written.has(k)) Reflect.deleteProperty(o, k);
-            }
-          }
-          if (intact && s.direct) {
-            // The values in one list, as Object.keys() gives the names (a fast object answers
-            // both from its layout): cheaper than a lookup by name of each.
-            const now = Object.values(o);
-            for (let i = 0; i < keys.length; i++) {
-              const v = values[i];
-              if (!same(now[i], v)) o[keys[i]] = v;
-            }
-            if (Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto as object | null);
-            break;
-          }
-          // Most values are as captured, and reading one costs less than writing it.
-          for (let i = 0; i < keys.length; i++) {
-            const k = keys[i];
-            const v = values[i];
-            if (!same(o[k], v)) o[k] = v;
-          }
-          if (Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto as object | null);
-          break;
-        }
-        case 'array': {
-          const o = s.o;
-          const { values } = s;
-          // Setting `length` costs a call into the runtime even when it does not change it, and
-          // more than a few pops when the array grew by a few elements.
-          const n = values.length;
-          if (o.length > n + 8 || o.length < n) o.length = n;
-          else while (o.length > n) o.pop();
-          for (let i = 0; i < n; i++) o[i] = values[i];
-          const rec = o as unknown as Record<PropertyKey, unknown>;
-          for (let i = 0; i < s.extra.length; i++) rec[s.extra[i]] = s.extraValues[i];
-          break;
-        }
-        case 'map':
-          // Most maps are as captured: comparing them costs less than rebuilding their tables.
-          if (mapIntact(s.o, s.entries)) break;
-          s.o.clear();
-          for (const [k, v] of s.entries) s.o.set(k, v);
-          break;
-        case 'set':
-          if (setIntact(s.o, s.values)) break;
-          s.o.clear();
-          for (const v of s.values) s.o.add(v);
-          break;
-        case 'bytes':
-          s.o.set(s.copy);
-          break;
+    const objects = this.savedObjects;
+    for (let n = 0; n < objects.length; n++) {
+      const s = objects[n];
+      const o = s.o;
+      const { keys, values } = s;
+      let intact: boolean;
+      if (s.enumerable) {
+        // As below, from the list of enumerable names (most objects here are of this kind).
+        const now = Object.keys(o);
+        intact = now.length === s.own.length && Object.getOwnPropertySymbols(o).length === 0;
+        for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
+      } else if (s.plain) {
+        // The same own keys in the same order: the same strings, and no symbol. (One list of
+        // names and an empty list of symbols cost half of Reflect.ownKeys().)
+        const now = Object.getOwnPropertyNames(o);
+        intact = now.length === s.own.length && Object.getOwnPropertySymbols(o).length === 0;
+        for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
+      } else {
+        const now = Reflect.ownKeys(o);
+        intact = now.length === s.own.length;
+        for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
       }
+      if (!intact) {
+        // A key deleted since (or added, or deleted and added back): put every key back in
+        // its captured order, which iteration over the object follows.
+        const captured = new Set(s.own);
+        const written = new Set(keys);
+        for (const k of Reflect.ownKeys(o)) {
+          if (!captured.has(k) || written.has(k)) Reflect.deleteProperty(o, k);
+        }
+      }
+      if (intact && s.direct) {
+        // The values in one list, as Object.keys() gives the names (a fast object answers
+        // both from its layout): cheaper than a lookup by name of each.
+        const now = Object.values(o);
+        for (let i = 0; i < keys.length; i++) {
+          const v = values[i];
+          if (!same(now[i], v)) o[keys[i]] = v;
+        }
+      } else {
+        // Most values are as captured, and reading one costs less than writing it.
+        for (let i = 0; i < keys.length; i++) {
+          const k = keys[i];
+          const v = values[i];
+          if (!same(o[k], v)) o[k] = v;
+        }
+      }
+      if (Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto as object | null);
     }
+    const arrays = this.savedArrays;
+    for (let n = 0; n < arrays.length; n++) {
+      const s = arrays[n];
+      const o = s.o;
+      const { values } = s;
+      // Setting `length` costs a call into the runtime even when it does not change it, and
+      // more than a few pops when the array grew by a few elements.
+      const len = values.length;
+      if (o.length > len + 8 || o.length < len) o.length = len;
+      else while (o.length > len) o.pop();
+      if (s.fillLength === len) {
+        // Every element written, as below: most in one fill (a builtin), the others one by one.
+        o.fill(s.fill, 0, len);
+        const others = s.others;
+        for (let i = 0; i < others.length; i++) o[others[i]] = values[others[i]];
+      } else for (let i = 0; i < len; i++) o[i] = values[i];
+      const rec = o as unknown as Record<PropertyKey, unknown>;
+      for (let i = 0; i < s.extra.length; i++) rec[s.extra[i]] = s.extraValues[i];
+    }
+    const maps = this.savedMaps;
+    for (let n = 0; n < maps.length; n++) {
+      const s = maps[n];
+      // Most maps are as captured: comparing them costs less than rebuilding their tables.
+      if (mapIntact(s.o, s.entries)) continue;
+      s.o.clear();
+      for (const [k, v] of s.entries) s.o.set(k, v);
+    }
+    const sets = this.savedSets;
+    for (let n = 0; n < sets.length; n++) {
+      const s = sets[n];
+      if (setIntact(s.o, s.values)) continue;
+      s.o.clear();
+      for (const v of s.values) s.o.add(v);
+    }
+    const bytes = this.savedBytes;
+    for (let n = 0; n < bytes.length; n++) bytes[n].o.set(bytes[n].copy);
     const tables = this.touchedTables;
     const keys = this.touchedKeys;
     // The writes below are journalled after these (and dropped with them).

@@ -1,6 +1,7 @@
 import type { Violation } from '../sched/types.ts';
 import { Inode } from '../kernel/mm/mm_types.ts';
-import { GUP_PIN_COUNTING_BIAS, PG } from '../kernel/mm/page_alloc.ts';
+import { GUP_PIN_COUNTING_BIAS, PG, type PhysMem } from '../kernel/mm/page_alloc.ts';
+import { ENTRIES, type LeafTable, spanOf, type UpperTable } from '../lib/pgtable_store.ts';
 import {
   PTE_HUGE,
   PTE_SPECIAL,
@@ -32,40 +33,72 @@ function bump(m: Map<number, number>, k: number, n = 1): void {
 export function census(sys: System): Census {
   const c: Census = { pte: new Map(), pmd: new Map(), cache: new Map(), swap: new Map() };
   const phys = sys.phys;
-  for (const mm of sys.mms) {
-    mm.pgt.walk(
-      0,
-      mm.taskSize,
-      (t) => {
-        for (let i = 0; i < 512; i++) {
-          const lo = t.words[2 * i];
-          const hi = t.words[2 * i + 1];
-          if (pteNone(lo, hi)) continue;
-          if (ptePresent(lo)) {
-            if ((lo & PTE_SPECIAL) !== 0 || phys.isZeroPfn(hi)) continue;
-            bump(c.pte, hi);
-          } else if (isSwapEntry(lo)) {
-            bump(c.swap, hi);
-          } else if (isDevicePrivateEntry(lo) || isDeviceExclusiveEntry(lo)) {
-            bump(c.pte, hi);
-          }
-        }
-      },
-      (pmd, i) => {
-        const lo = pmd.words[2 * i];
-        const hi = pmd.words[2 * i + 1];
-        if ((lo & PTE_HUGE) === 0 || phys.isZeroPfn(hi)) return;
-        // A PMD migration entry maps nothing; a device-private THP entry maps its folio.
-        if (ptePresent(lo) || isDevicePrivateEntry(lo)) bump(c.pmd, hi);
-      },
-    );
-  }
+  for (const mm of sys.mms) countTables(mm.pgt.pgd, mm.taskSize, phys, c);
   for (const inode of sys.mappings.values()) {
     if (!(inode instanceof Inode)) continue;
     for (const [, pfn] of inode.pages) bump(c.cache, phys.head(pfn));
     for (const [, slot] of inode.swapped) bump(c.swap, slot);
   }
   return c;
+}
+
+/** The last entry of the level-`level` table at `base` that covers an address below `end`. */
+function lastEntry(end: number, base: number, level: number): number {
+  return Math.min(ENTRIES - 1, Math.floor((end - 1 - base) / spanOf(level)));
+}
+
+/**
+ * Counts the entries of the page tables under `pgd` that cover [0, end): every PTE table, and
+ * every PMD entry with no PTE table under it, in the order PageTableStore.walk() visits them. The
+ * loops are written out: the census runs after every quiescent step the explorer takes, and a
+ * walk's calls per entry cost more than the entries (most upper entries are empty).
+ */
+function countTables(pgd: UpperTable, end: number, phys: PhysMem, c: Census): void {
+  const pgdLast = lastEntry(end, 0, 3);
+  for (let i = 0; i <= pgdLast; i++) {
+    const pud = pgd.children[i] as UpperTable | null;
+    if (pud === null) continue;
+    const pudBase = i * spanOf(3);
+    const pudLast = lastEntry(end, pudBase, 2);
+    for (let j = 0; j <= pudLast; j++) {
+      const pmd = pud.children[j] as UpperTable | null;
+      if (pmd === null) continue;
+      const pmdLast = lastEntry(end, pudBase + j * spanOf(2), 1);
+      const words = pmd.words;
+      const children = pmd.children;
+      for (let k = 0; k <= pmdLast; k++) {
+        const leaf = children[k];
+        if (leaf !== null) {
+          countPtes(leaf, phys, c);
+          continue;
+        }
+        const lo = words[2 * k];
+        const hi = words[2 * k + 1];
+        if (lo === 0 && hi === 0) continue;
+        if ((lo & PTE_HUGE) === 0 || phys.isZeroPfn(hi)) continue;
+        // A PMD migration entry maps nothing; a device-private THP entry maps its folio.
+        if (ptePresent(lo) || isDevicePrivateEntry(lo)) bump(c.pmd, hi);
+      }
+    }
+  }
+}
+
+/** Counts the entries of one PTE table. */
+function countPtes(t: LeafTable, phys: PhysMem, c: Census): void {
+  const words = t.words;
+  for (let i = 0; i < ENTRIES; i++) {
+    const lo = words[2 * i];
+    const hi = words[2 * i + 1];
+    if (pteNone(lo, hi)) continue;
+    if (ptePresent(lo)) {
+      if ((lo & PTE_SPECIAL) !== 0 || phys.isZeroPfn(hi)) continue;
+      bump(c.pte, hi);
+    } else if (isSwapEntry(lo)) {
+      bump(c.swap, hi);
+    } else if (isDevicePrivateEntry(lo) || isDeviceExclusiveEntry(lo)) {
+      bump(c.pte, hi);
+    }
+  }
 }
 
 /** Every frame the census or the entire mapcounts name, ascending, without repeats. */

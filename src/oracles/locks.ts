@@ -12,7 +12,10 @@ export const LOCKS_ORACLE = 'locks';
 
 export function checkLocks(sys: System): Violation[] {
   const out = sys.sched.violations.filter((v) => v.oracle === LOCKS_ORACLE);
-  for (const t of sys.sched.threads) {
+  // Index loops: this runs after every step the explorer takes.
+  const threads = sys.sched.threads;
+  for (let i = 0; i < threads.length; i++) {
+    const t = threads[i];
     // A thread that threw left its locks behind because it died: that is reported elsewhere.
     if (t.state !== 'done' || t.error !== undefined) continue;
     // A folio may stay locked past the thread that locked it (make_device_exclusive() hands its

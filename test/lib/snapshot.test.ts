@@ -104,6 +104,73 @@ describe('Snapshot', () => {
     );
   });
 
+  it('restores a long array of mostly one value (filled, then the others written) exactly', () => {
+    const value = fc.oneof(
+      fc.constant(null),
+      fc.constant(undefined),
+      fc.constant(0),
+      fc.constant(-0),
+      fc.constant(Number.NaN),
+      fc.nat(3),
+    );
+    const op = fc.tuple(fc.nat(3), fc.nat(80), value);
+    fc.assert(
+      fc.property(
+        fc.array(value, { minLength: 30, maxLength: 80 }),
+        fc.array(op, { maxLength: 20 }),
+        fc.nat(2),
+        (start, ops, fillWith) => {
+          const objs = [{ a: 1 }, { b: 2 }];
+          // Mostly one value, some objects, and maybe a hole.
+          const arr: unknown[] = start.map((v, i) =>
+            i % 7 === 3 ? objs[i % 2] : fillWith === 0 ? null : fillWith === 1 ? v : 0,
+          );
+          // A hole (what `delete` leaves).
+          if (arr.length > 40) Reflect.deleteProperty(arr, 40);
+          // The elements as read (a hole reads, and comes back, as undefined, as from any restore).
+          const kept = [...arr];
+          const snap = new Snapshot([{ arr }]);
+          for (let round = 0; round < 2; round++) {
+            for (const [kind, i, v] of ops) {
+              if (kind === 0) arr[i] = v;
+              else if (kind === 1) arr.push(objs[i % 2]);
+              else if (kind === 2) arr.length = Math.min(arr.length, i);
+              else arr[i % Math.max(1, arr.length)] = objs[0];
+            }
+            snap.restore();
+            assert.equal(arr.length, kept.length);
+            // The same values, -0, NaN and the identity of objects told apart.
+            arr.forEach((v, i) => {
+              assert.ok(Object.is(v, kept[i]), `element ${i}: ${String(v)} for ${String(kept[i])}`);
+            });
+          }
+          snap.release();
+        },
+      ),
+      { numRuns: 300, seed: 23 },
+    );
+  });
+
+  it('puts back the bytes of every typed array and ArrayBuffer it captured, views of one buffer too', () => {
+    const buf = new ArrayBuffer(16);
+    const whole = new Uint8Array(buf);
+    whole.set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+    const words = new Uint32Array(buf, 4, 2);
+    const doubles = Float64Array.of(1.5, -0, Number.NaN);
+    const empty = new Int32Array(0);
+    const before = [[...whole], [...words], [...doubles]];
+    const snap = new Snapshot([{ buf, words, doubles, empty, again: whole }]);
+    for (let round = 0; round < 2; round++) {
+      whole.fill(0xee);
+      words[1] = 7;
+      doubles.set([2, 3, 4]);
+      snap.restore();
+      assert.deepEqual([[...whole], [...words], [...doubles]], before);
+      assert.ok(Object.is(doubles[1], -0));
+    }
+    snap.release();
+  });
+
   it('snapshots taken alongside each other restore in any order (checkpoints)', () => {
     fc.assert(
       fc.property(script, script, script, fc.array(fc.nat(2), { maxLength: 8 }), (a, b, c, order) => {

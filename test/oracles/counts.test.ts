@@ -1,8 +1,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkCounts } from '../../src/oracles/index.ts';
+import fc from 'fast-check';
+import { census, checkCounts } from '../../src/oracles/index.ts';
 import { System } from '../../src/kernel/system.ts';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/kernel/mm/mman.ts';
+import {
+  PTE_HUGE,
+  PTE_SPECIAL,
+  isDeviceExclusiveEntry,
+  isDevicePrivateEntry,
+  isSwapEntry,
+  pteNone,
+  ptePresent,
+} from '../../src/kernel/mm/pgtable.ts';
+import { indexAt } from '../../src/lib/pgtable_store.ts';
+import { TASK_SIZE } from '../../src/lib/units.ts';
 
 const PAGE = 4096;
 
@@ -116,4 +128,84 @@ describe('page-count oracle', () => {
     sys.swap.free(150);
     assert.deepEqual(checkCounts(sys), []);
   });
+
+  it('counts the entries PageTableStore.walk() visits, in its order, wherever they are', () => {
+    // Entry words of every kind census() tells apart (present, special, swap, device-private and
+    // -exclusive PTEs; huge, migration or non-huge PMD entries), from address 0 to the top of
+    // user space.
+    const entry = fc.record({
+      page: fc.oneof(fc.nat(4096), fc.integer({ min: TASK_SIZE / PAGE - 4096, max: TASK_SIZE / PAGE - 1 })),
+      huge: fc.boolean(),
+      lo: fc.nat(0xffff),
+      hi: fc.nat(5000),
+    });
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 30 }), (entries) => {
+        const sys = new System({ ram: 16 * 1024 * 1024, swap: 16 * 1024 * 1024 });
+        sys.createProcess('p');
+        const mm = [...sys.mms][0];
+        for (const e of entries) {
+          const addr = e.page * PAGE;
+          const pmd = mm.pgt.pmdTableAlloc(addr);
+          const i = indexAt(addr, 1);
+          if (e.huge) {
+            if (pmd.children[i] === null)
+              mm.pgt.setUpperWords(pmd, i, e.lo | (e.lo % 3 === 0 ? 0 : PTE_HUGE), e.hi);
+          } else if (pmd.words[2 * i] === 0 && pmd.words[2 * i + 1] === 0) {
+            const leaf = mm.pgt.pteTableAlloc(addr);
+            const j = indexAt(addr, 0);
+            leaf.words[2 * j] = e.lo;
+            leaf.words[2 * j + 1] = e.hi;
+          }
+        }
+        const got = census(sys);
+        const want = walkedCensus(sys);
+        assert.deepEqual([...got.pte], [...want.pte]);
+        assert.deepEqual([...got.pmd], [...want.pmd]);
+        assert.deepEqual([...got.swap], [...want.swap]);
+      }),
+      { numRuns: 200, seed: 41 },
+    );
+  });
 });
+
+/** The page-table part of census(), as a PageTableStore.walk() with a call per table and PMD entry. */
+function walkedCensus(sys: System): {
+  pte: Map<number, number>;
+  pmd: Map<number, number>;
+  swap: Map<number, number>;
+} {
+  const c = {
+    pte: new Map<number, number>(),
+    pmd: new Map<number, number>(),
+    swap: new Map<number, number>(),
+  };
+  const bump = (m: Map<number, number>, k: number): void => {
+    m.set(k, (m.get(k) ?? 0) + 1);
+  };
+  for (const mm of sys.mms) {
+    mm.pgt.walk(
+      0,
+      mm.taskSize,
+      (t) => {
+        for (let i = 0; i < 512; i++) {
+          const lo = t.words[2 * i];
+          const hi = t.words[2 * i + 1];
+          if (pteNone(lo, hi)) continue;
+          if (ptePresent(lo)) {
+            if ((lo & PTE_SPECIAL) !== 0 || sys.phys.isZeroPfn(hi)) continue;
+            bump(c.pte, hi);
+          } else if (isSwapEntry(lo)) bump(c.swap, hi);
+          else if (isDevicePrivateEntry(lo) || isDeviceExclusiveEntry(lo)) bump(c.pte, hi);
+        }
+      },
+      (pmd, i) => {
+        const lo = pmd.words[2 * i];
+        const hi = pmd.words[2 * i + 1];
+        if ((lo & PTE_HUGE) === 0 || sys.phys.isZeroPfn(hi)) return;
+        if (ptePresent(lo) || isDevicePrivateEntry(lo)) bump(c.pmd, hi);
+      },
+    );
+  }
+  return c;
+}

@@ -55,7 +55,8 @@ export function dependent(a: Event, b: Event): boolean {
   return a.obj === b.obj && (a.write || b.write);
 }
 
-const latestFirst = (a: number, b: number): number => b - a;
+/** What add() returns for a step that races with nothing (most steps). */
+const NO_RACES: readonly number[] = Object.freeze([]);
 
 interface ObjRecord {
   write: number[];
@@ -104,6 +105,8 @@ export class HappensBefore {
   /** The sum, over threads, of the hash of (thread id, its latest event), lane by lane. */
   private sumLo = 0;
   private sumHi = 0;
+  /** add()'s candidates (the first of them; see there). */
+  private readonly cand: number[] = [];
 
   constructor(private readonly hashing = false) {}
 
@@ -213,7 +216,7 @@ export class HappensBefore {
    * Adds the next event and returns the earlier events it races with (immediate races: a direct
    * dependence that no other chain of dependences implies).
    */
-  add(e: Event): number[] {
+  add(e: Event): readonly number[] {
     const j = this.events.length;
     const c = this.col(e.tid);
     const width = this.width;
@@ -225,8 +228,10 @@ export class HappensBefore {
     const clocks = this.clocks;
     const row = j * width;
     // The latest dependent event of each other thread: an earlier one of the same thread is
-    // ordered before it, so only these can race with e.
-    const cand: number[] = [];
+    // ordered before it, so only these can race with e. The first `nc` of a list kept from one
+    // event to the next (a step makes no list of its own).
+    const cand = this.cand;
+    let nc = 0;
     const prev = this.last[c];
     if (prev >= 0) clocks.copyWithin(row, prev * width, (prev + 1) * width);
     else clocks.fill(0, row, row + width);
@@ -245,29 +250,35 @@ export class HappensBefore {
         if (onObj > i) i = onObj;
       }
       if (i < 0) continue;
-      cand.push(i);
+      // Latest first, as a backward scan would find them (each thread's is a different event):
+      // an insertion sort of the few there are.
+      let at = nc++;
+      while (at > 0 && cand[at - 1] < i) {
+        cand[at] = cand[at - 1];
+        at--;
+      }
+      cand[at] = i;
     }
-    // Latest first, as a backward scan would find them.
-    if (cand.length > 1) cand.sort(latestFirst);
     // Index loops: an iterator costs more than the loop's body until the function is optimised.
-    for (let a = 0; a < cand.length; a++) {
+    for (let a = 0; a < nc; a++) {
       const ci = cand[a] * width;
       for (let k = 0; k < width; k++) if (clocks[ci + k] > clocks[row + k]) clocks[row + k] = clocks[ci + k];
     }
-    const races: number[] = [];
-    for (let a = 0; a < cand.length; a++) {
+    // Most steps race with nothing: then no list is made.
+    let races: number[] | null = null;
+    for (let a = 0; a < nc; a++) {
       const i = cand[a];
       const x = this.events[i];
       const xc = this.col(x.tid);
       // Ordered through the thread's previous step or another candidate: not immediate.
       let implied = prev >= 0 && clocks[prev * width + xc] >= x.seq;
-      for (let b = 0; b < cand.length && !implied; b++) {
+      for (let b = 0; b < nc && !implied; b++) {
         const k = cand[b];
         if (k !== i && clocks[k * width + xc] >= x.seq) implied = true;
       }
-      if (!implied) races.push(i);
+      if (!implied) (races ??= []).push(i);
     }
-    if (this.hashing) this.hashEvent(e, prev, cand);
+    if (this.hashing) this.hashEvent(e, prev, cand, nc);
     clocks[row + c] = e.seq;
     this.events.push(e);
     if (e.obj === null) {
@@ -291,10 +302,10 @@ export class HappensBefore {
       this.sumsLo.push(this.sumLo);
       this.sumsHi.push(this.sumHi);
     }
-    return races;
+    return races ?? NO_RACES;
   }
 
-  private hashEvent(e: Event, prev: number, cand: readonly number[]): void {
+  private hashEvent(e: Event, prev: number, cand: readonly number[], nc: number): void {
     // mix() lane by lane, so an event makes one object (its hash), not one per mix.
     const tid = e.tid;
     let lo: number;
@@ -312,7 +323,7 @@ export class HappensBefore {
     // The latest dependent step of each other thread, as a set: summed, so their order is moot.
     let sumLo = 0;
     let sumHi = 0;
-    for (let a = 0; a < cand.length; a++) {
+    for (let a = 0; a < nc; a++) {
       const h = this.hashes[cand[a]];
       sumLo = (sumLo + h.lo) >>> 0;
       sumHi = (sumHi + h.hi) >>> 0;
