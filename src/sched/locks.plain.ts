@@ -15,9 +15,7 @@ function addReader(readers: Thread[], t: Thread): void {
   if (readerIndex(readers, t) < 0) readers[readers.length] = t;
 }
 
-function removeReader(readers: Thread[], t: Thread): void {
-  const i = readerIndex(readers, t);
-  if (i < 0) return;
+function removeReaderAt(readers: Thread[], i: number): void {
   readers[i] = readers[readers.length - 1];
   readers.pop();
 }
@@ -163,10 +161,10 @@ export function RwSem$downReadTrylock(self: RwSem): boolean {
 export function RwSem$upRead(self: RwSem): void {
     inlineYield(self.upReadPoint);
     const t = self.sched.cur();
-    if (readerIndex(self.readers_, t) < 0)
-      throw new Error(`up_read(${self.name}) by ${t.name}, not a reader`);
+    const i = readerIndex(self.readers_, t);
+    if (i < 0) throw new Error(`up_read(${self.name}) by ${t.name}, not a reader`);
     self.readers--;
-    removeReader(self.readers_, t);
+    removeReaderAt(self.readers_, i);
     popHeld(t, self.name);
     if (self.readers === 0) self.sched.wakeAll(self.ch);
   }
