@@ -339,15 +339,15 @@ export class Scheduler {
     const prev = setPlainScheduler(this);
     this.current = t;
     let ok = false;
+    // No finally: the catch takes whatever the body throws, so the code after it always runs.
     try {
       t.result = fn(a, b, c, d);
       ok = true;
     } catch (e) {
       t.error = e;
-    } finally {
-      this.current = null;
-      setPlainScheduler(prev);
     }
+    this.current = null;
+    setPlainScheduler(prev);
     if (ok) {
       this.last = t;
       t.steps++;
@@ -388,12 +388,14 @@ export class Scheduler {
       // What inlineStepOther() does for a step point of a solo run, without its branches: the
       // step is accounted for and the same thread goes on (nobody sees `current` change in
       // between). Small, so that it is inlined where a plain path yields.
-      this.last = t;
+      // Stores only what changes (most steps follow a step of the same thread, with no wake-up
+      // to hand over): a store of an object field costs its write barrier.
+      if (this.last !== t) this.last = t;
       t.steps++;
       this.totalSteps++;
       t.pending = p;
       const reason = t.wakeReason;
-      t.wakeReason = undefined;
+      if (reason !== undefined) t.wakeReason = undefined;
       return reason;
     }
     return this.inlineStepOther(p);
