@@ -24,7 +24,7 @@ export const TASK_SIZE = 2 ** 47 - PAGE_SIZE;
  * from its cell and checks it at every use, even in its own module, and pageOffset() is on the
  * path of every access and fault.
  */
-const OFFSET_MASK = 4096 - 1;
+const OFFSET_MASK = PAGE_SIZE - 1;
 
 export const va = (n: number): Va => n as Va;
 export const pfn = (n: number): Pfn => n as Pfn;
