@@ -28,7 +28,11 @@ export function Mutex$lock(self: Mutex): void {
     }
     inlineYield(self.lockPoint);
     let t = s.cur();
-    lockdepOf(s).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
+    // With nothing held, taking a lock orders it after nothing: acquire() would return at once,
+    // and not calling it saves a call on every first lock of a path (lockdepOf() still makes the
+    // checker at the first acquisition). The same at every acquisition of a lock's own class below.
+    const ld = lockdepOf(s);
+    if (t.held.length !== 0) ld.acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     while (self.owner !== null) {
       inlineYield({ kind: 'wait', label: `mutex_lock(${self.name})`, channel: self.ch, resume: self.lockAccess });
       t = s.cur();
@@ -42,7 +46,8 @@ export function Mutex$trylock(self: Mutex): boolean {
     inlineYield(self.lockPoint);
     const t = self.sched.cur();
     if (self.owner !== null) return false;
-    lockdepOf(self.sched).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
+    const ld = lockdepOf(self.sched);
+    if (t.held.length !== 0) ld.acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     self.owner = t;
     t.held[t.held.length] = self.heldEntry;
     return true;
@@ -54,14 +59,20 @@ export function Mutex$unlock(self: Mutex): void {
     const t = self.sched.cur();
     if (self.owner !== t) throw new Error(`mutex_unlock(${self.name}) by ${t.name}, not the owner`);
     self.owner = null;
-    popHeld(t, self.name);
+    // The lock taken last is most often released first: its own entry is then the last one held,
+    // which popHeld() would take off too, and this takes off without a call. The same at every
+    // release below.
+    const held = t.held;
+    if (held.length !== 0 && held[held.length - 1] === self.heldEntry) held.pop();
+    else popHeld(t, self.name);
     self.sched.wakeOne(self.ch);
   }
 
 export function SpinLock$lock(self: SpinLock): void {
     inlineYield(self.lockPoint);
     let t = self.sched.cur();
-    lockdepOf(self.sched).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
+    const ld = lockdepOf(self.sched);
+    if (t.held.length !== 0) ld.acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     while (self.owner !== null) {
       inlineYield({
         kind: 'wait',
@@ -83,7 +94,9 @@ export function SpinLock$unlock(self: SpinLock): void {
     if (self.owner !== t) throw new Error(`spin_unlock(${self.name}) by ${t.name}, not the owner`);
     self.owner = null;
     t.atomicDepth--;
-    popHeld(t, self.name);
+    const held = t.held;
+    if (held.length !== 0 && held[held.length - 1] === self.heldEntry) held.pop();
+    else popHeld(t, self.name);
     self.sched.wakeOne(self.ch);
   }
 
@@ -92,7 +105,8 @@ export function SpinLock$trylock(self: SpinLock): boolean {
     inlineYield(self.lockPoint);
     const t = self.sched.cur();
     if (self.owner !== null) return false;
-    lockdepOf(self.sched).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
+    const ld = lockdepOf(self.sched);
+    if (t.held.length !== 0) ld.acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     self.owner = t;
     t.atomicDepth++;
     t.held[t.held.length] = self.heldEntry;
@@ -106,7 +120,8 @@ export function RwSem$downRead(self: RwSem): void {
     }
     inlineYield(self.readPoint);
     let t = s.cur();
-    lockdepOf(s).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
+    const ld = lockdepOf(s);
+    if (t.held.length !== 0) ld.acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     while (self.writer !== null || self.writersWaiting > 0) {
       inlineYield({ kind: 'wait', label: `down_read(${self.name})`, channel: self.ch, resume: self.readAccess });
       t = s.cur();
@@ -128,7 +143,8 @@ export function RwSem$downReadKillable(self: RwSem, killed: () => boolean): bool
     }
     inlineYield(self.readPoint);
     let t = s.cur();
-    lockdepOf(s).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
+    const ld = lockdepOf(s);
+    if (t.held.length !== 0) ld.acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     while (self.writer !== null || self.writersWaiting > 0) {
       if (killed()) return false;
       t.local.set(KILLABLE_WAIT, true);
@@ -151,7 +167,8 @@ export function RwSem$downReadTrylock(self: RwSem): boolean {
     inlineYield({ kind: 'step', label: `down_read_trylock(${self.name})`, access: { obj: self, write: false } });
     const t = self.sched.cur();
     if (self.writer !== null || self.writersWaiting > 0) return false;
-    lockdepOf(self.sched).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
+    const ld = lockdepOf(self.sched);
+    if (t.held.length !== 0) ld.acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     self.readers++;
     addReader(self.readers_, t);
     t.held[t.held.length] = self.heldEntry;
@@ -165,7 +182,9 @@ export function RwSem$upRead(self: RwSem): void {
     if (i < 0) throw new Error(`up_read(${self.name}) by ${t.name}, not a reader`);
     self.readers--;
     removeReaderAt(self.readers_, i);
-    popHeld(t, self.name);
+    const held = t.held;
+    if (held.length !== 0 && held[held.length - 1] === self.heldEntry) held.pop();
+    else popHeld(t, self.name);
     if (self.readers === 0) self.sched.wakeAll(self.ch);
   }
 
@@ -204,7 +223,8 @@ export function RwSem$downWriteKillable(self: RwSem, killed: () => boolean): boo
     }
     inlineYield(self.writePoint);
     let t = s.cur();
-    lockdepOf(s).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
+    const ld = lockdepOf(s);
+    if (t.held.length !== 0) ld.acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     if (self.writer !== null || self.readers > 0) {
       self.writersWaiting++;
       while (self.writer !== null || self.readers > 0) {
@@ -234,7 +254,8 @@ export function RwSem$downWriteTrylock(self: RwSem): boolean {
     inlineYield({ kind: 'step', label: `down_write_trylock(${self.name})`, access: { obj: self, write: true } });
     const t = self.sched.cur();
     if (self.writer !== null || self.readers > 0) return false;
-    lockdepOf(self.sched).acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
+    const ld = lockdepOf(self.sched);
+    if (t.held.length !== 0) ld.acquire(t, self.lockClass, self.name, false, self.heldEntry.classId);
     self.writer = t;
     t.held[t.held.length] = self.heldEntry;
     return true;
@@ -245,7 +266,9 @@ export function RwSem$upWrite(self: RwSem): void {
     const t = self.sched.cur();
     if (self.writer !== t) throw new Error(`up_write(${self.name}) by ${t.name}, not the writer`);
     self.writer = null;
-    popHeld(t, self.name);
+    const held = t.held;
+    if (held.length !== 0 && held[held.length - 1] === self.heldEntry) held.pop();
+    else popHeld(t, self.name);
     self.sched.wakeAll(self.ch);
   }
 
