@@ -36,31 +36,16 @@ export class Coverage {
    * The steps of the schedule being run (their ids), and those of the previous one of its search
    * after the replayed ones; one per search a strategy interleaves (run.ts RunMemo.lane).
    */
-  private readonly lanes: { hb: HappensBefore; names: number[]; given: boolean }[] = [];
+  private readonly lanes: { hb: HappensBefore; names: number[] }[] = [];
   private hb = new HappensBefore();
   private names: number[] = [];
-  /**
-   * The strategy of the current lane computes each step's races and hands them to step() (a DPOR
-   * search: the same analysis of the same steps), so `hb` is not kept.
-   */
-  private given = false;
   /** Steps of the current schedule so far. */
   private cursor = 0;
 
-  /**
-   * Starts a schedule of search `lane`. `given`: step() will be handed the races of each step
-   * (Strategy.stepRaces()); it must not change between the schedules of a lane that replay their
-   * predecessor's steps (a new search of the lane starts with nothing replayed).
-   */
-  begin(lane = 0, given = false): void {
-    let l = this.lanes[lane];
-    if (l === undefined || l.given !== given) {
-      l = { hb: new HappensBefore(), names: [], given };
-      this.lanes[lane] = l;
-    }
+  begin(lane = 0): void {
+    const l = (this.lanes[lane] ??= { hb: new HappensBefore(), names: [] });
     this.hb = l.hb;
     this.names = l.names;
-    this.given = given;
     this.cursor = 0;
   }
 
@@ -69,20 +54,14 @@ export class Coverage {
    * prefix: run.ts), whose races were recorded then.
    */
   replayed(tid: number, p: SchedPoint): void {
-    if (!this.given && !this.hb.replayed(this.cursor, tid, p))
+    if (!this.hb.replayed(this.cursor, tid, p))
       throw new Error(`target is not deterministic: step ${this.cursor} differs`);
     this.cursor++;
   }
 
-  /**
-   * The next step of the schedule, by thread id, thread name and pending point. With `given`
-   * (see begin()), `races` are its races as the strategy found them, or null when the strategy
-   * replayed it: then it is the same step, after the same steps, as in an earlier schedule of the
-   * lane, whose races were recorded then.
-   */
-  step(tid: number, thread: string, p: SchedPoint, races?: readonly number[] | null): void {
+  step(tid: number, thread: string, p: SchedPoint): void {
     if (this.names.length > this.cursor) {
-      if (!this.given) this.hb.truncate(this.cursor);
+      this.hb.truncate(this.cursor);
       this.names.length = this.cursor;
     }
     this.cursor++;
@@ -90,8 +69,8 @@ export class Coverage {
     if (labels === undefined) this.byThread.set(thread, (labels = new Map<string, number>()));
     let id = labels.get(p.label);
     if (id === undefined) labels.set(p.label, (id = this.idOf(`${thread}: ${p.label}`)));
-    const found = this.given ? (races ?? null) : this.hb.add(eventOf(tid, p, -1, this.hb.stepsOf(tid) + 1));
-    if (found !== null) for (let r = 0; r < found.length; r++) this.record(this.names[found[r]], id);
+    const races = this.hb.add(eventOf(tid, p, -1, this.hb.stepsOf(tid) + 1));
+    for (let r = 0; r < races.length; r++) this.record(this.names[races[r]], id);
     this.names.push(id);
   }
 

@@ -67,8 +67,6 @@ export class DporStrategy implements Strategy {
   private step = 0;
   /** Races seen, for statistics. */
   races = 0;
-  /** What stepRaces() answers for the step beforeStep() saw last. */
-  private lastRaces: readonly number[] | null = null;
 
   /** Sleep sets are sound only for a search that is not bounded (see the module comment). */
   private useSleep: boolean;
@@ -243,18 +241,12 @@ export class DporStrategy implements Strategy {
     if (k < this.replayed) {
       // The same step as in the previous schedule: its races asked for their reversals then.
       if (!hb.replayed(k, t.id, t.pending)) throw new Error(`target is not deterministic: step ${k} differs`);
-      this.lastRaces = null;
       return true;
     }
     const seq = hb.stepsOf(t.id) + 1;
     const races = hb.add(eventOf(t.id, t.pending, node, seq));
     for (let r = 0; r < races.length; r++) this.reverse(races[r], hb.events.length - 1);
-    this.lastRaces = races;
     return true;
-  }
-
-  stepRaces(): readonly number[] | null {
-    return this.lastRaces;
   }
 
   /** Asks for a schedule in which step j of the current execution runs before step i. */

@@ -10,7 +10,7 @@ import type { ChoiceContext, Decision, ExploreTarget, RunOutcome, Strategy, Trac
 export const DEFAULT_MAX_STEPS = 100_000;
 
 /** What the engine needs from whoever decides: a strategy, a replayer, a minimiser variant. */
-export type Decider = Pick<Strategy, 'choose' | 'beforeStep' | 'stepRaces'>;
+export type Decider = Pick<Strategy, 'choose' | 'beforeStep'>;
 
 export interface RunConfig {
   maxSteps: number;
@@ -74,9 +74,7 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
   if (sched.violations.length > 0) violation = { ...sched.violations[0] };
   const coverage = cfg.coverage;
   const memo = cfg.memo;
-  // A strategy that finds each step's races hands them to coverage, which then does not.
-  const given = decider.stepRaces !== undefined;
-  coverage?.begin(memo?.lane ?? 0, given);
+  coverage?.begin(memo?.lane ?? 0);
   /** Steps that replay the previous schedule's: the choices so far were the same. */
   let replayable = memo === undefined ? 0 : memo.checked;
   /** Steps that passed the per-step checks. */
@@ -115,7 +113,7 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
     const replayed = steps < replayable;
     if (coverage !== undefined) {
       if (replayed) coverage.replayed(t.id, t.pending);
-      else coverage.step(t.id, nameOf(t), t.pending, given ? decider.stepRaces!() : undefined);
+      else coverage.step(t.id, nameOf(t), t.pending);
     }
     const seen = sched.violations.length;
     sched.step(t);

@@ -158,13 +158,6 @@ export interface Strategy {
    * runs one): a schedule shares its first steps with the previous one of the same search.
    */
   lane?(): number;
-  /**
-   * The earlier steps of this schedule that the step beforeStep() just saw races with (indices of
-   * steps, as races.ts HappensBefore.add() gives them), or null when the strategy took that step
-   * as a replay of its previous schedule's and did not look (its races were seen then). A strategy
-   * that computes the races anyway offers them so coverage does not compute them a second time.
-   */
-  stepRaces?(): readonly number[] | null;
 }
 
 /** One decision: the index chosen among the runnable threads, and the index the default chooser would pick. */

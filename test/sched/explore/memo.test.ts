@@ -108,44 +108,6 @@ void describe('replayed prefixes', () => {
     );
   });
 
-  void it('give coverage the races the strategy found, as coverage finds them itself', () => {
-    // The same search with the strategy's stepRaces() hidden: coverage then keeps its own
-    // happens-before relation and finds every race afresh.
-    const hidden = (s: Strategy): Strategy => ({
-      name: s.name,
-      begin: (i) => s.begin(i),
-      choose: (ctx) => s.choose(ctx),
-      beforeStep: (t, n) => s.beforeStep?.(t, n) ?? true,
-      end: (o) => s.end?.(o),
-      exhausted: () => s.exhausted(),
-      accepts: (o) => s.accepts?.(o) ?? true,
-      lane: () => s.lane?.() ?? 0,
-    });
-    fc.assert(
-      fc.property(
-        programs,
-        fc.integer({ min: 1, max: 12 }),
-        fc.boolean(),
-        fc.constantFrom(Infinity, 1, 2, 4),
-        fc.boolean(),
-        (threads, bad, persist, bound, memoize) => {
-          const make = (): Strategy =>
-            bound >= 3 && Number.isFinite(bound)
-              ? new BoundedDporSearch(bound, true)
-              : new DporStrategy(bound, [], true);
-          const search = memoize ? memoized : reference;
-          const own = new Coverage();
-          const want = search(checkedTarget(threads, bad, persist, { n: 0 }), hidden(make()), own);
-          const given = new Coverage();
-          const got = search(checkedTarget(threads, bad, persist, { n: 0 }), make(), given);
-          assert.deepEqual(got, want);
-          assert.deepEqual(given.report(), own.report());
-        },
-      ),
-      { numRuns: 300 },
-    );
-  });
-
   void it('skip the checks of the steps the previous schedule checked', () => {
     const threads: Op[][] = [
       [
