@@ -148,13 +148,6 @@ export function sideTable<K extends object, V>(): SideTable<K, V> {
   return t;
 }
 
-function isGenerator(o: object): boolean {
-  return Object.prototype.toString.call(o) === '[object Generator]';
-}
-
-function isModuleNamespace(o: object): boolean {
-  return Object.prototype.toString.call(o) === '[object Module]';
-}
 
 /** Object.is(), in the form the compiler inlines: -0 and +0 differ, NaN is not itself. */
 function same(a: unknown, b: unknown): boolean {
@@ -236,8 +229,11 @@ export class Snapshot {
   }
 
   private capture(o: object, work: unknown[]): void {
-    if (isGenerator(o)) throw new SnapshotError('the state holds a generator (a running thread)');
-    if (isModuleNamespace(o)) return;
+    // One tag for both tests (it is a string made for each object walked).
+    const tag = Object.prototype.toString.call(o);
+    if (tag === '[object Generator]') throw new SnapshotError('the state holds a generator (a running thread)');
+    // A module namespace.
+    if (tag === '[object Module]') return;
     if (ArrayBuffer.isView(o)) {
       const bytes = new Uint8Array(o.buffer, o.byteOffset, o.byteLength);
       this.savedBytes.push({ o: bytes, copy: bytes.slice() });

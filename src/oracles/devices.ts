@@ -18,10 +18,16 @@ export function checkDeviceMirrors(sys: System): Violation[] {
     const all = view.entries();
     const entries = Array.isArray(all) ? (all as readonly MirrorView[]) : [...all];
     if (entries.length === 0) continue;
-    out.push(...checkMirror(sys, view.mm, entries, view.name));
-    const ram = entries.filter((e) => !sys.phys.isDevice(e.pfn));
-    if (ram.length < entries.length) out.push(...checkDevicePages(sys, entries, view.name));
-    out.push(...checkFrameRefs(sys, ram, `${view.name} page table`));
+    // Runs after every step explored: no spread of an empty list, and the list of RAM entries
+    // is made only when some entry is not RAM.
+    const mirror = checkMirror(sys, view.mm, entries, view.name);
+    if (mirror.length > 0) out.push(...mirror);
+    let devicePages = 0;
+    for (let i = 0; i < entries.length; i++) if (sys.phys.isDevice(entries[i].pfn)) devicePages++;
+    const ram = devicePages === 0 ? entries : entries.filter((e) => !sys.phys.isDevice(e.pfn));
+    if (devicePages > 0) out.push(...checkDevicePages(sys, entries, view.name));
+    const refs = checkFrameRefs(sys, ram, `${view.name} page table`);
+    if (refs.length > 0) out.push(...refs);
   }
   return out;
 }

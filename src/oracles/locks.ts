@@ -11,7 +11,9 @@ import type { Violation } from '../sched/types.ts';
 export const LOCKS_ORACLE = 'locks';
 
 export function checkLocks(sys: System): Violation[] {
-  const out = sys.sched.violations.filter((v) => v.oracle === LOCKS_ORACLE);
+  // No violation at all, the usual case after a step: no filter (and no closure) to run.
+  const all = sys.sched.violations;
+  const out = all.length === 0 ? [] : all.filter((v) => v.oracle === LOCKS_ORACLE);
   // Index loops: this runs after every step the explorer takes.
   const threads = sys.sched.threads;
   for (let i = 0; i < threads.length; i++) {

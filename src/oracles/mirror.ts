@@ -86,7 +86,11 @@ export function checkMirror(
   const bad = (message: string): void => {
     if (out.length < MAX_REPORTS) out.push({ oracle: MIRROR_ORACLE, message: `${deviceName}: ${message}` });
   };
-  for (const e of entries) {
+  // An index loop over an array (what the oracle passes after every step): a for-of runs the
+  // iterator protocol per entry until this is compiled.
+  const list = Array.isArray(entries) ? (entries as readonly MirrorEntry[]) : [...entries];
+  for (let n = 0; n < list.length; n++) {
+    const e = list[n];
     const { lo, pfn } = cpuEntry(mm, e.va);
     if (pteNone(lo, pfn)) continue;
     if ((lo & (PTE_PRESENT | PTE_PROTNONE)) !== 0) {
@@ -141,7 +145,9 @@ export function checkFrameRefs(sys: System, entries: Iterable<FrameRef>, what: s
   const bad = (message: string): void => {
     if (out.length < MAX_REPORTS) out.push({ oracle: FRAME_REFS_ORACLE, message: `${what}: ${message}` });
   };
-  for (const { pfn, gen } of entries) {
+  const list = Array.isArray(entries) ? (entries as readonly FrameRef[]) : [...entries];
+  for (let n = 0; n < list.length; n++) {
+    const { pfn, gen } = list[n];
     if (!Number.isInteger(pfn) || pfn < 0 || pfn >= phys.nr) {
       bad(`refers to pfn ${pfn}, which does not exist`);
     } else if (!phys.isUsed(pfn)) {

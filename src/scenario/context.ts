@@ -10,9 +10,9 @@ import type { StepT } from './schema.ts';
 import {
   evalAddress,
   evalU64,
+  evalU64Value,
   isSize,
   parseSize,
-  u64Value,
   UnboundError,
   ValueError,
   type U64Value,
@@ -131,7 +131,7 @@ export class ScenarioContext {
   u64(v: unknown, field = 'value'): U64Value {
     if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'bigint')
       throw new ValueError(`field '${field}' is not a number`);
-    return u64Value(evalU64(v, (n) => this.names.get(n)));
+    return evalU64Value(v, (n) => this.names.get(n));
   }
 
   /**

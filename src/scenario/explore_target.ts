@@ -9,7 +9,7 @@ import { Snapshot, SnapshotError } from '../lib/snapshot.ts';
 import { checkStep } from '../oracles/index.ts';
 import type { ExploreTarget, ExploreWorld } from '../sched/explore/types.ts';
 import type { KGen, Violation } from '../sched/types.ts';
-import { type ScenarioContext, UserBufferPool } from './context.ts';
+import { NotModelled, type OpResult, type ScenarioContext, UserBufferPool } from './context.ts';
 import { kernel, type KernelApi } from './kernel.ts';
 import { type ParsedScenario, parseScenarioFile } from './parse.ts';
 import {
@@ -17,7 +17,8 @@ import {
   finishStep,
   preloadDriver,
   runStepNow,
-  stepGen,
+  stepFailure,
+  stepHandler,
   teardown,
   type StepReport,
 } from './runner.ts';
@@ -120,7 +121,16 @@ function* scenarioThread(
     ctx.sys.trace.emit('syscall', step.op, 'B', { step: i }, track);
     inOp.set(name, steps[i].doing);
     ctx.bounds?.enterStep(name, steps[i].label);
-    const r = yield* stepGen(ctx, step, path);
+    // stepGen(), written out: each of its yields would pass through one more generator, and a
+    // step of an explored schedule yields at every scheduling point of its kernel path.
+    const handler = stepHandler(step);
+    let r: OpResult;
+    try {
+      if (handler === undefined) throw new NotModelled(`op ${step.op} has no handler`);
+      r = yield* handler(ctx, step);
+    } catch (e) {
+      r = stepFailure(ctx, e, path);
+    }
     ctx.bounds?.leaveStep(name);
     inOp.delete(name);
     ctx.sys.trace.emit('syscall', step.op, 'E', { ret: r.ret }, track);

@@ -38,6 +38,7 @@ import { type FaultRun, faultRuns } from './fault_runs.ts';
 import type { KernelApi, PagemapEntry } from './kernel.ts';
 import { runOracles, tornDown } from './ops/checks.ts';
 import { driverIoctl, HANDLERS } from './ops/index.ts';
+import type { OpHandler } from './ops/types.ts';
 import { type ParsedScenario, type Path, ScenarioError, suggest } from './parse.ts';
 import { isDriverIoctlOp, OPS, type StepT } from './schema.ts';
 import { importUserModule, requireUserModule } from './user_module.ts';
@@ -413,25 +414,39 @@ function isErrnoError(e: unknown): e is { errno: number } {
  * failure; a bad value in the file becomes a ScenarioError at the step's position.
  */
 export function* stepGen(ctx: ScenarioContext, step: StepT, path: Path): KGen<OpResult> {
-  const handler = HANDLERS[step.op] ?? (isDriverIoctlOp(step.op) ? driverIoctl : undefined);
+  const handler = stepHandler(step);
   try {
     if (handler === undefined) throw new NotModelled(`op ${step.op} has no handler`);
     return yield* handler(ctx, step);
   } catch (e) {
-    if (isErrnoError(e)) return { ret: -Math.abs(e.errno) };
-    if (e instanceof NotModelled) return { ret: 0, failures: [`not modelled: ${e.message}`] };
-    // A name or process an earlier step failed to bind: this step fails too (the file is fine).
-    if (e instanceof UnboundError) return { ret: 0, failures: [e.message] };
-    if (e instanceof ValueError) {
-      const pos = ctx.parsed.position(path);
-      throw new ScenarioError(ctx.parsed.file, pos.line, pos.col, e.message);
-    }
-    if (e instanceof CallbackBoundError) {
-      const pos = ctx.parsed.position(path);
-      throw new DriverModuleError(ctx.parsed.file, pos.line, pos.col, e.issue);
-    }
-    throw e;
+    return stepFailure(ctx, e, path);
   }
+}
+
+/** The kernel path of a step's op, or undefined when the model has none. */
+export function stepHandler(step: StepT): OpHandler | undefined {
+  return HANDLERS[step.op] ?? (isDriverIoctlOp(step.op) ? driverIoctl : undefined);
+}
+
+/**
+ * What stepGen() makes of an error its op threw: the step's result (a -errno, a failure), or, for
+ * a bad value in the file (at `path`) or a driver callback stopped at its bound, the error to
+ * report instead, thrown.
+ */
+export function stepFailure(ctx: ScenarioContext, e: unknown, path: Path): OpResult {
+  if (isErrnoError(e)) return { ret: -Math.abs(e.errno) };
+  if (e instanceof NotModelled) return { ret: 0, failures: [`not modelled: ${e.message}`] };
+  // A name or process an earlier step failed to bind: this step fails too (the file is fine).
+  if (e instanceof UnboundError) return { ret: 0, failures: [e.message] };
+  if (e instanceof ValueError) {
+    const pos = ctx.parsed.position(path);
+    throw new ScenarioError(ctx.parsed.file, pos.line, pos.col, e.message);
+  }
+  if (e instanceof CallbackBoundError) {
+    const pos = ctx.parsed.position(path);
+    throw new DriverModuleError(ctx.parsed.file, pos.line, pos.col, e.issue);
+  }
+  throw e;
 }
 
 /** Binds `save` names and judges the expectation. Returns the failures. */

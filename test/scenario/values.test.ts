@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   evalAddress,
   evalU64,
+  evalU64Value,
   firstDifference,
   parseAddressExpr,
   parseU64,
@@ -16,6 +17,34 @@ import {
 } from '../../src/scenario/values.ts';
 
 describe('scenario values', () => {
+  it('evalU64Value() is u64Value(evalU64()), numbers added as numbers where exact', () => {
+    const names = new Map<string, number | bigint>([
+      ['buf', 0x7f0000000000],
+      ['zero', 0],
+      ['negz', -0],
+      ['top', Number.MAX_SAFE_INTEGER],
+      ['big', 1n << 60n],
+      ['half', 0.5],
+    ]);
+    const lookup = (n: string) => names.get(n);
+    const outcome = (f: () => unknown): unknown => {
+      try {
+        return f();
+      } catch (e) {
+        return `${(e as Error).name}: ${(e as Error).message}`;
+      }
+    };
+    for (const v of [
+      'buf', 'buf+4KiB', 'buf-4096', 'buf+2MiB-4KiB', 'zero', 'zero+0', 'negz', 'zero-1', 'top', 'top+1',
+      'top-1', 'big', 'big+1', 'half', 'half+1', 'nope', 'nope+4096', '4096', '0x10', '8KiB', ' 12 ',
+      '0xffffffffffffffff', '0x10000000000000000', 12, 2n ** 63n, -1,
+    ] as (string | number | bigint)[]) {
+      const want = outcome(() => u64Value(evalU64(v, lookup)));
+      const got = outcome(() => evalU64Value(v, lookup));
+      assert.ok(Object.is(got, want), `${String(v)}: ${String(got)}, expected ${String(want)}`);
+    }
+  });
+
   it('address expressions', () => {
     assert.deepEqual(parseAddressExpr('buf'), { name: 'buf', offset: 0 });
     assert.deepEqual(parseAddressExpr('buf+2MiB'), { name: 'buf', offset: 2 * 1024 * 1024 });
@@ -47,6 +76,27 @@ describe('scenario values', () => {
     assert.equal(evalU64('hi+4KiB', hi), 2n ** 63n + 4097n);
     assert.equal(evalU64('hi-1', hi), 2n ** 63n);
     assert.throws(() => evalU64('hi+0x8000000000000000', hi), ValueError);
+  });
+
+  it('index32 patterns are the bytes of each word, however long and wherever they start', () => {
+    // The definition, a byte at a time: byte b of a buffer at `offset` is byte (offset + b) % 4,
+    // little-endian, of word floor((offset + b) / 4) (negated for neg_index32).
+    const byByte = (neg: boolean, offset: number, length: number): number[] => {
+      const out: number[] = [];
+      for (let i = 0; i < length; i++) {
+        const word = Math.floor((offset + i) / 4);
+        out.push((((neg ? -word : word) >>> 0) >>> (((offset + i) % 4) * 8)) & 0xff);
+      }
+      return out;
+    };
+    for (const pattern of ['index32', 'neg_index32'] as const) {
+      for (const offset of [0, 1, 2, 3, 4, 8, 4094, 4096, 2 ** 34, 2 ** 34 + 2]) {
+        for (const length of [0, 1, 3, 4, 5, 8, 4099, 8192]) {
+          const got = [...patternBytes({ pattern, offset }, length)];
+          assert.deepEqual(got, byByte(pattern === 'neg_index32', offset, length), `${pattern} ${offset} ${length}`);
+        }
+      }
+    }
   });
 
   it('index32 patterns with an offset continue the same sequence', () => {

@@ -25,7 +25,7 @@
 import type { Thread } from '../thread.ts';
 import { firstChoice, independent, NondeterministicTargetError } from './dfs.ts';
 import { eventOf, HappensBefore } from './races.ts';
-import { keyOf, StateCache, type StateStats } from './state_cache.ts';
+import { StateCache, type StateStats } from './state_cache.ts';
 import type { ChoiceContext, RunOutcome, Strategy } from './types.ts';
 
 interface Node {
@@ -174,7 +174,8 @@ export class DporStrategy implements Strategy {
           runnable.map((t) => t.id),
         );
     } else {
-      const tids = runnable.map((t) => t.id);
+      const tids: number[] = [];
+      for (let i = 0; i < runnable.length; i++) tids.push(runnable[i].id);
       const shape = { lastIndex: ctx.lastIndex, preemptionsBefore: ctx.preemptions };
       const forced = ctx.depth < this.floor ? this.prefix[ctx.depth].chosen : -1;
       if (forced >= tids.length) throw new NondeterministicTargetError(ctx.depth, [], tids);
@@ -185,7 +186,7 @@ export class DporStrategy implements Strategy {
         this.cache !== null &&
         ctx.depth >= this.floor &&
         this.cache.seen(
-          keyOf(this.hb.traceHash()),
+          this.hb.traceKey(),
           ctx.preemptions,
           ctx.lastIndex >= 0 ? tids[ctx.lastIndex] : -1,
           asleep,

@@ -12,7 +12,7 @@
  * this one; reversing anything else gives either an equivalent one or one some race reaches.
  */
 import type { SchedPoint } from '../types.ts';
-import { labelHash, mixHi, mixLo, type Hash2 } from './state_cache.ts';
+import { labelHash, laneKey, mixHi, mixLo, type Hash2 } from './state_cache.ts';
 
 /** One step of an execution, as the analysis sees it. */
 export interface Event {
@@ -116,6 +116,11 @@ export class HappensBefore {
    */
   traceHash(): Hash2 {
     return { lo: this.sumLo, hi: this.sumHi };
+  }
+
+  /** keyOf(traceHash()), without the object (a search asks at every new choice point). */
+  traceKey(): number {
+    return laneKey(this.sumLo, this.sumHi);
   }
 
   private col(tid: number): number {

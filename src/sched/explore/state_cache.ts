@@ -76,8 +76,16 @@ export function labelHash(label: string): number {
 
 /** The Map key of a hash: 53 of its 64 bits. */
 export function keyOf(h: Hash2): number {
-  return (h.hi & 0x1fffff) * 0x100000000 + h.lo;
+  return laneKey(h.lo, h.hi);
 }
+
+/** keyOf() of the hash with lanes `lo` and `hi` (no object made for it). */
+export function laneKey(lo: number, hi: number): number {
+  return (hi & 0x1fffff) * 0x100000000 + lo;
+}
+
+/** The sleep set of a visit where no thread sleeps (most): one list, never changed. */
+const NONE_ASLEEP: readonly number[] = Object.freeze([]);
 
 interface Visit {
   /** Preemptions before the state (0 when the search is unbounded). */
@@ -137,7 +145,7 @@ export class StateCache {
     list.push({
       preemptions: this.bounded ? preemptions : 0,
       last: this.bounded ? last : -1,
-      sleep: [...sleep].sort((a, b) => a - b),
+      sleep: sleep.size === 0 ? NONE_ASLEEP : [...sleep].sort((a, b) => a - b),
     });
     return false;
   }

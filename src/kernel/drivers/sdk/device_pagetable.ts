@@ -175,7 +175,12 @@ export class DevicePageTable implements DeviceMirrorView {
   /** Every entry, by VA (an array: the mirror oracle reads them all after every step explored). */
   entries(): { va: number; pfn: number; write: boolean; gen: number }[] {
     const out: { va: number; pfn: number; write: boolean; gen: number }[] = [];
-    for (const [index, slot] of this.pt.entriesIn(0, Infinity)) {
+    // An index loop: a for-of with destructuring runs the iterator protocol per entry until
+    // this is compiled, and the oracle calls it at every step while the device maps anything.
+    const found = this.pt.entriesIn(0, Infinity);
+    for (let i = 0; i < found.length; i++) {
+      const index = found[i][0];
+      const slot = found[i][1];
       const write = (this.prots[slot] & DEV_PTE.WRITE) !== 0;
       out.push({ va: index * PAGE_SIZE, pfn: this.pfns[slot], write, gen: this.gens[slot] });
     }
