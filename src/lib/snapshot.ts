@@ -148,7 +148,6 @@ export function sideTable<K extends object, V>(): SideTable<K, V> {
   return t;
 }
 
-
 /** Object.is(), in the form the compiler inlines: -0 and +0 differ, NaN is not itself. */
 function same(a: unknown, b: unknown): boolean {
   return a === b && (a !== 0 || 1 / a === 1 / (b as number));
@@ -231,7 +230,8 @@ export class Snapshot {
   private capture(o: object, work: unknown[]): void {
     // One tag for both tests (it is a string made for each object walked).
     const tag = Object.prototype.toString.call(o);
-    if (tag === '[object Generator]') throw new SnapshotError('the state holds a generator (a running thread)');
+    if (tag === '[object Generator]')
+      throw new SnapshotError('the state holds a generator (a running thread)');
     // A module namespace.
     if (tag === '[object Module]') return;
     if (ArrayBuffer.isView(o)) {

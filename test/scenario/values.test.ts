@@ -35,9 +35,32 @@ describe('scenario values', () => {
       }
     };
     for (const v of [
-      'buf', 'buf+4KiB', 'buf-4096', 'buf+2MiB-4KiB', 'zero', 'zero+0', 'negz', 'zero-1', 'top', 'top+1',
-      'top-1', 'big', 'big+1', 'half', 'half+1', 'nope', 'nope+4096', '4096', '0x10', '8KiB', ' 12 ',
-      '0xffffffffffffffff', '0x10000000000000000', 12, 2n ** 63n, -1,
+      'buf',
+      'buf+4KiB',
+      'buf-4096',
+      'buf+2MiB-4KiB',
+      'zero',
+      'zero+0',
+      'negz',
+      'zero-1',
+      'top',
+      'top+1',
+      'top-1',
+      'big',
+      'big+1',
+      'half',
+      'half+1',
+      'nope',
+      'nope+4096',
+      '4096',
+      '0x10',
+      '8KiB',
+      ' 12 ',
+      '0xffffffffffffffff',
+      '0x10000000000000000',
+      12,
+      2n ** 63n,
+      -1,
     ] as (string | number | bigint)[]) {
       const want = outcome(() => u64Value(evalU64(v, lookup)));
       const got = outcome(() => evalU64Value(v, lookup));
@@ -93,7 +116,11 @@ describe('scenario values', () => {
       for (const offset of [0, 1, 2, 3, 4, 8, 4094, 4096, 2 ** 34, 2 ** 34 + 2]) {
         for (const length of [0, 1, 3, 4, 5, 8, 4099, 8192]) {
           const got = [...patternBytes({ pattern, offset }, length)];
-          assert.deepEqual(got, byByte(pattern === 'neg_index32', offset, length), `${pattern} ${offset} ${length}`);
+          assert.deepEqual(
+            got,
+            byByte(pattern === 'neg_index32', offset, length),
+            `${pattern} ${offset} ${length}`,
+          );
         }
       }
     }
