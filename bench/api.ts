@@ -30,16 +30,26 @@ function freshSystem(npages: number): { sys: System; p: Process; addr: number } 
   return { sys, p, addr };
 }
 
+/**
+ * The timed loop of firstWriteNs(), a function of its own as a program's loop over its pages would
+ * be. In the caller's body it shared the caller's optimised code, which the harness around it
+ * deoptimised from run to run (the first push to `times` after the warm-up, among others): the
+ * next run's loop then started unoptimised again.
+ */
+function writeEachPage(sys: System, p: Process, addr: number, npages: number, one: Uint8Array): number {
+  const t0 = nowNs();
+  for (let i = 0; i < npages; i++)
+    if (sys.write(p, addr + i * PAGE_SIZE, one) !== 1) throw new Error('write');
+  return nowNs() - t0;
+}
+
 /** ns per page of the first one-byte write to each of `npages` pages of a fresh System. */
 function firstWriteNs(npages: number, runs: number, warmup: number): number {
   const one = Uint8Array.of(1);
   const times: number[] = [];
   for (let r = 0; r < warmup + runs; r++) {
     const { sys, p, addr } = freshSystem(npages);
-    const t0 = nowNs();
-    for (let i = 0; i < npages; i++)
-      if (sys.write(p, addr + i * PAGE_SIZE, one) !== 1) throw new Error('write');
-    const t = nowNs() - t0;
+    const t = writeEachPage(sys, p, addr, npages, one);
     if (r >= warmup) times.push(t / npages);
   }
   return median(times);
