@@ -47,6 +47,14 @@ export function indexAt(addr: number, level: number): number {
   return Math.floor(addr / SPANS[level]) & INDEX_MASK;
 }
 
+/**
+ * The last entry of the level-`level` table that starts at `base` and covers an address below
+ * `end` (at most the table's last entry).
+ */
+export function lastIndexBelow(end: number, base: number, level: number): number {
+  return Math.min(ENTRIES - 1, Math.floor((end - 1 - base) / SPANS[level]));
+}
+
 export function spanOf(level: number): number {
   return SPANS[level];
 }
@@ -180,7 +188,7 @@ export class PageTableStore {
   private prune(t: UpperTable, level: number, start: number, end: number, base: number): void {
     const span = SPANS[level];
     const first = Math.max(0, Math.floor((start - base) / span));
-    const last = Math.min(ENTRIES - 1, Math.floor((end - 1 - base) / span));
+    const last = lastIndexBelow(end, base, level);
     for (let i = first; i <= last; i++) {
       const c = t.children[i];
       if (c === null) continue;
@@ -220,7 +228,7 @@ export class PageTableStore {
   ): void {
     const span = SPANS[level];
     const first = Math.max(0, Math.floor((start - base) / span));
-    const last = Math.min(ENTRIES - 1, Math.floor((end - 1 - base) / span));
+    const last = lastIndexBelow(end, base, level);
     for (let i = first; i <= last; i++) {
       const c = t.children[i];
       const childBase = base + i * span;

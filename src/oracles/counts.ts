@@ -1,7 +1,7 @@
 import type { Violation } from '../sched/types.ts';
 import { Inode } from '../kernel/mm/mm_types.ts';
 import { GUP_PIN_COUNTING_BIAS, PG, type PhysMem } from '../kernel/mm/page_alloc.ts';
-import { ENTRIES, type LeafTable, spanOf, type UpperTable } from '../lib/pgtable_store.ts';
+import { ENTRIES, lastIndexBelow, type LeafTable, spanOf, type UpperTable } from '../lib/pgtable_store.ts';
 import {
   PTE_HUGE,
   PTE_SPECIAL,
@@ -42,11 +42,6 @@ export function census(sys: System): Census {
   return c;
 }
 
-/** The last entry of the level-`level` table at `base` that covers an address below `end`. */
-function lastEntry(end: number, base: number, level: number): number {
-  return Math.min(ENTRIES - 1, Math.floor((end - 1 - base) / spanOf(level)));
-}
-
 /**
  * Counts the entries of the page tables under `pgd` that cover [0, end): every PTE table, and
  * every PMD entry with no PTE table under it, in the order PageTableStore.walk() visits them. The
@@ -54,16 +49,16 @@ function lastEntry(end: number, base: number, level: number): number {
  * walk's calls per entry cost more than the entries (most upper entries are empty).
  */
 function countTables(pgd: UpperTable, end: number, phys: PhysMem, c: Census): void {
-  const pgdLast = lastEntry(end, 0, 3);
+  const pgdLast = lastIndexBelow(end, 0, 3);
   for (let i = 0; i <= pgdLast; i++) {
     const pud = pgd.children[i] as UpperTable | null;
     if (pud === null) continue;
     const pudBase = i * spanOf(3);
-    const pudLast = lastEntry(end, pudBase, 2);
+    const pudLast = lastIndexBelow(end, pudBase, 2);
     for (let j = 0; j <= pudLast; j++) {
       const pmd = pud.children[j] as UpperTable | null;
       if (pmd === null) continue;
-      const pmdLast = lastEntry(end, pudBase + j * spanOf(2), 1);
+      const pmdLast = lastIndexBelow(end, pudBase + j * spanOf(2), 1);
       const words = pmd.words;
       const children = pmd.children;
       for (let k = 0; k <= pmdLast; k++) {
