@@ -25,7 +25,7 @@ function seeded(seed: number): Decider {
   };
 }
 
-describe('explore: the final check of a brief schedule', () => {
+describe('explore: a brief schedule against a full run of it', () => {
   for (const name of NAMES) {
     it(`${name}: brief and full runs of the same schedules agree`, async () => {
       const target = await raceTarget(name);
