@@ -24,6 +24,20 @@ describe('race corpus: clean cases', () => {
     });
   }
 
+  it('uvm-migrate-to-ram-gpu-fault: past any preemption bound the GPU read still succeeds', async () => {
+    // An unbounded search can alternate the CPU's migrate_to_ram with the GPU fault service on the
+    // same page; the thrashing THROTTLE nap of the CPU fault lets the GPU's read through before
+    // the device gives up on its replays (-EFAULT). Without the nap this finds the failure at the
+    // 69th schedule.
+    const r = await exploreRace('uvm-migrate-to-ram-gpu-fault', {
+      strategy: 'dfs',
+      preemptionBound: 100,
+      budget: { schedules: 300 },
+    });
+    assert.equal(r.violation, null, r.violation?.message);
+    assert.equal(r.schedules, 300);
+  });
+
   it('interval-mirror: pct finds nothing either', async () => {
     const r = await exploreRace('interval-mirror', { strategy: 'pct', budget: { schedules: 200 } });
     assert.equal(r.violation, null, r.violation?.message);

@@ -17,7 +17,7 @@ import { UVM_PAGES_PER_BLOCK, UVM_VA_BLOCK_SIZE, UvmVaBlock, type UvmVaSpace } f
 import { uvmHmmNotifierOps, uvmHmmVaBlockFind, uvmServiceMasksGet, uvmServiceMasksPut, uvmPmmEvictRootChunk } from './uvm_hmm.ts';
 import type { UvmFaultEntry } from './uvm_hmm.ts';
 import { mmuIntervalNotifierInsert$, mmuIntervalNotifierInsertLocked$ } from '../../mm/mmu_notifier_interval.plain.ts';
-import { Mutex$lock, Mutex$unlock, RwSem$downRead, RwSem$downWrite, RwSem$downgradeWrite, RwSem$upRead } from '../../../sched/locks.plain.ts';
+import { Mutex$lock, Mutex$unlock, RwSem$downRead, RwSem$downWrite, RwSem$downgradeWrite, RwSem$upRead, sleepNs$ } from '../../../sched/locks.plain.ts';
 import { migrateDeviceFinalize$, migrateDevicePages$, migrateDeviceRange$, migrateVmaFinalize$, migrateVmaPages$, migrateVmaSetup$ } from '../../mm/migrate_device.plain.ts';
 import { hmmRangeFaultLocked$ } from '../sdk/hmm_mirror.plain.ts';
 import { allocPageReclaim$ } from '../../mm/vmscan.plain.ts';
@@ -392,12 +392,25 @@ export function uvmPmmEvictRootChunk$(gpu: UvmGpu, chunk: UvmRootChunk): number 
 /**
  * dev_pagemap_ops.migrate_to_ram of the GPU's memory (uvm_hmm_devmem_fault -> the CPU fault
  * service): the CPU touched a page resident on this GPU; unmap it from the GPU once collected,
- * and migrate it back.
+ * and migrate it back. A page thrashing between the CPU and the GPU first makes the CPU nap
+ * (uvm_va_space_cpu_fault's THROTTLE sleep), with the page left where it is.
  */
 export function uvmHmmMigrateToRam$(gpu: UvmGpu, vmf: VmFault): number {
   const vs = gpu.vaSpaces.get(vmf.vma.mm);
   const va = vmf.address - (vmf.address % PAGE_SIZE);
   const block = vs === undefined ? null : uvmHmmVaBlockFind(vs, va);
+  if (block !== null) {
+    const t = gpu.tunables;
+    const hint = uvmPerfThrashingGetHint(t, block, (va - block.window) / PAGE_SIZE, gpu.clockNs(), gpu.stats);
+    // The driver sleeps with only its VA-space lock dropped: mmap_lock and the device page's lock
+    // (taken by do_swap_page) stay held, and the GPU may map the page meanwhile. After the nap
+    // the CPU migrates: the driver exempts the processor that opens the next throttling period,
+    // so one nap per fault is what it takes here (the model's hint has no periods).
+    if (hint === 'throttle') {
+      gpu.stats.cpuThrottles++;
+      sleepNs$(gpu.sys.sched, t.thrashingNapLapses * t.thrashingLapseUs * 1000);
+    }
+  }
   const ret = migrateToRamOne$(gpu.mem, vmf, function* () {
     if (vs === undefined) return;
     yield* vs.lock.lock();

@@ -15,6 +15,7 @@
  *                                           ... else map GPU PTEs; unlock
  */
 import { PAGE_SIZE } from '../../../lib/units.ts';
+import { sleepNs } from '../../../sched/locks.ts';
 import type { KGen } from '../../../sched/types.ts';
 import { folioTrylock, folioUnlock } from '../../mm/filemap.ts';
 import { makeDeviceExclusive } from '../../mm/device_exclusive.ts';
@@ -557,12 +558,25 @@ export function* uvmPmmEvictRootChunk(gpu: UvmGpu, chunk: UvmRootChunk): KGen<nu
 /**
  * dev_pagemap_ops.migrate_to_ram of the GPU's memory (uvm_hmm_devmem_fault -> the CPU fault
  * service): the CPU touched a page resident on this GPU; unmap it from the GPU once collected,
- * and migrate it back.
+ * and migrate it back. A page thrashing between the CPU and the GPU first makes the CPU nap
+ * (uvm_va_space_cpu_fault's THROTTLE sleep), with the page left where it is.
  */
 export function* uvmHmmMigrateToRam(gpu: UvmGpu, vmf: VmFault): KGen<number> {
   const vs = gpu.vaSpaces.get(vmf.vma.mm);
   const va = vmf.address - (vmf.address % PAGE_SIZE);
   const block = vs === undefined ? null : uvmHmmVaBlockFind(vs, va);
+  if (block !== null) {
+    const t = gpu.tunables;
+    const hint = uvmPerfThrashingGetHint(t, block, (va - block.window) / PAGE_SIZE, gpu.clockNs(), gpu.stats);
+    // The driver sleeps with only its VA-space lock dropped: mmap_lock and the device page's lock
+    // (taken by do_swap_page) stay held, and the GPU may map the page meanwhile. After the nap
+    // the CPU migrates: the driver exempts the processor that opens the next throttling period,
+    // so one nap per fault is what it takes here (the model's hint has no periods).
+    if (hint === 'throttle') {
+      gpu.stats.cpuThrottles++;
+      yield* sleepNs(gpu.sys.sched, t.thrashingNapLapses * t.thrashingLapseUs * 1000);
+    }
+  }
   const ret = yield* migrateToRamOne(gpu.mem, vmf, function* () {
     if (vs === undefined) return;
     yield* vs.lock.lock();

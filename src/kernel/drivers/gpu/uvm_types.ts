@@ -141,6 +141,8 @@ export class UvmStats {
   preEvictions = 0;
   thrashingEvents = 0;
   throttles = 0;
+  /** Throttles of CPU faults (each a nap in migrate_to_ram); `throttles` counts them too. */
+  cpuThrottles = 0;
   pins = 0;
   throttleNapNs = 0;
   remoteMaps = 0;

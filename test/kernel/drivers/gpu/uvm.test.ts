@@ -58,6 +58,32 @@ describe('uvm driver', () => {
     assertOracles(sys);
   });
 
+  it('a CPU fault on a page thrashing between CPU and GPU naps once before it migrates', () => {
+    // uvm_va_space_cpu_fault() sleeps while the thrashing hint is THROTTLE. Each GPU write
+    // migrates the page to the GPU and each CPU read back, all within one lapse: the third
+    // thrashing event falls on the second CPU fault.
+    for (const thrashing of [true, false]) {
+      const { sys, gpu, p, buf } = setup({ prefetch: 'ondemand', thrashing });
+      const s = gpu.gpu.stats;
+      const napNs = 500 * 1000;
+      for (let round = 0; round < 2; round++) {
+        const v = 10 + round;
+        assert.equal(sys.run('gpu', gpu.access(p, buf, 1, 'write', new Uint8Array([v]))).ret, 0);
+        assert.equal(gpu.snapshot(p).ptes[0].mem, 'vram');
+        const before = sys.sched.clock.now;
+        assert.deepEqual([...sys.read(p, buf, 1).data], [v]);
+        const napped = thrashing && round === 1;
+        assert.equal(s.cpuThrottles, napped ? 1 : 0, `round ${round}`);
+        assert.equal(sys.sched.clock.now - before, napped ? napNs : 0, `round ${round}`);
+        // After the nap the CPU fault migrates the page back all the same.
+        assert.equal(s.cpuFaults, round + 1);
+        assert.equal(gpu.snapshot(p).ptes.length, 0);
+      }
+      assert.equal(s.thrashingEvents, thrashing ? 3 : 0);
+      assertOracles(sys);
+    }
+  });
+
   it('the tree prefetcher brings a whole 64 KiB big page for one fault', () => {
     const { sys, gpu, p, buf } = setup();
     assert.equal(sys.run('gpu', gpu.access(p, buf, 4, 'read', null)).ret, 0);
