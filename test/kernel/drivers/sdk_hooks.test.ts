@@ -6,6 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  Completion,
   DEV_PTE,
   Device,
   DevicePageTable,
@@ -35,6 +36,7 @@ import {
   kthreadStop,
   lockdepAssertHeld,
   mman,
+  sleepNs,
   migrateToDevice,
   migrateToRamOne,
   migratePfnToPage,
@@ -460,6 +462,42 @@ describe('driver SDK: workers in virtual time', () => {
     );
     assert.equal(waited, true);
     assert.deepEqual(ran, [0]);
+  });
+
+  it('work queued again while it runs runs once that run ends, never beside it', () => {
+    const { sys } = setup();
+    const started = new Completion(sys.sched, 'started');
+    const release = new Completion(sys.sched, 'release');
+    let active = 0;
+    let most = 0;
+    let runs = 0;
+    const w = initWork(sys.sched, 'w', function* () {
+      active++;
+      most = Math.max(most, active);
+      runs++;
+      if (runs === 1) {
+        started.complete();
+        yield* release.wait();
+      }
+      yield { kind: 'step', label: 'work' };
+      active--;
+    });
+    sys.run(
+      'q',
+      (function* (): KGen {
+        assert.equal(queueWork(w), true);
+        yield* started.wait();
+        // Running, no longer pending: queue_work() queues it again.
+        assert.equal(queueWork(w), true);
+        assert.equal(queueWork(w), false);
+        // Every other thread gets to run while this one sleeps.
+        yield* sleepNs(sys.sched, 1000);
+        release.complete();
+        yield* flushWork(w);
+      })(),
+    );
+    assert.equal(runs, 2);
+    assert.equal(most, 1);
   });
 
   it('delayed work runs when virtual time reaches its delay; cancel before that stops it', () => {

@@ -4,7 +4,9 @@
  *
  * Each queued work item runs on a scheduler thread of its own (a kworker that exists while the
  * item runs), so the explorer interleaves it with everything else; an idle workqueue has no
- * thread, and nothing waits at the end of a run for work that never comes. Delays and timer
+ * thread, and nothing waits at the end of a run for work that never comes. As in the kernel, a
+ * work item queued again while it runs is not run beside itself: its next run waits for the
+ * running one to end. Delays and timer
  * expiries are virtual nanoseconds: the clock jumps to the next deadline once every thread waits.
  *
  * Timer callbacks run in softirq context: atomic, so anything that may sleep there is reported by
@@ -51,6 +53,13 @@ export class WorkStruct {
             yield { kind: 'wait', label: `delayed_work(${work.name})`, channel: timer, deadline };
           }
         }
+        // A work item never runs on two workers at once: queued again while it runs, it runs once
+        // that run ends (process_one_work() hands it to the worker executing it).
+        if (work.running)
+          yield* work.done.waitEvent(
+            () => !work.running || gen !== work.generation,
+            `process_one_work(${work.name}): wait for the running instance`,
+          );
         yield { kind: 'step', label: `process_one_work(${work.name})`, access: { obj: work, write: true } };
         if (gen !== work.generation || !work.pending) {
           // Cancelled while queued: a flush_work() queued its barrier behind this run, and the
