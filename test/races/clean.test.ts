@@ -12,6 +12,7 @@ const CLEAN: [string, string][] = [
   ['read-munmap', 'HMM_DMIRROR_READ racing munmap (anon_teardown)'],
   ['iommufd-map-attach', 'iommufd map racing a domain attach'],
   ['iommufd-unmap-access', 'iommufd unmap racing an access pin'],
+  ['uvm-va-space-first-access', "two threads' first GPU accesses each opening the UVM va_space"],
 ];
 
 describe('race corpus: clean cases', () => {

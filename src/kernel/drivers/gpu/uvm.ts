@@ -37,13 +37,20 @@ function* uvmVaSpaceCreate(dev: Device<UvmGpu, UvmVaSpace>, proc: Process): KGen
   const gpu = dev.drvdata;
   const mm = proc.mm;
   if (mm === null) return -Errno.ESRCH;
-  if (gpu.vaSpaces.has(mm)) return -Errno.EBUSY;
   // The driver registers on the mm up front (uvm_va_space_mm_register), so inserting block
-  // notifiers later, under the mmap read lock, never needs the write lock.
+  // notifiers later, under the mmap read lock, never needs the write lock. The check for an
+  // existing va_space is made under the same lock, and the new one is in place before it is
+  // dropped: two opens by one mm cannot both pass the check.
   yield* mm.mmapLock.downWrite();
+  if (gpu.vaSpaces.has(mm)) {
+    yield* mm.mmapLock.upWrite();
+    return -Errno.EBUSY;
+  }
   const r = yield* __mmuNotifierRegister(null, mm);
-  yield* mm.mmapLock.upWrite();
-  if (r !== 0) return r;
+  if (r !== 0) {
+    yield* mm.mmapLock.upWrite();
+    return r;
+  }
   const lock = dev.mutex(`va_block_lock${gpu.vaSpaces.size}`, {
     lockClass: 'uvm.va_block_lock',
     guards: "the GPU page table, the blocks' residency and changed counters",
@@ -53,6 +60,7 @@ function* uvmVaSpaceCreate(dev: Device<UvmGpu, UvmVaSpace>, proc: Process): KGen
   uvmVaSpaceSetGpu(vs, gpu);
   gpu.vaSpaces.set(mm, vs);
   gpu.byPt.set(pt, vs);
+  yield* mm.mmapLock.upWrite();
   return vs;
 }
 
@@ -130,8 +138,10 @@ function* uvmVaSpaceOf(dev: Device<UvmGpu, UvmVaSpace>, proc: Process | null): K
   const vs = gpu.vaSpaces.get(mm);
   if (vs !== undefined) return vs;
   const fd = yield* deviceOpen(dev.sys, dev.name, proc);
-  if (fd < 0) return fd;
-  return gpu.vaSpaces.get(mm) ?? -Errno.ENODEV;
+  // Another thread of the process may have opened it meanwhile (our open then fails -EBUSY).
+  const now = gpu.vaSpaces.get(mm);
+  if (now !== undefined) return now;
+  return fd < 0 ? fd : -Errno.ENODEV;
 }
 
 /** A GPU access through the va_space's page table, faulting through the replayable buffer. */
