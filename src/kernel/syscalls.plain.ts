@@ -252,16 +252,27 @@ export function sysClose$(sys: System, fd: number): number {
 export function sysIoctl$(sys: System, fd: number, name: string, arg: Record<string, unknown>, caller?: Process): number {
   const f = sys.fileOf(fd);
   if (f === null) return -Errno.EBADF;
-  if (f.fops?.ioctl === undefined) return -Errno.ENOTTY;
+  const fops = f.fops;
+  if (fops?.ioctl === undefined) return -Errno.ENOTTY;
   sys.trace.emit('syscall', name, 'B', { fd });
   if (caller !== undefined) enterTask(sys.sched, caller);
+  // fdget(): the call holds the file, so a close() by another thread meanwhile only drops the fd,
+  // and the release runs when the call puts it (the kernel's fdput(), then __fput()).
+  f.refs++;
   let r: number;
   try {
-    r = (f.fops.ioctl$ !== undefined ? f.fops.ioctl$(f, name, arg) : inlineDrive(f.fops.ioctl(f, name, arg)));
+    r = (fops.ioctl$ !== undefined ? fops.ioctl$(f, name, arg) : inlineDrive(fops.ioctl(f, name, arg)));
+  } catch (e) {
+    fput(sys, f);
+    throw e;
   } finally {
     if (caller !== undefined) leaveTask(sys.sched);
   }
   sys.trace.emit('syscall', name, 'E', { ret: r });
+  if (f.refs === 1 && fops.release !== undefined) {
+    f.refs--;
+    inlineDrive(fops.release(f));
+  } else fput(sys, f);
   return r;
 }
 

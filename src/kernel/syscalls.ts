@@ -353,16 +353,27 @@ export function* sysIoctl(
 ): KGen<number> {
   const f = sys.fileOf(fd);
   if (f === null) return -Errno.EBADF;
-  if (f.fops?.ioctl === undefined) return -Errno.ENOTTY;
+  const fops = f.fops;
+  if (fops?.ioctl === undefined) return -Errno.ENOTTY;
   sys.trace.emit('syscall', name, 'B', { fd });
   if (caller !== undefined) enterTask(sys.sched, caller);
+  // fdget(): the call holds the file, so a close() by another thread meanwhile only drops the fd,
+  // and the release runs when the call puts it (the kernel's fdput(), then __fput()).
+  f.refs++;
   let r: number;
   try {
-    r = yield* f.fops.ioctl(f, name, arg);
+    r = yield* fops.ioctl(f, name, arg);
+  } catch (e) {
+    fput(sys, f);
+    throw e;
   } finally {
     if (caller !== undefined) leaveTask(sys.sched);
   }
   sys.trace.emit('syscall', name, 'E', { ret: r });
+  if (f.refs === 1 && fops.release !== undefined) {
+    f.refs--;
+    yield* fops.release(f);
+  } else fput(sys, f);
   return r;
 }
 
