@@ -40,6 +40,25 @@ describe('scenario values get the kernel errno', () => {
     assert.deepEqual(errnos(text), ['EFAULT', 'EINVAL']);
   });
 
+  it('addr -4096 on the GPU ops: gpu_access -EFAULT, gpu_snapshot -EINVAL, on uvm and xe', () => {
+    const head = `processes: [p]
+devices:
+  gpu2: { type: uvm, config: { memory: 4MiB } }
+  gpu3: { type: xe, config: { vram: 4MiB } }`;
+    const text = scenario(
+      [
+        '{ op: device_open, device: gpu3, proc: p, save: fd }',
+        '{ op: DRM_IOCTL_XE_VM_CREATE, fd: fd, flags: DRM_XE_VM_CREATE_FLAG_FAULT_MODE }',
+        ...['gpu2', 'gpu3'].flatMap((d) => [
+          `{ op: gpu_access, device: ${d}, proc: p, address: -4096, length: 4, access: read, expect: { errno: EFAULT } }`,
+          `{ op: gpu_snapshot, device: ${d}, proc: p, addr: -4096, length: 2MiB, expect: { errno: EINVAL } }`,
+        ]),
+      ],
+      head,
+    );
+    assert.deepEqual(errnos(text), [null, null, 'EFAULT', 'EINVAL', 'EFAULT', 'EINVAL']);
+  });
+
   it('length 2^53-1 on cpu_read and cpu_write: -EFAULT', () => {
     const text = scenario([
       MMAP,

@@ -39,12 +39,15 @@ export const gpuOps: Record<string, OpHandler> = {
     if (gpu === null) return { ret: -Errno.ENODEV };
     const addr = ctx.num(f(step, 'address'), 'address');
     const length = ctx.num(f(step, 'length'), 'length');
-    if (length > 64 * 1024 * 1024) throw new ValueError('length: at most 64MiB per gpu_access');
+    if (length < 0 || length > 64 * 1024 * 1024)
+      throw new ValueError('length: from 0 to 64MiB per gpu_access');
     const access = f(step, 'access') as 'read' | 'write' | 'atomic';
     const spec = f(step, 'data');
     if (access !== 'read' && spec === undefined)
       throw new ValueError(`data: a ${access} stores data; give it`);
     const buf = access === 'read' ? new Uint8Array(length) : dataOf(spec, length);
+    // A negative address is a u64 far above any GPU's VA space: its fault cannot be serviced.
+    if (addr < 0) return { ret: -Errno.EFAULT };
     const ret = yield* gpu.kind.gpu.access(gpu.dev, { proc: procOf(ctx, step), addr, access, buf });
     return access === 'read' && ret === 0 ? { ret, data: buf } : { ret };
   },
@@ -53,8 +56,10 @@ export const gpuOps: Record<string, OpHandler> = {
     if (gpu === null) return { ret: -Errno.ENODEV };
     const addr = ctx.num(f(step, 'addr'), 'addr');
     const length = ctx.num(f(step, 'length'), 'length');
-    if (length / PAGE_SIZE > MAX_SNAPSHOT_PAGES)
-      throw new ValueError('length: at most 4GiB per gpu_snapshot');
+    if (length < 0 || length / PAGE_SIZE > MAX_SNAPSHOT_PAGES)
+      throw new ValueError('length: from 0 to 4GiB per gpu_snapshot');
+    // A negative address read as a u64 makes the span wrap, as dmirror_snapshot() refuses.
+    if (addr < 0) return { ret: -Errno.EINVAL };
     yield { kind: 'step', label: 'gpu_snapshot' };
     const s = gpu.kind.gpu.snapshot(gpu.dev, procOf(ctx, step), addr, addr + length);
     if (typeof s === 'number') return { ret: s };
