@@ -97,7 +97,7 @@ function buildProgram(setCode: (n: number) => void): Command {
     .option('--seconds <n>', 'run for n seconds (default 60)')
     .option('--programs <n>', 'run n programs instead of a time')
     .option('--seed <n>', 'seed of the program streams', '1')
-    .option('--ops <groups>', 'op groups: mm,dmirror,iommufd,threads (default all)')
+    .option('--ops <groups>', 'op groups: mm,dmirror,iommufd,gpu,threads (default all)')
     .option('--workers <n>', 'worker processes (at most the core count)')
     .option('--out <dir>', 'where failures are written as scenarios (default ./hetmem-fuzz)')
     .option('--json', 'one JSON document on stdout')

@@ -7,8 +7,8 @@
  */
 import { Prng } from '../lib/prng.ts';
 
-export type OpGroup = 'mm' | 'dmirror' | 'iommufd' | 'threads';
-export const OP_GROUPS: readonly OpGroup[] = ['mm', 'dmirror', 'iommufd', 'threads'];
+export type OpGroup = 'mm' | 'dmirror' | 'iommufd' | 'gpu' | 'threads';
+export const OP_GROUPS: readonly OpGroup[] = ['mm', 'dmirror', 'iommufd', 'gpu', 'threads'];
 
 export type Step = Record<string, unknown>;
 
@@ -40,6 +40,9 @@ const MiB = 1024 * KiB;
 export const DEVICES = {
   gpu0: { type: 'dmirror', memory: 'private' },
   gpu1: { type: 'dmirror', memory: 'coherent' },
+  // Two 2 MiB root chunks, and 4 MiB of VRAM: small enough that faults evict.
+  gpu2: { type: 'uvm', config: { memory: '4MiB' } },
+  gpu3: { type: 'xe', config: { vram: '4MiB' } },
 };
 
 interface Names {
@@ -47,6 +50,9 @@ interface Names {
   procs: string[];
   memfds: string[];
   dmirrors: string[];
+  /** Descriptors of the GPU devices (uvm, xe), and xe VM ids. */
+  gpuFds: string[];
+  xeVms: string[];
   iommufds: string[];
   ioas: string[];
   hwpts: string[];
@@ -75,6 +81,8 @@ export class Generator {
     procs: ['p', 'q'],
     memfds: [],
     dmirrors: [],
+    gpuFds: [],
+    xeVms: [],
     iommufds: [],
     ioas: [],
     hwpts: [],
@@ -347,6 +355,89 @@ export class Generator {
     const step: Step = { op, fd, addr, npages };
     if (op === 'HMM_DMIRROR_WRITE' && this.chance(0.7)) step.data = this.data();
     return step;
+  }
+
+  /**
+   * The GPU drivers (gpu2 UVM-style, gpu3 xe-style): GPU reads, writes and atomics at the
+   * addresses mm steps map, snapshots, and the xe uAPI around them (a fault-mode VM whose whole
+   * address space mirrors the CPU's, madvise, prefetch, unbind).
+   */
+  private gpuOp(): Step {
+    const N = this.names;
+    const k = this.r.int(100);
+    if (k < 8 || N.gpuFds.length === 0) {
+      const fd = this.fresh('u');
+      if (this.chance(0.5)) return { op: 'device_open', device: 'gpu2', proc: this.proc(), save: fd };
+      const vm = this.fresh('xv');
+      this.pending.push(
+        { op: 'DRM_IOCTL_XE_VM_CREATE', fd, flags: 'DRM_XE_VM_CREATE_FLAG_FAULT_MODE', save: { vm_id: vm } },
+        {
+          op: 'DRM_IOCTL_XE_VM_BIND',
+          fd,
+          vm_id: vm,
+          bind_op: 'DRM_XE_VM_BIND_OP_MAP',
+          flags: 'DRM_XE_VM_BIND_FLAG_CPU_ADDR_MIRROR',
+          addr: 0,
+          range: this.chance(0.8) ? 2 ** 48 : this.length(),
+        },
+      );
+      return { op: 'device_open', device: 'gpu3', proc: this.proc(), save: fd };
+    }
+    if (k < 10) return { op: 'close', fd: this.fd(N.gpuFds) };
+    const device = this.pick(['gpu2', 'gpu3']);
+    if (k < 65) {
+      const access = this.pick(['read', 'read', 'write', 'atomic']);
+      const length = this.chance(0.9)
+        ? this.pick([1, 4, 16, PAGE, 2 * PAGE])
+        : this.pick([0, PAGE + 1, 64 * KiB]);
+      const step: Step = { op: 'gpu_access', device, address: this.addr(), length, access };
+      if (device === 'gpu2' || this.chance(0.2)) step.proc = this.proc();
+      if (access !== 'read') step.data = this.data();
+      return step;
+    }
+    if (k < 75) {
+      const step: Step = {
+        op: 'gpu_snapshot',
+        device,
+        addr: this.addr(),
+        length: this.pick([PAGE, 16 * PAGE, 2 * MiB]),
+      };
+      if (device === 'gpu2' || this.chance(0.2)) step.proc = this.proc();
+      return step;
+    }
+    const fd = this.fd(N.gpuFds);
+    const vmId = this.id(N.xeVms);
+    if (k < 85)
+      return {
+        op: 'DRM_IOCTL_XE_MADVISE',
+        fd,
+        vm_id: vmId,
+        start: this.addr(),
+        range: this.length(),
+        type: 'DRM_XE_MEM_RANGE_ATTR_PREFERRED_LOC',
+        preferred_mem_loc_devmem_fd: this.pick([
+          'DRM_XE_PREFERRED_LOC_DEFAULT_SYSTEM',
+          'DRM_XE_PREFERRED_LOC_DEFAULT_DEVICE',
+        ]),
+      };
+    if (k < 93)
+      return {
+        op: 'DRM_IOCTL_XE_VM_BIND',
+        fd,
+        vm_id: vmId,
+        bind_op: 'DRM_XE_VM_BIND_OP_PREFETCH',
+        addr: this.addr(),
+        range: this.length(),
+        prefetch_mem_region_instance: this.pick([0, 1, 1, 2]),
+      };
+    return {
+      op: 'DRM_IOCTL_XE_VM_BIND',
+      fd,
+      vm_id: vmId,
+      bind_op: 'DRM_XE_VM_BIND_OP_UNMAP',
+      addr: this.addr(),
+      range: this.length(),
+    };
   }
 
   private iommufdOp(): Step {
@@ -889,7 +980,9 @@ export class Generator {
         ? this.mmOp()
         : g === 'dmirror'
           ? this.dmirrorOp()
-          : this.iommufdOp();
+          : g === 'gpu'
+            ? this.gpuOp()
+            : this.iommufdOp();
     Object.assign(this.names, JSON.parse(before) as Names);
     this.learn(step);
     return step;
@@ -975,6 +1068,8 @@ function listFor(n: Names, name: string): string[] | undefined {
     b: n.bufs,
     m: n.memfds,
     d: n.dmirrors,
+    u: n.gpuFds,
+    xv: n.xeVms,
     i: n.iommufds,
     a: n.ioas,
     h: n.hwpts,

@@ -71,11 +71,21 @@ function pasidLeftAttached(p: Program): boolean {
   return attached.size > 0;
 }
 
+const UVM_IGNORES_SOFT_DIRTY =
+  "kernel-open/nvidia-uvm/uvm_hmm.c: hmm_invalidate() returns at once for an MMU_NOTIFY_SOFT_DIRTY invalidation, so clear_refs' soft-dirty reset write-protects the CPU PTEs of system pages the GPU maps writable and leaves the GPU's mappings as they are. The driver keeps the same writable GPU mappings (GPU writes then go unseen by soft-dirty tracking).";
+
+/** The program resets soft-dirty bits (clear_refs 4). */
+function clearsSoftDirty(p: Program): boolean {
+  return [...p.steps, ...Object.values(p.threads ?? {}).flat()].some((s) => s.op === 'clear_soft_dirty');
+}
+
 /**
  * The reason a finding is known kernel behaviour, or null. Given the program, a stale-mirror
  * violation (the mirror or frame-refs oracle) is known when the program holds two descriptors of
- * one device in one process and migrates: test_hmm's own-migration skip covers both of them. An
- * iommufd leak at release is known when the program leaves a PASID of a mock device attached.
+ * one device in one process and migrates: test_hmm's own-migration skip covers both of them; a
+ * writable mapping of the UVM-style GPU over a write-protected CPU PTE is known when the program
+ * resets soft-dirty bits. An iommufd leak at release is known when the program leaves a PASID of a
+ * mock device attached.
  */
 export function knownFinding(f: Finding, p?: Program): string | null {
   const text = `${f.kind}: ${f.message}`;
@@ -83,6 +93,15 @@ export function knownFinding(f: Finding, p?: Program): string | null {
   if (known !== null || p === undefined || f.kind !== 'violation') return known;
   if ((f.oracle === 'mirror' || f.oracle === 'frame-refs') && sharedOwnerMigration(p))
     return DMIRROR_SHARED_OWNER;
+  // gpu2 is the fuzz world's UVM-style GPU (DEVICES).
+  if (
+    f.oracle === 'mirror' &&
+    /^gpu2 pt\d+: va 0x[0-9a-f]+ \([^)]*\): the device may write but the CPU PTE is not writable$/.test(
+      f.message,
+    ) &&
+    clearsSoftDirty(p)
+  )
+    return UVM_IGNORES_SOFT_DIRTY;
   const iommufdLeak =
     (f.oracle === 'iommufd' && /^iommufd ctx \d+: objects left on release$/.test(f.message)) ||
     (f.oracle === 'leak' && /^iommufd (ioas|hwpt_paging) \d+ \(iommufd ctx \d+\): alive /.test(f.message));
