@@ -93,7 +93,9 @@ function buildProgram(setCode: (n: number) => void): Command {
 
   program
     .command('fuzz')
-    .description('run random programs over every scenario op, checking every oracle after every step')
+    .description(
+      'run random programs over the scenario ops (mm, dmirror, iommufd, GPU), checking every oracle after every step',
+    )
     .option('--seconds <n>', 'run for n seconds (default 60)')
     .option('--programs <n>', 'run n programs instead of a time')
     .option('--seed <n>', 'seed of the program streams', '1')
