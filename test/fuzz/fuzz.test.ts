@@ -66,15 +66,38 @@ describe('hetmem fuzz', () => {
     );
   });
 
+  it('the gpu group drives both GPU models through the generic ops and the xe uAPI', () => {
+    const made = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const p = new Generator(new Prng(`g:${i}`), ['gpu']).program(30);
+      for (const s of p.steps) made.add(`${String(s.op)} ${String(s.device ?? s.bind_op ?? '')}`.trim());
+    }
+    for (const op of [
+      'device_open gpu2',
+      'device_open gpu3',
+      'gpu_access gpu2',
+      'gpu_access gpu3',
+      'gpu_snapshot gpu2',
+      'gpu_snapshot gpu3',
+      'DRM_IOCTL_XE_VM_CREATE',
+      'DRM_IOCTL_XE_VM_BIND DRM_XE_VM_BIND_OP_MAP',
+      'DRM_IOCTL_XE_VM_BIND DRM_XE_VM_BIND_OP_PREFETCH',
+      'DRM_IOCTL_XE_VM_BIND DRM_XE_VM_BIND_OP_UNMAP',
+      'DRM_IOCTL_XE_MADVISE',
+      'close',
+    ])
+      assert.ok(made.has(op), `${op} not made: ${[...made].join(', ')}`);
+  });
+
   it('bad flags are usage errors', () => {
-    const r = hetmem(['fuzz', '--ops', 'mm,gpu']);
+    const r = hetmem(['fuzz', '--ops', 'mm,gpus']);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /--ops takes a list of mm, dmirror, iommufd, threads, got 'gpu'/);
+    assert.match(r.stderr, /--ops takes a list of mm, dmirror, iommufd, gpu, threads, got 'gpus'/);
   });
 
   it('generated programs are valid scenario files', () => {
     for (let i = 0; i < 20; i++) {
-      const p = new Generator(new Prng(`t:${i}`), ['mm', 'dmirror', 'iommufd', 'threads']).program(20);
+      const p = new Generator(new Prng(`t:${i}`), ['mm', 'dmirror', 'iommufd', 'gpu', 'threads']).program(20);
       assert.doesNotThrow(() => parseScenarioText(programText(p), `p${i}.yaml`));
     }
   });
