@@ -70,7 +70,10 @@ describe('hetmem fuzz', () => {
     const made = new Set<string>();
     for (let i = 0; i < 200; i++) {
       const p = new Generator(new Prng(`g:${i}`), ['gpu']).program(30);
-      for (const s of p.steps) made.add(`${String(s.op)} ${String(s.device ?? s.bind_op ?? '')}`.trim());
+      for (const s of p.steps) {
+        const what = typeof s.device === 'string' ? s.device : typeof s.bind_op === 'string' ? s.bind_op : '';
+        made.add(`${String(s.op)} ${what}`.trim());
+      }
     }
     for (const op of [
       'device_open gpu2',
