@@ -37,6 +37,12 @@ export const KNOWN_FINDINGS: readonly KnownFinding[] = [
     reason:
       "lib/test_hmm.c: dmirror_device_evict_chunk() allocates with __GFP_NOFAIL the system pages it moves the device's memory back into, and test_hmm's device memory is itself backed by system RAM, so evicting it needs as much free RAM again. With nothing left to reclaim, __alloc_pages_slowpath() (mm/page_alloc.c) retries a __GFP_NOFAIL allocation for ever and the OOM killer cannot free the pages the eviction holds; the kernel hangs the same way.",
   },
+  {
+    pattern:
+      /^violation: dmirror_do_fault: write fault returned a read-only page at page \d+ \(a device-private page of its own\)$/,
+    reason:
+      "mm/hmm.c: hmm_vma_handle_pte() reports a device-private entry whose pgmap owner is the range's dev_private_owner as it is, HMM_PFN_WRITE only if the entry is writable, and never faults it for write. A dmirror that migrated pages of a read-only VMA to itself and then writes them gets read-only pfns back from a write fault, and lib/test_hmm.c's dmirror_do_fault() WARNs and returns -EFAULT; the kernel does the same.",
+  },
 ];
 
 const DMIRROR_SHARED_OWNER =

@@ -259,6 +259,51 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
     assert.match(knownFinding(r.finding) ?? '', /dmirror_device_evict_chunk\(\) allocates with __GFP_NOFAIL/);
   });
 
+  it("a dmirror writing its own read-only device pages: dmirror_do_fault() WARNs, as the kernel's does", () => {
+    const file = join(ROOT, 'test/fixtures/fuzz-known/dmirror-write-own-readonly-device-page.yaml');
+    const doc = parse(readFileSync(file, 'utf8')) as {
+      system: Record<string, unknown>;
+      processes: string[];
+      steps: Step[];
+    };
+    const r = runProgram({ system: doc.system, processes: doc.processes, steps: doc.steps });
+    assert.equal(r.finding?.kind, 'violation');
+    assert.match(
+      r.finding.message,
+      /write fault returned a read-only page at page \d+ \(a device-private page of its own\)$/,
+    );
+    assert.match(knownFinding(r.finding) ?? '', /hmm_vma_handle_pte\(\) reports a device-private entry/);
+    // The same warning for a page that is not the mirror's own is not excused.
+    const other = {
+      ...r.finding,
+      message: r.finding.message.replace(/ \(a device-private page of its own\)$/, ''),
+    };
+    assert.equal(knownFinding(other), null);
+  });
+
+  it('the UVM-style GPU keeps writable mappings over a soft-dirty write-protect, as uvm_hmm.c does', () => {
+    const file = join(ROOT, 'test/fixtures/fuzz-known/uvm-soft-dirty-writable-gpu-mapping.yaml');
+    const doc = parse(readFileSync(file, 'utf8')) as {
+      system: Record<string, unknown>;
+      processes: string[];
+      steps: Step[];
+    };
+    const p = { system: doc.system, processes: doc.processes, steps: doc.steps };
+    const r = runProgram(p);
+    assert.equal(r.finding?.kind, 'violation');
+    assert.match(
+      r.finding.message,
+      /^gpu2 pt0: va 0x[0-9a-f]+ .*: the device may write but the CPU PTE is not writable$/,
+    );
+    assert.match(
+      knownFinding(r.finding, p) ?? '',
+      /ignores SOFT_DIRTY|returns at once for an MMU_NOTIFY_SOFT_DIRTY/,
+    );
+    // Without the soft-dirty reset in the program, the same violation is not excused.
+    const none = { ...p, steps: p.steps.filter((s) => s.op !== 'clear_soft_dirty') };
+    assert.equal(knownFinding(r.finding, none), null);
+  });
+
   it('two descriptors of one dmirror device and a migration: the stale mirror test_hmm keeps', () => {
     const file = join(ROOT, 'test/fixtures/fuzz-known/dmirror-two-fds-migrate-stale-mirror.yaml');
     const doc = parse(readFileSync(file, 'utf8')) as {

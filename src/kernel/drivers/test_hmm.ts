@@ -327,7 +327,10 @@ export function dmirrorDoFault(mirror: Dmirror, range: HmmRange): number {
     let tag: number = DPT_TAG_READ;
     if ((flags & HMM_PFN_WRITE) !== 0) tag = DPT_TAG_WRITE;
     else if ((range.defaultFlags & HMM_PFN_REQ_WRITE) !== 0) {
-      warn(sys, `dmirror_do_fault: write fault returned a read-only page at page ${first + i}`);
+      // hmm_range_fault() reports a device-private page of the caller's own as its entry is,
+      // without faulting it for write: a read-only one lands here, in the kernel too.
+      const own = sys.phys.isDevice(words[2 * i]) ? ' (a device-private page of its own)' : '';
+      warn(sys, `dmirror_do_fault: write fault returned a read-only page at page ${first + i}${own}`);
       return -Errno.EFAULT;
     }
     dptStore(mirror, range.start + i * PAGE_SIZE, words[2 * i], tag);
