@@ -239,6 +239,16 @@ describe('saved fuzz findings replay', () => {
   }
 });
 
+/** A program of test/fixtures/fuzz-known/NAME.yaml (its steps, no threads). */
+function knownFixture(name: string): { system: Record<string, unknown>; processes: string[]; steps: Step[] } {
+  const doc = parse(readFileSync(join(ROOT, `test/fixtures/fuzz-known/${name}.yaml`), 'utf8')) as {
+    system: Record<string, unknown>;
+    processes: string[];
+    steps: Step[];
+  };
+  return { system: doc.system, processes: doc.processes, steps: doc.steps };
+}
+
 describe("findings that are the kernel's own behaviour stay recognised", () => {
   it('closing a dmirror whose device memory fills RAM: the __GFP_NOFAIL eviction never gets a page', () => {
     const file = join(ROOT, 'test/fixtures/fuzz-known/dmirror-evict-nofail-oom.yaml');
@@ -260,13 +270,8 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
   });
 
   it("a dmirror writing its own read-only device pages: dmirror_do_fault() WARNs, as the kernel's does", () => {
-    const file = join(ROOT, 'test/fixtures/fuzz-known/dmirror-write-own-readonly-device-page.yaml');
-    const doc = parse(readFileSync(file, 'utf8')) as {
-      system: Record<string, unknown>;
-      processes: string[];
-      steps: Step[];
-    };
-    const r = runProgram({ system: doc.system, processes: doc.processes, steps: doc.steps });
+    const p = knownFixture('dmirror-write-own-readonly-device-page');
+    const r = runProgram(p);
     assert.equal(r.finding?.kind, 'violation');
     assert.match(
       r.finding.message,
@@ -282,13 +287,7 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
   });
 
   it('the UVM-style GPU keeps writable mappings over a soft-dirty write-protect, as uvm_hmm.c does', () => {
-    const file = join(ROOT, 'test/fixtures/fuzz-known/uvm-soft-dirty-writable-gpu-mapping.yaml');
-    const doc = parse(readFileSync(file, 'utf8')) as {
-      system: Record<string, unknown>;
-      processes: string[];
-      steps: Step[];
-    };
-    const p = { system: doc.system, processes: doc.processes, steps: doc.steps };
+    const p = knownFixture('uvm-soft-dirty-writable-gpu-mapping');
     const r = runProgram(p);
     assert.equal(r.finding?.kind, 'violation');
     assert.match(
