@@ -329,7 +329,7 @@ export function dmirrorDoFault(mirror: Dmirror, range: HmmRange): number {
     else if ((range.defaultFlags & HMM_PFN_REQ_WRITE) !== 0) {
       // hmm_range_fault() reports a device-private page of the caller's own as its entry is,
       // without faulting it for write: a read-only one lands here, in the kernel too.
-      const own = sys.phys.isDevice(words[2 * i]) ? ' (a device-private page of its own)' : '';
+      const own = isDevicePrivatePage(sys, words[2 * i]) ? ' (a device-private page of its own)' : '';
       warn(sys, `dmirror_do_fault: write fault returned a read-only page at page ${first + i}${own}`);
       return -Errno.EFAULT;
     }

@@ -6,8 +6,8 @@
  * item runs), so the explorer interleaves it with everything else; an idle workqueue has no
  * thread, and nothing waits at the end of a run for work that never comes. As in the kernel, a
  * work item queued again while it runs is not run beside itself: its next run waits for the
- * running one to end. Delays and timer
- * expiries are virtual nanoseconds: the clock jumps to the next deadline once every thread waits.
+ * running one to end. Delays and timer expiries are virtual nanoseconds: the clock jumps to the
+ * next deadline once every thread waits.
  *
  * Timer callbacks run in softirq context: atomic, so anything that may sleep there is reported by
  * the lock checks, as in the kernel.
