@@ -294,10 +294,7 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
       r.finding.message,
       /^gpu2 pt0: va 0x[0-9a-f]+ .*: the device may write but the CPU PTE is not writable$/,
     );
-    assert.match(
-      knownFinding(r.finding, p) ?? '',
-      /ignores SOFT_DIRTY|returns at once for an MMU_NOTIFY_SOFT_DIRTY/,
-    );
+    assert.match(knownFinding(r.finding, p) ?? '', /returns at once for an MMU_NOTIFY_SOFT_DIRTY/);
     // Without the soft-dirty reset in the program, the same violation is not excused.
     const none = { ...p, steps: p.steps.filter((s) => s.op !== 'clear_soft_dirty') };
     assert.equal(knownFinding(r.finding, none), null);

@@ -65,7 +65,9 @@ describe('uvm driver', () => {
     for (const thrashing of [true, false]) {
       const { sys, gpu, p, buf } = setup({ prefetch: 'ondemand', thrashing });
       const s = gpu.gpu.stats;
-      const napNs = 500 * 1000;
+      const t = gpu.gpu.tunables;
+      const napNs = t.thrashingNapLapses * t.thrashingLapseUs * 1000;
+      assert.ok(napNs > 0);
       for (let round = 0; round < 2; round++) {
         const v = 10 + round;
         assert.equal(sys.run('gpu', gpu.access(p, buf, 1, 'write', new Uint8Array([v]))).ret, 0);
