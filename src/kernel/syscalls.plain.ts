@@ -5,7 +5,7 @@ import { Errno } from './errno.ts';
 import { doFork } from './fork.ts';
 import { sysMadviseImpl } from './mm/madvise.ts';
 import { enterTask, leaveTask } from './mm/mmap_lock.ts';
-import { fput } from './mm/mmap.ts';
+import { fdput, fget, fput } from './mm/mmap.ts';
 import { File } from './mm/mm_types.ts';
 import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT } from './mm/mman.ts';
 import { sysMprotectImpl } from './mm/mprotect.ts';
@@ -15,9 +15,9 @@ import { type PagemapEntry, clearRefsSoftDirty, pagemapRange } from './fs/task_m
 import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite } from './mm/shmem.ts';
 import type { Process, System } from './system.ts';
 import { type Ulong, big, madviseHuge, mmapHuge, mprotectHuge, mremapHuge, offsetArg, standIn, ulong, ulongStandIn } from './ulong.ts';
-import { reachable } from './syscalls.ts';
+import { reachable, reclaim } from './syscalls.ts';
 import { doExit$, taskMmget$, taskMmput$ } from './exit.plain.ts';
-import { sysMmapImpl$, sysMunmapImpl$ } from './mm/mmap.plain.ts';
+import { fdput$, sysMmapImpl$, sysMunmapImpl$ } from './mm/mmap.plain.ts';
 import { cpuAccess$ } from './mm/memory.plain.ts';
 import { reclaim$ as vmscan_reclaim$ } from './mm/vmscan.plain.ts';
 import { inlineDrive, inlineYield } from '../sched/plain.ts';
@@ -204,7 +204,11 @@ export function sysFtruncate$(sys: System, fd: number, lengthIn: number): number
   if (f.inode.kind === 'device' || !f.writable) return -Errno.EINVAL;
   if (length < 0) return -Errno.EINVAL;
   if (f.inode.kind === 'hugetlb' && length % (PAGE_SIZE * 512) !== 0) return -Errno.EINVAL;
-  return inlineDrive(shmemSetSize(sys, f.inode, length));
+  // Held (fdget) across the truncation's unmap, which may sleep.
+  fget(f);
+  const r = inlineDrive(shmemSetSize(sys, f.inode, length));
+  fdput$(sys, f);
+  return r;
 }
 
 export function sysPwrite$(sys: System, fd: number, data: Uint8Array, offsetIn: number): number {
@@ -213,7 +217,12 @@ export function sysPwrite$(sys: System, fd: number, data: Uint8Array, offsetIn: 
   const f = fileFor(sys, fd);
   if (f === null) return sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL;
   if (!f.writable) return -Errno.EBADF;
-  return inlineDrive(shmemWrite(sys, f.inode, data, offset));
+  // Held (fdget) across the write's page allocations, which may sleep in reclaim: a close() by
+  // another thread meanwhile must not evict the inode the write is still filling.
+  fget(f);
+  const r = inlineDrive(shmemWrite(sys, f.inode, data, offset));
+  fdput$(sys, f);
+  return r;
 }
 
 export function sysPread$(sys: System, fd: number, len: number, offset: number): { ret: number; data: Uint8Array } {
@@ -269,10 +278,7 @@ export function sysIoctl$(sys: System, fd: number, name: string, arg: Record<str
     if (caller !== undefined) leaveTask(sys.sched);
   }
   sys.trace.emit('syscall', name, 'E', { ret: r });
-  if (f.refs === 1 && fops.release !== undefined) {
-    f.refs--;
-    inlineDrive(fops.release(f));
-  } else fput(sys, f);
+  fdput$(sys, f);
   return r;
 }
 

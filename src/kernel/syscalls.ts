@@ -11,7 +11,7 @@ import { doFork } from './fork.ts';
 import { sysMadviseImpl } from './mm/madvise.ts';
 import { enterTask, leaveTask } from './mm/mmap_lock.ts';
 import { cpuAccess } from './mm/memory.ts';
-import { sysMmapImpl, sysMunmapImpl, fput } from './mm/mmap.ts';
+import { sysMmapImpl, sysMunmapImpl, fdput, fget, fput } from './mm/mmap.ts';
 import { File } from './mm/mm_types.ts';
 import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT } from './mm/mman.ts';
 import { sysMprotectImpl } from './mm/mprotect.ts';
@@ -294,7 +294,11 @@ export function* sysFtruncate(sys: System, fd: number, lengthIn: number): KGen<n
   if (f.inode.kind === 'device' || !f.writable) return -Errno.EINVAL;
   if (length < 0) return -Errno.EINVAL;
   if (f.inode.kind === 'hugetlb' && length % (PAGE_SIZE * 512) !== 0) return -Errno.EINVAL;
-  return yield* shmemSetSize(sys, f.inode, length);
+  // Held (fdget) across the truncation's unmap, which may sleep.
+  fget(f);
+  const r = yield* shmemSetSize(sys, f.inode, length);
+  yield* fdput(sys, f);
+  return r;
 }
 
 export function* sysPwrite(sys: System, fd: number, data: Uint8Array, offsetIn: number): KGen<number> {
@@ -303,7 +307,12 @@ export function* sysPwrite(sys: System, fd: number, data: Uint8Array, offsetIn: 
   const f = fileFor(sys, fd);
   if (f === null) return sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL;
   if (!f.writable) return -Errno.EBADF;
-  return yield* shmemWrite(sys, f.inode, data, offset);
+  // Held (fdget) across the write's page allocations, which may sleep in reclaim: a close() by
+  // another thread meanwhile must not evict the inode the write is still filling.
+  fget(f);
+  const r = yield* shmemWrite(sys, f.inode, data, offset);
+  yield* fdput(sys, f);
+  return r;
 }
 
 export function* sysPread(
@@ -370,10 +379,7 @@ export function* sysIoctl(
     if (caller !== undefined) leaveTask(sys.sched);
   }
   sys.trace.emit('syscall', name, 'E', { ret: r });
-  if (f.refs === 1 && fops.release !== undefined) {
-    f.refs--;
-    yield* fops.release(f);
-  } else fput(sys, f);
+  yield* fdput(sys, f);
   return r;
 }
 

@@ -15,12 +15,24 @@ import { PTE_DIRTY, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEnt
 import { clearPte } from './pte.ts';
 import { removeRmapPte, rssCounterOf } from './rmap.ts';
 import { shmemFileSetup } from './shmem.ts';
-import { MMAP_MIN_ADDR, MAX_MAP_COUNT, protToVmFlags, insertVma, detachVma, removeVma, noteVmaFileRef, fget, fput, splitVma, mergeAnonNeighbours, hugetlbSplitCheck, zapPageRangeSingle, getUnmappedArea, vmEnoughMemory, hugetlbFlagOnOtherFile } from './mmap.ts';
+import { MMAP_MIN_ADDR, MAX_MAP_COUNT, protToVmFlags, insertVma, detachVma, removeVma, noteVmaFileRef, fget, fput, fdput, splitVma, mergeAnonNeighbours, hugetlbSplitCheck, zapPageRangeSingle, getUnmappedArea, vmEnoughMemory, hugetlbFlagOnOtherFile } from './mmap.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
 import { RwSem$upWrite, SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
 import { handleMmFault$ } from './memory.plain.ts';
 import { mmapWriteLockKillable$ } from './mmap_lock.plain.ts';
 import { inlineDrive } from '../../sched/plain.ts';
+
+/**
+ * Models fdput() at the end of a syscall that held the file with fdget(): when the call's
+ * reference is the last (another thread closed the descriptor meanwhile), the release runs on the
+ * calling thread on its way back to user space, as __fput() runs from task work.
+ */
+export function fdput$(sys: System, file: File): void {
+  if (file.refs === 1 && file.fops?.release !== undefined) {
+    file.refs--;
+    inlineDrive(file.fops.release(file));
+  } else fput(sys, file);
+}
 
 function anonCompatible(a: Vma, b: Vma): boolean {
   const aNone = a.anonVma === null && a.anonChain.size === 0;
@@ -362,11 +374,17 @@ export function sysMmapImpl$(sys: System, p: Process, addr: number, length: numb
     file = sys.fileOf(fd);
     if (file === null) return -Errno.EBADF;
     if (hugetlbFlagOnOtherFile(flags, file)) return -Errno.EINVAL;
+    // ksys_mmap_pgoff() holds the file (fget) across the mmap lock, so a close() by another
+    // thread meanwhile cannot release it under the new mapping.
+    fget(file);
   }
   // vm_mmap_pgoff()
-  if ((mmapWriteLockKillable$(mm)) !== 0) return -Errno.EINTR;
-  const r = doMmap$(mm, addr, length, prot, flags, file, offset);
-  RwSem$upWrite(mm.mmapLock);
+  let r = -Errno.EINTR;
+  if ((mmapWriteLockKillable$(mm)) === 0) {
+    r = doMmap$(mm, addr, length, prot, flags, file, offset);
+    RwSem$upWrite(mm.mmapLock);
+  }
+  if (file !== null) fdput$(sys, file);
   return r;
 }
 

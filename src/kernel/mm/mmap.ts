@@ -104,6 +104,18 @@ export function fput(sys: System, file: File): void {
   }
 }
 
+/**
+ * Models fdput() at the end of a syscall that held the file with fdget(): when the call's
+ * reference is the last (another thread closed the descriptor meanwhile), the release runs on the
+ * calling thread on its way back to user space, as __fput() runs from task work.
+ */
+export function* fdput(sys: System, file: File): KGen {
+  if (file.refs === 1 && file.fops?.release !== undefined) {
+    file.refs--;
+    yield* file.fops.release(file);
+  } else fput(sys, file);
+}
+
 /** Models __split_vma(): [start, addr) stays in `vma`, [addr, end) becomes the returned VMA. */
 export function splitVma(vma: Vma, addr: number): Vma {
   const mm = vma.mm;
@@ -580,11 +592,17 @@ export function* sysMmapImpl(
     file = sys.fileOf(fd);
     if (file === null) return -Errno.EBADF;
     if (hugetlbFlagOnOtherFile(flags, file)) return -Errno.EINVAL;
+    // ksys_mmap_pgoff() holds the file (fget) across the mmap lock, so a close() by another
+    // thread meanwhile cannot release it under the new mapping.
+    fget(file);
   }
   // vm_mmap_pgoff()
-  if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;
-  const r = yield* doMmap(mm, addr, length, prot, flags, file, offset);
-  yield* mm.mmapLock.upWrite();
+  let r = -Errno.EINTR;
+  if ((yield* mmapWriteLockKillable(mm)) === 0) {
+    r = yield* doMmap(mm, addr, length, prot, flags, file, offset);
+    yield* mm.mmapLock.upWrite();
+  }
+  if (file !== null) yield* fdput(sys, file);
   return r;
 }
 
