@@ -360,7 +360,7 @@ export class Generator {
   /**
    * The GPU drivers (gpu2 UVM-style, gpu3 xe-style): GPU reads, writes and atomics at the
    * addresses mm steps map, snapshots, and the xe uAPI around them (a fault-mode VM whose whole
-   * address space mirrors the CPU's, madvise, prefetch, unbind).
+   * address space mirrors the CPU's, madvise, prefetch, userptr bindings, unbind, VM destroy).
    */
   private gpuOp(): Step {
     const N = this.names;
@@ -430,6 +430,21 @@ export class Generator {
         range: this.length(),
         prefetch_mem_region_instance: this.pick([0, 1, 1, 2]),
       };
+    if (k < 96) {
+      // A userptr binding: GPU addresses backed by the process memory at `userptr`, the same
+      // address or another one.
+      const addr = this.addr();
+      return {
+        op: 'DRM_IOCTL_XE_VM_BIND',
+        fd,
+        vm_id: vmId,
+        bind_op: 'DRM_XE_VM_BIND_OP_MAP_USERPTR',
+        addr,
+        range: this.length(),
+        userptr: this.chance(0.85) ? addr : this.addr(),
+      };
+    }
+    if (k < 98) return { op: 'DRM_IOCTL_XE_VM_DESTROY', fd, vm_id: vmId };
     return {
       op: 'DRM_IOCTL_XE_VM_BIND',
       fd,
