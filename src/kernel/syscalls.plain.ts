@@ -15,7 +15,7 @@ import { type PagemapEntry, clearRefsSoftDirty, pagemapRange } from './fs/task_m
 import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite } from './mm/shmem.ts';
 import type { Process, System } from './system.ts';
 import { type Ulong, big, madviseHuge, mmapHuge, mprotectHuge, mremapHuge, offsetArg, standIn, ulong, ulongStandIn } from './ulong.ts';
-import { reachable, reclaim } from './syscalls.ts';
+import { MAX_RW_COUNT, reachable, reclaim } from './syscalls.ts';
 import { doExit$, taskMmget$, taskMmput$ } from './exit.plain.ts';
 import { fdput$, sysMmapImpl$, sysMunmapImpl$ } from './mm/mmap.plain.ts';
 import { cpuAccess$ } from './mm/memory.plain.ts';
@@ -220,7 +220,7 @@ export function sysPwrite$(sys: System, fd: number, data: Uint8Array, offsetIn: 
   // Held (fdget) across the write's page allocations, which may sleep in reclaim: a close() by
   // another thread meanwhile must not evict the inode the write is still filling.
   fget(f);
-  const r = inlineDrive(shmemWrite(sys, f.inode, data, offset));
+  const r = inlineDrive(shmemWrite(sys, f.inode, data.subarray(0, MAX_RW_COUNT), offset));
   fdput$(sys, f);
   return r;
 }
@@ -233,7 +233,7 @@ export function sysPread$(sys: System, fd: number, len: number, offset: number):
   if (f === null)
     return { ret: sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL, data: new Uint8Array(0) };
   if (!f.readable) return { ret: -Errno.EBADF, data: new Uint8Array(0) };
-  return shmemRead(sys, f.inode, a[0], a[1]);
+  return shmemRead(sys, f.inode, Math.min(a[0], MAX_RW_COUNT), a[1]);
 }
 
 /** Models close(2): the descriptor goes; the file goes with its last reference. */

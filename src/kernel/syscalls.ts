@@ -39,6 +39,9 @@ export type { Ulong };
 
 export type { PagemapEntry };
 
+/** The most one read or write moves (the kernel's MAX_RW_COUNT, INT_MAX rounded down to a page). */
+export const MAX_RW_COUNT = 0x7fffffff - (0x7fffffff % PAGE_SIZE);
+
 /** A signed 64-bit argument (loff_t, ssize_t): a safe integer, negative or not. */
 function loff(v: unknown): number | null {
   if (typeof v === 'bigint') {
@@ -310,7 +313,7 @@ export function* sysPwrite(sys: System, fd: number, data: Uint8Array, offsetIn: 
   // Held (fdget) across the write's page allocations, which may sleep in reclaim: a close() by
   // another thread meanwhile must not evict the inode the write is still filling.
   fget(f);
-  const r = yield* shmemWrite(sys, f.inode, data, offset);
+  const r = yield* shmemWrite(sys, f.inode, data.subarray(0, MAX_RW_COUNT), offset);
   yield* fdput(sys, f);
   return r;
 }
@@ -328,7 +331,7 @@ export function* sysPread(
   if (f === null)
     return { ret: sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL, data: new Uint8Array(0) };
   if (!f.readable) return { ret: -Errno.EBADF, data: new Uint8Array(0) };
-  return shmemRead(sys, f.inode, a[0], a[1]);
+  return shmemRead(sys, f.inode, Math.min(a[0], MAX_RW_COUNT), a[1]);
 }
 
 /** Models close(2): the descriptor goes; the file goes with its last reference. */

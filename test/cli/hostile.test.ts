@@ -70,6 +70,15 @@ devices:
     assert.deepEqual(errnos(text), [null, 'EFAULT', 'EFAULT', null]);
   });
 
+  it('pread of 1TiB from a short file returns what the file holds', () => {
+    const text = scenario([
+      '{ op: memfd_create, save: m }',
+      '{ op: pwrite, fd: m, length: 8KiB, data: { fill: 1 } }',
+      '{ op: pread, fd: m, length: 1099511627776, offset: 4096, expect: { ret: 4096, data: { fill: 1 } } }',
+    ]);
+    assert.deepEqual(errnos(text), [null, null, null]);
+  });
+
   it('HMM_DMIRROR_READ npages 1e12: -ENOMEM (the bounce buffer)', () => {
     const text = scenario(
       [
@@ -109,6 +118,23 @@ describe('scenario values out of the model reach: one line, exit 2', () => {
       name: 'pagemap npages 2^53-1',
       text: scenario([MMAP, '{ op: pagemap, proc: p, addr: buf, npages: 9007199254740991 }']),
       message: /:5:5: pagemap of 9007199254740991 pages is above the 1048576 a step may read; split it$/,
+    },
+    {
+      name: 'pwrite of 1TiB',
+      text: scenario([
+        '{ op: memfd_create, save: m }',
+        '{ op: pwrite, fd: m, length: 1099511627776, data: { fill: 1 } }',
+      ]),
+      message: /:5:5: a write of 1099511627776 bytes is above the 256MiB a step may move; split it$/,
+    },
+    {
+      name: 'pread of 1TiB from a 1TiB file',
+      text: scenario([
+        '{ op: memfd_create, save: m }',
+        '{ op: ftruncate, fd: m, length: 1099511627776 }',
+        '{ op: pread, fd: m, length: 1099511627776, offset: 4096 }',
+      ]),
+      message: /:6:5: a read of 1099511623680 bytes is above the 256MiB a step may move; split it$/,
     },
     {
       name: 'fork into an existing process',
