@@ -119,8 +119,10 @@ function* xeSvmGarbageCollectorAdd(vm: XeVm, range: DrmGpusvmRange): KGen {
 export function* xeSvmGarbageCollector(vm: XeVm): KGen<number> {
   for (;;) {
     yield* vm.gcLock.lock();
+    // Unlinked with list_del(), not list_del_init(): the range's link stays non-empty, so an
+    // UNMAP invalidation while the collector works on it (its eviction sleeps) does not queue
+    // it again, to be collected a second time after drm_gpusvm_range_remove() freed it.
     const range = vm.gcList.shift();
-    if (range !== undefined) xeRange(range).queued = false;
     yield* vm.gcLock.unlock();
     if (range === undefined) return 0;
     if (range.pages.flags.partialUnmap) yield* drmGpusvmRangeEvict(vm.gpusvm, range);

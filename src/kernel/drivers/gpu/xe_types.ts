@@ -55,7 +55,7 @@ export interface XeUserptr {
 export interface XeSvmRange {
   /** The GPU page table maps the range (tile_present). */
   bound: boolean;
-  /** On the garbage-collector list. */
+  /** Queued on the garbage-collector list, now or before (the collector unlinks it with list_del()). */
   queued: boolean;
   /** The VRAM allocation populated for it, if any. */
   devmem: DrmPagemapDevmem | null;
