@@ -337,9 +337,9 @@ export function* collapseHugePage(vma: Vma, base: number): KGen<number> {
   }
   const pmd = pmdTableOf(mm, base);
   const i = indexAt(base, 1);
-  if (pmd !== null && pmd.children[i] === null && pmd.words[2 * i] !== 0) {
-    return phys.isZeroPfn(pmd.words[2 * i + 1]) ? -Errno.EINVAL : 0;
-  }
+  // find_pmd_or_thp_or_none(): no page table here (SCAN_PMD_NULL) is passed over, -EINVAL in the end.
+  if (pmd === null || (pmd.children[i] === null && pmd.words[2 * i] === 0)) return -Errno.EINVAL;
+  if (pmd.children[i] === null) return phys.isZeroPfn(pmd.words[2 * i + 1]) ? -Errno.EINVAL : 0;
   const t = mm.pgt.pteTable(base);
   if (t !== null) {
     for (let k = 0; k < HPAGE_PMD_NR; k++) {

@@ -118,9 +118,13 @@ function* madviseCollapse(vma: Vma, start: number, end: number): KGen<number> {
   if ((vma.flags & (VM.NOHUGEPAGE | VM_SPECIAL | VM.HUGETLB)) !== 0 || !vma.isAnon()) return -Errno.EINVAL;
   // MADV_COLLAPSE ignores the sysfs THP mode (thp_vma_allowable_order without TVA_ENFORCE_SYSFS):
   // it collapses even with 'never'; only VM_NOHUGEPAGE and unsuitable VMAs refuse it.
+  // Every aligned 2MiB gets its try; the result is 0 only if each is PMD-mapped at the end, else
+  // the errno of the last failure. A failed huge page allocation (SCAN_ALLOC_HUGE_PAGE_FAIL) ends
+  // the walk at once.
   let ret = 0;
   for (let base = alignUp(start, PMD_SIZE); base + PMD_SIZE <= end; base += PMD_SIZE) {
     const r = yield* collapseHugePage(vma, base);
+    if (r === -Errno.ENOMEM) return r;
     if (r < 0) ret = r;
   }
   return ret;

@@ -155,6 +155,34 @@ describe('transparent huge pages', () => {
     teardown(sys);
   });
 
+  it('MADV_COLLAPSE passes over 2MiB with no page table (EINVAL) and allocates nothing there', () => {
+    const { sys, p } = setup({ thp: 'never' });
+    const a = mapOk(sys, p, 4 * HPAGE);
+    writeOk(sys, p, a + 2 * HPAGE, Uint8Array.of(5));
+    const used = sys.stats().used;
+    assert.equal(sys.madvise(p, a, 2 * HPAGE, MADV.COLLAPSE), -Errno.EINVAL);
+    assert.equal(sys.stats().used, used);
+    assert.ok(!pmdMapped(sys, p, a) && !pmdMapped(sys, p, a + HPAGE));
+    // The populated 2MiB collapses; the empty ones around it still make the call fail.
+    assert.equal(sys.madvise(p, a, 4 * HPAGE, MADV.COLLAPSE), -Errno.EINVAL);
+    assert.ok(pmdMapped(sys, p, a + 2 * HPAGE));
+    assert.equal(readOk(sys, p, a + 2 * HPAGE, 1)[0], 5);
+    teardown(sys);
+  });
+
+  it('MADV_COLLAPSE stops at the first huge page it cannot allocate (ENOMEM)', () => {
+    const { sys, p } = setup({ thp: 'never' });
+    const a = mapOk(sys, p, 2 * HPAGE);
+    writeOk(sys, p, a, Uint8Array.of(1));
+    writeOk(sys, p, a + HPAGE, Uint8Array.of(2));
+    sys.inject.failSite('collapse_alloc');
+    assert.equal(sys.madvise(p, a, 2 * HPAGE, MADV.COLLAPSE), -Errno.ENOMEM);
+    assert.ok(!pmdMapped(sys, p, a) && !pmdMapped(sys, p, a + HPAGE), 'the second 2MiB was not tried');
+    assert.equal(sys.madvise(p, a, 2 * HPAGE, MADV.COLLAPSE), 0);
+    assert.ok(pmdMapped(sys, p, a) && pmdMapped(sys, p, a + HPAGE));
+    teardown(sys);
+  });
+
   it('a THP does not fit a VMA smaller than 2MiB: the fault falls back to 4k', () => {
     const { sys, p } = setup({ thp: 'always' });
     const a = mapOk(sys, p, HPAGE - PAGE);
