@@ -261,6 +261,12 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
       /oracle livelock: __GFP_NOFAIL allocation never succeeds: dmirror_device_evict_chunk\(\)/,
     );
     assert.doesNotMatch(run.stdout + run.stderr, /internal error/);
+    // Once the allocation is reported as never succeeding, the rest of the chunk stays on the
+    // device: one failed allocation for its one chunk, not one reclaim per page.
+    const json = JSON.parse(hetmem(['run', '--json', file]).stdout) as {
+      steps: { section: string; counters: Record<string, number> }[];
+    };
+    assert.equal(json.steps.find((s) => s.section === 'teardown')?.counters['alloc.fail'], 1);
     const doc = parse(readFileSync(file, 'utf8')) as {
       system: Record<string, unknown>;
       processes: string[];

@@ -492,6 +492,9 @@ export function dmirrorDeviceEvictChunk$(chunk: DeviceMemory): void {
       warn(sys, `dmirror: evicting a page that is not device memory, pfn ${spage}`);
       continue;
     }
+    // The kernel would still be retrying the allocation reported below: the rest of the chunk
+    // stays on the device without another futile reclaim per page.
+    if (nofailReported) continue;
     let order = sys.phys.folioOrder(spage);
     const data = backingPage(mdevice, spage);
     let dpage: number;
