@@ -512,19 +512,51 @@ export class LivelockError extends Error {
   }
 }
 
+/** The most pages of an op's own span the step bound grows by (8 GiB). */
+const MAX_SPAN_PAGES = 2 ** 21;
+
+/**
+ * The pages an op names by its size fields (`npages`, or `length` / `new_length` / `range` in
+ * bytes), at most MAX_SPAN_PAGES; 0 when none resolves to a positive number.
+ */
+function spanPages(ctx: ScenarioContext, step: StepT): number {
+  const fields = step as Record<string, unknown>;
+  let pages = 0;
+  for (const [key, unit] of [
+    ['npages', 1],
+    ['length', 4096],
+    ['new_length', 4096],
+    ['range', 4096],
+  ] as const) {
+    if (fields[key] === undefined) continue;
+    let n: number;
+    try {
+      n = ctx.num(fields[key], key);
+    } catch {
+      continue;
+    }
+    if (Number.isFinite(n) && n > 0) pages = Math.max(pages, Math.ceil(n / unit));
+  }
+  return Math.min(pages, MAX_SPAN_PAGES);
+}
+
 /**
  * Scheduler steps one op may take: generous for the memory the System has (a populate of all of
- * it takes a few dozen steps a page), so only a loop that never ends reaches it.
+ * it takes a few dozen steps a page) and for the pages the op itself names (a migration of an
+ * empty range takes a few steps a page without using memory), so only a loop that never ends
+ * reaches it. `ctx.stepBound`, when set, replaces it.
  */
-export function stepBoundFor(ctx: ScenarioContext): number {
+export function stepBoundFor(ctx: ScenarioContext, step?: StepT): number {
+  if (ctx.stepBound !== undefined) return ctx.stepBound;
   const pages = (ctx.sys.config.ram + ctx.sys.config.swap) / 4096;
-  return ctx.stepBound ?? 1_000_000 + 64 * pages;
+  return 1_000_000 + 64 * pages + 8 * (step === undefined ? 0 : spanPages(ctx, step));
 }
 
 /** Arms the step bound for one op; returns the disarm function. */
-function armStepBound(ctx: ScenarioContext, op: string): () => void {
+function armStepBound(ctx: ScenarioContext, step: StepT): () => void {
+  const op = step.op;
   const sched = ctx.sys.sched;
-  const bound = stepBoundFor(ctx);
+  const bound = stepBoundFor(ctx, step);
   const limit = sched.totalSteps + bound;
   const hook = () => {
     if (sched.totalSteps > limit) throw new LivelockError(op, bound);
@@ -571,7 +603,7 @@ export function runStepNow(
   const firstEvent = ctx.sys.trace.events.length;
   ctx.sys.trace.emit('syscall', step.op, 'B', { step: index }, `cpu:${thread}`);
   let r: OpResult;
-  const disarm = armStepBound(ctx, step.op);
+  const disarm = armStepBound(ctx, step);
   ctx.bounds?.enterStep(thread, `${section} step ${index + 1} (${step.op}, line ${pos0.line})`);
   try {
     r = ctx.sys.run(thread, stepGen(ctx, step, path));
