@@ -59,6 +59,30 @@ devices:
     assert.deepEqual(errnos(text), [null, null, 'EFAULT', 'EINVAL', 'EFAULT', 'EINVAL']);
   });
 
+  it('xe userptr binds: 2^47 bytes -ENOMEM (the pfn array), after the process exited -EFAULT', () => {
+    const head = `processes: [p, q]
+devices:
+  gpu3: { type: xe, config: { vram: 4MiB } }`;
+    const open = (proc: string, fd: string, vm: string): string[] => [
+      `{ op: device_open, device: gpu3, proc: ${proc}, save: ${fd} }`,
+      `{ op: DRM_IOCTL_XE_VM_CREATE, fd: ${fd}, flags: DRM_XE_VM_CREATE_FLAG_FAULT_MODE, save: { vm_id: ${vm} } }`,
+    ];
+    const bind = (fd: string, vm: string, addr: string, range: string, errno: string): string =>
+      `{ op: DRM_IOCTL_XE_VM_BIND, fd: ${fd}, vm_id: ${vm}, bind_op: DRM_XE_VM_BIND_OP_MAP_USERPTR, addr: ${addr}, range: ${range}, userptr: ${addr}, expect: { errno: ${errno} } }`;
+    const text = scenario(
+      [
+        MMAP.replace('proc: p', 'proc: q'),
+        ...open('p', 'f', 'v'),
+        bind('f', 'v', '0x10000000', '140737488355328', 'ENOMEM'),
+        ...open('q', 'g', 'w'),
+        '{ op: exit, proc: q }',
+        bind('g', 'w', 'buf', '4096', 'EFAULT'),
+      ],
+      head,
+    );
+    assert.deepEqual(errnos(text), [null, null, null, 'ENOMEM', null, null, null, 'EFAULT']);
+  });
+
   it('length 2^53-1 on cpu_read and cpu_write: -EFAULT', () => {
     const text = scenario([
       MMAP,

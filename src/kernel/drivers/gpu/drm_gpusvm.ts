@@ -35,6 +35,7 @@ import { PAGE_SIZE } from '../../../lib/units.ts';
 import { NSEC_PER_MSEC } from '../../../sched/clock.ts';
 import type { KGen } from '../../../sched/types.ts';
 import { Errno } from '../../errno.ts';
+import { MAX_RAM_BYTES } from '../../system.ts';
 import type { Device } from '../sdk/device.ts';
 import { DMA, type DmaDataDirection, dmaMapPage, dmaMappingError, dmaUnmapPage } from '../sdk/dma_mapping.ts';
 import { type DriverLock, type DriverRwSem, lockdepAssertHeld } from '../sdk/locks.ts';
@@ -290,6 +291,9 @@ function alignUp(a: number, size: number): number {
   return alignDown(a + size - 1, size);
 }
 
+/** The most pages one drm_gpusvm_get_pages() takes: 16 GiB, the most RAM a System has. */
+export const MAX_GET_PAGES = MAX_RAM_BYTES / PAGE_SIZE;
+
 /** A struct hmm_range over [start, end) of `notifier`. */
 function hmmRangeOf(
   notifier: MmuIntervalNotifier,
@@ -543,6 +547,10 @@ export function* drmGpusvmGetPages(
   const clock = sys.sched.clock;
   const deadline = clock.now + HMM_RANGE_DEFAULT_TIMEOUT_MS * NSEC_PER_MSEC;
   const npages = (end - start) / PAGE_SIZE;
+  // The pfn array is a kvmalloc_array() of 8-byte entries, which refuses more than INT_MAX bytes
+  // (2^28 pages) with -ENOMEM (and a WARN_ON_ONCE, not modelled). The model also refuses more
+  // pages than the largest System has RAM (MAX_GET_PAGES), whose array it would have to hold.
+  if (npages > MAX_GET_PAGES) return -Errno.ENOMEM;
   const dir: DmaDataDirection = ctx.readOnly === true ? DMA.TO_DEVICE : DMA.BIDIRECTIONAL;
   const range = hmmRangeOf(
     notifier,

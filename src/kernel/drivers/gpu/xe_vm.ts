@@ -16,6 +16,8 @@ import { DEV_PTE, DevicePageTable } from '../sdk/device_pagetable.ts';
 import {
   MmuIntervalNotifier,
   type MmuIntervalNotifierOps,
+  mmgetNotZero,
+  mmput,
   mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove,
   mmuIntervalSetSeq,
@@ -357,15 +359,18 @@ function* xeUserptrBind(vm: XeVm, cpuAddr: number, gpuAddr: number, range: numbe
   };
   notifier.userptr = u;
   notifier.vm = vm;
-  const err = yield* mmuIntervalNotifierInsert(notifier, vm.mm, cpuAddr, range, userptrNotifierOps);
-  if (err !== 0) return err;
-  const ret = yield* xeUserptrRepin(vm, u);
-  if (ret !== 0) {
-    yield* xeUserptrRemove(vm, u);
-    return ret;
+  // The kernel inserts the notifier on current->mm, the caller's own, which is live while it
+  // calls; the model's caller is the VM's process, so the bind holds its mm (mmget_not_zero())
+  // and fails as drm_gpusvm does once that process has exited.
+  if (!mmgetNotZero(vm.mm)) return -Errno.EFAULT;
+  let ret = yield* mmuIntervalNotifierInsert(notifier, vm.mm, cpuAddr, range, userptrNotifierOps);
+  if (ret === 0) {
+    ret = yield* xeUserptrRepin(vm, u);
+    if (ret === 0) vm.userptrs.push(u);
+    else yield* xeUserptrRemove(vm, u);
   }
-  vm.userptrs.push(u);
-  return 0;
+  yield* mmput(vm.mm);
+  return ret;
 }
 
 /** Removes a userptr: its notifier first (no invalidation races the teardown), then its pages. */
