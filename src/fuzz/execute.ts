@@ -236,8 +236,12 @@ function runThreads(
       const ctx = buildWorld(parsed, k);
       ctx.stepBound = stepBound;
       (s.setup ?? []).forEach((step, i) => {
-        runStepNow(ctx, step, 'setup', i, ['setup', i]);
+        if (ctx.livelocked !== null) return;
+        const r = runStepNow(ctx, step, 'setup', i, ['setup', i]);
         ops++;
+        // The setup runs alone: a step that outlives its bound is the program's hang, before
+        // any thread starts (its loop would otherwise go on under the explorer).
+        if (ctx.livelocked !== null) throw new SetupHang(r.failures[0]);
       });
       const inOp = new Map<string, string>();
       const mine = new Set<unknown>();
@@ -279,9 +283,15 @@ function runThreads(
       return;
     }
     out.ops += ops;
-    out.finding = { kind: 'internal', message: oneLine(e), step: -1 };
+    out.finding =
+      e instanceof SetupHang
+        ? { kind: 'hang', message: e.message, step: -1 }
+        : { kind: 'internal', message: oneLine(e), step: -1 };
   }
 }
+
+/** A setup step of a threads program that did not finish within its step bound. */
+class SetupHang extends Error {}
 
 /**
  * Runs a program once. `stepBound`: scheduler steps one op may take before it counts as a hang;

@@ -277,6 +277,28 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
     assert.match(knownFinding(r.finding) ?? '', /dmirror_device_evict_chunk\(\) allocates with __GFP_NOFAIL/);
   });
 
+  it('a dmirror READ after its process exited, in the setup of a threads program: the same known loop', () => {
+    const p = {
+      system: { ram: '8MiB', swap: 0 },
+      processes: ['p', 'q'],
+      steps: [
+        { op: 'mmap', proc: 'p', length: 8192, prot: ['read'], flags: ['private', 'anonymous'], save: 'b0' },
+        { op: 'dmirror_open', device: 'gpu0', proc: 'q', save: 'd1' },
+        { op: 'exit', proc: 'q' },
+        { op: 'HMM_DMIRROR_READ', fd: 'd1', addr: 'b0', npages: 16 },
+      ],
+      threads: { t0: [{ op: 'cpu_read', proc: 'p', addr: 'b0', length: 4096 }], t1: [] },
+    };
+    const r = runProgram(p, 1);
+    // Reported as the setup step's hang, not as the threads' livelock that would follow it.
+    assert.equal(r.finding?.kind, 'hang');
+    assert.match(r.finding.message, /^livelock: HMM_DMIRROR_READ did not finish within/);
+    assert.match(
+      knownFinding(r.finding) ?? '',
+      /dmirror_read\(\)\/dmirror_write\(\) retry dmirror_fault\(\)/,
+    );
+  });
+
   it("a dmirror writing its own read-only device pages: dmirror_do_fault() WARNs, as the kernel's does", () => {
     const p = knownFixture('dmirror-write-own-readonly-device-page');
     const r = runProgram(p);
