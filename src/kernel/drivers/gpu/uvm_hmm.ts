@@ -407,6 +407,17 @@ function* uvmHmmMigrateToGpu(
         }
       }
       if (cut > 0) stats.transfersToGpu.push(cut);
+      if (moved > 0) {
+        // uvm_va_block_make_resident_copy() unmaps the pages from every processor that maps
+        // them before the copy. Our own MIGRATE invalidation is ignored, and the service remaps
+        // only its span (which a retry narrows), so a GPU mapping of a source page left here
+        // would outlive the page.
+        const vs = block.vaSpace;
+        yield* vs.lock.lock();
+        for (let i = 0; i < args.npages; i++)
+          if (args.dst[i] !== 0) vs.pt.zap(start + i * PAGE_SIZE, start + (i + 1) * PAGE_SIZE);
+        yield* vs.lock.unlock();
+      }
       yield* migrateVmaPages(args);
       yield* migrateVmaFinalize(args);
       if (moved > 0) {
