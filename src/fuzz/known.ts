@@ -62,6 +62,21 @@ function sharedOwnerMigration(p: Program): boolean {
   return twice && steps.some((s) => typeof s.op === 'string' && s.op.startsWith('HMM_DMIRROR_MIGRATE'));
 }
 
+const DMIRROR_OWN_MIGRATION_RACE =
+  "lib/test_hmm.c: dmirror_interval_invalidate() returns at once for an MMU_NOTIFY_MIGRATE invalidation its own device started, without mmu_interval_set_seq(). A dmirror_fault() through the same descriptor that collected its pfns before such a migration therefore passes mmu_interval_read_retry() and stores the pfns it saw (the zero page, a system page the migration freed) over the device entries dmirror_migrate_finalize_and_map() stored; the kernel's test driver has the same race.";
+
+const DMIRROR_FAULT_OPS = new Set(['HMM_DMIRROR_READ', 'HMM_DMIRROR_WRITE']);
+
+/** A threads program in which one thread migrates through a dmirror descriptor while another faults through it. */
+function ownMigrationRace(p: Program): boolean {
+  const threads = Object.values(p.threads ?? {});
+  const fdsOf = (ops: (op: string) => boolean): Set<string>[] =>
+    threads.map((steps) => new Set(steps.filter((s) => ops(String(s.op))).map((s) => String(s.fd))));
+  const migrating = fdsOf((op) => op.startsWith('HMM_DMIRROR_MIGRATE'));
+  const faulting = fdsOf((op) => DMIRROR_FAULT_OPS.has(op));
+  return migrating.some((fds, i) => [...fds].some((fd) => faulting.some((f, j) => j !== i && f.has(fd))));
+}
+
 const PASID_LEFT_ATTACHED =
   'drivers/iommu/iommufd/selftest.c: iommufd_selftest_destroy() detaches only the RID of a mock device (iommufd_device_detach(idev, IOMMU_NO_PASID)) before unbinding it, so a PASID still attached keeps its reference on the HWPT: iommufd_group_release() WARNs that pasid_attach is not empty, and iommufd_fops_release() finds objects it can never destroy (WARN_ON(!destroyed)) and leaves them, the HWPT and its IOAS. The kernel leaks the same objects.';
 
@@ -99,6 +114,12 @@ export function knownFinding(f: Finding, p?: Program): string | null {
   if (known !== null || p === undefined || f.kind !== 'violation') return known;
   if ((f.oracle === 'mirror' || f.oracle === 'frame-refs') && sharedOwnerMigration(p))
     return DMIRROR_SHARED_OWNER;
+  if (
+    (f.oracle === 'mirror' || f.oracle === 'frame-refs') &&
+    /^gpu[01] mirror \d+\b/.test(f.message) &&
+    ownMigrationRace(p)
+  )
+    return DMIRROR_OWN_MIGRATION_RACE;
   // gpu2 is the fuzz world's UVM-style GPU (DEVICES).
   if (
     f.oracle === 'mirror' &&

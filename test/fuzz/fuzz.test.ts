@@ -299,6 +299,39 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
     );
   });
 
+  it('a dmirror READ racing a migration through the same descriptor: the stale entry is known', () => {
+    const p = {
+      system: { ram: '8MiB', swap: 0 },
+      processes: ['p', 'q'],
+      steps: [
+        {
+          op: 'mmap',
+          proc: 'q',
+          length: 2097152,
+          prot: ['read', 'write'],
+          flags: ['private', 'anonymous'],
+          save: 'b0',
+        },
+        { op: 'iommufd_open', proc: 'p', save: 'i1' },
+        { op: 'dmirror_open', device: 'gpu1', proc: 'q', save: 'd2' },
+      ],
+      threads: {
+        t0: [{ op: 'HMM_DMIRROR_MIGRATE_TO_DEV', fd: 'd2', addr: 'b0', npages: 1048576 }],
+        t1: [{ op: 'HMM_DMIRROR_READ', fd: 'd2', addr: 'b0+8192', npages: 4 }],
+      },
+    };
+    const r = runProgram(p, 1);
+    assert.equal(r.finding?.kind, 'violation');
+    assert.equal(r.finding.oracle, 'mirror');
+    assert.match(
+      knownFinding(r.finding, p) ?? '',
+      /returns at once for an MMU_NOTIFY_MIGRATE invalidation its own device/,
+    );
+    // Without a second thread faulting through that descriptor the same report is not excused.
+    const alone = { ...p, threads: { t0: p.threads.t0, t1: [{ ...p.threads.t1[0], fd: 'i1' }] } };
+    assert.equal(knownFinding(r.finding, alone), null);
+  });
+
   it("a dmirror writing its own read-only device pages: dmirror_do_fault() WARNs, as the kernel's does", () => {
     const p = knownFixture('dmirror-write-own-readonly-device-page');
     const r = runProgram(p);
