@@ -17,13 +17,17 @@ const DMIRROR_RETRY_AFTER_EXIT =
 /** One unfinished thread of a livelock message, inside a dmirror READ or WRITE. */
 const IN_DMIRROR_RW = String.raw`\S+ in HMM_DMIRROR_(READ|WRITE) at [^,]+`;
 
+/** A thread of such a livelock message: in a dmirror READ or WRITE, or not started. */
+const UNFINISHED = String.raw`(${IN_DMIRROR_RW}|\S+ at start)`;
+
 export const KNOWN_FINDINGS: readonly KnownFinding[] = [
   { pattern: /^hang: livelock: HMM_DMIRROR_(READ|WRITE) /, reason: DMIRROR_RETRY_AFTER_EXIT },
   {
     // The same loop in a thread: the explorer's step bound ends it. Known only when every thread
-    // still running is inside such a READ or WRITE (the message names the op of each).
+    // still running is inside such a READ or WRITE (the message names the op of each), or has
+    // not started yet, and one at least is in one.
     pattern: new RegExp(
-      String.raw`^violation: \d+ steps and still not finished: ${IN_DMIRROR_RW}(, ${IN_DMIRROR_RW})*$`,
+      String.raw`^violation: \d+ steps and still not finished: (?=.* in HMM_DMIRROR_(READ|WRITE) at )${UNFINISHED}(, ${UNFINISHED})*$`,
     ),
     reason: DMIRROR_RETRY_AFTER_EXIT,
   },

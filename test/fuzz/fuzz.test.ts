@@ -435,6 +435,14 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
     const msg =
       '100000 steps and still not finished: t1 in HMM_DMIRROR_READ at mutex_lock(x), t2 in mmap at spin';
     assert.equal(knownFinding({ ...other, message: msg }), null);
+    // A thread that has not started is not looping: the READ's loop is still the known one.
+    const waiting =
+      '100000 steps and still not finished: t0 in HMM_DMIRROR_READ at mutex_lock(x), t1 at start';
+    assert.match(knownFinding({ ...other, message: waiting }) ?? '', /dmirror_fault\(\) returns 0/);
+    assert.equal(
+      knownFinding({ ...other, message: '100000 steps and still not finished: t1 at start' }),
+      null,
+    );
   });
 
   it('HMM_DMIRROR_RELEASE beside a MIGRATE_TO_DEV: memunmap_pages() waits for ever, as in the kernel', () => {
