@@ -10,7 +10,7 @@ import { mkPte, vmNormalPage } from './memory.ts';
 import { VM, VM_SPECIAL, type Vma } from './mm_types.ts';
 import { MMU_NOTIFY, type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierRangeInitOwner } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
-import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_WRITE, SwpType, type SwpTypeValue, isDevicePrivateEntry, isMigrationEntry, pteNone, ptePresent, swpLo, swpType } from './pgtable.ts';
+import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_WRITE, SwpType, type SwpTypeValue, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry, pteNone, ptePresent, swpLo, swpType } from './pgtable.ts';
 import { pmdBase, pmdIsLeaf, pmdPresentHuge, pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapWalk, rmapLinkCount } from './rmap.ts';
 import { MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_COMPOUND, migratePfn, migratePfnFlags, migratePfnToPage } from './migrate_device.ts';
@@ -181,8 +181,8 @@ export function setPmdMigrationEntry$(sys: System, mm: Vma['mm'], addr: number, 
 }
 
 /**
- * Models try_to_migrate() of one page: every remaining mapping (present PTE or device-private
- * entry) becomes a migration entry under a CLEAR invalidation. A mapping of an exclusive
+ * Models try_to_migrate() of one page: every remaining mapping (present PTE, device-private or
+ * device-exclusive entry) becomes a migration entry under a CLEAR invalidation. A mapping of an exclusive
  * anonymous page that may be DMA-pinned is left alone (folio_try_share_anon_rmap_pte fails), so
  * the page stays mapped and the caller gives up on it.
  */
@@ -218,6 +218,10 @@ export function tryToMigratePmds$(sys: System, head: number): void {
   }
 }
 
+function mapsPage(lo: number): boolean {
+  return ptePresent(lo) || isDevicePrivateEntry(lo) || isDeviceExclusiveEntry(lo);
+}
+
 /** try_to_migrate() for the PTE mappings of one page. */
 export function tryToMigratePage$(sys: System, page: number): void {
   const phys = sys.phys;
@@ -229,7 +233,7 @@ export function tryToMigratePage$(sys: System, page: number): void {
     if (t0 === null) continue;
     const s = pteSlot(addr);
     const lo0 = t0.words[s];
-    if (t0.words[s + 1] !== page || !(ptePresent(lo0) || isDevicePrivateEntry(lo0))) continue;
+    if (t0.words[s + 1] !== page || !mapsPage(lo0)) continue;
     const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
     mmuNotifierInvalidateRangeStart$(range);
     SpinLock$lock(mm.ptl);
@@ -237,7 +241,7 @@ export function tryToMigratePage$(sys: System, page: number): void {
     if (t !== null) {
       const lo = t.words[s];
       const present = ptePresent(lo);
-      if (t.words[s + 1] === page && (present || isDevicePrivateEntry(lo))) {
+      if (t.words[s + 1] === page && mapsPage(lo)) {
         const anonExclusive = (phys.flags[page] & PG.anonExclusive) !== 0;
         if (!(anonExclusive && phys.maybeDmaPinned(page))) {
           const writable = present ? (lo & PTE_WRITE) !== 0 : swpType(lo) === SwpType.DEVICE_PRIVATE_WRITE;

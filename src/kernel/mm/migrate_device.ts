@@ -53,6 +53,7 @@ import {
   PTE_WRITE,
   SwpType,
   type SwpTypeValue,
+  isDeviceExclusiveEntry,
   isDevicePrivateEntry,
   isMigrationEntry,
   pteNone,
@@ -289,8 +290,8 @@ function* setPmdMigrationEntry(
 }
 
 /**
- * Models try_to_migrate() of one page: every remaining mapping (present PTE or device-private
- * entry) becomes a migration entry under a CLEAR invalidation. A mapping of an exclusive
+ * Models try_to_migrate() of one page: every remaining mapping (present PTE, device-private or
+ * device-exclusive entry) becomes a migration entry under a CLEAR invalidation. A mapping of an exclusive
  * anonymous page that may be DMA-pinned is left alone (folio_try_share_anon_rmap_pte fails), so
  * the page stays mapped and the caller gives up on it.
  */
@@ -326,6 +327,15 @@ function* tryToMigratePmds(sys: System, head: number): KGen {
   }
 }
 
+/**
+ * A PTE that maps its page for try_to_migrate_one(): a present one, or a PFN swap entry that
+ * stands for a mapping (device-private, and device-exclusive since 6.15, which becomes a
+ * read-only migration entry like a read-only device-private one).
+ */
+function mapsPage(lo: number): boolean {
+  return ptePresent(lo) || isDevicePrivateEntry(lo) || isDeviceExclusiveEntry(lo);
+}
+
 /** try_to_migrate() for the PTE mappings of one page. */
 function* tryToMigratePage(sys: System, page: number): KGen {
   const phys = sys.phys;
@@ -337,7 +347,7 @@ function* tryToMigratePage(sys: System, page: number): KGen {
     if (t0 === null) continue;
     const s = pteSlot(addr);
     const lo0 = t0.words[s];
-    if (t0.words[s + 1] !== page || !(ptePresent(lo0) || isDevicePrivateEntry(lo0))) continue;
+    if (t0.words[s + 1] !== page || !mapsPage(lo0)) continue;
     const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
     yield* mmuNotifierInvalidateRangeStart(range);
     yield* mm.ptl.lock();
@@ -345,7 +355,7 @@ function* tryToMigratePage(sys: System, page: number): KGen {
     if (t !== null) {
       const lo = t.words[s];
       const present = ptePresent(lo);
-      if (t.words[s + 1] === page && (present || isDevicePrivateEntry(lo))) {
+      if (t.words[s + 1] === page && mapsPage(lo)) {
         const anonExclusive = (phys.flags[page] & PG.anonExclusive) !== 0;
         if (!(anonExclusive && phys.maybeDmaPinned(page))) {
           const writable = present ? (lo & PTE_WRITE) !== 0 : swpType(lo) === SwpType.DEVICE_PRIVATE_WRITE;
