@@ -31,7 +31,7 @@ import {
   swpLo,
   swpType,
 } from './pgtable.ts';
-import { pmdTableOf } from './pte.ts';
+import { pmdPresentHuge, pmdTableOf } from './pte.ts';
 import { addNewAnonRmap, anonVmaPrepare, removeRmapPmd, removeRmapPte, folioMapcount } from './rmap.ts';
 import { allocPageReclaim } from './vmscan.ts';
 
@@ -337,9 +337,11 @@ export function* collapseHugePage(vma: Vma, base: number): KGen<number> {
   }
   const pmd = pmdTableOf(mm, base);
   const i = indexAt(base, 1);
-  // find_pmd_or_thp_or_none(): no page table here (SCAN_PMD_NULL) is passed over, -EINVAL in the end.
+  // find_pmd_or_thp_or_none(): no PMD table (SCAN_PMD_NULL) or an empty PMD entry (SCAN_PMD_NONE).
   if (pmd === null || (pmd.children[i] === null && pmd.words[2 * i] === 0)) return -Errno.EINVAL;
-  if (pmd.children[i] === null) return phys.isZeroPfn(pmd.words[2 * i + 1]) ? -Errno.EINVAL : 0;
+  // check_pmd_state(): a PMD-mapped THP, the huge zero page included (pmd_trans_huge), is
+  // SCAN_PMD_MAPPED, a success; a non-present PMD entry (migration, device-private) is SCAN_PMD_NULL.
+  if (pmd.children[i] === null) return pmdPresentHuge(pmd.words[2 * i]) ? 0 : -Errno.EINVAL;
   const t = mm.pgt.pteTable(base);
   if (t !== null) {
     for (let k = 0; k < HPAGE_PMD_NR; k++) {

@@ -18,7 +18,7 @@ import {
 } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_SPECIAL, ptePresent } from './pgtable.ts';
-import { pteSlot } from './pte.ts';
+import { pmdTableOf, pteSlot } from './pte.ts';
 import { unmapMappingRange } from './shmem.ts';
 import { pageoutPage, splitForReclaim } from './vmscan.ts';
 
@@ -118,11 +118,16 @@ function* madviseCollapse(vma: Vma, start: number, end: number): KGen<number> {
   if ((vma.flags & (VM.NOHUGEPAGE | VM_SPECIAL | VM.HUGETLB)) !== 0 || !vma.isAnon()) return -Errno.EINVAL;
   // MADV_COLLAPSE ignores the sysfs THP mode (thp_vma_allowable_order without TVA_ENFORCE_SYSFS):
   // it collapses even with 'never'; only VM_NOHUGEPAGE and unsuitable VMAs refuse it.
-  // Every aligned 2MiB gets its try; the result is 0 only if each is PMD-mapped at the end, else
-  // the errno of the last failure. A failed huge page allocation (SCAN_ALLOC_HUGE_PAGE_FAIL) ends
-  // the walk at once.
+  // Each aligned 2MiB in turn; the result is 0 only if each is PMD-mapped at the end, else the
+  // errno of the last failure. Some failures end the walk at once: an empty PMD entry
+  // (check_pmd_state()'s SCAN_PMD_NONE, -EINVAL) and a failed huge page allocation
+  // (SCAN_ALLOC_HUGE_PAGE_FAIL, -ENOMEM); no PMD table at all (SCAN_PMD_NULL) is passed over.
   let ret = 0;
   for (let base = alignUp(start, PMD_SIZE); base + PMD_SIZE <= end; base += PMD_SIZE) {
+    const pmd = pmdTableOf(vma.mm, base);
+    const i = indexAt(base, 1);
+    if (pmd !== null && pmd.children[i] === null && pmd.words[2 * i] === 0 && pmd.words[2 * i + 1] === 0)
+      return -Errno.EINVAL;
     const r = yield* collapseHugePage(vma, base);
     if (r === -Errno.ENOMEM) return r;
     if (r < 0) ret = r;

@@ -155,7 +155,7 @@ describe('transparent huge pages', () => {
     teardown(sys);
   });
 
-  it('MADV_COLLAPSE passes over 2MiB with no page table (EINVAL) and allocates nothing there', () => {
+  it('MADV_COLLAPSE ends at an empty PMD entry (EINVAL) and allocates nothing there', () => {
     const { sys, p } = setup({ thp: 'never' });
     const a = mapOk(sys, p, 4 * HPAGE);
     writeOk(sys, p, a + 2 * HPAGE, Uint8Array.of(5));
@@ -163,10 +163,25 @@ describe('transparent huge pages', () => {
     assert.equal(sys.madvise(p, a, 2 * HPAGE, MADV.COLLAPSE), -Errno.EINVAL);
     assert.equal(sys.stats().used, used);
     assert.ok(!pmdMapped(sys, p, a) && !pmdMapped(sys, p, a + HPAGE));
-    // The populated 2MiB collapses; the empty ones around it still make the call fail.
+    // The walk stops at the first empty 2MiB: the populated one after it is not reached.
     assert.equal(sys.madvise(p, a, 4 * HPAGE, MADV.COLLAPSE), -Errno.EINVAL);
+    assert.ok(!pmdMapped(sys, p, a + 2 * HPAGE));
+    // From the populated one on: it collapses, then the empty one after it fails the call.
+    assert.equal(sys.madvise(p, a + 2 * HPAGE, 2 * HPAGE, MADV.COLLAPSE), -Errno.EINVAL);
     assert.ok(pmdMapped(sys, p, a + 2 * HPAGE));
     assert.equal(readOk(sys, p, a + 2 * HPAGE, 1)[0], 5);
+    teardown(sys);
+  });
+
+  it('MADV_COLLAPSE counts a PMD mapping of the huge zero page as collapsed (0) and leaves it', () => {
+    const { sys, p } = setup({ thp: 'always' });
+    const a = mapOk(sys, p, HPAGE);
+    assert.deepEqual(readOk(sys, p, a, 4), new Uint8Array(4));
+    assert.equal(sys.pagemap(p, a, 1)[0].kind, 'zero');
+    const used = sys.stats().used;
+    assert.equal(sys.madvise(p, a, HPAGE, MADV.COLLAPSE), 0);
+    assert.equal(sys.pagemap(p, a, 1)[0].kind, 'zero');
+    assert.equal(sys.stats().used, used);
     teardown(sys);
   });
 
