@@ -5,14 +5,8 @@
  * migration entry, so evicting the coherent device's memory moves that page back to system RAM;
  * left mapped, the page would keep memunmap_pages() waiting for ever.
  */
-import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { kernel } from '../../src/scenario/kernel.ts';
-import { parseScenarioText } from '../../src/scenario/parse.ts';
-import { runScenario } from '../../src/scenario/runner.ts';
-
-const FILE = fileURLToPath(new URL('../fixtures/inline.yaml', import.meta.url));
+import { runClean } from './helpers.ts';
 
 const SCENARIO = `version: 1
 system: { ram: 16MiB, swap: 0 }
@@ -34,11 +28,6 @@ steps:
 
 describe('device memory eviction and device-exclusive entries', () => {
   it('a coherent page another device holds exclusive is migrated back to RAM', () => {
-    const { report } = runScenario(parseScenarioText(SCENARIO, FILE), kernel());
-    assert.deepEqual(
-      report.violations.map((v) => `${v.oracle}: ${v.message}`),
-      [],
-    );
-    assert.ok(report.ok, JSON.stringify(report.steps.filter((s) => !s.ok)));
+    runClean(SCENARIO);
   });
 });

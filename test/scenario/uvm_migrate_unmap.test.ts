@@ -5,14 +5,8 @@
  * GPU had mapped remotely in system memory, migrated in an attempt that then retried, kept GPU
  * PTEs naming the system pages the migration freed.
  */
-import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { kernel } from '../../src/scenario/kernel.ts';
-import { parseScenarioText } from '../../src/scenario/parse.ts';
-import { runScenario } from '../../src/scenario/runner.ts';
-
-const FILE = fileURLToPath(new URL('../fixtures/inline.yaml', import.meta.url));
+import { runClean } from './helpers.ts';
 
 // Pages 1-16 are swapped out. The first read migrates page 0 (empty) and maps pages 1-15
 // remotely after faulting them in; the second read migrates pages 1-15, finds page 16 still in
@@ -34,11 +28,6 @@ steps:
 
 describe('UVM-style migration to the GPU', () => {
   it('leaves no GPU mapping of a system page it moved, across a retried service', () => {
-    const { report } = runScenario(parseScenarioText(SCENARIO, FILE), kernel());
-    assert.deepEqual(
-      report.violations.map((v) => `${v.oracle}: ${v.message}`),
-      [],
-    );
-    assert.ok(report.ok, JSON.stringify(report.steps.filter((s) => !s.ok)));
+    runClean(SCENARIO);
   });
 });

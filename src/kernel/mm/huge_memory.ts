@@ -337,10 +337,10 @@ export function* collapseHugePage(vma: Vma, base: number): KGen<number> {
   }
   const pmd = pmdTableOf(mm, base);
   const i = indexAt(base, 1);
-  // find_pmd_or_thp_or_none(): no PMD table (SCAN_PMD_NULL) or an empty PMD entry (SCAN_PMD_NONE).
-  if (pmd === null || (pmd.children[i] === null && pmd.words[2 * i] === 0)) return -Errno.EINVAL;
-  // check_pmd_state(): a PMD-mapped THP, the huge zero page included (pmd_trans_huge), is
-  // SCAN_PMD_MAPPED, a success; a non-present PMD entry (migration, device-private) is SCAN_PMD_NULL.
+  // find_pmd_or_thp_or_none(): no PMD table is SCAN_PMD_NULL. A PMD-mapped THP, the huge zero page
+  // included (pmd_trans_huge), is SCAN_PMD_MAPPED, a success; an empty or non-present PMD entry
+  // (SCAN_PMD_NONE, SCAN_PMD_NULL) is -EINVAL.
+  if (pmd === null) return -Errno.EINVAL;
   if (pmd.children[i] === null) return pmdPresentHuge(pmd.words[2 * i]) ? 0 : -Errno.EINVAL;
   const t = mm.pgt.pteTable(base);
   if (t !== null) {
