@@ -29,6 +29,8 @@ export class SwapDevice {
 
   /** Models folio_alloc_swap() for one page: a free slot with count 1, or -1. */
   alloc(): number {
+    // A full device fails at once, as get_nr_swap_pages() makes folio_alloc_swap() do.
+    if (this.used >= this.nslots - 1) return -1;
     for (let n = 1; n < this.nslots; n++) {
       const s = this.cursor;
       this.cursor = this.cursor + 1 >= this.nslots ? 1 : this.cursor + 1;

@@ -258,6 +258,10 @@ export function shrinkMemory$(sys: System, nr: number): number {
   let freed = 0;
   let hand = reclaimHands.get(sys) ?? 0;
   const total = phys.ramFrames;
+  // get_scan_count(): with no free swap slot (or no swap at all) the anonymous LRU lists, which
+  // hold every swap-backed page (anonymous and shmem), are neither scanned nor aged. Only clean
+  // lazily-freed pages, which live on the file lists, can still go.
+  const scanAnon = sys.swap.enabled && sys.swap.used < sys.swap.nslots - 1;
   // Up to three turns: a recently used page is first marked active, then demoted, then reclaimed
   // if it stayed idle all along.
   for (let scanned = 0; scanned < total * 3 && freed < nr; scanned++) {
@@ -266,6 +270,7 @@ export function shrinkMemory$(sys: System, nr: number): number {
     if ((f & PG.used) === 0 || (f & (PG.reserved | PG.tail)) !== 0) continue;
     if ((f & PG.lru) === 0 && phys.mapping[hand] === 0) continue;
     if (phys.pinCount(hand) > 0) continue;
+    if (!scanAnon && (f & PG.swapbacked) !== 0) continue;
     sys.trace.count('reclaim.scanned');
     if (phys.order[hand] > 0) {
       // Only THPs are split for reclaim. Hugetlb folios (private ones are anonymous too) are

@@ -75,8 +75,8 @@ const plainDriver: DeviceDriver<Empty, Empty> = {
   },
 };
 
-function setup(): { sys: System; dev: Device<Empty, Empty>; p: Process } {
-  const sys = new System({ ram: 16 * 1024 * 1024, swap: 0 });
+function setup(swap = 0): { sys: System; dev: Device<Empty, Empty>; p: Process } {
+  const sys = new System({ ram: 16 * 1024 * 1024, swap });
   const dev = sys.run('probe', deviceRegister(sys, 'dev0', plainDriver));
   assert.ok(dev instanceof Device);
   return { sys, dev, p: sys.createProcess('p') };
@@ -175,7 +175,8 @@ describe('driver SDK: notifiers', () => {
   });
 
   it('a whole-mm subscriber gets range start/end with their events, release at exit, and young queries', () => {
-    const { sys, p } = setup();
+    // Swap, so that reclaim scans the anonymous page and asks the subscriber whether it is young.
+    const { sys, p } = setup(16 * 1024 * 1024);
     const addr = filled(sys, p, 1);
     const seen: string[] = [];
     class Sub extends MmuNotifier {}

@@ -1,6 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MADV, MAP_NORESERVE, MAP_SHARED } from '../../../src/kernel/mm/mman.ts';
+import {
+  MmuNotifier,
+  mmuNotifierRegister,
+  mmuNotifierUnregister,
+} from '../../../src/kernel/mm/mmu_notifier.ts';
 import { assertOracles } from '../../../src/oracles/index.ts';
 import {
   ANON_PRIVATE,
@@ -105,6 +110,70 @@ describe('swap-out and swap-in', () => {
     assert.equal(sys.munmap(p, a, 3000 * PAGE), 0);
     writeOk(sys, p, mapOk(sys, p, PAGE), Uint8Array.of(1));
     teardown(sys);
+  });
+});
+
+describe('what reclaim scans', () => {
+  /** A process whose mm a secondary MMU watches, counting the accessed-bit queries reclaim makes. */
+  function watched(swap: number) {
+    const { sys, p } = setup({ ram: 8 * MiB, swap });
+    let asked = 0;
+    const mn = new MmuNotifier({
+      *clearFlushYoung() {
+        asked++;
+        return false;
+      },
+    });
+    assert.equal(sys.run('reg', mmuNotifierRegister(mn, p.mm!)), 0);
+    const done = (): void => {
+      sys.run('unreg', mmuNotifierUnregister(mn, p.mm!));
+      teardown(sys);
+    };
+    return { sys, p, asked: () => asked, done };
+  }
+
+  it('with no swap, swap-backed pages are neither aged nor reclaimed; a clean MADV_FREE page still goes', () => {
+    const { sys, p, asked, done } = watched(0);
+    const a = mapOk(sys, p, 8 * PAGE);
+    writeOk(sys, p, a, pattern(3, 8 * PAGE));
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.pwrite(fd, pattern(4, 2 * PAGE), 0), 2 * PAGE);
+    const free = mapOk(sys, p, 2 * PAGE);
+    writeOk(sys, p, free, pattern(5, 2 * PAGE));
+    assert.equal(sys.madvise(p, free, 2 * PAGE, MADV.FREE), 0);
+    sys.reclaim();
+    // get_scan_count() scans only the file lists: the two lazily-freed pages, each asked once.
+    assert.equal(asked(), 2);
+    assert.equal(sys.trace.counters.get('reclaim.scanned'), 2);
+    assert.equal(sys.trace.counters.get('reclaim.lazyfree'), 2);
+    assert.equal(sys.stats(p).rss_anon, 8 * PAGE);
+    assert.deepEqual(readOk(sys, p, a, 8 * PAGE), pattern(3, 8 * PAGE));
+    assert.deepEqual(sys.pread(fd, 2 * PAGE, 0).data, pattern(4, 2 * PAGE));
+    done();
+  });
+
+  it('with swap, the same reclaim ages and swaps the anonymous pages out', () => {
+    const { sys, p, asked, done } = watched(8 * MiB);
+    const a = mapOk(sys, p, 8 * PAGE);
+    writeOk(sys, p, a, pattern(3, 8 * PAGE));
+    sys.reclaim();
+    assert.ok(asked() >= 8, `accessed bits asked ${asked()} times`);
+    assert.equal(sys.stats(p).rss_anon, 0);
+    assert.deepEqual(readOk(sys, p, a, 8 * PAGE), pattern(3, 8 * PAGE));
+    done();
+  });
+
+  it('a full swap device stops the scan of anonymous pages as no swap does', () => {
+    const { sys, p, asked, done } = watched(64 * PAGE);
+    const a = mapOk(sys, p, 80 * PAGE);
+    writeOk(sys, p, a, pattern(6, 80 * PAGE));
+    sys.reclaim();
+    assert.equal(sys.swap.used, 63, 'every slot but the header');
+    const before = asked();
+    sys.reclaim();
+    assert.equal(asked(), before);
+    assert.deepEqual(readOk(sys, p, a, 80 * PAGE), pattern(6, 80 * PAGE));
+    done();
   });
 });
 
