@@ -47,6 +47,12 @@ export const KNOWN_FINDINGS: readonly KnownFinding[] = [
     reason:
       "mm/hmm.c: hmm_vma_handle_pte() reports a device-private entry whose pgmap owner is the range's dev_private_owner as it is, HMM_PFN_WRITE only if the entry is writable, and never faults it for write. A dmirror that migrated pages of a read-only VMA to itself and then writes them gets read-only pfns back from a write fault, and lib/test_hmm.c's dmirror_do_fault() WARNs and returns -EFAULT; the kernel does the same.",
   },
+  {
+    pattern:
+      /^violation: memremap_pages: conflicting mapping in same section \(all of gpu1's coherent memory is in use\)$/,
+    reason:
+      "lib/test_hmm.c: dmirror_allocate_chunk() places every chunk of a coherent device at the same address (spm_addr_devN), so when the first chunk's pages are all in use the next chunk's memremap_pages() finds that address mapped, and pagemap_range() (mm/memremap.c) WARNs and fails with -ENOMEM; the kernel does the same. gpu1 is the fuzz world's coherent dmirror (DEVICES).",
+  },
 ];
 
 const DMIRROR_SHARED_OWNER =

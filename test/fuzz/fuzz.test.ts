@@ -349,6 +349,19 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
     assert.equal(knownFinding(other), null);
   });
 
+  it("a coherent dmirror past its one region: memremap_pages() WARNs, as the kernel's does", () => {
+    const p = knownFixture('dmirror-coherent-region-full');
+    const r = runProgram(p);
+    assert.equal(r.finding?.kind, 'violation');
+    assert.equal(r.finding.oracle, 'warn');
+    assert.match(
+      knownFinding(r.finding) ?? '',
+      /places every chunk of a coherent device at the same address/,
+    );
+    // The same warning for another device than the fuzz world's coherent one is not excused.
+    assert.equal(knownFinding({ ...r.finding, message: r.finding.message.replace('gpu1', 'gpu0') }), null);
+  });
+
   it('the UVM-style GPU keeps writable mappings over a soft-dirty write-protect, as uvm_hmm.c does', () => {
     const p = knownFixture('uvm-soft-dirty-writable-gpu-mapping');
     const r = runProgram(p);

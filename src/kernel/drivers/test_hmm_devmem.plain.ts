@@ -7,7 +7,7 @@ import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, MIGRATE_PFN_COMPOUND, MIGRATE_PFN_MIGRAT
 import { bounceFree, bounceInitSparse, dmirrorDoRead, dptStore } from './test_hmm.ts';
 import { DPT_TAG_READ, DPT_TAG_WRITE, Dmirror, DmirrorDevice } from './test_hmm_types.ts';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC, type HmmDmirrorCmd } from './test_hmm_uapi.ts';
-import { DEVMEM_CHUNK_SIZE, dmirrorPageToDevice, dmirrorDevmemFault, dmirrorDeviceEvictChunk } from './test_hmm_devmem.ts';
+import { DEVMEM_CHUNK_SIZE, DEVMEM_COHERENT_CHUNKS, dmirrorPageToDevice, dmirrorDevmemFault, dmirrorDeviceEvictChunk } from './test_hmm_devmem.ts';
 import { Mutex$lock, Mutex$unlock, RwSem$downRead, RwSem$upRead } from '../../sched/locks.plain.ts';
 import { DeviceMemory$allocPage, deviceMemoryRemove$ } from './sdk/devmem.plain.ts';
 import { allocPageReclaim$ } from '../mm/vmscan.plain.ts';
@@ -58,6 +58,20 @@ function copyPages(sys: System, dst: number, src: number, nr: number): void {
  */
 export function dmirrorAllocateChunk$(mdevice: DmirrorDevice): number {
   const sys = mdevice.sys;
+  if (mdevice.memory === 'coherent' && mdevice.chunks.length >= DEVMEM_COHERENT_CHUNKS) {
+    // Every chunk of a coherent device starts at the same physical address: once its region is
+    // in use, memremap_pages() finds that address already mapped (pagemap_range()'s conflict
+    // check WARNs) and fails with -ENOMEM. The kernel WARNs at every attempt; the model reports
+    // the first, so that a migration of millions of pages does not pile up millions of reports.
+    if (!mdevice.regionFullWarned) {
+      mdevice.regionFullWarned = true;
+      warn(
+        sys,
+        `memremap_pages: conflicting mapping in same section (all of ${mdevice.name}'s coherent memory is in use)`,
+      );
+    }
+    return -Errno.ENOMEM;
+  }
   const mem = devmMemremapPages(mdevice.dev, {
     type: mdevice.memory,
     nrPages: DEVMEM_CHUNK_PAGES,

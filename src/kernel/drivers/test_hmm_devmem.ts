@@ -59,6 +59,11 @@ import { HMM_DMIRROR_FLAG_FAIL_ALLOC, type HmmDmirrorCmd } from './test_hmm_uapi
  */
 export const DEVMEM_CHUNK_SIZE = 64 * 1024 * 1024;
 const DEVMEM_CHUNK_PAGES = DEVMEM_CHUNK_SIZE / PAGE_SIZE;
+/**
+ * Chunks of a coherent device. Its memory is one fixed region (the kernel's 256 MB at
+ * spm_addr_devN), so it never grows past the chunks that region holds.
+ */
+export const DEVMEM_COHERENT_CHUNKS = (256 * 1024 * 1024) / DEVMEM_CHUNK_SIZE;
 /** Pages migrated per migrate_vma_setup() call (PTRS_PER_PTE). */
 const MIGRATE_CHUNK = 512;
 function has(m: number, flag: number): boolean {
@@ -110,6 +115,20 @@ function copyPages(sys: System, dst: number, src: number, nr: number): void {
  */
 function* dmirrorAllocateChunk(mdevice: DmirrorDevice): KGen<number> {
   const sys = mdevice.sys;
+  if (mdevice.memory === 'coherent' && mdevice.chunks.length >= DEVMEM_COHERENT_CHUNKS) {
+    // Every chunk of a coherent device starts at the same physical address: once its region is
+    // in use, memremap_pages() finds that address already mapped (pagemap_range()'s conflict
+    // check WARNs) and fails with -ENOMEM. The kernel WARNs at every attempt; the model reports
+    // the first, so that a migration of millions of pages does not pile up millions of reports.
+    if (!mdevice.regionFullWarned) {
+      mdevice.regionFullWarned = true;
+      warn(
+        sys,
+        `memremap_pages: conflicting mapping in same section (all of ${mdevice.name}'s coherent memory is in use)`,
+      );
+    }
+    return -Errno.ENOMEM;
+  }
   const mem = devmMemremapPages(mdevice.dev, {
     type: mdevice.memory,
     nrPages: DEVMEM_CHUNK_PAGES,

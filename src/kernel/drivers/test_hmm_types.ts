@@ -123,6 +123,8 @@ export class DmirrorDevice {
   /** The chunk a page was found in last (an index into `chunks`; it is checked before use). */
   chunkHint = 0;
   readonly devmemLock: DriverMutex;
+  /** A coherent device's allocation found its one region full and WARNed (reported once). */
+  regionFullWarned = false;
   /** Device pages handed out and given back, in pages. */
   calloc = 0;
   cfree = 0;

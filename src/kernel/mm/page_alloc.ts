@@ -322,15 +322,20 @@ export class PhysMem {
   addDeviceRange(nrPages: number, hooks: PagemapHooks): PagemapRef {
     const first = this.nr;
     const total = first + nrPages;
-    this.refcount = grow(this.refcount, total);
-    this.mapcount = grow(this.mapcount, total);
-    this.flags = grow(this.flags, total);
-    this.order = grow(this.order, total);
-    if (this.pinLo !== null) this.pinLo = grow(this.pinLo, total);
-    this.gen = grow(this.gen, total);
-    this.mapping = grow(this.mapping, total);
-    this.indexLo = grow(this.indexLo, total);
-    this.indexHi = grow(this.indexHi, total);
+    if (total > this.flags.length) {
+      // The tables grow by at least half their size, so a driver that adds its memory a chunk
+      // at a time copies them a few times, not once per chunk.
+      const n = Math.max(total, this.ramFrames + Math.ceil((this.flags.length - this.ramFrames) * 1.5));
+      this.refcount = grow(this.refcount, n);
+      this.mapcount = grow(this.mapcount, n);
+      this.flags = grow(this.flags, n);
+      this.order = grow(this.order, n);
+      if (this.pinLo !== null) this.pinLo = grow(this.pinLo, n);
+      this.gen = grow(this.gen, n);
+      this.mapping = grow(this.mapping, n);
+      this.indexLo = grow(this.indexLo, n);
+      this.indexHi = grow(this.indexHi, n);
+    }
     const ref: PagemapRef = { id: this.pagemaps.length + 1, firstPfn: first, nrPages, hooks };
     this.pagemaps.push(ref);
     // Device pages start idle with refcount 0, owned by their driver (like after memremap_pages).
@@ -435,7 +440,7 @@ export class PhysMem {
     let pins = this.pinLo;
     if (pins === null) {
       if (v === 0) return;
-      pins = this.pinLo = new Uint8Array(this.nr);
+      pins = this.pinLo = new Uint8Array(this.flags.length);
     }
     if (v < 255) {
       if (pins[head] === 255) this.pinMany.delete(head);

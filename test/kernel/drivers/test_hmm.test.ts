@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Errno } from '../../../src/kernel/errno.ts';
 import {
+  DEVMEM_CHUNK_SIZE,
+  HMM_DMIRROR_MIGRATE_TO_DEV,
+  HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL,
   HMM_DMIRROR_READ,
   HMM_DMIRROR_SNAPSHOT,
   HMM_DMIRROR_PROT_WRITE,
@@ -175,4 +178,34 @@ test('a read after another gets only its own pages: no byte of the earlier read 
   assert.deepEqual(both.subarray(0, PAGE), new Uint8Array(PAGE).fill(0xaa));
   assert.deepEqual(both.subarray(PAGE), second);
   finish(sys, p, fd);
+});
+
+test('a coherent device has one 256 MB region: the allocation past it fails with the memremap_pages WARN, reported once', () => {
+  const sys = new System({ ram: 64 * 1024 * 1024 });
+  const d = createDmirrorDevice(sys, 'gpu1', 'coherent');
+  const p = sys.createProcess('p');
+  const fd = sys.run('open', dmirrorOpen(sys, 'gpu1', p));
+  // 260 MiB of untouched read-only memory: every page migrates as a new zeroed device page.
+  const len = 260 * 1024 * 1024;
+  const a = sys.mmap(p, 0, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
+  const arg: Record<string, unknown> = { addr: a, npages: len / PAGE };
+  sys.ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, arg);
+  assert.equal(d.chunks.length * DEVMEM_CHUNK_SIZE, 256 * 1024 * 1024);
+  const warns = sys.sched.violations.filter((v) => v.oracle === 'warn');
+  assert.deepEqual(
+    warns.map((v) => v.message),
+    ["memremap_pages: conflicting mapping in same section (all of gpu1's coherent memory is in use)"],
+  );
+  // What the region holds stays on the device; the rest stays in system memory.
+  const snap: Record<string, unknown> = { addr: a, npages: len / PAGE, buf: new Uint8Array(len / PAGE) };
+  assert.equal(sys.ioctl(fd, HMM_DMIRROR_SNAPSHOT, snap), 0);
+  const perm = snap.buf as Uint8Array;
+  const onDevice = perm.filter((b) => (b & 0xf0) === HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL).length;
+  assert.equal(onDevice, (256 * 1024 * 1024) / PAGE);
+  assert.equal(sys.close(fd), 0);
+  sys.exit(p);
+  assert.deepEqual(
+    checkAll(sys, { teardown: true }).filter((v) => v.oracle !== 'warn'),
+    [],
+  );
 });
