@@ -50,7 +50,10 @@ export function programDocument(
     name,
     ...extra,
     system: p.system,
-    devices: DEVICES,
+    devices:
+      p.uvm === undefined
+        ? DEVICES
+        : { ...DEVICES, gpu2: { ...DEVICES.gpu2, config: { ...DEVICES.gpu2.config, ...p.uvm } } },
     processes: p.processes,
   };
   if (p.threads !== undefined) {
@@ -74,7 +77,10 @@ type Checked<T> = { ok: true; value: T } | { ok: false; message: string };
  * document says.
  */
 const checkedSteps = new WeakMap<Step, Checked<StepT>>();
-const checkedHeaders = new WeakMap<object, { processes: string[]; checked: Checked<ScenarioT> }>();
+const checkedHeaders = new WeakMap<
+  object,
+  { processes: string[]; uvm: Program['uvm']; checked: Checked<ScenarioT> }
+>();
 
 function firstIssue(e: { issues: readonly { message: string }[] }): string {
   return e.issues[0]?.message ?? 'invalid program';
@@ -106,10 +112,11 @@ function checkSteps(steps: readonly Step[]): StepT[] | string {
  */
 export function parseProgram(p: Program): ParsedScenario | string {
   let h = checkedHeaders.get(p.system);
-  if (h?.processes !== p.processes) {
+  if (h?.processes !== p.processes || h.uvm !== p.uvm) {
     const r = Scenario.safeParse(programDocument({ ...p, steps: [], threads: undefined }, 'fuzz'));
     h = {
       processes: p.processes,
+      uvm: p.uvm,
       checked: r.success ? { ok: true, value: r.data } : { ok: false, message: firstIssue(r.error) },
     };
     checkedHeaders.set(p.system, h);

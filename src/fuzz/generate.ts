@@ -18,6 +18,8 @@ export interface Program {
   processes: string[];
   steps: Step[];
   threads?: Record<string, Step[]>;
+  /** Tunables of gpu2, the UVM-style GPU, over its defaults (its config keys). */
+  uvm?: Record<string, string | number | boolean>;
 }
 
 /**
@@ -1022,6 +1024,49 @@ export class Generator {
     this.pending.length = 0;
   }
 
+  /**
+   * Some of gpu2's tunables, drawn so that the policies act within a few faults: small batches
+   * and fault buffers, every replay, prefetch and eviction policy, thrashing that fires at once
+   * (the lapse is long against the model's clock), pre-eviction, remote mapping instead of
+   * migration, and each way of inserting a VA block's notifier.
+   */
+  uvmTunables(): Record<string, string | number | boolean> {
+    const batch = 1 + this.r.int(8);
+    const all: Record<string, () => string | number | boolean> = {
+      batch_size: () => batch,
+      fault_buffer_entries: () => batch + this.r.int(8),
+      replay_policy: () => this.pick(['block', 'batch', 'batch_flush', 'once']),
+      max_batches_per_pass: () => 1 + this.r.int(3),
+      coalesce: () => this.chance(0.5),
+      prefetch: () => this.pick(['ondemand', 'random4k', 'seq64k', 'tree']),
+      prefetch_threshold: () => this.pick([0, 1, 51, 100]),
+      prefetch_min_faults: () => this.r.int(4),
+      seq_granule: () => this.pick([PAGE, 64 * KiB, 2 * MiB]),
+      random_pages: () => this.r.int(5),
+      thrashing: () => this.chance(0.7),
+      thrashing_lapse_us: () => this.pick([0, 500, 1e9]),
+      thrashing_threshold: () => 1 + this.r.int(3),
+      thrashing_pin_threshold: () => 1 + this.r.int(3),
+      thrashing_nap_lapses: () => this.pick([0, 1, 2.5]),
+      thrashing_pin_lapses: () => this.pick([0, 1, 300]),
+      eviction: () => this.pick(['alloc', 'access', 'random']),
+      pre_evict_threshold: () => this.pick([0, 0.25, 0.9]),
+      migrate_on_fault: () => this.chance(0.5),
+      seed: () => this.r.int(1000),
+      hmm_insert: () => this.pick(['unlocked', 'mmap_read', 'mmap_write']),
+    };
+    const keys = Object.keys(all);
+    const out: Record<string, string | number | boolean> = {};
+    for (let n = 1 + this.r.int(6); n > 0; n--) {
+      const key = this.pick(keys);
+      if (key === 'fault_buffer_entries' || key === 'batch_size') {
+        out.batch_size = batch;
+        out.fault_buffer_entries = all.fault_buffer_entries();
+      } else out[key] = all[key]();
+    }
+    return out;
+  }
+
   /** A fresh program of about `len` steps. */
   program(len: number): Program {
     const swap = this.pick([0, 16 * MiB]);
@@ -1030,6 +1075,7 @@ export class Generator {
       processes: ['p', 'q'],
       steps: [],
     };
+    if (this.groups.includes('gpu') && this.chance(0.4)) base.uvm = this.uvmTunables();
     if (this.groups.includes('threads') && this.chance(this.groups.length === 1 ? 1 : 0.15)) {
       const setup = Array.from({ length: 2 + this.r.int(5) }, () => this.step());
       const threads: Record<string, Step[]> = {};

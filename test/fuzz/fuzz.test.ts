@@ -22,6 +22,7 @@ import { Generator, generatorAfter, type Step } from '../../src/fuzz/generate.ts
 import { knownFinding } from '../../src/fuzz/known.ts';
 import { minimize, reproducer } from '../../src/fuzz/engine.ts';
 import { Prng } from '../../src/lib/prng.ts';
+import { UVM_TUNABLE_KEYS, uvmTunablesFromConfig } from '../../src/kernel/drivers/gpu/uvm_config.ts';
 import { hetmem, ROOT } from '../cli/helpers.ts';
 
 describe('hetmem fuzz', () => {
@@ -92,6 +93,29 @@ describe('hetmem fuzz', () => {
       'close',
     ])
       assert.ok(made.has(op), `${op} not made: ${[...made].join(', ')}`);
+  });
+
+  it("gpu programs vary the UVM-style GPU's tunables, each set one its config accepts", () => {
+    const keys = new Set<string>();
+    let tuned = 0;
+    for (let i = 0; i < 200; i++) {
+      const p = new Generator(new Prng(`u:${i}`), ['gpu']).program(10);
+      if (p.uvm === undefined) continue;
+      tuned++;
+      for (const k of Object.keys(p.uvm)) keys.add(k);
+      const doc = programDocument(p, 'fuzz') as {
+        devices: Record<string, { config?: Record<string, unknown> }>;
+      };
+      const config = doc.devices.gpu2.config ?? {};
+      assert.equal(config.memory, '4MiB');
+      const t = uvmTunablesFromConfig(config);
+      if (typeof t === 'string') assert.fail(`${JSON.stringify(p.uvm)}: ${t}`);
+      assert.doesNotThrow(() => parseScenarioText(programText(p), `u${i}.yaml`));
+    }
+    assert.ok(tuned > 40 && tuned < 160, `${tuned} of 200 programs tuned`);
+    assert.deepEqual([...keys].sort(), Object.keys(UVM_TUNABLE_KEYS).sort());
+    // Programs without the gpu group leave the device as it is.
+    assert.equal(new Generator(new Prng('u:0'), ['mm', 'dmirror']).program(10).uvm, undefined);
   });
 
   it('bad flags are usage errors', () => {
