@@ -110,12 +110,16 @@ function clearsSoftDirty(p: Program): boolean {
   return [...p.steps, ...Object.values(p.threads ?? {}).flat()].some((s) => s.op === 'clear_soft_dirty');
 }
 
+const UVM_INSERT_UNDER_READ_LOCK =
+  "kernel-open/nvidia-uvm/uvm_hmm.c: hmm_va_block_find_create() inserts a new VA block's interval notifier with mmu_interval_notifier_insert() while the GPU fault path holds the mmap lock for read, and that function's might_lock(&mm->mmap_lock) makes lockdep report recursive locking of the mmap lock. The `hmm_insert: mmap_read` tunable of the UVM-style GPU is that driver (examples/races/uvm-block-insert-mmap-read.yaml); lockdep reports the same on the kernel.";
+
 /**
  * The reason a finding is known kernel behaviour, or null. Given the program, a stale-mirror
  * violation (the mirror or frame-refs oracle) is known when the program holds two descriptors of
  * one device in one process and migrates: test_hmm's own-migration skip covers both of them; a
  * writable mapping of the UVM-style GPU over a write-protected CPU PTE is known when the program
- * resets soft-dirty bits. An iommufd leak at release is known when the program leaves a PASID of a
+ * resets soft-dirty bits, and lockdep's recursive mmap lock in its fault worker when the program
+ * sets its `hmm_insert` tunable to `mmap_read`. An iommufd leak at release is known when the program leaves a PASID of a
  * mock device attached.
  */
 export function knownFinding(f: Finding, p?: Program): string | null {
@@ -139,6 +143,14 @@ export function knownFinding(f: Finding, p?: Program): string | null {
     clearsSoftDirty(p)
   )
     return UVM_IGNORES_SOFT_DIRTY;
+  if (
+    f.oracle === 'locks' &&
+    /^possible recursive locking: kworker:gpu2\.replayable_faults takes mmap_lock \(class mmap_lock\) while holding mmap_lock\[1\]$/.test(
+      f.message,
+    ) &&
+    p.uvm?.hmm_insert === 'mmap_read'
+  )
+    return UVM_INSERT_UNDER_READ_LOCK;
   const iommufdLeak =
     (f.oracle === 'iommufd' && /^iommufd ctx \d+: objects left on release$/.test(f.message)) ||
     (f.oracle === 'leak' && /^iommufd (ioas|hwpt_paging) \d+ \(iommufd ctx \d+\): alive /.test(f.message));

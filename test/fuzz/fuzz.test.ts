@@ -386,6 +386,43 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
     assert.equal(knownFinding({ ...r.finding, message: r.finding.message.replace('gpu1', 'gpu0') }), null);
   });
 
+  it("the UVM-style GPU inserting its notifier under the mmap read lock: lockdep's report, as on uvm_hmm.c", () => {
+    const base = {
+      system: { ram: '8MiB', swap: 0 },
+      processes: ['p'],
+      steps: [
+        {
+          op: 'mmap',
+          proc: 'p',
+          length: 2 * 1024 * 1024,
+          prot: ['read', 'write'],
+          flags: ['shared', 'anonymous'],
+          save: 'b',
+        },
+        {
+          op: 'gpu_access',
+          device: 'gpu2',
+          address: 'b',
+          length: 16,
+          access: 'atomic',
+          proc: 'p',
+          data: { fill: 1 },
+        },
+      ],
+    };
+    const p = { ...base, uvm: { hmm_insert: 'mmap_read' } };
+    const r = runProgram(p);
+    assert.equal(r.finding?.kind, 'violation');
+    assert.equal(r.finding.oracle, 'locks');
+    assert.match(
+      knownFinding(r.finding, p) ?? '',
+      /hmm_va_block_find_create\(\) inserts a new VA block's interval notifier/,
+    );
+    // Not excused for another insertion mode, which does not report it either.
+    assert.equal(knownFinding(r.finding, { ...base, uvm: { hmm_insert: 'mmap_write' } }), null);
+    assert.equal(runProgram({ ...base, uvm: { hmm_insert: 'mmap_write' } }).finding, null);
+  });
+
   it('the UVM-style GPU keeps writable mappings over a soft-dirty write-protect, as uvm_hmm.c does', () => {
     const p = knownFixture('uvm-soft-dirty-writable-gpu-mapping');
     const r = runProgram(p);
