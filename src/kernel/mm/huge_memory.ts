@@ -2,6 +2,7 @@ import { type LeafTable, indexAt } from '../../lib/pgtable_store.ts';
 import { HPAGE_PMD_NR, PMD_SIZE } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
+import type { System } from '../system.ts';
 
 import { MM_ANONPAGES, VM, VM_FAULT, type Vma, type VmFault } from './mm_types.ts';
 import { folioTrylock, folioUnlock, folioWaitLocked } from './filemap.ts';
@@ -328,6 +329,30 @@ export function zapHugePmd(vma: Vma, base: number): number {
  * new THP and maps it with one PMD. Returns 0 or -errno (-EAGAIN when a page is pinned or busy,
  * -ENOMEM when no huge page can be had, -EINVAL when the range cannot hold a THP).
  */
+/**
+ * Whether the PTEs of a 2 MiB can be collapsed: 0, or the errno of the first that cannot. A
+ * non-anonymous page is -EINVAL; a page with a reference beyond its mappings (a GUP pin, a pipe)
+ * is -EAGAIN (is_refcount_suitable()); pages shared with another process are fine, only
+ * khugepaged limits them (max_ptes_shared). A swap entry is -EAGAIN in the first scan (the
+ * kernel would swap it in; the model does not) and -EINVAL once the huge page is allocated
+ * (__collapse_huge_page_isolate()'s SCAN_PTE_NON_PRESENT).
+ */
+function collapseCheckPtes(sys: System, t: { words: Uint32Array } | null, scan: boolean): number {
+  if (t === null) return 0;
+  const phys = sys.phys;
+  for (let k = 0; k < HPAGE_PMD_NR; k++) {
+    const lo = t.words[2 * k];
+    const hi = t.words[2 * k + 1];
+    if (pteNone(lo, hi)) continue;
+    if (!ptePresent(lo)) return scan && isSwapEntry(lo) ? -Errno.EAGAIN : -Errno.EINVAL;
+    if (phys.isZeroPfn(hi) || (lo & PTE_SPECIAL) !== 0) continue;
+    const h = phys.head(hi);
+    if ((phys.flags[h] & PG.anon) === 0) return -Errno.EINVAL;
+    if (phys.refcount[h] !== folioMapcount(phys, h)) return -Errno.EAGAIN;
+  }
+  return 0;
+}
+
 export function* collapseHugePage(vma: Vma, base: number): KGen<number> {
   const mm = vma.mm;
   const sys = mm.sys;
@@ -342,27 +367,34 @@ export function* collapseHugePage(vma: Vma, base: number): KGen<number> {
   // (SCAN_PMD_NONE, SCAN_PMD_NULL) is -EINVAL.
   if (pmd === null) return -Errno.EINVAL;
   if (pmd.children[i] === null) return pmdPresentHuge(pmd.words[2 * i]) ? 0 : -Errno.EINVAL;
-  const t = mm.pgt.pteTable(base);
-  if (t !== null) {
-    for (let k = 0; k < HPAGE_PMD_NR; k++) {
-      const lo = t.words[2 * k];
-      const hi = t.words[2 * k + 1];
-      if (pteNone(lo, hi)) continue;
-      if (!ptePresent(lo)) return isSwapEntry(lo) ? -Errno.EAGAIN : -Errno.EINVAL;
-      if (phys.isZeroPfn(hi) || (lo & PTE_SPECIAL) !== 0) continue;
-      const h = phys.head(hi);
-      if ((phys.flags[h] & PG.anon) === 0) return -Errno.EINVAL;
-      // is_refcount_suitable(): a reference beyond the mappings (a GUP pin, a pipe) is -EAGAIN.
-      // Pages shared with another process are fine: only khugepaged limits them (max_ptes_shared).
-      if (phys.refcount[h] !== folioMapcount(phys, h)) return -Errno.EAGAIN;
-    }
-  }
+  const scanned = collapseCheckPtes(sys, mm.pgt.pteTable(base), true);
+  if (scanned !== 0) return scanned;
   anonVmaPrepare(sys, vma);
   const pfn = yield* allocPageReclaim(sys, 9, 'collapse_alloc');
   if (pfn < 0) return -Errno.ENOMEM;
   const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, base, base + PMD_SIZE);
   yield* mmuNotifierInvalidateRangeStart(range);
   yield* mm.ptl.lock();
+  // The allocation may have reclaimed, and the invalidation slept: what the scan saw can be gone
+  // (pages swapped out, another collapse done). The kernel checks again under the PTL once it
+  // holds the mmap lock for write (hugepage_vma_revalidate(), __collapse_huge_page_isolate()).
+  const pmdNow = pmdTableOf(mm, base);
+  const table = pmdNow?.children[i] ?? null;
+  if (table === null) {
+    // A PMD mapping now (another collapse won): SCAN_PMD_MAPPED, a success.
+    const r = pmdNow !== null && pmdPresentHuge(pmdNow.words[2 * i]) ? 0 : -Errno.EINVAL;
+    yield* mm.ptl.unlock();
+    yield* mmuNotifierInvalidateRangeEnd(range);
+    phys.put(pfn);
+    return r;
+  }
+  const isolated = collapseCheckPtes(sys, mm.pgt.pteTable(base), false);
+  if (isolated !== 0) {
+    yield* mm.ptl.unlock();
+    yield* mmuNotifierInvalidateRangeEnd(range);
+    phys.put(pfn);
+    return isolated;
+  }
   const old = mm.pgt.detachPteTable(base);
   const toPut: number[] = [];
   // The new folio is exclusive to this mm: maybe_pmd_mkwrite() maps it writable in a writable VMA.

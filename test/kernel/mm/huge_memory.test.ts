@@ -185,6 +185,22 @@ describe('transparent huge pages', () => {
     teardown(sys);
   });
 
+  it('MADV_COLLAPSE whose huge page allocation swaps out the pages it collapses: EINVAL, data kept', () => {
+    // 1024 written pages in 8 MiB of RAM: the order-9 allocation reclaims, and the clock hand
+    // swaps out the very pages the scan found present.
+    const { sys, p } = setup({ ram: 8 * 1024 * 1024, swap: 8 * 1024 * 1024, thp: 'never' });
+    const a = mapOk(sys, p, 2 * HPAGE);
+    writeOk(sys, p, a, pattern(7, 2 * HPAGE));
+    assert.equal(sys.madvise(p, a + HPAGE, HPAGE, MADV.COLLAPSE), -Errno.EINVAL);
+    assert.ok(!pmdMapped(sys, p, a + HPAGE));
+    assert.ok(
+      sys.pagemap(p, a + HPAGE, 512).some((e) => e.swap),
+      'reclaim swapped some of them out',
+    );
+    assert.deepEqual(readOk(sys, p, a, 2 * HPAGE), pattern(7, 2 * HPAGE));
+    teardown(sys);
+  });
+
   it('MADV_COLLAPSE stops at the first huge page it cannot allocate (ENOMEM)', () => {
     const { sys, p } = setup({ thp: 'never' });
     const a = mapOk(sys, p, 2 * HPAGE);
