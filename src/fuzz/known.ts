@@ -145,7 +145,7 @@ export function knownFinding(f: Finding, p?: Program): string | null {
     return UVM_IGNORES_SOFT_DIRTY;
   if (
     f.oracle === 'locks' &&
-    /^possible recursive locking: kworker:gpu2\.replayable_faults takes mmap_lock \(class mmap_lock\) while holding mmap_lock\[1\]$/.test(
+    /^possible recursive locking: kworker:gpu2\.replayable_faults takes mmap_lock \(class mmap_lock\) while holding mmap_lock\[\d+\]$/.test(
       f.message,
     ) &&
     p.uvm?.hmm_insert === 'mmap_read'
