@@ -331,7 +331,7 @@ export const OPS: Record<string, OpSpec> = {
     outputs: [],
   },
   legacy_mirror_read: {
-    doc: 'The legacy_mirror device reads npages through its page table, faulting what is missing; expect `data`.',
+    doc: 'The legacy_mirror device reads npages through its page table, faulting what is missing; expect `data`. At most 65536 pages (256 MiB) a step.',
     fields: { fd: Num, addr: Num, npages: Num },
     outputs: ['cpages', 'faults'],
   },

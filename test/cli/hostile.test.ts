@@ -116,6 +116,22 @@ devices:
     assert.deepEqual(errnos(text), [null, null, 'ENOMEM', null]);
   });
 
+  it('legacy_mirror fault and read of a negative, wrapping or unmapped range: an errno', () => {
+    const text = scenario(
+      [
+        MMAP,
+        '{ op: legacy_mirror_open, device: gpu0, proc: p, save: fd }',
+        '{ op: legacy_mirror_read, fd: fd, addr: -4096, npages: 2, expect: { errno: EINVAL } }',
+        '{ op: legacy_mirror_fault, fd: fd, addr: -4096, npages: 2, expect: { errno: EINVAL } }',
+        '{ op: legacy_mirror_fault, fd: fd, addr: buf, npages: 4503599627370495, expect: { errno: EINVAL } }',
+        '{ op: legacy_mirror_fault, fd: fd, addr: buf, npages: 1099511627776, expect: { errno: EFAULT } }',
+        '{ op: legacy_mirror_read, fd: fd, addr: buf, npages: 1, expect: { ret: 0 } }',
+      ],
+      'devices: { gpu0: { type: legacy_mirror } }\nprocesses: [p]',
+    );
+    assert.deepEqual(errnos(text), [null, null, 'EINVAL', 'EINVAL', 'EINVAL', 'EFAULT', null]);
+  });
+
   it('a 1TiB populated mmap fails fast with -ENOMEM, with or without MAP_NORESERVE', () => {
     const text = scenario([
       '{ op: mmap, proc: p, length: 1TiB, prot: [read, write], flags: [private, anonymous, populate], expect: { errno: ENOMEM } }',
@@ -159,6 +175,19 @@ describe('scenario values out of the model reach: one line, exit 2', () => {
         '{ op: pread, fd: m, length: 1099511627776, offset: 4096 }',
       ]),
       message: /:6:5: a read of 1099511623680 bytes is above the 256MiB a step may move; split it$/,
+    },
+    {
+      name: 'legacy_mirror_read of 2^52 - 1 pages',
+      text: scenario(
+        [
+          MMAP,
+          '{ op: legacy_mirror_open, device: gpu0, proc: p, save: fd }',
+          '{ op: legacy_mirror_read, fd: fd, addr: buf, npages: 4503599627370495 }',
+        ],
+        'devices: { gpu0: { type: legacy_mirror } }\nprocesses: [p]',
+      ),
+      message:
+        /:7:5: legacy_mirror_read of 4503599627370495 pages is above the 256MiB a step may move; split it$/,
     },
     {
       name: 'fork into an existing process',

@@ -322,9 +322,25 @@ function newRange(start: number, end: number, write: boolean): LegacyHmmRange {
 }
 
 /**
+ * A range the device can be asked for: a page-aligned address and at least one page, not
+ * wrapping past 2^64 (the checks a driver's ioctl makes of a u64 range, as test_hmm's does).
+ * A range past the user address space is the fault path's -EFAULT.
+ */
+function legacyMirrorRangeOk(addr: number, npages: number): boolean {
+  return (
+    Number.isSafeInteger(addr) &&
+    Number.isSafeInteger(npages) &&
+    addr >= 0 &&
+    addr % PAGE_SIZE === 0 &&
+    npages > 0 &&
+    npages <= (2 ** 64 - addr) / PAGE_SIZE
+  );
+}
+
+/**
  * The device faults [addr, addr + npages pages) in, for reading or writing, in chunks through
  * the driver's range fault. Returns 0 or -errno (-EINVAL for a bad range, -EFAULT once the mm
- * is gone).
+ * is gone or the range leaves the VMAs).
  */
 export function* legacyMirrorFault(
   mirror: LegacyMirror,
@@ -332,7 +348,7 @@ export function* legacyMirrorFault(
   npages: number,
   write: boolean,
 ): KGen<number> {
-  if (addr % PAGE_SIZE !== 0 || npages <= 0) return -Errno.EINVAL;
+  if (!legacyMirrorRangeOk(addr, npages)) return -Errno.EINVAL;
   const mm = mirror.mm;
   if (!mmgetNotZero(mm)) return -Errno.EFAULT;
   const end = addr + npages * PAGE_SIZE;
@@ -357,7 +373,7 @@ export function* legacyMirrorRead(
   out: Uint8Array,
 ): KGen<{ ret: number; cpages: number; faults: number }> {
   const sys = mirror.mdevice.sys;
-  if (addr % PAGE_SIZE !== 0 || npages <= 0) return { ret: -Errno.EINVAL, cpages: 0, faults: 0 };
+  if (!legacyMirrorRangeOk(addr, npages)) return { ret: -Errno.EINVAL, cpages: 0, faults: 0 };
   let cpages = 0;
   let faults = 0;
   for (;;) {
