@@ -45,6 +45,8 @@ export const DEVICES = {
   // Two 2 MiB root chunks, and 4 MiB of VRAM: small enough that faults evict.
   gpu2: { type: 'uvm', config: { memory: '4MiB' } },
   gpu3: { type: 'xe', config: { vram: '4MiB' } },
+  // A mirror on the v5.4 hmm_mirror API, with its own driver (the range->valid protocol).
+  gpu4: { type: 'legacy_mirror' },
 };
 
 interface Names {
@@ -52,6 +54,8 @@ interface Names {
   procs: string[];
   memfds: string[];
   dmirrors: string[];
+  /** Descriptors of the legacy_mirror device. */
+  legacies: string[];
   /** Descriptors of the GPU devices (uvm, xe), and xe VM ids. */
   gpuFds: string[];
   xeVms: string[];
@@ -83,6 +87,7 @@ export class Generator {
     procs: ['p', 'q'],
     memfds: [],
     dmirrors: [],
+    legacies: [],
     gpuFds: [],
     xeVms: [],
     iommufds: [],
@@ -333,6 +338,7 @@ export class Generator {
   }
 
   private dmirrorOp(): Step {
+    if (this.chance(0.2)) return this.legacyMirrorOp();
     const k = this.r.int(100);
     if (k < 12 || this.names.dmirrors.length === 0) {
       const save = this.fresh('d');
@@ -356,6 +362,26 @@ export class Generator {
     const npages = op === 'HMM_DMIRROR_SNAPSHOT' ? this.snapshotPages() : this.npages();
     const step: Step = { op, fd, addr, npages };
     if (op === 'HMM_DMIRROR_WRITE' && this.chance(0.7)) step.data = this.data();
+    return step;
+  }
+
+  /** The legacy_mirror device (gpu4): open, close, fault (read or write) and read through it. */
+  private legacyMirrorOp(): Step {
+    const N = this.names;
+    const k = this.r.int(100);
+    if (k < 15 || N.legacies.length === 0)
+      return { op: 'legacy_mirror_open', device: 'gpu4', proc: this.proc(), save: this.fresh('lm') };
+    if (k < 20) return { op: 'legacy_mirror_close', fd: this.fd(N.legacies) };
+    const read = k >= 60;
+    const step: Step = {
+      op: read ? 'legacy_mirror_read' : 'legacy_mirror_fault',
+      fd: this.fd(N.legacies),
+      addr: this.addr(),
+      // A read keeps the pages it reads in the report: past 65536 pages (256 MiB) the step is a
+      // value error that ends the program, so reads seldom ask for more.
+      npages: read && this.chance(0.9) ? this.pick([1, 2, 4, 16, 512, 3, 65536]) : this.npages(),
+    };
+    if (!read && this.chance(0.5)) step.write = true;
     return step;
   }
 
@@ -1129,6 +1155,7 @@ function listFor(n: Names, name: string): string[] | undefined {
     b: n.bufs,
     m: n.memfds,
     d: n.dmirrors,
+    lm: n.legacies,
     u: n.gpuFds,
     xv: n.xeVms,
     i: n.iommufds,

@@ -113,13 +113,24 @@ function clearsSoftDirty(p: Program): boolean {
 const UVM_INSERT_UNDER_READ_LOCK =
   "kernel-open/nvidia-uvm/uvm_hmm.c: hmm_va_block_find_create() inserts a new VA block's interval notifier with mmu_interval_notifier_insert() while the GPU fault path holds the mmap lock for read, and that function's might_lock(&mm->mmap_lock) makes lockdep report recursive locking of the mmap lock. The `hmm_insert: mmap_read` tunable of the UVM-style GPU is that driver (examples/races/uvm-block-insert-mmap-read.yaml); lockdep reports the same on the kernel.";
 
+const LEGACY_MIRROR_VALID_RACE =
+  "mm/hmm.c (v5.4): hmm_range_valid() says only that no invalidation of the range is running now. A whole invalidate_range_start()/end() cycle between hmm_range_fault() and the driver's check leaves range->valid set, and the device maps pages the invalidation freed: the race commit 04ec32fbc2 (v5.5) removed with the hmm_mirror API, replaced by mmu_interval_notifier (examples/races/legacy-mirror.yaml). gpu4 is the fuzz world's legacy_mirror device (DEVICES).";
+
+/** A threads program in which a thread faults or reads through a legacy_mirror descriptor. */
+function legacyMirrorInThread(p: Program): boolean {
+  return Object.values(p.threads ?? {}).some((steps) =>
+    steps.some((s) => s.op === 'legacy_mirror_fault' || s.op === 'legacy_mirror_read'),
+  );
+}
+
 /**
  * The reason a finding is known kernel behaviour, or null. Given the program, a stale-mirror
  * violation (the mirror or frame-refs oracle) is known when the program holds two descriptors of
  * one device in one process and migrates: test_hmm's own-migration skip covers both of them; a
  * writable mapping of the UVM-style GPU over a write-protected CPU PTE is known when the program
  * resets soft-dirty bits, and lockdep's recursive mmap lock in its fault worker when the program
- * sets its `hmm_insert` tunable to `mmap_read`. An iommufd leak at release is known when the program leaves a PASID of a
+ * sets its `hmm_insert` tunable to `mmap_read`. A stale page of the legacy_mirror device is known
+ * when a thread faults or reads through it (the v5.4 range->valid race). An iommufd leak at release is known when the program leaves a PASID of a
  * mock device attached.
  */
 export function knownFinding(f: Finding, p?: Program): string | null {
@@ -143,6 +154,12 @@ export function knownFinding(f: Finding, p?: Program): string | null {
     clearsSoftDirty(p)
   )
     return UVM_IGNORES_SOFT_DIRTY;
+  if (
+    (f.oracle === 'frame-refs' || f.oracle === 'mirror') &&
+    /^gpu4 mirror \d+\b/.test(f.message) &&
+    legacyMirrorInThread(p)
+  )
+    return LEGACY_MIRROR_VALID_RACE;
   if (
     f.oracle === 'locks' &&
     /^possible recursive locking: kworker:gpu2\.replayable_faults takes mmap_lock \(class mmap_lock\) while holding mmap_lock\[\d+\]$/.test(
