@@ -113,6 +113,18 @@ function clearsSoftDirty(p: Program): boolean {
 const UVM_INSERT_UNDER_READ_LOCK =
   "kernel-open/nvidia-uvm/uvm_hmm.c: hmm_va_block_find_create() inserts a new VA block's interval notifier with mmu_interval_notifier_insert() while the GPU fault path holds the mmap lock for read, and that function's might_lock(&mm->mmap_lock) makes lockdep report recursive locking of the mmap lock. The `hmm_insert: mmap_read` tunable of the UVM-style GPU is that driver (examples/races/uvm-block-insert-mmap-read.yaml); lockdep reports the same on the kernel.";
 
+const COHERENT_THP_COLLECTED_AGAIN =
+  "mm/migrate_device.c: migrate_vma_collect_huge_pmd() collects a PMD-mapped folio for MIGRATE_VMA_SELECT_SYSTEM without asking whether it is device-coherent memory (the PTE walk skips such a page unless MIGRATE_VMA_SELECT_DEVICE_COHERENT and the pgmap owner match). A second HMM_DMIRROR_MIGRATE_TO_DEV of a range a coherent dmirror holds as a THP therefore hands lib/test_hmm.c's dmirror_migrate_alloc_and_copy() device memory, and it WARNs that the page is already in device memory; the kernel does the same. gpu1 is the fuzz world's coherent dmirror (DEVICES).";
+
+/** The program opens the coherent dmirror and migrates to a dmirror device more than once. */
+function coherentMigratedAgain(p: Program): boolean {
+  const steps = [...p.steps, ...Object.values(p.threads ?? {}).flat()];
+  return (
+    steps.some((s) => s.op === 'dmirror_open' && s.device === 'gpu1') &&
+    steps.filter((s) => s.op === 'HMM_DMIRROR_MIGRATE_TO_DEV').length >= 2
+  );
+}
+
 const LEGACY_MIRROR_VALID_RACE =
   "mm/hmm.c (v5.4): hmm_range_valid() says only that no invalidation of the range is running now. A whole invalidate_range_start()/end() cycle between hmm_range_fault() and the driver's check leaves range->valid set, and the device maps pages the invalidation freed: the race commit 04ec32fbc2 (v5.5) removed with the hmm_mirror API, replaced by mmu_interval_notifier (examples/races/legacy-mirror.yaml). gpu4 is the fuzz world's legacy_mirror device (DEVICES).";
 
@@ -130,7 +142,8 @@ function legacyMirrorInThread(p: Program): boolean {
  * writable mapping of the UVM-style GPU over a write-protected CPU PTE is known when the program
  * resets soft-dirty bits, and lockdep's recursive mmap lock in its fault worker when the program
  * sets its `hmm_insert` tunable to `mmap_read`. A stale page of the legacy_mirror device is known
- * when a thread faults or reads through it (the v5.4 range->valid race). An iommufd leak at release is known when the program leaves a PASID of a
+ * when a thread faults or reads through it (the v5.4 range->valid race), and test_hmm's "already
+ * in device memory" WARN when the program migrates to the coherent dmirror more than once. An iommufd leak at release is known when the program leaves a PASID of a
  * mock device attached.
  */
 export function knownFinding(f: Finding, p?: Program): string | null {
@@ -154,6 +167,12 @@ export function knownFinding(f: Finding, p?: Program): string | null {
     clearsSoftDirty(p)
   )
     return UVM_IGNORES_SOFT_DIRTY;
+  if (
+    f.oracle === 'warn' &&
+    /^dmirror: page already in device memory, pfn \d+$/.test(f.message) &&
+    coherentMigratedAgain(p)
+  )
+    return COHERENT_THP_COLLECTED_AGAIN;
   if (
     (f.oracle === 'frame-refs' || f.oracle === 'mirror') &&
     /^gpu4 mirror \d+\b/.test(f.message) &&

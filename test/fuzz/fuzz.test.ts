@@ -475,6 +475,25 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
     assert.equal(runProgram({ ...base, uvm: { hmm_insert: 'mmap_write' } }).finding, null);
   });
 
+  it('a coherent dmirror migrating its own PMD-mapped THP again: the WARN test_hmm gives', () => {
+    const p = knownFixture('dmirror-coherent-thp-migrated-again');
+    const r = runProgram(p);
+    assert.equal(r.finding?.kind, 'violation');
+    assert.equal(r.finding.oracle, 'warn');
+    assert.match(r.finding.message, /^dmirror: page already in device memory, pfn \d+$/);
+    assert.match(
+      knownFinding(r.finding, p) ?? '',
+      /collects a PMD-mapped folio for MIGRATE_VMA_SELECT_SYSTEM/,
+    );
+    // Migrating once, or through the private dmirror only, does not excuse it.
+    assert.equal(knownFinding(r.finding, { ...p, steps: p.steps.slice(0, 3) }), null);
+    const priv = {
+      ...p,
+      steps: p.steps.map((s) => (s.op === 'dmirror_open' ? { ...s, device: 'gpu0' } : s)),
+    };
+    assert.equal(knownFinding(r.finding, priv), null);
+  });
+
   it('the UVM-style GPU keeps writable mappings over a soft-dirty write-protect, as uvm_hmm.c does', () => {
     const p = knownFixture('uvm-soft-dirty-writable-gpu-mapping');
     const r = runProgram(p);
