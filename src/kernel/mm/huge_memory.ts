@@ -325,11 +325,6 @@ export function zapHugePmd(vma: Vma, base: number): number {
 }
 
 /**
- * Models collapse_huge_page() for MADV_COLLAPSE: copies the 512 pages of an aligned range into a
- * new THP and maps it with one PMD. Returns 0 or -errno (-EAGAIN when a page is pinned or busy,
- * -ENOMEM when no huge page can be had, -EINVAL when the range cannot hold a THP).
- */
-/**
  * Whether the PTEs of a 2 MiB can be collapsed: 0, or the errno of the first that cannot. A
  * non-anonymous page is -EINVAL; a page with a reference beyond its mappings (a GUP pin, a pipe)
  * is -EAGAIN (is_refcount_suitable()); pages shared with another process are fine, only
@@ -353,6 +348,11 @@ function collapseCheckPtes(sys: System, t: { words: Uint32Array } | null, scan: 
   return 0;
 }
 
+/**
+ * Models collapse_huge_page() for MADV_COLLAPSE: copies the 512 pages of an aligned range into a
+ * new THP and maps it with one PMD. Returns 0 or -errno (-EAGAIN when a page is pinned or busy,
+ * -ENOMEM when no huge page can be had, -EINVAL when the range cannot hold a THP).
+ */
 export function* collapseHugePage(vma: Vma, base: number): KGen<number> {
   const mm = vma.mm;
   const sys = mm.sys;
@@ -378,18 +378,15 @@ export function* collapseHugePage(vma: Vma, base: number): KGen<number> {
   // The allocation may have reclaimed, and the invalidation slept: what the scan saw can be gone
   // (pages swapped out, another collapse done). The kernel checks again under the PTL once it
   // holds the mmap lock for write (hugepage_vma_revalidate(), __collapse_huge_page_isolate()).
+  // With no PTE table left, a PMD mapping (another collapse won) is SCAN_PMD_MAPPED, a success.
   const pmdNow = pmdTableOf(mm, base);
-  const table = pmdNow?.children[i] ?? null;
-  if (table === null) {
-    // A PMD mapping now (another collapse won): SCAN_PMD_MAPPED, a success.
-    const r = pmdNow !== null && pmdPresentHuge(pmdNow.words[2 * i]) ? 0 : -Errno.EINVAL;
-    yield* mm.ptl.unlock();
-    yield* mmuNotifierInvalidateRangeEnd(range);
-    phys.put(pfn);
-    return r;
-  }
-  const isolated = collapseCheckPtes(sys, mm.pgt.pteTable(base), false);
-  if (isolated !== 0) {
+  const ptes = pmdNow !== null && pmdNow.children[i] !== null;
+  const isolated = ptes
+    ? collapseCheckPtes(sys, mm.pgt.pteTable(base), false)
+    : pmdNow !== null && pmdPresentHuge(pmdNow.words[2 * i])
+      ? 0
+      : -Errno.EINVAL;
+  if (!ptes || isolated !== 0) {
     yield* mm.ptl.unlock();
     yield* mmuNotifierInvalidateRangeEnd(range);
     phys.put(pfn);
