@@ -58,6 +58,15 @@ export type FileKind =
 export const MAX_USER_BUFFER = 256 * 1024 * 1024;
 
 /**
+ * The bytes one step may move and keep in its report (pread, pwrite, a device read): above
+ * MAX_USER_BUFFER the step is a value error that names it, `what` ("a write of N bytes").
+ */
+export function checkStepBytes(bytes: number, what: string): void {
+  if (bytes > MAX_USER_BUFFER)
+    throw new ValueError(`${what} is above the ${MAX_USER_BUFFER >> 20}MiB a step may move; split it`);
+}
+
+/**
  * User buffers handed out again: a search runs the same steps in schedule after schedule, each on
  * a state restored from the same snapshot, so the buffers of a schedule that ended are free. A
  * buffer handed out is zeroed, as a fresh one is; reset() frees them all at the start of a

@@ -25,6 +25,17 @@ import { Prng } from '../../src/lib/prng.ts';
 import { UVM_TUNABLE_KEYS, uvmTunablesFromConfig } from '../../src/kernel/drivers/gpu/uvm_config.ts';
 import { hetmem, ROOT } from '../cli/helpers.ts';
 
+/** A fuzz program's mmap step: anonymous memory of `proc`, private unless `flags` say otherwise. */
+function anonMmap(
+  proc: string,
+  length: number,
+  save: string,
+  prot: string[],
+  flags = ['private', 'anonymous'],
+): Step {
+  return { op: 'mmap', proc, length, prot, flags, save };
+}
+
 describe('hetmem fuzz', () => {
   it('a seeded run of 40 programs: no violation, no internal error', () => {
     const r = hetmem([
@@ -177,14 +188,7 @@ describe('hetmem fuzz', () => {
       system: { ram: '8MiB', swap: 0 },
       processes: ['p', 'q'],
       steps: [
-        {
-          op: 'mmap',
-          proc: 'p',
-          length: 4096,
-          prot: ['read', 'write'],
-          flags: ['private', 'anonymous'],
-          save: 'b0',
-        },
+        anonMmap('p', 4096, 'b0', ['read', 'write']),
         { op: 'check' },
         { op: 'dmirror_open', device: 'gpu0', proc: 'p', save: 'd1' },
         { op: 'cpu_read', proc: 'q', addr: 0, length: 1 },
@@ -211,14 +215,7 @@ describe('long loops that end are not hangs', () => {
       system: { ram: '8MiB', swap: 0 },
       processes: ['p'],
       steps: [
-        {
-          op: 'mmap',
-          proc: 'p',
-          length: 4096,
-          prot: ['read'],
-          flags: ['private', 'anonymous'],
-          save: 'b0',
-        },
+        anonMmap('p', 4096, 'b0', ['read']),
         { op: 'dmirror_open', device: 'gpu0', proc: 'p', save: 'd1' },
         { op: 'HMM_DMIRROR_SNAPSHOT', fd: 'd1', addr: 'b0', npages: 2 ** 20 },
       ],
@@ -320,7 +317,7 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
       system: { ram: '8MiB', swap: 0 },
       processes: ['p', 'q'],
       steps: [
-        { op: 'mmap', proc: 'p', length: 8192, prot: ['read'], flags: ['private', 'anonymous'], save: 'b0' },
+        anonMmap('p', 8192, 'b0', ['read']),
         { op: 'dmirror_open', device: 'gpu0', proc: 'q', save: 'd1' },
         { op: 'exit', proc: 'q' },
         { op: 'HMM_DMIRROR_READ', fd: 'd1', addr: 'b0', npages: 16 },
@@ -342,14 +339,7 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
       system: { ram: '8MiB', swap: 0 },
       processes: ['p', 'q'],
       steps: [
-        {
-          op: 'mmap',
-          proc: 'q',
-          length: 2097152,
-          prot: ['read', 'write'],
-          flags: ['private', 'anonymous'],
-          save: 'b0',
-        },
+        anonMmap('q', 2097152, 'b0', ['read', 'write']),
         { op: 'iommufd_open', proc: 'p', save: 'i1' },
         { op: 'dmirror_open', device: 'gpu1', proc: 'q', save: 'd2' },
       ],
@@ -375,14 +365,7 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
       system: { ram: '8MiB', swap: 0 },
       processes: ['p'],
       steps: [
-        {
-          op: 'mmap',
-          proc: 'p',
-          length: 8192,
-          prot: ['read', 'write'],
-          flags: ['private', 'anonymous'],
-          save: 'b0',
-        },
+        anonMmap('p', 8192, 'b0', ['read', 'write']),
         { op: 'cpu_write', proc: 'p', addr: 'b0', length: 8192, data: { pattern: 'index32' } },
         { op: 'legacy_mirror_open', device: 'gpu4', proc: 'p', save: 'lm1' },
       ],
@@ -443,14 +426,7 @@ describe("findings that are the kernel's own behaviour stay recognised", () => {
       system: { ram: '8MiB', swap: 0 },
       processes: ['p'],
       steps: [
-        {
-          op: 'mmap',
-          proc: 'p',
-          length: 2 * 1024 * 1024,
-          prot: ['read', 'write'],
-          flags: ['shared', 'anonymous'],
-          save: 'b',
-        },
+        anonMmap('p', 2 * 1024 * 1024, 'b', ['read', 'write'], ['shared', 'anonymous']),
         {
           op: 'gpu_access',
           device: 'gpu2',

@@ -27,10 +27,15 @@ export class SwapDevice {
     return this.nslots > 1;
   }
 
+  /** Every slot is in use (get_nr_swap_pages() is 0). */
+  get full(): boolean {
+    return this.used >= this.nslots - 1;
+  }
+
   /** Models folio_alloc_swap() for one page: a free slot with count 1, or -1. */
   alloc(): number {
     // A full device fails at once, as get_nr_swap_pages() makes folio_alloc_swap() do.
-    if (this.used >= this.nslots - 1) return -1;
+    if (this.full) return -1;
     for (let n = 1; n < this.nslots; n++) {
       const s = this.cursor;
       this.cursor = this.cursor + 1 >= this.nslots ? 1 : this.cursor + 1;

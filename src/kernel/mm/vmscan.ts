@@ -303,7 +303,7 @@ export function* shrinkMemory(sys: System, nr: number): KGen<number> {
   // get_scan_count(): with no free swap slot (or no swap at all) the anonymous LRU lists, which
   // hold every swap-backed page (anonymous and shmem), are neither scanned nor aged. Only clean
   // lazily-freed pages, which live on the file lists, can still go.
-  const scanAnon = sys.swap.enabled && sys.swap.used < sys.swap.nslots - 1;
+  const scanAnon = sys.swap.enabled && !sys.swap.full;
   // Up to three turns: a recently used page is first marked active, then demoted, then reclaimed
   // if it stayed idle all along.
   for (let scanned = 0; scanned < total * 3 && freed < nr; scanned++) {

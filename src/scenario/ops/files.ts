@@ -1,8 +1,7 @@
 /** File ops: memfd_create, ftruncate, pread/pwrite, close. */
 import { isErr } from '../../kernel/errno.ts';
 import * as mman from '../../kernel/mm/mman.ts';
-import { MAX_USER_BUFFER } from '../context.ts';
-import { ValueError } from '../values.ts';
+import { MAX_USER_BUFFER, checkStepBytes } from '../context.ts';
 import { dataOf } from './mm.ts';
 import { f, flagBits, type OpHandler } from './types.ts';
 
@@ -11,14 +10,6 @@ const MFD: Record<string, number> = {
   allow_sealing: mman.MFD_ALLOW_SEALING,
   hugetlb: mman.MFD_HUGETLB,
 };
-
-/** The bytes one step may move through a file (what the report keeps): `what` of `n` bytes. */
-function stepBuffer(n: number, what: string): void {
-  if (n > MAX_USER_BUFFER)
-    throw new ValueError(
-      `${what} of ${n} bytes is above the ${MAX_USER_BUFFER >> 20}MiB a step may move; split it`,
-    );
-}
 
 export const fileOps: Record<string, OpHandler> = {
   *memfd_create(ctx, step) {
@@ -33,7 +24,7 @@ export const fileOps: Record<string, OpHandler> = {
   },
   *pwrite(ctx, step) {
     const len = f(step, 'length') === undefined ? undefined : ctx.num(f(step, 'length'));
-    if (len !== undefined) stepBuffer(len, 'a write');
+    if (len !== undefined) checkStepBytes(len, `a write of ${len} bytes`);
     const ret = yield* ctx.sc.sysPwrite(
       ctx.sys,
       ctx.num(f(step, 'fd')),
@@ -49,11 +40,13 @@ export const fileOps: Record<string, OpHandler> = {
     // The bytes a read returns are kept in the report: what the file holds past the offset now
     // must fit one step's buffer (a longer length over a short file is fine).
     const file = ctx.sys.fileOf(fd);
-    if (file !== null && offset >= 0 && len >= 0)
-      stepBuffer(Math.min(len, Math.max(0, file.inode.size - offset)), 'a read');
+    if (file !== null && offset >= 0 && len >= 0) {
+      const n = Math.min(len, Math.max(0, file.inode.size - offset));
+      checkStepBytes(n, `a read of ${n} bytes`);
+    }
     // At most one byte more, should another thread grow the file meanwhile.
     const r = yield* ctx.sc.sysPread(ctx.sys, fd, Math.min(len, MAX_USER_BUFFER + 1), offset);
-    stepBuffer(r.ret, 'a read');
+    checkStepBytes(r.ret, `a read of ${r.ret} bytes`);
     return { ret: r.ret, data: r.data };
   },
   *close(ctx, step) {

@@ -5,8 +5,7 @@
  */
 import { Errno, isErr } from '../../kernel/errno.ts';
 import { PAGE_SIZE } from '../../lib/units.ts';
-import { MAX_USER_BUFFER, type ScenarioContext } from '../context.ts';
-import { ValueError } from '../values.ts';
+import { checkStepBytes, type ScenarioContext } from '../context.ts';
 import type { StepT } from '../schema.ts';
 import { f, type OpHandler } from './types.ts';
 
@@ -44,10 +43,7 @@ export const legacyMirrorOps: Record<string, OpHandler> = {
     const addr = ctx.num(f(step, 'addr'), 'addr');
     const npages = ctx.num(f(step, 'npages'), 'npages');
     // The pages read are kept in the report, so one step reads at most what a step may move.
-    if (npages > MAX_USER_BUFFER / PAGE_SIZE)
-      throw new ValueError(
-        `legacy_mirror_read of ${npages} pages is above the ${MAX_USER_BUFFER >> 20}MiB a step may move; split it`,
-      );
+    checkStepBytes(npages * PAGE_SIZE, `legacy_mirror_read of ${npages} pages`);
     const data = new Uint8Array(Math.max(0, npages) * PAGE_SIZE);
     const r = yield* ctx.k.legacyMirror.legacyMirrorRead(mirror, addr, npages, data);
     return { ret: r.ret, outputs: { cpages: r.cpages, faults: r.faults }, data };
