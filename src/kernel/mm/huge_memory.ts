@@ -328,32 +328,51 @@ export function zapHugePmd(vma: Vma, base: number): number {
  * Whether the PTEs of a 2 MiB can be collapsed: 0, or the errno of the first that cannot. A
  * non-anonymous page is -EINVAL; a page with a reference beyond its mappings (a GUP pin, a pipe)
  * is -EAGAIN (is_refcount_suitable()); pages shared with another process are fine, only
- * khugepaged limits them (max_ptes_shared). A swap entry is -EAGAIN in the first scan (the
- * kernel would swap it in; the model does not) and -EINVAL once the huge page is allocated
+ * khugepaged limits them (max_ptes_shared). In the first scan (`scan`) a swap entry is counted,
+ * and the count is returned: MADV_COLLAPSE swaps those pages in (khugepaged would limit them,
+ * max_ptes_swap). Once the huge page is allocated, any entry not present is -EINVAL
  * (__collapse_huge_page_isolate()'s SCAN_PTE_NON_PRESENT).
  */
 function collapseCheckPtes(sys: System, t: { words: Uint32Array } | null, scan: boolean): number {
   if (t === null) return 0;
   const phys = sys.phys;
+  let unmapped = 0;
   for (let k = 0; k < HPAGE_PMD_NR; k++) {
     const lo = t.words[2 * k];
     const hi = t.words[2 * k + 1];
     if (pteNone(lo, hi)) continue;
-    if (!ptePresent(lo)) return scan && isSwapEntry(lo) ? -Errno.EAGAIN : -Errno.EINVAL;
+    if (!ptePresent(lo)) {
+      if (!scan || !isSwapEntry(lo)) return -Errno.EINVAL;
+      unmapped++;
+      continue;
+    }
     if (phys.isZeroPfn(hi) || (lo & PTE_SPECIAL) !== 0) continue;
     const h = phys.head(hi);
     if ((phys.flags[h] & PG.anon) === 0) return -Errno.EINVAL;
     if (phys.refcount[h] !== folioMapcount(phys, h)) return -Errno.EAGAIN;
   }
-  return 0;
+  return unmapped;
 }
+
+/**
+ * collapseHugePage()'s SCAN_FAIL (a swap-in that failed): not an errno, since madvise_collapse()
+ * does not go on to the next 2 MiB after it, as it does after the failures that are errnos here.
+ * It reports -EINVAL.
+ */
+export const COLLAPSE_SCAN_FAIL = 1;
 
 /**
  * Models collapse_huge_page() for MADV_COLLAPSE: copies the 512 pages of an aligned range into a
  * new THP and maps it with one PMD. Returns 0 or -errno (-EAGAIN when a page is pinned or busy,
- * -ENOMEM when no huge page can be had, -EINVAL when the range cannot hold a THP).
+ * -ENOMEM when no huge page can be had, -EINVAL when the range cannot hold a THP), or
+ * COLLAPSE_SCAN_FAIL. Pages the scan found swapped out are brought back first by `swapin`
+ * (memory.ts's collapseSwapin(), passed in: this file sits below the fault handler).
  */
-export function* collapseHugePage(vma: Vma, base: number): KGen<number> {
+export function* collapseHugePage(
+  vma: Vma,
+  base: number,
+  swapin: (vma: Vma, base: number) => KGen<number>,
+): KGen<number> {
   const mm = vma.mm;
   const sys = mm.sys;
   const phys = sys.phys;
@@ -367,11 +386,20 @@ export function* collapseHugePage(vma: Vma, base: number): KGen<number> {
   // (SCAN_PMD_NONE, SCAN_PMD_NULL) is -EINVAL.
   if (pmd === null) return -Errno.EINVAL;
   if (pmd.children[i] === null) return pmdPresentHuge(pmd.words[2 * i]) ? 0 : -Errno.EINVAL;
-  const scanned = collapseCheckPtes(sys, mm.pgt.pteTable(base), true);
-  if (scanned !== 0) return scanned;
+  const unmapped = collapseCheckPtes(sys, mm.pgt.pteTable(base), true);
+  if (unmapped < 0) return unmapped;
   anonVmaPrepare(sys, vma);
   const pfn = yield* allocPageReclaim(sys, 9, 'collapse_alloc');
   if (pfn < 0) return -Errno.ENOMEM;
+  if (unmapped > 0) {
+    // __collapse_huge_page_swapin(), after the allocation as in collapse_huge_page(). A PTE table
+    // gone meanwhile is SCAN_PMD_NULL (-EINVAL); a failed swap-in is SCAN_FAIL.
+    const r = yield* swapin(vma, base);
+    if (r !== 0) {
+      phys.put(pfn);
+      return r === -1 ? -Errno.EINVAL : COLLAPSE_SCAN_FAIL;
+    }
+  }
   const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, base, base + PMD_SIZE);
   yield* mmuNotifierInvalidateRangeStart(range);
   yield* mm.ptl.lock();

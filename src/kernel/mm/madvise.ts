@@ -4,8 +4,8 @@ import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import { mmapWriteLockKillable } from './mmap_lock.ts';
 import type { Process } from '../system.ts';
-import { collapseHugePage, splitHugePmd } from './huge_memory.ts';
-import { FAULT_FLAG_WRITE, handleMmFault, vmFaultToErrno } from './memory.ts';
+import { COLLAPSE_SCAN_FAIL, collapseHugePage, splitHugePmd } from './huge_memory.ts';
+import { FAULT_FLAG_WRITE, collapseSwapin, handleMmFault, vmFaultToErrno } from './memory.ts';
 import { type MmStruct, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
 import { MADV } from './mman.ts';
 import { hugetlbSplitCheck, mergeAnonNeighbours, splitRange, zapPageRangeSingle } from './mmap.ts';
@@ -121,15 +121,17 @@ function* madviseCollapse(vma: Vma, start: number, end: number): KGen<number> {
   // Each aligned 2MiB in turn; the result is 0 only if each is PMD-mapped at the end, else the
   // errno of the last failure. Some failures end the walk at once: an empty PMD entry
   // (check_pmd_state()'s SCAN_PMD_NONE, -EINVAL) and a failed huge page allocation
-  // (SCAN_ALLOC_HUGE_PAGE_FAIL, -ENOMEM); no PMD table at all (SCAN_PMD_NULL) is passed over.
+  // (SCAN_ALLOC_HUGE_PAGE_FAIL, -ENOMEM) and a swap-in that failed (SCAN_FAIL, -EINVAL); no PMD
+  // table at all (SCAN_PMD_NULL) is passed over.
   let ret = 0;
   for (let base = alignUp(start, PMD_SIZE); base + PMD_SIZE <= end; base += PMD_SIZE) {
     const pmd = pmdTableOf(vma.mm, base);
     const i = indexAt(base, 1);
     if (pmd !== null && pmd.children[i] === null && pmd.words[2 * i] === 0 && pmd.words[2 * i + 1] === 0)
       return -Errno.EINVAL;
-    const r = yield* collapseHugePage(vma, base);
+    const r = yield* collapseHugePage(vma, base, collapseSwapin);
     if (r === -Errno.ENOMEM) return r;
+    if (r === COLLAPSE_SCAN_FAIL) return -Errno.EINVAL;
     if (r < 0) ret = r;
   }
   return ret;

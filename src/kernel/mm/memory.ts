@@ -5,7 +5,7 @@ import { mmapReadLockKillable } from './mmap_lock.ts';
 import type { System } from '../system.ts';
 import { doHugePmdAnonymousPage, hugePmdFault, thpFaultEligible } from './huge_memory.ts';
 import { hugetlbFault } from './hugetlb.ts';
-import { type MmStruct, MM_SWAPENTS, VM, VM_FAULT, type Vma, type VmFault } from './mm_types.ts';
+import { type MmStruct, MM_SWAPENTS, VM, VM_FAULT, VM_FAULT_ERROR, type Vma, type VmFault } from './mm_types.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -402,6 +402,31 @@ function* swapIn(vma: Vma, addr: number, flags: number, lo: number, slot: number
   yield* mm.ptl.unlock();
   sys.trace.count('fault.swapin');
   if (write && !exclusive) return yield* doWpPage(vma, addr, flags);
+  return 0;
+}
+
+/**
+ * Models __collapse_huge_page_swapin(), which MADV_COLLAPSE runs when its scan found swapped-out
+ * pages in the 2 MiB at `base`: each PTE that still holds a swap entry is faulted in, one at a
+ * time, as a read fault. Returns 0; -1 when the PTE table is gone (SCAN_PMD_NULL); or the
+ * VM_FAULT bits of the first swap-in that failed (SCAN_FAIL). Only swap entries are faulted: a
+ * migration or device entry is left for the isolation check, which refuses it. There is no swap
+ * cache, so no VM_FAULT_RETRY (a page lock another thread holds) either.
+ */
+export function* collapseSwapin(vma: Vma, base: number): KGen<number> {
+  const mm = vma.mm;
+  for (let k = 0; k < PTRS_PER_TABLE; k++) {
+    const addr = base + k * PAGE_SIZE;
+    // Read afresh for each entry: a swap-in sleeps (it may reclaim) and the table can change.
+    const t = mm.pgt.pteTable(addr);
+    if (t === null) return -1;
+    const slot = 2 * k;
+    const lo = t.words[slot];
+    const hi = t.words[slot + 1];
+    if (pteNone(lo, hi) || ptePresent(lo) || !isSwapEntry(lo)) continue;
+    const r = yield* swapIn(vma, addr, 0, lo, hi);
+    if ((r & VM_FAULT_ERROR) !== 0) return r;
+  }
   return 0;
 }
 

@@ -201,6 +201,35 @@ describe('transparent huge pages', () => {
     teardown(sys);
   });
 
+  it('MADV_COLLAPSE swaps in the pages it finds swapped out, then collapses', () => {
+    const { sys, p } = setup({ thp: 'never' });
+    const a = mapOk(sys, p, 2 * HPAGE);
+    writeOk(sys, p, a, pattern(3, HPAGE));
+    assert.equal(sys.madvise(p, a + 8 * PAGE, 3 * PAGE, MADV.PAGEOUT), 0);
+    assert.equal(sys.pagemap(p, a, 512).filter((e) => e.swap).length, 3);
+    assert.equal(sys.madvise(p, a, HPAGE, MADV.COLLAPSE), 0);
+    assert.ok(pmdMapped(sys, p, a));
+    assert.equal(sys.swap.count.reduce((n, c) => n + (c > 0 ? 1 : 0), 0), 0, 'every swap slot freed');
+    assert.deepEqual(readOk(sys, p, a, HPAGE), pattern(3, HPAGE));
+    teardown(sys);
+  });
+
+  it('MADV_COLLAPSE whose swap-in fails ends its walk (SCAN_FAIL, EINVAL) and frees its huge page', () => {
+    const { sys, p } = setup({ thp: 'never' });
+    const a = mapOk(sys, p, 2 * HPAGE);
+    writeOk(sys, p, a, pattern(4, 2 * HPAGE));
+    assert.equal(sys.madvise(p, a, PAGE, MADV.PAGEOUT), 0);
+    const used = sys.stats().used;
+    sys.inject.failSite('swapin');
+    assert.equal(sys.madvise(p, a, 2 * HPAGE, MADV.COLLAPSE), -Errno.EINVAL);
+    assert.equal(sys.stats().used, used, 'the huge page went back');
+    assert.ok(!pmdMapped(sys, p, a) && !pmdMapped(sys, p, a + HPAGE), 'the second 2MiB was not tried');
+    assert.ok(sys.pagemap(p, a, 1)[0].swap);
+    assert.equal(sys.madvise(p, a, 2 * HPAGE, MADV.COLLAPSE), 0);
+    assert.deepEqual(readOk(sys, p, a, 2 * HPAGE), pattern(4, 2 * HPAGE));
+    teardown(sys);
+  });
+
   it('MADV_COLLAPSE stops at the first huge page it cannot allocate (ENOMEM)', () => {
     const { sys, p } = setup({ thp: 'never' });
     const a = mapOk(sys, p, 2 * HPAGE);
