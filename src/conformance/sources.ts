@@ -84,6 +84,10 @@ export const MM_SELFTEST_SOURCES = {
     file: 'tools/testing/selftests/mm/mkdirty.c',
     commit: '254a142007114cad7b0a901215c1558e4315d46f',
   },
+  khugepaged: {
+    file: 'tools/testing/selftests/mm/khugepaged.c',
+    commit: '00679a183ac6d2584723cfc2a2c07c8285f802dc',
+  },
 } as const satisfies Record<string, SelftestSource>;
 
 const SOFT_DIRTY_TEST_MERGE: SelftestSource = {
