@@ -88,6 +88,18 @@ export const MM_SELFTEST_SOURCES = {
     file: 'tools/testing/selftests/mm/khugepaged.c',
     commit: '00679a183ac6d2584723cfc2a2c07c8285f802dc',
   },
+  mremap_dontunmap: {
+    file: 'tools/testing/selftests/mm/mremap_dontunmap.c',
+    commit: '1605ce99afac80cd6080c821a664921c19eb3e00',
+  },
+  map_fixed_noreplace: {
+    file: 'tools/testing/selftests/mm/map_fixed_noreplace.c',
+    commit: '00c010e130e58301db2ea0cec1eadc931e1cb8cf',
+  },
+  gup_longterm: {
+    file: 'tools/testing/selftests/mm/gup_longterm.c',
+    commit: '109364fce504dae70b13eccc51a7bfc71528d154',
+  },
 } as const satisfies Record<string, SelftestSource>;
 
 const SOFT_DIRTY_TEST_MERGE: SelftestSource = {
