@@ -1,5 +1,6 @@
 /**
- * tools/testing/selftests/mm/mremap_dontunmap.c and map_fixed_noreplace.c ported to the model.
+ * tools/testing/selftests/mm/mremap_dontunmap.c, map_fixed_noreplace.c and map_populate.c ported
+ * to the model.
  *
  * mremap_dontunmap.c: its five tests under their own
  * names, each after the support probe main() runs first (kernel_support_for_mremap_dontunmap()).
@@ -16,6 +17,7 @@ import { PAGE_SIZE } from '../lib/units.ts';
 import {
   MAP_ANONYMOUS,
   MAP_FIXED_NOREPLACE,
+  MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
   MFD_CLOEXEC,
@@ -26,7 +28,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../kernel/mm/mman.ts';
-import type { SystemConfig } from '../kernel/system.ts';
+import type { Process, SystemConfig } from '../kernel/system.ts';
 import type { ConformanceCase } from './types.ts';
 import { MmEnv, show } from './mm_env.ts';
 
@@ -257,6 +259,64 @@ export function mapFixedNoreplaceCases(config: SystemConfig = {}): ConformanceCa
     run: () => {
       const env = new MmEnv(config);
       mapFixedNoreplace(env, i);
+      env.teardown();
+    },
+  }));
+}
+
+// ---- map_populate.c ----
+
+/**
+ * map_populate.c's main(): a tmpfs file (tmpfile()) holds 0xdeadbabe; a child maps it MAP_PRIVATE
+ * | MAP_POPULATE, then the parent writes 0x22222BAD through its MAP_SHARED mapping. The child's
+ * two results: populating a private writable mapping broke COW, so the parent's write is not
+ * seen. The socket pair only orders the two processes; the port runs them in that order. msync()
+ * of a tmpfs mapping does nothing the model needs.
+ */
+function mapPopulate(env: MmEnv): { cow: boolean; state: boolean } {
+  const MMAP_SZ = 4096;
+  const word = (v: number) => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
+    return b;
+  };
+  const read = (addr: number, proc: Process) => {
+    const b = env.load(addr, 8, proc);
+    return Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true));
+  };
+  const fd = env.sys.memfdCreate('tmpfile', 0);
+  bugOn(fd < 0, 'tmpfile()');
+  bugOn(env.sys.ftruncate(fd, MMAP_SZ) !== 0, 'ftruncate()');
+  const smap = env.mmap(0, MMAP_SZ, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
+  bugOn(smap < 0, 'mmap()');
+  env.memcpy(smap, word(0xdeadbabe));
+  const child = env.fork();
+  // child_f(): its own private mapping, populated.
+  const cmap = env.mmap(0, MMAP_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_POPULATE, fd, 0, child);
+  bugOn(cmap < 0, 'mmap()');
+  bugOn(read(cmap, child) !== 0xdeadbabe, 'MAP_PRIVATE | MAP_POPULATE changed file');
+  // parent_f(): the write through the shared mapping, after the child's populate.
+  env.memcpy(smap, word(0x22222bad));
+  const out = { cow: read(cmap, child) !== 0x22222bad, state: read(cmap, child) === 0xdeadbabe };
+  env.exit(child);
+  bugOn(env.sys.close(fd) !== 0, 'close()');
+  return out;
+}
+
+/** map_populate.c's two results (both reported by the child), each a case. */
+export function mapPopulateCases(config: SystemConfig = {}): ConformanceCase[] {
+  return (
+    [
+      ['MAP_POPULATE COW private page', 'cow'],
+      ['The mapping state', 'state'],
+    ] as const
+  ).map(([message, key]) => ({
+    suite: 'mm',
+    name: `map_populate.${message}`,
+    variant: '',
+    run: () => {
+      const env = new MmEnv(config);
+      assert.ok(mapPopulate(env)[key], message);
       env.teardown();
     },
   }));

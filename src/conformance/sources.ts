@@ -96,6 +96,10 @@ export const MM_SELFTEST_SOURCES = {
     file: 'tools/testing/selftests/mm/map_fixed_noreplace.c',
     commit: '00c010e130e58301db2ea0cec1eadc931e1cb8cf',
   },
+  map_populate: {
+    file: 'tools/testing/selftests/mm/map_populate.c',
+    commit: '3ab7ae8e07f888f223027f0ef84d33e43919ad55',
+  },
   gup_longterm: {
     file: 'tools/testing/selftests/mm/gup_longterm.c',
     commit: '109364fce504dae70b13eccc51a7bfc71528d154',
