@@ -19,7 +19,14 @@
 import assert from 'node:assert/strict';
 import { PAGE_SIZE } from '../lib/units.ts';
 import { Errno } from '../kernel/errno.ts';
-import { MAP_PRIVATE, MAP_SHARED, MFD_HUGETLB, MFD_HUGE_SHIFT, PROT_READ, PROT_WRITE } from '../kernel/mm/mman.ts';
+import {
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MFD_HUGETLB,
+  MFD_HUGE_SHIFT,
+  PROT_READ,
+  PROT_WRITE,
+} from '../kernel/mm/mman.ts';
 import type { SystemConfig } from '../kernel/system.ts';
 import type { ConformanceCase } from './types.ts';
 import { MmEnv, PMD_SIZE, expectRet, show } from './mm_env.ts';
@@ -95,7 +102,10 @@ const RUNS: readonly [string, { flags: number; size: number } | null][] = [
   ['with memfd', { flags: 0, size: pagesize }],
   ['with tmpfile', { flags: 0, size: pagesize }],
   ['with local tmpfile', null],
-  [`with memfd hugetlb (${hugetlbsize / 1024} kB)`, { flags: MFD_HUGETLB | (21 << MFD_HUGE_SHIFT), size: hugetlbsize }],
+  [
+    `with memfd hugetlb (${hugetlbsize / 1024} kB)`,
+    { flags: MFD_HUGETLB | (21 << MFD_HUGE_SHIFT), size: hugetlbsize },
+  ],
 ];
 
 /** Every case of gup_longterm.c, in the order its main() runs them. */
@@ -109,7 +119,8 @@ export function gupLongtermCases(config: SystemConfig = {}): ConformanceCase[] {
           suite: 'mm',
           name,
           variant,
-          notModelled: 'a file on a disk filesystem (ext4, xfs, btrfs): the model has only tmpfs and hugetlbfs',
+          notModelled:
+            'a file on a disk filesystem (ext4, xfs, btrfs): the model has only tmpfs and hugetlbfs',
         });
         continue;
       }

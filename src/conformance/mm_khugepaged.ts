@@ -135,7 +135,13 @@ class KhugepagedEnv extends MmEnv {
   }
 
   /** __madvise_collapse(): THP "never", MADV_HUGEPAGE, MADV_COLLAPSE; `expect` says whether it succeeds. */
-  madviseCollapseNoCheck(msg: string, p: number, nrHpages: number, expect: boolean, proc: Process = this.p): void {
+  madviseCollapseNoCheck(
+    msg: string,
+    p: number,
+    nrHpages: number,
+    expect: boolean,
+    proc: Process = this.p,
+  ): void {
     this.withThp('never', () => {
       this.madvise(p, nrHpages * hpagePmdSize, MADV.HUGEPAGE, proc);
       const ret = this.madviseCollapseRetry(p, nrHpages * hpagePmdSize, proc);
@@ -300,7 +306,10 @@ const TESTS: [string, TestFn][] = [
       const p = env.allocMapping(1);
       env.fillMemory(p, 0, hpagePmdSize);
       assert.equal(env.madvise(p, (maxPtesSwap + 1) * pageSize, MADV.PAGEOUT), 0, 'madvise(MADV_PAGEOUT)');
-      check(env.checkSwap(p, (maxPtesSwap + 1) * pageSize), `Swapout ${maxPtesSwap + 1} of ${hpagePmdNr} pages`);
+      check(
+        env.checkSwap(p, (maxPtesSwap + 1) * pageSize),
+        `Swapout ${maxPtesSwap + 1} of ${hpagePmdNr} pages`,
+      );
       env.collapse('Maybe collapse with max_ptes_swap exceeded', p, 1, true);
       env.validateMemory(p, 0, hpagePmdSize);
       env.cleanupArea(p, hpagePmdSize);
@@ -435,21 +444,17 @@ export function khugepagedCases(config: SystemConfig = {}): ConformanceCase[] {
   };
   return [
     { suite: 'mm', name: 'khugepaged.alloc_at_fault', variant: '', run: run(allocAtFault) },
-    ...TESTS.map(
-      ([name, fn]): ConformanceCase => ({
-        suite: 'mm',
-        name: `khugepaged.${name}`,
-        variant: 'madvise:anon',
-        run: run(fn, name),
-      }),
-    ),
-    ...NOT_MODELLED.map(
-      ([name, context, memory]): ConformanceCase => ({
-        suite: 'mm',
-        name: `khugepaged.${name}`,
-        variant: `${context}:${memory}`,
-        notModelled: whyNot(context, memory),
-      }),
-    ),
+    ...TESTS.map(([name, fn]): ConformanceCase => ({
+      suite: 'mm',
+      name: `khugepaged.${name}`,
+      variant: 'madvise:anon',
+      run: run(fn, name),
+    })),
+    ...NOT_MODELLED.map(([name, context, memory]): ConformanceCase => ({
+      suite: 'mm',
+      name: `khugepaged.${name}`,
+      variant: `${context}:${memory}`,
+      notModelled: whyNot(context, memory),
+    })),
   ];
 }

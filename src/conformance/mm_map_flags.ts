@@ -141,7 +141,13 @@ const TESTS: readonly [string, (env: MmEnv) => void][] = [
       const n = 10;
       const source = mapAnon(env, n * pageSize);
       env.memset(source, 0x61, n * pageSize);
-      const dest = remap(env, source + 5 * pageSize, 5 * pageSize, 5 * pageSize, MREMAP_DONTUNMAP | MREMAP_MAYMOVE);
+      const dest = remap(
+        env,
+        source + 5 * pageSize,
+        5 * pageSize,
+        5 * pageSize,
+        MREMAP_DONTUNMAP | MREMAP_MAYMOVE,
+      );
       bugOn(
         checkRegionContainsByte(env, source, 5 * pageSize, 0x61) !== 0,
         'first 5 pages of source should have original pages',

@@ -5,7 +5,15 @@ import { mmapReadLockKillable } from './mmap_lock.ts';
 import type { System } from '../system.ts';
 import { doHugePmdAnonymousPage, hugePmdFault, thpFaultEligible } from './huge_memory.ts';
 import { hugetlbFault } from './hugetlb.ts';
-import { type MmStruct, MM_SWAPENTS, VM, VM_FAULT, VM_FAULT_ERROR, type Vma, type VmFault } from './mm_types.ts';
+import {
+  type MmStruct,
+  MM_SWAPENTS,
+  VM,
+  VM_FAULT,
+  VM_FAULT_ERROR,
+  type Vma,
+  type VmFault,
+} from './mm_types.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,

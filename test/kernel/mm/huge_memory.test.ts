@@ -209,7 +209,11 @@ describe('transparent huge pages', () => {
     assert.equal(sys.pagemap(p, a, 512).filter((e) => e.swap).length, 3);
     assert.equal(sys.madvise(p, a, HPAGE, MADV.COLLAPSE), 0);
     assert.ok(pmdMapped(sys, p, a));
-    assert.equal(sys.swap.count.reduce((n, c) => n + (c > 0 ? 1 : 0), 0), 0, 'every swap slot freed');
+    assert.equal(
+      sys.swap.count.reduce((n, c) => n + (c > 0 ? 1 : 0), 0),
+      0,
+      'every swap slot freed',
+    );
     assert.deepEqual(readOk(sys, p, a, HPAGE), pattern(3, HPAGE));
     teardown(sys);
   });
