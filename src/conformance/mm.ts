@@ -11,6 +11,7 @@ import { cowCases } from './mm_cow.ts';
 import { gupLongtermCases } from './mm_gup_longterm.ts';
 import { khugepagedCases } from './mm_khugepaged.ts';
 import { mremapTestCases } from './mm_mremap.ts';
+import { mergeCases } from './mm_merge.ts';
 import { mapFixedNoreplaceCases, mapPopulateCases, mremapDontunmapCases } from './mm_map_flags.ts';
 import { madvPopulateCases, mkdirtyCases, softDirtyCases } from './mm_small.ts';
 import type { ConformanceCase } from './types.ts';
@@ -28,5 +29,6 @@ export function mmCases(config: SystemConfig = {}): ConformanceCase[] {
     ...mapFixedNoreplaceCases(config),
     ...mapPopulateCases(config),
     ...gupLongtermCases(config),
+    ...mergeCases(config),
   ];
 }

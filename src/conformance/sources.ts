@@ -104,6 +104,10 @@ export const MM_SELFTEST_SOURCES = {
     file: 'tools/testing/selftests/mm/gup_longterm.c',
     commit: '109364fce504dae70b13eccc51a7bfc71528d154',
   },
+  merge: {
+    file: 'tools/testing/selftests/mm/merge.c',
+    commit: '0ace8f2db6b3b4b0677e559d1a7ab7fd625d61ec',
+  },
 } as const satisfies Record<string, SelftestSource>;
 
 const SOFT_DIRTY_TEST_MERGE: SelftestSource = {

@@ -6,7 +6,22 @@ const cases = mmCases();
 
 test('the mm suite ports every file it names, with at least 150 cases that run', () => {
   const files = new Set(cases.map((c) => c.name.slice(0, c.name.indexOf('.'))));
-  assert.deepEqual([...files], ['cow', 'madv_populate', 'soft-dirty', 'mremap_test', 'mkdirty', 'khugepaged', 'mremap_dontunmap', 'map_fixed_noreplace', 'map_populate', 'gup_longterm']);
+  assert.deepEqual(
+    [...files],
+    [
+      'cow',
+      'madv_populate',
+      'soft-dirty',
+      'mremap_test',
+      'mkdirty',
+      'khugepaged',
+      'mremap_dontunmap',
+      'map_fixed_noreplace',
+      'map_populate',
+      'gup_longterm',
+      'merge',
+    ],
+  );
   assert.ok(cases.filter((c) => c.run !== undefined).length >= 150);
   const keys = cases.map((c) => `${c.name} [${c.variant}]`);
   assert.equal(new Set(keys).size, keys.length, 'case names are unique');

@@ -34,23 +34,25 @@ export function fdput$(sys: System, file: File): void {
   } else fput(sys, file);
 }
 
-function anonCompatible(a: Vma, b: Vma): boolean {
+function anonCompatible(a: Vma, b: Vma, moved: Vma | null): boolean {
   const aNone = a.anonVma === null && a.anonChain.size === 0;
   const bNone = b.anonVma === null && b.anonChain.size === 0;
-  if (aNone || bNone) return true;
+  if (aNone && bNone) return true;
+  if (aNone) return b === moved || b.anonChain.size === 1;
+  if (bNone) return a === moved || a.anonChain.size === 1;
   if (a.anonVma !== b.anonVma || a.anonChain.size !== b.anonChain.size) return false;
   for (const av of a.anonChain) if (!b.anonChain.has(av)) return false;
   return true;
 }
 
-function canMergeAnon(a: Vma, b: Vma): boolean {
+function canMergeAnon(a: Vma, b: Vma, moved: Vma | null): boolean {
   if (a.end !== b.start || a.file !== b.file || a.vmOps !== null || b.vmOps !== null) return false;
   if (a.priv !== b.priv) return false;
   if (((a.flags ^ b.flags) & ~VM.SOFTDIRTY) !== 0) return false;
   if ((a.flags & (VM_SPECIAL | VM.HUGETLB)) !== 0) return false;
   if (a.file === null && (a.flags & VM.SHARED) !== 0) return false;
   if (a.pgoff + a.pages !== b.pgoff) return false;
-  return anonCompatible(a, b);
+  return anonCompatible(a, b, moved);
 }
 
 /** Splits VMAs so that [start, end) is exactly covered by whole VMAs; returns them. */

@@ -131,11 +131,19 @@ export function splitVma(vma: Vma, addr: number): Vma {
   return tail;
 }
 
-/** Whether two VMAs share their anon_vma state closely enough to become one (is_mergeable_anon_vma). */
-function anonCompatible(a: Vma, b: Vma): boolean {
+/**
+ * Whether two VMAs share their anon_vma state closely enough to become one (is_mergeable_anon_vma).
+ * When only one has an anon_vma, the merged VMA takes it, unless that VMA was cloned at fork and
+ * still chains its parent's (vma_had_uncowed_parents(): a chain of more than its own anon_vma).
+ * `moved` is a VMA mremap() just placed: copy_vma() merges it with no middle VMA, so its own
+ * chain is not asked.
+ */
+function anonCompatible(a: Vma, b: Vma, moved: Vma | null): boolean {
   const aNone = a.anonVma === null && a.anonChain.size === 0;
   const bNone = b.anonVma === null && b.anonChain.size === 0;
-  if (aNone || bNone) return true;
+  if (aNone && bNone) return true;
+  if (aNone) return b === moved || b.anonChain.size === 1;
+  if (bNone) return a === moved || a.anonChain.size === 1;
   if (a.anonVma !== b.anonVma || a.anonChain.size !== b.anonChain.size) return false;
   for (const av of a.anonChain) if (!b.anonChain.has(av)) return false;
   return true;
@@ -148,14 +156,14 @@ function anonCompatible(a: Vma, b: Vma): boolean {
  * as anonymous memory does (a shared anonymous mapping has a file of its own, so only its pieces
  * do); hugetlb and driver mappings (VM_SPECIAL) never do.
  */
-function canMergeAnon(a: Vma, b: Vma): boolean {
+function canMergeAnon(a: Vma, b: Vma, moved: Vma | null): boolean {
   if (a.end !== b.start || a.file !== b.file || a.vmOps !== null || b.vmOps !== null) return false;
   if (a.priv !== b.priv) return false;
   if (((a.flags ^ b.flags) & ~VM.SOFTDIRTY) !== 0) return false;
   if ((a.flags & (VM_SPECIAL | VM.HUGETLB)) !== 0) return false;
   if (a.file === null && (a.flags & VM.SHARED) !== 0) return false;
   if (a.pgoff + a.pages !== b.pgoff) return false;
-  return anonCompatible(a, b);
+  return anonCompatible(a, b, moved);
 }
 
 /** Folds `b` into `a` (b starts where a ends). */
@@ -185,18 +193,20 @@ function mergeInto(mm: MmStruct, a: Vma, b: Vma): void {
 
 /**
  * Models vma_merge() for anonymous and shmem memory: after an mmap, mprotect or madvise, `vma` joins the
- * neighbours it has become identical to. Returns the VMA that now covers `vma`'s range.
+ * neighbours it has become identical to; `moved` when mremap() just placed it (copy_vma()).
+ * Returns the VMA that now covers `vma`'s range.
  */
-export function mergeAnonNeighbours(mm: MmStruct, vma: Vma): Vma {
+export function mergeAnonNeighbours(mm: MmStruct, vma: Vma, moved = false): Vma {
   let v = vma;
   const prevNode = v.node === null ? null : mm.vmas.prev(v.node);
-  if (prevNode !== null && canMergeAnon(prevNode.value, v)) {
+  if (prevNode !== null && canMergeAnon(prevNode.value, v, moved ? v : null)) {
     const prev = prevNode.value;
     mergeInto(mm, prev, v);
     v = prev;
   }
   const nextNode = v.node === null ? null : mm.vmas.next(v.node);
-  if (nextNode !== null && canMergeAnon(v, nextNode.value)) mergeInto(mm, v, nextNode.value);
+  if (nextNode !== null && canMergeAnon(v, nextNode.value, moved ? v : null))
+    mergeInto(mm, v, nextNode.value);
   return v;
 }
 

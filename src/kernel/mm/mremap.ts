@@ -237,7 +237,7 @@ function* moveVma(mm: MmStruct, r: Remap): KGen<number> {
   if (r.newLen > r.oldLen) yield* expandVma(mm, nv, r.newAddr + r.newLen);
   // copy_vma() -> vma_merge_new_range(): the moved VMA joins a compatible neighbour (its
   // VM_SOFTDIRTY carried over).
-  else mergeAnonNeighbours(mm, nv);
+  else mergeAnonNeighbours(mm, nv, true);
   return r.newAddr;
 }
 

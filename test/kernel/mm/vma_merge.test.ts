@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createDmirrorDevice, dmirrorOpen } from '../../../src/kernel/drivers/test_hmm.ts';
-import { MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_SHARED, MADV, PROT_READ } from '../../../src/kernel/mm/mman.ts';
+import {
+  MADV,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MAP_SHARED,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+  PROT_READ,
+} from '../../../src/kernel/mm/mman.ts';
 import {
   ANON_PRIVATE,
   PAGE,
@@ -62,12 +70,44 @@ describe('vma_merge for anonymous memory', () => {
     writeOk(sys, p, a, pattern(5, 4 * PAGE));
     const { child } = sys.fork(p, 'child');
     assert.ok(child !== null);
-    // In the child, a new mapping next to the inherited one has no anon_vma yet and may merge;
-    // once written, the pieces' anon_vma chains decide.
+    // In the child, the pieces of the inherited VMA share its anon_vma chain.
     assert.equal(sys.mprotect(child, a, 2 * PAGE, PROT_READ), 0);
     assert.equal(sys.mprotect(child, a, 2 * PAGE, RW), 0);
     assert.equal(sys.stats(child).vmas, 1, 'split pieces of one VMA share their anon_vmas and merge');
     assert.deepEqual(readOk(sys, child, a, 4 * PAGE), pattern(5, 4 * PAGE));
+    // A new mapping has no anon_vma, and the inherited VMA chains its parent's: they stay apart
+    // (vma_had_uncowed_parents()), in either order.
+    assert.equal(sys.mmap(child, a + 4 * PAGE, 2 * PAGE, RW, ANON_PRIVATE | MAP_FIXED), a + 4 * PAGE);
+    assert.equal(sys.mmap(child, a - 2 * PAGE, 2 * PAGE, RW, ANON_PRIVATE | MAP_FIXED), a - 2 * PAGE);
+    assert.equal(sys.stats(child).vmas, 3);
+    // In the parent, whose anon_vma chain is its own, the same mappings merge.
+    assert.equal(sys.mmap(p, a + 4 * PAGE, 2 * PAGE, RW, ANON_PRIVATE | MAP_FIXED), a + 4 * PAGE);
+    assert.equal(sys.stats(p).vmas, 1);
+    sys.exit(child);
+    sys.exit(p);
+    teardown(sys);
+  });
+
+  test('an inherited VMA that mremap() moves next to an unfaulted one merges with it (copy_vma())', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 4 * PAGE);
+    writeOk(sys, p, a, pattern(6, 4 * PAGE));
+    const { child } = sys.fork(p, 'child');
+    assert.ok(child !== null);
+    // Away, an unfaulted mapping in front of its old place, and back: its page offsets line up.
+    const far = a + 64 * PAGE;
+    assert.equal(sys.mremap(child, a, 4 * PAGE, 4 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, far), far);
+    const b = a - 4 * PAGE;
+    assert.equal(sys.mmap(child, b, 4 * PAGE, RW, ANON_PRIVATE | MAP_FIXED), b);
+    // The moved VMA is not the middle of a merge: only its neighbour's chain is asked.
+    assert.equal(sys.mremap(child, far, 4 * PAGE, 4 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, a), a);
+    assert.deepEqual(
+      vmas(child)
+        .filter((v) => v[0] <= a && v[1] > a)
+        .map((v) => v.slice(0, 2)),
+      [[b, a + 4 * PAGE]],
+    );
+    assert.deepEqual(readOk(sys, child, a, 4 * PAGE), pattern(6, 4 * PAGE));
     sys.exit(child);
     sys.exit(p);
     teardown(sys);
