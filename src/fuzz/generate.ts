@@ -312,7 +312,16 @@ export class Generator {
       const save = this.fresh('m');
       return { op: 'memfd_create', name: save, save };
     }
-    if (k < 74) return { op: 'ftruncate', fd: this.fd(this.names.memfds), length: this.length() };
+    if (k < 74) {
+      if (this.chance(0.5)) return { op: 'ftruncate', fd: this.fd(this.names.memfds), length: this.length() };
+      return {
+        op: 'fallocate',
+        fd: this.fd(this.names.memfds),
+        mode: this.pick([[], ['keep_size'], ['punch_hole', 'keep_size'], ['punch_hole'], ['zero_range']]),
+        offset: this.pick([0, 1, PAGE, 2 * MiB]),
+        length: this.length(),
+      };
+    }
     if (k < 77) {
       return {
         op: 'pwrite',

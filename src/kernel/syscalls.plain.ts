@@ -12,7 +12,7 @@ import { sysMprotectImpl } from './mm/mprotect.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
 import { oomReapTask } from './mm/oom_kill.ts';
 import { type PagemapEntry, clearRefsSoftDirty, pagemapRange } from './fs/task_mmu.ts';
-import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite } from './mm/shmem.ts';
+import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite, vfsFallocate } from './mm/shmem.ts';
 import type { Process, System } from './system.ts';
 import { type Ulong, big, madviseHuge, mmapHuge, mprotectHuge, mremapHuge, offsetArg, standIn, ulong, ulongStandIn } from './ulong.ts';
 import { MAX_RW_COUNT, reachable, reclaim } from './syscalls.ts';
@@ -207,6 +207,30 @@ export function sysFtruncate$(sys: System, fd: number, lengthIn: number): number
   // Held (fdget) across the truncation's unmap, which may sleep.
   fget(f);
   const r = inlineDrive(shmemSetSize(sys, f.inode, length));
+  fdput$(sys, f);
+  return r;
+}
+
+/**
+ * Models fallocate(2): allocates the range of a tmpfs or hugetlbfs file, or punches a hole in it
+ * (vfsFallocate()). An offset or length past 2^53 that a bigint gives is -EINVAL when negative,
+ * else -EFBIG (the range ends past the largest file).
+ */
+export function sysFallocate$(sys: System, fd: number, mode: number, offsetIn: unknown, lenIn: unknown): number {
+  if (!ints(fd, mode)) return -Errno.EINVAL;
+  const f = sys.fileOf(fd);
+  if (f === null) return -Errno.EBADF;
+  const offset = loff(offsetIn);
+  const len = loff(lenIn);
+  if (offset === null || len === null) {
+    const negative = [offsetIn, lenIn].some((v) =>
+      typeof v === 'bigint' ? v < 0n : typeof v !== 'number' || v < 0,
+    );
+    return negative ? -Errno.EINVAL : -Errno.EFBIG;
+  }
+  // Held (fdget) across the allocation, which may sleep in reclaim, and the hole's unmap.
+  fget(f);
+  const r = inlineDrive(vfsFallocate(sys, f, mode, offset, len));
   fdput$(sys, f);
   return r;
 }

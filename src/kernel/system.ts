@@ -610,6 +610,15 @@ export class System {
     );
   }
 
+  /** fallocate(2) on a tmpfs (memfd) or hugetlbfs file: mode 0 allocates, FALLOC_FL_PUNCH_HOLE frees. */
+  fallocate(fd: number, mode: number, offset: number | bigint, len: number | bigint): number {
+    return this.runPath(
+      'fallocate',
+      () => scp.sysFallocate$(this, fd, mode, offset, len),
+      () => sc.sysFallocate(this, fd, mode, offset, len),
+    );
+  }
+
   pwrite(fd: number, data: Uint8Array, offset: number): number {
     return this.runPath(
       'pwrite',

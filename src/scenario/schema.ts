@@ -208,6 +208,24 @@ export const OPS: Record<string, OpSpec> = {
     outputs: [],
   },
   ftruncate: { doc: 'ftruncate(2).', fields: { fd: Num, length: Size }, outputs: [] },
+  fallocate: {
+    doc: 'fallocate(2) of a memfd: allocates [offset, offset + length), or punches a hole (punch_hole with keep_size).',
+    fields: {
+      fd: Num,
+      mode: flags([
+        'keep_size',
+        'punch_hole',
+        'collapse_range',
+        'zero_range',
+        'insert_range',
+        'unshare_range',
+        'write_zeroes',
+      ] as const).optional(),
+      offset: Size.optional(),
+      length: Size,
+    },
+    outputs: [],
+  },
   pwrite: {
     doc: 'pwrite(2).',
     fields: { fd: Num, data: DataSpec, length: Size.optional(), offset: Size.optional() },

@@ -124,16 +124,39 @@ export function hugetlbUnreserveVma(sys: System, vma: Vma): void {
   for (let a = vma.start; a < vma.end; a += PMD_SIZE) if (map.idx.delete(vma.pageIndex(a))) pool(sys).resv--;
 }
 
-/** Models hugetlb_unreserve_pages(): file reservations from index `from` on (truncate, evict). */
-export function hugetlbUnreserveInode(sys: System, inode: Inode, from: number): void {
+/**
+ * Models hugetlb_unreserve_pages(): the file's reservations of page indexes [from, to] (truncate
+ * and evict: to the end; a punched hole: its pages).
+ */
+export function hugetlbUnreserveInode(sys: System, inode: Inode, from: number, to = Infinity): void {
   const map = inodeResv.get(inode);
   if (map === undefined) return;
   for (const idx of [...map.idx]) {
-    if (idx >= from) {
+    if (idx >= from && idx <= to) {
       map.idx.delete(idx);
       pool(sys).resv--;
     }
   }
+}
+
+/**
+ * Models hugetlbfs_fallocate()'s allocation of one page: a huge page for page index `index` into
+ * the file's page cache. Its pseudo VMA is a shared mapping of the file, so a reservation a shared
+ * mapping made for the index is used. Returns the PFN, or -1 when the pool has none to give.
+ */
+export function hugetlbfsAddPage(sys: System, inode: Inode, index: number): number {
+  const map = inodeResv.get(inode) ?? null;
+  const reserved = map !== null && map.idx.delete(index);
+  if (reserved) pool(sys).resv--;
+  const pfn = allocHugetlbPage(sys, reserved);
+  if (pfn < 0) {
+    restoreReservation(sys, reserved ? map : null, index);
+    return -1;
+  }
+  sys.phys.mapping[pfn] = inode.mappingId;
+  sys.phys.setIndex(pfn, index);
+  inode.pages.store(index, pfn);
+  return pfn;
 }
 
 /** Models make_huge_pte(): a present, young, dirty huge entry, writable when asked and the VMA allows. */

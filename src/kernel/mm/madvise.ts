@@ -7,7 +7,7 @@ import type { Process } from '../system.ts';
 import { COLLAPSE_SCAN_FAIL, collapseHugePage, splitHugePmd } from './huge_memory.ts';
 import { FAULT_FLAG_WRITE, collapseSwapin, handleMmFault, vmFaultToErrno } from './memory.ts';
 import { type MmStruct, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
-import { MADV } from './mman.ts';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, MADV } from './mman.ts';
 import { hugetlbSplitCheck, mergeAnonNeighbours, splitRange, zapPageRangeSingle } from './mmap.ts';
 import {
   MMU_NOTIFY,
@@ -19,7 +19,7 @@ import {
 import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_SPECIAL, ptePresent } from './pgtable.ts';
 import { pmdTableOf, pteSlot } from './pte.ts';
-import { unmapMappingRange } from './shmem.ts';
+import { vfsFallocate } from './shmem.ts';
 import { pageoutPage, splitForReclaim } from './vmscan.ts';
 
 const KNOWN = new Set<number>(Object.values(MADV));
@@ -186,20 +186,15 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
       // madvise_remove(): no file is -EINVAL; a file mapping that is not shared-writable is -EACCES.
       if ((vma.flags & VM.LOCKED) !== 0 || vma.file === null) return -Errno.EINVAL;
       if ((vma.flags & (VM.SHARED | VM.MAYWRITE)) !== (VM.SHARED | VM.MAYWRITE)) return -Errno.EACCES;
-      const first = vma.pageIndex(start);
-      const last = vma.pageIndex(end - 1);
-      const inode = vma.file.inode;
-      yield* unmapMappingRange(mm.sys, inode, first, last);
-      for (const [idx, pfn] of [...inode.pages.range(first, last)]) {
-        inode.pages.erase(idx);
-        mm.sys.phys.put(pfn);
-      }
-      // Punching the hole frees swapped-out pages of the range as well.
-      for (const [idx, slot] of [...inode.swapped.range(first, last)]) {
-        inode.swapped.erase(idx);
-        mm.sys.swap.free(slot);
-      }
-      return 0;
+      // vfs_fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) over the file range.
+      const offset = vma.pageIndex(start) * PAGE_SIZE;
+      return yield* vfsFallocate(
+        mm.sys,
+        vma.file,
+        FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+        offset,
+        end - start,
+      );
     }
     default:
       break;

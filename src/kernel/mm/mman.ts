@@ -75,3 +75,20 @@ export const MFD_HUGETLB = 4;
 /** The huge page size, as log2 of its bytes, sits at bit MFD_HUGE_SHIFT (and MAP_HUGE_SHIFT). */
 export const MFD_HUGE_SHIFT = 26;
 export const MFD_HUGE_MASK = 0x3f;
+
+/** fallocate() modes (linux/falloc.h). Allocating a range is mode 0 (FALLOC_FL_ALLOCATE_RANGE). */
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+export const FALLOC_FL_COLLAPSE_RANGE = 0x08;
+export const FALLOC_FL_ZERO_RANGE = 0x10;
+export const FALLOC_FL_INSERT_RANGE = 0x20;
+export const FALLOC_FL_UNSHARE_RANGE = 0x40;
+export const FALLOC_FL_WRITE_ZEROES = 0x80;
+/** The exclusive modes; only FALLOC_FL_KEEP_SIZE may be or'ed with one. */
+export const FALLOC_FL_MODE_MASK =
+  FALLOC_FL_PUNCH_HOLE |
+  FALLOC_FL_COLLAPSE_RANGE |
+  FALLOC_FL_ZERO_RANGE |
+  FALLOC_FL_INSERT_RANGE |
+  FALLOC_FL_UNSHARE_RANGE |
+  FALLOC_FL_WRITE_ZEROES;

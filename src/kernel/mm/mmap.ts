@@ -257,6 +257,11 @@ function* splitHugeAt(vma: Vma, addr: number): KGen {
 interface ZapBatch {
   readonly pages: number[];
   readonly hugetlb: number[];
+  /**
+   * zap_details without even_cows (a hole punched in a file): anonymous pages, the private
+   * copies a MAP_PRIVATE mapping of the file made, and their swap entries stay.
+   */
+  readonly keepCows: boolean;
 }
 
 /**
@@ -307,17 +312,22 @@ function* unmapPageRange(vma: Vma, start: number, end: number, batch: ZapBatch):
         const page = vmNormalPage(sys, vma, lo, hi);
         if (page >= 0) {
           const h = phys.head(page);
+          if (batch.keepCows && (phys.flags[h] & PG.anon) !== 0) continue;
           if ((lo & PTE_DIRTY) !== 0) phys.flags[h] |= PG.dirty;
           removeRmapPte(phys, page, mm, rssCounterOf(phys, page, vma));
           batch.pages.push(page);
         }
       } else if (isSwapEntry(lo)) {
+        if (batch.keepCows) continue;
         sys.swap.free(hi);
         mm.rss[MM_SWAPENTS]--;
       } else if (isDevicePrivateEntry(lo) || isDeviceExclusiveEntry(lo)) {
+        // Both stand for anonymous pages.
+        if (batch.keepCows) continue;
         removeRmapPte(phys, hi, mm, rssCounterOf(phys, hi, vma));
         batch.pages.push(hi);
       } else if (isMigrationEntry(lo)) {
+        if (batch.keepCows && (phys.flags[phys.head(hi)] & PG.anon) !== 0) continue;
         mm.rss[rssCounterOf(phys, hi, vma)]--;
       }
       clearPte(t, s);
@@ -335,7 +345,7 @@ function releaseBatch(sys: System, batch: ZapBatch): void {
  * range, every VMA zapped inside it, the TLB flushed, then pages freed.
  */
 export function* unmapVmas(mm: MmStruct, vmas: readonly Vma[], start: number, end: number): KGen {
-  const batch: ZapBatch = { pages: [], hugetlb: [] };
+  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: false };
   for (const v of vmas) {
     // As in zapPageRangeSingle(): partial PMDs are split before the page-table lock is taken.
     if ((v.flags & VM.HUGETLB) === 0)
@@ -351,10 +361,13 @@ export function* unmapVmas(mm: MmStruct, vmas: readonly Vma[], start: number, en
   releaseBatch(mm.sys, batch);
 }
 
-/** Models zap_page_range_single(): MADV_DONTNEED and unmap_mapping_range zap with a CLEAR event. */
-export function* zapPageRangeSingle(vma: Vma, start: number, end: number): KGen {
+/**
+ * Models zap_page_range_single(): MADV_DONTNEED and unmap_mapping_range zap with a CLEAR event.
+ * Without `evenCows`, anonymous pages stay mapped (see ZapBatch).
+ */
+export function* zapPageRangeSingle(vma: Vma, start: number, end: number, evenCows = true): KGen {
   const mm = vma.mm;
-  const batch: ZapBatch = { pages: [], hugetlb: [] };
+  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: !evenCows };
   // A PMD mapping the range covers only partly is split first, outside the page-table lock that
   // the zap holds (the split takes it itself, so splitting inside would deadlock).
   if ((vma.flags & VM.HUGETLB) === 0) yield* splitHugePmdsAtEdges(vma, start, end);
@@ -371,7 +384,7 @@ export function* zapPageRangeSingle(vma: Vma, start: number, end: number): KGen 
 /** The zap the OOM reaper does inside its own (non-blockable) invalidation. */
 export function* zapForOom(vma: Vma): KGen {
   const mm = vma.mm;
-  const batch: ZapBatch = { pages: [], hugetlb: [] };
+  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: false };
   yield* mm.ptl.lock();
   yield* unmapPageRange(vma, vma.start, vma.end, batch);
   yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, vma.start, vma.end);

@@ -1,11 +1,21 @@
-import { PAGE_SIZE } from '../../lib/units.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 import { folioTestLocked } from './filemap.ts';
-import { hugetlbUnreserveInode } from './hugetlb.ts';
+import { hugetlbUnreserveInode, hugetlbfsAddPage } from './hugetlb.ts';
 import { mapFilePte, mkPte } from './memory.ts';
 import { File, Inode, O_RDWR, VM, VM_FAULT, type Vma } from './mm_types.ts';
+import {
+  FALLOC_FL_COLLAPSE_RANGE,
+  FALLOC_FL_INSERT_RANGE,
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_MODE_MASK,
+  FALLOC_FL_PUNCH_HOLE,
+  FALLOC_FL_UNSHARE_RANGE,
+  FALLOC_FL_WRITE_ZEROES,
+  FALLOC_FL_ZERO_RANGE,
+} from './mman.ts';
 import { PG } from './page_alloc.ts';
 import { pteNone } from './pgtable.ts';
 import { pteSlot, setPte } from './pte.ts';
@@ -199,17 +209,163 @@ export function* shmemSetSize(sys: System, inode: Inode, size: number): KGen<num
   return 0;
 }
 
-/** Models unmap_mapping_range(): zaps every mapping of page indexes [first, last] of the file. */
-export function* unmapMappingRange(sys: System, inode: Inode, first: number, last: number): KGen {
+/**
+ * Models unmap_mapping_range(): zaps every mapping of page indexes [first, last] of the file.
+ * Without `evenCows` (a punched hole), the private copies MAP_PRIVATE mappings made stay.
+ */
+export function* unmapMappingRange(
+  sys: System,
+  inode: Inode,
+  first: number,
+  last: number,
+  evenCows = true,
+): KGen {
   for (const vma of [...inode.iMmap]) {
     const vFirst = Math.max(first, vma.pgoff);
     const vLast = Math.min(last, vma.pgoff + vma.pages - 1);
     if (vFirst > vLast) continue;
     const start = vma.start + (vFirst - vma.pgoff) * PAGE_SIZE;
     const end = vma.start + (vLast - vma.pgoff + 1) * PAGE_SIZE;
-    yield* zapPageRangeSingle(vma, start, end);
+    yield* zapPageRangeSingle(vma, start, end, evenCows);
   }
   sys.trace.count('shmem.unmap_mapping_range');
+}
+
+/** Drops the page cache pages and swapped-out pages of indexes [first, last]. */
+function dropRange(sys: System, inode: Inode, first: number, last: number): void {
+  for (const [idx, pfn] of [...inode.pages.range(first, last)]) {
+    inode.pages.erase(idx);
+    sys.phys.put(pfn);
+  }
+  for (const [idx, slot] of [...inode.swapped.range(first, last)]) {
+    inode.swapped.erase(idx);
+    sys.swap.free(slot);
+  }
+}
+
+/**
+ * Zeroes bytes [from, to) of the page at `index` if the file has it (a hole stays a hole): a
+ * swapped-out page is read back first (shmem_get_partial_folio()); a page that cannot be had is
+ * left as it is.
+ */
+function* zeroPartial(sys: System, inode: Inode, index: number, from: number, to: number): KGen {
+  if (to <= from || (!inode.pages.has(index) && !inode.swapped.has(index))) return;
+  const pfn = inode.pages.load(index) ?? (yield* shmemGetPage(sys, inode, index));
+  if (pfn < 0) return;
+  const head = inode.kind === 'hugetlb' ? HPAGE_PMD_NR * PAGE_SIZE : PAGE_SIZE;
+  for (let pos = from; pos < to;) {
+    const k = Math.floor(pos / PAGE_SIZE);
+    const end = Math.min(to, (k + 1) * PAGE_SIZE, head);
+    const d = sys.phys.data(pfn + k);
+    if (d !== null) d.fill(0, pos % PAGE_SIZE, (pos % PAGE_SIZE) + (end - pos));
+    pos = end;
+  }
+}
+
+/**
+ * Models vfs_fallocate() on a file: the mode must be one of the exclusive modes, FALLOC_FL_KEEP_SIZE
+ * or'ed with it where that mode allows; the file must be open for writing, regular (a device file
+ * is -ENODEV) and the range within the largest file size (-EFBIG). tmpfs and hugetlbfs implement
+ * allocation and hole punching only (-EOPNOTSUPP for the other modes).
+ */
+export function* vfsFallocate(sys: System, f: File, mode: number, offset: number, len: number): KGen<number> {
+  if (offset < 0 || len <= 0) return -Errno.EINVAL;
+  if ((mode & ~(FALLOC_FL_MODE_MASK | FALLOC_FL_KEEP_SIZE)) !== 0) return -Errno.EOPNOTSUPP;
+  switch (mode & FALLOC_FL_MODE_MASK) {
+    case 0:
+    case FALLOC_FL_UNSHARE_RANGE:
+    case FALLOC_FL_ZERO_RANGE:
+      break;
+    case FALLOC_FL_PUNCH_HOLE:
+      if ((mode & FALLOC_FL_KEEP_SIZE) === 0) return -Errno.EOPNOTSUPP;
+      break;
+    case FALLOC_FL_COLLAPSE_RANGE:
+    case FALLOC_FL_INSERT_RANGE:
+    case FALLOC_FL_WRITE_ZEROES:
+      if ((mode & FALLOC_FL_KEEP_SIZE) !== 0) return -Errno.EOPNOTSUPP;
+      break;
+    default:
+      return -Errno.EOPNOTSUPP;
+  }
+  if (!f.writable) return -Errno.EBADF;
+  if (f.inode.kind === 'device') return -Errno.ENODEV;
+  if (offset + len > SHMEM_MAX_BYTES) return -Errno.EFBIG;
+  if ((mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)) !== 0) return -Errno.EOPNOTSUPP;
+  return yield* shmemFallocate(sys, f.inode, mode, offset, len);
+}
+
+/**
+ * Models shmem_fallocate() and hugetlbfs_fallocate() after vfs_fallocate()'s checks: `mode` is 0
+ * or FALLOC_FL_KEEP_SIZE, with or without FALLOC_FL_PUNCH_HOLE. A punched hole unmaps the file's
+ * pages from every mapping, zeroes the partial pages at its edges and drops the whole ones; on
+ * hugetlbfs the private copies go with them (hugetlb_vmdelete_list() zaps the whole range), on
+ * tmpfs they stay. Allocation fills the range's holes; tmpfs takes back what it added when it
+ * runs out of memory (-ENOMEM), hugetlbfs keeps the pages it got and fails with -ENOSPC.
+ */
+export function* shmemFallocate(
+  sys: System,
+  inode: Inode,
+  mode: number,
+  offset: number,
+  len: number,
+): KGen<number> {
+  const huge = inode.kind === 'hugetlb';
+  const unit = huge ? HPAGE_PMD_NR * PAGE_SIZE : PAGE_SIZE;
+  const end = offset + len;
+  if ((mode & FALLOC_FL_PUNCH_HOLE) !== 0) {
+    // The whole pages inside the hole, as page indexes [first, last].
+    const holeStart = Math.ceil(offset / unit) * unit;
+    const holeEnd = Math.floor(end / unit) * unit;
+    if (huge) {
+      if (offset < holeStart) {
+        const b = Math.floor(offset / unit) * unit;
+        yield* zeroPartial(sys, inode, b / PAGE_SIZE, offset - b, Math.min(end, holeStart) - b);
+      }
+      if (holeEnd > holeStart)
+        yield* unmapMappingRange(sys, inode, holeStart / PAGE_SIZE, holeEnd / PAGE_SIZE - 1);
+      if (end > holeEnd && end > holeStart)
+        yield* zeroPartial(sys, inode, holeEnd / PAGE_SIZE, 0, end - holeEnd);
+      if (holeEnd > holeStart) {
+        dropRange(sys, inode, holeStart / PAGE_SIZE, holeEnd / PAGE_SIZE - 1);
+        hugetlbUnreserveInode(sys, inode, holeStart / PAGE_SIZE, holeEnd / PAGE_SIZE - 1);
+      }
+      return 0;
+    }
+    if (holeEnd > holeStart)
+      yield* unmapMappingRange(sys, inode, holeStart / PAGE_SIZE, holeEnd / PAGE_SIZE - 1, false);
+    // shmem_truncate_range(): the partial pages at either edge are zeroed, the rest dropped.
+    const firstIdx = Math.floor(offset / PAGE_SIZE);
+    const lastIdx = Math.floor((end - 1) / PAGE_SIZE);
+    if (firstIdx === lastIdx && offset % PAGE_SIZE !== 0 && end % PAGE_SIZE !== 0) {
+      yield* zeroPartial(sys, inode, firstIdx, offset % PAGE_SIZE, ((end - 1) % PAGE_SIZE) + 1);
+      return 0;
+    }
+    if (offset % PAGE_SIZE !== 0) yield* zeroPartial(sys, inode, firstIdx, offset % PAGE_SIZE, PAGE_SIZE);
+    if (end % PAGE_SIZE !== 0) yield* zeroPartial(sys, inode, lastIdx, 0, end % PAGE_SIZE);
+    if (holeEnd > holeStart) dropRange(sys, inode, holeStart / PAGE_SIZE, holeEnd / PAGE_SIZE - 1);
+    return 0;
+  }
+  const first = Math.floor(offset / unit);
+  const stop = Math.ceil(end / unit);
+  const added: number[] = [];
+  for (let u = first; u < stop; u++) {
+    const index = (u * unit) / PAGE_SIZE;
+    if (inode.pages.has(index)) continue;
+    if (huge) {
+      if (hugetlbfsAddPage(sys, inode, index) < 0) return -Errno.ENOSPC;
+      continue;
+    }
+    const fresh = !inode.swapped.has(index);
+    const pfn = yield* shmemGetPage(sys, inode, index);
+    if (pfn < 0) {
+      // shmem_undo_range(): the pages this call added go again.
+      for (const idx of added) dropRange(sys, inode, idx, idx);
+      return pfn;
+    }
+    if (fresh) added.push(index);
+  }
+  if ((mode & FALLOC_FL_KEEP_SIZE) === 0 && end > inode.size) inode.size = end;
+  return 0;
 }
 
 /** Models shmem write_iter: pwrite through the page cache. Returns bytes written or -errno. */

@@ -1,4 +1,4 @@
-/** File ops: memfd_create, ftruncate, pread/pwrite, close. */
+/** File ops: memfd_create, ftruncate, fallocate, pread/pwrite, close. */
 import { isErr } from '../../kernel/errno.ts';
 import * as mman from '../../kernel/mm/mman.ts';
 import { MAX_USER_BUFFER, checkStepBytes } from '../context.ts';
@@ -11,6 +11,16 @@ const MFD: Record<string, number> = {
   hugetlb: mman.MFD_HUGETLB,
 };
 
+const FALLOC: Record<string, number> = {
+  keep_size: mman.FALLOC_FL_KEEP_SIZE,
+  punch_hole: mman.FALLOC_FL_PUNCH_HOLE,
+  collapse_range: mman.FALLOC_FL_COLLAPSE_RANGE,
+  zero_range: mman.FALLOC_FL_ZERO_RANGE,
+  insert_range: mman.FALLOC_FL_INSERT_RANGE,
+  unshare_range: mman.FALLOC_FL_UNSHARE_RANGE,
+  write_zeroes: mman.FALLOC_FL_WRITE_ZEROES,
+};
+
 export const fileOps: Record<string, OpHandler> = {
   *memfd_create(ctx, step) {
     const name = typeof f(step, 'name') === 'string' ? String(f(step, 'name')) : 'memfd';
@@ -20,6 +30,16 @@ export const fileOps: Record<string, OpHandler> = {
   },
   *ftruncate(ctx, step) {
     const ret = yield* ctx.sc.sysFtruncate(ctx.sys, ctx.num(f(step, 'fd')), ctx.num(f(step, 'length')));
+    return { ret };
+  },
+  *fallocate(ctx, step) {
+    const ret = yield* ctx.sc.sysFallocate(
+      ctx.sys,
+      ctx.num(f(step, 'fd')),
+      flagBits(f(step, 'mode'), FALLOC, 'fallocate mode'),
+      ctx.optNum(f(step, 'offset'), 0),
+      ctx.num(f(step, 'length')),
+    );
     return { ret };
   },
   *pwrite(ctx, step) {

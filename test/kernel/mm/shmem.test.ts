@@ -2,7 +2,18 @@ import { hugetlbPagesFree } from '../../../src/kernel/mm/hugetlb.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno } from '../../../src/kernel/errno.ts';
-import { MAP_PRIVATE, MAP_SHARED, MFD_HUGETLB, PROT_READ } from '../../../src/kernel/mm/mman.ts';
+import { createDmirrorDevice, dmirrorOpen } from '../../../src/kernel/drivers/test_hmm.ts';
+import {
+  FALLOC_FL_COLLAPSE_RANGE,
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  FALLOC_FL_ZERO_RANGE,
+  MADV,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MFD_HUGETLB,
+  PROT_READ,
+} from '../../../src/kernel/mm/mman.ts';
 import { HPAGE, PAGE, RW, mapOk, pattern, readOk, setup, teardown, writeOk } from './mm_helpers.ts';
 
 describe('memfd_create + ftruncate + pwrite/pread + mmap', () => {
@@ -145,6 +156,124 @@ describe('memfd_create + ftruncate + pwrite/pread + mmap', () => {
     // The shared write allocated a second huge page for the file; the private page still reads zero.
     assert.deepEqual(readOk(sys, p, v + 3 * PAGE, 4), new Uint8Array(4));
     assert.equal(hugetlbPagesFree(sys), 2);
+    teardown(sys);
+  });
+});
+
+describe('fallocate on tmpfs and hugetlbfs', () => {
+  const KEEP = FALLOC_FL_KEEP_SIZE;
+  const PUNCH = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+
+  it('checks its arguments as vfs_fallocate() does', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.fallocate(99, 0, 0, PAGE), -Errno.EBADF);
+    assert.equal(sys.fallocate(fd, 0, -1, PAGE), -Errno.EINVAL);
+    assert.equal(sys.fallocate(fd, 0, 0, 0), -Errno.EINVAL);
+    assert.equal(
+      sys.fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, PAGE),
+      -Errno.EOPNOTSUPP,
+      'a hole needs KEEP_SIZE',
+    );
+    assert.equal(sys.fallocate(fd, FALLOC_FL_COLLAPSE_RANGE | KEEP, 0, PAGE), -Errno.EOPNOTSUPP);
+    assert.equal(
+      sys.fallocate(fd, FALLOC_FL_ZERO_RANGE, 0, PAGE),
+      -Errno.EOPNOTSUPP,
+      'tmpfs has no ZERO_RANGE',
+    );
+    assert.equal(sys.fallocate(fd, 0x100, 0, PAGE), -Errno.EOPNOTSUPP);
+    assert.equal(sys.fallocate(fd, 0, 2 ** 52, PAGE), -Errno.EFBIG);
+    assert.equal(sys.fallocate(fd, 0, 2n ** 63n - 1n, 2n), -Errno.EFBIG);
+    assert.equal(sys.fallocate(fd, 0, -(2n ** 60n), 1), -Errno.EINVAL);
+    createDmirrorDevice(sys, 'gpu0', 'private');
+    const dev = sys.run('open', dmirrorOpen(sys, 'gpu0', p));
+    assert.equal(sys.fallocate(dev, 0, 0, PAGE), -Errno.ENODEV);
+    assert.equal(sys.stats().used, 0, 'nothing allocated');
+    teardown(sys);
+  });
+
+  it('allocates the pages of the range; the size grows unless KEEP_SIZE', () => {
+    const { sys } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.fallocate(fd, KEEP, 0, 3 * PAGE), 0);
+    assert.equal(sys.stats().used, 3 * PAGE);
+    assert.equal(sys.pread(fd, PAGE, 0).ret, 0, 'KEEP_SIZE: the size is still 0');
+    assert.equal(sys.fallocate(fd, 0, PAGE + 1, 2 * PAGE), 0, 'an unaligned range covers its pages');
+    assert.equal(sys.stats().used, 4 * PAGE);
+    assert.equal(sys.pread(fd, 4 * PAGE, 0).ret, 3 * PAGE + 1);
+    teardown(sys);
+  });
+
+  it('an allocation that runs out of memory takes back the pages it added, not the ones there before', () => {
+    const { sys } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.pwrite(fd, pattern(1, PAGE), 0), PAGE);
+    sys.inject.arm(3);
+    assert.equal(sys.fallocate(fd, 0, 0, 8 * PAGE), -Errno.ENOMEM);
+    assert.equal(sys.stats().used, PAGE);
+    assert.deepEqual(sys.pread(fd, PAGE, 0).data, pattern(1, PAGE));
+    teardown(sys);
+  });
+
+  it('a hole zeroes the partial pages at its edges, frees the whole ones and keeps private copies', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.pwrite(fd, pattern(2, 4 * PAGE), 0), 4 * PAGE);
+    const shared = mapOk(sys, p, 4 * PAGE, MAP_SHARED, RW, fd);
+    const priv = mapOk(sys, p, 4 * PAGE, MAP_PRIVATE, RW, fd);
+    writeOk(sys, p, priv + 2 * PAGE, Uint8Array.of(7));
+    const used = sys.stats().used;
+    assert.equal(sys.fallocate(fd, PUNCH, 100, 3 * PAGE), 0);
+    // Pages 1 and 2 leave the file; pages 0 and 3 are only zeroed in part.
+    assert.equal(sys.stats().used, used - 2 * PAGE);
+    const want = pattern(2, 4 * PAGE);
+    want.fill(0, 100, 3 * PAGE + 100);
+    assert.deepEqual(readOk(sys, p, shared, 4 * PAGE), want);
+    assert.deepEqual(sys.pread(fd, 4 * PAGE, 0).data, want);
+    // The private copy of page 2 stays; its other pages read the file again.
+    assert.equal(readOk(sys, p, priv + 2 * PAGE, 1)[0], 7);
+    assert.deepEqual(readOk(sys, p, priv + PAGE, PAGE), new Uint8Array(PAGE));
+    teardown(sys);
+  });
+
+  it('MADV_REMOVE of a shared tmpfs mapping punches the hole and keeps the private copies', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.ftruncate(fd, 2 * PAGE), 0);
+    const shared = mapOk(sys, p, 2 * PAGE, MAP_SHARED, RW, fd);
+    const priv = mapOk(sys, p, 2 * PAGE, MAP_PRIVATE, RW, fd);
+    writeOk(sys, p, shared, pattern(3, 2 * PAGE));
+    writeOk(sys, p, priv, Uint8Array.of(9));
+    assert.equal(sys.madvise(p, shared, 2 * PAGE, MADV.REMOVE), 0);
+    assert.deepEqual(readOk(sys, p, shared, 2 * PAGE), new Uint8Array(2 * PAGE));
+    assert.equal(readOk(sys, p, priv, 1)[0], 9);
+    teardown(sys);
+  });
+
+  it('hugetlbfs: allocation takes huge pages from the pool; a hole frees them and the private copies', () => {
+    const { sys, p } = setup({ hugetlbPages: 8 });
+    const fd = sys.memfdCreate('h', MFD_HUGETLB);
+    assert.equal(sys.fallocate(fd, 0, 0, 2 * HPAGE), 0);
+    assert.equal(hugetlbPagesFree(sys), 6);
+    const priv = mapOk(sys, p, 2 * HPAGE, MAP_PRIVATE, RW, fd);
+    writeOk(sys, p, priv, Uint8Array.of(5));
+    assert.equal(hugetlbPagesFree(sys), 5);
+    // A hole of less than a huge page only zeroes.
+    const shared = mapOk(sys, p, 2 * HPAGE, MAP_SHARED, RW, fd);
+    writeOk(sys, p, shared + HPAGE, pattern(4, PAGE));
+    assert.equal(sys.fallocate(fd, PUNCH, HPAGE + 10, 20), 0);
+    const want = pattern(4, PAGE);
+    want.fill(0, 10, 30);
+    assert.deepEqual(readOk(sys, p, shared + HPAGE, PAGE), want);
+    assert.equal(hugetlbPagesFree(sys), 5);
+    assert.equal(sys.fallocate(fd, PUNCH, 0, 2 * HPAGE), 0);
+    assert.equal(hugetlbPagesFree(sys), 8, 'the private copy went with the file pages');
+    // A private read of the hole gets an anonymous page (its reservation); the other stays reserved.
+    assert.equal(readOk(sys, p, priv, 1)[0], 0);
+    assert.equal(hugetlbPagesFree(sys), 7);
+    // More than the pool can give: the pages it got stay, and the call fails with ENOSPC.
+    assert.equal(sys.fallocate(fd, 0, 0, 10 * HPAGE), -Errno.ENOSPC);
+    assert.equal(hugetlbPagesFree(sys), 1, 'the reserved page is not taken');
     teardown(sys);
   });
 });
