@@ -1,14 +1,15 @@
 /**
  * The mm suite: tools/testing/selftests/mm/ cow.c, madv_populate.c, soft-dirty.c, mremap_test.c
  * (its correctness tests), mkdirty.c, khugepaged.c (its MADV_COLLAPSE tests on anonymous memory),
- * mremap_dontunmap.c, map_fixed_noreplace.c, map_populate.c and gup_longterm.c, ported to the
- * model under the kernel's test names (`<file>.<test>`, with cow.c's and gup_longterm.c's
- * "... with <memory>" runs and khugepaged.c's "context:memory" runs as variants). sources.ts
- * names the revision each file was ported from.
+ * mremap_dontunmap.c, map_fixed_noreplace.c, map_populate.c, gup_longterm.c, merge.c and
+ * hugetlb-madvise.c, ported to the model under the kernel's test names (`<file>.<test>`, with
+ * cow.c's and gup_longterm.c's "... with <memory>" runs and khugepaged.c's "context:memory" runs
+ * as variants). sources.ts names the revision each file was ported from.
  */
 import type { SystemConfig } from '../kernel/system.ts';
 import { cowCases } from './mm_cow.ts';
 import { gupLongtermCases } from './mm_gup_longterm.ts';
+import { hugetlbMadviseCases } from './mm_hugetlb_madvise.ts';
 import { khugepagedCases } from './mm_khugepaged.ts';
 import { mremapTestCases } from './mm_mremap.ts';
 import { mergeCases } from './mm_merge.ts';
@@ -30,5 +31,6 @@ export function mmCases(config: SystemConfig = {}): ConformanceCase[] {
     ...mapPopulateCases(config),
     ...gupLongtermCases(config),
     ...mergeCases(config),
+    ...hugetlbMadviseCases(config),
   ];
 }

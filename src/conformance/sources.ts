@@ -108,6 +108,10 @@ export const MM_SELFTEST_SOURCES = {
     file: 'tools/testing/selftests/mm/merge.c',
     commit: '0ace8f2db6b3b4b0677e559d1a7ab7fd625d61ec',
   },
+  'hugetlb-madvise': {
+    file: 'tools/testing/selftests/mm/hugetlb-madvise.c',
+    commit: '42d3b66d4cdbacfc9d120d2301b8de89cc29a914',
+  },
 } as const satisfies Record<string, SelftestSource>;
 
 const SOFT_DIRTY_TEST_MERGE: SelftestSource = {

@@ -20,6 +20,7 @@ test('the mm suite ports every file it names, with at least 150 cases that run',
       'map_populate',
       'gup_longterm',
       'merge',
+      'hugetlb-madvise',
     ],
   );
   assert.ok(cases.filter((c) => c.run !== undefined).length >= 150);
