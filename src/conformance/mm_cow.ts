@@ -14,9 +14,8 @@
  * The model has no pipes and no io_uring; the port does what they do to the pages. vmsplice()
  * takes a FOLL_GET reference on up to PIPE_DEF_BUFFERS pages and a pipe read copies from them;
  * io_uring_register_buffers() pins the range FOLL_WRITE | FOLL_PIN | FOLL_LONGTERM and
- * IORING_OP_WRITE_FIXED copies from the pinned pages (its file round trip is left out). fallocate()
- * of a shmem file is an ftruncate() to the same size: the reads that follow allocate the page
- * the fallocate() would have. tmpfile() is a file on tmpfs (a memfd).
+ * IORING_OP_WRITE_FIXED copies from the pinned pages (its file round trip is left out).
+ * tmpfile() is a file on tmpfs (a memfd).
  *
  * The four vmsplice() cases with hugetlb leak in the model as in the kernel (hugetlb_wp() reuses a
  * page mapped once whatever references a pipe holds); cow.c reports them as expected failures
@@ -561,7 +560,7 @@ function runWithHugeZeropage(env: MmEnv, fn: NonAnonFn): void {
 function runWithFile(env: MmEnv, fn: NonAnonFn, name: string): void {
   const fd = env.sys.memfdCreate(name, 0);
   assert.ok(fd >= 0, `memfd_create() failed: ${show(fd)}`);
-  expectRet(env.sys.ftruncate(fd, pagesize), 0, 'fallocate()');
+  expectRet(env.sys.fallocate(fd, 0, 0, pagesize), 0, 'fallocate()');
   const mem = env.mmapOk(pagesize, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd);
   const smem = env.mmapOk(pagesize, PROT_READ, MAP_SHARED, fd);
   touch(env, mem, smem);
@@ -575,7 +574,7 @@ function runWithFile(env: MmEnv, fn: NonAnonFn, name: string): void {
 function runWithMemfdHugetlb(env: MmEnv, fn: NonAnonFn): void {
   const fd = env.sys.memfdCreate('test', MFD_HUGETLB | HUGE_2MB);
   assert.ok(fd >= 0, `memfd_create() failed: ${show(fd)}`);
-  expectRet(env.sys.ftruncate(fd, hugetlbsize), 0, 'fallocate()');
+  expectRet(env.sys.fallocate(fd, 0, 0, hugetlbsize), 0, 'fallocate()');
   const mem = env.mmapOk(hugetlbsize, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd);
   const smem = env.mmapOk(hugetlbsize, PROT_READ, MAP_SHARED, fd);
   touch(env, mem, smem);

@@ -47,9 +47,8 @@ function result(ok: boolean, msg: string): void {
  */
 function doTest(env: MmEnv, fd: number, size: number, type: TestType, shared: boolean): void {
   const shouldWork = true;
-  // fallocate() of the whole file is an ftruncate() to the same size here: the memset() below
-  // allocates the pages it would have.
   expectRet(env.sys.ftruncate(fd, size), 0, 'ftruncate()');
+  expectRet(env.sys.fallocate(fd, 0, 0, size), 0, 'fallocate()');
   const mem = env.mmap(0, size, PROT_READ | PROT_WRITE, shared ? MAP_SHARED : MAP_PRIVATE, fd);
   assert.ok(mem >= 0, `mmap() failed (${show(mem)})`);
   // Fault in the page such that GUP-fast can pin it directly.
