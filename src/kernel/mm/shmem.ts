@@ -350,18 +350,20 @@ export function* shmemFallocate(
   const added: number[] = [];
   for (let u = first; u < stop; u++) {
     const index = (u * unit) / PAGE_SIZE;
-    if (inode.pages.has(index)) continue;
     if (huge) {
-      if (hugetlbfsAddPage(sys, inode, index) < 0) return -Errno.ENOSPC;
+      if (!inode.pages.has(index) && hugetlbfsAddPage(sys, inode, index) < 0) return -Errno.ENOSPC;
       continue;
     }
-    const fresh = !inode.swapped.has(index);
+    const fresh = !inode.pages.has(index) && !inode.swapped.has(index);
     const pfn = yield* shmemGetPage(sys, inode, index);
     if (pfn < 0) {
       // shmem_undo_range(): the pages this call added go again.
       for (const idx of added) dropRange(sys, inode, idx, idx);
       return pfn;
     }
+    // Dirty, the pages there before too: memory pressure must swap them out, not free them as
+    // clean zero pages (and, with no swap left, the allocation fails instead of going on).
+    sys.phys.flags[pfn] |= PG.dirty;
     if (fresh) added.push(index);
   }
   if ((mode & FALLOC_FL_KEEP_SIZE) === 0 && end > inode.size) inode.size = end;

@@ -215,6 +215,18 @@ describe('fallocate on tmpfs and hugetlbfs', () => {
     teardown(sys);
   });
 
+  it('pages it allocates are dirty: reclaim swaps them out and, with swap full, the call fails', () => {
+    const { sys } = setup({ ram: 8 * 1024 * 1024, swap: 8 * 1024 * 1024 });
+    const fd = sys.memfdCreate('m');
+    const used = sys.stats().used;
+    // A terabyte: RAM and swap run out long before (freeing them as clean zero pages would not).
+    assert.equal(sys.fallocate(fd, 0, 0, 2 ** 40), -Errno.ENOMEM);
+    assert.equal(sys.stats().used, used, 'the pages it added went again');
+    assert.equal(sys.stats().swap_used, 0, 'the ones swapped out too');
+    assert.equal(sys.pread(fd, 1, 0).ret, 0, 'the size is unchanged');
+    teardown(sys);
+  });
+
   it('a hole zeroes the partial pages at its edges, frees the whole ones and keeps private copies', () => {
     const { sys, p } = setup();
     const fd = sys.memfdCreate('m');
