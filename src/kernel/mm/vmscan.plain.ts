@@ -6,7 +6,7 @@ import type { System } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
 import { Inode, MM_SWAPENTS, type Vma } from './mm_types.ts';
 import { MMU_NOTIFY, mmuNotifierRangeInit } from './mmu_notifier.ts';
-import { PG } from './page_alloc.ts';
+import { PG, type PhysMem } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, SwpType, swpLo } from './pgtable.ts';
 import { pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { folioMapcount, removeRmapPte, rmapWalk, rssCounterOf } from './rmap.ts';
@@ -252,6 +252,15 @@ export function splitForReclaim$(sys: System, h: number): boolean {
   return true;
 }
 
+function fileListsHold(phys: PhysMem, total: number): boolean {
+  for (let i = 0; i < total; i++) {
+    const f = phys.flags[i];
+    if ((f & PG.used) === 0 || (f & (PG.reserved | PG.tail | PG.swapbacked)) !== 0) continue;
+    if ((f & PG.lru) !== 0 || phys.mapping[i] !== 0) return true;
+  }
+  return false;
+}
+
 /** Models try_to_free_pages(): sweeps frames with the clock hand until `nr` pages are freed or a full turn passes. */
 export function shrinkMemory$(sys: System, nr: number): number {
   const phys = sys.phys;
@@ -262,6 +271,13 @@ export function shrinkMemory$(sys: System, nr: number): number {
   // hold every swap-backed page (anonymous and shmem), are neither scanned nor aged. Only clean
   // lazily-freed pages, which live on the file lists, can still go.
   const scanAnon = sys.swap.enabled && !sys.swap.full;
+  if (!scanAnon && !fileListsHold(phys, total)) {
+    // Nothing on the file lists: the three turns below would look at no page, free none and
+    // bring the clock hand back where it is.
+    reclaimHands.set(sys, hand);
+    sys.trace.count('reclaim.freed', 0);
+    return 0;
+  }
   // Up to three turns: a recently used page is first marked active, then demoted, then reclaimed
   // if it stayed idle all along.
   for (let scanned = 0; scanned < total * 3 && freed < nr; scanned++) {

@@ -12,7 +12,7 @@ import {
   mmuNotifierInvalidateRangeStart,
   mmuNotifierRangeInit,
 } from './mmu_notifier.ts';
-import { PG } from './page_alloc.ts';
+import { PG, type PhysMem } from './page_alloc.ts';
 import {
   PTE_ACCESSED,
   PTE_DIRTY,
@@ -294,6 +294,19 @@ export function* splitForReclaim(sys: System, h: number): KGen<boolean> {
   return true;
 }
 
+/**
+ * Whether a sweep without swap has anything to look at: a RAM page on an LRU list or in a file
+ * that is not swap-backed (a lazily-freed anonymous page).
+ */
+function fileListsHold(phys: PhysMem, total: number): boolean {
+  for (let i = 0; i < total; i++) {
+    const f = phys.flags[i];
+    if ((f & PG.used) === 0 || (f & (PG.reserved | PG.tail | PG.swapbacked)) !== 0) continue;
+    if ((f & PG.lru) !== 0 || phys.mapping[i] !== 0) return true;
+  }
+  return false;
+}
+
 /** Models try_to_free_pages(): sweeps frames with the clock hand until `nr` pages are freed or a full turn passes. */
 export function* shrinkMemory(sys: System, nr: number): KGen<number> {
   const phys = sys.phys;
@@ -304,6 +317,13 @@ export function* shrinkMemory(sys: System, nr: number): KGen<number> {
   // hold every swap-backed page (anonymous and shmem), are neither scanned nor aged. Only clean
   // lazily-freed pages, which live on the file lists, can still go.
   const scanAnon = sys.swap.enabled && !sys.swap.full;
+  if (!scanAnon && !fileListsHold(phys, total)) {
+    // Nothing on the file lists: the three turns below would look at no page, free none and
+    // bring the clock hand back where it is.
+    reclaimHands.set(sys, hand);
+    sys.trace.count('reclaim.freed', 0);
+    return 0;
+  }
   // Up to three turns: a recently used page is first marked active, then demoted, then reclaimed
   // if it stayed idle all along.
   for (let scanned = 0; scanned < total * 3 && freed < nr; scanned++) {
