@@ -186,17 +186,10 @@ export function* shmemSetSize(sys: System, inode: Inode, size: number): KGen<num
     const firstGone = Math.ceil(size / PAGE_SIZE);
     const lastIdx = Math.ceil(inode.size / PAGE_SIZE) - 1;
     if (inode.kind === 'hugetlb') hugetlbUnreserveInode(sys, inode, firstGone);
-    if (firstGone <= lastIdx) {
-      yield* unmapMappingRange(sys, inode, firstGone, lastIdx);
-      for (const [idx, pfn] of [...inode.pages.range(firstGone, lastIdx)]) {
-        inode.pages.erase(idx);
-        sys.phys.put(pfn);
-      }
-      for (const [idx, slot] of [...inode.swapped.range(firstGone, lastIdx)]) {
-        inode.swapped.erase(idx);
-        sys.swap.free(slot);
-      }
-    }
+    if (firstGone <= lastIdx) yield* unmapMappingRange(sys, inode, firstGone, lastIdx);
+    // To the end: pages past the old size (a fallocate with FALLOC_FL_KEEP_SIZE) go too, and
+    // nothing maps them (a fault past the size is SIGBUS).
+    dropRange(sys, inode, firstGone, Infinity);
     // The partial page past the new end reads as zeros again.
     const tail = size % PAGE_SIZE;
     const partial = inode.pages.load(Math.floor(size / PAGE_SIZE));
@@ -422,13 +415,6 @@ export function shmemRead(
 export function shmemEvictInode(sys: System, inode: Inode): void {
   if (inode.iMmap.size > 0) return;
   if (inode.kind === 'hugetlb') hugetlbUnreserveInode(sys, inode, 0);
-  for (const [idx, pfn] of [...inode.pages]) {
-    inode.pages.erase(idx);
-    sys.phys.put(pfn);
-  }
-  for (const [idx, slot] of [...inode.swapped]) {
-    inode.swapped.erase(idx);
-    sys.swap.free(slot);
-  }
+  dropRange(sys, inode, 0, Infinity);
   sys.mappings.delete(inode.mappingId);
 }

@@ -215,6 +215,17 @@ describe('fallocate on tmpfs and hugetlbfs', () => {
     teardown(sys);
   });
 
+  it('pages allocated past the size with KEEP_SIZE go when the file is truncated', () => {
+    const { sys } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.ftruncate(fd, 2 * PAGE), 0);
+    assert.equal(sys.fallocate(fd, KEEP, 0, 8 * PAGE), 0);
+    assert.equal(sys.stats().used, 8 * PAGE);
+    assert.equal(sys.ftruncate(fd, PAGE), 0);
+    assert.equal(sys.stats().used, PAGE);
+    teardown(sys);
+  });
+
   it('pages it allocates are dirty: reclaim swaps them out and, with swap full, the call fails', () => {
     const { sys } = setup({ ram: 8 * 1024 * 1024, swap: 8 * 1024 * 1024 });
     const fd = sys.memfdCreate('m');
