@@ -325,7 +325,8 @@ export function zapHugePmd(vma: Vma, base: number): number {
 }
 
 /**
- * Whether the PTEs of a 2 MiB can be collapsed: 0, or the errno of the first that cannot. A
+ * Whether the PTEs of a 2 MiB can be collapsed: the number of swap entries to swap in first (0
+ * but in the first scan), or the errno of the first PTE that cannot be collapsed. A
  * non-anonymous page is -EINVAL; a page with a reference beyond its mappings (a GUP pin, a pipe)
  * is -EAGAIN (is_refcount_suitable()); pages shared with another process are fine, only
  * khugepaged limits them (max_ptes_shared). In the first scan (`scan`) a swap entry is counted,
