@@ -48,7 +48,10 @@ export interface PagemapEntry {
   readonly softDirty: boolean;
   /** PM_MMAP_EXCLUSIVE: mapped exactly once. */
   readonly exclusive: boolean;
-  /** Mapped by a PMD (THP or hugetlb). */
+  /**
+   * The page is part of a THP or a hugetlb page, whether a PMD or PTEs map it (kpageflags'
+   * KPF_THP / KPF_HUGE, not a pagemap bit). Whether a PMD maps it is not told apart here.
+   */
   readonly thp: boolean;
 }
 

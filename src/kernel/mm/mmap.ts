@@ -135,8 +135,8 @@ export function splitVma(vma: Vma, addr: number): Vma {
  * Whether two VMAs share their anon_vma state closely enough to become one (is_mergeable_anon_vma).
  * When only one has an anon_vma, the merged VMA takes it, unless that VMA was cloned at fork and
  * still chains its parent's (vma_had_uncowed_parents(): a chain of more than its own anon_vma).
- * `moved` is a VMA mremap() just placed: copy_vma() merges it with no middle VMA, so its own
- * chain is not asked.
+ * `moved` is a VMA mremap() just placed: in 6.18 copy_vma() merges it with no middle VMA, so its
+ * own chain is not asked (mainline asks it since 3b617fd3d317; docs/fidelity.md).
  */
 function anonCompatible(a: Vma, b: Vma, moved: Vma | null): boolean {
   const aNone = a.anonVma === null && a.anonChain.size === 0;
