@@ -70,6 +70,7 @@ export function formatStep(r: StepReport, s: Style): string[] {
       ...(p.kind !== 'none' && p.kind !== 'swap' ? [p.kind] : []),
       ...(p.soft_dirty ? ['soft-dirty'] : []),
       ...(p.exclusive ? ['exclusive'] : []),
+      ...(p.file ? ['file'] : []),
       ...(p.thp ? ['thp'] : []),
     ];
     const range = p.count === 1 ? `page ${p.first}` : `pages ${p.first}-${p.first + p.count - 1}`;

@@ -102,6 +102,7 @@ function comparePages(expected: unknown[], pages: PagemapEntry[]): string | null
       ['swap', 'swap'],
       ['soft_dirty', 'softDirty'],
       ['exclusive', 'exclusive'],
+      ['file', 'file'],
       ['thp', 'thp'],
     ];
     for (const [k, g] of fields) {

@@ -89,6 +89,7 @@ export interface PageRun {
   swap: boolean;
   soft_dirty: boolean;
   exclusive: boolean;
+  file: boolean;
   thp: boolean;
   kind: string;
 }
@@ -125,13 +126,14 @@ function pageRuns(pages: readonly PagemapEntry[]): PageRun[] {
       swap: p.swap,
       soft_dirty: p.softDirty,
       exclusive: p.exclusive,
+      file: p.file,
       thp: p.thp,
       kind: p.kind,
     };
     const last = runs.at(-1);
     const same =
       last !== undefined &&
-      (['present', 'swap', 'soft_dirty', 'exclusive', 'thp', 'kind'] as const).every(
+      (['present', 'swap', 'soft_dirty', 'exclusive', 'file', 'thp', 'kind'] as const).every(
         (k) => last[k] === run[k],
       );
     if (same) last.count++;

@@ -102,6 +102,7 @@ const PageExpect = z.union([
     swap: z.boolean().optional(),
     soft_dirty: z.boolean().optional(),
     exclusive: z.boolean().optional(),
+    file: z.boolean().optional(),
     thp: z.boolean().optional(),
     repeat: z.number().int().positive().optional(),
   }),

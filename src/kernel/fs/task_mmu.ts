@@ -1,7 +1,7 @@
 import { indexAt } from '../../lib/pgtable_store.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE, ULONG_MAX } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
-import { type MmStruct, VM } from '../mm/mm_types.ts';
+import { Inode, type MmStruct, VM } from '../mm/mm_types.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -46,8 +46,10 @@ export interface PagemapEntry {
     | 'special';
   /** PM_SOFT_DIRTY */
   readonly softDirty: boolean;
-  /** PM_MMAP_EXCLUSIVE: mapped exactly once. */
+  /** PM_MMAP_EXCLUSIVE: a present page mapped exactly once. */
   readonly exclusive: boolean;
+  /** PM_FILE: the page (present, or behind a migration or device entry) is not anonymous. */
+  readonly file: boolean;
   /**
    * The page is part of a THP or a hugetlb page, whether a PMD or PTEs map it (kpageflags'
    * KPF_THP / KPF_HUGE, not a pagemap bit). Whether a PMD maps it is not told apart here.
@@ -62,8 +64,14 @@ const NONE: PagemapEntry = {
   kind: 'none',
   softDirty: false,
   exclusive: false,
+  file: false,
   thp: false,
 };
+
+/** folio_test_anon()'s negation: the folio of `pfn` belongs to a file (a shmem or hugetlbfs inode). */
+function fileFolio(sys: System, pfn: number): boolean {
+  return sys.mappings.get(sys.phys.mapping[sys.phys.head(pfn)]) instanceof Inode;
+}
 
 /** Models pagemap_read() for `npages` pages from `addr`. */
 export function pagemapRange(sys: System, mm: MmStruct, addr: number, npages: number): PagemapEntry[] {
@@ -95,6 +103,7 @@ export function pagemapRange(sys: System, mm: MmStruct, addr: number, npages: nu
           kind: isMigrationEntry(lo) ? 'migration' : isDevicePrivateEntry(lo) ? 'device-private' : 'special',
           softDirty: (lo & PTE_SOFT_DIRTY) !== 0 || vmaSoftDirty,
           exclusive: false,
+          file: fileFolio(sys, pfn),
           thp: true,
         });
         continue;
@@ -106,6 +115,7 @@ export function pagemapRange(sys: System, mm: MmStruct, addr: number, npages: nu
         kind: phys.isZeroPfn(pfn) ? 'zero' : phys.isDevice(pfn) ? 'device-coherent' : 'ram',
         softDirty: (lo & PTE_SOFT_DIRTY) !== 0 || vmaSoftDirty,
         exclusive: !phys.isZeroPfn(pfn) && pageMapcount(phys, pfn) === 1,
+        file: !phys.isZeroPfn(pfn) && fileFolio(sys, pfn),
         thp: true,
       });
       continue;
@@ -137,6 +147,7 @@ export function pagemapRange(sys: System, mm: MmStruct, addr: number, npages: nu
         kind,
         softDirty: sd,
         exclusive: kind === 'ram' || kind === 'device-coherent' ? pageMapcount(phys, hi) === 1 : false,
+        file: (kind === 'ram' || kind === 'device-coherent') && fileFolio(sys, hi),
         thp: phys.isRam(hi) && phys.order[phys.head(hi)] > 0,
       });
       continue;
@@ -152,7 +163,9 @@ export function pagemapRange(sys: System, mm: MmStruct, addr: number, npages: nu
       pfn: kind === 'swap' ? 0 : hi,
       kind,
       softDirty: sd,
-      exclusive: kind !== 'swap' && pageMapcount(phys, hi) === 1,
+      // Only a present page is reported as mapped exclusively.
+      exclusive: false,
+      file: kind !== 'swap' && kind !== 'special' && fileFolio(sys, hi),
       thp: false,
     });
   }

@@ -96,6 +96,17 @@ export class AnonVma implements Mapping {
 }
 
 /** Models the bits of struct inode + struct address_space the model needs. */
+/**
+ * Models struct shmem_falloc: how far an allocating fallocate() has come (pages [start, next)), how
+ * many pages it added, and how many of those reclaim wanted to swap out but kept.
+ */
+export interface ShmemFalloc {
+  readonly start: number;
+  next: number;
+  nrFalloced: number;
+  nrUnswapped: number;
+}
+
 export class Inode implements Mapping {
   size = 0;
   /** Page cache: page index -> PFN of the (head) page. */
@@ -105,6 +116,8 @@ export class Inode implements Mapping {
   /** i_mmap: VMAs that map this file. */
   readonly iMmap = new Set<Vma>();
   nlink = 1;
+  /** shmem: the fallocate() allocating in this file now (inode->i_private's struct shmem_falloc). */
+  falloc: ShmemFalloc | null = null;
   constructor(
     readonly mappingId: number,
     readonly kind: 'shmem' | 'hugetlb' | 'device',

@@ -5,7 +5,7 @@ import type { System } from '../system.ts';
 import { folioTestLocked } from './filemap.ts';
 import { hugetlbUnreserveInode, hugetlbfsAddPage } from './hugetlb.ts';
 import { mapFilePte, mkPte } from './memory.ts';
-import { File, Inode, O_RDWR, VM, VM_FAULT, type Vma } from './mm_types.ts';
+import { File, Inode, O_RDWR, type ShmemFalloc, VM, VM_FAULT, type Vma } from './mm_types.ts';
 import {
   FALLOC_FL_COLLAPSE_RANGE,
   FALLOC_FL_INSERT_RANGE,
@@ -23,8 +23,12 @@ import { addNewAnonRmap, anonVmaPrepare } from './rmap.ts';
 import { zapPageRangeSingle } from './mmap.ts';
 import { allocPageReclaim } from './vmscan.ts';
 
-/** Largest file size the model accepts (MAX_LFS_FILESIZE is far larger; this keeps indexes exact). */
-export const SHMEM_MAX_BYTES = 2 ** 46;
+/**
+ * The largest file the model holds, its s_maxbytes: a page's index has 40 bits here (PhysMem keeps
+ * its high byte apart). The kernel's is MAX_LFS_FILESIZE, 2^63 - 1; sizes and ranges between the
+ * two are refused here as past the largest file.
+ */
+export const SHMEM_MAX_BYTES = 2 ** 52;
 
 /** Creates an unlinked shmem file (memfd_create, O_TMPFILE, or the backing of a MAP_SHARED|MAP_ANONYMOUS mapping). */
 export function shmemFileSetup(
@@ -42,16 +46,25 @@ export function shmemFileSetup(
 /**
  * Models shmem_get_folio(): the page cache page at `index`, swapped in or allocated (zeroed)
  * when absent. The page cache holds one reference. Returns a PFN or -errno.
+ *
+ * A page fallocate() adds (`falloc`, SGP_FALLOC) is not up to date: it is zero, but it stands for
+ * a hole until someone uses it, so fault-around does not map it and an undo after -ENOMEM takes it
+ * out again. Any other caller that finds it (a fault, a write, a later fallocate) makes it up to
+ * date, as shmem_get_folio_gfp() clears and marks a fallocated folio.
  */
-export function* shmemGetPage(sys: System, inode: Inode, index: number): KGen<number> {
+export function* shmemGetPage(sys: System, inode: Inode, index: number, falloc = false): KGen<number> {
   const have = inode.pages.load(index);
-  if (have !== undefined) return have;
+  if (have !== undefined) {
+    sys.phys.flags[have] |= PG.uptodate;
+    return have;
+  }
   const pfn = yield* allocPageReclaim(sys, 0, 'shmem_alloc_folio');
   if (pfn < 0) return pfn;
   // Another thread may have filled the slot while reclaim ran.
   const raced = inode.pages.load(index);
   if (raced !== undefined) {
     sys.phys.put(pfn);
+    sys.phys.flags[raced] |= PG.uptodate;
     return raced;
   }
   const slot = inode.swapped.load(index);
@@ -68,7 +81,8 @@ export function* shmemGetPage(sys: System, inode: Inode, index: number): KGen<nu
     sys.phys.clearPage(pfn);
   }
   const phys = sys.phys;
-  phys.flags[pfn] |= PG.lru | PG.swapbacked | PG.uptodate;
+  // Swapped in, the page is up to date whoever asked.
+  phys.flags[pfn] |= PG.lru | PG.swapbacked | (falloc && slot === undefined ? 0 : PG.uptodate);
   phys.mapping[pfn] = inode.mappingId;
   phys.setIndex(pfn, index);
   inode.pages.store(index, pfn);
@@ -181,7 +195,9 @@ export function* shmemFault(vma: Vma, addr: number, flags: number): KGen<number>
 
 /** Models shmem_setattr() size changes: truncation unmaps (CLEAR) and drops the pages past the end. */
 export function* shmemSetSize(sys: System, inode: Inode, size: number): KGen<number> {
-  if (size < 0 || size > SHMEM_MAX_BYTES) return -Errno.EINVAL;
+  if (size < 0) return -Errno.EINVAL;
+  // inode_newsize_ok()
+  if (size > SHMEM_MAX_BYTES) return -Errno.EFBIG;
   if (size < inode.size) {
     const firstGone = Math.ceil(size / PAGE_SIZE);
     const lastIdx = Math.ceil(inode.size / PAGE_SIZE) - 1;
@@ -340,24 +356,44 @@ export function* shmemFallocate(
   }
   const first = Math.floor(offset / unit);
   const stop = Math.ceil(end / unit);
-  const added: number[] = [];
-  for (let u = first; u < stop; u++) {
-    const index = (u * unit) / PAGE_SIZE;
-    if (huge) {
+  if (huge) {
+    for (let u = first; u < stop; u++) {
+      const index = (u * unit) / PAGE_SIZE;
       if (!inode.pages.has(index) && hugetlbfsAddPage(sys, inode, index) < 0) return -Errno.ENOSPC;
-      continue;
     }
+    if ((mode & FALLOC_FL_KEEP_SIZE) === 0 && end > inode.size) inode.size = end;
+    return 0;
+  }
+  // Reclaim keeps this call's pages rather than swap them out (pageoutPage()), and counts them:
+  // once it has kept more than the call added, memory has run out and the call gives up.
+  const falloc: ShmemFalloc = { start: first, next: first, nrFalloced: 0, nrUnswapped: 0 };
+  inode.falloc ??= falloc;
+  const added: number[] = [];
+  let err = 0;
+  for (let index = first; index < stop; index++) {
     const fresh = !inode.pages.has(index) && !inode.swapped.has(index);
-    const pfn = yield* shmemGetPage(sys, inode, index);
+    const pfn =
+      falloc.nrUnswapped > falloc.nrFalloced ? -Errno.ENOMEM : yield* shmemGetPage(sys, inode, index, true);
     if (pfn < 0) {
-      // shmem_undo_range(): the pages this call added go again.
-      for (const idx of added) dropRange(sys, inode, idx, idx);
-      return pfn;
+      err = pfn;
+      break;
     }
-    // Dirty, the pages there before too: memory pressure must swap them out, not free them as
-    // clean zero pages (and, with no swap left, the allocation fails instead of going on).
+    if ((sys.phys.flags[pfn] & PG.uptodate) === 0) falloc.nrFalloced++;
+    falloc.next = index + 1;
+    // Dirty, the pages there before too: a page that stays must be swapped out once the call
+    // is over, not freed as a clean zero page.
     sys.phys.flags[pfn] |= PG.dirty;
     if (fresh) added.push(index);
+  }
+  if (inode.falloc === falloc) inode.falloc = null;
+  if (err < 0) {
+    // shmem_undo_range(unfalloc): the pages this call added go again, unless someone used one
+    // meanwhile (it is up to date now).
+    for (const idx of added) {
+      const p = inode.pages.load(idx);
+      if (p !== undefined && (sys.phys.flags[p] & PG.uptodate) === 0) dropRange(sys, inode, idx, idx);
+    }
+    return err;
   }
   if ((mode & FALLOC_FL_KEEP_SIZE) === 0 && end > inode.size) inode.size = end;
   return 0;
@@ -366,13 +402,16 @@ export function* shmemFallocate(
 /** Models shmem write_iter: pwrite through the page cache. Returns bytes written or -errno. */
 export function* shmemWrite(sys: System, inode: Inode, data: Uint8Array, offset: number): KGen<number> {
   if (offset < 0) return -Errno.EINVAL;
-  if (offset + data.length > SHMEM_MAX_BYTES) return -Errno.EFBIG;
+  if (data.length === 0) return 0;
+  // generic_write_check_limits(): nothing at or past the largest file, a short write up to it.
+  if (offset >= SHMEM_MAX_BYTES) return -Errno.EFBIG;
+  const count = Math.min(data.length, SHMEM_MAX_BYTES - offset);
   let done = 0;
-  while (done < data.length) {
+  while (done < count) {
     const pos = offset + done;
     const index = Math.floor(pos / PAGE_SIZE);
     const off = pos % PAGE_SIZE;
-    const n = Math.min(PAGE_SIZE - off, data.length - done);
+    const n = Math.min(PAGE_SIZE - off, count - done);
     const pfn = yield* shmemGetPage(sys, inode, index);
     if (pfn < 0) return done > 0 ? done : pfn;
     sys.phys.write(pfn, off, data, done, n);

@@ -104,6 +104,18 @@ export function pageoutPage$(sys: System, pfn: number, direct = false): boolean 
     return true;
   }
   if (!sys.swap.enabled && (anon || !direct)) return false;
+  if (inCache && (phys.flags[pfn] & PG.uptodate) === 0) {
+    // shmem_writeout() of a page fallocate() added and nobody used: one the fallocate in progress
+    // added stays (and is counted, so that the fallocate stops); another is written as the zero
+    // page it is, up to date from now on.
+    const falloc = mapping.falloc;
+    const idx = phys.getIndex(pfn);
+    if (falloc !== null && idx >= falloc.start && idx < falloc.next) {
+      falloc.nrUnswapped++;
+      return false;
+    }
+    phys.flags[pfn] |= PG.uptodate;
+  }
   // The slot's first reference is this pageout's own, as the swap cache's is in the kernel: a
   // mapping zapped meanwhile (exit, munmap) must not free the slot under the entries still coming.
   const slot = sys.swap.enabled ? sys.swap.alloc() : -1;

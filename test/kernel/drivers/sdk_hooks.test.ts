@@ -259,7 +259,9 @@ describe('driver SDK: device memory', () => {
     assert.equal(moved, 1);
     assert.ok(mem.contains(dpage));
     assert.equal(mem.freePages, 3);
-    assert.equal(sys.pagemap(p, addr, 1)[0].kind, 'device-private');
+    const entry = sys.pagemap(p, addr, 1)[0];
+    assert.equal(entry.kind, 'device-private');
+    assert.equal(entry.exclusive, false, 'PM_MMAP_EXCLUSIVE: present pages only');
     const r = sys.read(p, addr, 1);
     assert.equal(r.data[0], 1, 'the data came back');
     assert.equal(faults, 1);

@@ -59,6 +59,29 @@ describe('memfd_create + ftruncate + pwrite/pread + mmap', () => {
     teardown(sys);
   });
 
+  it('pagemap: a page of the file is PM_FILE, a private copy is not; exclusive while mapped once', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.ftruncate(fd, 2 * PAGE), 0);
+    const a = mapOk(sys, p, 2 * PAGE, MAP_SHARED, RW, fd);
+    const b = mapOk(sys, p, 2 * PAGE, MAP_PRIVATE, RW, fd);
+    writeOk(sys, p, a, Uint8Array.of(1));
+    writeOk(sys, p, b + PAGE, Uint8Array.of(2));
+    const bits = (e: { present: boolean; file: boolean; exclusive: boolean }) => [
+      e.present,
+      e.file,
+      e.exclusive,
+    ];
+    assert.deepEqual(sys.pagemap(p, a, 2).map(bits), [
+      [true, true, true],
+      [false, false, false],
+    ]);
+    assert.deepEqual(sys.pagemap(p, b + PAGE, 1).map(bits), [[true, false, true]], 'the private copy');
+    readOk(sys, p, b, 1);
+    assert.deepEqual(sys.pagemap(p, a, 1).map(bits), [[true, true, false]], 'mapped twice now');
+    teardown(sys);
+  });
+
   it('a private mapping sees the file until it writes; then only its copy changes', () => {
     const { sys, p } = setup();
     const fd = sys.memfdCreate('m');
@@ -226,15 +249,42 @@ describe('fallocate on tmpfs and hugetlbfs', () => {
     teardown(sys);
   });
 
-  it('pages it allocates are dirty: reclaim swaps them out and, with swap full, the call fails', () => {
+  it('reclaim keeps the pages an allocation in progress added, so the call runs out of memory and fails', () => {
     const { sys } = setup({ ram: 8 * 1024 * 1024, swap: 8 * 1024 * 1024 });
     const fd = sys.memfdCreate('m');
     const used = sys.stats().used;
-    // A terabyte: RAM and swap run out long before (freeing them as clean zero pages would not).
+    // A terabyte: RAM runs out long before. Reclaim swaps none of the call's pages out (nor frees
+    // them as clean zero pages), so the call stops instead of going on.
     assert.equal(sys.fallocate(fd, 0, 0, 2 ** 40), -Errno.ENOMEM);
     assert.equal(sys.stats().used, used, 'the pages it added went again');
-    assert.equal(sys.stats().swap_used, 0, 'the ones swapped out too');
+    assert.equal(sys.stats().swap_used, 0, 'none was swapped out');
     assert.equal(sys.pread(fd, 1, 0).ret, 0, 'the size is unchanged');
+    teardown(sys);
+  });
+
+  it('once the call is over, reclaim swaps its pages out: they are dirty, not clean zero pages', () => {
+    const { sys } = setup({ ram: 8 * 1024 * 1024, swap: 8 * 1024 * 1024 });
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.fallocate(fd, 0, 0, 4 * PAGE), 0);
+    assert.equal(sys.reclaim(), 4);
+    assert.equal(sys.stats().swap_used, 4 * PAGE);
+    assert.deepEqual(sys.pread(fd, 4 * PAGE, 0).data, new Uint8Array(4 * PAGE));
+    teardown(sys);
+  });
+
+  it('fault-around maps the pages a fallocate added only once something used them', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.ftruncate(fd, 8 * PAGE), 0);
+    assert.equal(sys.fallocate(fd, 0, 0, 4 * PAGE), 0);
+    assert.equal(sys.pwrite(fd, pattern(1, 10), 2 * PAGE), 10);
+    const a = mapOk(sys, p, 8 * PAGE, MAP_SHARED, RW, fd);
+    readOk(sys, p, a, 1);
+    // Page 0 faulted, page 2 written: up to date. Pages 1 and 3 stand for holes still.
+    assert.deepEqual(
+      sys.pagemap(p, a, 4).map((e) => e.present),
+      [true, false, true, false],
+    );
     teardown(sys);
   });
 
