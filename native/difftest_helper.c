@@ -8,8 +8,15 @@
  *   mremap ADDR OLD NEW FLAGS NEWADDR
  *   write ADDR LEN BYTE             -> R bytes-or--EFAULT     (stores until the first fault)
  *   read ADDR LEN                   -> R bytes-or--EFAULT HASH (FNV-1a of the bytes read)
- *   pagemap ADDR NPAGES             -> R 0 FLAGS              (per page: p present, s swap, d soft-dirty, - none)
+ *   pagemap ADDR NPAGES             -> R 0 FLAGS              (per page: p present, s swap, d soft-dirty,
+ *                                                               x exclusively mapped, f file or shared
+ *                                                               anonymous, - none)
  *   clear_refs                      -> R 0                    (echo 4 > /proc/self/clear_refs)
+ *   memfd SLOT                      -> R 0 or -errno          (memfd_create(), kept in file slot SLOT)
+ *   close SLOT / ftruncate SLOT LEN / fallocate SLOT MODE OFF LEN
+ *   mmapf ADDR LEN PROT SHARED SLOT OFF -> R ret-or--errno    (a mapping of the slot's file)
+ *   pwrite SLOT OFF LEN BYTE        -> R bytes-or--errno
+ *   pread SLOT OFF LEN              -> R bytes-or--errno HASH
  *   window ADDR LEN                 -> R 0 or -errno          (the window is free)
  *
  * Built by hetmem with the system C compiler on first use.
@@ -50,6 +57,32 @@ static long do_write(uintptr_t addr, uint64_t len, int byte) {
 
 static volatile uint32_t hash;
 
+/* The program's files. A slot not opened, or closed, holds a number no file has (EBADF). */
+#define SLOTS 2
+#define NO_FILE 1000
+static int slots[SLOTS] = {NO_FILE, NO_FILE};
+
+static int slot_fd(unsigned long long s) { return s < SLOTS ? slots[s] : NO_FILE; }
+
+static long do_pwrite(int fd, uint64_t off, uint64_t len, int byte) {
+	char *buf = malloc(len ? len : 1);
+	if (buf == NULL) return -ENOMEM;
+	memset(buf, byte, len);
+	long r = ret_of(pwrite(fd, buf, len, (off_t)off));
+	free(buf);
+	return r;
+}
+
+static long do_pread(int fd, uint64_t off, uint64_t len) {
+	unsigned char *buf = malloc(len ? len : 1);
+	if (buf == NULL) return -ENOMEM;
+	long r = ret_of(pread(fd, buf, len, (off_t)off));
+	hash = 2166136261u;
+	for (long i = 0; i < r; i++) hash = (hash ^ buf[i]) * 16777619u;
+	free(buf);
+	return r;
+}
+
 static long do_read(uintptr_t addr, uint64_t len) {
 	volatile uint64_t done = 0;
 	hash = 2166136261u;
@@ -69,11 +102,13 @@ static void do_pagemap(uintptr_t addr, uint64_t npages) {
 		uint64_t e = 0;
 		off_t off = (off_t)((addr / 4096 + i) * 8);
 		if (pread(fd, &e, 8, off) != 8) e = 0;
-		char c[4] = {0};
+		char c[6] = {0};
 		int n = 0;
 		if (e >> 63 & 1) c[n++] = 'p';
 		if (e >> 62 & 1) c[n++] = 's';
 		if (e >> 55 & 1) c[n++] = 'd';
+		if (e >> 56 & 1) c[n++] = 'x';
+		if (e >> 61 & 1) c[n++] = 'f';
 		if (n == 0) c[n++] = '-';
 		printf("%s%s", i ? "," : "", c);
 	}
@@ -92,8 +127,8 @@ static int run_program(void) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while (fgets(line, sizeof(line), stdin) != NULL) {
 		char op[32];
-		unsigned long long a = 0, b = 0, c = 0, d = 0, e = 0;
-		if (sscanf(line, "%31s %llu %llu %llu %llu %llu", op, &a, &b, &c, &d, &e) < 1) continue;
+		unsigned long long a = 0, b = 0, c = 0, d = 0, e = 0, f = 0;
+		if (sscanf(line, "%31s %llu %llu %llu %llu %llu %llu", op, &a, &b, &c, &d, &e, &f) < 1) continue;
 		if (!strcmp(op, "window")) {
 			void *p = mmap((void *)a, b, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
 			if (p == MAP_FAILED) printf("R %d\n", -errno);
@@ -124,6 +159,31 @@ static int run_program(void) {
 			long r = fd < 0 ? -errno : (write(fd, "4", 1) == 1 ? 0 : -errno);
 			if (fd >= 0) close(fd);
 			printf("R %ld\n", r);
+		} else if (!strcmp(op, "memfd")) {
+			int fd = memfd_create("difftest", 0);
+			if (fd >= 0 && a < SLOTS) slots[a] = fd;
+			printf("R %d\n", fd < 0 ? -errno : 0);
+		} else if (!strcmp(op, "close")) {
+			long r = ret_of(close(slot_fd(a)));
+			if (a < SLOTS) slots[a] = NO_FILE;
+			printf("R %ld\n", r);
+		} else if (!strcmp(op, "ftruncate")) {
+			printf("R %ld\n", ret_of(ftruncate(slot_fd(a), (off_t)b)));
+		} else if (!strcmp(op, "fallocate")) {
+			/* Programs allocate little: refuse rather than fill the machine's memory. */
+			if (b <= FALLOC_FL_KEEP_SIZE && d > (1ULL << 26))
+				printf("R %d\n", -E2BIG);
+			else
+				printf("R %ld\n", ret_of(fallocate(slot_fd(a), (int)b, (off_t)c, (off_t)d)));
+		} else if (!strcmp(op, "mmapf")) {
+			int flags = MAP_FIXED_NOREPLACE | (d ? MAP_SHARED : MAP_PRIVATE);
+			void *p = mmap((void *)a, b, (int)c, flags, slot_fd(e), (off_t)f);
+			printf("R %ld\n", p == MAP_FAILED ? (long)-errno : (long)(uintptr_t)p);
+		} else if (!strcmp(op, "pwrite")) {
+			printf("R %ld\n", do_pwrite(slot_fd(a), b, c, (int)d));
+		} else if (!strcmp(op, "pread")) {
+			long r = do_pread(slot_fd(a), b, c);
+			printf("R %ld %u\n", r, (unsigned)hash);
 		} else {
 			printf("R %d\n", -ENOSYS);
 		}

@@ -1,8 +1,9 @@
 /**
- * `hetmem difftest`: random programs over the mm syscalls the model implements, run on the model
- * and on the live kernel (native/difftest_helper.c, compiled with cc on first use), at the same
- * fixed addresses inside a window both check is free. Return values, errnos, the bytes loads see
- * and the pagemap present/swap/soft-dirty bits are compared op by op. A mismatch is minimised and
+ * `hetmem difftest`: random programs over the mm syscalls the model implements, and over memfds
+ * (sizes, fallocate, pread/pwrite, file mappings), run on the model and on the live kernel
+ * (native/difftest_helper.c, compiled with cc on first use), at the same fixed addresses inside a
+ * window both check is free. Return values, errnos, the bytes loads and reads see and the pagemap
+ * present/swap/soft-dirty/exclusive/file bits are compared op by op. A mismatch is minimised and
  * written as a scenario whose expectations are what the live kernel did; differences the model
  * is known to have (difftest_known.ts) are counted apart.
  */
@@ -13,6 +14,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { errnoName } from '../kernel/errno.ts';
 import { Prng } from '../lib/prng.ts';
 import { kernel } from '../scenario/kernel.ts';
 import type { ParsedScenario } from '../scenario/parse.ts';
@@ -55,13 +57,37 @@ export type DiffOp =
   | { op: 'write'; off: number; len: number; byte: number }
   | { op: 'read'; off: number; len: number }
   | { op: 'pagemap'; off: number; npages: number }
-  | { op: 'clear_refs' };
+  | { op: 'clear_refs' }
+  // Files: a memfd kept in one of FILE_SLOTS slots; `foff` is a byte offset in the file.
+  | { op: 'memfd'; slot: number }
+  | { op: 'close'; slot: number }
+  | { op: 'ftruncate'; slot: number; len: number }
+  | { op: 'fallocate'; slot: number; mode: number; foff: number; len: number }
+  | { op: 'mmapf'; off: number; len: Ulen; prot: number; shared: boolean; slot: number; foff: number }
+  | { op: 'pwrite'; slot: number; foff: number; len: number; byte: number }
+  | { op: 'pread'; slot: number; foff: number; len: number };
+
+/** How many files a program may hold at once (the helper's slots). */
+const FILE_SLOTS = 2;
+/** The fd a slot with no open file stands for on both sides: no file has it (EBADF). */
+const NO_FILE = 1000;
+/** fallocate() modes by the scenario's names, as the kernel numbers them. */
+const FALLOC_NAMES: readonly [number, string][] = [
+  [0x01, 'keep_size'],
+  [0x02, 'punch_hole'],
+  [0x08, 'collapse_range'],
+  [0x10, 'zero_range'],
+  [0x20, 'insert_range'],
+  [0x40, 'unshare_range'],
+  [0x80, 'write_zeroes'],
+];
 
 const ADVICE: Record<string, number> = {
   dontneed: 4,
   free: 8,
   cold: 20,
   pageout: 21,
+  remove: 9,
   hugepage: 14,
   nohugepage: 15,
 };
@@ -116,6 +142,20 @@ function helperLine(o: DiffOp): string {
       return `pagemap ${a(o.off)} ${o.npages}`;
     case 'clear_refs':
       return 'clear_refs';
+    case 'memfd':
+      return `memfd ${o.slot}`;
+    case 'close':
+      return `close ${o.slot}`;
+    case 'ftruncate':
+      return `ftruncate ${o.slot} ${o.len}`;
+    case 'fallocate':
+      return `fallocate ${o.slot} ${o.mode} ${o.foff} ${o.len}`;
+    case 'mmapf':
+      return `mmapf ${a(o.off)} ${o.len} ${o.prot} ${o.shared ? 1 : 0} ${o.slot} ${o.foff}`;
+    case 'pwrite':
+      return `pwrite ${o.slot} ${o.foff} ${o.len} ${o.byte}`;
+    case 'pread':
+      return `pread ${o.slot} ${o.foff} ${o.len}`;
   }
 }
 
@@ -150,20 +190,62 @@ function fnv(d: Uint8Array): string {
   return String(h);
 }
 
+/**
+ * The name each op's file has in the scenario: a memfd_create saves its fd as `f1`, `f2`, ... in
+ * program order, an op on a slot refers to the name the slot holds, and a slot with no file (never
+ * opened, or closed) gives NO_FILE.
+ */
+function fileNames(ops: readonly DiffOp[]): (string | number)[] {
+  const slots: (string | number)[] = Array.from({ length: FILE_SLOTS }, () => NO_FILE);
+  let made = 0;
+  return ops.map((o) => {
+    if (!('slot' in o)) return NO_FILE;
+    if (o.op === 'memfd') {
+      slots[o.slot] = `f${++made}`;
+      return slots[o.slot];
+    }
+    const name = slots[o.slot];
+    if (o.op === 'close') slots[o.slot] = NO_FILE;
+    return name;
+  });
+}
+
+function fallocMode(mode: number): string[] {
+  return FALLOC_NAMES.filter(([bit]) => (mode & bit) !== 0).map(([, name]) => name);
+}
+
 /** The program as scenario steps (what the model runs and a reproducer holds). */
 export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[] {
   const a = (off: number) => WINDOW + off;
-  return ops.map((o) => {
+  const files = fileNames(ops);
+  return ops.map((o, i) => {
+    const fd = files[i];
     switch (o.op) {
+      case 'memfd':
+        return { op: 'memfd_create', name: 'difftest', save: fd };
+      case 'close':
+        return { op: 'close', fd };
+      case 'ftruncate':
+        return { op: 'ftruncate', fd, length: o.len };
+      case 'fallocate':
+        return { op: 'fallocate', fd, mode: fallocMode(o.mode), offset: o.foff, length: o.len };
+      case 'pwrite':
+        return { op: 'pwrite', fd, offset: o.foff, length: o.len, data: { fill: o.byte } };
+      case 'pread':
+        return { op: 'pread', fd, offset: o.foff, length: o.len };
       case 'mmap':
-        return {
+      case 'mmapf': {
+        const anon = o.op === 'mmap';
+        const step = {
           op: 'mmap',
           proc: 'p',
           addr: a(o.off),
           length: o.len,
           prot: PROT_NAMES[o.prot],
-          flags: [o.shared ? 'shared' : 'private', 'anonymous', 'fixed_noreplace'],
+          flags: [o.shared ? 'shared' : 'private', ...(anon ? ['anonymous'] : []), 'fixed_noreplace'],
         };
+        return anon ? step : { ...step, fd, offset: o.foff };
+      }
       case 'munmap':
         return { op: 'munmap', proc: 'p', addr: a(o.off), length: o.len };
       case 'mprotect':
@@ -198,6 +280,17 @@ export interface HostConfig {
   thp: 'always' | 'madvise' | 'never';
   swap: boolean;
   softDirty: boolean;
+  /**
+   * Whether programs use files: the model's tmpfs has no huge pages, so only where the live
+   * kernel's shmem_enabled is `never` or `deny`.
+   */
+  files: boolean;
+  /**
+   * Whether a read fault of private anonymous memory maps the shared zero page, as 6.18's
+   * do_anonymous_page() does. A kernel that maps a page of the process's own there instead reports
+   * it mapped exclusively; the model's zero page is then compared as such a page.
+   */
+  zeroPage: boolean;
 }
 
 /** The live kernel's knobs the model must match: THP mode, swap, soft-dirty support. */
@@ -215,13 +308,29 @@ export function hostConfig(helper: string): HostConfig {
   } catch {
     swap = false;
   }
-  // A page written after mmap is soft-dirty where the kernel has CONFIG_MEM_SOFT_DIRTY.
+  // A page written after mmap is soft-dirty where the kernel has CONFIG_MEM_SOFT_DIRTY; a page
+  // only read is the zero page, not mapped exclusively, where the kernel uses one.
   const probe = runLive(helper, [
-    { op: 'mmap', off: 0, len: PAGE, prot: 3, shared: false },
+    { op: 'mmap', off: 0, len: 2 * PAGE, prot: 3, shared: false },
     { op: 'write', off: 0, len: 1, byte: 1 },
     { op: 'pagemap', off: 0, npages: 1 },
+    { op: 'read', off: PAGE, len: 1 },
+    { op: 'pagemap', off: PAGE, npages: 1 },
   ]);
-  return { thp, swap, softDirty: probe[2]?.extra?.includes('d') === true };
+  let files = false;
+  try {
+    const m = /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/shmem_enabled', 'utf8'));
+    files = m === null || m[1] === 'never' || m[1] === 'deny';
+  } catch {
+    files = true;
+  }
+  return {
+    thp,
+    swap,
+    softDirty: probe[2]?.extra?.includes('d') === true,
+    files,
+    zeroPage: probe[4]?.extra?.includes('x') !== true,
+  };
 }
 
 /** Runs a program on the model. */
@@ -240,11 +349,18 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
   const ctx = buildWorld(parsed, kernel());
   const out: Outcome[] = [];
   const p = ctx.procs.get('p');
-  (parsed.scenario.steps ?? []).forEach((step, i) => {
+  const steps = parsed.scenario.steps ?? [];
+  steps.forEach((step, i) => {
     const o = ops[i];
+    // Reads: the bytes themselves, not the report's summary, hashed as the helper does.
     if (o.op === 'read' && p !== undefined) {
-      // The bytes themselves, not the report's summary: hash them as the helper does.
       const r = ctx.sys.run('p', ctx.sc.cpuRead(ctx.sys, p, WINDOW + o.off, o.len));
+      out.push(r.ret < 0 ? { ret: r.ret } : { ret: r.ret, extra: fnv(r.data) });
+      return;
+    }
+    if (o.op === 'pread') {
+      const fd = (step as { fd: string | number }).fd;
+      const r = ctx.sys.run('p', ctx.sc.sysPread(ctx.sys, ctx.num(fd), o.len, o.foff));
       out.push(r.ret < 0 ? { ret: r.ret } : { ret: r.ret, extra: fnv(r.data) });
       return;
     }
@@ -252,18 +368,29 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
     if (o.op === 'pagemap') {
       const flags = (r.pages ?? []).flatMap((run) =>
         Array.from({ length: run.count }, () => {
-          const s = `${run.present ? 'p' : ''}${run.swap ? 's' : ''}${host.softDirty && run.soft_dirty ? 'd' : ''}`;
+          const s =
+            (run.present ? 'p' : '') +
+            (run.swap ? 's' : '') +
+            (host.softDirty && run.soft_dirty ? 'd' : '') +
+            (run.exclusive || (!host.zeroPage && run.kind === 'zero') ? 'x' : '') +
+            (run.file ? 'f' : '');
           return s === '' ? '-' : s;
         }),
       );
       out.push({ ret: r.ret, extra: flags.join(',') });
+    } else if (o.op === 'memfd') {
+      // The fd numbers differ between the two processes: only success is compared.
+      out.push({ ret: r.ret < 0 ? r.ret : 0 });
     } else out.push({ ret: r.ret });
   });
   return out;
 }
 
-/** Random programs over a few pages of the window, with edge lengths and offsets. */
-export function generateProgram(r: Prng, len: number): DiffOp[] {
+/**
+ * Random programs over a few pages of the window, with edge lengths and offsets. With `files`, one
+ * program in three also makes memfds and maps, sizes, allocates, punches, writes and reads them.
+ */
+export function generateProgram(r: Prng, len: number, files = false): DiffOp[] {
   const pick = <T>(xs: readonly T[]): T => xs[r.int(xs.length)];
   const off = (): number =>
     r.next() < 0.9 ? r.int(24) * PAGE : pick([1, PAGE - 1, 2 * 1024 * 1024, 512 * PAGE]);
@@ -274,42 +401,89 @@ export function generateProgram(r: Prng, len: number): DiffOp[] {
   const ops: DiffOp[] = [
     { op: 'mmap', off: 0, len: (4 + r.int(12)) * PAGE, prot: 3, shared: r.next() < 0.2 },
   ];
-  while (ops.length < len) {
+  if (files && r.next() < 1 / 3) {
+    ops.push({ op: 'memfd', slot: 0 }, { op: 'ftruncate', slot: 0, len: (1 + r.int(12)) * PAGE });
+    while (ops.length < len) ops.push(r.next() < 0.45 ? fileOp(r, off, length) : anonOp());
+    return ops;
+  }
+  while (ops.length < len) ops.push(anonOp());
+  return ops;
+
+  function anonOp(): DiffOp {
     const k = r.int(100);
     if (k < 14)
-      ops.push({ op: 'mmap', off: off(), len: ulen(), prot: pick([0, 1, 3, 3]), shared: r.next() < 0.25 });
-    else if (k < 22) ops.push({ op: 'munmap', off: off(), len: ulen() });
-    else if (k < 32) ops.push({ op: 'mprotect', off: off(), len: ulen(), prot: pick([0, 1, 3]) });
+      return { op: 'mmap', off: off(), len: ulen(), prot: pick([0, 1, 3, 3]), shared: r.next() < 0.25 };
+    else if (k < 22) return { op: 'munmap', off: off(), len: ulen() };
+    else if (k < 32) return { op: 'mprotect', off: off(), len: ulen(), prot: pick([0, 1, 3]) };
     else if (k < 42)
-      ops.push({
+      return {
         op: 'madvise',
         off: off(),
         len: ulen(U64_WRAPPING_LENGTHS),
-        advice: pick(['dontneed', 'free', 'cold', 'pageout', 'hugepage', 'nohugepage']),
-      });
+        advice: pick(['dontneed', 'free', 'cold', 'pageout', 'remove', 'hugepage', 'nohugepage']),
+      };
     else if (k < 47) {
       const fixed = r.next() < 0.7;
-      ops.push({
+      return {
         op: 'mremap',
         off: off(),
         len: ulen(),
         newLen: ulen(),
         fixed,
         newOff: (32 + r.int(16)) * PAGE,
-      });
+      };
     } else if (k < 67)
-      ops.push({
+      return {
         op: 'write',
         off: off(),
         len: r.next() < 0.8 ? 1 + r.int(2 * PAGE) : length(),
         byte: r.int(256),
-      });
-    else if (k < 82)
-      ops.push({ op: 'read', off: off(), len: r.next() < 0.8 ? 1 + r.int(2 * PAGE) : length() });
-    else if (k < 96) ops.push({ op: 'pagemap', off: off(), npages: 1 + r.int(16) });
-    else ops.push({ op: 'clear_refs' });
+      };
+    else if (k < 82) return { op: 'read', off: off(), len: r.next() < 0.8 ? 1 + r.int(2 * PAGE) : length() };
+    else if (k < 96) return { op: 'pagemap', off: off(), npages: 1 + r.int(16) };
+    else return { op: 'clear_refs' };
   }
-  return ops;
+}
+
+/**
+ * One file op: mostly on slot 0, now and then on a second memfd, past the end of the file, at
+ * offsets the kernel refuses (unaligned for mmap, past the largest file), in every fallocate mode.
+ */
+function fileOp(r: Prng, off: () => number, length: () => number): DiffOp {
+  const pick = <T>(xs: readonly T[]): T => xs[r.int(xs.length)];
+  const slot = r.next() < 0.85 ? 0 : 1;
+  /** A byte offset in the file: a page mostly, else unaligned or far out. */
+  const foff = (): number =>
+    r.next() < 0.85
+      ? r.int(16) * PAGE
+      : pick([1, PAGE - 1, 100 * PAGE + 17, 2 ** 40, 2 ** 52 - PAGE, 2 ** 53 - PAGE]);
+  const k = r.int(100);
+  if (k < 6) return { op: 'memfd', slot };
+  if (k < 9) return { op: 'close', slot };
+  if (k < 20)
+    return { op: 'ftruncate', slot, len: r.next() < 0.8 ? r.int(16) * PAGE : pick([1, PAGE + 7, 2 ** 40]) };
+  if (k < 38) {
+    const mode =
+      r.next() < 0.8 ? pick([0, 1, 3, 3]) : pick([2, 0x08, 0x10, 0x11, 0x20, 0x40, 0x80, 0x83, 0x09]);
+    // A long range only where tmpfs allocates nothing (a hole, or a mode it refuses): the live
+    // kernel would fill its memory.
+    const long = mode > 1 ? pick([2 ** 40, 2 ** 53 - PAGE]) : 0;
+    return { op: 'fallocate', slot, mode, foff: foff(), len: r.next() < 0.9 ? 1 + r.int(8 * PAGE) : long };
+  }
+  if (k < 58)
+    return {
+      op: 'mmapf',
+      off: off(),
+      len: length(),
+      prot: pick([1, 3, 3]),
+      shared: r.next() < 0.6,
+      slot,
+      foff: r.next() < 0.9 ? r.int(8) * PAGE : pick([1, 2 ** 40, 2 ** 52 - PAGE, 2 ** 53 - PAGE]),
+    };
+  if (k < 68)
+    return { op: 'madvise', off: off(), len: length(), advice: pick(['remove', 'dontneed', 'pageout']) };
+  if (k < 82) return { op: 'pwrite', slot, foff: foff(), len: r.int(2 * PAGE), byte: r.int(256) };
+  return { op: 'pread', slot, foff: foff(), len: r.int(3 * PAGE) };
 }
 
 export interface Mismatch {
@@ -389,7 +563,7 @@ export function runDifftest(o: DifftestOptions): DifftestResult {
   let opsRun = 0;
   const deadline = start + o.seconds * 1000;
   for (let i = 0; Date.now() < deadline; i++) {
-    const ops = generateProgram(new Prng(`difftest:${o.seed}:${i}`), 12 + (i % 16));
+    const ops = generateProgram(new Prng(`difftest:${o.seed}:${i}`), 12 + (i % 16), host.files);
     const model = runModel(ops, host);
     const live = runLive(helper, ops);
     programs++;
@@ -425,7 +599,8 @@ export function runDifftest(o: DifftestOptions): DifftestResult {
 
 /**
  * What a pagemap read returned on the live kernel as scenario page expectations: per page its
- * present and swap bits, and soft-dirty where the kernel reports it; runs of equal pages folded.
+ * present, swap and file bits, soft-dirty where the kernel reports it, exclusive where it maps
+ * the zero page; runs of equal pages folded.
  */
 function pageExpectations(extra: string, host: HostConfig): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
@@ -438,6 +613,9 @@ function pageExpectations(extra: string, host: HostConfig): Record<string, unkno
     }
     const page: Record<string, unknown> = { present: f.includes('p'), swap: f.includes('s') };
     if (host.softDirty) page.soft_dirty = f.includes('d');
+    // Where the kernel maps no zero page, the model's zero page is not what the kernel reported.
+    if (host.zeroPage) page.exclusive = f.includes('x');
+    page.file = f.includes('f');
     out.push(page);
     last = f;
   }
@@ -455,8 +633,8 @@ export function reproducer(
   const steps = scenarioSteps(ops).map((s, i) => {
     const l = live[i];
     const expect: Record<string, unknown> = {};
-    if (l.ret < 0 && l.ret >= -4095) expect.errno = ERRNO_NAMES[-l.ret] ?? `E#${-l.ret}`;
-    else if (ops[i].op === 'mmap' || ops[i].op === 'mremap' || ops[i].op === 'write' || ops[i].op === 'read')
+    if (l.ret < 0 && l.ret >= -4095) expect.errno = errnoName(l.ret);
+    else if (['mmap', 'mmapf', 'mremap', 'write', 'read', 'pwrite', 'pread'].includes(ops[i].op))
       expect.ret = l.ret;
     else if (ops[i].op === 'pagemap' && l.extra !== undefined) expect.pages = pageExpectations(l.extra, host);
     return Object.keys(expect).length > 0 ? { ...s, expect } : s;
@@ -470,13 +648,3 @@ export function reproducer(
     steps,
   };
 }
-
-const ERRNO_NAMES: Record<number, string> = {
-  1: 'EPERM',
-  9: 'EBADF',
-  12: 'ENOMEM',
-  14: 'EFAULT',
-  16: 'EBUSY',
-  17: 'EEXIST',
-  22: 'EINVAL',
-};
