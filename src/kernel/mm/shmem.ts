@@ -140,15 +140,18 @@ export function* shmemFault(vma: Vma, addr: number, flags: number): KGen<number>
   const sys = mm.sys;
   const inode = vma.file!.inode;
   const index = vma.pageIndex(addr);
-  if (index * PAGE_SIZE >= inode.size) return VM_FAULT.SIGBUS;
   const write = (flags & 1) !== 0;
   const shared = (vma.flags & VM.SHARED) !== 0;
-  sys.trace.faultKind(!write ? 'file_read' : shared ? 'file_shared' : 'file_cow');
   // do_read_fault() tries map_pages first; ->fault runs only if the page was not in the cache.
+  // Fault-around comes before the size check: a read past the end maps the cached pages below it
+  // and then gets SIGBUS from ->fault.
   if (!write && inode.kind === 'shmem' && (yield* shmemFaultAround(vma, addr, index))) {
+    sys.trace.faultKind('file_read');
     sys.trace.count('fault.file');
     return 0;
   }
+  if (index * PAGE_SIZE >= inode.size) return VM_FAULT.SIGBUS;
+  sys.trace.faultKind(!write ? 'file_read' : shared ? 'file_shared' : 'file_cow');
   const page = yield* shmemGetPage(sys, inode, index);
   if (page < 0) return VM_FAULT.OOM;
   // shmem_get_folio() hands the fault its own reference: the page must survive the sleeps below

@@ -111,6 +111,19 @@ describe('memfd_create + ftruncate + pwrite/pread + mmap', () => {
     teardown(sys);
   });
 
+  it('a read past the end maps the cached pages below it (fault-around), then fails', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.pwrite(fd, pattern(1, 10), PAGE), 10);
+    const a = mapOk(sys, p, 4 * PAGE, MAP_SHARED, RW, fd);
+    assert.equal(sys.read(p, a + 2 * PAGE, 1).ret, -Errno.EFAULT);
+    assert.deepEqual(
+      sys.pagemap(p, a, 3).map((e) => e.present),
+      [false, true, false],
+    );
+    teardown(sys);
+  });
+
   it('truncation unmaps and frees the pages past the new end and zeros the partial tail', () => {
     const { sys, p } = setup();
     const fd = sys.memfdCreate('m');
