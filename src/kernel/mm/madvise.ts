@@ -137,7 +137,24 @@ function* madviseCollapse(vma: Vma, start: number, end: number): KGen<number> {
   return ret;
 }
 
-/** Models madvise_populate(). */
+/**
+ * Models madvise_populate(): unlike the other advice, it does not walk the VMAs first. It faults
+ * the range in address order (faultin_page_range()), so a hole ends it there with -ENOMEM, after
+ * the pages before the hole and before any VMA past it is looked at.
+ */
+function* populateRange(mm: MmStruct, start: number, end: number, write: boolean): KGen<number> {
+  for (let cursor = start; cursor < end;) {
+    const vma = mm.vmaLookup(cursor);
+    if (vma === null) return -Errno.ENOMEM;
+    const e = Math.min(end, vma.end);
+    const r = yield* madvisePopulate(vma, cursor, e, write);
+    if (r < 0) return r;
+    cursor = e;
+  }
+  return 0;
+}
+
+/** Populates [start, end) of one VMA: faultin_page_range()'s checks and faults there. */
 function* madvisePopulate(vma: Vma, start: number, end: number, write: boolean): KGen<number> {
   if ((vma.flags & (VM.IO | VM.PFNMAP)) !== 0) return -Errno.EINVAL;
   // faultin_page_range() reports permission problems as -EINVAL, not -EFAULT (check_vma_flags under
@@ -179,9 +196,6 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
       return yield* madviseColdOrPageout(vma, start, end, true);
     case MADV.COLLAPSE:
       return yield* madviseCollapse(vma, start, end);
-    case MADV.POPULATE_READ:
-    case MADV.POPULATE_WRITE:
-      return yield* madvisePopulate(vma, start, end, advice === MADV.POPULATE_WRITE);
     case MADV.REMOVE: {
       // madvise_remove(): no file is -EINVAL; a file mapping that is not shared-writable is -EACCES.
       if ((vma.flags & VM.LOCKED) !== 0 || vma.file === null) return -Errno.EINVAL;
@@ -272,19 +286,23 @@ export function* sysMadviseImpl(p: Process, start: number, lenIn: number, advice
   let unmapped = false;
   let ret = 0;
   try {
-    let cursor = start;
-    for (const vma of mm.vmasIn(start, end)) {
-      if (vma.start > cursor) unmapped = true;
-      const s = Math.max(start, vma.start);
-      const e = Math.min(end, vma.end);
-      cursor = e;
-      const r = yield* adviseVma(mm, vma, s, e, advice);
-      if (r < 0) {
-        ret = r;
-        break;
+    if (advice === MADV.POPULATE_READ || advice === MADV.POPULATE_WRITE) {
+      ret = yield* populateRange(mm, start, end, advice === MADV.POPULATE_WRITE);
+    } else {
+      let cursor = start;
+      for (const vma of mm.vmasIn(start, end)) {
+        if (vma.start > cursor) unmapped = true;
+        const s = Math.max(start, vma.start);
+        const e = Math.min(end, vma.end);
+        cursor = e;
+        const r = yield* adviseVma(mm, vma, s, e, advice);
+        if (r < 0) {
+          ret = r;
+          break;
+        }
       }
+      if (cursor < end) unmapped = true;
     }
-    if (cursor < end) unmapped = true;
   } finally {
     if (write) yield* mm.mmapLock.upWrite();
     else yield* mm.mmapLock.upRead();

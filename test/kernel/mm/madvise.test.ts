@@ -150,6 +150,21 @@ describe('madvise(2) errors, as do_madvise() returns them', () => {
     teardown(sys);
   });
 
+  it('MADV_POPULATE_* faults in address order: a hole ends it with ENOMEM before anything past it', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 4 * PAGE);
+    assert.equal(sys.munmap(p, a + PAGE, PAGE), 0);
+    assert.equal(sys.mprotect(p, a + 3 * PAGE, PAGE, PROT_READ), 0);
+    // Page 0 is populated, the hole at page 1 ends the call: page 2 is not populated, and the
+    // read-only page 3 is never looked at (it would be EINVAL).
+    assert.equal(sys.madvise(p, a, 4 * PAGE, MADV.POPULATE_WRITE), -Errno.ENOMEM);
+    assert.deepEqual(
+      sys.pagemap(p, a, 4).map((e) => e.present),
+      [true, false, false, false],
+    );
+    teardown(sys);
+  });
+
   it('hugetlb: DONTNEED needs an aligned start and rounds the end down to a huge page', () => {
     const { sys, p } = setup();
     const a = mapOk(sys, p, 2 * HPAGE, ANON_PRIVATE | MAP_HUGETLB);
