@@ -171,9 +171,6 @@ function* madvisePopulate(vma: Vma, start: number, end: number, write: boolean):
 /** Applies one advice to [start, end) of one VMA (madvise_vma_behavior). */
 function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: number): KGen<number> {
   switch (advice) {
-    case MADV.NORMAL:
-    case MADV.RANDOM:
-    case MADV.SEQUENTIAL:
     case MADV.WILLNEED:
       return 0;
     case MADV.DONTNEED:
@@ -217,6 +214,18 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
   let set = 0;
   let clear = 0;
   switch (advice) {
+    // Read-ahead hints: VMA flags only (nothing the model reads them for), but the VMA splits.
+    case MADV.NORMAL:
+      clear = VM.SEQ_READ | VM.RAND_READ;
+      break;
+    case MADV.SEQUENTIAL:
+      set = VM.SEQ_READ;
+      clear = VM.RAND_READ;
+      break;
+    case MADV.RANDOM:
+      set = VM.RAND_READ;
+      clear = VM.SEQ_READ;
+      break;
     case MADV.HUGEPAGE:
       if ((vma.flags & VM_SPECIAL) !== 0) return 0;
       set = VM.HUGEPAGE;

@@ -231,6 +231,28 @@ describe('madvise(2) success paths', () => {
     teardown(sys);
   });
 
+  it('read-ahead advice sets VM_RAND_READ / VM_SEQ_READ: the VMA splits, and MADV_NORMAL merges it back', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 4 * PAGE);
+    assert.equal(sys.madvise(p, a + PAGE, PAGE, MADV.RANDOM), 0);
+    assert.equal(sys.madvise(p, a + 2 * PAGE, PAGE, MADV.SEQUENTIAL), 0);
+    const bits = VM.RAND_READ | VM.SEQ_READ;
+    assert.deepEqual(
+      vmas(p).map(([s, e, f]) => [s - a, e - a, f & bits]),
+      [
+        [0, PAGE, 0],
+        [PAGE, 2 * PAGE, VM.RAND_READ],
+        [2 * PAGE, 3 * PAGE, VM.SEQ_READ],
+        [3 * PAGE, 4 * PAGE, 0],
+      ],
+    );
+    // mremap() that grows a range must find it in one VMA.
+    assert.equal(sys.mremap(p, a, 2 * PAGE, 3 * PAGE, 0), -Errno.EFAULT);
+    assert.equal(sys.madvise(p, a, 4 * PAGE, MADV.NORMAL), 0);
+    assert.equal(vmas(p).length, 1);
+    teardown(sys);
+  });
+
   it('DONTFORK leaves the range out of the child; WIPEONFORK gives the child zeros', () => {
     const { sys, p } = setup();
     const a = mapOk(sys, p, 3 * PAGE);
