@@ -59,6 +59,12 @@ export interface SystemConfig {
   thp?: ThpMode;
   /** 2MiB hugetlb pages reserved in the pool (nr_hugepages). Default 0 means 'as many as RAM allows'. */
   hugetlbPages?: number;
+  /**
+   * Whether a read fault of untouched private anonymous memory maps the shared zero page (or the
+   * huge zero page). Default true; false is mm_forbids_zeropage(): the read gets a zeroed page
+   * of its own, as a write would.
+   */
+  zeroPage?: boolean;
   /** Keep detailed trace events (costs memory). Default false. */
   trace?: boolean;
   /**
@@ -192,6 +198,7 @@ export class System {
       rlimitMemlock: config.rlimitMemlock ?? 8 * 1024 * 1024,
       thp: config.thp ?? 'madvise',
       hugetlbPages: config.hugetlbPages ?? 0,
+      zeroPage: config.zeroPage ?? true,
       trace: config.trace ?? false,
       plainPaths: config.plainPaths ?? true,
     };

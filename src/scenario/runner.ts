@@ -375,6 +375,7 @@ export function buildWorld(parsed: ParsedScenario, k: KernelApi, trace = false):
       rlimitMemlock: size('rlimit_memlock', s.system?.rlimit_memlock),
       thp: s.system?.thp,
       hugetlbPages: s.system?.hugetlb_pages,
+      zeroPage: s.system?.zero_page,
       trace,
       contracts: {
         invalidateRangeStartNonblock: s.kernel?.contracts?.invalidate_range_start_nonblock,

@@ -782,6 +782,12 @@ export const Scenario = z
         rlimit_memlock: Size.optional(),
         thp: z.enum(['always', 'madvise', 'never']).optional(),
         hugetlb_pages: z.number().int().nonnegative().optional(),
+        zero_page: z
+          .boolean()
+          .optional()
+          .describe(
+            'whether a read fault of untouched private anonymous memory maps the shared zero page (default true; false is mm_forbids_zeropage())',
+          ),
       })
       .optional(),
     driver: z.strictObject({ module: z.string(), export: z.string() }).optional(),

@@ -87,7 +87,7 @@ export function* doHugePmdAnonymousPage(vma: Vma, addr: number, flags: number): 
   const write = (flags & FAULT_WRITE) !== 0;
   if (mm.unstable) return VM_FAULT.SIGBUS;
   sys.trace.faultKind('pmd_anon');
-  if (!write) {
+  if (!write && sys.config.zeroPage) {
     yield* mm.ptl.lock();
     const pmd = mm.pgt.pmdTableAlloc(base);
     const i = indexAt(base, 1);

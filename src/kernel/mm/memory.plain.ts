@@ -27,6 +27,8 @@ const F_REMOTE = FAULT_FLAG_REMOTE;
 
 const F_PAGE_SIZE = PAGE_SIZE;
 
+const F_VM_WRITE = VM.WRITE;
+
 const F_VM_SHARED = VM.SHARED;
 
 const F_VM_HUGETLB = VM.HUGETLB;
@@ -114,7 +116,7 @@ export function doAnonymousPage$(vma: Vma, addr: number, flags: number): number 
   const write = (flags & F_WRITE) !== 0;
   if ((vma.flags & F_VM_SHARED) !== 0) return VM_FAULT.SIGBUS;
   if (mm.unstable) return VM_FAULT.SIGBUS;
-  if (!write) return doAnonymousZeroPage$(vma, addr);
+  if (!write && sys.config.zeroPage) return doAnonymousZeroPage$(vma, addr);
   sys.trace.faultKind('anon');
   anonVmaPrepare(sys, vma);
   const pfn = allocPageReclaim$(sys, 0, 'alloc_anon_folio');
@@ -130,7 +132,9 @@ export function doAnonymousPage$(vma: Vma, addr: number, flags: number): number 
     return 0;
   }
   addNewAnonRmap(sys, vma, pfn, addr, false);
-  setPte(t, slot, mkPte(vma, true, true), pfn);
+  // Writable and dirty where the VMA may be written (a read fault maps the page so too, when
+  // it did not get the zero page).
+  setPte(t, slot, mkPte(vma, true, (vma.flags & F_VM_WRITE) !== 0), pfn);
   SpinLock$unlock(mm.ptl);
   sys.trace.anonFaults.add();
   return 0;

@@ -178,7 +178,7 @@ function* doAnonymousPage(vma: Vma, addr: number, flags: number): KGen<number> {
   const write = (flags & F_WRITE) !== 0;
   if ((vma.flags & F_VM_SHARED) !== 0) return VM_FAULT.SIGBUS;
   if (mm.unstable) return VM_FAULT.SIGBUS;
-  if (!write) return yield* doAnonymousZeroPage(vma, addr);
+  if (!write && sys.config.zeroPage) return yield* doAnonymousZeroPage(vma, addr);
   sys.trace.faultKind('anon');
   anonVmaPrepare(sys, vma);
   const pfn = yield* allocPageReclaim(sys, 0, 'alloc_anon_folio');
@@ -194,7 +194,9 @@ function* doAnonymousPage(vma: Vma, addr: number, flags: number): KGen<number> {
     return 0;
   }
   addNewAnonRmap(sys, vma, pfn, addr, false);
-  setPte(t, slot, mkPte(vma, true, true), pfn);
+  // Writable and dirty where the VMA may be written (a read fault maps the page so too, when
+  // it did not get the zero page).
+  setPte(t, slot, mkPte(vma, true, (vma.flags & F_VM_WRITE) !== 0), pfn);
   yield* mm.ptl.unlock();
   sys.trace.anonFaults.add();
   return 0;

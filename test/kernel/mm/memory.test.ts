@@ -132,3 +132,47 @@ describe('hugetlb faults', () => {
     teardown(sys);
   });
 });
+
+describe('reads of untouched private anonymous memory', () => {
+  it('map the shared zero page, or with zeroPage: false (mm_forbids_zeropage()) a page of their own', () => {
+    for (const zeroPage of [true, false]) {
+      const { sys, p } = setup({ zeroPage });
+      const a = mapOk(sys, p, 2 * PAGE);
+      const b = mapOk(sys, p, PAGE, ANON_PRIVATE, PROT_READ);
+      assert.deepEqual(readOk(sys, p, a, 2 * PAGE), new Uint8Array(2 * PAGE));
+      assert.deepEqual(readOk(sys, p, b, 1), new Uint8Array(1));
+      const kinds = sys.pagemap(p, a, 2).map((e) => [e.kind, e.exclusive]);
+      assert.deepEqual(
+        kinds,
+        zeroPage
+          ? [
+              ['zero', false],
+              ['zero', false],
+            ]
+          : [
+              ['ram', true],
+              ['ram', true],
+            ],
+      );
+      assert.equal(sys.stats(p).rss_anon, zeroPage ? 0 : 3 * PAGE);
+      // The page of its own is written in place, where the zero page is copied on write.
+      const pfn = sys.pagemap(p, a, 1)[0].pfn;
+      writeOk(sys, p, a, Uint8Array.of(7));
+      assert.equal(sys.pagemap(p, a, 1)[0].pfn === pfn, !zeroPage);
+      assert.equal(sys.write(p, b, Uint8Array.of(1)), -Errno.EFAULT, 'a read-only page stays read-only');
+      teardown(sys);
+    }
+  });
+
+  it('with zeroPage: false a read fault of a huge-page range allocates the THP, not the huge zero page', () => {
+    for (const zeroPage of [true, false]) {
+      const { sys, p } = setup({ zeroPage, thp: 'always' });
+      const a = mapOk(sys, p, 2 * HPAGE);
+      const h = a + HPAGE - (a % HPAGE);
+      readOk(sys, p, h, 1);
+      const e = sys.pagemap(p, h, 1)[0];
+      assert.deepEqual([e.thp, e.kind], zeroPage ? [true, 'zero'] : [true, 'ram']);
+      teardown(sys);
+    }
+  });
+});
