@@ -18,6 +18,8 @@
  *   pwrite SLOT OFF LEN BYTE        -> R bytes-or--errno
  *   pread SLOT OFF LEN              -> R bytes-or--errno HASH
  *   window ADDR LEN                 -> R 0 or -errno          (the window is free)
+ *   fork                            -> R 0 or -errno          (a second process; once)
+ *   c OP ...                        -> what OP prints, run in the process fork made
  *
  * Built by hetmem with the system C compiler on first use.
  */
@@ -57,6 +59,9 @@ static long do_write(uintptr_t addr, uint64_t len, int byte) {
 
 static volatile uint32_t hash;
 
+/* Where the process running the ops prints its results: stdout, or the pipe back from a child. */
+static FILE *out;
+
 /* The program's files. A slot not opened, or closed, holds a number no file has (EBADF). */
 #define SLOTS 2
 #define NO_FILE 1000
@@ -94,10 +99,10 @@ static long do_read(uintptr_t addr, uint64_t len) {
 static void do_pagemap(uintptr_t addr, uint64_t npages) {
 	int fd = open("/proc/self/pagemap", O_RDONLY);
 	if (fd < 0) {
-		printf("R %d\n", -errno);
+		fprintf(out, "R %d\n", -errno);
 		return;
 	}
-	printf("R 0 ");
+	fprintf(out, "R 0 ");
 	for (uint64_t i = 0; i < npages; i++) {
 		uint64_t e = 0;
 		off_t off = (off_t)((addr / 4096 + i) * 8);
@@ -110,83 +115,143 @@ static void do_pagemap(uintptr_t addr, uint64_t npages) {
 		if (e >> 56 & 1) c[n++] = 'x';
 		if (e >> 61 & 1) c[n++] = 'f';
 		if (n == 0) c[n++] = '-';
-		printf("%s%s", i ? "," : "", c);
+		fprintf(out, "%s%s", i ? "," : "", c);
 	}
-	printf("\n");
+	fprintf(out, "\n");
 	close(fd);
 }
 
-static int run_program(void) {
+/* The process fork made: the parent writes its ops down one pipe and reads its results back. */
+static FILE *child_in, *child_out;
+static pid_t child_pid;
+
+static void run_ops(FILE *in);
+
+static long do_fork(void) {
+	int down[2], up[2];
+	if (child_pid > 0) return -EBUSY;
+	if (pipe(down) < 0) return -errno;
+	if (pipe(up) < 0) return -errno;
+	fflush(out);
+	pid_t pid = fork();
+	if (pid < 0) return -errno;
+	if (pid == 0) {
+		close(down[1]);
+		close(up[0]);
+		FILE *in = fdopen(down[0], "r");
+		out = fdopen(up[1], "w");
+		setvbuf(out, NULL, _IOLBF, 0);
+		run_ops(in);
+		_exit(0);
+	}
+	close(down[0]);
+	close(up[1]);
+	child_pid = pid;
+	child_in = fdopen(down[1], "w");
+	setvbuf(child_in, NULL, _IOLBF, 0);
+	child_out = fdopen(up[0], "r");
+	return 0;
+}
+
+/* Hands one op to the child and prints the line it answers with. */
+static void child_op(const char *line) {
+	char reply[8192];
+	if (child_pid <= 0) {
+		fprintf(out, "R %d\n", -ESRCH);
+		return;
+	}
+	fputs(line, child_in);
+	if (fgets(reply, sizeof(reply), child_out) == NULL) fprintf(out, "R %d\n", -EPIPE);
+	else fputs(reply, out);
+}
+
+static void run_ops(FILE *in) {
 	char line[512];
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_fault;
-	sa.sa_flags = SA_NODEFER;
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGBUS, &sa, NULL);
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	while (fgets(line, sizeof(line), stdin) != NULL) {
+	while (fgets(line, sizeof(line), in) != NULL) {
 		char op[32];
+		if (line[0] == 'c' && line[1] == ' ') {
+			child_op(line + 2);
+			continue;
+		}
 		unsigned long long a = 0, b = 0, c = 0, d = 0, e = 0, f = 0;
 		if (sscanf(line, "%31s %llu %llu %llu %llu %llu %llu", op, &a, &b, &c, &d, &e, &f) < 1) continue;
 		if (!strcmp(op, "window")) {
 			void *p = mmap((void *)a, b, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
-			if (p == MAP_FAILED) printf("R %d\n", -errno);
-			else if ((uintptr_t)p != a) printf("R %d\n", -EEXIST);
-			else printf("R %ld\n", ret_of(munmap(p, b)));
+			if (p == MAP_FAILED) fprintf(out, "R %d\n", -errno);
+			else if ((uintptr_t)p != a) fprintf(out, "R %d\n", -EEXIST);
+			else fprintf(out, "R %ld\n", ret_of(munmap(p, b)));
 		} else if (!strcmp(op, "mmap")) {
 			int flags = MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | (d ? MAP_SHARED : MAP_PRIVATE);
 			void *p = mmap((void *)a, b, (int)c, flags, -1, 0);
-			printf("R %ld\n", p == MAP_FAILED ? (long)-errno : (long)(uintptr_t)p);
+			fprintf(out, "R %ld\n", p == MAP_FAILED ? (long)-errno : (long)(uintptr_t)p);
 		} else if (!strcmp(op, "munmap")) {
-			printf("R %ld\n", ret_of(munmap((void *)a, b)));
+			fprintf(out, "R %ld\n", ret_of(munmap((void *)a, b)));
 		} else if (!strcmp(op, "mprotect")) {
-			printf("R %ld\n", ret_of(mprotect((void *)a, b, (int)c)));
+			fprintf(out, "R %ld\n", ret_of(mprotect((void *)a, b, (int)c)));
 		} else if (!strcmp(op, "madvise")) {
-			printf("R %ld\n", ret_of(madvise((void *)a, b, (int)c)));
+			fprintf(out, "R %ld\n", ret_of(madvise((void *)a, b, (int)c)));
 		} else if (!strcmp(op, "mremap")) {
 			void *p = mremap((void *)a, b, c, (int)d, (void *)e);
-			printf("R %ld\n", p == MAP_FAILED ? (long)-errno : (long)(uintptr_t)p);
+			fprintf(out, "R %ld\n", p == MAP_FAILED ? (long)-errno : (long)(uintptr_t)p);
 		} else if (!strcmp(op, "write")) {
-			printf("R %ld\n", do_write(a, b, (int)c));
+			fprintf(out, "R %ld\n", do_write(a, b, (int)c));
 		} else if (!strcmp(op, "read")) {
 			long r = do_read(a, b);
-			printf("R %ld %u\n", r, (unsigned)hash);
+			fprintf(out, "R %ld %u\n", r, (unsigned)hash);
 		} else if (!strcmp(op, "pagemap")) {
 			do_pagemap(a, b);
 		} else if (!strcmp(op, "clear_refs")) {
 			int fd = open("/proc/self/clear_refs", O_WRONLY);
 			long r = fd < 0 ? -errno : (write(fd, "4", 1) == 1 ? 0 : -errno);
 			if (fd >= 0) close(fd);
-			printf("R %ld\n", r);
+			fprintf(out, "R %ld\n", r);
 		} else if (!strcmp(op, "memfd")) {
 			int fd = memfd_create("difftest", 0);
 			if (fd >= 0 && a < SLOTS) slots[a] = fd;
-			printf("R %d\n", fd < 0 ? -errno : 0);
+			fprintf(out, "R %d\n", fd < 0 ? -errno : 0);
 		} else if (!strcmp(op, "close")) {
 			long r = ret_of(close(slot_fd(a)));
 			if (a < SLOTS) slots[a] = NO_FILE;
-			printf("R %ld\n", r);
+			fprintf(out, "R %ld\n", r);
 		} else if (!strcmp(op, "ftruncate")) {
-			printf("R %ld\n", ret_of(ftruncate(slot_fd(a), (off_t)b)));
+			fprintf(out, "R %ld\n", ret_of(ftruncate(slot_fd(a), (off_t)b)));
 		} else if (!strcmp(op, "fallocate")) {
 			/* Programs allocate little: refuse rather than fill the machine's memory. */
 			if (b <= FALLOC_FL_KEEP_SIZE && d > (1ULL << 26))
-				printf("R %d\n", -E2BIG);
+				fprintf(out, "R %d\n", -E2BIG);
 			else
-				printf("R %ld\n", ret_of(fallocate(slot_fd(a), (int)b, (off_t)c, (off_t)d)));
+				fprintf(out, "R %ld\n", ret_of(fallocate(slot_fd(a), (int)b, (off_t)c, (off_t)d)));
 		} else if (!strcmp(op, "mmapf")) {
 			int flags = MAP_FIXED_NOREPLACE | (d ? MAP_SHARED : MAP_PRIVATE);
 			void *p = mmap((void *)a, b, (int)c, flags, slot_fd(e), (off_t)f);
-			printf("R %ld\n", p == MAP_FAILED ? (long)-errno : (long)(uintptr_t)p);
+			fprintf(out, "R %ld\n", p == MAP_FAILED ? (long)-errno : (long)(uintptr_t)p);
 		} else if (!strcmp(op, "pwrite")) {
-			printf("R %ld\n", do_pwrite(slot_fd(a), b, c, (int)d));
+			fprintf(out, "R %ld\n", do_pwrite(slot_fd(a), b, c, (int)d));
 		} else if (!strcmp(op, "pread")) {
 			long r = do_pread(slot_fd(a), b, c);
-			printf("R %ld %u\n", r, (unsigned)hash);
+			fprintf(out, "R %ld %u\n", r, (unsigned)hash);
+		} else if (!strcmp(op, "fork")) {
+			fprintf(out, "R %ld\n", do_fork());
 		} else {
-			printf("R %d\n", -ENOSYS);
+			fprintf(out, "R %d\n", -ENOSYS);
 		}
+	}
+}
+
+static int run_program(void) {
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fault;
+	sa.sa_flags = SA_NODEFER;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	out = stdout;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	run_ops(stdin);
+	if (child_pid > 0) {
+		/* End of the program: the child reads end of file and exits. */
+		fclose(child_in);
+		waitpid(child_pid, NULL, 0);
 	}
 	return 0;
 }

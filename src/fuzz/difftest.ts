@@ -1,11 +1,12 @@
 /**
- * `hetmem difftest`: random programs over the mm syscalls the model implements, and over memfds
- * (sizes, fallocate, pread/pwrite, file mappings), run on the model and on the live kernel
- * (native/difftest_helper.c, compiled with cc on first use), at the same fixed addresses inside a
- * window both check is free. Return values, errnos, the bytes loads and reads see and the pagemap
- * present/swap/soft-dirty/exclusive/file bits are compared op by op. A mismatch is minimised and
- * written as a scenario whose expectations are what the live kernel did; differences the model
- * is known to have (difftest_known.ts) are counted apart.
+ * `hetmem difftest`: random programs over the mm syscalls the model implements, over memfds
+ * (sizes, fallocate, pread/pwrite, file mappings) and across a fork (ops in the parent and the
+ * child), run on the model and on the live kernel (native/difftest_helper.c, compiled with cc on
+ * first use), at the same fixed addresses inside a window both check is free. Return values,
+ * errnos, the bytes loads and reads see and the pagemap present/swap/soft-dirty/exclusive/file
+ * bits are compared op by op. A mismatch is minimised and written as a scenario whose
+ * expectations are what the live kernel did; differences the model is known to have
+ * (difftest_known.ts) are counted apart.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { errnoName } from '../kernel/errno.ts';
+import { MADV } from '../kernel/mm/mman.ts';
 import { Prng } from '../lib/prng.ts';
 import { kernel } from '../scenario/kernel.ts';
 import type { ParsedScenario } from '../scenario/parse.ts';
@@ -48,7 +50,11 @@ const U64_LENGTHS = [
  */
 const U64_WRAPPING_LENGTHS = [2n ** 64n - 1n, 2n ** 64n - 4096n, 2n ** 64n - 2n ** 21n + 4095n];
 
-export type DiffOp =
+/**
+ * One op of a program. After a `fork`, an op on memory (`child: true`) may run in the child the
+ * fork made instead of the parent; files are shared, as fork shares the descriptors.
+ */
+export type DiffOp = (
   | { op: 'mmap'; off: number; len: Ulen; prot: number; shared: boolean }
   | { op: 'munmap'; off: number; len: Ulen }
   | { op: 'mprotect'; off: number; len: Ulen; prot: number }
@@ -65,8 +71,27 @@ export type DiffOp =
   | { op: 'fallocate'; slot: number; mode: number; foff: number; len: number }
   | { op: 'mmapf'; off: number; len: Ulen; prot: number; shared: boolean; slot: number; foff: number }
   | { op: 'pwrite'; slot: number; foff: number; len: number; byte: number }
-  | { op: 'pread'; slot: number; foff: number; len: number };
+  | { op: 'pread'; slot: number; foff: number; len: number }
+  | { op: 'fork' }
+) & { child?: boolean };
 
+/** The scenario's name for the process a program's `fork` makes. */
+const CHILD = 'c';
+/**
+ * The ops the child may run. Not the file ops: the helper keeps its files in the parent (a file
+ * made after the fork is not in the child's table), the model has one table for all processes.
+ */
+const CHILD_OPS = new Set<DiffOp['op']>([
+  'mmap',
+  'munmap',
+  'mprotect',
+  'madvise',
+  'mremap',
+  'write',
+  'read',
+  'pagemap',
+  'clear_refs',
+]);
 /** How many files a program may hold at once (the helper's slots). */
 const FILE_SLOTS = 2;
 /** The fd a slot with no open file stands for on both sides: no file has it (EBADF). */
@@ -82,15 +107,24 @@ const FALLOC_NAMES: readonly [number, string][] = [
   [0x80, 'write_zeroes'],
 ];
 
-const ADVICE: Record<string, number> = {
-  dontneed: 4,
-  free: 8,
-  cold: 20,
-  pageout: 21,
-  remove: 9,
-  hugepage: 14,
-  nohugepage: 15,
-};
+/** Advice that only sets or clears a VMA flag (it splits and merges VMAs, and maps nothing). */
+const FLAG_ADVICE = [
+  'normal',
+  'random',
+  'dontfork',
+  'dofork',
+  'wipeonfork',
+  'keeponfork',
+  'dontdump',
+  'dodump',
+];
+/** The advice programs give, by the scenario's names: MADV's values (mman.ts). */
+const ADVICE: Record<string, number> = Object.fromEntries(
+  [
+    ...['dontneed', 'free', 'cold', 'pageout', 'remove', 'hugepage', 'nohugepage', 'willneed'],
+    ...['populate_read', 'populate_write', 'dontneed_locked', ...FLAG_ADVICE],
+  ].map((name) => [name, MADV[name.toUpperCase() as keyof typeof MADV]]),
+);
 const PROT_NAMES: Record<number, string[]> = { 0: ['none'], 1: ['read'], 3: ['read', 'write'] };
 
 export class HelperError extends Error {
@@ -122,8 +156,14 @@ export function ensureHelper(cacheDir?: string): string {
 }
 
 function helperLine(o: DiffOp): string {
+  return o.child === true ? `c ${opLine(o)}` : opLine(o);
+}
+
+function opLine(o: DiffOp): string {
   const a = (off: number) => WINDOW + off;
   switch (o.op) {
+    case 'fork':
+      return 'fork';
     case 'mmap':
       return `mmap ${a(o.off)} ${o.len} ${o.prot} ${o.shared ? 1 : 0}`;
     case 'munmap':
@@ -220,7 +260,10 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
   const files = fileNames(ops);
   return ops.map((o, i) => {
     const fd = files[i];
+    const proc = o.child === true ? CHILD : 'p';
     switch (o.op) {
+      case 'fork':
+        return { op: 'fork', proc: 'p', child: CHILD };
       case 'memfd':
         return { op: 'memfd_create', name: 'difftest', save: fd };
       case 'close':
@@ -238,7 +281,7 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
         const anon = o.op === 'mmap';
         const step = {
           op: 'mmap',
-          proc: 'p',
+          proc,
           addr: a(o.off),
           length: o.len,
           prot: PROT_NAMES[o.prot],
@@ -247,15 +290,15 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
         return anon ? step : { ...step, fd, offset: o.foff };
       }
       case 'munmap':
-        return { op: 'munmap', proc: 'p', addr: a(o.off), length: o.len };
+        return { op: 'munmap', proc, addr: a(o.off), length: o.len };
       case 'mprotect':
-        return { op: 'mprotect', proc: 'p', addr: a(o.off), length: o.len, prot: PROT_NAMES[o.prot] };
+        return { op: 'mprotect', proc, addr: a(o.off), length: o.len, prot: PROT_NAMES[o.prot] };
       case 'madvise':
-        return { op: 'madvise', proc: 'p', addr: a(o.off), length: o.len, advice: o.advice };
+        return { op: 'madvise', proc, addr: a(o.off), length: o.len, advice: o.advice };
       case 'mremap': {
         const s: Record<string, unknown> = {
           op: 'mremap',
-          proc: 'p',
+          proc,
           addr: a(o.off),
           length: o.len,
           new_length: o.newLen,
@@ -265,13 +308,13 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
         return s;
       }
       case 'write':
-        return { op: 'cpu_write', proc: 'p', addr: a(o.off), length: o.len, data: { fill: o.byte } };
+        return { op: 'cpu_write', proc, addr: a(o.off), length: o.len, data: { fill: o.byte } };
       case 'read':
-        return { op: 'cpu_read', proc: 'p', addr: a(o.off), length: o.len };
+        return { op: 'cpu_read', proc, addr: a(o.off), length: o.len };
       case 'pagemap':
-        return { op: 'pagemap', proc: 'p', addr: a(o.off), npages: o.npages };
+        return { op: 'pagemap', proc, addr: a(o.off), npages: o.npages };
       case 'clear_refs':
-        return { op: 'clear_soft_dirty', proc: 'p' };
+        return { op: 'clear_soft_dirty', proc };
     }
   });
 }
@@ -287,8 +330,8 @@ export interface HostConfig {
   files: boolean;
   /**
    * Whether a read fault of private anonymous memory maps the shared zero page, as 6.18's
-   * do_anonymous_page() does. A kernel that maps a page of the process's own there instead reports
-   * it mapped exclusively; the model's zero page is then compared as such a page.
+   * do_anonymous_page() does. Where the kernel maps a page of the process's own instead, the
+   * model runs with `zero_page: false` (mm_forbids_zeropage()) to match.
    */
   zeroPage: boolean;
 }
@@ -333,11 +376,18 @@ export function hostConfig(helper: string): HostConfig {
   };
 }
 
+/** The model's system for a host: its RAM and swap, and the host's knobs. */
+function systemOf(host: HostConfig): Record<string, unknown> {
+  const sys: Record<string, unknown> = { ram: '64MiB', swap: host.swap ? '64MiB' : 0, thp: host.thp };
+  if (!host.zeroPage) sys.zero_page = false;
+  return sys;
+}
+
 /** Runs a program on the model. */
 export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
   const doc = {
     version: 1,
-    system: { ram: '64MiB', swap: host.swap ? '64MiB' : 0, thp: host.thp },
+    system: systemOf(host),
     processes: ['p'],
     steps: scenarioSteps(ops),
   };
@@ -353,8 +403,9 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
   steps.forEach((step, i) => {
     const o = ops[i];
     // Reads: the bytes themselves, not the report's summary, hashed as the helper does.
-    if (o.op === 'read' && p !== undefined) {
-      const r = ctx.sys.run('p', ctx.sc.cpuRead(ctx.sys, p, WINDOW + o.off, o.len));
+    const proc = o.child === true ? ctx.procs.get(CHILD) : p;
+    if (o.op === 'read' && proc !== undefined) {
+      const r = ctx.sys.run('p', ctx.sc.cpuRead(ctx.sys, proc, WINDOW + o.off, o.len));
       out.push(r.ret < 0 ? { ret: r.ret } : { ret: r.ret, extra: fnv(r.data) });
       return;
     }
@@ -372,14 +423,14 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
             (run.present ? 'p' : '') +
             (run.swap ? 's' : '') +
             (host.softDirty && run.soft_dirty ? 'd' : '') +
-            (run.exclusive || (!host.zeroPage && run.kind === 'zero') ? 'x' : '') +
+            (run.exclusive ? 'x' : '') +
             (run.file ? 'f' : '');
           return s === '' ? '-' : s;
         }),
       );
       out.push({ ret: r.ret, extra: flags.join(',') });
-    } else if (o.op === 'memfd') {
-      // The fd numbers differ between the two processes: only success is compared.
+    } else if (o.op === 'memfd' || o.op === 'fork') {
+      // The fd numbers and pids differ between the two sides: only success is compared.
       out.push({ ret: r.ret < 0 ? r.ret : 0 });
     } else out.push({ ret: r.ret });
   });
@@ -401,12 +452,22 @@ export function generateProgram(r: Prng, len: number, files = false): DiffOp[] {
   const ops: DiffOp[] = [
     { op: 'mmap', off: 0, len: (4 + r.int(12)) * PAGE, prot: 3, shared: r.next() < 0.2 },
   ];
-  if (files && r.next() < 1 / 3) {
+  const withFiles = files && r.next() < 1 / 3;
+  if (withFiles)
     ops.push({ op: 'memfd', slot: 0 }, { op: 'ftruncate', slot: 0, len: (1 + r.int(12)) * PAGE });
-    while (ops.length < len) ops.push(r.next() < 0.45 ? fileOp(r, off, length) : anonOp());
-    return ops;
+  // One program in four forks somewhere; after it, an op on memory runs in either process.
+  const forkAt = r.next() < 0.25 ? ops.length + r.int(Math.max(1, len - ops.length)) : -1;
+  let forked = false;
+  while (ops.length < len) {
+    if (ops.length === forkAt) {
+      ops.push({ op: 'fork' });
+      forked = true;
+      continue;
+    }
+    const o = withFiles && r.next() < 0.45 ? fileOp(r, off, length) : anonOp();
+    if (forked && CHILD_OPS.has(o.op) && r.next() < 0.5) o.child = true;
+    ops.push(o);
   }
-  while (ops.length < len) ops.push(anonOp());
   return ops;
 
   function anonOp(): DiffOp {
@@ -420,7 +481,12 @@ export function generateProgram(r: Prng, len: number, files = false): DiffOp[] {
         op: 'madvise',
         off: off(),
         len: ulen(U64_WRAPPING_LENGTHS),
-        advice: pick(['dontneed', 'free', 'cold', 'pageout', 'remove', 'hugepage', 'nohugepage']),
+        advice:
+          r.next() < 0.8
+            ? pick(['dontneed', 'free', 'cold', 'pageout', 'remove', 'hugepage', 'nohugepage'])
+            : r.next() < 0.6
+              ? pick(['willneed', 'populate_read', 'populate_write', 'dontneed_locked'])
+              : pick(FLAG_ADVICE),
       };
     else if (k < 47) {
       const fixed = r.next() < 0.7;
@@ -481,7 +547,12 @@ function fileOp(r: Prng, off: () => number, length: () => number): DiffOp {
       foff: r.next() < 0.9 ? r.int(8) * PAGE : pick([1, 2 ** 40, 2 ** 52 - PAGE, 2 ** 53 - PAGE]),
     };
   if (k < 68)
-    return { op: 'madvise', off: off(), len: length(), advice: pick(['remove', 'dontneed', 'pageout']) };
+    return {
+      op: 'madvise',
+      off: off(),
+      len: length(),
+      advice: pick(['remove', 'dontneed', 'pageout', 'willneed', 'populate_read', 'populate_write']),
+    };
   if (k < 82) return { op: 'pwrite', slot, foff: foff(), len: r.int(2 * PAGE), byte: r.int(256) };
   return { op: 'pread', slot, foff: foff(), len: r.int(3 * PAGE) };
 }
@@ -526,10 +597,16 @@ function firstMismatch(
   return -1;
 }
 
+/** Whether every op of the child comes after the fork that makes it (what minimising must keep). */
+function wellFormed(ops: readonly DiffOp[]): boolean {
+  const fork = ops.findIndex((o) => o.op === 'fork');
+  return ops.every((o, i) => o.child !== true || (fork >= 0 && i > fork));
+}
+
 function minimizeOps(ops: DiffOp[], helper: string, host: HostConfig, deadline: number): DiffOp[] {
   let best = ops;
   const fails = (c: DiffOp[]): boolean =>
-    firstMismatch(c, runModel(c, host), runLive(helper, c), host, null) >= 0;
+    wellFormed(c) && firstMismatch(c, runModel(c, host), runLive(helper, c), host, null) >= 0;
   let chunk = Math.max(1, Math.floor(best.length / 2));
   while (chunk >= 1 && Date.now() < deadline) {
     let removed = false;
@@ -599,8 +676,8 @@ export function runDifftest(o: DifftestOptions): DifftestResult {
 
 /**
  * What a pagemap read returned on the live kernel as scenario page expectations: per page its
- * present, swap and file bits, soft-dirty where the kernel reports it, exclusive where it maps
- * the zero page; runs of equal pages folded.
+ * present, swap, exclusive and file bits, and soft-dirty where the kernel reports it; runs of
+ * equal pages folded.
  */
 function pageExpectations(extra: string, host: HostConfig): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
@@ -613,8 +690,7 @@ function pageExpectations(extra: string, host: HostConfig): Record<string, unkno
     }
     const page: Record<string, unknown> = { present: f.includes('p'), swap: f.includes('s') };
     if (host.softDirty) page.soft_dirty = f.includes('d');
-    // Where the kernel maps no zero page, the model's zero page is not what the kernel reported.
-    if (host.zeroPage) page.exclusive = f.includes('x');
+    page.exclusive = f.includes('x');
     page.file = f.includes('f');
     out.push(page);
     last = f;
@@ -643,7 +719,7 @@ export function reproducer(
     version: 1,
     name: 'difftest mismatch',
     description: `hetmem difftest (seed ${seed}, program ${program}): the expectations are what the live kernel returned`,
-    system: { ram: '64MiB', swap: host.swap ? '64MiB' : 0, thp: host.thp },
+    system: systemOf(host),
     processes: ['p'],
     steps,
   };

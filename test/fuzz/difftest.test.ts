@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { hetmem, ROOT } from '../cli/helpers.ts';
+import { ensureHelper, hostConfig, runLive, runModel, type DiffOp } from '../../src/fuzz/difftest.ts';
+
+const PAGE = 4096;
 
 describe('hetmem difftest', () => {
   it('a short seeded run compares programs on both sides', () => {
@@ -17,6 +20,29 @@ describe('hetmem difftest', () => {
     const doc = JSON.parse(r.stdout) as Record<string, unknown>;
     for (const k of ['programs', 'ops', 'mismatches', 'known_differences']) assert.ok(k in doc, k);
     assert.ok((doc.programs as number) > 0);
+  });
+
+  it('a program across a fork runs in both processes and agrees with the live kernel', () => {
+    const helper = ensureHelper();
+    const host = hostConfig(helper);
+    const ops: DiffOp[] = [
+      { op: 'mmap', off: 0, len: 4 * PAGE, prot: 3, shared: false },
+      { op: 'write', off: 0, len: 2 * PAGE, byte: 1 },
+      { op: 'fork' },
+      { op: 'pagemap', off: 0, npages: 3 },
+      { op: 'write', off: 0, len: 1, byte: 2, child: true },
+      { op: 'pagemap', off: 0, npages: 2, child: true },
+      { op: 'pagemap', off: 0, npages: 2 },
+      { op: 'read', off: 0, len: 2, child: true },
+      { op: 'read', off: 0, len: 2 },
+    ];
+    const live = runLive(helper, ops);
+    assert.deepEqual(runModel(ops, host), live);
+    const bits = (i: number) => (live[i].extra ?? '').split(',');
+    assert.ok(!bits(3)[0].includes('x'), 'shared by both processes after the fork');
+    assert.ok(bits(5)[0].includes('x') && bits(6)[0].includes('x'), 'each has its own copy after the COW');
+    assert.ok(!bits(5)[1].includes('x'), 'the page not written is still shared');
+    assert.notEqual(live[7].extra, live[8].extra, 'the child reads its own bytes');
   });
 
   it('without a C compiler: one line, exit 2', () => {
