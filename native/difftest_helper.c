@@ -245,6 +245,8 @@ static int run_program(void) {
 	sa.sa_flags = SA_NODEFER;
 	sigaction(SIGSEGV, &sa, NULL);
 	sigaction(SIGBUS, &sa, NULL);
+	/* A child that died answers -EPIPE rather than take this process with it. */
+	signal(SIGPIPE, SIG_IGN);
 	out = stdout;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	run_ops(stdin);

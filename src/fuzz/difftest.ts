@@ -52,7 +52,7 @@ const U64_WRAPPING_LENGTHS = [2n ** 64n - 1n, 2n ** 64n - 4096n, 2n ** 64n - 2n 
 
 /**
  * One op of a program. After a `fork`, an op on memory (`child: true`) may run in the child the
- * fork made instead of the parent; files are shared, as fork shares the descriptors.
+ * fork made instead of the parent; file ops always run in the parent (CHILD_OPS).
  */
 export type DiffOp = (
   | { op: 'mmap'; off: number; len: Ulen; prot: number; shared: boolean }
