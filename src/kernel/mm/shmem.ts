@@ -150,7 +150,12 @@ export function* shmemFault(vma: Vma, addr: number, flags: number): KGen<number>
     sys.trace.count('fault.file');
     return 0;
   }
-  if (index * PAGE_SIZE >= inode.size) return VM_FAULT.SIGBUS;
+  if (index * PAGE_SIZE >= inode.size) {
+    // do_cow_fault() prepares the anon_vma before ->fault finds the page past the end, so the
+    // VMA keeps it (and fork copies its page tables from then on).
+    if (write && !shared) anonVmaPrepare(sys, vma);
+    return VM_FAULT.SIGBUS;
+  }
   sys.trace.faultKind(!write ? 'file_read' : shared ? 'file_shared' : 'file_cow');
   const page = yield* shmemGetPage(sys, inode, index);
   if (page < 0) return VM_FAULT.OOM;

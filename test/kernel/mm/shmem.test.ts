@@ -124,6 +124,19 @@ describe('memfd_create + ftruncate + pwrite/pread + mmap', () => {
     teardown(sys);
   });
 
+  it('a private write past the end fails but leaves the VMA an anon_vma: fork then copies its page tables', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.ftruncate(fd, PAGE), 0);
+    const a = mapOk(sys, p, 2 * PAGE, MAP_PRIVATE, RW, fd);
+    readOk(sys, p, a, 1);
+    assert.equal(sys.write(p, a + PAGE, Uint8Array.of(1)), -Errno.EFAULT);
+    const c = sys.fork(p, 'c').child!;
+    assert.equal(sys.pagemap(c, a, 1)[0].present, true, 'the child got the PTE at fork');
+    assert.equal(sys.pagemap(p, a, 1)[0].exclusive, false, 'mapped in both processes');
+    teardown(sys);
+  });
+
   it('truncation unmaps and frees the pages past the new end and zeros the partial tail', () => {
     const { sys, p } = setup();
     const fd = sys.memfdCreate('m');
