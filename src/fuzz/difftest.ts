@@ -336,7 +336,7 @@ export interface HostConfig {
   zeroPage: boolean;
 }
 
-/** The live kernel's knobs the model must match: THP mode, swap, soft-dirty support. */
+/** The live kernel's knobs the model must match: THP mode, swap, soft-dirty, shmem THP, the zero page. */
 export function hostConfig(helper: string): HostConfig {
   let thp: HostConfig['thp'] = 'madvise';
   try {
