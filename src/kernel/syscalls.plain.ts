@@ -11,7 +11,7 @@ import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SH
 import { sysMprotectImpl } from './mm/mprotect.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
 import { oomReapTask } from './mm/oom_kill.ts';
-import { type PagemapEntry, clearRefsSoftDirty, pagemapRange } from './fs/task_mmu.ts';
+import { type MapsEntry, type PagemapEntry, clearRefsSoftDirty, mapsRange, pagemapRange } from './fs/task_mmu.ts';
 import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite, vfsFallocate } from './mm/shmem.ts';
 import type { Process, System } from './system.ts';
 import { type Ulong, big, madviseHuge, mmapHuge, mprotectHuge, mremapHuge, offsetArg, standIn, ulong, ulongStandIn } from './ulong.ts';
@@ -20,6 +20,8 @@ import { doExit$, taskMmget$, taskMmput$ } from './exit.plain.ts';
 import { fdput$, sysMmapImpl$, sysMunmapImpl$ } from './mm/mmap.plain.ts';
 import { cpuAccess$ } from './mm/memory.plain.ts';
 import { reclaim$ as vmscan_reclaim$ } from './mm/vmscan.plain.ts';
+import { mmapReadLockKillable$ } from './mm/mmap_lock.plain.ts';
+import { RwSem$upRead } from '../sched/locks.plain.ts';
 import { inlineDrive, inlineYield } from '../sched/plain.ts';
 
 function loff(v: unknown): number | null {
@@ -333,4 +335,23 @@ export function pagemapRead$(sys: System, p: Process, addr: number, npages: numb
   // Entries stop at the top of the user address space: the read returns fewer bytes.
   const top = Math.floor((p.mm.taskSize - Math.min(addr, p.mm.taskSize)) / PAGE_SIZE);
   return pagemapRange(sys, p.mm, addr, Math.min(npages, top));
+}
+
+/**
+ * Reading /proc/pid/maps: the VMAs that overlap [start, end), each whole, read as m_start() reads
+ * them: with the mm held and its mmap lock taken for reading, killable. A process with no mm
+ * lists nothing; a wait for the lock ended by a kill is -EINTR.
+ */
+export function mapsRead$(sys: System, p: Process, start: number, end: number): MapsEntry[] | number {
+  inlineYield({ kind: 'step', label: 'maps_read' });
+  const mm = taskMmget$(p);
+  if (mm === null) return [];
+  if ((mmapReadLockKillable$(mm)) !== 0) {
+    taskMmput$(p, mm);
+    return -Errno.EINTR;
+  }
+  const entries = mapsRange(mm, start, end);
+  RwSem$upRead(mm.mmapLock);
+  taskMmput$(p, mm);
+  return entries;
 }

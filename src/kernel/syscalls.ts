@@ -9,7 +9,7 @@ import { Errno } from './errno.ts';
 import { doExit, taskMmget, taskMmput } from './exit.ts';
 import { doFork } from './fork.ts';
 import { sysMadviseImpl } from './mm/madvise.ts';
-import { enterTask, leaveTask } from './mm/mmap_lock.ts';
+import { enterTask, leaveTask, mmapReadLockKillable } from './mm/mmap_lock.ts';
 import { cpuAccess } from './mm/memory.ts';
 import { sysMmapImpl, sysMunmapImpl, fdput, fget, fput } from './mm/mmap.ts';
 import { File } from './mm/mm_types.ts';
@@ -17,7 +17,13 @@ import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SH
 import { sysMprotectImpl } from './mm/mprotect.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
 import { oomReapTask } from './mm/oom_kill.ts';
-import { type PagemapEntry, clearRefsSoftDirty, pagemapRange } from './fs/task_mmu.ts';
+import {
+  type MapsEntry,
+  type PagemapEntry,
+  clearRefsSoftDirty,
+  mapsRange,
+  pagemapRange,
+} from './fs/task_mmu.ts';
 import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite, vfsFallocate } from './mm/shmem.ts';
 import { reclaim as reclaimPages } from './mm/vmscan.ts';
 import type { Process, System } from './system.ts';
@@ -37,7 +43,7 @@ import {
 
 export type { Ulong };
 
-export type { PagemapEntry };
+export type { MapsEntry, PagemapEntry };
 
 /** The most one read or write moves (the kernel's MAX_RW_COUNT, INT_MAX rounded down to a page). */
 export const MAX_RW_COUNT = 0x7fffffff - (0x7fffffff % PAGE_SIZE);
@@ -443,4 +449,23 @@ export function* pagemapRead(sys: System, p: Process, addr: number, npages: numb
   // Entries stop at the top of the user address space: the read returns fewer bytes.
   const top = Math.floor((p.mm.taskSize - Math.min(addr, p.mm.taskSize)) / PAGE_SIZE);
   return pagemapRange(sys, p.mm, addr, Math.min(npages, top));
+}
+
+/**
+ * Reading /proc/pid/maps: the VMAs that overlap [start, end), each whole, read as m_start() reads
+ * them: with the mm held and its mmap lock taken for reading, killable. A process with no mm
+ * lists nothing; a wait for the lock ended by a kill is -EINTR.
+ */
+export function* mapsRead(sys: System, p: Process, start: number, end: number): KGen<MapsEntry[] | number> {
+  yield { kind: 'step', label: 'maps_read' };
+  const mm = yield* taskMmget(p);
+  if (mm === null) return [];
+  if ((yield* mmapReadLockKillable(mm)) !== 0) {
+    yield* taskMmput(p, mm);
+    return -Errno.EINTR;
+  }
+  const entries = mapsRange(mm, start, end);
+  yield* mm.mmapLock.upRead();
+  yield* taskMmput(p, mm);
+  return entries;
 }

@@ -695,6 +695,15 @@ export class System {
     );
   }
 
+  /** /proc/PID/maps: the VMAs that overlap [start, end) (by default all of them), or -errno. */
+  maps(p: Process, start = 0, end = Number.MAX_SAFE_INTEGER): sc.MapsEntry[] | number {
+    return this.runPath(
+      'maps',
+      () => scp.mapsRead$(this, p, start, end),
+      () => sc.mapsRead(this, p, start, end),
+    );
+  }
+
   /** Memory counters of a process (by /proc names) or of the machine. */
   stats(p?: Process): Record<string, number> {
     const phys = this.phys;

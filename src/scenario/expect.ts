@@ -58,6 +58,9 @@ function compareValue(ctx: ScenarioContext, name: string, expected: unknown, act
     }
     return null;
   }
+  // A text output (a maps line) compares as text.
+  if (typeof actual === 'string' && typeof expected === 'string')
+    return actual === expected ? null : `${name} is ${show(actual)}, expected ${show(expected)}`;
   if (typeof expected === 'boolean') {
     return Boolean(actual) === expected ? null : `${name} is ${show(actual)}, expected ${expected}`;
   }

@@ -250,6 +250,11 @@ export const OPS: Record<string, OpSpec> = {
     fields: { proc: Name, addr: Num, npages: Num.optional(), length: Size.optional() },
     outputs: [],
   },
+  maps: {
+    doc: '/proc/PID/maps: the VMAs that overlap [addr, addr + length) (all of them by default), each whole, as lines `START-END PERMS OFFSET [PATH]` (the device and inode columns left out); expect them in `maps`.',
+    fields: { proc: Name, addr: Num.optional(), length: Size.optional() },
+    outputs: ['maps', 'entries'],
+  },
 
   dmirror_open: {
     doc: 'Opens a dmirror device for a process.',

@@ -211,3 +211,49 @@ export function* clearRefsSoftDirty(mm: MmStruct): KGen<number> {
   mm.sys.trace.count('clear_soft_dirty');
   return 0;
 }
+
+/** One line of /proc/pid/maps, less its device and inode numbers (which differ between machines). */
+export interface MapsEntry {
+  readonly start: number;
+  readonly end: number;
+  /** r, w, x or `-` each, then `s` for a VM_MAYSHARE mapping, `p` otherwise. */
+  readonly perms: string;
+  /** vm_pgoff in bytes for a VMA with a file (shared anonymous memory has one); 0 for anonymous memory. */
+  readonly offset: number;
+  /** The file's path, `` for anonymous memory. */
+  readonly name: string;
+}
+
+/**
+ * The path show_map_vma() prints for a VMA's file. Every shmem file of the model is unlinked
+ * (a memfd, the backing of shared anonymous memory), so it reads as `/NAME (deleted)`; a device
+ * file by its name under /dev.
+ */
+function mapsName(inode: Inode): string {
+  return inode.kind === 'device' ? `/dev/${inode.name}` : `/${inode.name} (deleted)`;
+}
+
+/**
+ * Models show_map_vma() for the VMAs that overlap [start, end), in address order; each whole, as
+ * the kernel prints it. The caller holds the mmap lock.
+ */
+export function mapsRange(mm: MmStruct, start: number, end: number): MapsEntry[] {
+  return mm.vmasIn(start, end).map((vma) => ({
+    start: vma.start,
+    end: vma.end,
+    perms:
+      ((vma.flags & VM.READ) !== 0 ? 'r' : '-') +
+      ((vma.flags & VM.WRITE) !== 0 ? 'w' : '-') +
+      ((vma.flags & VM.EXEC) !== 0 ? 'x' : '-') +
+      ((vma.flags & VM.MAYSHARE) !== 0 ? 's' : 'p'),
+    offset: vma.file === null ? 0 : vma.pgoff * PAGE_SIZE,
+    name: vma.file === null ? '' : mapsName(vma.file.inode),
+  }));
+}
+
+/** A maps entry as /proc/pid/maps prints it, without the device and inode columns. */
+export function mapsLine(e: MapsEntry): string {
+  const hex = (n: number, w: number) => n.toString(16).padStart(w, '0');
+  const line = `${hex(e.start, 8)}-${hex(e.end, 8)} ${e.perms} ${hex(e.offset, 8)}`;
+  return e.name === '' ? line : `${line} ${e.name}`;
+}

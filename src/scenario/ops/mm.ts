@@ -3,6 +3,7 @@ import { PAGE_SIZE, TASK_SIZE } from '../../lib/units.ts';
 import { MAX_USER_BUFFER } from '../context.ts';
 import * as mman from '../../kernel/mm/mman.ts';
 import { Errno, isErr } from '../../kernel/errno.ts';
+import { mapsLine } from '../../kernel/fs/task_mmu.ts';
 import { dataLength, type DataSpec, patternBytes, ValueError } from '../values.ts';
 import { f, flagBits, type OpHandler } from './types.ts';
 
@@ -176,5 +177,13 @@ export const mmOps: Record<string, OpHandler> = {
       );
     const pages = yield* ctx.sc.pagemapRead(ctx.sys, ctx.proc(f(step, 'proc')), addr, npages);
     return { ret: 0, pages, outputs: { entries: pages.length } };
+  },
+  *maps(ctx, step) {
+    const addr = ctx.optNum(f(step, 'addr'), 0);
+    const length = ctx.optNum(f(step, 'length'), Math.max(0, TASK_SIZE - addr));
+    if (addr < 0 || length < 0) throw new ValueError('maps: addr and length must not be negative');
+    const entries = yield* ctx.sc.mapsRead(ctx.sys, ctx.proc(f(step, 'proc')), addr, addr + length);
+    if (typeof entries === 'number') return { ret: entries };
+    return { ret: 0, outputs: { maps: entries.map(mapsLine), entries: entries.length } };
   },
 };

@@ -16,6 +16,7 @@ import {
   PROT_NONE,
   PROT_READ,
 } from '../../../src/kernel/mm/mman.ts';
+import { mapsLine } from '../../../src/kernel/fs/task_mmu.ts';
 import { MMAP_MIN_ADDR } from '../../../src/kernel/mm/mmap.ts';
 import { shmemFileSetup, shmemWrite } from '../../../src/kernel/mm/shmem.ts';
 import type { System } from '../../../src/kernel/system.ts';
@@ -313,6 +314,47 @@ describe('munmap(2)', () => {
       [[0, PAGE]],
     );
     assert.equal(sys.stats(p).rss_anon, 0);
+    teardown(sys);
+  });
+});
+
+describe('/proc/PID/maps (show_map_vma())', () => {
+  const A = 0x600000000000;
+
+  it('lists each VMA whole: perms, the file offset (0 without a file), the path of unlinked shmem files', () => {
+    const { sys, p } = setup();
+    assert.equal(sys.mmap(p, A, 4 * PAGE, RW, ANON_PRIVATE | MAP_FIXED_NOREPLACE, -1, 0), A);
+    assert.equal(sys.mprotect(p, A + PAGE, PAGE, PROT_NONE), 0);
+    assert.equal(
+      sys.mmap(p, A + 8 * PAGE, 2 * PAGE, PROT_READ, ANON_SHARED | MAP_FIXED_NOREPLACE, -1, 0),
+      A + 8 * PAGE,
+    );
+    const fd = sys.memfdCreate('x');
+    assert.equal(sys.ftruncate(fd, 16 * PAGE), 0);
+    assert.equal(
+      sys.mmap(p, A + 16 * PAGE, 2 * PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd, 3 * PAGE),
+      A + 16 * PAGE,
+    );
+    const all = sys.maps(p);
+    assert.ok(Array.isArray(all));
+    assert.deepEqual(all.map(mapsLine), [
+      '600000000000-600000001000 rw-p 00000000',
+      '600000001000-600000002000 ---p 00000000',
+      '600000002000-600000004000 rw-p 00000000',
+      '600000008000-60000000a000 r--s 00000000 /dev/zero (deleted)',
+      '600000010000-600000012000 r--p 00003000 /memfd:x (deleted)',
+    ]);
+    // A range lists the VMAs that overlap it, whole.
+    const some = sys.maps(p, A + PAGE + 1, A + 9 * PAGE);
+    assert.ok(Array.isArray(some));
+    assert.deepEqual(
+      some.map((e) => [e.start - A, e.end - A]),
+      [
+        [PAGE, 2 * PAGE],
+        [2 * PAGE, 4 * PAGE],
+        [8 * PAGE, 10 * PAGE],
+      ],
+    );
     teardown(sys);
   });
 });
