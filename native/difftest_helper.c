@@ -12,6 +12,8 @@
  *                                                               x exclusively mapped, f file or shared
  *                                                               anonymous, - none)
  *   clear_refs                      -> R 0                    (echo 4 > /proc/self/clear_refs)
+ *   maps ADDR LEN                   -> R 0 LINE|LINE...       (/proc/self/maps entries overlapping the
+ *                                                               range: START-END PERMS OFFSET [PATH])
  *   memfd SLOT                      -> R 0 or -errno          (memfd_create(), kept in file slot SLOT)
  *   close SLOT / ftruncate SLOT LEN / fallocate SLOT MODE OFF LEN
  *   mmapf ADDR LEN PROT SHARED SLOT OFF -> R ret-or--errno    (a mapping of the slot's file)
@@ -121,6 +123,31 @@ static void do_pagemap(uintptr_t addr, uint64_t npages) {
 	close(fd);
 }
 
+/* The /proc/self/maps entries that overlap [addr, addr+len), without the device and inode columns. */
+static void do_maps(uintptr_t addr, uint64_t len) {
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[4096];
+	int n = 0;
+	if (f == NULL) {
+		fprintf(out, "R %d\n", -errno);
+		return;
+	}
+	fprintf(out, "R 0");
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long start, end;
+		unsigned long long off;
+		char perms[8];
+		int name = 0;
+		if (sscanf(line, "%lx-%lx %7s %llx %*s %*s %n", &start, &end, perms, &off, &name) < 4) continue;
+		if (start >= addr + len || end <= addr) continue;
+		line[strcspn(line, "\n")] = 0;
+		fprintf(out, "%c%08lx-%08lx %s %08llx", n++ ? '|' : ' ', start, end, perms, off);
+		if (name > 0 && line[name] != 0) fprintf(out, " %s", line + name);
+	}
+	fprintf(out, "\n");
+	fclose(f);
+}
+
 /* The process fork made: the parent writes its ops down one pipe and reads its results back. */
 static FILE *child_in, *child_out;
 static pid_t child_pid;
@@ -200,6 +227,8 @@ static void run_ops(FILE *in) {
 			fprintf(out, "R %ld %u\n", r, (unsigned)hash);
 		} else if (!strcmp(op, "pagemap")) {
 			do_pagemap(a, b);
+		} else if (!strcmp(op, "maps")) {
+			do_maps(a, b);
 		} else if (!strcmp(op, "clear_refs")) {
 			int fd = open("/proc/self/clear_refs", O_WRONLY);
 			long r = fd < 0 ? -errno : (write(fd, "4", 1) == 1 ? 0 : -errno);

@@ -64,6 +64,8 @@ export type DiffOp = (
   | { op: 'read'; off: number; len: number }
   | { op: 'pagemap'; off: number; npages: number }
   | { op: 'clear_refs' }
+  /** /proc/PID/maps over the window. */
+  | { op: 'maps' }
   // Files: a memfd kept in one of FILE_SLOTS slots; `foff` is a byte offset in the file.
   | { op: 'memfd'; slot: number }
   | { op: 'close'; slot: number }
@@ -91,6 +93,7 @@ const CHILD_OPS = new Set<DiffOp['op']>([
   'read',
   'pagemap',
   'clear_refs',
+  'maps',
 ]);
 /** How many files a program may hold at once (the helper's slots). */
 const FILE_SLOTS = 2;
@@ -182,6 +185,8 @@ function opLine(o: DiffOp): string {
       return `pagemap ${a(o.off)} ${o.npages}`;
     case 'clear_refs':
       return 'clear_refs';
+    case 'maps':
+      return `maps ${WINDOW} ${WINDOW_SIZE}`;
     case 'memfd':
       return `memfd ${o.slot}`;
     case 'close':
@@ -202,7 +207,7 @@ function opLine(o: DiffOp): string {
 /** One op's outcome on either side. */
 export interface Outcome {
   ret: number;
-  /** read: FNV-1a of the bytes read; pagemap: per-page flags. */
+  /** read: FNV-1a of the bytes read; pagemap: per-page flags; maps: the entries, `|` between. */
   extra?: string;
 }
 
@@ -218,7 +223,9 @@ export function runLive(helper: string, ops: readonly DiffOp[]): Outcome[] {
       `the window at 0x${WINDOW.toString(16)} is not free in a fresh process (${lines[0]})`,
     );
   return lines.slice(1).map((l) => {
-    const [, ret, extra] = l.split(' ');
+    const sp = l.indexOf(' ', 2);
+    const ret = sp < 0 ? l.slice(2) : l.slice(2, sp);
+    const extra = sp < 0 ? undefined : l.slice(sp + 1);
     // A load that faulted is compared by its errno only (the model stops at the same byte).
     return extra === undefined || Number(ret) < 0 ? { ret: Number(ret) } : { ret: Number(ret), extra };
   });
@@ -315,6 +322,8 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
         return { op: 'pagemap', proc, addr: a(o.off), npages: o.npages };
       case 'clear_refs':
         return { op: 'clear_soft_dirty', proc };
+      case 'maps':
+        return { op: 'maps', proc, addr: WINDOW, length: WINDOW_SIZE };
     }
   });
 }
@@ -429,6 +438,9 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
         }),
       );
       out.push({ ret: r.ret, extra: flags.join(',') });
+    } else if (o.op === 'maps') {
+      const lines = (r.outputs?.maps ?? []) as string[];
+      out.push(r.ret < 0 || lines.length === 0 ? { ret: r.ret } : { ret: r.ret, extra: lines.join('|') });
     } else if (o.op === 'memfd' || o.op === 'fork') {
       // The fd numbers and pids differ between the two sides: only success is compared.
       out.push({ ret: r.ret < 0 ? r.ret : 0 });
@@ -468,6 +480,9 @@ export function generateProgram(r: Prng, len: number, files = false): DiffOp[] {
     if (forked && CHILD_OPS.has(o.op) && r.next() < 0.5) o.child = true;
     ops.push(o);
   }
+  // The VMAs each process ends with: a split or merge that no later call needed shows here.
+  ops.push({ op: 'maps' });
+  if (forked) ops.push({ op: 'maps', child: true });
   return ops;
 
   function anonOp(): DiffOp {
@@ -506,7 +521,8 @@ export function generateProgram(r: Prng, len: number, files = false): DiffOp[] {
         byte: r.int(256),
       };
     else if (k < 82) return { op: 'read', off: off(), len: r.next() < 0.8 ? 1 + r.int(2 * PAGE) : length() };
-    else if (k < 96) return { op: 'pagemap', off: off(), npages: 1 + r.int(16) };
+    else if (k < 92) return { op: 'pagemap', off: off(), npages: 1 + r.int(16) };
+    else if (k < 96) return { op: 'maps' };
     else return { op: 'clear_refs' };
   }
 }
@@ -713,6 +729,7 @@ export function reproducer(
     else if (['mmap', 'mmapf', 'mremap', 'write', 'read', 'pwrite', 'pread'].includes(ops[i].op))
       expect.ret = l.ret;
     else if (ops[i].op === 'pagemap' && l.extra !== undefined) expect.pages = pageExpectations(l.extra, host);
+    else if (ops[i].op === 'maps') expect.maps = l.extra === undefined ? [] : l.extra.split('|');
     return Object.keys(expect).length > 0 ? { ...s, expect } : s;
   });
   return {
