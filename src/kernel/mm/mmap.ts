@@ -211,6 +211,19 @@ export function mergeAnonNeighbours(mm: MmStruct, vma: Vma, moved = false): Vma 
 }
 
 /**
+ * The merges vma_modify_flags() makes as mprotect changes `changed` one by one, in address order:
+ * each joins its neighbours as they are by then. A piece that an earlier merge took
+ * in is merged again as the VMA that now covers it, so a run of changed pieces also joins the VMA
+ * after it (a piece left unchanged because it already had the new flags).
+ */
+export function mergeChanged(mm: MmStruct, changed: readonly Vma[]): void {
+  for (const v of changed) {
+    const cur = v.node !== null ? v : mm.findVma(v.start);
+    if (cur !== null && cur.start <= v.start) mergeAnonNeighbours(mm, cur);
+  }
+}
+
+/**
  * Models the hugetlb vm_ops->may_split() check that __split_vma() makes: a hugetlb VMA can only be
  * split on a huge-page boundary, so any operation that would cut one elsewhere fails with -EINVAL
  * before anything changes.

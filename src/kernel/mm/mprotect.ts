@@ -7,7 +7,7 @@ import type { Process } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
 import { VM, type MmStruct, type Vma } from './mm_types.ts';
 import * as mman from './mman.ts';
-import { hugetlbSplitCheck, mergeAnonNeighbours, protToVmFlags, splitRange, vmEnoughMemory } from './mmap.ts';
+import { hugetlbSplitCheck, mergeChanged, protToVmFlags, splitRange, vmEnoughMemory } from './mmap.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -226,6 +226,6 @@ function* mprotectVmas(
     }
   }
   if (rc === 0 && cursor < end) rc = -Errno.ENOMEM;
-  for (const v of changed) if (v.node !== null) mergeAnonNeighbours(mm, v);
+  mergeChanged(mm, changed);
   return rc;
 }

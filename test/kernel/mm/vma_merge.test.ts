@@ -8,6 +8,7 @@ import {
   MAP_SHARED,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
+  PROT_NONE,
   PROT_READ,
 } from '../../../src/kernel/mm/mman.ts';
 import {
@@ -153,6 +154,39 @@ describe('vma_merge at mmap time for file mappings', () => {
       A + 2 * PAGE,
     );
     assert.equal(sys.stats(p).vmas, 2);
+    teardown(sys);
+  });
+});
+
+describe('vma_merge as mprotect and madvise change VMA after VMA (vma_modify_flags())', () => {
+  test('mprotect: changed VMAs that join each other also join the next VMA, which already had the protection', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 6 * PAGE);
+    // [a+2, a+6) PROT_NONE (its charge dropped: nothing was written), then [a, a+1) read-only:
+    // three VMAs, rw- in the middle.
+    assert.equal(sys.mprotect(p, a + 2 * PAGE, 4 * PAGE, PROT_NONE), 0);
+    assert.equal(sys.mprotect(p, a, PAGE, PROT_READ), 0);
+    assert.equal(vmas(p).length, 3);
+    // PROT_NONE over [a, a+3): the first two change and merge, and the run then joins the third.
+    assert.equal(sys.mprotect(p, a, 3 * PAGE, PROT_NONE), 0);
+    assert.deepEqual(
+      vmas(p).map((v) => v.slice(0, 2)),
+      [[a, a + 6 * PAGE]],
+    );
+    teardown(sys);
+  });
+
+  test('madvise: MADV_NORMAL on two read-ahead VMAs joins them and the plain VMA after them', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 3 * PAGE);
+    assert.equal(sys.madvise(p, a, PAGE, MADV.RANDOM), 0);
+    assert.equal(sys.madvise(p, a + PAGE, PAGE, MADV.SEQUENTIAL), 0);
+    assert.equal(vmas(p).length, 3);
+    assert.equal(sys.madvise(p, a, 2 * PAGE, MADV.NORMAL), 0);
+    assert.deepEqual(
+      vmas(p).map((v) => v.slice(0, 2)),
+      [[a, a + 3 * PAGE]],
+    );
     teardown(sys);
   });
 });
