@@ -3,7 +3,8 @@
  * in a fresh child process at the fixed addresses the program names (inside a window checked to
  * be free with MAP_FIXED_NOREPLACE) and prints one result line per op:
  *
- *   mmap ADDR LEN PROT SHARED       -> R ret-or--errno
+ *   mmap ADDR LEN PROT SHARED FLAGS -> R ret-or--errno        (FLAGS: more mmap flags; with MAP_FIXED,
+ *                                                               MAP_FIXED_NOREPLACE is left out)
  *   munmap ADDR LEN / mprotect ADDR LEN PROT / madvise ADDR LEN ADVICE
  *   mremap ADDR OLD NEW FLAGS NEWADDR
  *   write ADDR LEN BYTE             -> R bytes-or--EFAULT     (stores until the first fault)
@@ -16,7 +17,7 @@
  *                                                               range: START-END PERMS OFFSET [PATH])
  *   memfd SLOT                      -> R 0 or -errno          (memfd_create(), kept in file slot SLOT)
  *   close SLOT / ftruncate SLOT LEN / fallocate SLOT MODE OFF LEN
- *   mmapf ADDR LEN PROT SHARED SLOT OFF -> R ret-or--errno    (a mapping of the slot's file)
+ *   mmapf ADDR LEN PROT SHARED SLOT OFF FLAGS -> R ret-or--errno (a mapping of the slot's file)
  *   pwrite SLOT OFF LEN BYTE        -> R bytes-or--errno
  *   pread SLOT OFF LEN              -> R bytes-or--errno HASH
  *   window ADDR LEN                 -> R 0 or -errno          (the window is free)
@@ -148,6 +149,9 @@ static void do_maps(uintptr_t addr, uint64_t len) {
 	fclose(f);
 }
 
+/* A program's extra mmap flags, with MAP_FIXED_NOREPLACE unless they ask for MAP_FIXED. */
+static int fixed_flags(int extra) { return extra & MAP_FIXED ? extra : extra | MAP_FIXED_NOREPLACE; }
+
 /* The process fork made: the parent writes its ops down one pipe and reads its results back. */
 static FILE *child_in, *child_out;
 static pid_t child_pid;
@@ -200,15 +204,15 @@ static void run_ops(FILE *in) {
 			child_op(line + 2);
 			continue;
 		}
-		unsigned long long a = 0, b = 0, c = 0, d = 0, e = 0, f = 0;
-		if (sscanf(line, "%31s %llu %llu %llu %llu %llu %llu", op, &a, &b, &c, &d, &e, &f) < 1) continue;
+		unsigned long long a = 0, b = 0, c = 0, d = 0, e = 0, f = 0, g = 0;
+		if (sscanf(line, "%31s %llu %llu %llu %llu %llu %llu %llu", op, &a, &b, &c, &d, &e, &f, &g) < 1) continue;
 		if (!strcmp(op, "window")) {
 			void *p = mmap((void *)a, b, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
 			if (p == MAP_FAILED) fprintf(out, "R %d\n", -errno);
 			else if ((uintptr_t)p != a) fprintf(out, "R %d\n", -EEXIST);
 			else fprintf(out, "R %ld\n", ret_of(munmap(p, b)));
 		} else if (!strcmp(op, "mmap")) {
-			int flags = MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | (d ? MAP_SHARED : MAP_PRIVATE);
+			int flags = MAP_ANONYMOUS | fixed_flags((int)e) | (d ? MAP_SHARED : MAP_PRIVATE);
 			void *p = mmap((void *)a, b, (int)c, flags, -1, 0);
 			fprintf(out, "R %ld\n", p == MAP_FAILED ? (long)-errno : (long)(uintptr_t)p);
 		} else if (!strcmp(op, "munmap")) {
@@ -251,7 +255,7 @@ static void run_ops(FILE *in) {
 			else
 				fprintf(out, "R %ld\n", ret_of(fallocate(slot_fd(a), (int)b, (off_t)c, (off_t)d)));
 		} else if (!strcmp(op, "mmapf")) {
-			int flags = MAP_FIXED_NOREPLACE | (d ? MAP_SHARED : MAP_PRIVATE);
+			int flags = fixed_flags((int)g) | (d ? MAP_SHARED : MAP_PRIVATE);
 			void *p = mmap((void *)a, b, (int)c, flags, slot_fd(e), (off_t)f);
 			fprintf(out, "R %ld\n", p == MAP_FAILED ? (long)-errno : (long)(uintptr_t)p);
 		} else if (!strcmp(op, "pwrite")) {

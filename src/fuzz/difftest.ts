@@ -55,11 +55,20 @@ const U64_WRAPPING_LENGTHS = [2n ** 64n - 1n, 2n ** 64n - 4096n, 2n ** 64n - 2n 
  * fork made instead of the parent; file ops always run in the parent (CHILD_OPS).
  */
 export type DiffOp = (
-  | { op: 'mmap'; off: number; len: Ulen; prot: number; shared: boolean }
+  | { op: 'mmap'; off: number; len: Ulen; prot: number; shared: boolean; flags?: MapFlag[] }
   | { op: 'munmap'; off: number; len: Ulen }
   | { op: 'mprotect'; off: number; len: Ulen; prot: number }
   | { op: 'madvise'; off: number; len: Ulen; advice: string }
-  | { op: 'mremap'; off: number; len: Ulen; newLen: Ulen; fixed: boolean; newOff: number }
+  | {
+      op: 'mremap';
+      off: number;
+      len: Ulen;
+      newLen: Ulen;
+      fixed: boolean;
+      newOff: number;
+      /** MREMAP_DONTUNMAP with MREMAP_FIXED: the old range stays mapped, emptied. */
+      dontunmap?: boolean;
+    }
   | { op: 'write'; off: number; len: number; byte: number }
   | { op: 'read'; off: number; len: number }
   | { op: 'pagemap'; off: number; npages: number }
@@ -71,11 +80,38 @@ export type DiffOp = (
   | { op: 'close'; slot: number }
   | { op: 'ftruncate'; slot: number; len: number }
   | { op: 'fallocate'; slot: number; mode: number; foff: number; len: number }
-  | { op: 'mmapf'; off: number; len: Ulen; prot: number; shared: boolean; slot: number; foff: number }
+  | {
+      op: 'mmapf';
+      off: number;
+      len: Ulen;
+      prot: number;
+      shared: boolean;
+      slot: number;
+      foff: number;
+      flags?: MapFlag[];
+    }
   | { op: 'pwrite'; slot: number; foff: number; len: number; byte: number }
   | { op: 'pread'; slot: number; foff: number; len: number }
   | { op: 'fork' }
 ) & { child?: boolean };
+
+/**
+ * mmap flags a program may add, by the scenario's names: `fixed` maps with MAP_FIXED (replacing
+ * what is there) instead of MAP_FIXED_NOREPLACE.
+ */
+type MapFlag = 'fixed' | 'populate' | 'noreserve';
+const MAP_FLAG_BITS: Record<MapFlag, number> = { fixed: 0x10, populate: 0x8000, noreserve: 0x4000 };
+
+/** The helper's extra mmap flags for `flags`. */
+function mapBits(flags: readonly MapFlag[] | undefined): number {
+  return (flags ?? []).reduce((b, f) => b | MAP_FLAG_BITS[f], 0);
+}
+
+/** The scenario's mmap flags for `flags`: MAP_FIXED_NOREPLACE unless MAP_FIXED is asked for. */
+function mapNames(flags: readonly MapFlag[] | undefined): string[] {
+  const f = flags ?? [];
+  return [...f, ...(f.includes('fixed') ? [] : ['fixed_noreplace'])];
+}
 
 /** The scenario's name for the process a program's `fork` makes. */
 const CHILD = 'c';
@@ -168,7 +204,7 @@ function opLine(o: DiffOp): string {
     case 'fork':
       return 'fork';
     case 'mmap':
-      return `mmap ${a(o.off)} ${o.len} ${o.prot} ${o.shared ? 1 : 0}`;
+      return `mmap ${a(o.off)} ${o.len} ${o.prot} ${o.shared ? 1 : 0} ${mapBits(o.flags)}`;
     case 'munmap':
       return `munmap ${a(o.off)} ${o.len}`;
     case 'mprotect':
@@ -176,7 +212,7 @@ function opLine(o: DiffOp): string {
     case 'madvise':
       return `madvise ${a(o.off)} ${o.len} ${ADVICE[o.advice]}`;
     case 'mremap':
-      return `mremap ${a(o.off)} ${o.len} ${o.newLen} ${o.fixed ? 3 : 0} ${o.fixed ? a(o.newOff) : 0}`;
+      return `mremap ${a(o.off)} ${o.len} ${o.newLen} ${o.fixed ? (o.dontunmap === true ? 7 : 3) : 0} ${o.fixed ? a(o.newOff) : 0}`;
     case 'write':
       return `write ${a(o.off)} ${o.len} ${o.byte}`;
     case 'read':
@@ -196,7 +232,7 @@ function opLine(o: DiffOp): string {
     case 'fallocate':
       return `fallocate ${o.slot} ${o.mode} ${o.foff} ${o.len}`;
     case 'mmapf':
-      return `mmapf ${a(o.off)} ${o.len} ${o.prot} ${o.shared ? 1 : 0} ${o.slot} ${o.foff}`;
+      return `mmapf ${a(o.off)} ${o.len} ${o.prot} ${o.shared ? 1 : 0} ${o.slot} ${o.foff} ${mapBits(o.flags)}`;
     case 'pwrite':
       return `pwrite ${o.slot} ${o.foff} ${o.len} ${o.byte}`;
     case 'pread':
@@ -292,7 +328,7 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
           addr: a(o.off),
           length: o.len,
           prot: PROT_NAMES[o.prot],
-          flags: [o.shared ? 'shared' : 'private', ...(anon ? ['anonymous'] : []), 'fixed_noreplace'],
+          flags: [o.shared ? 'shared' : 'private', ...(anon ? ['anonymous'] : []), ...mapNames(o.flags)],
         };
         return anon ? step : { ...step, fd, offset: o.foff };
       }
@@ -309,7 +345,7 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
           addr: a(o.off),
           length: o.len,
           new_length: o.newLen,
-          flags: o.fixed ? ['maymove', 'fixed'] : [],
+          flags: o.fixed ? ['maymove', 'fixed', ...(o.dontunmap === true ? ['dontunmap'] : [])] : [],
         };
         if (o.fixed) s.new_addr = a(o.newOff);
         return s;
@@ -487,9 +523,17 @@ export function generateProgram(r: Prng, len: number, files = false): DiffOp[] {
 
   function anonOp(): DiffOp {
     const k = r.int(100);
-    if (k < 14)
-      return { op: 'mmap', off: off(), len: ulen(), prot: pick([0, 1, 3, 3]), shared: r.next() < 0.25 };
-    else if (k < 22) return { op: 'munmap', off: off(), len: ulen() };
+    if (k < 14) {
+      const o: DiffOp = {
+        op: 'mmap',
+        off: off(),
+        len: ulen(),
+        prot: pick([0, 1, 3, 3]),
+        shared: r.next() < 0.25,
+      };
+      const flags = mapFlags(r);
+      return flags.length > 0 ? { ...o, flags } : o;
+    } else if (k < 22) return { op: 'munmap', off: off(), len: ulen() };
     else if (k < 32) return { op: 'mprotect', off: off(), len: ulen(), prot: pick([0, 1, 3]) };
     else if (k < 42)
       return {
@@ -505,13 +549,17 @@ export function generateProgram(r: Prng, len: number, files = false): DiffOp[] {
       };
     else if (k < 47) {
       const fixed = r.next() < 0.7;
+      // MREMAP_DONTUNMAP wants the same length; mostly it gets it.
+      const dontunmap = fixed && r.next() < 0.25;
+      const len = ulen();
       return {
         op: 'mremap',
         off: off(),
-        len: ulen(),
-        newLen: ulen(),
+        len,
+        newLen: dontunmap && r.next() < 0.7 ? len : ulen(),
         fixed,
         newOff: (32 + r.int(16)) * PAGE,
+        ...(dontunmap ? { dontunmap } : {}),
       };
     } else if (k < 67)
       return {
@@ -525,6 +573,12 @@ export function generateProgram(r: Prng, len: number, files = false): DiffOp[] {
     else if (k < 96) return { op: 'maps' };
     else return { op: 'clear_refs' };
   }
+}
+
+/** Flags an mmap adds now and then: MAP_FIXED over what is mapped, MAP_POPULATE, MAP_NORESERVE. */
+function mapFlags(r: Prng): MapFlag[] {
+  if (r.next() >= 0.3) return [];
+  return (['fixed', 'populate', 'noreserve'] as const).filter((_, i) => r.next() < [0.6, 0.4, 0.3][i]);
 }
 
 /**
@@ -552,8 +606,10 @@ function fileOp(r: Prng, off: () => number, length: () => number): DiffOp {
     const long = mode > 1 ? pick([2 ** 40, 2 ** 53 - PAGE]) : 0;
     return { op: 'fallocate', slot, mode, foff: foff(), len: r.next() < 0.9 ? 1 + r.int(8 * PAGE) : long };
   }
-  if (k < 58)
+  if (k < 58) {
+    const flags = mapFlags(r);
     return {
+      ...(flags.length > 0 ? { flags } : {}),
       op: 'mmapf',
       off: off(),
       len: length(),
@@ -562,6 +618,7 @@ function fileOp(r: Prng, off: () => number, length: () => number): DiffOp {
       slot,
       foff: r.next() < 0.9 ? r.int(8) * PAGE : pick([1, 2 ** 40, 2 ** 52 - PAGE, 2 ** 53 - PAGE]),
     };
+  }
   if (k < 68)
     return {
       op: 'madvise',
