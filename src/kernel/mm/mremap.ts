@@ -29,7 +29,7 @@ import {
 } from './mmu_notifier.ts';
 import { pteNone } from './pgtable.ts';
 import { pteSlot, setPte } from './pte.ts';
-import { anonVmaClone } from './rmap.ts';
+import { anonVmaClone, unlinkAnonVmas } from './rmap.ts';
 
 /**
  * Models move_page_tables(): the entries of [old, old+len) move to [new, new+len) under one UNMAP
@@ -205,39 +205,59 @@ function* moveVma(mm: MmStruct, r: Remap): KGen<number> {
   if (mm.vmas.size + 2 > MAX_MAP_COUNT) return -Errno.ENOMEM;
   if (!calcCharge(mm, r)) return -Errno.ENOMEM;
   if (sys.inject.shouldFail('move_vma')) return -Errno.ENOMEM;
-  const dontUnmap = (r.flags & MREMAP_DONTUNMAP) !== 0;
   const vma = r.vma!;
   if (r.oldLen === 0) {
-    const pgoff = vma.pgoff + (r.addr - vma.start) / PAGE_SIZE;
-    const nv = new Vma(mm, r.newAddr, r.newAddr + r.newLen, vma.flags, pgoff, vma.file);
-    nv.vmOps = vma.vmOps;
-    nv.priv = vma.priv;
-    vmaGetFile(sys, nv, 'copy_vma');
-    anonVmaClone(nv, vma);
-    insertVma(mm, nv);
+    copyVma(mm, vma, r.addr, r.newAddr, r.newLen);
     return r.newAddr;
   }
+  if ((r.flags & MREMAP_DONTUNMAP) !== 0) return yield* moveDontUnmap(mm, r, vma);
   const [piece] = yield* splitRange(mm, r.addr, r.addr + r.oldLen);
-  // copy_vma(): an anonymous VMA never faulted takes the page offset of its new place, so that it
-  // can merge there.
-  const pgoff = piece.isAnon() && piece.anonVma === null ? r.newAddr / PAGE_SIZE : piece.pgoff;
-  const nv = new Vma(mm, r.newAddr, r.newAddr + r.oldLen, piece.flags, pgoff, piece.file);
-  nv.vmOps = piece.vmOps;
-  nv.priv = piece.priv;
-  vmaGetFile(sys, nv, 'copy_vma');
-  anonVmaClone(nv, piece);
-  insertVma(mm, nv);
+  const nv = copyVma(mm, piece, r.addr, r.newAddr, r.oldLen);
   yield* movePageTables(piece, r.addr, r.newAddr, r.oldLen);
-  if (!dontUnmap) {
-    detachVma(mm, piece);
-    // The moved VMA took the reservation map with it; the old piece must not release it.
-    if ((piece.flags & VM.HUGETLB) !== 0) piece.priv = null;
-    removeVma(sys, piece);
-  }
+  detachVma(mm, piece);
+  // The moved VMA took the reservation map with it; the old piece must not release it.
+  if ((piece.flags & VM.HUGETLB) !== 0) piece.priv = null;
+  removeVma(sys, piece);
   if (r.newLen > r.oldLen) yield* expandVma(mm, nv, r.newAddr + r.newLen);
   // copy_vma() -> vma_merge_new_range(): the moved VMA joins a compatible neighbour (its
   // VM_SOFTDIRTY carried over).
   else mergeAnonNeighbours(mm, nv, true);
+  return r.newAddr;
+}
+
+/**
+ * Models copy_vma() before its merge: a VMA of `len` at `to` like `src`, for its part from `addr`
+ * (same flags, file, driver and anon_vmas). An anonymous VMA never faulted takes the page offset
+ * of its new place, so that it can merge there.
+ */
+function copyVma(mm: MmStruct, src: Vma, addr: number, to: number, len: number): Vma {
+  const pgoff =
+    src.isAnon() && src.anonVma === null ? to / PAGE_SIZE : src.pgoff + (addr - src.start) / PAGE_SIZE;
+  const nv = new Vma(mm, to, to + len, src.flags, pgoff, src.file);
+  nv.vmOps = src.vmOps;
+  nv.priv = src.priv;
+  vmaGetFile(mm.sys, nv, 'copy_vma');
+  anonVmaClone(nv, src);
+  insertVma(mm, nv);
+  return nv;
+}
+
+/**
+ * move_vma() with MREMAP_DONTUNMAP (same length, always a move): copy_vma() makes the new VMA from
+ * the source's part and the page tables move, but nothing splits the source. It stays one VMA,
+ * now empty over the range, and dontunmap_complete() only clears its VM_LOCKED; a source moved
+ * whole also leaves its anon_vmas (unlink_anon_vmas(), which clears vma->anon_vma: a later fault
+ * there prepares a new one).
+ */
+function* moveDontUnmap(mm: MmStruct, r: Remap, vma: Vma): KGen<number> {
+  const nv = copyVma(mm, vma, r.addr, r.newAddr, r.oldLen);
+  yield* movePageTables(vma, r.addr, r.newAddr, r.oldLen);
+  vma.flags &= ~VM.LOCKED;
+  if (vma.start === r.addr && vma.end === r.addr + r.oldLen) {
+    unlinkAnonVmas(mm.sys, vma);
+    vma.anonVma = null;
+  }
+  mergeAnonNeighbours(mm, nv, true);
   return r.newAddr;
 }
 

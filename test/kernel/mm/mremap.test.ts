@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno } from '../../../src/kernel/errno.ts';
+import { VM } from '../../../src/kernel/mm/mm_types.ts';
 import {
+  MADV,
   MAP_FIXED,
   MAP_HUGETLB,
   MAP_LOCKED,
@@ -315,6 +317,64 @@ describe('mremap(2) as Linux 6.18 does it (found by difftest)', () => {
     failsCleanly(sys, p, 'grows across the VMA end', Errno.EFAULT, () =>
       sys.mremap(p, a + 2 * PAGE, 4 * PAGE, 6 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, 0x40_0000_0000),
     );
+    teardown(sys);
+  });
+
+  it('MREMAP_DONTUNMAP of part of a VMA splits nothing: the source stays one VMA, empty over the range', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 8 * PAGE);
+    tagPages(sys, p, a + 2 * PAGE, 1, 70);
+    const to = 0x40_0000_0000;
+    assert.equal(
+      sys.mremap(p, a + 2 * PAGE, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to),
+      to,
+    );
+    assert.deepEqual(
+      vmas(p).map((v) => v.slice(0, 2)),
+      [
+        [to, to + PAGE],
+        [a, a + 8 * PAGE],
+      ],
+    );
+    assert.deepEqual(readTags(sys, p, to, 1), expectedTags(1, 70));
+    assert.deepEqual(readOk(sys, p, a + 2 * PAGE, PAGE), new Uint8Array(PAGE));
+    // Growing a range that does not end the VMA needs a move: -ENOMEM without MAYMOVE (a split
+    // source would make the range cross a VMA end, -EFAULT).
+    failsCleanly(sys, p, 'grow inside the VMA', Errno.ENOMEM, () =>
+      sys.mremap(p, a + PAGE, 3 * PAGE, 8 * PAGE, 0),
+    );
+    teardown(sys);
+  });
+
+  it('MREMAP_DONTUNMAP clears VM_LOCKED on the source only', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 4 * PAGE, ANON_PRIVATE | MAP_LOCKED);
+    const to = 0x40_0000_0000;
+    assert.equal(sys.mremap(p, a, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to), to);
+    const [moved, src] = vmas(p);
+    assert.deepEqual([src[0], src[1], src[2] & VM.LOCKED], [a, a + 4 * PAGE, 0]);
+    assert.deepEqual([moved[0], moved[2] & VM.LOCKED], [to, VM.LOCKED]);
+    teardown(sys);
+  });
+
+  it('a source moved whole with MREMAP_DONTUNMAP faults into a new anon_vma that rmap reaches', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 2 * PAGE);
+    tagPages(sys, p, a, 2, 80);
+    const to = 0x40_0000_0000;
+    assert.equal(
+      sys.mremap(p, a, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to),
+      to,
+    );
+    // New pages in the emptied source: reclaim must find them through the anon_vma to swap them out.
+    tagPages(sys, p, a, 2, 90);
+    assert.equal(sys.madvise(p, a, 2 * PAGE, MADV.PAGEOUT), 0);
+    assert.deepEqual(
+      [0, 1].map((i) => sys.pagemap(p, a + i * PAGE, 1)[0].kind),
+      ['swap', 'swap'],
+    );
+    assert.deepEqual(readTags(sys, p, a, 2), expectedTags(2, 90));
+    assert.deepEqual(readTags(sys, p, to, 2), expectedTags(2, 80));
     teardown(sys);
   });
 });
