@@ -5,7 +5,7 @@ export { System, Process, type SystemConfig, type ThpMode } from './kernel/syste
 export * as mman from './kernel/mm/mman.ts';
 export { Errno, KernelError, errnoName, errnoValue, isErr, check } from './kernel/errno.ts';
 export * as syscalls from './kernel/syscalls.ts';
-export type { MapsEntry, PagemapEntry, Ulong } from './kernel/syscalls.ts';
+export type { MapsEntry, PagemapEntry, SmapsEntry, Ulong } from './kernel/syscalls.ts';
 export { checkAll, assertOracles, type CheckOptions } from './oracles/index.ts';
 export { Scheduler, type Chooser } from './sched/scheduler.ts';
 export { Srcu } from './sched/locks.ts';

@@ -6,12 +6,12 @@ import { doFork } from './fork.ts';
 import { sysMadviseImpl } from './mm/madvise.ts';
 import { enterTask, leaveTask } from './mm/mmap_lock.ts';
 import { fdput, fget, fput } from './mm/mmap.ts';
-import { File } from './mm/mm_types.ts';
+import { File, type MmStruct } from './mm/mm_types.ts';
 import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT } from './mm/mman.ts';
 import { sysMprotectImpl } from './mm/mprotect.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
 import { oomReapTask } from './mm/oom_kill.ts';
-import { type MapsEntry, type PagemapEntry, clearRefsSoftDirty, mapsRange, pagemapRange } from './fs/task_mmu.ts';
+import { type MapsEntry, type PagemapEntry, type SmapsEntry, clearRefsSoftDirty, mapsRange, pagemapRange, smapsRange } from './fs/task_mmu.ts';
 import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite, vfsFallocate } from './mm/shmem.ts';
 import type { Process, System } from './system.ts';
 import { type Ulong, big, madviseHuge, mmapHuge, mprotectHuge, mremapHuge, offsetArg, standIn, ulong, ulongStandIn } from './ulong.ts';
@@ -338,20 +338,30 @@ export function pagemapRead$(sys: System, p: Process, addr: number, npages: numb
 }
 
 /**
- * Reading /proc/pid/maps: the VMAs that overlap [start, end), each whole, read as m_start() reads
- * them: with the mm held and its mmap lock taken for reading, killable. A process with no mm
- * lists nothing; a wait for the lock ended by a kill is -EINTR.
+ * Reads /proc/pid/maps or smaps as m_start() does: with the mm held and its mmap lock taken for
+ * reading, killable. A process with no mm lists nothing; a wait for the lock ended by a kill is
+ * -EINTR.
  */
-export function mapsRead$(sys: System, p: Process, start: number, end: number): MapsEntry[] | number {
-  inlineYield({ kind: 'step', label: 'maps_read' });
+export function procMapsRead$<T>(p: Process, label: string, read: (mm: MmStruct) => T[]): T[] | number {
+  inlineYield({ kind: 'step', label });
   const mm = taskMmget$(p);
   if (mm === null) return [];
   if ((mmapReadLockKillable$(mm)) !== 0) {
     taskMmput$(p, mm);
     return -Errno.EINTR;
   }
-  const entries = mapsRange(mm, start, end);
+  const entries = read(mm);
   RwSem$upRead(mm.mmapLock);
   taskMmput$(p, mm);
   return entries;
+}
+
+/** Reading /proc/pid/maps: the VMAs that overlap [start, end), each whole. */
+export function mapsRead$(sys: System, p: Process, start: number, end: number): MapsEntry[] | number {
+  return procMapsRead$(p, 'maps_read', (mm) => mapsRange(mm, start, end));
+}
+
+/** Reading /proc/pid/smaps: the VMAs that overlap [start, end), each whole, with their page counts. */
+export function smapsRead$(sys: System, p: Process, start: number, end: number): SmapsEntry[] | number {
+  return procMapsRead$(p, 'smaps_read', (mm) => smapsRange(sys, mm, start, end));
 }

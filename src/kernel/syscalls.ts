@@ -12,7 +12,7 @@ import { sysMadviseImpl } from './mm/madvise.ts';
 import { enterTask, leaveTask, mmapReadLockKillable } from './mm/mmap_lock.ts';
 import { cpuAccess } from './mm/memory.ts';
 import { sysMmapImpl, sysMunmapImpl, fdput, fget, fput } from './mm/mmap.ts';
-import { File } from './mm/mm_types.ts';
+import { File, type MmStruct } from './mm/mm_types.ts';
 import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT } from './mm/mman.ts';
 import { sysMprotectImpl } from './mm/mprotect.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
@@ -20,9 +20,11 @@ import { oomReapTask } from './mm/oom_kill.ts';
 import {
   type MapsEntry,
   type PagemapEntry,
+  type SmapsEntry,
   clearRefsSoftDirty,
   mapsRange,
   pagemapRange,
+  smapsRange,
 } from './fs/task_mmu.ts';
 import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite, vfsFallocate } from './mm/shmem.ts';
 import { reclaim as reclaimPages } from './mm/vmscan.ts';
@@ -43,7 +45,7 @@ import {
 
 export type { Ulong };
 
-export type { MapsEntry, PagemapEntry };
+export type { MapsEntry, PagemapEntry, SmapsEntry };
 
 /** The most one read or write moves (the kernel's MAX_RW_COUNT, INT_MAX rounded down to a page). */
 export const MAX_RW_COUNT = 0x7fffffff - (0x7fffffff % PAGE_SIZE);
@@ -452,20 +454,30 @@ export function* pagemapRead(sys: System, p: Process, addr: number, npages: numb
 }
 
 /**
- * Reading /proc/pid/maps: the VMAs that overlap [start, end), each whole, read as m_start() reads
- * them: with the mm held and its mmap lock taken for reading, killable. A process with no mm
- * lists nothing; a wait for the lock ended by a kill is -EINTR.
+ * Reads /proc/pid/maps or smaps as m_start() does: with the mm held and its mmap lock taken for
+ * reading, killable. A process with no mm lists nothing; a wait for the lock ended by a kill is
+ * -EINTR.
  */
-export function* mapsRead(sys: System, p: Process, start: number, end: number): KGen<MapsEntry[] | number> {
-  yield { kind: 'step', label: 'maps_read' };
+function* procMapsRead<T>(p: Process, label: string, read: (mm: MmStruct) => T[]): KGen<T[] | number> {
+  yield { kind: 'step', label };
   const mm = yield* taskMmget(p);
   if (mm === null) return [];
   if ((yield* mmapReadLockKillable(mm)) !== 0) {
     yield* taskMmput(p, mm);
     return -Errno.EINTR;
   }
-  const entries = mapsRange(mm, start, end);
+  const entries = read(mm);
   yield* mm.mmapLock.upRead();
   yield* taskMmput(p, mm);
   return entries;
+}
+
+/** Reading /proc/pid/maps: the VMAs that overlap [start, end), each whole. */
+export function* mapsRead(sys: System, p: Process, start: number, end: number): KGen<MapsEntry[] | number> {
+  return yield* procMapsRead(p, 'maps_read', (mm) => mapsRange(mm, start, end));
+}
+
+/** Reading /proc/pid/smaps: the VMAs that overlap [start, end), each whole, with their page counts. */
+export function* smapsRead(sys: System, p: Process, start: number, end: number): KGen<SmapsEntry[] | number> {
+  return yield* procMapsRead(p, 'smaps_read', (mm) => smapsRange(sys, mm, start, end));
 }

@@ -704,6 +704,15 @@ export class System {
     );
   }
 
+  /** /proc/PID/smaps: the VMAs that overlap [start, end) (by default all of them), or -errno. */
+  smaps(p: Process, start = 0, end = Number.MAX_SAFE_INTEGER): sc.SmapsEntry[] | number {
+    return this.runPath(
+      'smaps',
+      () => scp.smapsRead$(this, p, start, end),
+      () => sc.smapsRead(this, p, start, end),
+    );
+  }
+
   /** Memory counters of a process (by /proc names) or of the machine. */
   stats(p?: Process): Record<string, number> {
     const phys = this.phys;

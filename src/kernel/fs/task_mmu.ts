@@ -1,7 +1,8 @@
 import { indexAt } from '../../lib/pgtable_store.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE, ULONG_MAX } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
-import { Inode, type MmStruct, VM } from '../mm/mm_types.ts';
+import { Inode, type MmStruct, VM, type Vma } from '../mm/mm_types.ts';
+import { PG } from '../mm/page_alloc.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -10,13 +11,17 @@ import {
   mmuNotifierRangeInit,
 } from '../mm/mmu_notifier.ts';
 import {
+  PTE_ACCESSED,
+  PTE_DIRTY,
   PTE_PRESENT,
   PTE_PROTNONE,
   PTE_SOFT_DIRTY,
+  PTE_SPECIAL,
   PTE_WRITE,
   isDeviceExclusiveEntry,
   isDevicePrivateEntry,
   isMigrationEntry,
+  isPfnSwapEntry,
   isSwapEntry,
   pteNone,
   ptePresent,
@@ -256,4 +261,231 @@ export function mapsLine(e: MapsEntry): string {
   const hex = (n: number, w: number) => n.toString(16).padStart(w, '0');
   const line = `${hex(e.start, 8)}-${hex(e.end, 8)} ${e.perms} ${hex(e.offset, 8)}`;
   return e.name === '' ? line : `${line} ${e.name}`;
+}
+
+/**
+ * One /proc/pid/smaps entry: its maps line and what show_smap() counts, in bytes as the file
+ * shows them (each a whole number of KiB, rounded down like the file's kB).
+ */
+export interface SmapsEntry extends MapsEntry {
+  readonly size: number;
+  readonly rss: number;
+  readonly pss: number;
+  readonly pssDirty: number;
+  readonly sharedClean: number;
+  readonly sharedDirty: number;
+  readonly privateClean: number;
+  readonly privateDirty: number;
+  readonly referenced: number;
+  readonly anonymous: number;
+  readonly lazyFree: number;
+  readonly anonHugePages: number;
+  readonly shmemPmdMapped: number;
+  readonly sharedHugetlb: number;
+  readonly privateHugetlb: number;
+  readonly swap: number;
+  readonly swapPss: number;
+  readonly locked: number;
+}
+
+/** PSS_SHIFT: Pss is summed in 1/4096ths of a byte. */
+const PSS_ONE = 4096;
+
+/** struct mem_size_stats, in bytes (the Pss sums in 1/4096ths of a byte). */
+class SizeStats {
+  resident = 0;
+  sharedClean = 0;
+  sharedDirty = 0;
+  privateClean = 0;
+  privateDirty = 0;
+  referenced = 0;
+  anonymous = 0;
+  lazyFree = 0;
+  anonThp = 0;
+  shmemThp = 0;
+  sharedHugetlb = 0;
+  privateHugetlb = 0;
+  swap = 0;
+  pss = 0;
+  pssDirty = 0;
+  pssLocked = 0;
+  swapPss = 0;
+}
+
+/** Models smaps_page_accumulate(). */
+function smapsAccumulate(
+  s: SizeStats,
+  size: number,
+  pss: number,
+  dirty: boolean,
+  locked: boolean,
+  priv: boolean,
+): void {
+  s.pss += pss;
+  if (locked) s.pssLocked += pss;
+  if (dirty) {
+    s.pssDirty += pss;
+    if (priv) s.privateDirty += size;
+    else s.sharedDirty += size;
+  } else if (priv) s.privateClean += size;
+  else s.sharedClean += size;
+}
+
+/**
+ * Models smaps_account() for the page of `pfn` (the head of a PMD-mapped THP when `nr` is 512).
+ * A present page counts as private while it is mapped once (the kernel's refcount == 1 shortcut
+ * gives the same); an entry that is not present (migration, device-exclusive) as shared.
+ */
+function smapsAccount(
+  sys: System,
+  s: SizeStats,
+  pfn: number,
+  nr: number,
+  young: boolean,
+  pteDirty: boolean,
+  locked: boolean,
+  present: boolean,
+): void {
+  const phys = sys.phys;
+  const flags = phys.flags[phys.head(pfn)];
+  const dirty = pteDirty || (flags & PG.dirty) !== 0;
+  const size = nr * PAGE_SIZE;
+  if ((flags & PG.anon) !== 0) {
+    s.anonymous += size;
+    if ((flags & PG.swapbacked) === 0 && !dirty) s.lazyFree += size;
+  }
+  s.resident += size;
+  if (young || (flags & PG.referenced) !== 0) s.referenced += size;
+  if (!present) {
+    smapsAccumulate(s, size, size * PSS_ONE, dirty, locked, false);
+    return;
+  }
+  for (let k = 0; k < nr; k++) {
+    const mapcount = pageMapcount(phys, pfn + k);
+    const pss = mapcount >= 2 ? Math.floor((PAGE_SIZE * PSS_ONE) / mapcount) : PAGE_SIZE * PSS_ONE;
+    smapsAccumulate(s, PAGE_SIZE, pss, dirty, locked, mapcount < 2);
+  }
+}
+
+/** shmem_partial_swap_usage(): the bytes of the file's pages [first, last) that are in swap. */
+function shmemSwapped(inode: Inode, first: number, last: number): number {
+  return last > first ? inode.swapped.entriesIn(first, last - 1).length * PAGE_SIZE : 0;
+}
+
+/** Models smap_gather_stats() for one VMA (the caller holds the mmap lock). */
+function smapGatherStats(sys: System, vma: Vma): SizeStats {
+  const s = new SizeStats();
+  const phys = sys.phys;
+  const locked = (vma.flags & VM.LOCKED) !== 0;
+  const inode = vma.file !== null && vma.file.inode.kind === 'shmem' ? vma.file.inode : null;
+  // shmem: the swapped pages of the mapped part are counted from the file at once where they
+  // must be the file's (a shared or read-only mapping); a private writable one counts them only
+  // where it maps nothing (its own copies are anonymous pages and swap entries).
+  let holes = false;
+  if (inode !== null) {
+    const swapped = shmemSwapped(inode, vma.pgoff, vma.pgoff + vma.pages);
+    if (swapped === 0 || (vma.flags & VM.SHARED) !== 0 || (vma.flags & VM.WRITE) === 0) s.swap += swapped;
+    else holes = true;
+  }
+  const hugetlb = (vma.flags & VM.HUGETLB) !== 0;
+  let covered = vma.start;
+  const hole = (from: number, to: number) => {
+    if (holes && to > from) s.swap += shmemSwapped(inode!, vma.pageIndex(from), vma.pageIndex(to - 1) + 1);
+  };
+  vma.mm.pgt.walk(
+    vma.start,
+    vma.end,
+    (t, base) => {
+      for (let k = 0; k < 512; k++) {
+        const a = base + k * PAGE_SIZE;
+        if (a < vma.start || a >= vma.end) continue;
+        hole(covered, a);
+        covered = a + PAGE_SIZE;
+        const lo = t.words[2 * k];
+        const hi = t.words[2 * k + 1];
+        if (pteNone(lo, hi)) {
+          hole(a, a + PAGE_SIZE);
+          continue;
+        }
+        if (ptePresent(lo)) {
+          // vm_normal_page(): no struct page behind the zero page or a special (PFN) mapping.
+          if (phys.isZeroPfn(hi) || (lo & PTE_SPECIAL) !== 0) continue;
+          smapsAccount(sys, s, hi, 1, (lo & PTE_ACCESSED) !== 0, (lo & PTE_DIRTY) !== 0, locked, true);
+        } else if (isSwapEntry(lo)) {
+          s.swap += PAGE_SIZE;
+          const count = sys.swap.count[hi] ?? 1;
+          s.swapPss += count >= 2 ? Math.floor((PAGE_SIZE * PSS_ONE) / count) : PAGE_SIZE * PSS_ONE;
+        } else if (isPfnSwapEntry(lo)) {
+          // A device-private page counts as present; migration and device-exclusive entries not.
+          smapsAccount(sys, s, hi, 1, false, false, locked, isDevicePrivateEntry(lo));
+        }
+      }
+    },
+    (pmd, i, base) => {
+      const a = Math.max(base, vma.start);
+      const end = Math.min(base + HPAGE_PMD_NR * PAGE_SIZE, vma.end);
+      hole(covered, a);
+      covered = end;
+      const lo = pmd.words[2 * i];
+      const head = pmd.words[2 * i + 1];
+      const present = (lo & (PTE_PRESENT | PTE_PROTNONE)) !== 0;
+      if (hugetlb) {
+        // smaps_hugetlb_range(): only the hugetlb counters; an entry not present is "maybe shared".
+        const size = end - a;
+        if (!present || pageMapcount(phys, head) > 1) s.sharedHugetlb += size;
+        else s.privateHugetlb += size;
+        return;
+      }
+      if (present && phys.isZeroPfn(head)) return;
+      if (!present && !isPfnSwapEntry(lo)) return;
+      const flags = phys.flags[phys.head(head)];
+      if ((flags & PG.anon) !== 0) s.anonThp += HPAGE_PMD_NR * PAGE_SIZE;
+      else if ((flags & PG.swapbacked) !== 0 && !phys.isDevice(head)) s.shmemThp += HPAGE_PMD_NR * PAGE_SIZE;
+      smapsAccount(
+        sys,
+        s,
+        head,
+        HPAGE_PMD_NR,
+        (lo & PTE_ACCESSED) !== 0,
+        (lo & PTE_DIRTY) !== 0,
+        locked,
+        present,
+      );
+    },
+  );
+  hole(covered, vma.end);
+  return s;
+}
+
+/** Bytes as the smaps file shows them: whole KiB, rounded down. */
+function kb(bytes: number): number {
+  return Math.floor(bytes / 1024) * 1024;
+}
+
+/** Models show_smap() for the VMAs that overlap [start, end). The caller holds the mmap lock. */
+export function smapsRange(sys: System, mm: MmStruct, start: number, end: number): SmapsEntry[] {
+  return mapsRange(mm, start, end).map((e) => {
+    const s = smapGatherStats(sys, mm.findVma(e.start)!);
+    return {
+      ...e,
+      size: e.end - e.start,
+      rss: kb(s.resident),
+      pss: kb(Math.floor(s.pss / PSS_ONE)),
+      pssDirty: kb(Math.floor(s.pssDirty / PSS_ONE)),
+      sharedClean: kb(s.sharedClean),
+      sharedDirty: kb(s.sharedDirty),
+      privateClean: kb(s.privateClean),
+      privateDirty: kb(s.privateDirty),
+      referenced: kb(s.referenced),
+      anonymous: kb(s.anonymous),
+      lazyFree: kb(s.lazyFree),
+      anonHugePages: kb(s.anonThp),
+      shmemPmdMapped: kb(s.shmemThp),
+      sharedHugetlb: kb(s.sharedHugetlb),
+      privateHugetlb: kb(s.privateHugetlb),
+      swap: kb(s.swap),
+      swapPss: kb(Math.floor(s.swapPss / PSS_ONE)),
+      locked: kb(Math.floor(s.pssLocked / PSS_ONE)),
+    };
+  });
 }

@@ -5,6 +5,8 @@ import * as mman from '../../kernel/mm/mman.ts';
 import { Errno, isErr } from '../../kernel/errno.ts';
 import { mapsLine } from '../../kernel/fs/task_mmu.ts';
 import { dataLength, type DataSpec, patternBytes, ValueError } from '../values.ts';
+import type { ScenarioContext } from '../context.ts';
+import type { StepT } from '../schema.ts';
 import { f, flagBits, type OpHandler } from './types.ts';
 
 const PROT: Record<string, number> = {
@@ -50,6 +52,14 @@ function userSpan(n: number): number {
       `an access of ${n} mapped bytes is above the ${MAX_USER_BUFFER >> 20}MiB a step may move; split it`,
     );
   return n;
+}
+
+/** The range a maps or smaps step lists the VMAs of: [addr, addr + length), all by default. */
+function procMapsRange(ctx: ScenarioContext, step: StepT, op: string): [number, number] {
+  const addr = ctx.optNum(f(step, 'addr'), 0);
+  const length = ctx.optNum(f(step, 'length'), Math.max(0, TASK_SIZE - addr));
+  if (addr < 0 || length < 0) throw new ValueError(`${op}: addr and length must not be negative`);
+  return [addr, addr + length];
 }
 
 /** Pagemap entries one step may return (4GiB of address space); each is kept in the report. */
@@ -179,11 +189,38 @@ export const mmOps: Record<string, OpHandler> = {
     return { ret: 0, pages, outputs: { entries: pages.length } };
   },
   *maps(ctx, step) {
-    const addr = ctx.optNum(f(step, 'addr'), 0);
-    const length = ctx.optNum(f(step, 'length'), Math.max(0, TASK_SIZE - addr));
-    if (addr < 0 || length < 0) throw new ValueError('maps: addr and length must not be negative');
-    const entries = yield* ctx.sc.mapsRead(ctx.sys, ctx.proc(f(step, 'proc')), addr, addr + length);
+    const [start, end] = procMapsRange(ctx, step, 'maps');
+    const entries = yield* ctx.sc.mapsRead(ctx.sys, ctx.proc(f(step, 'proc')), start, end);
     if (typeof entries === 'number') return { ret: entries };
     return { ret: 0, outputs: { maps: entries.map(mapsLine), entries: entries.length } };
+  },
+  *smaps(ctx, step) {
+    const [start, end] = procMapsRange(ctx, step, 'smaps');
+    const entries = yield* ctx.sc.smapsRead(ctx.sys, ctx.proc(f(step, 'proc')), start, end);
+    if (typeof entries === 'number') return { ret: entries };
+    const smaps = entries.map((e) => ({
+      line: mapsLine(e),
+      start: e.start,
+      end: e.end,
+      size: e.size,
+      rss: e.rss,
+      pss: e.pss,
+      pss_dirty: e.pssDirty,
+      shared_clean: e.sharedClean,
+      shared_dirty: e.sharedDirty,
+      private_clean: e.privateClean,
+      private_dirty: e.privateDirty,
+      referenced: e.referenced,
+      anonymous: e.anonymous,
+      lazyfree: e.lazyFree,
+      anon_huge_pages: e.anonHugePages,
+      shmem_pmd_mapped: e.shmemPmdMapped,
+      shared_hugetlb: e.sharedHugetlb,
+      private_hugetlb: e.privateHugetlb,
+      swap: e.swap,
+      swap_pss: e.swapPss,
+      locked: e.locked,
+    }));
+    return { ret: 0, outputs: { smaps, entries: entries.length } };
   },
 };

@@ -1,0 +1,72 @@
+/**
+ * /proc/PID/smaps (show_smap()) and the page-table bits it reads: what fork and MADV_FREE leave in
+ * the PTEs, seen through Rss, Pss, Shared/Private Clean/Dirty, Referenced, LazyFree and Swap.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { SmapsEntry } from '../../../src/kernel/fs/task_mmu.ts';
+import { MADV, MAP_FIXED_NOREPLACE } from '../../../src/kernel/mm/mman.ts';
+import type { Process, System } from '../../../src/kernel/system.ts';
+import { ANON_PRIVATE, PAGE, RW, readOk, setup, teardown, writeOk } from './mm_helpers.ts';
+
+const A = 0x600000000000;
+
+/** An mmap at `addr` that must succeed. */
+function mapAt(sys: System, p: Process, addr: number, len: number, flags = ANON_PRIVATE): void {
+  assert.equal(sys.mmap(p, addr, len, RW, flags | MAP_FIXED_NOREPLACE, -1, 0), addr);
+}
+
+/** The smaps entry of the VMA that starts at `addr`. */
+function smapsAt(sys: System, p: Process, addr: number): SmapsEntry {
+  const all = sys.smaps(p);
+  assert.ok(Array.isArray(all));
+  const e = all.find((v) => v.start === addr);
+  assert.ok(e !== undefined, `no VMA at 0x${addr.toString(16)}`);
+  return e;
+}
+
+/** The fields a test compares, by smaps' names, in pages. */
+function pages(e: SmapsEntry, keys: (keyof SmapsEntry)[]): Record<string, number> {
+  return Object.fromEntries(keys.map((k) => [k, (e[k] as number) / PAGE]));
+}
+
+describe('/proc/PID/smaps (show_smap())', () => {
+  it('counts private anonymous pages: dirty after a write, the zero page not at all, swap entries as Swap', () => {
+    const { sys, p } = setup();
+    mapAt(sys, p, A, 4 * PAGE);
+    writeOk(sys, p, A, new Uint8Array(2 * PAGE).fill(1));
+    readOk(sys, p, A + 2 * PAGE, 1);
+    assert.equal(sys.madvise(p, A + PAGE, PAGE, MADV.PAGEOUT), 0);
+    const e = smapsAt(sys, p, A);
+    assert.equal(e.size, 4 * PAGE);
+    assert.deepEqual(
+      pages(e, ['rss', 'pss', 'privateDirty', 'privateClean', 'anonymous', 'swap', 'swapPss']),
+      {
+        rss: 1,
+        pss: 1,
+        privateDirty: 1,
+        privateClean: 0,
+        anonymous: 1,
+        swap: 1,
+        swapPss: 1,
+      },
+    );
+    teardown(sys);
+  });
+
+  it('after fork both processes count the pages as shared, each with half the Pss', () => {
+    const { sys, p } = setup();
+    mapAt(sys, p, A, 2 * PAGE);
+    writeOk(sys, p, A, new Uint8Array(2 * PAGE).fill(1));
+    const { child } = sys.fork(p, 'c');
+    for (const proc of [p, child!]) {
+      assert.deepEqual(pages(smapsAt(sys, proc, A), ['rss', 'pss', 'sharedDirty', 'privateDirty']), {
+        rss: 2,
+        pss: 1,
+        sharedDirty: 2,
+        privateDirty: 0,
+      });
+    }
+    teardown(sys);
+  });
+});
