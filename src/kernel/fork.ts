@@ -17,6 +17,8 @@ import {
 } from './mm/mmu_notifier.ts';
 import { PG } from './mm/page_alloc.ts';
 import {
+  PTE_ACCESSED,
+  PTE_DIRTY,
   PTE_SWP_EXCLUSIVE,
   PTE_WRITE,
   SwpType,
@@ -157,6 +159,8 @@ function copyHugePmd(dst: Vma, src: Vma, base: number, cow: boolean): number {
       src.mm.pgt.setUpperWords(spmd, i, lo, hi);
     }
   }
+  // copy_huge_pmd(): the child's PMD (a THP's, or the huge zero page's) starts old.
+  if (ptePresent(lo) && (src.flags & VM.HUGETLB) === 0) lo &= ~PTE_ACCESSED;
   const dpmd = dst.mm.pgt.pmdTableAlloc(base);
   dst.mm.pgt.setUpperWords(dpmd, i, lo, hi);
   return 0;
@@ -194,6 +198,10 @@ function* copyPte(dst: Vma, src: Vma, addr: number, cow: boolean): KGen<number> 
       lo &= ~PTE_WRITE;
       st.words[s] = lo >>> 0;
     }
+    // The child's entry starts old, and clean where the mapping is shared (the parent's entry
+    // keeps the dirty bit that writeback needs).
+    lo &= ~PTE_ACCESSED;
+    if ((src.flags & VM.SHARED) !== 0) lo &= ~PTE_DIRTY;
     setPte(dt, s, lo, hi);
     return 0;
   }

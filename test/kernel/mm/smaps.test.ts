@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { SmapsEntry } from '../../../src/kernel/fs/task_mmu.ts';
 import { MADV, MAP_FIXED_NOREPLACE } from '../../../src/kernel/mm/mman.ts';
 import type { Process, System } from '../../../src/kernel/system.ts';
-import { ANON_PRIVATE, PAGE, RW, readOk, setup, teardown, writeOk } from './mm_helpers.ts';
+import { ANON_PRIVATE, ANON_SHARED, PAGE, RW, readOk, setup, teardown, writeOk } from './mm_helpers.ts';
 
 const A = 0x600000000000;
 
@@ -67,6 +67,27 @@ describe('/proc/PID/smaps (show_smap())', () => {
         privateDirty: 0,
       });
     }
+    teardown(sys);
+  });
+
+  it("fork makes the child's PTEs old (Referenced), and clean in a shared mapping", () => {
+    const { sys, p } = setup();
+    mapAt(sys, p, A, 2 * PAGE);
+    writeOk(sys, p, A, new Uint8Array(2 * PAGE).fill(1));
+    const B = A + 16 * PAGE;
+    mapAt(sys, p, B, PAGE, ANON_SHARED);
+    writeOk(sys, p, B, Uint8Array.of(7));
+    const { child } = sys.fork(p, 'c');
+    assert.equal(smapsAt(sys, p, A).referenced, 2 * PAGE);
+    assert.equal(smapsAt(sys, child!, A).referenced, 0);
+    const pte = (proc: Process, addr: number) => {
+      const t = proc.mm!.pgt.pteTable(addr)!;
+      return t.words[((addr / PAGE) % 512) * 2];
+    };
+    const DIRTY = 1 << 6;
+    assert.notEqual(pte(p, B) & DIRTY, 0, "the parent's entry keeps its dirty bit");
+    assert.equal(pte(child!, B) & DIRTY, 0, "the child's entry of a shared mapping is clean");
+    assert.notEqual(pte(child!, A) & DIRTY, 0, "the child's entry of a private mapping stays dirty");
     teardown(sys);
   });
 });
