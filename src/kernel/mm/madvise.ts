@@ -6,7 +6,7 @@ import { mmapWriteLockKillable } from './mmap_lock.ts';
 import type { Process } from '../system.ts';
 import { COLLAPSE_SCAN_FAIL, collapseHugePage, splitHugePmd } from './huge_memory.ts';
 import { FAULT_FLAG_WRITE, collapseSwapin, handleMmFault, vmFaultToErrno } from './memory.ts';
-import { type MmStruct, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
+import { MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, MADV } from './mman.ts';
 import { hugetlbSplitCheck, mergeAnonNeighbours, splitRange, zapPageRangeSingle } from './mmap.ts';
 import {
@@ -17,8 +17,8 @@ import {
   mmuNotifierRangeInit,
 } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
-import { PTE_ACCESSED, PTE_DIRTY, PTE_SPECIAL, ptePresent } from './pgtable.ts';
-import { pmdTableOf, pteSlot } from './pte.ts';
+import { PTE_ACCESSED, PTE_DIRTY, PTE_SPECIAL, isSwapEntry, ptePresent } from './pgtable.ts';
+import { pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { vfsFallocate } from './shmem.ts';
 import { pageoutPage, splitForReclaim } from './vmscan.ts';
 
@@ -69,22 +69,46 @@ function* ptePages(vma: Vma, start: number, end: number): KGen<{ addr: number; p
   return out;
 }
 
-/** Models madvise_free_single_vma(): clean private anonymous pages become lazily freeable. */
+/**
+ * Models madvise_free_single_vma() with madvise_free_pte_range(): the range's swap entries are
+ * dropped (a swap-in would cost more than a new zeroed page), and each page mapped there loses
+ * its PTE's young and dirty bits and becomes lazily freeable (PG_swapbacked cleared), shared with
+ * another process or not. Only a folio already marked dirty is looked at more closely: it is made
+ * clean where this is its only mapping, and left as it is otherwise.
+ */
 function* madviseFree(vma: Vma, start: number, end: number): KGen<number> {
   if (!vma.isAnon() || (vma.flags & VM.SHARED) !== 0) return -Errno.EINVAL;
   const mm = vma.mm;
-  const phys = mm.sys.phys;
+  const sys = mm.sys;
+  const phys = sys.phys;
   const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, start, end);
   yield* mmuNotifierInvalidateRangeStart(range);
   const pages = yield* ptePages(vma, start, end);
   yield* mm.ptl.lock();
+  for (let a = start; a < end; a += PAGE_SIZE) {
+    const t = mm.pgt.pteTable(a);
+    if (t === null) {
+      a = alignUp(a + 1, PMD_SIZE) - PAGE_SIZE;
+      continue;
+    }
+    const s = pteSlot(a);
+    if (!isSwapEntry(t.words[s])) continue;
+    sys.swap.free(t.words[s + 1]);
+    mm.rss[MM_SWAPENTS]--;
+    setPte(t, s, 0, 0);
+  }
   for (const { addr, pfn } of pages) {
     const h = phys.head(pfn);
-    if ((phys.flags[h] & PG.anon) === 0 || phys.mapcount[pfn] !== 1 || phys.order[h] !== 0) continue;
+    if ((phys.flags[h] & PG.anon) === 0 || phys.order[h] !== 0) continue;
+    if ((phys.flags[h] & PG.dirty) !== 0) {
+      if (phys.mapcount[pfn] !== 1) continue;
+      phys.flags[h] &= ~PG.dirty;
+    }
     const t = mm.pgt.pteTable(addr)!;
     const s = pteSlot(addr);
     t.words[s] = (t.words[s] & ~(PTE_DIRTY | PTE_ACCESSED)) >>> 0;
-    phys.flags[h] &= ~(PG.dirty | PG.swapbacked | PG.active | PG.referenced);
+    // folio_mark_lazyfree(): a folio already lazily freeable is left on its list.
+    if ((phys.flags[h] & PG.swapbacked) !== 0) phys.flags[h] &= ~(PG.swapbacked | PG.active | PG.referenced);
   }
   yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, start, end);
   yield* mm.ptl.unlock();

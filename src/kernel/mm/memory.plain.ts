@@ -431,7 +431,6 @@ function clearMappedPage(mm: MmStruct, a: number, n: number): boolean {
   if (pfn < 0) return false;
   const phys = mm.sys.phys;
   phys.zero(pfn, pageOffset(a), n);
-  phys.setDirty(pfn);
   return true;
 }
 

@@ -628,7 +628,6 @@ export class WalkAhead {
     if (pfn < 0) return false;
     const page = pfn + (at >>> PLACE_SHIFT);
     phys.storeByte(page, (a >>> 0) & HIT_OFFSET_MASK, value);
-    phys.setDirty(page);
     return true;
   }
 }
@@ -651,7 +650,6 @@ export function accessMappedPage(
   const phys = mm.sys.phys;
   if (write) {
     phys.write(pfn, pageOffset(a), buf, done, n);
-    phys.setDirty(pfn);
   } else {
     phys.read(pfn, pageOffset(a), buf, done, n);
   }
@@ -667,7 +665,6 @@ function clearMappedPage(mm: MmStruct, a: number, n: number): boolean {
   if (pfn < 0) return false;
   const phys = mm.sys.phys;
   phys.zero(pfn, pageOffset(a), n);
-  phys.setDirty(pfn);
   return true;
 }
 

@@ -35,7 +35,6 @@ export const PG = {
 const F_USED = PG.used;
 const F_HEAD = PG.head;
 const F_TAIL = PG.tail;
-const F_DIRTY = PG.dirty;
 const F_HPAGE_NR = HPAGE_PMD_NR;
 
 /** Models GUP_PIN_COUNTING_BIAS: a FOLL_PIN on a small folio adds this much to its refcount. */
@@ -387,13 +386,6 @@ export class PhysMem {
   storeByte(pfn: number, offset: number, value: number): void {
     if (this.isZeroPfn(pfn)) throw new Error('write to the zero page');
     this.contents.storeByte(pfn, offset, value);
-  }
-
-  /** Marks the folio of `pfn` dirty (a CPU store through a dirty PTE). */
-  setDirty(pfn: number): void {
-    const h = this.head(pfn);
-    const f = this.flags[h];
-    if ((f & F_DIRTY) === 0) this.flags[h] = f | F_DIRTY;
   }
 
   /** Zeroes `len` bytes at `offset` of a page (the zero page excepted); stores nothing new. */

@@ -91,3 +91,40 @@ describe('/proc/PID/smaps (show_smap())', () => {
     teardown(sys);
   });
 });
+
+describe('MADV_FREE as madvise_free_pte_range() does it', () => {
+  it('a page shared after fork (folio not dirty) is cleaned in the calling process and made lazy-free', () => {
+    const { sys, p } = setup();
+    mapAt(sys, p, A, 2 * PAGE);
+    writeOk(sys, p, A, new Uint8Array(2 * PAGE).fill(1));
+    const { child } = sys.fork(p, 'c');
+    assert.equal(sys.madvise(child!, A, 2 * PAGE, MADV.FREE), 0);
+    assert.deepEqual(pages(smapsAt(sys, child!, A), ['rss', 'sharedClean', 'sharedDirty', 'lazyFree']), {
+      rss: 2,
+      sharedClean: 2,
+      sharedDirty: 0,
+      lazyFree: 2,
+    });
+    // The parent's entries are its own: still dirty.
+    assert.equal(smapsAt(sys, p, A).sharedDirty, 2 * PAGE);
+    teardown(sys);
+  });
+
+  it('drops the swap entries of the range: the slots are freed and the pages read as zeros', () => {
+    const { sys, p } = setup();
+    mapAt(sys, p, A, 2 * PAGE);
+    writeOk(sys, p, A, new Uint8Array(2 * PAGE).fill(9));
+    assert.equal(sys.madvise(p, A, 2 * PAGE, MADV.PAGEOUT), 0);
+    assert.equal(sys.swap.used, 2);
+    assert.equal(sys.madvise(p, A, PAGE, MADV.FREE), 0);
+    assert.equal(sys.swap.used, 1);
+    assert.deepEqual(
+      sys.pagemap(p, A, 2).map((e) => e.kind),
+      ['none', 'swap'],
+    );
+    assert.equal(sys.stats(p).swap_ents, PAGE);
+    assert.equal(readOk(sys, p, A, 1)[0], 0);
+    assert.equal(readOk(sys, p, A + PAGE, 1)[0], 9);
+    teardown(sys);
+  });
+});
