@@ -214,13 +214,9 @@ export function* shmemSetSize(sys: System, inode: Inode, size: number): KGen<num
     // To the end: pages past the old size (a fallocate with FALLOC_FL_KEEP_SIZE) go too, and
     // nothing maps them (a fault past the size is SIGBUS).
     dropRange(sys, inode, firstGone, Infinity);
-    // The partial page past the new end reads as zeros again.
+    // The partial page past the new end reads as zeros again (swapped in first if it is out).
     const tail = size % PAGE_SIZE;
-    const partial = inode.pages.load(Math.floor(size / PAGE_SIZE));
-    if (tail !== 0 && partial !== undefined) {
-      const d = sys.phys.data(partial);
-      if (d !== null) d.fill(0, tail);
-    }
+    if (tail !== 0) yield* zeroPartial(sys, inode, Math.floor(size / PAGE_SIZE), tail, PAGE_SIZE);
   }
   inode.size = size;
   return 0;
@@ -263,12 +259,13 @@ function dropRange(sys: System, inode: Inode, first: number, last: number): void
 /**
  * Zeroes bytes [from, to) of the page at `index` if the file has it (a hole stays a hole): a
  * swapped-out page is read back first (shmem_get_partial_folio()); a page that cannot be had is
- * left as it is.
+ * left as it is. shmem_undo_range() marks the page dirty: its zeroed bytes must not be lost.
  */
 function* zeroPartial(sys: System, inode: Inode, index: number, from: number, to: number): KGen {
   if (to <= from || (!inode.pages.has(index) && !inode.swapped.has(index))) return;
   const pfn = inode.pages.load(index) ?? (yield* shmemGetPage(sys, inode, index));
   if (pfn < 0) return;
+  sys.phys.flags[sys.phys.head(pfn)] |= PG.dirty;
   const head = inode.kind === 'hugetlb' ? HPAGE_PMD_NR * PAGE_SIZE : PAGE_SIZE;
   for (let pos = from; pos < to;) {
     const k = Math.floor(pos / PAGE_SIZE);

@@ -153,6 +153,35 @@ describe('memfd_create + ftruncate + pwrite/pread + mmap', () => {
     teardown(sys);
   });
 
+  it('truncation zeros a swapped-out partial tail too, and leaves the partial page dirty', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.pwrite(fd, pattern(5, 2 * PAGE), 0), 2 * PAGE);
+    const a = mapOk(sys, p, 2 * PAGE, MAP_SHARED, PROT_READ, fd);
+    readOk(sys, p, a, 2 * PAGE);
+    // Page 1 goes to swap; page 0 is clean in the page cache.
+    assert.equal(sys.madvise(p, a + PAGE, PAGE, MADV.PAGEOUT), 0);
+    assert.equal(sys.swap.used, 1);
+    assert.equal(sys.ftruncate(fd, PAGE + 10), 0);
+    assert.equal(sys.ftruncate(fd, 2 * PAGE), 0);
+    const back = sys.pread(fd, 2 * PAGE, 0);
+    assert.deepEqual(back.data.subarray(PAGE, PAGE + 10), pattern(5, 2 * PAGE).subarray(PAGE, PAGE + 10));
+    assert.deepEqual(
+      back.data.subarray(PAGE + 10),
+      new Uint8Array(PAGE - 10),
+      'the bytes past the cut read as zeros',
+    );
+    assert.equal(sys.ftruncate(fd, 10), 0);
+    const smaps = sys.smaps(p, a, a + 1);
+    assert.ok(Array.isArray(smaps));
+    assert.equal(
+      smaps[0].sharedDirty + smaps[0].privateDirty,
+      PAGE,
+      'the partial page is dirty (shmem_undo_range())',
+    );
+    teardown(sys);
+  });
+
   it('closing the fd keeps a mapped file alive; the last munmap frees its pages', () => {
     const { sys, p } = setup();
     const fd = sys.memfdCreate('m');
