@@ -13,6 +13,9 @@
  *                                                               x exclusively mapped, f file or shared
  *                                                               anonymous, - none)
  *   clear_refs                      -> R 0                    (echo 4 > /proc/self/clear_refs)
+ *   smaps ADDR LEN                  -> R 0 VMA|VMA...         (/proc/self/smaps of the VMAs overlapping
+ *                                                               the range: START-END then the kB of each
+ *                                                               field SMAPS_FIELDS names, `:` between)
  *   maps ADDR LEN                   -> R 0 LINE|LINE...       (/proc/self/maps entries overlapping the
  *                                                               range: START-END PERMS OFFSET [PATH])
  *   memfd SLOT                      -> R 0 or -errno          (memfd_create(), kept in file slot SLOT)
@@ -27,6 +30,7 @@
  * Built by hetmem with the system C compiler on first use.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -152,6 +156,53 @@ static void do_maps(uintptr_t addr, uint64_t len) {
 /* A program's extra mmap flags, with MAP_FIXED_NOREPLACE unless they ask for MAP_FIXED. */
 static int fixed_flags(int extra) { return extra & MAP_FIXED ? extra : extra | MAP_FIXED_NOREPLACE; }
 
+/* The smaps fields difftest compares, in this order. */
+static const char *const SMAPS_FIELDS[] = {
+	"Rss", "Pss", "Pss_Dirty", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty",
+	"Referenced", "Anonymous", "LazyFree", "AnonHugePages", "ShmemPmdMapped", "Shared_Hugetlb",
+	"Private_Hugetlb", "Swap", "SwapPss", "Locked",
+};
+#define NFIELDS (sizeof(SMAPS_FIELDS) / sizeof(SMAPS_FIELDS[0]))
+
+static void print_smaps_vma(int *n, unsigned long start, unsigned long end, const unsigned long long *kb) {
+	fprintf(out, "%c%08lx-%08lx ", (*n)++ ? '|' : ' ', start, end);
+	for (size_t i = 0; i < NFIELDS; i++) fprintf(out, "%s%llu", i ? ":" : "", kb[i]);
+}
+
+/* The smaps entries of the VMAs that overlap [addr, addr+len). */
+static void do_smaps(uintptr_t addr, uint64_t len) {
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[4096];
+	unsigned long start = 0, end = 0;
+	unsigned long long kb[NFIELDS];
+	int in = 0, n = 0;
+	if (f == NULL) {
+		fprintf(out, "R %d\n", -errno);
+		return;
+	}
+	fprintf(out, "R 0");
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long s, e;
+		char key[64];
+		unsigned long long v;
+		/* A VMA's header starts with its address in lower-case hex, its fields with a capital. */
+		if (!isupper((unsigned char)line[0]) && sscanf(line, "%lx-%lx ", &s, &e) == 2) {
+			if (in) print_smaps_vma(&n, start, end, kb);
+			in = s < addr + len && e > addr;
+			start = s;
+			end = e;
+			memset(kb, 0, sizeof(kb));
+			continue;
+		}
+		if (!in || sscanf(line, "%63[^:]: %llu kB", key, &v) != 2) continue;
+		for (size_t i = 0; i < NFIELDS; i++)
+			if (!strcmp(key, SMAPS_FIELDS[i])) kb[i] = v;
+	}
+	if (in) print_smaps_vma(&n, start, end, kb);
+	fprintf(out, "\n");
+	fclose(f);
+}
+
 /* The process fork made: the parent writes its ops down one pipe and reads its results back. */
 static FILE *child_in, *child_out;
 static pid_t child_pid;
@@ -233,6 +284,8 @@ static void run_ops(FILE *in) {
 			do_pagemap(a, b);
 		} else if (!strcmp(op, "maps")) {
 			do_maps(a, b);
+		} else if (!strcmp(op, "smaps")) {
+			do_smaps(a, b);
 		} else if (!strcmp(op, "clear_refs")) {
 			int fd = open("/proc/self/clear_refs", O_WRONLY);
 			long r = fd < 0 ? -errno : (write(fd, "4", 1) == 1 ? 0 : -errno);

@@ -75,6 +75,8 @@ export type DiffOp = (
   | { op: 'clear_refs' }
   /** /proc/PID/maps over the window. */
   | { op: 'maps' }
+  /** /proc/PID/smaps over the window: per VMA the kB of SMAPS_FIELDS. */
+  | { op: 'smaps' }
   // Files: a memfd kept in one of FILE_SLOTS slots; `foff` is a byte offset in the file.
   | { op: 'memfd'; slot: number }
   | { op: 'close'; slot: number }
@@ -113,6 +115,65 @@ function mapNames(flags: readonly MapFlag[] | undefined): string[] {
   return [...f, ...(f.includes('fixed') ? [] : ['fixed_noreplace'])];
 }
 
+/**
+ * The smaps fields the helper prints, by the scenario's names, in its order (SMAPS_FIELDS in
+ * native/difftest_helper.c). Those in SMAPS_UNCOMPARED are left out of the comparison.
+ */
+const SMAPS_FIELDS = [
+  'rss',
+  'pss',
+  'pss_dirty',
+  'shared_clean',
+  'shared_dirty',
+  'private_clean',
+  'private_dirty',
+  'referenced',
+  'anonymous',
+  'lazyfree',
+  'anon_huge_pages',
+  'shmem_pmd_mapped',
+  'shared_hugetlb',
+  'private_hugetlb',
+  'swap',
+  'swap_pss',
+  'locked',
+];
+
+/**
+ * The smaps fields not compared, because they read LRU state the kernel changes lazily or by its
+ * own policy and the model sets at once:
+ * - Referenced counts a page whose PTE is young or whose folio has PG_referenced; the kernel's LRU
+ *   sets and clears PG_referenced in ways the model's reclaim does not follow
+ *   (folio_mark_accessed() from GUP and from file reads and writes activates a folio the second
+ *   time it is called).
+ * - LazyFree counts anonymous folios without PG_swapbacked; MADV_FREE clears it through a per-CPU
+ *   batch (folio_mark_lazyfree()) that is drained later, so right after the call the kernel
+ *   counts none.
+ */
+const SMAPS_UNCOMPARED = new Set(['referenced', 'lazyfree']);
+
+/** One VMA of smaps, the model's or the helper's line, as compared: START-END, then each field's kB. */
+function smapsCompared(range: string, kb: readonly number[]): string {
+  return `${range} ${kb.filter((_, i) => !SMAPS_UNCOMPARED.has(SMAPS_FIELDS[i])).join(':')}`;
+}
+
+function smapsLine(e: Record<string, number>): string {
+  const hex = (n: number) => n.toString(16).padStart(8, '0');
+  return smapsCompared(
+    `${hex(e.start)}-${hex(e.end)}`,
+    SMAPS_FIELDS.map((k) => e[k] / 1024),
+  );
+}
+
+/** A VMA as compared, as scenario smaps expectations (its range and the fields compared, in bytes). */
+function smapsExpectation(line: string): Record<string, number> {
+  const [range, fields] = line.split(' ');
+  const [start, end] = range.split('-').map((h) => parseInt(h, 16));
+  const kb = fields.split(':').map(Number);
+  const names = SMAPS_FIELDS.filter((k) => !SMAPS_UNCOMPARED.has(k));
+  return { start, end, ...Object.fromEntries(names.map((k, i) => [k, kb[i] * 1024])) };
+}
+
 /** The scenario's name for the process a program's `fork` makes. */
 const CHILD = 'c';
 /**
@@ -130,6 +191,7 @@ const CHILD_OPS = new Set<DiffOp['op']>([
   'pagemap',
   'clear_refs',
   'maps',
+  'smaps',
 ]);
 /** How many files a program may hold at once (the helper's slots). */
 const FILE_SLOTS = 2;
@@ -223,6 +285,8 @@ function opLine(o: DiffOp): string {
       return 'clear_refs';
     case 'maps':
       return `maps ${WINDOW} ${WINDOW_SIZE}`;
+    case 'smaps':
+      return `smaps ${WINDOW} ${WINDOW_SIZE}`;
     case 'memfd':
       return `memfd ${o.slot}`;
     case 'close':
@@ -258,10 +322,18 @@ export function runLive(helper: string, ops: readonly DiffOp[]): Outcome[] {
     throw new HelperError(
       `the window at 0x${WINDOW.toString(16)} is not free in a fresh process (${lines[0]})`,
     );
-  return lines.slice(1).map((l) => {
+  return lines.slice(1).map((l, i) => {
     const sp = l.indexOf(' ', 2);
     const ret = sp < 0 ? l.slice(2) : l.slice(2, sp);
-    const extra = sp < 0 ? undefined : l.slice(sp + 1);
+    let extra = sp < 0 ? undefined : l.slice(sp + 1);
+    if (extra !== undefined && ops[i]?.op === 'smaps')
+      extra = extra
+        .split('|')
+        .map((v) => {
+          const [range, kb] = v.split(' ');
+          return smapsCompared(range, kb.split(':').map(Number));
+        })
+        .join('|');
     // A load that faulted is compared by its errno only (the model stops at the same byte).
     return extra === undefined || Number(ret) < 0 ? { ret: Number(ret) } : { ret: Number(ret), extra };
   });
@@ -359,7 +431,8 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
       case 'clear_refs':
         return { op: 'clear_soft_dirty', proc };
       case 'maps':
-        return { op: 'maps', proc, addr: WINDOW, length: WINDOW_SIZE };
+      case 'smaps':
+        return { op: o.op, proc, addr: WINDOW, length: WINDOW_SIZE };
     }
   });
 }
@@ -474,8 +547,11 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
         }),
       );
       out.push({ ret: r.ret, extra: flags.join(',') });
-    } else if (o.op === 'maps') {
-      const lines = (r.outputs?.maps ?? []) as string[];
+    } else if (o.op === 'maps' || o.op === 'smaps') {
+      const lines =
+        o.op === 'maps'
+          ? ((r.outputs?.maps ?? []) as string[])
+          : ((r.outputs?.smaps ?? []) as Record<string, number>[]).map(smapsLine);
       out.push(r.ret < 0 || lines.length === 0 ? { ret: r.ret } : { ret: r.ret, extra: lines.join('|') });
     } else if (o.op === 'memfd' || o.op === 'fork') {
       // The fd numbers and pids differ between the two sides: only success is compared.
@@ -516,9 +592,10 @@ export function generateProgram(r: Prng, len: number, files = false): DiffOp[] {
     if (forked && CHILD_OPS.has(o.op) && r.next() < 0.5) o.child = true;
     ops.push(o);
   }
-  // The VMAs each process ends with: a split or merge that no later call needed shows here.
-  ops.push({ op: 'maps' });
-  if (forked) ops.push({ op: 'maps', child: true });
+  // The VMAs each process ends with and what they hold: a split or merge that no later call
+  // needed, or a page counted differently, shows here.
+  ops.push({ op: 'maps' }, { op: 'smaps' });
+  if (forked) ops.push({ op: 'maps', child: true }, { op: 'smaps', child: true });
   return ops;
 
   function anonOp(): DiffOp {
@@ -569,8 +646,9 @@ export function generateProgram(r: Prng, len: number, files = false): DiffOp[] {
         byte: r.int(256),
       };
     else if (k < 82) return { op: 'read', off: off(), len: r.next() < 0.8 ? 1 + r.int(2 * PAGE) : length() };
-    else if (k < 92) return { op: 'pagemap', off: off(), npages: 1 + r.int(16) };
-    else if (k < 96) return { op: 'maps' };
+    else if (k < 90) return { op: 'pagemap', off: off(), npages: 1 + r.int(16) };
+    else if (k < 93) return { op: 'maps' };
+    else if (k < 96) return { op: 'smaps' };
     else return { op: 'clear_refs' };
   }
 }
@@ -787,6 +865,8 @@ export function reproducer(
       expect.ret = l.ret;
     else if (ops[i].op === 'pagemap' && l.extra !== undefined) expect.pages = pageExpectations(l.extra, host);
     else if (ops[i].op === 'maps') expect.maps = l.extra === undefined ? [] : l.extra.split('|');
+    else if (ops[i].op === 'smaps')
+      expect.smaps = l.extra === undefined ? [] : l.extra.split('|').map(smapsExpectation);
     return Object.keys(expect).length > 0 ? { ...s, expect } : s;
   });
   return {
