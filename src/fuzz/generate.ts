@@ -342,7 +342,8 @@ export class Generator {
     if (k < 84) return { op: 'oom_reap', proc };
     if (k < 87) return { op: 'reclaim', pages: this.pick([1, 16, 1024]) };
     if (k < 90) return { op: 'clear_soft_dirty', proc };
-    if (k < 95) return { op: 'pagemap', proc, addr: this.addr(), npages: this.pick([1, 4, 16, 512]) };
+    if (k < 93) return { op: 'pagemap', proc, addr: this.addr(), npages: this.pick([1, 4, 16, 512]) };
+    if (k < 95) return { op: this.pick(['maps', 'smaps']), proc };
     return { op: 'check' };
   }
 
