@@ -56,6 +56,7 @@ const MmapFlag = z.enum([
   'hugetlb',
   'noreserve',
   'locked',
+  'stack',
 ]);
 const Advice = z.enum(Object.keys(MADV).map((k) => k.toLowerCase()) as [string, ...string[]]);
 const MremapFlag = z.enum(['maymove', 'fixed', 'dontunmap']);

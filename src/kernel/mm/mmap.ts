@@ -507,6 +507,8 @@ export function* doMmap(
   if (file !== null && !anonymous && shared && !file.writable) vmFlags &= ~(VM.MAYWRITE | VM.SHARED);
   if ((flags & mman.MAP_NORESERVE) !== 0) vmFlags |= VM.NORESERVE;
   if ((flags & mman.MAP_LOCKED) !== 0) vmFlags |= VM.LOCKED;
+  // calc_vm_flag_bits(): a stack gets no huge pages (MAP_STACK is VM_NOHUGEPAGE).
+  if ((flags & mman.MAP_STACK) !== 0) vmFlags |= VM.NOHUGEPAGE;
   if (hugetlb) vmFlags |= VM.HUGETLB | VM.DONTEXPAND;
   let backing: File | null = anonymous ? null : fget(file!);
   if (hugetlb && anonymous) {

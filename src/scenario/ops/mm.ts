@@ -26,6 +26,7 @@ const MAP: Record<string, number> = {
   hugetlb: mman.MAP_HUGETLB,
   noreserve: mman.MAP_NORESERVE,
   locked: mman.MAP_LOCKED,
+  stack: mman.MAP_STACK,
 };
 const MREMAP: Record<string, number> = {
   maymove: mman.MREMAP_MAYMOVE,

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Errno } from '../../../src/kernel/errno.ts';
 import { File, O_RDONLY, O_WRONLY, VM } from '../../../src/kernel/mm/mm_types.ts';
 import {
+  MADV,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
@@ -12,6 +13,7 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   MAP_SHARED_VALIDATE,
+  MAP_STACK,
   MAP_SYNC,
   PROT_NONE,
   PROT_READ,
@@ -314,6 +316,28 @@ describe('munmap(2)', () => {
       [[0, PAGE]],
     );
     assert.equal(sys.stats(p).rss_anon, 0);
+    teardown(sys);
+  });
+});
+
+describe('mmap(2) flags that become VMA flags (calc_vm_flag_bits())', () => {
+  it('MAP_STACK maps without huge pages (VM_NOHUGEPAGE): apart from a plain neighbour until MADV_HUGEPAGE', () => {
+    const { sys, p } = setup();
+    const A = 0x600000000000;
+    assert.equal(sys.mmap(p, A, 2 * PAGE, RW, ANON_PRIVATE | MAP_FIXED_NOREPLACE, -1, 0), A);
+    assert.equal(
+      sys.mmap(p, A + 2 * PAGE, 2 * PAGE, RW, ANON_PRIVATE | MAP_FIXED_NOREPLACE | MAP_STACK, -1, 0),
+      A + 2 * PAGE,
+    );
+    assert.deepEqual(
+      vmas(p).map(([s, e, f]) => [s - A, e - A, f & VM.NOHUGEPAGE]),
+      [
+        [0, 2 * PAGE, 0],
+        [2 * PAGE, 4 * PAGE, VM.NOHUGEPAGE],
+      ],
+    );
+    assert.equal(sys.madvise(p, A, 4 * PAGE, MADV.HUGEPAGE), 0);
+    assert.equal(vmas(p).length, 1);
     teardown(sys);
   });
 });
