@@ -101,8 +101,13 @@ export type DiffOp = (
  * mmap flags a program may add, by the scenario's names: `fixed` maps with MAP_FIXED (replacing
  * what is there) instead of MAP_FIXED_NOREPLACE.
  */
-type MapFlag = 'fixed' | 'populate' | 'noreserve';
-const MAP_FLAG_BITS: Record<MapFlag, number> = { fixed: 0x10, populate: 0x8000, noreserve: 0x4000 };
+type MapFlag = 'fixed' | 'populate' | 'noreserve' | 'stack';
+const MAP_FLAG_BITS: Record<MapFlag, number> = {
+  fixed: 0x10,
+  populate: 0x8000,
+  noreserve: 0x4000,
+  stack: 0x20000,
+};
 
 /** The helper's extra mmap flags for `flags`. */
 function mapBits(flags: readonly MapFlag[] | undefined): number {
@@ -655,10 +660,15 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
   }
 }
 
-/** Flags an mmap adds now and then: MAP_FIXED over what is mapped, MAP_POPULATE, MAP_NORESERVE. */
+/**
+ * Flags an mmap adds now and then: MAP_FIXED over what is mapped, MAP_POPULATE, MAP_NORESERVE,
+ * MAP_STACK.
+ */
 function mapFlags(r: Prng): MapFlag[] {
   if (r.next() >= 0.3) return [];
-  return (['fixed', 'populate', 'noreserve'] as const).filter((_, i) => r.next() < [0.6, 0.4, 0.3][i]);
+  return (['fixed', 'populate', 'noreserve', 'stack'] as const).filter(
+    (_, i) => r.next() < [0.6, 0.4, 0.3, 0.3][i],
+  );
 }
 
 /**
