@@ -347,6 +347,13 @@ export function* shmemFallocate(
     }
     if (holeEnd > holeStart)
       yield* unmapMappingRange(sys, inode, holeStart / PAGE_SIZE, holeEnd / PAGE_SIZE - 1, false);
+    else if (holeEnd === 0) {
+      // shmem_fallocate() compares the rounded bounds as u64: a hole that ends inside the first
+      // page makes the end -1, so unmap_mapping_range() runs with a length of 0 from page 0 or of
+      // -PAGE_SIZE from page 1, which unmap_mapping_pages() takes as "to the end of the file".
+      // Every mapping of those pages goes (their private copies stay); the cache keeps them.
+      yield* unmapMappingRange(sys, inode, holeStart / PAGE_SIZE, Infinity, false);
+    }
     // shmem_truncate_range(): the partial pages at either edge are zeroed, the rest dropped.
     const firstIdx = Math.floor(offset / PAGE_SIZE);
     const lastIdx = Math.floor((end - 1) / PAGE_SIZE);

@@ -344,6 +344,25 @@ describe('fallocate on tmpfs and hugetlbfs', () => {
     teardown(sys);
   });
 
+  it('a hole that ends inside the first page unmaps the file from there to its end (u64 bounds)', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.pwrite(fd, pattern(3, 3 * PAGE), 0), 3 * PAGE);
+    const a = mapOk(sys, p, 3 * PAGE, MAP_SHARED, RW, fd);
+    readOk(sys, p, a, 3 * PAGE);
+    const present = () => sys.pagemap(p, a, 3).map((e) => e.present);
+    // Inside page 0, past its start: pages 1 and 2 are unmapped (nothing of them is punched).
+    assert.equal(sys.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100, 200), 0);
+    assert.deepEqual(present(), [true, false, false]);
+    // From 0: every page is unmapped. The page cache keeps them all.
+    assert.equal(sys.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 200), 0);
+    assert.deepEqual(present(), [false, false, false]);
+    const want = pattern(3, 3 * PAGE);
+    want.fill(0, 0, 300);
+    assert.deepEqual(readOk(sys, p, a, 3 * PAGE), want);
+    teardown(sys);
+  });
+
   it('a hole zeroes the partial pages at its edges, frees the whole ones and keeps private copies', () => {
     const { sys, p } = setup();
     const fd = sys.memfdCreate('m');
