@@ -1,4 +1,4 @@
-import { HPAGE_PMD_NR } from '../../lib/units.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
 import type { System } from '../system.ts';
 import {
   AnonVma,
@@ -7,6 +7,7 @@ import {
   MM_FILEPAGES,
   MM_SHMEMPAGES,
   type MmStruct,
+  VM,
   type Vma,
 } from './mm_types.ts';
 import { PG, type PhysMem } from './page_alloc.ts';
@@ -18,15 +19,51 @@ import { sideTable } from '../../lib/snapshot.ts';
  * pages point at their inode, whose i_mmap lists the VMAs mapping it.
  */
 
-/** Models anon_vma_prepare(): gives a VMA its anon_vma before its first anonymous page. */
+/**
+ * Models anon_vma_prepare(): gives a VMA its anon_vma before its first anonymous page, the one of
+ * a neighbour when find_mergeable_anon_vma() finds one (so that an mprotect() can merge them
+ * later), else a new one.
+ */
 export function anonVmaPrepare(sys: System, vma: Vma): AnonVma {
   if (vma.anonVma !== null) return vma.anonVma;
-  const av = new AnonVma(sys.nextId('mapping'), null);
-  sys.registerMapping(av);
+  let av = findMergeableAnonVma(vma);
+  if (av === null) {
+    av = new AnonVma(sys.nextId('mapping'), null);
+    sys.registerMapping(av);
+  }
   vma.anonVma = av;
   av.active++;
   linkAnonVma(vma, av);
   return av;
+}
+
+/**
+ * Models anon_vma_compatible(): `a` ends where `b` starts, with the same file and page offsets
+ * that run on, and flags that differ at most in access and soft-dirty bits.
+ */
+function anonVmaCompatible(a: Vma, b: Vma): boolean {
+  return (
+    a.end === b.start &&
+    a.file === b.file &&
+    ((a.flags ^ b.flags) & ~(VM.READ | VM.WRITE | VM.EXEC | VM.SOFTDIRTY)) === 0 &&
+    b.pgoff === a.pgoff + (b.start - a.start) / PAGE_SIZE
+  );
+}
+
+/**
+ * Models find_mergeable_anon_vma(): the anon_vma of the next VMA, then of the previous one, if
+ * that VMA is compatible and its anon_vma is its only one (not one it chains from a fork).
+ */
+function findMergeableAnonVma(vma: Vma): AnonVma | null {
+  const mm = vma.mm;
+  if (vma.node === null) return null;
+  const reusable = (old: Vma, a: Vma, b: Vma): AnonVma | null =>
+    anonVmaCompatible(a, b) && old.anonVma !== null && old.anonChain.size === 1 ? old.anonVma : null;
+  const next = mm.vmas.next(vma.node)?.value;
+  const fromNext = next === undefined ? null : reusable(next, vma, next);
+  if (fromNext !== null) return fromNext;
+  const prev = mm.vmas.prev(vma.node)?.value;
+  return prev === undefined ? null : reusable(prev, prev, vma);
 }
 
 export function linkAnonVma(vma: Vma, av: AnonVma): void {

@@ -190,3 +190,25 @@ describe('vma_merge as mprotect and madvise change VMA after VMA (vma_modify_fla
     teardown(sys);
   });
 });
+
+const MAP_PRIVATE_ANON_FIXED = ANON_PRIVATE | MAP_FIXED_NOREPLACE;
+
+describe('anon_vma_prepare() reuses a neighbour anon_vma (find_mergeable_anon_vma())', () => {
+  test('a VMA first faulted beside one that differs only in protection joins it once the protection matches', () => {
+    const { sys, p } = setup();
+    const A = 0x600000000000;
+    assert.equal(sys.mmap(p, A, 8 * PAGE, RW, MAP_PRIVATE_ANON_FIXED, -1, 0), A);
+    writeOk(sys, p, A + 4 * PAGE, pattern(1, 1));
+    assert.equal(sys.mprotect(p, A + 7 * PAGE, PAGE, PROT_READ), 0);
+    // The new VMA's first fault takes the anon_vma of the read-only VMA before it.
+    assert.equal(sys.mmap(p, A + 8 * PAGE, 7 * PAGE, RW, MAP_PRIVATE_ANON_FIXED, -1, 0), A + 8 * PAGE);
+    writeOk(sys, p, A + 8 * PAGE, pattern(2, 1));
+    assert.equal(vmas(p).length, 3);
+    assert.equal(sys.mprotect(p, A + 4 * PAGE, 8 * PAGE, RW), 0);
+    assert.deepEqual(
+      vmas(p).map((v) => v.slice(0, 2)),
+      [[A, A + 15 * PAGE]],
+    );
+    teardown(sys);
+  });
+});
