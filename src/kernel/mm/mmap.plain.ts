@@ -141,8 +141,11 @@ export function unmapPageRange$(vma: Vma, start: number, end: number, batch: Zap
         const page = vmNormalPage(sys, vma, lo, hi);
         if (page >= 0) {
           const h = phys.head(page);
-          if (batch.keepCows && (phys.flags[h] & PG.anon) !== 0) continue;
-          if ((lo & PTE_DIRTY) !== 0) phys.flags[h] |= PG.dirty;
+          const anon = (phys.flags[h] & PG.anon) !== 0;
+          if (batch.keepCows && anon) continue;
+          // zap_present_folio_ptes(): a file folio takes the PTE's dirty bit; an anonymous one
+          // does not need it (its other mappings keep theirs).
+          if (!anon && (lo & PTE_DIRTY) !== 0) phys.flags[h] |= PG.dirty;
           removeRmapPte(phys, page, mm, rssCounterOf(phys, page, vma));
           batch.pages.push(page);
         }

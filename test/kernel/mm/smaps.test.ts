@@ -110,6 +110,21 @@ describe('MADV_FREE as madvise_free_pte_range() does it', () => {
     teardown(sys);
   });
 
+  it("another process's unmap leaves the freed page clean (an anonymous folio takes no PTE dirty bit)", () => {
+    const { sys, p } = setup();
+    mapAt(sys, p, A, 2 * PAGE);
+    writeOk(sys, p, A, new Uint8Array(2 * PAGE).fill(1));
+    const { child } = sys.fork(p, 'c');
+    assert.equal(sys.madvise(p, A, PAGE, MADV.FREE), 0);
+    assert.equal(sys.munmap(child!, A, 2 * PAGE), 0);
+    assert.deepEqual(pages(smapsAt(sys, p, A), ['rss', 'privateClean', 'privateDirty']), {
+      rss: 2,
+      privateClean: 1,
+      privateDirty: 1,
+    });
+    teardown(sys);
+  });
+
   it('drops the swap entries of the range: the slots are freed and the pages read as zeros', () => {
     const { sys, p } = setup();
     mapAt(sys, p, A, 2 * PAGE);
