@@ -1,4 +1,4 @@
-import { indexAt } from '../../lib/pgtable_store.ts';
+import { type LeafTable, type UpperTable, indexAt } from '../../lib/pgtable_store.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE, ULONG_MAX } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Inode, type MmStruct, VM, type Vma } from '../mm/mm_types.ts';
@@ -178,6 +178,29 @@ export function pagemapRange(sys: System, mm: MmStruct, addr: number, npages: nu
 }
 
 /**
+ * A page walk of `vma`'s populated page tables: `pte` for each entry of a PTE table inside the
+ * VMA (the table, the entry's index in it, its address), `pmd` for each PMD leaf (a THP, a
+ * hugetlb page, or an entry standing for one).
+ */
+function walkVmaEntries(
+  vma: Vma,
+  pte: (t: LeafTable, k: number, addr: number) => void,
+  pmd: (t: UpperTable, i: number, base: number) => void,
+): void {
+  vma.mm.pgt.walk(
+    vma.start,
+    vma.end,
+    (t, base) => {
+      for (let k = 0; k < 512; k++) {
+        const a = base + k * PAGE_SIZE;
+        if (a >= vma.start && a < vma.end) pte(t, k, a);
+      }
+    },
+    pmd,
+  );
+}
+
+/**
  * Models clear_refs_write(CLEAR_REFS_SOFT_DIRTY): under the mmap lock taken for writing, killable
  * (a caller killed while waiting gets -EINTR), every VMA loses VM_SOFTDIRTY, then one SOFT_DIRTY
  * invalidation covers the whole address space while every PTE loses its soft-dirty bit and is
@@ -190,19 +213,13 @@ export function* clearRefsSoftDirty(mm: MmStruct): KGen<number> {
   yield* mmuNotifierInvalidateRangeStart(range);
   yield* mm.ptl.lock();
   for (const node of mm.vmas) {
-    const vma = node.value;
-    mm.pgt.walk(
-      vma.start,
-      vma.end,
-      (t, base) => {
-        for (let k = 0; k < 512; k++) {
-          const a = base + k * PAGE_SIZE;
-          if (a < vma.start || a >= vma.end) continue;
-          const lo = t.words[2 * k];
-          if (lo === 0 && t.words[2 * k + 1] === 0) continue;
-          if (ptePresent(lo)) t.words[2 * k] = (lo & ~(PTE_SOFT_DIRTY | PTE_WRITE)) >>> 0;
-          else t.words[2 * k] = (lo & ~PTE_SOFT_DIRTY) >>> 0;
-        }
+    walkVmaEntries(
+      node.value,
+      (t, k) => {
+        const lo = t.words[2 * k];
+        if (lo === 0 && t.words[2 * k + 1] === 0) return;
+        if (ptePresent(lo)) t.words[2 * k] = (lo & ~(PTE_SOFT_DIRTY | PTE_WRITE)) >>> 0;
+        else t.words[2 * k] = (lo & ~PTE_SOFT_DIRTY) >>> 0;
       },
       (pmd, i) => {
         pmd.words[2 * i] = (pmd.words[2 * i] & ~(PTE_SOFT_DIRTY | PTE_WRITE)) >>> 0;
@@ -392,33 +409,28 @@ function smapGatherStats(sys: System, vma: Vma): SizeStats {
   const hole = (from: number, to: number) => {
     if (holes && to > from) s.swap += shmemSwapped(inode!, vma.pageIndex(from), vma.pageIndex(to - 1) + 1);
   };
-  vma.mm.pgt.walk(
-    vma.start,
-    vma.end,
-    (t, base) => {
-      for (let k = 0; k < 512; k++) {
-        const a = base + k * PAGE_SIZE;
-        if (a < vma.start || a >= vma.end) continue;
-        hole(covered, a);
-        covered = a + PAGE_SIZE;
-        const lo = t.words[2 * k];
-        const hi = t.words[2 * k + 1];
-        if (pteNone(lo, hi)) {
-          hole(a, a + PAGE_SIZE);
-          continue;
-        }
-        if (ptePresent(lo)) {
-          // vm_normal_page(): no struct page behind the zero page or a special (PFN) mapping.
-          if (phys.isZeroPfn(hi) || (lo & PTE_SPECIAL) !== 0) continue;
-          smapsAccount(sys, s, hi, 1, (lo & PTE_ACCESSED) !== 0, (lo & PTE_DIRTY) !== 0, locked, true);
-        } else if (isSwapEntry(lo)) {
-          s.swap += PAGE_SIZE;
-          const count = sys.swap.count[hi] ?? 1;
-          s.swapPss += count >= 2 ? Math.floor((PAGE_SIZE * PSS_ONE) / count) : PAGE_SIZE * PSS_ONE;
-        } else if (isPfnSwapEntry(lo)) {
-          // A device-private page counts as present; migration and device-exclusive entries not.
-          smapsAccount(sys, s, hi, 1, false, false, locked, isDevicePrivateEntry(lo));
-        }
+  walkVmaEntries(
+    vma,
+    (t, k, a) => {
+      hole(covered, a);
+      covered = a + PAGE_SIZE;
+      const lo = t.words[2 * k];
+      const hi = t.words[2 * k + 1];
+      if (pteNone(lo, hi)) {
+        hole(a, a + PAGE_SIZE);
+        return;
+      }
+      if (ptePresent(lo)) {
+        // vm_normal_page(): no struct page behind the zero page or a special (PFN) mapping.
+        if (phys.isZeroPfn(hi) || (lo & PTE_SPECIAL) !== 0) return;
+        smapsAccount(sys, s, hi, 1, (lo & PTE_ACCESSED) !== 0, (lo & PTE_DIRTY) !== 0, locked, true);
+      } else if (isSwapEntry(lo)) {
+        s.swap += PAGE_SIZE;
+        const count = sys.swap.count[hi] ?? 1;
+        s.swapPss += count >= 2 ? Math.floor((PAGE_SIZE * PSS_ONE) / count) : PAGE_SIZE * PSS_ONE;
+      } else if (isPfnSwapEntry(lo)) {
+        // A device-private page counts as present; migration and device-exclusive entries not.
+        smapsAccount(sys, s, hi, 1, false, false, locked, isDevicePrivateEntry(lo));
       }
     },
     (pmd, i, base) => {

@@ -1,4 +1,4 @@
-import { indexAt } from '../../lib/pgtable_store.ts';
+import { type LeafTable, indexAt } from '../../lib/pgtable_store.ts';
 import { PAGE_SIZE, PMD_SIZE, alignUp, pageAlignUp } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
@@ -52,21 +52,32 @@ function* ptePages(vma: Vma, start: number, end: number): KGen<{ addr: number; p
       yield* splitHugePmd(vma, base);
     }
   }
+  forEachPte(mm, start, end, (t, s, a) => {
+    const lo = t.words[s];
+    const pfn = t.words[s + 1];
+    // pte_present(): a PROT_NONE entry (a PROT_NONE VMA, a NUMA hinting entry) maps its page too.
+    if (!ptePresent(lo) || mm.sys.phys.isZeroPfn(pfn) || !mm.sys.phys.isRam(pfn)) return;
+    if ((lo & PTE_SPECIAL) !== 0) return;
+    out.push({ addr: a, pfn });
+  });
+  return out;
+}
+
+/** Calls `fn` with the PTE table, slot and address of each page of [start, end) that has a PTE table. */
+function forEachPte(
+  mm: MmStruct,
+  start: number,
+  end: number,
+  fn: (t: LeafTable, s: number, addr: number) => void,
+): void {
   for (let a = start; a < end; a += PAGE_SIZE) {
     const t = mm.pgt.pteTable(a);
     if (t === null) {
       a = alignUp(a + 1, PMD_SIZE) - PAGE_SIZE;
       continue;
     }
-    const s = pteSlot(a);
-    const lo = t.words[s];
-    const pfn = t.words[s + 1];
-    // pte_present(): a PROT_NONE entry (a PROT_NONE VMA, a NUMA hinting entry) maps its page too.
-    if (!ptePresent(lo) || mm.sys.phys.isZeroPfn(pfn) || !mm.sys.phys.isRam(pfn)) continue;
-    if ((lo & PTE_SPECIAL) !== 0) continue;
-    out.push({ addr: a, pfn });
+    fn(t, pteSlot(a), a);
   }
-  return out;
 }
 
 /**
@@ -85,18 +96,12 @@ function* madviseFree(vma: Vma, start: number, end: number): KGen<number> {
   yield* mmuNotifierInvalidateRangeStart(range);
   const pages = yield* ptePages(vma, start, end);
   yield* mm.ptl.lock();
-  for (let a = start; a < end; a += PAGE_SIZE) {
-    const t = mm.pgt.pteTable(a);
-    if (t === null) {
-      a = alignUp(a + 1, PMD_SIZE) - PAGE_SIZE;
-      continue;
-    }
-    const s = pteSlot(a);
-    if (!isSwapEntry(t.words[s])) continue;
+  forEachPte(mm, start, end, (t, s) => {
+    if (!isSwapEntry(t.words[s])) return;
     sys.swap.free(t.words[s + 1]);
     mm.rss[MM_SWAPENTS]--;
     setPte(t, s, 0, 0);
-  }
+  });
   for (const { addr, pfn } of pages) {
     const h = phys.head(pfn);
     if ((phys.flags[h] & PG.anon) === 0 || phys.order[h] !== 0) continue;
