@@ -239,55 +239,24 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
     default:
       break;
   }
-  // Flag changes: split the VMA to the range, then set the bit.
-  let set = 0;
-  let clear = 0;
+  // Flag changes: split the VMA to the range, then set or clear the bits.
+  const bits = FLAG_ADVICE_BITS.get(advice);
+  if (bits === undefined) return -Errno.EINVAL;
   switch (advice) {
-    // Read-ahead hints: VMA flags only (nothing the model reads them for), but the VMA splits.
-    case MADV.NORMAL:
-      clear = VM.SEQ_READ | VM.RAND_READ;
-      break;
-    case MADV.SEQUENTIAL:
-      set = VM.SEQ_READ;
-      clear = VM.RAND_READ;
-      break;
-    case MADV.RANDOM:
-      set = VM.RAND_READ;
-      clear = VM.SEQ_READ;
-      break;
     case MADV.HUGEPAGE:
       if ((vma.flags & VM_SPECIAL) !== 0) return 0;
-      set = VM.HUGEPAGE;
-      clear = VM.NOHUGEPAGE;
-      break;
-    case MADV.NOHUGEPAGE:
-      set = VM.NOHUGEPAGE;
-      clear = VM.HUGEPAGE;
       break;
     case MADV.DONTFORK:
-      if ((vma.flags & VM.IO) !== 0) return -Errno.EINVAL;
-      set = VM.DONTCOPY;
-      break;
     case MADV.DOFORK:
       if ((vma.flags & VM.IO) !== 0) return -Errno.EINVAL;
-      clear = VM.DONTCOPY;
       break;
     case MADV.WIPEONFORK:
       if (!vma.isAnon() || (vma.flags & VM.SHARED) !== 0) return -Errno.EINVAL;
-      set = VM.WIPEONFORK;
       break;
-    case MADV.KEEPONFORK:
-      clear = VM.WIPEONFORK;
-      break;
-    case MADV.DONTDUMP:
-      set = VM.DONTDUMP;
-      break;
-    case MADV.DODUMP:
-      clear = VM.DONTDUMP;
-      break;
-    default:
-      return -Errno.EINVAL;
   }
+  const [set, clear] = bits;
+  // madvise_update_vma(): a VMA whose flags stay the same is left whole (no split, no merge).
+  if (((vma.flags | set) & ~clear) === vma.flags) return 0;
   const splitErr = hugetlbSplitCheck(mm, start, end);
   if (splitErr < 0) return splitErr;
   const pieces = yield* splitRange(mm, start, end);
@@ -295,6 +264,24 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
   for (const v of pieces) if (v.node !== null) mergeAnonNeighbours(mm, v);
   return 0;
 }
+
+/**
+ * The VMA flags each flag advice sets and clears. The read-ahead hints are VMA flags only
+ * (nothing the model reads them for), but the VMA splits.
+ */
+const FLAG_ADVICE_BITS = new Map<number, readonly [set: number, clear: number]>([
+  [MADV.NORMAL, [0, VM.SEQ_READ | VM.RAND_READ]],
+  [MADV.SEQUENTIAL, [VM.SEQ_READ, VM.RAND_READ]],
+  [MADV.RANDOM, [VM.RAND_READ, VM.SEQ_READ]],
+  [MADV.HUGEPAGE, [VM.HUGEPAGE, VM.NOHUGEPAGE]],
+  [MADV.NOHUGEPAGE, [VM.NOHUGEPAGE, VM.HUGEPAGE]],
+  [MADV.DONTFORK, [VM.DONTCOPY, 0]],
+  [MADV.DOFORK, [0, VM.DONTCOPY]],
+  [MADV.WIPEONFORK, [VM.WIPEONFORK, 0]],
+  [MADV.KEEPONFORK, [0, VM.WIPEONFORK]],
+  [MADV.DONTDUMP, [VM.DONTDUMP, 0]],
+  [MADV.DODUMP, [0, VM.DONTDUMP]],
+]);
 
 /** Models madvise_behavior_valid(): the advice values the model knows (KSM is not modelled). */
 export function madviseBehaviorValid(advice: number): boolean {

@@ -179,6 +179,9 @@ describe('madvise(2) errors, as do_madvise() returns them', () => {
     assert.equal(readOk(sys, p, a + HPAGE, 1)[0], 2);
     // Flag advice may not split a hugetlb VMA off a huge-page boundary.
     failsCleanly(sys, p, 'DONTFORK half', Errno.EINVAL, () => sys.madvise(p, a, PAGE, MADV.DONTFORK));
+    // Advice that changes no flag splits nothing (madvise_update_vma()), so it is no error.
+    assert.equal(sys.madvise(p, a, PAGE, MADV.DOFORK), 0);
+    assert.equal(vmas(p).length, 1);
     teardown(sys);
   });
 });
