@@ -16,11 +16,21 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { errnoName } from '../kernel/errno.ts';
-import { MADV } from '../kernel/mm/mman.ts';
+import {
+  MADV,
+  MAP_FIXED,
+  MAP_NORESERVE,
+  MAP_POPULATE,
+  MAP_STACK,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+} from '../kernel/mm/mman.ts';
 import { Prng } from '../lib/prng.ts';
 import { kernel } from '../scenario/kernel.ts';
 import type { ParsedScenario } from '../scenario/parse.ts';
 import { buildWorld, runStepNow } from '../scenario/runner.ts';
+import { FALLOC } from '../scenario/ops/files.ts';
 import { Scenario } from '../scenario/schema.ts';
 import { knownDifference } from './difftest_known.ts';
 
@@ -103,15 +113,21 @@ export type DiffOp = (
  */
 type MapFlag = 'fixed' | 'populate' | 'noreserve' | 'stack';
 const MAP_FLAG_BITS: Record<MapFlag, number> = {
-  fixed: 0x10,
-  populate: 0x8000,
-  noreserve: 0x4000,
-  stack: 0x20000,
+  fixed: MAP_FIXED,
+  populate: MAP_POPULATE,
+  noreserve: MAP_NORESERVE,
+  stack: MAP_STACK,
 };
 
 /** The helper's extra mmap flags for `flags`. */
 function mapBits(flags: readonly MapFlag[] | undefined): number {
   return (flags ?? []).reduce((b, f) => b | MAP_FLAG_BITS[f], 0);
+}
+
+/** The mremap flags of a program's mremap. */
+function mremapBits(o: { fixed: boolean; dontunmap?: boolean }): number {
+  if (!o.fixed) return 0;
+  return MREMAP_MAYMOVE | MREMAP_FIXED | (o.dontunmap === true ? MREMAP_DONTUNMAP : 0);
 }
 
 /** The scenario's mmap flags for `flags`: MAP_FIXED_NOREPLACE unless MAP_FIXED is asked for. */
@@ -202,16 +218,6 @@ const CHILD_OPS = new Set<DiffOp['op']>([
 const FILE_SLOTS = 2;
 /** The fd a slot with no open file stands for on both sides: no file has it (EBADF). */
 const NO_FILE = 1000;
-/** fallocate() modes by the scenario's names, as the kernel numbers them. */
-const FALLOC_NAMES: readonly [number, string][] = [
-  [0x01, 'keep_size'],
-  [0x02, 'punch_hole'],
-  [0x08, 'collapse_range'],
-  [0x10, 'zero_range'],
-  [0x20, 'insert_range'],
-  [0x40, 'unshare_range'],
-  [0x80, 'write_zeroes'],
-];
 
 /** Advice that only sets or clears a VMA flag (it splits and merges VMAs, and maps nothing). */
 const FLAG_ADVICE = [
@@ -279,7 +285,7 @@ function opLine(o: DiffOp): string {
     case 'madvise':
       return `madvise ${a(o.off)} ${o.len} ${ADVICE[o.advice]}`;
     case 'mremap':
-      return `mremap ${a(o.off)} ${o.len} ${o.newLen} ${o.fixed ? (o.dontunmap === true ? 7 : 3) : 0} ${o.fixed ? a(o.newOff) : 0}`;
+      return `mremap ${a(o.off)} ${o.len} ${o.newLen} ${mremapBits(o)} ${o.fixed ? a(o.newOff) : 0}`;
     case 'write':
       return `write ${a(o.off)} ${o.len} ${o.byte}`;
     case 'read':
@@ -371,7 +377,9 @@ function fileNames(ops: readonly DiffOp[]): (string | number)[] {
 }
 
 function fallocMode(mode: number): string[] {
-  return FALLOC_NAMES.filter(([bit]) => (mode & bit) !== 0).map(([, name]) => name);
+  return Object.entries(FALLOC)
+    .filter(([, bit]) => (mode & bit) !== 0)
+    .map(([name]) => name);
 }
 
 /** The program as scenario steps (what the model runs and a reproducer holds). */

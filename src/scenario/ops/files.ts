@@ -11,7 +11,8 @@ const MFD: Record<string, number> = {
   hugetlb: mman.MFD_HUGETLB,
 };
 
-const FALLOC: Record<string, number> = {
+/** fallocate() mode bits by the scenario's names. */
+export const FALLOC: Record<string, number> = {
   keep_size: mman.FALLOC_FL_KEEP_SIZE,
   punch_hole: mman.FALLOC_FL_PUNCH_HOLE,
   collapse_range: mman.FALLOC_FL_COLLAPSE_RANGE,
