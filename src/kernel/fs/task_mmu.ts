@@ -260,7 +260,12 @@ function mapsName(inode: Inode): string {
  * the kernel prints it. The caller holds the mmap lock.
  */
 export function mapsRange(mm: MmStruct, start: number, end: number): MapsEntry[] {
-  return mm.vmasIn(start, end).map((vma) => ({
+  return mm.vmasIn(start, end).map(mapsEntry);
+}
+
+/** Models show_map_vma() for one VMA. */
+function mapsEntry(vma: Vma): MapsEntry {
+  return {
     start: vma.start,
     end: vma.end,
     perms:
@@ -270,7 +275,7 @@ export function mapsRange(mm: MmStruct, start: number, end: number): MapsEntry[]
       ((vma.flags & VM.MAYSHARE) !== 0 ? 's' : 'p'),
     offset: vma.file === null ? 0 : vma.pgoff * PAGE_SIZE,
     name: vma.file === null ? '' : mapsName(vma.file.inode),
-  }));
+  };
 }
 
 /** A maps entry as /proc/pid/maps prints it, without the device and inode columns. */
@@ -476,8 +481,9 @@ function kb(bytes: number): number {
 
 /** Models show_smap() for the VMAs that overlap [start, end). The caller holds the mmap lock. */
 export function smapsRange(sys: System, mm: MmStruct, start: number, end: number): SmapsEntry[] {
-  return mapsRange(mm, start, end).map((e) => {
-    const s = smapGatherStats(sys, mm.findVma(e.start)!);
+  return mm.vmasIn(start, end).map((vma) => {
+    const e = mapsEntry(vma);
+    const s = smapGatherStats(sys, vma);
     return {
       ...e,
       size: e.end - e.start,
