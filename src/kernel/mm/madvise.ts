@@ -215,6 +215,8 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
       yield* zapPageRangeSingle(vma, start, end);
       return 0;
     case MADV.FREE:
+      // madvise_dontneed_free_valid_vma(): not a locked, PFN-mapped or hugetlb VMA.
+      if ((vma.flags & (VM.PFNMAP | VM.LOCKED | VM.HUGETLB)) !== 0) return -Errno.EINVAL;
       return yield* madviseFree(vma, start, end);
     case MADV.COLD:
       return yield* madviseColdOrPageout(vma, start, end, false);
