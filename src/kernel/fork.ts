@@ -6,6 +6,7 @@ import { mmput } from './exit.ts';
 import { splitHugePmd, swpPmdLo } from './mm/huge_memory.ts';
 import { allocHugetlbPage, hugePte } from './mm/hugetlb.ts';
 import { mkPte, removeDeviceExclusiveEntry, vmNormalPage } from './mm/memory.ts';
+import { VM_LOCKED_MASK } from './mm/mlock.ts';
 import { insertVma, vmaGetFile } from './mm/mmap.ts';
 import { MM_SWAPENTS, type MmStruct, VM, Vma } from './mm/mm_types.ts';
 import {
@@ -246,7 +247,8 @@ function* dupMmap(parent: MmStruct, child: MmStruct): KGen<number> {
   for (const node of parent.vmas) {
     const src = node.value;
     if ((src.flags & VM.DONTCOPY) !== 0) continue;
-    const dst = new Vma(child, src.start, src.end, src.flags, src.pgoff, src.file);
+    // The child's mappings are not locked: mlock() is not inherited.
+    const dst = new Vma(child, src.start, src.end, src.flags & ~VM_LOCKED_MASK, src.pgoff, src.file);
     dst.vmOps = src.vmOps;
     // A private hugetlb mapping's reservations stay with the parent (reset_vma_resv_huge_pages).
     dst.priv = (src.flags & (VM.HUGETLB | VM.SHARED)) === VM.HUGETLB ? null : src.priv;

@@ -7,14 +7,15 @@ import { sysMadviseImpl } from './mm/madvise.ts';
 import { enterTask, leaveTask } from './mm/mmap_lock.ts';
 import { fdput, fget, fput } from './mm/mmap.ts';
 import { File, type MmStruct } from './mm/mm_types.ts';
-import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT } from './mm/mman.ts';
+import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT, MLOCK_ONFAULT } from './mm/mman.ts';
+import { sysMlock2Impl, sysMlockallImpl, sysMunlockImpl, sysMunlockallImpl } from './mm/mlock.ts';
 import { sysMprotectImpl } from './mm/mprotect.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
 import { oomReapTask } from './mm/oom_kill.ts';
 import { type MapsEntry, type PagemapEntry, type SmapsEntry, clearRefsSoftDirty, mapsRange, pagemapRange, smapsRange } from './fs/task_mmu.ts';
 import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite, vfsFallocate } from './mm/shmem.ts';
 import type { Process, System } from './system.ts';
-import { type Ulong, big, madviseHuge, mmapHuge, mprotectHuge, mremapHuge, offsetArg, standIn, ulong, ulongStandIn } from './ulong.ts';
+import { type Ulong, big, madviseHuge, mlockHuge, mmapHuge, mprotectHuge, mremapHuge, offsetArg, standIn, ulong, ulongStandIn } from './ulong.ts';
 import { MAX_RW_COUNT, reachable, reclaim } from './syscalls.ts';
 import { doExit$, taskMmget$, taskMmput$ } from './exit.plain.ts';
 import { fdput$, sysMmapImpl$, sysMunmapImpl$ } from './mm/mmap.plain.ts';
@@ -106,6 +107,63 @@ export function sysMadvise$(sys: System, p: Process, addr: Ulong, length: Ulong,
   const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMadviseImpl(p, at, len, advice));
+  taskMmput$(p, mm);
+  return r;
+}
+
+/**
+ * mlock2(2) (`flags` MLOCK_ONFAULT or 0; 0 is mlock(2)) and, with `lock` false, munlock(2).
+ * Arguments of 2^53 or more are checked in u64 arithmetic first (mlockHuge()).
+ */
+export function mlockCall$(sys: System, p: Process, addr: Ulong, length: Ulong, flags: number, lock: boolean): number {
+  const a = ulong(addr);
+  const l = ulong(length);
+  if (a === null || l === null || !ints(flags)) return -Errno.EINVAL;
+  if (lock && (flags & ~MLOCK_ONFAULT) !== 0) return -Errno.EINVAL;
+  let at: number;
+  let len: number;
+  if (typeof a !== 'number' || typeof l !== 'number') {
+    const r = mlockHuge(p, big(a), big(l), lock);
+    if ('ret' in r) return r.ret;
+    at = r.start;
+    len = r.len;
+  } else {
+    at = a;
+    len = l;
+  }
+  sys.trace.emit('syscall', lock ? 'mlock' : 'munlock', 'i', { addr: at, length: len, flags });
+  const mm = taskMmget$(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = lock ? inlineDrive(sysMlock2Impl(p, at, len, flags)) : inlineDrive(sysMunlockImpl(p, at, len));
+  taskMmput$(p, mm);
+  return r;
+}
+
+export function sysMlock$(sys: System, p: Process, addr: Ulong, length: Ulong, flags = 0): number {
+  return mlockCall$(sys, p, addr, length, flags, true);
+}
+
+export function sysMunlock$(sys: System, p: Process, addr: Ulong, length: Ulong): number {
+  return mlockCall$(sys, p, addr, length, 0, false);
+}
+
+/** mlockall(2): MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT. */
+export function sysMlockall$(sys: System, p: Process, flags: number): number {
+  if (!ints(flags)) return -Errno.EINVAL;
+  sys.trace.emit('syscall', 'mlockall', 'i', { flags });
+  const mm = taskMmget$(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = inlineDrive(sysMlockallImpl(p, flags));
+  taskMmput$(p, mm);
+  return r;
+}
+
+/** munlockall(2). */
+export function sysMunlockall$(sys: System, p: Process): number {
+  sys.trace.emit('syscall', 'munlockall', 'i', {});
+  const mm = taskMmget$(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = inlineDrive(sysMunlockallImpl(p));
   taskMmput$(p, mm);
   return r;
 }

@@ -13,7 +13,15 @@ import { enterTask, leaveTask, mmapReadLockKillable } from './mm/mmap_lock.ts';
 import { cpuAccess } from './mm/memory.ts';
 import { sysMmapImpl, sysMunmapImpl, fdput, fget, fput } from './mm/mmap.ts';
 import { File, type MmStruct } from './mm/mm_types.ts';
-import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT } from './mm/mman.ts';
+import {
+  MFD_ALLOW_SEALING,
+  MFD_CLOEXEC,
+  MFD_HUGETLB,
+  MFD_HUGE_MASK,
+  MFD_HUGE_SHIFT,
+  MLOCK_ONFAULT,
+} from './mm/mman.ts';
+import { sysMlock2Impl, sysMlockallImpl, sysMunlockImpl, sysMunlockallImpl } from './mm/mlock.ts';
 import { sysMprotectImpl } from './mm/mprotect.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
 import { oomReapTask } from './mm/oom_kill.ts';
@@ -33,6 +41,7 @@ import {
   type Ulong,
   big,
   madviseHuge,
+  mlockHuge,
   mmapHuge,
   mprotectHuge,
   mremapHuge,
@@ -155,6 +164,70 @@ export function* sysMadvise(
   const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
   const r = yield* sysMadviseImpl(p, at, len, advice);
+  yield* taskMmput(p, mm);
+  return r;
+}
+
+/**
+ * mlock2(2) (`flags` MLOCK_ONFAULT or 0; 0 is mlock(2)) and, with `lock` false, munlock(2).
+ * Arguments of 2^53 or more are checked in u64 arithmetic first (mlockHuge()).
+ */
+function* mlockCall(
+  sys: System,
+  p: Process,
+  addr: Ulong,
+  length: Ulong,
+  flags: number,
+  lock: boolean,
+): KGen<number> {
+  const a = ulong(addr);
+  const l = ulong(length);
+  if (a === null || l === null || !ints(flags)) return -Errno.EINVAL;
+  if (lock && (flags & ~MLOCK_ONFAULT) !== 0) return -Errno.EINVAL;
+  let at: number;
+  let len: number;
+  if (typeof a !== 'number' || typeof l !== 'number') {
+    const r = mlockHuge(p, big(a), big(l), lock);
+    if ('ret' in r) return r.ret;
+    at = r.start;
+    len = r.len;
+  } else {
+    at = a;
+    len = l;
+  }
+  sys.trace.emit('syscall', lock ? 'mlock' : 'munlock', 'i', { addr: at, length: len, flags });
+  const mm = yield* taskMmget(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = lock ? yield* sysMlock2Impl(p, at, len, flags) : yield* sysMunlockImpl(p, at, len);
+  yield* taskMmput(p, mm);
+  return r;
+}
+
+export function* sysMlock(sys: System, p: Process, addr: Ulong, length: Ulong, flags = 0): KGen<number> {
+  return yield* mlockCall(sys, p, addr, length, flags, true);
+}
+
+export function* sysMunlock(sys: System, p: Process, addr: Ulong, length: Ulong): KGen<number> {
+  return yield* mlockCall(sys, p, addr, length, 0, false);
+}
+
+/** mlockall(2): MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT. */
+export function* sysMlockall(sys: System, p: Process, flags: number): KGen<number> {
+  if (!ints(flags)) return -Errno.EINVAL;
+  sys.trace.emit('syscall', 'mlockall', 'i', { flags });
+  const mm = yield* taskMmget(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = yield* sysMlockallImpl(p, flags);
+  yield* taskMmput(p, mm);
+  return r;
+}
+
+/** munlockall(2). */
+export function* sysMunlockall(sys: System, p: Process): KGen<number> {
+  sys.trace.emit('syscall', 'munlockall', 'i', {});
+  const mm = yield* taskMmget(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = yield* sysMunlockallImpl(p);
   yield* taskMmput(p, mm);
   return r;
 }

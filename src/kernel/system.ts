@@ -387,6 +387,40 @@ export class System {
     );
   }
 
+  /** mlock2(2) (`flags` MLOCK_ONFAULT or 0, which is mlock(2)). */
+  mlock(p: Process, addr: Ulong, length: Ulong, flags = 0): number {
+    return this.runPath(
+      'mlock',
+      () => scp.sysMlock$(this, p, addr, length, flags),
+      () => sc.sysMlock(this, p, addr, length, flags),
+    );
+  }
+
+  munlock(p: Process, addr: Ulong, length: Ulong): number {
+    return this.runPath(
+      'munlock',
+      () => scp.sysMunlock$(this, p, addr, length),
+      () => sc.sysMunlock(this, p, addr, length),
+    );
+  }
+
+  /** mlockall(2): MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT. */
+  mlockall(p: Process, flags: number): number {
+    return this.runPath(
+      'mlockall',
+      () => scp.sysMlockall$(this, p, flags),
+      () => sc.sysMlockall(this, p, flags),
+    );
+  }
+
+  munlockall(p: Process): number {
+    return this.runPath(
+      'munlockall',
+      () => scp.sysMunlockall$(this, p),
+      () => sc.sysMunlockall(this, p),
+    );
+  }
+
   madvise(p: Process, addr: Ulong, length: Ulong, advice: number): number {
     return this.runPath(
       'madvise',

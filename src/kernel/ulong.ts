@@ -8,6 +8,7 @@
 import { PAGE_SIZE, PMD_SIZE, TASK_SIZE } from '../lib/units.ts';
 import { Errno } from './errno.ts';
 import { madviseBehaviorValid } from './mm/madvise.ts';
+import { canDoMlock, hasCapIpcLock } from './mm/mlock.ts';
 import { MAX_MAP_COUNT, hugetlbFlagOnOtherFile } from './mm/mmap.ts';
 import {
   MAP_ANONYMOUS,
@@ -182,6 +183,40 @@ export function mremapHuge(
   const endNew = (newAddr + newLen) & mask;
   const small = (v: bigint): number => (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : standIn(v));
   return { oldLen: small(oldLen), newLen: small(newLen), overlaps: endOld > newAddr && endNew > addr };
+}
+
+/**
+ * Models the unsigned long arithmetic of do_mlock() (`lock`) and munlock(), for arguments of 2^53
+ * or more. The length is widened by the start's offset in its page, modulo 2^64, and then
+ * page-aligned modulo 2^64: a length near 2^64 from an unaligned start wraps to a page or two,
+ * one within a page of 2^64 from an aligned start wraps to 0 (nothing to lock: success).
+ * mlock() first needs the right to lock at all (-EPERM) and, without CAP_IPC_LOCK, the range
+ * within RLIMIT_MEMLOCK (-ENOMEM): a length of 2^53 or more is more pages than any limit, and a
+ * start that high has no locked pages to discount. A range whose end wraps past 2^64 is then
+ * -EINVAL (apply_vma_lock_flags()). Otherwise the call goes on with the page-aligned start and
+ * length, exact below 2^53 and stand-ins above (which find no VMA above TASK_SIZE: -ENOMEM once
+ * the VMAs below it are changed).
+ */
+export function mlockHuge(
+  p: Process,
+  startIn: bigint,
+  lenIn: bigint,
+  lock: boolean,
+): { ret: number } | { start: number; len: number } {
+  const mm = p.mm;
+  if (mm === null || p.exited) return { ret: -Errno.ESRCH };
+  if (lock && !canDoMlock(p)) return { ret: -Errno.EPERM };
+  const off = startIn % PAGE_BIG;
+  const len = pageAlign64((lenIn + off) & (TWO64 - 1n));
+  const start = startIn - off;
+  if (len === 0n) return { ret: 0 };
+  if (lock && !hasCapIpcLock(p)) {
+    const pages = len / PAGE_BIG + BigInt(mm.lockedVm);
+    if (pages > BigInt(Math.floor(p.rlimitMemlock / PAGE_SIZE))) return { ret: -Errno.ENOMEM };
+  }
+  if (start + len >= TWO64) return { ret: -Errno.EINVAL };
+  const small = (v: bigint): number => (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : standIn(v));
+  return { start: small(start), len: small(len) };
 }
 
 /**

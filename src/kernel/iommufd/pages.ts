@@ -16,6 +16,7 @@ import { Mutex } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { File, MmStruct, UserStruct } from '../mm/mm_types.ts';
+import { hasCapIpcLock, setCapIpcLock } from '../mm/mlock.ts';
 import { fput } from '../mm/mmap.ts';
 import type { Process, System } from '../system.ts';
 import { iommuIovaToPhys, iommuMap, iommuUnmap, type IommuDomain } from './iommu.ts';
@@ -23,6 +24,8 @@ import { accessRemote, memfdPinPages, pinUserPages, unpinPages } from './mm_glue
 import { markFreed, usedAfterFree } from '../uaf.ts';
 import { dropRef, takeRef } from '../refs.ts';
 import { sideTable } from '../../lib/snapshot.ts';
+
+export { hasCapIpcLock, setCapIpcLock };
 
 export const IOPT_PAGES_ACCOUNT_NONE = 0;
 export const IOPT_PAGES_ACCOUNT_USER = 1;
@@ -42,17 +45,6 @@ export function tempMemoryLimit(sys: System): number {
 
 export function setTempMemoryLimit(sys: System, limit: number): void {
   tempLimits.set(sys, limit);
-}
-
-const capIpcLock = sideTable<Process, boolean>();
-
-/** capable(CAP_IPC_LOCK) for a process; ordinary users lack it unless granted. */
-export function hasCapIpcLock(p: Process): boolean {
-  return capIpcLock.get(p) ?? false;
-}
-
-export function setCapIpcLock(p: Process, v: boolean): void {
-  capIpcLock.set(p, v);
 }
 
 /** Models struct iopt_pages_access: an interval lock keeping PFNs pinned in pinned_pfns. */

@@ -5,7 +5,7 @@ import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, handleMmFault, vmFaultToErrno } f
 import type { File, MmStruct, Vma } from './mm_types.ts';
 import { VM } from './mm_types.ts';
 import { GUP_PIN_COUNTING_BIAS, PG } from './page_alloc.ts';
-import { PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE, pteNone } from './pgtable.ts';
+import { PTE_DIRTY, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE, pteNone } from './pgtable.ts';
 import { pmdIsLeaf, pmdTableOf, pteSlot } from './pte.ts';
 import { shmemGetPage } from './shmem.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
@@ -16,6 +16,8 @@ export const FOLL_NOWAIT = 1 << 1;
 export const FOLL_PIN = 1 << 2;
 export const FOLL_LONGTERM = 1 << 5;
 export const FOLL_SPLIT_PMD = 1 << 6;
+/** Marks what it follows accessed, and a folio written through a clean entry dirty (mm/internal.h). */
+export const FOLL_TOUCH = 1 << 16;
 export const FOLL_GET = 1 << 20;
 export const FOLL_FORCE = 1 << 21;
 
@@ -61,6 +63,10 @@ function followPage(sys: System, vma: Vma, addr: number, gupFlags: number): numb
   }
   if (write && !canFollowWrite(sys, vma, lo, pfn, gupFlags)) return -1;
   if ((lo & PTE_WRITE) === 0 && gupMustUnshare(sys, vma, gupFlags, pfn)) return -2;
+  // FOLL_TOUCH: a write through an entry that is not dirty marks the folio dirty instead (the
+  // entry stays clean). folio_mark_accessed() is not modelled: the model's LRU does not age by it.
+  if (write && (gupFlags & FOLL_TOUCH) !== 0 && (lo & PTE_DIRTY) === 0 && sys.phys.isRam(pfn))
+    sys.phys.flags[sys.phys.head(pfn)] |= PG.dirty;
   return pfn;
 }
 
@@ -115,7 +121,8 @@ export function grabPage(sys: System, pfn: number, gupFlags: number): void {
 
 /**
  * Models __get_user_pages(): faults in and takes a reference (FOLL_GET) or a pin (FOLL_PIN) on each
- * page. The caller holds mm.mmapLock for reading. Returns the number of pages taken (fewer than
+ * page, or, with no `out` (no pages asked for, as populate_vma_page_range() calls it), only faults
+ * them in. The caller holds mm.mmapLock for reading. Returns the number of pages done (fewer than
  * asked when a later page fails) or -errno when the first one fails.
  */
 export function* getUserPagesLocked(
@@ -123,7 +130,7 @@ export function* getUserPagesLocked(
   start: number,
   npages: number,
   gupFlags: number,
-  out: number[],
+  out: number[] | null,
 ): KGen<number> {
   const sys = mm.sys;
   if (start % PAGE_SIZE !== 0) return -Errno.EINVAL;
@@ -164,6 +171,7 @@ export function* getUserPagesLocked(
       if (moved < 0) return i > 0 ? i : moved;
       pfn = moved;
     }
+    if (out === null) continue;
     grabPage(sys, pfn, gupFlags);
     out[i] = pfn;
   }

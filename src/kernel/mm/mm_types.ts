@@ -27,6 +27,7 @@ export const VM = {
   RAND_READ: 0x10000,
   DONTCOPY: 0x20000,
   DONTEXPAND: 0x40000,
+  LOCKONFAULT: 0x80000,
   ACCOUNT: 0x100000,
   NORESERVE: 0x200000,
   HUGETLB: 0x400000,
@@ -248,7 +249,10 @@ export class MmStruct {
   notifierSubscriptions: MmuNotifierSubscriptions | null = null;
   readonly rss = [0, 0, 0, 0];
   totalVm = 0;
+  /** Pages of VM_LOCKED VMAs, and pages iommufd charges to this mm (mm->locked_vm). */
   lockedVm = 0;
+  /** Flags every new VMA starts with (mm->def_flags): VM_LOCKED, VM_LOCKONFAULT after mlockall(MCL_FUTURE). */
+  defFlags = 0;
   /** Pages pinned long-term and charged to this mm (mm->pinned_vm). */
   pinnedVm = 0;
   readonly taskSize = TASK_SIZE;

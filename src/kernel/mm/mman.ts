@@ -65,6 +65,12 @@ export const MADV = {
   COLLAPSE: 25,
 } as const;
 
+/** mlock2() flags (MLOCK_*) and mlockall() flags (MCL_*). */
+export const MLOCK_ONFAULT = 1;
+export const MCL_CURRENT = 1;
+export const MCL_FUTURE = 2;
+export const MCL_ONFAULT = 4;
+
 export const MREMAP_MAYMOVE = 1;
 export const MREMAP_FIXED = 2;
 export const MREMAP_DONTUNMAP = 4;

@@ -6,19 +6,19 @@ import { Errno } from '../errno.ts';
 import type { Process, System } from '../system.ts';
 import { splitHugePmd, splitHugePmdsAtEdges, zapHugePmd } from './huge_memory.ts';
 import { hugetlbReservePages, putHugetlbPage } from './hugetlb.ts';
-import { FAULT_FLAG_WRITE, vmNormalPage } from './memory.ts';
-import { type File, MM_SWAPENTS, type MmStruct, VM, VM_FAULT_ERROR, VM_SPECIAL, Vma } from './mm_types.ts';
+import { vmNormalPage } from './memory.ts';
+import { type File, MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, Vma } from './mm_types.ts';
 import * as mman from './mman.ts';
 import { MMU_NOTIFY, mmuNotifierRangeInit } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
 import { PTE_DIRTY, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry, isSwapEntry, pteNone, ptePresent } from './pgtable.ts';
 import { clearPte } from './pte.ts';
+import { VM_LOCKED_MASK, canDoMlock, mlockFutureOk, populateVmaPageRange, vmaSupportsMlock } from './mlock.ts';
 import { removeRmapPte, rssCounterOf } from './rmap.ts';
 import { shmemFileSetup } from './shmem.ts';
 import { MMAP_MIN_ADDR, MAX_MAP_COUNT, protToVmFlags, insertVma, detachVma, removeVma, noteVmaFileRef, fget, fput, fdput, splitVma, mergeAnonNeighbours, hugetlbSplitCheck, zapPageRangeSingle, getUnmappedArea, vmEnoughMemory, hugetlbFlagOnOtherFile } from './mmap.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
 import { RwSem$upWrite, SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
-import { handleMmFault$ } from './memory.plain.ts';
 import { mmapWriteLockKillable$ } from './mmap_lock.plain.ts';
 import { inlineDrive } from '../../sched/plain.ts';
 
@@ -233,6 +233,8 @@ export function doMunmap$(mm: MmStruct, start: number, len: number): number {
   if (bad < 0) return bad;
   const vmas = splitRange$(mm, start, end);
   if (vmas.length === 0) return 0;
+  // vms_complete_munmap_vmas(): the locked pages unmapped leave locked_vm.
+  for (const v of vmas) if ((v.flags & VM.LOCKED) !== 0) mm.lockedVm -= v.pages;
   for (const v of vmas) detachVma(mm, v);
   unmapVmas$(mm, vmas, start, end);
   mm.pgt.freeEmpty(start, end);
@@ -242,7 +244,7 @@ export function doMunmap$(mm: MmStruct, start: number, len: number): number {
 }
 
 /** Models ksys_mmap_pgoff() + do_mmap() + mmap_region(). Caller holds the mmap lock for writing. */
-export function doMmap$(mm: MmStruct, addr: number, length: number, prot: number, flags: number, file: File | null, offset: number): number {
+export function doMmap$(task: Process, mm: MmStruct, addr: number, length: number, prot: number, flags: number, file: File | null, offset: number): number {
   const sys = mm.sys;
   if (offset % PAGE_SIZE !== 0 || offset < 0) return -Errno.EINVAL;
   const type = flags & mman.MAP_TYPE;
@@ -273,6 +275,11 @@ export function doMmap$(mm: MmStruct, addr: number, length: number, prot: number
     start = getUnmappedArea(mm, addr === 0 ? 0 : Math.max(addr, MMAP_MIN_ADDR), len, align);
     if (start < 0) return start;
   }
+  // A mapping is locked by MAP_LOCKED or by the mm's default flags (mlockall(MCL_FUTURE)); then
+  // it must be allowed to lock (-EPERM) and fit RLIMIT_MEMLOCK with what is locked (-EAGAIN).
+  const lockFlags = ((flags & mman.MAP_LOCKED) !== 0 ? VM.LOCKED : 0) | mm.defFlags;
+  if ((flags & mman.MAP_LOCKED) !== 0 && !canDoMlock(task)) return -Errno.EPERM;
+  if (!mlockFutureOk(task, mm, lockFlags, len)) return -Errno.EAGAIN;
   // file_mmap_ok(): a regular file (shmem, hugetlbfs) maps at most MAX_LFS_FILESIZE (2^63 - 1)
   // bytes, so the last page of the mapping must lie below page 2^51; device files take any offset.
   if (file !== null && !anonymous && file.inode.kind !== 'device' && pgoff + len / PAGE_SIZE >= 2 ** 51)
@@ -295,7 +302,7 @@ export function doMmap$(mm: MmStruct, addr: number, length: number, prot: number
   if (shared) vmFlags |= VM.SHARED | VM.MAYSHARE;
   if (file !== null && !anonymous && shared && !file.writable) vmFlags &= ~(VM.MAYWRITE | VM.SHARED);
   if ((flags & mman.MAP_NORESERVE) !== 0) vmFlags |= VM.NORESERVE;
-  if ((flags & mman.MAP_LOCKED) !== 0) vmFlags |= VM.LOCKED;
+  vmFlags |= lockFlags;
   // calc_vm_flag_bits(): a stack gets no huge pages (MAP_STACK is VM_NOHUGEPAGE).
   if ((flags & mman.MAP_STACK) !== 0) vmFlags |= VM.NOHUGEPAGE;
   if (hugetlb) vmFlags |= VM.HUGETLB | VM.DONTEXPAND;
@@ -353,6 +360,13 @@ export function doMmap$(mm: MmStruct, addr: number, length: number, prot: number
   // apart as those flags would. A shmem file has no such hook (its mmap_prepare runs before the
   // merge): its mappings merge with the neighbours canMergeAnon() accepts.
   const merged = backing === null || backing.fops?.mmap === undefined ? mergeAnonNeighbours(mm, vma) : vma;
+  // __mmap_complete(): a locked mapping is counted in locked_vm, unless it is one that cannot be
+  // locked (hugetlb, or special after the driver's mmap), which loses VM_LOCKED but is still
+  // populated below, as do_mmap() decided from the flags asked for.
+  if ((vmFlags & VM.LOCKED) !== 0) {
+    if (!vmaSupportsMlock(merged)) merged.flags &= ~VM_LOCKED_MASK;
+    else mm.lockedVm += len / PAGE_SIZE;
+  }
   if ((flags & mman.MAP_POPULATE) !== 0 || (vmFlags & VM.LOCKED) !== 0) {
     if (!populateCanFit(sys, merged, len)) {
       // The kernel would fill RAM and swap and then OOM-kill the task; the model refuses up
@@ -360,7 +374,7 @@ export function doMmap$(mm: MmStruct, addr: number, length: number, prot: number
       doMunmap$(mm, start, len);
       return -Errno.ENOMEM;
     }
-    populateVma$(merged, start, start + len);
+    inlineDrive(populateVmaPageRange(merged, start, start + len));
   }
   return start;
 }
@@ -368,19 +382,6 @@ export function doMmap$(mm: MmStruct, addr: number, length: number, prot: number
 function populateCanFit(sys: System, vma: Vma, len: number): boolean {
   if ((vma.flags & VM.HUGETLB) !== 0) return true;
   return len / PAGE_SIZE <= sys.phys.freeFrames + sys.swap.freeBytes / PAGE_SIZE;
-}
-
-/** Models populate_vma_page_range(): faults every page in; write-faults private writable mappings. */
-export function populateVma$(vma: Vma, start: number, end: number): number {
-  if ((vma.flags & VM_SPECIAL) !== 0 || (vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) === 0) return 0;
-  const write = (vma.flags & (VM.WRITE | VM.SHARED)) === VM.WRITE;
-  const step = (vma.flags & VM.HUGETLB) !== 0 ? PMD_SIZE : PAGE_SIZE;
-  for (let a = start; a < end; a += step) {
-    // The mmap lock is already held for writing, so fault directly rather than through faultIn.
-    const r = handleMmFault$(vma, a, write ? FAULT_FLAG_WRITE : 0);
-    if ((r & VM_FAULT_ERROR) !== 0) return -Errno.ENOMEM;
-  }
-  return 0;
 }
 
 /** Syscall entry: mmap(2). */
@@ -401,7 +402,7 @@ export function sysMmapImpl$(sys: System, p: Process, addr: number, length: numb
   // vm_mmap_pgoff()
   let r = -Errno.EINTR;
   if ((mmapWriteLockKillable$(mm)) === 0) {
-    r = doMmap$(mm, addr, length, prot, flags, file, offset);
+    r = doMmap$(p, mm, addr, length, prot, flags, file, offset);
     RwSem$upWrite(mm.mmapLock);
   }
   if (file !== null) fdput$(sys, file);

@@ -7,8 +7,8 @@ import type { Process, System } from '../system.ts';
 import { dropRefAt, takeRefAt } from '../refs.ts';
 import { splitHugePmd, splitHugePmdsAtEdges, zapHugePmd } from './huge_memory.ts';
 import { hugetlbReservePages, hugetlbUnreserveVma, putHugetlbPage } from './hugetlb.ts';
-import { FAULT_FLAG_WRITE, handleMmFault, vmNormalPage } from './memory.ts';
-import { type File, MM_SWAPENTS, type MmStruct, VM, VM_FAULT_ERROR, VM_SPECIAL, Vma } from './mm_types.ts';
+import { vmNormalPage } from './memory.ts';
+import { type File, MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, Vma } from './mm_types.ts';
 import * as mman from './mman.ts';
 import {
   MMU_NOTIFY,
@@ -28,6 +28,13 @@ import {
   ptePresent,
 } from './pgtable.ts';
 import { clearPte } from './pte.ts';
+import {
+  VM_LOCKED_MASK,
+  canDoMlock,
+  mlockFutureOk,
+  populateVmaPageRange,
+  vmaSupportsMlock,
+} from './mlock.ts';
 import { anonVmaClone, linkAnonVma, removeRmapPte, rssCounterOf, unlinkAnonVmas } from './rmap.ts';
 import { shmemEvictInode, shmemFileSetup } from './shmem.ts';
 
@@ -417,6 +424,8 @@ export function* doMunmap(mm: MmStruct, start: number, len: number): KGen<number
   if (bad < 0) return bad;
   const vmas = yield* splitRange(mm, start, end);
   if (vmas.length === 0) return 0;
+  // vms_complete_munmap_vmas(): the locked pages unmapped leave locked_vm.
+  for (const v of vmas) if ((v.flags & VM.LOCKED) !== 0) mm.lockedVm -= v.pages;
   for (const v of vmas) detachVma(mm, v);
   yield* unmapVmas(mm, vmas, start, end);
   mm.pgt.freeEmpty(start, end);
@@ -449,6 +458,7 @@ export function getUnmappedArea(mm: MmStruct, hint: number, len: number, align: 
 
 /** Models ksys_mmap_pgoff() + do_mmap() + mmap_region(). Caller holds the mmap lock for writing. */
 export function* doMmap(
+  task: Process,
   mm: MmStruct,
   addr: number,
   length: number,
@@ -487,6 +497,11 @@ export function* doMmap(
     start = getUnmappedArea(mm, addr === 0 ? 0 : Math.max(addr, MMAP_MIN_ADDR), len, align);
     if (start < 0) return start;
   }
+  // A mapping is locked by MAP_LOCKED or by the mm's default flags (mlockall(MCL_FUTURE)); then
+  // it must be allowed to lock (-EPERM) and fit RLIMIT_MEMLOCK with what is locked (-EAGAIN).
+  const lockFlags = ((flags & mman.MAP_LOCKED) !== 0 ? VM.LOCKED : 0) | mm.defFlags;
+  if ((flags & mman.MAP_LOCKED) !== 0 && !canDoMlock(task)) return -Errno.EPERM;
+  if (!mlockFutureOk(task, mm, lockFlags, len)) return -Errno.EAGAIN;
   // file_mmap_ok(): a regular file (shmem, hugetlbfs) maps at most MAX_LFS_FILESIZE (2^63 - 1)
   // bytes, so the last page of the mapping must lie below page 2^51; device files take any offset.
   if (file !== null && !anonymous && file.inode.kind !== 'device' && pgoff + len / PAGE_SIZE >= 2 ** 51)
@@ -509,7 +524,7 @@ export function* doMmap(
   if (shared) vmFlags |= VM.SHARED | VM.MAYSHARE;
   if (file !== null && !anonymous && shared && !file.writable) vmFlags &= ~(VM.MAYWRITE | VM.SHARED);
   if ((flags & mman.MAP_NORESERVE) !== 0) vmFlags |= VM.NORESERVE;
-  if ((flags & mman.MAP_LOCKED) !== 0) vmFlags |= VM.LOCKED;
+  vmFlags |= lockFlags;
   // calc_vm_flag_bits(): a stack gets no huge pages (MAP_STACK is VM_NOHUGEPAGE).
   if ((flags & mman.MAP_STACK) !== 0) vmFlags |= VM.NOHUGEPAGE;
   if (hugetlb) vmFlags |= VM.HUGETLB | VM.DONTEXPAND;
@@ -567,6 +582,13 @@ export function* doMmap(
   // apart as those flags would. A shmem file has no such hook (its mmap_prepare runs before the
   // merge): its mappings merge with the neighbours canMergeAnon() accepts.
   const merged = backing === null || backing.fops?.mmap === undefined ? mergeAnonNeighbours(mm, vma) : vma;
+  // __mmap_complete(): a locked mapping is counted in locked_vm, unless it is one that cannot be
+  // locked (hugetlb, or special after the driver's mmap), which loses VM_LOCKED but is still
+  // populated below, as do_mmap() decided from the flags asked for.
+  if ((vmFlags & VM.LOCKED) !== 0) {
+    if (!vmaSupportsMlock(merged)) merged.flags &= ~VM_LOCKED_MASK;
+    else mm.lockedVm += len / PAGE_SIZE;
+  }
   if ((flags & mman.MAP_POPULATE) !== 0 || (vmFlags & VM.LOCKED) !== 0) {
     if (!populateCanFit(sys, merged, len)) {
       // The kernel would fill RAM and swap and then OOM-kill the task; the model refuses up
@@ -574,7 +596,7 @@ export function* doMmap(
       yield* doMunmap(mm, start, len);
       return -Errno.ENOMEM;
     }
-    yield* populateVma(merged, start, start + len);
+    yield* populateVmaPageRange(merged, start, start + len);
   }
   return start;
 }
@@ -588,19 +610,6 @@ export function vmEnoughMemory(sys: System, pages: number): boolean {
 function populateCanFit(sys: System, vma: Vma, len: number): boolean {
   if ((vma.flags & VM.HUGETLB) !== 0) return true;
   return len / PAGE_SIZE <= sys.phys.freeFrames + sys.swap.freeBytes / PAGE_SIZE;
-}
-
-/** Models populate_vma_page_range(): faults every page in; write-faults private writable mappings. */
-export function* populateVma(vma: Vma, start: number, end: number): KGen<number> {
-  if ((vma.flags & VM_SPECIAL) !== 0 || (vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) === 0) return 0;
-  const write = (vma.flags & (VM.WRITE | VM.SHARED)) === VM.WRITE;
-  const step = (vma.flags & VM.HUGETLB) !== 0 ? PMD_SIZE : PAGE_SIZE;
-  for (let a = start; a < end; a += step) {
-    // The mmap lock is already held for writing, so fault directly rather than through faultIn.
-    const r = yield* handleMmFault(vma, a, write ? FAULT_FLAG_WRITE : 0);
-    if ((r & VM_FAULT_ERROR) !== 0) return -Errno.ENOMEM;
-  }
-  return 0;
 }
 
 /**
@@ -640,7 +649,7 @@ export function* sysMmapImpl(
   // vm_mmap_pgoff()
   let r = -Errno.EINTR;
   if ((yield* mmapWriteLockKillable(mm)) === 0) {
-    r = yield* doMmap(mm, addr, length, prot, flags, file, offset);
+    r = yield* doMmap(p, mm, addr, length, prot, flags, file, offset);
     yield* mm.mmapLock.upWrite();
   }
   if (file !== null) yield* fdput(sys, file);

@@ -2,6 +2,7 @@ import { indexAt } from '../../lib/pgtable_store.ts';
 import { PAGE_SIZE, PMD_SIZE, pageAlignUp } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
+import { populateVmaPageRange } from './mlock.ts';
 import { mmapWriteLockKillable } from './mmap_lock.ts';
 import type { Process } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
@@ -178,9 +179,40 @@ function accountChange(v: Vma, newFlags: number): number {
 }
 
 /**
- * The for_each_vma_range() loop of do_mprotect_pkey() with mprotect_fixup(): changes each VMA of
- * `vmas` (those overlapping [start, end), the first one containing `start`) until the first hole
- * or refusal. Caller holds mmap_lock for write.
+ * The for_each_vma_range() loop of do_mprotect_pkey() and apply_vma_lock_flags(): `fixup` changes
+ * [max(start, v.start), min(end, v.end)) of each VMA of `vmas` (those overlapping [start, end),
+ * the first one containing `start`), in address order, and collects the pieces it changed in
+ * `changed`. A hole before a VMA or after the last one is -ENOMEM; the first failure ends the walk,
+ * the VMAs changed before it staying changed. The merges vma_modify_flags() made on the way are
+ * then made (mergeChanged()). Caller holds the mmap lock for writing.
+ */
+export function* fixupVmaRange(
+  mm: MmStruct,
+  vmas: readonly Vma[],
+  start: number,
+  end: number,
+  fixup: (v: Vma, from: number, to: number, changed: Vma[]) => KGen<number>,
+): KGen<number> {
+  const changed: Vma[] = [];
+  let rc = 0;
+  let cursor = vmas[0].start;
+  for (const v of vmas) {
+    if (v.start !== cursor) {
+      rc = -Errno.ENOMEM;
+      break;
+    }
+    cursor = v.end;
+    rc = yield* fixup(v, Math.max(start, v.start), Math.min(end, v.end), changed);
+    if (rc < 0) break;
+  }
+  if (rc === 0 && cursor < end) rc = -Errno.ENOMEM;
+  mergeChanged(mm, changed);
+  return rc;
+}
+
+/**
+ * mprotect_fixup() for each VMA of `vmas` (fixupVmaRange()): a permission the VMA may not get is
+ * -EACCES, a hugetlb VMA that cannot be split there -EINVAL. Caller holds mmap_lock for writing.
  */
 function* mprotectVmas(
   mm: MmStruct,
@@ -190,42 +222,29 @@ function* mprotectVmas(
   want: number,
 ): KGen<number> {
   const sys = mm.sys;
-  const changed: Vma[] = [];
-  let rc = 0;
-  let cursor = vmas[0].start;
-  for (const v of vmas) {
-    if (v.start !== cursor) {
-      rc = -Errno.ENOMEM;
-      break;
-    }
+  return yield* fixupVmaRange(mm, vmas, start, end, function* (v, from, to, changed) {
     // A permission may be added only where the matching VM_MAY* bit allows it.
     const nf = (v.flags & ~(VM.READ | VM.WRITE | VM.EXEC)) | want;
-    if ((want & ~(nf >> 4) & (VM.READ | VM.WRITE | VM.EXEC)) !== 0) {
-      rc = -Errno.EACCES;
-      break;
-    }
-    const from = Math.max(start, v.start);
-    const to = Math.min(end, v.end);
-    cursor = v.end;
+    if ((want & ~(nf >> 4) & (VM.READ | VM.WRITE | VM.EXEC)) !== 0) return -Errno.EACCES;
     // mprotect_fixup(): a VMA whose flags stay the same is left whole (no split, no merge).
-    if (nf === v.flags) continue;
+    if (nf === v.flags) return 0;
     const charge = accountChange(v, nf);
-    if (charge > 0 && !vmEnoughMemory(sys, (to - from) / PAGE_SIZE)) {
-      rc = -Errno.ENOMEM;
-      break;
-    }
-    rc = hugetlbSplitCheck(mm, from, to);
-    if (rc === 0 && sys.inject.shouldFail('mprotect_split')) rc = -Errno.ENOMEM;
-    if (rc < 0) break;
+    if (charge > 0 && !vmEnoughMemory(sys, (to - from) / PAGE_SIZE)) return -Errno.ENOMEM;
+    const rc = hugetlbSplitCheck(mm, from, to);
+    if (rc < 0) return rc;
+    if (sys.inject.shouldFail('mprotect_split')) return -Errno.ENOMEM;
     for (const piece of yield* splitRange(mm, from, to)) {
+      const old = piece.flags;
       piece.flags = (piece.flags & ~(VM.READ | VM.WRITE | VM.EXEC)) | want;
       if (charge > 0) piece.flags |= VM.ACCOUNT;
       else if (charge < 0) piece.flags &= ~VM.ACCOUNT;
       yield* changeProtection(piece, piece.start, piece.end);
       changed.push(piece);
+      // A locked private mapping that becomes writable is faulted for writing at once, so that
+      // its pages need no COW fault later (errors are ignored).
+      if ((old & (VM.WRITE | VM.SHARED | VM.LOCKED)) === VM.LOCKED && (want & VM.WRITE) !== 0)
+        yield* populateVmaPageRange(piece, piece.start, piece.end);
     }
-  }
-  if (rc === 0 && cursor < end) rc = -Errno.ENOMEM;
-  mergeChanged(mm, changed);
-  return rc;
+    return 0;
+  });
 }

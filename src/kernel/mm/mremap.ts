@@ -6,6 +6,7 @@ import { mmapWriteLockKillable } from './mmap_lock.ts';
 import type { Process } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
 import { type MmStruct, VM, Vma } from './mm_types.ts';
+import { VM_LOCKED_MASK, mlockFutureOk, populateVmaPageRange } from './mlock.ts';
 import { MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from './mman.ts';
 import {
   MAX_MAP_COUNT,
@@ -15,7 +16,6 @@ import {
   getUnmappedArea,
   insertVma,
   mergeAnonNeighbours,
-  populateVma,
   removeVma,
   splitRange,
   vmEnoughMemory,
@@ -100,6 +100,8 @@ interface Remap {
   vma: Vma | null;
   /** vrm->delta: how far the lengths differ, either way (set by check_prep_vma()). */
   delta: number;
+  /** The calling task, whose RLIMIT_MEMLOCK and CAP_IPC_LOCK a locked mapping's growth is checked against. */
+  readonly task: Process;
 }
 
 const enum RemapType {
@@ -167,7 +169,13 @@ function checkPrepVma(r: Remap): number {
   if (oldLen > vma.end - r.addr) return -Errno.EFAULT;
   if (r.newLen === oldLen) return 0;
   if ((vma.flags & (VM.DONTEXPAND | VM.PFNMAP)) !== 0) return -Errno.EFAULT;
+  if (!mlockFutureOk(r.task, vma.mm, vma.flags, r.delta)) return -Errno.EAGAIN;
   return 0;
+}
+
+/** Models vrm_stat_account()'s locked_vm part: a locked mapping that gains `bytes` counts them. */
+function accountLocked(mm: MmStruct, vma: Vma, bytes: number): void {
+  if ((vma.flags & VM.LOCKED) !== 0) mm.lockedVm += bytes / PAGE_SIZE;
 }
 
 /**
@@ -208,12 +216,15 @@ function* moveVma(mm: MmStruct, r: Remap): KGen<number> {
   const vma = r.vma!;
   if (r.oldLen === 0) {
     copyVma(mm, vma, r.addr, r.newAddr, r.newLen);
+    accountLocked(mm, vma, r.newLen);
     return r.newAddr;
   }
   if ((r.flags & MREMAP_DONTUNMAP) !== 0) return yield* moveDontUnmap(mm, r, vma);
   const [piece] = yield* splitRange(mm, r.addr, r.addr + r.oldLen);
   const nv = copyVma(mm, piece, r.addr, r.newAddr, r.oldLen);
   yield* movePageTables(piece, r.addr, r.newAddr, r.oldLen);
+  // The new range is counted and the old one, unmapped, is not any more.
+  accountLocked(mm, piece, r.newLen - r.oldLen);
   detachVma(mm, piece);
   // The moved VMA took the reservation map with it; the old piece must not release it.
   if ((piece.flags & VM.HUGETLB) !== 0) piece.priv = null;
@@ -252,7 +263,10 @@ function copyVma(mm: MmStruct, src: Vma, addr: number, to: number, len: number):
 function* moveDontUnmap(mm: MmStruct, r: Remap, vma: Vma): KGen<number> {
   const nv = copyVma(mm, vma, r.addr, r.newAddr, r.oldLen);
   yield* movePageTables(vma, r.addr, r.newAddr, r.oldLen);
-  vma.flags &= ~VM.LOCKED;
+  // The new range is counted in locked_vm, and the old one, which is not unmapped, stays counted
+  // although it loses its lock ("we won't unmap, so we don't need to touch locked_vm").
+  accountLocked(mm, vma, r.oldLen);
+  vma.flags &= ~VM_LOCKED_MASK;
   if (vma.start === r.addr && vma.end === r.addr + r.oldLen) {
     unlinkAnonVmas(mm.sys, vma);
     vma.anonVma = null;
@@ -306,6 +320,7 @@ function* expandVmaOrMove(mm: MmStruct, r: Remap): KGen<number> {
     // expand_vma_in_place()
     if (!calcCharge(mm, r)) return -Errno.ENOMEM;
     yield* expandVma(mm, vma, vma.end + delta);
+    accountLocked(mm, vma, delta);
     return r.addr;
   }
   if ((r.flags & MREMAP_MAYMOVE) === 0) return -Errno.ENOMEM;
@@ -359,6 +374,7 @@ function* remapMove(mm: MmStruct, r: Remap): KGen<number> {
       newAddr: target + offset,
       vma,
       delta: 0,
+      task: r.task,
     };
     let got = checkPrepVma(piece);
     if (got === 0) got = yield* mremapTo(mm, piece);
@@ -393,6 +409,7 @@ export function* sysMremapImpl(
     newAddr,
     vma: null,
     delta: 0,
+    task: p,
   };
   const bad = checkMremapParams(mm, r, exactOverlap);
   if (bad < 0) return bad;
@@ -418,7 +435,7 @@ export function* sysMremapImpl(
 /** Models __mm_populate() over [start, end): every VMA there is populated as mlock() would. */
 function* populateRange(mm: MmStruct, start: number, end: number): KGen {
   for (const v of mm.vmasIn(start, end))
-    yield* populateVma(v, Math.max(start, v.start), Math.min(end, v.end));
+    yield* populateVmaPageRange(v, Math.max(start, v.start), Math.min(end, v.end));
 }
 
 /** Models vma_merge_extend(): the VMA grows to `end` and merges with a compatible neighbour it now touches. */

@@ -4,14 +4,14 @@ import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
-import { Inode, MM_SWAPENTS, type Vma } from './mm_types.ts';
+import { Inode, MM_SWAPENTS, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
 import { MMU_NOTIFY, mmuNotifierRangeInit } from './mmu_notifier.ts';
 import { PG, type PhysMem } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, SwpType, swpLo } from './pgtable.ts';
 import { pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { folioMapcount, removeRmapPte, rmapWalk, rssCounterOf } from './rmap.ts';
 import { indexAt } from '../../lib/pgtable_store.ts';
-import { reclaimHands, ptesMapping, reclaim } from './vmscan.ts';
+import { reclaimHands, ptesMapping, folioMappedLocked, reclaim } from './vmscan.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierClearFlushYoung$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
 import { RwSem$downRead, RwSem$upRead, SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
 import { inlineDrive } from '../../sched/plain.ts';
@@ -85,6 +85,8 @@ export function pageoutPage$(sys: System, pfn: number, direct = false): boolean 
   const mapping = sys.mappings.get(phys.mapping[pfn]);
   const inCache = !anon && mapping instanceof Inode;
   const maps = ptesMapping(sys, pfn);
+  // A page a locked VMA maps stays (folio_check_references() finds the VM_LOCKED mapping first).
+  for (const m of maps) if ((m.vma.flags & (VM.LOCKED | VM_SPECIAL)) === VM.LOCKED) return false;
   // Anything beyond the mappings (and the page cache's own reference) is a transient user: keep it.
   if (phys.refcount[pfn] !== maps.length + (inCache ? 1 : 0)) return false;
   if (!anon && !inCache) return false;
@@ -299,6 +301,8 @@ export function shrinkMemory$(sys: System, nr: number): number {
     if ((f & PG.lru) === 0 && phys.mapping[hand] === 0) continue;
     if (phys.pinCount(hand) > 0) continue;
     if (!scanAnon && (f & PG.swapbacked) !== 0) continue;
+    // An mlocked folio sits on the unevictable list, which reclaim does not scan.
+    if (folioMappedLocked(sys, hand)) continue;
     sys.trace.count('reclaim.scanned');
     if (phys.order[hand] > 0) {
       // Only THPs are split for reclaim. Hugetlb folios (private ones are anonymous too) are

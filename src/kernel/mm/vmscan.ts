@@ -3,7 +3,7 @@ import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
-import { Inode, MM_SWAPENTS, type Vma } from './mm_types.ts';
+import { Inode, MM_SWAPENTS, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -72,6 +72,33 @@ export function ptesMapping(sys: System, pfn: number): Mapped[] {
   return out;
 }
 
+/**
+ * Whether a VM_LOCKED VMA maps the folio of `pfn` (by a PTE or a PMD): the mlocked folio the
+ * kernel keeps on its unevictable list. folio_referenced_one() and try_to_unmap_one() stop at
+ * such a mapping (and mlock the folio), so reclaim never takes it.
+ */
+export function folioMappedLocked(sys: System, pfn: number): boolean {
+  const h = sys.phys.head(pfn);
+  const n = 1 << sys.phys.order[h];
+  for (let k = 0; k < n; k++) {
+    for (const w = rmapWalk(sys, h + k); w.next();) {
+      const vma = w.vma;
+      if ((vma.flags & (VM.LOCKED | VM_SPECIAL)) !== VM.LOCKED) continue;
+      const pmd = pmdTableOf(vma.mm, w.addr);
+      if (pmd === null) continue;
+      const pi = indexAt(w.addr, 1);
+      if (pmd.children[pi] === null) {
+        if ((pmd.words[2 * pi] & PTE_HUGE) !== 0 && pmd.words[2 * pi + 1] === h) return true;
+        continue;
+      }
+      const words = (pmd.children[pi] as { words: Uint32Array }).words;
+      const s = pteSlot(w.addr);
+      if (words[s + 1] === h + k && (words[s] & 0x101) !== 0) return true;
+    }
+  }
+  return false;
+}
+
 /** Models folio_referenced(): counts and clears accessed bits in every mapping and secondary MMU. */
 export function* folioReferenced(sys: System, pfn: number): KGen<number> {
   let referenced = 0;
@@ -127,6 +154,8 @@ export function* pageoutPage(sys: System, pfn: number, direct = false): KGen<boo
   const mapping = sys.mappings.get(phys.mapping[pfn]);
   const inCache = !anon && mapping instanceof Inode;
   const maps = ptesMapping(sys, pfn);
+  // A page a locked VMA maps stays (folio_check_references() finds the VM_LOCKED mapping first).
+  for (const m of maps) if ((m.vma.flags & (VM.LOCKED | VM_SPECIAL)) === VM.LOCKED) return false;
   // Anything beyond the mappings (and the page cache's own reference) is a transient user: keep it.
   if (phys.refcount[pfn] !== maps.length + (inCache ? 1 : 0)) return false;
   if (!anon && !inCache) return false;
@@ -345,6 +374,8 @@ export function* shrinkMemory(sys: System, nr: number): KGen<number> {
     if ((f & PG.lru) === 0 && phys.mapping[hand] === 0) continue;
     if (phys.pinCount(hand) > 0) continue;
     if (!scanAnon && (f & PG.swapbacked) !== 0) continue;
+    // An mlocked folio sits on the unevictable list, which reclaim does not scan.
+    if (folioMappedLocked(sys, hand)) continue;
     sys.trace.count('reclaim.scanned');
     if (phys.order[hand] > 0) {
       // Only THPs are split for reclaim. Hugetlb folios (private ones are anonymous too) are

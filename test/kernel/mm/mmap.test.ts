@@ -232,6 +232,17 @@ describe('mmap(2) success paths', () => {
     teardown(sys);
   });
 
+  it('MAP_POPULATE faults a hugetlb mapping in too (mm_populate() passes over VM_IO and VM_PFNMAP only)', () => {
+    // The model used to pass over every VM_SPECIAL mapping, and a hugetlb VMA is VM_DONTEXPAND.
+    const { sys, p } = setup({ hugetlbPages: 2 });
+    const a = mapOk(sys, p, 2 * HPAGE, ANON_PRIVATE | MAP_HUGETLB | MAP_POPULATE);
+    assert.deepEqual(
+      sys.pagemap(p, a, 2 * (HPAGE / PAGE)).map((e) => e.present),
+      Array.from({ length: 2 * (HPAGE / PAGE) }, () => true),
+    );
+    teardown(sys);
+  });
+
   it('faults with PROT_NONE and beyond the mapping report EFAULT (SIGSEGV)', () => {
     const { sys, p } = setup();
     const a = mapOk(sys, p, PAGE, ANON_PRIVATE, PROT_NONE);
