@@ -60,6 +60,8 @@ const MmapFlag = z.enum([
 ]);
 const Advice = z.enum(Object.keys(MADV).map((k) => k.toLowerCase()) as [string, ...string[]]);
 const MremapFlag = z.enum(['maymove', 'fixed', 'dontunmap']);
+const MlockFlag = z.enum(['onfault']);
+const MlockallFlag = z.enum(['current', 'future', 'onfault']);
 
 /** Flags given either as a list of names or as the raw number. */
 function flags<const T extends readonly [string, ...string[]]>(names: T) {
@@ -189,6 +191,21 @@ export const OPS: Record<string, OpSpec> = {
     },
     outputs: [],
   },
+  mlock: {
+    doc: 'mlock2(2): locks the pages of [addr, addr + length), populating them unless `flags` has onfault (mlock(2) without flags).',
+    fields: {
+      ...ulongRange,
+      flags: z.union([z.array(MlockFlag), z.number().int().nonnegative()]).optional(),
+    },
+    outputs: [],
+  },
+  munlock: { doc: 'munlock(2).', fields: ulongRange, outputs: [] },
+  mlockall: {
+    doc: 'mlockall(2): current locks every mapping now, future every mapping to come; onfault locks pages as they are faulted in.',
+    fields: { proc: Name, flags: z.union([z.array(MlockallFlag), z.number().int().nonnegative()]) },
+    outputs: [],
+  },
+  munlockall: { doc: 'munlockall(2).', fields: proc, outputs: [] },
   fork: {
     doc: 'fork(2): `child` names the new process.',
     fields: { proc: Name, child: Name },

@@ -34,6 +34,13 @@ const MREMAP: Record<string, number> = {
   dontunmap: mman.MREMAP_DONTUNMAP,
 };
 
+const MLOCK: Record<string, number> = { onfault: mman.MLOCK_ONFAULT };
+const MCL: Record<string, number> = {
+  current: mman.MCL_CURRENT,
+  future: mman.MCL_FUTURE,
+  onfault: mman.MCL_ONFAULT,
+};
+
 export function protBits(v: unknown): number {
   return flagBits(v, PROT, 'prot');
 }
@@ -122,6 +129,32 @@ export const mmOps: Record<string, OpHandler> = {
       ctx.optUlong(f(step, 'new_addr'), 0, 'new_addr'),
     );
     return { ret };
+  },
+  *mlock(ctx, step) {
+    const ret = yield* ctx.sc.sysMlock(
+      ctx.sys,
+      ctx.proc(f(step, 'proc')),
+      ctx.ulong(f(step, 'addr'), 'addr'),
+      ctx.ulong(f(step, 'length'), 'length'),
+      flagBits(f(step, 'flags'), MLOCK, 'mlock'),
+    );
+    return { ret };
+  },
+  *munlock(ctx, step) {
+    const ret = yield* ctx.sc.sysMunlock(
+      ctx.sys,
+      ctx.proc(f(step, 'proc')),
+      ctx.ulong(f(step, 'addr'), 'addr'),
+      ctx.ulong(f(step, 'length'), 'length'),
+    );
+    return { ret };
+  },
+  *mlockall(ctx, step) {
+    const flags = flagBits(f(step, 'flags'), MCL, 'mlockall');
+    return { ret: yield* ctx.sc.sysMlockall(ctx.sys, ctx.proc(f(step, 'proc')), flags) };
+  },
+  *munlockall(ctx, step) {
+    return { ret: yield* ctx.sc.sysMunlockall(ctx.sys, ctx.proc(f(step, 'proc'))) };
   },
   *fork(ctx, step) {
     const childName = String(f(step, 'child'));
