@@ -25,6 +25,8 @@
  *   pread SLOT OFF LEN              -> R bytes-or--errno HASH
  *   window ADDR LEN                 -> R 0 or -errno          (the window is free)
  *   fork                            -> R 0 or -errno          (a second process; once)
+ *   mlock ADDR LEN FLAGS            -> R 0 or -errno          (mlock2(); FLAGS 0 is mlock())
+ *   munlock ADDR LEN / mlockall FLAGS / munlockall
  *   c OP ...                        -> what OP prints, run in the process fork made
  *
  * Built by hetmem with the system C compiler on first use.
@@ -33,6 +35,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -40,7 +44,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/capability.h>
 #include <unistd.h>
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -316,6 +323,14 @@ static void run_ops(FILE *in) {
 		} else if (!strcmp(op, "pread")) {
 			long r = do_pread(slot_fd(a), b, c);
 			fprintf(out, "R %ld %u\n", r, (unsigned)hash);
+		} else if (!strcmp(op, "mlock")) {
+			fprintf(out, "R %ld\n", ret_of(syscall(SYS_mlock2, (void *)a, (size_t)b, (int)c)));
+		} else if (!strcmp(op, "munlock")) {
+			fprintf(out, "R %ld\n", ret_of(munlock((void *)a, b)));
+		} else if (!strcmp(op, "mlockall")) {
+			fprintf(out, "R %ld\n", ret_of(mlockall((int)a)));
+		} else if (!strcmp(op, "munlockall")) {
+			fprintf(out, "R %ld\n", ret_of(munlockall()));
 		} else if (!strcmp(op, "fork")) {
 			fprintf(out, "R %ld\n", do_fork());
 		} else {
@@ -324,7 +339,47 @@ static void run_ops(FILE *in) {
 	}
 }
 
+/*
+ * The program runs as an ordinary user would for mlock(): no CAP_IPC_LOCK, which a helper run as
+ * root would otherwise have, and an RLIMIT_MEMLOCK of 64 KiB (16 pages, which programs' small
+ * mappings reach; hetmem's model of the program gets the same limit).
+ */
+static void memlock_as_user(void) {
+	struct rlimit rl = { 64UL << 10, 64UL << 10 };
+	setrlimit(RLIMIT_MEMLOCK, &rl);
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data) != 0) return;
+	data[CAP_IPC_LOCK / 32].effective &= ~(1U << (CAP_IPC_LOCK % 32));
+	syscall(SYS_capset, &hdr, data);
+}
+
+/*
+ * The program and the process it forks run on one CPU: the kernel's per-CPU LRU batches (a new
+ * folio waits in one before it is on the LRU) are then the ones the program's own calls drain.
+ * Across CPUs, MADV_PAGEOUT in a forked child would pass over a folio still in the other CPU's
+ * batch, as it happened to be scheduled.
+ */
+static void one_cpu(void) {
+	cpu_set_t set;
+	int cpu = sched_getcpu();
+	CPU_ZERO(&set);
+	CPU_SET(cpu < 0 ? 0 : cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
 static int run_program(void) {
+	one_cpu();
+	memlock_as_user();
+	/*
+	 * The helper's own allocations come from a heap grown once here and never given back, so
+	 * that after mlockall(MCL_FUTURE) no growth of it is locked and counted in locked_vm, which
+	 * the model, holding only the program's mappings, would not count.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 1 << 30);
+	mallopt(M_TRIM_THRESHOLD, 1 << 30);
+	free(malloc(1 << 20));
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_fault;

@@ -19,6 +19,7 @@ import { errnoName } from '../kernel/errno.ts';
 import {
   MADV,
   MAP_FIXED,
+  MAP_LOCKED,
   MAP_NORESERVE,
   MAP_POPULATE,
   MAP_STACK,
@@ -105,15 +106,26 @@ export type DiffOp = (
   | { op: 'pwrite'; slot: number; foff: number; len: number; byte: number }
   | { op: 'pread'; slot: number; foff: number; len: number }
   | { op: 'fork' }
+  /** mlock2() with `flags` (0 is mlock(); 2 is not a flag: -EINVAL). */
+  | { op: 'mlock'; off: number; len: Ulen; flags: number }
+  | { op: 'munlock'; off: number; len: Ulen }
+  /**
+   * mlockall() without MCL_CURRENT, which would lock the helper's own mappings too (and measure
+   * its whole address space against the limit): MCL_FUTURE, with or without MCL_ONFAULT, or a
+   * value the kernel refuses.
+   */
+  | { op: 'mlockall'; flags: number }
+  | { op: 'munlockall' }
 ) & { child?: boolean };
 
 /**
  * mmap flags a program may add, by the scenario's names: `fixed` maps with MAP_FIXED (replacing
  * what is there) instead of MAP_FIXED_NOREPLACE.
  */
-type MapFlag = 'fixed' | 'populate' | 'noreserve' | 'stack';
+type MapFlag = 'fixed' | 'populate' | 'noreserve' | 'stack' | 'locked';
 const MAP_FLAG_BITS: Record<MapFlag, number> = {
   fixed: MAP_FIXED,
+  locked: MAP_LOCKED,
   populate: MAP_POPULATE,
   noreserve: MAP_NORESERVE,
   stack: MAP_STACK,
@@ -213,6 +225,10 @@ const CHILD_OPS = new Set<DiffOp['op']>([
   'clear_refs',
   'maps',
   'smaps',
+  'mlock',
+  'munlock',
+  'mlockall',
+  'munlockall',
 ]);
 /** How many files a program may hold at once (the helper's slots). */
 const FILE_SLOTS = 2;
@@ -312,6 +328,14 @@ function opLine(o: DiffOp): string {
       return `pwrite ${o.slot} ${o.foff} ${o.len} ${o.byte}`;
     case 'pread':
       return `pread ${o.slot} ${o.foff} ${o.len}`;
+    case 'mlock':
+      return `mlock ${a(o.off)} ${o.len} ${o.flags}`;
+    case 'munlock':
+      return `munlock ${a(o.off)} ${o.len}`;
+    case 'mlockall':
+      return `mlockall ${o.flags}`;
+    case 'munlockall':
+      return 'munlockall';
   }
 }
 
@@ -446,6 +470,14 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
       case 'maps':
       case 'smaps':
         return { op: o.op, proc, addr: WINDOW, length: WINDOW_SIZE };
+      case 'mlock':
+        return { op: 'mlock', proc, addr: a(o.off), length: o.len, flags: o.flags };
+      case 'munlock':
+        return { op: 'munlock', proc, addr: a(o.off), length: o.len };
+      case 'mlockall':
+        return { op: 'mlockall', proc, flags: o.flags };
+      case 'munlockall':
+        return { op: 'munlockall', proc };
     }
   });
 }
@@ -509,7 +541,13 @@ export function hostConfig(helper: string): HostConfig {
 
 /** The model's system for a host: its RAM and swap, and the host's knobs. */
 function systemOf(host: HostConfig): Record<string, unknown> {
-  const sys: Record<string, unknown> = { ram: '64MiB', swap: host.swap ? '64MiB' : 0, thp: host.thp };
+  // RLIMIT_MEMLOCK as the helper sets it (memlock_as_user()), with no CAP_IPC_LOCK on either side.
+  const sys: Record<string, unknown> = {
+    ram: '64MiB',
+    swap: host.swap ? '64MiB' : 0,
+    thp: host.thp,
+    rlimit_memlock: '64KiB',
+  };
   if (!host.zeroPage) sys.zero_page = false;
   return sys;
 }
@@ -614,7 +652,7 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
   return ops;
 
   function anonOp(): DiffOp {
-    const k = r.int(100);
+    const k = r.int(106);
     if (k < 14) {
       const o: DiffOp = {
         op: 'mmap',
@@ -664,18 +702,28 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
     else if (k < 90) return { op: 'pagemap', off: off(), npages: 1 + r.int(16) };
     else if (k < 93) return { op: 'maps' };
     else if (k < 96) return { op: 'smaps' };
-    else return softDirty ? { op: 'clear_refs' } : { op: 'smaps' };
+    else if (k < 100) return softDirty ? { op: 'clear_refs' } : { op: 'smaps' };
+    else if (k < 103)
+      return {
+        op: 'mlock',
+        off: off(),
+        len: ulen(U64_WRAPPING_LENGTHS),
+        flags: r.next() < 0.9 ? r.int(2) : 2,
+      };
+    else if (k < 105) return { op: 'munlock', off: off(), len: ulen(U64_WRAPPING_LENGTHS) };
+    else if (r.next() < 0.5) return { op: 'munlockall' };
+    return { op: 'mlockall', flags: r.next() < 0.8 ? pick([2, 6]) : pick([0, 4, 8]) };
   }
 }
 
 /**
  * Flags an mmap adds now and then: MAP_FIXED over what is mapped, MAP_POPULATE, MAP_NORESERVE,
- * MAP_STACK.
+ * MAP_STACK, MAP_LOCKED.
  */
 function mapFlags(r: Prng): MapFlag[] {
   if (r.next() >= 0.3) return [];
-  return (['fixed', 'populate', 'noreserve', 'stack'] as const).filter(
-    (_, i) => r.next() < [0.6, 0.4, 0.3, 0.3][i],
+  return (['fixed', 'populate', 'noreserve', 'stack', 'locked'] as const).filter(
+    (_, i) => r.next() < [0.6, 0.4, 0.3, 0.3, 0.2][i],
   );
 }
 
