@@ -246,6 +246,7 @@ export class Generator {
       if (!fileBacked) flags.push('anonymous');
       if (this.chance(0.15)) flags.push('populate');
       if (this.chance(0.1)) flags.push('noreserve');
+      if (this.chance(0.05)) flags.push('locked');
       const step: Step = {
         op: 'mmap',
         proc,
@@ -344,7 +345,32 @@ export class Generator {
     if (k < 90) return { op: 'clear_soft_dirty', proc };
     if (k < 93) return { op: 'pagemap', proc, addr: this.addr(), npages: this.pick([1, 4, 16, 512]) };
     if (k < 95) return { op: this.pick(['maps', 'smaps']), proc };
+    if (k < 97) return this.mlockOp(proc);
     return { op: 'check' };
+  }
+
+  /** mlock, mlock2 (MLOCK_ONFAULT), munlock, mlockall (any flags, bad ones too) and munlockall. */
+  private mlockOp(proc: string): Step {
+    const op = this.pick(['mlock', 'mlock', 'munlock', 'mlockall', 'munlockall']);
+    if (op === 'munlockall') return { op, proc };
+    if (op === 'mlockall') {
+      const flags = this.pick([
+        ['current'],
+        ['future'],
+        ['current', 'future'],
+        ['future', 'onfault'],
+        ['onfault'],
+      ]);
+      return { op, proc, flags };
+    }
+    const step: Step = {
+      op,
+      proc,
+      addr: this.ulong(() => this.addr()),
+      length: this.ulong(() => this.length()),
+    };
+    if (op === 'mlock' && this.chance(0.3)) step.flags = ['onfault'];
+    return step;
   }
 
   private dmirrorOp(): Step {
