@@ -27,6 +27,7 @@
  *   fork                            -> R 0 or -errno          (a second process; once)
  *   mlock ADDR LEN FLAGS            -> R 0 or -errno          (mlock2(); FLAGS 0 is mlock())
  *   munlock ADDR LEN / mlockall FLAGS / munlockall
+ *   status                          -> R 0 KB                 (VmLck of /proc/self/status)
  *   c OP ...                        -> what OP prints, run in the process fork made
  *
  * Built by hetmem with the system C compiler on first use.
@@ -158,6 +159,22 @@ static void do_maps(uintptr_t addr, uint64_t len) {
 	}
 	fprintf(out, "\n");
 	fclose(f);
+}
+
+/* VmLck of /proc/self/status: the process's locked_vm, in kB. */
+static void do_status(void) {
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+	if (f == NULL) {
+		fprintf(out, "R %d\n", -errno);
+		return;
+	}
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmLck: %ld kB", &kb) == 1) break;
+	fclose(f);
+	if (kb < 0) fprintf(out, "R %d\n", -ENOENT);
+	else fprintf(out, "R 0 %ld\n", kb);
 }
 
 /* A program's extra mmap flags, with MAP_FIXED_NOREPLACE unless they ask for MAP_FIXED. */
@@ -323,6 +340,8 @@ static void run_ops(FILE *in) {
 		} else if (!strcmp(op, "pread")) {
 			long r = do_pread(slot_fd(a), b, c);
 			fprintf(out, "R %ld %u\n", r, (unsigned)hash);
+		} else if (!strcmp(op, "status")) {
+			do_status();
 		} else if (!strcmp(op, "mlock")) {
 			fprintf(out, "R %ld\n", ret_of(syscall(SYS_mlock2, (void *)a, (size_t)b, (int)c)));
 		} else if (!strcmp(op, "munlock")) {

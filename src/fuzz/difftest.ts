@@ -15,7 +15,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { errnoName } from '../kernel/errno.ts';
+import { Errno, errnoName } from '../kernel/errno.ts';
 import {
   MADV,
   MAP_FIXED,
@@ -116,6 +116,8 @@ export type DiffOp = (
    */
   | { op: 'mlockall'; flags: number }
   | { op: 'munlockall' }
+  /** VmLck of /proc/PID/status: locked_vm, in kB. */
+  | { op: 'status' }
 ) & { child?: boolean };
 
 /**
@@ -229,6 +231,7 @@ const CHILD_OPS = new Set<DiffOp['op']>([
   'munlock',
   'mlockall',
   'munlockall',
+  'status',
 ]);
 /** How many files a program may hold at once (the helper's slots). */
 const FILE_SLOTS = 2;
@@ -336,6 +339,8 @@ function opLine(o: DiffOp): string {
       return `mlockall ${o.flags}`;
     case 'munlockall':
       return 'munlockall';
+    case 'status':
+      return 'status';
   }
 }
 
@@ -478,6 +483,10 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
         return { op: 'mlockall', proc, flags: o.flags };
       case 'munlockall':
         return { op: 'munlockall', proc };
+      case 'status':
+        // The reproducer's expectation is the live locked_vm (reproducer()); the model's run
+        // reads its own (runModel()).
+        return { op: 'expect_stats', proc };
     }
   });
 }
@@ -578,6 +587,10 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
       out.push(r.ret < 0 ? { ret: r.ret } : { ret: r.ret, extra: fnv(r.data) });
       return;
     }
+    if (o.op === 'status') {
+      out.push(proc?.mm == null ? { ret: -Errno.ESRCH } : { ret: 0, extra: String(proc.mm.lockedVm * 4) });
+      return;
+    }
     if (o.op === 'pread') {
       const fd = (step as { fd: string | number }).fd;
       const r = ctx.sys.run('p', ctx.sc.sysPread(ctx.sys, ctx.num(fd), o.len, o.foff));
@@ -647,8 +660,9 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
   }
   // The VMAs each process ends with and what they hold: a split or merge that no later call
   // needed, or a page counted differently, shows here.
-  ops.push({ op: 'maps' }, { op: 'smaps' });
-  if (forked) ops.push({ op: 'maps', child: true }, { op: 'smaps', child: true });
+  ops.push({ op: 'maps' }, { op: 'smaps' }, { op: 'status' });
+  if (forked)
+    ops.push({ op: 'maps', child: true }, { op: 'smaps', child: true }, { op: 'status', child: true });
   return ops;
 
   function anonOp(): DiffOp {
@@ -701,7 +715,8 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
     else if (k < 82) return { op: 'read', off: off(), len: r.next() < 0.8 ? 1 + r.int(2 * PAGE) : length() };
     else if (k < 90) return { op: 'pagemap', off: off(), npages: 1 + r.int(16) };
     else if (k < 93) return { op: 'maps' };
-    else if (k < 96) return { op: 'smaps' };
+    else if (k < 95) return { op: 'smaps' };
+    else if (k < 96) return { op: 'status' };
     else if (k < 100) return softDirty ? { op: 'clear_refs' } : { op: 'smaps' };
     else if (k < 103)
       return {
@@ -940,6 +955,7 @@ export function reproducer(
     else if (ops[i].op === 'maps') expect.maps = l.extra === undefined ? [] : l.extra.split('|');
     else if (ops[i].op === 'smaps')
       expect.smaps = l.extra === undefined ? [] : l.extra.split('|').map(smapsExpectation);
+    else if (ops[i].op === 'status' && l.extra !== undefined) return { ...s, locked_vm: Number(l.extra) / 4 };
     return Object.keys(expect).length > 0 ? { ...s, expect } : s;
   });
   return {
