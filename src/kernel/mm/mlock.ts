@@ -157,8 +157,8 @@ export function* mmPopulate(mm: MmStruct, start: number, len: number, ignoreErro
   yield* mm.mmapLock.downRead();
   try {
     for (let nstart = start; nstart < end;) {
-      const vma = mm.vmasIn(nstart, end)[0] as Vma | undefined;
-      if (vma === undefined) break;
+      const vma = mm.findVma(nstart);
+      if (vma === null || vma.start >= end) break;
       const nend = Math.min(end, vma.end);
       if ((vma.flags & (VM.IO | VM.PFNMAP)) !== 0) {
         nstart = nend;
