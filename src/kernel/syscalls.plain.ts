@@ -8,6 +8,7 @@ import { enterTask, leaveTask } from './mm/mmap_lock.ts';
 import { fdput, fget, fput } from './mm/mmap.ts';
 import { File, type MmStruct } from './mm/mm_types.ts';
 import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT, MLOCK_ONFAULT } from './mm/mman.ts';
+import { sysMincoreImpl } from './mm/mincore.ts';
 import { sysMlock2Impl, sysMlockallImpl, sysMunlockImpl, sysMunlockallImpl } from './mm/mlock.ts';
 import { sysMprotectImpl } from './mm/mprotect.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
@@ -164,6 +165,27 @@ export function sysMunlockall$(sys: System, p: Process): number {
   const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMunlockallImpl(p));
+  taskMmput$(p, mm);
+  return r;
+}
+
+/**
+ * mincore(2) into `vec`, one byte a page (the caller's buffer: one too short is -EFAULT). An
+ * argument of 2^53 or more puts the range past the user address space (-ENOMEM), unless the
+ * start is unaligned (-EINVAL, checked first).
+ */
+export function sysMincore$(sys: System, p: Process, addr: Ulong, length: Ulong, vec: Uint8Array): number {
+  const a = ulong(addr);
+  const l = ulong(length);
+  if (a === null || l === null) return -Errno.EINVAL;
+  if (typeof a !== 'number' || typeof l !== 'number') {
+    if (p.mm === null || p.exited) return -Errno.ESRCH;
+    return big(a) % BigInt(PAGE_SIZE) !== 0n ? -Errno.EINVAL : -Errno.ENOMEM;
+  }
+  sys.trace.emit('syscall', 'mincore', 'i', { addr: a, length: l });
+  const mm = taskMmget$(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = inlineDrive(sysMincoreImpl(p, a, l, vec));
   taskMmput$(p, mm);
   return r;
 }

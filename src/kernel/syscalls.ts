@@ -21,6 +21,7 @@ import {
   MFD_HUGE_SHIFT,
   MLOCK_ONFAULT,
 } from './mm/mman.ts';
+import { sysMincoreImpl } from './mm/mincore.ts';
 import { sysMlock2Impl, sysMlockallImpl, sysMunlockImpl, sysMunlockallImpl } from './mm/mlock.ts';
 import { sysMprotectImpl } from './mm/mprotect.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
@@ -228,6 +229,33 @@ export function* sysMunlockall(sys: System, p: Process): KGen<number> {
   const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
   const r = yield* sysMunlockallImpl(p);
+  yield* taskMmput(p, mm);
+  return r;
+}
+
+/**
+ * mincore(2) into `vec`, one byte a page (the caller's buffer: one too short is -EFAULT). An
+ * argument of 2^53 or more puts the range past the user address space (-ENOMEM), unless the
+ * start is unaligned (-EINVAL, checked first).
+ */
+export function* sysMincore(
+  sys: System,
+  p: Process,
+  addr: Ulong,
+  length: Ulong,
+  vec: Uint8Array,
+): KGen<number> {
+  const a = ulong(addr);
+  const l = ulong(length);
+  if (a === null || l === null) return -Errno.EINVAL;
+  if (typeof a !== 'number' || typeof l !== 'number') {
+    if (p.mm === null || p.exited) return -Errno.ESRCH;
+    return big(a) % BigInt(PAGE_SIZE) !== 0n ? -Errno.EINVAL : -Errno.ENOMEM;
+  }
+  sys.trace.emit('syscall', 'mincore', 'i', { addr: a, length: l });
+  const mm = yield* taskMmget(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = yield* sysMincoreImpl(p, a, l, vec);
   yield* taskMmput(p, mm);
   return r;
 }

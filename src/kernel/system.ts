@@ -421,6 +421,18 @@ export class System {
     );
   }
 
+  /**
+   * mincore(2): one byte a page of [addr, addr + length) into `vec`, 1 for a page in memory;
+   * returns 0 or -errno (-EFAULT when `vec` is shorter than the pages).
+   */
+  mincore(p: Process, addr: Ulong, length: Ulong, vec: Uint8Array): number {
+    return this.runPath(
+      'mincore',
+      () => scp.sysMincore$(this, p, addr, length, vec),
+      () => sc.sysMincore(this, p, addr, length, vec),
+    );
+  }
+
   madvise(p: Process, addr: Ulong, length: Ulong, advice: number): number {
     return this.runPath(
       'madvise',

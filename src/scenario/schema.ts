@@ -268,6 +268,11 @@ export const OPS: Record<string, OpSpec> = {
     fields: { proc: Name, addr: Num, npages: Num.optional(), length: Size.optional() },
     outputs: [],
   },
+  mincore: {
+    doc: 'mincore(2): whether each page of [addr, addr + length) is in memory; expect the bytes in `vec`, a string of 0 and 1, a character a page.',
+    fields: ulongRange,
+    outputs: ['vec'],
+  },
   maps: {
     doc: '/proc/PID/maps: the VMAs that overlap [addr, addr + length) (all of them by default), each whole, as lines `START-END PERMS OFFSET [PATH]` (the device and inode columns left out); expect them in `maps`.',
     fields: { proc: Name, addr: Num.optional(), length: Size.optional() },

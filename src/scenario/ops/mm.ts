@@ -222,6 +222,29 @@ export const mmOps: Record<string, OpHandler> = {
     const pages = yield* ctx.sc.pagemapRead(ctx.sys, ctx.proc(f(step, 'proc')), addr, npages);
     return { ret: 0, pages, outputs: { entries: pages.length } };
   },
+  *mincore(ctx, step) {
+    const length = ctx.ulong(f(step, 'length'), 'length');
+    // The caller's buffer, a byte a page: none for a length past the user address space, which
+    // the kernel refuses before it writes anything.
+    let pages = 0;
+    if (typeof length === 'number' && length <= TASK_SIZE) {
+      pages = Math.ceil(length / PAGE_SIZE);
+      if (pages > MAX_PAGEMAP_PAGES)
+        throw new ValueError(
+          `mincore of ${pages} pages is above the ${MAX_PAGEMAP_PAGES} a step may read; split it`,
+        );
+    }
+    const vec = new Uint8Array(pages);
+    const ret = yield* ctx.sc.sysMincore(
+      ctx.sys,
+      ctx.proc(f(step, 'proc')),
+      ctx.ulong(f(step, 'addr'), 'addr'),
+      length,
+      vec,
+    );
+    if (ret < 0) return { ret };
+    return { ret, outputs: { vec: Array.from(vec, (b) => String(b & 1)).join('') } };
+  },
   *maps(ctx, step) {
     const [start, end] = procMapsRange(ctx, step, 'maps');
     const entries = yield* ctx.sc.mapsRead(ctx.sys, ctx.proc(f(step, 'proc')), start, end);

@@ -1,0 +1,103 @@
+/**
+ * mincore(2) (mm/mincore.c): whether each page of a range is in memory, as the residency byte
+ * do_mincore() writes for it (1 or 0).
+ */
+import { indexAt } from '../../lib/pgtable_store.ts';
+import { PAGE_SIZE, TASK_SIZE } from '../../lib/units.ts';
+import type { KGen } from '../../sched/types.ts';
+import { Errno } from '../errno.ts';
+import type { Process, System } from '../system.ts';
+import { VM, type Vma } from './mm_types.ts';
+import { PG } from './page_alloc.ts';
+import { SwpType, pteNone, ptePresent, swpType } from './pgtable.ts';
+import { pteSlot } from './pte.ts';
+
+/**
+ * Models mincore_page(): a page of the VMA's file is in core when the page cache holds it up to
+ * date. A shmem page swapped out would be in core only while in the swap cache, which the model
+ * does not keep (a page written out leaves it), so it is not; nor is a page fallocate() added
+ * and nothing has written yet (not up to date).
+ */
+function mincorePage(sys: System, vma: Vma, addr: number): number {
+  const file = vma.file;
+  if (file === null) return 0;
+  const pfn = file.inode.pages.load(vma.pageIndex(addr));
+  if (pfn === undefined) return 0;
+  return (sys.phys.flags[sys.phys.head(pfn)] & PG.uptodate) !== 0 ? 1 : 0;
+}
+
+/**
+ * The residency of one page of `vma` (mincore_pte_range(), mincore_hugetlb() and
+ * mincore_unmapped_range()): a present entry (PROT_NONE too) or a PMD leaf of any kind is 1; a
+ * swap entry is 0 (not in the swap cache, as above), a migration, device-private or
+ * device-exclusive entry 1; no entry asks the file's page cache (an anonymous VMA has none: 0).
+ * A hugetlb VMA is not looked up in its file: a huge entry that is not none is 1.
+ */
+function mincoreOne(sys: System, vma: Vma, addr: number): number {
+  const mm = vma.mm;
+  // walk_page_test() hands a VM_PFNMAP VMA to the hole callback whole.
+  if ((vma.flags & VM.PFNMAP) !== 0) return mincorePage(sys, vma, addr);
+  const hugetlb = (vma.flags & VM.HUGETLB) !== 0;
+  const pmd = mm.pgt.upperAt(addr, 1);
+  if (pmd !== null) {
+    const i = indexAt(addr, 1);
+    if (pmd.children[i] === null) {
+      if (pmd.words[2 * i] !== 0 || pmd.words[2 * i + 1] !== 0) return 1;
+    } else {
+      const t = pmd.children[i] as { words: Uint32Array };
+      const s = pteSlot(addr);
+      const lo = t.words[s];
+      if (!pteNone(lo, t.words[s + 1])) {
+        if (ptePresent(lo)) return 1;
+        return swpType(lo) === SwpType.SWAP ? 0 : 1;
+      }
+    }
+  }
+  return hugetlb ? 0 : mincorePage(sys, vma, addr);
+}
+
+/**
+ * Models do_mincore(): the bytes of up to `pages` pages from `addr`, within the VMA there; returns
+ * how many, or -ENOMEM when no VMA holds `addr`. Caller holds the mmap lock for reading.
+ */
+function doMincore(
+  sys: System,
+  p: Process,
+  addr: number,
+  pages: number,
+  vec: Uint8Array,
+  at: number,
+): number {
+  const vma = p.mm!.vmaLookup(addr);
+  if (vma === null) return -Errno.ENOMEM;
+  const n = Math.min(pages, (vma.end - addr) / PAGE_SIZE);
+  for (let j = 0; j < n; j++) vec[at + j] = mincoreOne(sys, vma, addr + j * PAGE_SIZE);
+  return n;
+}
+
+/**
+ * Models mincore(2): `vec` (the caller's buffer) gets one byte per page of [start, start + len),
+ * a VMA (at most PAGE_SIZE pages) at a time, each under the mmap lock taken for reading. An
+ * unaligned start is -EINVAL, a range past the user address space -ENOMEM (access_ok()), a `vec`
+ * too short for the pages -EFAULT; a page with no VMA ends the call with -ENOMEM, the bytes before
+ * it written. A mapping of a file the caller could not write would read all 1 (can_do_mincore());
+ * the model's files are the caller's own, so every file mapping is looked up.
+ */
+export function* sysMincoreImpl(p: Process, start: number, len: number, vec: Uint8Array): KGen<number> {
+  const mm = p.mm;
+  if (mm === null || p.exited) return -Errno.ESRCH;
+  if (start % PAGE_SIZE !== 0) return -Errno.EINVAL;
+  if (len > TASK_SIZE || start > TASK_SIZE - len) return -Errno.ENOMEM;
+  const pages = Math.floor(len / PAGE_SIZE) + (len % PAGE_SIZE !== 0 ? 1 : 0);
+  if (vec.length < pages) return -Errno.EFAULT;
+  const sys = mm.sys;
+  sys.trace.count('mincore');
+  for (let k = 0; k < pages;) {
+    yield* mm.mmapLock.downRead();
+    const n = doMincore(sys, p, start + k * PAGE_SIZE, Math.min(pages - k, PAGE_SIZE), vec, k);
+    yield* mm.mmapLock.upRead();
+    if (n < 0) return n;
+    k += n;
+  }
+  return 0;
+}
