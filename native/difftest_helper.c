@@ -9,6 +9,7 @@
  *   mremap ADDR OLD NEW FLAGS NEWADDR
  *   write ADDR LEN BYTE             -> R bytes-or--EFAULT     (stores until the first fault)
  *   read ADDR LEN                   -> R bytes-or--EFAULT HASH (FNV-1a of the bytes read)
+ *   mincore ADDR LEN                -> R 0 BITS or -errno     (a 0 or 1 a page)
  *   pagemap ADDR NPAGES             -> R 0 FLAGS              (per page: p present, s swap, d soft-dirty,
  *                                                               x exclusively mapped, f file or shared
  *                                                               anonymous, - none)
@@ -159,6 +160,24 @@ static void do_maps(uintptr_t addr, uint64_t len) {
 	}
 	fprintf(out, "\n");
 	fclose(f);
+}
+
+/* mincore() of [addr, addr+len): the residency of each page, a 0 or 1 a page. */
+static void do_mincore(uintptr_t addr, uint64_t len) {
+	static unsigned char vec[1 << 16];
+	uint64_t pages = (len >> 12) + ((len & 4095) != 0);
+	/* Programs ask for a few pages, or for more than the user address space (-ENOMEM first). */
+	if (len <= (1ULL << 47) && pages > sizeof(vec)) {
+		fprintf(out, "R %d\n", -E2BIG);
+		return;
+	}
+	long r = ret_of(mincore((void *)addr, len, vec));
+	fprintf(out, "R %ld", r);
+	if (r == 0 && pages > 0) {
+		fputc(' ', out);
+		for (uint64_t i = 0; i < pages; i++) fputc('0' + (vec[i] & 1), out);
+	}
+	fputc('\n', out);
 }
 
 /* VmLck of /proc/self/status: the process's locked_vm, in kB. */
@@ -340,6 +359,8 @@ static void run_ops(FILE *in) {
 		} else if (!strcmp(op, "pread")) {
 			long r = do_pread(slot_fd(a), b, c);
 			fprintf(out, "R %ld %u\n", r, (unsigned)hash);
+		} else if (!strcmp(op, "mincore")) {
+			do_mincore(a, b);
 		} else if (!strcmp(op, "status")) {
 			do_status();
 		} else if (!strcmp(op, "mlock")) {

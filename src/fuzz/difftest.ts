@@ -83,6 +83,8 @@ export type DiffOp = (
   | { op: 'write'; off: number; len: number; byte: number }
   | { op: 'read'; off: number; len: number }
   | { op: 'pagemap'; off: number; npages: number }
+  /** mincore(2): a byte a page, 0 or 1 (compared when the call succeeds). */
+  | { op: 'mincore'; off: number; len: Ulen }
   | { op: 'clear_refs' }
   /** /proc/PID/maps over the window. */
   | { op: 'maps' }
@@ -224,6 +226,7 @@ const CHILD_OPS = new Set<DiffOp['op']>([
   'write',
   'read',
   'pagemap',
+  'mincore',
   'clear_refs',
   'maps',
   'smaps',
@@ -311,6 +314,8 @@ function opLine(o: DiffOp): string {
       return `read ${a(o.off)} ${o.len}`;
     case 'pagemap':
       return `pagemap ${a(o.off)} ${o.npages}`;
+    case 'mincore':
+      return `mincore ${a(o.off)} ${o.len}`;
     case 'clear_refs':
       return 'clear_refs';
     case 'maps':
@@ -470,6 +475,8 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
         return { op: 'cpu_read', proc, addr: a(o.off), length: o.len };
       case 'pagemap':
         return { op: 'pagemap', proc, addr: a(o.off), npages: o.npages };
+      case 'mincore':
+        return { op: 'mincore', proc, addr: a(o.off), length: o.len };
       case 'clear_refs':
         return { op: 'clear_soft_dirty', proc };
       case 'maps':
@@ -617,6 +624,9 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
           ? ((r.outputs?.maps ?? []) as string[])
           : ((r.outputs?.smaps ?? []) as Record<string, number>[]).map(smapsLine);
       out.push(r.ret < 0 || lines.length === 0 ? { ret: r.ret } : { ret: r.ret, extra: lines.join('|') });
+    } else if (o.op === 'mincore') {
+      const vec = r.outputs?.vec as string | undefined;
+      out.push(r.ret < 0 || vec === undefined || vec === '' ? { ret: r.ret } : { ret: r.ret, extra: vec });
     } else if (o.op === 'memfd' || o.op === 'fork') {
       // The fd numbers and pids differ between the two sides: only success is compared.
       out.push({ ret: r.ret < 0 ? r.ret : 0 });
@@ -713,7 +723,14 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
         byte: r.int(256),
       };
     else if (k < 82) return { op: 'read', off: off(), len: r.next() < 0.8 ? 1 + r.int(2 * PAGE) : length() };
-    else if (k < 90) return { op: 'pagemap', off: off(), npages: 1 + r.int(16) };
+    else if (k < 87) return { op: 'pagemap', off: off(), npages: 1 + r.int(16) };
+    else if (k < 90)
+      // Half of them within the first mapping, which every program makes at offset 0.
+      return {
+        op: 'mincore',
+        off: r.next() < 0.5 ? r.int(4) * PAGE : off(),
+        len: r.next() < 0.85 ? (1 + r.int(8)) * PAGE - (r.next() < 0.2 ? 1 + r.int(PAGE - 1) : 0) : ulen(),
+      };
     else if (k < 93) return { op: 'maps' };
     else if (k < 95) return { op: 'smaps' };
     else if (k < 96) return { op: 'status' };
@@ -952,6 +969,7 @@ export function reproducer(
     else if (['mmap', 'mmapf', 'mremap', 'write', 'read', 'pwrite', 'pread'].includes(ops[i].op))
       expect.ret = l.ret;
     else if (ops[i].op === 'pagemap' && l.extra !== undefined) expect.pages = pageExpectations(l.extra, host);
+    else if (ops[i].op === 'mincore') expect.vec = l.extra ?? '';
     else if (ops[i].op === 'maps') expect.maps = l.extra === undefined ? [] : l.extra.split('|');
     else if (ops[i].op === 'smaps')
       expect.smaps = l.extra === undefined ? [] : l.extra.split('|').map(smapsExpectation);

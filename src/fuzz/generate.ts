@@ -344,7 +344,11 @@ export class Generator {
     if (k < 87) return { op: 'reclaim', pages: this.pick([1, 16, 1024]) };
     if (k < 90) return { op: 'clear_soft_dirty', proc };
     if (k < 93) return { op: 'pagemap', proc, addr: this.addr(), npages: this.pick([1, 4, 16, 512]) };
-    if (k < 95) return { op: this.pick(['maps', 'smaps']), proc };
+    if (k < 94) return { op: this.pick(['maps', 'smaps']), proc };
+    if (k < 95) {
+      const length = this.ulong(() => this.pick([0, 1, PAGE, 16 * PAGE + 1, 512 * PAGE]));
+      return { op: 'mincore', proc, addr: this.ulong(() => this.addr()), length };
+    }
     if (k < 97) return this.mlockOp(proc);
     return { op: 'check' };
   }
