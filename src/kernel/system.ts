@@ -771,7 +771,8 @@ export class System {
         swap_ents: (mm?.rss[2] ?? 0) * PAGE_SIZE,
         total_vm: (mm?.totalVm ?? 0) * PAGE_SIZE,
         pinned_vm: (mm?.pinnedVm ?? 0) * PAGE_SIZE,
-        locked_vm: p.user.lockedVm * PAGE_SIZE,
+        locked_vm: (mm?.lockedVm ?? 0) * PAGE_SIZE,
+        user_locked_vm: p.user.lockedVm * PAGE_SIZE,
         vmas: mm?.vmas.size ?? 0,
       };
     }
