@@ -1,8 +1,8 @@
 /**
  * The mm suite: tools/testing/selftests/mm/ cow.c, madv_populate.c, soft-dirty.c, mremap_test.c
  * (its correctness tests), mkdirty.c, khugepaged.c (its MADV_COLLAPSE tests on anonymous memory),
- * mremap_dontunmap.c, map_fixed_noreplace.c, map_populate.c, gup_longterm.c, merge.c and
- * hugetlb-madvise.c, ported to the model under the kernel's test names (`<file>.<test>`, with
+ * mremap_dontunmap.c, map_fixed_noreplace.c, map_populate.c, gup_longterm.c, merge.c,
+ * hugetlb-madvise.c and mlock-random-test.c, ported to the model under the kernel's test names (`<file>.<test>`, with
  * cow.c's and gup_longterm.c's "... with <memory>" runs and khugepaged.c's "context:memory" runs
  * as variants). sources.ts names the revision each file was ported from.
  */
@@ -14,6 +14,7 @@ import { khugepagedCases } from './mm_khugepaged.ts';
 import { mremapTestCases } from './mm_mremap.ts';
 import { mergeCases } from './mm_merge.ts';
 import { mapFixedNoreplaceCases, mapPopulateCases, mremapDontunmapCases } from './mm_map_flags.ts';
+import { mlockRandomCases } from './mm_mlock.ts';
 import { madvPopulateCases, mkdirtyCases, softDirtyCases } from './mm_small.ts';
 import type { ConformanceCase } from './types.ts';
 
@@ -32,5 +33,6 @@ export function mmCases(config: SystemConfig = {}): ConformanceCase[] {
     ...gupLongtermCases(config),
     ...mergeCases(config),
     ...hugetlbMadviseCases(config),
+    ...mlockRandomCases(config),
   ];
 }

@@ -96,6 +96,10 @@ export const MM_SELFTEST_SOURCES = {
     file: 'tools/testing/selftests/mm/map_fixed_noreplace.c',
     commit: '00c010e130e58301db2ea0cec1eadc931e1cb8cf',
   },
+  'mlock-random-test': {
+    file: 'tools/testing/selftests/mm/mlock-random-test.c',
+    commit: '146cc263e457ff6055fe7829e4f4f4b0b5d5dd86',
+  },
   map_populate: {
     file: 'tools/testing/selftests/mm/map_populate.c',
     commit: '3ab7ae8e07f888f223027f0ef84d33e43919ad55',

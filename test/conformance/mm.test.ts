@@ -21,6 +21,7 @@ test('the mm suite ports every file it names, with at least 150 cases that run',
       'gup_longterm',
       'merge',
       'hugetlb-madvise',
+      'mlock-random-test',
     ],
   );
   assert.ok(cases.filter((c) => c.run !== undefined).length >= 150);
