@@ -190,12 +190,12 @@ export function mremapHuge(
  * or more. The length is widened by the start's offset in its page, modulo 2^64, and then
  * page-aligned modulo 2^64: a length near 2^64 from an unaligned start wraps to a page or two,
  * one within a page of 2^64 from an aligned start wraps to 0 (nothing to lock: success).
- * mlock() first needs the right to lock at all (-EPERM) and, without CAP_IPC_LOCK, the range
- * within RLIMIT_MEMLOCK (-ENOMEM): a length of 2^53 or more is more pages than any limit, and a
- * start that high has no locked pages to discount. A range whose end wraps past 2^64 is then
- * -EINVAL (apply_vma_lock_flags()). Otherwise the call goes on with the page-aligned start and
- * length, exact below 2^53 and stand-ins above (which find no VMA above TASK_SIZE: -ENOMEM once
- * the VMAs below it are changed).
+ * mlock() first needs the right to lock at all (-EPERM). A start and length both below 2^53 after
+ * that go on exactly. Otherwise, without CAP_IPC_LOCK, the range must fit RLIMIT_MEMLOCK
+ * (-ENOMEM): a length of 2^53 or more is more pages than any limit, and a start that high has no
+ * locked pages to discount; a range whose end wraps past 2^64 is then -EINVAL
+ * (apply_vma_lock_flags()); and the call goes on with stand-ins, which find no VMA above
+ * TASK_SIZE (-ENOMEM once the VMAs below it are changed).
  */
 export function mlockHuge(
   p: Process,
@@ -210,12 +210,16 @@ export function mlockHuge(
   const len = pageAlign64((lenIn + off) & (TWO64 - 1n));
   const start = startIn - off;
   if (len === 0n) return { ret: 0 };
+  const max = BigInt(Number.MAX_SAFE_INTEGER);
+  // Both below 2^53 after the wrap: the call goes on exactly (the limit then discounts what the
+  // range has locked already, as count_mm_mlocked_page_nr() does).
+  if (start <= max && len <= max) return { start: Number(start), len: Number(len) };
   if (lock && !hasCapIpcLock(p)) {
     const pages = len / PAGE_BIG + BigInt(mm.lockedVm);
     if (pages > BigInt(Math.floor(p.rlimitMemlock / PAGE_SIZE))) return { ret: -Errno.ENOMEM };
   }
   if (start + len >= TWO64) return { ret: -Errno.EINVAL };
-  const small = (v: bigint): number => (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : standIn(v));
+  const small = (v: bigint): number => (v <= max ? Number(v) : standIn(v));
   return { start: small(start), len: small(len) };
 }
 

@@ -182,6 +182,19 @@ export function* mmPopulate(mm: MmStruct, start: number, len: number, ignoreErro
   return ret;
 }
 
+/**
+ * How many pages of [start, end) __mm_populate() would fault in at most: those of the VMAs
+ * populate_vma_page_range() works on (not VM_IO or VM_PFNMAP, not VM_LOCKONFAULT, not PROT_NONE).
+ */
+function populatedPages(mm: MmStruct, start: number, end: number): number {
+  let n = 0;
+  for (const v of mm.vmasIn(start, end)) {
+    if ((v.flags & (VM.IO | VM.PFNMAP | VM.LOCKONFAULT)) !== 0 || (v.flags & VM_ACCESS_FLAGS) === 0) continue;
+    n += (Math.min(end, v.end) - Math.max(start, v.start)) / PAGE_SIZE;
+  }
+  return n;
+}
+
 /** Models __mlock_posix_error_return(): what GUP says, as POSIX has mlock() say it. */
 function posixError(r: number): number {
   if (r === -Errno.EFAULT) return -Errno.ENOMEM;
@@ -215,10 +228,10 @@ export function* doMlock(p: Process, startIn: number, lenIn: number, flags: numb
   }
   mm.sys.trace.count('mlock');
   if (error !== 0) return error;
-  // More pages than RAM and swap hold together cannot all be populated: the kernel would fill
-  // memory and then kill the task; the model fails the populate as out of memory at once.
+  // More pages to fault in than RAM and swap hold together: the kernel would fill memory and
+  // then kill the task; the model fails the populate as out of memory at once.
   const sys = mm.sys;
-  if (len / PAGE_SIZE > sys.phys.ramFrames + sys.swap.nslots) return -Errno.EAGAIN;
+  if (populatedPages(mm, start, start + len) > sys.phys.ramFrames + sys.swap.nslots) return -Errno.EAGAIN;
   return posixError(yield* mmPopulate(mm, start, len, false));
 }
 

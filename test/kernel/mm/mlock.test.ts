@@ -14,6 +14,7 @@ import {
   MAP_FIXED_NOREPLACE,
   MAP_HUGETLB,
   MAP_LOCKED,
+  MAP_NORESERVE,
   MCL_CURRENT,
   MCL_FUTURE,
   MCL_ONFAULT,
@@ -143,6 +144,18 @@ describe('mlock(2) and mlock2(2)', () => {
     failsCleanly(sys, p, 'huge length', Errno.ENOMEM, () => sys.mlock(p, W, 2n ** 64n - 4096n));
     teardown(sys);
   });
+
+  it('at the limit, a wrapped length over a page already locked is discounted', () => {
+    const { sys, p } = setup({ rlimitMemlock: LIMIT });
+    assert.equal(mapAt(sys, p, W, 16 * PAGE, RW, ANON_PRIVATE | MAP_LOCKED), W);
+    assert.equal(mapAt(sys, p, W + 16 * PAGE, PAGE), W + 16 * PAGE);
+    assert.equal(lockedOf(p), 16);
+    // One page, locked already: 17 pages minus the one counted, within the limit.
+    assert.equal(sys.mlock(p, W + PAGE - 1, 2n ** 64n - 1n), 0);
+    // One page not locked yet: past it.
+    failsCleanly(sys, p, 'a new page', Errno.ENOMEM, () => sys.mlock(p, W + 17 * PAGE - 1, 2n ** 64n - 1n));
+    teardown(sys);
+  });
 });
 
 describe('RLIMIT_MEMLOCK and locked_vm', () => {
@@ -182,6 +195,20 @@ describe('RLIMIT_MEMLOCK and locked_vm', () => {
     setCapIpcLock(p, true);
     assert.equal(sys.mlock(p, W, 32 * PAGE), 0);
     assert.equal(lockedOf(p), 32);
+    teardown(sys);
+  });
+
+  it('MLOCK_ONFAULT locks a range larger than memory: nothing is faulted in', () => {
+    // With CAP_IPC_LOCK nothing limits it, and populate_vma_page_range() leaves a VM_LOCKONFAULT
+    // VMA alone. (Locking it all at once would fill RAM and swap; the model then fails the
+    // populate with -EAGAIN, where the kernel would OOM-kill the task.)
+    const { sys, p } = setup({ rlimitMemlock: LIMIT });
+    setCapIpcLock(p, true);
+    const len = 256 * 1024 * 1024;
+    assert.equal(mapAt(sys, p, W, len, RW, ANON_PRIVATE | MAP_NORESERVE), W);
+    assert.equal(sys.mlock(p, W, len, MLOCK_ONFAULT), 0);
+    assert.equal(lockedOf(p), len / PAGE);
+    assert.equal(pages(sys, p, W, 4), '-,-,-,-');
     teardown(sys);
   });
 
