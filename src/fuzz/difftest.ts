@@ -668,6 +668,10 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
     if (forked && CHILD_OPS.has(o.op) && r.next() < 0.5) o.child = true;
     ops.push(o);
   }
+  // A program that locks memory moves nothing with MREMAP_DONTUNMAP: the kernel leaves PG_mlocked
+  // on the pages left in the old range, which loses VM_LOCKED, and the model keeps no PG_mlocked
+  // (docs/fidelity.md), so reclaim would take pages there that the kernel keeps.
+  if (ops.some(locks)) for (const o of ops) if (o.op === 'mremap') delete o.dontunmap;
   // The VMAs each process ends with and what they hold: a split or merge that no later call
   // needed, or a page counted differently, shows here.
   ops.push({ op: 'maps' }, { op: 'smaps' }, { op: 'status' });
@@ -746,6 +750,12 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
     else if (r.next() < 0.5) return { op: 'munlockall' };
     return { op: 'mlockall', flags: r.next() < 0.8 ? pick([2, 6]) : pick([0, 4, 8]) };
   }
+}
+
+/** Whether an op may lock memory: mlock, mlockall, or a MAP_LOCKED mapping. */
+function locks(o: DiffOp): boolean {
+  if (o.op === 'mlock' || o.op === 'mlockall') return true;
+  return (o.op === 'mmap' || o.op === 'mmapf') && o.flags?.includes('locked') === true;
 }
 
 /**
