@@ -2,15 +2,13 @@
  * mincore(2) (mm/mincore.c): whether each page of a range is in memory, as the residency byte
  * do_mincore() writes for it (1 or 0).
  */
-import { indexAt } from '../../lib/pgtable_store.ts';
 import { PAGE_SIZE, TASK_SIZE } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { Process, System } from '../system.ts';
 import { VM, type Vma } from './mm_types.ts';
 import { PG } from './page_alloc.ts';
-import { SwpType, pteNone, ptePresent, swpType } from './pgtable.ts';
-import { pteSlot } from './pte.ts';
+import { pagemapRange } from '../fs/task_mmu.ts';
 
 /**
  * Models mincore_page(): a page of the VMA's file is in core when the page cache holds it up to
@@ -27,38 +25,13 @@ function mincorePage(sys: System, vma: Vma, addr: number): number {
 }
 
 /**
- * The residency of one page of `vma` (mincore_pte_range(), mincore_hugetlb() and
- * mincore_unmapped_range()): a present entry (PROT_NONE too) or a PMD leaf of any kind is 1; a
- * swap entry is 0 (not in the swap cache, as above), a migration, device-private or
- * device-exclusive entry 1; no entry asks the file's page cache (an anonymous VMA has none: 0).
- * A hugetlb VMA is not looked up in its file: a huge entry that is not none is 1.
- */
-function mincoreOne(sys: System, vma: Vma, addr: number): number {
-  const mm = vma.mm;
-  // walk_page_test() hands a VM_PFNMAP VMA to the hole callback whole.
-  if ((vma.flags & VM.PFNMAP) !== 0) return mincorePage(sys, vma, addr);
-  const hugetlb = (vma.flags & VM.HUGETLB) !== 0;
-  const pmd = mm.pgt.upperAt(addr, 1);
-  if (pmd !== null) {
-    const i = indexAt(addr, 1);
-    if (pmd.children[i] === null) {
-      if (pmd.words[2 * i] !== 0 || pmd.words[2 * i + 1] !== 0) return 1;
-    } else {
-      const t = pmd.children[i] as { words: Uint32Array };
-      const s = pteSlot(addr);
-      const lo = t.words[s];
-      if (!pteNone(lo, t.words[s + 1])) {
-        if (ptePresent(lo)) return 1;
-        return swpType(lo) === SwpType.SWAP ? 0 : 1;
-      }
-    }
-  }
-  return hugetlb ? 0 : mincorePage(sys, vma, addr);
-}
-
-/**
  * Models do_mincore(): the bytes of up to `pages` pages from `addr`, within the VMA there; returns
- * how many, or -ENOMEM when no VMA holds `addr`. Caller holds the mmap lock for reading.
+ * how many, or -ENOMEM when no VMA holds `addr`. Caller holds the mmap lock for reading. A page
+ * is read from its page-table entry as pagemap decodes it (mincore_pte_range(),
+ * mincore_hugetlb()): present (PROT_NONE too) or a PMD leaf of any kind is 1; a swap entry is 0
+ * (not in the swap cache, as above); a migration, device-private or device-exclusive entry is 1.
+ * No entry asks the file's page cache (mincore_unmapped_range(); anonymous memory has none: 0),
+ * except in a hugetlb VMA. walk_page_test() hands a VM_PFNMAP VMA to the hole callback whole.
  */
 function doMincore(
   sys: System,
@@ -68,10 +41,18 @@ function doMincore(
   vec: Uint8Array,
   at: number,
 ): number {
-  const vma = p.mm!.vmaLookup(addr);
+  const mm = p.mm!;
+  const vma = mm.vmaLookup(addr);
   if (vma === null) return -Errno.ENOMEM;
   const n = Math.min(pages, (vma.end - addr) / PAGE_SIZE);
-  for (let j = 0; j < n; j++) vec[at + j] = mincoreOne(sys, vma, addr + j * PAGE_SIZE);
+  const hugetlb = (vma.flags & VM.HUGETLB) !== 0;
+  const entries = (vma.flags & VM.PFNMAP) !== 0 ? [] : pagemapRange(sys, mm, addr, n);
+  for (let j = 0; j < n; j++) {
+    const e = entries.at(j);
+    if (e?.present === true) vec[at + j] = 1;
+    else if (e?.swap === true) vec[at + j] = e.kind === 'swap' ? 0 : 1;
+    else vec[at + j] = hugetlb ? 0 : mincorePage(sys, vma, addr + j * PAGE_SIZE);
+  }
   return n;
 }
 

@@ -6,7 +6,7 @@ import { mmapWriteLockKillable } from './mmap_lock.ts';
 import type { Process } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
 import { type MmStruct, VM, Vma } from './mm_types.ts';
-import { VM_LOCKED_MASK, mlockFutureOk, populateVmaPageRange } from './mlock.ts';
+import { VM_LOCKED_MASK, mlockFutureOk, mmPopulate } from './mlock.ts';
 import { MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from './mman.ts';
 import {
   MAX_MAP_COUNT,
@@ -414,6 +414,8 @@ export function* sysMremapImpl(
   const bad = checkMremapParams(mm, r, exactOverlap);
   if (bad < 0) return bad;
   if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;
+  let populateExpand = false;
+  let res: number;
   try {
     // check_map_count_against_split_early(): the unmaps before a move may add two VMAs more.
     if (mm.vmas.size + 4 > MAX_MAP_COUNT) return -Errno.ENOMEM;
@@ -421,21 +423,15 @@ export function* sysMremapImpl(
     r.vma = mm.vmaLookup(addr);
     const err = checkPrepVma(r);
     if (err < 0) return err;
-    const locked = r.vma !== null && (r.vma.flags & VM.LOCKED) !== 0;
-    const res = impliesNewAddr(r) ? yield* mremapTo(mm, r) : yield* mremapAt(mm, r);
-    // do_mremap(): a locked mapping that grew has its new part populated (mm_populate(), which
-    // the kernel runs after dropping the lock; the model populates before, as its mmap does).
-    if (res >= 0 && locked && r.newLen > r.oldLen) yield* populateRange(mm, res + r.oldLen, res + r.newLen);
-    return res;
+    populateExpand = r.vma !== null && (r.vma.flags & VM.LOCKED) !== 0 && r.newLen > r.oldLen;
+    res = impliesNewAddr(r) ? yield* mremapTo(mm, r) : yield* mremapAt(mm, r);
   } finally {
     yield* mm.mmapLock.upWrite();
   }
-}
-
-/** Models __mm_populate() over [start, end): every VMA there is populated as mlock() would. */
-function* populateRange(mm: MmStruct, start: number, end: number): KGen {
-  for (const v of mm.vmasIn(start, end))
-    yield* populateVmaPageRange(v, Math.max(start, v.start), Math.min(end, v.end));
+  // do_mremap(): a locked mapping that grew has its new part populated, once the lock is dropped
+  // (mm_populate(), errors ignored).
+  if (res >= 0 && populateExpand) yield* mmPopulate(mm, res + r.oldLen, r.newLen - r.oldLen, true);
+  return res;
 }
 
 /** Models vma_merge_extend(): the VMA grows to `end` and merges with a compatible neighbour it now touches. */

@@ -11,7 +11,7 @@ import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, S
 import { pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { folioMapcount, removeRmapPte, rmapWalk, rssCounterOf } from './rmap.ts';
 import { indexAt } from '../../lib/pgtable_store.ts';
-import { reclaimHands, ptesMapping, folioMappedLocked, reclaim } from './vmscan.ts';
+import { reclaimHands, ptesMapping, reclaim } from './vmscan.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierClearFlushYoung$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
 import { RwSem$downRead, RwSem$upRead, SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
 import { inlineDrive } from '../../sched/plain.ts';
@@ -30,7 +30,45 @@ export function allocPageReclaim$(sys: System, order: number, site: string): num
   return pfn;
 }
 
-/** Models folio_referenced(): counts and clears accessed bits in every mapping and secondary MMU. */
+interface Mapping {
+  readonly words: Uint32Array;
+  readonly s: number;
+  readonly span: number;
+}
+
+function findMapping(vma: Vma, addr: number, h: number, k: number): Mapping | null {
+  const pmd = pmdTableOf(vma.mm, addr);
+  if (pmd === null) return null;
+  const pi = indexAt(addr, 1);
+  if (pmd.children[pi] === null) {
+    if (k !== 0 || (pmd.words[2 * pi] & PTE_HUGE) === 0 || pmd.words[2 * pi + 1] !== h) return null;
+    return { words: pmd.words, s: 2 * pi, span: PAGE_SIZE * HPAGE_PMD_NR };
+  }
+  const words = (pmd.children[pi] as { words: Uint32Array }).words;
+  const s = pteSlot(addr);
+  if (words[s + 1] !== h + k || (words[s] & 1) === 0) return null;
+  return { words, s, span: PAGE_SIZE };
+}
+
+function lockedVma(vma: Vma): boolean {
+  return (vma.flags & (VM.LOCKED | VM_SPECIAL)) === VM.LOCKED;
+}
+
+function folioMappedLocked(sys: System, h: number): boolean {
+  const n = 1 << sys.phys.order[h];
+  for (let k = 0; k < n; k++) {
+    for (const w = rmapWalk(sys, h + k); w.next();) {
+      if (lockedVma(w.vma) && findMapping(w.vma, w.addr, h, k) !== null) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Models folio_referenced(): counts and clears accessed bits in every mapping and secondary MMU.
+ * Like folio_referenced_one(), it stops at a mapping in a VM_LOCKED VMA and returns -1: the
+ * folio is mlocked, and reclaim leaves it.
+ */
 export function folioReferenced$(sys: System, pfn: number): number {
   let referenced = 0;
   const h = sys.phys.head(pfn);
@@ -39,28 +77,15 @@ export function folioReferenced$(sys: System, pfn: number): number {
     for (const w = rmapWalk(sys, h + k); w.next();) {
       const vma = w.vma;
       const addr = w.addr;
-      const mm = vma.mm;
-      const pmd = pmdTableOf(mm, addr);
-      if (pmd === null) continue;
-      const pi = indexAt(addr, 1);
-      let words: Uint32Array;
-      let s: number;
-      let span = PAGE_SIZE;
-      if (pmd.children[pi] === null) {
-        if (k !== 0 || (pmd.words[2 * pi] & PTE_HUGE) === 0 || pmd.words[2 * pi + 1] !== h) continue;
-        words = pmd.words;
-        s = 2 * pi;
-        span = PAGE_SIZE * HPAGE_PMD_NR;
-      } else {
-        words = (pmd.children[pi] as { words: Uint32Array }).words;
-        s = pteSlot(addr);
-        if (words[s + 1] !== h + k || (words[s] & 1) === 0) continue;
-      }
+      const m = findMapping(vma, addr, h, k);
+      if (m === null) continue;
+      if (lockedVma(vma)) return -1;
+      const { words, s, span } = m;
       if ((words[s] & PTE_ACCESSED) !== 0) {
         words[s] = (words[s] & ~PTE_ACCESSED) >>> 0;
         referenced++;
       }
-      if (mmuNotifierClearFlushYoung$(mm, addr, addr + span)) referenced++;
+      if (mmuNotifierClearFlushYoung$(vma.mm, addr, addr + span)) referenced++;
     }
   }
   return referenced;
@@ -301,10 +326,10 @@ export function shrinkMemory$(sys: System, nr: number): number {
     if ((f & PG.lru) === 0 && phys.mapping[hand] === 0) continue;
     if (phys.pinCount(hand) > 0) continue;
     if (!scanAnon && (f & PG.swapbacked) !== 0) continue;
-    // An mlocked folio sits on the unevictable list, which reclaim does not scan.
-    if (folioMappedLocked(sys, hand)) continue;
     sys.trace.count('reclaim.scanned');
     if (phys.order[hand] > 0) {
+      // An mlocked THP stays whole on the unevictable list.
+      if (folioMappedLocked(sys, hand)) continue;
       // Only THPs are split for reclaim. Hugetlb folios (private ones are anonymous too) are
       // never on the LRU, so the kernel's reclaim never sees them: splitting one would turn a
       // hugetlb PMD into PTEs and the pool page into small pages.
@@ -312,6 +337,8 @@ export function shrinkMemory$(sys: System, nr: number): number {
       continue;
     }
     const referenced = folioReferenced$(sys, hand);
+    // A folio a locked VMA maps goes to the unevictable list: reclaim leaves it.
+    if (referenced < 0) continue;
     if (referenced > 0) {
       phys.flags[hand] |= PG.active | PG.referenced;
       continue;

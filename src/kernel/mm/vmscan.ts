@@ -72,34 +72,56 @@ export function ptesMapping(sys: System, pfn: number): Mapped[] {
   return out;
 }
 
+/** Where a page is mapped: the table's words, the entry's index, the span the entry maps. */
+interface Mapping {
+  readonly words: Uint32Array;
+  readonly s: number;
+  readonly span: number;
+}
+
 /**
- * Whether a VM_LOCKED VMA maps the folio of `pfn` (by a PTE or a PMD): the mlocked folio the
- * kernel keeps on its unevictable list. folio_referenced_one() and try_to_unmap_one() stop at
- * such a mapping (and mlock the folio), so reclaim never takes it.
+ * Where page `k` of the folio at `h` is mapped at `addr` of `vma` (by a PMD leaf, for the
+ * folio's first page, or by a PTE), or null (page_vma_mapped_walk()).
  */
-export function folioMappedLocked(sys: System, pfn: number): boolean {
-  const h = sys.phys.head(pfn);
+function findMapping(vma: Vma, addr: number, h: number, k: number): Mapping | null {
+  const pmd = pmdTableOf(vma.mm, addr);
+  if (pmd === null) return null;
+  const pi = indexAt(addr, 1);
+  if (pmd.children[pi] === null) {
+    if (k !== 0 || (pmd.words[2 * pi] & PTE_HUGE) === 0 || pmd.words[2 * pi + 1] !== h) return null;
+    return { words: pmd.words, s: 2 * pi, span: PAGE_SIZE * HPAGE_PMD_NR };
+  }
+  const words = (pmd.children[pi] as { words: Uint32Array }).words;
+  const s = pteSlot(addr);
+  if (words[s + 1] !== h + k || (words[s] & 1) === 0) return null;
+  return { words, s, span: PAGE_SIZE };
+}
+
+/** Whether `vma` is VM_LOCKED (and not special): what reclaim's rmap walks stop at. */
+function lockedVma(vma: Vma): boolean {
+  return (vma.flags & (VM.LOCKED | VM_SPECIAL)) === VM.LOCKED;
+}
+
+/**
+ * Whether a VM_LOCKED VMA maps the large folio at `h` (by a PMD or a PTE): the mlocked folio the
+ * kernel keeps on its unevictable list, which reclaim must not split. (For a small folio,
+ * folioReferenced() finds the same as it walks.)
+ */
+function folioMappedLocked(sys: System, h: number): boolean {
   const n = 1 << sys.phys.order[h];
   for (let k = 0; k < n; k++) {
     for (const w = rmapWalk(sys, h + k); w.next();) {
-      const vma = w.vma;
-      if ((vma.flags & (VM.LOCKED | VM_SPECIAL)) !== VM.LOCKED) continue;
-      const pmd = pmdTableOf(vma.mm, w.addr);
-      if (pmd === null) continue;
-      const pi = indexAt(w.addr, 1);
-      if (pmd.children[pi] === null) {
-        if ((pmd.words[2 * pi] & PTE_HUGE) !== 0 && pmd.words[2 * pi + 1] === h) return true;
-        continue;
-      }
-      const words = (pmd.children[pi] as { words: Uint32Array }).words;
-      const s = pteSlot(w.addr);
-      if (words[s + 1] === h + k && (words[s] & 0x101) !== 0) return true;
+      if (lockedVma(w.vma) && findMapping(w.vma, w.addr, h, k) !== null) return true;
     }
   }
   return false;
 }
 
-/** Models folio_referenced(): counts and clears accessed bits in every mapping and secondary MMU. */
+/**
+ * Models folio_referenced(): counts and clears accessed bits in every mapping and secondary MMU.
+ * Like folio_referenced_one(), it stops at a mapping in a VM_LOCKED VMA and returns -1: the
+ * folio is mlocked, and reclaim leaves it.
+ */
 export function* folioReferenced(sys: System, pfn: number): KGen<number> {
   let referenced = 0;
   const h = sys.phys.head(pfn);
@@ -108,28 +130,15 @@ export function* folioReferenced(sys: System, pfn: number): KGen<number> {
     for (const w = rmapWalk(sys, h + k); w.next();) {
       const vma = w.vma;
       const addr = w.addr;
-      const mm = vma.mm;
-      const pmd = pmdTableOf(mm, addr);
-      if (pmd === null) continue;
-      const pi = indexAt(addr, 1);
-      let words: Uint32Array;
-      let s: number;
-      let span = PAGE_SIZE;
-      if (pmd.children[pi] === null) {
-        if (k !== 0 || (pmd.words[2 * pi] & PTE_HUGE) === 0 || pmd.words[2 * pi + 1] !== h) continue;
-        words = pmd.words;
-        s = 2 * pi;
-        span = PAGE_SIZE * HPAGE_PMD_NR;
-      } else {
-        words = (pmd.children[pi] as { words: Uint32Array }).words;
-        s = pteSlot(addr);
-        if (words[s + 1] !== h + k || (words[s] & 1) === 0) continue;
-      }
+      const m = findMapping(vma, addr, h, k);
+      if (m === null) continue;
+      if (lockedVma(vma)) return -1;
+      const { words, s, span } = m;
       if ((words[s] & PTE_ACCESSED) !== 0) {
         words[s] = (words[s] & ~PTE_ACCESSED) >>> 0;
         referenced++;
       }
-      if (yield* mmuNotifierClearFlushYoung(mm, addr, addr + span)) referenced++;
+      if (yield* mmuNotifierClearFlushYoung(vma.mm, addr, addr + span)) referenced++;
     }
   }
   return referenced;
@@ -374,10 +383,10 @@ export function* shrinkMemory(sys: System, nr: number): KGen<number> {
     if ((f & PG.lru) === 0 && phys.mapping[hand] === 0) continue;
     if (phys.pinCount(hand) > 0) continue;
     if (!scanAnon && (f & PG.swapbacked) !== 0) continue;
-    // An mlocked folio sits on the unevictable list, which reclaim does not scan.
-    if (folioMappedLocked(sys, hand)) continue;
     sys.trace.count('reclaim.scanned');
     if (phys.order[hand] > 0) {
+      // An mlocked THP stays whole on the unevictable list.
+      if (folioMappedLocked(sys, hand)) continue;
       // Only THPs are split for reclaim. Hugetlb folios (private ones are anonymous too) are
       // never on the LRU, so the kernel's reclaim never sees them: splitting one would turn a
       // hugetlb PMD into PTEs and the pool page into small pages.
@@ -385,6 +394,8 @@ export function* shrinkMemory(sys: System, nr: number): KGen<number> {
       continue;
     }
     const referenced = yield* folioReferenced(sys, hand);
+    // A folio a locked VMA maps goes to the unevictable list: reclaim leaves it.
+    if (referenced < 0) continue;
     if (referenced > 0) {
       phys.flags[hand] |= PG.active | PG.referenced;
       continue;
