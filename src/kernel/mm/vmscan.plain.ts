@@ -11,7 +11,7 @@ import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, S
 import { pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { folioMapcount, removeRmapPte, rmapWalk, rssCounterOf } from './rmap.ts';
 import { indexAt } from '../../lib/pgtable_store.ts';
-import { reclaimHands, ptesMapping, reclaim } from './vmscan.ts';
+import { reclaimHands, ptesMapping, findMapping, lockedVma, folioMappedLocked, reclaim } from './vmscan.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierClearFlushYoung$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
 import { RwSem$downRead, RwSem$upRead, SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
 import { inlineDrive } from '../../sched/plain.ts';
@@ -28,40 +28,6 @@ export function allocPageReclaim$(sys: System, order: number, site: string): num
   }
   if (pfn < 0) sys.trace.count('alloc.fail');
   return pfn;
-}
-
-interface Mapping {
-  readonly words: Uint32Array;
-  readonly s: number;
-  readonly span: number;
-}
-
-function findMapping(vma: Vma, addr: number, h: number, k: number): Mapping | null {
-  const pmd = pmdTableOf(vma.mm, addr);
-  if (pmd === null) return null;
-  const pi = indexAt(addr, 1);
-  if (pmd.children[pi] === null) {
-    if (k !== 0 || (pmd.words[2 * pi] & PTE_HUGE) === 0 || pmd.words[2 * pi + 1] !== h) return null;
-    return { words: pmd.words, s: 2 * pi, span: PAGE_SIZE * HPAGE_PMD_NR };
-  }
-  const words = (pmd.children[pi] as { words: Uint32Array }).words;
-  const s = pteSlot(addr);
-  if (words[s + 1] !== h + k || (words[s] & 1) === 0) return null;
-  return { words, s, span: PAGE_SIZE };
-}
-
-function lockedVma(vma: Vma): boolean {
-  return (vma.flags & (VM.LOCKED | VM_SPECIAL)) === VM.LOCKED;
-}
-
-function folioMappedLocked(sys: System, h: number): boolean {
-  const n = 1 << sys.phys.order[h];
-  for (let k = 0; k < n; k++) {
-    for (const w = rmapWalk(sys, h + k); w.next();) {
-      if (lockedVma(w.vma) && findMapping(w.vma, w.addr, h, k) !== null) return true;
-    }
-  }
-  return false;
 }
 
 /**

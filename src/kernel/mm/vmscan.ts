@@ -73,7 +73,7 @@ export function ptesMapping(sys: System, pfn: number): Mapped[] {
 }
 
 /** Where a page is mapped: the table's words, the entry's index, the span the entry maps. */
-interface Mapping {
+export interface Mapping {
   readonly words: Uint32Array;
   readonly s: number;
   readonly span: number;
@@ -83,7 +83,7 @@ interface Mapping {
  * Where page `k` of the folio at `h` is mapped at `addr` of `vma` (by a PMD leaf, for the
  * folio's first page, or by a PTE), or null (page_vma_mapped_walk()).
  */
-function findMapping(vma: Vma, addr: number, h: number, k: number): Mapping | null {
+export function findMapping(vma: Vma, addr: number, h: number, k: number): Mapping | null {
   const pmd = pmdTableOf(vma.mm, addr);
   if (pmd === null) return null;
   const pi = indexAt(addr, 1);
@@ -98,7 +98,7 @@ function findMapping(vma: Vma, addr: number, h: number, k: number): Mapping | nu
 }
 
 /** Whether `vma` is VM_LOCKED (and not special): what reclaim's rmap walks stop at. */
-function lockedVma(vma: Vma): boolean {
+export function lockedVma(vma: Vma): boolean {
   return (vma.flags & (VM.LOCKED | VM_SPECIAL)) === VM.LOCKED;
 }
 
@@ -107,7 +107,7 @@ function lockedVma(vma: Vma): boolean {
  * kernel keeps on its unevictable list, which reclaim must not split. (For a small folio,
  * folioReferenced() finds the same as it walks.)
  */
-function folioMappedLocked(sys: System, h: number): boolean {
+export function folioMappedLocked(sys: System, h: number): boolean {
   const n = 1 << sys.phys.order[h];
   for (let k = 0; k < n; k++) {
     for (const w = rmapWalk(sys, h + k); w.next();) {
