@@ -11,12 +11,13 @@ import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SH
 import { sysMincoreImpl } from './mm/mincore.ts';
 import { sysMlock2Impl, sysMlockallImpl, sysMunlockImpl, sysMunlockallImpl } from './mm/mlock.ts';
 import { sysMprotectImpl } from './mm/mprotect.ts';
+import { sysMsealImpl } from './mm/mseal.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
 import { oomReapTask } from './mm/oom_kill.ts';
 import { type MapsEntry, type PagemapEntry, type SmapsEntry, clearRefsSoftDirty, mapsRange, pagemapRange, smapsRange } from './fs/task_mmu.ts';
 import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite, vfsFallocate } from './mm/shmem.ts';
 import type { Process, System } from './system.ts';
-import { type Ulong, big, madviseHuge, mlockHuge, mmapHuge, mprotectHuge, mremapHuge, offsetArg, standIn, ulong, ulongStandIn } from './ulong.ts';
+import { type Ulong, big, madviseHuge, mlockHuge, mmapHuge, mprotectHuge, mremapHuge, msealHuge, offsetArg, standIn, ulong, ulongStandIn } from './ulong.ts';
 import { MAX_RW_COUNT, reachable, reclaim } from './syscalls.ts';
 import { doExit$, taskMmget$, taskMmput$ } from './exit.plain.ts';
 import { fdput$, sysMmapImpl$, sysMunmapImpl$ } from './mm/mmap.plain.ts';
@@ -165,6 +166,25 @@ export function sysMunlockall$(sys: System, p: Process): number {
   const mm = taskMmget$(p);
   if (mm === null) return -Errno.ESRCH;
   const r = inlineDrive(sysMunlockallImpl(p));
+  taskMmput$(p, mm);
+  return r;
+}
+
+/**
+ * mseal(2): seals the VMAs of [addr, addr + length) (flags must be 0). Arguments of 2^53 or more
+ * are checked in u64 arithmetic (msealHuge()), which ends the call.
+ */
+export function sysMseal$(sys: System, p: Process, addr: Ulong, length: Ulong, flags: Ulong = 0): number {
+  const a = ulong(addr);
+  const l = ulong(length);
+  const f = ulong(flags);
+  if (a === null || l === null || f === null) return -Errno.EINVAL;
+  if (typeof a !== 'number' || typeof l !== 'number' || typeof f !== 'number')
+    return msealHuge(p, big(a), big(l), big(f));
+  sys.trace.emit('syscall', 'mseal', 'i', { addr: a, length: l, flags: f });
+  const mm = taskMmget$(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = inlineDrive(sysMsealImpl(p, a, l, f));
   taskMmput$(p, mm);
   return r;
 }

@@ -24,6 +24,7 @@ import {
 import { sysMincoreImpl } from './mm/mincore.ts';
 import { sysMlock2Impl, sysMlockallImpl, sysMunlockImpl, sysMunlockallImpl } from './mm/mlock.ts';
 import { sysMprotectImpl } from './mm/mprotect.ts';
+import { sysMsealImpl } from './mm/mseal.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
 import { oomReapTask } from './mm/oom_kill.ts';
 import {
@@ -46,6 +47,7 @@ import {
   mmapHuge,
   mprotectHuge,
   mremapHuge,
+  msealHuge,
   offsetArg,
   plainUlong,
   standIn,
@@ -229,6 +231,31 @@ export function* sysMunlockall(sys: System, p: Process): KGen<number> {
   const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
   const r = yield* sysMunlockallImpl(p);
+  yield* taskMmput(p, mm);
+  return r;
+}
+
+/**
+ * mseal(2): seals the VMAs of [addr, addr + length) (flags must be 0). Arguments of 2^53 or more
+ * are checked in u64 arithmetic (msealHuge()), which ends the call.
+ */
+export function* sysMseal(
+  sys: System,
+  p: Process,
+  addr: Ulong,
+  length: Ulong,
+  flags: Ulong = 0,
+): KGen<number> {
+  const a = ulong(addr);
+  const l = ulong(length);
+  const f = ulong(flags);
+  if (a === null || l === null || f === null) return -Errno.EINVAL;
+  if (typeof a !== 'number' || typeof l !== 'number' || typeof f !== 'number')
+    return msealHuge(p, big(a), big(l), big(f));
+  sys.trace.emit('syscall', 'mseal', 'i', { addr: a, length: l, flags: f });
+  const mm = yield* taskMmget(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = yield* sysMsealImpl(p, a, l, f);
   yield* taskMmput(p, mm);
   return r;
 }

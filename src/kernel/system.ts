@@ -422,6 +422,18 @@ export class System {
   }
 
   /**
+   * mseal(2): the VMAs of [addr, addr + length) are sealed against munmap, mremap, mprotect,
+   * mmap(MAP_FIXED) over them and advice that discards read-only anonymous memory (-EPERM).
+   */
+  mseal(p: Process, addr: Ulong, length: Ulong, flags: Ulong = 0): number {
+    return this.runPath(
+      'mseal',
+      () => scp.sysMseal$(this, p, addr, length, flags),
+      () => sc.sysMseal(this, p, addr, length, flags),
+    );
+  }
+
+  /**
    * mincore(2): one byte a page of [addr, addr + length) into `vec`, 1 for a page in memory;
    * returns 0 or -errno (-EFAULT when `vec` is shorter than the pages).
    */

@@ -224,6 +224,21 @@ export function mlockHuge(
 }
 
 /**
+ * Models the unsigned long checks of do_mseal() for arguments of 2^53 or more, which always end
+ * the call here: any flag is -EINVAL, as are an unaligned start, a length that PAGE_ALIGN() wraps
+ * to 0 and an end past 2^64; a length aligned to 0 seals nothing (success). Any other range
+ * reaches past TASK_SIZE, where nothing is mapped: -ENOMEM, nothing sealed.
+ */
+export function msealHuge(p: Process, start: bigint, lenIn: bigint, flags: bigint): number {
+  if (p.mm === null || p.exited) return -Errno.ESRCH;
+  if (flags !== 0n || start % PAGE_BIG !== 0n) return -Errno.EINVAL;
+  const len = pageAlign64(lenIn);
+  if (lenIn !== 0n && len === 0n) return -Errno.EINVAL;
+  if (start + len >= TWO64) return -Errno.EINVAL;
+  return len === 0n ? 0 : -Errno.ENOMEM;
+}
+
+/**
  * An offset as the model takes it: a page-aligned value is exact as a double anywhere below 2^64;
  * an unaligned one keeps its offset in the page, which is all the model checks of it.
  */

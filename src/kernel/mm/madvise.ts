@@ -9,6 +9,7 @@ import { FAULT_FLAG_WRITE, collapseSwapin, handleMmFault, vmFaultToErrno } from 
 import { MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, MADV } from './mman.ts';
 import { hugetlbSplitCheck, mergeAnonNeighbours, splitRange, zapPageRangeSingle } from './mmap.ts';
+import { canMadviseModify } from './mseal.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -322,7 +323,7 @@ export function* sysMadviseImpl(p: Process, start: number, lenIn: number, advice
         const s = Math.max(start, vma.start);
         const e = Math.min(end, vma.end);
         cursor = e;
-        const r = yield* adviseVma(mm, vma, s, e, advice);
+        const r = canMadviseModify(vma, advice) ? yield* adviseVma(mm, vma, s, e, advice) : -Errno.EPERM;
         if (r < 0) {
           ret = r;
           break;

@@ -21,6 +21,11 @@ export const VM = {
   MAYSHARE: 0x80,
   GROWSDOWN: 0x100,
   PFNMAP: 0x400,
+  /**
+   * VM_SEALED (mseal()). The kernel's bit is 42, past the 32 bits the model's flag word is
+   * operated on with; the model uses bit 11, which no flag of the kernel's it models takes.
+   */
+  SEALED: 0x800,
   LOCKED: 0x2000,
   IO: 0x4000,
   SEQ_READ: 0x8000,

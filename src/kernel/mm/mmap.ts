@@ -10,6 +10,7 @@ import { hugetlbReservePages, hugetlbUnreserveVma, putHugetlbPage } from './huge
 import { vmNormalPage } from './memory.ts';
 import { type File, MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, Vma } from './mm_types.ts';
 import * as mman from './mman.ts';
+import { vmaIsSealed } from './mseal.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -415,22 +416,58 @@ export function* zapForOom(vma: Vma): KGen {
   releaseBatch(mm.sys, batch);
 }
 
-/** Models do_vmi_munmap() with the mmap lock held for writing. */
-export function* doMunmap(mm: MmStruct, start: number, len: number): KGen<number> {
-  if (start % PAGE_SIZE !== 0 || start > mm.taskSize || len > mm.taskSize - start) return -Errno.EINVAL;
-  const end = start + pageAlignUp(len);
-  if (end === start) return -Errno.EINVAL;
-  const bad = hugetlbSplitCheck(mm, start, end);
-  if (bad < 0) return bad;
-  const vmas = yield* splitRange(mm, start, end);
-  if (vmas.length === 0) return 0;
-  // vms_complete_munmap_vmas(): the locked pages unmapped leave locked_vm.
+/**
+ * Models vms_gather_munmap_vmas(): splits [start, end) off the VMAs it overlaps and returns them,
+ * or -errno. Cutting a hole in one VMA needs room for one more (-ENOMEM); the first VMA is split
+ * at `start` unless it is sealed (-EPERM) or hugetlb off a huge-page boundary (-EINVAL); then
+ * each VMA is checked for a seal (-EPERM) and the last split at `end` (-EINVAL for hugetlb as
+ * before). Nothing is unmapped yet; on a failure the splits made before it stay, as the kernel
+ * puts the VMAs back as they are.
+ */
+export function* gatherMunmapVmas(mm: MmStruct, start: number, end: number): KGen<Vma[] | number> {
+  const vmas = mm.vmasIn(start, end);
+  if (vmas.length === 0) return vmas;
+  const first = vmas[0];
+  if (first.start < start) {
+    if (end < first.end && mm.vmas.size >= MAX_MAP_COUNT) return -Errno.ENOMEM;
+    if (vmaIsSealed(first)) return -Errno.EPERM;
+    if ((first.flags & VM.HUGETLB) !== 0 && start % PMD_SIZE !== 0) return -Errno.EINVAL;
+    yield* splitHugeAt(first, start);
+    vmas[0] = splitVma(first, start);
+  }
+  for (const v of vmas) {
+    if (vmaIsSealed(v)) return -Errno.EPERM;
+    if (v.end > end) {
+      if ((v.flags & VM.HUGETLB) !== 0 && end % PMD_SIZE !== 0) return -Errno.EINVAL;
+      yield* splitHugeAt(v, end);
+      splitVma(v, end);
+    }
+  }
+  return vmas;
+}
+
+/**
+ * Models vms_complete_munmap_vmas(): the VMAs gatherMunmapVmas() returned leave the tree, their
+ * pages are zapped and their locked pages leave locked_vm.
+ */
+function* completeMunmap(mm: MmStruct, vmas: readonly Vma[], start: number, end: number): KGen {
   for (const v of vmas) if ((v.flags & VM.LOCKED) !== 0) mm.lockedVm -= v.pages;
   for (const v of vmas) detachVma(mm, v);
   yield* unmapVmas(mm, vmas, start, end);
   mm.pgt.freeEmpty(start, end);
   for (const v of vmas) removeVma(mm.sys, v);
   mm.sys.trace.count('munmap');
+}
+
+/** Models do_vmi_munmap() with the mmap lock held for writing. */
+export function* doMunmap(mm: MmStruct, start: number, len: number): KGen<number> {
+  if (start % PAGE_SIZE !== 0 || start > mm.taskSize || len > mm.taskSize - start) return -Errno.EINVAL;
+  const end = start + pageAlignUp(len);
+  if (end === start) return -Errno.EINVAL;
+  const vmas = yield* gatherMunmapVmas(mm, start, end);
+  if (typeof vmas === 'number') return vmas;
+  if (vmas.length === 0) return 0;
+  yield* completeMunmap(mm, vmas, start, end);
   return 0;
 }
 
@@ -535,11 +572,25 @@ export function* doMmap(
     // shmem_zero_setup(): shared anonymous memory is an unlinked shmem file.
     backing = shmemFileSetup(sys, 'dev/zero', len);
   }
+  // __mmap_setup(): what MAP_FIXED replaces is gathered first (a sealed VMA there is -EPERM),
+  // and unmapped only once the new mapping is sure to be made.
+  let replaced: Vma[] = [];
+  if (fixed && (flags & mman.MAP_FIXED) !== 0) {
+    const g = yield* gatherMunmapVmas(mm, start, start + len);
+    if (typeof g === 'number') {
+      if (backing !== null) fput(sys, backing);
+      return g;
+    }
+    replaced = g;
+  }
   const accountable = !hugetlb && (vmFlags & (VM.NORESERVE | VM.SHARED | VM.WRITE)) === VM.WRITE;
   if (accountable || (anonymous && shared && !hugetlb && (vmFlags & VM.NORESERVE) === 0)) {
     // accountable_mapping() (private writable) and shmem_acct_size() (shared anonymous) charge
     // the commit: under the default heuristic overcommit one request above RAM + swap is refused.
-    if (!vmEnoughMemory(sys, len / PAGE_SIZE)) {
+    // A private writable mapping is charged only what the charged mappings it replaces were not.
+    let pages = len / PAGE_SIZE;
+    if (accountable) for (const v of replaced) if ((v.flags & VM.ACCOUNT) !== 0) pages -= v.pages;
+    if (pages > 0 && !vmEnoughMemory(sys, pages)) {
       if (backing !== null) fput(sys, backing);
       return -Errno.ENOMEM;
     }
@@ -547,13 +598,7 @@ export function* doMmap(
   // mmap_region(): a private writable mapping is charged to the VMA (VM_ACCOUNT), which then
   // keeps it apart from uncharged neighbours when merging.
   if (accountable) vmFlags |= VM.ACCOUNT;
-  if (fixed && (flags & mman.MAP_FIXED) !== 0) {
-    const r = yield* doMunmap(mm, start, len);
-    if (r < 0) {
-      if (backing !== null) fput(sys, backing);
-      return r;
-    }
-  }
+  if (replaced.length > 0) yield* completeMunmap(mm, replaced, start, start + len);
   const vma = new Vma(mm, start, start + len, vmFlags, backing === null ? start / PAGE_SIZE : pgoff, backing);
   if (anonymous && shared) vma.pgoff = 0;
   noteVmaFileRef(sys, vma, 'mmap_region');

@@ -8,6 +8,7 @@ import type { Process } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
 import { VM, type MmStruct, type Vma } from './mm_types.ts';
 import * as mman from './mman.ts';
+import { vmaIsSealed } from './mseal.ts';
 import { hugetlbSplitCheck, mergeChanged, protToVmFlags, splitRange, vmEnoughMemory } from './mmap.ts';
 import {
   MMU_NOTIFY,
@@ -212,7 +213,7 @@ export function* fixupVmaRange(
 
 /**
  * mprotect_fixup() for each VMA of `vmas` (fixupVmaRange()): a permission the VMA may not get is
- * -EACCES, a hugetlb VMA that cannot be split there -EINVAL. Caller holds mmap_lock for writing.
+ * -EACCES, a sealed VMA -EPERM, a hugetlb VMA that cannot be split there -EINVAL. Caller holds mmap_lock for writing.
  */
 function* mprotectVmas(
   mm: MmStruct,
@@ -226,6 +227,7 @@ function* mprotectVmas(
     // A permission may be added only where the matching VM_MAY* bit allows it.
     const nf = (v.flags & ~(VM.READ | VM.WRITE | VM.EXEC)) | want;
     if ((want & ~(nf >> 4) & (VM.READ | VM.WRITE | VM.EXEC)) !== 0) return -Errno.EACCES;
+    if (vmaIsSealed(v)) return -Errno.EPERM;
     // mprotect_fixup(): a VMA whose flags stay the same is left whole (no split, no merge).
     if (nf === v.flags) return 0;
     const charge = accountChange(v, nf);

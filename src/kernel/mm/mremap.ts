@@ -8,6 +8,7 @@ import { splitHugePmd } from './huge_memory.ts';
 import { type MmStruct, VM, Vma } from './mm_types.ts';
 import { VM_LOCKED_MASK, mlockFutureOk, mmPopulate } from './mlock.ts';
 import { MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from './mman.ts';
+import { vmaIsSealed } from './mseal.ts';
 import {
   MAX_MAP_COUNT,
   detachVma,
@@ -157,6 +158,8 @@ function alignHugetlb(r: Remap): boolean {
 function checkPrepVma(r: Remap): number {
   const vma = r.vma;
   if (vma === null) return -Errno.EFAULT;
+  // mremap() of a sealed VMA is refused, whatever it would do.
+  if (vmaIsSealed(vma)) return -Errno.EPERM;
   if ((vma.flags & VM.HUGETLB) !== 0 && !alignHugetlb(r)) return -Errno.EINVAL;
   r.delta = Math.abs(r.oldLen - r.newLen);
   const type = remapType(r);
