@@ -28,6 +28,7 @@
  *   fork                            -> R 0 or -errno          (a second process; once)
  *   mlock ADDR LEN FLAGS            -> R 0 or -errno          (mlock2(); FLAGS 0 is mlock())
  *   munlock ADDR LEN / mlockall FLAGS / munlockall
+ *   mseal ADDR LEN FLAGS            -> R 0 or -errno
  *   status                          -> R 0 KB                 (VmLck of /proc/self/status)
  *   c OP ...                        -> what OP prints, run in the process fork made
  *
@@ -54,6 +55,9 @@
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef SYS_mseal
+#define SYS_mseal 462
 #endif
 
 static sigjmp_buf fault_jmp;
@@ -371,6 +375,8 @@ static void run_ops(FILE *in) {
 			fprintf(out, "R %ld\n", ret_of(mlockall((int)a)));
 		} else if (!strcmp(op, "munlockall")) {
 			fprintf(out, "R %ld\n", ret_of(munlockall()));
+		} else if (!strcmp(op, "mseal")) {
+			fprintf(out, "R %ld\n", ret_of(syscall(SYS_mseal, a, b, c)));
 		} else if (!strcmp(op, "fork")) {
 			fprintf(out, "R %ld\n", do_fork());
 		} else {

@@ -244,7 +244,7 @@ function explain(
     // with what the field does take.
     if (typeof here.value === 'bigint')
       return {
-        message: `field '${field}': ${describeType(here.value)} is too large for this field, which takes integers up to 2^53 - 1 (9007199254740991); only u64 fields (iommufd uAPI fields, and the addresses and lengths of mmap, munmap, mprotect, madvise, mremap, mlock, munlock and mincore) take larger values`,
+        message: `field '${field}': ${describeType(here.value)} is too large for this field, which takes integers up to 2^53 - 1 (9007199254740991); only u64 fields (iommufd uAPI fields, and the addresses and lengths of mmap, munmap, mprotect, madvise, mremap, mlock, munlock, mseal and mincore, and the flags of mseal) take larger values`,
         node,
       };
     return { message: `field '${field}': ${why}, got ${describeType(here.value)}`, node };

@@ -206,6 +206,11 @@ export const OPS: Record<string, OpSpec> = {
     outputs: [],
   },
   munlockall: { doc: 'munlockall(2).', fields: proc, outputs: [] },
+  mseal: {
+    doc: 'mseal(2): seals the mappings of [addr, addr + length) against munmap, mremap, mprotect, mmap over them and discarding advice (flags must be 0).',
+    fields: { ...ulongRange, flags: U64.optional() },
+    outputs: [],
+  },
   fork: {
     doc: 'fork(2): `child` names the new process.',
     fields: { proc: Name, child: Name },

@@ -156,6 +156,16 @@ export const mmOps: Record<string, OpHandler> = {
   *munlockall(ctx, step) {
     return { ret: yield* ctx.sc.sysMunlockall(ctx.sys, ctx.proc(f(step, 'proc'))) };
   },
+  *mseal(ctx, step) {
+    const ret = yield* ctx.sc.sysMseal(
+      ctx.sys,
+      ctx.proc(f(step, 'proc')),
+      ctx.ulong(f(step, 'addr'), 'addr'),
+      ctx.ulong(f(step, 'length'), 'length'),
+      ctx.optUlong(f(step, 'flags'), 0, 'flags'),
+    );
+    return { ret };
+  },
   *fork(ctx, step) {
     const childName = String(f(step, 'child'));
     if (ctx.procs.has(childName))
