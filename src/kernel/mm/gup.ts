@@ -41,7 +41,7 @@ function checkVmaFlags(vma: Vma, gupFlags: number): number {
  * Models follow_page_mask(): the page mapped at `addr` if the mapping allows this access without a
  * fault, else -1. A pin of a shared anonymous page needs an unshare fault first (gup_must_unshare).
  */
-function followPage(sys: System, vma: Vma, addr: number, gupFlags: number): number {
+export function followPage(sys: System, vma: Vma, addr: number, gupFlags: number): number {
   const mm = vma.mm;
   const write = (gupFlags & FOLL_WRITE) !== 0;
   const pmd = pmdTableOf(mm, addr);

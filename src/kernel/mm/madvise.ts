@@ -4,6 +4,7 @@ import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import { mmapWriteLockKillable } from './mmap_lock.ts';
 import type { Process } from '../system.ts';
+import { FOLL_TOUCH, FOLL_WRITE, followPage } from './gup.ts';
 import { COLLAPSE_SCAN_FAIL, collapseHugePage, splitHugePmd } from './huge_memory.ts';
 import { FAULT_FLAG_WRITE, collapseSwapin, handleMmFault, vmFaultToErrno } from './memory.ts';
 import { MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
@@ -191,7 +192,11 @@ function* madvisePopulate(vma: Vma, start: number, end: number, write: boolean):
   // FOLL_MADV_POPULATE); -EFAULT is kept for faults that would have raised SIGBUS / SIGSEGV.
   // check_vma_flags() without FOLL_FORCE: a read needs VM_READ (PROT_WRITE alone is not enough).
   if (write ? (vma.flags & VM.WRITE) === 0 : (vma.flags & VM.READ) === 0) return -Errno.EINVAL;
+  // __get_user_pages() with FOLL_TOUCH: a page already mapped as the access needs is not faulted
+  // again; a write through its clean entry marks the folio dirty and leaves the entry clean.
+  const gupFlags = FOLL_TOUCH | (write ? FOLL_WRITE : 0);
   for (let a = start; a < end; a += PAGE_SIZE) {
+    if (followPage(vma.mm.sys, vma, a, gupFlags) >= 0) continue;
     const r = vmFaultToErrno(yield* handleMmFault(vma, a, write ? FAULT_FLAG_WRITE : 0));
     if (r < 0) return r;
   }
