@@ -118,6 +118,8 @@ export type DiffOp = (
    */
   | { op: 'mlockall'; flags: number }
   | { op: 'munlockall' }
+  /** mseal(2) with `flags` (0; anything else is -EINVAL). */
+  | { op: 'mseal'; off: number; len: Ulen; flags: number }
   /** VmLck of /proc/PID/status: locked_vm, in kB. */
   | { op: 'status' }
 ) & { child?: boolean };
@@ -234,6 +236,7 @@ const CHILD_OPS = new Set<DiffOp['op']>([
   'munlock',
   'mlockall',
   'munlockall',
+  'mseal',
   'status',
 ]);
 /** How many files a program may hold at once (the helper's slots). */
@@ -344,6 +347,8 @@ function opLine(o: DiffOp): string {
       return `mlockall ${o.flags}`;
     case 'munlockall':
       return 'munlockall';
+    case 'mseal':
+      return `mseal ${a(o.off)} ${o.len} ${o.flags}`;
     case 'status':
       return 'status';
   }
@@ -490,6 +495,14 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
         return { op: 'mlockall', proc, flags: o.flags };
       case 'munlockall':
         return { op: 'munlockall', proc };
+      case 'mseal':
+        return {
+          op: 'mseal',
+          proc,
+          addr: a(o.off),
+          length: o.len,
+          ...(o.flags !== 0 ? { flags: o.flags } : {}),
+        };
       case 'status':
         // The reproducer's expectation is the live locked_vm (reproducer()); the model's run
         // reads its own (runModel()).
@@ -680,7 +693,19 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
   return ops;
 
   function anonOp(): DiffOp {
-    const k = r.int(106);
+    const k = r.int(108);
+    // mseal(2), now and then: a sealed mapping refuses munmap, mremap, mprotect and discarding
+    // advice from then on (the rest of the program exercises those refusals).
+    if (k >= 106)
+      return {
+        op: 'mseal',
+        off: off(),
+        len:
+          r.next() < 0.8
+            ? (1 + r.int(8)) * PAGE - (r.next() < 0.2 ? 1 + r.int(PAGE - 1) : 0)
+            : ulen(U64_WRAPPING_LENGTHS),
+        flags: r.next() < 0.95 ? 0 : pick([1, 2]),
+      };
     if (k < 14) {
       const o: DiffOp = {
         op: 'mmap',

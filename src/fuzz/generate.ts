@@ -350,6 +350,16 @@ export class Generator {
       return { op: 'mincore', proc, addr: this.ulong(() => this.addr()), length };
     }
     if (k < 97) return this.mlockOp(proc);
+    if (k < 98) {
+      const step: Step = {
+        op: 'mseal',
+        proc,
+        addr: this.ulong(() => this.addr()),
+        length: this.ulong(() => this.length()),
+      };
+      if (this.chance(0.05)) step.flags = 1;
+      return step;
+    }
     return { op: 'check' };
   }
 
