@@ -57,7 +57,8 @@ export type PteKind =
   | 'migration'
   | 'device-private'
   | 'exclusive'
-  | 'hwpoison';
+  | 'hwpoison'
+  | 'guard';
 
 export interface PteSnap {
   kind: PteKind;
@@ -287,6 +288,7 @@ export function decodePte(sys: System, lo: number, hi: number, pmd: boolean): Pt
     [SwpType.DEVICE_PRIVATE_WRITE]: 'device-private',
     [SwpType.DEVICE_EXCLUSIVE]: 'exclusive',
     [SwpType.HWPOISON]: 'hwpoison',
+    [SwpType.GUARD_MARKER]: 'guard',
   };
   const writable =
     t === SwpType.MIGRATION_WRITE ||

@@ -66,6 +66,7 @@ export const CPU_STATES = [
   'exclusive',
   'exclusive writable',
   'hwpoison',
+  'guard',
 ] as const;
 
 function devState(e: DevPteSnap | undefined): string {

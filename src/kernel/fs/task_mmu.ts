@@ -19,6 +19,7 @@ import {
   PTE_SPECIAL,
   PTE_WRITE,
   isDeviceExclusiveEntry,
+  isGuardMarker,
   isDevicePrivateEntry,
   isMigrationEntry,
   isPfnSwapEntry,
@@ -48,6 +49,7 @@ export interface PagemapEntry {
     | 'device-exclusive'
     | 'migration'
     | 'swap'
+    | 'guard'
     | 'special';
   /** PM_SOFT_DIRTY */
   readonly softDirty: boolean;
@@ -161,6 +163,8 @@ export function pagemapRange(sys: System, mm: MmStruct, addr: number, npages: nu
     if (isMigrationEntry(lo)) kind = 'migration';
     else if (isDevicePrivateEntry(lo)) kind = 'device-private';
     else if (isDeviceExclusiveEntry(lo)) kind = 'device-exclusive';
+    // A guard-region marker reads as swapped (PM_SWAP), with PM_GUARD_REGION.
+    else if (isGuardMarker(lo)) kind = 'guard';
     else if (!isSwapEntry(lo)) kind = 'special';
     out.push({
       present: false,
@@ -170,7 +174,7 @@ export function pagemapRange(sys: System, mm: MmStruct, addr: number, npages: nu
       softDirty: sd,
       // Only a present page is reported as mapped exclusively.
       exclusive: false,
-      file: kind !== 'swap' && kind !== 'special' && fileFolio(sys, hi),
+      file: kind !== 'swap' && kind !== 'guard' && kind !== 'special' && fileFolio(sys, hi),
       thp: false,
     });
   }

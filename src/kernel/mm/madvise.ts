@@ -19,8 +19,19 @@ import {
   mmuNotifierRangeInit,
 } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
-import { PTE_ACCESSED, PTE_DIRTY, PTE_SPECIAL, isSwapEntry, ptePresent } from './pgtable.ts';
-import { pmdTableOf, pteSlot, setPte } from './pte.ts';
+import { anonVmaPrepare } from './rmap.ts';
+import {
+  PTE_ACCESSED,
+  PTE_DIRTY,
+  PTE_SPECIAL,
+  SwpType,
+  isGuardMarker,
+  isSwapEntry,
+  pteNone,
+  ptePresent,
+  swpLo,
+} from './pgtable.ts';
+import { clearPte, pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { vfsFallocate } from './shmem.ts';
 import { pageoutPage, splitForReclaim } from './vmscan.ts';
 
@@ -39,6 +50,8 @@ function needsWrite(advice: number): boolean {
     MADV.POPULATE_READ,
     MADV.POPULATE_WRITE,
     MADV.COLLAPSE,
+    MADV.GUARD_INSTALL,
+    MADV.GUARD_REMOVE,
   ].includes(advice as never);
 }
 
@@ -203,6 +216,72 @@ function* madvisePopulate(vma: Vma, start: number, end: number, write: boolean):
   return 0;
 }
 
+/**
+ * Models is_valid_guard_vma(): guard regions need page tables only the core mm manages (no
+ * VM_SPECIAL, no hugetlb); installing them, which zaps, is refused on a locked VMA as well.
+ */
+function isValidGuardVma(vma: Vma, allowLocked: boolean): boolean {
+  const disallowed = VM_SPECIAL | VM.HUGETLB | (allowLocked ? 0 : VM.LOCKED);
+  return (vma.flags & disallowed) === 0;
+}
+
+/** Whether [start, end) of `vma` holds nothing but empty entries and guard markers. */
+function onlyGuardsOrNone(mm: MmStruct, start: number, end: number): boolean {
+  for (let base = start - (start % PMD_SIZE); base < end; base += PMD_SIZE) {
+    const pmd = mm.pgt.upperAt(base, 1);
+    if (pmd === null) continue;
+    const i = indexAt(base, 1);
+    const t = pmd.children[i];
+    // A huge PMD (a THP, or a migration or device entry for one) is zapped first.
+    if (t === null) {
+      if (pmd.words[2 * i] !== 0 || pmd.words[2 * i + 1] !== 0) return false;
+      continue;
+    }
+    const from = Math.max(start, base);
+    const to = Math.min(end, base + PMD_SIZE);
+    for (let a = from; a < to; a += PAGE_SIZE) {
+      const sl = pteSlot(a);
+      if (!pteNone(t.words[sl], t.words[sl + 1]) && !isGuardMarker(t.words[sl])) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Models madvise_guard_install(): every page of [start, end) gets a guard marker, which faults
+ * with SIGSEGV on any access. Whatever is mapped there is zapped first (guard markers already
+ * there stay). The kernel
+ * retries the walk after each zap and, after three, restarts the syscall; a restart is
+ * transparent to the caller, so the model simply goes on until the range is clear.
+ */
+function* madviseGuardInstall(vma: Vma, start: number, end: number): KGen<number> {
+  if (!isValidGuardVma(vma, false)) return -Errno.EINVAL;
+  const mm = vma.mm;
+  // 6.18 gives every VMA it installs guards in an anon_vma, file mappings too, so that fork
+  // copies its page tables and with them the markers.
+  anonVmaPrepare(mm.sys, vma);
+  while (!onlyGuardsOrNone(mm, start, end)) yield* zapPageRangeSingle(vma, start, end);
+  for (let a = start; a < end; a += PAGE_SIZE) {
+    const t = mm.pgt.pteTableAlloc(a);
+    const sl = pteSlot(a);
+    if (pteNone(t.words[sl], t.words[sl + 1])) setPte(t, sl, swpLo(SwpType.GUARD_MARKER), 0);
+  }
+  mm.sys.trace.count('guard_install');
+  return 0;
+}
+
+/**
+ * Models madvise_guard_remove(): the guard markers of [start, end) are cleared, nothing else (a
+ * huge PMD cannot hold any). Allowed on a locked VMA.
+ */
+function madviseGuardRemove(vma: Vma, start: number, end: number): number {
+  if (!isValidGuardVma(vma, true)) return -Errno.EINVAL;
+  forEachPte(vma.mm, start, end, (t, sl) => {
+    if (isGuardMarker(t.words[sl])) clearPte(t, sl);
+  });
+  return 0;
+}
+
 /** Applies one advice to [start, end) of one VMA (madvise_vma_behavior). */
 function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: number): KGen<number> {
   switch (advice) {
@@ -230,6 +309,10 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
       return yield* madviseColdOrPageout(vma, start, end, true);
     case MADV.COLLAPSE:
       return yield* madviseCollapse(vma, start, end);
+    case MADV.GUARD_INSTALL:
+      return yield* madviseGuardInstall(vma, start, end);
+    case MADV.GUARD_REMOVE:
+      return madviseGuardRemove(vma, start, end);
     case MADV.REMOVE: {
       // madvise_remove(): no file is -EINVAL; a file mapping that is not shared-writable is -EACCES.
       if ((vma.flags & VM.LOCKED) !== 0 || vma.file === null) return -Errno.EINVAL;

@@ -247,7 +247,7 @@ export function wpPageCopy$(vma: Vma, addr: number, flags: number, oldPage: numb
   return 0;
 }
 
-/** Non-present PTE faults: swap-in, migration wait, device-private and device-exclusive entries. */
+/** Non-present PTE faults: swap-in, migration wait, device-private and device-exclusive entries, markers. */
 export function doSwapPage$(vma: Vma, addr: number, flags: number, lo: number, hi: number): number {
   const mm = vma.mm;
   const sys = mm.sys;
@@ -286,6 +286,8 @@ export function doSwapPage$(vma: Vma, addr: number, flags: number, lo: number, h
     return removeDeviceExclusiveEntry$(vma, addr, hi);
   }
   if (swpType(lo) === SwpType.HWPOISON) return VM_FAULT.HWPOISON;
+  // handle_pte_marker(): any access to a guard region is a segmentation fault.
+  if (swpType(lo) === SwpType.GUARD_MARKER) return VM_FAULT.SIGSEGV;
   if (!isSwapEntry(lo)) return VM_FAULT.SIGBUS;
   sys.trace.faultKind('swapin');
   return swapIn$(vma, addr, flags, lo, hi);

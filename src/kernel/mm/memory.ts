@@ -310,7 +310,7 @@ function* wpPageCopy(vma: Vma, addr: number, flags: number, oldPage: number): KG
   return 0;
 }
 
-/** Non-present PTE faults: swap-in, migration wait, device-private and device-exclusive entries. */
+/** Non-present PTE faults: swap-in, migration wait, device-private and device-exclusive entries, markers. */
 function* doSwapPage(vma: Vma, addr: number, flags: number, lo: number, hi: number): KGen<number> {
   const mm = vma.mm;
   const sys = mm.sys;
@@ -349,6 +349,8 @@ function* doSwapPage(vma: Vma, addr: number, flags: number, lo: number, hi: numb
     return yield* removeDeviceExclusiveEntry(vma, addr, hi);
   }
   if (swpType(lo) === SwpType.HWPOISON) return VM_FAULT.HWPOISON;
+  // handle_pte_marker(): any access to a guard region is a segmentation fault.
+  if (swpType(lo) === SwpType.GUARD_MARKER) return VM_FAULT.SIGSEGV;
   if (!isSwapEntry(lo)) return VM_FAULT.SIGBUS;
   sys.trace.faultKind('swapin');
   return yield* swapIn(vma, addr, flags, lo, hi);

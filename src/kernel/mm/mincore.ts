@@ -30,7 +30,7 @@ function mincorePage(sys: System, vma: Vma, addr: number): number {
  * is read from its page-table entry as pagemap decodes it (mincore_pte_range(),
  * mincore_hugetlb()): present (PROT_NONE too) or a PMD leaf of any kind is 1; a swap entry is 0
  * (not in the swap cache, as above); a migration, device-private or device-exclusive entry is 1.
- * No entry asks the file's page cache (mincore_unmapped_range(); anonymous memory has none: 0),
+ * No entry, or a guard marker, asks the file's page cache (mincore_unmapped_range(); anonymous memory has none: 0),
  * except in a hugetlb VMA. walk_page_test() hands a VM_PFNMAP VMA to the hole callback whole.
  */
 function doMincore(
@@ -50,7 +50,8 @@ function doMincore(
   for (let j = 0; j < n; j++) {
     const e = entries.at(j);
     if (e?.present === true) vec[at + j] = 1;
-    else if (e?.swap === true) vec[at + j] = e.kind === 'swap' ? 0 : 1;
+    // pte_none_mostly(): a guard marker is looked up as an empty entry is.
+    else if (e?.swap === true && e.kind !== 'guard') vec[at + j] = e.kind === 'swap' ? 0 : 1;
     else vec[at + j] = hugetlb ? 0 : mincorePage(sys, vma, addr + j * PAGE_SIZE);
   }
   return n;

@@ -63,6 +63,8 @@ export const MADV = {
   POPULATE_WRITE: 23,
   DONTNEED_LOCKED: 24,
   COLLAPSE: 25,
+  GUARD_INSTALL: 102,
+  GUARD_REMOVE: 103,
 } as const;
 
 /** mlock2() flags (MLOCK_*) and mlockall() flags (MCL_*). */

@@ -12,7 +12,7 @@ import * as mman from './mman.ts';
 import { vmaIsSealed } from './mseal.ts';
 import { MMU_NOTIFY, mmuNotifierRangeInit } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
-import { PTE_DIRTY, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry, isSwapEntry, pteNone, ptePresent } from './pgtable.ts';
+import { PTE_DIRTY, isDeviceExclusiveEntry, isDevicePrivateEntry, isGuardMarker, isMigrationEntry, isSwapEntry, pteNone, ptePresent } from './pgtable.ts';
 import { clearPte } from './pte.ts';
 import { VM_LOCKED_MASK, canDoMlock, mlockFutureOk, populateVmaPageRange, vmaSupportsMlock } from './mlock.ts';
 import { removeRmapPte, rssCounterOf } from './rmap.ts';
@@ -92,6 +92,8 @@ interface ZapBatch {
    * copies a MAP_PRIVATE mapping of the file made, and their swap entries stay.
    */
   readonly keepCows: boolean;
+  /** ZAP_FLAG_DROP_MARKER: guard-region markers go too (unmapping, not zapping). */
+  readonly dropMarkers: boolean;
 }
 
 /**
@@ -162,6 +164,10 @@ export function unmapPageRange$(vma: Vma, start: number, end: number, batch: Zap
       } else if (isMigrationEntry(lo)) {
         if (batch.keepCows && (phys.flags[phys.head(hi)] & PG.anon) !== 0) continue;
         mm.rss[rssCounterOf(phys, hi, vma)]--;
+      } else if (isGuardMarker(lo) && !batch.dropMarkers) {
+        // zap_nonpresent_ptes(): a guard region survives MADV_DONTNEED and a hole punched in the
+        // file; only unmapping the range (ZAP_FLAG_DROP_MARKER) takes it away.
+        continue;
       }
       clearPte(t, s);
     }
@@ -178,7 +184,7 @@ function releaseBatch(sys: System, batch: ZapBatch): void {
  * range, every VMA zapped inside it, the TLB flushed, then pages freed.
  */
 export function unmapVmas$(mm: MmStruct, vmas: readonly Vma[], start: number, end: number): void {
-  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: false };
+  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: false, dropMarkers: true };
   for (const v of vmas) {
     // As in zapPageRangeSingle(): partial PMDs are split before the page-table lock is taken.
     if ((v.flags & VM.HUGETLB) === 0)
@@ -200,7 +206,7 @@ export function unmapVmas$(mm: MmStruct, vmas: readonly Vma[], start: number, en
  */
 export function zapPageRangeSingle$(vma: Vma, start: number, end: number, evenCows = true): void {
   const mm = vma.mm;
-  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: !evenCows };
+  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: !evenCows, dropMarkers: false };
   // A PMD mapping the range covers only partly is split first, outside the page-table lock that
   // the zap holds (the split takes it itself, so splitting inside would deadlock).
   if ((vma.flags & VM.HUGETLB) === 0) inlineDrive(splitHugePmdsAtEdges(vma, start, end));
@@ -217,7 +223,7 @@ export function zapPageRangeSingle$(vma: Vma, start: number, end: number, evenCo
 /** The zap the OOM reaper does inside its own (non-blockable) invalidation. */
 export function zapForOom$(vma: Vma): void {
   const mm = vma.mm;
-  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: false };
+  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: false, dropMarkers: false };
   SpinLock$lock(mm.ptl);
   unmapPageRange$(vma, vma.start, vma.end, batch);
   mmuNotifierArchInvalidateSecondaryTlbs$(mm, vma.start, vma.end);

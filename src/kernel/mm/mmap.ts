@@ -23,6 +23,7 @@ import {
   PTE_DIRTY,
   isDeviceExclusiveEntry,
   isDevicePrivateEntry,
+  isGuardMarker,
   isMigrationEntry,
   isSwapEntry,
   pteNone,
@@ -212,10 +213,17 @@ export function mergeAnonNeighbours(mm: MmStruct, vma: Vma, moved = false): Vma 
     mergeInto(mm, prev, v);
     v = prev;
   }
-  const nextNode = v.node === null ? null : mm.vmas.next(v.node);
-  if (nextNode !== null && canMergeAnon(v, nextNode.value, moved ? v : null))
-    mergeInto(mm, v, nextNode.value);
+  mergeWithNext(mm, v, moved ? v : null);
   return v;
+}
+
+/**
+ * The next-neighbour half of mergeAnonNeighbours(): `vma` takes in the VMA after it if it can
+ * (`moved` as there).
+ */
+export function mergeWithNext(mm: MmStruct, vma: Vma, moved: Vma | null = null): void {
+  const nextNode = vma.node === null ? null : mm.vmas.next(vma.node);
+  if (nextNode !== null && canMergeAnon(vma, nextNode.value, moved)) mergeInto(mm, vma, nextNode.value);
 }
 
 /**
@@ -283,6 +291,8 @@ interface ZapBatch {
    * copies a MAP_PRIVATE mapping of the file made, and their swap entries stay.
    */
   readonly keepCows: boolean;
+  /** ZAP_FLAG_DROP_MARKER: guard-region markers go too (unmapping, not zapping). */
+  readonly dropMarkers: boolean;
 }
 
 /**
@@ -353,6 +363,10 @@ function* unmapPageRange(vma: Vma, start: number, end: number, batch: ZapBatch):
       } else if (isMigrationEntry(lo)) {
         if (batch.keepCows && (phys.flags[phys.head(hi)] & PG.anon) !== 0) continue;
         mm.rss[rssCounterOf(phys, hi, vma)]--;
+      } else if (isGuardMarker(lo) && !batch.dropMarkers) {
+        // zap_nonpresent_ptes(): a guard region survives MADV_DONTNEED and a hole punched in the
+        // file; only unmapping the range (ZAP_FLAG_DROP_MARKER) takes it away.
+        continue;
       }
       clearPte(t, s);
     }
@@ -369,7 +383,7 @@ function releaseBatch(sys: System, batch: ZapBatch): void {
  * range, every VMA zapped inside it, the TLB flushed, then pages freed.
  */
 export function* unmapVmas(mm: MmStruct, vmas: readonly Vma[], start: number, end: number): KGen {
-  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: false };
+  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: false, dropMarkers: true };
   for (const v of vmas) {
     // As in zapPageRangeSingle(): partial PMDs are split before the page-table lock is taken.
     if ((v.flags & VM.HUGETLB) === 0)
@@ -391,7 +405,7 @@ export function* unmapVmas(mm: MmStruct, vmas: readonly Vma[], start: number, en
  */
 export function* zapPageRangeSingle(vma: Vma, start: number, end: number, evenCows = true): KGen {
   const mm = vma.mm;
-  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: !evenCows };
+  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: !evenCows, dropMarkers: false };
   // A PMD mapping the range covers only partly is split first, outside the page-table lock that
   // the zap holds (the split takes it itself, so splitting inside would deadlock).
   if ((vma.flags & VM.HUGETLB) === 0) yield* splitHugePmdsAtEdges(vma, start, end);
@@ -408,7 +422,7 @@ export function* zapPageRangeSingle(vma: Vma, start: number, end: number, evenCo
 /** The zap the OOM reaper does inside its own (non-blockable) invalidation. */
 export function* zapForOom(vma: Vma): KGen {
   const mm = vma.mm;
-  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: false };
+  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: false, dropMarkers: false };
   yield* mm.ptl.lock();
   yield* unmapPageRange(vma, vma.start, vma.end, batch);
   yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, vma.start, vma.end);

@@ -17,6 +17,7 @@ import {
   getUnmappedArea,
   insertVma,
   mergeAnonNeighbours,
+  mergeWithNext,
   removeVma,
   splitRange,
   vmEnoughMemory,
@@ -322,7 +323,7 @@ function* expandVmaOrMove(mm: MmStruct, r: Remap): KGen<number> {
   if (vma.end - r.addr === r.oldLen && vmaExpandable(mm, vma, delta)) {
     // expand_vma_in_place()
     if (!calcCharge(mm, r)) return -Errno.ENOMEM;
-    yield* expandVma(mm, vma, vma.end + delta);
+    yield* expandVma(mm, vma, vma.end + delta, true);
     accountLocked(mm, vma, delta);
     return r.addr;
   }
@@ -438,10 +439,13 @@ export function* sysMremapImpl(
 }
 
 /** Models vma_merge_extend(): the VMA grows to `end` and merges with a compatible neighbour it now touches. */
-function* expandVma(mm: MmStruct, vma: Vma, end: number): KGen {
+function* expandVma(mm: MmStruct, vma: Vma, end: number, inPlace = false): KGen {
   yield { kind: 'step', label: 'vma_expand' };
   detachVma(mm, vma);
   vma.end = end;
   insertVma(mm, vma);
-  mergeAnonNeighbours(mm, vma);
+  // In place, vma_merge_extend() merges the new range with the VMA it extends and the next one
+  // only: a compatible VMA before it stays apart.
+  if (inPlace) mergeWithNext(mm, vma);
+  else mergeAnonNeighbours(mm, vma);
 }

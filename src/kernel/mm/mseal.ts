@@ -7,7 +7,8 @@
  *  - mremap() of it (check_prep_vma());
  *  - mprotect() of it (mprotect_fixup(): VMAs changed before it stay changed);
  *  - advice that discards data (MADV_DONTNEED, MADV_FREE, MADV_REMOVE, MADV_DONTFORK,
- *    MADV_WIPEONFORK...) on a private anonymous VMA the user cannot write (can_madvise_modify()).
+ *    MADV_WIPEONFORK, MADV_GUARD_INSTALL...) on a private anonymous VMA the user cannot write
+ *    (can_madvise_modify()).
  * mlock() and munlock(), other advice and faults are not affected; a forked child's VMAs keep
  * the seal; sealed neighbours merge as any VMAs with equal flags do.
  */
@@ -26,10 +27,7 @@ export function vmaIsSealed(vma: Vma): boolean {
   return (vma.flags & VM.SEALED) !== 0;
 }
 
-/**
- * Models is_discard() of madvise.c: advice that can drop the data a mapping holds
- * (MADV_GUARD_INSTALL too, which the model does not have).
- */
+/** Models is_discard() of madvise.c: advice that can drop the data a mapping holds. */
 function isDiscard(advice: number): boolean {
   return (
     advice === MADV.FREE ||
@@ -37,7 +35,8 @@ function isDiscard(advice: number): boolean {
     advice === MADV.DONTNEED_LOCKED ||
     advice === MADV.REMOVE ||
     advice === MADV.DONTFORK ||
-    advice === MADV.WIPEONFORK
+    advice === MADV.WIPEONFORK ||
+    advice === MADV.GUARD_INSTALL
   );
 }
 

@@ -4,8 +4,8 @@
  * non-present one (swap slot, or the PFN a migration / device entry refers to).
  *
  * Non-present, non-none entries are the kernel's "swap entries" in the wide sense: swap proper,
- * migration entries, device-private entries, device-exclusive entries and hwpoison markers. Their
- * type sits in bits 16-19 of the low word.
+ * migration entries, device-private entries, device-exclusive entries, hwpoison markers and
+ * guard-region markers. Their type sits in bits 16-19 of the low word.
  */
 
 export const PTE_PRESENT = 1 << 0;
@@ -35,6 +35,12 @@ export const SwpType = {
   DEVICE_PRIVATE_WRITE: 6,
   DEVICE_EXCLUSIVE: 7,
   HWPOISON: 8,
+  /**
+   * A guard-region PTE marker (MADV_GUARD_INSTALL): no page behind it, and any access faults
+   * with SIGSEGV. pte_marker entries are a swap type of their own in the kernel; the model gives
+   * the guard marker one.
+   */
+  GUARD_MARKER: 9,
 } as const;
 export type SwpTypeValue = (typeof SwpType)[keyof typeof SwpType];
 
@@ -78,6 +84,11 @@ export function isMigrationEntry(lo: number): boolean {
 export function isDevicePrivateEntry(lo: number): boolean {
   const t = swpType(lo);
   return t === SwpType.DEVICE_PRIVATE_READ || t === SwpType.DEVICE_PRIVATE_WRITE;
+}
+
+/** Models is_guard_swp_entry() of a PTE: a guard-region marker. */
+export function isGuardMarker(lo: number): boolean {
+  return swpType(lo) === SwpType.GUARD_MARKER;
 }
 
 export function isDeviceExclusiveEntry(lo: number): boolean {
