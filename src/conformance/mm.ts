@@ -2,9 +2,11 @@
  * The mm suite: tools/testing/selftests/mm/ cow.c, madv_populate.c, soft-dirty.c, mremap_test.c
  * (its correctness tests), mkdirty.c, khugepaged.c (its MADV_COLLAPSE tests on anonymous memory),
  * mremap_dontunmap.c, map_fixed_noreplace.c, map_populate.c, gup_longterm.c, merge.c,
- * hugetlb-madvise.c and mlock-random-test.c, ported to the model under the kernel's test names (`<file>.<test>`, with
- * cow.c's and gup_longterm.c's "... with <memory>" runs and khugepaged.c's "context:memory" runs
- * as variants). sources.ts names the revision each file was ported from.
+ * hugetlb-madvise.c, mlock-random-test.c and mseal_test.c, ported to the model under the kernel's
+ * test names (`<file>.<test>`, with cow.c's and gup_longterm.c's "... with <memory>" runs and
+ * khugepaged.c's "context:memory" runs as variants, and mseal_test.c's runs without and with a
+ * seal named after main()'s calls, `test_x(false)` and `test_x(true)`). sources.ts names the
+ * revision each file was ported from.
  */
 import type { SystemConfig } from '../kernel/system.ts';
 import { cowCases } from './mm_cow.ts';
@@ -15,6 +17,7 @@ import { mremapTestCases } from './mm_mremap.ts';
 import { mergeCases } from './mm_merge.ts';
 import { mapFixedNoreplaceCases, mapPopulateCases, mremapDontunmapCases } from './mm_map_flags.ts';
 import { mlockRandomCases } from './mm_mlock.ts';
+import { msealCases } from './mm_mseal.ts';
 import { madvPopulateCases, mkdirtyCases, softDirtyCases } from './mm_small.ts';
 import type { ConformanceCase } from './types.ts';
 
@@ -34,5 +37,6 @@ export function mmCases(config: SystemConfig = {}): ConformanceCase[] {
     ...mergeCases(config),
     ...hugetlbMadviseCases(config),
     ...mlockRandomCases(config),
+    ...msealCases(config),
   ];
 }

@@ -24,6 +24,7 @@ import { FOLL_PIN } from '../kernel/mm/gup.ts';
 import type { PagemapEntry } from '../kernel/syscalls.ts';
 import { System, type Process, type SystemConfig } from '../kernel/system.ts';
 import { assertOracles } from '../oracles/index.ts';
+import type { ConformanceCase } from './types.ts';
 
 /** read_pmd_pagesize() on x86-64. */
 export const PMD_SIZE = 2 * 1024 * 1024;
@@ -232,6 +233,25 @@ export class MmEnv {
     for (const fd of [...this.sys.files.keys()]) this.sys.close(fd);
     assertOracles(this.sys, { teardown: true });
   }
+}
+
+/** A case `<file>.<name>` of the mm suite: `body` runs on a fresh MmEnv, torn down after it. */
+export function mmCase(
+  file: string,
+  name: string,
+  body: (env: MmEnv) => void,
+  config: SystemConfig,
+): ConformanceCase {
+  return {
+    suite: 'mm',
+    name: `${file}.${name}`,
+    variant: '',
+    run: () => {
+      const env = new MmEnv(config);
+      body(env);
+      env.teardown();
+    },
+  };
 }
 
 /** addr & ~(align - 1) for addresses past 2^32, where JavaScript's bitwise operators would truncate. */

@@ -26,27 +26,9 @@ import {
 } from '../kernel/mm/mman.ts';
 import type { SystemConfig } from '../kernel/system.ts';
 import type { ConformanceCase } from './types.ts';
-import { MmEnv, PMD_SIZE, alignDown, expectRet } from './mm_env.ts';
+import { MmEnv, PMD_SIZE, alignDown, expectRet, mmCase } from './mm_env.ts';
 
 const pagesize = PAGE_SIZE;
-
-function smallCase(
-  file: string,
-  name: string,
-  body: (env: MmEnv) => void,
-  config: SystemConfig,
-): ConformanceCase {
-  return {
-    suite: 'mm',
-    name: `${file}.${name}`,
-    variant: '',
-    run: () => {
-      const env = new MmEnv(config);
-      body(env);
-      env.teardown();
-    },
-  };
-}
 
 // ---- madv_populate.c ----
 
@@ -425,7 +407,7 @@ const MKDIRTY_TESTS: readonly [string, ((env: MmEnv) => void) | string][] = [
 /** madv_populate.c's test functions in its main()'s order (sense_support() runs first in each). */
 export function madvPopulateCases(config: SystemConfig = {}): ConformanceCase[] {
   return MADV_POPULATE_TESTS.map(([name, body]) =>
-    smallCase(
+    mmCase(
       'madv_populate',
       name,
       (env) => {
@@ -439,7 +421,7 @@ export function madvPopulateCases(config: SystemConfig = {}): ConformanceCase[] 
 
 /** soft-dirty.c's test functions in its main()'s order. */
 export function softDirtyCases(config: SystemConfig = {}): ConformanceCase[] {
-  return SOFT_DIRTY_TESTS.map(([name, body]) => smallCase('soft-dirty', name, body, config));
+  return SOFT_DIRTY_TESTS.map(([name, body]) => mmCase('soft-dirty', name, body, config));
 }
 
 /** mkdirty.c's test functions in its main()'s order; those needing NUMA or userfaultfd are not modelled. */
@@ -447,6 +429,6 @@ export function mkdirtyCases(config: SystemConfig = {}): ConformanceCase[] {
   return MKDIRTY_TESTS.map(([name, body]) =>
     typeof body === 'string'
       ? { suite: 'mm', name: `mkdirty.${name}`, variant: '', notModelled: body }
-      : smallCase('mkdirty', name, body, config),
+      : mmCase('mkdirty', name, body, config),
   );
 }

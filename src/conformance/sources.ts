@@ -116,6 +116,13 @@ export const MM_SELFTEST_SOURCES = {
     file: 'tools/testing/selftests/mm/hugetlb-madvise.c',
     commit: '42d3b66d4cdbacfc9d120d2301b8de89cc29a914',
   },
+  mseal_test: {
+    // From the linux-mm/linux-mm mirror, newer than the index's torvalds/linux copy (3a39d672e7f4,
+    // the 6.12 form, with the same tests); docs/fidelity.md says which copies were compared.
+    file: 'tools/testing/selftests/mm/mseal_test.c',
+    repo: 'linux-mm/linux-mm',
+    commit: '59d61b6feef74bc2e1157a4a8c0b298928d39f3a',
+  },
 } as const satisfies Record<string, SelftestSource>;
 
 const SOFT_DIRTY_TEST_MERGE: SelftestSource = {

@@ -22,6 +22,7 @@ test('the mm suite ports every file it names, with at least 150 cases that run',
       'merge',
       'hugetlb-madvise',
       'mlock-random-test',
+      'mseal_test',
     ],
   );
   assert.ok(cases.filter((c) => c.run !== undefined).length >= 150);
