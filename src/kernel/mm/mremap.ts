@@ -11,6 +11,7 @@ import { MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from './mman.ts';
 import { vmaIsSealed } from './mseal.ts';
 import {
   MAX_MAP_COUNT,
+  MMAP_MIN_ADDR,
   detachVma,
   doMunmap,
   vmaGetFile,
@@ -194,10 +195,15 @@ function calcCharge(mm: MmStruct, r: Remap): boolean {
   return vmEnoughMemory(mm.sys, charged / PAGE_SIZE);
 }
 
-/** Models vrm_set_new_addr(): the target, exact for MREMAP_FIXED, else a free range (a hint with DONTUNMAP). */
+/**
+ * Models vrm_set_new_addr(): the target, exact for MREMAP_FIXED, else a free range (a hint with
+ * DONTUNMAP). A fixed target goes through get_unmapped_area() too, whose security_mmap_addr()
+ * refuses one below mmap_min_addr (-EPERM: the model's processes lack CAP_SYS_RAWIO), after the
+ * target was unmapped and a shrink made.
+ */
 function setNewAddr(mm: MmStruct, r: Remap): number {
   const vma = r.vma!;
-  if ((r.flags & MREMAP_FIXED) !== 0) return 0;
+  if ((r.flags & MREMAP_FIXED) !== 0) return r.newAddr < MMAP_MIN_ADDR ? -Errno.EPERM : 0;
   const align = r.newLen % PMD_SIZE === 0 && vma.isAnon() ? PMD_SIZE : PAGE_SIZE;
   const to = getUnmappedArea(mm, impliesNewAddr(r) ? r.newAddr : 0, r.newLen, align);
   if (to < 0) return to;

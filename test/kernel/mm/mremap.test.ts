@@ -69,6 +69,18 @@ describe('mremap(2) errors, as check_mremap_params() and check_prep_vma() return
     teardown(sys);
   });
 
+  it('a fixed target below mmap_min_addr is EPERM, after the shrink (checked as an ordinary user)', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, 4 * PAGE);
+    assert.equal(sys.mremap(p, a, 4 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, 0), -Errno.EPERM);
+    assert.deepEqual(
+      vmas(p).map(([s, e]) => [s, e]),
+      [[a, a + 2 * PAGE]],
+      'the tail was unmapped before the target was refused',
+    );
+    teardown(sys);
+  });
+
   it('growing in place into a neighbour without MAYMOVE is ENOMEM', () => {
     const { sys, p } = setup();
     const a = mapOk(sys, p, 4 * PAGE);
