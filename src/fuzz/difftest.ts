@@ -259,7 +259,14 @@ const FLAG_ADVICE = [
 const ADVICE: Record<string, number> = Object.fromEntries(
   [
     ...['dontneed', 'free', 'cold', 'pageout', 'remove', 'hugepage', 'nohugepage', 'willneed'],
-    ...['populate_read', 'populate_write', 'dontneed_locked', ...FLAG_ADVICE],
+    ...[
+      'populate_read',
+      'populate_write',
+      'dontneed_locked',
+      'guard_install',
+      'guard_remove',
+      ...FLAG_ADVICE,
+    ],
   ].map((name) => [name, MADV[name.toUpperCase() as keyof typeof MADV]]),
 );
 const PROT_NAMES: Record<number, string[]> = { 0: ['none'], 1: ['read'], 3: ['read', 'write'] };
@@ -727,7 +734,14 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
           r.next() < 0.8
             ? pick(['dontneed', 'free', 'cold', 'pageout', 'remove', 'hugepage', 'nohugepage'])
             : r.next() < 0.6
-              ? pick(['willneed', 'populate_read', 'populate_write', 'dontneed_locked'])
+              ? pick([
+                  'willneed',
+                  'populate_read',
+                  'populate_write',
+                  'dontneed_locked',
+                  'guard_install',
+                  'guard_remove',
+                ])
               : pick(FLAG_ADVICE),
       };
     else if (k < 47) {
@@ -837,7 +851,16 @@ function fileOp(r: Prng, off: () => number, length: () => number): DiffOp {
       op: 'madvise',
       off: off(),
       len: length(),
-      advice: pick(['remove', 'dontneed', 'pageout', 'willneed', 'populate_read', 'populate_write']),
+      advice: pick([
+        'remove',
+        'dontneed',
+        'pageout',
+        'willneed',
+        'populate_read',
+        'populate_write',
+        'guard_install',
+        'guard_remove',
+      ]),
     };
   if (k < 82) return { op: 'pwrite', slot, foff: foff(), len: r.int(2 * PAGE), byte: r.int(256) };
   return { op: 'pread', slot, foff: foff(), len: r.int(3 * PAGE) };

@@ -284,7 +284,17 @@ export class Generator {
         proc,
         addr: this.ulong(() => this.addr()),
         length: this.ulong(() => this.length()),
-        advice: this.pick(['dontneed', 'free', 'pageout', 'cold', 'hugepage', 'nohugepage', 'collapse']),
+        advice: this.pick([
+          'dontneed',
+          'free',
+          'pageout',
+          'cold',
+          'hugepage',
+          'nohugepage',
+          'collapse',
+          'guard_install',
+          'guard_remove',
+        ]),
       };
     }
     if (k < 41) {
