@@ -1,6 +1,7 @@
 /*
  * Guard regions: MADV_GUARD_INSTALL and MADV_GUARD_REMOVE, and how the markers meet the rest of
- * mm. The expected values are what Linux 6.18 does: each case was run on a live 6.18 kernel.
+ * mm. The expected values are what Linux 6.18 does: each case was run on a live 6.18 kernel,
+ * except the device's, which is read from the source (this machine has no test_hmm module).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import {
   PROT_NONE,
   PROT_READ,
 } from '../../../src/kernel/mm/mman.ts';
+import { HMM_DMIRROR_READ, createDmirrorDevice, dmirrorOpen } from '../../../src/kernel/drivers/test_hmm.ts';
 import type { Process, System } from '../../../src/kernel/system.ts';
 import { ANON_PRIVATE, ANON_SHARED, PAGE, RW, setup, teardown, writeOk } from './mm_helpers.ts';
 
@@ -140,6 +142,21 @@ describe('guard regions', () => {
     assert.equal(mapAt(sys, p, W + 4 * HPAGE, HPAGE), W + 4 * HPAGE);
     assert.equal(sys.madvise(p, W + 4 * HPAGE + 5 * PAGE, PAGE, MADV.GUARD_INSTALL), 0);
     assert.equal(sys.madvise(p, W + 4 * HPAGE, HPAGE, MADV.COLLAPSE), -Errno.EINVAL);
+    teardown(sys);
+  });
+
+  it('hmm_range_fault() that must fault at a guard is -EFAULT (hmm_vma_handle_pte())', () => {
+    const { sys, p } = setup();
+    createDmirrorDevice(sys, 'gpu0', 'private');
+    const fd = sys.run('open', dmirrorOpen(sys, 'gpu0', p));
+    assert.ok(fd >= 0);
+    assert.equal(mapAt(sys, p, W, 4 * PAGE), W);
+    writeOk(sys, p, W, new Uint8Array(4 * PAGE).fill(2));
+    const buf = new Uint8Array(4 * PAGE);
+    assert.equal(sys.ioctl(fd, HMM_DMIRROR_READ, { addr: W, npages: 4, buf }), 0);
+    assert.equal(sys.madvise(p, W + 2 * PAGE, PAGE, MADV.GUARD_INSTALL), 0);
+    assert.equal(sys.ioctl(fd, HMM_DMIRROR_READ, { addr: W, npages: 4, buf }), -Errno.EFAULT);
+    assert.equal(sys.close(fd), 0);
     teardown(sys);
   });
 });
