@@ -49,6 +49,7 @@ const MmapFlag = z.enum([
   'private',
   'shared',
   'shared_validate',
+  'droppable',
   'anonymous',
   'fixed',
   'fixed_noreplace',

@@ -344,6 +344,10 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
     case MADV.WIPEONFORK:
       if (!vma.isAnon() || (vma.flags & VM.SHARED) !== 0) return -Errno.EINVAL;
       break;
+    case MADV.KEEPONFORK:
+      // A droppable mapping's pages never survive a fork.
+      if ((vma.flags & VM.DROPPABLE) !== 0) return -Errno.EINVAL;
+      break;
   }
   const [set, clear] = bits;
   // madvise_update_vma(): a VMA whose flags stay the same is left whole (no split, no merge).

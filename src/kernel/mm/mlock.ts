@@ -57,11 +57,11 @@ export function mlockFutureOk(p: Process, mm: MmStruct, flags: number, bytes: nu
 
 /**
  * Whether a VMA may carry VM_LOCKED: not a special mapping (VM_IO, VM_PFNMAP, VM_MIXEDMAP,
- * VM_DONTEXPAND) nor hugetlb, which mlock_fixup() and __mmap_complete() leave unlocked and
- * uncounted. (DAX, secretmem, the gate VMA and VM_DROPPABLE are not modelled.)
+ * VM_DONTEXPAND), hugetlb or droppable memory, which mlock_fixup() and __mmap_complete() leave
+ * unlocked and uncounted. (DAX, secretmem and the gate VMA are not modelled.)
  */
 export function vmaSupportsMlock(vma: Vma): boolean {
-  return (vma.flags & (VM_SPECIAL | VM.HUGETLB)) === 0;
+  return (vma.flags & (VM_SPECIAL | VM.HUGETLB | VM.DROPPABLE)) === 0;
 }
 
 /**

@@ -26,6 +26,11 @@ export const VM = {
    * operated on with; the model uses bit 11, which no flag of the kernel's it models takes.
    */
   SEALED: 0x800,
+  /**
+   * VM_DROPPABLE (MAP_DROPPABLE): the kernel's bit is 40, past the model's 32-bit flag word; the
+   * model uses bit 12 (the kernel's VM_UFFD_WP, which it does not model).
+   */
+  DROPPABLE: 0x1000,
   LOCKED: 0x2000,
   IO: 0x4000,
   SEQ_READ: 0x8000,

@@ -9,6 +9,8 @@ export const PROT_GROWSUP = 0x02000000;
 export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
 export const MAP_SHARED_VALIDATE = 0x03;
+/** A mapping type of its own (not a flag): private anonymous memory reclaim may drop. */
+export const MAP_DROPPABLE = 0x08;
 export const MAP_TYPE = 0x0f;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;

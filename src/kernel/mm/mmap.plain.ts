@@ -292,7 +292,8 @@ export function doMmap$(task: Process, mm: MmStruct, addr: number, length: numbe
   if (offset % PAGE_SIZE !== 0 || offset < 0) return -Errno.EINVAL;
   const type = flags & mman.MAP_TYPE;
   const anonymous = (flags & mman.MAP_ANONYMOUS) !== 0;
-  const shared = type !== mman.MAP_PRIVATE;
+  const droppable = type === mman.MAP_DROPPABLE;
+  const shared = type !== mman.MAP_PRIVATE && !droppable;
   const hugetlb = (flags & mman.MAP_HUGETLB) !== 0 || (file !== null && file.inode.kind === 'hugetlb');
   if (length === 0) return -Errno.EINVAL;
   let len = pageAlignUp(length);
@@ -329,7 +330,12 @@ export function doMmap$(task: Process, mm: MmStruct, addr: number, length: numbe
     return -Errno.EOVERFLOW;
   // The mapping type and the file's checks come after the address, in do_mmap()'s switch on
   // MAP_TYPE (an unknown type is -EINVAL, unknown MAP_SHARED_VALIDATE flags -EOPNOTSUPP).
-  if (type !== mman.MAP_SHARED && type !== mman.MAP_PRIVATE && type !== mman.MAP_SHARED_VALIDATE)
+  // MAP_DROPPABLE is a type of anonymous memory only (a file, hugetlb's too, does not take it);
+  // it cannot be locked nor grow down.
+  if (droppable) {
+    if (!anonymous || hugetlb) return -Errno.EINVAL;
+    if ((flags & (mman.MAP_LOCKED | mman.MAP_GROWSDOWN)) !== 0) return -Errno.EINVAL;
+  } else if (type !== mman.MAP_SHARED && type !== mman.MAP_PRIVATE && type !== mman.MAP_SHARED_VALIDATE)
     return -Errno.EINVAL;
   if (type === mman.MAP_SHARED_VALIDATE && (flags & ~mman.LEGACY_MAP_MASK & ~0xff) !== 0)
     return -Errno.EOPNOTSUPP;
@@ -345,6 +351,8 @@ export function doMmap$(task: Process, mm: MmStruct, addr: number, length: numbe
   if (shared) vmFlags |= VM.SHARED | VM.MAYSHARE;
   if (file !== null && !anonymous && shared && !file.writable) vmFlags &= ~(VM.MAYWRITE | VM.SHARED);
   if ((flags & mman.MAP_NORESERVE) !== 0) vmFlags |= VM.NORESERVE;
+  // Droppable pages are not reserved, and do not survive a fork or go into a core dump.
+  if (droppable) vmFlags |= VM.DROPPABLE | VM.NORESERVE | VM.WIPEONFORK | VM.DONTDUMP;
   vmFlags |= lockFlags;
   // calc_vm_flag_bits(): a stack gets no huge pages (MAP_STACK is VM_NOHUGEPAGE).
   if ((flags & mman.MAP_STACK) !== 0) vmFlags |= VM.NOHUGEPAGE;

@@ -122,6 +122,7 @@ export function rssCounterOf(phys: PhysMem, pfn: number, vma: Vma): number {
  */
 const NEW_ANON_FLAGS = PG.anon | PG.swapbacked | PG.lru | PG.uptodate;
 const ANON_EXCLUSIVE = PG.anonExclusive;
+const VM_DROPPABLE_FLAG = VM.DROPPABLE;
 const ANON_PAGES = MM_ANONPAGES;
 const PMD_NR = HPAGE_PMD_NR;
 
@@ -138,7 +139,8 @@ export function addNewAnonRmap(sys: System, vma: Vma, pfn: number, addr: number,
     phys.setIndex(pfn + i, idx + i);
     flags[pfn + i] |= ANON_EXCLUSIVE;
   }
-  flags[pfn] |= NEW_ANON_FLAGS;
+  // A droppable mapping's folio is not swap-backed: reclaim drops it instead.
+  flags[pfn] |= (vma.flags & VM_DROPPABLE_FLAG) === 0 ? NEW_ANON_FLAGS : NEW_ANON_FLAGS & ~PG.swapbacked;
   if (pmdMapped) phys.entireMapcount.set(pfn, (phys.entireMapcount.get(pfn) ?? 0) + 1);
   else phys.mapcount[pfn]++;
   vma.mm.rss[ANON_PAGES] += n;

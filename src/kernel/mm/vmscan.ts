@@ -168,14 +168,17 @@ export function* pageoutPage(sys: System, pfn: number, direct = false): KGen<boo
   // Anything beyond the mappings (and the page cache's own reference) is a transient user: keep it.
   if (phys.refcount[pfn] !== maps.length + (inCache ? 1 : 0)) return false;
   if (!anon && !inCache) return false;
-  // MADV_FREE'd pages still clean are simply dropped (lazyfree).
+  // MADV_FREE'd pages still clean are simply dropped (lazyfree), and so are the pages of a
+  // droppable mapping, written or not (they are never swap-backed).
   const lazyfree =
     anon &&
-    (phys.flags[pfn] & (PG.swapbacked | PG.dirty)) === 0 &&
-    maps.every(({ vma, addr }) => {
-      const t = vma.mm.pgt.pteTable(addr);
-      return t !== null && (t.words[pteSlot(addr)] & PTE_DIRTY) === 0;
-    });
+    (phys.flags[pfn] & PG.swapbacked) === 0 &&
+    (maps.every(({ vma }) => (vma.flags & VM.DROPPABLE) !== 0) ||
+      ((phys.flags[pfn] & PG.dirty) === 0 &&
+        maps.every(({ vma, addr }) => {
+          const t = vma.mm.pgt.pteTable(addr);
+          return t !== null && (t.words[pteSlot(addr)] & PTE_DIRTY) === 0;
+        })));
   if (lazyfree) {
     for (const { vma, addr } of maps) {
       if (!(yield* discardMapping(vma, addr, pfn))) return false;
@@ -299,7 +302,8 @@ function* discardMapping(vma: Vma, addr: number, pfn: number): KGen<boolean> {
   let kept = false;
   if (t !== null && t.words[s + 1] === pfn && (t.words[s] & 0x101) !== 0) {
     if ((t.words[s] & PTE_DIRTY) !== 0) phys.flags[pfn] |= PG.dirty;
-    if ((phys.flags[pfn] & PG.dirty) !== 0) {
+    // A droppable mapping's page goes even written, and never becomes swap-backed.
+    if ((phys.flags[pfn] & PG.dirty) !== 0 && (vma.flags & VM.DROPPABLE) === 0) {
       phys.flags[pfn] |= PG.swapbacked;
       kept = true;
     } else if (phys.refcount[pfn] !== folioMapcount(phys, pfn)) {

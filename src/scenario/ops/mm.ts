@@ -19,6 +19,7 @@ const MAP: Record<string, number> = {
   private: mman.MAP_PRIVATE,
   shared: mman.MAP_SHARED,
   shared_validate: mman.MAP_SHARED_VALIDATE,
+  droppable: mman.MAP_DROPPABLE,
   anonymous: mman.MAP_ANONYMOUS,
   fixed: mman.MAP_FIXED,
   fixed_noreplace: mman.MAP_FIXED_NOREPLACE,
