@@ -3,7 +3,8 @@
  * in a fresh child process at the fixed addresses the program names (inside a window checked to
  * be free with MAP_FIXED_NOREPLACE) and prints one result line per op:
  *
- *   mmap ADDR LEN PROT SHARED FLAGS -> R ret-or--errno        (FLAGS: more mmap flags; with MAP_FIXED,
+ *   mmap ADDR LEN PROT SHARED FLAGS -> R ret-or--errno        (SHARED 1: MAP_SHARED, 2: MAP_DROPPABLE;
+ *                                                               FLAGS: more mmap flags; with MAP_FIXED,
  *                                                               MAP_FIXED_NOREPLACE is left out)
  *   munmap ADDR LEN / mprotect ADDR LEN PROT / madvise ADDR LEN ADVICE
  *   mremap ADDR OLD NEW FLAGS NEWADDR
@@ -56,6 +57,8 @@
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
+/* MAP_DROPPABLE, a mapping type of its own (0x08), by a name older headers do not clash with. */
+#define MAP_DROPPABLE_TYPE 0x08
 #ifndef SYS_mseal
 #define SYS_mseal 462
 #endif
@@ -310,7 +313,7 @@ static void run_ops(FILE *in) {
 			else if ((uintptr_t)p != a) fprintf(out, "R %d\n", -EEXIST);
 			else fprintf(out, "R %ld\n", ret_of(munmap(p, b)));
 		} else if (!strcmp(op, "mmap")) {
-			int flags = MAP_ANONYMOUS | fixed_flags((int)e) | (d ? MAP_SHARED : MAP_PRIVATE);
+			int flags = MAP_ANONYMOUS | fixed_flags((int)e) | (d == 2 ? MAP_DROPPABLE_TYPE : d ? MAP_SHARED : MAP_PRIVATE);
 			void *p = mmap((void *)a, b, (int)c, flags, -1, 0);
 			fprintf(out, "R %ld\n", p == MAP_FAILED ? (long)-errno : (long)(uintptr_t)p);
 		} else if (!strcmp(op, "munmap")) {

@@ -66,7 +66,16 @@ const U64_WRAPPING_LENGTHS = [2n ** 64n - 1n, 2n ** 64n - 4096n, 2n ** 64n - 2n 
  * fork made instead of the parent; file ops always run in the parent (CHILD_OPS).
  */
 export type DiffOp = (
-  | { op: 'mmap'; off: number; len: Ulen; prot: number; shared: boolean; flags?: MapFlag[] }
+  | {
+      op: 'mmap';
+      off: number;
+      len: Ulen;
+      prot: number;
+      shared: boolean;
+      flags?: MapFlag[];
+      /** MAP_DROPPABLE instead of MAP_PRIVATE or MAP_SHARED (`shared` false). */
+      droppable?: boolean;
+    }
   | { op: 'munmap'; off: number; len: Ulen }
   | { op: 'mprotect'; off: number; len: Ulen; prot: number }
   | { op: 'madvise'; off: number; len: Ulen; advice: string }
@@ -309,7 +318,7 @@ function opLine(o: DiffOp): string {
     case 'fork':
       return 'fork';
     case 'mmap':
-      return `mmap ${a(o.off)} ${o.len} ${o.prot} ${o.shared ? 1 : 0} ${mapBits(o.flags)}`;
+      return `mmap ${a(o.off)} ${o.len} ${o.prot} ${o.droppable === true ? 2 : o.shared ? 1 : 0} ${mapBits(o.flags)}`;
     case 'munmap':
       return `munmap ${a(o.off)} ${o.len}`;
     case 'mprotect':
@@ -459,7 +468,11 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
           addr: a(o.off),
           length: o.len,
           prot: PROT_NAMES[o.prot],
-          flags: [o.shared ? 'shared' : 'private', ...(anon ? ['anonymous'] : []), ...mapNames(o.flags)],
+          flags: [
+            anon && o.droppable === true ? 'droppable' : o.shared ? 'shared' : 'private',
+            ...(anon ? ['anonymous'] : []),
+            ...mapNames(o.flags),
+          ],
         };
         return anon ? step : { ...step, fd, offset: o.foff };
       }
@@ -714,12 +727,15 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
         flags: r.next() < 0.95 ? 0 : pick([1, 2]),
       };
     if (k < 14) {
+      const shared = r.next() < 0.25;
       const o: DiffOp = {
         op: 'mmap',
         off: off(),
         len: ulen(),
         prot: pick([0, 1, 3, 3]),
-        shared: r.next() < 0.25,
+        shared,
+        // MAP_DROPPABLE now and then: pages that MADV_PAGEOUT drops even when written.
+        ...(!shared && r.next() < 0.1 ? { droppable: true } : {}),
       };
       const flags = mapFlags(r);
       return flags.length > 0 ? { ...o, flags } : o;

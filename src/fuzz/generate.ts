@@ -241,7 +241,7 @@ export class Generator {
     const k = this.r.int(100);
     if (k < 18) {
       const save = this.fresh('b');
-      const flags = [this.chance(0.75) ? 'private' : 'shared'];
+      const flags = [this.chance(0.75) ? (this.chance(0.1) ? 'droppable' : 'private') : 'shared'];
       const fileBacked = this.names.memfds.length > 0 && this.chance(0.2);
       if (!fileBacked) flags.push('anonymous');
       if (this.chance(0.15)) flags.push('populate');
