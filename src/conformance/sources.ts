@@ -123,6 +123,14 @@ export const MM_SELFTEST_SOURCES = {
     repo: 'linux-mm/linux-mm',
     commit: '59d61b6feef74bc2e1157a4a8c0b298928d39f3a',
   },
+  'guard-regions': {
+    // From the linux-mm/linux-mm mirror, a form newer than 6.18 whose first 28 tests are 6.18's;
+    // its two later ones (collapse, smaps) are not ported. docs/fidelity.md says which copies
+    // were compared.
+    file: 'tools/testing/selftests/mm/guard-regions.c',
+    repo: 'linux-mm/linux-mm',
+    commit: '231fbeaeaa0e0cfcbc0767a7d8f5574927780f0f',
+  },
 } as const satisfies Record<string, SelftestSource>;
 
 const SOFT_DIRTY_TEST_MERGE: SelftestSource = {

@@ -23,6 +23,7 @@ test('the mm suite ports every file it names, with at least 150 cases that run',
       'hugetlb-madvise',
       'mlock-random-test',
       'mseal_test',
+      'guard-regions',
     ],
   );
   assert.ok(cases.filter((c) => c.run !== undefined).length >= 150);
