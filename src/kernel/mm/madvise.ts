@@ -337,7 +337,6 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
     case MADV.HUGEPAGE:
       if ((vma.flags & VM_SPECIAL) !== 0) return 0;
       break;
-    case MADV.DONTFORK:
     case MADV.DOFORK:
       if ((vma.flags & VM.IO) !== 0) return -Errno.EINVAL;
       break;
@@ -345,8 +344,15 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
       if (!vma.isAnon() || (vma.flags & VM.SHARED) !== 0) return -Errno.EINVAL;
       break;
     case MADV.KEEPONFORK:
-      // A droppable mapping's pages never survive a fork.
+      // A droppable mapping's pages never survive a fork, nor go into a core dump.
       if ((vma.flags & VM.DROPPABLE) !== 0) return -Errno.EINVAL;
+      break;
+    case MADV.DODUMP:
+      if (
+        ((vma.flags & VM.HUGETLB) === 0 && (vma.flags & VM_SPECIAL) !== 0) ||
+        (vma.flags & VM.DROPPABLE) !== 0
+      )
+        return -Errno.EINVAL;
       break;
   }
   const [set, clear] = bits;

@@ -59,6 +59,7 @@ describe('MAP_DROPPABLE', () => {
     assert.equal(p.mm!.lockedVm, 0);
     assert.equal(p.mm!.vmasIn(W, W + 4 * PAGE).length, 1, 'mlock did not split it either');
     assert.equal(sys.madvise(p, W, PAGE, MADV.KEEPONFORK), -Errno.EINVAL);
+    assert.equal(sys.madvise(p, W, PAGE, MADV.DODUMP), -Errno.EINVAL);
     assert.equal(sys.madvise(p, W, PAGE, MADV.WIPEONFORK), 0);
     const { child } = sys.fork(p, 'c');
     assert.ok(child !== null);
