@@ -17,7 +17,8 @@
  *   clear_refs                      -> R 0                    (echo 4 > /proc/self/clear_refs)
  *   smaps ADDR LEN                  -> R 0 VMA|VMA...         (/proc/self/smaps of the VMAs overlapping
  *                                                               the range: START-END then the kB of each
- *                                                               field SMAPS_FIELDS names, `:` between)
+ *                                                               field SMAPS_FIELDS names, `:` between,
+ *                                                               then VmFlags' names but sd, `,` between)
  *   maps ADDR LEN                   -> R 0 LINE|LINE...       (/proc/self/maps entries overlapping the
  *                                                               range: START-END PERMS OFFSET [PATH])
  *   memfd SLOT                      -> R 0 or -errno          (memfd_create(), kept in file slot SLOT)
@@ -214,9 +215,29 @@ static const char *const SMAPS_FIELDS[] = {
 };
 #define NFIELDS (sizeof(SMAPS_FIELDS) / sizeof(SMAPS_FIELDS[0]))
 
-static void print_smaps_vma(int *n, unsigned long start, unsigned long end, const unsigned long long *kb) {
+static void print_smaps_vma(int *n, unsigned long start, unsigned long end, const unsigned long long *kb,
+			    const char *vmflags) {
 	fprintf(out, "%c%08lx-%08lx ", (*n)++ ? '|' : ' ', start, end);
 	for (size_t i = 0; i < NFIELDS; i++) fprintf(out, "%s%llu", i ? ":" : "", kb[i]);
+	fprintf(out, " %s", vmflags[0] ? vmflags : "-");
+}
+
+/* VmFlags' names, comma-separated, without `sd` (the model leaves soft-dirty to pagemap). */
+static void parse_vmflags(const char *line, char *out_flags, size_t size) {
+	const char *p = line + strlen("VmFlags:");
+	size_t n = 0;
+	out_flags[0] = 0;
+	while (*p) {
+		while (*p == ' ') p++;
+		if (!isalpha((unsigned char)p[0]) || !isalpha((unsigned char)p[1])) break;
+		if (!(p[0] == 's' && p[1] == 'd') && n + 3 < size) {
+			if (n) out_flags[n++] = ',';
+			out_flags[n++] = p[0];
+			out_flags[n++] = p[1];
+			out_flags[n] = 0;
+		}
+		p += 2;
+	}
 }
 
 /* The smaps entries of the VMAs that overlap [addr, addr+len). */
@@ -225,6 +246,7 @@ static void do_smaps(uintptr_t addr, uint64_t len) {
 	char line[4096];
 	unsigned long start = 0, end = 0;
 	unsigned long long kb[NFIELDS];
+	char vmflags[256] = "";
 	int in = 0, n = 0;
 	if (f == NULL) {
 		fprintf(out, "R %d\n", -errno);
@@ -237,18 +259,23 @@ static void do_smaps(uintptr_t addr, uint64_t len) {
 		unsigned long long v;
 		/* A VMA's header starts with its address in lower-case hex, its fields with a capital. */
 		if (!isupper((unsigned char)line[0]) && sscanf(line, "%lx-%lx ", &s, &e) == 2) {
-			if (in) print_smaps_vma(&n, start, end, kb);
+			if (in) print_smaps_vma(&n, start, end, kb, vmflags);
 			in = s < addr + len && e > addr;
 			start = s;
 			end = e;
 			memset(kb, 0, sizeof(kb));
+			vmflags[0] = 0;
+			continue;
+		}
+		if (in && !strncmp(line, "VmFlags:", 8)) {
+			parse_vmflags(line, vmflags, sizeof(vmflags));
 			continue;
 		}
 		if (!in || sscanf(line, "%63[^:]: %llu kB", key, &v) != 2) continue;
 		for (size_t i = 0; i < NFIELDS; i++)
 			if (!strcmp(key, SMAPS_FIELDS[i])) kb[i] = v;
 	}
-	if (in) print_smaps_vma(&n, start, end, kb);
+	if (in) print_smaps_vma(&n, start, end, kb, vmflags);
 	fprintf(out, "\n");
 	fclose(f);
 }

@@ -200,26 +200,36 @@ const SMAPS_FIELDS = [
  */
 const SMAPS_UNCOMPARED = new Set(['referenced', 'lazyfree']);
 
-/** One VMA of smaps, the model's or the helper's line, as compared: START-END, then each field's kB. */
-function smapsCompared(range: string, kb: readonly number[]): string {
-  return `${range} ${kb.filter((_, i) => !SMAPS_UNCOMPARED.has(SMAPS_FIELDS[i])).join(':')}`;
+/**
+ * One VMA of smaps, the model's or the helper's line, as compared: START-END, then each field's
+ * kB, then VmFlags' names (but `sd`), comma-separated (`-` for none).
+ */
+function smapsCompared(range: string, kb: readonly number[], vmflags: string): string {
+  return `${range} ${kb.filter((_, i) => !SMAPS_UNCOMPARED.has(SMAPS_FIELDS[i])).join(':')} ${vmflags}`;
 }
 
-function smapsLine(e: Record<string, number>): string {
+function smapsLine(e: Record<string, number | string>): string {
   const hex = (n: number) => n.toString(16).padStart(8, '0');
+  const flags = String(e.vmflags ?? '');
   return smapsCompared(
-    `${hex(e.start)}-${hex(e.end)}`,
-    SMAPS_FIELDS.map((k) => e[k] / 1024),
+    `${hex(e.start as number)}-${hex(e.end as number)}`,
+    SMAPS_FIELDS.map((k) => (e[k] as number) / 1024),
+    flags === '' ? '-' : flags.split(' ').join(','),
   );
 }
 
-/** A VMA as compared, as scenario smaps expectations (its range and the fields compared, in bytes). */
-function smapsExpectation(line: string): Record<string, number> {
-  const [range, fields] = line.split(' ');
+/** A VMA as compared, as scenario smaps expectations (its range, the fields compared in bytes, VmFlags). */
+function smapsExpectation(line: string): Record<string, number | string> {
+  const [range, fields, flags] = line.split(' ');
   const [start, end] = range.split('-').map((h) => parseInt(h, 16));
   const kb = fields.split(':').map(Number);
   const names = SMAPS_FIELDS.filter((k) => !SMAPS_UNCOMPARED.has(k));
-  return { start, end, ...Object.fromEntries(names.map((k, i) => [k, kb[i] * 1024])) };
+  return {
+    start,
+    end,
+    ...Object.fromEntries(names.map((k, i) => [k, kb[i] * 1024])),
+    vmflags: flags === undefined || flags === '-' ? '' : flags.split(',').join(' '),
+  };
 }
 
 /** The scenario's name for the process a program's `fork` makes. */
@@ -396,8 +406,8 @@ export function runLive(helper: string, ops: readonly DiffOp[]): Outcome[] {
       extra = extra
         .split('|')
         .map((v) => {
-          const [range, kb] = v.split(' ');
-          return smapsCompared(range, kb.split(':').map(Number));
+          const [range, kb, vmflags] = v.split(' ');
+          return smapsCompared(range, kb.split(':').map(Number), vmflags ?? '-');
         })
         .join('|');
     // A load that faulted is compared by its errno only (the model stops at the same byte).
@@ -655,7 +665,7 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
       const lines =
         o.op === 'maps'
           ? ((r.outputs?.maps ?? []) as string[])
-          : ((r.outputs?.smaps ?? []) as Record<string, number>[]).map(smapsLine);
+          : ((r.outputs?.smaps ?? []) as Record<string, number | string>[]).map(smapsLine);
       out.push(r.ret < 0 || lines.length === 0 ? { ret: r.ret } : { ret: r.ret, extra: lines.join('|') });
     } else if (o.op === 'mincore') {
       const vec = r.outputs?.vec as string | undefined;

@@ -285,7 +285,7 @@ export const OPS: Record<string, OpSpec> = {
     outputs: ['maps', 'entries'],
   },
   smaps: {
-    doc: '/proc/PID/smaps: the VMAs that overlap [addr, addr + length) (all of them by default), each whole; expect them in `smaps`, a list of records with `line` (as `maps` gives it) and, in bytes as the file shows them (whole KiB), size, rss, pss, pss_dirty, shared_clean, shared_dirty, private_clean, private_dirty, referenced, anonymous, lazyfree, anon_huge_pages, shmem_pmd_mapped, shared_hugetlb, private_hugetlb, swap, swap_pss and locked (list only the fields to check).',
+    doc: '/proc/PID/smaps: the VMAs that overlap [addr, addr + length) (all of them by default), each whole; expect them in `smaps`, a list of records with `line` (as `maps` gives it) and, in bytes as the file shows them (whole KiB), size, rss, pss, pss_dirty, shared_clean, shared_dirty, private_clean, private_dirty, referenced, anonymous, lazyfree, anon_huge_pages, shmem_pmd_mapped, shared_hugetlb, private_hugetlb, swap, swap_pss and locked, and vmflags (the two-letter names of VmFlags, less sd) (list only the fields to check).',
     fields: { proc: Name, addr: Num.optional(), length: Size.optional() },
     outputs: ['smaps', 'entries'],
   },

@@ -312,6 +312,52 @@ export interface SmapsEntry extends MapsEntry {
   readonly swap: number;
   readonly swapPss: number;
   readonly locked: number;
+  /** VmFlags: the two-letter names of the VMA's flags, space-separated, in the kernel's order. */
+  readonly vmFlags: string;
+}
+
+/**
+ * show_smap_vma_flags()'s mnemonics, in the kernel's bit order. VM_DROPPABLE (bit 40) and
+ * VM_SEALED (bit 42) sit at the end there, whatever bit the model keeps them in. VM_SOFTDIRTY's
+ * `sd` is left out: pagemap reports soft-dirty state, and a kernel built without
+ * CONFIG_MEM_SOFT_DIRTY prints no `sd`.
+ */
+const VM_MNEMONICS: readonly (readonly [number, string])[] = [
+  [VM.READ, 'rd'],
+  [VM.WRITE, 'wr'],
+  [VM.EXEC, 'ex'],
+  [VM.SHARED, 'sh'],
+  [VM.MAYREAD, 'mr'],
+  [VM.MAYWRITE, 'mw'],
+  [VM.MAYEXEC, 'me'],
+  [VM.MAYSHARE, 'ms'],
+  [VM.GROWSDOWN, 'gd'],
+  [VM.PFNMAP, 'pf'],
+  [VM.MAYBE_GUARD, 'gu'],
+  [VM.LOCKED, 'lo'],
+  [VM.IO, 'io'],
+  [VM.SEQ_READ, 'sr'],
+  [VM.RAND_READ, 'rr'],
+  [VM.DONTCOPY, 'dc'],
+  [VM.DONTEXPAND, 'de'],
+  [VM.LOCKONFAULT, 'lf'],
+  [VM.ACCOUNT, 'ac'],
+  [VM.NORESERVE, 'nr'],
+  [VM.HUGETLB, 'ht'],
+  [VM.WIPEONFORK, 'wf'],
+  [VM.DONTDUMP, 'dd'],
+  [VM.MIXEDMAP, 'mm'],
+  [VM.HUGEPAGE, 'hg'],
+  [VM.NOHUGEPAGE, 'nh'],
+  [VM.DROPPABLE, 'dp'],
+  [VM.SEALED, 'sl'],
+];
+
+/** Models show_smap_vma_flags() (less `sd`, see VM_MNEMONICS). */
+export function vmFlagsMnemonics(flags: number): string {
+  const out: string[] = [];
+  for (const [bit, name] of VM_MNEMONICS) if ((flags & bit) !== 0) out.push(name);
+  return out.join(' ');
 }
 
 /** PSS_SHIFT: Pss is summed in 1/4096ths of a byte. */
@@ -508,6 +554,7 @@ export function smapsRange(sys: System, mm: MmStruct, start: number, end: number
       swap: kb(s.swap),
       swapPss: kb(Math.floor(s.swapPss / PSS_ONE)),
       locked: kb(Math.floor(s.pssLocked / PSS_ONE)),
+      vmFlags: vmFlagsMnemonics(vma.flags),
     };
   });
 }

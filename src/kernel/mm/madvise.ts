@@ -257,9 +257,10 @@ function onlyGuardsOrNone(mm: MmStruct, start: number, end: number): boolean {
 function* madviseGuardInstall(vma: Vma, start: number, end: number): KGen<number> {
   if (!isValidGuardVma(vma, false)) return -Errno.EINVAL;
   const mm = vma.mm;
-  // 6.18 gives every VMA it installs guards in an anon_vma, file mappings too, so that fork
-  // copies its page tables and with them the markers.
-  anonVmaPrepare(mm.sys, vma);
+  // The whole VMA is marked VM_MAYBE_GUARD (no split), so that fork copies its page tables and
+  // with them the markers; an anonymous VMA gets its anon_vma for the markers' tables.
+  vma.flags |= VM.MAYBE_GUARD;
+  if (vma.isAnon()) anonVmaPrepare(mm.sys, vma);
   while (!onlyGuardsOrNone(mm, start, end)) yield* zapPageRangeSingle(vma, start, end);
   for (let a = start; a < end; a += PAGE_SIZE) {
     const t = mm.pgt.pteTableAlloc(a);

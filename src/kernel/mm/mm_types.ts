@@ -20,6 +20,12 @@ export const VM = {
   MAYEXEC: 0x40,
   MAYSHARE: 0x80,
   GROWSDOWN: 0x100,
+  /**
+   * VM_MAYBE_GUARD: guard markers may be in this VMA. Set on the whole VMA when guards are
+   * installed, never cleared; sticky (see VM_STICKY). The kernel's bit is 11, which the model
+   * gives VM_SEALED; it keeps this one in bit 9 (the kernel's VM_UFFD_MISSING, not modelled).
+   */
+  MAYBE_GUARD: 0x200,
   PFNMAP: 0x400,
   /**
    * VM_SEALED (mseal()). The kernel's bit is 42, past the 32 bits the model's flag word is
@@ -48,6 +54,12 @@ export const VM = {
   HUGEPAGE: 0x20000000,
   NOHUGEPAGE: 0x40000000,
 } as const;
+
+/**
+ * VM_STICKY: flags that do not keep VMAs from merging and that the merged VMA keeps if any part
+ * had them (VM_SOFTDIRTY, VM_MAYBE_GUARD).
+ */
+export const VM_STICKY = VM.SOFTDIRTY | VM.MAYBE_GUARD;
 
 /** VM_SPECIAL: mappings the core mm must not merge, migrate or treat as normal memory. */
 export const VM_SPECIAL = VM.IO | VM.DONTEXPAND | VM.PFNMAP | VM.MIXEDMAP;

@@ -7,7 +7,7 @@ import type { Process, System } from '../system.ts';
 import { splitHugePmd, splitHugePmdsAtEdges, zapHugePmd } from './huge_memory.ts';
 import { hugetlbReservePages, putHugetlbPage } from './hugetlb.ts';
 import { vmNormalPage } from './memory.ts';
-import { type File, MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, Vma } from './mm_types.ts';
+import { type File, MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, VM_STICKY, Vma } from './mm_types.ts';
 import * as mman from './mman.ts';
 import { vmaIsSealed } from './mseal.ts';
 import { MMU_NOTIFY, mmuNotifierRangeInit } from './mmu_notifier.ts';
@@ -49,7 +49,7 @@ function anonCompatible(a: Vma, b: Vma, moved: Vma | null): boolean {
 function canMergeAnon(a: Vma, b: Vma, moved: Vma | null): boolean {
   if (a.end !== b.start || a.file !== b.file || a.vmOps !== null || b.vmOps !== null) return false;
   if (a.priv !== b.priv) return false;
-  if (((a.flags ^ b.flags) & ~VM.SOFTDIRTY) !== 0) return false;
+  if (((a.flags ^ b.flags) & ~VM_STICKY) !== 0) return false;
   if ((a.flags & (VM_SPECIAL | VM.HUGETLB)) !== 0) return false;
   if (a.file === null && (a.flags & VM.SHARED) !== 0) return false;
   if (a.pgoff + a.pages !== b.pgoff) return false;

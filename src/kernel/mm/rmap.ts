@@ -8,6 +8,7 @@ import {
   MM_SHMEMPAGES,
   type MmStruct,
   VM,
+  VM_STICKY,
   type Vma,
 } from './mm_types.ts';
 import { PG, type PhysMem } from './page_alloc.ts';
@@ -45,7 +46,7 @@ function anonVmaCompatible(a: Vma, b: Vma): boolean {
   return (
     a.end === b.start &&
     a.file === b.file &&
-    ((a.flags ^ b.flags) & ~(VM.READ | VM.WRITE | VM.EXEC | VM.SOFTDIRTY)) === 0 &&
+    ((a.flags ^ b.flags) & ~(VM.READ | VM.WRITE | VM.EXEC | VM_STICKY)) === 0 &&
     b.pgoff === a.pgoff + (b.start - a.start) / PAGE_SIZE
   );
 }

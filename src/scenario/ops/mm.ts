@@ -288,6 +288,7 @@ export const mmOps: Record<string, OpHandler> = {
       swap: e.swap,
       swap_pss: e.swapPss,
       locked: e.locked,
+      vmflags: e.vmFlags,
     }));
     return { ret: 0, outputs: { smaps, entries: entries.length } };
   },

@@ -17,6 +17,7 @@ import {
   PROT_READ,
 } from '../../../src/kernel/mm/mman.ts';
 import { HMM_DMIRROR_READ, createDmirrorDevice, dmirrorOpen } from '../../../src/kernel/drivers/test_hmm.ts';
+import type { SmapsEntry } from '../../../src/kernel/fs/task_mmu.ts';
 import type { Process, System } from '../../../src/kernel/system.ts';
 import { ANON_PRIVATE, ANON_SHARED, PAGE, RW, setup, teardown, writeOk } from './mm_helpers.ts';
 
@@ -57,6 +58,26 @@ describe('guard regions', () => {
     assert.equal(sys.madvise(p, W, 8 * PAGE, MADV.GUARD_REMOVE), 0);
     assert.equal(pages(sys, p, W, 8), '-,-,-,-,-,-,-,-');
     assert.deepEqual(sys.read(p, W, 8 * PAGE).data, new Uint8Array(8 * PAGE), 'zero-filled again');
+    teardown(sys);
+  });
+
+  it('installing marks the whole VMA VM_MAYBE_GUARD (gu), for good; the flag does not keep VMAs apart', () => {
+    const { sys, p } = setup();
+    assert.equal(mapAt(sys, p, W, 8 * PAGE), W);
+    const flags = (a: number, n: number) =>
+      (sys.smaps(p, a, a + n * PAGE) as SmapsEntry[]).map((e) => e.vmFlags);
+    assert.equal(sys.madvise(p, W + 2 * PAGE, PAGE, MADV.GUARD_INSTALL), 0);
+    assert.deepEqual(flags(W, 8), ['rd wr mr mw me gu ac'], 'no split');
+    assert.equal(sys.madvise(p, W + 2 * PAGE, PAGE, MADV.GUARD_REMOVE), 0);
+    assert.deepEqual(flags(W, 8), ['rd wr mr mw me gu ac'], 'never cleared');
+    assert.equal(sys.mlock(p, W, 8 * PAGE), 0);
+    assert.deepEqual(flags(W, 8), ['rd wr mr mw me gu lo ac']);
+    assert.equal(sys.munlock(p, W, 8 * PAGE), 0);
+    assert.equal(sys.mprotect(p, W + 4 * PAGE, 4 * PAGE, PROT_READ), 0);
+    assert.deepEqual(flags(W, 8), ['rd wr mr mw me gu ac', 'rd mr mw me gu ac']);
+    assert.equal(sys.mprotect(p, W + 4 * PAGE, 4 * PAGE, RW), 0);
+    assert.equal(mapAt(sys, p, W + 8 * PAGE, 4 * PAGE), W + 8 * PAGE);
+    assert.deepEqual(flags(W, 12), ['rd wr mr mw me gu ac'], 'a new neighbour merges into it');
     teardown(sys);
   });
 
