@@ -120,7 +120,8 @@ const ExpectValue = z.union([
   z.bigint(),
   z.string(),
   z.boolean(),
-  z.array(z.union([z.number(), z.bigint(), z.string(), z.record(z.string(), z.union([Num, U64]))])),
+  // A record's fields are numbers, or text (an smaps record's line and vmflags).
+  z.array(z.union([z.number(), z.bigint(), z.string(), z.record(z.string(), z.union([Num, U64, z.string()]))])),
 ]);
 
 function expectShape(outputs: readonly string[]) {
@@ -180,6 +181,17 @@ export const OPS: Record<string, OpSpec> = {
   madvise: {
     doc: 'madvise(2); pageout swaps the pages out as MADV_PAGEOUT does.',
     fields: { ...ulongRange, advice: Advice },
+    outputs: [],
+  },
+  process_madvise: {
+    doc: 'process_madvise(2) by `proc` on the memory of `target` (itself by default; another process takes only cold, pageout, willneed and collapse, and CAP_SYS_NICE, which no process has): the advice over each segment of `iov`, a list of { addr, length }; returns the bytes advised.',
+    fields: {
+      proc: Name,
+      target: Name.optional(),
+      iov: z.array(z.strictObject({ addr: Num, length: U64 })),
+      advice: Advice,
+      flags: U64.optional(),
+    },
     outputs: [],
   },
   mremap: {
