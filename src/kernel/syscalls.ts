@@ -8,7 +8,7 @@ import type { KGen } from '../sched/types.ts';
 import { Errno } from './errno.ts';
 import { doExit, taskMmget, taskMmput } from './exit.ts';
 import { doFork } from './fork.ts';
-import { sysMadviseImpl } from './mm/madvise.ts';
+import { type MadviseIovec, processMadviseImpl, sysMadviseImpl } from './mm/madvise.ts';
 import { enterTask, leaveTask, mmapReadLockKillable } from './mm/mmap_lock.ts';
 import { cpuAccess } from './mm/memory.ts';
 import { sysMmapImpl, sysMunmapImpl, fdput, fget, fput } from './mm/mmap.ts';
@@ -167,6 +167,51 @@ export function* sysMadvise(
   const mm = yield* taskMmget(p);
   if (mm === null) return -Errno.ESRCH;
   const r = yield* sysMadviseImpl(p, at, len, advice);
+  yield* taskMmput(p, mm);
+  return r;
+}
+
+/** UIO_MAXIOV: the most segments an iovec may have. */
+const UIO_MAXIOV = 1024;
+
+/**
+ * process_madvise(2) by `p` on `target`'s memory (the model has no pidfds: the target process is
+ * named). `flags` must be 0 (-EINVAL). The vector is imported as import_iovec() does: at most
+ * UIO_MAXIOV segments and no length of 2^63 or more (-EINVAL), the lengths cut so that they add
+ * up to at most MAX_RW_COUNT. A base of 2^53 or more fails its own segment in u64 arithmetic (an
+ * unaligned or wrapping one -EINVAL, else -ENOMEM: nothing is mapped above TASK_SIZE). Returns
+ * the bytes advised, or the first failure if none were.
+ */
+export function* sysProcessMadvise(
+  sys: System,
+  p: Process,
+  target: Process,
+  vec: readonly { base: Ulong; len: Ulong }[],
+  advice: number,
+  flags: Ulong = 0,
+): KGen<number> {
+  const f = ulong(flags);
+  if (f === null || !ints(advice) || f !== 0) return -Errno.EINVAL;
+  if (vec.length > UIO_MAXIOV) return -Errno.EINVAL;
+  const iov: MadviseIovec[] = [];
+  let total = 0;
+  for (const seg of vec) {
+    const b = ulong(seg.base);
+    const l = ulong(seg.len);
+    if (b === null || l === null || (typeof l === 'bigint' && l >= 2n ** 63n)) return -Errno.EINVAL;
+    const len = Math.min(Number(l), MAX_RW_COUNT - total);
+    total += len;
+    if (typeof b === 'number') iov.push({ base: b, len });
+    else {
+      const r = madviseHuge(p, b, BigInt(len), advice);
+      if (r !== 1) iov.push({ base: 0, len, err: r });
+      else iov.push(len === 0 ? { base: 0, len } : { base: 0, len, err: -Errno.ENOMEM });
+    }
+  }
+  sys.trace.emit('syscall', 'process_madvise', 'i', { advice, segments: iov.length });
+  const mm = yield* taskMmget(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = yield* processMadviseImpl(p, target, iov, advice);
   yield* taskMmput(p, mm);
   return r;
 }

@@ -445,6 +445,25 @@ export class System {
     );
   }
 
+  /**
+   * process_madvise(2) by `p` on the memory of `target` (`p` itself, or another process: then
+   * only MADV_COLD, MADV_PAGEOUT, MADV_WILLNEED and MADV_COLLAPSE, with CAP_SYS_NICE), over the
+   * segments of `vec`; returns the bytes advised or -errno.
+   */
+  processMadvise(
+    p: Process,
+    target: Process,
+    vec: readonly { base: Ulong; len: Ulong }[],
+    advice: number,
+    flags: Ulong = 0,
+  ): number {
+    return this.runPath(
+      'process_madvise',
+      () => scp.sysProcessMadvise$(this, p, target, vec, advice, flags),
+      () => sc.sysProcessMadvise(this, p, target, vec, advice, flags),
+    );
+  }
+
   madvise(p: Process, addr: Ulong, length: Ulong, advice: number): number {
     return this.runPath(
       'madvise',

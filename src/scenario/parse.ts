@@ -401,7 +401,7 @@ function checkStepCount(parsed: ParsedScenario): void {
 }
 
 /** Fields whose value names a process. */
-const PROC_FIELDS = new Set(['proc']);
+const PROC_FIELDS = new Set(['proc', 'target']);
 /** Fields that are not numeric expressions. */
 const NON_NUMERIC = new Set([
   'op',
@@ -409,6 +409,7 @@ const NON_NUMERIC = new Set([
   'expect',
   'comment',
   'proc',
+  'target',
   'child',
   'device',
   'name',

@@ -1,4 +1,5 @@
 import { type LeafTable, indexAt } from '../../lib/pgtable_store.ts';
+import { sideTable } from '../../lib/snapshot.ts';
 import { PAGE_SIZE, PMD_SIZE, alignUp, pageAlignUp } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
@@ -390,51 +391,140 @@ export function madviseBehaviorValid(advice: number): boolean {
   return KNOWN.has(advice) && advice !== MADV.MERGEABLE && advice !== MADV.UNMERGEABLE;
 }
 
+/** Models check_input_range(): 0, or -EINVAL for an unaligned start or a range that wraps. */
+function checkInputRange(start: number, lenIn: number): number {
+  if (start % PAGE_SIZE !== 0) return -Errno.EINVAL;
+  const len = pageAlignUp(lenIn);
+  if (lenIn !== 0 && len === 0) return -Errno.EINVAL;
+  // start + len wraps in 64-bit arithmetic exactly when the double sum reaches 2^64.
+  const end = start + len;
+  return end < start || end >= 2 ** 64 ? -Errno.EINVAL : 0;
+}
+
+/** madvise_lock(): the write lock is taken killable (-EINTR), the read lock is not. */
+function* madviseLock(mm: MmStruct, advice: number): KGen<number> {
+  if (!needsWrite(advice)) {
+    yield* mm.mmapLock.downRead();
+    return 0;
+  }
+  return (yield* mmapWriteLockKillable(mm)) !== 0 ? -Errno.EINTR : 0;
+}
+
+function* madviseUnlock(mm: MmStruct, advice: number): KGen {
+  if (needsWrite(advice)) yield* mm.mmapLock.upWrite();
+  else yield* mm.mmapLock.upRead();
+}
+
 /**
- * Models do_madvise(). Like the kernel, advice is applied to the mapped parts of the range and
- * -ENOMEM is returned afterwards if the range had holes.
+ * Models madvise_do_behavior() for [start, start + PAGE_ALIGN(lenIn)) of `mm`, locked by the
+ * caller: advice is applied to the mapped parts of the range and -ENOMEM is returned afterwards
+ * if the range had holes (the first VMA that fails ends the walk with its error); the populate
+ * advice faults the range in address order instead.
  */
+function* madviseDoBehavior(mm: MmStruct, start: number, lenIn: number, advice: number): KGen<number> {
+  const end = start + pageAlignUp(lenIn);
+  if (advice === MADV.POPULATE_READ || advice === MADV.POPULATE_WRITE)
+    return yield* populateRange(mm, start, end, advice === MADV.POPULATE_WRITE);
+  let unmapped = false;
+  let cursor = start;
+  for (const vma of mm.vmasIn(start, end)) {
+    if (vma.start > cursor) unmapped = true;
+    const s = Math.max(start, vma.start);
+    const e = Math.min(end, vma.end);
+    cursor = e;
+    const r = canMadviseModify(vma, advice) ? yield* adviseVma(mm, vma, s, e, advice) : -Errno.EPERM;
+    if (r < 0) return r;
+  }
+  if (cursor < end) unmapped = true;
+  return unmapped ? -Errno.ENOMEM : 0;
+}
+
+/** Models do_madvise(). */
 export function* sysMadviseImpl(p: Process, start: number, lenIn: number, advice: number): KGen<number> {
   const mm = p.mm;
   if (mm === null || p.exited) return -Errno.ESRCH;
   if (!madviseBehaviorValid(advice)) return -Errno.EINVAL;
-  if (start % PAGE_SIZE !== 0) return -Errno.EINVAL;
-  const len = pageAlignUp(lenIn);
-  if (lenIn !== 0 && len === 0) return -Errno.EINVAL;
-  const end = start + len;
-  // start + len wraps in 64-bit arithmetic exactly when the double sum reaches 2^64.
-  if (end < start || end >= 2 ** 64) return -Errno.EINVAL;
-  if (end === start) return 0;
-  const write = needsWrite(advice);
-  // madvise_lock(): the write lock is taken killable, the read lock is not.
-  if (write) {
-    if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;
-  } else yield* mm.mmapLock.downRead();
-  let unmapped = false;
-  let ret = 0;
+  const bad = checkInputRange(start, lenIn);
+  if (bad < 0) return bad;
+  if (lenIn === 0) return 0;
+  const locked = yield* madviseLock(mm, advice);
+  if (locked < 0) return locked;
+  let ret: number;
   try {
-    if (advice === MADV.POPULATE_READ || advice === MADV.POPULATE_WRITE) {
-      ret = yield* populateRange(mm, start, end, advice === MADV.POPULATE_WRITE);
-    } else {
-      let cursor = start;
-      for (const vma of mm.vmasIn(start, end)) {
-        if (vma.start > cursor) unmapped = true;
-        const s = Math.max(start, vma.start);
-        const e = Math.min(end, vma.end);
-        cursor = e;
-        const r = canMadviseModify(vma, advice) ? yield* adviseVma(mm, vma, s, e, advice) : -Errno.EPERM;
-        if (r < 0) {
-          ret = r;
-          break;
-        }
-      }
-      if (cursor < end) unmapped = true;
-    }
+    ret = yield* madviseDoBehavior(mm, start, lenIn, advice);
   } finally {
-    if (write) yield* mm.mmapLock.upWrite();
-    else yield* mm.mmapLock.upRead();
+    yield* madviseUnlock(mm, advice);
   }
   mm.sys.trace.count('madvise');
-  if (ret < 0) return ret;
-  return unmapped ? -Errno.ENOMEM : 0;
+  return ret;
+}
+
+/** Models process_madvise_remote_valid(): the advice one process may give another's memory. */
+function processMadviseRemoteValid(advice: number): boolean {
+  return (
+    advice === MADV.COLD || advice === MADV.PAGEOUT || advice === MADV.WILLNEED || advice === MADV.COLLAPSE
+  );
+}
+
+const capSysNice = sideTable<Process, boolean>();
+
+/** capable(CAP_SYS_NICE), which advising another process needs; processes lack it unless granted. */
+export function setCapSysNice(p: Process, v: boolean): void {
+  capSysNice.set(p, v);
+}
+
+/**
+ * One segment of a process_madvise() vector, as import_iovec() left it: its base and a length
+ * below 2^31. `err` is the failure a base of 2^53 or more meets (checked at the syscall entry).
+ */
+export interface MadviseIovec {
+  readonly base: number;
+  readonly len: number;
+  readonly err?: number;
+}
+
+/**
+ * Models process_madvise(2) after import_iovec() (src/kernel/syscalls.ts checks the vector) and
+ * pidfd_get_task(): `target`'s memory must be reachable (-ESRCH once it exited; another user's
+ * process is -EACCES, mm_access()); the advice must be valid (-EINVAL), and for another process
+ * one of COLD, PAGEOUT, WILLNEED and COLLAPSE (-EINVAL), with CAP_SYS_NICE (-EPERM). Then
+ * vector_madvise(): under one lock, each segment is checked and advised in turn while bytes are
+ * left (a zero length is skipped); the first failure ends the walk. Returns the bytes of the segments done, or the
+ * failure if none was.
+ */
+export function* processMadviseImpl(
+  p: Process,
+  target: Process,
+  iov: readonly MadviseIovec[],
+  advice: number,
+): KGen<number> {
+  if (p.mm === null || p.exited) return -Errno.ESRCH;
+  const mm = target.mm;
+  if (mm === null || target.exited) return -Errno.ESRCH;
+  if (mm !== p.mm && target.user !== p.user) return -Errno.EACCES;
+  if (!madviseBehaviorValid(advice)) return -Errno.EINVAL;
+  if (mm !== p.mm && !processMadviseRemoteValid(advice)) return -Errno.EINVAL;
+  if (mm !== p.mm && !(capSysNice.get(p) ?? false)) return -Errno.EPERM;
+  const locked = yield* madviseLock(mm, advice);
+  if (locked < 0) return locked;
+  let done = 0;
+  let ret = 0;
+  // The walk goes on while bytes are left: zero-length segments after the last one with bytes
+  // are never looked at (an unaligned one there is no error).
+  let left = 0;
+  for (const s of iov) left += s.len;
+  try {
+    for (const { base, len, err } of iov) {
+      if (left === 0) break;
+      left -= len;
+      ret = err ?? checkInputRange(base, len);
+      if (ret === 0 && len !== 0) ret = yield* madviseDoBehavior(mm, base, len, advice);
+      if (ret < 0) break;
+      done += len;
+    }
+  } finally {
+    yield* madviseUnlock(mm, advice);
+  }
+  mm.sys.trace.count('process_madvise');
+  return done > 0 ? done : ret;
 }

@@ -119,6 +119,17 @@ export const mmOps: Record<string, OpHandler> = {
     );
     return { ret };
   },
+  *process_madvise(ctx, step) {
+    const advice = String(f(step, 'advice')).toUpperCase() as keyof typeof mman.MADV;
+    const p = ctx.proc(f(step, 'proc'));
+    const target = f(step, 'target') === undefined ? p : ctx.proc(f(step, 'target'));
+    const iov = (f(step, 'iov') as { addr: unknown; length: unknown }[]).map((seg, i) => ({
+      base: ctx.ulong(seg.addr, `iov[${i}].addr`),
+      len: ctx.ulong(seg.length, `iov[${i}].length`),
+    }));
+    const flags = ctx.optUlong(f(step, 'flags'), 0, 'flags');
+    return { ret: yield* ctx.sc.sysProcessMadvise(ctx.sys, p, target, iov, mman.MADV[advice], flags) };
+  },
   *mremap(ctx, step) {
     const ret = yield* ctx.sc.sysMremap(
       ctx.sys,
