@@ -31,6 +31,9 @@
  *   mlock ADDR LEN FLAGS            -> R 0 or -errno          (mlock2(); FLAGS 0 is mlock())
  *   munlock ADDR LEN / mlockall FLAGS / munlockall
  *   mseal ADDR LEN FLAGS            -> R 0 or -errno
+ *   pmadvise WHO ADVICE N A1 L1 A2 L2 -> R bytes or -errno   (process_madvise() of N (at most 2)
+ *                                                               segments on this process, WHO 0, or
+ *                                                               the one fork made, WHO 1)
  *   status                          -> R 0 KB                 (VmLck of /proc/self/status)
  *   c OP ...                        -> what OP prints, run in the process fork made
  *
@@ -284,6 +287,18 @@ static void do_smaps(uintptr_t addr, uint64_t len) {
 static FILE *child_in, *child_out;
 static pid_t child_pid;
 
+/* process_madvise() on this process (WHO 0) or the forked one (WHO 1), of up to two segments. */
+static long do_process_madvise(uint64_t who, int advice, uint64_t n, uint64_t a1, uint64_t l1, uint64_t a2,
+			       uint64_t l2) {
+	struct iovec v[2] = { { (void *)a1, l1 }, { (void *)a2, l2 } };
+	if (who && child_pid <= 0) return -ESRCH;
+	int pidfd = (int)syscall(SYS_pidfd_open, who ? child_pid : getpid(), 0);
+	if (pidfd < 0) return -errno;
+	long r = ret_of(syscall(SYS_process_madvise, pidfd, v, n > 2 ? 2 : n, advice, 0));
+	close(pidfd);
+	return r;
+}
+
 static void run_ops(FILE *in);
 
 static long do_fork(void) {
@@ -405,6 +420,8 @@ static void run_ops(FILE *in) {
 			fprintf(out, "R %ld\n", ret_of(mlockall((int)a)));
 		} else if (!strcmp(op, "munlockall")) {
 			fprintf(out, "R %ld\n", ret_of(munlockall()));
+		} else if (!strcmp(op, "pmadvise")) {
+			fprintf(out, "R %ld\n", do_process_madvise(a, (int)b, c, d, e, f, g));
 		} else if (!strcmp(op, "mseal")) {
 			fprintf(out, "R %ld\n", ret_of(syscall(SYS_mseal, a, b, c)));
 		} else if (!strcmp(op, "fork")) {
@@ -428,6 +445,7 @@ static void memlock_as_user(void) {
 	memset(data, 0, sizeof(data));
 	if (syscall(SYS_capget, &hdr, data) != 0) return;
 	data[CAP_IPC_LOCK / 32].effective &= ~(1U << (CAP_IPC_LOCK % 32));
+	data[CAP_SYS_NICE / 32].effective &= ~(1U << (CAP_SYS_NICE % 32));
 	syscall(SYS_capset, &hdr, data);
 }
 

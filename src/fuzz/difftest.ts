@@ -127,6 +127,16 @@ export type DiffOp = (
    */
   | { op: 'mlockall'; flags: number }
   | { op: 'munlockall' }
+  /**
+   * process_madvise(2) of one or two segments, on the calling process or (`remote`, from the
+   * parent only) on the one fork made; the helper passes neither CAP_SYS_NICE.
+   */
+  | {
+      op: 'process_madvise';
+      remote: boolean;
+      segs: { off: number; len: number }[];
+      advice: string;
+    }
   /** mseal(2) with `flags` (0; anything else is -EINVAL). */
   | { op: 'mseal'; off: number; len: Ulen; flags: number }
   /** VmLck of /proc/PID/status: locked_vm, in kB. */
@@ -256,6 +266,7 @@ const CHILD_OPS = new Set<DiffOp['op']>([
   'mlockall',
   'munlockall',
   'mseal',
+  'process_madvise',
   'status',
 ]);
 /** How many files a program may hold at once (the helper's slots). */
@@ -375,6 +386,10 @@ function opLine(o: DiffOp): string {
       return 'munlockall';
     case 'mseal':
       return `mseal ${a(o.off)} ${o.len} ${o.flags}`;
+    case 'process_madvise': {
+      const [s0, s1] = [o.segs[0], o.segs[1] ?? { off: 0, len: 0 }];
+      return `pmadvise ${o.remote ? 1 : 0} ${ADVICE[o.advice]} ${o.segs.length} ${a(s0.off)} ${s0.len} ${a(s1.off)} ${s1.len}`;
+    }
     case 'status':
       return 'status';
   }
@@ -532,6 +547,14 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
           addr: a(o.off),
           length: o.len,
           ...(o.flags !== 0 ? { flags: o.flags } : {}),
+        };
+      case 'process_madvise':
+        return {
+          op: 'process_madvise',
+          proc,
+          ...(o.remote ? { target: CHILD } : {}),
+          iov: o.segs.map((s) => ({ addr: a(s.off), length: s.len })),
+          advice: o.advice,
         };
       case 'status':
         // The reproducer's expectation is the live locked_vm (reproducer()); the model's run
@@ -708,7 +731,8 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
       continue;
     }
     const o = withFiles && r.next() < 0.45 ? fileOp(r, off, length) : anonOp();
-    if (forked && CHILD_OPS.has(o.op) && r.next() < 0.5) o.child = true;
+    if (forked && CHILD_OPS.has(o.op) && !(o.op === 'process_madvise' && o.remote) && r.next() < 0.5)
+      o.child = true;
     ops.push(o);
   }
   // A program that locks memory moves nothing with MREMAP_DONTUNMAP: the kernel leaves PG_mlocked
@@ -723,7 +747,30 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
   return ops;
 
   function anonOp(): DiffOp {
-    const k = r.int(108);
+    const k = r.int(110);
+    // process_madvise(2), now and then: on the parent's own memory, or after the fork on the
+    // child's (advice the kernel refuses there too, and without CAP_SYS_NICE).
+    if (k >= 108) {
+      const n = 1 + r.int(2);
+      const segs = Array.from({ length: n }, () => ({
+        off: off(),
+        len: r.next() < 0.9 ? (1 + r.int(8)) * PAGE - (r.next() < 0.2 ? 1 + r.int(PAGE - 1) : 0) : 0,
+      }));
+      const remote = forked && r.next() < 0.3;
+      const advice = remote
+        ? pick(['cold', 'pageout', 'willneed', 'dontneed'])
+        : pick([
+            'dontneed',
+            'free',
+            'pageout',
+            'cold',
+            'willneed',
+            'populate_read',
+            'guard_install',
+            'guard_remove',
+          ]);
+      return { op: 'process_madvise', remote, segs, advice };
+    }
     // mseal(2), now and then: a sealed mapping refuses munmap, mremap, mprotect and discarding
     // advice from then on (the rest of the program exercises those refusals).
     if (k >= 106)

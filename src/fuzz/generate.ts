@@ -370,6 +370,16 @@ export class Generator {
       if (this.chance(0.05)) step.flags = 1;
       return step;
     }
+    if (k < 99) {
+      const seg = () => ({ addr: this.ulong(() => this.addr()), length: this.ulong(() => this.length()) });
+      return {
+        op: 'process_madvise',
+        proc,
+        target: this.proc(),
+        iov: this.chance(0.5) ? [seg()] : [seg(), seg()],
+        advice: this.pick(['dontneed', 'free', 'pageout', 'cold', 'willneed', 'guard_install', 'collapse']),
+      };
+    }
     return { op: 'check' };
   }
 
