@@ -125,8 +125,8 @@ export const MM_SELFTEST_SOURCES = {
   },
   'guard-regions': {
     // From the linux-mm/linux-mm mirror, a form newer than 6.18 whose first 28 tests are 6.18's;
-    // its two later ones (collapse, smaps) are not ported. docs/fidelity.md says which copies
-    // were compared.
+    // its two later ones (collapse, smaps) check VM_MAYBE_GUARD, which the 6.18 kernel the model
+    // follows has. docs/fidelity.md says which copies were compared.
     file: 'tools/testing/selftests/mm/guard-regions.c',
     repo: 'linux-mm/linux-mm',
     commit: '231fbeaeaa0e0cfcbc0767a7d8f5574927780f0f',
