@@ -100,6 +100,12 @@ export const MM_SELFTEST_SOURCES = {
     file: 'tools/testing/selftests/mm/mlock-random-test.c',
     commit: '146cc263e457ff6055fe7829e4f4f4b0b5d5dd86',
   },
+  'mlock2-tests': {
+    // The 6.18 form: 13 results from seven tests. Newer forms add test_mlock_droppable() and
+    // test_mlockall_future_droppable() (docs/fidelity.md), not ported.
+    file: 'tools/testing/selftests/mm/mlock2-tests.c',
+    commit: 'aedc8fa5141b2f1058c1bf986c75679dec04cdb6',
+  },
   map_populate: {
     file: 'tools/testing/selftests/mm/map_populate.c',
     commit: '3ab7ae8e07f888f223027f0ef84d33e43919ad55',
