@@ -173,7 +173,7 @@ export function* pageoutPage(sys: System, pfn: number, direct = false): KGen<boo
   const lazyfree =
     anon &&
     (phys.flags[pfn] & PG.swapbacked) === 0 &&
-    (maps.every(({ vma }) => (vma.flags & VM.DROPPABLE) !== 0) ||
+    ((maps.length > 0 && maps.every(({ vma }) => (vma.flags & VM.DROPPABLE) !== 0)) ||
       ((phys.flags[pfn] & PG.dirty) === 0 &&
         maps.every(({ vma, addr }) => {
           const t = vma.mm.pgt.pteTable(addr);
