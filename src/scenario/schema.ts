@@ -121,7 +121,9 @@ const ExpectValue = z.union([
   z.string(),
   z.boolean(),
   // A record's fields are numbers, or text (an smaps record's line and vmflags).
-  z.array(z.union([z.number(), z.bigint(), z.string(), z.record(z.string(), z.union([Num, U64, z.string()]))])),
+  z.array(
+    z.union([z.number(), z.bigint(), z.string(), z.record(z.string(), z.union([Num, U64, z.string()]))]),
+  ),
 ]);
 
 function expectShape(outputs: readonly string[]) {
