@@ -402,6 +402,11 @@ function checkStepCount(parsed: ParsedScenario): void {
 
 /** Fields whose value names a process. */
 const PROC_FIELDS = new Set(['proc', 'target']);
+/** Lists of records whose fields may name values: the list's field, and the record fields. */
+const NAMED_RECORD_FIELDS: readonly (readonly [string, readonly string[]])[] = [
+  ['allowed_iovas', ['start', 'last']],
+  ['iov', ['addr', 'length']],
+];
 /** Fields that are not numeric expressions. */
 const NON_NUMERIC = new Set([
   'op',
@@ -420,6 +425,7 @@ const NON_NUMERIC = new Set([
   'option_id',
   'option_op',
   'allowed_iovas',
+  'iov',
   'dirty',
   'access',
 ]);
@@ -477,11 +483,12 @@ function checkBindings(p: ParsedScenario): void {
         if (key === 'child' && typeof value === 'string') procs.add(value);
         if (!NON_NUMERIC.has(key) && typeof value === 'string') checkName(value, [...path, key], names);
       }
-      if (Array.isArray(step.allowed_iovas)) {
-        (step.allowed_iovas as Record<string, unknown>[]).forEach((r, j) => {
-          for (const k of ['start', 'last']) {
-            if (typeof r[k] === 'string') checkName(r[k], [...path, 'allowed_iovas', j, k], names);
-          }
+      // Names inside lists of records: allowed_iovas' ranges, process_madvise's segments.
+      for (const [list, keys] of NAMED_RECORD_FIELDS) {
+        const items = step[list];
+        if (!Array.isArray(items)) continue;
+        (items as Record<string, unknown>[]).forEach((r, j) => {
+          for (const k of keys) if (typeof r[k] === 'string') checkName(r[k], [...path, list, j, k], names);
         });
       }
       const save = step.save;

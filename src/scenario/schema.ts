@@ -186,7 +186,7 @@ export const OPS: Record<string, OpSpec> = {
     outputs: [],
   },
   process_madvise: {
-    doc: 'process_madvise(2) by `proc` on the memory of `target` (itself by default; another process takes only cold, pageout, willneed and collapse, and CAP_SYS_NICE, which no process has): the advice over each segment of `iov`, a list of { addr, length }; returns the bytes advised.',
+    doc: 'process_madvise(2) by `proc` on the memory of `target` (itself by default; another process takes only cold, pageout, willneed and collapse, and CAP_SYS_NICE, which the processes of a scenario lack): the advice over each segment of `iov`, a list of { addr, length }; returns the bytes advised.',
     fields: {
       proc: Name,
       target: Name.optional(),

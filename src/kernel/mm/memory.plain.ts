@@ -285,10 +285,11 @@ export function doSwapPage$(vma: Vma, addr: number, flags: number, lo: number, h
     sys.trace.faultKind('device_exclusive');
     return removeDeviceExclusiveEntry$(vma, addr, hi);
   }
-  if (swpType(lo) === SwpType.HWPOISON) return VM_FAULT.HWPOISON;
+  const type = swpType(lo);
+  if (type === SwpType.HWPOISON) return VM_FAULT.HWPOISON;
   // handle_pte_marker(): any access to a guard region is a segmentation fault.
-  if (swpType(lo) === SwpType.GUARD_MARKER) return VM_FAULT.SIGSEGV;
-  if (!isSwapEntry(lo)) return VM_FAULT.SIGBUS;
+  if (type === SwpType.GUARD_MARKER) return VM_FAULT.SIGSEGV;
+  if (type !== SwpType.SWAP) return VM_FAULT.SIGBUS;
   sys.trace.faultKind('swapin');
   return swapIn$(vma, addr, flags, lo, hi);
 }

@@ -12,7 +12,7 @@
  * mlock() and munlock(), other advice and faults are not affected; a forked child's VMAs keep
  * the seal; sealed neighbours merge as any VMAs with equal flags do.
  */
-import { PAGE_SIZE } from '../../lib/units.ts';
+import { PAGE_SIZE, pageAlignUp } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { Process } from '../system.ts';
@@ -91,8 +91,7 @@ export function* sysMsealImpl(p: Process, start: number, lenIn: number, flags: n
   if (mm === null || p.exited) return -Errno.ESRCH;
   if (flags !== 0) return -Errno.EINVAL;
   if (start % PAGE_SIZE !== 0) return -Errno.EINVAL;
-  const len = lenIn + ((PAGE_SIZE - (lenIn % PAGE_SIZE)) % PAGE_SIZE);
-  const end = start + len;
+  const end = start + pageAlignUp(lenIn);
   if (end === start) return 0;
   if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;
   try {

@@ -106,7 +106,11 @@ describe('guard regions', () => {
     const { child } = sys.fork(p, 'c');
     assert.ok(child !== null);
     assert.equal(pages(sys, child, W, 8), 'p,p,s,s,-,-,-,-');
-    assert.equal(pages(sys, child, W + 16 * PAGE, 4), 'p,s,p,p', 'guards give a shared VMA an anon_vma');
+    assert.equal(
+      pages(sys, child, W + 16 * PAGE, 4),
+      'p,s,p,p',
+      'VM_MAYBE_GUARD makes fork copy the page tables of a shared VMA',
+    );
     assert.equal(sys.read(child, W + 17 * PAGE, 1).ret, -Errno.EFAULT);
     assert.equal(
       sys.mremap(p, W, 8 * PAGE, 8 * PAGE, MREMAP_FIXED | MREMAP_MAYMOVE, W + 32 * PAGE),
