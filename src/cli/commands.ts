@@ -419,7 +419,10 @@ export async function cmdExplore(file: string | undefined, o: ExploreOpts): Prom
     if (result.states !== undefined && o.replay === undefined)
       out(
         s.dim(
-          `states: ${result.states.hashed} hashed, ${result.states.pruned} schedule(s) pruned at a state explored before`,
+          `states: ${result.states.hashed} hashed, ${result.states.pruned} schedule(s) pruned at a state explored before` +
+            (result.states.unrecorded > 0
+              ? `, ${result.states.unrecorded} visit(s) not recorded (the state cache was full)`
+              : ''),
         ),
       );
     if (o.trace !== undefined) out(s.dim(`trace written to ${o.trace}`));

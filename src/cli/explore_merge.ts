@@ -41,7 +41,11 @@ const ShardResult = z.object({
     })
     .optional(),
   states: z
-    .object({ hashed: z.number().int().nonnegative(), pruned: z.number().int().nonnegative() })
+    .object({
+      hashed: z.number().int().nonnegative(),
+      pruned: z.number().int().nonnegative(),
+      unrecorded: z.number().int().nonnegative(),
+    })
     .optional(),
   shard: z.object({ index: z.number().int().positive(), count: z.number().int().positive() }).optional(),
 });
@@ -130,6 +134,7 @@ export function cmdExploreMerge(files: readonly string[], o: MergeOpts, out: (s:
     ? {
         hashed: parts.reduce((n, p) => n + (p.r.states?.hashed ?? 0), 0),
         pruned: parts.reduce((n, p) => n + (p.r.states?.pruned ?? 0), 0),
+        unrecorded: parts.reduce((n, p) => n + (p.r.states?.unrecorded ?? 0), 0),
       }
     : undefined;
   const violation = found?.r.violation ?? null;

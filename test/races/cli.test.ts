@@ -9,7 +9,7 @@ interface ExploreJson {
   exhausted: boolean;
   replay: string;
   elapsed_ms: number;
-  states?: { hashed: number; pruned: number };
+  states?: { hashed: number; pruned: number; unrecorded: number };
 }
 
 function exploreJson(args: string[]): { status: number | null; doc: ExploreJson } {

@@ -27,6 +27,7 @@ import {
   type ParallelDporResult,
 } from '../../sched/explore/parallel.ts';
 import { enumeratePrefixes } from '../../sched/explore/shard.ts';
+import { addStateStats, emptyStateStats } from '../../sched/explore/state_cache.ts';
 import type { ExploreTarget, TargetDescriptor } from '../../sched/explore/types.ts';
 import { runDporUnit, WorkerPool, type DporUnitResult } from './workers.ts';
 
@@ -46,7 +47,7 @@ export function parallelDpor(
   let ran = 0;
 
   const coverage = new Coverage();
-  const states = { hashed: 0, pruned: 0 };
+  const states = emptyStateStats();
   let cursor = 0;
   let start = 0;
   let last = new Map<number, number>();
@@ -54,8 +55,7 @@ export function parallelDpor(
   /** Counts a subtree's coverage and states into the result. */
   const count = (r: DporUnitResult): void => {
     coverage.addReport(r.coverage);
-    states.hashed += r.states.hashed;
-    states.pruned += r.states.pruned;
+    addStateStats(states, r.states);
   };
 
   const walk = (): Omit<ParallelDporResult, 'stats' | 'coverage' | 'states'> | null => {

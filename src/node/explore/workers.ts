@@ -29,7 +29,7 @@ import type { ParallelConfig, ParallelResult } from '../../sched/explore/paralle
 import { overridesOf } from '../../sched/explore/run.ts';
 import { searchLoop } from '../../sched/explore/search.ts';
 import { subtreeStrategy, type PrefixNode } from '../../sched/explore/shard.ts';
-import type { StateStats } from '../../sched/explore/state_cache.ts';
+import { emptyStateStats, type StateStats } from '../../sched/explore/state_cache.ts';
 import type { ExploreTarget, TargetDescriptor } from '../../sched/explore/types.ts';
 
 /** A worker that sends nothing for this long is presumed dead. */
@@ -286,7 +286,7 @@ export function runDporUnit(
   deadline: number,
 ): DporUnitResult {
   const coverage = new Coverage();
-  const states = { hashed: 0, pruned: 0 };
+  const states = emptyStateStats();
   const r = searchLoop(target, subtreeStrategy(o, u.prefix, states), {
     maxSteps: o.maxSteps,
     startIndex: 0,

@@ -20,7 +20,7 @@
  */
 import type { Thread } from '../thread.ts';
 import { DporStrategy } from './dpor.ts';
-import type { StateStats } from './state_cache.ts';
+import { emptyStateStats, type StateStats } from './state_cache.ts';
 import type { ChoiceContext, RunOutcome, Strategy } from './types.ts';
 
 /**
@@ -57,7 +57,7 @@ export class BoundedDporSearch implements Strategy {
   constructor(
     private readonly preemptionBound: number,
     private readonly stateCache: boolean,
-    readonly states: StateStats = { hashed: 0, pruned: 0 },
+    readonly states: StateStats = emptyStateStats(),
     /** Steps the unbounded search takes for each step of the bounded one (see the module comment). */
     private readonly share = UNBOUNDED_SHARE,
     /** Steps the unbounded search takes before the share starts (see the module comment). */

@@ -20,7 +20,7 @@
 import type { Thread } from '../thread.ts';
 import type { SchedPoint } from '../types.ts';
 import { eventOf, HappensBefore } from './races.ts';
-import { keyOf, StateCache, type StateStats } from './state_cache.ts';
+import { emptyStateStats, keyOf, StateCache, type StateStats } from './state_cache.ts';
 import type { ChoiceContext, RunOutcome, Strategy } from './types.ts';
 
 interface Node {
@@ -151,7 +151,7 @@ export class DfsStrategy implements Strategy {
     prefix: readonly DfsNodeData[] = [],
     /** Prune schedules that reach a state explored before (only with `por`: it uses footprints). */
     stateCache = false,
-    readonly states: StateStats = { hashed: 0, pruned: 0 },
+    readonly states: StateStats = emptyStateStats(),
   ) {
     for (const d of prefix) this.stack.push(fromData(d));
     this.floor = prefix.length;

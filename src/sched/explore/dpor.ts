@@ -25,7 +25,7 @@
 import type { Thread } from '../thread.ts';
 import { firstChoice, independent, NondeterministicTargetError } from './dfs.ts';
 import { eventOf, HappensBefore } from './races.ts';
-import { StateCache, type StateStats } from './state_cache.ts';
+import { emptyStateStats, StateCache, type StateStats } from './state_cache.ts';
 import type { ChoiceContext, RunOutcome, Strategy } from './types.ts';
 
 interface Node {
@@ -90,7 +90,7 @@ export class DporStrategy implements Strategy {
     /** Prune schedules that reach a state explored before (state_cache.ts). */
     stateCache = false,
     /** Where to count states hashed and pruned (shared by the parts of a split search). */
-    readonly states: StateStats = { hashed: 0, pruned: 0 },
+    readonly states: StateStats = emptyStateStats(),
     /** Under a bound, first try the unbounded search (see `optimistic`); bounded.ts does it itself. */
     tryUnbounded = true,
   ) {

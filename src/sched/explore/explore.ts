@@ -15,6 +15,7 @@ import { decodeToken, encodeToken } from './replay.ts';
 import { DEFAULT_MAX_STEPS, followOverrides, overridesOf, runSchedule } from './run.ts';
 import { searchLoop } from './search.ts';
 import { searchShard } from './shard.ts';
+import { emptyStateStats } from './state_cache.ts';
 import type {
   ExploreOptions,
   ExploreResult,
@@ -89,7 +90,7 @@ export function explore(
   const local = localTarget(target, backend);
   const deadline = start + o.ms;
   const total = Number.isFinite(o.schedules) ? o.schedules : undefined;
-  const states = { hashed: 0, pruned: 0 };
+  const states = emptyStateStats();
   /** States hashed and pruned by workers (each subtree keeps its own cache). */
   let workerStates: typeof states | null = null;
   const strategy = makeStrategy(o, undefined, states);

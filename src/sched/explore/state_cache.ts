@@ -92,7 +92,7 @@ interface Visit {
   preemptions: number;
   /** The thread that ran last (-1: none), when the search is bounded. */
   last: number;
-  /** Thread ids asleep at the state, sorted. */
+  /** Thread ids asleep at the state, sorted (empty: none). */
   sleep: readonly number[];
 }
 
@@ -107,17 +107,66 @@ export interface StateStats {
   hashed: number;
   /** Schedules abandoned at a state explored before. */
   pruned: number;
+  /** Visits the cache could not record because it was full (their states may be explored again). */
+  unrecorded: number;
 }
 
-/** The states explored so far, with what each visit covered. */
+/** Fresh counts. */
+export function emptyStateStats(): StateStats {
+  return { hashed: 0, pruned: 0, unrecorded: 0 };
+}
+
+/** Adds the counts of `b` into `a`. */
+export function addStateStats(a: StateStats, b: StateStats): void {
+  a.hashed += b.hashed;
+  a.pruned += b.pruned;
+  a.unrecorded += b.unrecorded;
+}
+
+/**
+ * How many states a cache holds at most by default: its table then takes 12 bytes a slot, 2^24
+ * slots (192 MiB) at a load of three quarters. A search that runs on after that explores new
+ * states without recording them; pruning less is sound, it only repeats work.
+ */
+export const STATE_CACHE_MAX_STATES = 12_582_912;
+/** Visits recorded per state at most (they differ in sleep set, preemptions or last thread). */
+const MAX_VISITS_PER_STATE = 8;
+
+/** Slot values: bit 31 set, an index into the lists; clear, one visit packed (encode()). */
+const LIST = 0x80000000;
+const LAST_BITS = 15;
+const LAST_LIMIT = 1 << LAST_BITS;
+const PREEMPTION_LIMIT = 1 << 16;
+
+/**
+ * The states explored so far, with what each visit covered: an open-addressed table of 53-bit
+ * keys in typed arrays (so a long search neither feeds the garbage collector per state nor meets
+ * a Map's size limit). Most states are visited once; such a visit is packed into the slot's value,
+ * and a state with more visits keeps them in a list the value points to.
+ */
 export class StateCache {
-  private readonly visits = new Map<number, Visit[]>();
+  private keyLo = new Uint32Array(0);
+  /** The key's high 21 bits, plus bit 21 set in an occupied slot. */
+  private keyHi = new Uint32Array(0);
+  private value = new Uint32Array(0);
+  private readonly lists: Visit[][] = [];
+  private count = 0;
+  /** Occupied slots allowed before the table grows (or, at its largest, stops recording). */
+  private growAt = 0;
+  private readonly maxSlots: number;
 
   constructor(
     /** Bounded: the preemptions and the last thread matter; else the sleep set alone does. */
     private readonly bounded: boolean,
-    readonly stats: StateStats = { hashed: 0, pruned: 0 },
-  ) {}
+    readonly stats: StateStats = emptyStateStats(),
+    /** At most this many states are recorded (tests set it small). */
+    readonly maxStates: number = STATE_CACHE_MAX_STATES,
+  ) {
+    let slots = 16;
+    while (slots * 0.75 < maxStates && slots < 1 << 30) slots *= 2;
+    this.maxSlots = slots;
+    this.resize(Math.min(4096, slots));
+  }
 
   /**
    * Whether a state explored before covers this visit; if not, records this visit. `sleep` is
@@ -125,32 +174,148 @@ export class StateCache {
    */
   seen(key: number, preemptions: number, last: number, sleep: ReadonlySet<number>): boolean {
     this.stats.hashed++;
-    let list = this.visits.get(key);
-    if (list !== undefined) {
-      for (const v of list) {
-        if (!subset(v.sleep, sleep)) continue;
-        if (
-          !this.bounded ||
-          (v.last === last && v.preemptions <= preemptions) ||
-          v.preemptions + 1 <= preemptions
-        ) {
-          this.stats.pruned++;
-          return true;
-        }
-      }
-    } else {
-      list = [];
-      this.visits.set(key, list);
+    if (!this.bounded) {
+      preemptions = 0;
+      last = -1;
     }
-    list.push({
-      preemptions: this.bounded ? preemptions : 0,
-      last: this.bounded ? last : -1,
-      sleep: sleep.size === 0 ? NONE_ASLEEP : [...sleep].sort((a, b) => a - b),
-    });
+    const lo = key >>> 0;
+    const hi = (Math.floor(key / 0x100000000) & 0x1fffff) | 0x200000;
+    const mask = this.keyHi.length - 1;
+    let i = mix32(lo, hi) & mask;
+    for (;;) {
+      const h = this.keyHi[i];
+      if (h === 0) break;
+      if (h === hi && this.keyLo[i] === lo) return this.revisit(i, preemptions, last, sleep);
+      i = (i + 1) & mask;
+    }
+    // A state not seen before.
+    if (this.count >= this.growAt) {
+      if (this.keyHi.length >= this.maxSlots || this.count >= this.maxStates) {
+        this.stats.unrecorded++;
+        return false;
+      }
+      this.resize(this.keyHi.length * 2);
+      return this.insert(lo, hi, preemptions, last, sleep);
+    }
+    this.keyLo[i] = lo;
+    this.keyHi[i] = hi;
+    this.value[i] = this.encode(preemptions, last, sleep);
+    this.count++;
     return false;
   }
 
+  /** States recorded. */
   get size(): number {
-    return this.visits.size;
+    return this.count;
   }
+
+  private insert(
+    lo: number,
+    hi: number,
+    preemptions: number,
+    last: number,
+    sleep: ReadonlySet<number>,
+  ): false {
+    const mask = this.keyHi.length - 1;
+    let i = mix32(lo, hi) & mask;
+    while (this.keyHi[i] !== 0) i = (i + 1) & mask;
+    this.keyLo[i] = lo;
+    this.keyHi[i] = hi;
+    this.value[i] = this.encode(preemptions, last, sleep);
+    this.count++;
+    return false;
+  }
+
+  /** A known state: whether one of its visits covers this one; if none does, records it. */
+  private revisit(i: number, preemptions: number, last: number, sleep: ReadonlySet<number>): boolean {
+    const v = this.value[i];
+    let list: Visit[];
+    if ((v & LIST) === 0) {
+      const first = this.decode(v);
+      if (this.covers(first, preemptions, last, sleep)) return true;
+      list = [first];
+      this.value[i] = (LIST | this.lists.length) >>> 0;
+      this.lists.push(list);
+    } else {
+      list = this.lists[v & ~LIST];
+      for (const old of list) if (this.covers(old, preemptions, last, sleep)) return true;
+    }
+    if (list.length < MAX_VISITS_PER_STATE) list.push(visit(preemptions, last, sleep));
+    else this.stats.unrecorded++;
+    return false;
+  }
+
+  private covers(v: Visit, preemptions: number, last: number, sleep: ReadonlySet<number>): boolean {
+    if (!subset(v.sleep, sleep)) return false;
+    if (
+      !this.bounded ||
+      (v.last === last && v.preemptions <= preemptions) ||
+      v.preemptions + 1 <= preemptions
+    ) {
+      this.stats.pruned++;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * The slot value of a first visit, packed when it fits, else a list of one. Unbounded, a visit
+   * is its sleep set, as a mask of thread ids below 31; bounded (no sleep sets), its preemptions
+   * and the thread that ran last.
+   */
+  private encode(preemptions: number, last: number, sleep: ReadonlySet<number>): number {
+    if (!this.bounded) {
+      let mask = 0;
+      for (const t of sleep) {
+        if (t < 0 || t > 30) return this.listOf(preemptions, last, sleep);
+        mask |= 1 << t;
+      }
+      return mask;
+    }
+    if (sleep.size === 0 && preemptions < PREEMPTION_LIMIT && last + 1 < LAST_LIMIT && last >= -1)
+      return ((preemptions << LAST_BITS) | (last + 1)) >>> 0;
+    return this.listOf(preemptions, last, sleep);
+  }
+
+  /** The visit a packed slot value stands for. */
+  private decode(v: number): Visit {
+    if (this.bounded)
+      return { preemptions: v >>> LAST_BITS, last: (v & (LAST_LIMIT - 1)) - 1, sleep: NONE_ASLEEP };
+    const sleep: number[] = [];
+    for (let t = 0; v !== 0; t++, v >>>= 1) if ((v & 1) !== 0) sleep.push(t);
+    return { preemptions: 0, last: -1, sleep: sleep.length === 0 ? NONE_ASLEEP : sleep };
+  }
+
+  private listOf(preemptions: number, last: number, sleep: ReadonlySet<number>): number {
+    this.lists.push([visit(preemptions, last, sleep)]);
+    return (LIST | (this.lists.length - 1)) >>> 0;
+  }
+
+  private resize(slots: number): void {
+    const lo = this.keyLo;
+    const hi = this.keyHi;
+    const val = this.value;
+    this.keyLo = new Uint32Array(slots);
+    this.keyHi = new Uint32Array(slots);
+    this.value = new Uint32Array(slots);
+    this.growAt = Math.min(Math.floor(slots * 0.75), this.maxStates);
+    const mask = slots - 1;
+    for (let j = 0; j < hi.length; j++) {
+      if (hi[j] === 0) continue;
+      let i = mix32(lo[j], hi[j]) & mask;
+      while (this.keyHi[i] !== 0) i = (i + 1) & mask;
+      this.keyLo[i] = lo[j];
+      this.keyHi[i] = hi[j];
+      this.value[i] = val[j];
+    }
+  }
+}
+
+function visit(preemptions: number, last: number, sleep: ReadonlySet<number>): Visit {
+  return { preemptions, last, sleep: sleep.size === 0 ? NONE_ASLEEP : [...sleep].sort((a, b) => a - b) };
+}
+
+/** A table index from a key's two lanes (they are hash values already; this spreads the high one in). */
+function mix32(lo: number, hi: number): number {
+  return fmix(lo ^ Math.imul(hi, 0x9e3779b1));
 }

@@ -97,7 +97,7 @@ void describe('bounded DPOR racing the unbounded search', () => {
     const run = (headStart: number) =>
       searchLoop(
         target,
-        new BoundedDporSearch(3, true, { hashed: 0, pruned: 0 }, UNBOUNDED_SHARE, headStart),
+        new BoundedDporSearch(3, true, { hashed: 0, pruned: 0, unrecorded: 0 }, UNBOUNDED_SHARE, headStart),
         {
           maxSteps: 1000,
           startIndex: 0,

@@ -31,7 +31,7 @@ function sequential(target: TargetDescriptor, opts: ExploreOptions, prefixes = D
   const local = loadTargetSync(target);
   const o = resolveOptions(opts);
   const coverage = new Coverage();
-  const states = { hashed: 0, pruned: 0 };
+  const states = { hashed: 0, pruned: 0, unrecorded: 0 };
   const r = searchSubtrees(
     local,
     o,

@@ -58,6 +58,23 @@ void describe('state hash', () => {
   });
 });
 
+/** The cache's rules written plainly over a Map (what StateCache packs into typed arrays). */
+class ReferenceCache {
+  private readonly visits = new Map<number, { p: number; last: number; sleep: number[] }[]>();
+  constructor(private readonly bounded: boolean) {}
+  seen(key: number, p: number, last: number, sleep: ReadonlySet<number>): boolean {
+    if (!this.bounded) [p, last] = [0, -1];
+    const list = this.visits.get(key) ?? [];
+    for (const v of list) {
+      if (!v.sleep.every((t) => sleep.has(t))) continue;
+      if (!this.bounded || (v.last === last && v.p <= p) || v.p + 1 <= p) return true;
+    }
+    if (list.length < 8) list.push({ p, last, sleep: [...sleep] });
+    this.visits.set(key, list);
+    return false;
+  }
+}
+
 void describe('StateCache', () => {
   void it('unbounded: prunes a visit whose sleep set includes the first visit’s', () => {
     const c = new StateCache(false);
@@ -65,7 +82,7 @@ void describe('StateCache', () => {
     assert.equal(c.seen(7, 0, -1, new Set()), false, 'fewer threads asleep: more to explore');
     assert.equal(c.seen(7, 5, 2, new Set([1, 2])), true);
     assert.equal(c.seen(8, 0, -1, new Set([1])), false, 'another state');
-    assert.deepEqual(c.stats, { hashed: 4, pruned: 1 });
+    assert.deepEqual(c.stats, { hashed: 4, pruned: 1, unrecorded: 0 });
   });
 
   void it('bounded: prunes only a visit with no more budget left than the first', () => {
@@ -75,6 +92,69 @@ void describe('StateCache', () => {
     assert.equal(c.seen(7, 1, 0, new Set()), true);
     assert.equal(c.seen(7, 1, 1, new Set()), false, 'another thread ran last: its next step is free');
     assert.equal(c.seen(7, 2, 1, new Set()), true, 'one preemption more covers any thread that ran last');
+  });
+  const visit = fc.record({
+    key: fc.oneof(
+      fc.integer({ min: 0, max: 40 }),
+      fc.constantFrom(2 ** 53 - 1, 2 ** 32, 2 ** 32 - 1, 2 ** 52 + 7),
+    ),
+    preemptions: fc.oneof(fc.integer({ min: 0, max: 4 }), fc.constantFrom(65535, 65536, 1e6)),
+    last: fc.oneof(fc.integer({ min: -1, max: 3 }), fc.constantFrom(32766, 32767, 100000)),
+    sleep: fc.uniqueArray(fc.oneof(fc.integer({ min: 0, max: 4 }), fc.constantFrom(30, 31, 40)), {
+      maxLength: 3,
+    }),
+  });
+
+  void it('answers as the plain rules do, packed or listed, bounded or not (random visits)', () => {
+    fc.assert(
+      fc.property(fc.boolean(), fc.array(visit, { maxLength: 200 }), (bounded, visits) => {
+        const c = new StateCache(bounded);
+        const ref = new ReferenceCache(bounded);
+        let pruned = 0;
+        for (const [i, v] of visits.entries()) {
+          const sleep = new Set(v.sleep);
+          const want = ref.seen(v.key, v.preemptions, v.last, sleep);
+          assert.equal(c.seen(v.key, v.preemptions, v.last, sleep), want, `visit ${i}: ${JSON.stringify(v)}`);
+          if (want) pruned++;
+        }
+        assert.deepEqual(c.stats, { hashed: visits.length, pruned, unrecorded: 0 });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  void it('keeps every state across its table growing (200,000 keys of 53 bits)', () => {
+    const c = new StateCache(false);
+    const keys: number[] = [];
+    let x = 0x12345678;
+    for (let i = 0; i < 200_000; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      keys.push(((x ^ (i << 7)) & 0x1fffff) * 0x100000000 + (Math.imul(i, 0x9e3779b1) >>> 0));
+    }
+    const distinct = new Set(keys).size;
+    for (const k of keys) c.seen(k, 0, -1, new Set());
+    assert.equal(c.size, distinct);
+    for (const k of keys) assert.equal(c.seen(k, 0, -1, new Set()), true, `key ${k} lost`);
+    assert.equal(c.seen(2 ** 53 - 1, 0, -1, new Set()), keys.includes(2 ** 53 - 1));
+  });
+
+  void it('stops recording when full: new states are explored again, known ones still pruned', () => {
+    const c = new StateCache(false, undefined, 3);
+    for (const k of [10, 11, 12]) assert.equal(c.seen(k, 0, -1, new Set()), false);
+    assert.equal(c.seen(13, 0, -1, new Set()), false);
+    assert.equal(c.seen(13, 0, -1, new Set()), false, 'a fourth state is not recorded');
+    assert.equal(c.seen(11, 0, -1, new Set()), true);
+    assert.equal(c.size, 3);
+    assert.deepEqual(c.stats, { hashed: 6, pruned: 1, unrecorded: 2 });
+  });
+
+  void it('records at most eight visits of one state', () => {
+    const c = new StateCache(true);
+    // No visit covers another: each has another thread last and no fewer preemptions.
+    for (let t = 0; t < 10; t++) assert.equal(c.seen(5, 0, t, new Set()), false);
+    assert.equal(c.stats.unrecorded, 2);
+    assert.equal(c.seen(5, 0, 7, new Set()), true, 'the eighth visit is kept');
+    assert.equal(c.seen(5, 0, 9, new Set()), false, 'the tenth was not');
   });
 });
 
