@@ -12,7 +12,7 @@ import { type MadviseIovec, processMadviseImpl, sysMadviseImpl } from './mm/madv
 import { enterTask, leaveTask, mmapReadLockKillable } from './mm/mmap_lock.ts';
 import { cpuAccess } from './mm/memory.ts';
 import { sysMmapImpl, sysMunmapImpl, fdput, fget, fput } from './mm/mmap.ts';
-import { File, type MmStruct } from './mm/mm_types.ts';
+import { File, type MmStruct, RLIMIT_STACK, VM } from './mm/mm_types.ts';
 import {
   MFD_ALLOW_SEALING,
   MFD_CLOEXEC,
@@ -384,8 +384,9 @@ export function* sysExit(sys: System, p: Process): KGen<number> {
 /**
  * How much of [addr, addr + len) a CPU access can reach before it must fault for good: 0 when the
  * range leaves the user address space (access_ok() fails), else up to the first hole in the VMAs
- * plus one byte, so the access still takes the fault the kernel takes there. Keeps the buffers a
- * huge request needs proportional to what is mapped.
+ * plus one byte, so the access still takes the fault the kernel takes there (a hole a VMA that
+ * grows down may grow over counts as mapped). Keeps the buffers a huge request needs
+ * proportional to what is mapped.
  */
 export function reachable(p: Process, addrIn: number, lenIn: number): number {
   const mm = p.mm;
@@ -407,8 +408,16 @@ export function reachable(p: Process, addrIn: number, lenIn: number): number {
   const end = addr + len;
   while (a < end) {
     const v = mm.vmaLookup(a);
-    if (v === null) return Math.min(len, a - addr + 1);
-    a = v.end;
+    if (v !== null) {
+      a = v.end;
+      continue;
+    }
+    // A hole just below a VMA that grows down is not one yet: the fault may grow the VMA over
+    // it, to RLIMIT_STACK at most.
+    const next = mm.findVma(a);
+    if (next === null || (next.flags & VM.GROWSDOWN) === 0 || next.end - a > RLIMIT_STACK)
+      return Math.min(len, a - addr + 1);
+    a = next.end;
   }
   return len;
 }

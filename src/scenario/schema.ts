@@ -58,6 +58,7 @@ const MmapFlag = z.enum([
   'noreserve',
   'locked',
   'stack',
+  'growsdown',
 ]);
 const Advice = z.enum(Object.keys(MADV).map((k) => k.toLowerCase()) as [string, ...string[]]);
 const MremapFlag = z.enum(['maymove', 'fixed', 'dontunmap']);

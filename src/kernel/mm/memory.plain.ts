@@ -14,11 +14,11 @@ import { pmdIsLeaf, pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { ENTRIES as PTRS_PER_TABLE } from '../../lib/pgtable_store.ts';
 import { addNewAnonRmap, anonVmaPrepare, removeRmapPte, rssCounterOf } from './rmap.ts';
 import { shmemFault } from './shmem.ts';
-import { FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_UNSHARE, mkPte, zeroPte, vmNormalPage, accessError, vmFaultToErrno, tlbLookup, accessMappedPage, CPU_WRITE_POINT, CPU_READ_POINT, cpuAccess, copyUser, clearUser, anonExclusive } from './memory.ts';
+import { FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_UNSHARE, mkPte, zeroPte, vmNormalPage, accessError, expandDownwards, vmFaultToErrno, tlbLookup, accessMappedPage, CPU_WRITE_POINT, CPU_READ_POINT, cpuAccess, copyUser, clearUser, anonExclusive } from './memory.ts';
 import { allocPageReclaim$ } from './vmscan.plain.ts';
-import { RwSem$upRead, SpinLock$lock, SpinLock$unlock, WaitQueue$waitEvent } from '../../sched/locks.plain.ts';
+import { RwSem$downgradeWrite, RwSem$upRead, RwSem$upWrite, SpinLock$lock, SpinLock$unlock, WaitQueue$waitEvent } from '../../sched/locks.plain.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
-import { mmapReadLockKillable$ } from './mmap_lock.plain.ts';
+import { mmapReadLockKillable$, mmapWriteLockKillable$ } from './mmap_lock.plain.ts';
 import { inlineDrive, inlineYield } from '../../sched/plain.ts';
 
 const F_WRITE = FAULT_FLAG_WRITE;
@@ -412,15 +412,38 @@ export function removeDeviceExclusiveEntry$(vma: Vma, addr: number, pfn: number)
   return 0;
 }
 
+/**
+ * Models lock_mm_and_find_vma(): takes the mmap lock for reading and returns the VMA holding
+ * `addr`, the lock held; or, the lock dropped, -EINTR (a fatal signal ended a wait for it) or
+ * -EFAULT (no VMA). An address below a VMA that grows down (VM_GROWSDOWN) grows it first: the
+ * lock is dropped and taken for writing (x86 cannot upgrade it in place), the VMA looked up
+ * again and expanded (expandDownwards()), and the lock downgraded.
+ */
+export function lockMmAndFindVma$(mm: MmStruct, addr: number): Vma | number {
+  if ((mmapReadLockKillable$(mm)) !== 0) return -Errno.EINTR;
+  let vma = mm.vmaLookup(addr);
+  if (vma !== null) return vma;
+  vma = mm.findVma(addr);
+  RwSem$upRead(mm.mmapLock);
+  if (vma === null || (vma.flags & VM.GROWSDOWN) === 0) return -Errno.EFAULT;
+  if ((mmapWriteLockKillable$(mm)) !== 0) return -Errno.EINTR;
+  vma = mm.findVma(addr);
+  if (vma === null || (addr < vma.start && expandDownwards(mm, vma, addr) !== 0)) {
+    RwSem$upWrite(mm.mmapLock);
+    return -Errno.EFAULT;
+  }
+  RwSem$downgradeWrite(mm.mmapLock);
+  return vma;
+}
+
 /** Models the user-fault retry loop of the x86 page-fault handler for one address. */
 export function faultIn$(mm: MmStruct, addr: number, write: boolean, remote: boolean): number {
   // lock_mm_and_find_vma() takes the lock killable; a fatal signal sends the fault to
   // bad_area_nosemaphore(): SIGSEGV for a user access, the exception fixup (a short copy) for a
   // kernel path's user copy (-EINTR here, which copyUser() turns into the count copied so far).
-  if ((mmapReadLockKillable$(mm)) !== 0) return remote ? -Errno.EINTR : -Errno.EFAULT;
+  const vma = lockMmAndFindVma$(mm, addr);
+  if (typeof vma === 'number') return vma === -Errno.EINTR && remote ? -Errno.EINTR : -Errno.EFAULT;
   try {
-    const vma = mm.vmaLookup(addr);
-    if (vma === null) return -Errno.EFAULT;
     if (accessError(vma, write)) return -Errno.EFAULT;
     const r = handleMmFault$(vma, addr, (write ? F_WRITE : 0) | (remote ? F_REMOTE : 0));
     return vmFaultToErrno(r);

@@ -1,14 +1,19 @@
 import { PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT, pageOffset } from '../../lib/units.ts';
 import type { KGen, SchedPoint } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
-import { mmapReadLockKillable } from './mmap_lock.ts';
+import { mmapReadLockKillable, mmapWriteLockKillable } from './mmap_lock.ts';
+import { mlockFutureOk } from './mlock_limit.ts';
 import type { System } from '../system.ts';
 import { doHugePmdAnonymousPage, hugePmdFault, thpFaultEligible } from './huge_memory.ts';
 import { hugetlbFault } from './hugetlb.ts';
 import {
+  MMAP_MIN_ADDR,
   type MmStruct,
   MM_SWAPENTS,
+  RLIMIT_STACK,
+  STACK_GUARD_GAP,
   VM,
+  VM_ACCESS_FLAGS,
   VM_FAULT,
   VM_FAULT_ERROR,
   type Vma,
@@ -475,15 +480,88 @@ export function* removeDeviceExclusiveEntry(vma: Vma, addr: number, pfn: number)
   return 0;
 }
 
+/** Models __vm_enough_memory() under OVERCOMMIT_GUESS (the default): pages <= totalram + total swap. */
+export function vmEnoughMemory(sys: System, pages: number): boolean {
+  return pages <= sys.phys.ramFrames + Math.max(0, sys.swap.nslots - 1);
+}
+
+/**
+ * Models lock_mm_and_find_vma(): takes the mmap lock for reading and returns the VMA holding
+ * `addr`, the lock held; or, the lock dropped, -EINTR (a fatal signal ended a wait for it) or
+ * -EFAULT (no VMA). An address below a VMA that grows down (VM_GROWSDOWN) grows it first: the
+ * lock is dropped and taken for writing (x86 cannot upgrade it in place), the VMA looked up
+ * again and expanded (expandDownwards()), and the lock downgraded.
+ */
+export function* lockMmAndFindVma(mm: MmStruct, addr: number): KGen<Vma | number> {
+  if ((yield* mmapReadLockKillable(mm)) !== 0) return -Errno.EINTR;
+  let vma = mm.vmaLookup(addr);
+  if (vma !== null) return vma;
+  vma = mm.findVma(addr);
+  yield* mm.mmapLock.upRead();
+  if (vma === null || (vma.flags & VM.GROWSDOWN) === 0) return -Errno.EFAULT;
+  if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;
+  vma = mm.findVma(addr);
+  if (vma === null || (addr < vma.start && expandDownwards(mm, vma, addr) !== 0)) {
+    yield* mm.mmapLock.upWrite();
+    return -Errno.EFAULT;
+  }
+  yield* mm.mmapLock.downgradeWrite();
+  return vma;
+}
+
+/**
+ * Models expand_downwards() (mm/vma.c): grows `vma` down to the page holding `address`. Caller
+ * holds the mmap lock for writing. 0, or -EFAULT (the VMA does not grow down), -EPERM (below
+ * mmap_min_addr) or -ENOMEM: within stack_guard_gap of an accessible VMA below that does not
+ * grow down, larger than RLIMIT_STACK, past RLIMIT_MEMLOCK when locked, or past the commit limit.
+ * The stack is not populated: the fault that grew it maps its one page.
+ */
+export function expandDownwards(mm: MmStruct, vma: Vma, address: number): number {
+  if ((vma.flags & VM.GROWSDOWN) === 0) return -Errno.EFAULT;
+  address -= address % PAGE_SIZE;
+  if (address < MMAP_MIN_ADDR) return -Errno.EPERM;
+  const prevNode = vma.node === null ? null : mm.vmas.prev(vma.node);
+  const prev = prevNode === null ? null : prevNode.value;
+  if (
+    prev !== null &&
+    (prev.flags & VM.GROWSDOWN) === 0 &&
+    (prev.flags & VM_ACCESS_FLAGS) !== 0 &&
+    address - prev.end < STACK_GUARD_GAP
+  )
+    return -Errno.ENOMEM;
+  const sys = mm.sys;
+  anonVmaPrepare(sys, vma);
+  if (address >= vma.start) return 0;
+  const size = vma.end - address;
+  const grow = (vma.start - address) / PAGE_SIZE;
+  if (grow > vma.pgoff) return -Errno.ENOMEM;
+  // acct_stack_growth(): the stack limit, the lock limit, then the commit charge (checked only:
+  // the model keeps no running commit total).
+  if (size > RLIMIT_STACK) return -Errno.ENOMEM;
+  if ((vma.flags & VM.LOCKED) !== 0) {
+    let task = null;
+    for (const p of sys.processes.values()) if (p.mm === mm) task = p;
+    if (task === null || !mlockFutureOk(task, mm, vma.flags, grow * PAGE_SIZE)) return -Errno.ENOMEM;
+  }
+  if (!vmEnoughMemory(sys, grow)) return -Errno.ENOMEM;
+  if ((vma.flags & VM.LOCKED) !== 0) mm.lockedVm += grow;
+  // The VMA's start is its key in the mm's tree: it goes back in at its new start.
+  if (vma.node !== null) mm.vmas.remove(vma.node);
+  vma.start = address;
+  vma.pgoff -= grow;
+  vma.node = mm.vmas.insert(vma.start, vma.end - 1, vma);
+  mm.totalVm += grow;
+  return 0;
+}
+
 /** Models the user-fault retry loop of the x86 page-fault handler for one address. */
 export function* faultIn(mm: MmStruct, addr: number, write: boolean, remote: boolean): KGen<number> {
   // lock_mm_and_find_vma() takes the lock killable; a fatal signal sends the fault to
   // bad_area_nosemaphore(): SIGSEGV for a user access, the exception fixup (a short copy) for a
   // kernel path's user copy (-EINTR here, which copyUser() turns into the count copied so far).
-  if ((yield* mmapReadLockKillable(mm)) !== 0) return remote ? -Errno.EINTR : -Errno.EFAULT;
+  const vma = yield* lockMmAndFindVma(mm, addr);
+  if (typeof vma === 'number') return vma === -Errno.EINTR && remote ? -Errno.EINTR : -Errno.EFAULT;
   try {
-    const vma = mm.vmaLookup(addr);
-    if (vma === null) return -Errno.EFAULT;
     if (accessError(vma, write)) return -Errno.EFAULT;
     const r = yield* handleMmFault(vma, addr, (write ? F_WRITE : 0) | (remote ? F_REMOTE : 0));
     return vmFaultToErrno(r);

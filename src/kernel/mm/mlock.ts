@@ -10,7 +10,6 @@
  * and (re)mlock the folio. The kernel's mlock_count can undercount and is corrected by that same
  * reclaim walk, so the set of pages reclaim may take is the same.
  */
-import { sideTable } from '../../lib/snapshot.ts';
 import { PAGE_SIZE, pageAlignUp } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
@@ -21,39 +20,12 @@ import { mmapWriteLockKillable } from './mmap_lock.ts';
 import { mergeChanged, splitRange } from './mmap.ts';
 import { fixupVmaRange } from './mprotect.ts';
 import { MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT } from './mman.ts';
+import { canDoMlock, hasCapIpcLock, lockLimit } from './mlock_limit.ts';
 
 /** VM_LOCKED_MASK: the flags mlock() and munlock() set and clear. */
 export const VM_LOCKED_MASK = VM.LOCKED | VM.LOCKONFAULT;
 
-const capIpcLock = sideTable<Process, boolean>();
-
-/** capable(CAP_IPC_LOCK) for a process; ordinary users lack it unless granted. */
-export function hasCapIpcLock(p: Process): boolean {
-  return capIpcLock.get(p) ?? false;
-}
-
-export function setCapIpcLock(p: Process, v: boolean): void {
-  capIpcLock.set(p, v);
-}
-
-/** RLIMIT_MEMLOCK of `p` in pages (rlimit() >> PAGE_SHIFT). */
-function lockLimit(p: Process): number {
-  return Math.floor(p.rlimitMemlock / PAGE_SIZE);
-}
-
-/** Models can_do_mlock(): a non-zero RLIMIT_MEMLOCK or CAP_IPC_LOCK. */
-export function canDoMlock(p: Process): boolean {
-  return p.rlimitMemlock !== 0 || hasCapIpcLock(p);
-}
-
-/**
- * Models mlock_future_ok(): whether `bytes` more of a mapping with `flags` may be locked in
- * `mm`. Only a VM_LOCKED mapping is limited, and not for a task with CAP_IPC_LOCK.
- */
-export function mlockFutureOk(p: Process, mm: MmStruct, flags: number, bytes: number): boolean {
-  if ((flags & VM.LOCKED) === 0 || hasCapIpcLock(p)) return true;
-  return Math.floor(bytes / PAGE_SIZE) + mm.lockedVm <= lockLimit(p);
-}
+export { canDoMlock, hasCapIpcLock, mlockFutureOk, setCapIpcLock } from './mlock_limit.ts';
 
 /**
  * Whether a VMA may carry VM_LOCKED: not a special mapping (VM_IO, VM_PFNMAP, VM_MIXEDMAP,

@@ -65,6 +65,21 @@ export const VM_STICKY = VM.SOFTDIRTY | VM.MAYBE_GUARD;
 export const VM_SPECIAL = VM.IO | VM.DONTEXPAND | VM.PFNMAP | VM.MIXEDMAP;
 export const VM_ACCESS_FLAGS = VM.READ | VM.WRITE | VM.EXEC;
 
+/** Lowest address a process may map (vm.mmap_min_addr). */
+export const MMAP_MIN_ADDR = 65536;
+
+/** stack_guard_gap: the room kept free below a VMA that grows down (256 pages, the default). */
+export const STACK_GUARD_GAP = 256 * 4096;
+
+/** RLIMIT_STACK: how large a VMA that grows down may grow (8 MiB, the usual soft limit). */
+export const RLIMIT_STACK = 8 * 1024 * 1024;
+
+/** Models vm_start_gap(): where a VMA begins for the placement of others, its guard gap included. */
+export function vmStartGap(vma: { readonly start: number; readonly flags: number }): number {
+  if ((vma.flags & VM.GROWSDOWN) === 0) return vma.start;
+  return Math.max(0, vma.start - STACK_GUARD_GAP);
+}
+
 /** What a fault handler of a special mapping returns (vm_fault_t bits). */
 export const VM_FAULT = {
   OOM: 0x1,

@@ -6,8 +6,8 @@ import { Errno } from '../errno.ts';
 import type { Process, System } from '../system.ts';
 import { splitHugePmd, splitHugePmdsAtEdges, zapHugePmd } from './huge_memory.ts';
 import { hugetlbReservePages, putHugetlbPage } from './hugetlb.ts';
-import { vmNormalPage } from './memory.ts';
-import { type File, MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, VM_STICKY, Vma } from './mm_types.ts';
+import { vmEnoughMemory, vmNormalPage } from './memory.ts';
+import { type File, MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, VM_STICKY, Vma, MMAP_MIN_ADDR } from './mm_types.ts';
 import * as mman from './mman.ts';
 import { vmaIsSealed } from './mseal.ts';
 import { MMU_NOTIFY, mmuNotifierRangeInit } from './mmu_notifier.ts';
@@ -17,7 +17,7 @@ import { clearPte } from './pte.ts';
 import { VM_LOCKED_MASK, canDoMlock, mlockFutureOk, populateVmaPageRange, vmaSupportsMlock } from './mlock.ts';
 import { removeRmapPte, rssCounterOf } from './rmap.ts';
 import { shmemFileSetup } from './shmem.ts';
-import { MMAP_MIN_ADDR, MAX_MAP_COUNT, protToVmFlags, insertVma, detachVma, removeVma, noteVmaFileRef, fget, fput, fdput, splitVma, mergeAnonNeighbours, zapPageRangeSingle, gatherMunmapVmas, getUnmappedArea, vmEnoughMemory, hugetlbFlagOnOtherFile } from './mmap.ts';
+import { MAX_MAP_COUNT, protToVmFlags, insertVma, detachVma, removeVma, noteVmaFileRef, fget, fput, fdput, splitVma, mergeAnonNeighbours, zapPageRangeSingle, gatherMunmapVmas, getUnmappedArea, hugetlbFlagOnOtherFile } from './mmap.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
 import { RwSem$upWrite, SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
 import { mmapWriteLockKillable$ } from './mmap_lock.plain.ts';
@@ -345,6 +345,10 @@ export function doMmap$(task: Process, mm: MmStruct, addr: number, length: numbe
     if (!file.readable) return -Errno.EACCES;
     if (shared && (prot & mman.PROT_WRITE) !== 0 && !file.writable) return -Errno.EACCES;
   }
+  // Only private anonymous memory grows down: a file (hugetlb's anonymous one too) and shared
+  // anonymous memory refuse MAP_GROWSDOWN once their type is checked.
+  const growsdown = (flags & mman.MAP_GROWSDOWN) !== 0;
+  if (growsdown && (!anonymous || hugetlb || shared)) return -Errno.EINVAL;
   // A new VMA always starts soft-dirty (mmap_region sets VM_SOFTDIRTY), so pagemap reports its
   // pages dirty until the next clear_refs.
   let vmFlags = protToVmFlags(prot) | VM.MAYREAD | VM.MAYWRITE | VM.MAYEXEC | VM.SOFTDIRTY;
@@ -356,6 +360,7 @@ export function doMmap$(task: Process, mm: MmStruct, addr: number, length: numbe
   vmFlags |= lockFlags;
   // calc_vm_flag_bits(): a stack gets no huge pages (MAP_STACK is VM_NOHUGEPAGE).
   if ((flags & mman.MAP_STACK) !== 0) vmFlags |= VM.NOHUGEPAGE;
+  if (growsdown) vmFlags |= VM.GROWSDOWN;
   if (hugetlb) vmFlags |= VM.HUGETLB | VM.DONTEXPAND;
   let backing: File | null = anonymous ? null : fget(file!);
   if (hugetlb && anonymous) {

@@ -7,8 +7,18 @@ import type { Process, System } from '../system.ts';
 import { dropRefAt, takeRefAt } from '../refs.ts';
 import { splitHugePmd, splitHugePmdsAtEdges, zapHugePmd } from './huge_memory.ts';
 import { hugetlbReservePages, hugetlbUnreserveVma, putHugetlbPage } from './hugetlb.ts';
-import { vmNormalPage } from './memory.ts';
-import { type File, MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, VM_STICKY, Vma } from './mm_types.ts';
+import { vmEnoughMemory, vmNormalPage } from './memory.ts';
+import {
+  type File,
+  MM_SWAPENTS,
+  type MmStruct,
+  VM,
+  VM_SPECIAL,
+  VM_STICKY,
+  Vma,
+  MMAP_MIN_ADDR,
+  vmStartGap,
+} from './mm_types.ts';
 import * as mman from './mman.ts';
 import { vmaIsSealed } from './mseal.ts';
 import {
@@ -40,10 +50,11 @@ import {
 import { anonVmaClone, linkAnonVma, removeRmapPte, rssCounterOf, unlinkAnonVmas } from './rmap.ts';
 import { shmemEvictInode, shmemFileSetup } from './shmem.ts';
 
-/** Lowest address a process may map (vm.mmap_min_addr). */
-export const MMAP_MIN_ADDR = 65536;
+export { MMAP_MIN_ADDR };
 /** vm.max_map_count. */
 export const MAX_MAP_COUNT = 65530;
+
+export { vmEnoughMemory };
 
 /** Models calc_vm_prot_bits() + calc_vm_flag_bits(). */
 export function protToVmFlags(prot: number): number {
@@ -489,20 +500,33 @@ export function* doMunmap(mm: MmStruct, start: number, len: number): KGen<number
 export function getUnmappedArea(mm: MmStruct, hint: number, len: number, align: number): number {
   if (len > mm.taskSize) return -Errno.ENOMEM;
   if (hint !== 0) {
+    // The hint stands if the range is free, and clear of the guard gap of a VMA above that
+    // grows down.
     const a = pageAlignUp(hint);
-    if (a <= mm.taskSize - len && a >= MMAP_MIN_ADDR && mm.vmasIn(a, a + len).length === 0 && a % align === 0)
-      return a;
+    if (
+      a <= mm.taskSize - len &&
+      a >= MMAP_MIN_ADDR &&
+      mm.vmasIn(a, a + len).length === 0 &&
+      a % align === 0
+    ) {
+      const next = mm.findVma(a);
+      if (next === null || a + len <= vmStartGap(next)) return a;
+    }
   }
   let top = mm.mmapBase;
-  // Walk existing VMAs from the top down, looking for a gap of len below `top`.
+  // Walk existing VMAs from the top down, looking for a gap of len below `top`; a VMA that grows
+  // down ends the gap below it at its guard gap (vm_start_gap()).
   let node = mm.vmas.last();
-  while (node !== null && node.value.start >= top) node = mm.vmas.prev(node);
+  while (node !== null && node.value.start >= top) {
+    top = Math.min(top, vmStartGap(node.value));
+    node = mm.vmas.prev(node);
+  }
   for (;;) {
     const floor = node === null ? MMAP_MIN_ADDR : node.value.end;
     const candidate = top - len - ((top - len) % align);
     if (candidate >= floor && candidate >= MMAP_MIN_ADDR) return candidate;
     if (node === null) return -Errno.ENOMEM;
-    top = Math.min(top, node.value.start);
+    top = Math.min(top, vmStartGap(node.value));
     node = mm.vmas.prev(node);
   }
 }
@@ -575,6 +599,10 @@ export function* doMmap(
     if (!file.readable) return -Errno.EACCES;
     if (shared && (prot & mman.PROT_WRITE) !== 0 && !file.writable) return -Errno.EACCES;
   }
+  // Only private anonymous memory grows down: a file (hugetlb's anonymous one too) and shared
+  // anonymous memory refuse MAP_GROWSDOWN once their type is checked.
+  const growsdown = (flags & mman.MAP_GROWSDOWN) !== 0;
+  if (growsdown && (!anonymous || hugetlb || shared)) return -Errno.EINVAL;
   // A new VMA always starts soft-dirty (mmap_region sets VM_SOFTDIRTY), so pagemap reports its
   // pages dirty until the next clear_refs.
   let vmFlags = protToVmFlags(prot) | VM.MAYREAD | VM.MAYWRITE | VM.MAYEXEC | VM.SOFTDIRTY;
@@ -586,6 +614,7 @@ export function* doMmap(
   vmFlags |= lockFlags;
   // calc_vm_flag_bits(): a stack gets no huge pages (MAP_STACK is VM_NOHUGEPAGE).
   if ((flags & mman.MAP_STACK) !== 0) vmFlags |= VM.NOHUGEPAGE;
+  if (growsdown) vmFlags |= VM.GROWSDOWN;
   if (hugetlb) vmFlags |= VM.HUGETLB | VM.DONTEXPAND;
   let backing: File | null = anonymous ? null : fget(file!);
   if (hugetlb && anonymous) {
@@ -666,11 +695,6 @@ export function* doMmap(
     yield* populateVmaPageRange(merged, start, start + len);
   }
   return start;
-}
-
-/** Models __vm_enough_memory() under OVERCOMMIT_GUESS (the default): pages <= totalram + total swap. */
-export function vmEnoughMemory(sys: System, pages: number): boolean {
-  return pages <= sys.phys.ramFrames + Math.max(0, sys.swap.nslots - 1);
 }
 
 /** Whether populating `len` bytes of `vma` could fit in the free RAM and swap at all. */

@@ -28,6 +28,7 @@ const MAP: Record<string, number> = {
   noreserve: mman.MAP_NORESERVE,
   locked: mman.MAP_LOCKED,
   stack: mman.MAP_STACK,
+  growsdown: mman.MAP_GROWSDOWN,
 };
 const MREMAP: Record<string, number> = {
   maymove: mman.MREMAP_MAYMOVE,
