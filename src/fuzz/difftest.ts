@@ -19,6 +19,7 @@ import { Errno, errnoName } from '../kernel/errno.ts';
 import {
   MADV,
   MAP_FIXED,
+  MAP_GROWSDOWN,
   MAP_LOCKED,
   MAP_NORESERVE,
   MAP_POPULATE,
@@ -26,6 +27,7 @@ import {
   MREMAP_DONTUNMAP,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
+  PROT_GROWSDOWN,
 } from '../kernel/mm/mman.ts';
 import { Prng } from '../lib/prng.ts';
 import { kernel } from '../scenario/kernel.ts';
@@ -147,13 +149,14 @@ export type DiffOp = (
  * mmap flags a program may add, by the scenario's names: `fixed` maps with MAP_FIXED (replacing
  * what is there) instead of MAP_FIXED_NOREPLACE.
  */
-type MapFlag = 'fixed' | 'populate' | 'noreserve' | 'stack' | 'locked';
+type MapFlag = 'fixed' | 'populate' | 'noreserve' | 'stack' | 'locked' | 'growsdown';
 const MAP_FLAG_BITS: Record<MapFlag, number> = {
   fixed: MAP_FIXED,
   locked: MAP_LOCKED,
   populate: MAP_POPULATE,
   noreserve: MAP_NORESERVE,
   stack: MAP_STACK,
+  growsdown: MAP_GROWSDOWN,
 };
 
 /** The helper's extra mmap flags for `flags`. */
@@ -504,7 +507,7 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
       case 'munmap':
         return { op: 'munmap', proc, addr: a(o.off), length: o.len };
       case 'mprotect':
-        return { op: 'mprotect', proc, addr: a(o.off), length: o.len, prot: PROT_NAMES[o.prot] };
+        return { op: 'mprotect', proc, addr: a(o.off), length: o.len, prot: PROT_NAMES[o.prot] ?? o.prot };
       case 'madvise':
         return { op: 'madvise', proc, addr: a(o.off), length: o.len, advice: o.advice };
       case 'mremap': {
@@ -797,8 +800,18 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
       const flags = mapFlags(r);
       return flags.length > 0 ? { ...o, flags } : o;
     } else if (k < 22) return { op: 'munmap', off: off(), len: ulen() };
-    else if (k < 32) return { op: 'mprotect', off: off(), len: ulen(), prot: pick([0, 1, 3]) };
-    else if (k < 42)
+    else if (k < 32) {
+      // PROT_GROWSDOWN now and then: the change reaches down to the start of a VMA that grows down.
+      // Its length stays in the window: the first VMA of the range decides, and a range that
+      // reached the helper's own mappings would find them.
+      const grows = r.next() < 0.1;
+      return {
+        op: 'mprotect',
+        off: off(),
+        len: grows ? length() : ulen(),
+        prot: (grows ? PROT_GROWSDOWN : 0) | pick([0, 1, 3]),
+      };
+    } else if (k < 42)
       return {
         op: 'madvise',
         off: off(),
@@ -872,12 +885,12 @@ function locks(o: DiffOp): boolean {
 
 /**
  * Flags an mmap adds now and then: MAP_FIXED over what is mapped, MAP_POPULATE, MAP_NORESERVE,
- * MAP_STACK, MAP_LOCKED.
+ * MAP_STACK, MAP_LOCKED, MAP_GROWSDOWN (a write below such a VMA grows it).
  */
 function mapFlags(r: Prng): MapFlag[] {
   if (r.next() >= 0.3) return [];
-  return (['fixed', 'populate', 'noreserve', 'stack', 'locked'] as const).filter(
-    (_, i) => r.next() < [0.6, 0.4, 0.3, 0.3, 0.2][i],
+  return (['fixed', 'populate', 'noreserve', 'stack', 'locked', 'growsdown'] as const).filter(
+    (_, i) => r.next() < [0.6, 0.4, 0.3, 0.3, 0.2, 0.3][i],
   );
 }
 

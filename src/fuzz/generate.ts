@@ -247,6 +247,7 @@ export class Generator {
       if (this.chance(0.15)) flags.push('populate');
       if (this.chance(0.1)) flags.push('noreserve');
       if (this.chance(0.05)) flags.push('locked');
+      if (this.chance(0.05)) flags.push('growsdown');
       const step: Step = {
         op: 'mmap',
         proc,
