@@ -16,6 +16,7 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   PROT_NONE,
+  PROT_READ,
 } from '../../../src/kernel/mm/mman.ts';
 import type { Process, System } from '../../../src/kernel/system.ts';
 import { PAGE, RW, setup, teardown } from './mm_helpers.ts';
@@ -98,6 +99,23 @@ describe('MAP_GROWSDOWN', () => {
       '60001f810000-600020010000 8 rd,wr,mr,mw,me,gd,ac',
     ]);
     assert.equal(p.mm!.totalVm, (8 * MIB) / PAGE);
+    teardown(sys);
+  });
+
+  it('grows before the access is checked: a denied access below still grows it', () => {
+    const { sys, p } = setup();
+    const a = W + 16 * MIB;
+    assert.equal(mapAt(sys, p, a, 64 * 1024, MAP_PRIVATE | MAP_GROWSDOWN), a);
+    assert.equal(sys.mprotect(p, a, 64 * 1024, PROT_NONE), 0);
+    assert.equal(sys.read(p, a - PAGE, 1).ret, -Errno.EFAULT);
+    assert.equal(p.mm!.findVma(a - PAGE)!.start, a - PAGE);
+    const b = W + 20 * MIB;
+    assert.equal(
+      sys.mmap(p, b, 64 * 1024, PROT_READ, MAP_PRIVATE | MAP_GROWSDOWN | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE),
+      b,
+    );
+    assert.equal(sys.write(p, b - 2 * PAGE, ONE), -Errno.EFAULT);
+    assert.equal(p.mm!.findVma(b - 2 * PAGE)!.start, b - 2 * PAGE);
     teardown(sys);
   });
 
