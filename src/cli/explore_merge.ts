@@ -44,7 +44,8 @@ const ShardResult = z.object({
     .object({
       hashed: z.number().int().nonnegative(),
       pruned: z.number().int().nonnegative(),
-      unrecorded: z.number().int().nonnegative(),
+      // Absent in the results of a version whose state cache had no size limit.
+      unrecorded: z.number().int().nonnegative().optional(),
     })
     .optional(),
   shard: z.object({ index: z.number().int().positive(), count: z.number().int().positive() }).optional(),

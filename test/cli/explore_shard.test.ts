@@ -1,6 +1,6 @@
 /** `hetmem explore --shard I/N` and `--merge`, as a CI matrix runs them. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -35,8 +35,19 @@ describe('hetmem explore --shard / --merge', () => {
       violation: unknown;
       schedules: number;
       shards: unknown;
+      states: unknown;
     };
     assert.equal(doc.exhausted, true);
+    // Each shard keeps its own state cache: the merged counts are their sums.
+    type States = { hashed: number; pruned: number; unrecorded: number };
+    const parts = files.map((f) => (JSON.parse(readFileSync(f, 'utf8')) as { states: States }).states);
+    const sum = (k: keyof States): number => parts.reduce((n, s) => n + s[k], 0);
+    assert.ok(sum('hashed') > 0);
+    assert.deepEqual(doc.states, {
+      hashed: sum('hashed'),
+      pruned: sum('pruned'),
+      unrecorded: sum('unrecorded'),
+    });
     assert.equal(doc.violation, null);
     assert.deepEqual(doc.shards, { count: 3, merged: 3, missing: [] });
     assert.ok(doc.schedules >= (JSON.parse(whole.stdout) as { schedules: number }).schedules);
