@@ -131,6 +131,11 @@ export function addStateStats(a: StateStats, b: StateStats): void {
 export const STATE_CACHE_MAX_STATES = 12_582_912;
 /** Visits recorded per state at most (they differ in sleep set, preemptions or last thread). */
 const MAX_VISITS_PER_STATE = 8;
+/**
+ * Visits kept in lists at most by default (a state's second and later visits, and a first visit
+ * that does not pack): objects on the heap, about 70 bytes each, so about 300 MB at most.
+ */
+export const STATE_CACHE_MAX_LISTED = 1 << 22;
 
 /** Slot values: bit 31 set, an index into the lists; clear, one visit packed (encode()). */
 const LIST = 0x80000000;
@@ -150,6 +155,8 @@ export class StateCache {
   private keyHi = new Uint32Array(0);
   private value = new Uint32Array(0);
   private readonly lists: Visit[][] = [];
+  /** Visits in the lists. */
+  private listed = 0;
   private count = 0;
   /** Occupied slots allowed before the table grows (or, at its largest, stops recording). */
   private growAt = 0;
@@ -161,6 +168,8 @@ export class StateCache {
     readonly stats: StateStats = emptyStateStats(),
     /** At most this many states are recorded (tests set it small). */
     readonly maxStates: number = STATE_CACHE_MAX_STATES,
+    /** At most this many visits are kept in lists. */
+    readonly maxListed: number = STATE_CACHE_MAX_LISTED,
   ) {
     let slots = 16;
     while (slots * 0.75 < maxStates && slots < 1 << 30) slots *= 2;
@@ -189,17 +198,21 @@ export class StateCache {
       i = (i + 1) & mask;
     }
     // A state not seen before.
+    const full =
+      this.count >= this.growAt && (this.keyHi.length >= this.maxSlots || this.count >= this.maxStates);
+    const v = full ? -1 : this.encode(preemptions, last, sleep);
+    if (v < 0) {
+      this.stats.unrecorded++;
+      return false;
+    }
     if (this.count >= this.growAt) {
-      if (this.keyHi.length >= this.maxSlots || this.count >= this.maxStates) {
-        this.stats.unrecorded++;
-        return false;
-      }
       this.resize(this.keyHi.length * 2);
-      return this.insert(lo, hi, preemptions, last, sleep);
+      i = mix32(lo, hi) & (this.keyHi.length - 1);
+      while (this.keyHi[i] !== 0) i = (i + 1) & (this.keyHi.length - 1);
     }
     this.keyLo[i] = lo;
     this.keyHi[i] = hi;
-    this.value[i] = this.encode(preemptions, last, sleep);
+    this.value[i] = v;
     this.count++;
     return false;
   }
@@ -209,23 +222,6 @@ export class StateCache {
     return this.count;
   }
 
-  private insert(
-    lo: number,
-    hi: number,
-    preemptions: number,
-    last: number,
-    sleep: ReadonlySet<number>,
-  ): false {
-    const mask = this.keyHi.length - 1;
-    let i = mix32(lo, hi) & mask;
-    while (this.keyHi[i] !== 0) i = (i + 1) & mask;
-    this.keyLo[i] = lo;
-    this.keyHi[i] = hi;
-    this.value[i] = this.encode(preemptions, last, sleep);
-    this.count++;
-    return false;
-  }
-
   /** A known state: whether one of its visits covers this one; if none does, records it. */
   private revisit(i: number, preemptions: number, last: number, sleep: ReadonlySet<number>): boolean {
     const v = this.value[i];
@@ -233,15 +229,22 @@ export class StateCache {
     if ((v & LIST) === 0) {
       const first = this.decode(v);
       if (this.covers(first, preemptions, last, sleep)) return true;
+      if (this.listed + 2 > this.maxListed) {
+        this.stats.unrecorded++;
+        return false;
+      }
       list = [first];
+      this.listed++;
       this.value[i] = (LIST | this.lists.length) >>> 0;
       this.lists.push(list);
     } else {
       list = this.lists[v & ~LIST];
       for (const old of list) if (this.covers(old, preemptions, last, sleep)) return true;
     }
-    if (list.length < MAX_VISITS_PER_STATE) list.push(visit(preemptions, last, sleep));
-    else this.stats.unrecorded++;
+    if (list.length < MAX_VISITS_PER_STATE && this.listed < this.maxListed) {
+      list.push(visit(preemptions, last, sleep));
+      this.listed++;
+    } else this.stats.unrecorded++;
     return false;
   }
 
@@ -259,9 +262,9 @@ export class StateCache {
   }
 
   /**
-   * The slot value of a first visit, packed when it fits, else a list of one. Unbounded, a visit
-   * is its sleep set, as a mask of thread ids below 31; bounded (no sleep sets), its preemptions
-   * and the thread that ran last.
+   * The slot value of a first visit, packed when it fits, else a list of one (-1 when the lists
+   * are full). Unbounded, a visit is its sleep set, as a mask of thread ids below 31; bounded (no
+   * sleep sets), its preemptions and the thread that ran last.
    */
   private encode(preemptions: number, last: number, sleep: ReadonlySet<number>): number {
     if (!this.bounded) {
@@ -287,6 +290,8 @@ export class StateCache {
   }
 
   private listOf(preemptions: number, last: number, sleep: ReadonlySet<number>): number {
+    if (this.listed >= this.maxListed) return -1;
+    this.listed++;
     this.lists.push([visit(preemptions, last, sleep)]);
     return (LIST | (this.lists.length - 1)) >>> 0;
   }

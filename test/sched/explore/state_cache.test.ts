@@ -148,6 +148,26 @@ void describe('StateCache', () => {
     assert.deepEqual(c.stats, { hashed: 6, pruned: 1, unrecorded: 2 });
   });
 
+  void it('keeps at most maxListed visits in lists; what does not fit is not recorded', () => {
+    const c = new StateCache(true, undefined, 100, 3);
+    for (let t = 0; t < 3; t++) assert.equal(c.seen(5, 0, t, new Set()), false);
+    assert.equal(c.stats.unrecorded, 0, 'the first packed, the next two in a list of three');
+    assert.equal(c.seen(5, 0, 3, new Set()), false);
+    assert.equal(c.stats.unrecorded, 1);
+    assert.equal(c.seen(5, 0, 2, new Set()), true, 'a listed visit still covers');
+    assert.equal(c.seen(5, 0, 3, new Set()), false, 'the unrecorded one does not');
+    // A new state whose first visit packs is still recorded; one that needs a list is not.
+    assert.equal(c.seen(6, 1, 0, new Set()), false);
+    assert.equal(c.seen(6, 1, 0, new Set()), true);
+    const u = new StateCache(false, undefined, 100, 0);
+    assert.equal(u.seen(7, 0, -1, new Set([40])), false);
+    assert.equal(u.seen(7, 0, -1, new Set([40])), false, 'sleeping thread 40 does not pack');
+    assert.equal(u.size, 0);
+    assert.equal(u.seen(8, 0, -1, new Set([3])), false);
+    assert.equal(u.seen(8, 0, -1, new Set([3, 4])), true, 'thread 3 asleep packs as a mask');
+    assert.deepEqual(u.stats, { hashed: 4, pruned: 1, unrecorded: 2 });
+  });
+
   void it('records at most eight visits of one state', () => {
     const c = new StateCache(true);
     // No visit covers another: each has another thread last and no fewer preemptions.
