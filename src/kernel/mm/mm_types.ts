@@ -69,7 +69,7 @@ export const VM_ACCESS_FLAGS = VM.READ | VM.WRITE | VM.EXEC;
 export const MMAP_MIN_ADDR = 65536;
 
 /** stack_guard_gap: the room kept free below a VMA that grows down (256 pages, the default). */
-export const STACK_GUARD_GAP = 256 * 4096;
+export const STACK_GUARD_GAP = 256 * PAGE_SIZE;
 
 /** RLIMIT_STACK: how large a VMA that grows down may grow (8 MiB, the usual soft limit). */
 export const RLIMIT_STACK = 8 * 1024 * 1024;
