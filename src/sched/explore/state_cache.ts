@@ -133,9 +133,10 @@ export const STATE_CACHE_MAX_STATES = 12_582_912;
 const MAX_VISITS_PER_STATE = 8;
 /**
  * Visits kept in lists at most by default (a state's second and later visits, and a first visit
- * that does not pack): objects on the heap, about 70 bytes each, so about 300 MB at most.
+ * that does not pack): objects on the heap, about 150 bytes a visit with its share of the lists
+ * (measured with two visits a state), so about 320 MB at most.
  */
-export const STATE_CACHE_MAX_LISTED = 1 << 22;
+export const STATE_CACHE_MAX_LISTED = 1 << 21;
 
 /** Slot values: bit 31 set, an index into the lists; clear, one visit packed (encode()). */
 const LIST = 0x80000000;
