@@ -1,5 +1,5 @@
 /*
- * MAP_GROWSDOWN: private anonymous memory that a fault just below it grows down (the way a
+ * MAP_GROWSDOWN: private anonymous memory that a fault below it grows down (the way a
  * thread's stack grows). The expected values are what Linux 6.18 does: each case was run on a
  * live 6.18 kernel as an ordinary user (RLIMIT_STACK 8 MiB), except where a case says otherwise.
  */
@@ -45,7 +45,7 @@ function smaps(sys: System, p: Process, start: number, end: number): string[] {
 }
 
 describe('MAP_GROWSDOWN', () => {
-  it('a fault below the mapping grows it down to the faulting page, however far', () => {
+  it('a fault below the mapping grows it down to the faulting page, 2 MiB below too', () => {
     const { sys, p } = setup();
     const a = W + 16 * MIB;
     assert.equal(mapAt(sys, p, a, 64 * 1024), a);
