@@ -7,7 +7,8 @@ import { type MadviseIovec, processMadviseImpl, sysMadviseImpl } from './mm/madv
 import { enterTask, leaveTask } from './mm/mmap_lock.ts';
 import { fdput, fget, fput } from './mm/mmap.ts';
 import { File, type MmStruct } from './mm/mm_types.ts';
-import { MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT, MLOCK_ONFAULT } from './mm/mman.ts';
+import { F_SEAL_EXEC, F_SEAL_SEAL, MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_EXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT, MFD_NOEXEC_SEAL, MLOCK_ONFAULT } from './mm/mman.ts';
+import { memfdFcntl } from './mm/memfd.ts';
 import { sysMincoreImpl } from './mm/mincore.ts';
 import { sysMlock2Impl, sysMlockallImpl, sysMunlockImpl, sysMunlockallImpl } from './mm/mlock.ts';
 import { sysMprotectImpl } from './mm/mprotect.ts';
@@ -317,16 +318,24 @@ export function cpuWrite$(sys: System, p: Process, addr: number, data: Uint8Arra
 /** Models memfd_create(2). */
 export function sysMemfdCreate$(sys: System, name: string, flags: number): number {
   inlineYield({ kind: 'step', label: 'memfd_create' });
-  const known = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB;
+  const known = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL | MFD_EXEC;
   // With MFD_HUGETLB the flags may also name the huge page size (log2, MFD_HUGE_2MB and the like).
   const sizeBits = (flags & MFD_HUGETLB) !== 0 ? MFD_HUGE_MASK * 2 ** MFD_HUGE_SHIFT : 0;
   if ((flags & ~(known | sizeBits)) !== 0) return -Errno.EINVAL;
+  if ((flags & MFD_EXEC) !== 0 && (flags & MFD_NOEXEC_SEAL) !== 0) return -Errno.EINVAL;
+  // Neither MFD_EXEC nor MFD_NOEXEC_SEAL: vm.memfd_noexec is 0 (its default), which means MFD_EXEC.
+  if (name.length > 249) return -Errno.EINVAL;
   // hugetlb_file_setup(): a size with no hstate (anything but the default and 2 MiB) is -ENODEV.
   const sizeLog = Math.floor(flags / 2 ** MFD_HUGE_SHIFT) & MFD_HUGE_MASK;
   if ((flags & MFD_HUGETLB) !== 0 && sizeLog !== 0 && sizeLog !== 21) return -Errno.ENODEV;
-  if (name.length > 249) return -Errno.EINVAL;
   if (sys.inject.shouldFail('memfd_create')) return -Errno.ENOMEM;
   const f = shmemFileSetup(sys, `memfd:${name}`, 0, (flags & MFD_HUGETLB) !== 0 ? 'hugetlb' : 'shmem');
+  // memfd_alloc_file(): MFD_NOEXEC_SEAL takes the exec bits off the mode and seals them so (and
+  // allows sealing); MFD_ALLOW_SEALING alone allows sealing.
+  if ((flags & MFD_NOEXEC_SEAL) !== 0) {
+    f.inode.execBits = false;
+    f.inode.seals = (f.inode.seals & ~F_SEAL_SEAL) | F_SEAL_EXEC;
+  } else if ((flags & MFD_ALLOW_SEALING) !== 0) f.inode.seals &= ~F_SEAL_SEAL;
   return sys.installFd(f);
 }
 
@@ -380,6 +389,8 @@ export function sysPwrite$(sys: System, fd: number, data: Uint8Array, offsetIn: 
   const f = fileFor(sys, fd);
   if (f === null) return sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL;
   if (!f.writable) return -Errno.EBADF;
+  // hugetlbfs has no write method (no FMODE_CAN_WRITE): vfs_write() refuses any length.
+  if (f.inode.kind === 'hugetlb') return -Errno.EINVAL;
   // Held (fdget) across the write's page allocations, which may sleep in reclaim: a close() by
   // another thread meanwhile must not evict the inode the write is still filling.
   fget(f);
@@ -413,6 +424,31 @@ export function sysClose$(sys: System, fd: number): number {
   }
   fput(sys, f);
   return 0;
+}
+
+/**
+ * Models fcntl(2) with the seal commands (F_ADD_SEALS, F_GET_SEALS), the only ones the model has:
+ * any other command is -EINVAL. `arg` is an unsigned long (a number or bigint); the seal commands
+ * take its low 32 bits.
+ */
+export function sysFcntl$(sys: System, fd: number, cmd: number, arg: unknown): number {
+  inlineYield({ kind: 'step', label: 'fcntl' });
+  if (!ints(fd, cmd)) return -Errno.EINVAL;
+  const f = sys.fileOf(fd);
+  if (f === null) return -Errno.EBADF;
+  const low = u32Of(arg);
+  if (low === null) return -Errno.EINVAL;
+  // Held (fdget) across F_ADD_SEALS's waits for pinned pages.
+  fget(f);
+  const r = inlineDrive(memfdFcntl(sys, f, cmd, low));
+  fdput$(sys, f);
+  return r;
+}
+
+function u32Of(v: unknown): number | null {
+  if (typeof v === 'bigint') return Number(BigInt.asUintN(32, v));
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) return null;
+  return v >= 0 ? v % 2 ** 32 : Number(BigInt.asUintN(32, BigInt(v)));
 }
 
 /**

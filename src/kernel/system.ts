@@ -719,6 +719,18 @@ export class System {
     );
   }
 
+  /**
+   * fcntl(2) with F_ADD_SEALS (add the seals in `arg`) or F_GET_SEALS (returns the seals) on a
+   * memfd; the model has no other command (-EINVAL).
+   */
+  fcntl(fd: number, cmd: number, arg: number | bigint = 0): number {
+    return this.runPath(
+      'fcntl',
+      () => scp.sysFcntl$(this, fd, cmd, arg),
+      () => sc.sysFcntl(this, fd, cmd, arg),
+    );
+  }
+
   close(fd: number): number {
     return this.runPath(
       'close',

@@ -158,6 +158,18 @@ export class Inode implements Mapping {
   nlink = 1;
   /** shmem: the fallocate() allocating in this file now (inode->i_private's struct shmem_falloc). */
   falloc: ShmemFalloc | null = null;
+  /**
+   * tmpfs and hugetlbfs: the file's seals (fcntl F_ADD_SEALS). Every such inode starts with
+   * F_SEAL_SEAL (no seal may be added); memfd_create() with MFD_ALLOW_SEALING takes it off.
+   */
+  seals = 0x01;
+  /** Whether the file's mode has exec bits (i_mode & 0111): memfds made without MFD_NOEXEC_SEAL. */
+  execBits = true;
+  /**
+   * While above 0, a shared mapping with VM_MAYWRITE cannot be made (-EPERM): F_ADD_SEALS waiting
+   * for pins before it sets F_SEAL_WRITE (the kernel's i_mmap_writable held negative).
+   */
+  denyWritable = 0;
   constructor(
     readonly mappingId: number,
     readonly kind: 'shmem' | 'hugetlb' | 'device',

@@ -82,9 +82,24 @@ export const MREMAP_DONTUNMAP = 4;
 export const MFD_CLOEXEC = 1;
 export const MFD_ALLOW_SEALING = 2;
 export const MFD_HUGETLB = 4;
+/** The file's mode loses its exec bits and the file starts with F_SEAL_EXEC (sealing allowed). */
+export const MFD_NOEXEC_SEAL = 8;
+/** The file keeps its exec bits: what memfd_create() does when neither flag is given. */
+export const MFD_EXEC = 0x10;
 /** The huge page size, as log2 of its bytes, sits at bit MFD_HUGE_SHIFT (and MAP_HUGE_SHIFT). */
 export const MFD_HUGE_SHIFT = 26;
 export const MFD_HUGE_MASK = 0x3f;
+
+/** fcntl(2) commands for file seals (linux/fcntl.h: F_LINUX_SPECIFIC_BASE + 9 and + 10). */
+export const F_ADD_SEALS = 1033;
+export const F_GET_SEALS = 1034;
+/** File seals. */
+export const F_SEAL_SEAL = 0x01;
+export const F_SEAL_SHRINK = 0x02;
+export const F_SEAL_GROW = 0x04;
+export const F_SEAL_WRITE = 0x08;
+export const F_SEAL_FUTURE_WRITE = 0x10;
+export const F_SEAL_EXEC = 0x20;
 
 /** fallocate() modes (linux/falloc.h). Allocating a range is mode 0 (FALLOC_FL_ALLOCATE_RANGE). */
 export const FALLOC_FL_KEEP_SIZE = 0x01;

@@ -19,6 +19,7 @@ import {
   MMAP_MIN_ADDR,
   vmStartGap,
 } from './mm_types.ts';
+import { memfdCheckSealsMmap } from './memfd.ts';
 import * as mman from './mman.ts';
 import { vmaIsSealed } from './mseal.ts';
 import {
@@ -608,6 +609,17 @@ export function* doMmap(
   let vmFlags = protToVmFlags(prot) | VM.MAYREAD | VM.MAYWRITE | VM.MAYEXEC | VM.SOFTDIRTY;
   if (shared) vmFlags |= VM.SHARED | VM.MAYSHARE;
   if (file !== null && !anonymous && shared && !file.writable) vmFlags &= ~(VM.MAYWRITE | VM.SHARED);
+  if (file !== null && !anonymous) {
+    // The file's seals: a write seal refuses a shared writable mapping and keeps a shared
+    // read-only one from becoming writable (no VM_MAYWRITE).
+    const sealed = memfdCheckSealsMmap(file, vmFlags);
+    if (sealed < 0) return sealed;
+    vmFlags = sealed;
+    // mmap_region() -> mapping_map_writable(): while F_ADD_SEALS waits to set F_SEAL_WRITE, a
+    // shared mapping that could be made writable is -EPERM.
+    if ((vmFlags & (VM.SHARED | VM.MAYWRITE)) === (VM.SHARED | VM.MAYWRITE) && file.inode.denyWritable > 0)
+      return -Errno.EPERM;
+  }
   if ((flags & mman.MAP_NORESERVE) !== 0) vmFlags |= VM.NORESERVE;
   // Droppable pages are not reserved, and do not survive a fork or go into a core dump.
   if (droppable) vmFlags |= VM.DROPPABLE | VM.NORESERVE | VM.WIPEONFORK | VM.DONTDUMP;

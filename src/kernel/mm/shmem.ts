@@ -15,7 +15,10 @@ import {
   FALLOC_FL_UNSHARE_RANGE,
   FALLOC_FL_WRITE_ZEROES,
   FALLOC_FL_ZERO_RANGE,
+  F_SEAL_GROW,
+  F_SEAL_SHRINK,
 } from './mman.ts';
+import { isWriteSealed } from './memfd.ts';
 import { PG } from './page_alloc.ts';
 import { pteNone } from './pgtable.ts';
 import { pteSlot, setPte } from './pte.ts';
@@ -206,6 +209,11 @@ export function* shmemSetSize(sys: System, inode: Inode, size: number): KGen<num
   if (size < 0) return -Errno.EINVAL;
   // inode_newsize_ok()
   if (size > SHMEM_MAX_BYTES) return -Errno.EFBIG;
+  if (
+    (size < inode.size && (inode.seals & F_SEAL_SHRINK) !== 0) ||
+    (size > inode.size && (inode.seals & F_SEAL_GROW) !== 0)
+  )
+    return -Errno.EPERM;
   if (size < inode.size) {
     const firstGone = Math.ceil(size / PAGE_SIZE);
     const lastIdx = Math.ceil(inode.size / PAGE_SIZE) - 1;
@@ -327,6 +335,8 @@ export function* shmemFallocate(
   const unit = huge ? HPAGE_PMD_NR * PAGE_SIZE : PAGE_SIZE;
   const end = offset + len;
   if ((mode & FALLOC_FL_PUNCH_HOLE) !== 0) {
+    // A hole changes the file's contents: no write seal may be set.
+    if (isWriteSealed(inode.seals)) return -Errno.EPERM;
     // The whole pages inside the hole, as page indexes [first, last].
     const holeStart = Math.ceil(offset / unit) * unit;
     const holeEnd = Math.floor(end / unit) * unit;
@@ -366,6 +376,8 @@ export function* shmemFallocate(
     if (holeEnd > holeStart) dropRange(sys, inode, holeStart / PAGE_SIZE, holeEnd / PAGE_SIZE - 1);
     return 0;
   }
+  // F_SEAL_GROW refuses allocation past the end even with FALLOC_FL_KEEP_SIZE.
+  if ((inode.seals & F_SEAL_GROW) !== 0 && end > inode.size) return -Errno.EPERM;
   const first = Math.floor(offset / unit);
   const stop = Math.ceil(end / unit);
   if (huge) {
@@ -418,12 +430,18 @@ export function* shmemWrite(sys: System, inode: Inode, data: Uint8Array, offset:
   // generic_write_check_limits(): nothing at or past the largest file, a short write up to it.
   if (offset >= SHMEM_MAX_BYTES) return -Errno.EFBIG;
   const count = Math.min(data.length, SHMEM_MAX_BYTES - offset);
+  // The write holds the inode lock, under which seals are added: they stay as they are now.
+  const seals = inode.seals;
   let done = 0;
   while (done < count) {
     const pos = offset + done;
     const index = Math.floor(pos / PAGE_SIZE);
     const off = pos % PAGE_SIZE;
     const n = Math.min(PAGE_SIZE - off, count - done);
+    // shmem_write_begin(), page by page: a write seal refuses every page, F_SEAL_GROW a page that
+    // would reach past the end; what was written before stays (a short write).
+    if (isWriteSealed(seals) || ((seals & F_SEAL_GROW) !== 0 && pos + n > inode.size))
+      return done > 0 ? done : -Errno.EPERM;
     const pfn = yield* shmemGetPage(sys, inode, index);
     if (pfn < 0) return done > 0 ? done : pfn;
     sys.phys.write(pfn, off, data, done, n);

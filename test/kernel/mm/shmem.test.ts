@@ -38,6 +38,17 @@ describe('memfd_create + ftruncate + pwrite/pread + mmap', () => {
     teardown(sys);
   });
 
+  it('a hugetlbfs memfd has no write(): pwrite is EINVAL at any length; pread reads it (live 6.18)', () => {
+    const { sys } = setup({ hugetlbPages: 2 });
+    const fd = sys.memfdCreate('h', MFD_HUGETLB);
+    assert.equal(sys.ftruncate(fd, HPAGE), 0);
+    assert.equal(sys.pwrite(fd, new Uint8Array(4), 0), -Errno.EINVAL);
+    assert.equal(sys.pwrite(fd, new Uint8Array(0), 0), -Errno.EINVAL);
+    assert.equal(sys.pwrite(999, new Uint8Array(4), 0), -Errno.EBADF);
+    assert.equal(sys.pread(fd, 4, 0).ret, 4);
+    teardown(sys);
+  });
+
   it('pwrite data is visible through a shared mapping and writes through the mapping reach pread', () => {
     const { sys, p } = setup();
     const fd = sys.memfdCreate('m');
