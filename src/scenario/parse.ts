@@ -428,6 +428,7 @@ const NON_NUMERIC = new Set([
   'iov',
   'dirty',
   'access',
+  'cmd',
 ]);
 
 /**

@@ -243,7 +243,16 @@ export const OPS: Record<string, OpSpec> = {
     doc: 'memfd_create(2): a shmem file (save its fd).',
     fields: {
       name: z.string().optional(),
-      flags: flags(['cloexec', 'allow_sealing', 'hugetlb'] as const).optional(),
+      flags: flags(['cloexec', 'allow_sealing', 'hugetlb', 'noexec_seal', 'exec'] as const).optional(),
+    },
+    outputs: [],
+  },
+  fcntl: {
+    doc: 'fcntl(2) with a seal command on a memfd: add_seals adds `seals`; get_seals returns the seals as a number (`expect: { ret: N }`). A number for `cmd` is passed as it is.',
+    fields: {
+      fd: Num,
+      cmd: z.union([z.enum(['add_seals', 'get_seals']), z.number().int()]),
+      seals: flags(['seal', 'shrink', 'grow', 'write', 'future_write', 'exec'] as const).optional(),
     },
     outputs: [],
   },

@@ -1,15 +1,31 @@
-/** File ops: memfd_create, ftruncate, fallocate, pread/pwrite, close. */
+/** File ops: memfd_create, fcntl (seals), ftruncate, fallocate, pread/pwrite, close. */
 import { isErr } from '../../kernel/errno.ts';
 import * as mman from '../../kernel/mm/mman.ts';
 import { MAX_USER_BUFFER, checkStepBytes } from '../context.ts';
 import { dataOf } from './mm.ts';
 import { f, flagBits, type OpHandler } from './types.ts';
 
-const MFD: Record<string, number> = {
+/** memfd_create() flags by the scenario's names. */
+export const MFD: Record<string, number> = {
   cloexec: mman.MFD_CLOEXEC,
   allow_sealing: mman.MFD_ALLOW_SEALING,
   hugetlb: mman.MFD_HUGETLB,
+  noexec_seal: mman.MFD_NOEXEC_SEAL,
+  exec: mman.MFD_EXEC,
 };
+
+/** File seals by the scenario's names. */
+const SEALS: Record<string, number> = {
+  seal: mman.F_SEAL_SEAL,
+  shrink: mman.F_SEAL_SHRINK,
+  grow: mman.F_SEAL_GROW,
+  write: mman.F_SEAL_WRITE,
+  future_write: mman.F_SEAL_FUTURE_WRITE,
+  exec: mman.F_SEAL_EXEC,
+};
+
+/** fcntl() commands by the scenario's names. */
+const FCNTL: Record<string, number> = { add_seals: mman.F_ADD_SEALS, get_seals: mman.F_GET_SEALS };
 
 /** fallocate() mode bits by the scenario's names. */
 export const FALLOC: Record<string, number> = {
@@ -27,6 +43,16 @@ export const fileOps: Record<string, OpHandler> = {
     const name = typeof f(step, 'name') === 'string' ? String(f(step, 'name')) : 'memfd';
     const ret = yield* ctx.sc.sysMemfdCreate(ctx.sys, name, flagBits(f(step, 'flags'), MFD, 'memfd'));
     if (!isErr(ret)) ctx.openFiles.set(ret, 'memfd');
+    return { ret };
+  },
+  *fcntl(ctx, step) {
+    const cmd = f(step, 'cmd');
+    const ret = yield* ctx.sc.sysFcntl(
+      ctx.sys,
+      ctx.num(f(step, 'fd')),
+      typeof cmd === 'number' ? cmd : FCNTL[String(cmd)],
+      flagBits(f(step, 'seals'), SEALS, 'seal'),
+    );
     return { ret };
   },
   *ftruncate(ctx, step) {

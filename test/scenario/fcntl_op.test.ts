@@ -1,0 +1,34 @@
+/** The `fcntl` step: seals on a memfd by name and by number, and what a write seal refuses. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runClean } from './helpers.ts';
+
+describe('the fcntl op', () => {
+  it('adds seals by name, reads them back as a number, and a write seal refuses shared writable mappings and writes', () => {
+    const report = runClean(`version: 1
+system: { ram: 16MiB, swap: 0 }
+processes: [p]
+steps:
+  - { op: memfd_create, flags: [allow_sealing], save: m }
+  - { op: ftruncate, fd: m, length: 8KiB }
+  - { op: fcntl, fd: m, cmd: get_seals, expect: { ret: 0 } }
+  - { op: mmap, proc: p, length: 8KiB, prot: [read], flags: [shared], fd: m, save: ro }
+  - { op: fcntl, fd: m, cmd: add_seals, seals: [write], expect: { errno: EBUSY } }
+  - { op: munmap, proc: p, addr: ro, length: 8KiB }
+  - { op: fcntl, fd: m, cmd: add_seals, seals: [write, grow], expect: { ret: 0 } }
+  - { op: fcntl, fd: m, cmd: get_seals, expect: { ret: 12 } }
+  - { op: mmap, proc: p, length: 8KiB, prot: [read, write], flags: [shared], fd: m, expect: { errno: EPERM } }
+  - { op: pwrite, fd: m, data: { fill: 1 }, length: 4, expect: { errno: EPERM } }
+  - { op: ftruncate, fd: m, length: 12KiB, expect: { errno: EPERM } }
+  - { op: fcntl, fd: m, cmd: add_seals, seals: 4294967297, expect: { ret: 0 } }
+  - { op: fcntl, fd: m, cmd: add_seals, seals: [shrink], expect: { errno: EPERM } }
+  - { op: memfd_create, flags: [noexec_seal], save: n }
+  - { op: fcntl, fd: n, cmd: get_seals, expect: { ret: 32 } }
+  - { op: fcntl, fd: n, cmd: 1, expect: { errno: EINVAL } }
+`);
+    assert.deepEqual(
+      report.steps.filter((s) => s.op === 'fcntl').map((s) => s.ret),
+      [0, -16, 0, 12, 0, -1, 32, -22],
+    );
+  });
+});
