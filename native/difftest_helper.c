@@ -21,8 +21,9 @@
  *                                                               then VmFlags' names but sd, `,` between)
  *   maps ADDR LEN                   -> R 0 LINE|LINE...       (/proc/self/maps entries overlapping the
  *                                                               range: START-END PERMS OFFSET [PATH])
- *   memfd SLOT                      -> R 0 or -errno          (memfd_create(), kept in file slot SLOT)
+ *   memfd SLOT FLAGS                -> R 0 or -errno          (memfd_create(), kept in file slot SLOT)
  *   close SLOT / ftruncate SLOT LEN / fallocate SLOT MODE OFF LEN
+ *   fcntl SLOT CMD ARG              -> R ret-or--errno        (F_ADD_SEALS, F_GET_SEALS)
  *   mmapf ADDR LEN PROT SHARED SLOT OFF FLAGS -> R ret-or--errno (a mapping of the slot's file)
  *   pwrite SLOT OFF LEN BYTE        -> R bytes-or--errno
  *   pread SLOT OFF LEN              -> R bytes-or--errno HASH
@@ -384,9 +385,11 @@ static void run_ops(FILE *in) {
 			if (fd >= 0) close(fd);
 			fprintf(out, "R %ld\n", r);
 		} else if (!strcmp(op, "memfd")) {
-			int fd = memfd_create("difftest", 0);
+			int fd = memfd_create("difftest", (unsigned)b);
 			if (fd >= 0 && a < SLOTS) slots[a] = fd;
 			fprintf(out, "R %d\n", fd < 0 ? -errno : 0);
+		} else if (!strcmp(op, "fcntl")) {
+			fprintf(out, "R %ld\n", ret_of(fcntl(slot_fd(a), (int)b, (unsigned long)c)));
 		} else if (!strcmp(op, "close")) {
 			long r = ret_of(close(slot_fd(a)));
 			if (a < SLOTS) slots[a] = NO_FILE;

@@ -17,6 +17,14 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { Errno, errnoName } from '../kernel/errno.ts';
 import {
+  F_ADD_SEALS,
+  F_GET_SEALS,
+  F_SEAL_EXEC,
+  F_SEAL_FUTURE_WRITE,
+  F_SEAL_GROW,
+  F_SEAL_SEAL,
+  F_SEAL_SHRINK,
+  F_SEAL_WRITE,
   MADV,
   MAP_FIXED,
   MAP_GROWSDOWN,
@@ -24,6 +32,9 @@ import {
   MAP_NORESERVE,
   MAP_POPULATE,
   MAP_STACK,
+  MFD_ALLOW_SEALING,
+  MFD_EXEC,
+  MFD_NOEXEC_SEAL,
   MREMAP_DONTUNMAP,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
@@ -33,7 +44,7 @@ import { Prng } from '../lib/prng.ts';
 import { kernel } from '../scenario/kernel.ts';
 import type { ParsedScenario } from '../scenario/parse.ts';
 import { buildWorld, runStepNow } from '../scenario/runner.ts';
-import { FALLOC } from '../scenario/ops/files.ts';
+import { FALLOC, MFD } from '../scenario/ops/files.ts';
 import { Scenario } from '../scenario/schema.ts';
 import { knownDifference } from './difftest_known.ts';
 
@@ -102,7 +113,10 @@ export type DiffOp = (
   /** /proc/PID/smaps over the window: per VMA the kB of SMAPS_FIELDS. */
   | { op: 'smaps' }
   // Files: a memfd kept in one of FILE_SLOTS slots; `foff` is a byte offset in the file.
-  | { op: 'memfd'; slot: number }
+  /** memfd_create() with `flags` (MFD_ALLOW_SEALING, MFD_NOEXEC_SEAL, MFD_EXEC; none when absent). */
+  | { op: 'memfd'; slot: number; flags?: number }
+  /** fcntl() with F_ADD_SEALS (seals in `arg`) or F_GET_SEALS. */
+  | { op: 'fcntl'; slot: number; cmd: number; arg: number }
   | { op: 'close'; slot: number }
   | { op: 'ftruncate'; slot: number; len: number }
   | { op: 'fallocate'; slot: number; mode: number; foff: number; len: number }
@@ -366,7 +380,9 @@ function opLine(o: DiffOp): string {
     case 'smaps':
       return `smaps ${WINDOW} ${WINDOW_SIZE}`;
     case 'memfd':
-      return `memfd ${o.slot}`;
+      return `memfd ${o.slot} ${o.flags ?? 0}`;
+    case 'fcntl':
+      return `fcntl ${o.slot} ${o.cmd} ${o.arg}`;
     case 'close':
       return `close ${o.slot}`;
     case 'ftruncate':
@@ -459,6 +475,12 @@ function fileNames(ops: readonly DiffOp[]): (string | number)[] {
   });
 }
 
+function mfdNames(flags: number): string[] {
+  return Object.entries(MFD)
+    .filter(([, bit]) => (flags & bit) !== 0)
+    .map(([name]) => name);
+}
+
 function fallocMode(mode: number): string[] {
   return Object.entries(FALLOC)
     .filter(([, bit]) => (mode & bit) !== 0)
@@ -476,7 +498,19 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
       case 'fork':
         return { op: 'fork', proc: 'p', child: CHILD };
       case 'memfd':
-        return { op: 'memfd_create', name: 'difftest', save: fd };
+        return {
+          op: 'memfd_create',
+          name: 'difftest',
+          ...(o.flags ? { flags: mfdNames(o.flags) } : {}),
+          save: fd,
+        };
+      case 'fcntl':
+        return {
+          op: 'fcntl',
+          fd,
+          cmd: o.cmd === F_ADD_SEALS ? 'add_seals' : o.cmd === F_GET_SEALS ? 'get_seals' : o.cmd,
+          ...(o.cmd === F_ADD_SEALS ? { seals: o.arg } : {}),
+        };
       case 'close':
         return { op: 'close', fd };
       case 'ftruncate':
@@ -723,7 +757,10 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
   ];
   const withFiles = files && r.next() < 1 / 3;
   if (withFiles)
-    ops.push({ op: 'memfd', slot: 0 }, { op: 'ftruncate', slot: 0, len: (1 + r.int(12)) * PAGE });
+    ops.push(
+      { op: 'memfd', slot: 0, ...(r.next() < 0.5 ? { flags: MFD_ALLOW_SEALING } : {}) },
+      { op: 'ftruncate', slot: 0, len: (1 + r.int(12)) * PAGE },
+    );
   // One program in four forks somewhere; after it, an op on memory runs in either process.
   const forkAt = r.next() < 0.25 ? ops.length + r.int(Math.max(1, len - ops.length)) : -1;
   let forked = false;
@@ -745,6 +782,9 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
   // The VMAs each process ends with and what they hold: a split or merge that no later call
   // needed, or a page counted differently, shows here.
   ops.push({ op: 'maps' }, { op: 'smaps' }, { op: 'status' });
+  // And the seals each file slot ends with.
+  if (withFiles)
+    for (let slot = 0; slot < FILE_SLOTS; slot++) ops.push({ op: 'fcntl', slot, cmd: F_GET_SEALS, arg: 0 });
   if (forked)
     ops.push({ op: 'maps', child: true }, { op: 'smaps', child: true }, { op: 'status', child: true });
   return ops;
@@ -906,8 +946,34 @@ function fileOp(r: Prng, off: () => number, length: () => number): DiffOp {
     r.next() < 0.85
       ? r.int(16) * PAGE
       : pick([1, PAGE - 1, 100 * PAGE + 17, 2 ** 40, 2 ** 52 - PAGE, 2 ** 53 - PAGE]);
-  const k = r.int(100);
-  if (k < 6) return { op: 'memfd', slot };
+  const k = r.int(110);
+  if (k < 6) {
+    const flags = pick([
+      0,
+      MFD_ALLOW_SEALING,
+      MFD_ALLOW_SEALING,
+      MFD_NOEXEC_SEAL,
+      MFD_EXEC | MFD_ALLOW_SEALING,
+    ]);
+    return flags === 0 ? { op: 'memfd', slot } : { op: 'memfd', slot, flags };
+  }
+  // Seals: mostly one at a time, now and then an unknown one or one in the high 32 bits.
+  if (k >= 100) {
+    if (r.next() < 0.25) return { op: 'fcntl', slot, cmd: F_GET_SEALS, arg: 0 };
+    const arg = pick([
+      F_SEAL_WRITE,
+      F_SEAL_WRITE,
+      F_SEAL_FUTURE_WRITE,
+      F_SEAL_GROW,
+      F_SEAL_SHRINK,
+      F_SEAL_GROW | F_SEAL_SHRINK,
+      F_SEAL_SEAL,
+      F_SEAL_EXEC,
+      0x40,
+      2 ** 32 + F_SEAL_GROW,
+    ]);
+    return { op: 'fcntl', slot, cmd: F_ADD_SEALS, arg };
+  }
   if (k < 9) return { op: 'close', slot };
   if (k < 20)
     return { op: 'ftruncate', slot, len: r.next() < 0.8 ? r.int(16) * PAGE : pick([1, PAGE + 7, 2 ** 40]) };
