@@ -321,8 +321,26 @@ export class Generator {
     }
     if (k < 67) return { op: 'exit', proc };
     if (k < 71) {
+      // Now and then a seal on a memfd made before, or a memfd that may take seals.
+      if (this.names.memfds.length > 0 && this.chance(0.4)) {
+        const fd = this.fd(this.names.memfds);
+        if (this.chance(0.25)) return { op: 'fcntl', fd, cmd: 'get_seals' };
+        const seals = this.pick([
+          ['write'],
+          ['future_write'],
+          ['grow'],
+          ['shrink'],
+          ['grow', 'shrink'],
+          ['seal'],
+          ['exec'],
+        ]);
+        return { op: 'fcntl', fd, cmd: 'add_seals', seals };
+      }
       const save = this.fresh('m');
-      return { op: 'memfd_create', name: save, save };
+      const flags = this.chance(0.5)
+        ? { flags: this.pick([['allow_sealing'], ['noexec_seal'], ['exec', 'allow_sealing']]) }
+        : {};
+      return { op: 'memfd_create', name: save, ...flags, save };
     }
     if (k < 74) {
       if (this.chance(0.5)) return { op: 'ftruncate', fd: this.fd(this.names.memfds), length: this.length() };
