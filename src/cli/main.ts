@@ -74,7 +74,7 @@ function buildProgram(setCode: (n: number) => void): Command {
   program
     .command('conformance')
     .description('run the ported kernel selftests')
-    .option('--suite <name>', 'hmm, iommufd, mm or xe-svm (default: all)')
+    .option('--suite <name>', 'hmm, iommufd, memfd, mm or xe-svm (default: all)')
     .option('--json', 'one JSON document on stdout')
     .action(async (o: Parameters<typeof Commands.cmdConformance>[0]) => {
       setCode(await (await commands()).cmdConformance(o));

@@ -57,6 +57,13 @@ export const SELFTEST_SOURCES = {
     file: 'igt-gpu-tools: tests/intel/xe_exec_system_allocator.c',
     commit: '45fb3889af7bac1e469add73e0429a4654633812',
   },
+  memfd: {
+    // The index's newest torvalds/linux form, with test_seal_write_map_read_shared() and the
+    // pid-namespace check before the sysctl tests (its older 0c8ea05e9b3d has neither).
+    // Kingxukai/linux 9b44fff655e2 has the same code; memfd.ts says what a later form changes.
+    file: 'tools/testing/selftests/memfd/memfd_test.c',
+    commit: '6867849aac964c47532897b4f843dfb2311216db',
+  },
 } as const satisfies Record<string, SelftestSource>;
 
 /**
@@ -145,8 +152,9 @@ const SOFT_DIRTY_TEST_MERGE: SelftestSource = {
 };
 
 /** The source a case was ported from, by its suite and its FIXTURE name. */
-export function sourceOf(suite: 'hmm' | 'iommufd' | 'mm' | 'xe-svm', name: string): SelftestSource {
+export function sourceOf(suite: 'hmm' | 'iommufd' | 'memfd' | 'mm' | 'xe-svm', name: string): SelftestSource {
   if (suite === 'hmm') return SELFTEST_SOURCES.hmm;
+  if (suite === 'memfd') return SELFTEST_SOURCES.memfd;
   if (suite === 'xe-svm') return SELFTEST_SOURCES['xe-svm'];
   if (suite === 'mm') {
     // soft-dirty.c's test_merge came after the rest of the file (and went to 6.18.y as well).

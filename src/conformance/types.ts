@@ -6,7 +6,7 @@
 import { sourceOf } from './sources.ts';
 
 export interface ConformanceCase {
-  readonly suite: 'hmm' | 'iommufd' | 'mm' | 'xe-svm';
+  readonly suite: 'hmm' | 'iommufd' | 'memfd' | 'mm' | 'xe-svm';
   /** The kernel's FIXTURE.TEST name, e.g. 'hmm.anon_read' or 'iommufd_ioas.ioas_area_destroy'. */
   readonly name: string;
   /** The kernel's fixture variant name, e.g. 'hmm_device_private', 'mock_domain_limit'. '' when none. */

@@ -15,6 +15,7 @@ test('every ported case names the kernel selftest file and commit it came from',
       if (c.name.startsWith('basic_fail_nth.')) assert.equal(src, SELFTEST_SOURCES.iommufd_fail_nth);
       else if (c.suite === 'hmm') assert.equal(src, SELFTEST_SOURCES.hmm);
       else if (c.suite === 'xe-svm') assert.equal(src, SELFTEST_SOURCES['xe-svm']);
+      else if (c.suite === 'memfd') assert.equal(src, SELFTEST_SOURCES.memfd);
       else if (c.suite === 'mm')
         assert.ok(c.name.startsWith(`${src.file.replace(/^.*\/(.*)\.c$/, '$1')}.`), c.name);
       else assert.equal(src, SELFTEST_SOURCES.iommufd);
