@@ -29,6 +29,7 @@
  *   pread SLOT OFF LEN              -> R bytes-or--errno HASH
  *   window ADDR LEN                 -> R 0 or -errno          (the window is free)
  *   fork                            -> R 0 or -errno          (a second process; once)
+ *   exitchild                       -> R 0 or -errno          (the child exits and is reaped)
  *   mlock ADDR LEN FLAGS            -> R 0 or -errno          (mlock2(); FLAGS 0 is mlock())
  *   munlock ADDR LEN / mlockall FLAGS / munlockall
  *   mseal ADDR LEN FLAGS            -> R 0 or -errno
@@ -328,6 +329,16 @@ static long do_fork(void) {
 	return 0;
 }
 
+/* The child reads end of file and exits; the parent reaps it. Its ops answer -ESRCH from then on. */
+static long exit_child(void) {
+	if (child_pid <= 0) return -ESRCH;
+	fclose(child_in);
+	if (waitpid(child_pid, NULL, 0) < 0) return -errno;
+	fclose(child_out);
+	child_pid = -1;
+	return 0;
+}
+
 /* Hands one op to the child and prints the line it answers with. */
 static void child_op(const char *line) {
 	char reply[8192];
@@ -427,6 +438,8 @@ static void run_ops(FILE *in) {
 			fprintf(out, "R %ld\n", do_process_madvise(a, (int)b, c, d, e, f, g));
 		} else if (!strcmp(op, "mseal")) {
 			fprintf(out, "R %ld\n", ret_of(syscall(SYS_mseal, a, b, c)));
+		} else if (!strcmp(op, "exitchild")) {
+			fprintf(out, "R %ld\n", exit_child());
 		} else if (!strcmp(op, "fork")) {
 			fprintf(out, "R %ld\n", do_fork());
 		} else {

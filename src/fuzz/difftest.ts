@@ -1,7 +1,7 @@
 /**
  * `hetmem difftest`: random programs over the mm syscalls the model implements, over memfds
- * (sizes, fallocate, pread/pwrite, file mappings) and across a fork (ops in the parent and the
- * child), run on the model and on the live kernel (native/difftest_helper.c, compiled with cc on
+ * (sizes, fallocate, pread/pwrite, file mappings, seals) and across a fork (ops in the parent and
+ * the child, which may exit before the parent is done), run on the model and on the live kernel (native/difftest_helper.c, compiled with cc on
  * first use), at the same fixed addresses inside a window both check is free. Return values,
  * errnos, the bytes loads and reads see and the pagemap present/swap/soft-dirty/exclusive/file
  * bits are compared op by op. A mismatch is minimised and written as a scenario whose
@@ -133,6 +133,8 @@ export type DiffOp = (
   | { op: 'pwrite'; slot: number; foff: number; len: number; byte: number }
   | { op: 'pread'; slot: number; foff: number; len: number }
   | { op: 'fork' }
+  /** The child the fork made exits, and the parent reaps it; no op of the child follows. */
+  | { op: 'exit' }
   /** mlock2() with `flags` (0 is mlock(); 2 is not a flag: -EINVAL). */
   | { op: 'mlock'; off: number; len: Ulen; flags: number }
   | { op: 'munlock'; off: number; len: Ulen }
@@ -355,6 +357,8 @@ function opLine(o: DiffOp): string {
   switch (o.op) {
     case 'fork':
       return 'fork';
+    case 'exit':
+      return 'exitchild';
     case 'mmap':
       return `mmap ${a(o.off)} ${o.len} ${o.prot} ${o.droppable === true ? 2 : o.shared ? 1 : 0} ${mapBits(o.flags)}`;
     case 'munmap':
@@ -497,6 +501,8 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
     switch (o.op) {
       case 'fork':
         return { op: 'fork', proc: 'p', child: CHILD };
+      case 'exit':
+        return { op: 'exit', proc: CHILD };
       case 'memfd':
         return {
           op: 'memfd_create',
@@ -761,17 +767,32 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
       { op: 'memfd', slot: 0, ...(r.next() < 0.5 ? { flags: MFD_ALLOW_SEALING } : {}) },
       { op: 'ftruncate', slot: 0, len: (1 + r.int(12)) * PAGE },
     );
-  // One program in four forks somewhere; after it, an op on memory runs in either process.
+  // One program in four forks somewhere; after it, an op on memory runs in either process. In a
+  // third of those the child exits later on, and the parent goes on alone.
   const forkAt = r.next() < 0.25 ? ops.length + r.int(Math.max(1, len - ops.length)) : -1;
+  const exitAt = forkAt >= 0 && r.next() < 1 / 3 ? forkAt + 1 + r.int(Math.max(1, len - forkAt)) : -1;
   let forked = false;
+  let exited = false;
   while (ops.length < len) {
     if (ops.length === forkAt) {
       ops.push({ op: 'fork' });
       forked = true;
       continue;
     }
+    if (ops.length === exitAt) {
+      ops.push({ op: 'exit' });
+      exited = true;
+      continue;
+    }
     const o = withFiles && r.next() < 0.45 ? fileOp(r, off, length) : anonOp();
-    if (forked && CHILD_OPS.has(o.op) && !(o.op === 'process_madvise' && o.remote) && r.next() < 0.5)
+    if (exited && o.op === 'process_madvise') o.remote = false;
+    if (
+      forked &&
+      !exited &&
+      CHILD_OPS.has(o.op) &&
+      !(o.op === 'process_madvise' && o.remote) &&
+      r.next() < 0.5
+    )
       o.child = true;
     ops.push(o);
   }
@@ -785,7 +806,7 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
   // And the seals each file slot ends with.
   if (withFiles)
     for (let slot = 0; slot < FILE_SLOTS; slot++) ops.push({ op: 'fcntl', slot, cmd: F_GET_SEALS, arg: 0 });
-  if (forked)
+  if (forked && !exited)
     ops.push({ op: 'maps', child: true }, { op: 'smaps', child: true }, { op: 'status', child: true });
   return ops;
 
@@ -1058,10 +1079,18 @@ function firstMismatch(
   return -1;
 }
 
-/** Whether every op of the child comes after the fork that makes it (what minimising must keep). */
+/**
+ * Whether every op of the child, and its exit, come after the fork that makes it, and nothing of
+ * the child (an op, a remote process_madvise) after its exit (what minimising must keep).
+ */
 function wellFormed(ops: readonly DiffOp[]): boolean {
   const fork = ops.findIndex((o) => o.op === 'fork');
-  return ops.every((o, i) => o.child !== true || (fork >= 0 && i > fork));
+  const exit = ops.findIndex((o) => o.op === 'exit');
+  const ofChild = (o: DiffOp): boolean => o.child === true || (o.op === 'process_madvise' && o.remote);
+  return ops.every(
+    (o, i) =>
+      ((!ofChild(o) && o.op !== 'exit') || (fork >= 0 && i > fork)) && (exit < 0 || i < exit || !ofChild(o)),
+  );
 }
 
 function minimizeOps(ops: DiffOp[], helper: string, host: HostConfig, deadline: number): DiffOp[] {

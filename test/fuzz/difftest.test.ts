@@ -45,6 +45,51 @@ describe('hetmem difftest', () => {
     assert.notEqual(live[7].extra, live[8].extra, 'the child reads its own bytes');
   });
 
+  it('after the child exits, the parent maps its pages alone and agrees with the live kernel', () => {
+    const helper = ensureHelper();
+    const host = hostConfig(helper);
+    const ops: DiffOp[] = [
+      { op: 'mmap', off: 0, len: 2 * PAGE, prot: 3, shared: false },
+      { op: 'write', off: 0, len: 2 * PAGE, byte: 1 },
+      { op: 'fork' },
+      { op: 'pagemap', off: 0, npages: 2 },
+      { op: 'exit' },
+      { op: 'pagemap', off: 0, npages: 2 },
+      { op: 'smaps' },
+    ];
+    const live = runLive(helper, ops);
+    assert.deepEqual(runModel(ops, host), live);
+    assert.equal(live[4].ret, 0);
+    const bits = (i: number) => (live[i].extra ?? '').split(',');
+    assert.ok(!bits(3)[0].includes('x'), 'shared by both processes after the fork');
+    assert.ok(bits(5)[0].includes('x'), 'mapped by the parent alone once the child is gone');
+  });
+
+  it('seals agree with the live kernel: a write seal refuses pwrite and shared writable mappings', () => {
+    const helper = ensureHelper();
+    const host = hostConfig(helper);
+    const F_ADD_SEALS = 1033;
+    const F_GET_SEALS = 1034;
+    const ops: DiffOp[] = [
+      { op: 'mmap', off: 0, len: 2 * PAGE, prot: 3, shared: false },
+      { op: 'memfd', slot: 0, flags: 2 },
+      { op: 'ftruncate', slot: 0, len: 2 * PAGE },
+      { op: 'mmapf', off: 4 * PAGE, len: PAGE, prot: 1, shared: true, slot: 0, foff: 0 },
+      { op: 'fcntl', slot: 0, cmd: F_ADD_SEALS, arg: 8 },
+      { op: 'munmap', off: 4 * PAGE, len: PAGE },
+      { op: 'fcntl', slot: 0, cmd: F_ADD_SEALS, arg: 8 },
+      { op: 'pwrite', slot: 0, foff: 0, len: 1, byte: 1 },
+      { op: 'mmapf', off: 4 * PAGE, len: PAGE, prot: 3, shared: true, slot: 0, foff: 0 },
+      { op: 'fcntl', slot: 0, cmd: F_GET_SEALS, arg: 0 },
+    ];
+    const live = runLive(helper, ops);
+    assert.deepEqual(runModel(ops, host), live);
+    assert.deepEqual(
+      live.slice(4).map((r) => r.ret),
+      [-16, 0, 0, -1, -1, 8],
+    );
+  });
+
   it('without a C compiler: one line, exit 2', () => {
     const cache = mkdtempSync(join(tmpdir(), 'hetmem-cache-'));
     const r = hetmem(['difftest', '--seconds', '1'], { CC: '/nonexistent/cc', XDG_CACHE_HOME: cache });
