@@ -115,7 +115,7 @@ export type DiffOp = (
   // Files: a memfd kept in one of FILE_SLOTS slots; `foff` is a byte offset in the file.
   /** memfd_create() with `flags` (MFD_ALLOW_SEALING, MFD_NOEXEC_SEAL, MFD_EXEC; none when absent). */
   | { op: 'memfd'; slot: number; flags?: number }
-  /** fcntl() with F_ADD_SEALS (seals in `arg`) or F_GET_SEALS. */
+  /** fcntl() with F_ADD_SEALS (seals in `arg`) or F_GET_SEALS (`cmd` is one of the two). */
   | { op: 'fcntl'; slot: number; cmd: number; arg: number }
   | { op: 'close'; slot: number }
   | { op: 'ftruncate'; slot: number; len: number }
@@ -514,7 +514,7 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
         return {
           op: 'fcntl',
           fd,
-          cmd: o.cmd === F_ADD_SEALS ? 'add_seals' : o.cmd === F_GET_SEALS ? 'get_seals' : o.cmd,
+          cmd: o.cmd === F_ADD_SEALS ? 'add_seals' : 'get_seals',
           ...(o.cmd === F_ADD_SEALS ? { seals: o.arg } : {}),
         };
       case 'close':

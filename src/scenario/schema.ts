@@ -248,10 +248,10 @@ export const OPS: Record<string, OpSpec> = {
     outputs: [],
   },
   fcntl: {
-    doc: 'fcntl(2) with a seal command on a memfd: add_seals adds `seals`; get_seals returns the seals as a number (`expect: { ret: N }`). A number for `cmd` is passed as it is.',
+    doc: 'fcntl(2) with a seal command on a memfd: add_seals adds `seals`; get_seals returns the seals as a number (`expect: { ret: N }`).',
     fields: {
       fd: Num,
-      cmd: z.union([z.enum(['add_seals', 'get_seals']), z.number().int()]),
+      cmd: z.enum(['add_seals', 'get_seals']),
       seals: flags(['seal', 'shrink', 'grow', 'write', 'future_write', 'exec'] as const).optional(),
     },
     outputs: [],
@@ -784,7 +784,7 @@ export function isDriverIoctlOp(op: unknown): boolean {
  */
 const DriverIoctlStep = z
   .object({
-    op: z.string().refine(isDriverIoctlOp, { message: 'not a driver ioctl name' }),
+    op: z.string().refine(isDriverIoctlOp, { message: 'not a driver ioctl name', abort: true }),
     fd: Num,
     save: Save.optional(),
     expect: z

@@ -200,6 +200,14 @@ describe('scenario values out of the model reach: one line, exit 2', () => {
       message: /:4:53: field 'prot': 'fly' is not one of none, read, write, exec$/,
     },
     {
+      // A name where the op takes one of a few: the field is blamed, not the op (which a driver
+      // ioctl would name).
+      name: 'fcntl cmd: set_seals',
+      text: scenario(['{ op: memfd_create, save: m }', '{ op: fcntl, fd: m, cmd: set_seals }']),
+      message:
+        /:5:30: field 'cmd': 'set_seals' is not one of add_seals, get_seals \(did you mean 'get_seals'\?\)$/,
+    },
+    {
       name: 'version: "1"',
       text: 'version: "1"\nprocesses: [p]\nsteps: []\n',
       message: /:1:10: field 'version': expected the number 1, got the string '1' \(drop the quotes\)$/,

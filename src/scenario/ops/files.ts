@@ -46,11 +46,10 @@ export const fileOps: Record<string, OpHandler> = {
     return { ret };
   },
   *fcntl(ctx, step) {
-    const cmd = f(step, 'cmd');
     const ret = yield* ctx.sc.sysFcntl(
       ctx.sys,
       ctx.num(f(step, 'fd')),
-      typeof cmd === 'number' ? cmd : FCNTL[String(cmd)],
+      FCNTL[String(f(step, 'cmd'))],
       flagBits(f(step, 'seals'), SEALS, 'seal'),
     );
     return { ret };
