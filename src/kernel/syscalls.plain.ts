@@ -410,6 +410,20 @@ export function sysPread$(sys: System, fd: number, len: number, offset: number):
   return shmemRead(sys, f.inode, Math.min(a[0], MAX_RW_COUNT), a[1]);
 }
 
+/**
+ * Models dup(2): a second descriptor for the same open file (get_file()), which shares its mode
+ * and, for a memfd, its seals. The model numbers descriptors in order and never reuses one; the
+ * kernel takes the lowest free.
+ */
+export function sysDup$(sys: System, fd: number): number {
+  inlineYield({ kind: 'step', label: 'dup' });
+  if (!ints(fd)) return -Errno.EBADF;
+  const f = sys.fileOf(fd);
+  if (f === null) return -Errno.EBADF;
+  f.refs++;
+  return sys.installFd(f);
+}
+
 /** Models close(2): the descriptor goes; the file goes with its last reference. */
 export function sysClose$(sys: System, fd: number): number {
   inlineYield({ kind: 'step', label: 'close' });

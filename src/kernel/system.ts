@@ -731,6 +731,15 @@ export class System {
     );
   }
 
+  /** dup(2): a new descriptor for the open file of `fd`, or -EBADF. */
+  dup(fd: number): number {
+    return this.runPath(
+      'dup',
+      () => scp.sysDup$(this, fd),
+      () => sc.sysDup(this, fd),
+    );
+  }
+
   close(fd: number): number {
     return this.runPath(
       'close',

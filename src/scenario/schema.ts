@@ -281,6 +281,7 @@ export const OPS: Record<string, OpSpec> = {
     outputs: [],
   },
   pread: { doc: 'pread(2).', fields: { fd: Num, length: Size, offset: Size.optional() }, outputs: [] },
+  dup: { doc: 'dup(2) of any scenario file (save the new fd).', fields: { fd: Num }, outputs: [] },
   close: { doc: 'close(2) of any scenario file.', fields: { fd: Num }, outputs: [] },
   oom_reap: {
     doc: 'The OOM reaper: non-blockable invalidation of private memory.',

@@ -22,12 +22,14 @@ steps:
   - { op: ftruncate, fd: m, length: 12KiB, expect: { errno: EPERM } }
   - { op: fcntl, fd: m, cmd: add_seals, seals: 4294967297, expect: { ret: 0 } }
   - { op: fcntl, fd: m, cmd: add_seals, seals: [shrink], expect: { errno: EPERM } }
+  - { op: dup, fd: m, save: d }
+  - { op: fcntl, fd: d, cmd: get_seals, expect: { ret: 13 } }
   - { op: memfd_create, flags: [noexec_seal], save: n }
   - { op: fcntl, fd: n, cmd: get_seals, expect: { ret: 32 } }
 `);
     assert.deepEqual(
       report.steps.filter((s) => s.op === 'fcntl').map((s) => s.ret),
-      [0, -16, 0, 12, 0, -1, 32],
+      [0, -16, 0, 12, 0, -1, 13, 32],
     );
   });
 });

@@ -1,4 +1,4 @@
-/** File ops: memfd_create, fcntl (seals), ftruncate, fallocate, pread/pwrite, close. */
+/** File ops: memfd_create, fcntl (seals), dup, ftruncate, fallocate, pread/pwrite, close. */
 import { isErr } from '../../kernel/errno.ts';
 import * as mman from '../../kernel/mm/mman.ts';
 import { MAX_USER_BUFFER, checkStepBytes } from '../context.ts';
@@ -94,6 +94,13 @@ export const fileOps: Record<string, OpHandler> = {
     const r = yield* ctx.sc.sysPread(ctx.sys, fd, Math.min(len, MAX_USER_BUFFER + 1), offset);
     checkStepBytes(r.ret, `a read of ${r.ret} bytes`);
     return { ret: r.ret, data: r.data };
+  },
+  *dup(ctx, step) {
+    const fd = ctx.num(f(step, 'fd'));
+    const ret = yield* ctx.sc.sysDup(ctx.sys, fd);
+    const kind = ctx.openFiles.get(fd);
+    if (!isErr(ret) && kind !== undefined) ctx.openFiles.set(ret, kind);
+    return { ret };
   },
   *close(ctx, step) {
     const fd = ctx.num(f(step, 'fd'));

@@ -38,6 +38,21 @@ describe('memfd_create + ftruncate + pwrite/pread + mmap', () => {
     teardown(sys);
   });
 
+  it('dup: both descriptors name one open file, which lasts until the last of them is closed', () => {
+    const { sys } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.dup(999), -Errno.EBADF);
+    const fd2 = sys.dup(fd);
+    assert.ok(fd2 > fd);
+    assert.equal(sys.pwrite(fd, pattern(3, PAGE), 0), PAGE);
+    assert.equal(sys.close(fd), 0);
+    assert.deepEqual(sys.pread(fd2, PAGE, 0).data, pattern(3, PAGE));
+    assert.equal(sys.pread(fd, 1, 0).ret, -Errno.EBADF);
+    assert.equal(sys.close(fd2), 0);
+    assert.equal(sys.close(fd2), -Errno.EBADF);
+    teardown(sys);
+  });
+
   it('a hugetlbfs memfd has no write(): pwrite is EINVAL at any length; pread reads it (live 6.18)', () => {
     const { sys } = setup({ hugetlbPages: 2 });
     const fd = sys.memfdCreate('h', MFD_HUGETLB);
