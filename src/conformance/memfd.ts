@@ -17,9 +17,9 @@
  *
  * Not modelled, whole tests: test_exec_seal (fchmod() before and after F_SEAL_EXEC decides which
  * seals F_SEAL_EXEC brings and is what the test checks), test_sysctl_simple and
- * test_sysctl_nested (vm.memfd_noexec, written in new pid namespaces), test_share_dup (dup()),
- * test_share_open (open() of /proc/self/fd/N), and every run under the shared file table (clone()
- * of a task sharing the mm and the file table). Not modelled, steps of a ported test, none of
+ * test_sysctl_nested (vm.memfd_noexec, written in new pid namespaces), test_share_open (open() of
+ * /proc/self/fd/N), and every run under the shared file table (clone() of a task sharing the mm
+ * and the file table). Not modelled, steps of a ported test, none of
  * which changes the outcome of a later step (the helper or the test says why): memfd_create() of
  * a NULL name, fchmod(), the reopen of /proc/self/fd/N and open(O_TRUNC) through it.
  *
@@ -497,6 +497,38 @@ function testSealResize(t: Run): void {
   close(t, fd);
 }
 
+/** mfd_assert_dup(): dup() must succeed; the new descriptor starts at the file position of the old. */
+function mfdAssertDup(t: Run, fd: number): number {
+  const r = t.env.sys.dup(fd);
+  assert.ok(r >= 0, `dup(${fd}) failed: ${show(r)}`);
+  t.pos.set(r, t.pos.get(fd) ?? 0);
+  return r;
+}
+
+/** test_share_dup: both descriptors of a dup() see and add the same seals. */
+function testShareDup(t: Run): void {
+  const fd = mfdAssertNew(t, 'kern_memfd_share_dup', t.defSize, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  mfdAssertHasSeals(t, fd, 0);
+  const fd2 = mfdAssertDup(t, fd);
+  mfdAssertHasSeals(t, fd2, 0);
+  mfdAssertAddSeals(t, fd, F_SEAL_WRITE);
+  mfdAssertHasSeals(t, fd, F_SEAL_WRITE);
+  mfdAssertHasSeals(t, fd2, F_SEAL_WRITE);
+  mfdAssertAddSeals(t, fd2, F_SEAL_SHRINK);
+  mfdAssertHasSeals(t, fd, F_SEAL_WRITE | F_SEAL_SHRINK);
+  mfdAssertHasSeals(t, fd2, F_SEAL_WRITE | F_SEAL_SHRINK);
+  mfdAssertAddSeals(t, fd, F_SEAL_SEAL);
+  mfdAssertHasSeals(t, fd, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_SEAL);
+  mfdAssertHasSeals(t, fd2, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_SEAL);
+  mfdFailAddSeals(t, fd, F_SEAL_GROW);
+  mfdFailAddSeals(t, fd2, F_SEAL_GROW);
+  mfdFailAddSeals(t, fd, F_SEAL_SEAL);
+  mfdFailAddSeals(t, fd2, F_SEAL_SEAL);
+  close(t, fd2);
+  mfdFailAddSeals(t, fd, F_SEAL_GROW);
+  close(t, fd);
+}
+
 /**
  * test_share_mmap: a shared writable mapping refuses F_SEAL_WRITE and allows the other seals; a
  * private read-only one allows F_SEAL_WRITE.
@@ -541,7 +573,6 @@ const NO_FCHMOD =
   'fchmod(): the test clears the exec bits with fchmod() before F_SEAL_EXEC, which decides the seals it checks, and checks which fchmod() calls F_SEAL_EXEC refuses; the model has no chmod';
 const NO_SYSCTL =
   'writes vm.memfd_noexec (fixed at 0 in the model) inside new pid namespaces made with clone(CLONE_NEWPID); the model has neither';
-const NO_DUP = 'dup(): the model has no dup() (one descriptor per open file)';
 const NO_OPEN = 'open() of /proc/self/fd/N, read-only and read-write: the model has no open()';
 const NO_SHARED_FILES =
   'main() runs it while an idle task made with clone(CLONE_FILES | CLONE_FS | CLONE_VM) shares the memory and the file table; the model makes processes only with fork()';
@@ -567,7 +598,7 @@ const MAIN: readonly Entry[] = [
   { name: 'test_seal_resize', run: testSealResize },
   { name: 'test_sysctl_simple', run: NO_SYSCTL },
   { name: 'test_sysctl_nested', run: NO_SYSCTL },
-  { name: 'test_share_dup', run: NO_DUP, share: true },
+  { name: 'test_share_dup', run: testShareDup, share: true },
   { name: 'test_share_mmap', run: testShareMmap, share: true },
   { name: 'test_share_open', run: NO_OPEN, share: true },
   { name: 'test_share_fork', run: testShareFork, share: true },
