@@ -321,7 +321,18 @@ export class Generator {
     }
     if (k < 67) return { op: 'exit', proc };
     if (k < 71) {
-      // Now and then a seal on a memfd made before, or a memfd that may take seals.
+      // Now and then a dup of a descriptor (memfd, device, iommufd), which then lives on alone or
+      // beside the first; a seal on a memfd made before; or a memfd that may take seals.
+      const fds = [
+        ...this.names.memfds,
+        ...this.names.dmirrors,
+        ...this.names.legacies,
+        ...this.names.iommufds,
+      ];
+      if (fds.length > 0 && this.chance(0.2)) {
+        const fd = this.pick(fds);
+        return { op: 'dup', fd, save: this.fresh(/^[a-z]+/.exec(fd)![0]) };
+      }
       if (this.names.memfds.length > 0 && this.chance(0.4)) {
         const fd = this.fd(this.names.memfds);
         if (this.chance(0.25)) return { op: 'fcntl', fd, cmd: 'get_seals' };
