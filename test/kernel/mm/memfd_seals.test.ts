@@ -138,8 +138,7 @@ describe('memfd seals', () => {
     assert.equal(sys.mprotect(p, w, PAGE, RW), 0);
     assert.equal(sys.mmap(p, 0, PAGE, RW, MAP_SHARED, fd, 0), -Errno.EPERM);
     assert.equal(sys.pwrite(fd, BUF.subarray(0, 10), 0), -Errno.EPERM);
-    // From the source: the old mapping may still punch a hole through MADV_REMOVE, which the
-    // seal refuses.
+    // The old mapping may still ask for a hole through MADV_REMOVE, which the seal refuses.
     assert.equal(sys.madvise(p, w, PAGE, MADV.REMOVE), -Errno.EPERM);
     assert.equal(sys.fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), -Errno.EBUSY);
     assert.equal(sys.munmap(p, w, PAGE), 0);
