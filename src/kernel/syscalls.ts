@@ -609,20 +609,14 @@ export function* sysFcntl(sys: System, fd: number, cmd: number, arg: unknown): K
   if (!ints(fd, cmd)) return -Errno.EINVAL;
   const f = sys.fileOf(fd);
   if (f === null) return -Errno.EBADF;
-  const low = u32Of(arg);
-  if (low === null) return -Errno.EINVAL;
+  const u = ulong(arg);
+  if (u === null) return -Errno.EINVAL;
+  const low = typeof u === 'number' ? u % 2 ** 32 : Number(BigInt.asUintN(32, u));
   // Held (fdget) across F_ADD_SEALS's waits for pinned pages.
   fget(f);
   const r = yield* memfdFcntl(sys, f, cmd, low);
   yield* fdput(sys, f);
   return r;
-}
-
-/** The low 32 bits of an unsigned long argument, or null for what no register holds. */
-function u32Of(v: unknown): number | null {
-  if (typeof v === 'bigint') return Number(BigInt.asUintN(32, v));
-  if (typeof v !== 'number' || !Number.isSafeInteger(v)) return null;
-  return v >= 0 ? v % 2 ** 32 : Number(BigInt.asUintN(32, BigInt(v)));
 }
 
 /**
