@@ -479,15 +479,10 @@ function fileNames(ops: readonly DiffOp[]): (string | number)[] {
   });
 }
 
-function mfdNames(flags: number): string[] {
-  return Object.entries(MFD)
-    .filter(([, bit]) => (flags & bit) !== 0)
-    .map(([name]) => name);
-}
-
-function fallocMode(mode: number): string[] {
-  return Object.entries(FALLOC)
-    .filter(([, bit]) => (mode & bit) !== 0)
+/** The scenario's names of the bits set in `bits`, by a table of names (FALLOC, MFD). */
+function flagNames(table: Record<string, number>, bits: number): string[] {
+  return Object.entries(table)
+    .filter(([, bit]) => (bits & bit) !== 0)
     .map(([name]) => name);
 }
 
@@ -507,7 +502,7 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
         return {
           op: 'memfd_create',
           name: 'difftest',
-          ...(o.flags ? { flags: mfdNames(o.flags) } : {}),
+          ...(o.flags ? { flags: flagNames(MFD, o.flags) } : {}),
           save: fd,
         };
       case 'fcntl':
@@ -522,7 +517,7 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
       case 'ftruncate':
         return { op: 'ftruncate', fd, length: o.len };
       case 'fallocate':
-        return { op: 'fallocate', fd, mode: fallocMode(o.mode), offset: o.foff, length: o.len };
+        return { op: 'fallocate', fd, mode: flagNames(FALLOC, o.mode), offset: o.foff, length: o.len };
       case 'pwrite':
         return { op: 'pwrite', fd, offset: o.foff, length: o.len, data: { fill: o.byte } };
       case 'pread':

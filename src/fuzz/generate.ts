@@ -331,7 +331,7 @@ export class Generator {
       ];
       if (fds.length > 0 && this.chance(0.2)) {
         const fd = this.pick(fds);
-        return { op: 'dup', fd, save: this.fresh(/^[a-z]+/.exec(fd)![0]) };
+        return { op: 'dup', fd, save: this.fresh(namePrefix(fd)) };
       }
       if (this.names.memfds.length > 0 && this.chance(0.4)) {
         const fd = this.fd(this.names.memfds);
@@ -1250,8 +1250,13 @@ function boundBy(s: Step): string[] {
   return saves;
 }
 
+/** The letters a name starts with, which say what it names (listFor()). */
+function namePrefix(name: string): string {
+  return /^[a-z]*/.exec(name)![0];
+}
+
 function listFor(n: Names, name: string): string[] | undefined {
-  const prefix = /^[a-z]+/.exec(name)?.[0];
+  const prefix = namePrefix(name);
   const by: Record<string, string[]> = {
     b: n.bufs,
     m: n.memfds,
@@ -1278,5 +1283,5 @@ function listFor(n: Names, name: string): string[] | undefined {
     ff: n.faultFds,
     k: n.cookies,
   };
-  return prefix === undefined ? undefined : by[prefix];
+  return by[prefix];
 }
