@@ -7,7 +7,7 @@ import { type MadviseIovec, processMadviseImpl, sysMadviseImpl } from './mm/madv
 import { enterTask, leaveTask } from './mm/mmap_lock.ts';
 import { fdput, fget, fput } from './mm/mmap.ts';
 import { File, type MmStruct } from './mm/mm_types.ts';
-import { F_SEAL_EXEC, F_SEAL_SEAL, MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_EXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT, MFD_NOEXEC_SEAL, MLOCK_ONFAULT } from './mm/mman.ts';
+import { F_SEAL_EXEC, F_SEAL_SEAL, MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_EXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT, MFD_NOEXEC_SEAL, MLOCK_ONFAULT, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_RDONLY, O_TMPFILE_BIT, O_TRUNC } from './mm/mman.ts';
 import { memfdFcntl } from './mm/memfd.ts';
 import { sysMincoreImpl } from './mm/mincore.ts';
 import { sysMlock2Impl, sysMlockallImpl, sysMunlockImpl, sysMunlockallImpl } from './mm/mlock.ts';
@@ -16,10 +16,10 @@ import { sysMsealImpl } from './mm/mseal.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
 import { oomReapTask } from './mm/oom_kill.ts';
 import { type MapsEntry, type PagemapEntry, type SmapsEntry, clearRefsSoftDirty, mapsRange, pagemapRange, smapsRange } from './fs/task_mmu.ts';
-import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite, vfsFallocate } from './mm/shmem.ts';
+import { shmemFileSetup, shmemOpenFile, shmemRead, shmemSetSize, shmemWrite, vfsFallocate } from './mm/shmem.ts';
 import type { Process, System } from './system.ts';
 import { type Ulong, big, madviseHuge, mlockHuge, mmapHuge, mprotectHuge, mremapHuge, msealHuge, offsetArg, standIn, ulong, ulongStandIn } from './ulong.ts';
-import { MAX_RW_COUNT, reachable, reclaim } from './syscalls.ts';
+import { MAX_RW_COUNT, reachable, VALID_OPEN_FLAGS, O_PATH_FLAGS, PROC_SELF_FD, reclaim } from './syscalls.ts';
 import { doExit$, taskMmget$, taskMmput$ } from './exit.plain.ts';
 import { fdput$, sysMmapImpl$, sysMunmapImpl$ } from './mm/mmap.plain.ts';
 import { cpuAccess$ } from './mm/memory.plain.ts';
@@ -418,9 +418,66 @@ export function sysPread$(sys: System, fd: number, len: number, offset: number):
 export function sysDup$(sys: System, fd: number): number {
   inlineYield({ kind: 'step', label: 'dup' });
   if (!ints(fd)) return -Errno.EBADF;
-  const f = sys.fileOf(fd);
-  if (f === null) return -Errno.EBADF;
+  // fget_raw(): an O_PATH file may be duplicated too.
+  const f = sys.files.get(fd);
+  if (f === undefined) return -Errno.EBADF;
   f.refs++;
+  return sys.installFd(f);
+}
+
+/**
+ * Models open(2) by `p` of /proc/self/fd/N, the only paths the model has (any other is -ENOENT):
+ * a new open file of the inode behind descriptor N, with its own access mode, as opposed to dup().
+ * A tmpfs or hugetlbfs file gets a new struct file (O_TRUNC truncates it to 0, which F_SEAL_SHRINK
+ * refuses); a character device runs its driver's open() again for `p`; an anonymous inode's file
+ * is -EACCES. O_PATH gives a file only close(), dup() and open() take. `flags` are open()'s O_*
+ * bits (build_open_flags()); permission to read and write is taken as granted (the opener owns
+ * the file).
+ */
+export function sysOpen$(sys: System, p: Process, path: unknown, flagsIn: number): number {
+  inlineYield({ kind: 'step', label: 'open' });
+  if (!ints(flagsIn)) return -Errno.EINVAL;
+  let flags = flagsIn & VALID_OPEN_FLAGS;
+  if ((flags & O_PATH) !== 0) flags &= O_PATH_FLAGS;
+  const acc = flags & O_ACCMODE;
+  // ACC_MODE(): O_ACCMODE asks for read and write permission; O_TRUNC asks for write.
+  const mayWrite = acc !== O_RDONLY || (flags & O_TRUNC) !== 0;
+  if ((flags & (O_DIRECTORY | O_CREAT)) === (O_DIRECTORY | O_CREAT)) return -Errno.EINVAL;
+  if ((flags & O_TMPFILE_BIT) !== 0 && ((flags & O_DIRECTORY) === 0 || !mayWrite)) return -Errno.EINVAL;
+  if (typeof path !== 'string') return -Errno.EFAULT;
+  if (path.length >= 4096) return -Errno.ENAMETOOLONG;
+  // Path walk: repeated slashes are one.
+  const m = PROC_SELF_FD.exec(path.replace(/\/\/+/g, '/'));
+  if (m === null) return -Errno.ENOENT;
+  const target = sys.files.get(Number(m[1]));
+  if (target === undefined) return -Errno.ENOENT;
+  // A trailing slash asks for a directory; so do O_DIRECTORY and O_TMPFILE.
+  if (m[2] !== '' || (flags & O_DIRECTORY) !== 0) return -Errno.ENOTDIR;
+  if ((flags & (O_CREAT | O_EXCL)) === (O_CREAT | O_EXCL)) return -Errno.EEXIST;
+  // The path is a magic link: O_NOFOLLOW stops at it, and O_PATH | O_NOFOLLOW opens the link
+  // itself (a file with both bits). A path through such a file's own link ends at that link:
+  // O_PATH opens it again, anything else stops there.
+  const link = target.path && (target.mode & O_NOFOLLOW) !== 0;
+  if ((flags & (O_NOFOLLOW | O_PATH)) === O_NOFOLLOW || (link && (flags & O_PATH) === 0)) return -Errno.ELOOP;
+  const inode = target.inode;
+  const keep = (flags & ~O_CLOEXEC) | (link ? O_NOFOLLOW : 0);
+  if ((flags & O_PATH) !== 0) {
+    if (inode.kind === 'device') return sys.installFd(new File(sys.nextId('file'), inode, keep, null, null));
+    return sys.installFd(shmemOpenFile(sys, inode, keep));
+  }
+  if (inode.kind === 'device') {
+    if (inode.cdevOpen === null) return -Errno.EACCES;
+    return inlineDrive(inode.cdevOpen(p));
+  }
+  const f = shmemOpenFile(sys, inode, keep);
+  if ((flags & O_TRUNC) !== 0) {
+    // handle_truncate(): the size goes to 0 through the file system's setattr (its seal checks).
+    const r = inlineDrive(shmemSetSize(sys, inode, 0));
+    if (r < 0) {
+      fput(sys, f);
+      return r;
+    }
+  }
   return sys.installFd(f);
 }
 

@@ -24,6 +24,16 @@ import {
   MFD_HUGE_SHIFT,
   MFD_NOEXEC_SEAL,
   MLOCK_ONFAULT,
+  O_ACCMODE,
+  O_CLOEXEC,
+  O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_PATH,
+  O_RDONLY,
+  O_TMPFILE_BIT,
+  O_TRUNC,
 } from './mm/mman.ts';
 import { memfdFcntl } from './mm/memfd.ts';
 import { sysMincoreImpl } from './mm/mincore.ts';
@@ -41,7 +51,14 @@ import {
   pagemapRange,
   smapsRange,
 } from './fs/task_mmu.ts';
-import { shmemFileSetup, shmemRead, shmemSetSize, shmemWrite, vfsFallocate } from './mm/shmem.ts';
+import {
+  shmemFileSetup,
+  shmemOpenFile,
+  shmemRead,
+  shmemSetSize,
+  shmemWrite,
+  vfsFallocate,
+} from './mm/shmem.ts';
 import { reclaim as reclaimPages } from './mm/vmscan.ts';
 import type { Process, System } from './system.ts';
 import {
@@ -577,9 +594,73 @@ export function* sysPread(
 export function* sysDup(sys: System, fd: number): KGen<number> {
   yield { kind: 'step', label: 'dup' };
   if (!ints(fd)) return -Errno.EBADF;
-  const f = sys.fileOf(fd);
-  if (f === null) return -Errno.EBADF;
+  // fget_raw(): an O_PATH file may be duplicated too.
+  const f = sys.files.get(fd);
+  if (f === undefined) return -Errno.EBADF;
   f.refs++;
+  return sys.installFd(f);
+}
+
+/** The flags open(2) keeps (VALID_OPEN_FLAGS): it ignores any other bit. */
+export const VALID_OPEN_FLAGS = 0o37777703;
+/** What O_PATH leaves of the other flags. */
+export const O_PATH_FLAGS = O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
+/** The path of descriptor N: the only paths the model's file system has. */
+export const PROC_SELF_FD = /^\/proc\/self\/fd\/(0|[1-9][0-9]{0,9})(\/?)$/;
+
+/**
+ * Models open(2) by `p` of /proc/self/fd/N, the only paths the model has (any other is -ENOENT):
+ * a new open file of the inode behind descriptor N, with its own access mode, as opposed to dup().
+ * A tmpfs or hugetlbfs file gets a new struct file (O_TRUNC truncates it to 0, which F_SEAL_SHRINK
+ * refuses); a character device runs its driver's open() again for `p`; an anonymous inode's file
+ * is -EACCES. O_PATH gives a file only close(), dup() and open() take. `flags` are open()'s O_*
+ * bits (build_open_flags()); permission to read and write is taken as granted (the opener owns
+ * the file).
+ */
+export function* sysOpen(sys: System, p: Process, path: unknown, flagsIn: number): KGen<number> {
+  yield { kind: 'step', label: 'open' };
+  if (!ints(flagsIn)) return -Errno.EINVAL;
+  let flags = flagsIn & VALID_OPEN_FLAGS;
+  if ((flags & O_PATH) !== 0) flags &= O_PATH_FLAGS;
+  const acc = flags & O_ACCMODE;
+  // ACC_MODE(): O_ACCMODE asks for read and write permission; O_TRUNC asks for write.
+  const mayWrite = acc !== O_RDONLY || (flags & O_TRUNC) !== 0;
+  if ((flags & (O_DIRECTORY | O_CREAT)) === (O_DIRECTORY | O_CREAT)) return -Errno.EINVAL;
+  if ((flags & O_TMPFILE_BIT) !== 0 && ((flags & O_DIRECTORY) === 0 || !mayWrite)) return -Errno.EINVAL;
+  if (typeof path !== 'string') return -Errno.EFAULT;
+  if (path.length >= 4096) return -Errno.ENAMETOOLONG;
+  // Path walk: repeated slashes are one.
+  const m = PROC_SELF_FD.exec(path.replace(/\/\/+/g, '/'));
+  if (m === null) return -Errno.ENOENT;
+  const target = sys.files.get(Number(m[1]));
+  if (target === undefined) return -Errno.ENOENT;
+  // A trailing slash asks for a directory; so do O_DIRECTORY and O_TMPFILE.
+  if (m[2] !== '' || (flags & O_DIRECTORY) !== 0) return -Errno.ENOTDIR;
+  if ((flags & (O_CREAT | O_EXCL)) === (O_CREAT | O_EXCL)) return -Errno.EEXIST;
+  // The path is a magic link: O_NOFOLLOW stops at it, and O_PATH | O_NOFOLLOW opens the link
+  // itself (a file with both bits). A path through such a file's own link ends at that link:
+  // O_PATH opens it again, anything else stops there.
+  const link = target.path && (target.mode & O_NOFOLLOW) !== 0;
+  if ((flags & (O_NOFOLLOW | O_PATH)) === O_NOFOLLOW || (link && (flags & O_PATH) === 0)) return -Errno.ELOOP;
+  const inode = target.inode;
+  const keep = (flags & ~O_CLOEXEC) | (link ? O_NOFOLLOW : 0);
+  if ((flags & O_PATH) !== 0) {
+    if (inode.kind === 'device') return sys.installFd(new File(sys.nextId('file'), inode, keep, null, null));
+    return sys.installFd(shmemOpenFile(sys, inode, keep));
+  }
+  if (inode.kind === 'device') {
+    if (inode.cdevOpen === null) return -Errno.EACCES;
+    return yield* inode.cdevOpen(p);
+  }
+  const f = shmemOpenFile(sys, inode, keep);
+  if ((flags & O_TRUNC) !== 0) {
+    // handle_truncate(): the size goes to 0 through the file system's setattr (its seal checks).
+    const r = yield* shmemSetSize(sys, inode, 0);
+    if (r < 0) {
+      fput(sys, f);
+      return r;
+    }
+  }
   return sys.installFd(f);
 }
 

@@ -332,8 +332,10 @@ export class System {
     return fd;
   }
 
+  /** The open file behind `fd` as fdget() finds it: null for none, and for an O_PATH file. */
   fileOf(fd: number): File | null {
-    return this.files.get(fd) ?? null;
+    const f = this.files.get(fd);
+    return f === undefined || f.path ? null : f;
   }
 
   /** Runs a kernel path to completion on the scheduler and returns its result. */
@@ -728,6 +730,19 @@ export class System {
       'fcntl',
       () => scp.sysFcntl$(this, fd, cmd, arg),
       () => sc.sysFcntl(this, fd, cmd, arg),
+    );
+  }
+
+  /**
+   * open(2) by `p` of `path`, which must be /proc/self/fd/N: a new open file of what descriptor N
+   * refers to, with the O_* `flags` (O_RDONLY, O_RDWR, O_TRUNC, O_PATH and the rest). Any other
+   * path is -ENOENT: the model has no other file system.
+   */
+  open(p: Process, path: string, flags: number): number {
+    return this.runPath(
+      'open',
+      () => scp.sysOpen$(this, p, path, flags),
+      () => sc.sysOpen(this, p, path, flags),
     );
   }
 

@@ -329,10 +329,16 @@ const fops: FileOps = {
   },
 };
 
+/** open() of /proc/self/fd/N of an iommufd file: /dev/iommu opened again, a new context. */
+function* reopen(sys: System, proc: Process): KGen<number> {
+  return iommufdOpen(sys, proc);
+}
+
 /** Models open("/dev/iommu"): returns an fd installed in the System's table. */
 export function iommufdOpen(sys: System, proc: Process): number {
   const ictx = new IommufdCtx(sys, proc);
   const inode = new Inode(sys.nextId('mapping'), 'device', 'iommufd');
+  inode.cdevOpen = (opener) => reopen(sys, opener);
   const file = new File(sys.nextId('file'), inode, 2, fops, ictx);
   ictx.file = file;
   let set = contexts.get(sys);

@@ -4,10 +4,11 @@ import { XArray } from '../../lib/xarray.ts';
 import { PAGE_SIZE, TASK_SIZE } from '../../lib/units.ts';
 import { RwSem, SpinLock } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
-import type { System } from '../system.ts';
+import type { Process, System } from '../system.ts';
 import type { Site } from '../uaf.ts';
 import type { MmuNotifierSubscriptions } from './mmu_notifier.ts';
 import { OWNER_REF, type RefSiteEntry } from './mm_refs.ts';
+import { O_ACCMODE, O_PATH, O_RDONLY, O_RDWR, O_WRONLY } from './mman.ts';
 
 /** vm_flags bits (include/linux/mm.h). */
 export const VM = {
@@ -170,6 +171,17 @@ export class Inode implements Mapping {
    * for pins before it sets F_SEAL_WRITE (the kernel's i_mmap_writable held negative).
    */
   denyWritable = 0;
+  /**
+   * Open files (struct file) of a tmpfs or hugetlbfs inode: the stand-in for the dentry and inode
+   * references each holds. The last one's release drops the unlinked file's pages.
+   */
+  openFiles = 0;
+  /**
+   * A character device's inode: its open(), which an open() of /proc/self/fd/N runs again for
+   * the opener (a new file with its own private data). Null for every other inode; a device file
+   * without one is an anonymous inode's, which such an open() refuses.
+   */
+  cdevOpen: ((proc: Process) => KGen<number>) | null = null;
   constructor(
     readonly mappingId: number,
     readonly kind: 'shmem' | 'hugetlb' | 'device',
@@ -187,10 +199,6 @@ export interface FileOps<P = unknown> {
   release?(file: File<P>): KGen;
 }
 
-export const O_RDONLY = 0;
-export const O_WRONLY = 1;
-export const O_RDWR = 2;
-
 /** Models struct file. `P` is the type of private_data, which its fops set and read. */
 export class File<P = unknown> {
   refs = 1;
@@ -202,12 +210,24 @@ export class File<P = unknown> {
     public priv: P,
   ) {}
 
+  /**
+   * FMODE_READ: opened O_RDONLY or O_RDWR. An access mode of 3 (O_ACCMODE) gives neither
+   * FMODE_READ nor FMODE_WRITE, and an O_PATH file has no access mode.
+   */
   get readable(): boolean {
-    return (this.mode & 3) !== O_WRONLY;
+    const acc = this.mode & (O_ACCMODE | O_PATH);
+    return acc === O_RDONLY || acc === O_RDWR;
   }
 
+  /** FMODE_WRITE: opened O_WRONLY or O_RDWR. */
   get writable(): boolean {
-    return (this.mode & 3) !== O_RDONLY;
+    const acc = this.mode & (O_ACCMODE | O_PATH);
+    return acc === O_WRONLY || acc === O_RDWR;
+  }
+
+  /** FMODE_PATH: opened O_PATH, a file no call but close(), dup() and open() takes (fdget() fails). */
+  get path(): boolean {
+    return (this.mode & O_PATH) !== 0;
   }
 }
 

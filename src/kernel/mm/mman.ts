@@ -117,3 +117,19 @@ export const FALLOC_FL_MODE_MASK =
   FALLOC_FL_INSERT_RANGE |
   FALLOC_FL_UNSHARE_RANGE |
   FALLOC_FL_WRITE_ZEROES;
+
+/** open(2) flags (asm-generic/fcntl.h, in octal as there). */
+export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+export const O_RDWR = 2;
+export const O_ACCMODE = 3;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const O_TRUNC = 0o1000;
+export const O_DIRECTORY = 0o200000;
+export const O_NOFOLLOW = 0o400000;
+export const O_CLOEXEC = 0o2000000;
+export const O_PATH = 0o10000000;
+/** The kernel's __O_TMPFILE: O_TMPFILE is this bit with O_DIRECTORY. */
+export const O_TMPFILE_BIT = 0o20000000;
+export const O_TMPFILE = O_TMPFILE_BIT | O_DIRECTORY;

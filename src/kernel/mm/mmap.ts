@@ -120,6 +120,7 @@ export function fput(sys: System, file: File): void {
   if (file.fops?.release !== undefined) {
     sys.sched.spawn(`release:${file.fops.name}`, file.fops.release(file));
   } else if (file.inode.kind !== 'device') {
+    if (--file.inode.openFiles > 0) return;
     file.inode.nlink = 0;
     shmemEvictInode(sys, file.inode);
   }

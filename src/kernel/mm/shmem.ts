@@ -5,7 +5,7 @@ import type { System } from '../system.ts';
 import { folioTestLocked } from './filemap.ts';
 import { hugetlbUnreserveInode, hugetlbfsAddPage } from './hugetlb.ts';
 import { mapFilePte, mkPte } from './memory.ts';
-import { File, Inode, O_RDWR, type ShmemFalloc, VM, VM_FAULT, type Vma } from './mm_types.ts';
+import { File, Inode, type ShmemFalloc, VM, VM_FAULT, type Vma } from './mm_types.ts';
 import {
   FALLOC_FL_COLLAPSE_RANGE,
   FALLOC_FL_INSERT_RANGE,
@@ -17,6 +17,7 @@ import {
   FALLOC_FL_ZERO_RANGE,
   F_SEAL_GROW,
   F_SEAL_SHRINK,
+  O_RDWR,
 } from './mman.ts';
 import { isWriteSealed } from './memfd.ts';
 import { PG } from './page_alloc.ts';
@@ -43,7 +44,13 @@ export function shmemFileSetup(
   const inode = new Inode(sys.nextId('mapping'), kind, name);
   inode.size = size;
   sys.registerMapping(inode);
-  return new File(sys.nextId('file'), inode, O_RDWR, null, null);
+  return shmemOpenFile(sys, inode, O_RDWR);
+}
+
+/** A new open file (struct file) of a tmpfs or hugetlbfs inode, opened with `mode` (O_* flags). */
+export function shmemOpenFile(sys: System, inode: Inode, mode: number): File {
+  inode.openFiles++;
+  return new File(sys.nextId('file'), inode, mode, null, null);
 }
 
 /**

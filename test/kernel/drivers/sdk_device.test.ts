@@ -13,6 +13,7 @@ import {
   deviceUnregister,
   type DeviceDriver,
   type KGen,
+  mman,
 } from '../../../src/index.ts';
 import { sysIoctl } from '../../../src/kernel/syscalls.ts';
 
@@ -182,6 +183,31 @@ describe('driver SDK: ioctls', () => {
     assert.equal(ioctl(sys, fd, 'TESTDRV_ECHO', { value: 1.5 }), -Errno.EFAULT);
     assert.equal(ioctl(sys, fd, 'TESTDRV_ECHO', { flag: 1 }), -Errno.EFAULT);
     assert.equal(ioctl(sys, fd, 'TESTDRV_ECHO', { small: 2 ** 32 }), -Errno.EINVAL);
+  });
+
+  it("open() of /proc/self/fd/N: a device node opens again (the driver's open runs); an anonymous file is -EACCES", () => {
+    const sys = new System({ ram: 16 * 1024 * 1024, swap: 0 });
+    const dev = bound(sys);
+    const p = sys.createProcess('p');
+    const fd = sys.run('open', deviceOpen(sys, 'tst0', p));
+    const again = sys.open(p, `/proc/self/fd/${fd}`, mman.O_RDWR);
+    assert.ok(again >= 0);
+    assert.equal(dev.drvdata.opens, 2);
+    assert.equal(deviceFileOf(dev, again)?.priv.id, 2);
+    const anon = deviceAnonFile(dev, '[testdrv_handle]', { id: 9 });
+    assert.equal(sys.open(p, `/proc/self/fd/${anon}`, mman.O_RDWR), -Errno.EACCES);
+    assert.equal(sys.open(p, `/proc/self/fd/${anon}`, mman.O_RDONLY), -Errno.EACCES);
+    // O_PATH opens neither the device nor the driver: the file takes no ioctl.
+    const path = sys.open(p, `/proc/self/fd/${fd}`, mman.O_PATH);
+    assert.ok(path >= 0);
+    assert.equal(dev.drvdata.opens, 2);
+    assert.equal(ioctl(sys, path, 'TESTDRV_ECHO', { value: 1 }), -Errno.EBADF);
+    assert.equal(sys.close(path), 0);
+    // Once the device is gone, its node opens no more.
+    for (const f of [fd, again, anon]) assert.equal(sys.close(f), 0);
+    const last = sys.run('open', deviceOpen(sys, 'tst0', p));
+    sys.run('remove', deviceUnregister(dev));
+    assert.equal(sys.open(p, `/proc/self/fd/${last}`, mman.O_RDWR), -Errno.ENODEV);
   });
 
   it('deviceAnonFile: a file the driver hands out gets its ioctls and release; none once the device is removed', () => {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno } from '../../../src/kernel/errno.ts';
-import { File, O_RDONLY, O_WRONLY, VM } from '../../../src/kernel/mm/mm_types.ts';
+import { VM } from '../../../src/kernel/mm/mm_types.ts';
 import {
   MADV,
   MAP_ANONYMOUS,
@@ -15,12 +15,14 @@ import {
   MAP_SHARED_VALIDATE,
   MAP_STACK,
   MAP_SYNC,
+  O_RDONLY,
+  O_WRONLY,
   PROT_NONE,
   PROT_READ,
 } from '../../../src/kernel/mm/mman.ts';
 import { mapsLine } from '../../../src/kernel/fs/task_mmu.ts';
 import { MMAP_MIN_ADDR } from '../../../src/kernel/mm/mmap.ts';
-import { shmemFileSetup, shmemWrite } from '../../../src/kernel/mm/shmem.ts';
+import { shmemFileSetup, shmemOpenFile, shmemWrite } from '../../../src/kernel/mm/shmem.ts';
 import type { System } from '../../../src/kernel/system.ts';
 import { TASK_SIZE } from '../../../src/lib/units.ts';
 import {
@@ -45,7 +47,10 @@ import {
 function fileWithMode(sys: System, mode: number, data: Uint8Array): number {
   const f = shmemFileSetup(sys, 'ro-file', 0);
   sys.run('fill', shmemWrite(sys, f.inode, data, 0));
-  return sys.installFd(new File(f.id, f.inode, mode, null, null));
+  const fd = sys.installFd(shmemOpenFile(sys, f.inode, mode));
+  // Only the file opened with `mode` stays open.
+  assert.equal(sys.close(sys.installFd(f)), 0);
+  return fd;
 }
 
 /** Runs a call that must fail with `errno` and must leave the process exactly as it was. */

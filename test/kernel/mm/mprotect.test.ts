@@ -1,12 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno } from '../../../src/kernel/errno.ts';
-import { File, O_RDONLY, VM } from '../../../src/kernel/mm/mm_types.ts';
+import { VM } from '../../../src/kernel/mm/mm_types.ts';
 import {
   MAP_FIXED,
   MAP_HUGETLB,
   MAP_PRIVATE,
   MAP_SHARED,
+  O_RDONLY,
   PROT_EXEC,
   PROT_GROWSDOWN,
   PROT_GROWSUP,
@@ -14,7 +15,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../../src/kernel/mm/mman.ts';
-import { shmemFileSetup, shmemWrite } from '../../../src/kernel/mm/shmem.ts';
+import { shmemFileSetup, shmemOpenFile, shmemWrite } from '../../../src/kernel/mm/shmem.ts';
 import {
   ANON_PRIVATE,
   ANON_SHARED,
@@ -85,7 +86,8 @@ describe('mprotect(2) errors, as do_mprotect_pkey() returns them', () => {
     const { sys, p } = setup();
     const f = shmemFileSetup(sys, 'ro2', 0);
     sys.run('fill', shmemWrite(sys, f.inode, pattern(5, PAGE), 0));
-    const fd = sys.installFd(new File(f.id, f.inode, O_RDONLY, null, null));
+    const fd = sys.installFd(shmemOpenFile(sys, f.inode, O_RDONLY));
+    assert.equal(sys.close(sys.installFd(f)), 0);
     const a = mapOk(sys, p, 3 * PAGE);
     assert.equal(sys.mmap(p, a + PAGE, PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0), a + PAGE);
     const rwx = PROT_READ | PROT_WRITE | PROT_EXEC;
@@ -103,7 +105,8 @@ describe('mprotect(2) errors, as do_mprotect_pkey() returns them', () => {
     const { sys, p } = setup();
     const f = shmemFileSetup(sys, 'ro', 0);
     sys.run('fill', shmemWrite(sys, f.inode, pattern(5, PAGE), 0));
-    const fd = sys.installFd(new File(f.id, f.inode, O_RDONLY, null, null));
+    const fd = sys.installFd(shmemOpenFile(sys, f.inode, O_RDONLY));
+    assert.equal(sys.close(sys.installFd(f)), 0);
     const a = mapOk(sys, p, PAGE, MAP_SHARED, PROT_READ, fd);
     readOk(sys, p, a, 1);
     failsCleanly(sys, p, 'PROT_WRITE on RO shared', Errno.EACCES, () => sys.mprotect(p, a, PAGE, RW));

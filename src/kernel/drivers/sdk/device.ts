@@ -315,7 +315,7 @@ export function* deviceOpen(sys: System, name: string, proc: Process): KGen<numb
 }
 
 function* openFile<D extends object, F extends object>(dev: Device<D, F>, proc: Process): KGen<number> {
-  if (dev.driver.open === undefined) return installFile(dev, dev.name, {} as F);
+  if (dev.driver.open === undefined) return installFile(dev, dev.name, {} as F, true);
   // The opener is a thread of `proc` inside open(): its task->mm reference keeps the mm alive
   // while the driver's open runs (a driver that registers a notifier on current->mm relies on
   // it), so an exit by another thread of `proc` cannot tear the mm down under the open.
@@ -324,12 +324,22 @@ function* openFile<D extends object, F extends object>(dev: Device<D, F>, proc: 
   const priv = yield* runDriverCode(dev.sys.sched, dev.driver, 'open', dev.driver.open(dev, proc));
   yield* taskMmput(proc, mm);
   if (typeof priv === 'number') return priv < 0 ? priv : -Errno.EINVAL;
-  return installFile(dev, dev.name, priv);
+  return installFile(dev, dev.name, priv, true);
 }
 
-function installFile<D extends object, F extends object>(dev: Device<D, F>, name: string, priv: F): number {
+/** Installs a new file of `dev`; `cdev`: the file of the device node, which open() opens again. */
+function installFile<D extends object, F extends object>(
+  dev: Device<D, F>,
+  name: string,
+  priv: F,
+  cdev: boolean,
+): number {
   const sys = dev.sys;
   const inode = new Inode(sys.nextId('mapping'), 'device', name);
+  if (cdev) {
+    const devName = dev.name;
+    inode.cdevOpen = (proc) => deviceOpen(sys, devName, proc);
+  }
   const file = new File<F>(sys.nextId('file'), inode, 2, dev.fops, priv);
   dev.files.add(file);
   getDevice(dev); // the open file pins the device (cdev_get)
@@ -348,7 +358,7 @@ export function deviceAnonFile<D extends object, F extends object>(
   priv: F,
 ): number {
   if (dev.state !== 'bound') return -Errno.ENODEV;
-  return installFile(dev, name, priv);
+  return installFile(dev, name, priv, false);
 }
 
 /** The file behind `fd` if it is a file of `dev` (an fd of another device, or none, is null). */
