@@ -17,11 +17,10 @@
  *
  * Not modelled, whole tests: test_exec_seal (fchmod() before and after F_SEAL_EXEC decides which
  * seals F_SEAL_EXEC brings and is what the test checks), test_sysctl_simple and
- * test_sysctl_nested (vm.memfd_noexec, written in new pid namespaces), test_share_open (open() of
- * /proc/self/fd/N), and every run under the shared file table (clone() of a task sharing the mm
- * and the file table). Not modelled, steps of a ported test, none of
- * which changes the outcome of a later step (the helper or the test says why): memfd_create() of
- * a NULL name, fchmod(), the reopen of /proc/self/fd/N and open(O_TRUNC) through it.
+ * test_sysctl_nested (vm.memfd_noexec, written in new pid namespaces), and every run under the
+ * shared file table (clone() of a task sharing the mm and the file table). Not modelled, steps of
+ * a ported test, none of which changes the outcome of a later step (the helper or the test says
+ * why): memfd_create() of a NULL name, and fchmod().
  *
  * Ported from the torvalds/linux form sources.ts names. A later form (sunlightlinux/linux-sunlight
  * ac5486940719) differs only in the not-modelled sysctl tests, whose nested waits use SysV
@@ -47,6 +46,10 @@ import {
   MFD_EXEC,
   MFD_HUGETLB,
   MFD_NOEXEC_SEAL,
+  O_CREAT,
+  O_RDONLY,
+  O_RDWR,
+  O_TRUNC,
   PROT_READ,
   PROT_WRITE,
 } from '../kernel/mm/mman.ts';
@@ -280,28 +283,45 @@ function mfdFailWrite(t: Run, fd: number): void {
 }
 
 /**
- * mfd_assert_shrink(): ftruncate() to half the default size, which the size shows. The C test
- * then truncates the file to 0 by opening /proc/self/fd/N with O_TRUNC and checks the size is 0;
- * the model has no open(). The tests that call this helper check nothing afterwards whose outcome
- * depends on whether the size is half the default or 0: test_seal_write grows the file with
- * ftruncate() and fallocate() and has a write seal refuse pwrite(); test_seal_grow has F_SEAL_GROW
- * refuse the same growth, and a pwrite() of eight times the default size at 0 stops at the end
- * of the file, whichever of the two sizes it has (the C test checks only that it is short).
+ * mfd_assert_open(): open() of /proc/self/fd/N must succeed. The mode (S_IRUSR | S_IWUSR with
+ * O_CREAT) would be that of a file the open made; this one exists.
+ */
+function mfdAssertOpen(t: Run, fd: number, flags: number): number {
+  const r = t.env.sys.open(t.env.p, `/proc/self/fd/${fd}`, flags);
+  assert.ok(r >= 0, `open(/proc/self/fd/${fd}) failed: ${show(r)}`);
+  t.pos.set(r, 0);
+  return r;
+}
+
+/** mfd_fail_open(): open() of /proc/self/fd/N must fail. */
+function mfdFailOpen(t: Run, fd: number, flags: number): void {
+  const r = t.env.sys.open(t.env.p, `/proc/self/fd/${fd}`, flags);
+  if (r >= 0) {
+    close(t, r);
+    assert.fail(`open(/proc/self/fd/${fd}) didn't fail as expected`);
+  }
+}
+
+/** mfd_assert_reopen_fd(): open(/proc/self/fd/N, O_RDWR) must succeed. */
+const mfdAssertReopenFd = (t: Run, fd: number): number => mfdAssertOpen(t, fd, O_RDWR);
+
+/**
+ * mfd_assert_shrink(): ftruncate() to half the default size, which the size shows, then an
+ * open() of /proc/self/fd/N with O_TRUNC truncates the file to 0.
  */
 function mfdAssertShrink(t: Run, fd: number): void {
   const r = t.env.sys.ftruncate(fd, t.defSize / 2);
   assert.ok(r >= 0, `ftruncate(SHRINK) failed: ${show(r)}`);
   mfdAssertSize(t, fd, t.defSize / 2);
+  close(t, mfdAssertOpen(t, fd, O_RDWR | O_CREAT | O_TRUNC));
+  mfdAssertSize(t, fd, 0);
 }
 
-/**
- * mfd_fail_shrink(): ftruncate() to half the default size must fail. The C test also checks that
- * an open() of /proc/self/fd/N with O_TRUNC fails; the model has no open(), and a failed open()
- * changes nothing.
- */
+/** mfd_fail_shrink(): ftruncate() to half the default size must fail, and so an open() with O_TRUNC. */
 function mfdFailShrink(t: Run, fd: number): void {
   const r = t.env.sys.ftruncate(fd, t.defSize / 2);
   assert.ok(r < 0, `ftruncate(SHRINK) didn't fail as expected (${show(r)})`);
+  mfdFailOpen(t, fd, O_RDWR | O_CREAT | O_TRUNC);
 }
 
 /** mfd_assert_grow(): ftruncate() to twice the default size, then fallocate() to four times it. */
@@ -423,10 +443,8 @@ function testSealWrite(t: Run): void {
 
 /**
  * test_seal_future_write: F_SEAL_FUTURE_WRITE, added while a shared writable mapping exists,
- * refuses new writes, and a private writable mapping still copies on write across fork(). The
- * C test repeats the read and write checks through a second open file, a reopen of
- * /proc/self/fd/N, which the model does not have; those checks only read or are refused, and the
- * second file is closed at the end.
+ * refuses new writes, also through a second open file of the memfd (a reopen of /proc/self/fd/N),
+ * and a private writable mapping still copies on write across fork().
  */
 function testSealFutureWrite(t: Run): void {
   const fd = mfdAssertNew(t, 'kern_memfd_seal_future_write', t.defSize, MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -437,8 +455,13 @@ function testSealFutureWrite(t: Run): void {
   mfdAssertRead(t, fd);
   mfdAssertReadShared(t, fd);
   mfdFailWrite(t, fd);
+  const fd2 = mfdAssertReopenFd(t, fd);
+  mfdAssertRead(t, fd2);
+  mfdAssertReadShared(t, fd2);
+  mfdFailWrite(t, fd2);
   mfdAssertForkPrivateWrite(t, fd);
   munmap(t, p);
+  close(t, fd2);
   close(t, fd);
 }
 
@@ -569,11 +592,38 @@ function testShareFork(t: Run): void {
   close(t, fd);
 }
 
+/**
+ * test_share_open: a second open file of the memfd (open() of /proc/self/fd/N, unlike dup()) sees
+ * and adds the same seals; one opened read-only may not add any.
+ */
+function testShareOpen(t: Run): void {
+  let fd = mfdAssertNew(t, 'kern_memfd_share_open', t.defSize, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  mfdAssertHasSeals(t, fd, 0);
+  let fd2 = mfdAssertOpen(t, fd, O_RDWR);
+  mfdAssertAddSeals(t, fd, F_SEAL_WRITE);
+  mfdAssertHasSeals(t, fd, F_SEAL_WRITE);
+  mfdAssertHasSeals(t, fd2, F_SEAL_WRITE);
+  mfdAssertAddSeals(t, fd2, F_SEAL_SHRINK);
+  mfdAssertHasSeals(t, fd, F_SEAL_WRITE | F_SEAL_SHRINK);
+  mfdAssertHasSeals(t, fd2, F_SEAL_WRITE | F_SEAL_SHRINK);
+  close(t, fd);
+  fd = mfdAssertOpen(t, fd2, O_RDONLY);
+  mfdFailAddSeals(t, fd, F_SEAL_SEAL);
+  mfdAssertHasSeals(t, fd, F_SEAL_WRITE | F_SEAL_SHRINK);
+  mfdAssertHasSeals(t, fd2, F_SEAL_WRITE | F_SEAL_SHRINK);
+  close(t, fd2);
+  fd2 = mfdAssertOpen(t, fd, O_RDWR);
+  mfdAssertAddSeals(t, fd2, F_SEAL_SEAL);
+  mfdAssertHasSeals(t, fd, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_SEAL);
+  mfdAssertHasSeals(t, fd2, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_SEAL);
+  close(t, fd2);
+  close(t, fd);
+}
+
 const NO_FCHMOD =
   'fchmod(): the test clears the exec bits with fchmod() before F_SEAL_EXEC, which decides the seals it checks, and checks which fchmod() calls F_SEAL_EXEC refuses; the model has no chmod';
 const NO_SYSCTL =
   'writes vm.memfd_noexec (fixed at 0 in the model) inside new pid namespaces made with clone(CLONE_NEWPID); the model has neither';
-const NO_OPEN = 'open() of /proc/self/fd/N, read-only and read-write: the model has no open()';
 const NO_SHARED_FILES =
   'main() runs it while an idle task made with clone(CLONE_FILES | CLONE_FS | CLONE_VM) shares the memory and the file table; the model makes processes only with fork()';
 
@@ -600,7 +650,7 @@ const MAIN: readonly Entry[] = [
   { name: 'test_sysctl_nested', run: NO_SYSCTL },
   { name: 'test_share_dup', run: testShareDup, share: true },
   { name: 'test_share_mmap', run: testShareMmap, share: true },
-  { name: 'test_share_open', run: NO_OPEN, share: true },
+  { name: 'test_share_open', run: testShareOpen, share: true },
   { name: 'test_share_fork', run: testShareFork, share: true },
 ];
 

@@ -282,6 +282,27 @@ export const OPS: Record<string, OpSpec> = {
   },
   pread: { doc: 'pread(2).', fields: { fd: Num, length: Size, offset: Size.optional() }, outputs: [] },
   dup: { doc: 'dup(2) of any scenario file (save the new fd).', fields: { fd: Num }, outputs: [] },
+  open: {
+    doc: "open(2) by a process of /proc/self/fd/FD: a new open file of the same memfd with its own access mode (save its fd), or of a device node (the driver's open() runs again).",
+    fields: {
+      proc: Name,
+      fd: Num,
+      flags: flags([
+        'rdonly',
+        'wronly',
+        'rdwr',
+        'accmode',
+        'creat',
+        'excl',
+        'trunc',
+        'directory',
+        'nofollow',
+        'cloexec',
+        'path',
+      ] as const).optional(),
+    },
+    outputs: [],
+  },
   close: { doc: 'close(2) of any scenario file.', fields: { fd: Num }, outputs: [] },
   oom_reap: {
     doc: 'The OOM reaper: non-blockable invalidation of private memory.',

@@ -1,4 +1,4 @@
-/** File ops: memfd_create, fcntl (seals), dup, ftruncate, fallocate, pread/pwrite, close. */
+/** File ops: memfd_create, fcntl (seals), dup, open, ftruncate, fallocate, pread/pwrite, close. */
 import { isErr } from '../../kernel/errno.ts';
 import * as mman from '../../kernel/mm/mman.ts';
 import { MAX_USER_BUFFER, checkStepBytes } from '../context.ts';
@@ -26,6 +26,21 @@ const SEALS: Record<string, number> = {
 
 /** fcntl() commands by the scenario's names. */
 const FCNTL: Record<string, number> = { add_seals: mman.F_ADD_SEALS, get_seals: mman.F_GET_SEALS };
+
+/** open() flags by the scenario's names (rdonly is 0: the access mode when no other is named). */
+export const OPEN: Record<string, number> = {
+  rdonly: mman.O_RDONLY,
+  wronly: mman.O_WRONLY,
+  rdwr: mman.O_RDWR,
+  accmode: mman.O_ACCMODE,
+  creat: mman.O_CREAT,
+  excl: mman.O_EXCL,
+  trunc: mman.O_TRUNC,
+  directory: mman.O_DIRECTORY,
+  nofollow: mman.O_NOFOLLOW,
+  cloexec: mman.O_CLOEXEC,
+  path: mman.O_PATH,
+};
 
 /** fallocate() mode bits by the scenario's names. */
 export const FALLOC: Record<string, number> = {
@@ -99,6 +114,18 @@ export const fileOps: Record<string, OpHandler> = {
     const fd = ctx.num(f(step, 'fd'));
     const ret = yield* ctx.sc.sysDup(ctx.sys, fd);
     const kind = ctx.openFiles.get(fd);
+    if (!isErr(ret) && kind !== undefined) ctx.openFiles.set(ret, kind);
+    return { ret };
+  },
+  *open(ctx, step) {
+    const fd = ctx.num(f(step, 'fd'));
+    const kind = ctx.openFiles.get(fd);
+    const ret = yield* ctx.sc.sysOpen(
+      ctx.sys,
+      ctx.proc(f(step, 'proc')),
+      `/proc/self/fd/${fd}`,
+      flagBits(f(step, 'flags'), OPEN, 'open flag'),
+    );
     if (!isErr(ret) && kind !== undefined) ctx.openFiles.set(ret, kind);
     return { ret };
   },
