@@ -24,6 +24,9 @@
  *   memfd SLOT FLAGS                -> R 0 or -errno          (memfd_create(), kept in file slot SLOT)
  *   close SLOT / ftruncate SLOT LEN / fallocate SLOT MODE OFF LEN
  *   fcntl SLOT CMD ARG              -> R ret-or--errno        (F_ADD_SEALS, F_GET_SEALS)
+ *   open SLOT FROM FLAGS            -> R 0 or -errno          (open() of /proc/self/fd/N, N the fd
+ *                                                               of slot FROM, kept in slot SLOT; a
+ *                                                               SLOT past the slots closes it again)
  *   mmapf ADDR LEN PROT SHARED SLOT OFF FLAGS -> R ret-or--errno (a mapping of the slot's file)
  *   pwrite SLOT OFF LEN BYTE        -> R bytes-or--errno
  *   pread SLOT OFF LEN              -> R bytes-or--errno HASH
@@ -401,6 +404,15 @@ static void run_ops(FILE *in) {
 			fprintf(out, "R %d\n", fd < 0 ? -errno : 0);
 		} else if (!strcmp(op, "fcntl")) {
 			fprintf(out, "R %ld\n", ret_of(fcntl(slot_fd(a), (int)b, (unsigned long)c)));
+		} else if (!strcmp(op, "open")) {
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", slot_fd(b));
+			int fd = open(path, (int)c, 0600);
+			if (fd >= 0 && a < SLOTS)
+				slots[a] = fd;
+			else if (fd >= 0)
+				close(fd);
+			fprintf(out, "R %d\n", fd < 0 ? -errno : 0);
 		} else if (!strcmp(op, "close")) {
 			long r = ret_of(close(slot_fd(a)));
 			if (a < SLOTS) slots[a] = NO_FILE;

@@ -38,13 +38,23 @@ import {
   MREMAP_DONTUNMAP,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
+  O_ACCMODE,
+  O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_PATH,
+  O_RDONLY,
+  O_RDWR,
+  O_TRUNC,
+  O_WRONLY,
   PROT_GROWSDOWN,
 } from '../kernel/mm/mman.ts';
 import { Prng } from '../lib/prng.ts';
 import { kernel } from '../scenario/kernel.ts';
 import type { ParsedScenario } from '../scenario/parse.ts';
 import { buildWorld, runStepNow } from '../scenario/runner.ts';
-import { FALLOC, MFD } from '../scenario/ops/files.ts';
+import { FALLOC, MFD, OPEN } from '../scenario/ops/files.ts';
 import { Scenario } from '../scenario/schema.ts';
 import { knownDifference } from './difftest_known.ts';
 
@@ -117,6 +127,11 @@ export type DiffOp = (
   | { op: 'memfd'; slot: number; flags?: number }
   /** fcntl() with F_ADD_SEALS (seals in `arg`) or F_GET_SEALS (`cmd` is one of the two). */
   | { op: 'fcntl'; slot: number; cmd: number; arg: number }
+  /**
+   * open() of /proc/self/fd/N, N the descriptor of slot `from`, with the O_* `flags`: the new file
+   * goes into slot `slot` where the open cannot fail (openSaves()), else it is closed again.
+   */
+  | { op: 'open'; slot: number; from: number; flags: number }
   | { op: 'close'; slot: number }
   | { op: 'ftruncate'; slot: number; len: number }
   | { op: 'fallocate'; slot: number; mode: number; foff: number; len: number }
@@ -348,11 +363,11 @@ export function ensureHelper(cacheDir?: string): string {
   return bin;
 }
 
-function helperLine(o: DiffOp): string {
-  return o.child === true ? `c ${opLine(o)}` : opLine(o);
+function helperLine(o: DiffOp, saves: boolean): string {
+  return o.child === true ? `c ${opLine(o, saves)}` : opLine(o, saves);
 }
 
-function opLine(o: DiffOp): string {
+function opLine(o: DiffOp, saves: boolean): string {
   const a = (off: number) => WINDOW + off;
   switch (o.op) {
     case 'fork':
@@ -387,6 +402,8 @@ function opLine(o: DiffOp): string {
       return `memfd ${o.slot} ${o.flags ?? 0}`;
     case 'fcntl':
       return `fcntl ${o.slot} ${o.cmd} ${o.arg}`;
+    case 'open':
+      return `open ${saves ? o.slot : NO_SLOT} ${o.from} ${o.flags}`;
     case 'close':
       return `close ${o.slot}`;
     case 'ftruncate':
@@ -427,7 +444,9 @@ export interface Outcome {
 
 /** Runs a program on the live kernel. */
 export function runLive(helper: string, ops: readonly DiffOp[]): Outcome[] {
-  const input = [`window ${WINDOW} ${WINDOW_SIZE}`, ...ops.map(helperLine)].join('\n') + '\n';
+  const saves = openSaves(ops);
+  const input =
+    [`window ${WINDOW} ${WINDOW_SIZE}`, ...ops.map((o, i) => helperLine(o, saves[i]))].join('\n') + '\n';
   const r = spawnSync(helper, [], { input, encoding: 'utf8', timeout: 30_000 });
   if (r.status !== 0)
     throw new HelperError(`the live-kernel helper failed (${r.status ?? r.signal}): ${r.stderr}`);
@@ -466,16 +485,49 @@ function fnv(d: Uint8Array): string {
  */
 function fileNames(ops: readonly DiffOp[]): (string | number)[] {
   const slots: (string | number)[] = Array.from({ length: FILE_SLOTS }, () => NO_FILE);
+  const saves = openSaves(ops);
   let made = 0;
-  return ops.map((o) => {
+  return ops.map((o, i) => {
     if (!('slot' in o)) return NO_FILE;
     if (o.op === 'memfd') {
       slots[o.slot] = `f${++made}`;
       return slots[o.slot];
     }
+    if (o.op === 'open') {
+      const from = slots[o.from];
+      if (saves[i]) slots[o.slot] = `f${++made}`;
+      return from;
+    }
     const name = slots[o.slot];
     if (o.op === 'close') slots[o.slot] = NO_FILE;
     return name;
+  });
+}
+
+/** The slot number the helper takes for "close the new file again" (any number past the slots). */
+const NO_SLOT = 99;
+/** open() flags a program's open may keep its file with: none makes the open fail. */
+const OPEN_KEEPS = new Set([O_RDONLY, O_WRONLY, O_RDWR, O_ACCMODE, O_PATH, O_PATH | O_NOFOLLOW]);
+
+/**
+ * Which `open` ops keep their file in their slot: those that cannot fail, whatever else the
+ * program did (an open of a slot that holds a memfd or an O_PATH file of one, with flags of
+ * OPEN_KEEPS). The others close it again, as the model's run cannot bind a name to an open that
+ * failed. Both sides decide this from the program alone, so that they agree after minimising.
+ */
+function openSaves(ops: readonly DiffOp[]): boolean[] {
+  type Held = 'none' | 'file' | 'path' | 'link';
+  const held: Held[] = Array.from({ length: FILE_SLOTS }, () => 'none');
+  return ops.map((o) => {
+    if (o.op === 'memfd') held[o.slot] = 'file';
+    else if (o.op === 'close') held[o.slot] = 'none';
+    else if (o.op === 'open') {
+      const keeps = (held[o.from] === 'file' || held[o.from] === 'path') && OPEN_KEEPS.has(o.flags);
+      if (keeps)
+        held[o.slot] = (o.flags & O_PATH) === 0 ? 'file' : (o.flags & O_NOFOLLOW) !== 0 ? 'link' : 'path';
+      return keeps;
+    }
+    return false;
   });
 }
 
@@ -486,10 +538,19 @@ function flagNames(table: Record<string, number>, bits: number): string[] {
     .map(([name]) => name);
 }
 
+/** open() flags by the scenario's names: the access mode by its value, then the other bits. */
+function openFlagNames(flags: number): string[] {
+  const modes = ['rdonly', 'wronly', 'rdwr', 'accmode'];
+  const others = Object.fromEntries(Object.entries(OPEN).filter(([name]) => !modes.includes(name)));
+  return [modes[flags & O_ACCMODE], ...flagNames(others, flags)];
+}
+
 /** The program as scenario steps (what the model runs and a reproducer holds). */
 export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[] {
   const a = (off: number) => WINDOW + off;
   const files = fileNames(ops);
+  const saves = openSaves(ops);
+  let made = 0;
   return ops.map((o, i) => {
     const fd = files[i];
     const proc = o.child === true ? CHILD : 'p';
@@ -499,6 +560,7 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
       case 'exit':
         return { op: 'exit', proc: CHILD };
       case 'memfd':
+        made++;
         return {
           op: 'memfd_create',
           name: 'difftest',
@@ -511,6 +573,15 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
           fd,
           cmd: o.cmd === F_ADD_SEALS ? 'add_seals' : 'get_seals',
           ...(o.cmd === F_ADD_SEALS ? { seals: o.arg } : {}),
+        };
+      case 'open':
+        if (saves[i]) made++;
+        return {
+          op: 'open',
+          proc: 'p',
+          fd,
+          flags: openFlagNames(o.flags),
+          ...(saves[i] ? { save: `f${made}` } : {}),
         };
       case 'close':
         return { op: 'close', fd };
@@ -731,7 +802,7 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
     } else if (o.op === 'mincore') {
       const vec = r.outputs?.vec as string | undefined;
       out.push(r.ret < 0 || vec === undefined || vec === '' ? { ret: r.ret } : { ret: r.ret, extra: vec });
-    } else if (o.op === 'memfd' || o.op === 'fork') {
+    } else if (o.op === 'memfd' || o.op === 'fork' || o.op === 'open') {
       // The fd numbers and pids differ between the two sides: only success is compared.
       out.push({ ret: r.ret < 0 ? r.ret : 0 });
     } else out.push({ ret: r.ret });
@@ -962,7 +1033,26 @@ function fileOp(r: Prng, off: () => number, length: () => number): DiffOp {
     r.next() < 0.85
       ? r.int(16) * PAGE
       : pick([1, PAGE - 1, 100 * PAGE + 17, 2 ** 40, 2 ** 52 - PAGE, 2 ** 53 - PAGE]);
-  const k = r.int(110);
+  const k = r.int(116);
+  // A second open file of a slot's file (open() of /proc/self/fd/N) in another access mode, into
+  // either slot: one that cannot write, map or seal; O_PATH; O_TRUNC, which a shrink seal refuses.
+  if (k >= 110) {
+    const flags = pick([
+      O_RDONLY,
+      O_RDONLY,
+      O_WRONLY,
+      O_RDWR,
+      O_ACCMODE,
+      O_PATH,
+      O_PATH | O_NOFOLLOW,
+      O_RDWR | O_TRUNC,
+      O_RDONLY | O_TRUNC,
+      O_RDWR | O_CREAT | O_EXCL,
+      O_RDWR | O_NOFOLLOW,
+      O_RDONLY | O_DIRECTORY,
+    ]);
+    return { op: 'open', slot: r.next() < 0.5 ? slot : 1 - slot, from: slot, flags };
+  }
   if (k < 6) {
     const flags = pick([
       0,

@@ -321,8 +321,10 @@ export class Generator {
     }
     if (k < 67) return { op: 'exit', proc };
     if (k < 71) {
-      // Now and then a dup of a descriptor (memfd, device, iommufd), which then lives on alone or
-      // beside the first; a seal on a memfd made before; or a memfd that may take seals.
+      // Now and then a dup of a descriptor (memfd, device, iommufd), or a second open file of it
+      // (open() of /proc/self/fd/N, in any access mode, truncating or O_PATH), which then lives
+      // on alone or beside the first; a seal on a memfd made before; or a memfd that may take
+      // seals.
       const fds = [
         ...this.names.memfds,
         ...this.names.dmirrors,
@@ -331,7 +333,19 @@ export class Generator {
       ];
       if (fds.length > 0 && this.chance(0.2)) {
         const fd = this.pick(fds);
-        return { op: 'dup', fd, save: this.fresh(namePrefix(fd)) };
+        if (this.chance(0.5)) return { op: 'dup', fd, save: this.fresh(namePrefix(fd)) };
+        const flags = this.pick([
+          ['rdonly'],
+          ['wronly'],
+          ['rdwr'],
+          ['accmode'],
+          ['rdwr', 'trunc'],
+          ['rdonly', 'trunc'],
+          ['path'],
+          ['path', 'nofollow'],
+          ['rdwr', 'creat', 'excl'],
+        ]);
+        return { op: 'open', proc, fd, flags, save: this.fresh(namePrefix(fd)) };
       }
       if (this.names.memfds.length > 0 && this.chance(0.4)) {
         const fd = this.fd(this.names.memfds);

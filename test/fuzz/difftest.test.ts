@@ -90,6 +90,43 @@ describe('hetmem difftest', () => {
     );
   });
 
+  it('second open files agree with the live kernel: read-only, O_PATH, O_TRUNC under a shrink seal', () => {
+    const helper = ensureHelper();
+    const host = hostConfig(helper);
+    const F_ADD_SEALS = 1033;
+    const F_GET_SEALS = 1034;
+    const O_PATH_NOFOLLOW = 0o10000000 | 0o400000;
+    const ops: DiffOp[] = [
+      { op: 'mmap', off: 0, len: 2 * PAGE, prot: 3, shared: false },
+      { op: 'memfd', slot: 0, flags: 2 },
+      { op: 'ftruncate', slot: 0, len: 2 * PAGE },
+      // Read-only into slot 1: no write, no shared writable mapping, no seal.
+      { op: 'open', slot: 1, from: 0, flags: 0 },
+      { op: 'pwrite', slot: 1, foff: 0, len: 1, byte: 1 },
+      { op: 'mmapf', off: 4 * PAGE, len: PAGE, prot: 3, shared: true, slot: 1, foff: 0 },
+      { op: 'fcntl', slot: 1, cmd: F_ADD_SEALS, arg: 4 },
+      { op: 'fcntl', slot: 0, cmd: F_ADD_SEALS, arg: 2 },
+      // Read-write into slot 1: it writes.
+      { op: 'open', slot: 1, from: 0, flags: 2 },
+      { op: 'pwrite', slot: 1, foff: 0, len: 1, byte: 1 },
+      // O_RDWR | O_TRUNC: refused by the shrink seal (and closed again: it may fail).
+      { op: 'open', slot: 1, from: 0, flags: 0o1002 },
+      { op: 'pread', slot: 0, foff: 0, len: 2 * PAGE },
+      // The link itself, and an open through it.
+      { op: 'open', slot: 1, from: 0, flags: O_PATH_NOFOLLOW },
+      { op: 'open', slot: 0, from: 1, flags: 2 },
+      { op: 'fcntl', slot: 1, cmd: F_GET_SEALS, arg: 0 },
+      { op: 'close', slot: 0 },
+      { op: 'pread', slot: 0, foff: 0, len: 1 },
+    ];
+    const live = runLive(helper, ops);
+    assert.deepEqual(runModel(ops, host), live);
+    assert.deepEqual(
+      live.slice(3).map((r) => r.ret),
+      [0, -9, -13, -1, 0, 0, 1, -1, 2 * PAGE, 0, -40, -9, 0, -9],
+    );
+  });
+
   it('without a C compiler: one line, exit 2', () => {
     const cache = mkdtempSync(join(tmpdir(), 'hetmem-cache-'));
     const r = hetmem(['difftest', '--seconds', '1'], { CC: '/nonexistent/cc', XDG_CACHE_HOME: cache });
