@@ -498,7 +498,7 @@ export function* sysMemfdCreate(sys: System, name: string, flags: number): KGen<
   // memfd_alloc_file(): MFD_NOEXEC_SEAL takes the exec bits off the mode and seals them so (and
   // allows sealing); MFD_ALLOW_SEALING alone allows sealing.
   if ((flags & MFD_NOEXEC_SEAL) !== 0) {
-    f.inode.execBits = false;
+    f.inode.mode &= ~0o111;
     f.inode.seals = (f.inode.seals & ~F_SEAL_SEAL) | F_SEAL_EXEC;
   } else if ((flags & MFD_ALLOW_SEALING) !== 0) f.inode.seals &= ~F_SEAL_SEAL;
   return sys.installFd(f);
@@ -599,6 +599,27 @@ export function* sysDup(sys: System, fd: number): KGen<number> {
   if (f === undefined) return -Errno.EBADF;
   f.refs++;
   return sys.installFd(f);
+}
+
+/**
+ * Models fchmod(2): the permission bits of the file's mode (`mode & 07777`; the file type bits of
+ * `mode` are ignored), as its owner sets them. On a tmpfs file shmem_setattr() refuses to change
+ * an exec bit once F_SEAL_EXEC is set (-EPERM); hugetlbfs has no such check. A device node
+ * belongs to root, which no process of the model is (-EPERM); an anonymous inode takes no
+ * attributes (-EOPNOTSUPP).
+ */
+export function* sysFchmod(sys: System, fd: number, mode: number): KGen<number> {
+  yield { kind: 'step', label: 'fchmod' };
+  if (!ints(fd, mode)) return -Errno.EINVAL;
+  const f = sys.fileOf(fd);
+  if (f === null) return -Errno.EBADF;
+  const inode = f.inode;
+  if (inode.kind === 'device') return inode.cdevOpen === null ? -Errno.EOPNOTSUPP : -Errno.EPERM;
+  const bits = mode & 0o7777;
+  if (inode.kind === 'shmem' && (inode.seals & F_SEAL_EXEC) !== 0 && ((inode.mode ^ bits) & 0o111) !== 0)
+    return -Errno.EPERM;
+  inode.mode = bits;
+  return 0;
 }
 
 /** The flags open(2) keeps (VALID_OPEN_FLAGS): it ignores any other bit. */

@@ -733,6 +733,15 @@ export class System {
     );
   }
 
+  /** fchmod(2) of a tmpfs or hugetlbfs file: its permission bits become `mode & 07777`. */
+  fchmod(fd: number, mode: number): number {
+    return this.runPath(
+      'fchmod',
+      () => scp.sysFchmod$(this, fd, mode),
+      () => sc.sysFchmod(this, fd, mode),
+    );
+  }
+
   /**
    * open(2) by `p` of `path`, which must be /proc/self/fd/N: a new open file of what descriptor N
    * refers to, with the O_* `flags` (O_RDONLY, O_RDWR, O_TRUNC, O_PATH and the rest). Any other

@@ -282,6 +282,11 @@ export const OPS: Record<string, OpSpec> = {
   },
   pread: { doc: 'pread(2).', fields: { fd: Num, length: Size, offset: Size.optional() }, outputs: [] },
   dup: { doc: 'dup(2) of any scenario file (save the new fd).', fields: { fd: Num }, outputs: [] },
+  fchmod: {
+    doc: 'fchmod(2) of a memfd: its permission bits (mode, e.g. 0o644 or 420).',
+    fields: { fd: Num, mode: Num },
+    outputs: [],
+  },
   open: {
     doc: "open(2) by a process of /proc/self/fd/FD: a new open file of the same memfd with its own access mode (save its fd), or of a device node (the driver's open() runs again).",
     fields: {

@@ -1,4 +1,4 @@
-/** The `fcntl` step: seals on a memfd by name and by number, and what a write seal refuses. */
+/** The `fcntl` and `fchmod` steps: seals on a memfd by name and by number, and what they refuse. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runClean } from './helpers.ts';
@@ -30,6 +30,24 @@ steps:
     assert.deepEqual(
       report.steps.filter((s) => s.op === 'fcntl').map((s) => s.ret),
       [0, -16, 0, 12, 0, -1, 13, 32],
+    );
+  });
+
+  it('fchmod takes the mode as a number; F_SEAL_EXEC then refuses a change of the exec bits', () => {
+    const report = runClean(`version: 1
+system: { ram: 16MiB, swap: 0 }
+processes: [p]
+steps:
+  - { op: memfd_create, flags: [allow_sealing], save: m }
+  - { op: fchmod, fd: m, mode: 0o644, expect: { ret: 0 } }
+  - { op: fcntl, fd: m, cmd: add_seals, seals: [exec], expect: { ret: 0 } }
+  - { op: fcntl, fd: m, cmd: get_seals, expect: { ret: 32 } }
+  - { op: fchmod, fd: m, mode: 0o600, expect: { ret: 0 } }
+  - { op: fchmod, fd: m, mode: 0o755, expect: { errno: EPERM } }
+`);
+    assert.deepEqual(
+      report.steps.filter((s) => s.op === 'fchmod').map((s) => s.ret),
+      [0, 0, -1],
     );
   });
 });

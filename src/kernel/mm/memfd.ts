@@ -113,7 +113,7 @@ function* memfdAddSeals(sys: System, file: File, sealsIn: number): KGen<number> 
   const inode = file.inode;
   if (!hasSeals(inode)) return -Errno.EINVAL;
   if ((inode.seals & F_SEAL_SEAL) !== 0) return -Errno.EPERM;
-  if ((seals & F_SEAL_EXEC) !== 0 && inode.execBits)
+  if ((seals & F_SEAL_EXEC) !== 0 && (inode.mode & 0o111) !== 0)
     seals |= F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
   if ((seals & F_SEAL_WRITE) !== 0 && (inode.seals & F_SEAL_WRITE) === 0) {
     // mapping_deny_writable(): from here no shared writable mapping can be made (the kernel's

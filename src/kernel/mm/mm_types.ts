@@ -164,8 +164,11 @@ export class Inode implements Mapping {
    * F_SEAL_SEAL (no seal may be added); memfd_create() with MFD_ALLOW_SEALING takes it off.
    */
   seals = 0x01;
-  /** Whether the file's mode has exec bits (i_mode & 0111): memfds made without MFD_NOEXEC_SEAL. */
-  execBits = true;
+  /**
+   * The permission bits of i_mode (07777). A memfd starts 0777, or 0666 with MFD_NOEXEC_SEAL;
+   * fchmod() changes them.
+   */
+  mode = 0o777;
   /**
    * While above 0, a shared mapping with VM_MAYWRITE cannot be made (-EPERM): F_ADD_SEALS waiting
    * for pins before it sets F_SEAL_WRITE (the kernel's i_mmap_writable held negative).

@@ -117,6 +117,10 @@ export const fileOps: Record<string, OpHandler> = {
     if (!isErr(ret) && kind !== undefined) ctx.openFiles.set(ret, kind);
     return { ret };
   },
+  *fchmod(ctx, step) {
+    const ret = yield* ctx.sc.sysFchmod(ctx.sys, ctx.num(f(step, 'fd')), ctx.num(f(step, 'mode')));
+    return { ret };
+  },
   *open(ctx, step) {
     const fd = ctx.num(f(step, 'fd'));
     const kind = ctx.openFiles.get(fd);

@@ -25,6 +25,8 @@ import {
   MFD_EXEC,
   MFD_HUGETLB,
   MFD_NOEXEC_SEAL,
+  O_PATH,
+  O_RDONLY,
   PROT_EXEC,
   PROT_READ,
 } from '../../../src/kernel/mm/mman.ts';
@@ -196,5 +198,50 @@ describe('memfd seals', () => {
     sys.phys.refcount[pfn] -= GUP_PIN_COUNTING_BIAS;
     assert.equal(sys.fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), 0);
     assert.equal(sys.pwrite(fd, BUF.subarray(0, 1), 0), -Errno.EPERM);
+  });
+
+  it('fchmod(): F_SEAL_EXEC freezes the exec bits on tmpfs, and on hugetlbfs it does not', () => {
+    const { sys, p } = setup({ hugetlbPages: 2 });
+    const mode = (fd: number): number => sys.fileOf(fd)!.inode.mode;
+    for (const huge of [false, true]) {
+      const hf = huge ? MFD_HUGETLB : 0;
+      const a = memfd(sys, hf | MFD_ALLOW_SEALING);
+      assert.equal(mode(a), 0o777);
+      assert.equal(sys.fchmod(a, 0o644), 0);
+      assert.equal(sys.fcntl(a, F_ADD_SEALS, F_SEAL_EXEC), 0);
+      // No exec bits when sealed: F_SEAL_EXEC alone.
+      assert.equal(seals(sys, a), F_SEAL_EXEC);
+      assert.equal(sys.fchmod(a, 0o600), 0);
+      assert.equal(sys.fchmod(a, 0o700), huge ? 0 : -Errno.EPERM);
+      assert.equal(sys.fchmod(a, 0o100), huge ? 0 : -Errno.EPERM);
+      assert.equal(sys.fchmod(a, 0o666), 0);
+      assert.equal(mode(a), 0o666);
+
+      const b = memfd(sys, hf | MFD_ALLOW_SEALING);
+      assert.equal(sys.fchmod(b, 0o700), 0);
+      assert.equal(sys.fcntl(b, F_ADD_SEALS, F_SEAL_EXEC), 0);
+      assert.equal(
+        seals(sys, b),
+        F_SEAL_EXEC | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE,
+      );
+      for (const m of [0o711, 0o600, 0o755]) assert.equal(sys.fchmod(b, m), huge ? 0 : -Errno.EPERM);
+
+      const n = memfd(sys, hf | MFD_NOEXEC_SEAL);
+      assert.equal(mode(n), 0o666);
+      assert.equal(sys.fchmod(n, 0o777), huge ? 0 : -Errno.EPERM);
+      assert.equal(sys.fchmod(n, 0o600), 0);
+
+      // The permission bits only; a read-only open file may change them, an O_PATH one may not.
+      const c = memfd(sys, hf);
+      assert.equal(sys.fchmod(c, 0o7777), 0);
+      assert.equal(mode(c), 0o7777);
+      assert.equal(sys.fchmod(c, 0o170777), 0);
+      assert.equal(mode(c), 0o777);
+      const ro = sys.open(p, `/proc/self/fd/${c}`, O_RDONLY);
+      assert.equal(sys.fchmod(ro, 0o644), 0);
+      assert.equal(mode(c), 0o644);
+      assert.equal(sys.fchmod(sys.open(p, `/proc/self/fd/${c}`, O_PATH), 0o600), -Errno.EBADF);
+      assert.equal(sys.fchmod(99, 0o600), -Errno.EBADF);
+    }
   });
 });
