@@ -466,7 +466,7 @@ export async function cmdConformance(o: ConformanceOpts): Promise<number> {
     const count = (st: string) => results.filter((r) => r.status === st).length;
     if (cases.length === 0) out(s.dim(`no cases in ${o.suite ?? 'any suite'} yet`));
     out(
-      `${count('pass')} pass, ${failed} fail, ${count('skip')} skip, ${count('not-modelled')} not modelled`,
+      `${count('pass')} pass, ${failed} fail, ${count('skip')} skip, ${count('not-modelled')} not modelled${count('kernel-fails') > 0 ? `, ${count('kernel-fails')} failing as on the kernel` : ''}`,
     );
   }
   return failed > 0 ? EXIT.failed : EXIT.ok;

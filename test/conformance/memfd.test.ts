@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { memfdTestCases } from '../../src/conformance/memfd.ts';
 import { sourceOf } from '../../src/conformance/sources.ts';
+import { runCase } from '../../src/conformance/types.ts';
 
 const cases = memfdTestCases();
 
@@ -23,6 +24,12 @@ for (const c of cases) {
   const name = c.variant === '' ? c.name : `${c.name} [${c.variant}]`;
   if (c.notModelled !== undefined || c.run === undefined) {
     test(name, { skip: `not modelled: ${c.notModelled ?? 'no body'}` }, () => {});
+  } else if (c.kernelFails !== undefined) {
+    // Fails on the kernel: the model must fail at the same assertion.
+    test(`${name} fails as on the kernel`, async () => {
+      const r = await runCase(c);
+      assert.equal(r.status, 'kernel-fails', r.reason);
+    });
   } else {
     test(name, async () => {
       await c.run!();

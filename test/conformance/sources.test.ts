@@ -36,3 +36,24 @@ test('every ported case names the kernel selftest file and commit it came from',
   });
   assert.equal(r.portedFrom, `${SELFTEST_SOURCES.iommufd.file}@${SELFTEST_SOURCES.iommufd.commit}`);
 });
+
+test('a case the kernel fails must fail in the model at the same assertion', async () => {
+  const kernelFails = { message: /^fchmod\(\d+, 00777\) didn't fail/, reason: 'why' };
+  const base = {
+    suite: 'memfd',
+    name: 'memfd_test.test_exec_seal',
+    variant: 'hugetlbfs',
+    kernelFails,
+  } as const;
+  const failing = (message: string) => () => {
+    throw new Error(message);
+  };
+  const same = await runCase({ ...base, run: failing("fchmod(4, 00777) didn't fail as expected") });
+  assert.equal(same.status, 'kernel-fails');
+  assert.match(same.reason ?? '', /\(why\)$/);
+  const other = await runCase({ ...base, run: failing('fstat(4) failed') });
+  assert.equal(other.status, 'fail');
+  const passes = await runCase({ ...base, run: () => {} });
+  assert.equal(passes.status, 'fail');
+  assert.match(passes.reason ?? '', /^passes, where the kernel fails at/);
+});
