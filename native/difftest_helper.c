@@ -24,6 +24,7 @@
  *   memfd SLOT FLAGS                -> R 0 or -errno          (memfd_create(), kept in file slot SLOT)
  *   close SLOT / ftruncate SLOT LEN / fallocate SLOT MODE OFF LEN
  *   fcntl SLOT CMD ARG              -> R ret-or--errno        (F_ADD_SEALS, F_GET_SEALS)
+ *   fchmod SLOT MODE                -> R 0 or -errno
  *   open SLOT FROM FLAGS            -> R 0 or -errno          (open() of /proc/self/fd/N, N the fd
  *                                                               of slot FROM, kept in slot SLOT; a
  *                                                               SLOT past the slots closes it again)
@@ -58,6 +59,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/capability.h>
@@ -404,6 +406,8 @@ static void run_ops(FILE *in) {
 			fprintf(out, "R %d\n", fd < 0 ? -errno : 0);
 		} else if (!strcmp(op, "fcntl")) {
 			fprintf(out, "R %ld\n", ret_of(fcntl(slot_fd(a), (int)b, (unsigned long)c)));
+		} else if (!strcmp(op, "fchmod")) {
+			fprintf(out, "R %ld\n", ret_of(fchmod(slot_fd(a), (mode_t)b)));
 		} else if (!strcmp(op, "open")) {
 			char path[64];
 			snprintf(path, sizeof(path), "/proc/self/fd/%d", slot_fd(b));

@@ -132,6 +132,8 @@ export type DiffOp = (
    * goes into slot `slot` where the open cannot fail (openSaves()), else it is closed again.
    */
   | { op: 'open'; slot: number; from: number; flags: number }
+  /** fchmod() of the slot's file: F_SEAL_EXEC freezes the exec bits on tmpfs. */
+  | { op: 'fchmod'; slot: number; mode: number }
   | { op: 'close'; slot: number }
   | { op: 'ftruncate'; slot: number; len: number }
   | { op: 'fallocate'; slot: number; mode: number; foff: number; len: number }
@@ -404,6 +406,8 @@ function opLine(o: DiffOp, saves: boolean): string {
       return `fcntl ${o.slot} ${o.cmd} ${o.arg}`;
     case 'open':
       return `open ${saves ? o.slot : NO_SLOT} ${o.from} ${o.flags}`;
+    case 'fchmod':
+      return `fchmod ${o.slot} ${o.mode}`;
     case 'close':
       return `close ${o.slot}`;
     case 'ftruncate':
@@ -583,6 +587,8 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
           flags: openFlagNames(o.flags),
           ...(saves[i] ? { save: `f${made}` } : {}),
         };
+      case 'fchmod':
+        return { op: 'fchmod', fd, mode: o.mode };
       case 'close':
         return { op: 'close', fd };
       case 'ftruncate':
@@ -1066,6 +1072,9 @@ function fileOp(r: Prng, off: () => number, length: () => number): DiffOp {
   // Seals: mostly one at a time, now and then an unknown one or one in the high 32 bits.
   if (k >= 100) {
     if (r.next() < 0.25) return { op: 'fcntl', slot, cmd: F_GET_SEALS, arg: 0 };
+    // The mode: before F_SEAL_EXEC it decides the seals that come with it, after it the exec
+    // bits may not change.
+    if (r.next() < 0.2) return { op: 'fchmod', slot, mode: pick([0o644, 0o755, 0o600, 0o700, 0o7777]) };
     const arg = pick([
       F_SEAL_WRITE,
       F_SEAL_WRITE,

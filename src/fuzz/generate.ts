@@ -350,6 +350,8 @@ export class Generator {
       if (this.names.memfds.length > 0 && this.chance(0.4)) {
         const fd = this.fd(this.names.memfds);
         if (this.chance(0.25)) return { op: 'fcntl', fd, cmd: 'get_seals' };
+        if (this.chance(0.15))
+          return { op: 'fchmod', fd, mode: this.pick([0o644, 0o755, 0o600, 0o700, 0o7777]) };
         const seals = this.pick([
           ['write'],
           ['future_write'],

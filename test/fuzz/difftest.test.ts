@@ -127,6 +127,28 @@ describe('hetmem difftest', () => {
     );
   });
 
+  it('fchmod agrees with the live kernel: the mode decides the seals F_SEAL_EXEC brings, which then freezes it', () => {
+    const helper = ensureHelper();
+    const host = hostConfig(helper);
+    const ops: DiffOp[] = [
+      { op: 'mmap', off: 0, len: PAGE, prot: 3, shared: false },
+      { op: 'memfd', slot: 0, flags: 2 },
+      { op: 'fchmod', slot: 0, mode: 0o700 },
+      { op: 'fcntl', slot: 0, cmd: 1033, arg: 0x20 },
+      { op: 'fcntl', slot: 0, cmd: 1034, arg: 0 },
+      { op: 'fchmod', slot: 0, mode: 0o644 },
+      { op: 'fchmod', slot: 0, mode: 0o711 },
+      { op: 'fchmod', slot: 0, mode: 0o744 },
+      { op: 'fchmod', slot: 1, mode: 0o644 },
+    ];
+    const live = runLive(helper, ops);
+    assert.deepEqual(runModel(ops, host), live);
+    assert.deepEqual(
+      live.slice(2).map((r) => r.ret),
+      [0, 0, 62, -1, -1, 0, -9],
+    );
+  });
+
   it('without a C compiler: one line, exit 2', () => {
     const cache = mkdtempSync(join(tmpdir(), 'hetmem-cache-'));
     const r = hetmem(['difftest', '--seconds', '1'], { CC: '/nonexistent/cc', XDG_CACHE_HOME: cache });
