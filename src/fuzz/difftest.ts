@@ -1039,9 +1039,12 @@ function fileOp(r: Prng, off: () => number, length: () => number): DiffOp {
     r.next() < 0.85
       ? r.int(16) * PAGE
       : pick([1, PAGE - 1, 100 * PAGE + 17, 2 ** 40, 2 ** 52 - PAGE, 2 ** 53 - PAGE]);
-  const k = r.int(116);
+  const k = r.int(121);
   // A second open file of a slot's file (open() of /proc/self/fd/N) in another access mode, into
   // either slot: one that cannot write, map or seal; O_PATH; O_TRUNC, which a shrink seal refuses.
+  // The mode: before F_SEAL_EXEC it decides the seals that come with it, after it the exec bits
+  // may not change.
+  if (k >= 116) return { op: 'fchmod', slot, mode: pick([0o644, 0o755, 0o600, 0o700, 0o7777]) };
   if (k >= 110) {
     const flags = pick([
       O_RDONLY,
@@ -1072,9 +1075,6 @@ function fileOp(r: Prng, off: () => number, length: () => number): DiffOp {
   // Seals: mostly one at a time, now and then an unknown one or one in the high 32 bits.
   if (k >= 100) {
     if (r.next() < 0.25) return { op: 'fcntl', slot, cmd: F_GET_SEALS, arg: 0 };
-    // The mode: before F_SEAL_EXEC it decides the seals that come with it, after it the exec
-    // bits may not change.
-    if (r.next() < 0.2) return { op: 'fchmod', slot, mode: pick([0o644, 0o755, 0o600, 0o700, 0o7777]) };
     const arg = pick([
       F_SEAL_WRITE,
       F_SEAL_WRITE,
@@ -1083,6 +1083,7 @@ function fileOp(r: Prng, off: () => number, length: () => number): DiffOp {
       F_SEAL_SHRINK,
       F_SEAL_GROW | F_SEAL_SHRINK,
       F_SEAL_SEAL,
+      F_SEAL_EXEC,
       F_SEAL_EXEC,
       0x40,
       2 ** 32 + F_SEAL_GROW,
