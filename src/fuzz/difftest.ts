@@ -1040,11 +1040,11 @@ function fileOp(r: Prng, off: () => number, length: () => number): DiffOp {
       ? r.int(16) * PAGE
       : pick([1, PAGE - 1, 100 * PAGE + 17, 2 ** 40, 2 ** 52 - PAGE, 2 ** 53 - PAGE]);
   const k = r.int(121);
-  // A second open file of a slot's file (open() of /proc/self/fd/N) in another access mode, into
-  // either slot: one that cannot write, map or seal; O_PATH; O_TRUNC, which a shrink seal refuses.
   // The mode: before F_SEAL_EXEC it decides the seals that come with it, after it the exec bits
   // may not change.
   if (k >= 116) return { op: 'fchmod', slot, mode: pick([0o644, 0o755, 0o600, 0o700, 0o7777]) };
+  // A second open file of a slot's file (open() of /proc/self/fd/N) in another access mode, into
+  // either slot: one that cannot write, map or seal; O_PATH; O_TRUNC, which a shrink seal refuses.
   if (k >= 110) {
     const flags = pick([
       O_RDONLY,
