@@ -633,8 +633,8 @@ export const PROC_SELF_FD = /^\/proc\/self\/fd\/(0|[1-9][0-9]{0,9})(\/?)$/;
  * Models open(2) by `p` of /proc/self/fd/N, the only paths the model has (any other is -ENOENT):
  * a new open file of the inode behind descriptor N, with its own access mode, as opposed to dup().
  * A tmpfs or hugetlbfs file gets a new struct file (O_TRUNC truncates it to 0, which F_SEAL_SHRINK
- * refuses); a character device runs its driver's open() again for `p`; an anonymous inode's file
- * is -EACCES. O_PATH gives a file only close(), dup() and open() take. `flags` are open()'s O_*
+ * refuses); a character device runs its driver's open() again for `p` (-ENXIO once the device is
+ * removed); an anonymous inode's file is -EACCES. O_PATH gives a file only close(), dup() and open() take. `flags` are open()'s O_*
  * bits (build_open_flags()); permission to read and write is taken as granted (the opener owns
  * the file).
  */

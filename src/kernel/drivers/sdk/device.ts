@@ -327,6 +327,16 @@ function* openFile<D extends object, F extends object>(dev: Device<D, F>, proc: 
   return installFile(dev, dev.name, priv, true);
 }
 
+/**
+ * Models chrdev_open() of the node a file of `dev` was opened through (an open() of
+ * /proc/self/fd/N): the driver's open again, or -ENXIO once the device is removed (its cdev is
+ * gone from the node).
+ */
+function* reopenNode<D extends object, F extends object>(dev: Device<D, F>, proc: Process): KGen<number> {
+  if (dev.state !== 'bound') return -Errno.ENXIO;
+  return yield* openFile(dev, proc);
+}
+
 /** Installs a new file of `dev`; `cdev`: the file of the device node, which open() opens again. */
 function installFile<D extends object, F extends object>(
   dev: Device<D, F>,
@@ -336,10 +346,7 @@ function installFile<D extends object, F extends object>(
 ): number {
   const sys = dev.sys;
   const inode = new Inode(sys.nextId('mapping'), 'device', name);
-  if (cdev) {
-    const devName = dev.name;
-    inode.cdevOpen = (proc) => deviceOpen(sys, devName, proc);
-  }
+  if (cdev) inode.cdevOpen = (proc) => reopenNode(dev, proc);
   const file = new File<F>(sys.nextId('file'), inode, 2, dev.fops, priv);
   dev.files.add(file);
   getDevice(dev); // the open file pins the device (cdev_get)
