@@ -483,28 +483,27 @@ function fnv(d: Uint8Array): string {
 }
 
 /**
- * The name each op's file has in the scenario: a memfd_create saves its fd as `f1`, `f2`, ... in
- * program order, an op on a slot refers to the name the slot holds, and a slot with no file (never
- * opened, or closed) gives NO_FILE.
+ * The names of each op's files in the scenario: `fd`, the file it works on (the name its slot
+ * holds; for an open, the slot it opens from; NO_FILE for a slot with no file, never opened or
+ * closed), and `save`, the name of the file it makes (a memfd_create, and an open that keeps its
+ * file: openSaves()), `f1`, `f2`, ... in program order.
  */
-function fileNames(ops: readonly DiffOp[]): (string | number)[] {
+function fileNames(ops: readonly DiffOp[]): { fd: string | number; save?: string }[] {
   const slots: (string | number)[] = Array.from({ length: FILE_SLOTS }, () => NO_FILE);
   const saves = openSaves(ops);
   let made = 0;
   return ops.map((o, i) => {
-    if (!('slot' in o)) return NO_FILE;
-    if (o.op === 'memfd') {
-      slots[o.slot] = `f${++made}`;
-      return slots[o.slot];
+    if (!('slot' in o)) return { fd: NO_FILE };
+    if (o.op === 'memfd' || (o.op === 'open' && saves[i])) {
+      const fd = o.op === 'open' ? slots[o.from] : NO_FILE;
+      const save = `f${++made}`;
+      slots[o.slot] = save;
+      return { fd, save };
     }
-    if (o.op === 'open') {
-      const from = slots[o.from];
-      if (saves[i]) slots[o.slot] = `f${++made}`;
-      return from;
-    }
-    const name = slots[o.slot];
+    if (o.op === 'open') return { fd: slots[o.from] };
+    const fd = slots[o.slot];
     if (o.op === 'close') slots[o.slot] = NO_FILE;
-    return name;
+    return { fd };
   });
 }
 
@@ -553,10 +552,8 @@ function openFlagNames(flags: number): string[] {
 export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[] {
   const a = (off: number) => WINDOW + off;
   const files = fileNames(ops);
-  const saves = openSaves(ops);
-  let made = 0;
   return ops.map((o, i) => {
-    const fd = files[i];
+    const { fd, save } = files[i];
     const proc = o.child === true ? CHILD : 'p';
     switch (o.op) {
       case 'fork':
@@ -564,12 +561,11 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
       case 'exit':
         return { op: 'exit', proc: CHILD };
       case 'memfd':
-        made++;
         return {
           op: 'memfd_create',
           name: 'difftest',
           ...(o.flags ? { flags: flagNames(MFD, o.flags) } : {}),
-          save: fd,
+          save,
         };
       case 'fcntl':
         return {
@@ -579,14 +575,7 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
           ...(o.cmd === F_ADD_SEALS ? { seals: o.arg } : {}),
         };
       case 'open':
-        if (saves[i]) made++;
-        return {
-          op: 'open',
-          proc: 'p',
-          fd,
-          flags: openFlagNames(o.flags),
-          ...(saves[i] ? { save: `f${made}` } : {}),
-        };
+        return { op: 'open', proc: 'p', fd, flags: openFlagNames(o.flags), ...(save ? { save } : {}) };
       case 'fchmod':
         return { op: 'fchmod', fd, mode: o.mode };
       case 'close':

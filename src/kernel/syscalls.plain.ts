@@ -466,9 +466,11 @@ export function sysOpen$(sys: System, p: Process, path: unknown, flagsIn: number
   if ((flags & (O_DIRECTORY | O_CREAT)) === (O_DIRECTORY | O_CREAT)) return -Errno.EINVAL;
   if ((flags & O_TMPFILE_BIT) !== 0 && ((flags & O_DIRECTORY) === 0 || !mayWrite)) return -Errno.EINVAL;
   if (typeof path !== 'string') return -Errno.EFAULT;
-  if (path.length >= 4096) return -Errno.ENAMETOOLONG;
+  // getname(): the string ends at its first NUL, and with it at most PATH_MAX (4096) bytes.
+  const name = path.split('\0', 1)[0];
+  if (name.length >= 4096 || new TextEncoder().encode(name).length >= 4096) return -Errno.ENAMETOOLONG;
   // Path walk: repeated slashes are one.
-  const m = PROC_SELF_FD.exec(path.replace(/\/\/+/g, '/'));
+  const m = PROC_SELF_FD.exec(name.replace(/\/\/+/g, '/'));
   if (m === null) return -Errno.ENOENT;
   const target = sys.files.get(Number(m[1]));
   if (target === undefined) return -Errno.ENOENT;

@@ -142,6 +142,10 @@ describe('open() of /proc/self/fd/N', () => {
     assert.equal(sys.open(p, `/proc/self/fd/${fd}/`, O_RDONLY), -Errno.ENOTDIR);
     assert.ok(sys.open(p, `/proc/self/fd//${fd}`, O_RDONLY) >= 0);
     assert.equal(sys.open(p, 'proc/self/fd/3', O_RDONLY), -Errno.ENOENT);
+    // The path ends at a NUL; PATH_MAX counts its bytes (from the source: getname()).
+    assert.ok(sys.open(p, `/proc/self/fd/${fd}\0/x`, O_RDONLY) >= 0);
+    assert.equal(sys.open(p, `/proc/self/fd/${'é'.repeat(2048)}`, O_RDONLY), -Errno.ENAMETOOLONG);
+    assert.equal(sys.open(p, `/proc/self/fd/${'e'.repeat(2048)}`, O_RDONLY), -Errno.ENOENT);
   });
 
   it('O_TRUNC truncates to 0, even with O_RDONLY and under F_SEAL_WRITE; F_SEAL_SHRINK refuses it', () => {
