@@ -11,9 +11,8 @@
  *
  * The C test is one process whose tests each create, check and close their own memfds; each case
  * here runs on a fresh System (MmEnv) and closes its memfds as the C test does. fstat()'s st_size
- * is the model's inode size, its st_mode the inode's permission bits. read() and write() on a
- * descriptor go at its file position, which the model does not keep: the port keeps it per
- * descriptor and calls pread() and pwrite() there.
+ * is the model's inode size, its st_mode the inode's permission bits. read() and write() go
+ * through the model's read(2) and write(2), at the open file's position.
  *
  * In the hugetlbfs run, test_exec_seal and test_noexec_seal fail on Linux 6.18 as they fail in
  * the model (HUGETLBFS_EXEC_SEAL). Not modelled, whole tests: test_sysctl_simple and
@@ -65,15 +64,13 @@ const F_WX_SEALS = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WR
 const HPAGES_TEST = 8;
 const RW = PROT_READ | PROT_WRITE;
 
-/** One run of the binary: main()'s globals and the descriptors' file positions. */
+/** One run of the binary: main()'s globals. */
 interface Run {
   readonly env: MmEnv;
   /** hugetlbfs_test. */
   readonly hugetlbfs: boolean;
   /** mfd_def_size: 8 KiB, or two huge pages on hugetlbfs. */
   readonly defSize: number;
-  /** The file position of each descriptor, which read() and write() use and advance. */
-  readonly pos: Map<number, number>;
 }
 
 /** common.c sys_memfd_create(): memfd_create(2), with MFD_HUGETLB in the hugetlbfs run. */
@@ -86,7 +83,6 @@ function mfdAssertNew(t: Run, name: string, sz: number, flags: number): number {
   const fd = sysMemfdCreate(t, name, flags);
   assert.ok(fd >= 0, `memfd_create("${name.slice(0, 32)}", ${flags >>> 0}) failed: ${show(fd)}`);
   expectRet(t.env.sys.ftruncate(fd, sz), 0, `ftruncate(${sz})`);
-  t.pos.set(fd, 0);
   return fd;
 }
 
@@ -102,7 +98,6 @@ function mfdFailNew(t: Run, name: string, flags: number): void {
 /** close(): the C test does not check it. */
 function close(t: Run, fd: number): void {
   t.env.sys.close(fd);
-  t.pos.delete(fd);
 }
 
 /** mfd_assert_get_seals(). */
@@ -170,20 +165,14 @@ function mfdFailChmod(t: Run, fd: number, mode: number): void {
   mfdAssertMode(t, fd, before);
 }
 
-/** read(fd) at the descriptor's file position, which it advances. */
+/** read(fd): at the open file's position, which it advances. */
 function readFd(t: Run, fd: number, len: number): number {
-  const pos = t.pos.get(fd) ?? 0;
-  const r = t.env.sys.pread(fd, len, pos).ret;
-  if (r > 0) t.pos.set(fd, pos + r);
-  return r;
+  return t.env.sys.fdRead(fd, len).ret;
 }
 
-/** write(fd) at the descriptor's file position, which it advances. */
+/** write(fd): at the open file's position, which it advances. */
 function writeFd(t: Run, fd: number, data: Uint8Array): number {
-  const pos = t.pos.get(fd) ?? 0;
-  const r = t.env.sys.pwrite(fd, data, pos);
-  if (r > 0) t.pos.set(fd, pos + r);
-  return r;
+  return t.env.sys.fdWrite(fd, data);
 }
 
 /** mmap(NULL, mfd_def_size, prot, flags, fd, 0) that must succeed. */
@@ -305,7 +294,6 @@ function mfdFailWrite(t: Run, fd: number): void {
 function mfdAssertOpen(t: Run, fd: number, flags: number): number {
   const r = t.env.sys.open(t.env.p, `/proc/self/fd/${fd}`, flags);
   assert.ok(r >= 0, `open(/proc/self/fd/${fd}) failed: ${show(r)}`);
-  t.pos.set(r, 0);
   return r;
 }
 
@@ -564,11 +552,10 @@ function testSealResize(t: Run): void {
   close(t, fd);
 }
 
-/** mfd_assert_dup(): dup() must succeed; the new descriptor starts at the file position of the old. */
+/** mfd_assert_dup(): dup() must succeed (the new descriptor shares the open file and its position). */
 function mfdAssertDup(t: Run, fd: number): number {
   const r = t.env.sys.dup(fd);
   assert.ok(r >= 0, `dup(${fd}) failed: ${show(r)}`);
-  t.pos.set(r, t.pos.get(fd) ?? 0);
   return r;
 }
 
@@ -725,7 +712,7 @@ function memfdCase(
     ...(kernelFails !== undefined ? { kernelFails } : {}),
     run: () => {
       const env = new MmEnv(config);
-      body({ env, hugetlbfs, defSize: hugetlbfs ? 2 * PMD_SIZE : MFD_DEF_SIZE, pos: new Map() });
+      body({ env, hugetlbfs, defSize: hugetlbfs ? 2 * PMD_SIZE : MFD_DEF_SIZE });
       env.teardown();
     },
   };

@@ -7,7 +7,9 @@ import { type MadviseIovec, processMadviseImpl, sysMadviseImpl } from './mm/madv
 import { enterTask, leaveTask } from './mm/mmap_lock.ts';
 import { fdput, fget, fput } from './mm/mmap.ts';
 import { File, type MmStruct } from './mm/mm_types.ts';
-import { F_SEAL_EXEC, F_SEAL_SEAL, MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_EXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT, MFD_NOEXEC_SEAL, MLOCK_ONFAULT, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_RDONLY, O_TMPFILE_BIT, O_TRUNC } from './mm/mman.ts';
+import { Mutex } from '../sched/locks.ts';
+import { PG } from './mm/page_alloc.ts';
+import { F_SEAL_EXEC, F_SEAL_SEAL, MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_EXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT, MFD_NOEXEC_SEAL, MLOCK_ONFAULT, O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_RDONLY, O_TMPFILE_BIT, O_TRUNC, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET } from './mm/mman.ts';
 import { memfdFcntl } from './mm/memfd.ts';
 import { sysMincoreImpl } from './mm/mincore.ts';
 import { sysMlock2Impl, sysMlockallImpl, sysMunlockImpl, sysMunlockallImpl } from './mm/mlock.ts';
@@ -19,13 +21,13 @@ import { type MapsEntry, type PagemapEntry, type SmapsEntry, clearRefsSoftDirty,
 import { shmemFileSetup, shmemOpenFile, shmemRead, shmemSetSize, shmemWrite, vfsFallocate } from './mm/shmem.ts';
 import type { Process, System } from './system.ts';
 import { type Ulong, big, madviseHuge, mlockHuge, mmapHuge, mprotectHuge, mremapHuge, msealHuge, offsetArg, standIn, ulong, ulongStandIn } from './ulong.ts';
-import { MAX_RW_COUNT, reachable, VALID_OPEN_FLAGS, O_PATH_FLAGS, PROC_SELF_FD, reclaim } from './syscalls.ts';
+import { MAX_RW_COUNT, reachable, MAX_FILE_POS, VALID_OPEN_FLAGS, O_PATH_FLAGS, PROC_SELF_FD, reclaim } from './syscalls.ts';
 import { doExit$, taskMmget$, taskMmput$ } from './exit.plain.ts';
 import { fdput$, sysMmapImpl$, sysMunmapImpl$ } from './mm/mmap.plain.ts';
 import { cpuAccess$ } from './mm/memory.plain.ts';
+import { Mutex$lock, Mutex$unlock, RwSem$upRead } from '../sched/locks.plain.ts';
 import { reclaim$ as vmscan_reclaim$ } from './mm/vmscan.plain.ts';
 import { mmapReadLockKillable$ } from './mm/mmap_lock.plain.ts';
-import { RwSem$upRead } from '../sched/locks.plain.ts';
 import { inlineDrive, inlineYield } from '../sched/plain.ts';
 
 function loff(v: unknown): number | null {
@@ -394,7 +396,9 @@ export function sysPwrite$(sys: System, fd: number, data: Uint8Array, offsetIn: 
   // Held (fdget) across the write's page allocations, which may sleep in reclaim: a close() by
   // another thread meanwhile must not evict the inode the write is still filling.
   fget(f);
-  const r = inlineDrive(shmemWrite(sys, f.inode, data.subarray(0, MAX_RW_COUNT), offset));
+  // O_APPEND (IOCB_APPEND) writes at the end of the file whatever the offset, pwrite() too.
+  const at = (f.mode & O_APPEND) !== 0 && data.length > 0 ? f.inode.size : offset;
+  const r = inlineDrive(shmemWrite(sys, f.inode, data.subarray(0, MAX_RW_COUNT), at));
   fdput$(sys, f);
   return r;
 }
@@ -408,6 +412,130 @@ export function sysPread$(sys: System, fd: number, len: number, offset: number):
     return { ret: sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL, data: new Uint8Array(0) };
   if (!f.readable) return { ret: -Errno.EBADF, data: new Uint8Array(0) };
   return shmemRead(sys, f.inode, Math.min(a[0], MAX_RW_COUNT), a[1]);
+}
+
+function posLockOf(sys: System, f: File): Mutex {
+  if (f.posLock === null) f.posLock = new Mutex(sys.sched, `file[${f.id}].f_pos_lock`, 'file.f_pos_lock');
+  return f.posLock;
+}
+
+/**
+ * Models read(2) of a tmpfs or hugetlbfs file: up to `len` bytes from the file position, which
+ * advances by what was read (nothing past the end of the file). The position is the open file's:
+ * dup()ed descriptors share it, a second open() has its own. The call holds the file's
+ * f_pos_lock throughout, as fdget_pos() does for a regular file, so two reads through one open
+ * file never read from the same position. A device file has no read method (-EINVAL).
+ */
+export function sysRead$(sys: System, fd: number, len: number): { ret: number; data: Uint8Array } {
+  inlineYield({ kind: 'step', label: 'read' });
+  const none = new Uint8Array(0);
+  const f = sys.fileOf(fd);
+  if (f === null) return { ret: -Errno.EBADF, data: none };
+  if (!f.readable) return { ret: -Errno.EBADF, data: none };
+  if (f.inode.kind === 'device') return { ret: -Errno.EINVAL, data: none };
+  const n = loff(len);
+  if (n === null || n < 0) return { ret: -Errno.EINVAL, data: none };
+  fget(f);
+  const lock = posLockOf(sys, f);
+  Mutex$lock(lock);
+  const r = shmemRead(sys, f.inode, Math.min(n, MAX_RW_COUNT), f.pos);
+  if (r.ret > 0) f.pos += r.ret;
+  Mutex$unlock(lock);
+  fdput$(sys, f);
+  return r;
+}
+
+/**
+ * Models write(2) of a tmpfs file: `data` at the file position (at the end of the file with
+ * O_APPEND), which advances by what was written. Seals and the largest file refuse it as they
+ * refuse pwrite(); hugetlbfs and device files have no write method (-EINVAL). Holds the file's
+ * f_pos_lock throughout, as read() does.
+ */
+export function sysWrite$(sys: System, fd: number, data: Uint8Array): number {
+  inlineYield({ kind: 'step', label: 'write' });
+  const f = sys.fileOf(fd);
+  if (f === null) return -Errno.EBADF;
+  if (!f.writable) return -Errno.EBADF;
+  if (f.inode.kind !== 'shmem') return -Errno.EINVAL;
+  fget(f);
+  const lock = posLockOf(sys, f);
+  Mutex$lock(lock);
+  const at = (f.mode & O_APPEND) !== 0 && data.length > 0 ? f.inode.size : f.pos;
+  const r = inlineDrive(shmemWrite(sys, f.inode, data.subarray(0, MAX_RW_COUNT), at));
+  if (r >= 0) f.pos = at + r;
+  Mutex$unlock(lock);
+  fdput$(sys, f);
+  return r;
+}
+
+function setPos(f: File, pos: number): number {
+  if (pos < 0 || pos > MAX_FILE_POS) return -Errno.EINVAL;
+  f.pos = pos;
+  return pos;
+}
+
+function seekHoleData(sys: System, f: File, start: number, end: number, data: boolean): number {
+  if (end <= start) return -Errno.ENXIO;
+  const inode = f.inode;
+  const last = Math.floor((end - 1) / PAGE_SIZE);
+  let at = start;
+  let index = Math.floor(start / PAGE_SIZE);
+  while (index <= last) {
+    // The next index that holds a page or a swap entry.
+    const page = inode.pages.find(index, last);
+    const slot = inode.swapped.find(index, last);
+    if (page === undefined && slot === undefined) break;
+    const next = page !== undefined && (slot === undefined || page[0] <= slot[0]) ? page[0] : slot![0];
+    const pos = next * PAGE_SIZE;
+    if (at < pos) {
+      if (!data) return at;
+      at = pos;
+    }
+    const pfn = inode.pages.load(next);
+    const isData = pfn === undefined || (sys.phys.flags[pfn] & PG.uptodate) !== 0;
+    if (isData === data) return Math.min(at, end);
+    at = pos + PAGE_SIZE;
+    if (at >= end) break;
+    index = next + 1;
+  }
+  if (data) return -Errno.ENXIO;
+  return Math.min(at, end);
+}
+
+/**
+ * Models lseek(2). A tmpfs file takes shmem_file_llseek(): SEEK_SET, SEEK_CUR and SEEK_END set the
+ * position (-EINVAL below 0), SEEK_DATA and SEEK_HOLE look for data or a hole in its pages
+ * (-ENXIO at or past the end, or below 0). A hugetlbfs file takes default_llseek(): past the end
+ * SEEK_DATA and SEEK_HOLE are -ENXIO, before it the whole file is data. A whence past SEEK_HOLE is
+ * -EINVAL; a device file cannot seek (-ESPIPE: the model's drivers have no llseek method).
+ */
+export function sysLseek$(sys: System, fd: number, offsetIn: number | bigint, whence: number): number {
+  inlineYield({ kind: 'step', label: 'lseek' });
+  const f = sys.fileOf(fd);
+  if (f === null) return -Errno.EBADF;
+  if (!ints(whence) || whence < SEEK_SET || whence > SEEK_HOLE) return -Errno.EINVAL;
+  if (f.inode.kind === 'device') return -Errno.ESPIPE;
+  const offset = loff(offsetIn);
+  if (offset === null) return -Errno.EINVAL;
+  const lock = posLockOf(sys, f);
+  Mutex$lock(lock);
+  const r = llseek(sys, f, offset, whence);
+  Mutex$unlock(lock);
+  return r;
+}
+
+function llseek(sys: System, f: File, offset: number, whence: number): number {
+  const size = f.inode.size;
+  if (whence === SEEK_CUR) return offset === 0 ? f.pos : setPos(f, f.pos + offset);
+  if (whence === SEEK_END) return setPos(f, offset + size);
+  if (whence === SEEK_SET) return setPos(f, offset);
+  if (f.inode.kind === 'hugetlb') {
+    if (offset >= size) return -Errno.ENXIO;
+    return setPos(f, whence === SEEK_HOLE ? size : offset);
+  }
+  if (offset < 0) return -Errno.ENXIO;
+  const r = seekHoleData(sys, f, offset, size, whence === SEEK_DATA);
+  return r < 0 ? r : setPos(f, r);
 }
 
 /**

@@ -722,6 +722,42 @@ export class System {
   }
 
   /**
+   * read(2) of a memfd: up to `length` bytes from the open file's position, which advances by what
+   * was read. (`read()` is a load from user memory; this is the system call on a descriptor.)
+   */
+  fdRead(fd: number, length: number): { ret: number; data: Uint8Array } {
+    return this.runPath(
+      'read',
+      () => scp.sysRead$(this, fd, length),
+      () => sc.sysRead(this, fd, length),
+    );
+  }
+
+  /**
+   * write(2) of a memfd: `data` at the open file's position (at its end with O_APPEND), which
+   * advances by what was written. (`write()` is a store to user memory.)
+   */
+  fdWrite(fd: number, data: Uint8Array): number {
+    return this.runPath(
+      'write',
+      () => scp.sysWrite$(this, fd, data),
+      () => sc.sysWrite(this, fd, data),
+    );
+  }
+
+  /**
+   * lseek(2): moves the open file's position (SEEK_SET, SEEK_CUR, SEEK_END from mman), or finds
+   * the next data or hole of a memfd (SEEK_DATA, SEEK_HOLE). Returns the new position or -errno.
+   */
+  lseek(fd: number, offset: number | bigint, whence: number): number {
+    return this.runPath(
+      'lseek',
+      () => scp.sysLseek$(this, fd, offset, whence),
+      () => sc.sysLseek(this, fd, offset, whence),
+    );
+  }
+
+  /**
    * fcntl(2) with F_ADD_SEALS (add the seals in `arg`) or F_GET_SEALS (returns the seals) on a
    * memfd; the model has no other command (-EINVAL).
    */

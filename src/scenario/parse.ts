@@ -429,6 +429,7 @@ const NON_NUMERIC = new Set([
   'dirty',
   'access',
   'cmd',
+  'whence',
 ]);
 
 /**

@@ -281,6 +281,25 @@ export const OPS: Record<string, OpSpec> = {
     outputs: [],
   },
   pread: { doc: 'pread(2).', fields: { fd: Num, length: Size, offset: Size.optional() }, outputs: [] },
+  read: {
+    doc: "read(2) of a memfd: up to `length` bytes at the open file's position, which advances (dup() shares it; open() makes a new one).",
+    fields: { fd: Num, length: Size },
+    outputs: [],
+  },
+  write: {
+    doc: "write(2) of a memfd at the open file's position (its end when opened with `append`), which advances.",
+    fields: { fd: Num, data: DataSpec, length: Size.optional() },
+    outputs: [],
+  },
+  lseek: {
+    doc: "lseek(2): moves the open file's position (whence set, cur, end) or finds the next data or hole of a memfd (data, hole), or a whence by number; `ret` is the new position.",
+    fields: {
+      fd: Num,
+      offset: Num.optional(),
+      whence: z.union([z.enum(['set', 'cur', 'end', 'data', 'hole']), z.number().int()]),
+    },
+    outputs: [],
+  },
   dup: { doc: 'dup(2) of any scenario file (save the new fd).', fields: { fd: Num }, outputs: [] },
   fchmod: {
     doc: 'fchmod(2) of a memfd: its permission bits (mode, e.g. 0o644 or 420).',
@@ -300,6 +319,7 @@ export const OPS: Record<string, OpSpec> = {
         'creat',
         'excl',
         'trunc',
+        'append',
         'directory',
         'nofollow',
         'cloexec',

@@ -2,7 +2,7 @@ import { IntervalTree, type IntervalNode } from '../../lib/interval_tree.ts';
 import { PageTableStore } from '../../lib/pgtable_store.ts';
 import { XArray } from '../../lib/xarray.ts';
 import { PAGE_SIZE, TASK_SIZE } from '../../lib/units.ts';
-import { RwSem, SpinLock } from '../../sched/locks.ts';
+import { type Mutex, RwSem, SpinLock } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import type { Process, System } from '../system.ts';
 import type { Site } from '../uaf.ts';
@@ -205,6 +205,10 @@ export interface FileOps<P = unknown> {
 /** Models struct file. `P` is the type of private_data, which its fops set and read. */
 export class File<P = unknown> {
   refs = 1;
+  /** f_pos: where read() and write() go next and lseek() moves (dup() shares it, open() does not). */
+  pos = 0;
+  /** f_pos_lock, held across a read(), write() or lseek() (fdget_pos()); made by the first of them. */
+  posLock: Mutex | null = null;
   constructor(
     readonly id: number,
     readonly inode: Inode,

@@ -126,10 +126,17 @@ export const O_ACCMODE = 3;
 export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
 export const O_TRUNC = 0o1000;
+export const O_APPEND = 0o2000;
 export const O_DIRECTORY = 0o200000;
 export const O_NOFOLLOW = 0o400000;
 export const O_CLOEXEC = 0o2000000;
 export const O_PATH = 0o10000000;
+/** lseek(2) whence values (uapi/linux/fs.h); SEEK_HOLE is SEEK_MAX. */
+export const SEEK_SET = 0;
+export const SEEK_CUR = 1;
+export const SEEK_END = 2;
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
 /** The kernel's __O_TMPFILE: O_TMPFILE is this bit with O_DIRECTORY. */
 export const O_TMPFILE_BIT = 0o20000000;
 export const O_TMPFILE = O_TMPFILE_BIT | O_DIRECTORY;

@@ -1,4 +1,4 @@
-/** File ops: memfd_create, fcntl (seals), dup, open, ftruncate, fallocate, pread/pwrite, close. */
+/** File ops: memfd_create, fcntl (seals), dup, open, ftruncate, fallocate, pread/pwrite, read/write/lseek, close. */
 import { isErr } from '../../kernel/errno.ts';
 import * as mman from '../../kernel/mm/mman.ts';
 import { MAX_USER_BUFFER, checkStepBytes } from '../context.ts';
@@ -36,10 +36,20 @@ export const OPEN: Record<string, number> = {
   creat: mman.O_CREAT,
   excl: mman.O_EXCL,
   trunc: mman.O_TRUNC,
+  append: mman.O_APPEND,
   directory: mman.O_DIRECTORY,
   nofollow: mman.O_NOFOLLOW,
   cloexec: mman.O_CLOEXEC,
   path: mman.O_PATH,
+};
+
+/** lseek() whence values by the scenario's names. */
+const SEEK: Record<string, number> = {
+  set: mman.SEEK_SET,
+  cur: mman.SEEK_CUR,
+  end: mman.SEEK_END,
+  data: mman.SEEK_DATA,
+  hole: mman.SEEK_HOLE,
 };
 
 /** fallocate() mode bits by the scenario's names. */
@@ -109,6 +119,34 @@ export const fileOps: Record<string, OpHandler> = {
     const r = yield* ctx.sc.sysPread(ctx.sys, fd, Math.min(len, MAX_USER_BUFFER + 1), offset);
     checkStepBytes(r.ret, `a read of ${r.ret} bytes`);
     return { ret: r.ret, data: r.data };
+  },
+  *read(ctx, step) {
+    const fd = ctx.num(f(step, 'fd'));
+    const len = ctx.num(f(step, 'length'));
+    // As pread: what the file holds past the position now must fit one step's buffer.
+    const file = ctx.sys.fileOf(fd);
+    if (file !== null && len >= 0) {
+      const n = Math.min(len, Math.max(0, file.inode.size - file.pos));
+      checkStepBytes(n, `a read of ${n} bytes`);
+    }
+    const r = yield* ctx.sc.sysRead(ctx.sys, fd, Math.min(len, MAX_USER_BUFFER + 1));
+    checkStepBytes(r.ret, `a read of ${r.ret} bytes`);
+    return { ret: r.ret, data: r.data };
+  },
+  *write(ctx, step) {
+    const len = f(step, 'length') === undefined ? undefined : ctx.num(f(step, 'length'));
+    if (len !== undefined) checkStepBytes(len, `a write of ${len} bytes`);
+    const ret = yield* ctx.sc.sysWrite(ctx.sys, ctx.num(f(step, 'fd')), dataOf(f(step, 'data'), len));
+    return { ret };
+  },
+  *lseek(ctx, step) {
+    const ret = yield* ctx.sc.sysLseek(
+      ctx.sys,
+      ctx.num(f(step, 'fd')),
+      ctx.optNum(f(step, 'offset'), 0),
+      typeof f(step, 'whence') === 'number' ? (f(step, 'whence') as number) : SEEK[String(f(step, 'whence'))],
+    );
+    return { ret };
   },
   *dup(ctx, step) {
     const fd = ctx.num(f(step, 'fd'));
