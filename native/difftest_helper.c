@@ -31,6 +31,9 @@
  *   mmapf ADDR LEN PROT SHARED SLOT OFF FLAGS -> R ret-or--errno (a mapping of the slot's file)
  *   pwrite SLOT OFF LEN BYTE        -> R bytes-or--errno
  *   pread SLOT OFF LEN              -> R bytes-or--errno HASH
+ *   fwrite SLOT LEN BYTE            -> R bytes-or--errno      (write() at the file position)
+ *   fread SLOT LEN                  -> R bytes-or--errno HASH (read() at the file position)
+ *   lseek SLOT OFF WHENCE           -> R position-or--errno   (OFF is signed)
  *   window ADDR LEN                 -> R 0 or -errno          (the window is free)
  *   fork                            -> R 0 or -errno          (a second process; once)
  *   exitchild                       -> R 0 or -errno          (the child exits and is reaped)
@@ -116,6 +119,25 @@ static long do_pread(int fd, uint64_t off, uint64_t len) {
 	unsigned char *buf = malloc(len ? len : 1);
 	if (buf == NULL) return -ENOMEM;
 	long r = ret_of(pread(fd, buf, len, (off_t)off));
+	hash = 2166136261u;
+	for (long i = 0; i < r; i++) hash = (hash ^ buf[i]) * 16777619u;
+	free(buf);
+	return r;
+}
+
+static long do_fwrite(int fd, uint64_t len, int byte) {
+	char *buf = malloc(len ? len : 1);
+	if (buf == NULL) return -ENOMEM;
+	memset(buf, byte, len);
+	long r = ret_of(write(fd, buf, len));
+	free(buf);
+	return r;
+}
+
+static long do_fread(int fd, uint64_t len) {
+	unsigned char *buf = malloc(len ? len : 1);
+	if (buf == NULL) return -ENOMEM;
+	long r = ret_of(read(fd, buf, len));
 	hash = 2166136261u;
 	for (long i = 0; i < r; i++) hash = (hash ^ buf[i]) * 16777619u;
 	free(buf);
@@ -438,6 +460,14 @@ static void run_ops(FILE *in) {
 		} else if (!strcmp(op, "pread")) {
 			long r = do_pread(slot_fd(a), b, c);
 			fprintf(out, "R %ld %u\n", r, (unsigned)hash);
+		} else if (!strcmp(op, "fwrite")) {
+			fprintf(out, "R %ld\n", do_fwrite(slot_fd(a), b, (int)c));
+		} else if (!strcmp(op, "fread")) {
+			long r = do_fread(slot_fd(a), b);
+			fprintf(out, "R %ld %u\n", r, (unsigned)hash);
+		} else if (!strcmp(op, "lseek")) {
+			off_t r = lseek(slot_fd(a), (off_t)b, (int)c);
+			fprintf(out, "R %ld\n", r < 0 ? (long)-errno : (long)r);
 		} else if (!strcmp(op, "mincore")) {
 			do_mincore(a, b);
 		} else if (!strcmp(op, "status")) {

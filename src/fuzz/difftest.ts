@@ -39,6 +39,7 @@ import {
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
   O_ACCMODE,
+  O_APPEND,
   O_CREAT,
   O_DIRECTORY,
   O_EXCL,
@@ -149,6 +150,12 @@ export type DiffOp = (
     }
   | { op: 'pwrite'; slot: number; foff: number; len: number; byte: number }
   | { op: 'pread'; slot: number; foff: number; len: number }
+  /** write() of `len` bytes `byte` at the slot's open file's position, which it advances. */
+  | { op: 'fwrite'; slot: number; len: number; byte: number }
+  /** read() of `len` bytes at the position (the bytes compared by their hash). */
+  | { op: 'fread'; slot: number; len: number }
+  /** lseek() of the slot's open file: SEEK_SET to SEEK_HOLE, or a whence past them. */
+  | { op: 'lseek'; slot: number; foff: number; whence: number }
   | { op: 'fork' }
   /** The child the fork made exits, and the parent reaps it; no op of the child follows. */
   | { op: 'exit' }
@@ -420,6 +427,12 @@ function opLine(o: DiffOp, saves: boolean): string {
       return `pwrite ${o.slot} ${o.foff} ${o.len} ${o.byte}`;
     case 'pread':
       return `pread ${o.slot} ${o.foff} ${o.len}`;
+    case 'fwrite':
+      return `fwrite ${o.slot} ${o.len} ${o.byte}`;
+    case 'fread':
+      return `fread ${o.slot} ${o.len}`;
+    case 'lseek':
+      return `lseek ${o.slot} ${o.foff} ${o.whence}`;
     case 'mlock':
       return `mlock ${a(o.off)} ${o.len} ${o.flags}`;
     case 'munlock':
@@ -510,7 +523,18 @@ function fileNames(ops: readonly DiffOp[]): { fd: string | number; save?: string
 /** The slot number the helper takes for "close the new file again" (any number past the slots). */
 const NO_SLOT = 99;
 /** open() flags a program's open may keep its file with: none makes the open fail. */
-const OPEN_KEEPS = new Set([O_RDONLY, O_WRONLY, O_RDWR, O_ACCMODE, O_PATH, O_PATH | O_NOFOLLOW]);
+const OPEN_KEEPS = new Set([
+  O_RDONLY,
+  O_WRONLY,
+  O_RDWR,
+  O_ACCMODE,
+  O_PATH,
+  O_PATH | O_NOFOLLOW,
+  O_RDWR | O_APPEND,
+  O_WRONLY | O_APPEND,
+]);
+/** lseek() whence values by the scenario's names (a whence past SEEK_HOLE goes by its number). */
+const WHENCE_NAMES: Record<number, string> = { 0: 'set', 1: 'cur', 2: 'end', 3: 'data', 4: 'hole' };
 
 /**
  * Which `open` ops keep their file in their slot: those that cannot fail, whatever else the
@@ -588,6 +612,12 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
         return { op: 'pwrite', fd, offset: o.foff, length: o.len, data: { fill: o.byte } };
       case 'pread':
         return { op: 'pread', fd, offset: o.foff, length: o.len };
+      case 'fwrite':
+        return { op: 'write', fd, length: o.len, data: { fill: o.byte } };
+      case 'fread':
+        return { op: 'read', fd, length: o.len };
+      case 'lseek':
+        return { op: 'lseek', fd, offset: o.foff, whence: WHENCE_NAMES[o.whence] ?? o.whence };
       case 'mmap':
       case 'mmapf': {
         const anon = o.op === 'mmap';
@@ -774,6 +804,13 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
       out.push(r.ret < 0 ? { ret: r.ret } : { ret: r.ret, extra: fnv(r.data) });
       return;
     }
+    if (o.op === 'fread') {
+      const fd = (step as { fd: string | number }).fd;
+      const r = ctx.sys.run('p', ctx.sc.sysRead(ctx.sys, ctx.num(fd), o.len));
+      out.push(r.ret < 0 ? { ret: r.ret } : { ret: r.ret, extra: fnv(r.data) });
+      return;
+    }
+
     const r = runStepNow(ctx, step, 'steps', i, ['steps', i]);
     if (o.op === 'pagemap') {
       const flags = (r.pages ?? []).flatMap((run) =>
@@ -1028,7 +1065,18 @@ function fileOp(r: Prng, off: () => number, length: () => number): DiffOp {
     r.next() < 0.85
       ? r.int(16) * PAGE
       : pick([1, PAGE - 1, 100 * PAGE + 17, 2 ** 40, 2 ** 52 - PAGE, 2 ** 53 - PAGE]);
-  const k = r.int(121);
+  const k = r.int(133);
+  // read(), write() and lseek() at the open file's position (dup()ed and reopened files have
+  // their own or a shared one): writes that grow the file, seeks to its data and holes.
+  if (k >= 129)
+    return {
+      op: 'lseek',
+      slot,
+      foff: r.next() < 0.8 ? r.int(16) * PAGE + pick([0, 0, 1, 100]) : pick([-1, -PAGE, 2 ** 40, 2 ** 52]),
+      whence: r.next() < 0.95 ? r.int(5) : 5,
+    };
+  if (k >= 125) return { op: 'fread', slot, len: r.int(3 * PAGE) };
+  if (k >= 121) return { op: 'fwrite', slot, len: r.int(2 * PAGE), byte: r.int(256) };
   // The mode: before F_SEAL_EXEC it decides the seals that come with it, after it the exec bits
   // may not change.
   if (k >= 116) return { op: 'fchmod', slot, mode: pick([0o644, 0o755, 0o600, 0o700, 0o7777]) };
@@ -1045,6 +1093,8 @@ function fileOp(r: Prng, off: () => number, length: () => number): DiffOp {
       O_PATH | O_NOFOLLOW,
       O_RDWR | O_TRUNC,
       O_RDONLY | O_TRUNC,
+      O_RDWR | O_APPEND,
+      O_WRONLY | O_APPEND,
       O_RDWR | O_CREAT | O_EXCL,
       O_RDWR | O_NOFOLLOW,
       O_RDONLY | O_DIRECTORY,
@@ -1289,7 +1339,11 @@ export function reproducer(
     const l = live[i];
     const expect: Record<string, unknown> = {};
     if (l.ret < 0 && l.ret >= -4095) expect.errno = errnoName(l.ret);
-    else if (['mmap', 'mmapf', 'mremap', 'write', 'read', 'pwrite', 'pread'].includes(ops[i].op))
+    else if (
+      ['mmap', 'mmapf', 'mremap', 'write', 'read', 'pwrite', 'pread', 'fwrite', 'fread', 'lseek'].includes(
+        ops[i].op,
+      )
+    )
       expect.ret = l.ret;
     else if (ops[i].op === 'pagemap' && l.extra !== undefined) expect.pages = pageExpectations(l.extra, host);
     else if (ops[i].op === 'mincore') expect.vec = l.extra ?? '';

@@ -4,6 +4,7 @@
  */
 import { Errno } from '../kernel/errno.ts';
 import { SHMEM_MAX_BYTES } from '../kernel/mm/shmem.ts';
+import { MAX_FILE_POS } from '../kernel/syscalls.ts';
 import type { DiffOp, HostConfig, Outcome } from './difftest.ts';
 
 export interface KnownDifference {
@@ -30,13 +31,23 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
     id: 'file-size-limit',
     reason:
       "the model's tmpfs files end at 2^52 bytes (a page index has 40 bits), the kernel's at MAX_LFS_FILESIZE (2^63 - 1): past 2^52 the model refuses with -EFBIG, and a write across it is short",
-    matches(op, model) {
+    matches(op, model, live) {
       // MADV_REMOVE punches a hole in the file: past 2^52 only where the mapping's offsets are.
       if (op.op === 'madvise' && op.advice === 'remove') return model.ret === -Errno.EFBIG;
+      // write() at the file position: -EFBIG in the model only at or past 2^52.
+      if (op.op === 'fwrite') return model.ret === -Errno.EFBIG && live.ret >= 0;
       const past = pastModelFileLimit(op);
       if (past === null) return false;
       if (model.ret === -Errno.EFBIG) return true;
       return op.op === 'pwrite' && model.ret === SHMEM_MAX_BYTES - past.from;
+    },
+  },
+  {
+    id: 'file-position-limit',
+    reason:
+      "the model's file positions end at 2^53 - 1 (the largest safe integer), the kernel's at MAX_LFS_FILESIZE (2^63 - 1): an lseek() past 2^53 - 1 is -EINVAL in the model",
+    matches(op, model, live) {
+      return op.op === 'lseek' && model.ret === -Errno.EINVAL && live.ret > MAX_FILE_POS;
     },
   },
 ];

@@ -344,6 +344,8 @@ export class Generator {
           ['path'],
           ['path', 'nofollow'],
           ['rdwr', 'creat', 'excl'],
+          ['rdwr', 'append'],
+          ['wronly', 'append'],
         ]);
         return { op: 'open', proc, fd, flags, save: this.fresh(namePrefix(fd)) };
       }
@@ -380,6 +382,9 @@ export class Generator {
       };
     }
     if (k < 77) {
+      // write() at the open file's position, or pwrite() at an offset.
+      if (this.chance(0.4))
+        return { op: 'write', fd: this.fd(this.names.memfds), data: this.data(), length: PAGE };
       return {
         op: 'pwrite',
         fd: this.fd(this.names.memfds),
@@ -388,13 +393,22 @@ export class Generator {
         offset: this.pick([0, 1, PAGE, MiB]),
       };
     }
-    if (k < 80)
+    if (k < 80) {
+      if (this.chance(0.3)) return { op: 'read', fd: this.fd(this.names.memfds), length: this.length() };
+      if (this.chance(0.4))
+        return {
+          op: 'lseek',
+          fd: this.fd(this.names.memfds),
+          offset: this.pick([0, 1, PAGE, -1, 2 ** 52]),
+          whence: this.pick(['set', 'cur', 'end', 'data', 'hole', 5]),
+        };
       return {
         op: 'pread',
         fd: this.fd(this.names.memfds),
         length: this.length(),
         offset: this.pick([0, PAGE, 2 ** 53 - 1]),
       };
+    }
     if (k < 82) return { op: 'close', fd: this.fd(this.names.memfds) };
     if (k < 84) return { op: 'oom_reap', proc };
     if (k < 87) return { op: 'reclaim', pages: this.pick([1, 16, 1024]) };

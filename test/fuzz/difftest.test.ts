@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { hetmem, ROOT } from '../cli/helpers.ts';
 import { ensureHelper, hostConfig, runLive, runModel, type DiffOp } from '../../src/fuzz/difftest.ts';
+import { O_APPEND, O_RDWR } from '../../src/kernel/mm/mman.ts';
+
+const O_RDWR_APPEND = O_RDWR | O_APPEND;
 
 const PAGE = 4096;
 
@@ -146,6 +149,44 @@ describe('hetmem difftest', () => {
     assert.deepEqual(
       live.slice(2).map((r) => r.ret),
       [0, 0, 62, -1, -1, 0, -9],
+    );
+  });
+
+  it('read, write and lseek agree with the live kernel: positions, O_APPEND, data and holes', () => {
+    const helper = ensureHelper();
+    const host = hostConfig(helper);
+    const ops: DiffOp[] = [
+      { op: 'mmap', off: 0, len: PAGE, prot: 3, shared: false },
+      { op: 'memfd', slot: 0, flags: 2 },
+      { op: 'fwrite', slot: 0, len: 100, byte: 7 },
+      { op: 'lseek', slot: 0, foff: 0, whence: 1 },
+      // A second open file of it, appending: its own position, writes at the end.
+      { op: 'open', slot: 1, from: 0, flags: O_RDWR_APPEND },
+      { op: 'lseek', slot: 1, foff: 0, whence: 1 },
+      { op: 'fwrite', slot: 1, len: 50, byte: 9 },
+      { op: 'lseek', slot: 1, foff: 0, whence: 1 },
+      { op: 'pwrite', slot: 1, foff: 0, len: 1, byte: 3 },
+      { op: 'lseek', slot: 0, foff: 0, whence: 2 },
+      { op: 'lseek', slot: 0, foff: 40, whence: 0 },
+      { op: 'fread', slot: 0, len: 2 * PAGE },
+      { op: 'fread', slot: 0, len: 10 },
+      // Page 0 written, 1 and 2 empty, 3 reserved by fallocate, 4 written.
+      { op: 'ftruncate', slot: 0, len: 5 * PAGE },
+      { op: 'fallocate', slot: 0, mode: 0, foff: 3 * PAGE, len: PAGE },
+      { op: 'pwrite', slot: 0, foff: 4 * PAGE, len: 1, byte: 1 },
+      { op: 'lseek', slot: 0, foff: 1, whence: 4 },
+      { op: 'lseek', slot: 0, foff: PAGE, whence: 3 },
+      { op: 'lseek', slot: 0, foff: 5 * PAGE, whence: 3 },
+      { op: 'lseek', slot: 0, foff: -1, whence: 0 },
+      { op: 'lseek', slot: 0, foff: 0, whence: 5 },
+      { op: 'lseek', slot: 1, foff: -PAGE, whence: 2 },
+      { op: 'fread', slot: 1, len: 2 * PAGE },
+    ];
+    const live = runLive(helper, ops);
+    assert.deepEqual(runModel(ops, host), live);
+    assert.deepEqual(
+      live.slice(2).map((r) => r.ret),
+      [100, 100, 0, 0, 50, 150, 1, 151, 40, 111, 0, 0, 0, 1, PAGE, 4 * PAGE, -6, -22, -22, 4 * PAGE, PAGE],
     );
   });
 
