@@ -6,7 +6,7 @@ import { doFork } from './fork.ts';
 import { type MadviseIovec, processMadviseImpl, sysMadviseImpl } from './mm/madvise.ts';
 import { enterTask, leaveTask } from './mm/mmap_lock.ts';
 import { fdput, fget, fput } from './mm/mmap.ts';
-import { File, type MmStruct } from './mm/mm_types.ts';
+import { File, type Inode, type MmStruct } from './mm/mm_types.ts';
 import { Mutex } from '../sched/locks.ts';
 import { PG } from './mm/page_alloc.ts';
 import { F_SEAL_EXEC, F_SEAL_SEAL, MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_EXEC, MFD_HUGETLB, MFD_HUGE_MASK, MFD_HUGE_SHIFT, MFD_NOEXEC_SEAL, MLOCK_ONFAULT, O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_RDONLY, O_TMPFILE_BIT, O_TRUNC, SEEK_CUR, SEEK_DATA, SEEK_END, SEEK_HOLE, SEEK_SET } from './mm/mman.ts';
@@ -18,14 +18,14 @@ import { sysMsealImpl } from './mm/mseal.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
 import { oomReapTask } from './mm/oom_kill.ts';
 import { type MapsEntry, type PagemapEntry, type SmapsEntry, clearRefsSoftDirty, mapsRange, pagemapRange, smapsRange } from './fs/task_mmu.ts';
-import { shmemFileSetup, shmemOpenFile, shmemRead, shmemSetSize, shmemWrite, vfsFallocate } from './mm/shmem.ts';
+import { inodeLockOf, shmemFileSetup, shmemOpenFile, shmemRead, shmemSetSize, shmemWrite, vfsFallocate } from './mm/shmem.ts';
 import type { Process, System } from './system.ts';
 import { type Ulong, big, madviseHuge, mlockHuge, mmapHuge, mprotectHuge, mremapHuge, msealHuge, offsetArg, standIn, ulong, ulongStandIn } from './ulong.ts';
 import { MAX_RW_COUNT, reachable, MAX_FILE_POS, VALID_OPEN_FLAGS, O_PATH_FLAGS, PROC_SELF_FD, reclaim } from './syscalls.ts';
 import { doExit$, taskMmget$, taskMmput$ } from './exit.plain.ts';
 import { fdput$, sysMmapImpl$, sysMunmapImpl$ } from './mm/mmap.plain.ts';
 import { cpuAccess$ } from './mm/memory.plain.ts';
-import { Mutex$lock, Mutex$unlock, RwSem$upRead } from '../sched/locks.plain.ts';
+import { Mutex$lock, Mutex$unlock, RwSem$downWrite, RwSem$upRead, RwSem$upWrite } from '../sched/locks.plain.ts';
 import { reclaim$ as vmscan_reclaim$ } from './mm/vmscan.plain.ts';
 import { mmapReadLockKillable$ } from './mm/mmap_lock.plain.ts';
 import { inlineDrive, inlineYield } from '../sched/plain.ts';
@@ -356,8 +356,17 @@ export function sysFtruncate$(sys: System, fd: number, lengthIn: number): number
   if (f.inode.kind === 'hugetlb' && length % (PAGE_SIZE * 512) !== 0) return -Errno.EINVAL;
   // Held (fdget) across the truncation's unmap, which may sleep.
   fget(f);
-  const r = inlineDrive(shmemSetSize(sys, f.inode, length));
+  const r = setSizeLocked$(sys, f.inode, length);
   fdput$(sys, f);
+  return r;
+}
+
+/** do_truncate(): the size changes under the inode lock. */
+export function setSizeLocked$(sys: System, inode: Inode, size: number): number {
+  const lock = inodeLockOf(sys, inode);
+  RwSem$downWrite(lock);
+  const r = inlineDrive(shmemSetSize(sys, inode, size));
+  RwSem$upWrite(lock);
   return r;
 }
 
@@ -396,9 +405,7 @@ export function sysPwrite$(sys: System, fd: number, data: Uint8Array, offsetIn: 
   // Held (fdget) across the write's page allocations, which may sleep in reclaim: a close() by
   // another thread meanwhile must not evict the inode the write is still filling.
   fget(f);
-  // O_APPEND (IOCB_APPEND) writes at the end of the file whatever the offset, pwrite() too.
-  const at = (f.mode & O_APPEND) !== 0 && data.length > 0 ? f.inode.size : offset;
-  const r = inlineDrive(shmemWrite(sys, f.inode, data.subarray(0, MAX_RW_COUNT), at));
+  const r = writeLocked$(sys, f, data, offset, false);
   fdput$(sys, f);
   return r;
 }
@@ -412,6 +419,22 @@ export function sysPread$(sys: System, fd: number, len: number, offset: number):
     return { ret: sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL, data: new Uint8Array(0) };
   if (!f.readable) return { ret: -Errno.EBADF, data: new Uint8Array(0) };
   return shmemRead(sys, f.inode, Math.min(a[0], MAX_RW_COUNT), a[1]);
+}
+
+/**
+ * shmem_file_write_iter(): `data` at `offset` under the inode lock, or at the end of the file for
+ * O_APPEND (IOCB_APPEND), pwrite() too; the end is read under the lock. With `advance` (write(),
+ * under the f_pos_lock) the file position moves past what was written. Returns what shmemWrite()
+ * returns.
+ */
+export function writeLocked$(sys: System, f: File, data: Uint8Array, offset: number, advance: boolean): number {
+  const lock = inodeLockOf(sys, f.inode);
+  RwSem$downWrite(lock);
+  const at = (f.mode & O_APPEND) !== 0 && data.length > 0 ? f.inode.size : offset;
+  const r = inlineDrive(shmemWrite(sys, f.inode, data.subarray(0, MAX_RW_COUNT), at));
+  if (advance && r >= 0) f.pos = at + r;
+  RwSem$upWrite(lock);
+  return r;
 }
 
 function posLockOf(sys: System, f: File): Mutex {
@@ -460,9 +483,7 @@ export function sysWrite$(sys: System, fd: number, data: Uint8Array): number {
   fget(f);
   const lock = posLockOf(sys, f);
   Mutex$lock(lock);
-  const at = (f.mode & O_APPEND) !== 0 && data.length > 0 ? f.inode.size : f.pos;
-  const r = inlineDrive(shmemWrite(sys, f.inode, data.subarray(0, MAX_RW_COUNT), at));
-  if (r >= 0) f.pos = at + r;
+  const r = writeLocked$(sys, f, data, f.pos, true);
   Mutex$unlock(lock);
   fdput$(sys, f);
   return r;
@@ -519,7 +540,12 @@ export function sysLseek$(sys: System, fd: number, offsetIn: number | bigint, wh
   if (offset === null) return -Errno.EINVAL;
   const lock = posLockOf(sys, f);
   Mutex$lock(lock);
+  // default_llseek() (hugetlbfs) holds the inode lock for every whence, shmem_file_llseek() for
+  // its search of data and holes.
+  const inodeLock = f.inode.kind === 'hugetlb' || whence >= SEEK_DATA ? inodeLockOf(sys, f.inode) : null;
+  if (inodeLock !== null) RwSem$downWrite(inodeLock);
   const r = llseek(sys, f, offset, whence);
+  if (inodeLock !== null) RwSem$upWrite(inodeLock);
   Mutex$unlock(lock);
   return r;
 }
@@ -568,10 +594,14 @@ export function sysFchmod$(sys: System, fd: number, mode: number): number {
   const inode = f.inode;
   if (inode.kind === 'device') return inode.cdevOpen === null ? -Errno.EOPNOTSUPP : -Errno.EPERM;
   const bits = mode & 0o7777;
-  if (inode.kind === 'shmem' && (inode.seals & F_SEAL_EXEC) !== 0 && ((inode.mode ^ bits) & 0o111) !== 0)
-    return -Errno.EPERM;
-  inode.mode = bits;
-  return 0;
+  // chmod_common(): the check and the change under the inode lock.
+  const lock = inodeLockOf(sys, inode);
+  RwSem$downWrite(lock);
+  const frozen =
+    inode.kind === 'shmem' && (inode.seals & F_SEAL_EXEC) !== 0 && ((inode.mode ^ bits) & 0o111) !== 0;
+  if (!frozen) inode.mode = bits;
+  RwSem$upWrite(lock);
+  return frozen ? -Errno.EPERM : 0;
 }
 
 /**
@@ -623,7 +653,7 @@ export function sysOpen$(sys: System, p: Process, path: unknown, flagsIn: number
   const f = shmemOpenFile(sys, inode, keep);
   if ((flags & O_TRUNC) !== 0) {
     // handle_truncate(): the size goes to 0 through the file system's setattr (its seal checks).
-    const r = inlineDrive(shmemSetSize(sys, inode, 0));
+    const r = setSizeLocked$(sys, inode, 0);
     if (r < 0) {
       fput(sys, f);
       return r;

@@ -12,7 +12,7 @@ import { type MadviseIovec, processMadviseImpl, sysMadviseImpl } from './mm/madv
 import { enterTask, leaveTask, mmapReadLockKillable } from './mm/mmap_lock.ts';
 import { cpuAccess } from './mm/memory.ts';
 import { sysMmapImpl, sysMunmapImpl, fdput, fget, fput } from './mm/mmap.ts';
-import { File, type MmStruct, RLIMIT_STACK, VM } from './mm/mm_types.ts';
+import { File, type Inode, type MmStruct, RLIMIT_STACK, VM } from './mm/mm_types.ts';
 import { Mutex } from '../sched/locks.ts';
 import { PG } from './mm/page_alloc.ts';
 import {
@@ -60,6 +60,7 @@ import {
   smapsRange,
 } from './fs/task_mmu.ts';
 import {
+  inodeLockOf,
   shmemFileSetup,
   shmemOpenFile,
   shmemRead,
@@ -527,8 +528,17 @@ export function* sysFtruncate(sys: System, fd: number, lengthIn: number): KGen<n
   if (f.inode.kind === 'hugetlb' && length % (PAGE_SIZE * 512) !== 0) return -Errno.EINVAL;
   // Held (fdget) across the truncation's unmap, which may sleep.
   fget(f);
-  const r = yield* shmemSetSize(sys, f.inode, length);
+  const r = yield* setSizeLocked(sys, f.inode, length);
   yield* fdput(sys, f);
+  return r;
+}
+
+/** do_truncate(): the size changes under the inode lock. */
+function* setSizeLocked(sys: System, inode: Inode, size: number): KGen<number> {
+  const lock = inodeLockOf(sys, inode);
+  yield* lock.downWrite();
+  const r = yield* shmemSetSize(sys, inode, size);
+  yield* lock.upWrite();
   return r;
 }
 
@@ -573,9 +583,7 @@ export function* sysPwrite(sys: System, fd: number, data: Uint8Array, offsetIn: 
   // Held (fdget) across the write's page allocations, which may sleep in reclaim: a close() by
   // another thread meanwhile must not evict the inode the write is still filling.
   fget(f);
-  // O_APPEND (IOCB_APPEND) writes at the end of the file whatever the offset, pwrite() too.
-  const at = (f.mode & O_APPEND) !== 0 && data.length > 0 ? f.inode.size : offset;
-  const r = yield* shmemWrite(sys, f.inode, data.subarray(0, MAX_RW_COUNT), at);
+  const r = yield* writeLocked(sys, f, data, offset, false);
   yield* fdput(sys, f);
   return r;
 }
@@ -594,6 +602,28 @@ export function* sysPread(
     return { ret: sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL, data: new Uint8Array(0) };
   if (!f.readable) return { ret: -Errno.EBADF, data: new Uint8Array(0) };
   return shmemRead(sys, f.inode, Math.min(a[0], MAX_RW_COUNT), a[1]);
+}
+
+/**
+ * shmem_file_write_iter(): `data` at `offset` under the inode lock, or at the end of the file for
+ * O_APPEND (IOCB_APPEND), pwrite() too; the end is read under the lock. With `advance` (write(),
+ * under the f_pos_lock) the file position moves past what was written. Returns what shmemWrite()
+ * returns.
+ */
+function* writeLocked(
+  sys: System,
+  f: File,
+  data: Uint8Array,
+  offset: number,
+  advance: boolean,
+): KGen<number> {
+  const lock = inodeLockOf(sys, f.inode);
+  yield* lock.downWrite();
+  const at = (f.mode & O_APPEND) !== 0 && data.length > 0 ? f.inode.size : offset;
+  const r = yield* shmemWrite(sys, f.inode, data.subarray(0, MAX_RW_COUNT), at);
+  if (advance && r >= 0) f.pos = at + r;
+  yield* lock.upWrite();
+  return r;
 }
 
 /** The file's f_pos_lock (fdget_pos()), made the first time a call needs it. */
@@ -643,9 +673,7 @@ export function* sysWrite(sys: System, fd: number, data: Uint8Array): KGen<numbe
   fget(f);
   const lock = posLockOf(sys, f);
   yield* lock.lock();
-  const at = (f.mode & O_APPEND) !== 0 && data.length > 0 ? f.inode.size : f.pos;
-  const r = yield* shmemWrite(sys, f.inode, data.subarray(0, MAX_RW_COUNT), at);
-  if (r >= 0) f.pos = at + r;
+  const r = yield* writeLocked(sys, f, data, f.pos, true);
   yield* lock.unlock();
   yield* fdput(sys, f);
   return r;
@@ -715,7 +743,12 @@ export function* sysLseek(sys: System, fd: number, offsetIn: number | bigint, wh
   if (offset === null) return -Errno.EINVAL;
   const lock = posLockOf(sys, f);
   yield* lock.lock();
+  // default_llseek() (hugetlbfs) holds the inode lock for every whence, shmem_file_llseek() for
+  // its search of data and holes.
+  const inodeLock = f.inode.kind === 'hugetlb' || whence >= SEEK_DATA ? inodeLockOf(sys, f.inode) : null;
+  if (inodeLock !== null) yield* inodeLock.downWrite();
   const r = llseek(sys, f, offset, whence);
+  if (inodeLock !== null) yield* inodeLock.upWrite();
   yield* lock.unlock();
   return r;
 }
@@ -765,10 +798,14 @@ export function* sysFchmod(sys: System, fd: number, mode: number): KGen<number> 
   const inode = f.inode;
   if (inode.kind === 'device') return inode.cdevOpen === null ? -Errno.EOPNOTSUPP : -Errno.EPERM;
   const bits = mode & 0o7777;
-  if (inode.kind === 'shmem' && (inode.seals & F_SEAL_EXEC) !== 0 && ((inode.mode ^ bits) & 0o111) !== 0)
-    return -Errno.EPERM;
-  inode.mode = bits;
-  return 0;
+  // chmod_common(): the check and the change under the inode lock.
+  const lock = inodeLockOf(sys, inode);
+  yield* lock.downWrite();
+  const frozen =
+    inode.kind === 'shmem' && (inode.seals & F_SEAL_EXEC) !== 0 && ((inode.mode ^ bits) & 0o111) !== 0;
+  if (!frozen) inode.mode = bits;
+  yield* lock.upWrite();
+  return frozen ? -Errno.EPERM : 0;
 }
 
 /** The flags open(2) keeps (VALID_OPEN_FLAGS): it ignores any other bit. */
@@ -827,7 +864,7 @@ export function* sysOpen(sys: System, p: Process, path: unknown, flagsIn: number
   const f = shmemOpenFile(sys, inode, keep);
   if ((flags & O_TRUNC) !== 0) {
     // handle_truncate(): the size goes to 0 through the file system's setattr (its seal checks).
-    const r = yield* shmemSetSize(sys, inode, 0);
+    const r = yield* setSizeLocked(sys, inode, 0);
     if (r < 0) {
       fput(sys, f);
       return r;

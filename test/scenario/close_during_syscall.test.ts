@@ -9,27 +9,8 @@
  * - pwrite to a memfd: its page allocations may sleep in reclaim; an eviction meanwhile would
  *   leave the pages it allocates afterwards in an inode nothing frees.
  */
-import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { explore } from '../../src/node/explore/index.ts';
-import { targetFromParsed } from '../../src/scenario/explore_target.ts';
-import { kernel } from '../../src/scenario/kernel.ts';
-import { parseScenarioText } from '../../src/scenario/parse.ts';
-
-const FILE = fileURLToPath(new URL('../fixtures/inline.yaml', import.meta.url));
-
-function exhaustedClean(text: string, budget: number, preemptionBound?: number): void {
-  const r = explore(targetFromParsed(parseScenarioText(text, FILE), kernel()), {
-    strategy: 'dfs',
-    seed: 1,
-    budget: { schedules: budget },
-    ...(preemptionBound === undefined ? {} : { preemptionBound }),
-  });
-  assert.equal(r.violation, null, r.violation?.message);
-  assert.ok(r.exhausted, 'every interleaving ran');
-  assert.ok(r.schedules > 1);
-}
+import { exploreClean, RAM_FULL_WITH_MEMFD } from './helpers.ts';
 
 const SCENARIO = `version: 1
 system: { ram: 16MiB, swap: 0 }
@@ -84,14 +65,7 @@ final:
 `;
 
 // RAM is full of anonymous pages, so the pwrite's allocations reclaim (and yield) part way.
-const PWRITE = `version: 1
-system: { ram: 8MiB, swap: 16MiB }
-processes: [p]
-setup:
-  - { op: mmap, proc: p, length: 8MiB, prot: [read, write], flags: [private, anonymous], save: buf }
-  - { op: cpu_write, proc: p, addr: buf, length: 8MiB, data: { fill: 1 } }
-  - { op: memfd_create, save: mfd }
-threads:
+const PWRITE = `${RAM_FULL_WITH_MEMFD}threads:
   a:
     - { op: close, fd: mfd }
   b:
@@ -107,14 +81,14 @@ final:
 
 describe('close() during a syscall on the same file', () => {
   it('ioctl: the release waits for the ioctl to put the file, in every interleaving', () => {
-    exhaustedClean(SCENARIO, 2000);
+    exploreClean(SCENARIO, 2000);
   });
 
   it('mmap of a memfd: the file keeps its pages until the mapping holds it', () => {
-    exhaustedClean(MMAP, 2000, 1);
+    exploreClean(MMAP, 2000, 1);
   });
 
   it('pwrite to a memfd: no page outlives the file', () => {
-    exhaustedClean(PWRITE, 1000, 1);
+    exploreClean(PWRITE, 1000, 1);
   });
 });

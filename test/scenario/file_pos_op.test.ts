@@ -5,14 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { explore } from '../../src/node/explore/index.ts';
-import { targetFromParsed } from '../../src/scenario/explore_target.ts';
-import { kernel } from '../../src/scenario/kernel.ts';
-import { parseScenarioText } from '../../src/scenario/parse.ts';
-import { runClean } from './helpers.ts';
-
-const FILE = fileURLToPath(new URL('../fixtures/inline.yaml', import.meta.url));
+import { exploreClean, RAM_FULL_WITH_MEMFD, runClean } from './helpers.ts';
 
 describe('the read, write and lseek ops', () => {
   it('move the position of the open file, shared by dup and not by a second open', () => {
@@ -58,15 +51,8 @@ steps:
   });
 
   it('two threads writing through one open file write one after the other, in every interleaving', () => {
-    // RAM is full of anonymous pages, so each write's page allocations reclaim and yield part way.
-    const text = `version: 1
-system: { ram: 8MiB, swap: 16MiB }
-processes: [p]
-setup:
-  - { op: mmap, proc: p, length: 8MiB, prot: [read, write], flags: [private, anonymous], save: buf }
-  - { op: cpu_write, proc: p, addr: buf, length: 8MiB, data: { fill: 1 } }
-  - { op: memfd_create, save: mfd }
-  - { op: dup, fd: mfd, save: d }
+    exploreClean(
+      `${RAM_FULL_WITH_MEMFD}  - { op: dup, fd: mfd, save: d }
 threads:
   a:
     - { op: write, fd: mfd, length: 256KiB, data: { fill: 5 }, expect: { ret: 262144 } }
@@ -76,15 +62,9 @@ final:
   - { op: lseek, fd: mfd, whence: end, expect: { ret: 524288 } }
   - { op: lseek, fd: d, whence: cur, expect: { ret: 524288 } }
   - { op: check }
-`;
-    const r = explore(targetFromParsed(parseScenarioText(text, FILE), kernel()), {
-      strategy: 'dfs',
-      seed: 1,
-      preemptionBound: 1,
-      budget: { schedules: 2000 },
-    });
-    assert.equal(r.violation, null, r.violation?.message);
-    assert.ok(r.exhausted, 'every interleaving within the bound ran');
-    assert.ok(r.schedules > 1);
+`,
+      2000,
+      1,
+    );
   });
 });

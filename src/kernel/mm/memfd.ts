@@ -20,6 +20,7 @@ import {
 } from './mman.ts';
 import { type File, type Inode, VM } from './mm_types.ts';
 import { folioMapcount } from './rmap.ts';
+import { inodeLockOf } from './shmem.ts';
 
 /** Every seal fcntl() knows. */
 export const F_ALL_SEALS =
@@ -106,11 +107,21 @@ function* memfdWaitForPins(sys: System, inode: Inode): KGen<number> {
  * F_SEAL_WRITE needs no shared writable mapping of the file (-EBUSY) and no page held beyond
  * its mappings (memfdWaitForPins()).
  */
-function* memfdAddSeals(sys: System, file: File, sealsIn: number): KGen<number> {
+function* memfdAddSeals(sys: System, file: File, seals: number): KGen<number> {
   if (!file.writable) return -Errno.EPERM;
-  let seals = sealsIn;
   if ((seals & ~F_ALL_SEALS) !== 0) return -Errno.EINVAL;
-  const inode = file.inode;
+  // The rest holds the inode lock, the pins' wait included: a write, a size change or another
+  // F_ADD_SEALS waits for it.
+  const lock = inodeLockOf(sys, file.inode);
+  yield* lock.downWrite();
+  const r = yield* memfdAddSealsLocked(sys, file.inode, seals);
+  yield* lock.upWrite();
+  return r;
+}
+
+/** memfd_add_seals() under the inode lock. */
+function* memfdAddSealsLocked(sys: System, inode: Inode, sealsIn: number): KGen<number> {
+  let seals = sealsIn;
   if (!hasSeals(inode)) return -Errno.EINVAL;
   if ((inode.seals & F_SEAL_SEAL) !== 0) return -Errno.EPERM;
   if ((seals & F_SEAL_EXEC) !== 0 && (inode.mode & 0o111) !== 0)

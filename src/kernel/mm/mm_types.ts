@@ -185,6 +185,11 @@ export class Inode implements Mapping {
    * without one is an anonymous inode's, which such an open() refuses.
    */
   cdevOpen: ((proc: Process) => KGen<number>) | null = null;
+  /**
+   * tmpfs and hugetlbfs: i_rwsem (inode_lock()), which a write, a size change, fallocate(), adding
+   * seals, fchmod() and lseek()'s search hold for writing; made by the first of them (inodeLockOf()).
+   */
+  lock: RwSem | null = null;
   constructor(
     readonly mappingId: number,
     readonly kind: 'shmem' | 'hugetlb' | 'device',

@@ -1,4 +1,5 @@
 import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
+import { RwSem } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
@@ -33,6 +34,12 @@ import { allocPageReclaim } from './vmscan.ts';
  * two are refused here as past the largest file.
  */
 export const SHMEM_MAX_BYTES = 2 ** 52;
+
+/** The inode's i_rwsem (inode_lock()), made the first time a path takes it. */
+export function inodeLockOf(sys: System, inode: Inode): RwSem {
+  if (inode.lock === null) inode.lock = new RwSem(sys.sched, `inode[${inode.mappingId}].i_rwsem`, 'i_rwsem');
+  return inode.lock;
+}
 
 /** Creates an unlinked shmem file (memfd_create, O_TMPFILE, or the backing of a MAP_SHARED|MAP_ANONYMOUS mapping). */
 export function shmemFileSetup(
@@ -320,7 +327,12 @@ export function* vfsFallocate(sys: System, f: File, mode: number, offset: number
   if (f.inode.kind === 'device') return -Errno.ENODEV;
   if (offset + len > SHMEM_MAX_BYTES) return -Errno.EFBIG;
   if ((mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)) !== 0) return -Errno.EOPNOTSUPP;
-  return yield* shmemFallocate(sys, f.inode, mode, offset, len);
+  // shmem_fallocate() and hugetlbfs_fallocate() hold the inode lock throughout.
+  const lock = inodeLockOf(sys, f.inode);
+  yield* lock.downWrite();
+  const r = yield* shmemFallocate(sys, f.inode, mode, offset, len);
+  yield* lock.upWrite();
+  return r;
 }
 
 /**
