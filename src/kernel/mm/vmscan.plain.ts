@@ -289,13 +289,18 @@ export function shrinkMemory$(sys: System, nr: number): number {
   }
   // Up to three turns: a recently used page is first marked active, then demoted, then reclaimed
   // if it stayed idle all along.
+  let looked = 0;
   for (let scanned = 0; scanned < total * 3 && freed < nr; scanned++) {
+    // A whole turn that found no page to look at changed nothing (the checks below only read),
+    // and brought the hand back where it started: the next two would find none either.
+    if (scanned === total && looked === 0) break;
     hand = hand + 1 >= total ? 0 : hand + 1;
     const f = phys.flags[hand];
     if ((f & PG.used) === 0 || (f & (PG.reserved | PG.tail)) !== 0) continue;
     if ((f & PG.lru) === 0 && phys.mapping[hand] === 0) continue;
     if (phys.pinCount(hand) > 0) continue;
     if (!scanAnon && (f & PG.swapbacked) !== 0) continue;
+    looked++;
     sys.trace.count('reclaim.scanned');
     if (phys.order[hand] > 0) {
       // An mlocked THP stays whole on the unevictable list.
