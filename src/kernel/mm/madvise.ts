@@ -10,7 +10,14 @@ import { COLLAPSE_SCAN_FAIL, collapseHugePage, splitHugePmd } from './huge_memor
 import { FAULT_FLAG_WRITE, collapseSwapin, handleMmFault, vmFaultToErrno } from './memory.ts';
 import { MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, MADV } from './mman.ts';
-import { hugetlbSplitCheck, mergeAnonNeighbours, splitRange, zapPageRangeSingle } from './mmap.ts';
+import {
+  fdput,
+  fget,
+  hugetlbSplitCheck,
+  mergeAnonNeighbours,
+  splitRange,
+  zapPageRangeSingle,
+} from './mmap.ts';
 import { canMadviseModify } from './mseal.ts';
 import {
   MMU_NOTIFY,
@@ -319,15 +326,23 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
       // madvise_remove(): no file is -EINVAL; a file mapping that is not shared-writable is -EACCES.
       if ((vma.flags & VM.LOCKED) !== 0 || vma.file === null) return -Errno.EINVAL;
       if ((vma.flags & (VM.SHARED | VM.MAYWRITE)) !== (VM.SHARED | VM.MAYWRITE)) return -Errno.EACCES;
-      // vfs_fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) over the file range.
+      // vfs_fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) over the file range. The punch
+      // takes the inode lock, which a write holds while it faults: the mmap lock is dropped
+      // around it, with a reference on the file (the VMA may go meanwhile), and the walk looks
+      // the next VMA up again (madviseDoBehavior()).
       const offset = vma.pageIndex(start) * PAGE_SIZE;
-      return yield* vfsFallocate(
+      const file = fget(vma.file);
+      yield* mm.mmapLock.upRead();
+      const r = yield* vfsFallocate(
         mm.sys,
-        vma.file,
+        file,
         FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
         offset,
         end - start,
       );
+      yield* fdput(mm.sys, file);
+      yield* mm.mmapLock.downRead();
+      return r;
     }
     default:
       break;
@@ -427,6 +442,20 @@ function* madviseDoBehavior(mm: MmStruct, start: number, lenIn: number, advice: 
     return yield* populateRange(mm, start, end, advice === MADV.POPULATE_WRITE);
   let unmapped = false;
   let cursor = start;
+  if (advice === MADV.REMOVE) {
+    // Each VMA's punch drops the mmap lock (see adviseVma()): the next one is looked up again
+    // after it, from where the last one ended, as madvise_walk_vmas() does once the lock went.
+    for (let vma = mm.findVma(cursor); vma !== null && vma.start < end; vma = mm.findVma(cursor)) {
+      if (vma.start > cursor) unmapped = true;
+      const s = Math.max(cursor, vma.start);
+      const e = Math.min(end, vma.end);
+      cursor = e;
+      const r = canMadviseModify(vma, advice) ? yield* adviseVma(mm, vma, s, e, advice) : -Errno.EPERM;
+      if (r < 0) return r;
+      if (cursor >= end) break;
+    }
+    return unmapped || cursor < end ? -Errno.ENOMEM : 0;
+  }
   for (const vma of mm.vmasIn(start, end)) {
     if (vma.start > cursor) unmapped = true;
     const s = Math.max(start, vma.start);

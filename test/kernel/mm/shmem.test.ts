@@ -1,4 +1,5 @@
 import { hugetlbPagesFree } from '../../../src/kernel/mm/hugetlb.ts';
+import { lockdepOf } from '../../../src/sched/locks.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno } from '../../../src/kernel/errno.ts';
@@ -421,6 +422,25 @@ describe('fallocate on tmpfs and hugetlbfs', () => {
     assert.equal(sys.madvise(p, shared, 2 * PAGE, MADV.REMOVE), 0);
     assert.deepEqual(readOk(sys, p, shared, 2 * PAGE), new Uint8Array(2 * PAGE));
     assert.equal(readOk(sys, p, priv, 1)[0], 9);
+    teardown(sys);
+  });
+
+  it('MADV_REMOVE drops the mmap lock around the punch, which takes the inode lock, and walks on', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.ftruncate(fd, 4 * PAGE), 0);
+    const a = mapOk(sys, p, 4 * PAGE, MAP_SHARED, RW, fd);
+    writeOk(sys, p, a, pattern(5, 4 * PAGE));
+    // Two VMAs (the middle page read-only splits them off) and a hole after them.
+    assert.equal(sys.mprotect(p, a + PAGE, PAGE, PROT_READ), 0);
+    assert.equal(sys.munmap(p, a + 3 * PAGE, PAGE), 0);
+    assert.equal(sys.madvise(p, a, 4 * PAGE, MADV.REMOVE), -Errno.ENOMEM);
+    // Every mapped part was punched before the hole ended the walk.
+    assert.deepEqual(sys.pread(fd, 3 * PAGE, 0).data, new Uint8Array(3 * PAGE));
+    assert.deepEqual(sys.pread(fd, PAGE, 3 * PAGE).data, pattern(5, 4 * PAGE).subarray(3 * PAGE));
+    // The inode lock was never taken under the mmap lock.
+    const edges = lockdepOf(sys.sched).orderEdges();
+    assert.ok(!edges.some(([x, y]) => x === 'mmap_lock' && y === 'i_rwsem'), JSON.stringify(edges));
     teardown(sys);
   });
 
