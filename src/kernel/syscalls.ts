@@ -741,6 +741,8 @@ export function* sysLseek(sys: System, fd: number, offsetIn: number | bigint, wh
   if (f.inode.kind === 'device') return -Errno.ESPIPE;
   const offset = loff(offsetIn);
   if (offset === null) return -Errno.EINVAL;
+  // Held (fdget_pos()) while the call waits for its locks: a close() meanwhile does not free it.
+  fget(f);
   const lock = posLockOf(sys, f);
   yield* lock.lock();
   // default_llseek() (hugetlbfs) holds the inode lock for every whence, shmem_file_llseek() for
@@ -750,6 +752,7 @@ export function* sysLseek(sys: System, fd: number, offsetIn: number | bigint, wh
   const r = llseek(sys, f, offset, whence);
   if (inodeLock !== null) yield* inodeLock.upWrite();
   yield* lock.unlock();
+  yield* fdput(sys, f);
   return r;
 }
 
