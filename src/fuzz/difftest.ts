@@ -1,9 +1,9 @@
 /**
  * `hetmem difftest`: random programs over the mm syscalls the model implements, over memfds
- * (sizes, fallocate, pread/pwrite, file mappings, seals) and across a fork (ops in the parent and
- * the child, which may exit before the parent is done), run on the model and on the live kernel
- * (native/difftest_helper.c, compiled with cc on first use), at the same fixed addresses inside a
- * window both check is free. Return values, errnos, the bytes loads and reads see and the pagemap
+ * (sizes, fallocate, pread/pwrite, read/write/lseek at the file position, second open files,
+ * file mappings, seals) and across a fork (ops in the parent and the child, which may exit before
+ * the parent is done), run on the model and on the live kernel (native/difftest_helper.c,
+ * compiled with cc on first use), at the same fixed addresses inside a window both check is free. Return values, errnos, the bytes loads and reads see and the pagemap
  * present/swap/soft-dirty/exclusive/file bits are compared op by op. A mismatch is minimised and
  * written as a scenario whose expectations are what the live kernel did; differences the model is
  * known to have (difftest_known.ts) are counted apart.
@@ -810,7 +810,6 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
       out.push(r.ret < 0 ? { ret: r.ret } : { ret: r.ret, extra: fnv(r.data) });
       return;
     }
-
     const r = runStepNow(ctx, step, 'steps', i, ['steps', i]);
     if (o.op === 'pagemap') {
       const flags = (r.pages ?? []).flatMap((run) =>
