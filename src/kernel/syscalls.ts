@@ -730,24 +730,27 @@ function seekHoleData(sys: System, f: File, start: number, end: number, data: bo
  * Models lseek(2). A tmpfs file takes shmem_file_llseek(): SEEK_SET, SEEK_CUR and SEEK_END set the
  * position (-EINVAL below 0), SEEK_DATA and SEEK_HOLE look for data or a hole in its pages
  * (-ENXIO at or past the end, or below 0). A hugetlbfs file takes default_llseek(): past the end
- * SEEK_DATA and SEEK_HOLE are -ENXIO, before it the whole file is data. A whence past SEEK_HOLE is
- * -EINVAL; a device file cannot seek (-ESPIPE: the model's drivers have no llseek method).
+ * SEEK_DATA and SEEK_HOLE are -ENXIO, before it the whole file is data. A device file takes its
+ * driver's llseek: default_llseek over a size of 0 (dmirror), noop_llseek, which leaves the
+ * position (xe), or none: -ESPIPE (iommufd). A whence past SEEK_HOLE is -EINVAL.
  */
 export function* sysLseek(sys: System, fd: number, offsetIn: number | bigint, whence: number): KGen<number> {
   yield { kind: 'step', label: 'lseek' };
   const f = sys.fileOf(fd);
   if (f === null) return -Errno.EBADF;
   if (!ints(whence) || whence < SEEK_SET || whence > SEEK_HOLE) return -Errno.EINVAL;
-  if (f.inode.kind === 'device') return -Errno.ESPIPE;
+  const how = f.inode.kind === 'shmem' ? 'shmem' : f.inode.kind === 'hugetlb' ? 'default' : f.fops?.llseek;
+  if (how === undefined) return -Errno.ESPIPE;
+  if (how === 'noop') return f.pos;
   const offset = loff(offsetIn);
   if (offset === null) return -Errno.EINVAL;
   // Held (fdget_pos()) while the call waits for its locks: a close() meanwhile does not free it.
   fget(f);
   const lock = posLockOf(sys, f);
   yield* lock.lock();
-  // default_llseek() (hugetlbfs) holds the inode lock for every whence, shmem_file_llseek() for
-  // its search of data and holes.
-  const inodeLock = f.inode.kind === 'hugetlb' || whence >= SEEK_DATA ? inodeLockOf(sys, f.inode) : null;
+  // default_llseek() holds the inode lock for every whence, shmem_file_llseek() for its search of
+  // data and holes.
+  const inodeLock = how === 'default' || whence >= SEEK_DATA ? inodeLockOf(sys, f.inode) : null;
   if (inodeLock !== null) yield* inodeLock.downWrite();
   const r = llseek(sys, f, offset, whence);
   if (inodeLock !== null) yield* inodeLock.upWrite();
@@ -762,7 +765,8 @@ function llseek(sys: System, f: File, offset: number, whence: number): number {
   if (whence === SEEK_CUR) return offset === 0 ? f.pos : setPos(f, f.pos + offset);
   if (whence === SEEK_END) return setPos(f, offset + size);
   if (whence === SEEK_SET) return setPos(f, offset);
-  if (f.inode.kind === 'hugetlb') {
+  if (f.inode.kind !== 'shmem') {
+    // default_llseek(): before the end, the whole file is data.
     if (offset >= size) return -Errno.ENXIO;
     return setPos(f, whence === SEEK_HOLE ? size : offset);
   }

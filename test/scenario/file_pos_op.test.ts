@@ -35,18 +35,39 @@ steps:
     assert.equal(report.steps.filter((s) => s.op === 'lseek').length, 7);
   });
 
-  it('a device file has no position: lseek is ESPIPE, read and write EINVAL', () => {
+  it("a device file seeks as its driver's llseek says: dmirror's default_llseek, none for iommufd", () => {
     runClean(`version: 1
 system: { ram: 16MiB, swap: 0 }
 processes: [p]
 devices: { gpu0: { type: dmirror, memory: private } }
 steps:
   - { op: dmirror_open, device: gpu0, proc: p, save: d }
-  - { op: lseek, fd: d, whence: set, expect: { errno: ESPIPE } }
+  # default_llseek over a character device, whose size is 0.
+  - { op: lseek, fd: d, offset: 100, whence: set, expect: { ret: 100 } }
+  - { op: lseek, fd: d, offset: 5, whence: cur, expect: { ret: 105 } }
+  - { op: lseek, fd: d, offset: -1, whence: set, expect: { errno: EINVAL } }
+  - { op: lseek, fd: d, offset: 0, whence: data, expect: { errno: ENXIO } }
+  - { op: lseek, fd: d, offset: -1, whence: hole, expect: { ret: 0 } }
   - { op: read, fd: d, length: 8, expect: { errno: EINVAL } }
   - { op: write, fd: d, data: { fill: 1 }, length: 8, expect: { errno: EINVAL } }
-  - { op: lseek, fd: d, whence: hole, offset: 0, expect: { errno: ESPIPE } }
   - { op: dmirror_close, fd: d }
+  - { op: iommufd_open, proc: p, save: i }
+  - { op: lseek, fd: i, whence: set, expect: { errno: ESPIPE } }
+  - { op: lseek, fd: i, whence: 5, expect: { errno: EINVAL } }
+  - { op: close, fd: i }
+`);
+  });
+
+  it("xe's noop_llseek leaves the position wherever it is asked to go", () => {
+    runClean(`version: 1
+system: { ram: 16MiB, swap: 0 }
+processes: [p]
+devices: { gpu0: { type: xe, config: { vram: 4MiB } } }
+steps:
+  - { op: device_open, device: gpu0, proc: p, save: x }
+  - { op: lseek, fd: x, offset: 4096, whence: set, expect: { ret: 0 } }
+  - { op: lseek, fd: x, offset: -1, whence: end, expect: { ret: 0 } }
+  - { op: close, fd: x }
 `);
   });
 

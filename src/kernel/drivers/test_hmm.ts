@@ -853,6 +853,7 @@ export const dmirrorDriver: DeviceDriver<DmirrorDevice, Dmirror> = Object.freeze
   open: dmirrorFopsOpen,
   release: dmirrorFopsRelease,
   mmap: dmirrorFopsMmap,
+  llseek: 'default',
   unknownIoctlErrno: Errno.EINVAL,
   ioctls: Object.freeze({
     [HMM_DMIRROR_READ]: dmirrorIoctl(

@@ -200,6 +200,11 @@ export class Inode implements Mapping {
 /** Models struct file_operations, for device files. `P` is the type of the file's private_data. */
 export interface FileOps<P = unknown> {
   readonly name: string;
+  /**
+   * file_operations.llseek: the kernel's default_llseek (a character device's size is 0) or
+   * noop_llseek (the position stays); without one, lseek() is -ESPIPE.
+   */
+  readonly llseek?: 'default' | 'noop';
   mmap?(file: File<P>, vma: Vma): KGen<number>;
   ioctl?(file: File<P>, cmd: string, arg: unknown): KGen<number>;
   /** The plain form of `ioctl` (see src/sched/plain.ts), which a plain system call calls when given. */

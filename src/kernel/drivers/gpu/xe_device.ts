@@ -175,6 +175,8 @@ const madvise = xeIoctl({
 /** The xe driver (struct pci_driver xe_pci_driver + drm_driver, with one tile). */
 export const xeDriver: DeviceDriver<XeDevice, XeFile> = {
   name: 'xe',
+  // xe_driver_fops' noop_llseek.
+  llseek: 'noop',
   *probe(dev, config) {
     const cfg = configOf(config);
     if (typeof cfg === 'number') return cfg;

@@ -112,6 +112,11 @@ export interface DeviceDriver<D extends object = object, F extends object = obje
   release?(dev: Device<D, F>, file: File<F>): KGen;
   /** Models file_operations.mmap. */
   mmap?(dev: Device<D, F>, file: File<F>, vma: Vma): KGen<number>;
+  /**
+   * Models file_operations.llseek: 'default' for default_llseek (lib/test_hmm.c's), 'noop' for
+   * noop_llseek (DRM drivers'). Without one, lseek() of the device's files is -ESPIPE.
+   */
+  readonly llseek?: 'default' | 'noop';
   /** The driver's ioctls by uAPI name (defineIoctl types each). */
   readonly ioctls?: Readonly<Record<string, IoctlDef<F>>>;
   /**
@@ -384,6 +389,7 @@ export function deviceFileOf<D extends object, F extends object>(
 function deviceFops<D extends object, F extends object>(dev: Device<D, F>): FileOps<F> {
   const fops: FileOps<F> = {
     name: dev.driver.name,
+    ...(dev.driver.llseek !== undefined ? { llseek: dev.driver.llseek } : {}),
     ioctl: (file, cmd, user) => deviceIoctl(dev, file, cmd, user),
     ioctl$: (file, cmd, user) => deviceIoctl$(dev, file, cmd, user),
     *release(file) {
