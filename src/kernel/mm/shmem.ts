@@ -60,30 +60,35 @@ export function shmemOpenFile(sys: System, inode: Inode, mode: number): File {
   return new File(sys.nextId('file'), inode, mode, null, null);
 }
 
+/** How shmemGetPage() is asked (the kernel's sgp_type): for a write, an fallocate() or a fault. */
+type Sgp = 'write' | 'falloc' | 'cache';
+
 /**
  * Models shmem_get_folio(): the page cache page at `index`, swapped in or allocated (zeroed)
  * when absent. The page cache holds one reference. Returns a PFN or -errno.
  *
- * A page fallocate() adds (`falloc`, SGP_FALLOC) is not up to date: it is zero, but it stands for
- * a hole until someone uses it, so fault-around does not map it and an undo after -ENOMEM takes it
- * out again. Any other caller that finds it (a fault, a write, a later fallocate) makes it up to
- * date, as shmem_get_folio_gfp() clears and marks a fallocated folio.
+ * A page fallocate() adds (`sgp` 'falloc', SGP_FALLOC) is not up to date: it is zero, but it
+ * stands for a hole until someone uses it, so fault-around does not map it and an undo after
+ * -ENOMEM takes it out again. Any other caller that finds it (a fault, a write, a later fallocate)
+ * makes it up to date, as shmem_get_folio_gfp() clears and marks a fallocated folio.
+ *
+ * A fault asks with 'cache' (SGP_CACHE): a page it allocated, or a fallocated one it made up to
+ * date, at or past the end of the file is refused with -EINVAL (and one it allocated leaves the
+ * cache again). The file may have been truncated after the fault looked at its size, while the
+ * allocation slept in reclaim. A page that was up to date already is returned as it is.
  */
-export function* shmemGetPage(sys: System, inode: Inode, index: number, falloc = false): KGen<number> {
+export function* shmemGetPage(sys: System, inode: Inode, index: number, sgp: Sgp = 'write'): KGen<number> {
   const have = inode.pages.load(index);
-  if (have !== undefined) {
-    sys.phys.flags[have] |= PG.uptodate;
-    return have;
-  }
+  if (have !== undefined) return claimCached(sys, inode, index, have, sgp);
   const pfn = yield* allocPageReclaim(sys, 0, 'shmem_alloc_folio');
   if (pfn < 0) return pfn;
   // Another thread may have filled the slot while reclaim ran.
   const raced = inode.pages.load(index);
   if (raced !== undefined) {
     sys.phys.put(pfn);
-    sys.phys.flags[raced] |= PG.uptodate;
-    return raced;
+    return claimCached(sys, inode, index, raced, sgp);
   }
+  const falloc = sgp === 'falloc';
   const slot = inode.swapped.load(index);
   if (slot !== undefined) {
     const data = sys.swap.read(slot);
@@ -103,7 +108,19 @@ export function* shmemGetPage(sys: System, inode: Inode, index: number, falloc =
   phys.mapping[pfn] = inode.mappingId;
   phys.setIndex(pfn, index);
   inode.pages.store(index, pfn);
+  if (sgp === 'cache' && index * PAGE_SIZE >= inode.size) {
+    dropRange(sys, inode, index, index);
+    return -Errno.EINVAL;
+  }
   return pfn;
+}
+
+/** shmemGetPage() for a page the cache holds: a fallocated one is made up to date first. */
+function claimCached(sys: System, inode: Inode, index: number, pfn: number, sgp: Sgp): number {
+  const flags = sys.phys.flags;
+  if ((flags[pfn] & PG.uptodate) !== 0) return pfn;
+  flags[pfn] |= PG.uptodate;
+  return sgp === 'cache' && index * PAGE_SIZE >= inode.size ? -Errno.EINVAL : pfn;
 }
 
 /** fault_around_bytes' default (64 KiB) in pages: how many PTEs a read fault may fill at once. */
@@ -174,8 +191,9 @@ export function* shmemFault(vma: Vma, addr: number, flags: number): KGen<number>
     return VM_FAULT.SIGBUS;
   }
   sys.trace.faultKind(!write ? 'file_read' : shared ? 'file_shared' : 'file_cow');
-  const page = yield* shmemGetPage(sys, inode, index);
-  if (page < 0) return VM_FAULT.OOM;
+  const page = yield* shmemGetPage(sys, inode, index, 'cache');
+  // vmf_error(): -EINVAL (truncated meanwhile) is SIGBUS, anything else out of memory.
+  if (page < 0) return page === -Errno.EINVAL ? VM_FAULT.SIGBUS : VM_FAULT.OOM;
   // shmem_get_folio() hands the fault its own reference: the page must survive the sleeps below
   // (allocation, the page-table lock) even if reclaim or truncation takes it out of the cache.
   sys.phys.get(page);
@@ -188,17 +206,20 @@ export function* shmemFault(vma: Vma, addr: number, flags: number): KGen<number>
       return VM_FAULT.OOM;
     }
     sys.phys.copyPage(copy, page);
-    sys.phys.put(page);
     yield* mm.ptl.lock();
     const t = mm.pgt.pteTableAlloc(addr);
     const s = pteSlot(addr);
-    if (pteNone(t.words[s], t.words[s + 1])) {
+    // The kernel maps the copy holding the cache page's lock, so a truncation that removes the
+    // page comes after the copy is mapped and zaps it. A copy of a page that left the cache
+    // meanwhile is dropped here and the fault is taken again.
+    if (pteNone(t.words[s], t.words[s + 1]) && inode.pages.load(index) === page) {
       addNewAnonRmap(sys, vma, copy, addr, false);
       setPte(t, s, mkPte(vma, true, true), copy);
     } else {
       sys.phys.put(copy);
     }
     yield* mm.ptl.unlock();
+    sys.phys.put(page);
     sys.trace.count('fault.file_cow');
     return 0;
   }
@@ -218,7 +239,13 @@ export function* shmemFault(vma: Vma, addr: number, flags: number): KGen<number>
   return 0;
 }
 
-/** Models shmem_setattr() size changes: truncation unmaps (CLEAR) and drops the pages past the end. */
+/**
+ * Models shmem_setattr() size changes: truncation unmaps (CLEAR) and drops the pages past the end.
+ * The new size is set first, as i_size_write() comes before the truncation: a fault that looks
+ * at the size from then on gets SIGBUS. One that looked before and is still on its way (asleep in
+ * an allocation, or waiting for the page-table lock) finds its page gone from the cache, or mapped
+ * it in time for the second unmap, which takes the private copies such faults made too.
+ */
 export function* shmemSetSize(sys: System, inode: Inode, size: number): KGen<number> {
   if (size < 0) return -Errno.EINVAL;
   // inode_newsize_ok()
@@ -228,9 +255,11 @@ export function* shmemSetSize(sys: System, inode: Inode, size: number): KGen<num
     (size > inode.size && (inode.seals & F_SEAL_GROW) !== 0)
   )
     return -Errno.EPERM;
-  if (size < inode.size) {
+  const oldSize = inode.size;
+  inode.size = size;
+  if (size < oldSize) {
     const firstGone = Math.ceil(size / PAGE_SIZE);
-    const lastIdx = Math.ceil(inode.size / PAGE_SIZE) - 1;
+    const lastIdx = Math.ceil(oldSize / PAGE_SIZE) - 1;
     if (inode.kind === 'hugetlb') hugetlbUnreserveInode(sys, inode, firstGone);
     if (firstGone <= lastIdx) yield* unmapMappingRange(sys, inode, firstGone, lastIdx);
     // To the end: pages past the old size (a fallocate with FALLOC_FL_KEEP_SIZE) go too, and
@@ -239,8 +268,10 @@ export function* shmemSetSize(sys: System, inode: Inode, size: number): KGen<num
     // The partial page past the new end reads as zeros again (swapped in first if it is out).
     const tail = size % PAGE_SIZE;
     if (tail !== 0) yield* zeroPartial(sys, inode, Math.floor(size / PAGE_SIZE), tail, PAGE_SIZE);
+    // shmem_setattr() unmaps again; hugetlbfs removes its pages under the fault mutex instead.
+    if (firstGone <= lastIdx && inode.kind === 'shmem')
+      yield* unmapMappingRange(sys, inode, firstGone, lastIdx);
   }
-  inode.size = size;
   return 0;
 }
 
@@ -266,16 +297,22 @@ export function* unmapMappingRange(
   sys.trace.count('shmem.unmap_mapping_range');
 }
 
-/** Drops the page cache pages and swapped-out pages of indexes [first, last]. */
-function dropRange(sys: System, inode: Inode, first: number, last: number): void {
+/**
+ * Drops the page cache pages and swapped-out pages of indexes [first, last]. Returns true when a
+ * page it dropped was still mapped: a fault mapped it after the caller's unmap.
+ */
+function dropRange(sys: System, inode: Inode, first: number, last: number): boolean {
+  let mapped = false;
   for (const [idx, pfn] of [...inode.pages.range(first, last)]) {
     inode.pages.erase(idx);
+    if (sys.phys.mapcount[pfn] > 0) mapped = true;
     sys.phys.put(pfn);
   }
   for (const [idx, slot] of [...inode.swapped.range(first, last)]) {
     inode.swapped.erase(idx);
     sys.swap.free(slot);
   }
+  return mapped;
 }
 
 /**
@@ -392,7 +429,13 @@ export function* shmemFallocate(
     }
     if (offset % PAGE_SIZE !== 0) yield* zeroPartial(sys, inode, firstIdx, offset % PAGE_SIZE, PAGE_SIZE);
     if (end % PAGE_SIZE !== 0) yield* zeroPartial(sys, inode, lastIdx, 0, end % PAGE_SIZE);
-    if (holeEnd > holeStart) dropRange(sys, inode, holeStart / PAGE_SIZE, holeEnd / PAGE_SIZE - 1);
+    if (holeEnd > holeStart) {
+      const first = holeStart / PAGE_SIZE;
+      const last = holeEnd / PAGE_SIZE - 1;
+      // truncate_inode_folio() unmaps a page it removes that a fault mapped after the unmap
+      // above (the fault held the page's lock until it was mapped).
+      if (dropRange(sys, inode, first, last)) yield* unmapMappingRange(sys, inode, first, last, false);
+    }
     return 0;
   }
   // F_SEAL_GROW refuses allocation past the end even with FALLOC_FL_KEEP_SIZE.
@@ -416,7 +459,9 @@ export function* shmemFallocate(
   for (let index = first; index < stop; index++) {
     const fresh = !inode.pages.has(index) && !inode.swapped.has(index);
     const pfn =
-      falloc.nrUnswapped > falloc.nrFalloced ? -Errno.ENOMEM : yield* shmemGetPage(sys, inode, index, true);
+      falloc.nrUnswapped > falloc.nrFalloced
+        ? -Errno.ENOMEM
+        : yield* shmemGetPage(sys, inode, index, 'falloc');
     if (pfn < 0) {
       err = pfn;
       break;
