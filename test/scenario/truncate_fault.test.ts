@@ -74,3 +74,57 @@ final:
     );
   });
 });
+
+/**
+ * A hugetlbfs memfd of one huge page mapped at `m` with `flags`, and shared at `m2` (written
+ * there first): `access` to `m` runs beside `change` to the file.
+ */
+function hugetlbBeside(flags: string, access: string, change: string, after: string): string {
+  return `version: 1
+system: { ram: 64MiB }
+processes: [p]
+setup:
+  - { op: memfd_create, flags: [hugetlb], save: h }
+  - { op: ftruncate, fd: h, length: 2MiB }
+  - { op: mmap, proc: p, length: 2MiB, prot: [read, write], flags: [${flags}], fd: h, save: m }
+  - { op: mmap, proc: p, length: 2MiB, prot: [read, write], flags: [shared], fd: h, save: m2 }
+  - { op: cpu_write, proc: p, addr: m2, length: 4, data: { fill: 3 } }
+threads:
+  a:
+    - { ${access}, proc: p, addr: m, length: 4, expect: { any: [{ ret: 4 }, { errno: EFAULT }] } }
+  b:
+    - ${change}
+final:
+${after}  - { op: check }
+`;
+}
+
+describe('a fault beside a truncation of its hugetlbfs memfd', () => {
+  const truncate = '{ op: ftruncate, fd: h, length: 0 }';
+  const sigbus = `  - { op: cpu_read, proc: p, addr: m, length: 4, expect: { errno: EFAULT } }
+  - { op: cpu_read, proc: p, addr: m2, length: 4, expect: { errno: EFAULT } }
+`;
+
+  it('a shared fault maps no page past the new end', () => {
+    exploreClean(hugetlbBeside('shared', 'op: cpu_read', truncate, sigbus), 3000, 2);
+  });
+
+  it('a private write fault leaves no copy past the new end', () => {
+    exploreClean(hugetlbBeside('private', 'op: cpu_write, data: { fill: 5 }', truncate, sigbus), 3000, 2);
+  });
+
+  it('a page mapped during a hole punch is unmapped with it', () => {
+    exploreClean(
+      hugetlbBeside(
+        'shared',
+        'op: cpu_write, data: { fill: 7 }',
+        '{ op: fallocate, fd: h, mode: [punch_hole, keep_size], offset: 0, length: 2MiB }',
+        `  - { op: cpu_write, proc: p, addr: m, length: 4, data: { fill: 9 } }
+  - { op: cpu_read, proc: p, addr: m2, length: 4, expect: { data: { fill: 9 } } }
+`,
+      ),
+      3000,
+      2,
+    );
+  });
+});

@@ -189,6 +189,10 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
   if (lo === 0) {
     sys.trace.faultKind('hugetlb');
     let pfn: number;
+    // The reservation of a private mapping this fault used, if any, and the cache page it maps
+    // or copies (-1: none).
+    let privateResv: ResvMap | null = null;
+    let fromCache = -1;
     const inode = vma.file?.inode ?? null;
     const index = vma.pageIndex(base);
     if (inode !== null && index * PAGE_SIZE >= inode.size) return VM_FAULT.SIGBUS;
@@ -208,6 +212,7 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
         phys.setIndex(cached, index);
         inode.pages.store(index, cached);
       }
+      fromCache = cached;
       if (shared || !write) {
         pfn = cached;
         phys.get(pfn);
@@ -219,6 +224,7 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
           restoreReservation(sys, resv, index);
           return VM_FAULT.OOM;
         }
+        privateResv = resv;
         for (let k = 0; k < HPAGE_PMD_NR; k++) phys.copyPage(pfn + k, cached + k);
         phys.flags[pfn] |= PG.anon | PG.anonExclusive;
         phys.mapping[pfn] = vma.anonVma!.mappingId;
@@ -232,11 +238,23 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
         restoreReservation(sys, resv, index);
         return VM_FAULT.OOM;
       }
+      privateResv = resv;
       phys.flags[pfn] |= PG.anon | PG.anonExclusive;
       phys.mapping[pfn] = vma.anonVma!.mappingId;
       phys.setIndex(pfn, index);
     }
     yield* mm.ptl.lock();
+    // The kernel's fault holds the VMA's hugetlb lock and the index's fault mutex throughout, so
+    // a truncation or hole punch comes wholly before or after it. One that has shrunk the file
+    // or taken the cache page since they were looked at above came before: the fault is SIGBUS
+    // past the new end, or is taken again, and has used no reservation.
+    const gone = inode !== null && index * PAGE_SIZE >= inode.size;
+    if (gone || (fromCache >= 0 && inode!.pages.load(index) !== fromCache)) {
+      yield* mm.ptl.unlock();
+      putHugetlb(sys, pfn);
+      restoreReservation(sys, privateResv, index);
+      return gone ? VM_FAULT.SIGBUS : 0;
+    }
     if (pmd.words[2 * i] === 0) {
       phys.entireMapcount.set(pfn, (phys.entireMapcount.get(pfn) ?? 0) + 1);
       mm.pgt.setUpperWords(pmd, i, hugePte(vma, shared || write), pfn);

@@ -305,7 +305,7 @@ function dropRange(sys: System, inode: Inode, first: number, last: number): bool
   let mapped = false;
   for (const [idx, pfn] of [...inode.pages.range(first, last)]) {
     inode.pages.erase(idx);
-    if (sys.phys.mapcount[pfn] > 0) mapped = true;
+    if (sys.phys.mapcount[pfn] > 0 || sys.phys.entireMapcount.has(pfn)) mapped = true;
     sys.phys.put(pfn);
   }
   for (const [idx, slot] of [...inode.swapped.range(first, last)]) {
@@ -406,8 +406,11 @@ export function* shmemFallocate(
       if (end > holeEnd && end > holeStart)
         yield* zeroPartial(sys, inode, holeEnd / PAGE_SIZE, 0, end - holeEnd);
       if (holeEnd > holeStart) {
-        dropRange(sys, inode, holeStart / PAGE_SIZE, holeEnd / PAGE_SIZE - 1);
-        hugetlbUnreserveInode(sys, inode, holeStart / PAGE_SIZE, holeEnd / PAGE_SIZE - 1);
+        const first = holeStart / PAGE_SIZE;
+        const last = holeEnd / PAGE_SIZE - 1;
+        // remove_inode_hugepages() unmaps a page a fault mapped after the unmap above.
+        if (dropRange(sys, inode, first, last)) yield* unmapMappingRange(sys, inode, first, last);
+        hugetlbUnreserveInode(sys, inode, first, last);
       }
       return 0;
     }

@@ -1,7 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno } from '../../../src/kernel/errno.ts';
-import { MAP_HUGETLB, MAP_PRIVATE, PROT_READ } from '../../../src/kernel/mm/mman.ts';
+import { hugetlbPagesAvailable } from '../../../src/kernel/mm/hugetlb.ts';
+import { cpuAccess } from '../../../src/kernel/mm/memory.ts';
+import { MAP_HUGETLB, MAP_PRIVATE, MAP_SHARED, MFD_HUGETLB, PROT_READ } from '../../../src/kernel/mm/mman.ts';
+import { sysFtruncate } from '../../../src/kernel/syscalls.ts';
 import { assertOracles } from '../../../src/oracles/index.ts';
 import {
   ANON_PRIVATE,
@@ -130,6 +133,40 @@ describe('hugetlb faults', () => {
     const r = mapOk(sys, p, HPAGE, ANON_PRIVATE | MAP_HUGETLB, PROT_READ);
     assert.equal(sys.write(p, r, Uint8Array.of(1)), -Errno.EFAULT);
     teardown(sys);
+  });
+
+  it('a private write fault that a truncation overtakes is SIGBUS and keeps its reservation', () => {
+    // A hugetlbfs file of one page, mapped private (reserving a page for its copy) and shared
+    // (written through, so the file has its page). The write fault through the private mapping
+    // gets as far as the page-table lock with its copy made; the truncation to 0 then runs whole.
+    // The kernel's fault would have held the VMA lock and the fault mutex, so the truncation came
+    // first: SIGBUS, and the private reservation unused. Done in that order, the same is seen.
+    const run = (overtake: boolean): [number, number] => {
+      const { sys, p } = setup({ hugetlbPages: 2 });
+      const fd = sys.memfdCreate('h', MFD_HUGETLB);
+      assert.equal(sys.ftruncate(fd, HPAGE), 0);
+      const m = mapOk(sys, p, HPAGE, MAP_PRIVATE, RW, fd);
+      writeOk(sys, p, mapOk(sys, p, HPAGE, MAP_SHARED, RW, fd), Uint8Array.of(3));
+      let ret: number;
+      if (overtake) {
+        const a = sys.sched.spawn('a', cpuAccess(p.mm!, m, Uint8Array.of(5), true));
+        while (!(a.pending.kind === 'step' && a.pending.label.startsWith('spin_lock(ptl'))) sys.sched.step(a);
+        const b = sys.sched.spawn('b', sysFtruncate(sys, fd, 0));
+        while (b.state !== 'done') sys.sched.step(b);
+        assert.equal(b.result, 0);
+        while (a.state !== 'done') sys.sched.step(a);
+        ret = a.result as number;
+      } else {
+        assert.equal(sys.ftruncate(fd, 0), 0);
+        ret = sys.write(p, m, Uint8Array.of(5));
+      }
+      const available = hugetlbPagesAvailable(sys);
+      teardown(sys);
+      return [ret, available];
+    };
+    const inOrder = run(false);
+    assert.deepEqual(inOrder, [-Errno.EFAULT, 1]);
+    assert.deepEqual(run(true), inOrder);
   });
 });
 
