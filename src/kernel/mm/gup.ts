@@ -2,11 +2,12 @@ import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, handleMmFault, vmFaultToErrno } from './memory.ts';
-import type { File, MmStruct, Vma } from './mm_types.ts';
+import type { File, Inode, MmStruct, Vma } from './mm_types.ts';
 import { VM } from './mm_types.ts';
 import { GUP_PIN_COUNTING_BIAS, PG } from './page_alloc.ts';
 import { PTE_DIRTY, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE, pteNone } from './pgtable.ts';
 import { pmdIsLeaf, pmdTableOf, pteSlot } from './pte.ts';
+import { hugetlbfsAddPage } from './hugetlb.ts';
 import { shmemGetPage } from './shmem.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
 
@@ -232,7 +233,17 @@ export function putUserPages(sys: System, pfns: ArrayLike<number>, n: number): v
   for (let i = 0; i < n; i++) sys.phys.put(pfns[i]);
 }
 
-/** Models memfd_pin_folios() page by page: pins page-cache pages of a shmem file, allocating holes. */
+/** The page at `idx` of a hugetlbfs file: a page of its huge page, added to the cache if absent. */
+function hugetlbSubpage(sys: System, inode: Inode, idx: number): number {
+  const head = idx - (idx % HPAGE_PMD_NR);
+  const h = inode.pages.load(head) ?? hugetlbfsAddPage(sys, inode, head);
+  return h < 0 ? -Errno.ENOMEM : h + (idx - head);
+}
+
+/**
+ * Models memfd_pin_folios() page by page: pins page-cache pages of a tmpfs or hugetlbfs file,
+ * allocating holes.
+ */
 export function* memfdPinPages(
   sys: System,
   file: File,
@@ -245,7 +256,13 @@ export function* memfdPinPages(
   for (let i = 0; i < npages; i++) {
     const idx = firstIndex + i;
     if (idx * PAGE_SIZE >= inode.size) return i > 0 ? i : -Errno.EINVAL;
-    const pfn = yield* shmemGetPage(sys, inode, idx);
+    // memfd_alloc_folio() reads a hole in: a huge page added to a hugetlbfs file's cache, or as
+    // shmem_read_folio() does (SGP_CACHE), where a page the file lost to a truncation while it
+    // was allocated is -EINVAL.
+    const pfn =
+      inode.kind === 'hugetlb'
+        ? hugetlbSubpage(sys, inode, idx)
+        : yield* shmemGetPage(sys, inode, idx, 'cache');
     if (pfn < 0) return i > 0 ? i : pfn;
     grabPage(sys, pfn, FOLL_PIN);
     out[i] = pfn;

@@ -9,6 +9,7 @@ import {
   F_ADD_SEALS,
   F_SEAL_GROW,
   F_SEAL_WRITE,
+  MAP_SHARED,
   MFD_ALLOW_SEALING,
   MFD_HUGETLB,
   O_APPEND,
@@ -16,6 +17,8 @@ import {
   O_RDONLY,
   O_RDWR,
   O_WRONLY,
+  PROT_READ,
+  PROT_WRITE,
   SEEK_CUR,
   SEEK_DATA,
   SEEK_END,
@@ -92,6 +95,29 @@ describe('read() and write() at the file position', () => {
     assert.equal(sys.fdWrite(h, bytes(1)), -Errno.EINVAL, 'hugetlbfs has no write()');
     assert.equal(sys.fdRead(h, 4).ret, 0);
     assert.equal(sys.fdRead(12345, 1).ret, -Errno.EBADF);
+  });
+});
+
+describe('pread() of a hugetlbfs file', () => {
+  it('reads what was written through a mapping, at any offset in a huge page', () => {
+    const { sys, p } = setup({ ram: 64 * MiB, hugetlbPages: 2 });
+    const fd = sys.memfdCreate('h', MFD_HUGETLB);
+    assert.equal(sys.ftruncate(fd, 4 * MiB), 0);
+    const m = sys.mmap(p, 0, 4 * MiB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    assert.ok(m > 0);
+    assert.equal(sys.write(p, m + PAGE, bytes(9, 9, 9, 9)), 4);
+    assert.equal(sys.write(p, m + 2 * MiB + 2 * PAGE, bytes(7, 7, 7, 7)), 4);
+    const read = (off: number): number[] => {
+      const r = sys.pread(fd, 8, off);
+      return [r.ret, ...r.data];
+    };
+    assert.deepEqual(read(0), [8, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert.deepEqual(read(PAGE), [8, 9, 9, 9, 9, 0, 0, 0, 0]);
+    assert.deepEqual(read(PAGE - 2), [8, 0, 0, 9, 9, 9, 9, 0, 0]);
+    assert.deepEqual(read(2 * MiB + 2 * PAGE), [8, 7, 7, 7, 7, 0, 0, 0, 0]);
+    assert.deepEqual(read(3 * MiB), [8, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert.deepEqual(read(4 * MiB - 2), [2, 0, 0]);
+    assertOracles(sys);
   });
 });
 
