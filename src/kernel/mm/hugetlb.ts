@@ -54,6 +54,11 @@ export function hugetlbPagesFree(sys: System): number {
   return Math.floor(sys.phys.freeFrames / HPAGE_PMD_NR);
 }
 
+/** Huge pages promised to reservations and not yet faulted in (HugePages_Rsvd). */
+export function hugetlbPagesReserved(sys: System): number {
+  return pool(sys).resv;
+}
+
 /** Free huge pages no reservation has claimed. */
 export function hugetlbPagesAvailable(sys: System): number {
   return hugetlbPagesFree(sys) - pool(sys).resv;
@@ -78,6 +83,22 @@ const inodeResv = sideTable<Inode, ResvMap>();
 function resvMapOf(vma: Vma): ResvMap | null {
   if ((vma.flags & VM.SHARED) !== 0 && vma.file !== null) return inodeResv.get(vma.file.inode) ?? null;
   return vma.priv instanceof ResvMap ? vma.priv : null;
+}
+
+/**
+ * Models the reservation __unmap_hugepage_range() gives back when it zaps an anonymous huge page
+ * (`pfn`, mapped at `addr`) of a private mapping that owns its reservations: the index is reserved
+ * for the mapping again (vma_add_reservation()), so the page cannot be lost to another mapping
+ * before this one faults it again. The kernel counts the reservation in the pool when the folio
+ * is freed (its restore_reserve flag); the model counts it at once.
+ */
+export function hugetlbRestoreReserve(sys: System, vma: Vma, addr: number, pfn: number): void {
+  if ((vma.flags & VM.SHARED) !== 0 || (sys.phys.flags[pfn] & PG.anon) === 0) return;
+  const map = vma.priv instanceof ResvMap ? vma.priv : null;
+  const idx = vma.pageIndex(addr);
+  if (map === null || map.idx.has(idx)) return;
+  map.idx.add(idx);
+  pool(sys).resv++;
 }
 
 /**

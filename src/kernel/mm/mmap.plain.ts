@@ -5,7 +5,7 @@ import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE, alignUp, pageAlignUp } from '../../l
 import { Errno } from '../errno.ts';
 import type { Process, System } from '../system.ts';
 import { splitHugePmd, splitHugePmdsAtEdges, zapHugePmd } from './huge_memory.ts';
-import { hugetlbReservePages, putHugetlbPage } from './hugetlb.ts';
+import { hugetlbReservePages, hugetlbRestoreReserve, putHugetlbPage } from './hugetlb.ts';
 import { vmEnoughMemory, vmNormalPage } from './memory.ts';
 import { type File, MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, VM_STICKY, Vma, MMAP_MIN_ADDR } from './mm_types.ts';
 import { memfdCheckSealsMmap } from './memfd.ts';
@@ -122,6 +122,7 @@ export function unmapPageRange$(vma: Vma, start: number, end: number, batch: Zap
         if (em <= 0) phys.entireMapcount.delete(hi);
         else phys.entireMapcount.set(hi, em);
         batch.hugetlb.push(hi);
+        hugetlbRestoreReserve(sys, vma, base, hi);
         continue;
       }
       if (!whole) {

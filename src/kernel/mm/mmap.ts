@@ -6,7 +6,12 @@ import { mmapWriteLockKillable } from './mmap_lock.ts';
 import type { Process, System } from '../system.ts';
 import { dropRefAt, takeRefAt } from '../refs.ts';
 import { splitHugePmd, splitHugePmdsAtEdges, zapHugePmd } from './huge_memory.ts';
-import { hugetlbReservePages, hugetlbUnreserveVma, putHugetlbPage } from './hugetlb.ts';
+import {
+  hugetlbReservePages,
+  hugetlbRestoreReserve,
+  hugetlbUnreserveVma,
+  putHugetlbPage,
+} from './hugetlb.ts';
 import { vmEnoughMemory, vmNormalPage } from './memory.ts';
 import {
   type File,
@@ -333,6 +338,7 @@ function* unmapPageRange(vma: Vma, start: number, end: number, batch: ZapBatch):
         if (em <= 0) phys.entireMapcount.delete(hi);
         else phys.entireMapcount.set(hi, em);
         batch.hugetlb.push(hi);
+        hugetlbRestoreReserve(sys, vma, base, hi);
         continue;
       }
       if (!whole) {

@@ -1,0 +1,122 @@
+/*
+ * Hugetlb pool accounting: HugePages_Free and HugePages_Rsvd after each step of two sequences.
+ * The expected values are what Linux 6.18 gives: each sequence was run on a live 6.18 kernel, with
+ * a pool of 8 huge pages, as an ordinary user, reading /proc/meminfo after each step.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { hugetlbPagesFree, hugetlbPagesReserved } from '../../../src/kernel/mm/hugetlb.ts';
+import {
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
+  MADV,
+  MAP_ANONYMOUS,
+  MAP_HUGETLB,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MFD_HUGETLB,
+} from '../../../src/kernel/mm/mman.ts';
+import type { System } from '../../../src/kernel/system.ts';
+import { assertOracles } from '../../../src/oracles/index.ts';
+import { HPAGE as H, RW, mapOk, readOk, setup, writeOk } from './mm_helpers.ts';
+
+/** Records [step, HugePages_Free, HugePages_Rsvd]. */
+function recorder(sys: System): { log: [string, number, number][]; show: (what: string) => void } {
+  const log: [string, number, number][] = [];
+  return { log, show: (what) => log.push([what, hugetlbPagesFree(sys), hugetlbPagesReserved(sys)]) };
+}
+
+describe('hugetlb reservations', () => {
+  it('a hugetlbfs file mapped shared and private, punched, truncated and allocated', () => {
+    const { sys, p } = setup({ hugetlbPages: 8 });
+    const { log, show } = recorder(sys);
+    const fd = sys.memfdCreate('h', MFD_HUGETLB);
+    assert.equal(sys.ftruncate(fd, 4 * H), 0);
+    show('ftruncate 8MiB');
+    const s = mapOk(sys, p, 4 * H, MAP_SHARED, RW, fd);
+    show('mmap shared 8MiB');
+    writeOk(sys, p, s, Uint8Array.of(1));
+    writeOk(sys, p, s + 2 * H, Uint8Array.of(2));
+    show('write shared 0, 2');
+    const q = mapOk(sys, p, 2 * H, MAP_PRIVATE, RW, fd);
+    show('mmap private 4MiB');
+    writeOk(sys, p, q, Uint8Array.of(3));
+    show('write private 0 (a copy)');
+    readOk(sys, p, q + H, 1);
+    show('read private 1 (a hole)');
+    assert.equal(sys.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, H), 0);
+    show('punch [0, 2MiB)');
+    assert.equal(readOk(sys, p, s, 1)[0], 0);
+    assert.equal(readOk(sys, p, q, 1)[0], 0);
+    show('read shared 0, private 0');
+    assert.equal(sys.ftruncate(fd, H), 0);
+    show('ftruncate 2MiB');
+    assert.equal(sys.fallocate(fd, 0, 0, 3 * H), 0);
+    show('fallocate 6MiB');
+    assert.equal(sys.munmap(p, q, 2 * H), 0);
+    show('munmap private');
+    assert.equal(sys.munmap(p, s, 4 * H), 0);
+    show('munmap shared');
+    assert.equal(sys.close(fd), 0);
+    show('close');
+    assert.deepEqual(log, [
+      ['ftruncate 8MiB', 8, 0],
+      ['mmap shared 8MiB', 8, 4],
+      ['write shared 0, 2', 6, 2],
+      ['mmap private 4MiB', 6, 4],
+      ['write private 0 (a copy)', 5, 3],
+      ['read private 1 (a hole)', 4, 2],
+      // The private copy at 0 goes with the punch, and its reservation comes back.
+      ['punch [0, 2MiB)', 6, 3],
+      ['read shared 0, private 0', 5, 3],
+      // The private page at 1 goes with the truncation (its reservation comes back), the shared
+      // ones never faulted at 1 and 3 are unreserved.
+      ['ftruncate 2MiB', 7, 2],
+      ['fallocate 6MiB', 5, 2],
+      ['munmap private', 5, 0],
+      ['munmap shared', 5, 0],
+      ['close', 8, 0],
+    ]);
+    assertOracles(sys);
+  });
+
+  it('anonymous private huge pages: MADV_DONTNEED gives the reservation back, a fork child has none', () => {
+    const { sys, p } = setup({ hugetlbPages: 8 });
+    const { log, show } = recorder(sys);
+    const a = mapOk(sys, p, 2 * H, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
+    show('mmap 4MiB');
+    writeOk(sys, p, a, Uint8Array.of(1));
+    show('write 0');
+    assert.equal(sys.madvise(p, a, H, MADV.DONTNEED), 0);
+    show('dontneed 0');
+    writeOk(sys, p, a, Uint8Array.of(2));
+    show('write 0 again');
+    writeOk(sys, p, a + H, Uint8Array.of(3));
+    show('write 1');
+    const c = sys.fork(p, 'c').child!;
+    assert.equal(readOk(sys, c, a + H, 1)[0], 3);
+    show('child reads 1');
+    writeOk(sys, c, a + H, Uint8Array.of(4));
+    show('child writes 1 (a copy)');
+    assert.equal(sys.madvise(c, a + H, H, MADV.DONTNEED), 0);
+    show('child dontneed 1');
+    sys.exit(c);
+    show('child gone');
+    assert.equal(readOk(sys, p, a + H, 1)[0], 3);
+    assert.equal(sys.munmap(p, a, 2 * H), 0);
+    show('munmap');
+    assert.deepEqual(log, [
+      ['mmap 4MiB', 8, 2],
+      ['write 0', 7, 1],
+      ['dontneed 0', 8, 2],
+      ['write 0 again', 7, 1],
+      ['write 1', 6, 0],
+      ['child reads 1', 6, 0],
+      ['child writes 1 (a copy)', 5, 0],
+      ['child dontneed 1', 6, 0],
+      ['child gone', 6, 0],
+      ['munmap', 8, 0],
+    ]);
+    assertOracles(sys);
+  });
+});
