@@ -180,12 +180,24 @@ export class PageTableStore {
     if (was !== now) t.used += now ? 1 : -1;
   }
 
-  /** Frees empty tables in [start, end) (models free_pgtables for the range). */
-  freeEmpty(start: number, end: number): void {
-    this.prune(this.pgd, 3, start, end, 0);
+  /**
+   * Frees empty tables in [start, end) (models free_pgtables for the range). With `floor` and
+   * `ceiling` (the end of the mapping below and the start of the one above), a table is freed only
+   * if all it covers lies between them, as free_pgd_range() keeps a table a neighbour may use.
+   */
+  freeEmpty(start: number, end: number, floor = 0, ceiling = Infinity): void {
+    this.prune(this.pgd, 3, start, end, 0, floor, ceiling);
   }
 
-  private prune(t: UpperTable, level: number, start: number, end: number, base: number): void {
+  private prune(
+    t: UpperTable,
+    level: number,
+    start: number,
+    end: number,
+    base: number,
+    floor: number,
+    ceiling: number,
+  ): void {
     const span = SPANS[level];
     const first = Math.max(0, Math.floor((start - base) / span));
     const last = lastIndexBelow(end, base, level);
@@ -193,8 +205,9 @@ export class PageTableStore {
       const c = t.children[i];
       if (c === null) continue;
       const childBase = base + i * span;
-      if (level > 1) this.prune(c as UpperTable, level - 1, start, end, childBase);
-      if (c.used === 0) {
+      if (level > 1) this.prune(c as UpperTable, level - 1, start, end, childBase, floor, ceiling);
+      // The child table covers [childBase, childBase + span).
+      if (c.used === 0 && childBase >= floor && childBase + span <= ceiling) {
         if (level > 1) this.lastPmdRegion = -1;
         t.children[i] = null;
         if (t.words[2 * i] === 0 && t.words[2 * i + 1] === 0) t.used--;

@@ -277,8 +277,15 @@ function mapsEntry(vma: Vma): MapsEntry {
       ((vma.flags & VM.WRITE) !== 0 ? 'w' : '-') +
       ((vma.flags & VM.EXEC) !== 0 ? 'x' : '-') +
       ((vma.flags & VM.MAYSHARE) !== 0 ? 's' : 'p'),
-    offset: vma.file === null ? 0 : vma.pgoff * PAGE_SIZE,
-    name: vma.file === null ? '' : mapsName(vma.file.inode),
+    offset: vma.file === null && (vma.flags & VM.HUGETLB) === 0 ? 0 : vma.pgoff * PAGE_SIZE,
+    // Private anonymous huge pages have a hugetlbfs file in the kernel too (hugetlb_file_setup()
+    // in ksys_mmap_pgoff()), which the model leaves out: its name is printed all the same.
+    name:
+      vma.file !== null
+        ? mapsName(vma.file.inode)
+        : (vma.flags & VM.HUGETLB) !== 0
+          ? '/anon_hugepage (deleted)'
+          : '',
   };
 }
 

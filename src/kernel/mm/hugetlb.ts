@@ -195,7 +195,11 @@ export function putHugetlbPage(sys: System, pfn: number): void {
   putHugetlb(sys, pfn);
 }
 
-/** Models hugetlb_fault(): hugetlb_no_page() for an empty entry, hugetlb_wp() for a write to a read-only one. */
+/**
+ * Models hugetlb_fault(): hugetlb_no_page() for an empty entry, hugetlb_wp() for a write to a
+ * read-only one. A huge page the pool cannot give is SIGBUS: alloc_hugetlb_folio() fails with
+ * -ENOSPC, which vmf_error() turns into VM_FAULT_SIGBUS.
+ */
 export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<number> {
   const mm = vma.mm;
   const sys = mm.sys;
@@ -216,18 +220,21 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
     let fromCache = -1;
     const inode = vma.file?.inode ?? null;
     const index = vma.pageIndex(base);
-    if (inode !== null && index * PAGE_SIZE >= inode.size) return VM_FAULT.SIGBUS;
+    // hugetlb_no_page() looks at the size only when the cache has no page: one fallocate() put
+    // past the end (FALLOC_FL_KEEP_SIZE) is mapped.
+    const past = inode !== null && index * PAGE_SIZE >= inode.size;
+    if (past && inode.pages.load(index) === undefined) return VM_FAULT.SIGBUS;
     if (inode !== null && (shared || inode.pages.load(index) !== undefined)) {
-      // hugetlb_no_page(): file pages come from the page cache (past i_size is SIGBUS). A private
-      // mapping maps the cache page read-only, or on a write fault gets its own anonymous copy.
-      // A private mapping of a hole gets a new anonymous page (below) and leaves the cache empty.
+      // hugetlb_no_page(): file pages come from the page cache. A private mapping maps the cache
+      // page read-only, or on a write fault gets its own anonymous copy. A private mapping of a
+      // hole gets a new anonymous page (below) and leaves the cache empty.
       let cached = inode.pages.load(index);
       if (cached === undefined) {
         const resv = shared ? consumeReservation(sys, vma, index) : null;
         cached = allocHugetlbPage(sys, resv !== null);
         if (cached < 0) {
           restoreReservation(sys, resv, index);
-          return VM_FAULT.OOM;
+          return VM_FAULT.SIGBUS;
         }
         phys.mapping[cached] = inode.mappingId;
         phys.setIndex(cached, index);
@@ -243,7 +250,7 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
         pfn = allocHugetlbPage(sys, resv !== null);
         if (pfn < 0) {
           restoreReservation(sys, resv, index);
-          return VM_FAULT.OOM;
+          return VM_FAULT.SIGBUS;
         }
         privateResv = resv;
         for (let k = 0; k < HPAGE_PMD_NR; k++) phys.copyPage(pfn + k, cached + k);
@@ -257,7 +264,7 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
       pfn = allocHugetlbPage(sys, resv !== null);
       if (pfn < 0) {
         restoreReservation(sys, resv, index);
-        return VM_FAULT.OOM;
+        return VM_FAULT.SIGBUS;
       }
       privateResv = resv;
       phys.flags[pfn] |= PG.anon | PG.anonExclusive;
@@ -266,15 +273,17 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
     }
     yield* mm.ptl.lock();
     // The kernel's fault holds the VMA's hugetlb lock and the index's fault mutex throughout, so
-    // a truncation or hole punch comes wholly before or after it. One that has shrunk the file
-    // or taken the cache page since they were looked at above came before: the fault is SIGBUS
-    // past the new end, or is taken again, and has used no reservation.
-    const gone = inode !== null && index * PAGE_SIZE >= inode.size;
-    if (gone || (fromCache >= 0 && inode!.pages.load(index) !== fromCache)) {
+    // a truncation or hole punch comes wholly before or after it. One that has taken the cache
+    // page, or shrunk the file under a hole, since they were looked at above came before: the
+    // fault has used no reservation and is taken again (SIGBUS past the new end).
+    const stale =
+      inode !== null &&
+      (fromCache >= 0 ? inode.pages.load(index) !== fromCache : index * PAGE_SIZE >= inode.size);
+    if (stale) {
       yield* mm.ptl.unlock();
       putHugetlb(sys, pfn);
       restoreReservation(sys, privateResv, index);
-      return gone ? VM_FAULT.SIGBUS : 0;
+      return 0;
     }
     if (pmd.words[2 * i] === 0) {
       phys.entireMapcount.set(pfn, (phys.entireMapcount.get(pfn) ?? 0) + 1);
@@ -309,14 +318,22 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
       0;
     return 0;
   }
-  // hugetlb_wp(): copy the whole huge page.
+  // hugetlb_wp(): copy the whole huge page. The mapping that owns its reservations uses the one
+  // for this index when it copies the file's page; copying a page it shares since a fork, it
+  // allocates outside its reservations (outside_reserve). Another mapping has none to use.
   anonVmaPrepare(sys, vma);
-  const pfn = allocHugetlbPage(sys);
-  if (pfn < 0) return VM_FAULT.OOM;
+  const index = vma.pageIndex(base);
+  const fileCopy = vma.file !== null && vma.file.inode.pages.load(index) === old;
+  const resv = fileCopy || !(vma.priv instanceof ResvMap) ? consumeReservation(sys, vma, index) : null;
+  const pfn = allocHugetlbPage(sys, resv !== null);
+  if (pfn < 0) {
+    restoreReservation(sys, resv, index);
+    return VM_FAULT.SIGBUS;
+  }
   for (let k = 0; k < HPAGE_PMD_NR; k++) phys.copyPage(pfn + k, old + k);
   phys.flags[pfn] |= PG.anon | PG.anonExclusive;
   phys.mapping[pfn] = vma.anonVma!.mappingId;
-  phys.setIndex(pfn, vma.pageIndex(base));
+  phys.setIndex(pfn, index);
   const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, base, base + PMD_SIZE);
   yield* mmuNotifierInvalidateRangeStart(range);
   yield* mm.ptl.lock();

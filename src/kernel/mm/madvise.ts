@@ -324,8 +324,11 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
       return madviseGuardRemove(vma, start, end);
     case MADV.REMOVE: {
       // madvise_remove(): no file is -EINVAL; a file mapping that is not shared-writable is -EACCES.
-      if ((vma.flags & VM.LOCKED) !== 0 || vma.file === null) return -Errno.EINVAL;
-      if ((vma.flags & (VM.SHARED | VM.MAYWRITE)) !== (VM.SHARED | VM.MAYWRITE)) return -Errno.EACCES;
+      // Private huge pages count as a file mapping (their hugetlbfs file, which the model leaves out).
+      if ((vma.flags & VM.LOCKED) !== 0 || (vma.file === null && (vma.flags & VM.HUGETLB) === 0))
+        return -Errno.EINVAL;
+      if (vma.file === null || (vma.flags & (VM.SHARED | VM.MAYWRITE)) !== (VM.SHARED | VM.MAYWRITE))
+        return -Errno.EACCES;
       // vfs_fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) over the file range. The punch
       // takes the inode lock, which a write holds while it faults: the mmap lock is dropped
       // around it, with a reference on the file (the VMA may go meanwhile), and the walk looks

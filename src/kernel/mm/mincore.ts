@@ -2,7 +2,7 @@
  * mincore(2) (mm/mincore.c): whether each page of a range is in memory, as the residency byte
  * do_mincore() writes for it (1 or 0).
  */
-import { PAGE_SIZE, TASK_SIZE } from '../../lib/units.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE, TASK_SIZE } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { Process, System } from '../system.ts';
@@ -25,13 +25,24 @@ function mincorePage(sys: System, vma: Vma, addr: number): number {
 }
 
 /**
+ * An empty entry of a hugetlb VMA: walk_hugetlb_range() hands a range whose PMD table is not there
+ * to the hole callback, which asks the file's page cache (the huge page holding the index); one
+ * with the table goes to mincore_hugetlb(), which reads the empty entry as not in core.
+ */
+function mincoreHugetlbHole(sys: System, vma: Vma, addr: number): number {
+  if (vma.mm.pgt.upperAt(addr, 1) !== null || vma.file === null) return 0;
+  const idx = vma.pageIndex(addr);
+  return vma.file.inode.pages.has(idx - (idx % HPAGE_PMD_NR)) ? 1 : 0;
+}
+
+/**
  * Models do_mincore(): the bytes of up to `pages` pages from `addr`, within the VMA there; returns
  * how many, or -ENOMEM when no VMA holds `addr`. Caller holds the mmap lock for reading. A page
  * is read from its page-table entry as pagemap decodes it (mincore_pte_range(),
  * mincore_hugetlb()): present (PROT_NONE too) or a PMD leaf of any kind is 1; a swap entry is 0
  * (not in the swap cache, as above); a migration, device-private or device-exclusive entry is 1.
- * No entry, or a guard marker, asks the file's page cache (mincore_unmapped_range(); anonymous memory has none: 0),
- * except in a hugetlb VMA. walk_page_test() hands a VM_PFNMAP VMA to the hole callback whole.
+ * No entry, or a guard marker, asks the file's page cache (mincore_unmapped_range(); anonymous memory has none: 0);
+ * in a hugetlb VMA only where the PMD table is not there (mincoreHugetlbHole()). walk_page_test() hands a VM_PFNMAP VMA to the hole callback whole.
  */
 function doMincore(
   sys: System,
@@ -52,7 +63,10 @@ function doMincore(
     if (e?.present === true) vec[at + j] = 1;
     // pte_none_mostly(): a guard marker is looked up as an empty entry is.
     else if (e?.swap === true && e.kind !== 'guard') vec[at + j] = e.kind === 'swap' ? 0 : 1;
-    else vec[at + j] = hugetlb ? 0 : mincorePage(sys, vma, addr + j * PAGE_SIZE);
+    else
+      vec[at + j] = hugetlb
+        ? mincoreHugetlbHole(sys, vma, addr + j * PAGE_SIZE)
+        : mincorePage(sys, vma, addr + j * PAGE_SIZE);
   }
   return n;
 }

@@ -271,7 +271,10 @@ export function completeMunmap$(mm: MmStruct, vmas: readonly Vma[], start: numbe
   for (const v of vmas) if ((v.flags & VM.LOCKED) !== 0) mm.lockedVm -= v.pages;
   for (const v of vmas) detachVma(mm, v);
   unmapVmas$(mm, vmas, start, end);
-  mm.pgt.freeEmpty(start, end);
+  // free_pgtables() between the neighbours left: a table one of them may use stays.
+  const next = mm.findVma(end);
+  const prev = next === null ? mm.vmas.last() : mm.vmas.prev(next.node!);
+  mm.pgt.freeEmpty(start, end, prev?.value.end ?? 0, next?.start ?? Infinity);
   for (const v of vmas) removeVma(mm.sys, v);
   mm.sys.trace.count('munmap');
 }
@@ -375,6 +378,8 @@ export function doMmap$(task: Process, mm: MmStruct, addr: number, length: numbe
   if ((flags & mman.MAP_STACK) !== 0) vmFlags |= VM.NOHUGEPAGE;
   if (growsdown) vmFlags |= VM.GROWSDOWN;
   if (hugetlb) vmFlags |= VM.HUGETLB | VM.DONTEXPAND;
+  // hugetlbfs_file_mmap(): a file offset inside a huge page is -EINVAL.
+  if (hugetlb && !anonymous && pgoff % HPAGE_PMD_NR !== 0) return -Errno.EINVAL;
   let backing: File | null = anonymous ? null : fget(file!);
   if (hugetlb && anonymous) {
     if (shared) backing = shmemFileSetup(sys, 'anon_hugepage', len, 'hugetlb');
@@ -410,7 +415,9 @@ export function doMmap$(task: Process, mm: MmStruct, addr: number, length: numbe
   if (accountable) vmFlags |= VM.ACCOUNT;
   if (replaced.length > 0) completeMunmap$(mm, replaced, start, start + len);
   const vma = new Vma(mm, start, start + len, vmFlags, backing === null ? start / PAGE_SIZE : pgoff, backing);
-  if (anonymous && shared) vma.pgoff = 0;
+  // Shared anonymous memory, and private huge pages too, are a file of their own in the kernel
+  // (mapped from offset 0).
+  if (anonymous && (shared || hugetlb)) vma.pgoff = 0;
   noteVmaFileRef(sys, vma, 'mmap_region');
   if (hugetlb && (flags & mman.MAP_NORESERVE) === 0) {
     // hugetlbfs_file_mmap() -> hugetlb_reserve_pages(): no mapping the pool cannot back.
@@ -419,6 +426,11 @@ export function doMmap$(task: Process, mm: MmStruct, addr: number, length: numbe
       if (backing !== null) fput(sys, backing);
       return r;
     }
+  }
+  // hugetlbfs_file_mmap(): a writable mapping past the end of the file makes the file that long.
+  if (hugetlb && !anonymous && backing !== null && (vmFlags & VM.WRITE) !== 0) {
+    const end = (pgoff + len / PAGE_SIZE) * PAGE_SIZE;
+    if (backing.inode.size < end) backing.inode.size = end;
   }
   insertVma(mm, vma);
   if (backing !== null && backing.fops?.mmap !== undefined) {

@@ -259,14 +259,19 @@ export function mergeChanged(mm: MmStruct, changed: readonly Vma[]): void {
 
 /**
  * Models the hugetlb vm_ops->may_split() check that __split_vma() makes: a hugetlb VMA can only be
- * split on a huge-page boundary, so any operation that would cut one elsewhere fails with -EINVAL
- * before anything changes.
+ * split on a huge-page boundary, so any operation that would cut one elsewhere fails with -EINVAL.
+ * vma_modify() splits at the start of the range before the end: a start off a boundary changes
+ * nothing, an end off one leaves the split at the start made.
  */
 export function hugetlbSplitCheck(mm: MmStruct, start: number, end: number): number {
   for (const v of mm.vmasIn(start, end)) {
     if ((v.flags & VM.HUGETLB) === 0) continue;
-    for (const edge of [start, end]) {
-      if (edge > v.start && edge < v.end && edge % PMD_SIZE !== 0) return -Errno.EINVAL;
+    const inside = (edge: number): boolean => edge > v.start && edge < v.end;
+    if (inside(start) && start % PMD_SIZE !== 0) return -Errno.EINVAL;
+    if (inside(end) && end % PMD_SIZE !== 0) {
+      // vma_modify() has split at the start already, and that split stays.
+      if (inside(start)) splitVma(v, start);
+      return -Errno.EINVAL;
     }
   }
   return 0;
@@ -487,7 +492,10 @@ function* completeMunmap(mm: MmStruct, vmas: readonly Vma[], start: number, end:
   for (const v of vmas) if ((v.flags & VM.LOCKED) !== 0) mm.lockedVm -= v.pages;
   for (const v of vmas) detachVma(mm, v);
   yield* unmapVmas(mm, vmas, start, end);
-  mm.pgt.freeEmpty(start, end);
+  // free_pgtables() between the neighbours left: a table one of them may use stays.
+  const next = mm.findVma(end);
+  const prev = next === null ? mm.vmas.last() : mm.vmas.prev(next.node!);
+  mm.pgt.freeEmpty(start, end, prev?.value.end ?? 0, next?.start ?? Infinity);
   for (const v of vmas) removeVma(mm.sys, v);
   mm.sys.trace.count('munmap');
 }
@@ -635,6 +643,8 @@ export function* doMmap(
   if ((flags & mman.MAP_STACK) !== 0) vmFlags |= VM.NOHUGEPAGE;
   if (growsdown) vmFlags |= VM.GROWSDOWN;
   if (hugetlb) vmFlags |= VM.HUGETLB | VM.DONTEXPAND;
+  // hugetlbfs_file_mmap(): a file offset inside a huge page is -EINVAL.
+  if (hugetlb && !anonymous && pgoff % HPAGE_PMD_NR !== 0) return -Errno.EINVAL;
   let backing: File | null = anonymous ? null : fget(file!);
   if (hugetlb && anonymous) {
     if (shared) backing = shmemFileSetup(sys, 'anon_hugepage', len, 'hugetlb');
@@ -670,7 +680,9 @@ export function* doMmap(
   if (accountable) vmFlags |= VM.ACCOUNT;
   if (replaced.length > 0) yield* completeMunmap(mm, replaced, start, start + len);
   const vma = new Vma(mm, start, start + len, vmFlags, backing === null ? start / PAGE_SIZE : pgoff, backing);
-  if (anonymous && shared) vma.pgoff = 0;
+  // Shared anonymous memory, and private huge pages too, are a file of their own in the kernel
+  // (mapped from offset 0).
+  if (anonymous && (shared || hugetlb)) vma.pgoff = 0;
   noteVmaFileRef(sys, vma, 'mmap_region');
   if (hugetlb && (flags & mman.MAP_NORESERVE) === 0) {
     // hugetlbfs_file_mmap() -> hugetlb_reserve_pages(): no mapping the pool cannot back.
@@ -679,6 +691,11 @@ export function* doMmap(
       if (backing !== null) fput(sys, backing);
       return r;
     }
+  }
+  // hugetlbfs_file_mmap(): a writable mapping past the end of the file makes the file that long.
+  if (hugetlb && !anonymous && backing !== null && (vmFlags & VM.WRITE) !== 0) {
+    const end = (pgoff + len / PAGE_SIZE) * PAGE_SIZE;
+    if (backing.inode.size < end) backing.inode.size = end;
   }
   insertVma(mm, vma);
   if (backing !== null && backing.fops?.mmap !== undefined) {

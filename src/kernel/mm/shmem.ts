@@ -257,10 +257,20 @@ export function* shmemSetSize(sys: System, inode: Inode, size: number): KGen<num
     return -Errno.EPERM;
   const oldSize = inode.size;
   inode.size = size;
+  if (inode.kind === 'hugetlb') {
+    // hugetlbfs_setattr() runs hugetlb_vmtruncate() whichever way the size moves (a size inside a
+    // huge page was refused before): every mapping, page and reservation at or past the new end
+    // goes, the pages fallocate() put past the old end too. remove_inode_hugepages() unmaps a
+    // page a fault mapped after the unmap.
+    const firstGone = size / PAGE_SIZE;
+    hugetlbUnreserveInode(sys, inode, firstGone);
+    yield* unmapMappingRange(sys, inode, firstGone, Infinity);
+    if (dropRange(sys, inode, firstGone, Infinity)) yield* unmapMappingRange(sys, inode, firstGone, Infinity);
+    return 0;
+  }
   if (size < oldSize) {
     const firstGone = Math.ceil(size / PAGE_SIZE);
     const lastIdx = Math.ceil(oldSize / PAGE_SIZE) - 1;
-    if (inode.kind === 'hugetlb') hugetlbUnreserveInode(sys, inode, firstGone);
     if (firstGone <= lastIdx) yield* unmapMappingRange(sys, inode, firstGone, lastIdx);
     // To the end: pages past the old size (a fallocate with FALLOC_FL_KEEP_SIZE) go too, and
     // nothing maps them (a fault past the size is SIGBUS).
@@ -268,9 +278,8 @@ export function* shmemSetSize(sys: System, inode: Inode, size: number): KGen<num
     // The partial page past the new end reads as zeros again (swapped in first if it is out).
     const tail = size % PAGE_SIZE;
     if (tail !== 0) yield* zeroPartial(sys, inode, Math.floor(size / PAGE_SIZE), tail, PAGE_SIZE);
-    // shmem_setattr() unmaps again; hugetlbfs removes its pages under the fault mutex instead.
-    if (firstGone <= lastIdx && inode.kind === 'shmem')
-      yield* unmapMappingRange(sys, inode, firstGone, lastIdx);
+    // shmem_setattr() unmaps again, which takes the private copies faults made meanwhile.
+    if (firstGone <= lastIdx) yield* unmapMappingRange(sys, inode, firstGone, lastIdx);
   }
   return 0;
 }

@@ -89,11 +89,11 @@ describe('fault injection in the fault paths', () => {
     teardown(sys);
   });
 
-  it('a failed hugetlb allocation fails the fault with ENOMEM', () => {
+  it('a failed hugetlb allocation is SIGBUS (-ENOSPC from alloc_hugetlb_folio()), not out of memory', () => {
     const { sys, p } = setup({ hugetlbPages: 2 });
     const a = mapOk(sys, p, HPAGE, ANON_PRIVATE | MAP_HUGETLB);
     sys.inject.failSite('alloc_hugetlb_folio');
-    assert.equal(sys.write(p, a, Uint8Array.of(1)), -Errno.ENOMEM);
+    assert.equal(sys.write(p, a, Uint8Array.of(1)), -Errno.EFAULT);
     writeOk(sys, p, a, Uint8Array.of(1));
     teardown(sys);
   });

@@ -1,0 +1,117 @@
+/*
+ * hugetlbfs files and private huge pages where they differ from tmpfs and from small pages. Each
+ * expected value is what Linux 6.18 gave for the same calls (hetmem difftest's huge-page programs
+ * and test/fuzz/difftest.test.ts, run against a live kernel with a pool of 8 huge pages).
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Errno } from '../../../src/kernel/errno.ts';
+import { hugetlbPagesAvailable } from '../../../src/kernel/mm/hugetlb.ts';
+import {
+  FALLOC_FL_KEEP_SIZE,
+  MADV,
+  MAP_ANONYMOUS,
+  MAP_FIXED_NOREPLACE,
+  MAP_HUGETLB,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MFD_HUGETLB,
+  PROT_READ,
+} from '../../../src/kernel/mm/mman.ts';
+import { assertOracles } from '../../../src/oracles/index.ts';
+import { HPAGE as H, PAGE, RW, mapOk, readOk, setup, writeOk } from './mm_helpers.ts';
+
+const W = 0x600000000000;
+
+describe('hugetlbfs files', () => {
+  it('an offset inside a huge page is -EINVAL; a writable mapping makes the file longer', () => {
+    const { sys, p } = setup({ hugetlbPages: 8 });
+    const fd = sys.memfdCreate('h', MFD_HUGETLB);
+    assert.equal(sys.mmap(p, 0, H, RW, MAP_SHARED, fd, PAGE), -Errno.EINVAL);
+    assert.equal(sys.pread(fd, 8, H + 5).ret, 0, 'the file is empty');
+    const ro = mapOk(sys, p, 2 * H, MAP_SHARED, PROT_READ, fd);
+    assert.equal(sys.pread(fd, 8, H + 5).ret, 0, 'a read-only mapping leaves the size');
+    const m = mapOk(sys, p, 2 * H, MAP_SHARED, RW, fd);
+    assert.equal(sys.pread(fd, 8, H + 5).ret, 8, 'a writable one makes it 4 MiB');
+    writeOk(sys, p, m + H + 5, Uint8Array.of(7, 7));
+    assert.deepEqual([...sys.pread(fd, 2, H + 5).data], [7, 7]);
+    assert.deepEqual([...readOk(sys, p, ro + H + 5, 2)], [7, 7]);
+    assertOracles(sys);
+  });
+
+  it('a fault maps a page fallocate() put past the end; ftruncate() to the same size drops it', () => {
+    const { sys, p } = setup({ hugetlbPages: 8 });
+    const fd = sys.memfdCreate('h', MFD_HUGETLB);
+    assert.equal(sys.ftruncate(fd, 2 * H), 0);
+    assert.equal(sys.fallocate(fd, FALLOC_FL_KEEP_SIZE, 2 * H, H), 0);
+    const m = mapOk(sys, p, H, MAP_SHARED, PROT_READ, fd, 2 * H);
+    assert.equal(sys.read(p, m + 3, 8).ret, 8, 'hugetlb_no_page() looks at the size only for a hole');
+    assert.equal(sys.ftruncate(fd, 2 * H), 0);
+    assert.equal(sys.read(p, m + 3, 8).ret, -Errno.EFAULT, 'hugetlb_vmtruncate() ran: the page is gone');
+    assertOracles(sys);
+  });
+
+  it('mincore() of a hole: the page cache where no PMD table is there, else not in core', () => {
+    const { sys, p } = setup({ hugetlbPages: 8 });
+    const fd = sys.memfdCreate('h', MFD_HUGETLB);
+    assert.equal(sys.fallocate(fd, 0, 0, 2 * H), 0);
+    const m = sys.mmap(p, W, 2 * H, RW, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+    assert.equal(m, W);
+    const vec = new Uint8Array(512);
+    assert.equal(sys.mincore(p, m, H, vec), 0);
+    assert.ok(
+      vec.every((b) => b === 1),
+      'cached, and no table yet',
+    );
+    readOk(sys, p, m + H, 1);
+    assert.equal(sys.mincore(p, m, H, vec), 0);
+    assert.ok(
+      vec.every((b) => b === 0),
+      'the table is there now, and the entry is empty',
+    );
+    assertOracles(sys);
+  });
+
+  it('a private copy of a file page uses the mapping reservation, even with the pool all reserved', () => {
+    const { sys, p } = setup({ hugetlbPages: 8 });
+    const fd = sys.memfdCreate('h', MFD_HUGETLB);
+    const m = mapOk(sys, p, 2 * H, MAP_PRIVATE, RW, fd);
+    assert.equal(sys.fallocate(fd, 0, 0, 2 * H), 0);
+    assert.equal(sys.madvise(p, m, 2 * H, MADV.POPULATE_READ), 0);
+    mapOk(sys, p, 2 * H, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB);
+    assert.equal(sys.fallocate(fd, FALLOC_FL_KEEP_SIZE, 3 * H, 2 * H), 0);
+    assert.equal(hugetlbPagesAvailable(sys), 0);
+    writeOk(sys, p, m + H + 6, Uint8Array.of(53));
+    assertOracles(sys);
+  });
+});
+
+describe('private huge pages', () => {
+  it('an mprotect() that ends inside a huge page is -EINVAL and keeps the split at its start', () => {
+    const { sys, p } = setup({ hugetlbPages: 8 });
+    const a = sys.mmap(
+      p,
+      W,
+      3 * H,
+      RW,
+      MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED_NOREPLACE,
+      -1,
+      0,
+    );
+    assert.equal(a, W);
+    writeOk(sys, p, a + H, Uint8Array.of(1));
+    assert.equal(sys.mprotect(p, a + H, PAGE, PROT_READ), -Errno.EINVAL);
+    assert.equal(sys.mprotect(p, a + PAGE, H, PROT_READ), -Errno.EINVAL, 'a start inside one splits nothing');
+    const maps = sys.maps(p);
+    assert.ok(Array.isArray(maps));
+    assert.deepEqual(
+      maps.map((e) => [e.start - W, e.end - W, e.offset, e.name]),
+      [
+        [0, H, 0, '/anon_hugepage (deleted)'],
+        [H, 3 * H, H, '/anon_hugepage (deleted)'],
+      ],
+    );
+    assert.equal(sys.madvise(p, a, H, MADV.REMOVE), -Errno.EACCES, 'a file mapping, not shared');
+    assertOracles(sys);
+  });
+});
