@@ -25,15 +25,19 @@ import {
   F_SEAL_SEAL,
   F_SEAL_SHRINK,
   F_SEAL_WRITE,
+  FALLOC_FL_KEEP_SIZE,
+  FALLOC_FL_PUNCH_HOLE,
   MADV,
   MAP_FIXED,
   MAP_GROWSDOWN,
+  MAP_HUGETLB,
   MAP_LOCKED,
   MAP_NORESERVE,
   MAP_POPULATE,
   MAP_STACK,
   MFD_ALLOW_SEALING,
   MFD_EXEC,
+  MFD_HUGETLB,
   MFD_NOEXEC_SEAL,
   MREMAP_DONTUNMAP,
   MREMAP_FIXED,
@@ -189,9 +193,10 @@ export type DiffOp = (
  * mmap flags a program may add, by the scenario's names: `fixed` maps with MAP_FIXED (replacing
  * what is there) instead of MAP_FIXED_NOREPLACE.
  */
-type MapFlag = 'fixed' | 'populate' | 'noreserve' | 'stack' | 'locked' | 'growsdown';
+type MapFlag = 'fixed' | 'populate' | 'noreserve' | 'stack' | 'locked' | 'growsdown' | 'hugetlb';
 const MAP_FLAG_BITS: Record<MapFlag, number> = {
   fixed: MAP_FIXED,
+  hugetlb: MAP_HUGETLB,
   locked: MAP_LOCKED,
   populate: MAP_POPULATE,
   noreserve: MAP_NORESERVE,
@@ -713,6 +718,28 @@ export interface HostConfig {
    * model runs with `zero_page: false` (mm_forbids_zeropage()) to match.
    */
   zeroPage: boolean;
+  /**
+   * The live kernel's pool of 2 MiB huge pages when it is idle and small enough for the model's
+   * RAM to hold (2 to 16 pages, none in use): programs then use hugetlb too, and the model's pool
+   * is the same size. 0: no hugetlb programs (vm.nr_hugepages is 0 on most machines).
+   */
+  hugePages: number;
+}
+
+/** HugePages_Total when it is 2 to 16 pages of 2 MiB and all of them are free, else 0. */
+function idleHugePool(): number {
+  let text = '';
+  try {
+    text = readFileSync('/proc/meminfo', 'utf8');
+  } catch {
+    return 0;
+  }
+  const field = (name: string): number =>
+    Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? -1);
+  const total = field('HugePages_Total');
+  const idle =
+    total === field('HugePages_Free') && field('HugePages_Rsvd') === 0 && field('HugePages_Surp') === 0;
+  return idle && field('Hugepagesize') === 2048 && total >= 2 && total <= 16 ? total : 0;
 }
 
 /** The live kernel's knobs the model must match: THP mode, swap, soft-dirty, shmem THP, the zero page. */
@@ -752,6 +779,7 @@ export function hostConfig(helper: string): HostConfig {
     softDirty: probe[2]?.extra?.includes('d') === true,
     files,
     zeroPage: probe[4]?.extra?.includes('x') !== true,
+    hugePages: idleHugePool(),
   };
 }
 
@@ -765,6 +793,7 @@ function systemOf(host: HostConfig): Record<string, unknown> {
     rlimit_memlock: '64KiB',
   };
   if (!host.zeroPage) sys.zero_page = false;
+  if (host.hugePages > 0) sys.hugetlb_pages = host.hugePages;
   return sys;
 }
 
@@ -845,9 +874,18 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
  * Random programs over a few pages of the window, with edge lengths and offsets. With `files`, one
  * program in three also makes memfds and maps, sizes, allocates, punches, writes and reads them.
  * Without `softDirty` (a kernel without CONFIG_MEM_SOFT_DIRTY, whose clear_refs 4 changes no
- * PTE, where the model's write-protects them) no program writes clear_refs.
+ * PTE, where the model's write-protects them) no program writes clear_refs. With `hugePages`
+ * (the live kernel's idle pool, HostConfig), one program in four is over huge pages instead
+ * (hugetlbProgram()).
  */
-export function generateProgram(r: Prng, len: number, files = false, softDirty = true): DiffOp[] {
+export function generateProgram(
+  r: Prng,
+  len: number,
+  files = false,
+  softDirty = true,
+  hugePages = 0,
+): DiffOp[] {
+  if (hugePages > 0 && r.next() < 0.25) return hugetlbProgram(r, len);
   const pick = <T>(xs: readonly T[]): T => xs[r.int(xs.length)];
   const off = (): number =>
     r.next() < 0.9 ? r.int(24) * PAGE : pick([1, PAGE - 1, 2 * 1024 * 1024, 512 * PAGE]);
@@ -1033,6 +1071,92 @@ export function generateProgram(r: Prng, len: number, files = false, softDirty =
     else if (r.next() < 0.5) return { op: 'munlockall' };
     return { op: 'mlockall', flags: r.next() < 0.8 ? pick([2, 6]) : pick([0, 4, 8]) };
   }
+}
+
+/**
+ * A program over 2 MiB huge pages: a hugetlbfs memfd and anonymous MAP_HUGETLB memory, mapped
+ * shared and private at huge-page offsets of the window (now and then at one the kernel refuses),
+ * written and read through, sized, allocated and punched, unmapped, protected and advised, until
+ * the pool or the reservations run out. No fork: a child's copy-on-write of a huge page it has no
+ * reservation for is not modelled.
+ */
+export function hugetlbProgram(r: Prng, len: number): DiffOp[] {
+  const pick = <T>(xs: readonly T[]): T => xs[r.int(xs.length)];
+  const H = 2 * 1024 * 1024;
+  const off = (): number => (r.next() < 0.9 ? r.int(6) * H : pick([PAGE, H - PAGE, H + 2 * PAGE]));
+  const length = (): number => (r.next() < 0.85 ? (1 + r.int(3)) * H : pick([0, PAGE, H - 1, H + PAGE]));
+  /** An address to load or store at: anywhere in a huge page. */
+  const at = (): number => r.int(6) * H + (r.next() < 0.5 ? r.int(512) * PAGE + r.int(16) : 0);
+  const foff = (): number => (r.next() < 0.9 ? r.int(4) * H : r.int(4) * H + pick([PAGE, 17]));
+  const ops: DiffOp[] = [
+    { op: 'memfd', slot: 0, flags: MFD_HUGETLB | (r.next() < 0.3 ? MFD_ALLOW_SEALING : 0) },
+    { op: 'ftruncate', slot: 0, len: (1 + r.int(4)) * H },
+    r.next() < 0.5
+      ? { op: 'mmapf', off: 0, len: 2 * H, prot: 3, shared: r.next() < 0.7, slot: 0, foff: 0 }
+      : { op: 'mmap', off: 0, len: 2 * H, prot: 3, shared: r.next() < 0.4, flags: ['hugetlb'] },
+  ];
+  while (ops.length < len) {
+    const k = r.int(100);
+    if (k < 12) {
+      const flags: MapFlag[] = ['hugetlb'];
+      if (r.next() < 0.15) flags.push('noreserve');
+      if (r.next() < 0.1) flags.push('populate');
+      ops.push({
+        op: 'mmap',
+        off: off(),
+        len: length(),
+        prot: pick([1, 3, 3]),
+        shared: r.next() < 0.4,
+        flags,
+      });
+    } else if (k < 26) {
+      const o: DiffOp = {
+        op: 'mmapf',
+        off: off(),
+        len: length(),
+        prot: pick([1, 3, 3]),
+        shared: r.next() < 0.6,
+        slot: 0,
+        foff: foff(),
+      };
+      ops.push(r.next() < 0.15 ? { ...o, flags: [pick(['noreserve', 'populate'] as const)] } : o);
+    } else if (k < 34) ops.push({ op: 'munmap', off: off(), len: length() });
+    else if (k < 39) ops.push({ op: 'mprotect', off: off(), len: length(), prot: pick([0, 1, 3]) });
+    else if (k < 47)
+      ops.push({
+        op: 'madvise',
+        off: off(),
+        len: length(),
+        advice: pick([
+          'dontneed',
+          'remove',
+          'free',
+          'pageout',
+          'willneed',
+          'populate_read',
+          'populate_write',
+        ]),
+      });
+    else if (k < 64) ops.push({ op: 'write', off: at(), len: pick([1, 8, PAGE, H]), byte: r.int(256) });
+    else if (k < 74) ops.push({ op: 'read', off: at(), len: pick([1, 8, PAGE]) });
+    else if (k < 79)
+      ops.push({ op: 'ftruncate', slot: 0, len: r.next() < 0.85 ? r.int(5) * H : pick([PAGE, H + PAGE]) });
+    else if (k < 86)
+      ops.push({
+        op: 'fallocate',
+        slot: 0,
+        mode: pick([0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE]),
+        foff: foff(),
+        len: r.next() < 0.8 ? (1 + r.int(2)) * H : pick([PAGE, H + PAGE]),
+      });
+    else if (k < 91)
+      ops.push({ op: 'pread', slot: 0, foff: r.int(4) * H + r.int(512) * PAGE, len: pick([8, PAGE]) });
+    else if (k < 95) ops.push({ op: 'pagemap', off: at() - (at() % PAGE), npages: pick([1, 2, 513]) });
+    else if (k < 97) ops.push({ op: 'mincore', off: off(), len: length() });
+    else ops.push({ op: 'smaps' });
+  }
+  ops.push({ op: 'maps' }, { op: 'smaps' }, { op: 'status' });
+  return ops;
 }
 
 /** Whether an op may lock memory: mlock, mlockall, or a MAP_LOCKED mapping. */
@@ -1268,6 +1392,7 @@ export function runDifftest(o: DifftestOptions): DifftestResult {
       12 + (i % 16),
       host.files,
       host.softDirty,
+      host.hugePages,
     );
     const model = runModel(ops, host);
     const live = runLive(helper, ops);

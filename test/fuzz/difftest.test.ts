@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { hetmem, ROOT } from '../cli/helpers.ts';
 import { ensureHelper, hostConfig, runLive, runModel, type DiffOp } from '../../src/fuzz/difftest.ts';
-import { O_APPEND, O_RDWR } from '../../src/kernel/mm/mman.ts';
+import { FALLOC_FL_KEEP_SIZE, MFD_HUGETLB, O_APPEND, O_RDWR } from '../../src/kernel/mm/mman.ts';
 
 const O_RDWR_APPEND = O_RDWR | O_APPEND;
 
@@ -188,6 +188,47 @@ describe('hetmem difftest', () => {
       live.slice(2).map((r) => r.ret),
       [100, 100, 0, 0, 50, 150, 1, 151, 40, 111, 0, 0, 0, 1, PAGE, 4 * PAGE, -6, -22, -22, 4 * PAGE, PAGE],
     );
+  });
+
+  it('huge pages agree with the live kernel: offsets, sizes, pages past the end, splits', (t) => {
+    const helper = ensureHelper();
+    const host = hostConfig(helper);
+    // Only where the live kernel has an idle pool of 2 to 16 huge pages (vm.nr_hugepages).
+    if (host.hugePages === 0) {
+      t.skip('the live kernel has no idle pool of huge pages');
+      return;
+    }
+    const H = 2 * 1024 * 1024;
+    const ops: DiffOp[] = [
+      { op: 'memfd', slot: 0, flags: MFD_HUGETLB },
+      // A file offset inside a huge page is -EINVAL; a writable mapping makes the file longer.
+      { op: 'mmapf', off: 0, len: H, prot: 3, shared: true, slot: 0, foff: PAGE },
+      { op: 'mmapf', off: 0, len: 2 * H, prot: 3, shared: true, slot: 0, foff: 0 },
+      { op: 'pread', slot: 0, foff: H + 5, len: 8 },
+      { op: 'write', off: H + 5, len: 8, byte: 7 },
+      { op: 'pread', slot: 0, foff: H + 5, len: 8 },
+      // A page put past the end is mapped by a fault; an ftruncate() to the same size drops it.
+      { op: 'fallocate', slot: 0, mode: FALLOC_FL_KEEP_SIZE, foff: 2 * H, len: H },
+      { op: 'mmapf', off: 4 * H, len: H, prot: 1, shared: true, slot: 0, foff: 2 * H },
+      { op: 'read', off: 4 * H + 3, len: 8 },
+      { op: 'ftruncate', slot: 0, len: 2 * H },
+      { op: 'read', off: 4 * H + 3, len: 8 },
+      // Private huge pages: a split that fails at the end keeps the one at the start; they are
+      // a file mapping to MADV_REMOVE (-EACCES) and in /proc/PID/maps.
+      { op: 'mmap', off: 6 * H, len: 3 * H, prot: 3, shared: false, flags: ['hugetlb'] },
+      { op: 'write', off: 7 * H, len: 1, byte: 1 },
+      { op: 'mprotect', off: 7 * H, len: PAGE, prot: 1 },
+      { op: 'madvise', off: 6 * H, len: H, advice: 'remove' },
+      { op: 'maps' },
+      { op: 'smaps' },
+    ];
+    const live = runLive(helper, ops);
+    assert.deepEqual(runModel(ops, host), live);
+    assert.equal(live[1].ret, -22, 'an offset inside a huge page');
+    assert.equal(live[3].ret, 8, 'the mapping made the file 4 MiB long');
+    assert.equal(live[8].ret, 8, 'the page past the end is mapped');
+    assert.equal(live[10].ret, -14, 'and gone after the ftruncate()');
+    assert.equal(live[14].ret, -13);
   });
 
   it('without a C compiler: one line, exit 2', () => {
