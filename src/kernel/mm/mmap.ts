@@ -643,8 +643,9 @@ export function* doMmap(
   if ((flags & mman.MAP_STACK) !== 0) vmFlags |= VM.NOHUGEPAGE;
   if (growsdown) vmFlags |= VM.GROWSDOWN;
   if (hugetlb) vmFlags |= VM.HUGETLB | VM.DONTEXPAND;
-  // hugetlbfs_file_mmap(): a file offset inside a huge page is -EINVAL.
-  if (hugetlb && !anonymous && pgoff % HPAGE_PMD_NR !== 0) return -Errno.EINVAL;
+  // hugetlbfs_file_mmap(): a file offset inside a huge page is -EINVAL. Anonymous huge pages are a
+  // hugetlbfs file too (hugetlb_file_setup() in ksys_mmap_pgoff()), mapped at the offset asked.
+  if (hugetlb && pgoff % HPAGE_PMD_NR !== 0) return -Errno.EINVAL;
   let backing: File | null = anonymous ? null : fget(file!);
   if (hugetlb && anonymous) {
     if (shared) backing = shmemFileSetup(sys, 'anon_hugepage', len, 'hugetlb');
@@ -679,10 +680,16 @@ export function* doMmap(
   // keeps it apart from uncharged neighbours when merging.
   if (accountable) vmFlags |= VM.ACCOUNT;
   if (replaced.length > 0) yield* completeMunmap(mm, replaced, start, start + len);
-  const vma = new Vma(mm, start, start + len, vmFlags, backing === null ? start / PAGE_SIZE : pgoff, backing);
-  // Shared anonymous memory, and private huge pages too, are a file of their own in the kernel
-  // (mapped from offset 0).
-  if (anonymous && (shared || hugetlb)) vma.pgoff = 0;
+  const vma = new Vma(
+    mm,
+    start,
+    start + len,
+    vmFlags,
+    backing === null && !hugetlb ? start / PAGE_SIZE : pgoff,
+    backing,
+  );
+  // Shared anonymous memory is a file of its own, mapped from offset 0 (shmem_zero_setup()).
+  if (anonymous && shared && !hugetlb) vma.pgoff = 0;
   noteVmaFileRef(sys, vma, 'mmap_region');
   if (hugetlb && (flags & mman.MAP_NORESERVE) === 0) {
     // hugetlbfs_file_mmap() -> hugetlb_reserve_pages(): no mapping the pool cannot back.
@@ -693,7 +700,7 @@ export function* doMmap(
     }
   }
   // hugetlbfs_file_mmap(): a writable mapping past the end of the file makes the file that long.
-  if (hugetlb && !anonymous && backing !== null && (vmFlags & VM.WRITE) !== 0) {
+  if (hugetlb && backing !== null && (vmFlags & VM.WRITE) !== 0) {
     const end = (pgoff + len / PAGE_SIZE) * PAGE_SIZE;
     if (backing.inode.size < end) backing.inode.size = end;
   }

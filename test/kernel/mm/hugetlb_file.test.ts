@@ -13,6 +13,7 @@ import {
   MAP_ANONYMOUS,
   MAP_FIXED_NOREPLACE,
   MAP_HUGETLB,
+  MAP_NORESERVE,
   MAP_PRIVATE,
   MAP_SHARED,
   MFD_HUGETLB,
@@ -87,6 +88,22 @@ describe('hugetlbfs files', () => {
 });
 
 describe('private huge pages', () => {
+  it('are mapped at the offset asked, which must be a huge-page one, as their hugetlbfs file is', () => {
+    const { sys, p } = setup({ hugetlbPages: 8 });
+    const anon = MAP_ANONYMOUS | MAP_HUGETLB | MAP_NORESERVE;
+    assert.equal(sys.mmap(p, 0, H, RW, MAP_PRIVATE | anon, -1, PAGE), -Errno.EINVAL);
+    assert.equal(sys.mmap(p, 0, H, RW, MAP_SHARED | anon, -1, PAGE), -Errno.EINVAL);
+    assert.equal(sys.mmap(p, W, H, RW, MAP_PRIVATE | anon | MAP_FIXED_NOREPLACE, -1, H), W);
+    const maps = sys.maps(p);
+    assert.ok(Array.isArray(maps));
+    assert.deepEqual(
+      maps.map((e) => [e.start - W, e.offset, e.name]),
+      [[0, H, '/anon_hugepage (deleted)']],
+    );
+    writeOk(sys, p, W, Uint8Array.of(1));
+    assertOracles(sys);
+  });
+
   it('an mprotect() that ends inside a huge page is -EINVAL and keeps the split at its start', () => {
     const { sys, p } = setup({ hugetlbPages: 8 });
     const a = sys.mmap(
