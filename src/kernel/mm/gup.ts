@@ -235,9 +235,9 @@ export function putUserPages(sys: System, pfns: ArrayLike<number>, n: number): v
 
 /** The page at `idx` of a hugetlbfs file: a page of its huge page, added to the cache if absent. */
 function hugetlbSubpage(sys: System, inode: Inode, idx: number): number {
-  const head = idx - (idx % HPAGE_PMD_NR);
-  const h = inode.pages.load(head) ?? hugetlbfsAddPage(sys, inode, head);
-  return h < 0 ? -Errno.ENOMEM : h + (idx - head);
+  if (inode.pageAt(idx) === undefined && hugetlbfsAddPage(sys, inode, idx - (idx % HPAGE_PMD_NR)) < 0)
+    return -Errno.ENOMEM;
+  return inode.pageAt(idx)!;
 }
 
 /**

@@ -2,7 +2,7 @@
  * mincore(2) (mm/mincore.c): whether each page of a range is in memory, as the residency byte
  * do_mincore() writes for it (1 or 0).
  */
-import { HPAGE_PMD_NR, PAGE_SIZE, TASK_SIZE } from '../../lib/units.ts';
+import { PAGE_SIZE, TASK_SIZE } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { Process, System } from '../system.ts';
@@ -31,8 +31,7 @@ function mincorePage(sys: System, vma: Vma, addr: number): number {
  */
 function mincoreHugetlbHole(sys: System, vma: Vma, addr: number): number {
   if (vma.mm.pgt.upperAt(addr, 1) !== null || vma.file === null) return 0;
-  const idx = vma.pageIndex(addr);
-  return vma.file.inode.pages.has(idx - (idx % HPAGE_PMD_NR)) ? 1 : 0;
+  return vma.file.inode.pageAt(vma.pageIndex(addr)) !== undefined ? 1 : 0;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { IntervalTree, type IntervalNode } from '../../lib/interval_tree.ts';
 import { PageTableStore } from '../../lib/pgtable_store.ts';
 import { XArray } from '../../lib/xarray.ts';
-import { PAGE_SIZE, TASK_SIZE } from '../../lib/units.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE, TASK_SIZE } from '../../lib/units.ts';
 import { type Mutex, RwSem, SpinLock } from '../../sched/locks.ts';
 import type { KGen } from '../../sched/types.ts';
 import type { Process, System } from '../system.ts';
@@ -157,6 +157,17 @@ export class Inode implements Mapping {
   /** i_mmap: VMAs that map this file. */
   readonly iMmap = new Set<Vma>();
   nlink = 1;
+
+  /**
+   * The PFN of the page at `index` in the cache, or undefined. A hugetlbfs file's cache holds each
+   * huge page once, at the index of its first page: a page inside one is that page plus its offset.
+   */
+  pageAt(index: number): number | undefined {
+    if (this.kind !== 'hugetlb') return this.pages.load(index);
+    const sub = index % HPAGE_PMD_NR;
+    const head = this.pages.load(index - sub);
+    return head === undefined ? undefined : head + sub;
+  }
   /** shmem: the fallocate() allocating in this file now (inode->i_private's struct shmem_falloc). */
   falloc: ShmemFalloc | null = null;
   /**

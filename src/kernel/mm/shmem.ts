@@ -544,10 +544,8 @@ export function shmemRead(
     const index = Math.floor(pos / PAGE_SIZE);
     const off = pos % PAGE_SIZE;
     const c = Math.min(PAGE_SIZE - off, n - done);
-    // A hugetlbfs file's cache holds each huge page once, at the index of its first page.
-    const sub = inode.kind === 'hugetlb' ? index % HPAGE_PMD_NR : 0;
-    const head = inode.pages.load(index - sub);
-    if (head !== undefined) sys.phys.read(head + sub, off, data, done, c);
+    const pfn = inode.pageAt(index);
+    if (pfn !== undefined) sys.phys.read(pfn, off, data, done, c);
     else {
       const slot = inode.swapped.load(index);
       const d = slot === undefined ? null : sys.swap.read(slot);
