@@ -45,7 +45,7 @@ export function isCowMapping(flags: number): boolean {
 /** Models vma_needs_copy(): whether fork must copy page tables rather than let the child fault. */
 function vmaNeedsCopy(src: Vma): boolean {
   // VM_MAYBE_GUARD: the guard markers are only in the page tables.
-  if ((src.flags & (VM.HUGETLB | VM.PFNMAP | VM.MIXEDMAP | VM.MAYBE_GUARD)) !== 0) return true;
+  if ((src.flags & (VM.PFNMAP | VM.MIXEDMAP | VM.MAYBE_GUARD)) !== 0) return true;
   return src.anonVma !== null;
 }
 

@@ -12,8 +12,9 @@ import {
 } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE } from './pgtable.ts';
-import { anonVmaPrepare } from './rmap.ts';
+import { anonVmaPrepare, rmapWalk } from './rmap.ts';
 import { sideTable } from '../../lib/snapshot.ts';
+import { unmapHugepageRef } from './mmap.ts';
 
 /**
  * hugetlbfs with one page size, 2MiB, mapped by PMD leaves. Pages come from a pool of
@@ -73,6 +74,14 @@ export function allocHugetlbPage(sys: System, reserved = false): number {
   pool(sys).pages.set(pfn, sys.phys.gen[pfn]);
   return pfn;
 }
+
+/**
+ * HPAGE_RESV_UNMAPPED, as the private data of a private hugetlb VMA that does not own its
+ * reservations (a fork child's): the mapping that owns them took one of its pages away
+ * (unmapRefPrivate()), and every later fault on an empty entry of the VMA is SIGBUS. A fork
+ * does not pass it on (the child's VMA starts with no private data).
+ */
+export const HUGETLB_RESV_UNMAPPED: object = Object.freeze({ hugetlbResvUnmapped: true });
 
 /** Models struct resv_map: the huge-page indexes reserved for a mapping and not faulted yet. */
 export class ResvMap {
@@ -196,6 +205,32 @@ export function putHugetlbPage(sys: System, pfn: number): void {
 }
 
 /**
+ * Models unmap_ref_private(): the owner of a private mapping's reservations could not copy huge
+ * page `ref`, which it shares since a fork, for want of a free huge page. Every other private
+ * mapping that maps the page and does not own reservations (a child's) has it zapped and is
+ * marked (HUGETLB_RESV_UNMAPPED): the child gets SIGBUS when it next faults there, rather than a
+ * new zeroed page in place of its data. Whether any mapping lost the page.
+ *
+ * The kernel finds those mappings in the i_mmap tree of the mapping's file (the hidden hugetlbfs
+ * file of an anonymous one) and zaps each at the faulting address; the model finds them through
+ * the page's rmap and zaps each where it maps the page. That differs only for a child that moved
+ * its mapping with mremap(): the kernel finds nothing there to zap, and its fault retries for as
+ * long as the pool stays empty.
+ */
+function* unmapRefPrivate(vma: Vma, ref: number): KGen<boolean> {
+  const sys = vma.mm.sys;
+  const others: [Vma, number][] = [];
+  for (const w = rmapWalk(sys, ref); w.next();) {
+    const v = w.vma;
+    if (v === vma || (v.flags & (VM.SHARED | VM.MAYSHARE)) !== 0 || v.priv instanceof ResvMap) continue;
+    others.push([v, w.addr - (w.addr % PMD_SIZE)]);
+  }
+  let zapped = false;
+  for (const [v, addr] of others) if (yield* unmapHugepageRef(v, addr, ref)) zapped = true;
+  return zapped;
+}
+
+/**
  * Models hugetlb_fault(): hugetlb_no_page() for an empty entry, hugetlb_wp() for a write to a
  * read-only one. A huge page the pool cannot give is SIGBUS: alloc_hugetlb_folio() fails with
  * -ENOSPC, which vmf_error() turns into VM_FAULT_SIGBUS.
@@ -212,12 +247,16 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
   const i = indexAt(base, 1);
   const lo = pmd.words[2 * i];
   if (lo === 0) {
+    // hugetlb_no_page(): the owner of the reservations took a page of this VMA away when it could
+    // not copy it (unmapRefPrivate()), so no fault here may bring in a new one.
+    if (vma.priv === HUGETLB_RESV_UNMAPPED) return VM_FAULT.SIGBUS;
     sys.trace.faultKind('hugetlb');
     let pfn: number;
     // The reservation of a private mapping this fault used, if any, and the cache page it maps
     // or copies (-1: none).
     let privateResv: ResvMap | null = null;
     let fromCache = -1;
+    let copyFailed = false;
     const inode = vma.file?.inode ?? null;
     const index = vma.pageIndex(base);
     // hugetlb_no_page() looks at the size only when the cache has no page: one fallocate() put
@@ -245,18 +284,24 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
         pfn = cached;
         phys.get(pfn);
       } else {
-        anonVmaPrepare(sys, vma);
         const resv = consumeReservation(sys, vma, index);
         pfn = allocHugetlbPage(sys, resv !== null);
         if (pfn < 0) {
+          // hugetlb_no_page() maps the cache page before hugetlb_wp() tries the copy: a copy it
+          // cannot make leaves that page mapped read-only, and the fault is SIGBUS. The VMA gets
+          // no anon_vma (hugetlb_wp() prepares it only for a copy).
           restoreReservation(sys, resv, index);
-          return VM_FAULT.SIGBUS;
+          pfn = cached;
+          phys.get(pfn);
+          copyFailed = true;
+        } else {
+          anonVmaPrepare(sys, vma);
+          privateResv = resv;
+          for (let k = 0; k < HPAGE_PMD_NR; k++) phys.copyPage(pfn + k, cached + k);
+          phys.flags[pfn] |= PG.anon | PG.anonExclusive;
+          phys.mapping[pfn] = vma.anonVma!.mappingId;
+          phys.setIndex(pfn, index);
         }
-        privateResv = resv;
-        for (let k = 0; k < HPAGE_PMD_NR; k++) phys.copyPage(pfn + k, cached + k);
-        phys.flags[pfn] |= PG.anon | PG.anonExclusive;
-        phys.mapping[pfn] = vma.anonVma!.mappingId;
-        phys.setIndex(pfn, index);
       }
     } else {
       anonVmaPrepare(sys, vma);
@@ -287,11 +332,12 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
     }
     if (pmd.words[2 * i] === 0) {
       phys.entireMapcount.set(pfn, (phys.entireMapcount.get(pfn) ?? 0) + 1);
-      mm.pgt.setUpperWords(pmd, i, hugePte(vma, shared || write), pfn);
+      mm.pgt.setUpperWords(pmd, i, hugePte(vma, (shared || write) && !copyFailed), pfn);
     } else {
       putHugetlb(sys, pfn);
     }
     yield* mm.ptl.unlock();
+    if (copyFailed) return VM_FAULT.SIGBUS;
     sys.trace.count('fault.hugetlb');
     return 0;
   }
@@ -306,30 +352,46 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
     pmd.words[2 * i] = (lo | PTE_WRITE | PTE_DIRTY | PTE_ACCESSED) >>> 0;
     return 0;
   }
-  // hugetlb_wp(): an anonymous page mapped only here is reused, exclusive or not (a page that was
-  // shared with a child which has since unmapped it becomes this mm's again); no reference count
-  // check, unlike wp_can_reuse_anon_folio(), so a page a pipe still references is reused too.
-  if ((phys.flags[old] & PG.anon) !== 0 && (phys.entireMapcount.get(old) ?? 0) === 1) {
-    phys.flags[old] |= PG.anonExclusive;
-    pmd.words[2 * i] =
-      (lo |
-        ((flags & 1) !== 0 && (vma.flags & VM.WRITE) !== 0 ? PTE_WRITE | PTE_DIRTY : 0) |
-        PTE_ACCESSED) >>>
-      0;
-    return 0;
-  }
-  // hugetlb_wp(): copy the whole huge page. The mapping that owns its reservations uses the one
-  // for this index when it copies the file's page; copying a page it shares since a fork, it
-  // allocates outside its reservations (outside_reserve). Another mapping has none to use.
-  anonVmaPrepare(sys, vma);
   const index = vma.pageIndex(base);
-  const fileCopy = vma.file !== null && vma.file.inode.pages.load(index) === old;
-  const resv = fileCopy || !(vma.priv instanceof ResvMap) ? consumeReservation(sys, vma, index) : null;
-  const pfn = allocHugetlbPage(sys, resv !== null);
-  if (pfn < 0) {
+  // The mapping that owns its reservations, copying an anonymous page it shares since a fork
+  // (cow_from_owner).
+  const fromOwner = vma.priv instanceof ResvMap && (phys.flags[old] & PG.anon) !== 0;
+  let pfn: number;
+  for (;;) {
+    // hugetlb_wp(): an anonymous page mapped only here is reused, exclusive or not (a page that
+    // was shared with a child which has since unmapped it becomes this mm's again); no reference
+    // count check, unlike wp_can_reuse_anon_folio(), so a page a pipe still references is reused
+    // too.
+    if ((phys.flags[old] & PG.anon) !== 0 && (phys.entireMapcount.get(old) ?? 0) === 1) {
+      phys.flags[old] |= PG.anonExclusive;
+      pmd.words[2 * i] =
+        (lo |
+          ((flags & 1) !== 0 && (vma.flags & VM.WRITE) !== 0 ? PTE_WRITE | PTE_DIRTY : 0) |
+          PTE_ACCESSED) >>>
+        0;
+      return 0;
+    }
+    // Copy the whole huge page. The mapping that owns its reservations uses the one for this
+    // index when it copies the file's page; copying a page it shares since a fork, it allocates
+    // outside its reservations. Another mapping has none to use.
+    const resv = fromOwner ? null : consumeReservation(sys, vma, index);
+    pfn = allocHugetlbPage(sys, resv !== null);
+    if (pfn >= 0) break;
     restoreReservation(sys, resv, index);
-    return VM_FAULT.SIGBUS;
+    if (!fromOwner) return VM_FAULT.SIGBUS;
+    // The owner keeps its page: the mappings that share it without reservations of their own
+    // lose it, and the owner looks at its entry again under the page-table lock. Unchanged, the
+    // page is its alone now and is reused; changed, the fault is done (it is taken again if need
+    // be). Where no mapping lost it, looking again would find the same: the kernel would go
+    // round until a huge page is freed, the model stops with SIGBUS.
+    if (!(yield* unmapRefPrivate(vma, old))) return VM_FAULT.SIGBUS;
+    yield* mm.ptl.lock();
+    const same = pmd.words[2 * i] === lo && pmd.words[2 * i + 1] === old;
+    yield* mm.ptl.unlock();
+    if (!same) return 0;
   }
+  // A file page mapped read-only has no anon_vma behind it until it is copied.
+  anonVmaPrepare(sys, vma);
   for (let k = 0; k < HPAGE_PMD_NR; k++) phys.copyPage(pfn + k, old + k);
   phys.flags[pfn] |= PG.anon | PG.anonExclusive;
   phys.mapping[pfn] = vma.anonVma!.mappingId;

@@ -5,7 +5,7 @@ import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE, alignUp, pageAlignUp } from '../../l
 import { Errno } from '../errno.ts';
 import type { Process, System } from '../system.ts';
 import { splitHugePmd, splitHugePmdsAtEdges, zapHugePmd } from './huge_memory.ts';
-import { hugetlbReservePages, hugetlbRestoreReserve, putHugetlbPage } from './hugetlb.ts';
+import { HUGETLB_RESV_UNMAPPED, hugetlbReservePages, hugetlbRestoreReserve, putHugetlbPage } from './hugetlb.ts';
 import { vmEnoughMemory, vmNormalPage } from './memory.ts';
 import { type File, MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, VM_STICKY, Vma, MMAP_MIN_ADDR } from './mm_types.ts';
 import { memfdCheckSealsMmap } from './memfd.ts';
@@ -95,6 +95,13 @@ interface ZapBatch {
   readonly keepCows: boolean;
   /** ZAP_FLAG_DROP_MARKER: guard-region markers go too (unmapping, not zapping). */
   readonly dropMarkers: boolean;
+  /**
+   * unmap_hugepage_range() given a folio (unmap_ref_private()): only huge entries that map this
+   * huge page go, and the VMA is marked for having lost it (HPAGE_RESV_UNMAPPED).
+   */
+  readonly ref?: number;
+  /** Entries the zap cleared because they mapped `ref`. */
+  refZapped?: number;
 }
 
 /**
@@ -117,6 +124,11 @@ export function unmapPageRange$(vma: Vma, start: number, end: number, batch: Zap
       const whole = base >= start && base + PMD_SIZE <= end;
       if ((vma.flags & VM.HUGETLB) !== 0) {
         const hi = pmd.words[2 * i + 1];
+        if (batch.ref !== undefined) {
+          if (hi !== batch.ref) continue;
+          vma.priv = HUGETLB_RESV_UNMAPPED;
+          batch.refZapped = (batch.refZapped ?? 0) + 1;
+        }
         mm.pgt.setUpperWords(pmd, i, 0, 0);
         const em = (phys.entireMapcount.get(hi) ?? 1) - 1;
         if (em <= 0) phys.entireMapcount.delete(hi);
@@ -220,6 +232,25 @@ export function zapPageRangeSingle$(vma: Vma, start: number, end: number, evenCo
   SpinLock$unlock(mm.ptl);
   mmuNotifierInvalidateRangeEnd$(range);
   releaseBatch(mm.sys, batch);
+}
+
+/**
+ * Models unmap_hugepage_range() with a reference folio, as unmap_ref_private() calls it: the huge
+ * entry at `addr` of hugetlb `vma` is zapped (a CLEAR invalidation) only if it maps huge page
+ * `ref`, and then the VMA is marked so that its later faults fail. Whether it was zapped.
+ */
+export function unmapHugepageRef$(vma: Vma, addr: number, ref: number): boolean {
+  const mm = vma.mm;
+  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: false, dropMarkers: false, ref };
+  const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PMD_SIZE);
+  mmuNotifierInvalidateRangeStart$(range);
+  SpinLock$lock(mm.ptl);
+  unmapPageRange$(vma, addr, addr + PMD_SIZE, batch);
+  mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PMD_SIZE);
+  SpinLock$unlock(mm.ptl);
+  mmuNotifierInvalidateRangeEnd$(range);
+  releaseBatch(mm.sys, batch);
+  return (batch.refZapped ?? 0) > 0;
 }
 
 /** The zap the OOM reaper does inside its own (non-blockable) invalidation. */

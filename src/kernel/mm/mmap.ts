@@ -7,6 +7,7 @@ import type { Process, System } from '../system.ts';
 import { dropRefAt, takeRefAt } from '../refs.ts';
 import { splitHugePmd, splitHugePmdsAtEdges, zapHugePmd } from './huge_memory.ts';
 import {
+  HUGETLB_RESV_UNMAPPED,
   hugetlbReservePages,
   hugetlbRestoreReserve,
   hugetlbUnreserveVma,
@@ -316,6 +317,13 @@ interface ZapBatch {
   readonly keepCows: boolean;
   /** ZAP_FLAG_DROP_MARKER: guard-region markers go too (unmapping, not zapping). */
   readonly dropMarkers: boolean;
+  /**
+   * unmap_hugepage_range() given a folio (unmap_ref_private()): only huge entries that map this
+   * huge page go, and the VMA is marked for having lost it (HPAGE_RESV_UNMAPPED).
+   */
+  readonly ref?: number;
+  /** Entries the zap cleared because they mapped `ref`. */
+  refZapped?: number;
 }
 
 /**
@@ -338,6 +346,11 @@ function* unmapPageRange(vma: Vma, start: number, end: number, batch: ZapBatch):
       const whole = base >= start && base + PMD_SIZE <= end;
       if ((vma.flags & VM.HUGETLB) !== 0) {
         const hi = pmd.words[2 * i + 1];
+        if (batch.ref !== undefined) {
+          if (hi !== batch.ref) continue;
+          vma.priv = HUGETLB_RESV_UNMAPPED;
+          batch.refZapped = (batch.refZapped ?? 0) + 1;
+        }
         mm.pgt.setUpperWords(pmd, i, 0, 0);
         const em = (phys.entireMapcount.get(hi) ?? 1) - 1;
         if (em <= 0) phys.entireMapcount.delete(hi);
@@ -441,6 +454,25 @@ export function* zapPageRangeSingle(vma: Vma, start: number, end: number, evenCo
   yield* mm.ptl.unlock();
   yield* mmuNotifierInvalidateRangeEnd(range);
   releaseBatch(mm.sys, batch);
+}
+
+/**
+ * Models unmap_hugepage_range() with a reference folio, as unmap_ref_private() calls it: the huge
+ * entry at `addr` of hugetlb `vma` is zapped (a CLEAR invalidation) only if it maps huge page
+ * `ref`, and then the VMA is marked so that its later faults fail. Whether it was zapped.
+ */
+export function* unmapHugepageRef(vma: Vma, addr: number, ref: number): KGen<boolean> {
+  const mm = vma.mm;
+  const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: false, dropMarkers: false, ref };
+  const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PMD_SIZE);
+  yield* mmuNotifierInvalidateRangeStart(range);
+  yield* mm.ptl.lock();
+  yield* unmapPageRange(vma, addr, addr + PMD_SIZE, batch);
+  yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PMD_SIZE);
+  yield* mm.ptl.unlock();
+  yield* mmuNotifierInvalidateRangeEnd(range);
+  releaseBatch(mm.sys, batch);
+  return (batch.refZapped ?? 0) > 0;
 }
 
 /** The zap the OOM reaper does inside its own (non-blockable) invalidation. */

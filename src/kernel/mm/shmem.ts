@@ -417,9 +417,10 @@ export function* shmemFallocate(
       if (holeEnd > holeStart) {
         const first = holeStart / PAGE_SIZE;
         const last = holeEnd / PAGE_SIZE - 1;
-        // remove_inode_hugepages() unmaps a page a fault mapped after the unmap above.
+        // remove_inode_hugepages() unmaps a page a fault mapped after the unmap above. It gives
+        // back reservations only for the pages it removes, whose faults used them already: a
+        // hole keeps the reservations of its empty pages.
         if (dropRange(sys, inode, first, last)) yield* unmapMappingRange(sys, inode, first, last);
-        hugetlbUnreserveInode(sys, inode, first, last);
       }
       return 0;
     }

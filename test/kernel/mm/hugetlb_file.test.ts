@@ -6,7 +6,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno } from '../../../src/kernel/errno.ts';
-import { hugetlbPagesAvailable } from '../../../src/kernel/mm/hugetlb.ts';
+import {
+  hugetlbPagesAvailable,
+  hugetlbPagesFree,
+  hugetlbPagesReserved,
+} from '../../../src/kernel/mm/hugetlb.ts';
 import {
   FALLOC_FL_KEEP_SIZE,
   MADV,
@@ -83,6 +87,65 @@ describe('hugetlbfs files', () => {
     assert.equal(sys.fallocate(fd, FALLOC_FL_KEEP_SIZE, 3 * H, 2 * H), 0);
     assert.equal(hugetlbPagesAvailable(sys), 0);
     writeOk(sys, p, m + H + 6, Uint8Array.of(53));
+    assertOracles(sys);
+  });
+  it('a private copy the pool cannot give leaves the file page mapped read-only', () => {
+    // hugetlb_no_page() maps the cache page, then hugetlb_wp() fails to copy it: SIGBUS, and the
+    // page stays mapped. No anon_vma was made, so a fork does not copy that mapping.
+    const { sys, p } = setup({ hugetlbPages: 3 });
+    const free = (): number => hugetlbPagesFree(sys);
+    const fd = sys.memfdCreate('h', MFD_HUGETLB);
+    assert.equal(sys.ftruncate(fd, 2 * H), 0);
+    assert.equal(sys.fallocate(fd, FALLOC_FL_KEEP_SIZE, H, H), 0);
+    const q = mapOk(sys, p, 2 * H, MAP_PRIVATE, RW, fd);
+    const n = mapOk(sys, p, 2 * H, MAP_PRIVATE | MAP_NORESERVE, RW, fd);
+    assert.deepEqual([free(), hugetlbPagesReserved(sys)], [2, 2]);
+    assert.equal(sys.write(p, n + H, Uint8Array.of(5)), -Errno.EFAULT);
+    assert.deepEqual([free(), hugetlbPagesReserved(sys)], [2, 2]);
+    const e = sys.smaps(p, n, n + 2 * H);
+    assert.ok(typeof e !== 'number');
+    assert.deepEqual([e[0].sharedHugetlb, e[0].privateHugetlb], [0, H]);
+    const pm = sys.pagemap(p, n + H, 1)[0];
+    assert.deepEqual([pm.present, pm.exclusive], [true, true]);
+    assert.equal(readOk(sys, p, n + H, 1)[0], 0);
+    // The same copy asked for by a write to the page a read mapped.
+    const n2 = mapOk(sys, p, 2 * H, MAP_PRIVATE | MAP_NORESERVE, RW, fd);
+    assert.equal(readOk(sys, p, n2 + H, 1)[0], 0);
+    assert.equal(sys.write(p, n2 + H, Uint8Array.of(7)), -Errno.EFAULT);
+    assert.deepEqual(
+      [sys.pagemap(p, n2 + H, 1)[0].present, sys.pagemap(p, n2 + H, 1)[0].exclusive],
+      [true, false],
+    );
+    const c = sys.fork(p, 'c').child!;
+    assert.equal(sys.pagemap(c, n + H, 1)[0].present, false);
+    assert.equal(sys.pagemap(c, n2 + H, 1)[0].present, false);
+    // The mapping that owns its reservations copies the page with the one for its index.
+    writeOk(sys, p, q + H, Uint8Array.of(6));
+    assert.deepEqual([free(), hugetlbPagesReserved(sys)], [1, 1]);
+    assertOracles(sys);
+  });
+
+  it('fork copies no page table of a shared mapping without anonymous pages', () => {
+    // vma_needs_copy(): hugetlb is no exception (it was before Linux 6.0). The parent's page is
+    // mapped once, so smaps counts it as private and pagemap calls it exclusive; the child maps
+    // it when it faults.
+    const { sys, p } = setup({ hugetlbPages: 8 });
+    const fd = sys.memfdCreate('h', MFD_HUGETLB);
+    const s = mapOk(sys, p, 2 * H, MAP_SHARED, RW, fd);
+    writeOk(sys, p, s + H - PAGE, new Uint8Array(PAGE).fill(225));
+    const c = sys.fork(p, 'c').child!;
+    const hugetlbOf = (q: typeof p): [number, number] => {
+      const e = sys.smaps(q, s, s + 2 * H);
+      assert.ok(typeof e !== 'number');
+      return [e[0].sharedHugetlb, e[0].privateHugetlb];
+    };
+    assert.deepEqual(hugetlbOf(p), [0, H]);
+    assert.deepEqual(hugetlbOf(c), [0, 0]);
+    assert.equal(sys.pagemap(p, s, 1)[0].exclusive, true);
+    assert.equal(sys.pagemap(c, s, 1)[0].present, false);
+    assert.equal(readOk(sys, c, s + H - PAGE, 1)[0], 225);
+    assert.deepEqual(hugetlbOf(p), [H, 0]);
+    assert.deepEqual(hugetlbOf(c), [H, 0]);
     assertOracles(sys);
   });
 });
