@@ -902,32 +902,13 @@ export function generateProgram(
       { op: 'memfd', slot: 0, ...(r.next() < 0.5 ? { flags: MFD_ALLOW_SEALING } : {}) },
       { op: 'ftruncate', slot: 0, len: (1 + r.int(12)) * PAGE },
     );
-  // One program in four forks somewhere; after it, an op on memory runs in either process. In a
-  // third of those the child exits later on, and the parent goes on alone.
-  const forkAt = r.next() < 0.25 ? ops.length + r.int(Math.max(1, len - ops.length)) : -1;
-  const exitAt = forkAt >= 0 && r.next() < 1 / 3 ? forkAt + 1 + r.int(Math.max(1, len - forkAt)) : -1;
-  let forked = false;
-  let exited = false;
+  // One program in four forks somewhere; after it, an op on memory runs in either process.
+  const fork = new ForkPlan(r, ops.length, len, 0.25);
   while (ops.length < len) {
-    if (ops.length === forkAt) {
-      ops.push({ op: 'fork' });
-      forked = true;
-      continue;
-    }
-    if (ops.length === exitAt) {
-      ops.push({ op: 'exit' });
-      exited = true;
-      continue;
-    }
+    if (fork.step(ops)) continue;
     const o = withFiles && r.next() < 0.45 ? fileOp(r, off, length) : anonOp();
-    if (exited && o.op === 'process_madvise') o.remote = false;
-    if (
-      forked &&
-      !exited &&
-      CHILD_OPS.has(o.op) &&
-      !(o.op === 'process_madvise' && o.remote) &&
-      r.next() < 0.5
-    )
+    if (fork.exited && o.op === 'process_madvise') o.remote = false;
+    if (fork.childAlive && CHILD_OPS.has(o.op) && !(o.op === 'process_madvise' && o.remote) && r.next() < 0.5)
       o.child = true;
     ops.push(o);
   }
@@ -941,7 +922,7 @@ export function generateProgram(
   // And the seals each file slot ends with.
   if (withFiles)
     for (let slot = 0; slot < FILE_SLOTS; slot++) ops.push({ op: 'fcntl', slot, cmd: F_GET_SEALS, arg: 0 });
-  if (forked && !exited)
+  if (fork.childAlive)
     ops.push({ op: 'maps', child: true }, { op: 'smaps', child: true }, { op: 'status', child: true });
   return ops;
 
@@ -955,7 +936,7 @@ export function generateProgram(
         off: off(),
         len: r.next() < 0.9 ? (1 + r.int(8)) * PAGE - (r.next() < 0.2 ? 1 + r.int(PAGE - 1) : 0) : 0,
       }));
-      const remote = forked && r.next() < 0.3;
+      const remote = fork.forked && r.next() < 0.3;
       const advice = remote
         ? pick(['cold', 'pageout', 'willneed', 'dontneed'])
         : pick([
@@ -1074,11 +1055,50 @@ export function generateProgram(
 }
 
 /**
+ * Where a program forks, with probability `p` somewhere among its ops from `from` to `len`, and in
+ * a third of those where its child exits later on (the parent goes on alone). step() puts the
+ * fork or the exit in when its place comes.
+ */
+class ForkPlan {
+  private readonly forkAt: number;
+  private readonly exitAt: number;
+  forked = false;
+  exited = false;
+
+  constructor(r: Prng, from: number, len: number, p: number) {
+    this.forkAt = r.next() < p ? from + r.int(Math.max(1, len - from)) : -1;
+    this.exitAt =
+      this.forkAt >= 0 && r.next() < 1 / 3 ? this.forkAt + 1 + r.int(Math.max(1, len - this.forkAt)) : -1;
+  }
+
+  /** Pushes the fork or the exit if `ops` has come to its place; whether it did. */
+  step(ops: DiffOp[]): boolean {
+    if (ops.length === this.forkAt) {
+      ops.push({ op: 'fork' });
+      this.forked = true;
+      return true;
+    }
+    if (ops.length === this.exitAt) {
+      ops.push({ op: 'exit' });
+      this.exited = true;
+      return true;
+    }
+    return false;
+  }
+
+  /** Whether a child is there for an op to run in. */
+  get childAlive(): boolean {
+    return this.forked && !this.exited;
+  }
+}
+
+/**
  * A program over 2 MiB huge pages: a hugetlbfs memfd and anonymous MAP_HUGETLB memory, mapped
  * shared and private at huge-page offsets of the window (now and then at one the kernel refuses),
  * written and read through, sized, allocated and punched, unmapped, protected and advised, until
- * the pool or the reservations run out. No fork: a child's copy-on-write of a huge page it has no
- * reservation for is not modelled.
+ * the pool or the reservations run out. One program in three forks, and memory ops after the fork
+ * run in either process: a child copies a huge page without a reservation of its own, and a parent
+ * that finds no huge page to copy one into takes it from the child (unmap_ref_private()).
  */
 export function hugetlbProgram(r: Prng, len: number): DiffOp[] {
   const pick = <T>(xs: readonly T[]): T => xs[r.int(xs.length)];
@@ -1095,7 +1115,20 @@ export function hugetlbProgram(r: Prng, len: number): DiffOp[] {
       ? { op: 'mmapf', off: 0, len: 2 * H, prot: 3, shared: r.next() < 0.7, slot: 0, foff: 0 }
       : { op: 'mmap', off: 0, len: 2 * H, prot: 3, shared: r.next() < 0.4, flags: ['hugetlb'] },
   ];
+  const fork = new ForkPlan(r, ops.length, len, 1 / 3);
   while (ops.length < len) {
+    if (fork.step(ops)) continue;
+    const before = ops.length;
+    hugetlbOp();
+    const o = ops[before];
+    if (fork.childAlive && CHILD_OPS.has(o.op) && r.next() < 0.5) o.child = true;
+  }
+  ops.push({ op: 'maps' }, { op: 'smaps' }, { op: 'status' });
+  if (fork.childAlive)
+    ops.push({ op: 'maps', child: true }, { op: 'smaps', child: true }, { op: 'status', child: true });
+  return ops;
+
+  function hugetlbOp(): void {
     const k = r.int(100);
     if (k < 12) {
       const flags: MapFlag[] = ['hugetlb'];
@@ -1155,8 +1188,6 @@ export function hugetlbProgram(r: Prng, len: number): DiffOp[] {
     else if (k < 97) ops.push({ op: 'mincore', off: off(), len: length() });
     else ops.push({ op: 'smaps' });
   }
-  ops.push({ op: 'maps' }, { op: 'smaps' }, { op: 'status' });
-  return ops;
 }
 
 /** Whether an op may lock memory: mlock, mlockall, or a MAP_LOCKED mapping. */
