@@ -28,24 +28,45 @@ interface Pool {
   readonly pages: Map<number, number>;
   /** Pages promised to reservations and not yet faulted in. */
   resv: number;
+  /**
+   * Pages zapped with their reservation given back (their restore_reserve flag), with their
+   * generation: that reservation counts in `resv` once the page is freed (settled()).
+   */
+  readonly restore: Map<number, number>;
 }
 const pools = sideTable<System, Pool>();
 
 function pool(sys: System): Pool {
   let p = pools.get(sys);
   if (p === undefined) {
-    p = { pages: new Map(), resv: 0 };
+    p = { pages: new Map(), resv: 0, restore: new Map() };
     pools.set(sys, p);
   }
   return p;
 }
 
+/** Whether the page handed out at `pfn` in generation `gen` was freed since. */
+function freedSince(sys: System, pfn: number, gen: number): boolean {
+  return sys.phys.gen[pfn] !== gen || !sys.phys.isUsed(pfn);
+}
+
 /** Hugetlb pages in use (freed ones, wherever their last reference went, drop out). */
 function inUse(sys: System): number {
   const p = pool(sys);
-  for (const [pfn, gen] of p.pages)
-    if (sys.phys.gen[pfn] !== gen || !sys.phys.isUsed(pfn)) p.pages.delete(pfn);
+  for (const [pfn, gen] of p.pages) if (freedSince(sys, pfn, gen)) p.pages.delete(pfn);
   return p.pages.size;
+}
+
+/** The pool, with the reservations of the zapped pages freed since counted (free_huge_folio()). */
+function settled(sys: System): Pool {
+  const p = pool(sys);
+  for (const [pfn, gen] of p.restore) {
+    if (freedSince(sys, pfn, gen)) {
+      p.restore.delete(pfn);
+      p.resv++;
+    }
+  }
+  return p;
 }
 
 /** Free huge pages in the pool (reserved ones included). */
@@ -57,12 +78,12 @@ export function hugetlbPagesFree(sys: System): number {
 
 /** Huge pages promised to reservations and not yet faulted in (HugePages_Rsvd). */
 export function hugetlbPagesReserved(sys: System): number {
-  return pool(sys).resv;
+  return settled(sys).resv;
 }
 
 /** Free huge pages no reservation has claimed. */
 export function hugetlbPagesAvailable(sys: System): number {
-  return hugetlbPagesFree(sys) - pool(sys).resv;
+  return hugetlbPagesFree(sys) - settled(sys).resv;
 }
 
 /** Models alloc_hugetlb_folio(); `reserved` when the fault consumed a reservation. */
@@ -98,8 +119,10 @@ function resvMapOf(vma: Vma): ResvMap | null {
  * Models the reservation __unmap_hugepage_range() gives back when it zaps an anonymous huge page
  * (`pfn`, mapped at `addr`) of a private mapping that owns its reservations: the index is reserved
  * for the mapping again (vma_add_reservation()), so the page cannot be lost to another mapping
- * before this one faults it again. The kernel counts the reservation in the pool when the folio
- * is freed (its restore_reserve flag); the model counts it at once.
+ * before this one faults it again. The pool counts the reservation when the page is freed (its
+ * restore_reserve flag): while a fork child still maps it, HugePages_Rsvd does not show it, and
+ * unmapping the index meanwhile takes one reservation from the pool that this one gives back
+ * later.
  */
 export function hugetlbRestoreReserve(sys: System, vma: Vma, addr: number, pfn: number): void {
   if ((vma.flags & VM.SHARED) !== 0 || (sys.phys.flags[pfn] & PG.anon) === 0) return;
@@ -107,7 +130,7 @@ export function hugetlbRestoreReserve(sys: System, vma: Vma, addr: number, pfn: 
   const idx = vma.pageIndex(addr);
   if (map === null || map.idx.has(idx)) return;
   map.idx.add(idx);
-  pool(sys).resv++;
+  pool(sys).restore.set(pfn, sys.phys.gen[pfn]);
 }
 
 /**

@@ -121,6 +121,44 @@ describe('hugetlb reservations', () => {
     assertOracles(sys);
   });
 
+  it('a reservation given back by a zap counts when the page is freed, not while a child maps it', () => {
+    const { sys, p } = setup({ hugetlbPages: 3 });
+    const { log, show } = recorder(sys);
+    const fd = sys.memfdCreate('h', MFD_HUGETLB);
+    const a = mapOk(sys, p, 2 * H, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
+    show('mmap 4MiB');
+    writeOk(sys, p, a + H + 5, Uint8Array.of(1));
+    show('write 1');
+    const c = sys.fork(p, 'c').child!;
+    show('fork');
+    // The zap gives page 1's reservation back to the mapping, and the unmap takes it from the
+    // pool at once; the pool gets it back only when the child lets go of the page.
+    assert.equal(sys.munmap(p, a + H, H), 0);
+    show('munmap 1');
+    const s = mapOk(sys, p, 2 * H, MAP_SHARED, RW, fd, H);
+    show('mmap shared 4MiB');
+    sys.exit(c);
+    show('child exit');
+    assert.equal(sys.munmap(p, s, 2 * H), 0);
+    show('munmap shared');
+    assert.equal(sys.close(fd), 0);
+    show('close');
+    assert.equal(sys.munmap(p, a, H), 0);
+    show('munmap 0');
+    assert.deepEqual(log, [
+      ['mmap 4MiB', 3, 2],
+      ['write 1', 2, 1],
+      ['fork', 2, 1],
+      ['munmap 1', 2, 0],
+      ['mmap shared 4MiB', 2, 2],
+      ['child exit', 3, 3],
+      ['munmap shared', 3, 3],
+      ['close', 3, 1],
+      ['munmap 0', 3, 0],
+    ]);
+    assertOracles(sys);
+  });
+
   it('a hole punched in a shared hugetlbfs file keeps the reservations of its empty pages', () => {
     const { sys, p } = setup({ hugetlbPages: 8 });
     const { log, show } = recorder(sys);
