@@ -76,7 +76,12 @@ export function hugetlbPagesFree(sys: System): number {
   return Math.floor(sys.phys.freeFrames / HPAGE_PMD_NR);
 }
 
-/** Huge pages promised to reservations and not yet faulted in (HugePages_Rsvd). */
+/**
+ * Huge pages promised to reservations and not yet faulted in (HugePages_Rsvd). It goes below zero
+ * where the kernel's unsigned count wraps: a mapping unmapped while a fork child still maps one
+ * of its zapped pages takes that page's reservation from the pool before its free gives it back
+ * (hugetlbRestoreReserve()).
+ */
 export function hugetlbPagesReserved(sys: System): number {
   return settled(sys).resv;
 }
@@ -147,7 +152,10 @@ export function hugetlbReservePages(sys: System, vma: Vma): number {
     if (shared && (vma.file!.inode.pages.has(idx) || map.idx.has(idx))) continue;
     want.push(idx);
   }
-  if (hugetlbPagesAvailable(sys) < want.length) return -Errno.ENOMEM;
+  // hugetlb_acct_memory(): the free pages no reservation has claimed must cover the new ones
+  // (gather_surplus_pages()), and so must the free pages alone (allowed_mems_nr()), which tells
+  // only when the reserved count has gone below zero (see hugetlbPagesReserved()).
+  if (hugetlbPagesAvailable(sys) < want.length || hugetlbPagesFree(sys) < want.length) return -Errno.ENOMEM;
   for (const idx of want) map.idx.add(idx);
   pool(sys).resv += want.length;
   if (shared) inodeResv.set(vma.file!.inode, map);

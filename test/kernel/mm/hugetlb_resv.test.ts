@@ -159,6 +159,38 @@ describe('hugetlb reservations', () => {
     assertOracles(sys);
   });
 
+  it('the reserved count goes below zero until the child lets go, and mmap then needs free pages', () => {
+    const { sys, p } = setup({ hugetlbPages: 2 });
+    const { log, show } = recorder(sys);
+    const a = mapOk(sys, p, 2 * H, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
+    show('mmap 4MiB');
+    writeOk(sys, p, a + H + 5, Uint8Array.of(1));
+    show('write 1');
+    const c = sys.fork(p, 'c').child!;
+    show('fork');
+    assert.equal(sys.munmap(p, a, 2 * H), 0);
+    // Live: 18446744073709551615, the unsigned count's -1.
+    show('munmap all');
+    // Two pages unclaimed by the count, but only one free: allowed_mems_nr() refuses.
+    assert.equal(sys.mmap(p, 0, 2 * H, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0), -Errno.ENOMEM);
+    const b = mapOk(sys, p, H, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
+    show('mmap 2MiB');
+    sys.exit(c);
+    show('child exit');
+    assert.equal(sys.munmap(p, b, H), 0);
+    show('munmap 2MiB');
+    assert.deepEqual(log, [
+      ['mmap 4MiB', 2, 2],
+      ['write 1', 1, 1],
+      ['fork', 1, 1],
+      ['munmap all', 1, -1],
+      ['mmap 2MiB', 1, 0],
+      ['child exit', 2, 1],
+      ['munmap 2MiB', 2, 0],
+    ]);
+    assertOracles(sys);
+  });
+
   it('a hole punched in a shared hugetlbfs file keeps the reservations of its empty pages', () => {
     const { sys, p } = setup({ hugetlbPages: 8 });
     const { log, show } = recorder(sys);
