@@ -135,7 +135,9 @@ export function hugetlbRestoreReserve(sys: System, vma: Vma, addr: number, pfn: 
   const idx = vma.pageIndex(addr);
   if (map === null || map.idx.has(idx)) return;
   map.idx.add(idx);
-  pool(sys).restore.set(pfn, sys.phys.gen[pfn]);
+  // The page may have been freed and handed out again since an earlier zap flagged it: that
+  // reservation is counted before the new flag takes its place.
+  settled(sys).restore.set(pfn, sys.phys.gen[pfn]);
 }
 
 /**
