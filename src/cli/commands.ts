@@ -653,6 +653,15 @@ export async function cmdDifftest(o: DifftestOpts): Promise<number> {
       );
       if (m.file !== null) out(`  reproduce: hetmem run ${m.file}`);
     }
+    const pc = r.pool_changed;
+    if (pc !== null) {
+      out(
+        s.bad(
+          `the live kernel's huge-page pool was not idle after program ${pc.index} (HugePages_Free ${pc.free}, HugePages_Rsvd ${pc.rsvd}, HugePages_Surp ${pc.surp} of ${pc.total}); the programs after it used no huge pages`,
+        ),
+      );
+      if (pc.file !== null) out(`  the program: ${pc.file}`);
+    }
     if (r.mismatches.length === 0) out(s.ok('no mismatch'));
   }
   return r.mismatches.length === 0 ? EXIT.ok : EXIT.failed;

@@ -726,20 +726,49 @@ export interface HostConfig {
   hugePages: number;
 }
 
-/** HugePages_Total when it is 2 to 16 pages of 2 MiB and all of them are free, else 0. */
-function idleHugePool(): number {
-  let text = '';
-  try {
-    text = readFileSync('/proc/meminfo', 'utf8');
-  } catch {
-    return 0;
-  }
+/** The huge-page counts of /proc/meminfo (-1 for a field it lacks). */
+export interface HugePool {
+  total: number;
+  free: number;
+  rsvd: number;
+  surp: number;
+  /** Hugepagesize, in kB. */
+  size: number;
+}
+
+/** The huge-page counts in the text of /proc/meminfo. */
+export function parseHugePool(meminfo: string): HugePool {
   const field = (name: string): number =>
-    Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? -1);
-  const total = field('HugePages_Total');
-  const idle =
-    total === field('HugePages_Free') && field('HugePages_Rsvd') === 0 && field('HugePages_Surp') === 0;
-  return idle && field('Hugepagesize') === 2048 && total >= 2 && total <= 16 ? total : 0;
+    Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(meminfo)?.[1] ?? -1);
+  return {
+    total: field('HugePages_Total'),
+    free: field('HugePages_Free'),
+    rsvd: field('HugePages_Rsvd'),
+    surp: field('HugePages_Surp'),
+    size: field('Hugepagesize'),
+  };
+}
+
+/**
+ * The size of a pool difftest can use: HugePages_Total when it is 2 to 16 pages of 2 MiB, all of
+ * them free, none reserved or surplus; else 0.
+ */
+export function idlePoolSize(p: HugePool): number {
+  const idle = p.total === p.free && p.rsvd === 0 && p.surp === 0;
+  return idle && p.size === 2048 && p.total >= 2 && p.total <= 16 ? p.total : 0;
+}
+
+function hugePool(): HugePool | null {
+  try {
+    return parseHugePool(readFileSync('/proc/meminfo', 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+function idleHugePool(): number {
+  const p = hugePool();
+  return p === null ? 0 : idlePoolSize(p);
 }
 
 /** The live kernel's knobs the model must match: THP mode, swap, soft-dirty, shmem THP, the zero page. */
@@ -1096,9 +1125,11 @@ class ForkPlan {
  * A program over 2 MiB huge pages: a hugetlbfs memfd and anonymous MAP_HUGETLB memory, mapped
  * shared and private at huge-page offsets of the window (now and then at one the kernel refuses),
  * written and read through, sized, allocated and punched, unmapped, protected and advised, until
- * the pool or the reservations run out. One program in three forks, and memory ops after the fork
- * run in either process: a child copies a huge page without a reservation of its own, and a parent
- * that finds no huge page to copy one into takes it from the child (unmap_ref_private()).
+ * the pool or the reservations run out. One program in three forks, and memory ops after the
+ * fork run in either process: a child copies a huge page without a reservation of its own, and a
+ * parent that finds no huge page to copy one into takes it from the child (unmap_ref_private()).
+ * No mremap: on Linux 6.18 a program that forked and moved huge pages with it left
+ * HugePages_Rsvd raised with nothing mapped, a loss the machine keeps until it reboots.
  */
 export function hugetlbProgram(r: Prng, len: number): DiffOp[] {
   const pick = <T>(xs: readonly T[]): T => xs[r.int(xs.length)];
@@ -1335,10 +1366,30 @@ export interface Mismatch {
   file: string | null;
 }
 
+/**
+ * The live kernel's huge-page pool was not idle any more after a program: the kernel lost count
+ * of a reservation (HugePages_Rsvd stays above 0 with nothing mapped), or something else on the
+ * machine took pages. Every later huge-page program would see a smaller pool there than on the
+ * model, so the run goes on without huge pages.
+ */
+export interface PoolChange {
+  /** The program after which the pool was found changed. */
+  index: number;
+  /** The counts then (HugePages_Total, _Free, _Rsvd, _Surp). */
+  total: number;
+  free: number;
+  rsvd: number;
+  surp: number;
+  /** That program, as a scenario (its expectations are what the live kernel returned). */
+  file: string | null;
+}
+
 export interface DifftestResult {
   programs: number;
   ops: number;
   mismatches: Mismatch[];
+  /** Null while the pool stayed idle (or the run had no huge pages). */
+  pool_changed: PoolChange | null;
   known_differences: number;
   known: Record<string, number>;
   elapsed_ms: number;
@@ -1410,48 +1461,84 @@ export interface DifftestOptions {
 export function runDifftest(o: DifftestOptions): DifftestResult {
   const start = Date.now();
   const helper = ensureHelper();
-  const host = hostConfig(helper);
+  let host = hostConfig(helper);
   const known = new Map<string, number>();
   const mismatches: Mismatch[] = [];
+  let poolChanged: PoolChange | null = null;
   const seen = new Set<string>();
   let programs = 0;
   let opsRun = 0;
   const deadline = start + o.seconds * 1000;
+  const dir = o.out ?? 'hetmem-difftest';
+  const save = (name: string, ops: DiffOp[], live: Outcome[], h: HostConfig, i: number, note = '') => {
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, name);
+    const what = note === '' ? undefined : { name: 'difftest pool change', note };
+    writeFileSync(file, stringify(reproducer(ops, live, h, o.seed, i, what), { lineWidth: 0 }));
+    return file;
+  };
   for (let i = 0; Date.now() < deadline; i++) {
+    // The host this program runs with: a pool found changed after it is left out of the next.
+    const h = host;
     const ops = generateProgram(
       new Prng(`difftest:${o.seed}:${i}`),
       12 + (i % 16),
-      host.files,
-      host.softDirty,
-      host.hugePages,
+      h.files,
+      h.softDirty,
+      h.hugePages,
     );
-    const model = runModel(ops, host);
+    const model = runModel(ops, h);
     const live = runLive(helper, ops);
     programs++;
     opsRun += ops.length;
     o.onProgress?.(programs);
-    const at = firstMismatch(ops, model, live, host, known);
+    const changed = h.hugePages > 0 && idleHugePool() !== h.hugePages;
+    if (changed) {
+      const now = hugePool();
+      poolChanged = {
+        index: i,
+        total: now?.total ?? -1,
+        free: now?.free ?? -1,
+        rsvd: now?.rsvd ?? -1,
+        surp: now?.surp ?? -1,
+        file: save(
+          `pool-changed-${String(i).padStart(6, '0')}.yaml`,
+          ops,
+          live,
+          h,
+          i,
+          `; after it the live kernel's huge-page pool was not idle (HugePages_Free ${now?.free}, ` +
+            `HugePages_Rsvd ${now?.rsvd} of ${now?.total})`,
+        ),
+      };
+      host = { ...h, hugePages: 0 };
+    }
+    const at = firstMismatch(ops, model, live, h, known);
     if (at < 0) continue;
     const key = `${ops[at].op}:${model[at].ret}:${live[at].ret}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    const min = minimizeOps(ops.slice(0, at + 1), helper, host, Date.now() + 10_000);
-    const mm = runModel(min, host);
-    const ml = runLive(helper, min);
-    const j = Math.max(0, firstMismatch(min, mm, ml, host, null));
-    let file: string | null = null;
-    {
-      const dir = o.out ?? 'hetmem-difftest';
-      mkdirSync(dir, { recursive: true });
-      file = join(dir, `mismatch-${String(mismatches.length + 1).padStart(3, '0')}.yaml`);
-      writeFileSync(file, stringify(reproducer(min.slice(0, j + 1), ml, host, o.seed, i), { lineWidth: 0 }));
-    }
+    // Running the program again on a changed pool would not show the same: it is kept whole.
+    const min = changed
+      ? ops.slice(0, at + 1)
+      : minimizeOps(ops.slice(0, at + 1), helper, h, Date.now() + 10_000);
+    const mm = changed ? model : runModel(min, h);
+    const ml = changed ? live : runLive(helper, min);
+    const j = Math.max(0, firstMismatch(min, mm, ml, h, null));
+    const file = save(
+      `mismatch-${String(mismatches.length + 1).padStart(3, '0')}.yaml`,
+      min.slice(0, j + 1),
+      ml,
+      h,
+      i,
+    );
     mismatches.push({ index: i, op: min[j].op, model: mm[j], live: ml[j], file });
   }
   return {
     programs,
     ops: opsRun,
     mismatches,
+    pool_changed: poolChanged,
     known_differences: [...known.values()].reduce((a, b) => a + b, 0),
     known: Object.fromEntries(known),
     elapsed_ms: Date.now() - start,
@@ -1489,6 +1576,8 @@ export function reproducer(
   host: HostConfig,
   seed: number,
   program: number,
+  /** What the program showed, for the scenario's name and description. */
+  what: { name: string; note: string } = { name: 'difftest mismatch', note: '' },
 ): Record<string, unknown> {
   const steps = scenarioSteps(ops).map((s, i) => {
     const l = live[i];
@@ -1510,8 +1599,8 @@ export function reproducer(
   });
   return {
     version: 1,
-    name: 'difftest mismatch',
-    description: `hetmem difftest (seed ${seed}, program ${program}): the expectations are what the live kernel returned`,
+    name: what.name,
+    description: `hetmem difftest (seed ${seed}, program ${program}): the expectations are what the live kernel returned${what.note}`,
     system: systemOf(host),
     processes: ['p'],
     steps,
