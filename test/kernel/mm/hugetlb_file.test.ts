@@ -1,7 +1,8 @@
 /*
  * hugetlbfs files and private huge pages where they differ from tmpfs and from small pages. Each
- * expected value is what Linux 6.18 gave for the same calls (hetmem difftest's huge-page programs
- * and test/fuzz/difftest.test.ts, run against a live kernel with a pool of 8 huge pages).
+ * expected value is what Linux 6.18 gave for the same calls (hetmem difftest's huge-page programs,
+ * test/fuzz/difftest.test.ts and C programs, run against a live kernel with a pool of huge pages
+ * the size each test sets up).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -89,6 +90,7 @@ describe('hugetlbfs files', () => {
     writeOk(sys, p, m + H + 6, Uint8Array.of(53));
     assertOracles(sys);
   });
+
   it('a private copy the pool cannot give leaves the file page mapped read-only', () => {
     // hugetlb_no_page() maps the cache page, then hugetlb_wp() fails to copy it: SIGBUS, and the
     // page stays mapped. No anon_vma was made, so a fork does not copy that mapping.

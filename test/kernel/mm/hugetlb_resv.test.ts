@@ -1,7 +1,7 @@
 /*
- * Hugetlb pool accounting: HugePages_Free and HugePages_Rsvd after each step of two sequences.
+ * Hugetlb pool accounting: HugePages_Free and HugePages_Rsvd after the steps of each sequence.
  * The expected values are what Linux 6.18 gives: each sequence was run on a live 6.18 kernel, with
- * a pool of 8 huge pages, as an ordinary user, reading /proc/meminfo after each step.
+ * a pool the size the test sets up, as an ordinary user, reading /proc/meminfo after each step.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
