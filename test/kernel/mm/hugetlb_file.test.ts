@@ -128,7 +128,7 @@ describe('hugetlbfs files', () => {
   });
 
   it('fork copies no page table of a shared mapping without anonymous pages', () => {
-    // vma_needs_copy(): hugetlb is no exception (it was before Linux 6.0). The parent's page is
+    // vma_needs_copy(): hugetlb is no exception (older kernels made it one). The parent's page is
     // mapped once, so smaps counts it as private and pagemap calls it exclusive; the child maps
     // it when it faults.
     const { sys, p } = setup({ hugetlbPages: 8 });
