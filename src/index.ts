@@ -2,6 +2,7 @@
  * The public API of hetmem. Everything not exported here is internal and may change.
  */
 export { System, Process, type SystemConfig, type ThpMode } from './kernel/system.ts';
+export type { Rlimit, RlimitResource } from './kernel/mm/rlimit.ts';
 export * as mman from './kernel/mm/mman.ts';
 export { Errno, KernelError, errnoName, errnoValue, isErr, check } from './kernel/errno.ts';
 export * as syscalls from './kernel/syscalls.ts';

@@ -12,7 +12,7 @@ import { type MadviseIovec, processMadviseImpl, sysMadviseImpl } from './mm/madv
 import { enterTask, leaveTask, mmapReadLockKillable } from './mm/mmap_lock.ts';
 import { cpuAccess } from './mm/memory.ts';
 import { sysMmapImpl, sysMunmapImpl, fdput, fget, fput } from './mm/mmap.ts';
-import { File, type Inode, type MmStruct, RLIMIT_STACK, VM } from './mm/mm_types.ts';
+import { File, type Inode, type MmStruct, VM } from './mm/mm_types.ts';
 import { Mutex } from '../sched/locks.ts';
 import { PG } from './mm/page_alloc.ts';
 import {
@@ -446,7 +446,7 @@ export function reachable(p: Process, addrIn: number, lenIn: number): number {
     // A hole just below a VMA that grows down is not one yet: the fault may grow the VMA over
     // it, to RLIMIT_STACK at most.
     const next = mm.findVma(a);
-    if (next === null || (next.flags & VM.GROWSDOWN) === 0 || next.end - a > RLIMIT_STACK)
+    if (next === null || (next.flags & VM.GROWSDOWN) === 0 || next.end - a > p.rlim.stack.cur)
       return Math.min(len, a - addr + 1);
     a = next.end;
   }

@@ -12,6 +12,16 @@ import { accessMappedPage, WalkAhead } from './mm/memory.ts';
 import { PhysMem } from './mm/page_alloc.ts';
 import { SwapDevice } from './mm/swapfile.ts';
 import { File, type Mapping, MmStruct, UserStruct, type Vma } from './mm/mm_types.ts';
+import {
+  copyRlimits,
+  defaultRlimits,
+  getRlimit,
+  type Rlimit,
+  type RlimitResource,
+  type Rlimits,
+  setRlimit,
+  vmKinds,
+} from './mm/rlimit.ts';
 import * as sc from './syscalls.ts';
 import * as scp from './syscalls.plain.ts';
 import { type Counter, TraceLog } from './trace.ts';
@@ -104,6 +114,12 @@ function checkBytes(field: keyof SystemConfig, v: number | undefined, min: numbe
 }
 
 /** Rejects a config the model cannot build, before anything is allocated. */
+/** VmExe, VmStk and VmData of an mm (exec_vm, stack_vm, data_vm), in bytes; zeros without one. */
+function kindsOf(mm: MmStruct | null): { exec_vm: number; stack_vm: number; data_vm: number } {
+  const k = mm === null ? { exec: 0, stack: 0, data: 0 } : vmKinds(mm);
+  return { exec_vm: k.exec * PAGE_SIZE, stack_vm: k.stack * PAGE_SIZE, data_vm: k.data * PAGE_SIZE };
+}
+
 function validateConfig(c: SystemConfig): void {
   checkBytes('ram', c.ram, MIN_RAM_BYTES, MAX_RAM_BYTES);
   checkBytes('swap', c.swap, 0, MAX_SWAP_BYTES);
@@ -118,8 +134,11 @@ function validateConfig(c: SystemConfig): void {
 export class Process {
   mm: MmStruct | null;
   exited = false;
-  /** RLIMIT_MEMLOCK in bytes. */
+  /** RLIMIT_MEMLOCK in bytes: the soft limit, and the hard one (mm/rlimit.ts). */
   rlimitMemlock: number;
+  rlimitMemlockMax: number;
+  /** RLIMIT_AS, RLIMIT_DATA and RLIMIT_STACK (mm/rlimit.ts). */
+  readonly rlim: Rlimits;
   /** The names of the threads that make its loads and stores (made once, not per access). */
   readonly readThreadName: string;
   readonly writeThreadName: string;
@@ -139,6 +158,8 @@ export class Process {
   ) {
     this.mm = mm;
     this.rlimitMemlock = rlimitMemlock;
+    this.rlimitMemlockMax = parent?.rlimitMemlockMax ?? rlimitMemlock;
+    this.rlim = parent === null ? defaultRlimits() : copyRlimits(parent.rlim);
     this.readThreadName = `${name}:read`;
     this.writeThreadName = `${name}:write`;
     // Frozen, as a lock's points are: nothing changes them, so a snapshot keeps them as they are
@@ -404,6 +425,23 @@ export class System {
       () => scp.sysMunlock$(this, p, addr, length),
       () => sc.sysMunlock(this, p, addr, length),
     );
+  }
+
+  /**
+   * setrlimit(2) (prlimit(2) on `p`) for RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK or RLIMIT_MEMLOCK:
+   * 0, -EINVAL when `cur` is above `max`, -EPERM when `max` would go up (mm/rlimit.ts). Values are
+   * bytes, Infinity for RLIM_INFINITY. Changes nothing already mapped or locked.
+   */
+  setrlimit(p: Process, resource: RlimitResource, limit: Rlimit): number {
+    for (const v of [limit.cur, limit.max])
+      if (v !== Infinity && !(Number.isSafeInteger(v) && v >= 0))
+        throw new TypeError(`setrlimit: ${v} is not a limit (bytes from 0 to 2^53 - 1, or Infinity)`);
+    return setRlimit(p, resource, limit.cur, limit.max);
+  }
+
+  /** getrlimit(2): the soft and hard values of one of the limits setrlimit() takes. */
+  getrlimit(p: Process, resource: RlimitResource): Rlimit {
+    return getRlimit(p, resource);
   }
 
   /** mlockall(2): MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT. */
@@ -882,6 +920,7 @@ export class System {
         rss_shmem: (mm?.rss[3] ?? 0) * PAGE_SIZE,
         swap_ents: (mm?.rss[2] ?? 0) * PAGE_SIZE,
         total_vm: (mm?.totalVm ?? 0) * PAGE_SIZE,
+        ...kindsOf(mm),
         pinned_vm: (mm?.pinnedVm ?? 0) * PAGE_SIZE,
         locked_vm: (mm?.lockedVm ?? 0) * PAGE_SIZE,
         user_locked_vm: p.user.lockedVm * PAGE_SIZE,

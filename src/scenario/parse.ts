@@ -430,6 +430,10 @@ const NON_NUMERIC = new Set([
   'access',
   'cmd',
   'whence',
+  // setrlimit's: a resource's name, and sizes or 'unlimited' (the schema admits no bound names).
+  'resource',
+  'cur',
+  'max',
 ]);
 
 /**

@@ -18,6 +18,12 @@ export const Size = z.union([
   z.string().refine((s) => isSize(s), { message: `expected ${sizeHelp}` }),
 ]);
 
+/** A resource limit: bytes, or unlimited (RLIM_INFINITY). */
+const RlimitValue = z.union([
+  z.number().int().nonnegative(),
+  z.string().refine((s) => s === 'unlimited' || isSize(s), { message: `expected ${sizeHelp}, or unlimited` }),
+]);
+
 /** A number that may use bound names: `buf`, `buf+2MiB`, `0x1000`, `4KiB`, 42, or any u64. */
 export const Num = z.union([
   z.number().int(),
@@ -222,6 +228,16 @@ export const OPS: Record<string, OpSpec> = {
     outputs: [],
   },
   munlockall: { doc: 'munlockall(2).', fields: proc, outputs: [] },
+  setrlimit: {
+    doc: 'setrlimit(2) of an address-space limit: as (RLIMIT_AS), data (RLIMIT_DATA), stack (RLIMIT_STACK) or memlock (RLIMIT_MEMLOCK). `cur` and `max` are sizes or unlimited; `max` defaults to the hard limit the process has.',
+    fields: {
+      proc: Name,
+      resource: z.enum(['as', 'data', 'stack', 'memlock']),
+      cur: RlimitValue,
+      max: RlimitValue.optional(),
+    },
+    outputs: [],
+  },
   mseal: {
     doc: 'mseal(2): seals the mappings of [addr, addr + length) against munmap, mremap, mprotect, mmap over them and discarding advice (flags must be 0).',
     fields: { ...ulongRange, flags: U64.optional() },
@@ -777,6 +793,9 @@ export const OPS: Record<string, OpSpec> = {
       rss_shmem: Num.optional(),
       swap_ents: Num.optional(),
       total_vm: Num.optional(),
+      data_vm: Num.optional(),
+      stack_vm: Num.optional(),
+      exec_vm: Num.optional(),
       locked_vm: Num.optional(),
       pinned_vm: Num.optional(),
       user_locked_vm: Num.optional(),

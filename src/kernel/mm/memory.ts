@@ -3,6 +3,7 @@ import type { KGen, SchedPoint } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import { mmapReadLockKillable, mmapWriteLockKillable } from './mmap_lock.ts';
 import { mlockFutureOk } from './mlock_limit.ts';
+import { mayExpandVm, ownerOf, STK_LIM } from './rlimit.ts';
 import type { System } from '../system.ts';
 import { doHugePmdAnonymousPage, hugePmdFault, thpFaultEligible } from './huge_memory.ts';
 import { hugetlbFault } from './hugetlb.ts';
@@ -10,7 +11,6 @@ import {
   MMAP_MIN_ADDR,
   type MmStruct,
   MM_SWAPENTS,
-  RLIMIT_STACK,
   STACK_GUARD_GAP,
   VM,
   VM_ACCESS_FLAGS,
@@ -513,7 +513,8 @@ export function* lockMmAndFindVma(mm: MmStruct, addr: number): KGen<Vma | number
  * Models expand_downwards() (mm/vma.c): grows `vma` down to the page holding `address`. Caller
  * holds the mmap lock for writing. 0, or -EFAULT (the VMA does not grow down), -EPERM (below
  * mmap_min_addr) or -ENOMEM: within stack_guard_gap of an accessible VMA below that does not
- * grow down, larger than RLIMIT_STACK, past RLIMIT_MEMLOCK when locked, or past the commit limit.
+ * grow down, past RLIMIT_AS or RLIMIT_DATA (may_expand_vm()), larger than RLIMIT_STACK, past
+ * RLIMIT_MEMLOCK when locked, or past the commit limit.
  * The stack is not populated: the fault that grew it maps its one page.
  */
 export function expandDownwards(mm: MmStruct, vma: Vma, address: number): number {
@@ -535,12 +536,13 @@ export function expandDownwards(mm: MmStruct, vma: Vma, address: number): number
   const size = vma.end - address;
   const grow = (vma.start - address) / PAGE_SIZE;
   if (grow > vma.pgoff) return -Errno.ENOMEM;
-  // acct_stack_growth(): the stack limit, the lock limit, then the commit charge (checked only:
-  // the model keeps no running commit total).
-  if (size > RLIMIT_STACK) return -Errno.ENOMEM;
+  // acct_stack_growth(): the address space limits, the stack limit, the lock limit, then the
+  // commit charge (checked only: the model keeps no running commit total). The limits are those
+  // of the process the mm is (the kernel asks the faulting task's).
+  const task = ownerOf(mm);
+  if (task !== null && !mayExpandVm(task, mm, vma.flags, grow)) return -Errno.ENOMEM;
+  if (size > (task?.rlim.stack.cur ?? STK_LIM)) return -Errno.ENOMEM;
   if ((vma.flags & VM.LOCKED) !== 0) {
-    let task = null;
-    for (const p of sys.processes.values()) if (p.mm === mm) task = p;
     if (task === null || !mlockFutureOk(task, mm, vma.flags, grow * PAGE_SIZE)) return -Errno.ENOMEM;
   }
   if (!vmEnoughMemory(sys, grow)) return -Errno.ENOMEM;

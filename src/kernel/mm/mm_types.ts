@@ -72,9 +72,6 @@ export const MMAP_MIN_ADDR = 65536;
 /** stack_guard_gap: the room kept free below a VMA that grows down (256 pages, the default). */
 export const STACK_GUARD_GAP = 256 * PAGE_SIZE;
 
-/** RLIMIT_STACK: how large a VMA that grows down may grow (8 MiB, the usual soft limit). */
-export const RLIMIT_STACK = 8 * 1024 * 1024;
-
 /** Models vm_start_gap(): where a VMA begins for the placement of others, its guard gap included. */
 export function vmStartGap(vma: { readonly start: number; readonly flags: number }): number {
   if ((vma.flags & VM.GROWSDOWN) === 0) return vma.start;

@@ -8,6 +8,7 @@ import { splitHugePmd, splitHugePmdsAtEdges, zapHugePmd } from './huge_memory.ts
 import { HUGETLB_RESV_UNMAPPED, hugetlbReservePages, hugetlbRestoreReserve, putHugetlbPage } from './hugetlb.ts';
 import { vmEnoughMemory, vmNormalPage } from './memory.ts';
 import { type File, MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, VM_STICKY, Vma, MMAP_MIN_ADDR } from './mm_types.ts';
+import { mayExpandVm } from './rlimit.ts';
 import { memfdCheckSealsMmap } from './memfd.ts';
 import * as mman from './mman.ts';
 import { vmaIsSealed } from './mseal.ts';
@@ -429,6 +430,15 @@ export function doMmap$(task: Process, mm: MmStruct, addr: number, length: numbe
       return g;
     }
     replaced = g;
+  }
+  // The address space limits, for the pages the mapping adds: what it replaces counts already
+  // (so a private writable mapping over a read-only one passes while VmData is within the limit).
+  let replacedPages = 0;
+  for (const v of replaced)
+    replacedPages += (Math.min(v.end, start + len) - Math.max(v.start, start)) / PAGE_SIZE;
+  if (!mayExpandVm(task, mm, vmFlags, len / PAGE_SIZE - replacedPages)) {
+    if (backing !== null) fput(sys, backing);
+    return -Errno.ENOMEM;
   }
   const accountable = !hugetlb && (vmFlags & (VM.NORESERVE | VM.SHARED | VM.WRITE)) === VM.WRITE;
   if (accountable || (anonymous && shared && !hugetlb && (vmFlags & VM.NORESERVE) === 0)) {

@@ -25,6 +25,7 @@ import {
   MMAP_MIN_ADDR,
   vmStartGap,
 } from './mm_types.ts';
+import { mayExpandVm } from './rlimit.ts';
 import { memfdCheckSealsMmap } from './memfd.ts';
 import * as mman from './mman.ts';
 import { vmaIsSealed } from './mseal.ts';
@@ -695,6 +696,15 @@ export function* doMmap(
       return g;
     }
     replaced = g;
+  }
+  // The address space limits, for the pages the mapping adds: what it replaces counts already
+  // (so a private writable mapping over a read-only one passes while VmData is within the limit).
+  let replacedPages = 0;
+  for (const v of replaced)
+    replacedPages += (Math.min(v.end, start + len) - Math.max(v.start, start)) / PAGE_SIZE;
+  if (!mayExpandVm(task, mm, vmFlags, len / PAGE_SIZE - replacedPages)) {
+    if (backing !== null) fput(sys, backing);
+    return -Errno.ENOMEM;
   }
   const accountable = !hugetlb && (vmFlags & (VM.NORESERVE | VM.SHARED | VM.WRITE)) === VM.WRITE;
   if (accountable || (anonymous && shared && !hugetlb && (vmFlags & VM.NORESERVE) === 0)) {

@@ -7,6 +7,7 @@ import { mmapWriteLockKillable } from './mmap_lock.ts';
 import type { Process } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
 import { VM, type MmStruct, type Vma } from './mm_types.ts';
+import { mayExpandVm } from './rlimit.ts';
 import * as mman from './mman.ts';
 import { vmaIsSealed } from './mseal.ts';
 import { hugetlbSplitCheck, mergeChanged, protToVmFlags, splitRange, vmEnoughMemory } from './mmap.ts';
@@ -158,7 +159,7 @@ export function* sysMprotectImpl(p: Process, start: number, length: number, prot
     // PROT_GROWSDOWN extends the range down to the start of the VMA; otherwise start must be mapped.
     if (grows === 0 && vmas[0].start > start) return -Errno.ENOMEM;
     const from = grows === 0 ? start : vmas[0].start;
-    const rc = yield* mprotectVmas(mm, vmas, from, end, protToVmFlags(prot));
+    const rc = yield* mprotectVmas(p, mm, vmas, from, end, protToVmFlags(prot));
     sys.trace.count('mprotect');
     return rc;
   } finally {
@@ -213,9 +214,11 @@ export function* fixupVmaRange(
 
 /**
  * mprotect_fixup() for each VMA of `vmas` (fixupVmaRange()): a permission the VMA may not get is
- * -EACCES, a sealed VMA -EPERM, a hugetlb VMA that cannot be split there -EINVAL. Caller holds mmap_lock for writing.
+ * -EACCES, a sealed VMA -EPERM, a private VMA that would become writable past RLIMIT_DATA -ENOMEM, a
+ * hugetlb VMA that cannot be split there -EINVAL. Caller holds mmap_lock for writing.
  */
 function* mprotectVmas(
+  task: Process,
   mm: MmStruct,
   vmas: readonly Vma[],
   start: number,
@@ -230,6 +233,11 @@ function* mprotectVmas(
     if (vmaIsSealed(v)) return -Errno.EPERM;
     // mprotect_fixup(): a VMA whose flags stay the same is left whole (no split, no merge).
     if (nf === v.flags) return 0;
+    // A VMA that turns into data must fit RLIMIT_DATA (RLIMIT_AS only as far as the old flags
+    // would have passed it too: the address space does not grow).
+    const pages = (to - from) / PAGE_SIZE;
+    if ((nf & VM.WRITE) !== 0 && !mayExpandVm(task, mm, nf, pages) && mayExpandVm(task, mm, v.flags, pages))
+      return -Errno.ENOMEM;
     const charge = accountChange(v, nf);
     if (charge > 0 && !vmEnoughMemory(sys, (to - from) / PAGE_SIZE)) return -Errno.ENOMEM;
     const rc = hugetlbSplitCheck(mm, from, to);

@@ -6,6 +6,7 @@ import { mmapWriteLockKillable } from './mmap_lock.ts';
 import type { Process } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
 import { type MmStruct, VM, Vma } from './mm_types.ts';
+import { mayExpandVm } from './rlimit.ts';
 import { VM_LOCKED_MASK, mlockFutureOk, mmPopulate } from './mlock.ts';
 import { MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from './mman.ts';
 import { vmaIsSealed } from './mseal.ts';
@@ -175,6 +176,7 @@ function checkPrepVma(r: Remap): number {
   if (r.newLen === oldLen) return 0;
   if ((vma.flags & (VM.DONTEXPAND | VM.PFNMAP)) !== 0) return -Errno.EFAULT;
   if (!mlockFutureOk(r.task, vma.mm, vma.flags, r.delta)) return -Errno.EAGAIN;
+  if (!mayExpandVm(r.task, vma.mm, vma.flags, r.delta / PAGE_SIZE)) return -Errno.ENOMEM;
   return 0;
 }
 
@@ -296,7 +298,8 @@ function* shrinkVma(mm: MmStruct, r: Remap): KGen<number> {
 
 /**
  * Models mremap_to(): with MREMAP_FIXED the target is unmapped first (and the source looked up
- * again, as that may have split it); a shrink unmaps the tail before the rest moves.
+ * again, as that may have split it); a shrink unmaps the tail before the rest moves. With
+ * MREMAP_DONTUNMAP the address space limits are then asked for the whole length.
  */
 function* mremapTo(mm: MmStruct, r: Remap): KGen<number> {
   if ((r.flags & MREMAP_FIXED) !== 0) {
@@ -311,6 +314,9 @@ function* mremapTo(mm: MmStruct, r: Remap): KGen<number> {
     if (err < 0) return err;
     r.oldLen = r.newLen;
   }
+  // MREMAP_DONTUNMAP keeps the old range: the address space grows by all of it.
+  if ((r.flags & MREMAP_DONTUNMAP) !== 0 && !mayExpandVm(r.task, mm, r.vma!.flags, r.oldLen / PAGE_SIZE))
+    return -Errno.ENOMEM;
   const err = setNewAddr(mm, r);
   if (err < 0) return err;
   return yield* moveVma(mm, r);

@@ -1,5 +1,6 @@
 /** Check ops: `check` runs the oracles now; `expect_stats` compares counters. */
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS } from '../../kernel/mm/mm_types.ts';
+import { vmKinds } from '../../kernel/mm/rlimit.ts';
 import { ioasOf } from '../../kernel/iommufd/ioas.ts';
 import { iommufdContexts } from '../../kernel/iommufd/main.ts';
 import type { IoptPages } from '../../kernel/iommufd/pages.ts';
@@ -41,6 +42,12 @@ function procStat(p: Process, name: string): number | undefined {
       return mm?.rss[MM_SWAPENTS] ?? 0;
     case 'total_vm':
       return mm?.totalVm ?? 0;
+    case 'data_vm':
+      return mm === null ? 0 : vmKinds(mm).data;
+    case 'stack_vm':
+      return mm === null ? 0 : vmKinds(mm).stack;
+    case 'exec_vm':
+      return mm === null ? 0 : vmKinds(mm).exec;
     case 'locked_vm':
       return mm?.lockedVm ?? 0;
     case 'pinned_vm':
@@ -98,6 +105,9 @@ const STAT_KEYS = new Set([
   'rss_shmem',
   'swap_ents',
   'total_vm',
+  'data_vm',
+  'stack_vm',
+  'exec_vm',
   'locked_vm',
   'pinned_vm',
   'user_locked_vm',

@@ -4,6 +4,7 @@ import { MAX_USER_BUFFER } from '../context.ts';
 import * as mman from '../../kernel/mm/mman.ts';
 import { Errno, isErr } from '../../kernel/errno.ts';
 import { mapsLine } from '../../kernel/fs/task_mmu.ts';
+import type { RlimitResource } from '../../kernel/mm/rlimit.ts';
 import { dataLength, type DataSpec, patternBytes, ValueError } from '../values.ts';
 import type { ScenarioContext } from '../context.ts';
 import type { StepT } from '../schema.ts';
@@ -165,6 +166,18 @@ export const mmOps: Record<string, OpHandler> = {
   *mlockall(ctx, step) {
     const flags = flagBits(f(step, 'flags'), MCL, 'mlockall');
     return { ret: yield* ctx.sc.sysMlockall(ctx.sys, ctx.proc(f(step, 'proc')), flags) };
+  },
+  *setrlimit(ctx, step) {
+    const p = ctx.proc(f(step, 'proc'));
+    const resource = f(step, 'resource') as RlimitResource;
+    const value = (v: unknown, field: string) => (v === 'unlimited' ? Infinity : ctx.num(v, field));
+    const max = f(step, 'max');
+    return {
+      ret: ctx.sys.setrlimit(p, resource, {
+        cur: value(f(step, 'cur'), 'cur'),
+        max: max === undefined ? ctx.sys.getrlimit(p, resource).max : value(max, 'max'),
+      }),
+    };
   },
   *munlockall(ctx, step) {
     return { ret: yield* ctx.sc.sysMunlockall(ctx.sys, ctx.proc(f(step, 'proc'))) };
