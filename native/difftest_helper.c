@@ -43,7 +43,17 @@
  *   pmadvise WHO ADVICE N A1 L1 A2 L2 -> R bytes or -errno   (process_madvise() of N (at most 2)
  *                                                               segments on this process, WHO 0, or
  *                                                               the one fork made, WHO 1)
- *   status                          -> R 0 KB                 (VmLck of /proc/self/status)
+ *   status                          -> R 0 LCK:DATA:SIZE:STK  (VmLck, VmData, VmSize and VmStk of
+ *                                                               /proc/self/status in kB, the last three
+ *                                                               less what the process had before the
+ *                                                               program ran)
+ *   rlimit RES CUR MAX INF          -> R 0 or -errno          (setrlimit() of RLIMIT_AS, RLIMIT_DATA or
+ *                                                               RLIMIT_STACK, RES 0 to 2: CUR and MAX
+ *                                                               bytes above what the process had before
+ *                                                               the program ran (VmSize, VmData; a
+ *                                                               RLIMIT_DATA CUR of 0 stays 0; RLIMIT_STACK
+ *                                                               as given); INF bit 0: CUR is
+ *                                                               RLIM_INFINITY, bit 1: MAX is)
  *   c OP ...                        -> what OP prints, run in the process fork made
  *
  * Built by hetmem with the system C compiler on first use.
@@ -220,20 +230,41 @@ static void do_mincore(uintptr_t addr, uint64_t len) {
 	fputc('\n', out);
 }
 
-/* VmLck of /proc/self/status: the process's locked_vm, in kB. */
-static void do_status(void) {
+/* VmLck, VmData, VmSize and VmStk of /proc/self/status, in kB; -errno, or 0. */
+static int read_status(long *lck, long *data, long *size, long *stk) {
 	FILE *f = fopen("/proc/self/status", "r");
 	char line[256];
-	long kb = -1;
-	if (f == NULL) {
-		fprintf(out, "R %d\n", -errno);
-		return;
+	*lck = *data = *size = *stk = -1;
+	if (f == NULL) return -errno;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		sscanf(line, "VmLck: %ld kB", lck);
+		sscanf(line, "VmData: %ld kB", data);
+		sscanf(line, "VmSize: %ld kB", size);
+		sscanf(line, "VmStk: %ld kB", stk);
 	}
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmLck: %ld kB", &kb) == 1) break;
 	fclose(f);
-	if (kb < 0) fprintf(out, "R %d\n", -ENOENT);
-	else fprintf(out, "R 0 %ld\n", kb);
+	return *lck < 0 || *data < 0 || *size < 0 || *stk < 0 ? -ENOENT : 0;
+}
+
+/* What the process had before the program ran (run_program()): the program's counts are above it. */
+static long base_data, base_size, base_stk;
+
+static void do_status(void) {
+	long lck, data, size, stk;
+	int r = read_status(&lck, &data, &size, &stk);
+	if (r < 0) fprintf(out, "R %d\n", r);
+	else fprintf(out, "R 0 %ld:%ld:%ld:%ld\n", lck, data - base_data, size - base_size, stk - base_stk);
+}
+
+/* setrlimit() with the limits relative to what the process had before the program ran. */
+static long do_rlimit(unsigned long long res, unsigned long long cur, unsigned long long max, unsigned long long inf) {
+	static const int which[] = { RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK };
+	if (res > 2) return -EINVAL;
+	unsigned long long base = res == 0 ? (unsigned long long)base_size << 10 : res == 1 ? (unsigned long long)base_data << 10 : 0;
+	struct rlimit rl;
+	rl.rlim_cur = inf & 1 ? RLIM_INFINITY : res == 1 && cur == 0 ? 0 : base + cur;
+	rl.rlim_max = inf & 2 ? RLIM_INFINITY : base + max;
+	return ret_of(setrlimit(which[res], &rl));
 }
 
 /* A program's extra mmap flags, with MAP_FIXED_NOREPLACE unless they ask for MAP_FIXED. */
@@ -476,6 +507,8 @@ static void run_ops(FILE *in) {
 			fprintf(out, "R %ld\n", ret_of(syscall(SYS_mlock2, (void *)a, (size_t)b, (int)c)));
 		} else if (!strcmp(op, "munlock")) {
 			fprintf(out, "R %ld\n", ret_of(munlock((void *)a, b)));
+		} else if (!strcmp(op, "rlimit")) {
+			fprintf(out, "R %ld\n", do_rlimit(a, b, c, d));
 		} else if (!strcmp(op, "mlockall")) {
 			fprintf(out, "R %ld\n", ret_of(mlockall((int)a)));
 		} else if (!strcmp(op, "munlockall")) {
@@ -508,6 +541,8 @@ static void memlock_as_user(void) {
 	if (syscall(SYS_capget, &hdr, data) != 0) return;
 	data[CAP_IPC_LOCK / 32].effective &= ~(1U << (CAP_IPC_LOCK % 32));
 	data[CAP_SYS_NICE / 32].effective &= ~(1U << (CAP_SYS_NICE % 32));
+	/* Nor may it raise a hard resource limit (setrlimit() is -EPERM, as for the model's processes). */
+	data[CAP_SYS_RESOURCE / 32].effective &= ~(1U << (CAP_SYS_RESOURCE % 32));
 	syscall(SYS_capset, &hdr, data);
 }
 
@@ -525,6 +560,13 @@ static void one_cpu(void) {
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
+/* Touches 512 KiB of stack below the caller's frame, so that the stack VMA reaches that far. */
+static __attribute__((noinline)) void grow_stack(void) {
+	volatile char buf[512 << 10];
+	buf[0] = 0;
+	buf[sizeof(buf) - 1] = 0;
+}
+
 static int run_program(void) {
 	one_cpu();
 	memlock_as_user();
@@ -536,6 +578,13 @@ static int run_program(void) {
 	mallopt(M_MMAP_THRESHOLD, 1 << 30);
 	mallopt(M_TRIM_THRESHOLD, 1 << 30);
 	free(malloc(1 << 20));
+	/*
+	 * Its stack, likewise, grows once here as far as the program's calls will need: a growth later
+	 * would change VmSize and VmStk under the program's counts (and fail under its RLIMIT_AS).
+	 */
+	grow_stack();
+	long lck;
+	if (read_status(&lck, &base_data, &base_size, &base_stk) < 0) return 3;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_fault;

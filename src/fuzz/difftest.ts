@@ -185,9 +185,21 @@ export type DiffOp = (
     }
   /** mseal(2) with `flags` (0; anything else is -EINVAL). */
   | { op: 'mseal'; off: number; len: Ulen; flags: number }
-  /** VmLck of /proc/PID/status: locked_vm, in kB. */
+  /**
+   * VmLck, VmData, VmSize and VmStk of /proc/PID/status, in kB: locked_vm, and data_vm, total_vm
+   * and stack_vm above what the live process had before the program ran.
+   */
   | { op: 'status' }
+  /**
+   * setrlimit(2) of RLIMIT_AS, RLIMIT_DATA or RLIMIT_STACK, in bytes. The live helper adds what its
+   * process had before the program ran (VmSize for `as`, VmData for `data`, but to a soft value of
+   * 0), so that the limit leaves the program the same room as the model's process has.
+   */
+  | { op: 'setrlimit'; res: 'as' | 'data' | 'stack'; cur: RlimitValue; max: RlimitValue }
 ) & { child?: boolean };
+
+/** A limit in bytes, or RLIM_INFINITY. */
+type RlimitValue = number | 'unlimited';
 
 /**
  * mmap flags a program may add, by the scenario's names: `fixed` maps with MAP_FIXED (replacing
@@ -316,6 +328,7 @@ const CHILD_OPS = new Set<DiffOp['op']>([
   'mseal',
   'process_madvise',
   'status',
+  'setrlimit',
 ]);
 /** How many files a program may hold at once (the helper's slots). */
 const FILE_SLOTS = 2;
@@ -454,6 +467,11 @@ function opLine(o: DiffOp, saves: boolean): string {
     }
     case 'status':
       return 'status';
+    case 'setrlimit': {
+      const bytes = (v: RlimitValue) => (v === 'unlimited' ? 0 : v);
+      const inf = (o.cur === 'unlimited' ? 1 : 0) | (o.max === 'unlimited' ? 2 : 0);
+      return `rlimit ${['as', 'data', 'stack'].indexOf(o.res)} ${bytes(o.cur)} ${bytes(o.max)} ${inf}`;
+    }
   }
 }
 
@@ -696,9 +714,11 @@ export function scenarioSteps(ops: readonly DiffOp[]): Record<string, unknown>[]
           advice: o.advice,
         };
       case 'status':
-        // The reproducer's expectation is the live locked_vm (reproducer()); the model's run
+        // The reproducer's expectations are the live counts (reproducer()); the model's run
         // reads its own (runModel()).
         return { op: 'expect_stats', proc };
+      case 'setrlimit':
+        return { op: 'setrlimit', proc, resource: o.res, cur: o.cur, max: o.max };
     }
   });
 }
@@ -853,7 +873,15 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
       return;
     }
     if (o.op === 'status') {
-      out.push(proc?.mm == null ? { ret: -Errno.ESRCH } : { ret: 0, extra: String(proc.mm.lockedVm * 4) });
+      if (proc?.mm == null) out.push({ ret: -Errno.ESRCH });
+      else {
+        const s = ctx.sys.stats(proc);
+        const kb = (bytes: number) => bytes / 1024;
+        out.push({
+          ret: 0,
+          extra: `${kb(s.locked_vm)}:${kb(s.data_vm)}:${kb(s.total_vm)}:${kb(s.stack_vm)}`,
+        });
+      }
       return;
     }
     if (o.op === 'pread') {
@@ -913,6 +941,8 @@ export function generateProgram(
   files = false,
   softDirty = true,
   hugePages = 0,
+  /** Where setrlimit() steps are drawn from, apart from `r` (see rlimitSteps()); none without it. */
+  limits?: Prng,
 ): DiffOp[] {
   if (hugePages > 0 && r.next() < 0.25) return hugetlbProgram(r, len);
   const pick = <T>(xs: readonly T[]): T => xs[r.int(xs.length)];
@@ -945,6 +975,7 @@ export function generateProgram(
   // on the pages left in the old range, which loses VM_LOCKED, and the model keeps no PG_mlocked
   // (docs/fidelity.md), so reclaim would take pages there that the kernel keeps.
   if (ops.some(locks)) for (const o of ops) if (o.op === 'mremap') delete o.dontunmap;
+  if (limits !== undefined) rlimitSteps(limits, ops);
   // The VMAs each process ends with and what they hold: a split or merge that no later call
   // needed, or a page counted differently, shows here.
   ops.push({ op: 'maps' }, { op: 'smaps' }, { op: 'status' });
@@ -1080,6 +1111,44 @@ export function generateProgram(
     else if (k < 105) return { op: 'munlock', off: off(), len: ulen(U64_WRAPPING_LENGTHS) };
     else if (r.next() < 0.5) return { op: 'munlockall' };
     return { op: 'mlockall', flags: r.next() < 0.8 ? pick([2, 6]) : pick([0, 4, 8]) };
+  }
+}
+
+/**
+ * One program in five sets one or two address-space limits (RLIMIT_AS, RLIMIT_DATA,
+ * RLIMIT_STACK) somewhere after its first mapping, in either process once it forked, so that the
+ * ops after it meet may_expand_vm(). Drawn from a generator of their own (`r`), the steps go into
+ * a program otherwise the same as without them. Limits are small, to be met by the program's
+ * mappings of a few pages; a hard limit is mostly left unlimited, sometimes lowered, and now and
+ * then below the soft one (-EINVAL) or above one lowered before (-EPERM).
+ */
+function rlimitSteps(r: Prng, ops: DiffOp[]): void {
+  if (r.next() >= 0.2) return;
+  const pick = <T>(xs: readonly T[]): T => xs[r.int(xs.length)];
+  const n = 1 + (r.next() < 0.3 ? 1 : 0);
+  for (let k = 0; k < n; k++) {
+    const at = 1 + r.int(ops.length - 1);
+    const res = pick(['as', 'as', 'data', 'data', 'stack'] as const);
+    const cur: RlimitValue =
+      r.next() < 0.1
+        ? 'unlimited'
+        : pick([0, 1, 4, 8, 16, 24, 32, 64]) * PAGE + (r.next() < 0.15 ? 1 + r.int(PAGE - 1) : 0);
+    const q = r.next();
+    const max: RlimitValue =
+      q < 0.6 || cur === 'unlimited'
+        ? 'unlimited'
+        : q < 0.8
+          ? cur
+          : q < 0.9
+            ? Math.max(0, cur - PAGE)
+            : cur + pick([1, 16, 256]) * PAGE;
+    // The child runs it if there is one then, half the time.
+    const forkAt = ops.findIndex((o) => o.op === 'fork');
+    const exitAt = ops.findIndex((o) => o.op === 'exit');
+    const childAlive = forkAt >= 0 && forkAt < at && (exitAt < 0 || exitAt >= at);
+    const o: DiffOp = { op: 'setrlimit', res, cur, max };
+    if (childAlive && r.next() < 0.5) o.child = true;
+    ops.splice(at, 0, o);
   }
 }
 
@@ -1486,6 +1555,7 @@ export function runDifftest(o: DifftestOptions): DifftestResult {
       h.files,
       h.softDirty,
       h.hugePages,
+      new Prng(`difftest:${o.seed}:${i}:rlimit`),
     );
     const model = runModel(ops, h);
     const live = runLive(helper, ops);
@@ -1594,7 +1664,10 @@ export function reproducer(
     else if (ops[i].op === 'maps') expect.maps = l.extra === undefined ? [] : l.extra.split('|');
     else if (ops[i].op === 'smaps')
       expect.smaps = l.extra === undefined ? [] : l.extra.split('|').map(smapsExpectation);
-    else if (ops[i].op === 'status' && l.extra !== undefined) return { ...s, locked_vm: Number(l.extra) / 4 };
+    else if (ops[i].op === 'status' && l.extra !== undefined) {
+      const [lck, data, size, stk] = l.extra.split(':').map((kb) => `${kb}KiB`);
+      return { ...s, locked_vm: lck, data_vm: data, total_vm: size, stack_vm: stk };
+    }
     return Object.keys(expect).length > 0 ? { ...s, expect } : s;
   });
   return {

@@ -16,6 +16,7 @@ import {
   runLive,
   runModel,
   type DiffOp,
+  WINDOW,
 } from '../../src/fuzz/difftest.ts';
 import { FALLOC_FL_KEEP_SIZE, MFD_HUGETLB, O_APPEND, O_RDWR } from '../../src/kernel/mm/mman.ts';
 
@@ -90,6 +91,44 @@ describe('hetmem difftest', () => {
     const bits = (i: number) => (live[i].extra ?? '').split(',');
     assert.ok(!bits(3)[0].includes('x'), 'shared by both processes after the fork');
     assert.ok(bits(5)[0].includes('x'), 'mapped by the parent alone once the child is gone');
+  });
+
+  it('address-space limits agree with the live kernel: RLIMIT_DATA, RLIMIT_AS, RLIMIT_STACK and VmData, VmSize, VmStk', () => {
+    const helper = ensureHelper();
+    const host = hostConfig(helper);
+    // A mapping that grows down, 1024 pages away from the rest (past stack_guard_gap).
+    const G = 1024 * PAGE;
+    const ops: DiffOp[] = [
+      { op: 'mmap', off: 0, len: 4 * PAGE, prot: 3, shared: false },
+      { op: 'setrlimit', res: 'data', cur: 6 * PAGE, max: 'unlimited' },
+      { op: 'mmap', off: 8 * PAGE, len: 4 * PAGE, prot: 3, shared: false },
+      { op: 'mmap', off: 8 * PAGE, len: 4 * PAGE, prot: 1, shared: false },
+      { op: 'mprotect', off: 8 * PAGE, len: 2 * PAGE, prot: 3 },
+      { op: 'mprotect', off: 10 * PAGE, len: PAGE, prot: 3 },
+      { op: 'mmap', off: G, len: 2 * PAGE, prot: 3, shared: false, flags: ['growsdown'] },
+      { op: 'fork' },
+      { op: 'setrlimit', res: 'as', cur: 11 * PAGE, max: 11 * PAGE, child: true },
+      { op: 'write', off: G - PAGE, len: 1, byte: 1, child: true },
+      { op: 'write', off: G - 2 * PAGE, len: 1, byte: 1, child: true },
+      { op: 'setrlimit', res: 'as', cur: 'unlimited', max: 'unlimited', child: true },
+      { op: 'setrlimit', res: 'stack', cur: 3 * PAGE, max: 'unlimited' },
+      { op: 'write', off: G - PAGE, len: 1, byte: 1 },
+      { op: 'write', off: G - 2 * PAGE, len: 1, byte: 1 },
+      { op: 'status' },
+      { op: 'status', child: true },
+    ];
+    const live = runLive(helper, ops);
+    assert.deepEqual(runModel(ops, host), live);
+    const at = (off: number): number => WINDOW + off;
+    assert.deepEqual(
+      live.map((o) => o.ret),
+      [at(0), 0, -12, at(8 * PAGE), 0, -12, at(G), 0, 0, 1, -14, -1, 0, 1, -14, 0, 0],
+    );
+    // VmLck:VmData:VmSize:VmStk in kB, the last three above what the live process had before.
+    assert.deepEqual(
+      live.slice(-2).map((o) => o.extra),
+      ['0:24:44:12', '0:24:44:12'],
+    );
   });
 
   it('seals agree with the live kernel: a write seal refuses pwrite and shared writable mappings', () => {
