@@ -267,6 +267,8 @@ export function splitHugePmdLocked(vma: Vma, base: number): void {
     // Otherwise stale subpage bits would let a write after fork reuse a page the child shares.
     const anon = (phys.flags[hi] & PG.anon) !== 0;
     const excl = phys.flags[hi] & PG.anonExclusive;
+    // A dirty PMD leaves its folio dirty (folio_set_dirty()), whatever its PTEs say later.
+    if ((lo & PTE_DIRTY) !== 0) phys.flags[hi] |= PG.dirty;
     for (let k = 0; k < HPAGE_PMD_NR; k++) {
       leaf.words[2 * k] = keep;
       leaf.words[2 * k + 1] = hi + k;

@@ -26,11 +26,14 @@ import {
   mmuNotifierInvalidateRangeStart,
   mmuNotifierRangeInit,
 } from './mmu_notifier.ts';
-import { PG } from './page_alloc.ts';
-import { anonVmaPrepare } from './rmap.ts';
+import { PG, type PhysMem } from './page_alloc.ts';
+import { anonVmaPrepare, folioMapcount } from './rmap.ts';
 import {
   PTE_ACCESSED,
   PTE_DIRTY,
+  PTE_PRESENT,
+  PTE_PROTNONE,
+  PTE_SOFT_DIRTY,
   PTE_SPECIAL,
   SwpType,
   isGuardMarker,
@@ -104,11 +107,59 @@ function forEachPte(
 }
 
 /**
- * Models madvise_free_single_vma() with madvise_free_pte_range(): the range's swap entries are
- * dropped (a swap-in would cost more than a new zeroed page), and each page mapped there loses
- * its PTE's young and dirty bits and becomes lazily freeable (PG_swapbacked cleared), shared with
- * another process or not. Only a folio already marked dirty is looked at more closely: it is made
- * clean where this is its only mapping, and left as it is otherwise.
+ * Whether a large folio may be mapped by another process (folio_maybe_mapped_shared()): the model
+ * asks its mapcounts, so a folio one process maps twice counts as shared too.
+ */
+function folioMaybeMappedShared(phys: PhysMem, h: number): boolean {
+  const n = 1 << phys.order[h];
+  const entire = phys.entireMapcount.get(h) ?? 0;
+  if (entire > 1) return true;
+  for (let i = 0; i < n; i++)
+    if (phys.mapcount[h + i] > 1 || (entire > 0 && phys.mapcount[h + i] > 0)) return true;
+  return false;
+}
+
+/** Whether split_folio() would split the folio at `h`: nothing holds it but its mappings. */
+function folioSplittable(phys: PhysMem, h: number): boolean {
+  return phys.pinCount(h) === 0 && phys.refcount[h] === folioMapcount(phys, h);
+}
+
+/** Models folio_mark_lazyfree(): a swap-backed anonymous folio becomes lazily freeable. */
+function markLazyfree(phys: PhysMem, h: number): void {
+  if ((phys.flags[h] & PG.swapbacked) !== 0) phys.flags[h] &= ~(PG.swapbacked | PG.active | PG.referenced);
+}
+
+/** PTE bits a batch of PTEs mapping one folio may differ in (folio_pte_batch() ignores them). */
+const BATCH_IGNORED = PTE_DIRTY | PTE_ACCESSED | PTE_SOFT_DIRTY;
+
+/**
+ * Models madvise_folio_pte_batch(): how many PTEs from slot `s` (address `a`) on, below `end` and
+ * within one page table, map consecutive pages of the folio at `h` from `pfn` with the same bits.
+ */
+function folioPteBatch(phys: PhysMem, t: LeafTable, s: number, a: number, end: number, h: number): number {
+  const pfn = t.words[s + 1];
+  const last = h + (1 << phys.order[h]);
+  const bits = t.words[s] & ~BATCH_IGNORED;
+  let nr = 1;
+  for (let b = a + PAGE_SIZE; b < end && b % PMD_SIZE !== 0 && pfn + nr < last; b += PAGE_SIZE, nr++) {
+    const k = s + 2 * nr;
+    if (t.words[k + 1] !== pfn + nr || (t.words[k] & ~BATCH_IGNORED) !== bits) break;
+  }
+  return nr;
+}
+
+/**
+ * Models madvise_free_single_vma() with madvise_free_huge_pmd() and madvise_free_pte_range(): the
+ * range's swap entries are dropped (a swap-in would cost more than a new zeroed page), and each
+ * folio mapped there loses its entries' young and dirty bits and becomes lazily freeable
+ * (PG_swapbacked cleared), shared with another process or not. A dirty folio is made clean only
+ * where this mapping is all its mappings, and left as it is otherwise.
+ *
+ * Large folios: a THP mapped by PMD whose 2 MiB the range covers stays whole and PMD-mapped; one
+ * the range covers in part is split (its pages are then freed one by one), unless another process
+ * may map it, or something beyond its mappings holds it, where it is left alone. The same goes for
+ * a large folio mapped by PTEs: one whose pages the range maps in one run is freed whole, one it
+ * covers in part is split first. The huge zero page is left mapped by its PMD.
  */
 function* madviseFree(vma: Vma, start: number, end: number): KGen<number> {
   if (!vma.isAnon() || (vma.flags & VM.SHARED) !== 0) return -Errno.EINVAL;
@@ -117,26 +168,79 @@ function* madviseFree(vma: Vma, start: number, end: number): KGen<number> {
   const phys = sys.phys;
   const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, start, end);
   yield* mmuNotifierInvalidateRangeStart(range);
-  const pages = yield* ptePages(vma, start, end);
+  for (let base = start - (start % PMD_SIZE); base < end; base += PMD_SIZE) {
+    const pmd = mm.pgt.upperAt(base, 1);
+    if (pmd === null) continue;
+    const i = indexAt(base, 1);
+    const lo = pmd.words[2 * i];
+    const h = pmd.words[2 * i + 1];
+    // A PTE table, nothing, the huge zero page or a migration entry: nothing for this pass.
+    if (pmd.children[i] !== null || (lo & (PTE_PRESENT | PTE_PROTNONE)) === 0 || phys.isZeroPfn(h)) continue;
+    if (folioMaybeMappedShared(phys, h)) continue;
+    if (base >= start && base + PMD_SIZE <= end) {
+      yield* mm.ptl.lock();
+      phys.flags[h] &= ~PG.dirty;
+      pmd.words[2 * i] = (lo & ~(PTE_DIRTY | PTE_ACCESSED)) >>> 0;
+      markLazyfree(phys, h);
+      yield* mm.ptl.unlock();
+    } else if (folioSplittable(phys, h)) yield* splitForReclaim(sys, h);
+  }
   yield* mm.ptl.lock();
-  forEachPte(mm, start, end, (t, s) => {
-    if (!isSwapEntry(t.words[s])) return;
-    sys.swap.free(t.words[s + 1]);
-    mm.rss[MM_SWAPENTS]--;
-    setPte(t, s, 0, 0);
-  });
-  for (const { addr, pfn } of pages) {
+  for (let a = start; a < end;) {
+    const t = mm.pgt.pteTable(a);
+    if (t === null) {
+      a += PAGE_SIZE;
+      continue;
+    }
+    const s = pteSlot(a);
+    const lo = t.words[s];
+    const pfn = t.words[s + 1];
+    if (isSwapEntry(lo)) {
+      sys.swap.free(pfn);
+      mm.rss[MM_SWAPENTS]--;
+      setPte(t, s, 0, 0);
+      a += PAGE_SIZE;
+      continue;
+    }
+    // pte_present(): a PROT_NONE entry (a PROT_NONE VMA, a NUMA hinting entry) maps its page too.
+    if (!ptePresent(lo) || (lo & PTE_SPECIAL) !== 0 || phys.isZeroPfn(pfn) || !phys.isRam(pfn)) {
+      a += PAGE_SIZE;
+      continue;
+    }
     const h = phys.head(pfn);
-    if ((phys.flags[h] & PG.anon) === 0 || phys.order[h] !== 0) continue;
+    if ((phys.flags[h] & PG.anon) === 0) {
+      a += PAGE_SIZE;
+      continue;
+    }
+    let nr = 1;
+    if (phys.order[h] > 0) {
+      nr = folioPteBatch(phys, t, s, a, end, h);
+      if (nr < 1 << phys.order[h]) {
+        // Part of the folio: split it (then look at this page again), if it may be.
+        if (folioMaybeMappedShared(phys, h) || !folioSplittable(phys, h)) {
+          a += nr * PAGE_SIZE;
+          continue;
+        }
+        yield* mm.ptl.unlock();
+        const split = yield* splitForReclaim(sys, h);
+        yield* mm.ptl.lock();
+        if (!split) a += nr * PAGE_SIZE;
+        continue;
+      }
+    }
+    // A dirty folio is cleaned only where every mapping of it is one of these entries.
     if ((phys.flags[h] & PG.dirty) !== 0) {
-      if (phys.mapcount[pfn] !== 1) continue;
+      if (folioMapcount(phys, h) !== nr) {
+        a += nr * PAGE_SIZE;
+        continue;
+      }
       phys.flags[h] &= ~PG.dirty;
     }
-    const t = mm.pgt.pteTable(addr)!;
-    const s = pteSlot(addr);
-    t.words[s] = (t.words[s] & ~(PTE_DIRTY | PTE_ACCESSED)) >>> 0;
+    for (let k = 0; k < nr; k++)
+      t.words[s + 2 * k] = (t.words[s + 2 * k] & ~(PTE_DIRTY | PTE_ACCESSED)) >>> 0;
     // folio_mark_lazyfree(): a folio already lazily freeable is left on its list.
-    if ((phys.flags[h] & PG.swapbacked) !== 0) phys.flags[h] &= ~(PG.swapbacked | PG.active | PG.referenced);
+    markLazyfree(phys, h);
+    a += nr * PAGE_SIZE;
   }
   yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, start, end);
   yield* mm.ptl.unlock();
