@@ -443,8 +443,22 @@ export class Generator {
     return { op: 'check' };
   }
 
-  /** mlock, mlock2 (MLOCK_ONFAULT), munlock, mlockall (any flags, bad ones too) and munlockall. */
+  /**
+   * mlock, mlock2 (MLOCK_ONFAULT), munlock, mlockall (any flags, bad ones too) and munlockall; now
+   * and then a setrlimit of an address-space limit instead (small values, which later mappings,
+   * locks and stack growth meet).
+   */
   private mlockOp(proc: string): Step {
+    if (this.chance(0.15)) {
+      const limit = () => (this.chance(0.15) ? 'unlimited' : this.pick([0, 1, 4, 16, 64, 256]) * PAGE);
+      return {
+        op: 'setrlimit',
+        proc,
+        resource: this.pick(['as', 'data', 'stack', 'memlock']),
+        cur: limit(),
+        ...(this.chance(0.3) ? { max: limit() } : {}),
+      };
+    }
     const op = this.pick(['mlock', 'mlock', 'munlock', 'mlockall', 'munlockall']);
     if (op === 'munlockall') return { op, proc };
     if (op === 'mlockall') {
