@@ -1,4 +1,4 @@
-import { type LeafTable, indexAt } from '../../lib/pgtable_store.ts';
+import { type LeafTable, type UpperTable, indexAt } from '../../lib/pgtable_store.ts';
 import { sideTable } from '../../lib/snapshot.ts';
 import { PAGE_SIZE, PMD_SIZE, alignUp, pageAlignUp } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
@@ -6,7 +6,7 @@ import { Errno } from '../errno.ts';
 import { mmapWriteLockKillable } from './mmap_lock.ts';
 import type { Process } from '../system.ts';
 import { FOLL_TOUCH, FOLL_WRITE, followPage } from './gup.ts';
-import { COLLAPSE_SCAN_FAIL, collapseHugePage, splitHugePmd } from './huge_memory.ts';
+import { COLLAPSE_SCAN_FAIL, collapseHugePage } from './huge_memory.ts';
 import { FAULT_FLAG_WRITE, collapseSwapin, handleMmFault, vmFaultToErrno } from './memory.ts';
 import { MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, MADV } from './mman.ts';
@@ -64,29 +64,6 @@ function needsWrite(advice: number): boolean {
     MADV.GUARD_INSTALL,
     MADV.GUARD_REMOVE,
   ].includes(advice as never);
-}
-
-/** Present pages mapped by PTE in [start, end) of a VMA, splitting PMD mappings first. */
-function* ptePages(vma: Vma, start: number, end: number): KGen<{ addr: number; pfn: number }[]> {
-  const mm = vma.mm;
-  const out: { addr: number; pfn: number }[] = [];
-  for (let base = start - (start % PMD_SIZE); base < end; base += PMD_SIZE) {
-    const pmd = mm.pgt.upperAt(base, 1);
-    if (pmd === null) continue;
-    const i = indexAt(base, 1);
-    if (pmd.children[i] === null && pmd.words[2 * i] !== 0 && (vma.flags & VM.HUGETLB) === 0) {
-      yield* splitHugePmd(vma, base);
-    }
-  }
-  forEachPte(mm, start, end, (t, s, a) => {
-    const lo = t.words[s];
-    const pfn = t.words[s + 1];
-    // pte_present(): a PROT_NONE entry (a PROT_NONE VMA, a NUMA hinting entry) maps its page too.
-    if (!ptePresent(lo) || mm.sys.phys.isZeroPfn(pfn) || !mm.sys.phys.isRam(pfn)) return;
-    if ((lo & PTE_SPECIAL) !== 0) return;
-    out.push({ addr: a, pfn });
-  });
-  return out;
 }
 
 /** Calls `fn` with the PTE table, slot and address of each page of [start, end) that has a PTE table. */
@@ -149,6 +126,54 @@ function folioPteBatch(phys: PhysMem, t: LeafTable, s: number, a: number, end: n
 }
 
 /**
+ * The folios mapped by PMD in [start, end), with the PMD table, index and 2 MiB base of each: not
+ * the huge zero page, nor a migration or device entry. Read before each one is used.
+ */
+function* pmdThps(
+  mm: MmStruct,
+  start: number,
+  end: number,
+): Generator<{ pmd: UpperTable; i: number; base: number; h: number }> {
+  for (let base = start - (start % PMD_SIZE); base < end; base += PMD_SIZE) {
+    const pmd = mm.pgt.upperAt(base, 1);
+    if (pmd === null) continue;
+    const i = indexAt(base, 1);
+    const lo = pmd.words[2 * i];
+    const h = pmd.words[2 * i + 1];
+    if (pmd.children[i] !== null || (lo & (PTE_PRESENT | PTE_PROTNONE)) === 0 || mm.sys.phys.isZeroPfn(h))
+      continue;
+    yield { pmd, i, base, h };
+  }
+}
+
+/**
+ * The entries from slot `s` (address `a`) that map the folio at `h` in one run, for the walks of
+ * MADV_FREE, MADV_COLD and MADV_PAGEOUT, with the page-table lock held: `whole` when they map all
+ * of it (always, for a small folio). A large anonymous folio they map only part of is split, if it
+ * may be (no other process may map it, nothing but its mappings holds it): `nr` is then 0, and the
+ * caller looks at the same entry again. Otherwise `nr` entries are to be passed over.
+ */
+function* folioRun(
+  mm: MmStruct,
+  t: LeafTable,
+  s: number,
+  a: number,
+  end: number,
+  h: number,
+): KGen<{ nr: number; whole: boolean }> {
+  const phys = mm.sys.phys;
+  if (phys.order[h] === 0) return { nr: 1, whole: true };
+  const nr = folioPteBatch(phys, t, s, a, end, h);
+  if (nr === 1 << phys.order[h]) return { nr, whole: true };
+  if ((phys.flags[h] & PG.anon) === 0 || folioMaybeMappedShared(phys, h) || !folioSplittable(phys, h))
+    return { nr, whole: false };
+  yield* mm.ptl.unlock();
+  const split = yield* splitForReclaim(mm.sys, h);
+  yield* mm.ptl.lock();
+  return { nr: split ? 0 : nr, whole: false };
+}
+
+/**
  * Models madvise_free_single_vma() with madvise_free_huge_pmd() and madvise_free_pte_range(): the
  * range's swap entries are dropped (a swap-in would cost more than a new zeroed page), and each
  * folio mapped there loses its entries' young and dirty bits and becomes lazily freeable
@@ -168,19 +193,12 @@ function* madviseFree(vma: Vma, start: number, end: number): KGen<number> {
   const phys = sys.phys;
   const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, start, end);
   yield* mmuNotifierInvalidateRangeStart(range);
-  for (let base = start - (start % PMD_SIZE); base < end; base += PMD_SIZE) {
-    const pmd = mm.pgt.upperAt(base, 1);
-    if (pmd === null) continue;
-    const i = indexAt(base, 1);
-    const lo = pmd.words[2 * i];
-    const h = pmd.words[2 * i + 1];
-    // A PTE table, nothing, the huge zero page or a migration entry: nothing for this pass.
-    if (pmd.children[i] !== null || (lo & (PTE_PRESENT | PTE_PROTNONE)) === 0 || phys.isZeroPfn(h)) continue;
+  for (const { pmd, i, base, h } of pmdThps(mm, start, end)) {
     if (folioMaybeMappedShared(phys, h)) continue;
     if (base >= start && base + PMD_SIZE <= end) {
       yield* mm.ptl.lock();
       phys.flags[h] &= ~PG.dirty;
-      pmd.words[2 * i] = (lo & ~(PTE_DIRTY | PTE_ACCESSED)) >>> 0;
+      pmd.words[2 * i] = (pmd.words[2 * i] & ~(PTE_DIRTY | PTE_ACCESSED)) >>> 0;
       markLazyfree(phys, h);
       yield* mm.ptl.unlock();
     } else if (folioSplittable(phys, h)) yield* splitForReclaim(sys, h);
@@ -212,22 +230,12 @@ function* madviseFree(vma: Vma, start: number, end: number): KGen<number> {
       a += PAGE_SIZE;
       continue;
     }
-    let nr = 1;
-    if (phys.order[h] > 0) {
-      nr = folioPteBatch(phys, t, s, a, end, h);
-      if (nr < 1 << phys.order[h]) {
-        // Part of the folio: split it (then look at this page again), if it may be.
-        if (folioMaybeMappedShared(phys, h) || !folioSplittable(phys, h)) {
-          a += nr * PAGE_SIZE;
-          continue;
-        }
-        yield* mm.ptl.unlock();
-        const split = yield* splitForReclaim(sys, h);
-        yield* mm.ptl.lock();
-        if (!split) a += nr * PAGE_SIZE;
-        continue;
-      }
+    const run = yield* folioRun(mm, t, s, a, end, h);
+    if (!run.whole) {
+      a += run.nr * PAGE_SIZE;
+      continue;
     }
+    const nr = run.nr;
     // A dirty folio is cleaned only where every mapping of it is one of these entries.
     if ((phys.flags[h] & PG.dirty) !== 0) {
       if (folioMapcount(phys, h) !== nr) {
@@ -248,23 +256,66 @@ function* madviseFree(vma: Vma, start: number, end: number): KGen<number> {
   return 0;
 }
 
-/** Models madvise_cold / madvise_pageout: pages mapped only here are deactivated, or reclaimed now. */
+/**
+ * Models madvise_cold_or_pageout_pte_range(): folios mapped only here are deactivated (their
+ * young bits cleared, for MADV_COLD), or reclaimed now (MADV_PAGEOUT). A folio another process
+ * may map is left alone. A THP or other large folio that the range covers in part is split first;
+ * one it covers whole stays whole for MADV_COLD, and for MADV_PAGEOUT is split and its pages
+ * reclaimed one by one, which ends as the kernel's reclaim of the whole folio does (swapped out,
+ * dropped when lazily freeable, or split and kept when there is no swap).
+ */
 function* madviseColdOrPageout(vma: Vma, start: number, end: number, pageout: boolean): KGen<number> {
   if ((vma.flags & (VM.LOCKED | VM_SPECIAL | VM.HUGETLB)) !== 0) return -Errno.EINVAL;
-  const sys = vma.mm.sys;
+  const mm = vma.mm;
+  const sys = mm.sys;
   const phys = sys.phys;
-  // Large folios are split so that each page can be judged on its own, as the kernel does.
-  for (const { pfn } of yield* ptePages(vma, start, end)) {
-    const h = phys.head(pfn);
-    if (phys.order[h] > 0 && (phys.flags[h] & PG.anon) !== 0) yield* splitForReclaim(sys, h);
+  for (const { pmd, i, base, h } of pmdThps(mm, start, end)) {
+    if ((phys.flags[h] & PG.anon) === 0 || folioMaybeMappedShared(phys, h)) continue;
+    if (!pageout && base >= start && base + PMD_SIZE <= end) {
+      yield* mm.ptl.lock();
+      pmd.words[2 * i] = (pmd.words[2 * i] & ~PTE_ACCESSED) >>> 0;
+      phys.flags[h] &= ~(PG.active | PG.referenced);
+      yield* mm.ptl.unlock();
+    } else if (folioSplittable(phys, h)) yield* splitForReclaim(sys, h);
   }
-  for (const { addr, pfn } of yield* ptePages(vma, start, end)) {
-    if (phys.mapcount[pfn] !== 1) continue;
-    const t = vma.mm.pgt.pteTable(addr)!;
-    const s = pteSlot(addr);
-    t.words[s] = (t.words[s] & ~PTE_ACCESSED) >>> 0;
-    phys.flags[phys.head(pfn)] &= ~(PG.active | PG.referenced);
-    if (pageout) yield* pageoutPage(sys, pfn, true);
+  const reclaim: number[] = [];
+  yield* mm.ptl.lock();
+  for (let a = start; a < end;) {
+    const t = mm.pgt.pteTable(a);
+    const s = t === null ? 0 : pteSlot(a);
+    const pfn = t === null ? 0 : t.words[s + 1];
+    if (
+      t === null ||
+      !ptePresent(t.words[s]) ||
+      (t.words[s] & PTE_SPECIAL) !== 0 ||
+      phys.isZeroPfn(pfn) ||
+      !phys.isRam(pfn)
+    ) {
+      a += PAGE_SIZE;
+      continue;
+    }
+    const h = phys.head(pfn);
+    const run = yield* folioRun(mm, t, s, a, end, h);
+    if (!run.whole) {
+      a += run.nr * PAGE_SIZE;
+      continue;
+    }
+    const nr = run.nr;
+    // Only a folio these entries are every mapping of.
+    if (folioMapcount(phys, h) === nr) {
+      if (!pageout)
+        for (let k = 0; k < nr; k++) t.words[s + 2 * k] = (t.words[s + 2 * k] & ~PTE_ACCESSED) >>> 0;
+      phys.flags[h] &= ~(PG.active | PG.referenced);
+      if (pageout) reclaim.push(h);
+    }
+    a += nr * PAGE_SIZE;
+  }
+  yield* mm.ptl.unlock();
+  for (const h of reclaim) {
+    // A large anonymous folio is reclaimed by its pages (see above).
+    const n = 1 << phys.order[h];
+    if (n > 1 && ((phys.flags[h] & PG.anon) === 0 || !(yield* splitForReclaim(sys, h)))) continue;
+    for (let k = 0; k < n; k++) yield* pageoutPage(sys, h + k, true);
   }
   return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * MADV_FREE over transparent huge pages (madvise_free_huge_pmd() and the large-folio part of
  * madvise_free_pte_range()), then MADV_PAGEOUT without swap, which drops what is still lazily
- * freeable and clean. Every value is what Linux 6.18 (6.18.44, THP `madvise`, no swap) gave for
+ * freeable and clean; and MADV_COLD and MADV_PAGEOUT over THPs (madvise_cold_or_pageout_pte_range()). Every value is what Linux 6.18 (6.18.44, THP `madvise`, no swap) gave for
  * the same sequence, but LazyFree after a split, where the kernel had 8 or 16 pages fewer: those
  * were still in its per-CPU batch of folios on their way to the lazy-free list.
  */
@@ -35,11 +35,12 @@ function pteMappedThp(sys: System, p: Process): number {
   return x;
 }
 
-/** Rss, AnonHugePages and LazyFree in kB of the VMA holding `a`. */
-function counts(sys: System, p: Process, a: number): [number, number, number] {
+/** Rss, AnonHugePages and LazyFree in kB of the VMA holding `a`, and Referenced with `referenced`. */
+function counts(sys: System, p: Process, a: number, referenced = false): number[] {
   const r = sys.smaps(p, a, a + 1);
   assert.ok(typeof r !== 'number' && r.length === 1);
-  return [r[0].rss / 1024, r[0].anonHugePages / 1024, r[0].lazyFree / 1024];
+  const e = r[0];
+  return [e.rss, e.anonHugePages, e.lazyFree, ...(referenced ? [e.referenced] : [])].map((b) => b / 1024);
 }
 
 /** Whether the pages at `a` and `a + 1 MiB` are present (pagemap). */
@@ -126,5 +127,29 @@ describe('MADV_FREE over THPs', () => {
     assert.equal(present(sys, p, d), '11');
     assert.equal(sys.read(p, d + 5, 1).data[0], 7);
     assert.equal(sys.read(p, d + MB, 1).data[0], 1);
+  });
+});
+
+describe('MADV_COLD and MADV_PAGEOUT over THPs', () => {
+  it('MADV_COLD keeps a whole THP PMD-mapped and splits one it covers in part', () => {
+    const { sys, p } = world();
+    const a = thp(sys, p);
+    const b = thp(sys, p);
+    assert.equal(sys.madvise(p, a, 2 * MB, MADV.COLD), 0);
+    assert.deepEqual(counts(sys, p, a, true), [2048, 2048, 0, 0]);
+    assert.equal(sys.madvise(p, b, MB, MADV.COLD), 0);
+    assert.deepEqual(counts(sys, p, b, true), [2048, 0, 0, 1024]);
+  });
+
+  it('a THP a fork child shares is neither split nor aged', () => {
+    const { sys, p } = world();
+    const c = thp(sys, p);
+    const { child } = sys.fork(p, 'child');
+    assert.ok(child !== null);
+    assert.equal(sys.madvise(p, c, 2 * MB, MADV.PAGEOUT), 0);
+    assert.deepEqual(counts(sys, p, c, true), [2048, 2048, 0, 2048]);
+    assert.equal(sys.madvise(p, c, MB, MADV.PAGEOUT), 0);
+    assert.equal(sys.madvise(p, c, MB, MADV.COLD), 0);
+    assert.deepEqual(counts(sys, p, c, true), [2048, 2048, 0, 2048]);
   });
 });
