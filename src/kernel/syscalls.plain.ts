@@ -596,6 +596,8 @@ export function sysDup$(sys: System, fd: number): number {
 export function sysFchmod$(sys: System, fd: number, mode: number): number {
   inlineYield({ kind: 'step', label: 'fchmod' });
   if (!ints(fd, mode)) return -Errno.EINVAL;
+  // umode_t: the low 16 bits of the value passed (a negative one as the C ABI passes it).
+  mode &= 0xffff;
   const f = sys.fileOf(fd);
   if (f === null) return -Errno.EBADF;
   const inode = f.inode;

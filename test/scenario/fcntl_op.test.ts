@@ -50,4 +50,23 @@ steps:
       [0, 0, -1],
     );
   });
+
+  it('fchmod takes the low 16 bits of any u64 mode, as the umode_t of the syscall does', () => {
+    // On a live 6.18 kernel, fchmod() through syscall() with ~0 set the mode to 07777, with
+    // 2^53 + 0644 to 0644, and with 0x10755 to 03525.
+    const report = runClean(`version: 1
+system: { ram: 16MiB, swap: 0 }
+processes: [p]
+steps:
+  - { op: memfd_create, flags: [allow_sealing], save: m }
+  - { op: fchmod, fd: m, mode: 18446744073709551615, expect: { ret: 0 } }
+  - { op: fcntl, fd: m, cmd: add_seals, seals: [exec], expect: { ret: 0 } }
+  - { op: fchmod, fd: m, mode: 9007199254745087, expect: { ret: 0 } }
+  - { op: fchmod, fd: m, mode: 0x10755, expect: { errno: EPERM } }
+`);
+    assert.deepEqual(
+      report.steps.filter((s) => s.op === 'fchmod').map((s) => s.ret),
+      [0, 0, -1],
+    );
+  });
 });

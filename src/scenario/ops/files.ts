@@ -156,7 +156,9 @@ export const fileOps: Record<string, OpHandler> = {
     return { ret };
   },
   *fchmod(ctx, step) {
-    const ret = yield* ctx.sc.sysFchmod(ctx.sys, ctx.num(f(step, 'fd')), ctx.num(f(step, 'mode')));
+    // The mode is a umode_t: the syscall sees the low 16 bits of whatever the caller passed.
+    const mode = Number(BigInt(ctx.ulong(f(step, 'mode'), 'mode')) & 0xffffn);
+    const ret = yield* ctx.sc.sysFchmod(ctx.sys, ctx.num(f(step, 'fd')), mode);
     return { ret };
   },
   *open(ctx, step) {
