@@ -17,11 +17,11 @@ import { sysMprotectImpl } from './mm/mprotect.ts';
 import { sysMsealImpl } from './mm/mseal.ts';
 import { sysMremapImpl } from './mm/mremap.ts';
 import { oomReapTask } from './mm/oom_kill.ts';
-import { type MapsEntry, type PagemapEntry, type SmapsEntry, clearRefsSoftDirty, mapsRange, pagemapRange, smapsRange } from './fs/task_mmu.ts';
+import { type MapsEntry, type PagemapEntry, type SmapsEntry, CLEAR_REFS, clearRefs, clearRefsSoftDirty, mapsRange, pagemapRange, smapsRange } from './fs/task_mmu.ts';
 import { inodeLockOf, shmemFileSetup, shmemOpenFile, shmemRead, shmemSetSize, shmemWrite, vfsFallocate } from './mm/shmem.ts';
 import type { Process, System } from './system.ts';
 import { type Ulong, big, madviseHuge, mlockHuge, mmapHuge, mprotectHuge, mremapHuge, msealHuge, offsetArg, standIn, ulong, ulongStandIn } from './ulong.ts';
-import { MAX_RW_COUNT, reachable, MAX_FILE_POS, VALID_OPEN_FLAGS, O_PATH_FLAGS, PROC_SELF_FD, reclaim } from './syscalls.ts';
+import { MAX_RW_COUNT, reachable, MAX_FILE_POS, VALID_OPEN_FLAGS, O_PATH_FLAGS, PROC_SELF_FD, reclaim, clearSoftDirty } from './syscalls.ts';
 import { doExit$, taskMmget$, taskMmput$ } from './exit.plain.ts';
 import { fdput$, sysMmapImpl$, sysMunmapImpl$ } from './mm/mmap.plain.ts';
 import { cpuAccess$ } from './mm/memory.plain.ts';
@@ -746,6 +746,20 @@ export function reclaim$(sys: System, nrPages = 0): number {
 export function oomReap$(sys: System, p: Process): number {
   if (p.mm === null) return -Errno.ESRCH;
   return inlineDrive(oomReapTask(sys, p.mm));
+}
+
+/**
+ * Writing `value` to /proc/pid/clear_refs: 1 to 5 (CLEAR_REFS in fs/task_mmu.ts; 4 is
+ * clearSoftDirty()), anything else -EINVAL before the mm is looked at.
+ */
+export function sysClearRefs$(sys: System, p: Process, value: number): number {
+  if (!ints(value) || value < CLEAR_REFS.ALL || value > CLEAR_REFS.MM_HIWATER_RSS) return -Errno.EINVAL;
+  if (value === CLEAR_REFS.SOFT_DIRTY) return clearSoftDirty$(sys, p);
+  const mm = taskMmget$(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = inlineDrive(clearRefs(mm, value));
+  taskMmput$(p, mm);
+  return r;
 }
 
 /** Writing 4 to /proc/pid/clear_refs (clear_refs_write() holds the mm with get_task_mm()). */

@@ -54,6 +54,8 @@ import {
   type MapsEntry,
   type PagemapEntry,
   type SmapsEntry,
+  CLEAR_REFS,
+  clearRefs,
   clearRefsSoftDirty,
   mapsRange,
   pagemapRange,
@@ -963,6 +965,20 @@ export function* reclaim(sys: System, nrPages = 0): KGen<number> {
 export function* oomReap(sys: System, p: Process): KGen<number> {
   if (p.mm === null) return -Errno.ESRCH;
   return yield* oomReapTask(sys, p.mm);
+}
+
+/**
+ * Writing `value` to /proc/pid/clear_refs: 1 to 5 (CLEAR_REFS in fs/task_mmu.ts; 4 is
+ * clearSoftDirty()), anything else -EINVAL before the mm is looked at.
+ */
+export function* sysClearRefs(sys: System, p: Process, value: number): KGen<number> {
+  if (!ints(value) || value < CLEAR_REFS.ALL || value > CLEAR_REFS.MM_HIWATER_RSS) return -Errno.EINVAL;
+  if (value === CLEAR_REFS.SOFT_DIRTY) return yield* clearSoftDirty(sys, p);
+  const mm = yield* taskMmget(p);
+  if (mm === null) return -Errno.ESRCH;
+  const r = yield* clearRefs(mm, value);
+  yield* taskMmput(p, mm);
+  return r;
 }
 
 /** Writing 4 to /proc/pid/clear_refs (clear_refs_write() holds the mm with get_task_mm()). */

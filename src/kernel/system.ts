@@ -875,6 +875,19 @@ export class System {
     );
   }
 
+  /**
+   * Writing `value` to /proc/PID/clear_refs: 1 (every page), 2 (anonymous), 3 (file-backed) clear
+   * young bits and PG_referenced, 4 soft-dirty bits (as clearSoftDirty()), 5 the peak RSS (not
+   * kept); anything else -EINVAL.
+   */
+  clearRefs(p: Process, value: number): number {
+    return this.runPath(
+      'clear_refs',
+      () => scp.sysClearRefs$(this, p, value),
+      () => sc.sysClearRefs(this, p, value),
+    );
+  }
+
   clearSoftDirty(p: Process): number {
     return this.runPath(
       'clear_refs',

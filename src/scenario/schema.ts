@@ -356,6 +356,11 @@ export const OPS: Record<string, OpSpec> = {
     outputs: [],
   },
   clear_soft_dirty: { doc: 'echo 4 > /proc/PID/clear_refs.', fields: proc, outputs: [] },
+  clear_refs: {
+    doc: 'echo VALUE > /proc/PID/clear_refs: 1 clears the young bits and PG_referenced of every page, 2 of anonymous memory, 3 of file-backed memory (shared anonymous memory included), 4 the soft-dirty bits, 5 the peak RSS; anything else is -EINVAL.',
+    fields: { proc: Name, value: z.number().int() },
+    outputs: [],
+  },
   pagemap: {
     doc: '/proc/PID/pagemap: expect per-page kinds in `pages`.',
     fields: { proc: Name, addr: Num, npages: Num.optional(), length: Size.optional() },

@@ -238,6 +238,54 @@ export function* clearRefsSoftDirty(mm: MmStruct): KGen<number> {
   return 0;
 }
 
+/** What may be written to /proc/pid/clear_refs (enum clear_refs_types). */
+export const CLEAR_REFS = { ALL: 1, ANON: 2, MAPPED: 3, SOFT_DIRTY: 4, MM_HIWATER_RSS: 5 } as const;
+
+/**
+ * Models clear_refs_write() for CLEAR_REFS_ALL, CLEAR_REFS_ANON (VMAs without a file) and
+ * CLEAR_REFS_MAPPED (VMAs with one, shared anonymous memory included), under the mmap lock taken
+ * for writing, killable: every present entry of a normal page loses its young bit and its folio
+ * PG_referenced, with no invalidation, so secondary MMUs keep their young bits; a PMD mapping
+ * (the huge zero page's too) loses its young bit and its folio PG_referenced as well. PFN-mapped
+ * and hugetlb VMAs are passed over, and so are PTEs of the zero page and special PTEs
+ * (vm_normal_folio() finds no folio there). CLEAR_REFS_MM_HIWATER_RSS resets the peak RSS,
+ * which the model does not keep: it only takes and drops the lock.
+ */
+export function* clearRefs(mm: MmStruct, type: number): KGen<number> {
+  if ((yield* mmapWriteLockKillable(mm)) !== 0) return -Errno.EINTR;
+  const phys = mm.sys.phys;
+  if (type !== CLEAR_REFS.MM_HIWATER_RSS) {
+    yield* mm.ptl.lock();
+    for (const node of mm.vmas) {
+      const vma = node.value;
+      if ((vma.flags & (VM.PFNMAP | VM.HUGETLB)) !== 0) continue;
+      if (type === CLEAR_REFS.ANON && vma.file !== null) continue;
+      if (type === CLEAR_REFS.MAPPED && vma.file === null) continue;
+      walkVmaEntries(
+        vma,
+        (t, k) => {
+          const lo = t.words[2 * k];
+          const pfn = t.words[2 * k + 1];
+          if (!ptePresent(lo) || (lo & PTE_SPECIAL) !== 0 || phys.isZeroPfn(pfn) || !phys.isRam(pfn)) return;
+          t.words[2 * k] = (lo & ~PTE_ACCESSED) >>> 0;
+          phys.flags[phys.head(pfn)] &= ~PG.referenced;
+        },
+        (pmd, i) => {
+          const lo = pmd.words[2 * i];
+          if ((lo & (PTE_PRESENT | PTE_PROTNONE)) === 0) return;
+          pmd.words[2 * i] = (lo & ~PTE_ACCESSED) >>> 0;
+          const h = pmd.words[2 * i + 1];
+          if (!phys.isZeroPfn(h)) phys.flags[phys.head(h)] &= ~PG.referenced;
+        },
+      );
+    }
+    yield* mm.ptl.unlock();
+  }
+  yield* mm.mmapLock.upWrite();
+  mm.sys.trace.count('clear_refs');
+  return 0;
+}
+
 /** One line of /proc/pid/maps, less its device and inode numbers (which differ between machines). */
 export interface MapsEntry {
   readonly start: number;

@@ -242,6 +242,9 @@ export const mmOps: Record<string, OpHandler> = {
     const ret = yield* ctx.sc.clearSoftDirty(ctx.sys, ctx.proc(f(step, 'proc')));
     return { ret };
   },
+  *clear_refs(ctx, step) {
+    return { ret: yield* ctx.sc.sysClearRefs(ctx.sys, ctx.proc(f(step, 'proc')), ctx.num(f(step, 'value'))) };
+  },
   *pagemap(ctx, step) {
     const npages =
       f(step, 'npages') !== undefined
