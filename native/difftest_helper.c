@@ -47,12 +47,13 @@
  *                                                               /proc/self/status in kB, the last three
  *                                                               less what the process had before the
  *                                                               program ran)
- *   rlimit RES CUR MAX INF          -> R 0 or -errno          (setrlimit() of RLIMIT_AS, RLIMIT_DATA or
- *                                                               RLIMIT_STACK, RES 0 to 2: CUR and MAX
+ *   rlimit RES CUR MAX INF          -> R 0 or -errno          (setrlimit() of RLIMIT_AS, RLIMIT_DATA,
+ *                                                               RLIMIT_STACK or RLIMIT_MEMLOCK, RES 0 to
+ *                                                               3: CUR and MAX
  *                                                               bytes above what the process had before
  *                                                               the program ran (VmSize, VmData; a
  *                                                               RLIMIT_DATA CUR of 0 stays 0; RLIMIT_STACK
- *                                                               as given); INF bit 0: CUR is
+ *                                                               and RLIMIT_MEMLOCK as given); INF bit 0: CUR is
  *                                                               RLIM_INFINITY, bit 1: MAX is)
  *   c OP ...                        -> what OP prints, run in the process fork made
  *
@@ -258,8 +259,8 @@ static void do_status(void) {
 
 /* setrlimit() with the limits relative to what the process had before the program ran. */
 static long do_rlimit(unsigned long long res, unsigned long long cur, unsigned long long max, unsigned long long inf) {
-	static const int which[] = { RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK };
-	if (res > 2) return -EINVAL;
+	static const int which[] = { RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK, RLIMIT_MEMLOCK };
+	if (res > 3) return -EINVAL;
 	unsigned long long base = res == 0 ? (unsigned long long)base_size << 10 : res == 1 ? (unsigned long long)base_data << 10 : 0;
 	struct rlimit rl;
 	rl.rlim_cur = inf & 1 ? RLIM_INFINITY : res == 1 && cur == 0 ? 0 : base + cur;

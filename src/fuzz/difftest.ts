@@ -191,11 +191,12 @@ export type DiffOp = (
    */
   | { op: 'status' }
   /**
-   * setrlimit(2) of RLIMIT_AS, RLIMIT_DATA or RLIMIT_STACK, in bytes. The live helper adds what its
-   * process had before the program ran (VmSize for `as`, VmData for `data`, but to a soft value of
-   * 0), so that the limit leaves the program the same room as the model's process has.
+   * setrlimit(2) of RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK or RLIMIT_MEMLOCK, in bytes. The live
+   * helper adds what its process had before the program ran (VmSize for `as`, VmData for `data`,
+   * but to a soft value of 0), so that the limit leaves the program the same room as the model's
+   * process has; RLIMIT_MEMLOCK starts at 64 KiB, soft and hard, on both sides.
    */
-  | { op: 'setrlimit'; res: 'as' | 'data' | 'stack'; cur: RlimitValue; max: RlimitValue }
+  | { op: 'setrlimit'; res: 'as' | 'data' | 'stack' | 'memlock'; cur: RlimitValue; max: RlimitValue }
 ) & { child?: boolean };
 
 /** A limit in bytes, or RLIM_INFINITY. */
@@ -470,7 +471,7 @@ function opLine(o: DiffOp, saves: boolean): string {
     case 'setrlimit': {
       const bytes = (v: RlimitValue) => (v === 'unlimited' ? 0 : v);
       const inf = (o.cur === 'unlimited' ? 1 : 0) | (o.max === 'unlimited' ? 2 : 0);
-      return `rlimit ${['as', 'data', 'stack'].indexOf(o.res)} ${bytes(o.cur)} ${bytes(o.max)} ${inf}`;
+      return `rlimit ${['as', 'data', 'stack', 'memlock'].indexOf(o.res)} ${bytes(o.cur)} ${bytes(o.max)} ${inf}`;
     }
   }
 }
@@ -1115,12 +1116,13 @@ export function generateProgram(
 }
 
 /**
- * One program in five sets one or two address-space limits (RLIMIT_AS, RLIMIT_DATA,
- * RLIMIT_STACK) somewhere after its first mapping, in either process once it forked, so that the
- * ops after it meet may_expand_vm(). Drawn from a generator of their own (`r`), the steps go into
- * a program otherwise the same as without them. Limits are small, to be met by the program's
- * mappings of a few pages; a hard limit is mostly left unlimited, sometimes lowered, and now and
- * then below the soft one (-EINVAL) or above one lowered before (-EPERM).
+ * One program in five sets one or two limits (RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK,
+ * RLIMIT_MEMLOCK) somewhere after its first mapping, in either process once it forked, so that the
+ * ops after it meet may_expand_vm() or the lock limit. Drawn from a generator of their own (`r`),
+ * the steps go into a program otherwise the same as without them. Limits are small, to be met by
+ * the program's mappings of a few pages; a hard limit is mostly left unlimited (RLIMIT_MEMLOCK's
+ * mostly the soft one, as its hard limit starts at 64 KiB), sometimes lowered, and now and then
+ * below the soft one (-EINVAL) or above one lowered before (-EPERM).
  */
 function rlimitSteps(r: Prng, ops: DiffOp[]): void {
   if (r.next() >= 0.2) return;
@@ -1128,20 +1130,22 @@ function rlimitSteps(r: Prng, ops: DiffOp[]): void {
   const n = 1 + (r.next() < 0.3 ? 1 : 0);
   for (let k = 0; k < n; k++) {
     const at = 1 + r.int(ops.length - 1);
-    const res = pick(['as', 'as', 'data', 'data', 'stack'] as const);
+    const res = pick(['as', 'as', 'data', 'data', 'stack', 'memlock'] as const);
     const cur: RlimitValue =
       r.next() < 0.1
         ? 'unlimited'
         : pick([0, 1, 4, 8, 16, 24, 32, 64]) * PAGE + (r.next() < 0.15 ? 1 + r.int(PAGE - 1) : 0);
     const q = r.next();
     const max: RlimitValue =
-      q < 0.6 || cur === 'unlimited'
-        ? 'unlimited'
-        : q < 0.8
-          ? cur
-          : q < 0.9
-            ? Math.max(0, cur - PAGE)
-            : cur + pick([1, 16, 256]) * PAGE;
+      res === 'memlock' && q < 0.6 && cur !== 'unlimited'
+        ? cur
+        : q < 0.6 || cur === 'unlimited'
+          ? 'unlimited'
+          : q < 0.8
+            ? cur
+            : q < 0.9
+              ? Math.max(0, cur - PAGE)
+              : cur + pick([1, 16, 256]) * PAGE;
     // The child runs it if there is one then, half the time.
     const forkAt = ops.findIndex((o) => o.op === 'fork');
     const exitAt = ops.findIndex((o) => o.op === 'exit');

@@ -131,6 +131,26 @@ describe('hetmem difftest', () => {
     );
   });
 
+  it('RLIMIT_MEMLOCK set by a program agrees with the live kernel: mlock() past it, a higher hard limit', () => {
+    const helper = ensureHelper();
+    const host = hostConfig(helper);
+    const ops: DiffOp[] = [
+      { op: 'mmap', off: 0, len: 8 * PAGE, prot: 3, shared: false },
+      { op: 'setrlimit', res: 'memlock', cur: 4 * PAGE, max: 4 * PAGE },
+      { op: 'mlock', off: 0, len: 8 * PAGE, flags: 0 },
+      { op: 'mlock', off: 0, len: 4 * PAGE, flags: 0 },
+      { op: 'setrlimit', res: 'memlock', cur: 8 * PAGE, max: 8 * PAGE },
+      { op: 'status' },
+    ];
+    const live = runLive(helper, ops);
+    assert.deepEqual(runModel(ops, host), live);
+    assert.deepEqual(
+      live.map((o) => o.ret),
+      [WINDOW, 0, -12, 0, -1, 0],
+    );
+    assert.equal(live[5].extra, '16:32:32:0');
+  });
+
   it('seals agree with the live kernel: a write seal refuses pwrite and shared writable mappings', () => {
     const helper = ensureHelper();
     const host = hostConfig(helper);
