@@ -19,7 +19,6 @@ import { VM, type MmStruct } from './mm_types.ts';
 
 /** The limits the model has, by the names of their RLIMIT_ constants (lower case, without the prefix). */
 export type RlimitResource = 'as' | 'data' | 'stack' | 'memlock';
-export const RLIMIT_RESOURCES: readonly RlimitResource[] = ['as', 'data', 'stack', 'memlock'];
 
 /** One limit: the soft value and the hard one, in bytes (Infinity is RLIM_INFINITY). */
 export interface Rlimit {
