@@ -1,9 +1,11 @@
 /*
  * MADV_FREE over transparent huge pages (madvise_free_huge_pmd() and the large-folio part of
  * madvise_free_pte_range()), then MADV_PAGEOUT without swap, which drops what is still lazily
- * freeable and clean; and MADV_COLD and MADV_PAGEOUT over THPs (madvise_cold_or_pageout_pte_range()). Every value is what Linux 6.18 (6.18.44, THP `madvise`, no swap) gave for
- * the same sequence, but LazyFree after a split, where the kernel had 8 or 16 pages fewer: those
- * were still in its per-CPU batch of folios on their way to the lazy-free list.
+ * freeable and clean; and MADV_COLD and MADV_PAGEOUT over THPs
+ * (madvise_cold_or_pageout_pte_range()). Every value is what Linux 6.18 (6.18.44, THP
+ * `madvise`, no swap) gave for the same sequence, but LazyFree after a split, where the kernel
+ * had 16 or 32 KiB less: those pages were still in its per-CPU batch of folios on their way to
+ * the lazy-free list.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
