@@ -96,11 +96,6 @@ function folioMaybeMappedShared(phys: PhysMem, h: number): boolean {
   return false;
 }
 
-/** Whether split_folio() would split the folio at `h`: nothing holds it but its mappings. */
-function folioSplittable(phys: PhysMem, h: number): boolean {
-  return phys.pinCount(h) === 0 && phys.refcount[h] === folioMapcount(phys, h);
-}
-
 /** Models folio_mark_lazyfree(): a swap-backed anonymous folio becomes lazily freeable. */
 function markLazyfree(phys: PhysMem, h: number): void {
   if ((phys.flags[h] & PG.swapbacked) !== 0) phys.flags[h] &= ~(PG.swapbacked | PG.active | PG.referenced);
@@ -165,8 +160,7 @@ function* folioRun(
   if (phys.order[h] === 0) return { nr: 1, whole: true };
   const nr = folioPteBatch(phys, t, s, a, end, h);
   if (nr === 1 << phys.order[h]) return { nr, whole: true };
-  if ((phys.flags[h] & PG.anon) === 0 || folioMaybeMappedShared(phys, h) || !folioSplittable(phys, h))
-    return { nr, whole: false };
+  if ((phys.flags[h] & PG.anon) === 0 || folioMaybeMappedShared(phys, h)) return { nr, whole: false };
   yield* mm.ptl.unlock();
   const split = yield* splitForReclaim(mm.sys, h);
   yield* mm.ptl.lock();
@@ -201,7 +195,7 @@ function* madviseFree(vma: Vma, start: number, end: number): KGen<number> {
       pmd.words[2 * i] = (pmd.words[2 * i] & ~(PTE_DIRTY | PTE_ACCESSED)) >>> 0;
       markLazyfree(phys, h);
       yield* mm.ptl.unlock();
-    } else if (folioSplittable(phys, h)) yield* splitForReclaim(sys, h);
+    } else yield* splitForReclaim(sys, h);
   }
   yield* mm.ptl.lock();
   for (let a = start; a < end;) {
@@ -276,7 +270,7 @@ function* madviseColdOrPageout(vma: Vma, start: number, end: number, pageout: bo
       pmd.words[2 * i] = (pmd.words[2 * i] & ~PTE_ACCESSED) >>> 0;
       phys.flags[h] &= ~(PG.active | PG.referenced);
       yield* mm.ptl.unlock();
-    } else if (folioSplittable(phys, h)) yield* splitForReclaim(sys, h);
+    } else yield* splitForReclaim(sys, h);
   }
   const reclaim: number[] = [];
   yield* mm.ptl.lock();

@@ -236,12 +236,13 @@ export function discardMapping$(vma: Vma, addr: number, pfn: number): boolean {
 }
 
 /**
- * Splits a large anonymous folio so its pages can be reclaimed one by one: PMD mappings are
- * split first, then the folio itself if nothing but its PTEs holds it (deferred split).
+ * Splits a large anonymous folio so its pages can be reclaimed one by one, if nothing but its
+ * mappings holds it (can_split_folio()): PMD mappings are split first, then the folio itself.
+ * A folio something else holds is left whole, its PMD mappings too. Returns whether it was split.
  */
 export function splitForReclaim$(sys: System, h: number): boolean {
   const phys = sys.phys;
-  if (phys.pinCount(h) > 0) return false;
+  if (phys.pinCount(h) > 0 || phys.refcount[h] !== folioMapcount(phys, h)) return false;
   if (phys.entireMapcount.has(h)) {
     for (const w = rmapWalk(sys, h); w.next();) {
       const vma = w.vma;
@@ -255,7 +256,6 @@ export function splitForReclaim$(sys: System, h: number): boolean {
     }
   }
   if (phys.entireMapcount.has(h)) return false;
-  if (phys.refcount[h] !== folioMapcount(phys, h)) return false;
   phys.splitFolio(h, 0);
   sys.trace.count('thp.split_folio');
   return true;
