@@ -53,6 +53,23 @@ describe('fuzz programs use only bound names', () => {
     );
   });
 
+  it('a MIGRATE_TO_DEV range is one a fuzz world walks quickly, or wraps', () => {
+    // dmirror_migrate_to_device() tries a device page for every page of a hole: 2^40 pages over
+    // a 1 TiB mapping would run for minutes, and the fuzz run would report it as a hang.
+    const seen = new Set<number>();
+    for (let i = 0; i < 400; i++) {
+      const p = new Generator(new Prng(`migrate:${i}`), ['dmirror']).program(40);
+      const steps = [...p.steps, ...Object.values(p.threads ?? {}).flat()];
+      for (const s of steps) {
+        if (s.op !== 'HMM_DMIRROR_MIGRATE_TO_DEV') continue;
+        const n = s.npages as number;
+        seen.add(n);
+        assert.ok(n <= 2 ** 14 || n >= 2 ** 52 - 1, `program ${i}: MIGRATE_TO_DEV of ${n} pages`);
+      }
+    }
+    for (const n of [0, 2 ** 14, 2 ** 52 - 1]) assert.ok(seen.has(n), `${n} pages is generated`);
+  });
+
   it('u64Hex writes the u64 a value stands for', () => {
     assert.equal(u64Hex(-1n), '0xffffffffffffffff');
     assert.equal(u64Hex(-4096n), '0xfffffffffffff000');
