@@ -121,8 +121,12 @@ export function pagemapRange(sys: System, mm: MmStruct, addr: number, npages: nu
         pfn,
         kind: phys.isZeroPfn(pfn) ? 'zero' : phys.isDevice(pfn) ? 'device-coherent' : 'ram',
         softDirty: (lo & PTE_SOFT_DIRTY) !== 0 || vmaSoftDirty,
-        exclusive: !phys.isZeroPfn(pfn) && pageMapcount(phys, pfn) === 1,
-        file: !phys.isZeroPfn(pfn) && fileFolio(sys, pfn),
+        // pagemap_pmd_range_thp() asks about the PMD's first page for every page it maps: the
+        // mapcount of that one page (the PMD mapping plus its own PTE mappings elsewhere) decides.
+        exclusive: !phys.isZeroPfn(pfn) && pageMapcount(phys, pmd.words[2 * i + 1]) === 1,
+        // The PMD walk takes the page from the entry itself, not vm_normal_page_pmd(): the huge
+        // zero folio is not anonymous, so it reads as PM_FILE (the PTE zero page does not).
+        file: phys.isZeroPfn(pfn) || fileFolio(sys, pfn),
         thp: true,
       });
       continue;

@@ -49,11 +49,15 @@ export function followPage(sys: System, vma: Vma, addr: number, gupFlags: number
   if (pmd === null) return -1;
   let lo: number;
   let pfn: number;
+  // The page whose PageAnonExclusive counts: a PMD's first page for the whole PMD (follow_huge_pmd()
+  // asks pmd_page()), each page for itself under a PTE.
+  let excl: number;
   if (pmdIsLeaf(pmd, addr)) {
     const i = 2 * (Math.floor(addr / (PAGE_SIZE * HPAGE_PMD_NR)) % 512);
     lo = pmd.words[i];
     if ((lo & PTE_PRESENT) === 0) return -1;
-    pfn = pmd.words[i + 1] + (Math.floor(addr / PAGE_SIZE) % HPAGE_PMD_NR);
+    excl = pmd.words[i + 1];
+    pfn = excl + (Math.floor(addr / PAGE_SIZE) % HPAGE_PMD_NR);
   } else {
     const t = mm.pgt.pteTable(addr);
     if (t === null) return -1;
@@ -61,9 +65,10 @@ export function followPage(sys: System, vma: Vma, addr: number, gupFlags: number
     lo = t.words[s];
     if (pteNone(lo, t.words[s + 1]) || (lo & PTE_PRESENT) === 0) return -1;
     pfn = t.words[s + 1];
+    excl = pfn;
   }
-  if (write && !canFollowWrite(sys, vma, lo, pfn, gupFlags)) return -1;
-  if ((lo & PTE_WRITE) === 0 && gupMustUnshare(sys, vma, gupFlags, pfn)) return -2;
+  if (write && !canFollowWrite(sys, vma, lo, pfn, excl, gupFlags)) return -1;
+  if ((lo & PTE_WRITE) === 0 && gupMustUnshare(sys, vma, gupFlags, pfn, excl)) return -2;
   // FOLL_TOUCH: a write through an entry that is not dirty marks the folio dirty instead (the
   // entry stays clean). folio_mark_accessed() is not modelled: the model's LRU does not age by it.
   if (write && (gupFlags & FOLL_TOUCH) !== 0 && (lo & PTE_DIRTY) === 0 && sys.phys.isRam(pfn))
@@ -77,7 +82,14 @@ export function followPage(sys: System, vma: Vma, addr: number, gupFlags: number
  * mapping without VM_WRITE once the fault has given this mm its own exclusive anonymous page (and
  * soft-dirty tracking, if on, has seen the write). The entry stays read-only.
  */
-function canFollowWrite(sys: System, vma: Vma, lo: number, pfn: number, gupFlags: number): boolean {
+function canFollowWrite(
+  sys: System,
+  vma: Vma,
+  lo: number,
+  pfn: number,
+  excl: number,
+  gupFlags: number,
+): boolean {
   if ((lo & PTE_WRITE) !== 0) return true;
   if ((gupFlags & FOLL_FORCE) === 0) return false;
   if ((vma.flags & (VM.MAYSHARE | VM.SHARED)) !== 0 || (vma.flags & VM.MAYWRITE) === 0) return false;
@@ -85,8 +97,7 @@ function canFollowWrite(sys: System, vma: Vma, lo: number, pfn: number, gupFlags
   const phys = sys.phys;
   if (phys.isZeroPfn(pfn) || !phys.isRam(pfn)) return false;
   if ((phys.flags[phys.head(pfn)] & PG.anon) === 0) return false;
-  if ((phys.flags[pfn] & PG.anonExclusive) === 0 && (phys.flags[phys.head(pfn)] & PG.anonExclusive) === 0)
-    return false;
+  if ((phys.flags[excl] & PG.anonExclusive) === 0) return false;
   // vma_soft_dirty_enabled(): tracking is on while the VMA's VM_SOFTDIRTY is clear.
   return (vma.flags & VM.SOFTDIRTY) !== 0 || (lo & PTE_SOFT_DIRTY) !== 0;
 }
@@ -96,7 +107,7 @@ function canFollowWrite(sys: System, vma: Vma, lo: number, pfn: number, gupFlags
  * replace. A shared anonymous page must become exclusive first; a file page (or the zero page)
  * in a private mapping must be replaced by an anonymous copy before a long-term pin.
  */
-function gupMustUnshare(sys: System, vma: Vma, gupFlags: number, pfn: number): boolean {
+function gupMustUnshare(sys: System, vma: Vma, gupFlags: number, pfn: number, excl: number): boolean {
   if ((gupFlags & (FOLL_WRITE | FOLL_PIN)) !== FOLL_PIN) return false;
   const phys = sys.phys;
   const anon = !phys.isZeroPfn(pfn) && (phys.flags[phys.head(pfn)] & PG.anon) !== 0;
@@ -104,7 +115,7 @@ function gupMustUnshare(sys: System, vma: Vma, gupFlags: number, pfn: number): b
     if ((gupFlags & FOLL_LONGTERM) === 0) return false;
     return (vma.flags & (VM.SHARED | VM.MAYWRITE)) === VM.MAYWRITE;
   }
-  return (phys.flags[pfn] & PG.anonExclusive) === 0 && (phys.flags[phys.head(pfn)] & PG.anonExclusive) === 0;
+  return (phys.flags[excl] & PG.anonExclusive) === 0;
 }
 
 /** Takes the reference a GUP caller asked for (try_grab_folio). */

@@ -186,17 +186,70 @@ function* doHugePmdDevicePrivate(vma: Vma, addr: number, flags: number, head: nu
   return r;
 }
 
-/** Models do_huge_pmd_wp_page(): reuse an exclusive THP, otherwise split and let the PTE path copy. */
+/**
+ * Models do_huge_zero_wp_pmd(): a write to the huge zero page maps a fresh THP in its place, under
+ * an MMU_NOTIFY_CLEAR invalidation of the whole PMD. Returns VM_FAULT_FALLBACK when no huge page
+ * can be had (the caller then splits the PMD and the PTE path maps a small page).
+ */
+function* doHugeZeroWpPmd(vma: Vma, addr: number, head: number): KGen<number> {
+  const mm = vma.mm;
+  const sys = mm.sys;
+  const base = addr - (addr % PMD_SIZE);
+  anonVmaPrepare(sys, vma);
+  const pfn = yield* allocPageReclaim(sys, 9, 'thp_fault_alloc');
+  if (pfn < 0) {
+    sys.trace.count('thp.fault_fallback');
+    return VM_FAULT.FALLBACK;
+  }
+  const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, base, base + PMD_SIZE);
+  yield* mmuNotifierInvalidateRangeStart(range);
+  yield* mm.ptl.lock();
+  const w = pmdWords(vma, addr);
+  let ret = 0;
+  if (w === null || w.words[w.i + 1] !== head || (w.words[w.i] & PTE_HUGE) === 0) {
+    sys.phys.put(pfn);
+  } else if (mm.unstable) {
+    sys.phys.put(pfn);
+    ret = VM_FAULT.SIGBUS;
+  } else {
+    addNewAnonRmap(sys, vma, pfn, base, true);
+    let lo = PTE_PRESENT | PTE_HUGE | PTE_ACCESSED | PTE_DIRTY | PTE_SOFT_DIRTY;
+    if ((vma.flags & VM.WRITE) !== 0) lo |= PTE_WRITE;
+    w.words[w.i] = lo >>> 0;
+    w.words[w.i + 1] = pfn;
+    yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, base, base + PMD_SIZE);
+    sys.trace.count('thp.fault_alloc');
+  }
+  yield* mm.ptl.unlock();
+  yield* mmuNotifierInvalidateRangeEnd(range);
+  return ret;
+}
+
+/**
+ * Models do_huge_pmd_wp_page(): a write to the huge zero page maps a THP of its own, an exclusive
+ * THP is reused, and otherwise the PMD is split and the PTE path copies.
+ */
 export function* doHugePmdWpPage(vma: Vma, addr: number): KGen<number> {
   const sys = vma.mm.sys;
   const base = addr - (addr % PMD_SIZE);
   const w = pmdWords(vma, addr)!;
   const head = w.words[w.i + 1];
+  if (sys.phys.isZeroPfn(head)) {
+    const r = yield* doHugeZeroWpPmd(vma, addr, head);
+    if ((r & VM_FAULT.FALLBACK) === 0) return r;
+    yield* splitHugePmd(vma, base);
+    return VM_FAULT.FALLBACK;
+  }
+  const phys = sys.phys;
+  // A folio nothing else references (a fork child that mapped it has unmapped it since) becomes
+  // this mapping's own again, as do_huge_pmd_wp_page() takes it when folio_ref_count() is 1.
   if (
-    !sys.phys.isZeroPfn(head) &&
-    (sys.phys.flags[head] & PG.anonExclusive) !== 0 &&
-    (vma.flags & VM.WRITE) !== 0
-  ) {
+    (phys.flags[head] & (PG.anon | PG.anonExclusive)) === PG.anon &&
+    phys.refcount[head] === 1 &&
+    phys.pinCount(head) === 0
+  )
+    phys.flags[head] |= PG.anonExclusive;
+  if ((phys.flags[head] & PG.anonExclusive) !== 0 && (vma.flags & VM.WRITE) !== 0) {
     w.words[w.i] = (w.words[w.i] | PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY | PTE_ACCESSED) >>> 0;
     return 0;
   }
@@ -257,8 +310,11 @@ export function splitHugePmdLocked(vma: Vma, base: number): void {
       phys.refcount[hi] += HPAGE_PMD_NR - 1;
     }
   } else if (phys.isZeroPfn(hi)) {
+    // __split_huge_zero_page_pmd(): zero-page entries with the VMA's protection (vm_page_prot), so
+    // a PROT_NONE VMA's stay inaccessible.
+    const access = (vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) !== 0 ? PTE_PRESENT : PTE_PROTNONE;
     for (let k = 0; k < HPAGE_PMD_NR; k++) {
-      leaf.words[2 * k] = PTE_PRESENT | PTE_SPECIAL | PTE_ACCESSED;
+      leaf.words[2 * k] = access | PTE_SPECIAL | PTE_ACCESSED;
       leaf.words[2 * k + 1] = phys.zeroPfn;
     }
   } else {

@@ -44,7 +44,7 @@ import {
 } from './pgtable.ts';
 import { clearPte, pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { vfsFallocate } from './shmem.ts';
-import { pageoutPage, splitForReclaim } from './vmscan.ts';
+import { folioMaybeMappedShared, pageoutPage, reclaimLazyfreeFolio, splitForReclaim } from './vmscan.ts';
 
 const KNOWN = new Set<number>(Object.values(MADV));
 
@@ -81,19 +81,6 @@ function forEachPte(
     }
     fn(t, pteSlot(a), a);
   }
-}
-
-/**
- * Whether a large folio may be mapped by another process (folio_maybe_mapped_shared()): the model
- * asks its mapcounts, so a folio one process maps twice counts as shared too.
- */
-function folioMaybeMappedShared(phys: PhysMem, h: number): boolean {
-  const n = 1 << phys.order[h];
-  const entire = phys.entireMapcount.get(h) ?? 0;
-  if (entire > 1) return true;
-  for (let i = 0; i < n; i++)
-    if (phys.mapcount[h + i] > 1 || (entire > 0 && phys.mapcount[h + i] > 0)) return true;
-  return false;
 }
 
 /** Models folio_mark_lazyfree(): a swap-backed anonymous folio becomes lazily freeable. */
@@ -160,7 +147,7 @@ function* folioRun(
   if (phys.order[h] === 0) return { nr: 1, whole: true };
   const nr = folioPteBatch(phys, t, s, a, end, h);
   if (nr === 1 << phys.order[h]) return { nr, whole: true };
-  if ((phys.flags[h] & PG.anon) === 0 || folioMaybeMappedShared(phys, h)) return { nr, whole: false };
+  if ((phys.flags[h] & PG.anon) === 0 || folioMaybeMappedShared(mm.sys, h)) return { nr, whole: false };
   yield* mm.ptl.unlock();
   const split = yield* splitForReclaim(mm.sys, h);
   yield* mm.ptl.lock();
@@ -188,7 +175,7 @@ function* madviseFree(vma: Vma, start: number, end: number): KGen<number> {
   const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, start, end);
   yield* mmuNotifierInvalidateRangeStart(range);
   for (const { pmd, i, base, h } of pmdThps(mm, start, end)) {
-    if (folioMaybeMappedShared(phys, h)) continue;
+    if (folioMaybeMappedShared(sys, h)) continue;
     if (base >= start && base + PMD_SIZE <= end) {
       yield* mm.ptl.lock();
       phys.flags[h] &= ~PG.dirty;
@@ -263,14 +250,24 @@ function* madviseColdOrPageout(vma: Vma, start: number, end: number, pageout: bo
   const mm = vma.mm;
   const sys = mm.sys;
   const phys = sys.phys;
+  // A whole swap-backed THP goes to swap whole where a slot can be had (the model splits it and
+  // swaps its pages, which ends the same); with no swap it is split, and its zero-filled pages
+  // become zero-page mappings (splitForReclaim()).
+  const swapWhole = sys.swap.enabled && !sys.swap.full;
+  const handled = new Set<number>();
   for (const { pmd, i, base, h } of pmdThps(mm, start, end)) {
-    if ((phys.flags[h] & PG.anon) === 0 || folioMaybeMappedShared(phys, h)) continue;
-    if (!pageout && base >= start && base + PMD_SIZE <= end) {
+    if ((phys.flags[h] & PG.anon) === 0 || folioMaybeMappedShared(sys, h)) continue;
+    const whole = base >= start && base + PMD_SIZE <= end;
+    if (!pageout && whole) {
       yield* mm.ptl.lock();
       pmd.words[2 * i] = (pmd.words[2 * i] & ~PTE_ACCESSED) >>> 0;
       phys.flags[h] &= ~(PG.active | PG.referenced);
       yield* mm.ptl.unlock();
-    } else yield* splitForReclaim(sys, h);
+    } else if (whole && (phys.flags[h] & PG.swapbacked) === 0) {
+      // Reclaimed here, once: a folio kept has its PMD split, and the walk below passes it by.
+      phys.flags[h] &= ~(PG.active | PG.referenced);
+      if (!(yield* reclaimLazyfreeFolio(sys, h))) handled.add(h);
+    } else yield* splitForReclaim(sys, h, !(whole && swapWhole));
   }
   const reclaim: number[] = [];
   yield* mm.ptl.lock();
@@ -289,6 +286,10 @@ function* madviseColdOrPageout(vma: Vma, start: number, end: number, pageout: bo
       continue;
     }
     const h = phys.head(pfn);
+    if (handled.has(h)) {
+      a += PAGE_SIZE;
+      continue;
+    }
     const run = yield* folioRun(mm, t, s, a, end, h);
     if (!run.whole) {
       a += run.nr * PAGE_SIZE;
@@ -306,9 +307,13 @@ function* madviseColdOrPageout(vma: Vma, start: number, end: number, pageout: bo
   }
   yield* mm.ptl.unlock();
   for (const h of reclaim) {
-    // A large anonymous folio is reclaimed by its pages (see above).
+    // A large anonymous folio is reclaimed by its pages (see above), unless lazily freeable.
     const n = 1 << phys.order[h];
-    if (n > 1 && ((phys.flags[h] & PG.anon) === 0 || !(yield* splitForReclaim(sys, h)))) continue;
+    if (n > 1 && (phys.flags[h] & (PG.anon | PG.swapbacked)) === PG.anon) {
+      yield* reclaimLazyfreeFolio(sys, h);
+      continue;
+    }
+    if (n > 1 && ((phys.flags[h] & PG.anon) === 0 || !(yield* splitForReclaim(sys, h, !swapWhole)))) continue;
     for (let k = 0; k < n; k++) yield* pageoutPage(sys, h + k, true);
   }
   return 0;
@@ -455,7 +460,7 @@ function* adviseVma(mm: MmStruct, vma: Vma, start: number, end: number, advice: 
         end -= end % PMD_SIZE;
         if (end <= start) return 0;
       }
-      yield* zapPageRangeSingle(vma, start, end);
+      yield* zapPageRangeSingle(vma, start, end, true, true);
       return 0;
     case MADV.FREE:
       // madvise_dontneed_free_valid_vma(): not a locked, PFN-mapped or hugetlb VMA.

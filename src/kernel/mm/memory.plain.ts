@@ -12,8 +12,9 @@ import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_PROTNONE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, PTE_WRITE, SwpType, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry, isSwapEntry, pteNone, ptePresent, swpType } from './pgtable.ts';
 import { pmdIsLeaf, pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { ENTRIES as PTRS_PER_TABLE } from '../../lib/pgtable_store.ts';
-import { addNewAnonRmap, anonVmaPrepare, removeRmapPte, rssCounterOf } from './rmap.ts';
+import { addNewAnonRmap, anonVmaPrepare, folioMapcount, removeRmapPte, rssCounterOf } from './rmap.ts';
 import { shmemFault } from './shmem.ts';
+import { folioMaybeMappedShared } from './vmscan.ts';
 import { FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_UNSHARE, mkPte, zeroPte, vmNormalPage, accessError, expandDownwards, vmFaultToErrno, tlbLookup, accessMappedPage, CPU_WRITE_POINT, CPU_READ_POINT, cpuAccess, copyUser, clearUser, anonExclusive } from './memory.ts';
 import { allocPageReclaim$ } from './vmscan.plain.ts';
 import { RwSem$downgradeWrite, RwSem$upRead, RwSem$upWrite, SpinLock$lock, SpinLock$unlock, WaitQueue$waitEvent } from '../../sched/locks.plain.ts';
@@ -203,7 +204,13 @@ function canReuseAnonPage(sys: System, page: number): boolean {
   const phys = sys.phys;
   if ((phys.flags[page] & PG.anonExclusive) !== 0) return true;
   const h = phys.head(page);
-  if (phys.order[h] > 0) return false;
+  if (phys.order[h] > 0) {
+    // __wp_can_reuse_large_anon_folio(): a large folio every reference of which is a mapping in
+    // this MM is reused in place. One with a single page mapped is copied from, so it can go.
+    const mapcount = folioMapcount(phys, h);
+    if (mapcount <= 1 || folioMaybeMappedShared(sys, h)) return false;
+    return phys.refcount[h] === mapcount && phys.pinCount(h) === 0;
+  }
   return phys.refcount[h] === 1 && phys.mapcount[h] === 1;
 }
 

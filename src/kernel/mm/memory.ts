@@ -48,9 +48,16 @@ import {
 } from './pgtable.ts';
 import { pmdIsLeaf, pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { ENTRIES as PTRS_PER_TABLE } from '../../lib/pgtable_store.ts';
-import { addNewAnonRmap, addRmapPte, anonVmaPrepare, removeRmapPte, rssCounterOf } from './rmap.ts';
+import {
+  addNewAnonRmap,
+  addRmapPte,
+  anonVmaPrepare,
+  folioMapcount,
+  removeRmapPte,
+  rssCounterOf,
+} from './rmap.ts';
 import { shmemFault } from './shmem.ts';
-import { allocPageReclaim } from './vmscan.ts';
+import { allocPageReclaim, folioMaybeMappedShared } from './vmscan.ts';
 
 /** fault flags (enum fault_flag). */
 export const FAULT_FLAG_WRITE = 1 << 0;
@@ -271,7 +278,13 @@ function canReuseAnonPage(sys: System, page: number): boolean {
   const phys = sys.phys;
   if ((phys.flags[page] & PG.anonExclusive) !== 0) return true;
   const h = phys.head(page);
-  if (phys.order[h] > 0) return false;
+  if (phys.order[h] > 0) {
+    // __wp_can_reuse_large_anon_folio(): a large folio every reference of which is a mapping in
+    // this MM is reused in place. One with a single page mapped is copied from, so it can go.
+    const mapcount = folioMapcount(phys, h);
+    if (mapcount <= 1 || folioMaybeMappedShared(sys, h)) return false;
+    return phys.refcount[h] === mapcount && phys.pinCount(h) === 0;
+  }
   return phys.refcount[h] === 1 && phys.mapcount[h] === 1;
 }
 

@@ -217,9 +217,10 @@ export function unmapVmas$(mm: MmStruct, vmas: readonly Vma[], start: number, en
 
 /**
  * Models zap_page_range_single(): MADV_DONTNEED and unmap_mapping_range zap with a CLEAR event.
- * Without `evenCows`, anonymous pages stay mapped (see ZapBatch).
+ * Without `evenCows`, anonymous pages stay mapped (see ZapBatch). With `reclaimPt` (MADV_DONTNEED's
+ * zap_details.reclaim_pt), PTE tables the zap emptied are freed (reclaimEmptyPteTables()).
  */
-export function zapPageRangeSingle$(vma: Vma, start: number, end: number, evenCows = true): void {
+export function zapPageRangeSingle$(vma: Vma, start: number, end: number, evenCows = true, reclaimPt = false): void {
   const mm = vma.mm;
   const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: !evenCows, dropMarkers: false };
   // A PMD mapping the range covers only partly is split first, outside the page-table lock that
@@ -229,10 +230,21 @@ export function zapPageRangeSingle$(vma: Vma, start: number, end: number, evenCo
   mmuNotifierInvalidateRangeStart$(range);
   SpinLock$lock(mm.ptl);
   unmapPageRange$(vma, start, end, batch);
+  if (reclaimPt && (vma.flags & VM.HUGETLB) === 0) reclaimEmptyPteTables(mm, start, end);
   mmuNotifierArchInvalidateSecondaryTlbs$(mm, start, end);
   SpinLock$unlock(mm.ptl);
   mmuNotifierInvalidateRangeEnd$(range);
   releaseBatch(mm.sys, batch);
+}
+
+function reclaimEmptyPteTables(mm: MmStruct, start: number, end: number): void {
+  for (let a = Math.ceil(start / PMD_SIZE) * PMD_SIZE; a + PMD_SIZE <= end; a += PMD_SIZE) {
+    const t = mm.pgt.pteTable(a);
+    if (t === null) continue;
+    let empty = true;
+    for (let i = 0; i < t.words.length && empty; i++) empty = t.words[i] === 0;
+    if (empty) mm.pgt.detachPteTable(a);
+  }
 }
 
 /**

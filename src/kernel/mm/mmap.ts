@@ -439,9 +439,16 @@ export function* unmapVmas(mm: MmStruct, vmas: readonly Vma[], start: number, en
 
 /**
  * Models zap_page_range_single(): MADV_DONTNEED and unmap_mapping_range zap with a CLEAR event.
- * Without `evenCows`, anonymous pages stay mapped (see ZapBatch).
+ * Without `evenCows`, anonymous pages stay mapped (see ZapBatch). With `reclaimPt` (MADV_DONTNEED's
+ * zap_details.reclaim_pt), PTE tables the zap emptied are freed (reclaimEmptyPteTables()).
  */
-export function* zapPageRangeSingle(vma: Vma, start: number, end: number, evenCows = true): KGen {
+export function* zapPageRangeSingle(
+  vma: Vma,
+  start: number,
+  end: number,
+  evenCows = true,
+  reclaimPt = false,
+): KGen {
   const mm = vma.mm;
   const batch: ZapBatch = { pages: [], hugetlb: [], keepCows: !evenCows, dropMarkers: false };
   // A PMD mapping the range covers only partly is split first, outside the page-table lock that
@@ -451,10 +458,28 @@ export function* zapPageRangeSingle(vma: Vma, start: number, end: number, evenCo
   yield* mmuNotifierInvalidateRangeStart(range);
   yield* mm.ptl.lock();
   yield* unmapPageRange(vma, start, end, batch);
+  if (reclaimPt && (vma.flags & VM.HUGETLB) === 0) reclaimEmptyPteTables(mm, start, end);
   yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, start, end);
   yield* mm.ptl.unlock();
   yield* mmuNotifierInvalidateRangeEnd(range);
   releaseBatch(mm.sys, batch);
+}
+
+/**
+ * CONFIG_PT_RECLAIM (set in the kernels the model follows): a zap with reclaim_pt frees a PTE table
+ * whose whole PMD_SIZE range it covered once every entry is none, and clears the PMD entry
+ * (zap_pte_range() with reclaim_pt_is_enabled()). A table an entry stayed in, such as a guard
+ * marker, is kept, and so is one the zap covered only in part. A later fault there finds an
+ * empty PMD entry, so it may map a THP.
+ */
+function reclaimEmptyPteTables(mm: MmStruct, start: number, end: number): void {
+  for (let a = Math.ceil(start / PMD_SIZE) * PMD_SIZE; a + PMD_SIZE <= end; a += PMD_SIZE) {
+    const t = mm.pgt.pteTable(a);
+    if (t === null) continue;
+    let empty = true;
+    for (let i = 0; i < t.words.length && empty; i++) empty = t.words[i] === 0;
+    if (empty) mm.pgt.detachPteTable(a);
+  }
 }
 
 /**

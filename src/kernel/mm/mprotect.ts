@@ -20,6 +20,7 @@ import {
 } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
 import {
+  PTE_ACCESSED,
   PTE_DIRTY,
   PTE_HUGE,
   PTE_PRESENT,
@@ -53,6 +54,35 @@ function newPteLo(sys: Vma['mm']['sys'], vma: Vma, lo: number, hi: number): numb
     if ((shared && (lo & PTE_DIRTY) !== 0) || (!shared && anonExcl)) n |= PTE_WRITE;
   }
   return n;
+}
+
+/**
+ * Models mprotect_folio_pte_batch(): how many present entries from slot `s` (at most `max`) map
+ * consecutive pages of one large folio with the same write and soft-dirty bits and otherwise the
+ * same bits but for accessed and dirty (folio_pte_batch_flags() with FPB_RESPECT_SOFT_DIRTY and
+ * FPB_RESPECT_WRITE). 1 for a small folio, the zero page or a special entry.
+ */
+function protBatch(
+  sys: Vma['mm']['sys'],
+  words: Uint32Array,
+  s: number,
+  lo: number,
+  hi: number,
+  max: number,
+): number {
+  const phys = sys.phys;
+  if ((lo & PTE_SPECIAL) !== 0 || phys.isZeroPfn(hi) || !phys.isRam(hi)) return 1;
+  const h = phys.head(hi);
+  if (phys.order[h] === 0) return 1;
+  const left = h + (1 << phys.order[h]) - hi;
+  const same = lo & ~(PTE_ACCESSED | PTE_DIRTY);
+  let nr = 1;
+  while (nr < max && nr < left && s + 2 * nr < words.length) {
+    const l = words[s + 2 * nr];
+    if (words[s + 2 * nr + 1] !== hi + nr || (l & ~(PTE_ACCESSED | PTE_DIRTY)) !== same) break;
+    nr++;
+  }
+  return nr;
 }
 
 /** Models change_protection() over [start, end) of one VMA, under a PROTECTION_VMA invalidation. */
@@ -95,8 +125,17 @@ function* changeProtection(vma: Vma, start: number, end: number): KGen<number> {
         const hi = t.words[s + 1];
         if (pteNone(lo, hi)) continue;
         if (ptePresent(lo)) {
-          t.words[s] = newPteLo(sys, vma, lo, hi) >>> 0;
-          pages++;
+          const nr = protBatch(sys, t.words, s, lo, hi, (to - a) / PAGE_SIZE);
+          // modify_prot_start_ptes() gathers the accessed and dirty bits of the whole batch, and
+          // the commit writes them into every entry of it.
+          let ad = 0;
+          for (let k = 0; k < nr; k++) ad |= t.words[s + 2 * k] & (PTE_ACCESSED | PTE_DIRTY);
+          for (let k = 0; k < nr; k++) {
+            const w = s + 2 * k;
+            t.words[w] = newPteLo(sys, vma, t.words[w] | ad, t.words[w + 1]) >>> 0;
+          }
+          pages += nr;
+          a += (nr - 1) * PAGE_SIZE;
         } else if ((vma.flags & VM.WRITE) === 0) {
           const ty = swpType(lo);
           if (ty === SwpType.MIGRATION_WRITE) t.words[s] = swpLo(SwpType.MIGRATION_READ, lo) >>> 0;

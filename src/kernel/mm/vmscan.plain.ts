@@ -7,7 +7,7 @@ import { splitHugePmd } from './huge_memory.ts';
 import { Inode, MM_SWAPENTS, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
 import { MMU_NOTIFY, mmuNotifierRangeInit } from './mmu_notifier.ts';
 import { PG, type PhysMem } from './page_alloc.ts';
-import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, SwpType, swpLo } from './pgtable.ts';
+import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_PRESENT, PTE_PROTNONE, PTE_SOFT_DIRTY, PTE_SPECIAL, PTE_SWP_EXCLUSIVE, SwpType, swpLo } from './pgtable.ts';
 import { pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { folioMapcount, removeRmapPte, rmapWalk, rssCounterOf } from './rmap.ts';
 import { indexAt } from '../../lib/pgtable_store.ts';
@@ -212,14 +212,16 @@ export function discardMapping$(vma: Vma, addr: number, pfn: number): boolean {
   SpinLock$lock(mm.ptl);
   const t = mm.pgt.pteTable(addr);
   const s = pteSlot(addr);
+  // The folio's flags and references: a page of a large folio is discarded with its folio.
+  const h = phys.head(pfn);
   let kept = false;
   if (t !== null && t.words[s + 1] === pfn && (t.words[s] & 0x101) !== 0) {
-    if ((t.words[s] & PTE_DIRTY) !== 0) phys.flags[pfn] |= PG.dirty;
+    if ((t.words[s] & PTE_DIRTY) !== 0) phys.flags[h] |= PG.dirty;
     // A droppable mapping's page goes even written, and never becomes swap-backed.
-    if ((phys.flags[pfn] & PG.dirty) !== 0 && (vma.flags & VM.DROPPABLE) === 0) {
-      phys.flags[pfn] |= PG.swapbacked;
+    if ((phys.flags[h] & PG.dirty) !== 0 && (vma.flags & VM.DROPPABLE) === 0) {
+      phys.flags[h] |= PG.swapbacked;
       kept = true;
-    } else if (phys.refcount[pfn] !== folioMapcount(phys, pfn)) {
+    } else if (phys.refcount[h] !== folioMapcount(phys, h)) {
       kept = true;
     }
   }
@@ -240,7 +242,7 @@ export function discardMapping$(vma: Vma, addr: number, pfn: number): boolean {
  * mappings holds it (can_split_folio()): PMD mappings are split first, then the folio itself.
  * A folio something else holds is left whole, its PMD mappings too. Returns whether it was split.
  */
-export function splitForReclaim$(sys: System, h: number): boolean {
+export function splitForReclaim$(sys: System, h: number, zeroRemap = true): boolean {
   const phys = sys.phys;
   if (phys.pinCount(h) > 0 || phys.refcount[h] !== folioMapcount(phys, h)) return false;
   if (phys.entireMapcount.has(h)) {
@@ -256,9 +258,107 @@ export function splitForReclaim$(sys: System, h: number): boolean {
     }
   }
   if (phys.entireMapcount.has(h)) return false;
+  const n = 1 << phys.order[h];
+  const anon = (phys.flags[h] & PG.anon) !== 0;
+  // unmap_folio() replaces every PTE by a migration entry, and a dirty one marks the folio dirty:
+  // each page of the split folio is then dirty, wherever the written entry was.
+  for (let k = 0; k < n && (phys.flags[h] & PG.dirty) === 0; k++) {
+    for (const { vma, addr } of ptesMapping(sys, h + k)) {
+      const t = vma.mm.pgt.pteTable(addr);
+      if (t !== null && (t.words[pteSlot(addr)] & PTE_DIRTY) !== 0) phys.flags[h] |= PG.dirty;
+    }
+  }
   phys.splitFolio(h, 0);
   sys.trace.count('thp.split_folio');
+  if (anon && zeroRemap) for (let i = 0; i < n; i++) mapUnusedToZeropage$(sys, h + i);
   return true;
+}
+
+/**
+ * Models shrink_folio_list() for a large anonymous folio that MADV_FREE made lazily freeable:
+ * reclaim neither looks for swap nor splits the folio. A PMD mapping of it is split first (live,
+ * MADV_PAGEOUT of a whole clean lazily-freeable THP splits its PMD and leaves the emptied PTE
+ * table, so the next fault there maps a small page). Then try_to_unmap() drops the whole folio,
+ * all its PTEs in one batch, if it is still clean and nothing but its mappings holds it; a
+ * droppable mapping's folio goes written or not. Otherwise it stays, swap-backed again (and dirty
+ * if an entry was). A folio a VM_LOCKED VMA maps stays as it is. Returns whether it was freed.
+ */
+export function reclaimLazyfreeFolio$(sys: System, h: number): boolean {
+  const phys = sys.phys;
+  const n = 1 << phys.order[h];
+  const mappings = (): { vma: Vma; addr: number; words: Uint32Array; s: number; span: number }[] => {
+    const out: { vma: Vma; addr: number; words: Uint32Array; s: number; span: number }[] = [];
+    for (let k = 0; k < n; k++) {
+      for (const w = rmapWalk(sys, h + k); w.next();) {
+        const m = findMapping(w.vma, w.addr, h, k);
+        if (m !== null) out.push({ vma: w.vma, addr: w.addr, ...m });
+      }
+    }
+    return out;
+  };
+  let maps = mappings();
+  if (maps.length === 0 || maps.some(({ vma }) => lockedVma(vma))) return false;
+  if (maps.some(({ span }) => span > PAGE_SIZE)) {
+    for (const { vma, addr, span } of maps) if (span > PAGE_SIZE) inlineDrive(splitHugePmd(vma, addr));
+    maps = mappings();
+  }
+  let dirty = (phys.flags[h] & PG.dirty) !== 0;
+  for (const { words, s } of maps) if ((words[s] & PTE_DIRTY) !== 0) dirty = true;
+  const droppable = maps.length > 0 && maps.every(({ vma }) => (vma.flags & VM.DROPPABLE) !== 0);
+  const held = phys.pinCount(h) > 0 || phys.refcount[h] !== folioMapcount(phys, h);
+  if ((dirty && !droppable) || held || maps.length === 0) {
+    if (dirty) phys.flags[h] |= PG.dirty;
+    if (!droppable) phys.flags[h] |= PG.swapbacked;
+    return false;
+  }
+  for (const { vma, addr, words, s } of maps) {
+    if (!(discardMapping$(vma, addr, words[s + 1]))) return false;
+  }
+  sys.trace.count('reclaim.lazyfree');
+  return true;
+}
+
+function zeroFilled(phys: PhysMem, pfn: number): boolean {
+  const d = phys.data(pfn);
+  if (d === null) return true;
+  for (let i = 0; i < d.length; i++) if (d[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * After an anonymous folio is split, a subpage that holds only zeros is mapped by the shared zero
+ * page instead, and freed once the last such mapping is gone: __folio_split() remaps an anonymous
+ * folio with RMP_USE_SHARED_ZEROPAGE, and remove_migration_pte() then takes
+ * try_to_map_unused_to_zeropage() for every mapping of such a page, except in a VM_LOCKED VMA.
+ * The entry keeps its soft-dirty bit and follows the VMA's protection, as a fresh zero-page
+ * entry does. (The kernel unmaps the whole folio for the split under MMU_NOTIFY_CLEAR; the model
+ * invalidates secondary MMUs only where an entry changes.)
+ */
+export function mapUnusedToZeropage$(sys: System, pfn: number): void {
+  const phys = sys.phys;
+  if (phys.mapcount[pfn] === 0 || !zeroFilled(phys, pfn)) return;
+  for (const { vma, addr } of ptesMapping(sys, pfn)) {
+    if ((vma.flags & VM.LOCKED) !== 0) continue;
+    const mm = vma.mm;
+    const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
+    RwSem$downRead(mm.rmapLock);
+    mmuNotifierInvalidateRangeStart$(range);
+    SpinLock$lock(mm.ptl);
+    const t = mm.pgt.pteTable(addr);
+    const s = pteSlot(addr);
+    if (t !== null && t.words[s + 1] === pfn && (t.words[s] & (PTE_PRESENT | PTE_PROTNONE)) !== 0) {
+      const lo = t.words[s];
+      let z = PTE_PRESENT | PTE_ACCESSED | PTE_SPECIAL | (lo & PTE_SOFT_DIRTY);
+      if ((vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) === 0) z = (z & ~PTE_PRESENT) | PTE_PROTNONE;
+      removeRmapPte(phys, pfn, mm, rssCounterOf(phys, pfn, vma));
+      setPte(t, s, z, phys.zeroPfn);
+      mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PAGE_SIZE);
+      phys.put(pfn);
+    }
+    SpinLock$unlock(mm.ptl);
+    mmuNotifierInvalidateRangeEnd$(range);
+    RwSem$upRead(mm.rmapLock);
+  }
 }
 
 function fileListsHold(phys: PhysMem, total: number): boolean {
@@ -302,14 +402,20 @@ export function shrinkMemory$(sys: System, nr: number): number {
     if (!scanAnon && (f & PG.swapbacked) !== 0) continue;
     looked++;
     sys.trace.count('reclaim.scanned');
-    if (phys.order[hand] > 0) {
+    const large = phys.order[hand] > 0;
+    if (large) {
       // An mlocked THP stays whole on the unevictable list.
       if (folioMappedLocked(sys, hand)) continue;
       // Only THPs are split for reclaim. Hugetlb folios (private ones are anonymous too) are
       // never on the LRU, so the kernel's reclaim never sees them: splitting one would turn a
-      // hugetlb PMD into PTEs and the pool page into small pages.
-      if ((f & (PG.anon | PG.lru)) === (PG.anon | PG.lru)) splitForReclaim$(sys, hand);
-      continue;
+      // hugetlb PMD into PTEs and the pool page into small pages. A lazily-freeable THP is not
+      // split: it is aged as a small page is, then dropped whole or kept whole.
+      // The scan runs only with swap to write to, where the kernel swaps a THP out whole: the
+      // split leaves its zero-filled pages as they are, to be swapped one by one.
+      if ((f & (PG.anon | PG.lru | PG.swapbacked)) !== (PG.anon | PG.lru)) {
+        if ((f & (PG.anon | PG.lru)) === (PG.anon | PG.lru)) splitForReclaim$(sys, hand, false);
+        continue;
+      }
     }
     const referenced = folioReferenced$(sys, hand);
     // A folio a locked VMA maps goes to the unevictable list: reclaim leaves it.
@@ -322,7 +428,7 @@ export function shrinkMemory$(sys: System, nr: number): number {
       phys.flags[hand] &= ~(PG.active | PG.referenced);
       continue;
     }
-    if (pageoutPage$(sys, hand)) freed++;
+    if (large ? reclaimLazyfreeFolio$(sys, hand) : pageoutPage$(sys, hand)) freed++;
   }
   reclaimHands.set(sys, hand);
   sys.trace.count('reclaim.freed', freed);

@@ -3,7 +3,7 @@ import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
-import { Inode, MM_SWAPENTS, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
+import { Inode, MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -17,7 +17,10 @@ import {
   PTE_ACCESSED,
   PTE_DIRTY,
   PTE_HUGE,
+  PTE_PRESENT,
+  PTE_PROTNONE,
   PTE_SOFT_DIRTY,
+  PTE_SPECIAL,
   PTE_SWP_EXCLUSIVE,
   SwpType,
   swpLo,
@@ -93,8 +96,29 @@ export function findMapping(vma: Vma, addr: number, h: number, k: number): Mappi
   }
   const words = (pmd.children[pi] as { words: Uint32Array }).words;
   const s = pteSlot(addr);
-  if (words[s + 1] !== h + k || (words[s] & 1) === 0) return null;
+  // pte_present(): a PROT_NONE entry maps its page too.
+  if (words[s + 1] !== h + k || (words[s] & (PTE_PRESENT | PTE_PROTNONE)) === 0) return null;
   return { words, s, span: PAGE_SIZE };
+}
+
+/**
+ * Whether a large folio may be mapped by another process (folio_maybe_mapped_shared() with
+ * CONFIG_MM_ID, which counts the mappings of each MM apart): whether mappings of it, by a PMD or
+ * by PTEs, in whichever pages, belong to more than one MM. A folio one process maps twice is not
+ * shared; one a fork child still maps a single page of is.
+ */
+export function folioMaybeMappedShared(sys: System, h: number): boolean {
+  const n = 1 << sys.phys.order[h];
+  let first: MmStruct | null = null;
+  for (let k = 0; k < n; k++) {
+    if (sys.phys.mapcount[h + k] === 0 && (k !== 0 || !sys.phys.entireMapcount.has(h))) continue;
+    for (const w = rmapWalk(sys, h + k); w.next();) {
+      if (findMapping(w.vma, w.addr, h, k) === null) continue;
+      if (first === null) first = w.vma.mm;
+      else if (w.vma.mm !== first) return true;
+    }
+  }
+  return false;
 }
 
 /** Whether `vma` is VM_LOCKED (and not special): what reclaim's rmap walks stop at. */
@@ -299,14 +323,16 @@ function* discardMapping(vma: Vma, addr: number, pfn: number): KGen<boolean> {
   yield* mm.ptl.lock();
   const t = mm.pgt.pteTable(addr);
   const s = pteSlot(addr);
+  // The folio's flags and references: a page of a large folio is discarded with its folio.
+  const h = phys.head(pfn);
   let kept = false;
   if (t !== null && t.words[s + 1] === pfn && (t.words[s] & 0x101) !== 0) {
-    if ((t.words[s] & PTE_DIRTY) !== 0) phys.flags[pfn] |= PG.dirty;
+    if ((t.words[s] & PTE_DIRTY) !== 0) phys.flags[h] |= PG.dirty;
     // A droppable mapping's page goes even written, and never becomes swap-backed.
-    if ((phys.flags[pfn] & PG.dirty) !== 0 && (vma.flags & VM.DROPPABLE) === 0) {
-      phys.flags[pfn] |= PG.swapbacked;
+    if ((phys.flags[h] & PG.dirty) !== 0 && (vma.flags & VM.DROPPABLE) === 0) {
+      phys.flags[h] |= PG.swapbacked;
       kept = true;
-    } else if (phys.refcount[pfn] !== folioMapcount(phys, pfn)) {
+    } else if (phys.refcount[h] !== folioMapcount(phys, h)) {
       kept = true;
     }
   }
@@ -327,7 +353,7 @@ function* discardMapping(vma: Vma, addr: number, pfn: number): KGen<boolean> {
  * mappings holds it (can_split_folio()): PMD mappings are split first, then the folio itself.
  * A folio something else holds is left whole, its PMD mappings too. Returns whether it was split.
  */
-export function* splitForReclaim(sys: System, h: number): KGen<boolean> {
+export function* splitForReclaim(sys: System, h: number, zeroRemap = true): KGen<boolean> {
   const phys = sys.phys;
   if (phys.pinCount(h) > 0 || phys.refcount[h] !== folioMapcount(phys, h)) return false;
   if (phys.entireMapcount.has(h)) {
@@ -343,9 +369,108 @@ export function* splitForReclaim(sys: System, h: number): KGen<boolean> {
     }
   }
   if (phys.entireMapcount.has(h)) return false;
+  const n = 1 << phys.order[h];
+  const anon = (phys.flags[h] & PG.anon) !== 0;
+  // unmap_folio() replaces every PTE by a migration entry, and a dirty one marks the folio dirty:
+  // each page of the split folio is then dirty, wherever the written entry was.
+  for (let k = 0; k < n && (phys.flags[h] & PG.dirty) === 0; k++) {
+    for (const { vma, addr } of ptesMapping(sys, h + k)) {
+      const t = vma.mm.pgt.pteTable(addr);
+      if (t !== null && (t.words[pteSlot(addr)] & PTE_DIRTY) !== 0) phys.flags[h] |= PG.dirty;
+    }
+  }
   phys.splitFolio(h, 0);
   sys.trace.count('thp.split_folio');
+  if (anon && zeroRemap) for (let i = 0; i < n; i++) yield* mapUnusedToZeropage(sys, h + i);
   return true;
+}
+
+/**
+ * Models shrink_folio_list() for a large anonymous folio that MADV_FREE made lazily freeable:
+ * reclaim neither looks for swap nor splits the folio. A PMD mapping of it is split first (live,
+ * MADV_PAGEOUT of a whole clean lazily-freeable THP splits its PMD and leaves the emptied PTE
+ * table, so the next fault there maps a small page). Then try_to_unmap() drops the whole folio,
+ * all its PTEs in one batch, if it is still clean and nothing but its mappings holds it; a
+ * droppable mapping's folio goes written or not. Otherwise it stays, swap-backed again (and dirty
+ * if an entry was). A folio a VM_LOCKED VMA maps stays as it is. Returns whether it was freed.
+ */
+export function* reclaimLazyfreeFolio(sys: System, h: number): KGen<boolean> {
+  const phys = sys.phys;
+  const n = 1 << phys.order[h];
+  const mappings = (): { vma: Vma; addr: number; words: Uint32Array; s: number; span: number }[] => {
+    const out: { vma: Vma; addr: number; words: Uint32Array; s: number; span: number }[] = [];
+    for (let k = 0; k < n; k++) {
+      for (const w = rmapWalk(sys, h + k); w.next();) {
+        const m = findMapping(w.vma, w.addr, h, k);
+        if (m !== null) out.push({ vma: w.vma, addr: w.addr, ...m });
+      }
+    }
+    return out;
+  };
+  let maps = mappings();
+  if (maps.length === 0 || maps.some(({ vma }) => lockedVma(vma))) return false;
+  if (maps.some(({ span }) => span > PAGE_SIZE)) {
+    for (const { vma, addr, span } of maps) if (span > PAGE_SIZE) yield* splitHugePmd(vma, addr);
+    maps = mappings();
+  }
+  let dirty = (phys.flags[h] & PG.dirty) !== 0;
+  for (const { words, s } of maps) if ((words[s] & PTE_DIRTY) !== 0) dirty = true;
+  const droppable = maps.length > 0 && maps.every(({ vma }) => (vma.flags & VM.DROPPABLE) !== 0);
+  const held = phys.pinCount(h) > 0 || phys.refcount[h] !== folioMapcount(phys, h);
+  if ((dirty && !droppable) || held || maps.length === 0) {
+    if (dirty) phys.flags[h] |= PG.dirty;
+    if (!droppable) phys.flags[h] |= PG.swapbacked;
+    return false;
+  }
+  for (const { vma, addr, words, s } of maps) {
+    if (!(yield* discardMapping(vma, addr, words[s + 1]))) return false;
+  }
+  sys.trace.count('reclaim.lazyfree');
+  return true;
+}
+
+/** Whether a page holds only zero bytes (pages_identical() with the zero page). */
+function zeroFilled(phys: PhysMem, pfn: number): boolean {
+  const d = phys.data(pfn);
+  if (d === null) return true;
+  for (let i = 0; i < d.length; i++) if (d[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * After an anonymous folio is split, a subpage that holds only zeros is mapped by the shared zero
+ * page instead, and freed once the last such mapping is gone: __folio_split() remaps an anonymous
+ * folio with RMP_USE_SHARED_ZEROPAGE, and remove_migration_pte() then takes
+ * try_to_map_unused_to_zeropage() for every mapping of such a page, except in a VM_LOCKED VMA.
+ * The entry keeps its soft-dirty bit and follows the VMA's protection, as a fresh zero-page
+ * entry does. (The kernel unmaps the whole folio for the split under MMU_NOTIFY_CLEAR; the model
+ * invalidates secondary MMUs only where an entry changes.)
+ */
+function* mapUnusedToZeropage(sys: System, pfn: number): KGen {
+  const phys = sys.phys;
+  if (phys.mapcount[pfn] === 0 || !zeroFilled(phys, pfn)) return;
+  for (const { vma, addr } of ptesMapping(sys, pfn)) {
+    if ((vma.flags & VM.LOCKED) !== 0) continue;
+    const mm = vma.mm;
+    const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
+    yield* mm.rmapLock.downRead();
+    yield* mmuNotifierInvalidateRangeStart(range);
+    yield* mm.ptl.lock();
+    const t = mm.pgt.pteTable(addr);
+    const s = pteSlot(addr);
+    if (t !== null && t.words[s + 1] === pfn && (t.words[s] & (PTE_PRESENT | PTE_PROTNONE)) !== 0) {
+      const lo = t.words[s];
+      let z = PTE_PRESENT | PTE_ACCESSED | PTE_SPECIAL | (lo & PTE_SOFT_DIRTY);
+      if ((vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) === 0) z = (z & ~PTE_PRESENT) | PTE_PROTNONE;
+      removeRmapPte(phys, pfn, mm, rssCounterOf(phys, pfn, vma));
+      setPte(t, s, z, phys.zeroPfn);
+      yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE);
+      phys.put(pfn);
+    }
+    yield* mm.ptl.unlock();
+    yield* mmuNotifierInvalidateRangeEnd(range);
+    yield* mm.rmapLock.upRead();
+  }
 }
 
 /**
@@ -393,14 +518,20 @@ export function* shrinkMemory(sys: System, nr: number): KGen<number> {
     if (!scanAnon && (f & PG.swapbacked) !== 0) continue;
     looked++;
     sys.trace.count('reclaim.scanned');
-    if (phys.order[hand] > 0) {
+    const large = phys.order[hand] > 0;
+    if (large) {
       // An mlocked THP stays whole on the unevictable list.
       if (folioMappedLocked(sys, hand)) continue;
       // Only THPs are split for reclaim. Hugetlb folios (private ones are anonymous too) are
       // never on the LRU, so the kernel's reclaim never sees them: splitting one would turn a
-      // hugetlb PMD into PTEs and the pool page into small pages.
-      if ((f & (PG.anon | PG.lru)) === (PG.anon | PG.lru)) yield* splitForReclaim(sys, hand);
-      continue;
+      // hugetlb PMD into PTEs and the pool page into small pages. A lazily-freeable THP is not
+      // split: it is aged as a small page is, then dropped whole or kept whole.
+      // The scan runs only with swap to write to, where the kernel swaps a THP out whole: the
+      // split leaves its zero-filled pages as they are, to be swapped one by one.
+      if ((f & (PG.anon | PG.lru | PG.swapbacked)) !== (PG.anon | PG.lru)) {
+        if ((f & (PG.anon | PG.lru)) === (PG.anon | PG.lru)) yield* splitForReclaim(sys, hand, false);
+        continue;
+      }
     }
     const referenced = yield* folioReferenced(sys, hand);
     // A folio a locked VMA maps goes to the unevictable list: reclaim leaves it.
@@ -413,7 +544,7 @@ export function* shrinkMemory(sys: System, nr: number): KGen<number> {
       phys.flags[hand] &= ~(PG.active | PG.referenced);
       continue;
     }
-    if (yield* pageoutPage(sys, hand)) freed++;
+    if (large ? yield* reclaimLazyfreeFolio(sys, hand) : yield* pageoutPage(sys, hand)) freed++;
   }
   reclaimHands.set(sys, hand);
   sys.trace.count('reclaim.freed', freed);

@@ -1,0 +1,228 @@
+/*
+ * Transparent huge pages through their life: the huge zero page and a write to it, folio splits
+ * that map zero-filled pages to the zero page and carry a dirty entry to every page, MADV_DONTNEED
+ * freeing the PTE tables it empties (CONFIG_PT_RECLAIM), a THP reused in place once a fork child
+ * is gone, pagemap's exclusive bit for a PMD, MADV_PAGEOUT of a lazily-freeable THP, and mprotect
+ * carrying accessed and dirty bits across a folio's batch of PTEs. Every value is what Linux 6.18
+ * (6.18.44, THP `madvise`, no swap, CONFIG_PT_RECLAIM, CONFIG_MM_ID) gave for the same sequence.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { MADV, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ } from '../../../src/kernel/mm/mman.ts';
+import { System, type Process } from '../../../src/kernel/system.ts';
+import { RW } from './mm_helpers.ts';
+
+const KB = 1024;
+const MB = 1024 * KB;
+const H = 2 * MB;
+
+function world(): { sys: System; p: Process } {
+  const sys = new System({ ram: 64 * MB, swap: 0, thp: 'madvise' });
+  return { sys, p: sys.createProcess('p') };
+}
+
+/** Four huge pages' worth of private memory, 2 MiB aligned, with MADV_HUGEPAGE; nothing faulted. */
+function region(sys: System, p: Process): number {
+  const raw = sys.mmap(p, 0, 5 * H, RW, MAP_PRIVATE | MAP_ANONYMOUS);
+  const a = Math.ceil(raw / H) * H;
+  assert.equal(sys.madvise(p, a, 4 * H, MADV.HUGEPAGE), 0);
+  return a;
+}
+
+function fill(sys: System, p: Process, a: number, len: number, byte: number): void {
+  assert.equal(sys.write(p, a, new Uint8Array(len).fill(byte)), len);
+}
+
+/** Rss, AnonHugePages, Private_Dirty, Private_Clean and LazyFree in kB of the VMA holding `a`. */
+function smaps(sys: System, p: Process, a: number): number[] {
+  const r = sys.smaps(p, a, a + 1);
+  assert.ok(typeof r !== 'number' && r.length === 1);
+  const e = r[0];
+  return [e.rss, e.anonHugePages, e.privateDirty, e.privateClean, e.lazyFree].map((b) => b / KB);
+}
+
+/** pagemap's present, file and exclusive bits of the page at `a`, as 0/1 digits. */
+function bits(sys: System, p: Process, a: number): string {
+  const e = sys.pagemap(p, a, 1)[0];
+  return [e.present, e.file, e.exclusive].map((b) => (b ? '1' : '0')).join('');
+}
+
+describe('THPs: the huge zero page', () => {
+  it('reads as present and PM_FILE, and a write to it maps a THP of its own', () => {
+    const { sys, p } = world();
+    const a = region(sys, p);
+    sys.read(p, a + 10, 1);
+    assert.equal(bits(sys, p, a + H / 2), '110');
+    assert.deepEqual(smaps(sys, p, a), [0, 0, 0, 0, 0]);
+    fill(sys, p, a + 5, 1, 1);
+    assert.deepEqual(smaps(sys, p, a), [2048, 2048, 2048, 0, 0]);
+    assert.equal(bits(sys, p, a + H / 2), '101');
+  });
+
+  it('split under PROT_NONE, its entries stay inaccessible', () => {
+    const { sys, p } = world();
+    const a = region(sys, p);
+    sys.read(p, a + H + 10, 1);
+    assert.equal(sys.mprotect(p, a + H / 2, 2 * H, 0), 0);
+    assert.equal(sys.munmap(p, a + H + H / 2, 4 * KB), 0);
+    assert.equal(sys.read(p, a + H + 8 * KB, 8).ret, -14);
+  });
+});
+
+describe('THPs: splitting a folio', () => {
+  it('maps the pages that hold only zeros to the zero page', () => {
+    const { sys, p } = world();
+    const a = region(sys, p);
+    fill(sys, p, a + H / 2, 4 * KB, 7);
+    fill(sys, p, a + H - 4 * KB, 1, 9);
+    assert.deepEqual(smaps(sys, p, a), [2048, 2048, 2048, 0, 0]);
+    // MADV_COLD over part of it splits it.
+    assert.equal(sys.madvise(p, a, H / 4, MADV.COLD), 0);
+    assert.deepEqual(smaps(sys, p, a), [8, 0, 8, 0, 0]);
+    assert.equal(bits(sys, p, a + 8 * KB), '100');
+    assert.equal(bits(sys, p, a + H / 2), '101');
+    assert.equal(sys.read(p, a + H / 2, 1).data[0], 7);
+  });
+
+  it('marks every page dirty when one entry was', () => {
+    const { sys, p } = world();
+    const a = region(sys, p);
+    fill(sys, p, a, H, 1);
+    assert.equal(sys.madvise(p, a, H, MADV.FREE), 0);
+    // mprotect of a page and back splits the PMD: the clean folio is mapped by PTEs.
+    assert.equal(sys.mprotect(p, a + H / 2, 4 * KB, PROT_READ), 0);
+    assert.equal(sys.mprotect(p, a + H / 2, 4 * KB, RW), 0);
+    fill(sys, p, a + (3 * H) / 4, 1, 2);
+    assert.deepEqual(smaps(sys, p, a), [2048, 0, 4, 2044, 2044]);
+    // MADV_FREE of one page splits the folio: all of it turns dirty, that page is clean again.
+    assert.equal(sys.madvise(p, a, 4 * KB, MADV.FREE), 0);
+    assert.deepEqual(smaps(sys, p, a), [2048, 0, 2044, 4, 4]);
+    assert.equal(sys.madvise(p, a, H, MADV.PAGEOUT), 0);
+    assert.deepEqual(smaps(sys, p, a), [2044, 0, 2044, 0, 0]);
+  });
+});
+
+describe('THPs: MADV_DONTNEED frees the PTE tables it empties', () => {
+  it('a table covered whole goes, so the next fault maps a THP; one covered in part stays', () => {
+    const { sys, p } = world();
+    const a = region(sys, p);
+    fill(sys, p, a, H, 1);
+    assert.equal(sys.madvise(p, a + 4 * KB, H - 4 * KB, MADV.DONTNEED), 0);
+    assert.deepEqual(smaps(sys, p, a), [4, 0, 4, 0, 0]);
+    fill(sys, p, a + 8 * KB, 1, 1);
+    assert.deepEqual(smaps(sys, p, a), [8, 0, 8, 0, 0]);
+    assert.equal(sys.madvise(p, a, H, MADV.DONTNEED), 0);
+    assert.deepEqual(smaps(sys, p, a), [0, 0, 0, 0, 0]);
+    fill(sys, p, a + 8 * KB, 1, 1);
+    assert.deepEqual(smaps(sys, p, a), [2048, 2048, 2048, 0, 0]);
+  });
+});
+
+describe('THPs after fork', () => {
+  it('a THP the child no longer maps is written in place, PMD and all', () => {
+    const { sys, p } = world();
+    const a = region(sys, p);
+    fill(sys, p, a, H, 1);
+    const { child } = sys.fork(p, 'child');
+    assert.ok(child !== null);
+    assert.equal(sys.exit(child), 0);
+    fill(sys, p, a + H / 2, 1, 2);
+    assert.deepEqual(smaps(sys, p, a), [2048, 2048, 2048, 0, 0]);
+  });
+
+  it('a PTE-mapped THP the child no longer maps is written in place', () => {
+    const { sys, p } = world();
+    const a = region(sys, p);
+    fill(sys, p, a, 1, 1);
+    const { child } = sys.fork(p, 'child');
+    assert.ok(child !== null);
+    assert.equal(sys.madvise(p, a, 4 * KB, MADV.DONTNEED), 0);
+    assert.equal(sys.exit(child), 0);
+    const before = sys.pagemap(p, a + H / 2, 1)[0];
+    assert.equal(bits(sys, p, a + H / 2), '101');
+    fill(sys, p, a + H / 2, 1, 5);
+    const after = sys.pagemap(p, a + H / 2, 1)[0];
+    assert.equal(bits(sys, p, a + H / 2), '101');
+    assert.equal(after.pfn, before.pfn);
+  });
+
+  it('a THP parent and child map different pages of is shared: not split until the child goes', () => {
+    const { sys, p } = world();
+    const a = region(sys, p);
+    fill(sys, p, a, 1, 1);
+    const { child } = sys.fork(p, 'child');
+    assert.ok(child !== null);
+    assert.equal(sys.madvise(child, a, H / 2, MADV.DONTNEED), 0);
+    assert.equal(sys.munmap(p, a + H / 2, H / 2), 0);
+    assert.deepEqual(smaps(sys, p, a), [1024, 0, 1024, 0, 0]);
+    assert.equal(sys.madvise(p, a, 4 * KB, MADV.COLD), 0);
+    assert.deepEqual(smaps(sys, p, a), [1024, 0, 1024, 0, 0]);
+    assert.equal(sys.exit(child), 0);
+    assert.equal(sys.madvise(p, a, 4 * KB, MADV.COLD), 0);
+    assert.deepEqual(smaps(sys, p, a), [4, 0, 4, 0, 0]);
+  });
+
+  it("a child's PROT_NONE entries map the pages too", () => {
+    const { sys, p } = world();
+    const a = region(sys, p);
+    fill(sys, p, a + H / 2, 1, 1);
+    const { child } = sys.fork(p, 'child');
+    assert.ok(child !== null);
+    assert.equal(sys.mprotect(child, a, H / 2, 0), 0);
+    assert.equal(sys.madvise(child, a + H / 2, H / 2, MADV.DONTNEED), 0);
+    assert.equal(sys.munmap(p, a, H / 2), 0);
+    assert.equal(sys.madvise(p, a + H / 2, 4 * KB, MADV.COLD), 0);
+    assert.deepEqual(smaps(sys, p, a + H / 2), [1024, 0, 1024, 0, 0]);
+  });
+
+  it("pagemap's exclusive bit of a PMD is that of the THP's first page", () => {
+    const { sys, p } = world();
+    const a = region(sys, p);
+    fill(sys, p, a, H, 1);
+    const { child } = sys.fork(p, 'child');
+    assert.ok(child !== null);
+    // The child's write splits its PMD and copies one page: the parent's PMD still maps the
+    // first page, which the child maps too.
+    fill(sys, child, a + H / 2, 1, 3);
+    assert.equal(bits(sys, p, a + H / 2), '100');
+    assert.equal(bits(sys, p, a + H / 4), '100');
+    // Once the child unmaps the first page, every page of the parent's PMD reads as exclusive,
+    // the ones the child still maps too.
+    assert.equal(sys.munmap(child, a, 4 * KB), 0);
+    assert.equal(bits(sys, p, a + H / 2), '101');
+    assert.equal(bits(sys, p, a + H / 4), '101');
+  });
+});
+
+describe('THPs: MADV_PAGEOUT of a lazily-freeable THP', () => {
+  it('a clean one goes and leaves its PTE table; a written one stays, PTE-mapped', () => {
+    const { sys, p } = world();
+    const a = region(sys, p);
+    fill(sys, p, a, H, 1);
+    assert.equal(sys.madvise(p, a, H, MADV.FREE), 0);
+    assert.equal(sys.madvise(p, a, H, MADV.PAGEOUT), 0);
+    assert.deepEqual(smaps(sys, p, a), [0, 0, 0, 0, 0]);
+    fill(sys, p, a + 8 * KB, 1, 1);
+    assert.deepEqual(smaps(sys, p, a), [4, 0, 4, 0, 0]);
+    // Half of it written: a split would map the other half to the zero page; the folio stays whole.
+    fill(sys, p, a + H, H / 2, 1);
+    assert.equal(sys.madvise(p, a + H, H, MADV.FREE), 0);
+    fill(sys, p, a + H + 5, 1, 2);
+    assert.equal(sys.madvise(p, a + H, H, MADV.PAGEOUT), 0);
+    assert.deepEqual(smaps(sys, p, a + H), [2052, 0, 2052, 0, 0]);
+  });
+});
+
+describe('THPs: mprotect', () => {
+  it("carries a dirty entry's bit to the whole batch of a folio's PTEs", () => {
+    const { sys, p } = world();
+    const a = region(sys, p);
+    fill(sys, p, a, H, 1);
+    assert.equal(sys.madvise(p, a, H, MADV.FREE), 0);
+    assert.equal(sys.munmap(p, a, 4 * KB), 0);
+    fill(sys, p, a + H / 2, 1, 2);
+    assert.equal(sys.mprotect(p, a + H / 4, (3 * H) / 4, PROT_READ), 0);
+    assert.deepEqual(smaps(sys, p, a + 4 * KB), [508, 0, 0, 508, 508]);
+    assert.deepEqual(smaps(sys, p, a + H / 4), [1536, 0, 1536, 0, 0]);
+  });
+});
