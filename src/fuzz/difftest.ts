@@ -944,8 +944,11 @@ export function generateProgram(
   hugePages = 0,
   /** Where setrlimit() steps are drawn from, apart from `r` (see rlimitSteps()); none without it. */
   limits?: Prng,
+  /** Whether the kernel gives MADV_HUGEPAGE memory transparent huge pages (thpProgram()). */
+  thp = false,
 ): DiffOp[] {
   if (hugePages > 0 && r.next() < 0.25) return hugetlbProgram(r, len);
+  if (thp && r.next() < 0.2) return thpProgram(r, len);
   const pick = <T>(xs: readonly T[]): T => xs[r.int(xs.length)];
   const off = (): number =>
     r.next() < 0.9 ? r.int(24) * PAGE : pick([1, PAGE - 1, 2 * 1024 * 1024, 512 * PAGE]);
@@ -1294,6 +1297,90 @@ export function hugetlbProgram(r: Prng, len: number): DiffOp[] {
   }
 }
 
+/**
+ * A program over transparent huge pages: private anonymous memory at 2 MiB-aligned offsets of the
+ * window, given MADV_HUGEPAGE and written, so that faults map whole PMD-sized folios, then cut
+ * through by munmap, mprotect and mremap at page offsets, advised (MADV_DONTNEED, MADV_FREE,
+ * MADV_COLD, MADV_PAGEOUT, MADV_NOHUGEPAGE, population) over whole and partial huge pages, read
+ * (the huge zero page), and, one program in three, shared with a fork child and written on either
+ * side. smaps' AnonHugePages shows which huge pages each side still maps whole. A live fault that
+ * found no huge page shows in /proc/vmstat, and such a program is not compared (runDifftest()).
+ */
+export function thpProgram(r: Prng, len: number): DiffOp[] {
+  const pick = <T>(xs: readonly T[]): T => xs[r.int(xs.length)];
+  const H = 2 * 1024 * 1024;
+  /** A huge-page boundary mostly, else a page inside one. */
+  const off = (): number => r.int(4) * H + (r.next() < 0.6 ? 0 : r.int(512) * PAGE);
+  const length = (): number =>
+    r.next() < 0.6 ? (1 + r.int(2)) * H : pick([PAGE, (1 + r.int(511)) * PAGE, H + (1 + r.int(511)) * PAGE]);
+  /** An address to load or store at: anywhere in the four huge pages. */
+  const at = (): number => r.int(4 * 512) * PAGE + (r.next() < 0.3 ? r.int(PAGE) : 0);
+  const ops: DiffOp[] = [
+    { op: 'mmap', off: 0, len: 4 * H, prot: 3, shared: false },
+    { op: 'madvise', off: 0, len: 4 * H, advice: 'hugepage' },
+    { op: 'write', off: r.int(4) * H + r.int(512) * PAGE, len: pick([1, PAGE, H]), byte: r.int(256) },
+  ];
+  const fork = new ForkPlan(r, ops.length, len, 1 / 3);
+  while (ops.length < len) {
+    if (fork.step(ops)) continue;
+    const o = thpOp();
+    if (fork.childAlive && CHILD_OPS.has(o.op) && r.next() < 0.5) o.child = true;
+    ops.push(o);
+  }
+  ops.push({ op: 'maps' }, { op: 'smaps' }, { op: 'status' });
+  if (fork.childAlive)
+    ops.push({ op: 'maps', child: true }, { op: 'smaps', child: true }, { op: 'status', child: true });
+  return ops;
+
+  function thpOp(): DiffOp {
+    const k = r.int(100);
+    if (k < 28) return { op: 'write', off: at(), len: pick([1, 8, PAGE, 2 * PAGE, H]), byte: r.int(256) };
+    if (k < 36) return { op: 'read', off: at(), len: pick([1, 8, PAGE]) };
+    if (k < 56)
+      return {
+        op: 'madvise',
+        off: off(),
+        len: length(),
+        advice: pick([
+          'dontneed',
+          'free',
+          'free',
+          'cold',
+          'pageout',
+          'pageout',
+          'hugepage',
+          'nohugepage',
+          'populate_read',
+          'populate_write',
+          'willneed',
+        ]),
+      };
+    if (k < 64) return { op: 'mprotect', off: off(), len: length(), prot: pick([0, 1, 3]) };
+    if (k < 70) return { op: 'munmap', off: off(), len: length() };
+    if (k < 78) {
+      const len = length();
+      const fixed = r.next() < 0.6;
+      return {
+        op: 'mremap',
+        off: off(),
+        len,
+        newLen: r.next() < 0.6 ? len : length(),
+        fixed,
+        // A huge-page boundary past the first mapping (4 MiB or more away), or a page inside one.
+        newOff: (5 + r.int(4)) * H + (r.next() < 0.7 ? 0 : r.int(512) * PAGE),
+      };
+    }
+    if (k < 82) {
+      // A new mapping over part of the old (MAP_FIXED) or past it, given MADV_HUGEPAGE later.
+      const o: DiffOp = { op: 'mmap', off: off(), len: length(), prot: pick([1, 3, 3]), shared: false };
+      return r.next() < 0.5 ? { ...o, flags: ['fixed'] } : o;
+    }
+    if (k < 88) return { op: 'pagemap', off: at() & ~(PAGE - 1), npages: pick([1, 2, 513]) };
+    if (k < 92) return { op: 'mincore', off: off(), len: length() };
+    return { op: 'smaps' };
+  }
+}
+
 /** Whether an op may lock memory: mlock, mlockall, or a MAP_LOCKED mapping. */
 function locks(o: DiffOp): boolean {
   if (o.op === 'mlock' || o.op === 'mlockall') return true;
@@ -1468,6 +1555,50 @@ export interface DifftestResult {
   elapsed_ms: number;
 }
 
+/**
+ * The /proc/vmstat events by which the live kernel mapped memory without a huge page where it
+ * would have used one, or made one on its own: a fault that found no free huge page
+ * (thp_fault_fallback, _charge), a huge zero page it could not allocate, and a collapse by
+ * khugepaged in the background (difftest programs never use MADV_COLLAPSE). The model has memory
+ * for every huge page a program asks for, and no khugepaged. -1 where /proc/vmstat is unreadable.
+ */
+/** The known difference a program counts as when the live kernel missed a huge page. */
+export const THP_MISSED = 'thp-missed';
+
+const THP_MISSES = [
+  'thp_fault_fallback',
+  'thp_fault_fallback_charge',
+  'thp_zero_page_alloc_failed',
+  'thp_collapse_alloc',
+  'thp_collapse_alloc_failed',
+];
+
+/** The sum of the THP_MISSES counts, machine-wide; -1 where they cannot be read. */
+export function thpMisses(vmstat = '/proc/vmstat'): number {
+  let text: string;
+  try {
+    text = readFileSync(vmstat, 'utf8');
+  } catch {
+    return -1;
+  }
+  let n = 0;
+  for (const line of text.split('\n')) {
+    const [key, v] = line.split(' ');
+    if (THP_MISSES.includes(key)) n += Number(v);
+  }
+  return n;
+}
+
+/**
+ * Runs a program on the live kernel; `missed` when the kernel missed a huge page meanwhile
+ * (thpMisses() moved): its huge pages are then not the model's, and the program is not compared.
+ */
+function runLiveThp(helper: string, ops: readonly DiffOp[]): { live: Outcome[]; missed: boolean } {
+  const before = thpMisses();
+  const live = runLive(helper, ops);
+  return { live, missed: before !== thpMisses() };
+}
+
 /** The first op where model and kernel differ (known differences skipped, and counted). */
 function firstMismatch(
   ops: readonly DiffOp[],
@@ -1507,8 +1638,11 @@ function wellFormed(ops: readonly DiffOp[]): boolean {
 
 function minimizeOps(ops: DiffOp[], helper: string, host: HostConfig, deadline: number): DiffOp[] {
   let best = ops;
-  const fails = (c: DiffOp[]): boolean =>
-    wellFormed(c) && firstMismatch(c, runModel(c, host), runLive(helper, c), host, null) >= 0;
+  const fails = (c: DiffOp[]): boolean => {
+    if (!wellFormed(c)) return false;
+    const { live, missed } = runLiveThp(helper, c);
+    return !missed && firstMismatch(c, runModel(c, host), live, host, null) >= 0;
+  };
   let chunk = Math.max(1, Math.floor(best.length / 2));
   while (chunk >= 1 && Date.now() < deadline) {
     let removed = false;
@@ -1560,9 +1694,10 @@ export function runDifftest(o: DifftestOptions): DifftestResult {
       h.softDirty,
       h.hugePages,
       new Prng(`difftest:${o.seed}:${i}:rlimit`),
+      h.thp !== 'never',
     );
     const model = runModel(ops, h);
-    const live = runLive(helper, ops);
+    const { live, missed } = runLiveThp(helper, ops);
     programs++;
     opsRun += ops.length;
     o.onProgress?.(programs);
@@ -1586,6 +1721,10 @@ export function runDifftest(o: DifftestOptions): DifftestResult {
         ),
       };
       host = { ...h, hugePages: 0 };
+    }
+    if (missed) {
+      known.set(THP_MISSED, (known.get(THP_MISSED) ?? 0) + 1);
+      continue;
     }
     const at = firstMismatch(ops, model, live, h, known);
     if (at < 0) continue;

@@ -3,7 +3,7 @@
  * missing compiler is one line and exit 2, and the saved mismatches now replay as the kernel ran.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -15,9 +15,12 @@ import {
   parseHugePool,
   runLive,
   runModel,
+  thpMisses,
+  thpProgram,
   type DiffOp,
   WINDOW,
 } from '../../src/fuzz/difftest.ts';
+import { Prng } from '../../src/lib/prng.ts';
 import { FALLOC_FL_KEEP_SIZE, MFD_HUGETLB, O_APPEND, O_RDWR } from '../../src/kernel/mm/mman.ts';
 
 const O_RDWR_APPEND = O_RDWR | O_APPEND;
@@ -312,6 +315,92 @@ describe('hetmem difftest', () => {
     assert.equal(live[8].ret, 8, 'the page past the end is mapped');
     assert.equal(live[10].ret, -14, 'and gone after the ftruncate()');
     assert.equal(live[14].ret, -13);
+  });
+
+  it("counts the live kernel's missed huge pages from /proc/vmstat", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hetmem-vmstat-'));
+    const f = join(dir, 'vmstat');
+    writeFileSync(
+      f,
+      'nr_free_pages 100\nthp_fault_alloc 148\nthp_fault_fallback 2\nthp_fault_fallback_charge 1\n' +
+        'thp_collapse_alloc 4\nthp_collapse_alloc_failed 0\nthp_split_pmd 7\nthp_zero_page_alloc_failed 3\n',
+    );
+    assert.equal(thpMisses(f), 10);
+    assert.equal(thpMisses(join(dir, 'none')), -1);
+  });
+
+  it('THPs agree with the live kernel: the huge zero page, splits, fork, MADV_FREE and MADV_PAGEOUT', (t) => {
+    const helper = ensureHelper();
+    const host = hostConfig(helper);
+    if (host.thp === 'never') {
+      t.skip('the live kernel gives no transparent huge pages');
+      return;
+    }
+    const H = 2 * 1024 * 1024;
+    const ops: DiffOp[] = [
+      { op: 'mmap', off: 0, len: 4 * H, prot: 3, shared: false },
+      { op: 'madvise', off: 0, len: 4 * H, advice: 'hugepage' },
+      // The huge zero page, then a THP of its own.
+      { op: 'read', off: 10, len: 1 },
+      { op: 'pagemap', off: H / 2, npages: 1 },
+      { op: 'write', off: 5, len: 1, byte: 1 },
+      { op: 'smaps' },
+      // A split maps the zero-filled pages to the zero page.
+      { op: 'write', off: H + H / 2, len: PAGE, byte: 7 },
+      { op: 'madvise', off: H, len: H / 4, advice: 'cold' },
+      { op: 'pagemap', off: H + 2 * PAGE, npages: 1 },
+      { op: 'smaps' },
+      // MADV_DONTNEED over a whole PTE table frees it: the next fault maps a THP.
+      { op: 'madvise', off: H, len: H, advice: 'dontneed' },
+      { op: 'write', off: H + 8 * PAGE, len: 1, byte: 2 },
+      { op: 'smaps' },
+      // A lazily-freeable THP, written again, stays through MADV_PAGEOUT; a clean one goes.
+      { op: 'write', off: 2 * H, len: H / 2, byte: 3 },
+      { op: 'madvise', off: 2 * H, len: H, advice: 'free' },
+      { op: 'write', off: 2 * H + 5, len: 1, byte: 4 },
+      { op: 'write', off: 3 * H, len: H, byte: 5 },
+      { op: 'madvise', off: 3 * H, len: H, advice: 'free' },
+      { op: 'madvise', off: 2 * H, len: 2 * H, advice: 'pageout' },
+      { op: 'smaps' },
+      // Shared with a fork child, then the child's alone.
+      { op: 'write', off: 0, len: H, byte: 6 },
+      { op: 'fork' },
+      { op: 'write', off: H / 2, len: 1, byte: 8, child: true },
+      { op: 'pagemap', off: H / 4, npages: 1 },
+      { op: 'munmap', off: 0, len: PAGE, child: true },
+      { op: 'pagemap', off: H / 4, npages: 1 },
+      { op: 'exit' },
+      { op: 'write', off: H / 4, len: 1, byte: 9 },
+      { op: 'smaps' },
+    ];
+    const before = thpMisses();
+    const live = runLive(helper, ops);
+    if (thpMisses() !== before) {
+      t.skip('the live kernel missed a huge page meanwhile');
+      return;
+    }
+    assert.deepEqual(runModel(ops, host), live);
+    assert.equal(live[3].extra, 'pf', 'the huge zero page reads as PM_FILE');
+    assert.equal(live[8].extra, 'p', 'a zero-filled page of the split THP maps the zero page');
+  });
+
+  it('generated THP programs agree with the live kernel', (t) => {
+    const helper = ensureHelper();
+    const host = hostConfig(helper);
+    if (host.thp === 'never') {
+      t.skip('the live kernel gives no transparent huge pages');
+      return;
+    }
+    let compared = 0;
+    for (let i = 0; i < 40; i++) {
+      const ops = thpProgram(new Prng(`difftest-test-thp:${i}`), 12 + (i % 16));
+      const before = thpMisses();
+      const live = runLive(helper, ops);
+      if (thpMisses() !== before) continue;
+      assert.deepEqual(runModel(ops, host), live, `program ${i}`);
+      compared++;
+    }
+    assert.ok(compared > 0 || thpMisses() < 0, 'no program could be compared');
   });
 
   it('without a C compiler: one line, exit 2', () => {
