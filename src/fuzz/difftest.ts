@@ -1301,7 +1301,8 @@ export function hugetlbProgram(r: Prng, len: number): DiffOp[] {
  * A program over transparent huge pages: private anonymous memory at 2 MiB-aligned offsets of the
  * window, given MADV_HUGEPAGE and written, so that faults map whole PMD-sized folios, then cut
  * through by munmap, mprotect and mremap at page offsets, advised (MADV_DONTNEED, MADV_FREE,
- * MADV_COLD, MADV_PAGEOUT, MADV_NOHUGEPAGE, population) over whole and partial huge pages, read
+ * MADV_COLD, MADV_PAGEOUT, MADV_NOHUGEPAGE, population, guard regions; process_madvise() too, on
+ * the fork child's memory as well) over whole and partial huge pages, read
  * (the huge zero page), and, one program in three, shared with a fork child and written on either
  * side. smaps' AnonHugePages shows which huge pages each side still maps whole. A live fault that
  * found no huge page shows in /proc/vmstat, and such a program is not compared (runDifftest()).
@@ -1324,7 +1325,8 @@ export function thpProgram(r: Prng, len: number): DiffOp[] {
   while (ops.length < len) {
     if (fork.step(ops)) continue;
     const o = thpOp();
-    if (fork.childAlive && CHILD_OPS.has(o.op) && r.next() < 0.5) o.child = true;
+    const remote = o.op === 'process_madvise' && o.remote;
+    if (fork.childAlive && CHILD_OPS.has(o.op) && !remote && r.next() < 0.5) o.child = true;
     ops.push(o);
   }
   ops.push({ op: 'maps' }, { op: 'smaps' }, { op: 'status' });
@@ -1353,8 +1355,20 @@ export function thpProgram(r: Prng, len: number): DiffOp[] {
           'populate_read',
           'populate_write',
           'willneed',
+          'guard_install',
+          'guard_remove',
         ]),
       };
+    if (k < 60) {
+      // process_madvise(2): on this process's memory, or on the fork child's.
+      const remote = fork.childAlive && r.next() < 0.5;
+      return {
+        op: 'process_madvise',
+        remote,
+        segs: [{ off: off(), len: length() }],
+        advice: pick(remote ? ['cold', 'pageout'] : ['cold', 'pageout', 'dontneed', 'free']),
+      };
+    }
     if (k < 64) return { op: 'mprotect', off: off(), len: length(), prot: pick([0, 1, 3]) };
     if (k < 70) return { op: 'munmap', off: off(), len: length() };
     if (k < 78) {
