@@ -92,6 +92,9 @@ function* copyPageRange(dst: Vma, src: Vma): KGen<number> {
     }
     const from = Math.max(base, src.start);
     const to = Math.min(base + PMD_SIZE, src.end);
+    // copy_pte_range() gives the child a PTE table wherever the parent has one, empty or not:
+    // a later fault there then maps a small page, not a THP.
+    if ((src.flags & VM.HUGETLB) === 0) dst.mm.pgt.pteTableAlloc(from);
     for (let a = from; a < to; a += PAGE_SIZE) {
       const r = yield* copyPte(dst, src, a, cow);
       if (r < 0) {

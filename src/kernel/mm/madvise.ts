@@ -250,10 +250,9 @@ function* madviseColdOrPageout(vma: Vma, start: number, end: number, pageout: bo
   const mm = vma.mm;
   const sys = mm.sys;
   const phys = sys.phys;
-  // A whole swap-backed THP goes to swap whole where a slot can be had (the model splits it and
-  // swaps its pages, which ends the same); with no swap it is split, and its zero-filled pages
-  // become zero-page mappings (splitForReclaim()).
-  const swapWhole = sys.swap.enabled && !sys.swap.full;
+  // A whole swap-backed THP is split, and its zero-filled pages become zero-page mappings
+  // (splitForReclaim()): the model's swap device takes no THP whole, as a rotational one does not
+  // on 6.18 (thp_swpout_fallback), so its other pages are swapped out one by one.
   const handled = new Set<number>();
   for (const { pmd, i, base, h } of pmdThps(mm, start, end)) {
     if ((phys.flags[h] & PG.anon) === 0 || folioMaybeMappedShared(sys, h)) continue;
@@ -267,7 +266,7 @@ function* madviseColdOrPageout(vma: Vma, start: number, end: number, pageout: bo
       // Reclaimed here, once: a folio kept has its PMD split, and the walk below passes it by.
       phys.flags[h] &= ~(PG.active | PG.referenced);
       if (!(yield* reclaimLazyfreeFolio(sys, h))) handled.add(h);
-    } else yield* splitForReclaim(sys, h, !(whole && swapWhole));
+    } else yield* splitForReclaim(sys, h);
   }
   const reclaim: number[] = [];
   yield* mm.ptl.lock();
@@ -313,7 +312,7 @@ function* madviseColdOrPageout(vma: Vma, start: number, end: number, pageout: bo
       yield* reclaimLazyfreeFolio(sys, h);
       continue;
     }
-    if (n > 1 && ((phys.flags[h] & PG.anon) === 0 || !(yield* splitForReclaim(sys, h, !swapWhole)))) continue;
+    if (n > 1 && ((phys.flags[h] & PG.anon) === 0 || !(yield* splitForReclaim(sys, h)))) continue;
     for (let k = 0; k < n; k++) yield* pageoutPage(sys, h + k, true);
   }
   return 0;

@@ -239,10 +239,11 @@ export function discardMapping$(vma: Vma, addr: number, pfn: number): boolean {
 
 /**
  * Splits a large anonymous folio so its pages can be reclaimed one by one, if nothing but its
- * mappings holds it (can_split_folio()): PMD mappings are split first, then the folio itself.
- * A folio something else holds is left whole, its PMD mappings too. Returns whether it was split.
+ * mappings holds it (can_split_folio()): PMD mappings are split first, then the folio itself,
+ * whose zero-filled pages then map the zero page (mapUnusedToZeropage()). A folio something else
+ * holds is left whole, its PMD mappings too. Returns whether it was split.
  */
-export function splitForReclaim$(sys: System, h: number, zeroRemap = true): boolean {
+export function splitForReclaim$(sys: System, h: number): boolean {
   const phys = sys.phys;
   if (phys.pinCount(h) > 0 || phys.refcount[h] !== folioMapcount(phys, h)) return false;
   if (phys.entireMapcount.has(h)) {
@@ -270,7 +271,7 @@ export function splitForReclaim$(sys: System, h: number, zeroRemap = true): bool
   }
   phys.splitFolio(h, 0);
   sys.trace.count('thp.split_folio');
-  if (anon && zeroRemap) for (let i = 0; i < n; i++) mapUnusedToZeropage$(sys, h + i);
+  if (anon) for (let i = 0; i < n; i++) mapUnusedToZeropage$(sys, h + i);
   return true;
 }
 
@@ -410,10 +411,8 @@ export function shrinkMemory$(sys: System, nr: number): number {
       // never on the LRU, so the kernel's reclaim never sees them: splitting one would turn a
       // hugetlb PMD into PTEs and the pool page into small pages. A lazily-freeable THP is not
       // split: it is aged as a small page is, then dropped whole or kept whole.
-      // The scan runs only with swap to write to, where the kernel swaps a THP out whole: the
-      // split leaves its zero-filled pages as they are, to be swapped one by one.
       if ((f & (PG.anon | PG.lru | PG.swapbacked)) !== (PG.anon | PG.lru)) {
-        if ((f & (PG.anon | PG.lru)) === (PG.anon | PG.lru)) splitForReclaim$(sys, hand, false);
+        if ((f & (PG.anon | PG.lru)) === (PG.anon | PG.lru)) splitForReclaim$(sys, hand);
         continue;
       }
     }

@@ -175,6 +175,20 @@ describe('THPs after fork', () => {
     assert.deepEqual(smaps(sys, p, a + H / 2), [1024, 0, 1024, 0, 0]);
   });
 
+  it('the child gets every PTE table the parent has, empty ones too', () => {
+    const { sys, p } = world();
+    const a = region(sys, p);
+    // A guard marker installed and removed leaves an empty PTE table (and VM_MAYBE_GUARD, which
+    // makes fork copy the page tables).
+    assert.equal(sys.madvise(p, a + H, 4 * KB, MADV.GUARD_INSTALL), 0);
+    assert.equal(sys.madvise(p, a + H, 4 * KB, MADV.GUARD_REMOVE), 0);
+    const { child } = sys.fork(p, 'child');
+    assert.ok(child !== null);
+    fill(sys, child, a + H + H / 2, 1, 1);
+    fill(sys, child, a + 3 * H, 1, 1);
+    assert.deepEqual(smaps(sys, child, a), [2052, 2048, 2052, 0, 0]);
+  });
+
   it("pagemap's exclusive bit of a PMD is that of the THP's first page", () => {
     const { sys, p } = world();
     const a = region(sys, p);
