@@ -142,18 +142,12 @@ export function* hugePmdFault(vma: Vma, addr: number, flags: number): KGen<numbe
   }
   if ((lo & (PTE_PRESENT | PTE_PROTNONE)) === 0) return VM_FAULT.SIGBUS;
   if ((lo & PTE_PROTNONE) !== 0) return VM_FAULT.SIGSEGV;
-  // FAULT_FLAG_UNSHARE (1 << 10): a read-only long-term pin of a shared THP splits it like a write.
+  // FAULT_FLAG_UNSHARE (1 << 10): a read-only long-term pin of a THP that is not this mapping's
+  // own takes the write path, which leaves the entry read-only.
   const unshare = (flags & (1 << 10)) !== 0 && (flags & FAULT_WRITE) === 0;
-  if ((flags & FAULT_WRITE) !== 0 && (lo & PTE_WRITE) === 0) {
+  if (((flags & FAULT_WRITE) !== 0 || unshare) && (lo & PTE_WRITE) === 0) {
     sys.trace.faultKind('pmd_wp');
-    return yield* doHugePmdWpPage(vma, addr);
-  }
-  if (unshare && (lo & PTE_WRITE) === 0) {
-    sys.trace.faultKind('pmd_wp');
-    const head = w.words[w.i + 1];
-    if (!vma.mm.sys.phys.isZeroPfn(head) && (vma.mm.sys.phys.flags[head] & PG.anonExclusive) !== 0) return 0;
-    yield* splitHugePmd(vma, addr - (addr % PMD_SIZE));
-    return VM_FAULT.FALLBACK;
+    return yield* doHugePmdWpPage(vma, addr, unshare);
   }
   sys.trace.faultKind('spurious');
   w.words[w.i] = (lo | PTE_ACCESSED | ((flags & FAULT_WRITE) !== 0 ? PTE_DIRTY | PTE_SOFT_DIRTY : 0)) >>> 0;
@@ -226,10 +220,11 @@ function* doHugeZeroWpPmd(vma: Vma, addr: number, head: number): KGen<number> {
 }
 
 /**
- * Models do_huge_pmd_wp_page(): a write to the huge zero page maps a THP of its own, an exclusive
- * THP is reused, and otherwise the PMD is split and the PTE path copies.
+ * Models do_huge_pmd_wp_page(): a write (or, with `unshare`, a read-only long-term pin) to the
+ * huge zero page maps a THP of its own, an exclusive THP is reused (an unshare only records it as
+ * exclusive, the entry stays read-only), and otherwise the PMD is split and the PTE path copies.
  */
-export function* doHugePmdWpPage(vma: Vma, addr: number): KGen<number> {
+export function* doHugePmdWpPage(vma: Vma, addr: number, unshare = false): KGen<number> {
   const sys = vma.mm.sys;
   const base = addr - (addr % PMD_SIZE);
   const w = pmdWords(vma, addr)!;
@@ -249,6 +244,7 @@ export function* doHugePmdWpPage(vma: Vma, addr: number): KGen<number> {
     phys.pinCount(head) === 0
   )
     phys.flags[head] |= PG.anonExclusive;
+  if (unshare && (phys.flags[head] & PG.anonExclusive) !== 0) return 0;
   if ((phys.flags[head] & PG.anonExclusive) !== 0 && (vma.flags & VM.WRITE) !== 0) {
     w.words[w.i] = (w.words[w.i] | PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY | PTE_ACCESSED) >>> 0;
     return 0;

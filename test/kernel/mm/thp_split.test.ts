@@ -9,6 +9,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MADV, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ } from '../../../src/kernel/mm/mman.ts';
+import { FOLL_LONGTERM, FOLL_PIN, getUserPagesLocked } from '../../../src/kernel/mm/gup.ts';
 import { System, type Process } from '../../../src/kernel/system.ts';
 import { RW } from './mm_helpers.ts';
 
@@ -238,5 +239,51 @@ describe('THPs: mprotect', () => {
     assert.equal(sys.mprotect(p, a + H / 4, (3 * H) / 4, PROT_READ), 0);
     assert.deepEqual(smaps(sys, p, a + 4 * KB), [508, 0, 0, 508, 508]);
     assert.deepEqual(smaps(sys, p, a + H / 4), [1536, 0, 1536, 0, 0]);
+  });
+});
+
+/*
+ * A read-only long-term pin (FAULT_FLAG_UNSHARE) takes do_huge_pmd_wp_page() as a write does.
+ * From the 6.18 source: the live kernel has no read-only long-term pin an unprivileged program can
+ * ask for (io_uring pins for writing, and gup_test is not loaded), so these values are not live.
+ */
+describe('THPs: read-only long-term pins', () => {
+  /** pin_user_pages(FOLL_LONGTERM) of `n` pages from `a`, read-only; the pages pinned. */
+  function pinRo(sys: System, p: Process, a: number, n: number): number[] {
+    const mm = p.mm!;
+    const out: number[] = [];
+    const r = sys.run(
+      'pin',
+      (function* () {
+        yield* mm.mmapLock.downRead();
+        const got = yield* getUserPagesLocked(mm, a, n, FOLL_LONGTERM | FOLL_PIN, out);
+        yield* mm.mmapLock.upRead();
+        return got;
+      })(),
+    );
+    assert.equal(r, n);
+    return out;
+  }
+
+  it('of a THP only its PMD maps: it stays PMD-mapped, now exclusive', () => {
+    const { sys, p } = world();
+    const a = region(sys, p);
+    fill(sys, p, a, H, 1);
+    const { child } = sys.fork(p, 'child');
+    assert.ok(child !== null);
+    assert.equal(sys.exit(child), 0);
+    const before = sys.pagemap(p, a, 1)[0].pfn;
+    assert.deepEqual(pinRo(sys, p, a, 4), [before, before + 1, before + 2, before + 3]);
+    assert.deepEqual(smaps(sys, p, a), [2048, 2048, 2048, 0, 0]);
+  });
+
+  it('of the huge zero page: a THP of its own', () => {
+    const { sys, p } = world();
+    const a = region(sys, p);
+    sys.read(p, a, 1);
+    assert.equal(bits(sys, p, a), '110');
+    pinRo(sys, p, a, 1);
+    assert.deepEqual(smaps(sys, p, a), [2048, 2048, 2048, 0, 0]);
+    assert.equal(bits(sys, p, a), '101');
   });
 });
