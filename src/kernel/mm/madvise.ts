@@ -250,9 +250,7 @@ function* madviseColdOrPageout(vma: Vma, start: number, end: number, pageout: bo
   const mm = vma.mm;
   const sys = mm.sys;
   const phys = sys.phys;
-  // A whole swap-backed THP is split, and its zero-filled pages become zero-page mappings
-  // (splitForReclaim()): the model's swap device takes no THP whole, as a rotational one does not
-  // on 6.18 (thp_swpout_fallback), so its other pages are swapped out one by one.
+  // Lazily-freeable THPs reclaimed (and kept) by the PMD walk, which the PTE walk passes by.
   const handled = new Set<number>();
   for (const { pmd, i, base, h } of pmdThps(mm, start, end)) {
     if ((phys.flags[h] & PG.anon) === 0 || folioMaybeMappedShared(sys, h)) continue;
@@ -266,7 +264,13 @@ function* madviseColdOrPageout(vma: Vma, start: number, end: number, pageout: bo
       // Reclaimed here, once: a folio kept has its PMD split, and the walk below passes it by.
       phys.flags[h] &= ~(PG.active | PG.referenced);
       if (!(yield* reclaimLazyfreeFolio(sys, h))) handled.add(h);
-    } else yield* splitForReclaim(sys, h);
+    } else {
+      // Covered in part, or a whole swap-backed THP under MADV_PAGEOUT: split, its zero-filled
+      // pages becoming zero-page mappings (splitForReclaim()). The model's swap device takes no
+      // THP whole, as a rotational one does not on 6.18 (thp_swpout_fallback), so the walk below
+      // hands its other pages to reclaim one by one.
+      yield* splitForReclaim(sys, h);
+    }
   }
   const reclaim: number[] = [];
   yield* mm.ptl.lock();
