@@ -466,11 +466,11 @@ export function* zapPageRangeSingle(
 }
 
 /**
- * CONFIG_PT_RECLAIM (set in the kernels the model follows): a zap with reclaim_pt frees a PTE table
- * whose whole PMD_SIZE range it covered once every entry is none, and clears the PMD entry
- * (zap_pte_range() with reclaim_pt_is_enabled()). A table an entry stayed in, such as a guard
- * marker, is kept, and so is one the zap covered only in part. A later fault there finds an
- * empty PMD entry, so it may map a THP.
+ * CONFIG_PT_RECLAIM (set in the live 6.18 build this was checked on): a zap with reclaim_pt
+ * frees a PTE table whose whole PMD_SIZE range it covered once every entry is none, and clears the
+ * PMD entry (zap_pte_range() with reclaim_pt_is_enabled()). A table an entry stayed in, such as a
+ * guard marker, is kept, and so is one the zap covered only in part. A later fault there finds
+ * an empty PMD entry, so it may map a THP.
  */
 function reclaimEmptyPteTables(mm: MmStruct, start: number, end: number): void {
   for (let a = Math.ceil(start / PMD_SIZE) * PMD_SIZE; a + PMD_SIZE <= end; a += PMD_SIZE) {
