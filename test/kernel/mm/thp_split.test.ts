@@ -4,7 +4,8 @@
  * freeing the PTE tables it empties (CONFIG_PT_RECLAIM), a THP reused in place once a fork child
  * is gone, pagemap's exclusive bit for a PMD, MADV_PAGEOUT of a lazily-freeable THP, and mprotect
  * carrying accessed and dirty bits across a folio's batch of PTEs. Every value is what Linux 6.18
- * (6.18.44, THP `madvise`, no swap, CONFIG_PT_RECLAIM, CONFIG_MM_ID) gave for the same sequence.
+ * (6.18.44, THP `madvise`, CONFIG_PT_RECLAIM, CONFIG_MM_ID; no swap, but for the swap test, which
+ * ran with a swap file on a rotational disk) gave for the same sequence.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -225,6 +226,23 @@ describe('THPs: MADV_PAGEOUT of a lazily-freeable THP', () => {
     fill(sys, p, a + H + 5, 1, 2);
     assert.equal(sys.madvise(p, a + H, H, MADV.PAGEOUT), 0);
     assert.deepEqual(smaps(sys, p, a + H), [2052, 0, 2052, 0, 0]);
+  });
+});
+
+describe('THPs: swap', () => {
+  it('MADV_PAGEOUT splits a THP and swaps out only its written pages', () => {
+    // Live, with a swap file on a rotational disk: thp_swpout stayed 0, thp_swpout_fallback rose.
+    const sys = new System({ ram: 64 * MB, swap: 64 * MB, thp: 'madvise' });
+    const p = sys.createProcess('p');
+    const a = region(sys, p);
+    fill(sys, p, a + 620 * KB, 4 * KB, 65);
+    assert.equal(sys.madvise(p, a, H, MADV.PAGEOUT), 0);
+    const e = (sys.smaps(p, a, a + 1) as { rss: number; anonHugePages: number; swap: number }[])[0];
+    assert.deepEqual(
+      [e.rss, e.anonHugePages, e.swap].map((b) => b / KB),
+      [0, 0, 4],
+    );
+    assert.equal(sys.read(p, a + 620 * KB, 1).data[0], 65);
   });
 });
 
