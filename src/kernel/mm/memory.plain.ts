@@ -9,9 +9,9 @@ import { type MmStruct, MM_SWAPENTS, VM, VM_FAULT, VM_FAULT_ERROR, type Vma, typ
 import { MMU_NOTIFY, mmuNotifierRangeInitOwner } from './mmu_notifier.ts';
 import { folioLock, folioTrylock, folioUnlock, folioWaitLocked } from './filemap.ts';
 import { PG } from './page_alloc.ts';
-import { PTE_ACCESSED, PTE_DIRTY, PTE_PROTNONE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, PTE_WRITE, SwpType, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry, isSwapEntry, pteNone, ptePresent, swpType } from './pgtable.ts';
+import { PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_PROTNONE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, PTE_WRITE, SwpType, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry, isSwapEntry, pteNone, ptePresent, swpType } from './pgtable.ts';
 import { pmdIsLeaf, pmdTableOf, pteSlot, setPte } from './pte.ts';
-import { ENTRIES as PTRS_PER_TABLE } from '../../lib/pgtable_store.ts';
+import { ENTRIES as PTRS_PER_TABLE, type LeafTable } from '../../lib/pgtable_store.ts';
 import { addNewAnonRmap, anonVmaPrepare, folioMapcount, removeRmapPte, rssCounterOf } from './rmap.ts';
 import { shmemFault } from './shmem.ts';
 import { folioMaybeMappedShared } from './vmscan.ts';
@@ -185,7 +185,7 @@ export function doWpPage$(vma: Vma, addr: number, flags: number): number {
     mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PAGE_SIZE);
     return 0;
   }
-  if (page >= 0 && (phys.flags[phys.head(page)] & PG.anon) !== 0 && canReuseAnonPage(sys, page)) {
+  if (page >= 0 && (phys.flags[phys.head(page)] & PG.anon) !== 0 && canReuseAnonPage(sys, page, t)) {
     sys.trace.faultKind('wp_reuse');
     phys.flags[page] |= PG.anonExclusive;
     // wp_page_reuse(): an unshare only records the exclusive ownership; a write makes the PTE
@@ -200,7 +200,7 @@ export function doWpPage$(vma: Vma, addr: number, flags: number): number {
   return wpPageCopy$(vma, addr, flags, page);
 }
 
-function canReuseAnonPage(sys: System, page: number): boolean {
+function canReuseAnonPage(sys: System, page: number, t: LeafTable): boolean {
   const phys = sys.phys;
   if ((phys.flags[page] & PG.anonExclusive) !== 0) return true;
   const h = phys.head(page);
@@ -208,10 +208,20 @@ function canReuseAnonPage(sys: System, page: number): boolean {
     // __wp_can_reuse_large_anon_folio(): a large folio every reference of which is a mapping in
     // this MM is reused in place. One with a single page mapped is copied from, so it can go.
     const mapcount = folioMapcount(phys, h);
-    if (mapcount <= 1 || folioMaybeMappedShared(sys, h)) return false;
-    return phys.refcount[h] === mapcount && phys.pinCount(h) === 0;
+    if (mapcount <= 1 || phys.refcount[h] !== mapcount || phys.pinCount(h) !== 0) return false;
+    // The usual case needs no rmap walk: every mapping of the folio is in this page table.
+    return mappingsIn(t, h, 1 << phys.order[h]) === mapcount || !folioMaybeMappedShared(sys, h);
   }
   return phys.refcount[h] === 1 && phys.mapcount[h] === 1;
+}
+
+function mappingsIn(t: LeafTable, h: number, n: number): number {
+  let c = 0;
+  for (let s = 0; s < t.words.length; s += 2) {
+    const hi = t.words[s + 1];
+    if (hi >= h && hi < h + n && (t.words[s] & (PTE_PRESENT | PTE_PROTNONE)) !== 0) c++;
+  }
+  return c;
 }
 
 /** Models wp_page_copy(): COW of one page (or replacing the zero page) under a CLEAR notifier. */

@@ -10,7 +10,7 @@ import { PG, type PhysMem } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_PRESENT, PTE_PROTNONE, PTE_SOFT_DIRTY, PTE_SPECIAL, PTE_SWP_EXCLUSIVE, SwpType, swpLo } from './pgtable.ts';
 import { pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { folioMapcount, removeRmapPte, rmapWalk, rssCounterOf } from './rmap.ts';
-import { indexAt } from '../../lib/pgtable_store.ts';
+import { type LeafTable, indexAt } from '../../lib/pgtable_store.ts';
 import { reclaimHands, ptesMapping, findMapping, lockedVma, folioMappedLocked, reclaim } from './vmscan.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierClearFlushYoung$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
 import { RwSem$downRead, RwSem$upRead, SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
@@ -55,6 +55,33 @@ export function folioReferenced$(sys: System, pfn: number): number {
     }
   }
   return referenced;
+}
+
+/**
+ * Changes the PTE at `addr` of `vma` while it still maps `pfn` (present or PROT_NONE), as
+ * try_to_unmap_one() and remove_migration_pte() do: under the rmap lock, a CLEAR invalidation of
+ * that page and the page-table lock. `change` rewrites the entry (and the rmap) and says whether
+ * it did; secondary TLBs are then flushed, and only then is the entry's page reference dropped
+ * (still under the lock). Returns what `change` returned, or false if the entry was gone.
+ */
+export function changeMappedPte$(vma: Vma, addr: number, pfn: number, change: (t: LeafTable, s: number) => boolean): boolean {
+  const mm = vma.mm;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
+  RwSem$downRead(mm.rmapLock);
+  mmuNotifierInvalidateRangeStart$(range);
+  SpinLock$lock(mm.ptl);
+  const t = mm.pgt.pteTable(addr);
+  const s = pteSlot(addr);
+  const changed =
+    t !== null && t.words[s + 1] === pfn && (t.words[s] & (PTE_PRESENT | PTE_PROTNONE)) !== 0 && change(t, s);
+  if (changed) {
+    mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PAGE_SIZE);
+    mm.sys.phys.put(pfn);
+  }
+  SpinLock$unlock(mm.ptl);
+  mmuNotifierInvalidateRangeEnd$(range);
+  RwSem$upRead(mm.rmapLock);
+  return changed;
 }
 
 /**
@@ -122,13 +149,7 @@ export function pageoutPage$(sys: System, pfn: number, direct = false): boolean 
   let refs = 0;
   for (const { vma, addr } of maps) {
     const mm = vma.mm;
-    const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
-    RwSem$downRead(mm.rmapLock);
-    mmuNotifierInvalidateRangeStart$(range);
-    SpinLock$lock(mm.ptl);
-    const t = mm.pgt.pteTable(addr);
-    const s = pteSlot(addr);
-    if (t !== null && t.words[s + 1] === pfn && (t.words[s] & 0x101) !== 0) {
+    changeMappedPte$(vma, addr, pfn, (t, s) => {
       const lo = t.words[s];
       if ((lo & PTE_DIRTY) !== 0) phys.flags[pfn] |= PG.dirty;
       removeRmapPte(phys, pfn, mm, rssCounterOf(phys, pfn, vma));
@@ -145,12 +166,8 @@ export function pageoutPage$(sys: System, pfn: number, direct = false): boolean 
       } else {
         setPte(t, s, 0, 0);
       }
-      mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PAGE_SIZE);
-      phys.put(pfn);
-    }
-    SpinLock$unlock(mm.ptl);
-    mmuNotifierInvalidateRangeEnd$(range);
-    RwSem$upRead(mm.rmapLock);
+      return true;
+    });
   }
   if (inCache && (phys.flags[pfn] & PG.dirty) === 0) {
     // A clean shmem page (a hole read in, never written: swap-in and every write mark it dirty)
@@ -206,16 +223,10 @@ export function pageoutPage$(sys: System, pfn: number, direct = false): boolean 
 export function discardMapping$(vma: Vma, addr: number, pfn: number): boolean {
   const mm = vma.mm;
   const phys = mm.sys.phys;
-  const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
-  RwSem$downRead(mm.rmapLock);
-  mmuNotifierInvalidateRangeStart$(range);
-  SpinLock$lock(mm.ptl);
-  const t = mm.pgt.pteTable(addr);
-  const s = pteSlot(addr);
   // The folio's flags and references: a page of a large folio is discarded with its folio.
   const h = phys.head(pfn);
   let kept = false;
-  if (t !== null && t.words[s + 1] === pfn && (t.words[s] & 0x101) !== 0) {
+  changeMappedPte$(vma, addr, pfn, (t, s) => {
     if ((t.words[s] & PTE_DIRTY) !== 0) phys.flags[h] |= PG.dirty;
     // A droppable mapping's page goes even written, and never becomes swap-backed.
     if ((phys.flags[h] & PG.dirty) !== 0 && (vma.flags & VM.DROPPABLE) === 0) {
@@ -224,16 +235,11 @@ export function discardMapping$(vma: Vma, addr: number, pfn: number): boolean {
     } else if (phys.refcount[h] !== folioMapcount(phys, h)) {
       kept = true;
     }
-  }
-  if (!kept && t !== null && t.words[s + 1] === pfn && (t.words[s] & 0x101) !== 0) {
+    if (kept) return false;
     removeRmapPte(phys, pfn, mm, rssCounterOf(phys, pfn, vma));
     setPte(t, s, 0, 0);
-    mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PAGE_SIZE);
-    phys.put(pfn);
-  }
-  SpinLock$unlock(mm.ptl);
-  mmuNotifierInvalidateRangeEnd$(range);
-  RwSem$upRead(mm.rmapLock);
+    return true;
+  });
   return !kept;
 }
 
@@ -340,25 +346,13 @@ export function mapUnusedToZeropage$(sys: System, pfn: number): void {
   if (phys.mapcount[pfn] === 0 || !zeroFilled(phys, pfn)) return;
   for (const { vma, addr } of ptesMapping(sys, pfn)) {
     if ((vma.flags & VM.LOCKED) !== 0) continue;
-    const mm = vma.mm;
-    const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
-    RwSem$downRead(mm.rmapLock);
-    mmuNotifierInvalidateRangeStart$(range);
-    SpinLock$lock(mm.ptl);
-    const t = mm.pgt.pteTable(addr);
-    const s = pteSlot(addr);
-    if (t !== null && t.words[s + 1] === pfn && (t.words[s] & (PTE_PRESENT | PTE_PROTNONE)) !== 0) {
-      const lo = t.words[s];
-      let z = PTE_PRESENT | PTE_ACCESSED | PTE_SPECIAL | (lo & PTE_SOFT_DIRTY);
+    changeMappedPte$(vma, addr, pfn, (t, s) => {
+      let z = PTE_PRESENT | PTE_ACCESSED | PTE_SPECIAL | (t.words[s] & PTE_SOFT_DIRTY);
       if ((vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) === 0) z = (z & ~PTE_PRESENT) | PTE_PROTNONE;
-      removeRmapPte(phys, pfn, mm, rssCounterOf(phys, pfn, vma));
+      removeRmapPte(phys, pfn, vma.mm, rssCounterOf(phys, pfn, vma));
       setPte(t, s, z, phys.zeroPfn);
-      mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PAGE_SIZE);
-      phys.put(pfn);
-    }
-    SpinLock$unlock(mm.ptl);
-    mmuNotifierInvalidateRangeEnd$(range);
-    RwSem$upRead(mm.rmapLock);
+      return true;
+    });
   }
 }
 

@@ -27,7 +27,7 @@ import {
 } from './pgtable.ts';
 import { pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { folioMapcount, removeRmapPte, rmapWalk, rssCounterOf } from './rmap.ts';
-import { indexAt } from '../../lib/pgtable_store.ts';
+import { type LeafTable, indexAt } from '../../lib/pgtable_store.ts';
 import { sideTable } from '../../lib/snapshot.ts';
 
 /**
@@ -169,6 +169,38 @@ export function* folioReferenced(sys: System, pfn: number): KGen<number> {
 }
 
 /**
+ * Changes the PTE at `addr` of `vma` while it still maps `pfn` (present or PROT_NONE), as
+ * try_to_unmap_one() and remove_migration_pte() do: under the rmap lock, a CLEAR invalidation of
+ * that page and the page-table lock. `change` rewrites the entry (and the rmap) and says whether
+ * it did; secondary TLBs are then flushed, and only then is the entry's page reference dropped
+ * (still under the lock). Returns what `change` returned, or false if the entry was gone.
+ */
+function* changeMappedPte(
+  vma: Vma,
+  addr: number,
+  pfn: number,
+  change: (t: LeafTable, s: number) => boolean,
+): KGen<boolean> {
+  const mm = vma.mm;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
+  yield* mm.rmapLock.downRead();
+  yield* mmuNotifierInvalidateRangeStart(range);
+  yield* mm.ptl.lock();
+  const t = mm.pgt.pteTable(addr);
+  const s = pteSlot(addr);
+  const changed =
+    t !== null && t.words[s + 1] === pfn && (t.words[s] & (PTE_PRESENT | PTE_PROTNONE)) !== 0 && change(t, s);
+  if (changed) {
+    yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE);
+    mm.sys.phys.put(pfn);
+  }
+  yield* mm.ptl.unlock();
+  yield* mmuNotifierInvalidateRangeEnd(range);
+  yield* mm.rmapLock.upRead();
+  return changed;
+}
+
+/**
  * Models shrink_folio_list() for one order-0 page: try_to_unmap() turns every PTE mapping it into
  * a swap entry (anonymous) or none (shmem, whose page cache entry is swapped), each under a CLEAR
  * invalidation, and pageout() writes it. A clean lazily-freed page is dropped, swap or not.
@@ -233,13 +265,7 @@ export function* pageoutPage(sys: System, pfn: number, direct = false): KGen<boo
   let refs = 0;
   for (const { vma, addr } of maps) {
     const mm = vma.mm;
-    const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
-    yield* mm.rmapLock.downRead();
-    yield* mmuNotifierInvalidateRangeStart(range);
-    yield* mm.ptl.lock();
-    const t = mm.pgt.pteTable(addr);
-    const s = pteSlot(addr);
-    if (t !== null && t.words[s + 1] === pfn && (t.words[s] & 0x101) !== 0) {
+    yield* changeMappedPte(vma, addr, pfn, (t, s) => {
       const lo = t.words[s];
       if ((lo & PTE_DIRTY) !== 0) phys.flags[pfn] |= PG.dirty;
       removeRmapPte(phys, pfn, mm, rssCounterOf(phys, pfn, vma));
@@ -256,12 +282,8 @@ export function* pageoutPage(sys: System, pfn: number, direct = false): KGen<boo
       } else {
         setPte(t, s, 0, 0);
       }
-      yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE);
-      phys.put(pfn);
-    }
-    yield* mm.ptl.unlock();
-    yield* mmuNotifierInvalidateRangeEnd(range);
-    yield* mm.rmapLock.upRead();
+      return true;
+    });
   }
   if (inCache && (phys.flags[pfn] & PG.dirty) === 0) {
     // A clean shmem page (a hole read in, never written: swap-in and every write mark it dirty)
@@ -317,16 +339,10 @@ export function* pageoutPage(sys: System, pfn: number, direct = false): KGen<boo
 function* discardMapping(vma: Vma, addr: number, pfn: number): KGen<boolean> {
   const mm = vma.mm;
   const phys = mm.sys.phys;
-  const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
-  yield* mm.rmapLock.downRead();
-  yield* mmuNotifierInvalidateRangeStart(range);
-  yield* mm.ptl.lock();
-  const t = mm.pgt.pteTable(addr);
-  const s = pteSlot(addr);
   // The folio's flags and references: a page of a large folio is discarded with its folio.
   const h = phys.head(pfn);
   let kept = false;
-  if (t !== null && t.words[s + 1] === pfn && (t.words[s] & 0x101) !== 0) {
+  yield* changeMappedPte(vma, addr, pfn, (t, s) => {
     if ((t.words[s] & PTE_DIRTY) !== 0) phys.flags[h] |= PG.dirty;
     // A droppable mapping's page goes even written, and never becomes swap-backed.
     if ((phys.flags[h] & PG.dirty) !== 0 && (vma.flags & VM.DROPPABLE) === 0) {
@@ -335,16 +351,11 @@ function* discardMapping(vma: Vma, addr: number, pfn: number): KGen<boolean> {
     } else if (phys.refcount[h] !== folioMapcount(phys, h)) {
       kept = true;
     }
-  }
-  if (!kept && t !== null && t.words[s + 1] === pfn && (t.words[s] & 0x101) !== 0) {
+    if (kept) return false;
     removeRmapPte(phys, pfn, mm, rssCounterOf(phys, pfn, vma));
     setPte(t, s, 0, 0);
-    yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE);
-    phys.put(pfn);
-  }
-  yield* mm.ptl.unlock();
-  yield* mmuNotifierInvalidateRangeEnd(range);
-  yield* mm.rmapLock.upRead();
+    return true;
+  });
   return !kept;
 }
 
@@ -452,25 +463,13 @@ function* mapUnusedToZeropage(sys: System, pfn: number): KGen {
   if (phys.mapcount[pfn] === 0 || !zeroFilled(phys, pfn)) return;
   for (const { vma, addr } of ptesMapping(sys, pfn)) {
     if ((vma.flags & VM.LOCKED) !== 0) continue;
-    const mm = vma.mm;
-    const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, addr, addr + PAGE_SIZE);
-    yield* mm.rmapLock.downRead();
-    yield* mmuNotifierInvalidateRangeStart(range);
-    yield* mm.ptl.lock();
-    const t = mm.pgt.pteTable(addr);
-    const s = pteSlot(addr);
-    if (t !== null && t.words[s + 1] === pfn && (t.words[s] & (PTE_PRESENT | PTE_PROTNONE)) !== 0) {
-      const lo = t.words[s];
-      let z = PTE_PRESENT | PTE_ACCESSED | PTE_SPECIAL | (lo & PTE_SOFT_DIRTY);
+    yield* changeMappedPte(vma, addr, pfn, (t, s) => {
+      let z = PTE_PRESENT | PTE_ACCESSED | PTE_SPECIAL | (t.words[s] & PTE_SOFT_DIRTY);
       if ((vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) === 0) z = (z & ~PTE_PRESENT) | PTE_PROTNONE;
-      removeRmapPte(phys, pfn, mm, rssCounterOf(phys, pfn, vma));
+      removeRmapPte(phys, pfn, vma.mm, rssCounterOf(phys, pfn, vma));
       setPte(t, s, z, phys.zeroPfn);
-      yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE);
-      phys.put(pfn);
-    }
-    yield* mm.ptl.unlock();
-    yield* mmuNotifierInvalidateRangeEnd(range);
-    yield* mm.rmapLock.upRead();
+      return true;
+    });
   }
 }
 
