@@ -350,7 +350,7 @@ const FLAG_ADVICE = [
 /** The advice programs give, by the scenario's names: MADV's values (mman.ts). */
 const ADVICE: Record<string, number> = Object.fromEntries(
   [
-    ...['dontneed', 'free', 'cold', 'pageout', 'remove', 'hugepage', 'nohugepage', 'willneed'],
+    ...['dontneed', 'free', 'cold', 'pageout', 'remove', 'hugepage', 'nohugepage', 'willneed', 'collapse'],
     ...[
       'populate_read',
       'populate_write',
@@ -1301,11 +1301,12 @@ export function hugetlbProgram(r: Prng, len: number): DiffOp[] {
  * A program over transparent huge pages: private anonymous memory at 2 MiB-aligned offsets of the
  * window, given MADV_HUGEPAGE and written, so that faults map whole PMD-sized folios, then cut
  * through by munmap, mprotect and mremap at page offsets, advised (MADV_DONTNEED, MADV_FREE,
- * MADV_COLD, MADV_PAGEOUT, MADV_NOHUGEPAGE, population, guard regions; process_madvise() too, on
- * the fork child's memory as well) over whole and partial huge pages, read
+ * MADV_COLD, MADV_PAGEOUT, MADV_NOHUGEPAGE, MADV_COLLAPSE, population, guard regions;
+ * process_madvise() too, on the fork child's memory as well) over whole and partial huge pages, read
  * (the huge zero page), and, one program in three, shared with a fork child and written on either
- * side. smaps' AnonHugePages shows which huge pages each side still maps whole. A live fault that
- * found no huge page shows in /proc/vmstat, and such a program is not compared (runDifftest()).
+ * side. smaps' AnonHugePages shows which huge pages each side still maps whole. A live fault or
+ * collapse that found no huge page shows in /proc/vmstat, a collapse by khugepaged in its own
+ * count, and such a program is not compared (runDifftest()).
  */
 export function thpProgram(r: Prng, len: number): DiffOp[] {
   const pick = <T>(xs: readonly T[]): T => xs[r.int(xs.length)];
@@ -1357,6 +1358,8 @@ export function thpProgram(r: Prng, len: number): DiffOp[] {
           'willneed',
           'guard_install',
           'guard_remove',
+          'collapse',
+          'collapse',
         ]),
       };
     if (k < 60) {
@@ -1366,7 +1369,9 @@ export function thpProgram(r: Prng, len: number): DiffOp[] {
         op: 'process_madvise',
         remote,
         segs: [{ off: off(), len: length() }],
-        advice: pick(remote ? ['cold', 'pageout'] : ['cold', 'pageout', 'dontneed', 'free']),
+        advice: pick(
+          remote ? ['cold', 'pageout', 'collapse'] : ['cold', 'pageout', 'dontneed', 'free', 'collapse'],
+        ),
       };
     }
     if (k < 64) return { op: 'mprotect', off: off(), len: length(), prot: pick([0, 1, 3]) };
@@ -1569,38 +1574,50 @@ export interface DifftestResult {
   elapsed_ms: number;
 }
 
-/**
- * The /proc/vmstat events by which the live kernel mapped memory without a huge page where it
- * would have used one, or made one on its own: a fault that found no free huge page
- * (thp_fault_fallback, _charge), a huge zero page it could not allocate, and a collapse by
- * khugepaged in the background (difftest programs never use MADV_COLLAPSE). The model has memory
- * for every huge page a program asks for, and no khugepaged. -1 where /proc/vmstat is unreadable.
- */
 /** The known difference a program counts as when the live kernel missed a huge page. */
 export const THP_MISSED = 'thp-missed';
 
+/**
+ * The /proc/vmstat events by which the live kernel mapped memory without a huge page where it
+ * would have used one: a fault that found no free huge page (thp_fault_fallback, _charge), a huge
+ * zero page it could not allocate, and a collapse (MADV_COLLAPSE's or khugepaged's) that could
+ * not allocate one. The model has memory for every huge page a program asks for.
+ */
 const THP_MISSES = [
   'thp_fault_fallback',
   'thp_fault_fallback_charge',
   'thp_zero_page_alloc_failed',
-  'thp_collapse_alloc',
   'thp_collapse_alloc_failed',
 ];
 
-/** The sum of the THP_MISSES counts, machine-wide; -1 where they cannot be read. */
-export function thpMisses(vmstat = '/proc/vmstat'): number {
+/** Huge pages khugepaged made in the background, which the model has no thread for. */
+export const KHUGEPAGED_COLLAPSED = '/sys/kernel/mm/transparent_hugepage/khugepaged/pages_collapsed';
+
+/**
+ * The sum of the THP_MISSES counts and of khugepaged's collapses, machine-wide; -1 where vmstat
+ * cannot be read. khugepaged's own count keeps the collapses of a program's MADV_COLLAPSE out
+ * (vmstat's thp_collapse_alloc counts both); where it cannot be read, thp_collapse_alloc stands
+ * in for it, and a program whose MADV_COLLAPSE made a huge page is then not compared either.
+ */
+export function thpMisses(vmstat = '/proc/vmstat', khugepaged = KHUGEPAGED_COLLAPSED): number {
   let text: string;
   try {
     text = readFileSync(vmstat, 'utf8');
   } catch {
     return -1;
   }
+  let collapsed = -1;
+  try {
+    collapsed = Number(readFileSync(khugepaged, 'utf8').trim());
+  } catch {
+    // Read from vmstat below.
+  }
   let n = 0;
   for (const line of text.split('\n')) {
     const [key, v] = line.split(' ');
-    if (THP_MISSES.includes(key)) n += Number(v);
+    if (THP_MISSES.includes(key) || (key === 'thp_collapse_alloc' && !(collapsed >= 0))) n += Number(v);
   }
-  return n;
+  return collapsed >= 0 ? n + collapsed : n;
 }
 
 /**

@@ -87,6 +87,9 @@ export function* doHugePmdAnonymousPage(vma: Vma, addr: number, flags: number): 
   const write = (flags & FAULT_WRITE) !== 0;
   if (mm.unstable) return VM_FAULT.SIGBUS;
   sys.trace.faultKind('pmd_anon');
+  // vmf_anon_prepare() comes before the huge zero page, so a read fault that maps it gives the
+  // VMA an anon_vma too (do_anonymous_page() maps the small zero page without one).
+  anonVmaPrepare(sys, vma);
   if (!write && sys.config.zeroPage) {
     yield* mm.ptl.lock();
     const pmd = mm.pgt.pmdTableAlloc(base);
@@ -98,7 +101,6 @@ export function* doHugePmdAnonymousPage(vma: Vma, addr: number, flags: number): 
     yield* mm.ptl.unlock();
     return 0;
   }
-  anonVmaPrepare(sys, vma);
   const pfn = yield* allocPageReclaim(sys, 9, 'thp_fault_alloc');
   if (pfn < 0) {
     sys.trace.count('thp.fault_fallback');

@@ -325,6 +325,12 @@ function* madviseColdOrPageout(vma: Vma, start: number, end: number, pageout: bo
 /** Models madvise_collapse(). */
 function* madviseCollapse(vma: Vma, start: number, end: number): KGen<number> {
   if ((vma.flags & (VM.NOHUGEPAGE | VM_SPECIAL | VM.HUGETLB)) !== 0 || !vma.isAnon()) return -Errno.EINVAL;
+  // Outside a fault, thp_vma_allowable_order() also wants a VMA that can hold a huge page (its
+  // last aligned 2MiB inside it: thp_vma_suitable_order() of vm_end - 2MiB) and that already has
+  // an anon_vma (a VMA nothing was ever faulted into has none; live, MADV_COLLAPSE of such a VMA
+  // is -EINVAL until a write anywhere in it).
+  const last = vma.end - PMD_SIZE;
+  if (last < vma.start || last - (last % PMD_SIZE) < vma.start || vma.anonVma === null) return -Errno.EINVAL;
   // MADV_COLLAPSE ignores the sysfs THP mode (thp_vma_allowable_order without TVA_ENFORCE_SYSFS):
   // it collapses even with 'never'; only VM_NOHUGEPAGE and unsuitable VMAs refuse it.
   // Each aligned 2MiB in turn; the result is 0 only if each is PMD-mapped at the end, else the
@@ -332,8 +338,13 @@ function* madviseCollapse(vma: Vma, start: number, end: number): KGen<number> {
   // (check_pmd_state()'s SCAN_PMD_NONE, -EINVAL) and a failed huge page allocation
   // (SCAN_ALLOC_HUGE_PAGE_FAIL, -ENOMEM) and a swap-in that failed (SCAN_FAIL, -EINVAL); no PMD
   // table at all (SCAN_PMD_NULL) is passed over.
+  // The result counts the huge pages collapsed against (hend - hstart) / 2MiB, an unsigned
+  // difference: a range in one 2MiB that reaches neither of its boundaries (hstart past hend)
+  // can never match it and fails with the errno of no scan at all, -EINVAL.
+  const hstart = alignUp(start, PMD_SIZE);
+  if (end - (end % PMD_SIZE) < hstart) return -Errno.EINVAL;
   let ret = 0;
-  for (let base = alignUp(start, PMD_SIZE); base + PMD_SIZE <= end; base += PMD_SIZE) {
+  for (let base = hstart; base + PMD_SIZE <= end; base += PMD_SIZE) {
     const pmd = pmdTableOf(vma.mm, base);
     const i = indexAt(base, 1);
     if (pmd !== null && pmd.children[i] === null && pmd.words[2 * i] === 0 && pmd.words[2 * i + 1] === 0)

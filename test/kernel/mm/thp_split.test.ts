@@ -3,7 +3,8 @@
  * that map zero-filled pages to the zero page and carry a dirty entry to every page, MADV_DONTNEED
  * freeing the PTE tables it empties (CONFIG_PT_RECLAIM), a THP reused in place once a fork child
  * is gone, pagemap's exclusive bit for a PMD, MADV_PAGEOUT of a lazily-freeable THP, and mprotect
- * carrying accessed and dirty bits across a folio's batch of PTEs. Every value is what Linux 6.18
+ * carrying accessed and dirty bits across a folio's batch of PTEs, and what MADV_COLLAPSE refuses.
+ * Every value is what Linux 6.18
  * (6.18.44, THP `madvise`, CONFIG_PT_RECLAIM, CONFIG_MM_ID; no swap, but for the swap test, which
  * ran with a swap file on a rotational disk) gave for the same sequence.
  */
@@ -303,5 +304,60 @@ describe('THPs: read-only long-term pins', () => {
     pinRo(sys, p, a, 1);
     assert.deepEqual(smaps(sys, p, a), [2048, 2048, 2048, 0, 0]);
     assert.equal(bits(sys, p, a), '101');
+  });
+});
+
+describe('THPs: MADV_COLLAPSE', () => {
+  /** 8 MiB of private memory at a 2 MiB boundary, without MADV_HUGEPAGE; nothing faulted. */
+  function plain(sys: System, p: Process): number {
+    const raw = sys.mmap(p, 0, 5 * H, RW, MAP_PRIVATE | MAP_ANONYMOUS);
+    const a = Math.ceil(raw / H) * H;
+    if (a > raw) assert.equal(sys.munmap(p, raw, a - raw), 0);
+    assert.equal(sys.munmap(p, a + 4 * H, raw + 5 * H - (a + 4 * H)), 0);
+    return a;
+  }
+  const collapse = (sys: System, p: Process, a: number, len: number): number =>
+    sys.madvise(p, a, len, MADV.COLLAPSE);
+
+  it('needs an anon_vma, and a range that reaches a 2 MiB boundary', () => {
+    const { sys, p } = world();
+    const a = plain(sys, p);
+    // Nothing was ever faulted into the VMA: it has no anon_vma.
+    assert.equal(collapse(sys, p, a + H, 4 * KB), -22);
+    assert.equal(collapse(sys, p, a + H, 438 * 4 * KB), -22);
+    fill(sys, p, a + 3 * H, 4 * KB, 1);
+    // From a boundary to short of the next: no huge page asked for, none failed.
+    assert.equal(collapse(sys, p, a + H, 4 * KB), 0);
+    fill(sys, p, a + H, 4 * KB, 1);
+    assert.equal(collapse(sys, p, a + H, 4 * KB), 0);
+    // Inside one 2 MiB, touching neither of its boundaries.
+    assert.equal(collapse(sys, p, a + H + 4 * KB, 4 * KB), -22);
+  });
+
+  it('the huge zero page gives the VMA an anon_vma; the small zero page does not', () => {
+    const { sys, p } = world();
+    const a = plain(sys, p);
+    assert.equal(sys.madvise(p, a, 2 * H, MADV.HUGEPAGE), 0);
+    sys.read(p, a, 1);
+    assert.equal(bits(sys, p, a), '110');
+    // Already PMD-mapped (SCAN_PMD_MAPPED): counted as collapsed.
+    assert.equal(collapse(sys, p, a, H), 0);
+    sys.read(p, a + 3 * H, 1);
+    assert.equal(collapse(sys, p, a + 2 * H, 4 * KB), -22);
+  });
+
+  it('needs a VMA that can hold a huge page; an empty PMD entry ends it', () => {
+    const { sys, p } = world();
+    const a = plain(sys, p);
+    fill(sys, p, a, 4 * KB, 1);
+    assert.equal(sys.mprotect(p, a, MB, PROT_READ), 0);
+    assert.equal(collapse(sys, p, a, MB), -22);
+    assert.equal(collapse(sys, p, a + MB, MB), 0);
+    assert.equal(collapse(sys, p, a, H), -22);
+    assert.equal(collapse(sys, p, a + MB, 2 * H), -22);
+    fill(sys, p, a + 2 * H, H, 3);
+    assert.equal(collapse(sys, p, a + 2 * H + 4 * KB, 2 * H), -22);
+    assert.equal(collapse(sys, p, a + 2 * H - 4 * KB, 2 * H), 0);
+    assert.deepEqual(smaps(sys, p, a + MB), [2048, 2048, 2048, 0, 0]);
   });
 });
