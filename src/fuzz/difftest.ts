@@ -1302,7 +1302,8 @@ export function hugetlbProgram(r: Prng, len: number): DiffOp[] {
  * window, given MADV_HUGEPAGE and written, so that faults map whole PMD-sized folios, then cut
  * through by munmap, mprotect and mremap at page offsets, advised (MADV_DONTNEED, MADV_FREE,
  * MADV_COLD, MADV_PAGEOUT, MADV_NOHUGEPAGE, MADV_COLLAPSE, population, guard regions;
- * process_madvise() too, on the fork child's memory as well) over whole and partial huge pages, read
+ * process_madvise() too, on the fork child's memory as well) over whole and partial huge pages,
+ * mlocked a few pages at a time, read
  * (the huge zero page), and, one program in three, shared with a fork child and written on either
  * side. smaps' AnonHugePages shows which huge pages each side still maps whole. A live fault or
  * collapse that found no huge page shows in /proc/vmstat, a collapse by khugepaged in its own
@@ -1396,6 +1397,10 @@ export function thpProgram(r: Prng, len: number): DiffOp[] {
     }
     if (k < 88) return { op: 'pagemap', off: at() & ~(PAGE - 1), npages: pick([1, 2, 513]) };
     if (k < 92) return { op: 'mincore', off: off(), len: length() };
+    // mlock(2) of a few pages inside a huge page (RLIMIT_MEMLOCK is 64 KiB on both sides), with
+    // MLOCK_ONFAULT now and then; munlock(2) of them or of more.
+    if (k < 96) return { op: 'mlock', off: off(), len: pick([PAGE, 16 * PAGE]), flags: r.int(2) };
+    if (k < 98) return { op: 'munlock', off: off(), len: r.next() < 0.5 ? 16 * PAGE : length() };
     return { op: 'smaps' };
   }
 }

@@ -495,6 +495,8 @@ export function* collapseHugePage(
   const pmdT = mm.pgt.pmdTableAlloc(base);
   let lo = PTE_PRESENT | PTE_HUGE | PTE_ACCESSED | PTE_DIRTY | PTE_SOFT_DIRTY;
   if (writable) lo |= PTE_WRITE;
+  // mk_huge_pmd() takes the VMA's protection: in a PROT_NONE VMA the entry is PROT_NONE too.
+  if ((vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) === 0) lo = (lo & ~PTE_PRESENT) | PTE_PROTNONE;
   mm.pgt.setUpperWords(pmdT, i, lo, pfn);
   yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, base, base + PMD_SIZE);
   yield* mm.ptl.unlock();

@@ -346,6 +346,19 @@ describe('THPs: MADV_COLLAPSE', () => {
     assert.equal(collapse(sys, p, a + 2 * H, 4 * KB), -22);
   });
 
+  it('in a PROT_NONE VMA maps the huge page PROT_NONE', () => {
+    const { sys, p } = world();
+    const a = plain(sys, p);
+    fill(sys, p, a + H, H, 5);
+    assert.equal(sys.mprotect(p, a + H, H, 0), 0);
+    assert.equal(collapse(sys, p, a + H, H), 0);
+    assert.equal(sys.read(p, a + H + 8 * KB, 8).ret, -14);
+    assert.equal(bits(sys, p, a + H + 4 * KB), '101');
+    assert.deepEqual(smaps(sys, p, a + H), [2048, 2048, 2048, 0, 0]);
+    assert.equal(sys.mprotect(p, a + H, H, PROT_READ), 0);
+    assert.deepEqual(sys.read(p, a + H + 8 * KB, 8).data, new Uint8Array(8).fill(5));
+  });
+
   it('needs a VMA that can hold a huge page; an empty PMD entry ends it', () => {
     const { sys, p } = world();
     const a = plain(sys, p);
