@@ -1331,6 +1331,8 @@ export function thpProgram(r: Prng, len: number): DiffOp[] {
     if (fork.childAlive && CHILD_OPS.has(o.op) && !remote && r.next() < 0.5) o.child = true;
     ops.push(o);
   }
+  // As in generateProgram(): no MREMAP_DONTUNMAP in a program that locks memory.
+  if (ops.some(locks)) for (const o of ops) if (o.op === 'mremap') delete o.dontunmap;
   ops.push({ op: 'maps' }, { op: 'smaps' }, { op: 'status' });
   if (fork.childAlive)
     ops.push({ op: 'maps', child: true }, { op: 'smaps', child: true }, { op: 'status', child: true });
@@ -1361,6 +1363,7 @@ export function thpProgram(r: Prng, len: number): DiffOp[] {
           'guard_remove',
           'collapse',
           'collapse',
+          'dontneed_locked',
         ]),
       };
     if (k < 60) {
@@ -1380,14 +1383,17 @@ export function thpProgram(r: Prng, len: number): DiffOp[] {
     if (k < 78) {
       const len = length();
       const fixed = r.next() < 0.6;
+      // MREMAP_DONTUNMAP now and then (it wants the same length): the old range stays, emptied.
+      const dontunmap = fixed && r.next() < 0.25;
       return {
         op: 'mremap',
         off: off(),
         len,
-        newLen: r.next() < 0.6 ? len : length(),
+        newLen: dontunmap || r.next() < 0.6 ? len : length(),
         fixed,
         // A huge-page boundary past the first mapping (4 MiB or more away), or a page inside one.
         newOff: (5 + r.int(4)) * H + (r.next() < 0.7 ? 0 : r.int(512) * PAGE),
+        ...(dontunmap ? { dontunmap } : {}),
       };
     }
     if (k < 82) {

@@ -43,29 +43,49 @@ import { anonVmaClone, unlinkAnonVmas } from './rmap.ts';
  */
 function* movePageTables(vma: Vma, oldAddr: number, newAddr: number, len: number): KGen {
   const mm = vma.mm;
-  const range = mmuNotifierRangeInit(MMU_NOTIFY.UNMAP, 0, mm, oldAddr, oldAddr + len);
+  // try_realign_addr(): a move from the start of a VMA off the 2 MiB grid, to an address as far
+  // off it, that reaches the next boundary starts at the boundary below on both sides when nothing
+  // is mapped there, so that the first PTE table can move whole.
+  const lead = oldAddr % PMD_SIZE;
+  const realign =
+    lead !== 0 &&
+    (vma.flags & VM.HUGETLB) === 0 &&
+    len >= PMD_SIZE - lead &&
+    newAddr % PMD_SIZE === lead &&
+    canAlignDown(mm, oldAddr) &&
+    canAlignDown(mm, newAddr);
+  const from = realign ? oldAddr - lead : oldAddr;
+  const to = realign ? newAddr - lead : newAddr;
+  const end = oldAddr + len;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY.UNMAP, 0, mm, from, end);
   yield* mmuNotifierInvalidateRangeStart(range);
   const pmdAligned = oldAddr % PMD_SIZE === newAddr % PMD_SIZE;
-  for (let base = oldAddr - (oldAddr % PMD_SIZE); base < oldAddr + len; base += PMD_SIZE) {
+  for (let base = oldAddr - (oldAddr % PMD_SIZE); base < end; base += PMD_SIZE) {
     const pmd = mm.pgt.upperAt(base, 1);
     if (pmd === null) continue;
     const i = indexAt(base, 1);
     if (pmd.children[i] !== null || pmd.words[2 * i] === 0) continue;
-    const whole = base >= oldAddr && base + PMD_SIZE <= oldAddr + len;
+    const whole = base >= oldAddr && base + PMD_SIZE <= end;
     if (!(whole && pmdAligned) && (vma.flags & VM.HUGETLB) === 0) yield* splitHugePmd(vma, base);
   }
   yield* mm.ptl.lock();
-  for (let off = 0; off < len;) {
-    const a = oldAddr + off;
+  for (let off = 0; from + off < end;) {
+    const a = from + off;
     const pmd = mm.pgt.upperAt(a, 1);
     if (pmd === null) {
       off += PAGE_SIZE;
       continue;
     }
     const i = indexAt(a, 1);
+    if (pmd.children[i] !== null && wholeTableMoves(vma, a, to + off, end - a)) {
+      // move_normal_pmd(): the PTE table itself moves, and the old PMD entry is left empty.
+      mm.pgt.attachPteTable(to + off, mm.pgt.detachPteTable(a)!);
+      off += PMD_SIZE;
+      continue;
+    }
     if (pmd.children[i] === null && pmd.words[2 * i] !== 0 && a % PMD_SIZE === 0) {
-      const dst = mm.pgt.pmdTableAlloc(newAddr + off);
-      const di = indexAt(newAddr + off, 1);
+      const dst = mm.pgt.pmdTableAlloc(to + off);
+      const di = indexAt(to + off, 1);
       mm.pgt.setUpperWords(dst, di, pmd.words[2 * i], pmd.words[2 * i + 1]);
       mm.pgt.setUpperWords(pmd, i, 0, 0);
       off += PMD_SIZE;
@@ -77,8 +97,8 @@ function* movePageTables(vma: Vma, oldAddr: number, newAddr: number, len: number
       const lo = t.words[s];
       const hi = t.words[s + 1];
       if (!pteNone(lo, hi)) {
-        const dt = mm.pgt.pteTableAlloc(newAddr + off);
-        setPte(dt, pteSlot(newAddr + off), lo, hi);
+        const dt = mm.pgt.pteTableAlloc(to + off);
+        setPte(dt, pteSlot(to + off), lo, hi);
         setPte(t, s, 0, 0);
       }
     }
@@ -87,7 +107,29 @@ function* movePageTables(vma: Vma, oldAddr: number, newAddr: number, len: number
   yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, oldAddr, oldAddr + len);
   yield* mm.ptl.unlock();
   yield* mmuNotifierInvalidateRangeEnd(range);
-  mm.pgt.freeEmpty(oldAddr, oldAddr + len);
+}
+
+/**
+ * Models can_align_down(): nothing is mapped between `addr` and the 2 MiB boundary below it (so
+ * `addr` also starts its VMA, which the kernel asks first).
+ */
+function canAlignDown(mm: MmStruct, addr: number): boolean {
+  return mm.vmasIn(addr - (addr % PMD_SIZE), addr).length === 0;
+}
+
+/**
+ * Whether move_page_tables() moves the PTE table at `from` whole to `to` (move_normal_pmd()): a
+ * whole PMD's worth of the range is left at a PMD boundary on both sides, and nothing is mapped
+ * at the destination's PMD entry yet. Otherwise the entries move one by one and the emptied table
+ * stays where it was, until the old range is unmapped (with MREMAP_DONTUNMAP it is not).
+ */
+function wholeTableMoves(vma: Vma, from: number, to: number, left: number): boolean {
+  if (from % PMD_SIZE !== 0 || to % PMD_SIZE !== 0 || left < PMD_SIZE || (vma.flags & VM.HUGETLB) !== 0)
+    return false;
+  const dst = vma.mm.pgt.upperAt(to, 1);
+  if (dst === null) return true;
+  const di = indexAt(to, 1);
+  return dst.children[di] === null && dst.words[2 * di] === 0 && dst.words[2 * di + 1] === 0;
 }
 
 /**
@@ -238,6 +280,10 @@ function* moveVma(mm: MmStruct, r: Remap): KGen<number> {
   // The new range is counted and the old one, unmapped, is not any more.
   accountLocked(mm, piece, r.newLen - r.oldLen);
   detachVma(mm, piece);
+  // The old range is unmapped: free_pgtables() between the neighbours left, as munmap() does.
+  const next = mm.findVma(r.addr + r.oldLen);
+  const prev = next === null ? mm.vmas.last() : mm.vmas.prev(next.node!);
+  mm.pgt.freeEmpty(r.addr, r.addr + r.oldLen, prev?.value.end ?? 0, next?.start ?? Infinity);
   // The moved VMA took the reservation map with it; the old piece must not release it.
   if ((piece.flags & VM.HUGETLB) !== 0) piece.priv = null;
   removeVma(sys, piece);

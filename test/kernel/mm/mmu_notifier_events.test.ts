@@ -8,6 +8,7 @@ import { Errno } from '../../../src/kernel/errno.ts';
 import {
   MADV,
   MAP_ANONYMOUS,
+  MAP_FIXED,
   MAP_PRIVATE,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
@@ -209,14 +210,40 @@ void describe('events raised by the core mm', () => {
 
   void it('mremap (move): UNMAP over the old range', () => {
     const { sys, p, rec: r } = setup();
-    const addr = anonPopulated(sys, p, 2);
+    const addr = anonPopulated(sys, p, 4);
     const target = addr - 0x1000000;
+    const n = sys.run(
+      'mremap',
+      sysMremap(sys, p, addr + PAGE, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, target),
+    );
+    assert.equal(n, target);
+    assert.deepEqual(r.starts, [
+      { event: 'UNMAP', start: addr + PAGE, end: addr + 3 * PAGE, blockable: true },
+    ]);
+  });
+
+  void it('mremap (move) from the start of a VMA up to a 2 MiB boundary: UNMAP from the boundary below', () => {
+    // try_realign_addr() moves the page tables from the boundary below when nothing is mapped
+    // there, and the invalidation covers what it moves.
+    const { sys, p, rec: r } = setup();
+    const PMD = 2 * 1024 * 1024;
+    const raw = sys.run('mmap', sysMmap(sys, p, 0, 3 * PMD, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS));
+    const base = Math.ceil(raw / PMD) * PMD;
+    assert.equal(sys.run('munmap', sysMunmap(sys, p, raw, 3 * PMD)), 0);
+    const addr = base + PMD - 2 * PAGE;
+    const fixed = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+    assert.equal(sys.run('mmap', sysMmap(sys, p, addr, 2 * PAGE, PROT_READ | PROT_WRITE, fixed)), addr);
+    assert.equal(sys.run('touch', cpuWrite(sys, p, addr, new Uint8Array(2 * PAGE).fill(7))), 2 * PAGE);
+    const target = addr - 0x1000000;
+    const seen = r.starts.length;
     const n = sys.run(
       'mremap',
       sysMremap(sys, p, addr, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, target),
     );
     assert.equal(n, target);
-    assert.deepEqual(r.starts, [{ event: 'UNMAP', start: addr, end: addr + 2 * PAGE, blockable: true }]);
+    assert.deepEqual(r.starts.slice(seen), [
+      { event: 'UNMAP', start: base, end: addr + 2 * PAGE, blockable: true },
+    ]);
   });
 
   void it('clear_refs soft-dirty: SOFT_DIRTY over [0, ULONG_MAX)', () => {

@@ -10,7 +10,16 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MADV, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ } from '../../../src/kernel/mm/mman.ts';
+import {
+  MADV,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+  PROT_READ,
+} from '../../../src/kernel/mm/mman.ts';
 import { FOLL_LONGTERM, FOLL_PIN, getUserPagesLocked } from '../../../src/kernel/mm/gup.ts';
 import { System, type Process } from '../../../src/kernel/system.ts';
 import { RW } from './mm_helpers.ts';
@@ -359,6 +368,17 @@ describe('THPs: MADV_COLLAPSE', () => {
     assert.deepEqual(sys.read(p, a + H + 8 * KB, 8).data, new Uint8Array(8).fill(5));
   });
 
+  it("after fork, of pages the child shares (every PTE read-only): the parent's are collapsed", () => {
+    const { sys, p } = world();
+    const a = plain(sys, p);
+    fill(sys, p, a + H, H, 5);
+    const { child } = sys.fork(p, 'child');
+    assert.ok(child !== null);
+    assert.equal(collapse(sys, p, a + H, H), 0);
+    assert.deepEqual(smaps(sys, p, a), [2048, 2048, 2048, 0, 0]);
+    assert.deepEqual(smaps(sys, child, a), [2048, 0, 2048, 0, 0]);
+  });
+
   it('needs a VMA that can hold a huge page; an empty PMD entry ends it', () => {
     const { sys, p } = world();
     const a = plain(sys, p);
@@ -372,5 +392,67 @@ describe('THPs: MADV_COLLAPSE', () => {
     assert.equal(collapse(sys, p, a + 2 * H + 4 * KB, 2 * H), -22);
     assert.equal(collapse(sys, p, a + 2 * H - 4 * KB, 2 * H), 0);
     assert.deepEqual(smaps(sys, p, a + MB), [2048, 2048, 2048, 0, 0]);
+  });
+});
+
+describe('THPs: mremap', () => {
+  const flags = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP;
+  /** 8 MiB of private memory at a 2 MiB boundary, and nothing mapped for 16 MiB above it. */
+  function spacious(sys: System, p: Process): number {
+    const raw = sys.mmap(p, 0, 13 * H, RW, MAP_PRIVATE | MAP_ANONYMOUS);
+    const a = Math.ceil(raw / H) * H;
+    assert.equal(sys.munmap(p, raw, 13 * H), 0);
+    assert.equal(sys.mmap(p, a, 4 * H, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED), a);
+    return a;
+  }
+
+  it('MREMAP_DONTUNMAP leaves an emptied PTE table behind off the 2 MiB grid, and moves it whole on it', () => {
+    const { sys, p } = world();
+    const a = spacious(sys, p);
+    assert.equal(sys.madvise(p, a, 4 * H, MADV.HUGEPAGE), 0);
+    fill(sys, p, a + 5624205, 8, 176);
+    // To an address off the grid: the THP is split and its entries move one by one.
+    assert.equal(sys.mremap(p, a + 2 * H, 2 * H, 2 * H, flags, a + 14934016), a + 14934016);
+    assert.deepEqual(sys.read(p, a + 14934016 + 1429901, 8).data, new Uint8Array(8).fill(176));
+    // The emptied table stays: a read fault there maps the small zero page, and no more.
+    assert.equal(sys.read(p, a + 5445841, 4096).ret, 4096);
+    assert.equal(bits(sys, p, a + 5128192), '000');
+    assert.equal(bits(sys, p, a + 5443584), '100');
+    // A write of the whole 2 MiB there maps small pages into it.
+    fill(sys, p, a + 2 * H, H, 5);
+    assert.equal(sys.mprotect(p, a + 2 * H, 4 * KB, PROT_READ), 0);
+    assert.equal(sys.mprotect(p, a + 2 * H, 4 * KB, RW), 0);
+    assert.equal(bits(sys, p, a + 2 * H), '101');
+    // To an address on the grid: the table itself moves, and the PMD entry left is empty again.
+    assert.equal(sys.mremap(p, a + 2 * H, 2 * H, 2 * H, flags, a + 9 * H), a + 9 * H);
+    assert.deepEqual(sys.read(p, a + 9 * H + 8 * KB, 8).data, new Uint8Array(8).fill(5));
+    assert.equal(sys.read(p, a + 2 * H + 8 * KB, 8).ret, 8);
+    assert.equal(bits(sys, p, a + 2 * H), '110');
+  });
+
+  it('a move from the start of a VMA realigns to the 2 MiB boundary below when nothing is mapped there', () => {
+    const { sys, p } = world();
+    const a = spacious(sys, p);
+    assert.equal(sys.munmap(p, a, MB), 0);
+    fill(sys, p, a + MB, 8 * KB, 7);
+    assert.equal(sys.mremap(p, a + MB, H, H, flags, a + 9 * H + MB), a + 9 * H + MB);
+    // The PTE table went with the move: mapped again and advised, the 2 MiB can take a THP.
+    assert.equal(sys.mmap(p, a, MB, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED), a);
+    assert.equal(sys.madvise(p, a, H, MADV.HUGEPAGE), 0);
+    assert.equal(sys.read(p, a + 8 * KB, 8).ret, 8);
+    assert.equal(bits(sys, p, a), '110');
+  });
+
+  it('and does not when a VMA lies below it: the table stays', () => {
+    const { sys, p } = world();
+    const a = spacious(sys, p);
+    assert.equal(sys.mprotect(p, a, MB, PROT_READ), 0);
+    fill(sys, p, a + MB, 8 * KB, 7);
+    assert.equal(sys.mremap(p, a + MB, H, H, flags, a + 9 * H + MB), a + 9 * H + MB);
+    assert.equal(sys.mprotect(p, a, MB, RW), 0);
+    assert.equal(sys.madvise(p, a, H, MADV.HUGEPAGE), 0);
+    assert.equal(sys.read(p, a + 8 * KB, 8).ret, 8);
+    assert.equal(bits(sys, p, a), '000');
+    assert.equal(bits(sys, p, a + 8 * KB), '100');
   });
 });
