@@ -1068,6 +1068,7 @@ export function generateProgram(
                   'dontneed_locked',
                   'guard_install',
                   'guard_remove',
+                  'collapse',
                 ])
               : pick(FLAG_ADVICE),
       };
