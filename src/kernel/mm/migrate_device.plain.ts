@@ -426,7 +426,15 @@ export function collectPtes$(c: Collect, addr: number, end: number): void {
     const page = migratePfnToPage(choice);
     if (page >= 0) {
       mpfn = 0;
-      if (phys.mapping[page] !== 0 && splitForMigration(sys, page, a.faultPage)) {
+      const tried = phys.mapping[page] !== 0;
+      const split = tried && splitForMigration(sys, page, a.faultPage);
+      if (tried && !split && phys.order[phys.head(page)] > 0) {
+        // migrate_vma_split_folio() failed: the rest of the range under this PMD is skipped
+        // (migrate_vma_collect_skip()), pages of other folios included.
+        collectHole(c, addr, end, true);
+        break;
+      }
+      if (split) {
         phys.get(page);
         if (page !== a.faultPage && !folioTrylock(sys, page)) {
           phys.put(page);

@@ -7,7 +7,15 @@ import {
   dmirrorDevice,
   dmirrorOpen,
 } from '../../../src/kernel/drivers/test_hmm.ts';
+import {
+  FOLL_LONGTERM,
+  FOLL_PIN,
+  FOLL_WRITE,
+  getUserPagesLocked,
+  unpinUserPages,
+} from '../../../src/kernel/mm/gup.ts';
 import { MADV, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../../src/kernel/mm/mman.ts';
+import { Errno } from '../../../src/kernel/errno.ts';
 import { System, type Process } from '../../../src/kernel/system.ts';
 import { assertOracles } from '../../../src/oracles/index.ts';
 
@@ -118,5 +126,39 @@ test('a THP migrated to device-coherent memory stays PMD-mapped and CPU-readable
   assert.ok(sys.pagemap(p, addr, NR).every((e) => e.present && e.thp && e.kind === 'device-coherent'));
   assertOracles(sys);
   expectData(sys, p, addr, data);
+  finish(sys, p, fd);
+});
+
+test('a PTE-mapped THP that cannot be split skips the rest of its PMD range, other folios too', () => {
+  const sys = new System({ ram: 64 * 1024 * 1024 });
+  createDmirrorDevice(sys, 'gpu0', 'private');
+  const p = sys.createProcess('p');
+  const fd = sys.run('open', dmirrorOpen(sys, 'gpu0', p));
+  const raw = sys.mmap(p, 0, 2 * PMD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  const addr = Math.ceil(raw / PMD) * PMD;
+  assert.equal(sys.madvise(p, addr, PMD, MADV.HUGEPAGE), 0);
+  assert.equal(sys.write(p, addr, new Uint8Array(PMD).fill(1)), PMD);
+  // The second half of the THP goes (its PMD is split); small pages take its place, in the same VMA.
+  assert.equal(sys.madvise(p, addr + PMD / 2, PMD / 2, MADV.DONTNEED), 0);
+  assert.equal(sys.write(p, addr + PMD / 2, new Uint8Array(PMD / 2).fill(2)), PMD / 2);
+  assert.ok(sys.pagemap(p, addr, 1)[0].thp && !sys.pagemap(p, addr + PMD / 2, 1)[0].thp);
+  // A long-term pin on the THP: split_folio() refuses it.
+  const mm = p.mm!;
+  const pinned: number[] = [];
+  sys.run(
+    'pin',
+    (function* () {
+      yield* mm.mmapLock.downRead();
+      const got = yield* getUserPagesLocked(mm, addr, 1, FOLL_LONGTERM | FOLL_PIN | FOLL_WRITE, pinned);
+      yield* mm.mmapLock.upRead();
+      assert.equal(got, 1);
+    })(),
+  );
+  const cmd: Record<string, unknown> = { addr, npages: NR, buf: new Uint8Array(PMD) };
+  // dmirror reads the range back from the device: -ENOENT, since pages stayed behind.
+  assert.equal(sys.ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, cmd), -Errno.ENOENT);
+  // migrate_vma_collect_skip() from the THP's first page: nothing under the PMD was collected.
+  assert.ok(sys.pagemap(p, addr, NR).every((e) => e.present && e.kind === 'ram'));
+  unpinUserPages(sys, pinned, 1, false);
   finish(sys, p, fd);
 });
