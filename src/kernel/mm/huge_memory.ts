@@ -26,7 +26,6 @@ import {
   type SwpTypeValue,
   isDevicePrivateEntry,
   isMigrationEntry,
-  isSwapEntry,
   pteNone,
   ptePresent,
   swpLo,
@@ -385,8 +384,9 @@ export function zapHugePmd(vma: Vma, base: number): number {
  * but in the first scan), or the errno of the first PTE that cannot be collapsed. A
  * non-anonymous page is -EINVAL; a page with a reference beyond its mappings (a GUP pin, a pipe)
  * is -EAGAIN (is_refcount_suitable()); pages shared with another process are fine, only
- * khugepaged limits them (max_ptes_shared). In the first scan (`scan`) a swap entry is counted,
- * and the count is returned: MADV_COLLAPSE swaps those pages in (khugepaged would limit them,
+ * khugepaged limits them (max_ptes_shared). In the first scan (`scan`) an entry that is not
+ * present (is_swap_pte(): a swap entry, a device or migration entry, a guard marker) is counted,
+ * and the count is returned: MADV_COLLAPSE faults those in (khugepaged would limit them,
  * max_ptes_swap). Once the huge page is allocated, any entry not present is -EINVAL
  * (__collapse_huge_page_isolate()'s SCAN_PTE_NON_PRESENT).
  */
@@ -399,7 +399,7 @@ function collapseCheckPtes(sys: System, t: { words: Uint32Array } | null, scan: 
     const hi = t.words[2 * k + 1];
     if (pteNone(lo, hi)) continue;
     if (!ptePresent(lo)) {
-      if (!scan || !isSwapEntry(lo)) return -Errno.EINVAL;
+      if (!scan) return -Errno.EINVAL;
       unmapped++;
       continue;
     }

@@ -41,7 +41,6 @@ import {
   isDeviceExclusiveEntry,
   isDevicePrivateEntry,
   isMigrationEntry,
-  isSwapEntry,
   pteNone,
   ptePresent,
   swpType,
@@ -451,12 +450,14 @@ function* swapIn(vma: Vma, addr: number, flags: number, lo: number, slot: number
 }
 
 /**
- * Models __collapse_huge_page_swapin(), which MADV_COLLAPSE runs when its scan found swapped-out
- * pages in the 2 MiB at `base`: each PTE that still holds a swap entry is faulted in, one at a
- * time, as a read fault. Returns 0; -1 when the PTE table is gone (SCAN_PMD_NULL); or the
- * VM_FAULT bits of the first swap-in that failed (SCAN_FAIL). Only swap entries are faulted: a
- * migration or device entry is left for the isolation check, which refuses it. There is no swap
- * cache, so no VM_FAULT_RETRY (a page lock another thread holds) either.
+ * Models __collapse_huge_page_swapin(), which MADV_COLLAPSE runs when its scan found entries that
+ * are not present in the 2 MiB at `base`: each PTE that still holds one is faulted in, one at a
+ * time, by do_swap_page() as a read fault, whatever the entry is (is_swap_pte()): a swap entry is
+ * read back, a device-private page migrated back, a migration waited for, and a guard marker is
+ * VM_FAULT_SIGSEGV (live, a guard ends the whole MADV_COLLAPSE after a huge page was allocated).
+ * Returns 0; -1 when the PTE table is gone (SCAN_PMD_NULL); or the VM_FAULT bits of the first
+ * fault that failed (SCAN_FAIL). There is no swap cache, so no VM_FAULT_RETRY (a page lock another
+ * thread holds) either.
  */
 export function* collapseSwapin(vma: Vma, base: number): KGen<number> {
   const mm = vma.mm;
@@ -468,8 +469,8 @@ export function* collapseSwapin(vma: Vma, base: number): KGen<number> {
     const slot = 2 * k;
     const lo = t.words[slot];
     const hi = t.words[slot + 1];
-    if (pteNone(lo, hi) || ptePresent(lo) || !isSwapEntry(lo)) continue;
-    const r = yield* swapIn(vma, addr, 0, lo, hi);
+    if (pteNone(lo, hi) || ptePresent(lo)) continue;
+    const r = yield* doSwapPage(vma, addr, 0, lo, hi);
     if ((r & VM_FAULT_ERROR) !== 0) return r;
   }
   return 0;

@@ -162,3 +162,23 @@ test('a PTE-mapped THP that cannot be split skips the rest of its PMD range, oth
   unpinUserPages(sys, pinned, 1, false);
   finish(sys, p, fd);
 });
+
+test('MADV_COLLAPSE faults device-private pages back to RAM and collapses the range', () => {
+  const sys = new System({ ram: 64 * 1024 * 1024 });
+  createDmirrorDevice(sys, 'gpu0', 'private');
+  const p = sys.createProcess('p');
+  const fd = sys.run('open', dmirrorOpen(sys, 'gpu0', p));
+  const raw = sys.mmap(p, 0, 2 * PMD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  const addr = Math.ceil(raw / PMD) * PMD;
+  const data = new Uint8Array(PMD);
+  for (let i = 0; i < PMD; i += PAGE) data[i] = (i / PAGE) & 0xff;
+  assert.equal(sys.write(p, addr, data), PMD);
+  // Small pages (no MADV_HUGEPAGE); sixteen of them move to the device.
+  const cmd: Record<string, unknown> = { addr: addr + 64 * PAGE, npages: 16, buf: new Uint8Array(16 * PAGE) };
+  assert.equal(sys.ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, cmd), 0);
+  assert.ok(sys.pagemap(p, addr + 64 * PAGE, 16).every((e) => e.kind === 'device-private'));
+  assert.equal(sys.madvise(p, addr, PMD, MADV.COLLAPSE), 0);
+  assert.ok(sys.pagemap(p, addr, NR).every((e) => e.present && e.kind === 'ram' && e.thp));
+  expectData(sys, p, addr, data);
+  finish(sys, p, fd);
+});

@@ -379,6 +379,18 @@ describe('THPs: MADV_COLLAPSE', () => {
     assert.deepEqual(smaps(sys, child, a), [2048, 0, 2048, 0, 0]);
   });
 
+  it('a guard marker ends it: the huge pages after it are not collapsed', () => {
+    const { sys, p } = world();
+    const a = plain(sys, p);
+    fill(sys, p, a + 7299072, 4 * KB, 107);
+    assert.equal(sys.madvise(p, a + 2809856, H, MADV.GUARD_INSTALL), 0);
+    // The guards in [4 MiB, 6 MiB) count as entries to fault in; faulting one in fails (SCAN_FAIL).
+    assert.equal(collapse(sys, p, a + 2 * H, 2 * H), -22);
+    assert.deepEqual(smaps(sys, p, a), [4, 0, 4, 0, 0]);
+    assert.equal(collapse(sys, p, a + 3 * H, H), 0);
+    assert.deepEqual(smaps(sys, p, a), [2048, 2048, 2048, 0, 0]);
+  });
+
   it('needs a VMA that can hold a huge page; an empty PMD entry ends it', () => {
     const { sys, p } = world();
     const a = plain(sys, p);
