@@ -86,7 +86,13 @@ function* copyPageRange(dst: Vma, src: Vma): KGen<number> {
     if (pmd.children[i] === null) {
       const lo = pmd.words[2 * i];
       const hi = pmd.words[2 * i + 1];
-      if (lo === 0 && hi === 0) continue;
+      if (lo === 0 && hi === 0) {
+        // copy_hugetlb_page_range() allocates the child's entry (its PMD table) wherever the
+        // parent has a table over the VMA, before it looks at the entry: a none entry leaves
+        // the child a table that a walk then finds empty (mincore() reads no page cache there).
+        if ((src.flags & VM.HUGETLB) !== 0) dst.mm.pgt.pmdTableAlloc(base);
+        continue;
+      }
       ret = copyHugePmd(dst, src, base, cow);
       continue;
     }
