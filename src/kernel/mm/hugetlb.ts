@@ -264,6 +264,15 @@ function* unmapRefPrivate(vma: Vma, ref: number): KGen<boolean> {
 }
 
 /**
+ * Whether the huge page at base-page `index` of a hugetlbfs file lies past its end, as
+ * hugetlb_no_page() counts: in whole huge pages, `i_size >> huge_page_shift`. A size that ends
+ * inside a huge page (fallocate() sets one) leaves that page past the end too.
+ */
+function pastHugeEnd(inode: Inode, index: number): boolean {
+  return Math.floor(index / HPAGE_PMD_NR) >= Math.floor(inode.size / (HPAGE_PMD_NR * PAGE_SIZE));
+}
+
+/**
  * Models hugetlb_fault(): hugetlb_no_page() for an empty entry, hugetlb_wp() for a write to a
  * read-only one. A huge page the pool cannot give is SIGBUS: alloc_hugetlb_folio() fails with
  * -ENOSPC, which vmf_error() turns into VM_FAULT_SIGBUS.
@@ -294,7 +303,7 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
     const index = vma.pageIndex(base);
     // hugetlb_no_page() looks at the size only when the cache has no page: one fallocate() put
     // past the end (FALLOC_FL_KEEP_SIZE) is mapped.
-    const past = inode !== null && index * PAGE_SIZE >= inode.size;
+    const past = inode !== null && pastHugeEnd(inode, index);
     if (past && inode.pages.load(index) === undefined) return VM_FAULT.SIGBUS;
     if (inode !== null && (shared || inode.pages.load(index) !== undefined)) {
       // hugetlb_no_page(): file pages come from the page cache. A private mapping maps the cache
@@ -355,8 +364,7 @@ export function* hugetlbFault(vma: Vma, addr: number, flags: number): KGen<numbe
     // page, or shrunk the file under a hole, since they were looked at above came before: the
     // fault has used no reservation and is taken again (SIGBUS past the new end).
     const stale =
-      inode !== null &&
-      (fromCache >= 0 ? inode.pages.load(index) !== fromCache : index * PAGE_SIZE >= inode.size);
+      inode !== null && (fromCache >= 0 ? inode.pages.load(index) !== fromCache : pastHugeEnd(inode, index));
     if (stale) {
       yield* mm.ptl.unlock();
       putHugetlb(sys, pfn);
