@@ -23,15 +23,20 @@ const PAGE = 4096;
 const PMD = 2 * 1024 * 1024;
 const NR = PMD / PAGE;
 
-/** A process with a written, PMD-mapped THP and the region migrated to device memory as one folio. */
-function migratedThp(memory: 'private' | 'coherent') {
+/** A process with the dmirror device open and 2 MiB of private memory at a 2 MiB boundary (`addr`). */
+function deviceWorld(memory: 'private' | 'coherent') {
   const sys = new System({ ram: 64 * 1024 * 1024 });
   createDmirrorDevice(sys, 'gpu0', memory);
   const p = sys.createProcess('p');
   const fd = sys.run('open', dmirrorOpen(sys, 'gpu0', p));
   assert.ok(fd >= 0);
   const raw = sys.mmap(p, 0, 2 * PMD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-  const addr = Math.ceil(raw / PMD) * PMD;
+  return { sys, p, fd, addr: Math.ceil(raw / PMD) * PMD };
+}
+
+/** A process with a written, PMD-mapped THP and the region migrated to device memory as one folio. */
+function migratedThp(memory: 'private' | 'coherent') {
+  const { sys, p, fd, addr } = deviceWorld(memory);
   assert.equal(sys.madvise(p, addr, PMD, MADV.HUGEPAGE), 0);
   const data = new Uint8Array(PMD);
   for (let i = 0; i < PMD; i += PAGE) data[i] = (i / PAGE) & 0xff;
@@ -130,12 +135,7 @@ test('a THP migrated to device-coherent memory stays PMD-mapped and CPU-readable
 });
 
 test('a PTE-mapped THP that cannot be split skips the rest of its PMD range, other folios too', () => {
-  const sys = new System({ ram: 64 * 1024 * 1024 });
-  createDmirrorDevice(sys, 'gpu0', 'private');
-  const p = sys.createProcess('p');
-  const fd = sys.run('open', dmirrorOpen(sys, 'gpu0', p));
-  const raw = sys.mmap(p, 0, 2 * PMD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-  const addr = Math.ceil(raw / PMD) * PMD;
+  const { sys, p, fd, addr } = deviceWorld('private');
   assert.equal(sys.madvise(p, addr, PMD, MADV.HUGEPAGE), 0);
   assert.equal(sys.write(p, addr, new Uint8Array(PMD).fill(1)), PMD);
   // The second half of the THP goes (its PMD is split); small pages take its place, in the same VMA.
@@ -164,12 +164,7 @@ test('a PTE-mapped THP that cannot be split skips the rest of its PMD range, oth
 });
 
 test('MADV_COLLAPSE faults device-private pages back to RAM and collapses the range', () => {
-  const sys = new System({ ram: 64 * 1024 * 1024 });
-  createDmirrorDevice(sys, 'gpu0', 'private');
-  const p = sys.createProcess('p');
-  const fd = sys.run('open', dmirrorOpen(sys, 'gpu0', p));
-  const raw = sys.mmap(p, 0, 2 * PMD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-  const addr = Math.ceil(raw / PMD) * PMD;
+  const { sys, p, fd, addr } = deviceWorld('private');
   const data = new Uint8Array(PMD);
   for (let i = 0; i < PMD; i += PAGE) data[i] = (i / PAGE) & 0xff;
   assert.equal(sys.write(p, addr, data), PMD);
