@@ -975,19 +975,13 @@ export function generateProgram(
       o.child = true;
     ops.push(o);
   }
-  // A program that locks memory moves nothing with MREMAP_DONTUNMAP: the kernel leaves PG_mlocked
-  // on the pages left in the old range, which loses VM_LOCKED, and the model keeps no PG_mlocked
-  // (docs/fidelity.md), so reclaim would take pages there that the kernel keeps.
-  if (ops.some(locks)) for (const o of ops) if (o.op === 'mremap') delete o.dontunmap;
+  noDontUnmapWhenLocked(ops);
   if (limits !== undefined) rlimitSteps(limits, ops);
-  // The VMAs each process ends with and what they hold: a split or merge that no later call
-  // needed, or a page counted differently, shows here.
-  ops.push({ op: 'maps' }, { op: 'smaps' }, { op: 'status' });
+  pushViews(ops, false);
   // And the seals each file slot ends with.
   if (withFiles)
     for (let slot = 0; slot < FILE_SLOTS; slot++) ops.push({ op: 'fcntl', slot, cmd: F_GET_SEALS, arg: 0 });
-  if (fork.childAlive)
-    ops.push({ op: 'maps', child: true }, { op: 'smaps', child: true }, { op: 'status', child: true });
+  if (fork.childAlive) pushViews(ops, true);
   return ops;
 
   function anonOp(): DiffOp {
@@ -1231,9 +1225,8 @@ export function hugetlbProgram(r: Prng, len: number): DiffOp[] {
     const o = ops[before];
     if (fork.childAlive && CHILD_OPS.has(o.op) && r.next() < 0.5) o.child = true;
   }
-  ops.push({ op: 'maps' }, { op: 'smaps' }, { op: 'status' });
-  if (fork.childAlive)
-    ops.push({ op: 'maps', child: true }, { op: 'smaps', child: true }, { op: 'status', child: true });
+  pushViews(ops, false);
+  if (fork.childAlive) pushViews(ops, true);
   return ops;
 
   function hugetlbOp(): void {
@@ -1332,11 +1325,9 @@ export function thpProgram(r: Prng, len: number): DiffOp[] {
     if (fork.childAlive && CHILD_OPS.has(o.op) && !remote && r.next() < 0.5) o.child = true;
     ops.push(o);
   }
-  // As in generateProgram(): no MREMAP_DONTUNMAP in a program that locks memory.
-  if (ops.some(locks)) for (const o of ops) if (o.op === 'mremap') delete o.dontunmap;
-  ops.push({ op: 'maps' }, { op: 'smaps' }, { op: 'status' });
-  if (fork.childAlive)
-    ops.push({ op: 'maps', child: true }, { op: 'smaps', child: true }, { op: 'status', child: true });
+  noDontUnmapWhenLocked(ops);
+  pushViews(ops, false);
+  if (fork.childAlive) pushViews(ops, true);
   return ops;
 
   function thpOp(): DiffOp {
@@ -1410,6 +1401,24 @@ export function thpProgram(r: Prng, len: number): DiffOp[] {
     if (k < 98) return { op: 'munlock', off: off(), len: r.next() < 0.5 ? 16 * PAGE : length() };
     return { op: 'smaps' };
   }
+}
+
+/**
+ * A program that locks memory moves nothing with MREMAP_DONTUNMAP: the kernel leaves PG_mlocked
+ * on the pages left in the old range, which loses VM_LOCKED, and the model keeps no PG_mlocked
+ * (docs/fidelity.md), so reclaim would take pages there that the kernel keeps.
+ */
+function noDontUnmapWhenLocked(ops: DiffOp[]): void {
+  if (ops.some(locks)) for (const o of ops) if (o.op === 'mremap') delete o.dontunmap;
+}
+
+/**
+ * The VMAs a process ends a program with and what they hold (maps, smaps, status): a split or
+ * merge that no later call needed, or a page counted differently, shows here.
+ */
+function pushViews(ops: DiffOp[], child: boolean): void {
+  if (child) ops.push({ op: 'maps', child }, { op: 'smaps', child }, { op: 'status', child });
+  else ops.push({ op: 'maps' }, { op: 'smaps' }, { op: 'status' });
 }
 
 /** Whether an op may lock memory: mlock, mlockall, or a MAP_LOCKED mapping. */

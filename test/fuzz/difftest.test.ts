@@ -18,6 +18,7 @@ import {
   thpMisses,
   thpProgram,
   type DiffOp,
+  type HostConfig,
   WINDOW,
 } from '../../src/fuzz/difftest.ts';
 import { Prng } from '../../src/lib/prng.ts';
@@ -26,6 +27,15 @@ import { FALLOC_FL_KEEP_SIZE, MFD_HUGETLB, O_APPEND, O_RDWR } from '../../src/ke
 const O_RDWR_APPEND = O_RDWR | O_APPEND;
 
 const PAGE = 4096;
+
+/** The difftest helper and the live kernel's configuration, or null (the test skipped) without THPs. */
+function thpHost(t: { skip(message: string): void }): { helper: string; host: HostConfig } | null {
+  const helper = ensureHelper();
+  const host = hostConfig(helper);
+  if (host.thp !== 'never') return { helper, host };
+  t.skip('the live kernel gives no transparent huge pages');
+  return null;
+}
 
 describe('hetmem difftest', () => {
   it('a short seeded run compares programs on both sides', () => {
@@ -336,12 +346,9 @@ describe('hetmem difftest', () => {
   });
 
   it('THPs agree with the live kernel: the huge zero page, splits, fork, MADV_FREE and MADV_PAGEOUT', (t) => {
-    const helper = ensureHelper();
-    const host = hostConfig(helper);
-    if (host.thp === 'never') {
-      t.skip('the live kernel gives no transparent huge pages');
-      return;
-    }
+    const env = thpHost(t);
+    if (env === null) return;
+    const { helper, host } = env;
     const H = 2 * 1024 * 1024;
     const ops: DiffOp[] = [
       { op: 'mmap', off: 0, len: 4 * H, prot: 3, shared: false },
@@ -391,12 +398,9 @@ describe('hetmem difftest', () => {
   });
 
   it('generated THP programs agree with the live kernel', (t) => {
-    const helper = ensureHelper();
-    const host = hostConfig(helper);
-    if (host.thp === 'never') {
-      t.skip('the live kernel gives no transparent huge pages');
-      return;
-    }
+    const env = thpHost(t);
+    if (env === null) return;
+    const { helper, host } = env;
     let compared = 0;
     for (let i = 0; i < 40; i++) {
       const ops = thpProgram(new Prng(`difftest-test-thp:${i}`), 12 + (i % 16));

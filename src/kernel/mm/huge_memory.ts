@@ -78,6 +78,18 @@ function pmdWords(vma: Vma, addr: number): { words: Uint32Array; i: number } | n
   return { words: pmd.words, i: 2 * indexAt(addr, 1) };
 }
 
+/**
+ * The PMD entry of a new anonymous THP (mk_huge_pmd() with the VMA's protection, young and dirty,
+ * then maybe_pmd_mkwrite()): writable in a writable VMA, PROT_NONE in an inaccessible one (a
+ * collapse can make one there).
+ */
+function mkHugePmd(vma: Vma): number {
+  let lo = PTE_PRESENT | PTE_HUGE | PTE_ACCESSED | PTE_DIRTY | PTE_SOFT_DIRTY;
+  if ((vma.flags & VM.WRITE) !== 0) lo |= PTE_WRITE;
+  if ((vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) === 0) lo = (lo & ~PTE_PRESENT) | PTE_PROTNONE;
+  return lo;
+}
+
 /** Models do_huge_pmd_anonymous_page(). Returns VM_FAULT_FALLBACK when a PMD page cannot be used. */
 export function* doHugePmdAnonymousPage(vma: Vma, addr: number, flags: number): KGen<number> {
   const mm = vma.mm;
@@ -114,9 +126,7 @@ export function* doHugePmdAnonymousPage(vma: Vma, addr: number, flags: number): 
     return VM_FAULT.FALLBACK;
   }
   addNewAnonRmap(sys, vma, pfn, base, true);
-  let lo = PTE_PRESENT | PTE_HUGE | PTE_ACCESSED | PTE_DIRTY | PTE_SOFT_DIRTY;
-  if ((vma.flags & VM.WRITE) !== 0) lo |= PTE_WRITE;
-  mm.pgt.setUpperWords(pmd, i, lo, pfn);
+  mm.pgt.setUpperWords(pmd, i, mkHugePmd(vma), pfn);
   yield* mm.ptl.unlock();
   sys.trace.count('thp.fault_alloc');
   return 0;
@@ -208,9 +218,7 @@ function* doHugeZeroWpPmd(vma: Vma, addr: number, head: number): KGen<number> {
     ret = VM_FAULT.SIGBUS;
   } else {
     addNewAnonRmap(sys, vma, pfn, base, true);
-    let lo = PTE_PRESENT | PTE_HUGE | PTE_ACCESSED | PTE_DIRTY | PTE_SOFT_DIRTY;
-    if ((vma.flags & VM.WRITE) !== 0) lo |= PTE_WRITE;
-    w.words[w.i] = lo >>> 0;
+    w.words[w.i] = mkHugePmd(vma) >>> 0;
     w.words[w.i + 1] = pfn;
     yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, base, base + PMD_SIZE);
     sys.trace.count('thp.fault_alloc');
@@ -479,8 +487,6 @@ export function* collapseHugePage(
   }
   const old = mm.pgt.detachPteTable(base);
   const toPut: number[] = [];
-  // The new folio is exclusive to this mm: maybe_pmd_mkwrite() maps it writable in a writable VMA.
-  const writable = (vma.flags & VM.WRITE) !== 0;
   if (old !== null) {
     for (let k = 0; k < HPAGE_PMD_NR; k++) {
       const lo = old.words[2 * k];
@@ -493,11 +499,7 @@ export function* collapseHugePage(
   }
   addNewAnonRmap(sys, vma, pfn, base, true);
   const pmdT = mm.pgt.pmdTableAlloc(base);
-  let lo = PTE_PRESENT | PTE_HUGE | PTE_ACCESSED | PTE_DIRTY | PTE_SOFT_DIRTY;
-  if (writable) lo |= PTE_WRITE;
-  // mk_huge_pmd() takes the VMA's protection: in a PROT_NONE VMA the entry is PROT_NONE too.
-  if ((vma.flags & (VM.READ | VM.WRITE | VM.EXEC)) === 0) lo = (lo & ~PTE_PRESENT) | PTE_PROTNONE;
-  mm.pgt.setUpperWords(pmdT, i, lo, pfn);
+  mm.pgt.setUpperWords(pmdT, i, mkHugePmd(vma), pfn);
   yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, base, base + PMD_SIZE);
   yield* mm.ptl.unlock();
   yield* mmuNotifierInvalidateRangeEnd(range);

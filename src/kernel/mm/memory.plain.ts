@@ -9,7 +9,7 @@ import { type MmStruct, MM_SWAPENTS, VM, VM_FAULT, VM_FAULT_ERROR, type Vma, typ
 import { MMU_NOTIFY, mmuNotifierRangeInitOwner } from './mmu_notifier.ts';
 import { folioLock, folioTrylock, folioUnlock, folioWaitLocked } from './filemap.ts';
 import { PG } from './page_alloc.ts';
-import { PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_PROTNONE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, PTE_WRITE, SwpType, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry, pteNone, ptePresent, swpType } from './pgtable.ts';
+import { PTE_ACCESSED, PTE_DIRTY, PTE_PROTNONE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, PTE_WRITE, SwpType, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry, pteNone, ptePresent, swpType } from './pgtable.ts';
 import { pmdIsLeaf, pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { ENTRIES as PTRS_PER_TABLE, type LeafTable } from '../../lib/pgtable_store.ts';
 import { addNewAnonRmap, anonVmaPrepare, folioMapcount, removeRmapPte, rssCounterOf } from './rmap.ts';
@@ -219,7 +219,7 @@ function mappingsIn(t: LeafTable, h: number, n: number): number {
   let c = 0;
   for (let s = 0; s < t.words.length; s += 2) {
     const hi = t.words[s + 1];
-    if (hi >= h && hi < h + n && (t.words[s] & (PTE_PRESENT | PTE_PROTNONE)) !== 0) c++;
+    if (hi >= h && hi < h + n && ptePresent(t.words[s])) c++;
   }
   return c;
 }

@@ -296,7 +296,7 @@ function mappingsIn(t: LeafTable, h: number, n: number): number {
   let c = 0;
   for (let s = 0; s < t.words.length; s += 2) {
     const hi = t.words[s + 1];
-    if (hi >= h && hi < h + n && (t.words[s] & (PTE_PRESENT | PTE_PROTNONE)) !== 0) c++;
+    if (hi >= h && hi < h + n && ptePresent(t.words[s])) c++;
   }
   return c;
 }

@@ -475,10 +475,7 @@ export function* zapPageRangeSingle(
 function reclaimEmptyPteTables(mm: MmStruct, start: number, end: number): void {
   for (let a = Math.ceil(start / PMD_SIZE) * PMD_SIZE; a + PMD_SIZE <= end; a += PMD_SIZE) {
     const t = mm.pgt.pteTable(a);
-    if (t === null) continue;
-    let empty = true;
-    for (let i = 0; i < t.words.length && empty; i++) empty = t.words[i] === 0;
-    if (empty) mm.pgt.detachPteTable(a);
+    if (t !== null && t.used === 0) mm.pgt.detachPteTable(a);
   }
 }
 
