@@ -50,6 +50,8 @@ interface SavedObject {
    * list Object.keys() gives, and Object.values() gives the values in its order.
    */
   direct: boolean;
+  /** For a direct object: its values put back by code made for its keys (restorerFor()), or null. */
+  restorer: Restorer | null;
   proto: unknown;
 }
 
@@ -146,6 +148,51 @@ export function sideTable<K extends object, V>(): SideTable<K, V> {
   const t = new SideTable<K, V>();
   tables.push(t);
   return t;
+}
+
+/** Writes back the captured `values` of an object whose keys are as captured, each where it differs. */
+type Restorer = (o: Record<PropertyKey, unknown>, values: readonly unknown[]) => void;
+
+/**
+ * Restorers made so far, by their list of keys (JSON). An object restored by the generic loop
+ * reads each value by a key that changes from one read to the next, which the JIT cannot
+ * specialise (a lookup by name each time); code made for one list of keys reads and writes each
+ * property by a name of its own, as a class's own methods do. Objects with the same keys share
+ * one restorer.
+ */
+const restorers = new Map<string, Restorer | null>();
+/** Key lists that get a restorer at most (objects used as dictionaries could make many). */
+const RESTORERS_MAX = 4096;
+/** Keys an object may have to get one (longer lists keep the loop). */
+const RESTORER_KEYS_MAX = 256;
+/** False once making one failed (a page whose content security policy forbids it). */
+let canCompile = true;
+
+function restorerFor(keys: readonly PropertyKey[]): Restorer | null {
+  if (!canCompile || keys.length > RESTORER_KEYS_MAX) return null;
+  if (!keys.every((k) => typeof k === 'string')) return null;
+  const id = JSON.stringify(keys);
+  const known = restorers.get(id);
+  if (known !== undefined) return known;
+  if (restorers.size >= RESTORERS_MAX) return null;
+  // Each key as a JSON string literal, which is a JavaScript string literal of the same string:
+  // the code reads and writes property [k], never evaluates a key. The test is same(), written out.
+  const body = (keys as string[])
+    .map((k, i) => {
+      const name = JSON.stringify(k);
+      return `x = o[${name}]; y = v[${i}]; if (x !== y || (x === 0 && 1 / x !== 1 / y)) o[${name}] = y;`;
+    })
+    .join('\n');
+  let fn: Restorer | null;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- code made from JSON-quoted keys only (see above)
+    fn = new Function('o', 'v', `'use strict';\nlet x, y;\n${body}`) as Restorer;
+  } catch {
+    canCompile = false;
+    fn = null;
+  }
+  restorers.set(id, fn);
+  return fn;
 }
 
 /** Object.is(), in the form the compiler inlines: -0 and +0 differ, NaN is not itself. */
@@ -307,6 +354,7 @@ export class Snapshot {
       plain: Object.getOwnPropertyNames(o).length === own.length,
       enumerable,
       direct,
+      restorer: direct ? restorerFor(keys) : null,
       proto: Object.getPrototypeOf(o),
     });
   }
@@ -324,89 +372,12 @@ export class Snapshot {
   /** Puts every captured object back as it was at the capture. */
   restore(): void {
     if (!armed.includes(this)) throw new SnapshotError('another snapshot was captured since');
-    const objects = this.savedObjects;
-    for (let n = 0; n < objects.length; n++) {
-      const s = objects[n];
-      const o = s.o;
-      const { keys, values } = s;
-      let intact: boolean;
-      if (s.enumerable) {
-        // As below, from the list of enumerable names (most objects here are of this kind).
-        const now = Object.keys(o);
-        intact = now.length === s.own.length && Object.getOwnPropertySymbols(o).length === 0;
-        for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
-      } else if (s.plain) {
-        // The same own keys in the same order: the same strings, and no symbol. (One list of
-        // names and an empty list of symbols cost half of Reflect.ownKeys().)
-        const now = Object.getOwnPropertyNames(o);
-        intact = now.length === s.own.length && Object.getOwnPropertySymbols(o).length === 0;
-        for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
-      } else {
-        const now = Reflect.ownKeys(o);
-        intact = now.length === s.own.length;
-        for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
-      }
-      if (!intact) {
-        // A key deleted since (or added, or deleted and added back): put every key back in
-        // its captured order, which iteration over the object follows.
-        const captured = new Set(s.own);
-        const written = new Set(keys);
-        for (const k of Reflect.ownKeys(o)) {
-          if (!captured.has(k) || written.has(k)) Reflect.deleteProperty(o, k);
-        }
-      }
-      if (intact && s.direct) {
-        // The values in one list, as Object.keys() gives the names (a fast object answers
-        // both from its layout): cheaper than a lookup by name of each.
-        const now = Object.values(o);
-        for (let i = 0; i < keys.length; i++) {
-          const v = values[i];
-          if (!same(now[i], v)) o[keys[i]] = v;
-        }
-      } else {
-        // Most values are as captured, and reading one costs less than writing it.
-        for (let i = 0; i < keys.length; i++) {
-          const k = keys[i];
-          const v = values[i];
-          if (!same(o[k], v)) o[k] = v;
-        }
-      }
-      if (Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto as object | null);
-    }
-    const arrays = this.savedArrays;
-    for (let n = 0; n < arrays.length; n++) {
-      const s = arrays[n];
-      const o = s.o;
-      const { values } = s;
-      // Setting `length` costs a call into the runtime even when it does not change it, and
-      // more than a few pops when the array grew by a few elements.
-      const len = values.length;
-      if (o.length > len + 8 || o.length < len) o.length = len;
-      else while (o.length > len) o.pop();
-      if (s.fillLength === len) {
-        // Every element written, as below: most in one fill (a builtin), the others one by one.
-        o.fill(s.fill, 0, len);
-        const others = s.others;
-        for (let i = 0; i < others.length; i++) o[others[i]] = values[others[i]];
-      } else for (let i = 0; i < len; i++) o[i] = values[i];
-      const rec = o as unknown as Record<PropertyKey, unknown>;
-      for (let i = 0; i < s.extra.length; i++) rec[s.extra[i]] = s.extraValues[i];
-    }
-    const maps = this.savedMaps;
-    for (let n = 0; n < maps.length; n++) {
-      const s = maps[n];
-      // Most maps are as captured: comparing them costs less than rebuilding their tables.
-      if (mapIntact(s.o, s.entries)) continue;
-      s.o.clear();
-      for (const [k, v] of s.entries) s.o.set(k, v);
-    }
-    const sets = this.savedSets;
-    for (let n = 0; n < sets.length; n++) {
-      const s = sets[n];
-      if (setIntact(s.o, s.values)) continue;
-      s.o.clear();
-      for (const v of s.values) s.o.add(v);
-    }
+    // One function per kind: each stays small enough for the JIT to optimise as a whole (the
+    // loops in one method ran at about half the speed).
+    restoreObjects(this.savedObjects);
+    restoreArrays(this.savedArrays);
+    restoreMaps(this.savedMaps);
+    restoreSets(this.savedSets);
     const bytes = this.savedBytes;
     for (let n = 0; n < bytes.length; n++) bytes[n].o.set(bytes[n].copy);
     const tables = this.touchedTables;
@@ -429,5 +400,106 @@ export class Snapshot {
   /** Stops journalling for this snapshot (it can no longer restore). */
   release(): void {
     disarm(this);
+  }
+}
+
+/**
+ * A key deleted since (or added, or deleted and added back): puts every key back in its captured
+ * order, which iteration over the object follows (the values are written after).
+ */
+function rekey(s: SavedObject): void {
+  const captured = new Set(s.own);
+  const written = new Set(s.keys);
+  for (const k of Reflect.ownKeys(s.o)) {
+    if (!captured.has(k) || written.has(k)) Reflect.deleteProperty(s.o, k);
+  }
+}
+
+/** restore() of the captured objects. */
+function restoreObjects(objects: readonly SavedObject[]): void {
+  for (let n = 0; n < objects.length; n++) {
+    const s = objects[n];
+    const o = s.o;
+    const { keys, values } = s;
+    let intact: boolean;
+    if (s.enumerable) {
+      // As below, from the list of enumerable names (most objects here are of this kind).
+      const now = Object.keys(o);
+      intact = now.length === s.own.length && Object.getOwnPropertySymbols(o).length === 0;
+      for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
+    } else if (s.plain) {
+      // The same own keys in the same order: the same strings, and no symbol. (One list of
+      // names and an empty list of symbols cost half of Reflect.ownKeys().)
+      const now = Object.getOwnPropertyNames(o);
+      intact = now.length === s.own.length && Object.getOwnPropertySymbols(o).length === 0;
+      for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
+    } else {
+      const now = Reflect.ownKeys(o);
+      intact = now.length === s.own.length;
+      for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
+    }
+    if (!intact) rekey(s);
+    if (intact && s.restorer !== null) {
+      s.restorer(o, values);
+    } else if (intact && s.direct) {
+      // The values in one list, as Object.keys() gives the names (a fast object answers
+      // both from its layout): cheaper than a lookup by name of each.
+      const now = Object.values(o);
+      for (let i = 0; i < keys.length; i++) {
+        const v = values[i];
+        if (!same(now[i], v)) o[keys[i]] = v;
+      }
+    } else {
+      // Most values are as captured, and reading one costs less than writing it.
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i];
+        const v = values[i];
+        if (!same(o[k], v)) o[k] = v;
+      }
+    }
+    if (Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto as object | null);
+  }
+}
+
+/** restore() of the captured arrays. */
+function restoreArrays(arrays: readonly SavedArray[]): void {
+  for (let n = 0; n < arrays.length; n++) {
+    const s = arrays[n];
+    const o = s.o;
+    const { values } = s;
+    // Setting `length` costs a call into the runtime even when it does not change it, and
+    // more than a few pops when the array grew by a few elements.
+    const len = values.length;
+    if (o.length > len + 8 || o.length < len) o.length = len;
+    else while (o.length > len) o.pop();
+    if (s.fillLength === len) {
+      // Every element written, as below: most in one fill (a builtin), the others one by one.
+      o.fill(s.fill, 0, len);
+      const others = s.others;
+      for (let i = 0; i < others.length; i++) o[others[i]] = values[others[i]];
+    } else for (let i = 0; i < len; i++) o[i] = values[i];
+    const rec = o as unknown as Record<PropertyKey, unknown>;
+    for (let i = 0; i < s.extra.length; i++) rec[s.extra[i]] = s.extraValues[i];
+  }
+}
+
+/** restore() of the captured maps. */
+function restoreMaps(maps: readonly SavedMap[]): void {
+  for (let n = 0; n < maps.length; n++) {
+    const s = maps[n];
+    // Most maps are as captured: comparing them costs less than rebuilding their tables.
+    if (mapIntact(s.o, s.entries)) continue;
+    s.o.clear();
+    for (const [k, v] of s.entries) s.o.set(k, v);
+  }
+}
+
+/** restore() of the captured sets. */
+function restoreSets(sets: readonly SavedSet[]): void {
+  for (let n = 0; n < sets.length; n++) {
+    const s = sets[n];
+    if (setIntact(s.o, s.values)) continue;
+    s.o.clear();
+    for (const v of s.values) s.o.add(v);
   }
 }

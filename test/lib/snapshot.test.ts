@@ -250,6 +250,35 @@ describe('Snapshot', () => {
     snap.release();
   });
 
+  it('puts back values under keys that are not identifiers, and objects of one shape apart', () => {
+    const odd: Record<string, unknown> = {
+      'a"b': 1,
+      'back\\slash': 2,
+      'line\nbreak': 3,
+      '\u2028': 4,
+      '0': 5,
+      x: 6,
+    };
+    const twinA = { p: 1, q: 'a' };
+    const twinB = { p: 2, q: 'b' };
+    const snap = new Snapshot([{ odd, twinA, twinB }]);
+    for (const k of Object.keys(odd)) odd[k] = `changed ${k}`;
+    twinA.p = 10;
+    twinB.q = 'z';
+    snap.restore();
+    assert.deepEqual(Object.entries(odd), [
+      ['0', 5],
+      ['a"b', 1],
+      ['back\\slash', 2],
+      ['line\nbreak', 3],
+      ['\u2028', 4],
+      ['x', 6],
+    ]);
+    assert.deepEqual(twinA, { p: 1, q: 'a' });
+    assert.deepEqual(twinB, { p: 2, q: 'b' });
+    snap.release();
+  });
+
   it('puts back the order of Map and Set entries, and tells -0 from 0 in values and keys', () => {
     const m = new Map<unknown, unknown>([
       ['a', 1],
