@@ -481,6 +481,11 @@ export interface Outcome {
   ret: number;
   /** read: FNV-1a of the bytes read; pagemap: per-page flags; maps: the entries, `|` between. */
   extra?: string;
+  /**
+   * The model's outcome of a write() at the file position (fwrite) only: the offset it wrote at,
+   * the file's size with O_APPEND. Not compared: the known differences read it.
+   */
+  at?: number;
 }
 
 /** Runs a program on the live kernel. */
@@ -895,6 +900,14 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
       const fd = (step as { fd: string | number }).fd;
       const r = ctx.sys.run('p', ctx.sc.sysRead(ctx.sys, ctx.num(fd), o.len));
       out.push(r.ret < 0 ? { ret: r.ret } : { ret: r.ret, extra: fnv(r.data) });
+      return;
+    }
+    if (o.op === 'fwrite') {
+      // Where it writes, as writeLocked() decides (before the write moves it).
+      const f = ctx.sys.fileOf(ctx.num((step as { fd: string | number }).fd));
+      const at = f === null ? undefined : (f.mode & O_APPEND) !== 0 && o.len > 0 ? f.inode.size : f.pos;
+      const r = runStepNow(ctx, step, 'steps', i, ['steps', i]);
+      out.push(at === undefined ? { ret: r.ret } : { ret: r.ret, at });
       return;
     }
     const r = runStepNow(ctx, step, 'steps', i, ['steps', i]);

@@ -279,7 +279,16 @@ describe('hetmem difftest', () => {
       { op: 'fread', slot: 1, len: 2 * PAGE },
     ];
     const live = runLive(helper, ops);
-    assert.deepEqual(runModel(ops, host), live);
+    const model = runModel(ops, host);
+    // Where each write() at the position wrote, in the model: the position, then the end.
+    assert.deepEqual(
+      model.flatMap((o) => (o.at === undefined ? [] : [o.at])),
+      [0, 100],
+    );
+    assert.deepEqual(
+      model.map(({ at: _at, ...o }) => o),
+      live,
+    );
     assert.deepEqual(
       live.slice(2).map((r) => r.ret),
       [100, 100, 0, 0, 50, 150, 1, 151, 40, 111, 0, 0, 0, 1, PAGE, 4 * PAGE, -6, -22, -22, 4 * PAGE, PAGE],
