@@ -3,12 +3,23 @@
  * invalid scenario file (one `FILE:LINE:COL: message` line), 3 internal error (stack only with
  * HETMEM_DEBUG=1).
  */
+import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError, Option } from 'commander';
 import type * as Commands from './commands.ts';
 import type * as Studio from './studio.ts';
 import type * as Sim from './sim.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
 import { VERSION_STRING } from '../version.ts';
+
+/**
+ * V8 inlines at most 920 bytes of bytecode into a function it optimises (its default). A CPU write
+ * that faults in an anonymous page runs about 70 small functions (the access, the mmap lock, the
+ * fault handlers, the allocator, the rmap, the PTL, the scheduler's step accounting); with the
+ * default, the optimised access calls many of them instead of inlining them. Raised here, before
+ * any model code runs hot, so that what is optimised later inlines more: BENCHMARKS.md has what it
+ * changes. A program that imports hetmem gets the same by starting node with this flag.
+ */
+setFlagsFromString('--max-inlined-bytecode-size-cumulative=2000');
 
 /**
  * The commands and the model behind them load on first use, so `--version` and `--help` start in
