@@ -95,7 +95,9 @@ export const faultsSuite: Suite = {
       const teardown = (addr: number): void => {
         if (op.key !== 'munmap') check(sys.munmap(p, addr, len), 'munmap');
       };
-      const ns = medianNs(runs, setup, body, teardown, ctx.smoke ? 1 : 2);
+      // Four untimed runs of 32768 pages first: the JIT's last optimisations of the fault path
+      // land in the third or fourth run (BENCHMARKS.md, the fifteenth pass, has the per-run times).
+      const ns = medianNs(runs, setup, body, teardown, ctx.smoke ? 1 : 4);
       const anchor = kernel.ok ? kernel.times[op.key] : null;
       figures.push(
         ratioFigure(
