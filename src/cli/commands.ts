@@ -651,6 +651,7 @@ export async function cmdDifftest(o: DifftestOpts): Promise<number> {
           `mismatch at ${m.op}: model ${m.model.ret}${m.model.extra !== undefined ? ` ${m.model.extra}` : ''}, live kernel ${m.live.ret}${m.live.extra !== undefined ? ` ${m.live.extra}` : ''}`,
         ),
       );
+      if (!m.reproduced) out('  (run again, the live kernel agreed with the model)');
       if (m.file !== null) out(`  reproduce: hetmem run ${m.file}`);
     }
     const pc = r.pool_changed;

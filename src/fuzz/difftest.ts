@@ -1577,6 +1577,12 @@ export interface Mismatch {
   model: Outcome;
   live: Outcome;
   file: string | null;
+  /**
+   * False when the program, run again on the live kernel, no longer disagreed (something outside
+   * the program, khugepaged say, acted in between the first time): the file then holds the
+   * program as first run, with what the live kernel returned then.
+   */
+  reproduced: boolean;
 }
 
 /**
@@ -1687,6 +1693,49 @@ function firstMismatch(
   return -1;
 }
 
+/** A program's ops with what the model and the live kernel returned for each. */
+interface ProgramRun {
+  ops: DiffOp[];
+  model: readonly Outcome[];
+  live: readonly Outcome[];
+}
+
+/**
+ * The mismatch program `index` showed at op `at` of its first run, as its run `again` (minimised, or
+ * the same program) shows it: saved through `save` (the ops, what the live kernel returned, a
+ * note for the description) as the first op `again` disagrees at. Where `again` disagrees at
+ * none, the live kernel acted differently the second time (khugepaged, say, collapsed a range in
+ * between the first time): the first run is saved, up to `at`, and the mismatch is marked not
+ * reproduced.
+ */
+export function mismatchOf(
+  index: number,
+  first: ProgramRun,
+  at: number,
+  again: ProgramRun,
+  host: HostConfig,
+  save: (ops: DiffOp[], live: Outcome[], note: string) => string | null,
+): Mismatch {
+  const j = firstMismatch(again.ops, again.model, again.live, host, null);
+  if (j < 0) {
+    const file = save(
+      first.ops.slice(0, at + 1),
+      [...first.live],
+      '; run again, the live kernel agreed with the model',
+    );
+    return {
+      index,
+      op: first.ops[at].op,
+      model: first.model[at],
+      live: first.live[at],
+      file,
+      reproduced: false,
+    };
+  }
+  const file = save(again.ops.slice(0, j + 1), [...again.live], '');
+  return { index, op: again.ops[j].op, model: again.model[j], live: again.live[j], file, reproduced: true };
+}
+
 /**
  * Whether every op of the child, and its exit, come after the fork that makes it, and nothing of
  * the child (an op, a remote process_madvise) after its exit (what minimising must keep).
@@ -1742,10 +1791,18 @@ export function runDifftest(o: DifftestOptions): DifftestResult {
   let opsRun = 0;
   const deadline = start + o.seconds * 1000;
   const dir = o.out ?? 'hetmem-difftest';
-  const save = (name: string, ops: DiffOp[], live: Outcome[], h: HostConfig, i: number, note = '') => {
+  const save = (
+    name: string,
+    ops: DiffOp[],
+    live: Outcome[],
+    h: HostConfig,
+    i: number,
+    note = '',
+    title = 'difftest pool change',
+  ) => {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, name);
-    const what = note === '' ? undefined : { name: 'difftest pool change', note };
+    const what = note === '' ? undefined : { name: title, note };
     writeFileSync(file, stringify(reproducer(ops, live, h, o.seed, i, what), { lineWidth: 0 }));
     return file;
   };
@@ -1800,17 +1857,17 @@ export function runDifftest(o: DifftestOptions): DifftestResult {
     const min = changed
       ? ops.slice(0, at + 1)
       : minimizeOps(ops.slice(0, at + 1), helper, h, Date.now() + 10_000);
-    const mm = changed ? model : runModel(min, h);
-    const ml = changed ? live : runLive(helper, min);
-    const j = Math.max(0, firstMismatch(min, mm, ml, h, null));
-    const file = save(
-      `mismatch-${String(mismatches.length + 1).padStart(3, '0')}.yaml`,
-      min.slice(0, j + 1),
-      ml,
-      h,
-      i,
+    const again = {
+      ops: min,
+      model: changed ? model : runModel(min, h),
+      live: changed ? live : runLive(helper, min),
+    };
+    const name = `mismatch-${String(mismatches.length + 1).padStart(3, '0')}.yaml`;
+    mismatches.push(
+      mismatchOf(i, { ops, model, live }, at, again, h, (saved, outcomes, note) =>
+        save(name, saved, outcomes, h, i, note, 'difftest mismatch'),
+      ),
     );
-    mismatches.push({ index: i, op: min[j].op, model: mm[j], live: ml[j], file });
   }
   return {
     programs,

@@ -12,6 +12,7 @@ import {
   ensureHelper,
   hostConfig,
   idlePoolSize,
+  mismatchOf,
   parseHugePool,
   runLive,
   runModel,
@@ -19,6 +20,7 @@ import {
   thpProgram,
   type DiffOp,
   type HostConfig,
+  type Outcome,
   WINDOW,
 } from '../../src/fuzz/difftest.ts';
 import { Prng } from '../../src/lib/prng.ts';
@@ -36,6 +38,54 @@ function thpHost(t: { skip(message: string): void }): { helper: string; host: Ho
   t.skip('the live kernel gives no transparent huge pages');
   return null;
 }
+
+describe('difftest mismatches', () => {
+  const host: HostConfig = {
+    thp: 'madvise',
+    swap: false,
+    softDirty: true,
+    files: false,
+    zeroPage: true,
+    hugePages: 0,
+  };
+  const ops: DiffOp[] = [
+    { op: 'mmap', off: 0, len: 4 * PAGE, prot: 3, shared: false },
+    { op: 'write', off: 0, len: 1, byte: 1 },
+    { op: 'smaps' },
+    { op: 'munmap', off: 0, len: 4 * PAGE },
+  ];
+  const model: Outcome[] = [{ ret: 0 }, { ret: 1 }, { ret: 0, extra: 'a' }, { ret: 0 }];
+  const first: Outcome[] = [{ ret: 0 }, { ret: 1 }, { ret: 0, extra: 'b' }, { ret: 0 }];
+  /** mismatchOf() of the program, disagreeing at its smaps, run again with `againLive`. */
+  const run = (againLive: Outcome[]) => {
+    const saves: { ops: DiffOp[]; live: Outcome[]; note: string }[] = [];
+    const again = { ops: ops.slice(0, 3), model: model.slice(0, 3), live: againLive };
+    const m = mismatchOf(5, { ops, model, live: first }, 2, again, host, (o, l, note) => {
+      saves.push({ ops: o, live: l, note });
+      return `file-${saves.length}`;
+    });
+    assert.deepEqual(
+      { ...m, reproduced: undefined },
+      { index: 5, op: 'smaps', model: model[2], live: first[2], file: 'file-1', reproduced: undefined },
+    );
+    return { reproduced: m.reproduced, saves };
+  };
+
+  it('saves the program run again up to where it disagrees again', () => {
+    const { reproduced, saves } = run(first.slice(0, 3));
+    assert.equal(reproduced, true);
+    assert.deepEqual(saves, [{ ops: ops.slice(0, 3), live: first.slice(0, 3), note: '' }]);
+  });
+
+  it('saves the first run, marked not reproduced, where the live kernel agrees when run again', () => {
+    const { reproduced, saves } = run(model.slice(0, 3));
+    assert.equal(reproduced, false);
+    assert.equal(saves.length, 1);
+    assert.deepEqual(saves[0].ops, ops.slice(0, 3));
+    assert.deepEqual(saves[0].live, first);
+    assert.match(saves[0].note, /run again, the live kernel agreed/);
+  });
+});
 
 describe('hetmem difftest', () => {
   it('a short seeded run compares programs on both sides', () => {
