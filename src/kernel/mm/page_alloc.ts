@@ -1,5 +1,5 @@
 import { Bitmap } from '../../lib/bitmap.ts';
-import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
+import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE } from '../../lib/units.ts';
 import { Errno } from '../errno.ts';
 import { PageContents } from './page_contents.ts';
 import { grow } from '../../lib/typed_array.ts';
@@ -100,6 +100,13 @@ export class PhysMem {
   readonly pagemaps: PagemapRef[] = [];
   private free: Bitmap;
   freeFrames: number;
+  /**
+   * Free frames in each 2 MiB block of RAM, and how many blocks are free throughout: a huge
+   * allocation looks for a free block in these, and fails at once when none is, instead of
+   * counting the bits of every block of RAM.
+   */
+  private readonly blockFree: Uint16Array;
+  private freeBlocks: number;
   /** Order-0 allocations search upward from here; huge ones downward from the top. */
   private cursor = 0;
   /**
@@ -137,6 +144,10 @@ export class PhysMem {
     this.free = new Bitmap(frames);
     this.free.setRange(0, frames);
     this.freeFrames = frames;
+    // A last block shorter than 2 MiB is never free throughout: no huge page can start in it.
+    this.blockFree = new Uint16Array(Math.ceil(frames / HPAGE_PMD_NR)).fill(HPAGE_PMD_NR);
+    if (frames % HPAGE_PMD_NR !== 0) this.blockFree[this.blockFree.length - 1] = frames % HPAGE_PMD_NR;
+    this.freeBlocks = Math.floor(frames / HPAGE_PMD_NR);
     // The zero page and the huge zero page are reserved for good.
     this.take(this.zeroPfn, 0);
     this.flags[this.zeroPfn] |= PG.reserved;
@@ -210,6 +221,7 @@ export class PhysMem {
     if (site !== null && this.inject.shouldFail(site)) return -Errno.ENOMEM;
     let pfn: number;
     if (order === 0) {
+      if (this.freeFrames === 0) return -Errno.ENOMEM;
       pfn = this.free.findNextSet(this.cursor);
       if (pfn >= this.ramFrames) pfn = this.free.findNextSet(0);
       if (pfn >= this.ramFrames) return -Errno.ENOMEM;
@@ -222,11 +234,12 @@ export class PhysMem {
     return pfn;
   }
 
+  /** The free 2 MiB block of RAM highest in memory, or -ENOMEM. */
   private allocHugeBlock(): number {
-    const blocks = Math.floor(this.ramFrames / HPAGE_PMD_NR);
-    for (let b = blocks - 1; b >= 0; b--) {
-      const start = b * HPAGE_PMD_NR;
-      if (this.free.countRange(start, HPAGE_PMD_NR) === HPAGE_PMD_NR) return start;
+    if (this.freeBlocks === 0) return -Errno.ENOMEM;
+    const blockFree = this.blockFree;
+    for (let b = Math.floor(this.ramFrames / HPAGE_PMD_NR) - 1; b >= 0; b--) {
+      if (blockFree[b] === HPAGE_PMD_NR) return b * HPAGE_PMD_NR;
     }
     return -Errno.ENOMEM;
   }
@@ -241,6 +254,10 @@ export class PhysMem {
       this.free.clearRange(pfn, n);
     }
     this.freeFrames -= n;
+    // Order 0 or 9: the frames lie in one block.
+    const b = pfn >>> HPAGE_PMD_ORDER;
+    if (this.blockFree[b] === HPAGE_PMD_NR) this.freeBlocks--;
+    this.blockFree[b] -= n;
     this.refcount[pfn] = 1;
     this.order[pfn] = order;
     this.flags[pfn] = F_USED | (order > 0 ? F_HEAD : 0);
@@ -289,6 +306,9 @@ export class PhysMem {
     this.order[h] = 0;
     this.free.setRange(h, n);
     this.freeFrames += n;
+    const b = h >>> HPAGE_PMD_ORDER;
+    this.blockFree[b] += n;
+    if (this.blockFree[b] === HPAGE_PMD_NR) this.freeBlocks++;
   }
 
   /**

@@ -1,0 +1,77 @@
+/*
+ * The frame allocator: a huge page comes from the free 2 MiB block highest in RAM, and an
+ * allocation fails when, and only when, no frame (or no free block) is left.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { Errno } from '../../../src/kernel/errno.ts';
+import { FaultInjector } from '../../../src/kernel/fault_inject.ts';
+import { PhysMem } from '../../../src/kernel/mm/page_alloc.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE } from '../../../src/lib/units.ts';
+
+/** The block a huge allocation must take: the highest whole block of RAM all of whose frames are free. */
+function highestFreeBlock(phys: PhysMem): number {
+  for (let b = Math.floor(phys.ramFrames / HPAGE_PMD_NR) - 1; b >= 0; b--) {
+    let free = true;
+    for (let pfn = b * HPAGE_PMD_NR; pfn < (b + 1) * HPAGE_PMD_NR && free; pfn++) free = !phys.isUsed(pfn);
+    if (free) return b * HPAGE_PMD_NR;
+  }
+  return -Errno.ENOMEM;
+}
+
+function freeFrameCount(phys: PhysMem): number {
+  let n = 0;
+  for (let pfn = 0; pfn < phys.ramFrames; pfn++) if (!phys.isUsed(pfn)) n++;
+  return n;
+}
+
+describe('page allocator', () => {
+  it('gives a huge page the highest free block, through any order of allocations and frees', () => {
+    fc.assert(
+      fc.property(
+        // RAM of 8 to 12 MiB, now and then not a whole number of 2 MiB blocks.
+        fc.integer({ min: 4 * HPAGE_PMD_NR, max: 6 * HPAGE_PMD_NR }),
+        fc.array(fc.tuple(fc.constantFrom('small', 'huge', 'free'), fc.nat()), { maxLength: 3000 }),
+        (frames, ops) => {
+          const phys = new PhysMem(frames * PAGE_SIZE, new FaultInjector());
+          const held: number[] = [];
+          for (const [op, k] of ops) {
+            if (op === 'free') {
+              if (held.length === 0) continue;
+              const [pfn] = held.splice(k % held.length, 1);
+              phys.put(pfn);
+            } else if (op === 'huge') {
+              const want = highestFreeBlock(phys);
+              const got = phys.alloc(9, null);
+              assert.equal(got, want);
+              if (got >= 0) held.push(got);
+            } else {
+              const got = phys.alloc(0, null);
+              assert.equal(got < 0, freeFrameCount(phys) === 0);
+              if (got >= 0) held.push(got);
+            }
+            assert.equal(phys.freeFrames, freeFrameCount(phys));
+          }
+        },
+      ),
+      { numRuns: 40, seed: 23 },
+    );
+  });
+
+  it('fails a huge page once no block is free throughout, and a page once no frame is free', () => {
+    const phys = new PhysMem(8 << 20, new FaultInjector());
+    // The zero page and the huge zero page are taken: one whole block and a frame of another.
+    const pages: number[] = [];
+    for (let pfn = phys.alloc(0, null); pfn >= 0; pfn = phys.alloc(0, null)) pages.push(pfn);
+    assert.equal(pages.length, 4 * HPAGE_PMD_NR - 1 - HPAGE_PMD_NR);
+    assert.equal(phys.alloc(9, null), -Errno.ENOMEM);
+    // Every frame of the block above the zero page's given back but one: still no huge page.
+    const block = pages.filter((pfn) => pfn >= HPAGE_PMD_NR && pfn < 2 * HPAGE_PMD_NR);
+    for (const pfn of block.slice(1)) phys.put(pfn);
+    assert.equal(phys.alloc(9, null), -Errno.ENOMEM);
+    phys.put(block[0]);
+    assert.equal(phys.alloc(9, null), HPAGE_PMD_NR);
+    assert.equal(phys.alloc(0, null), -Errno.ENOMEM);
+  });
+});
