@@ -165,7 +165,7 @@ const restorers = new Map<string, Restorer | null>();
 const RESTORERS_MAX = 4096;
 /** Keys an object may have to get one (longer lists keep the loop). */
 const RESTORER_KEYS_MAX = 256;
-/** False once making one failed (a page whose content security policy forbids it). */
+/** False once the host refused to make one (a page whose content security policy forbids it). */
 let canCompile = true;
 
 function restorerFor(keys: readonly PropertyKey[]): Restorer | null {
@@ -187,7 +187,10 @@ function restorerFor(keys: readonly PropertyKey[]): Restorer | null {
   try {
     // eslint-disable-next-line @typescript-eslint/no-implied-eval -- code made from JSON-quoted keys only (see above)
     fn = new Function('o', 'v', `'use strict';\nlet x, y;\n${body}`) as Restorer;
-  } catch {
+  } catch (e) {
+    // A page's content security policy refuses it with an EvalError; anything else (a key the
+    // code above quotes wrong) is a bug, not a reason to fall back.
+    if (!(e instanceof EvalError)) throw e;
     canCompile = false;
     fn = null;
   }

@@ -19,7 +19,7 @@ import { clearPte } from './pte.ts';
 import { VM_LOCKED_MASK, canDoMlock, mlockFutureOk, populateVmaPageRange, vmaSupportsMlock } from './mlock.ts';
 import { removeRmapPte, rssCounterOf } from './rmap.ts';
 import { shmemFileSetup } from './shmem.ts';
-import { MAX_MAP_COUNT, protToVmFlags, insertVma, detachVma, removeVma, noteVmaFileRef, fget, fput, fdput, splitVma, mergeAnonNeighbours, zapPageRangeSingle, gatherMunmapVmas, getUnmappedArea, hugetlbFlagOnOtherFile } from './mmap.ts';
+import { MAX_MAP_COUNT, protToVmFlags, insertVma, detachVma, removeVma, noteVmaFileRef, fget, fput, fdput, splitVma, mergeAnonNeighbours, zapPageRangeSingle, gatherMunmapVmas, freePgtables, getUnmappedArea, hugetlbFlagOnOtherFile } from './mmap.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
 import { RwSem$upWrite, SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
 import { mmapWriteLockKillable$ } from './mmap_lock.plain.ts';
@@ -312,10 +312,7 @@ export function completeMunmap$(mm: MmStruct, vmas: readonly Vma[], start: numbe
   for (const v of vmas) if ((v.flags & VM.LOCKED) !== 0) mm.lockedVm -= v.pages;
   for (const v of vmas) detachVma(mm, v);
   unmapVmas$(mm, vmas, start, end);
-  // free_pgtables() between the neighbours left: a table one of them may use stays.
-  const next = mm.findVma(end);
-  const prev = next === null ? mm.vmas.last() : mm.vmas.prev(next.node!);
-  mm.pgt.freeEmpty(start, end, prev?.value.end ?? 0, next?.start ?? Infinity);
+  freePgtables(mm, start, end);
   for (const v of vmas) removeVma(mm.sys, v);
   mm.sys.trace.count('munmap');
 }

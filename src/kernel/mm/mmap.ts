@@ -540,6 +540,16 @@ export function* gatherMunmapVmas(mm: MmStruct, start: number, end: number): KGe
 }
 
 /**
+ * Models free_pgtables() after [start, end) was unmapped: its empty page tables go, between the
+ * neighbouring VMAs left (a table one of them may use stays).
+ */
+export function freePgtables(mm: MmStruct, start: number, end: number): void {
+  const next = mm.findVma(end);
+  const prev = next === null ? mm.vmas.last() : mm.vmas.prev(next.node!);
+  mm.pgt.freeEmpty(start, end, prev?.value.end ?? 0, next?.start ?? Infinity);
+}
+
+/**
  * Models vms_complete_munmap_vmas(): the VMAs gatherMunmapVmas() returned leave the tree, their
  * pages are zapped and their locked pages leave locked_vm.
  */
@@ -547,10 +557,7 @@ function* completeMunmap(mm: MmStruct, vmas: readonly Vma[], start: number, end:
   for (const v of vmas) if ((v.flags & VM.LOCKED) !== 0) mm.lockedVm -= v.pages;
   for (const v of vmas) detachVma(mm, v);
   yield* unmapVmas(mm, vmas, start, end);
-  // free_pgtables() between the neighbours left: a table one of them may use stays.
-  const next = mm.findVma(end);
-  const prev = next === null ? mm.vmas.last() : mm.vmas.prev(next.node!);
-  mm.pgt.freeEmpty(start, end, prev?.value.end ?? 0, next?.start ?? Infinity);
+  freePgtables(mm, start, end);
   for (const v of vmas) removeVma(mm.sys, v);
   mm.sys.trace.count('munmap');
 }

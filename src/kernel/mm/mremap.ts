@@ -15,6 +15,7 @@ import {
   MMAP_MIN_ADDR,
   detachVma,
   doMunmap,
+  freePgtables,
   vmaGetFile,
   getUnmappedArea,
   insertVma,
@@ -280,10 +281,8 @@ function* moveVma(mm: MmStruct, r: Remap): KGen<number> {
   // The new range is counted and the old one, unmapped, is not any more.
   accountLocked(mm, piece, r.newLen - r.oldLen);
   detachVma(mm, piece);
-  // The old range is unmapped: free_pgtables() between the neighbours left, as munmap() does.
-  const next = mm.findVma(r.addr + r.oldLen);
-  const prev = next === null ? mm.vmas.last() : mm.vmas.prev(next.node!);
-  mm.pgt.freeEmpty(r.addr, r.addr + r.oldLen, prev?.value.end ?? 0, next?.start ?? Infinity);
+  // The old range is unmapped: its page tables go as munmap()'s do.
+  freePgtables(mm, r.addr, r.addr + r.oldLen);
   // The moved VMA took the reservation map with it; the old piece must not release it.
   if ((piece.flags & VM.HUGETLB) !== 0) piece.priv = null;
   removeVma(sys, piece);
