@@ -9,6 +9,8 @@
  * Bit indices are limited to 32 bits (nbits < 2^32) so `i >>> 5` and `i & 31` are exact.
  */
 
+import { changesWithin } from './snapshot.ts';
+
 const MAX_BITS = 2 ** 32 - 1;
 
 function popcount32(x: number): number {
@@ -30,6 +32,16 @@ function wordMask(lo: number, hi: number): number {
 export class Bitmap {
   readonly nbits: number;
   private readonly words: Uint32Array;
+
+  /**
+   * Tells snapshots that bits change only within the bit ranges [lo, hi) `ranges()` answers
+   * (lib/snapshot.ts changesWithin()): a restore writes back the words that hold them.
+   */
+  changesWithin(ranges: () => readonly (readonly [number, number])[]): void {
+    changesWithin([this.words], () =>
+      ranges().map(([lo, hi]): [number, number] => [lo >>> 5, Math.ceil(hi / 32)]),
+    );
+  }
 
   constructor(nbits: number) {
     if (!Number.isInteger(nbits) || nbits < 0 || nbits > MAX_BITS) {

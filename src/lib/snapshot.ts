@@ -20,6 +20,9 @@
  *    (SnapshotError) and the caller rebuilds instead;
  *  - Errors (like Dates, RegExps and Promises) are kept as they are, with what they refer to.
  *
+ * An owner of large typed arrays that change only in part (PhysMem: one element per frame of RAM)
+ * says where with changesWithin(), and a capture and a restore copy only those elements.
+ *
  * A capture disarms every snapshot taken before it (they can no longer restore), unless it is
  * taken `alongside` them: then all stay armed, each journalling the side-table writes since its
  * own capture, and any of them restores, in any order (the studio's time-travel checkpoints).
@@ -105,7 +108,91 @@ interface SavedSet {
 
 interface SavedBytes {
   o: Uint8Array;
-  copy: Uint8Array;
+  /** The bytes at capture; null for a view whose bytes outside its change ranges are zero. */
+  copy: Uint8Array | null;
+  /** For such a view: the bytes within its change ranges at capture, ascending. */
+  held: HeldBytes[] | null;
+  /** The elements that can change, for a view given to changesWithin(); null: all of them. */
+  within: ChangeRanges | null;
+  /** Bytes per element of the view captured. */
+  scale: number;
+  /** What a restore writes for `within.ever` (piecesOf()), and the `ever` it was made for. */
+  pieces: BytePiece[];
+  piecesOf: Ranges | null;
+}
+
+/** Bytes [at, end) of a view at capture. */
+interface HeldBytes {
+  at: number;
+  end: number;
+  data: Uint8Array;
+}
+
+/** Bytes [at, end) of a view, written back from `from` (their bytes at capture), or zero (null). */
+interface BytePiece {
+  at: number;
+  end: number;
+  from: Uint8Array | null;
+}
+
+type Ranges = readonly (readonly [number, number])[];
+
+/** Ranges of elements [lo, hi), shared by the views of one owner (changesWithin()). */
+interface ChangeRanges {
+  readonly ranges: () => Ranges;
+  /** Every element outside every answer is zero. */
+  readonly zero: boolean;
+  /**
+   * Every answer of `ranges` so far, merged: ascending, disjoint. A restore copies these back.
+   * Not state a snapshot restores (nothing walks it): a restore writes within it too, so what
+   * it covers never shrinks.
+   */
+  ever: Ranges;
+}
+
+/** Whether every range of `b` lies within one of the ascending, disjoint `a`. */
+function coveredBy(a: Ranges, b: Ranges): boolean {
+  for (const [lo, hi] of b) {
+    if (lo >= hi) continue;
+    if (!a.some(([alo, ahi]) => alo <= lo && hi <= ahi)) return false;
+  }
+  return true;
+}
+
+/** The union of two lists of ranges, ascending and disjoint. */
+function unionOf(a: Ranges, b: Ranges): Ranges {
+  const all = [...a, ...b].filter(([lo, hi]) => lo < hi).sort((x, y) => x[0] - y[0]);
+  const out: [number, number][] = [];
+  for (const [lo, hi] of all) {
+    const last = out[out.length - 1];
+    if (last !== undefined && lo <= last[1]) last[1] = Math.max(last[1], hi);
+    else out.push([lo, hi]);
+  }
+  return out;
+}
+
+/**
+ * Views whose writes all fall within ranges their owner can name (see changesWithin()). Not
+ * state: each entry is made once, with the view, and never changes.
+ */
+const bounded = new WeakMap<object, ChangeRanges>();
+
+/**
+ * Declares where the elements of `views` can change: `ranges()` answers element ranges [lo, hi)
+ * that hold every element written since the capture or the last restore, whichever came later
+ * (PhysMem: the frames ever allocated, for its per-frame arrays). A capture and each restore ask
+ * it (a restore before it puts anything back), and a restore copies back only the elements in
+ * the union of every answer so far, which also covers what the restores themselves wrote. With
+ * `zero`, every element outside that union is zero as well, and a capture copies only the
+ * elements within it: a machine's RAM costs a snapshot what was used of it, not its size.
+ */
+export function changesWithin(
+  views: readonly ArrayBufferView[],
+  ranges: () => Ranges,
+  opts: { zero?: boolean } = {},
+): void {
+  const c: ChangeRanges = { ranges, zero: opts.zero === true, ever: [] };
+  for (const v of views) bounded.set(v, c);
 }
 
 /**
@@ -230,6 +317,8 @@ export class Snapshot {
   private readonly savedMaps: SavedMap[] = [];
   private readonly savedSets: SavedSet[] = [];
   private readonly savedBytes: SavedBytes[] = [];
+  /** The change ranges of the views captured that have them. */
+  private readonly within: ChangeRanges[] = [];
   /** Side-table entries at capture, by table: key -> value. */
   private readonly entries = new Map<SideTable<object, unknown>, Map<object, unknown>>();
   /** Side-table keys written since the capture (or the last restore). */
@@ -286,12 +375,36 @@ export class Snapshot {
     if (tag === '[object Module]') return;
     if (ArrayBuffer.isView(o)) {
       const bytes = new Uint8Array(o.buffer, o.byteOffset, o.byteLength);
-      this.savedBytes.push({ o: bytes, copy: bytes.slice() });
+      const within = bounded.get(o) ?? null;
+      const scale = (o as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
+      if (within !== null && !this.within.includes(within)) {
+        this.within.push(within);
+        widen(within);
+      }
+      let copy: Uint8Array | null = null;
+      let held: HeldBytes[] | null = null;
+      if (within?.zero === true) {
+        held = [];
+        for (const [lo, hi] of within.ever) {
+          const at = Math.min(lo * scale, bytes.length);
+          const end = Math.min(hi * scale, bytes.length);
+          if (at < end) held.push({ at, end, data: bytes.slice(at, end) });
+        }
+      } else copy = bytes.slice();
+      this.savedBytes.push({ o: bytes, copy, held, within, scale, pieces: [], piecesOf: null });
       return;
     }
     if (o instanceof ArrayBuffer) {
       const bytes = new Uint8Array(o);
-      this.savedBytes.push({ o: bytes, copy: bytes.slice() });
+      this.savedBytes.push({
+        o: bytes,
+        copy: bytes.slice(),
+        held: null,
+        within: null,
+        scale: 1,
+        pieces: [],
+        piecesOf: null,
+      });
       return;
     }
     if (o instanceof Map) {
@@ -375,14 +488,16 @@ export class Snapshot {
   /** Puts every captured object back as it was at the capture. */
   restore(): void {
     if (!armed.includes(this)) throw new SnapshotError('another snapshot was captured since');
+    // Before anything is put back: the owners' records of what they touched are restored too.
+    const within = this.within;
+    for (let i = 0; i < within.length; i++) widen(within[i]);
     // One function per kind: each stays small enough for the JIT to optimise as a whole (the
     // loops in one method ran at about half the speed).
     restoreObjects(this.savedObjects);
     restoreArrays(this.savedArrays);
     restoreMaps(this.savedMaps);
     restoreSets(this.savedSets);
-    const bytes = this.savedBytes;
-    for (let n = 0; n < bytes.length; n++) bytes[n].o.set(bytes[n].copy);
+    restoreBytes(this.savedBytes);
     const tables = this.touchedTables;
     const keys = this.touchedKeys;
     // The writes below are journalled after these (and dropped with them).
@@ -484,6 +599,65 @@ function restoreArrays(arrays: readonly SavedArray[]): void {
     const rec = o as unknown as Record<PropertyKey, unknown>;
     for (let i = 0; i < s.extra.length; i++) rec[s.extra[i]] = s.extraValues[i];
   }
+}
+
+/** Adds what `c.ranges()` answers now to `c.ever`. */
+function widen(c: ChangeRanges): void {
+  const now = c.ranges();
+  if (!coveredBy(c.ever, now)) c.ever = unionOf(c.ever, now);
+}
+
+/** restore() of the captured typed arrays and buffers. */
+function restoreBytes(bytes: readonly SavedBytes[]): void {
+  for (let n = 0; n < bytes.length; n++) {
+    const s = bytes[n];
+    if (s.within === null) {
+      s.o.set(s.copy!);
+      continue;
+    }
+    if (s.piecesOf !== s.within.ever) piecesOf(s);
+    const o = s.o;
+    const pieces = s.pieces;
+    for (let i = 0; i < pieces.length; i++) {
+      const { at, end, from } = pieces[i];
+      if (from === null) o.fill(0, at, end);
+      else if (end - at > BYTEWISE_MAX) o.set(from, at);
+      // A few bytes: copied one by one (set() costs more than the copy).
+      else for (let b = at; b < end; b++) o[b] = from[b - at];
+    }
+  }
+}
+
+/** Ranges of bytes up to this long are copied back one by one, longer ones with set(). */
+const BYTEWISE_MAX = 64;
+
+/** What a restore of the saved bytes `s` writes back, for the ranges `s.within.ever`. */
+function piecesOf(s: SavedBytes): void {
+  const ranges = s.within!.ever;
+  const length = s.o.length;
+  const pieces: BytePiece[] = [];
+  for (const [first, last] of ranges) {
+    const at = Math.min(first * s.scale, length);
+    const end = Math.min(last * s.scale, length);
+    if (at >= end) continue;
+    if (s.copy !== null) {
+      pieces.push({ at, end, from: s.copy.subarray(at, end) });
+      continue;
+    }
+    // The bytes held at capture where they overlap, zero between them.
+    let cursor = at;
+    for (const h of s.held!) {
+      if (h.end <= cursor || h.at >= end) continue;
+      if (h.at > cursor) pieces.push({ at: cursor, end: h.at, from: null });
+      const to = Math.min(h.end, end);
+      const from = Math.max(h.at, cursor);
+      pieces.push({ at: from, end: to, from: h.data.subarray(from - h.at, to - h.at) });
+      cursor = to;
+    }
+    if (cursor < end) pieces.push({ at: cursor, end, from: null });
+  }
+  s.pieces = pieces;
+  s.piecesOf = ranges;
 }
 
 /** restore() of the captured maps. */

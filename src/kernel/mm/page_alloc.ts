@@ -2,6 +2,7 @@ import { Bitmap } from '../../lib/bitmap.ts';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, PAGE_SIZE } from '../../lib/units.ts';
 import { Errno } from '../errno.ts';
 import { PageContents } from './page_contents.ts';
+import { changesWithin } from '../../lib/snapshot.ts';
 import { grow } from '../../lib/typed_array.ts';
 import type { KGen } from '../../sched/types.ts';
 import type { FaultInjector } from '../fault_inject.ts';
@@ -141,8 +142,10 @@ export class PhysMem {
     this.mapping = new Uint32Array(frames);
     this.indexLo = new Uint32Array(frames);
     this.indexHi = new Uint8Array(frames);
+    this.boundChanges();
     this.free = new Bitmap(frames);
     this.free.setRange(0, frames);
+    this.free.changesWithin(() => this.touchedRanges());
     this.freeFrames = frames;
     // A last block shorter than 2 MiB is never free throughout: no huge page can start in it.
     this.blockFree = new Uint16Array(Math.ceil(frames / HPAGE_PMD_NR)).fill(HPAGE_PMD_NR);
@@ -354,6 +357,7 @@ export class PhysMem {
       this.mapping = grow(this.mapping, n);
       this.indexLo = grow(this.indexLo, n);
       this.indexHi = grow(this.indexHi, n);
+      this.boundChanges();
     }
     const ref: PagemapRef = { id: this.pagemaps.length + 1, firstPfn: first, nrPages, hooks };
     this.pagemaps.push(ref);
@@ -453,6 +457,7 @@ export class PhysMem {
     if (pins === null) {
       if (v === 0) return;
       pins = this.pinLo = new Uint8Array(this.flags.length);
+      this.boundChanges();
     }
     if (v < 255) {
       if (pins[head] === 255) this.pinMany.delete(head);
@@ -487,6 +492,27 @@ export class PhysMem {
       [0, this.lowMark],
       [this.highMark, this.nr],
     ];
+  }
+
+  /**
+   * Tells snapshots (lib/snapshot.ts) that the per-frame arrays change only within
+   * touchedRanges(): a capture copies those frames, and a restore writes them back, not every
+   * frame of RAM.
+   */
+  private boundChanges(): void {
+    const arrays: ArrayBufferView[] = [
+      this.refcount,
+      this.mapcount,
+      this.flags,
+      this.order,
+      this.gen,
+      this.mapping,
+      this.indexLo,
+      this.indexHi,
+    ];
+    if (this.pinLo !== null) arrays.push(this.pinLo);
+    // A frame never allocated has every field zero.
+    changesWithin(arrays, () => this.touchedRanges(), { zero: true });
   }
 
   /** Frames of RAM in use, not counting the reserved zero pages. */

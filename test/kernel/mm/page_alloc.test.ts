@@ -1,6 +1,7 @@
 /*
  * The frame allocator: a huge page comes from the free 2 MiB block highest in RAM, and an
- * allocation fails when, and only when, no frame (or no free block) is left.
+ * allocation fails when, and only when, no frame (or no free block) is left. A snapshot of it
+ * (which copies and writes back only the frames ever used) puts every frame back.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -8,6 +9,7 @@ import fc from 'fast-check';
 import { Errno } from '../../../src/kernel/errno.ts';
 import { FaultInjector } from '../../../src/kernel/fault_inject.ts';
 import { PhysMem } from '../../../src/kernel/mm/page_alloc.ts';
+import { Snapshot } from '../../../src/lib/snapshot.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE } from '../../../src/lib/units.ts';
 
 /** The block a huge allocation must take: the highest whole block of RAM all of whose frames are free. */
@@ -73,5 +75,77 @@ describe('page allocator', () => {
     phys.put(block[0]);
     assert.equal(phys.alloc(9, null), HPAGE_PMD_NR);
     assert.equal(phys.alloc(0, null), -Errno.ENOMEM);
+  });
+
+  it('is put back whole by snapshots taken alongside each other, restored in any order', () => {
+    // A picture of every frame: its fields, whether it is free, and its pins.
+    const picture = (phys: PhysMem): string =>
+      JSON.stringify([
+        [...phys.refcount],
+        [...phys.mapcount],
+        [...phys.flags],
+        [...phys.order],
+        [...phys.gen],
+        [...phys.mapping],
+        [...phys.indexLo],
+        [...phys.indexHi],
+        Array.from({ length: phys.nr }, (_, pfn) => [phys.isUsed(pfn), phys.pinCount(pfn)]),
+        phys.freeFrames,
+        phys.touchedRanges(),
+      ]);
+    const op = fc.tuple(fc.constantFrom('small', 'huge', 'free', 'map', 'pin', 'index'), fc.nat());
+    const script = fc.array(op, { maxLength: 200 });
+    fc.assert(
+      fc.property(script, script, script, fc.array(fc.nat(2), { maxLength: 6 }), (a, b, c, order) => {
+        const phys = new PhysMem(6 * HPAGE_PMD_NR * PAGE_SIZE, new FaultInjector());
+        let held: number[] = [];
+        const run = (ops: [string, number][]): void => {
+          for (const [kind, k] of ops) {
+            const pfn = held.length > 0 ? held[k % held.length] : -1;
+            if (kind === 'small' || kind === 'huge') {
+              const got = phys.alloc(kind === 'huge' ? 9 : 0, null);
+              if (got >= 0) held.push(got);
+            } else if (pfn < 0) continue;
+            else if (kind === 'free') {
+              held = held.filter((x) => x !== pfn);
+              phys.addPins(pfn, -phys.pinCount(pfn));
+              phys.put(pfn);
+            } else if (kind === 'map') phys.mapcount[pfn]++;
+            else if (kind === 'pin') phys.addPins(pfn, 1 + (k % 300));
+            else phys.setIndex(pfn, k);
+          }
+        };
+        // The frames the allocator hands out next (its free bitmap, which no picture shows).
+        const probe = (): number[] => [
+          ...Array.from({ length: 40 }, () => phys.alloc(0, null)),
+          phys.alloc(9, null),
+          phys.alloc(9, null),
+        ];
+        const pictures: string[] = [];
+        const nexts: number[][] = [];
+        const helds: number[][] = [];
+        const snaps: Snapshot[] = [];
+        for (const ops of [a, b, c]) {
+          run(ops);
+          pictures.push(picture(phys));
+          helds.push([...held]);
+          const snap = new Snapshot([phys], [], { alongside: true });
+          snaps.push(snap);
+          nexts.push(probe());
+          snap.restore();
+        }
+        for (const k of order) {
+          snaps[k].restore();
+          assert.equal(picture(phys), pictures[k]);
+          assert.deepEqual(probe(), nexts[k]);
+          // Moving on from there (frames allocated beyond what was used so far among them) is
+          // undone by the next restore, whichever it is.
+          held = [...helds[k]];
+          run([...c, ...a.map(([, n]): [string, number] => ['small', n]), ['huge', 0]]);
+        }
+        for (const s of snaps) s.release();
+      }),
+      { numRuns: 60, seed: 29 },
+    );
   });
 });
