@@ -126,6 +126,9 @@ export function firstChoice(
   return chosen;
 }
 
+/** The sleep set of a node reached with no thread asleep (never written: Node.sleep is read-only). */
+const NONE_ASLEEP: ReadonlySet<number> = new Set();
+
 export class DfsStrategy implements Strategy {
   readonly name = 'dfs';
   private readonly stack: Node[] = [];
@@ -201,7 +204,8 @@ export class DfsStrategy implements Strategy {
       node = revisit(this.stack, ctx.depth, tids);
     } else {
       const shape = { lastIndex: ctx.lastIndex, preemptionsBefore: ctx.preemptions };
-      const asleep = new Set(this.sleep.keys());
+      // Most nodes have no thread asleep (always, under a bound): they share one empty set.
+      const asleep: ReadonlySet<number> = this.sleep.size === 0 ? NONE_ASLEEP : new Set(this.sleep.keys());
       if (
         this.cache !== null &&
         this.hb !== null &&
