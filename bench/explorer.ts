@@ -11,7 +11,7 @@ import { explore } from '../src/sched/explore/index.ts';
 import type { ExploreTarget } from '../src/sched/explore/index.ts';
 import { Mutex, point, Scheduler } from '../src/sched/index.ts';
 import type { KGen } from '../src/sched/types.ts';
-import { type BenchContext, type Figure, type Suite, nowNs, round } from './figure.ts';
+import { type BenchContext, type Figure, type Suite, medianNs, nowNs, round } from './figure.ts';
 
 const ROUNDS = 8;
 
@@ -158,6 +158,9 @@ const FIXED = [
  * Proving the fixed drivers clean: time for the depth-first search (DPOR) to exhaust
  * interval-mirror unbounded and at preemption bound 4, each fixed twin at bound 2, and the rate
  * of schedules at bound 2. A search cut by its time budget reports the budget and fails its goal.
+ * Each time counts what `elapsed_ms` of `hetmem explore` counts: the search, from the first
+ * schedule (which builds the system and runs setup) to the coverage report; the scenario file is
+ * read and parsed before, as the CLI does.
  */
 async function proveClean(ctx: BenchContext): Promise<Figure[]> {
   const out: Figure[] = [];
@@ -170,8 +173,9 @@ async function proveClean(ctx: BenchContext): Promise<Figure[]> {
     const file = fileURLToPath(new URL(`${name}.yaml`, RACES));
     await preloadDriver(parseScenarioFile(file));
     ctx.progress(figure);
+    const target = scenarioTarget({ file });
     const t0 = nowNs();
-    const r = explore(scenarioTarget({ file }), {
+    const r = explore(target, {
       strategy: 'dfs',
       preemptionBound: bound,
       budget: { ms: ctx.smoke ? goalMs : Math.max(10 * goalMs, 30_000) },
@@ -191,14 +195,41 @@ async function proveClean(ctx: BenchContext): Promise<Figure[]> {
   if (!ctx.smoke) await exhaust('interval-mirror', Infinity, 1000, 'explore.interval_mirror.unbounded.time');
   await exhaust('interval-mirror', 4, 200, 'explore.interval_mirror.bound4.time');
   for (const name of FIXED) await exhaust(name, 2, 2000, `explore.fixed.${name}.bound2.time`);
-  const b2 = await exhaust('interval-mirror', 2, 2000, 'explore.interval_mirror.bound2.time');
-  const rate = b2.schedules / (b2.ms / 1000);
-  out.push({
-    name: 'explore.interval_mirror.bound2.schedules_per_second',
+  await exhaust('interval-mirror', 2, 2000, 'explore.interval_mirror.bound2.time');
+  for (const por of [true, false]) out.push(scheduleRate(ctx, por));
+  return out;
+}
+
+/**
+ * Schedules per second of the depth-first search of interval-mirror at preemption bound 2, with
+ * DPOR (131 schedules) or without any reduction (`--no-por`, 367): the search repeated, each time
+ * on a target built again from the file, after warm-up searches, and the median taken. A rate, like
+ * explore.steps_per_second: one search lasts some milliseconds, most of them the JIT's when it is
+ * the first (explore.interval_mirror.bound2.time is that search).
+ */
+function scheduleRate(ctx: BenchContext, por: boolean): Figure {
+  const name = `explore.interval_mirror.bound2${por ? '' : '_no_por'}.schedules_per_second`;
+  ctx.progress(name);
+  const file = fileURLToPath(new URL('interval-mirror.yaml', RACES));
+  let schedules = 0;
+  const ns = medianNs(
+    ctx.smoke ? 3 : 15,
+    () => scenarioTarget({ file }),
+    (target) => {
+      const r = explore(target, { strategy: 'dfs', preemptionBound: 2, por });
+      if (r.violation !== null || !r.exhausted)
+        throw new Error('interval-mirror is no longer clean at bound 2');
+      schedules = r.schedules;
+    },
+    undefined,
+    ctx.smoke ? 2 : 20,
+  );
+  const rate = schedules / (ns / 1e9);
+  return {
+    name,
     value: round(rate),
     unit: 'schedules/s',
     goal: '>= 20000 schedules/s',
     pass: rate >= 20_000,
-  });
-  return out;
+  };
 }
