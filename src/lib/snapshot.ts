@@ -152,9 +152,14 @@ interface ChangeRanges {
 
 /** Whether every range of `b` lies within one of the ascending, disjoint `a`. */
 function coveredBy(a: Ranges, b: Ranges): boolean {
-  for (const [lo, hi] of b) {
+  // Index loops: a restore asks this of every owner.
+  for (let i = 0; i < b.length; i++) {
+    const lo = b[i][0];
+    const hi = b[i][1];
     if (lo >= hi) continue;
-    if (!a.some(([alo, ahi]) => alo <= lo && hi <= ahi)) return false;
+    let inside = false;
+    for (let j = 0; j < a.length && !inside; j++) inside = a[j][0] <= lo && hi <= a[j][1];
+    if (!inside) return false;
   }
   return true;
 }
