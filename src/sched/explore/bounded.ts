@@ -95,6 +95,10 @@ export class BoundedDporSearch implements Strategy {
     return this.current.beforeStep(t);
   }
 
+  stepRaces(): readonly number[] | null {
+    return this.current.stepRaces();
+  }
+
   end(outcome: RunOutcome): void {
     this.current.end(outcome);
     if (this.current === this.unbounded) {

@@ -41,12 +41,19 @@ export class Coverage {
   private names: number[] = [];
   /** Steps of the current schedule so far. */
   private cursor = 0;
+  /** The schedule's races come from its strategy (step()'s `races`), not from `hb`. */
+  private given = false;
 
-  begin(lane = 0): void {
+  /**
+   * Starts a schedule of search `lane`. With `given`, the strategy works out the races of the
+   * steps and step() gets them (the strategy checks that replayed steps are the same).
+   */
+  begin(lane = 0, given = false): void {
     const l = (this.lanes[lane] ??= { hb: new HappensBefore(), names: [] });
     this.hb = l.hb;
     this.names = l.names;
     this.cursor = 0;
+    this.given = given;
   }
 
   /**
@@ -54,14 +61,19 @@ export class Coverage {
    * prefix: run.ts), whose races were recorded then.
    */
   replayed(tid: number, p: SchedPoint): void {
-    if (!this.hb.replayed(this.cursor, tid, p))
+    if (!this.given && !this.hb.replayed(this.cursor, tid, p))
       throw new Error(`target is not deterministic: step ${this.cursor} differs`);
     this.cursor++;
   }
 
-  step(tid: number, thread: string, p: SchedPoint): void {
+  /**
+   * The next step, not a replayed one: its conflicting pairs are recorded. `races` are the
+   * earlier steps (by number) it races with, from the strategy (begin()'s `given`); null when the
+   * strategy replayed the step, whose races were recorded in the schedule that first ran it.
+   */
+  step(tid: number, thread: string, p: SchedPoint, races?: readonly number[] | null): void {
     if (this.names.length > this.cursor) {
-      this.hb.truncate(this.cursor);
+      if (!this.given) this.hb.truncate(this.cursor);
       this.names.length = this.cursor;
     }
     this.cursor++;
@@ -69,8 +81,9 @@ export class Coverage {
     if (labels === undefined) this.byThread.set(thread, (labels = new Map<string, number>()));
     let id = labels.get(p.label);
     if (id === undefined) labels.set(p.label, (id = this.idOf(`${thread}: ${p.label}`)));
-    const races = this.hb.add(eventOf(tid, p, -1, this.hb.stepsOf(tid) + 1));
-    for (let r = 0; r < races.length; r++) this.record(this.names[races[r]], id);
+    const found = this.given ? races : this.hb.add(eventOf(tid, p, -1, this.hb.stepsOf(tid) + 1));
+    if (found !== null && found !== undefined)
+      for (let r = 0; r < found.length; r++) this.record(this.names[found[r]], id);
     this.names.push(id);
   }
 

@@ -67,6 +67,8 @@ export class DporStrategy implements Strategy {
   private step = 0;
   /** Races seen, for statistics. */
   races = 0;
+  /** What stepRaces() answers: the races of the step beforeStep() last passed. */
+  private lastRaces: readonly number[] | null = null;
 
   /** Sleep sets are sound only for a search that is not bounded (see the module comment). */
   private useSleep: boolean;
@@ -227,6 +229,7 @@ export class DporStrategy implements Strategy {
   beforeStep(t: Thread): boolean {
     const node = this.pendingNode;
     this.pendingNode = -1;
+    this.lastRaces = null;
     if (this.sleep.size > 0) {
       if (this.sleep.has(t.id)) return false;
       // forEach, not for-of: until this is optimised, a for-of over a map makes an iterator and
@@ -246,7 +249,12 @@ export class DporStrategy implements Strategy {
     const seq = hb.stepsOf(t.id) + 1;
     const races = hb.add(eventOf(t.id, t.pending, node, seq));
     for (let r = 0; r < races.length; r++) this.reverse(races[r], hb.events.length - 1);
+    this.lastRaces = races;
     return true;
+  }
+
+  stepRaces(): readonly number[] | null {
+    return this.lastRaces;
   }
 
   /** Asks for a schedule in which step j of the current execution runs before step i. */

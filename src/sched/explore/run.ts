@@ -10,7 +10,7 @@ import type { ChoiceContext, Decision, ExploreTarget, RunOutcome, Strategy, Trac
 export const DEFAULT_MAX_STEPS = 100_000;
 
 /** What the engine needs from whoever decides: a strategy, a replayer, a minimiser variant. */
-export type Decider = Pick<Strategy, 'choose' | 'beforeStep'>;
+export type Decider = Pick<Strategy, 'choose' | 'beforeStep' | 'stepRaces'>;
 
 export interface RunConfig {
   maxSteps: number;
@@ -74,7 +74,9 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
   if (sched.violations.length > 0) violation = { ...sched.violations[0] };
   const coverage = cfg.coverage;
   const memo = cfg.memo;
-  coverage?.begin(memo?.lane ?? 0);
+  // A decider that works out each step's races (DPOR) hands them to coverage.
+  const racesOf = decider.stepRaces;
+  coverage?.begin(memo?.lane ?? 0, racesOf !== undefined);
   /** Steps that replay the previous schedule's: the choices so far were the same. */
   let replayable = memo === undefined ? 0 : memo.checked;
   /** Steps that passed the per-step checks. */
@@ -113,7 +115,8 @@ export function runSchedule(target: ExploreTarget, decider: Decider, cfg: RunCon
     const replayed = steps < replayable;
     if (coverage !== undefined) {
       if (replayed) coverage.replayed(t.id, t.pending);
-      else coverage.step(t.id, nameOf(t), t.pending);
+      else
+        coverage.step(t.id, nameOf(t), t.pending, racesOf === undefined ? undefined : racesOf.call(decider));
     }
     const seen = sched.violations.length;
     sched.step(t);

@@ -148,6 +148,13 @@ export interface Strategy {
   choose(ctx: ChoiceContext): number | null;
   /** Sees every step before it runs; false abandons the schedule as redundant. */
   beforeStep?(t: Thread, steps: number): boolean;
+  /**
+   * For a strategy that works out the races of each step (DPOR): the earlier steps of this
+   * schedule (by number) that the step beforeStep() just passed races with, or null for a step it
+   * replayed from the previous schedule of its search (whose races it reported then). Coverage
+   * then records these instead of working them out a second time.
+   */
+  stepRaces?(): readonly number[] | null;
   end?(outcome: RunOutcome): void;
   /** True once the whole (bounded) space was covered. */
   exhausted(): boolean;
