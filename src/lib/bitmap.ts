@@ -33,6 +33,14 @@ export class Bitmap {
   readonly nbits: number;
   private readonly words: Uint32Array;
 
+  constructor(nbits: number) {
+    if (!Number.isInteger(nbits) || nbits < 0 || nbits > MAX_BITS) {
+      throw new RangeError(`Bitmap size must be an integer in [0, 2^32 - 1], got ${nbits}`);
+    }
+    this.nbits = nbits;
+    this.words = new Uint32Array(Math.ceil(nbits / 32));
+  }
+
   /**
    * Tells snapshots that bits change only within the bit ranges [lo, hi) `ranges()` answers
    * (lib/snapshot.ts changesWithin()): a restore writes back the words that hold them.
@@ -41,14 +49,6 @@ export class Bitmap {
     changesWithin([this.words], () =>
       ranges().map(([lo, hi]): [number, number] => [lo >>> 5, Math.ceil(hi / 32)]),
     );
-  }
-
-  constructor(nbits: number) {
-    if (!Number.isInteger(nbits) || nbits < 0 || nbits > MAX_BITS) {
-      throw new RangeError(`Bitmap size must be an integer in [0, 2^32 - 1], got ${nbits}`);
-    }
-    this.nbits = nbits;
-    this.words = new Uint32Array(Math.ceil(nbits / 32));
   }
 
   test(i: number): boolean {

@@ -177,10 +177,11 @@ function unionOf(a: Ranges, b: Ranges): Ranges {
 }
 
 /**
- * Views whose writes all fall within ranges their owner can name (see changesWithin()). Not
- * state: each entry is made once, with the view, and never changes.
+ * Views whose writes all fall within ranges their owner can name (see changesWithin()), and the
+ * record of each `ranges` function. Not state a snapshot restores (see ChangeRanges.ever).
  */
 const bounded = new WeakMap<object, ChangeRanges>();
+const recordOf = new WeakMap<() => Ranges, ChangeRanges>();
 
 /**
  * Declares where the elements of `views` can change: `ranges()` answers element ranges [lo, hi)
@@ -190,13 +191,18 @@ const bounded = new WeakMap<object, ChangeRanges>();
  * the union of every answer so far, which also covers what the restores themselves wrote. With
  * `zero`, every element outside that union is zero as well, and a capture copies only the
  * elements within it: a machine's RAM costs a snapshot what was used of it, not its size.
+ * An owner that replaces its views (a table grown) passes them with the same `ranges` function:
+ * the old views and the new share one union, which every restore of any of them widens.
  */
 export function changesWithin(
   views: readonly ArrayBufferView[],
   ranges: () => Ranges,
   opts: { zero?: boolean } = {},
 ): void {
-  const c: ChangeRanges = { ranges, zero: opts.zero === true, ever: [] };
+  let c = recordOf.get(ranges);
+  if (c === undefined) recordOf.set(ranges, (c = { ranges, zero: opts.zero === true, ever: [] }));
+  else if (c.zero !== (opts.zero === true))
+    throw new TypeError('changesWithin(): one ranges function, two zero options');
   for (const v of views) bounded.set(v, c);
 }
 

@@ -145,7 +145,7 @@ export class PhysMem {
     this.boundChanges();
     this.free = new Bitmap(frames);
     this.free.setRange(0, frames);
-    this.free.changesWithin(() => this.touchedRanges());
+    this.free.changesWithin(this.changeRanges);
     this.freeFrames = frames;
     // A last block shorter than 2 MiB is never free throughout: no huge page can start in it.
     this.blockFree = new Uint16Array(Math.ceil(frames / HPAGE_PMD_NR)).fill(HPAGE_PMD_NR);
@@ -512,8 +512,11 @@ export class PhysMem {
     ];
     if (this.pinLo !== null) arrays.push(this.pinLo);
     // A frame never allocated has every field zero.
-    changesWithin(arrays, () => this.touchedRanges(), { zero: true });
+    changesWithin(arrays, this.changeRanges, { zero: true });
   }
+
+  /** What boundChanges() names, one function for the tables made and grown (see changesWithin()). */
+  private readonly changeRanges = (): [number, number][] => this.touchedRanges();
 
   /** Frames of RAM in use, not counting the reserved zero pages. */
   usedRamFrames(): number {

@@ -93,7 +93,7 @@ describe('page allocator', () => {
         phys.freeFrames,
         phys.touchedRanges(),
       ]);
-    const op = fc.tuple(fc.constantFrom('small', 'huge', 'free', 'map', 'pin', 'index'), fc.nat());
+    const op = fc.tuple(fc.constantFrom('small', 'huge', 'free', 'map', 'pin', 'index', 'device'), fc.nat());
     const script = fc.array(op, { maxLength: 200 });
     fc.assert(
       fc.property(script, script, script, fc.array(fc.nat(2), { maxLength: 6 }), (a, b, c, order) => {
@@ -105,6 +105,13 @@ describe('page allocator', () => {
             if (kind === 'small' || kind === 'huge') {
               const got = phys.alloc(kind === 'huge' ? 9 : 0, null);
               if (got >= 0) held.push(got);
+            } else if (kind === 'device') {
+              // Device memory beyond RAM (the tables grow, now and then into new arrays), its
+              // first page taken by its driver.
+              if (phys.pagemaps.length >= 6) continue;
+              const ref = phys.addDeviceRange(1 + (k % 700), { folioFree() {} });
+              phys.initDevicePage(ref.firstPfn);
+              held.push(ref.firstPfn);
             } else if (pfn < 0) continue;
             else if (kind === 'free') {
               held = held.filter((x) => x !== pfn);
