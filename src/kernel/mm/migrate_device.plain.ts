@@ -17,7 +17,7 @@ import { MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_
 import type { MigrateVma } from './migrate_device.ts';
 import { SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
-import { allocPageReclaim$ } from './vmscan.plain.ts';
+import { allocPageReclaim$, mapUnusedToZeropage$ } from './vmscan.plain.ts';
 import { inlineDrive, inlineYield } from '../../sched/plain.ts';
 
 function has(m: number, flag: number): boolean {
@@ -410,7 +410,7 @@ export function collectPtes$(c: Collect, addr: number, end: number): void {
   const phys = sys.phys;
   const mm = a.vma.mm;
   SpinLock$lock(mm.ptl);
-  const t = mm.pgt.pteTable(addr);
+  let t = mm.pgt.pteTable(addr);
   if (t === null) {
     SpinLock$unlock(mm.ptl);
     collectHole(c, addr, end, false);
@@ -427,12 +427,29 @@ export function collectPtes$(c: Collect, addr: number, end: number): void {
     if (page >= 0) {
       mpfn = 0;
       const tried = phys.mapping[page] !== 0;
+      const head = phys.head(page);
+      const nr = 1 << phys.order[head];
       const split = tried && splitForMigration(sys, page, a.faultPage);
       if (tried && !split && phys.order[phys.head(page)] > 0) {
         // migrate_vma_split_folio() failed: the rest of the range under this PMD is skipped
         // (migrate_vma_collect_skip()), pages of other folios included.
         collectHole(c, addr, end, true);
         break;
+      }
+      if (split && nr > 1 && phys.pagemapOf(head)?.hooks.type !== 'private') {
+        // __folio_split() remapped the anonymous folio with RMP_USE_SHARED_ZEROPAGE (not a
+        // device-private one): its pages that hold only zeros map the shared zero page now.
+        // The split ran with the PTL dropped, and the walk starts again at this entry.
+        SpinLock$unlock(mm.ptl);
+        for (let k = 0; k < nr; k++) mapUnusedToZeropage$(sys, head + k);
+        SpinLock$lock(mm.ptl);
+        t = mm.pgt.pteTable(addr);
+        if (t === null) {
+          collectHole(c, addr, end, false);
+          break;
+        }
+        addr -= PAGE_SIZE;
+        continue;
       }
       if (split) {
         phys.get(page);

@@ -63,7 +63,7 @@ import {
 } from './pgtable.ts';
 import { pmdBase, pmdIsLeaf, pmdPresentHuge, pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapWalk, rmapLinkCount } from './rmap.ts';
-import { allocPageReclaim } from './vmscan.ts';
+import { allocPageReclaim, mapUnusedToZeropage } from './vmscan.ts';
 
 export const MIGRATE_PFN_VALID = 1;
 export const MIGRATE_PFN_MIGRATE = 2;
@@ -546,7 +546,7 @@ function* collectPtes(c: Collect, addr: number, end: number): KGen {
   const phys = sys.phys;
   const mm = a.vma.mm;
   yield* mm.ptl.lock();
-  const t = mm.pgt.pteTable(addr);
+  let t = mm.pgt.pteTable(addr);
   if (t === null) {
     yield* mm.ptl.unlock();
     collectHole(c, addr, end, false);
@@ -563,12 +563,29 @@ function* collectPtes(c: Collect, addr: number, end: number): KGen {
     if (page >= 0) {
       mpfn = 0;
       const tried = phys.mapping[page] !== 0;
+      const head = phys.head(page);
+      const nr = 1 << phys.order[head];
       const split = tried && splitForMigration(sys, page, a.faultPage);
       if (tried && !split && phys.order[phys.head(page)] > 0) {
         // migrate_vma_split_folio() failed: the rest of the range under this PMD is skipped
         // (migrate_vma_collect_skip()), pages of other folios included.
         collectHole(c, addr, end, true);
         break;
+      }
+      if (split && nr > 1 && phys.pagemapOf(head)?.hooks.type !== 'private') {
+        // __folio_split() remapped the anonymous folio with RMP_USE_SHARED_ZEROPAGE (not a
+        // device-private one): its pages that hold only zeros map the shared zero page now.
+        // The split ran with the PTL dropped, and the walk starts again at this entry.
+        yield* mm.ptl.unlock();
+        for (let k = 0; k < nr; k++) yield* mapUnusedToZeropage(sys, head + k);
+        yield* mm.ptl.lock();
+        t = mm.pgt.pteTable(addr);
+        if (t === null) {
+          collectHole(c, addr, end, false);
+          break;
+        }
+        addr -= PAGE_SIZE;
+        continue;
       }
       if (split) {
         phys.get(page);

@@ -11,7 +11,7 @@ import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_PRESENT, PTE_PROTNONE, PTE_SOFT_
 import { pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { folioMapcount, removeRmapPte, rmapWalk, rssCounterOf } from './rmap.ts';
 import { type LeafTable, indexAt } from '../../lib/pgtable_store.ts';
-import { reclaimHands, ptesMapping, findMapping, lockedVma, folioMappedLocked, reclaim } from './vmscan.ts';
+import { reclaimHands, ptesMapping, findMapping, lockedVma, folioMappedLocked, mapUnusedToZeropage, reclaim } from './vmscan.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierClearFlushYoung$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
 import { RwSem$downRead, RwSem$upRead, SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
 import { inlineDrive } from '../../sched/plain.ts';

@@ -458,7 +458,7 @@ function zeroFilled(phys: PhysMem, pfn: number): boolean {
  * entry does. (The kernel unmaps the whole folio for the split under MMU_NOTIFY_CLEAR; the model
  * invalidates secondary MMUs only where an entry changes.)
  */
-function* mapUnusedToZeropage(sys: System, pfn: number): KGen {
+export function* mapUnusedToZeropage(sys: System, pfn: number): KGen {
   const phys = sys.phys;
   if (phys.mapcount[pfn] === 0 || !zeroFilled(phys, pfn)) return;
   for (const { vma, addr } of ptesMapping(sys, pfn)) {

@@ -177,3 +177,36 @@ test('MADV_COLLAPSE faults device-private pages back to RAM and collapses the ra
   expectData(sys, p, addr, data);
   finish(sys, p, fd);
 });
+
+test('splitting a PTE-mapped THP to migrate one page maps its zero-filled pages to the zero page', () => {
+  const { sys, p, fd, addr } = deviceWorld('private');
+  assert.equal(sys.madvise(p, addr, PMD, MADV.HUGEPAGE), 0);
+  // One byte in every fourth page; the other pages of the THP hold only zeros.
+  for (let i = 0; i < NR; i += 4) assert.equal(sys.write(p, addr + i * PAGE, Uint8Array.of(i / 4 + 1)), 1);
+  // A partial mprotect splits the PMD: the folio stays whole, mapped by PTEs.
+  assert.equal(sys.mprotect(p, addr + PMD - PAGE, PAGE, PROT_READ), 0);
+  const before = sys.pagemap(p, addr, NR);
+  assert.ok(before.every((e) => e.present && e.kind === 'ram' && e.thp));
+  // Migrating the first page splits the folio (split_folio(): RMP_USE_SHARED_ZEROPAGE).
+  const cmd: Record<string, unknown> = { addr, npages: 1, buf: new Uint8Array(PAGE) };
+  assert.equal(sys.ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, cmd), 0);
+  assert.equal(cmd.cpages, 1);
+  const after = sys.pagemap(p, addr, NR);
+  assert.equal(after[0].kind, 'device-private');
+  for (let i = 1; i < NR; i++) {
+    if (i % 4 === 0) assert.ok(after[i].kind === 'ram' && !after[i].thp, `page ${i}: ${after[i].kind}`);
+    else assert.equal(after[i].kind, 'zero', `page ${i}`);
+  }
+  // The zero-filled pages left the process's count (the written ones stay, the one on the device
+  // too: its entry still counts as an anonymous page) and went back to the allocator.
+  assert.equal(
+    p.mm!.rss.reduce((x, y) => x + y, 0),
+    NR / 4,
+  );
+  const used = sys.phys.usedRamFrames();
+  assert.ok(used < NR / 2, `${used} frames in use`);
+  const r = sys.read(p, addr, PMD);
+  for (let i = 0; i < NR; i++) assert.equal(r.data[i * PAGE], i % 4 === 0 ? i / 4 + 1 : 0, `page ${i}`);
+  assertOracles(sys);
+  finish(sys, p, fd);
+});
