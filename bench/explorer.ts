@@ -164,12 +164,7 @@ const FIXED = [
  */
 async function proveClean(ctx: BenchContext): Promise<Figure[]> {
   const out: Figure[] = [];
-  const exhaust = async (
-    name: string,
-    bound: number,
-    goalMs: number,
-    figure: string,
-  ): Promise<{ ms: number; schedules: number; exhausted: boolean }> => {
+  const exhaust = async (name: string, bound: number, goalMs: number, figure: string): Promise<void> => {
     const file = fileURLToPath(new URL(`${name}.yaml`, RACES));
     await preloadDriver(parseScenarioFile(file));
     ctx.progress(figure);
@@ -190,7 +185,6 @@ async function proveClean(ctx: BenchContext): Promise<Figure[]> {
       goal: `exhausts within ${goalMs} ms${note}`,
       pass: r.exhausted && ms <= goalMs,
     });
-    return { ms, schedules: r.schedules, exhausted: r.exhausted };
   };
   if (!ctx.smoke) await exhaust('interval-mirror', Infinity, 1000, 'explore.interval_mirror.unbounded.time');
   await exhaust('interval-mirror', 4, 200, 'explore.interval_mirror.bound4.time');
