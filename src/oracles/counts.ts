@@ -1,7 +1,6 @@
 import type { Violation } from '../sched/types.ts';
 import { Inode } from '../kernel/mm/mm_types.ts';
 import { GUP_PIN_COUNTING_BIAS, PG, type PhysMem } from '../kernel/mm/page_alloc.ts';
-import { HPAGE_PMD_NR } from '../lib/units.ts';
 import { ENTRIES, lastIndexBelow, type LeafTable, spanOf, type UpperTable } from '../lib/pgtable_store.ts';
 import {
   PTE_HUGE,
@@ -145,22 +144,13 @@ export function checkCounts(sys: System): Violation[] {
   // so of the violations, is the order of the frames.
   const named = namedFrames(c, phys.entireMapcount);
   const flags = phys.flags;
-  // The huge zero folio's 512 frames are reserved for good (the allocator refuses to free a
-  // reserved frame, and nothing clears the bit): passed over as a whole.
-  const zeroLo = phys.hugeZeroPfn;
-  const zeroHi = zeroLo < 0 ? zeroLo : zeroLo + HPAGE_PMD_NR;
-  for (const [lo, hi] of ranges) {
+  for (const [lo, hi] of phys.checkedRanges()) {
     let k = lowerBound(named, lo);
     for (let pfn = lo; pfn < hi; pfn++) {
-      if (pfn === zeroLo) {
-        pfn = zeroHi - 1;
-        k = lowerBound(named, zeroHi);
-        continue;
-      }
       const isNamed = k < named.length && named[k] === pfn;
       if (isNamed) k++;
-      // A reserved frame (the zero folios: most of the frames these ranges hold) passes both
-      // checks below at their first test: passed over here without a call.
+      // A reserved frame (the zero page; checkedRanges() leaves out the huge zero folio) passes
+      // both checks below at their first test: passed over here without a call.
       if ((flags[pfn] & USED_RESERVED) === USED_RESERVED) continue;
       if (isNamed || !quietFrame(pfn)) checkFrame(pfn);
     }

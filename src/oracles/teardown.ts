@@ -1,6 +1,5 @@
 import type { Violation } from '../sched/types.ts';
 import { PG } from '../kernel/mm/page_alloc.ts';
-import { HPAGE_PMD_NR } from '../lib/units.ts';
 import { sdkDevices } from '../kernel/drivers/sdk/device.ts';
 import { iommufdObjects } from '../kernel/iommufd/main.ts';
 import type { System } from '../kernel/system.ts';
@@ -95,14 +94,8 @@ export function checkTeardown(sys: System): Violation[] {
   if (!quiescent(sys)) return out;
   const phys = sys.phys;
   const leaked: number[] = [];
-  // The huge zero folio's frames are reserved for good (see checkCounts()): passed over at once.
-  const zeroLo = phys.hugeZeroPfn;
-  for (const [lo, hi] of phys.touchedRanges()) {
+  for (const [lo, hi] of phys.checkedRanges()) {
     for (let pfn = lo; pfn < hi; pfn++) {
-      if (pfn === zeroLo) {
-        pfn += HPAGE_PMD_NR - 1;
-        continue;
-      }
       const f = phys.flags[pfn];
       if ((f & PG.used) === 0 || (f & (PG.reserved | PG.tail)) !== 0) continue;
       if (phys.isDevice(pfn)) {

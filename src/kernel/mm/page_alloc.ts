@@ -518,6 +518,26 @@ export class PhysMem {
   /** What boundChanges() names, one function for the tables made and grown (see changesWithin()). */
   private readonly changeRanges = (): [number, number][] => this.touchedRanges();
 
+  /**
+   * touchedRanges() without the huge zero folio, whose 512 frames are reserved for good (freeing
+   * a reserved frame throws, and nothing clears the bit): the frames a check of every frame's
+   * counts needs to look at.
+   */
+  checkedRanges(): [number, number][] {
+    const zeroLo = this.hugeZeroPfn;
+    const zeroHi = zeroLo + F_HPAGE_NR;
+    const out: [number, number][] = [];
+    for (const [lo, hi] of this.touchedRanges()) {
+      if (zeroLo < 0 || zeroHi <= lo || zeroLo >= hi) {
+        out.push([lo, hi]);
+        continue;
+      }
+      if (lo < zeroLo) out.push([lo, zeroLo]);
+      if (zeroHi < hi) out.push([zeroHi, hi]);
+    }
+    return out;
+  }
+
   /** Frames of RAM in use, not counting the reserved zero pages. */
   usedRamFrames(): number {
     return this.ramFrames - this.freeFrames - 1 - HPAGE_PMD_NR;

@@ -126,8 +126,8 @@ export function firstChoice(
   return chosen;
 }
 
-/** The sleep set of a node reached with no thread asleep (never written: Node.sleep is read-only). */
-const NONE_ASLEEP: ReadonlySet<number> = new Set();
+/** The sleep set of a choice point where no thread sleeps (never written: a node's is read-only). */
+export const NONE_ASLEEP: ReadonlySet<number> = new Set<number>();
 
 export class DfsStrategy implements Strategy {
   readonly name = 'dfs';

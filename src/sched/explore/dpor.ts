@@ -23,7 +23,7 @@
  * the bound (docs/explorer.md).
  */
 import type { Thread } from '../thread.ts';
-import { firstChoice, independent, NondeterministicTargetError } from './dfs.ts';
+import { firstChoice, independent, NONE_ASLEEP, NondeterministicTargetError } from './dfs.ts';
 import { eventOf, HappensBefore } from './races.ts';
 import { emptyStateStats, StateCache, type StateStats } from './state_cache.ts';
 import type { ChoiceContext, RunOutcome, Strategy } from './types.ts';
@@ -43,9 +43,6 @@ interface Node {
   /** Steps the schedule had run when it reached this choice point. */
   readonly stepsBefore: number;
 }
-
-/** The sleep set of a choice point where no thread sleeps (never changed). */
-const NONE_ASLEEP: ReadonlySet<number> = new Set<number>();
 
 export class DporStrategy implements Strategy {
   readonly name = 'dfs';

@@ -155,4 +155,23 @@ describe('page allocator', () => {
       { numRuns: 60, seed: 29 },
     );
   });
+
+  it('checks every frame ever allocated but the huge zero folio (checkedRanges)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(0, 9), { maxLength: 40 }), (orders) => {
+        const phys = new PhysMem(8 * HPAGE_PMD_NR * PAGE_SIZE, new FaultInjector());
+        for (const order of orders) phys.alloc(order, null);
+        const inAny = (ranges: [number, number][], pfn: number): boolean =>
+          ranges.some(([lo, hi]) => pfn >= lo && pfn < hi);
+        const touched = phys.touchedRanges();
+        const checked = phys.checkedRanges();
+        const zero = phys.hugeZeroPfn;
+        for (let pfn = 0; pfn < phys.nr; pfn++) {
+          const huge = pfn >= zero && pfn < zero + HPAGE_PMD_NR;
+          assert.equal(inAny(checked, pfn), inAny(touched, pfn) && !huge, `pfn ${pfn}`);
+        }
+      }),
+      { numRuns: 50, seed: 31 },
+    );
+  });
 });
