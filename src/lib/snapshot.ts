@@ -13,9 +13,7 @@
  *    capture are journalled and undone (a plain WeakMap's would not be);
  *  - variables captured by closures, and `#private` fields (the kernel uses neither for state);
  *  - the attributes of a property (enumerable, writable) changed with Object.defineProperty():
- *    restore() writes values back, not attributes (the kernel never redefines a property), and
- *    a non-enumerable property added to an object whose properties were all enumerable is not
- *    seen (the kernel defines none);
+ *    restore() writes values back, not attributes (the kernel never redefines a property);
  *  - generators: a thread cannot be captured, so capture() refuses a graph that holds one
  *    (SnapshotError) and the caller rebuilds instead;
  *  - Errors (like Dates, RegExps and Promises) are kept as they are, with what they refer to.
@@ -44,18 +42,13 @@ interface SavedObject {
   /** Every own key was a string (then Object.getOwnPropertyNames() lists them all, and cheaply). */
   plain: boolean;
   /**
-   * Every own key was an enumerable string: then Object.keys(), which a fast object answers
-   * from a cache, lists them all (see the module comment).
-   */
-  enumerable: boolean;
-  /**
    * Every own key was an enumerable string of a writable data property: then `keys` is the
    * list Object.keys() gives, and Object.values() gives the values in its order.
    */
   direct: boolean;
-  /** For a direct object: its values put back by code made for its keys (restorerFor()), or null. */
+  /** For a direct object: code made for its keys that checks and restores it (restorerFor()), or null. */
   restorer: Restorer | null;
-  proto: unknown;
+  proto: object | null;
 }
 
 interface SavedArray {
@@ -227,7 +220,15 @@ function disarm(s: Snapshot): void {
  * kernel's per-object side tables (state kept off an object, as a `static` map keyed by it) use it.
  */
 export class SideTable<K extends object, V> extends WeakMap<K, V> {
+  /**
+   * Set once an entry was ever put in: a capture looks up the objects it walks only in these.
+   * (Declared, not initialised: a field's initialiser would run after WeakMap's constructor,
+   * which puts the entries it is given with set().)
+   */
+  declare used?: true;
+
   override set(key: K, value: V): this {
+    this.used = true;
     for (let i = 0; i < armed.length; i++) armed[i].journal(this, key);
     return super.set(key, value);
   }
@@ -248,15 +249,25 @@ export function sideTable<K extends object, V>(): SideTable<K, V> {
   return t;
 }
 
-/** Writes back the captured `values` of an object whose keys are as captured, each where it differs. */
-type Restorer = (o: Record<PropertyKey, unknown>, values: readonly unknown[]) => void;
+/**
+ * Puts back an object captured with one list of keys, all of them strings of enumerable writable
+ * data properties, when it still has exactly those own keys, in that order, and the prototype
+ * `proto`: writes each value of `values` where it differs and answers true. Answers false, having
+ * written nothing, when the keys or the prototype changed (restoreObjects() then takes the long
+ * way).
+ */
+type Restorer = (
+  o: Record<PropertyKey, unknown>,
+  values: readonly unknown[],
+  proto: object | null,
+) => boolean;
 
 /**
- * Restorers made so far, by their list of keys (JSON). An object restored by the generic loop
- * reads each value by a key that changes from one read to the next, which the JIT cannot
- * specialise (a lookup by name each time); code made for one list of keys reads and writes each
- * property by a name of its own, as a class's own methods do. Objects with the same keys share
- * one restorer.
+ * Restorers made so far, by their list of keys (JSON). The checks and the writes of the generic
+ * loop see every object of the world at one place, which the JIT cannot specialise (a lookup of
+ * each property by name, calls to builtins it does not inline); code made for one list of keys
+ * sees the few kinds of object that have those keys, and compares and reads each property by a
+ * name of its own, as a class's own methods do. Objects with the same keys share one restorer.
  */
 const restorers = new Map<string, Restorer | null>();
 /** Key lists that get a restorer at most (objects used as dictionaries could make many). */
@@ -274,17 +285,31 @@ function restorerFor(keys: readonly PropertyKey[]): Restorer | null {
   if (known !== undefined) return known;
   if (restorers.size >= RESTORERS_MAX) return null;
   // Each key as a JSON string literal, which is a JavaScript string literal of the same string:
-  // the code reads and writes property [k], never evaluates a key. The test is same(), written out.
-  const body = (keys as string[])
-    .map((k, i) => {
-      const name = JSON.stringify(k);
-      return `x = o[${name}]; y = v[${i}]; if (x !== y || (x === 0 && 1 / x !== 1 / y)) o[${name}] = y;`;
-    })
+  // the code compares names with [k] and reads and writes property [k], never evaluates a key.
+  // The keys: every own string key (enumerable or not) in order, and no symbol key. The values:
+  // same(), written out.
+  const names = (keys as string[]).map((k) => JSON.stringify(k));
+  const sameNames = names.map((name, i) => `n[${i}] === ${name}`).join(' && ');
+  const writes = names
+    .map(
+      (name, i) =>
+        `x = o[${name}]; y = v[${i}]; if (x !== y || (x === 0 && 1 / x !== 1 / y)) o[${name}] = y;`,
+    )
     .join('\n');
+  const body = [
+    `'use strict';`,
+    `if (Object.getPrototypeOf(o) !== p) return false;`,
+    `const n = Object.getOwnPropertyNames(o);`,
+    `if (n.length !== ${names.length}${names.length > 0 ? ` || !(${sameNames})` : ''}) return false;`,
+    `if (Object.getOwnPropertySymbols(o).length !== 0) return false;`,
+    `let x, y;`,
+    writes,
+    `return true;`,
+  ].join('\n');
   let fn: Restorer | null;
   try {
     // eslint-disable-next-line @typescript-eslint/no-implied-eval -- code made from JSON-quoted keys only (see above)
-    fn = new Function('o', 'v', `'use strict';\nlet x, y;\n${body}`) as Restorer;
+    fn = new Function('o', 'v', 'p', body) as Restorer;
   } catch (e) {
     // A page's content security policy refuses it with an EvalError; anything else (a key the
     // code above quotes wrong) is a bug, not a reason to fall back.
@@ -349,13 +374,15 @@ export class Snapshot {
     const seen = this.walked;
     for (const s of stop) seen.add(s);
     const work: unknown[] = [...roots];
+    // A table nothing was ever put in has no entry to look for.
+    const live = tables.filter((t) => t.used === true);
     while (work.length > 0) {
       const v = work.pop();
       if (v === null || typeof v !== 'object') continue;
       if (seen.has(v)) continue;
       seen.add(v);
       this.capture(v, work);
-      for (const t of tables) {
+      for (const t of live) {
         if (!t.has(v)) continue;
         let m = this.entries.get(t);
         if (m === undefined) {
@@ -445,8 +472,12 @@ export class Snapshot {
       for (const v of values) work.push(v);
       const extra: PropertyKey[] = [];
       const extraValues: unknown[] = [];
-      for (const k of Reflect.ownKeys(o)) {
-        if (k === 'length' || (typeof k === 'string' && /^\d+$/.test(k))) continue;
+      // An array's own keys come in the order its elements' indices, `length` (made with the
+      // array, before any other named property), the other names, the symbols: the keys after
+      // `length` are the ones that are not elements.
+      const own = Reflect.ownKeys(o);
+      for (let i = own.indexOf('length') + 1; i < own.length; i++) {
+        const k = own[i];
         const d = Object.getOwnPropertyDescriptor(o, k)!;
         if (!('value' in d)) continue;
         extra.push(k);
@@ -479,10 +510,9 @@ export class Snapshot {
       // The same names (one list less for a restore to read).
       own: direct ? keys : own,
       plain: Object.getOwnPropertyNames(o).length === own.length,
-      enumerable,
       direct,
       restorer: direct ? restorerFor(keys) : null,
-      proto: Object.getPrototypeOf(o),
+      proto: Object.getPrototypeOf(o) as object | null,
     });
   }
 
@@ -549,14 +579,11 @@ function restoreObjects(objects: readonly SavedObject[]): void {
   for (let n = 0; n < objects.length; n++) {
     const s = objects[n];
     const o = s.o;
+    // Most objects: kept their keys and prototype, checked and put back by their own code.
+    if (s.restorer !== null && s.restorer(o, s.values, s.proto)) continue;
     const { keys, values } = s;
     let intact: boolean;
-    if (s.enumerable) {
-      // As below, from the list of enumerable names (most objects here are of this kind).
-      const now = Object.keys(o);
-      intact = now.length === s.own.length && Object.getOwnPropertySymbols(o).length === 0;
-      for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
-    } else if (s.plain) {
+    if (s.plain) {
       // The same own keys in the same order: the same strings, and no symbol. (One list of
       // names and an empty list of symbols cost half of Reflect.ownKeys().)
       const now = Object.getOwnPropertyNames(o);
@@ -568,9 +595,8 @@ function restoreObjects(objects: readonly SavedObject[]): void {
       for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
     }
     if (!intact) rekey(s);
-    if (intact && s.restorer !== null) {
-      s.restorer(o, values);
-    } else if (intact && s.direct) {
+    if (Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto);
+    if (intact && s.direct) {
       // The values in one list, as Object.keys() gives the names (a fast object answers
       // both from its layout): cheaper than a lookup by name of each.
       const now = Object.values(o);
@@ -586,7 +612,6 @@ function restoreObjects(objects: readonly SavedObject[]): void {
         if (!same(o[k], v)) o[k] = v;
       }
     }
-    if (Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto as object | null);
   }
 }
 

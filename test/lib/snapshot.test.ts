@@ -250,6 +250,57 @@ describe('Snapshot', () => {
     snap.release();
   });
 
+  it('drops a non-enumerable key added alone to an object whose keys were all enumerable', () => {
+    class Record3 {
+      a = 1;
+      b = 2;
+    }
+    const rec = new Record3();
+    const plain: Record<string, unknown> = { a: 1 };
+    const snap = new Snapshot([{ rec, plain }]);
+    Object.defineProperty(rec, 'hidden', { value: 3, writable: true, enumerable: false, configurable: true });
+    Object.defineProperty(plain, 'hidden', {
+      value: 4,
+      writable: true,
+      enumerable: false,
+      configurable: true,
+    });
+    rec.a = 5;
+    snap.restore();
+    assert.deepEqual(Reflect.ownKeys(rec), ['a', 'b']);
+    assert.deepEqual(Reflect.ownKeys(plain), ['a']);
+    assert.equal(rec.a, 1);
+    snap.release();
+  });
+
+  it('puts back the named and symbol-keyed properties an array had at the capture', () => {
+    const tag = Symbol('tag');
+    type Named = unknown[] & Record<PropertyKey, unknown>;
+    const arr = [1, 2, 3] as unknown as Named;
+    arr.name = 'first';
+    arr[tag] = 'x';
+    // A hole (what `delete` leaves) before the named property.
+    const holey = [1, 2, 3] as unknown as Named;
+    Reflect.deleteProperty(holey, 1);
+    holey.name = 'holey';
+    const snap = new Snapshot([{ arr, holey }]);
+    for (let round = 0; round < 2; round++) {
+      arr.name = 'second';
+      arr[tag] = 'y';
+      arr.push(4);
+      arr[0] = 9;
+      holey.name = 'other';
+      holey[1] = 2;
+      snap.restore();
+      assert.deepEqual([...arr], [1, 2, 3]);
+      assert.equal(arr.name, 'first');
+      assert.equal(arr[tag], 'x');
+      assert.equal(holey.name, 'holey');
+      assert.equal(holey.length, 3);
+    }
+    snap.release();
+  });
+
   it('puts back values under keys that are not identifiers, and objects of one shape apart', () => {
     const odd: Record<string, unknown> = {
       'a"b': 1,
