@@ -453,7 +453,8 @@ function zeroFilled(phys: PhysMem, pfn: number): boolean {
  * After an anonymous folio is split, a subpage that holds only zeros is mapped by the shared zero
  * page instead, and freed once the last such mapping is gone: __folio_split() remaps an anonymous
  * folio with RMP_USE_SHARED_ZEROPAGE, and remove_migration_pte() then takes
- * try_to_map_unused_to_zeropage() for every mapping of such a page, except in a VM_LOCKED VMA.
+ * try_to_map_unused_to_zeropage() for every mapping of such a page: none when the folio is mlocked,
+ * and none in a VM_LOCKED VMA.
  * The entry keeps its soft-dirty bit and follows the VMA's protection, as a fresh zero-page
  * entry does. (The kernel unmaps the whole folio for the split under MMU_NOTIFY_CLEAR; the model
  * invalidates secondary MMUs only where an entry changes.)
@@ -461,7 +462,11 @@ function zeroFilled(phys: PhysMem, pfn: number): boolean {
 export function* mapUnusedToZeropage(sys: System, pfn: number): KGen {
   const phys = sys.phys;
   if (phys.mapcount[pfn] === 0 || !zeroFilled(phys, pfn)) return;
-  for (const { vma, addr } of ptesMapping(sys, pfn)) {
+  const maps = ptesMapping(sys, pfn);
+  // folio_test_mlocked(): the model's mlocked folio is one a locked VMA maps (mlock.ts). Its
+  // pages keep their frames in every mapping, locked or not.
+  if (maps.some(({ vma }) => lockedVma(vma))) return;
+  for (const { vma, addr } of maps) {
     if ((vma.flags & VM.LOCKED) !== 0) continue;
     yield* changeMappedPte(vma, addr, pfn, (t, s) => {
       let z = PTE_PRESENT | PTE_ACCESSED | PTE_SPECIAL | (t.words[s] & PTE_SOFT_DIRTY);

@@ -210,3 +210,37 @@ test('splitting a PTE-mapped THP to migrate one page maps its zero-filled pages 
   assertOracles(sys);
   finish(sys, p, fd);
 });
+
+test('a split mlocked THP keeps its zero-filled pages, in a mapping that is not locked too', () => {
+  const { sys, p, fd, addr } = deviceWorld('private');
+  assert.equal(sys.madvise(p, addr, PMD, MADV.HUGEPAGE), 0);
+  for (let i = 0; i < NR; i += 4) assert.equal(sys.write(p, addr + i * PAGE, Uint8Array.of(i / 4 + 1)), 1);
+  // The parent locks its mapping (before the fork: mlock() would break the sharing, as it
+  // populates a private writable mapping for writing): the folio is mlocked. A partial
+  // mprotect maps it by PTEs.
+  assert.equal(sys.mlock(p, addr, PMD), 0);
+  assert.equal(sys.mprotect(p, addr + PMD - PAGE, PAGE, PROT_READ), 0);
+  // The child shares the THP, in VMAs that are not VM_LOCKED (fork does not pass the flag on).
+  const r = sys.fork(p, 'child');
+  assert.ok(r.ret >= 0 && r.child !== null);
+  const child = r.child;
+  assert.ok(sys.pagemap(child, addr, NR).every((e) => e.present && e.thp));
+  assert.equal(sys.pagemap(p, addr + PAGE, 1)[0].pfn, sys.pagemap(child, addr + PAGE, 1)[0].pfn);
+  const cfd = sys.run('open', dmirrorOpen(sys, 'gpu0', child));
+  assert.ok(cfd >= 0);
+  // Migrating the child's first page splits the folio; try_to_map_unused_to_zeropage() refuses
+  // every page of an mlocked folio, in the child's mapping as in the parent's.
+  const cmd: Record<string, unknown> = { addr, npages: 1, buf: new Uint8Array(PAGE) };
+  assert.equal(sys.ioctl(cfd, HMM_DMIRROR_MIGRATE_TO_DEV, cmd), 0);
+  assert.equal(cmd.cpages, 1);
+  for (const proc of [child, p]) {
+    const after = sys.pagemap(proc, addr, NR);
+    for (let i = 1; i < NR; i++) assert.equal(after[i].kind, 'ram', `${proc.name} page ${i}`);
+    const back = sys.read(proc, addr, PMD);
+    for (let i = 0; i < NR; i++) assert.equal(back.data[i * PAGE], i % 4 === 0 ? i / 4 + 1 : 0, `page ${i}`);
+  }
+  assertOracles(sys);
+  assert.equal(sys.close(cfd), 0);
+  sys.exit(child);
+  finish(sys, p, fd);
+});
