@@ -66,6 +66,52 @@ export interface PagemapRef {
   readonly hooks: PagemapHooks;
 }
 
+/** The per-frame tables of PhysMem that every frame has from the start (the pin table is made later). */
+type FrameTables = Pick<
+  PhysMem,
+  'refcount' | 'mapcount' | 'mapping' | 'indexLo' | 'flags' | 'gen' | 'order' | 'indexHi'
+>;
+
+/** Bytes a frame takes in the tables of FrameTables. */
+const FRAME_TABLE_BYTES = 4 + 4 + 4 + 4 + 2 + 2 + 1 + 1;
+
+/**
+ * Tables for `n` frames, holding what `old` holds in the frame ranges `kept` (zero everywhere else):
+ * views of one buffer, the 4-byte elements first so every view starts aligned. One allocation,
+ * not eight: for a machine of many gigabytes the C library maps one this large afresh, as zero
+ * pages the kernel provides only where they are touched, while eight smaller ones can come back
+ * from its heap, cleared byte by byte every time a machine is built. (Copying only `kept` keeps
+ * the frames never used untouched too.)
+ */
+function frameTables(
+  n: number,
+  old: FrameTables | null,
+  kept: readonly [number, number][] = [],
+): FrameTables {
+  const buffer = new ArrayBuffer(n * FRAME_TABLE_BYTES);
+  let at = 0;
+  const view = <A extends Int32Array | Uint32Array | Uint16Array | Uint8Array>(
+    Ctor: new (b: ArrayBuffer, offset: number, length: number) => A,
+    bytes: number,
+    from: A | undefined,
+  ): A => {
+    const a = new Ctor(buffer, at, n);
+    at += n * bytes;
+    if (from !== undefined) for (const [lo, hi] of kept) a.set(from.subarray(lo, hi), lo);
+    return a;
+  };
+  return {
+    refcount: view(Int32Array, 4, old?.refcount),
+    mapcount: view(Int32Array, 4, old?.mapcount),
+    mapping: view(Uint32Array, 4, old?.mapping),
+    indexLo: view(Uint32Array, 4, old?.indexLo),
+    flags: view(Uint16Array, 2, old?.flags),
+    gen: view(Uint16Array, 2, old?.gen),
+    order: view(Uint8Array, 1, old?.order),
+    indexHi: view(Uint8Array, 1, old?.indexHi),
+  };
+}
+
 /**
  * Physical memory: every page frame's struct page fields as typed arrays (struct of arrays),
  * and contents stored only for pages that were written. PFN 0 is the shared zero page; the huge
@@ -134,14 +180,16 @@ export class PhysMem {
     this.ramFrames = frames;
     this.nr = frames;
     this.highMark = frames;
-    this.refcount = new Int32Array(frames);
-    this.mapcount = new Int32Array(frames);
-    this.flags = new Uint16Array(frames);
-    this.order = new Uint8Array(frames);
-    this.gen = new Uint16Array(frames);
-    this.mapping = new Uint32Array(frames);
-    this.indexLo = new Uint32Array(frames);
-    this.indexHi = new Uint8Array(frames);
+    ({
+      refcount: this.refcount,
+      mapcount: this.mapcount,
+      mapping: this.mapping,
+      indexLo: this.indexLo,
+      flags: this.flags,
+      gen: this.gen,
+      order: this.order,
+      indexHi: this.indexHi,
+    } = frameTables(frames, null));
     this.boundChanges();
     this.free = new Bitmap(frames);
     this.free.setRange(0, frames);
@@ -348,15 +396,9 @@ export class PhysMem {
       // The tables grow by at least half their size, so a driver that adds its memory a chunk
       // at a time copies them a few times, not once per chunk.
       const n = Math.max(total, this.ramFrames + Math.ceil((this.flags.length - this.ramFrames) * 1.5));
-      this.refcount = grow(this.refcount, n);
-      this.mapcount = grow(this.mapcount, n);
-      this.flags = grow(this.flags, n);
-      this.order = grow(this.order, n);
+      // Outside touchedRanges() every table holds zero, as the new ones do.
+      Object.assign(this, frameTables(n, this, this.touchedRanges()));
       if (this.pinLo !== null) this.pinLo = grow(this.pinLo, n);
-      this.gen = grow(this.gen, n);
-      this.mapping = grow(this.mapping, n);
-      this.indexLo = grow(this.indexLo, n);
-      this.indexHi = grow(this.indexHi, n);
       this.boundChanges();
     }
     const ref: PagemapRef = { id: this.pagemaps.length + 1, firstPfn: first, nrPages, hooks };
