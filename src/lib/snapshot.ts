@@ -263,11 +263,11 @@ type Restorer = (
 ) => boolean;
 
 /**
- * Restorers made so far, by their list of keys (JSON). The checks and the writes of the generic
- * loop see every object of the world at one place, which the JIT cannot specialise (a lookup of
- * each property by name, calls to builtins it does not inline); code made for one list of keys
- * sees the few kinds of object that have those keys, and compares and reads each property by a
- * name of its own, as a class's own methods do. Objects with the same keys share one restorer.
+ * Restorers made so far, by their list of keys (JSON). An object restored by the generic loop
+ * reads each value by a key that changes from one read to the next, which the JIT cannot
+ * specialise (a lookup by name each time); code made for one list of keys reads and writes each
+ * property by a name of its own, as a class's own methods do. Objects with the same keys share
+ * one restorer, which also checks them as restoreObjects() would, against its keys as literals.
  */
 const restorers = new Map<string, Restorer | null>();
 /** Key lists that get a restorer at most (objects used as dictionaries could make many). */

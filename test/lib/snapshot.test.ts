@@ -273,6 +273,28 @@ describe('Snapshot', () => {
     snap.release();
   });
 
+  it('puts back the prototype of an object, with its keys as captured or not', () => {
+    class Base {
+      kind = 'base';
+    }
+    const other = { kind: 'other' };
+    const kept = new Base();
+    const rekeyed = new Base();
+    const snap = new Snapshot([{ kept, rekeyed }]);
+    for (let round = 0; round < 2; round++) {
+      Object.setPrototypeOf(kept, other);
+      kept.kind = 'changed';
+      Object.setPrototypeOf(rekeyed, null);
+      (rekeyed as unknown as Record<string, unknown>).added = 1;
+      snap.restore();
+      assert.equal(Object.getPrototypeOf(kept), Base.prototype);
+      assert.equal(Object.getPrototypeOf(rekeyed), Base.prototype);
+      assert.equal(kept.kind, 'base');
+      assert.deepEqual(Reflect.ownKeys(rekeyed), ['kind']);
+    }
+    snap.release();
+  });
+
   it('puts back the named and symbol-keyed properties an array had at the capture', () => {
     const tag = Symbol('tag');
     type Named = unknown[] & Record<PropertyKey, unknown>;
