@@ -13,7 +13,9 @@
  *    capture are journalled and undone (a plain WeakMap's would not be);
  *  - variables captured by closures, and `#private` fields (the kernel uses neither for state);
  *  - the attributes of a property (enumerable, writable) changed with Object.defineProperty():
- *    restore() writes values back, not attributes (the kernel never redefines a property);
+ *    restore() writes values back, not attributes (the kernel never redefines a property), and
+ *    a non-enumerable property added to an object whose properties were all enumerable is not
+ *    seen (the kernel defines none);
  *  - generators: a thread cannot be captured, so capture() refuses a graph that holds one
  *    (SnapshotError) and the caller rebuilds instead;
  *  - Errors (like Dates, RegExps and Promises) are kept as they are, with what they refer to.
@@ -42,13 +44,18 @@ interface SavedObject {
   /** Every own key was a string (then Object.getOwnPropertyNames() lists them all, and cheaply). */
   plain: boolean;
   /**
+   * Every own key was an enumerable string: then Object.keys(), which a fast object answers
+   * from a cache, lists them all (see the module comment).
+   */
+  enumerable: boolean;
+  /**
    * Every own key was an enumerable string of a writable data property: then `keys` is the
    * list Object.keys() gives, and Object.values() gives the values in its order.
    */
   direct: boolean;
-  /** For a direct object: code made for its keys that checks and restores it (restorerFor()), or null. */
+  /** For a direct object: its values put back by code made for its keys (restorerFor()), or null. */
   restorer: Restorer | null;
-  proto: object | null;
+  proto: unknown;
 }
 
 interface SavedArray {
@@ -249,25 +256,15 @@ export function sideTable<K extends object, V>(): SideTable<K, V> {
   return t;
 }
 
-/**
- * Puts back an object captured with one list of keys, all of them strings of enumerable writable
- * data properties, when it still has exactly those own keys, in that order, and the prototype
- * `proto`: writes each value of `values` where it differs and answers true. Answers false, having
- * written nothing, when the keys or the prototype changed (restoreObjects() then takes the long
- * way).
- */
-type Restorer = (
-  o: Record<PropertyKey, unknown>,
-  values: readonly unknown[],
-  proto: object | null,
-) => boolean;
+/** Writes back the captured `values` of an object whose keys are as captured, each where it differs. */
+type Restorer = (o: Record<PropertyKey, unknown>, values: readonly unknown[]) => void;
 
 /**
  * Restorers made so far, by their list of keys (JSON). An object restored by the generic loop
  * reads each value by a key that changes from one read to the next, which the JIT cannot
  * specialise (a lookup by name each time); code made for one list of keys reads and writes each
  * property by a name of its own, as a class's own methods do. Objects with the same keys share
- * one restorer, which also checks them as restoreObjects() would, against its keys as literals.
+ * one restorer.
  */
 const restorers = new Map<string, Restorer | null>();
 /** Key lists that get a restorer at most (objects used as dictionaries could make many). */
@@ -285,31 +282,17 @@ function restorerFor(keys: readonly PropertyKey[]): Restorer | null {
   if (known !== undefined) return known;
   if (restorers.size >= RESTORERS_MAX) return null;
   // Each key as a JSON string literal, which is a JavaScript string literal of the same string:
-  // the code compares names with [k] and reads and writes property [k], never evaluates a key.
-  // The keys: every own string key (enumerable or not) in order, and no symbol key. The values:
-  // same(), written out.
-  const names = (keys as string[]).map((k) => JSON.stringify(k));
-  const sameNames = names.map((name, i) => `n[${i}] === ${name}`).join(' && ');
-  const writes = names
-    .map(
-      (name, i) =>
-        `x = o[${name}]; y = v[${i}]; if (x !== y || (x === 0 && 1 / x !== 1 / y)) o[${name}] = y;`,
-    )
+  // the code reads and writes property [k], never evaluates a key. The test is same(), written out.
+  const body = (keys as string[])
+    .map((k, i) => {
+      const name = JSON.stringify(k);
+      return `x = o[${name}]; y = v[${i}]; if (x !== y || (x === 0 && 1 / x !== 1 / y)) o[${name}] = y;`;
+    })
     .join('\n');
-  const body = [
-    `'use strict';`,
-    `if (Object.getPrototypeOf(o) !== p) return false;`,
-    `const n = Object.getOwnPropertyNames(o);`,
-    `if (n.length !== ${names.length}${names.length > 0 ? ` || !(${sameNames})` : ''}) return false;`,
-    `if (Object.getOwnPropertySymbols(o).length !== 0) return false;`,
-    `let x, y;`,
-    writes,
-    `return true;`,
-  ].join('\n');
   let fn: Restorer | null;
   try {
     // eslint-disable-next-line @typescript-eslint/no-implied-eval -- code made from JSON-quoted keys only (see above)
-    fn = new Function('o', 'v', 'p', body) as Restorer;
+    fn = new Function('o', 'v', `'use strict';\nlet x, y;\n${body}`) as Restorer;
   } catch (e) {
     // A page's content security policy refuses it with an EvalError; anything else (a key the
     // code above quotes wrong) is a bug, not a reason to fall back.
@@ -510,9 +493,10 @@ export class Snapshot {
       // The same names (one list less for a restore to read).
       own: direct ? keys : own,
       plain: Object.getOwnPropertyNames(o).length === own.length,
+      enumerable,
       direct,
       restorer: direct ? restorerFor(keys) : null,
-      proto: Object.getPrototypeOf(o) as object | null,
+      proto: Object.getPrototypeOf(o),
     });
   }
 
@@ -579,11 +563,14 @@ function restoreObjects(objects: readonly SavedObject[]): void {
   for (let n = 0; n < objects.length; n++) {
     const s = objects[n];
     const o = s.o;
-    // Most objects: kept their keys and prototype, checked and put back by their own code.
-    if (s.restorer !== null && s.restorer(o, s.values, s.proto)) continue;
     const { keys, values } = s;
     let intact: boolean;
-    if (s.plain) {
+    if (s.enumerable) {
+      // As below, from the list of enumerable names (most objects here are of this kind).
+      const now = Object.keys(o);
+      intact = now.length === s.own.length && Object.getOwnPropertySymbols(o).length === 0;
+      for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
+    } else if (s.plain) {
       // The same own keys in the same order: the same strings, and no symbol. (One list of
       // names and an empty list of symbols cost half of Reflect.ownKeys().)
       const now = Object.getOwnPropertyNames(o);
@@ -595,8 +582,9 @@ function restoreObjects(objects: readonly SavedObject[]): void {
       for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
     }
     if (!intact) rekey(s);
-    if (Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto);
-    if (intact && s.direct) {
+    if (intact && s.restorer !== null) {
+      s.restorer(o, values);
+    } else if (intact && s.direct) {
       // The values in one list, as Object.keys() gives the names (a fast object answers
       // both from its layout): cheaper than a lookup by name of each.
       const now = Object.values(o);
@@ -612,6 +600,7 @@ function restoreObjects(objects: readonly SavedObject[]): void {
         if (!same(o[k], v)) o[k] = v;
       }
     }
+    if (Object.getPrototypeOf(o) !== s.proto) Object.setPrototypeOf(o, s.proto as object | null);
   }
 }
 
