@@ -53,8 +53,6 @@ interface SavedObject {
    * list Object.keys() gives, and Object.values() gives the values in its order.
    */
   direct: boolean;
-  /** For a direct object: its values put back by code made for its keys (restorerFor()), or null. */
-  restorer: Restorer | null;
   proto: unknown;
 }
 
@@ -256,54 +254,6 @@ export function sideTable<K extends object, V>(): SideTable<K, V> {
   return t;
 }
 
-/** Writes back the captured `values` of an object whose keys are as captured, each where it differs. */
-type Restorer = (o: Record<PropertyKey, unknown>, values: readonly unknown[]) => void;
-
-/**
- * Restorers made so far, by their list of keys (JSON). An object restored by the generic loop
- * reads each value by a key that changes from one read to the next, which the JIT cannot
- * specialise (a lookup by name each time); code made for one list of keys reads and writes each
- * property by a name of its own, as a class's own methods do. Objects with the same keys share
- * one restorer.
- */
-const restorers = new Map<string, Restorer | null>();
-/** Key lists that get a restorer at most (objects used as dictionaries could make many). */
-const RESTORERS_MAX = 4096;
-/** Keys an object may have to get one (longer lists keep the loop). */
-const RESTORER_KEYS_MAX = 256;
-/** False once the host refused to make one (a page whose content security policy forbids it). */
-let canCompile = true;
-
-function restorerFor(keys: readonly PropertyKey[]): Restorer | null {
-  if (!canCompile || keys.length > RESTORER_KEYS_MAX) return null;
-  if (!keys.every((k) => typeof k === 'string')) return null;
-  const id = JSON.stringify(keys);
-  const known = restorers.get(id);
-  if (known !== undefined) return known;
-  if (restorers.size >= RESTORERS_MAX) return null;
-  // Each key as a JSON string literal, which is a JavaScript string literal of the same string:
-  // the code reads and writes property [k], never evaluates a key. The test is same(), written out.
-  const body = (keys as string[])
-    .map((k, i) => {
-      const name = JSON.stringify(k);
-      return `x = o[${name}]; y = v[${i}]; if (x !== y || (x === 0 && 1 / x !== 1 / y)) o[${name}] = y;`;
-    })
-    .join('\n');
-  let fn: Restorer | null;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- code made from JSON-quoted keys only (see above)
-    fn = new Function('o', 'v', `'use strict';\nlet x, y;\n${body}`) as Restorer;
-  } catch (e) {
-    // A page's content security policy refuses it with an EvalError; anything else (a key the
-    // code above quotes wrong) is a bug, not a reason to fall back.
-    if (!(e instanceof EvalError)) throw e;
-    canCompile = false;
-    fn = null;
-  }
-  restorers.set(id, fn);
-  return fn;
-}
-
 /** Object.is(), in the form the compiler inlines: -0 and +0 differ, NaN is not itself. */
 function same(a: unknown, b: unknown): boolean {
   return a === b && (a !== 0 || 1 / a === 1 / (b as number));
@@ -495,7 +445,6 @@ export class Snapshot {
       plain: Object.getOwnPropertyNames(o).length === own.length,
       enumerable,
       direct,
-      restorer: direct ? restorerFor(keys) : null,
       proto: Object.getPrototypeOf(o),
     });
   }
@@ -582,9 +531,7 @@ function restoreObjects(objects: readonly SavedObject[]): void {
       for (let i = 0; i < now.length && intact; i++) intact = now[i] === s.own[i];
     }
     if (!intact) rekey(s);
-    if (intact && s.restorer !== null) {
-      s.restorer(o, values);
-    } else if (intact && s.direct) {
+    if (intact && s.direct) {
       // The values in one list, as Object.keys() gives the names (a fast object answers
       // both from its layout): cheaper than a lookup by name of each.
       const now = Object.values(o);
