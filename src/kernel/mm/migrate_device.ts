@@ -566,7 +566,7 @@ function* collectPtes(c: Collect, addr: number, end: number): KGen {
       const head = phys.head(page);
       const nr = 1 << phys.order[head];
       const split = tried && splitForMigration(sys, page, a.faultPage);
-      if (tried && !split && phys.order[phys.head(page)] > 0) {
+      if (tried && !split && phys.order[head] > 0) {
         // migrate_vma_split_folio() failed: the rest of the range under this PMD is skipped
         // (migrate_vma_collect_skip()), pages of other folios included.
         collectHole(c, addr, end, true);
