@@ -10,6 +10,7 @@ import type * as Studio from './studio.ts';
 import type * as Sim from './sim.ts';
 import { EXIT, InternalError, UsageError } from './errors.ts';
 import { VERSION_STRING } from '../version.ts';
+import { deferOptimisation } from './jit.ts';
 
 /**
  * V8 inlines at most 920 bytes of bytecode into a function it optimises (its default). A CPU write
@@ -20,6 +21,7 @@ import { VERSION_STRING } from '../version.ts';
  * changes. A program that imports hetmem gets the same by starting node with this flag.
  */
 setFlagsFromString('--max-inlined-bytecode-size-cumulative=2000');
+deferOptimisation();
 
 /**
  * The commands and the model behind them load on first use, so `--version` and `--help` start in

@@ -1,5 +1,6 @@
 /** A progress bar on stderr for long runs, only when stderr is a terminal. */
 import cliProgress from 'cli-progress';
+import { warmedUp } from './jit.ts';
 import { useColour } from './output.ts';
 
 export interface Progress {
@@ -7,7 +8,11 @@ export interface Progress {
   stop(): void;
 }
 
-const NONE: Progress = { update() {}, stop() {} };
+/**
+ * A long run's reports of progress are also where V8's default optimisation budget is put back
+ * (jit.ts): a search or a simulation computes without giving a timer the chance.
+ */
+const NONE: Progress = { update: warmedUp, stop() {} };
 
 export function progressBar(label: string, enabled: boolean): Progress {
   if (!enabled || !process.stderr.isTTY) return NONE;
@@ -26,6 +31,7 @@ export function progressBar(label: string, enabled: boolean): Progress {
   let lastDraw = 0;
   return {
     update(done, total) {
+      warmedUp();
       if (!started) {
         bar.start(total ?? 0, 0);
         started = true;
