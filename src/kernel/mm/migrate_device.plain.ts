@@ -13,11 +13,12 @@ import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_WRITE, SwpType, type SwpTypeValue, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry, pteNone, ptePresent, swpLo, swpType } from './pgtable.ts';
 import { pmdBase, pmdIsLeaf, pmdPresentHuge, pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapWalk, rmapLinkCount } from './rmap.ts';
+import { splitMappedFolio } from './vmscan.ts';
 import { MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_COMPOUND, migratePfn, migratePfnFlags, migratePfnToPage } from './migrate_device.ts';
 import type { MigrateVma } from './migrate_device.ts';
 import { SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
-import { allocPageReclaim$, mapUnusedToZeropage$ } from './vmscan.plain.ts';
+import { allocPageReclaim$, mapUnusedToZeropage$, splitPmdMappings$ } from './vmscan.plain.ts';
 import { inlineDrive, inlineYield } from '../../sched/plain.ts';
 
 function has(m: number, flag: number): boolean {
@@ -360,6 +361,50 @@ function splitForMigration(sys: System, page: number, faultPage: number): boolea
   return phys.isUsed(page) && phys.refcount[page] > 0;
 }
 
+/**
+ * migrate_vma_split_folio() of a large folio in RAM (or device-coherent memory) that the walk met
+ * mapped by a PTE, run with the PTL dropped, as the kernel runs it. The caller took a reference on
+ * it under the PTL (the faulting page's folio already has the fault's, and its lock); it is locked
+ * here. As split_folio() does, every PMD that maps it elsewhere is split first (unmap_folio()),
+ * and the folio is split only if then nothing but its mappings and that reference hold it; its
+ * zero-filled pages then map the zero page (RMP_USE_SHARED_ZEROPAGE, not for a device-private
+ * folio, which splitForMigration() splits). After the split the faulting page holds the fault's
+ * lock and reference; otherwise the lock and the reference are dropped. Returns whether it was
+ * split.
+ */
+export function splitPteMappedFolio$(sys: System, h: number, faultPage: number): boolean {
+  const phys = sys.phys;
+  const faultFolio = faultPage >= 0 && phys.head(faultPage) === h;
+  if (!faultFolio) inlineDrive(folioLock(sys, h));
+  // can_split_folio(), asked again after the PMDs are split as folio_ref_freeze() would.
+  const splittable = (): boolean =>
+    phys.order[h] > 0 &&
+    (phys.flags[h] & PG.anon) !== 0 &&
+    phys.pinCount(h) === 0 &&
+    phys.refcount[h] === folioMapcount(phys, h) + 1;
+  let split = splittable();
+  if (split && phys.entireMapcount.has(h)) {
+    splitPmdMappings$(sys, h);
+    split = !phys.entireMapcount.has(h) && splittable();
+  }
+  if (!split) {
+    if (!faultFolio) {
+      folioUnlock(sys, h);
+      phys.put(h);
+    }
+    return false;
+  }
+  const n = 1 << phys.order[h];
+  // The reference taken for the split goes with it: each page is referenced by its mappings.
+  splitMappedFolio(sys, h);
+  if (faultFolio) phys.refcount[faultPage]++;
+  const locked = faultFolio ? faultPage : h;
+  for (let i = 0; i < n; i++) if (h + i !== locked && phys.isUsed(h + i)) phys.flags[h + i] &= ~PG.locked;
+  if (!faultFolio) folioUnlock(sys, h);
+  for (let k = 0; k < n; k++) mapUnusedToZeropage$(sys, h + k);
+  return true;
+}
+
 function collectChoice(c: Collect, lo: number, hi: number): number {
   const a = c.args;
   const sys = c.sys;
@@ -428,20 +473,19 @@ export function collectPtes$(c: Collect, addr: number, end: number): void {
       mpfn = 0;
       const tried = phys.mapping[page] !== 0;
       const head = phys.head(page);
-      const nr = 1 << phys.order[head];
-      const split = tried && splitForMigration(sys, page, a.faultPage);
-      if (tried && !split && phys.order[head] > 0) {
-        // migrate_vma_split_folio() failed: the rest of the range under this PMD is skipped
-        // (migrate_vma_collect_skip()), pages of other folios included.
-        collectHole(c, addr, end, true);
-        break;
-      }
-      if (split && nr > 1 && phys.pagemapOf(head)?.hooks.type !== 'private') {
-        // __folio_split() remapped the anonymous folio with RMP_USE_SHARED_ZEROPAGE (not a
-        // device-private one): its pages that hold only zeros map the shared zero page now.
-        // The split ran with the PTL dropped, and the walk starts again at this entry.
+      if (tried && phys.order[head] > 0 && phys.pagemapOf(head)?.hooks.type !== 'private') {
+        // migrate_vma_split_folio() runs with the PTL dropped. The reference it takes is taken
+        // before the PTL goes, while the PTE still holds the folio.
+        if (a.faultPage < 0 || phys.head(a.faultPage) !== head) phys.get(head);
         SpinLock$unlock(mm.ptl);
-        for (let k = 0; k < nr; k++) mapUnusedToZeropage$(sys, head + k);
+        if (!(splitPteMappedFolio$(sys, head, a.faultPage))) {
+          // The rest of the range under this PMD is skipped (migrate_vma_collect_skip()), pages
+          // of other folios included, once what was unmapped is flushed.
+          if (flushed) mmuNotifierArchInvalidateSecondaryTlbs$(mm, a.start, a.end);
+          collectHole(c, addr, end, true);
+          return;
+        }
+        // The walk takes this entry again.
         SpinLock$lock(mm.ptl);
         t = mm.pgt.pteTable(addr);
         if (t === null) {
@@ -450,6 +494,13 @@ export function collectPtes$(c: Collect, addr: number, end: number): void {
         }
         addr -= PAGE_SIZE;
         continue;
+      }
+      const split = tried && splitForMigration(sys, page, a.faultPage);
+      if (tried && !split && phys.order[head] > 0) {
+        // migrate_vma_split_folio() failed: the rest of the range under this PMD is skipped
+        // (migrate_vma_collect_skip()), pages of other folios included.
+        collectHole(c, addr, end, true);
+        break;
       }
       if (split) {
         phys.get(page);

@@ -11,7 +11,7 @@ import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_PRESENT, PTE_PROTNONE, PTE_SOFT_
 import { pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { folioMapcount, removeRmapPte, rmapWalk, rssCounterOf } from './rmap.ts';
 import { type LeafTable, indexAt } from '../../lib/pgtable_store.ts';
-import { reclaimHands, ptesMapping, findMapping, lockedVma, folioMappedLocked, mapUnusedToZeropage, reclaim } from './vmscan.ts';
+import { reclaimHands, ptesMapping, findMapping, lockedVma, folioMappedLocked, splitMappedFolio, mapUnusedToZeropage, reclaim } from './vmscan.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierClearFlushYoung$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
 import { RwSem$downRead, RwSem$upRead, SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
 import { inlineDrive } from '../../sched/plain.ts';
@@ -244,6 +244,24 @@ export function discardMapping$(vma: Vma, addr: number, pfn: number): boolean {
 }
 
 /**
+ * Splits every PMD that maps folio `h`, in any process: what unmap_folio() does first when a
+ * folio is split (TTU_SPLIT_HUGE_PMD). The folio stays mapped, by PTEs.
+ */
+export function splitPmdMappings$(sys: System, h: number): void {
+  if (!sys.phys.entireMapcount.has(h)) return;
+  for (const w = rmapWalk(sys, h); w.next();) {
+    const vma = w.vma;
+    const addr = w.addr;
+    const pmd = pmdTableOf(vma.mm, addr);
+    if (pmd === null) continue;
+    const i = indexAt(addr, 1);
+    if (pmd.children[i] === null && pmd.words[2 * i + 1] === h && (pmd.words[2 * i] & PTE_HUGE) !== 0) {
+      inlineDrive(splitHugePmd(vma, addr - (addr % (PAGE_SIZE * HPAGE_PMD_NR))));
+    }
+  }
+}
+
+/**
  * Splits a large anonymous folio so its pages can be reclaimed one by one, if nothing but its
  * mappings holds it (can_split_folio()): PMD mappings are split first, then the folio itself,
  * whose zero-filled pages then map the zero page (mapUnusedToZeropage()). A folio something else
@@ -252,31 +270,11 @@ export function discardMapping$(vma: Vma, addr: number, pfn: number): boolean {
 export function splitForReclaim$(sys: System, h: number): boolean {
   const phys = sys.phys;
   if (phys.pinCount(h) > 0 || phys.refcount[h] !== folioMapcount(phys, h)) return false;
-  if (phys.entireMapcount.has(h)) {
-    for (const w = rmapWalk(sys, h); w.next();) {
-      const vma = w.vma;
-      const addr = w.addr;
-      const pmd = pmdTableOf(vma.mm, addr);
-      if (pmd === null) continue;
-      const i = indexAt(addr, 1);
-      if (pmd.children[i] === null && pmd.words[2 * i + 1] === h && (pmd.words[2 * i] & PTE_HUGE) !== 0) {
-        inlineDrive(splitHugePmd(vma, addr - (addr % (PAGE_SIZE * HPAGE_PMD_NR))));
-      }
-    }
-  }
+  splitPmdMappings$(sys, h);
   if (phys.entireMapcount.has(h)) return false;
   const n = 1 << phys.order[h];
   const anon = (phys.flags[h] & PG.anon) !== 0;
-  // unmap_folio() replaces every PTE by a migration entry, and a dirty one marks the folio dirty:
-  // each page of the split folio is then dirty, wherever the written entry was.
-  for (let k = 0; k < n && (phys.flags[h] & PG.dirty) === 0; k++) {
-    for (const { vma, addr } of ptesMapping(sys, h + k)) {
-      const t = vma.mm.pgt.pteTable(addr);
-      if (t !== null && (t.words[pteSlot(addr)] & PTE_DIRTY) !== 0) phys.flags[h] |= PG.dirty;
-    }
-  }
-  phys.splitFolio(h, 0);
-  sys.trace.count('thp.split_folio');
+  splitMappedFolio(sys, h);
   if (anon) for (let i = 0; i < n; i++) mapUnusedToZeropage$(sys, h + i);
   return true;
 }

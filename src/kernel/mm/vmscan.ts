@@ -360,31 +360,32 @@ function* discardMapping(vma: Vma, addr: number, pfn: number): KGen<boolean> {
 }
 
 /**
- * Splits a large anonymous folio so its pages can be reclaimed one by one, if nothing but its
- * mappings holds it (can_split_folio()): PMD mappings are split first, then the folio itself,
- * whose zero-filled pages then map the zero page (mapUnusedToZeropage()). A folio something else
- * holds is left whole, its PMD mappings too. Returns whether it was split.
+ * Splits every PMD that maps folio `h`, in any process: what unmap_folio() does first when a
+ * folio is split (TTU_SPLIT_HUGE_PMD). The folio stays mapped, by PTEs.
  */
-export function* splitForReclaim(sys: System, h: number): KGen<boolean> {
-  const phys = sys.phys;
-  if (phys.pinCount(h) > 0 || phys.refcount[h] !== folioMapcount(phys, h)) return false;
-  if (phys.entireMapcount.has(h)) {
-    for (const w = rmapWalk(sys, h); w.next();) {
-      const vma = w.vma;
-      const addr = w.addr;
-      const pmd = pmdTableOf(vma.mm, addr);
-      if (pmd === null) continue;
-      const i = indexAt(addr, 1);
-      if (pmd.children[i] === null && pmd.words[2 * i + 1] === h && (pmd.words[2 * i] & PTE_HUGE) !== 0) {
-        yield* splitHugePmd(vma, addr - (addr % (PAGE_SIZE * HPAGE_PMD_NR)));
-      }
+export function* splitPmdMappings(sys: System, h: number): KGen {
+  if (!sys.phys.entireMapcount.has(h)) return;
+  for (const w = rmapWalk(sys, h); w.next();) {
+    const vma = w.vma;
+    const addr = w.addr;
+    const pmd = pmdTableOf(vma.mm, addr);
+    if (pmd === null) continue;
+    const i = indexAt(addr, 1);
+    if (pmd.children[i] === null && pmd.words[2 * i + 1] === h && (pmd.words[2 * i] & PTE_HUGE) !== 0) {
+      yield* splitHugePmd(vma, addr - (addr % (PAGE_SIZE * HPAGE_PMD_NR)));
     }
   }
-  if (phys.entireMapcount.has(h)) return false;
+}
+
+/**
+ * Splits large folio `h`, mapped by PTEs only, into pages in one go (the split of __folio_split(),
+ * between unmap_folio() and remap_page()): unmap_folio() replaces every PTE by a migration entry,
+ * and a dirty one marks the folio dirty, so each page of the split folio is then dirty, wherever
+ * the written entry was. Every page is then referenced by its mappings alone.
+ */
+export function splitMappedFolio(sys: System, h: number): void {
+  const phys = sys.phys;
   const n = 1 << phys.order[h];
-  const anon = (phys.flags[h] & PG.anon) !== 0;
-  // unmap_folio() replaces every PTE by a migration entry, and a dirty one marks the folio dirty:
-  // each page of the split folio is then dirty, wherever the written entry was.
   for (let k = 0; k < n && (phys.flags[h] & PG.dirty) === 0; k++) {
     for (const { vma, addr } of ptesMapping(sys, h + k)) {
       const t = vma.mm.pgt.pteTable(addr);
@@ -393,6 +394,22 @@ export function* splitForReclaim(sys: System, h: number): KGen<boolean> {
   }
   phys.splitFolio(h, 0);
   sys.trace.count('thp.split_folio');
+}
+
+/**
+ * Splits a large anonymous folio so its pages can be reclaimed one by one, if nothing but its
+ * mappings holds it (can_split_folio()): PMD mappings are split first, then the folio itself,
+ * whose zero-filled pages then map the zero page (mapUnusedToZeropage()). A folio something else
+ * holds is left whole, its PMD mappings too. Returns whether it was split.
+ */
+export function* splitForReclaim(sys: System, h: number): KGen<boolean> {
+  const phys = sys.phys;
+  if (phys.pinCount(h) > 0 || phys.refcount[h] !== folioMapcount(phys, h)) return false;
+  yield* splitPmdMappings(sys, h);
+  if (phys.entireMapcount.has(h)) return false;
+  const n = 1 << phys.order[h];
+  const anon = (phys.flags[h] & PG.anon) !== 0;
+  splitMappedFolio(sys, h);
   if (anon) for (let i = 0; i < n; i++) yield* mapUnusedToZeropage(sys, h + i);
   return true;
 }

@@ -244,3 +244,37 @@ test('a split mlocked THP keeps its zero-filled pages, in a mapping that is not 
   sys.exit(child);
   finish(sys, p, fd);
 });
+
+test('migrating a page of a THP another process maps by its PMD splits that PMD, then the folio', () => {
+  const { sys, p, fd, addr } = deviceWorld('private');
+  assert.equal(sys.madvise(p, addr, PMD, MADV.HUGEPAGE), 0);
+  for (let i = 0; i < NR; i += 4) assert.equal(sys.write(p, addr + i * PAGE, Uint8Array.of(i / 4 + 1)), 1);
+  // The child shares the THP by its own PMD; then a partial mprotect in the parent maps the folio
+  // there by PTEs, and only there.
+  const r = sys.fork(p, 'child');
+  assert.ok(r.ret >= 0 && r.child !== null);
+  const child = r.child;
+  assert.equal(sys.mprotect(p, addr + PMD - PAGE, PAGE, PROT_READ), 0);
+  const head = sys.pagemap(child, addr, 1)[0].pfn;
+  assert.ok(sys.pagemap(child, addr, NR).every((e, i) => e.present && e.thp && e.pfn === head + i));
+  assert.equal(sys.phys.entireMapcount.get(head), 1);
+  // migrate_vma meets the folio mapped by a PTE and splits it: unmap_folio() splits the child's
+  // PMD first (TTU_SPLIT_HUGE_PMD). The parent's first page then moves to the device.
+  const cmd: Record<string, unknown> = { addr, npages: 1, buf: new Uint8Array(PAGE) };
+  assert.equal(sys.ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, cmd), 0);
+  assert.equal(cmd.cpages, 1);
+  assert.equal(sys.phys.entireMapcount.has(head), false);
+  assert.equal(sys.phys.order[head + 4], 0);
+  assert.notEqual(sys.pagemap(p, addr, 1)[0].kind, 'ram');
+  for (const proc of [p, child]) {
+    const after = sys.pagemap(proc, addr, NR);
+    // The zero-filled pages of the split folio map the zero page, in both processes.
+    for (let i = 1; i < NR; i++)
+      assert.equal(after[i].kind, i % 4 === 0 ? 'ram' : 'zero', `${proc.name} page ${i}`);
+    const back = sys.read(proc, addr, PMD);
+    for (let i = 0; i < NR; i++) assert.equal(back.data[i * PAGE], i % 4 === 0 ? i / 4 + 1 : 0, `page ${i}`);
+  }
+  assertOracles(sys);
+  sys.exit(child);
+  finish(sys, p, fd);
+});
