@@ -70,7 +70,12 @@ async function registerTsx(): Promise<void> {
 
 /** Imports the module at absolute `path` (a .ts module through a TypeScript loader, see above). */
 export async function importUserModule(path: string): Promise<Record<string, unknown>> {
-  if (needsTypeScriptLoader(path)) await registerTsx();
+  if (needsTypeScriptLoader(path)) {
+    // hetmem's own entry point first, the module a driver imports: once the loader is registered,
+    // every module still to be loaded is resolved through it, on another thread.
+    await import(new URL('../index.js', import.meta.url).href);
+    await registerTsx();
+  }
   if (TS_EXTENSION.test(path)) registerTsAsEsm();
   return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
 }
