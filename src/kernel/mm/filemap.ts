@@ -76,6 +76,18 @@ export class FolioLocks {
     this.held[row]++;
   }
 
+  /** The recorded owner of the folio `head`, or null. */
+  ownerOf(head: number): Thread | null {
+    const row = head < this.rowOf.length ? this.rowOf[head] - 1 : -1;
+    return row < 0 ? null : this.threads[row];
+  }
+
+  /** Moves the owner recorded for the folio `from` to the folio `to` (a split folio's lock). */
+  move(from: number, to: number): void {
+    const t = this.take(from);
+    if (t !== null) this.set(to, t);
+  }
+
   /** Forgets the owner of the folio `head` and returns it, if one was recorded. */
   take(head: number): Thread | null {
     const row = head < this.rowOf.length ? this.rowOf[head] - 1 : -1;
@@ -89,6 +101,15 @@ export class FolioLocks {
 
 function folioLocksOf(sys: System): FolioLocks {
   return (sys.folioLocks ??= new FolioLocks());
+}
+
+/**
+ * After a locked folio `head` was split, its lock is the one of the folio `to` (one of its pages)
+ * holds: where migrate_vma_split_folio() leaves the faulting page's folio locked. The other pages'
+ * lock bits are the caller's to clear.
+ */
+export function folioLockMoved(sys: System, head: number, to: number): void {
+  if (head !== to) folioLocksOf(sys).move(head, to);
 }
 
 /** Models folio_trylock(): takes the lock if it is free; never sleeps. */

@@ -4,7 +4,7 @@ import { indexAt } from '../../lib/pgtable_store.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE } from '../../lib/units.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
-import { folioTestLocked, folioTrylock, folioUnlock, folioLock } from './filemap.ts';
+import { folioLockMoved, folioTestLocked, folioTrylock, folioUnlock, folioLock } from './filemap.ts';
 import { isPmdDevicePrivate, isPmdMigrationEntry, splitHugePmd, swpPmdLo } from './huge_memory.ts';
 import { mkPte, vmNormalPage } from './memory.ts';
 import { VM, VM_SPECIAL, type Vma } from './mm_types.ts';
@@ -354,6 +354,7 @@ function splitForMigration(sys: System, page: number, faultPage: number): boolea
   phys.splitFolio(h, 0);
   if (faultFolio) {
     phys.refcount[faultPage]++;
+    folioLockMoved(sys, h, faultPage);
     for (let i = 0; i < n; i++)
       if (h + i !== faultPage && phys.isUsed(h + i)) phys.flags[h + i] &= ~PG.locked;
   }
@@ -397,7 +398,10 @@ export function splitPteMappedFolio$(sys: System, h: number, faultPage: number):
   const n = 1 << phys.order[h];
   // The reference taken for the split goes with it: each page is referenced by its mappings.
   splitMappedFolio(sys, h);
-  if (faultFolio) phys.refcount[faultPage]++;
+  if (faultFolio) {
+    phys.refcount[faultPage]++;
+    folioLockMoved(sys, h, faultPage);
+  }
   const locked = faultFolio ? faultPage : h;
   for (let i = 0; i < n; i++) if (h + i !== locked && phys.isUsed(h + i)) phys.flags[h + i] &= ~PG.locked;
   if (!faultFolio) folioUnlock(sys, h);

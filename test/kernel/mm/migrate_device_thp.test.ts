@@ -106,7 +106,13 @@ test('a partial mprotect splits a device-private PMD into device-private PTEs; p
   const pm = sys.pagemap(p, addr, NR);
   assert.ok(pm.every((e) => e.swap && e.kind === 'device-private' && !e.thp));
   assertOracles(sys);
+  const head = sys.phys.head(pm[NR / 4].pfn);
+  assert.ok(sys.phys.pagemapOf(head) !== null && head !== pm[NR / 4].pfn);
   expectData(sys, p, addr, data, PMD / 4, PMD / 4 + PAGE);
+  // The fault split the folio it held locked; the lock went with the faulting page's folio, and
+  // the fault released it there: no folio is left on record as locked.
+  for (let i = 0; i < NR; i++)
+    assert.equal(sys.folioLocks?.ownerOf(head + i) ?? null, null, `pfn ${head + i}`);
   assertOracles(sys);
   expectData(sys, p, addr, data);
   finish(sys, p, fd);
