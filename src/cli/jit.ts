@@ -3,14 +3,13 @@
  *
  * V8 sends a function to its optimising compiler once the function has run a budget of bytecode
  * (`--interrupt-budget`). In a short command (an `explore` that exhausts in a few hundred
- * milliseconds, `run` of a scenario) that comes early: the scenario's parser, the schema checks
- * and the kernel paths of the first schedules are compiled while their type feedback is still
- * young, and with the larger inlining budget main.ts sets each compile is long. On a machine of
- * two CPUs the compiler's thread then competes with the search for most of the run, and what it
- * compiles first is mostly code that will not run again. A budget four times V8's until the
- * process has run for WARM_UP_MS optimises less of that; after it the default applies again, so a
- * long run (a large search, a simulation) is optimised as before. BENCHMARKS.md has what it
- * changes. Only results' timing depends on it, never a result.
+ * milliseconds, `run` of a scenario) that comes early: the scenario's parser, the schema checks,
+ * the module loader and the kernel paths of the first schedules are sent while their type
+ * feedback is still young, and on a machine of two CPUs the compiler's thread competes with the
+ * search for the run. A budget four times V8's until the process has run for WARM_UP_MS sends
+ * fewer of them; after it the default applies again, so a long run (a large search, a simulation)
+ * is optimised as before. BENCHMARKS.md (the seventeenth pass) has what it changes. Only results'
+ * timing depends on it, never a result.
  *
  * The default is known for the V8 of Node 20 only (what `node --v8-options` prints there); on
  * another V8, or when the user set the budget (in the command line or NODE_OPTIONS), nothing is
