@@ -104,12 +104,23 @@ function folioLocksOf(sys: System): FolioLocks {
 }
 
 /**
- * After a locked folio `head` was split, its lock is the one of the folio `to` (one of its pages)
- * holds: where migrate_vma_split_folio() leaves the faulting page's folio locked. The other pages'
- * lock bits are the caller's to clear.
+ * After the locked folio `head` of `n` pages was split: the folio of page `keep` stays locked (its
+ * owner's record moves there), every other page is unlocked and sleepers are woken, as
+ * __folio_split() unlocks the new folios but one (migrate_vma_split_folio() keeps the faulting
+ * page's folio locked).
  */
-export function folioLockMoved(sys: System, head: number, to: number): void {
-  if (head !== to) folioLocksOf(sys).move(head, to);
+export function folioSplitUnlock(sys: System, head: number, n: number, keep: number): void {
+  const phys = sys.phys;
+  let unlocked = false;
+  for (let p = head; p < head + n; p++) {
+    if (p !== keep && phys.isUsed(p) && (phys.flags[p] & PG.locked) !== 0) {
+      phys.flags[p] &= ~PG.locked;
+      unlocked = true;
+    }
+  }
+  const locks = folioLocksOf(sys);
+  if (keep !== head) locks.move(head, keep);
+  if (unlocked) locks.waitqueue(sys).wakeUpAll();
 }
 
 /** Models folio_trylock(): takes the lock if it is free; never sleeps. */

@@ -4,7 +4,7 @@ import { indexAt } from '../../lib/pgtable_store.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE } from '../../lib/units.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
-import { folioLockMoved, folioTestLocked, folioTrylock, folioUnlock, folioLock } from './filemap.ts';
+import { folioSplitUnlock, folioTestLocked, folioTrylock, folioUnlock, folioLock } from './filemap.ts';
 import { isPmdDevicePrivate, isPmdMigrationEntry, splitHugePmd, swpPmdLo } from './huge_memory.ts';
 import { mkPte, vmNormalPage } from './memory.ts';
 import { VM, VM_SPECIAL, type Vma } from './mm_types.ts';
@@ -354,9 +354,7 @@ function splitForMigration(sys: System, page: number, faultPage: number): boolea
   phys.splitFolio(h, 0);
   if (faultFolio) {
     phys.refcount[faultPage]++;
-    folioLockMoved(sys, h, faultPage);
-    for (let i = 0; i < n; i++)
-      if (h + i !== faultPage && phys.isUsed(h + i)) phys.flags[h + i] &= ~PG.locked;
+    folioSplitUnlock(sys, h, n, faultPage);
   }
   sys.trace.count('thp.split_folio');
   return phys.isUsed(page) && phys.refcount[page] > 0;
@@ -400,11 +398,11 @@ export function splitPteMappedFolio$(sys: System, h: number, faultPage: number):
   splitMappedFolio(sys, h);
   if (faultFolio) {
     phys.refcount[faultPage]++;
-    folioLockMoved(sys, h, faultPage);
+    folioSplitUnlock(sys, h, n, faultPage);
+  } else {
+    folioSplitUnlock(sys, h, n, h);
+    folioUnlock(sys, h);
   }
-  const locked = faultFolio ? faultPage : h;
-  for (let i = 0; i < n; i++) if (h + i !== locked && phys.isUsed(h + i)) phys.flags[h + i] &= ~PG.locked;
-  if (!faultFolio) folioUnlock(sys, h);
   for (let k = 0; k < n; k++) mapUnusedToZeropage$(sys, h + k);
   return true;
 }

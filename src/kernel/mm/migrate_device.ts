@@ -31,7 +31,7 @@ import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
-import { folioLockMoved, folioTestLocked, folioTrylock, folioUnlock, folioLock } from './filemap.ts';
+import { folioSplitUnlock, folioTestLocked, folioTrylock, folioUnlock, folioLock } from './filemap.ts';
 import { isPmdDevicePrivate, isPmdMigrationEntry, splitHugePmd, swpPmdLo } from './huge_memory.ts';
 import { mkPte, vmNormalPage } from './memory.ts';
 import { VM, VM_SPECIAL, type Vma } from './mm_types.ts';
@@ -489,9 +489,7 @@ function splitForMigration(sys: System, page: number, faultPage: number): boolea
   phys.splitFolio(h, 0);
   if (faultFolio) {
     phys.refcount[faultPage]++;
-    folioLockMoved(sys, h, faultPage);
-    for (let i = 0; i < n; i++)
-      if (h + i !== faultPage && phys.isUsed(h + i)) phys.flags[h + i] &= ~PG.locked;
+    folioSplitUnlock(sys, h, n, faultPage);
   }
   sys.trace.count('thp.split_folio');
   return phys.isUsed(page) && phys.refcount[page] > 0;
@@ -535,11 +533,11 @@ function* splitPteMappedFolio(sys: System, h: number, faultPage: number): KGen<b
   splitMappedFolio(sys, h);
   if (faultFolio) {
     phys.refcount[faultPage]++;
-    folioLockMoved(sys, h, faultPage);
+    folioSplitUnlock(sys, h, n, faultPage);
+  } else {
+    folioSplitUnlock(sys, h, n, h);
+    folioUnlock(sys, h);
   }
-  const locked = faultFolio ? faultPage : h;
-  for (let i = 0; i < n; i++) if (h + i !== locked && phys.isUsed(h + i)) phys.flags[h + i] &= ~PG.locked;
-  if (!faultFolio) folioUnlock(sys, h);
   for (let k = 0; k < n; k++) yield* mapUnusedToZeropage(sys, h + k);
   return true;
 }
