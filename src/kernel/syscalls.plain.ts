@@ -418,7 +418,11 @@ export function sysPread$(sys: System, fd: number, len: number, offset: number):
   if (f === null)
     return { ret: sys.fileOf(fd) === null ? -Errno.EBADF : -Errno.EINVAL, data: new Uint8Array(0) };
   if (!f.readable) return { ret: -Errno.EBADF, data: new Uint8Array(0) };
-  return shmemRead(sys, f.inode, Math.min(a[0], MAX_RW_COUNT), a[1]);
+  // Held (fdget) across a swap-in's allocation, which may sleep in reclaim.
+  fget(f);
+  const r = inlineDrive(shmemRead(sys, f.inode, Math.min(a[0], MAX_RW_COUNT), a[1]));
+  fdput$(sys, f);
+  return r;
 }
 
 /**
@@ -461,7 +465,7 @@ export function sysRead$(sys: System, fd: number, len: number): { ret: number; d
   fget(f);
   const lock = posLockOf(sys, f);
   Mutex$lock(lock);
-  const r = shmemRead(sys, f.inode, Math.min(n, MAX_RW_COUNT), f.pos);
+  const r = inlineDrive(shmemRead(sys, f.inode, Math.min(n, MAX_RW_COUNT), f.pos));
   if (r.ret > 0) f.pos += r.ret;
   Mutex$unlock(lock);
   fdput$(sys, f);

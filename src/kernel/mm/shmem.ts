@@ -26,7 +26,7 @@ import { pteNone } from './pgtable.ts';
 import { pteSlot, setPte } from './pte.ts';
 import { addNewAnonRmap, anonVmaPrepare } from './rmap.ts';
 import { zapPageRangeSingle } from './mmap.ts';
-import { allocPageReclaim } from './vmscan.ts';
+import { allocPageReclaim, folioMarkAccessed } from './vmscan.ts';
 
 /**
  * The largest file the model holds, its s_maxbytes: a page's index has 40 bits here (PhysMem keeps
@@ -76,6 +76,10 @@ type Sgp = 'write' | 'falloc' | 'cache';
  * date, at or past the end of the file is refused with -EINVAL (and one it allocated leaves the
  * cache again). The file may have been truncated after the fault looked at its size, while the
  * allocation slept in reclaim. A page that was up to date already is returned as it is.
+ *
+ * A write ('write', SGP_WRITE) uses the page as folio_mark_accessed() counts a use: a page it
+ * adds (allocated or swapped in) starts with PG_referenced, and one the cache held is marked
+ * accessed (vmscan.ts folioMarkAccessed()).
  */
 export function* shmemGetPage(sys: System, inode: Inode, index: number, sgp: Sgp = 'write'): KGen<number> {
   const have = inode.pages.load(index);
@@ -90,24 +94,13 @@ export function* shmemGetPage(sys: System, inode: Inode, index: number, sgp: Sgp
   }
   const falloc = sgp === 'falloc';
   const slot = inode.swapped.load(index);
-  if (slot !== undefined) {
-    const data = sys.swap.read(slot);
-    if (data !== null) sys.phys.contents.set(pfn, data);
-    inode.swapped.erase(index);
-    sys.swap.free(slot);
-    // shmem_swapin_folio() frees the slot, so the page is the only copy: dirty.
-    sys.phys.flags[pfn] |= PG.dirty;
-    sys.trace.count('shmem.swapin');
-    sys.trace.faultMajor();
-  } else {
+  if (slot !== undefined) swapIn(sys, inode, index, slot, pfn);
+  else {
     sys.phys.clearPage(pfn);
+    // Swapped in, the page is up to date whoever asked; a new one, unless fallocate() adds it.
+    addToCache(sys, inode, index, pfn, !falloc);
   }
-  const phys = sys.phys;
-  // Swapped in, the page is up to date whoever asked.
-  phys.flags[pfn] |= PG.lru | PG.swapbacked | (falloc && slot === undefined ? 0 : PG.uptodate);
-  phys.mapping[pfn] = inode.mappingId;
-  phys.setIndex(pfn, index);
-  inode.pages.store(index, pfn);
+  if (sgp === 'write') sys.phys.flags[pfn] |= PG.referenced;
   if (sgp === 'cache' && index * PAGE_SIZE >= inode.size) {
     dropRange(sys, inode, index, index);
     return -Errno.EINVAL;
@@ -115,9 +108,36 @@ export function* shmemGetPage(sys: System, inode: Inode, index: number, sgp: Sgp
   return pfn;
 }
 
+/**
+ * shmem_swapin_folio() into the new page `pfn`: the data of swap slot `slot` goes to the page, which
+ * takes the slot's place in the file's cache. The slot is freed, so the page is the only copy:
+ * dirty.
+ */
+function swapIn(sys: System, inode: Inode, index: number, slot: number, pfn: number): void {
+  const data = sys.swap.read(slot);
+  if (data !== null) sys.phys.contents.set(pfn, data);
+  else sys.phys.clearPage(pfn);
+  inode.swapped.erase(index);
+  sys.swap.free(slot);
+  sys.phys.flags[pfn] |= PG.dirty;
+  sys.trace.count('shmem.swapin');
+  sys.trace.faultMajor();
+  addToCache(sys, inode, index, pfn, true);
+}
+
+/** Puts the new page `pfn` in the file's cache at `index`, on the LRU (swap-backed). */
+function addToCache(sys: System, inode: Inode, index: number, pfn: number, uptodate: boolean): void {
+  const phys = sys.phys;
+  phys.flags[pfn] |= PG.lru | PG.swapbacked | (uptodate ? PG.uptodate : 0);
+  phys.mapping[pfn] = inode.mappingId;
+  phys.setIndex(pfn, index);
+  inode.pages.store(index, pfn);
+}
+
 /** shmemGetPage() for a page the cache holds: a fallocated one is made up to date first. */
 function claimCached(sys: System, inode: Inode, index: number, pfn: number, sgp: Sgp): number {
   const flags = sys.phys.flags;
+  if (sgp === 'write') folioMarkAccessed(sys, pfn);
   if ((flags[pfn] & PG.uptodate) !== 0) return pfn;
   flags[pfn] |= PG.uptodate;
   return sgp === 'cache' && index * PAGE_SIZE >= inode.size ? -Errno.EINVAL : pfn;
@@ -326,13 +346,13 @@ function dropRange(sys: System, inode: Inode, first: number, last: number): bool
 
 /**
  * Zeroes bytes [from, to) of the page at `index` if the file has it (a hole stays a hole): a
- * swapped-out page is read back first (shmem_get_partial_folio()); a page that cannot be had is
- * left as it is. shmem_undo_range() marks the page dirty: its zeroed bytes must not be lost.
+ * swapped-out page is read back first, as SGP_READ reads it (shmem_get_partial_folio()); a page
+ * that cannot be had, or is at or past the end of the file, is left as it is. shmem_undo_range() marks the page dirty: its zeroed bytes must not be lost.
  */
 function* zeroPartial(sys: System, inode: Inode, index: number, from: number, to: number): KGen {
   if (to <= from || (!inode.pages.has(index) && !inode.swapped.has(index))) return;
-  const pfn = inode.pages.load(index) ?? (yield* shmemGetPage(sys, inode, index));
-  if (pfn < 0) return;
+  const pfn = inode.pages.load(index) ?? (yield* shmemReadPage(sys, inode, index));
+  if (pfn === null || pfn < 0) return;
   sys.phys.flags[sys.phys.head(pfn)] |= PG.dirty;
   const head = inode.kind === 'hugetlb' ? HPAGE_PMD_NR * PAGE_SIZE : PAGE_SIZE;
   for (let pos = from; pos < to;) {
@@ -529,32 +549,83 @@ export function* shmemWrite(sys: System, inode: Inode, data: Uint8Array, offset:
   return done;
 }
 
-/** Models shmem read_iter: holes read as zeros without allocating. */
-export function shmemRead(
+/**
+ * Models shmem_file_read_iter() (and hugetlbfs_read_iter()): up to `len` bytes from `offset`, page
+ * by page, without the inode lock. A hole, and a page fallocate() added that nothing wrote yet,
+ * read as zeros without allocating; a page swapped out is read back into the file first (SGP_READ,
+ * which may sleep in reclaim). The size is read again once the page is had, as a truncation may
+ * have run meanwhile. A tmpfs page read from its first byte is marked accessed
+ * (folioMarkAccessed()). Returns the bytes read, or -errno (-ENOMEM from the swap-in) when none
+ * were.
+ */
+export function* shmemRead(
   sys: System,
   inode: Inode,
   len: number,
   offset: number,
-): { ret: number; data: Uint8Array } {
+): KGen<{ ret: number; data: Uint8Array }> {
   if (offset < 0 || len < 0) return { ret: -Errno.EINVAL, data: new Uint8Array(0) };
-  const n = Math.max(0, Math.min(len, inode.size - offset));
-  const data = new Uint8Array(n);
+  const chunks: Uint8Array[] = [];
   let done = 0;
-  while (done < n) {
+  let error = 0;
+  while (done < len) {
     const pos = offset + done;
+    if (pos >= inode.size) break;
     const index = Math.floor(pos / PAGE_SIZE);
+    let pfn: number | null;
+    if (inode.kind === 'shmem') {
+      const r = yield* shmemReadPage(sys, inode, index);
+      if (r !== null && r < 0) {
+        // -EINVAL: the page is at or past the end of the file now (read as the end).
+        if (r !== -Errno.EINVAL) error = r;
+        break;
+      }
+      pfn = r;
+    } else pfn = inode.pageAt(index) ?? null;
+    if (pos >= inode.size) break;
     const off = pos % PAGE_SIZE;
-    const c = Math.min(PAGE_SIZE - off, n - done);
-    const pfn = inode.pageAt(index);
-    if (pfn !== undefined) sys.phys.read(pfn, off, data, done, c);
-    else {
-      const slot = inode.swapped.load(index);
-      const d = slot === undefined ? null : sys.swap.read(slot);
-      if (d !== null) data.set(d.subarray(off, off + c), done);
+    const c = Math.min(PAGE_SIZE - off, inode.size - pos, len - done);
+    const chunk = new Uint8Array(c);
+    if (pfn !== null) {
+      if (off === 0 && inode.kind === 'shmem') folioMarkAccessed(sys, pfn);
+      sys.phys.read(pfn, off, chunk, 0, c);
     }
+    chunks.push(chunk);
     done += c;
   }
-  return { ret: n, data };
+  if (done === 0) return { ret: error, data: new Uint8Array(0) };
+  const data = new Uint8Array(done);
+  let at = 0;
+  for (const c of chunks) {
+    data.set(c, at);
+    at += c.length;
+  }
+  return { ret: done, data };
+}
+
+/**
+ * Models shmem_get_folio() with SGP_READ: the up-to-date page at `index`, or null for a hole (and
+ * for a fallocated page not yet written); a swapped-out page is read back in. -EINVAL at or past
+ * the end of the file, -ENOMEM when no page can be had for the swap-in.
+ */
+function* shmemReadPage(sys: System, inode: Inode, index: number): KGen<number | null> {
+  for (;;) {
+    if (index * PAGE_SIZE >= inode.size) return -Errno.EINVAL;
+    const have = inode.pages.load(index);
+    if (have !== undefined) return (sys.phys.flags[have] & PG.uptodate) !== 0 ? have : null;
+    if (!inode.swapped.has(index)) return null;
+    const pfn = yield* allocPageReclaim(sys, 0, 'shmem_alloc_folio');
+    if (pfn < 0) return pfn;
+    // While reclaim ran, another thread may have read the page in, or a truncation taken it: the
+    // lookup starts again (shmem_swapin_folio()'s -EEXIST).
+    const slot = inode.swapped.load(index);
+    if (slot === undefined || inode.pages.has(index)) {
+      sys.phys.put(pfn);
+      continue;
+    }
+    swapIn(sys, inode, index, slot, pfn);
+    return pfn;
+  }
 }
 
 /** Drops a file's pages when its last reference goes (the inode is unlinked). */

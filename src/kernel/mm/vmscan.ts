@@ -142,6 +142,31 @@ export function folioMappedLocked(sys: System, h: number): boolean {
 }
 
 /**
+ * Models folio_mark_accessed() on the two LRU lists (the machines run without MGLRU): a use of the
+ * folio by the kernel rather than through a PTE (a file read or write, GUP with FOLL_TOUCH). The
+ * first since the folio was last aged sets PG_referenced; the next, on a folio that is not active,
+ * activates it and clears PG_referenced. An mlocked folio only keeps PG_referenced: it sits on
+ * the unevictable list, which is never aged.
+ *
+ * The kernel moves a folio to the active list through a per-CPU batch, and sets PG_active when
+ * the batch drains (until then the folio is off the LRU, and another access only sets and clears
+ * PG_referenced again); the model activates it at once, as after the drain.
+ */
+export function folioMarkAccessed(sys: System, pfn: number): void {
+  const phys = sys.phys;
+  const h = phys.head(pfn);
+  const f = phys.flags[h];
+  if ((f & PG.referenced) === 0) {
+    phys.flags[h] = f | PG.referenced;
+    return;
+  }
+  if ((f & PG.active) !== 0 || folioMappedLocked(sys, h)) return;
+  // A folio not on an LRU list (not yet added, or never: a device page) is not moved; the kernel
+  // activates one still in its CPU's batch of new folios, which the model does not keep.
+  phys.flags[h] = (f & ~PG.referenced) | ((f & PG.lru) !== 0 ? PG.active : 0);
+}
+
+/**
  * Models folio_referenced(): counts and clears accessed bits in every mapping and secondary MMU.
  * Like folio_referenced_one(), it stops at a mapping in a VM_LOCKED VMA and returns -1: the
  * folio is mlocked, and reclaim leaves it.

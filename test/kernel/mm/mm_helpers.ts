@@ -53,6 +53,13 @@ export function writeOk(sys: System, p: Process, addr: number, data: Uint8Array)
   assert.equal(r, data.length, `write of ${data.length} bytes at 0x${addr.toString(16)} returned ${r}`);
 }
 
+/** smaps' Referenced of the VMA at `a`, in bytes. */
+export function referenced(sys: System, p: Process, a: number): number {
+  const r = sys.smaps(p, a, a + 1);
+  assert.ok(Array.isArray(r) && r.length === 1);
+  return r[0].referenced;
+}
+
 export function readOk(sys: System, p: Process, addr: number, len: number): Uint8Array {
   const { ret, data } = sys.read(p, addr, len);
   assert.equal(ret, len, `read of ${len} bytes at 0x${addr.toString(16)} returned ${ret}`);

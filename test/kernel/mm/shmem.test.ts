@@ -14,8 +14,21 @@ import {
   MAP_SHARED,
   MFD_HUGETLB,
   PROT_READ,
+  SEEK_DATA,
 } from '../../../src/kernel/mm/mman.ts';
-import { HPAGE, PAGE, RW, mapOk, pattern, readOk, setup, teardown, writeOk } from './mm_helpers.ts';
+import { PG } from '../../../src/kernel/mm/page_alloc.ts';
+import {
+  HPAGE,
+  PAGE,
+  RW,
+  mapOk,
+  pattern,
+  readOk,
+  referenced,
+  setup,
+  teardown,
+  writeOk,
+} from './mm_helpers.ts';
 
 describe('memfd_create + ftruncate + pwrite/pread + mmap', () => {
   it('memfd_create rejects unknown flags and over-long names with EINVAL', () => {
@@ -468,6 +481,131 @@ describe('fallocate on tmpfs and hugetlbfs', () => {
     // More than the pool can give: the pages it got stay, and the call fails with ENOSPC.
     assert.equal(sys.fallocate(fd, 0, 0, 10 * HPAGE), -Errno.ENOSPC);
     assert.equal(hugetlbPagesFree(sys), 1, 'the reserved page is not taken');
+    teardown(sys);
+  });
+});
+
+describe('read() of tmpfs: SGP_READ and folio_mark_accessed()', () => {
+  it('a swapped-out page is read back into the file: its slot is freed and the page is resident and dirty', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.pwrite(fd, pattern(9, 2 * PAGE), 0), 2 * PAGE);
+    const a = mapOk(sys, p, 2 * PAGE, MAP_SHARED, PROT_READ, fd);
+    readOk(sys, p, a, 2 * PAGE);
+    assert.equal(sys.madvise(p, a + PAGE, PAGE, MADV.PAGEOUT), 0);
+    assert.equal(sys.swap.used, 1);
+    const vec = new Uint8Array(2);
+    assert.equal(sys.mincore(p, a, 2 * PAGE, vec), 0);
+    assert.deepEqual([...vec], [1, 0]);
+    const r = sys.pread(fd, 100, PAGE + 7);
+    assert.equal(r.ret, 100);
+    assert.deepEqual(r.data, pattern(9, 2 * PAGE).subarray(PAGE + 7, PAGE + 107));
+    assert.equal(sys.swap.used, 0, 'the slot is freed');
+    assert.equal(sys.mincore(p, a, 2 * PAGE, vec), 0);
+    assert.deepEqual([...vec], [1, 1], 'the page is in the file again');
+    const s = sys.smaps(p, a, a + 1);
+    assert.ok(Array.isArray(s));
+    assert.equal(s[0].swap, 0);
+    assert.equal(s[0].rss, PAGE, 'read() does not map it');
+    const back = sys.files.get(fd)!.inode.pages.load(1)!;
+    assert.ok((sys.phys.flags[back] & PG.dirty) !== 0, 'the only copy now: dirty');
+    teardown(sys);
+  });
+
+  it('a read that cannot have a page for the swap-in returns what it read before, or -ENOMEM', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.pwrite(fd, pattern(4, 2 * PAGE), 0), 2 * PAGE);
+    const a = mapOk(sys, p, 2 * PAGE, MAP_SHARED, PROT_READ, fd);
+    readOk(sys, p, a, 2 * PAGE);
+    assert.equal(sys.madvise(p, a + PAGE, PAGE, MADV.PAGEOUT), 0);
+    sys.inject.failSite('shmem_alloc_folio');
+    const r = sys.pread(fd, 2 * PAGE, 0);
+    assert.equal(r.ret, PAGE, 'the page before the swapped-out one');
+    assert.deepEqual(r.data, pattern(4, PAGE));
+    sys.inject.failSite('shmem_alloc_folio');
+    assert.equal(sys.pread(fd, 10, PAGE).ret, -Errno.ENOMEM);
+    assert.equal(sys.swap.used, 1, 'still in swap');
+    assert.deepEqual(sys.pread(fd, 10, PAGE).data, pattern(4, 2 * PAGE).subarray(PAGE, PAGE + 10));
+    teardown(sys);
+  });
+
+  it('a fallocated page reads as zeros and stays a hole to SEEK_DATA (live 6.18)', () => {
+    const { sys } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.ftruncate(fd, 4 * PAGE), 0);
+    assert.equal(sys.fallocate(fd, 0, PAGE, 2 * PAGE), 0);
+    assert.equal(sys.lseek(fd, 0, SEEK_DATA), -Errno.ENXIO);
+    const used = sys.stats().used;
+    const r = sys.pread(fd, 2 * PAGE, PAGE);
+    assert.equal(r.ret, 2 * PAGE);
+    assert.deepEqual(r.data, new Uint8Array(2 * PAGE));
+    assert.equal(sys.lseek(fd, 0, SEEK_DATA), -Errno.ENXIO, 'still not up to date');
+    assert.equal(sys.pread(fd, 100, 4 * PAGE - 50).ret, 50);
+    assert.equal(sys.pread(fd, 100, 4 * PAGE).ret, 0);
+    assert.equal(sys.pread(fd, PAGE, 3 * PAGE).ret, PAGE, 'a hole');
+    assert.equal(sys.stats().used, used, 'nothing allocated');
+    teardown(sys);
+  });
+
+  // The sequence, and what smaps showed, as on Linux 6.18.44 (no MGLRU): clear_refs 1 clears
+  // the young bits and PG_referenced, then the file is read and written through its descriptor.
+  it('a read from the first byte of a page and any write mark it accessed: smaps Referenced (live 6.18)', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    for (let i = 0; i < 4; i++) assert.equal(sys.pwrite(fd, pattern(i, PAGE), i * PAGE), PAGE);
+    const a = mapOk(sys, p, 4 * PAGE, MAP_SHARED, RW, fd);
+    readOk(sys, p, a, 4 * PAGE);
+    assert.equal(referenced(sys, p, a), 4 * PAGE);
+    assert.equal(sys.clearRefs(p, 1), 0);
+    assert.equal(referenced(sys, p, a), 0);
+    assert.equal(sys.pread(fd, PAGE, 0).ret, PAGE);
+    assert.equal(referenced(sys, p, a), PAGE, 'read from its first byte');
+    assert.equal(sys.clearRefs(p, 1), 0);
+    assert.equal(sys.pread(fd, 100, PAGE + 10).ret, 100);
+    assert.equal(referenced(sys, p, a), 0, 'read from within the page');
+    assert.equal(sys.clearRefs(p, 1), 0);
+    assert.equal(sys.pwrite(fd, pattern(7, 100), 2 * PAGE + 10), 100);
+    assert.equal(referenced(sys, p, a), PAGE, 'a write, wherever it starts');
+    assert.equal(sys.clearRefs(p, 1), 0);
+    assert.equal(sys.pread(fd, 3 * PAGE, 0).ret, 3 * PAGE);
+    assert.equal(referenced(sys, p, a), 3 * PAGE);
+    assert.equal(sys.clearRefs(p, 1), 0);
+    assert.equal(sys.pread(fd, PAGE, 3 * PAGE).ret, PAGE);
+    assert.equal(sys.pread(fd, PAGE, 3 * PAGE).ret, PAGE);
+    assert.equal(referenced(sys, p, a), 0, 'the second read activates the page and clears PG_referenced');
+    teardown(sys);
+  });
+
+  it('an mlocked page keeps PG_referenced: the unevictable list is not aged (live 6.18)', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.pwrite(fd, pattern(1, 2 * PAGE), 0), 2 * PAGE);
+    const a = mapOk(sys, p, 2 * PAGE, MAP_SHARED, RW, fd);
+    assert.equal(sys.mlock(p, a, 2 * PAGE), 0);
+    assert.equal(sys.clearRefs(p, 1), 0);
+    for (let i = 0; i < 3; i++) assert.equal(sys.pread(fd, PAGE, 0).ret, PAGE);
+    assert.equal(referenced(sys, p, a), PAGE);
+    teardown(sys);
+  });
+
+  it('reclaim takes a page read once before one read twice (activated)', () => {
+    const { sys } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.pwrite(fd, pattern(2, 2 * PAGE), 0), 2 * PAGE);
+    const [first, second] = [
+      sys.files.get(fd)!.inode.pages.load(0)!,
+      sys.files.get(fd)!.inode.pages.load(1)!,
+    ];
+    // Both written once: PG_referenced. Page 0 is read once more (activated), page 1 is not.
+    assert.equal(sys.pread(fd, PAGE, 0).ret, PAGE);
+    assert.ok((sys.phys.flags[first] & PG.active) !== 0);
+    assert.ok((sys.phys.flags[second] & PG.active) === 0);
+    assert.equal(sys.reclaim(1), 1);
+    assert.equal(sys.swap.used, 1);
+    const inode = sys.files.get(fd)!.inode;
+    assert.equal(inode.pages.load(0), first, 'the active page stays');
+    assert.ok(inode.swapped.has(1), 'the other went to swap');
     teardown(sys);
   });
 });
