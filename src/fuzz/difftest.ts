@@ -261,10 +261,11 @@ const SMAPS_FIELDS = [
 /**
  * The smaps fields not compared, because they read LRU state the kernel changes lazily or by its
  * own policy and the model sets at once:
- * - Referenced counts a page whose PTE is young or whose folio has PG_referenced; the kernel's LRU
- *   sets and clears PG_referenced in ways the model's reclaim does not follow
- *   (folio_mark_accessed() from GUP and from file reads and writes activates a folio the second
- *   time it is called).
+ * - Referenced counts a page whose PTE is young or whose folio has PG_referenced. After
+ *   clear_refs, x86 keeps using cached translations without setting the young bit again, where
+ *   the model, which has no TLB, sets it at the next access; and folio_mark_accessed() (file reads
+ *   and writes, GUP) activates a folio through a per-CPU batch, until whose drain further accesses
+ *   set and clear PG_referenced again, where the model activates the folio at once.
  * - LazyFree counts anonymous folios without PG_swapbacked; MADV_FREE clears it through a per-CPU
  *   batch (folio_mark_lazyfree()) that is drained later, so right after the call the kernel
  *   counts none.

@@ -9,6 +9,7 @@ import { PTE_DIRTY, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE, pteNone } from './pg
 import { pmdIsLeaf, pmdTableOf, pteSlot } from './pte.ts';
 import { hugetlbfsAddPage } from './hugetlb.ts';
 import { shmemGetPage } from './shmem.ts';
+import { folioMarkAccessed } from './vmscan.ts';
 import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
 
 /** gup_flags (include/linux/mm_types.h and mm/internal.h). */
@@ -52,7 +53,8 @@ export function followPage(sys: System, vma: Vma, addr: number, gupFlags: number
   // The page whose PageAnonExclusive counts: a PMD's first page for the whole PMD (follow_huge_pmd()
   // asks pmd_page()), each page for itself under a PTE.
   let excl: number;
-  if (pmdIsLeaf(pmd, addr)) {
+  const huge = pmdIsLeaf(pmd, addr);
+  if (huge) {
     const i = 2 * (Math.floor(addr / (PAGE_SIZE * HPAGE_PMD_NR)) % 512);
     lo = pmd.words[i];
     if ((lo & PTE_PRESENT) === 0) return -1;
@@ -70,9 +72,13 @@ export function followPage(sys: System, vma: Vma, addr: number, gupFlags: number
   if (write && !canFollowWrite(sys, vma, lo, pfn, excl, gupFlags)) return -1;
   if ((lo & PTE_WRITE) === 0 && gupMustUnshare(sys, vma, gupFlags, pfn, excl)) return -2;
   // FOLL_TOUCH: a write through an entry that is not dirty marks the folio dirty instead (the
-  // entry stays clean). folio_mark_accessed() is not modelled: the model's LRU does not age by it.
-  if (write && (gupFlags & FOLL_TOUCH) !== 0 && (lo & PTE_DIRTY) === 0 && sys.phys.isRam(pfn))
-    sys.phys.flags[sys.phys.head(pfn)] |= PG.dirty;
+  // entry stays clean), and a page under a PTE is marked accessed (follow_page_pte()). Under a
+  // PMD, touch_pmd() makes the entry young instead, which the model does not: its PMDs keep no
+  // accessed bit that anything reads back.
+  if ((gupFlags & FOLL_TOUCH) !== 0 && sys.phys.isRam(pfn) && !sys.phys.isZeroPfn(pfn)) {
+    if (write && (lo & PTE_DIRTY) === 0) sys.phys.flags[sys.phys.head(pfn)] |= PG.dirty;
+    if (!huge) folioMarkAccessed(sys, pfn);
+  }
   return pfn;
 }
 
@@ -190,7 +196,10 @@ export function* getUserPagesLocked(
   return npages;
 }
 
-/** Models pin_user_pages_remote() with FOLL_LONGTERM, as iommufd and VFIO use it. Caller holds the mmap read lock. */
+/**
+ * Models pin_user_pages_remote() with FOLL_LONGTERM, as iommufd and VFIO use it; it adds FOLL_TOUCH
+ * as the kernel's does. Caller holds the mmap read lock.
+ */
 export function* pinUserPagesRemote(
   mm: MmStruct,
   start: number,
@@ -198,10 +207,20 @@ export function* pinUserPagesRemote(
   gupFlags: number,
   out: number[],
 ): KGen<number> {
-  return yield* getUserPagesLocked(mm, start, npages, (gupFlags | FOLL_PIN | FOLL_LONGTERM) & ~FOLL_GET, out);
+  return yield* getUserPagesLocked(
+    mm,
+    start,
+    npages,
+    (gupFlags | FOLL_PIN | FOLL_LONGTERM | FOLL_TOUCH) & ~FOLL_GET,
+    out,
+  );
 }
 
-/** Models pin_user_pages_fast(): takes the mmap lock itself. */
+/**
+ * Models pin_user_pages_fast(): takes the mmap lock itself and takes every page the slow way
+ * (FOLL_TOUCH). The kernel's lockless walk takes the pages already mapped as asked without it,
+ * setting only their PG_referenced: a second pin of such a page does not activate it there.
+ */
 export function* pinUserPagesFast(
   mm: MmStruct,
   start: number,
@@ -215,7 +234,7 @@ export function* pinUserPagesFast(
   return r;
 }
 
-/** Models get_user_pages_remote() (FOLL_GET references). Caller holds the mmap read lock. */
+/** Models get_user_pages_remote() (FOLL_GET references, FOLL_TOUCH). Caller holds the mmap read lock. */
 export function* getUserPagesRemote(
   mm: MmStruct,
   start: number,
@@ -223,7 +242,7 @@ export function* getUserPagesRemote(
   gupFlags: number,
   out: number[],
 ): KGen<number> {
-  return yield* getUserPagesLocked(mm, start, npages, (gupFlags | FOLL_GET) & ~FOLL_PIN, out);
+  return yield* getUserPagesLocked(mm, start, npages, (gupFlags | FOLL_GET | FOLL_TOUCH) & ~FOLL_PIN, out);
 }
 
 /** Models unpin_user_page(s)(_dirty_lock). */

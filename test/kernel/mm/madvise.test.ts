@@ -21,6 +21,7 @@ import {
   mapOk,
   pattern,
   readOk,
+  referenced,
   setup,
   teardown,
   vmas,
@@ -323,4 +324,35 @@ describe('MADV_PAGEOUT without swap (shrink_folio_list() on the pages it is give
     assert.equal(sys.pagemap(p, anon, 1)[0].present, true, 'no swap slot: add_to_swap() fails first');
     teardown(sys);
   });
+});
+
+// What smaps showed on Linux 6.18.44 (no MGLRU) for the same sequence: MADV_POPULATE_* walks with
+// FOLL_TOUCH, and folio_mark_accessed() of a page already mapped sets PG_referenced the first time
+// and activates the folio (clearing it) the second.
+describe('MADV_POPULATE_READ/WRITE mark the pages they find accessed (FOLL_TOUCH)', () => {
+  for (const [name, flags, file] of [
+    ['a shared tmpfs mapping', MAP_SHARED, true],
+    ['private anonymous memory', ANON_PRIVATE, false],
+  ] as const) {
+    it(`${name}: referenced after one populate, activated (not referenced) after two`, () => {
+      const { sys, p } = setup();
+      let fd = -1;
+      if (file) {
+        fd = sys.memfdCreate('m');
+        assert.equal(sys.ftruncate(fd, 4 * PAGE), 0);
+      }
+      const a = mapOk(sys, p, 4 * PAGE, flags, RW, fd);
+      writeOk(sys, p, a, pattern(3, 4 * PAGE));
+      assert.equal(sys.clearRefs(p, 1), 0);
+      assert.equal(referenced(sys, p, a), 0);
+      assert.equal(sys.madvise(p, a, PAGE, MADV.POPULATE_READ), 0);
+      assert.equal(referenced(sys, p, a), PAGE);
+      assert.equal(sys.madvise(p, a, PAGE, MADV.POPULATE_READ), 0);
+      assert.equal(referenced(sys, p, a), 0);
+      assert.equal(sys.clearRefs(p, 1), 0);
+      assert.equal(sys.madvise(p, a + PAGE, PAGE, MADV.POPULATE_WRITE), 0);
+      assert.equal(referenced(sys, p, a), PAGE);
+      teardown(sys);
+    });
+  }
 });
