@@ -1,5 +1,8 @@
 import type { Violation } from '../sched/types.ts';
+import { isHugetlbFolio } from '../kernel/mm/hugetlb.ts';
 import { Inode } from '../kernel/mm/mm_types.ts';
+import { rmapWalk } from '../kernel/mm/rmap.ts';
+import { findMapping } from '../kernel/mm/vmscan.ts';
 import { GUP_PIN_COUNTING_BIAS, PG, type PhysMem } from '../kernel/mm/page_alloc.ts';
 import { ENTRIES, lastIndexBelow, type LeafTable, spanOf, type UpperTable } from '../lib/pgtable_store.ts';
 import {
@@ -27,6 +30,17 @@ export interface Census {
 
 function bump(m: Map<number, number>, k: number, n = 1): void {
   m.set(k, (m.get(k) ?? 0) + n);
+}
+
+/** How many MMs map a page of the large folio at `h` (by a PTE or a PMD). */
+function mmsMapping(sys: System, h: number): number {
+  const mms = new Set<unknown>();
+  for (let k = 0; k < 1 << sys.phys.order[h]; k++) {
+    for (const w = rmapWalk(sys, h + k); w.next();) {
+      if (findMapping(w.vma, w.addr, h, k) !== null) mms.add(w.vma.mm);
+    }
+  }
+  return mms.size;
 }
 
 /** Walks every live page table and file cache once. */
@@ -155,6 +169,10 @@ export function checkCounts(sys: System): Violation[] {
       if (isNamed || !quietFrame(pfn)) checkFrame(pfn);
     }
   }
+  for (const h of phys.mmIds.keys()) {
+    if (phys.order[h] === 0 || (phys.flags[h] & PG.used) === 0)
+      bad(`pfn ${h}: MM_ID slots on no large folio`);
+  }
   for (let slot = 1; slot < sys.swap.highWater; slot++) {
     const have = sys.swap.count[slot];
     const seen = c.swap.get(slot) ?? 0;
@@ -179,6 +197,26 @@ export function checkCounts(sys: System): Violation[] {
     return phys.refcount[pfn] >= phys.pinCount(pfn) * GUP_PIN_COUNTING_BIAS;
   }
 
+  /**
+   * A mapped large folio that is not hugetlb has its MM_ID record (rmap.ts FolioMmIds), whose total
+   * is its mappings; one more than one MM maps is marked maybe mapped shared.
+   */
+  function checkMmIds(head: number, mapped: number): void {
+    const r = phys.mmIds.get(head);
+    if (r === undefined) {
+      if (mapped > 0 && !isHugetlbFolio(sys, head))
+        bad(`folio ${head}: mapped ${mapped} times but no MM_ID slots`);
+      return;
+    }
+    if (r.total !== mapped) bad(`folio ${head}: MM_ID total ${r.total} but ${mapped} mappings`);
+    if (r.n0 < 0 || r.n1 < 0 || (r.mm0 !== null && r.mm0 === r.mm1))
+      bad(`folio ${head}: MM_ID slots inconsistent`);
+    if (!r.shared && mapped > 1) {
+      const mms = mmsMapping(sys, head);
+      if (mms > 1) bad(`folio ${head}: mapped by ${mms} MMs but not marked maybe mapped shared`);
+    }
+  }
+
   function checkFrame(pfn: number): void {
     const f = phys.flags[pfn];
     // A reserved frame (the huge zero folio's 512 among them) is not counted.
@@ -200,6 +238,7 @@ export function checkCounts(sys: System): Violation[] {
     if (phys.isDevice(head) && phys.refcount[head] === 0) return;
     let ptes = 0;
     for (let i = 0; i < n; i++) ptes += c.pte.get(head + i) ?? 0;
+    if (n > 1) checkMmIds(head, ptes + pmdMaps);
     const pins = phys.pinCount(head);
     const pinRefs = n === 1 ? pins * GUP_PIN_COUNTING_BIAS : pins;
     const need = ptes + pmdMaps + (c.cache.get(head) ?? 0) + pinRefs;

@@ -32,7 +32,15 @@ import {
   swpType,
 } from './pgtable.ts';
 import { pmdPresentHuge, pmdTableOf } from './pte.ts';
-import { addNewAnonRmap, anonVmaPrepare, removeRmapPmd, removeRmapPte, folioMapcount } from './rmap.ts';
+import {
+  addNewAnonRmap,
+  anonVmaPrepare,
+  folioAddLargeMapcount,
+  folioMapcount,
+  folioSubLargeMapcount,
+  removeRmapPmd,
+  removeRmapPte,
+} from './rmap.ts';
 import { allocPageReclaim } from './vmscan.ts';
 
 /** FAULT_FLAG_WRITE, repeated here to keep this file below memory.ts. */
@@ -313,6 +321,9 @@ export function splitHugePmdLocked(vma: Vma, base: number): void {
       if (em <= 0) phys.entireMapcount.delete(hi);
       else phys.entireMapcount.set(hi, em);
       phys.refcount[hi] += HPAGE_PMD_NR - 1;
+      // The PTEs' mappings are added before the PMD's goes, all this MM's.
+      folioAddLargeMapcount(phys, hi, mm, HPAGE_PMD_NR);
+      folioSubLargeMapcount(phys, hi, mm, 1);
     }
   } else if (phys.isZeroPfn(hi)) {
     // __split_huge_zero_page_pmd(): zero-page entries with the VMA's protection (vm_page_prot), so
@@ -340,6 +351,8 @@ export function splitHugePmdLocked(vma: Vma, base: number): void {
     if (em <= 0) phys.entireMapcount.delete(hi);
     else phys.entireMapcount.set(hi, em);
     phys.refcount[hi] += HPAGE_PMD_NR - 1;
+    folioAddLargeMapcount(phys, hi, mm, HPAGE_PMD_NR);
+    folioSubLargeMapcount(phys, hi, mm, 1);
   }
   leaf.used = HPAGE_PMD_NR;
   mm.pgt.setUpperWords(pmd, i, 0, 0);

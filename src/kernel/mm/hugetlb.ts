@@ -50,6 +50,12 @@ function freedSince(sys: System, pfn: number, gen: number): boolean {
   return sys.phys.gen[pfn] !== gen || !sys.phys.isUsed(pfn);
 }
 
+/** Whether the folio at `pfn` is a hugetlb page in use. */
+export function isHugetlbFolio(sys: System, pfn: number): boolean {
+  const gen = pool(sys).pages.get(pfn);
+  return gen !== undefined && !freedSince(sys, pfn, gen);
+}
+
 /** Hugetlb pages in use (freed ones, wherever their last reference went, drop out). */
 function inUse(sys: System): number {
   const p = pool(sys);

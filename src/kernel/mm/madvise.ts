@@ -27,7 +27,7 @@ import {
   mmuNotifierRangeInit,
 } from './mmu_notifier.ts';
 import { PG, type PhysMem } from './page_alloc.ts';
-import { anonVmaPrepare, folioMapcount } from './rmap.ts';
+import { anonVmaPrepare, folioMapcount, folioMaybeMappedShared } from './rmap.ts';
 import {
   PTE_ACCESSED,
   PTE_DIRTY,
@@ -44,7 +44,7 @@ import {
 } from './pgtable.ts';
 import { clearPte, pmdTableOf, pteSlot, setPte } from './pte.ts';
 import { vfsFallocate } from './shmem.ts';
-import { folioMaybeMappedShared, pageoutPage, reclaimLazyfreeFolio, splitForReclaim } from './vmscan.ts';
+import { pageoutPage, reclaimLazyfreeFolio, splitForReclaim } from './vmscan.ts';
 
 const KNOWN = new Set<number>(Object.values(MADV));
 
@@ -147,7 +147,7 @@ function* folioRun(
   if (phys.order[h] === 0) return { nr: 1, whole: true };
   const nr = folioPteBatch(phys, t, s, a, end, h);
   if (nr === 1 << phys.order[h]) return { nr, whole: true };
-  if ((phys.flags[h] & PG.anon) === 0 || folioMaybeMappedShared(mm.sys, h)) return { nr, whole: false };
+  if ((phys.flags[h] & PG.anon) === 0 || folioMaybeMappedShared(phys, h)) return { nr, whole: false };
   yield* mm.ptl.unlock();
   const split = yield* splitForReclaim(mm.sys, h);
   yield* mm.ptl.lock();
@@ -175,7 +175,7 @@ function* madviseFree(vma: Vma, start: number, end: number): KGen<number> {
   const range = mmuNotifierRangeInit(MMU_NOTIFY.CLEAR, 0, mm, start, end);
   yield* mmuNotifierInvalidateRangeStart(range);
   for (const { pmd, i, base, h } of pmdThps(mm, start, end)) {
-    if (folioMaybeMappedShared(sys, h)) continue;
+    if (folioMaybeMappedShared(sys.phys, h)) continue;
     if (base >= start && base + PMD_SIZE <= end) {
       yield* mm.ptl.lock();
       phys.flags[h] &= ~PG.dirty;
@@ -253,7 +253,7 @@ function* madviseColdOrPageout(vma: Vma, start: number, end: number, pageout: bo
   // Lazily-freeable THPs reclaimed (and kept) by the PMD walk, which the PTE walk passes by.
   const handled = new Set<number>();
   for (const { pmd, i, base, h } of pmdThps(mm, start, end)) {
-    if ((phys.flags[h] & PG.anon) === 0 || folioMaybeMappedShared(sys, h)) continue;
+    if ((phys.flags[h] & PG.anon) === 0 || folioMaybeMappedShared(sys.phys, h)) continue;
     const whole = base >= start && base + PMD_SIZE <= end;
     if (!pageout && whole) {
       yield* mm.ptl.lock();

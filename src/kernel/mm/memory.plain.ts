@@ -11,10 +11,9 @@ import { folioLock, folioTrylock, folioUnlock, folioWaitLocked } from './filemap
 import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_PROTNONE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, PTE_WRITE, SwpType, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry, pteNone, ptePresent, swpType } from './pgtable.ts';
 import { pmdIsLeaf, pmdTableOf, pteSlot, setPte } from './pte.ts';
-import { ENTRIES as PTRS_PER_TABLE, type LeafTable } from '../../lib/pgtable_store.ts';
-import { addNewAnonRmap, anonVmaPrepare, folioMapcount, removeRmapPte, rssCounterOf } from './rmap.ts';
+import { ENTRIES as PTRS_PER_TABLE } from '../../lib/pgtable_store.ts';
+import { addNewAnonRmap, anonVmaPrepare, folioLargeMaybeMappedShared, folioMapcount, removeRmapPte, rssCounterOf } from './rmap.ts';
 import { shmemFault } from './shmem.ts';
-import { folioMaybeMappedShared } from './vmscan.ts';
 import { FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_UNSHARE, mkPte, zeroPte, vmNormalPage, accessError, expandDownwards, vmFaultToErrno, tlbLookup, accessMappedPage, CPU_WRITE_POINT, CPU_READ_POINT, cpuAccess, copyUser, clearUser, anonExclusive } from './memory.ts';
 import { allocPageReclaim$ } from './vmscan.plain.ts';
 import { RwSem$downgradeWrite, RwSem$upRead, RwSem$upWrite, SpinLock$lock, SpinLock$unlock, WaitQueue$waitEvent } from '../../sched/locks.plain.ts';
@@ -185,7 +184,7 @@ export function doWpPage$(vma: Vma, addr: number, flags: number): number {
     mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PAGE_SIZE);
     return 0;
   }
-  if (page >= 0 && (phys.flags[phys.head(page)] & PG.anon) !== 0 && canReuseAnonPage(sys, page, t)) {
+  if (page >= 0 && (phys.flags[phys.head(page)] & PG.anon) !== 0 && canReuseAnonPage(sys, page)) {
     sys.trace.faultKind('wp_reuse');
     phys.flags[page] |= PG.anonExclusive;
     // wp_page_reuse(): an unshare only records the exclusive ownership; a write makes the PTE
@@ -200,28 +199,20 @@ export function doWpPage$(vma: Vma, addr: number, flags: number): number {
   return wpPageCopy$(vma, addr, flags, page);
 }
 
-function canReuseAnonPage(sys: System, page: number, t: LeafTable): boolean {
+function canReuseAnonPage(sys: System, page: number): boolean {
   const phys = sys.phys;
   if ((phys.flags[page] & PG.anonExclusive) !== 0) return true;
   const h = phys.head(page);
   if (phys.order[h] > 0) {
-    // __wp_can_reuse_large_anon_folio(): a large folio every reference of which is a mapping in
-    // this MM is reused in place. One with a single page mapped is copied from, so it can go.
+    // __wp_can_reuse_large_anon_folio(): a large folio every reference of which is a mapping is
+    // reused in place unless it may be mapped shared: its MM_ID bit, which can stay set while a
+    // single MM maps it (rmap.ts FolioMmIds). One with a single page mapped is copied from, so
+    // it can go.
     const mapcount = folioMapcount(phys, h);
     if (mapcount <= 1 || phys.refcount[h] !== mapcount || phys.pinCount(h) !== 0) return false;
-    // The usual case needs no rmap walk: every mapping of the folio is in this page table.
-    return mappingsIn(t, h, 1 << phys.order[h]) === mapcount || !folioMaybeMappedShared(sys, h);
+    return !folioLargeMaybeMappedShared(phys, h);
   }
   return phys.refcount[h] === 1 && phys.mapcount[h] === 1;
-}
-
-function mappingsIn(t: LeafTable, h: number, n: number): number {
-  let c = 0;
-  for (let s = 0; s < t.words.length; s += 2) {
-    const hi = t.words[s + 1];
-    if (hi >= h && hi < h + n && ptePresent(t.words[s])) c++;
-  }
-  return c;
 }
 
 /** Models wp_page_copy(): COW of one page (or replacing the zero page) under a CLEAR notifier. */

@@ -12,7 +12,7 @@ import { MMU_NOTIFY, type MmuNotifierRange, mmuNotifierRangeInit, mmuNotifierRan
 import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_HUGE, PTE_SOFT_DIRTY, PTE_WRITE, SwpType, type SwpTypeValue, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry, pteNone, ptePresent, swpLo, swpType } from './pgtable.ts';
 import { pmdBase, pmdIsLeaf, pmdPresentHuge, pmdTableOf, pteSlot, setPte } from './pte.ts';
-import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapWalk, rmapLinkCount } from './rmap.ts';
+import { addNewAnonRmap, anonVmaPrepare, folioAddLargeMapcount, folioAddLargeMapcountPte, folioMapcount, folioSubLargeMapcount, folioSubLargeMapcountPte, rmapLinkCount, rmapWalk } from './rmap.ts';
 import { splitMappedFolio } from './vmscan.ts';
 import { MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_COMPOUND, migratePfn, migratePfnFlags, migratePfnToPage } from './migrate_device.ts';
 import type { MigrateVma } from './migrate_device.ts';
@@ -74,6 +74,7 @@ export function removeMigrationPmds$(sys: System, src: number, dst: number): voi
       }
       phys.get(dst);
       phys.entireMapcount.set(dst, (phys.entireMapcount.get(dst) ?? 0) + 1);
+      folioAddLargeMapcount(phys, dst, mm, 1);
       mm.pgt.setUpperWords(pmd, i, nlo >>> 0, dst);
     }
     SpinLock$unlock(mm.ptl);
@@ -149,6 +150,7 @@ export function restoreMigrationPte$(sys: System, vma: Vma, addr: number, src: n
     }
     phys.get(dst);
     phys.mapcount[dst]++;
+    folioAddLargeMapcountPte(phys, dst, mm);
     setPte(t, s, nlo, dst);
   }
   SpinLock$unlock(mm.ptl);
@@ -177,6 +179,7 @@ export function setPmdMigrationEntry$(sys: System, mm: Vma['mm'], addr: number, 
   const em = (phys.entireMapcount.get(head) ?? 1) - 1;
   if (em <= 0) phys.entireMapcount.delete(head);
   else phys.entireMapcount.set(head, em);
+  folioSubLargeMapcount(phys, head, mm, 1);
   phys.put(head);
   return true;
 }
@@ -256,6 +259,7 @@ export function tryToMigratePage$(sys: System, page: number): void {
           );
           if (present) mmuNotifierArchInvalidateSecondaryTlbs$(mm, addr, addr + PAGE_SIZE);
           phys.mapcount[page]--;
+          folioSubLargeMapcountPte(phys, page, mm);
           phys.put(page);
         }
       }
@@ -526,6 +530,7 @@ export function collectPtes$(c: Collect, addr: number, end: number): void {
             if (ptePresent(lo)) flushed = true;
             // Like an unmap: the mapping's rmap and reference go; the reference taken above stays.
             phys.mapcount[page]--;
+            folioSubLargeMapcountPte(phys, page, mm);
             phys.put(page);
           }
         }

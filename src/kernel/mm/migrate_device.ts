@@ -62,7 +62,17 @@ import {
   swpType,
 } from './pgtable.ts';
 import { pmdBase, pmdIsLeaf, pmdPresentHuge, pmdTableOf, pteSlot, setPte } from './pte.ts';
-import { addNewAnonRmap, anonVmaPrepare, folioMapcount, rmapWalk, rmapLinkCount } from './rmap.ts';
+import {
+  addNewAnonRmap,
+  anonVmaPrepare,
+  folioAddLargeMapcount,
+  folioAddLargeMapcountPte,
+  folioMapcount,
+  folioSubLargeMapcount,
+  folioSubLargeMapcountPte,
+  rmapLinkCount,
+  rmapWalk,
+} from './rmap.ts';
 import { allocPageReclaim, mapUnusedToZeropage, splitMappedFolio, splitPmdMappings } from './vmscan.ts';
 
 export const MIGRATE_PFN_VALID = 1;
@@ -168,6 +178,7 @@ function* removeMigrationPmds(sys: System, src: number, dst: number): KGen {
       }
       phys.get(dst);
       phys.entireMapcount.set(dst, (phys.entireMapcount.get(dst) ?? 0) + 1);
+      folioAddLargeMapcount(phys, dst, mm, 1);
       mm.pgt.setUpperWords(pmd, i, nlo >>> 0, dst);
     }
     yield* mm.ptl.unlock();
@@ -251,6 +262,7 @@ function* restoreMigrationPte(
     }
     phys.get(dst);
     phys.mapcount[dst]++;
+    folioAddLargeMapcountPte(phys, dst, mm);
     setPte(t, s, nlo, dst);
   }
   yield* mm.ptl.unlock();
@@ -285,6 +297,7 @@ function* setPmdMigrationEntry(
   const em = (phys.entireMapcount.get(head) ?? 1) - 1;
   if (em <= 0) phys.entireMapcount.delete(head);
   else phys.entireMapcount.set(head, em);
+  folioSubLargeMapcount(phys, head, mm, 1);
   phys.put(head);
   return true;
 }
@@ -369,6 +382,7 @@ function* tryToMigratePage(sys: System, page: number): KGen {
           );
           if (present) yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, addr, addr + PAGE_SIZE);
           phys.mapcount[page]--;
+          folioSubLargeMapcountPte(phys, page, mm);
           phys.put(page);
         }
       }
@@ -662,6 +676,7 @@ function* collectPtes(c: Collect, addr: number, end: number): KGen {
             if (ptePresent(lo)) flushed = true;
             // Like an unmap: the mapping's rmap and reference go; the reference taken above stays.
             phys.mapcount[page]--;
+            folioSubLargeMapcountPte(phys, page, mm);
             phys.put(page);
           }
         }

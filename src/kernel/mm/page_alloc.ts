@@ -38,6 +38,23 @@ const F_HEAD = PG.head;
 const F_TAIL = PG.tail;
 const F_HPAGE_NR = HPAGE_PMD_NR;
 
+/**
+ * A large folio's record of which MMs map it (CONFIG_MM_ID: folio->_mm_ids and _mm_id_mapcount):
+ * two slots, each an MM and the number of its mappings of the folio, and the "maybe mapped shared"
+ * bit. `total` is the folio's large mapcount (its PTE mappings plus its PMD mappings). An MM that
+ * finds both slots taken is not counted in either; the bit, set when the second slot was taken,
+ * is cleared only when one slot's MM holds every mapping, so it can stay set while a single MM
+ * without a slot maps the folio.
+ */
+export interface FolioMmIds {
+  total: number;
+  mm0: object | null;
+  n0: number;
+  mm1: object | null;
+  n1: number;
+  shared: boolean;
+}
+
 /** Models GUP_PIN_COUNTING_BIAS: a FOLL_PIN on a small folio adds this much to its refcount. */
 export const GUP_PIN_COUNTING_BIAS = 1024;
 
@@ -144,6 +161,11 @@ export class PhysMem {
   readonly contents = new PageContents();
   /** PMD mappings of a THP head (folio_entire_mapcount), sparse. */
   readonly entireMapcount = new Map<number, number>();
+  /**
+   * The MM slots of each mapped large folio that is not hugetlb, by head (CONFIG_MM_ID: rmap.ts
+   * folioAddLargeMapcount()), sparse.
+   */
+  readonly mmIds = new Map<number, FolioMmIds>();
   readonly pagemaps: PagemapRef[] = [];
   private free: Bitmap;
   freeFrames: number;
@@ -344,6 +366,7 @@ export class PhysMem {
     }
     this.setPins(h, 0);
     if (this.entireMapcount.size !== 0) this.entireMapcount.delete(h);
+    if (this.mmIds.size !== 0) this.mmIds.delete(h);
     this.onRelease?.(h, order);
     if (pm !== null) {
       // ZONE_DEVICE pages never return to the allocator; the driver gets them back.
@@ -382,6 +405,8 @@ export class PhysMem {
       this.setIndex(p, index + i);
     }
     this.entireMapcount.delete(h);
+    // Order-0 folios keep no MM slots.
+    this.mmIds.delete(h);
     this.setPins(h, 0);
     const pm = this.pagemapOf(h);
     if (pm?.hooks.folioSplit !== undefined) for (let i = 0; i < n; i++) pm.hooks.folioSplit(h, h + i);

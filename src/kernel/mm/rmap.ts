@@ -11,7 +11,7 @@ import {
   VM_STICKY,
   type Vma,
 } from './mm_types.ts';
-import { PG, type PhysMem } from './page_alloc.ts';
+import { type FolioMmIds, PG, type PhysMem } from './page_alloc.ts';
 import { sideTable } from '../../lib/snapshot.ts';
 
 /**
@@ -142,8 +142,10 @@ export function addNewAnonRmap(sys: System, vma: Vma, pfn: number, addr: number,
   }
   // A droppable mapping's folio is not swap-backed: reclaim drops it instead.
   flags[pfn] |= (vma.flags & VM_DROPPABLE_FLAG) === 0 ? NEW_ANON_FLAGS : NEW_ANON_FLAGS & ~PG.swapbacked;
-  if (pmdMapped) phys.entireMapcount.set(pfn, (phys.entireMapcount.get(pfn) ?? 0) + 1);
-  else phys.mapcount[pfn]++;
+  if (pmdMapped) {
+    phys.entireMapcount.set(pfn, (phys.entireMapcount.get(pfn) ?? 0) + 1);
+    folioAddLargeMapcount(phys, pfn, vma.mm, 1);
+  } else phys.mapcount[pfn]++;
   vma.mm.rss[ANON_PAGES] += n;
 }
 
@@ -151,12 +153,15 @@ export function addNewAnonRmap(sys: System, vma: Vma, pfn: number, addr: number,
 export function addRmapPte(phys: PhysMem, pfn: number, mm: MmStruct, counter: number): void {
   phys.mapcount[pfn]++;
   mm.rss[counter]++;
+  const h = phys.head(pfn);
+  if (phys.order[h] > 0) folioAddLargeMapcount(phys, h, mm, 1);
 }
 
 /** Models folio_add_{anon,file}_rmap_pmd(). */
 export function addRmapPmd(phys: PhysMem, head: number, mm: MmStruct, counter: number): void {
   phys.entireMapcount.set(head, (phys.entireMapcount.get(head) ?? 0) + 1);
   mm.rss[counter] += HPAGE_PMD_NR;
+  folioAddLargeMapcount(phys, head, mm, 1);
 }
 
 /** Models folio_remove_rmap_pte(). */
@@ -165,7 +170,9 @@ export function removeRmapPte(phys: PhysMem, pfn: number, mm: MmStruct, counter:
   if (phys.mapcount[pfn] < 0) throw new Error(`mapcount underflow on pfn ${pfn}`);
   mm.rss[counter]--;
   const h = phys.head(pfn);
-  if (h !== pfn && phys.order[h] > 0 && !phys.entireMapcount.has(h)) phys.flags[h] |= PG.deferredSplit;
+  if (phys.order[h] === 0) return;
+  folioSubLargeMapcount(phys, h, mm, 1);
+  if (h !== pfn && !phys.entireMapcount.has(h)) phys.flags[h] |= PG.deferredSplit;
 }
 
 /** Models folio_remove_rmap_pmd(). */
@@ -175,7 +182,94 @@ export function removeRmapPmd(phys: PhysMem, head: number, mm: MmStruct, counter
   if (n === 0) phys.entireMapcount.delete(head);
   else phys.entireMapcount.set(head, n);
   mm.rss[counter] -= HPAGE_PMD_NR;
+  folioSubLargeMapcount(phys, head, mm, 1);
 }
+
+/**
+ * Models folio_add_large_mapcount() with CONFIG_MM_ID: `nr` more mappings (PTEs, or a PMD as one)
+ * of the large folio at `head`, by `mm`. The MM's slot counts them; an MM without one takes a
+ * free slot, and the folio is marked maybe mapped shared when others map it too. Not for hugetlb
+ * folios, whose mappings are not counted per MM.
+ */
+export function folioAddLargeMapcount(phys: PhysMem, head: number, mm: MmStruct, nr: number): void {
+  let r = phys.mmIds.get(head);
+  if (r === undefined) {
+    r = { total: 0, mm0: null, n0: 0, mm1: null, n1: 0, shared: false };
+    phys.mmIds.set(head, r);
+  }
+  const others = r.total;
+  r.total += nr;
+  if (r.mm0 === mm) r.n0 += nr;
+  else if (r.mm1 === mm) r.n1 += nr;
+  else if (r.mm0 === null) {
+    r.mm0 = mm;
+    r.n0 = nr;
+    if (others !== 0) r.shared = true;
+  } else if (r.mm1 === null) {
+    r.mm1 = mm;
+    r.n1 = nr;
+    r.shared = true;
+  }
+}
+
+/**
+ * Models folio_sub_large_mapcount() with CONFIG_MM_ID: `nr` fewer mappings of the large folio at
+ * `head`, by `mm`. A slot whose count runs out is freed; then (or when `mm` had no slot) the bit
+ * is cleared if one slot's MM holds every mapping left, or none is left.
+ */
+export function folioSubLargeMapcount(phys: PhysMem, head: number, mm: MmStruct, nr: number): void {
+  const r = phys.mmIds.get(head);
+  if (r === undefined) return;
+  r.total -= nr;
+  if (r.mm0 === mm) {
+    r.n0 -= nr;
+    if (r.n0 > 0) return;
+    r.mm0 = null;
+    r.n0 = 0;
+  } else if (r.mm1 === mm) {
+    r.n1 -= nr;
+    if (r.n1 > 0) return;
+    r.mm1 = null;
+    r.n1 = 0;
+  }
+  if (r.total <= 0) {
+    phys.mmIds.delete(head);
+    return;
+  }
+  if ((r.mm0 !== null && r.n0 === r.total) || (r.mm1 !== null && r.n1 === r.total)) r.shared = false;
+}
+
+/** folioAddLargeMapcount() of one more PTE mapping of the page `pfn`, when its folio is large. */
+export function folioAddLargeMapcountPte(phys: PhysMem, pfn: number, mm: MmStruct): void {
+  const h = phys.head(pfn);
+  if (phys.order[h] > 0) folioAddLargeMapcount(phys, h, mm, 1);
+}
+
+/** folioSubLargeMapcount() of one PTE mapping of the page `pfn`, when its folio is large. */
+export function folioSubLargeMapcountPte(phys: PhysMem, pfn: number, mm: MmStruct): void {
+  const h = phys.head(pfn);
+  if (phys.order[h] > 0) folioSubLargeMapcount(phys, h, mm, 1);
+}
+
+/**
+ * Models folio_maybe_mapped_shared() with CONFIG_MM_ID: whether a folio may be mapped by more
+ * than one MM. A small folio (or a hugetlb one) is when it is mapped more than once; a large one
+ * mapped once is not; otherwise its bit says (and may say so of a folio one MM maps, see
+ * FolioMmIds).
+ */
+export function folioMaybeMappedShared(phys: PhysMem, h: number): boolean {
+  const mapcount = folioMapcount(phys, h);
+  const r = phys.mmIds.get(h);
+  if (phys.order[h] === 0 || r === undefined) return mapcount > 1;
+  return mapcount > 1 && r.shared;
+}
+
+/** folio_test_large_maybe_mapped_shared(): the large folio's bit itself. */
+export function folioLargeMaybeMappedShared(phys: PhysMem, h: number): boolean {
+  return phys.mmIds.get(h)?.shared === true;
+}
+
+export type { FolioMmIds };
 
 /** Models folio_mapcount() for the folio containing `pfn`: PTE mappings of all subpages plus PMD mappings. */
 export function folioMapcount(phys: PhysMem, pfn: number): number {

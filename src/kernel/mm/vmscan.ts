@@ -3,7 +3,7 @@ import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 import { splitHugePmd } from './huge_memory.ts';
-import { Inode, MM_SWAPENTS, type MmStruct, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
+import { Inode, MM_SWAPENTS, VM, VM_SPECIAL, type Vma } from './mm_types.ts';
 import {
   MMU_NOTIFY,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -99,26 +99,6 @@ export function findMapping(vma: Vma, addr: number, h: number, k: number): Mappi
   // pte_present(): a PROT_NONE entry maps its page too.
   if (words[s + 1] !== h + k || (words[s] & (PTE_PRESENT | PTE_PROTNONE)) === 0) return null;
   return { words, s, span: PAGE_SIZE };
-}
-
-/**
- * Whether a large folio may be mapped by another process (folio_maybe_mapped_shared() with
- * CONFIG_MM_ID, which counts the mappings of each MM apart): whether mappings of it, by a PMD or
- * by PTEs, in whichever pages, belong to more than one MM. A folio one process maps twice is not
- * shared; one a fork child still maps a single page of is.
- */
-export function folioMaybeMappedShared(sys: System, h: number): boolean {
-  const n = 1 << sys.phys.order[h];
-  let first: MmStruct | null = null;
-  for (let k = 0; k < n; k++) {
-    if (sys.phys.mapcount[h + k] === 0 && (k !== 0 || !sys.phys.entireMapcount.has(h))) continue;
-    for (const w = rmapWalk(sys, h + k); w.next();) {
-      if (findMapping(w.vma, w.addr, h, k) === null) continue;
-      if (first === null) first = w.vma.mm;
-      else if (w.vma.mm !== first) return true;
-    }
-  }
-  return false;
 }
 
 /** Whether `vma` is VM_LOCKED (and not special): what reclaim's rmap walks stop at. */
