@@ -14,16 +14,19 @@ import * as mman from './mman.ts';
 import { vmaIsSealed } from './mseal.ts';
 import { MMU_NOTIFY, mmuNotifierRangeInit } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
-import { PTE_DIRTY, isDeviceExclusiveEntry, isDevicePrivateEntry, isGuardMarker, isMigrationEntry, isSwapEntry, pteNone, ptePresent } from './pgtable.ts';
+import { PTE_ACCESSED, PTE_DIRTY, isDeviceExclusiveEntry, isDevicePrivateEntry, isGuardMarker, isMigrationEntry, isSwapEntry, pteNone, ptePresent } from './pgtable.ts';
 import { clearPte } from './pte.ts';
 import { VM_LOCKED_MASK, canDoMlock, mlockFutureOk, populateVmaPageRange, vmaSupportsMlock } from './mlock.ts';
 import { removeRmapPte, rssCounterOf } from './rmap.ts';
 import { shmemFileSetup } from './shmem.ts';
+import { folioMarkAccessed } from './vmscan.ts';
 import { MAX_MAP_COUNT, protToVmFlags, insertVma, detachVma, removeVma, noteVmaFileRef, fget, fput, fdput, splitVma, mergeAnonNeighbours, zapPageRangeSingle, gatherMunmapVmas, freePgtables, getUnmappedArea, hugetlbFlagOnOtherFile } from './mmap.ts';
 import { mmuNotifierArchInvalidateSecondaryTlbs$, mmuNotifierInvalidateRangeEnd$, mmuNotifierInvalidateRangeStart$ } from './mmu_notifier.plain.ts';
 import { RwSem$upWrite, SpinLock$lock, SpinLock$unlock } from '../../sched/locks.plain.ts';
 import { mmapWriteLockKillable$ } from './mmap_lock.plain.ts';
 import { inlineDrive } from '../../sched/plain.ts';
+
+const NO_RECENCY = VM.SEQ_READ | VM.RAND_READ;
 
 /**
  * Models fdput() at the end of a syscall that held the file with fdget(): when the call's
@@ -161,9 +164,13 @@ export function unmapPageRange$(vma: Vma, start: number, end: number, batch: Zap
           const h = phys.head(page);
           const anon = (phys.flags[h] & PG.anon) !== 0;
           if (batch.keepCows && anon) continue;
-          // zap_present_folio_ptes(): a file folio takes the PTE's dirty bit; an anonymous one
-          // does not need it (its other mappings keep theirs).
-          if (!anon && (lo & PTE_DIRTY) !== 0) phys.flags[h] |= PG.dirty;
+          // zap_present_folio_ptes(): a file folio takes the PTE's dirty bit, and its young bit
+          // marks it accessed unless the VMA has no recency (MADV_SEQUENTIAL, MADV_RANDOM); an
+          // anonymous one needs neither (its other mappings keep theirs).
+          if (!anon) {
+            if ((lo & PTE_DIRTY) !== 0) phys.flags[h] |= PG.dirty;
+            if ((lo & PTE_ACCESSED) !== 0 && (vma.flags & NO_RECENCY) === 0) folioMarkAccessed(sys, page);
+          }
           removeRmapPte(phys, page, mm, rssCounterOf(phys, page, vma));
           batch.pages.push(page);
         }

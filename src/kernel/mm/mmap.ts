@@ -38,6 +38,7 @@ import {
 } from './mmu_notifier.ts';
 import { PG } from './page_alloc.ts';
 import {
+  PTE_ACCESSED,
   PTE_DIRTY,
   isDeviceExclusiveEntry,
   isDevicePrivateEntry,
@@ -57,8 +58,13 @@ import {
 } from './mlock.ts';
 import { anonVmaClone, linkAnonVma, removeRmapPte, rssCounterOf, unlinkAnonVmas } from './rmap.ts';
 import { shmemEvictInode, shmemFileSetup } from './shmem.ts';
+import { folioMarkAccessed } from './vmscan.ts';
 
 export { MMAP_MIN_ADDR };
+
+/** vma_has_recency() is false for a VMA with either flag (MADV_SEQUENTIAL, MADV_RANDOM). */
+const NO_RECENCY = VM.SEQ_READ | VM.RAND_READ;
+
 /** vm.max_map_count. */
 export const MAX_MAP_COUNT = 65530;
 
@@ -383,9 +389,13 @@ function* unmapPageRange(vma: Vma, start: number, end: number, batch: ZapBatch):
           const h = phys.head(page);
           const anon = (phys.flags[h] & PG.anon) !== 0;
           if (batch.keepCows && anon) continue;
-          // zap_present_folio_ptes(): a file folio takes the PTE's dirty bit; an anonymous one
-          // does not need it (its other mappings keep theirs).
-          if (!anon && (lo & PTE_DIRTY) !== 0) phys.flags[h] |= PG.dirty;
+          // zap_present_folio_ptes(): a file folio takes the PTE's dirty bit, and its young bit
+          // marks it accessed unless the VMA has no recency (MADV_SEQUENTIAL, MADV_RANDOM); an
+          // anonymous one needs neither (its other mappings keep theirs).
+          if (!anon) {
+            if ((lo & PTE_DIRTY) !== 0) phys.flags[h] |= PG.dirty;
+            if ((lo & PTE_ACCESSED) !== 0 && (vma.flags & NO_RECENCY) === 0) folioMarkAccessed(sys, page);
+          }
           removeRmapPte(phys, page, mm, rssCounterOf(phys, page, vma));
           batch.pages.push(page);
         }

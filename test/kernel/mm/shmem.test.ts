@@ -577,6 +577,29 @@ describe('read() of tmpfs: SGP_READ and folio_mark_accessed()', () => {
     teardown(sys);
   });
 
+  it('unmapping a young PTE of a file page marks the page accessed, but not from a VMA with MADV_SEQUENTIAL (live 6.18)', () => {
+    const { sys, p } = setup();
+    const fd = sys.memfdCreate('m');
+    assert.equal(sys.ftruncate(fd, 2 * PAGE), 0);
+    const b = mapOk(sys, p, 2 * PAGE, MAP_SHARED, PROT_READ, fd);
+    readOk(sys, p, b, 2 * PAGE);
+    assert.equal(sys.clearRefs(p, 1), 0);
+    assert.equal(referenced(sys, p, b), 0);
+    const a = mapOk(sys, p, 2 * PAGE, MAP_SHARED, PROT_READ, fd);
+    // The read fault maps the other page too (fault-around), young as well.
+    readOk(sys, p, a, 1);
+    assert.equal(referenced(sys, p, b), 0);
+    assert.equal(sys.munmap(p, a, 2 * PAGE), 0);
+    assert.equal(referenced(sys, p, b), 2 * PAGE);
+    assert.equal(sys.clearRefs(p, 1), 0);
+    const r = mapOk(sys, p, 2 * PAGE, MAP_SHARED, PROT_READ, fd);
+    assert.equal(sys.madvise(p, r, 2 * PAGE, MADV.SEQUENTIAL), 0);
+    readOk(sys, p, r + PAGE, 1);
+    assert.equal(sys.munmap(p, r, 2 * PAGE), 0);
+    assert.equal(referenced(sys, p, b), 0, 'a VMA without recency');
+    teardown(sys);
+  });
+
   it('an mlocked page keeps PG_referenced: the unevictable list is not aged (live 6.18)', () => {
     const { sys, p } = setup();
     const fd = sys.memfdCreate('m');
