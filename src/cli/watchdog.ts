@@ -54,6 +54,11 @@ const iv = setInterval(() => {
   // debugger (waiting for the answer first left that window open under load).
   session.post('Runtime.terminateExecution');
   session.disconnect();
+  // Then this thread stays until the process exits (unref()ed, it keeps nothing alive). As the
+  // main thread takes the disconnect, it posts the end of the session back to this thread, and
+  // Node aborts the process (SIGABRT, nothing printed) when that finds the thread tearing its
+  // inspector down, which it would do at once with nothing left to run.
+  setInterval(() => {}, 1 << 30);
 }, 50);
 `;
 
