@@ -198,8 +198,8 @@ export function checkCounts(sys: System): Violation[] {
   }
 
   /**
-   * A mapped large folio that is not hugetlb has its MM_ID record (rmap.ts FolioMmIds), whose total
-   * is its mappings; one more than one MM maps is marked maybe mapped shared.
+   * A mapped large folio that is not hugetlb has its MM_ID record (page_alloc.ts FolioMmIds),
+   * whose total is its mappings; one more than one MM maps is marked maybe mapped shared.
    */
   function checkMmIds(head: number, mapped: number): void {
     const r = phys.mmIds.get(head);

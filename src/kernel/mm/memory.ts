@@ -283,8 +283,8 @@ function canReuseAnonPage(sys: System, page: number): boolean {
   if (phys.order[h] > 0) {
     // __wp_can_reuse_large_anon_folio(): a large folio every reference of which is a mapping is
     // reused in place unless it may be mapped shared: its MM_ID bit, which can stay set while a
-    // single MM maps it (rmap.ts FolioMmIds). One with a single page mapped is copied from, so
-    // it can go.
+    // single MM maps it (page_alloc.ts FolioMmIds). One with a single page mapped is copied
+    // from, so it can go.
     const mapcount = folioMapcount(phys, h);
     if (mapcount <= 1 || phys.refcount[h] !== mapcount || phys.pinCount(h) !== 0) return false;
     return !folioLargeMaybeMappedShared(phys, h);

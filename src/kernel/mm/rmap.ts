@@ -11,7 +11,7 @@ import {
   VM_STICKY,
   type Vma,
 } from './mm_types.ts';
-import { type FolioMmIds, PG, type PhysMem } from './page_alloc.ts';
+import { PG, type PhysMem } from './page_alloc.ts';
 import { sideTable } from '../../lib/snapshot.ts';
 
 /**
@@ -153,8 +153,7 @@ export function addNewAnonRmap(sys: System, vma: Vma, pfn: number, addr: number,
 export function addRmapPte(phys: PhysMem, pfn: number, mm: MmStruct, counter: number): void {
   phys.mapcount[pfn]++;
   mm.rss[counter]++;
-  const h = phys.head(pfn);
-  if (phys.order[h] > 0) folioAddLargeMapcount(phys, h, mm, 1);
+  folioAddLargeMapcountPte(phys, pfn, mm);
 }
 
 /** Models folio_add_{anon,file}_rmap_pmd(). */
@@ -255,7 +254,7 @@ export function folioSubLargeMapcountPte(phys: PhysMem, pfn: number, mm: MmStruc
  * Models folio_maybe_mapped_shared() with CONFIG_MM_ID: whether a folio may be mapped by more
  * than one MM. A small folio (or a hugetlb one) is when it is mapped more than once; a large one
  * mapped once is not; otherwise its bit says (and may say so of a folio one MM maps, see
- * FolioMmIds).
+ * page_alloc.ts FolioMmIds).
  */
 export function folioMaybeMappedShared(phys: PhysMem, h: number): boolean {
   const mapcount = folioMapcount(phys, h);
@@ -268,8 +267,6 @@ export function folioMaybeMappedShared(phys: PhysMem, h: number): boolean {
 export function folioLargeMaybeMappedShared(phys: PhysMem, h: number): boolean {
   return phys.mmIds.get(h)?.shared === true;
 }
-
-export type { FolioMmIds };
 
 /** Models folio_mapcount() for the folio containing `pfn`: PTE mappings of all subpages plus PMD mappings. */
 export function folioMapcount(phys: PhysMem, pfn: number): number {

@@ -97,7 +97,7 @@ export function* shmemGetPage(sys: System, inode: Inode, index: number, sgp: Sgp
   if (slot !== undefined) swapIn(sys, inode, index, slot, pfn);
   else {
     sys.phys.clearPage(pfn);
-    // Swapped in, the page is up to date whoever asked; a new one, unless fallocate() adds it.
+    // A new page is up to date unless fallocate() adds it (one swapped in always is).
     addToCache(sys, inode, index, pfn, !falloc);
   }
   if (sgp === 'write') sys.phys.flags[pfn] |= PG.referenced;
@@ -347,7 +347,8 @@ function dropRange(sys: System, inode: Inode, first: number, last: number): bool
 /**
  * Zeroes bytes [from, to) of the page at `index` if the file has it (a hole stays a hole): a
  * swapped-out page is read back first, as SGP_READ reads it (shmem_get_partial_folio()); a page
- * that cannot be had, or is at or past the end of the file, is left as it is. shmem_undo_range() marks the page dirty: its zeroed bytes must not be lost.
+ * that cannot be had, or is at or past the end of the file, is left as it is. shmem_undo_range()
+ * marks the page dirty: its zeroed bytes must not be lost.
  */
 function* zeroPartial(sys: System, inode: Inode, index: number, from: number, to: number): KGen {
   if (to <= from || (!inode.pages.has(index) && !inode.swapped.has(index))) return;
