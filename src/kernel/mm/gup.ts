@@ -5,7 +5,7 @@ import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, handleMmFault, vmFaultToErrno } f
 import type { File, Inode, MmStruct, Vma } from './mm_types.ts';
 import { VM } from './mm_types.ts';
 import { GUP_PIN_COUNTING_BIAS, PG } from './page_alloc.ts';
-import { PTE_DIRTY, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE, pteNone } from './pgtable.ts';
+import { PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE, pteNone } from './pgtable.ts';
 import { pmdIsLeaf, pmdTableOf, pteSlot } from './pte.ts';
 import { hugetlbfsAddPage } from './hugetlb.ts';
 import { shmemGetPage } from './shmem.ts';
@@ -71,13 +71,21 @@ export function followPage(sys: System, vma: Vma, addr: number, gupFlags: number
   }
   if (write && !canFollowWrite(sys, vma, lo, pfn, excl, gupFlags)) return -1;
   if ((lo & PTE_WRITE) === 0 && gupMustUnshare(sys, vma, gupFlags, pfn, excl)) return -2;
-  // FOLL_TOUCH: a write through an entry that is not dirty marks the folio dirty instead (the
-  // entry stays clean), and a page under a PTE is marked accessed (follow_page_pte()). Under a
-  // PMD, touch_pmd() makes the entry young instead, which the model does not: its PMDs keep no
-  // accessed bit that anything reads back.
   if ((gupFlags & FOLL_TOUCH) !== 0 && sys.phys.isRam(pfn) && !sys.phys.isZeroPfn(pfn)) {
-    if (write && (lo & PTE_DIRTY) === 0) sys.phys.flags[sys.phys.head(pfn)] |= PG.dirty;
-    if (!huge) folioMarkAccessed(sys, pfn);
+    if (huge) {
+      // touch_pmd(): the entry made young, and dirty (soft-dirty too) for a write. x86's
+      // pmdp_set_access_flags() writes the entry back only for a write.
+      if (write) {
+        const k = Math.floor(addr / (PAGE_SIZE * HPAGE_PMD_NR)) % 512;
+        const young = (lo | PTE_ACCESSED | PTE_DIRTY | PTE_SOFT_DIRTY) >>> 0;
+        if (young !== lo) mm.pgt.setUpperWords(pmd, k, young, pmd.words[2 * k + 1]);
+      }
+    } else {
+      // follow_page_pte(): a write through an entry that is not dirty marks the folio dirty
+      // instead (the entry stays clean), and the page is marked accessed.
+      if (write && (lo & PTE_DIRTY) === 0) sys.phys.flags[sys.phys.head(pfn)] |= PG.dirty;
+      folioMarkAccessed(sys, pfn);
+    }
   }
   return pfn;
 }

@@ -11,11 +11,12 @@ import {
   PROT_NONE,
   PROT_READ,
 } from '../../../src/kernel/mm/mman.ts';
-import type { Process, System } from '../../../src/kernel/system.ts';
+import { type Process, System } from '../../../src/kernel/system.ts';
 import {
   ANON_PRIVATE,
   ANON_SHARED,
   HPAGE,
+  MiB,
   PAGE,
   RW,
   mapOk,
@@ -355,4 +356,20 @@ describe('MADV_POPULATE_READ/WRITE mark the pages they find accessed (FOLL_TOUCH
       teardown(sys);
     });
   }
+
+  it('a PMD-mapped THP: touch_pmd() makes the entry young for a write only (x86)', () => {
+    const sys = new System({ ram: 64 * MiB, swap: 0, thp: 'madvise' });
+    const p = sys.createProcess('p');
+    const raw = mapOk(sys, p, 2 * HPAGE);
+    const a = Math.ceil(raw / HPAGE) * HPAGE;
+    assert.equal(sys.madvise(p, a, HPAGE, MADV.HUGEPAGE), 0);
+    writeOk(sys, p, a, pattern(5, HPAGE));
+    assert.equal(referenced(sys, p, a), HPAGE);
+    assert.equal(sys.clearRefs(p, 1), 0);
+    assert.equal(sys.madvise(p, a, HPAGE, MADV.POPULATE_READ), 0);
+    assert.equal(referenced(sys, p, a), 0);
+    assert.equal(sys.madvise(p, a, HPAGE, MADV.POPULATE_WRITE), 0);
+    assert.equal(referenced(sys, p, a), HPAGE);
+    teardown(sys);
+  });
 });
