@@ -1,6 +1,6 @@
 import type { Violation } from '../sched/types.ts';
 import { isHugetlbFolio } from '../kernel/mm/hugetlb.ts';
-import { Inode } from '../kernel/mm/mm_types.ts';
+import { AnonVma, Inode } from '../kernel/mm/mm_types.ts';
 import { rmapWalk } from '../kernel/mm/rmap.ts';
 import { findMapping } from '../kernel/mm/vmscan.ts';
 import { GUP_PIN_COUNTING_BIAS, PG, type PhysMem } from '../kernel/mm/page_alloc.ts';
@@ -32,8 +32,20 @@ function bump(m: Map<number, number>, k: number, n = 1): void {
   m.set(k, (m.get(k) ?? 0) + n);
 }
 
-/** How many MMs map a page of the large folio at `h` (by a PTE or a PMD). */
+/**
+ * How many MMs map a page of the large folio at `h` (by a PTE or a PMD): 1 without a walk of its
+ * 512 pages when every VMA its anon_vma links is one MM's (the usual THP).
+ */
 function mmsMapping(sys: System, h: number): number {
+  const av = sys.mappings.get(sys.phys.mapping[h]);
+  if (av instanceof AnonVma) {
+    let one: unknown = null;
+    for (const v of av.vmas) {
+      if (one === null) one = v.mm;
+      else if (v.mm !== one) one = undefined;
+    }
+    if (one !== undefined) return one === null ? 0 : 1;
+  }
   const mms = new Set<unknown>();
   for (let k = 0; k < 1 << sys.phys.order[h]; k++) {
     for (const w = rmapWalk(sys, h + k); w.next();) {
