@@ -60,7 +60,8 @@ function parseCallbackTimeout(v: string | undefined): number {
 /**
  * The watchdog of a command that runs a user driver or has a time budget: when a driver callback
  * runs `callbackMs` without yielding, or the budget (plus a second of grace) is gone while one
- * step still runs, prints one line and exits (2: the driver module misbehaves; 3: a model path).
+ * step still runs, prints one line and exits (2: the driver module misbehaves; 3: a model path);
+ * when the main thread does not stop, the watchdog thread prints the line and kills the process.
  */
 function guard(
   file: string,
@@ -74,6 +75,9 @@ function guard(
   return startWatchdog({
     callbackMs,
     deadline: budgetMs === undefined ? 0 : started + budgetMs + 1000,
+    file,
+    modules,
+    threadNow,
     onFire(what, path, workerThread, step) {
       const thread = workerThread ?? threadNow();
       const module = path !== null ? (modules.get(path[0]) ?? [...modules.values()][0]) : undefined;

@@ -5,31 +5,65 @@
  * bound passes it stops the main thread's script through the inspector (Runtime.terminateExecution)
  * after posting what happened; the main thread, free again, prints one line and exits.
  *
+ * V8 takes that request only where it checks for interrupts, which a loop each turn of which is
+ * one long call into a builtin (a fill() of a large array) does only every many turns. So when
+ * the main thread has not taken the report `graceMs` after the request, the watchdog thread
+ * writes the line itself, from what the thread's slot recorded (callback_watch.ts), and kills the
+ * process (SIGKILL: nothing the stuck thread runs can delay it).
+ *
  * Started only for scenarios with a user driver or a time budget: the model's own paths always
  * yield or return.
  */
 import { Worker } from 'node:worker_threads';
 import {
-  FIRED,
+  claimReportForMain,
   FIRED_SLOT,
-  inCallbackWord,
+  FIRED,
   newSharedWatch,
+  REPORTED,
+  sharedCallbackWatch,
   slotText,
-  stretchWord,
   WATCH_LAYOUT,
   type SharedWatch,
 } from '../scenario/callback_watch.ts';
 import { type CallbackWatch, setCallbackWatch } from '../scenario/driver_module.ts';
+import { EXIT } from './errors.ts';
 
 /** [FIRED] says what fired: 1 a callback, 2 the budget; [FIRED_SLOT] which thread's callback. */
 const WATCHER = `
 const { workerData, parentPort } = require('node:worker_threads');
 const inspector = require('node:inspector');
+const fs = require('node:fs');
 const w = workerData.words;
 const L = workerData.layout;
-const { callbackMs, deadline } = workerData;
+const { callbackMs, deadline, graceMs, file, modules } = workerData;
 const stretch = new Array(L.slots).fill(-1);
 const since = new Array(L.slots).fill(Date.now());
+// What slot i recorded: [export, member, scheduler thread, step], or null.
+function slotText(i) {
+  const len = Atomics.load(w, L.header + L.perSlot * i + 2);
+  if (len === 0) return null;
+  const at = i * L.textBytes;
+  const parts = new TextDecoder().decode(workerData.text.slice(at, at + len)).split('\\0');
+  return parts.length === 4 ? parts : null;
+}
+// The line the main thread would have printed (commands.ts, renderDriverIssue()), and why it is
+// this thread's.
+function lateLine(fired, slot) {
+  const late = '; it did not stop within ' + graceMs + ' ms of being asked to (a loop of long calls ' +
+    'into builtins?), so the process was killed';
+  let t = fired === 1 ? slotText(slot) : null;
+  for (let i = 0; fired === 2 && t === null && i < L.slots; i++)
+    if (Atomics.load(w, L.header + L.perSlot * i) === 1) t = slotText(i);
+  const during = t !== null && t[3] !== '' ? '; called ' + t[3] : '';
+  if (fired === 1 && t !== null) {
+    const module = modules[t[0]] !== undefined ? modules[t[0]] : Object.values(modules)[0];
+    return file + ': driver module ' + module + ": callback '" + t[0] + '.' + t[1] + "' (thread " +
+      t[2] + ') ran ' + callbackMs + ' ms without yielding (a loop that never ends?)' + during + late;
+  }
+  const inside = t !== null ? "driver callback '" + t[0] + '.' + t[1] + "' of thread " + t[2] : 'a step';
+  return file + ': the time budget ran out while ' + inside + ' was inside one step that did not return' + late;
+}
 const iv = setInterval(() => {
   const now = Date.now();
   let fired = 0;
@@ -54,6 +88,20 @@ const iv = setInterval(() => {
   // debugger (waiting for the answer first left that window open under load).
   session.post('Runtime.terminateExecution');
   session.disconnect();
+  // The main thread has not taken the report in time: this thread writes the line (straight to
+  // the descriptor: its own stderr is relayed through the main thread) and ends the process.
+  setTimeout(() => {
+    if (Atomics.compareExchange(w, L.reporter, 0, 2) !== 0) {
+      // The main thread printed it but is still here: its exit waits for a worker thread that
+      // does not stop.
+      setTimeout(() => process.kill(process.pid, 'SIGKILL'), graceMs);
+      return;
+    }
+    try { fs.writeSync(2, lateLine(fired, slot) + '\\n'); } catch {}
+    Atomics.store(w, L.reported, 1);
+    Atomics.notify(w, L.reported);
+    process.kill(process.pid, 'SIGKILL');
+  }, graceMs);
   // Then this thread stays until the process exits (unref()ed, it keeps nothing alive). As the
   // main thread takes the disconnect, it posts the end of the session back to this thread, and
   // Node aborts the process (SIGABRT, nothing printed) when that finds the thread tearing its
@@ -67,6 +115,17 @@ export interface WatchdogOptions {
   callbackMs: number;
   /** Wall-clock time (Date.now()) after which the main thread is stopped whatever it does; 0: none. */
   deadline: number;
+  /**
+   * How long the main thread has, once asked to stop, before the watchdog thread prints the line
+   * and kills the process. @defaultValue 5 s.
+   */
+  graceMs?: number;
+  /** The scenario file, for that line. */
+  file: string;
+  /** The driver modules by export name (the first part of a callback's path), for that line. */
+  modules: ReadonlyMap<string, string>;
+  /** The scheduler thread running on the main thread now (recorded as a callback starts). */
+  threadNow(): string;
   /**
    * Called on the main thread once its script has been stopped; prints and exits. For a callback
    * that ran on an explore worker, `thread` names the scheduler thread it ran in (else null: ask
@@ -96,26 +155,42 @@ export function startWatchdog(o: WatchdogOptions): Watchdog {
   const words = shared.words;
   let current: readonly [string, string] | null = null;
   let currentStep: string | null = null;
+  // Slot 0 records its callback's names in the shared memory too, for the watchdog thread's line.
+  const slot0 = sharedCallbackWatch(shared, 0, () => o.threadNow());
   const watch: CallbackWatch = {
     enter(path, step) {
       current = path;
       currentStep = step ?? null;
-      Atomics.add(words, stretchWord(0), 1);
-      Atomics.store(words, inCallbackWord(0), 1);
+      slot0.enter(path, step);
     },
     leave() {
-      Atomics.store(words, inCallbackWord(0), 0);
+      slot0.leave();
     },
   };
   setCallbackWatch(watch);
   const worker = new Worker(WATCHER, {
     eval: true,
-    workerData: { words, layout: WATCH_LAYOUT, callbackMs: o.callbackMs, deadline: o.deadline },
+    workerData: {
+      words,
+      text: shared.text,
+      layout: WATCH_LAYOUT,
+      callbackMs: o.callbackMs,
+      deadline: o.deadline,
+      graceMs: o.graceMs ?? 5000,
+      file: o.file,
+      modules: Object.fromEntries(o.modules),
+    },
   });
   let reported = false;
   const report = (fired: number): void => {
     if (reported) return;
     reported = true;
+    if (!claimReportForMain(words)) {
+      // The watchdog thread is writing the line and then kills the process: wait for that.
+      Atomics.wait(words, REPORTED, 0, 10_000);
+      Atomics.wait(words, REPORTED, 1, 10_000);
+      process.exit(EXIT.usage);
+    }
     if (fired !== 1) {
       o.onFire('deadline', current, null, currentStep);
       return;

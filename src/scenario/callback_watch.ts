@@ -18,7 +18,13 @@ const TEXT_BYTES = 512;
 export const FIRED = 0;
 export const FIRED_SLOT = 1;
 const NEXT_SLOT = 2;
-const HEADER = 3;
+/**
+ * Who reports a stop: 0 nobody yet, 1 the main thread, 2 the watchdog thread (when the main
+ * thread does not stop in time, see watchdog.ts), which sets [REPORTED] once its line is written.
+ */
+export const REPORTER = 3;
+export const REPORTED = 4;
+const HEADER = 5;
 const PER_SLOT = 3;
 
 /** The word layout, for the watchdog thread's plain-JavaScript loop. */
@@ -26,10 +32,19 @@ export const WATCH_LAYOUT = {
   fired: FIRED,
   firedSlot: FIRED_SLOT,
   nextSlot: NEXT_SLOT,
+  reporter: REPORTER,
+  reported: REPORTED,
   header: HEADER,
   perSlot: PER_SLOT,
   slots: WATCH_SLOTS,
+  textBytes: TEXT_BYTES,
 } as const;
+
+/** Claims the report of a stop for the main thread: false when the watchdog thread has it. */
+export function claimReportForMain(words: Int32Array): boolean {
+  const was = Atomics.compareExchange(words, REPORTER, 0, 1);
+  return was === 0 || was === 1;
+}
 
 /** Per-slot words: 1 while a callback runs, a stretch counter, the length of the slot's text. */
 export function inCallbackWord(slot: number): number {

@@ -3,11 +3,12 @@
  * module and the member (exit 2), and a callback that never returns is stopped by a bound.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { hetmem, ROOT } from './helpers.ts';
+import { BIN, hetmem, ROOT } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hetmem-drv-'));
 writeFileSync(
@@ -19,6 +20,9 @@ writeFileSync(
     'export const wrongType = { rangeFault: 5 };',
     'export const spins = { *rangeFault() { for (;;) {} } };',
     "export const yieldsForever = { *rangeFault() { for (;;) yield { kind: 'step', label: 'spin' }; } };",
+    // Each turn one long call into a builtin: V8 takes an interrupt only every many turns.
+    'const buf = new Uint8Array(1 << 27);',
+    'export const fills = { *rangeFault() { for (;;) { buf.fill(1); buf.fill(2); } } };',
   ].join('\n'),
 );
 writeFileSync(join(dir, 'throws.mjs'), "throw new Error('driver init failed');\n");
@@ -103,6 +107,40 @@ describe('driver callbacks that never return', () => {
       line,
       /the time budget ran out while driver callback 'spins\.rangeFault' of thread gpu was inside one step/,
     );
+  });
+
+  it('one that does not stop when asked is killed after the grace, with the line written for it', () => {
+    const file = scenario('./bad.mjs', 'fills');
+    const cases: [string[], RegExp][] = [
+      [
+        ['run', file, '--callback-timeout', '300ms'],
+        /callback 'fills\.rangeFault' \(thread scenario\) ran 300 ms without yielding \(a loop that never ends\?\)/,
+      ],
+      [
+        ['explore', file, '--workers', '2', '--callback-timeout', '300ms'],
+        /callback 'fills\.rangeFault' \(thread gpu\) ran 300 ms without yielding \(a loop that never ends\?\)/,
+      ],
+      [
+        ['explore', file, '--budget', '300ms', '--callback-timeout', '5m'],
+        /the time budget ran out while driver callback 'fills\.rangeFault' of thread gpu was inside one step that did not return/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const t0 = Date.now();
+      const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+      const ms = Date.now() - t0;
+      assert.equal(r.signal, 'SIGKILL', `${args.join(' ')}: ${r.status} ${r.stderr}`);
+      // Not the test's own timeout: the watchdog's kill, 5 s after it asked.
+      assert.ok(ms < 50_000, `${ms} ms`);
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], /^\S+\.yaml: /);
+      assert.match(lines[0], message);
+      assert.match(
+        lines[0],
+        /; it did not stop within 5000 ms of being asked to \(.*\), so the process was killed$/,
+      );
+    }
   });
 
   it('one that yields for ever: run stops it at the yield bound, explore reports a livelock', () => {

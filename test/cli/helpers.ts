@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin/hetmem.js');
+export const BIN = join(ROOT, 'bin/hetmem.js');
 
 export interface Run {
   status: number | null;
