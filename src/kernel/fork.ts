@@ -59,7 +59,10 @@ function* copyPageRange(dst: Vma, src: Vma): KGen<number> {
   const sys = srcMm.sys;
   const cow = isCowMapping(src.flags);
   const range = mmuNotifierRangeInit(MMU_NOTIFY.PROTECTION_PAGE, 0, srcMm, src.start, src.end);
-  if (cow) yield* mmuNotifierInvalidateRangeStart(range);
+  if (cow) {
+    yield* mmuNotifierInvalidateRangeStart(range);
+    srcMm.writeProtectSeq++;
+  }
   // Device-exclusive entries go back to normal PTEs first, so the child sees ordinary memory.
   for (let a = src.start; a < src.end; a += PAGE_SIZE) {
     const t = srcMm.pgt.pteTable(a);
@@ -111,7 +114,10 @@ function* copyPageRange(dst: Vma, src: Vma): KGen<number> {
   }
   if (cow) yield* mmuNotifierArchInvalidateSecondaryTlbs(srcMm, src.start, src.end);
   yield* srcMm.ptl.unlock();
-  if (cow) yield* mmuNotifierInvalidateRangeEnd(range);
+  if (cow) {
+    srcMm.writeProtectSeq++;
+    yield* mmuNotifierInvalidateRangeEnd(range);
+  }
   return ret;
 }
 

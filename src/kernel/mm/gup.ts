@@ -5,12 +5,22 @@ import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, handleMmFault, vmFaultToErrno } f
 import type { File, Inode, MmStruct, Vma } from './mm_types.ts';
 import { VM } from './mm_types.ts';
 import { GUP_PIN_COUNTING_BIAS, PG } from './page_alloc.ts';
-import { PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE, pteNone } from './pgtable.ts';
+import {
+  PTE_ACCESSED,
+  PTE_DIRTY,
+  PTE_PRESENT,
+  PTE_SOFT_DIRTY,
+  PTE_WRITE,
+  pteNone,
+  pteProtnone,
+  pteSpecial,
+} from './pgtable.ts';
 import { pmdIsLeaf, pmdTableOf, pteSlot } from './pte.ts';
-import { hugetlbfsAddPage } from './hugetlb.ts';
+import { hugetlbfsAddPage, isHugetlbFolio } from './hugetlb.ts';
+import { schedPoint } from '../../sched/locks.ts';
 import { shmemGetPage } from './shmem.ts';
 import { folioMarkAccessed } from './vmscan.ts';
-import { HPAGE_PMD_NR, PAGE_SIZE } from '../../lib/units.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE, TASK_SIZE } from '../../lib/units.ts';
 
 /** gup_flags (include/linux/mm_types.h and mm/internal.h). */
 export const FOLL_WRITE = 1 << 0;
@@ -119,14 +129,17 @@ function canFollowWrite(
 /**
  * Models gup_must_unshare(): a read-only pin must not see a page that a later write would
  * replace. A shared anonymous page must become exclusive first; a file page (or the zero page)
- * in a private mapping must be replaced by an anonymous copy before a long-term pin.
+ * in a private mapping must be replaced by an anonymous copy before a long-term pin. Without a
+ * VMA (the lockless walk of gup_fast()), every file page of a long-term pin is sent to the slow
+ * path, which can tell.
  */
-function gupMustUnshare(sys: System, vma: Vma, gupFlags: number, pfn: number, excl: number): boolean {
+function gupMustUnshare(sys: System, vma: Vma | null, gupFlags: number, pfn: number, excl: number): boolean {
   if ((gupFlags & (FOLL_WRITE | FOLL_PIN)) !== FOLL_PIN) return false;
   const phys = sys.phys;
   const anon = !phys.isZeroPfn(pfn) && (phys.flags[phys.head(pfn)] & PG.anon) !== 0;
   if (!anon) {
     if ((gupFlags & FOLL_LONGTERM) === 0) return false;
+    if (vma === null) return true;
     return (vma.flags & (VM.SHARED | VM.MAYWRITE)) === VM.MAYWRITE;
   }
   return (phys.flags[excl] & PG.anonExclusive) === 0;
@@ -225,9 +238,85 @@ export function* pinUserPagesRemote(
 }
 
 /**
- * Models pin_user_pages_fast(): takes the mmap lock itself and takes every page the slow way
- * (FOLL_TOUCH). The kernel's lockless walk takes the pages already mapped as asked without it,
- * setting only their PG_referenced: a second pin of such a page does not activate it there.
+ * Models gup_fast_folio_allowed(): whether the lockless walk may take folio `h` (it holds a
+ * reference on it by then). A write long-term pin of a file folio other than tmpfs' waits for the
+ * slow path, and so does a small folio that is neither anonymous nor in a page cache (truncated
+ * under the walk, or never in one). Every file the model maps is tmpfs or hugetlbfs, and none is
+ * secretmem.
+ */
+function gupFastFolioAllowed(sys: System, h: number, gupFlags: number): boolean {
+  const phys = sys.phys;
+  const all = FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE;
+  if ((gupFlags & all) !== all && phys.order[h] !== 0) return true;
+  if (isHugetlbFolio(sys, h) || (phys.flags[h] & PG.anon) !== 0) return true;
+  return phys.mapping[h] !== 0;
+}
+
+/**
+ * Models gup_fast(): the walk of the page tables that pin_user_pages_fast() tries first, without
+ * the mmap lock and with interrupts off. It is one step here: with interrupts off, the unmap that
+ * cleared an entry it read cannot free that page (nor a table it walks) before it ends, so
+ * re-reading each entry after taking its page finds it unchanged. It takes the pages mapped as
+ * asked, in order, and stops at the first one it cannot take (nothing present, PROT_NONE, a
+ * read-only entry for a write, the zero page and other special entries, a page a long-term pin
+ * must not hold, one that must be unshared first). Each folio taken is marked referenced, no more:
+ * neither the entry nor the LRU is touched. A pin gives up at once while fork() is
+ * write-protecting this mm (its `writeProtectSeq` is odd). Returns how many pages it took.
+ */
+function gupFast(mm: MmStruct, start: number, npages: number, gupFlags: number, out: number[]): number {
+  if ((gupFlags & FOLL_PIN) !== 0 && (mm.writeProtectSeq & 1) !== 0) return 0;
+  const sys = mm.sys;
+  const phys = sys.phys;
+  const write = (gupFlags & FOLL_WRITE) !== 0;
+  const longterm = (gupFlags & (FOLL_PIN | FOLL_LONGTERM)) === (FOLL_PIN | FOLL_LONGTERM);
+  let nr = 0;
+  while (nr < npages) {
+    const addr = start + nr * PAGE_SIZE;
+    const pmd = pmdTableOf(mm, addr);
+    if (pmd === null) break;
+    let lo: number;
+    let pfn: number;
+    let excl: number;
+    // Pages taken from this entry: the rest of a PMD leaf within the range, or one.
+    let refs = 1;
+    if (pmdIsLeaf(pmd, addr)) {
+      const k = Math.floor(addr / PMD_SIZE) % 512;
+      lo = pmd.words[2 * k];
+      excl = pmd.words[2 * k + 1];
+      pfn = excl + (Math.floor(addr / PAGE_SIZE) % HPAGE_PMD_NR);
+      refs = Math.min(npages - nr, HPAGE_PMD_NR - (Math.floor(addr / PAGE_SIZE) % HPAGE_PMD_NR));
+    } else {
+      const t = mm.pgt.pteTable(addr);
+      if (t === null) break;
+      const i = pteSlot(addr);
+      lo = t.words[i];
+      pfn = t.words[i + 1];
+      excl = pfn;
+    }
+    if ((lo & PTE_PRESENT) === 0 || pteProtnone(lo)) break;
+    if (write && (lo & PTE_WRITE) === 0) break;
+    if (pteSpecial(lo) || phys.isZeroPfn(pfn) || !phys.isRam(pfn)) break;
+    const h = phys.head(pfn);
+    // try_grab_folio_fast(): a folio being freed, or one a long-term pin must not hold.
+    if (phys.refcount[h] === 0) break;
+    if (longterm && phys.pagemapOf(pfn)?.hooks.type === 'coherent') break;
+    if (!gupFastFolioAllowed(sys, h, gupFlags)) break;
+    if ((lo & PTE_WRITE) === 0 && gupMustUnshare(sys, null, gupFlags, pfn, excl)) break;
+    for (let j = 0; j < refs; j++) {
+      grabPage(sys, pfn + j, gupFlags);
+      out[nr + j] = pfn + j;
+    }
+    phys.flags[h] |= PG.referenced;
+    nr += refs;
+  }
+  return nr;
+}
+
+/**
+ * Models pin_user_pages_fast(): gup_fast() first, then the pages it did not take the slow way,
+ * under the mmap lock (with FOLL_TOUCH). Unlike pin_user_pages_remote() here, it adds no
+ * FOLL_LONGTERM: callers pass it. `start` is rounded down to its page. Returns the pages pinned,
+ * or -errno when none were.
  */
 export function* pinUserPagesFast(
   mm: MmStruct,
@@ -236,10 +325,25 @@ export function* pinUserPagesFast(
   gupFlags: number,
   out: number[],
 ): KGen<number> {
+  // is_valid_gup_args(): a pin takes no FOLL_GET.
+  if ((gupFlags & FOLL_GET) !== 0) return -Errno.EINVAL;
+  if (npages <= 0) return 0;
+  const flags = gupFlags | FOLL_PIN;
+  const from = start - (start % PAGE_SIZE);
+  if (from + npages * PAGE_SIZE > TASK_SIZE) return -Errno.EFAULT;
+  // The walk holds no lock: a point that declares nothing, as it reads page tables that any
+  // other thread may be changing.
+  yield* schedPoint('gup_fast');
+  const nr = gupFast(mm, from, npages, flags, out);
+  if (nr === npages) return nr;
+  const rest: number[] = [];
   yield* mm.mmapLock.downRead();
-  const r = yield* pinUserPagesRemote(mm, start, npages, gupFlags, out);
+  const r = yield* getUserPagesLocked(mm, from + nr * PAGE_SIZE, npages - nr, flags | FOLL_TOUCH, rest);
   yield* mm.mmapLock.upRead();
-  return r;
+  for (let i = 0; i < r; i++) out[nr + i] = rest[i];
+  // Pages already pinned are the caller's to unpin: they are reported rather than an error.
+  if (r < 0) return nr > 0 ? nr : r;
+  return nr + r;
 }
 
 /** Models get_user_pages_remote() (FOLL_GET references, FOLL_TOUCH). Caller holds the mmap read lock. */

@@ -352,6 +352,11 @@ export class MmStruct {
   readonly taskSize = TASK_SIZE;
   /** Top-down mmap allocation starts below this. */
   mmapBase = 0x7f0000000000;
+  /**
+   * mm->write_protect_seq: odd while fork() write-protects a COW mapping of this mm
+   * (copy_page_range()); the lockless walk of pin_user_pages_fast() gives way to the slow path then.
+   */
+  writeProtectSeq = 0;
   /** exit_mmap() has run: the address space is gone. */
   exited = false;
   /** MMF_UNSTABLE: the OOM reaper has torn private memory down; new anonymous faults get SIGBUS. */
