@@ -186,8 +186,9 @@ export type DiffOp = (
   /** mseal(2) with `flags` (0; anything else is -EINVAL). */
   | { op: 'mseal'; off: number; len: Ulen; flags: number }
   /**
-   * VmLck, VmData, VmSize and VmStk of /proc/PID/status, in kB: locked_vm, and data_vm, total_vm
-   * and stack_vm above what the live process had before the program ran.
+   * VmLck, VmData, VmSize, VmStk and VmPTE of /proc/PID/status, in kB: locked_vm, and data_vm,
+   * total_vm, stack_vm and the page tables above what the live process had before the program
+   * ran (VmPTE not in the child, whose tables include copies of the helper's own).
    */
   | { op: 'status' }
   /**
@@ -884,9 +885,11 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
       else {
         const s = ctx.sys.stats(proc);
         const kb = (bytes: number) => bytes / 1024;
+        // VmPTE only for the parent: the helper's child also holds tables of the helper's own.
+        const pte = o.child === true ? '' : `:${kb(s.pgtables)}`;
         out.push({
           ret: 0,
-          extra: `${kb(s.locked_vm)}:${kb(s.data_vm)}:${kb(s.total_vm)}:${kb(s.stack_vm)}`,
+          extra: `${kb(s.locked_vm)}:${kb(s.data_vm)}:${kb(s.total_vm)}:${kb(s.stack_vm)}${pte}`,
         });
       }
       return;
@@ -1931,8 +1934,15 @@ export function reproducer(
     else if (ops[i].op === 'smaps')
       expect.smaps = l.extra === undefined ? [] : l.extra.split('|').map(smapsExpectation);
     else if (ops[i].op === 'status' && l.extra !== undefined) {
-      const [lck, data, size, stk] = l.extra.split(':').map((kb) => `${kb}KiB`);
-      return { ...s, locked_vm: lck, data_vm: data, total_vm: size, stack_vm: stk };
+      const [lck, data, size, stk, pte] = l.extra.split(':').map((kb) => `${kb}KiB`);
+      return {
+        ...s,
+        locked_vm: lck,
+        data_vm: data,
+        total_vm: size,
+        stack_vm: stk,
+        ...(pte !== undefined ? { pgtables: pte } : {}),
+      };
     }
     return Object.keys(expect).length > 0 ? { ...s, expect } : s;
   });

@@ -22,6 +22,7 @@ import {
   setRlimit,
   vmKinds,
 } from './mm/rlimit.ts';
+import { mmPgtablesBytes } from './mm/huge_memory.ts';
 import * as sc from './syscalls.ts';
 import * as scp from './syscalls.plain.ts';
 import { type Counter, TraceLog } from './trace.ts';
@@ -113,13 +114,13 @@ function checkBytes(field: keyof SystemConfig, v: number | undefined, min: numbe
     throw new SystemConfigError(field, `${v} bytes is above the most the model holds, ${mib(max)}`);
 }
 
-/** Rejects a config the model cannot build, before anything is allocated. */
 /** VmExe, VmStk and VmData of an mm (exec_vm, stack_vm, data_vm), in bytes; zeros without one. */
 function kindsOf(mm: MmStruct | null): { exec_vm: number; stack_vm: number; data_vm: number } {
   const k = mm === null ? { exec: 0, stack: 0, data: 0 } : vmKinds(mm);
   return { exec_vm: k.exec * PAGE_SIZE, stack_vm: k.stack * PAGE_SIZE, data_vm: k.data * PAGE_SIZE };
 }
 
+/** Rejects a config the model cannot build, before anything is allocated. */
 function validateConfig(c: SystemConfig): void {
   checkBytes('ram', c.ram, MIN_RAM_BYTES, MAX_RAM_BYTES);
   checkBytes('swap', c.swap, 0, MAX_SWAP_BYTES);
@@ -937,6 +938,7 @@ export class System {
         pinned_vm: (mm?.pinnedVm ?? 0) * PAGE_SIZE,
         locked_vm: (mm?.lockedVm ?? 0) * PAGE_SIZE,
         user_locked_vm: p.user.lockedVm * PAGE_SIZE,
+        pgtables: mm === null ? 0 : mmPgtablesBytes(mm),
         vmas: mm?.vmas.size ?? 0,
       };
     }

@@ -127,6 +127,19 @@ export class PageTableStore {
     return t;
   }
 
+  /** The PUD table covering `addr`, allocating it (pud_alloc(): not the PMD table below). */
+  pudTableAlloc(addr: number): UpperTable {
+    const i = indexAt(addr, 3);
+    let c = this.pgd.children[i] as UpperTable | null;
+    if (c === null) {
+      c = newUpper(2);
+      this.pgd.children[i] = c;
+      this.pgd.used++;
+      this.tables++;
+    }
+    return c;
+  }
+
   /** The PTE table covering `addr`, or null. (A PMD leaf has no PTE table.) */
   pteTable(addr: number): LeafTable | null {
     const pmd = this.upperAt(addr, 1);

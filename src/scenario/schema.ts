@@ -804,6 +804,7 @@ export const OPS: Record<string, OpSpec> = {
       locked_vm: Num.optional(),
       pinned_vm: Num.optional(),
       user_locked_vm: Num.optional(),
+      pgtables: Num.optional(),
       free_pages: Num.optional(),
       swap_used: Num.optional(),
       npinned: Num.optional(),

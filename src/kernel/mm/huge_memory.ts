@@ -1,10 +1,10 @@
 import { type LeafTable, indexAt } from '../../lib/pgtable_store.ts';
-import { HPAGE_PMD_NR, PMD_SIZE } from '../../lib/units.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE, TASK_SIZE } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import type { System } from '../system.ts';
 
-import { MM_ANONPAGES, VM, VM_FAULT, type Vma, type VmFault } from './mm_types.ts';
+import { MM_ANONPAGES, type MmStruct, VM, VM_FAULT, type Vma, type VmFault } from './mm_types.ts';
 import { folioTrylock, folioUnlock, folioWaitLocked } from './filemap.ts';
 import {
   MMU_NOTIFY,
@@ -45,6 +45,26 @@ import { allocPageReclaim } from './vmscan.ts';
 
 /** FAULT_FLAG_WRITE, repeated here to keep this file below memory.ts. */
 const FAULT_WRITE = 1;
+
+/**
+ * Models mm_pgtables_bytes(), VmPTE of /proc/PID/status: the page tables below the PGD, and the
+ * PTE table deposited with each PMD entry of an anonymous VMA (a THP, the huge zero page, or
+ * their migration and device-private entries): a THP fault, fork and collapse deposit one there,
+ * for a split to take back (pgtable_trans_huge_deposit()), and a zap frees it. hugetlb entries
+ * have none.
+ */
+export function mmPgtablesBytes(mm: MmStruct): number {
+  let deposited = 0;
+  mm.pgt.walk(
+    0,
+    TASK_SIZE,
+    () => {},
+    (_pmd, _i, base) => {
+      if (((mm.vmaLookup(base)?.flags ?? VM.HUGETLB) & VM.HUGETLB) === 0) deposited++;
+    },
+  );
+  return (mm.pgt.tables + deposited) * PAGE_SIZE;
+}
 
 /** Models the THP "enabled" policy (thp_vma_allowable_order) for an anonymous VMA. */
 export function thpAllowed(vma: Vma): boolean {

@@ -10,7 +10,7 @@ import { MMU_NOTIFY, mmuNotifierRangeInitOwner } from './mmu_notifier.ts';
 import { folioLock, folioTrylock, folioUnlock, folioWaitLocked } from './filemap.ts';
 import { PG } from './page_alloc.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_PROTNONE, PTE_SOFT_DIRTY, PTE_SWP_EXCLUSIVE, PTE_WRITE, SwpType, isDeviceExclusiveEntry, isDevicePrivateEntry, isMigrationEntry, pteNone, ptePresent, swpType } from './pgtable.ts';
-import { pmdIsLeaf, pmdTableOf, pteSlot, setPte } from './pte.ts';
+import { pmdIsLeaf, pteSlot, setPte } from './pte.ts';
 import { ENTRIES as PTRS_PER_TABLE } from '../../lib/pgtable_store.ts';
 import { addNewAnonRmap, anonVmaPrepare, folioLargeMaybeMappedShared, folioMapcount, removeRmapPte, rssCounterOf } from './rmap.ts';
 import { shmemFault } from './shmem.ts';
@@ -59,7 +59,8 @@ export function handleMmFault$(vma: Vma, address: number, flags: number): number
 export function handleFault$(vma: Vma, addr: number, flags: number): number {
   const mm = vma.mm;
   if ((vma.flags & F_VM_HUGETLB) !== 0) return inlineDrive(hugetlbFault(vma, addr, flags));
-  const pmd = pmdTableOf(mm, addr);
+  // pud_alloc() and pmd_alloc(): the tables above the PTE level are there before anything else.
+  const pmd = mm.pgt.pmdTableAlloc(addr);
   if (pmdIsLeaf(pmd, addr)) {
     const r = inlineDrive(hugePmdFault(vma, addr, flags));
     if ((r & VM_FAULT.FALLBACK) === 0) return r;
@@ -77,7 +78,15 @@ export function handleFault$(vma: Vma, addr: number, flags: number): number {
 /** Models handle_pte_fault(). */
 export function handlePteFault$(vma: Vma, addr: number, flags: number): number {
   const mm = vma.mm;
-  const t = mm.pgt.pteTableAlloc(addr);
+  let t = mm.pgt.pteTable(addr);
+  if (t === null) {
+    // do_pte_missing(): a file or driver fault allocates the PTE table only as it maps a page
+    // (finish_fault(), fault-around, an inserted page), so one that fails leaves none;
+    // do_anonymous_page() allocates it before anything else.
+    if (vma.vmOps?.fault !== undefined) return doSpecialFault$(vma, addr, flags);
+    if (vma.file !== null) return inlineDrive(shmemFault(vma, addr, flags));
+    t = mm.pgt.pteTableAlloc(addr);
+  }
   // pteSlot(addr), written out: this and doAnonymousPage() are too large for the JIT to inline
   // every helper they call, and an address beyond 32 bits is boxed for each call.
   const slot = 2 * ((addr >>> F_PAGE_SHIFT) & F_INDEX_MASK);

@@ -133,7 +133,8 @@ export function* handleMmFault(vma: Vma, address: number, flags: number): KGen<n
 function* handleFault(vma: Vma, addr: number, flags: number): KGen<number> {
   const mm = vma.mm;
   if ((vma.flags & F_VM_HUGETLB) !== 0) return yield* hugetlbFault(vma, addr, flags);
-  const pmd = pmdTableOf(mm, addr);
+  // pud_alloc() and pmd_alloc(): the tables above the PTE level are there before anything else.
+  const pmd = mm.pgt.pmdTableAlloc(addr);
   if (pmdIsLeaf(pmd, addr)) {
     const r = yield* hugePmdFault(vma, addr, flags);
     if ((r & VM_FAULT.FALLBACK) === 0) return r;
@@ -151,7 +152,15 @@ function* handleFault(vma: Vma, addr: number, flags: number): KGen<number> {
 /** Models handle_pte_fault(). */
 function* handlePteFault(vma: Vma, addr: number, flags: number): KGen<number> {
   const mm = vma.mm;
-  const t = mm.pgt.pteTableAlloc(addr);
+  let t = mm.pgt.pteTable(addr);
+  if (t === null) {
+    // do_pte_missing(): a file or driver fault allocates the PTE table only as it maps a page
+    // (finish_fault(), fault-around, an inserted page), so one that fails leaves none;
+    // do_anonymous_page() allocates it before anything else.
+    if (vma.vmOps?.fault !== undefined) return yield* doSpecialFault(vma, addr, flags);
+    if (vma.file !== null) return yield* shmemFault(vma, addr, flags);
+    t = mm.pgt.pteTableAlloc(addr);
+  }
   // pteSlot(addr), written out: this and doAnonymousPage() are too large for the JIT to inline
   // every helper they call, and an address beyond 32 bits is boxed for each call.
   const slot = 2 * ((addr >>> F_PAGE_SHIFT) & F_INDEX_MASK);

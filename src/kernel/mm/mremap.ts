@@ -1,5 +1,5 @@
 import { indexAt } from '../../lib/pgtable_store.ts';
-import { PAGE_SIZE, PMD_SIZE, alignUp, pageAlignUp } from '../../lib/units.ts';
+import { PAGE_SIZE, PMD_SIZE, PUD_SIZE, alignUp, pageAlignUp } from '../../lib/units.ts';
 import type { KGen } from '../../sched/types.ts';
 import { Errno } from '../errno.ts';
 import { mmapWriteLockKillable } from './mmap_lock.ts';
@@ -70,44 +70,77 @@ function* movePageTables(vma: Vma, oldAddr: number, newAddr: number, len: number
     if (!(whole && pmdAligned) && (vma.flags & VM.HUGETLB) === 0) yield* splitHugePmd(vma, base);
   }
   yield* mm.ptl.lock();
-  for (let off = 0; from + off < end;) {
-    const a = from + off;
-    const pmd = mm.pgt.upperAt(a, 1);
-    if (pmd === null) {
-      off += PAGE_SIZE;
-      continue;
-    }
-    const i = indexAt(a, 1);
-    if (pmd.children[i] !== null && wholeTableMoves(vma, a, to + off, end - a)) {
-      // move_normal_pmd(): the PTE table itself moves, and the old PMD entry is left empty.
-      mm.pgt.attachPteTable(to + off, mm.pgt.detachPteTable(a)!);
-      off += PMD_SIZE;
-      continue;
-    }
-    if (pmd.children[i] === null && pmd.words[2 * i] !== 0 && a % PMD_SIZE === 0) {
-      const dst = mm.pgt.pmdTableAlloc(to + off);
-      const di = indexAt(to + off, 1);
-      mm.pgt.setUpperWords(dst, di, pmd.words[2 * i], pmd.words[2 * i + 1]);
-      mm.pgt.setUpperWords(pmd, i, 0, 0);
-      off += PMD_SIZE;
-      continue;
-    }
-    const t = mm.pgt.pteTable(a);
-    if (t !== null) {
-      const s = pteSlot(a);
-      const lo = t.words[s];
-      const hi = t.words[s + 1];
-      if (!pteNone(lo, hi)) {
-        const dt = mm.pgt.pteTableAlloc(to + off);
-        setPte(dt, pteSlot(to + off), lo, hi);
+  if ((vma.flags & VM.HUGETLB) !== 0) moveHugetlbEntries(mm, from, to, end);
+  else {
+    // Extent by extent, as far as the next boundary on either side: where the old range has the
+    // table above an entry, the new one gets it too (alloc_new_pud(), alloc_new_pmd(), and a PTE
+    // table wherever the old PMD entry has one), whether or not anything is moved into it.
+    for (let off = 0; from + off < end;) {
+      const a = from + off;
+      const na = to + off;
+      if (mm.pgt.upperAt(a, 1) === null) {
+        off += extentOf(a, na, end, PUD_SIZE);
+        continue;
+      }
+      mm.pgt.pudTableAlloc(na);
+      const extent = extentOf(a, na, end, PMD_SIZE);
+      const pmd = mm.pgt.upperAt(a, 1)!;
+      const i = indexAt(a, 1);
+      off += extent;
+      if (pmd.children[i] === null && pmd.words[2 * i] === 0 && pmd.words[2 * i + 1] === 0) continue;
+      const dst = mm.pgt.pmdTableAlloc(na);
+      if (pmd.children[i] === null) {
+        // A PMD leaf: the splits above left only those a whole extent moves.
+        const di = indexAt(na, 1);
+        mm.pgt.setUpperWords(dst, di, pmd.words[2 * i], pmd.words[2 * i + 1]);
+        mm.pgt.setUpperWords(pmd, i, 0, 0);
+        continue;
+      }
+      if (wholeTableMoves(vma, a, na, end - a)) {
+        // move_normal_pmd(): the PTE table itself moves, and the old PMD entry is left empty.
+        mm.pgt.attachPteTable(na, mm.pgt.detachPteTable(a)!);
+        continue;
+      }
+      const t = pmd.children[i];
+      const dt = mm.pgt.pteTableAlloc(na);
+      for (let k = 0; k < extent; k += PAGE_SIZE) {
+        const s = pteSlot(a + k);
+        const lo = t.words[s];
+        const hi = t.words[s + 1];
+        if (pteNone(lo, hi)) continue;
+        setPte(dt, pteSlot(na + k), lo, hi);
         setPte(t, s, 0, 0);
       }
     }
-    off += PAGE_SIZE;
   }
   yield* mmuNotifierArchInvalidateSecondaryTlbs(mm, oldAddr, oldAddr + len);
   yield* mm.ptl.unlock();
   yield* mmuNotifierInvalidateRangeEnd(range);
+}
+
+/**
+ * Models get_extent(): from `a` to the next `size` boundary, no further than `end` nor than the
+ * new address' next boundary.
+ */
+function extentOf(a: number, na: number, end: number, size: number): number {
+  return Math.min(size - (a % size), end - a, size - (na % size));
+}
+
+/**
+ * Models move_hugetlb_page_tables(): each huge page entry moves on its own, and the new range gets
+ * tables only where one arrives.
+ */
+function moveHugetlbEntries(mm: MmStruct, from: number, to: number, end: number): void {
+  for (let a = from; a < end; a += PMD_SIZE) {
+    const pmd = mm.pgt.upperAt(a, 1);
+    if (pmd === null) continue;
+    const i = indexAt(a, 1);
+    if (pmd.words[2 * i] === 0 && pmd.words[2 * i + 1] === 0) continue;
+    const na = to + (a - from);
+    const dst = mm.pgt.pmdTableAlloc(na);
+    mm.pgt.setUpperWords(dst, indexAt(na, 1), pmd.words[2 * i], pmd.words[2 * i + 1]);
+    mm.pgt.setUpperWords(pmd, i, 0, 0);
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 /** Check ops: `check` runs the oracles now; `expect_stats` compares counters. */
 import { MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS } from '../../kernel/mm/mm_types.ts';
+import { mmPgtablesBytes } from '../../kernel/mm/huge_memory.ts';
 import { vmKinds } from '../../kernel/mm/rlimit.ts';
 import { ioasOf } from '../../kernel/iommufd/ioas.ts';
 import { iommufdContexts } from '../../kernel/iommufd/main.ts';
@@ -54,6 +55,8 @@ function procStat(p: Process, name: string): number | undefined {
       return mm?.pinnedVm ?? 0;
     case 'user_locked_vm':
       return p.user.lockedVm;
+    case 'pgtables':
+      return mm === null ? 0 : mmPgtablesBytes(mm) / PAGE_SIZE;
     default:
       return undefined;
   }
@@ -111,6 +114,7 @@ const STAT_KEYS = new Set([
   'locked_vm',
   'pinned_vm',
   'user_locked_vm',
+  'pgtables',
   'free_pages',
   'swap_used',
   'npinned',
