@@ -253,7 +253,8 @@ static int read_status(long *lck, long *data, long *size, long *stk, long *pte) 
 static long base_data, base_size, base_stk, base_pte;
 /*
  * Set in the child fork made: its VmPTE also counts the tables fork copied for the helper's own
- * mappings, which have no counterpart in the model, so it is left out there.
+ * mappings and those its code and libc's fault in as it runs (which vary from run to run), none
+ * of which the model has, so it is left out there.
  */
 static int in_child;
 

@@ -885,7 +885,8 @@ export function runModel(ops: readonly DiffOp[], host: HostConfig): Outcome[] {
       else {
         const s = ctx.sys.stats(proc);
         const kb = (bytes: number) => bytes / 1024;
-        // VmPTE only for the parent: the helper's child also holds tables of the helper's own.
+        // VmPTE only for the parent: the helper's child also holds tables of the helper's own,
+        // and more as it faults in the helper's code and libc's, by a varying amount.
         const pte = o.child === true ? '' : `:${kb(s.pgtables)}`;
         out.push({
           ret: 0,

@@ -1,5 +1,5 @@
 import { indexAt } from '../lib/pgtable_store.ts';
-import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE } from '../lib/units.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../lib/units.ts';
 import type { KGen } from '../sched/types.ts';
 import { Errno } from './errno.ts';
 import { mmput } from './exit.ts';
@@ -82,6 +82,7 @@ function* copyPageRange(dst: Vma, src: Vma): KGen<number> {
   }
   let ret = 0;
   yield* srcMm.ptl.lock();
+  if ((src.flags & VM.HUGETLB) === 0) copyUpperTables(dst, src);
   for (let base = src.start - (src.start % PMD_SIZE); base < src.end && ret === 0; base += PMD_SIZE) {
     const pmd = srcMm.pgt.upperAt(base, 1);
     if (pmd === null) continue;
@@ -119,6 +120,29 @@ function* copyPageRange(dst: Vma, src: Vma): KGen<number> {
     yield* mmuNotifierInvalidateRangeEnd(range);
   }
   return ret;
+}
+
+/** What one entry of the PGD maps (PGDIR_SIZE): the span of a PUD table. */
+const PGDIR_SIZE = 512 * PUD_SIZE;
+
+/**
+ * copy_pud_range() and copy_pmd_range() allocate the child's PUD table wherever the parent has
+ * one over the VMA, and its PMD table wherever the parent has one, before they look at a single
+ * entry: the child gets them even where nothing under them is copied.
+ */
+function copyUpperTables(dst: Vma, src: Vma): void {
+  const from = src.mm.pgt;
+  const to = dst.mm.pgt;
+  for (let base = src.start - (src.start % PGDIR_SIZE); base < src.end; base += PGDIR_SIZE) {
+    const a = Math.max(base, src.start);
+    if (from.upperAt(a, 2) === null) continue;
+    to.pudTableAlloc(a);
+    const end = Math.min(base + PGDIR_SIZE, src.end);
+    for (let b = a - (a % PUD_SIZE); b < end; b += PUD_SIZE) {
+      const c = Math.max(b, src.start);
+      if (from.upperAt(c, 1) !== null) to.pmdTableAlloc(c);
+    }
+  }
 }
 
 /** Models copy_huge_pmd() / copy_hugetlb_page_range() for one PMD leaf. Returns 0 or -ENOMEM. */

@@ -81,4 +81,31 @@ describe('VmPTE', () => {
     assert.equal(vmPte(sys, p), 16);
     teardown(sys);
   });
+
+  it('fork gives the child the tables above every entry level the parent has over a VMA it copies', () => {
+    // Live, a forked child's VmPTE less that of a child forked before the window was mapped.
+    const { sys, p } = setup();
+    const a = sys.mmap(p, BASE, 4 * HPAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE);
+    assert.equal(a, BASE);
+    sys.write(p, a, new Uint8Array([1]));
+    sys.write(p, a + 5 * 0x100000, new Uint8Array([1]));
+    const childPte = (): number => {
+      const { child } = sys.fork(p, 'child');
+      assert.ok(child !== null);
+      const kb = vmPte(sys, child);
+      assert.equal(sys.exit(child), 0);
+      return kb;
+    };
+    assert.equal(vmPte(sys, p), 16);
+    assert.equal(childPte(), 16);
+    // MADV_DONTNEED frees the emptied PTE tables; the PUD and PMD tables stay, and the child
+    // gets them too although there is no entry under them to copy.
+    assert.equal(sys.madvise(p, a, 4 * HPAGE, MADV.DONTNEED), 0);
+    assert.equal(vmPte(sys, p), 8);
+    assert.equal(childPte(), 8);
+    assert.equal(sys.munmap(p, a, 4 * HPAGE), 0);
+    assert.equal(vmPte(sys, p), 0);
+    assert.equal(childPte(), 0);
+    teardown(sys);
+  });
 });
