@@ -1,7 +1,9 @@
-/** The `setrlimit` step and the data_vm / stack_vm / exec_vm counters of `expect_stats`. */
+/** The `setrlimit` step and the data_vm / stack_vm / exec_vm / pgtables counters of `expect_stats`. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { kernel } from '../../src/scenario/kernel.ts';
 import { parseScenarioText, ScenarioError } from '../../src/scenario/parse.ts';
+import { runScenario } from '../../src/scenario/runner.ts';
 import { INLINE_FILE, runClean } from './helpers.ts';
 
 describe('the setrlimit op', () => {
@@ -47,5 +49,30 @@ steps:
         (e: unknown) => e instanceof ScenarioError && e.line === 4 && e.col === col,
       );
     }
+  });
+});
+
+describe('expect_stats pgtables (VmPTE)', () => {
+  const scenario = (want: string): string => `version: 1
+system: { ram: 16MiB, swap: 0 }
+processes: [p]
+steps:
+  - { op: mmap, proc: p, length: 64KiB, prot: [read, write], flags: [private, anonymous], save: a }
+  - { op: expect_stats, proc: p, pgtables: 0 }
+  - { op: cpu_write, proc: p, addr: a, length: 1, data: { fill: 1 } }
+  - { op: expect_stats, proc: p, pgtables: ${want} }
+`;
+
+  it('counts the PUD, PMD and PTE tables a first write allocates', () => {
+    runClean(scenario('12KiB'));
+    runClean(scenario('3'));
+  });
+
+  it('fails a step that expects another count', () => {
+    const { report } = runScenario(parseScenarioText(scenario('2'), INLINE_FILE), kernel());
+    assert.equal(report.ok, false);
+    assert.deepEqual(report.steps.filter((st) => st.op === 'expect_stats').at(-1)?.failures, [
+      'pgtables is 3 pages, expected 2',
+    ]);
   });
 });
