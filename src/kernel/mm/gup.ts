@@ -313,22 +313,18 @@ function gupFast(mm: MmStruct, start: number, npages: number, gupFlags: number, 
 }
 
 /**
- * Models pin_user_pages_fast(): gup_fast() first, then the pages it did not take the slow way,
- * under the mmap lock (with FOLL_TOUCH). Unlike pin_user_pages_remote() here, it adds no
- * FOLL_LONGTERM: callers pass it. `start` is rounded down to its page. Returns the pages pinned,
+ * Models gup_fast_fallback(): gup_fast() first, then the pages it did not take the slow way, under
+ * the mmap lock (with FOLL_TOUCH). `start` is rounded down to its page. Returns the pages taken,
  * or -errno when none were.
  */
-export function* pinUserPagesFast(
+function* gupFastFallback(
   mm: MmStruct,
   start: number,
   npages: number,
-  gupFlags: number,
+  flags: number,
   out: number[],
 ): KGen<number> {
-  // is_valid_gup_args(): a pin takes no FOLL_GET.
-  if ((gupFlags & FOLL_GET) !== 0) return -Errno.EINVAL;
   if (npages <= 0) return 0;
-  const flags = gupFlags | FOLL_PIN;
   const from = start - (start % PAGE_SIZE);
   if (from + npages * PAGE_SIZE > TASK_SIZE) return -Errno.EFAULT;
   // The walk holds no lock: a point that declares nothing, as it reads page tables that any
@@ -341,9 +337,39 @@ export function* pinUserPagesFast(
   const r = yield* getUserPagesLocked(mm, from + nr * PAGE_SIZE, npages - nr, flags | FOLL_TOUCH, rest);
   yield* mm.mmapLock.upRead();
   for (let i = 0; i < r; i++) out[nr + i] = rest[i];
-  // Pages already pinned are the caller's to unpin: they are reported rather than an error.
+  // Pages already taken are the caller's to release: they are reported rather than an error.
   if (r < 0) return nr > 0 ? nr : r;
   return nr + r;
+}
+
+/**
+ * Models pin_user_pages_fast() (see gupFastFallback()). Unlike pin_user_pages_remote() here, it
+ * adds no FOLL_LONGTERM: callers pass it. FOLL_GET is -EINVAL (is_valid_gup_args()).
+ */
+export function* pinUserPagesFast(
+  mm: MmStruct,
+  start: number,
+  npages: number,
+  gupFlags: number,
+  out: number[],
+): KGen<number> {
+  if ((gupFlags & FOLL_GET) !== 0) return -Errno.EINVAL;
+  return yield* gupFastFallback(mm, start, npages, gupFlags | FOLL_PIN, out);
+}
+
+/**
+ * Models get_user_pages_fast(): as pin_user_pages_fast(), with references (FOLL_GET), which
+ * putUserPages() drops. FOLL_PIN and FOLL_LONGTERM are -EINVAL (is_valid_gup_args()).
+ */
+export function* getUserPagesFast(
+  mm: MmStruct,
+  start: number,
+  npages: number,
+  gupFlags: number,
+  out: number[],
+): KGen<number> {
+  if ((gupFlags & (FOLL_PIN | FOLL_LONGTERM)) !== 0) return -Errno.EINVAL;
+  return yield* gupFastFallback(mm, start, npages, gupFlags | FOLL_GET, out);
 }
 
 /** Models get_user_pages_remote() (FOLL_GET references, FOLL_TOUCH). Caller holds the mmap read lock. */

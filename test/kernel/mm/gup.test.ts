@@ -5,8 +5,11 @@ import { doFork } from '../../../src/kernel/fork.ts';
 import {
   FOLL_GET,
   FOLL_LONGTERM,
+  FOLL_PIN,
   FOLL_WRITE,
+  getUserPagesFast,
   pinUserPagesFast,
+  putUserPages,
   unpinUserPages,
 } from '../../../src/kernel/mm/gup.ts';
 import type { Process, System } from '../../../src/kernel/system.ts';
@@ -202,6 +205,31 @@ describe('pin_user_pages_fast(): the lockless walk first (gup_fast)', () => {
     assert.equal(sys.run('pin', pinUserPagesFast(p.mm!, a + 100, 1, 0, out)), 1);
     assert.equal(out[0], pfnAt(sys, p, a));
     unpinUserPages(sys, out, 1, false);
+    teardown(sys);
+  });
+
+  test('get_user_pages_fast() takes references, not pins, and takes a page shared with a fork child as it is', () => {
+    const { sys, p } = setup();
+    const a = mapOk(sys, p, PAGE, ANON_PRIVATE);
+    writeOk(sys, p, a, pattern(6, PAGE));
+    const { child } = sys.fork(p, 'child');
+    assert.ok(child !== null);
+    const shared = pfnAt(sys, p, a);
+    const refs = sys.phys.refcount[shared];
+    const got: number[] = [];
+    assert.equal(sys.run('get', getUserPagesFast(p.mm!, a, 1, 0, got)), 1);
+    assert.equal(got[0], shared, 'a reference needs no exclusive page');
+    assert.equal(sys.phys.refcount[shared], refs + 1);
+    assert.equal(sys.phys.pinCount(shared), 0);
+    putUserPages(sys, got, 1);
+    // A read pin of the same page must not share it: it goes the slow way and unshares.
+    const pinned: number[] = [];
+    assert.equal(sys.run('pin', pinUserPagesFast(p.mm!, a, 1, 0, pinned)), 1);
+    assert.notEqual(pinned[0], shared);
+    assert.equal(pfnAt(sys, child, a), shared);
+    unpinUserPages(sys, pinned, 1, false);
+    for (const bad of [FOLL_PIN, FOLL_LONGTERM])
+      assert.equal(sys.run('get', getUserPagesFast(p.mm!, a, 1, bad, got)), -Errno.EINVAL);
     teardown(sys);
   });
 });

@@ -96,6 +96,7 @@ export {
   FOLL_FORCE,
   FOLL_LONGTERM,
   FOLL_WRITE,
+  getUserPagesFast,
   getUserPagesRemote,
   pinUserPagesFast,
   pinUserPagesRemote,
