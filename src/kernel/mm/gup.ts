@@ -20,7 +20,8 @@ import { hugetlbfsAddPage, isHugetlbFolio } from './hugetlb.ts';
 import { schedPoint } from '../../sched/locks.ts';
 import { shmemGetPage } from './shmem.ts';
 import { folioMarkAccessed } from './vmscan.ts';
-import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE, TASK_SIZE } from '../../lib/units.ts';
+import { indexAt } from '../../lib/pgtable_store.ts';
+import { HPAGE_PMD_NR, PAGE_SIZE, TASK_SIZE } from '../../lib/units.ts';
 
 /** gup_flags (include/linux/mm_types.h and mm/internal.h). */
 export const FOLL_WRITE = 1 << 0;
@@ -280,7 +281,7 @@ function gupFast(mm: MmStruct, start: number, npages: number, gupFlags: number, 
     // Pages taken from this entry: the rest of a PMD leaf within the range, or one.
     let refs = 1;
     if (pmdIsLeaf(pmd, addr)) {
-      const k = Math.floor(addr / PMD_SIZE) % 512;
+      const k = indexAt(addr, 1);
       lo = pmd.words[2 * k];
       excl = pmd.words[2 * k + 1];
       pfn = excl + (Math.floor(addr / PAGE_SIZE) % HPAGE_PMD_NR);

@@ -78,22 +78,17 @@ export function handleFault$(vma: Vma, addr: number, flags: number): number {
 /** Models handle_pte_fault(). */
 export function handlePteFault$(vma: Vma, addr: number, flags: number): number {
   const mm = vma.mm;
-  let t = mm.pgt.pteTable(addr);
-  if (t === null) {
-    // do_pte_missing(): a file or driver fault allocates the PTE table only as it maps a page
-    // (finish_fault(), fault-around, an inserted page), so one that fails leaves none;
-    // do_anonymous_page() allocates it before anything else.
-    if (vma.vmOps?.fault !== undefined) return doSpecialFault$(vma, addr, flags);
-    if (vma.file !== null) return inlineDrive(shmemFault(vma, addr, flags));
-    t = mm.pgt.pteTableAlloc(addr);
-  }
+  // No PTE table yet is an empty entry (do_pte_missing()): each path below allocates the table
+  // where the kernel's does, a file or driver fault only as it maps a page (finish_fault(),
+  // fault-around, an inserted page), so one that fails leaves none.
+  const t = mm.pgt.pteTable(addr);
   // pteSlot(addr), written out: this and doAnonymousPage() are too large for the JIT to inline
   // every helper they call, and an address beyond 32 bits is boxed for each call.
   const slot = 2 * ((addr >>> F_PAGE_SHIFT) & F_INDEX_MASK);
-  const lo = t.words[slot];
-  const hi = t.words[slot + 1];
+  const lo = t === null ? 0 : t.words[slot];
+  const hi = t === null ? 0 : t.words[slot + 1];
   const write = (flags & F_WRITE) !== 0;
-  if (pteNone(lo, hi)) {
+  if (t === null || pteNone(lo, hi)) {
     if (vma.vmOps?.fault !== undefined) return doSpecialFault$(vma, addr, flags);
     if (vma.file === null) return doAnonymousPage$(vma, addr, flags);
     return inlineDrive(shmemFault(vma, addr, flags));
@@ -124,6 +119,8 @@ export function doAnonymousPage$(vma: Vma, addr: number, flags: number): number 
   const sys = mm.sys;
   const write = (flags & F_WRITE) !== 0;
   if ((vma.flags & F_VM_SHARED) !== 0) return VM_FAULT.SIGBUS;
+  // pte_alloc() before anything else: a fault that fails below leaves the table.
+  mm.pgt.pteTableAlloc(addr);
   if (mm.unstable) return VM_FAULT.SIGBUS;
   if (!write && sys.config.zeroPage) return doAnonymousZeroPage$(vma, addr);
   sys.trace.faultKind('anon');
